@@ -1,0 +1,44 @@
+# Pitwall developer commands. `make up` = quick start with real data; `make test` = the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8001
+SHARED ?= ../shared
+export PITWALL_SHARED_DIR ?= $(abspath $(SHARED))
+
+.PHONY: setup up run worker beat stack test test-fast lint format bench migrate seed-data clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed ## install dependencies into .venv (pinned by requirements.lock)
+
+up: setup ## fresh machine -> site with real data on :$(PORT)
+	DEBUG=$${DEBUG:-true} ./scripts/quickstart.sh
+
+run: setup
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 0.0.0.0:$(PORT)
+
+test: setup ## the test suite (uses DATABASE_URL / REDIS_URL when set)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+bench: setup
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf var/test .pytest_cache

@@ -1,0 +1,305 @@
+"""Pitwall settings. Every value that varies by deployment comes from the environment via f1site.env.
+
+Embedded defaults (no DATABASE_URL / REDIS_URL): a WAL-mode SQLite file under var/, an in-process
+cache and eagerly-run Celery tasks, so the quick start needs no services.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from f1site.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PITWALL_VAR_DIR", str(BASE_DIR / "var")))
+
+# --- core -------------------------------------------------------------------------------------
+DEBUG = env_bool("DEBUG", False)
+_INSECURE_KEY = "django-insecure-pitwall-development-key-do-not-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY") or _INSECURE_KEY
+if not DEBUG and (
+    SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing, a default, or shorter than 32 characters while DEBUG is off. "
+        "Set SECRET_KEY (e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))') or DEBUG=true."
+    )
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "corsheaders",
+    "django_filters",
+    "django_htmx",
+    "django_celery_beat",
+    "axes",
+    "ingestion",
+    "predictions",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "f1site.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "f1site.urls"
+WSGI_APPLICATION = "f1site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {
+            "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+        }
+    except Exception as exc:  # dj_database_url raises several types; one clear message
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+    DATABASES["default"].setdefault("TEST", {})
+    if env_str("TEST_DATABASE_NAME"):
+        DATABASES["default"]["TEST"]["NAME"] = env_str("TEST_DATABASE_NAME")
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "pitwall.sqlite3",
+            "OPTIONS": {
+                # WAL lets a worker and the web process share the file; IMMEDIATE avoids
+                # "database is locked" upgrades from read to write transactions.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache ------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+CACHE_TTL_STATIC = env_int("CACHE_TTL_STATIC", 604800, minimum=0)
+CACHE_TTL_DYNAMIC = env_int("CACHE_TTL_DYNAMIC", 300, minimum=0)
+CACHE_TTL_STANDINGS = env_int("CACHE_TTL_STANDINGS", 3600, minimum=0)
+CACHE_TTL_PREDICTIONS = env_int("CACHE_TTL_PREDICTIONS", 1800, minimum=0)
+CACHE_SOCKET_TIMEOUT = env_float("CACHE_SOCKET_TIMEOUT", 0.25, lo=0.01, hi=30)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "pitwall"),
+            "TIMEOUT": CACHE_TTL_DYNAMIC,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": CACHE_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": CACHE_SOCKET_TIMEOUT,
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "pitwall",
+            "TIMEOUT": CACHE_TTL_DYNAMIC,
+        }
+    }
+
+# --- celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or REDIS_URL or "cache+memory://"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1700, minimum=1)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- auth, i18n, static -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = 1  # hours
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG and env_bool("STATIC_MANIFEST", True)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- security (clean under `check --deploy` when DEBUG is off) --------------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 262144, minimum=1024)
+SILENCED_SYSTEM_CHECKS = [
+    # Deferrable unique constraints exist for PostgreSQL; SQLite (embedded default) ignores them.
+    "models.W038",
+]
+
+# --- API --------------------------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ["http://localhost:3001"])
+CORS_URLS_REGEX = r"^/api/.*$"
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 200, minimum=1)
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "600/min"),
+        "user": env_str("API_THROTTLE_USER", "2000/min"),
+    },
+    "EXCEPTION_HANDLER": "f1site.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pitwall API",
+    "DESCRIPTION": "F1 race predictions, results, standings and analytics.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+SIMPLE_JWT = {"ALGORITHM": JWT_ALGORITHM, "SIGNING_KEY": SECRET_KEY}
+
+# --- external sources -------------------------------------------------------------------------
+ERGAST_API_BASE = env_str("ERGAST_API_BASE", "https://api.jolpi.ca/ergast/f1").rstrip("/")
+OPENF1_API_BASE = env_str("OPENF1_API_BASE", "https://api.openf1.org/v1").rstrip("/")
+OPENF1_API_TOKEN = env_str("OPENF1_API_TOKEN") or None
+WEATHER_API_BASE = env_str("WEATHER_API_BASE", "https://api.open-meteo.com/v1").rstrip("/")
+WEATHER_API_KEY = env_str("WEATHER_API_KEY") or None
+# Jolpica's published limits: 4 requests/s burst, 500/hour sustained. A mirror or paid tier can raise them.
+ERGAST_RATE_LIMIT = env_str("ERGAST_RATE_LIMIT", "4/s,500/h")
+HTTP_CONNECT_TIMEOUT = env_float("HTTP_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120)
+HTTP_READ_TIMEOUT = env_float("HTTP_READ_TIMEOUT", 30.0, lo=0.1, hi=600)
+HTTP_MAX_RETRIES = env_int("HTTP_MAX_RETRIES", 5, minimum=0)
+HTTP_BACKOFF_BASE = env_float("HTTP_BACKOFF_BASE", 0.5, lo=0, hi=60)
+HTTP_BACKOFF_MAX = env_float("HTTP_BACKOFF_MAX", 30.0, lo=0, hi=3600)
+
+# --- predictions ------------------------------------------------------------------------------
+MODEL_STORAGE_PATH = Path(env_str("MODEL_STORAGE_PATH", str(VAR_DIR / "models")))
+AUTO_RETRAIN_ENABLED = env_bool("AUTO_RETRAIN_ENABLED", True)
+PREDICTION_CONFIDENCE_THRESHOLD = env_float("PREDICTION_CONFIDENCE_THRESHOLD", 0.7, lo=0, hi=1)
+
+# --- observability ----------------------------------------------------------------------------
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+LOG_FORMAT = env_choice("LOG_FORMAT", "JSON", {"JSON", "TEXT"})
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "f1site.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "f1site.logging.JsonFormatter"},
+        "text": {"()": "f1site.logging.KeyValueFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "JSON" else "text",
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
+}
+SENTRY_DSN = env_str("SENTRY_DSN") or None
+if SENTRY_DSN:  # pragma: no cover - needs a DSN
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, lo=0, hi=1),
+        send_default_pii=False,
+    )

@@ -1,0 +1,37 @@
+from django.db import models
+
+
+class Race(models.Model):
+    """One Grand Prix weekend. `slug` (e.g. `2025_bahrain`) is the stable public id.
+
+    Session start times are UTC datetimes; null when unknown (e.g. pre-2021 practice times).
+    """
+
+    slug = models.SlugField(max_length=80, unique=True)
+    season = models.ForeignKey("ingestion.Season", on_delete=models.PROTECT, related_name="races")
+    round = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=120)
+    circuit = models.ForeignKey("ingestion.Circuit", on_delete=models.PROTECT, related_name="races")
+    date = models.DateField()
+    start = models.DateTimeField(
+        null=True, blank=True, help_text="Race start (UTC); null when only the date is known"
+    )
+    fp1_start = models.DateTimeField(null=True, blank=True)
+    fp2_start = models.DateTimeField(null=True, blank=True)
+    fp3_start = models.DateTimeField(null=True, blank=True)
+    qualifying_start = models.DateTimeField(null=True, blank=True)
+    sprint_qualifying_start = models.DateTimeField(null=True, blank=True)
+    sprint_start = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(max_length=300, blank=True)
+    ergast_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    openf1_meeting_key = models.PositiveIntegerField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["season_id", "round"]
+        constraints = [
+            models.UniqueConstraint(fields=["season", "round"], name="race_unique_season_round"),
+        ]
+        indexes = [models.Index(fields=["date"], name="race_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.season_id} {self.name}"

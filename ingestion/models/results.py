@@ -1,0 +1,167 @@
+"""Session results: race, sprint, qualifying and practice classifications.
+
+RaceResult's natural key is (race, driver, number): in the 1950s two drivers could share one car
+(same number and classification) and one driver could race two cars, so (race, driver) alone is
+not unique in the historical record. `shared_car_index` (0 for the first driver of a car's
+classification, 1.. for co-drivers) keeps "one position order per race" enforceable. Position-order
+constraints are DEFERRABLE INITIALLY DEFERRED on PostgreSQL so an upstream correction that swaps
+two drivers applies in one transaction without a transient violation.
+"""
+
+from django.db import models
+
+
+class PositionText(models.TextChoices):
+    RETIRED = "R", "Retired / not classified"
+    DISQUALIFIED = "D", "Disqualified"
+    EXCLUDED = "E", "Excluded"
+    WITHDRAWN = "W", "Withdrawn / did not start"
+    FAILED_TO_QUALIFY = "F", "Failed to qualify"
+    NOT_CLASSIFIED = "N", "Not classified"
+
+
+class PracticeSession(models.TextChoices):
+    FP1 = "FP1", "Practice 1"
+    FP2 = "FP2", "Practice 2"
+    FP3 = "FP3", "Practice 3"
+
+
+class _Classification(models.Model):
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="+")
+    driver = models.ForeignKey("ingestion.Driver", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("ingestion.Team", on_delete=models.PROTECT, related_name="+")
+    number = models.PositiveSmallIntegerField(default=0, help_text="Car number (0 when unknown)")
+    grid = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0 = pit-lane start")
+    position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Null unless classified")
+    position_text = models.CharField(max_length=4)
+    position_order = models.PositiveSmallIntegerField()
+    points = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    laps = models.PositiveSmallIntegerField(default=0)
+    status = models.ForeignKey("ingestion.Status", on_delete=models.PROTECT, related_name="+")
+    time_text = models.CharField(max_length=32, blank=True, help_text="Winner's time or gap, e.g. +5.478")
+    milliseconds = models.PositiveBigIntegerField(null=True, blank=True)
+    fastest_lap = models.PositiveSmallIntegerField(null=True, blank=True)
+    fastest_lap_rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    fastest_lap_time = models.CharField(max_length=16, blank=True)
+    ergast_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    manually_corrected = models.BooleanField(
+        default=False,
+        help_text="Edited by staff; syncs keep this row and record the upstream value",
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["race_id", "position_order"]
+
+    def __str__(self) -> str:
+        return f"{self.race_id} P{self.position_text} {self.driver_id}"
+
+
+class RaceResult(_Classification):
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="results")
+    shared_car_index = models.PositiveSmallIntegerField(default=0)
+    fastest_lap_speed = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+
+    class Meta(_Classification.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["race", "driver", "number"], name="race_result_unique_race_driver_number"
+            ),
+            models.UniqueConstraint(
+                fields=["race", "position_order", "shared_car_index"],
+                name="race_result_unique_position_order",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+        indexes = [models.Index(fields=["driver", "race"], name="race_result_driver_idx")]
+
+
+class SprintResult(_Classification):
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="sprint_results")
+
+    class Meta(_Classification.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["race", "driver"], name="sprint_result_unique_race_driver"),
+            models.UniqueConstraint(
+                fields=["race", "position_order"],
+                name="sprint_result_unique_position_order",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+        indexes = [models.Index(fields=["driver", "race"], name="sprint_result_driver_idx")]
+
+
+class QualifyingResult(models.Model):
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="qualifying_results")
+    driver = models.ForeignKey("ingestion.Driver", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("ingestion.Team", on_delete=models.PROTECT, related_name="+")
+    number = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField()
+    q1 = models.CharField(max_length=16, blank=True)
+    q2 = models.CharField(max_length=16, blank=True)
+    q3 = models.CharField(max_length=16, blank=True)
+    q1_ms = models.PositiveIntegerField(null=True, blank=True)
+    q2_ms = models.PositiveIntegerField(null=True, blank=True)
+    q3_ms = models.PositiveIntegerField(null=True, blank=True)
+    ergast_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    manually_corrected = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["race_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["race", "driver"], name="qualifying_result_unique_race_driver"),
+            models.UniqueConstraint(
+                fields=["race", "position"],
+                name="qualifying_result_unique_position",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+        indexes = [models.Index(fields=["driver", "race"], name="qualifying_driver_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.race_id} Q{self.position} {self.driver_id}"
+
+
+class PracticeResult(models.Model):
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="practice_results")
+    session = models.CharField(max_length=3, choices=PracticeSession.choices)
+    driver = models.ForeignKey("ingestion.Driver", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("ingestion.Team", on_delete=models.PROTECT, related_name="+")
+    number = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(null=True, blank=True)
+    time_text = models.CharField(max_length=16, blank=True)
+    milliseconds = models.PositiveIntegerField(null=True, blank=True)
+    laps = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["race_id", "session", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["race", "session", "driver"],
+                name="practice_result_unique_race_session_driver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id} {self.session} P{self.position} {self.driver_id}"
+
+
+class PitStop(models.Model):
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="pit_stops")
+    driver = models.ForeignKey("ingestion.Driver", on_delete=models.PROTECT, related_name="+")
+    stop = models.PositiveSmallIntegerField()
+    lap = models.PositiveSmallIntegerField()
+    time_of_day = models.CharField(max_length=16, blank=True)
+    duration_text = models.CharField(max_length=16, blank=True)
+    milliseconds = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["race_id", "lap", "driver_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["race", "driver", "stop"], name="pit_stop_unique_race_driver_stop"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id} {self.driver_id} stop {self.stop}"

@@ -1,0 +1,75 @@
+"""Stable, human-readable race ids: `{season}_{country}` (e.g. `2025_bahrain`, `2026_austria`).
+
+Where a season holds more than one race in a country (2020: Austrian and Styrian GPs; the USA
+since 2022), those races take the race name instead (`2020_styrian`, `2023_las_vegas`), and if
+even that collides, the name plus the circuit ref. The rule only looks at one season's calendar,
+so it is deterministic for both the dump loader and the API sync; ids are stored at first insert
+and never rewritten. `{season}_{round}` (e.g. `2025_4`) is accepted wherever an id is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_COUNTRY_ALIASES = {"united_states": "usa", "united_kingdom": "uk", "united_arab_emirates": "uae"}
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    season: int
+    round: int
+    name: str
+    country: str
+    circuit_ref: str
+
+
+def slugify_part(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+    return _COUNTRY_ALIASES.get(slug, slug)
+
+
+def _name_part(name: str) -> str:
+    return slugify_part(re.sub(r"\bgrand prix\b", "", name, flags=re.IGNORECASE)) or slugify_part(name)
+
+
+def race_slugs(calendar: Iterable[CalendarEntry]) -> dict[tuple[int, int], str]:
+    """Map (season, round) -> race id for one or more whole-season calendars."""
+    entries = list(calendar)
+    by_country = Counter((e.season, slugify_part(e.country)) for e in entries)
+    first: dict[tuple[int, int], str] = {}
+    for e in entries:
+        country = slugify_part(e.country) or slugify_part(e.circuit_ref)
+        first[(e.season, e.round)] = (
+            f"{e.season}_{country}"
+            if by_country[(e.season, country)] == 1
+            else f"{e.season}_{_name_part(e.name)}"
+        )
+    taken = Counter(first.values())
+    out = {}
+    for e in entries:
+        slug = first[(e.season, e.round)]
+        if taken[slug] > 1:
+            slug = f"{slug}_{slugify_part(e.circuit_ref)}"
+        out[(e.season, e.round)] = slug
+    return out
+
+
+RACE_ID_PATTERN = re.compile(r"^(?P<season>\d{4})_(?:(?P<round>\d{1,2})|(?P<slug>[a-z][a-z0-9_]{0,70}))$")
+
+
+def parse_race_id(race_id: str) -> tuple[int, int | None, str | None]:
+    """Validate a race id -> (season, round or None, full slug or None). Raises ValueError if malformed."""
+    match = RACE_ID_PATTERN.match(race_id or "")
+    if not match:
+        raise ValueError(
+            f"Malformed race id {race_id!r}: expected '<season>_<name>' (e.g. 2025_bahrain) or '<season>_<round>' (e.g. 2025_4)"
+        )
+    season = int(match["season"])
+    if match["round"] is not None:
+        return season, int(match["round"]), None
+    return season, None, race_id

@@ -1,0 +1,132 @@
+"""Set-based upserts keyed to a model's natural-key UniqueConstraint, with honest change counts.
+
+One query reads the existing rows in scope, rows are diffed in Python (so a re-run reports zero
+created/updated), and new + changed rows go to the database in one
+`bulk_create(update_conflicts=True)` per batch. Rows a human corrected in admin
+(`manually_corrected=True`) are never overwritten by an upstream value; the difference is returned
+so the sync run can record it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import models
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_manual: list[dict] = field(default_factory=list)
+
+    def add(self, other: UpsertCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.kept_manual.extend(other.kept_manual)
+
+    def as_dict(self) -> dict:
+        out = {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+        if self.kept_manual:
+            out["kept_manual"] = len(self.kept_manual)
+        return out
+
+
+def _normaliser(model: type[models.Model], name: str):
+    f = (
+        model._meta.get_field(name.removesuffix("_id"))
+        if name.endswith("_id")
+        else model._meta.get_field(name)
+    )
+    if f.is_relation:
+        return lambda v: v
+    return lambda v: None if v is None else f.to_python(v)
+
+
+def upsert_rows(
+    *,
+    model: type[models.Model],
+    rows: Sequence[dict],
+    key_fields: Sequence[str],
+    scope: dict | None = None,
+    batch_size: int = 2000,
+) -> UpsertCounts:
+    """Insert or update `rows` (dicts of attnames, e.g. `race_id`) keyed on `key_fields`.
+
+    `scope` narrows the read of existing rows (e.g. `{"race_id__in": [...]}`); without it the
+    first key field's values are used. Every row must carry the same set of fields.
+    """
+    counts = UpsertCounts()
+    if not rows:
+        return counts
+    fields = list(rows[0].keys())
+    value_fields = [f for f in fields if f not in key_fields]
+    norm = {f: _normaliser(model, f) for f in fields}
+    protect = "manually_corrected" in {f.name for f in model._meta.get_fields()}
+
+    def key_of(row: dict) -> tuple:
+        return tuple(norm[f](row[f]) for f in key_fields)
+
+    if scope is None:
+        scope = {f"{key_fields[0]}__in": {row[key_fields[0]] for row in rows}}
+    wanted = value_fields + (["manually_corrected"] if protect and "manually_corrected" not in fields else [])
+    existing = {
+        tuple(norm[f](rec[f]) for f in key_fields): rec
+        for rec in model.objects.filter(**scope).values("pk", *key_fields, *wanted)
+    }
+
+    to_write: list[models.Model] = []
+    seen: set[tuple] = set()
+    for row in rows:
+        key = key_of(row)
+        if key in seen:
+            raise ValueError(
+                f"{model.__name__}: duplicate natural key {dict(zip(key_fields, key, strict=True))} in one batch"
+            )
+        seen.add(key)
+        current = existing.get(key)
+        if current is None:
+            counts.created += 1
+            to_write.append(model(**row))
+            continue
+        changed = {f: row[f] for f in value_fields if norm[f](row[f]) != norm[f](current[f])}
+        if not changed:
+            counts.unchanged += 1
+        elif protect and current.get("manually_corrected") and not row.get("manually_corrected"):
+            counts.unchanged += 1
+            counts.kept_manual.append(
+                {
+                    "model": model.__name__,
+                    "pk": current["pk"],
+                    "key": [str(k) for k in key],
+                    "upstream": {k: str(v) for k, v in changed.items()},
+                }
+            )
+        else:
+            counts.updated += 1
+            to_write.append(model(**row))
+
+    if to_write:
+        model.objects.bulk_create(
+            to_write,
+            batch_size=batch_size,
+            update_conflicts=bool(value_fields),
+            ignore_conflicts=not value_fields,
+            unique_fields=list(key_fields) if value_fields else None,
+            update_fields=value_fields or None,
+        )
+    return counts
+
+
+def chunked(items: Iterable, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

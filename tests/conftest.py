@@ -1,0 +1,115 @@
+"""Shared test fixtures: the f1mirror server (real HTTP, from ../shared/tools) and the Ergast dump.
+
+The mirror runs in-process in a thread on a free port; tests reach it only through the same
+base-URL settings production uses (ERGAST_API_BASE, OPENF1_API_BASE, WEATHER_API_BASE).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("PITWALL_SHARED_DIR", ROOT.parent / "shared"))
+DATA_DIR = SHARED_DIR / "data"
+ERGAST_DUMP_DIR = DATA_DIR / "ergast"
+MIRROR_SCRIPT = SHARED_DIR / "tools" / "f1mirror.py"
+
+
+def _require_shared() -> None:
+    if not MIRROR_SCRIPT.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the shared data and mirror at {SHARED_DIR}")
+        pytest.skip(f"shared data not found at {SHARED_DIR}")
+
+
+def _load_mirror_module():
+    spec = importlib.util.spec_from_file_location("f1mirror", MIRROR_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Mirror:
+    """A running f1mirror: base URLs plus the control endpoints (faults, rate limit, request log)."""
+
+    def __init__(self, server):
+        self.server = server
+        host, port = server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self.ergast = f"{self.url}/ergast/f1"
+        self.openf1 = f"{self.url}/v1"
+        self.weather = f"{self.url}/v1"
+
+    def _call(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def set_faults(self, rules, seed: int | None = 1):
+        body = {"rules": rules if isinstance(rules, list) else [rules], "append": False}
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("POST", "/__faults", body)
+
+    def clear_faults(self):
+        return self._call("DELETE", "/__faults")
+
+    def set_rate_limit(self, spec: str):
+        return self._call("POST", "/__ratelimit", {"spec": spec})
+
+    def clear_rate_limit(self):
+        return self._call("DELETE", "/__ratelimit")
+
+    def requests(self) -> dict:
+        return self._call("GET", "/__requests")
+
+    def reset_requests(self):
+        return self._call("DELETE", "/__requests")
+
+    def reset(self):
+        self.clear_faults()
+        self.clear_rate_limit()
+        self.reset_requests()
+
+
+def start_mirror(**options) -> Mirror:
+    _require_shared()
+    module = _load_mirror_module()
+    server = module.make_server(str(DATA_DIR), "127.0.0.1", 0, **options)
+    threading.Thread(target=server.serve_forever, daemon=True, name="f1mirror").start()
+    return Mirror(server)
+
+
+@pytest.fixture(scope="session")
+def mirror_server() -> Mirror:
+    mirror = start_mirror()
+    yield mirror
+    mirror.server.shutdown()
+
+
+@pytest.fixture
+def mirror(mirror_server, settings) -> Mirror:
+    """The mirror, reset to no faults / no rate limit, with the app's base URLs pointed at it."""
+    mirror_server.reset()
+    settings.ERGAST_API_BASE = mirror_server.ergast
+    settings.OPENF1_API_BASE = mirror_server.openf1
+    settings.WEATHER_API_BASE = mirror_server.weather
+    settings.ERGAST_RATE_LIMIT = "1000/s"
+    yield mirror_server
+    mirror_server.reset()
+
+
+@pytest.fixture(scope="session")
+def ergast_dump_dir() -> Path:
+    _require_shared()
+    return ERGAST_DUMP_DIR
