@@ -19,7 +19,10 @@ JOB_DURATION = Histogram("pitwall_job_duration_seconds", "Celery job durations",
 JOB_RUNS = Counter("pitwall_job_runs_total", "Celery job runs by outcome", ["job", "status"])
 SYNC_ROWS = Counter("pitwall_sync_rows_total", "Rows changed by syncs", ["source", "table", "change"])
 LAST_SYNC_SUCCESS = Gauge(
-    "pitwall_last_successful_sync_timestamp_seconds", "Unix time of the last successful sync", ["source"], multiprocess_mode="max"
+    "pitwall_last_successful_sync_timestamp_seconds",
+    "Unix time of the last successful sync",
+    ["source"],
+    multiprocess_mode="max",
 )
 
 

@@ -15,6 +15,7 @@ from ingestion.models.standings import DriverStanding, TeamStanding
 from ingestion.models.status import Status
 from ingestion.models.sync_run import SyncRun, SyncSource, SyncStatus
 from ingestion.models.team import Team
+from ingestion.models.weather import RaceWeather, WeatherForecast, WeatherSource
 
 __all__ = [
     "Circuit",
@@ -28,6 +29,7 @@ __all__ = [
     "QualifyingResult",
     "Race",
     "RaceResult",
+    "RaceWeather",
     "Season",
     "SprintResult",
     "Status",
@@ -36,4 +38,6 @@ __all__ = [
     "SyncStatus",
     "Team",
     "TeamStanding",
+    "WeatherForecast",
+    "WeatherSource",
 ]
