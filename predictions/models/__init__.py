@@ -1,0 +1,6 @@
+from predictions.models.backtest_run import BacktestRun, BacktestStatus
+from predictions.models.model_version import ModelVersion
+from predictions.models.prediction import Prediction, PredictionStage
+from predictions.models.race_accuracy import RaceAccuracy
+
+__all__ = ["BacktestRun", "BacktestStatus", "ModelVersion", "Prediction", "PredictionStage", "RaceAccuracy"]

@@ -1,0 +1,51 @@
+from django.db import models
+
+
+class PredictionStage(models.TextChoices):
+    PRE_QUALIFYING = "pre", "Before qualifying"
+    POST_QUALIFYING = "post", "After qualifying"
+
+
+class Prediction(models.Model):
+    """One driver's predicted outcome in one race, from one prediction set (`batch`).
+
+    Rows are never overwritten: regenerating makes a new batch; "current" is the latest batch per
+    race and stage.
+    """
+
+    batch = models.UUIDField(db_index=True, help_text="All rows of one prediction set share it")
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="predictions")
+    driver = models.ForeignKey("ingestion.Driver", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("ingestion.Team", on_delete=models.PROTECT, related_name="+")
+    stage = models.CharField(max_length=4, choices=PredictionStage.choices)
+    predicted_position = models.PositiveSmallIntegerField(help_text="Rank within the race, 1 = winner")
+    expected_position = models.FloatField(help_text="Expected finishing position from the ranking model")
+    win_probability = models.FloatField()
+    podium_probability = models.FloatField()
+    points_probability = models.FloatField()
+    dnf_probability = models.FloatField()
+    confidence = models.FloatField(help_text="0..1; P(finishing within one place of the predicted position)")
+    low_confidence = models.BooleanField(default=False)
+    explanation = models.JSONField(
+        default=list, blank=True, help_text="Top feature contributions: [{feature, value, contribution}]"
+    )
+    model_version = models.ForeignKey(
+        "predictions.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
+    )
+    as_of = models.DateTimeField(help_text="Information cut-off the features were computed at")
+    created_at = models.DateTimeField(auto_now_add=True)
+    backfilled = models.BooleanField(
+        default=False, help_text="Made after the fact by a model trained only on earlier races"
+    )
+
+    class Meta:
+        ordering = ["race_id", "stage", "-created_at", "predicted_position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "driver"], name="prediction_unique_batch_driver"),
+        ]
+        indexes = [
+            models.Index(fields=["race", "stage", "-created_at"], name="prediction_race_stage_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id} {self.stage} P{self.predicted_position} {self.driver_id}"

@@ -1,0 +1,37 @@
+from django.db import models
+
+from predictions.models.prediction import PredictionStage
+
+
+class RaceAccuracy(models.Model):
+    """How a stored pre-race prediction set scored against the race's actual result."""
+
+    race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="accuracy_records")
+    stage = models.CharField(max_length=4, choices=PredictionStage.choices)
+    batch = models.UUIDField()
+    model_version = models.ForeignKey(
+        "predictions.ModelVersion", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    backfilled = models.BooleanField(default=False)
+    drivers = models.PositiveSmallIntegerField()
+    mae = models.FloatField(help_text="Mean |predicted rank - finishing order| over all entrants")
+    mae_finishers = models.FloatField(null=True, help_text="Same, finishers re-ranked among themselves")
+    spearman = models.FloatField(null=True)
+    winner_hit = models.BooleanField()
+    podium_overlap = models.FloatField(help_text="|predicted top 3 ∩ actual top 3| / 3")
+    points_accuracy = models.FloatField(help_text="Share of drivers correctly called in/out of the points")
+    brier_win = models.FloatField()
+    brier_podium = models.FloatField()
+    brier_points = models.FloatField()
+    metrics = models.JSONField(default=dict, blank=True)
+    scored_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["race_id", "stage"]
+        verbose_name_plural = "race accuracy records"
+        constraints = [
+            models.UniqueConstraint(fields=["race", "stage", "batch"], name="race_accuracy_unique_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race_id} {self.stage} MAE {self.mae:.2f}"
