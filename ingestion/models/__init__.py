@@ -1,5 +1,8 @@
 from ingestion.models.circuit import Circuit, CircuitType
 from ingestion.models.driver import Driver
+from ingestion.models.job_run import JobRun, JobStatus
+from ingestion.models.live import LiveDriverSnapshot, RaceControlMessage
+from ingestion.models.openf1 import OpenF1Session, SessionType
 from ingestion.models.race import Race
 from ingestion.models.results import (
     PitStop,
@@ -22,15 +25,21 @@ __all__ = [
     "CircuitType",
     "Driver",
     "DriverStanding",
+    "JobRun",
+    "JobStatus",
+    "LiveDriverSnapshot",
+    "OpenF1Session",
     "PitStop",
     "PositionText",
     "PracticeResult",
     "PracticeSession",
     "QualifyingResult",
     "Race",
+    "RaceControlMessage",
     "RaceResult",
     "RaceWeather",
     "Season",
+    "SessionType",
     "SprintResult",
     "Status",
     "SyncRun",
