@@ -34,6 +34,8 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 
+from ingestion.clients.ratelimit import RateLimitTimeout
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,7 +68,7 @@ class SourceNotFound(SourceError):
 # --------------------------------------------------------------------------------------- hooks
 class RateLimiter(Protocol):
     def acquire(self) -> None:
-        """Block until one request may be sent (or raise if the wait would exceed a bound)."""
+        """Block until one request may be sent; raise RateLimitTimeout if that is too far away."""
 
 
 class CircuitBreaker:
@@ -256,7 +258,10 @@ class JsonHttpClient:
 
     def _attempt(self, url: str) -> Any:
         if self.rate_limiter is not None:
-            self.rate_limiter.acquire()
+            try:
+                self.rate_limiter.acquire()
+            except RateLimitTimeout as exc:
+                raise SourceRateLimited(f"{self.name}: {exc}", url=url) from None
         with self._lock:
             self.requests_made += 1
         try:

@@ -1,0 +1,176 @@
+"""Client-side rate limiting over several sliding windows, e.g. "4/s,500/h" (Jolpica's published limits).
+
+`acquire()` blocks until one request fits every window, then records it. With `REDIS_URL` set the
+log of request times lives in one Redis sorted set per source and a Lua script checks and records
+atomically, using the Redis server's clock — so every process and machine sharing the Redis
+shares one budget. Without Redis the same algorithm runs in-process (shared by threads).
+
+Each window is padded by `margin` seconds: our timestamp is taken when the request leaves, the
+server's when it arrives, and jitter between the two must not turn an allowed burst into a 429.
+If the wait for a slot would exceed `max_wait` seconds, `RateLimitTimeout` is raised instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+class RateLimitTimeout(Exception):
+    """The next free slot is further away than the limiter's `max_wait`."""
+
+
+def parse_rate_limit(spec: str | None) -> list[tuple[int, float]]:
+    """ "4/s,500/h" -> [(4, 1.0), (500, 3600.0)]. Empty spec = unlimited. ValueError on a typo."""
+    windows = []
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        count, _, unit = part.partition("/")
+        match = re.fullmatch(r"(\d*)\s*([a-z]+)", unit.strip().lower())
+        if not count.strip().isdigit() or int(count) < 1 or not match or match[2] not in _UNITS:
+            raise ValueError(f"bad rate limit {part!r}: use e.g. '4/s,500/h' (units s, m, h, d)")
+        windows.append((int(count), (int(match[1]) if match[1] else 1) * float(_UNITS[match[2]])))
+    return windows
+
+
+# Sliding-window log: one sorted set of request times per key. ARGV = margin, member, then
+# (limit, window) pairs. Returns "0" when the request was recorded, else the seconds to wait.
+_LUA = """
+local key = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local margin = tonumber(ARGV[1])
+local longest = 0
+for i = 3, #ARGV, 2 do
+  local w = tonumber(ARGV[i + 1]) + margin
+  if w > longest then longest = w end
+end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - longest)
+local wait = 0
+for i = 3, #ARGV, 2 do
+  local limit = tonumber(ARGV[i])
+  local window = tonumber(ARGV[i + 1]) + margin
+  local count = redis.call('ZCOUNT', key, '(' .. (now - window), '+inf')
+  if count >= limit then
+    local oldest = redis.call('ZRANGEBYSCORE', key, '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
+    local w = tonumber(oldest[2]) + window - now
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then return tostring(wait) end
+redis.call('ZADD', key, now, ARGV[2])
+redis.call('PEXPIRE', key, math.ceil(longest * 1000) + 1000)
+return '0'
+"""
+
+
+class SlidingWindowLimiter:
+    """Blocks in `acquire()` until a request fits every window; Redis-backed when given a URL."""
+
+    def __init__(
+        self,
+        spec: str | None,
+        *,
+        key: str = "default",
+        redis_url: str | None = None,
+        margin: float = 0.05,
+        max_wait: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.spec = spec or ""
+        self.windows = parse_rate_limit(spec)
+        self.key = f"pitwall:ratelimit:{key}"
+        self.margin = margin
+        self.max_wait = max_wait
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._log: deque[float] = deque()
+        self._redis = None
+        self._script = None
+        if redis_url and self.windows:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+            self._script = self._redis.register_script(_LUA)
+        self.waited = 0.0  # total seconds slept, for reports
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._redis is not None else "memory"
+
+    def acquire(self) -> None:
+        if not self.windows:
+            return
+        deadline_wait = 0.0
+        while True:
+            wait = self._try()
+            if wait <= 0:
+                return
+            if deadline_wait + wait > self.max_wait:
+                raise RateLimitTimeout(
+                    f"rate limit {self.spec!r} ({self.key}): next slot in {wait:.1f}s, "
+                    f"beyond the {self.max_wait:.0f}s this caller may wait"
+                )
+            wait += 0.005  # a little past the slot, so the retry is not refused by rounding
+            self._sleep(wait)
+            deadline_wait += wait
+            self.waited += wait
+
+    def reset(self) -> None:
+        """Forget recorded requests (tests, or after changing the spec)."""
+        with self._lock:
+            self._log.clear()
+        if self._redis is not None:
+            self._redis.delete(self.key)
+
+    # -- backends ---------------------------------------------------------------------------
+    def _try(self) -> float:
+        if self._redis is not None:
+            try:
+                args = [self.margin, uuid.uuid4().hex]
+                for limit, window in self.windows:
+                    args += [limit, window]
+                return float(self._script(keys=[self.key], args=args))
+            except Exception as exc:  # redis down: keep limiting, per process, rather than stop
+                logger.warning(
+                    "rate limiter falling back to in-process", extra={"key": self.key, "error": str(exc)}
+                )
+                self._redis = None
+        return self._try_local()
+
+    def _try_local(self) -> float:
+        now = self._clock()
+        longest = max(window for _, window in self.windows) + self.margin
+        with self._lock:
+            log = self._log
+            while log and log[0] <= now - longest:
+                log.popleft()
+            wait = 0.0
+            for limit, window in self.windows:
+                window += self.margin
+                inside = [t for t in log if t > now - window]
+                if len(inside) >= limit:
+                    wait = max(wait, inside[len(inside) - limit] + window - now)
+            if wait > 0:
+                return wait
+            log.append(now)
+            return 0.0
+
+
+def rate_limiter_for(source: str, spec: str | None, *, max_wait: float = 3600.0) -> SlidingWindowLimiter:
+    """The limiter for one source, shared through Redis when REDIS_URL is configured."""
+    return SlidingWindowLimiter(
+        spec, key=source, redis_url=getattr(settings, "REDIS_URL", None), max_wait=max_wait
+    )

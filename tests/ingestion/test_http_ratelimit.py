@@ -1,0 +1,126 @@
+"""The client-side rate limiter: window arithmetic (fake clock) and, against the mirror's own
+limiter over HTTP, that a burst at the same budget never draws a 429 — also when two threads with
+separate limiter objects share one budget through Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from ingestion.clients.http import JsonHttpClient, SourceRateLimited
+from ingestion.clients.ratelimit import RateLimitTimeout, SlidingWindowLimiter, parse_rate_limit
+
+
+def test_parse_rate_limit():
+    assert parse_rate_limit("4/s,500/h") == [(4, 1.0), (500, 3600.0)]
+    assert parse_rate_limit(" 10/5m ,1/d") == [(10, 300.0), (1, 86400.0)]
+    assert parse_rate_limit("") == []
+    for bad in ("4/x", "four/s", "0/s", "4"):
+        with pytest.raises(ValueError, match="bad rate limit"):
+            parse_rate_limit(bad)
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_in_process_windows_with_a_fake_clock():
+    t = FakeTime()
+    limiter = SlidingWindowLimiter("4/s,6/m", margin=0, clock=t.clock, sleep=t.sleep)
+    for _ in range(4):
+        limiter.acquire()
+    assert t.slept == []
+    limiter.acquire()  # 5th: the 1-second window is full until t=1
+    assert t.now == pytest.approx(1.005)
+    limiter.acquire()  # 6th fits both windows
+    t.slept.clear()
+    limiter.acquire()  # 7th: the minute window (6) is full until the first request is 60 s old
+    assert t.now == pytest.approx(60.005, abs=0.01)
+
+
+def test_wait_beyond_max_wait_raises():
+    t = FakeTime()
+    limiter = SlidingWindowLimiter("1/h", margin=0, max_wait=10, clock=t.clock, sleep=t.sleep)
+    limiter.acquire()
+    with pytest.raises(RateLimitTimeout, match="next slot in 3600"):
+        limiter.acquire()
+    assert t.slept == []
+
+
+def test_client_turns_a_too_long_wait_into_source_rate_limited(mirror):
+    limiter = SlidingWindowLimiter("1/h", key=f"t-{uuid.uuid4().hex}", max_wait=1)
+    client = JsonHttpClient(mirror.ergast, rate_limiter=limiter)
+    client.get_json("seasons.json")
+    with pytest.raises(SourceRateLimited, match="beyond the 1s") as info:
+        client.get_json("seasons.json")
+    assert info.value.url.endswith("/seasons.json")
+    assert client.requests_made == 1
+
+
+def _statuses(mirror) -> list[int]:
+    return [r["status"] for r in mirror.requests()["recent"]]
+
+
+def test_burst_at_the_servers_budget_never_gets_429_in_process(mirror):
+    mirror.set_rate_limit("4/s,500/h")
+    limiter = SlidingWindowLimiter("4/s,500/h", key=f"t-{uuid.uuid4().hex}")
+    client = JsonHttpClient(mirror.ergast, rate_limiter=limiter, max_retries=0)
+    started = time.monotonic()
+    for _ in range(10):
+        client.get_json("seasons.json", params={"limit": 1})
+    elapsed = time.monotonic() - started
+    assert _statuses(mirror) == [200] * 10
+    assert elapsed >= 2.0  # 10 requests at 4/s need two full windows of waiting
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (shared budget through Redis)")
+def test_two_threads_with_separate_limiters_share_one_budget_via_redis(mirror):
+    mirror.set_rate_limit("4/s,500/h")
+    key = f"t-{uuid.uuid4().hex}"
+    errors: list[Exception] = []
+
+    def worker():
+        # each thread builds its own limiter and client: only Redis connects them
+        limiter = SlidingWindowLimiter("4/s,500/h", key=key, redis_url=settings.REDIS_URL)
+        assert limiter.backend == "redis"
+        client = JsonHttpClient(mirror.ergast, rate_limiter=limiter, max_retries=0)
+        try:
+            for _ in range(6):
+                client.get_json("seasons.json", params={"limit": 1})
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    elapsed = time.monotonic() - started
+
+    assert errors == []
+    assert _statuses(mirror) == [200] * 12
+    assert elapsed >= 2.0  # 12 requests, one budget of 4/s
+
+
+def test_without_the_limiter_the_same_burst_is_throttled(mirror):
+    """Control for the two tests above: the mirror really does throttle this burst."""
+    mirror.set_rate_limit("4/s,500/h")
+    client = JsonHttpClient(mirror.ergast, max_retries=0)
+    with pytest.raises(SourceRateLimited):
+        for _ in range(10):
+            client.get_json("seasons.json", params={"limit": 1})
+    assert 429 in _statuses(mirror)
