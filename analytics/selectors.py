@@ -1,0 +1,443 @@
+"""Read side of the dashboards: analytics (cached dicts) and the page data the views render.
+
+Frame layouts the metric functions in `analytics.services` consume:
+- results: race_id, season, round, race_slug, race_name, circuit_id, circuit_ref, circuit_name,
+  driver_id, team_id, grid, position (NaN unless classified), position_order, points, status
+- quali: race_id, season, round, race_slug, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
+- pits: race_id, driver_id, stop, lap, milliseconds
+- wet: {race_id: is_wet} for races whose observed weather is known
+
+Cache keys follow the product guide's pattern (`f1:analytics:driver:{ref}:{season}`, ...); values are
+JSON-serialisable dicts so the API can return them as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, Q
+from django.http import Http404
+from django.utils import timezone
+
+from analytics.services import driver_metrics, team_metrics
+from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, championship_trend
+from ingestion.models import (
+    Driver,
+    DriverStanding,
+    PitStop,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    RaceWeather,
+    Season,
+    SyncRun,
+    Team,
+    TeamStanding,
+)
+
+_RESULT_FIELDS = {
+    "race_id": "race_id",
+    "season": "race__season_id",
+    "round": "race__round",
+    "race_slug": "race__slug",
+    "race_name": "race__name",
+    "circuit_id": "race__circuit_id",
+    "circuit_ref": "race__circuit__ref",
+    "circuit_name": "race__circuit__name",
+    "driver_id": "driver_id",
+    "team_id": "team_id",
+    "grid": "grid",
+    "position": "position",
+    "position_order": "position_order",
+    "points": "points",
+    "status": "status__status",
+}
+_QUALI_FIELDS = {
+    "race_id": "race_id",
+    "season": "race__season_id",
+    "round": "race__round",
+    "race_slug": "race__slug",
+    "driver_id": "driver_id",
+    "team_id": "team_id",
+    "position": "position",
+    "q1_ms": "q1_ms",
+    "q2_ms": "q2_ms",
+    "q3_ms": "q3_ms",
+}
+
+
+def _frame(qs, fields: dict[str, str]) -> pd.DataFrame:
+    rows = list(qs.values_list(*fields.values()))
+    frame = pd.DataFrame(rows, columns=list(fields.keys()))
+    for col in ("grid", "position", "q1_ms", "q2_ms", "q3_ms", "milliseconds"):
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float")
+    if "points" in frame:
+        frame["points"] = frame["points"].astype(float)
+    return frame
+
+
+def results_frame(**filters) -> pd.DataFrame:
+    return _frame(RaceResult.objects.filter(**filters), _RESULT_FIELDS)
+
+
+def quali_frame(**filters) -> pd.DataFrame:
+    return _frame(QualifyingResult.objects.filter(**filters), _QUALI_FIELDS)
+
+
+def pits_frame(**filters) -> pd.DataFrame:
+    return _frame(
+        PitStop.objects.filter(**filters),
+        {
+            "race_id": "race_id",
+            "driver_id": "driver_id",
+            "stop": "stop",
+            "lap": "lap",
+            "milliseconds": "milliseconds",
+        },
+    )
+
+
+def wet_map(**filters) -> dict[int, bool]:
+    return dict(RaceWeather.objects.filter(is_wet__isnull=False, **filters).values_list("race_id", "is_wet"))
+
+
+def _ttl() -> int:
+    return settings.CACHE_TTL_STANDINGS
+
+
+# --- analytics -------------------------------------------------------------------------------
+
+
+def driver_seasons(*, driver: Driver) -> list[int]:
+    return sorted(
+        RaceResult.objects.filter(driver=driver).values_list("race__season_id", flat=True).distinct(),
+        reverse=True,
+    )
+
+
+def team_seasons(*, team: Team) -> list[int]:
+    return sorted(
+        RaceResult.objects.filter(team=team).values_list("race__season_id", flat=True).distinct(),
+        reverse=True,
+    )
+
+
+def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
+    """Every driver metric for one season (default: the driver's latest), plus career-wide ones.
+
+    Season metrics: qualifying gap to team-mate, consistency, overtaking, pit-stop proxy, form,
+    championship trend. Career metrics (more data needed): wet-weather rating, circuit history.
+    """
+    if season is None:
+        season = RaceResult.objects.filter(driver=driver).aggregate(s=Max("race__season_id"))["s"]
+    key = f"f1:analytics:driver:{driver.ref}:{season}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    data = {"driver": {"ref": driver.ref, "name": driver.full_name, "code": driver.code}, "season": season}
+    if season is None:
+        data["available"] = False
+        return data
+    season_races = Race.objects.filter(season_id=season, results__driver=driver)
+    results = results_frame(race__in=season_races)
+    quali = quali_frame(race__in=season_races)
+    pits = pits_frame(race__in=season_races)
+    field = results_frame(
+        race__season_id__gte=season - CIRCUIT_DIFFICULTY_SEASONS + 1,
+        race__season_id__lte=season,
+        race__circuit__in=season_races.values("circuit"),
+    )
+    career_races = Race.objects.filter(results__driver=driver)
+    career = results_frame(race__in=career_races)
+    standings = pd.DataFrame(
+        list(
+            DriverStanding.objects.filter(race__season_id=season, driver=driver).values_list(
+                "race__round", "position", "points"
+            )
+        ),
+        columns=["round", "position", "points"],
+    )
+    data.update(
+        available=True,
+        qualifying_gap_to_teammate=driver_metrics.qualifying_gap_to_teammate(quali, driver_id=driver.pk),
+        race_pace_consistency=driver_metrics.race_pace_consistency(results, driver_id=driver.pk),
+        overtaking=driver_metrics.overtaking_score(results, field, driver_id=driver.pk),
+        wet_weather=driver_metrics.wet_weather_rating(
+            career, wet_map(race__in=career_races), driver_id=driver.pk
+        ),
+        pit_stops=driver_metrics.pit_stop_proxy(results, pits, driver_id=driver.pk),
+        circuits=driver_metrics.circuit_performance(career, driver_id=driver.pk),
+        form=driver_metrics.season_form(results, driver_id=driver.pk),
+        championship=championship_trend(standings.astype(float)),
+    )
+    cache.set(key, data, _ttl())
+    return data
+
+
+def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
+    """Every team metric for one season (default: the team's latest)."""
+    if season is None:
+        season = RaceResult.objects.filter(team=team).aggregate(s=Max("race__season_id"))["s"]
+    key = f"f1:analytics:team:{team.ref}:{season}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    data = {"team": {"ref": team.ref, "name": team.name}, "season": season}
+    if season is None:
+        data["available"] = False
+        return data
+    results = results_frame(race__season_id=season)
+    quali = quali_frame(race__season_id=season)
+    pits = pits_frame(race__season_id=season)
+    ranking = team_metrics.qualifying_pace_ranking(quali)
+    names = dict(Team.objects.filter(pk__in=[r["team_id"] for r in ranking]).values_list("pk", "ref"))
+    for row in ranking:
+        row["team"] = names.get(row["team_id"])
+    standings = pd.DataFrame(
+        list(
+            TeamStanding.objects.filter(race__season_id=season, team=team).values_list(
+                "race__round", "position", "points"
+            )
+        ),
+        columns=["round", "position", "points"],
+    )
+    data.update(
+        available=True,
+        qualifying_pace=next((r for r in ranking if r["team_id"] == team.pk), None),
+        qualifying_pace_ranking=ranking,
+        strategy=team_metrics.strategy_effectiveness(results, pits, team_id=team.pk),
+        pit_stops=team_metrics.pit_stop_efficiency(pits, results, team_id=team.pk),
+        reliability=team_metrics.reliability(results, team_id=team.pk),
+        development=team_metrics.development_trajectory(quali, team_id=team.pk),
+        championship=championship_trend(standings.astype(float)),
+    )
+    cache.set(key, data, _ttl())
+    return data
+
+
+# --- page data -------------------------------------------------------------------------------
+
+
+def driver_get(*, ref: str) -> Driver:
+    driver = Driver.objects.filter(ref=ref).first()
+    if driver is None:
+        raise Http404(f"No driver {ref!r}")
+    return driver
+
+
+def team_get(*, ref: str) -> Team:
+    team = Team.objects.filter(ref=ref).first()
+    if team is None:
+        raise Http404(f"No team {ref!r}")
+    return team
+
+
+def _results_qs():
+    return RaceResult.objects.select_related("race", "race__circuit", "driver", "team", "status")
+
+
+def driver_results_list(*, driver: Driver, season: int) -> list[RaceResult]:
+    return list(_results_qs().filter(driver=driver, race__season_id=season).order_by("race__round"))
+
+
+def team_results_list(*, team: Team, season: int) -> list[RaceResult]:
+    return list(
+        _results_qs().filter(team=team, race__season_id=season).order_by("race__round", "position_order")
+    )
+
+
+def team_drivers_list(*, team: Team, season: int) -> list[Driver]:
+    return list(
+        Driver.objects.filter(
+            pk__in=RaceResult.objects.filter(team=team, race__season_id=season).values("driver")
+        )
+    )
+
+
+def race_results_list(*, race: Race) -> list[RaceResult]:
+    return list(_results_qs().filter(race=race).order_by("position_order", "shared_car_index"))
+
+
+def race_qualifying_list(*, race: Race) -> list[QualifyingResult]:
+    return list(
+        QualifyingResult.objects.filter(race=race).select_related("driver", "team").order_by("position")
+    )
+
+
+def race_weather_get(*, race: Race) -> RaceWeather | None:
+    return RaceWeather.objects.filter(race=race).first()
+
+
+def race_forecast_get(*, race: Race):
+    """The latest race-session forecast fetched for `race`, or None."""
+    return race.forecasts.filter(session="race").order_by("-fetched_at", "valid_at").first()
+
+
+def season_list() -> list[int]:
+    """Seasons that have championship standings, newest first."""
+    return list(
+        Season.objects.filter(races__driver_standings__isnull=False)
+        .distinct()
+        .order_by("-year")
+        .values_list("year", flat=True)
+    )
+
+
+def season_rounds(*, season: int) -> list[Race]:
+    """Races of a season that have standings after them, in order."""
+    return list(
+        Race.objects.filter(season_id=season, driver_standings__isnull=False).distinct().order_by("round")
+    )
+
+
+def season_races(*, season: int) -> list[Race]:
+    return list(Race.objects.filter(season_id=season).select_related("circuit").order_by("round"))
+
+
+def standings_get(*, season: int, round: int | None = None) -> dict:
+    """Driver and team standings after `round` (default: the last round with standings)."""
+    key = f"f1:standings:{season}:{round or 'last'}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rounds = season_rounds(season=season)
+    if not rounds:
+        raise Http404(f"No standings for {season}")
+    if round is None:
+        race = rounds[-1]
+    else:
+        race = next((r for r in rounds if r.round == round), None)
+        if race is None:
+            raise Http404(f"No standings after round {round} of {season}")
+    drivers = [
+        {
+            "position": s.position,
+            "position_text": s.position_text,
+            "driver_ref": s.driver.ref,
+            "driver": s.driver.full_name,
+            "code": s.driver.code,
+            "points": float(s.points),
+            "wins": s.wins,
+        }
+        for s in DriverStanding.objects.filter(race=race).select_related("driver").order_by("position")
+    ]
+    teams = [
+        {
+            "position": s.position,
+            "position_text": s.position_text,
+            "team_ref": s.team.ref,
+            "team": s.team.name,
+            "points": float(s.points),
+            "wins": s.wins,
+        }
+        for s in TeamStanding.objects.filter(race=race).select_related("team").order_by("position")
+    ]
+    data = {
+        "season": season,
+        "round": race.round,
+        "race_name": race.name,
+        "race_slug": race.slug,
+        "rounds": [{"round": r.round, "name": r.name} for r in rounds],
+        "drivers": drivers,
+        "teams": teams,
+    }
+    cache.set(key, data, _ttl())
+    return data
+
+
+def points_progression_get(*, season: int, top: int = 6) -> dict:
+    """Cumulative points after each round for the season's top `top` drivers (by final standing)."""
+    key = f"f1:standings:progression:{season}:{top}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rows = list(
+        DriverStanding.objects.filter(race__season_id=season).values_list(
+            "race__round", "driver__ref", "driver__code", "driver__family_name", "points", "position"
+        )
+    )
+    if not rows:
+        return {"season": season, "rounds": [], "series": []}
+    last_round = max(r[0] for r in rows)
+    leaders = sorted((r for r in rows if r[0] == last_round), key=lambda r: (r[5] is None, r[5] or 0))[:top]
+    series = []
+    for _, ref, code, family_name, _, _ in leaders:
+        points = {r[0]: float(r[4]) for r in rows if r[1] == ref}
+        series.append({"ref": ref, "label": code or family_name, "points": points})
+    rounds = sorted({r[0] for r in rows})
+    data = {
+        "season": season,
+        "rounds": rounds,
+        "series": [{**s, "points": [s["points"].get(r) for r in rounds]} for s in series],
+    }
+    cache.set(key, data, _ttl())
+    return data
+
+
+def races_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
+    """The next races on the calendar (date today or later)."""
+    today = (as_of or timezone.now()).date()
+    return list(Race.objects.filter(date__gte=today).select_related("circuit").order_by("date")[:limit])
+
+
+def races_recent(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
+    """The last races held (date before today), newest first, with their result count."""
+    today = (as_of or timezone.now()).date()
+    return list(
+        Race.objects.filter(date__lt=today)
+        .select_related("circuit")
+        .annotate(result_count=Count("results"))
+        .order_by("-date")[:limit]
+    )
+
+
+def race_winners_map(*, races: list[Race]) -> dict[int, RaceResult]:
+    return {
+        r.race_id: r
+        for r in RaceResult.objects.filter(
+            race__in=races, position_order=1, shared_car_index=0
+        ).select_related("driver", "team")
+    }
+
+
+def data_freshness_get() -> dict:
+    """For staff: last sync per source, recent failures, data coverage and job runs (if tracked)."""
+    runs = list(SyncRun.objects.order_by("-started_at")[:20])
+    latest_by_source: dict[str, SyncRun] = {}
+    for run in runs:
+        latest_by_source.setdefault(run.source, run)
+    failures = [r for r in runs if r.status in ("failed", "partial", "interrupted")]
+    coverage = RaceResult.objects.aggregate(
+        last_race_date=Max("race__date"), first_race_date=Min("race__date"), results=Count("id")
+    )
+    last_result_race = (
+        Race.objects.filter(results__isnull=False).order_by("-date").only("slug", "name", "date").first()
+    )
+    weather = RaceWeather.objects.aggregate(races=Count("id"), wet=Count("id", filter=Q(is_wet=True)))
+    return {
+        "runs": runs,
+        "latest_by_source": latest_by_source,
+        "failures": failures,
+        "coverage": coverage,
+        "last_result_race": last_result_race,
+        "weather": weather,
+        "job_runs": _job_runs(),
+    }
+
+
+def _job_runs() -> list | None:
+    """The pipeline's JobRun rows when that model exists (None otherwise)."""
+    from django.apps import apps
+
+    for app_label in ("ingestion", "predictions", "analytics"):
+        try:
+            model = apps.get_model(app_label, "JobRun")
+        except LookupError:
+            continue
+        order = "-started_at" if any(f.name == "started_at" for f in model._meta.get_fields()) else "-pk"
+        return list(model.objects.order_by(order)[:20])
+    return None
