@@ -36,11 +36,8 @@ class UpsertCounts:
 
 
 def _normaliser(model: type[models.Model], name: str):
-    f = (
-        model._meta.get_field(name.removesuffix("_id"))
-        if name.endswith("_id")
-        else model._meta.get_field(name)
-    )
+    # get_field() resolves attnames too ("race_id" -> the FK); stripping "_id" broke "ergast_id".
+    f = model._meta.get_field(name)
     if f.is_relation:
         return lambda v: v
     return lambda v: None if v is None else f.to_python(v)
