@@ -1,0 +1,57 @@
+"""`manage.py load_ergast DIR [--seasons 2018-2026] [--json]`: bulk-load an Ergast-format CSV dump."""
+
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
+
+
+def parse_seasons(text: str) -> range:
+    """'2018-2026' or '2021' -> range of years (inclusive)."""
+    first, _, last = text.partition("-")
+    try:
+        start, stop = int(first), int(last or first)
+    except ValueError:
+        raise CommandError(f"--seasons must look like 2018-2026 or 2021, not {text!r}") from None
+    if not (1950 <= start <= stop <= 2100):
+        raise CommandError(f"--seasons {text!r}: expected years from 1950 with start <= end")
+    return range(start, stop + 1)
+
+
+class Command(BaseCommand):
+    help = "Load an Ergast-format CSV dump (idempotent; rejected races are reported, the rest loads)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("directory", type=Path, help="Directory holding races.csv, results.csv, ...")
+        parser.add_argument("--seasons", type=parse_seasons, help="Only these seasons, e.g. 2018-2026")
+        parser.add_argument("--json", action="store_true", help="Print the summary as one JSON object")
+
+    def handle(self, *args, directory: Path, seasons, **options):
+        if not directory.is_dir():
+            raise CommandError(f"{directory} is not a directory")
+        try:
+            report = ergast_dump_load(
+                directory=directory, seasons=seasons, progress=not options["json"] and sys.stderr.isatty()
+            )
+        except DumpFormatError as exc:
+            raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
+        if options["json"]:
+            self.stdout.write(_json_dumps(report.as_dict()))
+            return
+        self.stdout.write(
+            f"Loaded {directory} in {report.seconds:.1f}s: {report.created} created, "
+            f"{report.updated} updated (SyncRun {report.sync_run_id}, {report.status})"
+        )
+        for table, counts in report.counts.items():
+            self.stdout.write(f"  {table:<17} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+        for message in report.rejected:
+            self.stderr.write(self.style.WARNING(f"rejected: {message}"))
+        for message in report.warnings:
+            self.stderr.write(self.style.WARNING(f"warning: {message}"))
+
+
+def _json_dumps(data) -> str:
+    return json.dumps(data, default=str)

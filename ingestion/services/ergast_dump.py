@@ -1,0 +1,675 @@
+"""Bulk loader for an Ergast-format CSV dump (`../shared/data/ergast` layout, incl. `practice.csv`).
+
+Set-based: pandas reads each CSV as text, ids are mapped with dict lookups, every table goes to the
+database through `upsert_rows` (one `bulk_create(update_conflicts=True)` per batch on the natural-key
+constraint), and the whole load runs in ONE transaction — a crash leaves nothing half-written.
+Loading the same dump twice changes nothing and the second run reports 0 created / 0 updated.
+
+Validation happens before any write, per race and table: classification tables go through the shared
+`validate_classification`; every other value must parse. A race whose rows for one table fail is
+skipped for that table only, with messages naming the race and the field (recorded in the SyncRun);
+everything else loads and the existing rows of the skipped race stay as they were. A missing file or
+column makes the table unusable: reference tables (seasons, circuits, drivers, constructors, status,
+races) abort the load with DumpFormatError; fact tables are skipped with a message.
+
+Rows staff corrected in admin (`manually_corrected`) are kept; the upstream value is recorded in the
+SyncRun as a warning, never applied silently.
+
+Mapping notes: Ergast's `constructors` are `Team`; external ids are kept in `ergast_id`; race ids
+(`slug`) come from `race_ids.race_slugs` over each whole-season calendar and are only set at first
+insert; session times are UTC (`date` + `time`; null when the time is unknown); on 2023+ sprint
+weekends the dump's `fp2_*` columns hold sprint qualifying / shootout.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.models import (
+    Circuit,
+    CircuitType,
+    Driver,
+    DriverStanding,
+    PitStop,
+    PracticeResult,
+    PracticeSession,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    Season,
+    SprintResult,
+    Status,
+    SyncRun,
+    SyncSource,
+    SyncStatus,
+    Team,
+    TeamStanding,
+)
+from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.upsert import UpsertCounts, upsert_rows
+from ingestion.services.validation import (
+    assign_shared_car_index,
+    parse_decimal,
+    parse_int,
+    validate_classification,
+)
+
+NULL = r"\N"
+CIRCUIT_META_PATH = Path(__file__).resolve().parent.parent / "data" / "circuit_meta.csv"
+# First season whose sprint weekends use the fp2_* columns for sprint qualifying / shootout.
+SPRINT_QUALIFYING_FROM = 2023
+
+
+class DumpFormatError(ValueError):
+    """The dump cannot be loaded at all (a reference file or column is missing or unusable)."""
+
+
+@dataclass
+class DumpLoadReport:
+    sync_run_id: int | None
+    status: str
+    seconds: float = 0.0
+    counts: dict[str, dict] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        return sum(c["created"] for c in self.counts.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(c["updated"] for c in self.counts.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "sync_run_id": self.sync_run_id,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "created": self.created,
+            "updated": self.updated,
+            "counts": self.counts,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+        }
+
+
+# --- circuit metadata -------------------------------------------------------------------------
+
+
+def circuit_meta() -> dict[str, dict]:
+    """`ingestion/data/circuit_meta.csv` as {circuit_ref: {"circuit_type", "length_km"}}."""
+    with CIRCUIT_META_PATH.open(newline="", encoding="utf-8") as fh:
+        lines = (line for line in fh if not line.startswith("#"))
+        return {
+            row["circuit_ref"]: {
+                "circuit_type": CircuitType(row["circuit_type"]).value,
+                "length_km": float(row["length_km"]),
+            }
+            for row in csv.DictReader(lines)
+        }
+
+
+def circuit_meta_apply() -> UpsertCounts:
+    """Set circuit_type/length_km on existing circuits from the metadata file (for the API sync,
+    which has no such fields). Circuits not in the file are left alone."""
+    meta = circuit_meta()
+    refs = set(Circuit.objects.filter(ref__in=meta).values_list("ref", flat=True))
+    rows = [{"ref": ref, **meta[ref]} for ref in sorted(refs)]
+    return upsert_rows(model=Circuit, rows=rows, key_fields=["ref"])
+
+
+# --- parsing helpers --------------------------------------------------------------------------
+
+
+def _read(directory: Path, name: str, columns: Iterable[str]) -> list[dict]:
+    path = directory / name
+    if not path.is_file():
+        raise DumpFormatError(f"{name}: file not found in {directory}")
+    df = pd.read_csv(path, dtype=str, na_values=[NULL], keep_default_na=False, encoding="utf-8")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DumpFormatError(f"{name}: required column(s) {', '.join(map(repr, missing))} missing")
+    df = df.astype(object).where(df.notna(), None)
+    return df.to_dict("records")
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _date(value) -> date | None:
+    return None if value is None else date.fromisoformat(str(value))
+
+
+def lap_time_ms(text) -> int | None:
+    """'1:26.572' or '26.898' -> milliseconds; None for blanks or anything that is not a time."""
+    if not text:
+        return None
+    minutes, _, seconds = str(text).rpartition(":")
+    try:
+        total = (int(minutes) * 60 if minutes else 0) + float(seconds)
+    except ValueError:
+        return None
+    return round(total * 1000) if total > 0 else None
+
+
+def _utc(dates: pd.Series, times: pd.Series) -> list:
+    """Vectorised `date` + `time` (UTC) -> aware datetimes; None where either is missing."""
+    stamps = pd.to_datetime(
+        dates.fillna("").astype(str) + " " + times.fillna("").astype(str),
+        format="%Y-%m-%d %H:%M:%S",
+        utc=True,
+        errors="coerce",
+    )
+    return [None if pd.isna(s) else s.to_pydatetime() for s in stamps]
+
+
+Converter = Callable[[object], object]
+
+
+def _convert(raw: dict, spec: dict[str, tuple[str, Converter]]) -> tuple[dict, list[str]]:
+    """One CSV record -> model row per `spec` {attname: (csv column, converter)}; bad cells -> problems."""
+    row, problems = {}, []
+    for attname, (column, convert) in spec.items():
+        try:
+            row[attname] = convert(raw.get(column))
+        except (ValueError, TypeError):
+            problems.append(f"field {attname!r} (column {column!r}) has unusable value {raw.get(column)!r}")
+    return row, problems
+
+
+def _int_or(default: int) -> Converter:
+    return lambda v: default if v is None else parse_int(v)
+
+
+def _required_int(v):
+    value = parse_int(v)
+    if value is None:
+        raise ValueError("missing")
+    return value
+
+
+# --- the loader -------------------------------------------------------------------------------
+
+
+_CLASSIFICATION_COMMON = {
+    "number": ("number", _int_or(0)),
+    "grid": ("grid", parse_int),
+    "position": ("position", parse_int),
+    "position_text": ("positionText", _text),
+    "position_order": ("positionOrder", _required_int),
+    "points": ("points", lambda v: parse_decimal(v) if v is not None else parse_decimal("0")),
+    "laps": ("laps", _int_or(0)),
+    "time_text": ("time", _text),
+    "milliseconds": ("milliseconds", parse_int),
+    "fastest_lap": ("fastestLap", parse_int),
+    "fastest_lap_rank": ("rank", parse_int),
+    "fastest_lap_time": ("fastestLapTime", _text),
+    "ergast_id": ("resultId", _required_int),
+}
+# Fact tables: (csv file, model, natural key, columns the file must have, validation kind or None).
+_RESULTS_COLUMNS = ["resultId", "raceId", "driverId", "constructorId", "number", "grid", "position", "positionText", "positionOrder", "points", "laps", "time", "milliseconds", "fastestLap", "rank", "fastestLapTime", "fastestLapSpeed", "statusId"]
+_SPRINT_COLUMNS = [c for c in _RESULTS_COLUMNS if c != "fastestLapSpeed"]
+
+
+class _DumpLoader:
+    def __init__(self, directory: Path, seasons: range | None):
+        self.directory = Path(directory)
+        self.seasons = seasons
+        self.counts: dict[str, UpsertCounts] = {}
+        self.rejected: list[str] = []
+        self.race_pk: dict[str, int] = {}  # csv raceId -> Race pk (only races in scope)
+        self.race_label: dict[str, str] = {}  # csv raceId -> "2021_abu_dhabi"
+
+    def steps(self) -> list[tuple[str, Callable[[], None]]]:
+        return [
+            ("seasons", self.load_seasons),
+            ("status", self.load_status),
+            ("circuits", self.load_circuits),
+            ("drivers", self.load_drivers),
+            ("teams", self.load_teams),
+            ("races", self.load_races),
+            ("results", self.load_results),
+            ("sprint_results", self.load_sprint_results),
+            ("qualifying", self.load_qualifying),
+            ("practice", self.load_practice),
+            ("pit_stops", self.load_pit_stops),
+            ("driver_standings", self.load_driver_standings),
+            ("team_standings", self.load_team_standings),
+        ]
+
+    def _upsert(self, table: str, **kwargs) -> None:
+        counts = upsert_rows(**kwargs)
+        self.counts.setdefault(table, UpsertCounts()).add(counts)
+
+    def _in_scope(self, year) -> bool:
+        return self.seasons is None or int(year) in self.seasons
+
+    # reference tables --------------------------------------------------------------------------
+
+    def load_seasons(self) -> None:
+        records = _read(self.directory, "seasons.csv", ["year", "url"])
+        races = _read(self.directory, "races.csv", ["year"])
+        years = {int(r["year"]): _text(r["url"]) for r in records}
+        for r in races:  # a season a race refers to but seasons.csv lacks still gets a row
+            years.setdefault(int(r["year"]), "")
+        rows = [{"year": y, "url": url} for y, url in sorted(years.items()) if self._in_scope(y)]
+        self._upsert("seasons", model=Season, rows=rows, key_fields=["year"])
+
+    def load_status(self) -> None:
+        records = _read(self.directory, "status.csv", ["statusId", "status"])
+        rows = [{"status": r["status"], "ergast_id": int(r["statusId"])} for r in records]
+        self._upsert("status", model=Status, rows=rows, key_fields=["status"])
+        by_text = dict(Status.objects.values_list("status", "pk"))
+        self.status_pk = {r["statusId"]: by_text[r["status"]] for r in records}
+
+    def load_circuits(self) -> None:
+        columns = ["circuitId", "circuitRef", "name", "location", "country", "lat", "lng", "alt", "url"]
+        records = _read(self.directory, "circuits.csv", columns)
+        meta = circuit_meta()
+        rows = []
+        for r in records:
+            extra = meta.get(r["circuitRef"], {"circuit_type": CircuitType.UNKNOWN.value, "length_km": None})
+            rows.append(
+                {
+                    "ref": r["circuitRef"],
+                    "ergast_id": int(r["circuitId"]),
+                    "name": r["name"],
+                    "locality": _text(r["location"]),
+                    "country": _text(r["country"]),
+                    "latitude": None if r["lat"] is None else float(r["lat"]),
+                    "longitude": None if r["lng"] is None else float(r["lng"]),
+                    "altitude": None if r["alt"] is None else int(float(r["alt"])),
+                    "url": _text(r["url"]),
+                    **extra,
+                }
+            )
+        self._upsert("circuits", model=Circuit, rows=rows, key_fields=["ref"])
+        by_ref = dict(Circuit.objects.values_list("ref", "pk"))
+        self.circuit_pk = {r["circuitId"]: by_ref[r["circuitRef"]] for r in records}
+        self.circuit_info = {r["circuitId"]: (r["circuitRef"], _text(r["country"])) for r in records}
+
+    def load_drivers(self) -> None:
+        columns = ["driverId", "driverRef", "number", "code", "forename", "surname", "dob", "nationality", "url"]
+        records = _read(self.directory, "drivers.csv", columns)
+        rows = [
+            {
+                "ref": r["driverRef"],
+                "ergast_id": int(r["driverId"]),
+                "code": _text(r["code"]),
+                "permanent_number": parse_int(r["number"]),
+                "given_name": _text(r["forename"]),
+                "family_name": _text(r["surname"]),
+                "date_of_birth": _date(r["dob"]),
+                "nationality": _text(r["nationality"]),
+                "url": _text(r["url"]),
+            }
+            for r in records
+        ]
+        self._upsert("drivers", model=Driver, rows=rows, key_fields=["ref"])
+        by_ref = dict(Driver.objects.values_list("ref", "pk"))
+        self.driver_pk = {r["driverId"]: by_ref[r["driverRef"]] for r in records}
+
+    def load_teams(self) -> None:
+        columns = ["constructorId", "constructorRef", "name", "nationality", "url"]
+        records = _read(self.directory, "constructors.csv", columns)
+        rows = [
+            {
+                "ref": r["constructorRef"],
+                "ergast_id": int(r["constructorId"]),
+                "name": r["name"],
+                "nationality": _text(r["nationality"]),
+                "url": _text(r["url"]),
+            }
+            for r in records
+        ]
+        self._upsert("teams", model=Team, rows=rows, key_fields=["ref"])
+        by_ref = dict(Team.objects.values_list("ref", "pk"))
+        self.team_pk = {r["constructorId"]: by_ref[r["constructorRef"]] for r in records}
+
+    def load_races(self) -> None:
+        sessions = ["fp1", "fp2", "fp3", "quali", "sprint"]
+        columns = ["raceId", "year", "round", "circuitId", "name", "date", "time", "url"]
+        columns += [f"{s}_{part}" for s in sessions for part in ("date", "time")]
+        path = self.directory / "races.csv"
+        records = _read(self.directory, "races.csv", columns)
+        df = pd.DataFrame.from_records(records, columns=columns)
+        df = df[df["year"].map(self._in_scope)].reset_index(drop=True)
+        if df.empty:
+            return
+        df["year"] = df["year"].astype(int)
+        df["round"] = df["round"].astype(int)
+        unknown = df[~df["circuitId"].isin(self.circuit_pk.keys())]
+        if not unknown.empty:
+            raise DumpFormatError(f"{path.name}: raceId {unknown['raceId'].iloc[0]} has unknown circuitId")
+        bad_dates = pd.to_datetime(df["date"], format="%Y-%m-%d", errors="coerce").isna()
+        if bad_dates.any():
+            raise DumpFormatError(
+                f"{path.name}: raceId {df['raceId'][bad_dates].iloc[0]}: field 'date' unusable"
+            )
+        starts = {s: _utc(df[f"{s}_date"], df[f"{s}_time"]) for s in sessions}
+        race_start = _utc(df["date"], df["time"])
+        # 2023+ sprint weekends: the fp2 slot is sprint qualifying / shootout.
+        sq_weekend = ((df["year"] >= SPRINT_QUALIFYING_FROM) & df["sprint_date"].notna()).tolist()
+
+        calendar = [
+            CalendarEntry(
+                season=int(r.year),
+                round=int(r.round),
+                name=r.name,
+                country=self.circuit_info[r.circuitId][1],
+                circuit_ref=self.circuit_info[r.circuitId][0],
+            )
+            for r in df.itertuples()
+        ]
+        slugs = race_slugs(calendar)
+        existing = {
+            (season, rnd): slug
+            for season, rnd, slug in Race.objects.filter(season_id__in=set(df["year"])).values_list(
+                "season_id", "round", "slug"
+            )
+        }
+        new_rows, old_rows = [], []
+        for i, r in enumerate(df.itertuples()):
+            key = (int(r.year), int(r.round))
+            row = {
+                "season_id": key[0],
+                "round": key[1],
+                "name": r.name,
+                "circuit_id": self.circuit_pk[r.circuitId],
+                "date": date.fromisoformat(r.date),
+                "start": race_start[i],
+                "fp1_start": starts["fp1"][i],
+                "fp2_start": None if sq_weekend[i] else starts["fp2"][i],
+                "fp3_start": starts["fp3"][i],
+                "qualifying_start": starts["quali"][i],
+                "sprint_qualifying_start": starts["fp2"][i] if sq_weekend[i] else None,
+                "sprint_start": starts["sprint"][i],
+                "url": _text(r.url),
+                "ergast_id": int(r.raceId),
+            }
+            self.race_label[r.raceId] = existing.get(key, slugs[key])
+            if key in existing:
+                old_rows.append(row)  # the public id is never rewritten
+            else:
+                new_rows.append({"slug": slugs[key], **row})
+        scope = {"season_id__in": set(df["year"])}
+        for rows in (old_rows, new_rows):
+            self._upsert("races", model=Race, rows=rows, key_fields=["season_id", "round"], scope=scope)
+        pk = {
+            (season, rnd): race_pk
+            for race_pk, season, rnd in Race.objects.filter(**scope).values_list("pk", "season_id", "round")
+        }
+        self.race_pk = {r.raceId: pk[(int(r.year), int(r.round))] for r in df.itertuples()}
+
+    # fact tables -------------------------------------------------------------------------------
+
+    def _load_fact(
+        self,
+        *,
+        table: str,
+        filename: str,
+        columns: list[str],
+        model,
+        key_fields: list[str],
+        spec: dict[str, tuple[str, Converter]],
+        kind: str | None = None,
+        prepare: Callable[[list[dict]], None] | None = None,
+    ) -> None:
+        """Read, map FKs, validate per race, convert, and upsert one fact table."""
+        try:
+            records = _read(self.directory, filename, columns)
+        except DumpFormatError as exc:
+            self.rejected.append(f"{exc}; table {table} not loaded, existing rows kept")
+            return
+        fks = {
+            "driver_id": ("driverId", self.driver_pk),
+            "team_id": ("constructorId", self.team_pk),
+            "status_id": ("statusId", getattr(self, "status_pk", {})),
+        }
+        by_race: dict[str, list[dict]] = defaultdict(list)
+        for r in records:
+            by_race[r["raceId"]].append(r)
+        if self.seasons is None:
+            known_races = set(self.race_pk)
+            for race_id in sorted(set(by_race) - known_races, key=str):
+                self.rejected.append(
+                    f"{filename}: raceId {race_id}: field 'race_id' names no race in races.csv "
+                    f"({len(by_race[race_id])} rows skipped)"
+                )
+        rows: list[dict] = []
+        for race_id, race_records in by_race.items():
+            race_pk = self.race_pk.get(race_id)
+            if race_pk is None:
+                continue
+            label = self.race_label[race_id]
+            problems: list[str] = []
+            race_rows: list[dict] = []
+            for n, raw in enumerate(race_records, start=1):
+                row, row_problems = _convert(raw, spec)
+                row["race_id"] = race_pk
+                for attname, (column, mapping) in fks.items():
+                    if column not in columns:
+                        continue
+                    value = mapping.get(raw[column])
+                    if value is None:
+                        row_problems.append(f"field {attname!r} unknown {column} {raw[column]!r}")
+                    row[attname] = value
+                problems.extend(f"row {n} (driverId {raw.get('driverId', '-')}): {p}" for p in row_problems)
+                race_rows.append(row)
+            messages = [f"{label} {table}: {p}" for p in problems]
+            if not messages and prepare:
+                prepare(race_rows)
+            if not messages and kind:
+                messages = validate_classification(race_rows, race_label=label, kind=kind)
+            if not messages:
+                keys = [tuple(row[k] for k in key_fields) for row in race_rows]
+                if len(set(keys)) != len(keys):
+                    messages = [f"{label} {table}: field(s) {key_fields} repeat within the race"]
+            if messages:
+                self.rejected.extend(messages)
+                self.rejected.append(
+                    f"{label} {table}: {len(race_records)} rows rejected, existing rows kept"
+                )
+                continue
+            rows.extend(race_rows)
+        scope = {"race_id__in": set(self.race_pk.values())}
+        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope)
+
+    def load_results(self) -> None:
+        spec = {
+            **_CLASSIFICATION_COMMON,
+            "fastest_lap_speed": ("fastestLapSpeed", parse_decimal),
+        }
+
+        def prepare(rows):
+            rows.sort(key=lambda r: r["ergast_id"])  # co-drivers in source order
+            assign_shared_car_index(rows)
+
+        self._load_fact(
+            table="results",
+            filename="results.csv",
+            columns=_RESULTS_COLUMNS,
+            model=RaceResult,
+            key_fields=["race_id", "driver_id", "number"],
+            spec=spec,
+            kind="race",
+            prepare=prepare,
+        )
+
+    def load_sprint_results(self) -> None:
+        self._load_fact(
+            table="sprint_results",
+            filename="sprint_results.csv",
+            columns=_SPRINT_COLUMNS,
+            model=SprintResult,
+            key_fields=["race_id", "driver_id"],
+            spec=dict(_CLASSIFICATION_COMMON),
+            kind="sprint",
+        )
+
+    def load_qualifying(self) -> None:
+        spec = {
+            "number": ("number", _int_or(0)),
+            "position": ("position", _required_int),
+            "q1": ("q1", _text),
+            "q2": ("q2", _text),
+            "q3": ("q3", _text),
+            "q1_ms": ("q1", lap_time_ms),
+            "q2_ms": ("q2", lap_time_ms),
+            "q3_ms": ("q3", lap_time_ms),
+            "ergast_id": ("qualifyId", _required_int),
+        }
+        self._load_fact(
+            table="qualifying",
+            filename="qualifying.csv",
+            columns=["qualifyId", "raceId", "driverId", "constructorId", "number", "position", "q1", "q2", "q3"],
+            model=QualifyingResult,
+            key_fields=["race_id", "driver_id"],
+            spec=spec,
+            kind="qualifying",
+        )
+
+    def load_practice(self) -> None:
+        def session(v):
+            return PracticeSession(v).value
+
+        spec = {
+            "session": ("session", session),
+            "number": ("number", _int_or(0)),
+            "position": ("position", parse_int),
+            "time_text": ("time", _text),
+            "milliseconds": ("milliseconds", parse_int),
+            "laps": ("laps", parse_int),
+        }
+        self._load_fact(
+            table="practice",
+            filename="practice.csv",
+            columns=["raceId", "session", "driverId", "constructorId", "position", "time", "milliseconds", "laps", "number"],
+            model=PracticeResult,
+            key_fields=["race_id", "session", "driver_id"],
+            spec=spec,
+            kind="practice",
+        )
+
+    def load_pit_stops(self) -> None:
+        spec = {
+            "stop": ("stop", _required_int),
+            "lap": ("lap", _required_int),
+            "time_of_day": ("time", _text),
+            "duration_text": ("duration", _text),
+            "milliseconds": ("milliseconds", parse_int),
+        }
+        self._load_fact(
+            table="pit_stops",
+            filename="pit_stops.csv",
+            columns=["raceId", "driverId", "stop", "lap", "time", "duration", "milliseconds"],
+            model=PitStop,
+            key_fields=["race_id", "driver_id", "stop"],
+            spec=spec,
+        )
+
+    def _standings_spec(self, id_column: str) -> dict:
+        def points(v):
+            value = parse_decimal(v)
+            if value is None:
+                raise ValueError("missing")
+            return value
+
+        return {
+            "points": ("points", points),
+            "position": ("position", parse_int),
+            "position_text": ("positionText", _text),
+            "wins": ("wins", _int_or(0)),
+            "ergast_id": (id_column, _required_int),
+        }
+
+    def load_driver_standings(self) -> None:
+        self._load_fact(
+            table="driver_standings",
+            filename="driver_standings.csv",
+            columns=["driverStandingsId", "raceId", "driverId", "points", "position", "positionText", "wins"],
+            model=DriverStanding,
+            key_fields=["race_id", "driver_id"],
+            spec=self._standings_spec("driverStandingsId"),
+        )
+
+    def load_team_standings(self) -> None:
+        self._load_fact(
+            table="team_standings",
+            filename="constructor_standings.csv",
+            columns=["constructorStandingsId", "raceId", "constructorId", "points", "position", "positionText", "wins"],
+            model=TeamStanding,
+            key_fields=["race_id", "team_id"],
+            spec=self._standings_spec("constructorStandingsId"),
+        )
+
+
+def ergast_dump_load(
+    *, directory: Path, seasons: range | None = None, progress: bool = False
+) -> DumpLoadReport:
+    """Load (or re-load) an Ergast-format dump; `seasons` limits races and their rows to those years.
+
+    Returns the report and records it as a SyncRun(source=ergast_dump). Raises DumpFormatError
+    (nothing written, run marked failed) when a reference file/column is missing.
+    """
+    directory = Path(directory)
+    params = {"directory": str(directory)}
+    if seasons is not None:
+        params["seasons"] = [seasons.start, seasons.stop - 1]
+    run = SyncRun.objects.create(source=SyncSource.ERGAST_DUMP, params=params)
+    loader = _DumpLoader(directory, seasons)
+    started = time.perf_counter()
+    steps = loader.steps()
+    try:
+        with transaction.atomic():
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(steps, desc="load_ergast", unit="table")
+                for name, step in bar:
+                    bar.set_postfix_str(name)
+                    step()
+            else:
+                for _, step in steps:
+                    step()
+    except Exception as exc:
+        run.status = SyncStatus.FAILED
+        run.finished_at = timezone.now()
+        run.errors = [{"level": "error", "message": m} for m in loader.rejected]
+        run.errors.append({"level": "error", "message": f"{type(exc).__name__}: {exc}"})
+        run.save(update_fields=["status", "finished_at", "errors"])
+        raise
+
+    warnings = [
+        f"kept manual correction: {k['model']} pk {k['pk']} key {k['key']}; upstream has {k['upstream']}"
+        for counts in loader.counts.values()
+        for k in counts.kept_manual
+    ]
+    report = DumpLoadReport(
+        sync_run_id=run.pk,
+        status=SyncStatus.PARTIAL if loader.rejected else SyncStatus.SUCCEEDED,
+        seconds=time.perf_counter() - started,
+        counts={table: counts.as_dict() for table, counts in loader.counts.items()},
+        rejected=loader.rejected,
+        warnings=warnings,
+    )
+    run.status = report.status
+    run.finished_at = timezone.now()
+    run.counts = report.counts
+    run.errors = [{"level": "error", "message": m} for m in report.rejected] + [
+        {"level": "warning", "message": m} for m in warnings
+    ]
+    run.save(update_fields=["status", "finished_at", "counts", "errors"])
+    return report
