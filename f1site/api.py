@@ -1,21 +1,48 @@
-"""One error shape for the whole API: {"error": {"code", "message", "details"}}."""
+"""API plumbing shared by every app's /api/v1 views.
+
+- One error shape for the whole API: {"error": {"code", "message", "details"}}.
+- Throttling lives in f1site/throttling.py (imported by DRF's settings, so it must not import views).
+- `CachedJSONView`: views answer from a rendered, cached body with ETag / Last-Modified and 304s.
+- Query-parameter serializers that turn bad input (NUL bytes, 2^63) into 400s before the ORM sees it.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from email.utils import formatdate, parsedate_to_datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.http import Http404, HttpResponse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from f1site.cache import CachedBody, cached_json
 
+
+# --- errors ---------------------------------------------------------------------------------------
 def error_response(*, code: str, message: str, status_code: int, details=None, headers=None) -> Response:
     return Response(
         {"error": {"code": code, "message": message, "details": details or {}}},
         status=status_code,
         headers=headers,
     )
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class MalformedRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Malformed request."
+    default_code = "bad_request"
 
 
 def exception_handler(exc, context):
@@ -25,6 +52,16 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.messages)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            f"Request body larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", "payload_too_large"
+        )
+    elif isinstance(exc, SuspiciousOperation | UnicodeDecodeError | ValueError) and not isinstance(
+        exc, exceptions.APIException
+    ):
+        # Bodies or parameters that cannot even be decoded (e.g. NUL bytes reaching the database
+        # driver) are the client's fault: 400, never 500.
+        exc = MalformedRequest(str(exc)[:200] or None)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected error: let Django log it and answer 500
@@ -40,3 +77,113 @@ def exception_handler(exc, context):
         details = {**details, "retry_after": getattr(exc, "wait", None)}
     response.data = {"error": {"code": code, "message": message, "details": details}}
     return response
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable code, e.g. not_found, invalid, throttled")
+    message = serializers.CharField()
+    details = serializers.JSONField(help_text="Field errors or extra context; {} when none")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI entries for the error statuses an operation can return (all share ErrorSerializer)."""
+    text = {
+        400: "Malformed id or invalid parameter",
+        401: "Authentication required",
+        403: "Staff only",
+        404: "Unknown id",
+        409: "Conflict",
+        413: "Request body too large",
+        429: "Throttled; see the Retry-After header",
+        503: "A required dependency is down",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=text.get(code, "Error")) for code in codes}
+
+
+READ_ERRORS = (400, 429)
+
+
+# --- query parameters -----------------------------------------------------------------------------
+class PageParamsSerializer(serializers.Serializer):
+    """limit/offset; a limit above API_MAX_PAGE_SIZE is capped (not rejected); offsets are bounded."""
+
+    limit = serializers.IntegerField(required=False, min_value=1)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, settings.API_MAX_PAGE_SIZE)
+
+    def validated_page(self) -> tuple[int, int]:
+        data = self.validated_data
+        return data.get("limit") or settings.API_PAGE_SIZE, data["offset"]
+
+
+SEASON_FIELD_KW = {"min_value": 1950, "max_value": 2100}
+
+
+def validate_query(serializer_class, request) -> dict:
+    """Validate query parameters; raises ValidationError (400) with field details."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+def paginate(items: list, *, limit: int, offset: int, count: int | None = None) -> dict:
+    return {
+        "count": len(items) if count is None else count,
+        "limit": limit,
+        "offset": offset,
+        "results": items[offset : offset + limit] if count is None else items,
+    }
+
+
+def page_serializer(item_serializer, name: str):
+    """A paginated-list OpenAPI component wrapping `item_serializer`."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "limit": serializers.IntegerField(),
+            "offset": serializers.IntegerField(),
+            "results": item_serializer(many=True),
+        },
+    )
+
+
+# --- cached responses -----------------------------------------------------------------------------
+def _not_modified(request, entry: CachedBody) -> bool:
+    inm = request.META.get("HTTP_IF_NONE_MATCH")
+    if inm is not None:
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return entry.etag in tags or "*" in tags
+    ims = request.META.get("HTTP_IF_MODIFIED_SINCE")
+    if ims:
+        try:
+            return int(entry.last_modified) <= parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+    return False
+
+
+def body_response(request, entry: CachedBody, *, status_code: int = 200) -> HttpResponse:
+    if status_code == 200 and _not_modified(request, entry):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(entry.body, content_type="application/json", status=status_code)
+    response["ETag"] = entry.etag
+    response["Last-Modified"] = formatdate(entry.last_modified, usegmt=True)
+    response["Cache-Control"] = "public, no-cache"  # clients revalidate with ETag -> cheap 304s
+    return response
+
+
+class CachedJSONView(APIView):
+    """Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
+    from the cache with validators; the payload is computed from the database only on a miss."""
+
+    def cached(self, request, *, key: str, ttl: int, tier: str, compute) -> HttpResponse:
+        return body_response(request, cached_json(key=key, ttl=ttl, tier=tier, compute=compute))

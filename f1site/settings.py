@@ -113,12 +113,20 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ------------------------------------------------------------------------------------
+# Resilient cache layer (f1site/cache.py): short socket timeouts + a per-process circuit breaker so a
+# dead or hung Redis costs at most one timeout per cooldown; stale copies + a lock against stampedes.
 REDIS_URL = env_str("REDIS_URL")
-CACHE_TTL_STATIC = env_int("CACHE_TTL_STATIC", 604800, minimum=0)
-CACHE_TTL_DYNAMIC = env_int("CACHE_TTL_DYNAMIC", 300, minimum=0)
-CACHE_TTL_STANDINGS = env_int("CACHE_TTL_STANDINGS", 3600, minimum=0)
-CACHE_TTL_PREDICTIONS = env_int("CACHE_TTL_PREDICTIONS", 1800, minimum=0)
-CACHE_SOCKET_TIMEOUT = env_float("CACHE_SOCKET_TIMEOUT", 0.25, lo=0.01, hi=30)
+CACHE_TTL_STATIC = env_int("CACHE_TTL_STATIC", 604800, minimum=0)  # drivers, teams, circuits: 7 days
+CACHE_TTL_DYNAMIC = env_int("CACHE_TTL_DYNAMIC", 300, minimum=0)  # weather, practice, live: 5 minutes
+CACHE_TTL_STANDINGS = env_int("CACHE_TTL_STANDINGS", 3600, minimum=0)  # 1 hour
+CACHE_TTL_PREDICTIONS = env_int("CACHE_TTL_PREDICTIONS", 1800, minimum=0)  # 30 minutes
+CACHE_SOCKET_TIMEOUT = env_float("CACHE_SOCKET_TIMEOUT", 0.2, lo=0.01, hi=30)
+CACHE_BREAKER_FAILURES = env_int("CACHE_BREAKER_FAILURES", 2, minimum=1)
+CACHE_BREAKER_COOLDOWN = env_float("CACHE_BREAKER_COOLDOWN", 2.0, lo=0.05, hi=600)
+CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 300, minimum=0)  # how long a stale copy may be served
+# A recompute lock expires if its owner dies; a cold miss waits at most CACHE_LOCK_WAIT for the winner.
+CACHE_LOCK_TIMEOUT = env_int("CACHE_LOCK_TIMEOUT", 30, minimum=1)
+CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -130,12 +138,14 @@ if REDIS_URL:
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 "SOCKET_CONNECT_TIMEOUT": CACHE_SOCKET_TIMEOUT,
                 "SOCKET_TIMEOUT": CACHE_SOCKET_TIMEOUT,
+                "CONNECTION_POOL_CLASS": "f1site.cache.CircuitBreakerConnectionPool",
                 "IGNORE_EXCEPTIONS": True,
             },
         }
     }
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    # The breaker logs open/close transitions once; a traceback per refused command would flood logs.
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 else:
     CACHES = {
         "default": {
@@ -144,6 +154,9 @@ else:
             "TIMEOUT": CACHE_TTL_DYNAMIC,
         }
     }
+# f1site as an app so its ready() connects cache invalidation to sync/prediction/admin signals in
+# every process (web, Celery worker), not only where URLs are imported.
+INSTALLED_APPS.append("f1site.apps.PitwallSiteConfig")
 
 # --- celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
@@ -157,9 +170,26 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1700, minimum=1)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler plus a Redis lock so a second beat process refuses to start (exactly one beat).
+CELERY_BEAT_SCHEDULER = "ingestion.services.jobs:SingleBeatScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 86400, minimum=60)
+# A message not acked within the visibility timeout is redelivered: keep it above the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT, minimum=60)
+}
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Job locks (one run per job at a time) live in Redis with this TTL, renewed by a heartbeat while
+# the job runs, so a killed worker's lock frees itself within JOB_LOCK_TTL seconds.
+JOB_LOCK_REDIS_URL = env_str("JOB_LOCK_REDIS_URL") or REDIS_URL
+JOB_LOCK_TTL = env_int("JOB_LOCK_TTL", 60, minimum=2)
+JOB_RUN_RETENTION_DAYS = env_int("JOB_RUN_RETENTION_DAYS", 90, minimum=1)
+LIVE_POLL_INTERVAL = env_int("LIVE_POLL_INTERVAL", 30, minimum=5)
+LIVE_SNAPSHOT_RETENTION_DAYS = env_int("LIVE_SNAPSHOT_RETENTION_DAYS", 7, minimum=1)
+OPENF1_BREAKER_THRESHOLD = env_int("OPENF1_BREAKER_THRESHOLD", 3, minimum=1)
+OPENF1_BREAKER_PROBE_SECONDS = env_int("OPENF1_BREAKER_PROBE_SECONDS", 30, minimum=1)
 
 # --- auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -219,6 +249,9 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ["http://localhost:3001"
 CORS_URLS_REGEX = r"^/api/.*$"
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 200, minimum=1)
+# At most one staff-triggered regeneration per race per this many seconds (duplicates get the job).
+API_REGENERATE_WINDOW = env_int("API_REGENERATE_WINDOW", 60, minimum=1)
+INSTALLED_APPS.append("drf_spectacular_sidecar")  # Swagger UI / Redoc assets served locally, no CDN
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -227,21 +260,34 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # One cache INCR per request per client (fixed window); see f1site.throttling.
+    "DEFAULT_THROTTLE_CLASSES": ["f1site.throttling.WindowThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "600/min"),
         "user": env_str("API_THROTTLE_USER", "2000/min"),
     },
+    # Clients are told apart by REMOTE_ADDR; behind N trusted proxies set API_NUM_PROXIES=N so
+    # X-Forwarded-For is honoured (otherwise anyone could dodge the throttle by forging it).
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
     "EXCEPTION_HANDLER": "f1site.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pitwall API",
-    "DESCRIPTION": "F1 race predictions, results, standings and analytics.",
+    "DESCRIPTION": (
+        "F1 race predictions, results, standings and analytics. Reads are public; writes need a "
+        "staff user's JWT: POST username/password to /api/v1/auth/token/ and send "
+        "`Authorization: Bearer <access>`. Errors share one shape: "
+        '{"error": {"code", "message", "details"}}.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
 }
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
 SIMPLE_JWT = {"ALGORITHM": JWT_ALGORITHM, "SIGNING_KEY": SECRET_KEY}

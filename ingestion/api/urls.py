@@ -1,1 +1,19 @@
-urlpatterns: list = []
+"""/api/v1 routes for the F1 data, jobs and health (mounted by f1site/api_urls.py)."""
+
+from django.urls import path
+
+from ingestion.api import views
+
+urlpatterns = [
+    path("races", views.RaceListView.as_view(), name="api-races"),
+    path("races/<str:race_id>", views.RaceDetailView.as_view(), name="api-race-detail"),
+    path("drivers", views.DriverListView.as_view(), name="api-drivers"),
+    path("teams", views.TeamListView.as_view(), name="api-teams"),
+    path("standings", views.StandingsView.as_view(), name="api-standings"),
+    path(
+        "analytics/driver/<str:driver_id>", views.DriverAnalyticsView.as_view(), name="api-analytics-driver"
+    ),
+    path("analytics/team/<str:team_id>", views.TeamAnalyticsView.as_view(), name="api-analytics-team"),
+    path("jobs/status", views.JobsStatusView.as_view(), name="api-jobs-status"),
+    path("health", views.HealthView.as_view(), name="api-health"),
+]

@@ -1,0 +1,413 @@
+"""The resilient cache layer: Redis behind a circuit breaker, stale-while-revalidate, exact invalidation.
+
+Why a breaker: django-redis's IGNORE_EXCEPTIONS alone turns a *hung* Redis (SIGSTOP: the socket
+accepts, nothing answers) into a socket-timeout wait on every request. `CircuitBreakerConnection`
+(plugged in as the redis-py connection class) counts connection failures per process; after
+`CACHE_BREAKER_FAILURES` consecutive ones it refuses every command instantly for
+`CACHE_BREAKER_COOLDOWN` seconds, then lets one probe through — success closes it again. A refused
+command raises redis's ConnectionError, which django-redis turns into a cache miss, so callers
+simply fall back to the database.
+
+Why stale copies and a lock: `cached_json` stores the rendered body with a soft expiry inside a
+longer hard TTL. When the soft expiry passes, exactly one caller (the one that wins `cache.add` on
+the lock key) recomputes while the others keep serving the stale copy; on a cold miss the others
+wait briefly for the winner instead of all hitting the database (no stampede).
+
+Keys follow the product guide: `f1:driver:{ref}`, `f1:team:{ref}`, `f1:race:{season}:{race_id}`,
+`f1:predictions:{race_id}`, `f1:weather:{race_id}`; list families (`races`, `standings`, ...) carry
+a generation number so one bump invalidates exactly that family's pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.backoff
+import redis.retry
+from django.conf import settings
+from django.core.cache import cache
+from redis.connection import Connection, ConnectionPool
+from rest_framework.utils.encoders import JSONEncoder
+
+from f1site.metrics import record_cache
+
+logger = logging.getLogger(__name__)
+
+
+# --- circuit breaker ------------------------------------------------------------------------------
+class CircuitBreaker:
+    """Per-process breaker: closed -> open after N consecutive failures -> one probe per cooldown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probe_owner: int | None = None
+        self.times_opened = 0
+        self.rejected = 0
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        return "half_open" if self._probe_owner is not None else "open"
+
+    @staticmethod
+    def _cooldown() -> float:
+        return getattr(settings, "CACHE_BREAKER_COOLDOWN", 2.0)
+
+    def allow(self) -> bool:
+        if self._opened_at is None:  # fast path: no lock while healthy
+            return True
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            now = time.monotonic()
+            if self._probe_owner == threading.get_ident() and now - self._opened_at < self._cooldown():
+                return True  # the probing thread may finish its connect + command
+            if now - self._opened_at >= self._cooldown():
+                self._opened_at = now  # re-arm: at most one probe per cooldown
+                self._probe_owner = threading.get_ident()
+                return True
+            self.rejected += 1
+            return False
+
+    def record_success(self) -> None:
+        if self._failures == 0 and self._opened_at is None:
+            return
+        with self._lock:
+            if self._opened_at is not None:
+                logger.warning("cache circuit closed: Redis answers again")
+            self._failures = 0
+            self._opened_at = None
+            self._probe_owner = None
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._probe_owner = None
+            threshold = getattr(settings, "CACHE_BREAKER_FAILURES", 2)
+            if self._opened_at is not None:
+                self._opened_at = time.monotonic()
+            elif self._failures >= threshold:
+                self._opened_at = time.monotonic()
+                self.times_opened += 1
+                logger.warning(
+                    "cache circuit opened after %d Redis failures; serving from the database", self._failures
+                )
+
+    def reset(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probe_owner = None
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "consecutive_failures": self._failures,
+            "times_opened": self.times_opened,
+            "rejected_commands": self.rejected,
+        }
+
+
+breaker = CircuitBreaker()
+_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class CircuitBreakerConnection(Connection):
+    """redis-py connection that consults and feeds the process's circuit breaker."""
+
+    def connect(self, *args, **kwargs):
+        if self._sock is None and not breaker.allow():
+            raise redis.exceptions.ConnectionError("cache circuit open")
+        try:
+            return super().connect(*args, **kwargs)
+        except _FAILURES:
+            breaker.record_failure()
+            raise
+
+    def send_packed_command(self, *args, **kwargs):
+        if not breaker.allow():
+            self.disconnect()
+            raise redis.exceptions.ConnectionError("cache circuit open")
+        try:
+            return super().send_packed_command(*args, **kwargs)
+        except _FAILURES:
+            breaker.record_failure()
+            raise
+
+    def read_response(self, *args, **kwargs):
+        try:
+            response = super().read_response(*args, **kwargs)
+        except _FAILURES:
+            breaker.record_failure()
+            raise
+        breaker.record_success()
+        return response
+
+
+class CircuitBreakerConnectionPool(ConnectionPool):
+    """django-redis CONNECTION_POOL_CLASS: plain TCP connections guarded by the breaker, no retries."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop("connection_class", None)
+        # One attempt per command: a retry would double the wait on a hung Redis.
+        kwargs.setdefault("retry", redis.retry.Retry(redis.backoff.NoBackoff(), 0))
+        super().__init__(*args, connection_class=CircuitBreakerConnection, **kwargs)
+
+
+# --- hit/miss statistics (per process; Prometheus has the cross-process view) ---------------------
+_stats_lock = threading.Lock()
+_stats: dict[str, dict[str, int]] = {}
+
+
+def _count(tier: str, outcome: str) -> None:
+    with _stats_lock:
+        tier_stats = _stats.setdefault(tier, {"hit": 0, "stale": 0, "miss": 0})
+        tier_stats[outcome] += 1
+    record_cache(tier=tier, hit=outcome != "miss")
+
+
+def cache_stats() -> dict:
+    with _stats_lock:
+        tiers = {tier: dict(counts) for tier, counts in _stats.items()}
+    hits = sum(t["hit"] + t["stale"] for t in tiers.values())
+    total = hits + sum(t["miss"] for t in tiers.values())
+    return {
+        "backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
+        "breaker": breaker.as_dict(),
+        "hit_ratio": round(hits / total, 4) if total else None,
+        "tiers": tiers,
+    }
+
+
+# --- cached, rendered JSON bodies -----------------------------------------------------------------
+@dataclass(frozen=True)
+class CachedBody:
+    body: bytes
+    etag: str
+    last_modified: float  # unix time the body was computed
+    fresh_until: float  # after this the copy is stale: served while one caller refreshes it
+
+
+def render_json(data: Any) -> bytes:
+    return json.dumps(data, cls=JSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _build(data: Any, ttl: int) -> CachedBody:
+    body = render_json(data)
+    now = time.time()
+    return CachedBody(
+        body=body,
+        etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
+        last_modified=now,
+        fresh_until=now + ttl,
+    )
+
+
+def _store(key: str, entry: CachedBody, ttl: int) -> None:
+    grace = getattr(settings, "CACHE_STALE_GRACE", 300)
+    cache.set(key, (entry.body, entry.etag, entry.last_modified, entry.fresh_until), timeout=ttl + grace)
+
+
+def _load(key: str) -> CachedBody | None:
+    raw = cache.get(key)
+    if not isinstance(raw, tuple) or len(raw) != 4:
+        return None
+    return CachedBody(*raw)
+
+
+def cached_json(*, key: str, ttl: int, tier: str, compute: Callable[[], Any]) -> CachedBody:
+    """The rendered JSON for `key`, computed by `compute()` at most once per expiry across processes."""
+    entry = _load(key)
+    now = time.time()
+    if entry is not None and now < entry.fresh_until:
+        _count(tier, "hit")
+        return entry
+    lock_key = f"{key}:lock"
+    got_lock = cache.add(lock_key, 1, timeout=getattr(settings, "CACHE_LOCK_TIMEOUT", 30))
+    if got_lock is None:  # cache unavailable (breaker open / Redis down): straight to the database
+        _count(tier, "miss")
+        return _build(compute(), ttl)
+    if not got_lock:
+        if entry is not None:  # someone is refreshing: serve the stale copy meanwhile
+            _count(tier, "stale")
+            return entry
+        deadline = time.monotonic() + getattr(settings, "CACHE_LOCK_WAIT", 5.0)
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            entry = _load(key)
+            if entry is not None:
+                _count(tier, "hit")
+                return entry
+        _count(tier, "miss")  # the winner is too slow or died: compute ourselves, bounded wait
+        return _build(compute(), ttl)
+    try:
+        _count(tier, "miss")
+        entry = _build(compute(), ttl)
+        _store(key, entry, ttl)
+        return entry
+    finally:
+        cache.delete(lock_key)
+
+
+# --- keys and invalidation ------------------------------------------------------------------------
+def driver_key(driver_ref: str) -> str:
+    return f"f1:driver:{driver_ref}"
+
+
+def team_key(team_ref: str) -> str:
+    return f"f1:team:{team_ref}"
+
+
+def race_key(season: int, race_slug: str) -> str:
+    return f"f1:race:{season}:{race_slug}"
+
+
+def predictions_key(race_slug: str) -> str:
+    return f"f1:predictions:{race_slug}"
+
+
+def weather_key(race_slug: str) -> str:
+    return f"f1:weather:{race_slug}"
+
+
+def _generation_key(family: str) -> str:
+    return f"f1:gen:{family}"
+
+
+def list_key(family: str, *parts: object) -> str:
+    """A key in a list family, e.g. list_key("races:2025", 0, 50) -> f1:races:2025:g3:0:50."""
+    generation = cache.get(_generation_key(family)) or 0
+    return ":".join([f"f1:{family}", f"g{generation}", *map(str, parts)])
+
+
+def bump_families(families: Iterable[str]) -> None:
+    for family in set(families):
+        key = _generation_key(family)
+        try:
+            cache.incr(key)
+        except ValueError:  # first bump: the counter does not exist yet
+            cache.set(key, 1, timeout=None)
+
+
+def cache_invalidate_races(*, race_ids: Iterable[str]) -> dict:
+    """Clear exactly what a change to these races' rows affects. Returns what was cleared (for tests/logs)."""
+    from ingestion.models import QualifyingResult, Race, RaceResult
+
+    slugs = [r for r in race_ids if r]
+    races = list(Race.objects.filter(slug__in=slugs).values_list("id", "slug", "season_id"))
+    if not races:
+        return {"keys": [], "families": []}
+    race_pks = [pk for pk, _, _ in races]
+    seasons = {season for _, _, season in races}
+    drivers = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True))
+    drivers |= set(
+        QualifyingResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True)
+    )
+    teams = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("team__ref", flat=True))
+    keys = [race_key(season, slug) for _, slug, season in races]
+    keys += [weather_key(slug) for _, slug, _ in races]
+    keys += [f"f1:accuracy:{slug}" for _, slug, _ in races]
+    keys += [driver_key(ref) for ref in drivers] + [team_key(ref) for ref in teams]
+    families = ["races:all", "upcoming"]
+    for season in seasons:
+        families += [f"races:{season}", f"standings:{season}"]
+    families += ["standings:latest", "drivers", "teams"]
+    cache.delete_many(keys)
+    bump_families(families)
+    return {"keys": sorted(keys), "families": sorted(set(families))}
+
+
+def cache_invalidate_predictions(*, race_ids: Iterable[str]) -> dict:
+    slugs = [r for r in race_ids if r]
+    keys = [predictions_key(slug) for slug in slugs] + [f"f1:accuracy:{slug}" for slug in slugs]
+    keys += ["f1:models:performance"]
+    cache.delete_many(keys)
+    bump_families(["upcoming", "championship"])
+    return {"keys": sorted(keys), "families": ["championship", "upcoming"]}
+
+
+# --- signal wiring (connected from f1site.apps.PitwallSiteConfig.ready) ---------------------------
+def _on_races_changed(sender, race_ids=(), **kwargs) -> None:
+    cache_invalidate_races(race_ids=race_ids)
+
+
+def _on_predictions_changed(sender, race_ids=(), **kwargs) -> None:
+    cache_invalidate_predictions(race_ids=race_ids)
+
+
+def _on_race_row_saved(sender, instance, **kwargs) -> None:
+    """A manual (admin) correction of one row: clear that race's keys once the transaction commits."""
+    from django.db import transaction
+
+    race_id = getattr(instance, "race_id", None)
+    if race_id is None:
+        return
+
+    def _clear() -> None:
+        from ingestion.models import Race
+
+        slug = Race.objects.filter(pk=race_id).values_list("slug", flat=True).first()
+        if slug:
+            cache_invalidate_races(race_ids=[slug])
+
+    transaction.on_commit(_clear)
+
+
+def _on_race_saved(sender, instance, **kwargs) -> None:
+    from django.db import transaction
+
+    slug = instance.slug
+    transaction.on_commit(lambda: cache_invalidate_races(race_ids=[slug]))
+
+
+def _on_entity_saved(sender, instance, **kwargs) -> None:
+    key = driver_key(instance.ref) if sender.__name__ == "Driver" else team_key(instance.ref)
+    family = "drivers" if sender.__name__ == "Driver" else "teams"
+    cache.delete(key)
+    bump_families([family])
+
+
+def connect_invalidation_signals() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from ingestion import models as m
+
+    for model in (
+        m.RaceResult,
+        m.SprintResult,
+        m.QualifyingResult,
+        m.PracticeResult,
+        m.DriverStanding,
+        m.TeamStanding,
+        m.RaceWeather,
+        m.WeatherForecast,
+        m.PitStop,
+    ):
+        post_save.connect(_on_race_row_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-save")
+        post_delete.connect(_on_race_row_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-del")
+    post_save.connect(_on_race_saved, sender=m.Race, dispatch_uid="f1cache-race-save")
+    for model in (m.Driver, m.Team):
+        post_save.connect(_on_entity_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-save")
+    try:
+        from ingestion.signals import races_changed
+    except ImportError:  # the sync engineer's signal has not landed yet
+        pass
+    else:
+        races_changed.connect(_on_races_changed, dispatch_uid="f1cache-races-changed")
+    try:
+        from predictions.signals import predictions_changed
+    except ImportError:
+        pass
+    else:
+        predictions_changed.connect(_on_predictions_changed, dispatch_uid="f1cache-predictions-changed")

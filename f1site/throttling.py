@@ -1,0 +1,54 @@
+"""`WindowThrottle`: anonymous and user rate limits as fixed-window counters in the cache.
+
+Why not DRF's SimpleRateThrottle: it keeps a sliding-window list of timestamps per client and
+re-pickles the whole list on every request (600 floats at 600/min) — one cache INCR is enough.
+Kept apart from f1site/api.py because DRF imports throttle classes while loading its settings.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'600/min' -> (600, 60). Only the first letter of the period counts (s, m, h, d)."""
+    number, period = rate.split("/")
+    return int(number), _PERIODS[period.strip()[0].lower()]
+
+
+class WindowThrottle(BaseThrottle):
+    """Anonymous clients by IP ('anon' rate), authenticated users by id ('user' rate); fixed windows.
+
+    With the cache unavailable the throttle fails open (counts cannot be kept): availability wins.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            scope, ident = "user", str(user.pk)
+        else:
+            scope, ident = "anon", self.get_ident(request)
+        limit, period = parse_rate(rates[scope])
+        now = time.time()
+        window = int(now // period)
+        key = f"throttle:{scope}:{ident}:{window}"
+        try:
+            count = cache.incr(key)
+        except ValueError:  # first request of the window
+            added = cache.add(key, 1, timeout=period + 1)
+            # None = cache unavailable (fail open); False = another request created it first.
+            count = cache.incr(key) if added is False else 1
+        if count is None:
+            return True
+        self._wait = (window + 1) * period - now
+        return count <= limit
+
+    def wait(self) -> float:
+        return max(1.0, round(self._wait))

@@ -1,0 +1,451 @@
+"""Read-side payloads for the /api/v1 data endpoints: plain JSON-ready dicts, a bounded number of queries.
+
+The API caches the rendered result of these functions; they are the only place the data endpoints
+touch the ORM. Shapes are documented by the serializers in ingestion/api/serializers.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Exists, F, Max, OuterRef, Q
+from django.http import Http404
+from django.utils import timezone
+
+from ingestion.models import (
+    Driver,
+    DriverStanding,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    RaceWeather,
+    SprintResult,
+    SyncRun,
+    Team,
+    TeamStanding,
+    WeatherForecast,
+)
+
+
+class RaceStatus:
+    SCHEDULED = "scheduled"
+    AWAITING_RESULTS = "awaiting_results"
+    COMPLETED = "completed"
+    CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED)
+
+
+def race_status_derive(*, race_date: dt.date, has_results: bool, today: dt.date | None = None) -> str:
+    """completed = results stored; awaiting results = race day passed without them; else scheduled."""
+    if has_results:
+        return RaceStatus.COMPLETED
+    return (
+        RaceStatus.AWAITING_RESULTS if race_date < (today or timezone.now().date()) else RaceStatus.SCHEDULED
+    )
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _circuit(c) -> dict:
+    return {
+        "id": c.ref,
+        "name": c.name,
+        "locality": c.locality,
+        "country": c.country,
+        "latitude": c.latitude,
+        "longitude": c.longitude,
+        "circuit_type": c.circuit_type,
+        "length_km": c.length_km,
+    }
+
+
+def _race_summary(race: Race, *, status: str) -> dict:
+    return {
+        "id": race.slug,
+        "season": race.season_id,
+        "round": race.round,
+        "name": race.name,
+        "date": race.date,
+        "start": race.start,
+        "status": status,
+        "circuit": _circuit(race.circuit),
+    }
+
+
+def _has_results():
+    return Exists(RaceResult.objects.filter(race_id=OuterRef("pk")))
+
+
+def race_list(*, season: int | None, limit: int, offset: int) -> dict:
+    qs = Race.objects.all()
+    if season is not None:
+        qs = qs.filter(season_id=season)
+    count = qs.count()
+    page = (
+        qs.select_related("circuit")
+        .annotate(has_results=_has_results())
+        .order_by("season_id", "round")[offset : offset + limit]
+    )
+    today = timezone.now().date()
+    results = [
+        _race_summary(r, status=race_status_derive(race_date=r.date, has_results=r.has_results, today=today))
+        for r in page
+    ]
+    return {"count": count, "limit": limit, "offset": offset, "results": results}
+
+
+def _person(driver_id: int, drivers: dict[int, Driver]) -> dict:
+    d = drivers[driver_id]
+    return {"id": d.ref, "code": d.code, "name": d.full_name}
+
+
+def _team(team_id: int, teams: dict[int, Team]) -> dict:
+    t = teams[team_id]
+    return {"id": t.ref, "name": t.name}
+
+
+def _classification_rows(rows, drivers, teams, *, with_status: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {
+            "position": r.position,
+            "position_text": r.position_text,
+            "position_order": r.position_order,
+            "driver": _person(r.driver_id, drivers),
+            "team": _team(r.team_id, teams),
+            "number": r.number,
+            "grid": r.grid,
+            "points": _num(r.points),
+            "laps": r.laps,
+            "time": r.time_text,
+            "fastest_lap_time": r.fastest_lap_time,
+        }
+        if with_status:
+            row["status"] = r.status.status
+        out.append(row)
+    return out
+
+
+def weather_payload(*, race: Race) -> dict:
+    observed = RaceWeather.objects.filter(race=race).first()
+    latest: dict[str, WeatherForecast] = {}
+    for f in WeatherForecast.objects.filter(race=race).order_by("session", "-fetched_at"):
+        latest.setdefault(f.session, f)
+    return {
+        "observed": None
+        if observed is None
+        else {
+            "source": observed.source,
+            "samples": observed.samples,
+            "air_temperature_mean": observed.air_temperature_mean,
+            "track_temperature_mean": observed.track_temperature_mean,
+            "humidity_mean": observed.humidity_mean,
+            "wind_speed_mean": observed.wind_speed_mean,
+            "rainfall_share": observed.rainfall_share,
+            "is_wet": observed.is_wet,
+        },
+        "forecasts": [
+            {
+                "session": f.session,
+                "valid_at": f.valid_at,
+                "fetched_at": f.fetched_at,
+                "air_temperature": f.air_temperature,
+                "precipitation_probability": f.precipitation_probability,
+                "precipitation_mm": f.precipitation_mm,
+                "wind_speed": f.wind_speed,
+                "humidity": f.humidity,
+            }
+            for f in sorted(latest.values(), key=lambda f: f.valid_at)
+        ],
+    }
+
+
+def race_detail(*, race: Race, weather: dict) -> dict:
+    """Schedule, results, qualifying, sprint, practice and weather of one race (7 queries)."""
+    results = list(RaceResult.objects.filter(race=race).select_related("status").order_by("position_order"))
+    sprint = list(SprintResult.objects.filter(race=race).select_related("status").order_by("position_order"))
+    qualifying = list(QualifyingResult.objects.filter(race=race).order_by("position"))
+    practice = list(PracticeResult.objects.filter(race=race).order_by("session", "position", "driver_id"))
+    all_rows = [*results, *sprint, *qualifying, *practice]
+    drivers = Driver.objects.in_bulk({r.driver_id for r in all_rows})
+    teams = Team.objects.in_bulk({r.team_id for r in all_rows})
+    practice_by_session: dict[str, list] = {}
+    for p in practice:
+        practice_by_session.setdefault(p.session, []).append(
+            {
+                "position": p.position,
+                "driver": _person(p.driver_id, drivers),
+                "team": _team(p.team_id, teams),
+                "time": p.time_text,
+                "laps": p.laps,
+            }
+        )
+    return {
+        **_race_summary(race, status=race_status_derive(race_date=race.date, has_results=bool(results))),
+        "url": race.url,
+        "schedule": {
+            "fp1": race.fp1_start,
+            "fp2": race.fp2_start,
+            "fp3": race.fp3_start,
+            "sprint_qualifying": race.sprint_qualifying_start,
+            "sprint": race.sprint_start,
+            "qualifying": race.qualifying_start,
+            "race": race.start,
+        },
+        "results": _classification_rows(results, drivers, teams, with_status=True),
+        "sprint": _classification_rows(sprint, drivers, teams, with_status=True),
+        "qualifying": [
+            {
+                "position": q.position,
+                "driver": _person(q.driver_id, drivers),
+                "team": _team(q.team_id, teams),
+                "number": q.number,
+                "q1": q.q1,
+                "q2": q.q2,
+                "q3": q.q3,
+            }
+            for q in qualifying
+        ],
+        "practice": [{"session": s, "results": rows} for s, rows in sorted(practice_by_session.items())],
+        "weather": weather,
+    }
+
+
+def driver_list_item(*, driver: Driver) -> dict:
+    return {
+        "id": driver.ref,
+        "code": driver.code,
+        "permanent_number": driver.permanent_number,
+        "given_name": driver.given_name,
+        "family_name": driver.family_name,
+        "name": driver.full_name,
+        "date_of_birth": driver.date_of_birth,
+        "nationality": driver.nationality,
+        "url": driver.url,
+    }
+
+
+def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
+    qs = Driver.objects.all()
+    if season is not None:  # drivers with any classification row that season
+        qs = Driver.objects.filter(
+            Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("driver_id"))
+            | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("driver_id"))
+            | Q(pk__in=PracticeResult.objects.filter(race__season_id=season).values("driver_id"))
+        )
+    qs = qs.order_by("family_name", "given_name", "pk")
+    count = qs.count()
+    results = [driver_list_item(driver=d) for d in qs[offset : offset + limit]]
+    return {"count": count, "limit": limit, "offset": offset, "results": results}
+
+
+def team_list(*, season: int | None, limit: int, offset: int) -> dict:
+    qs = Team.objects.all()
+    if season is not None:
+        qs = Team.objects.filter(
+            Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("team_id"))
+            | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("team_id"))
+            | Q(pk__in=PracticeResult.objects.filter(race__season_id=season).values("team_id"))
+        )
+    qs = qs.order_by("name", "pk")
+    count = qs.count()
+    results = [
+        {"id": t.ref, "name": t.name, "nationality": t.nationality, "url": t.url}
+        for t in qs[offset : offset + limit]
+    ]
+    return {"count": count, "limit": limit, "offset": offset, "results": results}
+
+
+def standings_get(*, season: int | None, round_number: int | None) -> dict:
+    """Drivers' and constructors' standings after `round_number` of `season` (defaults: the latest)."""
+    qs = Race.objects.filter(Exists(DriverStanding.objects.filter(race_id=OuterRef("pk"))))
+    if season is None:
+        season = qs.aggregate(s=Max("season_id"))["s"]
+        if season is None:
+            raise Http404("No standings stored yet")
+    qs = qs.filter(season_id=season)
+    qs = qs.filter(round__lte=round_number) if round_number is not None else qs
+    race = qs.order_by("-round").first()
+    if race is None:
+        raise Http404(
+            f"No standings for season {season}" + (f" round {round_number}" if round_number else "")
+        )
+    drivers_rows = list(
+        DriverStanding.objects.filter(race=race).select_related("driver").order_by("position")
+    )
+    team_rows = list(TeamStanding.objects.filter(race=race).select_related("team").order_by("position"))
+    # Each driver's team: the one of their latest race result in the season up to this round.
+    latest_team: dict[int, Team] = {}
+    for r in (
+        RaceResult.objects.filter(race__season_id=season, race__round__lte=race.round)
+        .select_related("team")
+        .order_by("race__round")
+        .only("driver_id", "team__ref", "team__name")
+    ):
+        latest_team[r.driver_id] = r.team
+    return {
+        "season": season,
+        "round": race.round,
+        "race": {"id": race.slug, "name": race.name, "date": race.date},
+        "drivers": [
+            {
+                "position": s.position,
+                "position_text": s.position_text,
+                "driver": {"id": s.driver.ref, "code": s.driver.code, "name": s.driver.full_name},
+                "team": None
+                if s.driver_id not in latest_team
+                else {"id": latest_team[s.driver_id].ref, "name": latest_team[s.driver_id].name},
+                "points": _num(s.points),
+                "wins": s.wins,
+            }
+            for s in drivers_rows
+        ],
+        "teams": [
+            {
+                "position": s.position,
+                "position_text": s.position_text,
+                "team": {"id": s.team.ref, "name": s.team.name},
+                "points": _num(s.points),
+                "wins": s.wins,
+            }
+            for s in team_rows
+        ],
+    }
+
+
+def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
+    """Per-season totals from race-result rows ({season, position, position_order, grid, points, status})."""
+    seasons: dict[int, dict] = {}
+    for r in rows:
+        s = seasons.setdefault(
+            r["season"],
+            {
+                "season": r["season"],
+                "races": 0,
+                "wins": 0,
+                "podiums": 0,
+                "points": 0.0,
+                "classified": 0,
+                "not_classified": 0,
+                "poles": 0,
+                "_finish": [],
+                "_grid": [],
+            },
+        )
+        s["races"] += 1
+        s["points"] += float(r["points"] or 0)
+        if r["position"] is not None:
+            s["classified"] += 1
+            s["_finish"].append(r["position"])
+            s["wins"] += r["position"] == 1
+            s["podiums"] += r["position"] <= 3
+        else:
+            s["not_classified"] += 1
+        if r["grid"]:
+            s["_grid"].append(r["grid"])
+    for season, poles in qual.items():
+        if season in seasons:
+            seasons[season]["poles"] = poles
+    out = []
+    for s in sorted(seasons.values(), key=lambda s: s["season"]):
+        finish, grid = s.pop("_finish"), s.pop("_grid")
+        s["points"] = round(s["points"], 2)
+        s["average_finish"] = round(sum(finish) / len(finish), 2) if finish else None
+        s["average_grid"] = round(sum(grid) / len(grid), 2) if grid else None
+        s["best_finish"] = min(finish) if finish else None
+        out.append(s)
+    return out
+
+
+def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
+    qs = RaceResult.objects.filter(driver=driver)
+    qq = QualifyingResult.objects.filter(driver=driver, position=1)
+    if season is not None:
+        qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
+    rows = list(qs.values("position", "grid", "points", season=F("race__season_id")))
+    poles: dict[int, int] = {}
+    for s in qq.values_list("race__season_id", flat=True):
+        poles[s] = poles.get(s, 0) + 1
+    return _season_aggregates(rows, poles)
+
+
+def team_aggregates(*, team: Team, season: int | None) -> list[dict]:
+    qs = RaceResult.objects.filter(team=team)
+    qq = QualifyingResult.objects.filter(team=team, position=1)
+    if season is not None:
+        qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
+    rows = list(qs.values("position", "grid", "points", season=F("race__season_id")))
+    poles: dict[int, int] = {}
+    for s in qq.values_list("race__season_id", flat=True):
+        poles[s] = poles.get(s, 0) + 1
+    return _season_aggregates(rows, poles)
+
+
+def _schedule_text(task) -> str:
+    for attr in ("crontab", "interval", "solar", "clocked"):
+        schedule = getattr(task, attr, None)
+        if schedule is not None:
+            return str(schedule)
+    return ""
+
+
+def jobs_status() -> dict:
+    """Every beat PeriodicTask with its last JobRun and next run; SyncRuns until a scheduler exists."""
+    from django_celery_beat.models import PeriodicTask
+
+    from ingestion.models.job_run import JobRun
+
+    tasks = list(
+        PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")
+    )
+    if not tasks:
+        latest = SyncRun.objects.values("source").annotate(last=Max("pk")).values("last")
+        runs = SyncRun.objects.filter(pk__in=latest).order_by("source")
+        return {
+            "source": "sync_runs",
+            "jobs": [
+                {
+                    "name": f"sync_{r.source}",
+                    "task": "",
+                    "enabled": True,
+                    "schedule": "",
+                    "last_run_at": r.started_at,
+                    "last_finished_at": r.finished_at,
+                    "last_status": r.status,
+                    "last_error": "; ".join(str(e) for e in r.errors[:3]) if r.errors else "",
+                    "next_run_at": None,
+                }
+                for r in runs
+            ],
+        }
+    names = [t.name for t in tasks]
+    latest = JobRun.objects.filter(job__in=names).values("job").annotate(last=Max("pk")).values("last")
+    last = {r.job: r for r in JobRun.objects.filter(pk__in=latest)}
+    now = timezone.now()
+    jobs = []
+    for t in tasks:
+        run = last.get(t.name)
+        next_run = None
+        try:
+            schedule = t.schedule
+            remaining = schedule.remaining_estimate(t.last_run_at or now)
+            next_run = max(now, (t.last_run_at or now) + remaining) if t.enabled else None
+        except Exception:  # an odd schedule must not break the status page
+            next_run = None
+        jobs.append(
+            {
+                "name": t.name,
+                "task": t.task,
+                "enabled": t.enabled,
+                "schedule": _schedule_text(t),
+                "last_run_at": run.started_at if run else t.last_run_at,
+                "last_finished_at": run.finished_at if run else None,
+                "last_status": run.status if run else None,
+                "last_error": (run.error[:500] if run and run.error else ""),
+                "next_run_at": next_run,
+            }
+        )
+    return {"source": "scheduler", "jobs": jobs}

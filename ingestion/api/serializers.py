@@ -1,0 +1,261 @@
+"""Response and query-parameter shapes of the data endpoints (the OpenAPI contract).
+
+Payloads are built as dicts by ingestion/api/selectors.py and cached rendered; these serializers
+document them (and validate query parameters), so keep both in step — schemathesis checks that.
+"""
+
+from rest_framework import serializers
+
+from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, page_serializer
+from ingestion.api.selectors import RaceStatus
+
+
+class SeasonPageParams(PageParamsSerializer):
+    season = serializers.IntegerField(required=False, **SEASON_FIELD_KW)
+
+
+class StandingsParams(serializers.Serializer):
+    season = serializers.IntegerField(required=False, **SEASON_FIELD_KW)
+    round = serializers.IntegerField(required=False, min_value=1, max_value=40)
+
+
+class AnalyticsParams(serializers.Serializer):
+    season = serializers.IntegerField(required=False, **SEASON_FIELD_KW)
+
+
+class RefName(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class DriverRef(RefName):
+    code = serializers.CharField(allow_blank=True)
+
+
+class CircuitOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    locality = serializers.CharField(allow_blank=True)
+    country = serializers.CharField(allow_blank=True)
+    latitude = serializers.FloatField(allow_null=True)
+    longitude = serializers.FloatField(allow_null=True)
+    circuit_type = serializers.CharField()
+    length_km = serializers.FloatField(allow_null=True)
+
+
+class RaceSummaryOut(serializers.Serializer):
+    id = serializers.CharField(help_text="Race id, e.g. 2025_bahrain")
+    season = serializers.IntegerField()
+    round = serializers.IntegerField()
+    name = serializers.CharField()
+    date = serializers.DateField()
+    start = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=RaceStatus.CHOICES)
+    circuit = CircuitOut()
+
+
+RacePageOut = page_serializer(RaceSummaryOut, "RacePage")
+
+
+class ScheduleOut(serializers.Serializer):
+    fp1 = serializers.DateTimeField(allow_null=True)
+    fp2 = serializers.DateTimeField(allow_null=True)
+    fp3 = serializers.DateTimeField(allow_null=True)
+    sprint_qualifying = serializers.DateTimeField(allow_null=True)
+    sprint = serializers.DateTimeField(allow_null=True)
+    qualifying = serializers.DateTimeField(allow_null=True)
+    race = serializers.DateTimeField(allow_null=True)
+
+
+class ClassificationOut(serializers.Serializer):
+    position = serializers.IntegerField(allow_null=True)
+    position_text = serializers.CharField()
+    position_order = serializers.IntegerField()
+    driver = DriverRef()
+    team = RefName()
+    number = serializers.IntegerField()
+    grid = serializers.IntegerField(allow_null=True)
+    points = serializers.FloatField(allow_null=True)
+    laps = serializers.IntegerField()
+    time = serializers.CharField(allow_blank=True)
+    fastest_lap_time = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+
+
+class QualifyingOut(serializers.Serializer):
+    position = serializers.IntegerField()
+    driver = DriverRef()
+    team = RefName()
+    number = serializers.IntegerField()
+    q1 = serializers.CharField(allow_blank=True)
+    q2 = serializers.CharField(allow_blank=True)
+    q3 = serializers.CharField(allow_blank=True)
+
+
+class PracticeRowOut(serializers.Serializer):
+    position = serializers.IntegerField(allow_null=True)
+    driver = DriverRef()
+    team = RefName()
+    time = serializers.CharField(allow_blank=True)
+    laps = serializers.IntegerField(allow_null=True)
+
+
+class PracticeSessionOut(serializers.Serializer):
+    session = serializers.CharField(help_text="FP1, FP2 or FP3")
+    results = PracticeRowOut(many=True)
+
+
+class ObservedWeatherOut(serializers.Serializer):
+    source = serializers.CharField()
+    samples = serializers.IntegerField()
+    air_temperature_mean = serializers.FloatField(allow_null=True)
+    track_temperature_mean = serializers.FloatField(allow_null=True)
+    humidity_mean = serializers.FloatField(allow_null=True)
+    wind_speed_mean = serializers.FloatField(allow_null=True)
+    rainfall_share = serializers.FloatField(allow_null=True)
+    is_wet = serializers.BooleanField(allow_null=True)
+
+
+class ForecastOut(serializers.Serializer):
+    session = serializers.CharField()
+    valid_at = serializers.DateTimeField()
+    fetched_at = serializers.DateTimeField()
+    air_temperature = serializers.FloatField(allow_null=True)
+    precipitation_probability = serializers.FloatField(allow_null=True)
+    precipitation_mm = serializers.FloatField(allow_null=True)
+    wind_speed = serializers.FloatField(allow_null=True)
+    humidity = serializers.FloatField(allow_null=True)
+
+
+class WeatherOut(serializers.Serializer):
+    observed = ObservedWeatherOut(allow_null=True)
+    forecasts = ForecastOut(many=True, help_text="Latest forecast per session")
+
+
+class RaceDetailOut(RaceSummaryOut):
+    url = serializers.CharField(allow_blank=True)
+    schedule = ScheduleOut()
+    results = ClassificationOut(many=True)
+    sprint = ClassificationOut(many=True)
+    qualifying = QualifyingOut(many=True)
+    practice = PracticeSessionOut(many=True)
+    weather = WeatherOut()
+
+
+class DriverOut(serializers.Serializer):
+    id = serializers.CharField(help_text="Driver id (Ergast driverRef), e.g. max_verstappen")
+    code = serializers.CharField(allow_blank=True)
+    permanent_number = serializers.IntegerField(allow_null=True)
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    name = serializers.CharField()
+    date_of_birth = serializers.DateField(allow_null=True)
+    nationality = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+
+
+DriverPageOut = page_serializer(DriverOut, "DriverPage")
+
+
+class TeamOut(serializers.Serializer):
+    id = serializers.CharField(help_text="Team id (Ergast constructorRef), e.g. red_bull")
+    name = serializers.CharField()
+    nationality = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+
+
+TeamPageOut = page_serializer(TeamOut, "TeamPage")
+
+
+class StandingsRaceOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    date = serializers.DateField()
+
+
+class DriverStandingOut(serializers.Serializer):
+    position = serializers.IntegerField(allow_null=True)
+    position_text = serializers.CharField(allow_blank=True)
+    driver = DriverRef()
+    team = RefName(allow_null=True)
+    points = serializers.FloatField()
+    wins = serializers.IntegerField()
+
+
+class TeamStandingOut(serializers.Serializer):
+    position = serializers.IntegerField(allow_null=True)
+    position_text = serializers.CharField(allow_blank=True)
+    team = RefName()
+    points = serializers.FloatField()
+    wins = serializers.IntegerField()
+
+
+class StandingsOut(serializers.Serializer):
+    season = serializers.IntegerField()
+    round = serializers.IntegerField()
+    race = StandingsRaceOut(help_text="The race these standings follow")
+    drivers = DriverStandingOut(many=True)
+    teams = TeamStandingOut(many=True)
+
+
+class SeasonAggregateOut(serializers.Serializer):
+    season = serializers.IntegerField()
+    races = serializers.IntegerField()
+    wins = serializers.IntegerField()
+    podiums = serializers.IntegerField()
+    points = serializers.FloatField()
+    classified = serializers.IntegerField()
+    not_classified = serializers.IntegerField()
+    poles = serializers.IntegerField()
+    average_finish = serializers.FloatField(allow_null=True)
+    average_grid = serializers.FloatField(allow_null=True)
+    best_finish = serializers.IntegerField(allow_null=True)
+
+
+class DriverAnalyticsOut(serializers.Serializer):
+    driver = DriverOut()
+    season = serializers.IntegerField(allow_null=True)
+    seasons = SeasonAggregateOut(many=True, help_text="Per-season aggregates from race results")
+    analytics = serializers.JSONField(
+        allow_null=True, help_text="Metrics computed by the analytics app (see docs/analytics.md)"
+    )
+
+
+class TeamAnalyticsOut(serializers.Serializer):
+    team = TeamOut()
+    season = serializers.IntegerField(allow_null=True)
+    seasons = SeasonAggregateOut(many=True)
+    analytics = serializers.JSONField(allow_null=True)
+
+
+class HealthCheckOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    required = serializers.BooleanField()
+    latency_ms = serializers.FloatField(allow_null=True)
+    detail = serializers.JSONField()
+
+
+class HealthOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    checks = serializers.DictField(child=HealthCheckOut())
+    cache = serializers.JSONField(help_text="Cache hit/miss counts per tier and breaker state (this process)")
+    alerts = serializers.JSONField(allow_null=True)
+
+
+class JobStatusOut(serializers.Serializer):
+    name = serializers.CharField()
+    task = serializers.CharField(allow_blank=True)
+    enabled = serializers.BooleanField()
+    schedule = serializers.CharField(allow_blank=True)
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    last_finished_at = serializers.DateTimeField(allow_null=True)
+    last_status = serializers.CharField(allow_null=True)
+    last_error = serializers.CharField(allow_null=True, allow_blank=True)
+    next_run_at = serializers.DateTimeField(allow_null=True)
+
+
+class JobsOut(serializers.Serializer):
+    source = serializers.ChoiceField(
+        choices=["scheduler", "sync_runs"], help_text="scheduler = beat + JobRun; sync_runs = fallback"
+    )
+    jobs = JobStatusOut(many=True)

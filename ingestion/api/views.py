@@ -1,0 +1,329 @@
+"""Data endpoints (races, drivers, teams, standings, analytics), jobs status and health.
+
+Views validate parameters, pick a cache key and TTL, and hand the database work to
+ingestion/api/selectors.py; bodies are cached rendered (f1site.cache.cached_json).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from f1site import cache as f1cache
+from f1site.api import CachedJSONView, error_responses, validate_query
+from ingestion.api import selectors, serializers
+from ingestion.models import Driver, Race, Team
+from ingestion.selectors import MalformedRaceId, race_get
+from ingestion.services.race_ids import parse_race_id
+
+RACE_ID_PARAM = OpenApiParameter(
+    "race_id",
+    str,
+    OpenApiParameter.PATH,
+    description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4)",
+)
+_REF = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_SEASON_PARAM = OpenApiParameter("season", int, description="Season year (1950–2100)")
+_LIMIT = OpenApiParameter("limit", int, description="Page size; values above the maximum are capped")
+_OFFSET = OpenApiParameter("offset", int, description="Items to skip")
+
+
+def season_ttl(season: int | None) -> int:
+    """Past seasons are static; the current and future ones change with every race weekend."""
+    if season is not None and season < timezone.now().year:
+        return settings.CACHE_TTL_STATIC
+    return settings.CACHE_TTL_DYNAMIC
+
+
+def race_cache_key(race_id: str) -> str:
+    """f1:race:{season}:{race_id} from the id alone (no query on the warm path); 400 if malformed."""
+    try:
+        season, _, _ = parse_race_id(race_id)
+    except ValueError as exc:
+        raise MalformedRaceId(str(exc)) from None
+    return f1cache.race_key(season, race_id)
+
+
+class RaceListView(CachedJSONView):
+    @extend_schema(
+        operation_id="races_list",
+        summary="Races (filter by season), each with its status",
+        parameters=[_SEASON_PARAM, _LIMIT, _OFFSET],
+        responses={200: serializers.RacePageOut, **error_responses(400, 429)},
+    )
+    def get(self, request):
+        params = validate_query(serializers.SeasonPageParams, request)
+        limit, offset = params.validated_page()
+        season = params.validated_data.get("season")
+        family = f"races:{season if season is not None else 'all'}"
+        return self.cached(
+            request,
+            key=f1cache.list_key(family, limit, offset),
+            ttl=season_ttl(season),
+            tier="races",
+            compute=lambda: selectors.race_list(season=season, limit=limit, offset=offset),
+        )
+
+
+class RaceDetailView(CachedJSONView):
+    @extend_schema(
+        operation_id="races_retrieve",
+        summary="One race: schedule, results, qualifying, sprint, practice, weather",
+        parameters=[RACE_ID_PARAM],
+        responses={200: serializers.RaceDetailOut, **error_responses(400, 404, 429)},
+    )
+    def get(self, request, race_id: str):
+        key = race_cache_key(race_id)
+
+        def compute():
+            race = race_get(race_id=race_id)
+            weather = f1cache.cache.get(f1cache.weather_key(race.slug))
+            if weather is None:
+                weather = selectors.weather_payload(race=race)
+                f1cache.cache.set(f1cache.weather_key(race.slug), weather, settings.CACHE_TTL_DYNAMIC)
+            return selectors.race_detail(race=race, weather=weather)
+
+        season = int(race_id[:4])
+        return self.cached(request, key=key, ttl=season_ttl(season), tier="race", compute=compute)
+
+
+class DriverListView(CachedJSONView):
+    @extend_schema(
+        operation_id="drivers_list",
+        summary="Drivers (season filter: drivers classified in that season)",
+        parameters=[_SEASON_PARAM, _LIMIT, _OFFSET],
+        responses={200: serializers.DriverPageOut, **error_responses(400, 429)},
+    )
+    def get(self, request):
+        params = validate_query(serializers.SeasonPageParams, request)
+        limit, offset = params.validated_page()
+        season = params.validated_data.get("season")
+        return self.cached(
+            request,
+            key=f1cache.list_key("drivers", season if season is not None else "all", limit, offset),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier="drivers",
+            compute=lambda: selectors.driver_list(season=season, limit=limit, offset=offset),
+        )
+
+
+class TeamListView(CachedJSONView):
+    @extend_schema(
+        operation_id="teams_list",
+        summary="Teams (constructors; season filter: teams classified in that season)",
+        parameters=[_SEASON_PARAM, _LIMIT, _OFFSET],
+        responses={200: serializers.TeamPageOut, **error_responses(400, 429)},
+    )
+    def get(self, request):
+        params = validate_query(serializers.SeasonPageParams, request)
+        limit, offset = params.validated_page()
+        season = params.validated_data.get("season")
+        return self.cached(
+            request,
+            key=f1cache.list_key("teams", season if season is not None else "all", limit, offset),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier="teams",
+            compute=lambda: selectors.team_list(season=season, limit=limit, offset=offset),
+        )
+
+
+class StandingsView(CachedJSONView):
+    @extend_schema(
+        operation_id="standings_retrieve",
+        summary="Drivers' and constructors' standings after a round (default: the latest)",
+        parameters=[_SEASON_PARAM, OpenApiParameter("round", int, description="Round (1–40)")],
+        responses={200: serializers.StandingsOut, **error_responses(400, 404, 429)},
+    )
+    def get(self, request):
+        params = validate_query(serializers.StandingsParams, request).validated_data
+        season, round_number = params.get("season"), params.get("round")
+        family = f"standings:{season}" if season is not None else "standings:latest"
+        return self.cached(
+            request,
+            key=f1cache.list_key(family, round_number or "last"),
+            ttl=settings.CACHE_TTL_STANDINGS,
+            tier="standings",
+            compute=lambda: selectors.standings_get(season=season, round_number=round_number),
+        )
+
+
+def _entity_or_404(model, ref: str, label: str):
+    if not _REF.match(ref):
+        raise Http404(f"No {label} with id {ref[:80]!r}")
+    obj = model.objects.filter(ref=ref).first()
+    if obj is None:
+        raise Http404(f"No {label} with id {ref!r}")
+    return obj
+
+
+def _analytics_app(name: str):
+    """The analytics app's selector (analytics.selectors.<name>) once it exists, else None."""
+    try:
+        from analytics import selectors as analytics_selectors
+    except ImportError:
+        return None
+    return getattr(analytics_selectors, name, None)
+
+
+class DriverAnalyticsView(CachedJSONView):
+    @extend_schema(
+        operation_id="analytics_driver_retrieve",
+        summary="A driver's metrics: season aggregates plus the analytics app's metrics",
+        parameters=[
+            OpenApiParameter("driver_id", str, OpenApiParameter.PATH, description="e.g. max_verstappen"),
+            _SEASON_PARAM,
+        ],
+        responses={200: serializers.DriverAnalyticsOut, **error_responses(400, 404, 429)},
+    )
+    def get(self, request, driver_id: str):
+        season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
+        if not _REF.match(driver_id):
+            raise Http404(f"No driver with id {driver_id[:80]!r}")
+
+        def compute():
+            driver = _entity_or_404(Driver, driver_id, "driver")
+            metrics = _analytics_app("driver_analytics_get")
+            return {
+                "driver": selectors.driver_list_item(driver=driver),
+                "season": season,
+                "seasons": selectors.driver_aggregates(driver=driver, season=season),
+                "analytics": metrics(driver=driver, season=season) if metrics else None,
+            }
+
+        key = f1cache.driver_key(driver_id) + (f":{season}" if season is not None else "")
+        return self.cached(request, key=key, ttl=season_ttl(season), tier="driver", compute=compute)
+
+
+class TeamAnalyticsView(CachedJSONView):
+    @extend_schema(
+        operation_id="analytics_team_retrieve",
+        summary="A team's metrics: season aggregates plus the analytics app's metrics",
+        parameters=[
+            OpenApiParameter("team_id", str, OpenApiParameter.PATH, description="e.g. red_bull"),
+            _SEASON_PARAM,
+        ],
+        responses={200: serializers.TeamAnalyticsOut, **error_responses(400, 404, 429)},
+    )
+    def get(self, request, team_id: str):
+        season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
+        if not _REF.match(team_id):
+            raise Http404(f"No team with id {team_id[:80]!r}")
+
+        def compute():
+            team = _entity_or_404(Team, team_id, "team")
+            metrics = _analytics_app("team_analytics_get")
+            return {
+                "team": {"id": team.ref, "name": team.name, "nationality": team.nationality, "url": team.url},
+                "season": season,
+                "seasons": selectors.team_aggregates(team=team, season=season),
+                "analytics": metrics(team=team, season=season) if metrics else None,
+            }
+
+        key = f1cache.team_key(team_id) + (f":{season}" if season is not None else "")
+        return self.cached(request, key=key, ttl=season_ttl(season), tier="team", compute=compute)
+
+
+class JobsStatusView(CachedJSONView):
+    @extend_schema(
+        operation_id="jobs_status",
+        summary="Every scheduled job: last run, outcome, next run",
+        responses={200: serializers.JobsOut, **error_responses(429)},
+    )
+    def get(self, request):
+        return Response(selectors.jobs_status())
+
+
+class HealthView(CachedJSONView):
+    permission_classes = [AllowAny]
+    throttle_classes: list = []  # monitors poll it; it must not be throttled away
+
+    @extend_schema(
+        operation_id="health",
+        summary="Database, cache, broker and model checks; 200 when every required check passes",
+        responses={200: serializers.HealthOut, 503: serializers.HealthOut},
+    )
+    def get(self, request):
+        checks = {
+            "database": _check(_check_database, required=True),
+            "cache": _check(_check_cache, required=False),
+            "broker": _check(_check_broker, required=False),
+            "model": _check(_check_model, required=False),
+        }
+        failed_required = any(c["required"] and c["status"] != "ok" for c in checks.values())
+        degraded = any(c["status"] != "ok" for c in checks.values())
+        overall = "down" if failed_required else ("degraded" if degraded else "ok")
+        body = {"status": overall, "checks": checks, "cache": f1cache.cache_stats(), "alerts": _alerts()}
+        response = Response(body, status=503 if failed_required else 200)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _check(fn, *, required: bool) -> dict:
+    started = time.perf_counter()
+    try:
+        ok, detail = fn()
+    except Exception as exc:  # a health check reports failures, it never raises
+        ok, detail = False, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    return {
+        "status": "ok" if ok else "down",
+        "required": required,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "detail": detail,
+    }
+
+
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return True, {"vendor": connection.vendor, "races": Race.objects.count()}
+
+
+def _check_cache():
+    if f1cache.breaker.state == "open":
+        return False, {"breaker": f1cache.breaker.as_dict()}
+    key = "f1:health:probe"
+    value = str(time.time())
+    f1cache.cache.set(key, value, timeout=10)
+    ok = f1cache.cache.get(key) == value
+    return ok, {"backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]}
+
+
+def _check_broker():
+    from f1site.celery import app
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return True, {"mode": "eager (tasks run in-process)"}
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
+        return True, {"transport": conn.transport_cls}
+
+
+def _check_model():
+    try:
+        from predictions.selectors import model_version_active
+    except ImportError:
+        return False, {"error": "prediction engine not installed"}
+    version = model_version_active()
+    if version is None:
+        return False, {"error": "no active model version (run train_models)"}
+    return True, {"active": getattr(version, "label", str(version))}
+
+
+def _alerts():
+    try:
+        from f1site.observability import alerts_evaluate
+    except ImportError:
+        return None
+    try:
+        return alerts_evaluate()
+    except Exception as exc:  # alerts are informative; never fail health on them
+        return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}

@@ -1,0 +1,426 @@
+"""Scheduled jobs: the registry, the per-job Redis lock, JobRun recording, beat seeding and maintenance.
+
+Every Celery task in the pipeline is `job_run_execute(job=..., func=...)` around a service call:
+
+* a lock per job (Redis `SET NX PX`, token-checked release) means a job never runs twice at once,
+  whatever the number of workers; while the job runs a heartbeat thread renews the lock every
+  TTL/3, so a worker killed mid-task frees the lock within `JOB_LOCK_TTL` seconds (no stale lock);
+* every trigger leaves a JobRun: `succeeded` / `failed` with the error, or `skipped` when the lock is
+  held by another run (or the job found nothing to do); a RUNNING row left by a dead worker is
+  marked `interrupted` by the next run that takes the lock;
+* the schedule is seeded into django-celery-beat's tables (UTC crontabs) keyed by PeriodicTask.name,
+  so re-running the seed (every deploy's `migrate`) never duplicates and never overwrites a staff edit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from django.utils import timezone
+
+from ingestion.models import JobRun, JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    task: str
+    description: str
+    crontab: dict = field(default_factory=dict)  # minute / hour / day_of_week (UTC)
+    interval_seconds: int | None = None
+    expires_seconds: int | None = None  # a message older than this is discarded, never replayed
+
+
+def job_specs() -> tuple[JobSpec, ...]:
+    """The seeded schedule (times UTC). Staff may edit the rows in admin afterwards."""
+    return (
+        JobSpec(
+            name="daily_results_sync",
+            task="ingestion.tasks.daily_results_sync",
+            description="Incremental Jolpica results + standings sync, then the post-race step "
+            "(score, retrain, refresh predictions, invalidate caches) for newly completed races",
+            crontab={"minute": "0", "hour": "6"},
+        ),
+        JobSpec(
+            name="weekly_full_sync",
+            task="ingestion.tasks.weekly_full_sync",
+            description="Full current-season sync, model evaluation report, pruning of old job runs "
+            "and expired live snapshots",
+            crontab={"minute": "0", "hour": "2", "day_of_week": "0"},
+        ),
+        JobSpec(
+            name="live_timing",
+            task="ingestion.tasks.live_timing_poll",
+            description="OpenF1 live timing while a session of the current weekend is in progress; "
+            "post-session results ingestion",
+            interval_seconds=settings.LIVE_POLL_INTERVAL,
+            expires_seconds=settings.LIVE_POLL_INTERVAL,
+        ),
+        JobSpec(
+            name="weather_forecasts",
+            task="ingestion.tasks.weather_forecasts",
+            description="Open-Meteo forecasts for the upcoming races' circuits and session times",
+            crontab={"minute": "15", "hour": "*/6"},
+        ),
+        JobSpec(
+            name="cache_cleanup",
+            task="ingestion.tasks.cache_cleanup",
+            description="Clear expired entries the stores do not expire by themselves "
+            "(sessions, skipped job runs)",
+            crontab={"minute": "30", "hour": "3"},
+        ),
+    )
+
+
+def job_spec_get(*, name: str) -> JobSpec:
+    for spec in job_specs():
+        if spec.name == name:
+            return spec
+    raise KeyError(f"Unknown job {name!r}; known: {', '.join(s.name for s in job_specs())}")
+
+
+# ---------------------------------------------------------------------------------------- locks
+@cache
+def _redis_client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_EXTEND = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
+    "else return 0 end"
+)
+
+
+class JobLock:
+    """A lock with an expiry, in Redis (JOB_LOCK_REDIS_URL / REDIS_URL) or, embedded, the local cache.
+
+    `heartbeat()` renews it in a daemon thread until the block exits; a process that dies stops
+    renewing, so the lock expires `ttl` seconds later at most.
+    """
+
+    def __init__(self, name: str, *, ttl: int | None = None):
+        self.key = f"pitwall:joblock:{name}"
+        self.ttl = int(ttl or settings.JOB_LOCK_TTL)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        url = settings.JOB_LOCK_REDIS_URL
+        self._redis = _redis_client(url) if url else None
+
+    def acquire(self) -> bool:
+        if self._redis is not None:
+            return bool(self._redis.set(self.key, self.token, nx=True, px=self.ttl * 1000))
+        return django_cache.add(self.key, self.token, self.ttl)
+
+    def holder(self) -> str | None:
+        if self._redis is not None:
+            value = self._redis.get(self.key)
+            return value.decode() if value else None
+        return django_cache.get(self.key)
+
+    def extend(self) -> bool:
+        if self._redis is not None:
+            return bool(self._redis.eval(_EXTEND, 1, self.key, self.token, self.ttl * 1000))
+        if django_cache.get(self.key) == self.token:
+            return django_cache.touch(self.key, self.ttl)
+        return False
+
+    def release(self) -> None:
+        if self._redis is not None:
+            self._redis.eval(_RELEASE, 1, self.key, self.token)
+        elif django_cache.get(self.key) == self.token:
+            django_cache.delete(self.key)
+
+    def heartbeat(self) -> _Heartbeat:
+        return _Heartbeat(self)
+
+
+class _Heartbeat:
+    def __init__(self, lock: JobLock):
+        self.lock = lock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat:{lock.key}")
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(0.5, self.lock.ttl / 3)):
+            try:
+                if not self.lock.extend():
+                    logger.error("job lock lost while running", extra={"lock": self.lock.key})
+            except Exception:  # a Redis blip must not kill the job; the next beat retries
+                logger.exception("job lock heartbeat failed", extra={"lock": self.lock.key})
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
+
+
+# ------------------------------------------------------------------------------------ execution
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_run_execute(
+    *, job: str, func: Callable[[], dict | None], task_id: str = "", lock_ttl: int | None = None
+) -> JobRun:
+    """Run `func` under the job's lock and record it as a JobRun. Exceptions are recorded, then re-raised.
+
+    `func` returns the counts to record; `{"skipped": "<reason>"}` records the run as skipped.
+    """
+    lock = JobLock(job, ttl=lock_ttl)
+    started = timezone.now()
+    if not lock.acquire():
+        holder = lock.holder() or "?"
+        logger.info("job already running; skipped", extra={"job": job, "holder": holder})
+        return JobRun.objects.create(
+            job=job,
+            task_id=task_id or "",
+            status=JobStatus.SKIPPED,
+            started_at=started,
+            finished_at=started,
+            duration_seconds=0.0,
+            error=f"already running (lock held by {holder})",
+            worker=_worker_name(),
+        )
+    clock = time.monotonic()
+    run = None
+    try:
+        # We hold the lock, so any RUNNING row of this job belongs to a run whose worker died.
+        JobRun.objects.filter(job=job, status=JobStatus.RUNNING).update(
+            status=JobStatus.INTERRUPTED,
+            finished_at=started,
+            error="the worker stopped before the run finished (killed or lost); its transaction was rolled back",
+        )
+        run = JobRun.objects.create(
+            job=job,
+            task_id=task_id or "",
+            status=JobStatus.RUNNING,
+            started_at=started,
+            worker=_worker_name(),
+        )
+        with lock.heartbeat():
+            counts = func() or {}
+        skipped = counts.get("skipped") if isinstance(counts, dict) else None
+        run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
+        run.counts = counts
+        return run
+    except BaseException as exc:  # SoftTimeLimitExceeded and KeyboardInterrupt are recorded too
+        if run is not None:
+            run.status = JobStatus.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:4000]
+        raise
+    finally:
+        if run is not None:
+            run.finished_at = timezone.now()
+            run.duration_seconds = round(time.monotonic() - clock, 3)
+            run.save(update_fields=["status", "counts", "error", "finished_at", "duration_seconds"])
+        lock.release()
+
+
+# --------------------------------------------------------------------------------- beat seeding
+def beat_schedule_seed(*, apps=None) -> dict:
+    """Create the PeriodicTask rows of `job_specs()` that do not exist yet (by name). Idempotent.
+
+    Existing rows are left alone so a staff edit survives deploys. `apps` is the migration state
+    registry when called from a data migration.
+    """
+    if apps is None:
+        from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+    else:
+        CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+        IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+        PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+        PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+
+    created, kept = [], []
+    for spec in job_specs():
+        if PeriodicTask.objects.filter(name=spec.name).exists():
+            kept.append(spec.name)
+            continue
+        kwargs = {}
+        if spec.interval_seconds:
+            interval = IntervalSchedule.objects.filter(every=spec.interval_seconds, period="seconds").first()
+            kwargs["interval"] = interval or IntervalSchedule.objects.create(
+                every=spec.interval_seconds, period="seconds"
+            )
+        else:
+            cron = {
+                "minute": spec.crontab.get("minute", "0"),
+                "hour": spec.crontab.get("hour", "*"),
+                "day_of_week": spec.crontab.get("day_of_week", "*"),
+                "day_of_month": "*",
+                "month_of_year": "*",
+                "timezone": "UTC",
+            }
+            row = CrontabSchedule.objects.filter(**cron).first()
+            kwargs["crontab"] = row or CrontabSchedule.objects.create(**cron)
+        PeriodicTask.objects.create(
+            name=spec.name,
+            task=spec.task,
+            description=spec.description,
+            expire_seconds=spec.expires_seconds,
+            enabled=True,
+            **kwargs,
+        )
+        created.append(spec.name)
+    if created:
+        # Tell a running DatabaseScheduler to reload (the model signal does not fire for
+        # historical models inside migrations).
+        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    return {"created": created, "kept": kept}
+
+
+# ------------------------------------------------------------------------------- single beat
+def _beat_scheduler_base():
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    return DatabaseScheduler
+
+
+class BeatAlreadyRunning(RuntimeError):
+    pass
+
+
+class SingleBeatScheduler(_beat_scheduler_base()):
+    """django-celery-beat's DatabaseScheduler that holds a Redis lock while it runs.
+
+    A second beat (e.g. started by mistake on another machine) finds the lock held and exits at
+    start-up instead of sending every job twice. The lock is renewed on every tick and expires
+    `BEAT_LOCK_TTL` seconds after the beat process dies, so a replacement can take over.
+    """
+
+    lock_ttl = 60
+
+    def setup_schedule(self):
+        self._beat_lock = JobLock("celery-beat", ttl=self.lock_ttl)
+        self._beat_lock_renewed = 0.0
+        if not self._beat_lock.acquire():
+            raise BeatAlreadyRunning(
+                f"another celery beat holds the beat lock ({self._beat_lock.holder()}); run exactly one beat"
+            )
+        super().setup_schedule()
+
+    def tick(self, *args, **kwargs):
+        if time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3:
+            if not self._beat_lock.extend() and not self._beat_lock.acquire():
+                raise BeatAlreadyRunning("lost the beat lock to another beat process")
+            self._beat_lock_renewed = time.monotonic()
+        return min(super().tick(*args, **kwargs), self.lock_ttl / 3)
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            lock = getattr(self, "_beat_lock", None)
+            if lock is not None:
+                lock.release()
+
+
+# ---------------------------------------------------------------------------------- maintenance
+def job_runs_prune(*, now: datetime | None = None) -> dict:
+    """Delete job runs older than JOB_RUN_RETENTION_DAYS, and skipped no-op runs older than a day."""
+    now = now or timezone.now()
+    old, _ = JobRun.objects.filter(
+        started_at__lt=now - timedelta(days=settings.JOB_RUN_RETENTION_DAYS)
+    ).delete()
+    skipped, _ = JobRun.objects.filter(
+        status=JobStatus.SKIPPED, started_at__lt=now - timedelta(days=1)
+    ).delete()
+    return {"job_runs_deleted": old, "skipped_runs_deleted": skipped}
+
+
+# ------------------------------------------------------------------------------- job bodies
+def _current_season(now: datetime) -> int:
+    return now.year
+
+
+def _optional_step(counts: dict, name: str, func: Callable[[], dict]) -> None:
+    """Run a step whose failure must not sink the whole job (recorded in counts['errors'])."""
+    from ingestion.clients.http import SourceError
+
+    try:
+        counts[name] = func()
+    except SourceError as exc:
+        counts.setdefault("errors", {})[name] = str(exc)[:500]
+        logger.warning("job step failed", extra={"step": name, "error": str(exc)[:500]})
+
+
+def _jolpica_sync(*, season: int, full: bool) -> tuple[dict, list[str]]:
+    """Run the Jolpica sync (incremental, or the whole season); return its summary and changed race ids."""
+    from ingestion.services.jolpica_sync import jolpica_sync
+
+    summary = jolpica_sync(seasons=[season], incremental=not full)
+    return summary.as_dict(), list(summary.changed_race_ids)
+
+
+def races_completed_among(*, race_ids: list[str]) -> list:
+    """Races (by slug) among `race_ids` that now have a race classification."""
+    from ingestion.models import Race
+
+    return list(Race.objects.filter(slug__in=race_ids, results__isnull=False).distinct().order_by("date"))
+
+
+def job_daily_results(*, now: datetime | None = None) -> dict:
+    """06:00 UTC: incremental results + standings, then the post-race step for newly completed races."""
+    from ingestion.services.openf1_sessions import openf1_sessions_sync
+    from ingestion.services.weather_observed import weather_observed_sync
+    from predictions.tasks import race_results_process_run
+
+    now = now or timezone.now()
+    season = _current_season(now)
+    counts: dict = {}
+    sync_counts, changed = _jolpica_sync(season=season, full=False)
+    counts["jolpica"] = sync_counts
+    completed = races_completed_among(race_ids=changed)
+    _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
+    _optional_step(counts, "weather_observed", lambda: weather_observed_sync(seasons=[season], now=now))
+    counts["post_race"] = {race.slug: race_results_process_run(race=race) for race in completed}
+    return counts
+
+
+def job_weekly_full(*, now: datetime | None = None) -> dict:
+    """Sunday 02:00 UTC: full current-season sync, model evaluation report, maintenance."""
+    from ingestion.services.live_timing import live_snapshots_prune
+    from ingestion.services.openf1_sessions import openf1_sessions_sync
+    from predictions.tasks import model_evaluation_run
+
+    now = now or timezone.now()
+    season = _current_season(now)
+    counts: dict = {}
+    counts["jolpica"], changed = _jolpica_sync(season=season, full=True)
+    counts["races_changed"] = len(changed)
+    _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
+    counts["evaluation"] = model_evaluation_run()
+    counts["maintenance"] = {**job_runs_prune(now=now), **live_snapshots_prune(now=now)}
+    return counts
+
+
+def job_cache_cleanup(*, now: datetime | None = None) -> dict:
+    """Daily: what no store expires by itself — expired Django sessions and day-old no-op job runs."""
+    from django.contrib.sessions.models import Session
+
+    now = now or timezone.now()
+    sessions, _ = Session.objects.filter(expire_date__lt=now).delete()
+    skipped, _ = JobRun.objects.filter(
+        status=JobStatus.SKIPPED, started_at__lt=now - timedelta(days=1)
+    ).delete()
+    return {"expired_sessions_deleted": sessions, "skipped_runs_deleted": skipped}

@@ -1,0 +1,286 @@
+"""Live timing: the 30-second poll during a session, and post-session results ingestion.
+
+`live_timing_tick(now=...)` is what the beat entry runs. It reads only our database to decide what to
+do, so outside a session (and with no session awaiting results) it sends zero requests:
+
+* a session is "in progress" from its OpenF1 start until LIVE_END_GRACE after its scheduled end;
+* while one is, it polls OpenF1 position / intervals / laps / race_control (only records newer than
+  the last poll) at most once per LIVE_POLL_INTERVAL, whatever the number of ticks or workers, and
+  keeps the latest row per driver plus the race-control messages; the first failed request ends the
+  poll (so a 401 storm costs one request per tick) and feeds the fleet-wide circuit breaker, which
+  opens after 3 failures and then allows one probe per 30 s;
+* after a practice or qualifying session ends, its classification is ingested from OpenF1
+  (retried at most every RESULTS_RETRY until published, for up to RESULTS_GIVE_UP), and that race's
+  predictions are refreshed (after qualifying: the post-qualifying stage, the grid being known).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.clients.http import SourceError
+from ingestion.clients.openf1 import Interval, Lap, OpenF1Client, Position, RaceControl
+from ingestion.models import LiveDriverSnapshot, OpenF1Session, RaceControlMessage, SessionType
+from ingestion.services.openf1_results import INGESTED_TYPES, openf1_session_results_ingest
+from ingestion.services.upsert import upsert_rows
+
+logger = logging.getLogger(__name__)
+
+LIVE_END_GRACE = timedelta(minutes=20)  # red flags and overruns
+RESULTS_DELAY = timedelta(minutes=5)
+RESULTS_RETRY = timedelta(minutes=10)
+RESULTS_GIVE_UP = timedelta(days=2)
+
+
+def live_session_current(*, now: datetime) -> OpenF1Session | None:
+    return (
+        OpenF1Session.objects.select_related("race")
+        .filter(date_start__lte=now, date_end__gte=now - LIVE_END_GRACE)
+        .order_by("-date_start")
+        .first()
+    )
+
+
+def sessions_awaiting_results(*, now: datetime) -> list[OpenF1Session]:
+    qs = OpenF1Session.objects.select_related("race").filter(
+        session_type__in=INGESTED_TYPES,
+        results_ingested_at__isnull=True,
+        date_end__lte=now - RESULTS_DELAY,
+        date_end__gte=now - RESULTS_GIVE_UP,
+    )
+    return [s for s in qs if s.results_attempted_at is None or now - s.results_attempted_at >= RESULTS_RETRY]
+
+
+# ----------------------------------------------------------------------------- pure merging
+def _gap(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3f}" if isinstance(value, float | int) else str(value)[:16]
+
+
+def live_snapshots_merge(
+    *,
+    current: dict[int, dict],
+    positions: list[Position],
+    intervals: list[Interval],
+    laps: list[Lap],
+) -> dict[int, dict]:
+    """Pure: fold new feed records (any order) into the latest-per-driver state."""
+    state = {n: dict(row) for n, row in current.items()}
+
+    def row(number: int) -> dict:
+        return state.setdefault(
+            number,
+            {
+                "driver_number": number,
+                "position": None,
+                "gap_to_leader": "",
+                "interval": "",
+                "lap_number": None,
+                "last_lap_seconds": None,
+                "sample_at": None,
+            },
+        )
+
+    def newer(r: dict, at: datetime | None) -> None:
+        if at is not None and (r["sample_at"] is None or at > r["sample_at"]):
+            r["sample_at"] = at
+
+    for p in sorted(positions, key=lambda x: x.date):
+        r = row(p.driver_number)
+        r["position"] = p.position
+        newer(r, p.date)
+    for i in sorted(intervals, key=lambda x: x.date):
+        r = row(i.driver_number)
+        r["gap_to_leader"], r["interval"] = _gap(i.gap_to_leader), _gap(i.interval)
+        newer(r, i.date)
+    for lap in sorted(laps, key=lambda x: x.lap_number):
+        r = row(lap.driver_number)
+        if r["lap_number"] is None or lap.lap_number >= r["lap_number"]:
+            r["lap_number"] = lap.lap_number
+            if lap.lap_duration is not None:
+                r["last_lap_seconds"] = lap.lap_duration
+        newer(r, lap.date_start)
+    return state
+
+
+# --------------------------------------------------------------------------------- the poll
+def live_session_poll(*, session: OpenF1Session, now: datetime, client: OpenF1Client | None = None) -> dict:
+    interval = settings.LIVE_POLL_INTERVAL
+    if session.live_polled_at and (now - session.live_polled_at).total_seconds() < interval - 1:
+        return {"skipped": "polled less than LIVE_POLL_INTERVAL ago", "session": session.session_key}
+    session.live_polled_at = now
+    client = client or OpenF1Client(live=True, clock=now.timestamp)
+    current = {
+        r["driver_number"]: r
+        for r in LiveDriverSnapshot.objects.filter(session=session).values(
+            "driver_number",
+            "position",
+            "gap_to_leader",
+            "interval",
+            "lap_number",
+            "last_lap_seconds",
+            "sample_at",
+        )
+    }
+    since = max((r["sample_at"] for r in current.values() if r["sample_at"]), default=None)
+    last_message = (
+        RaceControlMessage.objects.filter(session=session)
+        .order_by("-date")
+        .values_list("date", flat=True)
+        .first()
+    )
+    key = session.session_key
+    try:
+        positions = client.position(session_key=key, since=since)
+        intervals = client.intervals(session_key=key, since=since)
+        laps = client.laps(session_key=key, since=since)
+        messages: list[RaceControl] = client.race_control(session_key=key, since=last_message)
+    except SourceError as exc:
+        session.live_error = str(exc)[:300]
+        session.save(update_fields=["live_polled_at", "live_error"])
+        logger.warning("live poll failed", extra={"session": key, "error": session.live_error})
+        return {
+            "session": key,
+            "live": "unavailable",
+            "error": session.live_error,
+            "requests": client.requests_made,
+        }
+
+    merged = live_snapshots_merge(current=current, positions=positions, intervals=intervals, laps=laps)
+    with transaction.atomic():
+        snap = upsert_rows(
+            model=LiveDriverSnapshot,
+            rows=[{"session_id": session.pk, **r} for r in merged.values()],
+            key_fields=["session_id", "driver_number"],
+            scope={"session_id": session.pk},
+        )
+        msgs = upsert_rows(
+            model=RaceControlMessage,
+            rows=list(
+                {
+                    (m.date, m.message): {
+                        "session_id": session.pk,
+                        "date": m.date,
+                        "message": m.message,
+                        "category": m.category or "",
+                        "flag": m.flag or "",
+                        "scope": m.scope or "",
+                        "lap_number": m.lap_number,
+                        "driver_number": m.driver_number,
+                    }
+                    for m in messages
+                }.values()
+            ),
+            key_fields=["session_id", "date", "message"],
+            scope={"session_id": session.pk},
+        )
+        session.live_ok_at = now
+        session.live_error = ""
+        session.save(update_fields=["live_polled_at", "live_ok_at", "live_error"])
+    return {
+        "session": key,
+        "live": "ok",
+        "snapshots": snap.as_dict(),
+        "race_control": msgs.as_dict(),
+        "requests": client.requests_made,
+    }
+
+
+def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None = None) -> dict:
+    """One beat tick: poll the session in progress, ingest ended sessions' results. DB-only when idle."""
+    now = now or timezone.now()
+    session = live_session_current(now=now)
+    # While a session is live OpenF1 refuses anonymous requests: results of earlier sessions wait.
+    pending = [] if session is not None else sessions_awaiting_results(now=now)
+    if session is None and not pending:
+        return {"skipped": "no session in progress"}
+    counts: dict = {}
+    if session is not None:
+        counts["poll"] = live_session_poll(session=session, now=now, client=client)
+    for ended in pending:
+        counts.setdefault("results", {})[ended.session_key] = _post_session(session=ended, now=now)
+    if session is not None and "skipped" in counts["poll"] and not pending:
+        return {"skipped": counts["poll"]["skipped"], **counts}
+    return counts
+
+
+def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
+    try:
+        result = openf1_session_results_ingest(session=session, client=OpenF1Client(), now=now)
+    except SourceError as exc:  # try again on a later tick
+        OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
+        return {"error": str(exc)[:300]}
+    if result.get("rows"):
+        stage = "post_qualifying" if session.session_type == SessionType.QUALIFYING else "practice"
+        from predictions.tasks import race_predictions_refresh_enqueue
+
+        race_predictions_refresh_enqueue(race_id=session.race_id, stage=stage)
+        result["predictions_refresh"] = stage
+    return result
+
+
+# ------------------------------------------------------------------------------- read side
+@dataclass
+class LiveStatus:
+    """What the race page shows. state: idle (no session now) | live | unavailable (in progress, no data)."""
+
+    state: str
+    session_name: str = ""
+    session_type: str = ""
+    updated_at: datetime | None = None
+    reason: str = ""
+    drivers: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+
+
+def live_status_get(*, race, now: datetime | None = None, messages_limit: int = 20) -> LiveStatus:
+    """Live state of `race` for the dashboard/API (3 queries at most; never raises for missing data)."""
+    now = now or timezone.now()
+    session = (
+        OpenF1Session.objects.filter(race=race, date_start__lte=now, date_end__gte=now - LIVE_END_GRACE)
+        .order_by("-date_start")
+        .first()
+    )
+    if session is None:
+        return LiveStatus(state="idle")
+    stale_after = timedelta(seconds=3 * settings.LIVE_POLL_INTERVAL)
+    fresh = session.live_ok_at is not None and now - session.live_ok_at <= stale_after
+    base = {"session_name": session.session_name, "session_type": session.session_type}
+    if not fresh:
+        reason = session.live_error or "no live data received yet"
+        return LiveStatus(state="unavailable", updated_at=session.live_ok_at, reason=reason, **base)
+    drivers = list(
+        LiveDriverSnapshot.objects.filter(session=session)
+        .order_by("position", "driver_number")
+        .values(
+            "driver_number",
+            "position",
+            "gap_to_leader",
+            "interval",
+            "lap_number",
+            "last_lap_seconds",
+            "sample_at",
+        )
+    )
+    messages = list(
+        RaceControlMessage.objects.filter(session=session)
+        .order_by("-date")
+        .values("date", "category", "flag", "lap_number", "message")[:messages_limit]
+    )
+    return LiveStatus(state="live", updated_at=session.live_ok_at, drivers=drivers, messages=messages, **base)
+
+
+def live_snapshots_prune(*, now: datetime | None = None) -> dict:
+    """Delete live rows of sessions that ended more than LIVE_SNAPSHOT_RETENTION_DAYS ago."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.LIVE_SNAPSHOT_RETENTION_DAYS)
+    snaps, _ = LiveDriverSnapshot.objects.filter(session__date_end__lt=cutoff).delete()
+    msgs, _ = RaceControlMessage.objects.filter(session__date_end__lt=cutoff).delete()
+    return {"live_snapshots_deleted": snaps, "race_control_deleted": msgs}

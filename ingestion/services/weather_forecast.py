@@ -1,0 +1,116 @@
+"""Weather forecasts (Open-Meteo) for upcoming race weekends, per session time, history kept.
+
+One request per upcoming race within the forecast horizon (Open-Meteo: 16 days) at the circuit's
+coordinates, covering the weekend's days; each known session start (Race columns, or OpenF1 session
+times when mapped) takes the forecast of the hour it starts in. Every fetch is stored with its
+`fetched_at`, so the prediction features can use the latest and analysts can see how it evolved.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.clients.http import SourceError
+from ingestion.clients.weather import HourlyWeather, OpenMeteoClient
+from ingestion.models import OpenF1Session, Race, WeatherForecast
+from ingestion.services.upsert import upsert_rows
+
+FORECAST_HORIZON_DAYS = 16
+RACE_SESSION_COLUMNS = {
+    "fp1": "fp1_start",
+    "fp2": "fp2_start",
+    "fp3": "fp3_start",
+    "sprint_qualifying": "sprint_qualifying_start",
+    "sprint": "sprint_start",
+    "qualifying": "qualifying_start",
+    "race": "start",
+}
+
+
+def race_session_starts(*, race: Race, openf1: dict[str, datetime] | None = None) -> dict[str, datetime]:
+    """Session -> UTC start, OpenF1 times first, then the Race columns, then race day noon as a last resort."""
+    starts = {
+        name: getattr(race, column) for name, column in RACE_SESSION_COLUMNS.items() if getattr(race, column)
+    }
+    starts.update(openf1 or {})
+    if "race" not in starts:
+        starts["race"] = datetime.combine(race.date, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    return starts
+
+
+def forecast_rows(
+    *, race_id: int, starts: dict[str, datetime], hours: list[HourlyWeather], fetched_at: datetime
+) -> list[dict]:
+    """Pure: pick, for each session, the forecast hour its start falls in."""
+    by_hour = {h.time: h for h in hours}
+    rows = []
+    for session, start in sorted(starts.items(), key=lambda kv: kv[1]):
+        hour = by_hour.get(start.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+        if hour is None:
+            continue
+        rows.append(
+            {
+                "race_id": race_id,
+                "session": session,
+                "valid_at": hour.time,
+                "fetched_at": fetched_at,
+                "air_temperature": hour.air_temperature,
+                "precipitation_probability": hour.precipitation_probability,
+                "precipitation_mm": hour.precipitation_mm,
+                "wind_speed": hour.wind_speed,
+                "humidity": hour.humidity,
+                "source": "open_meteo",
+            }
+        )
+    return rows
+
+
+def weather_forecasts_sync(*, now: datetime | None = None, client: OpenMeteoClient | None = None) -> dict:
+    """Fetch forecasts for every race in [today, today + horizon]. One failing race does not stop the rest."""
+    now = (now or timezone.now()).replace(microsecond=0)
+    client = client or OpenMeteoClient()
+    races = list(
+        Race.objects.select_related("circuit")
+        .filter(date__gte=now.date(), date__lte=now.date() + timedelta(days=FORECAST_HORIZON_DAYS))
+        .order_by("date")
+    )
+    openf1: dict[int, dict[str, datetime]] = {}
+    for race_id, session_type, start in OpenF1Session.objects.filter(race__in=races).values_list(
+        "race_id", "session_type", "date_start"
+    ):
+        openf1.setdefault(race_id, {})[session_type] = start
+    counts: dict = {"races": 0, "rows": 0, "errors": {}}
+    for race in races:
+        if race.circuit.latitude is None or race.circuit.longitude is None:
+            counts["errors"][race.slug] = "circuit has no coordinates"
+            continue
+        starts = {
+            name: start
+            for name, start in race_session_starts(race=race, openf1=openf1.get(race.pk)).items()
+            if start >= now
+        }
+        if not starts:
+            continue
+        days = sorted(s.astimezone(UTC).date() for s in starts.values())
+        try:
+            hours = client.forecast(
+                latitude=race.circuit.latitude, longitude=race.circuit.longitude, start=days[0], end=days[-1]
+            )
+        except SourceError as exc:
+            counts["errors"][race.slug] = str(exc)[:300]
+            continue
+        rows = forecast_rows(race_id=race.pk, starts=starts, hours=hours, fetched_at=now)
+        with transaction.atomic():
+            upsert_rows(
+                model=WeatherForecast,
+                rows=rows,
+                key_fields=["race_id", "session", "fetched_at"],
+                scope={"race_id": race.pk, "fetched_at": now},
+            )
+        counts["races"] += 1
+        counts["rows"] += len(rows)
+    counts["requests"] = client.requests_made
+    return counts

@@ -1,0 +1,82 @@
+"""Celery tasks of the automated pipeline: thin wrappers that run a service under the job's lock and
+record a JobRun (see ingestion.services.jobs). Each is idempotent, so a redelivery is harmless."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from f1site.celery import JobTask
+from ingestion.clients.http import SourceRateLimited, SourceUnavailable
+from ingestion.services import jobs
+
+TRANSIENT = (SourceUnavailable, SourceRateLimited, OperationalError, InterfaceError)
+
+
+def _run(task, job: str, func) -> dict:
+    run = jobs.job_run_execute(job=job, func=func, task_id=task.request.id or "")
+    return {"job_run": run.pk, "status": run.status}
+
+
+@shared_task(bind=True, base=JobTask, name="ingestion.tasks.daily_results_sync", autoretry_for=TRANSIENT)
+def daily_results_sync(self):
+    return _run(self, "daily_results_sync", jobs.job_daily_results)
+
+
+@shared_task(bind=True, base=JobTask, name="ingestion.tasks.weekly_full_sync", autoretry_for=TRANSIENT)
+def weekly_full_sync(self):
+    return _run(self, "weekly_full_sync", jobs.job_weekly_full)
+
+
+@shared_task(
+    bind=True,
+    base=JobTask,
+    name="ingestion.tasks.live_timing_poll",
+    time_limit=60,
+    soft_time_limit=50,
+    max_retries=0,  # the next tick is 30 s away; a retried poll would be stale
+    expires=30,
+)
+def live_timing_poll(self):
+    from ingestion.services.live_timing import live_timing_tick
+
+    return _run(self, "live_timing", live_timing_tick)
+
+
+@shared_task(bind=True, base=JobTask, name="ingestion.tasks.weather_forecasts", autoretry_for=TRANSIENT)
+def weather_forecasts(self):
+    from ingestion.services.weather_forecast import weather_forecasts_sync
+
+    return _run(self, "weather_forecasts", weather_forecasts_sync)
+
+
+@shared_task(
+    bind=True, base=JobTask, name="ingestion.tasks.cache_cleanup", time_limit=300, soft_time_limit=280
+)
+def cache_cleanup(self):
+    return _run(self, "cache_cleanup", jobs.job_cache_cleanup)
+
+
+@shared_task(bind=True, base=JobTask, name="ingestion.tasks.weather_observed", autoretry_for=TRANSIENT)
+def weather_observed(self, seasons: list[int]):
+    from ingestion.services.weather_observed import weather_observed_sync
+
+    return _run(self, "weather_observed", lambda: weather_observed_sync(seasons=seasons))
+
+
+def job_enqueue(*, name: str, on_commit: bool = True):
+    """Send a job's task (after the current transaction commits, so the worker sees our writes)."""
+    from django.db import transaction
+
+    from f1site.celery import app
+
+    spec = jobs.job_spec_get(name=name)
+    options = {"expires": spec.expires_seconds} if spec.expires_seconds else {}
+
+    def send():
+        return app.send_task(spec.task, **options)
+
+    if on_commit:
+        transaction.on_commit(send)
+        return None
+    return send()
