@@ -12,6 +12,7 @@ from celery import Celery, Task
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
 
+import f1site.observability  # noqa: F401 - connects job metrics, task log context, worker logging
 
 app = Celery("pitwall")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "f1site.middleware.RequestIdMiddleware",
+    "f1site.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -337,15 +338,41 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+# /metrics (f1site.ops_views): allowed from these networks (REMOTE_ADDR) or with
+# "Authorization: Bearer $METRICS_TOKEN". Empty METRICS_ALLOWED_NETWORKS = token only.
+METRICS_TOKEN = env_str("METRICS_TOKEN") or None
+from ipaddress import ip_network  # noqa: E402 - only this section needs it
+
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ip_network(net, strict=False)
+        for net in env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+# Probes reach the app over plain HTTP inside the network: no HTTPS redirect for these paths.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^api/v1/health$"]
+# Alert thresholds (f1site.observability.alerts_evaluate, docs/operations.md).
+ALERT_SYNC_STALE_HOURS = env_float("ALERT_SYNC_STALE_HOURS", 26.0, lo=1, hi=24 * 30)
+ALERT_JOB_FAILURE_STREAK = env_int("ALERT_JOB_FAILURE_STREAK", 2, minimum=1)
+ALERT_API_5XX_RATIO = env_float("ALERT_API_5XX_RATIO", 0.05, lo=0, hi=1)
+ALERT_API_MIN_REQUESTS = env_int("ALERT_API_MIN_REQUESTS", 20, minimum=1)
+ALERT_API_WINDOW_MINUTES = env_int("ALERT_API_WINDOW_MINUTES", 5, minimum=1)
+ALERT_ACCURACY_RACES = env_int("ALERT_ACCURACY_RACES", 5, minimum=1)
+
 SENTRY_DSN = env_str("SENTRY_DSN") or None
-if SENTRY_DSN:  # pragma: no cover - needs a DSN
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_RELEASE = env_str("SENTRY_RELEASE") or None  # e.g. the git sha the image was built from
+if SENTRY_DSN:  # tests/ops/test_sentry.py checks both ways, in subprocesses
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
 
     sentry_sdk.init(
         dsn=SENTRY_DSN,
-        integrations=[DjangoIntegration(), CeleryIntegration()],
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=False)],
         traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, lo=0, hi=1),
         send_default_pii=False,
     )

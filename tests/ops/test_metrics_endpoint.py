@@ -1,0 +1,138 @@
+"""/metrics: access control, the named series, and series that move when a request, a cache hit and
+a Celery job happen (real PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set, as in CI)."""
+
+from __future__ import annotations
+
+import pytest
+from celery import current_app
+
+from tests.ops.helpers import names, parse_exposition, sample
+
+pytestmark = pytest.mark.django_db
+
+
+def scrape(client) -> dict:
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"].startswith("text/plain; version=")
+    return parse_exposition(response.content.decode())
+
+
+def test_metrics_refused_from_outside_the_allowlist_without_token(client, settings):
+    settings.METRICS_TOKEN = None
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 403
+    assert b"pitwall_" not in response.content
+
+
+def test_metrics_token_admits_any_address_and_a_wrong_token_does_not(client, settings):
+    settings.METRICS_TOKEN = "s3cret-token-for-tests"
+    settings.METRICS_ALLOWED_NETWORKS = []  # token only: even loopback must present it
+    assert client.get("/metrics").status_code == 403
+    wrong = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer nope")
+    assert wrong.status_code == 403
+    right = client.get(
+        "/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer s3cret-token-for-tests"
+    )
+    assert right.status_code == 200
+    assert b"pitwall_state_up 1.0" in right.content
+
+
+def test_metrics_is_post_proof_and_never_cached(client):
+    assert client.post("/metrics").status_code == 405
+    assert "no-cache" in client.get("/metrics")["Cache-Control"]
+
+
+def test_metrics_exposes_the_named_series(client):
+    # Touch each process-level series once so its family has a sample to show.
+    client.get("/admin/login/")
+    found = names(scrape(client))
+    for series in (
+        "pitwall_request_latency_seconds_bucket",
+        "pitwall_request_latency_seconds_count",
+        "pitwall_state_up",
+        "pitwall_api_requests_window",
+        "pitwall_api_5xx_window",
+        "pitwall_model_live_races",
+        "pitwall_alert_firing",
+    ):
+        assert series in found, series
+
+
+def test_request_latency_counts_the_view_that_served_it(client):
+    before = scrape(client)
+    labels = {"view": "admin:login", "method": "GET", "status": 200}
+    client.get("/admin/login/")
+    client.get("/admin/login/")
+    after = scrape(client)
+    assert sample(after, "pitwall_request_latency_seconds_count", **labels) == (
+        sample(before, "pitwall_request_latency_seconds_count", **labels) + 2
+    )
+    # The scrape itself is not recorded, and unresolved paths share one label.
+    assert sample(after, "pitwall_request_latency_seconds_count", view="metrics", method="GET", status=200) == 0
+    client.get("/no-such-page-anywhere/")
+    assert sample(
+        scrape(client), "pitwall_request_latency_seconds_count", view="<unmatched>", method="GET", status=404
+    ) == sample(before, "pitwall_request_latency_seconds_count", view="<unmatched>", method="GET", status=404) + 1
+
+
+def test_cache_hit_and_miss_are_counted_per_tier(client):
+    cache_layer = pytest.importorskip("f1site.cache")
+    from django.core.cache import cache
+
+    key = "tests:ops:metrics-cache-probe"
+    cache.delete(key)
+    before = scrape(client)
+    compute_calls = []
+    for _ in range(3):
+        cache_layer.cached_json(key=key, ttl=60, tier="ops-test", compute=lambda: compute_calls.append(1) or {"a": 1})
+    after = scrape(client)
+    assert len(compute_calls) == 1
+    miss = sample(after, "pitwall_cache_events_total", tier="ops-test", outcome="miss") - sample(
+        before, "pitwall_cache_events_total", tier="ops-test", outcome="miss"
+    )
+    hit = sample(after, "pitwall_cache_events_total", tier="ops-test", outcome="hit") - sample(
+        before, "pitwall_cache_events_total", tier="ops-test", outcome="hit"
+    )
+    assert (miss, hit) == (1, 2)
+    cache.delete(key)
+
+
+def test_celery_job_outcomes_and_durations_are_recorded(client):
+    """celery.accumulate is Celery's built-in echo task: `index` past the end makes it fail."""
+    task = current_app.tasks["celery.accumulate"]
+    before = scrape(client)
+    assert task.apply(args=(1, 2)).get() == (1, 2)
+    failed = task.apply(args=(1,), kwargs={"index": 5}, throw=False)
+    assert failed.failed()
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    job = "celery.accumulate"
+    assert delta("pitwall_job_runs_total", job=job, status="success") == 1
+    assert delta("pitwall_job_runs_total", job=job, status="failure") == 1
+    assert delta("pitwall_job_duration_seconds_count", job=job, status="success") == 1
+    assert delta("pitwall_job_duration_seconds_count", job=job, status="failure") == 1
+    assert sample(after, "pitwall_job_duration_seconds_sum", job=job, status="success") >= 0
+
+
+def test_sync_rows_changed_are_counted(client):
+    from f1site.metrics import record_sync_rows
+
+    before = scrape(client)
+    record_sync_rows(source="jolpica", table="race_result", created=20, updated=3)
+    record_sync_rows(source="jolpica", table="race_result", created=0, updated=0)
+    after = scrape(client)
+    for change, amount in (("created", 20), ("updated", 3)):
+        labels = {"source": "jolpica", "table": "race_result", "change": change}
+        assert sample(after, "pitwall_sync_rows_total", **labels) - sample(
+            before, "pitwall_sync_rows_total", **labels
+        ) == amount
+
+
+def test_metrics_scrape_query_count_is_bounded(client, django_assert_max_num_queries):
+    client.get("/metrics")  # warm: first scrape may load content types etc.
+    with django_assert_max_num_queries(6):
+        assert client.get("/metrics").status_code == 200
