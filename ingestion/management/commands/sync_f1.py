@@ -1,0 +1,89 @@
+"""`manage.py sync_f1 --seasons 2018-2026 [--rounds 1-5] [--only results,qualifying] [--incremental] [--json]`.
+
+Syncs from Jolpica-F1 (ERGAST_API_BASE) race by race; see ingestion.services.jolpica_sync.
+Exit status 0 when the run succeeded (also with rejected races, listed), 1 when it failed.
+"""
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ingestion.clients.http import SourceError
+from ingestion.services.jolpica_sync import KINDS, SyncAborted, jolpica_sync, parse_only
+
+
+def parse_range(text: str, *, what: str, lo: int, hi: int) -> list[int]:
+    """'2018-2026', '2021' or '1,3,5-7' -> sorted ints within [lo, hi]."""
+    out: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            start, stop = int(first), int(last or first)
+        except ValueError:
+            raise CommandError(f"--{what} must look like 2018-2026, 2021 or 1,3,5-7; not {text!r}") from None
+        if not (lo <= start <= stop <= hi):
+            raise CommandError(f"--{what} {part!r}: expected values {lo}..{hi} with start <= end")
+        out.update(range(start, stop + 1))
+    if not out:
+        raise CommandError(f"--{what} is empty")
+    return sorted(out)
+
+
+class Command(BaseCommand):
+    help = "Sync seasons from Jolpica-F1: idempotent, one transaction per race, resumable."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seasons", required=True, help="e.g. 2018-2026 or 2021")
+        parser.add_argument("--rounds", help="only these rounds, e.g. 1-5")
+        parser.add_argument("--only", help=f"comma-separated kinds: {', '.join(KINDS)}, standings")
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="only what may have changed: races without results, the latest round, standings",
+        )
+        parser.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's cursor")
+        parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    def handle(self, *args, **options):
+        seasons = parse_range(options["seasons"], what="seasons", lo=1950, hi=2100)
+        rounds = parse_range(options["rounds"], what="rounds", lo=1, hi=40) if options["rounds"] else None
+        try:
+            only = parse_only(options["only"])
+        except ValueError as exc:
+            raise CommandError(f"--only: {exc}") from None
+        try:
+            summary = jolpica_sync(
+                seasons=seasons,
+                rounds=rounds,
+                only=only,
+                incremental=options["incremental"],
+                resume=not options["no_resume"],
+                progress=not options["json"] and sys.stderr.isatty(),
+            )
+        except SourceError as exc:
+            raise CommandError(
+                f"Sync failed (races committed so far are kept; rerun to resume): {exc}"
+            ) from None
+        except SyncAborted as exc:
+            raise CommandError(f"Sync interrupted: {exc}") from None
+        data = summary.as_dict()
+        if options["json"]:
+            self.stdout.write(json.dumps(data, default=str))
+            return
+        self.stdout.write(
+            f"Sync {data['status']} in {data['duration_s']}s (SyncRun {data['run_id']}): "
+            f"{data['races_written']} races written, {data['created']} created, {data['updated']} updated, "
+            f"{data['requests_made']} requests"
+            + (f", resumed from run {data['resumed_from']}" if data["resumed_from"] else "")
+        )
+        for table, counts in data["counts"].items():
+            self.stdout.write(f"  {table:<17} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+        if data["changed_race_ids"]:
+            self.stdout.write("  changed races: " + ", ".join(data["changed_race_ids"]))
+        for kept in data["kept_manual"]:
+            self.stderr.write(self.style.WARNING(f"kept manual correction: {kept}"))
+        for error in data["errors"]:
+            self.stderr.write(self.style.WARNING(f"rejected: {error.get('message')}"))
+            for problem in error.get("problems", [])[:5]:
+                self.stderr.write(f"    {problem}")

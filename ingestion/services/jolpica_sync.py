@@ -1,0 +1,729 @@
+"""Sync F1 data from Jolpica-F1 into the database: idempotent, race by race, resumable.
+
+    summary = jolpica_sync(seasons=[2021], rounds=None, only=None, incremental=False)
+
+Per season: the calendar (`/{season}/races`, one request) upserts the season, circuits and races;
+then results, sprint and qualifying are read season-wide (paged at 100) — or per round when only a
+few rounds are wanted — and pit stops and standings per round, only for rounds that have results.
+Each race is then written in ONE transaction (all its kinds), together with the run's cursor, so
+a crash or kill never leaves a half-written race and the next run resumes exactly after the last
+committed race. A kind whose payload fails validation is rejected for that race (its stored rows
+stay as they are), recorded in SyncRun.errors, and the sync continues.
+
+Kinds: results, sprint, qualifying, pitstops, driver_standings, team_standings (`standings` =
+both). Rows staff corrected by hand are kept; the upstream value is recorded (`kept_manual`).
+After the run, `ingestion.signals.races_changed` is sent once with the ids of races whose rows
+changed (only for committed races).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
+
+from ingestion.clients.http import SourceError
+from ingestion.clients.jolpica import JolpicaClient, RaceBlock
+from ingestion.clients.jolpica_schemas import ConstructorItem, DriverItem
+from ingestion.clients.jolpica_schemas import Race as RacePayload
+from ingestion.models import (
+    Circuit,
+    Driver,
+    DriverStanding,
+    PitStop,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    Season,
+    SprintResult,
+    Status,
+    SyncRun,
+    SyncSource,
+    SyncStatus,
+    Team,
+    TeamStanding,
+)
+from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
+from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.upsert import UpsertCounts, upsert_rows
+from ingestion.services.validation import assign_shared_car_index, validate_classification
+from ingestion.signals import races_changed
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("results", "sprint", "qualifying", "pitstops", "driver_standings", "team_standings")
+_ALIASES = {"standings": ("driver_standings", "team_standings"), "races": ()}
+SEASON_WIDE = ("results", "sprint", "qualifying")  # endpoints Jolpica serves for a whole season
+PER_ROUND = ("pitstops", "driver_standings", "team_standings")  # endpoints it serves per round only
+SPRINT_QUALIFYING_FROM = 2023  # from 2023 the second session of a sprint weekend is sprint qualifying
+
+_TABLES = {
+    "results": (RaceResult, ["race_id", "driver_id", "number"]),
+    "sprint": (SprintResult, ["race_id", "driver_id"]),
+    "qualifying": (QualifyingResult, ["race_id", "driver_id"]),
+    "pitstops": (PitStop, ["race_id", "driver_id", "stop"]),
+    "driver_standings": (DriverStanding, ["race_id", "driver_id"]),
+    "team_standings": (TeamStanding, ["race_id", "team_id"]),
+}
+TABLE_NAMES = {
+    "results": "results",
+    "sprint": "sprint_results",
+    "qualifying": "qualifying",
+    "pitstops": "pit_stops",
+    "driver_standings": "driver_standings",
+    "team_standings": "team_standings",
+}
+FACT_TABLES = frozenset(TABLE_NAMES.values())
+_VALIDATION_KIND = {"results": "race", "sprint": "sprint", "qualifying": "qualifying"}
+
+
+class SyncAborted(Exception):
+    """Raised by a progress hook (tests) to simulate a crash between races."""
+
+
+def parse_only(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """'results,standings' -> the kinds to sync. None/empty = all. ValueError names unknown kinds."""
+    if not value:
+        return KINDS
+    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    out: list[str] = []
+    for name in names:
+        if name in _ALIASES:
+            out.extend(_ALIASES[name])
+        elif name in KINDS:
+            out.append(name)
+        else:
+            raise ValueError(f"unknown kind {name!r}: choose from {', '.join((*KINDS, *_ALIASES))}")
+    return tuple(k for k in KINDS if k in out)
+
+
+# --------------------------------------------------------------------------------------- summary
+@dataclass
+class SyncSummary:
+    run_id: int
+    status: str = SyncStatus.RUNNING
+    seasons: list[int] = field(default_factory=list)
+    races_written: int = 0
+    requests_made: int = 0
+    counts: dict[str, UpsertCounts] = field(default_factory=dict)
+    errors: list[dict] = field(default_factory=list)
+    kept_manual: list[dict] = field(default_factory=list)
+    changed_race_ids: list[str] = field(default_factory=list)
+    resumed_from: int | None = None
+    skipped_steps: int = 0
+    duration_s: float = 0.0
+
+    def add(self, table: str, counts: UpsertCounts) -> None:
+        self.counts.setdefault(table, UpsertCounts()).add(counts)
+
+    @property
+    def created(self) -> int:
+        return sum(c.created for c in self.counts.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(c.updated for c in self.counts.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "status": str(self.status),
+            "seasons": self.seasons,
+            "races_written": self.races_written,
+            "requests_made": self.requests_made,
+            "created": self.created,
+            "updated": self.updated,
+            "counts": {table: c.as_dict() for table, c in sorted(self.counts.items())},
+            "errors": self.errors,
+            "kept_manual": self.kept_manual,
+            "changed_race_ids": self.changed_race_ids,
+            "resumed_from": self.resumed_from,
+            "skipped_steps": self.skipped_steps,
+            "duration_s": round(self.duration_s, 2),
+        }
+
+
+# --------------------------------------------------------------------------------------- mapping
+def _ms(text: str | None) -> int | None:
+    return lap_time_ms(text) if text else None
+
+
+def _int(text: str | None) -> int | None:
+    return None if text in (None, "") else int(text)
+
+
+def _session_start(session) -> dt.datetime | None:
+    """Jolpica session date + 'HH:MM:SSZ' -> aware UTC datetime; None when the time is unknown."""
+    if session is None or not getattr(session, "time", None):
+        return None
+    clock = dt.time.fromisoformat(session.time.rstrip("Z"))
+    return dt.datetime.combine(session.date, clock, tzinfo=dt.UTC)
+
+
+def race_row(payload: RacePayload, *, circuit_pk: int) -> dict:
+    """One calendar entry -> Race row (as the dump loader maps races.csv)."""
+    season = int(payload.season)
+    sq = payload.SprintQualifying or payload.SprintShootout
+    second = payload.SecondPractice
+    if payload.Sprint is not None and season >= SPRINT_QUALIFYING_FROM and sq is None:
+        sq, second = second, None
+    return {
+        "season_id": season,
+        "round": int(payload.round),
+        "name": payload.raceName,
+        "circuit_id": circuit_pk,
+        "date": payload.date,
+        "start": _session_start(payload),
+        "fp1_start": _session_start(payload.FirstPractice),
+        "fp2_start": _session_start(second),
+        "fp3_start": _session_start(payload.ThirdPractice),
+        "qualifying_start": _session_start(payload.Qualifying),
+        "sprint_qualifying_start": _session_start(sq),
+        "sprint_start": _session_start(payload.Sprint),
+        "url": payload.url,
+    }
+
+
+def circuit_row(payload) -> dict:
+    loc = payload.Location
+    return {
+        "ref": payload.circuitId,
+        "name": payload.circuitName,
+        "locality": loc.locality,
+        "country": loc.country,
+        "latitude": float(loc.lat) if loc.lat else None,
+        "longitude": float(loc.long) if loc.long else None,
+        "url": payload.url,
+    }
+
+
+def driver_row(d: DriverItem) -> dict:
+    return {
+        "ref": d.driverId,
+        "code": d.code or "",
+        "permanent_number": _int(d.permanentNumber),
+        "given_name": d.givenName,
+        "family_name": d.familyName,
+        "date_of_birth": d.dateOfBirth,
+        "nationality": d.nationality,
+        "url": d.url,
+    }
+
+
+def team_row(c: ConstructorItem) -> dict:
+    return {"ref": c.constructorId, "name": c.name, "nationality": c.nationality, "url": c.url}
+
+
+def classification_rows(kind: str, items: list) -> list[dict]:
+    """Results / sprint / qualifying items -> rows with driver/team/status still as refs/text."""
+    rows = []
+    for it in items:
+        row = {
+            "driver_id": it.Driver.driverId,
+            "team_id": it.Constructor.constructorId,
+            "number": int(it.number),
+        }
+        if kind == "qualifying":
+            row.update(
+                position=int(it.position),
+                q1=it.Q1 or "",
+                q2=it.Q2 or "",
+                q3=it.Q3 or "",
+                q1_ms=_ms(it.Q1),
+                q2_ms=_ms(it.Q2),
+                q3_ms=_ms(it.Q3),
+            )
+        else:
+            fl = it.FastestLap
+            row.update(
+                grid=_int(it.grid),
+                position=int(it.positionText) if it.positionText.isdigit() else None,
+                position_text=it.positionText,
+                position_order=int(it.position),
+                points=Decimal(it.points),
+                laps=int(it.laps),
+                status_id=it.status,
+                time_text=it.Time.time if it.Time else "",
+                milliseconds=_int(it.Time.millis) if it.Time else None,
+                fastest_lap=_int(fl.lap) if fl else None,
+                fastest_lap_rank=_int(fl.rank) if fl else None,
+                fastest_lap_time=fl.Time.time if fl and fl.Time else "",
+            )
+            if kind == "results":
+                row["fastest_lap_speed"] = Decimal(fl.AverageSpeed.speed) if fl and fl.AverageSpeed else None
+        rows.append(row)
+    if kind == "results":
+        assign_shared_car_index(rows)
+    return rows
+
+
+def pitstop_rows(items: list) -> list[dict]:
+    return [
+        {
+            "driver_id": p.driverId,
+            "stop": int(p.stop),
+            "lap": int(p.lap),
+            "time_of_day": p.time or "",
+            "duration_text": p.duration,
+            "milliseconds": _ms(p.duration),
+        }
+        for p in items
+    ]
+
+
+def standing_rows(kind: str, items: list) -> list[dict]:
+    rows = []
+    for s in items:
+        row = {
+            "points": Decimal(s.points),
+            "position": _int(s.position),
+            "position_text": s.positionText or (s.position or ""),
+            "wins": int(s.wins),
+        }
+        if kind == "driver_standings":
+            row.update(driver_id=s.Driver.driverId, _driver=s.Driver, _teams=list(s.Constructors))
+        else:
+            row.update(team_id=s.Constructor.constructorId, _teams=[s.Constructor])
+        rows.append(row)
+    return rows
+
+
+def _unique_problems(rows: list[dict], key_fields: list[str], label: str) -> list[str]:
+    seen, problems = set(), []
+    for row in rows:
+        key = tuple(row[k] for k in key_fields if k != "race_id")
+        if key in seen:
+            problems.append(f"{label}: field(s) {[k for k in key_fields if k != 'race_id']} repeat: {key}")
+        seen.add(key)
+    return problems
+
+
+# --------------------------------------------------------------------------------------- the sync
+@dataclass
+class _RaceWork:
+    season: int
+    round: int
+    race_pk: int
+    slug: str
+    blocks: dict[str, RaceBlock] = field(default_factory=dict)
+
+
+class _Sync:
+    def __init__(
+        self,
+        *,
+        run: SyncRun,
+        client: JolpicaClient,
+        only: tuple[str, ...],
+        incremental: bool,
+        rounds: set[int] | None,
+        summary: SyncSummary,
+        done: set[str],
+        on_race_done: Callable[[str], None] | None,
+        progress: bool,
+    ):
+        self.run = run
+        self.client = client
+        self.only = only
+        self.incremental = incremental
+        self.rounds = rounds
+        self.summary = summary
+        self.done = done
+        self.on_race_done = on_race_done
+        self.progress = progress
+        self.meta = _safe_circuit_meta()
+        self.changed: set[str] = set()
+
+    # -- calendar ---------------------------------------------------------------------------
+    def sync_calendar(self, season: int) -> dict[int, tuple[int, str, RacePayload]]:
+        payloads = self.client.races(season)
+        if not payloads:
+            return {}
+        with transaction.atomic():
+            self._add("seasons", upsert_rows(model=Season, rows=[{"year": season}], key_fields=["year"]))
+            circuits = {p.Circuit.circuitId: circuit_row(p.Circuit) for p in payloads}
+            self._upsert_create_only(
+                Circuit, list(circuits.values()), ["ref"], self._circuit_extras, "circuits"
+            )
+            circuit_pk = dict(Circuit.objects.filter(ref__in=circuits).values_list("ref", "pk"))
+            slugs = race_slugs(
+                CalendarEntry(
+                    int(p.season), int(p.round), p.raceName, p.Circuit.Location.country, p.Circuit.circuitId
+                )
+                for p in payloads
+            )
+            rows = [race_row(p, circuit_pk=circuit_pk[p.Circuit.circuitId]) for p in payloads]
+            existing = set(Race.objects.filter(season_id=season).values_list("round", flat=True))
+            new = [{"slug": slugs[(season, r["round"])], **r} for r in rows if r["round"] not in existing]
+            old = [r for r in rows if r["round"] in existing]  # the public id is never rewritten
+            for batch in (old, new):
+                self._add(
+                    "races",
+                    upsert_rows(
+                        model=Race, rows=batch, key_fields=["season_id", "round"], scope={"season_id": season}
+                    ),
+                )
+        by_round = {
+            p_round: (pk, slug)
+            for pk, p_round, slug in Race.objects.filter(season_id=season).values_list("pk", "round", "slug")
+        }
+        return {int(p.round): (*by_round[int(p.round)], p) for p in payloads}
+
+    def _circuit_extras(self, row: dict) -> dict:
+        meta = self.meta.get(row["ref"])
+        return dict(meta) if meta else {}
+
+    def _upsert_create_only(self, model, rows, key_fields, extras, table):
+        """Upsert; fields from `extras(row)` are set only when the row is created (e.g. circuit metadata)."""
+        keys = {r[key_fields[0]] for r in rows}
+        existing = set(
+            model.objects.filter(**{f"{key_fields[0]}__in": keys}).values_list(key_fields[0], flat=True)
+        )
+        new = [{**r, **extras(r)} for r in rows if r[key_fields[0]] not in existing]
+        old = [r for r in rows if r[key_fields[0]] in existing]
+        groups: dict[tuple, list] = {}
+        for r in new:  # upsert_rows wants one field set per call
+            groups.setdefault(tuple(r), []).append(r)
+        for batch in [old, *groups.values()]:
+            self._add(table, upsert_rows(model=model, rows=batch, key_fields=key_fields))
+
+    # -- planning ---------------------------------------------------------------------------
+    def target_rounds(self, season: int, calendar: dict) -> list[int]:
+        rounds = sorted(r for r in calendar if self.rounds is None or r in self.rounds)
+        if not self.incremental:
+            return rounds
+        today = timezone.now().date()
+        with_results = set(
+            RaceResult.objects.filter(race__season_id=season).values_list("race__round", flat=True).distinct()
+        )
+        latest = max(with_results) if with_results else None
+        return [r for r in rounds if r == latest or (r not in with_results and calendar[r][2].date <= today)]
+
+    def _step(self, season: int, rnd: int, kind: str) -> str:
+        return f"{season}:{rnd}:{kind}"
+
+    # -- one season -------------------------------------------------------------------------
+    def sync_season(self, season: int, bar) -> None:
+        calendar = self.sync_calendar(season)
+        rounds = self.target_rounds(season, calendar)
+        pending = {r: [k for k in self.only if self._step(season, r, k) not in self.done] for r in rounds}
+        self.summary.skipped_steps += sum(len(self.only) - len(k) for k in pending.values())
+        rounds = [r for r in rounds if pending[r]]
+        if bar is not None:
+            bar.total = (bar.total or 0) + len(rounds)
+            bar.refresh()
+        if not rounds:
+            return
+        season_blocks: dict[str, dict[tuple[int, int], RaceBlock]] = {}
+        # Season-wide reads cost ceil(rows/100) requests; per round one each. Per round wins only
+        # for a handful of rounds (a race has ~20 rows, so 5 rounds fill one page).
+        per_round = len(rounds) * 5 < len(calendar)
+        for kind in SEASON_WIDE:
+            if kind not in self.only or not any(kind in pending[r] for r in rounds):
+                continue
+            if kind == "sprint" and not any(calendar[r][2].Sprint for r in rounds):
+                continue  # no sprint weekend among these rounds: nothing to ask for
+            fetch = getattr(self.client, kind)
+            if per_round:
+                blocks = {}
+                for r in rounds:
+                    if kind in pending[r] and (kind != "sprint" or calendar[r][2].Sprint):
+                        blocks.update(fetch(season, r))
+                season_blocks[kind] = blocks
+            else:
+                season_blocks[kind] = fetch(season)
+
+        for rnd in rounds:
+            race_pk, slug, _payload = calendar[rnd]
+            work = _RaceWork(season=season, round=rnd, race_pk=race_pk, slug=slug)
+            for kind in pending[rnd]:
+                if kind in SEASON_WIDE:
+                    work.blocks[kind] = season_blocks.get(kind, {}).get((season, rnd)) or RaceBlock(
+                        season=season, round=rnd, url=""
+                    )
+            if self._has_results(work):
+                for kind in PER_ROUND:
+                    if kind in pending[rnd]:
+                        work.blocks[kind] = self._fetch_per_round(kind, season, rnd)
+            self.write_race(work, pending[rnd])
+            if bar is not None:
+                bar.update(1)
+            if self.on_race_done is not None:
+                self.on_race_done(slug)
+
+    def _has_results(self, work: _RaceWork) -> bool:
+        block = work.blocks.get("results")
+        if block is not None and block.items:
+            return True
+        return RaceResult.objects.filter(race_id=work.race_pk).exists()
+
+    def _fetch_per_round(self, kind: str, season: int, rnd: int) -> RaceBlock:
+        method = {
+            "pitstops": self.client.pitstops,
+            "driver_standings": self.client.driver_standings,
+            "team_standings": self.client.constructor_standings,
+        }[kind]
+        return method(season, rnd)
+
+    # -- one race, one transaction ------------------------------------------------------------
+    def write_race(self, work: _RaceWork, kinds: list[str]) -> None:
+        label = work.slug
+        prepared: dict[str, list[dict]] = {}
+        for kind in kinds:
+            block = work.blocks.get(kind)
+            if block is None:
+                continue  # nothing asked (e.g. standings of a race without results yet)
+            if block.error:
+                self._reject(work, kind, [block.error])
+                continue
+            rows = self._rows(kind, block.items)
+            model, key_fields = _TABLES[kind]
+            problems = []
+            if kind in _VALIDATION_KIND:
+                problems = validate_classification(rows, race_label=label, kind=_VALIDATION_KIND[kind])
+            problems = problems or _unique_problems(rows, key_fields, f"{label} {kind}")
+            if problems:
+                self._reject(work, kind, problems)
+                continue
+            prepared[kind] = rows
+        if not prepared:
+            return
+
+        local: dict[str, UpsertCounts] = {}
+        kept: list[dict] = []
+        steps = {self._step(work.season, work.round, k) for k in prepared}
+        try:
+            with transaction.atomic():
+                self._write_references(prepared, local)
+                refs = self._reference_maps(prepared)
+                for kind, rows in prepared.items():
+                    model, key_fields = _TABLES[kind]
+                    try:
+                        mapped = [self._resolve(row, refs, work.race_pk) for row in rows]
+                    except KeyError as exc:
+                        raise _RaceRejected(kind, f"{label} {kind}: unknown reference {exc}") from None
+                    counts = upsert_rows(
+                        model=model, rows=mapped, key_fields=key_fields, scope={"race_id": work.race_pk}
+                    )
+                    local.setdefault(TABLE_NAMES[kind], UpsertCounts()).add(counts)
+                    kept.extend({"race": label, **k} for k in counts.kept_manual)
+                # the cursor commits with the race: a resumed run starts exactly after it
+                self._save_progress(done=self.done | steps, extra=local, kept=kept)
+        except _RaceRejected as exc:
+            self._reject(work, exc.kind, [exc.message])
+            return
+        except (IntegrityError, DataError) as exc:  # e.g. a constraint the validation did not foresee
+            self._reject(work, ",".join(prepared), [f"{label}: database rejected the race: {exc}".strip()])
+            return
+        self.done |= steps
+        for table, counts in local.items():
+            self.summary.add(table, counts)
+            if table in FACT_TABLES and (counts.created or counts.updated):
+                self.changed.add(label)
+        self.summary.kept_manual.extend(kept)
+        self.summary.races_written += 1
+
+    def _rows(self, kind: str, items: list) -> list[dict]:
+        if kind in SEASON_WIDE:
+            return classification_rows(kind, items)
+        if kind == "pitstops":
+            return pitstop_rows(items)
+        return standing_rows(kind, items)
+
+    def _write_references(self, prepared: dict[str, list[dict]], local: dict[str, UpsertCounts]) -> None:
+        """Drivers, teams and statuses the race's rows point at (from the same validated payloads)."""
+        drivers, teams, statuses = {}, {}, set()
+        for rows in prepared.values():
+            for row in rows:
+                item = row.pop("_driver", None)
+                if item is not None:
+                    drivers[item.driverId] = driver_row(item)
+                for team in row.pop("_teams", ()):
+                    teams[team.constructorId] = team_row(team)
+                if "status_id" in row:
+                    statuses.add(row["status_id"])
+        if drivers:
+            local["drivers"] = upsert_rows(model=Driver, rows=list(drivers.values()), key_fields=["ref"])
+        if teams:
+            local["teams"] = upsert_rows(model=Team, rows=list(teams.values()), key_fields=["ref"])
+        if statuses:
+            rows = [{"status": s} for s in sorted(statuses)]
+            local["status"] = upsert_rows(model=Status, rows=rows, key_fields=["status"])
+
+    def _reference_maps(self, prepared) -> dict[str, dict]:
+        drivers = {r["driver_id"] for rows in prepared.values() for r in rows if "driver_id" in r}
+        teams = {r["team_id"] for rows in prepared.values() for r in rows if "team_id" in r}
+        statuses = {r["status_id"] for rows in prepared.values() for r in rows if "status_id" in r}
+        return {
+            "driver_id": dict(Driver.objects.filter(ref__in=drivers).values_list("ref", "pk")),
+            "team_id": dict(Team.objects.filter(ref__in=teams).values_list("ref", "pk")),
+            "status_id": dict(Status.objects.filter(status__in=statuses).values_list("status", "pk")),
+        }
+
+    @staticmethod
+    def _resolve(row: dict, refs: dict[str, dict], race_pk: int) -> dict:
+        out = {"race_id": race_pk}
+        for name, value in row.items():
+            out[name] = refs[name][value] if name in refs else value
+        return out
+
+    def _reject(self, work: _RaceWork, kind: str, problems: list[str]) -> None:
+        for problem in problems[:20]:
+            logger.warning("race rejected", extra={"race": work.slug, "kind": kind, "problem": problem})
+        self.summary.errors.append(
+            {
+                "race": work.slug,
+                "kind": kind,
+                "problems": problems[:20],
+                "message": f"{work.slug} {kind}: rejected, stored rows kept ({len(problems)} problem(s))",
+            }
+        )
+
+    def _add(self, table: str, counts: UpsertCounts) -> None:
+        self.summary.add(table, counts)
+
+    def _save_progress(
+        self, *, done: set[str] | None = None, extra: dict[str, UpsertCounts] | None = None, kept=()
+    ) -> None:
+        merged: dict[str, UpsertCounts] = {}
+        for source in (self.summary.counts, extra or {}):
+            for table, c in source.items():
+                merged.setdefault(table, UpsertCounts()).add(UpsertCounts(c.created, c.updated, c.unchanged))
+        errors = list(self.summary.errors)
+        errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            cursor={"done": sorted(self.done if done is None else done)},
+            counts={t: c.as_dict() for t, c in sorted(merged.items())},
+            requests_made=self.client.requests_made,
+            errors=errors,
+        )
+
+
+class _RaceRejected(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _safe_circuit_meta() -> dict[str, dict]:
+    try:
+        return circuit_meta()
+    except (OSError, ValueError, KeyError) as exc:  # the sync works without it
+        logger.warning("circuit metadata unavailable", extra={"error": str(exc)})
+        return {}
+
+
+def _resumable_run(params: dict) -> SyncRun | None:
+    """The latest unfinished run with the same parameters (killed, interrupted or failed)."""
+    last = (
+        SyncRun.objects.filter(source=SyncSource.JOLPICA, params=params)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if last is None or last.status in (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL):
+        return None
+    return last if (last.cursor or {}).get("done") else None
+
+
+def jolpica_sync(
+    *,
+    seasons: Iterable[int],
+    rounds: Iterable[int] | None = None,
+    only: str | Iterable[str] | None = None,
+    incremental: bool = False,
+    resume: bool = True,
+    client: JolpicaClient | None = None,
+    progress: bool = False,
+    on_race_done: Callable[[str], None] | None = None,
+) -> SyncSummary:
+    """Sync `seasons` (optionally only `rounds` / `only` kinds) from Jolpica; see the module doc.
+
+    Raises SourceError (after recording the run as failed) when the source is unusable as a
+    whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
+    the next run with the same parameters resumes after them.
+    """
+    seasons = sorted(set(seasons))
+    rounds_set = set(rounds) if rounds else None
+    kinds = parse_only(only)
+    params = {
+        "seasons": seasons,
+        "rounds": sorted(rounds_set) if rounds_set else None,
+        "only": list(kinds),
+        "incremental": incremental,
+    }
+    previous = _resumable_run(params) if resume else None
+    run = SyncRun.objects.create(source=SyncSource.JOLPICA, params=params)
+    summary = SyncSummary(run_id=run.pk, seasons=seasons)
+    done: set[str] = set()
+    if previous is not None:
+        done = set(previous.cursor.get("done", []))
+        summary.resumed_from = previous.pk
+        if previous.status == SyncStatus.RUNNING:
+            SyncRun.objects.filter(pk=previous.pk).update(
+                status=SyncStatus.INTERRUPTED, finished_at=timezone.now()
+            )
+        logger.info("resuming sync", extra={"run": run.pk, "from_run": previous.pk, "steps_done": len(done)})
+    own_client = client is None
+    client = client or JolpicaClient()
+    sync = _Sync(
+        run=run,
+        client=client,
+        only=kinds,
+        incremental=incremental,
+        rounds=rounds_set,
+        summary=summary,
+        done=done,
+        on_race_done=on_race_done,
+        progress=progress,
+    )
+    started = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, desc="sync_f1", unit="race")
+    status = SyncStatus.FAILED
+    try:
+        for season in seasons:
+            if bar is not None:
+                bar.set_postfix_str(str(season))
+            sync.sync_season(season, bar)
+        status = SyncStatus.PARTIAL if summary.errors else SyncStatus.SUCCEEDED
+    except SourceError as exc:
+        summary.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
+        raise
+    except (KeyboardInterrupt, SyncAborted) as exc:
+        status = SyncStatus.INTERRUPTED
+        summary.errors.append({"message": f"interrupted: {exc.__class__.__name__}", "fatal": True})
+        raise
+    except Exception as exc:
+        summary.errors.append({"message": f"{exc.__class__.__name__}: {exc}", "fatal": True})
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        summary.status = status
+        summary.requests_made = client.requests_made
+        summary.duration_s = time.perf_counter() - started
+        summary.changed_race_ids = sorted(sync.changed)
+        sync._save_progress()
+        SyncRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now())
+        if own_client:
+            client.close()
+        if sync.changed:
+            for receiver, result in races_changed.send_robust(
+                sender=jolpica_sync, race_ids=summary.changed_race_ids
+            ):
+                if isinstance(result, Exception):
+                    logger.error(
+                        "races_changed receiver failed",
+                        extra={"receiver": repr(receiver), "error": repr(result)},
+                    )
+    return summary
