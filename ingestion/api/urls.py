@@ -10,10 +10,6 @@ urlpatterns = [
     path("drivers", views.DriverListView.as_view(), name="api-drivers"),
     path("teams", views.TeamListView.as_view(), name="api-teams"),
     path("standings", views.StandingsView.as_view(), name="api-standings"),
-    path(
-        "analytics/driver/<str:driver_id>", views.DriverAnalyticsView.as_view(), name="api-analytics-driver"
-    ),
-    path("analytics/team/<str:team_id>", views.TeamAnalyticsView.as_view(), name="api-analytics-team"),
     path("jobs/status", views.JobsStatusView.as_view(), name="api-jobs-status"),
     path("health", views.HealthView.as_view(), name="api-health"),
 ]

@@ -11,7 +11,6 @@ import time
 
 from django.conf import settings
 from django.db import connection
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -20,7 +19,7 @@ from rest_framework.response import Response
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, validate_query
 from ingestion.api import selectors, serializers
-from ingestion.models import Driver, Race, Team
+from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.race_ids import parse_race_id
 
@@ -153,82 +152,6 @@ class StandingsView(CachedJSONView):
             tier="standings",
             compute=lambda: selectors.standings_get(season=season, round_number=round_number),
         )
-
-
-def _entity_or_404(model, ref: str, label: str):
-    if not _REF.match(ref):
-        raise Http404(f"No {label} with id {ref[:80]!r}")
-    obj = model.objects.filter(ref=ref).first()
-    if obj is None:
-        raise Http404(f"No {label} with id {ref!r}")
-    return obj
-
-
-def _analytics_app(name: str):
-    """The analytics app's selector (analytics.selectors.<name>) once it exists, else None."""
-    try:
-        from analytics import selectors as analytics_selectors
-    except ImportError:
-        return None
-    return getattr(analytics_selectors, name, None)
-
-
-class DriverAnalyticsView(CachedJSONView):
-    @extend_schema(
-        operation_id="analytics_driver_retrieve",
-        summary="A driver's metrics: season aggregates plus the analytics app's metrics",
-        parameters=[
-            OpenApiParameter("driver_id", str, OpenApiParameter.PATH, description="e.g. max_verstappen"),
-            _SEASON_PARAM,
-        ],
-        responses={200: serializers.DriverAnalyticsOut, **error_responses(400, 404, 429)},
-    )
-    def get(self, request, driver_id: str):
-        season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
-        if not _REF.match(driver_id):
-            raise Http404(f"No driver with id {driver_id[:80]!r}")
-
-        def compute():
-            driver = _entity_or_404(Driver, driver_id, "driver")
-            metrics = _analytics_app("driver_analytics_get")
-            return {
-                "driver": selectors.driver_list_item(driver=driver),
-                "season": season,
-                "seasons": selectors.driver_aggregates(driver=driver, season=season),
-                "analytics": metrics(driver=driver, season=season) if metrics else None,
-            }
-
-        key = f1cache.driver_key(driver_id) + (f":{season}" if season is not None else "")
-        return self.cached(request, key=key, ttl=season_ttl(season), tier="driver", compute=compute)
-
-
-class TeamAnalyticsView(CachedJSONView):
-    @extend_schema(
-        operation_id="analytics_team_retrieve",
-        summary="A team's metrics: season aggregates plus the analytics app's metrics",
-        parameters=[
-            OpenApiParameter("team_id", str, OpenApiParameter.PATH, description="e.g. red_bull"),
-            _SEASON_PARAM,
-        ],
-        responses={200: serializers.TeamAnalyticsOut, **error_responses(400, 404, 429)},
-    )
-    def get(self, request, team_id: str):
-        season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
-        if not _REF.match(team_id):
-            raise Http404(f"No team with id {team_id[:80]!r}")
-
-        def compute():
-            team = _entity_or_404(Team, team_id, "team")
-            metrics = _analytics_app("team_analytics_get")
-            return {
-                "team": {"id": team.ref, "name": team.name, "nationality": team.nationality, "url": team.url},
-                "season": season,
-                "seasons": selectors.team_aggregates(team=team, season=season),
-                "analytics": metrics(team=team, season=season) if metrics else None,
-            }
-
-        key = f1cache.team_key(team_id) + (f":{season}" if season is not None else "")
-        return self.cached(request, key=key, ttl=season_ttl(season), tier="team", compute=compute)
 
 
 class JobsStatusView(CachedJSONView):

@@ -1,0 +1,76 @@
+"""API test fixtures: a DRF client, a staff user with a JWT, a clean cache and relaxed throttles."""
+
+from __future__ import annotations
+
+import csv
+from functools import cache as memoize
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from f1site.cache import breaker
+from tests.conftest import ERGAST_DUMP_DIR
+
+
+@pytest.fixture(autouse=True)
+def clean_cache(settings):
+    """Each test starts with an empty cache, a closed breaker and throttles out of the way."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
+    }
+    cache.clear()
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    return django_user_model.objects.create_user(
+        username="steward", password="correct-horse-battery-staple", is_staff=True
+    )
+
+
+@pytest.fixture
+def fan_user(db, django_user_model):
+    return django_user_model.objects.create_user(username="fan", password="correct-horse-battery-staple")
+
+
+def token_for(client: APIClient, username: str) -> str:
+    response = client.post(
+        "/api/v1/auth/token/",
+        {"username": username, "password": "correct-horse-battery-staple"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access"]
+
+
+@pytest.fixture
+def staff_api(staff_user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, 'steward')}")
+    return client
+
+
+# --- the dump CSVs read with plain Python: independent expectations ------------------------------
+def _null(value: str):
+    return None if value in ("\\N", "") else value
+
+
+@memoize
+def csv_rows(name: str) -> list[dict]:
+    with (Path(ERGAST_DUMP_DIR) / f"{name}.csv").open(newline="", encoding="utf-8") as fh:
+        return [{k: _null(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def csv_race(year: int, round_number: int) -> dict:
+    return next(r for r in csv_rows("races") if int(r["year"]) == year and int(r["round"]) == round_number)

@@ -1,0 +1,242 @@
+"""GET races / races/{id} / drivers / teams / standings / analytics / jobs / health on the real dump.
+
+Expected values come from the Ergast CSVs read with plain Python (tests/api/conftest.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.api.conftest import csv_race, csv_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def _driver_ref(driver_id: str) -> str:
+    return next(d["driverRef"] for d in csv_rows("drivers") if d["driverId"] == driver_id)
+
+
+def test_races_filtered_by_season_match_the_dump(api, ergast_data, django_assert_max_num_queries):
+    expected = sorted((int(r["round"]), r["name"]) for r in csv_rows("races") if r["year"] == "2024")
+    with django_assert_max_num_queries(3):
+        response = api.get("/api/v1/races", {"season": 2024, "limit": 100})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == len(expected) == 24
+    assert [(r["round"], r["name"]) for r in body["results"]] == expected
+    assert {r["status"] for r in body["results"]} == {"completed"}
+    first = body["results"][0]
+    assert first["id"] == "2024_bahrain"
+    assert set(first) == {"id", "season", "round", "name", "date", "start", "status", "circuit"}
+    assert first["circuit"]["id"] == "bahrain"
+
+
+def test_races_status_scheduled_awaiting_completed(api, ergast_data):
+    from ingestion.models import Race, RaceResult
+
+    body = api.get("/api/v1/races", {"season": 2026, "limit": 200}).json()
+    by_id = {r["id"]: r for r in body["results"]}
+    with_results = set(
+        Race.objects.filter(season_id=2026, results__isnull=False).values_list("slug", flat=True)
+    )
+    import datetime as dt
+
+    today = dt.date.today()
+    for race in Race.objects.filter(season_id=2026):
+        status = by_id[race.slug]["status"]
+        if race.slug in with_results:
+            assert status == "completed"
+        elif race.date < today:
+            assert status == "awaiting_results"
+        else:
+            assert status == "scheduled"
+    assert RaceResult.objects.filter(race__season_id=2026).exists()
+    assert "scheduled" in {r["status"] for r in body["results"]}
+
+
+def test_races_page_size_is_capped_and_paginates(api, ergast_data, settings):
+    body = api.get("/api/v1/races", {"limit": 1000000}).json()
+    assert body["limit"] == settings.API_MAX_PAGE_SIZE
+    assert len(body["results"]) == settings.API_MAX_PAGE_SIZE
+    assert body["count"] == len(csv_rows("races"))
+    second = api.get("/api/v1/races", {"limit": 10, "offset": 10}).json()
+    first_twenty = api.get("/api/v1/races", {"limit": 20}).json()
+    assert [r["id"] for r in second["results"]] == [r["id"] for r in first_twenty["results"][10:]]
+
+
+@pytest.mark.parametrize("race_id", ["2025_bahrain", "2025_4"])
+def test_race_detail_both_id_forms(api, ergast_data, race_id, django_assert_max_num_queries):
+    race = csv_race(2025, 4)
+    results = sorted(
+        (r for r in csv_rows("results") if r["raceId"] == race["raceId"]),
+        key=lambda r: int(r["positionOrder"]),
+    )
+    quali = sorted(
+        (q for q in csv_rows("qualifying") if q["raceId"] == race["raceId"]), key=lambda q: int(q["position"])
+    )
+    with django_assert_max_num_queries(12):
+        response = api.get(f"/api/v1/races/{race_id}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == "2025_bahrain" and body["round"] == 4 and body["name"] == race["name"]
+    assert body["status"] == "completed"
+    assert [r["driver"]["id"] for r in body["results"]] == [_driver_ref(r["driverId"]) for r in results]
+    assert body["results"][0]["points"] == float(results[0]["points"])
+    assert [q["driver"]["id"] for q in body["qualifying"]] == [_driver_ref(q["driverId"]) for q in quali]
+    assert body["schedule"]["race"].startswith(f"{race['date']}T{race['time'][:5]}")
+    assert set(body["weather"]) == {"observed", "forecasts"}
+    practice = [p for p in csv_rows("practice") if p.get("raceId") == race["raceId"]]
+    assert sum(len(s["results"]) for s in body["practice"]) == len(practice)
+
+
+def test_race_detail_sprint_weekend(api, ergast_data):
+    sprint_race_ids = {r["raceId"] for r in csv_rows("sprint_results")}
+    race = next(r for r in csv_rows("races") if r["year"] == "2024" and r["raceId"] in sprint_race_ids)
+    expected = sum(1 for r in csv_rows("sprint_results") if r["raceId"] == race["raceId"])
+    body = api.get(f"/api/v1/races/2024_{race['round']}").json()
+    assert len(body["sprint"]) == expected > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/api/v1/races/bahrain", 400, "bad_request"),
+        ("/api/v1/races/2025_", 400, "bad_request"),
+        ("/api/v1/races/2025_99999999999999999999", 400, "bad_request"),
+        ("/api/v1/races/2025_atlantis", 404, "not_found"),
+        ("/api/v1/races/2025_30", 404, "not_found"),
+        ("/api/v1/races?season=abc", 400, "invalid"),
+        ("/api/v1/races?season=1800", 400, "invalid"),
+        ("/api/v1/races?limit=0", 400, "invalid"),
+        ("/api/v1/standings?season=1949", 400, "invalid"),
+        ("/api/v1/standings?season=2024&round=99", 400, "invalid"),
+        ("/api/v1/analytics/driver/nobody_at_all", 404, "not_found"),
+        ("/api/v1/analytics/team/NOT a team", 404, "not_found"),
+    ],
+)
+def test_errors_share_one_shape(api, ergast_data, path, status, code):
+    response = api.get(path)
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+
+
+def test_drivers_by_season_match_the_dump(api, ergast_data, django_assert_max_num_queries):
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2024"}
+    ids = {
+        r["driverId"] for name in ("results", "qualifying") for r in csv_rows(name) if r["raceId"] in race_ids
+    }
+    ids |= {r["driverId"] for r in csv_rows("practice") if r.get("raceId") in race_ids}
+    expected = sorted(_driver_ref(i) for i in ids)
+    with django_assert_max_num_queries(3):
+        body = api.get("/api/v1/drivers", {"season": 2024, "limit": 200}).json()
+    assert body["count"] == len(expected)
+    assert sorted(d["id"] for d in body["results"]) == expected
+    ver = next(d for d in body["results"] if d["id"] == "max_verstappen")
+    assert ver["code"] == "VER" and ver["name"] == "Max Verstappen" and ver["permanent_number"] == 33
+
+
+def test_drivers_unfiltered_pagination(api, ergast_data):
+    body = api.get("/api/v1/drivers", {"limit": 5, "offset": 0}).json()
+    assert body["count"] == len(csv_rows("drivers"))
+    assert len(body["results"]) == 5
+
+
+def test_teams_by_season_match_the_dump(api, ergast_data):
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2024"}
+    ids = {r["constructorId"] for r in csv_rows("results") if r["raceId"] in race_ids}
+    refs = {c["constructorId"]: c["constructorRef"] for c in csv_rows("constructors")}
+    body = api.get("/api/v1/teams", {"season": 2024}).json()
+    assert sorted(t["id"] for t in body["results"]) == sorted(refs[i] for i in ids)
+    assert body["count"] == 10
+
+
+def test_standings_after_a_round_match_the_dump(api, ergast_data, django_assert_max_num_queries):
+    race = csv_race(2024, 10)
+    rows = sorted(
+        (s for s in csv_rows("driver_standings") if s["raceId"] == race["raceId"]),
+        key=lambda s: int(s["position"]),
+    )
+    teams = sorted(
+        (s for s in csv_rows("constructor_standings") if s["raceId"] == race["raceId"]),
+        key=lambda s: int(s["position"]),
+    )
+    with django_assert_max_num_queries(6):
+        body = api.get("/api/v1/standings", {"season": 2024, "round": 10}).json()
+    assert body["season"] == 2024 and body["round"] == 10 and body["race"]["name"] == race["name"]
+    assert [d["driver"]["id"] for d in body["drivers"]] == [_driver_ref(s["driverId"]) for s in rows]
+    assert [d["points"] for d in body["drivers"]] == [float(s["points"]) for s in rows]
+    assert [t["points"] for t in body["teams"]] == [float(s["points"]) for s in teams]
+    assert body["drivers"][0]["team"]["id"] == "red_bull"
+
+
+def test_standings_default_to_the_latest_round(api, ergast_data):
+    with_standings = {s["raceId"] for s in csv_rows("driver_standings")}
+    latest = max(
+        (int(r["year"]), int(r["round"])) for r in csv_rows("races") if r["raceId"] in with_standings
+    )
+    body = api.get("/api/v1/standings").json()
+    assert (body["season"], body["round"]) == latest
+    assert api.get("/api/v1/standings", {"season": 2024}).json()["round"] == 24
+
+
+def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_num_queries):
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2023"}
+    ver = next(d["driverId"] for d in csv_rows("drivers") if d["driverRef"] == "max_verstappen")
+    mine = [r for r in csv_rows("results") if r["raceId"] in race_ids and r["driverId"] == ver]
+    wins = sum(1 for r in mine if r["position"] == "1")
+    points = sum(float(r["points"]) for r in mine)
+    body = api.get("/api/v1/analytics/driver/max_verstappen", {"season": 2023}).json()
+    assert body["driver"]["id"] == "max_verstappen"
+    (season,) = body["seasons"]
+    assert season["season"] == 2023 and season["races"] == len(mine) == 22
+    assert season["wins"] == wins == 19
+    assert season["points"] == pytest.approx(points)
+    assert "analytics" in body
+
+
+def test_team_analytics_all_seasons(api, ergast_data):
+    team = next(c["constructorId"] for c in csv_rows("constructors") if c["constructorRef"] == "mclaren")
+    years = {r["raceId"]: int(r["year"]) for r in csv_rows("races")}
+    per_season = Counter(years[r["raceId"]] for r in csv_rows("results") if r["constructorId"] == team)
+    body = api.get("/api/v1/analytics/team/mclaren").json()
+    assert {s["season"]: s["races"] for s in body["seasons"]} == dict(per_season)
+
+
+def test_jobs_status_lists_scheduled_jobs_or_sync_runs(api, ergast_data):
+    from django_celery_beat.models import PeriodicTask
+
+    body = api.get("/api/v1/jobs/status").json()
+    if PeriodicTask.objects.exists():
+        assert body["source"] == "scheduler"
+        assert {j["name"] for j in body["jobs"]} == set(PeriodicTask.objects.values_list("name", flat=True))
+    else:
+        assert body["source"] == "sync_runs"
+        assert any(j["name"] == "sync_ergast_dump" for j in body["jobs"])
+
+
+def test_health_reports_each_check(api, ergast_data):
+    response = api.get("/api/v1/health")
+    body = response.json()
+    assert set(body["checks"]) == {"database", "cache", "broker", "model"}
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["cache"]["status"] == "ok"
+    assert response.status_code == 200
+    assert "breaker" in body["cache"] and "tiers" in body["cache"]
+
+
+def test_health_is_503_when_the_database_is_down(api, ergast_data, monkeypatch):
+    from ingestion.api import views
+
+    def broken():
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(views, "_check_database", broken)
+    response = api.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["status"] == "down"
