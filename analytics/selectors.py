@@ -258,7 +258,17 @@ def team_drivers_list(*, team: Team, season: int) -> list[Driver]:
     )
 
 
-def race_results_list(*, race: Race) -> list[RaceResult]:
+def race_latest_with_results(*, before: Race | None = None) -> Race | None:
+    """The most recent race that has results (optionally on or before `before`'s date)."""
+    qs = Race.objects.filter(results__isnull=False)
+    if before is not None:
+        qs = qs.filter(date__lte=before.date)
+    return qs.order_by("-date").first()
+
+
+def race_results_list(*, race: Race | None) -> list[RaceResult]:
+    if race is None:
+        return []
     return list(_results_qs().filter(race=race).order_by("position_order", "shared_car_index"))
 
 
@@ -275,6 +285,18 @@ def race_weather_get(*, race: Race) -> RaceWeather | None:
 def race_forecast_get(*, race: Race):
     """The latest race-session forecast fetched for `race`, or None."""
     return race.forecasts.filter(session="race").order_by("-fetched_at", "valid_at").first()
+
+
+def race_forecasts_map(*, races: list[Race]) -> dict[int, object]:
+    """race id -> its latest race-session forecast (one query for all races)."""
+    from ingestion.models import WeatherForecast
+
+    out: dict[int, object] = {}
+    for f in WeatherForecast.objects.filter(race__in=races, session="race").order_by(
+        "race_id", "-fetched_at", "valid_at"
+    ):
+        out.setdefault(f.race_id, f)
+    return out
 
 
 def season_list() -> list[int]:

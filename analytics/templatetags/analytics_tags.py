@@ -1,0 +1,44 @@
+"""Small formatting filters for the dashboards."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def pct(value, digits: int = 0) -> str:
+    """0.4567 -> '45.7' (with digits=1); empty for missing values."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{float(value) * 100:.{int(digits)}f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def seconds(ms) -> str:
+    """Milliseconds -> '22.7 s'."""
+    if ms is None or ms == "":
+        return "—"
+    return f"{float(ms) / 1000:.1f} s"
+
+
+@register.filter
+def signed(value, digits: int = 2) -> str:
+    """+0.25 / −0.25 (a real minus sign); '—' for missing values."""
+    if value is None or value == "":
+        return "—"
+    v = float(value)
+    text = f"{abs(v):.{int(digits)}f}"
+    return f"+{text}" if v > 0 else (f"−{text}" if v < 0 else text)
+
+
+@register.filter
+def get(mapping, key):
+    """dict lookup with a variable key."""
+    if isinstance(mapping, dict):
+        return mapping.get(key, mapping.get(str(key)))
+    return None

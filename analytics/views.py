@@ -1,0 +1,642 @@
+"""Fan dashboards (server-rendered, HTMX partials) and the staff data-freshness page.
+
+Views only validate input, call selectors/services and render. HTMX requests (`request.htmx`) get
+the partial template alone; everything else gets the full page, so every page reads without JS.
+Prediction pieces come from `predictions.selectors` / `predictions.services`; when the prediction
+engine has nothing yet (no trained model, no predictions) the pages say so instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from analytics import charts, selectors
+from ingestion.models import Race
+from ingestion.selectors import MalformedRaceId, race_get
+
+logger = logging.getLogger(__name__)
+
+
+def _engine(module: str, name: str):
+    """A function of another part (e.g. `predictions.selectors`) by name, or None until it lands."""
+    if "." not in module:
+        module = f"predictions.{module}"
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _call(module: str, name: str, **kwargs):
+    """Call a prediction-engine read; a missing function or model gives None (logged), not a 500."""
+    func = _engine(module, name)
+    if func is None:
+        return None
+    try:
+        return func(**kwargs)
+    except Http404:
+        raise
+    except Exception:
+        logger.exception("prediction engine call %s.%s failed", module, name)
+        return None
+
+
+def _race(race_id: str) -> Race:
+    try:
+        return race_get(race_id=race_id)
+    except MalformedRaceId as exc:
+        raise Http404(str(exc)) from None
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise Http404(f"{name} must be a number") from None
+
+
+def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> HttpResponse:
+    return render(request, partial if request.htmx else full, context)
+
+
+# --- home, race ------------------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    overview = _call("selectors", "prediction_overview")
+    upcoming = selectors.races_upcoming()
+    recent = selectors.races_recent()
+    context = {
+        "upcoming_cards": _upcoming_cards(upcoming, overview),
+        "past_cards": _past_cards(recent, overview),
+    }
+    return render(request, "analytics/home.html", context)
+
+
+def _overview_items(overview, key: str) -> dict[str, dict]:
+    """prediction_overview()[key] -> {race slug: item} (items are dicts with a `race`)."""
+    if not isinstance(overview, dict):
+        return {}
+    out = {}
+    for item in overview.get(key) or []:
+        race = item.get("race") if isinstance(item, dict) else None
+        slug = getattr(race, "slug", None) or (
+            race.get("id") or race.get("slug") if isinstance(race, dict) else None
+        )
+        if slug:
+            out[slug] = item
+    return out
+
+
+def _upcoming_cards(races: list[Race], overview) -> list[dict]:
+    predicted = _overview_items(overview, "upcoming")
+    forecasts = selectors.race_forecasts_map(races=races)
+    cards = []
+    for race in races:
+        item = predicted.get(race.slug, {})
+        cards.append(
+            {
+                "race": race,
+                "podium": _podium(item),
+                "low_confidence": bool(item.get("low_confidence")),
+                "forecast": forecasts.get(race.pk),
+                "weather": None,
+            }
+        )
+    return cards
+
+
+def _podium(item: dict) -> list[dict]:
+    rows = item.get("podium") or item.get("predictions") or []
+    out = []
+    for row in list(rows)[:3]:
+        get = row.get if isinstance(row, dict) else lambda k, r=row: getattr(r, k, None)
+        driver = get("driver")
+        name = getattr(driver, "full_name", None) or get("driver_name") or get("name") or str(driver)
+        out.append({"name": name, "win_probability": get("win_probability")})
+    return out
+
+
+def _past_cards(races: list[Race], overview) -> list[dict]:
+    scored = _overview_items(overview, "past")
+    winners = selectors.race_winners_map(races=races)
+    cards = []
+    for race in races:
+        item = scored.get(race.slug, {})
+        accuracy = item.get("accuracy")
+        predicted_winner = item.get("predicted_winner")
+        cards.append(
+            {
+                "race": race,
+                "winner": winners.get(race.pk),
+                "awaiting": not race.result_count,
+                "accuracy": accuracy,
+                "predicted_winner": getattr(predicted_winner, "full_name", predicted_winner),
+            }
+        )
+    return cards
+
+
+def _schedule(race: Race) -> list[tuple[str, object]]:
+    sessions = [
+        ("Practice 1", race.fp1_start),
+        ("Practice 2", race.fp2_start),
+        ("Practice 3", race.fp3_start),
+        ("Sprint qualifying", race.sprint_qualifying_start),
+        ("Sprint", race.sprint_start),
+        ("Qualifying", race.qualifying_start),
+        ("Race", race.start),
+    ]
+    return sorted(((n, t) for n, t in sessions if t), key=lambda s: s[1])
+
+
+@require_GET
+def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
+    race = _race(race_id)
+    results = selectors.race_results_list(race=race)
+    predictions = _call("selectors", "prediction_list_current", race=race)
+    accuracy = _call("selectors", "race_accuracy_get", race=race)
+    status = _call("selectors", "race_status", race=race)
+    live = _live_status(race)
+    stages = _prediction_stages(predictions)
+    chart = None
+    if results and stages:
+        chart = _predicted_vs_actual_chart(race, stages[-1], results)
+    context = {
+        "race": race,
+        "schedule": _schedule(race),
+        "results": results,
+        "qualifying": selectors.race_qualifying_list(race=race),
+        "weather": selectors.race_weather_get(race=race),
+        "forecast": selectors.race_forecast_get(race=race),
+        "stages": stages,
+        "accuracy": accuracy,
+        "status": status,
+        "live": live,
+        "chart": chart,
+    }
+    return render(request, "analytics/race.html", context)
+
+
+def _live_status(race: Race):
+    """The pipeline's live status for `race` (None when no session is live or it has not landed)."""
+    return _call("ingestion.selectors", "live_status_get", race=race)
+
+
+@require_GET
+def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
+    race = _race(race_id)
+    live = _live_status(race)
+    return render(request, "analytics/partials/live.html", {"race": race, "live": live})
+
+
+def _prediction_stages(predictions) -> list[dict]:
+    """Normalise `prediction_list_current` output to [{stage, label, rows}] (pre before post)."""
+    if not predictions:
+        return []
+    if isinstance(predictions, dict):
+        items = predictions.items()
+    else:
+        grouped: dict[str, list] = {}
+        for p in predictions:
+            grouped.setdefault(getattr(p, "stage", "pre"), []).append(p)
+        items = grouped.items()
+    labels = {"pre": "Before qualifying", "post": "After qualifying"}
+    out = []
+    for stage, rows in items:
+        rows = list(rows or [])
+        if rows:
+            out.append({"stage": stage, "label": labels.get(stage, stage), "rows": rows})
+    return sorted(out, key=lambda s: 0 if s["stage"] == "pre" else 1)
+
+
+def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
+    actual = {r.driver_id: r.position_order for r in results}
+    points = []
+    for p in stage["rows"]:
+        if p.driver_id in actual:
+            label = f"{p.driver.code or p.driver.family_name}: predicted P{p.predicted_position}, finished P{actual[p.driver_id]}"
+            points.append((float(p.predicted_position), float(actual[p.driver_id]), label))
+    if not points:
+        return None
+    return {
+        "svg": charts.scatter_chart(
+            points=points,
+            title=f"{race.name}: predicted vs actual finishing position",
+            desc="Each dot is a driver; on the dashed line the prediction was exact. "
+            "The table below lists every driver's predicted and actual position.",
+            x_label="Predicted position",
+            y_label="Actual",
+            max_value=float(max(max(p[0], p[1]) for p in points)),
+        ),
+        "rows": sorted(points),
+    }
+
+
+@require_GET
+def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
+    race = _race(race_id)
+    driver = selectors.driver_get(ref=driver_ref)
+    stage = request.GET.get("stage", "")
+    stages = _prediction_stages(_call("selectors", "prediction_list_current", race=race))
+    rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
+    prediction = next((p for p in rows if p.driver_id == driver.pk), None)
+    if prediction is None:
+        raise Http404("No current prediction for this driver")
+    context = {"race": race, "driver": driver, "prediction": prediction, "stage": stage}
+    return _partial(request, "analytics/why.html", "analytics/partials/why.html", context)
+
+
+# --- drivers, teams --------------------------------------------------------------------------
+
+
+def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
+    season = _int_param(request, "season")
+    if season is None:
+        if not seasons:
+            raise Http404("No results")
+        return seasons[0]
+    if season not in seasons:
+        raise Http404(f"No results in {season}")
+    return season
+
+
+@require_GET
+def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    driver = selectors.driver_get(ref=ref)
+    seasons = selectors.driver_seasons(driver=driver)
+    season = _season_choice(request, seasons)
+    analytics = selectors.driver_analytics_get(driver=driver, season=season)
+    form = analytics["form"]["per_race"]
+    labels = [f"R{r['round']}" for r in form]
+    champ = analytics["championship"]["per_round"]
+    context = {
+        "driver": driver,
+        "seasons": seasons,
+        "season": season,
+        "a": analytics,
+        "results": selectors.driver_results_list(driver=driver, season=season),
+        "form_chart": charts.line_chart(
+            series=[
+                charts.Series("Points", [r["points"] for r in form]),
+                charts.Series("3-race average", [r["rolling_points"] for r in form]),
+            ],
+            x_labels=labels,
+            title=f"{driver.full_name}: points per race in {season}",
+            desc=f"Points scored each round of {season} and the 3-race rolling average; the results table lists the same numbers.",
+            y_label="Points",
+            y_min=0,
+        ),
+        "position_chart": charts.line_chart(
+            series=[charts.Series("Championship position", [r["position"] for r in champ])],
+            x_labels=[f"R{r['round']}" for r in champ],
+            title=f"{driver.full_name}: championship position after each round of {season}",
+            desc="Lower is better (1 = leading the championship).",
+            y_label="Position",
+            invert_y=True,
+            y_min=1,
+        )
+        if champ
+        else None,
+    }
+    return render(request, "analytics/driver.html", context)
+
+
+@require_GET
+def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    team = selectors.team_get(ref=ref)
+    seasons = selectors.team_seasons(team=team)
+    season = _season_choice(request, seasons)
+    analytics = selectors.team_analytics_get(team=team, season=season)
+    dev = analytics["development"]["per_race"]
+    champ = analytics["championship"]["per_round"]
+    names = {
+        t.pk: t.name
+        for t in selectors.Team.objects.filter(
+            pk__in=[r["team_id"] for r in analytics["qualifying_pace_ranking"]]
+        )
+    }
+    ranking = [
+        {**r, "name": names.get(r["team_id"], r["team"])} for r in analytics["qualifying_pace_ranking"]
+    ]
+    context = {
+        "team": team,
+        "seasons": seasons,
+        "season": season,
+        "a": analytics,
+        "ranking": ranking,
+        "drivers": selectors.team_drivers_list(team=team, season=season),
+        "results": selectors.team_results_list(team=team, season=season),
+        "dev_chart": charts.line_chart(
+            series=[charts.Series("Gap to fastest car (%)", [r["gap_pct"] for r in dev])],
+            x_labels=[f"R{r['round']}" for r in dev],
+            title=f"{team.name}: qualifying gap to the fastest car, {season}",
+            desc="Percentage gap of the team's best qualifying lap to the fastest car, race by race; lower is faster.",
+            y_label="Gap %",
+            y_min=0,
+        )
+        if dev
+        else None,
+        "pace_chart": charts.bar_chart(
+            items=[(r["name"], r["median_gap_pct"] or 0.0) for r in ranking],
+            title=f"Qualifying pace ranking {season}",
+            desc="Median gap of each team's best qualifying lap to the fastest car; shorter bars are faster cars.",
+            unit="%",
+            highlight=team.name,
+        )
+        if ranking
+        else None,
+        "position_chart": charts.line_chart(
+            series=[charts.Series("Constructors' position", [r["position"] for r in champ])],
+            x_labels=[f"R{r['round']}" for r in champ],
+            title=f"{team.name}: constructors' championship position, {season}",
+            desc="Position after each round; lower is better.",
+            y_label="Position",
+            invert_y=True,
+            y_min=1,
+        )
+        if champ
+        else None,
+    }
+    return render(request, "analytics/team.html", context)
+
+
+# --- standings -------------------------------------------------------------------------------
+
+
+@require_GET
+def standings(request: HttpRequest) -> HttpResponse:
+    seasons = selectors.season_list()
+    season = _season_choice(request, seasons)
+    round_number = _int_param(request, "round")
+    rounds = {r.round for r in selectors.season_rounds(season=season)}
+    if round_number is not None and round_number not in rounds:
+        if request.htmx:  # the season changed under a round it does not have: show its latest
+            round_number = None
+        else:
+            raise Http404(f"No standings after round {round_number} of {season}")
+    table = selectors.standings_get(season=season, round=round_number)
+    progression = selectors.points_progression_get(season=season)
+    context = {
+        "seasons": seasons,
+        "season": season,
+        "table": table,
+        "progression": progression,
+        "progression_chart": charts.line_chart(
+            series=[charts.Series(s["label"], s["points"]) for s in progression["series"]],
+            x_labels=[f"R{r}" for r in progression["rounds"]],
+            title=f"Points progression {season}: top {len(progression['series'])} drivers",
+            desc="Cumulative championship points after each round; the table below the chart lists them.",
+            y_label="Points",
+            y_min=0,
+        )
+        if progression["series"]
+        else None,
+    }
+    return _partial(request, "analytics/standings.html", "analytics/partials/standings_panel.html", context)
+
+
+# --- model, championship, what-if ------------------------------------------------------------
+
+
+@require_GET
+def model_performance(request: HttpRequest) -> HttpResponse:
+    backtest = _call("selectors", "backtest_latest")
+    model = _call("selectors", "model_version_active")
+    catalogue = _call("selectors", "feature_catalogue") or []
+    results = backtest if isinstance(backtest, dict) else getattr(backtest, "results", None)
+    results = results or {}
+    calibration = _calibration_groups(results)
+    context = {
+        "backtest": backtest,
+        "seasons": _season_rows(results.get("seasons")),
+        "overall": _variants(results.get("overall") or {}),
+        "model": model,
+        "catalogue": catalogue,
+        "calibration": [
+            {
+                **group,
+                "chart": charts.scatter_chart(
+                    points=[
+                        (
+                            b["predicted"],
+                            b["observed"],
+                            f"{b['bin']}: predicted {b['predicted']:.2f}, observed {b['observed']:.2f} ({b['n']} cases)",
+                        )
+                        for b in group["bins"]
+                    ],
+                    title=f"Calibration of the {group['target']} probability",
+                    desc="Each dot is a probability bin; on the dashed diagonal the predicted probability "
+                    "matches how often the outcome happened. The table lists the bins.",
+                    x_label="Predicted probability",
+                    y_label="Observed",
+                    max_value=1.0,
+                    connect=True,
+                    height=320,
+                ),
+            }
+            for group in calibration
+        ],
+    }
+    return render(request, "analytics/model.html", context)
+
+
+_METRIC_KEYS = (
+    "mae",
+    "mae_finishers",
+    "spearman",
+    "winner_hit_rate",
+    "podium_overlap",
+    "points_accuracy",
+    "brier_win",
+)
+
+
+def _variants(block, prefix: str = "") -> list[dict]:
+    """Find every metrics dict (one with an `mae`) in a backtest block -> [{name, metrics}]."""
+    if not isinstance(block, dict):
+        return []
+    if "mae" in block:
+        return [
+            {
+                "name": prefix or "model",
+                "metrics": {k: block.get(k) for k in _METRIC_KEYS},
+                "races": block.get("races"),
+            }
+        ]
+    out = []
+    for key, value in block.items():
+        out.extend(_variants(value, f"{prefix} / {key}" if prefix else str(key)))
+    return out
+
+
+def _season_rows(seasons) -> list[dict]:
+    """Backtest per-season block -> [{season, variants: [{name, metrics}]}] in season order."""
+    if not isinstance(seasons, dict):
+        return []
+    return [
+        {"season": k, "variants": _variants(v)} for k, v in sorted(seasons.items(), key=lambda kv: str(kv[0]))
+    ]
+
+
+def _calibration_groups(results: dict) -> list[dict]:
+    """Reliability tables from a backtest: `calibration: {target: [bins]}` or `overall.calibration_<target>`."""
+    found: dict[str, list] = {}
+    calib = results.get("calibration")
+    if isinstance(calib, dict):
+        found.update({str(k): v for k, v in calib.items() if isinstance(v, list)})
+    overall = results.get("overall")
+    if isinstance(overall, dict):
+        for key, value in overall.items():
+            if key.startswith("calibration_") and isinstance(value, list):
+                found.setdefault(key.removeprefix("calibration_"), value)
+        model_block = overall.get("model")
+        if isinstance(model_block, dict):
+            for key, value in model_block.items():
+                if key.startswith("calibration_") and isinstance(value, list):
+                    found.setdefault(key.removeprefix("calibration_"), value)
+    groups = []
+    for target, bins in found.items():
+        rows = []
+        for b in bins:
+            if not isinstance(b, dict):
+                continue
+            pred = b.get("predicted", b.get("mean_predicted"))
+            obs = b.get("observed", b.get("fraction_positive"))
+            if pred is None or obs is None:
+                continue
+            rows.append(
+                {
+                    "bin": b.get("bin", ""),
+                    "n": b.get("n", b.get("count", "")),
+                    "predicted": float(pred),
+                    "observed": float(obs),
+                }
+            )
+        if rows:
+            groups.append({"target": target, "bins": rows})
+    return groups
+
+
+@require_GET
+def championship(request: HttpRequest) -> HttpResponse:
+    seasons = selectors.season_list()
+    season = _season_choice(request, seasons)
+    simulation = _call("services", "championship_simulate", season=season)
+    context = {"seasons": seasons, "season": season, "simulation": simulation}
+    drivers = (simulation or {}).get("drivers") if isinstance(simulation, dict) else None
+    if drivers:
+        top = drivers[:10]
+        context["chart"] = charts.bar_chart(
+            items=[
+                (
+                    d.get("name") or d.get("driver") or d.get("code"),
+                    round(100 * float(d.get("title_probability", 0)), 1),
+                )
+                for d in top
+            ],
+            title=f"{season} drivers' title probabilities",
+            desc="Share of simulated seasons each driver won the title; the table lists every driver.",
+            unit="%",
+        )
+    return render(request, "analytics/championship.html", context)
+
+
+@require_GET
+def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
+    race = _race(race_id)
+    entrants = _what_if_entrants(race)
+    grid, errors = _parse_grid(request, entrants)
+    result = None
+    if grid and not errors:
+        result = _call("services", "prediction_what_if", race=race, grid=grid)
+        if result is None:
+            errors.append("The prediction engine cannot answer what-if questions yet.")
+    context = {"race": race, "entrants": entrants, "grid": grid, "errors": errors, "result": result}
+    return _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
+
+
+def _what_if_entrants(race: Race) -> list[dict]:
+    """Drivers to place on the grid: the current predictions' field, else qualifying, else the last race."""
+    stages = _prediction_stages(_call("selectors", "prediction_list_current", race=race))
+    if stages:
+        rows = sorted(stages[-1]["rows"], key=lambda p: p.predicted_position)
+        return [
+            {"ref": p.driver.ref, "name": p.driver.full_name, "team": p.team.name, "slot": i}
+            for i, p in enumerate(rows, 1)
+        ]
+    quali = selectors.race_qualifying_list(race=race)
+    if quali:
+        return [
+            {"ref": q.driver.ref, "name": q.driver.full_name, "team": q.team.name, "slot": q.position}
+            for q in quali
+        ]
+    results = selectors.race_results_list(race=race) or selectors.race_results_list(
+        race=selectors.race_latest_with_results(before=race)
+    )
+    return [
+        {"ref": r.driver.ref, "name": r.driver.full_name, "team": r.team.name, "slot": i}
+        for i, r in enumerate(results, 1)
+    ]
+
+
+def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], list[str]]:
+    """`?grid_<ref>=<slot>` for every entrant -> driver refs in grid order, with clear errors."""
+    if not any(k.startswith("grid_") for k in request.GET):
+        return [], []
+    errors, slots = [], {}
+    for e in entrants:
+        raw = request.GET.get(f"grid_{e['ref']}", "")
+        try:
+            slot = int(raw)
+        except ValueError:
+            errors.append(f"{e['name']}: grid slot must be a number (got {raw!r}).")
+            continue
+        if not 1 <= slot <= len(entrants):
+            errors.append(f"{e['name']}: grid slot must be between 1 and {len(entrants)}.")
+            continue
+        slots[e["ref"]] = slot
+    taken: dict[int, list[str]] = {}
+    for ref, slot in slots.items():
+        taken.setdefault(slot, []).append(ref)
+    for slot, refs in sorted(taken.items()):
+        if len(refs) > 1:
+            errors.append(f"Grid slot {slot} is given to more than one driver ({', '.join(refs)}).")
+    for e in entrants:
+        e["chosen"] = slots.get(e["ref"], e["slot"])
+    return [ref for ref, _ in sorted(slots.items(), key=lambda kv: kv[1])], errors
+
+
+def _admin_url(name: str) -> str | None:
+    """Admin changelist URL, or None while that model is not registered in admin."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+
+@staff_member_required
+@require_GET
+def data_freshness(request: HttpRequest) -> HttpResponse:
+    context = {
+        "data": selectors.data_freshness_get(),
+        "now": timezone.now(),
+        "sync_admin_url": _admin_url("admin:ingestion_syncrun_changelist"),
+        "job_admin_url": _admin_url("admin:ingestion_jobrun_changelist"),
+    }
+    return render(request, "analytics/freshness.html", context)
