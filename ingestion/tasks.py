@@ -20,12 +20,12 @@ def _run(task, job: str, func) -> dict:
 
 @shared_task(bind=True, base=JobTask, name="ingestion.tasks.daily_results_sync", autoretry_for=TRANSIENT)
 def daily_results_sync(self):
-    return _run(self, "daily_results_sync", jobs.job_daily_results)
+    return _run(self, "daily_results_sync", jobs.job_body_get(name="daily_results_sync"))
 
 
 @shared_task(bind=True, base=JobTask, name="ingestion.tasks.weekly_full_sync", autoretry_for=TRANSIENT)
 def weekly_full_sync(self):
-    return _run(self, "weekly_full_sync", jobs.job_weekly_full)
+    return _run(self, "weekly_full_sync", jobs.job_body_get(name="weekly_full_sync"))
 
 
 @shared_task(
@@ -38,23 +38,19 @@ def weekly_full_sync(self):
     expires=30,
 )
 def live_timing_poll(self):
-    from ingestion.services.live_timing import live_timing_tick
-
-    return _run(self, "live_timing", live_timing_tick)
+    return _run(self, "live_timing", jobs.job_body_get(name="live_timing"))
 
 
 @shared_task(bind=True, base=JobTask, name="ingestion.tasks.weather_forecasts", autoretry_for=TRANSIENT)
 def weather_forecasts(self):
-    from ingestion.services.weather_forecast import weather_forecasts_sync
-
-    return _run(self, "weather_forecasts", weather_forecasts_sync)
+    return _run(self, "weather_forecasts", jobs.job_body_get(name="weather_forecasts"))
 
 
 @shared_task(
     bind=True, base=JobTask, name="ingestion.tasks.cache_cleanup", time_limit=300, soft_time_limit=280
 )
 def cache_cleanup(self):
-    return _run(self, "cache_cleanup", jobs.job_cache_cleanup)
+    return _run(self, "cache_cleanup", jobs.job_body_get(name="cache_cleanup"))
 
 
 @shared_task(bind=True, base=JobTask, name="ingestion.tasks.weather_observed", autoretry_for=TRANSIENT)

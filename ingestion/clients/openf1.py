@@ -30,9 +30,6 @@ from ingestion.clients.http import (
 )
 from ingestion.clients.ratelimit import rate_limiter_for
 
-OPENF1_RATE_LIMIT = "30/10s"
-
-
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -177,7 +174,7 @@ class OpenF1Client:
             base_url or settings.OPENF1_API_BASE,
             name="openf1",
             auth_token=token if token is not None else settings.OPENF1_API_TOKEN,
-            rate_limiter=rate_limiter_for("openf1", OPENF1_RATE_LIMIT, max_wait=60),
+            rate_limiter=rate_limiter_for("openf1", settings.OPENF1_RATE_LIMIT, max_wait=60),
             **http_options,
         )
         self.breaker = breaker

@@ -424,3 +424,19 @@ def job_cache_cleanup(*, now: datetime | None = None) -> dict:
         status=JobStatus.SKIPPED, started_at__lt=now - timedelta(days=1)
     ).delete()
     return {"expired_sessions_deleted": sessions, "skipped_runs_deleted": skipped}
+
+
+def job_body_get(*, name: str) -> Callable[[], dict]:
+    """The service function a scheduled job runs (shared by the Celery tasks and `run_job`)."""
+    from ingestion.services.live_timing import live_timing_tick
+    from ingestion.services.weather_forecast import weather_forecasts_sync
+
+    bodies = {
+        "daily_results_sync": job_daily_results,
+        "weekly_full_sync": job_weekly_full,
+        "live_timing": live_timing_tick,
+        "weather_forecasts": weather_forecasts_sync,
+        "cache_cleanup": job_cache_cleanup,
+    }
+    job_spec_get(name=name)  # KeyError naming the known jobs
+    return bodies[name]

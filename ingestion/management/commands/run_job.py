@@ -1,0 +1,56 @@
+"""Run or enqueue one pipeline job by name, list the jobs, or (re-)seed the beat schedule.
+
+manage.py run_job --list
+manage.py run_job daily_results_sync            # here, now, under the job lock, recorded as a JobRun
+manage.py run_job weather_forecasts --enqueue   # send to the workers
+manage.py run_job --seed-schedule               # idempotent; also done by `migrate`
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ingestion.services import jobs
+
+
+class Command(BaseCommand):
+    help = "Run (or --enqueue) a pipeline job, --list jobs, or --seed-schedule."
+
+    def add_arguments(self, parser):
+        parser.add_argument("job", nargs="?")
+        parser.add_argument("--enqueue", action="store_true", help="send to Celery instead of running here")
+        parser.add_argument("--list", action="store_true", dest="list_jobs")
+        parser.add_argument("--seed-schedule", action="store_true")
+
+    def handle(self, *args, job, enqueue, list_jobs, seed_schedule, **options):
+        if list_jobs:
+            for spec in jobs.job_specs():
+                when = (
+                    f"every {spec.interval_seconds}s" if spec.interval_seconds else f"cron {spec.crontab} UTC"
+                )
+                self.stdout.write(f"{spec.name:20} {when:50} {spec.task}")
+            return
+        if seed_schedule:
+            self.stdout.write(json.dumps(jobs.beat_schedule_seed()))
+            return
+        if not job:
+            raise CommandError("name a job (see --list)")
+        try:
+            spec = jobs.job_spec_get(name=job)
+        except KeyError as exc:
+            raise CommandError(str(exc.args[0])) from None
+        if enqueue:
+            from ingestion.tasks import job_enqueue
+
+            result = job_enqueue(name=spec.name, on_commit=False)
+            self.stdout.write(f"queued {spec.task} as {result.id}")
+            return
+        body = jobs.job_body_get(name=spec.name)
+        run = jobs.job_run_execute(job=spec.name, func=body)
+        self.stdout.write(
+            json.dumps({"status": run.status, "counts": run.counts, "error": run.error}, default=str)
+        )
+        if run.status == "failed":
+            raise CommandError(run.error)

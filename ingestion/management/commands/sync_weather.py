@@ -1,0 +1,42 @@
+"""Race weather: observed (OpenF1 /v1/weather, summarised into RaceWeather) and forecasts (Open-Meteo).
+
+manage.py sync_weather --observed --seasons 2018-2026     # the quick start runs this
+manage.py sync_weather --forecast                         # upcoming races (also every 6 h by beat)
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from ingestion.clients.http import SourceError
+from ingestion.management.commands.sync_openf1 import parse_seasons
+from ingestion.services.weather_forecast import weather_forecasts_sync
+from ingestion.services.weather_observed import weather_observed_sync
+
+
+class Command(BaseCommand):
+    help = "Fetch observed race weather (--observed) and/or forecasts for upcoming races (--forecast)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--observed", action="store_true")
+        parser.add_argument("--forecast", action="store_true")
+        parser.add_argument(
+            "--seasons", default=str(timezone.now().year), help="for --observed, e.g. 2018-2026"
+        )
+        parser.add_argument("--refresh", action="store_true", help="re-fetch races that already have weather")
+
+    def handle(self, *args, observed, forecast, seasons, refresh, **options):
+        if not observed and not forecast:
+            raise CommandError("choose --observed and/or --forecast")
+        out = {}
+        try:
+            if observed:
+                out["observed"] = weather_observed_sync(seasons=parse_seasons(seasons), refresh=refresh)
+            if forecast:
+                out["forecast"] = weather_forecasts_sync()
+        except SourceError as exc:
+            raise CommandError(f"weather source unavailable: {exc}") from exc
+        self.stdout.write(json.dumps(out, default=str, indent=2))
