@@ -191,6 +191,8 @@ LIVE_POLL_INTERVAL = env_int("LIVE_POLL_INTERVAL", 30, minimum=5)
 LIVE_SNAPSHOT_RETENTION_DAYS = env_int("LIVE_SNAPSHOT_RETENTION_DAYS", 7, minimum=1)
 OPENF1_BREAKER_THRESHOLD = env_int("OPENF1_BREAKER_THRESHOLD", 3, minimum=1)
 OPENF1_BREAKER_PROBE_SECONDS = env_int("OPENF1_BREAKER_PROBE_SECONDS", 30, minimum=1)
+# OpenF1 allows about 30 requests per 10 s; the budget is shared by every worker through Redis.
+OPENF1_RATE_LIMIT = env_str("OPENF1_RATE_LIMIT", "30/10s")
 
 # --- auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
