@@ -113,3 +113,91 @@ def mirror(mirror_server, settings) -> Mirror:
 def ergast_dump_dir() -> Path:
     _require_shared()
     return ERGAST_DUMP_DIR
+
+
+# --- the Ergast dump, loaded into the test database once per session (per xdist worker) ---------
+# Tests see the full 1950-2026 dump (the `ergast_data` fixture) and run in transactions on top of
+# it. A transactional test (transaction=True, live_server, a real Celery worker) ends with Django's
+# flush, which empties every table; the dump is then re-loaded before the next database test.
+# With --reuse-db a database that already holds the dump is not re-loaded.
+
+_DUMP_STATE = {"loaded": False, "dirty": False}
+_TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+def _ensure_dump_loaded() -> bool:
+    from ingestion.models import Race, SyncRun, SyncSource, SyncStatus
+    from ingestion.services.ergast_dump import ergast_dump_load
+
+    if not ERGAST_DUMP_DIR.is_dir():
+        return False
+    loaded = SyncRun.objects.filter(
+        source=SyncSource.ERGAST_DUMP, status__in=[SyncStatus.SUCCEEDED, SyncStatus.PARTIAL]
+    ).exists()
+    if not (loaded and Race.objects.exists()):
+        ergast_dump_load(directory=ERGAST_DUMP_DIR)
+    return True
+
+
+def _uses_db(item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool({"db"} | _TRANSACTIONAL_FIXTURES) & names
+
+
+def _uses_transactional_db(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")):
+        return True
+    return bool(_TRANSACTIONAL_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus the full Ergast dump (skipped if the data is absent)."""
+    with django_db_blocker.unblock():
+        _DUMP_STATE["loaded"] = _ensure_dump_loaded()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    if _DUMP_STATE["dirty"] and _uses_db(item):
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            _ensure_dump_loaded()
+        _DUMP_STATE["dirty"] = False
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if _uses_transactional_db(item):
+        _DUMP_STATE["dirty"] = True
+
+
+@pytest.fixture
+def ergast_data(db) -> Path:
+    """The full Ergast dump in the database (loaded once per session); returns the dump directory."""
+    if not _DUMP_STATE["loaded"]:
+        _require_shared()
+        pytest.fail(f"Ergast dump not loaded from {ERGAST_DUMP_DIR}")
+    return ERGAST_DUMP_DIR
+
+
+@pytest.fixture
+def f1_tables_empty(db) -> None:
+    """Empty all F1 data (and everything referencing it) inside this test's transaction only."""
+    from django.db import connection
+
+    from ingestion.models import Circuit, Driver, Race, Season, Status, SyncRun, Team
+
+    models = (Season, Circuit, Driver, Team, Status, SyncRun)
+    if connection.vendor == "postgresql":
+        tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables} CASCADE")
+    else:
+        Race.objects.all().delete()
+        for model in models:
+            model.objects.all().delete()

@@ -1,0 +1,315 @@
+"""The Ergast dump loader against the real PostgreSQL test database.
+
+The session fixture (tests/conftest.py) has already loaded the full dump through
+`ergast_dump_load`; expected values here are computed independently from the CSV files with the
+csv module (or known by hand), never by the loader.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from ingestion.models import (
+    Circuit,
+    CircuitType,
+    Driver,
+    DriverStanding,
+    PitStop,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    Season,
+    SprintResult,
+    Status,
+    SyncRun,
+    SyncSource,
+    SyncStatus,
+    Team,
+    TeamStanding,
+)
+from ingestion.selectors import race_get
+from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load, lap_time_ms
+
+pytestmark = pytest.mark.django_db
+
+
+def _csv(directory: Path, name: str) -> list[dict]:
+    with (directory / name).open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write_csv(directory: Path, name: str, rows: list[dict], fieldnames=None) -> None:
+    with (directory / name).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fieldnames or list(rows[0]), quoting=csv.QUOTE_MINIMAL)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _race_id(directory: Path, year: int, name: str) -> str:
+    (race,) = [r for r in _csv(directory, "races.csv") if r["year"] == str(year) and r["name"] == name]
+    return race["raceId"]
+
+
+@pytest.fixture
+def dump_copy(ergast_data, tmp_path) -> Path:
+    target = tmp_path / "ergast"
+    shutil.copytree(ergast_data, target)
+    for path in target.iterdir():
+        path.chmod(0o644)
+    return target
+
+
+def _table_digest(model) -> str:
+    """md5 of the whole table's content in pk order (PostgreSQL) - 'identical tables' check."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM {table} t")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+ALL_MODELS = [
+    Circuit,
+    Driver,
+    Team,
+    Status,
+    Race,
+    RaceResult,
+    SprintResult,
+    QualifyingResult,
+    PracticeResult,
+    PitStop,
+    DriverStanding,
+    TeamStanding,
+]
+
+
+def test_counts_equal_csv_rows_minus_rejected(ergast_data):
+    d = ergast_data
+    # Independently: qualifying races with a repeated position are rejected whole (2025 Singapore).
+    quali = _csv(d, "qualifying.csv")
+    repeats = Counter((r["raceId"], r["position"]) for r in quali)
+    bad_quali_races = {race for (race, _), n in repeats.items() if n > 1}
+    expected = {
+        Season: len({r["year"] for r in _csv(d, "seasons.csv")} | {r["year"] for r in _csv(d, "races.csv")}),
+        Circuit: len(_csv(d, "circuits.csv")),
+        Driver: len(_csv(d, "drivers.csv")),
+        Team: len(_csv(d, "constructors.csv")),
+        Status: len(_csv(d, "status.csv")),
+        Race: len(_csv(d, "races.csv")),
+        RaceResult: len(_csv(d, "results.csv")),
+        SprintResult: len(_csv(d, "sprint_results.csv")),
+        QualifyingResult: len([r for r in quali if r["raceId"] not in bad_quali_races]),
+        PracticeResult: len(_csv(d, "practice.csv")),
+        PitStop: len(_csv(d, "pit_stops.csv")),
+        DriverStanding: len(_csv(d, "driver_standings.csv")),
+        TeamStanding: len(_csv(d, "constructor_standings.csv")),
+    }
+    assert {m.__name__: m.objects.count() for m in expected} == {m.__name__: n for m, n in expected.items()}
+    assert sum(expected.values()) > 110_000
+
+    # The rejection is recorded with the race and the field.
+    assert bad_quali_races == {_race_id(d, 2025, "Singapore Grand Prix")}
+    run = SyncRun.objects.filter(source=SyncSource.ERGAST_DUMP).latest("started_at")
+    assert run.status == SyncStatus.PARTIAL
+    messages = [e["message"] for e in run.errors]
+    assert "2025_singapore qualifying: field 'position' 12 used by 2 cars" in messages
+    assert run.counts["results"]["created"] + run.counts["results"]["unchanged"] == expected[RaceResult]
+
+
+def test_second_full_load_changes_nothing(ergast_data):
+    before = {m.__name__: _table_digest(m) for m in ALL_MODELS}
+    report = ergast_dump_load(directory=ergast_data)
+    assert report.created == 0
+    assert report.updated == 0
+    assert all(c["unchanged"] >= 0 for c in report.counts.values())
+    assert {m.__name__: _table_digest(m) for m in ALL_MODELS} == before
+    run = SyncRun.objects.get(pk=report.sync_run_id)
+    assert run.counts["results"] == {"created": 0, "updated": 0, "unchanged": RaceResult.objects.count()}
+
+
+def test_2021_uae_result(ergast_data):
+    race_id = _race_id(ergast_data, 2021, "Abu Dhabi Grand Prix")
+    refs = {r["driverId"]: r["driverRef"] for r in _csv(ergast_data, "drivers.csv")}
+    top = sorted(
+        (int(r["positionOrder"]), refs[r["driverId"]])
+        for r in _csv(ergast_data, "results.csv")
+        if r["raceId"] == race_id
+    )[:2]
+    assert top == [(1, "max_verstappen"), (2, "hamilton")]  # known by hand
+
+    race = race_get(race_id="2021_uae")
+    results = list(race.results.select_related("driver").order_by("position_order")[:2])
+    assert [(r.position, r.driver.ref, r.driver.code) for r in results] == [
+        (1, "max_verstappen", "VER"),
+        (2, "hamilton", "HAM"),
+    ]
+    assert results[0].points == Decimal("26")  # 25 + the fastest-lap point
+
+
+def test_2021_final_driver_standings(ergast_data):
+    race = Race.objects.filter(season_id=2021).order_by("-round").first()
+    assert race.name == "Abu Dhabi Grand Prix"
+    standings = {s.driver.ref: s for s in race.driver_standings.select_related("driver")}
+    assert standings["max_verstappen"].points == Decimal("395.5")
+    assert standings["max_verstappen"].position == 1
+    assert standings["hamilton"].points == Decimal("387.5")
+    assert standings["hamilton"].position == 2
+
+
+def test_race_ids(ergast_data):
+    bahrain = race_get(race_id="2025_bahrain")
+    assert (bahrain.season_id, bahrain.name, bahrain.circuit.ref) == (2025, "Bahrain Grand Prix", "bahrain")
+    assert race_get(race_id=f"2025_{bahrain.round}") == bahrain
+    assert race_get(race_id="2025_4") == bahrain
+
+    slugs_2020 = list(Race.objects.filter(season_id=2020).values_list("slug", flat=True))
+    assert len(slugs_2020) == len(set(slugs_2020)) == 17
+    assert {"2020_austrian", "2020_styrian", "2020_british", "2020_70th_anniversary"} <= set(slugs_2020)
+    assert Race.objects.values("slug").distinct().count() == Race.objects.count()
+
+
+def test_session_times_are_utc_and_sprint_qualifying_mapped(ergast_data):
+    # 2023 Azerbaijan (first sprint-shootout weekend): races.csv fp2 slot 2023-04-29 09:30 is the shootout.
+    baku = race_get(race_id="2023_azerbaijan")
+    assert baku.start.isoformat() == "2023-04-30T11:00:00+00:00"
+    assert baku.sprint_qualifying_start.isoformat() == "2023-04-29T09:30:00+00:00"
+    assert baku.fp2_start is None
+    # 2022 sprint weekend (Austria): fp2 was still practice (races.csv fp2 2022-07-09 10:30).
+    austria = race_get(race_id="2022_austria")
+    assert austria.fp2_start.isoformat() == "2022-07-09T10:30:00+00:00"
+    assert austria.sprint_qualifying_start is None
+    assert austria.sprint_start.isoformat() == "2022-07-09T14:30:00+00:00"
+
+
+def test_circuit_metadata_applied(ergast_data):
+    used = set(Race.objects.filter(season_id__gte=2018).values_list("circuit__ref", flat=True))
+    missing = Circuit.objects.filter(ref__in=used, length_km__isnull=True).values_list("ref", flat=True)
+    assert list(missing) == []
+    monaco = Circuit.objects.get(ref="monaco")
+    assert (monaco.circuit_type, monaco.length_km) == (CircuitType.STREET, 3.337)
+    assert Circuit.objects.get(ref="spa").circuit_type == CircuitType.PERMANENT
+
+
+def test_qualifying_times_in_ms(ergast_data):
+    q = QualifyingResult.objects.filter(race__slug="2021_uae", position=1).get()
+    assert q.q3 == "1:22.109"
+    assert q.q3_ms == 82109
+    assert lap_time_ms("26.898") == 26898
+    assert lap_time_ms("") is None and lap_time_ms("DNF") is None
+
+
+def test_shared_cars_get_distinct_index(ergast_data):
+    rows = _csv(ergast_data, "results.csv")
+    groups = Counter((r["raceId"], r["positionOrder"]) for r in rows)
+    shared = sum(n - 1 for n in groups.values() if n > 1)
+    assert shared > 0
+    assert RaceResult.objects.filter(shared_car_index__gt=0).count() == shared
+
+
+# --- malformed input, corrections ---------------------------------------------------------------
+
+
+def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
+    d = dump_copy
+    abu_dhabi = _race_id(d, 2021, "Abu Dhabi Grand Prix")
+    saudi = _race_id(d, 2021, "Saudi Arabian Grand Prix")
+    qatar = _race_id(d, 2021, "Qatar Grand Prix")
+    results = _csv(d, "results.csv")
+    by_race = defaultdict(list)
+    for r in results:
+        by_race[r["raceId"]].append(r)
+    by_race[abu_dhabi][2]["positionOrder"] = by_race[abu_dhabi][1]["positionOrder"]  # duplicate order
+    by_race[saudi][0]["position"] = "R"  # schema drift
+    by_race[qatar][5]["points"] = "7"  # a legitimate upstream change elsewhere
+    changed_driver = by_race[qatar][5]["driverId"]
+    _write_csv(d, "results.csv", results)
+    # A missing column: sprint_results.csv without positionOrder.
+    sprints = _csv(d, "sprint_results.csv")
+    for r in sprints:
+        del r["positionOrder"]
+    _write_csv(d, "sprint_results.csv", sprints)
+
+    before_abu = list(
+        RaceResult.objects.filter(race__slug="2021_uae")
+        .order_by("pk")
+        .values_list("driver_id", "position_order")
+    )
+    sprint_count = SprintResult.objects.count()
+    report = ergast_dump_load(directory=d, seasons=range(2021, 2022))
+
+    assert report.status == SyncStatus.PARTIAL
+    text = "\n".join(report.rejected)
+    assert "2021_uae race: field 'position_order' 2 used by 2 cars (driver_id" in text
+    assert "2021_saudi_arabia results: row 1 (driverId" in text and "'position'" in text and "'R'" in text
+    assert "sprint_results.csv: required column(s) 'positionOrder' missing" in text
+    # Existing rows of the rejected races are intact; the valid change elsewhere was applied.
+    assert (
+        list(
+            RaceResult.objects.filter(race__slug="2021_uae")
+            .order_by("pk")
+            .values_list("driver_id", "position_order")
+        )
+        == before_abu
+    )
+    assert SprintResult.objects.count() == sprint_count
+    assert report.counts["results"]["updated"] == 1
+    qatar_row = RaceResult.objects.get(race__ergast_id=int(qatar), driver__ergast_id=int(changed_driver))
+    assert qatar_row.points == Decimal("7")
+    run = SyncRun.objects.get(pk=report.sync_run_id)
+    assert run.status == SyncStatus.PARTIAL
+    assert any("2021_uae" in e["message"] and "position_order" in e["message"] for e in run.errors)
+
+
+def test_upstream_swap_of_two_drivers_applies(dump_copy):
+    d = dump_copy
+    abu_dhabi = _race_id(d, 2021, "Abu Dhabi Grand Prix")
+    results = _csv(d, "results.csv")
+    first, second = sorted(
+        (r for r in results if r["raceId"] == abu_dhabi and r["positionOrder"] in ("1", "2")),
+        key=lambda r: int(r["positionOrder"]),
+    )
+    for field in ("position", "positionText", "positionOrder", "points", "time", "milliseconds"):
+        first[field], second[field] = second[field], first[field]
+    _write_csv(d, "results.csv", results)
+
+    report = ergast_dump_load(directory=d, seasons=range(2021, 2022))  # no IntegrityError mid-way
+
+    assert report.rejected == []
+    assert report.counts["results"]["updated"] == 2
+    top = list(
+        RaceResult.objects.filter(race__slug="2021_uae")
+        .order_by("position_order")
+        .values_list("driver__ref", "points")[:2]
+    )
+    assert top == [("hamilton", Decimal("26")), ("max_verstappen", Decimal("18"))]
+
+
+def test_missing_reference_file_writes_nothing(dump_copy):
+    (dump_copy / "drivers.csv").unlink()
+    runs = SyncRun.objects.count()
+    with pytest.raises(DumpFormatError, match="drivers.csv: file not found"):
+        ergast_dump_load(directory=dump_copy, seasons=range(2021, 2022))
+    run = SyncRun.objects.latest("started_at")
+    assert SyncRun.objects.count() == runs + 1
+    assert run.status == SyncStatus.FAILED
+    assert "drivers.csv" in run.errors[-1]["message"]
+
+
+def test_season_filter_loads_into_empty_tables(ergast_data, f1_tables_empty):
+    assert Race.objects.count() == 0
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    expected_races = [r for r in _csv(ergast_data, "races.csv") if r["year"] == "2021"]
+    assert Race.objects.count() == len(expected_races) == 22
+    race_ids = {r["raceId"] for r in expected_races}
+    assert RaceResult.objects.count() == sum(
+        1 for r in _csv(ergast_data, "results.csv") if r["raceId"] in race_ids
+    )
+    assert report.counts["races"]["created"] == 22
