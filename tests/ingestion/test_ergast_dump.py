@@ -295,7 +295,7 @@ def test_upstream_swap_of_two_drivers_applies(dump_copy):
 def test_missing_reference_file_writes_nothing(dump_copy):
     (dump_copy / "drivers.csv").unlink()
     runs = SyncRun.objects.count()
-    with pytest.raises(DumpFormatError, match="drivers.csv: file not found"):
+    with pytest.raises(DumpFormatError, match=r"drivers\.csv: file not found"):
         ergast_dump_load(directory=dump_copy, seasons=range(2021, 2022))
     run = SyncRun.objects.latest("started_at")
     assert SyncRun.objects.count() == runs + 1
