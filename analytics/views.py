@@ -103,9 +103,10 @@ def _overview_items(overview, key: str) -> dict[str, dict]:
 def _upcoming_cards(races: list[Race], overview) -> list[dict]:
     predicted = _overview_items(overview, "upcoming")
     forecasts = selectors.race_forecasts_map(races=races)
+    stored = {} if predicted else selectors.predictions_current_map(races=races)
     cards = []
     for race in races:
-        item = predicted.get(race.slug, {})
+        item = predicted.get(race.slug) or _stored_item(stored.get(race.pk))
         cards.append(
             {
                 "race": race,
@@ -116,6 +117,14 @@ def _upcoming_cards(races: list[Race], overview) -> list[dict]:
             }
         )
     return cards
+
+
+def _stored_item(stages: dict | None) -> dict:
+    """A home-card item from stored prediction rows (the post-qualifying stage when present)."""
+    if not stages:
+        return {}
+    rows = stages.get("post") or stages.get("pre") or []
+    return {"podium": rows[:3], "low_confidence": any(p.low_confidence for p in rows[:3])}
 
 
 def _podium(item: dict) -> list[dict]:
@@ -132,11 +141,16 @@ def _podium(item: dict) -> list[dict]:
 def _past_cards(races: list[Race], overview) -> list[dict]:
     scored = _overview_items(overview, "past")
     winners = selectors.race_winners_map(races=races)
+    accuracy_by_race = {} if scored else selectors.race_accuracy_map(races=races)
+    stored = {} if scored else selectors.predictions_current_map(races=races)
     cards = []
     for race in races:
         item = scored.get(race.slug, {})
-        accuracy = item.get("accuracy")
+        accuracy = item.get("accuracy") or accuracy_by_race.get(race.pk)
         predicted_winner = item.get("predicted_winner")
+        if predicted_winner is None and stored.get(race.pk):
+            rows = stored[race.pk].get("post") or stored[race.pk].get("pre") or []
+            predicted_winner = rows[0].driver if rows else None
         cards.append(
             {
                 "race": race,
@@ -166,8 +180,10 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     results = selectors.race_results_list(race=race)
-    predictions = _call("selectors", "prediction_list_current", race=race)
+    predictions = _current_predictions(race)
     accuracy = _call("selectors", "race_accuracy_get", race=race)
+    if accuracy is None:
+        accuracy = selectors.race_accuracy_map(races=[race]).get(race.pk)
     status = _call("selectors", "race_status", race=race)
     live = _live_status(race)
     stages = _prediction_stages(predictions)
@@ -188,6 +204,13 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "chart": chart,
     }
     return render(request, "analytics/race.html", context)
+
+
+def _current_predictions(race: Race):
+    """The engine's current predictions for `race`; its stored rows if that selector is not there."""
+    if _engine("selectors", "prediction_list_current") is not None:
+        return _call("selectors", "prediction_list_current", race=race)
+    return selectors.predictions_current_map(races=[race]).get(race.pk, {})
 
 
 def _live_status(race: Race):
@@ -250,7 +273,7 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
     stage = request.GET.get("stage", "")
-    stages = _prediction_stages(_call("selectors", "prediction_list_current", race=race))
+    stages = _prediction_stages(_current_predictions(race))
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
     prediction = next((p for p in rows if p.driver_id == driver.pk), None)
     if prediction is None:
@@ -570,7 +593,7 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
 
 def _what_if_entrants(race: Race) -> list[dict]:
     """Drivers to place on the grid: the current predictions' field, else qualifying, else the last race."""
-    stages = _prediction_stages(_call("selectors", "prediction_list_current", race=race))
+    stages = _prediction_stages(_current_predictions(race))
     if stages:
         rows = sorted(stages[-1]["rows"], key=lambda p: p.predicted_position)
         return [
