@@ -7,7 +7,7 @@ PORT ?= 8001
 SHARED ?= ../shared
 export PITWALL_SHARED_DIR ?= $(abspath $(SHARED))
 
-.PHONY: setup up run worker beat stack test test-fast lint format bench migrate seed-data clean
+.PHONY: setup up run release serve worker beat stack test test-fast lint format bench migrate seed-data clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ up: setup ## fresh machine -> site with real data on :$(PORT)
 
 run: setup
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 0.0.0.0:$(PORT)
+
+release: setup ## deploy step, once per deploy before start: checks, migrate, seed schedules, collectstatic
+	./scripts/release.sh
+
+serve: setup ## gunicorn alone on :$(PORT) with gunicorn.conf.py (run `make release` first)
+	PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py
+
+stack: setup ## release, then web (gunicorn :$(PORT)) + Celery worker + one beat via honcho; needs DATABASE_URL + REDIS_URL
+	PORT=$(PORT) ./scripts/stack.sh --release
 
 test: setup ## the test suite (uses DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,166 @@
+"""Gunicorn configuration: `gunicorn -c gunicorn.conf.py` (Procfile, Dockerfile, scripts/stack.sh).
+
+Every knob is an environment variable with a measured default (README "Production serving and
+observability" has the figures). This file deliberately imports nothing from Pitwall: the master
+process never loads the application (no preload), so `kill -HUP <master>` starts fresh workers
+on new code and settings while the old ones finish their requests (graceful reload).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise SystemExit(f"{name}={value} must be >= 1")
+    return value
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (respects taskset/cgroup cpusets, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# --- sizing ------------------------------------------------------------------------------------------
+# Pitwall's requests are short and mostly served from Redis or a few indexed queries, i.e. CPU-bound
+# in Python: one sync worker per CPU plus one to cover the moments a worker waits on PostgreSQL or
+# Redis. Measured on 2 cores (bench/gunicorn_sizing.py): 3 sync workers beat 2 (idle CPU while a
+# worker waits) and 5 (context switching, more memory), and gthread added nothing for these
+# requests. WEB_CONCURRENCY / GUNICORN_THREADS override (e.g. threads for slow upstreams).
+wsgi_app = "f1site.wsgi:application"
+# Containers listen on all interfaces; scripts/stack.sh passes HOST=127.0.0.1.
+_host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104
+bind = os.environ.get("GUNICORN_BIND") or f"{_host}:{os.environ.get('PORT', '8001')}"
+workers = _int("WEB_CONCURRENCY", cpu_count() + 1)
+threads = _int("GUNICORN_THREADS", 1)
+worker_class = "gthread" if threads > 1 else "sync"
+backlog = _int("GUNICORN_BACKLOG", 2048)
+
+# --- timeouts and recycling --------------------------------------------------------------------------
+timeout = _int("GUNICORN_TIMEOUT", 30)  # a worker silent this long is killed and replaced
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)  # SIGTERM/HUP: time to finish in-flight requests
+keepalive = _int("GUNICORN_KEEPALIVE", 5)  # behind a proxy that reuses connections
+max_requests = _int("GUNICORN_MAX_REQUESTS", 5000)  # recycle workers: bounds slow leaks
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 500)  # ...without recycling all at once
+preload_app = False  # see module docstring: HUP reloads code
+reload = os.environ.get("GUNICORN_RELOAD", "").lower() in {"1", "true", "yes"}  # development only
+# Heartbeat files in memory, not on a possibly slow container overlay filesystem.
+if Path("/dev/shm").is_dir():  # noqa: S108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+# Only a proxy on these addresses may set X-Forwarded-Proto/For (settings trust the proto header).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+proc_name = "pitwall-web"
+
+# --- metrics (multi-process Prometheus) --------------------------------------------------------------
+# Each worker writes its own metric files into PROMETHEUS_MULTIPROC_DIR; /metrics sums them. When the
+# directory comes from the environment, whoever set it (scripts/stack.sh, the compose release job)
+# owns its lifecycle, because a Celery worker on this host may share it. Otherwise gunicorn picks a
+# private one and empties it at start so counters from a previous run do not leak in.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _private = (
+        Path(os.environ.get("PITWALL_VAR_DIR", Path(__file__).resolve().parent / "var")) / "prometheus-web"
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_private)
+    os.environ["PITWALL_METRICS_DIR_OWNED"] = "1"
+
+
+def on_starting(server):
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if os.environ.get("PITWALL_METRICS_DIR_OWNED") == "1" and path.is_dir():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def metrics_process_identifier(pid: int) -> str:
+    """Same as f1site.metrics.process_identifier (tested equal); not imported to keep the app out of the master."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{pid}"
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must not be summed into /metrics any more."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(metrics_process_identifier(worker.pid))
+
+
+# --- logging: one JSON object per line, like the application's logs ---------------------------------
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# TEXT mode (LOG_FORMAT=text) keeps gunicorn's line format, plus the request id.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            out["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+class JsonLogger(Logger):
+    """Gunicorn logger writing JSON lines; each access line carries the X-Request-ID the app set."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if os.environ.get("LOG_FORMAT", "JSON").upper() == "JSON":
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(_JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        if not self.cfg.accesslog:
+            return
+        if os.environ.get("LOG_FORMAT", "JSON").upper() != "JSON":
+            return super().access(resp, req, environ, request_time)
+        headers = {name.lower(): value for name, value in resp.headers}
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        fields = {
+            "request_id": headers.get("x-request-id"),
+            "method": method,
+            "path": path,
+            "query": environ.get("QUERY_STRING") or None,
+            "status": int(status),
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 2),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "pid": os.getpid(),
+        }
+        try:
+            self.access_log.info("%s %s %s", method, path, status, extra={"fields": fields})
+        except Exception:
+            self.error("access log failed", exc_info=True)
+
+
+logger_class = JsonLogger

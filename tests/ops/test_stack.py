@@ -1,0 +1,228 @@
+"""scripts/stack.sh end to end: gunicorn + Celery worker + beat against the real PostgreSQL test
+database and Redis, production settings (DEBUG off), on port 8171.
+
+One test (the stack takes a few seconds to boot on two shared cores) that follows one request and
+one job through health, /metrics and the JSON logs, then stops the stack with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.ops.helpers import parse_exposition, sample
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = 8171
+BASE = f"http://127.0.0.1:{PORT}"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or not settings.REDIS_URL,
+        reason="the stack runs on PostgreSQL + Redis (set DATABASE_URL and REDIS_URL, as CI does)",
+    ),
+]
+
+
+class StackOutput:
+    """Collects honcho's prefixed output lines ("12:00:00 web.1 | {...}") from a reader thread."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for raw in iter(stream.readline, b""):
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def json_records(self, process: str) -> list[dict]:
+        records = []
+        for line in list(self.lines):
+            head, sep, body = line.partition(" | ")
+            if sep and head.split()[-1].startswith(process + ".") and body.startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    records.append(json.loads(body))
+        return records
+
+    def text(self) -> str:
+        return "\n".join(self.lines[-80:])
+
+
+def _get(path: str, headers: dict | None = None, timeout: float = 5.0) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(BASE + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def _wait_for(predicate, *, timeout: float, what: str, output: StackOutput):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what} (last: {last!r})\n--- stack output ---\n{output.text()}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def stack(transactional_db, tmp_path):
+    assert _port_free(PORT), f"port {PORT} is busy: a previous stack was not stopped"
+    db = connection.settings_dict
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_NAME", "PYTEST_XDIST_WORKER"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="f1site.settings",
+        DEBUG="false",
+        SECRET_KEY="stack-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        PORT=str(PORT),
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY="2",
+        CELERY_CONCURRENCY="1",
+        LOG_LEVEL="INFO",
+        LOG_FORMAT="JSON",
+        PITWALL_VAR_DIR=str(tmp_path / "var"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+        STATIC_MANIFEST="false",
+        AXES_ENABLED="false",
+    )
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "stack.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the fallback kill reaches every child
+    )
+    output = StackOutput(process.stdout)
+    try:
+        yield process, output
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        connection.close()
+
+
+def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
+    process, output = stack
+    from celery import current_app
+
+    from f1site.logging import bind_log_context, log_context
+    from ingestion.models import SyncRun, SyncSource, SyncStatus
+
+    # A fresh successful sync, so the sync-stale alert is quiet and the age gauge has a value.
+    SyncRun.objects.create(source=SyncSource.JOLPICA, status=SyncStatus.SUCCEEDED)
+
+    # 1. Health all green: every check passes (a transient Redis timeout while two cores boot three
+    #    processes may open the cache breaker for a moment, so poll), alerts are included.
+    def green():
+        status, _, body = _get("/api/v1/health")
+        health = json.loads(body) if status in (200, 503) else {}
+        not_ok = {n for n, c in health.get("checks", {}).items() if c["status"] != "ok"}
+        # Only the model check may be pending (no trained model in an empty test database).
+        return health if status == 200 and not_ok <= {"model"} else None
+
+    health = _wait_for(green, timeout=90, what="GET /api/v1/health all green", output=output)
+    assert health["checks"]["broker"]["required"] is False or health["checks"]["broker"]["status"] == "ok"
+    assert "transport" in health["checks"]["broker"]["detail"]  # a real broker, not eager mode
+    assert health["status"] == ("ok" if health["checks"]["model"]["status"] == "ok" else "degraded")
+    alerts = {alert["name"]: alert for alert in health["alerts"]}
+    assert set(alerts) == {"sync_stale", "job_failing", "api_5xx_rate", "model_below_grid_baseline"}
+    assert alerts["sync_stale"]["firing"] is False
+
+    # 2. One request followed through the logs: gunicorn's JSON access line carries our id.
+    request_id = f"stack-{uuid.uuid4().hex[:12]}"
+    status, headers, _ = _get("/api/v1/health", headers={"X-Request-ID": request_id})
+    assert status == 200 and headers["X-Request-ID"] == request_id
+    access = _wait_for(
+        lambda: [r for r in output.json_records("web") if r.get("request_id") == request_id],
+        timeout=10,
+        what="the access log line for our request",
+        output=output,
+    )
+    assert access[0]["logger"] == "gunicorn.access"
+    assert (access[0]["method"], access[0]["path"], access[0]["status"]) == ("GET", "/api/v1/health", 200)
+
+    # 3. One job followed through the worker: queued with a request id bound, as a view would.
+    token = bind_log_context(request_id=request_id)
+    try:
+        result = current_app.send_task("celery.accumulate", args=(7, 8))
+    finally:
+        log_context.reset(token)
+    assert result.get(timeout=30) == [7, 8]
+
+    def job_log():
+        lines = [r for r in output.json_records("worker") if r.get("task_id") == result.id]
+        return lines if any(r["message"] == "job finished" for r in lines) else None
+
+    job_lines = _wait_for(job_log, timeout=10, what="worker log lines with the task id", output=output)
+    assert {r.get("request_id") for r in job_lines} == {request_id}
+    assert any(r["message"] == "job finished" and r["status"] == "success" for r in job_lines)
+
+    # 4. /metrics on the web sees its own requests AND the worker's job (shared multiprocess dir).
+    status, _, body = _get("/metrics")
+    assert status == 200
+    metrics = parse_exposition(body.decode())
+    assert (
+        sample(metrics, "pitwall_request_latency_seconds_count", view="api-health", method="GET", status=200)
+        >= 2
+    )
+    assert sample(metrics, "pitwall_job_runs_total", job="celery.accumulate", status="success") >= 1
+    assert sample(metrics, "pitwall_state_up") == 1
+    assert 0 <= sample(metrics, "pitwall_last_successful_sync_age_seconds", source="jolpica") < 600
+    assert sample(metrics, "pitwall_alert_firing", alert="sync_stale") == 0
+    # From a non-allowlisted address (no token) it is refused: checked in test_metrics_endpoint.
+
+    # 5. The beat process is up alongside (honcho prefixes its lines "beat.1").
+    assert any(line.split(" | ")[0].split()[-1] == "beat.1" for line in output.lines), output.text()
+
+    # 6. SIGTERM to honcho stops web, worker and beat; the port is released.
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) is not None
+    _wait_for(lambda: _port_free(PORT), timeout=10, what="port released", output=output)
+
+    def group_gone():
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _wait_for(group_gone, timeout=15, what="every stack process to exit", output=output)
