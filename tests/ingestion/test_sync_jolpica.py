@@ -1,0 +1,462 @@
+"""sync_f1 against the f1mirror over HTTP, into the real PostgreSQL test database.
+
+Expected values are counted independently from the Ergast CSV files the mirror serves (plain
+`csv` module), never from the code under test. The shared fixture loads the full dump; tests
+that need an empty season delete it inside their own transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import shutil
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from ingestion.clients.http import SourceUnavailable
+from ingestion.clients.jolpica import JolpicaClient
+from ingestion.models import (
+    DriverStanding,
+    PitStop,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    SprintResult,
+    SyncRun,
+    SyncStatus,
+    TeamStanding,
+)
+from ingestion.services.jolpica_sync import SyncAborted, jolpica_sync
+from ingestion.signals import races_changed
+from tests.conftest import ERGAST_DUMP_DIR, _load_mirror_module
+
+SEASON = 2021
+
+
+def _csv(name: str) -> list[dict]:
+    with (ERGAST_DUMP_DIR / name).open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def upstream_2021() -> dict:
+    """Per-round row counts of 2021 and a few reference facts, straight from the CSV files."""
+    races = {r["raceId"]: int(r["round"]) for r in _csv("races.csv") if r["year"] == str(SEASON)}
+    out = {"races": len(races)}
+    for table, name in [
+        ("results", "results.csv"),
+        ("qualifying", "qualifying.csv"),
+        ("sprint_results", "sprint_results.csv"),
+        ("pit_stops", "pit_stops.csv"),
+        ("driver_standings", "driver_standings.csv"),
+        ("team_standings", "constructor_standings.csv"),
+    ]:
+        out[table] = Counter(races[r["raceId"]] for r in _csv(name) if r["raceId"] in races)
+    drivers = {d["driverId"]: d["driverRef"] for d in _csv("drivers.csv")}
+    last_round = max(races.values())
+    last_race = next(rid for rid, rnd in races.items() if rnd == last_round)
+    winner = next(r for r in _csv("results.csv") if r["raceId"] == last_race and r["positionOrder"] == "1")
+    out["last_round"] = last_round
+    out["abu_dhabi_winner"] = (drivers[winner["driverId"]], Decimal(winner["points"]), int(winner["laps"]))
+    out["final_standings"] = sorted(
+        (int(s["position"]), drivers[s["driverId"]], Decimal(s["points"]))
+        for s in _csv("driver_standings.csv")
+        if s["raceId"] == last_race
+    )
+    return out
+
+
+def minimum_requests(up: dict) -> int:
+    """1 calendar + season-wide pages at 100 rows + one request per round for per-round endpoints."""
+    pages = 1 + sum(
+        max(1, math.ceil(sum(up[t].values()) / 100)) for t in ("results", "qualifying", "sprint_results")
+    )
+    rounds_with_results = len(up["results"])
+    return pages + rounds_with_results * 3  # pit stops (< 100 a race), driver and team standings
+
+
+def db_counts(season: int = SEASON) -> dict[str, int]:
+    scope = {"race__season_id": season}
+    return {
+        "races": Race.objects.filter(season_id=season).count(),
+        "results": RaceResult.objects.filter(**scope).count(),
+        "qualifying": QualifyingResult.objects.filter(**scope).count(),
+        "sprint_results": SprintResult.objects.filter(**scope).count(),
+        "pit_stops": PitStop.objects.filter(**scope).count(),
+        "driver_standings": DriverStanding.objects.filter(**scope).count(),
+        "team_standings": TeamStanding.objects.filter(**scope).count(),
+    }
+
+
+def expected_counts(up: dict, rounds=None) -> dict[str, int]:
+    out = {"races": up["races"]}
+    for table in (
+        "results",
+        "qualifying",
+        "sprint_results",
+        "pit_stops",
+        "driver_standings",
+        "team_standings",
+    ):
+        out[table] = sum(n for rnd, n in up[table].items() if rounds is None or rnd in rounds)
+    return out
+
+
+def snapshot(season: int = SEASON) -> dict[str, set]:
+    """Every 2021 row by natural key (refs, not primary keys) for before/after comparisons."""
+    scope = {"race__season_id": season}
+    common = ("race__round", "driver__ref")
+    return {
+        "results": set(
+            RaceResult.objects.filter(**scope).values_list(
+                *common,
+                "team__ref",
+                "number",
+                "grid",
+                "position",
+                "position_text",
+                "position_order",
+                "points",
+                "laps",
+                "status__status",
+                "time_text",
+                "milliseconds",
+                "fastest_lap",
+                "fastest_lap_rank",
+                "fastest_lap_time",
+                "shared_car_index",
+            )
+        ),
+        "qualifying": set(
+            QualifyingResult.objects.filter(**scope).values_list(*common, "position", "q1", "q2", "q3")
+        ),
+        "sprint": set(SprintResult.objects.filter(**scope).values_list(*common, "position_order", "points")),
+        "pit_stops": set(PitStop.objects.filter(**scope).values_list(*common, "stop", "lap", "milliseconds")),
+        "driver_standings": set(
+            DriverStanding.objects.filter(**scope).values_list(*common, "position", "points", "wins")
+        ),
+        "team_standings": set(
+            TeamStanding.objects.filter(**scope).values_list("race__round", "team__ref", "position", "points")
+        ),
+        "races": set(
+            Race.objects.filter(season_id=season).values_list("round", "slug", "name", "date", "start")
+        ),
+    }
+
+
+@pytest.fixture
+def empty_2021(ergast_data):
+    Race.objects.filter(season_id=SEASON).delete()
+    assert db_counts()["races"] == 0
+
+
+def fast_client(**kwargs) -> JolpicaClient:
+    options = {"backoff_base": 0.01, "backoff_max": 0.05}
+    options.update(kwargs)
+    return JolpicaClient(**options)
+
+
+def check_deferred_constraints() -> None:
+    """The test transaction never commits: force PostgreSQL to check deferred constraints now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+# ----------------------------------------------------------------------------------------- tests
+def test_full_sync_of_2021_matches_upstream_and_a_second_run_changes_nothing(
+    mirror, empty_2021, upstream_2021
+):
+    signalled: list[list[str]] = []
+
+    def receiver(sender, race_ids, **kwargs):
+        signalled.append(race_ids)
+
+    races_changed.connect(receiver)
+    try:
+        first = jolpica_sync(seasons=[SEASON], client=fast_client())
+        check_deferred_constraints()
+        second = jolpica_sync(seasons=[SEASON], client=fast_client())
+    finally:
+        races_changed.disconnect(receiver)
+
+    assert first.status == SyncStatus.SUCCEEDED and first.errors == []
+    assert db_counts() == expected_counts(upstream_2021)
+    assert first.requests_made == minimum_requests(upstream_2021) == mirror.requests()["total"] // 2
+    assert len(first.changed_race_ids) == upstream_2021["races"]
+    assert signalled == [first.changed_race_ids]  # once, and not for the no-op second run
+
+    assert second.status == SyncStatus.SUCCEEDED
+    assert (second.created, second.updated) == (0, 0)
+    assert second.changed_race_ids == []
+    run = SyncRun.objects.get(pk=second.run_id)
+    assert run.finished_at and run.requests_made == second.requests_made
+    assert run.counts["results"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": sum(upstream_2021["results"].values()),
+    }
+
+    # reference facts, checked against the CSV
+    abu_dhabi = Race.objects.get(season_id=SEASON, round=upstream_2021["last_round"])
+    winner = RaceResult.objects.select_related("driver").get(race=abu_dhabi, position_order=1)
+    assert (winner.driver.ref, winner.points, winner.laps) == upstream_2021["abu_dhabi_winner"]
+    standings = sorted(
+        DriverStanding.objects.filter(race=abu_dhabi).values_list("position", "driver__ref", "points")
+    )
+    assert standings == upstream_2021["final_standings"]
+
+
+def test_sync_on_top_of_the_dump_changes_nothing_for_2021(mirror, ergast_data, upstream_2021):
+    """The dump loader and the API sync map the same upstream rows to the same values.
+
+    One known difference is normalised first: the dump writes fastest-lap rank 0 for cars without a
+    lap time, where Jolpica leaves `rank` out of the payload (-> null)."""
+    RaceResult.objects.filter(race__season_id=SEASON, fastest_lap_rank=0).update(fastest_lap_rank=None)
+    before = snapshot()
+    summary = jolpica_sync(seasons=[SEASON], rounds=range(1, 8), client=fast_client())
+    assert summary.errors == []
+    fact_tables = (
+        "results",
+        "qualifying",
+        "sprint_results",
+        "pit_stops",
+        "driver_standings",
+        "team_standings",
+    )
+    assert {
+        t: summary.counts[t].updated + summary.counts[t].created for t in fact_tables if t in summary.counts
+    } == {t: 0 for t in fact_tables if t in summary.counts}
+    assert snapshot() == before
+
+
+def test_faults_429_500_slow_truncated_and_resets_are_survived(mirror, empty_2021, upstream_2021):
+    mirror.set_faults(
+        [
+            {"prefix": "/ergast/f1/2021/races", "status": 429, "count": 2, "retry_after": 1},
+            {"prefix": "/ergast/f1/2021/results", "status": 500, "count": 2},
+            {"prefix": "/ergast/f1/2021/qualifying", "body": "truncate", "count": 2},
+            {"prefix": "/ergast/f1/2021/sprint", "body": "short", "count": 1},
+            {"prefix": "/ergast/f1/2021/1/", "reset": True, "count": 2},
+            {"prefix": "/ergast/f1/2021/2/", "body": "malformed", "count": 2},
+            {"prefix": "/ergast/f1/2021/3/", "latency": 1500, "count": 1},
+            {"prefix": "/ergast/", "status": 503, "prob": 0.05, "retry_after": 0},
+        ],
+        seed=7,
+    )
+    summary = jolpica_sync(seasons=[SEASON], client=fast_client(read_timeout=1.0))
+    check_deferred_constraints()
+
+    assert summary.status == SyncStatus.SUCCEEDED, summary.errors
+    assert db_counts() == expected_counts(upstream_2021)
+    statuses = Counter(r["status"] for r in mirror.requests()["recent"])
+    assert statuses[429] >= 2 and statuses[500] >= 2 and statuses[-1] >= 2  # the faults really happened
+    assert summary.requests_made > minimum_requests(upstream_2021)
+
+
+def test_source_down_mid_season_fails_clearly_leaves_no_partial_race_and_resumes(
+    mirror, empty_2021, upstream_2021
+):
+    mirror.set_faults({"prefix": "/ergast/f1/2021/5/", "status": 500})  # round 5's per-round reads
+    with pytest.raises(SourceUnavailable) as info:
+        jolpica_sync(seasons=[SEASON], client=fast_client(max_retries=1))
+    assert "/2021/5/pitstops.json" in info.value.url and info.value.url in str(info.value)
+
+    failed = SyncRun.objects.latest("pk")
+    assert failed.status == SyncStatus.FAILED and failed.errors[-1]["url"] == info.value.url
+    counts = db_counts()
+    assert counts == {**expected_counts(upstream_2021, rounds=range(1, 5)), "races": upstream_2021["races"]}
+    assert not RaceResult.objects.filter(race__season_id=SEASON, race__round=5).exists()
+
+    mirror.clear_faults()
+    resumed = jolpica_sync(seasons=[SEASON], client=fast_client())
+    assert resumed.resumed_from == failed.pk and resumed.skipped_steps == 4 * 6
+    assert db_counts() == expected_counts(upstream_2021)
+    assert resumed.requests_made < minimum_requests(upstream_2021)  # rounds 1-4 not asked again
+
+
+def test_killed_mid_season_resumes_and_ends_identical_to_an_uninterrupted_sync(mirror, empty_2021):
+    done: list[str] = []
+
+    def crash_after_seven(slug):
+        done.append(slug)
+        if len(done) == 7:
+            raise SyncAborted("simulated kill after 7 races")
+
+    with pytest.raises(SyncAborted):
+        jolpica_sync(seasons=[SEASON], client=fast_client(), on_race_done=crash_after_seven)
+    interrupted = SyncRun.objects.latest("pk")
+    assert interrupted.status == SyncStatus.INTERRUPTED
+    assert len(interrupted.cursor["done"]) == 7 * 6
+    assert Race.objects.filter(season_id=SEASON, results__isnull=False).distinct().count() == 7
+
+    resumed = jolpica_sync(seasons=[SEASON], client=fast_client())
+    assert resumed.resumed_from == interrupted.pk and resumed.status == SyncStatus.SUCCEEDED
+    after_resume = snapshot()
+
+    Race.objects.filter(season_id=SEASON).delete()
+    uninterrupted = jolpica_sync(seasons=[SEASON], client=fast_client(), resume=False)
+    assert uninterrupted.resumed_from is None
+    assert snapshot() == after_resume
+
+
+def test_killed_process_leaves_a_running_run_that_the_next_run_resumes(mirror, empty_2021):
+    """A SIGKILL leaves status=running with a cursor; the next run marks it interrupted and resumes."""
+    jolpica_sync(seasons=[SEASON], rounds=[1, 2], client=fast_client())
+    params = {
+        "seasons": [SEASON],
+        "rounds": None,
+        "only": list(SyncRun.objects.latest("pk").params["only"]),
+        "incremental": False,
+    }
+    killed = SyncRun.objects.create(
+        source="jolpica",
+        params=params,
+        cursor={
+            "done": [
+                f"{SEASON}:{r}:{k}"
+                for r in (1, 2)
+                for k in ("results", "sprint", "qualifying", "pitstops", "driver_standings", "team_standings")
+            ]
+        },
+    )
+    summary = jolpica_sync(seasons=[SEASON], client=fast_client())
+    killed.refresh_from_db()
+    assert killed.status == SyncStatus.INTERRUPTED
+    assert summary.resumed_from == killed.pk and summary.skipped_steps == 12
+
+
+def test_client_rate_limit_at_the_servers_budget_never_draws_a_429(
+    mirror, empty_2021, settings, upstream_2021
+):
+    mirror.set_rate_limit("4/s,500/h")
+    settings.ERGAST_RATE_LIMIT = "4/s,500/h"
+    client = JolpicaClient(max_retries=0)  # any 429 would fail the sync
+    client.rate_limiter.reset()
+    summary = jolpica_sync(seasons=[SEASON], rounds=[1, 2, 3], client=client)
+    assert summary.status == SyncStatus.SUCCEEDED
+    recent = mirror.requests()["recent"]
+    assert len(recent) == summary.requests_made >= 12
+    assert {r["status"] for r in recent} == {200}
+    assert db_counts()["results"] == sum(upstream_2021["results"][r] for r in (1, 2, 3))
+
+
+def test_upstream_position_swap_applies_in_one_transaction(mirror, ergast_data):
+    """Staged as 'our copy is stale': swap P1/P2 locally, then the sync brings upstream's order back."""
+    race = Race.objects.get(season_id=SEASON, round=1)
+    RaceResult.objects.filter(race=race, fastest_lap_rank=0).update(fastest_lap_rank=None)  # see above
+    first, second = RaceResult.objects.filter(race=race, position_order__in=[1, 2]).order_by("position_order")
+    upstream = {r.pk: (r.position, r.position_text, r.position_order, r.points) for r in (first, second)}
+    fields = ("position", "position_text", "position_order", "points")
+    for row, other in ((first, second), (second, first)):
+        for f in fields:
+            setattr(row, f, upstream[other.pk][fields.index(f)])
+    RaceResult.objects.bulk_update([first, second], fields)
+    check_deferred_constraints()
+
+    summary = jolpica_sync(seasons=[SEASON], rounds=[1], only="results", client=fast_client())
+    check_deferred_constraints()  # would raise IntegrityError on a transient duplicate position_order
+
+    assert summary.counts["results"].updated == 2 and summary.errors == []
+    assert summary.changed_race_ids == [race.slug]
+    for row in RaceResult.objects.filter(pk__in=upstream):
+        assert (row.position, row.position_text, row.position_order, row.points) == upstream[row.pk]
+
+
+def test_manual_correction_is_kept_and_the_upstream_value_recorded(mirror, ergast_data):
+    result = RaceResult.objects.get(race__season_id=SEASON, race__round=2, position_order=1)
+    upstream_points = result.points
+    result.points = Decimal("99")
+    result.manually_corrected = True
+    result.save()
+
+    summary = jolpica_sync(seasons=[SEASON], rounds=[2], only="results", client=fast_client())
+
+    result.refresh_from_db()
+    assert result.points == Decimal("99")
+    assert len(summary.kept_manual) == 1
+    kept = summary.kept_manual[0]
+    assert kept["pk"] == result.pk and Decimal(kept["upstream"]["points"]) == upstream_points
+    assert any("kept_manual" in e for e in SyncRun.objects.get(pk=summary.run_id).errors)
+
+
+def test_incremental_fetches_only_what_may_have_changed(mirror, ergast_data, settings):
+    latest = RaceResult.objects.filter(race__season_id=2026).order_by("-race__round").first().race
+    RaceResult.objects.filter(race=latest).delete()
+    DriverStanding.objects.filter(race=latest).delete()
+
+    summary = jolpica_sync(seasons=[2026], incremental=True, client=fast_client())
+
+    assert summary.errors == []
+    assert summary.counts["results"].created == RaceResult.objects.filter(race=latest).count() > 0
+    assert DriverStanding.objects.filter(race=latest).exists()
+    assert summary.changed_race_ids == [latest.slug]
+    asked = mirror.requests()["paths"]
+    earlier = f"/ergast/f1/2026/{latest.round - 2}/pitstops.json"
+    assert earlier not in asked  # rounds that have results and are not the latest are not re-read
+    assert summary.requests_made < 20
+
+
+# --- schema drift: a second mirror serving a modified copy of the dump ------------------------
+@pytest.fixture(scope="module")
+def drifted_mirror(tmp_path_factory):
+    data = tmp_path_factory.mktemp("drifted")
+    shutil.copytree(ERGAST_DUMP_DIR, data / "ergast")
+    (data / "openf1").mkdir()
+    races = {int(r["round"]): r["raceId"] for r in _csv("races.csv") if r["year"] == str(SEASON)}
+    rows = _csv("results.csv")
+    by_race = {rnd: [r for r in rows if r["raceId"] == rid] for rnd, rid in races.items()}
+    by_race[22][3]["positionOrder"] = "R"  # -> "position": "R"
+    by_race[21][5]["positionOrder"] = by_race[21][4]["positionOrder"]  # duplicate positions
+    by_race[21][5]["positionText"] = by_race[21][4]["positionText"]
+    by_race[21][5]["position"] = by_race[21][4]["position"]
+    by_race[20][0]["laps"] = "\\N"  # field missing from the payload
+    with (data / "ergast" / "results.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    server = _load_mirror_module().make_server(str(data), "127.0.0.1", 0)
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}/ergast/f1"
+    server.shutdown()
+
+
+def test_schema_drift_is_rejected_per_race_logged_and_stored_data_kept(drifted_mirror, ergast_data, settings):
+    settings.ERGAST_RATE_LIMIT = "1000/s"
+    before = snapshot()
+    summary = jolpica_sync(
+        seasons=[SEASON], rounds=[19, 20, 21, 22], only="results", client=fast_client(base_url=drifted_mirror)
+    )
+    assert summary.status == SyncStatus.PARTIAL
+    rejected = {e["race"]: " ".join(e["problems"]) for e in summary.errors}
+    slugs = dict(Race.objects.filter(season_id=SEASON).values_list("round", "slug"))
+    assert set(rejected) == {slugs[20], slugs[21], slugs[22]}
+    assert re.search(r"Results\.\d+\.position: .*\(got 'R'\)", rejected[slugs[22]])
+    assert "position_order" in rejected[slugs[21]]
+    assert "Results.0.laps" in rejected[slugs[20]] and "Field required" in rejected[slugs[20]]
+    assert drifted_mirror in rejected[slugs[22]]  # the message names the URL
+    assert snapshot() == before  # rejected races untouched; round 19 was already identical
+    run = SyncRun.objects.get(pk=summary.run_id)
+    assert run.status == SyncStatus.PARTIAL and len([e for e in run.errors if "race" in e]) == 3
+
+
+def test_command_json_summary_and_bad_arguments(mirror, ergast_data, capsys):
+    import json
+
+    call_command("sync_f1", "--seasons", "2021", "--rounds", "1", "--only", "results", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "succeeded" and data["counts"]["results"]["created"] == 0
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="unknown kind 'resluts'"):
+        call_command("sync_f1", "--seasons", "2021", "--only", "resluts")
+    with pytest.raises(CommandError, match="--seasons"):
+        call_command("sync_f1", "--seasons", "21-x")
