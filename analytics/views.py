@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from datetime import UTC, date, datetime, time
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -75,92 +76,85 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    overview = _call("selectors", "prediction_overview")
-    upcoming = selectors.races_upcoming()
-    recent = selectors.races_recent()
+    as_of = _as_of_param(request)
+    overview = _call("selectors", "prediction_overview", as_of=as_of)
+    if isinstance(overview, dict):
+        upcoming = [item["race"] for item in overview.get("upcoming", [])]
+        recent = [item["race"] for item in overview.get("recent", [])]
+        awaiting = [item["race"] for item in overview.get("awaiting_results", [])]
+        stored = {
+            item["race"].pk: item.get("predictions") or {}
+            for key in ("upcoming", "recent")
+            for item in overview.get(key, [])
+        }
+        accuracy = {item["race"].pk: _pick_stage(item.get("accuracy")) for item in overview.get("recent", [])}
+    else:  # the engine's overview is unavailable: same shape from the stored rows
+        upcoming = selectors.races_upcoming(as_of=as_of)
+        recent = [r for r in selectors.races_recent(as_of=as_of, limit=10) if r.result_count][:3]
+        awaiting = []
+        stored = selectors.predictions_current_map(races=upcoming + recent)
+        accuracy = selectors.race_accuracy_map(races=recent)
+    forecasts = selectors.race_forecasts_map(races=upcoming)
+    winners = selectors.race_winners_map(races=recent)
     context = {
-        "upcoming_cards": _upcoming_cards(upcoming, overview),
-        "past_cards": _past_cards(recent, overview),
+        "as_of": as_of,
+        "upcoming_cards": [
+            {"race": r, "forecast": forecasts.get(r.pk), **_podium(stored.get(r.pk))} for r in upcoming
+        ],
+        "past_cards": [
+            {
+                "race": r,
+                "winner": winners.get(r.pk),
+                "accuracy": accuracy.get(r.pk),
+                "predicted_winner": (_podium(stored.get(r.pk))["podium"] or [{}])[0].get("name"),
+            }
+            for r in recent
+        ],
+        "awaiting": awaiting,
     }
     return render(request, "analytics/home.html", context)
 
 
-def _overview_items(overview, key: str) -> dict[str, dict]:
-    """prediction_overview()[key] -> {race slug: item} (items are dicts with a `race`)."""
-    if not isinstance(overview, dict):
-        return {}
-    out = {}
-    for item in overview.get(key) or []:
-        race = item.get("race") if isinstance(item, dict) else None
-        slug = getattr(race, "slug", None) or (
-            race.get("id") or race.get("slug") if isinstance(race, dict) else None
-        )
-        if slug:
-            out[slug] = item
-    return out
+def _as_of_param(request: HttpRequest):
+    """Optional `?as_of=YYYY-MM-DD`: the home page as it looked on that day (404 if malformed)."""
+    raw = request.GET.get("as_of")
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise Http404("as_of must be a date, YYYY-MM-DD") from None
+    return datetime.combine(day, time(12, 0), tzinfo=UTC)
 
 
-def _upcoming_cards(races: list[Race], overview) -> list[dict]:
-    predicted = _overview_items(overview, "upcoming")
-    forecasts = selectors.race_forecasts_map(races=races)
-    stored = {} if predicted else selectors.predictions_current_map(races=races)
-    cards = []
-    for race in races:
-        item = predicted.get(race.slug) or _stored_item(stored.get(race.pk))
-        cards.append(
-            {
-                "race": race,
-                "podium": _podium(item),
-                "low_confidence": bool(item.get("low_confidence")),
-                "forecast": forecasts.get(race.pk),
-                "weather": None,
-            }
-        )
-    return cards
+def _pick_stage(by_stage):
+    """The post-qualifying record of a {stage: record} mapping, else the pre-qualifying one."""
+    if not by_stage:
+        return None
+    if not isinstance(by_stage, dict):
+        return by_stage
+    return by_stage.get("post") or by_stage.get("pre")
 
 
-def _stored_item(stages: dict | None) -> dict:
-    """A home-card item from stored prediction rows (the post-qualifying stage when present)."""
-    if not stages:
-        return {}
-    rows = stages.get("post") or stages.get("pre") or []
-    return {"podium": rows[:3], "low_confidence": any(p.low_confidence for p in rows[:3])}
+def _podium(stages) -> dict:
+    """Predicted podium (post-qualifying stage when present) with names and win probabilities."""
+    rows = (stages.get("post") or stages.get("pre") or []) if stages else []
+    top = rows[:3]
+    return {
+        "podium": [
+            {"name": p.driver.full_name, "ref": p.driver.ref, "win_probability": p.win_probability}
+            for p in top
+        ],
+        "low_confidence": any(p.low_confidence for p in top),
+        "stage": "post" if stages and stages.get("post") else "pre",
+    }
 
 
-def _podium(item: dict) -> list[dict]:
-    rows = item.get("podium") or item.get("predictions") or []
-    out = []
-    for row in list(rows)[:3]:
-        get = row.get if isinstance(row, dict) else lambda k, r=row: getattr(r, k, None)
-        driver = get("driver")
-        name = getattr(driver, "full_name", None) or get("driver_name") or get("name") or str(driver)
-        out.append({"name": name, "win_probability": get("win_probability")})
-    return out
-
-
-def _past_cards(races: list[Race], overview) -> list[dict]:
-    scored = _overview_items(overview, "past")
-    winners = selectors.race_winners_map(races=races)
-    accuracy_by_race = {} if scored else selectors.race_accuracy_map(races=races)
-    stored = {} if scored else selectors.predictions_current_map(races=races)
-    cards = []
-    for race in races:
-        item = scored.get(race.slug, {})
-        accuracy = item.get("accuracy") or accuracy_by_race.get(race.pk)
-        predicted_winner = item.get("predicted_winner")
-        if predicted_winner is None and stored.get(race.pk):
-            rows = stored[race.pk].get("post") or stored[race.pk].get("pre") or []
-            predicted_winner = rows[0].driver if rows else None
-        cards.append(
-            {
-                "race": race,
-                "winner": winners.get(race.pk),
-                "awaiting": not race.result_count,
-                "accuracy": accuracy,
-                "predicted_winner": getattr(predicted_winner, "full_name", predicted_winner),
-            }
-        )
-    return cards
+_STATUS_LABELS = {
+    "completed": "Results in",
+    "awaiting_results": "Awaiting results",
+    "scheduled": "Scheduled",
+}
 
 
 def _schedule(race: Race) -> list[tuple[str, object]]:
@@ -181,10 +175,11 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     results = selectors.race_results_list(race=race)
     predictions = _current_predictions(race)
-    accuracy = _call("selectors", "race_accuracy_get", race=race)
-    if accuracy is None:
+    if _engine("selectors", "race_accuracy_get") is not None:
+        accuracy = _pick_stage(_call("selectors", "race_accuracy_get", race=race))
+    else:
         accuracy = selectors.race_accuracy_map(races=[race]).get(race.pk)
-    status = _call("selectors", "race_status", race=race)
+    status = _STATUS_LABELS.get(_call("selectors", "race_status", race=race))
     live = _live_status(race)
     stages = _prediction_stages(predictions)
     chart = None
@@ -584,11 +579,30 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     grid, errors = _parse_grid(request, entrants)
     result = None
     if grid and not errors:
-        result = _call("services", "prediction_what_if", race=race, grid=grid)
-        if result is None:
-            errors.append("The prediction engine cannot answer what-if questions yet.")
+        result, error = _what_if_predict(race, grid)
+        if error:
+            errors.append(error)
     context = {"race": race, "entrants": entrants, "grid": grid, "errors": errors, "result": result}
-    return _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
+    response = _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
+    if errors and not request.htmx:  # htmx swaps only 2xx answers; a plain form post gets a 422
+        response.status_code = 422
+    return response
+
+
+def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None]:
+    """Run the engine's what-if; bad input and a missing model come back as a message, not a 500."""
+    func = _engine("services", "prediction_what_if")
+    if func is None:
+        return None, "The prediction engine cannot answer what-if questions yet."
+    try:
+        return func(race=race, grid=grid), None
+    except ValueError as exc:  # PredictionInputError: unknown driver, duplicates, no team
+        return None, str(exc)
+    except Exception as exc:
+        if type(exc).__name__ == "ModelUnavailable":
+            return None, "No trained model is available yet, so what-if predictions are off."
+        logger.exception("what-if prediction failed for %s", race.slug)
+        return None, "The what-if prediction failed; please try again later."
 
 
 def _what_if_entrants(race: Race) -> list[dict]:
