@@ -162,6 +162,9 @@ class CircuitBreakerConnectionPool(ConnectionPool):
         kwargs.pop("connection_class", None)
         # One attempt per command: a retry would double the wait on a hung Redis.
         kwargs.setdefault("retry", redis.retry.Retry(redis.backoff.NoBackoff(), 0))
+        # redis-py caps a pool at 100 connections and then *raises*; threaded servers (and the
+        # stampede test's 200 threads) need more. Sync gunicorn workers use one.
+        kwargs.setdefault("max_connections", 1000)
         super().__init__(*args, connection_class=CircuitBreakerConnection, **kwargs)
 
 
@@ -305,19 +308,20 @@ def cache_invalidate_races(*, race_ids: Iterable[str]) -> dict:
     from ingestion.models import QualifyingResult, Race, RaceResult
 
     slugs = [r for r in race_ids if r]
-    races = list(Race.objects.filter(slug__in=slugs).values_list("id", "slug", "season_id"))
+    races = list(Race.objects.filter(slug__in=slugs).values_list("id", "slug", "season_id", "round"))
     if not races:
         return {"keys": [], "families": []}
-    race_pks = [pk for pk, _, _ in races]
-    seasons = {season for _, _, season in races}
+    race_pks = [pk for pk, *_ in races]
+    seasons = {season for _, _, season, _ in races}
     drivers = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True))
     drivers |= set(
         QualifyingResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True)
     )
     teams = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("team__ref", flat=True))
-    keys = [race_key(season, slug) for _, slug, season in races]
-    keys += [weather_key(slug) for _, slug, _ in races]
-    keys += [f"f1:accuracy:{slug}" for _, slug, _ in races]
+    keys = [race_key(season, slug) for _, slug, season, _ in races]
+    keys += [race_key(season, f"{season}_{rnd}") for _, _, season, rnd in races]  # the `2025_4` alias
+    keys += [weather_key(slug) for _, slug, _, _ in races]
+    keys += [f"f1:accuracy:{slug}" for _, slug, _, _ in races]
     keys += [driver_key(ref) for ref in drivers] + [team_key(ref) for ref in teams]
     families = ["races:all", "upcoming"]
     for season in seasons:

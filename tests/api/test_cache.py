@@ -1,0 +1,247 @@
+"""The resilient cache layer: breaker, stampede protection, stale copies, invalidation, Redis outages.
+
+Outage tests run a private redis-server (never the shared one) and kill / SIGSTOP it mid-test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from django.core.cache import cache
+
+from f1site import cache as f1cache
+from f1site.cache import CircuitBreaker, cache_stats, cached_json
+
+# --- pure breaker logic --------------------------------------------------------------------------
+
+
+def test_breaker_opens_after_threshold_and_probes_once_per_cooldown(settings):
+    settings.CACHE_BREAKER_FAILURES = 2
+    settings.CACHE_BREAKER_COOLDOWN = 0.2
+    b = CircuitBreaker()
+    assert b.allow() and b.state == "closed"
+    b.record_failure()
+    assert b.state == "closed" and b.allow()
+    b.record_failure()
+    assert b.state == "open"
+    assert not b.allow() and b.rejected == 1
+    time.sleep(0.25)
+    assert b.allow()  # the probe
+    assert b.state == "half_open"
+    other = []
+    t = threading.Thread(target=lambda: other.append(b.allow()))
+    t.start()
+    t.join()
+    assert other == [False]  # only one probe per cooldown
+    b.record_failure()  # probe failed: open again for a full cooldown
+    assert not b.allow()
+    time.sleep(0.25)
+    assert b.allow()
+    b.record_success()
+    assert b.state == "closed" and b.times_opened == 1
+
+
+# --- stampede and stale copies (real Redis) ------------------------------------------------------
+
+
+def test_200_concurrent_misses_compute_once():
+    calls = []
+    lock = threading.Lock()
+
+    def compute():
+        with lock:
+            calls.append(1)
+        time.sleep(0.3)
+        return {"value": 42}
+
+    results = []
+    barrier = threading.Barrier(200)
+
+    def worker():
+        barrier.wait()
+        results.append(cached_json(key="f1:test:hot", ttl=60, tier="test", compute=compute).body)
+
+    threads = [threading.Thread(target=worker) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert results == [b'{"value":42}'] * 200
+
+
+def test_stale_copy_is_served_while_one_caller_refreshes():
+    cached_json(key="f1:test:stale", ttl=0, tier="test", compute=lambda: {"v": 1})  # instantly stale
+    cache.add("f1:test:stale:lock", 1, timeout=30)  # someone else is refreshing
+    served = cached_json(key="f1:test:stale", ttl=60, tier="test", compute=lambda: pytest.fail("recomputed"))
+    assert served.body == b'{"v":1}'
+    cache.delete("f1:test:stale:lock")
+    fresh = cached_json(key="f1:test:stale", ttl=60, tier="test", compute=lambda: {"v": 2})
+    assert fresh.body == b'{"v":2}'
+    assert cache_stats()["tiers"]["test"]["stale"] >= 1
+
+
+# --- invalidation --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_correction_clears_exactly_the_race_keys(api, ergast_data, django_capture_on_commit_callbacks):
+    from ingestion.models import RaceResult
+
+    bahrain = api.get("/api/v1/races/2025_bahrain").json()
+    api.get("/api/v1/races/2025_4")
+    other = api.get("/api/v1/races/2025_australia")
+    standings = api.get("/api/v1/standings", {"season": 2025}).json()
+    assert cache.get("f1:race:2025:2025_bahrain") is not None
+    assert cache.get("f1:race:2025:2025_australia") is not None
+
+    winner = RaceResult.objects.get(race__slug="2025_bahrain", position_order=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        winner.time_text = "1:35:39.435 (corrected)"
+        winner.manually_corrected = True
+        winner.save()
+
+    assert cache.get("f1:race:2025:2025_bahrain") is None
+    assert cache.get("f1:race:2025:2025_4") is None
+    assert cache.get("f1:race:2025:2025_australia") is not None  # untouched
+    after = api.get("/api/v1/races/2025_bahrain").json()
+    assert after["results"][0]["time"] == "1:35:39.435 (corrected)" != bahrain["results"][0]["time"]
+    again = api.get("/api/v1/races/2025_australia")
+    assert again["ETag"] == other["ETag"]
+    assert api.get("/api/v1/standings", {"season": 2025}).json() == standings
+
+
+@pytest.mark.django_db
+@pytest.mark.mirror
+def test_sync_invalidates_the_changed_races(api, ergast_data, mirror):
+    """A sync that corrects a race's results (signal races_changed) clears that race's cache."""
+    from ingestion.models import RaceResult
+    from ingestion.services.jolpica_sync import jolpica_sync
+
+    winner = RaceResult.objects.get(race__slug="2024_bahrain", position_order=1)
+    true_time = winner.time_text
+    RaceResult.objects.filter(pk=winner.pk).update(time_text="tampered")  # bulk: no signal
+    stale = api.get("/api/v1/races/2024_bahrain").json()
+    assert stale["results"][0]["time"] == "tampered"
+    season_list = api.get("/api/v1/races", {"season": 2024}).json()
+
+    summary = jolpica_sync(seasons=[2024], rounds=[1], only="results")
+    assert "2024_bahrain" in summary.changed_race_ids
+
+    fresh = api.get("/api/v1/races/2024_bahrain").json()
+    assert fresh["results"][0]["time"] == true_time
+    assert api.get("/api/v1/races", {"season": 2024}).json() == season_list
+
+
+def test_invalidation_of_predictions_clears_prediction_keys():
+    cache.set("f1:predictions:2026_monaco", "x")
+    cache.set("f1:predictions:2026_spain", "y")
+    cleared = f1cache.cache_invalidate_predictions(race_ids=["2026_monaco"])
+    assert "f1:predictions:2026_monaco" in cleared["keys"]
+    assert cache.get("f1:predictions:2026_monaco") is None
+    assert cache.get("f1:predictions:2026_spain") == "y"
+
+
+# --- Redis stopped mid-test (private redis-server on our own port) -------------------------------
+
+
+def _free_port() -> int:
+    for port in range(8142, 8150):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    pytest.skip("no free port in 8142-8149")
+
+
+@pytest.fixture
+def private_redis(settings, tmp_path):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    caches = {**settings.CACHES}
+    caches["default"] = {**caches["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    settings.CACHES = caches
+    settings.CACHE_BREAKER_COOLDOWN = 0.5
+    f1cache.breaker.reset()
+    yield proc
+    try:
+        proc.send_signal(signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    proc.kill()
+    proc.wait(timeout=5)
+
+
+def _timed_get(api, path):
+    started = time.perf_counter()
+    response = api.get(path)
+    return response, time.perf_counter() - started
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the django-redis backend")
+@pytest.mark.parametrize("outage", ["killed", "hung"])
+def test_api_answers_from_the_database_while_redis_is_down(api, ergast_data, private_redis, settings, outage):
+    path = "/api/v1/races?season=2024"
+    warm, _ = _timed_get(api, path)
+    assert warm.status_code == 200
+    assert api.get(path).status_code == 200  # a cache hit
+
+    if outage == "killed":
+        private_redis.kill()
+        private_redis.wait(timeout=5)
+    else:
+        private_redis.send_signal(signal.SIGSTOP)
+
+    timings = []
+    for _ in range(20):
+        response, took = _timed_get(api, path)
+        assert response.status_code == 200
+        assert response.content == warm.content
+        timings.append(took)
+    # At most the breaker's threshold of requests pays a socket timeout; the rest go straight to the DB.
+    slow = [t for t in timings if t > settings.CACHE_SOCKET_TIMEOUT * 0.8]
+    assert len(slow) <= settings.CACHE_BREAKER_FAILURES
+    assert max(timings) < 1.0
+    assert f1cache.breaker.state in {"open", "half_open"}
+    health = api.get("/api/v1/health")
+    assert health.status_code == 200  # the cache is not a required check
+    assert health.json()["checks"]["cache"]["status"] == "down"
+
+    if outage == "hung":
+        private_redis.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        while f1cache.breaker.state != "closed" and time.monotonic() < deadline:
+            api.get(path)
+            time.sleep(0.1)
+        assert f1cache.breaker.state == "closed"  # recovered by itself within seconds
+        assert api.get(path).status_code == 200

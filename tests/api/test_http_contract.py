@@ -1,0 +1,187 @@
+"""HTTP semantics of /api/v1: validators and 304s, CORS, throttling, auth, abuse resistance.
+
+The NUL-byte and 2^63 cases are fixed regression tests (schemathesis found this class of bug).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+BIG = str(2**63)
+
+
+# --- conditional requests -------------------------------------------------------------------------
+def test_etag_and_last_modified_give_304(api, ergast_data):
+    first = api.get("/api/v1/races", {"season": 2024})
+    assert first.status_code == 200
+    etag, last_modified = first["ETag"], first["Last-Modified"]
+    assert etag.startswith('"') and last_modified.endswith("GMT")
+
+    again = api.get("/api/v1/races", {"season": 2024}, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b""
+    assert again["ETag"] == etag
+
+    since = api.get("/api/v1/races", {"season": 2024}, HTTP_IF_MODIFIED_SINCE=last_modified)
+    assert since.status_code == 304
+
+    stale = api.get("/api/v1/races", {"season": 2024}, HTTP_IF_NONE_MATCH='"not-the-tag"')
+    assert stale.status_code == 200 and stale.content == first.content
+
+    old = api.get("/api/v1/races", {"season": 2024}, HTTP_IF_MODIFIED_SINCE="Mon, 01 Jan 2001 00:00:00 GMT")
+    assert old.status_code == 200
+
+
+def test_garbage_if_modified_since_is_ignored(api, ergast_data):
+    assert api.get("/api/v1/standings", HTTP_IF_MODIFIED_SINCE="yesterday-ish\x00").status_code == 200
+
+
+# --- CORS ----------------------------------------------------------------------------------------
+def test_cors_allows_only_the_configured_frontend(api, ergast_data, settings):
+    assert settings.CORS_ALLOWED_ORIGINS == ["http://localhost:3001"]
+    ok = api.get("/api/v1/races", HTTP_ORIGIN="http://localhost:3001")
+    assert ok["Access-Control-Allow-Origin"] == "http://localhost:3001"
+    evil = api.get("/api/v1/races", HTTP_ORIGIN="http://evil.example")
+    assert "Access-Control-Allow-Origin" not in evil
+    preflight = api.options(
+        "/api/v1/races",
+        HTTP_ORIGIN="http://localhost:3001",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+    )
+    assert preflight["Access-Control-Allow-Origin"] == "http://localhost:3001"
+
+
+# --- throttling ----------------------------------------------------------------------------------
+def test_anonymous_throttle_answers_429_with_retry_after(api, ergast_data, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "3/min", "user": "100/min"},
+    }
+    statuses = [api.get("/api/v1/drivers").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = api.get("/api/v1/drivers")
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response.json()["error"]["code"] == "throttled"
+    # Another client (different address) is not affected; a forged X-Forwarded-For does not help.
+    assert api.get("/api/v1/drivers", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert api.get("/api/v1/drivers", HTTP_X_FORWARDED_FOR="10.9.9.9").status_code == 429
+
+
+def test_user_throttle_is_separate(staff_api, ergast_data, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "1/min", "user": "2/min"},
+    }
+    statuses = [staff_api.get("/api/v1/teams").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+# --- auth ----------------------------------------------------------------------------------------
+def test_reads_are_public_writes_need_auth(api, ergast_data):
+    assert api.get("/api/v1/races").status_code == 200
+    assert api.post("/api/v1/races", {}, format="json").status_code == 401
+
+
+def test_jwt_token_flow(api, staff_user):
+    response = api.post(
+        "/api/v1/auth/token/",
+        {"username": "steward", "password": "correct-horse-battery-staple", "is_staff": True, "id": 1},
+        format="json",
+    )
+    assert response.status_code == 200
+    tokens = response.json()
+    assert set(tokens) == {"access", "refresh"}
+    header = json.loads(__import__("base64").urlsafe_b64decode(tokens["access"].split(".")[0] + "=="))
+    assert header["alg"] == "HS256"
+    bad = api.post("/api/v1/auth/token/", {"username": "steward", "password": "nope"}, format="json")
+    assert bad.status_code == 401
+    assert set(bad.json()["error"]) == {"code", "message", "details"}
+
+
+# --- abuse resistance: NUL bytes, 2^63, oversized bodies ------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/v1/races/2025_%00bahrain", {400}),
+        ("/api/v1/races/%00", {400}),
+        (f"/api/v1/races/{BIG}_1", {400}),
+        (f"/api/v1/races/2025_{BIG}", {400}),
+        ("/api/v1/analytics/driver/%00", {404}),
+        ("/api/v1/analytics/team/red%00bull", {404}),
+        (f"/api/v1/analytics/driver/{BIG}", {404}),
+        ("/api/v1/races?season=%00", {400}),
+        ("/api/v1/races?limit=%00", {400}),
+        (f"/api/v1/races?season={BIG}", {400}),
+        (f"/api/v1/races?offset={BIG}", {400}),
+        (f"/api/v1/races?season=-{BIG}", {400}),
+        (f"/api/v1/standings?round={BIG}", {400}),
+        ("/api/v1/standings?season=2024%00", {400}),
+        (f"/api/v1/drivers?season={BIG}", {400}),
+        (f"/api/v1/analytics/driver/max_verstappen?season={BIG}", {400}),
+    ],
+)
+def test_nul_bytes_and_huge_integers_never_500(api, ergast_data, path, expected):
+    response = api.get(path)
+    assert response.status_code in expected, (path, response.status_code, response.content[:200])
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_huge_limit_is_capped_not_rejected(api, ergast_data, settings):
+    response = api.get(f"/api/v1/races?limit={BIG}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == settings.API_MAX_PAGE_SIZE
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"username": "stew\x00ard", "password": "x"},
+        {"username": 2**63, "password": 2**63},
+        {"username": "steward", "password": "a\x00b"},
+    ],
+)
+def test_nul_and_huge_values_in_a_body_never_500(api, staff_user, payload):
+    response = api.post("/api/v1/auth/token/", payload, format="json")
+    assert response.status_code in {400, 401}, response.content
+
+
+def test_malformed_json_body_is_400(api, staff_user):
+    response = api.post("/api/v1/auth/token/", data=b'{"username": ', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_oversized_body_is_413(api, staff_user, settings):
+    body = json.dumps({"username": "steward", "password": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)})
+    response = api.post("/api/v1/auth/token/", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+# --- admin hardening -----------------------------------------------------------------------------
+def test_admin_is_never_cached_and_not_framable(db):
+    response = Client().get("/admin/login/")
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "DENY"
+    cache_control = response["Cache-Control"]
+    assert "no-cache" in cache_control and "no-store" in cache_control and "private" in cache_control
+
+
+def test_admin_login_locks_out_after_ten_failures(db, settings, staff_user):
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 10
+    client = Client()
+    for _ in range(10):
+        client.post("/admin/login/", {"username": "steward", "password": "wrong"}, REMOTE_ADDR="10.0.0.7")
+    locked = client.post(
+        "/admin/login/",
+        {"username": "steward", "password": "correct-horse-battery-staple"},
+        REMOTE_ADDR="10.0.0.7",
+    )
+    assert locked.status_code in {403, 429}
+    assert "_auth_user_id" not in client.session
