@@ -1,0 +1,345 @@
+"""Every dashboard page against the real Ergast dump: status, key content, query bounds, 404s.
+
+Expected values come from the CSV files with plain Python, not from the code under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import uuid
+from functools import cache as memoize
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from ingestion.models import Driver, JobRun, Race, RaceResult
+from predictions.models import BacktestRun
+from tests.conftest import ERGAST_DUMP_DIR
+from tests.factories import ModelVersionFactory, PredictionFactory, RaceAccuracyFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@memoize
+def _csv(name: str) -> list[dict]:
+    with open(ERGAST_DUMP_DIR / f"{name}.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _race_row(year: int, rnd: int) -> dict:
+    return next(r for r in _csv("races") if r["year"] == str(year) and r["round"] == str(rnd))
+
+
+def _driver_name(driver_id: str) -> str:
+    d = next(r for r in _csv("drivers") if r["driverId"] == driver_id)
+    return f"{d['forename']} {d['surname']}"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(ergast_data):
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _predict(race: Race, entrants: list[RaceResult], *, stage: str, low_confidence_last=True) -> uuid.UUID:
+    """A stored prediction set for `race`: entrants predicted in the order given."""
+    version = ModelVersionFactory()
+    batch = uuid.uuid4()
+    n = len(entrants)
+    for i, entry in enumerate(entrants, start=1):
+        PredictionFactory(
+            batch=batch,
+            race=race,
+            driver=entry.driver,
+            team=entry.team,
+            stage=stage,
+            predicted_position=i,
+            win_probability=round(0.5 / i, 4),
+            podium_probability=min(1.0, round(1.5 / i, 4)),
+            low_confidence=low_confidence_last and i == n,
+            model_version=version,
+        )
+    return batch
+
+
+@pytest.fixture
+def predicted_2026_7():
+    """Both stages for 2026 round 7 (results known), predicted in grid order."""
+    race = Race.objects.get(season_id=2026, round=7)
+    entrants = list(
+        RaceResult.objects.filter(race=race).select_related("driver", "team").order_by("grid", "id")
+    )
+    _predict(race, entrants, stage="pre")
+    batch = _predict(race, entrants, stage="post")
+    RaceAccuracyFactory(race=race, stage="post", batch=batch, mae=3.25, winner_hit=False)
+    return race, entrants
+
+
+@pytest.fixture
+def predicted_2026_8():
+    """Pre-qualifying predictions for 2026 round 8 (no results), entry list of round 7."""
+    race = Race.objects.get(season_id=2026, round=8)
+    entrants = list(
+        RaceResult.objects.filter(race__season_id=2026, race__round=7)
+        .select_related("driver", "team")
+        .order_by("position_order")
+    )
+    _predict(race, entrants, stage="pre")
+    return race, entrants
+
+
+# --- home -------------------------------------------------------------------------------------
+
+
+def test_home_as_of_shows_next_three_and_last_three(client, predicted_2026_8, predicted_2026_7,
+                                                     django_assert_max_num_queries):  # fmt: skip
+    with django_assert_max_num_queries(40):
+        response = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    upcoming = re.findall(r'class="card race-card upcoming" data-race="([^"]+)"', html)
+    past = re.findall(r'class="card race-card past" data-race="([^"]+)"', html)
+    # races.csv: after 2026-06-20 come rounds 8 (06-28), 9 (07-05), 10 (07-19); before: 7, 6, 5
+    assert [Race.objects.get(slug=s).round for s in upcoming] == [8, 9, 10]
+    assert [Race.objects.get(slug=s).round for s in past] == [7, 6, 5]
+    # predicted podium of round 8 = the first three of round 7's classification
+    _, entrants = predicted_2026_8
+    for entry in entrants[:3]:
+        assert entry.driver.full_name in html
+    assert "No prediction yet." in html  # rounds 9 and 10 have none
+    # the winner of round 7 from results.csv, and the stored accuracy (MAE 3.25, winner missed)
+    race_id = _race_row(2026, 7)["raceId"]
+    winner = next(r for r in _csv("results") if r["raceId"] == race_id and r["positionOrder"] == "1")
+    assert _driver_name(winner["driverId"]) in html
+    assert "3.25" in html and "missed" in html
+
+
+def test_home_today_and_bad_as_of(client):
+    assert client.get(reverse("analytics:home")).status_code == 200
+    assert client.get(reverse("analytics:home"), {"as_of": "yesterday"}).status_code == 404
+
+
+# --- race -------------------------------------------------------------------------------------
+
+
+def test_race_page_with_results_predictions_and_accuracy(
+    client, predicted_2026_7, django_assert_max_num_queries
+):
+    race, entrants = predicted_2026_7
+    with django_assert_max_num_queries(30):
+        response = client.get(reverse("analytics:race", args=[race.slug]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    row = _race_row(2026, 7)
+    assert row["name"].strip('"') in html
+    # local-time schedule: machine-readable UTC instant of the race start from races.csv
+    assert f'datetime="{row["date"]}T{row["time"]}+00:00"' in html
+    assert "Before qualifying" in html and "After qualifying" in html
+    assert html.count('class="why-link"') == 2 * len(entrants)
+    assert "badge low" in html  # the last-placed prediction is flagged low-confidence
+    assert 'data-chart="scatter"' in html and "<title" in html  # predicted vs actual, accessible
+    assert "3.25" in html  # stored accuracy
+    assert "No live session right now." in html
+
+
+def test_race_page_accepts_round_ids_and_404s(client):
+    row = _race_row(2025, 1)
+    response = client.get(reverse("analytics:race", args=["2025_1"]))
+    assert response.status_code == 200
+    assert row["name"].strip('"') in response.content.decode()
+    assert client.get(reverse("analytics:race", args=["2099_nowhere"])).status_code == 404
+    assert client.get(reverse("analytics:race", args=["bahrain"])).status_code == 404  # malformed
+    assert client.get(reverse("analytics:race", args=["2026_99"])).status_code == 404
+
+
+def test_upcoming_race_without_anything_still_renders(client):
+    response = client.get(reverse("analytics:race", args=["2026_23"]))
+    assert response.status_code == 200
+    assert "No prediction for this race yet." in response.content.decode()
+
+
+def test_why_partial_and_full_page(client, predicted_2026_7):
+    race, entrants = predicted_2026_7
+    url = reverse("analytics:why", args=[race.slug, entrants[0].driver.ref])
+    partial = client.get(url, {"stage": "post"}, **HTMX)
+    assert partial.status_code == 200
+    body = partial.content.decode()
+    assert "<html" not in body
+    assert "grid" in body and "−2.50" in body and "+0.75" in body  # the stored contributions
+    full = client.get(url, {"stage": "pre"})
+    assert full.status_code == 200 and "<html" in full.content.decode()
+    assert client.get(reverse("analytics:why", args=[race.slug, "nobody_at_all"])).status_code == 404
+    other = Driver.objects.exclude(pk__in=[e.driver_id for e in entrants]).first()
+    assert client.get(reverse("analytics:why", args=[race.slug, other.ref])).status_code == 404
+
+
+def test_live_partial_without_a_session(client):
+    response = client.get(reverse("analytics:race_live", args=["2026_8"]), **HTMX)
+    assert response.status_code == 200
+    assert "No live session" in response.content.decode()
+
+
+# --- drivers and teams -----------------------------------------------------------------------
+
+
+def test_driver_page(client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(25):
+        response = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2021})
+    assert response.status_code == 200
+    html = response.content.decode()
+    race_ids = {r["raceId"] for r in _csv("races") if r["year"] == "2021"}
+    starts = [r for r in _csv("results") if r["driverId"] == "830" and r["raceId"] in race_ids]
+    table = html.split('<table class="results">')[1].split("</table>")[0]
+    assert table.count("<tr>") - 1 == len(starts) == 22
+    for label in ("Qualifying gap to team-mate", "Overtaking score", "Wet-weather rating", "Circuit history"):
+        assert label in html
+    assert html.count('data-chart="line"') == 2
+    # the cached second view needs far fewer queries
+    with django_assert_max_num_queries(12):
+        assert (
+            client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2021}).status_code
+            == 200
+        )
+
+
+def test_driver_and_team_404s(client):
+    assert client.get(reverse("analytics:driver", args=["no_such_driver"])).status_code == 404
+    assert (
+        client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 1990}).status_code == 404
+    )
+    assert (
+        client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": "x"}).status_code == 404
+    )
+    assert client.get(reverse("analytics:team", args=["no_such_team"])).status_code == 404
+    assert client.get(reverse("analytics:team", args=["red_bull"]), {"season": 1990}).status_code == 404
+
+
+def test_team_page(client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(25):
+        response = client.get(reverse("analytics:team", args=["mercedes"]), {"season": 2021})
+    assert response.status_code == 200
+    html = response.content.decode()
+    # both 2021 Mercedes drivers (constructorId 131) from results.csv
+    race_ids = {r["raceId"] for r in _csv("races") if r["year"] == "2021"}
+    driver_ids = {
+        r["driverId"] for r in _csv("results") if r["constructorId"] == "131" and r["raceId"] in race_ids
+    }
+    for driver_id in driver_ids:
+        assert _driver_name(driver_id) in html
+    for label in ("Car pace", "Strategy effectiveness", "Pit-stop efficiency", "Reliability", "Development"):
+        assert label in html
+    assert 'data-chart="bar"' in html and 'data-chart="line"' in html
+
+
+# --- standings --------------------------------------------------------------------------------
+
+
+def _standings_leader(year: int, rnd: int) -> str:
+    race_id = _race_row(year, rnd)["raceId"]
+    leader = next(r for r in _csv("driver_standings") if r["raceId"] == race_id and r["position"] == "1")
+    return _driver_name(leader["driverId"])
+
+
+def test_standings_default_is_latest_round(client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(15):
+        response = client.get(reverse("analytics:standings"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-season="2026" data-round="7"' in html  # results run through 2026 round 7
+    table = html.split('id="driver-standings"')[1].split("</table>")[0]
+    assert _standings_leader(2026, 7) in table.split("</tr>")[1]
+    assert 'data-chart="line"' in html
+
+
+def test_standings_htmx_swap_returns_only_the_panel(client):
+    response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 99}, **HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="standings-panel">') and "<html" not in body
+    # season changed under a round it lacks: latest round (22) of 2021
+    assert 'data-season="2021" data-round="22"' in body
+    assert _standings_leader(2021, 22) in body
+    response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 5}, **HTMX)
+    assert _standings_leader(2021, 5) in response.content.decode()
+
+
+def test_standings_404s(client):
+    assert client.get(reverse("analytics:standings"), {"season": 2021, "round": 99}).status_code == 404
+    assert client.get(reverse("analytics:standings"), {"season": 1900}).status_code == 404
+    assert client.get(reverse("analytics:standings"), {"season": "abc"}).status_code == 404
+
+
+# --- model, championship, what-if ------------------------------------------------------------
+
+
+def test_model_page_without_and_with_a_backtest(client, django_assert_max_num_queries):
+    response = client.get(reverse("analytics:model"))
+    assert response.status_code == 200
+    assert "No backtest has been run yet." in response.content.decode()
+    BacktestRun.objects.create(
+        status="succeeded",
+        stage="post",
+        seasons=[2024, 2025],
+        results={
+            "overall": {"model": {"mae": 3.1, "spearman": 0.6, "winner_hit_rate": 0.4}, "baselines": {"grid": {"mae": 3.6}}},
+            "seasons": {"2024": {"model": {"mae": 3.0}, "baselines": {"grid": {"mae": 3.5}}}},
+            "calibration": {"win": [{"bin": "0.0-0.1", "n": 400, "predicted": 0.03, "observed": 0.02},
+                                    {"bin": "0.5-0.6", "n": 20, "predicted": 0.55, "observed": 0.6}]},
+        },
+    )  # fmt: skip
+    with django_assert_max_num_queries(6):
+        response = client.get(reverse("analytics:model"))
+    html = response.content.decode()
+    assert "3.100" in html and "3.600" in html and "3.500" in html  # model vs grid baseline
+    assert 'data-chart="scatter"' in html and "0.0-0.1" in html  # calibration chart + its table
+    assert 'id="feature-catalogue"' in html
+
+
+def test_championship_page(client):
+    response = client.get(reverse("analytics:championship"))
+    assert response.status_code == 200
+    assert "title chances" in response.content.decode()
+    assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
+
+
+def test_what_if_form_and_bad_input(client):
+    url = reverse("analytics:what_if", args=["2026_8"])
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    inputs = re.findall(r'name="grid_([a-z0-9_]+)"', html)
+    race_id = _race_row(2026, 7)["raceId"]  # round 8 has no entry list: round 7's classification
+    assert len(inputs) == sum(1 for r in _csv("results") if r["raceId"] == race_id)
+    params = {f"grid_{ref}": i for i, ref in enumerate(inputs, start=1)}
+    params[f"grid_{inputs[1]}"] = 1  # two drivers on pole
+    bad = client.get(url, params)
+    assert bad.status_code == 422
+    assert "Grid slot 1 is given to more than one driver" in bad.content.decode()
+    partial = client.get(url, {**params, f"grid_{inputs[2]}": "abc"}, **HTMX)
+    assert partial.status_code == 200 and "must be a number" in partial.content.decode()
+    assert client.get(reverse("analytics:what_if", args=["2099_nowhere"])).status_code == 404
+
+
+# --- staff ------------------------------------------------------------------------------------
+
+
+def test_freshness_is_staff_only(client, django_user_model, django_assert_max_num_queries):
+    response = client.get(reverse("analytics:freshness"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    user = django_user_model.objects.create_user(username="fan", password="x" * 12)
+    client.force_login(user)
+    assert client.get(reverse("analytics:freshness")).status_code == 302
+    user.is_staff = True
+    user.save()
+    JobRun.objects.create(job="daily_results_sync", status="failed", error="mirror said 503")
+    with django_assert_max_num_queries(15):
+        response = client.get(reverse("analytics:freshness"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Ergast CSV dump" in html  # the session's dump load is a SyncRun
+    assert "daily_results_sync" in html and "mirror said 503" in html
