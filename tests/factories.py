@@ -3,12 +3,127 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import factory
 from django.utils import timezone
 
+from ingestion.models import (
+    Circuit,
+    CircuitType,
+    Driver,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    Season,
+    Status,
+    Team,
+)
 from predictions.models import ModelVersion, Prediction, RaceAccuracy
+
+# --- F1 data (ingestion) ----------------------------------------------------------------------
+# The test database already holds the real 1950-2026 dump (tests/conftest.py), so these factories
+# use values that cannot collide with it: seasons from 2101, refs prefixed "test_", no ergast ids.
+
+
+class SeasonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Season
+        django_get_or_create = ("year",)
+
+    year = factory.Sequence(lambda n: 2101 + n)
+    url = ""
+
+
+class CircuitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Circuit
+
+    ref = factory.Sequence(lambda n: f"test_circuit_{n}")
+    name = factory.Sequence(lambda n: f"Test Circuit {n}")
+    locality = "Testville"
+    country = factory.Sequence(lambda n: f"Testland {n}")
+    latitude = 45.0
+    longitude = 9.0
+    circuit_type = CircuitType.PERMANENT
+    length_km = 5.0
+
+
+class DriverFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Driver
+
+    ref = factory.Sequence(lambda n: f"test_driver_{n}")
+    code = factory.Sequence(lambda n: f"T{n % 100:02d}")
+    given_name = "Test"
+    family_name = factory.Sequence(lambda n: f"Driver{n}")
+    date_of_birth = date(2000, 1, 1)
+    nationality = "Testish"
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    ref = factory.Sequence(lambda n: f"test_team_{n}")
+    name = factory.Sequence(lambda n: f"Test Team {n}")
+    nationality = "Testish"
+
+
+class StatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Status
+        django_get_or_create = ("status",)
+
+    status = "Finished"
+
+
+class RaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Race
+
+    season = factory.SubFactory(SeasonFactory)
+    round = factory.Sequence(lambda n: n % 30 + 1)
+    name = factory.Sequence(lambda n: f"Test Grand Prix {n}")
+    circuit = factory.SubFactory(CircuitFactory)
+    slug = factory.LazyAttribute(lambda o: f"{o.season.year}_test_{o.round}")
+    date = factory.LazyAttribute(lambda o: date(o.season.year, 3, 1 + o.round % 28))
+    start = factory.LazyAttribute(lambda o: datetime(o.date.year, o.date.month, o.date.day, 14, tzinfo=UTC))
+
+
+class RaceResultFactory(factory.django.DjangoModelFactory):
+    """Pass `race` and a distinct `position_order` per driver for a coherent classification."""
+
+    class Meta:
+        model = RaceResult
+
+    race = factory.SubFactory(RaceFactory)
+    driver = factory.SubFactory(DriverFactory)
+    team = factory.SubFactory(TeamFactory)
+    number = factory.Sequence(lambda n: n % 99 + 1)
+    grid = factory.LazyAttribute(lambda o: o.position_order)
+    position_order = factory.Sequence(lambda n: n + 1)
+    position = factory.LazyAttribute(lambda o: o.position_order)
+    position_text = factory.LazyAttribute(lambda o: str(o.position_order))
+    points = 0
+    laps = 57
+    status = factory.SubFactory(StatusFactory)
+
+
+class QualifyingResultFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QualifyingResult
+
+    race = factory.SubFactory(RaceFactory)
+    driver = factory.SubFactory(DriverFactory)
+    team = factory.SubFactory(TeamFactory)
+    number = factory.Sequence(lambda n: n % 99 + 1)
+    position = factory.Sequence(lambda n: n + 1)
+    q1 = "1:30.000"
+    q1_ms = 90000
+
+
+# --- predictions ------------------------------------------------------------------------------
 
 
 class ModelVersionFactory(factory.django.DjangoModelFactory):
