@@ -392,7 +392,11 @@ def job_daily_results(*, now: datetime | None = None) -> dict:
     counts["jolpica"] = sync_counts
     completed = races_completed_among(race_ids=changed)
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
-    _optional_step(counts, "weather_observed", lambda: weather_observed_sync(seasons=[season], now=now))
+    _optional_step(
+        counts,
+        "weather_observed",
+        lambda: weather_observed_sync(seasons=[season], race_ids=[r.slug for r in completed], now=now),
+    )
     counts["post_race"] = {race.slug: race_results_process_run(race=race) for race in completed}
     return counts
 

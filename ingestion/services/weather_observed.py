@@ -96,11 +96,13 @@ def _race_samples(*, race: Race, session_key: int | None, client: OpenF1Client) 
 def weather_observed_sync(
     *,
     seasons: Iterable[int],
+    race_ids: Iterable[str] | None = None,
     client: OpenF1Client | None = None,
     now: datetime | None = None,
     refresh: bool = False,
 ) -> dict:
-    """Fetch + summarise race weather for finished races of `seasons` (those not stored yet unless refresh)."""
+    """Fetch + summarise race weather for finished races of `seasons` (optionally only the races with
+    these public ids), skipping races already stored unless `refresh`. One request per race."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     counts = {"races": 0, "no_samples": [], "created": 0, "updated": 0, "unchanged": 0}
@@ -110,6 +112,8 @@ def weather_observed_sync(
         ).values_list("race_id", "session_key")
     )
     races = Race.objects.filter(season_id__in=list(seasons), date__lte=now.date()).order_by("date")
+    if race_ids is not None:
+        races = races.filter(slug__in=list(race_ids))
     if not refresh:
         races = races.exclude(weather__isnull=False)
     for race in races:

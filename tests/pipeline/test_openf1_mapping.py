@@ -1,0 +1,129 @@
+"""OpenF1 meetings/sessions -> our races (by date + circuit) for 2023-2026, and post-session results."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, date, datetime
+
+import pytest
+
+from ingestion.clients.openf1 import Meeting
+from ingestion.models import OpenF1Session, PracticeResult, QualifyingResult, Race, SessionType
+from ingestion.services.openf1_results import lap_text, openf1_session_results_ingest
+from ingestion.services.openf1_sessions import (
+    RaceCandidate,
+    _words,
+    openf1_meetings_match,
+    openf1_sessions_sync,
+)
+from tests.conftest import ERGAST_DUMP_DIR
+
+
+def _meeting(key, start, end, location, country="X", name="Grand Prix"):
+    return Meeting(
+        meeting_key=key,
+        meeting_name=name,
+        year=start.year,
+        date_start=datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+        date_end=datetime.combine(end, datetime.min.time(), tzinfo=UTC),
+        location=location,
+        country_name=country,
+    )
+
+
+def test_match_uses_the_date_window_then_the_circuit_words():
+    races = [
+        RaceCandidate(
+            race_id=1, date=date(2020, 7, 5), words=_words("Austrian GP", "Red Bull Ring", "Spielberg")
+        ),
+        RaceCandidate(
+            race_id=2, date=date(2020, 7, 12), words=_words("Styrian GP", "Red Bull Ring", "Spielberg")
+        ),
+        RaceCandidate(race_id=3, date=date(2020, 7, 12), words=_words("Other GP", "Silverstone", "UK")),
+    ]
+    meetings = [
+        _meeting(10, date(2020, 7, 3), date(2020, 7, 5), "Spielberg"),
+        _meeting(11, date(2020, 7, 10), date(2020, 7, 12), "Spielberg"),
+        _meeting(12, date(2020, 2, 19), date(2020, 2, 21), "Sakhir", name="Pre-Season Testing"),
+    ]
+    assert openf1_meetings_match(meetings=meetings, races=races) == {10: 1, 11: 2}
+
+
+def test_match_refuses_to_guess_between_two_unnamed_races():
+    races = [
+        RaceCandidate(race_id=1, date=date(2020, 7, 12), words=_words("A")),
+        RaceCandidate(race_id=2, date=date(2020, 7, 12), words=_words("B")),
+    ]
+    assert (
+        openf1_meetings_match(
+            meetings=[_meeting(1, date(2020, 7, 10), date(2020, 7, 12), "Nowhere")], races=races
+        )
+        == {}
+    )
+
+
+def test_lap_text():
+    assert lap_text(93.66) == "1:33.660"
+    assert lap_text(59.1234) == "59.123"
+    assert lap_text(None) == ""
+
+
+@pytest.mark.django_db
+def test_sessions_2023_to_2026_map_to_the_right_races(mirror, ergast_data):
+    counts = openf1_sessions_sync(seasons=[2023, 2024, 2025, 2026])
+    assert counts["unmapped"] == []
+
+    # Independent oracle: the mirror's keys are year*100 + round (see shared/tools/README.md).
+    with open(ERGAST_DUMP_DIR / "races.csv", newline="") as fh:
+        calendar = [
+            (int(r["year"]), int(r["round"])) for r in csv.DictReader(fh) if 2023 <= int(r["year"]) <= 2026
+        ]
+    races = {(r.season_id, r.round): r.openf1_meeting_key for r in Race.objects.filter(season_id__gte=2023)}
+    assert len(calendar) == len(races) == counts["mapped"]
+    for season, rnd in calendar:
+        assert races[(season, rnd)] == season * 100 + rnd, (season, rnd)
+
+    sessions = OpenF1Session.objects.filter(race__season_id__gte=2023)
+    for s in sessions:
+        assert s.session_key // 10 == s.race.openf1_meeting_key
+    race_sessions = sessions.filter(session_type=SessionType.RACE)
+    assert race_sessions.count() == len(calendar)
+    # sprint weekends: the 2024 Chinese GP had a sprint and sprint qualifying, no FP2/FP3
+    china = Race.objects.get(slug="2024_china")
+    assert set(china.openf1_sessions.values_list("session_type", flat=True)) == {
+        "fp1",
+        "sprint_qualifying",
+        "sprint",
+        "qualifying",
+        "race",
+    }
+    # idempotent
+    again = openf1_sessions_sync(seasons=[2024])
+    assert again["sessions"] == {"created": 0, "updated": 0}
+
+
+@pytest.mark.django_db
+def test_post_session_results_rewrite_practice_and_qualifying_from_openf1(mirror, ergast_data):
+    openf1_sessions_sync(seasons=[2024])
+    race = Race.objects.get(slug="2024_china")
+    # What the dump says (plain csv), to compare with what OpenF1 gives us.
+    with open(ERGAST_DUMP_DIR / "qualifying.csv", newline="") as fh:
+        dump_quali = {
+            int(r["number"]): (int(r["position"]), r["q3"])
+            for r in csv.DictReader(fh)
+            if int(r["raceId"]) == race.ergast_id
+        }
+    QualifyingResult.objects.filter(race=race).delete()
+    PracticeResult.objects.filter(race=race).delete()
+
+    quali = OpenF1Session.objects.get(race=race, session_type=SessionType.QUALIFYING)
+    result = openf1_session_results_ingest(session=quali)
+    assert result["unmatched_numbers"] == []
+    stored = {q.number: (q.position, q.q3) for q in QualifyingResult.objects.filter(race=race)}
+    assert stored == {n: (pos, "" if q3 == "\\N" else q3) for n, (pos, q3) in dump_quali.items()}
+
+    fp1 = OpenF1Session.objects.get(race=race, session_type=SessionType.FP1)
+    result = openf1_session_results_ingest(session=fp1)
+    assert result["rows"] == PracticeResult.objects.filter(race=race, session="FP1").count() > 15
+    fp1.refresh_from_db()
+    assert fp1.results_ingested_at is not None

@@ -1,0 +1,136 @@
+"""Observed race weather (OpenF1 /v1/weather -> RaceWeather) and Open-Meteo forecasts (-> WeatherForecast)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from statistics import fmean
+
+import pytest
+
+from ingestion.clients.openf1 import WeatherSample
+from ingestion.models import Race, RaceWeather, WeatherForecast
+from ingestion.services.weather_forecast import weather_forecasts_sync
+from ingestion.services.weather_observed import weather_observed_sync, weather_summarise
+from tests.conftest import DATA_DIR, ERGAST_DUMP_DIR
+
+T0 = datetime(2024, 6, 1, 13, 0, tzinfo=UTC)
+
+
+def samples(rain: list[int], *, humidity=80.0, track=30.0, wet_track=None, start=T0):
+    return [
+        WeatherSample(
+            date=start + timedelta(minutes=i),
+            session_key=1,
+            air_temperature=20.0,
+            track_temperature=(wet_track if (r and wet_track is not None) else track),
+            humidity=humidity,
+            pressure=1000.0,
+            rainfall=r,
+            wind_speed=2.0,
+        )
+        for i, r in enumerate(rain)
+    ]
+
+
+def test_summary_means_and_share():
+    out = weather_summarise(samples=samples([0] * 80 + [1] * 20))
+    assert out["samples"] == 100
+    assert out["rainfall_share"] == 0.2
+    assert out["air_temperature_mean"] == 20.0
+    assert out["is_wet"] is True  # 20 % share, a 20-minute stretch, 80 % humidity
+
+
+def test_blips_are_not_a_wet_race():
+    rain = ([0] * 9 + [1]) * 10  # 10 % share, but never more than one sample in a row
+    assert weather_summarise(samples=samples(rain))["is_wet"] is False
+
+
+def test_a_stuck_sensor_in_dry_air_is_not_a_wet_race():
+    # like 2018 Spain: rain reported for most of the race at ~50 % humidity, track not cooling
+    assert weather_summarise(samples=samples([1] * 80 + [0] * 20, humidity=50.0))["is_wet"] is False
+    # the same humidity but the track cools by 8 °C under the rain: a real shower (2023 Monaco)
+    out = weather_summarise(samples=samples([0] * 80 + [1] * 20, humidity=50.0, wet_track=22.0))
+    assert out["is_wet"] is True
+
+
+def test_pre_race_samples_are_left_out():
+    s = samples([1] * 30 + [0] * 100)  # rain in the hour before the start only
+    out = weather_summarise(samples=s, race_start=T0 + timedelta(minutes=30))
+    assert out["samples"] == 100 and out["rainfall_share"] == 0.0 and out["is_wet"] is False
+    assert weather_summarise(samples=[]) is None
+
+
+def _csv_race(slug_season: int, rnd: int):
+    with open(ERGAST_DUMP_DIR / "races.csv", newline="") as fh:
+        race = next(r for r in csv.DictReader(fh) if int(r["year"]) == slug_season and int(r["round"]) == rnd)
+    start = datetime.fromisoformat(f"{race['date']}T{race['time']}").replace(tzinfo=UTC)
+    key = str(slug_season * 1000 + rnd * 10 + 7)
+    with open(DATA_DIR / "openf1" / "weather.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["session_key"] == key]
+    return [r for r in rows if datetime.fromisoformat(r["date"]) >= start]
+
+
+@pytest.mark.django_db
+def test_observed_sync_matches_the_csv_and_flags_the_known_wet_and_dry_races(mirror, ergast_data):
+    wanted = ["2018_australia", "2018_spain", "2018_germany", "2021_belgium", "2021_emilia_romagna"]
+    counts = weather_observed_sync(
+        seasons=[2018, 2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC)
+    )
+    assert counts["created"] == RaceWeather.objects.count() == 4
+    assert counts["no_samples"] == ["2018_australia"]  # the feed has no samples for it
+
+    belgium = RaceWeather.objects.get(race__slug="2021_belgium")
+    expected = _csv_race(2021, 12)
+    assert belgium.samples == len(expected)
+    assert belgium.air_temperature_mean == pytest.approx(
+        fmean(float(r["air_temperature"]) for r in expected), abs=0.01
+    )
+    assert belgium.rainfall_share == pytest.approx(
+        sum(int(r["rainfall"]) for r in expected) / len(expected), abs=1e-4
+    )
+    assert belgium.is_wet is True  # the 2021 Belgian GP: rain throughout, no racing laps
+    assert RaceWeather.objects.get(race__slug="2018_spain").is_wet is False  # stuck sensor, dry race
+    assert RaceWeather.objects.get(race__slug="2018_germany").is_wet is True  # Hockenheim shower
+
+    again = weather_observed_sync(
+        seasons=[2018, 2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC), refresh=True
+    )
+    assert again["created"] == again["updated"] == 0
+
+
+@pytest.mark.django_db
+def test_forecast_sync_stores_one_row_per_session_with_fetch_time(mirror, ergast_data):
+    now = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)
+    counts = weather_forecasts_sync(now=now)
+    assert counts["errors"] == {}
+    bahrain = Race.objects.get(slug="2024_bahrain")
+    rows = {f.session: f for f in WeatherForecast.objects.filter(race=bahrain)}
+    assert set(rows) == {"fp1", "fp2", "fp3", "qualifying", "race"}
+    race_row = rows["race"]
+    assert race_row.valid_at == bahrain.start.replace(minute=0) and race_row.fetched_at == now
+    # the same hour straight from the mirror's JSON
+    c = bahrain.circuit
+    url = (
+        f"{mirror.weather}/forecast?latitude={c.latitude:.4f}&longitude={c.longitude:.4f}"
+        f"&hourly=temperature_2m,relative_humidity_2m&start_date={bahrain.date}&end_date={bahrain.date}"
+        "&timezone=GMT&wind_speed_unit=ms"
+    )
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        hourly = json.loads(resp.read())["hourly"]
+    i = hourly["time"].index(race_row.valid_at.strftime("%Y-%m-%dT%H:00"))
+    assert race_row.air_temperature == hourly["temperature_2m"][i]
+    assert race_row.humidity == hourly["relative_humidity_2m"][i]
+
+    weather_forecasts_sync(now=now + timedelta(hours=6))  # history kept, latest distinguishable
+    assert WeatherForecast.objects.filter(race=bahrain, session="race").count() == 2
+
+
+@pytest.mark.django_db
+def test_forecast_source_down_records_the_error_and_keeps_going(mirror, ergast_data):
+    mirror.set_faults({"prefix": "/v1/forecast", "status": 500})
+    counts = weather_forecasts_sync(now=datetime(2024, 2, 26, 12, 0, tzinfo=UTC))
+    assert set(counts["errors"]) == {"2024_bahrain", "2024_saudi_arabia"}
+    assert not WeatherForecast.objects.exists()
