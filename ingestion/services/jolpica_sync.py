@@ -228,6 +228,8 @@ def classification_rows(kind: str, items: list) -> list[dict]:
             "driver_id": it.Driver.driverId,
             "team_id": it.Constructor.constructorId,
             "number": int(it.number),
+            "_driver": it.Driver,  # written (upserted) with the race, then dropped
+            "_teams": [it.Constructor],
         }
         if kind == "qualifying":
             row.update(
