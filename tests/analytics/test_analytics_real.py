@@ -1,0 +1,139 @@
+"""driver_analytics_get / team_analytics_get on the real dump, checked against the CSVs with plain Python."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from functools import cache as memoize
+
+import pytest
+from django.core.cache import cache
+
+from analytics.selectors import driver_analytics_get, team_analytics_get
+from analytics.services.common import MECHANICAL_STATUSES
+from ingestion.models import Driver, Team
+from tests.conftest import ERGAST_DUMP_DIR
+
+pytestmark = pytest.mark.django_db
+
+VER, MERCEDES = "830", "131"
+
+
+@memoize
+def _csv(name: str) -> list[dict]:
+    with open(ERGAST_DUMP_DIR / f"{name}.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _race_ids(year: int) -> set[str]:
+    return {r["raceId"] for r in _csv("races") if r["year"] == str(year)}
+
+
+def _ms(text: str) -> int | None:
+    if not text or text == "\\N":
+        return None
+    minutes, _, seconds = text.rpartition(":")
+    return round((int(minutes or 0) * 60 + float(seconds)) * 1000)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(ergast_data):
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_verstappen_2021_against_the_csv(django_assert_max_num_queries):
+    races = _race_ids(2021)
+    with django_assert_max_num_queries(12):
+        data = driver_analytics_get(driver=Driver.objects.get(ref="max_verstappen"), season=2021)
+    json.dumps(data)  # the API returns it as it is
+
+    results = [r for r in _csv("results") if r["raceId"] in races]
+    own = [r for r in results if r["driverId"] == VER]
+    finishes = [int(r["position"]) for r in own if r["position"] != "\\N"]
+    c = data["race_pace_consistency"]
+    assert c["finishes"] == len(finishes)
+    assert c["position_stdev"] == pytest.approx(statistics.stdev(finishes), abs=0.001)
+    assert data["form"]["points"] == pytest.approx(sum(float(r["points"]) for r in own))
+
+    # qualifying gap: deepest session both Red Bull drivers set a time, race by race
+    quali = [q for q in _csv("qualifying") if q["raceId"] in races]
+    gaps, ahead = [], 0
+    for q in (q for q in quali if q["driverId"] == VER):
+        mates = [
+            m
+            for m in quali
+            if m["raceId"] == q["raceId"]
+            and m["constructorId"] == q["constructorId"]
+            and m["driverId"] != VER
+        ]
+        assert len(mates) == 1
+        mate = mates[0]
+        for session in ("q3", "q2", "q1"):
+            mine, theirs = _ms(q[session]), _ms(mate[session])
+            if mine and theirs:
+                gaps.append((mine - theirs) / theirs * 100)
+                break
+        ahead += int(q["position"]) < int(mate["position"])
+    g = data["qualifying_gap_to_teammate"]
+    assert g["races"] == 22  # one head-to-head per race ...
+    assert sum(r["gap_pct"] is not None for r in g["per_race"]) == len(gaps)  # ... a lap time in all but one
+    assert g["median_gap_pct"] == pytest.approx(statistics.median(gaps), abs=0.001)
+    assert g["ahead"] == ahead
+
+    pits = [p for p in _csv("pit_stops") if p["raceId"] in races and p["driverId"] == VER]
+    assert data["pit_stops"]["stops"] == len(pits)
+    assert data["pit_stops"]["median_stop_ms"] == pytest.approx(
+        statistics.median(int(p["milliseconds"]) for p in pits if int(p["milliseconds"]) < 60000), abs=0.5
+    )
+
+    # championship position after the last round from driver_standings.csv
+    last = max(races, key=lambda r: int(next(x["round"] for x in _csv("races") if x["raceId"] == r)))
+    final = next(s for s in _csv("driver_standings") if s["raceId"] == last and s["driverId"] == VER)
+    assert data["championship"]["final_position"] == int(final["position"])
+
+    # a second call is served from the cache
+    driver = Driver.objects.get(ref="max_verstappen")
+    with django_assert_max_num_queries(0):
+        assert driver_analytics_get(driver=driver, season=2021) == data
+
+
+def test_mercedes_2021_against_the_csv():
+    races = _race_ids(2021)
+    data = team_analytics_get(team=Team.objects.get(ref="mercedes"), season=2021)
+    json.dumps(data)
+    statuses = {s["statusId"]: s["status"] for s in _csv("status")}
+    non_starts = {"Did not qualify", "Did not prequalify", "107% Rule", "Withdrew", "Excluded"}
+    rows = [r for r in _csv("results") if r["raceId"] in races and r["constructorId"] == MERCEDES]
+    starts = [r for r in rows if statuses[r["statusId"]] not in non_starts]
+    mechanical = [
+        r for r in starts if r["position"] == "\\N" and statuses[r["statusId"]] in MECHANICAL_STATUSES
+    ]
+    assert data["reliability"]["starts"] == len(starts) == 44
+    assert data["reliability"]["mechanical_dnfs"] == len(mechanical)
+
+    drove = {(r["raceId"], r["driverId"]) for r in rows}
+    stops = [
+        int(p["milliseconds"])
+        for p in _csv("pit_stops")
+        if (p["raceId"], p["driverId"]) in drove and int(p["milliseconds"]) < 60000
+    ]
+    assert data["pit_stops"]["stops"] == len(stops)
+    assert data["pit_stops"]["median_ms"] == pytest.approx(statistics.median(stops), abs=0.5)
+
+    last = max(races, key=int)
+    final = next(
+        s for s in _csv("constructor_standings") if s["raceId"] == last and s["constructorId"] == MERCEDES
+    )
+    assert data["championship"]["final_position"] == int(final["position"])
+    ranking = data["qualifying_pace_ranking"]
+    assert [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
+    assert data["qualifying_pace"]["team"] == "mercedes"
+
+
+def test_driver_without_results_is_not_an_error():
+    driver = Driver.objects.create(ref="test_rookie", given_name="Test", family_name="Rookie")
+    data = driver_analytics_get(driver=driver)
+    assert data["available"] is False and data["season"] is None
