@@ -1,0 +1,296 @@
+"""Vectorised, leak-free feature computation for every (race, driver) entry at once.
+
+All history features are "prior" statistics: values are shifted by one race within each driver /
+team / circuit group before any rolling or expanding window, so a row only ever sees earlier races.
+The race's own qualifying, grid and practice feed only the features flagged for them in the registry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from predictions.features.frames import F1Frames, points_places
+from predictions.features.registry import FEATURES
+
+KEY = ["race_id", "driver_id", "team_id"]
+TARGETS = ["finish", "dnf", "in_points", "podium", "win"]
+
+
+def _prior(df: pd.DataFrame, keys: list[str], col: str, window: int | None = None, how: str = "mean"):
+    """Statistic of `col` over the group's earlier rows (df sorted in time order)."""
+    shifted = df.groupby(keys, sort=False)[col].shift(1)
+    grouped = shifted.groupby([df[k] for k in keys], sort=False)
+    rolled = grouped.rolling(window, min_periods=1) if window else grouped.expanding(min_periods=1)
+    out = getattr(rolled, how)()
+    return out.reset_index(level=list(range(len(keys))), drop=True).reindex(df.index)
+
+
+def _best_ms(q: pd.DataFrame) -> pd.Series:
+    return q[["q1_ms", "q2_ms", "q3_ms"]].min(axis=1, skipna=True)
+
+
+def _qualifying_frame(qualifying: pd.DataFrame) -> pd.DataFrame:
+    q = qualifying.copy()
+    q["best_ms"] = _best_ms(q)
+    pole = q.groupby("race_id")["best_ms"].transform("min")
+    q["quali_gap_to_pole_pct"] = ((q["best_ms"] / pole - 1) * 100).clip(upper=10)
+    q["quali_reached_q3"] = q["q3_ms"].notna().astype(float)
+    team = q.groupby(["race_id", "team_id"])
+    n = team["position"].transform("count")
+    q["teammate_position"] = (team["position"].transform("sum") - q["position"]) / (n - 1).replace(0, np.nan)
+    q["quali_pos_gap_teammate"] = q["position"] - q["teammate_position"]
+    best_sum = team["best_ms"].transform("sum")
+    best_n = team["best_ms"].transform("count")
+    mate_ms = (best_sum - q["best_ms"]) / (best_n - 1).replace(0, np.nan)
+    q["quali_gap_teammate_pct"] = ((q["best_ms"] / mate_ms - 1) * 100).clip(-5, 5)
+    return q.rename(columns={"position": "quali_position"})[
+        [
+            "race_id",
+            "driver_id",
+            "quali_position",
+            "quali_gap_to_pole_pct",
+            "quali_reached_q3",
+            "quali_pos_gap_teammate",
+            "quali_gap_teammate_pct",
+        ]
+    ]
+
+
+def _practice_frame(practice: pd.DataFrame) -> pd.DataFrame:
+    p = practice.groupby(["race_id", "driver_id"]).agg(best=("milliseconds", "min"), laps=("laps", "sum"))
+    p = p.reset_index()
+    fastest = p.groupby("race_id")["best"].transform("min")
+    p["practice_gap_pct"] = ((p["best"] / fastest - 1) * 100).clip(upper=10)
+    p["practice_rank"] = p.groupby("race_id")["best"].rank(method="min")
+    p["practice_laps"] = p["laps"]
+    return p[["race_id", "driver_id", "practice_gap_pct", "practice_rank", "practice_laps"]]
+
+
+def _spearman_grid_finish(df: pd.DataFrame) -> pd.Series:
+    valid = df[df["grid"].notna() & df["finish"].notna()]
+    ranks = valid.groupby("race_id")[["grid", "finish"]].rank()
+    ranks["race_id"] = valid["race_id"]
+    ranks["gf"] = ranks["grid"] * ranks["finish"]
+    ranks["gg"] = ranks["grid"] ** 2
+    ranks["ff"] = ranks["finish"] ** 2
+    s = ranks.groupby("race_id").agg(
+        n=("gf", "size"),
+        g=("grid", "sum"),
+        f=("finish", "sum"),
+        gf=("gf", "sum"),
+        gg=("gg", "sum"),
+        ff=("ff", "sum"),
+    )
+    cov = s["gf"] - s["g"] * s["f"] / s["n"]
+    var = np.sqrt((s["gg"] - s["g"] ** 2 / s["n"]) * (s["ff"] - s["f"] ** 2 / s["n"]))
+    return (cov / var.replace(0, np.nan)).rename("race_grid_corr")
+
+
+def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per entry (history results plus `targets`, the entries of races to predict).
+
+    `targets`: columns race_id, driver_id, team_id and optionally grid. Returns KEY columns, season,
+    round, date, every registry feature, and the outcome columns (NaN for target rows).
+    """
+    races = frames.races.copy()
+    rounds = races.groupby("season")["round"].transform("max")
+    races["race_season_progress"] = races["round"] / rounds
+    races["circuit_is_street"] = races["circuit_type"].map({"street": 1.0, "permanent": 0.0})
+    races["circuit_length_km"] = races["length_km"].astype(float)
+    races["circuit_info_missing"] = (
+        races["circuit_is_street"].isna() | races["circuit_length_km"].isna()
+    ).astype(float)
+
+    hist = frames.results.copy()
+    hist["finish"] = hist["position_order"].astype(float)
+    hist["dnf"] = (~hist["finished"].astype(bool)).astype(float)
+    sprint_pts = frames.sprints.groupby(["race_id", "driver_id"])["points"].sum()
+    hist["all_points"] = (
+        hist["points"].astype(float)
+        + hist.set_index(["race_id", "driver_id"]).index.map(sprint_pts).fillna(0).to_numpy()
+    )
+    hist["is_target"] = False
+    if targets is not None and len(targets):
+        t = targets.copy()
+        if "grid" not in t:
+            t["grid"] = np.nan
+        t["is_target"] = True
+        hist = hist[~hist["race_id"].isin(t["race_id"].unique())]
+        df = pd.concat([hist, t[["race_id", "driver_id", "team_id", "grid", "is_target"]]], ignore_index=True)
+    else:
+        df = hist.reset_index(drop=True)
+    df = df.merge(
+        races[
+            [
+                "race_id",
+                "season",
+                "round",
+                "date",
+                "circuit_id",
+                "race_season_progress",
+                "circuit_is_street",
+                "circuit_length_km",
+                "circuit_info_missing",
+            ]
+        ],
+        on="race_id",
+        how="inner",
+    )
+    df = df.sort_values(["date", "race_id", "driver_id"], kind="stable").reset_index(drop=True)
+    df["race_field_size"] = df.groupby("race_id")["driver_id"].transform("size").astype(float)
+    places = points_places(df["season"].to_numpy())
+    df["in_points"] = np.where(df["finish"].notna(), (df["finish"] <= places).astype(float), np.nan)
+    df["podium"] = np.where(df["finish"].notna(), (df["finish"] <= 3).astype(float), np.nan)
+    df["win"] = np.where(df["finish"].notna(), (df["finish"] == 1).astype(float), np.nan)
+
+    # this race's qualifying (used directly post-qualifying; history via the prior windows)
+    q = _qualifying_frame(frames.qualifying)
+    df = df.merge(q, on=["race_id", "driver_id"], how="left")
+    grid = df["grid"].astype(float)
+    grid = grid.where(grid.isna() | (grid > 0), df["race_field_size"])  # pit-lane start = back
+    grid = grid.fillna(df["quali_position"].where(df["is_target"]))  # upcoming race: grid = qualifying
+    df["grid"] = grid
+    df["grid_penalty"] = df["grid"] - df["quali_position"]
+    df["gained"] = df["grid"] - df["finish"]
+
+    # driver history
+    d = ["driver_id"]
+    df["driver_experience"] = df.groupby("driver_id").cumcount().astype(float)
+    dob = df["driver_id"].map(frames.drivers.set_index("driver_id")["date_of_birth"])
+    df["driver_age"] = (df["date"] - dob).dt.days / 365.25
+    df["driver_win_rate"] = _prior(df, d, "win")
+    df["driver_podium_rate"] = _prior(df, d, "podium")
+    df["driver_points_rate"] = _prior(df, d, "in_points")
+    df["driver_form_3"] = _prior(df, d, "finish", 3)
+    df["driver_form_5"] = _prior(df, d, "finish", 5)
+    df["driver_form_10"] = _prior(df, d, "finish", 10)
+    df["driver_consistency_5"] = _prior(df, d, "finish", 5, "std")
+    df["driver_points_form_5"] = _prior(df, d, "all_points", 5)
+    df["driver_dnf_rate_10"] = _prior(df, d, "dnf", 10)
+    df["driver_positions_gained_5"] = _prior(df, d, "gained", 5)
+    df["driver_quali_form_5"] = _prior(df, d, "quali_position", 5)
+    df["driver_quali_gap_teammate_5"] = _prior(df, d, "quali_pos_gap_teammate", 5)
+    df["driver_prev_finish"] = df.groupby("driver_id")["finish"].shift(1)
+    df["driver_races_with_team"] = df.groupby(["driver_id", "team_id"]).cumcount().astype(float)
+
+    # championship points before the race (race + sprint points of earlier rounds this season)
+    df["driver_season_points"] = _prior(df, ["driver_id", "season"], "all_points", how="sum").fillna(0.0)
+    season_total = df.groupby(["driver_id", "season"])["all_points"].sum().rename("prev_total").reset_index()
+    season_total["season"] += 1
+    df = df.merge(season_total, on=["driver_id", "season"], how="left")
+    df["_champ_key"] = df["driver_season_points"] * 1e4 + df["prev_total"].fillna(0)
+    df["driver_championship_position"] = df.groupby("race_id")["_champ_key"].rank(
+        ascending=False, method="min"
+    )
+
+    # team history, from one row per (race, team)
+    team_race = (
+        df.groupby(["race_id", "team_id"], sort=False)
+        .agg(
+            date=("date", "first"),
+            season=("season", "first"),
+            circuit_id=("circuit_id", "first"),
+            t_finish=("finish", "mean"),
+            t_dnf=("dnf", "mean"),
+            t_points=("all_points", "sum"),
+            t_gap=("quali_gap_to_pole_pct", "min"),
+        )
+        .reset_index()
+    )
+    pits = frames.pit_stops.dropna(subset=["milliseconds"])
+    if len(pits):
+        pits = pits.merge(frames.results[["race_id", "driver_id", "team_id"]], on=["race_id", "driver_id"])
+        race_median = pits.groupby("race_id")["milliseconds"].median()
+        team_pit = pits.groupby(["race_id", "team_id"])["milliseconds"].median().reset_index()
+        team_pit["t_pit"] = team_pit["milliseconds"] / team_pit["race_id"].map(race_median)
+        team_race = team_race.merge(
+            team_pit[["race_id", "team_id", "t_pit"]], on=["race_id", "team_id"], how="left"
+        )
+    else:
+        team_race["t_pit"] = np.nan
+    team_race = team_race.sort_values(["date", "race_id"], kind="stable").reset_index(drop=True)
+    t = ["team_id"]
+    team_race["team_experience"] = team_race.groupby("team_id").cumcount().astype(float)
+    team_race["team_quali_gap_5"] = _prior(team_race, t, "t_gap", 5)
+    team_race["team_form_5"] = _prior(team_race, t, "t_finish", 5)
+    team_race["team_dnf_rate_10"] = _prior(team_race, t, "t_dnf", 10)
+    team_race["team_points_form_5"] = _prior(team_race, t, "t_points", 5)
+    pts3 = _prior(team_race, t, "t_points", 3)
+    team_race["team_points_trend"] = pts3 - team_race.assign(p=pts3).groupby("team_id")["p"].shift(3)
+    gap3 = _prior(team_race, t, "t_gap", 3)
+    team_race["team_development_slope"] = (
+        gap3 - team_race.assign(g=gap3).groupby("team_id")["g"].shift(3)
+    ) / 3
+    team_race["team_pit_stop_ratio_5"] = _prior(team_race, t, "t_pit", 5)
+    team_race["team_season_points"] = _prior(team_race, ["team_id", "season"], "t_points", how="sum").fillna(
+        0.0
+    )
+    team_race["team_championship_position"] = team_race.groupby("race_id")["team_season_points"].rank(
+        ascending=False, method="min"
+    )
+    team_race["circuit_team_avg_finish"] = _prior(team_race, ["team_id", "circuit_id"], "t_finish")
+    team_cols = [
+        "team_experience",
+        "team_quali_gap_5",
+        "team_form_5",
+        "team_dnf_rate_10",
+        "team_points_form_5",
+        "team_points_trend",
+        "team_development_slope",
+        "team_pit_stop_ratio_5",
+        "team_season_points",
+        "team_championship_position",
+        "circuit_team_avg_finish",
+    ]
+    df = df.merge(team_race[["race_id", "team_id", *team_cols]], on=["race_id", "team_id"], how="left")
+
+    # circuit history
+    dc = ["driver_id", "circuit_id"]
+    df["circuit_driver_races"] = df.groupby(dc).cumcount().astype(float)
+    df["circuit_driver_avg_finish"] = _prior(df, dc, "finish")
+    circuit_race = df.groupby("race_id", sort=False).agg(
+        date=("date", "first"), circuit_id=("circuit_id", "first"), c_dnf=("dnf", "mean")
+    )
+    circuit_race = circuit_race.join(_spearman_grid_finish(df)).reset_index()
+    circuit_race = circuit_race.sort_values(["date", "race_id"], kind="stable").reset_index(drop=True)
+    circuit_race["circuit_overtaking_difficulty"] = _prior(circuit_race, ["circuit_id"], "race_grid_corr", 10)
+    circuit_race["circuit_dnf_rate"] = _prior(circuit_race, ["circuit_id"], "c_dnf", 10)
+    df = df.merge(
+        circuit_race[["race_id", "circuit_overtaking_difficulty", "circuit_dnf_rate"]],
+        on="race_id",
+        how="left",
+    )
+
+    # practice (this weekend's FP sessions precede qualifying)
+    df = df.merge(_practice_frame(frames.practice), on=["race_id", "driver_id"], how="left")
+    df["practice_missing"] = df["practice_gap_pct"].isna().astype(float)
+
+    # weather
+    w = frames.weather.rename(
+        columns={
+            "air_temperature": "weather_air_temperature",
+            "track_temperature": "weather_track_temperature",
+            "humidity": "weather_humidity",
+            "wind_speed": "weather_wind_speed",
+            "rain": "weather_rain",
+            "is_wet": "weather_is_wet",
+        }
+    )
+    df = df.merge(w.drop_duplicates("race_id"), on="race_id", how="left")
+    df["weather_is_wet"] = df["weather_is_wet"].map({True: 1.0, False: 0.0})
+    weather_cols = ["weather_air_temperature", "weather_humidity", "weather_rain"]
+    df["weather_missing"] = df[weather_cols].isna().all(axis=1).astype(float)
+    df["wet_gained"] = df["gained"].where(df["weather_is_wet"] == 1.0)
+    df["driver_wet_gain"] = _prior(df, d, "wet_gained")
+
+    # interactions
+    df["grid_x_overtaking"] = df["grid"] * df["circuit_overtaking_difficulty"]
+    df["form_x_circuit"] = df["driver_form_5"] - df["circuit_driver_avg_finish"]
+    df["pace_x_reliability"] = df["team_quali_gap_5"] * df["team_dnf_rate_10"]
+    df["wet_x_wet_gain"] = df["weather_is_wet"] * df["driver_wet_gain"]
+
+    names = [f.name for f in FEATURES]
+    out = df[[*KEY, "season", "round", "date", "is_target", *names, *TARGETS]].copy()
+    out[names] = out[names].astype(float)
+    return out

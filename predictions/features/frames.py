@@ -1,0 +1,191 @@
+"""The canonical DataFrames the feature code works on, and the one function that reads them from the ORM.
+
+Feature computation is pure pandas over these frames (unit-testable without a database); only
+`f1_frames_load` touches the ORM, with one query per table, whatever the number of races.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+_FINISHED_STATUS = re.compile(r"^(Finished|\+\d+ Laps?)$")
+
+
+def status_is_finished(status: pd.Series) -> pd.Series:
+    """Finished on the lead lap or classified laps down; everything else (retired, DSQ, DNS) is a DNF."""
+    return status.fillna("").str.match(_FINISHED_STATUS)
+
+
+def points_places(season) -> np.ndarray | int:
+    """Number of point-scoring places in a season (10 since 2010, 8 in 2003-2009, 6 before)."""
+    season = np.asarray(season)
+    return np.where(season >= 2010, 10, np.where(season >= 2003, 8, 6))
+
+
+@dataclass
+class F1Frames:
+    """Columns (ids are database primary keys):
+
+    races: race_id, season, round, date, circuit_id, circuit_type (permanent/street/None), length_km
+    drivers: driver_id, date_of_birth
+    results: race_id, driver_id, team_id, grid, position_order, points, finished (bool)
+    sprints: race_id, driver_id, points
+    qualifying: race_id, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
+    practice: race_id, session, driver_id, team_id, milliseconds, laps
+    pit_stops: race_id, driver_id, milliseconds
+    weather: race_id, air_temperature, track_temperature, humidity, wind_speed, rain, is_wet
+      (observed race weather for past races; the latest forecast for races to predict)
+    """
+
+    races: pd.DataFrame
+    drivers: pd.DataFrame
+    results: pd.DataFrame
+    sprints: pd.DataFrame
+    qualifying: pd.DataFrame
+    practice: pd.DataFrame
+    pit_stops: pd.DataFrame
+    weather: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+
+def _frame(qs, columns: dict[str, str]) -> pd.DataFrame:
+    rows = list(qs.values_list(*columns.keys()))
+    return pd.DataFrame(rows, columns=list(columns.values()))
+
+
+def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None = None) -> F1Frames:
+    """Read everything the features need from the database (one query per table).
+
+    `forecast_for`: race ids whose weather comes from the latest stored forecast (races to predict
+    without observed weather); other races use the observed RaceWeather summary.
+    """
+    from ingestion.models import (
+        Driver,
+        PitStop,
+        PracticeResult,
+        QualifyingResult,
+        Race,
+        RaceResult,
+        RaceWeather,
+        SprintResult,
+        WeatherForecast,
+    )
+
+    races = _frame(
+        Race.objects.filter(season_id__gte=since_season),
+        {
+            "id": "race_id",
+            "season_id": "season",
+            "round": "round",
+            "date": "date",
+            "circuit_id": "circuit_id",
+            "circuit__circuit_type": "circuit_type",
+            "circuit__length_km": "length_km",
+        },
+    )
+    races["date"] = pd.to_datetime(races["date"])
+    races.loc[~races["circuit_type"].isin(["permanent", "street"]), "circuit_type"] = None
+    scope = {"race__season_id__gte": since_season}
+    results = _frame(
+        RaceResult.objects.filter(**scope, shared_car_index=0),
+        {
+            "race_id": "race_id",
+            "driver_id": "driver_id",
+            "team_id": "team_id",
+            "grid": "grid",
+            "position_order": "position_order",
+            "points": "points",
+            "status__status": "status",
+        },
+    )
+    results["points"] = results["points"].astype(float)
+    results["finished"] = status_is_finished(results.pop("status"))
+    results = results.drop_duplicates(["race_id", "driver_id"])
+    sprints = _frame(
+        SprintResult.objects.filter(**scope),
+        {"race_id": "race_id", "driver_id": "driver_id", "points": "points"},
+    )
+    sprints["points"] = sprints["points"].astype(float)
+    qualifying = _frame(
+        QualifyingResult.objects.filter(**scope),
+        {
+            "race_id": "race_id",
+            "driver_id": "driver_id",
+            "team_id": "team_id",
+            "position": "position",
+            "q1_ms": "q1_ms",
+            "q2_ms": "q2_ms",
+            "q3_ms": "q3_ms",
+        },
+    )
+    practice = _frame(
+        PracticeResult.objects.filter(**scope),
+        {
+            "race_id": "race_id",
+            "session": "session",
+            "driver_id": "driver_id",
+            "team_id": "team_id",
+            "milliseconds": "milliseconds",
+            "laps": "laps",
+        },
+    )
+    pit_stops = _frame(
+        PitStop.objects.filter(**scope),
+        {"race_id": "race_id", "driver_id": "driver_id", "milliseconds": "milliseconds"},
+    )
+    drivers = _frame(
+        Driver.objects.filter(
+            id__in=results["driver_id"].unique().tolist() + _extra_driver_ids(practice, qualifying)
+        ),
+        {"id": "driver_id", "date_of_birth": "date_of_birth"},
+    )
+    drivers["date_of_birth"] = pd.to_datetime(drivers["date_of_birth"])
+    observed = _frame(
+        RaceWeather.objects.filter(**scope),
+        {
+            "race_id": "race_id",
+            "air_temperature_mean": "air_temperature",
+            "track_temperature_mean": "track_temperature",
+            "humidity_mean": "humidity",
+            "wind_speed_mean": "wind_speed",
+            "rainfall_share": "rain",
+            "is_wet": "is_wet",
+        },
+    )
+    forecast_for = list(forecast_for or [])
+    observed = observed[~observed["race_id"].isin(forecast_for)]
+    forecasts = _frame(
+        WeatherForecast.objects.filter(race_id__in=forecast_for, session="race").order_by(
+            "race_id", "-fetched_at"
+        ),
+        {
+            "race_id": "race_id",
+            "air_temperature": "air_temperature",
+            "humidity": "humidity",
+            "wind_speed": "wind_speed",
+            "precipitation_probability": "rain",
+        },
+    ).drop_duplicates("race_id")
+    forecasts["rain"] = forecasts["rain"] / 100.0
+    forecasts["track_temperature"] = np.nan
+    forecasts["is_wet"] = forecasts["rain"].map(lambda p: None if pd.isna(p) else p >= 0.5)
+    parts = [f for f in (observed, forecasts[observed.columns]) if len(f)]
+    weather = pd.concat(parts, ignore_index=True) if parts else observed
+    return F1Frames(
+        races=races,
+        drivers=drivers,
+        results=results,
+        sprints=sprints,
+        qualifying=qualifying,
+        practice=practice,
+        pit_stops=pit_stops,
+        weather=weather,
+    )
+
+
+def _extra_driver_ids(practice: pd.DataFrame, qualifying: pd.DataFrame) -> list[int]:
+    return sorted(set(practice["driver_id"]).union(qualifying["driver_id"]))

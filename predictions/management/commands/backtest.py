@@ -1,0 +1,71 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from predictions.services import backtest_run
+
+
+def parse_seasons(value: str) -> list[int]:
+    try:
+        if "-" in value:
+            a, b = (int(x) for x in value.split("-", 1))
+            if b < a:
+                raise ValueError
+            return list(range(a, b + 1))
+        return [int(x) for x in value.split(",")]
+    except ValueError:
+        raise CommandError(f"--seasons {value!r}: use 2023-2025 or 2023,2025") from None
+
+
+class Command(BaseCommand):
+    help = "Rolling-origin backtest (race by race, models trained only on earlier races); stored as a BacktestRun."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seasons", required=True, help="e.g. 2023-2025 or 2022,2024")
+        parser.add_argument("--stage", choices=["pre", "post"], default="post")
+        parser.add_argument(
+            "--retrain-every",
+            type=int,
+            default=0,
+            help="Also retrain every N races (0 = at season start only)",
+        )
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **opts):
+        try:
+            run = backtest_run(
+                seasons=parse_seasons(opts["seasons"]),
+                stage=opts["stage"],
+                retrain_every=opts["retrain_every"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        report = run.results
+        if opts["json"]:
+            self.stdout.write(
+                json.dumps({"id": run.pk, "duration_seconds": run.duration_seconds, **report}, indent=2)
+            )
+            return
+        keys = [
+            "mae",
+            "mae_finishers",
+            "spearman",
+            "winner_hit_rate",
+            "podium_overlap",
+            "points_accuracy",
+            "brier_win",
+            "brier_podium",
+            "brier_points",
+        ]
+        self.stdout.write(
+            f"backtest #{run.pk} {run.stage} {run.seasons}: {run.races} races in {run.duration_seconds}s"
+        )
+        self.stdout.write("method".ljust(15) + "".join(k[:14].rjust(15) for k in keys))
+        for method, m in report["overall"].items():
+            self.stdout.write(
+                method.ljust(15)
+                + "".join(("-" if m.get(k) is None else f"{m[k]:.3f}").rjust(15) for k in keys)
+            )
+        for name, floor in report.get("floors", {}).items():
+            style = self.style.SUCCESS if floor["met"] else self.style.WARNING
+            self.stdout.write(style(f"  {name}: {'met' if floor['met'] else 'NOT met'} {floor}"))

@@ -1,0 +1,82 @@
+import json
+from datetime import UTC, datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.http import Http404
+
+from ingestion.selectors import MalformedRaceId, race_get
+from predictions.selectors import race_list_upcoming
+from predictions.services import ModelUnavailable, prediction_generate
+from predictions.services.predicting import PredictionInputError
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--as-of {value!r} is not an ISO date (e.g. 2026-06-20)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Command(BaseCommand):
+    help = "Generate and store predictions for one race (--race 2026_austria) or the next three (--upcoming)."
+
+    def add_arguments(self, parser):
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--race", help="Race id, e.g. 2026_austria or 2026_11")
+        target.add_argument("--upcoming", action="store_true", help="The next three races without results")
+        parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
+        parser.add_argument("--as-of", help="Clock for --upcoming (ISO date/time, default now)")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **opts):
+        as_of = parse_as_of(opts["as_of"])
+        if opts["upcoming"]:
+            races = race_list_upcoming(as_of=as_of)
+            if not races:
+                raise CommandError("no upcoming races without results")
+        else:
+            try:
+                races = [race_get(race_id=opts["race"])]
+            except (MalformedRaceId, Http404) as exc:
+                raise CommandError(str(exc)) from exc
+        out = []
+        for race in races:
+            try:
+                rows = prediction_generate(race=race, stage=opts["stage"], as_of=as_of)
+            except (PredictionInputError, ModelUnavailable) as exc:
+                raise CommandError(f"{race.slug}: {exc}") from exc
+            out.append(
+                {
+                    "race": race.slug,
+                    "predictions": [
+                        {
+                            "stage": p.stage,
+                            "driver_id": p.driver_id,
+                            "driver": p.driver.ref,
+                            "team": p.team.ref,
+                            "predicted_position": p.predicted_position,
+                            "win": round(p.win_probability, 4),
+                            "podium": round(p.podium_probability, 4),
+                            "points": round(p.points_probability, 4),
+                            "dnf": round(p.dnf_probability, 4),
+                            "confidence": round(p.confidence, 3),
+                            "low_confidence": p.low_confidence,
+                        }
+                        for p in sorted(rows, key=lambda p: (p.stage, p.predicted_position))
+                    ],
+                }
+            )
+        if opts["json"]:
+            self.stdout.write(json.dumps(out, indent=2))
+            return
+        for race in out:
+            self.stdout.write(self.style.MIGRATE_HEADING(race["race"]))
+            for p in race["predictions"]:
+                self.stdout.write(
+                    f"  [{p['stage']:4}] P{p['predicted_position']:<2} {p['driver']:<20} {p['team']:<14} "
+                    f"win {p['win']:.3f} podium {p['podium']:.3f} points {p['points']:.3f} dnf {p['dnf']:.3f}"
+                    f"{'  (low confidence)' if p['low_confidence'] else ''}"
+                )

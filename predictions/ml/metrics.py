@@ -1,0 +1,131 @@
+"""Scoring predictions against results: per-race and pooled metrics, calibration tables. Pure numpy/pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+_EPS = 1e-6
+
+
+def _logloss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def race_metrics(pred_rank: np.ndarray, finish: np.ndarray, finished: np.ndarray, places: int = 10) -> dict:
+    """Rank metrics for one race. pred_rank/finish: 1..N over all entrants; finished: bool per driver."""
+    pred_rank = np.asarray(pred_rank, float)
+    finish = np.asarray(finish, float)
+    finished = np.asarray(finished, bool)
+    out = {
+        "mae": float(np.mean(np.abs(pred_rank - finish))),
+        "spearman": float(spearmanr(pred_rank, finish).statistic) if len(finish) > 2 else None,
+        "winner_hit": bool(finish[np.argmin(pred_rank)] == 1),
+        "podium_overlap": float(len(set(np.where(pred_rank <= 3)[0]) & set(np.where(finish <= 3)[0])) / 3),
+        "points_accuracy": float(np.mean((pred_rank <= places) == (finish <= places))),
+    }
+    if finished.sum() >= 2:
+        # finishers only, both predicted and actual order re-ranked among the finishers
+        p = pd.Series(pred_rank[finished]).rank(method="first").to_numpy()
+        a = pd.Series(finish[finished]).rank(method="first").to_numpy()
+        out["mae_finishers"] = float(np.mean(np.abs(p - a)))
+    else:
+        out["mae_finishers"] = None
+    return out
+
+
+def calibration_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[list[dict], float]:
+    """Equal-width reliability table and expected calibration error (ECE)."""
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        if not m.any():
+            continue
+        mean_p, rate = float(p[m].mean()), float(y[m].mean())
+        ece += m.sum() / len(p) * abs(mean_p - rate)
+        rows.append(
+            {
+                "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                "n": int(m.sum()),
+                "predicted": mean_p,
+                "observed": rate,
+            }
+        )
+    return rows, float(ece)
+
+
+def probability_metrics(p: np.ndarray, y: np.ndarray) -> dict:
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    table, ece = calibration_table(p, y)
+    return {
+        "brier": float(np.mean((p - y) ** 2)),
+        "log_loss": _logloss(p, y),
+        "ece": ece,
+        "calibration": table,
+    }
+
+
+def dnf_metrics(p: np.ndarray, y: np.ndarray) -> dict:
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    base = np.full_like(p, y.mean())
+    out = probability_metrics(p, y)
+    out["constant_rate_log_loss"] = _logloss(base, y)
+    out["auc"] = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+    return out
+
+
+def summarise(per_race: pd.DataFrame, entries: pd.DataFrame | None = None) -> dict:
+    """Average per-race rank metrics; pooled probability metrics over all entries (when given)."""
+    out = {"races": len(per_race)}
+    for col in ["mae", "mae_finishers", "spearman", "points_accuracy", "podium_overlap"]:
+        out[col] = float(per_race[col].astype(float).mean())
+    out["winner_hit_rate"] = float(per_race["winner_hit"].astype(float).mean())
+    if entries is not None and "p_win" in entries:
+        for name, col in [("win", "win"), ("podium", "podium"), ("points", "in_points")]:
+            m = probability_metrics(entries[f"p_{name}"].to_numpy(), entries[col].to_numpy())
+            out[f"brier_{name}"] = m["brier"]
+            out[f"log_loss_{name}"] = m["log_loss"]
+            out[f"ece_{name}"] = m["ece"]
+            out[f"calibration_{name}"] = m["calibration"]
+        if "p_dnf" in entries:
+            m = dnf_metrics(entries["p_dnf"].to_numpy(), entries["dnf"].to_numpy())
+            out.update(
+                dnf_log_loss=m["log_loss"],
+                dnf_constant_log_loss=m["constant_rate_log_loss"],
+                dnf_auc=m["auc"],
+                dnf_brier=m["brier"],
+                ece_dnf=m["ece"],
+            )
+    return out
+
+
+def prediction_set_score(pred: pd.DataFrame, actual: pd.DataFrame, *, places: int = 10) -> dict:
+    """Score one stored prediction set against a race result.
+
+    pred: driver_id, predicted_position, p_win, p_podium, p_points (, p_dnf);
+    actual: driver_id, finish (position order), dnf. Drivers present in both are scored; predicted
+    positions are re-ranked among them.
+    """
+    m = pred.merge(actual, on="driver_id", how="inner")
+    if m.empty:
+        raise ValueError("no driver is both predicted and classified")
+    rank = m["predicted_position"].rank(method="first").to_numpy()
+    finish = m["finish"].rank(method="first").to_numpy()
+    out = race_metrics(rank, finish, (m["dnf"] == 0).to_numpy(), places)
+    y_win, y_pod, y_pts = (finish == 1), (finish <= 3), (finish <= places)
+    out["brier_win"] = float(np.mean((m["p_win"] - y_win) ** 2))
+    out["brier_podium"] = float(np.mean((m["p_podium"] - y_pod) ** 2))
+    out["brier_points"] = float(np.mean((m["p_points"] - y_pts) ** 2))
+    if "p_dnf" in m:
+        out["dnf_log_loss"] = _logloss(m["p_dnf"].to_numpy(), m["dnf"].to_numpy())
+    out["drivers"] = len(m)
+    return out

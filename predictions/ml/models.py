@@ -1,0 +1,271 @@
+"""The three models per stage (position, points, DNF), the ranking layer on top, and race prediction.
+
+Pure functions over the feature frame from `predictions.features.compute.build_features`; no ORM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from predictions.features.frames import points_places
+from predictions.features.registry import feature_names
+from predictions.ml.ranking import RankingModel, ranking_fit, strength_inputs
+
+SEED = 20260101
+PARAMS = {
+    "position": {
+        "model": "HistGradientBoostingRegressor",
+        "max_iter": 300,
+        "learning_rate": 0.03,
+        "max_depth": 3,
+        "min_samples_leaf": 80,
+        "l2_regularization": 1.0,
+        "target": "finishing rank among finishers (retirements are the DNF model's job)",
+    },
+    "points": {
+        "model": "RandomForestClassifier",
+        "n_estimators": 150,
+        "max_features": "sqrt",
+        "min_samples_leaf": 10,
+        "max_samples": 0.6,
+    },
+    "dnf": {"model": "LogisticRegression", "class_weight": "balanced", "C": 0.1, "max_iter": 1000},
+    "calibration_min_races": 20,
+    "ranking": {"model": "Plackett-Luce", "likelihood_top": 10, "n_sims": 4000},
+    "seed": SEED,
+}
+
+
+# The linear DNF model sees the reliability-related features only: with all 60 collinear inputs it
+# extrapolates wildly on rows unlike its training window (e.g. a race with only a forecast).
+DNF_FEATURES = [
+    "driver_dnf_rate_10",
+    "team_dnf_rate_10",
+    "circuit_dnf_rate",
+    "circuit_is_street",
+    "driver_experience",
+    "team_experience",
+    "driver_form_5",
+    "team_quali_gap_5",
+    "practice_laps",
+    "weather_rain",
+    "weather_is_wet",
+    "race_field_size",
+    "grid",
+]
+
+
+def _dnf_features(features: list[str]) -> list[str]:
+    return [f for f in DNF_FEATURES if f in features]
+
+
+def _kw(name: str) -> dict:
+    return {k: v for k, v in PARAMS[name].items() if k not in ("model", "target")}
+
+
+@dataclass
+class StageModels:
+    stage: str
+    features: list[str]
+    position: HistGradientBoostingRegressor
+    points: RandomForestClassifier
+    dnf: object  # sklearn Pipeline
+    dnf_prior_shift: float  # balanced classes inflate P(DNF); shift the logit back to the base rate
+    ranking: RankingModel
+    medians: pd.Series  # reference values for explanations
+    empty_features: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+    def matrix(self, df: pd.DataFrame) -> pd.DataFrame:
+        return _matrix(df, self.features, self.empty_features)
+
+
+# A feature with no value at all in the training window (e.g. circuit length before the circuit
+# table is enriched) carries no information; the tree binning cannot handle an all-NaN column, so
+# it is held at a constant sentinel for training and prediction alike (the NaN stays in the data).
+_EMPTY_SENTINEL = -1.0
+
+
+def _matrix(df: pd.DataFrame, features: list[str], empty: list[str]) -> pd.DataFrame:
+    X = df[features]
+    if empty:
+        X = X.copy()
+        X[empty] = _EMPTY_SENTINEL
+    return X
+
+
+def _fit_base(train: pd.DataFrame, features: list[str], *, n_jobs: int):
+    X = _matrix(train, features, [f for f in features if train[f].isna().all()])
+    finished = train["dnf"] == 0
+    finisher_rank = train[finished].groupby("race_id")["finish"].rank()
+    with threadpool_limits(limits=n_jobs):  # OpenMP spin-waits are costly on a shared 2-core box
+        position = HistGradientBoostingRegressor(random_state=SEED, **_kw("position")).fit(
+            X[finished], finisher_rank
+        )
+        points = RandomForestClassifier(random_state=SEED, n_jobs=n_jobs, **_kw("points")).fit(
+            X, train["in_points"]
+        )
+        dnf = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(random_state=SEED, **_kw("dnf")),
+        ).fit(X[_dnf_features(features)], train["dnf"])
+    rate = float(np.clip(train["dnf"].mean(), 1e-3, 1 - 1e-3))
+    shift = float(np.log(rate / (1 - rate)))  # balanced training ≈ prior 0.5 (logit 0)
+    return position, points, dnf, shift
+
+
+def _base_outputs(models, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    position, points, dnf, shift = models
+    with threadpool_limits(limits=1):
+        pos = position.predict(X)
+        p_points = points.predict_proba(X)[:, 1]
+        raw = dnf.predict_proba(X[_dnf_features(list(X.columns))])[:, 1]
+        p_dnf = expit(logit(np.clip(raw, 1e-6, 1 - 1e-6)) + shift)
+    return pos, p_points, p_dnf
+
+
+def _race_groups(df: pd.DataFrame, inputs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    codes = df["race_id"].to_numpy()
+    finish = df["finish"].to_numpy()
+    for rid in pd.unique(codes):
+        m = codes == rid
+        out.append((inputs[m], finish[m]))
+    return out
+
+
+def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1) -> StageModels:
+    """Fit one stage. The ranking weights are fitted on the latest seasons (at least 20 races), predicted by base
+    models trained only on the seasons before it (honest, time-ordered calibration); the base models
+    are then refitted on the whole window."""
+    features = feature_names(stage)
+    train = train[train["finish"].notna()]
+    seasons = sorted(train["season"].unique())
+    calib_from = _calibration_from(train)
+    if calib_from is not None:
+        early, late = train[train["season"] < calib_from], train[train["season"] >= calib_from]
+        calib_models = _fit_base(early, features, n_jobs=n_jobs)
+        pos, pp, pd_ = _base_outputs(calib_models, _matrix(late, features, _empty(early, features)))
+        calib = late
+    else:
+        calib_models = _fit_base(train, features, n_jobs=n_jobs)
+        pos, pp, pd_ = _base_outputs(calib_models, _matrix(train, features, _empty(train, features)))
+        calib = train
+    ranking = ranking_fit(
+        _race_groups(calib, strength_inputs(pos, pp, pd_)), top=PARAMS["ranking"]["likelihood_top"]
+    )
+    position, points, dnf, shift = _fit_base(train, features, n_jobs=n_jobs)
+    return StageModels(
+        stage=stage,
+        features=features,
+        position=position,
+        points=points,
+        dnf=dnf,
+        dnf_prior_shift=shift,
+        ranking=ranking,
+        medians=_matrix(train, features, _empty(train, features)).median(),
+        empty_features=_empty(train, features),
+        metrics={"calibration_from_season": calib_from, "seasons": [int(seasons[0]), int(seasons[-1])]},
+    )
+
+
+def _calibration_from(train: pd.DataFrame) -> int | None:
+    """First season of the held-out calibration block: the latest whole seasons holding at least
+    `calibration_min_races` races, leaving at least one season to fit on (None if impossible)."""
+    races = train.groupby("season")["race_id"].nunique().sort_index()
+    total = 0
+    for season in reversed(races.index.tolist()):
+        total += races[season]
+        if total >= PARAMS["calibration_min_races"]:
+            return int(season) if season > races.index.min() else None
+    return None
+
+
+def _empty(df: pd.DataFrame, features: list[str]) -> list[str]:
+    return [f for f in features if df[f].isna().all()]
+
+
+def _set_jobs(models: StageModels, n_jobs: int) -> None:
+    models.points.n_jobs = n_jobs
+
+
+def race_predict(
+    models: StageModels,
+    race: pd.DataFrame,
+    *,
+    n_sims: int | None = None,
+    seed: int = SEED,
+    explain: int = 5,
+    confidence_window: int = 2,
+) -> pd.DataFrame:
+    """Predict one race (rows = its entrants). Returns one row per driver with the predicted
+    position, probabilities, confidence and the top `explain` feature contributions."""
+    _set_jobs(models, 1)
+    X = models.matrix(race)
+    base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
+    pos, p_points_model, p_dnf = _base_outputs(base, X)
+    inputs = strength_inputs(pos, p_points_model, p_dnf)
+    sims = models.ranking.simulate(inputs, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed)
+    places = int(points_places(int(race["season"].iloc[0])))
+    expected = sims.mean(axis=0)
+    strength = models.ranking.strength(inputs)
+    order = np.lexsort((-strength, expected))
+    predicted = np.empty(len(order), int)
+    predicted[order] = np.arange(1, len(order) + 1)
+    confidence = (np.abs(sims - predicted[None, :]) <= confidence_window).mean(axis=0)
+    out = race[["race_id", "driver_id", "team_id"]].copy()
+    out["predicted_position"] = predicted
+    out["expected_position"] = expected
+    out["position_model"] = pos
+    out["p_win"] = (sims == 1).mean(axis=0)
+    out["p_podium"] = (sims <= 3).mean(axis=0)
+    out["p_points"] = (sims <= places).mean(axis=0)
+    out["p_points_model"] = p_points_model
+    out["p_dnf"] = p_dnf
+    out["confidence"] = confidence
+    out["explanation"] = (
+        explain_position(models, X, pos, top=explain) if explain else [[] for _ in range(len(out))]
+    )
+    return out.reset_index(drop=True)
+
+
+def explain_position(
+    models: StageModels, X: pd.DataFrame, pred: np.ndarray, *, top: int = 5
+) -> list[list[dict]]:
+    """Per-driver contributions to the predicted position: how much the prediction moves when one
+    feature is reset to its training median (negative = the feature helps the driver finish higher)."""
+    n, feats = len(X), models.features
+    ref = models.medians.reindex(feats)
+    stacked = pd.concat([X] * len(feats), ignore_index=True)
+    for j, f in enumerate(feats):
+        stacked.iloc[j * n : (j + 1) * n, j] = ref[f]
+    with threadpool_limits(limits=1):
+        moved = models.position.predict(stacked).reshape(len(feats), n)
+    contrib = pred[None, :] - moved  # (features, drivers)
+    out = []
+    values = X.to_numpy()
+    for i in range(n):
+        idx = np.argsort(-np.abs(contrib[:, i]))[:top]
+        out.append(
+            [
+                {
+                    "feature": feats[j],
+                    "value": None if np.isnan(values[i, j]) else round(float(values[i, j]), 4),
+                    "contribution": round(float(contrib[j, i]), 3),
+                }
+                for j in idx
+                if abs(contrib[j, i]) > 1e-9
+            ]
+        )
+    return out

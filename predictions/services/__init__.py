@@ -1,0 +1,19 @@
+"""Write-side services of the prediction engine (see the README section "Prediction engine")."""
+
+from predictions.services.backtest import backtest_run
+from predictions.services.championship import championship_simulate
+from predictions.services.post_race import race_results_process
+from predictions.services.predicting import prediction_generate, prediction_what_if, predictions_backfill
+from predictions.services.training import ModelUnavailable, model_train, model_version_activate
+
+__all__ = [
+    "ModelUnavailable",
+    "backtest_run",
+    "championship_simulate",
+    "model_train",
+    "model_version_activate",
+    "prediction_generate",
+    "prediction_what_if",
+    "predictions_backfill",
+    "race_results_process",
+]

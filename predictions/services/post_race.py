@@ -1,0 +1,107 @@
+"""The post-race step the scheduler calls once a race's results are in."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from django.conf import settings
+from django.db.models import Q
+
+from ingestion.models import Race, RaceResult
+from ingestion.services.upsert import upsert_rows
+from predictions.features.frames import points_places, status_is_finished
+from predictions.ml.metrics import prediction_set_score
+from predictions.models import Prediction, PredictionStage, RaceAccuracy
+
+logger = logging.getLogger(__name__)
+
+
+def _pre_race_batch(race: Race, stage: str):
+    """The latest prediction set made before the race started (or a backfilled one)."""
+    cutoff = race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+    return (
+        Prediction.objects.filter(race=race, stage=stage)
+        .filter(Q(as_of__lt=cutoff) | Q(backfilled=True))
+        .order_by("backfilled", "-created_at", "-id")  # a genuine pre-race set beats a backfill
+        .values_list("batch", "backfilled", "model_version_id")
+        .first()
+    )
+
+
+def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
+    """Score the stored pre-race predictions of each stage against the results (upserted)."""
+    results = pd.DataFrame(
+        RaceResult.objects.filter(race=race, shared_car_index=0).values_list(
+            "driver_id", "position_order", "status__status"
+        ),
+        columns=["driver_id", "finish", "status"],
+    )
+    if results.empty:
+        raise ValueError(f"{race.slug} has no results to score against")
+    results["dnf"] = (~status_is_finished(results.pop("status"))).astype(float)
+    rows = []
+    for stage in PredictionStage.values:
+        found = _pre_race_batch(race, stage)
+        if not found:
+            continue
+        batch, backfilled, version_id = found
+        pred = pd.DataFrame(
+            Prediction.objects.filter(batch=batch).values_list(
+                "driver_id",
+                "predicted_position",
+                "win_probability",
+                "podium_probability",
+                "points_probability",
+                "dnf_probability",
+            ),
+            columns=["driver_id", "predicted_position", "p_win", "p_podium", "p_points", "p_dnf"],
+        )
+        score = prediction_set_score(pred, results, places=int(points_places(race.season_id)))
+        rows.append(
+            {
+                "race_id": race.id,
+                "stage": stage,
+                "batch": batch,
+                "model_version_id": version_id,
+                "backfilled": backfilled,
+                "drivers": score["drivers"],
+                "mae": score["mae"],
+                "mae_finishers": score["mae_finishers"],
+                "spearman": score["spearman"],
+                "winner_hit": score["winner_hit"],
+                "podium_overlap": score["podium_overlap"],
+                "points_accuracy": score["points_accuracy"],
+                "brier_win": score["brier_win"],
+                "brier_podium": score["brier_podium"],
+                "brier_points": score["brier_points"],
+                "metrics": {"dnf_log_loss": score.get("dnf_log_loss")},
+            }
+        )
+    upsert_rows(
+        model=RaceAccuracy, rows=rows, key_fields=["race_id", "stage", "batch"], scope={"race_id": race.id}
+    )
+    return list(RaceAccuracy.objects.filter(race=race).order_by("stage"))
+
+
+def race_results_process(*, race: Race, as_of=None) -> dict:
+    """Score the race's pre-race predictions (backfilling one if none was stored), retrain when
+    AUTO_RETRAIN_ENABLED, and refresh the upcoming races' predictions. Returns a summary."""
+    from predictions.selectors import race_list_upcoming
+    from predictions.services.predicting import prediction_generate, predictions_backfill
+    from predictions.services.training import model_train
+
+    summary: dict = {"race": race.slug, "backfilled": False, "retrained": None, "refreshed": []}
+    if not Prediction.objects.filter(race=race).exists():
+        summary["backfilled"] = bool(predictions_backfill(races=[race]))
+    records = race_accuracy_score(race=race)
+    summary["accuracy"] = {
+        r.stage: {"mae": r.mae, "spearman": r.spearman, "winner_hit": r.winner_hit} for r in records
+    }
+    if settings.AUTO_RETRAIN_ENABLED:
+        summary["retrained"] = model_train().label
+    for upcoming in race_list_upcoming(as_of=as_of):
+        prediction_generate(race=upcoming)
+        summary["refreshed"].append(upcoming.slug)
+    logger.info("post-race step for %s: %s", race.slug, summary)
+    return summary

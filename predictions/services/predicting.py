@@ -1,0 +1,204 @@
+"""Generating and storing predictions (never overwriting), backfilling, and the what-if grid."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.models import Driver, QualifyingResult, Race, RaceResult, Team
+from predictions.features.compute import build_features
+from predictions.features.frames import F1Frames, f1_frames_load
+from predictions.ml.models import race_predict
+from predictions.models import ModelVersion, Prediction, PredictionStage
+from predictions.services.training import (
+    HISTORY_FROM_SEASON,
+    model_bundle_load,
+    model_version_for_season,
+)
+from predictions.signals import predictions_changed
+
+
+class PredictionInputError(ValueError):
+    """The request cannot be predicted (e.g. post-qualifying before qualifying, bad what-if grid)."""
+
+
+def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
+    """The race's entrants and where the list came from: results, qualifying, or (for a race not
+    yet run) the entry list of the latest race with results before it."""
+    cols = ["race_id", "driver_id", "team_id", "grid"]
+    rows = list(
+        RaceResult.objects.filter(race=race, shared_car_index=0).values_list("driver_id", "team_id", "grid")
+    )
+    if rows:
+        return pd.DataFrame([(race.id, *r) for r in rows], columns=cols).drop_duplicates(
+            "driver_id"
+        ), "results"
+    rows = list(QualifyingResult.objects.filter(race=race).values_list("driver_id", "team_id", "position"))
+    if rows:
+        return pd.DataFrame([(race.id, *r) for r in rows], columns=cols), "qualifying"
+    previous = (
+        Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct().first()
+    )
+    if previous is None:
+        raise PredictionInputError(f"no earlier race with results to take {race.slug}'s entry list from")
+    rows = list(
+        RaceResult.objects.filter(race=previous, shared_car_index=0).values_list("driver_id", "team_id")
+    )
+    return pd.DataFrame([(race.id, d, t, None) for d, t in rows], columns=cols).drop_duplicates(
+        "driver_id"
+    ), (f"entry list of {previous.slug}")
+
+
+def _stages_for(race: Race, stage: str | None, source: str) -> list[str]:
+    has_grid = source in ("results", "qualifying")
+    if stage is None:
+        return ["pre", "post"] if has_grid else ["pre"]
+    if stage not in PredictionStage.values:
+        raise PredictionInputError(f"stage must be one of {PredictionStage.values}, got {stage!r}")
+    if stage == "post" and not has_grid:
+        raise PredictionInputError(
+            f"{race.slug}: qualifying is not in yet, so there is no post-qualifying stage"
+        )
+    return [stage]
+
+
+def _race_features(race: Race, entries: pd.DataFrame, frames: F1Frames | None) -> pd.DataFrame:
+    has_results = RaceResult.objects.filter(race=race).exists()
+    if frames is None:
+        frames = f1_frames_load(
+            since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id]
+        )
+    features = build_features(frames, targets=entries)
+    return features[features["race_id"] == race.id].reset_index(drop=True)
+
+
+def prediction_generate(
+    *,
+    race: Race,
+    stage: str | None = None,
+    as_of: datetime | None = None,
+    backfilled: bool = False,
+    version: ModelVersion | None = None,
+    frames: F1Frames | None = None,
+) -> list[Prediction]:
+    """Predict `race` (both stages when qualifying is in, else pre-qualifying) and store new rows.
+
+    Backfilled predictions use a model trained only on seasons before the race's season.
+    """
+    entries, source = race_entries(race=race)
+    stages = _stages_for(race, stage, source)
+    if backfilled and version is None:
+        version = model_version_for_season(season=race.season_id, frames=frames)
+    version, bundle = model_bundle_load(version=version)
+    rows = _race_features(race, entries, frames)
+    as_of = as_of or timezone.now()
+    threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
+    created: list[Prediction] = []
+    for s in stages:
+        out = race_predict(bundle.stages[s], rows)
+        batch = uuid.uuid4()
+        created.extend(
+            Prediction(
+                batch=batch,
+                race_id=race.id,
+                driver_id=int(r.driver_id),
+                team_id=int(r.team_id),
+                stage=s,
+                predicted_position=int(r.predicted_position),
+                expected_position=round(float(r.expected_position), 3),
+                win_probability=float(r.p_win),
+                podium_probability=float(r.p_podium),
+                points_probability=float(r.p_points),
+                dnf_probability=round(float(r.p_dnf), 4),
+                confidence=float(r.confidence),
+                low_confidence=bool(r.confidence < threshold),
+                explanation=r.explanation,
+                model_version=version,
+                as_of=as_of,
+                backfilled=backfilled,
+            )
+            for r in out.itertuples()
+        )
+    with transaction.atomic():
+        Prediction.objects.bulk_create(created)
+        transaction.on_commit(lambda: predictions_changed.send(sender=Prediction, race_ids=[race.id]))
+    return created
+
+
+def predictions_backfill(*, races: list[Race], frames: F1Frames | None = None) -> list[Race]:
+    """Give completed races without any stored prediction a backfilled one (made by a model trained
+    only on earlier seasons). Returns the races that were backfilled."""
+    done = []
+    for race in races:
+        if Prediction.objects.filter(race=race).exists() or not RaceResult.objects.filter(race=race).exists():
+            continue
+        prediction_generate(race=race, backfilled=True, frames=frames)
+        done.append(race)
+    return done
+
+
+def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
+    """Post-qualifying prediction from a user-supplied grid (driver refs, pole first). Not stored."""
+    if not grid:
+        raise PredictionInputError("the grid is empty")
+    if len(set(grid)) != len(grid):
+        dupes = sorted({d for d in grid if grid.count(d) > 1})
+        raise PredictionInputError(f"drivers appear more than once on the grid: {', '.join(dupes)}")
+    drivers = {d.ref: d for d in Driver.objects.filter(ref__in=grid)}
+    unknown = [ref for ref in grid if ref not in drivers]
+    if unknown:
+        raise PredictionInputError(f"unknown driver refs: {', '.join(unknown)}")
+    entries, _ = race_entries(race=race)
+    team_of = dict(zip(entries["driver_id"], entries["team_id"], strict=True))
+    missing = [drivers[r].id for r in grid if drivers[r].id not in team_of]
+    if missing:  # a driver not in the entry list races for his latest team
+        latest = {}
+        for driver_id, team_id in (
+            RaceResult.objects.filter(driver_id__in=missing, race__date__lte=race.date)
+            .order_by("race__date")
+            .values_list("driver_id", "team_id")
+        ):
+            latest[driver_id] = team_id
+        no_team = [r for r in grid if drivers[r].id in missing and drivers[r].id not in latest]
+        if no_team:
+            raise PredictionInputError(f"no team known for: {', '.join(no_team)}")
+        team_of.update(latest)
+    targets = pd.DataFrame(
+        [
+            (race.id, drivers[ref].id, team_of[drivers[ref].id], slot)
+            for slot, ref in enumerate(grid, start=1)
+        ],
+        columns=["race_id", "driver_id", "team_id", "grid"],
+    )
+    version, bundle = model_bundle_load()
+    rows = _race_features(race, targets, None)
+    out = race_predict(bundle.stages["post"], rows, explain=3)
+    teams = {t.id: t for t in Team.objects.filter(id__in=targets["team_id"].unique().tolist())}
+    by_id = {d.id: d for d in drivers.values()}
+    result = []
+    for r in out.sort_values("predicted_position").itertuples():
+        d, t = by_id[int(r.driver_id)], teams[int(r.team_id)]
+        result.append(
+            {
+                "driver": d.ref,
+                "driver_name": d.full_name,
+                "team": t.ref,
+                "team_name": t.name,
+                "grid": int(targets.loc[targets["driver_id"] == r.driver_id, "grid"].iloc[0]),
+                "predicted_position": int(r.predicted_position),
+                "expected_position": round(float(r.expected_position), 2),
+                "win_probability": float(r.p_win),
+                "podium_probability": float(r.p_podium),
+                "points_probability": float(r.p_points),
+                "dnf_probability": round(float(r.p_dnf), 4),
+                "confidence": float(r.confidence),
+                "explanation": r.explanation,
+                "model_version": version.label,
+            }
+        )
+    return result

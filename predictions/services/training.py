@@ -1,0 +1,161 @@
+"""Training, the model registry (ModelVersion) and loading the active models with fallback."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from predictions.features.compute import build_features
+from predictions.features.frames import F1Frames, f1_frames_load
+from predictions.features.registry import STAGES, feature_names
+from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_load, bundle_save
+from predictions.ml.models import PARAMS, stage_fit
+from predictions.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+TRAINING_WINDOW_SEASONS = 8
+HISTORY_FROM_SEASON = 1996  # career features need each current driver's whole history
+
+
+class ModelUnavailable(RuntimeError):
+    """No trained model can be loaded (none trained, or every artifact missing/corrupt)."""
+
+
+def data_fingerprint(features: pd.DataFrame) -> str:
+    cols = ["race_id", "driver_id", "team_id", "finish", "dnf", "grid"]
+    payload = (
+        pd.util.hash_pandas_object(features[cols].astype(float).fillna(-1), index=False).to_numpy().tobytes()
+    )
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def training_rows(features: pd.DataFrame, *, from_season: int, until_season: int) -> pd.DataFrame:
+    window = features["season"].between(from_season, until_season)
+    return features[window & features["finish"].notna()]
+
+
+def models_fit(
+    features: pd.DataFrame, *, from_season: int, until_season: int, label: str, n_jobs: int = 1
+) -> ModelBundle:
+    """Pure: fit both stages on the window of a feature frame."""
+    rows = training_rows(features, from_season=from_season, until_season=until_season)
+    if rows.empty:
+        raise ValueError(f"no race results between {from_season} and {until_season} to train on")
+    return ModelBundle(label=label, stages={s: stage_fit(rows, s, n_jobs=n_jobs) for s in STAGES})
+
+
+def model_train(
+    *,
+    until_season: int | None = None,
+    from_season: int | None = None,
+    activate: bool = True,
+    frames: F1Frames | None = None,
+) -> ModelVersion:
+    """Train position / points / DNF models for both stages on completed seasons and register them."""
+    started = time.perf_counter()
+    frames = frames if frames is not None else f1_frames_load(since_season=HISTORY_FROM_SEASON)
+    features = build_features(frames)
+    done = features[features["finish"].notna()]
+    if done.empty:
+        raise ValueError("no race results in the database: load data first (load_ergast)")
+    until = int(until_season or done["season"].max())
+    start = int(from_season or until - TRAINING_WINDOW_SEASONS + 1)
+    rows = training_rows(features, from_season=start, until_season=until)
+    if rows.empty:
+        raise ValueError(f"no race results between {start} and {until} to train on")
+    label = f"v{timezone.now():%Y%m%d-%H%M%S%f}-{start}-{until}"
+    bundle = models_fit(features, from_season=start, until_season=until, label=label, n_jobs=2)
+    path = settings.MODEL_STORAGE_PATH / f"{label}.joblib"
+    sha = bundle_save(bundle, path)
+    seconds = time.perf_counter() - started
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            label=label,
+            train_from_season=start,
+            train_until_season=until,
+            trained_until_date=rows["date"].max().date(),
+            rows=len(rows),
+            features={s: feature_names(s) for s in STAGES},
+            params={
+                **PARAMS,
+                "ranking_weights": {s: bundle.stages[s].ranking.weights.round(4).tolist() for s in STAGES},
+            },
+            data_fingerprint=data_fingerprint(rows),
+            metrics={
+                "artifact_sha256": sha,
+                "calibration_from_season": bundle.stages["post"].metrics.get("calibration_from_season"),
+            },
+            artifact_path=str(path),
+            training_seconds=round(seconds, 2),
+        )
+        if activate:
+            model_version_activate(version=version)
+    logger.info("trained model %s on %s rows in %.1fs", label, len(rows), seconds)
+    return version
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+    """Make `version` the one active model set (also the roll-back: activate an older version)."""
+    bundle_load(_path(version), label=version.label)  # refuse to activate a broken artifact
+    ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+    version.is_active = True
+    return version
+
+
+def _path(version: ModelVersion) -> Path:
+    return Path(version.artifact_path)
+
+
+def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVersion, ModelBundle]:
+    """The active (or given) version's models; if its artifact is missing or corrupt, log the reason
+    and fall back to the newest older version whose artifact loads."""
+    candidates = []
+    if version is not None:
+        candidates.append(version)
+    else:
+        active = ModelVersion.objects.filter(is_active=True).first()
+        if active is not None:
+            candidates.append(active)
+    newest = candidates[0].created_at if candidates else None
+    others = ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates])
+    if newest is not None:
+        others = others.filter(created_at__lte=newest)
+    candidates.extend(others.order_by("-created_at", "-id"))
+    errors = []
+    for candidate in candidates:
+        try:
+            return candidate, bundle_load(_path(candidate), label=candidate.label)
+        except ArtifactError as exc:
+            logger.error("model %s unusable, falling back: %s", candidate.label, exc)
+            errors.append(str(exc))
+    raise ModelUnavailable(
+        "no usable trained model: run `python manage.py train_models`"
+        + (f" ({'; '.join(errors)})" if errors else "")
+    )
+
+
+def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:
+    """A model trained only on seasons before `season` (for honest backfilled predictions); trained
+    and registered (inactive) when none exists."""
+    existing = (
+        ModelVersion.objects.filter(train_until_season=season - 1)
+        .order_by("-is_active", "-created_at")
+        .first()
+    )
+    if existing is not None:
+        try:
+            bundle_load(_path(existing), label=existing.label)
+            return existing
+        except ArtifactError as exc:
+            logger.error("backfill model %s unusable, retraining: %s", existing.label, exc)
+    return model_train(until_season=season - 1, activate=False, frames=frames)
