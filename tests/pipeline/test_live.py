@@ -1,0 +1,125 @@
+"""Live timing with the clock set by the test: zero requests outside sessions, the poll interval,
+a 401 storm (at most one request per 30 s, page shows 'unavailable'), post-session catch-up."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingestion.clients.openf1 import Interval, Lap, Position
+from ingestion.models import OpenF1Session, QualifyingResult, Race, SessionType
+from ingestion.services.live_timing import live_snapshots_merge, live_status_get, live_timing_tick
+from ingestion.services.openf1_sessions import openf1_sessions_sync
+
+LIVE_PATHS = ("/v1/position", "/v1/intervals", "/v1/laps", "/v1/race_control")
+
+
+def test_merge_keeps_the_latest_record_per_driver():
+    t = datetime(2024, 4, 21, 7, 0, tzinfo=UTC)
+    merged = live_snapshots_merge(
+        current={},
+        positions=[
+            Position(date=t + timedelta(seconds=5), session_key=1, driver_number=1, position=2),
+            Position(date=t, session_key=1, driver_number=1, position=1),
+            Position(date=t, session_key=1, driver_number=4, position=1),
+        ],
+        intervals=[Interval(date=t, session_key=1, driver_number=1, gap_to_leader=1.5, interval="+1 LAP")],
+        laps=[
+            Lap(session_key=1, driver_number=1, lap_number=3, lap_duration=95.1),
+            Lap(session_key=1, driver_number=1, lap_number=2, lap_duration=99.9),
+        ],
+    )
+    assert merged[1]["position"] == 2  # the later sample wins, whatever the order received
+    assert merged[1]["gap_to_leader"] == "1.500" and merged[1]["interval"] == "+1 LAP"
+    assert merged[1]["lap_number"] == 3 and merged[1]["last_lap_seconds"] == 95.1
+    assert merged[1]["sample_at"] == t + timedelta(seconds=5)
+    again = live_snapshots_merge(current=merged, positions=[], intervals=[], laps=[])
+    assert again == merged
+
+
+@pytest.fixture
+def china(mirror, ergast_data):
+    openf1_sessions_sync(seasons=[2024])
+    OpenF1Session.objects.update(results_ingested_at=datetime(2024, 1, 1, tzinfo=UTC))
+    mirror.reset_requests()
+    return Race.objects.get(slug="2024_china")
+
+
+def _live_requests(mirror) -> int:
+    paths = mirror.requests()["paths"]
+    return sum(paths.get(p, 0) for p in LIVE_PATHS)
+
+
+def _ticks(start: datetime, end: datetime, step: int):
+    t = start
+    while t <= end:
+        yield t
+        t += timedelta(seconds=step)
+
+
+@pytest.mark.django_db
+def test_no_session_in_progress_means_zero_requests(mirror, china):
+    quiet = [
+        datetime(2024, 4, 17, 12, 0, tzinfo=UTC),  # the Wednesday before
+        datetime(2024, 4, 19, 5, 0, tzinfo=UTC),  # between FP1 and sprint qualifying
+        datetime(2024, 4, 22, 12, 0, tzinfo=UTC),  # the day after
+    ]
+    for now in quiet:
+        for t in _ticks(now, now + timedelta(minutes=10), 30):
+            assert live_timing_tick(now=t) == {"skipped": "no session in progress"}
+    assert mirror.requests()["total"] == 0
+    assert live_status_get(race=china, now=quiet[0]).state == "idle"
+
+
+@pytest.mark.django_db
+def test_polls_at_the_configured_interval_during_a_session(
+    mirror, china, settings, django_assert_max_num_queries
+):
+    settings.LIVE_POLL_INTERVAL = 30
+    quali = OpenF1Session.objects.get(race=china, session_type=SessionType.QUALIFYING)
+    start = quali.date_start
+    polls = []
+    for t in _ticks(start, start + timedelta(seconds=175), 5):  # beat ticks every 5 s (e.g. two beats)
+        before = _live_requests(mirror)
+        live_timing_tick(now=t)
+        if _live_requests(mirror) > before:
+            polls.append(t)
+    assert [(p - start).total_seconds() for p in polls] == [0, 30, 60, 90, 120, 150]
+    assert all(mirror.requests()["paths"][p] == 6 for p in LIVE_PATHS)
+    now = start + timedelta(seconds=175)
+    with django_assert_max_num_queries(3):
+        status = live_status_get(race=china, now=now)
+    assert status.state == "live" and status.session_type == "qualifying"
+
+
+@pytest.mark.django_db
+def test_401_for_a_whole_session_costs_at_most_one_request_per_30s_then_results_catch_up(mirror, china):
+    quali = OpenF1Session.objects.get(race=china, session_type=SessionType.QUALIFYING)
+    QualifyingResult.objects.filter(race=china).delete()
+    OpenF1Session.objects.filter(pk=quali.pk).update(results_ingested_at=None)
+    mirror.set_faults({"prefix": "/v1/", "status": 401})
+    start, end = quali.date_start, quali.date_end
+    seen: list[datetime] = []
+    last_tick = end + timedelta(minutes=4)
+    for t in _ticks(start - timedelta(minutes=2), last_tick, 15):
+        before = mirror.requests()["total"]
+        live_timing_tick(now=t)
+        if mirror.requests()["total"] > before:
+            assert mirror.requests()["total"] - before == 1
+            seen.append(t)
+        if start + timedelta(minutes=2) <= t <= end:
+            status = live_status_get(race=china, now=t)
+            assert status.state == "unavailable" and "401" in status.reason
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(seen)]
+    assert gaps and min(gaps) >= 30
+    assert len(seen) <= (last_tick - start).total_seconds() / 30 + 1
+
+    # The session is over and the token problem with it: the next ticks ingest its results.
+    mirror.clear_faults()
+    for t in _ticks(end + timedelta(minutes=25), end + timedelta(minutes=26), 30):
+        live_timing_tick(now=t)
+    quali.refresh_from_db()
+    assert quali.results_ingested_at is not None
+    assert QualifyingResult.objects.filter(race=china).count() == 20
