@@ -460,3 +460,17 @@ def test_command_json_summary_and_bad_arguments(mirror, ergast_data, capsys):
         call_command("sync_f1", "--seasons", "2021", "--only", "resluts")
     with pytest.raises(CommandError, match="--seasons"):
         call_command("sync_f1", "--seasons", "21-x")
+
+
+def test_sync_into_an_empty_database_creates_drivers_teams_and_circuits(
+    mirror, f1_tables_empty, upstream_2021
+):
+    """References come from the results payloads themselves (here: no standings asked for)."""
+    summary = jolpica_sync(seasons=[SEASON], rounds=[1], only="results,qualifying", client=fast_client())
+    assert summary.status == SyncStatus.SUCCEEDED, summary.errors
+    assert db_counts()["results"] == upstream_2021["results"][1]
+    assert db_counts()["qualifying"] == upstream_2021["qualifying"][1]
+    race = Race.objects.select_related("circuit").get(season_id=SEASON, round=1)
+    assert race.slug == "2021_bahrain" and race.circuit.ref == "bahrain"
+    assert race.circuit.circuit_type == "permanent" and race.circuit.length_km  # circuit_meta.csv applied
+    assert summary.counts["drivers"].created == 20 and summary.counts["teams"].created == 10
