@@ -32,6 +32,8 @@ BASE = f"http://127.0.0.1:{PORT}"
 
 pytestmark = [
     pytest.mark.slow,
+    # Makes pytest-django create the session's test database; this test itself never writes to it.
+    pytest.mark.django_db,
     pytest.mark.skipif(
         not settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or not settings.REDIS_URL,
         reason="the stack runs on PostgreSQL + Redis (set DATABASE_URL and REDIS_URL, as CI does)",
@@ -92,10 +94,44 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.fixture
-def stack(transactional_db, tmp_path):
-    assert _port_free(PORT), f"port {PORT} is busy: a previous stack was not stopped"
+@pytest.fixture(scope="module")  # module scope: set up before the test's own transaction opens
+def stack_database(django_db_setup, django_db_blocker):
+    """A private copy of the session's test database (schema + loaded dump) for the stack to use.
+
+    The stack's beat and worker commit rows (schedule bookkeeping, JobRuns) that a rolled-back test
+    transaction would not undo; on a copy they cannot leak into other tests, and the session's
+    database (with the Ergast dump) is never flushed. Dropped afterwards.
+    """
+    import psycopg
+
     db = connection.settings_dict
+    name = f"{db['NAME']}_stack"[:63]
+    dsn = {
+        "host": db["HOST"] or "127.0.0.1",
+        "port": db["PORT"] or 5432,
+        "user": db["USER"],
+        "dbname": "postgres",
+    }
+    with django_db_blocker.unblock():
+        connection.close()  # CREATE DATABASE ... TEMPLATE needs the template to have no sessions
+        with psycopg.connect(**dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db["NAME"]}"')
+    with psycopg.connect(**{**dsn, "dbname": name}, autocommit=True) as conn:
+        # A fresh successful sync: the sync-stale alert is quiet and the age gauge has a value.
+        conn.execute(
+            "INSERT INTO ingestion_syncrun (source, status, started_at, finished_at, params, counts,"
+            " requests_made, errors, cursor) VALUES ('jolpica', 'succeeded', now(), now(), '{}', '{}',"
+            " 0, '[]', '{}')"
+        )
+    yield f"postgres://{dsn['user']}@{dsn['host']}:{dsn['port']}/{name}"
+    with psycopg.connect(**dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def stack(stack_database, tmp_path):
+    assert _port_free(PORT), f"port {PORT} is busy: a previous stack was not stopped"
     env = {
         key: value
         for key, value in os.environ.items()
@@ -105,7 +141,7 @@ def stack(transactional_db, tmp_path):
         DJANGO_SETTINGS_MODULE="f1site.settings",
         DEBUG="false",
         SECRET_KEY="stack-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=stack_database,
         REDIS_URL=settings.REDIS_URL,
         PORT=str(PORT),
         HOST="127.0.0.1",
@@ -117,6 +153,10 @@ def stack(transactional_db, tmp_path):
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         STATIC_MANIFEST="false",
         AXES_ENABLED="false",
+        # Never reach the real internet if a scheduled job fires during the test.
+        ERGAST_API_BASE="http://127.0.0.1:9/ergast/f1",
+        OPENF1_API_BASE="http://127.0.0.1:9/v1",
+        WEATHER_API_BASE="http://127.0.0.1:9/v1",
     )
     process = subprocess.Popen(
         [str(ROOT / "scripts" / "stack.sh")],
@@ -137,7 +177,6 @@ def stack(transactional_db, tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
-        connection.close()
 
 
 def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
@@ -145,10 +184,6 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
     from celery import current_app
 
     from f1site.logging import bind_log_context, log_context
-    from ingestion.models import SyncRun, SyncSource, SyncStatus
-
-    # A fresh successful sync, so the sync-stale alert is quiet and the age gauge has a value.
-    SyncRun.objects.create(source=SyncSource.JOLPICA, status=SyncStatus.SUCCEEDED)
 
     # 1. Health all green: every check passes (a transient Redis timeout while two cores boot three
     #    processes may open the cache breaker for a moment, so poll), alerts are included.
