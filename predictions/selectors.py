@@ -1,18 +1,20 @@
 """Read-side queries of the prediction engine (keyword-only; used by the API, pages and commands).
 
-Race status relative to a clock `as_of` (default now), by race date in UTC:
-  completed        results are stored;
-  awaiting_results the race date is before as_of's date but no results are stored yet;
-  scheduled        no results and the race date is today or later.
-Upcoming = the first `limit` scheduled races; recent = the last `limit` completed races on or
-before as_of's date.
+Race status relative to a clock `as_of` (default now; settable for demos and backtests), by race
+date (UTC):
+  completed        results are stored and the race date is on or before as_of's date;
+  awaiting_results no results yet although the race date is before as_of's date (shown as such,
+                   never as upcoming);
+  scheduled        the race date is after as_of's date, or it is today and no results are in.
+Upcoming = the first `limit` scheduled races; recent = the last `limit` completed races. With a
+past clock, a race run since then counts as scheduled (it was, as of that clock).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
@@ -38,14 +40,17 @@ def _races_with_results() -> QuerySet[Race]:
 
 
 def race_status(*, race: Race, as_of: datetime | None = None) -> str:
-    if RaceResult.objects.filter(race=race).exists():
+    today = _today(as_of)
+    has_results = RaceResult.objects.filter(race=race).exists()
+    if has_results and race.date <= today:
         return "completed"
-    return "awaiting_results" if race.date < _today(as_of) else "scheduled"
+    return "awaiting_results" if race.date < today else "scheduled"
 
 
 def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    qs = _races_with_results().filter(has_results=False, date__gte=_today(as_of)).order_by("date", "round")
-    return list(qs[:limit])
+    today = _today(as_of)
+    qs = _races_with_results().filter(Q(date__gt=today) | Q(date=today, has_results=False))
+    return list(qs.order_by("date", "round")[:limit])
 
 
 def race_list_recent_completed(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:

@@ -1,0 +1,157 @@
+"""Feature registry, leakage, missing data and hand-checked values on the real Ergast dump."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictions.features.compute import build_features
+from predictions.features.registry import FEATURES, feature_catalogue_markdown, feature_names
+from tests.conftest import ERGAST_DUMP_DIR
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _csv(name):
+    with open(ERGAST_DUMP_DIR / name, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_registry_has_forty_plus_unique_documented_features():
+    names = [f.name for f in FEATURES]
+    assert len(names) >= 40
+    assert len(set(names)) == len(names)
+    assert all(f.description and f.source and f.group for f in FEATURES)
+    groups = {f.group for f in FEATURES}
+    assert {"driver", "team", "circuit", "qualifying", "practice", "weather", "interaction"} <= groups
+    # qualifying-derived features must not leak into the pre-qualifying stage
+    pre = set(feature_names("pre"))
+    assert not pre & {"grid", "quali_position", "quali_gap_to_pole_pct", "grid_x_overtaking"}
+    assert len(pre) >= 40
+
+
+def test_docs_catalogue_is_generated_from_the_registry():
+    assert (ROOT / "docs" / "features.md").read_text() == feature_catalogue_markdown()
+
+
+def test_every_registry_feature_is_computed(real_features):
+    assert set(feature_names("post")) <= set(real_features.columns)
+
+
+def _race_id(frames, season, rnd):
+    r = frames.races
+    return int(r.loc[(r["season"] == season) & (r["round"] == rnd), "race_id"].iloc[0])
+
+
+def test_changing_a_races_own_result_and_later_races_does_not_change_its_features(real_frames):
+    """Leakage: scramble the result of 2024 round 10 and everything after it; its features (both
+    stages) must be identical."""
+    target = _race_id(real_frames, 2024, 10)
+    races = real_frames.races.set_index("race_id")
+    later = set(races.index[races["date"] >= races.loc[target, "date"]])
+    rng = np.random.default_rng(1)
+    res = real_frames.results.copy()
+    m = res["race_id"].isin(later)
+    res.loc[m, "position_order"] = rng.permutation(res.loc[m, "position_order"].to_numpy())
+    res.loc[m, "points"] = rng.permutation(res.loc[m, "points"].to_numpy())
+    res.loc[m, "finished"] = rng.permutation(res.loc[m, "finished"].to_numpy())
+    pits = real_frames.pit_stops.copy()
+    pits.loc[pits["race_id"].isin(later), "milliseconds"] = 1
+    spr = real_frames.sprints.copy()
+    spr.loc[spr["race_id"].isin(later), "points"] = 99
+    changed = replace(real_frames, results=res, pit_stops=pits, sprints=spr)
+
+    cols = feature_names("post")
+    a = build_features(real_frames)
+    b = build_features(changed)
+    fa = a[a["race_id"] == target].set_index("driver_id")[cols].sort_index()
+    fb = b[b["race_id"] == target].set_index("driver_id")[cols].sort_index()
+    assert not a[a["race_id"] == target]["finish"].equals(
+        b[b["race_id"] == target]["finish"]
+    )  # it did change
+    pd.testing.assert_frame_equal(fa, fb)
+
+
+def test_target_race_features_ignore_its_stored_result(real_frames):
+    """Predicting a completed race as a target gives the same features as its history row."""
+    target = _race_id(real_frames, 2025, 5)
+    entrants = real_frames.results[real_frames.results["race_id"] == target][
+        ["race_id", "driver_id", "team_id", "grid"]
+    ]
+    hist = build_features(real_frames)
+    as_target = build_features(real_frames, targets=entrants)
+    cols = feature_names("post")
+    h = hist[hist["race_id"] == target].set_index("driver_id")[cols].sort_index()
+    t = as_target[as_target["race_id"] == target].set_index("driver_id")[cols].sort_index()
+    pd.testing.assert_frame_equal(h, t)
+    assert as_target.loc[as_target["race_id"] == target, "finish"].isna().all()
+
+
+def test_season_points_and_previous_finish_match_the_csv(real_frames, real_features):
+    """Hand check against the dump with plain Python: Verstappen before 2023 round 5."""
+    races = {r["raceId"]: (int(r["year"]), int(r["round"])) for r in _csv("races.csv")}
+    drivers = {d["driverRef"]: d["driverId"] for d in _csv("drivers.csv")}
+    vid = drivers["max_verstappen"]
+    pts, prev = 0.0, None
+    for row in _csv("results.csv"):
+        season, rnd = races[row["raceId"]]
+        if row["driverId"] == vid and season == 2023 and rnd < 5:
+            pts += float(row["points"])
+            if rnd == 4:
+                prev = int(row["positionOrder"])
+    for row in _csv("sprint_results.csv"):
+        season, rnd = races[row["raceId"]]
+        if row["driverId"] == vid and season == 2023 and rnd < 5:
+            pts += float(row["points"])
+    from ingestion.models import Driver, Race
+
+    race = Race.objects.get(season_id=2023, round=5)
+    driver = Driver.objects.get(ref="max_verstappen")
+    row = real_features[
+        (real_features["race_id"] == race.id) & (real_features["driver_id"] == driver.id)
+    ].iloc[0]
+    assert row["driver_season_points"] == pytest.approx(pts)
+    assert row["driver_prev_finish"] == prev
+
+
+def test_missing_weather_is_nan_with_indicator_not_zero(real_frames):
+    target = _race_id(real_frames, 2024, 10)
+    no_weather = replace(real_frames, weather=real_frames.weather[real_frames.weather["race_id"] != target])
+    f = build_features(no_weather)
+    rows = f[f["race_id"] == target]
+    assert rows["weather_missing"].eq(1.0).all()
+    for col in ["weather_air_temperature", "weather_rain", "weather_is_wet", "weather_humidity"]:
+        assert rows[col].isna().all(), col
+    with_weather = build_features(real_frames)
+    assert with_weather.loc[with_weather["race_id"] == target, "weather_missing"].eq(0.0).all()
+
+
+def test_new_driver_and_new_team_have_no_invented_history(real_frames, real_features):
+    from ingestion.models import Driver, Race, Team
+
+    first = Race.objects.get(season_id=2026, round=1)
+    rows = real_features[real_features["race_id"] == first.id]
+    lindblad = rows[rows["driver_id"] == Driver.objects.get(ref="lindblad").id].iloc[0]
+    assert lindblad["driver_experience"] == 0
+    assert np.isnan(lindblad["driver_form_5"]) and np.isnan(lindblad["driver_win_rate"])
+    for ref in ("cadillac", "audi"):
+        team_rows = rows[rows["team_id"] == Team.objects.get(ref=ref).id]
+        assert len(team_rows) == 2, ref
+        assert team_rows["team_experience"].eq(0).all()
+        assert team_rows["team_quali_gap_5"].isna().all()
+        assert team_rows["team_form_5"].isna().all()
+
+
+def test_frames_load_is_one_query_per_table(ergast_data, django_assert_max_num_queries):
+    from predictions.features.frames import f1_frames_load
+
+    with django_assert_max_num_queries(10):
+        frames = f1_frames_load(since_season=2020)
+    assert len(frames.results) > 2000
