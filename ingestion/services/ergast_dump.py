@@ -1,8 +1,9 @@
 """Bulk loader for an Ergast-format CSV dump (`../shared/data/ergast` layout, incl. `practice.csv`).
 
-Set-based: pandas reads each CSV as text, ids are mapped with dict lookups, every table goes to the
-database through `upsert_rows` (one `bulk_create(update_conflicts=True)` per batch on the natural-key
-constraint), and the whole load runs in ONE transaction — a crash leaves nothing half-written.
+Set-based: pandas reads each CSV as text, columns are converted vectorised, ids are mapped with
+dict lookups, and every table goes to the database in one statement set on its natural-key
+constraint — on PostgreSQL COPY into a staging table + INSERT .. ON CONFLICT (`dump_copy`), elsewhere
+`upsert_rows` (bulk_create update_conflicts). The whole load runs in ONE transaction — a crash leaves nothing half-written.
 Loading the same dump twice changes nothing and the second run reports 0 created / 0 updated.
 
 Validation happens before any write, per race and table: classification tables go through the shared
@@ -29,10 +30,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ingestion.models import (
@@ -42,7 +45,6 @@ from ingestion.models import (
     DriverStanding,
     PitStop,
     PracticeResult,
-    PracticeSession,
     QualifyingResult,
     Race,
     RaceResult,
@@ -55,11 +57,11 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
+from ingestion.services.dump_copy import copy_upsert_rows
 from ingestion.services.race_ids import CalendarEntry, race_slugs
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
     assign_shared_car_index,
-    parse_decimal,
     parse_int,
     validate_classification,
 )
@@ -132,7 +134,8 @@ def circuit_meta_apply() -> UpsertCounts:
 # --- parsing helpers --------------------------------------------------------------------------
 
 
-def _read(directory: Path, name: str, columns: Iterable[str]) -> list[dict]:
+def _read_frame(directory: Path, name: str, columns: Iterable[str]) -> pd.DataFrame:
+    """A CSV as text columns (NaN for `\\N`); DumpFormatError if the file or a column is missing."""
     path = directory / name
     if not path.is_file():
         raise DumpFormatError(f"{name}: file not found in {directory}")
@@ -140,8 +143,12 @@ def _read(directory: Path, name: str, columns: Iterable[str]) -> list[dict]:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DumpFormatError(f"{name}: required column(s) {', '.join(map(repr, missing))} missing")
-    df = df.astype(object).where(df.notna(), None)
-    return df.to_dict("records")
+    return df
+
+
+def _read(directory: Path, name: str, columns: Iterable[str]) -> list[dict]:
+    df = _read_frame(directory, name, columns)
+    return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
 def _text(value) -> str:
@@ -175,51 +182,99 @@ def _utc(dates: pd.Series, times: pd.Series) -> list:
     return [None if pd.isna(s) else s.to_pydatetime() for s in stamps]
 
 
-Converter = Callable[[object], object]
+# Column converters: (text column, model field) -> (Python values, mask of unusable cells).
+# Vectorised with pandas; the masks become per-race rejection messages.
+Converter = Callable[[pd.Series, object], tuple[list, pd.Series]]
 
 
-def _convert(raw: dict, spec: dict[str, tuple[str, Converter]]) -> tuple[dict, list[str]]:
-    """One CSV record -> model row per `spec` {attname: (csv column, converter)}; bad cells -> problems."""
-    row, problems = {}, []
-    for attname, (column, convert) in spec.items():
-        try:
-            row[attname] = convert(raw.get(column))
-        except (ValueError, TypeError):
-            problems.append(f"field {attname!r} (column {column!r}) has unusable value {raw.get(column)!r}")
-    return row, problems
+def _ints(*, default: int | None = None, required: bool = False) -> Converter:
+    def convert(column: pd.Series, model_field) -> tuple[list, pd.Series]:
+        number = pd.to_numeric(column, errors="coerce")
+        present = column.notna()
+        low, high = connection.ops.integer_field_range(model_field.get_internal_type())
+        bad = present & (number.isna() | (number % 1 != 0) | (number < max(low or 0, 0)))
+        if high is not None:
+            bad |= number > high
+        if required:
+            bad |= ~present
+        values = [default if v != v else int(v) for v in number.where(~bad).tolist()]
+        return values, bad
+
+    return convert
 
 
-def _int_or(default: int) -> Converter:
-    return lambda v: default if v is None else parse_int(v)
+def _decimals(*, default: str | None = None, required: bool = False) -> Converter:
+    def convert(column: pd.Series, model_field) -> tuple[list, pd.Series]:
+        number = pd.to_numeric(column, errors="coerce")
+        present = column.notna()
+        bad = present & ~np.isfinite(number.fillna(np.inf))
+        if required:
+            bad |= ~present
+        fallback = None if default is None else Decimal(default)
+        values = [Decimal(v.strip()) if isinstance(v, str) else fallback for v in column.where(~bad).tolist()]
+        return values, bad
+
+    return convert
 
 
-def _required_int(v):
-    value = parse_int(v)
-    if value is None:
-        raise ValueError("missing")
-    return value
+def _texts(column: pd.Series, model_field) -> tuple[list, pd.Series]:
+    values = column.fillna("").astype(str)
+    return values.tolist(), values.str.len() > model_field.max_length
+
+
+def _lap_ms(column: pd.Series, model_field) -> tuple[list, pd.Series]:
+    return [lap_time_ms(v) if isinstance(v, str) else None for v in column.tolist()], column.isna() & False
+
+
+def _choices(column: pd.Series, model_field) -> tuple[list, pd.Series]:
+    allowed = [value for value, _ in model_field.choices]
+    return column.tolist(), ~column.isin(allowed)
+
+
+_INT = _ints()
+_INT0 = _ints(default=0)
+_INT_REQUIRED = _ints(required=True)
 
 
 # --- the loader -------------------------------------------------------------------------------
 
 
 _CLASSIFICATION_COMMON = {
-    "number": ("number", _int_or(0)),
-    "grid": ("grid", parse_int),
-    "position": ("position", parse_int),
-    "position_text": ("positionText", _text),
-    "position_order": ("positionOrder", _required_int),
-    "points": ("points", lambda v: parse_decimal(v) if v is not None else parse_decimal("0")),
-    "laps": ("laps", _int_or(0)),
-    "time_text": ("time", _text),
-    "milliseconds": ("milliseconds", parse_int),
-    "fastest_lap": ("fastestLap", parse_int),
-    "fastest_lap_rank": ("rank", parse_int),
-    "fastest_lap_time": ("fastestLapTime", _text),
-    "ergast_id": ("resultId", _required_int),
+    "number": ("number", _INT0),
+    "grid": ("grid", _INT),
+    "position": ("position", _INT),
+    "position_text": ("positionText", _texts),
+    "position_order": ("positionOrder", _INT_REQUIRED),
+    "points": ("points", _decimals(default="0")),
+    "laps": ("laps", _INT0),
+    "time_text": ("time", _texts),
+    "milliseconds": ("milliseconds", _INT),
+    "fastest_lap": ("fastestLap", _INT),
+    "fastest_lap_rank": ("rank", _INT),
+    "fastest_lap_time": ("fastestLapTime", _texts),
+    "ergast_id": ("resultId", _INT_REQUIRED),
 }
 # Fact tables: (csv file, model, natural key, columns the file must have, validation kind or None).
-_RESULTS_COLUMNS = ["resultId", "raceId", "driverId", "constructorId", "number", "grid", "position", "positionText", "positionOrder", "points", "laps", "time", "milliseconds", "fastestLap", "rank", "fastestLapTime", "fastestLapSpeed", "statusId"]
+_RESULTS_COLUMNS = [
+    "resultId",
+    "raceId",
+    "driverId",
+    "constructorId",
+    "number",
+    "grid",
+    "position",
+    "positionText",
+    "positionOrder",
+    "points",
+    "laps",
+    "time",
+    "milliseconds",
+    "fastestLap",
+    "rank",
+    "fastestLapTime",
+    "fastestLapSpeed",
+    "statusId",
+]
 _SPRINT_COLUMNS = [c for c in _RESULTS_COLUMNS if c != "fastestLapSpeed"]
 
 
@@ -249,8 +304,11 @@ class _DumpLoader:
             ("team_standings", self.load_team_standings),
         ]
 
-    def _upsert(self, table: str, **kwargs) -> None:
-        counts = upsert_rows(**kwargs)
+    def _upsert(self, table: str, *, model, rows, key_fields, scope=None) -> None:
+        if connection.vendor == "postgresql":  # COPY + one INSERT .. ON CONFLICT per table
+            counts = copy_upsert_rows(model=model, rows=rows, key_fields=key_fields)
+        else:
+            counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
         self.counts.setdefault(table, UpsertCounts()).add(counts)
 
     def _in_scope(self, year) -> bool:
@@ -301,7 +359,17 @@ class _DumpLoader:
         self.circuit_info = {r["circuitId"]: (r["circuitRef"], _text(r["country"])) for r in records}
 
     def load_drivers(self) -> None:
-        columns = ["driverId", "driverRef", "number", "code", "forename", "surname", "dob", "nationality", "url"]
+        columns = [
+            "driverId",
+            "driverRef",
+            "number",
+            "code",
+            "forename",
+            "surname",
+            "dob",
+            "nationality",
+            "url",
+        ]
         records = _read(self.directory, "drivers.csv", columns)
         rows = [
             {
@@ -429,59 +497,70 @@ class _DumpLoader:
     ) -> None:
         """Read, map FKs, validate per race, convert, and upsert one fact table."""
         try:
-            records = _read(self.directory, filename, columns)
+            df = _read_frame(self.directory, filename, columns)
         except DumpFormatError as exc:
             self.rejected.append(f"{exc}; table {table} not loaded, existing rows kept")
             return
-        fks = {
-            "driver_id": ("driverId", self.driver_pk),
-            "team_id": ("constructorId", self.team_pk),
-            "status_id": ("statusId", getattr(self, "status_pk", {})),
-        }
-        by_race: dict[str, list[dict]] = defaultdict(list)
-        for r in records:
-            by_race[r["raceId"]].append(r)
         if self.seasons is None:
-            known_races = set(self.race_pk)
-            for race_id in sorted(set(by_race) - known_races, key=str):
+            unknown = df.loc[~df["raceId"].isin(self.race_pk.keys()), "raceId"].value_counts()
+            for race_id, n in sorted(unknown.items()):
                 self.rejected.append(
-                    f"{filename}: raceId {race_id}: field 'race_id' names no race in races.csv "
-                    f"({len(by_race[race_id])} rows skipped)"
+                    f"{filename}: raceId {race_id}: field 'race_id' names no race in races.csv ({n} rows skipped)"
                 )
+        df = df[df["raceId"].isin(self.race_pk.keys())].reset_index(drop=True)
+        race_ids = df["raceId"].tolist()
+
+        names, lists, problems = [], [], defaultdict(list)
+        who = (
+            ("driverId " + df["driverId"].astype(str))
+            if "driverId" in df
+            else ("row " + df.index.astype(str))
+        )
+
+        def note(attname: str, column: str, bad: pd.Series, what: str) -> None:
+            for i in np.flatnonzero(bad.to_numpy()):
+                value = df[column].iat[i]
+                problems[race_ids[i]].append(
+                    f"{who.iat[i]}: field {attname!r} (column {column!r}) {what} {value!r}"
+                )
+
+        for attname, (column, convert) in spec.items():
+            values, bad = convert(df[column], model._meta.get_field(attname))
+            note(attname, column, bad, "has unusable value")
+            names.append(attname)
+            lists.append(values)
+        for attname, column, mapping in (
+            ("driver_id", "driverId", self.driver_pk),
+            ("team_id", "constructorId", self.team_pk),
+            ("status_id", "statusId", getattr(self, "status_pk", {})),
+        ):
+            if column in columns:
+                mapped = df[column].map(mapping)
+                note(attname, column, mapped.isna(), "names no known row:")
+                names.append(attname)
+                lists.append([None if v != v else int(v) for v in mapped.tolist()])
+        names.append("race_id")
+        lists.append([self.race_pk[r] for r in race_ids])
+
+        by_race: dict[str, list[dict]] = defaultdict(list)
+        for race_id, values in zip(race_ids, zip(*lists, strict=True), strict=True):
+            by_race[race_id].append(dict(zip(names, values, strict=True)))
+
         rows: list[dict] = []
-        for race_id, race_records in by_race.items():
-            race_pk = self.race_pk.get(race_id)
-            if race_pk is None:
-                continue
+        for race_id, race_rows in by_race.items():
             label = self.race_label[race_id]
-            problems: list[str] = []
-            race_rows: list[dict] = []
-            for n, raw in enumerate(race_records, start=1):
-                row, row_problems = _convert(raw, spec)
-                row["race_id"] = race_pk
-                for attname, (column, mapping) in fks.items():
-                    if column not in columns:
-                        continue
-                    value = mapping.get(raw[column])
-                    if value is None:
-                        row_problems.append(f"field {attname!r} unknown {column} {raw[column]!r}")
-                    row[attname] = value
-                problems.extend(f"row {n} (driverId {raw.get('driverId', '-')}): {p}" for p in row_problems)
-                race_rows.append(row)
-            messages = [f"{label} {table}: {p}" for p in problems]
+            messages = [f"{label} {table}: {p}" for p in problems.get(race_id, ())]
             if not messages and prepare:
                 prepare(race_rows)
             if not messages and kind:
                 messages = validate_classification(race_rows, race_label=label, kind=kind)
             if not messages:
-                keys = [tuple(row[k] for k in key_fields) for row in race_rows]
-                if len(set(keys)) != len(keys):
+                keys = {tuple(row[k] for k in key_fields) for row in race_rows}
+                if len(keys) != len(race_rows):
                     messages = [f"{label} {table}: field(s) {key_fields} repeat within the race"]
             if messages:
                 self.rejected.extend(messages)
-                self.rejected.append(
-                    f"{label} {table}: {len(race_records)} rows rejected, existing rows kept"
-                )
+                self.rejected.append(f"{label} {table}: {len(race_rows)} rows rejected, existing rows kept")
                 continue
             rows.extend(race_rows)
         scope = {"race_id__in": set(self.race_pk.values())}
@@ -490,7 +569,7 @@ class _DumpLoader:
     def load_results(self) -> None:
         spec = {
             **_CLASSIFICATION_COMMON,
-            "fastest_lap_speed": ("fastestLapSpeed", parse_decimal),
+            "fastest_lap_speed": ("fastestLapSpeed", _decimals()),
         }
 
         def prepare(rows):
@@ -521,20 +600,30 @@ class _DumpLoader:
 
     def load_qualifying(self) -> None:
         spec = {
-            "number": ("number", _int_or(0)),
-            "position": ("position", _required_int),
-            "q1": ("q1", _text),
-            "q2": ("q2", _text),
-            "q3": ("q3", _text),
-            "q1_ms": ("q1", lap_time_ms),
-            "q2_ms": ("q2", lap_time_ms),
-            "q3_ms": ("q3", lap_time_ms),
-            "ergast_id": ("qualifyId", _required_int),
+            "number": ("number", _INT0),
+            "position": ("position", _INT_REQUIRED),
+            "q1": ("q1", _texts),
+            "q2": ("q2", _texts),
+            "q3": ("q3", _texts),
+            "q1_ms": ("q1", _lap_ms),
+            "q2_ms": ("q2", _lap_ms),
+            "q3_ms": ("q3", _lap_ms),
+            "ergast_id": ("qualifyId", _INT_REQUIRED),
         }
         self._load_fact(
             table="qualifying",
             filename="qualifying.csv",
-            columns=["qualifyId", "raceId", "driverId", "constructorId", "number", "position", "q1", "q2", "q3"],
+            columns=[
+                "qualifyId",
+                "raceId",
+                "driverId",
+                "constructorId",
+                "number",
+                "position",
+                "q1",
+                "q2",
+                "q3",
+            ],
             model=QualifyingResult,
             key_fields=["race_id", "driver_id"],
             spec=spec,
@@ -542,21 +631,28 @@ class _DumpLoader:
         )
 
     def load_practice(self) -> None:
-        def session(v):
-            return PracticeSession(v).value
-
         spec = {
-            "session": ("session", session),
-            "number": ("number", _int_or(0)),
-            "position": ("position", parse_int),
-            "time_text": ("time", _text),
-            "milliseconds": ("milliseconds", parse_int),
-            "laps": ("laps", parse_int),
+            "session": ("session", _choices),
+            "number": ("number", _INT0),
+            "position": ("position", _INT),
+            "time_text": ("time", _texts),
+            "milliseconds": ("milliseconds", _INT),
+            "laps": ("laps", _INT),
         }
         self._load_fact(
             table="practice",
             filename="practice.csv",
-            columns=["raceId", "session", "driverId", "constructorId", "position", "time", "milliseconds", "laps", "number"],
+            columns=[
+                "raceId",
+                "session",
+                "driverId",
+                "constructorId",
+                "position",
+                "time",
+                "milliseconds",
+                "laps",
+                "number",
+            ],
             model=PracticeResult,
             key_fields=["race_id", "session", "driver_id"],
             spec=spec,
@@ -565,11 +661,11 @@ class _DumpLoader:
 
     def load_pit_stops(self) -> None:
         spec = {
-            "stop": ("stop", _required_int),
-            "lap": ("lap", _required_int),
-            "time_of_day": ("time", _text),
-            "duration_text": ("duration", _text),
-            "milliseconds": ("milliseconds", parse_int),
+            "stop": ("stop", _INT_REQUIRED),
+            "lap": ("lap", _INT_REQUIRED),
+            "time_of_day": ("time", _texts),
+            "duration_text": ("duration", _texts),
+            "milliseconds": ("milliseconds", _INT),
         }
         self._load_fact(
             table="pit_stops",
@@ -581,18 +677,12 @@ class _DumpLoader:
         )
 
     def _standings_spec(self, id_column: str) -> dict:
-        def points(v):
-            value = parse_decimal(v)
-            if value is None:
-                raise ValueError("missing")
-            return value
-
         return {
-            "points": ("points", points),
-            "position": ("position", parse_int),
-            "position_text": ("positionText", _text),
-            "wins": ("wins", _int_or(0)),
-            "ergast_id": (id_column, _required_int),
+            "points": ("points", _decimals(required=True)),
+            "position": ("position", _INT),
+            "position_text": ("positionText", _texts),
+            "wins": ("wins", _INT0),
+            "ergast_id": (id_column, _INT_REQUIRED),
         }
 
     def load_driver_standings(self) -> None:
@@ -609,7 +699,15 @@ class _DumpLoader:
         self._load_fact(
             table="team_standings",
             filename="constructor_standings.csv",
-            columns=["constructorStandingsId", "raceId", "constructorId", "points", "position", "positionText", "wins"],
+            columns=[
+                "constructorStandingsId",
+                "raceId",
+                "constructorId",
+                "points",
+                "position",
+                "positionText",
+                "wins",
+            ],
             model=TeamStanding,
             key_fields=["race_id", "team_id"],
             spec=self._standings_spec("constructorStandingsId"),

@@ -248,7 +248,11 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
     assert report.status == SyncStatus.PARTIAL
     text = "\n".join(report.rejected)
     assert "2021_uae race: field 'position_order' 2 used by 2 cars (driver_id" in text
-    assert "2021_saudi_arabia results: row 1 (driverId" in text and "'position'" in text and "'R'" in text
+    saudi_driver = by_race[saudi][0]["driverId"]
+    assert (
+        f"2021_saudi_arabia results: driverId {saudi_driver}: field 'position' (column 'position') "
+        "has unusable value 'R'" in text
+    )
     assert "sprint_results.csv: required column(s) 'positionOrder' missing" in text
     # Existing rows of the rejected races are intact; the valid change elsewhere was applied.
     assert (
