@@ -1,0 +1,162 @@
+"""The dashboards in real headless Chromium (Debian's package) against a live server.
+
+Screenshots of the main pages go to artifacts/screenshots/ (kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ingestion.models import Race, RaceResult
+from tests.factories import ModelVersionFactory, PredictionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make to set
+    # up data are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def reading_server(django_db_setup):
+    """A live server over the session's committed dump, for tests that only read.
+
+    pytest-django's `live_server` makes a test transactional, and the flush after it empties the
+    dump (the next database test then reloads it); pages that only read do not need that.
+    """
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("localhost")
+    yield server.url
+    server.stop()
+
+
+def _page(browser, base_url: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo")
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    pg.base = base_url
+    return context, pg
+
+
+@pytest.fixture
+def page(browser, reading_server, ergast_data):
+    context, pg = _page(browser, reading_server)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def writing_page(browser, live_server, ergast_data):
+    """For a test that writes data the server must see (transactional, flushed afterwards)."""
+    context, pg = _page(browser, live_server.url)
+    yield pg
+    context.close()
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_home_shows_three_upcoming_and_three_past_races(page, browser):
+    page.goto(f"{page.base}/?as_of=2026-06-20")
+    assert page.locator(".race-card.upcoming").count() == 3
+    assert page.locator(".race-card.past").count() == 3
+    assert page.locator(".race-card.upcoming h3").first.inner_text() == "Austrian Grand Prix"
+    _shot(page, "home")
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    mobile = phone.new_page()
+    mobile.goto(f"{page.base}/?as_of=2026-06-20")
+    # usable on a phone: nothing wider than the screen
+    assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
+    mobile.screenshot(path=str(SCREENSHOTS / "home-phone.png"), full_page=True)
+    phone.close()
+
+
+def test_standings_season_selector_swaps_the_table_without_reload(page):
+    page.goto(f"{page.base}/standings/")
+    assert page.locator("#standings-caption").get_attribute("data-season") == "2026"
+    page.evaluate("window.__noReload = 'still here'")
+    page.select_option("#season-select", "2021")
+    page.wait_for_selector('#standings-caption[data-season="2021"]')
+    assert page.evaluate("window.__noReload") == "still here"  # same document: swapped in place
+    assert "season=2021" in page.url  # and the address bar follows
+    assert page.locator("#driver-standings tbody tr").first.inner_text().split("\t")[1] == "Max Verstappen"
+    page.select_option("#round-select", "5")
+    page.wait_for_selector('#standings-caption[data-round="5"]')
+    assert page.evaluate("window.__noReload") == "still here"
+    _shot(page, "standings")
+
+
+def test_charts_render(page):
+    page.goto(f"{page.base}/drivers/max_verstappen/?season=2021")
+    chart = page.locator('svg[data-chart="line"]').first
+    box = chart.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 100
+    assert page.locator('svg[data-chart="line"] polyline').count() >= 2
+    assert chart.get_attribute("role") == "img" and chart.locator(":scope > title").count() == 1
+    _shot(page, "driver")
+    page.goto(f"{page.base}/teams/mercedes/?season=2021")
+    assert page.locator('svg[data-chart="bar"] rect').count() >= 10
+    _shot(page, "team")
+    page.goto(f"{page.base}/model/")
+    _shot(page, "model")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expanding_why_loads_the_explanation(writing_page):
+    page = writing_page
+    race = Race.objects.get(season_id=2026, round=7)
+    version = ModelVersionFactory()
+    batch = uuid.uuid4()
+    entrants = list(
+        RaceResult.objects.filter(race=race).select_related("driver", "team").order_by("grid")[:5]
+    )
+    for i, entry in enumerate(entrants, start=1):
+        PredictionFactory(batch=batch, race=race, driver=entry.driver, team=entry.team, stage="post",
+                          predicted_position=i, model_version=version)  # fmt: skip
+    page.goto(f"{page.base}/races/{race.slug}/")
+    ref = entrants[0].driver.ref
+    target = page.locator(f"#why-post-{ref}")
+    assert target.inner_text() == ""
+    page.evaluate("window.__noReload = 1")
+    page.locator(f"#pred-post-{ref} a.why-link").click()
+    page.wait_for_selector(f"#why-post-{ref} .why")
+    text = target.inner_text()
+    assert f"Why {entrants[0].driver.full_name}" in text and "−2.50" in text
+    assert page.evaluate("window.__noReload") == 1
+    # the schedule was rewritten into the visitor's time zone (Tokyo here) by the tiny script
+    assert page.locator("time[data-localised]").count() >= 1
+    assert "GMT+9" in page.locator("time[data-localised]").first.inner_text()
+    _shot(page, "race")
