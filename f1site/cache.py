@@ -332,13 +332,27 @@ def cache_invalidate_races(*, race_ids: Iterable[str]) -> dict:
     return {"keys": sorted(keys), "families": sorted(set(families))}
 
 
-def cache_invalidate_predictions(*, race_ids: Iterable[str]) -> dict:
-    slugs = [r for r in race_ids if r]
-    keys = [predictions_key(slug) for slug in slugs] + [f"f1:accuracy:{slug}" for slug in slugs]
-    keys += ["f1:models:performance"]
+def cache_invalidate_predictions(*, race_ids: Iterable[str | int]) -> dict:
+    """Clear a race's prediction and accuracy keys (both id forms), upcoming, championship, models.
+
+    `race_ids` may be public ids (`2025_bahrain`) or database ids (the engine's signal sends those).
+    """
+    from django.db.models import Q
+
+    from ingestion.models import Race
+
+    ids = list(race_ids)
+    pks = [i for i in ids if isinstance(i, int)]
+    slugs = [i for i in ids if isinstance(i, str) and i]
+    races = list(
+        Race.objects.filter(Q(pk__in=pks) | Q(slug__in=slugs)).values_list("slug", "season_id", "round")
+    )
+    forms = set(slugs) | {slug for slug, _, _ in races} | {f"{season}_{rnd}" for _, season, rnd in races}
+    keys = sorted({predictions_key(f) for f in forms} | {f"f1:accuracy:{f}" for f in forms})
+    keys.append("f1:models:performance")
     cache.delete_many(keys)
     bump_families(["upcoming", "championship"])
-    return {"keys": sorted(keys), "families": ["championship", "upcoming"]}
+    return {"keys": keys, "families": ["championship", "upcoming"]}
 
 
 # --- signal wiring (connected from f1site.apps.PitwallSiteConfig.ready) ---------------------------

@@ -270,6 +270,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "600/min"),
         "user": env_str("API_THROTTLE_USER", "2000/min"),
+        "expensive": env_str("API_THROTTLE_EXPENSIVE", "30/min"),  # what-if, championship
     },
     # Clients are told apart by REMOTE_ADDR; behind N trusted proxies set API_NUM_PROXIES=N so
     # X-Forwarded-For is honoured (otherwise anyone could dodge the throttle by forging it).

@@ -52,3 +52,26 @@ class WindowThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return max(1.0, round(self._wait))
+
+
+class ExpensiveThrottle(WindowThrottle):
+    """Endpoints that run the models on demand (what-if, championship): a tighter per-client rate
+    ('expensive', API_THROTTLE_EXPENSIVE) on top of the usual one."""
+
+    def allow_request(self, request, view) -> bool:
+        if not super().allow_request(request, view):
+            return False
+        rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        limit, period = parse_rate(rates.get("expensive", "30/min"))
+        now = time.time()
+        window = int(now // period)
+        key = f"throttle:expensive:{self.get_ident(request)}:{window}"
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            added = cache.add(key, 1, timeout=period + 1)
+            count = cache.incr(key) if added is False else 1
+        if count is None:
+            return True
+        self._wait = (window + 1) * period - now
+        return count <= limit

@@ -1,1 +1,18 @@
-urlpatterns: list = []
+"""/api/v1 prediction routes (mounted by f1site/api_urls.py)."""
+
+from django.urls import path
+
+from predictions.api import views
+
+urlpatterns = [
+    path("predictions/upcoming", views.UpcomingPredictionsView.as_view(), name="api-predictions-upcoming"),
+    path("predictions/race/<str:race_id>", views.RacePredictionsView.as_view(), name="api-predictions-race"),
+    path(
+        "predictions/accuracy/<str:race_id>",
+        views.RaceAccuracyView.as_view(),
+        name="api-predictions-accuracy",
+    ),
+    path("predictions/what-if/<str:race_id>", views.WhatIfView.as_view(), name="api-predictions-what-if"),
+    path("championship/<int:season>", views.ChampionshipView.as_view(), name="api-championship"),
+    path("models/performance", views.ModelPerformanceView.as_view(), name="api-models-performance"),
+]

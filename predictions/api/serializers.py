@@ -1,0 +1,130 @@
+"""Shapes of the prediction endpoints (OpenAPI contract); payloads come from predictions/api/selectors.py."""
+
+from rest_framework import serializers
+
+from ingestion.api.selectors import RaceStatus
+from ingestion.api.serializers import DriverRef, RefName
+
+_REF_RE = r"^[a-z][a-z0-9_\-]{0,63}$"
+
+
+class RaceRefOut(serializers.Serializer):
+    id = serializers.CharField()
+    season = serializers.IntegerField()
+    round = serializers.IntegerField()
+    name = serializers.CharField()
+    date = serializers.DateField()
+    start = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=RaceStatus.CHOICES)
+
+
+class ExplanationOut(serializers.Serializer):
+    feature = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    contribution = serializers.FloatField()
+
+
+class PredictionRowOut(serializers.Serializer):
+    driver = DriverRef()
+    team = RefName()
+    predicted_position = serializers.IntegerField()
+    expected_position = serializers.FloatField()
+    win_probability = serializers.FloatField()
+    podium_probability = serializers.FloatField()
+    points_probability = serializers.FloatField()
+    dnf_probability = serializers.FloatField()
+    confidence = serializers.FloatField()
+    low_confidence = serializers.BooleanField()
+    explanation = ExplanationOut(many=True, help_text="Top feature contributions")
+
+
+class PredictionStageOut(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=["pre", "post"], help_text="pre / post qualifying")
+    model_version = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    as_of = serializers.DateTimeField()
+    backfilled = serializers.BooleanField()
+    predictions = PredictionRowOut(many=True)
+
+
+class RacePredictionsOut(serializers.Serializer):
+    race = RaceRefOut()
+    stages = PredictionStageOut(many=True, help_text="Empty when no prediction is stored yet")
+
+
+class UpcomingOut(serializers.Serializer):
+    as_of = serializers.DateTimeField()
+    races = RacePredictionsOut(many=True)
+
+
+class AccuracyStageOut(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=["pre", "post"])
+    model_version = serializers.CharField(allow_null=True)
+    backfilled = serializers.BooleanField()
+    scored_at = serializers.DateTimeField()
+    drivers = serializers.IntegerField()
+    mae = serializers.FloatField()
+    mae_finishers = serializers.FloatField(allow_null=True)
+    spearman = serializers.FloatField(allow_null=True)
+    winner_hit = serializers.BooleanField()
+    podium_overlap = serializers.FloatField()
+    points_accuracy = serializers.FloatField()
+    brier_win = serializers.FloatField()
+    brier_podium = serializers.FloatField()
+    brier_points = serializers.FloatField()
+    metrics = serializers.JSONField()
+
+
+class AccuracyOut(serializers.Serializer):
+    race = RaceRefOut()
+    stages = AccuracyStageOut(many=True)
+
+
+class RegenerateIn(serializers.Serializer):
+    stage = serializers.ChoiceField(
+        choices=["pre", "post"], required=False, allow_null=True, help_text="Default: every stage available"
+    )
+
+
+class JobOut(serializers.Serializer):
+    id = serializers.CharField()
+    race = serializers.CharField()
+    stage = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["running", "succeeded", "failed"])
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class RegenerateOut(serializers.Serializer):
+    job = JobOut()
+    duplicate = serializers.BooleanField(help_text="True when a regeneration ran within the window")
+    predictions = RacePredictionsOut(allow_null=True)
+
+
+class WhatIfIn(serializers.Serializer):
+    grid = serializers.ListField(
+        child=serializers.RegexField(_REF_RE, max_length=64),
+        min_length=1,
+        max_length=30,
+        help_text="Driver ids in grid order, pole first",
+    )
+
+
+class WhatIfOut(serializers.Serializer):
+    race = RaceRefOut()
+    predictions = serializers.ListField(child=serializers.JSONField())
+
+
+class ChampionshipOut(serializers.Serializer):
+    season = serializers.IntegerField()
+    remaining_races = serializers.ListField(child=serializers.CharField())
+    n_sims = serializers.IntegerField()
+    model_version = serializers.CharField()
+    drivers = serializers.ListField(child=serializers.JSONField())
+    teams = serializers.ListField(child=serializers.JSONField())
+
+
+class ModelPerformanceOut(serializers.Serializer):
+    active_model = serializers.JSONField(allow_null=True)
+    backtests = serializers.JSONField(help_text="Latest backtest per stage vs baselines")
+    features = serializers.ListField(child=serializers.JSONField(), help_text="Feature catalogue")

@@ -1,0 +1,206 @@
+"""Prediction endpoints against a model trained once for this module on the real dump.
+
+Expected values are derived from the database rows with plain Python (not from the API code).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One small model (2024–2025) for the module; removed again so other modules see no model."""
+    from django.conf import settings
+
+    from predictions.features.frames import f1_frames_load
+    from predictions.models import ModelVersion, Prediction, RaceAccuracy
+    from predictions.services import model_train
+
+    storage = settings.MODEL_STORAGE_PATH
+    settings.MODEL_STORAGE_PATH = tmp_path_factory.mktemp("models")
+    with django_db_blocker.unblock():
+        # Recent history only keeps the fit fast; the API, not the model's quality, is under test.
+        version = model_train(from_season=2024, until_season=2025, frames=f1_frames_load(since_season=2021))
+    yield version
+    with django_db_blocker.unblock():
+        RaceAccuracy.objects.all().delete()
+        Prediction.objects.all().delete()
+        ModelVersion.objects.all().delete()
+    settings.MODEL_STORAGE_PATH = storage
+
+
+def _upcoming_slugs(n=3):
+    from ingestion.models import Race, RaceResult
+
+    done = set(RaceResult.objects.values_list("race_id", flat=True).distinct())
+    today = dt.date.today()
+    races = [r for r in Race.objects.filter(date__gte=today).order_by("date", "round") if r.id not in done]
+    return [r.slug for r in races[:n]]
+
+
+def test_predictions_for_a_race_without_any(api, ergast_data, trained_model):
+    body = api.get("/api/v1/predictions/race/2024_bahrain").json()
+    assert body["race"]["id"] == "2024_bahrain" and body["race"]["status"] == "completed"
+    assert body["stages"] == []
+
+
+def test_regenerate_requires_staff(api, fan_user, ergast_data):
+    from rest_framework.test import APIClient
+
+    from tests.api.conftest import token_for
+
+    assert api.post("/api/v1/predictions/race/2026_qatar", {}, format="json").status_code == 401
+    fan = APIClient()
+    fan.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(fan, 'fan')}")
+    response = fan.post("/api/v1/predictions/race/2026_qatar", {}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_staff_regenerates_once_per_window(
+    staff_api, api, ergast_data, trained_model, django_capture_on_commit_callbacks
+):
+    from ingestion.models import Race
+    from predictions.models import Prediction
+
+    slug = _upcoming_slugs(1)[0]
+    race = Race.objects.get(slug=slug)
+    before = api.get(f"/api/v1/predictions/race/{slug}").json()
+    assert before["stages"] == []  # cached now
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.post(
+            f"/api/v1/predictions/race/{slug}",
+            {"stage": "pre", "id": 999, "is_staff": True, "model_version": "hacked"},  # extras ignored
+            format="json",
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["duplicate"] is False and body["job"]["status"] == "succeeded"
+    rows = Prediction.objects.filter(race=race)
+    n = rows.count()
+    assert n > 0 and {p.stage for p in rows} == {"pre"}
+    assert {p.model_version.label for p in rows} == {trained_model.label}
+
+    (stage,) = body["predictions"]["stages"]
+    preds = stage["predictions"]
+    assert len(preds) == n
+    assert sorted(p["predicted_position"] for p in preds) == list(range(1, n + 1))
+    assert sum(p["win_probability"] for p in preds) == pytest.approx(1.0, abs=0.02)
+    assert sum(p["podium_probability"] for p in preds) == pytest.approx(3.0, abs=0.06)
+    for p in preds:
+        assert 0 <= p["dnf_probability"] <= 1 and 0 <= p["confidence"] <= 1
+        assert p["win_probability"] <= p["podium_probability"] <= p["points_probability"] + 1e-9
+
+    # The cached empty answer was invalidated: GET now shows the new predictions.
+    after = api.get(f"/api/v1/predictions/race/{slug}").json()
+    assert after["stages"][0]["model_version"] == trained_model.label
+    assert after["stages"] == body["predictions"]["stages"]
+
+    # A duplicate within the window returns the job, and regenerates nothing.
+    again = staff_api.post(f"/api/v1/predictions/race/{slug}", {}, format="json")
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True and again.json()["job"]["id"] == body["job"]["id"]
+    assert Prediction.objects.filter(race=race).count() == n
+
+    # Even with the idempotency key gone (cache flushed / down), the database guard holds.
+    cache.clear()
+    third = staff_api.post(f"/api/v1/predictions/race/{slug}", {}, format="json")
+    assert third.status_code == 200 and third.json()["duplicate"] is True
+    assert Prediction.objects.filter(race=race).count() == n
+
+
+def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data):
+    job = {
+        "id": "abc",
+        "race": "2026_qatar",
+        "stage": None,
+        "status": "running",
+        "started_at": "2026-11-26T10:00:00+00:00",
+        "finished_at": None,
+    }
+    cache.set("f1:regenerate:2026_qatar", job, 60)
+    response = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json")
+    assert response.status_code == 202
+    assert response.json()["job"]["id"] == "abc" and response.json()["predictions"] is None
+
+
+@pytest.mark.parametrize("payload", [{"stage": "later"}, {"stage": "pre\x00"}, {"stage": 2**63}, ["pre"]])
+def test_regenerate_rejects_bad_bodies(staff_api, ergast_data, payload):
+    response = staff_api.post("/api/v1/predictions/race/2026_qatar", payload, format="json")
+    assert response.status_code == 400, response.content
+
+
+def test_upcoming_lists_the_next_three_races(api, ergast_data, trained_model, django_assert_max_num_queries):
+    with django_assert_max_num_queries(20):
+        body = api.get("/api/v1/predictions/upcoming").json()
+    assert [r["race"]["id"] for r in body["races"]] == _upcoming_slugs(3)
+    assert all(r["race"]["status"] == "scheduled" for r in body["races"])
+
+
+def test_accuracy_404_before_results_and_scored_after(api, ergast_data, trained_model):
+    from ingestion.models import Race, RaceResult
+    from predictions.models import Prediction
+    from predictions.services import prediction_generate
+    from predictions.services.post_race import race_accuracy_score
+
+    upcoming = _upcoming_slugs(1)[0]
+    response = api.get(f"/api/v1/predictions/accuracy/{upcoming}")
+    assert response.status_code == 404
+    assert "no results yet" in response.json()["error"]["message"]
+
+    race = Race.objects.get(slug="2025_bahrain")
+    assert api.get("/api/v1/predictions/accuracy/2025_bahrain").status_code == 404  # nothing scored
+    prediction_generate(race=race, stage="post", backfilled=True, version=trained_model)
+    race_accuracy_score(race=race)
+    body = api.get("/api/v1/predictions/accuracy/2025_4").json()
+    (stage,) = body["stages"]
+    # MAE by hand: |predicted rank - finishing order| over every entrant.
+    finish = dict(
+        RaceResult.objects.filter(race=race, shared_car_index=0).values_list("driver_id", "position_order")
+    )
+    preds = Prediction.objects.filter(race=race, stage="post")
+    errors = [abs(p.predicted_position - finish[p.driver_id]) for p in preds if p.driver_id in finish]
+    assert stage["mae"] == pytest.approx(sum(errors) / len(errors), abs=1e-6)
+    assert stage["drivers"] == len(errors)
+
+
+def test_what_if_takes_a_grid(api, ergast_data, trained_model):
+    from ingestion.models import RaceResult
+
+    grid = list(
+        RaceResult.objects.filter(race__slug="2025_uae")
+        .order_by("position_order")
+        .values_list("driver__ref", flat=True)
+    )[:20]
+    slug = _upcoming_slugs(1)[0]
+    response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": list(reversed(grid))}, format="json")
+    assert response.status_code == 200, response.content
+    rows = response.json()["predictions"]
+    assert len(rows) == len(grid)
+    unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
+    assert unknown.status_code == 409
+    for bad in ({"grid": []}, {"grid": ["a\x00b"]}, {"grid": [2**63]}, {"grid": "verstappen"}, {}):
+        assert api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json").status_code == 400
+
+
+def test_models_performance_shows_the_active_version(api, ergast_data, trained_model):
+    body = api.get("/api/v1/models/performance").json()
+    assert body["active_model"]["label"] == trained_model.label
+    assert body["active_model"]["train_from_season"] == 2024
+    assert len(body["features"]) > 5 and {"name", "description"} <= set(body["features"][0])
+
+
+def test_championship_probabilities(api, ergast_data, trained_model):
+    response = api.get("/api/v1/championship/2026")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert sum(d["title_probability"] for d in body["drivers"]) == pytest.approx(1.0, abs=0.01)
+    assert api.get("/api/v1/championship/1800").status_code == 404
+    assert api.get("/api/v1/championship/2099").status_code == 404
