@@ -22,10 +22,11 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingestion.clients.http import SourceError
@@ -81,6 +82,33 @@ TABLE_NAMES = {
 }
 FACT_TABLES = frozenset(TABLE_NAMES.values())
 _VALIDATION_KIND = {"results": "race", "sprint": "sprint", "qualifying": "qualifying"}
+
+
+class SyncAlreadyRunning(Exception):
+    """Another Jolpica sync holds the lock (two runs would fight over one cursor)."""
+
+
+# PostgreSQL advisory lock key for "a Jolpica sync is running" (any constant bigint works).
+SYNC_LOCK_KEY = 0x706974_6A6F6C
+
+
+@contextmanager
+def _one_sync_at_a_time():
+    """Session-level advisory lock on PostgreSQL (released on exit, or when a killed process's
+    connection closes). SQLite — a single-machine default — runs without it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+    if not acquired:
+        raise SyncAlreadyRunning("another sync_f1 run is in progress (PostgreSQL advisory lock held)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
 
 
 class SyncAborted(Exception):
@@ -651,6 +679,30 @@ def jolpica_sync(
     whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
     the next run with the same parameters resumes after them.
     """
+    with _one_sync_at_a_time():
+        return _sync_locked(
+            seasons=seasons,
+            rounds=rounds,
+            only=only,
+            incremental=incremental,
+            resume=resume,
+            client=client,
+            progress=progress,
+            on_race_done=on_race_done,
+        )
+
+
+def _sync_locked(
+    *,
+    seasons,
+    rounds,
+    only,
+    incremental: bool,
+    resume: bool,
+    client: JolpicaClient | None,
+    progress: bool,
+    on_race_done,
+) -> SyncSummary:
     seasons = sorted(set(seasons))
     rounds_set = set(rounds) if rounds else None
     kinds = parse_only(only)

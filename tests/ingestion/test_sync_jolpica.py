@@ -474,3 +474,23 @@ def test_sync_into_an_empty_database_creates_drivers_teams_and_circuits(
     assert race.slug == "2021_bahrain" and race.circuit.ref == "bahrain"
     assert race.circuit.circuit_type == "permanent" and race.circuit.length_km  # circuit_meta.csv applied
     assert summary.counts["drivers"].created == 20 and summary.counts["teams"].created == 10
+
+
+def test_a_second_concurrent_sync_is_refused(mirror, ergast_data):
+    """Two runs would share one cursor: the PostgreSQL advisory lock lets only one in."""
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory lock is PostgreSQL-only")
+    import psycopg
+
+    from ingestion.services.jolpica_sync import SYNC_LOCK_KEY, SyncAlreadyRunning
+
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        with pytest.raises(SyncAlreadyRunning, match="in progress"):
+            jolpica_sync(seasons=[SEASON], rounds=[1], client=fast_client())
+        other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+    summary = jolpica_sync(seasons=[SEASON], rounds=[1], only="results", client=fast_client())
+    assert summary.status == SyncStatus.SUCCEEDED

@@ -10,7 +10,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from ingestion.clients.http import SourceError
-from ingestion.services.jolpica_sync import KINDS, SyncAborted, jolpica_sync, parse_only
+from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunning, jolpica_sync, parse_only
 
 
 def parse_range(text: str, *, what: str, lo: int, hi: int) -> list[int]:
@@ -67,6 +67,8 @@ class Command(BaseCommand):
             ) from None
         except SyncAborted as exc:
             raise CommandError(f"Sync interrupted: {exc}") from None
+        except SyncAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
         data = summary.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(data, default=str))
