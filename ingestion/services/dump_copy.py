@@ -19,12 +19,15 @@ from ingestion.services.upsert import UpsertCounts
 
 
 def copy_upsert_rows(
-    *, model: type[models.Model], rows: Sequence[dict], key_fields: Sequence[str]
-) -> UpsertCounts:
-    """Upsert `rows` (dicts of attnames, all with the same keys) on the unique `key_fields`."""
+    *, model: type[models.Model], rows: Sequence[dict], key_fields: Sequence[str], changed_of: str = "pk"
+) -> tuple[UpsertCounts, set]:
+    """Upsert `rows` (dicts of attnames, all with the same keys) on the unique `key_fields`.
+
+    Returns the counts and the set of `changed_of` values (e.g. "race_id") of created/updated rows.
+    """
     counts = UpsertCounts()
     if not rows:
-        return counts
+        return counts, set()
     fields = list(rows[0])
     keys = [tuple(row[f] for f in key_fields) for row in rows]
     if len(set(keys)) != len(keys):
@@ -53,6 +56,7 @@ def copy_upsert_rows(
     cols = ", ".join(qn(columns[f]) for f in all_fields)
     value_cols = [qn(columns[f]) for f in fields if f not in key_fields]
     key_cols = [qn(columns[f]) for f in key_fields]
+    changed_column = (model._meta.pk if changed_of == "pk" else model._meta.get_field(changed_of)).column
     protect = "manually_corrected" not in fields and any(
         f.name == "manually_corrected" for f in model._meta.concrete_fields
     )
@@ -104,12 +108,13 @@ def copy_upsert_rows(
             conflict = "DO NOTHING"
         cursor.execute(
             f"INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608
-            f"ON CONFLICT ({', '.join(key_cols)}) {conflict} RETURNING (xmax = 0)"
+            f"ON CONFLICT ({', '.join(key_cols)}) {conflict} "
+            f"RETURNING (xmax = 0), t.{qn(changed_column)}"
         )
-        outcomes = [inserted for (inserted,) in cursor.fetchall()]
+        outcomes = cursor.fetchall()
         cursor.execute(f"DROP TABLE {stage}")
 
-    counts.created = sum(1 for inserted in outcomes if inserted)
+    counts.created = sum(1 for inserted, _ in outcomes if inserted)
     counts.updated = len(outcomes) - counts.created
     counts.unchanged = len(rows) - len(outcomes)
-    return counts
+    return counts, {value for _, value in outcomes}

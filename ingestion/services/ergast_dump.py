@@ -25,6 +25,7 @@ weekends the dump's `fp2_*` columns hold sprint qualifying / shootout.
 from __future__ import annotations
 
 import csv
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -65,6 +66,9 @@ from ingestion.services.validation import (
     parse_int,
     validate_classification,
 )
+from ingestion.signals import races_changed
+
+logger = logging.getLogger(__name__)
 
 NULL = r"\N"
 CIRCUIT_META_PATH = Path(__file__).resolve().parent.parent / "data" / "circuit_meta.csv"
@@ -286,6 +290,7 @@ class _DumpLoader:
         self.rejected: list[str] = []
         self.race_pk: dict[str, int] = {}  # csv raceId -> Race pk (only races in scope)
         self.race_label: dict[str, str] = {}  # csv raceId -> "2021_abu_dhabi"
+        self.changed_races: set[int] = set()  # Race pks whose race row or rows of a race changed
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
         return [
@@ -305,10 +310,17 @@ class _DumpLoader:
         ]
 
     def _upsert(self, table: str, *, model, rows, key_fields, scope=None) -> None:
+        race_field = "pk" if model is Race else "race_id" if "race_id" in key_fields else None
         if connection.vendor == "postgresql":  # COPY + one INSERT .. ON CONFLICT per table
-            counts = copy_upsert_rows(model=model, rows=rows, key_fields=key_fields)
+            counts, changed = copy_upsert_rows(
+                model=model, rows=rows, key_fields=key_fields, changed_of=race_field or "pk"
+            )
+            if race_field:
+                self.changed_races |= changed
         else:
             counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
+            if race_field and (counts.created or counts.updated):
+                self.changed_races |= set(self.race_pk.values())  # no per-row outcome here
         self.counts.setdefault(table, UpsertCounts()).add(counts)
 
     def _in_scope(self, year) -> bool:
@@ -770,4 +782,11 @@ def ergast_dump_load(
         {"level": "warning", "message": m} for m in warnings
     ]
     run.save(update_fields=["status", "finished_at", "counts", "errors"])
+    if loader.changed_races:
+        slugs = sorted(Race.objects.filter(pk__in=loader.changed_races).values_list("slug", flat=True))
+        for receiver, result in races_changed.send_robust(sender=ergast_dump_load, race_ids=slugs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "races_changed receiver failed", extra={"receiver": repr(receiver), "error": repr(result)}
+                )
     return report

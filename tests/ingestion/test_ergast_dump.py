@@ -37,6 +37,7 @@ from ingestion.models import (
 )
 from ingestion.selectors import race_get
 from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load, lap_time_ms
+from ingestion.signals import races_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -284,7 +285,18 @@ def test_upstream_swap_of_two_drivers_applies(dump_copy):
         first[field], second[field] = second[field], first[field]
     _write_csv(d, "results.csv", results)
 
-    report = ergast_dump_load(directory=d, seasons=range(2021, 2022))  # no IntegrityError mid-way
+    sent = []
+
+    def receiver(sender, race_ids=(), **kwargs):
+        sent.append(list(race_ids))
+
+    races_changed.connect(receiver)
+    try:
+        report = ergast_dump_load(directory=d, seasons=range(2021, 2022))  # no IntegrityError mid-way
+    finally:
+        races_changed.disconnect(receiver)
+
+    assert sent == [["2021_uae"]]  # only the race whose rows changed
 
     assert report.rejected == []
     assert report.counts["results"]["updated"] == 2
