@@ -1,0 +1,125 @@
+"""Pure ML pieces: ranking coherence, metrics on hand-computed examples, reproducibility, and
+coherence of real predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import softmax
+
+from predictions.ml.metrics import calibration_table, prediction_set_score, race_metrics
+from predictions.ml.models import race_predict, stage_fit
+from predictions.ml.ranking import RankingModel, ranking_fit
+
+
+def test_plackett_luce_simulation_matches_the_closed_form_win_probability():
+    strengths = np.array([2.0, 1.0, 0.0, -1.0])
+    model = RankingModel(weights=np.array([1.0]))
+    ranks = model.simulate(strengths[:, None], n_sims=40000, seed=3)
+    p_win = (ranks == 1).mean(axis=0)
+    np.testing.assert_allclose(p_win, softmax(strengths), atol=0.01)
+    # every simulated race is a permutation
+    assert (np.sort(ranks, axis=1) == np.arange(1, 5)).all()
+
+
+def test_ranking_fit_recovers_a_known_weight():
+    rng = np.random.default_rng(0)
+    races = []
+    for _ in range(300):
+        x = rng.normal(size=(10, 1))
+        order = np.argsort(-(1.5 * x[:, 0] + rng.gumbel(size=10)))
+        finish = np.empty(10)
+        finish[order] = np.arange(1, 11)
+        races.append((np.column_stack([x[:, 0], np.zeros(10), np.zeros(10)]), finish))
+    fitted = ranking_fit(races, top=10)
+    assert fitted.weights[0] == pytest.approx(1.5, abs=0.2)
+
+
+def test_race_metrics_hand_computed():
+    # predicted ranks vs actual finishing order for 4 drivers; driver 3 retired (finish 4)
+    pred = np.array([1, 2, 3, 4])
+    finish = np.array([2, 1, 4, 3])
+    m = race_metrics(pred, finish, np.array([True, True, False, True]), places=2)
+    assert m["mae"] == pytest.approx((1 + 1 + 1 + 1) / 4)
+    assert m["winner_hit"] is False
+    assert m["podium_overlap"] == pytest.approx(2 / 3)  # {0,1,2} vs {0,1,3}
+    assert m["points_accuracy"] == pytest.approx(1.0)  # top-2 sets agree
+    # finishers re-ranked: predicted [1,2,3] vs actual [2,1,3]
+    assert m["mae_finishers"] == pytest.approx(2 / 3)
+    assert m["spearman"] == pytest.approx(0.6)  # 1 - 6*4/(4*15)
+
+
+def test_calibration_table_and_ece_hand_computed():
+    p = np.array([0.05, 0.05, 0.95, 0.95])
+    y = np.array([0, 1, 1, 1])
+    rows, ece = calibration_table(p, y, bins=10)
+    assert [r["n"] for r in rows] == [2, 2]
+    assert ece == pytest.approx(0.5 * abs(0.05 - 0.5) + 0.5 * abs(0.95 - 1.0))
+
+
+def test_prediction_set_score_brier_hand_computed():
+    pred = pd.DataFrame(
+        {
+            "driver_id": [1, 2, 3],
+            "predicted_position": [1, 2, 3],
+            "p_win": [0.5, 0.3, 0.2],
+            "p_podium": [1, 1, 1],
+            "p_points": [1, 1, 1],
+        }
+    )
+    actual = pd.DataFrame({"driver_id": [1, 2, 3], "finish": [2, 1, 3], "dnf": [0, 0, 0]})
+    s = prediction_set_score(pred, actual, places=10)
+    assert s["brier_win"] == pytest.approx((0.5**2 + 0.7**2 + 0.2**2) / 3)
+    assert s["brier_podium"] == 0
+    assert s["mae"] == pytest.approx(2 / 3)
+
+
+def _race_rows(features, season, rnd):
+    from ingestion.models import Race
+
+    race = Race.objects.get(season_id=season, round=rnd)
+    return features[features["race_id"] == race.id].reset_index(drop=True)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stage", ["pre", "post"])
+def test_probabilities_are_coherent_on_real_races(ergast_data, real_features, trained_bundle, stage):
+    bundle, _ = trained_bundle
+    for season, rnd in [(2025, 3), (2025, 20), (2026, 7)]:
+        rows = _race_rows(real_features, season, rnd)
+        out = race_predict(bundle.stages[stage], rows)
+        assert out["p_win"].sum() == pytest.approx(1.0)
+        assert out["p_podium"].sum() == pytest.approx(3.0)
+        assert out["p_points"].sum() == pytest.approx(10.0)
+        assert (out["p_win"] <= out["p_podium"] + 1e-12).all()
+        assert (out["p_podium"] <= out["p_points"] + 1e-12).all()
+        assert sorted(out["predicted_position"]) == list(range(1, len(rows) + 1))
+        assert out["p_dnf"].between(0, 1).all() and out["confidence"].between(0, 1).all()
+        assert all(len(e) > 0 for e in out["explanation"])
+
+
+@pytest.mark.django_db
+def test_predictions_are_reproducible(ergast_data, real_features, trained_bundle):
+    bundle, _ = trained_bundle
+    rows = _race_rows(real_features, 2025, 10)
+    a = race_predict(bundle.stages["post"], rows)
+    b = race_predict(bundle.stages["post"], rows)
+    pd.testing.assert_frame_equal(a, b)
+    # refitting on the same data with the same seed gives the same model
+    train = real_features[(real_features["season"] == 2024) & real_features["finish"].notna()]
+    m1, m2 = stage_fit(train, "pre"), stage_fit(train, "pre")
+    pd.testing.assert_frame_equal(race_predict(m1, rows, explain=0), race_predict(m2, rows, explain=0))
+
+
+@pytest.mark.django_db
+def test_a_race_with_new_driver_and_new_teams_is_predicted(ergast_data, real_features, trained_bundle):
+    from ingestion.models import Driver, Team
+
+    bundle, _ = trained_bundle
+    rows = _race_rows(real_features, 2026, 1)
+    out = race_predict(bundle.stages["post"], rows)
+    new_ids = {Driver.objects.get(ref="lindblad").id}
+    new_teams = set(Team.objects.filter(ref__in=["cadillac", "audi"]).values_list("id", flat=True))
+    assert new_ids <= set(out["driver_id"]) and new_teams <= set(out["team_id"])
+    assert np.isfinite(out[["p_win", "p_podium", "p_points", "p_dnf", "expected_position"]].to_numpy()).all()
