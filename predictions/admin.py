@@ -1,0 +1,124 @@
+"""Staff views of the prediction engine: model registry (activate = roll back, retrain), predictions
+(regenerate), accuracy records and backtests. Actions call services and report back."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
+from predictions.services import ModelUnavailable, model_train, model_version_activate, prediction_generate
+from predictions.services.predicting import PredictionInputError
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "label",
+        "is_active",
+        "train_from_season",
+        "train_until_season",
+        "rows",
+        "training_seconds",
+        "created_at",
+    ]
+    list_filter = ["is_active"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    actions = ["activate_version", "retrain_models"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Activate this model version (roll back / forward)")
+    def activate_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            model_version_activate(version=version)
+        except Exception as exc:  # ArtifactError: the artifact is missing or corrupt
+            self.message_user(request, f"Not activated: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"{version.label} is now the active model.", messages.SUCCESS)
+
+    @admin.action(description="Retrain models on the latest data (and activate)")
+    def retrain_models(self, request, queryset):
+        try:
+            version = model_train()
+        except ValueError as exc:
+            self.message_user(request, f"Training failed: {exc}", messages.ERROR)
+            return
+        self.message_user(
+            request, f"Trained and activated {version.label} ({version.rows} rows).", messages.SUCCESS
+        )
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = [
+        "race",
+        "stage",
+        "predicted_position",
+        "driver",
+        "team",
+        "win_probability",
+        "podium_probability",
+        "points_probability",
+        "dnf_probability",
+        "low_confidence",
+        "backfilled",
+        "model_version",
+        "created_at",
+    ]
+    list_filter = ["stage", "backfilled", "low_confidence", "race__season"]
+    list_select_related = ["race", "driver", "team", "model_version"]
+    search_fields = ["race__slug", "driver__ref", "driver__family_name"]
+    readonly_fields = [f.name for f in Prediction._meta.fields]
+    actions = ["regenerate_predictions"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Regenerate predictions for the selected rows' races (new records)")
+    def regenerate_predictions(self, request, queryset):
+        races = {p.race for p in queryset.select_related("race")}
+        done = []
+        for race in sorted(races, key=lambda r: r.date):
+            try:
+                prediction_generate(race=race)
+                done.append(race.slug)
+            except (PredictionInputError, ModelUnavailable) as exc:
+                self.message_user(request, f"{race.slug}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Regenerated predictions for {', '.join(done)}.", messages.SUCCESS)
+
+
+@admin.register(RaceAccuracy)
+class RaceAccuracyAdmin(admin.ModelAdmin):
+    list_display = [
+        "race",
+        "stage",
+        "mae",
+        "spearman",
+        "winner_hit",
+        "podium_overlap",
+        "points_accuracy",
+        "backfilled",
+        "scored_at",
+    ]
+    list_filter = ["stage", "backfilled"]
+    list_select_related = ["race"]
+    readonly_fields = [f.name for f in RaceAccuracy._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(BacktestRun)
+class BacktestRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "stage", "seasons", "status", "races", "duration_seconds", "created_at"]
+    list_filter = ["stage", "status"]
+    readonly_fields = [f.name for f in BacktestRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
