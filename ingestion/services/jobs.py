@@ -317,7 +317,11 @@ class SingleBeatScheduler(_beat_scheduler_base()):
             raise BeatAlreadyRunning(
                 f"another celery beat holds the beat lock ({self._beat_lock.holder()}); run exactly one beat"
             )
-        super().setup_schedule()
+        try:
+            super().setup_schedule()
+        except BaseException:
+            self._beat_lock.release()
+            raise
 
     def tick(self, *args, **kwargs):
         if time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3:
