@@ -1,0 +1,290 @@
+"""Admin for the F1 data and SyncRun.
+
+Staff can correct a result by hand: saving a RaceResult / SprintResult / QualifyingResult here sets
+`manually_corrected=True`, so later syncs and dump loads keep the row and record the upstream value
+in their SyncRun (as a warning) instead of overwriting it. SyncRun is read-only. The "resync race"
+action re-fetches the selected races from Jolpica (`ingestion.services.jolpica_sync`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from ingestion.models import (
+    Circuit,
+    Driver,
+    DriverStanding,
+    PitStop,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    Season,
+    SprintResult,
+    Status,
+    SyncRun,
+    Team,
+    TeamStanding,
+)
+
+
+@admin.register(Season)
+class SeasonAdmin(admin.ModelAdmin):
+    list_display = ["year", "race_count", "url"]
+    search_fields = ["year"]
+
+    @admin.display(description="races")
+    def race_count(self, obj: Season) -> int:
+        return obj.race_count
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(race_count=Count("races"))
+
+
+@admin.register(Circuit)
+class CircuitAdmin(admin.ModelAdmin):
+    list_display = ["name", "ref", "locality", "country", "circuit_type", "length_km"]
+    list_filter = ["circuit_type", "country"]
+    search_fields = ["name", "ref", "locality", "country"]
+
+
+@admin.register(Driver)
+class DriverAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "ref", "code", "permanent_number", "nationality", "date_of_birth"]
+    list_filter = ["nationality"]
+    search_fields = ["given_name", "family_name", "ref", "code"]
+    ordering = ["family_name", "given_name"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "ref", "nationality"]
+    list_filter = ["nationality"]
+    search_fields = ["name", "ref"]
+
+
+@admin.register(Status)
+class StatusAdmin(admin.ModelAdmin):
+    list_display = ["status", "ergast_id"]
+    search_fields = ["status"]
+
+
+@admin.register(Race)
+class RaceAdmin(admin.ModelAdmin):
+    list_display = ["slug", "season", "round", "name", "circuit", "date", "start", "results_link"]
+    list_filter = ["season"]
+    search_fields = ["slug", "name", "circuit__name", "circuit__ref"]
+    autocomplete_fields = ["season", "circuit"]
+    list_select_related = ["circuit", "season"]
+    date_hierarchy = "date"
+    ordering = ["-date"]
+    readonly_fields = ["slug"]
+    actions = ["resync_race"]
+    fieldsets = [
+        (None, {"fields": ["slug", "season", "round", "name", "circuit", "date", "start", "url"]}),
+        (
+            "Weekend sessions (UTC)",
+            {
+                "fields": [
+                    "fp1_start",
+                    "fp2_start",
+                    "fp3_start",
+                    "sprint_qualifying_start",
+                    "sprint_start",
+                    "qualifying_start",
+                ]
+            },
+        ),
+        ("External ids", {"fields": ["ergast_id", "openf1_meeting_key"]}),
+    ]
+
+    @admin.display(description="results")
+    def results_link(self, obj: Race) -> str:
+        url = reverse("admin:ingestion_raceresult_changelist") + f"?race__id__exact={obj.pk}"
+        return format_html('<a href="{}">results</a>', url)
+
+    @admin.action(description="Resync selected races from Jolpica")
+    def resync_race(self, request, queryset):
+        from ingestion.clients.http import SourceError
+        from ingestion.services.jolpica_sync import jolpica_sync
+
+        rounds = defaultdict(list)
+        for season, round_number in queryset.values_list("season_id", "round"):
+            rounds[season].append(round_number)
+        for season, season_rounds in sorted(rounds.items()):
+            try:
+                summary = jolpica_sync(seasons=[season], rounds=season_rounds, resume=False)
+            except SourceError as exc:
+                self.message_user(request, f"{season}: sync failed: {exc}", messages.ERROR)
+                continue
+            level = messages.SUCCESS if summary.status == "succeeded" else messages.WARNING
+            self.message_user(
+                request,
+                f"{season} rounds {sorted(season_rounds)}: {summary.status} (SyncRun {summary.run_id})",
+                level,
+            )
+
+
+class _ClassificationAdmin(admin.ModelAdmin):
+    """Shared by the session results. Saving by hand marks the row as a manual correction."""
+
+    list_filter = ["manually_corrected", "race__season"]
+    search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
+    autocomplete_fields = ["race", "driver", "team"]
+    list_select_related = ["race", "driver", "team"]
+    show_full_result_count = False
+    readonly_fields = ["manually_corrected"]
+
+    def save_model(self, request, obj, form, change):
+        obj.manually_corrected = True
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(RaceResult)
+class RaceResultAdmin(_ClassificationAdmin):
+    list_display = [
+        "race",
+        "position_order",
+        "position_text",
+        "driver",
+        "team",
+        "grid",
+        "points",
+        "laps",
+        "status",
+        "manually_corrected",
+    ]
+    autocomplete_fields = [*_ClassificationAdmin.autocomplete_fields, "status"]
+    list_select_related = [*_ClassificationAdmin.list_select_related, "status"]
+
+
+@admin.register(SprintResult)
+class SprintResultAdmin(RaceResultAdmin):
+    pass
+
+
+@admin.register(QualifyingResult)
+class QualifyingResultAdmin(_ClassificationAdmin):
+    list_display = ["race", "position", "driver", "team", "q1", "q2", "q3", "manually_corrected"]
+
+
+@admin.register(PracticeResult)
+class PracticeResultAdmin(admin.ModelAdmin):
+    list_display = ["race", "session", "position", "driver", "team", "time_text", "laps"]
+    list_filter = ["session", "race__season"]
+    search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
+    autocomplete_fields = ["race", "driver", "team"]
+    list_select_related = ["race", "driver", "team"]
+    show_full_result_count = False
+
+
+@admin.register(PitStop)
+class PitStopAdmin(admin.ModelAdmin):
+    list_display = ["race", "driver", "stop", "lap", "duration_text", "milliseconds"]
+    list_filter = ["race__season"]
+    search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
+    autocomplete_fields = ["race", "driver"]
+    list_select_related = ["race", "driver"]
+    show_full_result_count = False
+
+
+@admin.register(DriverStanding)
+class DriverStandingAdmin(admin.ModelAdmin):
+    list_display = ["race", "position", "driver", "points", "wins"]
+    list_filter = ["race__season"]
+    search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
+    autocomplete_fields = ["race", "driver"]
+    list_select_related = ["race", "driver"]
+    show_full_result_count = False
+
+
+@admin.register(TeamStanding)
+class TeamStandingAdmin(admin.ModelAdmin):
+    list_display = ["race", "position", "team", "points", "wins"]
+    list_filter = ["race__season"]
+    search_fields = ["race__slug", "team__name", "team__ref"]
+    autocomplete_fields = ["race", "team"]
+    list_select_related = ["race", "team"]
+    show_full_result_count = False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Read-only history of ingestion runs: per-table counts, errors/warnings, resume cursor."""
+
+    list_display = [
+        "started_at",
+        "source",
+        "status",
+        "finished_at",
+        "changed",
+        "requests_made",
+        "error_count",
+    ]
+    list_filter = ["source", "status"]
+    search_fields = ["status", "source"]
+    date_hierarchy = "started_at"
+    fields = [
+        "source",
+        "status",
+        "started_at",
+        "finished_at",
+        "params",
+        "requests_made",
+        "counts_table",
+        "errors_list",
+        "cursor",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="created / updated")
+    def changed(self, obj: SyncRun) -> str:
+        counts = [c for c in (obj.counts or {}).values() if isinstance(c, dict)]
+        return f"{sum(c.get('created', 0) for c in counts)} / {sum(c.get('updated', 0) for c in counts)}"
+
+    @admin.display(description="errors")
+    def error_count(self, obj: SyncRun) -> int:
+        return len(obj.errors or [])
+
+    @admin.display(description="counts")
+    def counts_table(self, obj: SyncRun) -> str:
+        rows = [
+            (table, c.get("created", 0), c.get("updated", 0), c.get("unchanged", 0), c.get("kept_manual", 0))
+            for table, c in (obj.counts or {}).items()
+            if isinstance(c, dict)
+        ]
+        if not rows:
+            return "-"
+        return format_html(
+            "<table><tr><th>table</th><th>created</th><th>updated</th><th>unchanged</th>"
+            "<th>kept manual</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="errors and warnings")
+    def errors_list(self, obj: SyncRun) -> str:
+        if not obj.errors:
+            return "-"
+        items = [
+            (e.get("level", "error"), e.get("message") or json.dumps(e, default=str))
+            if isinstance(e, dict)
+            else ("error", str(e))
+            for e in obj.errors
+        ]
+        return format_html("<ul>{}</ul>", format_html_join("", "<li><b>{}</b>: {}</li>", items))
