@@ -391,7 +391,7 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
         # because that is the stage the grid baseline is a fair comparison for.
         records = (
             RaceAccuracy.objects.filter(backfilled=False)
-            .order_by("-race__date", "-race_id", "-stage", "-scored_at")
+            .order_by("-race__date", "-race_id", "stage", "-scored_at")  # "post" < "pre"
             .values("race_id", "stage", "mae", "winner_hit", "podium_overlap", "points_accuracy")[
                 : thresholds.accuracy_races * 8
             ]

@@ -69,11 +69,23 @@ def test_request_latency_counts_the_view_that_served_it(client):
         sample(before, "pitwall_request_latency_seconds_count", **labels) + 2
     )
     # The scrape itself is not recorded, and unresolved paths share one label.
-    assert sample(after, "pitwall_request_latency_seconds_count", view="metrics", method="GET", status=200) == 0
+    assert (
+        sample(after, "pitwall_request_latency_seconds_count", view="metrics", method="GET", status=200) == 0
+    )
     client.get("/no-such-page-anywhere/")
-    assert sample(
-        scrape(client), "pitwall_request_latency_seconds_count", view="<unmatched>", method="GET", status=404
-    ) == sample(before, "pitwall_request_latency_seconds_count", view="<unmatched>", method="GET", status=404) + 1
+    assert (
+        sample(
+            scrape(client),
+            "pitwall_request_latency_seconds_count",
+            view="<unmatched>",
+            method="GET",
+            status=404,
+        )
+        == sample(
+            before, "pitwall_request_latency_seconds_count", view="<unmatched>", method="GET", status=404
+        )
+        + 1
+    )
 
 
 def test_cache_hit_and_miss_are_counted_per_tier(client):
@@ -85,7 +97,9 @@ def test_cache_hit_and_miss_are_counted_per_tier(client):
     before = scrape(client)
     compute_calls = []
     for _ in range(3):
-        cache_layer.cached_json(key=key, ttl=60, tier="ops-test", compute=lambda: compute_calls.append(1) or {"a": 1})
+        cache_layer.cached_json(
+            key=key, ttl=60, tier="ops-test", compute=lambda: compute_calls.append(1) or {"a": 1}
+        )
     after = scrape(client)
     assert len(compute_calls) == 1
     miss = sample(after, "pitwall_cache_events_total", tier="ops-test", outcome="miss") - sample(
@@ -127,9 +141,11 @@ def test_sync_rows_changed_are_counted(client):
     after = scrape(client)
     for change, amount in (("created", 20), ("updated", 3)):
         labels = {"source": "jolpica", "table": "race_result", "change": change}
-        assert sample(after, "pitwall_sync_rows_total", **labels) - sample(
-            before, "pitwall_sync_rows_total", **labels
-        ) == amount
+        assert (
+            sample(after, "pitwall_sync_rows_total", **labels)
+            - sample(before, "pitwall_sync_rows_total", **labels)
+            == amount
+        )
 
 
 def test_metrics_scrape_query_count_is_bounded(client, django_assert_max_num_queries):
