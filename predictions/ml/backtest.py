@@ -50,7 +50,13 @@ def _rank_in_race(df: pd.DataFrame, col: str) -> pd.Series:
 
 
 def backtest_compute(
-    features: pd.DataFrame, *, seasons: list[int], stage: str, retrain_every: int = 0, n_sims: int = 2000
+    features: pd.DataFrame,
+    *,
+    seasons: list[int],
+    stage: str,
+    retrain_every: int = 0,
+    window: int = WINDOW,
+    n_sims: int = 2000,
 ) -> dict:
     features = features[features["finish"].notna()].sort_values(["date", "race_id"], kind="stable")
     scored = []
@@ -61,7 +67,7 @@ def backtest_compute(
         for i, race_id in enumerate(race_ids):
             if models is None or (retrain_every and i - trained_at >= retrain_every):
                 race_date = season_rows.loc[season_rows["race_id"] == race_id, "date"].iloc[0]
-                train = features[(features["season"] >= season - WINDOW) & (features["date"] < race_date)]
+                train = features[(features["season"] >= season - window) & (features["date"] < race_date)]
                 models = stage_fit(train, stage)
                 finished = train[train["dnf"] == 0]
                 with threadpool_limits(limits=1):
@@ -86,7 +92,10 @@ def backtest_compute(
                     row[f"{name}__{p}"] = probs[p].to_numpy()
             scored.append(row)
     entries = pd.concat(scored, ignore_index=True)
-    return backtest_report(entries, stage=stage)
+    report = backtest_report(entries, stage=stage)
+    report["window_seasons"] = window
+    report["retrain_every"] = retrain_every
+    return report
 
 
 def _method_entries(entries: pd.DataFrame, method: str) -> pd.DataFrame:

@@ -8,13 +8,18 @@ from django.utils import timezone
 
 from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
-from predictions.ml.backtest import backtest_compute
+from predictions.ml.backtest import WINDOW, backtest_compute
 from predictions.models import BacktestRun, BacktestStatus
 from predictions.services.training import HISTORY_FROM_SEASON
 
 
 def backtest_run(
-    *, seasons: list[int], stage: str = "post", retrain_every: int = 0, frames: F1Frames | None = None
+    *,
+    seasons: list[int],
+    stage: str = "post",
+    retrain_every: int = 0,
+    window: int = WINDOW,
+    frames: F1Frames | None = None,
 ) -> BacktestRun:
     """Backtest race by race over `seasons` (models retrained at each season start, and every
     `retrain_every` races when > 0) and store the report. A failure is stored with its error."""
@@ -22,7 +27,9 @@ def backtest_run(
         raise ValueError(f"stage must be 'pre' or 'post', got {stage!r}")
     if not seasons:
         raise ValueError("no seasons to backtest")
-    run = BacktestRun.objects.create(seasons=sorted(seasons), stage=stage, retrain_every=retrain_every)
+    run = BacktestRun.objects.create(
+        seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, params={"window_seasons": window}
+    )
     started = time.perf_counter()
     try:
         frames = frames if frames is not None else f1_frames_load(since_season=HISTORY_FROM_SEASON)
@@ -31,7 +38,9 @@ def backtest_run(
         missing = sorted(set(seasons) - available)
         if missing:
             raise ValueError(f"no race results for season(s) {missing}")
-        report = backtest_compute(features, seasons=sorted(seasons), stage=stage, retrain_every=retrain_every)
+        report = backtest_compute(
+            features, seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, window=window
+        )
     except Exception as exc:
         run.status = BacktestStatus.FAILED
         run.error = str(exc)

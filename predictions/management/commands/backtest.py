@@ -29,6 +29,7 @@ class Command(BaseCommand):
             default=0,
             help="Also retrain every N races (0 = at season start only)",
         )
+        parser.add_argument("--window", type=int, default=8, help="Training window in seasons (default 8)")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
@@ -37,6 +38,7 @@ class Command(BaseCommand):
                 seasons=parse_seasons(opts["seasons"]),
                 stage=opts["stage"],
                 retrain_every=opts["retrain_every"],
+                window=opts["window"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

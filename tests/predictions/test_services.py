@@ -1,0 +1,194 @@
+"""Services and selectors against the real database: storing, never overwriting, the as-of clock,
+backfill, post-race scoring, artifact fallback, what-if and the championship simulation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ingestion.models import Driver, Race, RaceResult, WeatherForecast
+from predictions import selectors
+from predictions.ml.artifacts import cache_clear
+from predictions.models import ModelVersion, Prediction, RaceAccuracy
+from predictions.services import (
+    ModelUnavailable,
+    championship_simulate,
+    prediction_generate,
+    prediction_what_if,
+    race_results_process,
+)
+from predictions.services.predicting import PredictionInputError
+from predictions.signals import predictions_changed
+
+pytestmark = pytest.mark.django_db
+
+
+def _race(season, rnd):
+    return Race.objects.get(season_id=season, round=rnd)
+
+
+def test_generate_stores_both_stages_and_never_overwrites(
+    active_model, race_weather, django_capture_on_commit_callbacks
+):
+    race = _race(2025, 12)
+    received = []
+
+    def receiver(sender, race_ids, **kw):
+        received.append(race_ids)
+
+    predictions_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            first = prediction_generate(race=race)
+        with django_capture_on_commit_callbacks(execute=True):
+            second = prediction_generate(race=race, stage="post")
+    finally:
+        predictions_changed.disconnect(receiver)
+    entrants = RaceResult.objects.filter(race=race).count()
+    assert {p.stage for p in first} == {"pre", "post"} and len(first) == 2 * entrants
+    assert Prediction.objects.filter(race=race).count() == 3 * entrants  # nothing overwritten
+    assert received == [[race.id], [race.id]]
+    current = selectors.prediction_list_current(race=race)
+    assert {p.batch for p in current["post"]} == {second[0].batch}
+    assert {p.batch for p in current["pre"]} == {first[0].batch}
+    assert [p.predicted_position for p in current["post"]] == list(range(1, entrants + 1))
+    p = current["post"][0]
+    assert p.explanation and {"feature", "value", "contribution"} <= set(p.explanation[0])
+    assert p.low_confidence == (p.confidence < 0.7)
+
+
+def test_current_predictions_query_count(active_model, django_assert_max_num_queries):
+    race = _race(2025, 12)
+    prediction_generate(race=race)
+    with django_assert_max_num_queries(3):
+        current = selectors.prediction_list_current(race=race)
+        names = [p.driver.family_name + p.team.name for rows in current.values() for p in rows]
+    assert names
+
+
+def test_upcoming_race_has_only_the_pre_qualifying_stage(active_model):
+    race = _race(2026, 8)
+    with pytest.raises(PredictionInputError, match="qualifying is not in yet"):
+        prediction_generate(race=race, stage="post")
+    rows = prediction_generate(race=race)
+    assert {p.stage for p in rows} == {"pre"}
+    # the entry list is the latest race's: includes the new driver and both new teams
+    refs = {p.driver.ref for p in rows}
+    assert "lindblad" in refs and {p.team.ref for p in rows} >= {"cadillac", "audi"}
+
+
+def test_forecast_is_used_for_an_upcoming_race_and_missing_weather_still_predicts(active_model):
+    race = _race(2026, 9)
+    no_weather = prediction_generate(race=race)
+    WeatherForecast.objects.create(
+        race=race,
+        session="race",
+        valid_at=datetime(2026, 7, 5, 14, tzinfo=UTC),
+        fetched_at=datetime(2026, 7, 1, tzinfo=UTC),
+        air_temperature=16,
+        precipitation_probability=90,
+        wind_speed=5,
+        humidity=85,
+    )
+    wet = prediction_generate(race=race)
+    assert len(wet) == len(no_weather)
+    by_driver = {p.driver_id: p.win_probability for p in no_weather}
+    assert any(abs(by_driver[p.driver_id] - p.win_probability) > 1e-9 for p in wet)
+
+
+def test_as_of_clock_upcoming_awaiting_and_recent(ergast_data):
+    today = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    upcoming = selectors.race_list_upcoming(as_of=today)
+    assert [r.round for r in upcoming] == [22, 23]  # Qatar 29 Nov, Abu Dhabi 6 Dec
+    awaiting = selectors.race_list_awaiting_results(as_of=today)
+    assert [r.round for r in awaiting] == list(range(8, 22))
+    assert selectors.race_status(race=_race(2026, 10), as_of=today) == "awaiting_results"
+    recent = selectors.race_list_recent_completed(as_of=today)
+    assert [(r.season_id, r.round) for r in recent] == [(2026, 7), (2026, 6), (2026, 5)]
+    demo = datetime(2026, 6, 1, tzinfo=UTC)
+    assert [r.round for r in selectors.race_list_upcoming(as_of=demo)] == [6, 7, 8]
+    assert [r.round for r in selectors.race_list_recent_completed(as_of=demo)] == [5, 4, 3]
+    assert selectors.race_status(race=_race(2026, 6), as_of=demo) == "scheduled"
+
+
+def test_backfill_uses_a_model_trained_only_on_earlier_seasons(active_model, settings):
+    """active_model is trained 2023-2024 and registered as such; a 2025 race with no stored
+    prediction gets a backfilled one from it, scored, and shows in the overview."""
+    settings.AUTO_RETRAIN_ENABLED = False
+    race = _race(2025, 24)
+    summary = race_results_process(race=race, as_of=datetime(2025, 12, 8, tzinfo=UTC))
+    assert summary["backfilled"] is True and summary["retrained"] is None
+    preds = Prediction.objects.filter(race=race)
+    assert preds.exists() and all(p.backfilled for p in preds)
+    assert {p.model_version.train_until_season for p in preds} == {2024}
+    records = {r.stage: r for r in RaceAccuracy.objects.filter(race=race)}
+    assert set(records) == {"pre", "post"}
+    # accuracy recomputed by hand from the stored rows
+    post = {p.driver_id: p.predicted_position for p in preds.filter(stage="post")}
+    actual = dict(RaceResult.objects.filter(race=race).values_list("driver_id", "position_order"))
+    mae = sum(abs(post[d] - actual[d]) for d in actual) / len(actual)
+    assert records["post"].mae == pytest.approx(mae)
+    acc = selectors.race_accuracy_get(race=race)
+    assert acc["post"].pk == records["post"].pk
+    overview = selectors.prediction_overview(as_of=datetime(2025, 12, 8, tzinfo=UTC))
+    assert overview["recent"][0]["race"] == race
+    assert overview["recent"][0]["accuracy"]["post"].mae == pytest.approx(mae)
+
+
+def test_overview_query_count_is_bounded(active_model, django_assert_max_num_queries):
+    with django_assert_max_num_queries(40):
+        overview = selectors.prediction_overview(as_of=datetime(2026, 6, 20, tzinfo=UTC))
+    assert [e["race"].round for e in overview["upcoming"]] == [8, 9, 10]
+
+
+def test_corrupt_artifact_falls_back_to_the_last_good_version(active_model, tmp_path):
+    bad_path = tmp_path / "broken.joblib"
+    bad_path.write_bytes(b"not a model")
+    broken = ModelVersion.objects.create(
+        label="vbroken",
+        train_from_season=2023,
+        train_until_season=2025,
+        trained_until_date=active_model.trained_until_date,
+        rows=1,
+        data_fingerprint="x",
+        artifact_path=str(bad_path),
+    )
+    ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=broken.pk).update(is_active=True)
+    rows = prediction_generate(race=_race(2025, 12), stage="pre")
+    assert {p.model_version_id for p in rows} == {active_model.pk}
+    # nothing usable at all: a clear error
+    ModelVersion.objects.filter(pk=active_model.pk).update(artifact_path=str(tmp_path / "missing.joblib"))
+    cache_clear()
+    with pytest.raises(ModelUnavailable, match="train_models"):
+        prediction_generate(race=_race(2025, 12), stage="pre")
+    cache_clear()
+
+
+def test_what_if_grid(active_model):
+    race = _race(2026, 7)
+    entrants = list(
+        RaceResult.objects.filter(race=race).order_by("-position_order").values_list("driver__ref", flat=True)
+    )
+    before = Prediction.objects.count()
+    out = prediction_what_if(race=race, grid=entrants)  # reversed finishing order
+    assert Prediction.objects.count() == before  # not stored
+    assert len(out) == len(entrants)
+    assert sum(r["win_probability"] for r in out) == pytest.approx(1.0)
+    assert [r["predicted_position"] for r in out] == list(range(1, len(out) + 1))
+    assert {r["driver"]: r["grid"] for r in out}[entrants[0]] == 1
+    with pytest.raises(PredictionInputError, match="unknown driver refs: nobody"):
+        prediction_what_if(race=race, grid=[*entrants[:-1], "nobody"])
+    with pytest.raises(PredictionInputError, match="more than once"):
+        prediction_what_if(race=race, grid=[entrants[0], entrants[0]])
+
+
+def test_championship_simulation(active_model):
+    out = championship_simulate(season=2026, n_sims=500)
+    assert len(out["remaining_races"]) == 16
+    assert sum(d["title_probability"] for d in out["drivers"]) == pytest.approx(1.0, abs=1e-3)
+    assert sum(t["title_probability"] for t in out["teams"]) == pytest.approx(1.0, abs=1e-3)
+    for d in out["drivers"]:
+        assert d["expected_points"] >= d["current_points"]
+    assert Driver.objects.filter(ref=out["drivers"][0]["driver"]).exists()
