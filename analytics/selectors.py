@@ -114,14 +114,14 @@ def _ttl() -> int:
 
 def driver_seasons(*, driver: Driver) -> list[int]:
     return sorted(
-        RaceResult.objects.filter(driver=driver).values_list("race__season_id", flat=True).distinct(),
+        RaceResult.objects.filter(driver=driver).values_list("race__season_id", flat=True).order_by().distinct(),
         reverse=True,
     )
 
 
 def team_seasons(*, team: Team) -> list[int]:
     return sorted(
-        RaceResult.objects.filter(team=team).values_list("race__season_id", flat=True).distinct(),
+        RaceResult.objects.filter(team=team).values_list("race__season_id", flat=True).order_by().distinct(),
         reverse=True,
     )
 

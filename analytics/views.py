@@ -8,11 +8,15 @@ engine has nothing yet (no trained model, no predictions) the pages say so inste
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 from datetime import UTC, date, datetime, time
+from functools import wraps
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -50,6 +54,35 @@ def _call(module: str, name: str, **kwargs):
         return None
 
 
+def _page_cache(ttl_setting: str):
+    """Cache a page's rendered HTML for anonymous GETs (fans), keyed by path + query + HTMX flag.
+
+    Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
+    Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
+    predictions and results, `CACHE_TTL_STANDINGS` for season pages).
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method != "GET" or request.user.is_authenticated:
+                return view(request, *args, **kwargs)
+            path = f"{request.get_full_path()}|{'htmx' if request.htmx else 'page'}"
+            key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
+            hit = cache.get(key)
+            if hit is not None:
+                content_type, body = hit
+                return HttpResponse(body, content_type=content_type)
+            response = view(request, *args, **kwargs)
+            if response.status_code == 200 and not response.streaming:
+                cache.set(key, (response["Content-Type"], response.content), getattr(settings, ttl_setting))
+            return response
+
+        return wrapper
+
+    return decorator
+
+
 def _race(race_id: str) -> Race:
     try:
         return race_get(race_id=race_id)
@@ -75,6 +108,7 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 
 
 @require_GET
+@_page_cache("CACHE_TTL_DYNAMIC")
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
     overview = _call("selectors", "prediction_overview", as_of=as_of)
@@ -171,6 +205,7 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_DYNAMIC")
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     results = selectors.race_results_list(race=race)
@@ -264,6 +299,7 @@ def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_DYNAMIC")
 def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
@@ -292,6 +328,7 @@ def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_STANDINGS")
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
     seasons = selectors.driver_seasons(driver=driver)
@@ -333,6 +370,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_STANDINGS")
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
     seasons = selectors.team_seasons(team=team)
@@ -395,6 +433,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_STANDINGS")
 def standings(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
@@ -430,6 +469,7 @@ def standings(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
     backtest = _call("selectors", "backtest_latest")
     model = _call("selectors", "model_version_active")
@@ -549,6 +589,7 @@ def _calibration_groups(results: dict) -> list[dict]:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_STANDINGS")
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
@@ -573,6 +614,7 @@ def championship(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_page_cache("CACHE_TTL_DYNAMIC")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     entrants = _what_if_entrants(race)

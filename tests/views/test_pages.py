@@ -12,6 +12,8 @@ from functools import cache as memoize
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ingestion.models import Driver, JobRun, Race, RaceResult
@@ -292,6 +294,7 @@ def test_model_page_without_and_with_a_backtest(client, django_assert_max_num_qu
                                     {"bin": "0.5-0.6", "n": 20, "predicted": 0.55, "observed": 0.6}]},
         },
     )  # fmt: skip
+    cache.clear()  # fans' pages are cached whole for CACHE_TTL_STANDINGS
     with django_assert_max_num_queries(6):
         response = client.get(reverse("analytics:model"))
     html = response.content.decode()
@@ -343,3 +346,20 @@ def test_freshness_is_staff_only(client, django_user_model, django_assert_max_nu
     html = response.content.decode()
     assert "Ergast CSV dump" in html  # the session's dump load is a SyncRun
     assert "daily_results_sync" in html and "mirror said 503" in html
+
+
+def test_fan_pages_are_cached_whole_staff_pages_are_not(client, django_user_model, django_assert_num_queries):
+    url = reverse("analytics:standings")
+    first = client.get(url, {"season": 2020})
+    with django_assert_num_queries(0):
+        again = client.get(url, {"season": 2020})
+    assert again.content == first.content
+    # an HTMX request for the same URL is a different entry (the partial)
+    partial = client.get(url, {"season": 2020}, **HTMX)
+    assert "<html" not in partial.content.decode() and "<html" in first.content.decode()
+    staff = django_user_model.objects.create_user(username="marshal", password="x" * 12, is_staff=True)
+    client.force_login(staff)
+    with CaptureQueriesContext(connection) as queries:
+        fresh = client.get(url, {"season": 2020})
+    assert fresh.status_code == 200 and len(queries) > 0  # rendered afresh, not from the page cache
+    assert 'href="/staff/freshness/"' in fresh.content.decode()  # the staff-only nav link
