@@ -369,6 +369,9 @@ class _Sync:
         self.progress = progress
         self.meta = _safe_circuit_meta()
         self.changed: set[str] = set()
+        # drivers/teams/statuses written in this run (row as sent) and their pks, per table
+        self.written: dict[str, dict[str, dict]] = {"drivers": {}, "teams": {}, "status": {}}
+        self.pks: dict[str, dict[str, int]] = {"drivers": {}, "teams": {}, "status": {}}
 
     # -- calendar ---------------------------------------------------------------------------
     def sync_calendar(self, season: int) -> dict[int, tuple[int, str, RacePayload]]:
@@ -530,7 +533,7 @@ class _Sync:
         steps = {self._step(work.season, work.round, k) for k in prepared}
         try:
             with transaction.atomic():
-                self._write_references(prepared, local)
+                written = self._write_references(prepared, local)
                 refs = self._reference_maps(prepared)
                 for kind, rows in prepared.items():
                     model, key_fields = _TABLES[kind]
@@ -552,6 +555,7 @@ class _Sync:
             self._reject(work, ",".join(prepared), [f"{label}: database rejected the race: {exc}".strip()])
             return
         self.done |= steps
+        self._remember(written, refs)
         for table, counts in local.items():
             self.summary.add(table, counts)
             if table in FACT_TABLES and (counts.created or counts.updated):
@@ -566,9 +570,13 @@ class _Sync:
             return pitstop_rows(items)
         return standing_rows(kind, items)
 
-    def _write_references(self, prepared: dict[str, list[dict]], local: dict[str, UpsertCounts]) -> None:
-        """Drivers, teams and statuses the race's rows point at (from the same validated payloads)."""
-        drivers, teams, statuses = {}, {}, set()
+    def _write_references(
+        self, prepared: dict[str, list[dict]], local: dict[str, UpsertCounts]
+    ) -> dict[str, dict[str, dict]]:
+        """Upsert the drivers, teams and statuses the race's rows point at (from the same validated
+        payloads). A row already written identically earlier in this run is not sent again.
+        Returns what was written, for `_remember` once the race has committed."""
+        drivers, teams, statuses = {}, {}, {}
         for rows in prepared.values():
             for row in rows:
                 item = row.pop("_driver", None)
@@ -577,24 +585,44 @@ class _Sync:
                 for team in row.pop("_teams", ()):
                     teams[team.constructorId] = team_row(team)
                 if "status_id" in row:
-                    statuses.add(row["status_id"])
-        if drivers:
-            local["drivers"] = upsert_rows(model=Driver, rows=list(drivers.values()), key_fields=["ref"])
-        if teams:
-            local["teams"] = upsert_rows(model=Team, rows=list(teams.values()), key_fields=["ref"])
-        if statuses:
-            rows = [{"status": s} for s in sorted(statuses)]
-            local["status"] = upsert_rows(model=Status, rows=rows, key_fields=["status"])
+                    statuses[row["status_id"]] = {"status": row["status_id"]}
+        written = {}
+        for table, model, key, rows in (
+            ("drivers", Driver, "ref", drivers),
+            ("teams", Team, "ref", teams),
+            ("status", Status, "status", statuses),
+        ):
+            fresh = {k: r for k, r in rows.items() if self.written[table].get(k) != r}
+            if fresh:
+                local[table] = upsert_rows(model=model, rows=list(fresh.values()), key_fields=[key])
+            written[table] = fresh
+        return written
 
     def _reference_maps(self, prepared) -> dict[str, dict]:
-        drivers = {r["driver_id"] for rows in prepared.values() for r in rows if "driver_id" in r}
-        teams = {r["team_id"] for rows in prepared.values() for r in rows if "team_id" in r}
-        statuses = {r["status_id"] for rows in prepared.values() for r in rows if "status_id" in r}
-        return {
-            "driver_id": dict(Driver.objects.filter(ref__in=drivers).values_list("ref", "pk")),
-            "team_id": dict(Team.objects.filter(ref__in=teams).values_list("ref", "pk")),
-            "status_id": dict(Status.objects.filter(status__in=statuses).values_list("status", "pk")),
-        }
+        """ref -> pk for the race's drivers, teams and statuses (cached across races of the run)."""
+        out = {}
+        for attname, table, model, key in (
+            ("driver_id", "drivers", Driver, "ref"),
+            ("team_id", "teams", Team, "ref"),
+            ("status_id", "status", Status, "status"),
+        ):
+            wanted = {r[attname] for rows in prepared.values() for r in rows if attname in r}
+            known = self.pks[table]
+            missing = wanted - known.keys()
+            found = (
+                dict(model.objects.filter(**{f"{key}__in": missing}).values_list(key, "pk"))
+                if missing
+                else {}
+            )
+            out[attname] = {**{k: known[k] for k in wanted & known.keys()}, **found}
+        return out
+
+    def _remember(self, written: dict[str, dict[str, dict]], refs: dict[str, dict]) -> None:
+        """After commit only: a rolled-back race must not leave pks of rows that do not exist."""
+        for table, rows in written.items():
+            self.written[table].update(rows)
+        for attname, table in (("driver_id", "drivers"), ("team_id", "teams"), ("status_id", "status")):
+            self.pks[table].update(refs.get(attname, {}))
 
     @staticmethod
     def _resolve(row: dict, refs: dict[str, dict], race_pk: int) -> dict:

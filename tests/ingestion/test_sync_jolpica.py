@@ -494,3 +494,36 @@ def test_a_second_concurrent_sync_is_refused(mirror, ergast_data):
         other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
     summary = jolpica_sync(seasons=[SEASON], rounds=[1], only="results", client=fast_client())
     assert summary.status == SyncStatus.SUCCEEDED
+
+
+def test_kill_inside_a_race_transaction_leaves_no_trace_of_that_race(mirror, empty_2021, monkeypatch):
+    """Fault injection: the process 'dies' (KeyboardInterrupt) between two tables of round 3."""
+    from ingestion.services import jolpica_sync as sync_module
+
+    real_upsert = sync_module.upsert_rows
+    calls = {"n": 0}
+
+    def dying_upsert(**kwargs):
+        race_id = (kwargs.get("scope") or {}).get("race_id")
+        if race_id is not None and Race.objects.filter(pk=race_id, round=3).exists():
+            calls["n"] += 1
+            if calls["n"] == 3:  # two tables of the race written, then killed
+                raise KeyboardInterrupt
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(sync_module, "upsert_rows", dying_upsert)
+    with pytest.raises(KeyboardInterrupt):
+        jolpica_sync(seasons=[SEASON], client=fast_client())
+    monkeypatch.setattr(sync_module, "upsert_rows", real_upsert)
+
+    run = SyncRun.objects.latest("pk")
+    assert run.status == SyncStatus.INTERRUPTED
+    assert not any(step.startswith(f"{SEASON}:3:") for step in run.cursor["done"])
+    round_3 = {"race__season_id": SEASON, "race__round": 3}
+    assert not RaceResult.objects.filter(**round_3).exists()
+    assert not QualifyingResult.objects.filter(**round_3).exists()
+    assert RaceResult.objects.filter(race__season_id=SEASON, race__round=2).exists()
+
+    resumed = jolpica_sync(seasons=[SEASON], client=fast_client())
+    assert resumed.resumed_from == run.pk and resumed.status == SyncStatus.SUCCEEDED
+    assert RaceResult.objects.filter(**round_3).count() == 20
