@@ -595,17 +595,10 @@ def championship(request: HttpRequest) -> HttpResponse:
     season = _season_choice(request, seasons)
     simulation = _call("services", "championship_simulate", season=season)
     context = {"seasons": seasons, "season": season, "simulation": simulation}
-    drivers = (simulation or {}).get("drivers") if isinstance(simulation, dict) else None
+    drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers:
-        top = drivers[:10]
         context["chart"] = charts.bar_chart(
-            items=[
-                (
-                    d.get("name") or d.get("driver") or d.get("code"),
-                    round(100 * float(d.get("title_probability", 0)), 1),
-                )
-                for d in top
-            ],
+            items=[(d["driver_name"], round(100 * float(d["title_probability"]), 1)) for d in drivers[:10]],
             title=f"{season} drivers' title probabilities",
             desc="Share of simulated seasons each driver won the title; the table lists every driver.",
             unit="%",
