@@ -1,0 +1,26 @@
+"""A task only the test worker loads (`celery worker -I tests.pipeline.worker_tasks`): writes a few
+rows slowly inside one transaction, under the job lock, so tests can overlap it and kill it."""
+
+from __future__ import annotations
+
+import time
+
+from celery import shared_task
+from django.db import transaction
+
+from f1site.celery import JobTask
+from ingestion.models import Season
+from ingestion.services.jobs import job_run_execute
+
+
+@shared_task(bind=True, base=JobTask, name="tests.pipeline.worker_tasks.slow_seasons")
+def slow_seasons(self, job: str, years: list[int], delay: float):
+    def body() -> dict:
+        with transaction.atomic():
+            for year in years:
+                Season.objects.bulk_create([Season(year=year)], ignore_conflicts=True)
+                time.sleep(delay)
+        return {"seasons": len(years)}
+
+    run = job_run_execute(job=job, func=body, task_id=self.request.id or "")
+    return {"job_run": run.pk, "status": run.status}
