@@ -114,7 +114,10 @@ def _ttl() -> int:
 
 def driver_seasons(*, driver: Driver) -> list[int]:
     return sorted(
-        RaceResult.objects.filter(driver=driver).values_list("race__season_id", flat=True).order_by().distinct(),
+        RaceResult.objects.filter(driver=driver)
+        .values_list("race__season_id", flat=True)
+        .order_by()
+        .distinct(),
         reverse=True,
     )
 
@@ -256,6 +259,21 @@ def team_drivers_list(*, team: Team, season: int) -> list[Driver]:
             pk__in=RaceResult.objects.filter(team=team, race__season_id=season).values("driver")
         )
     )
+
+
+def drivers_by_number(*, race: Race, numbers: list[int]) -> dict[int, Driver]:
+    """Car number -> driver for a live session: this weekend's entries, else permanent numbers."""
+    if not numbers:
+        return {}
+    out = {
+        q.number: q.driver
+        for q in QualifyingResult.objects.filter(race=race, number__in=numbers).select_related("driver")
+    }
+    missing = [n for n in numbers if n not in out]
+    if missing:
+        for d in Driver.objects.filter(permanent_number__in=missing).order_by("-date_of_birth"):
+            out.setdefault(d.permanent_number, d)
+    return out
 
 
 def race_latest_with_results(*, before: Race | None = None) -> Race | None:

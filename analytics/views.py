@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 
 from django.conf import settings
@@ -231,6 +231,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "accuracy": accuracy,
         "status": status,
         "live": live,
+        "weekend_now": _weekend_now(race),
         "chart": chart,
     }
     return render(request, "analytics/race.html", context)
@@ -243,16 +244,41 @@ def _current_predictions(race: Race):
     return selectors.predictions_current_map(races=[race]).get(race.pk, {})
 
 
-def _live_status(race: Race):
-    """The pipeline's live status for `race` (None when no session is live or it has not landed)."""
-    return _call("ingestion.selectors", "live_status_get", race=race)
+def _live_status(race: Race) -> dict | None:
+    """The pipeline's live status for `race` as template data (None when that part is absent).
+
+    state: idle (no session now) | live | unavailable (a session is on but no fresh data).
+    """
+    status = _call("ingestion.services.live_timing", "live_status_get", race=race)
+    if status is None:
+        return None
+    drivers = list(getattr(status, "drivers", []) or [])
+    names = selectors.drivers_by_number(race=race, numbers=[d["driver_number"] for d in drivers])
+    for row in drivers:
+        row["driver"] = names.get(row["driver_number"])
+    return {
+        "state": status.state,
+        "active": status.state in ("live", "unavailable"),
+        "session_name": status.session_name,
+        "updated_at": status.updated_at,
+        "reason": status.reason,
+        "positions": drivers,
+        "messages": list(getattr(status, "messages", []) or [])[:5],
+    }
+
+
+def _weekend_now(race: Race) -> bool:
+    """True from a day before the first session to a day after the race: the page polls for live data."""
+    first = min((t for _, t in _schedule(race)), default=None)
+    start = (first.date() if first else race.date) - timedelta(days=1)
+    return start <= timezone.now().date() <= race.date + timedelta(days=1)
 
 
 @require_GET
 def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
-    live = _live_status(race)
-    return render(request, "analytics/partials/live.html", {"race": race, "live": live})
+    context = {"race": race, "live": _live_status(race), "weekend_now": _weekend_now(race)}
+    return render(request, "analytics/partials/live.html", context)
 
 
 def _prediction_stages(predictions) -> list[dict]:

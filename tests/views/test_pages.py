@@ -180,6 +180,42 @@ def test_why_partial_and_full_page(client, predicted_2026_7):
     assert client.get(reverse("analytics:why", args=[race.slug, other.ref])).status_code == 404
 
 
+def test_live_positions_during_a_session_are_polled(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ingestion.models import LiveDriverSnapshot, OpenF1Session, QualifyingResult
+
+    race = Race.objects.get(season_id=2026, round=7)
+    now = timezone.now()
+    session = OpenF1Session.objects.create(
+        session_key=999_999_7, meeting_key=999_999, race=race, session_type="race", session_name="Race",
+        date_start=now - timedelta(minutes=30), date_end=now + timedelta(hours=1), live_ok_at=now,
+    )  # fmt: skip
+    # two cars by their race numbers this weekend (qualifying.csv "number" column)
+    entries = list(
+        QualifyingResult.objects.filter(race=race).select_related("driver").order_by("position")[:2]
+    )
+    for pos, entry in enumerate(reversed(entries), start=1):
+        LiveDriverSnapshot.objects.create(
+            session=session, driver_number=entry.number, position=pos, gap_to_leader="" if pos == 1 else "+1.234",
+            interval="", lap_number=12,
+        )  # fmt: skip
+    page = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
+    assert "Live: Race" in page and 'hx-trigger="every 10s"' in page
+    partial = client.get(reverse("analytics:race_live", args=[race.slug]), **HTMX).content.decode()
+    rows = partial.split('id="live-positions"')[1].split("<tbody>")[1].split("</tr>")
+    assert entries[1].driver.full_name in rows[0] and entries[0].driver.full_name in rows[1]
+    assert "+1.234" in rows[1]
+    session.live_ok_at = now - timedelta(minutes=10)  # stale: say so, keep polling
+    session.live_error = "OpenF1 answered 503"
+    session.save()
+    partial = client.get(reverse("analytics:race_live", args=[race.slug]), **HTMX).content.decode()
+    assert "Live timing is unavailable right now (OpenF1 answered 503)" in partial
+    assert 'hx-trigger="every 10s"' in partial
+
+
 def test_live_partial_without_a_session(client):
     response = client.get(reverse("analytics:race_live", args=["2026_8"]), **HTMX)
     assert response.status_code == 200
