@@ -1,0 +1,127 @@
+"""JobRun recording and the per-job Redis lock (in-process; the worker tests cover processes)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from ingestion.models import JobRun, JobStatus
+from ingestion.services.jobs import JobLock, job_body_get, job_run_execute, job_runs_prune
+
+
+@pytest.fixture(autouse=True)
+def _free_locks():
+    from django.core.cache import cache
+
+    from ingestion.services.jobs import _redis_client
+
+    for name in ("t5-unit", "t5-hb"):
+        key = JobLock(name).key
+        if settings.JOB_LOCK_REDIS_URL:
+            _redis_client(settings.JOB_LOCK_REDIS_URL).delete(key)
+        cache.delete(key)
+    yield
+
+
+@pytest.mark.django_db
+def test_a_successful_run_records_counts_duration_and_task_id():
+    run = job_run_execute(job="t5-unit", func=lambda: {"rows": 3}, task_id="abc")
+    run.refresh_from_db()
+    assert (run.status, run.counts, run.task_id) == (JobStatus.SUCCEEDED, {"rows": 3}, "abc")
+    assert run.finished_at >= run.started_at and run.duration_seconds >= 0
+    assert JobLock("t5-unit").acquire()  # released afterwards
+    JobLock("t5-unit").release()
+
+
+@pytest.mark.django_db
+def test_a_failing_run_is_recorded_then_raised_and_frees_the_lock():
+    def boom():
+        raise ValueError("upstream payload drifted")
+
+    with pytest.raises(ValueError):
+        job_run_execute(job="t5-unit", func=boom)
+    run = JobRun.objects.get(job="t5-unit")
+    assert run.status == JobStatus.FAILED and "upstream payload drifted" in run.error
+    assert job_run_execute(job="t5-unit", func=dict).status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_held_lock_skips_the_second_trigger_and_says_who_holds_it():
+    other = JobLock("t5-unit")
+    assert other.acquire()
+    try:
+        run = job_run_execute(job="t5-unit", func=lambda: pytest.fail("must not run"))
+    finally:
+        other.release()
+    assert run.status == JobStatus.SKIPPED and other.token in run.error
+
+
+@pytest.mark.django_db
+def test_a_run_left_running_by_a_dead_worker_is_marked_interrupted():
+    dead = JobRun.objects.create(job="t5-unit", status=JobStatus.RUNNING)
+    job_run_execute(job="t5-unit", func=dict)
+    dead.refresh_from_db()
+    assert dead.status == JobStatus.INTERRUPTED and dead.finished_at is not None
+
+
+def test_the_heartbeat_keeps_a_long_job_locked_and_expiry_frees_a_dead_one(settings):
+    lock = JobLock("t5-hb", ttl=2)
+    assert lock.acquire()
+    with lock.heartbeat():
+        time.sleep(3)  # longer than the TTL: still ours thanks to the heartbeat
+        assert not JobLock("t5-hb").acquire()
+    # no heartbeat any more (as after a kill): the lock expires by itself
+    time.sleep(2.2)
+    taker = JobLock("t5-hb")
+    assert taker.acquire()
+    taker.release()
+
+
+@pytest.mark.django_db
+def test_concurrent_triggers_in_threads_run_once():
+    started = threading.Event()
+
+    def slow():
+        started.set()
+        time.sleep(0.5)
+        return {"ok": 1}
+
+    results = []
+
+    def in_thread():  # its own DB connection, so it commits: remove its row before leaving
+        from django.db import connection
+
+        run = job_run_execute(job="t5-unit", func=slow)
+        results.append(run)
+        JobRun.objects.filter(pk=run.pk).delete()
+        connection.close()
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    started.wait(5)
+    second = job_run_execute(job="t5-unit", func=slow)
+    t.join()
+    assert second.status == JobStatus.SKIPPED and results[0].status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_prune_keeps_recent_runs(settings):
+    now = timezone.now()
+    settings.JOB_RUN_RETENTION_DAYS = 30
+    JobRun.objects.create(job="t5-unit", status=JobStatus.SUCCEEDED, started_at=now - timedelta(days=31))
+    JobRun.objects.create(job="t5-unit", status=JobStatus.SKIPPED, started_at=now - timedelta(days=2))
+    keep = JobRun.objects.create(
+        job="t5-unit", status=JobStatus.SUCCEEDED, started_at=now - timedelta(days=2)
+    )
+    assert job_runs_prune(now=now) == {"job_runs_deleted": 1, "skipped_runs_deleted": 1}
+    assert list(JobRun.objects.filter(job="t5-unit")) == [keep]
+
+
+def test_unknown_job_names_are_a_clear_error():
+    with pytest.raises(KeyError, match="Unknown job 'nope'; known: daily_results_sync"):
+        job_body_get(name="nope")
