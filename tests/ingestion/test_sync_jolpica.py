@@ -527,3 +527,18 @@ def test_kill_inside_a_race_transaction_leaves_no_trace_of_that_race(mirror, emp
     resumed = jolpica_sync(seasons=[SEASON], client=fast_client())
     assert resumed.resumed_from == run.pk and resumed.status == SyncStatus.SUCCEEDED
     assert RaceResult.objects.filter(**round_3).count() == 20
+
+
+def test_race_ids_from_the_api_calendar(mirror, f1_tables_empty):
+    """2025_bahrain names the 2025 Bahrain GP (round from races.csv); 2020's double-headers stay unique."""
+    bahrain_round = next(
+        int(r["round"])
+        for r in _csv("races.csv")
+        if r["year"] == "2025" and r["name"] == "Bahrain Grand Prix"
+    )
+    jolpica_sync(seasons=[2020, 2025], rounds=[1], only="results", client=fast_client())
+    race = Race.objects.get(slug="2025_bahrain")
+    assert (race.season_id, race.round, race.name) == (2025, bahrain_round, "Bahrain Grand Prix")
+    slugs_2020 = list(Race.objects.filter(season_id=2020).values_list("slug", flat=True))
+    assert len(slugs_2020) == len(set(slugs_2020)) == 17
+    assert {"2020_austrian", "2020_styrian", "2020_bahrain", "2020_sakhir"} <= set(slugs_2020)
