@@ -177,8 +177,12 @@ def scatter_chart(
     body = [
         f'<g class="axis"><rect class="plot" x="{left}" y="{PAD_TOP}" width="{size}" height="{size}" fill="none"/>'
     ]
-    for k in range(5):
-        v = top * k / 4
+    ticks = [top * k / 4 for k in range(5)]
+    if top > 4:  # positions: whole numbers only
+        step = -(-int(top) // 4)
+        top = float(step * 4)
+        ticks = [float(step * k) for k in range(5)]
+    for v in ticks:
         body.append(
             f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:g}</text>'
             f'<text x="{sx(v):.1f}" y="{PAD_TOP + size + 16}" text-anchor="middle">{v:g}</text>'

@@ -1,0 +1,46 @@
+"""Server-side SVG charts: accessible, escaped, and drawing what they are given."""
+
+from __future__ import annotations
+
+import re
+
+from analytics import charts
+
+
+def test_line_chart_is_an_accessible_svg_and_breaks_on_missing_values():
+    svg = charts.line_chart(
+        series=[charts.Series("Points <b>", [25, None, 18, 15])],
+        x_labels=["R1", "R2", "R3", "R4"],
+        title="Form & points",
+        desc="Points per round",
+    )
+    assert svg.startswith("<svg") and 'role="img"' in svg
+    t, d = re.search(r'aria-labelledby="(chart-t\d+) (chart-d\d+)"', svg).groups()
+    assert f'<title id="{t}">Form &amp; points</title>' in svg and f'<desc id="{d}">' in svg
+    assert "<b>" not in svg and "Points &lt;b&gt;" in svg  # labels are escaped
+    # the gap at R2 splits the line in two: one point alone, then two joined
+    assert [len(p.split()) for p in re.findall(r'<polyline fill="none" points="([^"]+)"', svg)] == [1, 2]
+
+
+def test_position_axes_use_whole_numbers():
+    svg = charts.line_chart(
+        series=[charts.Series("P", [1, 4, 7])],
+        x_labels=["a", "b", "c"],
+        title="t",
+        desc="d",
+        invert_y=True,
+        y_min=1,
+    )
+    ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    scatter = charts.scatter_chart(
+        points=[(1, 19, "x"), (5, 2, "y")], title="t", desc="d", x_label="p", y_label="a"
+    )
+    assert all(float(t).is_integer() for t in re.findall(r">([\d.]+)</text>", scatter))
+
+
+def test_bar_chart_scales_to_the_largest_value_and_highlights_one():
+    svg = charts.bar_chart(items=[("A", 2.0), ("B", 1.0)], title="t", desc="d", unit="%", highlight="B")
+    widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert widths[0] == 2 * widths[1]
+    assert svg.count('class="bar highlight"') == 1 and "1%" in svg
