@@ -11,7 +11,6 @@ from __future__ import annotations
 from email.utils import formatdate, parsedate_to_datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
@@ -111,8 +110,12 @@ READ_ERRORS = (400, 429)
 class PageParamsSerializer(serializers.Serializer):
     """limit/offset; a limit above API_MAX_PAGE_SIZE is capped (not rejected); offsets are bounded."""
 
-    limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, help_text="Page size; values above the maximum page size are capped"
+    )
+    offset = serializers.IntegerField(
+        required=False, min_value=0, max_value=1_000_000, default=0, help_text="Items to skip"
+    )
 
     def validate_limit(self, value: int) -> int:
         return min(value, settings.API_MAX_PAGE_SIZE)
@@ -126,8 +129,19 @@ SEASON_FIELD_KW = {"min_value": 1950, "max_value": 2100}
 
 
 def validate_query(serializer_class, request) -> dict:
-    """Validate query parameters; raises ValidationError (400) with field details."""
+    """Validate query parameters; raises ValidationError (400) with field details.
+
+    An empty value (`?season=`) is rejected rather than read as "absent": DRF would otherwise
+    silently fall back to the default for form-style input.
+    """
     serializer = serializer_class(data=request.query_params)
+    empty = {
+        name: ["A value is required when the parameter is given."]
+        for name in serializer.fields
+        if name in request.query_params and request.query_params.get(name) == ""
+    }
+    if empty:
+        raise exceptions.ValidationError(empty)
     serializer.is_valid(raise_exception=True)
     return serializer
 
@@ -182,8 +196,9 @@ def body_response(request, entry: CachedBody, *, status_code: int = 200) -> Http
 
 
 class CachedJSONView(APIView):
-    """Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
-    from the cache with validators; the payload is computed from the database only on a miss."""
+    # Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
+    # from the cache with validators; the payload is computed from the database only on a miss.
+    # (A comment, not a docstring: drf-spectacular would copy a docstring into every operation.)
 
     def cached(self, request, *, key: str, ttl: int, tier: str, compute) -> HttpResponse:
         return body_response(request, cached_json(key=key, ttl=ttl, tier=tier, compute=compute))

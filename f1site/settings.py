@@ -291,7 +291,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "RaceStatusEnum": ["scheduled", "awaiting_results", "completed"],
+        "HealthStatusEnum": ["ok", "degraded", "down"],
+        "JobStatusEnum": ["running", "succeeded", "failed"],
+    },
 }
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
 SIMPLE_JWT = {"ALGORITHM": JWT_ALGORITHM, "SIGNING_KEY": SECRET_KEY}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, validate_query
 from ingestion.api import selectors, serializers
-from ingestion.api.views import _REF, _SEASON_PARAM, season_ttl
+from ingestion.api.views import _REF, ref_param, season_ttl
 from ingestion.models import Driver, Team
 
 
@@ -35,8 +35,8 @@ class DriverAnalyticsView(CachedJSONView):
         operation_id="analytics_driver_retrieve",
         summary="A driver's metrics: season aggregates plus the analytics app's metrics",
         parameters=[
-            OpenApiParameter("driver_id", str, OpenApiParameter.PATH, description="e.g. max_verstappen"),
-            _SEASON_PARAM,
+            ref_param("driver_id", "max_verstappen"),
+            serializers.AnalyticsParams,
         ],
         responses={200: serializers.DriverAnalyticsOut, **error_responses(400, 404, 429)},
     )
@@ -64,8 +64,8 @@ class TeamAnalyticsView(CachedJSONView):
         operation_id="analytics_team_retrieve",
         summary="A team's metrics: season aggregates plus the analytics app's metrics",
         parameters=[
-            OpenApiParameter("team_id", str, OpenApiParameter.PATH, description="e.g. red_bull"),
-            _SEASON_PARAM,
+            ref_param("team_id", "red_bull"),
+            serializers.AnalyticsParams,
         ],
         responses={200: serializers.TeamAnalyticsOut, **error_responses(400, 404, 429)},
     )

@@ -11,16 +11,18 @@ from ingestion.api.selectors import RaceStatus
 
 
 class SeasonPageParams(PageParamsSerializer):
-    season = serializers.IntegerField(required=False, **SEASON_FIELD_KW)
+    season = serializers.IntegerField(required=False, help_text="Season year", **SEASON_FIELD_KW)
 
 
 class StandingsParams(serializers.Serializer):
-    season = serializers.IntegerField(required=False, **SEASON_FIELD_KW)
-    round = serializers.IntegerField(required=False, min_value=1, max_value=40)
+    season = serializers.IntegerField(required=False, help_text="Season (default: latest)", **SEASON_FIELD_KW)
+    round = serializers.IntegerField(
+        required=False, min_value=1, max_value=40, help_text="Round (default: latest of the season)"
+    )
 
 
 class AnalyticsParams(serializers.Serializer):
-    season = serializers.IntegerField(required=False, **SEASON_FIELD_KW)
+    season = serializers.IntegerField(required=False, help_text="Only this season", **SEASON_FIELD_KW)
 
 
 class RefName(serializers.Serializer):

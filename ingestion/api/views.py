@@ -21,18 +21,25 @@ from f1site.api import CachedJSONView, error_responses, validate_query
 from ingestion.api import selectors, serializers
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
-from ingestion.services.race_ids import parse_race_id
+from ingestion.services.race_ids import RACE_ID_PATTERN, parse_race_id
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
-    str,
+    {"type": "string", "pattern": RACE_ID_PATTERN.pattern},
     OpenApiParameter.PATH,
     description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4)",
 )
 _REF = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
-_SEASON_PARAM = OpenApiParameter("season", int, description="Season year (1950–2100)")
-_LIMIT = OpenApiParameter("limit", int, description="Page size; values above the maximum are capped")
-_OFFSET = OpenApiParameter("offset", int, description="Items to skip")
+
+
+def ref_param(name: str, example: str) -> OpenApiParameter:
+    """A driver/team id path parameter (Ergast ref: lower-case letters, digits, _ and -)."""
+    return OpenApiParameter(
+        name,
+        {"type": "string", "pattern": _REF.pattern},
+        OpenApiParameter.PATH,
+        description=f"e.g. {example}",
+    )
 
 
 def season_ttl(season: int | None) -> int:
@@ -55,7 +62,7 @@ class RaceListView(CachedJSONView):
     @extend_schema(
         operation_id="races_list",
         summary="Races (filter by season), each with its status",
-        parameters=[_SEASON_PARAM, _LIMIT, _OFFSET],
+        parameters=[serializers.SeasonPageParams],
         responses={200: serializers.RacePageOut, **error_responses(400, 429)},
     )
     def get(self, request):
@@ -98,7 +105,7 @@ class DriverListView(CachedJSONView):
     @extend_schema(
         operation_id="drivers_list",
         summary="Drivers (season filter: drivers classified in that season)",
-        parameters=[_SEASON_PARAM, _LIMIT, _OFFSET],
+        parameters=[serializers.SeasonPageParams],
         responses={200: serializers.DriverPageOut, **error_responses(400, 429)},
     )
     def get(self, request):
@@ -118,7 +125,7 @@ class TeamListView(CachedJSONView):
     @extend_schema(
         operation_id="teams_list",
         summary="Teams (constructors; season filter: teams classified in that season)",
-        parameters=[_SEASON_PARAM, _LIMIT, _OFFSET],
+        parameters=[serializers.SeasonPageParams],
         responses={200: serializers.TeamPageOut, **error_responses(400, 429)},
     )
     def get(self, request):
@@ -138,7 +145,7 @@ class StandingsView(CachedJSONView):
     @extend_schema(
         operation_id="standings_retrieve",
         summary="Drivers' and constructors' standings after a round (default: the latest)",
-        parameters=[_SEASON_PARAM, OpenApiParameter("round", int, description="Round (1–40)")],
+        parameters=[serializers.StandingsParams],
         responses={200: serializers.StandingsOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):

@@ -13,6 +13,6 @@ urlpatterns = [
         name="api-predictions-accuracy",
     ),
     path("predictions/what-if/<str:race_id>", views.WhatIfView.as_view(), name="api-predictions-what-if"),
-    path("championship/<int:season>", views.ChampionshipView.as_view(), name="api-championship"),
+    path("championship/<str:season>", views.ChampionshipView.as_view(), name="api-championship"),
     path("models/performance", views.ModelPerformanceView.as_view(), name="api-models-performance"),
 ]

@@ -225,12 +225,21 @@ class ChampionshipView(CachedJSONView):
     @extend_schema(
         operation_id="championship_retrieve",
         summary="Title probabilities for a season (Monte Carlo over the remaining races)",
-        parameters=[OpenApiParameter("season", int, OpenApiParameter.PATH, description="Season year")],
+        parameters=[
+            OpenApiParameter(
+                "season",
+                {"type": "integer", "minimum": 1950, "maximum": 2100},
+                OpenApiParameter.PATH,
+                description="Season year",
+            )
+        ],
         responses={200: serializers.ChampionshipOut, **error_responses(400, 404, 429, 503)},
     )
-    def get(self, request, season: int):
-        if not 1950 <= season <= 2100:
-            raise Http404(f"No season {season}")
+    def get(self, request, season: str):
+        # A str route (not <int:>) so a non-numeric season gets the JSON error shape, not Django's page.
+        if not (season.isascii() and season.isdigit() and len(season) == 4 and 1950 <= int(season) <= 2100):
+            raise Http404(f"No season {season[:20]!r}")
+        season = int(season)
         from predictions.services import ModelUnavailable, championship_simulate
 
         def compute():

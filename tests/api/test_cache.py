@@ -5,6 +5,7 @@ Outage tests run a private redis-server (never the shared one) and kill / SIGSTO
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -193,10 +194,8 @@ def private_redis(settings, tmp_path):
     settings.CACHE_BREAKER_COOLDOWN = 0.5
     f1cache.breaker.reset()
     yield proc
-    try:
+    with contextlib.suppress(ProcessLookupError):
         proc.send_signal(signal.SIGCONT)
-    except ProcessLookupError:
-        pass
     proc.kill()
     proc.wait(timeout=5)
 
