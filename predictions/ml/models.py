@@ -41,7 +41,7 @@ PARAMS = {
     },
     "dnf": {"model": "LogisticRegression", "class_weight": "balanced", "C": 0.1, "max_iter": 1000},
     "calibration_min_races": 20,
-    "ranking": {"model": "Plackett-Luce", "likelihood_top": 10, "n_sims": 4000},
+    "ranking": {"model": "Plackett-Luce, place-group dispersion (1 | 2-3 | 4-10 | 11+)", "n_sims": 4000},
     "seed": SEED,
 }
 
@@ -162,9 +162,7 @@ def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1) -> StageModel
         calib_models = _fit_base(train, features, n_jobs=n_jobs)
         pos, pp, pd_ = _base_outputs(calib_models, _matrix(train, features, _empty(train, features)))
         calib = train
-    ranking = ranking_fit(
-        _race_groups(calib, strength_inputs(pos, pp, pd_)), top=PARAMS["ranking"]["likelihood_top"]
-    )
+    ranking = ranking_fit(_race_groups(calib, strength_inputs(pos, pp, pd_)))
     position, points, dnf, shift = _fit_base(train, features, n_jobs=n_jobs)
     return StageModels(
         stage=stage,

@@ -32,7 +32,7 @@ def test_ranking_fit_recovers_a_known_weight():
         finish = np.empty(10)
         finish[order] = np.arange(1, 11)
         races.append((np.column_stack([x[:, 0], np.zeros(10), np.zeros(10)]), finish))
-    fitted = ranking_fit(races, top=10)
+    fitted = ranking_fit(races)
     assert fitted.weights[0] == pytest.approx(1.5, abs=0.2)
 
 

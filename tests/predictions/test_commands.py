@@ -1,0 +1,91 @@
+"""train_models, predict and backtest commands on the real database."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ingestion.models import Race
+from predictions.features.registry import feature_catalogue_markdown
+from predictions.models import BacktestRun, BacktestStatus, ModelVersion, Prediction
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_train_models_registers_an_active_version(ergast_data, settings, tmp_path):
+    settings.MODEL_STORAGE_PATH = tmp_path / "models"
+    catalogue = tmp_path / "features.md"
+    data = json.loads(
+        _run(
+            "train_models",
+            "--from-season",
+            "2024",
+            "--until-season",
+            "2024",
+            "--json",
+            "--write-catalogue",
+            str(catalogue),
+        )
+    )
+    version = ModelVersion.objects.get(label=data["label"])
+    assert version.is_active and data["window"] == [2024, 2024]
+    assert version.rows == sum(
+        Race.objects.get(pk=r).results.count()
+        for r in Race.objects.filter(season_id=2024).values_list("pk", flat=True)
+    )
+    assert (
+        Path(version.artifact_path).is_file()
+        and Path(version.artifact_path).parent == settings.MODEL_STORAGE_PATH
+    )
+    assert len(version.features["post"]) >= 40 and version.data_fingerprint
+    assert catalogue.read_text() == feature_catalogue_markdown()
+    with pytest.raises(CommandError, match="no race results"):
+        _run("train_models", "--from-season", "1900", "--until-season", "1901")
+
+
+def test_predict_command(active_model):
+    data = json.loads(_run("predict", "--race", "2026_7", "--stage", "post", "--json"))
+    assert data[0]["race"] == Race.objects.get(season_id=2026, round=7).slug
+    rows = data[0]["predictions"]
+    assert [r["predicted_position"] for r in rows] == list(range(1, len(rows) + 1))
+    assert Prediction.objects.filter(race__season_id=2026, race__round=7, stage="post").count() == len(rows)
+    text = _run("predict", "--upcoming", "--as-of", "2026-06-20")
+    assert "2026_austria" in text and "[pre ]" in text
+    with pytest.raises(CommandError, match="No race with id"):
+        _run("predict", "--race", "2026_nowhere")
+    with pytest.raises(CommandError, match="Malformed race id"):
+        _run("predict", "--race", "austria")
+    with pytest.raises(CommandError, match="qualifying is not in yet"):
+        _run("predict", "--race", "2026_austria", "--stage", "post")
+    with pytest.raises(CommandError, match="not an ISO date"):
+        _run("predict", "--upcoming", "--as-of", "June")
+
+
+def test_predict_without_any_model_is_a_clear_error(ergast_data):
+    with pytest.raises(CommandError, match="train_models"):
+        _run("predict", "--race", "2026_7")
+
+
+def test_backtest_command_stores_a_run(ergast_data):
+    data = json.loads(_run("backtest", "--seasons", "2024", "--stage", "post", "--window", "2", "--json"))
+    run = BacktestRun.objects.get(pk=data["id"])
+    assert run.status == BacktestStatus.SUCCEEDED and run.races == 24
+    overall = run.results["overall"]
+    assert set(overall) == {"model", "ablation", "grid", "championship", "previous_race"}
+    assert overall["grid"]["races"] == 24
+    assert "mae" in run.results["seasons"]["2024"]["model"] and run.results["floors"]
+    with pytest.raises(CommandError, match="1900"):
+        _run("backtest", "--seasons", "1900")
+    assert BacktestRun.objects.filter(status=BacktestStatus.FAILED, seasons=[1900]).exists()
+    with pytest.raises(CommandError, match="use 2023-2025"):
+        _run("backtest", "--seasons", "2025-2023")
