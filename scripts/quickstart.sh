@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Quick start (`make up`): a fresh machine -> database with real F1 data, trained models, predictions,
+# and the site on 0.0.0.0:${PORT:-8001}. Idempotent: re-running re-applies migrations, re-loads the
+# data (0 created / 0 updated when nothing changed), trains only when no model is active (or
+# PITWALL_RETRAIN=1), and starts serving again.
+#
+# Data: $PITWALL_SHARED_DIR/data/ergast (the offline Ergast dump) when present, else `sync_f1` from
+# ERGAST_API_BASE (Jolpica, or the local mirror when pointed at it).
+# Env: PORT (8001), DEBUG (runserver when true, gunicorn otherwise), PITWALL_SHARED_DIR,
+#      PITWALL_DEV_SUPERUSER=1 (+ DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL; default admin/admin),
+#      PITWALL_QUICKSTART_WEATHER=0 to skip fetching observed race weather,
+#      PITWALL_QUICKSTART_SERVE=0 to stop after setup (no server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ -x .venv/bin/python ]]; then PY=.venv/bin/python; BIN=.venv/bin; else PY=python; BIN=""; fi
+PORT="${PORT:-8001}"
+SHARED="${PITWALL_SHARED_DIR:-../shared}"
+YEAR="$(date -u +%Y)"
+log() { printf '[quickstart %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+truthy() { [[ "${1,,}" =~ ^(1|true|yes|on)$ ]]; }
+has_command() { grep -qx "$1" <<<"$COMMANDS"; }
+run_step() {  # run_step <name> <fatal:1|0> <command...>; logs the duration
+  local name="$1" fatal="$2" start=$SECONDS
+  shift 2
+  log "$name ..."
+  if "$@"; then
+    log "$name done in $((SECONDS - start))s"
+  elif [[ "$fatal" == 1 ]]; then
+    log "$name FAILED after $((SECONDS - start))s"
+    exit 1
+  else
+    log "$name failed after $((SECONDS - start))s (continuing; the site works without it)"
+  fi
+}
+
+TOTAL=$SECONDS
+COMMANDS="$("$PY" manage.py help --commands)"
+
+run_step migrate 1 "$PY" manage.py migrate --noinput
+
+if [[ -d "$SHARED/data/ergast" ]]; then
+  run_step "load_ergast $SHARED/data/ergast" 1 "$PY" manage.py load_ergast "$SHARED/data/ergast"
+elif has_command sync_f1; then
+  run_step "sync_f1 2018-$YEAR" 1 "$PY" manage.py sync_f1 --seasons "2018-$YEAR"
+else
+  log "no Ergast dump at $SHARED/data/ergast and no sync_f1 command: starting without F1 data"
+fi
+
+if has_command sync_weather && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
+  run_step "observed race weather" 0 timeout "${PITWALL_QUICKSTART_WEATHER_TIMEOUT:-600}" \
+    "$PY" manage.py sync_weather --observed --seasons "2018-$YEAR"
+fi
+
+if has_command train_models; then
+  active="$("$PY" manage.py shell -c "from predictions.models import ModelVersion; print(ModelVersion.objects.filter(is_active=True).exists())" 2>/dev/null || echo False)"
+  if [[ "$active" != "True" ]] || truthy "${PITWALL_RETRAIN:-0}"; then
+    run_step train_models 0 "$PY" manage.py train_models
+  else
+    log "train_models skipped: a model version is active (PITWALL_RETRAIN=1 to retrain)"
+  fi
+fi
+if has_command predict; then
+  run_step "predict --upcoming" 0 "$PY" manage.py predict --upcoming
+fi
+
+run_step collectstatic 1 "$PY" manage.py collectstatic --noinput --verbosity 0
+
+if truthy "${PITWALL_DEV_SUPERUSER:-0}"; then
+  export DJANGO_SUPERUSER_USERNAME="${DJANGO_SUPERUSER_USERNAME:-admin}"
+  export DJANGO_SUPERUSER_PASSWORD="${DJANGO_SUPERUSER_PASSWORD:-admin}"
+  export DJANGO_SUPERUSER_EMAIL="${DJANGO_SUPERUSER_EMAIL:-admin@example.com}"
+  exists="$("$PY" manage.py shell -c "from django.contrib.auth import get_user_model; import os; print(get_user_model().objects.filter(username=os.environ['DJANGO_SUPERUSER_USERNAME']).exists())")"
+  if [[ "$exists" == "True" ]]; then
+    log "dev superuser $DJANGO_SUPERUSER_USERNAME exists"
+  else
+    run_step "dev superuser $DJANGO_SUPERUSER_USERNAME" 1 "$PY" manage.py createsuperuser --noinput
+  fi
+fi
+
+log "setup finished in $((SECONDS - TOTAL))s"
+if ! truthy "${PITWALL_QUICKSTART_SERVE:-1}"; then
+  exit 0
+fi
+if truthy "${DEBUG:-false}"; then
+  log "serving (runserver, DEBUG) on http://0.0.0.0:$PORT"
+  exec "$PY" manage.py runserver "0.0.0.0:$PORT"
+fi
+log "serving (gunicorn) on http://0.0.0.0:$PORT"
+exec "${BIN:+$BIN/}gunicorn" f1site.wsgi:application --bind "0.0.0.0:$PORT"
