@@ -1,7 +1,11 @@
-"""Celery tasks and call points from the pipeline into the prediction engine.
+"""Call points from the automated pipeline into the prediction engine, and its Celery task.
 
-The prediction engine owns the work (predictions.services); these wrappers give the pipeline one
-stable entry per step and degrade to a recorded note when the engine is not installed yet.
+The prediction engine owns the work (predictions.services); the pipeline calls:
+* `race_results_process_run(race=...)` — the post-race step (score, retrain if AUTO_RETRAIN_ENABLED,
+  refresh upcoming predictions, invalidate caches) from the daily job;
+* `model_evaluation_run(season=...)` — the weekly evaluation report (a backtest of the season so far);
+* `race_predictions_refresh_enqueue(race_id=..., stage=...)` — after a session's results are in
+  (stage "post_qualifying" once the grid is known, else "practice").
 """
 
 from __future__ import annotations
@@ -15,44 +19,46 @@ from f1site.celery import JobTask
 logger = logging.getLogger(__name__)
 
 
-def _service(name: str):
-    try:
-        from predictions import services
-    except ImportError:
-        return None
-    return getattr(services, name, None)
-
-
 def race_results_process_run(*, race) -> dict:
-    """The post-race step: score predictions, retrain if AUTO_RETRAIN_ENABLED, refresh upcoming, invalidate."""
-    process = _service("race_results_process")
-    if process is None:
-        return {"skipped": "predictions.services.race_results_process not available"}
-    result = process(race=race)
+    from predictions.services import race_results_process
+
+    result = race_results_process(race=race)
     return result if isinstance(result, dict) else {"result": str(result)}
 
 
-def model_evaluation_run() -> dict:
-    evaluate = _service("model_evaluation_report")
-    if evaluate is None:
-        return {"skipped": "predictions.services.model_evaluation_report not available"}
-    result = evaluate()
-    return result if isinstance(result, dict) else {"result": str(result)}
+def model_evaluation_run(*, season: int) -> dict:
+    from predictions.models import BacktestRun
+    from predictions.services import backtest_run
+
+    try:
+        run: BacktestRun = backtest_run(seasons=[season], stage="post")
+    except ValueError as exc:  # e.g. no completed race yet this season
+        return {"skipped": str(exc)[:300]}
+    return {"backtest_run": run.pk, "status": run.status, "races": run.races, "error": run.error[:300]}
+
+
+def race_predictions_refresh_body(*, race_id: int, stage: str) -> dict:
+    from ingestion.models import Race
+    from predictions.services import ModelUnavailable, prediction_generate
+    from predictions.services.predicting import PredictionInputError
+
+    race = Race.objects.get(pk=race_id)
+    try:
+        created = prediction_generate(race=race, stage="post" if stage == "post_qualifying" else None)
+    except (ModelUnavailable, PredictionInputError) as exc:
+        return {"skipped": f"{race.slug}: {exc}"[:300]}
+    return {"race": race.slug, "stage": stage, "predictions": len(created)}
 
 
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.race_predictions_refresh", max_retries=2)
 def race_predictions_refresh(self, race_id: int, stage: str):
-    from ingestion.models import Race
     from ingestion.services.jobs import job_run_execute
 
-    def refresh() -> dict:
-        func = _service("race_predictions_refresh")
-        if func is None:
-            return {"skipped": "predictions.services.race_predictions_refresh not available"}
-        result = func(race=Race.objects.get(pk=race_id), stage=stage)
-        return result if isinstance(result, dict) else {"result": str(result)}
-
-    run = job_run_execute(job=f"predictions_refresh:{race_id}", func=refresh, task_id=self.request.id or "")
+    run = job_run_execute(
+        job=f"predictions_refresh:{race_id}",
+        func=lambda: race_predictions_refresh_body(race_id=race_id, stage=stage),
+        task_id=self.request.id or "",
+    )
     return {"job_run": run.pk, "status": run.status}
 
 

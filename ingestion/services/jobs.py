@@ -417,7 +417,7 @@ def job_weekly_full(*, now: datetime | None = None) -> dict:
     counts["jolpica"], changed = _jolpica_sync(season=season, full=True)
     counts["races_changed"] = len(changed)
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
-    counts["evaluation"] = model_evaluation_run()
+    counts["evaluation"] = model_evaluation_run(season=season)
     counts["maintenance"] = {**job_runs_prune(now=now), **live_snapshots_prune(now=now)}
     return counts
 
