@@ -8,12 +8,15 @@ csv module (or known by hand), never by the loader.
 from __future__ import annotations
 
 import csv
+import io
+import json
 import shutil
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from ingestion.models import (
@@ -36,7 +39,13 @@ from ingestion.models import (
     TeamStanding,
 )
 from ingestion.selectors import race_get
-from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load, lap_time_ms
+from ingestion.services.ergast_dump import (
+    DumpFormatError,
+    circuit_meta,
+    circuit_meta_apply,
+    ergast_dump_load,
+    lap_time_ms,
+)
 from ingestion.signals import races_changed
 
 pytestmark = pytest.mark.django_db
@@ -329,3 +338,37 @@ def test_season_filter_loads_into_empty_tables(ergast_data, f1_tables_empty):
         1 for r in _csv(ergast_data, "results.csv") if r["raceId"] in race_ids
     )
     assert report.counts["races"]["created"] == 22
+
+
+# --- command and circuit metadata ---------------------------------------------------------------
+
+
+def test_load_ergast_command_json(ergast_data):
+    out = io.StringIO()
+    call_command("load_ergast", str(ergast_data), "--seasons", "2021", "--json", stdout=out)
+    summary = json.loads(out.getvalue())
+    assert summary["created"] == 0 and summary["updated"] == 0
+    assert summary["counts"]["races"] == {"created": 0, "updated": 0, "unchanged": 22}
+    assert SyncRun.objects.get(pk=summary["sync_run_id"]).params == {
+        "directory": str(ergast_data),
+        "seasons": [2021, 2021],
+    }
+
+
+@pytest.mark.parametrize("seasons", ["20x1", "2026-2018", "1800"])
+def test_load_ergast_command_rejects_bad_seasons(ergast_data, seasons):
+    with pytest.raises(CommandError, match="--seasons"):
+        call_command("load_ergast", str(ergast_data), "--seasons", seasons)
+
+
+def test_load_ergast_command_missing_directory(tmp_path):
+    with pytest.raises(CommandError, match="is not a directory"):
+        call_command("load_ergast", str(tmp_path / "nope"))
+
+
+def test_circuit_meta_apply_restores_metadata(ergast_data):
+    Circuit.objects.filter(ref__in=["monaco", "spa"]).update(circuit_type=CircuitType.UNKNOWN, length_km=None)
+    counts = circuit_meta_apply()
+    assert counts.updated == 2
+    assert Circuit.objects.get(ref="spa").length_km == 7.004
+    assert circuit_meta()["monaco"] == {"circuit_type": "street", "length_km": 3.337}
