@@ -13,14 +13,11 @@ JSON-serialisable dicts so the API can return them as they are.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Q
 from django.http import Http404
-from django.utils import timezone
 
 from analytics.services import driver_metrics, team_metrics
 from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, championship_trend
@@ -418,23 +415,6 @@ def points_progression_get(*, season: int, top: int = 6) -> dict:
     return data
 
 
-def races_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    """The next races on the calendar (date today or later)."""
-    today = (as_of or timezone.now()).date()
-    return list(Race.objects.filter(date__gte=today).select_related("circuit").order_by("date")[:limit])
-
-
-def races_recent(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    """The last races held (date before today), newest first, with their result count."""
-    today = (as_of or timezone.now()).date()
-    return list(
-        Race.objects.filter(date__lt=today)
-        .select_related("circuit")
-        .annotate(result_count=Count("results"))
-        .order_by("-date")[:limit]
-    )
-
-
 def race_winners_map(*, races: list[Race]) -> dict[int, RaceResult]:
     return {
         r.race_id: r
@@ -481,45 +461,3 @@ def _job_runs() -> list | None:
         order = "-started_at" if any(f.name == "started_at" for f in model._meta.get_fields()) else "-pk"
         return list(model.objects.order_by(order)[:20])
     return None
-
-
-# --- predictions as stored (read straight from the prediction engine's tables) --------------
-
-
-def predictions_current_map(*, races: list[Race]) -> dict[int, dict[str, list]]:
-    """race id -> {stage: rows of the latest prediction batch} for several races in two queries.
-
-    "Current" is the newest batch per race and stage (batches are never overwritten).
-    """
-    from predictions.models import Prediction
-
-    newest: dict[tuple[int, str], tuple] = {}
-    for row in (
-        Prediction.objects.filter(race__in=races)
-        .values("race_id", "stage", "batch")
-        .annotate(created=Max("created_at"))
-    ):
-        key = (row["race_id"], row["stage"])
-        if key not in newest or row["created"] > newest[key][0]:
-            newest[key] = (row["created"], row["batch"])
-    if not newest:
-        return {}
-    out: dict[int, dict[str, list]] = {}
-    rows = (
-        Prediction.objects.filter(batch__in=[b for _, b in newest.values()])
-        .select_related("driver", "team")
-        .order_by("race_id", "stage", "predicted_position")
-    )
-    for p in rows:
-        out.setdefault(p.race_id, {}).setdefault(p.stage, []).append(p)
-    return out
-
-
-def race_accuracy_map(*, races: list[Race]) -> dict[int, object]:
-    """race id -> its most relevant accuracy record (post-qualifying stage first, newest first)."""
-    from predictions.models import RaceAccuracy
-
-    out: dict[int, object] = {}
-    for record in RaceAccuracy.objects.filter(race__in=races).order_by("race_id", "-stage", "-scored_at"):
-        out.setdefault(record.race_id, record)
-    return out

@@ -2,14 +2,14 @@
 
 Views only validate input, call selectors/services and render. HTMX requests (`request.htmx`) get
 the partial template alone; everything else gets the full page, so every page reads without JS.
-Prediction pieces come from `predictions.selectors` / `predictions.services`; when the prediction
-engine has nothing yet (no trained model, no predictions) the pages say so instead of failing.
+Prediction pieces come from `predictions.selectors` (imported as `engine`) and
+`predictions.services`; when the engine has nothing yet (no trained model, no predictions) the pages
+say so instead of failing. Live positions come from the pipeline's `live_status_get`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
@@ -26,32 +26,11 @@ from django.views.decorators.http import require_GET
 from analytics import charts, selectors
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
+from ingestion.services.live_timing import live_status_get
+from predictions import selectors as engine
+from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
 
 logger = logging.getLogger(__name__)
-
-
-def _engine(module: str, name: str):
-    """A function of another part (e.g. `predictions.selectors`) by name, or None until it lands."""
-    if "." not in module:
-        module = f"predictions.{module}"
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _call(module: str, name: str, **kwargs):
-    """Call a prediction-engine read; a missing function or model gives None (logged), not a 500."""
-    func = _engine(module, name)
-    if func is None:
-        return None
-    try:
-        return func(**kwargs)
-    except Http404:
-        raise
-    except Exception:
-        logger.exception("prediction engine call %s.%s failed", module, name)
-        return None
 
 
 def _page_cache(ttl_setting: str):
@@ -111,23 +90,11 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 @_page_cache("CACHE_TTL_DYNAMIC")
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
-    overview = _call("selectors", "prediction_overview", as_of=as_of)
-    if isinstance(overview, dict):
-        upcoming = [item["race"] for item in overview.get("upcoming", [])]
-        recent = [item["race"] for item in overview.get("recent", [])]
-        awaiting = [item["race"] for item in overview.get("awaiting_results", [])]
-        stored = {
-            item["race"].pk: item.get("predictions") or {}
-            for key in ("upcoming", "recent")
-            for item in overview.get(key, [])
-        }
-        accuracy = {item["race"].pk: _pick_stage(item.get("accuracy")) for item in overview.get("recent", [])}
-    else:  # the engine's overview is unavailable: same shape from the stored rows
-        upcoming = selectors.races_upcoming(as_of=as_of)
-        recent = [r for r in selectors.races_recent(as_of=as_of, limit=10) if r.result_count][:3]
-        awaiting = []
-        stored = selectors.predictions_current_map(races=upcoming + recent)
-        accuracy = selectors.race_accuracy_map(races=recent)
+    overview = engine.prediction_overview(as_of=as_of)
+    upcoming = [item["race"] for item in overview["upcoming"]]
+    recent = [item["race"] for item in overview["recent"]]
+    stored = {item["race"].pk: item["predictions"] for item in overview["upcoming"] + overview["recent"]}
+    accuracy = {item["race"].pk: _pick_stage(item["accuracy"]) for item in overview["recent"]}
     forecasts = selectors.race_forecasts_map(races=upcoming)
     winners = selectors.race_winners_map(races=recent)
     context = {
@@ -144,7 +111,7 @@ def home(request: HttpRequest) -> HttpResponse:
             }
             for r in recent
         ],
-        "awaiting": awaiting,
+        "awaiting": [item["race"] for item in overview["awaiting_results"]],
     }
     return render(request, "analytics/home.html", context)
 
@@ -209,12 +176,9 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     results = selectors.race_results_list(race=race)
-    predictions = _current_predictions(race)
-    if _engine("selectors", "race_accuracy_get") is not None:
-        accuracy = _pick_stage(_call("selectors", "race_accuracy_get", race=race))
-    else:
-        accuracy = selectors.race_accuracy_map(races=[race]).get(race.pk)
-    status = _STATUS_LABELS.get(_call("selectors", "race_status", race=race))
+    predictions = engine.prediction_list_current(race=race)
+    accuracy = _pick_stage(engine.race_accuracy_get(race=race))
+    status = _STATUS_LABELS.get(engine.race_status(race=race))
     live = _live_status(race)
     stages = _prediction_stages(predictions)
     chart = None
@@ -237,21 +201,12 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     return render(request, "analytics/race.html", context)
 
 
-def _current_predictions(race: Race):
-    """The engine's current predictions for `race`; its stored rows if that selector is not there."""
-    if _engine("selectors", "prediction_list_current") is not None:
-        return _call("selectors", "prediction_list_current", race=race)
-    return selectors.predictions_current_map(races=[race]).get(race.pk, {})
-
-
-def _live_status(race: Race) -> dict | None:
-    """The pipeline's live status for `race` as template data (None when that part is absent).
+def _live_status(race: Race) -> dict:
+    """The pipeline's live status for `race` as template data.
 
     state: idle (no session now) | live | unavailable (a session is on but no fresh data).
     """
-    status = _call("ingestion.services.live_timing", "live_status_get", race=race)
-    if status is None:
-        return None
+    status = live_status_get(race=race)
     drivers = list(getattr(status, "drivers", []) or [])
     names = selectors.drivers_by_number(race=race, numbers=[d["driver_number"] for d in drivers])
     for row in drivers:
@@ -281,24 +236,14 @@ def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
     return render(request, "analytics/partials/live.html", context)
 
 
-def _prediction_stages(predictions) -> list[dict]:
-    """Normalise `prediction_list_current` output to [{stage, label, rows}] (pre before post)."""
-    if not predictions:
-        return []
-    if isinstance(predictions, dict):
-        items = predictions.items()
-    else:
-        grouped: dict[str, list] = {}
-        for p in predictions:
-            grouped.setdefault(getattr(p, "stage", "pre"), []).append(p)
-        items = grouped.items()
+def _prediction_stages(predictions: dict[str, list]) -> list[dict]:
+    """`prediction_list_current` output -> [{stage, label, rows}], pre-qualifying first."""
     labels = {"pre": "Before qualifying", "post": "After qualifying"}
-    out = []
-    for stage, rows in items:
-        rows = list(rows or [])
-        if rows:
-            out.append({"stage": stage, "label": labels.get(stage, stage), "rows": rows})
-    return sorted(out, key=lambda s: 0 if s["stage"] == "pre" else 1)
+    return [
+        {"stage": stage, "label": labels.get(stage, stage), "rows": rows}
+        for stage, rows in sorted(predictions.items(), key=lambda kv: kv[0] != "pre")
+        if rows
+    ]
 
 
 def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
@@ -330,7 +275,7 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
     stage = request.GET.get("stage", "")
-    stages = _prediction_stages(_current_predictions(race))
+    stages = _prediction_stages(engine.prediction_list_current(race=race))
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
     prediction = next((p for p in rows if p.driver_id == driver.pk), None)
     if prediction is None:
@@ -497,11 +442,10 @@ def standings(request: HttpRequest) -> HttpResponse:
 @require_GET
 @_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
-    backtest = _call("selectors", "backtest_latest")
-    model = _call("selectors", "model_version_active")
-    catalogue = _call("selectors", "feature_catalogue") or []
-    results = backtest if isinstance(backtest, dict) else getattr(backtest, "results", None)
-    results = results or {}
+    backtest = engine.backtest_latest()
+    model = engine.model_version_active()
+    catalogue = engine.feature_catalogue()
+    results = (backtest.results if backtest else None) or {}
     calibration = _calibration_groups(results)
     context = {
         "backtest": backtest,
@@ -619,7 +563,11 @@ def _calibration_groups(results: dict) -> list[dict]:
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
-    simulation = _call("services", "championship_simulate", season=season)
+    try:
+        simulation = championship_simulate(season=season)
+    except (ModelUnavailable, ValueError) as exc:  # no trained model yet / no races that season
+        logger.info("no championship simulation for %s: %s", season, exc)
+        simulation = None
     context = {"seasons": seasons, "season": season, "simulation": simulation}
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers:
@@ -652,23 +600,17 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
 
 def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None]:
     """Run the engine's what-if; bad input and a missing model come back as a message, not a 500."""
-    func = _engine("services", "prediction_what_if")
-    if func is None:
-        return None, "The prediction engine cannot answer what-if questions yet."
     try:
-        return func(race=race, grid=grid), None
+        return prediction_what_if(race=race, grid=grid), None
+    except ModelUnavailable:
+        return None, "No trained model is available yet, so what-if predictions are off."
     except ValueError as exc:  # PredictionInputError: unknown driver, duplicates, no team
         return None, str(exc)
-    except Exception as exc:
-        if type(exc).__name__ == "ModelUnavailable":
-            return None, "No trained model is available yet, so what-if predictions are off."
-        logger.exception("what-if prediction failed for %s", race.slug)
-        return None, "The what-if prediction failed; please try again later."
 
 
 def _what_if_entrants(race: Race) -> list[dict]:
     """Drivers to place on the grid: the current predictions' field, else qualifying, else the last race."""
-    stages = _prediction_stages(_current_predictions(race))
+    stages = _prediction_stages(engine.prediction_list_current(race=race))
     if stages:
         rows = sorted(stages[-1]["rows"], key=lambda p: p.predicted_position)
         return [

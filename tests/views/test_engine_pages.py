@@ -1,0 +1,92 @@
+"""Pages that run the prediction engine (what-if, championship, generated predictions) against a
+small model trained once for this module on the real dump."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from ingestion.models import Race, RaceResult
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(scope="module")
+def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One small model (2025 only) for the module; removed again so other modules see no model."""
+    from django.conf import settings
+
+    from predictions.features.frames import f1_frames_load
+    from predictions.models import ModelVersion, Prediction, RaceAccuracy
+    from predictions.services import model_train
+
+    storage = settings.MODEL_STORAGE_PATH
+    settings.MODEL_STORAGE_PATH = tmp_path_factory.mktemp("models")
+    with django_db_blocker.unblock():
+        version = model_train(from_season=2025, until_season=2025, frames=f1_frames_load(since_season=2023))
+    yield version
+    with django_db_blocker.unblock():
+        RaceAccuracy.objects.all().delete()
+        Prediction.objects.all().delete()
+        ModelVersion.objects.all().delete()
+    settings.MODEL_STORAGE_PATH = storage
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(ergast_data):
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_what_if_predicts_the_chosen_grid(client, trained_model):
+    url = reverse("analytics:what_if", args=["2026_8"])
+    refs = re.findall(r'name="grid_([a-z0-9_]+)"', client.get(url).content.decode())
+    chosen = list(reversed(refs))  # the whole field reversed: last of round 7 on pole
+    response = client.get(url, {f"grid_{ref}": slot for slot, ref in enumerate(chosen, start=1)}, **HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<html" not in body and 'id="what-if-table"' in body
+    rows = body.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == len(chosen)
+    # every row names the grid slot we gave that driver
+    grid_of = {ref: slot for slot, ref in enumerate(chosen, start=1)}
+    from ingestion.models import Driver
+
+    names = {d.full_name: d.ref for d in Driver.objects.filter(ref__in=chosen)}
+    for row in rows:
+        name = next(n for n in names if n in row)
+        assert re.search(rf'<td class="num">{grid_of[names[name]]}</td>', row)
+    predicted = [int(re.search(r'<td class="num">(\d+)</td>', r).group(1)) for r in rows]
+    assert predicted == list(range(1, len(rows) + 1))
+
+
+def test_championship_shows_title_probabilities(client, trained_model):
+    response = client.get(reverse("analytics:championship"), {"season": 2026})
+    assert response.status_code == 200
+    html = response.content.decode()
+    rows = (
+        html.split('id="title-probabilities"')[1].split("<tbody>")[1].split("</table>")[0].split("</tr>")[:-1]
+    )
+    probabilities = [float(x) for x in re.findall(r"<output>([\d.]+)%</output>", "".join(rows))]
+    assert len(probabilities) == len(rows) > 10
+    assert sum(probabilities) == pytest.approx(100, abs=0.5 * len(rows) / 10 + 0.5)  # rounded to 0.1 %
+    assert 'data-chart="bar"' in html
+
+
+def test_race_page_shows_engine_predictions_and_why(client, trained_model):
+    from predictions.services import prediction_generate
+
+    race = Race.objects.get(season_id=2026, round=8)
+    prediction_generate(race=race)
+    html = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
+    entrants = RaceResult.objects.filter(race__season_id=2026, race__round=7).count()
+    assert html.count('class="why-link"') == entrants
+    ref = re.search(r'id="pred-pre-([a-z0-9_]+)"', html).group(1)
+    why = client.get(reverse("analytics:why", args=[race.slug, ref]), {"stage": "pre"}, **HTMX)
+    assert why.status_code == 200 and "<li>" in why.content.decode()
