@@ -305,32 +305,6 @@ def test_killed_mid_season_resumes_and_ends_identical_to_an_uninterrupted_sync(m
     assert snapshot() == after_resume
 
 
-def test_killed_process_leaves_a_running_run_that_the_next_run_resumes(mirror, empty_2021):
-    """A SIGKILL leaves status=running with a cursor; the next run marks it interrupted and resumes."""
-    jolpica_sync(seasons=[SEASON], rounds=[1, 2], client=fast_client())
-    params = {
-        "seasons": [SEASON],
-        "rounds": None,
-        "only": list(SyncRun.objects.latest("pk").params["only"]),
-        "incremental": False,
-    }
-    killed = SyncRun.objects.create(
-        source="jolpica",
-        params=params,
-        cursor={
-            "done": [
-                f"{SEASON}:{r}:{k}"
-                for r in (1, 2)
-                for k in ("results", "sprint", "qualifying", "pitstops", "driver_standings", "team_standings")
-            ]
-        },
-    )
-    summary = jolpica_sync(seasons=[SEASON], client=fast_client())
-    killed.refresh_from_db()
-    assert killed.status == SyncStatus.INTERRUPTED
-    assert summary.resumed_from == killed.pk and summary.skipped_steps == 12
-
-
 def test_client_rate_limit_at_the_servers_budget_never_draws_a_429(
     mirror, empty_2021, settings, upstream_2021
 ):

@@ -1,0 +1,136 @@
+"""A real `manage.py sync_f1` process killed with SIGKILL mid-season, then run again.
+
+The process writes to a scratch PostgreSQL database (schema copied from the test database with
+pg_dump) so its commits are real; the result is compared with the test database's 2021 rows
+(the full dump, which the sync reproduces exactly — see test_sync_jolpica).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from django.db import connection
+
+from tests.conftest import ROOT
+
+QUERIES = {
+    "results": """
+        SELECT ra.round, d.ref, t.ref, rr.number, rr.grid, rr.position, rr.position_text,
+               rr.position_order, rr.points, rr.laps, s.status, rr.time_text, rr.milliseconds
+        FROM ingestion_raceresult rr JOIN ingestion_race ra ON ra.id = rr.race_id
+        JOIN ingestion_driver d ON d.id = rr.driver_id JOIN ingestion_team t ON t.id = rr.team_id
+        JOIN ingestion_status s ON s.id = rr.status_id WHERE ra.season_id = 2021""",
+    "qualifying": """
+        SELECT ra.round, d.ref, q.position, q.q1, q.q2, q.q3 FROM ingestion_qualifyingresult q
+        JOIN ingestion_race ra ON ra.id = q.race_id JOIN ingestion_driver d ON d.id = q.driver_id
+        WHERE ra.season_id = 2021""",
+    "pit_stops": """
+        SELECT ra.round, d.ref, p.stop, p.lap, p.milliseconds FROM ingestion_pitstop p
+        JOIN ingestion_race ra ON ra.id = p.race_id JOIN ingestion_driver d ON d.id = p.driver_id
+        WHERE ra.season_id = 2021""",
+    "driver_standings": """
+        SELECT ra.round, d.ref, s.position, s.points, s.wins FROM ingestion_driverstanding s
+        JOIN ingestion_race ra ON ra.id = s.race_id JOIN ingestion_driver d ON d.id = s.driver_id
+        WHERE ra.season_id = 2021""",
+}
+
+
+ROUNDS = 8
+
+
+def _rows(cursor) -> dict[str, set]:
+    out = {}
+    for name, sql in QUERIES.items():
+        cursor.execute(sql)
+        out[name] = {row for row in cursor.fetchall() if row[0] <= ROUNDS}
+    return out
+
+
+@pytest.fixture
+def scratch_db():
+    if connection.vendor != "postgresql" or not shutil.which("pg_dump"):
+        pytest.skip("needs PostgreSQL and pg_dump")
+    s = connection.settings_dict
+    host, port, user = s["HOST"] or "127.0.0.1", str(s["PORT"] or 5432), s["USER"] or "postgres"
+    name = f"{s['NAME']}_kill"
+    admin = f"postgres://{user}@{host}:{port}/postgres"
+    url = f"postgres://{user}@{host}:{port}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    schema = subprocess.run(
+        ["pg_dump", "-s", "-h", host, "-p", port, "-U", user, s["NAME"]], capture_output=True, check=True
+    ).stdout
+    subprocess.run(
+        ["psql", "-q", "-h", host, "-p", port, "-U", user, name],
+        input=schema,
+        capture_output=True,
+        check=True,
+    )
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _sync_command(url: str, mirror) -> tuple[list[str], dict]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TEST_DATABASE_NAME")}
+    env.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="f1site.settings",
+        DEBUG="true",
+        ERGAST_API_BASE=mirror.ergast,
+        ERGAST_RATE_LIMIT="",
+        LOG_LEVEL="ERROR",
+    )
+    args = [sys.executable, "manage.py", "sync_f1", "--seasons", "2021", "--rounds", f"1-{ROUNDS}", "--json"]
+    args.append("--skip-checks")
+    return args, env
+
+
+def test_sigkilled_sync_resumes_and_ends_identical(mirror, ergast_data, scratch_db):
+    args, env = _sync_command(scratch_db, mirror)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    # 1 calendar + 11 season-wide pages, then 3 per-round requests per race: kill after ~4 races
+    while mirror.requests()["total"] < 12 + 3 * 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sync finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+    with psycopg.connect(scratch_db) as conn:
+        run_id, status, cursor = conn.execute(
+            "SELECT id, status, cursor FROM ingestion_syncrun ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        assert status == "running" and cursor["done"]  # what a kill leaves behind
+        per_race = conn.execute(
+            """SELECT ra.round,
+                      (SELECT count(*) FROM ingestion_raceresult x WHERE x.race_id = ra.id),
+                      (SELECT count(*) FROM ingestion_qualifyingresult x WHERE x.race_id = ra.id),
+                      (SELECT count(*) FROM ingestion_pitstop x WHERE x.race_id = ra.id),
+                      (SELECT count(*) FROM ingestion_driverstanding x WHERE x.race_id = ra.id)
+               FROM ingestion_race ra WHERE ra.season_id = 2021"""
+        ).fetchall()
+    written = [r for r in per_race if any(r[1:])]
+    assert 0 < len(written) < ROUNDS
+    assert all(all(r[1:]) for r in written), f"a half-written race: {written}"
+
+    finished = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["resumed_from"] == run_id
+    assert summary["races_written"] == ROUNDS - len(written)
+
+    with psycopg.connect(scratch_db) as conn, conn.cursor() as cur:
+        resumed = _rows(cur)
+    with connection.cursor() as cur:
+        reference = _rows(cur)
+    assert resumed == reference
