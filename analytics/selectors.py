@@ -324,6 +324,13 @@ def season_list() -> list[int]:
     )
 
 
+def calendar_seasons() -> list[int]:
+    """Every season with a calendar, newest first."""
+    return list(
+        Season.objects.filter(races__isnull=False).distinct().order_by("-year").values_list("year", flat=True)
+    )
+
+
 def season_rounds(*, season: int) -> list[Race]:
     """Races of a season that have standings after them, in order."""
     return list(

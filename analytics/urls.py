@@ -6,6 +6,7 @@ app_name = "analytics"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("races/", views.race_calendar, name="calendar"),
     path("races/<str:race_id>/", views.race_detail, name="race"),
     path("races/<str:race_id>/live/", views.race_live, name="race_live"),
     path("races/<str:race_id>/why/<slug:driver_ref>/", views.prediction_why, name="why"),

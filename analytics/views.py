@@ -158,6 +158,21 @@ _STATUS_LABELS = {
 }
 
 
+@require_GET
+@_page_cache("CACHE_TTL_DYNAMIC")
+def race_calendar(request: HttpRequest) -> HttpResponse:
+    seasons = selectors.calendar_seasons()
+    season = _season_choice(request, seasons)
+    races = selectors.season_races(season=season)
+    winners = selectors.race_winners_map(races=races)
+    context = {
+        "seasons": seasons,
+        "season": season,
+        "races": [{"race": r, "winner": winners.get(r.pk)} for r in races],
+    }
+    return render(request, "analytics/calendar.html", context)
+
+
 def _schedule(race: Race) -> list[tuple[str, object]]:
     sessions = [
         ("Practice 1", race.fp1_start),

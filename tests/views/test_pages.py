@@ -222,6 +222,21 @@ def test_live_partial_without_a_session(client):
     assert "No live session" in response.content.decode()
 
 
+def test_calendar_lists_every_round_with_winners(client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("analytics:calendar"), {"season": 2025})
+    assert response.status_code == 200
+    html = response.content.decode()
+    rows = [r for r in _csv("races") if r["year"] == "2025"]
+    table = html.split('id="calendar"')[1].split("</table>")[0]
+    assert table.count("<tr>") - 1 == len(rows)
+    last = max(rows, key=lambda r: int(r["round"]))
+    winner = next(r for r in _csv("results") if r["raceId"] == last["raceId"] and r["positionOrder"] == "1")
+    assert _driver_name(winner["driverId"]) in table.split("</tr>")[-2]
+    assert client.get(reverse("analytics:calendar"), {"season": 1900}).status_code == 404
+    assert client.get(reverse("analytics:calendar")).status_code == 200  # newest season
+
+
 # --- drivers and teams -----------------------------------------------------------------------
 
 
