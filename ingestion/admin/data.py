@@ -24,12 +24,14 @@ from ingestion.models import (
     QualifyingResult,
     Race,
     RaceResult,
+    RaceWeather,
     Season,
     SprintResult,
     Status,
     SyncRun,
     Team,
     TeamStanding,
+    WeatherForecast,
 )
 
 
@@ -213,6 +215,40 @@ class TeamStandingAdmin(admin.ModelAdmin):
     autocomplete_fields = ["race", "team"]
     list_select_related = ["race", "team"]
     show_full_result_count = False
+
+
+@admin.register(RaceWeather)
+class RaceWeatherAdmin(admin.ModelAdmin):
+    list_display = [
+        "race",
+        "source",
+        "samples",
+        "air_temperature_mean",
+        "rainfall_share",
+        "is_wet",
+        "fetched_at",
+    ]
+    list_filter = ["source", "is_wet", "race__season"]
+    search_fields = ["race__slug", "race__name"]
+    autocomplete_fields = ["race"]
+    list_select_related = ["race"]
+
+
+@admin.register(WeatherForecast)
+class WeatherForecastAdmin(admin.ModelAdmin):
+    list_display = [
+        "race",
+        "session",
+        "valid_at",
+        "fetched_at",
+        "air_temperature",
+        "precipitation_probability",
+    ]
+    list_filter = ["session", "source"]
+    search_fields = ["race__slug", "race__name"]
+    autocomplete_fields = ["race"]
+    list_select_related = ["race"]
+    date_hierarchy = "fetched_at"
 
 
 @admin.register(SyncRun)

@@ -17,12 +17,14 @@ from ingestion.models import (
     QualifyingResult,
     Race,
     RaceResult,
+    RaceWeather,
     Season,
     SprintResult,
     Status,
     SyncRun,
     Team,
     TeamStanding,
+    WeatherForecast,
 )
 from ingestion.services.ergast_dump import ergast_dump_load
 
@@ -41,6 +43,8 @@ DATA_MODELS = [
     DriverStanding,
     TeamStanding,
     SyncRun,
+    RaceWeather,
+    WeatherForecast,
 ]
 
 
@@ -64,7 +68,8 @@ def test_changelist_loads_with_bounded_queries(
     with django_assert_max_num_queries(12):
         response = admin_client.get(_url(model, "changelist"))
     assert response.status_code == 200
-    assert response.context["cl"].result_count > 0
+    if model not in (RaceWeather, WeatherForecast):  # filled by the pipeline, not the dump
+        assert response.context["cl"].result_count > 0
 
 
 @pytest.mark.parametrize(
