@@ -53,7 +53,7 @@ if has_command sync_weather && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
 fi
 
 if has_command train_models; then
-  active="$("$PY" manage.py shell -c "from predictions.models import ModelVersion; print(ModelVersion.objects.filter(is_active=True).exists())" 2>/dev/null || echo False)"
+  active="$("$PY" manage.py shell --no-imports -c "from predictions.models import ModelVersion; print(ModelVersion.objects.filter(is_active=True).exists())" 2>/dev/null | tail -n 1 || echo False)"
   if [[ "$active" != "True" ]] || truthy "${PITWALL_RETRAIN:-0}"; then
     run_step train_models 0 "$PY" manage.py train_models
   else
@@ -70,7 +70,7 @@ if truthy "${PITWALL_DEV_SUPERUSER:-0}"; then
   export DJANGO_SUPERUSER_USERNAME="${DJANGO_SUPERUSER_USERNAME:-admin}"
   export DJANGO_SUPERUSER_PASSWORD="${DJANGO_SUPERUSER_PASSWORD:-admin}"
   export DJANGO_SUPERUSER_EMAIL="${DJANGO_SUPERUSER_EMAIL:-admin@example.com}"
-  exists="$("$PY" manage.py shell -c "from django.contrib.auth import get_user_model; import os; print(get_user_model().objects.filter(username=os.environ['DJANGO_SUPERUSER_USERNAME']).exists())")"
+  exists="$("$PY" manage.py shell --no-imports -c "from django.contrib.auth import get_user_model; import os; print(get_user_model().objects.filter(username=os.environ['DJANGO_SUPERUSER_USERNAME']).exists())" | tail -n 1)"
   if [[ "$exists" == "True" ]]; then
     log "dev superuser $DJANGO_SUPERUSER_USERNAME exists"
   else
