@@ -3,7 +3,12 @@
 from predictions.services.backtest import backtest_run
 from predictions.services.championship import championship_simulate
 from predictions.services.post_race import race_results_process
-from predictions.services.predicting import prediction_generate, prediction_what_if, predictions_backfill
+from predictions.services.predicting import (
+    prediction_generate,
+    prediction_overview_refresh,
+    prediction_what_if,
+    predictions_backfill,
+)
 from predictions.services.training import ModelUnavailable, model_train, model_version_activate
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "model_train",
     "model_version_activate",
     "prediction_generate",
+    "prediction_overview_refresh",
     "prediction_what_if",
     "predictions_backfill",
     "race_results_process",

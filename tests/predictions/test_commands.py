@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from ingestion.models import Race
 from predictions.features.registry import feature_catalogue_markdown
-from predictions.models import BacktestRun, BacktestStatus, ModelVersion, Prediction
+from predictions.models import BacktestRun, BacktestStatus, ModelVersion, Prediction, RaceAccuracy
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,14 @@ def test_predict_command(active_model):
     rows = data[0]["predictions"]
     assert [r["predicted_position"] for r in rows] == list(range(1, len(rows) + 1))
     assert Prediction.objects.filter(race__season_id=2026, race__round=7, stage="post").count() == len(rows)
-    text = _run("predict", "--upcoming", "--as-of", "2026-06-20")
-    assert "2026_austria" in text and "[pre ]" in text
+    # a past clock: the last three completed races get backfilled predictions (from the 2023-2024
+    # model, trained before them) and accuracy records; the next three are predicted
+    text = _run("predict", "--upcoming", "--as-of", "2025-12-01")
+    recent = [r.slug for r in Race.objects.filter(season_id=2025, round__in=[21, 22, 23]).order_by("date")]
+    assert f"backfilled and scored: {', '.join(reversed(recent))}" in text
+    for slug in [Race.objects.get(season_id=2025, round=24).slug, "2026_australia", "2026_china"]:
+        assert slug in text
+    assert RaceAccuracy.objects.filter(race__slug__in=recent, backfilled=True).count() == 6
     with pytest.raises(CommandError, match="No race with id"):
         _run("predict", "--race", "2026_nowhere")
     with pytest.raises(CommandError, match="Malformed race id"):

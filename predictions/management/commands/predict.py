@@ -5,9 +5,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
 from ingestion.selectors import MalformedRaceId, race_get
-from predictions.selectors import race_list_upcoming
+from predictions.selectors import race_list_recent_completed, race_list_upcoming
 from predictions.services import ModelUnavailable, prediction_generate
-from predictions.services.predicting import PredictionInputError
+from predictions.services.post_race import race_accuracy_score
+from predictions.services.predicting import PredictionInputError, predictions_backfill
 
 
 def parse_as_of(value: str | None) -> datetime | None:
@@ -26,7 +27,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--race", help="Race id, e.g. 2026_austria or 2026_11")
-        target.add_argument("--upcoming", action="store_true", help="The next three races without results")
+        target.add_argument(
+            "--upcoming",
+            action="store_true",
+            help="The next three races; also backfills the last three completed races that have no prediction",
+        )
         parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
         parser.add_argument("--as-of", help="Clock for --upcoming (ISO date/time, default now)")
         parser.add_argument("--json", action="store_true")
@@ -37,6 +42,14 @@ class Command(BaseCommand):
             races = race_list_upcoming(as_of=as_of)
             if not races:
                 raise CommandError("no upcoming races without results")
+            try:
+                done = predictions_backfill(races=race_list_recent_completed(as_of=as_of))
+                for race in done:
+                    race_accuracy_score(race=race)
+            except ModelUnavailable as exc:
+                raise CommandError(str(exc)) from exc
+            if done and not opts["json"]:
+                self.stdout.write(f"backfilled and scored: {', '.join(r.slug for r in done)}")
         else:
             try:
                 races = [race_get(race_id=opts["race"])]
