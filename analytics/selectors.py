@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.http import Http404
 
 from analytics.services import driver_metrics, team_metrics
@@ -24,6 +24,7 @@ from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, championship_t
 from ingestion.models import (
     Driver,
     DriverStanding,
+    JobRun,
     PitStop,
     QualifyingResult,
     Race,
@@ -432,39 +433,36 @@ def race_winners_map(*, races: list[Race]) -> dict[int, RaceResult]:
 
 
 def data_freshness_get() -> dict:
-    """For staff: last sync per source, recent failures, data coverage and job runs (if tracked)."""
+    """For staff: last sync per source, recent failures, data coverage and the last job runs."""
     runs = list(SyncRun.objects.order_by("-started_at")[:20])
     latest_by_source: dict[str, SyncRun] = {}
     for run in runs:
         latest_by_source.setdefault(run.source, run)
     failures = [r for r in runs if r.status in ("failed", "partial", "interrupted")]
-    coverage = RaceResult.objects.aggregate(
-        last_race_date=Max("race__date"), first_race_date=Min("race__date"), results=Count("id")
-    )
-    last_result_race = (
-        Race.objects.filter(results__isnull=False).order_by("-date").only("slug", "name", "date").first()
-    )
-    weather = RaceWeather.objects.aggregate(races=Count("id"), wet=Count("id", filter=Q(is_wet=True)))
+    newest = runs[0] if runs else None
+    key = f"f1:freshness:coverage:{newest.pk if newest else 0}:{newest.status if newest else ''}"
+    stats = cache.get(key)
+    if stats is None:  # recomputed when a sync starts or finishes; else reused for a minute
+        stats = _coverage_stats()
+        cache.set(key, stats, 60)
     return {
         "runs": runs,
         "latest_by_source": latest_by_source,
         "failures": failures,
-        "coverage": coverage,
-        "last_result_race": last_result_race,
-        "weather": weather,
+        **stats,
         "job_runs": _job_runs(),
     }
 
 
-def _job_runs() -> list | None:
-    """The pipeline's JobRun rows when that model exists (None otherwise)."""
-    from django.apps import apps
+def _coverage_stats() -> dict:
+    # Exists() keeps these on the race_id index instead of joining every result row.
+    with_results = Race.objects.filter(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
+    coverage = with_results.aggregate(first_race_date=Min("date"), last_race_date=Max("date"))
+    coverage["results"] = RaceResult.objects.count()
+    last = with_results.order_by("-date").values("slug", "name", "date").first()
+    weather = RaceWeather.objects.aggregate(races=Count("id"), wet=Count("id", filter=Q(is_wet=True)))
+    return {"coverage": coverage, "last_result_race": last, "weather": weather}
 
-    for app_label in ("ingestion", "predictions", "analytics"):
-        try:
-            model = apps.get_model(app_label, "JobRun")
-        except LookupError:
-            continue
-        order = "-started_at" if any(f.name == "started_at" for f in model._meta.get_fields()) else "-pk"
-        return list(model.objects.order_by(order)[:20])
-    return None
+
+def _job_runs() -> list[JobRun]:
+    return list(JobRun.objects.order_by("-started_at")[:20])

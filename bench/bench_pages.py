@@ -32,6 +32,7 @@ DB_NAME = "pw_bench_pages"
 PAGES = [
     ("home", "/?as_of=2026-06-20"),
     ("home_today", "/"),
+    ("calendar", "/races/?season=2025"),
     ("race", "/races/{race}/"),
     ("why", "/races/{race}/why/{driver}/?stage=post"),
     ("driver", "/drivers/max_verstappen/?season=2025"),
