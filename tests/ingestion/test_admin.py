@@ -137,3 +137,20 @@ def test_manual_correction_survives_reload_and_is_recorded(ergast_data, admin_cl
     run = SyncRun.objects.get(pk=report.sync_run_id)
     assert {"level": "warning", "message": warning} in run.errors
     assert run.counts["results"]["kept_manual"] == 1
+
+
+def test_resync_race_action_syncs_that_round_from_the_source(mirror, ergast_data, admin_client):
+    race = Race.objects.get(slug="2021_uae")
+    before = SyncRun.objects.filter(source="jolpica").count()
+    response = admin_client.post(
+        _url(Race, "changelist"),
+        {"action": "resync_race", "_selected_action": [race.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    run = SyncRun.objects.filter(source="jolpica").latest("started_at")
+    assert SyncRun.objects.filter(source="jolpica").count() == before + 1
+    assert run.params["seasons"] == [2021] and run.params["rounds"] == [22]
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [f"2021 rounds [22]: {run.status} (SyncRun {run.pk})"]
+    assert mirror.requests()  # it really went to the source
