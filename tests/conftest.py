@@ -141,7 +141,9 @@ def _ensure_dump_loaded() -> bool:
 
 def _uses_db(item) -> bool:
     names = set(getattr(item, "fixturenames", ()))
-    return item.get_closest_marker("django_db") is not None or bool(({"db"} | _TRANSACTIONAL_FIXTURES) & names)
+    return item.get_closest_marker("django_db") is not None or bool(
+        ({"db"} | _TRANSACTIONAL_FIXTURES) & names
+    )
 
 
 def _uses_transactional_db(item) -> bool:
