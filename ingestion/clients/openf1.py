@@ -30,6 +30,7 @@ from ingestion.clients.http import (
 )
 from ingestion.clients.ratelimit import rate_limiter_for
 
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
