@@ -218,7 +218,9 @@ def race_predict(
     places = int(points_places(int(race["season"].iloc[0])))
     expected = sims.mean(axis=0)
     strength = models.ranking.strength(inputs)
-    order = np.lexsort((-strength, expected))
+    # The predicted order is the position model's (it ranks better than the expected rank of the
+    # ranking layer in the 2022-2025 backtest); the probabilities come from the ranking layer.
+    order = np.lexsort((-strength, pos))
     predicted = np.empty(len(order), int)
     predicted[order] = np.arange(1, len(order) + 1)
     confidence = (np.abs(sims - predicted[None, :]) <= confidence_window).mean(axis=0)
