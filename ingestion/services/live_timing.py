@@ -9,7 +9,8 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   keeps the latest row per driver plus the race-control messages; the first failed request ends the
   poll (so a 401 storm costs one request per tick) and feeds the fleet-wide circuit breaker, which
   opens after 3 failures and then allows one probe per 30 s;
-* after a practice or qualifying session ends, its classification is ingested from OpenF1
+* after a practice or qualifying session ends, its classification is ingested from OpenF1 (a sprint's
+  from Jolpica, which has its points and statuses)
   (retried at most every RESULTS_RETRY until published, for up to RESULTS_GIVE_UP), and that race's
   predictions are refreshed (after qualifying: the post-qualifying stage, the grid being known).
 """
@@ -47,9 +48,13 @@ def live_session_current(*, now: datetime) -> OpenF1Session | None:
     )
 
 
+# Sprint classifications (points, statuses) come from Jolpica, asked for that one race once the sprint ends.
+POST_SESSION_TYPES = (*INGESTED_TYPES, SessionType.SPRINT)
+
+
 def sessions_awaiting_results(*, now: datetime) -> list[OpenF1Session]:
     qs = OpenF1Session.objects.select_related("race").filter(
-        session_type__in=INGESTED_TYPES,
+        session_type__in=POST_SESSION_TYPES,
         results_ingested_at__isnull=True,
         date_end__lte=now - RESULTS_DELAY,
         date_end__gte=now - RESULTS_GIVE_UP,
@@ -211,14 +216,32 @@ def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None
     return counts
 
 
+def _sprint_from_jolpica(*, session: OpenF1Session, now: datetime) -> dict:
+    from ingestion.models import SprintResult
+    from ingestion.services.jolpica_sync import jolpica_sync
+
+    race = session.race
+    OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
+    summary = jolpica_sync(seasons=[race.season_id], rounds=[race.round], only="sprint", resume=False)
+    rows = SprintResult.objects.filter(race=race).count()
+    if rows:
+        OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
+    return {"rows": rows, "source": "jolpica", "changed": race.slug in summary.changed_race_ids}
+
+
 def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
     try:
-        result = openf1_session_results_ingest(session=session, client=OpenF1Client(), now=now)
+        if session.session_type == SessionType.SPRINT:
+            result = _sprint_from_jolpica(session=session, now=now)
+        else:
+            result = openf1_session_results_ingest(session=session, client=OpenF1Client(), now=now)
     except SourceError as exc:  # try again on a later tick
         OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
         return {"error": str(exc)[:300]}
     if result.get("rows"):
-        stage = "post_qualifying" if session.session_type == SessionType.QUALIFYING else "practice"
+        stage = {SessionType.QUALIFYING: "post_qualifying", SessionType.SPRINT: "sprint"}.get(
+            session.session_type, "practice"
+        )
         from predictions.tasks import race_predictions_refresh_enqueue
 
         race_predictions_refresh_enqueue(race_id=session.race_id, stage=stage)

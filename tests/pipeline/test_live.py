@@ -128,3 +128,32 @@ def test_401_for_a_whole_session_costs_at_most_one_request_per_30s_then_results_
     quali.refresh_from_db()
     assert quali.results_ingested_at is not None
     assert QualifyingResult.objects.filter(race=china).count() == 20
+
+
+@pytest.mark.django_db
+def test_after_a_sprint_its_classification_is_fetched_from_jolpica(
+    mirror, china, django_capture_on_commit_callbacks
+):
+    import csv
+
+    from ingestion.models import SprintResult
+    from tests.conftest import ERGAST_DUMP_DIR
+
+    with open(ERGAST_DUMP_DIR / "sprint_results.csv", newline="") as fh:
+        expected = {
+            int(r["number"]): float(r["points"])
+            for r in csv.DictReader(fh)
+            if int(r["raceId"]) == china.ergast_id
+        }
+    SprintResult.objects.filter(race=china).delete()
+    sprint = OpenF1Session.objects.get(race=china, session_type=SessionType.SPRINT)
+    OpenF1Session.objects.filter(pk=sprint.pk).update(results_ingested_at=None)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        result = live_timing_tick(now=sprint.date_end + timedelta(minutes=25))  # past the live grace
+    assert result["results"][sprint.session_key]["rows"] == len(expected) > 0
+    assert {s.number: float(s.points) for s in SprintResult.objects.filter(race=china)} == expected
+    assert result["results"][sprint.session_key]["predictions_refresh"] == "sprint"
+    assert callbacks  # the prediction refresh is queued for after the commit
+    sprint.refresh_from_db()
+    assert sprint.results_ingested_at is not None
