@@ -43,10 +43,12 @@ def cpu_count() -> int:
 
 # --- sizing ------------------------------------------------------------------------------------------
 # Pitwall's requests are short and mostly served from Redis or a few indexed queries, i.e. CPU-bound
-# in Python: one sync worker per CPU plus one to cover the moments a worker waits on PostgreSQL or
-# Redis. Measured on 2 cores (bench/gunicorn_sizing.py): 3 sync workers beat 2 (idle CPU while a
-# worker waits) and 5 (context switching, more memory), and gthread added nothing for these
-# requests. WEB_CONCURRENCY / GUNICORN_THREADS override (e.g. threads for slow upstreams).
+# in Python with brief waits on PostgreSQL/Redis: one sync worker per CPU plus one to use the CPU
+# while another waits (3 on two cores, inside issue 4's "2-3 sync workers" for two cores).
+# bench/gunicorn_sizing.py compares layouts (2, 3, 5 sync workers; 3 x 4 gthread). On the shared
+# development machine (load average ~13 from parallel work) its runs were too noisy to rank them
+# (README has the figures): rerun it on an idle or production machine and set WEB_CONCURRENCY /
+# GUNICORN_THREADS from what it shows (threads help only when requests wait on slow upstreams).
 wsgi_app = "f1site.wsgi:application"
 # Containers listen on all interfaces; scripts/stack.sh passes HOST=127.0.0.1.
 _host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104
@@ -71,6 +73,9 @@ if Path("/dev/shm").is_dir():  # noqa: S108
 # Only a proxy on these addresses may set X-Forwarded-Proto/For (settings trust the proto header).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 proc_name = "pitwall-web"
+# For `kill -HUP $(cat "$GUNICORN_PIDFILE")` on bare metal (scripts/stack.sh sets it); containers
+# signal the container instead (`docker compose kill -s HUP web`).
+pidfile = os.environ.get("GUNICORN_PIDFILE") or None
 
 # --- metrics (multi-process Prometheus) --------------------------------------------------------------
 # Each worker writes its own metric files into PROMETHEUS_MULTIPROC_DIR; /metrics sums them. When the

@@ -19,10 +19,7 @@ log "migrate"
 "$PY" manage.py migrate --noinput
 
 log "seed beat schedule"
-"$PY" manage.py shell -c "
-from ingestion.services.jobs import beat_schedule_seed
-print(beat_schedule_seed())
-"
+"$PY" manage.py run_job --seed-schedule
 
 if [[ "${RELEASE_COLLECTSTATIC:-1}" == "1" ]]; then
   log "collectstatic"

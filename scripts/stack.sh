@@ -14,6 +14,9 @@ fi
 
 export PORT="${PORT:-8001}"
 export HOST="${HOST:-127.0.0.1}"
+# `kill -HUP $(cat var/gunicorn.pid)` reloads the web gracefully (new code, no dropped requests).
+export GUNICORN_PIDFILE="${GUNICORN_PIDFILE:-${PITWALL_VAR_DIR:-$PWD/var}/gunicorn.pid}"
+mkdir -p "$(dirname "$GUNICORN_PIDFILE")"
 # One metrics directory for every process on this host (web workers + Celery worker children), so
 # /metrics shows job metrics too. This script owns it: emptied before anything starts.
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"

@@ -53,11 +53,18 @@ class StackOutput:
         for raw in iter(stream.readline, b""):
             self.lines.append(raw.decode(errors="replace").rstrip("\n"))
 
+    @staticmethod
+    def process_of(line: str) -> str | None:
+        """ "web.1" for "12:00:00 web.1 | ...", None for lines honcho did not prefix (release step)."""
+        head, sep, _ = line.partition(" | ")
+        words = head.split()
+        return words[-1] if sep and words else None
+
     def json_records(self, process: str) -> list[dict]:
         records = []
         for line in list(self.lines):
-            head, sep, body = line.partition(" | ")
-            if sep and head.split()[-1].startswith(process + ".") and body.startswith("{"):
+            body = line.partition(" | ")[2]
+            if (self.process_of(line) or "").startswith(process + ".") and body.startswith("{"):
                 with contextlib.suppress(json.JSONDecodeError):
                     records.append(json.loads(body))
         return records
@@ -153,13 +160,14 @@ def stack(stack_database, tmp_path):
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         STATIC_MANIFEST="false",
         AXES_ENABLED="false",
+        RELEASE_COLLECTSTATIC="0",  # the collectstatic step has its own test (test_container)
         # Never reach the real internet if a scheduled job fires during the test.
         ERGAST_API_BASE="http://127.0.0.1:9/ergast/f1",
         OPENF1_API_BASE="http://127.0.0.1:9/v1",
         WEATHER_API_BASE="http://127.0.0.1:9/v1",
     )
     process = subprocess.Popen(
-        [str(ROOT / "scripts" / "stack.sh")],
+        [str(ROOT / "scripts" / "stack.sh"), "--release"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -194,7 +202,12 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
         # Only the model check may be pending (no trained model in an empty test database).
         return health if status == 200 and not_ok <= {"model"} else None
 
-    health = _wait_for(green, timeout=90, what="GET /api/v1/health all green", output=output)
+    health = _wait_for(green, timeout=120, what="GET /api/v1/health all green", output=output)
+    # The release step ran first (deploy checks, migrate, schedule seeding) and finished.
+    released = [
+        json.loads(line)["message"] for line in output.lines if line.startswith('{"logger":"release"')
+    ]
+    assert released == ["check --deploy", "migrate", "seed beat schedule", "release done"], output.lines[:40]
     assert health["checks"]["broker"]["required"] is False or health["checks"]["broker"]["status"] == "ok"
     assert "transport" in health["checks"]["broker"]["detail"]  # a real broker, not eager mode
     assert health["status"] == ("ok" if health["checks"]["model"]["status"] == "ok" else "degraded")
@@ -246,7 +259,7 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
     # From a non-allowlisted address (no token) it is refused: checked in test_metrics_endpoint.
 
     # 5. The beat process is up alongside (honcho prefixes its lines "beat.1").
-    assert any(line.split(" | ")[0].split()[-1] == "beat.1" for line in output.lines), output.text()
+    assert any(output.process_of(line) == "beat.1" for line in output.lines), output.text()
 
     # 6. SIGTERM to honcho stops web, worker and beat; the port is released.
     process.send_signal(signal.SIGTERM)
