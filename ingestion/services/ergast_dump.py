@@ -289,7 +289,7 @@ class _DumpLoader:
         self.counts: dict[str, UpsertCounts] = {}
         self.rejected: list[str] = []
         self.race_pk: dict[str, int] = {}  # csv raceId -> Race pk (only races in scope)
-        self.race_label: dict[str, str] = {}  # csv raceId -> "2021_abu_dhabi"
+        self.race_label: dict[str, str] = {}  # csv raceId -> race id, e.g. "2021_uae"
         self.changed_races: set[int] = set()  # Race pks whose race row or rows of a race changed
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:

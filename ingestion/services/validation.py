@@ -5,7 +5,7 @@ Both paths turn their source into plain row dicts keyed by model attnames (`race
 `validate_classification` once per race and session before anything is written. A non-empty list
 of problems means "reject this race's rows for this session and record the messages"; the other
 races still load. Messages name the race label the caller passes and the offending field, e.g.
-`2021_abu_dhabi race: position_order 3 used by 2 cars (driver_id 1, 830)`.
+`2021_uae race: field 'position_order' 3 used by 2 cars (driver_id 1, 830)`.
 
 Values may be raw strings (API payloads, CSV cells) or already typed; numeric fields must parse
 as integers/decimals. The checks are deliberately the invariants the database also enforces
