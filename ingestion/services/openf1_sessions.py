@@ -135,7 +135,8 @@ def openf1_sessions_sync(*, seasons: Iterable[int], client: OpenF1Client | None 
                 Race.objects.filter(pk=race_id).exclude(openf1_meeting_key=meeting_key).update(
                     openf1_meeting_key=meeting_key
                 )
-            result = upsert_rows(model=OpenF1Session, rows=rows, key_fields=["session_key"])
+            # Keyed on (race, type): if OpenF1 ever re-keys a session, the row (and its live data) follows.
+            result = upsert_rows(model=OpenF1Session, rows=rows, key_fields=["race_id", "session_type"])
         counts["sessions"]["created"] += result.created
         counts["sessions"]["updated"] += result.updated
     counts["requests"] = client.requests_made
