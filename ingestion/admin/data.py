@@ -143,10 +143,16 @@ class _ClassificationAdmin(admin.ModelAdmin):
     list_select_related = ["race", "driver", "team"]
     show_full_result_count = False
     readonly_fields = ["manually_corrected"]
+    actions = ["release_manual_correction"]
 
     def save_model(self, request, obj, form, change):
         obj.manually_corrected = True
         super().save_model(request, obj, form, change)
+
+    @admin.action(description="Release manual correction (the next sync may overwrite these rows)")
+    def release_manual_correction(self, request, queryset):
+        released = queryset.filter(manually_corrected=True).update(manually_corrected=False)
+        self.message_user(request, f"{released} row(s) released; the next sync applies the upstream values.")
 
 
 @admin.register(RaceResult)

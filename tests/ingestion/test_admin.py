@@ -155,3 +155,23 @@ def test_resync_race_action_syncs_that_round_from_the_source(mirror, ergast_data
     assert messages == [f"2021 rounds [22]: {run.status} (SyncRun {run.pk})"]
     paths = mirror.requests()["paths"]  # it really went to the source, for 2021 only
     assert paths and all("/2021" in path for path in paths if "/ergast/" in path)
+
+
+def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data, admin_client):
+    result = RaceResult.objects.get(race__slug="2021_uae", position_order=2)
+    upstream_points = result.points
+    RaceResult.objects.filter(pk=result.pk).update(points=Decimal("1"), manually_corrected=True)
+
+    response = admin_client.post(
+        _url(RaceResult, "changelist"),
+        {"action": "release_manual_correction", "_selected_action": [result.pk]},
+    )
+    assert response.status_code == 302
+    result.refresh_from_db()
+    assert result.manually_corrected is False
+
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    result.refresh_from_db()
+    assert result.points == upstream_points
+    assert report.counts["results"]["updated"] == 1
+    assert report.warnings == []
