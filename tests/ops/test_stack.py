@@ -96,9 +96,26 @@ def _wait_for(predicate, *, timeout: float, what: str, output: StackOutput):
     pytest.fail(f"timed out waiting for {what} (last: {last!r})\n--- stack output ---\n{output.text()}")
 
 
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # "pid (comm) state ppid ...": comm may contain spaces, so split after the last ")"
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _copy_database(dsn: dict, *, source: str, target: str) -> None:
+    base = ["-h", str(dsn["host"]), "-p", str(dsn["port"]), "-U", dsn["user"]]
+    dump = subprocess.Popen(["pg_dump", *base, "-Fc", source], stdout=subprocess.PIPE)
+    subprocess.run(["pg_restore", *base, "--no-owner", "-d", target], stdin=dump.stdout, check=True)
+    assert dump.wait() == 0
 
 
 @pytest.fixture(scope="module")  # module scope: set up before the test's own transaction opens
@@ -123,7 +140,11 @@ def stack_database(django_db_setup, django_db_blocker):
         connection.close()  # CREATE DATABASE ... TEMPLATE needs the template to have no sessions
         with psycopg.connect(**dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db["NAME"]}"')
+            try:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db["NAME"]}"')
+            except psycopg.errors.ObjectInUse:  # someone else is connected: copy with dump/restore
+                admin.execute(f'CREATE DATABASE "{name}"')
+                _copy_database(dsn, source=db["NAME"], target=name)
     with psycopg.connect(**{**dsn, "dbname": name}, autocommit=True) as conn:
         # A fresh successful sync: the sync-stale alert is quiet and the age gauge has a value.
         conn.execute(
@@ -176,7 +197,7 @@ def stack(stack_database, tmp_path):
     )
     output = StackOutput(process.stdout)
     try:
-        yield process, output
+        yield process, output, tmp_path / "var" / "gunicorn.pid"
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -188,7 +209,7 @@ def stack(stack_database, tmp_path):
 
 
 def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
-    process, output = stack
+    process, output, pidfile = stack
     from celery import current_app
 
     from f1site.logging import bind_log_context, log_context
@@ -261,7 +282,26 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
     # 5. The beat process is up alongside (honcho prefixes its lines "beat.1").
     assert any(output.process_of(line) == "beat.1" for line in output.lines), output.text()
 
-    # 6. SIGTERM to honcho stops web, worker and beat; the port is released.
+    # 6. Graceful reload: HUP to the gunicorn master (pidfile) replaces every worker while requests
+    #    keep being answered (they wait in the listen backlog while new workers boot; none fails).
+    master = int(pidfile.read_text())
+    old_workers = _children(master)
+    assert len(old_workers) == 2
+    os.kill(master, signal.SIGHUP)
+    statuses = []
+
+    def reloaded():
+        try:
+            statuses.append(_get("/api/v1/health", timeout=90)[0])
+        except OSError as exc:  # a refused or dropped request is a failed reload, not a retry
+            statuses.append(repr(exc))
+        workers = _children(master)
+        return len(workers) == 2 and not workers & old_workers
+
+    _wait_for(reloaded, timeout=120, what="HUP: a fresh set of gunicorn workers", output=output)
+    assert statuses and set(statuses) == {200}
+
+    # 7. SIGTERM to honcho stops web, worker and beat; the port is released.
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) is not None
     _wait_for(lambda: _port_free(PORT), timeout=10, what="port released", output=output)
