@@ -291,6 +291,11 @@ class _DumpLoader:
         self.race_pk: dict[str, int] = {}  # csv raceId -> Race pk (only races in scope)
         self.race_label: dict[str, str] = {}  # csv raceId -> race id, e.g. "2021_uae"
         self.changed_races: set[int] = set()  # Race pks whose race row or rows of a race changed
+        # csv id -> database pk, filled by the reference-table steps
+        self.status_pk: dict[str, int] = {}
+        self.circuit_pk: dict[str, int] = {}
+        self.driver_pk: dict[str, int] = {}
+        self.team_pk: dict[str, int] = {}
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
         return [
@@ -544,7 +549,7 @@ class _DumpLoader:
         for attname, column, mapping in (
             ("driver_id", "driverId", self.driver_pk),
             ("team_id", "constructorId", self.team_pk),
-            ("status_id", "statusId", getattr(self, "status_pk", {})),
+            ("status_id", "statusId", self.status_pk),
         ):
             if column in columns:
                 mapped = df[column].map(mapping)
