@@ -50,7 +50,7 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
-        self._probe_owner: int | None = None
+        self._probing = False
         self.times_opened = 0
         self.rejected = 0
 
@@ -58,24 +58,25 @@ class CircuitBreaker:
     def state(self) -> str:
         if self._opened_at is None:
             return "closed"
-        return "half_open" if self._probe_owner is not None else "open"
+        return "half_open" if self._probing else "open"
 
     @staticmethod
     def _cooldown() -> float:
         return getattr(settings, "CACHE_BREAKER_COOLDOWN", 2.0)
 
     def allow(self) -> bool:
+        """May a Redis command go out now? While open: False, except one probe per cooldown."""
         if self._opened_at is None:  # fast path: no lock while healthy
             return True
         with self._lock:
             if self._opened_at is None:
                 return True
             now = time.monotonic()
-            if self._probe_owner == threading.get_ident() and now - self._opened_at < self._cooldown():
-                return True  # the probing thread may finish its connect + command
             if now - self._opened_at >= self._cooldown():
-                self._opened_at = now  # re-arm: at most one probe per cooldown
-                self._probe_owner = threading.get_ident()
+                # Single-use grant, re-armed: a sync worker is one thread, so "the probing thread"
+                # would be every later request too — each must ask again.
+                self._opened_at = now
+                self._probing = True
                 return True
             self.rejected += 1
             return False
@@ -88,12 +89,12 @@ class CircuitBreaker:
                 logger.warning("cache circuit closed: Redis answers again")
             self._failures = 0
             self._opened_at = None
-            self._probe_owner = None
+            self._probing = False
 
     def record_failure(self) -> None:
         with self._lock:
             self._failures += 1
-            self._probe_owner = None
+            self._probing = False
             threshold = getattr(settings, "CACHE_BREAKER_FAILURES", 2)
             if self._opened_at is not None:
                 self._opened_at = time.monotonic()
@@ -108,7 +109,7 @@ class CircuitBreaker:
         with self._lock:
             self._failures = 0
             self._opened_at = None
-            self._probe_owner = None
+            self._probing = False
 
     def as_dict(self) -> dict:
         return {
@@ -126,17 +127,23 @@ _FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OS
 class CircuitBreakerConnection(Connection):
     """redis-py connection that consults and feeds the process's circuit breaker."""
 
+    _granted = False  # this connection holds the breaker's probe grant for its next command
+
     def connect(self, *args, **kwargs):
-        if self._sock is None and not breaker.allow():
-            raise redis.exceptions.ConnectionError("cache circuit open")
+        if self._sock is None:
+            if not breaker.allow():
+                raise redis.exceptions.ConnectionError("cache circuit open")
+            self._granted = True
         try:
             return super().connect(*args, **kwargs)
         except _FAILURES:
+            self._granted = False
             breaker.record_failure()
             raise
 
     def send_packed_command(self, *args, **kwargs):
-        if not breaker.allow():
+        granted, self._granted = self._granted, False
+        if not granted and not breaker.allow():
             self.disconnect()
             raise redis.exceptions.ConnectionError("cache circuit open")
         try:
@@ -255,6 +262,11 @@ def cached_json(*, key: str, ttl: int, tier: str, compute: Callable[[], Any]) ->
         _count(tier, "miss")  # the winner is too slow or died: compute ourselves, bounded wait
         return _build(compute(), ttl)
     try:
+        # Double-check: the previous lock holder may have stored it between our read and our lock.
+        again = _load(key)
+        if again is not None and time.time() < again.fresh_until:
+            _count(tier, "hit")
+            return again
         _count(tier, "miss")
         entry = _build(compute(), ttl)
         _store(key, entry, ttl)

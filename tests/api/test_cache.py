@@ -36,6 +36,7 @@ def test_breaker_opens_after_threshold_and_probes_once_per_cooldown(settings):
     time.sleep(0.25)
     assert b.allow()  # the probe
     assert b.state == "half_open"
+    assert not b.allow()  # single use: even the same (sync worker) thread must wait a cooldown
     other = []
     t = threading.Thread(target=lambda: other.append(b.allow()))
     t.start()
@@ -141,6 +142,7 @@ def test_sync_invalidates_the_changed_races(api, ergast_data, mirror):
     assert api.get("/api/v1/races", {"season": 2024}).json() == season_list
 
 
+@pytest.mark.django_db
 def test_invalidation_of_predictions_clears_prediction_keys():
     cache.set("f1:predictions:2026_monaco", "x")
     cache.set("f1:predictions:2026_spain", "y")
@@ -222,14 +224,16 @@ def test_api_answers_from_the_database_while_redis_is_down(api, ergast_data, pri
         private_redis.send_signal(signal.SIGSTOP)
 
     timings = []
-    for _ in range(20):
+    for _ in range(40):  # spans several breaker cooldowns (0.5 s): probes cost one timeout each
         response, took = _timed_get(api, path)
         assert response.status_code == 200
         assert response.content == warm.content
         timings.append(took)
-    # At most the breaker's threshold of requests pays a socket timeout; the rest go straight to the DB.
+    # Only the requests that trip the breaker or carry a probe pay a socket timeout; the rest go
+    # straight to the database.
     slow = [t for t in timings if t > settings.CACHE_SOCKET_TIMEOUT * 0.8]
-    assert len(slow) <= settings.CACHE_BREAKER_FAILURES
+    probes = sum(timings) / settings.CACHE_BREAKER_COOLDOWN + 1
+    assert len(slow) <= settings.CACHE_BREAKER_FAILURES + probes, (slow, timings)
     assert max(timings) < 1.0
     assert f1cache.breaker.state in {"open", "half_open"}
     health = api.get("/api/v1/health")
