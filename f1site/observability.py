@@ -223,6 +223,8 @@ class RaceScore:
 @dataclass(frozen=True)
 class OpsState:
     sync_age_seconds: dict[str, float] = field(default_factory=dict)  # source -> age of last success
+    # (source, table, created|updated) -> rows changed by that source's last successful run
+    sync_rows: dict[tuple[str, str, str], int] = field(default_factory=dict)
     job_failure_streaks: dict[str, int] = field(default_factory=dict)  # job -> consecutive failures
     api_requests: int = 0
     api_5xx: int = 0
@@ -337,7 +339,7 @@ def alerts_from_state(state: OpsState, thresholds: AlertThresholds) -> list[dict
 
 def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds | None = None) -> OpsState:
     """Read everything the alerts and the state metrics need: a handful of queries + one cache read."""
-    from django.db.models import F, Max, Window
+    from django.db.models import F, Window
     from django.db.models.functions import Coalesce, RowNumber
     from django.utils import timezone
 
@@ -346,12 +348,27 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
     now = now or timezone.now()
     thresholds = thresholds or AlertThresholds.from_settings()
 
+    # The last successful run per source: its age, and the rows it changed (SyncRun.counts =
+    # {table: {created, updated, unchanged}}), whichever path ran it (job, command, admin action).
+    done_at = Coalesce("finished_at", "started_at")
     last_success = (
         SyncRun.objects.filter(status__in=[SyncStatus.SUCCEEDED, SyncStatus.PARTIAL])
-        .values("source")
-        .annotate(last=Max(Coalesce("finished_at", "started_at")))
+        .annotate(
+            done_at=done_at,
+            rank=Window(RowNumber(), partition_by=[F("source")], order_by=done_at.desc()),
+        )
+        .filter(rank=1)
+        .values("source", "done_at", "counts")
     )
-    sync_age = {row["source"]: max(0.0, (now - row["last"]).total_seconds()) for row in last_success}
+    sync_age: dict[str, float] = {}
+    sync_rows: dict[tuple[str, str, str], int] = {}
+    for row in last_success:
+        sync_age[row["source"]] = max(0.0, (now - row["done_at"]).total_seconds())
+        for table, counts in (row["counts"] or {}).items():
+            if isinstance(counts, dict):
+                for change in ("created", "updated"):
+                    if isinstance(counts.get(change), int):
+                        sync_rows[(row["source"], table, change)] = counts[change]
 
     streaks: dict[str, int] = {}
     try:
@@ -419,6 +436,7 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
 
     return OpsState(
         sync_age_seconds=sync_age,
+        sync_rows=sync_rows,
         job_failure_streaks=streaks,
         api_requests=requests_total,
         api_5xx=requests_5xx,
@@ -458,6 +476,15 @@ class PitwallStateCollector:
         for source, seconds in sorted(state.sync_age_seconds.items()):
             age.add_metric([source], seconds)
         yield age
+
+        rows = GaugeMetricFamily(
+            "pitwall_sync_last_run_rows",
+            "Rows created/updated by the last successful sync, per source and table (SyncRun.counts)",
+            labels=["source", "table", "change"],
+        )
+        for (source, table, change), count in sorted(state.sync_rows.items()):
+            rows.add_metric([source, table, change], count)
+        yield rows
 
         streak = GaugeMetricFamily(
             "pitwall_job_consecutive_failures", "Consecutive failed runs per job (JobRun)", labels=["job"]

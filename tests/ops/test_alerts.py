@@ -96,7 +96,11 @@ def test_state_reads_sync_runs_and_job_run_streaks():
 
     now = timezone.now()
     SyncRun.objects.all().delete()  # inside this test's transaction only
-    old = SyncRun.objects.create(source=SyncSource.JOLPICA, status=SyncStatus.SUCCEEDED)
+    old = SyncRun.objects.create(
+        source=SyncSource.JOLPICA,
+        status=SyncStatus.SUCCEEDED,
+        counts={"race_result": {"created": 20, "updated": 3, "unchanged": 400}, "errors": ["ignored"]},
+    )
     SyncRun.objects.filter(pk=old.pk).update(finished_at=now - dt.timedelta(hours=30))
     failed = SyncRun.objects.create(source=SyncSource.JOLPICA, status=SyncStatus.FAILED)
     SyncRun.objects.filter(pk=failed.pk).update(finished_at=now - dt.timedelta(hours=1))
@@ -116,6 +120,10 @@ def test_state_reads_sync_runs_and_job_run_streaks():
     state = ops_state_get(now=now)
     assert state.sync_age_seconds["jolpica"] == pytest.approx(30 * 3600, abs=5)  # the failure is ignored
     assert state.job_failure_streaks == {"daily_results": 2, "weather": 0}
+    assert state.sync_rows == {
+        ("jolpica", "race_result", "created"): 20,
+        ("jolpica", "race_result", "updated"): 3,
+    }
     alerts = by_name(alerts_from_state(state, T))
     assert alerts["sync_stale"]["firing"] and alerts["job_failing"]["firing"]
 

@@ -148,6 +148,24 @@ def test_sync_rows_changed_are_counted(client):
         )
 
 
+def test_rows_changed_by_the_last_successful_sync_per_source_come_from_sync_runs(client):
+    from ingestion.models import SyncRun, SyncSource, SyncStatus
+
+    SyncRun.objects.create(
+        source=SyncSource.WEATHER,
+        status=SyncStatus.SUCCEEDED,
+        counts={"weather_forecast": {"created": 12, "updated": 5, "unchanged": 0}},
+    )
+    SyncRun.objects.create(  # a later failed run does not replace the last successful one
+        source=SyncSource.WEATHER, status=SyncStatus.FAILED, counts={"weather_forecast": {"created": 99}}
+    )
+    metrics = scrape(client)
+    labels = {"source": "weather", "table": "weather_forecast"}
+    assert sample(metrics, "pitwall_sync_last_run_rows", change="created", **labels) == 12
+    assert sample(metrics, "pitwall_sync_last_run_rows", change="updated", **labels) == 5
+    assert 0 <= sample(metrics, "pitwall_last_successful_sync_age_seconds", source="weather") < 600
+
+
 def test_metrics_scrape_query_count_is_bounded(client, django_assert_max_num_queries):
     client.get("/metrics")  # warm: first scrape may load content types etc.
     with django_assert_max_num_queries(6):
