@@ -30,7 +30,7 @@ serve: setup ## gunicorn alone on :$(PORT) with gunicorn.conf.py (run `make rele
 	PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py
 
 stack: setup ## release, then web (gunicorn :$(PORT)) + Celery worker + one beat via honcho; needs DATABASE_URL + REDIS_URL
-	PORT=$(PORT) ./scripts/stack.sh --release
+	DEBUG=$${DEBUG:-true} PORT=$(PORT) ./scripts/stack.sh --release
 
 test: setup ## the test suite (uses DATABASE_URL / REDIS_URL when set)
 	$(PY) -m pytest $(PYTEST_ARGS)
