@@ -185,3 +185,30 @@ def test_admin_login_locks_out_after_ten_failures(db, settings, staff_user):
     )
     assert locked.status_code in {403, 429}
     assert "_auth_user_id" not in client.session
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "f1site.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+    env.pop("SECURE_SSL_REDIRECT", None)  # tests/settings.py turns it off; production keeps it on
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
