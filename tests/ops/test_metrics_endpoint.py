@@ -112,6 +112,32 @@ def test_cache_hit_and_miss_are_counted_per_tier(client):
     cache.delete(key)
 
 
+def test_an_api_request_served_from_the_cache_counts_a_hit_for_its_tier(client, ergast_data):
+    """End to end through the API: a cold request misses, the same request again hits (Redis in CI)."""
+    from f1site.cache import bump_families
+
+    bump_families(["teams"])  # a new generation of the teams list keys: the first request is cold
+    url = "/api/v1/teams?season=2021"
+    before = scrape(client)
+    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 200
+    after = scrape(client)
+
+    def delta(outcome):
+        labels = {"tier": "teams", "outcome": outcome}
+        return sample(after, "pitwall_cache_events_total", **labels) - sample(
+            before, "pitwall_cache_events_total", **labels
+        )
+
+    assert (delta("miss"), delta("hit")) == (1, 1)
+    latency = {"view": "api-teams", "method": "GET", "status": 200}
+    assert (
+        sample(after, "pitwall_request_latency_seconds_count", **latency)
+        - sample(before, "pitwall_request_latency_seconds_count", **latency)
+        == 2
+    )
+
+
 def test_celery_job_outcomes_and_durations_are_recorded(client):
     """celery.accumulate is Celery's built-in echo task: `index` past the end makes it fail."""
     task = current_app.tasks["celery.accumulate"]
