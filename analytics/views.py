@@ -507,6 +507,15 @@ _METRIC_KEYS = (
 )
 
 
+_PREDICTOR_LABELS = {
+    "model": "Pitwall model",
+    "ablation": "Small model (grid, championship position, form only)",
+    "grid": "Baseline: grid order",
+    "championship": "Baseline: championship order",
+    "previous_race": "Baseline: previous race's order",
+}
+
+
 def _variants(block, prefix: str = "") -> list[dict]:
     """Find every metrics dict (one with an `mae`) in a backtest block -> [{name, metrics}]."""
     if not isinstance(block, dict):
@@ -514,7 +523,7 @@ def _variants(block, prefix: str = "") -> list[dict]:
     if "mae" in block:
         return [
             {
-                "name": prefix or "model",
+                "name": _PREDICTOR_LABELS.get(prefix or "model", prefix or "model"),
                 "metrics": {k: block.get(k) for k in _METRIC_KEYS},
                 "races": block.get("races"),
             }

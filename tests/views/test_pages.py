@@ -334,15 +334,21 @@ def test_model_page_without_and_with_a_backtest(client, django_assert_max_num_qu
     response = client.get(reverse("analytics:model"))
     assert response.status_code == 200
     assert "No backtest has been run yet." in response.content.decode()
+    # the layout predictions.ml.backtest.backtest_report writes: {overall: {method: summary},
+    # seasons: {season: {method: summary}}}, calibration tables inside the model's summary
     BacktestRun.objects.create(
         status="succeeded",
         stage="post",
         seasons=[2024, 2025],
         results={
-            "overall": {"model": {"mae": 3.1, "spearman": 0.6, "winner_hit_rate": 0.4}, "baselines": {"grid": {"mae": 3.6}}},
-            "seasons": {"2024": {"model": {"mae": 3.0}, "baselines": {"grid": {"mae": 3.5}}}},
-            "calibration": {"win": [{"bin": "0.0-0.1", "n": 400, "predicted": 0.03, "observed": 0.02},
-                                    {"bin": "0.5-0.6", "n": 20, "predicted": 0.55, "observed": 0.6}]},
+            "stage": "post",
+            "overall": {
+                "model": {"races": 48, "mae": 3.1, "spearman": 0.6, "winner_hit_rate": 0.4,
+                          "calibration_win": [{"bin": "0.0-0.1", "n": 400, "predicted": 0.03, "observed": 0.02},
+                                              {"bin": "0.5-0.6", "n": 20, "predicted": 0.55, "observed": 0.6}]},
+                "grid": {"races": 48, "mae": 3.6},
+            },
+            "seasons": {"2024": {"model": {"races": 24, "mae": 3.0}, "grid": {"races": 24, "mae": 3.5}}},
         },
     )  # fmt: skip
     cache.clear()  # fans' pages are cached whole for CACHE_TTL_STANDINGS
@@ -350,6 +356,7 @@ def test_model_page_without_and_with_a_backtest(client, django_assert_max_num_qu
         response = client.get(reverse("analytics:model"))
     html = response.content.decode()
     assert "3.100" in html and "3.600" in html and "3.500" in html  # model vs grid baseline
+    assert "Pitwall model" in html and "Baseline: grid order" in html
     assert 'data-chart="scatter"' in html and "0.0-0.1" in html  # calibration chart + its table
     assert 'id="feature-catalogue"' in html
 
