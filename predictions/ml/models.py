@@ -15,13 +15,23 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from predictions.features.frames import points_places
 from predictions.features.registry import feature_names
 from predictions.ml.ranking import RankingModel, ranking_fit, strength_inputs
 
 SEED = 20260101
+_THREADPOOLS: list[ThreadpoolController] = []
+
+
+def threadpool_limits(limits: int):
+    """Cap OpenMP/BLAS threads (the controller is built once: building it costs ~10 ms)."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=limits)
+
+
 PARAMS = {
     "position": {
         "model": "HistGradientBoostingRegressor",
@@ -246,15 +256,15 @@ def explain_position(
     """Per-driver contributions to the predicted position: how much the prediction moves when one
     feature is reset to its training median (negative = the feature helps the driver finish higher)."""
     n, feats = len(X), models.features
-    ref = models.medians.reindex(feats)
-    stacked = pd.concat([X] * len(feats), ignore_index=True)
-    for j, f in enumerate(feats):
-        stacked.iloc[j * n : (j + 1) * n, j] = ref[f]
+    ref = models.medians.reindex(feats).to_numpy()
+    values = X.to_numpy(dtype=float)
+    stacked = np.repeat(values[None, :, :], len(feats), axis=0)  # (feature reset, driver, feature)
+    stacked[np.arange(len(feats)), :, np.arange(len(feats))] = ref[:, None]
     with threadpool_limits(limits=1):
-        moved = models.position.predict(stacked).reshape(len(feats), n)
+        moved = models.position.predict(pd.DataFrame(stacked.reshape(-1, len(feats)), columns=feats))
+    moved = moved.reshape(len(feats), n)
     contrib = pred[None, :] - moved  # (features, drivers)
     out = []
-    values = X.to_numpy()
     for i in range(n):
         idx = np.argsort(-np.abs(contrib[:, i]))[:top]
         out.append(

@@ -59,16 +59,24 @@ class RankingModel:
         n = len(s)
         rng = np.random.default_rng(seed)
         scales = self._scales(n)
-        gumbel = rng.gumbel(size=(n, n_sims, n))
         ranks = np.zeros((n_sims, n), dtype=int)
         taken = np.zeros((n_sims, n), dtype=bool)
         rows = np.arange(n_sims)
-        for j in range(n):
+        # from the last dispersion change on, the rest of the order is one Gumbel-max sort
+        tail = n if self.dispersion is None else min(n, _GROUP_EDGES[-1])
+        if self.dispersion is None:
+            tail = 0
+        for j in range(tail):
             # Gumbel-max over the drivers still unplaced = one softmax(c_j * s) draw per simulation
-            score = np.where(taken, -np.inf, scales[j] * s[None, :] + gumbel[j])
+            score = np.where(taken, -np.inf, scales[j] * s[None, :] + rng.gumbel(size=(n_sims, n)))
             pick = np.argmax(score, axis=1)
             ranks[rows, pick] = j + 1
             taken[rows, pick] = True
+        if tail < n:
+            c = scales[tail]
+            score = np.where(taken, np.inf, -(c * s[None, :] + rng.gumbel(size=(n_sims, n))))
+            order = np.argsort(score, axis=1)[:, : n - tail]
+            ranks[rows[:, None], order] = np.arange(tail + 1, n + 1)[None, :]
         return ranks
 
 

@@ -23,6 +23,17 @@ def test_plackett_luce_simulation_matches_the_closed_form_win_probability():
     assert (np.sort(ranks, axis=1) == np.arange(1, 5)).all()
 
 
+def test_place_dispersion_simulation_is_a_permutation_with_the_scaled_win_law():
+    strengths = np.linspace(2, -2, 14)
+    model = RankingModel(weights=np.array([1.0]), dispersion=np.array([2.0, 1.5, 1.0, 0.5]))
+    ranks = model.simulate(strengths[:, None], n_sims=30000, seed=5)
+    assert (np.sort(ranks, axis=1) == np.arange(1, 15)).all()
+    np.testing.assert_allclose((ranks == 1).mean(axis=0), softmax(2.0 * strengths), atol=0.01)
+    p_pod, p_pts = (ranks <= 3).mean(axis=0), (ranks <= 10).mean(axis=0)
+    assert p_pod.sum() == pytest.approx(3) and p_pts.sum() == pytest.approx(10)
+    assert ((ranks == 1).mean(axis=0) <= p_pod).all() and (p_pod <= p_pts).all()
+
+
 def test_ranking_fit_recovers_a_known_weight():
     rng = np.random.default_rng(0)
     races = []

@@ -192,3 +192,36 @@ def test_championship_simulation(active_model):
     for d in out["drivers"]:
         assert d["expected_points"] >= d["current_points"]
     assert Driver.objects.filter(ref=out["drivers"][0]["driver"]).exists()
+
+
+def test_activate_rolls_back_and_refuses_a_broken_artifact(active_model, tmp_path, admin_client):
+    from predictions.ml.artifacts import ArtifactError
+    from predictions.services import model_version_activate
+
+    newer = ModelVersion.objects.create(
+        label="vnewer-broken",
+        train_from_season=2023,
+        train_until_season=2025,
+        trained_until_date=active_model.trained_until_date,
+        rows=1,
+        data_fingerprint="x",
+        artifact_path=str(tmp_path / "gone.joblib"),
+    )
+    with pytest.raises(ArtifactError, match="missing"):
+        model_version_activate(version=newer)
+    assert list(ModelVersion.objects.filter(is_active=True)) == [active_model]
+    # the admin action reports the refusal and keeps the active version
+    response = admin_client.post(
+        "/admin/predictions/modelversion/",
+        {"action": "activate_version", "_selected_action": [newer.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200 and b"Not activated" in response.content
+    ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
+    response = admin_client.post(
+        "/admin/predictions/modelversion/",
+        {"action": "activate_version", "_selected_action": [active_model.pk]},
+        follow=True,
+    )
+    assert b"is now the active model" in response.content
+    assert list(ModelVersion.objects.filter(is_active=True)) == [active_model]
