@@ -90,11 +90,15 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 @_page_cache("CACHE_TTL_DYNAMIC")
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
-    overview = engine.prediction_overview(as_of=as_of)
-    upcoming = [item["race"] for item in overview["upcoming"]]
-    recent = [item["race"] for item in overview["recent"]]
-    stored = {item["race"].pk: item["predictions"] for item in overview["upcoming"] + overview["recent"]}
-    accuracy = {item["race"].pk: _pick_stage(item["accuracy"]) for item in overview["recent"]}
+    # The engine's race lists (same as-of rules as prediction_overview), with predictions and
+    # accuracy fetched for all races at once so the query count does not grow with the calendar.
+    upcoming = engine.race_list_upcoming(as_of=as_of)
+    recent = engine.race_list_recent_completed(as_of=as_of)
+    awaiting = engine.race_list_awaiting_results(as_of=as_of)
+    stored = selectors.predictions_current_map(races=upcoming + recent)
+    accuracy = {
+        pk: _pick_stage(by_stage) for pk, by_stage in selectors.race_accuracy_map(races=recent).items()
+    }
     forecasts = selectors.race_forecasts_map(races=upcoming)
     winners = selectors.race_winners_map(races=recent)
     context = {
@@ -111,7 +115,7 @@ def home(request: HttpRequest) -> HttpResponse:
             }
             for r in recent
         ],
-        "awaiting": [item["race"] for item in overview["awaiting_results"]],
+        "awaiting": awaiting,
     }
     return render(request, "analytics/home.html", context)
 
