@@ -299,7 +299,18 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     prediction = next((p for p in rows if p.driver_id == driver.pk), None)
     if prediction is None:
         raise Http404("No current prediction for this driver")
-    context = {"race": race, "driver": driver, "prediction": prediction, "stage": stage}
+    descriptions = {f["name"]: f["description"] for f in engine.feature_catalogue()}
+    contributions = [
+        {**c, "label": descriptions.get(c.get("feature"), c.get("feature"))}
+        for c in prediction.explanation or []
+    ]
+    context = {
+        "race": race,
+        "driver": driver,
+        "prediction": prediction,
+        "stage": stage,
+        "contributions": contributions,
+    }
     return _partial(request, "analytics/why.html", "analytics/partials/why.html", context)
 
 

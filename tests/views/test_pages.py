@@ -177,7 +177,8 @@ def test_why_partial_and_full_page(client, predicted_2026_7, django_assert_max_n
     assert partial.status_code == 200
     body = partial.content.decode()
     assert "<html" not in body
-    assert "grid" in body and "−2.50" in body and "+0.75" in body  # the stored contributions
+    assert "−2.50" in body and "+0.75" in body  # the stored contributions ...
+    assert "Starting grid slot" in body  # ... named by the feature catalogue's description
     full = client.get(url, {"stage": "pre"})
     assert full.status_code == 200 and "<html" in full.content.decode()
     assert client.get(reverse("analytics:why", args=[race.slug, "nobody_at_all"])).status_code == 404
