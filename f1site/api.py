@@ -45,7 +45,11 @@ class MalformedRequest(exceptions.APIException):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    from ingestion.selectors import MalformedRaceId
+
+    if isinstance(exc, MalformedRaceId):
+        exc = MalformedRequest(str(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
@@ -55,11 +59,12 @@ def exception_handler(exc, context):
         exc = PayloadTooLarge(
             f"Request body larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", "payload_too_large"
         )
-    elif isinstance(exc, SuspiciousOperation | UnicodeDecodeError | ValueError) and not isinstance(
-        exc, exceptions.APIException
+    elif isinstance(exc, SuspiciousOperation | UnicodeDecodeError) or (
+        isinstance(exc, ValueError) and "NUL" in str(exc)
     ):
-        # Bodies or parameters that cannot even be decoded (e.g. NUL bytes reaching the database
-        # driver) are the client's fault: 400, never 500.
+        # Input that cannot even reach the database (NUL bytes rejected by the driver, undecodable
+        # bodies, suspicious headers) is the client's fault: 400, never 500. Other ValueErrors are
+        # bugs and stay 500s.
         exc = MalformedRequest(str(exc)[:200] or None)
     response = drf_exception_handler(exc, context)
     if response is None:
