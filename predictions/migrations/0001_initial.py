@@ -5,112 +5,263 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ingestion', '0002_weather'),
+        ("ingestion", "0002_weather"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BacktestRun',
+            name="BacktestRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('seasons', models.JSONField(default=list)),
-                ('stage', models.CharField(choices=[('pre', 'Before qualifying'), ('post', 'After qualifying')], max_length=4)),
-                ('races', models.PositiveIntegerField(default=0)),
-                ('retrain_every', models.PositiveSmallIntegerField(default=0, help_text='Races between retrains (0 = per season)')),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('results', models.JSONField(blank=True, default=dict, help_text='{overall: {...}, seasons: {...}, calibration: {...}, floors: {...}}')),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("succeeded", "Succeeded"), ("failed", "Failed")],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("seasons", models.JSONField(default=list)),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("pre", "Before qualifying"), ("post", "After qualifying")], max_length=4
+                    ),
+                ),
+                ("races", models.PositiveIntegerField(default=0)),
+                (
+                    "retrain_every",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="Races between retrains (0 = per season)"
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict)),
+                (
+                    "results",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="{overall: {...}, seasons: {...}, calibration: {...}, floors: {...}}",
+                    ),
+                ),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(help_text='e.g. v20261126-1112-2018-2025', max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('train_from_season', models.PositiveSmallIntegerField()),
-                ('train_until_season', models.PositiveSmallIntegerField()),
-                ('trained_until_date', models.DateField(help_text='Date of the last race in the training window')),
-                ('rows', models.PositiveIntegerField()),
-                ('features', models.JSONField(default=list)),
-                ('params', models.JSONField(default=dict)),
-                ('data_fingerprint', models.CharField(max_length=64)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('artifact_path', models.CharField(max_length=500)),
-                ('is_active', models.BooleanField(default=False)),
-                ('training_seconds', models.FloatField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "label",
+                    models.CharField(help_text="e.g. v20261126-1112-2018-2025", max_length=64, unique=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("train_from_season", models.PositiveSmallIntegerField()),
+                ("train_until_season", models.PositiveSmallIntegerField()),
+                (
+                    "trained_until_date",
+                    models.DateField(help_text="Date of the last race in the training window"),
+                ),
+                ("rows", models.PositiveIntegerField()),
+                ("features", models.JSONField(default=list)),
+                ("params", models.JSONField(default=dict)),
+                ("data_fingerprint", models.CharField(max_length=64)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("artifact_path", models.CharField(max_length=500)),
+                ("is_active", models.BooleanField(default=False)),
+                ("training_seconds", models.FloatField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='model_version_one_active')],
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)),
+                        fields=("is_active",),
+                        name="model_version_one_active",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('batch', models.UUIDField(db_index=True, help_text='All rows of one prediction set share it')),
-                ('stage', models.CharField(choices=[('pre', 'Before qualifying'), ('post', 'After qualifying')], max_length=4)),
-                ('predicted_position', models.PositiveSmallIntegerField(help_text='Rank within the race, 1 = winner')),
-                ('expected_position', models.FloatField(help_text='Expected finishing position from the ranking model')),
-                ('win_probability', models.FloatField()),
-                ('podium_probability', models.FloatField()),
-                ('points_probability', models.FloatField()),
-                ('dnf_probability', models.FloatField()),
-                ('confidence', models.FloatField(help_text='0..1; P(finishing within one place of the predicted position)')),
-                ('low_confidence', models.BooleanField(default=False)),
-                ('explanation', models.JSONField(blank=True, default=list, help_text='Top feature contributions: [{feature, value, contribution}]')),
-                ('as_of', models.DateTimeField(help_text='Information cut-off the features were computed at')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('backfilled', models.BooleanField(default=False, help_text='Made after the fact by a model trained only on earlier races')),
-                ('driver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ingestion.driver')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='predictions', to='predictions.modelversion')),
-                ('race', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='ingestion.race')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ingestion.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "batch",
+                    models.UUIDField(db_index=True, help_text="All rows of one prediction set share it"),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("pre", "Before qualifying"), ("post", "After qualifying")], max_length=4
+                    ),
+                ),
+                (
+                    "predicted_position",
+                    models.PositiveSmallIntegerField(help_text="Rank within the race, 1 = winner"),
+                ),
+                (
+                    "expected_position",
+                    models.FloatField(help_text="Expected finishing position from the ranking model"),
+                ),
+                ("win_probability", models.FloatField()),
+                ("podium_probability", models.FloatField()),
+                ("points_probability", models.FloatField()),
+                ("dnf_probability", models.FloatField()),
+                (
+                    "confidence",
+                    models.FloatField(
+                        help_text="0..1; P(finishing within one place of the predicted position)"
+                    ),
+                ),
+                ("low_confidence", models.BooleanField(default=False)),
+                (
+                    "explanation",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Top feature contributions: [{feature, value, contribution}]",
+                    ),
+                ),
+                (
+                    "as_of",
+                    models.DateTimeField(help_text="Information cut-off the features were computed at"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "backfilled",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Made after the fact by a model trained only on earlier races",
+                    ),
+                ),
+                (
+                    "driver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="ingestion.driver"
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="predictions",
+                        to="predictions.modelversion",
+                    ),
+                ),
+                (
+                    "race",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="ingestion.race",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="ingestion.team"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['race_id', 'stage', '-created_at', 'predicted_position'],
-                'indexes': [models.Index(fields=['race', 'stage', '-created_at'], name='prediction_race_stage_idx')],
-                'constraints': [models.UniqueConstraint(fields=('batch', 'driver'), name='prediction_unique_batch_driver')],
+                "ordering": ["race_id", "stage", "-created_at", "predicted_position"],
+                "indexes": [
+                    models.Index(fields=["race", "stage", "-created_at"], name="prediction_race_stage_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("batch", "driver"), name="prediction_unique_batch_driver")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RaceAccuracy',
+            name="RaceAccuracy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('pre', 'Before qualifying'), ('post', 'After qualifying')], max_length=4)),
-                ('batch', models.UUIDField()),
-                ('backfilled', models.BooleanField(default=False)),
-                ('drivers', models.PositiveSmallIntegerField()),
-                ('mae', models.FloatField(help_text='Mean |predicted rank - finishing order| over all entrants')),
-                ('mae_finishers', models.FloatField(help_text='Same, finishers re-ranked among themselves', null=True)),
-                ('spearman', models.FloatField(null=True)),
-                ('winner_hit', models.BooleanField()),
-                ('podium_overlap', models.FloatField(help_text='|predicted top 3 ∩ actual top 3| / 3')),
-                ('points_accuracy', models.FloatField(help_text='Share of drivers correctly called in/out of the points')),
-                ('brier_win', models.FloatField()),
-                ('brier_podium', models.FloatField()),
-                ('brier_points', models.FloatField()),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('scored_at', models.DateTimeField(auto_now=True)),
-                ('model_version', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='predictions.modelversion')),
-                ('race', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='accuracy_records', to='ingestion.race')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("pre", "Before qualifying"), ("post", "After qualifying")], max_length=4
+                    ),
+                ),
+                ("batch", models.UUIDField()),
+                ("backfilled", models.BooleanField(default=False)),
+                ("drivers", models.PositiveSmallIntegerField()),
+                (
+                    "mae",
+                    models.FloatField(help_text="Mean |predicted rank - finishing order| over all entrants"),
+                ),
+                (
+                    "mae_finishers",
+                    models.FloatField(help_text="Same, finishers re-ranked among themselves", null=True),
+                ),
+                ("spearman", models.FloatField(null=True)),
+                ("winner_hit", models.BooleanField()),
+                ("podium_overlap", models.FloatField(help_text="|predicted top 3 ∩ actual top 3| / 3")),
+                (
+                    "points_accuracy",
+                    models.FloatField(help_text="Share of drivers correctly called in/out of the points"),
+                ),
+                ("brier_win", models.FloatField()),
+                ("brier_podium", models.FloatField()),
+                ("brier_points", models.FloatField()),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("scored_at", models.DateTimeField(auto_now=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="predictions.modelversion",
+                    ),
+                ),
+                (
+                    "race",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="accuracy_records",
+                        to="ingestion.race",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'race accuracy records',
-                'ordering': ['race_id', 'stage'],
-                'constraints': [models.UniqueConstraint(fields=('race', 'stage', 'batch'), name='race_accuracy_unique_batch')],
+                "verbose_name_plural": "race accuracy records",
+                "ordering": ["race_id", "stage"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("race", "stage", "batch"), name="race_accuracy_unique_batch"
+                    )
+                ],
             },
         ),
     ]
