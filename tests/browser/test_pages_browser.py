@@ -132,6 +132,9 @@ def test_charts_render(page):
     _shot(page, "team")
     page.goto(f"{page.base}/model/")
     _shot(page, "model")
+    page.goto(f"{page.base}/races/?season=2026")
+    assert page.locator("#calendar tbody tr").count() == 23  # races.csv: the 2026 calendar
+    _shot(page, "calendar")
 
 
 @pytest.mark.django_db(transaction=True)
