@@ -121,6 +121,22 @@ def test_home_as_of_shows_next_three_and_last_three(client, predicted_2026_8, pr
     assert "3.25" in html and "missed" in html
 
 
+def test_home_shows_the_latest_race_forecast(client):
+    from datetime import timedelta
+
+    from ingestion.models import WeatherForecast
+
+    race = Race.objects.get(season_id=2026, round=8)
+    for hours_ago, rain in ((30, 80.0), (6, 40.0)):  # the newer fetch wins
+        WeatherForecast.objects.create(
+            race=race, session="race", valid_at=race.start, fetched_at=race.start - timedelta(hours=hours_ago),
+            air_temperature=24.4, precipitation_probability=rain, wind_speed=3.2,
+        )  # fmt: skip
+    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"}).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card
+
+
 def test_home_today_and_bad_as_of(client, django_assert_max_num_queries):
     # today (after the dump's last result) a dozen races await results: still a fixed query count
     with django_assert_max_num_queries(12):
