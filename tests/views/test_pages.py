@@ -444,3 +444,16 @@ def test_fan_pages_are_cached_whole_staff_pages_are_not(client, django_user_mode
         fresh = client.get(url, {"season": 2020})
     assert fresh.status_code == 200 and len(queries) > 0  # rendered afresh, not from the page cache
     assert 'href="/staff/freshness/"' in fresh.content.decode()  # the staff-only nav link
+
+
+def test_dashboard_cache_clear_drops_cached_pages(client):
+    from analytics.services.cache import dashboard_cache_clear
+
+    url = reverse("analytics:model")
+    assert "No backtest has been run yet." in client.get(url).content.decode()
+    BacktestRun.objects.create(
+        status="succeeded", stage="pre", seasons=[2025], results={"overall": {"model": {"mae": 2.75}}}
+    )
+    assert "No backtest has been run yet." in client.get(url).content.decode()  # still the cached page
+    dashboard_cache_clear()
+    assert "2.750" in client.get(url).content.decode()
