@@ -42,13 +42,16 @@ def cpu_count() -> int:
 
 
 # --- sizing ------------------------------------------------------------------------------------------
-# Pitwall's requests are short and mostly served from Redis or a few indexed queries, i.e. CPU-bound
-# in Python with brief waits on PostgreSQL/Redis: one sync worker per CPU plus one to use the CPU
-# while another waits (3 on two cores, inside issue 4's "2-3 sync workers" for two cores).
-# bench/gunicorn_sizing.py compares layouts (2, 3, 5 sync workers; 3 x 4 gthread). On the shared
-# development machine (load average ~13 from parallel work) its runs were too noisy to rank them
-# (README has the figures): rerun it on an idle or production machine and set WEB_CONCURRENCY /
-# GUNICORN_THREADS from what it shows (threads help only when requests wait on slow upstreams).
+# Workers = CPUs + 1 sync processes (3 on two cores). Measured with bench/gunicorn_sizing.py on the
+# 2-core development machine (6 client processes, cached API lists, three runs in different orders
+# while other work loaded the machine): the sync layouts (2, 3 or 5 workers) served 90-221 req/s
+# (p50 27-66 ms) and did not separate beyond run-to-run noise, so CPUs + 1 (the usual rule, and
+# issue 4's 2-3 workers for two cores) stands; 3 x 4 gthread served more, 204-333
+# req/s (p50 17-26 ms), because threads overlap the waits on Redis/PostgreSQL, BUT a HUP reload
+# with gthread workers reset in-flight connections (tests/ops/test_stack.py saw 2 of 4 probe
+# requests fail) while sync workers drop none. Zero-downtime reloads win: sync by default;
+# GUNICORN_THREADS=4 (gthread) where deploys replace whole machines/containers behind a load
+# balancer instead of HUP. WEB_CONCURRENCY overrides the process count.
 wsgi_app = "f1site.wsgi:application"
 # Containers listen on all interfaces; scripts/stack.sh passes HOST=127.0.0.1.
 _host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104

@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8172
-LAYOUTS = [(2, 1), (3, 1), (5, 1), (3, 4)]  # (workers, threads)
+LAYOUTS = [(2, 1), (3, 1), (5, 1), (3, 2), (3, 4)]  # (workers, threads)
 PATHS = ["/api/v1/races?season=2025", "/api/v1/standings?season=2025", "/api/v1/drivers?season=2025"]
 
 
@@ -122,6 +122,11 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"))
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--layouts",
+        default=",".join(f"{w}x{t}" for w, t in LAYOUTS),
+        help="workers x threads, in run order (change the order to see drift in a busy machine)",
+    )
     args = parser.parse_args()
     if not args.database_url:
         parser.error("--database-url (or DATABASE_URL) with real data is required")
@@ -139,8 +144,9 @@ def main() -> None:
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "API_THROTTLE_ANON": "1000000/min",
     }
+    layouts = [tuple(int(n) for n in item.split("x")) for item in args.layouts.split(",")]
     figures = [
-        measure(workers=w, threads=t, seconds=args.seconds, clients=args.clients, env=env) for w, t in LAYOUTS
+        measure(workers=w, threads=t, seconds=args.seconds, clients=args.clients, env=env) for w, t in layouts
     ]
     print(
         json.dumps(
