@@ -51,7 +51,10 @@ PARAMS = {
     },
     "dnf": {"model": "LogisticRegression", "class_weight": "balanced", "C": 0.1, "max_iter": 1000},
     "calibration_min_races": 20,
-    "ranking": {"model": "Plackett-Luce, place-group dispersion (1 | 2-3 | 4-10 | 11+)", "n_sims": 4000},
+    "ranking": {
+        "model": "DNF draw + Plackett-Luce over finishers, place-group dispersion (1 | 2-3 | 4-10 | 11+)",
+        "n_sims": 4000,
+    },
     "seed": SEED,
 }
 
@@ -146,12 +149,16 @@ def _base_outputs(models, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _race_groups(df: pd.DataFrame, inputs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per race: the finishers' strength inputs and finishing order (retirements are simulated
+    from the DNF model, so the ranking layer is fitted on the finishers only)."""
     out = []
     codes = df["race_id"].to_numpy()
     finish = df["finish"].to_numpy()
+    finished = (df["dnf"] == 0).to_numpy()
     for rid in pd.unique(codes):
-        m = codes == rid
-        out.append((inputs[m], finish[m]))
+        m = (codes == rid) & finished
+        if m.sum() >= 2:
+            out.append((inputs[m], finish[m]))
     return out
 
 
@@ -224,7 +231,9 @@ def race_predict(
     base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
     pos, p_points_model, p_dnf = _base_outputs(base, X)
     inputs = strength_inputs(pos, p_points_model, p_dnf)
-    sims = models.ranking.simulate(inputs, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed)
+    sims = models.ranking.simulate(
+        inputs, dnf_prob=p_dnf, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed
+    )
     places = int(points_places(int(race["season"].iloc[0])))
     expected = sims.mean(axis=0)
     strength = models.ranking.strength(inputs)

@@ -1,7 +1,8 @@
 """Plackett–Luce ranking with place-dependent dispersion: coherent win / podium / points
 probabilities from per-driver strengths.
 
-A race is drawn place by place: the winner is picked with probability softmax(c_1 · s) over the
+A simulated race first retires each driver with his DNF-model probability, then ranks the
+finishers place by place: the winner is picked with probability softmax(c_1 · s) over the
 field, the second with softmax(c_2 · s) over the rest, and so on. s is the driver's strength (a
 weighted sum of the three models' outputs) and c_j a dispersion for the place group of j (win,
 podium, points, the rest; the points group is the reference, c = 1). Plain Plackett–Luce (all c = 1)
@@ -53,30 +54,35 @@ class RankingModel:
             return np.ones(n)
         return np.asarray(self.dispersion)[place_groups(n)]
 
-    def simulate(self, inputs: np.ndarray, *, n_sims: int = 4000, seed: int = 0) -> np.ndarray:
-        """Finishing positions (1-based), shape (n_sims, n_drivers)."""
+    def simulate(
+        self, inputs: np.ndarray, *, dnf_prob: np.ndarray | None = None, n_sims: int = 4000, seed: int = 0
+    ) -> np.ndarray:
+        """Finishing positions (1-based), shape (n_sims, n_drivers).
+
+        With `dnf_prob`, each simulated race first retires drivers independently with their DNF
+        probability; the finishers are ranked by the Plackett–Luce draw and the retirements fill the
+        places behind them (in a Plackett–Luce order too). Without it, everyone is ranked at once.
+        """
         s = self.strength(inputs)
         n = len(s)
         rng = np.random.default_rng(seed)
         scales = self._scales(n)
+        if dnf_prob is None:
+            retired = np.zeros((n_sims, n), dtype=bool)
+        else:
+            retired = rng.random((n_sims, n)) < np.asarray(dnf_prob)[None, :]
         ranks = np.zeros((n_sims, n), dtype=int)
         taken = np.zeros((n_sims, n), dtype=bool)
         rows = np.arange(n_sims)
-        # from the last dispersion change on, the rest of the order is one Gumbel-max sort
-        tail = n if self.dispersion is None else min(n, _GROUP_EDGES[-1])
-        if self.dispersion is None:
-            tail = 0
-        for j in range(tail):
-            # Gumbel-max over the drivers still unplaced = one softmax(c_j * s) draw per simulation
-            score = np.where(taken, -np.inf, scales[j] * s[None, :] + rng.gumbel(size=(n_sims, n)))
+        for j in range(n):
+            # finishers first; once a simulation has placed all of them, its retirements
+            finishers_left = (~taken & ~retired).any(axis=1)
+            candidate = ~taken & np.where(finishers_left[:, None], ~retired, retired)
+            # Gumbel-max over the candidates = one softmax(c_j * s) draw per simulation
+            score = np.where(candidate, scales[j] * s[None, :] + rng.gumbel(size=(n_sims, n)), -np.inf)
             pick = np.argmax(score, axis=1)
             ranks[rows, pick] = j + 1
             taken[rows, pick] = True
-        if tail < n:
-            c = scales[tail]
-            score = np.where(taken, np.inf, -(c * s[None, :] + rng.gumbel(size=(n_sims, n))))
-            order = np.argsort(score, axis=1)[:, : n - tail]
-            ranks[rows[:, None], order] = np.arange(tail + 1, n + 1)[None, :]
         return ranks
 
 
@@ -95,8 +101,8 @@ def _neg_log_likelihood(params: np.ndarray, races: list[tuple[np.ndarray, np.nda
 
 
 def ranking_fit(races: list[tuple[np.ndarray, np.ndarray]]) -> RankingModel:
-    """Maximum-likelihood weights and place-group dispersions from (strength inputs, actual
-    finishing order) of held-out races."""
+    """Maximum-likelihood weights and place-group dispersions from (strength inputs, finishing
+    order of the drivers who finished) of held-out races; retirements are the DNF model's part."""
     k = races[0][0].shape[1]
     x0 = np.concatenate([np.full(k, 0.2), np.ones(3)])
     bounds = [(None, None)] * k + [(0.05, 20.0)] * 3
