@@ -121,7 +121,9 @@ def _fit_base(train: pd.DataFrame, features: list[str], *, n_jobs: int):
     X = _matrix(train, features, [f for f in features if train[f].isna().all()])
     finished = train["dnf"] == 0
     finisher_rank = train[finished].groupby("race_id")["finish"].rank()
-    with threadpool_limits(limits=n_jobs):  # OpenMP spin-waits are costly on a shared 2-core box
+    # one OpenMP thread: spin-waiting OpenMP threads burn CPU on a shared 2-core box; the forest
+    # still uses `n_jobs` (joblib threads)
+    with threadpool_limits(limits=1):
         position = HistGradientBoostingRegressor(random_state=SEED, **_kw("position")).fit(
             X[finished], finisher_rank
         )

@@ -29,6 +29,11 @@ def _pre_race_batch(race: Race, stage: str):
     )
 
 
+def race_has_pre_race_prediction(*, race: Race) -> bool:
+    """Whether any stage has a prediction made before the race (or a backfilled one) to score."""
+    return any(_pre_race_batch(race, stage) for stage in PredictionStage.values)
+
+
 def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
     """Score the stored pre-race predictions of each stage against the results (upserted)."""
     results = pd.DataFrame(
@@ -92,7 +97,7 @@ def race_results_process(*, race: Race, as_of=None) -> dict:
     from predictions.services.training import model_train
 
     summary: dict = {"race": race.slug, "backfilled": False, "retrained": None, "refreshed": []}
-    if not Prediction.objects.filter(race=race).exists():
+    if not race_has_pre_race_prediction(race=race):
         summary["backfilled"] = bool(predictions_backfill(races=[race]))
     records = race_accuracy_score(race=race)
     summary["accuracy"] = {

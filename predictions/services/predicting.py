@@ -131,11 +131,14 @@ def prediction_generate(
 
 
 def predictions_backfill(*, races: list[Race], frames: F1Frames | None = None) -> list[Race]:
-    """Give completed races without any stored prediction a backfilled one (made by a model trained
-    only on earlier seasons). Returns the races that were backfilled."""
+    """Give completed races without a stored pre-race prediction a backfilled one (made by a model
+    trained only on earlier seasons; a prediction made after the race does not count). Returns the
+    races that were backfilled."""
+    from predictions.services.post_race import race_has_pre_race_prediction
+
     done = []
     for race in races:
-        if Prediction.objects.filter(race=race).exists() or not RaceResult.objects.filter(race=race).exists():
+        if race_has_pre_race_prediction(race=race) or not RaceResult.objects.filter(race=race).exists():
             continue
         prediction_generate(race=race, backfilled=True, frames=frames)
         done.append(race)

@@ -117,10 +117,12 @@ def test_backfill_uses_a_model_trained_only_on_earlier_seasons(active_model, set
     prediction gets a backfilled one from it, scored, and shows in the overview."""
     settings.AUTO_RETRAIN_ENABLED = False
     race = _race(2025, 24)
+    after_the_fact = prediction_generate(race=race, stage="pre")  # made today: not a pre-race prediction
     summary = race_results_process(race=race, as_of=datetime(2025, 12, 8, tzinfo=UTC))
     assert summary["backfilled"] is True and summary["retrained"] is None
-    preds = Prediction.objects.filter(race=race)
-    assert preds.exists() and all(p.backfilled for p in preds)
+    preds = Prediction.objects.filter(race=race, backfilled=True)
+    assert preds.count() == 2 * len(after_the_fact)
+    assert not RaceAccuracy.objects.filter(batch=after_the_fact[0].batch).exists()
     assert {p.model_version.train_until_season for p in preds} == {2024}
     records = {r.stage: r for r in RaceAccuracy.objects.filter(race=race)}
     assert set(records) == {"pre", "post"}
