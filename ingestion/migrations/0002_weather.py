@@ -5,48 +5,99 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingestion', '0001_initial'),
+        ("ingestion", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RaceWeather',
+            name="RaceWeather",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('openf1', 'OpenF1 live-timing weather'), ('open_meteo_archive', 'Open-Meteo archive')], default='openf1', max_length=24)),
-                ('samples', models.PositiveIntegerField(default=0)),
-                ('air_temperature_mean', models.FloatField(blank=True, null=True)),
-                ('track_temperature_mean', models.FloatField(blank=True, null=True)),
-                ('humidity_mean', models.FloatField(blank=True, null=True)),
-                ('pressure_mean', models.FloatField(blank=True, null=True)),
-                ('wind_speed_mean', models.FloatField(blank=True, help_text='m/s', null=True)),
-                ('rainfall_share', models.FloatField(blank=True, help_text='Share of samples with rain, 0..1', null=True)),
-                ('is_wet', models.BooleanField(blank=True, help_text='Rain over a meaningful share of the race', null=True)),
-                ('fetched_at', models.DateTimeField(auto_now=True)),
-                ('race', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='weather', to='ingestion.race')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("openf1", "OpenF1 live-timing weather"),
+                            ("open_meteo_archive", "Open-Meteo archive"),
+                        ],
+                        default="openf1",
+                        max_length=24,
+                    ),
+                ),
+                ("samples", models.PositiveIntegerField(default=0)),
+                ("air_temperature_mean", models.FloatField(blank=True, null=True)),
+                ("track_temperature_mean", models.FloatField(blank=True, null=True)),
+                ("humidity_mean", models.FloatField(blank=True, null=True)),
+                ("pressure_mean", models.FloatField(blank=True, null=True)),
+                ("wind_speed_mean", models.FloatField(blank=True, help_text="m/s", null=True)),
+                (
+                    "rainfall_share",
+                    models.FloatField(blank=True, help_text="Share of samples with rain, 0..1", null=True),
+                ),
+                (
+                    "is_wet",
+                    models.BooleanField(
+                        blank=True, help_text="Rain over a meaningful share of the race", null=True
+                    ),
+                ),
+                ("fetched_at", models.DateTimeField(auto_now=True)),
+                (
+                    "race",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="weather",
+                        to="ingestion.race",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WeatherForecast',
+            name="WeatherForecast",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session', models.CharField(help_text='race, qualifying, sprint, fp1..fp3, sprint_qualifying', max_length=24)),
-                ('valid_at', models.DateTimeField(help_text='The hour the forecast is for (UTC)')),
-                ('fetched_at', models.DateTimeField()),
-                ('air_temperature', models.FloatField(blank=True, null=True)),
-                ('precipitation_probability', models.FloatField(blank=True, help_text='%', null=True)),
-                ('precipitation_mm', models.FloatField(blank=True, null=True)),
-                ('wind_speed', models.FloatField(blank=True, help_text='m/s', null=True)),
-                ('humidity', models.FloatField(blank=True, null=True)),
-                ('source', models.CharField(default='open_meteo', max_length=24)),
-                ('race', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forecasts', to='ingestion.race')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "session",
+                    models.CharField(
+                        help_text="race, qualifying, sprint, fp1..fp3, sprint_qualifying", max_length=24
+                    ),
+                ),
+                ("valid_at", models.DateTimeField(help_text="The hour the forecast is for (UTC)")),
+                ("fetched_at", models.DateTimeField()),
+                ("air_temperature", models.FloatField(blank=True, null=True)),
+                ("precipitation_probability", models.FloatField(blank=True, help_text="%", null=True)),
+                ("precipitation_mm", models.FloatField(blank=True, null=True)),
+                ("wind_speed", models.FloatField(blank=True, help_text="m/s", null=True)),
+                ("humidity", models.FloatField(blank=True, null=True)),
+                ("source", models.CharField(default="open_meteo", max_length=24)),
+                (
+                    "race",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forecasts",
+                        to="ingestion.race",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['race_id', 'valid_at', '-fetched_at'],
-                'indexes': [models.Index(fields=['race', '-fetched_at'], name='weather_forecast_latest_idx')],
-                'constraints': [models.UniqueConstraint(fields=('race', 'session', 'fetched_at'), name='weather_forecast_unique_race_session_fetch')],
+                "ordering": ["race_id", "valid_at", "-fetched_at"],
+                "indexes": [models.Index(fields=["race", "-fetched_at"], name="weather_forecast_latest_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("race", "session", "fetched_at"),
+                        name="weather_forecast_unique_race_session_fetch",
+                    )
+                ],
             },
         ),
     ]

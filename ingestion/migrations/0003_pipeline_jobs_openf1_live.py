@@ -6,101 +6,186 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingestion', '0002_weather'),
+        ("ingestion", "0002_weather"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobRun',
+            name="JobRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(help_text='Job name, e.g. daily_results_sync', max_length=64)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('skipped', 'Skipped (already running or nothing to do)'), ('interrupted', 'Interrupted (worker died)')], default='running', max_length=16)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, help_text='host:pid that ran it', max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job", models.CharField(help_text="Job name, e.g. daily_results_sync", max_length=64)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped (already running or nothing to do)"),
+                            ("interrupted", "Interrupted (worker died)"),
+                        ],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("worker", models.CharField(blank=True, help_text="host:pid that ran it", max_length=200)),
             ],
             options={
-                'ordering': ['-started_at'],
-                'indexes': [models.Index(fields=['job', '-started_at'], name='job_run_job_started_idx')],
+                "ordering": ["-started_at"],
+                "indexes": [models.Index(fields=["job", "-started_at"], name="job_run_job_started_idx")],
             },
         ),
         migrations.CreateModel(
-            name='OpenF1Session',
+            name="OpenF1Session",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_key', models.PositiveIntegerField(unique=True)),
-                ('meeting_key', models.PositiveIntegerField()),
-                ('session_type', models.CharField(choices=[('fp1', 'Practice 1'), ('fp2', 'Practice 2'), ('fp3', 'Practice 3'), ('sprint_qualifying', 'Sprint qualifying / shootout'), ('sprint', 'Sprint'), ('qualifying', 'Qualifying'), ('race', 'Race')], max_length=24)),
-                ('session_name', models.CharField(max_length=64)),
-                ('date_start', models.DateTimeField()),
-                ('date_end', models.DateTimeField()),
-                ('results_ingested_at', models.DateTimeField(blank=True, null=True)),
-                ('results_attempted_at', models.DateTimeField(blank=True, null=True)),
-                ('live_polled_at', models.DateTimeField(blank=True, help_text='Last live poll attempt', null=True)),
-                ('live_ok_at', models.DateTimeField(blank=True, help_text='Last successful live poll', null=True)),
-                ('live_error', models.CharField(blank=True, max_length=300)),
-                ('race', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='openf1_sessions', to='ingestion.race')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("session_key", models.PositiveIntegerField(unique=True)),
+                ("meeting_key", models.PositiveIntegerField()),
+                (
+                    "session_type",
+                    models.CharField(
+                        choices=[
+                            ("fp1", "Practice 1"),
+                            ("fp2", "Practice 2"),
+                            ("fp3", "Practice 3"),
+                            ("sprint_qualifying", "Sprint qualifying / shootout"),
+                            ("sprint", "Sprint"),
+                            ("qualifying", "Qualifying"),
+                            ("race", "Race"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("session_name", models.CharField(max_length=64)),
+                ("date_start", models.DateTimeField()),
+                ("date_end", models.DateTimeField()),
+                ("results_ingested_at", models.DateTimeField(blank=True, null=True)),
+                ("results_attempted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "live_polled_at",
+                    models.DateTimeField(blank=True, help_text="Last live poll attempt", null=True),
+                ),
+                (
+                    "live_ok_at",
+                    models.DateTimeField(blank=True, help_text="Last successful live poll", null=True),
+                ),
+                ("live_error", models.CharField(blank=True, max_length=300)),
+                (
+                    "race",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="openf1_sessions",
+                        to="ingestion.race",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['date_start'],
+                "ordering": ["date_start"],
             },
         ),
         migrations.CreateModel(
-            name='LiveDriverSnapshot',
+            name="LiveDriverSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('driver_number', models.PositiveSmallIntegerField()),
-                ('position', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('gap_to_leader', models.CharField(blank=True, help_text="Seconds, or '+1 LAP'", max_length=16)),
-                ('interval', models.CharField(blank=True, max_length=16)),
-                ('lap_number', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('last_lap_seconds', models.FloatField(blank=True, null=True)),
-                ('sample_at', models.DateTimeField(blank=True, help_text='Newest source timestamp used', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='live_snapshots', to='ingestion.openf1session')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("driver_number", models.PositiveSmallIntegerField()),
+                ("position", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "gap_to_leader",
+                    models.CharField(blank=True, help_text="Seconds, or '+1 LAP'", max_length=16),
+                ),
+                ("interval", models.CharField(blank=True, max_length=16)),
+                ("lap_number", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("last_lap_seconds", models.FloatField(blank=True, null=True)),
+                (
+                    "sample_at",
+                    models.DateTimeField(blank=True, help_text="Newest source timestamp used", null=True),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="live_snapshots",
+                        to="ingestion.openf1session",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['session_id', 'position', 'driver_number'],
+                "ordering": ["session_id", "position", "driver_number"],
             },
         ),
         migrations.CreateModel(
-            name='RaceControlMessage',
+            name="RaceControlMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateTimeField()),
-                ('category', models.CharField(blank=True, max_length=32)),
-                ('flag', models.CharField(blank=True, max_length=32)),
-                ('scope', models.CharField(blank=True, max_length=32)),
-                ('lap_number', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('driver_number', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('message', models.TextField()),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='race_control_messages', to='ingestion.openf1session')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateTimeField()),
+                ("category", models.CharField(blank=True, max_length=32)),
+                ("flag", models.CharField(blank=True, max_length=32)),
+                ("scope", models.CharField(blank=True, max_length=32)),
+                ("lap_number", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("driver_number", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("message", models.TextField()),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="race_control_messages",
+                        to="ingestion.openf1session",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['session_id', '-date'],
+                "ordering": ["session_id", "-date"],
             },
         ),
         migrations.AddIndex(
-            model_name='openf1session',
-            index=models.Index(fields=['date_start', 'date_end'], name='openf1_session_window_idx'),
+            model_name="openf1session",
+            index=models.Index(fields=["date_start", "date_end"], name="openf1_session_window_idx"),
         ),
         migrations.AddConstraint(
-            model_name='openf1session',
-            constraint=models.UniqueConstraint(fields=('race', 'session_type'), name='openf1_session_unique_race_type'),
+            model_name="openf1session",
+            constraint=models.UniqueConstraint(
+                fields=("race", "session_type"), name="openf1_session_unique_race_type"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='livedriversnapshot',
-            constraint=models.UniqueConstraint(fields=('session', 'driver_number'), name='live_snapshot_unique_session_driver'),
+            model_name="livedriversnapshot",
+            constraint=models.UniqueConstraint(
+                fields=("session", "driver_number"), name="live_snapshot_unique_session_driver"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='racecontrolmessage',
-            constraint=models.UniqueConstraint(fields=('session', 'date', 'message'), name='race_control_unique_session_date_message'),
+            model_name="racecontrolmessage",
+            constraint=models.UniqueConstraint(
+                fields=("session", "date", "message"), name="race_control_unique_session_date_message"
+            ),
         ),
     ]
