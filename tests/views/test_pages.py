@@ -457,3 +457,21 @@ def test_dashboard_cache_clear_drops_cached_pages(client):
     assert "No backtest has been run yet." in client.get(url).content.decode()  # still the cached page
     dashboard_cache_clear()
     assert "2.750" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize(
+    "signal_path", ["ingestion.signals.races_changed", "predictions.signals.predictions_changed"]
+)
+def test_sync_and_prediction_signals_drop_cached_pages(client, signal_path):
+    import importlib
+
+    module_name, _, name = signal_path.rpartition(".")
+    signal = getattr(importlib.import_module(module_name), name)
+    url = reverse("analytics:model")
+    assert "No backtest has been run yet." in client.get(url).content.decode()
+    BacktestRun.objects.create(
+        status="succeeded", stage="pre", seasons=[2025], results={"overall": {"model": {"mae": 2.75}}}
+    )
+    assert "No backtest has been run yet." in client.get(url).content.decode()  # still the cached page
+    signal.send(sender=None, race_ids=["2025_bahrain"])
+    assert "2.750" in client.get(url).content.decode()
