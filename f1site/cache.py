@@ -229,16 +229,58 @@ def _store(key: str, entry: CachedBody, ttl: int) -> None:
     cache.set(key, (entry.body, entry.etag, entry.last_modified, entry.fresh_until), timeout=ttl + grace)
 
 
-def _load(key: str) -> CachedBody | None:
-    raw = cache.get(key)
+def _entry(raw: Any) -> CachedBody | None:
     if not isinstance(raw, tuple) or len(raw) != 4:
         return None
     return CachedBody(*raw)
 
 
-def cached_json(*, key: str, ttl: int, tier: str, compute: Callable[[], Any]) -> CachedBody:
+def _load(key: str) -> CachedBody | None:
+    return _entry(cache.get(key))
+
+
+# A list family's body in ONE round trip: read the generation counter and the body it names
+# server-side, instead of GET generation then GET body (the warm path is bound by round trips).
+_LIST_GET_LUA = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
+"""
+_list_get_scripts: dict[int, Any] = {}
+
+
+def _load_list(key: ListKey) -> tuple[str, CachedBody | None]:
+    """(concrete key, entry) for a list-family key; falls back to two plain GETs when the backend
+    is not django-redis (tests' LocMem, the benchmark's DummyCache) or the script cannot run."""
+    client_of = getattr(getattr(cache, "client", None), "get_client", None)
+    if client_of is not None and breaker.state == "closed":
+        try:
+            client = client_of(write=False)
+            script = _list_get_scripts.get(id(client))
+            if script is None:
+                script = _list_get_scripts.setdefault(id(client), client.register_script(_LIST_GET_LUA))
+            generation, raw = script(
+                keys=[cache.make_key(_generation_key(key.family))],
+                args=[cache.make_key(f"f1:{key.family}:g"), "".join(f":{p}" for p in key.parts)],
+                client=client,
+            )
+        except _FAILURES:
+            # Redis down or hung (the breaker has counted it): no second wait on plain GETs.
+            return key.resolve(0), None
+        except redis.exceptions.RedisError:
+            pass  # e.g. scripting disabled: the plain path below
+        else:
+            generation = int(generation)
+            return key.resolve(generation), (_entry(cache.client.decode(raw)) if raw is not None else None)
+    concrete = key.resolve(cache.get(_generation_key(key.family)) or 0)
+    return concrete, _load(concrete)
+
+
+def cached_json(*, key: str | ListKey, ttl: int, tier: str, compute: Callable[[], Any]) -> CachedBody:
     """The rendered JSON for `key`, computed by `compute()` at most once per expiry across processes."""
-    entry = _load(key)
+    if isinstance(key, ListKey):
+        key, entry = _load_list(key)
+    else:
+        entry = _load(key)
     now = time.time()
     if entry is not None and now < entry.fresh_until:
         _count(tier, "hit")
@@ -300,10 +342,21 @@ def _generation_key(family: str) -> str:
     return f"f1:gen:{family}"
 
 
-def list_key(family: str, *parts: object) -> str:
-    """A key in a list family, e.g. list_key("races:2025", 0, 50) -> f1:races:2025:g3:0:50."""
-    generation = cache.get(_generation_key(family)) or 0
-    return ":".join([f"f1:{family}", f"g{generation}", *map(str, parts)])
+@dataclass(frozen=True)
+class ListKey:
+    """A key in a list family whose generation is read together with the body (see _load_list)."""
+
+    family: str
+    parts: tuple
+
+    def resolve(self, generation: int) -> str:
+        return ":".join([f"f1:{self.family}", f"g{generation}", *map(str, self.parts)])
+
+
+def list_key(family: str, *parts: object) -> ListKey:
+    """A key in a list family, e.g. list_key("races:2025", 0, 50) -> f1:races:2025:g3:0:50 once
+    resolved; `cached_json` resolves it and reads the body in one Redis round trip."""
+    return ListKey(family, tuple(parts))
 
 
 def bump_families(families: Iterable[str]) -> None:

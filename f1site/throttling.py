@@ -9,11 +9,38 @@ from __future__ import annotations
 
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def window_count(key: str, period: int) -> int | None:
+    """Count one request in the window `key`; None when the cache is unavailable (fail open).
+
+    On django-redis this is ONE round trip: a pipeline of INCR and EXPIRE NX (the key expires one
+    second after its window). django-redis's own incr() sends a Lua script and, on a new window,
+    needs two more commands (add, incr). Other backends (LocMem in tests) use the portable path.
+    """
+    client_of = getattr(getattr(cache, "client", None), "get_client", None)
+    if client_of is not None:
+        try:
+            pipe = client_of(write=True).pipeline(transaction=False)
+            full_key = cache.make_key(key)
+            pipe.incr(full_key)
+            pipe.expire(full_key, period + 1, nx=True)
+            count, _ = pipe.execute()
+            return int(count)
+        except (redis.exceptions.RedisError, OSError):
+            return None
+    try:
+        return cache.incr(key)
+    except ValueError:  # first request of the window
+        added = cache.add(key, 1, timeout=period + 1)
+        # None = cache unavailable (fail open); False = another request created it first.
+        return cache.incr(key) if added is False else 1
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -38,13 +65,7 @@ class WindowThrottle(BaseThrottle):
         limit, period = parse_rate(rates[scope])
         now = time.time()
         window = int(now // period)
-        key = f"throttle:{scope}:{ident}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:  # first request of the window
-            added = cache.add(key, 1, timeout=period + 1)
-            # None = cache unavailable (fail open); False = another request created it first.
-            count = cache.incr(key) if added is False else 1
+        count = window_count(f"throttle:{scope}:{ident}:{window}", period)
         if count is None:
             return True
         self._wait = (window + 1) * period - now
@@ -65,12 +86,7 @@ class ExpensiveThrottle(WindowThrottle):
         limit, period = parse_rate(rates.get("expensive", "30/min"))
         now = time.time()
         window = int(now // period)
-        key = f"throttle:expensive:{self.get_ident(request)}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            added = cache.add(key, 1, timeout=period + 1)
-            count = cache.incr(key) if added is False else 1
+        count = window_count(f"throttle:expensive:{self.get_ident(request)}:{window}", period)
         if count is None:
             return True
         self._wait = (window + 1) * period - now

@@ -248,3 +248,39 @@ def test_api_answers_from_the_database_while_redis_is_down(api, ergast_data, pri
             time.sleep(0.1)
         assert f1cache.breaker.state == "closed"  # recovered by itself within seconds
         assert api.get(path).status_code == 200
+
+
+# --- warm path cost: Redis round trips per request -------------------------------------------------
+@pytest.mark.django_db
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the django-redis backend")
+def test_warm_list_request_costs_two_redis_round_trips_and_sees_a_generation_bump(
+    api, ergast_data, monkeypatch, django_assert_num_queries
+):
+    # Spy (not a mock): every command still goes to the real Redis; we only count what is sent.
+    sent = []
+    original = f1cache.CircuitBreakerConnection.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(f1cache.CircuitBreakerConnection, "send_packed_command", counting)
+    path = "/api/v1/races?season=2024"
+    first = api.get(path)
+    assert first.status_code == 200
+    sent.clear()
+    with django_assert_num_queries(0):
+        warm = api.get(path)
+    assert warm.status_code == 200 and warm.content == first.content
+    # One pipeline for the throttle counter (INCR + EXPIRE NX), one script for generation + body.
+    assert len(sent) == 2, sent
+
+    # A generation bump must still reach the one-round-trip read: the next request recomputes.
+    f1cache.bump_families(["races:2024"])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        again = api.get(path)
+    assert again.status_code == 200 and again.content == first.content
+    assert len(ctx.captured_queries) > 0  # computed from the database, not the old generation's copy
