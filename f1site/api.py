@@ -133,12 +133,33 @@ class PageParamsSerializer(serializers.Serializer):
 SEASON_FIELD_KW = {"min_value": 1950, "max_value": 2100}
 
 
-def validate_query(serializer_class, request) -> dict:
+# Valid query strings seen recently, per serializer class. Validation is a pure function of the
+# query string (no request- or time-dependent defaults), and building a DRF serializer (field
+# deep copies) cost more per warm request than the cache read itself. Errors are never memoized.
+_VALID_QUERIES: dict[tuple[type, str, int], serializers.Serializer] = {}
+_VALID_QUERIES_MAX = 512
+
+
+def validate_query(serializer_class, request) -> serializers.Serializer:
     """Validate query parameters; raises ValidationError (400) with field details.
 
     An empty value (`?season=`) is rejected rather than read as "absent": DRF would otherwise
-    silently fall back to the default for form-style input.
+    silently fall back to the default for form-style input. Returns a validated serializer, shared
+    by later requests with the same query string: callers only read it.
     """
+    # The page-size cap is applied during validation, so it is part of the key (tests change it).
+    memo_key = (serializer_class, request.META.get("QUERY_STRING", ""), settings.API_MAX_PAGE_SIZE)
+    serializer = _VALID_QUERIES.get(memo_key)
+    if serializer is not None:
+        return serializer
+    serializer = _validate_query(serializer_class, request)
+    if len(_VALID_QUERIES) >= _VALID_QUERIES_MAX:
+        _VALID_QUERIES.clear()  # bounded: clients can send endless distinct query strings
+    _VALID_QUERIES[memo_key] = serializer
+    return serializer
+
+
+def _validate_query(serializer_class, request) -> serializers.Serializer:
     serializer = serializer_class(data=request.query_params)
     empty = {
         name: ["A value is required when the parameter is given."]
