@@ -277,6 +277,7 @@ def _load_list(key: ListKey) -> tuple[str, CachedBody | None]:
 
 def cached_json(*, key: str | ListKey, ttl: int, tier: str, compute: Callable[[], Any]) -> CachedBody:
     """The rendered JSON for `key`, computed by `compute()` at most once per expiry across processes."""
+    logical = key
     if isinstance(key, ListKey):
         key, entry = _load_list(key)
     else:
@@ -284,12 +285,19 @@ def cached_json(*, key: str | ListKey, ttl: int, tier: str, compute: Callable[[]
     now = time.time()
     if entry is not None and now < entry.fresh_until:
         _count(tier, "hit")
+        _remember(logical, entry)
         return entry
     lock_key = f"{key}:lock"
     got_lock = cache.add(lock_key, 1, timeout=getattr(settings, "CACHE_LOCK_TIMEOUT", 30))
-    if got_lock is None:  # cache unavailable (breaker open / Redis down): straight to the database
-        _count(tier, "miss")
-        return _build(compute(), ttl)
+    if got_lock is None:  # cache unavailable (breaker open / Redis down)
+        local = _local_copies.get(logical)
+        if local is not None and now < local.fresh_until:
+            _count(tier, "stale")  # this process's copy, still within its TTL
+            return local
+        _count(tier, "miss")  # straight to the database
+        entry = _build(compute(), ttl)
+        _remember(logical, entry)
+        return entry
     if not got_lock:
         if entry is not None:  # someone is refreshing: serve the stale copy meanwhile
             _count(tier, "stale")
@@ -312,9 +320,26 @@ def cached_json(*, key: str | ListKey, ttl: int, tier: str, compute: Callable[[]
         _count(tier, "miss")
         entry = _build(compute(), ttl)
         _store(key, entry, ttl)
+        _remember(logical, entry)
         return entry
     finally:
         cache.delete(lock_key)
+
+
+# Per-process copies of the bodies this worker served, used ONLY while Redis is unavailable and
+# only within each body's own TTL: a Redis outage then costs no database work for hot keys (the
+# uncached payloads take 15-35 ms of CPU each). Any invalidation clears them (bump_families), so
+# they are never staler than what Redis itself would have served. Bounded: cleared when full.
+_local_copies: dict[object, CachedBody] = {}
+_LOCAL_COPIES_MAX = 256
+
+
+def _remember(logical: str | ListKey, entry: CachedBody) -> None:
+    if _local_copies.get(logical) is entry:
+        return
+    if len(_local_copies) >= _LOCAL_COPIES_MAX:
+        _local_copies.clear()
+    _local_copies[logical] = entry
 
 
 # --- keys and invalidation ------------------------------------------------------------------------
@@ -360,6 +385,7 @@ def list_key(family: str, *parts: object) -> ListKey:
 
 
 def bump_families(families: Iterable[str]) -> None:
+    _local_copies.clear()  # every invalidation path ends here (see _remember)
     for family in set(families):
         key = _generation_key(family)
         try:

@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from f1site import cache as f1cache
 from f1site.cache import breaker
 from tests.conftest import ERGAST_DUMP_DIR
 
@@ -22,6 +23,7 @@ def clean_cache(settings):
         "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
     }
     cache.clear()
+    f1cache._local_copies.clear()  # per-process outage copies (f1site.cache._remember)
     breaker.reset()
     yield
     breaker.reset()

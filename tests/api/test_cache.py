@@ -284,3 +284,31 @@ def test_warm_list_request_costs_two_redis_round_trips_and_sees_a_generation_bum
         again = api.get(path)
     assert again.status_code == 200 and again.content == first.content
     assert len(ctx.captured_queries) > 0  # computed from the database, not the old generation's copy
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the django-redis backend")
+def test_redis_outage_serves_this_process_copy_until_an_invalidation(api, ergast_data, private_redis):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    path = "/api/v1/races?season=2024"
+    warm = api.get(path)
+    assert warm.status_code == 200
+    private_redis.kill()
+    private_redis.wait(timeout=5)
+    for _ in range(3):  # trip the breaker
+        assert api.get(path).status_code == 200
+    assert f1cache.breaker.state in {"open", "half_open"}
+
+    with CaptureQueriesContext(connection) as ctx:
+        during = api.get(path)
+    assert during.status_code == 200 and during.content == warm.content
+    assert len(ctx.captured_queries) == 0  # no database work for a body this worker already had
+
+    # An invalidation (the bump cannot reach the dead Redis) drops the local copies: recomputed.
+    f1cache.bump_families(["races:2024"])
+    with CaptureQueriesContext(connection) as ctx:
+        after = api.get(path)
+    assert after.status_code == 200 and after.content == warm.content
+    assert len(ctx.captured_queries) > 0
