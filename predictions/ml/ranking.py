@@ -23,6 +23,8 @@ from scipy.special import logit, logsumexp
 _EPS = 1e-4
 # place groups (1-based places): 1 | 2-3 | 4-10 | 11+
 _GROUP_EDGES = (1, 3, 10)
+# far larger than any strength gap: a retired driver never outranks a finisher
+_RETIRED_OFFSET = 1e6
 
 
 def strength_inputs(position_pred: np.ndarray, points_prob: np.ndarray, dnf_prob: np.ndarray) -> np.ndarray:
@@ -55,7 +57,7 @@ class RankingModel:
         return np.asarray(self.dispersion)[place_groups(n)]
 
     def simulate(
-        self, inputs: np.ndarray, *, dnf_prob: np.ndarray | None = None, n_sims: int = 4000, seed: int = 0
+        self, inputs: np.ndarray, *, dnf_prob: np.ndarray | None = None, n_sims: int = 2000, seed: int = 0
     ) -> np.ndarray:
         """Finishing positions (1-based), shape (n_sims, n_drivers).
 
@@ -71,33 +73,57 @@ class RankingModel:
             retired = np.zeros((n_sims, n), dtype=bool)
         else:
             retired = rng.random((n_sims, n)) < np.asarray(dnf_prob)[None, :]
+        # Places with the same dispersion are drawn at once (Gumbel top-k): sorting c·s + Gumbel
+        # noise over the drivers not yet placed is the same distribution as drawing softmax(c·s)
+        # place by place, at one sort per place group instead of one pass per place. Retirements
+        # are pushed behind every finisher (finishers first, then retirements, each in PL order).
         ranks = np.zeros((n_sims, n), dtype=int)
         taken = np.zeros((n_sims, n), dtype=bool)
-        rows = np.arange(n_sims)
-        for j in range(n):
-            # finishers first; once a simulation has placed all of them, its retirements
-            finishers_left = (~taken & ~retired).any(axis=1)
-            candidate = ~taken & np.where(finishers_left[:, None], ~retired, retired)
-            # Gumbel-max over the candidates = one softmax(c_j * s) draw per simulation
-            score = np.where(candidate, scales[j] * s[None, :] + rng.gumbel(size=(n_sims, n)), -np.inf)
-            pick = np.argmax(score, axis=1)
-            ranks[rows, pick] = j + 1
-            taken[rows, pick] = True
+        rows = np.arange(n_sims)[:, None]
+        start = 0
+        while start < n:
+            stop = start + 1
+            while stop < n and scales[stop] == scales[start]:
+                stop += 1
+            noise = scales[start] * s[None, :] + rng.gumbel(size=(n_sims, n))
+            score = np.where(taken, -np.inf, np.where(retired, noise - _RETIRED_OFFSET, noise))
+            if stop - start == 1:
+                picks = np.argmax(score, axis=1)[:, None]
+            else:
+                picks = np.argsort(-score, axis=1)[:, : stop - start]
+            ranks[rows, picks] = np.arange(start + 1, stop + 1)[None, :]
+            taken[rows, picks] = True
+            start = stop
         return ranks
 
 
-def _neg_log_likelihood(params: np.ndarray, races: list[tuple[np.ndarray, np.ndarray]], k: int) -> float:
+def _padded(races: list[tuple[np.ndarray, np.ndarray]]):
+    """Stack the races into (race, place, input) arrays in finishing order, padded to the largest
+    field, so the likelihood is one vectorised expression instead of a loop over races."""
+    n_max, k = max(len(f) for _, f in races), races[0][0].shape[1]
+    x = np.zeros((len(races), n_max, k))
+    valid = np.zeros((len(races), n_max), dtype=bool)
+    for r, (inputs, finish) in enumerate(races):
+        x[r, : len(finish)] = inputs[np.argsort(finish, kind="stable")]
+        valid[r, : len(finish)] = True
+    groups = np.stack([place_groups(n_max)] * len(races))
+    # row j of a race: the drivers still to be placed at place j (itself and those behind it)
+    still = np.triu(np.ones((n_max, n_max), dtype=bool))[None, :, :] & valid[:, None, :]
+    # a race's last place carries no choice; padded places none at all
+    counted = valid & np.roll(valid, -1, axis=1)
+    counted[:, -1] = False
+    return x, still, groups, counted
+
+
+def _neg_log_likelihood(params: np.ndarray, padded, k: int) -> float:
+    x, still, groups, counted = padded
     weights, dispersion = params[:k], np.insert(params[k:], 2, 1.0)
-    total = 0.0
-    for inputs, finish in races:
-        s = (inputs @ weights)[np.argsort(finish)]  # in finishing order
-        n = len(s)
-        c = dispersion[place_groups(n)][:, None]  # (place, 1)
-        scaled = c * s[None, :]  # row j: the field's scaled strengths at place j
-        mask = np.tril(np.ones((n, n), dtype=bool), -1)  # drivers already placed
-        lse = logsumexp(np.where(mask, -np.inf, scaled), axis=1)
-        total -= float(np.sum(np.diag(scaled)[: n - 1] - lse[: n - 1]))
-    return total
+    s = x @ weights  # (race, driver in finishing order)
+    c = dispersion[groups]  # (race, place)
+    scaled = c[:, :, None] * s[:, None, :]  # (race, place, driver)
+    lse = logsumexp(np.where(still, scaled, -np.inf), axis=2)
+    chosen = c * s  # the driver who took place j is driver j in finishing order
+    return -float(np.sum(np.where(counted, chosen - lse, 0.0)))
 
 
 def ranking_fit(races: list[tuple[np.ndarray, np.ndarray]]) -> RankingModel:
@@ -106,5 +132,5 @@ def ranking_fit(races: list[tuple[np.ndarray, np.ndarray]]) -> RankingModel:
     k = races[0][0].shape[1]
     x0 = np.concatenate([np.full(k, 0.2), np.ones(3)])
     bounds = [(None, None)] * k + [(0.05, 20.0)] * 3
-    res = minimize(_neg_log_likelihood, x0, args=(races, k), method="L-BFGS-B", bounds=bounds)
+    res = minimize(_neg_log_likelihood, x0, args=(_padded(races), k), method="L-BFGS-B", bounds=bounds)
     return RankingModel(weights=res.x[:k], dispersion=np.insert(res.x[k:], 2, 1.0))
