@@ -47,9 +47,32 @@ else
   log "no Ergast dump at $SHARED/data/ergast and no sync_f1 command: starting without F1 data"
 fi
 
+# Offline quick start: with no OPENF1_API_BASE / WEATHER_API_BASE of its own and the shared data at
+# hand, serve observed race weather and this season's sessions from the local mirror for the
+# duration of the setup only (the running site never depends on ../shared).
+MIRROR_PID=""
+stop_mirror() { [[ -n "$MIRROR_PID" ]] && kill "$MIRROR_PID" 2>/dev/null || true; }
+trap stop_mirror EXIT
+if [[ -z "${OPENF1_API_BASE:-}" && -f "$SHARED/tools/f1mirror.py" ]] && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
+  MIRROR_LOG="$(mktemp)"
+  "$PY" "$SHARED/tools/f1mirror.py" --data "$SHARED/data" --port 0 >"$MIRROR_LOG" 2>&1 &
+  MIRROR_PID=$!
+  for _ in $(seq 100); do grep -q "listening on" "$MIRROR_LOG" && break; sleep 0.2; done
+  MIRROR_URL="$(grep -o 'http://[^ ]*' "$MIRROR_LOG" | head -1)"
+  if [[ -n "$MIRROR_URL" ]]; then
+    export OPENF1_API_BASE="$MIRROR_URL/v1" WEATHER_API_BASE="$MIRROR_URL/v1"
+    log "offline: OpenF1 and weather from the local mirror at $MIRROR_URL during setup"
+  fi
+fi
+
+if has_command sync_openf1 && [[ -n "${OPENF1_API_BASE:-}" ]]; then
+  run_step "OpenF1 sessions $YEAR" 0 "$PY" manage.py sync_openf1 --seasons "$YEAR"
+fi
+
 if has_command sync_weather && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
   run_step "observed race weather" 0 timeout "${PITWALL_QUICKSTART_WEATHER_TIMEOUT:-600}" \
     "$PY" manage.py sync_weather --observed --seasons "2018-$YEAR"
+  run_step "weather forecasts for upcoming races" 0 timeout 300 "$PY" manage.py sync_weather --forecast
 fi
 
 if has_command train_models; then
@@ -78,6 +101,10 @@ if truthy "${PITWALL_DEV_SUPERUSER:-0}"; then
   fi
 fi
 
+if [[ -n "$MIRROR_PID" ]]; then
+  stop_mirror
+  unset OPENF1_API_BASE WEATHER_API_BASE  # the served site uses its own settings, never the mirror
+fi
 log "setup finished in $((SECONDS - TOTAL))s"
 if ! truthy "${PITWALL_QUICKSTART_SERVE:-1}"; then
   exit 0
