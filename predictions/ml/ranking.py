@@ -115,15 +115,25 @@ def _padded(races: list[tuple[np.ndarray, np.ndarray]]):
     return x, still, groups, counted
 
 
-def _neg_log_likelihood(params: np.ndarray, padded, k: int) -> float:
+def _neg_log_likelihood(params: np.ndarray, padded, k: int) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood of the finishing orders and its gradient (weights, then the free
+    dispersions of place groups 0, 1 and 3; group 2 is the reference, c = 1)."""
     x, still, groups, counted = padded
     weights, dispersion = params[:k], np.insert(params[k:], 2, 1.0)
     s = x @ weights  # (race, driver in finishing order)
     c = dispersion[groups]  # (race, place)
     scaled = c[:, :, None] * s[:, None, :]  # (race, place, driver)
-    lse = logsumexp(np.where(still, scaled, -np.inf), axis=2)
+    # places that carry no choice take the whole row (finite), then count for nothing
+    lse = logsumexp(np.where(still | ~counted[:, :, None], scaled, -np.inf), axis=2)
     chosen = c * s  # the driver who took place j is driver j in finishing order
-    return -float(np.sum(np.where(counted, chosen - lse, 0.0)))
+    nll = -float(np.sum(np.where(counted, chosen - lse, 0.0)))
+    # softmax over the drivers still to be placed; d(-log L)/dθ = -(chosen' - E_softmax[...'])
+    p = np.where(still, np.exp(scaled - lse[:, :, None]), 0.0) * counted[:, :, None]
+    expected_x = p @ x  # (race, place, input)
+    w_grad = -np.einsum("rj,rjk->k", c * counted, x - expected_x)
+    ds = np.where(counted, s - np.einsum("rji,ri->rj", p, s), 0.0)  # d(log L)/dc per place
+    c_grad = -np.bincount(groups.ravel(), weights=ds.ravel(), minlength=len(dispersion))
+    return nll, np.concatenate([w_grad, np.delete(c_grad, 2)])
 
 
 def ranking_fit(races: list[tuple[np.ndarray, np.ndarray]]) -> RankingModel:
@@ -132,5 +142,7 @@ def ranking_fit(races: list[tuple[np.ndarray, np.ndarray]]) -> RankingModel:
     k = races[0][0].shape[1]
     x0 = np.concatenate([np.full(k, 0.2), np.ones(3)])
     bounds = [(None, None)] * k + [(0.05, 20.0)] * 3
-    res = minimize(_neg_log_likelihood, x0, args=(_padded(races), k), method="L-BFGS-B", bounds=bounds)
+    res = minimize(
+        _neg_log_likelihood, x0, args=(_padded(races), k), method="L-BFGS-B", bounds=bounds, jac=True
+    )
     return RankingModel(weights=res.x[:k], dispersion=np.insert(res.x[k:], 2, 1.0))
