@@ -175,7 +175,13 @@ def stack(stack_database, tmp_path):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_NAME", "PYTEST_XDIST_WORKER"}
+        if key
+        not in {
+            "DJANGO_SETTINGS_MODULE",
+            "TEST_DATABASE_NAME",
+            "PYTEST_XDIST_WORKER",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     env.update(
         DJANGO_SETTINGS_MODULE="f1site.settings",
