@@ -53,6 +53,7 @@ PARAMS = {
     "calibration_min_races": 20,
     "ranking": {
         "model": "DNF draw + Plackett-Luce over finishers, place-group dispersion (1 | 2-3 | 4-10 | 11+)",
+        "strength_inputs": "-position, logit P(points), logit P(DNF); post-qualifying also -log(grid)",
         # the backtest's figures are measured at 2000 too; standard error of a probability ≤ 0.011
         "n_sims": 2000,
     },
@@ -164,6 +165,27 @@ def _base_outputs(
     return pos, p_points, p_dnf
 
 
+def _ranking_inputs(
+    stage: str,
+    rows: pd.DataFrame,
+    pos: np.ndarray,
+    p_points: np.ndarray,
+    p_dnf: np.ndarray,
+    k: int | None = None,
+) -> np.ndarray:
+    """The ranking layer's strength inputs; after qualifying also -log(grid slot), so the held-out
+    likelihood fit decides how far to blend the models' view with the plain grid order (a grid
+    slot matters far more at the front than a gap of one slot further back). `k` = the number of
+    inputs a fitted ranking model expects (older model sets were fitted without the grid)."""
+    inputs = strength_inputs(pos, p_points, p_dnf)
+    if stage == "post" and (k is None or k > inputs.shape[1]):
+        grid = pd.to_numeric(rows["grid"], errors="coerce").to_numpy(dtype=float)
+        field = rows.groupby("race_id")["driver_id"].transform("size").to_numpy(dtype=float)
+        grid = np.where(np.isnan(grid) | (grid < 1), field, grid)  # pit lane / unknown: the back
+        inputs = np.column_stack([inputs, -np.log(grid)])
+    return inputs
+
+
 def _race_groups(df: pd.DataFrame, inputs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per race: the finishers' strength inputs and finishing order (retirements are simulated
     from the DNF model, so the ranking layer is fitted on the finishers only)."""
@@ -195,7 +217,7 @@ def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1) -> StageModel
         calib_models = _fit_base(train, features, n_jobs=n_jobs)
         pos, pp, pd_ = _base_outputs(calib_models, _matrix(train, features, _empty(train, features)))
         calib = train
-    ranking = ranking_fit(_race_groups(calib, strength_inputs(pos, pp, pd_)))
+    ranking = ranking_fit(_race_groups(calib, _ranking_inputs(stage, calib, pos, pp, pd_)))
     position, points, dnf, shift = _fit_base(train, features, n_jobs=n_jobs)
     return StageModels(
         stage=stage,
@@ -251,7 +273,7 @@ def race_predict(
     with threadpool_limits(limits=1):
         everything = models.position.predict(X if resets is None else pd.concat([X, resets]))
     pos, p_points_model, p_dnf = _base_outputs(base, X, everything[: len(X)])
-    inputs = strength_inputs(pos, p_points_model, p_dnf)
+    inputs = _ranking_inputs(models.stage, race, pos, p_points_model, p_dnf, len(models.ranking.weights))
     sims = models.ranking.simulate(
         inputs, dnf_prob=p_dnf, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed
     )
