@@ -40,6 +40,8 @@ PARAMS = {
         "max_depth": 3,
         "min_samples_leaf": 80,
         "l2_regularization": 1.0,
+        # a later grid slot never predicts a better finish (applied where the stage has a grid)
+        "monotonic_cst": {"grid": 1},
         "target": "finishing rank among finishers (retirements are the DNF model's job)",
     },
     "points": {
@@ -126,9 +128,9 @@ def _fit_base(train: pd.DataFrame, features: list[str], *, n_jobs: int):
     # one OpenMP thread: spin-waiting OpenMP threads burn CPU on a shared 2-core box; the forest
     # still uses `n_jobs` (joblib threads)
     with threadpool_limits(limits=1):
-        position = HistGradientBoostingRegressor(random_state=SEED, **_kw("position")).fit(
-            X[finished], finisher_rank
-        )
+        kw = _kw("position")
+        kw["monotonic_cst"] = {f: c for f, c in kw["monotonic_cst"].items() if f in features}
+        position = HistGradientBoostingRegressor(random_state=SEED, **kw).fit(X[finished], finisher_rank)
         points = RandomForestClassifier(random_state=SEED, n_jobs=n_jobs, **_kw("points")).fit(
             X, train["in_points"]
         )
