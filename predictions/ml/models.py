@@ -162,9 +162,20 @@ def _base_outputs(
     with threadpool_limits(limits=1):
         pos = position.predict(X) if pos is None else pos
         p_points = _forest_proba(points, X)
-        raw = dnf.predict_proba(X[_dnf_features(list(X.columns))])[:, 1]
+        raw = _dnf_proba(dnf, X[_dnf_features(list(X.columns))])
         p_dnf = expit(logit(np.clip(raw, 1e-6, 1 - 1e-6)) + shift)
     return pos, p_points, p_dnf
+
+
+def _dnf_proba(pipeline, X: pd.DataFrame) -> np.ndarray:
+    """P(DNF) from the fitted imputer → scaler → logistic regression, computed from their fitted
+    parameters: the same numbers as `predict_proba`, without three rounds of input validation
+    (which cost more than the arithmetic for one race)."""
+    imputer, scaler, logistic = (step for _, step in pipeline.steps)
+    values = X.to_numpy(dtype=float)
+    values = np.where(np.isnan(values), imputer.statistics_[None, :], values)
+    z = (values - scaler.mean_) / scaler.scale_
+    return expit(z @ logistic.coef_[0] + logistic.intercept_[0])
 
 
 def _ranking_inputs(
@@ -271,9 +282,8 @@ def race_predict(
     base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
     # one pass of the position model over the race and its explanation variants (its cost is
     # per tree and call, not per row)
-    resets = _explanation_resets(models, X) if explain else None
     with threadpool_limits(limits=1):
-        everything = models.position.predict(X if resets is None else pd.concat([X, resets]))
+        everything = models.position.predict(_explanation_resets(models, X) if explain else X)
     pos, p_points_model, p_dnf = _base_outputs(base, X, everything[: len(X)])
     inputs = _ranking_inputs(models.stage, race, pos, p_points_model, p_dnf, len(models.ranking.weights))
     sims = models.ranking.simulate(
@@ -288,31 +298,37 @@ def race_predict(
     predicted = np.empty(len(order), int)
     predicted[order] = np.arange(1, len(order) + 1)
     confidence = (np.abs(sims - predicted[None, :]) <= confidence_window).mean(axis=0)
-    out = race[["race_id", "driver_id", "team_id"]].copy()
-    out["predicted_position"] = predicted
-    out["expected_position"] = expected
-    out["position_model"] = pos
-    out["p_win"] = (sims == 1).mean(axis=0)
-    out["p_podium"] = (sims <= 3).mean(axis=0)
-    out["p_points"] = (sims <= places).mean(axis=0)
-    out["p_points_model"] = p_points_model
-    out["p_dnf"] = p_dnf
-    out["confidence"] = confidence
-    out["explanation"] = (
-        explain_position(models, X, pos, top=explain, moved=everything[len(X) :])
-        if explain
-        else [[] for _ in range(len(out))]
+    return pd.DataFrame(
+        {
+            "race_id": race["race_id"].to_numpy(),
+            "driver_id": race["driver_id"].to_numpy(),
+            "team_id": race["team_id"].to_numpy(),
+            "predicted_position": predicted,
+            "expected_position": expected,
+            "position_model": pos,
+            "p_win": (sims == 1).mean(axis=0),
+            "p_podium": (sims <= 3).mean(axis=0),
+            "p_points": (sims <= places).mean(axis=0),
+            "p_points_model": p_points_model,
+            "p_dnf": p_dnf,
+            "confidence": confidence,
+            "explanation": (
+                explain_position(models, X, pos, top=explain, moved=everything[len(X) :])
+                if explain
+                else [[] for _ in range(len(race))]
+            ),
+        }
     )
-    return out.reset_index(drop=True)
 
 
 def _explanation_resets(models: StageModels, X: pd.DataFrame) -> pd.DataFrame:
-    """The race's rows once per feature, that feature reset to its training median
-    (rows ordered feature-major: reset 0 for every driver, then reset 1, ...)."""
+    """The race's rows as they are, then once per feature with that feature reset to its training
+    median (feature-major: reset 0 for every driver, then reset 1, ...)."""
     feats = models.features
     ref = models.medians.reindex(feats).to_numpy()
-    stacked = np.repeat(X.to_numpy(dtype=float)[None, :, :], len(feats), axis=0)
-    stacked[np.arange(len(feats)), :, np.arange(len(feats))] = ref[:, None]
+    stacked = np.repeat(X.to_numpy(dtype=float)[None, :, :], len(feats) + 1, axis=0)
+    resets = np.arange(len(feats))
+    stacked[resets + 1, :, resets] = ref[:, None]
     return pd.DataFrame(stacked.reshape(-1, len(feats)), columns=feats)
 
 
@@ -326,7 +342,7 @@ def explain_position(
     values = X.to_numpy(dtype=float)
     if moved is None:
         with threadpool_limits(limits=1):
-            moved = models.position.predict(_explanation_resets(models, X))
+            moved = models.position.predict(_explanation_resets(models, X))[n:]
     moved = np.asarray(moved).reshape(len(feats), n)
     contrib = pred[None, :] - moved  # (features, drivers)
     out = []
