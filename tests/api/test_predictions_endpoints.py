@@ -10,29 +10,23 @@ import datetime as dt
 import pytest
 from django.core.cache import cache
 
+from tests.model_fixtures import small_trained_model
+
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
     """One small model (2024–2025) for the module; removed again so other modules see no model."""
-    from django.conf import settings
-
-    from predictions.features.frames import f1_frames_load
-    from predictions.models import ModelVersion, Prediction, RaceAccuracy
-    from predictions.services import model_train
-
-    storage = settings.MODEL_STORAGE_PATH
-    settings.MODEL_STORAGE_PATH = tmp_path_factory.mktemp("models")
-    with django_db_blocker.unblock():
-        # Recent history only keeps the fit fast; the API, not the model's quality, is under test.
-        version = model_train(from_season=2024, until_season=2025, frames=f1_frames_load(since_season=2021))
-    yield version
-    with django_db_blocker.unblock():
-        RaceAccuracy.objects.all().delete()
-        Prediction.objects.all().delete()
-        ModelVersion.objects.all().delete()
-    settings.MODEL_STORAGE_PATH = storage
+    # Recent history only keeps the fit fast; the API, not the model's quality, is under test.
+    with small_trained_model(
+        django_db_blocker,
+        tmp_path_factory.mktemp("models"),
+        from_season=2024,
+        until_season=2025,
+        frames_since=2021,
+    ) as version:
+        yield version
 
 
 def _upcoming_slugs(n=3):

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from ingestion.models import Race, RaceResult
+from tests.model_fixtures import small_trained_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -19,22 +20,14 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(scope="module")
 def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
     """One small model (2025 only) for the module; removed again so other modules see no model."""
-    from django.conf import settings
-
-    from predictions.features.frames import f1_frames_load
-    from predictions.models import ModelVersion, Prediction, RaceAccuracy
-    from predictions.services import model_train
-
-    storage = settings.MODEL_STORAGE_PATH
-    settings.MODEL_STORAGE_PATH = tmp_path_factory.mktemp("models")
-    with django_db_blocker.unblock():
-        version = model_train(from_season=2025, until_season=2025, frames=f1_frames_load(since_season=2023))
-    yield version
-    with django_db_blocker.unblock():
-        RaceAccuracy.objects.all().delete()
-        Prediction.objects.all().delete()
-        ModelVersion.objects.all().delete()
-    settings.MODEL_STORAGE_PATH = storage
+    with small_trained_model(
+        django_db_blocker,
+        tmp_path_factory.mktemp("models"),
+        from_season=2025,
+        until_season=2025,
+        frames_since=2023,
+    ) as version:
+        yield version
 
 
 @pytest.fixture(autouse=True)
