@@ -32,7 +32,12 @@ serve: setup ## gunicorn alone on :$(PORT) with gunicorn.conf.py (run `make rele
 stack: setup ## release, then web (gunicorn :$(PORT)) + Celery worker + one beat via honcho; needs DATABASE_URL + REDIS_URL
 	DEBUG=$${DEBUG:-true} PORT=$(PORT) ./scripts/stack.sh --release
 
-test: setup ## the test suite (uses DATABASE_URL / REDIS_URL when set)
+# The suite runs against the real PostgreSQL and Redis (as CI does); these defaults are the local
+# services and apply only when the variables are not already set.
+test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+test: export TEST_DATABASE_NAME ?= pitwall_test
+test: export REDIS_URL ?= redis://127.0.0.1:6379/15
+test: setup ## the test suite against PostgreSQL + Redis (DATABASE_URL / REDIS_URL override the local defaults)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
