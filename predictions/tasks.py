@@ -6,6 +6,10 @@ The prediction engine owns the work (predictions.services); the pipeline calls:
 * `model_evaluation_run(season=...)` — the weekly evaluation report (a backtest of the season so far);
 * `race_predictions_refresh_enqueue(race_id=..., stage=...)` — after a session's results are in
   (stage "post_qualifying" once the grid is known, else "practice").
+
+The API's background regeneration (`POST /api/v1/predictions/race/{id}` with `{"background": true}`)
+queues `race_predictions_regenerate(run_id)`: the JobRun the request created is the job's status
+(predictions.services.regeneration).
 """
 
 from __future__ import annotations
@@ -67,3 +71,22 @@ def race_predictions_refresh_enqueue(*, race_id: int, stage: str) -> None:
     from django.db import transaction
 
     transaction.on_commit(lambda: race_predictions_refresh.delay(race_id, stage))
+
+
+# Lock held by another refresh of the race: retry every 5 s for about a minute, then record a failure.
+REGENERATE_LOCK_RETRIES = 12
+
+
+@shared_task(
+    bind=True,
+    base=JobTask,
+    name="predictions.tasks.race_predictions_regenerate",
+    max_retries=REGENERATE_LOCK_RETRIES,
+)
+def race_predictions_regenerate(self, run_id: int):
+    from predictions.services.regeneration import RegenerationLocked, regeneration_run
+
+    try:
+        return regeneration_run(run_id=run_id, give_up=self.request.retries >= self.max_retries)
+    except RegenerationLocked as exc:
+        raise self.retry(countdown=5, exc=exc) from exc

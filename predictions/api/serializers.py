@@ -84,15 +84,28 @@ class RegenerateIn(serializers.Serializer):
     stage = serializers.ChoiceField(
         choices=["pre", "post"], required=False, allow_null=True, help_text="Default: every stage available"
     )
+    background = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: queue the job and answer 202 at once (poll the job's url); "
+        "false (default): regenerate inline and answer 201 with the predictions",
+    )
 
 
 class JobOut(serializers.Serializer):
-    id = serializers.CharField()
+    id = serializers.CharField(help_text="Job id (32 hex characters); empty if unknown")
     race = serializers.CharField()
     stage = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["running", "succeeded", "failed"])
-    started_at = serializers.DateTimeField()
+    mode = serializers.ChoiceField(choices=["inline", "background"])
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"])
+    queued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True, help_text="null while queued")
     finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text="Why the job failed")
+    url = serializers.CharField(allow_null=True, help_text="This job's status (staff)")
+    predictions_url = serializers.CharField(
+        allow_null=True, help_text="The race's predictions, once the job succeeded"
+    )
 
 
 class RegenerateOut(serializers.Serializer):

@@ -7,6 +7,7 @@ from predictions.api import views
 urlpatterns = [
     path("predictions/upcoming", views.UpcomingPredictionsView.as_view(), name="api-predictions-upcoming"),
     path("predictions/race/<str:race_id>", views.RacePredictionsView.as_view(), name="api-predictions-race"),
+    path("predictions/jobs/<str:job_id>", views.RegenerationJobView.as_view(), name="api-predictions-job"),
     path(
         "predictions/accuracy/<str:race_id>",
         views.RaceAccuracyView.as_view(),

@@ -3,15 +3,12 @@ championship odds and model performance. Views validate, call the engine, render
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_response, error_responses
@@ -19,7 +16,6 @@ from f1site.throttling import ExpensiveThrottle
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
-from predictions.models import Prediction
 
 
 def _model_unavailable(exc: Exception) -> Response:
@@ -54,9 +50,11 @@ class RacePredictionsView(CachedJSONView):
         operation_id="predictions_race_generate",
         summary="Generate fresh predictions now (staff; at most once per race per window)",
         description=(
-            "Runs the prediction engine for the race and returns the new predictions (201). A "
-            "duplicate within API_REGENERATE_WINDOW seconds (default 60) does not regenerate: it "
-            "returns the job already running (202) or just finished (200)."
+            "Inline (default): runs the prediction engine for the race and returns the new "
+            'predictions (201). With `{"background": true}`: queues the job and returns it at once '
+            "(202, `Location` = the job's status URL, `GET predictions/jobs/{job_id}`). A duplicate "
+            "within API_REGENERATE_WINDOW seconds (default 60) starts nothing: it returns the job "
+            "already queued or running (202) or just finished (200, with the predictions)."
         ),
         parameters=[RACE_ID_PARAM],
         request=serializers.RegenerateIn,
@@ -70,82 +68,69 @@ class RacePredictionsView(CachedJSONView):
     def post(self, request, race_id: str):
         body = serializers.RegenerateIn(data=request.data)
         body.is_valid(raise_exception=True)
-        stage = body.validated_data.get("stage")
         race = race_get(race_id=race_id)
-        window = settings.API_REGENERATE_WINDOW
-        now = timezone.now()
-        job_key = f"f1:regenerate:{race.slug}"
-        job = {
-            "id": uuid.uuid4().hex,
-            "race": race.slug,
-            "stage": stage,
-            "status": "running",
-            "started_at": now.isoformat(),
-            "finished_at": None,
-        }
-        claimed = cache.add(job_key, job, timeout=window)
-        if claimed is False:
-            return _duplicate(race, cache.get(job_key))
-        # Cache down (claimed is None): the database still enforces one regeneration per window.
-        recent = (
-            Prediction.objects.filter(race=race, created_at__gte=now - timezone.timedelta(seconds=window))
-            .order_by("-created_at")
-            .first()
-        )
-        if recent is not None:
-            return _duplicate(
-                race,
-                {
-                    "id": str(recent.batch),
-                    "race": race.slug,
-                    "stage": recent.stage,
-                    "status": "succeeded",
-                    "started_at": recent.created_at.isoformat(),
-                    "finished_at": recent.created_at.isoformat(),
-                },
-            )
-        from predictions.services import ModelUnavailable, prediction_generate
+        from predictions.services import ModelUnavailable
         from predictions.services.predicting import PredictionInputError
+        from predictions.services.regeneration import QueueUnavailable, regeneration_start
 
         try:
-            prediction_generate(race=race, stage=stage)
+            result = regeneration_start(
+                race=race,
+                stage=body.validated_data.get("stage"),
+                background=body.validated_data["background"],
+            )
         except ModelUnavailable as exc:
-            cache.delete(job_key)
             return _model_unavailable(exc)
         except PredictionInputError as exc:
-            cache.delete(job_key)
             return error_response(code="cannot_predict", message=str(exc), status_code=409)
-        except Exception:
-            cache.set(job_key, {**job, "status": "failed", "finished_at": timezone.now().isoformat()}, window)
-            raise
-        job = {**job, "status": "succeeded", "finished_at": timezone.now().isoformat()}
-        cache.set(job_key, job, timeout=window)
-        f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
+        except QueueUnavailable as exc:
+            return error_response(
+                code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503
+            )
+        status_code = 202 if result.pending else 200 if result.duplicate else 201
         return Response(
-            {"job": job, "duplicate": False, "predictions": selectors.race_predictions(race=race)},
-            status=201,
+            {
+                "job": result.job,
+                "duplicate": result.duplicate,
+                "predictions": None if result.pending else selectors.race_predictions(race=race),
+            },
+            status=status_code,
+            headers={"Location": result.job["url"]} if status_code == 202 and result.job["url"] else None,
         )
 
 
-def _duplicate(race, job: dict | None) -> Response:
-    if job is None:  # the window expired between the two cache calls
-        job = {
-            "id": "",
-            "race": race.slug,
-            "stage": None,
-            "status": "succeeded",
-            "started_at": timezone.now().isoformat(),
-            "finished_at": None,
-        }
-    running = job.get("status") == "running"
-    return Response(
-        {
-            "job": job,
-            "duplicate": True,
-            "predictions": None if running else selectors.race_predictions(race=race),
-        },
-        status=202 if running else 200,
+class RegenerationJobView(APIView):
+    # Staff only: job ids, timings and error texts are operational detail, not public data.
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="predictions_job_retrieve",
+        summary="Status of a regeneration job (staff)",
+        description=(
+            "queued / running / succeeded / failed, with timings, the error of a failed job and, "
+            "once it succeeded, the URL of the race's predictions. Kept in the database (JobRun), "
+            "so it survives a cache flush. Never cached."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "job_id",
+                {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                OpenApiParameter.PATH,
+                description="The job id a POST predictions/race/{race_id} returned",
+            )
+        ],
+        responses={200: serializers.JobOut, **error_responses(400, 401, 403, 404, 429)},
     )
+    def get(self, request, job_id: str):
+        from predictions.services.regeneration import regeneration_job_get, regeneration_job_payload
+
+        try:
+            run = regeneration_job_get(job_id=job_id)
+        except ValueError as exc:
+            return error_response(code="bad_request", message=str(exc), status_code=400)
+        if run is None:
+            raise Http404(f"No regeneration job {job_id}")
+        return Response(regeneration_job_payload(run=run), headers={"Cache-Control": "no-store"})
 
 
 class UpcomingPredictionsView(CachedJSONView):

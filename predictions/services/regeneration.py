@@ -1,0 +1,336 @@
+"""Staff regeneration of one race's predictions (`POST /api/v1/predictions/race/{id}`), inline or queued.
+
+Every regeneration is a JobRun (job `predictions_regenerate:<race pk>`, `task_id` = the public job
+id, a uuid4 hex, also used as the Celery task id), so its status survives a Redis flush and shows in
+admin next to the pipeline's runs. Public status, from the row:
+
+* `queued`    — RUNNING and no worker has picked it up yet (`worker` empty);
+* `running`   — RUNNING with a worker;
+* `succeeded` / `failed` (a run interrupted by a dead worker is `failed` too).
+
+At most one regeneration per race per `API_REGENERATE_WINDOW` seconds: the first POST claims
+`f1:regenerate:{race}` in the cache (`cache.add`); with the cache flushed or down, the database
+guard finds a queued/running row, or a row / predictions stored within the window. A duplicate gets
+the existing job back instead of a new one.
+
+The background task takes the same per-race lock as the pipeline's `race_predictions_refresh`
+(`predictions_refresh:<race pk>`), so a staff regeneration and a pipeline refresh never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from ingestion.models import JobRun, JobStatus, Race
+
+logger = logging.getLogger(__name__)
+
+JOB_PREFIX = "predictions_regenerate:"
+_JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class QueueUnavailable(RuntimeError):
+    """The job could not be handed to the broker (recorded as a failed JobRun)."""
+
+
+class RegenerationLocked(RuntimeError):
+    """Another refresh of the race holds its lock; the task retries later."""
+
+
+@dataclass(frozen=True)
+class Regeneration:
+    job: dict
+    duplicate: bool
+    run: JobRun | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.job["status"] in ("queued", "running")
+
+
+def regeneration_job_name(*, race: Race) -> str:
+    return f"{JOB_PREFIX}{race.pk}"
+
+
+def _claim_key(slug: str) -> str:
+    return f"f1:regenerate:{slug}"
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _status(run: JobRun) -> str:
+    if run.status == JobStatus.RUNNING:
+        return "running" if run.worker else "queued"
+    if run.status in (JobStatus.SUCCEEDED, JobStatus.SKIPPED):
+        return "succeeded"
+    return "failed"
+
+
+def regeneration_job_payload(*, run: JobRun) -> dict:
+    """The public shape of one regeneration job (JobOut)."""
+    counts = run.counts or {}
+    status = _status(run)
+    slug = counts.get("race", "")
+    return {
+        "id": run.task_id,
+        "race": slug,
+        "stage": counts.get("stage"),
+        "mode": counts.get("mode", "inline"),
+        "status": status,
+        "queued_at": counts.get("queued_at") or run.started_at.isoformat(),
+        "started_at": None if status == "queued" else run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "error": run.error or None,
+        "url": reverse("api-predictions-job", args=[run.task_id]),
+        "predictions_url": reverse("api-predictions-race", args=[slug]) if status == "succeeded" else None,
+    }
+
+
+def _job_dict(job: dict) -> dict:
+    """A job known only from the cache or a stored prediction batch (no JobRun): same keys, no links."""
+    return {
+        "id": str(job.get("id") or ""),
+        "race": job.get("race", ""),
+        "stage": job.get("stage"),
+        "mode": job.get("mode", "inline"),
+        "status": job.get("status", "succeeded"),
+        "queued_at": job.get("queued_at") or job.get("started_at"),
+        "started_at": job.get("started_at"),
+        "finished_at": job.get("finished_at"),
+        "error": job.get("error"),
+        "url": None,
+        "predictions_url": None,
+    }
+
+
+def regeneration_job_get(*, job_id: str) -> JobRun | None:
+    """The regeneration JobRun with this public id; ValueError if the id is malformed."""
+    if not (isinstance(job_id, str) and _JOB_ID_RE.match(job_id)):
+        raise ValueError("A job id is 32 lowercase hexadecimal characters")
+    return JobRun.objects.filter(task_id=job_id, job__startswith=JOB_PREFIX).first()
+
+
+def _duplicate_of(*, race: Race, job: dict | None) -> Regeneration:
+    if job is None:  # the claim expired between the two cache calls
+        job = {"id": "", "race": race.slug, "status": "succeeded", "started_at": timezone.now().isoformat()}
+    run = None
+    if _JOB_ID_RE.match(str(job.get("id") or "")):
+        run = JobRun.objects.filter(task_id=job["id"], job=regeneration_job_name(race=race)).first()
+    payload = regeneration_job_payload(run=run) if run else _job_dict(job)
+    return Regeneration(job=payload, duplicate=True, run=run)
+
+
+def _recent_regeneration(*, race: Race, now) -> Regeneration | None:
+    """The database guard: what a lost cache claim would have found."""
+    from django.db.models import Q
+
+    from predictions.models import Prediction
+
+    window = timedelta(seconds=settings.API_REGENERATE_WINDOW)
+    # A queued job may wait for a worker; past the task time limit it is taken as lost.
+    pending_since = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    run = (
+        JobRun.objects.filter(job=regeneration_job_name(race=race))
+        .filter(
+            Q(status=JobStatus.RUNNING, started_at__gte=pending_since)
+            | Q(status=JobStatus.SUCCEEDED, finished_at__gte=now - window)
+        )
+        .order_by("-started_at")
+        .first()
+    )
+    if run is not None:
+        return Regeneration(job=regeneration_job_payload(run=run), duplicate=True, run=run)
+    recent = (
+        Prediction.objects.filter(race=race, created_at__gte=now - window).order_by("-created_at").first()
+    )
+    if recent is not None:  # e.g. stored by the pipeline's refresh
+        return Regeneration(
+            job=_job_dict(
+                {
+                    "id": str(recent.batch),
+                    "race": race.slug,
+                    "stage": recent.stage,
+                    "status": "succeeded",
+                    "started_at": recent.created_at.isoformat(),
+                    "finished_at": recent.created_at.isoformat(),
+                }
+            ),
+            duplicate=True,
+        )
+    return None
+
+
+def _release_claim(*, slug: str, job_id: str) -> None:
+    """Let a retry through at once (the claim is ours only if it still names this job)."""
+    key = _claim_key(slug)
+    held = cache.get(key)
+    if isinstance(held, dict) and held.get("id") == job_id:
+        cache.delete(key)
+
+
+def _finish(run: JobRun, *, status: str, error: str = "", counts: dict | None = None, clock=None) -> None:
+    run.status = status
+    run.error = error[:4000]
+    if counts:
+        run.counts = {**(run.counts or {}), **counts}
+    run.finished_at = timezone.now()
+    if clock is not None:
+        run.duration_seconds = round(time.monotonic() - clock, 3)
+    run.save(update_fields=["status", "error", "counts", "finished_at", "duration_seconds"])
+
+
+def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Regeneration:
+    """Regenerate now (inline) or queue it (background), unless one ran/runs within the window.
+
+    Inline raises ModelUnavailable / PredictionInputError (recorded as a failed job, claim released
+    so a retry may follow); background raises QueueUnavailable if the broker refused the job.
+    """
+    window = settings.API_REGENERATE_WINDOW
+    now = timezone.now()
+    job_id = uuid.uuid4().hex
+    key = _claim_key(race.slug)
+    claim = {"id": job_id, "race": race.slug, "stage": stage, "status": "queued" if background else "running",
+             "started_at": now.isoformat(), "finished_at": None}  # fmt: skip
+    claimed = cache.add(key, claim, timeout=window)
+    if claimed is False:
+        return _duplicate_of(race=race, job=cache.get(key))
+    # Claimed (cache flushed?) or cache down (None): the database still enforces the window.
+    recent = _recent_regeneration(race=race, now=now)
+    if recent is not None:
+        if claimed:  # point the claim at the real job, not at one that will never run
+            cache.set(key, {**claim, **recent.job}, timeout=window)
+        return recent
+    run = JobRun.objects.create(
+        job=regeneration_job_name(race=race),
+        task_id=job_id,
+        status=JobStatus.RUNNING,
+        started_at=now,
+        worker="" if background else _worker_name(),
+        counts={
+            "race": race.slug,
+            "stage": stage,
+            "mode": "background" if background else "inline",
+            "queued_at": now.isoformat(),
+        },
+    )
+    if background:
+        return _enqueue(run=run, race=race)
+    return _run_inline(run=run, race=race, stage=stage)
+
+
+def _enqueue(*, run: JobRun, race: Race) -> Regeneration:
+    from predictions.tasks import race_predictions_regenerate
+
+    failure: list[Exception] = []
+
+    def send() -> None:
+        try:
+            race_predictions_regenerate.apply_async(args=[run.pk], task_id=run.task_id)
+        except Exception as exc:  # broker down: record it, free the race for a retry
+            logger.exception("could not queue a prediction regeneration", extra={"job": run.task_id})
+            JobRun.objects.filter(pk=run.pk).update(
+                status=JobStatus.FAILED,
+                finished_at=timezone.now(),
+                error=f"could not queue the job: {type(exc).__name__}: {exc}"[:4000],
+            )
+            _release_claim(slug=race.slug, job_id=run.task_id)
+            failure.append(exc)
+
+    # After commit, so the worker finds the JobRun row. Outside a transaction this runs now (and,
+    # with eager Celery, runs the job itself), hence the refresh below.
+    transaction.on_commit(send)
+    if failure:
+        raise QueueUnavailable(str(failure[0])[:300])
+    run.refresh_from_db()
+    return Regeneration(job=regeneration_job_payload(run=run), duplicate=False, run=run)
+
+
+def _run_inline(*, run: JobRun, race: Race, stage: str | None) -> Regeneration:
+    from f1site import cache as f1cache
+    from predictions.services.predicting import PredictionInputError, prediction_generate
+    from predictions.services.training import ModelUnavailable
+
+    clock = time.monotonic()
+    try:
+        created = prediction_generate(race=race, stage=stage)
+    except (ModelUnavailable, PredictionInputError) as exc:
+        _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)
+        _release_claim(slug=race.slug, job_id=run.task_id)
+        raise
+    except Exception as exc:
+        # Unexpected: recorded; the claim stays for the window so a broken engine is not hammered.
+        _finish(run, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", clock=clock)
+        cache.set(_claim_key(race.slug), regeneration_job_payload(run=run), settings.API_REGENERATE_WINDOW)
+        raise
+    _finish(run, status=JobStatus.SUCCEEDED, counts={"predictions": len(created)}, clock=clock)
+    f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
+    return Regeneration(job=regeneration_job_payload(run=run), duplicate=False, run=run)
+
+
+def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
+    """The background job body (Celery task `race_predictions_regenerate`).
+
+    Raises RegenerationLocked while another refresh of the race holds its lock (the task retries),
+    unless `give_up`, which records the job as failed instead. Every outcome is recorded on the row.
+    """
+    from f1site import cache as f1cache
+    from ingestion.services.jobs import JobLock
+    from predictions.services.predicting import PredictionInputError, prediction_generate
+    from predictions.services.training import ModelUnavailable
+
+    run = JobRun.objects.filter(pk=run_id, job__startswith=JOB_PREFIX).first()
+    if run is None or run.status != JobStatus.RUNNING:
+        # Redelivered after it finished, or the row was pruned: nothing to do.
+        return {"job": run.task_id if run else None, "status": _status(run) if run else "missing"}
+    counts = run.counts or {}
+    slug = counts.get("race", "")
+    race = Race.objects.get(pk=int(run.job.removeprefix(JOB_PREFIX)))
+    lock = JobLock(f"predictions_refresh:{race.pk}")
+    if not lock.acquire():
+        holder = lock.holder() or "?"
+        if not give_up:
+            raise RegenerationLocked(f"another refresh of {race.slug} is running ({holder})")
+        _finish(
+            run,
+            status=JobStatus.FAILED,
+            error=f"another refresh of {race.slug} kept the race locked ({holder})",
+        )
+        _release_claim(slug=slug, job_id=run.task_id)
+        return {"job": run.task_id, "status": "failed"}
+    clock = time.monotonic()
+    try:
+        run.worker = _worker_name()
+        run.started_at = timezone.now()
+        run.save(update_fields=["worker", "started_at"])
+        with lock.heartbeat():
+            created = prediction_generate(race=race, stage=counts.get("stage"))
+    except (ModelUnavailable, PredictionInputError) as exc:
+        _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)
+        _release_claim(slug=slug, job_id=run.task_id)
+        return {"job": run.task_id, "status": "failed"}
+    except Exception as exc:
+        # Recorded, not re-raised: the JobRun is the job's outcome, and with eager Celery a raise
+        # here would turn the staff's 202 into a 500.
+        logger.exception("prediction regeneration failed", extra={"job": run.task_id})
+        _finish(run, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", clock=clock)
+        return {"job": run.task_id, "status": "failed"}
+    finally:
+        lock.release()
+    _finish(run, status=JobStatus.SUCCEEDED, counts={"predictions": len(created)}, clock=clock)
+    f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
+    return {"job": run.task_id, "status": "succeeded", "predictions": len(created)}

@@ -1,0 +1,238 @@
+"""POST predictions/race/{id} in the background and GET predictions/jobs/{id}, with eager Celery.
+
+The job is queued on commit: `django_capture_on_commit_callbacks` holds it back so the queued state
+can be observed, then runs it (eagerly, in this process) as the commit would. Real PostgreSQL and
+Redis (cache and job lock), a model trained once for the module on the real dump. The same flow
+against a real `celery worker` process is in test_regenerate_worker.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.model_fixtures import small_trained_model
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
+    with small_trained_model(
+        django_db_blocker,
+        tmp_path_factory.mktemp("models"),
+        from_season=2024,
+        until_season=2025,
+        frames_since=2021,
+    ) as version:
+        yield version
+
+
+@pytest.fixture
+def eager_celery(settings):
+    """Tasks run in this process when sent (CELERY_TASK_ALWAYS_EAGER); the app's conf is already
+    loaded, so it is switched there too, and back afterwards."""
+    from f1site.celery import app
+
+    previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def _upcoming_race():
+    from ingestion.models import Race, RaceResult
+
+    done = set(RaceResult.objects.values_list("race_id", flat=True).distinct())
+    races = Race.objects.filter(date__gte=dt.date.today()).order_by("date", "round")
+    return next(r for r in races if r.id not in done)
+
+
+def _runs(race):
+    from ingestion.models import JobRun
+
+    return JobRun.objects.filter(job=f"predictions_regenerate:{race.pk}")
+
+
+def test_background_post_queues_on_commit_then_the_task_succeeds(
+    staff_api, api, ergast_data, trained_model, eager_celery, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from predictions.models import Prediction
+
+    race = _upcoming_race()
+    url = f"/api/v1/predictions/race/{race.slug}"
+    assert api.get(url).json()["stages"] == []  # cached empty answer
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = staff_api.post(url, {"background": True, "stage": "pre"}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    job = body["job"]
+    assert body["duplicate"] is False and body["predictions"] is None
+    assert job["status"] == "queued" and job["mode"] == "background" and job["stage"] == "pre"
+    assert job["race"] == race.slug and job["started_at"] is None and job["finished_at"] is None
+    assert len(job["id"]) == 32 and job["url"] == f"/api/v1/predictions/jobs/{job['id']}"
+    assert response["Location"] == job["url"]
+    assert len(callbacks) == 1  # nothing sent before the commit
+    assert not Prediction.objects.filter(race=race).exists()
+
+    status = staff_api.get(job["url"])
+    assert status.status_code == 200 and status.json()["status"] == "queued"
+    assert status["Cache-Control"] == "no-store"
+
+    # A duplicate while queued returns the same job and queues nothing.
+    with django_capture_on_commit_callbacks(execute=False) as more:
+        again = staff_api.post(url, {"background": True}, format="json")
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    assert again.json()["job"]["id"] == job["id"] and again.json()["job"]["status"] == "queued"
+    assert more == [] and _runs(race).count() == 1
+    # ...also an inline POST: one regeneration per race per window, whatever the mode.
+    inline = staff_api.post(url, {}, format="json")
+    assert inline.status_code == 202 and inline.json()["job"]["id"] == job["id"]
+
+    # The commit sends the task (eager: it runs here, now).
+    callbacks[0]()
+    done = staff_api.get(job["url"]).json()
+    assert done["status"] == "succeeded" and done["error"] is None
+    assert done["started_at"] and done["finished_at"] and done["finished_at"] >= done["started_at"]
+    assert done["predictions_url"] == url
+    run = _runs(race).get()
+    assert run.worker and run.counts["predictions"] == Prediction.objects.filter(race=race).count() > 0
+    assert {p.stage for p in Prediction.objects.filter(race=race)} == {"pre"}
+
+    # The cached empty answer was invalidated.
+    after = api.get(url).json()
+    assert [s["stage"] for s in after["stages"]] == ["pre"]
+    assert after["stages"][0]["model_version"] == trained_model.label
+
+    # Within the window a duplicate returns the finished job with the predictions (200)...
+    dup = staff_api.post(url, {"background": True}, format="json")
+    assert dup.status_code == 200 and dup.json()["job"]["id"] == job["id"]
+    assert dup.json()["job"]["status"] == "succeeded" and dup.json()["predictions"]["stages"]
+    # ...and still does with the cache flushed: the JobRun row is the guard.
+    cache.clear()
+    dup = staff_api.post(url, {"background": True}, format="json")
+    assert dup.status_code == 200 and dup.json()["job"]["id"] == job["id"]
+    assert _runs(race).count() == 1
+
+
+def test_a_queued_job_survives_a_cache_flush(
+    staff_api, ergast_data, trained_model, eager_celery, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    race = _upcoming_race()
+    url = f"/api/v1/predictions/race/{race.slug}"
+    with django_capture_on_commit_callbacks(execute=False):
+        job = staff_api.post(url, {"background": True}, format="json").json()["job"]
+    cache.clear()
+    for _ in range(2):  # the first re-claims the key for the real job, the second hits the cache
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            again = staff_api.post(url, {"background": True}, format="json")
+        assert again.status_code == 202 and again.json()["job"]["id"] == job["id"]
+        assert again.json()["job"]["status"] == "queued" and callbacks == []
+    assert staff_api.get(job["url"]).json()["status"] == "queued"
+    assert _runs(race).count() == 1
+
+
+def test_a_failed_job_is_recorded_with_its_error_and_frees_the_race(
+    staff_api, ergast_data, trained_model, eager_celery, django_capture_on_commit_callbacks
+):
+    from predictions.models import ModelVersion, Prediction
+
+    race = _upcoming_race()
+    url = f"/api/v1/predictions/race/{race.slug}"
+    # No model at all (in this test's transaction only): the engine cannot predict.
+    ModelVersion.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.post(url, {"background": True}, format="json")
+    assert response.status_code == 202
+    job = staff_api.get(response.json()["job"]["url"]).json()
+    assert job["status"] == "failed" and job["finished_at"] and job["predictions_url"] is None
+    assert job["error"].startswith(f"cannot predict {race.slug}: no usable trained model")
+    assert "train_models" in job["error"]
+    assert not Prediction.objects.filter(race=race).exists()
+
+    # A failure to predict releases the race at once: the next POST is a new job, not a duplicate.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        retry = staff_api.post(url, {"background": True}, format="json")
+    assert retry.status_code == 202 and retry.json()["duplicate"] is False
+    assert retry.json()["job"]["id"] != job["id"] and len(callbacks) == 1
+
+
+def test_the_task_gives_up_when_another_refresh_holds_the_race(staff_api, ergast_data, trained_model):
+    from ingestion.services.jobs import JobLock
+    from predictions.services.regeneration import RegenerationLocked, regeneration_run
+
+    race = _upcoming_race()
+    response = staff_api.post(f"/api/v1/predictions/race/{race.slug}", {"background": True}, format="json")
+    run = _runs(race).get()
+    assert response.json()["job"]["id"] == run.task_id
+    lock = JobLock(f"predictions_refresh:{race.pk}")  # what the pipeline's refresh of the race takes
+    assert lock.acquire()
+    try:
+        with pytest.raises(RegenerationLocked):
+            regeneration_run(run_id=run.pk)  # the task retries on this
+        run.refresh_from_db()
+        assert run.status == "running" and not run.worker  # still queued
+        regeneration_run(run_id=run.pk, give_up=True)  # the last retry
+    finally:
+        lock.release()
+    job = staff_api.get(response.json()["job"]["url"]).json()
+    assert job["status"] == "failed" and "kept the race locked" in job["error"]
+
+
+def test_inline_stays_the_default_and_its_job_is_readable(staff_api, ergast_data, trained_model):
+    race = _upcoming_race()
+    response = staff_api.post(f"/api/v1/predictions/race/{race.slug}", {"stage": "pre"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["job"]["mode"] == "inline" and body["job"]["status"] == "succeeded"
+    assert body["predictions"]["stages"][0]["stage"] == "pre"
+    job = staff_api.get(body["job"]["url"]).json()
+    assert job == body["job"]
+
+
+def test_writes_and_job_status_need_staff(api, fan_user, staff_api, ergast_data):
+    from rest_framework.test import APIClient
+
+    from tests.api.conftest import token_for
+
+    race = _upcoming_race()
+    job_url = "/api/v1/predictions/jobs/" + "0" * 32
+    post = (f"/api/v1/predictions/race/{race.slug}", {"background": True})
+    assert api.post(*post, format="json").status_code == 401
+    assert api.get(job_url).status_code == 401
+    fan = APIClient()
+    fan.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(fan, 'fan')}")
+    for response in (fan.post(*post, format="json"), fan.get(job_url)):
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
+    assert not _runs(race).exists()
+
+
+def test_unknown_job_404_and_malformed_400(staff_api, ergast_data):
+    import uuid
+
+    unknown = staff_api.get(f"/api/v1/predictions/jobs/{uuid.uuid4().hex}")
+    assert unknown.status_code == 404
+    assert (
+        unknown.json()["error"]["code"] == "not_found"
+        and "No regeneration job" in (unknown.json()["error"]["message"])
+    )
+    for bad in ("abc", "0" * 31, "G" * 32, "A" * 32, str(uuid.uuid4()), "%00" + "0" * 29, str(2**63)):
+        response = staff_api.get(f"/api/v1/predictions/jobs/{bad}")
+        assert response.status_code == 400, (bad, response.content)
+        assert response.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("payload", [{"background": "maybe"}, {"background": 2**63}, {"background": None}])
+def test_background_flag_must_be_a_boolean(staff_api, ergast_data, payload):
+    response = staff_api.post(f"/api/v1/predictions/race/{_upcoming_race().slug}", payload, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
