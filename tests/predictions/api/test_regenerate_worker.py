@@ -1,0 +1,216 @@
+"""Background regeneration through a real Redis broker and a real `celery worker` process.
+
+Like tests/pipeline/test_worker.py these tests commit (the worker is another process reading the
+test database), so they avoid pytest-django's transactional fixtures and clean up what they wrote:
+the staff user, the JobRuns, and (via small_trained_model) the model rows and predictions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from f1site.celery import app
+from tests.model_fixtures import small_trained_model
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[3]
+QUEUE = f"pitwall-test-regen-{uuid.uuid4().hex[:8]}"
+TASK = "predictions.tasks.race_predictions_regenerate"
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def db_access(django_db_setup, django_db_blocker):
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("worker tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture(scope="module")
+def trained_model(db_access, django_db_blocker, tmp_path_factory):
+    with small_trained_model(
+        django_db_blocker,
+        tmp_path_factory.mktemp("models"),
+        from_season=2024,
+        until_season=2025,
+        frames_since=2021,
+    ) as version:
+        yield version
+
+
+@pytest.fixture(scope="module")
+def worker(db_access, trained_model):
+    from django.core.cache import cache
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "MODEL_STORAGE_PATH": str(settings.MODEL_STORAGE_PATH),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    cache.clear()  # before the worker declares its queue (the cache and the broker share the Redis db)
+    previous_routes = app.conf.task_routes
+    # The view sends the task to the default queue; route it to this worker's own queue instead.
+    app.conf.update(task_routes={TASK: {"queue": QUEUE}})
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally (a pipe nobody reads could block the worker)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "f1site", "worker", "-P", "prefork", "-c", "1", "-Q", QUEUE,
+         "-n", f"{QUEUE}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait(
+            lambda: app.control.ping(destination=[f"{QUEUE}@{os.uname().nodename}"], timeout=0.5),
+            30,
+            "worker",
+        )
+        yield proc
+    finally:
+        app.conf.update(task_routes=previous_routes)
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its pool child, nothing else
+            proc.wait(timeout=5)
+        log.seek(0)
+        tail = log.read()[-3000:].decode(errors="replace")
+        log.close()
+        if tail.strip():
+            print("worker log:\n" + tail)
+
+
+@pytest.fixture(scope="module")
+def staff_api(db_access):
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from ingestion.models import JobRun
+    from tests.api.conftest import token_for
+
+    username = f"steward-{uuid.uuid4().hex[:6]}"
+    user = get_user_model().objects.create_user(
+        username=username, password="correct-horse-battery-staple", is_staff=True
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, username)}")
+    try:
+        yield client
+    finally:
+        JobRun.objects.filter(job__startswith="predictions_regenerate:").delete()
+        user.delete()
+
+
+def _upcoming_races(n: int):
+    from ingestion.models import Race, RaceResult
+
+    done = set(RaceResult.objects.values_list("race_id", flat=True).distinct())
+    races = Race.objects.filter(date__gte=dt.date.today()).order_by("date", "round")
+    return [r for r in races if r.id not in done][:n]
+
+
+@pytest.mark.django_db
+def test_the_regenerate_task_is_registered_with_late_ack_and_retries():
+    # (also makes pytest-django set up the test database when this module runs alone)
+    import predictions.tasks  # noqa: F401
+
+    task = app.tasks[TASK]
+    assert task.acks_late and task.reject_on_worker_lost and task.max_retries == 12
+
+
+def test_a_worker_runs_the_queued_job_and_a_duplicate_gets_the_same_job(worker, staff_api, trained_model):
+    from ingestion.models import JobRun
+    from predictions.models import Prediction
+
+    race = _upcoming_races(1)[0]
+    url = f"/api/v1/predictions/race/{race.slug}"
+    response = staff_api.post(url, {"background": True}, format="json")
+    assert response.status_code == 202, response.content
+    job = response.json()["job"]
+    assert job["status"] in ("queued", "running")  # the worker may already have it
+    duplicate = staff_api.post(url, {"background": True}, format="json")
+    assert duplicate.json()["job"]["id"] == job["id"] and duplicate.json()["duplicate"] is True
+    if duplicate.json()["job"]["status"] in ("queued", "running"):
+        assert duplicate.status_code == 202
+
+    done = _wait(
+        lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
+            staff_api.get(job["url"]).json()
+        ),
+        90,
+        "the job to finish in the worker",
+    )
+    assert done["status"] == "succeeded", done
+    assert done["predictions_url"] == url and done["error"] is None
+    run = JobRun.objects.get(task_id=job["id"])
+    assert run.worker and run.worker != f"{os.uname().nodename}:{os.getpid()}"  # another process ran it
+    assert JobRun.objects.filter(job=run.job).count() == 1
+    n = Prediction.objects.filter(race=race).count()
+    assert n > 0 and run.counts["predictions"] == n
+    body = staff_api.get(url).json()
+    assert body["stages"] and body["stages"][0]["model_version"] == trained_model.label
+
+
+def test_a_failure_in_the_worker_is_recorded_and_frees_the_race(worker, staff_api, trained_model):
+    from predictions.models import ModelVersion
+
+    race = _upcoming_races(2)[1]
+    url = f"/api/v1/predictions/race/{race.slug}"
+    # Hide the model from the worker (committed; restored below): the engine cannot predict.
+    ModelVersion.objects.filter(pk=trained_model.pk).update(
+        is_active=False, label="hidden-" + uuid.uuid4().hex[:8]
+    )
+    try:
+        response = staff_api.post(url, {"background": True, "stage": "pre"}, format="json")
+        assert response.status_code == 202, response.content
+        job = response.json()["job"]
+        done = _wait(
+            lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
+                staff_api.get(job["url"]).json()
+            ),
+            60,
+            "the job to fail in the worker",
+        )
+    finally:
+        ModelVersion.objects.filter(pk=trained_model.pk).update(is_active=True, label=trained_model.label)
+    assert done["status"] == "failed" and done["finished_at"], done
+    assert done["error"].startswith(f"cannot predict {race.slug}:"), done["error"]
+    # Not a duplicate: the failed job released the race, a new one is queued and now succeeds.
+    retry = staff_api.post(url, {"background": True, "stage": "pre"}, format="json")
+    assert retry.status_code == 202 and retry.json()["duplicate"] is False
+    assert retry.json()["job"]["id"] != job["id"]
+    again = _wait(
+        lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
+            staff_api.get(retry.json()["job"]["url"]).json()
+        ),
+        90,
+        "the retried job",
+    )
+    assert again["status"] == "succeeded", again
