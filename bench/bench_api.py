@@ -40,6 +40,7 @@ ENDPOINTS = {
     "standings": "/api/v1/standings",
     "plain_cached_bytes": "/bench/plain",
 }
+SCENARIOS = ("warm", "warm_1000rps", "redis_hung", "redis_killed", "cold")
 LUA = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -208,7 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5, help="seconds per scenario and endpoint")
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated subset, in this order: " + ",".join(SCENARIOS),
+    )
     args = parser.parse_args(argv)
+    wanted = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    if unknown := wanted - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     for tool in ("wrk", "redis-server"):
         if not shutil.which(tool):
             print(json.dumps({"error": f"{tool} not installed (apt-get install {tool})"}))
@@ -266,23 +275,29 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         try:
-            stack.start_redis()
-            stack.start_gunicorn()
-            stack.warm()
-            run("warm")
-            # 20 connections each pausing 20 ms between requests: ~1,000 requests/s offered.
-            run("warm_1000rps", pause_ms=20, connections=20)
-            stack.redis.send_signal(signal.SIGSTOP)
-            run("redis_hung")
-            stack.redis.send_signal(signal.SIGCONT)
-            time.sleep(3)  # breakers close again (cooldown 2 s)
-            stack.redis.kill()
-            stack.redis.wait(timeout=10)
-            run("redis_killed")
-            stack.stop_gunicorn()
-            stack.start_gunicorn(cache="dummy")
-            stack.warm()  # imports and connections, not data: nothing is cached in this mode
-            run("cold")
+            if wanted - {"cold"}:
+                stack.start_redis()
+                stack.start_gunicorn()
+                stack.warm()
+            if "warm" in wanted:
+                run("warm")
+            if "warm_1000rps" in wanted:
+                # 20 connections each pausing 20 ms between requests: ~1,000 requests/s offered.
+                run("warm_1000rps", pause_ms=20, connections=20)
+            if "redis_hung" in wanted:
+                stack.redis.send_signal(signal.SIGSTOP)
+                run("redis_hung")
+                stack.redis.send_signal(signal.SIGCONT)
+                time.sleep(3)  # breakers close again (cooldown 2 s)
+            if "redis_killed" in wanted:
+                stack.redis.kill()
+                stack.redis.wait(timeout=10)
+                run("redis_killed")
+            if "cold" in wanted:
+                stack.stop_gunicorn()
+                stack.start_gunicorn(cache="dummy")
+                stack.warm()  # imports and connections, not data: nothing is cached in this mode
+                run("cold")
         finally:
             stack.stop()
     results["machine"]["load_1m_at_end"] = round(os.getloadavg()[0], 2)

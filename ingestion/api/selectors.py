@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
 from ingestion.models import (
     Driver,
-    DriverStanding,
     PracticeResult,
     QualifyingResult,
     Race,
@@ -24,7 +24,6 @@ from ingestion.models import (
     SprintResult,
     SyncRun,
     Team,
-    TeamStanding,
     WeatherForecast,
 )
 
@@ -79,20 +78,85 @@ def _has_results():
     return Exists(RaceResult.objects.filter(race_id=OuterRef("pk")))
 
 
+def sql_rows(sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of one hand-written query.
+
+    The hot uncached endpoints (race list, standings, upcoming predictions) use fixed SQL: building
+    and compiling the equivalent QuerySet cost ~0.3-1 ms of CPU per query, several times what
+    PostgreSQL spends answering it, and these payloads need plain tuples, not model instances.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+_RACE_LIST_COLUMNS = """
+SELECT r.slug, r.season_id, r.round, r.name, r.date, r.start,
+       EXISTS (SELECT 1 FROM ingestion_raceresult rr WHERE rr.race_id = r.id) AS has_results,
+       COUNT(*) OVER () AS total,
+       c.ref, c.name, c.locality, c.country, c.latitude, c.longitude, c.circuit_type, c.length_km
+FROM ingestion_race r JOIN ingestion_circuit c ON c.id = r.circuit_id
+"""
+# Keyed by "is there a season filter" (fixed texts: no SQL is assembled from input).
+_RACE_LIST_SQL = {
+    False: _RACE_LIST_COLUMNS + "ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
+    True: _RACE_LIST_COLUMNS + "WHERE r.season_id = %s ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
+}
+_RACE_COUNT_SQL = {
+    False: "SELECT COUNT(*) FROM ingestion_race",
+    True: "SELECT COUNT(*) FROM ingestion_race WHERE season_id = %s",
+}
+
+
 def race_list(*, season: int | None, limit: int, offset: int) -> dict:
-    qs = Race.objects.all()
-    if season is not None:
-        qs = qs.filter(season_id=season)
-    count = qs.count()
-    page = (
-        qs.select_related("circuit")
-        .annotate(has_results=_has_results())
-        .order_by("season_id", "round")[offset : offset + limit]
-    )
+    """One page of races with their status: ONE query (the page and the total, as a window count)."""
+    params = [season] if season is not None else []
+    rows = sql_rows(_RACE_LIST_SQL[season is not None], [*params, limit, offset])
+    if rows:
+        count = rows[0][7]
+    elif offset:  # past the last page the window count has no row to ride on
+        count = sql_rows(_RACE_COUNT_SQL[season is not None], params)[0][0]
+    else:
+        count = 0
     today = timezone.now().date()
     results = [
-        _race_summary(r, status=race_status_derive(race_date=r.date, has_results=r.has_results, today=today))
-        for r in page
+        {
+            "id": slug,
+            "season": season_id,
+            "round": rnd,
+            "name": name,
+            "date": date,
+            "start": start,
+            "status": race_status_derive(race_date=date, has_results=has_results, today=today),
+            "circuit": {
+                "id": c_ref,
+                "name": c_name,
+                "locality": c_locality,
+                "country": c_country,
+                "latitude": c_lat,
+                "longitude": c_lon,
+                "circuit_type": c_type,
+                "length_km": c_len,
+            },
+        }
+        for (
+            slug,
+            season_id,
+            rnd,
+            name,
+            date,
+            start,
+            has_results,
+            _total,
+            c_ref,
+            c_name,
+            c_locality,
+            c_country,
+            c_lat,
+            c_lon,
+            c_type,
+            c_len,
+        ) in rows
     ]
     return {"count": count, "limit": limit, "offset": offset, "results": results}
 
@@ -259,59 +323,98 @@ def team_list(*, season: int | None, limit: int, offset: int) -> dict:
     return {"count": count, "limit": limit, "offset": offset, "results": results}
 
 
+_STANDINGS_RACES = """
+SELECT r.id, r.season_id, r.round, r.slug, r.name, r.date FROM ingestion_race r
+WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)
+"""
+_STANDINGS_LATEST_SEASON_SQL = (
+    "SELECT MAX(r.season_id) FROM ingestion_race r "
+    "WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)"
+)
+# The latest race with standings, keyed by (season given, round given).
+_STANDINGS_RACE_SQL = {
+    (False, False): _STANDINGS_RACES + "ORDER BY r.season_id DESC, r.round DESC LIMIT 1",
+    (True, False): _STANDINGS_RACES + "AND r.season_id = %s ORDER BY r.round DESC LIMIT 1",
+    (True, True): _STANDINGS_RACES + "AND r.season_id = %s AND r.round <= %s ORDER BY r.round DESC LIMIT 1",
+}
+
+# Each driver's team: the one of their latest race result in the season up to the standings'
+# round (a later row wins a tie within a round).
+_DRIVER_STANDINGS_SQL = """
+WITH latest_team AS (
+    SELECT DISTINCT ON (rr.driver_id) rr.driver_id, t.ref, t.name
+    FROM ingestion_raceresult rr
+    JOIN ingestion_race r ON r.id = rr.race_id
+    JOIN ingestion_team t ON t.id = rr.team_id
+    WHERE r.season_id = %s AND r.round <= %s
+    ORDER BY rr.driver_id, r.round DESC, rr.id DESC
+)
+SELECT s.position, s.position_text, d.ref, d.code, d.given_name, d.family_name, s.points, s.wins,
+       lt.ref, lt.name
+FROM ingestion_driverstanding s
+JOIN ingestion_driver d ON d.id = s.driver_id
+LEFT JOIN latest_team lt ON lt.driver_id = s.driver_id
+WHERE s.race_id = %s
+ORDER BY s.position
+"""
+
+_TEAM_STANDINGS_SQL = """
+SELECT s.position, s.position_text, t.ref, t.name, s.points, s.wins
+FROM ingestion_teamstanding s JOIN ingestion_team t ON t.id = s.team_id
+WHERE s.race_id = %s
+ORDER BY s.position
+"""
+
+
 def standings_get(*, season: int | None, round_number: int | None) -> dict:
-    """Drivers' and constructors' standings after `round_number` of `season` (defaults: the latest)."""
-    qs = Race.objects.filter(Exists(DriverStanding.objects.filter(race_id=OuterRef("pk"))))
-    if season is None:
-        season = qs.aggregate(s=Max("season_id"))["s"]
+    """Drivers' and constructors' standings after `round_number` of `season` (defaults: the latest).
+
+    3 queries (4 with a round but no season): the race, the drivers' rows with each driver's
+    latest team, the teams' rows.
+    """
+    if season is None and round_number is not None:
+        # "round N of the latest season with standings": the season first, then the round in it.
+        season = sql_rows(_STANDINGS_LATEST_SEASON_SQL)[0][0]
         if season is None:
             raise Http404("No standings stored yet")
-    qs = qs.filter(season_id=season)
-    qs = qs.filter(round__lte=round_number) if round_number is not None else qs
-    race = qs.order_by("-round").first()
-    if race is None:
+    params = [p for p in (season, round_number) if p is not None]
+    # Without a season: the latest race with standings of the latest such season.
+    race = sql_rows(_STANDINGS_RACE_SQL[season is not None, round_number is not None], params)
+    if not race:
+        if season is None:
+            raise Http404("No standings stored yet")
         raise Http404(
             f"No standings for season {season}" + (f" round {round_number}" if round_number else "")
         )
-    drivers_rows = list(
-        DriverStanding.objects.filter(race=race).select_related("driver").order_by("position")
-    )
-    team_rows = list(TeamStanding.objects.filter(race=race).select_related("team").order_by("position"))
-    # Each driver's team: the one of their latest race result in the season up to this round.
-    latest_team: dict[int, Team] = {}
-    for r in (
-        RaceResult.objects.filter(race__season_id=season, race__round__lte=race.round)
-        .select_related("team")
-        .order_by("race__round")
-        .only("driver_id", "team__ref", "team__name")
-    ):
-        latest_team[r.driver_id] = r.team
+    race_pk, season, race_round, slug, name, date = race[0]
     return {
         "season": season,
-        "round": race.round,
-        "race": {"id": race.slug, "name": race.name, "date": race.date},
+        "round": race_round,
+        "race": {"id": slug, "name": name, "date": date},
         "drivers": [
             {
-                "position": s.position,
-                "position_text": s.position_text,
-                "driver": {"id": s.driver.ref, "code": s.driver.code, "name": s.driver.full_name},
-                "team": None
-                if s.driver_id not in latest_team
-                else {"id": latest_team[s.driver_id].ref, "name": latest_team[s.driver_id].name},
-                "points": _num(s.points),
-                "wins": s.wins,
+                "position": position,
+                "position_text": position_text,
+                "driver": {"id": ref, "code": code, "name": f"{given} {family}"},
+                "team": None if team_ref is None else {"id": team_ref, "name": team_name},
+                "points": _num(points),
+                "wins": wins,
             }
-            for s in drivers_rows
+            for position, position_text, ref, code, given, family, points, wins, team_ref, team_name in sql_rows(
+                _DRIVER_STANDINGS_SQL, [season, race_round, race_pk]
+            )
         ],
         "teams": [
             {
-                "position": s.position,
-                "position_text": s.position_text,
-                "team": {"id": s.team.ref, "name": s.team.name},
-                "points": _num(s.points),
-                "wins": s.wins,
+                "position": position,
+                "position_text": position_text,
+                "team": {"id": ref, "name": team_name},
+                "points": _num(points),
+                "wins": wins,
             }
-            for s in team_rows
+            for position, position_text, ref, team_name, points, wins in sql_rows(
+                _TEAM_STANDINGS_SQL, [race_pk]
+            )
         ],
     }
 

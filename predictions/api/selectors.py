@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 from django.utils import timezone
 
-from ingestion.api.selectors import race_status_derive
+from ingestion.api.selectors import race_status_derive, sql_rows
 from ingestion.models import Race, RaceResult
 from predictions import selectors as engine
+from predictions.models import PredictionStage
 
 
 def race_ref(*, race: Race, status: str | None = None) -> dict:
@@ -24,45 +28,122 @@ def race_ref(*, race: Race, status: str | None = None) -> dict:
     }
 
 
-def _prediction_row(p) -> dict:
-    return {
-        "driver": {"id": p.driver.ref, "code": p.driver.code, "name": p.driver.full_name},
-        "team": {"id": p.team.ref, "name": p.team.name},
-        "predicted_position": p.predicted_position,
-        "expected_position": p.expected_position,
-        "win_probability": p.win_probability,
-        "podium_probability": p.podium_probability,
-        "points_probability": p.points_probability,
-        "dnf_probability": p.dnf_probability,
-        "confidence": p.confidence,
-        "low_confidence": p.low_confidence,
-        "explanation": [
-            {
-                "feature": str(e.get("feature", "")),
-                "value": e.get("value") if isinstance(e.get("value"), int | float) else None,
-                "contribution": float(e.get("contribution") or 0.0),
+def _explanation(items) -> list[dict]:
+    return [
+        {
+            "feature": str(e.get("feature", "")),
+            "value": e.get("value") if isinstance(e.get("value"), int | float) else None,
+            "contribution": float(e.get("contribution") or 0.0),
+        }
+        for e in (items or [])
+        if isinstance(e, dict)
+    ]
+
+
+# The current set per race and stage = the batch of its newest row (as
+# predictions.selectors.prediction_list_current chooses it), rows by predicted position.
+_CURRENT_ROWS_SQL = """
+SELECT p.race_id, p.stage, mv.label, p.created_at, p.as_of, p.backfilled,
+       d.ref, d.code, d.given_name, d.family_name, t.ref, t.name,
+       p.predicted_position, p.expected_position, p.win_probability, p.podium_probability,
+       p.points_probability, p.dnf_probability, p.confidence, p.low_confidence, p.explanation
+FROM predictions_prediction p
+JOIN predictions_modelversion mv ON mv.id = p.model_version_id
+JOIN ingestion_driver d ON d.id = p.driver_id
+JOIN ingestion_team t ON t.id = p.team_id
+WHERE p.batch IN (
+    SELECT DISTINCT ON (race_id, stage) batch FROM predictions_prediction
+    WHERE race_id = ANY(%s)
+    ORDER BY race_id, stage, created_at DESC, id DESC
+)
+ORDER BY p.race_id, p.stage, p.predicted_position
+"""
+
+
+def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
+    """Race pk -> its current prediction stages, in ONE query of plain tuples.
+
+    Model instances for ~20 drivers x stages x races (with driver, team and model version each)
+    and the QuerySet compilation dominated the uncached upcoming endpoint.
+    """
+    if not race_ids:
+        return {}
+    grouped: dict[int, dict[str, dict]] = {}
+    for (
+        race_id,
+        stage,
+        label,
+        created_at,
+        as_of,
+        backfilled,
+        d_ref,
+        d_code,
+        d_given,
+        d_family,
+        t_ref,
+        t_name,
+        predicted,
+        expected,
+        win,
+        podium,
+        points,
+        dnf,
+        confidence,
+        low_confidence,
+        explanation,
+    ) in sql_rows(_CURRENT_ROWS_SQL, [list(race_ids)]):
+        stages = grouped.setdefault(race_id, {})
+        entry = stages.get(stage)
+        if entry is None:  # the stage's first row (best predicted position) describes the set
+            entry = stages[stage] = {
+                "stage": stage,
+                "model_version": label,
+                "created_at": created_at,
+                "as_of": as_of,
+                "backfilled": backfilled,
+                "predictions": [],
             }
-            for e in (p.explanation or [])
-            if isinstance(e, dict)
-        ],
+        if isinstance(explanation, str):  # jsonb arrives as text on Django's connection
+            explanation = json.loads(explanation)
+        entry["predictions"].append(
+            {
+                "driver": {"id": d_ref, "code": d_code, "name": f"{d_given} {d_family}"},
+                "team": {"id": t_ref, "name": t_name},
+                "predicted_position": predicted,
+                "expected_position": expected,
+                "win_probability": win,
+                "podium_probability": podium,
+                "points_probability": points,
+                "dnf_probability": dnf,
+                "confidence": confidence,
+                "low_confidence": low_confidence,
+                "explanation": _explanation(explanation),
+            }
+        )
+    return {
+        race_id: [stages[s] for s in PredictionStage.values if s in stages]
+        for race_id, stages in grouped.items()
     }
 
 
+# Upcoming = the first races dated after today, or today without results yet: the definition of
+# predictions.selectors.race_list_upcoming (a test keeps the two in step), as one fixed query.
+_UPCOMING_RACES_SQL = """
+SELECT r.id, r.slug, r.season_id, r.round, r.name, r.date, r.start FROM ingestion_race r
+WHERE r.date > %s
+   OR (r.date = %s AND NOT EXISTS (SELECT 1 FROM ingestion_raceresult rr WHERE rr.race_id = r.id))
+ORDER BY r.date, r.round
+LIMIT %s
+"""
+
+
+def upcoming_race_rows(*, today: dt.date, limit: int) -> list[tuple]:
+    """(pk, slug, season, round, name, date, start) of the next `limit` races as of `today`."""
+    return sql_rows(_UPCOMING_RACES_SQL, [today, today, limit])
+
+
 def stages_payload(*, race: Race) -> list[dict]:
-    stages = []
-    for stage, rows in engine.prediction_list_current(race=race).items():
-        first = rows[0]
-        stages.append(
-            {
-                "stage": stage,
-                "model_version": first.model_version.label,
-                "created_at": first.created_at,
-                "as_of": first.as_of,
-                "backfilled": first.backfilled,
-                "predictions": [_prediction_row(p) for p in rows],
-            }
-        )
-    return stages
+    return stages_by_race(race_ids=[race.pk]).get(race.pk, [])
 
 
 def race_predictions(*, race: Race, status: str | None = None) -> dict:
@@ -70,10 +151,27 @@ def race_predictions(*, race: Race, status: str | None = None) -> dict:
 
 
 def upcoming_predictions(*, limit: int = 3) -> dict:
-    races = engine.race_list_upcoming(limit=limit)
+    """The next `limit` races with their current predictions: 2 queries."""
+    now = timezone.now()
+    races = upcoming_race_rows(today=now.date(), limit=limit)
+    stages = stages_by_race(race_ids=[pk for pk, *_ in races])
     return {
-        "as_of": timezone.now(),
-        "races": [race_predictions(race=r, status="scheduled") for r in races],
+        "as_of": now,
+        "races": [
+            {
+                "race": {
+                    "id": slug,
+                    "season": season,
+                    "round": rnd,
+                    "name": name,
+                    "date": date,
+                    "start": start,
+                    "status": "scheduled",
+                },
+                "stages": stages.get(pk, []),
+            }
+            for pk, slug, season, rnd, name, date, start in races
+        ],
     }
 
 
