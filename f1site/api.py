@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from f1site.cache import CachedBody, cached_json
+from f1site.cache import CachedBody, ListKey, cached_json
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -224,7 +224,24 @@ def body_response(request, entry: CachedBody, *, status_code: int = 200) -> Http
 class CachedJSONView(APIView):
     # Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
     # from the cache with validators; the payload is computed from the database only on a miss.
+    # The rate-limit count of a GET is deferred to that cache read (one Redis round trip for both,
+    # f1site.throttling.DeferredCount); a GET answered without it (a 400 before the read, a view
+    # that does not cache) is counted in finalize_response, and a request over its limit gets
+    # the 429 it would have got up front. Views whose GET does database work without `cached`
+    # set defer_throttle = False so throttled clients are refused before that work.
     # (A comment, not a docstring: drf-spectacular would copy a docstring into every operation.)
+    defer_throttle = True
+    deferred_count = None
 
-    def cached(self, request, *, key: str, ttl: int, tier: str, compute) -> HttpResponse:
-        return body_response(request, cached_json(key=key, ttl=ttl, tier=tier, compute=compute))
+    def cached(self, request, *, key: str | ListKey, ttl: int, tier: str, compute) -> HttpResponse:
+        entry = cached_json(key=key, ttl=ttl, tier=tier, compute=compute, counter=self.deferred_count)
+        return body_response(request, entry)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        pending = self.deferred_count
+        if pending is not None and not pending.settled:
+            try:
+                pending.count_now()
+            except exceptions.Throttled as exc:
+                response = self.handle_exception(exc)
+        return super().finalize_response(request, response, *args, **kwargs)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import redis.backoff
@@ -239,49 +239,101 @@ def _load(key: str) -> CachedBody | None:
     return _entry(cache.get(key))
 
 
-# A list family's body in ONE round trip: read the generation counter and the body it names
-# server-side, instead of GET generation then GET body (the warm path is bound by round trips).
-_LIST_GET_LUA = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
+class RequestCounter(Protocol):
+    """A request's rate-limit count, taken in the same Redis round trip as its cached body.
+
+    f1site.throttling.DeferredCount implements it: `settle(count)` decides (raising when the
+    request is over its limit; None = counting unavailable, fail open); `count_now()` counts with
+    a separate command (backends without scripting, or when the breaker is not closed).
+    """
+
+    key: str
+    period: int
+
+    def settle(self, count: int | None) -> None: ...
+
+    def count_now(self) -> None: ...
+
+
+# Everything a warm request needs from Redis in ONE round trip (the warm path is bound by round
+# trips): the client's rate-limit counter (INCR + EXPIRE NX, when KEYS[1] is not empty), a list
+# family's generation (when KEYS[2] is not empty) and the body it names. Body key = ARGV[2] ..
+# generation .. ARGV[3] for a list family, ARGV[2] otherwise.
+_LOAD_LUA = """
+local count = false
+if KEYS[1] ~= '' then
+  count = redis.call('INCR', KEYS[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+end
+local generation = false
+local body_key = ARGV[2]
+if KEYS[2] ~= '' then
+  generation = redis.call('GET', KEYS[2]) or '0'
+  body_key = ARGV[2] .. generation .. ARGV[3]
+end
+return {count, generation, redis.call('GET', body_key)}
 """
-_list_get_scripts: dict[int, Any] = {}
+_load_scripts: dict[int, Any] = {}
 
 
-def _load_list(key: ListKey) -> tuple[str, CachedBody | None]:
-    """(concrete key, entry) for a list-family key; falls back to two plain GETs when the backend
-    is not django-redis (tests' LocMem, the benchmark's DummyCache) or the script cannot run."""
+def _load_counted(key: str | ListKey, counter: RequestCounter | None) -> tuple[str, CachedBody | None]:
+    """(concrete key, entry); settles `counter` on the way. One round trip on django-redis (a
+    script); plain GETs when the backend is not django-redis (tests' LocMem, the benchmark's
+    DummyCache), the breaker is not closed, or scripting fails."""
+    if isinstance(key, str) and counter is None:
+        return key, _load(key)  # one GET already
     client_of = getattr(getattr(cache, "client", None), "get_client", None)
     if client_of is not None and breaker.state == "closed":
         try:
-            client = client_of(write=False)
-            script = _list_get_scripts.get(id(client))
+            client = client_of(write=counter is not None)
+            script = _load_scripts.get(id(client))
             if script is None:
-                script = _list_get_scripts.setdefault(id(client), client.register_script(_LIST_GET_LUA))
-            generation, raw = script(
-                keys=[cache.make_key(_generation_key(key.family))],
-                args=[cache.make_key(f"f1:{key.family}:g"), "".join(f":{p}" for p in key.parts)],
+                script = _load_scripts.setdefault(id(client), client.register_script(_LOAD_LUA))
+            if isinstance(key, ListKey):
+                keys = [cache.make_key(_generation_key(key.family))]
+                args = [cache.make_key(f"f1:{key.family}:g"), "".join(f":{p}" for p in key.parts)]
+            else:
+                keys, args = [""], [cache.make_key(key), ""]
+            count, generation, raw = script(
+                keys=[cache.make_key(counter.key) if counter is not None else "", *keys],
+                args=[counter.period + 1 if counter is not None else 0, *args],
                 client=client,
             )
         except _FAILURES:
-            # Redis down or hung (the breaker has counted it): no second wait on plain GETs.
-            return key.resolve(0), None
+            # Redis down or hung (the breaker has counted it): no second wait on plain commands;
+            # the throttle fails open as it does when its own command fails.
+            if counter is not None:
+                counter.settle(None)
+            return (key.resolve(0) if isinstance(key, ListKey) else key), None
         except redis.exceptions.RedisError:
             pass  # e.g. scripting disabled: the plain path below
         else:
-            generation = int(generation)
-            return key.resolve(generation), (_entry(cache.client.decode(raw)) if raw is not None else None)
-    concrete = key.resolve(cache.get(_generation_key(key.family)) or 0)
-    return concrete, _load(concrete)
-
-
-def cached_json(*, key: str | ListKey, ttl: int, tier: str, compute: Callable[[], Any]) -> CachedBody:
-    """The rendered JSON for `key`, computed by `compute()` at most once per expiry across processes."""
-    logical = key
+            if counter is not None:
+                counter.settle(int(count))
+            concrete = key.resolve(int(generation)) if isinstance(key, ListKey) else key
+            return concrete, (_entry(cache.client.decode(raw)) if raw is not None else None)
+    if counter is not None:
+        counter.count_now()  # before any database work, as DRF's own throttle check would be
     if isinstance(key, ListKey):
-        key, entry = _load_list(key)
-    else:
-        entry = _load(key)
+        key = key.resolve(cache.get(_generation_key(key.family)) or 0)
+    return key, _load(key)
+
+
+def cached_json(
+    *,
+    key: str | ListKey,
+    ttl: int,
+    tier: str,
+    compute: Callable[[], Any],
+    counter: RequestCounter | None = None,
+) -> CachedBody:
+    """The rendered JSON for `key`, computed by `compute()` at most once per expiry across processes.
+
+    `counter`: the request's deferred rate-limit count (see RequestCounter), settled before the
+    body is served or computed.
+    """
+    logical = key
+    key, entry = _load_counted(key, counter)
     now = time.time()
     if entry is not None and now < entry.fresh_until:
         _count(tier, "hit")
@@ -369,7 +421,7 @@ def _generation_key(family: str) -> str:
 
 @dataclass(frozen=True)
 class ListKey:
-    """A key in a list family whose generation is read together with the body (see _load_list)."""
+    """A key in a list family whose generation is read together with the body (see _load_counted)."""
 
     family: str
     parts: tuple

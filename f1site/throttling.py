@@ -8,10 +8,12 @@ Kept apart from f1site/api.py because DRF imports throttle classes while loading
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -49,10 +51,37 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(number), _PERIODS[period.strip()[0].lower()]
 
 
+@dataclass
+class DeferredCount:
+    """One request's count in a fixed window, taken later: by f1site.cache.cached_json in the
+    same Redis round trip as the cached body (f1site.cache.RequestCounter), or by
+    `CachedJSONView.finalize_response` when the view answered without reading the cache."""
+
+    throttle: WindowThrottle
+    key: str
+    period: int
+    limit: int
+    window_end: float
+    settled: bool = False
+
+    def settle(self, count: int | None) -> None:
+        """Decide on `count` (None: the cache is unavailable, fail open); raises Throttled (429)."""
+        self.settled = True
+        if count is not None and count > self.limit:
+            self.throttle._wait = self.window_end - time.time()
+            raise exceptions.Throttled(self.throttle.wait())
+
+    def count_now(self) -> None:
+        self.settle(window_count(self.key, self.period))
+
+
 class WindowThrottle(BaseThrottle):
     """Anonymous clients by IP ('anon' rate), authenticated users by id ('user' rate); fixed windows.
 
     With the cache unavailable the throttle fails open (counts cannot be kept): availability wins.
+    Views with `defer_throttle` (cached GET endpoints, f1site.api.CachedJSONView) get the count
+    deferred to their cache read: one Redis round trip per warm request instead of two. Every
+    request is still counted exactly once, and before any database work.
     """
 
     def allow_request(self, request, view) -> bool:
@@ -65,7 +94,15 @@ class WindowThrottle(BaseThrottle):
         limit, period = parse_rate(rates[scope])
         now = time.time()
         window = int(now // period)
-        count = window_count(f"throttle:{scope}:{ident}:{window}", period)
+        key = f"throttle:{scope}:{ident}:{window}"
+        if (
+            getattr(view, "defer_throttle", False)
+            and request.method in ("GET", "HEAD")
+            and getattr(view, "deferred_count", None) is None
+        ):
+            view.deferred_count = DeferredCount(self, key, period, limit, (window + 1) * period)
+            return True
+        count = window_count(key, period)
         if count is None:
             return True
         self._wait = (window + 1) * period - now

@@ -162,6 +162,8 @@ class StandingsView(CachedJSONView):
 
 
 class JobsStatusView(CachedJSONView):
+    defer_throttle = False  # answers from the database, not the cache: throttle before that work
+
     @extend_schema(
         operation_id="jobs_status",
         summary="Every scheduled job: last run, outcome, next run",
