@@ -130,10 +130,13 @@ class CircuitBreakerConnection(Connection):
     _granted = False  # this connection holds the breaker's probe grant for its next command
 
     def connect(self, *args, **kwargs):
-        if self._sock is None:
-            if not breaker.allow():
-                raise redis.exceptions.ConnectionError("cache circuit open")
-            self._granted = True
+        if self._sock is not None:
+            # Already connected: redis-py 8 would still go through its retry wrapper (closures and
+            # metrics hooks) on every command just to find that out.
+            return None
+        if not breaker.allow():
+            raise redis.exceptions.ConnectionError("cache circuit open")
+        self._granted = True
         try:
             return super().connect(*args, **kwargs)
         except _FAILURES:
@@ -380,7 +383,7 @@ def cached_json(
 
 # Per-process copies of the bodies this worker served, used ONLY while Redis is unavailable and
 # only within each body's own TTL: a Redis outage then costs no database work for hot keys (the
-# uncached payloads take 15-35 ms of CPU each). Any invalidation clears them (bump_families), so
+# uncached payloads take a few ms of CPU each). Any invalidation clears them (bump_families), so
 # they are never staler than what Redis itself would have served. Bounded: cleared when full.
 _local_copies: dict[object, CachedBody] = {}
 _LOCAL_COPIES_MAX = 256
