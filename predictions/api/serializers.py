@@ -93,7 +93,7 @@ class RegenerateIn(serializers.Serializer):
 
 
 class JobOut(serializers.Serializer):
-    id = serializers.CharField(help_text="Job id (32 hex characters); empty if unknown")
+    id = serializers.CharField(help_text="Job id (<race number>-<32 hex characters>); empty if unknown")
     race = serializers.CharField()
     stage = serializers.CharField(allow_null=True)
     mode = serializers.ChoiceField(choices=["inline", "background"])

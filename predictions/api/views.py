@@ -114,7 +114,7 @@ class RegenerationJobView(APIView):
         parameters=[
             OpenApiParameter(
                 "job_id",
-                {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                {"type": "string", "pattern": "^[1-9][0-9]{0,9}-[0-9a-f]{32}$"},
                 OpenApiParameter.PATH,
                 description="The job id a POST predictions/race/{race_id} returned",
             )

@@ -1,7 +1,7 @@
 """Staff regeneration of one race's predictions (`POST /api/v1/predictions/race/{id}`), inline or queued.
 
 Every regeneration is a JobRun (job `predictions_regenerate:<race pk>`, `task_id` = the public job
-id, a uuid4 hex, also used as the Celery task id), so its status survives a Redis flush and shows in
+id `<race pk>-<uuid4 hex>`, also the Celery task id), so its status survives a Redis flush and shows in
 admin next to the pipeline's runs. Public status, from the row:
 
 * `queued`    — RUNNING and no worker has picked it up yet (`worker` empty);
@@ -39,7 +39,9 @@ from ingestion.models import JobRun, JobStatus, Race
 logger = logging.getLogger(__name__)
 
 JOB_PREFIX = "predictions_regenerate:"
-_JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+# `<race pk>-<uuid4 hex>`: the race part lets a status read use the (job, started_at) index
+# instead of scanning every JobRun for the task id.
+_JOB_ID_RE = re.compile(r"([1-9][0-9]{0,9})-[0-9a-f]{32}")  # fullmatch (`$` would allow a trailing \n)
 
 
 class QueueUnavailable(RuntimeError):
@@ -120,16 +122,17 @@ def _job_dict(job: dict) -> dict:
 
 def regeneration_job_get(*, job_id: str) -> JobRun | None:
     """The regeneration JobRun with this public id; ValueError if the id is malformed."""
-    if not (isinstance(job_id, str) and _JOB_ID_RE.match(job_id)):
-        raise ValueError("A job id is 32 lowercase hexadecimal characters")
-    return JobRun.objects.filter(task_id=job_id, job__startswith=JOB_PREFIX).first()
+    match = _JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
+    if match is None:
+        raise ValueError("A job id is <race number>-<32 lowercase hexadecimal characters>")
+    return JobRun.objects.filter(job=f"{JOB_PREFIX}{match.group(1)}", task_id=job_id).first()
 
 
 def _duplicate_of(*, race: Race, job: dict | None) -> Regeneration:
     if job is None:  # the claim expired between the two cache calls
         job = {"id": "", "race": race.slug, "status": "succeeded", "started_at": timezone.now().isoformat()}
     run = None
-    if _JOB_ID_RE.match(str(job.get("id") or "")):
+    if _JOB_ID_RE.fullmatch(str(job.get("id") or "")):
         run = JobRun.objects.filter(task_id=job["id"], job=regeneration_job_name(race=race)).first()
     payload = regeneration_job_payload(run=run) if run else _job_dict(job)
     return Regeneration(job=payload, duplicate=True, run=run)
@@ -202,7 +205,7 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     """
     window = settings.API_REGENERATE_WINDOW
     now = timezone.now()
-    job_id = uuid.uuid4().hex
+    job_id = f"{race.pk}-{uuid.uuid4().hex}"
     key = _claim_key(race.slug)
     claim = {"id": job_id, "race": race.slug, "stage": stage, "status": "queued" if background else "running",
              "started_at": now.isoformat(), "finished_at": None}  # fmt: skip

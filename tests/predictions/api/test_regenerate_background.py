@@ -76,7 +76,8 @@ def test_background_post_queues_on_commit_then_the_task_succeeds(
     assert body["duplicate"] is False and body["predictions"] is None
     assert job["status"] == "queued" and job["mode"] == "background" and job["stage"] == "pre"
     assert job["race"] == race.slug and job["started_at"] is None and job["finished_at"] is None
-    assert len(job["id"]) == 32 and job["url"] == f"/api/v1/predictions/jobs/{job['id']}"
+    assert job["id"].startswith(f"{race.pk}-") and len(job["id"]) == len(str(race.pk)) + 33
+    assert job["url"] == f"/api/v1/predictions/jobs/{job['id']}"
     assert response["Location"] == job["url"]
     assert len(callbacks) == 1  # nothing sent before the commit
     assert not Prediction.objects.filter(race=race).exists()
@@ -198,13 +199,13 @@ def test_inline_stays_the_default_and_its_job_is_readable(staff_api, ergast_data
     assert job == body["job"]
 
 
-def test_writes_and_job_status_need_staff(api, fan_user, staff_api, ergast_data):
+def test_writes_and_job_status_need_staff(api, fan_user, ergast_data):
     from rest_framework.test import APIClient
 
     from tests.api.conftest import token_for
 
     race = _upcoming_race()
-    job_url = "/api/v1/predictions/jobs/" + "0" * 32
+    job_url = f"/api/v1/predictions/jobs/{race.pk}-{'0' * 32}"
     post = (f"/api/v1/predictions/race/{race.slug}", {"background": True})
     assert api.post(*post, format="json").status_code == 401
     assert api.get(job_url).status_code == 401
@@ -219,13 +220,25 @@ def test_writes_and_job_status_need_staff(api, fan_user, staff_api, ergast_data)
 def test_unknown_job_404_and_malformed_400(staff_api, ergast_data):
     import uuid
 
-    unknown = staff_api.get(f"/api/v1/predictions/jobs/{uuid.uuid4().hex}")
-    assert unknown.status_code == 404
-    assert (
-        unknown.json()["error"]["code"] == "not_found"
-        and "No regeneration job" in (unknown.json()["error"]["message"])
-    )
-    for bad in ("abc", "0" * 31, "G" * 32, "A" * 32, str(uuid.uuid4()), "%00" + "0" * 29, str(2**63)):
+    race = _upcoming_race()
+    for unknown_id in (f"{race.pk}-{uuid.uuid4().hex}", f"9999999999-{uuid.uuid4().hex}"):
+        unknown = staff_api.get(f"/api/v1/predictions/jobs/{unknown_id}")
+        assert unknown.status_code == 404
+        error = unknown.json()["error"]
+        assert error["code"] == "not_found" and "No regeneration job" in error["message"]
+    hex32 = uuid.uuid4().hex
+    for bad in (
+        "abc",
+        hex32,  # no race part
+        f"0-{hex32}",
+        f"{race.pk}-{hex32[:31]}",
+        f"{race.pk}-{hex32.upper()}",
+        f"{race.pk}-{uuid.uuid4()}",
+        f"{race.pk}-{hex32}%0A",  # a trailing newline
+        f"{race.pk}%00-{hex32}",
+        f"{2**63}-{hex32}",
+        str(2**63),
+    ):
         response = staff_api.get(f"/api/v1/predictions/jobs/{bad}")
         assert response.status_code == 400, (bad, response.content)
         assert response.json()["error"]["code"] == "bad_request"
