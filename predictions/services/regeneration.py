@@ -217,6 +217,8 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     if recent is not None:
         if claimed:  # point the claim at the real job, not at one that will never run
             cache.set(key, {**claim, **recent.job}, timeout=window)
+        if recent.run is not None and recent.job["status"] == "queued":
+            _resend(run=recent.run)
         return recent
     run = JobRun.objects.create(
         job=regeneration_job_name(race=race),
@@ -261,6 +263,21 @@ def _enqueue(*, run: JobRun, race: Race) -> Regeneration:
         raise QueueUnavailable(str(failure[0])[:300])
     run.refresh_from_db()
     return Regeneration(job=regeneration_job_payload(run=run), duplicate=False, run=run)
+
+
+def _resend(*, run: JobRun) -> None:
+    """The claim was lost, so the cache (and the broker, when they share a Redis) may have been
+    flushed with the job's message: send it again. Harmless if the first copy still exists: the
+    job runs under the race's lock and a copy that finds it finished does nothing."""
+    from predictions.tasks import race_predictions_regenerate
+
+    def send() -> None:
+        try:
+            race_predictions_regenerate.apply_async(args=[run.pk], task_id=run.task_id)
+        except Exception:  # the first copy may still be queued; nothing to record
+            logger.warning("could not re-send a queued regeneration", extra={"job": run.task_id})
+
+    transaction.on_commit(send)
 
 
 def _run_inline(*, run: JobRun, race: Race, stage: str | None) -> Regeneration:
@@ -308,6 +325,10 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
         holder = lock.holder() or "?"
         if not give_up:
             raise RegenerationLocked(f"another refresh of {race.slug} is running ({holder})")
+        run.refresh_from_db()
+        if run.status != JobStatus.RUNNING or run.worker:
+            # Another copy of this job's message ran or runs it (a re-send): its outcome stands.
+            return {"job": run.task_id, "status": _status(run)}
         _finish(
             run,
             status=JobStatus.FAILED,
