@@ -113,7 +113,9 @@ def wet_weather_rating(results: pd.DataFrame, wet: dict[int, bool], *, driver_id
     both drivers, so the difference isolates how much better the driver copes with rain.
     """
     pairs = teammate_pairs(results, driver_id=driver_id)
-    pairs = pairs[pairs["race_id"].map(lambda r: wet.get(r) is not None)]
+    # .loc with a bool mask: on an empty frame, `frame[mask]` would read an empty object-typed mask
+    # as a list of column labels and drop every column
+    pairs = pairs.loc[pairs["race_id"].map(lambda r: wet.get(r) is not None).astype(bool)]
     delta = pairs["position_order_tm"].astype(float) - pairs["position_order"].astype(float)
     is_wet = pairs["race_id"].map(wet).astype(bool)
     wet_delta, dry_delta = delta[is_wet], delta[~is_wet]

@@ -148,6 +148,16 @@ def test_wet_weather_rating_compares_teammate_deltas_wet_vs_dry():
     assert out["rating"] == 5
 
 
+def test_wet_weather_rating_without_a_teammate_race_is_empty_not_an_error():
+    # a driver who never shared a team in a race (here: the only car of his team) has no pairs; an
+    # empty frame filtered by an empty mask used to lose its columns and raise KeyError (HTTP 500)
+    dry = (1, 2021, 1, "a", "A", 1, "a", "A")
+    frame = _results([(*dry, VER, RED_BULL, 1, 2, 2, 18, "Finished")])
+    out = driver_metrics.wet_weather_rating(frame, {1: False}, driver_id=VER)
+    assert (out["wet_races"], out["dry_races"]) == (0, 0)
+    assert out["rating"] is None
+
+
 def test_pit_stop_proxy_and_team_efficiency_on_abu_dhabi_2021():
     results = _abu_2021_results()
     # pit_stops.csv raceId 1073: VER stops 21152 (lap 13) and 21871 (lap 36); HAM 21595 (lap 14);
