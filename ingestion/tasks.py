@@ -13,8 +13,10 @@ from ingestion.services import jobs
 TRANSIENT = (SourceUnavailable, SourceRateLimited, OperationalError, InterfaceError)
 
 
-def _run(task, job: str, func) -> dict:
-    run = jobs.job_run_execute(job=job, func=func, task_id=task.request.id or "")
+def _run(task, job: str, func, idle_check=None) -> dict:
+    run = jobs.job_run_execute(job=job, func=func, task_id=task.request.id or "", idle_check=idle_check)
+    if run is None:  # an idle tick: nothing recorded but the time of the check
+        return {"job_run": None, "status": "idle"}
     return {"job_run": run.pk, "status": run.status}
 
 
@@ -38,7 +40,12 @@ def weekly_full_sync(self):
     expires=30,
 )
 def live_timing_poll(self):
-    return _run(self, "live_timing", jobs.job_body_get(name="live_timing"))
+    from ingestion.services.live_timing import live_timing_idle_reason
+
+    # Every 30 s, mostly outside sessions: an idle tick leaves no JobRun, only its check time.
+    return _run(
+        self, "live_timing", jobs.job_body_get(name="live_timing"), idle_check=live_timing_idle_reason
+    )
 
 
 @shared_task(bind=True, base=JobTask, name="ingestion.tasks.weather_forecasts", autoretry_for=TRANSIENT)

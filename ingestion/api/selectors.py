@@ -500,6 +500,7 @@ def jobs_status() -> dict:
     from django_celery_beat.models import PeriodicTask
 
     from ingestion.models.job_run import JobRun
+    from ingestion.services.jobs import job_checks_get
 
     tasks = list(
         PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")
@@ -520,6 +521,7 @@ def jobs_status() -> dict:
                     "last_status": r.status,
                     "last_error": "; ".join(str(e) for e in r.errors[:3]) if r.errors else "",
                     "next_run_at": None,
+                    "last_checked_at": r.started_at,
                 }
                 for r in runs
             ],
@@ -527,6 +529,7 @@ def jobs_status() -> dict:
     names = [t.name for t in tasks]
     latest = JobRun.objects.filter(job__in=names).values("job").annotate(last=Max("pk")).values("last")
     last = {r.job: r for r in JobRun.objects.filter(pk__in=latest)}
+    checks = job_checks_get(jobs=names)  # idle ticks (live_timing outside sessions) leave no JobRun
     now = timezone.now()
     jobs = []
     for t in tasks:
@@ -549,6 +552,9 @@ def jobs_status() -> dict:
                 "last_status": run.status if run else None,
                 "last_error": (run.error[:500] if run and run.error else ""),
                 "next_run_at": next_run,
+                "last_checked_at": max(
+                    filter(None, [run.started_at if run else None, checks.get(t.name)]), default=None
+                ),
             }
         )
     return {"source": "scheduler", "jobs": jobs}

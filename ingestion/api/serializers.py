@@ -254,6 +254,9 @@ class JobStatusOut(serializers.Serializer):
     last_status = serializers.CharField(allow_null=True)
     last_error = serializers.CharField(allow_null=True, allow_blank=True)
     next_run_at = serializers.DateTimeField(allow_null=True)
+    last_checked_at = serializers.DateTimeField(
+        allow_null=True, help_text="Last trigger, idle ones included (an idle live_timing tick leaves no run)"
+    )
 
 
 class JobsOut(serializers.Serializer):

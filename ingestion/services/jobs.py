@@ -7,7 +7,9 @@ Every Celery task in the pipeline is `job_run_execute(job=..., func=...)` around
   TTL/3, so a worker killed mid-task frees the lock within `JOB_LOCK_TTL` seconds (no stale lock);
 * every trigger leaves a JobRun: `succeeded` / `failed` with the error, or `skipped` when the lock is
   held by another run (or the job found nothing to do); a RUNNING row left by a dead worker is
-  marked `interrupted` by the next run that takes the lock;
+  marked `interrupted` by the next run that takes the lock. The exception is an idle tick of a
+  frequent job (`idle_check`, e.g. the 30-second live-timing job outside sessions): it leaves no row
+  (2,880 a day of noise otherwise), only the time of the last check in the cache (`job_checks_get`);
 * the schedule is seeded into django-celery-beat's tables (UTC crontabs) keyed by PeriodicTask.name,
   so re-running the seed (every deploy's `migrate`) never duplicates and never overwrites a staff edit.
 """
@@ -179,12 +181,44 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _check_key(job: str) -> str:
+    return f"pitwall:jobcheck:{job}"
+
+
+def job_check_record(*, job: str, at: datetime, reason: str) -> None:
+    """Remember an idle check: one cache entry per job, overwritten by every check (never appended)."""
+    django_cache.set(
+        _check_key(job),
+        {"at": at.isoformat(), "reason": reason},
+        timeout=settings.JOB_RUN_RETENTION_DAYS * 86400,
+    )
+
+
+def job_checks_get(*, jobs: list[str]) -> dict[str, datetime]:
+    """When each job last found nothing to do (idle ticks leave no JobRun); jobs never idle are absent."""
+    found = django_cache.get_many([_check_key(j) for j in jobs]) or {}
+    checks = {}
+    for job in jobs:
+        entry = found.get(_check_key(job))
+        if isinstance(entry, dict) and entry.get("at"):
+            checks[job] = datetime.fromisoformat(entry["at"])
+    return checks
+
+
 def job_run_execute(
-    *, job: str, func: Callable[[], dict | None], task_id: str = "", lock_ttl: int | None = None
-) -> JobRun:
+    *,
+    job: str,
+    func: Callable[[], dict | None],
+    task_id: str = "",
+    lock_ttl: int | None = None,
+    idle_check: Callable[[], str | None] | None = None,
+) -> JobRun | None:
     """Run `func` under the job's lock and record it as a JobRun. Exceptions are recorded, then re-raised.
 
     `func` returns the counts to record; `{"skipped": "<reason>"}` records the run as skipped.
+    `idle_check`, run under the lock before any row is written, returns why there is nothing to do
+    (or None): then `func` is not called, no JobRun is created (None is returned) and only the time
+    of the check is kept (`job_check_record`). A trigger that finds the lock held is still recorded.
     """
     lock = JobLock(job, ttl=lock_ttl)
     started = timezone.now()
@@ -210,6 +244,10 @@ def job_run_execute(
             finished_at=started,
             error="the worker stopped before the run finished (killed or lost); its transaction was rolled back",
         )
+        reason = idle_check() if idle_check is not None else None
+        if reason:
+            job_check_record(job=job, at=started, reason=reason)
+            return None
         run = JobRun.objects.create(
             job=job,
             task_id=task_id or "",

@@ -198,6 +198,20 @@ def live_session_poll(*, session: OpenF1Session, now: datetime, client: OpenF1Cl
     }
 
 
+IDLE_REASON = "no session in progress"
+
+
+def live_timing_idle_reason(*, now: datetime | None = None) -> str | None:
+    """Why a tick has nothing to do (no session in progress, no results awaited), else None. 2 reads.
+
+    The beat task runs this first so an idle tick leaves no JobRun (see job_run_execute's idle_check).
+    """
+    now = now or timezone.now()
+    if live_session_current(now=now) is None and not sessions_awaiting_results(now=now):
+        return IDLE_REASON
+    return None
+
+
 def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None = None) -> dict:
     """One beat tick: poll the session in progress, ingest ended sessions' results. DB-only when idle."""
     now = now or timezone.now()
@@ -205,7 +219,7 @@ def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None
     # While a session is live OpenF1 refuses anonymous requests: results of earlier sessions wait.
     pending = [] if session is not None else sessions_awaiting_results(now=now)
     if session is None and not pending:
-        return {"skipped": "no session in progress"}
+        return {"skipped": IDLE_REASON}
     counts: dict = {}
     if session is not None:
         counts["poll"] = live_session_poll(session=session, now=now, client=client)

@@ -125,3 +125,38 @@ def test_prune_keeps_recent_runs(settings):
 def test_unknown_job_names_are_a_clear_error():
     with pytest.raises(KeyError, match="Unknown job 'nope'; known: daily_results_sync"):
         job_body_get(name="nope")
+
+
+@pytest.mark.django_db
+def test_an_idle_check_runs_under_the_lock_and_leaves_no_row_but_a_held_lock_is_still_recorded():
+    from ingestion.services.jobs import job_checks_get
+
+    seen_holder = []
+
+    def idle():
+        seen_holder.append(JobLock("t5-unit").holder())  # the check runs while we hold the lock
+        return "nothing to do"
+
+    before = JobRun.objects.filter(job="t5-unit").count()
+    t0 = timezone.now()
+    assert job_run_execute(job="t5-unit", func=lambda: pytest.fail("must not run"), idle_check=idle) is None
+    first_check = job_checks_get(jobs=["t5-unit"])["t5-unit"]
+    assert first_check >= t0
+    assert seen_holder and seen_holder[0] is not None
+    assert JobRun.objects.filter(job="t5-unit").count() == before
+    other = JobLock("t5-unit")
+    assert other.acquire()  # released after the idle check
+    try:
+        # Someone else holds the lock: recorded as skipped as before, and the check is not even run.
+        run = job_run_execute(job="t5-unit", func=dict, idle_check=lambda: pytest.fail("must not run"))
+    finally:
+        other.release()
+    assert run.status == JobStatus.SKIPPED
+    assert JobRun.objects.filter(job="t5-unit").count() == before + 1
+    # Not idle: the body runs and is recorded as before.
+    run = job_run_execute(job="t5-unit", func=lambda: {"rows": 1}, idle_check=lambda: None)
+    assert run.status == JobStatus.SUCCEEDED and run.counts == {"rows": 1}
+    # A later idle check overwrites the one marker (no row either).
+    assert job_run_execute(job="t5-unit", func=dict, idle_check=idle) is None
+    assert job_checks_get(jobs=["t5-unit"])["t5-unit"] > first_check
+    assert JobRun.objects.filter(job="t5-unit").count() == before + 2

@@ -157,3 +157,69 @@ def test_after_a_sprint_its_classification_is_fetched_from_jolpica(
     assert callbacks  # the prediction refresh is queued for after the commit
     sprint.refresh_from_db()
     assert sprint.results_ingested_at is not None
+
+
+# ---------------------------------------------------------------- the beat task: idle ticks leave no row
+@pytest.fixture
+def live_lock_free():
+    from django.conf import settings as django_settings
+    from django.core.cache import cache
+
+    from ingestion.services.jobs import JobLock, _check_key, _redis_client
+
+    key = JobLock("live_timing").key
+    if django_settings.JOB_LOCK_REDIS_URL:
+        _redis_client(django_settings.JOB_LOCK_REDIS_URL).delete(key)
+    cache.delete_many([key, _check_key("live_timing")])
+    yield
+    cache.delete(_check_key("live_timing"))
+
+
+@pytest.mark.django_db
+def test_the_beat_task_records_in_session_ticks_and_leaves_no_row_for_idle_ones(
+    mirror, china, live_lock_free, settings
+):
+    """The real task (`apply` runs it here with a task id): an idle tick adds no JobRun, a tick inside
+    a session adds one, and jobs/status shows the last real run plus the later idle check."""
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from ingestion.models import JobRun, JobStatus
+    from ingestion.services.jobs import beat_schedule_seed
+    from ingestion.tasks import live_timing_poll
+
+    beat_schedule_seed()  # the PeriodicTask rows jobs/status lists (a flushed test DB may lack them)
+    assert live_timing_poll.apply().get() == {"job_run": None, "status": "idle"}  # warm-up tick
+    rows_before = JobRun.objects.count()
+    for _ in range(3):
+        assert live_timing_poll.apply().get() == {"job_run": None, "status": "idle"}
+    assert JobRun.objects.count() == rows_before  # no row of any status, for any job
+    assert mirror.requests()["total"] == 0
+
+    # A session in progress now: the tick polls and is recorded as before.
+    settings.LIVE_POLL_INTERVAL = 30
+    quali = OpenF1Session.objects.get(race=china, session_type=SessionType.QUALIFYING)
+    now = timezone.now()
+    OpenF1Session.objects.filter(pk=quali.pk).update(
+        date_start=now - timedelta(minutes=5), date_end=now + timedelta(minutes=55), live_polled_at=None
+    )
+    result = live_timing_poll.apply().get()
+    assert JobRun.objects.count() == rows_before + 1
+    run = JobRun.objects.get(pk=result["job_run"])
+    assert run.job == "live_timing" and run.status == JobStatus.SUCCEEDED and run.task_id
+    assert run.counts["poll"]["session"] == quali.session_key
+    assert _live_requests(mirror) > 0
+
+    # The session moves away: idle again, no row; jobs/status keeps the real run and the later check.
+    OpenF1Session.objects.filter(pk=quali.pk).update(
+        date_start=quali.date_start, date_end=quali.date_end, live_polled_at=None
+    )
+    checked_from = timezone.now()
+    assert live_timing_poll.apply().get() == {"job_run": None, "status": "idle"}
+    assert JobRun.objects.count() == rows_before + 1
+    body = APIClient().get("/api/v1/jobs/status").json()
+    live = next(j for j in body["jobs"] if j["name"] == "live_timing")
+    assert live["last_status"] == "succeeded"
+    assert datetime.fromisoformat(live["last_run_at"].replace("Z", "+00:00")) == run.started_at
+    last_checked = datetime.fromisoformat(live["last_checked_at"].replace("Z", "+00:00"))
+    assert last_checked >= checked_from > run.started_at
