@@ -105,6 +105,10 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     hist = frames.results.copy()
     hist["finish"] = hist["position_order"].astype(float)
     hist["dnf"] = (~hist["finished"].astype(bool)).astype(float)
+    hist["car_failure"] = hist["car_failure"].astype(float)
+    hist["incident"] = hist["dnf"] * (1.0 - hist["car_failure"])
+    # rank among the cars that finished: race pace without the noise of who retired
+    hist["finisher_rank"] = hist[hist["dnf"] == 0].groupby("race_id")["finish"].rank()
     sprint_pts = frames.sprints.groupby(["race_id", "driver_id"])["points"].sum()
     hist["all_points"] = (
         hist["points"].astype(float)
@@ -168,6 +172,8 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     df["driver_consistency_5"] = _prior(df, d, "finish", 5, "std")
     df["driver_points_form_5"] = _prior(df, d, "all_points", 5)
     df["driver_dnf_rate_10"] = _prior(df, d, "dnf", 10)
+    df["driver_incident_rate_20"] = _prior(df, d, "incident", 20)
+    df["driver_finisher_rank_5"] = _prior(df, d, "finisher_rank", 5)
     df["driver_positions_gained_5"] = _prior(df, d, "gained", 5)
     df["driver_quali_form_5"] = _prior(df, d, "quali_position", 5)
     df["driver_quali_gap_teammate_5"] = _prior(df, d, "quali_pos_gap_teammate", 5)
@@ -193,6 +199,8 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
             circuit_id=("circuit_id", "first"),
             t_finish=("finish", "mean"),
             t_dnf=("dnf", "mean"),
+            t_fail=("car_failure", "mean"),
+            t_frank=("finisher_rank", "mean"),
             t_points=("all_points", "sum"),
             t_gap=("quali_gap_to_pole_pct", "min"),
         )
@@ -215,6 +223,8 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     team_race["team_quali_gap_5"] = _prior(team_race, t, "t_gap", 5)
     team_race["team_form_5"] = _prior(team_race, t, "t_finish", 5)
     team_race["team_dnf_rate_10"] = _prior(team_race, t, "t_dnf", 10)
+    team_race["team_car_failure_rate_10"] = _prior(team_race, t, "t_fail", 10)
+    team_race["team_finisher_rank_3"] = _prior(team_race, t, "t_frank", 3)
     team_race["team_points_form_5"] = _prior(team_race, t, "t_points", 5)
     pts3 = _prior(team_race, t, "t_points", 3)
     team_race["team_points_trend"] = pts3 - team_race.assign(p=pts3).groupby("team_id")["p"].shift(3)
@@ -235,6 +245,8 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
         "team_quali_gap_5",
         "team_form_5",
         "team_dnf_rate_10",
+        "team_car_failure_rate_10",
+        "team_finisher_rank_3",
         "team_points_form_5",
         "team_points_trend",
         "team_development_slope",
@@ -265,6 +277,14 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     # practice (this weekend's FP sessions precede qualifying)
     df = df.merge(_practice_frame(frames.practice), on=["race_id", "driver_id"], how="left")
     df["practice_missing"] = df["practice_gap_pct"].isna().astype(float)
+
+    # this weekend's sprint (run before the Grand Prix; NaN on weekends without one)
+    sprint = frames.sprints[["race_id", "driver_id", "position_order"]].drop_duplicates(
+        ["race_id", "driver_id"]
+    )
+    df = df.merge(
+        sprint.rename(columns={"position_order": "sprint_position"}), on=["race_id", "driver_id"], how="left"
+    )
 
     # weather
     w = frames.weather.rename(

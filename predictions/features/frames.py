@@ -20,6 +20,21 @@ def status_is_finished(status: pd.Series) -> pd.Series:
     return status.fillna("").str.match(_FINISHED_STATUS)
 
 
+# Retirements the driver (or another driver) caused rather than the car; everything else that is not
+# a finish (engine, gearbox, hydraulics, "Retired", ...) counts as a car failure.
+_INCIDENT_STATUS = re.compile(
+    r"^(Collision|Collision damage|Accident|Spun off|Disqualified|Withdrew|Illness|Did not start|"
+    r"Did not qualify|Not classified|Excluded|Injured|Driver unwell|Fatal accident|Injury)$"
+)
+
+
+def status_is_car_failure(status: pd.Series) -> pd.Series:
+    """A retirement blamed on the car (mechanical, hydraulic, power unit, ...), not on an incident."""
+    status = status.fillna("")
+    known = status != ""  # no status recorded: not evidence of a failure
+    return known & ~status.str.match(_FINISHED_STATUS) & ~status.str.match(_INCIDENT_STATUS)
+
+
 def points_places(season) -> np.ndarray | int:
     """Number of point-scoring places in a season (10 since 2010, 8 in 2003-2009, 6 before)."""
     season = np.asarray(season)
@@ -32,8 +47,9 @@ class F1Frames:
 
     races: race_id, season, round, date, circuit_id, circuit_type (permanent/street/None), length_km
     drivers: driver_id, date_of_birth
-    results: race_id, driver_id, team_id, grid, position_order, points, finished (bool)
-    sprints: race_id, driver_id, points
+    results: race_id, driver_id, team_id, grid, position_order, points, finished (bool),
+      car_failure (bool: retired with a mechanical cause)
+    sprints: race_id, driver_id, points, position_order
     qualifying: race_id, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
     practice: race_id, session, driver_id, team_id, milliseconds, laps
     pit_stops: race_id, driver_id, milliseconds
@@ -103,11 +119,17 @@ def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None =
         },
     )
     results["points"] = results["points"].astype(float)
+    results["car_failure"] = status_is_car_failure(results["status"])
     results["finished"] = status_is_finished(results.pop("status"))
     results = results.drop_duplicates(["race_id", "driver_id"])
     sprints = _frame(
         SprintResult.objects.filter(**scope),
-        {"race_id": "race_id", "driver_id": "driver_id", "points": "points"},
+        {
+            "race_id": "race_id",
+            "driver_id": "driver_id",
+            "points": "points",
+            "position_order": "position_order",
+        },
     )
     sprints["points"] = sprints["points"].astype(float)
     qualifying = _frame(

@@ -40,6 +40,18 @@ FEATURES: list[Feature] = [
     Feature("driver_consistency_5", "driver", "Std. dev. of finishing position over the last 5 races", _R),
     Feature("driver_points_form_5", "driver", "Mean points scored per race over the last 5 races", _R),
     Feature("driver_dnf_rate_10", "driver", "Share of the last 10 races not finished", _R),
+    Feature(
+        "driver_incident_rate_20",
+        "driver",
+        "Share of the last 20 races retired through an incident (collision, accident, spin, DSQ)",
+        _R,
+    ),
+    Feature(
+        "driver_finisher_rank_5",
+        "driver",
+        "Mean rank among the finishers over the last 5 races he finished (race pace without retirements)",
+        _R,
+    ),
     Feature("driver_positions_gained_5", "driver", "Mean (grid - finish) over the last 5 races", _R),
     Feature("driver_quali_form_5", "driver", "Mean qualifying position over the last 5 races", _Q),
     Feature(
@@ -68,6 +80,18 @@ FEATURES: list[Feature] = [
     Feature("team_form_5", "team", "Mean finishing position of the team's cars over the last 5 races", _R),
     Feature(
         "team_dnf_rate_10", "team", "Reliability: share of the team's entries not finished, last 10 races", _R
+    ),
+    Feature(
+        "team_car_failure_rate_10",
+        "team",
+        "Car reliability: share of the team's entries retired with a mechanical cause, last 10 races",
+        _R,
+    ),
+    Feature(
+        "team_finisher_rank_3",
+        "team",
+        "Race pace: mean rank among the finishers of the team's cars over the last 3 races",
+        _R,
     ),
     Feature("team_points_form_5", "team", "Team points per race over the last 5 races", _R),
     Feature(
@@ -140,6 +164,13 @@ FEATURES: list[Feature] = [
         "qualifying",
         "Grid slot minus qualifying position (penalties, pit-lane starts)",
         _QN,
+        False,
+    ),
+    Feature(
+        "sprint_position",
+        "qualifying",
+        "Finishing position in this weekend's sprint (missing on weekends without one)",
+        "sprint of this race weekend",
         False,
     ),
     # interactions

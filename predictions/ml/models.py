@@ -55,7 +55,8 @@ PARAMS = {
     "calibration_min_races": 20,
     "ranking": {
         "model": "DNF draw + Plackett-Luce over finishers, place-group dispersion (1 | 2-3 | 4-10 | 11+)",
-        "strength_inputs": "-position, logit P(points), logit P(DNF); post-qualifying also -log(grid)",
+        "pace_index": "linear Plackett-Luce over PACE_INPUTS (within-race log ranks), fitted on the whole window",
+        "strength_inputs": "pace index, -position, logit P(points), logit P(DNF); post-qualifying also -log(grid)",
         # the backtest's figures are measured at 2000 too; standard error of a probability ≤ 0.011
         "n_sims": 2000,
     },
@@ -64,10 +65,13 @@ PARAMS = {
 
 
 # The linear DNF model sees the reliability-related features only: with all 60 collinear inputs it
-# extrapolates wildly on rows unlike its training window (e.g. a race with only a forecast).
+# extrapolates wildly on rows unlike its training window (e.g. a race with only a forecast). Car
+# failures and driver incidents are kept apart (the plain DNF rates mix them and rank worse), and the
+# grid enters as log(slot) and distance from mid-grid: retirements cluster in the pack, which a
+# linear term in the slot cannot express. Chosen on 2022-2025 season-start folds (AUC 0.583 → 0.599).
 DNF_FEATURES = [
-    "driver_dnf_rate_10",
-    "team_dnf_rate_10",
+    "team_car_failure_rate_10",
+    "driver_incident_rate_20",
     "circuit_dnf_rate",
     "circuit_is_street",
     "driver_experience",
@@ -78,12 +82,54 @@ DNF_FEATURES = [
     "weather_rain",
     "weather_is_wet",
     "race_field_size",
-    "grid",
+]
+_DNF_GRID_TERMS = ["grid_log", "grid_from_midfield"]
+
+
+def _dnf_matrix(X: pd.DataFrame) -> pd.DataFrame:
+    """The DNF model's inputs: its features, plus the two grid terms when the stage has a grid."""
+    out = X[[f for f in DNF_FEATURES if f in X.columns]]
+    if "grid" in X.columns:
+        grid = X["grid"].to_numpy(dtype=float)
+        out = out.assign(grid_log=np.log(np.clip(grid, 1, None)), grid_from_midfield=np.abs(grid - 11))
+    return out
+
+
+# The pace index: a linear Plackett-Luce model over a few strength signals, each as -log(its rank in
+# the race) — a rank is comparable across eras and field sizes, and the log spends the resolution at
+# the front, where the podium is decided. Low-capacity, so it is fitted on the whole training window
+# (thousands of finishing orders) without a held-out block; in the 2022-2025 backtest it ranks and
+# prices the podium better than the tree models' outputs alone, which the calibration block then
+# blends with it. (column, ascending: a lower value ranks first, pre-qualifying too)
+PACE_INPUTS = [
+    ("team_quali_gap_5", True, True),
+    ("driver_points_form_5", False, True),
+    ("team_points_form_5", False, True),
+    ("driver_finisher_rank_5", True, True),
+    ("team_finisher_rank_3", True, True),
+    ("driver_championship_position", True, True),
+    ("team_championship_position", True, True),
+    ("practice_gap_pct", True, True),
+    ("grid", True, False),
+    ("quali_gap_to_pole_pct", True, False),
+    ("sprint_position", True, False),
 ]
 
 
-def _dnf_features(features: list[str]) -> list[str]:
-    return [f for f in DNF_FEATURES if f in features]
+def pace_design(rows: pd.DataFrame, stage: str) -> np.ndarray:
+    """-log(within-race rank) of each pace input (rows of one or many races). A missing value takes the
+    middle rank of its race, so a signal absent for the whole race (a weekend without a sprint, no
+    practice data) is a per-race constant, which a Plackett-Luce model ignores."""
+    race = rows["race_id"].to_numpy()
+    field = pd.Series(race).map(pd.Series(race).value_counts()).to_numpy(dtype=float)
+    cols = []
+    for name, ascending, pre in PACE_INPUTS:
+        if stage == "pre" and not pre:
+            continue
+        values = pd.to_numeric(rows[name], errors="coerce").reset_index(drop=True)
+        rank = values.groupby(race).rank(ascending=ascending, method="average").to_numpy(dtype=float)
+        cols.append(-np.log(np.where(np.isnan(rank), (field + 1) / 2, rank)))
+    return np.column_stack(cols)
 
 
 def _kw(name: str) -> dict:
@@ -100,6 +146,7 @@ class StageModels:
     dnf_prior_shift: float  # balanced classes inflate P(DNF); shift the logit back to the base rate
     ranking: RankingModel
     medians: pd.Series  # reference values for explanations
+    pace: RankingModel | None = None  # the pace index (None in model sets trained before it existed)
     empty_features: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
 
@@ -138,7 +185,7 @@ def _fit_base(train: pd.DataFrame, features: list[str], *, n_jobs: int):
             SimpleImputer(strategy="median", keep_empty_features=True),
             StandardScaler(),
             LogisticRegression(random_state=SEED, **_kw("dnf")),
-        ).fit(X[_dnf_features(features)], train["dnf"])
+        ).fit(_dnf_matrix(X), train["dnf"])
     rate = float(np.clip(train["dnf"].mean(), 1e-3, 1 - 1e-3))
     shift = float(np.log(rate / (1 - rate)))  # balanced training ≈ prior 0.5 (logit 0)
     return position, points, dnf, shift
@@ -162,7 +209,7 @@ def _base_outputs(
     with threadpool_limits(limits=1):
         pos = position.predict(X) if pos is None else pos
         p_points = _forest_proba(points, X)
-        raw = _dnf_proba(dnf, X[_dnf_features(list(X.columns))])
+        raw = _dnf_proba(dnf, _dnf_matrix(X))
         p_dnf = expit(logit(np.clip(raw, 1e-6, 1 - 1e-6)) + shift)
     return pos, p_points, p_dnf
 
@@ -184,18 +231,24 @@ def _ranking_inputs(
     pos: np.ndarray,
     p_points: np.ndarray,
     p_dnf: np.ndarray,
+    *,
+    pace: RankingModel | None = None,
     k: int | None = None,
 ) -> np.ndarray:
-    """The ranking layer's strength inputs; after qualifying also -log(grid slot), so the held-out
-    likelihood fit decides how far to blend the models' view with the plain grid order (a grid
-    slot matters far more at the front than a gap of one slot further back). `k` = the number of
-    inputs a fitted ranking model expects (older model sets were fitted without the grid)."""
+    """The ranking layer's strength inputs: the pace index (when the model set has one), the three
+    models' outputs, and after qualifying also -log(grid slot), so the held-out likelihood fit decides
+    how far to blend the models' view with the plain grid order (a grid slot matters far more at the
+    front than a gap of one slot further back). `k` = the number of inputs a fitted ranking model
+    expects (older model sets were fitted without the grid)."""
     inputs = strength_inputs(pos, p_points, p_dnf)
-    if stage == "post" and (k is None or k > inputs.shape[1]):
+    expected_base = None if k is None else k - (pace is not None)
+    if stage == "post" and (expected_base is None or expected_base > inputs.shape[1]):
         grid = pd.to_numeric(rows["grid"], errors="coerce").to_numpy(dtype=float)
         field = rows.groupby("race_id")["driver_id"].transform("size").to_numpy(dtype=float)
         grid = np.where(np.isnan(grid) | (grid < 1), field, grid)  # pit lane / unknown: the back
         inputs = np.column_stack([inputs, -np.log(grid)])
+    if pace is not None:
+        inputs = np.column_stack([pace.strength(pace_design(rows, stage)), inputs])
     return inputs
 
 
@@ -227,10 +280,15 @@ def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1) -> StageModel
         pos, pp, pd_ = _base_outputs(calib_models, _matrix(late, features, _empty(early, features)))
         calib = late
     else:
+        calib = train
         calib_models = _fit_base(train, features, n_jobs=n_jobs)
         pos, pp, pd_ = _base_outputs(calib_models, _matrix(train, features, _empty(train, features)))
-        calib = train
-    ranking = ranking_fit(_race_groups(calib, _ranking_inputs(stage, calib, pos, pp, pd_)))
+    # The pace index is fitted on the whole window, calibration block included: it is a handful of
+    # weights over thousands of finishing orders, so it barely overfits, and the backtest is better
+    # with it than with a pace index held out of the block (MAE 3.18 vs 3.22, podium Brier 0.0670 vs
+    # 0.0677): the block's fit then gives it its due weight.
+    pace = ranking_fit(_race_groups(train, pace_design(train, stage)))
+    ranking = ranking_fit(_race_groups(calib, _ranking_inputs(stage, calib, pos, pp, pd_, pace=pace)))
     position, points, dnf, shift = _fit_base(train, features, n_jobs=n_jobs)
     return StageModels(
         stage=stage,
@@ -240,6 +298,7 @@ def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1) -> StageModel
         dnf=dnf,
         dnf_prior_shift=shift,
         ranking=ranking,
+        pace=pace,
         medians=_matrix(train, features, _empty(train, features)).median(),
         empty_features=_empty(train, features),
         metrics={"calibration_from_season": calib_from, "seasons": [int(seasons[0]), int(seasons[-1])]},
@@ -260,6 +319,22 @@ def _calibration_from(train: pd.DataFrame) -> int | None:
 
 def _empty(df: pd.DataFrame, features: list[str]) -> list[str]:
     return [f for f in features if df[f].isna().all()]
+
+
+def race_strength_inputs(
+    models: StageModels,
+    race: pd.DataFrame,
+    pos: np.ndarray | None = None,
+    p_points: np.ndarray | None = None,
+    p_dnf: np.ndarray | None = None,
+) -> np.ndarray:
+    """The ranking layer's inputs for one race (the base models are run when their outputs are not
+    given); `models.ranking.strength(...)` of it is each driver's strength."""
+    if pos is None:
+        base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
+        pos, p_points, p_dnf = _base_outputs(base, models.matrix(race))
+    pace = getattr(models, "pace", None)
+    return _ranking_inputs(models.stage, race, pos, p_points, p_dnf, pace=pace, k=len(models.ranking.weights))
 
 
 def _set_jobs(models: StageModels, n_jobs: int) -> None:
@@ -285,16 +360,19 @@ def race_predict(
     with threadpool_limits(limits=1):
         everything = models.position.predict(_explanation_resets(models, X) if explain else X)
     pos, p_points_model, p_dnf = _base_outputs(base, X, everything[: len(X)])
-    inputs = _ranking_inputs(models.stage, race, pos, p_points_model, p_dnf, len(models.ranking.weights))
+    inputs = race_strength_inputs(models, race, pos, p_points_model, p_dnf)
     sims = models.ranking.simulate(
         inputs, dnf_prob=p_dnf, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed
     )
     places = int(points_places(int(race["season"].iloc[0])))
     expected = sims.mean(axis=0)
     strength = models.ranking.strength(inputs)
-    # The predicted order is the position model's (it ranks better than the expected rank of the
-    # ranking layer in the 2022-2025 backtest); the probabilities come from the ranking layer.
-    order = np.lexsort((-strength, pos))
+    # The predicted order is the simulated expected finishing position (retirements included), ties
+    # broken by strength. Of the candidate orders it is the one that holds up in both backtest
+    # periods: ordering by strength was best on 2022-2025 (MAE 3.18) but worst on 2018-2021 (winner
+    # hit 0.43 vs 0.48), the position model's own order the reverse; the expected position is within
+    # 0.04 MAE of the best in each period and best over 2018-2025 on MAE, podium overlap and winner hit.
+    order = np.lexsort((-strength, expected))
     predicted = np.empty(len(order), int)
     predicted[order] = np.arange(1, len(order) + 1)
     confidence = (np.abs(sims - predicted[None, :]) <= confidence_window).mean(axis=0)

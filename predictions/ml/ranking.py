@@ -115,10 +115,14 @@ def _padded(races: list[tuple[np.ndarray, np.ndarray]]):
     return x, still, groups, counted
 
 
-def _neg_log_likelihood(params: np.ndarray, padded, k: int) -> tuple[float, np.ndarray]:
+def _neg_log_likelihood(
+    params: np.ndarray, padded, k: int, race_weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """Negative log-likelihood of the finishing orders and its gradient (weights, then the free
-    dispersions of place groups 0, 1 and 3; group 2 is the reference, c = 1)."""
+    dispersions of place groups 0, 1 and 3; group 2 is the reference, c = 1). `race_weights`
+    scales each race's log-likelihood (e.g. to favour recent seasons)."""
     x, still, groups, counted = padded
+    rw = np.ones(len(x)) if race_weights is None else np.asarray(race_weights, float)
     weights, dispersion = params[:k], np.insert(params[k:], 2, 1.0)
     s = x @ weights  # (race, driver in finishing order)
     c = dispersion[groups]  # (race, place)
@@ -126,23 +130,32 @@ def _neg_log_likelihood(params: np.ndarray, padded, k: int) -> tuple[float, np.n
     # places that carry no choice take the whole row (finite), then count for nothing
     lse = logsumexp(np.where(still | ~counted[:, :, None], scaled, -np.inf), axis=2)
     chosen = c * s  # the driver who took place j is driver j in finishing order
-    nll = -float(np.sum(np.where(counted, chosen - lse, 0.0)))
+    nll = -float(np.sum(rw[:, None] * np.where(counted, chosen - lse, 0.0)))
     # softmax over the drivers still to be placed; d(-log L)/dθ = -(chosen' - E_softmax[...'])
     p = np.where(still, np.exp(scaled - lse[:, :, None]), 0.0) * counted[:, :, None]
+    wc = counted * rw[:, None]  # counted places, weighted by race
     expected_x = p @ x  # (race, place, input)
-    w_grad = -np.einsum("rj,rjk->k", c * counted, x - expected_x)
-    ds = np.where(counted, s - np.einsum("rji,ri->rj", p, s), 0.0)  # d(log L)/dc per place
+    w_grad = -np.einsum("rj,rjk->k", c * wc, x - expected_x)
+    ds = wc * (s - np.einsum("rji,ri->rj", p, s))  # d(log L)/dc per place
     c_grad = -np.bincount(groups.ravel(), weights=ds.ravel(), minlength=len(dispersion))
     return nll, np.concatenate([w_grad, np.delete(c_grad, 2)])
 
 
-def ranking_fit(races: list[tuple[np.ndarray, np.ndarray]]) -> RankingModel:
+def ranking_fit(
+    races: list[tuple[np.ndarray, np.ndarray]], *, race_weights: np.ndarray | None = None
+) -> RankingModel:
     """Maximum-likelihood weights and place-group dispersions from (strength inputs, finishing
-    order of the drivers who finished) of held-out races; retirements are the DNF model's part."""
+    order of the drivers who finished) of held-out races; retirements are the DNF model's part.
+    `race_weights`: one non-negative weight per race (default 1)."""
     k = races[0][0].shape[1]
     x0 = np.concatenate([np.full(k, 0.2), np.ones(3)])
     bounds = [(None, None)] * k + [(0.05, 20.0)] * 3
     res = minimize(
-        _neg_log_likelihood, x0, args=(_padded(races), k), method="L-BFGS-B", bounds=bounds, jac=True
+        _neg_log_likelihood,
+        x0,
+        args=(_padded(races), k, race_weights),
+        method="L-BFGS-B",
+        bounds=bounds,
+        jac=True,
     )
     return RankingModel(weights=res.x[:k], dispersion=np.insert(res.x[k:], 2, 1.0))

@@ -6,7 +6,7 @@ import numpy as np
 from django.db.models import Sum
 
 from ingestion.models import Driver, Race, RaceResult, SprintResult, Team
-from predictions.ml.models import race_predict
+from predictions.ml.models import race_predict, race_strength_inputs
 from predictions.services.predicting import _race_features, race_entries
 from predictions.services.training import model_bundle_load
 
@@ -75,12 +75,7 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
         rows = _race_features(remaining[0], entries, None)
         out = race_predict(bundle.stages["pre"], rows, explain=0, n_sims=200)
         models = bundle.stages["pre"]
-        from predictions.ml.models import _base_outputs
-        from predictions.ml.ranking import strength_inputs
-
-        base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
-        pos, pp, pdn = _base_outputs(base, models.matrix(rows))
-        strengths = models.ranking.strength(strength_inputs(pos, pp, pdn))
+        strengths = models.ranking.strength(race_strength_inputs(models, rows))
         drivers = out["driver_id"].to_numpy()
         teams = out["team_id"].to_numpy()
     else:

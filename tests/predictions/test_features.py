@@ -62,10 +62,14 @@ def test_changing_a_races_own_result_and_later_races_does_not_change_its_feature
     res.loc[m, "position_order"] = rng.permutation(res.loc[m, "position_order"].to_numpy())
     res.loc[m, "points"] = rng.permutation(res.loc[m, "points"].to_numpy())
     res.loc[m, "finished"] = rng.permutation(res.loc[m, "finished"].to_numpy())
+    res.loc[m, "car_failure"] = rng.permutation(res.loc[m, "car_failure"].to_numpy())
     pits = real_frames.pit_stops.copy()
     pits.loc[pits["race_id"].isin(later), "milliseconds"] = 1
     spr = real_frames.sprints.copy()
     spr.loc[spr["race_id"].isin(later), "points"] = 99
+    # the weekend's own sprint is run before the Grand Prix (a post-qualifying input); later ones are not
+    after = set(races.index[races["date"] > races.loc[target, "date"]])
+    spr.loc[spr["race_id"].isin(after), "position_order"] = 1
     changed = replace(real_frames, results=res, pit_stops=pits, sprints=spr)
 
     cols = feature_names("post")

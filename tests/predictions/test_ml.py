@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from scipy.special import softmax
 
+from predictions.features.frames import status_is_car_failure
 from predictions.ml.metrics import calibration_table, prediction_set_score, race_metrics
-from predictions.ml.models import race_predict, stage_fit
+from predictions.ml.models import PACE_INPUTS, pace_design, race_predict, stage_fit
 from predictions.ml.ranking import RankingModel, ranking_fit
 
 
@@ -45,6 +46,45 @@ def test_ranking_fit_recovers_a_known_weight():
         races.append((np.column_stack([x[:, 0], np.zeros(10), np.zeros(10)]), finish))
     fitted = ranking_fit(races)
     assert fitted.weights[0] == pytest.approx(1.5, abs=0.2)
+
+
+def test_pace_design_is_minus_log_rank_within_each_race_and_missing_takes_the_middle():
+    rows = pd.DataFrame(
+        {
+            "race_id": [1, 1, 1, 1, 2, 2],
+            "team_quali_gap_5": [0.1, 0.5, 0.3, np.nan, 2.0, 1.0],  # lower = better
+            "driver_points_form_5": [25.0, 0.0, 10.0, 1.0, 5.0, 5.0],  # higher = better
+        }
+    )
+    for name, _, _ in PACE_INPUTS:
+        if name not in rows:
+            rows[name] = np.nan  # absent for every driver: a per-race constant
+    X = pace_design(rows, "pre")
+    gap, pts = X[:, 0], X[:, 1]
+    # race 1: ranks 1, 3, 2 and the missing driver the middle of 4 -> 2.5; race 2: 2, 1
+    np.testing.assert_allclose(gap, -np.log([1, 3, 2, 2.5, 2, 1]))
+    np.testing.assert_allclose(pts, -np.log([1, 4, 2, 3, 1.5, 1.5]))
+    # an input missing for the whole race is constant within it (Plackett-Luce ignores it)
+    assert np.ptp(X[:4, -1]) == 0 and np.ptp(X[4:, -1]) == 0
+    # the post-qualifying design adds the grid, the gap to pole and the sprint
+    assert pace_design(rows, "post").shape[1] == X.shape[1] + 3
+
+
+def test_car_failures_are_split_from_incidents_and_finishes():
+    status = pd.Series(
+        ["Finished", "+1 Lap", "Engine", "Collision", "Accident", "Hydraulics", "Retired", None]
+    )
+    assert status_is_car_failure(status).tolist() == [False, False, True, False, False, True, True, False]
+
+
+def test_ranking_race_weight_two_equals_the_race_counted_twice():
+    rng = np.random.default_rng(3)
+    races = [(rng.normal(size=(n, 2)), rng.permutation(n) + 1) for n in (6, 9, 7, 8)]
+    weighted = ranking_fit(races, race_weights=np.array([1.0, 2.0, 1.0, 1.0]))
+    duplicated = ranking_fit(races + [races[1]])
+    np.testing.assert_allclose(weighted.weights, duplicated.weights, atol=1e-4)
+    np.testing.assert_allclose(weighted.dispersion, duplicated.dispersion, atol=1e-4)
+    assert not np.allclose(ranking_fit(races).weights, weighted.weights, atol=1e-4)
 
 
 def test_race_metrics_hand_computed():
