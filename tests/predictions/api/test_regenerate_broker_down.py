@@ -1,0 +1,191 @@
+"""POST predictions/race/{id} {"background": true} with the Celery broker really down: 503 queue_unavailable.
+
+The broker URL is pointed at a closed local port (a port found free, with nothing listening), so the
+publish meets a real connection refusal, not a mock. Like test_regenerate_worker.py the requests
+commit (no pytest-django transaction): `send` runs on commit, and in a test transaction it would run
+only after the view had answered, hiding the failure; here it runs as in production, inside the
+request. The test cleans up what it wrote (staff user, JobRuns, the queued message).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from f1site.celery import app
+from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+
+TASK = "predictions.tasks.race_predictions_regenerate"
+QUEUE = f"pitwall-test-broker-down-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def db_access(django_db_setup, django_db_blocker):
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("needs PostgreSQL (DATABASE_URL) and a Redis broker (REDIS_URL)")
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture
+def staff_api(db_access):
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from tests.api.conftest import token_for
+
+    username = f"steward-{uuid.uuid4().hex[:6]}"
+    user = get_user_model().objects.create_user(
+        username=username, password="correct-horse-battery-staple", is_staff=True
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, username)}")
+    try:
+        yield client
+    finally:
+        user.delete()
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on: bound to find a free one, then closed again."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _drop_broker_pools(*, close: bool) -> None:
+    """Make the next publish connect to the broker URL now configured.
+
+    The app caches its connection and producer pools, built from the URL on first use. kombu keeps
+    them in a process-wide registry keyed by URL, so the live broker's pool must be left open when
+    switching away (the restore finds it again), and only the dead broker's pool is closed.
+    """
+    if close and app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(db_access):
+    """Switch the broker: `broker.down()` points it at a closed port, `broker.up()` restores it.
+
+    The task goes to a queue of its own, deleted afterwards, so no later worker picks the message up.
+    """
+    import redis
+
+    original = {
+        "broker_url": app.conf.broker_url,
+        "broker_connection_timeout": app.conf.broker_connection_timeout,
+        "task_publish_retry_policy": app.conf.task_publish_retry_policy,
+        "task_routes": app.conf.task_routes,
+        "task_always_eager": app.conf.task_always_eager,
+    }
+    assert original["broker_url"].startswith("redis://"), "the test needs the Redis broker"
+
+    class Switch:
+        is_down = False
+
+        def down(self) -> int:
+            port = _closed_port()
+            url = f"redis://127.0.0.1:{port}/0"
+            settings.CELERY_BROKER_URL = url
+            app.conf.broker_url = url
+            _drop_broker_pools(close=False)
+            self.is_down = True
+            return port
+
+        def up(self) -> None:
+            settings.CELERY_BROKER_URL = original["broker_url"]
+            app.conf.broker_url = original["broker_url"]
+            _drop_broker_pools(close=True)
+            self.is_down = False
+
+    app.conf.update(
+        broker_connection_timeout=1,
+        # Celery retries a failed publish (default 3 times); one quick retry keeps the test fast
+        # while still going through the retry path.
+        task_publish_retry_policy={
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.1,
+            "interval_max": 0.1,
+        },
+        task_routes={TASK: {"queue": QUEUE}},
+        task_always_eager=False,
+    )
+    switch = Switch()
+    try:
+        yield switch
+    finally:
+        if switch.is_down:
+            switch.up()
+        app.conf.update(**original)
+        live = redis.Redis.from_url(original["broker_url"])
+        stale = list(live.scan_iter(match=f"*{QUEUE}*"))  # the queue and kombu's binding of it
+        if stale:
+            live.delete(*stale)
+
+
+@pytest.mark.django_db
+def test_the_app_takes_its_broker_from_settings_and_the_closed_port_refuses():
+    # (the django_db mark also makes pytest-django set up the test database when this module runs alone)
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", _closed_port()), timeout=1)
+
+
+def _race():
+    from ingestion.models import Race
+
+    return Race.objects.order_by("-date", "-round").first()
+
+
+def test_background_post_with_the_broker_down_is_503_recorded_failed_then_succeeds_when_it_is_back(
+    staff_api, broker
+):
+    import redis
+
+    from ingestion.models import JobRun, JobStatus
+
+    race = _race()
+    url = f"/api/v1/predictions/race/{race.slug}"
+    runs = JobRun.objects.filter(job=f"predictions_regenerate:{race.pk}")
+    before = set(runs.values_list("pk", flat=True))
+    try:
+        dead_port = broker.down()
+        clock = time.monotonic()
+        response = staff_api.post(url, {"background": True}, format="json")
+        elapsed = time.monotonic() - clock
+        assert response.status_code == 503, response.content
+        body = response.json()
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+        assert body["error"]["code"] == "queue_unavailable"
+        assert body["error"]["message"].startswith("Could not queue the job: ")
+        assert elapsed < 10, f"the dead broker took {elapsed:.1f} s to be reported"
+
+        failed = runs.exclude(pk__in=before).get()  # exactly one new job, committed, marked failed
+        assert failed.status == JobStatus.FAILED and failed.finished_at is not None
+        assert failed.error.startswith("could not queue the job: ")
+        assert f"127.0.0.1:{dead_port}" in failed.error  # the refusal came from the dead broker
+        assert staff_api.get(f"/api/v1/predictions/jobs/{failed.task_id}").json()["status"] == "failed"
+
+        # The broker is back: the claim was released, so a retry at once is queued (202), not a duplicate.
+        broker.up()
+        again = staff_api.post(url, {"background": True}, format="json")
+        assert again.status_code == 202, again.content
+        job = again.json()["job"]
+        assert (
+            again.json()["duplicate"] is False and job["status"] == "queued" and job["id"] != failed.task_id
+        )
+        queued = runs.get(task_id=job["id"])
+        assert queued.status == JobStatus.RUNNING and not queued.worker and not queued.error
+        # The message really reached the (live) broker, on this test's queue.
+        assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(QUEUE) == 1
+    finally:
+        runs.exclude(pk__in=before).delete()
