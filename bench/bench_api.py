@@ -13,6 +13,7 @@ beside `bench/plain` — a plain Django view returning cached bytes — in every
 Needs: `wrk` (apt-get install wrk), `redis-server`, and DATABASE_URL pointing at a database with
 the Ergast dump loaded (e.g. `createdb pitwall_bench && manage.py migrate && manage.py load_ergast`).
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pitwall_bench python -m bench.bench_api --port 8001
+`--scenarios cold` (any comma-separated subset of the names above) runs part of it.
 """
 
 from __future__ import annotations

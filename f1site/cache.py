@@ -279,10 +279,15 @@ return {count, generation, redis.call('GET', body_key)}
 _load_scripts: dict[int, Any] = {}
 
 
-def _load_counted(key: str | ListKey, counter: RequestCounter | None) -> tuple[str, CachedBody | None]:
-    """(concrete key, entry); settles `counter` on the way. One round trip on django-redis (a
-    script); plain GETs when the backend is not django-redis (tests' LocMem, the benchmark's
-    DummyCache), the breaker is not closed, or scripting fails."""
+# _load_counted's entry when Redis failed the read itself: the caller skips its lock command (a
+# second socket timeout on a hung Redis before the breaker opens) and answers without the cache.
+_UNAVAILABLE = object()
+
+
+def _load_counted(key: str | ListKey, counter: RequestCounter | None) -> tuple[str, Any]:
+    """(concrete key, entry or None or _UNAVAILABLE); settles `counter` on the way. One round trip
+    on django-redis (a script); plain GETs when the backend is not django-redis (tests' LocMem,
+    the benchmark's DummyCache), the breaker is not closed, or scripting fails."""
     if isinstance(key, str) and counter is None:
         return key, _load(key)  # one GET already
     client_of = getattr(getattr(cache, "client", None), "get_client", None)
@@ -307,7 +312,7 @@ def _load_counted(key: str | ListKey, counter: RequestCounter | None) -> tuple[s
             # the throttle fails open as it does when its own command fails.
             if counter is not None:
                 counter.settle(None)
-            return (key.resolve(0) if isinstance(key, ListKey) else key), None
+            return (key.resolve(0) if isinstance(key, ListKey) else key), _UNAVAILABLE
         except redis.exceptions.RedisError:
             pass  # e.g. scripting disabled: the plain path below
         else:
@@ -338,12 +343,15 @@ def cached_json(
     logical = key
     key, entry = _load_counted(key, counter)
     now = time.time()
-    if entry is not None and now < entry.fresh_until:
+    lock_key = f"{key}:lock"
+    if entry is _UNAVAILABLE:  # Redis failed the read: no lock attempt, answer without the cache
+        entry, got_lock = None, None
+    elif entry is not None and now < entry.fresh_until:
         _count(tier, "hit")
         _remember(logical, entry)
         return entry
-    lock_key = f"{key}:lock"
-    got_lock = cache.add(lock_key, 1, timeout=getattr(settings, "CACHE_LOCK_TIMEOUT", 30))
+    else:
+        got_lock = cache.add(lock_key, 1, timeout=getattr(settings, "CACHE_LOCK_TIMEOUT", 30))
     if got_lock is None:  # cache unavailable (breaker open / Redis down)
         local = _local_copies.get(logical)
         if local is not None and now < local.fresh_until:

@@ -1,0 +1,28 @@
+"""A hung Redis (SIGSTOP: socket open, no answers) costs the first request ONE socket timeout: the
+rate-limit count, the generation and the body are one script, and after that read fails the
+request does not try the stampede lock too (f1site.cache._UNAVAILABLE)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.api.test_cache import _timed_get, private_redis  # noqa: F401 - fixture
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the django-redis backend"),
+]
+
+
+def test_first_request_on_a_hung_redis_waits_one_socket_timeout(api, ergast_data, private_redis, settings):  # noqa: F811
+    settings.CACHE_BREAKER_FAILURES = 5  # keep the breaker closed: every command must try the socket
+    path = "/api/v1/standings?season=2024"
+    warm, _ = _timed_get(api, path)
+    assert warm.status_code == 200
+    private_redis.send_signal(signal.SIGSTOP)
+    response, took = _timed_get(api, path)
+    assert response.status_code == 200 and response.content == warm.content  # this process's copy
+    assert settings.CACHE_SOCKET_TIMEOUT * 0.8 < took < settings.CACHE_SOCKET_TIMEOUT * 1.8, took
