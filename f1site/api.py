@@ -145,7 +145,7 @@ def validate_query(serializer_class, request) -> serializers.Serializer:
     """Validate query parameters; raises ValidationError (400) with field details.
 
     An empty value (`?season=`) is rejected rather than read as "absent": DRF would otherwise
-    silently fall back to the default for form-style input. Returns a validated serializer, shared
+    silently fall back to the default for form-style input; so is a repeated parameter. Returns a validated serializer, shared
     by later requests with the same query string: callers only read it.
     """
     # The page-size cap is applied during validation, so it is part of the key (tests change it).
@@ -161,14 +161,20 @@ def validate_query(serializer_class, request) -> serializers.Serializer:
 
 
 def _validate_query(serializer_class, request) -> serializers.Serializer:
-    serializer = serializer_class(data=request.query_params)
-    empty = {
-        name: ["A value is required when the parameter is given."]
-        for name in serializer.fields
-        if name in request.query_params and request.query_params.get(name) == ""
+    params = request.query_params
+    serializer = serializer_class(data=params)
+    # A repeated parameter (`?limit=[1]&limit=20`) is an array where the schema says a scalar:
+    # reject it instead of silently using the last value (schemathesis' negative phase checks it).
+    invalid = {
+        name: ["Give this parameter once."] for name in serializer.fields if len(params.getlist(name)) > 1
     }
-    if empty:
-        raise exceptions.ValidationError(empty)
+    invalid.update(
+        (name, ["A value is required when the parameter is given."])
+        for name in serializer.fields
+        if name not in invalid and name in params and params.get(name) == ""
+    )
+    if invalid:
+        raise exceptions.ValidationError(invalid)
     serializer.is_valid(raise_exception=True)
     return serializer
 
