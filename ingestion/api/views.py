@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -58,7 +59,40 @@ def race_cache_key(race_id: str) -> str:
     return f1cache.race_key(season, race_id)
 
 
-class RaceListView(CachedJSONView):
+class SeasonListView(CachedJSONView):
+    # A paginated list with an optional ?season= filter (races, drivers, teams): a subclass names
+    # its cache tier, its selector and, if it differs from the default, how a page is keyed and kept.
+    tier: str  # cache tier, and the list family bumped when the data changes
+    selector: Callable[..., dict]  # (season=, limit=, offset=) -> payload, from ingestion.api.selectors
+
+    def page_key_ttl(self, season: int | None, limit: int, offset: int) -> tuple[f1cache.ListKey, int]:
+        key = f1cache.list_key(self.tier, season if season is not None else "all", limit, offset)
+        return key, settings.CACHE_TTL_STATIC
+
+    def season_list(self, request):
+        params = validate_query(serializers.SeasonPageParams, request)
+        limit, offset = params.validated_page()
+        season = params.validated_data.get("season")
+        key, ttl = self.page_key_ttl(season, limit, offset)
+        select = self.selector
+        return self.cached(
+            request,
+            key=key,
+            ttl=ttl,
+            tier=self.tier,
+            compute=lambda: select(season=season, limit=limit, offset=offset),
+        )
+
+
+class RaceListView(SeasonListView):
+    tier = "races"
+    selector = staticmethod(selectors.race_list)
+
+    def page_key_ttl(self, season: int | None, limit: int, offset: int) -> tuple[f1cache.ListKey, int]:
+        # One family per season (a sync bumps only the seasons it touched); past seasons are static.
+        family = f"races:{season if season is not None else 'all'}"
+        return f1cache.list_key(family, limit, offset), season_ttl(season)
+
     @extend_schema(
         operation_id="races_list",
         summary="Races (filter by season), each with its status",
@@ -66,17 +100,7 @@ class RaceListView(CachedJSONView):
         responses={200: serializers.RacePageOut, **error_responses(400, 429)},
     )
     def get(self, request):
-        params = validate_query(serializers.SeasonPageParams, request)
-        limit, offset = params.validated_page()
-        season = params.validated_data.get("season")
-        family = f"races:{season if season is not None else 'all'}"
-        return self.cached(
-            request,
-            key=f1cache.list_key(family, limit, offset),
-            ttl=season_ttl(season),
-            tier="races",
-            compute=lambda: selectors.race_list(season=season, limit=limit, offset=offset),
-        )
+        return self.season_list(request)
 
 
 class RaceDetailView(CachedJSONView):
@@ -101,7 +125,10 @@ class RaceDetailView(CachedJSONView):
         return self.cached(request, key=key, ttl=season_ttl(season), tier="race", compute=compute)
 
 
-class DriverListView(CachedJSONView):
+class DriverListView(SeasonListView):
+    tier = "drivers"
+    selector = staticmethod(selectors.driver_list)
+
     @extend_schema(
         operation_id="drivers_list",
         summary="Drivers (season filter: drivers classified in that season)",
@@ -109,19 +136,13 @@ class DriverListView(CachedJSONView):
         responses={200: serializers.DriverPageOut, **error_responses(400, 429)},
     )
     def get(self, request):
-        params = validate_query(serializers.SeasonPageParams, request)
-        limit, offset = params.validated_page()
-        season = params.validated_data.get("season")
-        return self.cached(
-            request,
-            key=f1cache.list_key("drivers", season if season is not None else "all", limit, offset),
-            ttl=settings.CACHE_TTL_STATIC,
-            tier="drivers",
-            compute=lambda: selectors.driver_list(season=season, limit=limit, offset=offset),
-        )
+        return self.season_list(request)
 
 
-class TeamListView(CachedJSONView):
+class TeamListView(SeasonListView):
+    tier = "teams"
+    selector = staticmethod(selectors.team_list)
+
     @extend_schema(
         operation_id="teams_list",
         summary="Teams (constructors; season filter: teams classified in that season)",
@@ -129,16 +150,7 @@ class TeamListView(CachedJSONView):
         responses={200: serializers.TeamPageOut, **error_responses(400, 429)},
     )
     def get(self, request):
-        params = validate_query(serializers.SeasonPageParams, request)
-        limit, offset = params.validated_page()
-        season = params.validated_data.get("season")
-        return self.cached(
-            request,
-            key=f1cache.list_key("teams", season if season is not None else "all", limit, offset),
-            ttl=settings.CACHE_TTL_STATIC,
-            tier="teams",
-            compute=lambda: selectors.team_list(season=season, limit=limit, offset=offset),
-        )
+        return self.season_list(request)
 
 
 class StandingsView(CachedJSONView):
