@@ -45,14 +45,21 @@ class CircuitOut(serializers.Serializer):
     length_km = serializers.FloatField(allow_null=True)
 
 
-class RaceSummaryOut(serializers.Serializer):
-    id = serializers.CharField(help_text="Race id, e.g. 2025_bahrain")
+class RaceRefOut(serializers.Serializer):
+    # A race as other payloads (predictions, accuracy, what-if) refer to it. (A comment, not a
+    # docstring: drf-spectacular would publish a docstring as the component's description.)
+    id = serializers.CharField()
     season = serializers.IntegerField()
     round = serializers.IntegerField()
     name = serializers.CharField()
     date = serializers.DateField()
     start = serializers.DateTimeField(allow_null=True)
     status = serializers.ChoiceField(choices=RaceStatus.CHOICES)
+
+
+class RaceSummaryOut(RaceRefOut):
+    # `id` keeps its place first (DRF orders an overridden field where the base declared it).
+    id = serializers.CharField(help_text="Race id, e.g. 2025_bahrain")
     circuit = CircuitOut()
 
 

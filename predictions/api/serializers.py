@@ -2,20 +2,9 @@
 
 from rest_framework import serializers
 
-from ingestion.api.selectors import RaceStatus
-from ingestion.api.serializers import DriverRef, RefName
+from ingestion.api.serializers import DriverRef, RaceRefOut, RefName
 
 _REF_RE = r"^[a-z][a-z0-9_\-]{0,63}$"
-
-
-class RaceRefOut(serializers.Serializer):
-    id = serializers.CharField()
-    season = serializers.IntegerField()
-    round = serializers.IntegerField()
-    name = serializers.CharField()
-    date = serializers.DateField()
-    start = serializers.DateTimeField(allow_null=True)
-    status = serializers.ChoiceField(choices=RaceStatus.CHOICES)
 
 
 class ExplanationOut(serializers.Serializer):
