@@ -203,3 +203,16 @@ def f1_tables_empty(db) -> None:
         Race.objects.all().delete()
         for model in models:
             model.objects.all().delete()
+
+
+@pytest.fixture(scope="module")
+def committing_db(django_db_setup, django_db_blocker):
+    """Database access outside pytest-django's per-test transaction, for a module whose writes a
+    real celery worker (another process, tests/workers.py) must see; the module cleans up after."""
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("worker tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    with django_db_blocker.unblock():
+        yield

@@ -10,44 +10,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from f1site.celery import app
 from ingestion.models import JobRun, JobStatus, Season
+from tests.workers import celery_worker, wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE = f"pitwall-test-{uuid.uuid4().hex[:8]}"
 TEST_JOBS = ["t5-overlap", "t5-kill"]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def db_access(django_db_setup, django_db_blocker):
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("worker tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
-    with django_db_blocker.unblock():
-        yield
 
 
 def _cleanup():
@@ -56,41 +32,18 @@ def _cleanup():
 
 
 @pytest.fixture(scope="module")
-def worker(db_access):
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "JOB_LOCK_TTL": "3",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
+def worker(committing_db):
     _cleanup()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; the worker's log (a pipe nobody reads could fill up and block it)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "f1site", "worker", "-P", "prefork", "-c", "2", "-Q", QUEUE,
-         "-I", "tests.pipeline.worker_tasks", "-n", f"{QUEUE}@%h", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-l", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-    )  # fmt: skip
     try:
-        _wait(
-            lambda: app.control.ping(destination=[f"{QUEUE}@{os.uname().nodename}"], timeout=0.5),
-            30,
-            "worker",
-        )
-        yield proc
+        with celery_worker(
+            queue=QUEUE,
+            concurrency=2,
+            env={"JOB_LOCK_TTL": "3"},
+            args=("-I", "tests.pipeline.worker_tasks"),
+            stop_timeout=3,
+        ) as proc:
+            yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its pool children, nothing else
-            proc.wait(timeout=5)
-        log.close()
         _cleanup()
 
 
@@ -128,12 +81,12 @@ def test_a_beat_entry_fires_runs_once_and_is_recorded(worker):
         entry = ModelEntry(task, app=app)
         assert entry.is_due()[0]
         scheduler.apply_entry(entry)  # what beat's tick does with a due entry
-        run = _wait(
+        run = wait_until(
             lambda: (
                 JobRun.objects.filter(job="cache_cleanup", status=JobStatus.SUCCEEDED).order_by("-pk").first()
             ),
-            20,
-            "the cache_cleanup JobRun",
+            timeout=20,
+            what="the cache_cleanup JobRun",
         )
         assert run.task_id and run.counts.keys() >= {"expired_sessions_deleted"}
         assert run.duration_seconds is not None and run.worker
@@ -152,14 +105,14 @@ def test_two_overlapping_triggers_run_the_job_once(worker):
 
     a = slow_seasons.apply_async(("t5-overlap", years, 0.6), queue=QUEUE)
     b = slow_seasons.apply_async(("t5-overlap", years, 0.6), queue=QUEUE)
-    runs = _wait(
+    runs = wait_until(
         lambda: (
             list(JobRun.objects.filter(job="t5-overlap").exclude(status=JobStatus.RUNNING))
             if JobRun.objects.filter(job="t5-overlap").exclude(status=JobStatus.RUNNING).count() == 2
             else None
         ),
-        20,
-        "both triggers to finish",
+        timeout=20,
+        what="both triggers to finish",
     )
     assert sorted(r.status for r in runs) == [JobStatus.SKIPPED, JobStatus.SUCCEEDED]
     assert {r.task_id for r in runs} == {a.id, b.id}
@@ -172,8 +125,10 @@ def test_a_worker_killed_mid_task_leaves_nothing_half_written_and_the_next_run_c
     from tests.pipeline.worker_tasks import slow_seasons
 
     slow_seasons.apply_async(("t5-kill", years, 0.4), queue=QUEUE)
-    running = _wait(
-        lambda: JobRun.objects.filter(job="t5-kill", status=JobStatus.RUNNING).first(), 20, "the run to start"
+    running = wait_until(
+        lambda: JobRun.objects.filter(job="t5-kill", status=JobStatus.RUNNING).first(),
+        timeout=20,
+        what="the run to start",
     )
     time.sleep(1.5)  # a few rows inserted, not committed
     pid = int(running.worker.rsplit(":", 1)[1])
@@ -183,10 +138,10 @@ def test_a_worker_killed_mid_task_leaves_nothing_half_written_and_the_next_run_c
 
     time.sleep(3)  # the dead run's lock expires (JOB_LOCK_TTL=3 in the worker, no heartbeat any more)
     slow_seasons.apply_async(("t5-kill", years, 0.05), queue=QUEUE)
-    _wait(
+    wait_until(
         lambda: JobRun.objects.filter(job="t5-kill", status=JobStatus.SUCCEEDED).exists(),
-        30,
-        "a completed run",
+        timeout=30,
+        what="a completed run",
     )
     assert sorted(Season.objects.filter(year__in=years).values_list("year", flat=True)) == years
     assert JobRun.objects.get(pk=running.pk).status == JobStatus.INTERRUPTED

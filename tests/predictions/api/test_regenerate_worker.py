@@ -9,47 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from f1site.celery import app
 from tests.model_fixtures import small_trained_model
+from tests.workers import celery_worker, wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = f"pitwall-test-regen-{uuid.uuid4().hex[:8]}"
 TASK = "predictions.tasks.race_predictions_regenerate"
 
 
 def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    # These poll the staff job-status API (throttled per user) for up to 90 s: every 0.2 s is plenty.
+    return wait_until(predicate, timeout=timeout, what=what, interval=0.2)
 
 
 @pytest.fixture(scope="module")
-def db_access(django_db_setup, django_db_blocker):
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("worker tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
-    with django_db_blocker.unblock():
-        yield
-
-
-@pytest.fixture(scope="module")
-def trained_model(db_access, django_db_blocker, tmp_path_factory):
+def trained_model(committing_db, django_db_blocker, tmp_path_factory):
     with small_trained_model(
         django_db_blocker,
         tmp_path_factory.mktemp("models"),
@@ -61,54 +41,27 @@ def trained_model(db_access, django_db_blocker, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def worker(db_access, trained_model):
+def worker(committing_db, trained_model):
     from django.core.cache import cache
 
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "MODEL_STORAGE_PATH": str(settings.MODEL_STORAGE_PATH),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
     cache.clear()  # before the worker declares its queue (the cache and the broker share the Redis db)
     previous_routes = app.conf.task_routes
     # The view sends the task to the default queue; route it to this worker's own queue instead.
     app.conf.update(task_routes={TASK: {"queue": QUEUE}})
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally (a pipe nobody reads could block the worker)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "f1site", "worker", "-P", "prefork", "-c", "1", "-Q", QUEUE,
-         "-n", f"{QUEUE}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-    )  # fmt: skip
     try:
-        _wait(
-            lambda: app.control.ping(destination=[f"{QUEUE}@{os.uname().nodename}"], timeout=0.5),
-            30,
-            "worker",
-        )
-        yield proc
+        with celery_worker(
+            queue=QUEUE,
+            concurrency=1,
+            env={"MODEL_STORAGE_PATH": str(settings.MODEL_STORAGE_PATH)},
+            show_log=True,
+        ) as proc:
+            yield proc
     finally:
         app.conf.update(task_routes=previous_routes)
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its pool child, nothing else
-            proc.wait(timeout=5)
-        log.seek(0)
-        tail = log.read()[-3000:].decode(errors="replace")
-        log.close()
-        if tail.strip():
-            print("worker log:\n" + tail)
 
 
 @pytest.fixture(scope="module")
-def staff_api(db_access):
+def staff_api(committing_db):
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 

@@ -1,0 +1,94 @@
+"""A real `celery worker` process for tests (tests/pipeline/test_worker.py,
+tests/predictions/api/test_regenerate_worker.py).
+
+The worker is another process reading the test database, so the tests that use it commit: they
+take `committing_db` (tests/conftest.py; module scope, outside pytest-django's per-test
+transaction) instead of the `db` fixtures, and clean up what they wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from f1site.celery import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1):
+    """Poll until `predicate()` is truthy and return that value; AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def celery_worker(
+    *,
+    queue: str,
+    concurrency: int,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    stop_timeout: float = 5,
+    show_log: bool = False,
+) -> Iterator[subprocess.Popen]:
+    """A `celery worker` on `queue` against the test database and Redis, up (answering a ping)
+    inside the block and stopped after it: SIGTERM, then SIGKILL to its process group (the worker
+    and its pool children, nothing else) if it has not exited within `stop_timeout` s.
+
+    `env` adds to the worker's environment; `args` to its command line. With `show_log` the tail
+    of the worker's stderr is printed at the end (pytest shows it when a test failed).
+    """
+    db = connection.settings_dict
+    worker_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    worker_env.pop("TEST_DATABASE_NAME", None)  # DATABASE_URL already names the test database
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; the worker's log (a pipe nobody reads could fill up and block it)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "f1site", "worker", "-P", "prefork", "-c", str(concurrency),
+         "-Q", queue, *args, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "warning"],
+        cwd=ROOT, env=worker_env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=0.5),
+            timeout=30,
+            what="worker",
+        )
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        if show_log:
+            log.seek(0)
+            tail = log.read()[-3000:].decode(errors="replace")
+            if tail.strip():
+                print("worker log:\n" + tail)
+        log.close()
