@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from f1site.cache import breaker
 from tests.api.test_cache import _timed_get, private_redis  # noqa: F401 - fixture
 
 pytestmark = [
@@ -22,7 +23,11 @@ def test_first_request_on_a_hung_redis_waits_one_socket_timeout(api, ergast_data
     path = "/api/v1/standings?season=2024"
     warm, _ = _timed_get(api, path)
     assert warm.status_code == 200
+    breaker.reset()
     private_redis.send_signal(signal.SIGSTOP)
-    response, took = _timed_get(api, path)
+    response, _ = _timed_get(api, path)
     assert response.status_code == 200 and response.content == warm.content  # this process's copy
-    assert settings.CACHE_SOCKET_TIMEOUT * 0.8 < took < settings.CACHE_SOCKET_TIMEOUT * 1.8, took
+    # Counted, not timed (wall time is the benchmark's job, and flaky on a shared box): every Redis
+    # command that waited out the socket timeout is one breaker failure; before the fix there were
+    # two (the body script, then the stampede lock).
+    assert breaker.as_dict()["consecutive_failures"] == 1
