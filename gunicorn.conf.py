@@ -106,6 +106,27 @@ def metrics_process_identifier(pid: int) -> str:
     return f"{host}-{pid}"
 
 
+def post_worker_init(worker):
+    """Freeze the worker's startup heap once the application is loaded, before its first request.
+
+    Why: a full (generation 2) collection walks every tracked object; with Django, DRF, the URLconf,
+    the views and their libraries alive (~230k objects) it took ~150 ms and came every few hundred
+    uncached requests, which made those requests the p99. Frozen objects are still freed by
+    reference counting; only cycles among them would never be collected, hence one collection
+    first. The URLconf is loaded here (Django would import it, and with it every view and library,
+    on the first request) so the freeze covers it: 229k of the 230k objects alive after the first
+    API requests. Runs in each worker, after fork; the master still imports nothing (HUP reloads
+    code). A URLconf that fails to import now stops the worker at boot instead of 500ing requests.
+    """
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - the import is the point
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges must not be summed into /metrics any more."""
     from prometheus_client import multiprocess

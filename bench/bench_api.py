@@ -14,6 +14,8 @@ Needs: `wrk` (apt-get install wrk), `redis-server`, and DATABASE_URL pointing at
 the Ergast dump loaded (e.g. `createdb pitwall_bench && manage.py migrate && manage.py load_ergast`).
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pitwall_bench python -m bench.bench_api --port 8001
 `--scenarios cold` (any comma-separated subset of the names above) runs part of it.
+gunicorn runs with the production gunicorn.conf.py (see Stack.start_gunicorn); settings such as
+DATABASE_SERVER_SIDE_BINDING or GUNICORN_MAX_REQUESTS come from the environment, as in production.
 """
 
 from __future__ import annotations
@@ -151,26 +153,20 @@ class Stack:
         _wait_port(self.redis_port)
 
     def start_gunicorn(self, *, cache: str = "redis") -> None:
-        env = {**self.env, "BENCH_CACHE": cache}
+        env = {
+            **self.env,
+            "BENCH_CACHE": cache,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": str(self.workers),
+            "GUNICORN_THREADS": "1",
+        }
+        env.pop("GUNICORN_PIDFILE", None)
+        # Production's gunicorn.conf.py (its post_worker_init GC freeze, keep-alive, worker
+        # recycling, JSON access log), only the bind and the worker count set here; other
+        # GUNICORN_* knobs pass through from the environment. The access log goes to stdout as in
+        # production (formatted and written per request), here into /dev/null.
         self.gunicorn = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "/dev/null",
-                "f1site.wsgi:application",
-                "-k",
-                "sync",
-                "-w",
-                str(self.workers),
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "--timeout",
-                "60",
-                "--log-level",
-                "error",
-            ],
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -236,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         "setup": {
             "workers": args.workers,
             "worker_class": "sync",
+            "gunicorn_config": "gunicorn.conf.py",
+            "env": {
+                k: os.environ[k]
+                for k in ("GUNICORN_MAX_REQUESTS", "DATABASE_SERVER_SIDE_BINDING", "DB_CONN_MAX_AGE")
+                if k in os.environ
+            },
             "connections": args.connections,
             "duration_s": args.duration,
             "load_generator": "wrk -t2 (separate process)",

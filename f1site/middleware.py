@@ -1,11 +1,10 @@
 """Request id: accepted from X-Request-ID (if sane) or generated, bound to every log line, echoed back.
 
-Also freezes the process's startup heap after its first request (`_freeze_startup_heap`).
+(Gunicorn workers freeze their startup heap in gunicorn.conf.py `post_worker_init`, not here.)
 """
 
 from __future__ import annotations
 
-import gc
 import re
 import uuid
 
@@ -28,23 +27,4 @@ class RequestIdMiddleware:
         finally:
             log_context.reset(token)
         response["X-Request-ID"] = request_id
-        if not _heap_frozen:
-            _freeze_startup_heap()
         return response
-
-
-_heap_frozen = False
-
-
-def _freeze_startup_heap() -> None:
-    """Move everything alive after the first request (Django, DRF, the URLconf, the views and the
-    libraries they import: ~250k objects) out of the cyclic collector's reach.
-
-    Why: a full (generation 2) collection walks every tracked object; with that startup heap it
-    took ~150 ms and ran every few hundred uncached requests, which made those the p99. Frozen
-    objects are still freed by reference counting; only cycles among them would never be
-    collected, hence one collection first. Runs once per process (each gunicorn worker)."""
-    global _heap_frozen
-    _heap_frozen = True
-    gc.collect()
-    gc.freeze()
