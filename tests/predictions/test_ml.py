@@ -81,7 +81,7 @@ def test_ranking_race_weight_two_equals_the_race_counted_twice():
     rng = np.random.default_rng(3)
     races = [(rng.normal(size=(n, 2)), rng.permutation(n) + 1) for n in (6, 9, 7, 8)]
     weighted = ranking_fit(races, race_weights=np.array([1.0, 2.0, 1.0, 1.0]))
-    duplicated = ranking_fit(races + [races[1]])
+    duplicated = ranking_fit([*races, races[1]])
     np.testing.assert_allclose(weighted.weights, duplicated.weights, atol=1e-4)
     np.testing.assert_allclose(weighted.dispersion, duplicated.dispersion, atol=1e-4)
     assert not np.allclose(ranking_fit(races).weights, weighted.weights, atol=1e-4)
