@@ -87,6 +87,8 @@ def model_train(
             params={
                 **PARAMS,
                 "ranking_weights": {s: bundle.stages[s].ranking.weights.round(4).tolist() for s in STAGES},
+                # the pace index's weight per input (PACE_INPUTS order; post adds grid, gap, sprint)
+                "pace_weights": {s: bundle.stages[s].pace.weights.round(4).tolist() for s in STAGES},
             },
             data_fingerprint=data_fingerprint(rows),
             metrics={
