@@ -65,8 +65,14 @@ backlog = _int("GUNICORN_BACKLOG", 2048)
 timeout = _int("GUNICORN_TIMEOUT", 30)  # a worker silent this long is killed and replaced
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)  # SIGTERM/HUP: time to finish in-flight requests
 keepalive = _int("GUNICORN_KEEPALIVE", 5)  # behind a proxy that reuses connections
-max_requests = _int("GUNICORN_MAX_REQUESTS", 5000)  # recycle workers: bounds slow leaks
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 500)  # ...without recycling all at once
+# Recycle workers to bound slow leaks, but rarely and never all at once: a worker boot costs ~1.6 s
+# of CPU (Django, the apps and their libraries, the URLconf), and sync workers share requests evenly,
+# so with 5,000 +- 500 the three workers reached their limit within a second of each other every
+# ~7 s at 2,000 requests/s and were booting together: 1-2.6 s p99 stalls and about half the
+# throughput in bench_api (README "API", benchmark). 50,000 + up to 25,000: under 1 % of a core on
+# boots at that rate, and the recycles are spread over tens of seconds.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 50000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max(1, max_requests // 2))
 preload_app = False  # see module docstring: HUP reloads code
 reload = os.environ.get("GUNICORN_RELOAD", "").lower() in {"1", "true", "yes"}  # development only
 # Heartbeat files in memory, not on a possibly slow container overlay filesystem.
