@@ -141,7 +141,8 @@ def child_exit(server, worker):
 
 
 # --- logging: one JSON object per line, like the application's logs ---------------------------------
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# GUNICORN_ACCESS_LOG="" turns the access log off (gunicorn would try to open a file named "").
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # TEXT mode (LOG_FORMAT=text) keeps gunicorn's line format, plus the request id.

@@ -70,3 +70,11 @@ def test_workers_recycle_rarely_and_spread_out(monkeypatch, tmp_path):
     monkeypatch.setenv("GUNICORN_MAX_REQUESTS_JITTER", "100")
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert conf["max_requests_jitter"] == 100
+
+
+def test_empty_access_log_setting_turns_it_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.delenv("GUNICORN_ACCESS_LOG", raising=False)
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["accesslog"] == "-"
+    monkeypatch.setenv("GUNICORN_ACCESS_LOG", "")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["accesslog"] is None
