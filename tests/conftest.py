@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -72,6 +73,17 @@ class Mirror:
 
     def requests(self) -> dict:
         return self._call("GET", "/__requests")
+
+    def requests_settled(self, *, at_least: int, timeout: float = 5.0) -> dict:
+        """The request log once it holds at least `at_least` requests (or after `timeout`): the mirror
+        logs a request after its answer is sent or its connection reset, so a client can hold the
+        answer before the log does (read at once, the count flaked under load)."""
+        deadline = time.monotonic() + timeout
+        log = self.requests()
+        while log["total"] < at_least and time.monotonic() < deadline:
+            time.sleep(0.02)
+            log = self.requests()
+        return log
 
     def reset_requests(self):
         return self._call("DELETE", "/__requests")
