@@ -72,17 +72,26 @@ class Mirror:
         return self._call("DELETE", "/__ratelimit")
 
     def requests(self) -> dict:
-        return self._call("GET", "/__requests")
+        """The request log, read until two reads 30 ms apart agree: the mirror logs a request just
+        after answering it, so a read right after a client call can miss the last one."""
+        log = self._call("GET", "/__requests")
+        for _ in range(20):
+            time.sleep(0.03)
+            again = self._call("GET", "/__requests")
+            if again["total"] == log["total"]:
+                return again
+            log = again
+        return log
 
     def requests_settled(self, *, at_least: int, timeout: float = 5.0) -> dict:
         """The request log once it holds at least `at_least` requests (or after `timeout`): the mirror
         logs a request after its answer is sent or its connection reset, so a client can hold the
         answer before the log does (read at once, the count flaked under load)."""
         deadline = time.monotonic() + timeout
-        log = self.requests()
+        log = self._call("GET", "/__requests")
         while log["total"] < at_least and time.monotonic() < deadline:
             time.sleep(0.02)
-            log = self.requests()
+            log = self._call("GET", "/__requests")
         return log
 
     def reset_requests(self):
