@@ -309,7 +309,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RaceStatusEnum": ["scheduled", "awaiting_results", "completed"],
         "HealthStatusEnum": ["ok", "degraded", "down"],
-        "JobStatusEnum": ["running", "succeeded", "failed"],
+        "JobStatusEnum": ["queued", "running", "succeeded", "failed"],
     },
 }
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
