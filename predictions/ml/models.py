@@ -89,7 +89,6 @@ DNF_FEATURES = [
     "weather_is_wet",
     "race_field_size",
 ]
-_DNF_GRID_TERMS = ["grid_log", "grid_from_midfield"]
 DNF_RATE_SEASONS = 3
 
 
