@@ -162,8 +162,9 @@ def _ensure_dump_loaded() -> bool:
 
 def _uses_db(item) -> bool:
     names = set(getattr(item, "fixturenames", ()))
+    # committing_db: the real-worker modules, which read the dump outside pytest-django's fixtures
     return item.get_closest_marker("django_db") is not None or bool(
-        ({"db"} | _TRANSACTIONAL_FIXTURES) & names
+        ({"db", "committing_db"} | _TRANSACTIONAL_FIXTURES) & names
     )
 
 

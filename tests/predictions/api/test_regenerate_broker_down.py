@@ -15,7 +15,6 @@ import uuid
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from f1site.celery import app
 from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
@@ -24,16 +23,8 @@ TASK = "predictions.tasks.race_predictions_regenerate"
 QUEUE = f"pitwall-test-broker-down-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def db_access(django_db_setup, django_db_blocker):
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("needs PostgreSQL (DATABASE_URL) and a Redis broker (REDIS_URL)")
-    with django_db_blocker.unblock():
-        yield
-
-
 @pytest.fixture
-def staff_api(db_access):
+def staff_api(committing_db):
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
@@ -72,7 +63,7 @@ def _drop_broker_pools(*, close: bool) -> None:
 
 
 @pytest.fixture
-def broker(db_access):
+def broker(committing_db):
     """Switch the broker: `broker.down()` points it at a closed port, `broker.up()` restores it.
 
     The task goes to a queue of its own, deleted afterwards, so no later worker picks the message up.
