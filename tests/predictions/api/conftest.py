@@ -1,3 +1,32 @@
-"""The API client fixtures of tests/api (a DRF client, staff and fan users with JWTs), shared here."""
+"""The API client fixtures of tests/api (a DRF client, staff and fan users with JWTs), shared here,
+and a committed staff client for the modules that commit (a real worker or broker is involved)."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
 
 from tests.api.conftest import api, fan_user, staff_api, staff_user  # noqa: F401 - fixtures
+
+
+@contextmanager
+def committed_staff_client():
+    """A DRF client with a staff user's JWT, created outside any test transaction (other processes
+    see it); afterwards the user and every regeneration JobRun are deleted."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from ingestion.models import JobRun
+    from tests.api.conftest import token_for
+
+    username = f"steward-{uuid.uuid4().hex[:6]}"
+    user = get_user_model().objects.create_user(
+        username=username, password="correct-horse-battery-staple", is_staff=True
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, username)}")
+    try:
+        yield client
+    finally:
+        JobRun.objects.filter(job__startswith="predictions_regenerate:").delete()
+        user.delete()

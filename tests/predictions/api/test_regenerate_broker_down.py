@@ -18,6 +18,7 @@ from django.conf import settings
 
 from f1site.celery import app
 from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.predictions.api.conftest import committed_staff_client
 
 TASK = "predictions.tasks.race_predictions_regenerate"
 QUEUE = f"pitwall-test-broker-down-{uuid.uuid4().hex[:8]}"
@@ -25,21 +26,8 @@ QUEUE = f"pitwall-test-broker-down-{uuid.uuid4().hex[:8]}"
 
 @pytest.fixture
 def staff_api(committing_db):
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
-    from tests.api.conftest import token_for
-
-    username = f"steward-{uuid.uuid4().hex[:6]}"
-    user = get_user_model().objects.create_user(
-        username=username, password="correct-horse-battery-staple", is_staff=True
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, username)}")
-    try:
+    with committed_staff_client() as client:
         yield client
-    finally:
-        user.delete()
 
 
 def _closed_port() -> int:

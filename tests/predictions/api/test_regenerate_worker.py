@@ -16,6 +16,7 @@ from django.conf import settings
 
 from f1site.celery import app
 from tests.model_fixtures import small_trained_model
+from tests.predictions.api.conftest import committed_staff_client
 from tests.workers import celery_worker, wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,23 +63,8 @@ def worker(committing_db, trained_model):
 
 @pytest.fixture(scope="module")
 def staff_api(committing_db):
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
-    from ingestion.models import JobRun
-    from tests.api.conftest import token_for
-
-    username = f"steward-{uuid.uuid4().hex[:6]}"
-    user = get_user_model().objects.create_user(
-        username=username, password="correct-horse-battery-staple", is_staff=True
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, username)}")
-    try:
+    with committed_staff_client() as client:
         yield client
-    finally:
-        JobRun.objects.filter(job__startswith="predictions_regenerate:").delete()
-        user.delete()
 
 
 def _upcoming_races(n: int):
