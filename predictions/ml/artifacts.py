@@ -11,7 +11,9 @@ import joblib
 
 from predictions.ml.models import StageModels
 
-ARTIFACT_FORMAT = 1
+# Bumped whenever a model set's inputs change shape: 2 = DNF inputs split into car failures and
+# incidents plus the grid terms, and the pace index. An older artifact cannot be scored by this code.
+ARTIFACT_FORMAT = 2
 
 
 class ArtifactError(RuntimeError):
@@ -51,8 +53,13 @@ def bundle_load(path: Path, *, label: str) -> ModelBundle:
             bundle = joblib.load(path)
         except Exception as exc:  # joblib/pickle raise many types for a truncated or foreign file
             raise ArtifactError(f"model artifact {path} for {label} is unreadable: {exc}") from exc
-        if not isinstance(bundle, ModelBundle) or bundle.format != ARTIFACT_FORMAT or bundle.label != label:
+        if not isinstance(bundle, ModelBundle) or bundle.label != label:
             raise ArtifactError(f"model artifact {path} is not the Pitwall model bundle {label}")
+        if bundle.format != ARTIFACT_FORMAT:
+            raise ArtifactError(
+                f"model artifact {path} for {label} was written by another engine version (format "
+                f"{bundle.format}, this code reads {ARTIFACT_FORMAT}): retrain with `manage.py train_models`"
+            )
         _CACHE[label] = bundle
         return bundle
 

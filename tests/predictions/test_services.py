@@ -168,6 +168,33 @@ def test_corrupt_artifact_falls_back_to_the_last_good_version(active_model, tmp_
     cache_clear()
 
 
+def test_an_artifact_from_an_older_engine_is_refused_with_a_retrain_hint(active_model, tmp_path):
+    """A model set whose inputs no longer match the code (an older ARTIFACT_FORMAT) is not scored
+    with the wrong columns: it is refused with a clear reason and the last good version is used."""
+    import joblib
+
+    from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_load
+
+    old_path = tmp_path / "old.joblib"
+    joblib.dump(ModelBundle(label="vold", stages={}, format=1), old_path)
+    with pytest.raises(ArtifactError, match=r"format 1.*retrain with `manage\.py train_models`"):
+        bundle_load(old_path, label="vold")
+    old = ModelVersion.objects.create(
+        label="vold",
+        train_from_season=2023,
+        train_until_season=2025,
+        trained_until_date=active_model.trained_until_date,
+        rows=1,
+        data_fingerprint="x",
+        artifact_path=str(old_path),
+    )
+    ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=old.pk).update(is_active=True)
+    rows = prediction_generate(race=_race(2025, 12), stage="pre")
+    assert {p.model_version_id for p in rows} == {active_model.pk}
+    cache_clear()
+
+
 def test_what_if_grid(active_model):
     race = _race(2026, 7)
     entrants = list(
