@@ -76,11 +76,18 @@ if has_command sync_weather && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
 fi
 
 if has_command train_models; then
-  active="$("$PY" manage.py shell --no-imports -c "from predictions.models import ModelVersion; print(ModelVersion.objects.filter(is_active=True).exists())" 2>/dev/null | tail -n 1 || echo False)"
+  # "usable", not just "exists": an artifact of an older engine format is refused at load
+  active="$("$PY" manage.py shell --no-imports -c "
+try:
+    from predictions.services.training import model_bundle_load
+    model_bundle_load()
+    print(True)
+except Exception:
+    print(False)" 2>/dev/null | tail -n 1 || echo False)"
   if [[ "$active" != "True" ]] || truthy "${PITWALL_RETRAIN:-0}"; then
     run_step train_models 0 "$PY" manage.py train_models
   else
-    log "train_models skipped: a model version is active (PITWALL_RETRAIN=1 to retrain)"
+    log "train_models skipped: an active model version loads (PITWALL_RETRAIN=1 to retrain)"
   fi
 fi
 if has_command predict; then
