@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 
 @contextlib.contextmanager
 def small_trained_model(
@@ -33,3 +35,22 @@ def small_trained_model(
             Prediction.objects.all().delete()
             ModelVersion.objects.all().delete()
         settings.MODEL_STORAGE_PATH = storage
+
+
+def module_trained_model(*, from_season: int, until_season: int, frames_since: int):
+    """A module-scoped `trained_model` fixture: one small model for the module (a short, recent
+    window keeps the fit fast; the consumers, not the model's quality, are under test), removed again
+    so other modules see no model. Use as `trained_model = module_trained_model(...)`."""
+
+    @pytest.fixture(scope="module")
+    def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
+        with small_trained_model(
+            django_db_blocker,
+            tmp_path_factory.mktemp("models"),
+            from_season=from_season,
+            until_season=until_season,
+            frames_since=frames_since,
+        ) as version:
+            yield version
+
+    return trained_model

@@ -10,23 +10,12 @@ import datetime as dt
 import pytest
 from django.core.cache import cache
 
-from tests.model_fixtures import small_trained_model
+from tests.model_fixtures import module_trained_model
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One small model (2024–2025) for the module; removed again so other modules see no model."""
-    # Recent history only keeps the fit fast; the API, not the model's quality, is under test.
-    with small_trained_model(
-        django_db_blocker,
-        tmp_path_factory.mktemp("models"),
-        from_season=2024,
-        until_season=2025,
-        frames_since=2021,
-    ) as version:
-        yield version
+trained_model = module_trained_model(from_season=2024, until_season=2025, frames_since=2021)
 
 
 def _upcoming_slugs(n=3):

@@ -144,20 +144,26 @@ def test_overview_query_count_is_bounded(active_model, django_assert_max_num_que
     assert [e["race"].round for e in overview["upcoming"]] == [8, 9, 10]
 
 
-def test_corrupt_artifact_falls_back_to_the_last_good_version(active_model, tmp_path):
-    bad_path = tmp_path / "broken.joblib"
-    bad_path.write_bytes(b"not a model")
-    broken = ModelVersion.objects.create(
-        label="vbroken",
+def _activate_unusable_version(active_model, *, label: str, artifact) -> ModelVersion:
+    """Register `artifact` as a newer version and make it the active one (the good one stays)."""
+    version = ModelVersion.objects.create(
+        label=label,
         train_from_season=2023,
         train_until_season=2025,
         trained_until_date=active_model.trained_until_date,
         rows=1,
         data_fingerprint="x",
-        artifact_path=str(bad_path),
+        artifact_path=str(artifact),
     )
     ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
-    ModelVersion.objects.filter(pk=broken.pk).update(is_active=True)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+    return version
+
+
+def test_corrupt_artifact_falls_back_to_the_last_good_version(active_model, tmp_path):
+    bad_path = tmp_path / "broken.joblib"
+    bad_path.write_bytes(b"not a model")
+    _activate_unusable_version(active_model, label="vbroken", artifact=bad_path)
     rows = prediction_generate(race=_race(2025, 12), stage="pre")
     assert {p.model_version_id for p in rows} == {active_model.pk}
     # nothing usable at all: a clear error
@@ -179,17 +185,7 @@ def test_an_artifact_from_an_older_engine_is_refused_with_a_retrain_hint(active_
     joblib.dump(ModelBundle(label="vold", stages={}, format=1), old_path)
     with pytest.raises(ArtifactError, match=r"format 1.*retrain with `manage\.py train_models`"):
         bundle_load(old_path, label="vold")
-    old = ModelVersion.objects.create(
-        label="vold",
-        train_from_season=2023,
-        train_until_season=2025,
-        trained_until_date=active_model.trained_until_date,
-        rows=1,
-        data_fingerprint="x",
-        artifact_path=str(old_path),
-    )
-    ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
-    ModelVersion.objects.filter(pk=old.pk).update(is_active=True)
+    _activate_unusable_version(active_model, label="vold", artifact=old_path)
     rows = prediction_generate(race=_race(2025, 12), stage="pre")
     assert {p.model_version_id for p in rows} == {active_model.pk}
     cache_clear()

@@ -10,24 +10,14 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from ingestion.models import Race, RaceResult
-from tests.model_fixtures import small_trained_model
+from tests.model_fixtures import module_trained_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(scope="module")
-def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One small model (2025 only) for the module; removed again so other modules see no model."""
-    with small_trained_model(
-        django_db_blocker,
-        tmp_path_factory.mktemp("models"),
-        from_season=2025,
-        until_season=2025,
-        frames_since=2023,
-    ) as version:
-        yield version
+trained_model = module_trained_model(from_season=2025, until_season=2025, frames_since=2023)
 
 
 @pytest.fixture(autouse=True)

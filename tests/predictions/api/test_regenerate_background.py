@@ -13,21 +13,12 @@ import datetime as dt
 import pytest
 
 from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
-from tests.model_fixtures import small_trained_model
+from tests.model_fixtures import module_trained_model
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def trained_model(django_db_setup, django_db_blocker, tmp_path_factory):
-    with small_trained_model(
-        django_db_blocker,
-        tmp_path_factory.mktemp("models"),
-        from_season=2024,
-        until_season=2025,
-        frames_since=2021,
-    ) as version:
-        yield version
+trained_model = module_trained_model(from_season=2024, until_season=2025, frames_since=2021)
 
 
 @pytest.fixture
