@@ -339,21 +339,23 @@ _STANDINGS_RACE_SQL = {
 }
 
 # Each driver's team: the one of their latest race result in the season up to the standings'
-# round (a later row wins a tie within a round).
+# round (a later row wins a tie within a round). A window function rather than PostgreSQL's
+# DISTINCT ON, so the embedded SQLite default answers it too.
 _DRIVER_STANDINGS_SQL = """
-WITH latest_team AS (
-    SELECT DISTINCT ON (rr.driver_id) rr.driver_id, t.ref, t.name
+WITH team_rows AS (
+    SELECT rr.driver_id, t.ref, t.name, row_number() OVER (
+        PARTITION BY rr.driver_id ORDER BY r.round DESC, rr.id DESC
+    ) AS newest
     FROM ingestion_raceresult rr
     JOIN ingestion_race r ON r.id = rr.race_id
     JOIN ingestion_team t ON t.id = rr.team_id
     WHERE r.season_id = %s AND r.round <= %s
-    ORDER BY rr.driver_id, r.round DESC, rr.id DESC
 )
 SELECT s.position, s.position_text, d.ref, d.code, d.given_name, d.family_name, s.points, s.wins,
        lt.ref, lt.name
 FROM ingestion_driverstanding s
 JOIN ingestion_driver d ON d.id = s.driver_id
-LEFT JOIN latest_team lt ON lt.driver_id = s.driver_id
+LEFT JOIN team_rows lt ON lt.driver_id = s.driver_id AND lt.newest = 1
 WHERE s.race_id = %s
 ORDER BY s.position
 """

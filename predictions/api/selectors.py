@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ingestion.api.selectors import race_status_derive, sql_rows
 from ingestion.models import Race, RaceResult
@@ -48,18 +49,22 @@ def _explanation(items) -> list[dict]:
 # The current set per race and stage = the batch of its newest row (as
 # predictions.selectors.prediction_list_current chooses it), rows by predicted position. The
 # set's timestamps come from its first row only (NULL elsewhere): parsing two timestamps per row
-# was a fifth of the Python cost.
+# was a fifth of the Python cost. Portable SQL (window functions, an IN list), because the embedded
+# SQLite default serves this endpoint too: PostgreSQL's DISTINCT ON and `= ANY(array)` do not
+# exist there. `{races}` is one placeholder per race id (only the count comes from the caller).
 _CURRENT_ROWS_SQL = """
-WITH current_rows AS (
+WITH newest AS (
+    SELECT batch, row_number() OVER (
+        PARTITION BY race_id, stage ORDER BY created_at DESC, id DESC
+    ) AS newest_rank
+    FROM predictions_prediction
+    WHERE race_id IN ({races})
+), current_rows AS (
     SELECT p.*, row_number() OVER (
         PARTITION BY p.race_id, p.stage ORDER BY p.predicted_position, p.id
     ) AS rank_in_stage
     FROM predictions_prediction p
-    WHERE p.batch IN (
-        SELECT DISTINCT ON (race_id, stage) batch FROM predictions_prediction
-        WHERE race_id = ANY(%s)
-        ORDER BY race_id, stage, created_at DESC, id DESC
-    )
+    WHERE p.batch IN (SELECT batch FROM newest WHERE newest_rank = 1)
 )
 SELECT p.race_id, p.stage, mv.label,
        CASE WHEN p.rank_in_stage = 1 THEN p.created_at END,
@@ -73,6 +78,22 @@ JOIN ingestion_driver d ON d.id = p.driver_id
 JOIN ingestion_team t ON t.id = p.team_id
 ORDER BY p.race_id, p.stage, p.rank_in_stage
 """
+
+
+def current_rows_sql(*, race_count: int) -> str:
+    """`_CURRENT_ROWS_SQL` for `race_count` race ids: a handful of fixed texts (the API asks for one
+    race or the next three), so server-side binding still reuses each prepared statement."""
+    return _CURRENT_ROWS_SQL.format(races=", ".join(["%s"] * race_count))
+
+
+def _aware(value):
+    """A timestamp from raw SQL: PostgreSQL gives an aware datetime; SQLite gives the stored text
+    of a computed column (no declared type to convert by), which is UTC."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    return value
 
 
 def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
@@ -106,16 +127,16 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
         confidence,
         low_confidence,
         explanation,
-    ) in sql_rows(_CURRENT_ROWS_SQL, [list(race_ids)]):
+    ) in sql_rows(current_rows_sql(race_count=len(race_ids)), list(race_ids)):
         stages = grouped.setdefault(race_id, {})
         entry = stages.get(stage)
         if entry is None:  # the stage's first row (best predicted position) describes the set
             entry = stages[stage] = {
                 "stage": stage,
                 "model_version": label,
-                "created_at": created_at,
-                "as_of": as_of,
-                "backfilled": backfilled,
+                "created_at": _aware(created_at),
+                "as_of": _aware(as_of),
+                "backfilled": bool(backfilled),
                 "predictions": [],
             }
         if isinstance(explanation, str):  # jsonb arrives as text on Django's connection
@@ -131,7 +152,7 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
                 "points_probability": points,
                 "dnf_probability": dnf,
                 "confidence": confidence,
-                "low_confidence": low_confidence,
+                "low_confidence": bool(low_confidence),
                 "explanation": _explanation(explanation),
             }
         )

@@ -140,7 +140,7 @@ def test_hot_api_selectors_run_prepared_with_the_same_results(server_binding_con
         prepared = [text for (text,) in cursor.fetchall()]
     for sql in (
         predictions_sql._UPCOMING_RACES_SQL,
-        predictions_sql._CURRENT_ROWS_SQL,
+        predictions_sql.current_rows_sql(race_count=3),
         ingestion_sql._RACE_LIST_SQL[True],
         ingestion_sql._RACE_LIST_SQL[False],
         ingestion_sql._RACE_COUNT_SQL[True],
