@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ingestion.models import (
     Driver,
@@ -90,6 +91,18 @@ def sql_rows(sql: str, params: list | tuple = ()) -> list[tuple]:
         return cursor.fetchall()
 
 
+def sql_datetime(value):
+    """A timestamp from `sql_rows`: PostgreSQL gives an aware datetime; SQLite gives a naive one (or
+    the stored text, for a computed column with no declared type to convert by), both in UTC. The
+    ORM makes these aware itself; raw rows must do it here, or the same field would serialise with
+    and without its `Z` depending on the database."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    return value
+
+
 _RACE_LIST_COLUMNS = """
 SELECT r.slug, r.season_id, r.round, r.name, r.date, r.start,
        EXISTS (SELECT 1 FROM ingestion_raceresult rr WHERE rr.race_id = r.id) AS has_results,
@@ -126,7 +139,7 @@ def race_list(*, season: int | None, limit: int, offset: int) -> dict:
             "round": rnd,
             "name": name,
             "date": date,
-            "start": start,
+            "start": sql_datetime(start),
             "status": race_status_derive(race_date=date, has_results=has_results, today=today),
             "circuit": {
                 "id": c_ref,

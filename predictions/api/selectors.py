@@ -6,9 +6,8 @@ import datetime as dt
 import json
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from ingestion.api.selectors import race_status_derive, sql_rows
+from ingestion.api.selectors import race_status_derive, sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
 from predictions import selectors as engine
 from predictions.models import PredictionStage
@@ -86,16 +85,6 @@ def current_rows_sql(*, race_count: int) -> str:
     return _CURRENT_ROWS_SQL.format(races=", ".join(["%s"] * race_count))
 
 
-def _aware(value):
-    """A timestamp from raw SQL: PostgreSQL gives an aware datetime; SQLite gives the stored text
-    of a computed column (no declared type to convert by), which is UTC."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value, dt.UTC)
-    return value
-
-
 def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
     """Race pk -> its current prediction stages, in ONE query of plain tuples.
 
@@ -134,8 +123,8 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
             entry = stages[stage] = {
                 "stage": stage,
                 "model_version": label,
-                "created_at": _aware(created_at),
-                "as_of": _aware(as_of),
+                "created_at": sql_datetime(created_at),
+                "as_of": sql_datetime(as_of),
                 "backfilled": bool(backfilled),
                 "predictions": [],
             }
@@ -201,7 +190,7 @@ def upcoming_predictions(*, limit: int = 3) -> dict:
                     "round": rnd,
                     "name": name,
                     "date": date,
-                    "start": start,
+                    "start": sql_datetime(start),
                     "status": "scheduled",
                 },
                 "stages": stages.get(pk, []),

@@ -1,7 +1,8 @@
 """The hand-written SQL of the hot API endpoints also runs on the embedded SQLite default (what
-`make up` uses without DATABASE_URL): standings and prediction sets, answered in a separate process
-against a fresh SQLite database and compared with PostgreSQL's answer or with the rows the test wrote.
-Regression: DISTINCT ON and `= ANY(array)` answered 500 there."""
+`make up` uses without DATABASE_URL): standings, race lists and prediction sets, answered in a
+separate process against a fresh SQLite database and compared with PostgreSQL's answer or with the
+rows the test wrote. Regressions: DISTINCT ON and `= ANY(array)` answered 500 there, and raw
+timestamps lost their `Z`."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from tests.factories import ModelVersionFactory, PredictionFactory
 
 assert connection.vendor == "sqlite", connection.vendor
 call_command("migrate", verbosity=0)
-call_command("load_ergast", sys.argv[1], "--seasons", "2024", verbosity=0)
+call_command("load_ergast", sys.argv[1], "--seasons", "2024-2026", verbosity=0)
 
 race = Race.objects.get(slug="2024_bahrain")
 drivers = list(Driver.objects.filter(ref__in=["max_verstappen", "norris", "leclerc"]).order_by("ref"))
@@ -53,6 +54,7 @@ prediction_set("post", dt.datetime(2024, 3, 1, 18, 30, tzinfo=utc), 0.33, [2, 3,
 client = Client()
 out = {}
 for path in ["/api/v1/standings?season=2024", "/api/v1/standings?season=2024&round=5",
+             "/api/v1/races?season=2024", "/api/v1/predictions/upcoming",
              "/api/v1/predictions/race/2024_bahrain"]:
     response = client.get(path)
     out[path] = [response.status_code, response.json()]
@@ -94,6 +96,20 @@ def test_standings_on_sqlite_equal_postgresql(sqlite_answers, api, ergast_data, 
     if path.endswith("season=2024"):
         assert (leader["driver"]["id"], leader["points"], leader["wins"]) == ("max_verstappen", 437.0, 9)
     assert leader["team"] == {"id": "red_bull", "name": "Red Bull"}
+
+
+@pytest.mark.django_db
+def test_race_lists_on_sqlite_equal_postgresql(sqlite_answers, api, ergast_data):
+    status, body = sqlite_answers["/api/v1/races?season=2024"]
+    assert status == 200, body
+    assert body == api.get("/api/v1/races?season=2024").json()
+    assert body["results"][0]["start"] == "2024-03-02T15:00:00Z"  # Bahrain, races.csv 15:00:00 UTC
+    # the next races as of today (the 2026 calendar), with the same timestamps as PostgreSQL's
+    status, upcoming = sqlite_answers["/api/v1/predictions/upcoming"]
+    assert status == 200, upcoming
+    expected = api.get("/api/v1/predictions/upcoming").json()["races"]
+    assert upcoming["races"] == expected
+    assert all(r["race"]["start"] is None or r["race"]["start"].endswith("Z") for r in upcoming["races"])
 
 
 def test_current_prediction_sets_on_sqlite(sqlite_answers):
