@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -447,8 +448,58 @@ def list_key(family: str, *parts: object) -> ListKey:
     return ListKey(family, tuple(parts))
 
 
+# --- embedded mode: one in-process cache per process ---------------------------------------------
+# Without Redis every process has its own cache, so an invalidation made by a command in another
+# process (load_ergast, sync_f1, predict, train_models next to `make up`'s server) would never reach
+# the web process, which would serve stale bodies until they expire (up to a week for past seasons).
+# Every invalidation also touches a stamp file (settings.LOCAL_CACHE_STAMP, set only when the cache
+# is process-local); the web process compares the stamp's mtime once per request
+# (LocalCacheSyncMiddleware: one stat) and drops its whole local cache when another process has
+# invalidated since. Dropping everything is coarse but only ever happens after a data change.
+_stamp_seen: dict[str, int] = {}
+
+
+def _stamp_path():
+    return getattr(settings, "LOCAL_CACHE_STAMP", None)
+
+
+def _stamp_mtime(path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def local_cache_stamp_touch() -> None:
+    """Tell the other processes sharing this machine's embedded cache that data changed."""
+    path = _stamp_path()
+    if path is None:
+        return
+    now = time.time_ns()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path, ns=(now, now))
+    _stamp_seen["mtime"] = _stamp_mtime(path)  # this process already invalidated what it changed
+
+
+def local_cache_sync() -> bool:
+    """Drop this process's cache if another process invalidated since the last look (True if so)."""
+    path = _stamp_path()
+    if path is None:
+        return False
+    mtime = _stamp_mtime(path)
+    seen = _stamp_seen.setdefault("mtime", mtime)  # a new process starts with an empty cache
+    if mtime == seen:
+        return False
+    _stamp_seen["mtime"] = mtime
+    _local_copies.clear()
+    cache.clear()
+    return True
+
+
 def bump_families(families: Iterable[str]) -> None:
     _local_copies.clear()  # every invalidation path ends here (see _remember)
+    local_cache_stamp_touch()
     for family in set(families):
         key = _generation_key(family)
         try:

@@ -28,3 +28,17 @@ class RequestIdMiddleware:
             log_context.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class LocalCacheSyncMiddleware:
+    """Embedded mode only (no Redis): drop this process's cache when another process (a management
+    command) has invalidated data since the previous request — see f1site.cache.local_cache_sync."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from f1site.cache import local_cache_sync
+
+        local_cache_sync()
+        return self.get_response(request)

@@ -170,6 +170,11 @@ else:
             "TIMEOUT": CACHE_TTL_DYNAMIC,
         }
     }
+# Embedded mode: each process has its own cache; invalidations touch this stamp and the web
+# process drops its cache when another process (a management command) touched it (f1site.cache).
+LOCAL_CACHE_STAMP = None if REDIS_URL else VAR_DIR / "cache.stamp"
+if LOCAL_CACHE_STAMP is not None:
+    MIDDLEWARE.insert(1, "f1site.middleware.LocalCacheSyncMiddleware")
 # f1site as an app so its ready() connects cache invalidation to sync/prediction/admin signals in
 # every process (web, Celery worker), not only where URLs are imported.
 INSTALLED_APPS.append("f1site.apps.PitwallSiteConfig")

@@ -53,3 +53,28 @@ def test_bad_database_url_fails_loudly():
     result = _import_settings(DEBUG="true", DATABASE_URL="nonsense://")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
+
+
+def _settings_values(expression: str, **overrides) -> str:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "REDIS_URL"}}
+    environment.update(DEBUG="true", **overrides)
+    result = subprocess.run(
+        [sys.executable, "-c", f"from f1site import settings as s; print({expression})"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
+    """Without Redis each process caches on its own: the stamp and the middleware that reads it are
+    on (see tests/f1site/test_embedded_cache_sync.py); with Redis the cache is shared and both are off."""
+    expression = "s.LOCAL_CACHE_STAMP, 'f1site.middleware.LocalCacheSyncMiddleware' in s.MIDDLEWARE"
+    embedded = _settings_values(expression, PITWALL_VAR_DIR=str(tmp_path))
+    assert embedded == f"{tmp_path / 'cache.stamp'} True"
+    shared = _settings_values(expression, REDIS_URL="redis://127.0.0.1:6379/14")
+    assert shared == "None False"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.core.cache import cache
 
+from f1site.cache import local_cache_stamp_touch
+
 DASHBOARD_KEY_PATTERNS = ("f1:page:*", "f1:analytics:*", "f1:standings:*")
 
 
@@ -18,3 +20,4 @@ def dashboard_cache_clear() -> None:
             cache.delete_pattern(pattern)
     else:  # the embedded in-process cache has no pattern delete; it only holds this process's keys
         cache.clear()
+        local_cache_stamp_touch()  # and the web process's copy is dropped on its next request
