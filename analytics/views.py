@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from analytics import charts, selectors
 from ingestion.models import Race
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def _page_cache(ttl_setting: str):
-    """Cache a page's rendered HTML for anonymous GETs (fans), keyed by path + query + HTMX flag.
+    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + HTMX flag.
 
     Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
     Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
@@ -44,7 +44,7 @@ def _page_cache(ttl_setting: str):
     def decorator(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method != "GET" or request.user.is_authenticated:
+            if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
                 return view(request, *args, **kwargs)
             path = f"{request.get_full_path()}|{'htmx' if request.htmx else 'page'}"
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
@@ -86,7 +86,7 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 # --- home, race ------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
@@ -162,7 +162,7 @@ _STATUS_LABELS = {
 }
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def race_calendar(request: HttpRequest) -> HttpResponse:
     seasons = selectors.calendar_seasons()
@@ -190,7 +190,7 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
     return sorted(((n, t) for n, t in sessions if t), key=lambda s: s[1])
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
@@ -248,7 +248,7 @@ def _weekend_now(race: Race) -> bool:
     return start <= timezone.now().date() <= race.date + timedelta(days=1)
 
 
-@require_GET
+@require_safe
 def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     context = {"race": race, "live": _live_status(race), "weekend_now": _weekend_now(race)}
@@ -288,7 +288,7 @@ def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
     }
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
     race = _race(race_id)
@@ -328,7 +328,7 @@ def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
     return season
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
@@ -370,7 +370,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     return render(request, "analytics/driver.html", context)
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
@@ -433,7 +433,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 # --- standings -------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def standings(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
@@ -469,7 +469,7 @@ def standings(request: HttpRequest) -> HttpResponse:
 # --- model, championship, what-if ------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
     backtest = engine.backtest_latest()
@@ -597,7 +597,7 @@ def _calibration_groups(results: dict) -> list[dict]:
     return groups
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
@@ -619,7 +619,7 @@ def championship(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/championship.html", context)
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
@@ -710,7 +710,7 @@ def _admin_url(name: str) -> str | None:
 
 
 @staff_member_required
-@require_GET
+@require_safe
 def data_freshness(request: HttpRequest) -> HttpResponse:
     context = {
         "data": selectors.data_freshness_get(),

@@ -9,6 +9,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from ingestion.models import Race
+
 pytestmark = pytest.mark.django_db
 
 
@@ -63,3 +65,35 @@ def test_home_title_is_plain_text_while_races_await_results(client):
     assert title.tags_inside == []
     assert " ".join(title.text.split()) == "Next races and recent calls · Pitwall"
     assert html.count('id="awaiting-h"') == 1  # the section is in the page body, once
+
+
+def _read_only_urls() -> list[str]:
+    race = Race.objects.get(season_id=2026, round=7)
+    return [
+        reverse("analytics:home"),
+        reverse("analytics:calendar"),
+        reverse("analytics:race", args=[race.slug]),
+        reverse("analytics:race_live", args=[race.slug]),
+        reverse("analytics:what_if", args=[race.slug]),
+        reverse("analytics:driver", args=["hamilton"]),
+        reverse("analytics:team", args=["ferrari"]),
+        reverse("analytics:standings"),
+        reverse("analytics:model"),
+        reverse("analytics:championship"),
+    ]
+
+
+def test_read_only_pages_answer_head_like_get(client):
+    for url in _read_only_urls():
+        get = client.get(url)
+        head = client.head(url)
+        assert (url, get.status_code, head.status_code) == (url, 200, 200)
+        assert head["Content-Type"] == get["Content-Type"]
+        assert head.content == b""
+        assert client.post(url).status_code == 405  # still read-only
+
+
+def test_head_of_the_freshness_page_for_staff(client, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(staff)
+    assert client.head(reverse("analytics:freshness")).status_code == 200
