@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from analytics import charts, selectors
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def _page_cache(ttl_setting: str):
-    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + HTMX flag.
+    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + HTMX
+    flag, with the view's `Vary` header (the HTMX partials vary on `HX-Request`).
 
     Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
     Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
@@ -50,11 +52,15 @@ def _page_cache(ttl_setting: str):
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
             hit = cache.get(key)
             if hit is not None:
-                content_type, body = hit
-                return HttpResponse(body, content_type=content_type)
+                content_type, body, *vary = hit  # entries cached before Vary was kept have no third item
+                response = HttpResponse(body, content_type=content_type)
+                if vary and vary[0]:
+                    response["Vary"] = vary[0]
+                return response
             response = view(request, *args, **kwargs)
             if response.status_code == 200 and not response.streaming:
-                cache.set(key, (response["Content-Type"], response.content), getattr(settings, ttl_setting))
+                entry = (response["Content-Type"], response.content, response.get("Vary", ""))
+                cache.set(key, entry, getattr(settings, ttl_setting))
             return response
 
         return wrapper
@@ -80,7 +86,12 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
 
 
 def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> HttpResponse:
-    return render(request, partial if request.htmx else full, context)
+    """The partial for HTMX requests, else the full page. `Vary: HX-Request` keeps a browser (or
+    proxy) from answering a plain navigation, e.g. back/forward after `hx-push-url`, with a cached
+    bare partial."""
+    response = render(request, partial if request.htmx else full, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 # --- home, race ------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from ingestion.models import Race
 
 pytestmark = pytest.mark.django_db
 
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
 
 @pytest.fixture(autouse=True)
 def _clean_cache(ergast_data):
@@ -97,3 +99,22 @@ def test_head_of_the_freshness_page_for_staff(client, django_user_model):
     staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
     client.force_login(staff)
     assert client.head(reverse("analytics:freshness")).status_code == 200
+
+
+def _vary(response) -> set[str]:
+    return {v.strip().lower() for v in response.get("Vary", "").split(",") if v.strip()}
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_htmx_pages_vary_on_hx_request_cached_or_not(client, htmx):
+    headers = HTMX if htmx else {}
+    for params in ({}, {"season": "2025"}):
+        first = client.get(reverse("analytics:standings"), params, **headers)
+        again = client.get(reverse("analytics:standings"), params, **headers)  # from the page cache
+        for response in (first, again):
+            assert response.status_code == 200
+            assert "hx-request" in _vary(response)
+        assert again.content == first.content
+    race = Race.objects.get(season_id=2026, round=7)
+    response = client.get(reverse("analytics:what_if", args=[race.slug]), **headers)
+    assert "hx-request" in _vary(response)
