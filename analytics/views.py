@@ -493,6 +493,7 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         "seasons": _season_rows(results.get("seasons")),
         "overall": _variants(results.get("overall") or {}),
         "model": model,
+        "feature_counts": _feature_counts(model),
         "catalogue": catalogue,
         "calibration": [
             {
@@ -520,6 +521,19 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "analytics/model.html", context)
+
+
+def _feature_counts(model) -> list[dict]:
+    """How many features the model uses, per stage: `features` is {stage: [names]} (a model per
+    stage), or a flat list in older versions -> [{label, count}]."""
+    features = getattr(model, "features", None)
+    if isinstance(features, dict):
+        labels = {"pre": "before qualifying", "post": "after qualifying"}
+        order = sorted(features, key=lambda stage: (stage != "pre", stage))
+        return [{"label": labels.get(stage, stage), "count": len(features[stage] or [])} for stage in order]
+    if isinstance(features, list):
+        return [{"label": "", "count": len(features)}]
+    return []
 
 
 _METRIC_KEYS = (

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from ingestion.models import Race
+from tests.factories import ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +119,15 @@ def test_htmx_pages_vary_on_hx_request_cached_or_not(client, htmx):
     race = Race.objects.get(season_id=2026, round=7)
     response = client.get(reverse("analytics:what_if", args=[race.slug]), **headers)
     assert "hx-request" in _vary(response)
+
+
+def test_model_page_shows_the_feature_count_of_each_stage(client):
+    ModelVersionFactory(
+        is_active=True,
+        rows=3192,
+        features={"pre": [f"pre_{i}" for i in range(57)], "post": [f"post_{i}" for i in range(65)]},
+    )
+    html = client.get(reverse("analytics:model")).content.decode()
+    text = " ".join(html.split())
+    assert "(3192 rows; 57 features before qualifying, 65 features after qualifying)" in text
+    assert "2 features" not in text
