@@ -145,6 +145,11 @@ class _ClassificationAdmin(admin.ModelAdmin):
     readonly_fields = ["manually_corrected"]
     actions = ["release_manual_correction"]
 
+    def get_queryset(self, request):
+        # str(result) names the race and the driver (change page title, messages, delete lists).
+        # The changelist skips list_select_related once a select_related is set, so name them all.
+        return super().get_queryset(request).select_related(*{"race", "driver", *self.list_select_related})
+
     def save_model(self, request, obj, form, change):
         obj.manually_corrected = True
         super().save_model(request, obj, form, change)
@@ -191,6 +196,9 @@ class PracticeResultAdmin(admin.ModelAdmin):
     autocomplete_fields = ["race", "driver", "team"]
     list_select_related = ["race", "driver", "team"]
     show_full_result_count = False
+
+    def get_queryset(self, request):  # for str(result); see _ClassificationAdmin.get_queryset
+        return super().get_queryset(request).select_related(*{"race", "driver", *self.list_select_related})
 
 
 @admin.register(PitStop)

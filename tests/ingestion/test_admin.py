@@ -175,3 +175,38 @@ def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data
     assert result.points == upstream_points
     assert report.counts["results"]["updated"] == 1
     assert report.warnings == []
+
+
+RESULT_MODELS = [RaceResult, SprintResult, QualifyingResult, PracticeResult]
+
+
+@pytest.mark.parametrize("model", RESULT_MODELS, ids=lambda m: m.__name__)
+def test_results_print_race_and_driver_without_extra_queries(
+    ergast_data, rf, admin_user, django_assert_num_queries, model
+):
+    request = rf.get("/")
+    request.user = admin_user
+    rows = list(admin.site._registry[model].get_queryset(request).filter(race__season_id=2021)[:50])
+    assert rows
+    with django_assert_num_queries(0):  # the admin's queryset brings race and driver along
+        names = [str(row) for row in rows]
+    for row, name in zip(rows, names, strict=True):
+        assert name.startswith(f"2021 {row.race.name}") and name.endswith(
+            f" {row.driver.given_name} {row.driver.family_name}"
+        )
+        assert " — " in name and str(row.race_id) not in name.split(" — ")[1]
+
+
+def test_result_names_in_admin_messages(ergast_data, admin_client):
+    result = RaceResult.objects.get(race__slug="2021_uae", position_order=2)
+    assert str(result) == "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton"
+    retired = RaceResult.objects.filter(race__slug="2021_uae", position_text="R").first()
+    assert str(retired) == f"2021 Abu Dhabi Grand Prix — Ret {retired.driver}"
+    sprint = SprintResult.objects.get(race__season_id=2021, race__round=10, position_order=1)
+    assert str(sprint) == f"2021 British Grand Prix sprint — P1 {sprint.driver}"
+
+    response = admin_client.post(
+        _url(RaceResult, "change", result.pk), _form_data(result, points="19"), follow=True
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert len(messages) == 1 and "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton" in messages[0]
