@@ -737,10 +737,41 @@ def _admin_url(name: str) -> str | None:
 @staff_member_required
 @require_safe
 def data_freshness(request: HttpRequest) -> HttpResponse:
+    data = selectors.data_freshness_get()
     context = {
-        "data": selectors.data_freshness_get(),
+        "data": data,
+        "failures": [{"run": run, **_sync_error_summary(run.errors)} for run in data["failures"]],
         "now": timezone.now(),
         "sync_admin_url": _admin_url("admin:ingestion_syncrun_changelist"),
         "job_admin_url": _admin_url("admin:ingestion_jobrun_changelist"),
     }
     return render(request, "analytics/freshness.html", context)
+
+
+def _sync_error_summary(errors) -> dict:
+    """SyncRun.errors (a list of dicts: {message, url?, fatal?}, {race, message}, {level, message},
+    {kept_manual: {...}}) -> {message: one readable line (the fatal error if any, else the first),
+    more: how many others}."""
+    if not errors:
+        return {"message": "", "more": 0}
+    if not isinstance(errors, list):
+        errors = [errors]
+    main = next((e for e in errors if isinstance(e, dict) and e.get("fatal")), errors[0])
+    return {"message": _sync_error_text(main), "more": len(errors) - 1}
+
+
+def _sync_error_text(error) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    if isinstance(error.get("kept_manual"), dict):
+        kept = error["kept_manual"]
+        return f"kept manual correction: {kept.get('model', 'row')} pk {kept.get('pk', '?')}"
+    message = str(error.get("message") or "")
+    if not message:
+        return "; ".join(f"{k}: {v}" for k, v in error.items())
+    race = error.get("race")
+    if race and not message.startswith(str(race)):
+        message = f"{race}: {message}"
+    if error.get("level") == "warning":
+        message = f"warning: {message}"
+    return message

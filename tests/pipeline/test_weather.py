@@ -10,8 +10,9 @@ from statistics import fmean
 
 import pytest
 
+from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import WeatherSample
-from ingestion.models import Race, RaceWeather, WeatherForecast
+from ingestion.models import Race, RaceWeather, SyncRun, SyncSource, SyncStatus, WeatherForecast
 from ingestion.services.weather_forecast import weather_forecasts_sync
 from ingestion.services.weather_observed import weather_observed_sync, weather_summarise
 from tests.conftest import DATA_DIR, ERGAST_DUMP_DIR
@@ -134,3 +135,22 @@ def test_forecast_source_down_records_the_error_and_keeps_going(mirror, ergast_d
     counts = weather_forecasts_sync(now=datetime(2024, 2, 26, 12, 0, tzinfo=UTC))
     assert set(counts["errors"]) == {"2024_bahrain", "2024_saudi_arabia"}
     assert not WeatherForecast.objects.exists()
+
+
+@pytest.mark.django_db
+def test_observed_sync_is_recorded_as_a_weather_sync_run(mirror, ergast_data):
+    wanted = ["2021_belgium", "2021_emilia_romagna"]
+    counts = weather_observed_sync(seasons=[2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC))
+    run = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert run.status == SyncStatus.SUCCEEDED and run.finished_at is not None
+    assert run.params == {"kind": "observed", "seasons": [2021], "race_ids": sorted(wanted), "refresh": False}
+    assert run.counts["created"] == counts["created"] == 2 and run.requests_made == 2
+
+    mirror.set_faults({"prefix": "/v1/weather", "status": 500})
+    with pytest.raises(SourceError):
+        weather_observed_sync(
+            seasons=[2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC), refresh=True
+        )
+    failed = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert failed.status == SyncStatus.FAILED and failed.errors[-1]["fatal"] is True
+    assert "HTTP 500" in failed.errors[-1]["message"] and failed.requests_made == 3
