@@ -21,7 +21,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_safe
 
 from analytics import charts, selectors
 from ingestion.models import Race
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def _page_cache(ttl_setting: str):
-    """Cache a page's rendered HTML for anonymous GETs (fans), keyed by path + query + HTMX flag.
+    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + HTMX
+    flag, with the view's `Vary` header (the HTMX partials vary on `HX-Request`).
 
     Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
     Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
@@ -44,17 +46,21 @@ def _page_cache(ttl_setting: str):
     def decorator(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method != "GET" or request.user.is_authenticated:
+            if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
                 return view(request, *args, **kwargs)
             path = f"{request.get_full_path()}|{'htmx' if request.htmx else 'page'}"
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
             hit = cache.get(key)
             if hit is not None:
-                content_type, body = hit
-                return HttpResponse(body, content_type=content_type)
+                content_type, body, *vary = hit  # entries cached before Vary was kept have no third item
+                response = HttpResponse(body, content_type=content_type)
+                if vary and vary[0]:
+                    response["Vary"] = vary[0]
+                return response
             response = view(request, *args, **kwargs)
             if response.status_code == 200 and not response.streaming:
-                cache.set(key, (response["Content-Type"], response.content), getattr(settings, ttl_setting))
+                entry = (response["Content-Type"], response.content, response.get("Vary", ""))
+                cache.set(key, entry, getattr(settings, ttl_setting))
             return response
 
         return wrapper
@@ -80,13 +86,18 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
 
 
 def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> HttpResponse:
-    return render(request, partial if request.htmx else full, context)
+    """The partial for HTMX requests, else the full page. `Vary: HX-Request` keeps a browser (or
+    proxy) from answering a plain navigation, e.g. back/forward after `hx-push-url`, with a cached
+    bare partial."""
+    response = render(request, partial if request.htmx else full, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 # --- home, race ------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
@@ -162,7 +173,7 @@ _STATUS_LABELS = {
 }
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def race_calendar(request: HttpRequest) -> HttpResponse:
     seasons = selectors.calendar_seasons()
@@ -190,7 +201,7 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
     return sorted(((n, t) for n, t in sessions if t), key=lambda s: s[1])
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
@@ -248,7 +259,7 @@ def _weekend_now(race: Race) -> bool:
     return start <= timezone.now().date() <= race.date + timedelta(days=1)
 
 
-@require_GET
+@require_safe
 def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     context = {"race": race, "live": _live_status(race), "weekend_now": _weekend_now(race)}
@@ -288,7 +299,7 @@ def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
     }
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
     race = _race(race_id)
@@ -328,7 +339,7 @@ def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
     return season
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
@@ -370,7 +381,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     return render(request, "analytics/driver.html", context)
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
@@ -433,7 +444,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 # --- standings -------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def standings(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
@@ -469,7 +480,7 @@ def standings(request: HttpRequest) -> HttpResponse:
 # --- model, championship, what-if ------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
     backtest = engine.backtest_latest()
@@ -482,6 +493,7 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         "seasons": _season_rows(results.get("seasons")),
         "overall": _variants(results.get("overall") or {}),
         "model": model,
+        "feature_counts": _feature_counts(model),
         "catalogue": catalogue,
         "calibration": [
             {
@@ -509,6 +521,19 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "analytics/model.html", context)
+
+
+def _feature_counts(model) -> list[dict]:
+    """How many features the model uses, per stage: `features` is {stage: [names]} (a model per
+    stage), or a flat list in older versions -> [{label, count}]."""
+    features = getattr(model, "features", None)
+    if isinstance(features, dict):
+        labels = {"pre": "before qualifying", "post": "after qualifying"}
+        order = sorted(features, key=lambda stage: (stage != "pre", stage))
+        return [{"label": labels.get(stage, stage), "count": len(features[stage] or [])} for stage in order]
+    if isinstance(features, list):
+        return [{"label": "", "count": len(features)}]
+    return []
 
 
 _METRIC_KEYS = (
@@ -597,7 +622,7 @@ def _calibration_groups(results: dict) -> list[dict]:
     return groups
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
@@ -619,7 +644,7 @@ def championship(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/championship.html", context)
 
 
-@require_GET
+@require_safe
 @_page_cache("CACHE_TTL_DYNAMIC")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
@@ -710,12 +735,43 @@ def _admin_url(name: str) -> str | None:
 
 
 @staff_member_required
-@require_GET
+@require_safe
 def data_freshness(request: HttpRequest) -> HttpResponse:
+    data = selectors.data_freshness_get()
     context = {
-        "data": selectors.data_freshness_get(),
+        "data": data,
+        "failures": [{"run": run, **_sync_error_summary(run.errors)} for run in data["failures"]],
         "now": timezone.now(),
         "sync_admin_url": _admin_url("admin:ingestion_syncrun_changelist"),
         "job_admin_url": _admin_url("admin:ingestion_jobrun_changelist"),
     }
     return render(request, "analytics/freshness.html", context)
+
+
+def _sync_error_summary(errors) -> dict:
+    """SyncRun.errors (a list of dicts: {message, url?, fatal?}, {race, message}, {level, message},
+    {kept_manual: {...}}) -> {message: one readable line (the fatal error if any, else the first),
+    more: how many others}."""
+    if not errors:
+        return {"message": "", "more": 0}
+    if not isinstance(errors, list):
+        errors = [errors]
+    main = next((e for e in errors if isinstance(e, dict) and e.get("fatal")), errors[0])
+    return {"message": _sync_error_text(main), "more": len(errors) - 1}
+
+
+def _sync_error_text(error) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    if isinstance(error.get("kept_manual"), dict):
+        kept = error["kept_manual"]
+        return f"kept manual correction: {kept.get('model', 'row')} pk {kept.get('pk', '?')}"
+    message = str(error.get("message") or "")
+    if not message:
+        return "; ".join(f"{k}: {v}" for k, v in error.items())
+    race = error.get("race")
+    if race and not message.startswith(str(race)):
+        message = f"{race}: {message}"
+    if error.get("level") == "warning":
+        message = f"warning: {message}"
+    return message

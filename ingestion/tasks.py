@@ -68,7 +68,14 @@ def weather_observed(self, seasons: list[int]):
 
 
 def job_enqueue(*, name: str, on_commit: bool = True):
-    """Send a job's task (after the current transaction commits, so the worker sees our writes)."""
+    """Send a job's task (after the current transaction commits, so the worker sees our writes).
+
+    Goes through the registered task's `apply_async`, which honours CELERY_TASK_ALWAYS_EAGER: in the
+    embedded mode (no REDIS_URL, memory:// broker, no worker) the job then runs here, in-process,
+    and leaves its JobRun; `app.send_task` would drop the message into a broker nobody reads.
+    With `on_commit`, a job that fails in eager mode is logged (and recorded in its JobRun) instead
+    of failing the request that queued it.
+    """
     from django.db import transaction
 
     from f1site.celery import app
@@ -77,9 +84,19 @@ def job_enqueue(*, name: str, on_commit: bool = True):
     options = {"expires": spec.expires_seconds} if spec.expires_seconds else {}
 
     def send():
-        return app.send_task(spec.task, **options)
+        task = app.tasks.get(spec.task)
+        if task is None:  # not registered in this process: only a worker knows it
+            return app.send_task(spec.task, **options)
+        return task.apply_async(**options)
 
     if on_commit:
-        transaction.on_commit(send)
+        transaction.on_commit(send, robust=True)
         return None
     return send()
+
+
+def job_enqueue_runs_inline() -> bool:
+    """True when job_enqueue runs the job here and now (CELERY_TASK_ALWAYS_EAGER, the embedded mode)."""
+    from f1site.celery import app
+
+    return bool(app.conf.task_always_eager)

@@ -115,16 +115,35 @@ class RaceAdmin(admin.ModelAdmin):
     @admin.action(description="Resync selected races from Jolpica")
     def resync_race(self, request, queryset):
         from ingestion.clients.http import SourceError
-        from ingestion.services.jolpica_sync import jolpica_sync
+        from ingestion.services.jolpica_sync import SyncAborted, SyncAlreadyRunning, jolpica_sync
 
         rounds = defaultdict(list)
         for season, round_number in queryset.values_list("season_id", "round"):
             rounds[season].append(round_number)
-        for season, season_rounds in sorted(rounds.items()):
+        pending = sorted(rounds.items())
+        for i, (season, season_rounds) in enumerate(pending):
             try:
                 summary = jolpica_sync(seasons=[season], rounds=season_rounds, resume=False)
             except SourceError as exc:
                 self.message_user(request, f"{season}: sync failed: {exc}", messages.ERROR)
+                continue
+            except SyncAlreadyRunning:
+                # One Jolpica sync at a time (sync_f1, the daily/weekly job or another resync): the
+                # remaining seasons would be refused too.
+                skipped = ", ".join(str(s) for s, _ in pending[i:])
+                self.message_user(
+                    request,
+                    f"Not resynced ({skipped}): another Jolpica sync is running. "
+                    "Try again when it has finished (see Sync runs).",
+                    messages.WARNING,
+                )
+                return
+            except SyncAborted as exc:
+                self.message_user(
+                    request,
+                    f"{season}: sync interrupted ({exc}); races committed so far are kept",
+                    messages.ERROR,
+                )
                 continue
             level = messages.SUCCESS if summary.status == "succeeded" else messages.WARNING
             self.message_user(
@@ -144,6 +163,11 @@ class _ClassificationAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = ["manually_corrected"]
     actions = ["release_manual_correction"]
+
+    def get_queryset(self, request):
+        # str(result) names the race and the driver (change page title, messages, delete lists).
+        # The changelist skips list_select_related once a select_related is set, so name them all.
+        return super().get_queryset(request).select_related(*{"race", "driver", *self.list_select_related})
 
     def save_model(self, request, obj, form, change):
         obj.manually_corrected = True
@@ -191,6 +215,9 @@ class PracticeResultAdmin(admin.ModelAdmin):
     autocomplete_fields = ["race", "driver", "team"]
     list_select_related = ["race", "driver", "team"]
     show_full_result_count = False
+
+    def get_queryset(self, request):  # for str(result); see _ClassificationAdmin.get_queryset
+        return super().get_queryset(request).select_related(*{"race", "driver", *self.list_select_related})
 
 
 @admin.register(PitStop)

@@ -2,7 +2,8 @@
 
 The schedule itself is edited under "Periodic tasks" (django-celery-beat's admin): staff change a
 crontab or interval there and the running beat (DatabaseScheduler) picks it up without a restart.
-"Run now" on a job run re-queues that job (after the admin's transaction commits).
+"Run now" on a job run re-queues that job (after the admin's transaction commits); in the embedded mode
+(CELERY_TASK_ALWAYS_EAGER, no worker) it runs the job right away.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class JobRunAdmin(_ReadOnly):
     @admin.action(description="Run these jobs again now (queued)")
     def run_now(self, request, queryset):
         from ingestion.services.jobs import job_spec_get
-        from ingestion.tasks import job_enqueue
+        from ingestion.tasks import job_enqueue, job_enqueue_runs_inline
 
         queued = []
         for name in sorted(set(queryset.values_list("job", flat=True))):
@@ -61,7 +62,13 @@ class JobRunAdmin(_ReadOnly):
                 continue
             job_enqueue(name=name)
             queued.append(name)
-        if queued:
+        if queued and job_enqueue_runs_inline():  # embedded mode: no worker, the job runs in this request
+            self.message_user(
+                request,
+                f"Ran here (embedded mode, no worker): {', '.join(queued)}; the job runs show the outcome",
+                messages.SUCCESS,
+            )
+        elif queued:
             self.message_user(request, f"Queued: {', '.join(queued)}", messages.SUCCESS)
 
 

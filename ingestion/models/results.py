@@ -20,6 +20,17 @@ class PositionText(models.TextChoices):
     NOT_CLASSIFIED = "N", "Not classified"
 
 
+# position_text letters as F1 result sheets print them ("P10" for a classified finisher).
+_SHORT_STATUS = {
+    PositionText.RETIRED: "Ret",
+    PositionText.DISQUALIFIED: "DSQ",
+    PositionText.EXCLUDED: "EX",
+    PositionText.WITHDRAWN: "WD",
+    PositionText.FAILED_TO_QUALIFY: "DNQ",
+    PositionText.NOT_CLASSIFIED: "NC",
+}
+
+
 class PracticeSession(models.TextChoices):
     FP1 = "FP1", "Practice 1"
     FP2 = "FP2", "Practice 2"
@@ -54,7 +65,14 @@ class _Classification(models.Model):
         ordering = ["race_id", "position_order"]
 
     def __str__(self) -> str:
-        return f"{self.race_id} P{self.position_text} {self.driver_id}"
+        # Reads race and driver: querysets that print results (admin) select_related them.
+        place = (
+            f"P{self.position_text}"
+            if self.position_text.isdigit()
+            else _SHORT_STATUS.get(self.position_text, self.position_text)
+        )
+        kind = " sprint" if self._meta.model_name == "sprintresult" else ""
+        return f"{self.race}{kind} — {place} {self.driver}"
 
 
 class RaceResult(_Classification):
@@ -119,7 +137,7 @@ class QualifyingResult(models.Model):
         indexes = [models.Index(fields=["driver", "race"], name="qualifying_driver_idx")]
 
     def __str__(self) -> str:
-        return f"{self.race_id} Q{self.position} {self.driver_id}"
+        return f"{self.race} qualifying — P{self.position} {self.driver}"
 
 
 class PracticeResult(models.Model):
@@ -143,7 +161,8 @@ class PracticeResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.race_id} {self.session} P{self.position} {self.driver_id}"
+        place = f"P{self.position}" if self.position else "no time"
+        return f"{self.race} {self.session} — {place} {self.driver}"
 
 
 class PitStop(models.Model):

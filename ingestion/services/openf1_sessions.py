@@ -16,7 +16,8 @@ from datetime import date, timedelta
 from django.db import transaction
 
 from ingestion.clients.openf1 import Meeting, OpenF1Client, Session
-from ingestion.models import OpenF1Session, Race, SessionType
+from ingestion.models import OpenF1Session, Race, SessionType, SyncSource
+from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
 
 SESSION_TYPES = {
@@ -115,8 +116,24 @@ def openf1_session_rows(*, sessions: Iterable[Session], meeting_races: dict[int,
 
 
 def openf1_sessions_sync(*, seasons: Iterable[int], client: OpenF1Client | None = None) -> dict:
-    """Fetch meetings + sessions for each season (2 requests a season), map and upsert them."""
+    """Fetch meetings + sessions for each season (2 requests a season), map and upsert them.
+
+    Recorded as a SyncRun (source openf1, params kind=sessions); a source error fails the run (seasons
+    stored before it stay) and is raised."""
     client = client or OpenF1Client()
+    seasons = sorted(set(seasons))
+    with sync_run_recorded(
+        source=SyncSource.OPENF1, params={"kind": "sessions", "seasons": seasons}
+    ) as record:
+        try:
+            counts = _sessions_fetch(seasons=seasons, client=client)
+        finally:
+            record.requests_made = client.requests_made
+        record.counts = counts
+    return counts
+
+
+def _sessions_fetch(*, seasons: list[int], client: OpenF1Client) -> dict:
     counts: dict = {"meetings": 0, "mapped": 0, "unmapped": [], "sessions": {"created": 0, "updated": 0}}
     for season in seasons:
         meetings = client.meetings(year=season)

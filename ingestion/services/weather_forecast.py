@@ -4,6 +4,8 @@ One request per upcoming race within the forecast horizon (Open-Meteo: 16 days) 
 coordinates, covering the weekend's days; each known session start (Race columns, or OpenF1 session
 times when mapped) takes the forecast of the hour it starts in. Every fetch is stored with its
 `fetched_at`, so the prediction features can use the latest and analysts can see how it evolved.
+Each run is a SyncRun (source weather, params kind=forecast): `partial` when some races failed,
+`failed` (and ForecastsFailed raised) when every race due a forecast failed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from django.utils import timezone
 
 from ingestion.clients.http import SourceError
 from ingestion.clients.weather import HourlyWeather, OpenMeteoClient
-from ingestion.models import OpenF1Session, Race, WeatherForecast
+from ingestion.models import OpenF1Session, Race, SyncSource, WeatherForecast
+from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
 
 FORECAST_HORIZON_DAYS = 16
@@ -68,10 +71,37 @@ def forecast_rows(
     return rows
 
 
+class ForecastsFailed(SourceError):
+    """No upcoming race got a forecast: every one failed (the source is down or unusable)."""
+
+
 def weather_forecasts_sync(*, now: datetime | None = None, client: OpenMeteoClient | None = None) -> dict:
-    """Fetch forecasts for every race in [today, today + horizon]. One failing race does not stop the rest."""
+    """Fetch forecasts for every race in [today, today + horizon], recorded as a SyncRun (weather).
+
+    One failing race does not stop the rest: it is listed in `errors` and the run is `partial`. When
+    races were due and every one of them failed, the sync fails: ForecastsFailed (a SourceError) is
+    raised after the run is recorded as `failed`, so the job, the command and the alerts see it.
+    """
     now = (now or timezone.now()).replace(microsecond=0)
     client = client or OpenMeteoClient()
+    params = {"kind": "forecast", "now": now.isoformat(), "horizon_days": FORECAST_HORIZON_DAYS}
+    with sync_run_recorded(source=SyncSource.WEATHER, params=params) as record:
+        try:
+            counts = _forecasts_fetch(now=now, client=client)
+        finally:
+            record.requests_made = client.requests_made
+        record.counts = {k: v for k, v in counts.items() if k != "errors"}
+        record.errors = [{"race": slug, "message": message} for slug, message in counts["errors"].items()]
+        if counts["errors"] and not counts["races"]:
+            raise ForecastsFailed(
+                f"no forecast for any of the {len(counts['errors'])} upcoming race(s): "
+                + "; ".join(f"{slug}: {message}" for slug, message in list(counts["errors"].items())[:3]),
+                url=client.http.base_url,
+            )
+    return counts
+
+
+def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
     races = list(
         Race.objects.select_related("circuit")
         .filter(date__gte=now.date(), date__lte=now.date() + timedelta(days=FORECAST_HORIZON_DAYS))

@@ -25,7 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingestion.clients.openf1 import OpenF1Client, WeatherSample
-from ingestion.models import OpenF1Session, Race, RaceWeather, SessionType, WeatherSource
+from ingestion.models import OpenF1Session, Race, RaceWeather, SessionType, SyncSource, WeatherSource
+from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
 
 WET_MIN_SHARE = 0.10
@@ -102,9 +103,29 @@ def weather_observed_sync(
     refresh: bool = False,
 ) -> dict:
     """Fetch + summarise race weather for finished races of `seasons` (optionally only the races with
-    these public ids), skipping races already stored unless `refresh`. One request per race."""
+    these public ids), skipping races already stored unless `refresh`. One request per race.
+
+    Recorded as a SyncRun (source weather, params kind=observed); a source error fails the run (races
+    stored before it stay) and is raised."""
     client = client or OpenF1Client()
     now = now or timezone.now()
+    seasons = sorted(set(seasons))
+    race_ids = None if race_ids is None else sorted(race_ids)
+    params = {"kind": "observed", "seasons": seasons, "race_ids": race_ids, "refresh": refresh}
+    with sync_run_recorded(source=SyncSource.WEATHER, params=params) as record:
+        try:
+            counts = _observed_fetch(
+                seasons=seasons, race_ids=race_ids, client=client, now=now, refresh=refresh
+            )
+        finally:
+            record.requests_made = client.requests_made
+        record.counts = counts
+    return counts
+
+
+def _observed_fetch(
+    *, seasons: list[int], race_ids, client: OpenF1Client, now: datetime, refresh: bool
+) -> dict:
     counts = {"races": 0, "no_samples": [], "created": 0, "updated": 0, "unchanged": 0}
     session_keys = dict(
         OpenF1Session.objects.filter(

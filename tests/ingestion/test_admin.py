@@ -175,3 +175,96 @@ def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data
     assert result.points == upstream_points
     assert report.counts["results"]["updated"] == 1
     assert report.warnings == []
+
+
+RESULT_MODELS = [RaceResult, SprintResult, QualifyingResult, PracticeResult]
+
+
+@pytest.mark.parametrize("model", RESULT_MODELS, ids=lambda m: m.__name__)
+def test_results_print_race_and_driver_without_extra_queries(
+    ergast_data, rf, admin_user, django_assert_num_queries, model
+):
+    request = rf.get("/")
+    request.user = admin_user
+    rows = list(admin.site._registry[model].get_queryset(request).filter(race__season_id=2021)[:50])
+    assert rows
+    with django_assert_num_queries(0):  # the admin's queryset brings race and driver along
+        names = [str(row) for row in rows]
+    for row, name in zip(rows, names, strict=True):
+        assert name.startswith(f"2021 {row.race.name}") and name.endswith(
+            f" {row.driver.given_name} {row.driver.family_name}"
+        )
+        assert " — " in name and str(row.race_id) not in name.split(" — ")[1]
+
+
+def test_result_names_in_admin_messages(ergast_data, admin_client):
+    result = RaceResult.objects.get(race__slug="2021_uae", position_order=2)
+    assert str(result) == "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton"
+    retired = RaceResult.objects.filter(race__slug="2021_uae", position_text="R").first()
+    assert str(retired) == f"2021 Abu Dhabi Grand Prix — Ret {retired.driver}"
+    sprint = SprintResult.objects.get(race__season_id=2021, race__round=10, position_order=1)
+    assert str(sprint) == f"2021 British Grand Prix sprint — P1 {sprint.driver}"
+
+    response = admin_client.post(
+        _url(RaceResult, "change", result.pk), _form_data(result, points="19"), follow=True
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert len(messages) == 1 and "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton" in messages[0]
+
+
+def test_resync_race_while_another_sync_holds_the_lock_says_so(mirror, ergast_data, admin_client):
+    """The lock sync_f1 takes (PostgreSQL advisory lock, another session): a warning, not a 500."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory lock is PostgreSQL-only")
+    import psycopg
+
+    from ingestion.services.jolpica_sync import SYNC_LOCK_KEY
+
+    races = [Race.objects.get(slug="2021_uae"), Race.objects.get(season_id=2022, round=1)]
+    before = SyncRun.objects.filter(source="jolpica").count()
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        try:
+            response = admin_client.post(
+                _url(Race, "changelist"),
+                {"action": "resync_race", "_selected_action": [r.pk for r in races]},
+                follow=True,
+            )
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+    assert response.status_code == 200
+    messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert messages == [
+        (
+            "warning",
+            "Not resynced (2021, 2022): another Jolpica sync is running. "
+            "Try again when it has finished (see Sync runs).",
+        )
+    ]
+    assert SyncRun.objects.filter(source="jolpica").count() == before
+    assert mirror.requests()["total"] == 0
+
+
+def test_resync_race_interrupted_sync_is_reported(mirror, ergast_data, admin_client, monkeypatch):
+    """Fault injection: the sync is interrupted (SyncAborted) after its run started."""
+    from ingestion.services import jolpica_sync as sync_module
+
+    def crash(self, season, bar):
+        raise sync_module.SyncAborted("simulated crash")
+
+    monkeypatch.setattr(sync_module._Sync, "sync_season", crash)
+    race = Race.objects.get(slug="2021_uae")
+    response = admin_client.post(
+        _url(Race, "changelist"), {"action": "resync_race", "_selected_action": [race.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert messages == [
+        ("error", "2021: sync interrupted (simulated crash); races committed so far are kept")
+    ]
+    assert SyncRun.objects.filter(source="jolpica").latest("started_at").status == "interrupted"

@@ -7,8 +7,18 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import Meeting
-from ingestion.models import OpenF1Session, PracticeResult, QualifyingResult, Race, SessionType
+from ingestion.models import (
+    OpenF1Session,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    SessionType,
+    SyncRun,
+    SyncSource,
+    SyncStatus,
+)
 from ingestion.services.openf1_results import lap_text, openf1_session_results_ingest
 from ingestion.services.openf1_sessions import (
     RaceCandidate,
@@ -100,6 +110,24 @@ def test_sessions_2023_to_2026_map_to_the_right_races(mirror, ergast_data):
     # idempotent
     again = openf1_sessions_sync(seasons=[2024])
     assert again["sessions"] == {"created": 0, "updated": 0}
+
+
+@pytest.mark.django_db
+def test_sessions_sync_is_recorded_as_an_openf1_sync_run(mirror, ergast_data):
+    counts = openf1_sessions_sync(seasons=[2024, 2024])
+    run = SyncRun.objects.filter(source=SyncSource.OPENF1).latest("pk")
+    assert run.status == SyncStatus.SUCCEEDED and run.finished_at is not None
+    assert run.params == {"kind": "sessions", "seasons": [2024]}
+    assert run.counts["sessions"]["created"] == counts["sessions"]["created"] > 0
+    assert run.requests_made == 2 and run.errors == []
+
+    mirror.set_faults({"prefix": "/v1/sessions", "status": 500})
+    with pytest.raises(SourceError):
+        openf1_sessions_sync(seasons=[2024])
+    failed = SyncRun.objects.filter(source=SyncSource.OPENF1).latest("pk")
+    assert failed.status == SyncStatus.FAILED and failed.finished_at is not None
+    assert failed.errors[-1]["fatal"] is True and "/v1/sessions" in failed.errors[-1]["url"]
+    assert failed.requests_made == 4  # meetings once, sessions 1 + 2 retries
 
 
 @pytest.mark.django_db

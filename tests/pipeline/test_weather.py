@@ -10,9 +10,10 @@ from statistics import fmean
 
 import pytest
 
+from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import WeatherSample
-from ingestion.models import Race, RaceWeather, WeatherForecast
-from ingestion.services.weather_forecast import weather_forecasts_sync
+from ingestion.models import Race, RaceWeather, SyncRun, SyncSource, SyncStatus, WeatherForecast
+from ingestion.services.weather_forecast import ForecastsFailed, weather_forecasts_sync
 from ingestion.services.weather_observed import weather_observed_sync, weather_summarise
 from tests.conftest import DATA_DIR, ERGAST_DUMP_DIR
 
@@ -129,8 +130,72 @@ def test_forecast_sync_stores_one_row_per_session_with_fetch_time(mirror, ergast
 
 
 @pytest.mark.django_db
-def test_forecast_source_down_records_the_error_and_keeps_going(mirror, ergast_data):
+def test_forecast_source_down_fails_the_sync_and_records_every_race(mirror, ergast_data):
     mirror.set_faults({"prefix": "/v1/forecast", "status": 500})
-    counts = weather_forecasts_sync(now=datetime(2024, 2, 26, 12, 0, tzinfo=UTC))
-    assert set(counts["errors"]) == {"2024_bahrain", "2024_saudi_arabia"}
+    with pytest.raises(ForecastsFailed, match="no forecast for any of the 2 upcoming race") as raised:
+        weather_forecasts_sync(now=datetime(2024, 2, 26, 12, 0, tzinfo=UTC))
+    assert "2024_bahrain" in str(raised.value) and "HTTP 500" in str(raised.value)
     assert not WeatherForecast.objects.exists()
+    run = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert run.status == SyncStatus.FAILED and run.params["kind"] == "forecast"
+    assert [e.get("race") for e in run.errors] == ["2024_bahrain", "2024_saudi_arabia", None]
+    assert run.errors[-1]["fatal"] is True and run.finished_at is not None
+    assert run.requests_made == 6  # 2 races x (1 + HTTP_MAX_RETRIES 2)
+
+
+@pytest.mark.django_db
+def test_forecast_one_race_failing_is_a_partial_sync(mirror, ergast_data):
+    mirror.set_faults({"prefix": "/v1/forecast", "status": 500, "count": 3})  # Bahrain's 3 attempts
+    counts = weather_forecasts_sync(now=datetime(2024, 2, 26, 12, 0, tzinfo=UTC))
+    assert set(counts["errors"]) == {"2024_bahrain"} and counts["races"] == 1
+    assert set(WeatherForecast.objects.values_list("race__slug", flat=True)) == {"2024_saudi_arabia"}
+    run = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert run.status == SyncStatus.PARTIAL
+    assert [e["race"] for e in run.errors] == ["2024_bahrain"]
+    assert run.counts["races"] == 1 and run.counts["rows"] == counts["rows"] > 0
+
+
+def _race_due_soon() -> Race:
+    """A race with coordinates moved into the forecast window of the wall clock (commands use now)."""
+    from django.utils import timezone
+
+    start = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+    Race.objects.filter(slug="2024_bahrain").update(date=start.date(), start=start)
+    return Race.objects.get(slug="2024_bahrain")
+
+
+@pytest.mark.django_db
+def test_forecast_outage_fails_the_command_and_the_job(mirror, ergast_data):
+    from django.core.management import CommandError, call_command
+
+    from ingestion.models import JobRun, JobStatus
+
+    _race_due_soon()
+    mirror.set_faults({"prefix": "/v1/forecast", "status": 500})
+    with pytest.raises(CommandError, match="weather source unavailable: no forecast for any"):
+        call_command("sync_weather", "--forecast")  # manage.py exits 1, like --observed
+    with pytest.raises(SourceError, match="no forecast for any"):
+        call_command("run_job", "weather_forecasts")
+    job = JobRun.objects.filter(job="weather_forecasts").latest("started_at")
+    assert job.status == JobStatus.FAILED and "ForecastsFailed" in job.error
+    runs = SyncRun.objects.filter(source=SyncSource.WEATHER, params__kind="forecast")
+    assert list(runs.values_list("status", flat=True)) == [SyncStatus.FAILED] * 2
+
+
+@pytest.mark.django_db
+def test_observed_sync_is_recorded_as_a_weather_sync_run(mirror, ergast_data):
+    wanted = ["2021_belgium", "2021_emilia_romagna"]
+    counts = weather_observed_sync(seasons=[2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC))
+    run = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert run.status == SyncStatus.SUCCEEDED and run.finished_at is not None
+    assert run.params == {"kind": "observed", "seasons": [2021], "race_ids": sorted(wanted), "refresh": False}
+    assert run.counts["created"] == counts["created"] == 2 and run.requests_made == 2
+
+    mirror.set_faults({"prefix": "/v1/weather", "status": 500})
+    with pytest.raises(SourceError):
+        weather_observed_sync(
+            seasons=[2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC), refresh=True
+        )
+    failed = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert failed.status == SyncStatus.FAILED and failed.errors[-1]["fatal"] is True
+    assert "HTTP 500" in failed.errors[-1]["message"] and failed.requests_made == 3

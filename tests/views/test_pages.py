@@ -429,6 +429,30 @@ def test_freshness_is_staff_only(client, django_user_model, django_assert_max_nu
     assert "daily_results_sync" in html and "mirror said 503" in html
 
 
+def test_freshness_shows_openf1_and_weather_syncs_with_readable_failures(
+    client, django_user_model, mirror, settings
+):
+    from datetime import UTC, datetime
+
+    from ingestion.clients.http import SourceError
+    from ingestion.services.openf1_sessions import openf1_sessions_sync
+    from ingestion.services.weather_observed import weather_observed_sync
+
+    settings.HTTP_MAX_RETRIES = 0
+    openf1_sessions_sync(seasons=[2024])
+    mirror.set_faults({"prefix": "/v1/weather", "status": 500})
+    with pytest.raises(SourceError):
+        weather_observed_sync(seasons=[2021], race_ids=["2021_belgium"], now=datetime(2022, 1, 1, tzinfo=UTC))
+    client.force_login(django_user_model.objects.create_user("steward", password="x" * 12, is_staff=True))
+    html = client.get(reverse("analytics:freshness")).content.decode()
+    latest = html.split('id="sync-latest"')[1].split("</table>")[0]
+    assert "OpenF1 API" in latest and "Weather API" in latest and "(observed)" in latest
+    failures = html.split('id="sync-failures"')[1].split("</ul>")[0]
+    line = next(li for li in failures.split("<li>") if "Weather API" in li)
+    assert '</a>: <span class="small">openf1: HTTP 500 (gave up after 1 attempts)' in line
+    assert "{" not in failures and "&#x27;message&#x27;" not in failures  # no dict reprs
+
+
 def test_fan_pages_are_cached_whole_staff_pages_are_not(client, django_user_model, django_assert_num_queries):
     url = reverse("analytics:standings")
     first = client.get(url, {"season": 2020})
