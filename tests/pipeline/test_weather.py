@@ -174,8 +174,8 @@ def test_forecast_outage_fails_the_command_and_the_job(mirror, ergast_data):
     mirror.set_faults({"prefix": "/v1/forecast", "status": 500})
     with pytest.raises(CommandError, match="weather source unavailable: no forecast for any"):
         call_command("sync_weather", "--forecast")  # manage.py exits 1, like --observed
-    with pytest.raises(SourceError, match="no forecast for any"):
-        call_command("run_job", "weather_forecasts")
+    with pytest.raises(CommandError, match=r"weather_forecasts failed: .*no forecast for any"):
+        call_command("run_job", "weather_forecasts")  # a clear message and exit 1, not a traceback
     job = JobRun.objects.filter(job="weather_forecasts").latest("started_at")
     assert job.status == JobStatus.FAILED and "ForecastsFailed" in job.error
     runs = SyncRun.objects.filter(source=SyncSource.WEATHER, params__kind="forecast")

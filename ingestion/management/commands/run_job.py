@@ -42,13 +42,22 @@ class Command(BaseCommand):
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
         if enqueue:
-            from ingestion.tasks import job_enqueue
+            from ingestion.tasks import job_enqueue, job_enqueue_runs_inline
 
-            result = job_enqueue(name=spec.name, on_commit=False)
-            self.stdout.write(f"queued {spec.task} as {result.id}")
+            try:
+                result = job_enqueue(name=spec.name, on_commit=False)
+            except Exception as exc:  # embedded mode runs it here; its JobRun records the failure
+                raise CommandError(f"{spec.name} failed: {exc}") from exc
+            if job_enqueue_runs_inline():
+                self.stdout.write(f"ran {spec.task} here (embedded mode, no worker) as {result.id}")
+            else:
+                self.stdout.write(f"queued {spec.task} as {result.id}")
             return
         body = jobs.job_body_get(name=spec.name)
-        run = jobs.job_run_execute(job=spec.name, func=body)
+        try:
+            run = jobs.job_run_execute(job=spec.name, func=body)
+        except Exception as exc:  # recorded as a failed JobRun by job_run_execute; say so plainly
+            raise CommandError(f"{spec.name} failed: {exc}") from exc
         self.stdout.write(
             json.dumps({"status": run.status, "counts": run.counts, "error": run.error}, default=str)
         )
