@@ -434,10 +434,13 @@ def race_winners_map(*, races: list[Race]) -> dict[int, RaceResult]:
 
 def data_freshness_get() -> dict:
     """For staff: last sync per source, recent failures, data coverage and the last job runs."""
-    runs = list(SyncRun.objects.order_by("-started_at")[:20])
-    latest_by_source: dict[str, SyncRun] = {}
-    for run in runs:
-        latest_by_source.setdefault(run.source, run)
+    # one query; a wider window than the 20 listed so the four forecast runs a day cannot push the
+    # daily Jolpica run out of "latest per source"
+    recent = list(SyncRun.objects.order_by("-started_at")[:100])
+    runs = recent[:20]
+    latest_by_source: dict[tuple[str, str], SyncRun] = {}
+    for run in recent:  # observed and forecast weather are one source, two kinds: show both
+        latest_by_source.setdefault((run.source, (run.params or {}).get("kind", "")), run)
     failures = [r for r in runs if r.status in ("failed", "partial", "interrupted")]
     newest = runs[0] if runs else None
     key = f"f1:freshness:coverage:{newest.pk if newest else 0}:{newest.status if newest else ''}"

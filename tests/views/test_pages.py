@@ -453,6 +453,22 @@ def test_freshness_shows_openf1_and_weather_syncs_with_readable_failures(
     assert "{" not in failures and "&#x27;message&#x27;" not in failures  # no dict reprs
 
 
+def test_freshness_latest_table_keeps_each_source_and_weather_kind(client, django_user_model):
+    """Forecasts run four times a day: 30 of them after one observed-weather run must not hide it,
+    nor the dump load, from "latest per source" (the table read only the last 20 runs before)."""
+    from ingestion.models import SyncRun
+
+    SyncRun.objects.create(source="weather", status="succeeded", params={"kind": "observed"})
+    for _ in range(30):
+        SyncRun.objects.create(source="weather", status="succeeded", params={"kind": "forecast"})
+    client.force_login(django_user_model.objects.create_user("clerk", password="x" * 12, is_staff=True))
+    html = client.get(reverse("analytics:freshness")).content.decode()
+    latest = html.split('id="sync-latest"')[1].split("</table>")[0]
+    assert "(observed)" in latest and "(forecast)" in latest
+    assert "Ergast CSV dump" in latest
+    assert latest.count("Weather API") == 2
+
+
 def test_fan_pages_are_cached_whole_staff_pages_are_not(client, django_user_model, django_assert_num_queries):
     url = reverse("analytics:standings")
     first = client.get(url, {"season": 2020})
