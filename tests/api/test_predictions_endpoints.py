@@ -187,3 +187,20 @@ def test_championship_probabilities(api, ergast_data, trained_model):
     assert sum(d["title_probability"] for d in body["drivers"]) == pytest.approx(1.0, abs=0.01)
     assert api.get("/api/v1/championship/1800").status_code == 404
     assert api.get("/api/v1/championship/2099").status_code == 404
+
+
+def test_races_before_1996_get_a_clear_409_not_a_500(api, staff_api, ergast_data, trained_model):
+    from predictions.models import Prediction
+
+    response = api.post("/api/v1/predictions/what-if/1950_1", {"grid": ["fangio", "farina"]}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "cannot_predict"
+    assert "available from season 1996" in response.json()["error"]["message"]
+
+    first = staff_api.post("/api/v1/predictions/race/1950_1", {}, format="json")
+    assert first.status_code == 409, first.content
+    assert "available from season 1996; this race is in 1950" in first.json()["error"]["message"]
+    # A retry within the window is refused the same way, not answered with the failed job as a duplicate.
+    retry = staff_api.post("/api/v1/predictions/race/1950_1", {}, format="json")
+    assert retry.status_code == 409, retry.content
+    assert not Prediction.objects.filter(race__season_id=1950).exists()

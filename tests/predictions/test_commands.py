@@ -95,3 +95,20 @@ def test_backtest_command_stores_a_run(ergast_data):
     assert BacktestRun.objects.filter(status=BacktestStatus.FAILED, seasons=[1900]).exists()
     with pytest.raises(CommandError, match="use 2023-2025"):
         _run("backtest", "--seasons", "2025-2023")
+
+
+def test_predict_refuses_races_before_1996_with_a_command_error(active_model):
+    with pytest.raises(CommandError, match=r"^1995_brazil: predictions are available from season 1996"):
+        _run("predict", "--race", "1995_1")
+    # the next three races of 1900 are 1950's first three
+    with pytest.raises(
+        CommandError, match=r"^\d{4}_\w+: predictions are available from season 1996; this race is in 1950"
+    ):
+        _run("predict", "--upcoming", "--as-of", "1900-01-01")
+    assert not Prediction.objects.exists()
+
+
+def test_predict_names_the_race_once_in_its_errors(active_model):
+    with pytest.raises(CommandError) as err:
+        _run("predict", "--race", "2026_qatar", "--stage", "post")
+    assert str(err.value) == "2026_qatar: qualifying is not in yet, so there is no post-qualifying stage"
