@@ -108,7 +108,7 @@ def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data)
         "started_at": "2026-11-26T10:00:00+00:00",
         "finished_at": None,
     }
-    cache.set("f1:regenerate:2026_qatar", job, 60)
+    cache.set("f1:regenerate:2026_qatar:pre", job, 60)  # no stage before qualifying = pre
     response = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json")
     assert response.status_code == 202
     assert response.json()["job"]["id"] == "abc" and response.json()["predictions"] is None
@@ -204,3 +204,58 @@ def test_races_before_1996_get_a_clear_409_not_a_500(api, staff_api, ergast_data
     retry = staff_api.post("/api/v1/predictions/race/1950_1", {}, format="json")
     assert retry.status_code == 409, retry.content
     assert not Prediction.objects.filter(race__season_id=1950).exists()
+
+
+def test_the_duplicate_guard_keys_on_the_requested_stages(staff_api, ergast_data, trained_model):
+    """pre and post are different regenerations; the same one twice is a duplicate, in the cache
+    and in the database guard (cache flushed)."""
+    from predictions.models import Prediction
+
+    url = "/api/v1/predictions/race/2026_6"  # qualifying is in: both stages exist
+    pre = staff_api.post(url, {"stage": "pre"}, format="json")
+    assert pre.status_code == 201, pre.content
+    post = staff_api.post(url, {"stage": "post"}, format="json")
+    assert post.status_code == 201, post.content
+    assert post.json()["duplicate"] is False and post.json()["job"]["stage"] == "post"
+    assert {p.stage for p in Prediction.objects.filter(race__season_id=2026, race__round=6)} == {
+        "pre",
+        "post",
+    }
+
+    jobs = {"pre": pre.json()["job"]["id"], "post": post.json()["job"]["id"]}
+    assert jobs["pre"] != jobs["post"]
+    for flushed in (False, True):
+        if flushed:
+            cache.clear()
+        for stage, job_id in jobs.items():
+            again = staff_api.post(url, {"stage": stage}, format="json")
+            assert again.status_code == 200, (stage, flushed, again.content)
+            assert again.json()["duplicate"] is True and again.json()["job"]["id"] == job_id, (stage, flushed)
+    # Both stages were just stored: a request for every stage is a duplicate too.
+    both = staff_api.post(url, {}, format="json")
+    assert both.status_code == 200 and both.json()["duplicate"] is True
+
+
+def test_a_failed_job_is_not_a_duplicate_of_the_next_request(staff_api, ergast_data, trained_model):
+    import uuid
+
+    from django.utils import timezone
+
+    from ingestion.models import JobRun, JobStatus, Race
+
+    race = Race.objects.get(slug=_upcoming_slugs(1)[0])
+    failed = JobRun.objects.create(
+        job=f"predictions_regenerate:{race.pk}",
+        task_id=f"{race.pk}-{uuid.uuid4().hex}",
+        status=JobStatus.FAILED,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        error="RuntimeError: the engine broke",
+        counts={"race": race.slug, "stage": None, "stages": "pre", "mode": "background"},
+    )
+    # e.g. a job whose worker died: recorded as failed while its claim is still held
+    cache.set(f"f1:regenerate:{race.slug}:pre", {"id": failed.task_id, "race": race.slug}, 60)
+    response = staff_api.post(f"/api/v1/predictions/race/{race.slug}", {}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["duplicate"] is False and response.json()["job"]["id"] != failed.task_id
+    assert response.json()["job"]["status"] == "succeeded"
