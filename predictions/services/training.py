@@ -18,6 +18,7 @@ from predictions.features.registry import STAGES, feature_names
 from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_load, bundle_save
 from predictions.ml.models import PARAMS, stage_fit
 from predictions.models import ModelVersion
+from predictions.signals import models_changed
 
 logger = logging.getLogger(__name__)
 
@@ -100,17 +101,22 @@ def model_train(
         )
         if activate:
             model_version_activate(version=version)
+        else:  # listed with the others (activation sends its own signal)
+            transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="trained"))
     logger.info("trained model %s on %s rows in %.1fs", label, len(rows), seconds)
     return version
 
 
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the one active model set (also the roll-back: activate an older version)."""
+    """Make `version` the one active model set (also the roll-back: activate an older version).
+
+    Sends `models_changed` on commit, so cached views of the active model are dropped."""
     bundle_load(_path(version), label=version.label)  # refuse to activate a broken artifact
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     version.is_active = True
+    transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="activated"))
     return version
 
 

@@ -259,3 +259,64 @@ def test_a_failed_job_is_not_a_duplicate_of_the_next_request(staff_api, ergast_d
     assert response.status_code == 201, response.content
     assert response.json()["duplicate"] is False and response.json()["job"]["id"] != failed.task_id
     assert response.json()["job"]["status"] == "succeeded"
+
+
+def test_activation_and_backtests_refresh_the_cached_model_views(
+    api, client, admin_client, ergast_data, trained_model, tmp_path, django_capture_on_commit_callbacks
+):
+    """models/performance, championship and the fans' /model/ and /championship/ pages are cached
+    (Redis, up to an hour for pages): activating another model version (the admin action) and a new
+    backtest must show at once."""
+    import dataclasses
+    from pathlib import Path
+
+    from predictions.features.frames import f1_frames_load
+    from predictions.ml.artifacts import bundle_load, bundle_save
+    from predictions.models import ModelVersion
+    from predictions.services import backtest_run
+
+    def views():
+        return (
+            api.get("/api/v1/models/performance").json(),
+            api.get("/api/v1/championship/2026").json(),
+            client.get("/model/").content.decode(),
+            client.get("/championship/").content.decode(),
+        )
+
+    performance, championship, model_page, championship_page = views()  # now cached
+    assert performance["active_model"]["label"] == trained_model.label
+    assert championship["model_version"] == trained_model.label
+    assert trained_model.label in model_page and "No backtest has been run yet" in model_page
+    assert f"model {trained_model.label}" in championship_page
+
+    # Another version of the same models, under its own label, activated from the admin.
+    bundle = dataclasses.replace(
+        bundle_load(Path(trained_model.artifact_path), label=trained_model.label), label="vtest-second"
+    )
+    bundle_save(bundle, tmp_path / "vtest-second.joblib")
+    second = ModelVersion.objects.create(
+        **{
+            f.name: getattr(trained_model, f.name)
+            for f in ModelVersion._meta.fields
+            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at")
+        },
+        label="vtest-second",
+        artifact_path=str(tmp_path / "vtest-second.joblib"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/predictions/modelversion/",
+            {"action": "activate_version", "_selected_action": [second.pk]},
+            follow=True,
+        )
+    assert b"is now the active model" in response.content
+    performance, championship, model_page, championship_page = views()
+    assert performance["active_model"]["label"] == "vtest-second"
+    assert championship["model_version"] == "vtest-second"
+    assert "vtest-second" in model_page and "model vtest-second" in championship_page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = backtest_run(seasons=[2025], window=1, frames=f1_frames_load(since_season=2023))
+    performance, _, model_page, _ = views()
+    assert performance["backtests"]["post"]["id"] == run.pk
+    assert "No backtest has been run yet" not in model_page
