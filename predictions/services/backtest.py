@@ -30,6 +30,12 @@ def backtest_run(
         raise ValueError(f"stage must be 'pre' or 'post', got {stage!r}")
     if not seasons:
         raise ValueError("no seasons to backtest")
+    if retrain_every < 0:
+        raise ValueError(
+            f"retrain_every must be 0 (season starts only) or a number of races, got {retrain_every}"
+        )
+    if window < 1:
+        raise ValueError(f"the training window must be at least 1 season, got {window}")
     run = BacktestRun.objects.create(
         seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, params={"window_seasons": window}
     )

@@ -67,8 +67,23 @@ def model_train(
     done = features[features["finish"].notna()]
     if done.empty:
         raise ValueError("no race results in the database: load data first (load_ergast)")
-    until = int(until_season or done["season"].max())
-    start = int(from_season or until - TRAINING_WINDOW_SEASONS + 1)
+    first, last = int(done["season"].min()), int(done["season"].max())
+    until = int(until_season or last)
+    # The window's ends must be seasons with results: otherwise the label ("2023-2030") would claim
+    # seasons the model never saw. The default start is clamped to the first season with results.
+    if until not in set(done["season"]):
+        raise ValueError(
+            f"no race results for season {until} to train on (seasons with results: {first}-{last})"
+        )
+    start = int(from_season or max(until - TRAINING_WINDOW_SEASONS + 1, first))
+    if start > until:
+        raise ValueError(
+            f"the training window {start}-{until} is empty: the first season comes after the last"
+        )
+    if start < first:
+        raise ValueError(
+            f"no race results for season {start} to train on (seasons with results: {first}-{last})"
+        )
     rows = training_rows(features, from_season=start, until_season=until)
     if rows.empty:
         raise ValueError(f"no race results between {start} and {until} to train on")
