@@ -560,6 +560,19 @@ def cache_invalidate_predictions(*, race_ids: Iterable[str | int]) -> dict:
     return {"keys": keys, "families": ["championship", "upcoming"]}
 
 
+def cache_invalidate_models() -> dict:
+    """Clear what shows the active model or the latest backtest: models/performance, championship
+    odds (simulated with the active model) and the fans' cached pages (/model/, /championship/, the
+    what-if page: the dashboard page cache has no finer key than the page's hashed path)."""
+    from analytics.services.cache import dashboard_cache_clear
+
+    keys = ["f1:models:performance"]
+    cache.delete_many(keys)
+    bump_families(["championship"])
+    dashboard_cache_clear()
+    return {"keys": keys, "families": ["championship"], "pages": True}
+
+
 # --- signal wiring (connected from f1site.apps.PitwallSiteConfig.ready) ---------------------------
 def _on_races_changed(sender, race_ids=(), **kwargs) -> None:
     cache_invalidate_races(race_ids=race_ids)
@@ -567,6 +580,10 @@ def _on_races_changed(sender, race_ids=(), **kwargs) -> None:
 
 def _on_predictions_changed(sender, race_ids=(), **kwargs) -> None:
     cache_invalidate_predictions(race_ids=race_ids)
+
+
+def _on_models_changed(sender, **kwargs) -> None:
+    cache_invalidate_models()
 
 
 def _on_race_row_saved(sender, instance, **kwargs) -> None:
@@ -629,8 +646,9 @@ def connect_invalidation_signals() -> None:
     else:
         races_changed.connect(_on_races_changed, dispatch_uid="f1cache-races-changed")
     try:
-        from predictions.signals import predictions_changed
+        from predictions.signals import models_changed, predictions_changed
     except ImportError:
         pass
     else:
         predictions_changed.connect(_on_predictions_changed, dispatch_uid="f1cache-predictions-changed")
+        models_changed.connect(_on_models_changed, dispatch_uid="f1cache-models-changed")

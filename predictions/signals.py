@@ -1,9 +1,15 @@
-"""`predictions_changed` fires (after commit) whenever new predictions are stored.
+"""Signals of the prediction engine, sent after commit, for cache invalidation.
 
-Receivers get `race_ids` (database ids of the races whose current predictions changed), e.g. to
-invalidate cached API responses.
+`predictions_changed` fires whenever new predictions are stored. Receivers get `race_ids` (database
+ids of the races whose current predictions changed), e.g. to invalidate cached API responses.
+
+`models_changed` fires when what the engine reports about itself changes: a model version is
+activated (or trained without activation) or a backtest finished. Receivers get `reason`
+("activated", "trained" or "backtest"). Views built on the active model (model performance,
+championship odds, the /model/ and /championship/ pages) must drop their cached copies.
 """
 
 from django.dispatch import Signal
 
 predictions_changed = Signal()
+models_changed = Signal()

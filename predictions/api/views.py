@@ -48,13 +48,16 @@ class RacePredictionsView(CachedJSONView):
 
     @extend_schema(
         operation_id="predictions_race_generate",
-        summary="Generate fresh predictions now (staff; at most once per race per window)",
+        summary="Generate fresh predictions now (staff; at most once per race and stage per window)",
         description=(
             "Inline (default): runs the prediction engine for the race and returns the new "
             'predictions (201). With `{"background": true}`: queues the job and returns it at once '
-            "(202, `Location` = the job's status URL, `GET predictions/jobs/{job_id}`). A duplicate "
+            "(always 202, `Location` = the job's status URL, `GET predictions/jobs/{job_id}`, no "
+            "predictions; where tasks run eagerly, e.g. the embedded set-up without Redis, the job "
+            "has already finished and its status says so). A duplicate (same race and stages) "
             "within API_REGENERATE_WINDOW seconds (default 60) starts nothing: it returns the job "
-            "already queued or running (202) or just finished (200, with the predictions)."
+            "already queued or running (202) or just finished (200, with the predictions). A failed "
+            "job is never a duplicate."
         ),
         parameters=[RACE_ID_PARAM],
         request=serializers.RegenerateIn,
@@ -73,11 +76,10 @@ class RacePredictionsView(CachedJSONView):
         from predictions.services.predicting import PredictionInputError
         from predictions.services.regeneration import QueueUnavailable, regeneration_start
 
+        background = body.validated_data["background"]
         try:
             result = regeneration_start(
-                race=race,
-                stage=body.validated_data.get("stage"),
-                background=body.validated_data["background"],
+                race=race, stage=body.validated_data.get("stage"), background=background
             )
         except ModelUnavailable as exc:
             return _model_unavailable(exc)
@@ -87,12 +89,14 @@ class RacePredictionsView(CachedJSONView):
             return error_response(
                 code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503
             )
-        status_code = 202 if result.pending else 200 if result.duplicate else 201
+        # A new background job is 202 even when eager Celery already ran it: the client polls the job.
+        accepted = result.pending or (background and not result.duplicate)
+        status_code = 202 if accepted else 200 if result.duplicate else 201
         return Response(
             {
                 "job": result.job,
                 "duplicate": result.duplicate,
-                "predictions": None if result.pending else selectors.race_predictions(race=race),
+                "predictions": None if accepted else selectors.race_predictions(race=race),
             },
             status=status_code,
             headers={"Location": result.job["url"]} if status_code == 202 and result.job["url"] else None,

@@ -24,7 +24,8 @@ from predictions.signals import predictions_changed
 
 
 class PredictionInputError(ValueError):
-    """The request cannot be predicted (e.g. post-qualifying before qualifying, bad what-if grid)."""
+    """The request cannot be predicted (e.g. post-qualifying before qualifying, a race before 1996, a
+    bad what-if grid). Messages do not name the race: callers add it where needed."""
 
 
 def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
@@ -45,7 +46,7 @@ def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
         Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct().first()
     )
     if previous is None:
-        raise PredictionInputError(f"no earlier race with results to take {race.slug}'s entry list from")
+        raise PredictionInputError("no earlier race with results to take the entry list from")
     rows = list(
         RaceResult.objects.filter(race=previous, shared_car_index=0).values_list("driver_id", "team_id")
     )
@@ -61,10 +62,19 @@ def _stages_for(race: Race, stage: str | None, source: str) -> list[str]:
     if stage not in PredictionStage.values:
         raise PredictionInputError(f"stage must be one of {PredictionStage.values}, got {stage!r}")
     if stage == "post" and not has_grid:
-        raise PredictionInputError(
-            f"{race.slug}: qualifying is not in yet, so there is no post-qualifying stage"
-        )
+        raise PredictionInputError("qualifying is not in yet, so there is no post-qualifying stage")
     return [stage]
+
+
+def _check_predictable(race: Race, *, backfilled: bool = False) -> None:
+    """Refuse a race the engine has no history for (its features start in HISTORY_FROM_SEASON); a
+    backfilled prediction also needs a whole earlier season of that history to train on."""
+    first = HISTORY_FROM_SEASON + 1 if backfilled else HISTORY_FROM_SEASON
+    if race.season_id < first:
+        kind = "backfilled predictions" if backfilled else "predictions"
+        raise PredictionInputError(
+            f"{kind} are available from season {first}; this race is in {race.season_id}"
+        )
 
 
 def _race_features(race: Race, entries: pd.DataFrame, frames: F1Frames | None) -> pd.DataFrame:
@@ -74,7 +84,10 @@ def _race_features(race: Race, entries: pd.DataFrame, frames: F1Frames | None) -
             since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id]
         )
     features = build_features(frames, targets=entries)
-    return features[features["race_id"] == race.id].reset_index(drop=True)
+    rows = features[features["race_id"] == race.id].reset_index(drop=True)
+    if rows.empty:  # e.g. frames that do not reach this race: never hand the model zero rows
+        raise PredictionInputError("no entrants known for this race")
+    return rows
 
 
 def prediction_generate(
@@ -89,7 +102,9 @@ def prediction_generate(
     """Predict `race` (both stages when qualifying is in, else pre-qualifying) and store new rows.
 
     Backfilled predictions use a model trained only on seasons before the race's season.
+    Races before HISTORY_FROM_SEASON (backfilled: the season after it) raise PredictionInputError.
     """
+    _check_predictable(race, backfilled=backfilled)
     entries, source = race_entries(race=race)
     stages = _stages_for(race, stage, source)
     if backfilled and version is None:
@@ -132,12 +147,15 @@ def prediction_generate(
 
 def predictions_backfill(*, races: list[Race], frames: F1Frames | None = None) -> list[Race]:
     """Give completed races without a stored pre-race prediction a backfilled one (made by a model
-    trained only on earlier seasons; a prediction made after the race does not count). Returns the
-    races that were backfilled."""
+    trained only on earlier seasons; a prediction made after the race does not count). Races too
+    early for such a model (HISTORY_FROM_SEASON and before) are skipped. Returns the races that were
+    backfilled."""
     from predictions.services.post_race import race_has_pre_race_prediction
 
     done = []
     for race in races:
+        if race.season_id <= HISTORY_FROM_SEASON:
+            continue
         if race_has_pre_race_prediction(race=race) or not RaceResult.objects.filter(race=race).exists():
             continue
         prediction_generate(race=race, backfilled=True, frames=frames)
@@ -147,6 +165,7 @@ def predictions_backfill(*, races: list[Race], frames: F1Frames | None = None) -
 
 def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
     """Post-qualifying prediction from a user-supplied grid (driver refs, pole first). Not stored."""
+    _check_predictable(race)
     if not grid:
         raise PredictionInputError("the grid is empty")
     if len(set(grid)) != len(grid):

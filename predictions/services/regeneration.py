@@ -8,10 +8,13 @@ admin next to the pipeline's runs. Public status, from the row:
 * `running`   — RUNNING with a worker;
 * `succeeded` / `failed` (a run interrupted by a dead worker is `failed` too).
 
-At most one regeneration per race per `API_REGENERATE_WINDOW` seconds: the first POST claims
-`f1:regenerate:{race}` in the cache (`cache.add`); with the cache flushed or down, the database
-guard finds a queued/running row, or a row / predictions stored within the window. A duplicate gets
-the existing job back instead of a new one.
+At most one regeneration per race and stage(s) per `API_REGENERATE_WINDOW` seconds. The stages are
+those the request regenerates: `pre`, `post`, or, with no stage given, every stage available (`all`
+once qualifying is in, else just `pre`, so `{}` and `{"stage": "pre"}` are the same request before
+qualifying). The first POST claims `f1:regenerate:{race}:{stages}` in the cache (`cache.add`); with
+the cache flushed or down, the database guard finds a queued/running row, or a row / predictions of
+those stages stored within the window. A duplicate gets the existing job back instead of a new one.
+A failed job is never a duplicate: the next POST starts a new job.
 
 The background task takes the same per-race lock as the pipeline's `race_predictions_refresh`
 (`predictions_refresh:<race pk>`), so a staff regeneration and a pipeline refresh never interleave.
@@ -67,8 +70,21 @@ def regeneration_job_name(*, race: Race) -> str:
     return f"{JOB_PREFIX}{race.pk}"
 
 
-def _claim_key(slug: str) -> str:
-    return f"f1:regenerate:{slug}"
+def _stages_key(*, race: Race, stage: str | None) -> str:
+    """What a regeneration of `stage` regenerates: "pre", "post" or "all" (no stage with qualifying
+    in, as prediction_generate decides; no stage before qualifying is "pre")."""
+    from ingestion.models import QualifyingResult, RaceResult
+
+    if stage is not None:
+        return stage
+    has_grid = (
+        RaceResult.objects.filter(race=race).exists() or QualifyingResult.objects.filter(race=race).exists()
+    )
+    return "all" if has_grid else "pre"
+
+
+def _claim_key(slug: str, stages: str) -> str:
+    return f"f1:regenerate:{slug}:{stages}"
 
 
 def _worker_name() -> str:
@@ -138,8 +154,8 @@ def _duplicate_of(*, race: Race, job: dict | None) -> Regeneration:
     return Regeneration(job=payload, duplicate=True, run=run)
 
 
-def _recent_regeneration(*, race: Race, now) -> Regeneration | None:
-    """The database guard: what a lost cache claim would have found."""
+def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None:
+    """The database guard: what a lost cache claim would have found (same race, same stages)."""
     from django.db.models import Q
 
     from predictions.models import Prediction
@@ -149,6 +165,7 @@ def _recent_regeneration(*, race: Race, now) -> Regeneration | None:
     pending_since = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     run = (
         JobRun.objects.filter(job=regeneration_job_name(race=race))
+        .filter(counts__stages=stages)
         .filter(
             Q(status=JobStatus.RUNNING, started_at__gte=pending_since)
             | Q(status=JobStatus.SUCCEEDED, finished_at__gte=now - window)
@@ -158,9 +175,12 @@ def _recent_regeneration(*, race: Race, now) -> Regeneration | None:
     )
     if run is not None:
         return Regeneration(job=regeneration_job_payload(run=run), duplicate=True, run=run)
-    recent = (
-        Prediction.objects.filter(race=race, created_at__gte=now - window).order_by("-created_at").first()
-    )
+    stored = Prediction.objects.filter(race=race, created_at__gte=now - window)
+    if stages != "all":  # a refresh of every stage (the pipeline's) covers any one stage too
+        stored = stored.filter(stage=stages)
+    elif set(stored.values_list("stage", flat=True).distinct()) != {"pre", "post"}:
+        stored = stored.none()  # one stage's fresh rows do not stand for a refresh of both
+    recent = stored.order_by("-created_at").first()
     if recent is not None:  # e.g. stored by the pipeline's refresh
         return Regeneration(
             job=_job_dict(
@@ -178,9 +198,9 @@ def _recent_regeneration(*, race: Race, now) -> Regeneration | None:
     return None
 
 
-def _release_claim(*, slug: str, job_id: str) -> None:
+def _release_claim(*, slug: str, stages: str, job_id: str) -> None:
     """Let a retry through at once (the claim is ours only if it still names this job)."""
-    key = _claim_key(slug)
+    key = _claim_key(slug, stages)
     held = cache.get(key)
     if isinstance(held, dict) and held.get("id") == job_id:
         cache.delete(key)
@@ -206,14 +226,22 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     window = settings.API_REGENERATE_WINDOW
     now = timezone.now()
     job_id = f"{race.pk}-{uuid.uuid4().hex}"
-    key = _claim_key(race.slug)
+    stages = _stages_key(race=race, stage=stage)
+    key = _claim_key(race.slug, stages)
     claim = {"id": job_id, "race": race.slug, "stage": stage, "status": "queued" if background else "running",
              "started_at": now.isoformat(), "finished_at": None}  # fmt: skip
     claimed = cache.add(key, claim, timeout=window)
     if claimed is False:
-        return _duplicate_of(race=race, job=cache.get(key))
+        duplicate = _duplicate_of(race=race, job=cache.get(key))
+        if duplicate.job["status"] != "failed":
+            return duplicate
+        # A failed job is not what this request asked for: free its claim and start a new job.
+        _release_claim(slug=race.slug, stages=stages, job_id=duplicate.job["id"])
+        claimed = cache.add(key, claim, timeout=window)
+        if claimed is False:  # another retry claimed it in between: that one is the job
+            return _duplicate_of(race=race, job=cache.get(key))
     # Claimed (cache flushed?) or cache down (None): the database still enforces the window.
-    recent = _recent_regeneration(race=race, now=now)
+    recent = _recent_regeneration(race=race, stages=stages, now=now)
     if recent is not None:
         if claimed:  # point the claim at the real job, not at one that will never run
             cache.set(key, {**claim, **recent.job}, timeout=window)
@@ -229,6 +257,7 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
         counts={
             "race": race.slug,
             "stage": stage,
+            "stages": stages,  # the claim's key part (_stages_key): the database guard matches on it
             "mode": "background" if background else "inline",
             "queued_at": now.isoformat(),
         },
@@ -236,6 +265,10 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     if background:
         return _enqueue(run=run, race=race)
     return _run_inline(run=run, race=race, stage=stage)
+
+
+def _run_stages(run: JobRun) -> str:
+    return (run.counts or {}).get("stages") or ""
 
 
 def _enqueue(*, run: JobRun, race: Race) -> Regeneration:
@@ -253,7 +286,7 @@ def _enqueue(*, run: JobRun, race: Race) -> Regeneration:
                 finished_at=timezone.now(),
                 error=f"could not queue the job: {type(exc).__name__}: {exc}"[:4000],
             )
-            _release_claim(slug=race.slug, job_id=run.task_id)
+            _release_claim(slug=race.slug, stages=_run_stages(run), job_id=run.task_id)
             failure.append(exc)
 
     # After commit, so the worker finds the JobRun row. Outside a transaction this runs now (and,
@@ -290,12 +323,13 @@ def _run_inline(*, run: JobRun, race: Race, stage: str | None) -> Regeneration:
         created = prediction_generate(race=race, stage=stage)
     except (ModelUnavailable, PredictionInputError) as exc:
         _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)
-        _release_claim(slug=race.slug, job_id=run.task_id)
+        _release_claim(slug=race.slug, stages=_run_stages(run), job_id=run.task_id)
         raise
     except Exception as exc:
-        # Unexpected: recorded; the claim stays for the window so a broken engine is not hammered.
+        # Unexpected: recorded, and the race freed as after any failure (a failed job is never a
+        # duplicate, so a kept claim would not hold a retry back anyway).
         _finish(run, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", clock=clock)
-        cache.set(_claim_key(race.slug), regeneration_job_payload(run=run), settings.API_REGENERATE_WINDOW)
+        _release_claim(slug=race.slug, stages=_run_stages(run), job_id=run.task_id)
         raise
     _finish(run, status=JobStatus.SUCCEEDED, counts={"predictions": len(created)}, clock=clock)
     f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
@@ -334,7 +368,7 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
             status=JobStatus.FAILED,
             error=f"another refresh of {race.slug} kept the race locked ({holder})",
         )
-        _release_claim(slug=slug, job_id=run.task_id)
+        _release_claim(slug=slug, stages=_run_stages(run), job_id=run.task_id)
         return {"job": run.task_id, "status": "failed"}
     clock = time.monotonic()
     try:
@@ -345,13 +379,14 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
             created = prediction_generate(race=race, stage=counts.get("stage"))
     except (ModelUnavailable, PredictionInputError) as exc:
         _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)
-        _release_claim(slug=slug, job_id=run.task_id)
+        _release_claim(slug=slug, stages=_run_stages(run), job_id=run.task_id)
         return {"job": run.task_id, "status": "failed"}
     except Exception as exc:
         # Recorded, not re-raised: the JobRun is the job's outcome, and with eager Celery a raise
         # here would turn the staff's 202 into a 500.
         logger.exception("prediction regeneration failed", extra={"job": run.task_id})
         _finish(run, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", clock=clock)
+        _release_claim(slug=slug, stages=_run_stages(run), job_id=run.task_id)
         return {"job": run.task_id, "status": "failed"}
     finally:
         lock.release()

@@ -18,6 +18,7 @@ from predictions.features.registry import STAGES, feature_names
 from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_load, bundle_save
 from predictions.ml.models import PARAMS, stage_fit
 from predictions.models import ModelVersion
+from predictions.signals import models_changed
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,23 @@ def model_train(
     done = features[features["finish"].notna()]
     if done.empty:
         raise ValueError("no race results in the database: load data first (load_ergast)")
-    until = int(until_season or done["season"].max())
-    start = int(from_season or until - TRAINING_WINDOW_SEASONS + 1)
+    first, last = int(done["season"].min()), int(done["season"].max())
+    until = int(until_season or last)
+    # The window's ends must be seasons with results: otherwise the label ("2023-2030") would claim
+    # seasons the model never saw. The default start is clamped to the first season with results.
+    if until not in set(done["season"]):
+        raise ValueError(
+            f"no race results for season {until} to train on (seasons with results: {first}-{last})"
+        )
+    start = int(from_season or max(until - TRAINING_WINDOW_SEASONS + 1, first))
+    if start > until:
+        raise ValueError(
+            f"the training window {start}-{until} is empty: the first season comes after the last"
+        )
+    if start < first:
+        raise ValueError(
+            f"no race results for season {start} to train on (seasons with results: {first}-{last})"
+        )
     rows = training_rows(features, from_season=start, until_season=until)
     if rows.empty:
         raise ValueError(f"no race results between {start} and {until} to train on")
@@ -100,17 +116,22 @@ def model_train(
         )
         if activate:
             model_version_activate(version=version)
+        else:  # listed with the others (activation sends its own signal)
+            transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="trained"))
     logger.info("trained model %s on %s rows in %.1fs", label, len(rows), seconds)
     return version
 
 
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the one active model set (also the roll-back: activate an older version)."""
+    """Make `version` the one active model set (also the roll-back: activate an older version).
+
+    Sends `models_changed` on commit, so cached views of the active model are dropped."""
     bundle_load(_path(version), label=version.label)  # refuse to activate a broken artifact
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     version.is_active = True
+    transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="activated"))
     return version
 
 

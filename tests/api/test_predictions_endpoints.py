@@ -108,7 +108,7 @@ def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data)
         "started_at": "2026-11-26T10:00:00+00:00",
         "finished_at": None,
     }
-    cache.set("f1:regenerate:2026_qatar", job, 60)
+    cache.set("f1:regenerate:2026_qatar:pre", job, 60)  # no stage before qualifying = pre
     response = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json")
     assert response.status_code == 202
     assert response.json()["job"]["id"] == "abc" and response.json()["predictions"] is None
@@ -187,3 +187,136 @@ def test_championship_probabilities(api, ergast_data, trained_model):
     assert sum(d["title_probability"] for d in body["drivers"]) == pytest.approx(1.0, abs=0.01)
     assert api.get("/api/v1/championship/1800").status_code == 404
     assert api.get("/api/v1/championship/2099").status_code == 404
+
+
+def test_races_before_1996_get_a_clear_409_not_a_500(api, staff_api, ergast_data, trained_model):
+    from predictions.models import Prediction
+
+    response = api.post("/api/v1/predictions/what-if/1950_1", {"grid": ["fangio", "farina"]}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "cannot_predict"
+    assert "available from season 1996" in response.json()["error"]["message"]
+
+    first = staff_api.post("/api/v1/predictions/race/1950_1", {}, format="json")
+    assert first.status_code == 409, first.content
+    assert "available from season 1996; this race is in 1950" in first.json()["error"]["message"]
+    # A retry within the window is refused the same way, not answered with the failed job as a duplicate.
+    retry = staff_api.post("/api/v1/predictions/race/1950_1", {}, format="json")
+    assert retry.status_code == 409, retry.content
+    assert not Prediction.objects.filter(race__season_id=1950).exists()
+
+
+def test_the_duplicate_guard_keys_on_the_requested_stages(staff_api, ergast_data, trained_model):
+    """pre and post are different regenerations; the same one twice is a duplicate, in the cache
+    and in the database guard (cache flushed)."""
+    from predictions.models import Prediction
+
+    url = "/api/v1/predictions/race/2026_6"  # qualifying is in: both stages exist
+    pre = staff_api.post(url, {"stage": "pre"}, format="json")
+    assert pre.status_code == 201, pre.content
+    post = staff_api.post(url, {"stage": "post"}, format="json")
+    assert post.status_code == 201, post.content
+    assert post.json()["duplicate"] is False and post.json()["job"]["stage"] == "post"
+    assert {p.stage for p in Prediction.objects.filter(race__season_id=2026, race__round=6)} == {
+        "pre",
+        "post",
+    }
+
+    jobs = {"pre": pre.json()["job"]["id"], "post": post.json()["job"]["id"]}
+    assert jobs["pre"] != jobs["post"]
+    for flushed in (False, True):
+        if flushed:
+            cache.clear()
+        for stage, job_id in jobs.items():
+            again = staff_api.post(url, {"stage": stage}, format="json")
+            assert again.status_code == 200, (stage, flushed, again.content)
+            assert again.json()["duplicate"] is True and again.json()["job"]["id"] == job_id, (stage, flushed)
+    # Both stages were just stored: a request for every stage is a duplicate too.
+    both = staff_api.post(url, {}, format="json")
+    assert both.status_code == 200 and both.json()["duplicate"] is True
+
+
+def test_a_failed_job_is_not_a_duplicate_of_the_next_request(staff_api, ergast_data, trained_model):
+    import uuid
+
+    from django.utils import timezone
+
+    from ingestion.models import JobRun, JobStatus, Race
+
+    race = Race.objects.get(slug=_upcoming_slugs(1)[0])
+    failed = JobRun.objects.create(
+        job=f"predictions_regenerate:{race.pk}",
+        task_id=f"{race.pk}-{uuid.uuid4().hex}",
+        status=JobStatus.FAILED,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        error="RuntimeError: the engine broke",
+        counts={"race": race.slug, "stage": None, "stages": "pre", "mode": "background"},
+    )
+    # e.g. a job whose worker died: recorded as failed while its claim is still held
+    cache.set(f"f1:regenerate:{race.slug}:pre", {"id": failed.task_id, "race": race.slug}, 60)
+    response = staff_api.post(f"/api/v1/predictions/race/{race.slug}", {}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["duplicate"] is False and response.json()["job"]["id"] != failed.task_id
+    assert response.json()["job"]["status"] == "succeeded"
+
+
+def test_activation_and_backtests_refresh_the_cached_model_views(
+    api, client, admin_client, ergast_data, trained_model, tmp_path, django_capture_on_commit_callbacks
+):
+    """models/performance, championship and the fans' /model/ and /championship/ pages are cached
+    (Redis, up to an hour for pages): activating another model version (the admin action) and a new
+    backtest must show at once."""
+    import dataclasses
+    from pathlib import Path
+
+    from predictions.features.frames import f1_frames_load
+    from predictions.ml.artifacts import bundle_load, bundle_save
+    from predictions.models import ModelVersion
+    from predictions.services import backtest_run
+
+    def views():
+        return (
+            api.get("/api/v1/models/performance").json(),
+            api.get("/api/v1/championship/2026").json(),
+            client.get("/model/").content.decode(),
+            client.get("/championship/").content.decode(),
+        )
+
+    performance, championship, model_page, championship_page = views()  # now cached
+    assert performance["active_model"]["label"] == trained_model.label
+    assert championship["model_version"] == trained_model.label
+    assert trained_model.label in model_page and "No backtest has been run yet" in model_page
+    assert f"model {trained_model.label}" in championship_page
+
+    # Another version of the same models, under its own label, activated from the admin.
+    bundle = dataclasses.replace(
+        bundle_load(Path(trained_model.artifact_path), label=trained_model.label), label="vtest-second"
+    )
+    bundle_save(bundle, tmp_path / "vtest-second.joblib")
+    second = ModelVersion.objects.create(
+        **{
+            f.name: getattr(trained_model, f.name)
+            for f in ModelVersion._meta.fields
+            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at")
+        },
+        label="vtest-second",
+        artifact_path=str(tmp_path / "vtest-second.joblib"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/predictions/modelversion/",
+            {"action": "activate_version", "_selected_action": [second.pk]},
+            follow=True,
+        )
+    assert b"is now the active model" in response.content
+    performance, championship, model_page, championship_page = views()
+    assert performance["active_model"]["label"] == "vtest-second"
+    assert championship["model_version"] == "vtest-second"
+    assert "vtest-second" in model_page and "model vtest-second" in championship_page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = backtest_run(seasons=[2025], window=1, frames=f1_frames_load(since_season=2023))
+    performance, _, model_page, _ = views()
+    assert performance["backtests"]["post"]["id"] == run.pk
+    assert "No backtest has been run yet" not in model_page

@@ -95,3 +95,90 @@ def test_backtest_command_stores_a_run(ergast_data):
     assert BacktestRun.objects.filter(status=BacktestStatus.FAILED, seasons=[1900]).exists()
     with pytest.raises(CommandError, match="use 2023-2025"):
         _run("backtest", "--seasons", "2025-2023")
+
+
+def test_predict_refuses_races_before_1996_with_a_command_error(active_model):
+    with pytest.raises(CommandError, match=r"^1995_brazil: predictions are available from season 1996"):
+        _run("predict", "--race", "1995_1")
+    # the next three races of 1900 are 1950's first three
+    with pytest.raises(
+        CommandError, match=r"^\d{4}_\w+: predictions are available from season 1996; this race is in 1950"
+    ):
+        _run("predict", "--upcoming", "--as-of", "1900-01-01")
+    assert not Prediction.objects.exists()
+
+
+def test_predict_names_the_race_once_in_its_errors(active_model):
+    with pytest.raises(CommandError) as err:
+        _run("predict", "--race", "2026_qatar", "--stage", "post")
+    assert str(err.value) == "2026_qatar: qualifying is not in yet, so there is no post-qualifying stage"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--retrain-every", "-1"], "argument --retrain-every: must be at least 0, got -1"),
+        (["--window", "0"], "argument --window: must be at least 1, got 0"),
+        (["--window", "-3"], "argument --window: must be at least 1, got -3"),
+        (["--window", "two"], "argument --window: 'two' is not a whole number"),
+    ],
+)
+def test_backtest_refuses_bad_numbers_before_storing_a_run(ergast_data, args, message):
+    with pytest.raises(CommandError, match=message):
+        _run("backtest", "--seasons", "2025", *args)
+    assert not BacktestRun.objects.exists()
+
+
+def test_backtest_service_refuses_bad_numbers_before_storing_a_run(ergast_data):
+    from predictions.services import backtest_run
+
+    with pytest.raises(ValueError, match="retrain_every must be 0"):
+        backtest_run(seasons=[2025], retrain_every=-1)
+    with pytest.raises(ValueError, match="at least 1 season, got 0"):
+        backtest_run(seasons=[2025], window=0)
+    assert not BacktestRun.objects.exists()
+
+
+def test_train_models_refuses_seasons_without_results_and_unwritable_catalogues(
+    ergast_data, settings, tmp_path
+):
+    settings.MODEL_STORAGE_PATH = tmp_path / "models"
+    with pytest.raises(
+        CommandError, match=r"no race results for season 2030 to train on \(seasons with results: 1996-2026\)"
+    ):
+        _run("train_models", "--until-season", "2030")
+    with pytest.raises(CommandError, match="no race results for season 1990"):
+        _run("train_models", "--from-season", "1990", "--until-season", "2000")
+    with pytest.raises(CommandError, match="first season comes after the last"):
+        _run("train_models", "--from-season", "2025", "--until-season", "2024")
+    with pytest.raises(
+        CommandError, match=r"--write-catalogue: cannot write /nonexistent/x\.md: No such file"
+    ):
+        _run("train_models", "--write-catalogue", "/nonexistent/x.md")
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["load_ergast", "{dump}", "--seasons", "abc"],
+            "argument --seasons: must look like 2018-2026 or 2021, not 'abc'",
+        ),
+        (["backtest", "--seasons", "2025", "--window", "0"], "argument --window: must be at least 1, got 0"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_usage_error_not_a_traceback(ergast_dump_dir, args, message):
+    """From the command line (not call_command): argparse's own error path, exit status 2."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    argv = [a.replace("{dump}", str(ergast_dump_dir)) for a in args]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr

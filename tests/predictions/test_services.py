@@ -250,3 +250,24 @@ def test_activate_rolls_back_and_refuses_a_broken_artifact(active_model, tmp_pat
     )
     assert b"is now the active model" in response.content
     assert list(ModelVersion.objects.filter(is_active=True)) == [active_model]
+
+
+def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):
+    """The features start in 1996 (HISTORY_FROM_SEASON): an earlier race used to reach the model with
+    zero rows and fail with sklearn's "Found array with 0 sample(s)"."""
+    from predictions.services.predicting import predictions_backfill
+
+    for season, rnd in [(1950, 1), (1995, 1)]:
+        with pytest.raises(
+            PredictionInputError, match=f"available from season 1996; this race is in {season}"
+        ):
+            prediction_generate(race=_race(season, rnd))
+        with pytest.raises(PredictionInputError, match="available from season 1996"):
+            prediction_what_if(race=_race(season, rnd), grid=["fangio", "farina"])
+    # A backfilled prediction needs a model trained on an earlier season of that history.
+    with pytest.raises(PredictionInputError, match="backfilled predictions are available from season 1997"):
+        prediction_generate(race=_race(1996, 1), backfilled=True)
+    # The backfill skips what it cannot predict honestly instead of failing on it.
+    assert predictions_backfill(races=[_race(1995, 17), _race(1996, 16)]) == []
+    assert not Prediction.objects.filter(race__season_id__lte=1996).exists()
+    assert ModelVersion.objects.count() == 1  # no model was trained for the 1996 backfill

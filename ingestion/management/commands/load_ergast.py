@@ -1,5 +1,6 @@
 """`manage.py load_ergast DIR [--seasons 2018-2026] [--json]`: bulk-load an Ergast-format CSV dump."""
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -10,14 +11,15 @@ from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
 
 
 def parse_seasons(text: str) -> range:
-    """'2018-2026' or '2021' -> range of years (inclusive)."""
+    """'2018-2026' or '2021' -> range of years (inclusive). An argparse `type=`: a bad value is an
+    ArgumentTypeError, which argparse reports as a usage error (exit 2; CommandError via call_command)."""
     first, _, last = text.partition("-")
     try:
         start, stop = int(first), int(last or first)
     except ValueError:
-        raise CommandError(f"--seasons must look like 2018-2026 or 2021, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must look like 2018-2026 or 2021, not {text!r}") from None
     if not (1950 <= start <= stop <= 2100):
-        raise CommandError(f"--seasons {text!r}: expected years from 1950 with start <= end")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected years from 1950 with start <= end")
     return range(start, stop + 1)
 
 

@@ -1,3 +1,4 @@
+import argparse
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +18,19 @@ def parse_seasons(value: str) -> list[int]:
         raise CommandError(f"--seasons {value!r}: use 2023-2025 or 2023,2025") from None
 
 
+def _int_at_least(minimum: int):
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
+        return number
+
+    return parse
+
+
 class Command(BaseCommand):
     help = "Rolling-origin backtest (race by race, models trained only on earlier races); stored as a BacktestRun."
 
@@ -25,11 +39,13 @@ class Command(BaseCommand):
         parser.add_argument("--stage", choices=["pre", "post"], default="post")
         parser.add_argument(
             "--retrain-every",
-            type=int,
+            type=_int_at_least(0),
             default=0,
             help="Also retrain every N races (0 = at season start only)",
         )
-        parser.add_argument("--window", type=int, default=8, help="Training window in seasons (default 8)")
+        parser.add_argument(
+            "--window", type=_int_at_least(1), default=8, help="Training window in seasons (default 8)"
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):

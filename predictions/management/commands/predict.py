@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 done = predictions_backfill(races=race_list_recent_completed(as_of=as_of))
                 for race in done:
                     race_accuracy_score(race=race)
-            except ModelUnavailable as exc:
+            except (PredictionInputError, ModelUnavailable) as exc:
                 raise CommandError(str(exc)) from exc
             if done and not opts["json"]:
                 self.stdout.write(f"backfilled and scored: {', '.join(r.slug for r in done)}")

@@ -25,9 +25,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        if opts["write_catalogue"]:
-            with open(opts["write_catalogue"], "w", encoding="utf-8") as fh:
-                fh.write(feature_catalogue_markdown())
+        if opts["write_catalogue"]:  # before training, so a bad path fails fast
+            try:
+                with open(opts["write_catalogue"], "w", encoding="utf-8") as fh:
+                    fh.write(feature_catalogue_markdown())
+            except OSError as exc:
+                raise CommandError(
+                    f"--write-catalogue: cannot write {opts['write_catalogue']}: {exc.strerror}"
+                ) from exc
         try:
             version = model_train(
                 until_season=opts["until_season"],
