@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import formatdate, parsedate_to_datetime
 
 from django.conf import settings
@@ -110,6 +111,14 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 READ_ERRORS = (400, 429)
+
+
+def openapi_pattern(regex: re.Pattern) -> str:
+    """A Python id pattern as OpenAPI (ECMA) states it: `\\A` / `\\Z` anchors become `^` / `$`.
+
+    Ids are matched whole in Python (`\\Z`, fullmatch): `$` there also accepts a trailing newline.
+    """
+    return regex.pattern.replace(r"\A", "^").replace(r"\Z", "$")
 
 
 # --- query parameters -----------------------------------------------------------------------------

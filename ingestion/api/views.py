@@ -6,7 +6,6 @@ ingestion/api/selectors.py; bodies are cached rendered (f1site.cache.cached_json
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
@@ -18,7 +17,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from f1site import cache as f1cache
-from f1site.api import CachedJSONView, error_responses, validate_query
+from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
 from ingestion.api import selectors, serializers
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
@@ -26,18 +25,18 @@ from ingestion.services.race_ids import RACE_ID_PATTERN, parse_race_id
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
-    {"type": "string", "pattern": RACE_ID_PATTERN.pattern},
+    {"type": "string", "pattern": openapi_pattern(RACE_ID_PATTERN)},
     OpenApiParameter.PATH,
     description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4)",
 )
-_REF = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_REF = serializers.REF_PATTERN  # use fullmatch
 
 
 def ref_param(name: str, example: str) -> OpenApiParameter:
-    """A driver/team id path parameter (Ergast ref: lower-case letters, digits, _ and -)."""
+    """A driver/team id path parameter (Ergast ref: letters, digits, _ and -)."""
     return OpenApiParameter(
         name,
-        {"type": "string", "pattern": _REF.pattern},
+        {"type": "string", "pattern": openapi_pattern(_REF)},
         OpenApiParameter.PATH,
         description=f"e.g. {example}",
     )

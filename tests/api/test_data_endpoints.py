@@ -91,6 +91,44 @@ def test_race_detail_both_id_forms(api, ergast_data, race_id, django_assert_max_
     assert sum(len(s["results"]) for s in body["practice"]) == len(practice)
 
 
+def test_every_stored_race_id_is_a_valid_id(ergast_data):
+    from ingestion.models import Race
+    from ingestion.services.race_ids import parse_race_id
+
+    ids = list(Race.objects.values_list("season_id", "slug"))
+    assert len(ids) == len(csv_rows("races"))
+    for season, slug in ids:
+        assert parse_race_id(slug) == (season, None, slug)
+
+
+def test_race_id_starting_with_a_number_resolves(api, ergast_data):
+    race = next(r for r in csv_rows("races") if r["name"] == "70th Anniversary Grand Prix")
+    listed = api.get("/api/v1/races", {"season": race["year"], "limit": 100}).json()["results"]
+    (race_id,) = [r["id"] for r in listed if r["round"] == int(race["round"])]
+    assert race_id == "2020_70th_anniversary"
+    detail = api.get(f"/api/v1/races/{race_id}")
+    assert detail.status_code == 200, detail.content
+    assert detail.json()["name"] == race["name"]
+    predictions = api.get(f"/api/v1/predictions/race/{race_id}")
+    assert predictions.status_code == 200, predictions.content
+    assert predictions.json()["race"]["id"] == race_id
+
+
+@pytest.mark.parametrize("ref", ["Cannoc", "scott_Brown", "Changy"])
+def test_mixed_case_driver_refs_resolve(api, ergast_data, ref):
+    assert any(d["driverRef"] == ref for d in csv_rows("drivers"))
+    response = api.get(f"/api/v1/analytics/driver/{ref}")
+    assert response.status_code == 200, response.content
+    assert response.json()["driver"]["id"] == ref
+
+
+def test_what_if_grid_refs_are_matched_whole(api, ergast_data):
+    # Validation runs before the engine: a malformed grid is 400 with or without a trained model.
+    response = api.post("/api/v1/predictions/what-if/2026_1", {"grid": ["max_verstappen\n"]}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+
+
 def test_race_detail_sprint_weekend(api, ergast_data):
     sprint_race_ids = {r["raceId"] for r in csv_rows("sprint_results")}
     race = next(r for r in csv_rows("races") if r["year"] == "2024" and r["raceId"] in sprint_race_ids)
@@ -114,6 +152,11 @@ def test_race_detail_sprint_weekend(api, ergast_data):
         ("/api/v1/standings?season=2024&round=99", 400, "invalid"),
         ("/api/v1/analytics/driver/nobody_at_all", 404, "not_found"),
         ("/api/v1/analytics/team/NOT a team", 404, "not_found"),
+        ("/api/v1/races/2025_4%0A", 400, "bad_request"),  # `$` alone would take the newline
+        ("/api/v1/races/2025_bahrain%0A", 400, "bad_request"),
+        ("/api/v1/predictions/race/2025_4%0A", 400, "bad_request"),
+        ("/api/v1/analytics/driver/max_verstappen%0A", 404, "not_found"),
+        ("/api/v1/analytics/team/red_bull%0A", 404, "not_found"),
     ],
 )
 def test_errors_share_one_shape(api, ergast_data, path, status, code):
