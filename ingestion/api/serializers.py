@@ -12,8 +12,8 @@ from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, page_serializer
 from ingestion.api.selectors import RaceStatus
 
 # A driver/team id: the Ergast ref, matched whole. Mostly lower case, but real refs carry capitals
-# (`Cannoc`, `scott_Brown`, `Changy`), so both cases are accepted; anything else is junk.
-REF_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_\-]{0,63}\Z")
+# (`Cannoc`, `scott_Brown`, `Changy`), so both cases are accepted; every ref starts with a letter.
+REF_PATTERN = re.compile(r"\A[A-Za-z][A-Za-z0-9_\-]{0,63}\Z")
 
 
 class SeasonPageParams(PageParamsSerializer):
