@@ -209,6 +209,9 @@ class HealthView(CachedJSONView):
         return response
 
 
+DEGRADED = "degraded"  # a check's result between ok (True) and down (False): working, but not as it should
+
+
 def _check(fn, *, required: bool) -> dict:
     started = time.perf_counter()
     try:
@@ -216,7 +219,7 @@ def _check(fn, *, required: bool) -> dict:
     except Exception as exc:  # a health check reports failures, it never raises
         ok, detail = False, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {
-        "status": "ok" if ok else "down",
+        "status": DEGRADED if ok == DEGRADED else "ok" if ok else "down",
         "required": required,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "detail": detail,
@@ -251,14 +254,30 @@ def _check_broker():
 
 
 def _check_model():
+    # Loads the model the way predictions do (model_bundle_load: the active version, else the newest
+    # older one whose artifact loads); the bundle is cached per process, so this is cheap after the
+    # first call. ok = the active version serves; degraded = an older one does; down = none loads.
     try:
         from predictions.selectors import model_version_active
+        from predictions.services import ModelUnavailable
+        from predictions.services.training import model_bundle_load
     except ImportError:
         return False, {"error": "prediction engine not installed"}
-    version = model_version_active()
-    if version is None:
-        return False, {"error": "no active model version (run train_models)"}
-    return True, {"active": getattr(version, "label", str(version))}
+    active = model_version_active()
+    detail = {"active": active.label if active is not None else None}
+    try:
+        serving, _ = model_bundle_load()
+    except ModelUnavailable as exc:
+        return False, {**detail, "serving": None, "error": str(exc)[:300]}
+    detail["serving"] = serving.label
+    if active is None:
+        return DEGRADED, {**detail, "error": "no active model version: serving the newest one that loads"}
+    if serving.pk != active.pk:
+        return DEGRADED, {
+            **detail,
+            "error": "the active model's artifact does not load: serving an older one",
+        }
+    return True, detail
 
 
 def _alerts():

@@ -6,6 +6,7 @@ Expected values are derived from the database rows with plain Python (not from t
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -191,3 +192,46 @@ def test_championship_probabilities(api, ergast_data, trained_model):
     assert sum(d["title_probability"] for d in body["drivers"]) == pytest.approx(1.0, abs=0.01)
     assert api.get("/api/v1/championship/1800").status_code == 404
     assert api.get("/api/v1/championship/2099").status_code == 404
+
+
+def test_health_checks_that_the_model_really_loads(api, ergast_data, trained_model):
+    from predictions.ml import artifacts
+    from predictions.models import ModelVersion
+    from tests.factories import ModelVersionFactory
+
+    def model_check():
+        response = api.get("/api/v1/health")
+        assert response.status_code == 200  # the model is not a required check
+        body = response.json()
+        return body["status"], body["checks"]["model"]
+
+    slug = _upcoming_slugs(1)[0]
+    grid = {"grid": ["max_verstappen", "norris"]}
+    assert api.post(f"/api/v1/predictions/what-if/{slug}", grid, format="json").status_code == 200
+    overall, check = model_check()
+    assert check["status"] == "ok"
+    assert check["detail"] == {"active": trained_model.label, "serving": trained_model.label}
+
+    # A newer active version whose artifact is gone: predictions fall back to the older model.
+    broken = ModelVersionFactory()  # created now: newer than the trained one
+    ModelVersion.objects.exclude(pk=broken.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=broken.pk).update(is_active=True)
+    overall, check = model_check()
+    assert (overall, check["status"]) == ("degraded", "degraded")
+    assert check["detail"]["active"] == broken.label and check["detail"]["serving"] == trained_model.label
+
+    # No artifact loads at all (the model directory moved away, a fresh process): down, and the
+    # prediction endpoints agree (503 model_unavailable).
+    path = Path(trained_model.artifact_path)
+    moved = path.with_name(path.name + ".moved")
+    path.rename(moved)
+    artifacts.cache_clear()
+    try:
+        overall, check = model_check()
+        assert (overall, check["status"]) == ("degraded", "down")
+        assert check["detail"]["serving"] is None and "missing" in check["detail"]["error"]
+        what_if = api.post(f"/api/v1/predictions/what-if/{slug}", grid, format="json")
+        assert what_if.status_code == 503 and what_if.json()["error"]["code"] == "model_unavailable"
+    finally:
+        moved.rename(path)
+        artifacts.cache_clear()
