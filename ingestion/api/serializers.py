@@ -215,7 +215,10 @@ class StandingsOut(serializers.Serializer):
 
 class SeasonAggregateOut(serializers.Serializer):
     season = serializers.IntegerField()
-    races = serializers.IntegerField()
+    races = serializers.IntegerField(help_text="Races entered (distinct races)")
+    entries = serializers.IntegerField(
+        help_text="Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
+    )
     wins = serializers.IntegerField()
     podiums = serializers.IntegerField()
     points = serializers.FloatField()

@@ -130,7 +130,8 @@ class DriverListView(SeasonListView):
 
     @extend_schema(
         operation_id="drivers_list",
-        summary="Drivers (season filter: drivers classified in that season)",
+        summary="Drivers (season filter: the season's race drivers, with a race result or qualifying entry; "
+        "practice-only drivers are in the unfiltered list)",
         parameters=[serializers.SeasonPageParams],
         responses={200: serializers.DriverPageOut, **error_responses(400, 429)},
     )
@@ -144,7 +145,7 @@ class TeamListView(SeasonListView):
 
     @extend_schema(
         operation_id="teams_list",
-        summary="Teams (constructors; season filter: teams classified in that season)",
+        summary="Teams (constructors; season filter: teams with a race result or qualifying entry that season)",
         parameters=[serializers.SeasonPageParams],
         responses={200: serializers.TeamPageOut, **error_responses(400, 429)},
     )

@@ -174,7 +174,6 @@ def test_drivers_by_season_match_the_dump(api, ergast_data, django_assert_max_nu
     ids = {
         r["driverId"] for name in ("results", "qualifying") for r in csv_rows(name) if r["raceId"] in race_ids
     }
-    ids |= {r["driverId"] for r in csv_rows("practice") if r.get("raceId") in race_ids}
     expected = sorted(_driver_ref(i) for i in ids)
     with django_assert_max_num_queries(3):
         body = api.get("/api/v1/drivers", {"season": 2024, "limit": 200}).json()
@@ -182,6 +181,26 @@ def test_drivers_by_season_match_the_dump(api, ergast_data, django_assert_max_nu
     assert sorted(d["id"] for d in body["results"]) == expected
     ver = next(d for d in body["results"] if d["id"] == "max_verstappen")
     assert ver["code"] == "VER" and ver["name"] == "Max Verstappen" and ver["permanent_number"] == 33
+
+
+def test_drivers_of_a_season_are_its_race_drivers_not_practice_only_ones(api, ergast_data):
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2025"}
+    raced = {r["driverId"] for r in csv_rows("results") if r["raceId"] in race_ids}
+    practice_only = {r["driverId"] for r in csv_rows("practice") if r.get("raceId") in race_ids} - raced
+    assert len(race_ids) == 24 and len(raced) == 21 and len(practice_only) == 15  # FP1 outings
+    body = api.get("/api/v1/drivers", {"season": 2025, "limit": 200}).json()
+    assert body["count"] == 21
+    assert {d["id"] for d in body["results"]} == {_driver_ref(i) for i in raced}
+    # Practice-only drivers stay reachable: the unfiltered list and the race's practice results.
+    everyone = api.get("/api/v1/drivers", {"limit": 200, "offset": 0}).json()["count"]
+    assert everyone == len(csv_rows("drivers"))
+    one = next(
+        r for r in csv_rows("practice") if r.get("raceId") in race_ids and r["driverId"] in practice_only
+    )
+    race = next(r for r in csv_rows("races") if r["raceId"] == one["raceId"])
+    detail = api.get(f"/api/v1/races/2025_{race['round']}").json()
+    practiced = {p["driver"]["id"] for s in detail["practice"] for p in s["results"]}
+    assert _driver_ref(one["driverId"]) in practiced
 
 
 def test_drivers_unfiltered_pagination(api, ergast_data):
@@ -197,6 +216,7 @@ def test_teams_by_season_match_the_dump(api, ergast_data):
     body = api.get("/api/v1/teams", {"season": 2024}).json()
     assert sorted(t["id"] for t in body["results"]) == sorted(refs[i] for i in ids)
     assert body["count"] == 10
+    assert api.get("/api/v1/teams", {"season": 2025}).json()["count"] == 10
 
 
 def test_standings_after_a_round_match_the_dump(api, ergast_data, django_assert_max_num_queries):
@@ -246,9 +266,19 @@ def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_
 def test_team_analytics_all_seasons(api, ergast_data):
     team = next(c["constructorId"] for c in csv_rows("constructors") if c["constructorRef"] == "mclaren")
     years = {r["raceId"]: int(r["year"]) for r in csv_rows("races")}
-    per_season = Counter(years[r["raceId"]] for r in csv_rows("results") if r["constructorId"] == team)
+    mine = [r for r in csv_rows("results") if r["constructorId"] == team]
+    entries = Counter(years[r["raceId"]] for r in mine)
+    races = Counter(years[race_id] for race_id in {r["raceId"] for r in mine})
     body = api.get("/api/v1/analytics/team/mclaren").json()
-    assert {s["season"]: s["races"] for s in body["seasons"]} == dict(per_season)
+    assert {s["season"]: s["entries"] for s in body["seasons"]} == dict(entries)
+    assert {s["season"]: s["races"] for s in body["seasons"]} == dict(races)
+
+
+def test_team_analytics_counts_races_not_cars(api, ergast_data):
+    (season,) = api.get("/api/v1/analytics/team/red_bull", {"season": 2025}).json()["seasons"]
+    assert (season["races"], season["entries"]) == (24, 48)  # 24 Grands Prix, two cars each
+    (driver,) = api.get("/api/v1/analytics/driver/max_verstappen", {"season": 2025}).json()["seasons"]
+    assert driver["races"] == driver["entries"] == 24
 
 
 def test_jobs_status_lists_scheduled_jobs_or_sync_runs(api, ergast_data):
