@@ -289,7 +289,17 @@ def body_response(request, entry: CachedBody, *, status_code: int = 200) -> Http
 _COMMON_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
-class CachedJSONView(APIView):
+class MethodFirstMixin:
+    # A method the view has no handler for answers 405 to everyone. DRF checks permissions before
+    # it looks for the handler, so an anonymous DELETE on a read-only endpoint got 401 ("log in")
+    # for a method no one may use.
+    def check_permissions(self, request):
+        if request.method.upper() not in self.allowed_methods:
+            raise exceptions.MethodNotAllowed(request.method)
+        super().check_permissions(request)
+
+
+class CachedJSONView(MethodFirstMixin, APIView):
     # Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
     # from the cache with validators; the payload is computed from the database only on a miss.
     # The rate-limit count of a GET is deferred to that cache read (one Redis round trip for both,

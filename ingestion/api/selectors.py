@@ -345,12 +345,17 @@ _STANDINGS_LATEST_SEASON_SQL = (
     "SELECT MAX(r.season_id) FROM ingestion_race r "
     "WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)"
 )
-# The latest race with standings, keyed by (season given, round given).
+# The race whose standings are asked for, keyed by (season given, round given): the latest with
+# standings, or exactly the round asked for (never an earlier one in its place).
 _STANDINGS_RACE_SQL = {
     (False, False): _STANDINGS_RACES + "ORDER BY r.season_id DESC, r.round DESC LIMIT 1",
     (True, False): _STANDINGS_RACES + "AND r.season_id = %s ORDER BY r.round DESC LIMIT 1",
-    (True, True): _STANDINGS_RACES + "AND r.season_id = %s AND r.round <= %s ORDER BY r.round DESC LIMIT 1",
+    (True, True): _STANDINGS_RACES + "AND r.season_id = %s AND r.round = %s",
 }
+_SEASON_ROUNDS_SQL = (
+    "SELECT COUNT(*), MAX(CASE WHEN EXISTS (SELECT 1 FROM ingestion_driverstanding ds"
+    " WHERE ds.race_id = r.id) THEN r.round END) FROM ingestion_race r WHERE r.season_id = %s"
+)
 
 # Each driver's team: the one of their latest race result in the season up to the standings'
 # round (a later row wins a tie within a round). A window function rather than PostgreSQL's
@@ -399,9 +404,9 @@ def standings_get(*, season: int | None, round_number: int | None) -> dict:
     if not race:
         if season is None:
             raise Http404("No standings stored yet")
-        raise Http404(
-            f"No standings for season {season}" + (f" round {round_number}" if round_number else "")
-        )
+        if round_number is None:
+            raise Http404(f"No standings for season {season}")
+        raise Http404(_no_standings_after_round(season, round_number))
     race_pk, season, race_round, slug, name, date = race[0]
     return {
         "season": season,
@@ -433,6 +438,17 @@ def standings_get(*, season: int | None, round_number: int | None) -> dict:
             )
         ],
     }
+
+
+def _no_standings_after_round(season: int, round_number: int) -> str:
+    """Why there are no standings after `round_number` (error path only: one more query)."""
+    rounds, latest = sql_rows(_SEASON_ROUNDS_SQL, [season])[0]
+    if not rounds:
+        return f"No standings for season {season}: no races stored for it"
+    if round_number > rounds:
+        return f"No round {round_number} in {season}: the season has {rounds} rounds"
+    done = f"the latest with standings is round {latest}" if latest else "no round has standings yet"
+    return f"No standings after round {round_number} of {season} yet: {done}"
 
 
 def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:

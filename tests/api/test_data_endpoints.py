@@ -152,6 +152,8 @@ def test_race_detail_sprint_weekend(api, ergast_data):
         ("/api/v1/standings?season=2024&round=99", 400, "invalid"),
         ("/api/v1/analytics/driver/nobody_at_all", 404, "not_found"),
         ("/api/v1/analytics/team/NOT a team", 404, "not_found"),
+        ("/api/v1/championship/abc", 400, "bad_request"),  # declared an integer
+        ("/api/v1/championship/1800", 404, "not_found"),
         ("/api/v1/races/2025_4%0A", 400, "bad_request"),  # `$` alone would take the newline
         ("/api/v1/races/2025_bahrain%0A", 400, "bad_request"),
         ("/api/v1/predictions/race/2025_4%0A", 400, "bad_request"),
@@ -236,6 +238,28 @@ def test_standings_after_a_round_match_the_dump(api, ergast_data, django_assert_
     assert [d["points"] for d in body["drivers"]] == [float(s["points"]) for s in rows]
     assert [t["points"] for t in body["teams"]] == [float(s["points"]) for s in teams]
     assert body["drivers"][0]["team"]["id"] == "red_bull"
+
+
+def test_standings_for_a_round_not_run_or_not_in_the_season_are_404(api, ergast_data):
+    # Independently: the rounds of 2025 and 2026, and the last 2026 round with standings (the dump).
+    years = {r["raceId"]: (int(r["year"]), int(r["round"])) for r in csv_rows("races")}
+    rounds_2025 = sum(1 for year, _ in years.values() if year == 2025)
+    done_2026 = max(
+        rnd
+        for year, rnd in map(years.get, {s["raceId"] for s in csv_rows("driver_standings")})
+        if year == 2026
+    )
+    assert (rounds_2025, done_2026) == (24, 7)
+
+    for params, text in (
+        ({"season": 2025, "round": 40}, "the season has 24 rounds"),
+        ({"season": 2026, "round": 10}, f"latest with standings is round {done_2026}"),
+    ):
+        response = api.get("/api/v1/standings", params)
+        assert response.status_code == 404, (params, response.content[:200])
+        error = response.json()["error"]
+        assert error["code"] == "not_found" and text in error["message"]
+    assert api.get("/api/v1/standings", {"season": 2026, "round": done_2026}).json()["round"] == done_2026
 
 
 def test_standings_default_to_the_latest_round(api, ergast_data):

@@ -84,7 +84,21 @@ def test_user_throttle_is_separate(staff_api, ergast_data, settings):
 # --- auth ----------------------------------------------------------------------------------------
 def test_reads_are_public_writes_need_auth(api, ergast_data):
     assert api.get("/api/v1/races").status_code == 200
-    assert api.post("/api/v1/races", {}, format="json").status_code == 401
+    assert api.post("/api/v1/predictions/race/2025_4", {}, format="json").status_code == 401
+
+
+def test_a_method_no_one_may_use_is_405_before_auth(api, staff_api, ergast_data):
+    # DRF checks permissions before it looks for a handler: an anonymous DELETE got 401.
+    job = "/api/v1/predictions/jobs/1-" + "0" * 32
+    for client in (api, staff_api):
+        for method, path in (
+            (client.delete, "/api/v1/races"),
+            (client.post, "/api/v1/races"),
+            (client.put, job),
+        ):
+            response = method(path)
+            assert response.status_code == 405, (method, path, response.content[:200])
+            assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_jwt_token_flow(api, staff_user):
