@@ -1,6 +1,8 @@
 """API plumbing shared by every app's /api/v1 views.
 
-- One error shape for the whole API: {"error": {"code", "message", "details"}}.
+- One error shape for the whole API: {"error": {"code", "message", "details"}}, also for an
+  unknown /api/v1/ path (`UnknownEndpointView`) and Django's own 404 / 500 under /api/
+  (`page_not_found` / `server_error`, wired as handler404 / handler500 in f1site/urls.py).
 - Throttling lives in f1site/throttling.py (imported by DRF's settings, so it must not import views).
 - `CachedJSONView`: views answer from a rendered, cached body with ETag / Last-Modified and 304s.
 - Query-parameter serializers that turn bad input (NUL bytes, 2^63) into 400s before the ORM sees it.
@@ -8,14 +10,18 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import formatdate, parsedate_to_datetime
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -84,6 +90,50 @@ def exception_handler(exc, context):
     return response
 
 
+def _error_json(*, code: str, message: str, status_code: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status_code)
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def _slash_hint(path: str) -> str:
+    """' Did you mean /api/v1/races?' when the path with / without a trailing slash is an endpoint."""
+    other = path[:-1] if path.endswith("/") else path + "/"
+    try:
+        match = resolve(other)
+    except Resolver404:
+        return ""
+    return "" if match.url_name == "api-unknown" else f" Did you mean {other}?"
+
+
+class UnknownEndpointView(APIView):
+    # The last /api/v1/ route (f1site/urls.py): any other path there, any method, answers 404 in
+    # the API's error shape, with DEBUG on too (Django's debug 404 page skips handler404).
+    permission_classes = [AllowAny]
+    schema = None  # not an operation
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # throttles still count
+        path = request.path_info
+        raise exceptions.NotFound(f"No API endpoint at {path[:200]}.{_slash_hint(path)}")
+
+
+def page_not_found(request, exception=None):
+    """handler404: JSON in the API's error shape under /api/, Django's HTML page elsewhere."""
+    if _is_api(request):
+        return _error_json(code="not_found", message="Not found.", status_code=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: JSON in the API's error shape under /api/ (no detail leaks), HTML elsewhere."""
+    if _is_api(request):
+        return _error_json(code="server_error", message="Internal server error.", status_code=500)
+    return defaults.server_error(request)
+
+
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable code, e.g. not_found, invalid, throttled")
     message = serializers.CharField()
@@ -110,6 +160,14 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 READ_ERRORS = (400, 429)
+
+
+def openapi_pattern(regex: re.Pattern) -> str:
+    """A Python id pattern as OpenAPI (ECMA) states it: `\\A` / `\\Z` anchors become `^` / `$`.
+
+    Ids are matched whole in Python (`\\Z`, fullmatch): `$` there also accepts a trailing newline.
+    """
+    return regex.pattern.replace(r"\A", "^").replace(r"\Z", "$")
 
 
 # --- query parameters -----------------------------------------------------------------------------
@@ -231,7 +289,17 @@ def body_response(request, entry: CachedBody, *, status_code: int = 200) -> Http
 _COMMON_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
-class CachedJSONView(APIView):
+class MethodFirstMixin:
+    # A method the view has no handler for answers 405 to everyone. DRF checks permissions before
+    # it looks for the handler, so an anonymous DELETE on a read-only endpoint got 401 ("log in")
+    # for a method no one may use.
+    def check_permissions(self, request):
+        if request.method.upper() not in self.allowed_methods:
+            raise exceptions.MethodNotAllowed(request.method)
+        super().check_permissions(request)
+
+
+class CachedJSONView(MethodFirstMixin, APIView):
     # Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
     # from the cache with validators; the payload is computed from the database only on a miss.
     # The rate-limit count of a GET is deferred to that cache read (one Redis round trip for both,

@@ -39,8 +39,34 @@ def test_united_states_spellings_count_as_one_country():
     assert slugs == {(2026, 4): "2026_miami", (2026, 21): "2026_las_vegas"}
 
 
+def test_a_race_name_starting_with_a_number_gives_a_valid_id():
+    # 2020: two races at Silverstone, so the second takes its name, which starts with a digit.
+    slugs = race_slugs(
+        [
+            CalendarEntry(2020, 4, "British Grand Prix", "UK", "silverstone"),
+            CalendarEntry(2020, 5, "70th Anniversary Grand Prix", "UK", "silverstone"),
+        ]
+    )
+    assert slugs[(2020, 5)] == "2020_70th_anniversary"
+    assert parse_race_id("2020_70th_anniversary") == (2020, None, "2020_70th_anniversary")
+
+
 @pytest.mark.parametrize(
-    "bad", ["", "bahrain", "2025-bahrain", "25_bahrain", "2025_", "2025_Bahrain", "2025_\x00", "2025_999"]
+    "bad",
+    [
+        "",
+        "bahrain",
+        "2025-bahrain",
+        "25_bahrain",
+        "2025_",
+        "2025_Bahrain",
+        "2025_\x00",
+        "2025_999",
+        "2025_4\n",
+        "2025_bahrain\n",
+        "2025_70_",
+        "2025__x",
+    ],
 )
 def test_malformed_ids_rejected(bad):
     with pytest.raises(ValueError, match="Malformed race id"):

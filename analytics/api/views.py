@@ -13,7 +13,7 @@ from ingestion.models import Driver, Team
 
 
 def _entity_or_404(model, ref: str, label: str):
-    if not _REF.match(ref):
+    if not _REF.fullmatch(ref):
         raise Http404(f"No {label} with id {ref[:80]!r}")
     obj = model.objects.filter(ref=ref).first()
     if obj is None:
@@ -42,7 +42,7 @@ class DriverAnalyticsView(CachedJSONView):
     )
     def get(self, request, driver_id: str):
         season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
-        if not _REF.match(driver_id):
+        if not _REF.fullmatch(driver_id):
             raise Http404(f"No driver with id {driver_id[:80]!r}")
 
         def compute():
@@ -71,7 +71,7 @@ class TeamAnalyticsView(CachedJSONView):
     )
     def get(self, request, team_id: str):
         season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
-        if not _REF.match(team_id):
+        if not _REF.fullmatch(team_id):
             raise Http404(f"No team with id {team_id[:80]!r}")
 
         def compute():

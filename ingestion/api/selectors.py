@@ -307,11 +307,13 @@ def driver_list_item(*, driver: Driver) -> dict:
 
 def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
     qs = Driver.objects.all()
-    if season is not None:  # drivers with any classification row that season
+    if season is not None:
+        # The season's race drivers: a race result or a qualifying entry (a driver who has only
+        # qualified so far, or did not qualify). Practice-only drivers (FP1 outings) are not; they
+        # stay in the unfiltered list and in each race's practice results.
         qs = Driver.objects.filter(
             Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("driver_id"))
             | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("driver_id"))
-            | Q(pk__in=PracticeResult.objects.filter(race__season_id=season).values("driver_id"))
         )
     qs = qs.order_by("family_name", "given_name", "pk")
     count = qs.count()
@@ -321,11 +323,10 @@ def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
 
 def team_list(*, season: int | None, limit: int, offset: int) -> dict:
     qs = Team.objects.all()
-    if season is not None:
+    if season is not None:  # as driver_list: a race result or a qualifying entry, not practice
         qs = Team.objects.filter(
             Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("team_id"))
             | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("team_id"))
-            | Q(pk__in=PracticeResult.objects.filter(race__season_id=season).values("team_id"))
         )
     qs = qs.order_by("name", "pk")
     count = qs.count()
@@ -344,12 +345,17 @@ _STANDINGS_LATEST_SEASON_SQL = (
     "SELECT MAX(r.season_id) FROM ingestion_race r "
     "WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)"
 )
-# The latest race with standings, keyed by (season given, round given).
+# The race whose standings are asked for, keyed by (season given, round given): the latest with
+# standings, or exactly the round asked for (never an earlier one in its place).
 _STANDINGS_RACE_SQL = {
     (False, False): _STANDINGS_RACES + "ORDER BY r.season_id DESC, r.round DESC LIMIT 1",
     (True, False): _STANDINGS_RACES + "AND r.season_id = %s ORDER BY r.round DESC LIMIT 1",
-    (True, True): _STANDINGS_RACES + "AND r.season_id = %s AND r.round <= %s ORDER BY r.round DESC LIMIT 1",
+    (True, True): _STANDINGS_RACES + "AND r.season_id = %s AND r.round = %s",
 }
+_SEASON_ROUNDS_SQL = (
+    "SELECT COUNT(*), MAX(CASE WHEN EXISTS (SELECT 1 FROM ingestion_driverstanding ds"
+    " WHERE ds.race_id = r.id) THEN r.round END) FROM ingestion_race r WHERE r.season_id = %s"
+)
 
 # Each driver's team: the one of their latest race result in the season up to the standings'
 # round (a later row wins a tie within a round). A window function rather than PostgreSQL's
@@ -398,9 +404,9 @@ def standings_get(*, season: int | None, round_number: int | None) -> dict:
     if not race:
         if season is None:
             raise Http404("No standings stored yet")
-        raise Http404(
-            f"No standings for season {season}" + (f" round {round_number}" if round_number else "")
-        )
+        if round_number is None:
+            raise Http404(f"No standings for season {season}")
+        raise Http404(_no_standings_after_round(season, round_number))
     race_pk, season, race_round, slug, name, date = race[0]
     return {
         "season": season,
@@ -434,8 +440,24 @@ def standings_get(*, season: int | None, round_number: int | None) -> dict:
     }
 
 
+def _no_standings_after_round(season: int, round_number: int) -> str:
+    """Why there are no standings after `round_number` (error path only: one more query)."""
+    rounds, latest = sql_rows(_SEASON_ROUNDS_SQL, [season])[0]
+    if not rounds:
+        return f"No standings for season {season}: no races stored for it"
+    if round_number > rounds:
+        return f"No round {round_number} in {season}: the season has {rounds} rounds"
+    done = f"the latest with standings is round {latest}" if latest else "no round has standings yet"
+    return f"No standings after round {round_number} of {season} yet: {done}"
+
+
 def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
-    """Per-season totals from race-result rows ({season, position, position_order, grid, points, status})."""
+    """Per-season totals from race-result rows ({season, race, position, grid, points}).
+
+    `races` counts distinct races, `entries` the result rows: a team enters two cars per race and
+    a 1950s driver could share more than one car, so the two differ; wins, podiums, points and the
+    classified counts are per entry.
+    """
     seasons: dict[int, dict] = {}
     for r in rows:
         s = seasons.setdefault(
@@ -443,6 +465,7 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
             {
                 "season": r["season"],
                 "races": 0,
+                "entries": 0,
                 "wins": 0,
                 "podiums": 0,
                 "points": 0.0,
@@ -451,9 +474,11 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
                 "poles": 0,
                 "_finish": [],
                 "_grid": [],
+                "_races": set(),
             },
         )
-        s["races"] += 1
+        s["entries"] += 1
+        s["_races"].add(r["race"])
         s["points"] += float(r["points"] or 0)
         if r["position"] is not None:
             s["classified"] += 1
@@ -470,6 +495,7 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
     out = []
     for s in sorted(seasons.values(), key=lambda s: s["season"]):
         finish, grid = s.pop("_finish"), s.pop("_grid")
+        s["races"] = len(s.pop("_races"))
         s["points"] = round(s["points"], 2)
         s["average_finish"] = round(sum(finish) / len(finish), 2) if finish else None
         s["average_grid"] = round(sum(grid) / len(grid), 2) if grid else None
@@ -483,7 +509,7 @@ def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
     qq = QualifyingResult.objects.filter(driver=driver, position=1)
     if season is not None:
         qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
-    rows = list(qs.values("position", "grid", "points", season=F("race__season_id")))
+    rows = list(qs.values("race", "position", "grid", "points", season=F("race__season_id")))
     poles: dict[int, int] = {}
     for s in qq.values_list("race__season_id", flat=True):
         poles[s] = poles.get(s, 0) + 1
@@ -495,7 +521,7 @@ def team_aggregates(*, team: Team, season: int | None) -> list[dict]:
     qq = QualifyingResult.objects.filter(team=team, position=1)
     if season is not None:
         qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
-    rows = list(qs.values("position", "grid", "points", season=F("race__season_id")))
+    rows = list(qs.values("race", "position", "grid", "points", season=F("race__season_id")))
     poles: dict[int, int] = {}
     for s in qq.values_list("race__season_id", flat=True):
         poles[s] = poles.get(s, 0) + 1

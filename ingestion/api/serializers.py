@@ -4,10 +4,16 @@ Payloads are built as dicts by ingestion/api/selectors.py and cached rendered; t
 document them (and validate query parameters), so keep both in step — schemathesis checks that.
 """
 
+import re
+
 from rest_framework import serializers
 
 from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, page_serializer
 from ingestion.api.selectors import RaceStatus
+
+# A driver/team id: the Ergast ref, matched whole. Mostly lower case, but real refs carry capitals
+# (`Cannoc`, `scott_Brown`, `Changy`), so both cases are accepted; every ref starts with a letter.
+REF_PATTERN = re.compile(r"\A[A-Za-z][A-Za-z0-9_\-]{0,63}\Z")
 
 
 class SeasonPageParams(PageParamsSerializer):
@@ -209,7 +215,10 @@ class StandingsOut(serializers.Serializer):
 
 class SeasonAggregateOut(serializers.Serializer):
     season = serializers.IntegerField()
-    races = serializers.IntegerField()
+    races = serializers.IntegerField(help_text="Races entered (distinct races)")
+    entries = serializers.IntegerField(
+        help_text="Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
+    )
     wins = serializers.IntegerField()
     podiums = serializers.IntegerField()
     points = serializers.FloatField()

@@ -6,7 +6,6 @@ ingestion/api/selectors.py; bodies are cached rendered (f1site.cache.cached_json
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
@@ -18,7 +17,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from f1site import cache as f1cache
-from f1site.api import CachedJSONView, error_responses, validate_query
+from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
 from ingestion.api import selectors, serializers
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
@@ -26,18 +25,18 @@ from ingestion.services.race_ids import RACE_ID_PATTERN, parse_race_id
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
-    {"type": "string", "pattern": RACE_ID_PATTERN.pattern},
+    {"type": "string", "pattern": openapi_pattern(RACE_ID_PATTERN)},
     OpenApiParameter.PATH,
     description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4)",
 )
-_REF = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_REF = serializers.REF_PATTERN  # use fullmatch
 
 
 def ref_param(name: str, example: str) -> OpenApiParameter:
-    """A driver/team id path parameter (Ergast ref: lower-case letters, digits, _ and -)."""
+    """A driver/team id path parameter (Ergast ref: letters, digits, _ and -)."""
     return OpenApiParameter(
         name,
-        {"type": "string", "pattern": _REF.pattern},
+        {"type": "string", "pattern": openapi_pattern(_REF)},
         OpenApiParameter.PATH,
         description=f"e.g. {example}",
     )
@@ -131,7 +130,8 @@ class DriverListView(SeasonListView):
 
     @extend_schema(
         operation_id="drivers_list",
-        summary="Drivers (season filter: drivers classified in that season)",
+        summary="Drivers (season filter: the season's race drivers, with a race result or qualifying entry; "
+        "practice-only drivers are in the unfiltered list)",
         parameters=[serializers.SeasonPageParams],
         responses={200: serializers.DriverPageOut, **error_responses(400, 429)},
     )
@@ -145,7 +145,7 @@ class TeamListView(SeasonListView):
 
     @extend_schema(
         operation_id="teams_list",
-        summary="Teams (constructors; season filter: teams classified in that season)",
+        summary="Teams (constructors; season filter: teams with a race result or qualifying entry that season)",
         parameters=[serializers.SeasonPageParams],
         responses={200: serializers.TeamPageOut, **error_responses(400, 429)},
     )
@@ -210,6 +210,9 @@ class HealthView(CachedJSONView):
         return response
 
 
+DEGRADED = "degraded"  # a check's result between ok (True) and down (False): working, but not as it should
+
+
 def _check(fn, *, required: bool) -> dict:
     started = time.perf_counter()
     try:
@@ -217,7 +220,7 @@ def _check(fn, *, required: bool) -> dict:
     except Exception as exc:  # a health check reports failures, it never raises
         ok, detail = False, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {
-        "status": "ok" if ok else "down",
+        "status": DEGRADED if ok == DEGRADED else "ok" if ok else "down",
         "required": required,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "detail": detail,
@@ -252,14 +255,30 @@ def _check_broker():
 
 
 def _check_model():
+    # Loads the model the way predictions do (model_bundle_load: the active version, else the newest
+    # older one whose artifact loads); the bundle is cached per process, so this is cheap after the
+    # first call. ok = the active version serves; degraded = an older one does; down = none loads.
     try:
         from predictions.selectors import model_version_active
+        from predictions.services import ModelUnavailable
+        from predictions.services.training import model_bundle_load
     except ImportError:
         return False, {"error": "prediction engine not installed"}
-    version = model_version_active()
-    if version is None:
-        return False, {"error": "no active model version (run train_models)"}
-    return True, {"active": getattr(version, "label", str(version))}
+    active = model_version_active()
+    detail = {"active": active.label if active is not None else None}
+    try:
+        serving, _ = model_bundle_load()
+    except ModelUnavailable as exc:
+        return False, {**detail, "serving": None, "error": str(exc)[:300]}
+    detail["serving"] = serving.label
+    if active is None:
+        return DEGRADED, {**detail, "error": "no active model version: serving the newest one that loads"}
+    if serving.pk != active.pk:
+        return DEGRADED, {
+            **detail,
+            "error": "the active model's artifact does not load: serving an older one",
+        }
+    return True, detail
 
 
 def _alerts():

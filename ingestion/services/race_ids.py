@@ -59,12 +59,18 @@ def race_slugs(calendar: Iterable[CalendarEntry]) -> dict[tuple[int, int], str]:
     return out
 
 
-RACE_ID_PATTERN = re.compile(r"^(?P<season>\d{4})_(?:(?P<round>\d{1,2})|(?P<slug>[a-z][a-z0-9_]{0,70}))$")
+# The name part holds at least one letter, so it never reads as a round; it may start with digits
+# (2020's "70th Anniversary Grand Prix" -> `2020_70th_anniversary`). Matched whole (fullmatch):
+# `$` alone would accept a trailing newline. OpenAPI parameters publish the `^...$` form
+# (f1site.api.openapi_pattern), which ECMA regexes read as whole-string anchors.
+RACE_ID_PATTERN = re.compile(
+    r"\A(?P<season>\d{4})_(?:(?P<round>\d{1,2})|(?P<slug>(?:[0-9][0-9_]{0,7})?[a-z][a-z0-9_]{0,70}))\Z"
+)
 
 
 def parse_race_id(race_id: str) -> tuple[int, int | None, str | None]:
     """Validate a race id -> (season, round or None, full slug or None). Raises ValueError if malformed."""
-    match = RACE_ID_PATTERN.match(race_id or "")
+    match = RACE_ID_PATTERN.fullmatch(race_id or "")
     if not match:
         raise ValueError(
             f"Malformed race id {race_id!r}: expected '<season>_<name>' (e.g. 2025_bahrain) or '<season>_<round>' (e.g. 2025_4)"

@@ -2,9 +2,7 @@
 
 from rest_framework import serializers
 
-from ingestion.api.serializers import DriverRef, RaceRefOut, RefName
-
-_REF_RE = r"^[a-z][a-z0-9_\-]{0,63}$"
+from ingestion.api.serializers import REF_PATTERN, DriverRef, RaceRefOut, RefName
 
 
 class ExplanationOut(serializers.Serializer):
@@ -105,7 +103,8 @@ class RegenerateOut(serializers.Serializer):
 
 class WhatIfIn(serializers.Serializer):
     grid = serializers.ListField(
-        child=serializers.RegexField(_REF_RE, max_length=64),
+        # Matched as sent: DRF would otherwise strip whitespace first and take "max_verstappen\n".
+        child=serializers.RegexField(REF_PATTERN, max_length=64, trim_whitespace=False),
         min_length=1,
         max_length=30,
         help_text="Driver ids in grid order, pole first",

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from f1site import cache as f1cache
-from f1site.api import CachedJSONView, error_response, error_responses
+from f1site.api import CachedJSONView, MalformedRequest, MethodFirstMixin, error_response, error_responses
 from f1site.throttling import ExpensiveThrottle
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
@@ -103,7 +103,7 @@ class RacePredictionsView(CachedJSONView):
         )
 
 
-class RegenerationJobView(APIView):
+class RegenerationJobView(MethodFirstMixin, APIView):
     # Staff only: job ids, timings and error texts are operational detail, not public data.
     permission_classes = [IsAdminUser]
 
@@ -225,9 +225,12 @@ class ChampionshipView(CachedJSONView):
         responses={200: serializers.ChampionshipOut, **error_responses(400, 404, 429, 503)},
     )
     def get(self, request, season: str):
-        # A str route (not <int:>) so a non-numeric season gets the JSON error shape, not Django's page.
-        if not (season.isascii() and season.isdigit() and len(season) == 4 and 1950 <= int(season) <= 2100):
-            raise Http404(f"No season {season[:20]!r}")
+        # A str route (not <int:>) so a non-numeric season gets the JSON error shape, not Django's page:
+        # not an integer -> 400 (the parameter is declared one); a year out of range -> 404.
+        if not (season.isascii() and season.isdigit()):
+            raise MalformedRequest(f"season must be a year (an integer), not {season[:20]!r}")
+        if len(season) != 4 or not 1950 <= int(season) <= 2100:
+            raise Http404(f"No season {season[:20]}")
         season = int(season)
         from predictions.services import ModelUnavailable, championship_simulate
 

@@ -91,6 +91,44 @@ def test_race_detail_both_id_forms(api, ergast_data, race_id, django_assert_max_
     assert sum(len(s["results"]) for s in body["practice"]) == len(practice)
 
 
+def test_every_stored_race_id_is_a_valid_id(ergast_data):
+    from ingestion.models import Race
+    from ingestion.services.race_ids import parse_race_id
+
+    ids = list(Race.objects.values_list("season_id", "slug"))
+    assert len(ids) == len(csv_rows("races"))
+    for season, slug in ids:
+        assert parse_race_id(slug) == (season, None, slug)
+
+
+def test_race_id_starting_with_a_number_resolves(api, ergast_data):
+    race = next(r for r in csv_rows("races") if r["name"] == "70th Anniversary Grand Prix")
+    listed = api.get("/api/v1/races", {"season": race["year"], "limit": 100}).json()["results"]
+    (race_id,) = [r["id"] for r in listed if r["round"] == int(race["round"])]
+    assert race_id == "2020_70th_anniversary"
+    detail = api.get(f"/api/v1/races/{race_id}")
+    assert detail.status_code == 200, detail.content
+    assert detail.json()["name"] == race["name"]
+    predictions = api.get(f"/api/v1/predictions/race/{race_id}")
+    assert predictions.status_code == 200, predictions.content
+    assert predictions.json()["race"]["id"] == race_id
+
+
+@pytest.mark.parametrize("ref", ["Cannoc", "scott_Brown", "Changy"])
+def test_mixed_case_driver_refs_resolve(api, ergast_data, ref):
+    assert any(d["driverRef"] == ref for d in csv_rows("drivers"))
+    response = api.get(f"/api/v1/analytics/driver/{ref}")
+    assert response.status_code == 200, response.content
+    assert response.json()["driver"]["id"] == ref
+
+
+def test_what_if_grid_refs_are_matched_whole(api, ergast_data):
+    # Validation runs before the engine: a malformed grid is 400 with or without a trained model.
+    response = api.post("/api/v1/predictions/what-if/2026_1", {"grid": ["max_verstappen\n"]}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+
+
 def test_race_detail_sprint_weekend(api, ergast_data):
     sprint_race_ids = {r["raceId"] for r in csv_rows("sprint_results")}
     race = next(r for r in csv_rows("races") if r["year"] == "2024" and r["raceId"] in sprint_race_ids)
@@ -114,6 +152,13 @@ def test_race_detail_sprint_weekend(api, ergast_data):
         ("/api/v1/standings?season=2024&round=99", 400, "invalid"),
         ("/api/v1/analytics/driver/nobody_at_all", 404, "not_found"),
         ("/api/v1/analytics/team/NOT a team", 404, "not_found"),
+        ("/api/v1/championship/abc", 400, "bad_request"),  # declared an integer
+        ("/api/v1/championship/1800", 404, "not_found"),
+        ("/api/v1/races/2025_4%0A", 400, "bad_request"),  # `$` alone would take the newline
+        ("/api/v1/races/2025_bahrain%0A", 400, "bad_request"),
+        ("/api/v1/predictions/race/2025_4%0A", 400, "bad_request"),
+        ("/api/v1/analytics/driver/max_verstappen%0A", 404, "not_found"),
+        ("/api/v1/analytics/team/red_bull%0A", 404, "not_found"),
     ],
 )
 def test_errors_share_one_shape(api, ergast_data, path, status, code):
@@ -131,7 +176,6 @@ def test_drivers_by_season_match_the_dump(api, ergast_data, django_assert_max_nu
     ids = {
         r["driverId"] for name in ("results", "qualifying") for r in csv_rows(name) if r["raceId"] in race_ids
     }
-    ids |= {r["driverId"] for r in csv_rows("practice") if r.get("raceId") in race_ids}
     expected = sorted(_driver_ref(i) for i in ids)
     with django_assert_max_num_queries(3):
         body = api.get("/api/v1/drivers", {"season": 2024, "limit": 200}).json()
@@ -139,6 +183,26 @@ def test_drivers_by_season_match_the_dump(api, ergast_data, django_assert_max_nu
     assert sorted(d["id"] for d in body["results"]) == expected
     ver = next(d for d in body["results"] if d["id"] == "max_verstappen")
     assert ver["code"] == "VER" and ver["name"] == "Max Verstappen" and ver["permanent_number"] == 33
+
+
+def test_drivers_of_a_season_are_its_race_drivers_not_practice_only_ones(api, ergast_data):
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2025"}
+    raced = {r["driverId"] for r in csv_rows("results") if r["raceId"] in race_ids}
+    practice_only = {r["driverId"] for r in csv_rows("practice") if r.get("raceId") in race_ids} - raced
+    assert len(race_ids) == 24 and len(raced) == 21 and len(practice_only) == 15  # FP1 outings
+    body = api.get("/api/v1/drivers", {"season": 2025, "limit": 200}).json()
+    assert body["count"] == 21
+    assert {d["id"] for d in body["results"]} == {_driver_ref(i) for i in raced}
+    # Practice-only drivers stay reachable: the unfiltered list and the race's practice results.
+    everyone = api.get("/api/v1/drivers", {"limit": 200, "offset": 0}).json()["count"]
+    assert everyone == len(csv_rows("drivers"))
+    one = next(
+        r for r in csv_rows("practice") if r.get("raceId") in race_ids and r["driverId"] in practice_only
+    )
+    race = next(r for r in csv_rows("races") if r["raceId"] == one["raceId"])
+    detail = api.get(f"/api/v1/races/2025_{race['round']}").json()
+    practiced = {p["driver"]["id"] for s in detail["practice"] for p in s["results"]}
+    assert _driver_ref(one["driverId"]) in practiced
 
 
 def test_drivers_unfiltered_pagination(api, ergast_data):
@@ -154,6 +218,7 @@ def test_teams_by_season_match_the_dump(api, ergast_data):
     body = api.get("/api/v1/teams", {"season": 2024}).json()
     assert sorted(t["id"] for t in body["results"]) == sorted(refs[i] for i in ids)
     assert body["count"] == 10
+    assert api.get("/api/v1/teams", {"season": 2025}).json()["count"] == 10
 
 
 def test_standings_after_a_round_match_the_dump(api, ergast_data, django_assert_max_num_queries):
@@ -173,6 +238,28 @@ def test_standings_after_a_round_match_the_dump(api, ergast_data, django_assert_
     assert [d["points"] for d in body["drivers"]] == [float(s["points"]) for s in rows]
     assert [t["points"] for t in body["teams"]] == [float(s["points"]) for s in teams]
     assert body["drivers"][0]["team"]["id"] == "red_bull"
+
+
+def test_standings_for_a_round_not_run_or_not_in_the_season_are_404(api, ergast_data):
+    # Independently: the rounds of 2025 and 2026, and the last 2026 round with standings (the dump).
+    years = {r["raceId"]: (int(r["year"]), int(r["round"])) for r in csv_rows("races")}
+    rounds_2025 = sum(1 for year, _ in years.values() if year == 2025)
+    done_2026 = max(
+        rnd
+        for year, rnd in map(years.get, {s["raceId"] for s in csv_rows("driver_standings")})
+        if year == 2026
+    )
+    assert (rounds_2025, done_2026) == (24, 7)
+
+    for params, text in (
+        ({"season": 2025, "round": 40}, "the season has 24 rounds"),
+        ({"season": 2026, "round": 10}, f"latest with standings is round {done_2026}"),
+    ):
+        response = api.get("/api/v1/standings", params)
+        assert response.status_code == 404, (params, response.content[:200])
+        error = response.json()["error"]
+        assert error["code"] == "not_found" and text in error["message"]
+    assert api.get("/api/v1/standings", {"season": 2026, "round": done_2026}).json()["round"] == done_2026
 
 
 def test_standings_default_to_the_latest_round(api, ergast_data):
@@ -203,9 +290,19 @@ def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_
 def test_team_analytics_all_seasons(api, ergast_data):
     team = next(c["constructorId"] for c in csv_rows("constructors") if c["constructorRef"] == "mclaren")
     years = {r["raceId"]: int(r["year"]) for r in csv_rows("races")}
-    per_season = Counter(years[r["raceId"]] for r in csv_rows("results") if r["constructorId"] == team)
+    mine = [r for r in csv_rows("results") if r["constructorId"] == team]
+    entries = Counter(years[r["raceId"]] for r in mine)
+    races = Counter(years[race_id] for race_id in {r["raceId"] for r in mine})
     body = api.get("/api/v1/analytics/team/mclaren").json()
-    assert {s["season"]: s["races"] for s in body["seasons"]} == dict(per_season)
+    assert {s["season"]: s["entries"] for s in body["seasons"]} == dict(entries)
+    assert {s["season"]: s["races"] for s in body["seasons"]} == dict(races)
+
+
+def test_team_analytics_counts_races_not_cars(api, ergast_data):
+    (season,) = api.get("/api/v1/analytics/team/red_bull", {"season": 2025}).json()["seasons"]
+    assert (season["races"], season["entries"]) == (24, 48)  # 24 Grands Prix, two cars each
+    (driver,) = api.get("/api/v1/analytics/driver/max_verstappen", {"season": 2025}).json()["seasons"]
+    assert driver["races"] == driver["entries"] == 24
 
 
 def test_jobs_status_lists_scheduled_jobs_or_sync_runs(api, ergast_data):

@@ -84,7 +84,21 @@ def test_user_throttle_is_separate(staff_api, ergast_data, settings):
 # --- auth ----------------------------------------------------------------------------------------
 def test_reads_are_public_writes_need_auth(api, ergast_data):
     assert api.get("/api/v1/races").status_code == 200
-    assert api.post("/api/v1/races", {}, format="json").status_code == 401
+    assert api.post("/api/v1/predictions/race/2025_4", {}, format="json").status_code == 401
+
+
+def test_a_method_no_one_may_use_is_405_before_auth(api, staff_api, ergast_data):
+    # DRF checks permissions before it looks for a handler: an anonymous DELETE got 401.
+    job = "/api/v1/predictions/jobs/1-" + "0" * 32
+    for client in (api, staff_api):
+        for method, path in (
+            (client.delete, "/api/v1/races"),
+            (client.post, "/api/v1/races"),
+            (client.put, job),
+        ):
+            response = method(path)
+            assert response.status_code == 405, (method, path, response.content[:200])
+            assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_jwt_token_flow(api, staff_user):
@@ -212,3 +226,63 @@ def test_check_deploy_is_clean_under_production_settings():
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- errors outside the views: unknown paths, unexpected failures ---------------------------------
+def _assert_error_shape(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content[:200]
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("/api/v1/nonexistent", None),
+        ("/api/v1/races/", "Did you mean /api/v1/races?"),
+        ("/api/v1/races/2025_4/", "Did you mean /api/v1/races/2025_4?"),
+        ("/api/v1/", None),
+    ],
+)
+def test_unknown_api_paths_answer_404_in_the_error_shape(db, settings, path, hint, debug):
+    settings.DEBUG = debug  # Django's debug 404 page bypasses handler404: the catch-all route does not
+    client = Client()
+    for method in (client.get, client.post, client.delete):
+        error = _assert_error_shape(method(path), 404, "not_found")
+        assert path in error["message"]
+        if hint:
+            assert hint in error["message"]
+
+
+def test_unknown_paths_under_api_but_outside_v1_answer_json_pages_html(db):
+    client = Client()
+    _assert_error_shape(client.get("/api/v2/races"), 404, "not_found")
+    _assert_error_shape(client.get("/api/schema/extra"), 404, "not_found")
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    race = client.get("/races/2099_nowhere/")
+    assert race.status_code == 404 and race["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.urls("tests.api.urls_with_a_failing_view")
+def test_unexpected_errors_answer_500_json_under_api_html_elsewhere(db):
+    client = Client(raise_request_exception=False)
+    error = _assert_error_shape(client.get("/api/v1/test-failure"), 500, "server_error")
+    assert "a bug" not in error["message"]  # no internals leak
+    page = client.get("/test-failure/")
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+    assert client.get("/api/v1/races").status_code == 200  # the site's routes are all there
+
+
+def test_the_site_wires_the_error_handlers():
+    from django.urls import get_resolver
+
+    from f1site.api import page_not_found, server_error
+
+    resolver = get_resolver("f1site.urls")
+    assert resolver.resolve_error_handler(404) is page_not_found
+    assert resolver.resolve_error_handler(500) is server_error

@@ -6,6 +6,7 @@ Expected values are derived from the database rows with plain Python (not from t
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -169,6 +170,10 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     assert len(rows) == len(grid)
     unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
     assert unknown.status_code == 409
+    # A real mixed-case Ergast ref (a 1950s driver) is a valid grid entry.
+    mixed = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["Cannoc"]}, format="json")
+    assert mixed.status_code == 200, mixed.content
+    assert [r["driver"] for r in mixed.json()["predictions"]] == ["Cannoc"]
     for bad in ({"grid": []}, {"grid": ["a\x00b"]}, {"grid": [2**63]}, {"grid": "verstappen"}, {}):
         assert api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json").status_code == 400
 
@@ -320,3 +325,46 @@ def test_activation_and_backtests_refresh_the_cached_model_views(
     performance, _, model_page, _ = views()
     assert performance["backtests"]["post"]["id"] == run.pk
     assert "No backtest has been run yet" not in model_page
+
+
+def test_health_checks_that_the_model_really_loads(api, ergast_data, trained_model):
+    from predictions.ml import artifacts
+    from predictions.models import ModelVersion
+    from tests.factories import ModelVersionFactory
+
+    def model_check():
+        response = api.get("/api/v1/health")
+        assert response.status_code == 200  # the model is not a required check
+        body = response.json()
+        return body["status"], body["checks"]["model"]
+
+    slug = _upcoming_slugs(1)[0]
+    grid = {"grid": ["max_verstappen", "norris"]}
+    assert api.post(f"/api/v1/predictions/what-if/{slug}", grid, format="json").status_code == 200
+    overall, check = model_check()
+    assert check["status"] == "ok"
+    assert check["detail"] == {"active": trained_model.label, "serving": trained_model.label}
+
+    # A newer active version whose artifact is gone: predictions fall back to the older model.
+    broken = ModelVersionFactory()  # created now: newer than the trained one
+    ModelVersion.objects.exclude(pk=broken.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=broken.pk).update(is_active=True)
+    overall, check = model_check()
+    assert (overall, check["status"]) == ("degraded", "degraded")
+    assert check["detail"]["active"] == broken.label and check["detail"]["serving"] == trained_model.label
+
+    # No artifact loads at all (the model directory moved away, a fresh process): down, and the
+    # prediction endpoints agree (503 model_unavailable).
+    path = Path(trained_model.artifact_path)
+    moved = path.with_name(path.name + ".moved")
+    path.rename(moved)
+    artifacts.cache_clear()
+    try:
+        overall, check = model_check()
+        assert (overall, check["status"]) == ("degraded", "down")
+        assert check["detail"]["serving"] is None and "missing" in check["detail"]["error"]
+        what_if = api.post(f"/api/v1/predictions/what-if/{slug}", grid, format="json")
+        assert what_if.status_code == 503 and what_if.json()["error"]["code"] == "model_unavailable"
+    finally:
+        moved.rename(path)
+        artifacts.cache_clear()

@@ -177,6 +177,10 @@ def test_race_page_accepts_round_ids_and_404s(client):
     assert client.get(reverse("analytics:race", args=["2099_nowhere"])).status_code == 404
     assert client.get(reverse("analytics:race", args=["bahrain"])).status_code == 404  # malformed
     assert client.get(reverse("analytics:race", args=["2026_99"])).status_code == 404
+    assert client.get("/races/2025_1%0A/").status_code == 404  # a trailing newline is not an id
+    seventieth = client.get(reverse("analytics:race", args=["2020_70th_anniversary"]))
+    assert seventieth.status_code == 200
+    assert "70th Anniversary Grand Prix" in seventieth.content.decode()
 
 
 def test_upcoming_race_without_anything_still_renders(client):
