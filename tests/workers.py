@@ -54,6 +54,9 @@ def celery_worker(
     `env` adds to the worker's environment; `args` to its command line. With `show_log` the tail
     of the worker's stderr is printed at the end (pytest shows it when a test failed).
     """
+    # a test that switched the app to eager mode and failed to switch back would make every message
+    # below run in this process instead of the worker: say so instead of failing obscurely
+    assert not app.conf.task_always_eager, "the Celery app was left in eager mode by an earlier test"
     db = connection.settings_dict
     worker_env = {
         **os.environ,

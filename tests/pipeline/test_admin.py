@@ -51,8 +51,10 @@ def embedded_celery(settings):
     """The embedded mode (no REDIS_URL): tasks always eager, in Django's settings and the Celery app."""
     from f1site.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # read before changing Django's setting: the app's conf loads lazily from it, and reading it
+    # afterwards would "restore" True and leave every later test (the real-worker ones) eager
     before = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = before
