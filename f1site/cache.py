@@ -596,10 +596,11 @@ def _on_race_row_saved(sender, instance, **kwargs) -> None:
 
     def _clear() -> None:
         from ingestion.models import Race
+        from ingestion.signals import races_changed_send
 
         slug = Race.objects.filter(pk=race_id).values_list("slug", flat=True).first()
-        if slug:
-            cache_invalidate_races(race_ids=[slug])
+        if slug:  # as a sync would: the API keys here, the dashboard pages in analytics' receiver
+            races_changed_send(sender=sender, race_ids=[slug])
 
     transaction.on_commit(_clear)
 
@@ -607,8 +608,10 @@ def _on_race_row_saved(sender, instance, **kwargs) -> None:
 def _on_race_saved(sender, instance, **kwargs) -> None:
     from django.db import transaction
 
+    from ingestion.signals import races_changed_send
+
     slug = instance.slug
-    transaction.on_commit(lambda: cache_invalidate_races(race_ids=[slug]))
+    transaction.on_commit(lambda: races_changed_send(sender=sender, race_ids=[slug]))
 
 
 def _on_entity_saved(sender, instance, **kwargs) -> None:

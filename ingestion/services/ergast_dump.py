@@ -66,7 +66,7 @@ from ingestion.services.validation import (
     parse_int,
     validate_classification,
 )
-from ingestion.signals import races_changed
+from ingestion.signals import races_changed_send
 
 logger = logging.getLogger(__name__)
 
@@ -789,9 +789,5 @@ def ergast_dump_load(
     run.save(update_fields=["status", "finished_at", "counts", "errors"])
     if loader.changed_races:
         slugs = sorted(Race.objects.filter(pk__in=loader.changed_races).values_list("slug", flat=True))
-        for receiver, result in races_changed.send_robust(sender=ergast_dump_load, race_ids=slugs):
-            if isinstance(result, Exception):
-                logger.error(
-                    "races_changed receiver failed", extra={"receiver": repr(receiver), "error": repr(result)}
-                )
+        races_changed_send(sender=ergast_dump_load, race_ids=slugs)
     return report

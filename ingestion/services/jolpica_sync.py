@@ -54,7 +54,7 @@ from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
 from ingestion.services.race_ids import CalendarEntry, race_slugs
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import assign_shared_car_index, validate_classification
-from ingestion.signals import races_changed
+from ingestion.signals import races_changed_send
 
 logger = logging.getLogger(__name__)
 
@@ -799,13 +799,5 @@ def _sync_locked(
         SyncRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now())
         if own_client:
             client.close()
-        if sync.changed:
-            for receiver, result in races_changed.send_robust(
-                sender=jolpica_sync, race_ids=summary.changed_race_ids
-            ):
-                if isinstance(result, Exception):
-                    logger.error(
-                        "races_changed receiver failed",
-                        extra={"receiver": repr(receiver), "error": repr(result)},
-                    )
+        races_changed_send(sender=jolpica_sync, race_ids=summary.changed_race_ids)
     return summary

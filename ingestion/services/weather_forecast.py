@@ -20,6 +20,7 @@ from ingestion.clients.weather import HourlyWeather, OpenMeteoClient
 from ingestion.models import OpenF1Session, Race, SyncSource, WeatherForecast
 from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
+from ingestion.signals import races_changed_send
 
 FORECAST_HORIZON_DAYS = 16
 RACE_SESSION_COLUMNS = {
@@ -113,6 +114,7 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
     ):
         openf1.setdefault(race_id, {})[session_type] = start
     counts: dict = {"races": 0, "rows": 0, "errors": {}}
+    stored: list[str] = []
     for race in races:
         if race.circuit.latitude is None or race.circuit.longitude is None:
             counts["errors"][race.slug] = "circuit has no coordinates"
@@ -142,5 +144,8 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
             )
         counts["races"] += 1
         counts["rows"] += len(rows)
+        stored.append(race.slug)
     counts["requests"] = client.requests_made
+    # the race pages, race detail and home page show the latest forecast: drop their cached copies
+    races_changed_send(sender=weather_forecasts_sync, race_ids=stored)
     return counts

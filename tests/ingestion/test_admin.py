@@ -268,3 +268,22 @@ def test_resync_race_interrupted_sync_is_reported(mirror, ergast_data, admin_cli
         ("error", "2021: sync interrupted (simulated crash); races committed so far are kept")
     ]
     assert SyncRun.objects.filter(source="jolpica").latest("started_at").status == "interrupted"
+
+
+def test_manual_correction_refreshes_the_cached_pages(
+    ergast_data, admin_client, client, django_capture_on_commit_callbacks
+):
+    """A correction reaches the fans' cached pages at once (the race page kept the old row for the
+    page-cache TTL before: only the API keys were cleared)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    result = RaceResult.objects.select_related("driver").get(race__slug="2021_uae", position_order=2)
+    page = client.get("/races/2021_uae/").content.decode()
+    assert "1:30:17.345 (corrected)" not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            _url(RaceResult, "change", result.pk), _form_data(result, time_text="1:30:17.345 (corrected)")
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert "1:30:17.345 (corrected)" in client.get("/races/2021_uae/").content.decode()

@@ -199,3 +199,30 @@ def test_observed_sync_is_recorded_as_a_weather_sync_run(mirror, ergast_data):
     failed = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
     assert failed.status == SyncStatus.FAILED and failed.errors[-1]["fatal"] is True
     assert "HTTP 500" in failed.errors[-1]["message"] and failed.requests_made == 3
+
+
+@pytest.mark.django_db
+def test_a_forecast_sync_refreshes_the_cached_race_detail_and_pages(mirror, ergast_data, client):
+    """The race detail (API) and the race page show the latest forecast: a sync that stores one drops
+    their cached copies, as a results sync does (they stayed stale for the 5-minute TTL before)."""
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    cache.clear()
+    api = APIClient()
+    before = api.get("/api/v1/races/2024_bahrain").json()
+    assert before["weather"]["forecasts"] == []
+    page = client.get("/races/2024_bahrain/").content.decode()
+
+    now = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)
+    weather_forecasts_sync(now=now)
+    after = api.get("/api/v1/races/2024_bahrain").json()
+    assert {f["session"] for f in after["weather"]["forecasts"]} == {
+        "fp1",
+        "fp2",
+        "fp3",
+        "qualifying",
+        "race",
+    }
+    assert {f["fetched_at"] for f in after["weather"]["forecasts"]} == {"2024-02-26T12:00:00Z"}
+    assert client.get("/races/2024_bahrain/").content.decode() != page
