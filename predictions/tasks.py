@@ -2,7 +2,9 @@
 
 The prediction engine owns the work (predictions.services); the pipeline calls:
 * `race_results_process_run(race=...)` — the post-race step (score, retrain if AUTO_RETRAIN_ENABLED,
-  refresh upcoming predictions, invalidate caches) from the daily job;
+  refresh upcoming predictions, invalidate caches) for one race; `races_results_process_run(races=...)`
+  the same for several races with one retrain and one refresh (the daily job: this run's newly
+  completed races plus those an interrupted run left unscored);
 * `model_evaluation_run(season=...)` — the weekly evaluation report (a backtest of the season so far);
 * `race_predictions_refresh_enqueue(race_id=..., stage=...)` — after a session's results are in
   (stage "post_qualifying" once the grid is known, else "practice").
@@ -28,6 +30,14 @@ def race_results_process_run(*, race) -> dict:
 
     result = race_results_process(race=race)
     return result if isinstance(result, dict) else {"result": str(result)}
+
+
+def races_results_process_run(*, races: list, as_of=None) -> dict:
+    """The post-race step for several races (the daily job's changed + pending races): each is
+    scored, then one retrain and one refresh of the upcoming predictions."""
+    from predictions.services import races_results_process
+
+    return races_results_process(races=races, as_of=as_of)
 
 
 def model_evaluation_run(*, season: int) -> dict:

@@ -421,11 +421,52 @@ def races_completed_among(*, race_ids: list[str]) -> list:
     return list(Race.objects.filter(slug__in=race_ids, results__isnull=False).distinct().order_by("date"))
 
 
+# How far back (besides the whole current season) the daily job looks for races whose post-race
+# step or observed weather is missing: in January the previous season's last races still count.
+CATCH_UP_DAYS = 60
+
+
+def _catch_up_races(*, now: datetime):
+    """Races run by `now` that have results, of the current season or of the last CATCH_UP_DAYS
+    (bounded: the daily job never sweeps the whole history)."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from ingestion.models import Race, RaceResult
+
+    today = now.date()
+    return (
+        Race.objects.filter(date__lte=today)
+        .filter(Q(season_id=_current_season(now)) | Q(date__gte=today - timedelta(days=CATCH_UP_DAYS)))
+        .filter(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
+        .order_by("date", "round")
+    )
+
+
+def races_post_race_pending(*, now: datetime) -> list:
+    """Completed races (see `_catch_up_races`) whose post-race step is not done. The marker is a
+    RaceAccuracy row: the step always leaves one (it scores the stored pre-race prediction, or
+    backfills an honest one first and scores that), so a race committed by a run that was then
+    interrupted stays pending until a later run completes its step."""
+    from django.db.models import Exists, OuterRef
+
+    from predictions.models import RaceAccuracy
+
+    return list(_catch_up_races(now=now).exclude(Exists(RaceAccuracy.objects.filter(race=OuterRef("pk")))))
+
+
+def races_weather_missing(*, now: datetime) -> list:
+    """Completed races (see `_catch_up_races`) with no observed weather yet: a fetch that failed
+    (or found no samples) is retried by the next run."""
+    return list(_catch_up_races(now=now).filter(weather__isnull=True))
+
+
 def job_daily_results(*, now: datetime | None = None) -> dict:
-    """06:00 UTC: incremental results + standings, then the post-race step for newly completed races."""
+    """06:00 UTC: incremental results + standings, observed weather of the completed races that lack
+    it, then one post-race step for the newly completed races plus any whose step is still pending
+    (an earlier run stopped after committing their results)."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from ingestion.services.weather_observed import weather_observed_sync
-    from predictions.tasks import race_results_process_run
+    from predictions.tasks import races_results_process_run
 
     now = now or timezone.now()
     season = _current_season(now)
@@ -433,13 +474,25 @@ def job_daily_results(*, now: datetime | None = None) -> dict:
     sync_counts, changed = _jolpica_sync(season=season, full=False)
     counts["jolpica"] = sync_counts
     completed = races_completed_among(race_ids=changed)
+    pending = races_post_race_pending(now=now)
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
+    no_weather = races_weather_missing(now=now)
     _optional_step(
         counts,
         "weather_observed",
-        lambda: weather_observed_sync(seasons=[season], race_ids=[r.slug for r in completed], now=now),
+        lambda: weather_observed_sync(
+            seasons=sorted({season, *(r.season_id for r in no_weather)}),
+            race_ids=[r.slug for r in no_weather],
+            now=now,
+        ),
     )
-    counts["post_race"] = {race.slug: race_results_process_run(race=race) for race in completed}
+    todo = {r.pk: r for r in [*completed, *pending]}
+    counts["post_race_pending"] = [r.slug for r in pending if r.slug not in changed]
+    counts["post_race"] = (
+        races_results_process_run(races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now)
+        if todo
+        else {}
+    )
     return counts
 
 

@@ -2,7 +2,7 @@
 
 from predictions.services.backtest import backtest_run
 from predictions.services.championship import championship_simulate
-from predictions.services.post_race import race_results_process
+from predictions.services.post_race import race_results_process, races_results_process
 from predictions.services.predicting import (
     prediction_generate,
     prediction_overview_refresh,
@@ -22,4 +22,5 @@ __all__ = [
     "prediction_what_if",
     "predictions_backfill",
     "race_results_process",
+    "races_results_process",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pandas as pd
 from django.conf import settings
@@ -89,24 +90,63 @@ def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
     return list(RaceAccuracy.objects.filter(race=race).order_by("stage"))
 
 
-def race_results_process(*, race: Race, as_of=None) -> dict:
-    """Score the race's pre-race predictions (backfilling one if none was stored), retrain when
-    AUTO_RETRAIN_ENABLED, and refresh the upcoming races' predictions. Returns a summary."""
+def _race_score(race: Race) -> dict:
+    """Score one race's pre-race predictions, backfilling an honest one first if none was stored."""
+    from predictions.services.predicting import predictions_backfill
+
+    backfilled = False
+    if not race_has_pre_race_prediction(race=race):
+        backfilled = bool(predictions_backfill(races=[race]))
+    records = race_accuracy_score(race=race)
+    return {
+        "backfilled": backfilled,
+        "accuracy": {
+            r.stage: {"mae": r.mae, "spearman": r.spearman, "winner_hit": r.winner_hit} for r in records
+        },
+    }
+
+
+def _retrain_and_refresh(summary: dict, *, as_of) -> None:
+    """Retrain once when AUTO_RETRAIN_ENABLED, then re-predict the upcoming races once."""
     from predictions.selectors import race_list_upcoming
-    from predictions.services.predicting import prediction_generate, predictions_backfill
+    from predictions.services.predicting import prediction_generate
     from predictions.services.training import model_train
 
-    summary: dict = {"race": race.slug, "backfilled": False, "retrained": None, "refreshed": []}
-    if not race_has_pre_race_prediction(race=race):
-        summary["backfilled"] = bool(predictions_backfill(races=[race]))
-    records = race_accuracy_score(race=race)
-    summary["accuracy"] = {
-        r.stage: {"mae": r.mae, "spearman": r.spearman, "winner_hit": r.winner_hit} for r in records
-    }
     if settings.AUTO_RETRAIN_ENABLED:
         summary["retrained"] = model_train().label
     for upcoming in race_list_upcoming(as_of=as_of):
         prediction_generate(race=upcoming)
         summary["refreshed"].append(upcoming.slug)
+
+
+def race_results_process(*, race: Race, as_of=None) -> dict:
+    """Score the race's pre-race predictions (backfilling one if none was stored), retrain when
+    AUTO_RETRAIN_ENABLED, and refresh the upcoming races' predictions. Returns a summary."""
+    summary: dict = {"race": race.slug, "retrained": None, "refreshed": [], **_race_score(race)}
+    _retrain_and_refresh(summary, as_of=as_of)
     logger.info("post-race step for %s: %s", race.slug, summary)
+    return summary
+
+
+def races_results_process(*, races: Sequence[Race], as_of=None) -> dict:
+    """The post-race step for several races at once (e.g. a run that catches up on races an
+    interrupted run left unscored): score each race (backfilling where needed), then retrain once
+    and refresh the upcoming predictions once, not once per race.
+
+    A race that cannot be scored (no usable model, unpredictable input) is reported under `errors`
+    and left without a RaceAccuracy row, so the next run retries it; the others still go through."""
+    from predictions.services.predicting import PredictionInputError
+    from predictions.services.training import ModelUnavailable
+
+    summary: dict = {"races": {}, "errors": {}, "retrained": None, "refreshed": []}
+    if not races:
+        return summary
+    for race in races:
+        try:
+            summary["races"][race.slug] = _race_score(race)
+        except (ModelUnavailable, PredictionInputError) as exc:
+            summary["errors"][race.slug] = str(exc)[:300]
+            logger.warning("post-race scoring failed for %s: %s", race.slug, exc)
+    _retrain_and_refresh(summary, as_of=as_of)
+    logger.info("post-race step for %s: %s", [r.slug for r in races], summary)
     return summary

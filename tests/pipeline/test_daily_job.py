@@ -1,27 +1,56 @@
 """The daily job end to end against the mirror: incremental Jolpica sync, OpenF1 sessions, observed
-weather and the post-race step for the race that just got its results."""
+weather and the post-race step for the race that just got its results, and the catch-up of what an
+interrupted or failed run left undone (the post-race step with the real prediction engine is in
+tests/predictions/test_daily_post_race.py)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from ingestion.models import OpenF1Session, Race, RaceResult, RaceWeather
 from ingestion.services.jobs import job_daily_results, job_run_execute
+from predictions.models import RaceAccuracy
+
+
+def accuracy_marker(race: Race) -> None:
+    """The RaceAccuracy row a finished post-race step leaves (values irrelevant here)."""
+    RaceAccuracy.objects.create(
+        race=race, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
+        podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
+    )  # fmt: skip
+
+
+def fake_post_race(monkeypatch) -> list[str]:
+    """Stand-in post-race step that records the races and leaves their marker, as the real one does."""
+    processed: list[str] = []
+
+    def one(*, race, **_):
+        processed.append(race.slug)
+        accuracy_marker(race)
+        return {"ok": 1}
+
+    def many(*, races, **_):
+        return {"races": {r.slug: one(race=r) for r in races}}
+
+    monkeypatch.setattr("predictions.tasks.race_results_process_run", one)
+    monkeypatch.setattr("predictions.tasks.races_results_process_run", many, raising=False)
+    return processed
 
 
 @pytest.mark.django_db
 def test_daily_job_syncs_and_runs_the_post_race_step_for_newly_completed_races(
     mirror, ergast_data, monkeypatch
 ):
-    processed = []
     # The prediction engine's post-race step (training, scoring) is tested by its owner; here we only
     # check the pipeline hands it the right races.
-    monkeypatch.setattr(
-        "predictions.tasks.race_results_process_run", lambda *, race: processed.append(race.slug) or {"ok": 1}
-    )
-    latest = Race.objects.filter(season_id=2026, results__isnull=False).distinct().order_by("-round").first()
+    processed = fake_post_race(monkeypatch)
+    done = list(Race.objects.filter(season_id=2026, results__isnull=False).distinct().order_by("round"))
+    latest = done.pop()
+    for race in done:  # earlier races went through their post-race step on earlier days
+        accuracy_marker(race)
     expected_rows = RaceResult.objects.filter(race=latest).count()
     RaceResult.objects.filter(race=latest).delete()  # as if the race had just been run
 
@@ -31,7 +60,7 @@ def test_daily_job_syncs_and_runs_the_post_race_step_for_newly_completed_races(
     assert run.status == "succeeded", run.error
     assert RaceResult.objects.filter(race=latest).count() == expected_rows
     assert processed == [latest.slug]
-    assert run.counts["post_race"] == {latest.slug: {"ok": 1}}
+    assert run.counts["post_race"] == {"races": {latest.slug: {"ok": 1}}}
     assert OpenF1Session.objects.filter(race__season_id=2026).exists()
     assert RaceWeather.objects.filter(race=latest).exists(), run.counts["weather_observed"]
 
@@ -40,3 +69,41 @@ def test_daily_job_syncs_and_runs_the_post_race_step_for_newly_completed_races(
     next_morning = morning + timedelta(days=1)
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=next_morning))
     assert run.status == "succeeded" and processed == []
+
+
+@pytest.mark.django_db
+def test_a_failed_weather_fetch_is_retried_by_the_next_run(mirror, ergast_data, monkeypatch):
+    processed = fake_post_race(monkeypatch)
+    done = list(Race.objects.filter(season_id=2026, results__isnull=False).distinct().order_by("round"))
+    latest = done.pop()
+    for race in done:  # earlier races went through their post-race step on earlier days
+        accuracy_marker(race)
+    RaceResult.objects.filter(race=latest).delete()  # as if the race had just been run
+    morning = datetime.combine(latest.date + timedelta(days=1), time(6), tzinfo=UTC)
+
+    mirror.set_faults({"prefix": "/v1/weather", "status": 503})
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.status == "succeeded", run.error
+    assert "weather_observed" in run.counts["errors"]
+    assert processed == [latest.slug]
+    assert not RaceWeather.objects.filter(race=latest).exists()
+
+    # The source is back the next morning; nothing new in the results: the weather is fetched now.
+    mirror.clear_faults()
+    processed.clear()
+    run = job_run_execute(
+        job="daily_results_sync", func=lambda: job_daily_results(now=morning + timedelta(days=1))
+    )
+    assert run.status == "succeeded", run.error
+    assert processed == [] and "errors" not in run.counts
+    assert RaceWeather.objects.filter(race=latest).exists(), run.counts["weather_observed"]
+
+    no_samples = run.counts["weather_observed"]["no_samples"]
+
+    # ...and only once: a third run asks again only for races the source had no samples for.
+    run = job_run_execute(
+        job="daily_results_sync", func=lambda: job_daily_results(now=morning + timedelta(days=2))
+    )
+    assert run.status == "succeeded", run.error
+    assert RaceWeather.objects.filter(race=latest).count() == 1
+    assert run.counts["weather_observed"]["races"] == len(no_samples)
