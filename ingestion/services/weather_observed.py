@@ -28,6 +28,7 @@ from ingestion.clients.openf1 import OpenF1Client, WeatherSample
 from ingestion.models import OpenF1Session, Race, RaceWeather, SessionType, SyncSource, WeatherSource
 from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
+from ingestion.signals import races_changed_send
 
 WET_MIN_SHARE = 0.10
 WET_MIN_RUN = 5
@@ -137,24 +138,30 @@ def _observed_fetch(
         races = races.filter(slug__in=list(race_ids))
     if not refresh:
         races = races.exclude(weather__isnull=False)
-    for race in races:
-        if race.start is not None and race.start > now:
-            continue
-        counts["races"] += 1
-        summary = weather_summarise(
-            samples=_race_samples(race=race, session_key=session_keys.get(race.pk), client=client),
-            race_start=race.start,
-        )
-        if summary is None:
-            counts["no_samples"].append(race.slug)
-            continue
-        with transaction.atomic():
-            result = upsert_rows(
-                model=RaceWeather,
-                rows=[{"race_id": race.pk, "source": WeatherSource.OPENF1.value, **summary}],
-                key_fields=["race_id"],
+    stored: list[str] = []
+    try:
+        for race in races:
+            if race.start is not None and race.start > now:
+                continue
+            counts["races"] += 1
+            summary = weather_summarise(
+                samples=_race_samples(race=race, session_key=session_keys.get(race.pk), client=client),
+                race_start=race.start,
             )
-        for k in ("created", "updated", "unchanged"):
-            counts[k] += getattr(result, k)
+            if summary is None:
+                counts["no_samples"].append(race.slug)
+                continue
+            with transaction.atomic():
+                result = upsert_rows(
+                    model=RaceWeather,
+                    rows=[{"race_id": race.pk, "source": WeatherSource.OPENF1.value, **summary}],
+                    key_fields=["race_id"],
+                )
+            for k in ("created", "updated", "unchanged"):
+                counts[k] += getattr(result, k)
+            if result.created or result.updated:
+                stored.append(race.slug)
+    finally:  # the races stored before a failure too: their pages show the observed weather
+        races_changed_send(sender=weather_observed_sync, race_ids=stored)
     counts["requests"] = client.requests_made
     return counts

@@ -226,3 +226,16 @@ def test_a_forecast_sync_refreshes_the_cached_race_detail_and_pages(mirror, erga
     }
     assert {f["fetched_at"] for f in after["weather"]["forecasts"]} == {"2024-02-26T12:00:00Z"}
     assert client.get("/races/2024_bahrain/").content.decode() != page
+
+
+@pytest.mark.django_db
+def test_an_observed_weather_sync_refreshes_the_cached_race_detail(mirror, ergast_data):
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    cache.clear()
+    api = APIClient()
+    assert api.get("/api/v1/races/2021_belgium").json()["weather"]["observed"] is None  # cached now
+    weather_observed_sync(seasons=[2021], race_ids=["2021_belgium"], now=datetime(2022, 1, 1, tzinfo=UTC))
+    observed = api.get("/api/v1/races/2021_belgium").json()["weather"]["observed"]
+    assert observed is not None and observed["is_wet"] is True  # the rain-soaked, two-lap 2021 race
