@@ -7,8 +7,9 @@ Every Celery task in the pipeline is `job_run_execute(job=..., func=...)` around
   TTL/3, so a worker killed mid-task frees the lock within `JOB_LOCK_TTL` seconds (no stale lock);
 * every trigger leaves a JobRun: `succeeded` / `failed` with the error, or `skipped` when the lock is
   held by another live run (or the job found nothing to do); a RUNNING row left by a dead worker
-  is marked `interrupted` by the next run that takes the lock. A Celery task that finds the lock
-  held by a run that is gone (dead pid on this host, or the task is a redelivery after its worker
+  is marked `interrupted` by the next run that takes the lock, and a run stopped by a worker
+  shutdown (SystemExit) is recorded `interrupted` itself. A Celery task that finds the lock held
+  by a run that is gone (dead pid on this host, or the task is a redelivery after its worker
   died) retries once the lock expires instead of recording a skip (`JobLockStale`,
   `JobTask.run_job`). The exception is an idle tick of a
   frequent job (`idle_check`, e.g. the 30-second live-timing job outside sessions): it leaves no row
@@ -238,6 +239,13 @@ class JobLockStale(Exception):
         self.retry_in = retry_in
 
 
+INTERRUPTED_BY_DEATH = (
+    "the worker stopped before the run finished (killed or lost); what it had not committed was "
+    "rolled back, steps it had committed (e.g. whole races of a sync) were kept"
+)
+INTERRUPTED_BY_SHUTDOWN = "worker shut down during the run ({exc}); steps it had committed were kept"
+
+
 def _check_key(job: str) -> str:
     return f"pitwall:jobcheck:{job}"
 
@@ -282,6 +290,7 @@ def job_run_execute(
     holder is gone — its process is dead on this host, or this is a redelivered message
     (`redelivered`: the worker that had it died) and the holder is not a live process here — raises
     `JobLockStale` (nothing recorded) so the task retries once the lock has expired.
+    A SystemExit / KeyboardInterrupt (the worker shutting down) is recorded as `interrupted`.
     """
     lock = JobLock(job, ttl=lock_ttl)
     started = timezone.now()
@@ -315,7 +324,7 @@ def job_run_execute(
         JobRun.objects.filter(job=job, status=JobStatus.RUNNING).update(
             status=JobStatus.INTERRUPTED,
             finished_at=started,
-            error="the worker stopped before the run finished (killed or lost); its transaction was rolled back",
+            error=INTERRUPTED_BY_DEATH,
         )
         reason = idle_check() if idle_check is not None else None
         if reason:
@@ -334,7 +343,12 @@ def job_run_execute(
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
         run.counts = counts
         return run
-    except BaseException as exc:  # SoftTimeLimitExceeded and KeyboardInterrupt are recorded too
+    except (SystemExit, KeyboardInterrupt) as exc:  # the worker is shutting down (SIGTERM / ^C)
+        if run is not None:
+            run.status = JobStatus.INTERRUPTED
+            run.error = INTERRUPTED_BY_SHUTDOWN.format(exc=type(exc).__name__)
+        raise
+    except BaseException as exc:  # SoftTimeLimitExceeded is recorded too
         if run is not None:
             run.status = JobStatus.FAILED
             run.error = f"{type(exc).__name__}: {exc}"[:4000]

@@ -221,3 +221,18 @@ def test_a_redelivered_task_retries_unless_a_live_process_here_holds_the_lock():
         assert run.status == JobStatus.SKIPPED
     finally:
         live.release()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("exc", [SystemExit(-241), KeyboardInterrupt()])
+def test_a_worker_shutdown_mid_run_is_recorded_interrupted_with_a_readable_reason(exc):
+    def body():
+        raise exc
+
+    with pytest.raises(type(exc)):
+        job_run_execute(job="t5-unit", func=body)
+    run = JobRun.objects.get(job="t5-unit")
+    assert run.status == JobStatus.INTERRUPTED
+    assert "worker shut down during the run" in run.error and "-241" not in run.error
+    assert JobLock("t5-unit").acquire()  # released
+    JobLock("t5-unit").release()
