@@ -143,6 +143,16 @@ class RequestMetricsMiddleware:
 # --- Celery ----------------------------------------------------------------------------------------
 _running_tasks: dict[str, tuple[float, object]] = {}
 _CELERY_STATES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
+# A pipeline task that returns normally reports the JobRun's outcome ({"status": ...}, see
+# ingestion.tasks._run): a run recorded as skipped must not count as a success.
+_JOB_RUN_STATES = {"succeeded": "success", "skipped": "skipped", "idle": "idle", "interrupted": "interrupted"}
+
+
+def _job_status(state: str | None, retval) -> str:
+    status = _CELERY_STATES.get(state or "", (state or "unknown").lower())
+    if status == "success" and isinstance(retval, dict):
+        return _JOB_RUN_STATES.get(str(retval.get("status")), status)
+    return status
 
 
 @setup_logging.connect
@@ -168,10 +178,10 @@ def _task_started(task_id=None, task=None, **kwargs) -> None:
 
 
 @task_postrun.connect
-def _task_finished(task_id=None, task=None, state=None, **kwargs) -> None:
+def _task_finished(task_id=None, task=None, state=None, retval=None, **kwargs) -> None:
     started, token = _running_tasks.pop(task_id, (None, None))
     seconds = time.perf_counter() - started if started is not None else None
-    status = _CELERY_STATES.get(state or "", (state or "unknown").lower())
+    status = _job_status(state, retval)
     record_job(job=getattr(task, "name", "unknown"), status=status, seconds=seconds)
     logger.info(
         "job finished",
