@@ -31,3 +31,23 @@ class JobTask(Task):
     retry_backoff = 30
     retry_backoff_max = 600
     retry_jitter = True
+
+    def run_job(self, job: str, func, idle_check=None):
+        """`jobs.job_run_execute` for this task. If the job's lock is held by a run that is gone (the
+        worker that had this very message was killed: the message is redelivered within a second
+        while the dead run's lock lives on for up to JOB_LOCK_TTL), retry once the lock expires
+        instead of recording a skip — otherwise the killed run would never be redone."""
+        from ingestion.services import jobs
+
+        delivery = self.request.delivery_info or {}
+        try:
+            return jobs.job_run_execute(
+                job=job,
+                func=func,
+                task_id=self.request.id or "",
+                idle_check=idle_check,
+                redelivered=bool(delivery.get("redelivered")),
+                retry_if_stale=not self.request.is_eager and self.request.retries < (self.max_retries or 0),
+            )
+        except jobs.JobLockStale as exc:
+            raise self.retry(exc=exc, countdown=max(1.0, exc.retry_in + 0.5)) from None

@@ -143,6 +143,16 @@ class RequestMetricsMiddleware:
 # --- Celery ----------------------------------------------------------------------------------------
 _running_tasks: dict[str, tuple[float, object]] = {}
 _CELERY_STATES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
+# A pipeline task that returns normally reports the JobRun's outcome ({"status": ...}, see
+# ingestion.tasks._run): a run recorded as skipped must not count as a success.
+_JOB_RUN_STATES = {"succeeded": "success", "skipped": "skipped", "idle": "idle", "interrupted": "interrupted"}
+
+
+def _job_status(state: str | None, retval) -> str:
+    status = _CELERY_STATES.get(state or "", (state or "unknown").lower())
+    if status == "success" and isinstance(retval, dict):
+        return _JOB_RUN_STATES.get(str(retval.get("status")), status)
+    return status
 
 
 @setup_logging.connect
@@ -168,10 +178,10 @@ def _task_started(task_id=None, task=None, **kwargs) -> None:
 
 
 @task_postrun.connect
-def _task_finished(task_id=None, task=None, state=None, **kwargs) -> None:
+def _task_finished(task_id=None, task=None, state=None, retval=None, **kwargs) -> None:
     started, token = _running_tasks.pop(task_id, (None, None))
     seconds = time.perf_counter() - started if started is not None else None
-    status = _CELERY_STATES.get(state or "", (state or "unknown").lower())
+    status = _job_status(state, retval)
     record_job(job=getattr(task, "name", "unknown"), status=status, seconds=seconds)
     logger.info(
         "job finished",
@@ -376,19 +386,27 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
     except ImportError:  # the pipeline's JobRun is not installed: no job history to judge
         JobRun = None
     if JobRun is not None:
-        # The last 10 finished runs per job, newest first; count failures until the first success.
+        # The last finished runs per job, newest first; count failures until the first success.
+        # Attempts of one trigger (Celery autoretries, a redelivery after a worker died) share the
+        # task id and count once, with the outcome of their latest attempt: an outage that one
+        # retry rode out is not a failure streak.
         recent = (
             JobRun.objects.exclude(status__in=[JobStatus.RUNNING, JobStatus.SKIPPED])
             .annotate(rank=Window(RowNumber(), partition_by=[F("job")], order_by=F("started_at").desc()))
-            .filter(rank__lte=10)
+            .filter(rank__lte=40)
             .order_by("job", "rank")
-            .values_list("job", "status")
+            .values_list("job", "task_id", "status")
         )
         done: set[str] = set()
-        for job, status in recent:
+        seen_tasks: set[tuple[str, str]] = set()
+        for job, task_id, status in recent:
             streaks.setdefault(job, 0)
             if job in done:
                 continue
+            if task_id:
+                if (job, task_id) in seen_tasks:
+                    continue  # an earlier attempt of a trigger already judged by its latest one
+                seen_tasks.add((job, task_id))
             if status in (JobStatus.FAILED, JobStatus.INTERRUPTED):
                 streaks[job] += 1
             else:

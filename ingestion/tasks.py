@@ -14,7 +14,7 @@ TRANSIENT = (SourceUnavailable, SourceRateLimited, OperationalError, InterfaceEr
 
 
 def _run(task, job: str, func, idle_check=None) -> dict:
-    run = jobs.job_run_execute(job=job, func=func, task_id=task.request.id or "", idle_check=idle_check)
+    run = task.run_job(job, func, idle_check=idle_check)
     if run is None:  # an idle tick: nothing recorded but the time of the check
         return {"job_run": None, "status": "idle"}
     return {"job_run": run.pk, "status": run.status}

@@ -6,8 +6,12 @@ Every Celery task in the pipeline is `job_run_execute(job=..., func=...)` around
   whatever the number of workers; while the job runs a heartbeat thread renews the lock every
   TTL/3, so a worker killed mid-task frees the lock within `JOB_LOCK_TTL` seconds (no stale lock);
 * every trigger leaves a JobRun: `succeeded` / `failed` with the error, or `skipped` when the lock is
-  held by another run (or the job found nothing to do); a RUNNING row left by a dead worker is
-  marked `interrupted` by the next run that takes the lock. The exception is an idle tick of a
+  held by another live run (or the job found nothing to do); a RUNNING row left by a dead worker
+  is marked `interrupted` by the next run that takes the lock, and a run stopped by a worker
+  shutdown (SystemExit) is recorded `interrupted` itself. A Celery task that finds the lock held
+  by a run that is gone (dead pid on this host, or the task is a redelivery after its worker
+  died) retries once the lock expires instead of recording a skip (`JobLockStale`,
+  `JobTask.run_job`). The exception is an idle tick of a
   frequent job (`idle_check`, e.g. the 30-second live-timing job outside sessions): it leaves no row
   (2,880 a day of noise otherwise), only the time of the last check in the cache (`job_checks_get`);
 * the schedule is seeded into django-celery-beat's tables (UTC crontabs) keyed by PeriodicTask.name,
@@ -135,6 +139,20 @@ class JobLock:
             return value.decode() if value else None
         return django_cache.get(self.key)
 
+    def remaining_seconds(self) -> float:
+        """Seconds until the lock expires (its full TTL if unknown, 0 if it is free)."""
+        if self._redis is not None:
+            ms = self._redis.pttl(self.key)
+            if ms == -2:  # no such key
+                return 0.0
+            return ms / 1000 if ms >= 0 else float(self.ttl)
+        ttl = getattr(django_cache, "ttl", None)  # django-redis has one; LocMemCache does not
+        if callable(ttl):
+            value = ttl(self.key)
+            if isinstance(value, int | float) and value >= 0:
+                return float(value)
+        return float(self.ttl)
+
     def extend(self) -> bool:
         if self._redis is not None:
             return bool(self._redis.eval(_EXTEND, 1, self.key, self.token, self.ttl * 1000))
@@ -181,6 +199,53 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def lock_holder_alive(holder: str | None) -> bool | None:
+    """Whether the process named by a lock token (`host:pid:uuid`) is alive: True / False, or None
+    when that cannot be told from here (another host, or a token of another shape)."""
+    parts = (holder or "").split(":")
+    if len(parts) < 3 or parts[0] != socket.gethostname():
+        return None
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def _holder_pid_is_ours(holder: str) -> bool:
+    parts = holder.split(":")
+    return len(parts) >= 3 and parts[0] == socket.gethostname() and parts[1] == str(os.getpid())
+
+
+class JobLockStale(Exception):
+    """The job's lock is held by a run that is gone (its process is dead, or this is the redelivery
+    of a task whose worker died): the caller should try again once the lock has expired instead of
+    recording a skip, or the interrupted run would not be redone until the next schedule."""
+
+    def __init__(self, job: str, holder: str, retry_in: float):
+        super().__init__(f"{job}: lock held by {holder}, which is gone; it expires in {retry_in:.1f}s")
+        self.job = job
+        self.holder = holder
+        self.retry_in = retry_in
+
+
+INTERRUPTED_BY_DEATH = (
+    "the worker stopped before the run finished (killed or lost); what it had not committed was "
+    "rolled back, steps it had committed (e.g. whole races of a sync) were kept"
+)
+INTERRUPTED_BY_SHUTDOWN = "worker shut down during the run ({exc}); steps it had committed were kept"
+
+
 def _check_key(job: str) -> str:
     return f"pitwall:jobcheck:{job}"
 
@@ -212,18 +277,34 @@ def job_run_execute(
     task_id: str = "",
     lock_ttl: int | None = None,
     idle_check: Callable[[], str | None] | None = None,
+    redelivered: bool = False,
+    retry_if_stale: bool = False,
 ) -> JobRun | None:
     """Run `func` under the job's lock and record it as a JobRun. Exceptions are recorded, then re-raised.
 
     `func` returns the counts to record; `{"skipped": "<reason>"}` records the run as skipped.
     `idle_check`, run under the lock before any row is written, returns why there is nothing to do
     (or None): then `func` is not called, no JobRun is created (None is returned) and only the time
-    of the check is kept (`job_check_record`). A trigger that finds the lock held is still recorded.
+    of the check is kept (`job_check_record`). A trigger that finds the lock held by a live run is
+    recorded as skipped. With `retry_if_stale` (a Celery task that can still retry), a lock whose
+    holder is gone — its process is dead on this host, or this is a redelivered message
+    (`redelivered`: the worker that had it died) and the holder is not a live process here — raises
+    `JobLockStale` (nothing recorded) so the task retries once the lock has expired.
+    A SystemExit / KeyboardInterrupt (the worker shutting down) is recorded as `interrupted`.
     """
     lock = JobLock(job, ttl=lock_ttl)
     started = timezone.now()
     if not lock.acquire():
         holder = lock.holder() or "?"
+        alive = lock_holder_alive(holder)
+        gone = alive is False or (redelivered and (alive is None or _holder_pid_is_ours(holder)))
+        if gone and retry_if_stale:
+            retry_in = lock.remaining_seconds()
+            logger.warning(
+                "job lock held by a run that is gone; retrying after it expires",
+                extra={"job": job, "holder": holder, "retry_in": retry_in, "redelivered": redelivered},
+            )
+            raise JobLockStale(job, holder, retry_in)
         logger.info("job already running; skipped", extra={"job": job, "holder": holder})
         return JobRun.objects.create(
             job=job,
@@ -232,7 +313,8 @@ def job_run_execute(
             started_at=started,
             finished_at=started,
             duration_seconds=0.0,
-            error=f"already running (lock held by {holder})",
+            error=f"already running (lock held by {holder})"
+            + (", but that run is gone: not retried (no retries left)" if gone else ""),
             worker=_worker_name(),
         )
     clock = time.monotonic()
@@ -242,7 +324,7 @@ def job_run_execute(
         JobRun.objects.filter(job=job, status=JobStatus.RUNNING).update(
             status=JobStatus.INTERRUPTED,
             finished_at=started,
-            error="the worker stopped before the run finished (killed or lost); its transaction was rolled back",
+            error=INTERRUPTED_BY_DEATH,
         )
         reason = idle_check() if idle_check is not None else None
         if reason:
@@ -261,7 +343,12 @@ def job_run_execute(
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
         run.counts = counts
         return run
-    except BaseException as exc:  # SoftTimeLimitExceeded and KeyboardInterrupt are recorded too
+    except (SystemExit, KeyboardInterrupt) as exc:  # the worker is shutting down (SIGTERM / ^C)
+        if run is not None:
+            run.status = JobStatus.INTERRUPTED
+            run.error = INTERRUPTED_BY_SHUTDOWN.format(exc=type(exc).__name__)
+        raise
+    except BaseException as exc:  # SoftTimeLimitExceeded is recorded too
         if run is not None:
             run.status = JobStatus.FAILED
             run.error = f"{type(exc).__name__}: {exc}"[:4000]

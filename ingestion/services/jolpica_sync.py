@@ -781,9 +781,18 @@ def _sync_locked(
     except SourceError as exc:
         summary.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
         raise
-    except (KeyboardInterrupt, SyncAborted) as exc:
+    except (SystemExit, KeyboardInterrupt, SyncAborted) as exc:
+        # SystemExit: the worker shutting down (SIGTERM) mid-sync. Races already done were committed
+        # one by one and stay; the cursor lets a resumed run skip them.
         status = SyncStatus.INTERRUPTED
-        summary.errors.append({"message": f"interrupted: {exc.__class__.__name__}", "fatal": True})
+        reason = (
+            "worker shut down during the run"
+            if isinstance(exc, SystemExit | KeyboardInterrupt)
+            else f"aborted: {exc.__class__.__name__}"
+        )
+        summary.errors.append(
+            {"message": f"interrupted: {reason}; races finished before it were kept", "fatal": True}
+        )
         raise
     except Exception as exc:
         summary.errors.append({"message": f"{exc.__class__.__name__}: {exc}", "fatal": True})

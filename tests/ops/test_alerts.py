@@ -129,6 +129,35 @@ def test_state_reads_sync_runs_and_job_run_streaks():
 
 
 @pytest.mark.django_db
+def test_retry_attempts_of_one_trigger_count_once_in_the_job_failure_streak():
+    """Each Celery autoretry attempt records its own JobRun (same task id): two failed attempts of
+    one trigger that a later attempt completed are not a failure streak; two triggers are."""
+    from ingestion.models.job_run import JobRun, JobStatus
+
+    now = timezone.now()
+    JobRun.objects.all().delete()  # inside this test's transaction only
+
+    def run(job, task_id, status, seconds_ago):
+        JobRun.objects.create(
+            job=job, task_id=task_id, status=status, started_at=now - dt.timedelta(seconds=seconds_ago)
+        )
+
+    run("weather", "t-1", JobStatus.FAILED, 40)  # an outage: two attempts fail 9 s apart ...
+    run("weather", "t-1", JobStatus.FAILED, 31)
+    run("weather", "t-1", JobStatus.SUCCEEDED, 1)  # ... and the next retry succeeds
+    run("daily", "t-2", JobStatus.FAILED, 40)  # one trigger still retrying: one failure so far
+    run("daily", "t-2", JobStatus.FAILED, 31)
+    run("cleanup", "t-3", JobStatus.FAILED, 90)  # two triggers that failed for good
+    run("cleanup", "t-4", JobStatus.FAILED, 30)
+    run("live", "", JobStatus.FAILED, 20)  # no task id (run_job command): each row is a trigger
+    run("live", "", JobStatus.FAILED, 10)
+
+    state = ops_state_get(now=now)
+    assert state.job_failure_streaks == {"weather": 0, "daily": 1, "cleanup": 2, "live": 2}
+    assert by_name(alerts_from_state(state, T))["job_failing"]["value"] == 2
+
+
+@pytest.mark.django_db
 def test_5xx_window_is_shared_through_the_cache(client, settings):
     """Counts flushed by one process are read by any other: here, requests answered 5xx for real."""
     before = request_window.read(minutes=5)

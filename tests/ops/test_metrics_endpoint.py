@@ -158,6 +158,34 @@ def test_celery_job_outcomes_and_durations_are_recorded(client):
     assert sample(after, "pitwall_job_duration_seconds_sum", job=job, status="success") >= 0
 
 
+@pytest.mark.django_db
+def test_a_job_run_recorded_as_skipped_is_counted_as_skipped_not_success(client):
+    """Celery sees a task that skipped (its lock held by a live run) as a success; the metric
+    reports the JobRun's outcome."""
+    import ingestion.tasks  # noqa: F401 - registers the pipeline tasks
+    from ingestion.models import JobRun, JobStatus
+    from ingestion.services.jobs import JobLock
+
+    task = current_app.tasks["ingestion.tasks.cache_cleanup"]
+    job = task.name
+    lock = JobLock("cache_cleanup")
+    lock.release()
+    assert lock.acquire()  # this (live) process holds it: the trigger is skipped
+    try:
+        before = scrape(client)
+        result = task.apply().get()
+        after = scrape(client)
+    finally:
+        lock.release()
+    assert JobRun.objects.get(pk=result["job_run"]).status == JobStatus.SKIPPED
+
+    def delta(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("pitwall_job_runs_total", job=job, status="skipped") == 1
+    assert delta("pitwall_job_runs_total", job=job, status="success") == 0
+
+
 def test_sync_rows_changed_are_counted(client):
     from f1site.metrics import record_sync_rows
 

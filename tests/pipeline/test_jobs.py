@@ -160,3 +160,79 @@ def test_an_idle_check_runs_under_the_lock_and_leaves_no_row_but_a_held_lock_is_
     assert job_run_execute(job="t5-unit", func=dict, idle_check=idle) is None
     assert job_checks_get(jobs=["t5-unit"])["t5-unit"] > first_check
     assert JobRun.objects.filter(job="t5-unit").count() == before + 2
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _hold_lock_as(job: str, token: str, ttl: int = 30) -> JobLock:
+    lock = JobLock(job, ttl=ttl)
+    lock.token = token
+    assert lock.acquire()
+    return lock
+
+
+@pytest.mark.django_db
+def test_a_lock_held_by_a_dead_process_makes_a_task_retry_after_it_expires_instead_of_skipping():
+    import socket
+
+    from ingestion.services.jobs import JobLockStale, lock_holder_alive
+
+    token = f"{socket.gethostname()}:{_dead_pid()}:deadbeef"
+    assert lock_holder_alive(token) is False
+    lock = _hold_lock_as("t5-unit", token, ttl=30)
+    try:
+        with pytest.raises(JobLockStale) as raised:
+            job_run_execute(job="t5-unit", func=lambda: pytest.fail("must not run"), retry_if_stale=True)
+        assert 0 < raised.value.retry_in <= 30 and raised.value.holder == token
+        assert not JobRun.objects.filter(job="t5-unit").exists()  # the retry records the outcome
+        # with no retries left, the trigger is still recorded as a skip, saying why
+        run = job_run_execute(job="t5-unit", func=lambda: pytest.fail("must not run"))
+        assert run.status == JobStatus.SKIPPED and "gone" in run.error
+    finally:
+        lock.release()
+
+
+@pytest.mark.django_db
+def test_a_redelivered_task_retries_unless_a_live_process_here_holds_the_lock():
+    import os
+    import socket
+
+    from ingestion.services.jobs import JobLockStale
+
+    other_host = _hold_lock_as("t5-unit", "elsewhere:123:abc")  # cannot tell: trust the redelivery
+    try:
+        with pytest.raises(JobLockStale):
+            job_run_execute(job="t5-unit", func=dict, redelivered=True, retry_if_stale=True)
+        # not a redelivery, another host: a live overlapping trigger as far as we know
+        run = job_run_execute(job="t5-unit", func=dict, retry_if_stale=True)
+        assert run.status == JobStatus.SKIPPED and "already running" in run.error
+    finally:
+        other_host.release()
+    live = _hold_lock_as("t5-unit", f"{socket.gethostname()}:{os.getppid()}:abc")  # alive, not us
+    try:
+        run = job_run_execute(job="t5-unit", func=dict, redelivered=True, retry_if_stale=True)
+        assert run.status == JobStatus.SKIPPED
+    finally:
+        live.release()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("exc", [SystemExit(-241), KeyboardInterrupt()])
+def test_a_worker_shutdown_mid_run_is_recorded_interrupted_with_a_readable_reason(exc):
+    def body():
+        raise exc
+
+    with pytest.raises(type(exc)):
+        job_run_execute(job="t5-unit", func=body)
+    run = JobRun.objects.get(job="t5-unit")
+    assert run.status == JobStatus.INTERRUPTED
+    assert "worker shut down during the run" in run.error and "-241" not in run.error
+    assert JobLock("t5-unit").acquire()  # released
+    JobLock("t5-unit").release()

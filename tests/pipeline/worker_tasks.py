@@ -10,7 +10,6 @@ from django.db import transaction
 
 from f1site.celery import JobTask
 from ingestion.models import Season
-from ingestion.services.jobs import job_run_execute
 
 
 @shared_task(bind=True, base=JobTask, name="tests.pipeline.worker_tasks.slow_seasons")
@@ -22,5 +21,5 @@ def slow_seasons(self, job: str, years: list[int], delay: float):
                 time.sleep(delay)
         return {"seasons": len(years)}
 
-    run = job_run_execute(job=job, func=body, task_id=self.request.id or "")
+    run = self.run_job(job, body)
     return {"job_run": run.pk, "status": run.status}
