@@ -80,7 +80,7 @@ def record_cache(*, tier: str, hit: bool) -> None:
 
 
 def record_job(*, job: str, status: str, seconds: float | None) -> None:
-    """status: success | failure | retry (one per Celery task execution)."""
+    """status: success | failure | retry, or for a pipeline job the JobRun outcome (success | skipped | idle); one per Celery task execution."""
     JOB_RUNS.labels(job=job, status=status).inc()
     if seconds is not None:
         JOB_DURATION.labels(job=job, status=status).observe(seconds)
