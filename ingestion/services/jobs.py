@@ -133,6 +133,14 @@ class JobLock:
             return bool(self._redis.set(self.key, self.token, nx=True, px=self.ttl * 1000))
         return django_cache.add(self.key, self.token, self.ttl)
 
+    def take_over(self, *, from_holder: str) -> bool:
+        """Acquire the lock if it is still held by `from_holder` (a holder known to be dead) or free."""
+        if self._redis is not None:
+            self._redis.eval(_RELEASE, 1, self.key, from_holder)
+        elif django_cache.get(self.key) == from_holder:
+            django_cache.delete(self.key)
+        return self.acquire()
+
     def holder(self) -> str | None:
         if self._redis is not None:
             value = self._redis.get(self.key)
@@ -430,7 +438,8 @@ class SingleBeatScheduler(_beat_scheduler_base()):
 
     A second beat (e.g. started by mistake on another machine) finds the lock held and exits at
     start-up instead of sending every job twice. The lock is renewed on every tick and expires
-    `BEAT_LOCK_TTL` seconds after the beat process dies, so a replacement can take over.
+    `lock_ttl` seconds after the beat process dies, so a replacement can take over; on the same host
+    a replacement takes over at once when the holder's pid is gone.
     """
 
     lock_ttl = 60
@@ -439,9 +448,15 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         self._beat_lock = JobLock("celery-beat", ttl=self.lock_ttl)
         self._beat_lock_renewed = 0.0
         if not self._beat_lock.acquire():
-            raise BeatAlreadyRunning(
-                f"another celery beat holds the beat lock ({self._beat_lock.holder()}); run exactly one beat"
-            )
+            holder = self._beat_lock.holder() or ""
+            # A beat killed uncleanly on this host leaves its lock for up to lock_ttl: a restart (e.g.
+            # honcho bringing the stack back up) would refuse to start, and under honcho take the web
+            # and worker down with it. A holder whose pid is gone here is dead: take its lock over.
+            if not (lock_holder_alive(holder) is False and self._beat_lock.take_over(from_holder=holder)):
+                raise BeatAlreadyRunning(
+                    f"another celery beat holds the beat lock ({holder or '?'}); run exactly one beat"
+                )
+            logger.warning("took over the beat lock of a dead beat process", extra={"holder": holder})
         try:
             super().setup_schedule()
         except BaseException:

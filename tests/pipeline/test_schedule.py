@@ -127,6 +127,32 @@ def test_a_second_beat_refuses_to_start(keep_test_connection):
     SingleBeatScheduler(app=app, lazy=False).close()  # the lock is free again
 
 
+@pytest.mark.django_db
+def test_a_beat_restarted_after_an_unclean_death_takes_over_at_once(keep_test_connection):
+    """kill -9 of beat leaves its lock for up to lock_ttl; a restart on the same host must not refuse
+    to start (under honcho that took the web and worker down too) when the holder's pid is gone —
+    while a live holder is still respected (the test above)."""
+    import socket
+    import subprocess
+    import sys
+
+    from ingestion.services.jobs import JobLock
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that existed on this host and is gone now
+    stale = JobLock("celery-beat", ttl=SingleBeatScheduler.lock_ttl)
+    stale.token = f"{socket.gethostname()}:{dead.pid}:{'0' * 32}"
+    assert stale.acquire()
+    try:
+        scheduler = SingleBeatScheduler(app=app, lazy=False)
+        try:
+            assert scheduler._beat_lock.holder() == scheduler._beat_lock.token != stale.token
+        finally:
+            scheduler.close()
+    finally:
+        stale.release()
+
+
 DST_CHANGES = [
     ("Europe/London", date(2026, 3, 29)),
     ("Europe/London", date(2026, 10, 25)),
