@@ -141,7 +141,8 @@ def _path(version: ModelVersion) -> Path:
 
 def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVersion, ModelBundle]:
     """The active (or given) version's models; if its artifact is missing or corrupt, log the reason
-    and fall back to the newest older version whose artifact loads."""
+    (once per unchanged file and process: bundle_load remembers failures) and fall back to the
+    newest older version whose artifact loads."""
     candidates = []
     if version is not None:
         candidates.append(version)
@@ -159,7 +160,8 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
         try:
             return candidate, bundle_load(_path(candidate), label=candidate.label)
         except ArtifactError as exc:
-            logger.error("model %s unusable, falling back: %s", candidate.label, exc)
+            if not exc.repeated:  # logged once per file and process: health polls land here often
+                logger.error("model %s unusable, falling back: %s", candidate.label, exc)
             errors.append(str(exc))
     raise ModelUnavailable(
         "no usable trained model: run `python manage.py train_models`"
@@ -180,5 +182,6 @@ def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> 
             bundle_load(_path(existing), label=existing.label)
             return existing
         except ArtifactError as exc:
-            logger.error("backfill model %s unusable, retraining: %s", existing.label, exc)
+            if not exc.repeated:
+                logger.error("backfill model %s unusable, retraining: %s", existing.label, exc)
     return model_train(until_season=season - 1, activate=False, frames=frames)
