@@ -1,12 +1,16 @@
-"""Pruning old model artifacts (`model_artifacts_prune`) on a real temporary MODEL_STORAGE_PATH with
-real joblib bundles, and how the fallback and activation treat a pruned version."""
+"""Pruning old model artifacts (`model_artifacts_prune`, `manage.py prune_models`, the weekly job's
+maintenance) on a real temporary MODEL_STORAGE_PATH with real joblib bundles, and how the fallback,
+activation and admin treat a pruned version."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from predictions.ml import artifacts
 from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_save
@@ -140,3 +144,32 @@ def test_a_pruned_version_cannot_be_activated(storage, admin_client):
     )
     assert b"Not activated" in response.content and b"was pruned on" in response.content
     assert ModelVersion.objects.get(is_active=True).label == "vprune-3"
+
+
+def test_admin_shows_the_pruned_state(storage, admin_client):
+    versions = _versions(storage, 4, active=3)
+    model_artifacts_prune(keep=1)
+    page = admin_client.get("/admin/predictions/modelversion/").content.decode()
+    assert page.count("pruned 2") == 2 and page.count("on disk") == 2  # "pruned 2026-…"
+    only_pruned = admin_client.get(
+        "/admin/predictions/modelversion/", {"artifact_pruned_at__isnull": "False"}
+    )
+    assert versions[0].label in only_pruned.content.decode()
+    assert versions[3].label not in only_pruned.content.decode()
+
+
+def test_prune_models_command(storage):
+    _versions(storage, 5, active=4)
+    out = StringIO()
+    call_command("prune_models", "--dry-run", "--json", stdout=out)
+    planned = json.loads(out.getvalue())
+    assert planned["dry_run"] and planned["keep"] == 2 and set(planned["pruned"]) == _labels(0, 1)
+    assert _pruned() == set()
+
+    out = StringIO()
+    call_command("prune_models", "--keep", "3", stdout=out)
+    assert "pruned 1 model artifact(s)" in out.getvalue() and "vprune-0" in out.getvalue()
+    assert _on_disk(storage) == _labels(1, 2, 3, 4)
+
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("prune_models", "--keep", "0")
