@@ -173,3 +173,18 @@ def test_prune_models_command(storage):
 
     with pytest.raises(CommandError, match="at least 1"):
         call_command("prune_models", "--keep", "0")
+
+
+def test_a_file_that_cannot_be_deleted_is_reported_and_its_row_stays_unpruned(storage):
+    versions = _versions(storage, 4, active=3)
+    stuck = Path(versions[0].artifact_path)
+    stuck.unlink()
+    stuck.mkdir()  # unlink() fails on it, as on a file the worker may not delete
+    (stuck / "keep").write_text("x")
+    summary = model_artifacts_prune(keep=1)
+    assert set(summary["errors"]) == {"vprune-0"} and set(summary["pruned"]) == _labels(1)
+    assert _pruned() == _labels(1) and stuck.is_dir()
+    out = StringIO()
+    with pytest.raises(CommandError, match="could not delete 1 artifact"):
+        call_command("prune_models", "--keep", "1", stdout=out)
+    assert "not pruned: vprune-0" in out.getvalue()
