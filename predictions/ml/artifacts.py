@@ -50,7 +50,7 @@ def _signature(path: Path) -> tuple | None:
     atomic replace (bundle_save's rename) even within the same mtime tick and size."""
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # what Path.exists() reported as missing
         return None
     return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
 
