@@ -1,8 +1,9 @@
 """API plumbing shared by every app's /api/v1 views.
 
 - One error shape for the whole API: {"error": {"code", "message", "details"}}, also for an
-  unknown /api/v1/ path (`UnknownEndpointView`) and Django's own 404 / 500 under /api/
-  (`page_not_found` / `server_error`, wired as handler404 / handler500 in f1site/urls.py).
+  unknown /api/v1/ path (`UnknownEndpointView`) and Django's own 400 / 403 / 404 / 500 under /api/
+  (`bad_request` / `permission_denied` / `page_not_found` / `server_error`, wired as
+  handler400 / handler403 / handler404 / handler500 in f1site/urls.py).
 - Throttling lives in f1site/throttling.py (imported by DRF's settings, so it must not import views).
 - `CachedJSONView`: views answer from a rendered, cached body with ETag / Last-Modified and 304s.
 - Query-parameter serializers that turn bad input (NUL bytes, 2^63) into 400s before the ORM sees it.
@@ -118,6 +119,31 @@ class UnknownEndpointView(APIView):
         super().initial(request, *args, **kwargs)  # throttles still count
         path = request.path_info
         raise exceptions.NotFound(f"No API endpoint at {path[:200]}.{_slash_hint(path)}")
+
+
+def bad_request(request, exception=None):
+    """handler400: JSON in the API's error shape under /api/, Django's HTML page elsewhere.
+
+    Django answers 400 itself, before any view runs, for a SuspiciousOperation raised outside DRF:
+    above all a Host header not in ALLOWED_HOSTS (DisallowedHost, raised by CommonMiddleware). With
+    DEBUG on Django shows its technical page instead and never calls this handler.
+    """
+    if _is_api(request):
+        # No exception text: DisallowedHost's names the settings to change, which is for the log
+        # (django.security logs it), not for the client.
+        return _error_json(code="bad_request", message="Bad request.", status_code=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """handler403: JSON in the API's error shape under /api/, Django's HTML page elsewhere.
+
+    DRF views answer their own 403s (including CSRF failures of session-authenticated writes); this
+    covers a PermissionDenied raised under /api/ outside DRF's handling (a middleware, a plain view).
+    """
+    if _is_api(request):
+        return _error_json(code="permission_denied", message="Permission denied.", status_code=403)
+    return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request, exception=None):

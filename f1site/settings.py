@@ -337,6 +337,9 @@ HTTP_BACKOFF_MAX = env_float("HTTP_BACKOFF_MAX", 30.0, lo=0, hi=3600)
 # --- predictions ------------------------------------------------------------------------------
 MODEL_STORAGE_PATH = Path(env_str("MODEL_STORAGE_PATH", str(VAR_DIR / "models")))
 AUTO_RETRAIN_ENABLED = env_bool("AUTO_RETRAIN_ENABLED", True)
+# Inactive versions whose artifact (~1.4 MB each) prune_models / the weekly job keep besides the
+# active one: the load fallback's candidates. At least 1, so a broken active artifact has a fallback.
+MODEL_ARTIFACTS_KEEP = env_int("MODEL_ARTIFACTS_KEEP", 10, minimum=1)
 PREDICTION_CONFIDENCE_THRESHOLD = env_float("PREDICTION_CONFIDENCE_THRESHOLD", 0.7, lo=0, hi=1)
 
 # --- observability ----------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from f1site import ops_views
 from f1site.api import UnknownEndpointView
 
+handler400 = "f1site.api.bad_request"
+handler403 = "f1site.api.permission_denied"
 handler404 = "f1site.api.page_not_found"
 handler500 = "f1site.api.server_error"
 

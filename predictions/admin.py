@@ -1,7 +1,10 @@
-"""Staff views of the prediction engine: model registry (activate = roll back, retrain), predictions
-(regenerate), accuracy records and backtests. Actions call services and report back."""
+"""Staff views of the prediction engine: model registry (activate = roll back, retrain; artifact
+on disk / missing / pruned), predictions (regenerate), accuracy records and backtests. Actions call
+services and report back."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from django.contrib import admin, messages
 
@@ -20,13 +23,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "rows",
         "training_seconds",
         "created_at",
+        "artifact",
     ]
-    list_filter = ["is_active"]
+    list_filter = ["is_active", ("artifact_pruned_at", admin.EmptyFieldListFilter)]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     actions = ["activate_version", "retrain_models"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="artifact", ordering="artifact_pruned_at")
+    def artifact(self, obj: ModelVersion) -> str:
+        if obj.artifact_pruned_at is not None:
+            return f"pruned {obj.artifact_pruned_at:%Y-%m-%d}"
+        return "on disk" if Path(obj.artifact_path).exists() else "missing"
 
     @admin.action(description="Activate this model version (roll back / forward)")
     def activate_version(self, request, queryset):

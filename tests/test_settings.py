@@ -55,6 +55,19 @@ def test_bad_database_url_fails_loudly():
     assert "DATABASE_URL" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "ten"])
+def test_bad_model_artifacts_keep_fails_loudly(value):
+    # at least 1: pruning must leave the active version a fallback
+    result = _import_settings(DEBUG="true", MODEL_ARTIFACTS_KEEP=value)
+    assert result.returncode != 0
+    assert "MODEL_ARTIFACTS_KEEP" in result.stderr
+
+
+def test_model_artifacts_keep_is_read_from_the_environment():
+    assert _settings_values("s.MODEL_ARTIFACTS_KEEP") == "10"
+    assert _settings_values("s.MODEL_ARTIFACTS_KEEP", MODEL_ARTIFACTS_KEEP="3") == "3"
+
+
 def _settings_values(expression: str, **overrides) -> str:
     environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "REDIS_URL"}}
     environment.update(DEBUG="true", **overrides)

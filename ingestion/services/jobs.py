@@ -64,8 +64,8 @@ def job_specs() -> tuple[JobSpec, ...]:
         JobSpec(
             name="weekly_full_sync",
             task="ingestion.tasks.weekly_full_sync",
-            description="Full current-season sync, model evaluation report, pruning of old job runs "
-            "and expired live snapshots",
+            description="Full current-season sync, model evaluation report, pruning of old job runs, "
+            "expired live snapshots and old model artifacts",
             crontab={"minute": "0", "hour": "2", "day_of_week": "0"},
         ),
         JobSpec(
@@ -599,7 +599,8 @@ def job_daily_results(*, now: datetime | None = None) -> dict:
 
 
 def job_weekly_full(*, now: datetime | None = None) -> dict:
-    """Sunday 02:00 UTC: full current-season sync, model evaluation report, maintenance."""
+    """Sunday 02:00 UTC: full current-season sync, model evaluation report, maintenance (old job
+    runs, live snapshots, model artifacts beyond MODEL_ARTIFACTS_KEEP)."""
     from ingestion.services.live_timing import live_snapshots_prune
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.tasks import model_evaluation_run
@@ -611,7 +612,26 @@ def job_weekly_full(*, now: datetime | None = None) -> dict:
     counts["races_changed"] = len(changed)
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     counts["evaluation"] = model_evaluation_run(season=season)
-    counts["maintenance"] = {**job_runs_prune(now=now), **live_snapshots_prune(now=now)}
+    counts["maintenance"] = {
+        **job_runs_prune(now=now),
+        **live_snapshots_prune(now=now),
+        **_model_artifacts_prune(),
+    }
+    return counts
+
+
+def _model_artifacts_prune() -> dict:
+    """The weekly share of model-artifact pruning, as counts (the JobRun keeps counts, not lists):
+    cheap — a hash of the kept files, an unlink per old one."""
+    from predictions.services.pruning import model_artifacts_prune
+
+    summary = model_artifacts_prune()
+    counts = {
+        "model_artifacts_pruned": len(summary["pruned"]),
+        "model_artifact_bytes_freed": summary["bytes_freed"],
+    }
+    if summary["errors"]:
+        counts["model_artifact_errors"] = summary["errors"]
     return counts
 
 

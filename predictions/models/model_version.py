@@ -4,7 +4,8 @@ from django.db import models
 class ModelVersion(models.Model):
     """One trained set of models (position, points, DNF + ranking calibration) and its artifact.
 
-    Exactly one version is active at a time; activating an older one is the roll-back.
+    Exactly one version is active at a time; activating an older one is the roll-back. Old inactive
+    versions' artifacts are pruned (`model_artifacts_prune`); the row stays, marked, for the record.
     """
 
     label = models.CharField(max_length=64, unique=True, help_text="e.g. v20261126-1112-2018-2025")
@@ -20,6 +21,12 @@ class ModelVersion(models.Model):
     artifact_path = models.CharField(max_length=500)
     is_active = models.BooleanField(default=False)
     training_seconds = models.FloatField(null=True, blank=True)
+    artifact_pruned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When prune_models deleted the artifact file; a pruned version is never loaded, "
+        "activated or used as a fallback",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -30,4 +37,5 @@ class ModelVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.label}{' (active)' if self.is_active else ''}"
+        state = " (active)" if self.is_active else " (pruned)" if self.artifact_pruned_at else ""
+        return f"{self.label}{state}"

@@ -9,12 +9,14 @@ from predictions.services.predicting import (
     prediction_what_if,
     predictions_backfill,
 )
+from predictions.services.pruning import model_artifacts_prune
 from predictions.services.training import ModelUnavailable, model_train, model_version_activate
 
 __all__ = [
     "ModelUnavailable",
     "backtest_run",
     "championship_simulate",
+    "model_artifacts_prune",
     "model_train",
     "model_version_activate",
     "prediction_generate",

@@ -126,10 +126,17 @@ def model_train(
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     """Make `version` the one active model set (also the roll-back: activate an older version).
 
-    Sends `models_changed` on commit, so cached views of the active model are dropped."""
+    Sends `models_changed` on commit, so cached views of the active model are dropped. A version
+    whose artifact was pruned (or is missing / corrupt) is refused with ArtifactError."""
+    pruned = _pruned_message(version)
+    if pruned:
+        raise ArtifactError(pruned)
     bundle_load(_path(version), label=version.label)  # refuse to activate a broken artifact
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
-    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+    # On condition: prune_models marks a row before deleting its file, so a version it pruned after
+    # the check above is not activated (the row lock orders the two updates).
+    if not ModelVersion.objects.filter(pk=version.pk, artifact_pruned_at__isnull=True).update(is_active=True):
+        raise ArtifactError(_pruned_message(ModelVersion.objects.get(pk=version.pk)) or "version is gone")
     version.is_active = True
     transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="activated"))
     return version
@@ -139,9 +146,19 @@ def _path(version: ModelVersion) -> Path:
     return Path(version.artifact_path)
 
 
+def _pruned_message(version: ModelVersion) -> str:
+    if version.artifact_pruned_at is None:
+        return ""
+    return (
+        f"the artifact of {version.label} was pruned on {version.artifact_pruned_at:%Y-%m-%d %H:%M} UTC "
+        "(prune_models): train a new version with `manage.py train_models`"
+    )
+
+
 def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVersion, ModelBundle]:
     """The active (or given) version's models; if its artifact is missing or corrupt, log the reason
-    and fall back to the newest older version whose artifact loads."""
+    (once per unchanged file and process: bundle_load remembers failures) and fall back to the
+    newest older version whose artifact loads."""
     candidates = []
     if version is not None:
         candidates.append(version)
@@ -150,7 +167,10 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
         if active is not None:
             candidates.append(active)
     newest = candidates[0].created_at if candidates else None
-    others = ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates])
+    # Pruned versions have no file any more: never a fallback.
+    others = ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates]).filter(
+        artifact_pruned_at__isnull=True
+    )
     if newest is not None:
         others = others.filter(created_at__lte=newest)
     candidates.extend(others.order_by("-created_at", "-id"))
@@ -159,7 +179,8 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
         try:
             return candidate, bundle_load(_path(candidate), label=candidate.label)
         except ArtifactError as exc:
-            logger.error("model %s unusable, falling back: %s", candidate.label, exc)
+            if not exc.repeated:  # logged once per file and process: health polls land here often
+                logger.error("model %s unusable, falling back: %s", candidate.label, exc)
             errors.append(str(exc))
     raise ModelUnavailable(
         "no usable trained model: run `python manage.py train_models`"
@@ -169,9 +190,9 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
 
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:
     """A model trained only on seasons before `season` (for honest backfilled predictions); trained
-    and registered (inactive) when none exists."""
+    and registered (inactive) when none exists (or only pruned ones do)."""
     existing = (
-        ModelVersion.objects.filter(train_until_season=season - 1)
+        ModelVersion.objects.filter(train_until_season=season - 1, artifact_pruned_at__isnull=True)
         .order_by("-is_active", "-created_at")
         .first()
     )
@@ -180,5 +201,6 @@ def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> 
             bundle_load(_path(existing), label=existing.label)
             return existing
         except ArtifactError as exc:
-            logger.error("backfill model %s unusable, retraining: %s", existing.label, exc)
+            if not exc.repeated:
+                logger.error("backfill model %s unusable, retraining: %s", existing.label, exc)
     return model_train(until_season=season - 1, activate=False, frames=frames)

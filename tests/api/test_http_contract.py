@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -278,11 +278,52 @@ def test_unexpected_errors_answer_500_json_under_api_html_elsewhere(db):
     assert client.get("/api/v1/races").status_code == 200  # the site's routes are all there
 
 
+@override_settings(DEBUG=False)  # with DEBUG on Django shows its technical page, not handler400
+def test_a_host_not_in_allowed_hosts_answers_400_json_under_api_html_elsewhere(db):
+    client = Client()
+    for path in ("/api/v1/races", "/api/v1/nonexistent", "/api/v2/races", "/api/schema/"):
+        response = client.get(path, HTTP_HOST="evil.example")
+        error = _assert_error_shape(response, 400, "bad_request")
+        # the reason (host, settings to change) is logged by django.security, not told the client
+        assert "evil.example" not in response.content.decode() and "ALLOWED_HOSTS" not in error["message"]
+    for path in ("/", "/races/2025_4/"):
+        page = Client().get(path, HTTP_HOST="evil.example")
+        assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+    assert client.get("/api/v1/races", HTTP_HOST="localhost").status_code == 200  # an allowed host
+
+
+@override_settings(DEBUG=False)
+@pytest.mark.urls("tests.api.urls_with_a_failing_view")
+def test_suspicious_requests_and_refusals_outside_drf_answer_json_under_api_html_elsewhere(db):
+    client = Client()
+    error = _assert_error_shape(client.get("/api/v1/test-suspicious"), 400, "bad_request")
+    assert "log only" not in error["message"]
+    error = _assert_error_shape(client.get("/api/v1/test-forbidden"), 403, "permission_denied")
+    assert "log only" not in error["message"]
+    for path, status in (("/test-suspicious/", 400), ("/test-forbidden/", 403)):
+        page = client.get(path)
+        assert page.status_code == status and page["Content-Type"].startswith("text/html")
+
+
+def test_a_session_write_without_csrf_token_under_api_answers_403_json(db, django_user_model):
+    """CSRF under /api/ is DRF's (SessionAuthentication; API views are csrf_exempt for Django's
+    middleware), so a failure answers in the API's shape; the admin keeps Django's HTML page."""
+    staff = django_user_model.objects.create_user(username="csrf", password="x" * 20, is_staff=True)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    error = _assert_error_shape(client.post("/api/v1/predictions/race/2025_4"), 403, "permission_denied")
+    assert "CSRF" in error["message"]
+    page = client.post("/admin/logout/")
+    assert page.status_code == 403 and page["Content-Type"].startswith("text/html")
+
+
 def test_the_site_wires_the_error_handlers():
     from django.urls import get_resolver
 
-    from f1site.api import page_not_found, server_error
+    from f1site.api import bad_request, page_not_found, permission_denied, server_error
 
     resolver = get_resolver("f1site.urls")
+    assert resolver.resolve_error_handler(400) is bad_request
+    assert resolver.resolve_error_handler(403) is permission_denied
     assert resolver.resolve_error_handler(404) is page_not_found
     assert resolver.resolve_error_handler(500) is server_error

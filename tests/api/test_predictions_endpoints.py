@@ -368,3 +368,80 @@ def test_health_checks_that_the_model_really_loads(api, ergast_data, trained_mod
     finally:
         moved.rename(path)
         artifacts.cache_clear()
+
+
+def test_health_logs_a_corrupt_artifact_once_and_retries_it_only_when_the_file_changes(
+    api, ergast_data, trained_model, tmp_path, caplog
+):
+    """Monitors poll health every few seconds: a corrupt active artifact is read and logged once per
+    process, then answered from memory (still degraded / down on every poll) until the file changes."""
+    import dataclasses
+    import logging
+
+    from predictions.ml import artifacts
+    from predictions.models import ModelVersion
+
+    good = artifacts.bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
+    path = tmp_path / "vtest-corrupt.joblib"
+    artifacts.bundle_save(dataclasses.replace(good, label="vtest-corrupt"), path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # a real joblib artifact cut short (a failed copy)
+    corrupt = ModelVersion.objects.create(
+        **{
+            f.name: getattr(trained_model, f.name)
+            for f in ModelVersion._meta.fields
+            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at")
+        },
+        label="vtest-corrupt",
+        artifact_path=str(path),
+    )
+    ModelVersion.objects.exclude(pk=corrupt.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=corrupt.pk).update(is_active=True)
+    artifacts.cache_clear()  # a fresh process: only the files on disk
+
+    def poll():
+        body = api.get("/api/v1/health").json()
+        return body["status"], body["checks"]["model"]
+
+    def logged(label):
+        return sum(
+            1
+            for r in caplog.records
+            if r.name == "predictions.services.training"
+            and r.levelno == logging.ERROR
+            and label in r.getMessage()
+        )
+
+    caplog.set_level(logging.ERROR, logger="predictions.services.training")
+    try:
+        for _ in range(3):
+            overall, check = poll()
+            assert (overall, check["status"]) == ("degraded", "degraded")
+            assert check["detail"]["active"] == "vtest-corrupt"
+            assert check["detail"]["serving"] == trained_model.label
+        assert logged("vtest-corrupt") == 1
+
+        # The file changes but is still corrupt: read again, logged again, once.
+        path.write_bytes(whole[: len(whole) // 3])
+        for _ in range(2):
+            assert poll()[1]["status"] == "degraded"
+        assert logged("vtest-corrupt") == 2
+
+        # A fresh process where nothing loads (the fallback's artifact is corrupt too): down on
+        # every poll, each file logged once by this process.
+        broken_copy = tmp_path / "fallback-corrupt.joblib"
+        broken_copy.write_bytes(Path(trained_model.artifact_path).read_bytes()[:1000])
+        ModelVersion.objects.filter(pk=trained_model.pk).update(artifact_path=str(broken_copy))
+        artifacts.cache_clear()
+        for _ in range(3):
+            overall, check = poll()
+            assert check["status"] == "down" and check["detail"]["serving"] is None
+            assert "unreadable" in check["detail"]["error"]
+        assert logged("vtest-corrupt") == 3 and logged(trained_model.label) == 1
+
+        # Repaired in place: the next poll loads it and the active version serves again.
+        path.write_bytes(whole)
+        overall, check = poll()
+        assert check["status"] == "ok" and check["detail"]["serving"] == "vtest-corrupt"
+    finally:
+        artifacts.cache_clear()

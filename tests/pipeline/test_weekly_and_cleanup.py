@@ -13,7 +13,13 @@ from ingestion.services.jobs import job_cache_cleanup, job_weekly_full
 
 
 @pytest.mark.django_db
-def test_weekly_job_syncs_the_season_evaluates_and_prunes(mirror, ergast_data, monkeypatch, settings):
+def test_weekly_job_syncs_the_season_evaluates_and_prunes(
+    mirror, ergast_data, monkeypatch, settings, tmp_path
+):
+    from predictions.ml.artifacts import ModelBundle, bundle_save, cache_clear
+    from predictions.models import ModelVersion
+    from tests.factories import ModelVersionFactory
+
     evaluated = []
     # The evaluation itself (a backtest: model training) is the prediction engine's, tested there.
     monkeypatch.setattr(
@@ -36,6 +42,20 @@ def test_weekly_job_syncs_the_season_evaluates_and_prunes(mirror, ergast_data, m
     wrong = RaceResult.objects.filter(race=race).order_by("position_order").first()
     RaceResult.objects.filter(pk=wrong.pk).update(laps=1)  # drift the full sync must repair
 
+    # Three model versions with real artifacts; MODEL_ARTIFACTS_KEEP = 1 keeps the active + one.
+    settings.MODEL_STORAGE_PATH = tmp_path
+    settings.MODEL_ARTIFACTS_KEEP = 1
+    models = []
+    for i in range(3):
+        path = tmp_path / f"vweekly-{i}.joblib"
+        sha = bundle_save(ModelBundle(label=f"vweekly-{i}", stages={}), path)
+        version = ModelVersionFactory(
+            label=f"vweekly-{i}", artifact_path=str(path), metrics={"artifact_sha256": sha}, is_active=i == 2
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(created_at=now - timedelta(weeks=3 - i))
+        models.append(path)
+    cache_clear()
+
     counts = job_weekly_full(now=now)
 
     assert evaluated == [2026] and counts["evaluation"] == {"ok": 1}
@@ -47,6 +67,9 @@ def test_weekly_job_syncs_the_season_evaluates_and_prunes(mirror, ergast_data, m
         and counts["maintenance"]["live_snapshots_deleted"] == 1
     )
     assert not JobRun.objects.filter(pk=old.pk).exists() and JobRun.objects.filter(pk=recent.pk).exists()
+    assert counts["maintenance"]["model_artifacts_pruned"] == 1
+    assert counts["maintenance"]["model_artifact_bytes_freed"] > 0
+    assert [p.exists() for p in models] == [False, True, True]
 
 
 @pytest.mark.django_db
