@@ -3,7 +3,8 @@
 - One error shape for the whole API: {"error": {"code", "message", "details"}}, also for an
   unknown /api/v1/ path (`UnknownEndpointView`) and Django's own 400 / 403 / 404 / 500 under /api/
   (`bad_request` / `permission_denied` / `page_not_found` / `server_error`, wired as
-  handler400 / handler403 / handler404 / handler500 in f1site/urls.py).
+  handler400 / handler403 / handler404 / handler500 in f1site/urls.py), and django-axes' login
+  lockout on the token endpoint (`lockout_response`).
 - Throttling lives in f1site/throttling.py (imported by DRF's settings, so it must not import views).
 - `CachedJSONView`: views answer from a rendered, cached body with ETag / Last-Modified and 304s.
 - Query-parameter serializers that turn bad input (NUL bytes, 2^63) into 400s before the ORM sees it.
@@ -144,6 +145,27 @@ def permission_denied(request, exception=None):
     if _is_api(request):
         return _error_json(code="permission_denied", message="Permission denied.", status_code=403)
     return defaults.permission_denied(request, exception)
+
+
+def lockout_response() -> JsonResponse:
+    """429 in the API's error shape for a login django-axes has locked out (see TokenObtainView)."""
+    from axes.helpers import get_cool_off
+
+    cool_off = get_cool_off()
+    retry_after = int(cool_off.total_seconds()) if cool_off else None
+    response = JsonResponse(
+        {
+            "error": {
+                "code": "locked_out",
+                "message": "Too many failed logins for this account from this address; try again later.",
+                "details": {"retry_after": retry_after},
+            }
+        },
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+    )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def page_not_found(request, exception=None):

@@ -8,15 +8,35 @@ from django.urls import include, path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from f1site.api import error_responses
+from f1site.api import error_responses, lockout_response
+
+
+class TokenObtainView(TokenObtainPairView):
+    """simplejwt's token view, answering a django-axes lockout as 429 `locked_out`.
+
+    axes flags the lockout on the request it was handed, which here is DRF's wrapper, so its
+    middleware never sees it and the client got the same 401 as for a wrong password: a locked-out
+    staff user had no way to tell that the right password was being refused.
+    """
+
+    def handle_exception(self, exc):
+        if getattr(self.request, "axes_locked_out", False):
+            return lockout_response()
+        return super().handle_exception(exc)
+
 
 token_obtain = extend_schema_view(
     post=extend_schema(
         operation_id="auth_token_obtain",
         summary="Obtain a JWT pair (access + refresh) for a user; writes need a staff user",
+        description=(
+            "Takes a user's credentials and returns an access and refresh JSON web token pair. "
+            "After AXES_FAILURE_LIMIT failed logins for an account from one address, answers 429 "
+            "`locked_out` (with Retry-After) until the cool-off ends, even for the right password."
+        ),
         responses={200: TokenObtainPairView.serializer_class, **error_responses(400, 401, 413, 429)},
     )
-)(TokenObtainPairView)
+)(TokenObtainView)
 token_refresh = extend_schema_view(
     post=extend_schema(
         operation_id="auth_token_refresh",

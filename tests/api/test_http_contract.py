@@ -117,6 +117,32 @@ def test_jwt_token_flow(api, staff_user):
     assert set(bad.json()["error"]) == {"code", "message", "details"}
 
 
+@override_settings(AXES_ENABLED=True, AXES_FAILURE_LIMIT=2)
+def test_login_lockout_answers_in_the_api_error_shape(api, staff_user):
+    """django-axes locks the account after AXES_FAILURE_LIMIT failures; on the token endpoint that
+    is a 429 in the API's error shape with Retry-After, even for the right password (it was the
+    same 401 as a wrong password), while the admin login keeps axes' own page."""
+    wrong = {"username": "steward", "password": "no"}
+    assert api.post("/api/v1/auth/token/", wrong, format="json").status_code == 401
+    assert api.post("/api/v1/auth/token/", wrong, format="json").status_code == 429  # the limit locks
+    locked = api.post(
+        "/api/v1/auth/token/",
+        {"username": "steward", "password": "correct-horse-battery-staple"},
+        format="json",
+    )
+    assert locked.status_code == 429
+    body = locked.json()
+    assert body["error"]["code"] == "locked_out"
+    assert body["error"]["details"]["retry_after"] == 3600  # AXES_COOLOFF_TIME = 1 hour
+    assert locked["Retry-After"] == "3600"
+
+    admin = Client().post(
+        "/admin/login/", {"username": "steward", "password": "correct-horse-battery-staple"}
+    )
+    assert admin.status_code == 429
+    assert admin["Content-Type"].startswith("text/html") and b"locked" in admin.content.lower()
+
+
 # --- abuse resistance: NUL bytes, 2^63, oversized bodies ------------------------------------------
 @pytest.mark.parametrize(
     ("path", "expected"),
