@@ -207,6 +207,11 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 JOB_LOCK_REDIS_URL = env_str("JOB_LOCK_REDIS_URL") or REDIS_URL
 JOB_LOCK_TTL = env_int("JOB_LOCK_TTL", 60, minimum=2)
 JOB_RUN_RETENTION_DAYS = env_int("JOB_RUN_RETENTION_DAYS", 90, minimum=1)
+# Enqueues someone waits on (admin "run now", `run_job --enqueue`, the API's background regeneration)
+# give up after about (JOB_ENQUEUE_RETRIES + 1) x JOB_ENQUEUE_TIMEOUT seconds when the broker is down
+# and say so (f1site.celery.task_publish); worker and beat keep Celery's more patient defaults.
+JOB_ENQUEUE_TIMEOUT = env_float("JOB_ENQUEUE_TIMEOUT", 2.0, lo=0.1, hi=30)
+JOB_ENQUEUE_RETRIES = env_int("JOB_ENQUEUE_RETRIES", 1, minimum=0)
 LIVE_POLL_INTERVAL = env_int("LIVE_POLL_INTERVAL", 30, minimum=5)
 LIVE_SNAPSHOT_RETENTION_DAYS = env_int("LIVE_SNAPSHOT_RETENTION_DAYS", 7, minimum=1)
 OPENF1_BREAKER_THRESHOLD = env_int("OPENF1_BREAKER_THRESHOLD", 3, minimum=1)
