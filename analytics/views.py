@@ -737,9 +737,12 @@ def _admin_url(name: str) -> str | None:
 @staff_member_required
 @require_safe
 def data_freshness(request: HttpRequest) -> HttpResponse:
+    from ingestion.api.selectors import jobs_status
+
     data = selectors.data_freshness_get()
     context = {
         "data": data,
+        "pipeline": jobs_status(),
         "failures": [{"run": run, **_sync_error_summary(run.errors)} for run in data["failures"]],
         "now": timezone.now(),
         "sync_admin_url": _admin_url("admin:ingestion_syncrun_changelist"),

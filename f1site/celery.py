@@ -7,8 +7,12 @@ Run the beat:  celery -A f1site beat -l info        (exactly one: a second one r
 from __future__ import annotations
 
 import os
+import time
 
 from celery import Celery, Task
+from celery.result import AsyncResult
+from django.conf import settings
+from kombu.exceptions import KombuError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
 
@@ -51,3 +55,63 @@ class JobTask(Task):
             )
         except jobs.JobLockStale as exc:
             raise self.retry(exc=exc, countdown=max(1.0, exc.retry_in + 0.5)) from None
+
+
+class QueueUnavailable(RuntimeError):
+    """The broker did not take a message within the enqueue budget (`task_publish`)."""
+
+
+def _enqueue_retry_policy() -> dict:
+    return {
+        "max_retries": settings.JOB_ENQUEUE_RETRIES,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
+
+
+def task_publish(*, name: str, args: tuple | list = (), kwargs: dict | None = None, **options) -> AsyncResult:
+    """Send task `name` now, for a caller waiting on the answer (admin action, `run_job --enqueue`, an
+    API request): fail fast with `QueueUnavailable` instead of hanging in Celery's retries.
+
+    Celery's defaults suit the worker and beat, which can wait (publish retried 3 times, 4 s connect
+    timeout each), but with Redis down the web spent ~19 s in the Redis result backend's reconnect
+    loop (20 retries, 1 s apart) before failing. Here the publish goes over its own connection with
+    JOB_ENQUEUE_TIMEOUT per attempt and JOB_ENQUEUE_RETRIES retries, and with `ignore_result`, which
+    skips the result-backend subscription altogether: these tasks record their outcome in a JobRun,
+    nobody reads their Celery result. The eager mode (CELERY_TASK_ALWAYS_EAGER, the embedded set-up)
+    runs the task here as before; its exceptions propagate (CELERY_TASK_EAGER_PROPAGATES).
+    """
+    task = app.tasks.get(name)
+    if app.conf.task_always_eager:
+        if task is None:  # send_task would drop it into a broker nobody reads
+            raise QueueUnavailable(
+                f"{name} is not registered in this process and no worker runs in eager mode"
+            )
+        return task.apply_async(args, kwargs, **options)
+    started = time.monotonic()
+    timeout = settings.JOB_ENQUEUE_TIMEOUT
+    # connect_timeout bounds the TCP connect (and AMQP's handshake); socket_timeout bounds each read
+    # of the Redis transport, which would otherwise wait forever on a broker that accepts but hangs
+    conn = app.connection_for_write(
+        connect_timeout=timeout,
+        transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+    )
+    broker = f"{conn.transport_cls}://{conn.host}"  # no credentials in the message
+    try:
+        with conn:
+            send_options = {
+                **options,
+                "connection": conn,
+                "retry": True,
+                "retry_policy": _enqueue_retry_policy(),
+                "ignore_result": True,
+            }
+            if task is None:  # not registered in this process: only a worker knows it
+                return app.send_task(name, args=args, kwargs=kwargs, **send_options)
+            return task.apply_async(args, kwargs, **send_options)
+    except (KombuError, OSError) as exc:  # connection refused / timed out, wrapped by kombu or not
+        raise QueueUnavailable(
+            f"the broker ({broker}) did not take the message "
+            f"(gave up after {time.monotonic() - started:.1f} s): {exc}"
+        ) from exc

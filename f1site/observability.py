@@ -4,7 +4,8 @@
   per minute in the shared cache, so the 5xx-rate alert sees every web process on every machine.
 - Celery signals (connected when `f1site.celery` imports this module): JSON logging in the worker,
   `task_id` / `task` / the caller's `request_id` bound to every log line a task writes, job
-  durations and outcomes recorded, dead worker processes' metric files cleaned up.
+  durations and outcomes recorded, dead worker processes' metric files cleaned up, the worker's
+  liveness heartbeat started and stopped (ingestion.services.liveness).
 - `alerts_evaluate()` reads the database and the cache once (`ops_state_get`) and applies the
   thresholds in settings (`ALERT_*`) with the pure `alerts_from_state`. The health endpoint shows the
   result in its detail; `/metrics` exports the same state through `PitwallStateCollector`.
@@ -26,6 +27,8 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
 )
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
@@ -194,6 +197,21 @@ def _task_finished(task_id=None, task=None, state=None, retval=None, **kwargs) -
 @worker_process_shutdown.connect
 def _worker_process_exit(**kwargs) -> None:
     mark_process_dead(os.getpid())
+
+
+@worker_ready.connect
+def _worker_liveness_start(sender=None, **kwargs) -> None:
+    """The worker's heartbeat for /health and jobs/status (ingestion.services.liveness)."""
+    from ingestion.services.liveness import worker_heartbeat_start
+
+    worker_heartbeat_start(hostname=getattr(sender, "hostname", None) or f"celery@{os.uname().nodename}")
+
+
+@worker_shutdown.connect
+def _worker_liveness_stop(**kwargs) -> None:
+    from ingestion.services.liveness import worker_heartbeat_stop
+
+    worker_heartbeat_stop()
 
 
 # --- alerts ----------------------------------------------------------------------------------------

@@ -207,6 +207,24 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 JOB_LOCK_REDIS_URL = env_str("JOB_LOCK_REDIS_URL") or REDIS_URL
 JOB_LOCK_TTL = env_int("JOB_LOCK_TTL", 60, minimum=2)
 JOB_RUN_RETENTION_DAYS = env_int("JOB_RUN_RETENTION_DAYS", 90, minimum=1)
+# Enqueues someone waits on (admin "run now", `run_job --enqueue`, the API's background regeneration)
+# give up after about (JOB_ENQUEUE_RETRIES + 1) x JOB_ENQUEUE_TIMEOUT seconds when the broker is down
+# and say so (f1site.celery.task_publish); worker and beat keep Celery's more patient defaults.
+JOB_ENQUEUE_TIMEOUT = env_float("JOB_ENQUEUE_TIMEOUT", 2.0, lo=0.1, hi=30)
+JOB_ENQUEUE_RETRIES = env_int("JOB_ENQUEUE_RETRIES", 1, minimum=0)
+# jobs/status flags a job `overdue` once its due time is this many seconds past (beat ticks <= 20 s).
+JOB_OVERDUE_GRACE = env_int("JOB_OVERDUE_GRACE", 60, minimum=0)
+# Liveness (ingestion.services.liveness): workers and the beat write a heartbeat every
+# LIVENESS_HEARTBEAT_SECONDS; /health degrades and jobs/status says "missing" once none has been seen
+# for LIVENESS_MAX_SILENCE_SECONDS. The beat writes from its tick (at least every 20 s), so the
+# threshold must cover 3 heartbeats plus a tick, or a live beat would flap to missing.
+LIVENESS_HEARTBEAT_SECONDS = env_int("LIVENESS_HEARTBEAT_SECONDS", 15, minimum=1)
+LIVENESS_MAX_SILENCE_SECONDS = env_int("LIVENESS_MAX_SILENCE_SECONDS", 90, minimum=1)
+if LIVENESS_MAX_SILENCE_SECONDS < 3 * LIVENESS_HEARTBEAT_SECONDS + 20:
+    raise ImproperlyConfigured(
+        f"LIVENESS_MAX_SILENCE_SECONDS={LIVENESS_MAX_SILENCE_SECONDS} must be >= 3 x "
+        f"LIVENESS_HEARTBEAT_SECONDS + 20 = {3 * LIVENESS_HEARTBEAT_SECONDS + 20}"
+    )
 LIVE_POLL_INTERVAL = env_int("LIVE_POLL_INTERVAL", 30, minimum=5)
 LIVE_SNAPSHOT_RETENTION_DAYS = env_int("LIVE_SNAPSHOT_RETENTION_DAYS", 7, minimum=1)
 OPENF1_BREAKER_THRESHOLD = env_int("OPENF1_BREAKER_THRESHOLD", 3, minimum=1)
@@ -315,6 +333,9 @@ SPECTACULAR_SETTINGS = {
         "RaceStatusEnum": ["scheduled", "awaiting_results", "completed"],
         "HealthStatusEnum": ["ok", "degraded", "down"],
         "JobStatusEnum": ["queued", "running", "succeeded", "failed"],
+        "LivenessStatusEnum": ["ok", "missing", "unknown"],
+        "LivenessModeEnum": ["workers", "eager"],
+        "ModeEnum": ["inline", "background"],  # the regeneration job's mode: keep its name
     },
 }
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")

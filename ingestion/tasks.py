@@ -67,32 +67,24 @@ def weather_observed(self, seasons: list[int]):
     return _run(self, "weather_observed", lambda: weather_observed_sync(seasons=seasons))
 
 
-def job_enqueue(*, name: str, on_commit: bool = True):
-    """Send a job's task (after the current transaction commits, so the worker sees our writes).
+def job_enqueue(*, name: str):
+    """Send a job's task now and return its AsyncResult; `QueueUnavailable` (f1site.celery) when the
+    broker does not take it within the enqueue budget (a couple of seconds, not Celery's ~19 s).
+
+    Sent at once, not on commit: the callers (admin "run now", `run_job --enqueue`) write nothing the
+    job needs, and only a send made here can tell them whether it was queued (an on-commit send with
+    `robust=True` swallowed the error and the admin said "Queued" anyway). A caller whose own
+    uncommitted writes the job must see should call this from `transaction.on_commit` itself.
 
     Goes through the registered task's `apply_async`, which honours CELERY_TASK_ALWAYS_EAGER: in the
     embedded mode (no REDIS_URL, memory:// broker, no worker) the job then runs here, in-process,
-    and leaves its JobRun; `app.send_task` would drop the message into a broker nobody reads.
-    With `on_commit`, a job that fails in eager mode is logged (and recorded in its JobRun) instead
-    of failing the request that queued it.
+    and leaves its JobRun; its exceptions propagate to the caller.
     """
-    from django.db import transaction
-
-    from f1site.celery import app
+    from f1site.celery import task_publish
 
     spec = jobs.job_spec_get(name=name)
     options = {"expires": spec.expires_seconds} if spec.expires_seconds else {}
-
-    def send():
-        task = app.tasks.get(spec.task)
-        if task is None:  # not registered in this process: only a worker knows it
-            return app.send_task(spec.task, **options)
-        return task.apply_async(**options)
-
-    if on_commit:
-        transaction.on_commit(send, robust=True)
-        return None
-    return send()
+    return task_publish(name=spec.task, **options)
 
 
 def job_enqueue_runs_inline() -> bool:

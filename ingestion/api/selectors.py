@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.http import Http404
@@ -536,12 +537,22 @@ def _schedule_text(task) -> str:
     return ""
 
 
+def _to_second(value: dt.datetime) -> dt.datetime:
+    return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
 def jobs_status() -> dict:
-    """Every beat PeriodicTask with its last JobRun and next run; SyncRuns until a scheduler exists."""
+    """Every beat PeriodicTask with its last JobRun, its due time (`next_run_at`, in the past when beat
+    has not sent it) and whether it is `overdue` (due more than JOB_OVERDUE_GRACE s ago); SyncRuns
+    until a scheduler exists. `liveness`: whether a worker and the beat are alive
+    (ingestion.services.liveness.pipeline_liveness_get)."""
     from django_celery_beat.models import PeriodicTask
 
     from ingestion.models.job_run import JobRun
     from ingestion.services.jobs import job_checks_get
+    from ingestion.services.liveness import pipeline_liveness_get
+
+    liveness = pipeline_liveness_get()
 
     tasks = list(
         PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")
@@ -551,6 +562,7 @@ def jobs_status() -> dict:
         runs = SyncRun.objects.filter(pk__in=latest).order_by("source")
         return {
             "source": "sync_runs",
+            "liveness": liveness,
             "jobs": [
                 {
                     "name": f"sync_{r.source}",
@@ -562,6 +574,7 @@ def jobs_status() -> dict:
                     "last_status": r.status,
                     "last_error": "; ".join(str(e) for e in r.errors[:3]) if r.errors else "",
                     "next_run_at": None,
+                    "overdue": False,
                     "last_checked_at": r.started_at,
                 }
                 for r in runs
@@ -572,14 +585,18 @@ def jobs_status() -> dict:
     last = {r.job: r for r in JobRun.objects.filter(pk__in=latest)}
     checks = job_checks_get(jobs=names)  # idle ticks (live_timing outside sessions) leave no JobRun
     now = timezone.now()
+    # beat sends a due job within a tick (<= 20 s): later than the grace, it is overdue
+    overdue_before = now - dt.timedelta(seconds=settings.JOB_OVERDUE_GRACE)
     jobs = []
     for t in tasks:
         run = last.get(t.name)
         next_run = None
         try:
-            schedule = t.schedule
-            remaining = schedule.remaining_estimate(t.last_run_at or now)
-            next_run = max(now, (t.last_run_at or now) + remaining) if t.enabled else None
+            # remaining_estimate counts from now (negative once the due time has passed); the due
+            # time is reported as is, never clamped to now, so a job beat did not send looks overdue
+            remaining = t.schedule.remaining_estimate(t.last_run_at or now)
+            # to the second: the schedule reads its own clock, microseconds after `now`
+            next_run = _to_second(now + remaining) if t.enabled else None
         except Exception:  # an odd schedule must not break the status page
             next_run = None
         jobs.append(
@@ -593,9 +610,10 @@ def jobs_status() -> dict:
                 "last_status": run.status if run else None,
                 "last_error": (run.error[:500] if run and run.error else ""),
                 "next_run_at": next_run,
+                "overdue": next_run is not None and next_run < overdue_before,
                 "last_checked_at": max(
                     filter(None, [run.started_at if run else None, checks.get(t.name)]), default=None
                 ),
             }
         )
-    return {"source": "scheduler", "jobs": jobs}
+    return {"source": "scheduler", "liveness": liveness, "jobs": jobs}

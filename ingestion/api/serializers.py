@@ -269,14 +269,47 @@ class JobStatusOut(serializers.Serializer):
     last_finished_at = serializers.DateTimeField(allow_null=True)
     last_status = serializers.CharField(allow_null=True)
     last_error = serializers.CharField(allow_null=True, allow_blank=True)
-    next_run_at = serializers.DateTimeField(allow_null=True)
+    next_run_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the job is due: in the past when beat has not sent it yet (see overdue); "
+        "null when disabled",
+    )
+    overdue = serializers.BooleanField(
+        help_text="Due more than JOB_OVERDUE_GRACE seconds ago (default 60) and not sent: beat is "
+        "down or behind"
+    )
     last_checked_at = serializers.DateTimeField(
         allow_null=True, help_text="Last trigger, idle ones included (an idle live_timing tick leaves no run)"
     )
+
+
+class ProcessLivenessOut(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["ok", "missing", "unknown"],
+        help_text="ok = seen within max_silence_seconds; unknown = the liveness store could not be read",
+    )
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    seconds_ago = serializers.FloatField(allow_null=True)
+    name = serializers.CharField(allow_blank=True, help_text="Worker hostname, or the beat's lock holder")
+
+
+class WorkerLivenessOut(ProcessLivenessOut):
+    workers = ProcessLivenessOut(many=True, help_text="Every worker seen in the last day, by hostname")
+
+
+class LivenessOut(serializers.Serializer):
+    mode = serializers.ChoiceField(
+        choices=["workers", "eager"], help_text="eager = jobs run in-process (no worker or beat needed)"
+    )
+    detail = serializers.CharField()
+    max_silence_seconds = serializers.IntegerField(help_text="LIVENESS_MAX_SILENCE_SECONDS")
+    worker = WorkerLivenessOut(allow_null=True, help_text="null in eager mode; ok if any worker is alive")
+    beat = ProcessLivenessOut(allow_null=True, help_text="null in eager mode")
 
 
 class JobsOut(serializers.Serializer):
     source = serializers.ChoiceField(
         choices=["scheduler", "sync_runs"], help_text="scheduler = beat + JobRun; sync_runs = fallback"
     )
+    liveness = LivenessOut()
     jobs = JobStatusOut(many=True)

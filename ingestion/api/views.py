@@ -178,7 +178,7 @@ class JobsStatusView(CachedJSONView):
 
     @extend_schema(
         operation_id="jobs_status",
-        summary="Every scheduled job: last run, outcome, next run",
+        summary="Every scheduled job: last run, outcome, due time, overdue; worker and beat liveness",
         responses={200: serializers.JobsOut, **error_responses(429)},
     )
     def get(self, request):
@@ -191,7 +191,8 @@ class HealthView(CachedJSONView):
 
     @extend_schema(
         operation_id="health",
-        summary="Database, cache, broker and model checks; 200 when every required check passes",
+        summary="Database, cache, broker, worker, beat and model checks; 200 when every required check "
+        "passes (a missing worker or beat degrades)",
         responses={200: serializers.HealthOut, 503: serializers.HealthOut},
     )
     def get(self, request):
@@ -199,6 +200,8 @@ class HealthView(CachedJSONView):
             "database": _check(_check_database, required=True),
             "cache": _check(_check_cache, required=False),
             "broker": _check(_check_broker, required=False),
+            "worker": _check(_check_worker, required=False),
+            "beat": _check(_check_beat, required=False),
             "model": _check(_check_model, required=False),
         }
         failed_required = any(c["required"] and c["status"] != "ok" for c in checks.values())
@@ -252,6 +255,35 @@ def _check_broker():
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
         return True, {"transport": conn.transport_cls}
+
+
+def _liveness_check(role: str):
+    """Worker / beat liveness (ingestion.services.liveness): degraded, never down, when missing —
+    the site serves without them, only the pipeline stalls."""
+    from ingestion.services.liveness import pipeline_liveness_get
+
+    liveness = pipeline_liveness_get()
+    if liveness["mode"] == "eager":
+        return True, {"mode": "eager", "detail": liveness["detail"]}
+    seen = liveness[role]
+    detail = {
+        "state": seen["status"],
+        "last_seen_at": seen["last_seen_at"].isoformat() if seen["last_seen_at"] else None,
+        "seconds_ago": seen["seconds_ago"],
+        "name": seen["name"],
+        "max_silence_seconds": liveness["max_silence_seconds"],
+    }
+    if "error" in seen:
+        detail["error"] = seen["error"]
+    return (True if seen["status"] == "ok" else DEGRADED), detail
+
+
+def _check_worker():
+    return _liveness_check("worker")
+
+
+def _check_beat():
+    return _liveness_check("beat")
 
 
 def _check_model():

@@ -462,12 +462,27 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         except BaseException:
             self._beat_lock.release()
             raise
+        self._liveness_written = 0.0
+        self._liveness_beat()
+
+    def _liveness_beat(self) -> None:
+        """The beat's heartbeat for /health and jobs/status, at most every LIVENESS_HEARTBEAT_SECONDS."""
+        from ingestion.services.liveness import beat_heartbeat_record
+
+        if time.monotonic() - self._liveness_written < settings.LIVENESS_HEARTBEAT_SECONDS:
+            return
+        try:
+            beat_heartbeat_record(holder=self._beat_lock.token)
+            self._liveness_written = time.monotonic()
+        except Exception:  # Redis away: the lock renewal decides whether beat goes on; this is a report
+            logger.warning("beat heartbeat not written", exc_info=True)
 
     def tick(self, *args, **kwargs):
         if time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3:
             if not self._beat_lock.extend() and not self._beat_lock.acquire():
                 raise BeatAlreadyRunning("lost the beat lock to another beat process")
             self._beat_lock_renewed = time.monotonic()
+        self._liveness_beat()
         return min(super().tick(*args, **kwargs), self.lock_ttl / 3)
 
     def close(self):
@@ -477,6 +492,12 @@ class SingleBeatScheduler(_beat_scheduler_base()):
             lock = getattr(self, "_beat_lock", None)
             if lock is not None:
                 lock.release()
+                from ingestion.services.liveness import beat_heartbeat_forget
+
+                try:
+                    beat_heartbeat_forget(holder=lock.token)
+                except Exception:
+                    logger.warning("beat heartbeat not removed", exc_info=True)
 
 
 # ---------------------------------------------------------------------------------- maintenance

@@ -272,13 +272,15 @@ def _run_stages(run: JobRun) -> str:
 
 
 def _enqueue(*, run: JobRun, race: Race) -> Regeneration:
+    from f1site.celery import task_publish
     from predictions.tasks import race_predictions_regenerate
 
     failure: list[Exception] = []
 
     def send() -> None:
         try:
-            race_predictions_regenerate.apply_async(args=[run.pk], task_id=run.task_id)
+            # fails within the enqueue budget when the broker is down (not after Celery's ~19 s)
+            task_publish(name=race_predictions_regenerate.name, args=[run.pk], task_id=run.task_id)
         except Exception as exc:  # broker down: record it, free the race for a retry
             logger.exception("could not queue a prediction regeneration", extra={"job": run.task_id})
             JobRun.objects.filter(pk=run.pk).update(
@@ -302,11 +304,12 @@ def _resend(*, run: JobRun) -> None:
     """The claim was lost, so the cache (and the broker, when they share a Redis) may have been
     flushed with the job's message: send it again. Harmless if the first copy still exists: the
     job runs under the race's lock and a copy that finds it finished does nothing."""
+    from f1site.celery import task_publish
     from predictions.tasks import race_predictions_regenerate
 
     def send() -> None:
         try:
-            race_predictions_regenerate.apply_async(args=[run.pk], task_id=run.task_id)
+            task_publish(name=race_predictions_regenerate.name, args=[run.pk], task_id=run.task_id)
         except Exception:  # the first copy may still be queued; nothing to record
             logger.warning("could not re-send a queued regeneration", extra={"job": run.task_id})
 

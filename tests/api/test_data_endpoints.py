@@ -320,7 +320,7 @@ def test_jobs_status_lists_scheduled_jobs_or_sync_runs(api, ergast_data):
 def test_health_reports_each_check(api, ergast_data):
     response = api.get("/api/v1/health")
     body = response.json()
-    assert set(body["checks"]) == {"database", "cache", "broker", "model"}
+    assert set(body["checks"]) == {"database", "cache", "broker", "worker", "beat", "model"}
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["cache"]["status"] == "ok"
     assert response.status_code == 200

@@ -237,7 +237,8 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
     #    two cores boot three processes may open the cache breaker for a moment, so poll), the model
     #    row's artifact does not exist so that check is down (degraded overall, still 200), alerts
     #    are included.
-    services = ("database", "cache", "broker")
+    #    The stack's own worker and beat write liveness heartbeats: both checks are ok.
+    services = ("database", "cache", "broker", "worker", "beat")
 
     def green():
         status, _, body = _get("/api/v1/health")
@@ -250,8 +251,11 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
         "database": "ok",
         "cache": "ok",
         "broker": "ok",
+        "worker": "ok",
+        "beat": "ok",
         "model": "down",
     }
+    assert health["checks"]["worker"]["detail"]["name"].startswith("worker@")  # the Procfile's worker
     assert health["status"] == "degraded"
     assert "transport" in health["checks"]["broker"]["detail"]  # a real broker, not eager mode
     assert health["checks"]["model"]["detail"]["active"] == active_model

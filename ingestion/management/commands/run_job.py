@@ -42,10 +42,13 @@ class Command(BaseCommand):
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
         if enqueue:
+            from f1site.celery import QueueUnavailable
             from ingestion.tasks import job_enqueue, job_enqueue_runs_inline
 
             try:
-                result = job_enqueue(name=spec.name, on_commit=False)
+                result = job_enqueue(name=spec.name)
+            except QueueUnavailable as exc:
+                raise CommandError(f"{spec.name} was not queued: {exc}") from exc
             except Exception as exc:  # embedded mode runs it here; its JobRun records the failure
                 raise CommandError(f"{spec.name} failed: {exc}") from exc
             if job_enqueue_runs_inline():

@@ -1,0 +1,99 @@
+"""Real unreachable brokers for tests: a closed local port (connection refused) and a port that
+accepts connections but never answers (a hung broker). No mocks: the app's publish meets the real
+network failure.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: bound to find a free one, then closed again."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def hung_port() -> Iterator[int]:
+    """A local port that accepts every connection and never sends a byte (a broker that hangs)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True, name="hung-broker")
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@contextmanager
+def broker_url(url: str, *, result_backend: str | None = None) -> Iterator[None]:
+    """Point the Celery app's broker (and optionally its result backend) at `url` for the block.
+
+    `task_publish` opens its own connection from `app.conf.broker_url`, so no pool needs dropping. A
+    result backend is built once per thread (`app.backend`): a changed one takes effect in threads
+    started inside the block.
+    """
+    from django.conf import settings
+
+    from f1site.celery import app
+
+    before = (app.conf.broker_url, app.conf.result_backend, settings.CELERY_BROKER_URL)
+    app.conf.broker_url = url
+    settings.CELERY_BROKER_URL = url
+    if result_backend is not None:
+        app.conf.result_backend = result_backend
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.result_backend, settings.CELERY_BROKER_URL = before
+
+
+def run_bounded(func, *, timeout: float):
+    """Call `func` in a thread; return (value or None, exception or None, seconds taken). A call
+    still running after `timeout` s fails the test instead of hanging the suite."""
+    import time
+
+    from django.db import connections
+
+    box: dict = {}
+
+    def target():
+        started = time.monotonic()
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # handed back to the test
+            box["error"] = exc
+        finally:
+            box["seconds"] = time.monotonic() - started
+            connections.close_all()  # this thread's own database connections, if it opened any
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"still blocked after {timeout} s"
+    return box.get("value"), box.get("error"), box["seconds"]

@@ -1,0 +1,198 @@
+"""jobs/status and /health: real due times with an `overdue` flag, worker and beat liveness.
+
+The real-worker half is tests/pipeline/test_liveness_worker.py; here the heartbeats are written by
+the services themselves (real Redis) and by an in-process SingleBeatScheduler.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from rest_framework.test import APIClient
+
+from f1site.celery import app
+from ingestion.services import liveness
+from ingestion.services.jobs import SingleBeatScheduler, beat_schedule_seed
+from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="liveness is read from Redis (REDIS_URL)")
+
+
+@pytest.fixture
+def clean_liveness():
+    def clear():
+        client = liveness._redis()
+        if client is not None:
+            client.delete(liveness.WORKERS_KEY, liveness.BEAT_KEY)
+
+    clear()
+    yield
+    clear()
+
+
+@pytest.fixture
+def keep_test_connection(monkeypatch):
+    """The scheduler closes stale DB connections between ticks: not the one holding the test transaction."""
+    monkeypatch.setattr("django_celery_beat.schedulers.close_old_connections", lambda: None)
+
+
+def _jobs() -> dict:
+    return APIClient().get("/api/v1/jobs/status").json()
+
+
+def _by_name(body: dict) -> dict:
+    return {j["name"]: j for j in body["jobs"]}
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# --- overdue ------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_an_overdue_job_reports_its_real_due_time_and_overdue(settings):
+    settings.JOB_OVERDUE_GRACE = 60
+    beat_schedule_seed()
+    now = timezone.now()
+    # live_timing every 30 s, last sent an hour ago: due 59.5 minutes ago (was shown as "now")
+    PeriodicTask.objects.filter(name="live_timing").update(last_run_at=now - timedelta(hours=1), enabled=True)
+    # daily 06:00, last sent 3 days ago: due at the 06:00 after that
+    last_daily = (now - timedelta(days=3)).replace(hour=6, minute=0, second=0, microsecond=0)
+    PeriodicTask.objects.filter(name="daily_results_sync").update(last_run_at=last_daily, enabled=True)
+    # cache_cleanup disabled: no due time, never overdue
+    PeriodicTask.objects.filter(name="cache_cleanup").update(enabled=False)
+
+    jobs = _by_name(_jobs())
+    live = jobs["live_timing"]
+    assert live["overdue"] is True
+    assert abs(_parse(live["next_run_at"]) - (now - timedelta(hours=1) + timedelta(seconds=30))) < timedelta(
+        seconds=2
+    )
+    daily = jobs["daily_results_sync"]
+    assert daily["overdue"] is True
+    assert _parse(daily["next_run_at"]) == last_daily + timedelta(days=1)
+    assert jobs["cache_cleanup"]["next_run_at"] is None and jobs["cache_cleanup"]["overdue"] is False
+
+
+@pytest.mark.django_db
+def test_a_job_just_due_is_shown_due_in_the_past_but_not_overdue_within_the_grace(settings):
+    settings.JOB_OVERDUE_GRACE = 60
+    beat_schedule_seed()
+    now = timezone.now()
+    PeriodicTask.objects.filter(name="live_timing").update(
+        last_run_at=now - timedelta(seconds=50), enabled=True
+    )
+    PeriodicTask.objects.filter(name="weather_forecasts").update(last_run_at=now - timedelta(minutes=1))
+    jobs = _by_name(_jobs())
+    live = jobs["live_timing"]
+    due = _parse(live["next_run_at"])
+    assert due < now and now - due < timedelta(seconds=25)  # 20 s ago, reported as such, not clamped
+    assert live["overdue"] is False
+    forecasts = jobs["weather_forecasts"]  # sent a minute ago; next in up to 6 h
+    assert _parse(forecasts["next_run_at"]) > now and forecasts["overdue"] is False
+
+
+# --- liveness -----------------------------------------------------------------------------------
+@needs_redis
+@pytest.mark.django_db
+def test_no_worker_or_beat_ever_seen_degrades_health_and_says_missing(clean_liveness):
+    response = APIClient().get("/api/v1/health")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded"  # degraded, not down
+    for role in ("worker", "beat"):
+        check = body["checks"][role]
+        assert check["status"] == "degraded" and check["required"] is False
+        assert check["detail"]["state"] == "missing" and check["detail"]["last_seen_at"] is None
+    status = _jobs()["liveness"]
+    assert status["mode"] == "workers"
+    assert status["worker"]["status"] == "missing" and status["worker"]["workers"] == []
+    assert status["beat"]["status"] == "missing"
+    assert status["detail"].startswith("no worker seen in the last")
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(clean_liveness, settings):
+    settings.LIVENESS_MAX_SILENCE_SECONDS = 90
+    now = timezone.now()
+    liveness.worker_heartbeat_record(hostname="old@host", at=now - timedelta(seconds=200))
+    body = APIClient().get("/api/v1/health").json()
+    worker = body["checks"]["worker"]
+    assert worker["status"] == "degraded" and worker["detail"]["state"] == "missing"
+    assert worker["detail"]["name"] == "old@host" and 199 <= worker["detail"]["seconds_ago"] < 230
+
+    liveness.worker_heartbeat_record(hostname="new@host", at=now - timedelta(seconds=5))
+    status = _jobs()["liveness"]["worker"]
+    assert status["status"] == "ok" and status["name"] == "new@host"
+    assert {w["name"]: w["status"] for w in status["workers"]} == {"old@host": "missing", "new@host": "ok"}
+    assert APIClient().get("/api/v1/health").json()["checks"]["worker"]["status"] == "ok"
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_connection):
+    scheduler = SingleBeatScheduler(app=app, lazy=False)
+    try:
+        beat = APIClient().get("/api/v1/health").json()["checks"]["beat"]
+        assert beat["status"] == "ok", beat
+        assert beat["detail"]["name"] == scheduler._beat_lock.token and beat["detail"]["seconds_ago"] < 10
+        assert _jobs()["liveness"]["beat"]["status"] == "ok"
+    finally:
+        scheduler.close()
+    assert APIClient().get("/api/v1/health").json()["checks"]["beat"]["detail"]["state"] == "missing"
+
+
+@pytest.mark.django_db
+def test_eager_mode_says_jobs_run_in_process(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    body = APIClient().get("/api/v1/health").json()
+    for role in ("worker", "beat"):
+        assert body["checks"][role]["status"] == "ok"
+        assert body["checks"][role]["detail"]["mode"] == "eager"
+    live = _jobs()["liveness"]
+    assert live["mode"] == "eager" and "in-process" in live["detail"]
+    assert live["worker"] is None and live["beat"] is None
+
+
+def test_the_liveness_threshold_must_cover_the_heartbeats():
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_settings import ROOT
+
+    env = {**os.environ, "LIVENESS_HEARTBEAT_SECONDS": "30", "LIVENESS_MAX_SILENCE_SECONDS": "60"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import f1site.settings"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert (
+        "LIVENESS_MAX_SILENCE_SECONDS=60 must be >= 3 x LIVENESS_HEARTBEAT_SECONDS + 20 = 110"
+        in result.stderr
+    )
+    env["LIVENESS_MAX_SILENCE_SECONDS"] = "soon"
+    result = subprocess.run(
+        [sys.executable, "-c", "import f1site.settings"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "LIVENESS_MAX_SILENCE_SECONDS='soon' is not an integer" in result.stderr
+
+
+# --- staff page ---------------------------------------------------------------------------------
+@needs_redis
+@pytest.mark.django_db
+def test_the_freshness_page_shows_liveness_and_overdue_jobs(admin_client, clean_liveness):
+    beat_schedule_seed()
+    PeriodicTask.objects.filter(name="live_timing").update(
+        last_run_at=datetime.now(UTC) - timedelta(hours=1), enabled=True
+    )
+    liveness.worker_heartbeat_record(hostname="w1@host")
+    html = admin_client.get("/staff/freshness/").content.decode()
+    section = html[html.index('id="pipeline-liveness"') : html.index('id="job-runs"')]
+    assert 'Worker: <span class="badge ok">ok</span>' in section and "w1@host" in section
+    assert 'Beat: <span class="badge low">missing</span>' in section
+    row = section[section.index("<td>live_timing</td>") :].split("</tr>")[0]
+    assert "overdue" in row
