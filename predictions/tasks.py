@@ -61,7 +61,12 @@ def race_predictions_refresh_body(*, race_id: int, stage: str) -> dict:
         created = prediction_generate(race=race, stage="post" if stage == "post_qualifying" else None)
     except (ModelUnavailable, PredictionInputError) as exc:
         return {"skipped": f"{race.slug}: {exc}"[:300]}
-    return {"race": race.slug, "stage": stage, "predictions": len(created)}
+    return {
+        "race": race.slug,
+        "stage": stage,
+        "predictions": len(created),
+        "unchanged": list(created.unchanged),  # kept: same model and inputs as the current set
+    }
 
 
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.race_predictions_refresh", max_retries=2)

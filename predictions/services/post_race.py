@@ -18,9 +18,15 @@ from predictions.models import Prediction, PredictionStage, RaceAccuracy
 logger = logging.getLogger(__name__)
 
 
+def race_pre_race_cutoff(*, race: Race):
+    """A prediction whose `as_of` is before this counts as made before the race: the start, or
+    midnight UTC of race day when the start time is unknown."""
+    return race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+
+
 def _pre_race_batch(race: Race, stage: str):
     """The latest prediction set made before the race started (or a backfilled one)."""
-    cutoff = race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+    cutoff = race_pre_race_cutoff(race=race)
     return (
         Prediction.objects.filter(race=race, stage=stage)
         .filter(Q(as_of__lt=cutoff) | Q(backfilled=True))
@@ -107,16 +113,20 @@ def _race_score(race: Race) -> dict:
 
 
 def _retrain_and_refresh(summary: dict, *, as_of) -> None:
-    """Retrain once when AUTO_RETRAIN_ENABLED, then re-predict the upcoming races once."""
+    """Retrain once when AUTO_RETRAIN_ENABLED, then re-predict the upcoming races once
+    (`refresh_unchanged`: the races whose inputs and model were unchanged, sets kept)."""
     from predictions.selectors import race_list_upcoming
     from predictions.services.predicting import prediction_generate
     from predictions.services.training import model_train
 
+    summary.setdefault("refresh_unchanged", [])
     if settings.AUTO_RETRAIN_ENABLED:
         summary["retrained"] = model_train().label
     for upcoming in race_list_upcoming(as_of=as_of):
-        prediction_generate(race=upcoming)
+        made = prediction_generate(race=upcoming)
         summary["refreshed"].append(upcoming.slug)
+        if not made.stored:
+            summary["refresh_unchanged"].append(upcoming.slug)
 
 
 def race_results_process(*, race: Race, as_of=None) -> dict:
