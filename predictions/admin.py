@@ -89,18 +89,27 @@ class PredictionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Regenerate predictions for the selected rows' races (new records)")
+    @admin.action(
+        description="Regenerate predictions for the selected rows' races (new records when changed)"
+    )
     def regenerate_predictions(self, request, queryset):
         races = {p.race for p in queryset.select_related("race")}
-        done = []
+        done, unchanged = [], []
         for race in sorted(races, key=lambda r: r.date):
             try:
-                prediction_generate(race=race)
-                done.append(race.slug)
+                made = prediction_generate(race=race)
             except (PredictionInputError, ModelUnavailable) as exc:
                 self.message_user(request, f"{race.slug}: {exc}", messages.ERROR)
+                continue
+            (done if made.stored else unchanged).append(race.slug)
         if done:
             self.message_user(request, f"Regenerated predictions for {', '.join(done)}.", messages.SUCCESS)
+        if unchanged:
+            self.message_user(
+                request,
+                f"Unchanged (same model version and inputs; current predictions kept): {', '.join(unchanged)}.",
+                messages.INFO,
+            )
 
 
 @admin.register(RaceAccuracy)

@@ -4,7 +4,8 @@ The prediction engine owns the work (predictions.services); the pipeline calls:
 * `race_results_process_run(race=...)` — the post-race step (score, retrain if AUTO_RETRAIN_ENABLED,
   refresh upcoming predictions, invalidate caches) for one race; `races_results_process_run(races=...)`
   the same for several races with one retrain and one refresh (the daily job: this run's newly
-  completed races plus those an interrupted run left unscored);
+  completed races plus those an interrupted run left unscored); `post_race_follow_up_run(as_of=...)`
+  the retrain / refresh a step stopped after scoring left undone (the daily job, when no race is due);
 * `model_evaluation_run(season=...)` — the weekly evaluation report (a backtest of the season so far);
 * `race_predictions_refresh_enqueue(race_id=..., stage=...)` — after a session's results are in
   (stage "post_qualifying" once the grid is known, else "practice").
@@ -40,6 +41,14 @@ def races_results_process_run(*, races: list, as_of=None) -> dict:
     return races_results_process(races=races, as_of=as_of)
 
 
+def post_race_follow_up_run(*, as_of=None) -> dict:
+    """The tail of a post-race step a stopped run left undone (a retrain, a refresh), when no race
+    is due its post-race step this run; {} when nothing is pending."""
+    from predictions.services import post_race_follow_up
+
+    return post_race_follow_up(as_of=as_of)
+
+
 def model_evaluation_run(*, season: int) -> dict:
     from predictions.models import BacktestRun
     from predictions.services import backtest_run
@@ -61,7 +70,12 @@ def race_predictions_refresh_body(*, race_id: int, stage: str) -> dict:
         created = prediction_generate(race=race, stage="post" if stage == "post_qualifying" else None)
     except (ModelUnavailable, PredictionInputError) as exc:
         return {"skipped": f"{race.slug}: {exc}"[:300]}
-    return {"race": race.slug, "stage": stage, "predictions": len(created)}
+    return {
+        "race": race.slug,
+        "stage": stage,
+        "predictions": len(created),
+        "unchanged": list(created.unchanged),  # kept: same model and inputs as the current set
+    }
 
 
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.race_predictions_refresh", max_retries=2)

@@ -586,10 +586,11 @@ def races_weather_missing(*, now: datetime) -> list:
 def job_daily_results(*, now: datetime | None = None) -> dict:
     """06:00 UTC: incremental results + standings, observed weather of the completed races that lack
     it, then one post-race step for the newly completed races plus any whose step is still pending
-    (an earlier run stopped after committing their results)."""
+    (an earlier run stopped after committing their results); with no race due, the retrain /
+    refresh a step stopped after scoring left undone (`post_race_follow_up`)."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from ingestion.services.weather_observed import weather_observed_sync
-    from predictions.tasks import races_results_process_run
+    from predictions.tasks import post_race_follow_up_run, races_results_process_run
 
     now = now or timezone.now()
     season = _current_season(now)
@@ -611,11 +612,14 @@ def job_daily_results(*, now: datetime | None = None) -> dict:
     )
     todo = {r.pk: r for r in [*completed, *pending]}
     counts["post_race_pending"] = [r.slug for r in pending if r.slug not in changed]
-    counts["post_race"] = (
-        races_results_process_run(races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now)
-        if todo
-        else {}
-    )
+    if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
+        counts["post_race"] = races_results_process_run(
+            races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
+        )
+    else:
+        # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
+        # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
+        counts["post_race"] = post_race_follow_up_run(as_of=now)
     return counts
 
 

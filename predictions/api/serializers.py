@@ -89,6 +89,12 @@ class JobOut(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True, help_text="null while queued")
     finished_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_null=True, help_text="Why the job failed")
+    unchanged = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="Once succeeded: the stages (pre / post) whose model version and inputs were those "
+        "of their current set, which was kept (no new record); [] when every stage got a new set",
+    )
     url = serializers.CharField(allow_null=True, help_text="This job's status (staff)")
     predictions_url = serializers.CharField(
         allow_null=True, help_text="The race's predictions, once the job succeeded"

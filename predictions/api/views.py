@@ -51,7 +51,10 @@ class RacePredictionsView(CachedJSONView):
         summary="Generate fresh predictions now (staff; at most once per race and stage per window)",
         description=(
             "Inline (default): runs the prediction engine for the race and returns the new "
-            'predictions (201). With `{"background": true}`: queues the job and returns it at once '
+            "predictions (201); when the model version and inputs of every stage are those of its "
+            "current set, nothing new is stored and the current predictions come back with 200 and "
+            "`job.unchanged` listing the stages. "
+            'With `{"background": true}`: queues the job and returns it at once '
             "(always 202, `Location` = the job's status URL, `GET predictions/jobs/{job_id}`, no "
             "predictions; where tasks run eagerly, e.g. the embedded set-up without Redis, the job "
             "has already finished and its status says so). A duplicate (same race and stages) "
@@ -91,7 +94,8 @@ class RacePredictionsView(CachedJSONView):
             )
         # A new background job is 202 even when eager Celery already ran it: the client polls the job.
         accepted = result.pending or (background and not result.duplicate)
-        status_code = 202 if accepted else 200 if result.duplicate else 201
+        # 201 only when something was created: an unchanged regeneration kept the current sets.
+        status_code = 202 if accepted else 200 if result.duplicate or result.stored_nothing else 201
         return Response(
             {
                 "job": result.job,

@@ -10,7 +10,8 @@ class Prediction(models.Model):
     """One driver's predicted outcome in one race, from one prediction set (`batch`).
 
     Rows are never overwritten: regenerating makes a new batch; "current" is the latest batch per
-    race and stage.
+    race and stage. Regenerating with unchanged inputs stores nothing: the latest batch is kept
+    (same model version and `inputs_fingerprint`; see services.predicting).
     """
 
     batch = models.UUIDField(db_index=True, help_text="All rows of one prediction set share it")
@@ -36,6 +37,13 @@ class Prediction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     backfilled = models.BooleanField(
         default=False, help_text="Made after the fact by a model trained only on earlier races"
+    )
+    inputs_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="sha256 of the set's canonicalised model inputs (feature rows incl. grid and weather "
+        "forecast); empty for sets stored before it existed",
     )
 
     class Meta:

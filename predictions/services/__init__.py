@@ -2,7 +2,11 @@
 
 from predictions.services.backtest import backtest_run
 from predictions.services.championship import championship_simulate
-from predictions.services.post_race import race_results_process, races_results_process
+from predictions.services.post_race import (
+    post_race_follow_up,
+    race_results_process,
+    races_results_process,
+)
 from predictions.services.predicting import (
     prediction_generate,
     prediction_overview_refresh,
@@ -19,6 +23,7 @@ __all__ = [
     "model_artifacts_prune",
     "model_train",
     "model_version_activate",
+    "post_race_follow_up",
     "prediction_generate",
     "prediction_overview_refresh",
     "prediction_what_if",

@@ -18,9 +18,15 @@ from predictions.models import Prediction, PredictionStage, RaceAccuracy
 logger = logging.getLogger(__name__)
 
 
+def race_pre_race_cutoff(*, race: Race):
+    """A prediction whose `as_of` is before this counts as made before the race: the start, or
+    midnight UTC of race day when the start time is unknown."""
+    return race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+
+
 def _pre_race_batch(race: Race, stage: str):
     """The latest prediction set made before the race started (or a backfilled one)."""
-    cutoff = race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+    cutoff = race_pre_race_cutoff(race=race)
     return (
         Prediction.objects.filter(race=race, stage=stage)
         .filter(Q(as_of__lt=cutoff) | Q(backfilled=True))
@@ -106,17 +112,93 @@ def _race_score(race: Race) -> dict:
     }
 
 
-def _retrain_and_refresh(summary: dict, *, as_of) -> None:
-    """Retrain once when AUTO_RETRAIN_ENABLED, then re-predict the upcoming races once."""
-    from predictions.selectors import race_list_upcoming
-    from predictions.services.predicting import prediction_generate
-    from predictions.services.training import model_train
+def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -> None:
+    """Retrain once (default: when AUTO_RETRAIN_ENABLED), then re-predict the upcoming races once.
 
-    if settings.AUTO_RETRAIN_ENABLED:
+    A race that cannot be predicted is reported under `errors` and the others still go through;
+    `refresh_unchanged` lists the races whose inputs and model were unchanged (sets kept)."""
+    from predictions.selectors import race_list_upcoming
+    from predictions.services.predicting import PredictionInputError, prediction_generate
+    from predictions.services.training import ModelUnavailable, model_train
+
+    summary.setdefault("refresh_unchanged", [])
+    if settings.AUTO_RETRAIN_ENABLED if retrain is None else retrain:
         summary["retrained"] = model_train().label
     for upcoming in race_list_upcoming(as_of=as_of):
-        prediction_generate(race=upcoming)
+        try:
+            made = prediction_generate(race=upcoming)
+        except (ModelUnavailable, PredictionInputError) as exc:
+            summary.setdefault("errors", {})[upcoming.slug] = str(exc)[:300]
+            logger.warning("post-race refresh failed for %s: %s", upcoming.slug, exc)
+            continue
         summary["refreshed"].append(upcoming.slug)
+        if not made.stored:
+            summary["refresh_unchanged"].append(upcoming.slug)
+
+
+def post_race_follow_up_pending(*, as_of=None) -> dict:
+    """What a post-race step stopped after its RaceAccuracy marker (a killed worker, a restart) may
+    have left undone; the daily job's catch-up, which finds races by that marker, would otherwise
+    leave it until the next race is scored. With an active model:
+
+    * `retrain` (only with AUTO_RETRAIN_ENABLED): why a retrain is due — no model version was
+      trained on data through the latest race with results. Any version counts, not just the active
+      one, so a staff roll-back to an older version is not undone by a retrain the next morning;
+    * `refresh`: upcoming races whose current predictions (any stage) were made by a model version
+      older than the active one.
+
+    Nothing is pending ({"retrain": None, "refresh": []}) once a step has run to its end."""
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from predictions.models import ModelVersion
+    from predictions.selectors import race_list_upcoming
+
+    pending: dict = {"retrain": None, "refresh": []}
+    active = ModelVersion.objects.filter(is_active=True).first()
+    if active is None:  # nothing trained yet: that is `train_models`' business, not a catch-up
+        return pending
+    if settings.AUTO_RETRAIN_ENABLED:
+        today = (as_of or timezone.now()).date()
+        latest = (
+            Race.objects.filter(date__lte=today)
+            .filter(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
+            .order_by("-date", "-round")
+            .first()
+        )
+        if (
+            latest is not None
+            and not ModelVersion.objects.filter(trained_until_date__gte=latest.date).exists()
+        ):
+            pending["retrain"] = (
+                f"no model version is trained on data through {latest.slug} ({latest.date}); "
+                f"the active {active.label} ends {active.trained_until_date}"
+            )
+    for race in race_list_upcoming(as_of=as_of):
+        for stage in PredictionStage.values:
+            current = (
+                Prediction.objects.filter(race=race, stage=stage)
+                .order_by("-created_at", "-id")
+                .values_list("model_version_id", "model_version__created_at")
+                .first()
+            )
+            if current is not None and current[0] != active.pk and current[1] < active.created_at:
+                pending["refresh"].append(race.slug)
+                break
+    return pending
+
+
+def post_race_follow_up(*, as_of=None) -> dict:
+    """The daily job's catch-up of a post-race step's tail (see `post_race_follow_up_pending`):
+    retrain once if a retrain is due, then refresh the upcoming predictions once if either is due.
+    Returns {} when nothing is pending (no retrain, no refresh), else a summary with `pending`."""
+    pending = post_race_follow_up_pending(as_of=as_of)
+    if not (pending["retrain"] or pending["refresh"]):
+        return {}
+    summary: dict = {"pending": pending, "retrained": None, "refreshed": []}
+    _retrain_and_refresh(summary, as_of=as_of, retrain=bool(pending["retrain"]))
+    logger.info("post-race follow-up: %s", summary)
+    return summary
 
 
 def race_results_process(*, race: Race, as_of=None) -> dict:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -11,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingestion.models import Driver, QualifyingResult, Race, RaceResult, Team
-from predictions.features.compute import build_features
+from predictions.features.compute import KEY, build_features
 from predictions.features.frames import F1Frames, f1_frames_load
+from predictions.features.registry import FEATURES
 from predictions.ml.models import race_predict
 from predictions.models import ModelVersion, Prediction, PredictionStage
 from predictions.services.training import (
@@ -90,6 +96,114 @@ def _race_features(race: Race, entries: pd.DataFrame, frames: F1Frames | None) -
     return rows
 
 
+# Bump when what goes into the fingerprint changes, so no old set is taken for an identical one.
+INPUTS_FINGERPRINT_FORMAT = 1
+
+
+def prediction_inputs_fingerprint(*, rows: pd.DataFrame, confidence_threshold: float) -> str:
+    """sha256 of what a prediction set is computed from, besides the model: the race's feature rows
+    (every registry feature, so the grid, practice and the weather forecast included) and the
+    low-confidence threshold. Canonical: rows by driver, columns by name, floats to 12 significant
+    digits (a different summation order in the feature build must not count as a new input), NaN
+    as null."""
+    columns = sorted({*KEY, "season", "round", *(f.name for f in FEATURES)} & set(rows.columns))
+    frame = rows[columns].sort_values("driver_id", kind="stable")
+
+    def canonical(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, float):
+            return f"{value:.12g}"
+        return str(value)
+
+    payload = {
+        "format": INPUTS_FINGERPRINT_FORMAT,
+        "columns": columns,
+        "rows": [[canonical(v) for v in row] for row in frame.astype(object).itertuples(index=False)],
+        "confidence_threshold": f"{confidence_threshold:.12g}",
+    }
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PredictionSets(Sequence):
+    """What `prediction_generate` left current: every requested stage's rows (a Sequence of them),
+    which stages got a new set (`stored`) and which kept their latest one because the model
+    version and the inputs were the same (`unchanged`)."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    stored: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    def __getitem__(self, index):
+        return self.predictions[index]
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+
+def _is_pre_race(race: Race, as_of: datetime) -> bool:
+    from predictions.services.post_race import race_pre_race_cutoff
+
+    return as_of < race_pre_race_cutoff(race=race)
+
+
+def _unchanged_set(
+    race: Race, stage: str, *, version: ModelVersion, fingerprint: str, backfilled: bool, as_of: datetime
+) -> list[Prediction] | None:
+    """The race's current set of `stage` if storing a new one would only duplicate it: made by the
+    same model version from the same inputs, and alike in what the post-race scoring reads (a
+    backfilled set is not a live one; a set made after the race is no pre-race prediction)."""
+    latest = (
+        Prediction.objects.filter(race=race, stage=stage)
+        .order_by("-created_at", "-id")  # "current", as selectors.prediction_list_current reads it
+        .values_list("batch", "model_version_id", "inputs_fingerprint", "backfilled", "as_of")
+        .first()
+    )
+    if latest is None:
+        return None
+    batch, version_id, stored_fingerprint, stored_backfilled, stored_as_of = latest
+    if (
+        version_id != version.pk
+        or stored_fingerprint != fingerprint
+        or stored_backfilled != backfilled
+        or _is_pre_race(race, stored_as_of) != _is_pre_race(race, as_of)
+    ):
+        return None
+    return list(Prediction.objects.filter(batch=batch).order_by("predicted_position"))
+
+
+def _prediction_rows(
+    race: Race, stage: str, out: pd.DataFrame, *, version: ModelVersion, fingerprint: str,
+    as_of: datetime, backfilled: bool,
+) -> list[Prediction]:  # fmt: skip
+    batch = uuid.uuid4()
+    threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
+    return [
+        Prediction(
+            batch=batch,
+            race_id=race.id,
+            driver_id=int(r.driver_id),
+            team_id=int(r.team_id),
+            stage=stage,
+            predicted_position=int(r.predicted_position),
+            expected_position=round(float(r.expected_position), 3),
+            win_probability=float(r.p_win),
+            podium_probability=float(r.p_podium),
+            points_probability=float(r.p_points),
+            dnf_probability=round(float(r.p_dnf), 4),
+            confidence=float(r.confidence),
+            low_confidence=bool(r.confidence < threshold),
+            explanation=r.explanation,
+            model_version=version,
+            as_of=as_of,
+            backfilled=backfilled,
+            inputs_fingerprint=fingerprint,
+        )
+        for r in out.itertuples()
+    ]
+
+
 def prediction_generate(
     *,
     race: Race,
@@ -98,8 +212,11 @@ def prediction_generate(
     backfilled: bool = False,
     version: ModelVersion | None = None,
     frames: F1Frames | None = None,
-) -> list[Prediction]:
-    """Predict `race` (both stages when qualifying is in, else pre-qualifying) and store new rows.
+) -> PredictionSets:
+    """Predict `race` (both stages when qualifying is in, else pre-qualifying) and store new rows,
+    unless nothing changed: a stage whose current set was made by the same model version from the
+    same inputs (`prediction_inputs_fingerprint`) keeps that set and is reported `unchanged`, so
+    re-running the quick start or `predict --upcoming` does not pile up identical sets.
 
     Backfilled predictions use a model trained only on seasons before the race's season.
     Races before HISTORY_FROM_SEASON (backfilled: the season after it) raise PredictionInputError.
@@ -112,37 +229,36 @@ def prediction_generate(
     version, bundle = model_bundle_load(version=version)
     rows = _race_features(race, entries, frames)
     as_of = as_of or timezone.now()
-    threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
+    fingerprint = prediction_inputs_fingerprint(
+        rows=rows, confidence_threshold=settings.PREDICTION_CONFIDENCE_THRESHOLD
+    )
+    same = {"version": version, "fingerprint": fingerprint, "backfilled": backfilled, "as_of": as_of}
+    # Run the model outside the lock below for the stages that look changed (the common case).
+    computed = {
+        s: race_predict(bundle.stages[s], rows) for s in stages if not _unchanged_set(race, s, **same)
+    }
+    current: list[Prediction] = []
     created: list[Prediction] = []
-    for s in stages:
-        out = race_predict(bundle.stages[s], rows)
-        batch = uuid.uuid4()
-        created.extend(
-            Prediction(
-                batch=batch,
-                race_id=race.id,
-                driver_id=int(r.driver_id),
-                team_id=int(r.team_id),
-                stage=s,
-                predicted_position=int(r.predicted_position),
-                expected_position=round(float(r.expected_position), 3),
-                win_probability=float(r.p_win),
-                podium_probability=float(r.p_podium),
-                points_probability=float(r.p_points),
-                dnf_probability=round(float(r.p_dnf), 4),
-                confidence=float(r.confidence),
-                low_confidence=bool(r.confidence < threshold),
-                explanation=r.explanation,
-                model_version=version,
-                as_of=as_of,
-                backfilled=backfilled,
-            )
-            for r in out.itertuples()
-        )
+    stored, unchanged = [], []
     with transaction.atomic():
-        Prediction.objects.bulk_create(created)
-        transaction.on_commit(lambda: predictions_changed.send(sender=Prediction, race_ids=[race.id]))
-    return created
+        # One generation of a race at a time (PostgreSQL row lock; SQLite serialises writers
+        # anyway), so two identical concurrent calls store one set, not two.
+        list(Race.objects.select_for_update().filter(pk=race.pk).values_list("pk"))
+        for s in stages:
+            existing = _unchanged_set(race, s, **same)
+            if existing is not None:
+                current.extend(existing)
+                unchanged.append(s)
+                continue
+            out = computed[s] if s in computed else race_predict(bundle.stages[s], rows)
+            new = _prediction_rows(race, s, out, **same)
+            created.extend(new)
+            current.extend(new)
+            stored.append(s)
+        if created:
+            Prediction.objects.bulk_create(created)
+            transaction.on_commit(lambda: predictions_changed.send(sender=Prediction, race_ids=[race.id]))
+    return PredictionSets(predictions=current, stored=tuple(stored), unchanged=tuple(unchanged))
 
 
 def predictions_backfill(*, races: list[Race], frames: F1Frames | None = None) -> list[Race]:
@@ -228,7 +344,8 @@ def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
 
 def prediction_overview_refresh(*, as_of: datetime | None = None) -> dict:
     """Make the next-3 / past-3 view complete: backfill the recent completed races that have no
-    stored prediction (and score them), then predict the upcoming races. Returns what was done."""
+    stored prediction (and score them), then predict the upcoming races (a race whose inputs did
+    not change keeps its sets and is listed under `unchanged`). Returns what was done."""
     from predictions.selectors import race_list_recent_completed, race_list_upcoming
     from predictions.services.post_race import race_accuracy_score
 
@@ -236,6 +353,9 @@ def prediction_overview_refresh(*, as_of: datetime | None = None) -> dict:
     for race in backfilled:
         race_accuracy_score(race=race)
     upcoming = race_list_upcoming(as_of=as_of)
-    for race in upcoming:
-        prediction_generate(race=race, as_of=as_of)
-    return {"backfilled": [r.slug for r in backfilled], "predicted": [r.slug for r in upcoming]}
+    unchanged = [r.slug for r in upcoming if not prediction_generate(race=r, as_of=as_of).stored]
+    return {
+        "backfilled": [r.slug for r in backfilled],
+        "predicted": [r.slug for r in upcoming],
+        "unchanged": unchanged,  # predicted, but nothing new stored: same model and inputs
+    }

@@ -8,6 +8,9 @@ admin next to the pipeline's runs. Public status, from the row:
 * `running`   — RUNNING with a worker;
 * `succeeded` / `failed` (a run interrupted by a dead worker is `failed` too).
 
+A succeeded job lists under `unchanged` the stages whose inputs and model version were the same as
+their current set's: that set was kept, nothing new stored (`prediction_generate`).
+
 At most one regeneration per race and stage(s) per `API_REGENERATE_WINDOW` seconds. The stages are
 those the request regenerates: `pre`, `post`, or, with no stage given, every stage available (`all`
 once qualifying is in, else just `pre`, so `{}` and `{"stage": "pre"}` are the same request before
@@ -65,6 +68,12 @@ class Regeneration:
     def pending(self) -> bool:
         return self.job["status"] in ("queued", "running")
 
+    @property
+    def stored_nothing(self) -> bool:
+        """The job succeeded and every stage it regenerated was unchanged (no new set stored)."""
+        counts = (self.run.counts or {}) if self.run is not None else {}
+        return self.job["status"] == "succeeded" and counts.get("stored") == []
+
 
 def regeneration_job_name(*, race: Race) -> str:
     return f"{JOB_PREFIX}{race.pk}"
@@ -114,6 +123,7 @@ def regeneration_job_payload(*, run: JobRun) -> dict:
         "started_at": None if status == "queued" else run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "error": run.error or None,
+        "unchanged": counts.get("unchanged") if status == "succeeded" else None,
         "url": reverse("api-predictions-job", args=[run.task_id]),
         "predictions_url": reverse("api-predictions-race", args=[slug]) if status == "succeeded" else None,
     }
@@ -131,6 +141,7 @@ def _job_dict(job: dict) -> dict:
         "started_at": job.get("started_at"),
         "finished_at": job.get("finished_at"),
         "error": job.get("error"),
+        "unchanged": None,
         "url": None,
         "predictions_url": None,
     }
@@ -204,6 +215,12 @@ def _release_claim(*, slug: str, stages: str, job_id: str) -> None:
     held = cache.get(key)
     if isinstance(held, dict) and held.get("id") == job_id:
         cache.delete(key)
+
+
+def _outcome_counts(created) -> dict:
+    """What a finished regeneration did: rows now current, and the stages whose inputs and model
+    were unchanged, so their latest set was kept rather than duplicated (prediction_generate)."""
+    return {"predictions": len(created), "stored": list(created.stored), "unchanged": list(created.unchanged)}
 
 
 def _finish(run: JobRun, *, status: str, error: str = "", counts: dict | None = None, clock=None) -> None:
@@ -334,8 +351,9 @@ def _run_inline(*, run: JobRun, race: Race, stage: str | None) -> Regeneration:
         _finish(run, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", clock=clock)
         _release_claim(slug=race.slug, stages=_run_stages(run), job_id=run.task_id)
         raise
-    _finish(run, status=JobStatus.SUCCEEDED, counts={"predictions": len(created)}, clock=clock)
-    f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
+    _finish(run, status=JobStatus.SUCCEEDED, counts=_outcome_counts(created), clock=clock)
+    if created.stored:  # an unchanged regeneration stored nothing, so no cached page is stale
+        f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
     return Regeneration(job=regeneration_job_payload(run=run), duplicate=False, run=run)
 
 
@@ -393,6 +411,7 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
         return {"job": run.task_id, "status": "failed"}
     finally:
         lock.release()
-    _finish(run, status=JobStatus.SUCCEEDED, counts={"predictions": len(created)}, clock=clock)
-    f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
-    return {"job": run.task_id, "status": "succeeded", "predictions": len(created)}
+    _finish(run, status=JobStatus.SUCCEEDED, counts=_outcome_counts(created), clock=clock)
+    if created.stored:
+        f1cache.cache_invalidate_predictions(race_ids=[race.slug])  # also on the signal; be explicit
+    return {"job": run.task_id, "status": "succeeded", **_outcome_counts(created)}

@@ -241,6 +241,34 @@ def test_the_duplicate_guard_keys_on_the_requested_stages(staff_api, ergast_data
     assert both.status_code == 200 and both.json()["duplicate"] is True
 
 
+def test_a_regeneration_with_nothing_changed_keeps_the_current_set(
+    staff_api, ergast_data, trained_model, settings
+):
+    """Past the duplicate window, regenerating with the same model and inputs stores nothing: 200,
+    the current predictions, and `job.unchanged` naming the stage (the job's status says it too)."""
+    from predictions.models import Prediction
+
+    settings.API_REGENERATE_WINDOW = 0  # no duplicate guard: each POST is a new job
+    slug = _upcoming_slugs(1)[0]
+    url = f"/api/v1/predictions/race/{slug}"
+    first = staff_api.post(url, {}, format="json")
+    assert first.status_code == 201, first.content
+    assert first.json()["job"]["unchanged"] == []
+    batch = Prediction.objects.filter(race__slug=slug).values_list("batch", flat=True).first()
+
+    again = staff_api.post(url, {}, format="json")
+    assert again.status_code == 200, again.content
+    body = again.json()
+    assert body["duplicate"] is False and body["job"]["id"] != first.json()["job"]["id"]
+    assert body["job"]["status"] == "succeeded" and body["job"]["unchanged"] == ["pre"]
+    assert set(Prediction.objects.filter(race__slug=slug).values_list("batch", flat=True)) == {batch}
+    assert [p["driver"] for p in body["predictions"]["stages"][0]["predictions"]] == [
+        p["driver"] for p in first.json()["predictions"]["stages"][0]["predictions"]
+    ]
+    status = staff_api.get(body["job"]["url"])
+    assert status.status_code == 200 and status.json()["unchanged"] == ["pre"]
+
+
 def test_a_failed_job_is_not_a_duplicate_of_the_next_request(staff_api, ergast_data, trained_model):
     import uuid
 

@@ -79,3 +79,38 @@ def race_weather(ergast_data):
     from tests.predictions.weather_csv import race_weather_load_csv
 
     return race_weather_load_csv(WEATHER_CSV, seasons=range(2018, 2027))
+
+
+@pytest.fixture(scope="session")
+def second_bundle(trained_bundle, tmp_path_factory):
+    """The session's models saved again under another label: a second model version for tests of
+    what a new version changes, without training one."""
+    import dataclasses
+
+    from predictions.ml.artifacts import bundle_save
+
+    bundle, _ = trained_bundle
+    copy = dataclasses.replace(bundle, label=f"{bundle.label}-b")
+    path = tmp_path_factory.mktemp("models-b") / f"{copy.label}.joblib"
+    bundle_save(copy, path)
+    return copy, path
+
+
+@pytest.fixture
+def second_model(active_model, second_bundle):
+    """A second ModelVersion (same window as `active_model`, registered after it, inactive): the
+    test activates it when it needs a newer active model."""
+    from predictions.models import ModelVersion
+
+    bundle, path = second_bundle
+    return ModelVersion.objects.create(
+        label=bundle.label,
+        train_from_season=active_model.train_from_season,
+        train_until_season=active_model.train_until_season,
+        trained_until_date=active_model.trained_until_date,
+        rows=1,
+        features={},
+        params={},
+        data_fingerprint="test",
+        artifact_path=str(path),
+    )

@@ -77,6 +77,24 @@ def test_predict_command(active_model):
         _run("predict", "--upcoming", "--as-of", "June")
 
 
+def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(active_model):
+    """Re-running `predict --upcoming` (the quick start does on every `make up`) with nothing
+    changed keeps the current sets instead of storing identical ones."""
+    first = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
+    slugs = [race["race"] for race in first]
+    assert slugs and all(race["stored"] == ["pre"] and race["unchanged"] == [] for race in first)
+    stored = Prediction.objects.filter(race__slug__in=slugs).count()
+
+    text = _run("predict", "--upcoming", "--as-of", "2026-11-26")
+    assert text.count("unchanged (pre): same model version and inputs") == len(slugs), text
+    assert Prediction.objects.filter(race__slug__in=slugs).count() == stored
+    for slug in slugs:
+        assert Prediction.objects.filter(race__slug=slug).values("batch").distinct().count() == 1
+    again = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
+    assert [(race["stored"], race["unchanged"]) for race in again] == [([], ["pre"])] * len(slugs)
+    assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
+
+
 def test_predict_without_any_model_is_a_clear_error(ergast_data):
     with pytest.raises(CommandError, match="train_models"):
         _run("predict", "--race", "2026_7")

@@ -85,3 +85,114 @@ def test_several_races_are_scored_then_retrained_once(how, active_model, mirror,
     for slug in refreshed:
         made = Prediction.objects.filter(race__slug=slug)
         assert made.values("batch").distinct().count() == made.values("stage").distinct().count()
+
+
+# --- a step stopped after scoring: its retrain / refresh are caught up by the next daily run --------
+
+
+def _latest_scored_race() -> Race:
+    return Race.objects.filter(results__isnull=False).distinct().order_by("-date").first()
+
+
+def _counting_retrain(monkeypatch, version: ModelVersion) -> list:
+    """model_train standing in for a real fit (the training tests' business): `version` becomes the
+    active model, trained through the latest race with results, as a real retrain's would be."""
+    from predictions.services import model_version_activate
+
+    trained = []
+
+    def model_train(**kwargs):
+        trained.append(kwargs)
+        ModelVersion.objects.filter(pk=version.pk).update(trained_until_date=_latest_scored_race().date)
+        return model_version_activate(version=ModelVersion.objects.get(pk=version.pk))
+
+    monkeypatch.setattr("predictions.services.training.model_train", model_train)
+    return trained
+
+
+def test_a_retrain_and_refresh_cut_off_after_scoring_are_done_by_the_next_run(
+    active_model, second_model, mirror, settings, monkeypatch
+):
+    settings.AUTO_RETRAIN_ENABLED = True
+    (race,), morning = _interrupted_state(active_model, pending=1)
+
+    def killed(**kwargs):  # the worker is stopped while the post-race step retrains
+        raise SystemExit(1)
+
+    monkeypatch.setattr("predictions.services.training.model_train", killed)
+    with pytest.raises(SystemExit):
+        job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert RaceAccuracy.objects.filter(race=race).exists()  # the marker is in: the race is not pending
+    assert ModelVersion.objects.get(is_active=True) == active_model
+
+    trained = _counting_retrain(monkeypatch, second_model)
+    run = job_run_execute(
+        job="daily_results_sync", func=lambda: job_daily_results(now=morning + timedelta(days=1))
+    )
+
+    assert run.status == "succeeded", run.error
+    assert run.counts["post_race_pending"] == []
+    post_race = run.counts["post_race"]
+    assert "trained on data through" in post_race["pending"]["retrain"]
+    assert len(trained) == 1 and post_race["retrained"] == second_model.label
+    assert post_race["refreshed"] and not post_race.get("errors")
+    for slug in post_race["refreshed"]:  # the upcoming races, predicted once by the new model
+        made = Prediction.objects.filter(race__slug=slug)
+        assert set(made.values_list("model_version_id", flat=True)) == {second_model.pk}, slug
+        assert made.values("batch").distinct().count() == 1, slug
+
+    # Caught up: the following mornings neither retrain nor refresh.
+    for days in (2, 3):
+        run = job_run_execute(
+            job="daily_results_sync", func=lambda d=days: job_daily_results(now=morning + timedelta(days=d))
+        )
+        assert run.status == "succeeded" and run.counts["post_race"] == {}, run.counts["post_race"]
+    assert len(trained) == 1
+
+
+def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_retrain(
+    active_model, second_model, mirror, settings, monkeypatch
+):
+    """The retrain went through but the refresh did not (or a new model was activated since): only
+    the refresh is caught up. A model trained through the latest race is never retrained again, and
+    a roll-back to an older version is left alone."""
+    from predictions.selectors import race_list_upcoming
+    from predictions.services import model_version_activate, prediction_generate
+
+    settings.AUTO_RETRAIN_ENABLED = True
+    latest = _latest_scored_race()
+    morning = datetime.combine(latest.date + timedelta(days=2), time(6), tzinfo=UTC)
+    for done in Race.objects.filter(season_id=2026, results__isnull=False).distinct():
+        RaceAccuracy.objects.create(
+            race=done, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
+            podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
+        )  # fmt: skip
+    ModelVersion.objects.filter(pk__in=[active_model.pk, second_model.pk]).update(
+        trained_until_date=latest.date
+    )
+    upcoming = race_list_upcoming(as_of=morning)
+    for race in upcoming:
+        prediction_generate(race=race)  # by the model active then
+    trained = _counting_retrain(monkeypatch, second_model)
+
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.status == "succeeded" and run.counts["post_race"] == {}, run.counts["post_race"]
+
+    model_version_activate(version=ModelVersion.objects.get(pk=second_model.pk))  # refresh cut off
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    post_race = run.counts["post_race"]
+    assert post_race["pending"] == {"retrain": None, "refresh": [r.slug for r in upcoming]}
+    assert post_race["retrained"] is None and trained == []
+    assert post_race["refreshed"] == [r.slug for r in upcoming] and post_race["refresh_unchanged"] == []
+    for race in upcoming:
+        current = Prediction.objects.filter(race=race).order_by("-created_at").first()
+        assert current.model_version_id == second_model.pk
+        assert Prediction.objects.filter(race=race).values("batch").distinct().count() == 2
+
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.counts["post_race"] == {} and trained == []
+
+    # Staff roll back to the older version: not a pending retrain or refresh.
+    model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk))
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.counts["post_race"] == {} and trained == []

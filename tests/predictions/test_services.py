@@ -14,6 +14,7 @@ from predictions.models import ModelVersion, Prediction, RaceAccuracy
 from predictions.services import (
     ModelUnavailable,
     championship_simulate,
+    model_version_activate,
     prediction_generate,
     prediction_what_if,
     race_results_process,
@@ -29,7 +30,7 @@ def _race(season, rnd):
 
 
 def test_generate_stores_both_stages_and_never_overwrites(
-    active_model, race_weather, django_capture_on_commit_callbacks
+    active_model, second_model, race_weather, django_capture_on_commit_callbacks
 ):
     race = _race(2025, 12)
     received = []
@@ -41,6 +42,7 @@ def test_generate_stores_both_stages_and_never_overwrites(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             first = prediction_generate(race=race)
+        model_version_activate(version=second_model)  # a changed input: a new set, the first kept
         with django_capture_on_commit_callbacks(execute=True):
             second = prediction_generate(race=race, stage="post")
     finally:
@@ -56,6 +58,81 @@ def test_generate_stores_both_stages_and_never_overwrites(
     p = current["post"][0]
     assert p.explanation and {"feature", "value", "contribution"} <= set(p.explanation[0])
     assert p.low_confidence == (p.confidence < 0.7)
+
+
+def _sets(race, stage):
+    return Prediction.objects.filter(race=race, stage=stage).values("batch").distinct().count()
+
+
+def test_unchanged_inputs_keep_the_current_set_instead_of_a_duplicate(
+    active_model, second_model, django_capture_on_commit_callbacks
+):
+    """Predicting twice with nothing changed stores one set (the second call returns it, says so and
+    signals nothing); a new forecast, then a new model version, each store a new set."""
+    race = _race(2026, 9)  # upcoming: pre-qualifying only, weather from the forecast
+    received = []
+
+    def receiver(sender, race_ids, **kw):
+        received.append(race_ids)
+
+    predictions_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            first = prediction_generate(race=race)
+        with django_capture_on_commit_callbacks(execute=True):
+            again = prediction_generate(race=race)
+    finally:
+        predictions_changed.disconnect(receiver)
+    assert first.stored == ("pre",) and first.unchanged == ()
+    assert again.stored == () and again.unchanged == ("pre",)
+    assert _sets(race, "pre") == 1 and received == [[race.id]]
+    assert [p.pk for p in again] == [p.pk for p in sorted(first, key=lambda p: p.predicted_position)]
+    assert len({p.inputs_fingerprint for p in again}) == 1 and len(again[0].inputs_fingerprint) == 64
+
+    WeatherForecast.objects.create(
+        race=race, session="race", valid_at=datetime(2026, 7, 5, 14, tzinfo=UTC),
+        fetched_at=datetime(2026, 7, 1, tzinfo=UTC), air_temperature=16, precipitation_probability=90,
+        wind_speed=5, humidity=85,
+    )  # fmt: skip
+    wet = prediction_generate(race=race)
+    assert wet.stored == ("pre",) and _sets(race, "pre") == 2
+    assert wet[0].inputs_fingerprint != first[0].inputs_fingerprint
+    assert prediction_generate(race=race).unchanged == ("pre",) and _sets(race, "pre") == 2
+
+    model_version_activate(version=second_model)
+    newer = prediction_generate(race=race)
+    assert newer.stored == ("pre",) and _sets(race, "pre") == 3
+    assert newer[0].inputs_fingerprint == wet[0].inputs_fingerprint  # same inputs, another model
+    current = selectors.prediction_list_current(race=race)
+    assert {p.batch for p in current["pre"]} == {newer[0].batch}
+
+
+def test_a_new_grid_is_a_new_set_and_each_stage_is_judged_on_its_own(active_model, race_weather):
+    race = _race(2025, 12)
+    both = prediction_generate(race=race)
+    assert set(both.stored) == {"pre", "post"}
+    post_only = prediction_generate(race=race, stage="post")
+    assert post_only.unchanged == ("post",) and _sets(race, "post") == 1
+    # A changed grid (a penalty applied after qualifying) is a changed input.
+    first, second = RaceResult.objects.filter(race=race, shared_car_index=0).order_by("grid")[:2]
+    RaceResult.objects.filter(pk=first.pk).update(grid=second.grid)
+    RaceResult.objects.filter(pk=second.pk).update(grid=first.grid)
+    regrid = prediction_generate(race=race)
+    assert set(regrid.stored) == {"pre", "post"} and _sets(race, "post") == 2
+
+
+def test_a_set_made_after_the_race_does_not_stand_for_a_pre_race_one(active_model, race_weather):
+    """Identical inputs, but what the post-race scoring reads differs: a prediction made after the
+    start (as_of) is no pre-race prediction, and a backfilled set is not a live one."""
+    race = _race(2025, 24)
+    after = prediction_generate(race=race, stage="pre")  # as_of now: after the race
+    before = prediction_generate(race=race, stage="pre", as_of=datetime(2025, 12, 1, tzinfo=UTC))
+    assert before.stored == ("pre",) and before[0].batch != after[0].batch
+    again = prediction_generate(race=race, stage="pre", as_of=datetime(2025, 12, 2, tzinfo=UTC))
+    assert again.unchanged == ("pre",) and again[0].batch == before[0].batch
+    backfilled = prediction_generate(race=race, stage="pre", backfilled=True, version=active_model)
+    assert backfilled.stored == ("pre",) and backfilled[0].backfilled
+    assert _sets(race, "pre") == 3
 
 
 def test_current_predictions_query_count(active_model, django_assert_max_num_queries):

@@ -64,6 +64,8 @@ class Command(BaseCommand):
             out.append(
                 {
                     "race": race.slug,
+                    "stored": list(rows.stored),
+                    "unchanged": list(rows.unchanged),
                     "predictions": [
                         {
                             "stage": p.stage,
@@ -87,6 +89,12 @@ class Command(BaseCommand):
             return
         for race in out:
             self.stdout.write(self.style.MIGRATE_HEADING(race["race"]))
+            if race["unchanged"]:
+                # Said plainly, so a re-run of the quick start shows why no new set appeared.
+                self.stdout.write(
+                    f"  unchanged ({', '.join(race['unchanged'])}): same model version and inputs as "
+                    "the current set, which is kept (no new record)"
+                )
             for p in race["predictions"]:
                 self.stdout.write(
                     f"  [{p['stage']:4}] P{p['predicted_position']:<2} {p['driver']:<20} {p['team']:<14} "
