@@ -15,7 +15,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ingestion.models import Driver, QualifyingResult, Race, RaceResult, Team
+from ingestion.models import (
+    Driver,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    SprintResult,
+    Team,
+)
 from predictions.features.compute import KEY, build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES
@@ -34,9 +42,17 @@ class PredictionInputError(ValueError):
     bad what-if grid). Messages do not name the race: callers add it where needed."""
 
 
+PRACTICE_SESSIONS_LATEST_FIRST = ("FP3", "FP2", "FP1")
+
+
 def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
-    """The race's entrants and where the list came from: results, qualifying, or (for a race not
-    yet run) the entry list of the latest race with results before it."""
+    """The race's entrants and where the list came from, the race's own entry information first:
+    results, qualifying, this weekend's sprint, free practice (`practice_entrants`: each team's cars
+    filled from its latest session back, so an FP1-only reserve gives way to the race driver), and
+    only for a race with none of these (not yet run, no session in) the entry list of the latest
+    race with results before it. Practice and qualifying rows include those ingested from OpenF1's
+    session results (`ingestion.services.openf1_results`), so a new season's first race is predicted
+    with its own field as soon as FP1 is in."""
     cols = ["race_id", "driver_id", "team_id", "grid"]
     rows = list(
         RaceResult.objects.filter(race=race, shared_car_index=0).values_list("driver_id", "team_id", "grid")
@@ -48,6 +64,17 @@ def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
     rows = list(QualifyingResult.objects.filter(race=race).values_list("driver_id", "team_id", "position"))
     if rows:
         return pd.DataFrame([(race.id, *r) for r in rows], columns=cols), "qualifying"
+    rows = list(
+        SprintResult.objects.filter(race=race).order_by("position_order").values_list("driver_id", "team_id")
+    )
+    if rows:
+        return pd.DataFrame([(race.id, d, t, None) for d, t in rows], columns=cols).drop_duplicates(
+            "driver_id"
+        ), "sprint"
+    practice = list(PracticeResult.objects.filter(race=race).values_list("session", "driver_id", "team_id"))
+    if practice:
+        pairs = practice_entrants(rows=practice)
+        return pd.DataFrame([(race.id, d, t, None) for d, t in pairs], columns=cols), "practice"
     previous = (
         Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct().first()
     )
@@ -59,6 +86,26 @@ def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame([(race.id, d, t, None) for d, t in rows], columns=cols).drop_duplicates(
         "driver_id"
     ), (f"entry list of {previous.slug}")
+
+
+def practice_entrants(*, rows: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
+    """Pure: (session, driver_id, team_id) practice rows -> the (driver_id, team_id) entrants. A team
+    has as many cars as it ran in its busiest session; they are filled with its drivers from the
+    latest session (FP3, FP2, FP1) back, so a reserve who drove only FP1 gives way to the race
+    driver of a later session, and a driver who missed FP3 is still found in FP2."""
+    rank = {s: i for i, s in enumerate(PRACTICE_SESSIONS_LATEST_FIRST)}
+    per_session: dict[tuple[int, int], list[int]] = {}
+    for session, driver, team in sorted(rows, key=lambda r: (rank.get(r[0], len(rank)), r[1])):
+        per_session.setdefault((team, rank.get(session, len(rank))), []).append(driver)
+    cars: dict[int, int] = {}
+    for (team, _), drivers in per_session.items():
+        cars[team] = max(cars.get(team, 0), len(set(drivers)))
+    out: dict[int, int] = {}
+    for (team, _), drivers in sorted(per_session.items()):  # by team, then latest session first
+        for driver in drivers:
+            if driver not in out and sum(1 for t in out.values() if t == team) < cars[team]:
+                out[driver] = team
+    return list(out.items())
 
 
 def _stages_for(race: Race, stage: str | None, source: str) -> list[str]:
