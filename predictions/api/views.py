@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, MalformedRequest, MethodFirstMixin, error_response, error_responses
-from f1site.throttling import ExpensiveThrottle
+from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
@@ -213,11 +213,20 @@ class WhatIfView(CachedJSONView):
 
 
 class ChampionshipView(CachedJSONView):
-    throttle_classes = [ExpensiveThrottle]
+    # The usual anon/user throttle (deferred to the cache read) for every request; the "expensive"
+    # bucket only when the answer is computed (f1site.throttling.expensive_charge in compute), so a
+    # frontend server polling cached odds from one address is not refused.
 
     @extend_schema(
         operation_id="championship_retrieve",
         summary="Title probabilities for a season (Monte Carlo over the remaining races)",
+        description=(
+            "A completed season answers with its stored final standings (champion at 1.0, no model "
+            "needed). Otherwise a Monte Carlo of the remaining rounds on top of the stored standings "
+            "(503 without a model). Cached; only a request that computes counts against the "
+            "'expensive' rate (API_THROTTLE_EXPENSIVE, shared with what-if), every request against "
+            "the usual one."
+        ),
         parameters=[
             OpenApiParameter(
                 "season",
@@ -239,6 +248,7 @@ class ChampionshipView(CachedJSONView):
         from predictions.services import ModelUnavailable, championship_simulate
 
         def compute():
+            expensive_charge(request)
             try:
                 return championship_simulate(season=season)
             except ValueError as exc:

@@ -366,3 +366,20 @@ def test_championship_of_a_completed_season_answers_from_the_standings_without_a
     ]
     unavailable = api.get("/api/v1/championship/2026")
     assert unavailable.status_code == 503 and unavailable.json()["error"]["code"] == "model_unavailable"
+
+
+def test_cached_championship_answers_do_not_count_against_the_expensive_rate(api, ergast_data, settings):
+    """One client, 'expensive' at 2/min: repeated GETs of a cached season are all answered (they
+    counted and were refused from the 31st on before); computing a third season in the window is
+    refused with 429 and Retry-After."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "2/min"},
+    }
+    for _ in range(6):
+        assert api.get("/api/v1/championship/2024").status_code == 200
+    assert api.get("/api/v1/championship/2023").status_code == 200  # second computation
+    refused = api.get("/api/v1/championship/2022")  # third computation in the window
+    assert refused.status_code == 429, refused.content
+    assert refused.json()["error"]["code"] == "throttled" and int(refused["Retry-After"]) >= 1
+    assert api.get("/api/v1/championship/2024").status_code == 200  # cached: still served
