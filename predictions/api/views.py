@@ -192,6 +192,14 @@ class WhatIfView(CachedJSONView):
     @extend_schema(
         operation_id="predictions_what_if",
         summary="Predicted finish for a grid order you choose (not stored)",
+        description=(
+            "The grid must list each of the race's entrants exactly once (its results, qualifying, "
+            "sprint or practice field, else the latest race's): otherwise 409 `cannot_predict` with "
+            "`details.not_entered` (e.g. a retired driver) and `details.missing`. Every "
+            "qualifying-derived feature follows the grid: the driver in slot k gets quali position "
+            "k, the race's real slot-k qualifying times (gap to pole, team-mate gap; missing before "
+            "qualifying) and its Q3 places; practice, sprint, form and weather stay as they are."
+        ),
         parameters=[RACE_ID_PARAM],
         request=serializers.WhatIfIn,
         responses={200: serializers.WhatIfOut, **error_responses(400, 404, 409, 413, 429, 503)},
@@ -207,8 +215,10 @@ class WhatIfView(CachedJSONView):
             rows = prediction_what_if(race=race, grid=body.validated_data["grid"])
         except ModelUnavailable as exc:
             return _model_unavailable(exc)
-        except PredictionInputError as exc:
-            return error_response(code="cannot_predict", message=str(exc), status_code=409)
+        except PredictionInputError as exc:  # details: e.g. not_entered / missing drivers
+            return error_response(
+                code="cannot_predict", message=str(exc), status_code=409, details=exc.details
+            )
         return Response({"race": selectors.race_ref(race=race), "predictions": rows})
 
 
