@@ -155,17 +155,21 @@ def test_accuracy_404_before_results_and_scored_after(api, ergast_data, trained_
     assert stage["drivers"] == len(errors)
 
 
-def test_what_if_takes_a_grid(api, ergast_data, trained_model):
+def _latest_field() -> list[str]:
+    """An upcoming race without entry information takes the latest race with results' field."""
     from ingestion.models import Race, RaceResult
 
-    slug = _upcoming_slugs(1)[0]
-    # An upcoming race without entry information yet: its field is the latest race with results'.
     latest = Race.objects.filter(results__isnull=False).order_by("-date").distinct().first()
-    grid = list(
+    return list(
         RaceResult.objects.filter(race=latest)
         .order_by("position_order")
         .values_list("driver__ref", flat=True)
     )
+
+
+def test_what_if_takes_a_grid(api, ergast_data, trained_model):
+    slug = _upcoming_slugs(1)[0]
+    grid = _latest_field()
     response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": list(reversed(grid))}, format="json")
     assert response.status_code == 200, response.content
     rows = response.json()["predictions"]
@@ -375,7 +379,7 @@ def test_health_checks_that_the_model_really_loads(api, ergast_data, trained_mod
         return body["status"], body["checks"]["model"]
 
     slug = _upcoming_slugs(1)[0]
-    grid = {"grid": ["max_verstappen", "norris"]}
+    grid = {"grid": _latest_field()}
     assert api.post(f"/api/v1/predictions/what-if/{slug}", grid, format="json").status_code == 200
     overall, check = model_check()
     assert check["status"] == "ok"
