@@ -1,4 +1,5 @@
-"""Admin for the automated pipeline: job runs (read-only history), OpenF1 sessions and live data.
+"""Admin for the automated pipeline: job runs (read-only history), OpenF1 sessions and live data
+(read-only too: nothing here is added, edited or deleted by hand).
 
 The schedule itself is edited under "Periodic tasks" (django-celery-beat's admin): staff change a
 crontab or interval there and the running beat (DatabaseScheduler) picks it up without a restart.
@@ -24,10 +25,17 @@ logger = logging.getLogger(__name__)
 
 
 class _ReadOnly(admin.ModelAdmin):
+    """View only. Job runs are the pipeline's history (the weekly job prunes them after
+    JOB_RUN_RETENTION_DAYS); OpenF1 sessions carry the results-ingested and live markers, and their
+    live snapshots are pruned by the weekly job too. None is deleted by hand (no action, no button)."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
