@@ -64,7 +64,9 @@ class ModelVersionAdmin(_HistoryAdmin):
         except Exception as exc:  # ArtifactError: the artifact is missing or corrupt
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return
-        self.message_user(request, f"{version.label} is now the active model.", messages.SUCCESS)
+        self.message_user(
+            request, f"Model version {version.label} is now the active model.", messages.SUCCESS
+        )
 
     @admin.action(description="Retrain models on the latest data (and activate)")
     def retrain_models(self, request, queryset):

@@ -72,7 +72,7 @@ class JobRunAdmin(_ReadOnly):
             try:
                 job_spec_get(name=name)
             except KeyError:
-                self.message_user(request, f"{name} is not a scheduled job; not queued", messages.WARNING)
+                self.message_user(request, f"Not queued: {name} is not a scheduled job", messages.WARNING)
                 continue
             names.append(name)
         from ingestion.tasks import job_enqueue
@@ -82,7 +82,9 @@ class JobRunAdmin(_ReadOnly):
 
 def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str, Callable]]) -> None:
     """Run each (label, send) and tell staff what happened: queued, ran here (embedded mode), or
-    NOT queued because the broker is down — an error message naming the broker, never "Queued"."""
+    NOT queued because the broker is down — an error message naming the broker, never "Queued".
+    Messages lead with a fixed word: the admin capitalises the first letter (`capfirst`), which
+    would misspell a lowercase job name."""
     from f1site.celery import QueueUnavailable
     from ingestion.tasks import job_enqueue_runs_inline
 
@@ -102,7 +104,7 @@ def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str
             logger.exception("job run from admin failed", extra={"job": label})
         queued.append(label)
     for label, exc in refused:
-        model_admin.message_user(request, f"{label} was NOT queued: {exc}", messages.ERROR)
+        model_admin.message_user(request, f"NOT queued: {label}: {exc}", messages.ERROR)
     if queued and inline:  # embedded mode: no worker, the job runs in this request
         model_admin.message_user(
             request,

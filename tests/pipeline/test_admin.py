@@ -121,3 +121,14 @@ def test_job_runs_and_openf1_sessions_cannot_be_deleted(ergast_data, admin_clien
     request.user = admin_user
     for model in (LiveDriverSnapshot, RaceControlMessage):
         assert not admin.site._registry[model].has_delete_permission(request)
+
+
+@pytest.mark.django_db
+def test_run_now_messages_keep_the_job_name_lowercase(admin_client):
+    # the admin template capitalises a message's first letter ("Not_a_job is not …" before)
+    run = JobRun.objects.create(job="not_a_job", status=JobStatus.SUCCEEDED)
+    response = admin_client.post(
+        "/admin/ingestion/jobrun/", {"action": "run_now", "_selected_action": [run.pk]}, follow=True
+    )
+    body = response.content.decode()
+    assert "Not queued: not_a_job is not a scheduled job" in body and "Not_a_job" not in body

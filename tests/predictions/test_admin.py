@@ -69,3 +69,17 @@ def test_deleting_a_race_would_take_its_predictions_so_it_is_refused(admin_clien
     assert response.status_code == 200 and response.context["perms_lacking"] == {"prediction"}
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
     assert Race.objects.filter(pk=race.pk).exists() and Prediction.objects.filter(race=race).exists()
+
+
+def test_activation_message_shows_the_version_label_as_is(ergast_data, admin_client, monkeypatch):
+    # the admin template capitalises a message's first letter: "V20261126-… is now the active model"
+    version = ModelVersionFactory(label="v20261126-101500000000-2019-2026")
+    monkeypatch.setattr("predictions.admin.model_version_activate", lambda *, version: version)
+    response = admin_client.post(
+        reverse("admin:predictions_modelversion_changelist"),
+        {"action": "activate_version", "_selected_action": [version.pk]},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "Model version v20261126-101500000000-2019-2026 is now the active model." in body
+    assert "V20261126" not in body
