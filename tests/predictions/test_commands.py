@@ -49,7 +49,7 @@ def test_train_models_registers_an_active_version(ergast_data, settings, tmp_pat
     )
     assert len(version.features["post"]) >= 40 and version.data_fingerprint
     assert catalogue.read_text() == feature_catalogue_markdown()
-    with pytest.raises(CommandError, match="no race results"):
+    with pytest.raises(CommandError, match="is before the model's history, which starts in 1996"):
         _run("train_models", "--from-season", "1900", "--until-season", "1901")
 
 
