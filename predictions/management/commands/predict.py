@@ -33,7 +33,11 @@ class Command(BaseCommand):
             help="The next three races; also backfills the last three completed races that have no prediction",
         )
         parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
-        parser.add_argument("--as-of", help="Clock for --upcoming (ISO date/time, default now)")
+        parser.add_argument(
+            "--as-of",
+            help="Clock (ISO date/time, default now) choosing the upcoming races and stages; a race "
+            "run since that clock is refused (a backfill is its honest pre-race prediction)",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
