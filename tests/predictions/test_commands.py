@@ -99,6 +99,25 @@ def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(activ
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
 
 
+def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model):
+    """With no race left (a clock after the calendar ends), the last three completed races are
+    backfilled and scored before the command reports that nothing is upcoming."""
+    # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
+    ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
+    out = StringIO()
+    with pytest.raises(CommandError, match="no upcoming races without results"):
+        call_command("predict", "--upcoming", "--as-of", "2026-12-31", stdout=out)
+    recent = list(Race.objects.filter(season_id=2026, round__in=[5, 6, 7]).order_by("-date"))
+    assert f"backfilled and scored: {', '.join(r.slug for r in recent)}" in out.getvalue()
+    for race in recent:
+        assert set(
+            RaceAccuracy.objects.filter(race=race, backfilled=True).values_list("stage", flat=True)
+        ) == {
+            "pre",
+            "post",
+        }
+
+
 def test_predict_without_any_model_is_a_clear_error(ergast_data):
     with pytest.raises(CommandError, match="train_models"):
         _run("predict", "--race", "2026_7")
