@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import re
 import uuid
+from datetime import UTC, datetime
 from functools import cache as memoize
 
 import pytest
@@ -17,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ingestion.models import Driver, JobRun, Race, RaceResult
-from predictions.models import BacktestRun
+from predictions.models import BacktestRun, Prediction
 from tests.conftest import ERGAST_DUMP_DIR
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceAccuracyFactory
 
@@ -519,3 +520,36 @@ def test_sync_and_prediction_signals_drop_cached_pages(client, signal_path):
     assert "No backtest has been run yet." in client.get(url).content.decode()  # still the cached page
     signal.send(sender=None, race_ids=["2025_bahrain"])
     assert "2.750" in client.get(url).content.decode()
+
+
+def test_a_completed_race_shows_the_scored_set_not_a_newer_one_made_after_it(client, ergast_data):
+    """QA repro: after a staff regeneration of a completed race, the home card read "Predicted
+    winner: <the winner> · missed" and the race page showed the backfilled set's MAE over the newer
+    after-race set's chart. Both now show the scored set, labelled backfilled."""
+    from predictions.selectors import prediction_overview
+
+    race = Race.objects.get(season_id=2026, round=7)
+    finish = list(
+        RaceResult.objects.filter(race=race, shared_car_index=0).select_related("driver", "team")
+        .order_by("position_order")
+    )  # fmt: skip
+    scored = _predict(race, list(reversed(finish)), stage="post")  # the winner predicted last
+    Prediction.objects.filter(batch=scored).update(backfilled=True)
+    RaceAccuracyFactory(race=race, stage="post", batch=scored, mae=3.18, winner_hit=False, backfilled=True)
+    newer = _predict(race, finish, stage="post")  # made now, after the race: the winner on top
+    assert Prediction.objects.filter(batch=newer).latest("created_at").created_at > race.start
+
+    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"}).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert f"Predicted winner: {finish[-1].driver.full_name}" in card and "missed" in card
+    assert "backfilled" in card and "3.18" in card
+
+    page = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
+    assert "3.18" in page and "backfilled" in page
+    code = finish[-1].driver.code or finish[-1].driver.family_name
+    assert f"{code}: predicted P1, finished P{len(finish)}" in page  # the chart of the scored set
+    assert f"{finish[0].driver.code or finish[0].driver.family_name}: predicted P1" not in page
+
+    recent = {e["race"].pk: e for e in prediction_overview(as_of=datetime(2026, 6, 20, tzinfo=UTC))["recent"]}
+    assert {p.batch for p in recent[race.pk]["predictions"]["post"]} == {scored}
+    assert recent[race.pk]["accuracy"]["post"].batch == scored
