@@ -499,15 +499,28 @@ def standings(request: HttpRequest) -> HttpResponse:
 @require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
-    backtest = engine.backtest_latest()
+    # The headline is the post-qualifying backtest over the standard period (else the latest one of
+    # the stage, labelled with its seasons), then the pre-qualifying one: never whichever ran last.
+    headlines = engine.backtest_headlines()
+    backtest = next(iter(headlines.values()), None)
     model = engine.model_version_active()
     catalogue = engine.feature_catalogue()
-    results = (backtest.results if backtest else None) or {}
-    calibration = _calibration_groups(results)
+    calibration = _calibration_groups((backtest.results if backtest else None) or {})
+    standard = engine.BACKTEST_STANDARD_SEASONS
     context = {
         "backtest": backtest,
-        "seasons": _season_rows(results.get("seasons")),
-        "overall": _variants(results.get("overall") or {}),
+        "backtests": [
+            {
+                "run": run,
+                "label": "After qualifying" if stage == "post" else "Before qualifying",
+                "seasons_label": _seasons_label(run.seasons),
+                "standard": sorted(run.seasons or []) == standard,
+                "seasons": _season_rows((run.results or {}).get("seasons")),
+                "overall": _variants((run.results or {}).get("overall") or {}),
+            }
+            for stage, run in headlines.items()
+        ],
+        "standard_label": _seasons_label(standard),
         "model": model,
         "feature_counts": _feature_counts(model),
         "catalogue": catalogue,
@@ -537,6 +550,16 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "analytics/model.html", context)
+
+
+def _seasons_label(seasons) -> str:
+    """[2022, 2023, 2024, 2025] -> "2022–2025"; gaps are listed ("2022, 2024")."""
+    seasons = sorted(int(s) for s in seasons or [])
+    if not seasons:
+        return ""
+    if seasons == list(range(seasons[0], seasons[-1] + 1)) and len(seasons) > 1:
+        return f"{seasons[0]}–{seasons[-1]}"
+    return ", ".join(str(s) for s in seasons)
 
 
 def _feature_counts(model) -> list[dict]:

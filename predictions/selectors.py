@@ -205,6 +205,30 @@ def backtest_latest(*, stage: str | None = None) -> BacktestRun | None:
     return qs.order_by("-created_at").first()
 
 
+# The period the README's headline backtest is measured on (`backtest --seasons 2022-2025`): a run
+# over other seasons (a weekly season-so-far evaluation, a quick 7-race check) is no headline.
+BACKTEST_STANDARD_SEASONS = [2022, 2023, 2024, 2025]
+
+
+def backtest_headlines() -> dict[str, BacktestRun]:
+    """Stage -> the backtest to headline, post-qualifying first: the latest succeeded run of the
+    stage over BACKTEST_STANDARD_SEASONS, else the stage's latest succeeded run (callers label its
+    seasons). Two queries: the candidates' headers, then the chosen runs with their results."""
+    latest: dict[str, tuple[bool, int]] = {}
+    for pk, stage, seasons in (
+        BacktestRun.objects.filter(status=BacktestStatus.SUCCEEDED)
+        .order_by("-created_at", "-id")
+        .values_list("pk", "stage", "seasons")
+    ):
+        standard = sorted(seasons or []) == BACKTEST_STANDARD_SEASONS
+        if stage not in latest or (standard and not latest[stage][0]):
+            latest[stage] = (standard, pk)
+    if not latest:
+        return {}
+    runs = BacktestRun.objects.in_bulk([pk for _, pk in latest.values()])
+    return {s: runs[latest[s][1]] for s in ("post", "pre") if s in latest}
+
+
 def feature_catalogue() -> list[dict]:
     """name, group, description, source, available_pre_qualifying — from the feature registry."""
     return feature_catalogue_rows()

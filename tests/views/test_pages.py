@@ -553,3 +553,37 @@ def test_a_completed_race_shows_the_scored_set_not_a_newer_one_made_after_it(cli
     recent = {e["race"].pk: e for e in prediction_overview(as_of=datetime(2026, 6, 20, tzinfo=UTC))["recent"]}
     assert {p.batch for p in recent[race.pk]["predictions"]["post"]} == {scored}
     assert recent[race.pk]["accuracy"]["post"].batch == scored
+
+
+def test_model_page_headlines_the_standard_post_qualifying_backtest(client, django_assert_max_num_queries):
+    """QA repro: a quick 7-race `backtest --seasons 2026 --stage pre` became the unlabelled
+    headline. The headline is the latest post-qualifying run over 2022-2025; the pre-qualifying one
+    follows, labelled with its seasons."""
+    from predictions.selectors import backtest_headlines
+
+    standard = BacktestRun.objects.create(
+        status="succeeded", stage="post", seasons=[2022, 2023, 2024, 2025], races=92,
+        results={"overall": {"model": {"mae": 3.22}}},
+    )  # fmt: skip
+    BacktestRun.objects.create(  # the weekly season-so-far evaluation: newer, but no headline
+        status="succeeded",
+        stage="post",
+        seasons=[2026],
+        races=7,
+        results={"overall": {"model": {"mae": 4.19}}},
+    )
+    BacktestRun.objects.create(
+        status="succeeded",
+        stage="pre",
+        seasons=[2026],
+        races=7,
+        results={"overall": {"model": {"mae": 5.55}}},
+    )
+    with django_assert_max_num_queries(6):
+        html = client.get(reverse("analytics:model")).content.decode()
+    post, pre = html.split('class="backtest-run"')[1:3]
+    assert 'data-stage="post"' in post and "After qualifying · seasons 2022–2025" in post
+    assert "3.220" in post and "4.190" not in html and "Not the standard period" not in post
+    assert 'data-stage="pre"' in pre and "Before qualifying · seasons 2026" in pre and "5.550" in pre
+    assert "Not the standard period (2022–2025)" in pre
+    assert backtest_headlines()["post"].pk == standard.pk
