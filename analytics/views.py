@@ -104,11 +104,12 @@ def home(request: HttpRequest) -> HttpResponse:
     # The engine's race lists (same as-of rules as prediction_overview), with predictions and
     # accuracy fetched for all races at once so the query count does not grow with the calendar.
     # A past race's card shows the set that was scored (one set for the predicted winner and the
-    # numbers).
+    # numbers). With ?as_of, only what had been made (and scored) by then, and the post-qualifying
+    # stage only once qualifying had begun: the page as it stood that day, not today's sets.
     upcoming = engine.race_list_upcoming(as_of=as_of)
     recent = engine.race_list_recent_completed(as_of=as_of)
     awaiting = engine.race_list_awaiting_results(as_of=as_of)
-    shown = engine.prediction_sets_shown(races=upcoming + recent)
+    shown = engine.prediction_sets_shown(races=upcoming + recent, as_of=as_of)
     forecasts = selectors.race_forecasts_map(races=upcoming)
     winners = selectors.race_winners_map(races=recent)
     past_cards = []
@@ -145,7 +146,8 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
 
 
 def _as_of_param(request: HttpRequest):
-    """Optional `?as_of=YYYY-MM-DD`: the home page as it looked on that day (404 if malformed)."""
+    """Optional `?as_of=YYYY-MM-DD`: the home page as it looked at 12:00 UTC that day (404 if
+    malformed)."""
     raw = request.GET.get("as_of")
     if not raw:
         return None
