@@ -126,6 +126,8 @@ def test_home_as_of_shows_next_three_and_last_three(client, predicted_2026_8, pr
     for entry in entrants[:3]:
         assert entry.driver.full_name in html
     assert "No prediction yet." in html  # rounds 9 and 10 have none
+    # the podium is in expected-position order, not by win chance: the card says so
+    assert "Ordered by expected finishing position" in html.split('data-race="' + upcoming[0])[1]
     # the winner of round 7 from results.csv, and the stored accuracy (MAE 3.25, winner missed)
     race_id = _race_row(2026, 7)["raceId"]
     winner = next(r for r in _csv("results") if r["raceId"] == race_id and r["positionOrder"] == "1")
