@@ -60,12 +60,16 @@ def test_predict_command(active_model):
     assert [r["predicted_position"] for r in rows] == list(range(1, len(rows) + 1))
     assert Prediction.objects.filter(race__season_id=2026, race__round=7, stage="post").count() == len(rows)
     # a past clock: the last three completed races get backfilled predictions (from the 2023-2024
-    # model, trained before them) and accuracy records; the next three are predicted
-    text = _run("predict", "--upcoming", "--as-of", "2025-12-01")
+    # model, trained before them) and accuracy records; the next three as of that clock have been
+    # run since, so they are refused rather than predicted now by a model that learnt from them
+    out = StringIO()
+    next_race = Race.objects.get(season_id=2025, round=24).slug
+    with pytest.raises(CommandError, match=f"^{next_race}: the clock 2025-12-01 00:00 UTC is before"):
+        call_command("predict", "--upcoming", "--as-of", "2025-12-01", stdout=out)
+    text = out.getvalue()
     recent = [r.slug for r in Race.objects.filter(season_id=2025, round__in=[21, 22, 23]).order_by("date")]
     assert f"backfilled and scored: {', '.join(reversed(recent))}" in text
-    for slug in [Race.objects.get(season_id=2025, round=24).slug, "2026_australia", "2026_china"]:
-        assert slug in text
+    assert not Prediction.objects.filter(race__slug=next_race).exists()
     assert RaceAccuracy.objects.filter(race__slug__in=recent, backfilled=True).count() == 6
     with pytest.raises(CommandError, match="No race with id"):
         _run("predict", "--race", "2026_nowhere")
@@ -93,6 +97,25 @@ def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(activ
     again = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
     assert [(race["stored"], race["unchanged"]) for race in again] == [([], ["pre"])] * len(slugs)
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
+
+
+def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model):
+    """With no race left (a clock after the calendar ends), the last three completed races are
+    backfilled and scored before the command reports that nothing is upcoming."""
+    # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
+    ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
+    out = StringIO()
+    with pytest.raises(CommandError, match="no upcoming races without results"):
+        call_command("predict", "--upcoming", "--as-of", "2026-12-31", stdout=out)
+    recent = list(Race.objects.filter(season_id=2026, round__in=[5, 6, 7]).order_by("-date"))
+    assert f"backfilled and scored: {', '.join(r.slug for r in recent)}" in out.getvalue()
+    for race in recent:
+        assert set(
+            RaceAccuracy.objects.filter(race=race, backfilled=True).values_list("stage", flat=True)
+        ) == {
+            "pre",
+            "post",
+        }
 
 
 def test_predict_without_any_model_is_a_clear_error(ergast_data):
