@@ -471,50 +471,6 @@ def _job_runs() -> list[JobRun]:
     return list(JobRun.objects.order_by("-started_at")[:20])
 
 
-# --- predictions for several races at once (the home page) ---------------------------------
-
-
-def predictions_current_map(*, races: list[Race]) -> dict[int, dict[str, list]]:
-    """race id -> {stage: rows of the newest prediction batch}, for any number of races in two queries.
-
-    Same rule as `predictions.selectors.prediction_list_current` (newest batch per race and stage;
-    batches are never overwritten), batched so a page listing races does not query per race.
-    """
-    from predictions.models import Prediction
-
-    newest: dict[tuple[int, str], tuple] = {}
-    for row in (
-        Prediction.objects.filter(race__in=races)
-        .values("race_id", "stage", "batch")
-        .annotate(created=Max("created_at"))
-        .order_by()
-    ):
-        key = (row["race_id"], row["stage"])
-        if key not in newest or row["created"] > newest[key][0]:
-            newest[key] = (row["created"], row["batch"])
-    out: dict[int, dict[str, list]] = {}
-    if not newest:
-        return out
-    rows = (
-        Prediction.objects.filter(batch__in=[batch for _, batch in newest.values()])
-        .select_related("driver", "team")
-        .order_by("race_id", "stage", "predicted_position")
-    )
-    for p in rows:
-        out.setdefault(p.race_id, {}).setdefault(p.stage, []).append(p)
-    return out
-
-
-def race_accuracy_map(*, races: list[Race]) -> dict[int, dict[str, object]]:
-    """race id -> {stage: newest accuracy record}, in one query (cf. `race_accuracy_get`)."""
-    from predictions.models import RaceAccuracy
-
-    out: dict[int, dict[str, object]] = {}
-    for record in RaceAccuracy.objects.filter(race__in=races).order_by("race_id", "stage", "-scored_at"):
-        out.setdefault(record.race_id, {}).setdefault(record.stage, record)
-    return out
-
-
 WHAT_IF_PREFILL = {
     "results": "the actual starting grid",
     "qualifying": "the qualifying order (grid penalties not applied)",

@@ -105,36 +105,51 @@ def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
     # The engine's race lists (same as-of rules as prediction_overview), with predictions and
     # accuracy fetched for all races at once so the query count does not grow with the calendar.
+    # A past race's card shows the set that was scored (one set for the predicted winner and the
+    # numbers). With ?as_of, only what had been made (and scored) by then, and the post-qualifying
+    # stage only once qualifying had begun: the page as it stood that day, not today's sets.
     upcoming = engine.race_list_upcoming(as_of=as_of)
     recent = engine.race_list_recent_completed(as_of=as_of)
     awaiting = engine.race_list_awaiting_results(as_of=as_of)
-    stored = selectors.predictions_current_map(races=upcoming + recent)
-    accuracy = {
-        pk: _pick_stage(by_stage) for pk, by_stage in selectors.race_accuracy_map(races=recent).items()
-    }
+    shown = engine.prediction_sets_shown(races=upcoming + recent, as_of=as_of)
     forecasts = selectors.race_forecasts_map(races=upcoming)
     winners = selectors.race_winners_map(races=recent)
-    context = {
-        "as_of": as_of,
-        "upcoming_cards": [
-            {"race": r, "forecast": forecasts.get(r.pk), **_podium(stored.get(r.pk))} for r in upcoming
-        ],
-        "past_cards": [
+    past_cards = []
+    for r in recent:
+        stages, by_stage = shown[r.pk]["predictions"], shown[r.pk]["accuracy"]
+        podium = _podium(stages, stage=_scored_stage(stages, by_stage))
+        past_cards.append(
             {
                 "race": r,
                 "winner": winners.get(r.pk),
-                "accuracy": accuracy.get(r.pk),
-                "predicted_winner": (_podium(stored.get(r.pk))["podium"] or [{}])[0].get("name"),
+                "accuracy": by_stage.get(podium["stage"]),
+                "predicted_winner": (podium["podium"] or [{}])[0].get("name"),
+                **podium,
             }
-            for r in recent
+        )
+    context = {
+        "as_of": as_of,
+        "upcoming_cards": [
+            {"race": r, "forecast": forecasts.get(r.pk), **_podium(shown[r.pk]["predictions"])}
+            for r in upcoming
         ],
+        "past_cards": past_cards,
         "awaiting": awaiting,
     }
     return render(request, "analytics/home.html", context)
 
 
+def _scored_stage(stages: dict, accuracy: dict) -> str:
+    """The stage a past race's card and page describe: the post-qualifying one when it was scored
+    or nothing was, else the scored pre-qualifying one (its numbers and its rows agree)."""
+    if "post" in accuracy or ("pre" not in accuracy and "post" in stages):
+        return "post"
+    return "pre"
+
+
 def _as_of_param(request: HttpRequest):
-    """Optional `?as_of=YYYY-MM-DD`: the home page as it looked on that day (404 if malformed)."""
+    """Optional `?as_of=YYYY-MM-DD`: the home page as it looked at 12:00 UTC that day (404 if
+    malformed)."""
     raw = request.GET.get("as_of")
     if not raw:
         return None
@@ -145,26 +160,23 @@ def _as_of_param(request: HttpRequest):
     return datetime.combine(day, time(12, 0), tzinfo=UTC)
 
 
-def _pick_stage(by_stage):
-    """The post-qualifying record of a {stage: record} mapping, else the pre-qualifying one."""
-    if not by_stage:
-        return None
-    if not isinstance(by_stage, dict):
-        return by_stage
-    return by_stage.get("post") or by_stage.get("pre")
-
-
-def _podium(stages) -> dict:
-    """Predicted podium (post-qualifying stage when present) with names and win probabilities."""
-    rows = (stages.get("post") or stages.get("pre") or []) if stages else []
+def _podium(stages, *, stage: str | None = None) -> dict:
+    """Predicted podium (`stage`, default the post-qualifying stage when present) with names, win
+    probabilities and what the set is: model version, when made, backfilled / made after the race."""
+    stages = stages or {}
+    if stage is None or not stages.get(stage):
+        stage = "post" if stages.get("post") else "pre"
+    rows = stages.get(stage) or []
     top = rows[:3]
+    first = rows[0] if rows else None
     return {
         "podium": [
             {"name": p.driver.full_name, "ref": p.driver.ref, "win_probability": p.win_probability}
             for p in top
         ],
         "low_confidence": any(p.low_confidence for p in top),
-        "stage": "post" if stages and stages.get("post") else "pre",
+        "stage": stage,
+        "made": first,  # the set's first row: model_version, created_at, backfilled, made_after_race
     }
 
 
@@ -208,14 +220,18 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     results = selectors.race_results_list(race=race)
-    predictions = engine.prediction_list_current(race=race)
-    accuracy = _pick_stage(engine.race_accuracy_get(race=race))
+    # A completed race shows the set its accuracy scored (else the pre-race one), so the MAE, the
+    # chart and the tables describe the same prediction.
+    shown = engine.prediction_sets_shown(races=[race])[race.pk]
+    scored_stage = _scored_stage(shown["predictions"], shown["accuracy"])
+    accuracy = shown["accuracy"].get(scored_stage)
     status = _STATUS_LABELS.get(engine.race_status(race=race))
     live = _live_status(race)
-    stages = _prediction_stages(predictions)
+    stages = _prediction_stages(shown["predictions"])
     chart = None
     if results and stages:
-        chart = _predicted_vs_actual_chart(race, stages[-1], results)
+        chart_stage = next((s for s in stages if s["stage"] == scored_stage), stages[-1])
+        chart = _predicted_vs_actual_chart(race, chart_stage, results)
     context = {
         "race": race,
         "schedule": _schedule(race),
@@ -269,10 +285,11 @@ def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
 
 
 def _prediction_stages(predictions: dict[str, list]) -> list[dict]:
-    """`prediction_list_current` output -> [{stage, label, rows}], pre-qualifying first."""
+    """{stage: rows} -> [{stage, label, rows, made}], pre-qualifying first; `made` is the set's
+    first row (model version, created_at, backfilled, made_after_race) for the set's label."""
     labels = {"pre": "Before qualifying", "post": "After qualifying"}
     return [
-        {"stage": stage, "label": labels.get(stage, stage), "rows": rows}
+        {"stage": stage, "label": labels.get(stage, stage), "rows": rows, "made": rows[0]}
         for stage, rows in sorted(predictions.items(), key=lambda kv: kv[0] != "pre")
         if rows
     ]
@@ -307,7 +324,8 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
     stage = request.GET.get("stage", "")
-    stages = _prediction_stages(engine.prediction_list_current(race=race))
+    # The rows the race page shows (for a completed race the scored set, not the newest).
+    stages = _prediction_stages(engine.prediction_sets_shown(races=[race])[race.pk]["predictions"])
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
     prediction = next((p for p in rows if p.driver_id == driver.pk), None)
     if prediction is None:
@@ -485,15 +503,28 @@ def standings(request: HttpRequest) -> HttpResponse:
 @require_safe
 @_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
-    backtest = engine.backtest_latest()
+    # The headline is the post-qualifying backtest over the standard period (else the latest one of
+    # the stage, labelled with its seasons), then the pre-qualifying one: never whichever ran last.
+    headlines = engine.backtest_headlines()
+    backtest = next(iter(headlines.values()), None)
     model = engine.model_version_active()
     catalogue = engine.feature_catalogue()
-    results = (backtest.results if backtest else None) or {}
-    calibration = _calibration_groups(results)
+    calibration = _calibration_groups((backtest.results if backtest else None) or {})
+    standard = engine.BACKTEST_STANDARD_SEASONS
     context = {
         "backtest": backtest,
-        "seasons": _season_rows(results.get("seasons")),
-        "overall": _variants(results.get("overall") or {}),
+        "backtests": [
+            {
+                "run": run,
+                "label": "After qualifying" if stage == "post" else "Before qualifying",
+                "seasons_label": _seasons_label(run.seasons),
+                "standard": sorted(run.seasons or []) == standard,
+                "seasons": _season_rows((run.results or {}).get("seasons")),
+                "overall": _variants((run.results or {}).get("overall") or {}),
+            }
+            for stage, run in headlines.items()
+        ],
+        "standard_label": _seasons_label(standard),
         "model": model,
         "feature_counts": _feature_counts(model),
         "catalogue": catalogue,
@@ -523,6 +554,16 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "analytics/model.html", context)
+
+
+def _seasons_label(seasons) -> str:
+    """[2022, 2023, 2024, 2025] -> "2022–2025"; gaps are listed ("2022, 2024")."""
+    seasons = sorted(int(s) for s in seasons or [])
+    if not seasons:
+        return ""
+    if seasons == list(range(seasons[0], seasons[-1] + 1)) and len(seasons) > 1:
+        return f"{seasons[0]}–{seasons[-1]}"
+    return ", ".join(str(s) for s in seasons)
 
 
 def _feature_counts(model) -> list[dict]:

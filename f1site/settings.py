@@ -303,6 +303,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # ?format= no renderer has: 406 not_acceptable like an unsatisfiable Accept (DRF's default: 404)
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "f1site.negotiation.ContentNegotiation",
     # One cache INCR per request per client (fixed window); see f1site.throttling.
     "DEFAULT_THROTTLE_CLASSES": ["f1site.throttling.WindowThrottle"],
     "DEFAULT_THROTTLE_RATES": {

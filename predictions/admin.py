@@ -1,6 +1,12 @@
 """Staff views of the prediction engine: model registry (activate = roll back, retrain; artifact
 on disk / missing / pruned), predictions (regenerate), accuracy records and backtests. Actions call
-services and report back."""
+services and report back.
+
+Every model here is history and read-only: no add, edit or delete (neither the "Delete selected"
+action nor the change page's button). Predictions are never overwritten, accuracy records score
+them, backtests are the evaluation record, and a model version's row keeps the metrics and window of
+the predictions that reference it; deleting the active one left the site serving whichever artifact
+was newest. Old artifacts are pruned by `prune_models` (the row stays, marked pruned)."""
 
 from __future__ import annotations
 
@@ -13,8 +19,21 @@ from predictions.services import ModelUnavailable, model_train, model_version_ac
 from predictions.services.predicting import PredictionInputError
 
 
+class _HistoryAdmin(admin.ModelAdmin):
+    """View only, plus the admin's actions (which call services)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(_HistoryAdmin):
     list_display = [
         "label",
         "is_active",
@@ -26,11 +45,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "artifact",
     ]
     list_filter = ["is_active", ("artifact_pruned_at", admin.EmptyFieldListFilter)]
-    readonly_fields = [f.name for f in ModelVersion._meta.fields]
     actions = ["activate_version", "retrain_models"]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.display(description="artifact", ordering="artifact_pruned_at")
     def artifact(self, obj: ModelVersion) -> str:
@@ -49,7 +64,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         except Exception as exc:  # ArtifactError: the artifact is missing or corrupt
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return
-        self.message_user(request, f"{version.label} is now the active model.", messages.SUCCESS)
+        self.message_user(
+            request, f"Model version {version.label} is now the active model.", messages.SUCCESS
+        )
 
     @admin.action(description="Retrain models on the latest data (and activate)")
     def retrain_models(self, request, queryset):
@@ -64,7 +81,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(_HistoryAdmin):
     list_display = [
         "race",
         "stage",
@@ -83,11 +100,7 @@ class PredictionAdmin(admin.ModelAdmin):
     list_filter = ["stage", "backfilled", "low_confidence", "race__season"]
     list_select_related = ["race", "driver", "team", "model_version"]
     search_fields = ["race__slug", "driver__ref", "driver__family_name"]
-    readonly_fields = [f.name for f in Prediction._meta.fields]
     actions = ["regenerate_predictions"]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(
         description="Regenerate predictions for the selected rows' races (new records when changed)"
@@ -113,7 +126,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RaceAccuracy)
-class RaceAccuracyAdmin(admin.ModelAdmin):
+class RaceAccuracyAdmin(_HistoryAdmin):
     list_display = [
         "race",
         "stage",
@@ -127,17 +140,9 @@ class RaceAccuracyAdmin(admin.ModelAdmin):
     ]
     list_filter = ["stage", "backfilled"]
     list_select_related = ["race"]
-    readonly_fields = [f.name for f in RaceAccuracy._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(BacktestRun)
-class BacktestRunAdmin(admin.ModelAdmin):
+class BacktestRunAdmin(_HistoryAdmin):
     list_display = ["id", "stage", "seasons", "status", "races", "duration_seconds", "created_at"]
     list_filter = ["stage", "status"]
-    readonly_fields = [f.name for f in BacktestRun._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
@@ -96,6 +96,90 @@ def _latest_batches(race: Race) -> dict[str, str]:
     return out
 
 
+def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -> dict[int, dict]:
+    """race id -> {"predictions": {stage: rows by predicted position}, "accuracy": {stage: record}}:
+    the sets the pages show, in three queries whatever the number of races (four when `races` are
+    not annotated with `has_results`).
+
+    * A race completed as of the clock: per stage the set its newest accuracy record scored, so the
+      numbers and the predicted order on a card come from one set; unscored, the set the scoring
+      would take (made before the start, else the latest backfill); with neither, the newest set.
+    * Any other race: the newest set ("current").
+
+    With a clock (`as_of`, a past view), only sets made (`created_at`) at or before it count, only
+    accuracy scored at or before it, and the post-qualifying stage only once qualifying had begun
+    (`race_qualifying_time`). Each row gets `made_after_race`: created at or after the race start
+    (its set is no pre-race prediction; templates label it, as they label `backfilled`)."""
+    from predictions.services.post_race import race_pre_race_cutoff, race_qualifying_time
+
+    out: dict[int, dict] = {r.pk: {"predictions": {}, "accuracy": {}} for r in races}
+    if not races:
+        return out
+    by_id = {r.pk: r for r in races}
+    today = _today(as_of)
+    if all(hasattr(r, "has_results") for r in races):
+        with_results = {r.pk for r in races if r.has_results}
+    else:
+        with_results = set(
+            RaceResult.objects.filter(race__in=races).values_list("race_id", flat=True).distinct()
+        )
+    completed = {pk for pk in with_results if by_id[pk].date <= today}
+    sets = Prediction.objects.filter(race__in=races)
+    if as_of is not None:
+        sets = sets.filter(created_at__lte=as_of)
+    candidates: dict[tuple[int, str], list[tuple]] = {}
+    for race_id, stage, batch, backfilled, created, cut in (
+        sets.values_list("race_id", "stage", "batch", "backfilled")
+        .annotate(created=Max("created_at"), cut=Max("as_of"))
+        .order_by()
+    ):
+        race = by_id[race_id]
+        if stage == "post" and as_of is not None and as_of < race_qualifying_time(race=race):
+            continue
+        candidates.setdefault((race_id, stage), []).append((created, batch, backfilled, cut))
+    scored: dict[tuple[int, str], RaceAccuracy] = {}
+    if completed:
+        records = RaceAccuracy.objects.filter(race_id__in=completed).select_related("model_version")
+        if as_of is not None:
+            records = records.filter(scored_at__lte=as_of)
+        for rec in records.order_by("race_id", "stage", "-scored_at"):
+            scored.setdefault((rec.race_id, rec.stage), rec)
+    chosen: dict[str, tuple[int, str]] = {}
+    for (race_id, stage), options in candidates.items():
+        options.sort(key=lambda o: o[0], reverse=True)  # newest first
+        batch = options[0][1]
+        if race_id in completed:
+            cutoff = race_pre_race_cutoff(race=by_id[race_id])
+            record = scored.get((race_id, stage))
+            in_view = {o[1] for o in options}
+            live = [o for o in options if not o[2] and o[0] < cutoff and o[3] < cutoff]
+            honest = [o for o in options if o[2]]
+            if record is not None and record.batch in in_view:
+                batch = record.batch
+            elif live or honest:
+                batch = (live or honest)[0][1]
+        chosen[batch] = (race_id, stage)
+    for batch, (race_id, stage) in chosen.items():
+        record = scored.get((race_id, stage))
+        if record is not None and record.batch == batch:  # never one set's numbers on another
+            out[race_id]["accuracy"][stage] = record
+    if not chosen:
+        return out
+    rows = (
+        Prediction.objects.filter(batch__in=list(chosen))
+        .select_related("driver", "team", "model_version")
+        .order_by("race_id", "stage", "predicted_position")
+    )
+    for p in rows:
+        p.made_after_race = p.created_at >= race_pre_race_cutoff(race=by_id[p.race_id])
+        out[p.race_id]["predictions"].setdefault(p.stage, []).append(p)
+    for entry in out.values():
+        entry["predictions"] = {
+            s: entry["predictions"][s] for s in PredictionStage.values if s in entry["predictions"]
+        }
+    return out
+
+
 def race_accuracy_get(*, race: Race) -> dict[str, RaceAccuracy] | None:
     """Stage -> the latest accuracy record; None when the race has no results yet."""
     if not RaceResult.objects.filter(race=race).exists():
@@ -121,6 +205,30 @@ def backtest_latest(*, stage: str | None = None) -> BacktestRun | None:
     return qs.order_by("-created_at").first()
 
 
+# The period the README's headline backtest is measured on (`backtest --seasons 2022-2025`): a run
+# over other seasons (a weekly season-so-far evaluation, a quick 7-race check) is no headline.
+BACKTEST_STANDARD_SEASONS = [2022, 2023, 2024, 2025]
+
+
+def backtest_headlines() -> dict[str, BacktestRun]:
+    """Stage -> the backtest to headline, post-qualifying first: the latest succeeded run of the
+    stage over BACKTEST_STANDARD_SEASONS, else the stage's latest succeeded run (callers label its
+    seasons). Two queries: the candidates' headers, then the chosen runs with their results."""
+    latest: dict[str, tuple[bool, int]] = {}
+    for pk, stage, seasons in (
+        BacktestRun.objects.filter(status=BacktestStatus.SUCCEEDED)
+        .order_by("-created_at", "-id")
+        .values_list("pk", "stage", "seasons")
+    ):
+        standard = sorted(seasons or []) == BACKTEST_STANDARD_SEASONS
+        if stage not in latest or (standard and not latest[stage][0]):
+            latest[stage] = (standard, pk)
+    if not latest:
+        return {}
+    runs = BacktestRun.objects.in_bulk([pk for _, pk in latest.values()])
+    return {s: runs[latest[s][1]] for s in ("post", "pre") if s in latest}
+
+
 def feature_catalogue() -> list[dict]:
     """name, group, description, source, available_pre_qualifying — from the feature registry."""
     return feature_catalogue_rows()
@@ -136,14 +244,19 @@ def race_results_list(*, race: Race) -> list[RaceResult]:
 
 def prediction_overview(*, as_of: datetime | None = None) -> dict:
     """The "next 3 / past 3" view: upcoming races with their current predictions, the last three
-    completed races with predicted-vs-actual and accuracy, and races awaiting results."""
+    completed races with the scored set's predicted-vs-actual and accuracy (`prediction_sets_shown`),
+    and races awaiting results."""
     upcoming = [
         {"race": r, "status": "scheduled", "predictions": prediction_list_current(race=r)}
         for r in race_list_upcoming(as_of=as_of)
     ]
     recent = []
-    for r in race_list_recent_completed(as_of=as_of):
-        predictions = prediction_list_current(race=r)
+    completed = race_list_recent_completed(as_of=as_of)
+    # The scored sets, not the newest; as stored now (the clock only picks the races here, unlike
+    # the home page's past view).
+    shown = prediction_sets_shown(races=completed)
+    for r in completed:
+        predictions = shown[r.pk]["predictions"]
         results = race_results_list(race=r)
         actual = {res.driver_id: res for res in results}
         recent.append(
@@ -164,7 +277,7 @@ def prediction_overview(*, as_of: datetime | None = None) -> dict:
                     ]
                     for stage, rows in predictions.items()
                 },
-                "accuracy": race_accuracy_get(race=r) or {},
+                "accuracy": shown[r.pk]["accuracy"],
             }
         )
     awaiting = [

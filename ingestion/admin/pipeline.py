@@ -1,4 +1,5 @@
-"""Admin for the automated pipeline: job runs (read-only history), OpenF1 sessions and live data.
+"""Admin for the automated pipeline: job runs (read-only history), OpenF1 sessions and live data
+(read-only too: nothing here is added, edited or deleted by hand).
 
 The schedule itself is edited under "Periodic tasks" (django-celery-beat's admin): staff change a
 crontab or interval there and the running beat (DatabaseScheduler) picks it up without a restart.
@@ -24,10 +25,17 @@ logger = logging.getLogger(__name__)
 
 
 class _ReadOnly(admin.ModelAdmin):
+    """View only. Job runs are the pipeline's history (the weekly job prunes them after
+    JOB_RUN_RETENTION_DAYS); OpenF1 sessions carry the results-ingested and live markers, and their
+    live snapshots are pruned by the weekly job too. None is deleted by hand (no action, no button)."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -64,7 +72,7 @@ class JobRunAdmin(_ReadOnly):
             try:
                 job_spec_get(name=name)
             except KeyError:
-                self.message_user(request, f"{name} is not a scheduled job; not queued", messages.WARNING)
+                self.message_user(request, f"Not queued: {name} is not a scheduled job", messages.WARNING)
                 continue
             names.append(name)
         from ingestion.tasks import job_enqueue
@@ -74,7 +82,9 @@ class JobRunAdmin(_ReadOnly):
 
 def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str, Callable]]) -> None:
     """Run each (label, send) and tell staff what happened: queued, ran here (embedded mode), or
-    NOT queued because the broker is down — an error message naming the broker, never "Queued"."""
+    NOT queued because the broker is down — an error message naming the broker, never "Queued".
+    Messages lead with a fixed word: the admin capitalises the first letter (`capfirst`), which
+    would misspell a lowercase job name."""
     from f1site.celery import QueueUnavailable
     from ingestion.tasks import job_enqueue_runs_inline
 
@@ -94,7 +104,7 @@ def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str
             logger.exception("job run from admin failed", extra={"job": label})
         queued.append(label)
     for label, exc in refused:
-        model_admin.message_user(request, f"{label} was NOT queued: {exc}", messages.ERROR)
+        model_admin.message_user(request, f"NOT queued: {label}: {exc}", messages.ERROR)
     if queued and inline:  # embedded mode: no worker, the job runs in this request
         model_admin.message_user(
             request,

@@ -24,7 +24,9 @@ def backtest_run(
     frames: F1Frames | None = None,
 ) -> BacktestRun:
     """Backtest race by race over `seasons` (models retrained at each season start, and every
-    `retrain_every` races when > 0) and store the report. A failure is stored with its error.
+    `retrain_every` races when > 0) and store the report. Bad arguments (a season without results,
+    or without an earlier season to train on) raise ValueError and store nothing; a failure of the
+    backtest itself is stored with its error.
     A stored report sends `models_changed` (on commit): the model pages and API show the latest."""
     if stage not in ("pre", "post"):
         raise ValueError(f"stage must be 'pre' or 'post', got {stage!r}")
@@ -36,17 +38,19 @@ def backtest_run(
         )
     if window < 1:
         raise ValueError(f"the training window must be at least 1 season, got {window}")
+    started = time.perf_counter()
+    frames = frames if frames is not None else f1_frames_load(since_season=HISTORY_FROM_SEASON)
+    features = build_features(frames)
+    # Seasons it cannot backtest are bad arguments: refused before a run is stored.
+    _seasons_check(
+        seasons=seasons,
+        window=window,
+        with_results={int(s) for s in features.loc[features["finish"].notna(), "season"].unique()},
+    )
     run = BacktestRun.objects.create(
         seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, params={"window_seasons": window}
     )
-    started = time.perf_counter()
     try:
-        frames = frames if frames is not None else f1_frames_load(since_season=HISTORY_FROM_SEASON)
-        features = build_features(frames)
-        available = set(features.loc[features["finish"].notna(), "season"].unique())
-        missing = sorted(set(seasons) - available)
-        if missing:
-            raise ValueError(f"no race results for season(s) {missing}")
         report = backtest_compute(
             features, seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, window=window
         )
@@ -65,3 +69,32 @@ def backtest_run(
     run.save()
     transaction.on_commit(lambda: models_changed.send(sender=BacktestRun, reason="backtest"))
     return run
+
+
+def _seasons_check(*, seasons: list[int], window: int, with_results: set[int]) -> None:
+    """Each season needs results, and at least one season with results among the `window` seasons
+    before it (its first race is predicted by models trained on them). The features start in
+    HISTORY_FROM_SEASON, so that season itself has nothing earlier to train on."""
+    if not with_results:
+        raise ValueError("no race results in the database: load data first (load_ergast)")
+    first, last = min(with_results), max(with_results)
+    too_early = sorted(s for s in set(seasons) if s <= first)
+    if too_early:
+        start = f"the model's history starts in {HISTORY_FROM_SEASON} (HISTORY_FROM_SEASON)"
+        if first > HISTORY_FROM_SEASON:
+            start += f" and the database has results from {first} on"
+        raise ValueError(
+            f"cannot backtest season(s) {too_early}: {start}; each season is predicted by models trained "
+            f"on earlier seasons, so the first season that can be backtested is {first + 1}"
+        )
+    missing = sorted(set(seasons) - with_results)
+    if missing:
+        raise ValueError(
+            f"no race results for season(s) {missing} to backtest (seasons with results: {first}-{last})"
+        )
+    untrainable = [s for s in sorted(set(seasons)) if not with_results & set(range(s - window, s))]
+    if untrainable:
+        raise ValueError(
+            f"nothing to train on for season(s) {untrainable}: no results in the {window} season(s) "
+            "before (raise --window)"
+        )

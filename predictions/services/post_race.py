@@ -19,17 +19,27 @@ logger = logging.getLogger(__name__)
 
 
 def race_pre_race_cutoff(*, race: Race):
-    """A prediction whose `as_of` is before this counts as made before the race: the start, or
-    midnight UTC of race day when the start time is unknown."""
+    """A prediction made (`created_at`) and cut off (`as_of`) before this counts as made before the
+    race: the start, or midnight UTC of race day when the start time is unknown."""
     return race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
 
 
+def race_qualifying_time(*, race: Race):
+    """When qualifying began: its start, or (unknown start) midnight UTC the day before race day, the
+    earliest it is run, so a clock is never taken to be after a qualifying it may precede."""
+    return race.qualifying_start or (pd.Timestamp(race.date, tz="UTC") - pd.Timedelta(days=1)).to_pydatetime()
+
+
 def _pre_race_batch(race: Race, stage: str):
-    """The latest prediction set made before the race started (or a backfilled one)."""
+    """The latest prediction set genuinely made before the race started (or a backfilled one).
+
+    Both `created_at` and `as_of` must be before the start: `as_of` alone is what the caller claimed,
+    and a set stored after the race with a past clock (the old `predict --as-of`) must not be taken
+    for a pre-race prediction."""
     cutoff = race_pre_race_cutoff(race=race)
     return (
         Prediction.objects.filter(race=race, stage=stage)
-        .filter(Q(as_of__lt=cutoff) | Q(backfilled=True))
+        .filter(Q(as_of__lt=cutoff, created_at__lt=cutoff) | Q(backfilled=True))
         .order_by("backfilled", "-created_at", "-id")  # a genuine pre-race set beats a backfill
         .values_list("batch", "backfilled", "model_version_id")
         .first()

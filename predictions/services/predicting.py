@@ -51,6 +51,28 @@ class PredictionInputError(ValueError):
 PRACTICE_SESSIONS_LATEST_FIRST = ("FP3", "FP2", "FP1")
 
 
+class PredictionClockError(PredictionInputError):
+    """A past clock (`as_of` before now) asked for a live prediction of a race that has already been
+    run: made now, it would use the model and data that learnt from that race while claiming to be
+    from before it. Its honest prediction is a backfill (a model trained only on earlier seasons)."""
+
+
+def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
+    """Raise PredictionClockError when `as_of` is a past clock and `race` has results or has started
+    by now: a prediction made now cannot be one from before the race."""
+    from predictions.services.post_race import race_pre_race_cutoff
+
+    now = timezone.now()
+    if as_of is None or as_of >= now:
+        return
+    if race_pre_race_cutoff(race=race) <= now or RaceResult.objects.filter(race=race).exists():
+        raise PredictionClockError(
+            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is before this race, but it has been run since: a "
+            "prediction made now would use what was learnt from it. Use a clock at or after now, or "
+            "its backfilled prediction (predict --upcoming backfills the last three completed races)"
+        )
+
+
 def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
     """The race's entrants and where the list came from, the race's own entry information first:
     results, qualifying, this weekend's sprint, free practice (`practice_entrants`: each team's cars
@@ -114,14 +136,24 @@ def practice_entrants(*, rows: list[tuple[str, int, int]]) -> list[tuple[int, in
     return list(out.items())
 
 
-def _stages_for(race: Race, stage: str | None, source: str) -> list[str]:
+def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime | None = None) -> list[str]:
+    """The stages to predict. `clock`: a past clock, before which the grid counts only if qualifying
+    had begun by then (a clock before qualifying has no post-qualifying stage, even when the grid
+    is in the database now)."""
+    from predictions.services.post_race import race_qualifying_time
+
     has_grid = source in ("results", "qualifying")
+    before_qualifying = has_grid and clock is not None and clock < race_qualifying_time(race=race)
     if stage is None:
-        return ["pre", "post"] if has_grid else ["pre"]
+        return ["pre", "post"] if has_grid and not before_qualifying else ["pre"]
     if stage not in PredictionStage.values:
         raise PredictionInputError(f"stage must be one of {PredictionStage.values}, got {stage!r}")
     if stage == "post" and not has_grid:
         raise PredictionInputError("qualifying is not in yet, so there is no post-qualifying stage")
+    if stage == "post" and before_qualifying:
+        raise PredictionInputError(
+            f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying had not begun, so there is no post-qualifying stage"
+        )
     return [stage]
 
 
@@ -195,10 +227,12 @@ class PredictionSets(Sequence):
         return len(self.predictions)
 
 
-def _is_pre_race(race: Race, as_of: datetime) -> bool:
+def _is_pre_race(race: Race, as_of: datetime, created_at: datetime) -> bool:
+    """As the post-race scoring reads it (`post_race._pre_race_batch`): cut off and made before."""
     from predictions.services.post_race import race_pre_race_cutoff
 
-    return as_of < race_pre_race_cutoff(race=race)
+    cutoff = race_pre_race_cutoff(race=race)
+    return as_of < cutoff and created_at < cutoff
 
 
 def _unchanged_set(
@@ -210,17 +244,17 @@ def _unchanged_set(
     latest = (
         Prediction.objects.filter(race=race, stage=stage)
         .order_by("-created_at", "-id")  # "current", as selectors.prediction_list_current reads it
-        .values_list("batch", "model_version_id", "inputs_fingerprint", "backfilled", "as_of")
+        .values_list("batch", "model_version_id", "inputs_fingerprint", "backfilled", "as_of", "created_at")
         .first()
     )
     if latest is None:
         return None
-    batch, version_id, stored_fingerprint, stored_backfilled, stored_as_of = latest
+    batch, version_id, stored_fingerprint, stored_backfilled, stored_as_of, created_at = latest
     if (
         version_id != version.pk
         or stored_fingerprint != fingerprint
         or stored_backfilled != backfilled
-        or _is_pre_race(race, stored_as_of) != _is_pre_race(race, as_of)
+        or _is_pre_race(race, stored_as_of, created_at) != _is_pre_race(race, as_of, timezone.now())
     ):
         return None
     return list(Prediction.objects.filter(batch=batch).order_by("predicted_position"))
@@ -273,15 +307,24 @@ def prediction_generate(
 
     Backfilled predictions use a model trained only on seasons before the race's season.
     Races before HISTORY_FROM_SEASON (backfilled: the season after it) raise PredictionInputError.
+
+    `as_of` in the past (a demo clock) never fakes a pre-race prediction: a race run since then is
+    refused (PredictionClockError; its honest prediction is a backfill), the post-qualifying stage
+    needs qualifying to have begun before the clock, and the set stores `as_of` = now, when it was
+    really made (only a backfill keeps an earlier `as_of`).
     """
     _check_predictable(race, backfilled=backfilled)
+    now = timezone.now()
+    past_clock = as_of is not None and as_of < now and not backfilled
+    if past_clock:
+        prediction_clock_check(race=race, as_of=as_of)
     entries, source = race_entries(race=race)
-    stages = _stages_for(race, stage, source)
+    stages = _stages_for(race, stage, source, clock=as_of if past_clock else None)
     if backfilled and version is None:
         version = model_version_for_season(season=race.season_id, frames=frames)
     version, bundle = model_bundle_load(version=version)
     rows = _race_features(race, entries, frames)
-    as_of = as_of or timezone.now()
+    as_of = now if as_of is None or past_clock else as_of
     fingerprint = prediction_inputs_fingerprint(
         rows=rows, confidence_threshold=settings.PREDICTION_CONFIDENCE_THRESHOLD
     )

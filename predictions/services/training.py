@@ -68,22 +68,29 @@ def model_train(
     if done.empty:
         raise ValueError("no race results in the database: load data first (load_ergast)")
     first, last = int(done["season"].min()), int(done["season"].max())
-    until = int(until_season or last)
+    with_results = set(done["season"])
+    # `is None`, not `or`: season 0 is a bad argument, not "the default".
+    until = last if until_season is None else int(until_season)
+    start = max(until - TRAINING_WINDOW_SEASONS + 1, first) if from_season is None else int(from_season)
     # The window's ends must be seasons with results: otherwise the label ("2023-2030") would claim
     # seasons the model never saw. The default start is clamped to the first season with results.
-    if until not in set(done["season"]):
-        raise ValueError(
-            f"no race results for season {until} to train on (seasons with results: {first}-{last})"
-        )
-    start = int(from_season or max(until - TRAINING_WINDOW_SEASONS + 1, first))
+    # Seasons before the features' history are refused as such (the database may well hold them).
+    for name, season in (("last", until), ("first", start)):
+        if season < HISTORY_FROM_SEASON:
+            raise ValueError(
+                f"season {season} (the window's {name} season) is before the model's history, which "
+                f"starts in {HISTORY_FROM_SEASON} (HISTORY_FROM_SEASON): seasons before it cannot be trained on"
+            )
     if start > until:
         raise ValueError(
             f"the training window {start}-{until} is empty: the first season comes after the last"
         )
-    if start < first:
-        raise ValueError(
-            f"no race results for season {start} to train on (seasons with results: {first}-{last})"
-        )
+    for season in (until, start):
+        if season not in with_results:
+            raise ValueError(
+                f"no race results for season {season} to train on "
+                f"(the model's history has results for {first}-{last})"
+            )
     rows = training_rows(features, from_season=start, until_season=until)
     if rows.empty:
         raise ValueError(f"no race results between {start} and {until} to train on")

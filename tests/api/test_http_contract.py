@@ -101,6 +101,38 @@ def test_a_method_no_one_may_use_is_405_before_auth(api, staff_api, ergast_data)
             assert response.json()["error"]["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/predictions/what-if/2025_bahrain"),  # the QA case: 404 "Not found." before
+        ("post", "/api/v1/predictions/race/2025_bahrain"),
+        ("get", "/api/v1/races"),
+        ("get", "/api/v1/races/2025_bahrain"),
+        ("get", "/api/v1/predictions/upcoming"),
+        ("get", "/api/v1/standings"),
+    ],
+)
+def test_an_unknown_format_is_406_not_acceptable_in_the_error_shape(
+    api, staff_api, ergast_data, method, path
+):
+    for client in (api, staff_api):
+        response = getattr(client, method)(f"{path}?format=xml", {"grid": []}, format="json")
+        assert response.status_code == 406, (path, response.content[:200])
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {
+            "error": {
+                "code": "not_acceptable",
+                "message": "Unsupported format 'xml': this endpoint answers format=json (or leave format out).",
+                "details": {},
+            }
+        }
+    # the one format it has, and an unsatisfiable Accept header, behave as before
+    if method == "get":
+        assert api.get(f"{path}?format=json").status_code == 200
+    response = api.get("/api/v1/races", HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406 and response.json()["error"]["code"] == "not_acceptable"
+
+
 def test_jwt_token_flow(api, staff_user):
     response = api.post(
         "/api/v1/auth/token/",

@@ -94,3 +94,41 @@ def test_run_job_enqueue_in_embedded_mode_runs_the_job(embedded_celery):
         out.getvalue().strip()
         == f"ran ingestion.tasks.cache_cleanup here (embedded mode, no worker) as {run.task_id}"
     )
+
+
+@pytest.mark.django_db
+def test_job_runs_and_openf1_sessions_cannot_be_deleted(ergast_data, admin_client, rf, admin_user):
+    """Read-only means no delete either: job runs are the pipeline's history (pruned by the weekly
+    job), sessions carry the ingestion markers and own the live data (pruned by the weekly job)."""
+    from datetime import timedelta
+
+    from django.contrib import admin
+    from django.utils import timezone
+
+    from ingestion.models import LiveDriverSnapshot, OpenF1Session, Race, RaceControlMessage
+    from tests.admin_checks import assert_admin_cannot_delete
+
+    assert_admin_cannot_delete(
+        admin_client, JobRun.objects.create(job="cache_cleanup", status=JobStatus.SUCCEEDED)
+    )
+    start = timezone.now() - timedelta(days=1)
+    session = OpenF1Session.objects.create(
+        session_key=99_999_001, meeting_key=99_999, race=Race.objects.get(slug="2024_bahrain"),
+        session_type="race", session_name="Race", date_start=start, date_end=start + timedelta(hours=2),
+    )  # fmt: skip
+    assert_admin_cannot_delete(admin_client, session)
+    request = rf.get("/admin/")
+    request.user = admin_user
+    for model in (LiveDriverSnapshot, RaceControlMessage):
+        assert not admin.site._registry[model].has_delete_permission(request)
+
+
+@pytest.mark.django_db
+def test_run_now_messages_keep_the_job_name_lowercase(admin_client):
+    # the admin template capitalises a message's first letter ("Not_a_job is not …" before)
+    run = JobRun.objects.create(job="not_a_job", status=JobStatus.SUCCEEDED)
+    response = admin_client.post(
+        "/admin/ingestion/jobrun/", {"action": "run_now", "_selected_action": [run.pk]}, follow=True
+    )
+    body = response.content.decode()
+    assert "Not queued: not_a_job is not a scheduled job" in body and "Not_a_job" not in body

@@ -43,9 +43,7 @@ def test_run_now_with_the_broker_refusing_shows_an_error_not_queued(admin_client
     assert response.status_code == 200
     ((level, text),) = _messages(response)
     assert level == "error", text
-    assert text.startswith(
-        f"cache_cleanup was NOT queued: the broker (redis://127.0.0.1:{port}) did not take"
-    )
+    assert text.startswith(f"NOT queued: cache_cleanup: the broker (redis://127.0.0.1:{port}) did not take")
     assert "Connection refused" in text and "Queued" not in text
     assert elapsed < 10, f"the refused broker took {elapsed:.1f} s to be reported"
 
@@ -70,7 +68,7 @@ def test_periodic_task_run_selected_with_the_broker_refusing_shows_an_error(admi
     assert response.status_code == 200
     ((level, text),) = _messages(response)
     assert level == "error" and text.startswith(
-        f"weather_forecasts was NOT queued: the broker (amqp://127.0.0.1:{port}) did not take the message"
+        f"NOT queued: weather_forecasts: the broker (amqp://127.0.0.1:{port}) did not take the message"
     ), text
     assert elapsed < 10
 

@@ -19,7 +19,7 @@ from predictions.services import (
     prediction_what_if,
     race_results_process,
 )
-from predictions.services.predicting import PredictionInputError
+from predictions.services.predicting import PredictionClockError, PredictionInputError
 from predictions.signals import predictions_changed
 
 pytestmark = pytest.mark.django_db
@@ -123,13 +123,17 @@ def test_a_new_grid_is_a_new_set_and_each_stage_is_judged_on_its_own(active_mode
 
 def test_a_set_made_after_the_race_does_not_stand_for_a_pre_race_one(active_model, race_weather):
     """Identical inputs, but what the post-race scoring reads differs: a prediction made after the
-    start (as_of) is no pre-race prediction, and a backfilled set is not a live one."""
+    start is no pre-race prediction, and a backfilled set is not a live one. A past clock cannot
+    stand in for "made before" (it is refused for a race run since)."""
     race = _race(2025, 24)
-    after = prediction_generate(race=race, stage="pre")  # as_of now: after the race
-    before = prediction_generate(race=race, stage="pre", as_of=datetime(2025, 12, 1, tzinfo=UTC))
-    assert before.stored == ("pre",) and before[0].batch != after[0].batch
-    again = prediction_generate(race=race, stage="pre", as_of=datetime(2025, 12, 2, tzinfo=UTC))
-    assert again.unchanged == ("pre",) and again[0].batch == before[0].batch
+    early = datetime(2025, 12, 1, tzinfo=UTC)
+    before = prediction_generate(race=race, stage="pre")
+    Prediction.objects.filter(batch=before[0].batch).update(as_of=early, created_at=early)  # made 1 Dec
+    after = prediction_generate(race=race, stage="pre")  # the same inputs, made now: after the race
+    assert after.stored == ("pre",) and after[0].batch != before[0].batch
+    assert prediction_generate(race=race, stage="pre").unchanged == ("pre",)
+    with pytest.raises(PredictionClockError, match="has been run since"):
+        prediction_generate(race=race, stage="pre", as_of=early)
     backfilled = prediction_generate(race=race, stage="pre", backfilled=True, version=active_model)
     assert backfilled.stored == ("pre",) and backfilled[0].backfilled
     assert _sets(race, "pre") == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import re
 import uuid
+from datetime import UTC, datetime
 from functools import cache as memoize
 
 import pytest
@@ -17,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ingestion.models import Driver, JobRun, Race, RaceResult
-from predictions.models import BacktestRun
+from predictions.models import BacktestRun, Prediction, RaceAccuracy
 from tests.conftest import ERGAST_DUMP_DIR
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceAccuracyFactory
 
@@ -48,8 +49,16 @@ def _clean_cache(ergast_data):
     cache.clear()
 
 
-def _predict(race: Race, entrants: list[RaceResult], *, stage: str, low_confidence_last=True) -> uuid.UUID:
-    """A stored prediction set for `race`: entrants predicted in the order given."""
+def _predict(
+    race: Race,
+    entrants: list[RaceResult],
+    *,
+    stage: str,
+    low_confidence_last=True,
+    made: datetime | None = None,
+) -> uuid.UUID:
+    """A stored prediction set for `race`: entrants predicted in the order given (made now, or at
+    `made`: created_at and as_of)."""
     version = ModelVersionFactory()
     batch = uuid.uuid4()
     n = len(entrants)
@@ -66,6 +75,8 @@ def _predict(race: Race, entrants: list[RaceResult], *, stage: str, low_confiden
             low_confidence=low_confidence_last and i == n,
             model_version=version,
         )
+    if made is not None:
+        Prediction.objects.filter(batch=batch).update(created_at=made, as_of=made)
     return batch
 
 
@@ -76,9 +87,10 @@ def predicted_2026_7():
     entrants = list(
         RaceResult.objects.filter(race=race).select_related("driver", "team").order_by("grid", "id")
     )
-    _predict(race, entrants, stage="pre")
-    batch = _predict(race, entrants, stage="post")
-    RaceAccuracyFactory(race=race, stage="post", batch=batch, mae=3.25, winner_hit=False)
+    _predict(race, entrants, stage="pre", made=datetime(2026, 6, 12, 9, tzinfo=UTC))
+    batch = _predict(race, entrants, stage="post", made=datetime(2026, 6, 13, 16, tzinfo=UTC))
+    record = RaceAccuracyFactory(race=race, stage="post", batch=batch, mae=3.25, winner_hit=False)
+    RaceAccuracy.objects.filter(pk=record.pk).update(scored_at=datetime(2026, 6, 15, 6, tzinfo=UTC))
     return race, entrants
 
 
@@ -91,7 +103,7 @@ def predicted_2026_8():
         .select_related("driver", "team")
         .order_by("position_order")
     )
-    _predict(race, entrants, stage="pre")
+    _predict(race, entrants, stage="pre", made=datetime(2026, 6, 19, 9, tzinfo=UTC))
     return race, entrants
 
 
@@ -114,6 +126,8 @@ def test_home_as_of_shows_next_three_and_last_three(client, predicted_2026_8, pr
     for entry in entrants[:3]:
         assert entry.driver.full_name in html
     assert "No prediction yet." in html  # rounds 9 and 10 have none
+    # the podium is in expected-position order, not by win chance: the card says so
+    assert "Ordered by expected finishing position" in html.split('data-race="' + upcoming[0])[1]
     # the winner of round 7 from results.csv, and the stored accuracy (MAE 3.25, winner missed)
     race_id = _race_row(2026, 7)["raceId"]
     winner = next(r for r in _csv("results") if r["raceId"] == race_id and r["positionOrder"] == "1")
@@ -521,3 +535,97 @@ def test_sync_and_prediction_signals_drop_cached_pages(client, signal_path):
     assert "No backtest has been run yet." in client.get(url).content.decode()  # still the cached page
     signal.send(sender=None, race_ids=["2025_bahrain"])
     assert "2.750" in client.get(url).content.decode()
+
+
+def test_a_completed_race_shows_the_scored_set_not_a_newer_one_made_after_it(client, ergast_data):
+    """QA repro: after a staff regeneration of a completed race, the home card read "Predicted
+    winner: <the winner> · missed" and the race page showed the backfilled set's MAE over the newer
+    after-race set's chart. Both now show the scored set, labelled backfilled."""
+    from predictions.selectors import prediction_overview
+
+    race = Race.objects.get(season_id=2026, round=7)
+    finish = list(
+        RaceResult.objects.filter(race=race, shared_car_index=0).select_related("driver", "team")
+        .order_by("position_order")
+    )  # fmt: skip
+    scored = _predict(race, list(reversed(finish)), stage="post")  # the winner predicted last
+    Prediction.objects.filter(batch=scored).update(backfilled=True)
+    RaceAccuracyFactory(race=race, stage="post", batch=scored, mae=3.18, winner_hit=False, backfilled=True)
+    newer = _predict(race, finish, stage="post")  # made now, after the race: the winner on top
+    assert Prediction.objects.filter(batch=newer).latest("created_at").created_at > race.start
+
+    html = client.get(reverse("analytics:home")).content.decode()  # today: round 7 is a past race
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert f"Predicted winner: {finish[-1].driver.full_name}" in card and "missed" in card
+    assert "backfilled" in card and "3.18" in card
+
+    page = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
+    assert "3.18" in page and "backfilled" in page
+    code = finish[-1].driver.code or finish[-1].driver.family_name
+    assert f"{code}: predicted P1, finished P{len(finish)}" in page  # the chart of the scored set
+    assert f"{finish[0].driver.code or finish[0].driver.family_name}: predicted P1" not in page
+
+    recent = {e["race"].pk: e for e in prediction_overview(as_of=datetime(2026, 6, 20, tzinfo=UTC))["recent"]}
+    assert {p.batch for p in recent[race.pk]["predictions"]["post"]} == {scored}
+    assert recent[race.pk]["accuracy"]["post"].batch == scored
+
+
+def test_model_page_headlines_the_standard_post_qualifying_backtest(client, django_assert_max_num_queries):
+    """QA repro: a quick 7-race `backtest --seasons 2026 --stage pre` became the unlabelled
+    headline. The headline is the latest post-qualifying run over 2022-2025; the pre-qualifying one
+    follows, labelled with its seasons."""
+    from predictions.selectors import backtest_headlines
+
+    standard = BacktestRun.objects.create(
+        status="succeeded", stage="post", seasons=[2022, 2023, 2024, 2025], races=92,
+        results={"overall": {"model": {"mae": 3.22}}},
+    )  # fmt: skip
+    BacktestRun.objects.create(  # the weekly season-so-far evaluation: newer, but no headline
+        status="succeeded",
+        stage="post",
+        seasons=[2026],
+        races=7,
+        results={"overall": {"model": {"mae": 4.19}}},
+    )
+    BacktestRun.objects.create(
+        status="succeeded",
+        stage="pre",
+        seasons=[2026],
+        races=7,
+        results={"overall": {"model": {"mae": 5.55}}},
+    )
+    with django_assert_max_num_queries(6):
+        html = client.get(reverse("analytics:model")).content.decode()
+    post, pre = html.split('class="backtest-run"')[1:3]
+    assert 'data-stage="post"' in post and "After qualifying · seasons 2022–2025" in post
+    assert "3.220" in post and "4.190" not in html and "Not the standard period" not in post
+    assert 'data-stage="pre"' in pre and "Before qualifying · seasons 2026" in pre and "5.550" in pre
+    assert "Not the standard period (2022–2025)" in pre
+    assert backtest_headlines()["post"].pk == standard.pk
+
+
+def test_home_as_of_shows_what_was_made_by_then(client, predicted_2026_7, django_assert_max_num_queries):
+    """QA repro: `/?as_of=2026-06-13` (12:00 UTC) showed Barcelona's after-qualifying podium although
+    qualifying began at 14:00, and the newest sets rather than those of that day."""
+    race, entrants = predicted_2026_7  # pre made 06-12 09:00, post 06-13 16:00 (qualifying 14:00)
+    later = _predict(race, list(reversed(entrants)), stage="pre")  # made now, long after that day
+    with django_assert_max_num_queries(12):
+        html = client.get(reverse("analytics:home"), {"as_of": "2026-06-13"}).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert (
+        'class="card race-card upcoming"'
+        in html.split(f'data-race="{race.slug}"')[0].rsplit("<article", 1)[1]
+    )
+    assert "before qualifying" in card and "after qualifying" not in card
+    podium = card.split('class="podium"')[1].split("</ol>")[0]
+    assert [e.driver.full_name in podium for e in entrants[:3]] == [True] * 3  # the 06-12 set, not `later`
+    assert "12 Jun 2026, 09:00 UTC" in card
+    assert Prediction.objects.filter(batch=later).exists()
+    # the day after the race the past card shows the scored set and its accuracy
+    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-15"}).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert "3.25" in card and "after qualifying" in card
+    # the accuracy was scored on 06-15 06:00; on race day (12:00, before the start) there is none
+    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-14"}).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert "3.25" not in card and "after qualifying" in card

@@ -33,15 +33,18 @@ class Command(BaseCommand):
             help="The next three races; also backfills the last three completed races that have no prediction",
         )
         parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
-        parser.add_argument("--as-of", help="Clock for --upcoming (ISO date/time, default now)")
+        parser.add_argument(
+            "--as-of",
+            help="Clock (ISO date/time, default now) choosing the upcoming races and stages; a race "
+            "run since that clock is refused (a backfill is its honest pre-race prediction)",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
         as_of = parse_as_of(opts["as_of"])
         if opts["upcoming"]:
-            races = race_list_upcoming(as_of=as_of)
-            if not races:
-                raise CommandError("no upcoming races without results")
+            # The past three first, whatever lies ahead: off-season (no race left) they still get
+            # their backfilled predictions and scores before "no upcoming races" ends the command.
             try:
                 done = predictions_backfill(races=race_list_recent_completed(as_of=as_of))
                 for race in done:
@@ -50,6 +53,9 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             if done and not opts["json"]:
                 self.stdout.write(f"backfilled and scored: {', '.join(r.slug for r in done)}")
+            races = race_list_upcoming(as_of=as_of)
+            if not races:
+                raise CommandError("no upcoming races without results")
         else:
             try:
                 races = [race_get(race_id=opts["race"])]

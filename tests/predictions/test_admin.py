@@ -1,0 +1,85 @@
+"""The prediction engine's admin is history: nothing is added, edited or deleted by hand (README
+"Registry"); its actions call services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from ingestion.models import Driver, Race, Team
+from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
+from tests.admin_checks import assert_admin_cannot_delete
+from tests.factories import (
+    ModelVersionFactory,
+    PredictionFactory,
+    RaceAccuracyFactory,
+    RaceFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _prediction(race=None) -> Prediction:
+    return PredictionFactory(
+        race=race or Race.objects.get(slug="2024_bahrain"),
+        driver=Driver.objects.get(ref="max_verstappen"),
+        team=Team.objects.get(ref="red_bull"),
+    )
+
+
+def test_the_active_model_version_cannot_be_deleted(ergast_data, admin_client):
+    # the QA case: a freshly activated version with no predictions, so nothing PROTECTs it
+    ModelVersionFactory(label="v-older")
+    active = ModelVersionFactory(label="v-active", is_active=True)
+    assert_admin_cannot_delete(admin_client, active)
+    assert list(ModelVersion.objects.filter(is_active=True)) == [active]
+
+
+@pytest.mark.parametrize("model", [Prediction, RaceAccuracy, BacktestRun], ids=lambda m: m.__name__)
+def test_history_rows_cannot_be_deleted(ergast_data, admin_client, model):
+    if model is Prediction:
+        obj = _prediction()
+    elif model is RaceAccuracy:
+        obj = RaceAccuracyFactory(race=Race.objects.get(slug="2024_bahrain"))
+    else:
+        obj = BacktestRun.objects.create(seasons=[2024], stage="post", status="failed", error="boom")
+    assert_admin_cannot_delete(admin_client, obj)
+
+
+@pytest.mark.parametrize(
+    "model", [ModelVersion, Prediction, RaceAccuracy, BacktestRun], ids=lambda m: m.__name__
+)
+def test_history_admins_are_view_only(rf, admin_user, model):
+    request = rf.get("/admin/")
+    request.user = admin_user
+    model_admin = admin.site._registry[model]
+    assert model_admin.has_view_permission(request)
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
+
+
+def test_deleting_a_race_would_take_its_predictions_so_it_is_refused(admin_client):
+    # Race → Prediction / RaceAccuracy cascade: a race delete would erase the history too
+    race = RaceFactory()
+    _prediction(race)
+    url = reverse("admin:ingestion_race_delete", args=[race.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200 and response.context["perms_lacking"] == {"prediction"}
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    assert Race.objects.filter(pk=race.pk).exists() and Prediction.objects.filter(race=race).exists()
+
+
+def test_activation_message_shows_the_version_label_as_is(ergast_data, admin_client, monkeypatch):
+    # the admin template capitalises a message's first letter: "V20261126-… is now the active model"
+    version = ModelVersionFactory(label="v20261126-101500000000-2019-2026")
+    monkeypatch.setattr("predictions.admin.model_version_activate", lambda *, version: version)
+    response = admin_client.post(
+        reverse("admin:predictions_modelversion_changelist"),
+        {"action": "activate_version", "_selected_action": [version.pk]},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "Model version v20261126-101500000000-2019-2026 is now the active model." in body
+    assert "V20261126" not in body

@@ -1,0 +1,109 @@
+"""The as-of clock never fakes a pre-race prediction, and scoring takes only sets genuinely made
+before the race (or honest backfills)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from ingestion.models import QualifyingResult, Race, RaceResult
+from predictions.models import ModelVersion, Prediction, RaceAccuracy
+from predictions.selectors import race_accuracy_get
+from predictions.services import prediction_generate
+from predictions.services.post_race import race_accuracy_score, race_has_pre_race_prediction
+from predictions.services.predicting import PredictionClockError, PredictionInputError
+from tests.factories import ModelVersionFactory, PredictionFactory, RaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _race(season, rnd):
+    return Race.objects.get(season_id=season, round=rnd)
+
+
+def test_a_past_clock_refuses_races_run_since_and_backfills_the_past_three(active_model):
+    """QA repro: `predict --upcoming --as-of 2026-06-01` predicted Monaco and Barcelona (results in)
+    with the active model and stored them as pre-race sets dated 2026-06-01."""
+    # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
+    ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
+    monaco, barcelona = _race(2026, 6), _race(2026, 7)
+    out = StringIO()
+    with pytest.raises(CommandError) as err:
+        call_command("predict", "--upcoming", "--as-of", "2026-06-01", stdout=out)
+    assert str(err.value).startswith(
+        f"{monaco.slug}: the clock 2026-06-01 00:00 UTC is before this race, but it has been run since"
+    )
+    assert not Prediction.objects.filter(race__in=[monaco, barcelona]).exists()
+    # The last three completed races as of the clock got honest backfills (and only those).
+    recent = [_race(2026, r) for r in (5, 4, 3)]
+    assert f"backfilled and scored: {', '.join(r.slug for r in recent)}" in out.getvalue()
+    assert not Prediction.objects.filter(backfilled=False).exists()
+    with pytest.raises(CommandError, match=f"^{barcelona.slug}: the clock 2026-06-13 12:00 UTC"):
+        call_command("predict", "--race", barcelona.slug, "--as-of", "2026-06-13T12:00", stdout=out)
+    with pytest.raises(PredictionClockError):
+        prediction_generate(race=monaco, as_of=datetime(2026, 6, 1, tzinfo=UTC))
+    assert not Prediction.objects.filter(race__in=[monaco, barcelona]).exists()
+
+
+@pytest.fixture
+def future_race_with_grid():
+    """A race far in the future whose qualifying is in (entrants of 2026 round 7)."""
+    race = RaceFactory()
+    entrants = RaceResult.objects.filter(race=_race(2026, 7), shared_car_index=0).order_by("grid")
+    for pos, entry in enumerate(entrants, start=1):
+        QualifyingResult.objects.create(
+            race=race, driver_id=entry.driver_id, team_id=entry.team_id, number=entry.number, position=pos
+        )
+    return race
+
+
+def test_a_past_clock_before_qualifying_has_no_post_stage_and_stores_when_it_was_made(
+    active_model, future_race_with_grid
+):
+    race = future_race_with_grid
+    now = timezone.now()
+    Race.objects.filter(pk=race.pk).update(qualifying_start=now + timedelta(days=1))
+    race.refresh_from_db()
+    clock = now - timedelta(hours=1)
+    made = prediction_generate(race=race, as_of=clock)
+    assert made.stored == ("pre",)  # the grid is in, but not as of the clock
+    assert all(p.as_of >= now for p in made)  # when it was made, not the clock
+    with pytest.raises(PredictionInputError, match="qualifying had not begun"):
+        prediction_generate(race=race, stage="post", as_of=clock)
+    Race.objects.filter(pk=race.pk).update(qualifying_start=now - timedelta(hours=2))
+    race.refresh_from_db()
+    assert set(prediction_generate(race=race, as_of=clock).stored) == {"post"}  # pre unchanged
+
+
+def _set(race, *, backfilled=False, as_of=None, created_at=None) -> uuid.UUID:
+    batch, version = uuid.uuid4(), ModelVersionFactory()
+    entrants = RaceResult.objects.filter(race=race, shared_car_index=0).order_by("grid")
+    for pos, entry in enumerate(entrants, start=1):
+        PredictionFactory(
+            batch=batch, race=race, driver_id=entry.driver_id, team_id=entry.team_id, stage="pre",
+            predicted_position=pos, model_version=version, backfilled=backfilled,
+            as_of=as_of or timezone.now(),
+        )  # fmt: skip
+    if created_at is not None:
+        Prediction.objects.filter(batch=batch).update(created_at=created_at)
+    return batch
+
+
+def test_scoring_takes_only_sets_made_before_the_race_or_honest_backfills(ergast_data):
+    race = _race(2026, 7)
+    before = race.start - timedelta(days=2)
+    leaked = _set(race, as_of=before)  # claims a pre-race clock, but was stored now, after the race
+    assert not race_has_pre_race_prediction(race=race)
+    assert race_accuracy_score(race=race) == []
+    honest = _set(race, backfilled=True)
+    race_accuracy_score(race=race)
+    assert set(RaceAccuracy.objects.filter(race=race).values_list("batch", flat=True)) == {honest}
+    genuine = _set(race, as_of=before, created_at=before)  # really made two days before
+    race_accuracy_score(race=race)
+    assert race_accuracy_get(race=race)["pre"].batch == genuine  # a live pre-race set beats a backfill
+    assert leaked not in set(RaceAccuracy.objects.values_list("batch", flat=True))
