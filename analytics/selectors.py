@@ -469,3 +469,65 @@ def _coverage_stats() -> dict:
 
 def _job_runs() -> list[JobRun]:
     return list(JobRun.objects.order_by("-started_at")[:20])
+
+
+WHAT_IF_PREFILL = {
+    "results": "the actual starting grid",
+    "qualifying": "the qualifying order (grid penalties not applied)",
+    "predicted": "the predicted finishing order (no grid is known yet)",
+    "entry list": "entry-list order (no grid or prediction yet)",
+}
+
+
+def what_if_prefill_order(
+    *, entrants: list[tuple[int, int, int | None]], source: str, predicted: dict[int, int]
+) -> tuple[list[tuple[int, int]], str]:
+    """Pure: (driver_id, team_id, grid) entrants -> (driver_id, team_id) in the order the what-if
+    form starts from, and which order that is (a WHAT_IF_PREFILL key): the actual grid when the race
+    has one (results: pit-lane starts at the back; else qualifying), else the predicted finishing
+    order (`predicted`: driver_id -> predicted position), else the entry list as given."""
+    if source in ("results", "qualifying"):
+        key = {d: (g if g else 10_000, i) for i, (d, _, g) in enumerate(entrants)}
+        kind = source
+    elif predicted:
+        key = {d: (predicted.get(d, 10_000), i) for i, (d, _, _) in enumerate(entrants)}
+        kind = "predicted"
+    else:
+        key = {d: (0, i) for i, (d, _, _) in enumerate(entrants)}
+        kind = "entry list"
+    ordered = sorted(entrants, key=lambda e: key[e[0]])
+    return [(d, t) for d, t, _ in ordered], kind
+
+
+def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
+    """The what-if form's drivers (exactly the race's entrants, as the engine requires) with their
+    starting slots, and a sentence saying which order pre-fills it (WHAT_IF_PREFILL)."""
+    from predictions.models import Prediction
+    from predictions.services.predicting import race_entries
+
+    entries, source = race_entries(race=race)
+    grid = entries["grid"].where(entries["grid"].notna(), None)
+    entrants = [
+        (int(d), int(t), None if g is None else int(g))
+        for d, t, g in zip(entries["driver_id"], entries["team_id"], grid, strict=True)
+    ]
+    predicted: dict[int, int] = {}
+    if source not in ("results", "qualifying"):
+        batch = (
+            Prediction.objects.filter(race=race)
+            .order_by("-created_at", "-id")
+            .values_list("batch", flat=True)
+            .first()
+        )
+        if batch is not None:
+            predicted = dict(
+                Prediction.objects.filter(batch=batch).values_list("driver_id", "predicted_position")
+            )
+    order, kind = what_if_prefill_order(entrants=entrants, source=source, predicted=predicted)
+    drivers = Driver.objects.in_bulk([d for d, _ in order])
+    teams = Team.objects.in_bulk([t for _, t in order])
+    rows = [
+        {"ref": drivers[d].ref, "name": drivers[d].full_name, "team": teams[t].name, "slot": slot}
+        for slot, (d, t) in enumerate(order, start=1)
+    ]
+    return rows, WHAT_IF_PREFILL[kind]

@@ -29,7 +29,9 @@ from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
+from predictions.selectors import race_prediction_unavailable
 from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
+from predictions.services.predicting import PredictionInputError
 
 logger = logging.getLogger(__name__)
 
@@ -689,14 +691,23 @@ def championship(request: HttpRequest) -> HttpResponse:
 @_page_cache("CACHE_TTL_DYNAMIC")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
-    entrants = _what_if_entrants(race)
+    unavailable = race_prediction_unavailable(race=race)
+    entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
     grid, errors = _parse_grid(request, entrants)
     result = None
     if grid and not errors:
         result, error = _what_if_predict(race, grid)
         if error:
             errors.append(error)
-    context = {"race": race, "entrants": entrants, "grid": grid, "errors": errors, "result": result}
+    context = {
+        "race": race,
+        "entrants": entrants,
+        "prefill": prefill,
+        "unavailable": unavailable,
+        "grid": grid,
+        "errors": errors,
+        "result": result,
+    }
     response = _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
     if errors and not request.htmx:  # htmx swaps only 2xx answers; a plain form post gets a 422
         response.status_code = 422
@@ -713,28 +724,12 @@ def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, st
         return None, str(exc)
 
 
-def _what_if_entrants(race: Race) -> list[dict]:
-    """Drivers to place on the grid: the current predictions' field, else qualifying, else the last race."""
-    stages = _prediction_stages(engine.prediction_list_current(race=race))
-    if stages:
-        rows = sorted(stages[-1]["rows"], key=lambda p: p.predicted_position)
-        return [
-            {"ref": p.driver.ref, "name": p.driver.full_name, "team": p.team.name, "slot": i}
-            for i, p in enumerate(rows, 1)
-        ]
-    quali = selectors.race_qualifying_list(race=race)
-    if quali:
-        return [
-            {"ref": q.driver.ref, "name": q.driver.full_name, "team": q.team.name, "slot": q.position}
-            for q in quali
-        ]
-    results = selectors.race_results_list(race=race) or selectors.race_results_list(
-        race=selectors.race_latest_with_results(before=race)
-    )
-    return [
-        {"ref": r.driver.ref, "name": r.driver.full_name, "team": r.team.name, "slot": i}
-        for i, r in enumerate(results, 1)
-    ]
+def _what_if_entrants(race: Race) -> tuple[list[dict], str]:
+    """The race's entrants (the engine's field) in the pre-filled order, and which order that is."""
+    try:
+        return selectors.what_if_grid_prefill(race=race)
+    except PredictionInputError:  # no entry information and no earlier race with results
+        return [], ""
 
 
 def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], list[str]]:

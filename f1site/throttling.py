@@ -113,12 +113,16 @@ class WindowThrottle(BaseThrottle):
 
 
 class ExpensiveThrottle(WindowThrottle):
-    """Endpoints that run the models on demand (what-if, championship): a tighter per-client rate
-    ('expensive', API_THROTTLE_EXPENSIVE) on top of the usual one."""
+    """Endpoints that run the models on every request (what-if): a tighter per-client rate
+    ('expensive', API_THROTTLE_EXPENSIVE) on top of the usual one. The championship, cached, charges
+    the same bucket only for a request that computes (`expensive_charge`), never for a cached answer."""
 
     def allow_request(self, request, view) -> bool:
         if not super().allow_request(request, view):
             return False
+        return self.allow_expensive(request)
+
+    def allow_expensive(self, request) -> bool:
         rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
         limit, period = parse_rate(rates.get("expensive", "30/min"))
         now = time.time()
@@ -128,3 +132,12 @@ class ExpensiveThrottle(WindowThrottle):
             return True
         self._wait = (window + 1) * period - now
         return count <= limit
+
+
+def expensive_charge(request) -> None:
+    """Count one computed request in the client's 'expensive' window (the bucket what-if uses);
+    raises Throttled (429 with Retry-After) over API_THROTTLE_EXPENSIVE. Called from inside a cached
+    view's compute, so answers served from the cache never count."""
+    throttle = ExpensiveThrottle()
+    if not throttle.allow_expensive(request):
+        raise exceptions.Throttled(throttle.wait())

@@ -290,3 +290,15 @@ def prediction_overview(*, as_of: datetime | None = None) -> dict:
         "recent": recent,
         "awaiting_results": awaiting,
     }
+
+
+def race_prediction_unavailable(*, race: Race) -> str | None:
+    """Why `race` cannot be predicted (nor what-if'd), or None when it can: no history before
+    HISTORY_FROM_SEASON. No query."""
+    from predictions.services.predicting import PredictionInputError, _check_predictable
+
+    try:
+        _check_predictable(race)
+    except PredictionInputError as exc:
+        return str(exc)
+    return None

@@ -12,6 +12,7 @@ from ingestion.models import (
     Circuit,
     CircuitType,
     Driver,
+    PracticeResult,
     QualifyingResult,
     Race,
     RaceResult,
@@ -184,3 +185,20 @@ class RaceAccuracyFactory(factory.django.DjangoModelFactory):
     brier_win = 0.04
     brier_podium = 0.1
     brier_points = 0.2
+
+
+class PracticeResultFactory(factory.django.DjangoModelFactory):
+    """One driver's free-practice classification; pass `race`, `session` ("FP1"/"FP2"/"FP3"),
+    `driver` and `team`."""
+
+    class Meta:
+        model = PracticeResult
+
+    race = factory.SubFactory(RaceFactory)
+    session = "FP1"
+    driver = factory.SubFactory(DriverFactory)
+    team = factory.SubFactory(TeamFactory)
+    number = factory.Sequence(lambda n: n % 99 + 1)
+    position = factory.Sequence(lambda n: n % 30 + 1)
+    milliseconds = 90000
+    laps = 25

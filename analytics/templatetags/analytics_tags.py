@@ -42,3 +42,11 @@ def get(mapping, key):
     if isinstance(mapping, dict):
         return mapping.get(key, mapping.get(str(key)))
     return None
+
+
+@register.filter
+def prediction_unavailable(race) -> str:
+    """Why the race cannot be predicted (what-if included), or '' when it can."""
+    from predictions.selectors import race_prediction_unavailable
+
+    return race_prediction_unavailable(race=race) or ""

@@ -124,11 +124,24 @@ class WhatIfOut(serializers.Serializer):
 
 class ChampionshipOut(serializers.Serializer):
     season = serializers.IntegerField()
-    remaining_races = serializers.ListField(child=serializers.CharField())
-    n_sims = serializers.IntegerField()
-    model_version = serializers.CharField()
-    drivers = serializers.ListField(child=serializers.JSONField())
-    teams = serializers.ListField(child=serializers.JSONField())
+    remaining_races = serializers.ListField(
+        child=serializers.CharField(), help_text="Rounds still to run; empty for a completed season"
+    )
+    n_sims = serializers.IntegerField(help_text="Simulated seasons; 0 for a completed season")
+    model_version = serializers.CharField(
+        allow_null=True, help_text="Model of the simulation; null for a completed season (final standings)"
+    )
+    drivers = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="driver, driver_name, team, current_points (stored standings), expected_points, "
+        "title_probability, excluded (disqualified from the standings)",
+    )
+    teams = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="team, team_name, current_points (constructors' standings), expected_points, "
+        "title_probability, excluded; empty before 1958",
+    )
+    note = serializers.CharField()
 
 
 class ModelPerformanceOut(serializers.Serializer):

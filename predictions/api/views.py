@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, MalformedRequest, MethodFirstMixin, error_response, error_responses
-from f1site.throttling import ExpensiveThrottle
+from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
@@ -192,6 +192,14 @@ class WhatIfView(CachedJSONView):
     @extend_schema(
         operation_id="predictions_what_if",
         summary="Predicted finish for a grid order you choose (not stored)",
+        description=(
+            "The grid must list each of the race's entrants exactly once (its results, qualifying, "
+            "sprint or practice field, else the latest race's): otherwise 409 `cannot_predict` with "
+            "`details.not_entered` (e.g. a retired driver) and `details.missing`. Every "
+            "qualifying-derived feature follows the grid: the driver in slot k gets quali position "
+            "k, the race's real slot-k qualifying times (gap to pole, team-mate gap; missing before "
+            "qualifying) and its Q3 places; practice, sprint, form and weather stay as they are."
+        ),
         parameters=[RACE_ID_PARAM],
         request=serializers.WhatIfIn,
         responses={200: serializers.WhatIfOut, **error_responses(400, 404, 409, 413, 429, 503)},
@@ -207,17 +215,28 @@ class WhatIfView(CachedJSONView):
             rows = prediction_what_if(race=race, grid=body.validated_data["grid"])
         except ModelUnavailable as exc:
             return _model_unavailable(exc)
-        except PredictionInputError as exc:
-            return error_response(code="cannot_predict", message=str(exc), status_code=409)
+        except PredictionInputError as exc:  # details: e.g. not_entered / missing drivers
+            return error_response(
+                code="cannot_predict", message=str(exc), status_code=409, details=exc.details
+            )
         return Response({"race": selectors.race_ref(race=race), "predictions": rows})
 
 
 class ChampionshipView(CachedJSONView):
-    throttle_classes = [ExpensiveThrottle]
+    # The usual anon/user throttle (deferred to the cache read) for every request; the "expensive"
+    # bucket only when the answer is computed (f1site.throttling.expensive_charge in compute), so a
+    # frontend server polling cached odds from one address is not refused.
 
     @extend_schema(
         operation_id="championship_retrieve",
         summary="Title probabilities for a season (Monte Carlo over the remaining races)",
+        description=(
+            "A completed season answers with its stored final standings (champion at 1.0, no model "
+            "needed). Otherwise a Monte Carlo of the remaining rounds on top of the stored standings "
+            "(503 without a model). Cached; only a request that computes counts against the "
+            "'expensive' rate (API_THROTTLE_EXPENSIVE, shared with what-if), every request against "
+            "the usual one."
+        ),
         parameters=[
             OpenApiParameter(
                 "season",
@@ -239,6 +258,7 @@ class ChampionshipView(CachedJSONView):
         from predictions.services import ModelUnavailable, championship_simulate
 
         def compute():
+            expensive_charge(request)
             try:
                 return championship_simulate(season=season)
             except ValueError as exc:

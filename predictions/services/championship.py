@@ -1,129 +1,320 @@
-"""Championship Monte Carlo: title probabilities and expected final points over the remaining rounds."""
+"""Championship: final standings of a completed season, or a Monte Carlo of the remaining rounds
+(title probabilities and expected final points) on top of the stored standings."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from django.db.models import Sum
 
-from ingestion.models import Driver, Race, RaceResult, SprintResult, Team
-from predictions.ml.models import race_predict, race_strength_inputs
-from predictions.services.predicting import _race_features, race_entries
-from predictions.services.training import model_bundle_load
+from ingestion.models import (
+    Driver,
+    DriverStanding,
+    Race,
+    RaceResult,
+    SprintResult,
+    Team,
+    TeamStanding,
+)
 
 POINTS = np.array([25, 18, 15, 12, 10, 8, 6, 4, 2, 1], float)
+# Standings position texts of a classification that cannot take the title: excluded (McLaren's
+# constructors' entry in 2007) or disqualified (Michael Schumacher's drivers' entry in 1997).
+INELIGIBLE = {"E", "D"}
+FIRST_CONSTRUCTORS_SEASON = 1958
 
 
 def title_odds_simulate(
-    strengths: np.ndarray, current: np.ndarray, teams: np.ndarray, *, races: int, n_sims: int, seed: int = 0
+    strengths: np.ndarray,
+    current: np.ndarray,
+    teams: np.ndarray,
+    *,
+    races: int,
+    n_sims: int,
+    seed: int = 0,
+    team_current: dict | None = None,
+    entrant: np.ndarray | None = None,
+    eligible: np.ndarray | None = None,
+    team_eligible: dict | None = None,
 ) -> dict:
-    """Pure: simulate `races` Plackett–Luce races for drivers with `strengths`, add to `current`
-    points. Returns per-driver title probability and expected points, per-team likewise."""
+    """Pure: simulate `races` Plackett–Luce races among the entrants (`entrant`, default everyone)
+    with `strengths`, adding the points to `current` (every driver in the table, entrants or not).
+    `teams[i]` is the team driver i's simulated points go to; a team's total is `team_current[team]`
+    (its standings points; default the sum of its drivers' `current`) plus those simulated points.
+    Drivers / teams not `eligible` keep their points but cannot take the title. Ties for the title
+    split the probability (count-back is not simulated)."""
     rng = np.random.default_rng(seed)
     n = len(strengths)
+    entrant = np.ones(n, bool) if entrant is None else np.asarray(entrant, bool)
+    eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
+    idx = np.flatnonzero(entrant)
+    m = len(idx)
     total = np.tile(current.astype(float), (n_sims, 1))
-    table = np.zeros(n)
-    table[: min(n, len(POINTS))] = POINTS[: min(n, len(POINTS))]
+    gained = np.zeros((n_sims, n))
+    table = np.zeros(m)
+    table[: min(m, len(POINTS))] = POINTS[: min(m, len(POINTS))]
     for _ in range(races):
-        order = np.argsort(-(strengths[None, :] + rng.gumbel(size=(n_sims, n))), axis=1)
-        pts = np.zeros((n_sims, n))
-        np.put_along_axis(pts, order, np.broadcast_to(table, (n_sims, n)), axis=1)
-        total += pts
-    # ties for the title split the probability (count-back is not simulated)
-    best = total.max(axis=1, keepdims=True)
-    champ = (total == best) / (total == best).sum(axis=1, keepdims=True)
-    team_ids = np.unique(teams)
-    team_total = np.stack([total[:, teams == t].sum(axis=1) for t in team_ids], axis=1)
-    team_best = team_total.max(axis=1, keepdims=True)
-    team_champ = (team_total == team_best) / (team_total == team_best).sum(axis=1, keepdims=True)
+        order = np.argsort(-(strengths[idx][None, :] + rng.gumbel(size=(n_sims, m))), axis=1)
+        pts = np.zeros((n_sims, m))
+        np.put_along_axis(pts, order, np.broadcast_to(table, (n_sims, m)), axis=1)
+        gained[:, idx] += pts
+    total += gained
+    champ = _title_shares(total, eligible)
+    if team_current is None:
+        team_current = {t: float(current[teams == t].sum()) for t in np.unique(teams)}
+    team_ids = np.array(sorted(set(team_current) | set(np.unique(teams[entrant]).tolist())))
+    team_total = np.stack(
+        [team_current.get(t, 0.0) + gained[:, teams == t].sum(axis=1) for t in team_ids], axis=1
+    )
+    team_ok = np.array([(team_eligible or {}).get(t, True) for t in team_ids], bool)
     return {
         "driver_title": champ.mean(axis=0),
         "driver_expected": total.mean(axis=0),
         "team_ids": team_ids,
-        "team_title": team_champ.mean(axis=0),
+        "team_current": np.array([team_current.get(t, 0.0) for t in team_ids]),
+        "team_title": _title_shares(team_total, team_ok).mean(axis=0),
         "team_expected": team_total.mean(axis=0),
     }
 
 
+def _title_shares(total: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    scored = np.where(eligible[None, :], total, -np.inf)
+    best = scored.max(axis=1, keepdims=True)
+    won = (scored == best) & eligible[None, :]
+    return won / np.maximum(won.sum(axis=1, keepdims=True), 1)
+
+
+@dataclass
+class Table:
+    """Points of a season after its completed rounds: stored standings plus the race and sprint
+    points of any completed round the standings do not reach yet."""
+
+    points: dict[int, float]
+    position_text: dict[int, str]
+    position: dict[int, int | None]
+
+
+def _standings(season: int, done: list[Race], model, key: str, results_key: str) -> Table:
+    last = (
+        model.objects.filter(race__season_id=season, race__in=done)
+        .order_by("-race__round")
+        .values_list("race_id", flat=True)
+        .first()
+    )
+    points: dict[int, float] = {}
+    texts: dict[int, str] = {}
+    positions: dict[int, int | None] = {}
+    after_round = 0
+    if last is not None:
+        after_round = next(r.round for r in done if r.id == last)
+        for ident, pts, pos, text in model.objects.filter(race_id=last).values_list(
+            key, "points", "position", "position_text"
+        ):
+            points[ident] = float(pts)
+            positions[ident] = pos
+            texts[ident] = text
+    for source in (RaceResult, SprintResult):
+        for ident, pts in (
+            source.objects.filter(race__in=[r for r in done if r.round > after_round])
+            .values(results_key)
+            .annotate(p=Sum("points"))
+            .values_list(results_key, "p")
+        ):
+            points[ident] = points.get(ident, 0.0) + float(pts or 0)
+    return Table(points, texts, positions)
+
+
 def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dict:
-    """Simulate the rest of `season` with the active models (pre-qualifying stage).
+    """The season's championship. A completed season (every round has results) is its stored final
+    standings (drivers' and constructors', position 1 the champion; no model needed). Otherwise the
+    rest of the season is simulated with the active models (pre-qualifying stage) on top of the
+    stored standings after the latest completed round: every driver and team that has scored keeps
+    its points (drivers no longer racing included), team totals are the constructors' standings
+    (not the sum of the current drivers), and the remaining rounds add simulated points for the
+    next race's entrants.
 
     Simplifications, stated: every remaining round uses the strengths predicted for the next race
     (form features cannot know the results in between), sprints are not simulated, and points are
-    the 25-18-15-12-10-8-6-4-2-1 table.
+    the 25-18-15-12-10-8-6-4-2-1 table. There is no constructors' table before 1958.
     """
     races = list(Race.objects.filter(season_id=season).order_by("round"))
     if not races:
         raise ValueError(f"no races in season {season}")
-    done = set(RaceResult.objects.filter(race__season_id=season).values_list("race_id", flat=True).distinct())
-    remaining = [r for r in races if r.id not in done]
-    driver_pts = dict(
-        RaceResult.objects.filter(race__season_id=season)
-        .values("driver_id")
-        .annotate(p=Sum("points"))
-        .values_list("driver_id", "p")
+    with_results = set(
+        RaceResult.objects.filter(race__season_id=season).values_list("race_id", flat=True).distinct()
     )
-    for d, p in (
-        SprintResult.objects.filter(race__season_id=season)
-        .values("driver_id")
-        .annotate(p=Sum("points"))
-        .values_list("driver_id", "p")
-    ):
-        driver_pts[d] = driver_pts.get(d, 0) + p
+    done = [r for r in races if r.id in with_results]
+    remaining = [r for r in races if r.id not in with_results]
+    drivers = _standings(season, done, DriverStanding, "driver_id", "driver_id")
+    has_constructors = season >= FIRST_CONSTRUCTORS_SEASON
+    teams = (
+        _standings(season, done, TeamStanding, "team_id", "team_id")
+        if has_constructors
+        else Table({}, {}, {})
+    )
+    latest_team = dict(
+        RaceResult.objects.filter(race__in=done).order_by("race__date").values_list("driver_id", "team_id")
+    )
+    if not remaining:
+        return _final_standings(season, drivers, teams, latest_team, has_constructors)
+
+    from predictions.ml.models import race_predict, race_strength_inputs
+    from predictions.services.predicting import _race_features, race_entries
+    from predictions.services.training import model_bundle_load
+
     version, bundle = model_bundle_load()
-    if remaining:
-        entries, _ = race_entries(race=remaining[0])
-        rows = _race_features(remaining[0], entries, None)
-        out = race_predict(bundle.stages["pre"], rows, explain=0, n_sims=200)
-        models = bundle.stages["pre"]
-        strengths = models.ranking.strength(race_strength_inputs(models, rows))
-        drivers = out["driver_id"].to_numpy()
-        teams = out["team_id"].to_numpy()
-    else:
-        last = RaceResult.objects.filter(
-            race_id=max(done, key=lambda i: next(r.round for r in races if r.id == i))
+    entries, _ = race_entries(race=remaining[0])
+    rows = _race_features(remaining[0], entries, None)
+    models = bundle.stages["pre"]
+    out = race_predict(models, rows, explain=0, n_sims=200)
+    strengths_of = dict(
+        zip(
+            out["driver_id"].astype(int),
+            models.ranking.strength(race_strength_inputs(models, rows)),
+            strict=True,
         )
-        pairs = list(last.values_list("driver_id", "team_id"))
-        drivers = np.array([d for d, _ in pairs])
-        teams = np.array([t for _, t in pairs])
-        strengths = np.zeros(len(drivers))
-    current = np.array([float(driver_pts.get(int(d), 0)) for d in drivers])
-    sim = title_odds_simulate(strengths, current, teams, races=len(remaining), n_sims=n_sims)
-    names = {d.id: d for d in Driver.objects.filter(id__in=drivers.tolist())}
-    team_names = {t.id: t for t in Team.objects.filter(id__in=teams.tolist())}
-    driver_rows = sorted(
-        (
+    )
+    entrant_team = dict(zip(out["driver_id"].astype(int), out["team_id"].astype(int), strict=True))
+    driver_ids = sorted(set(drivers.points) | set(entrant_team))
+    team_of = {d: entrant_team.get(d, latest_team.get(d)) for d in driver_ids}
+    sim = title_odds_simulate(
+        np.array([float(strengths_of.get(d, 0.0)) for d in driver_ids]),
+        np.array([drivers.points.get(d, 0.0) for d in driver_ids]),
+        np.array([team_of[d] if team_of[d] is not None else -1 for d in driver_ids]),
+        races=len(remaining),
+        n_sims=n_sims,
+        team_current=(
+            {t: p for t, p in teams.points.items()}
+            | {t: teams.points.get(t, 0.0) for t in entrant_team.values()}
+            if has_constructors
+            else {}
+        ),
+        entrant=np.array([d in entrant_team for d in driver_ids]),
+        eligible=np.array([drivers.position_text.get(d) not in INELIGIBLE for d in driver_ids]),
+        team_eligible={t: teams.position_text.get(t) not in INELIGIBLE for t in teams.points},
+    )
+    driver_rows = [
+        {
+            "driver": d,
+            "team": team_of[d],
+            "current_points": drivers.points.get(d, 0.0),
+            "expected_points": round(float(e), 1),
+            "title_probability": round(float(p), 4),
+        }
+        for d, e, p in zip(driver_ids, sim["driver_expected"], sim["driver_title"], strict=True)
+    ]
+    team_rows = (
+        [
             {
-                "driver": names[int(d)].ref,
-                "driver_name": names[int(d)].full_name,
-                "team": team_names[int(t)].ref,
+                "team": int(t),
                 "current_points": float(c),
                 "expected_points": round(float(e), 1),
                 "title_probability": round(float(p), 4),
             }
-            for d, t, c, e, p in zip(
-                drivers, teams, current, sim["driver_expected"], sim["driver_title"], strict=True
+            for t, c, e, p in zip(
+                sim["team_ids"], sim["team_current"], sim["team_expected"], sim["team_title"], strict=True
             )
-        ),
-        key=lambda r: (-r["title_probability"], -r["expected_points"]),
+        ]
+        if has_constructors
+        else []
     )
-    team_rows = sorted(
+    return _payload(
+        season,
+        remaining=[r.slug for r in remaining],
+        n_sims=n_sims,
+        model_version=version.label,
+        driver_rows=driver_rows,
+        team_rows=team_rows,
+        drivers=drivers,
+        teams=teams,
+        note=(
+            "current points are the stored standings after the latest completed round (every driver "
+            "and team that has scored); the remaining rounds add simulated points for the next "
+            "race's entrants; team points are the constructors' standings plus their entrants' "
+            "simulated points"
+        ),
+    )
+
+
+def _final_standings(season, drivers: Table, teams: Table, latest_team, has_constructors) -> dict:
+    """A completed season: the stored final standings, the champion = standings position 1."""
+
+    def row(ident, table, **extra):
+        points = table.points.get(ident, 0.0)
+        return {
+            **extra,
+            "current_points": points,
+            "expected_points": points,
+            "title_probability": 1.0 if table.position.get(ident) == 1 else 0.0,
+        }
+
+    return _payload(
+        season,
+        remaining=[],
+        n_sims=0,
+        model_version=None,
+        driver_rows=[row(d, drivers, driver=d, team=latest_team.get(d)) for d in drivers.points],
+        team_rows=[row(t, teams, team=t) for t in teams.points] if has_constructors else [],
+        drivers=drivers,
+        teams=teams,
+        note="the season is over: final standings as stored (no simulation)",
+    )
+
+
+def _payload(
+    season, *, remaining, n_sims, model_version, driver_rows, team_rows, drivers: Table, teams: Table, note
+) -> dict:
+    names = {d.id: d for d in Driver.objects.filter(id__in=[r["driver"] for r in driver_rows])}
+    team_ids = {r["team"] for r in team_rows} | {r["team"] for r in driver_rows if r["team"] is not None}
+    team_names = {t.id: t for t in Team.objects.filter(id__in=list(team_ids))}
+
+    def order(table: Table, ident: int, r: dict):
+        pos = table.position.get(ident)
+        pos = pos if pos is not None else 10_000
+        if not remaining:  # final standings: their own order (an excluded entry is listed last)
+            return (pos, -r["expected_points"])
+        return (-r["title_probability"], -r["expected_points"], pos)
+
+    out_drivers = sorted(
         (
             {
-                "team": team_names[int(t)].ref,
-                "team_name": team_names[int(t)].name,
-                "expected_points": round(float(e), 1),
-                "title_probability": round(float(p), 4),
+                "driver": names[r["driver"]].ref,
+                "driver_name": names[r["driver"]].full_name,
+                "team": team_names[r["team"]].ref if r["team"] is not None else None,
+                "current_points": r["current_points"],
+                "expected_points": r["expected_points"],
+                "title_probability": r["title_probability"],
+                "excluded": drivers.position_text.get(r["driver"]) in INELIGIBLE,
+                "_order": order(drivers, r["driver"], r),
             }
-            for t, e, p in zip(sim["team_ids"], sim["team_expected"], sim["team_title"], strict=True)
+            for r in driver_rows
         ),
-        key=lambda r: (-r["title_probability"], -r["expected_points"]),
+        key=lambda r: r["_order"],
     )
+    out_teams = sorted(
+        (
+            {
+                "team": team_names[r["team"]].ref,
+                "team_name": team_names[r["team"]].name,
+                "current_points": r["current_points"],
+                "expected_points": r["expected_points"],
+                "title_probability": r["title_probability"],
+                "excluded": teams.position_text.get(r["team"]) in INELIGIBLE,
+                "_order": order(teams, r["team"], r),
+            }
+            for r in team_rows
+        ),
+        key=lambda r: r["_order"],
+    )
+    for r in (*out_drivers, *out_teams):
+        del r["_order"]
     return {
         "season": season,
-        "remaining_races": [r.slug for r in remaining],
+        "remaining_races": remaining,
         "n_sims": n_sims,
-        "model_version": version.label,
-        "drivers": driver_rows,
-        "teams": team_rows,
-        "note": "team points count only the drivers in the current entry list",
+        "model_version": model_version,
+        "drivers": out_drivers,
+        "teams": out_teams,
+        "note": note,
     }

@@ -10,12 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ingestion.models import Driver, QualifyingResult, Race, RaceResult, Team
+from ingestion.models import (
+    Driver,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    RaceResult,
+    SprintResult,
+    Team,
+)
 from predictions.features.compute import KEY, build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES
@@ -31,7 +40,15 @@ from predictions.signals import predictions_changed
 
 class PredictionInputError(ValueError):
     """The request cannot be predicted (e.g. post-qualifying before qualifying, a race before 1996, a
-    bad what-if grid). Messages do not name the race: callers add it where needed."""
+    bad what-if grid). Messages do not name the race: callers add it where needed. `details`: data
+    for the API's error body (e.g. the offending drivers of a what-if grid)."""
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
+
+
+PRACTICE_SESSIONS_LATEST_FIRST = ("FP3", "FP2", "FP1")
 
 
 class PredictionClockError(PredictionInputError):
@@ -57,8 +74,13 @@ def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
 
 
 def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
-    """The race's entrants and where the list came from: results, qualifying, or (for a race not
-    yet run) the entry list of the latest race with results before it."""
+    """The race's entrants and where the list came from, the race's own entry information first:
+    results, qualifying, this weekend's sprint, free practice (`practice_entrants`: each team's cars
+    filled from its latest session back, so an FP1-only reserve gives way to the race driver), and
+    only for a race with none of these (not yet run, no session in) the entry list of the latest
+    race with results before it. Practice and qualifying rows include those ingested from OpenF1's
+    session results (`ingestion.services.openf1_results`), so a new season's first race is predicted
+    with its own field as soon as FP1 is in."""
     cols = ["race_id", "driver_id", "team_id", "grid"]
     rows = list(
         RaceResult.objects.filter(race=race, shared_car_index=0).values_list("driver_id", "team_id", "grid")
@@ -70,6 +92,17 @@ def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
     rows = list(QualifyingResult.objects.filter(race=race).values_list("driver_id", "team_id", "position"))
     if rows:
         return pd.DataFrame([(race.id, *r) for r in rows], columns=cols), "qualifying"
+    rows = list(
+        SprintResult.objects.filter(race=race).order_by("position_order").values_list("driver_id", "team_id")
+    )
+    if rows:
+        return pd.DataFrame([(race.id, d, t, None) for d, t in rows], columns=cols).drop_duplicates(
+            "driver_id"
+        ), "sprint"
+    practice = list(PracticeResult.objects.filter(race=race).values_list("session", "driver_id", "team_id"))
+    if practice:
+        pairs = practice_entrants(rows=practice)
+        return pd.DataFrame([(race.id, d, t, None) for d, t in pairs], columns=cols), "practice"
     previous = (
         Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct().first()
     )
@@ -81,6 +114,26 @@ def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame([(race.id, d, t, None) for d, t in rows], columns=cols).drop_duplicates(
         "driver_id"
     ), (f"entry list of {previous.slug}")
+
+
+def practice_entrants(*, rows: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
+    """Pure: (session, driver_id, team_id) practice rows -> the (driver_id, team_id) entrants. A team
+    has as many cars as it ran in its busiest session; they are filled with its drivers from the
+    latest session (FP3, FP2, FP1) back, so a reserve who drove only FP1 gives way to the race
+    driver of a later session, and a driver who missed FP3 is still found in FP2."""
+    rank = {s: i for i, s in enumerate(PRACTICE_SESSIONS_LATEST_FIRST)}
+    per_session: dict[tuple[int, int], list[int]] = {}
+    for session, driver, team in sorted(rows, key=lambda r: (rank.get(r[0], len(rank)), r[1])):
+        per_session.setdefault((team, rank.get(session, len(rank))), []).append(driver)
+    cars: dict[int, int] = {}
+    for (team, _), drivers in per_session.items():
+        cars[team] = max(cars.get(team, 0), len(set(drivers)))
+    out: dict[int, int] = {}
+    for (team, _), drivers in sorted(per_session.items()):  # by team, then latest session first
+        for driver in drivers:
+            if driver not in out and sum(1 for t in out.values() if t == team) < cars[team]:
+                out[driver] = team
+    return list(out.items())
 
 
 def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime | None = None) -> list[str]:
@@ -322,33 +375,81 @@ def predictions_backfill(*, races: list[Race], frames: F1Frames | None = None) -
     return done
 
 
-def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
-    """Post-qualifying prediction from a user-supplied grid (driver refs, pole first). Not stored."""
+# Seasons whose qualifying had a Q3 (top 10 reach it), for a what-if grid of a race not yet qualified.
+Q3_FROM_SEASON = 2006
+Q3_PLACES = 10
+
+
+def what_if_qualifying(
+    *, qualifying: pd.DataFrame, race_id: int, order: list[tuple[int, int]]
+) -> pd.DataFrame:
+    """Pure: the qualifying frame with `race_id`'s classification replaced by the what-if grid
+    `order` ((driver_id, team_id), pole first): the driver in slot k gets position k and the Q1/Q2/Q3
+    times the race's real slot-k qualifier set, so gap to pole, reached-Q3 and the team-mate gap
+    follow the chosen grid. Slots beyond the real classification (or a race not yet qualified) get
+    no times: gaps are missing (NaN) and reached-Q3 comes from `what_if_reached_q3`."""
+    real = qualifying[qualifying["race_id"] == race_id].sort_values("position", kind="stable")
+    times = real[["q1_ms", "q2_ms", "q3_ms"]].reset_index(drop=True)
+    rows = []
+    for slot, (driver_id, team_id) in enumerate(order, start=1):
+        t = times.iloc[slot - 1] if slot <= len(times) else None
+        rows.append(
+            {
+                "race_id": race_id,
+                "driver_id": driver_id,
+                "team_id": team_id,
+                "position": slot,
+                **{c: (np.nan if t is None else t[c]) for c in ("q1_ms", "q2_ms", "q3_ms")},
+            }
+        )
+    synthetic = pd.DataFrame(rows, columns=qualifying.columns).astype(
+        {"q1_ms": float, "q2_ms": float, "q3_ms": float}
+    )
+    rest = qualifying[qualifying["race_id"] != race_id]
+    return pd.concat([rest, synthetic], ignore_index=True) if len(rest) else synthetic
+
+
+def what_if_reached_q3(*, slots: pd.Series, season: int, real_q3_slots: int | None) -> pd.Series:
+    """Pure: reached-Q3 by grid slot: the real race's Q3 places when it was qualified, else the top
+    ten from 2006 (the Q1/Q2/Q3 format), else none."""
+    if real_q3_slots is not None:
+        return (slots <= real_q3_slots).astype(float)
+    places = Q3_PLACES if season >= Q3_FROM_SEASON else 0
+    return (slots <= places).astype(float)
+
+
+def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[int, Driver]]:
+    """Validate a what-if grid against the race's entrants; the targets frame in grid order."""
     _check_predictable(race)
     if not grid:
         raise PredictionInputError("the grid is empty")
     if len(set(grid)) != len(grid):
         dupes = sorted({d for d in grid if grid.count(d) > 1})
-        raise PredictionInputError(f"drivers appear more than once on the grid: {', '.join(dupes)}")
+        raise PredictionInputError(
+            f"drivers appear more than once on the grid: {', '.join(dupes)}", {"duplicates": dupes}
+        )
     drivers = {d.ref: d for d in Driver.objects.filter(ref__in=grid)}
     unknown = [ref for ref in grid if ref not in drivers]
     if unknown:
-        raise PredictionInputError(f"unknown driver refs: {', '.join(unknown)}")
-    entries, _ = race_entries(race=race)
-    team_of = dict(zip(entries["driver_id"], entries["team_id"], strict=True))
-    missing = [drivers[r].id for r in grid if drivers[r].id not in team_of]
-    if missing:  # a driver not in the entry list races for his latest team
-        latest = {}
-        for driver_id, team_id in (
-            RaceResult.objects.filter(driver_id__in=missing, race__date__lte=race.date)
-            .order_by("race__date")
-            .values_list("driver_id", "team_id")
-        ):
-            latest[driver_id] = team_id
-        no_team = [r for r in grid if drivers[r].id in missing and drivers[r].id not in latest]
-        if no_team:
-            raise PredictionInputError(f"no team known for: {', '.join(no_team)}")
-        team_of.update(latest)
+        raise PredictionInputError(f"unknown driver refs: {', '.join(unknown)}", {"unknown": unknown})
+    entries, source = race_entries(race=race)
+    team_of = dict(zip(entries["driver_id"].astype(int), entries["team_id"].astype(int), strict=True))
+    not_entered = [ref for ref in grid if drivers[ref].id not in team_of]
+    on_grid = {drivers[ref].id for ref in grid}
+    missing = sorted(
+        Driver.objects.filter(id__in=[d for d in team_of if d not in on_grid]).values_list("ref", flat=True)
+    )
+    if not_entered or missing:
+        parts = []
+        if not_entered:
+            parts.append(f"not entered in this race: {', '.join(not_entered)}")
+        if missing:
+            parts.append(f"missing from the grid: {', '.join(missing)}")
+        raise PredictionInputError(
+            f"the grid must list each of the race's {len(team_of)} entrants (from its {source}) "
+            f"exactly once; {'; '.join(parts)}",
+            {"not_entered": not_entered, "missing": missing, "entrants_from": source},
+        )
     targets = pd.DataFrame(
         [
             (race.id, drivers[ref].id, team_of[drivers[ref].id], slot)
@@ -356,11 +457,49 @@ def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
         ],
         columns=["race_id", "driver_id", "team_id", "grid"],
     )
+    return targets, {d.id: d for d in drivers.values()}
+
+
+def prediction_what_if_features(*, race: Race, grid: list[str]) -> pd.DataFrame:
+    """The feature rows a what-if grid is predicted from: the race's own history, practice, sprint
+    and weather as they are, and every qualifying-derived feature (grid, quali position, gap to
+    pole, reached Q3, team-mate gap, grid penalty, grid × overtaking) following the chosen grid —
+    `what_if_qualifying`. Raises PredictionInputError for a grid that is not the race's field."""
+    targets, _ = _what_if_targets(race, grid)
+    return _what_if_rows(race, targets)
+
+
+def _what_if_rows(race: Race, targets: pd.DataFrame) -> pd.DataFrame:
+    has_results = RaceResult.objects.filter(race=race).exists()
+    frames = f1_frames_load(since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id])
+    real = frames.qualifying[frames.qualifying["race_id"] == race.id]
+    frames.qualifying = what_if_qualifying(
+        qualifying=frames.qualifying,
+        race_id=race.id,
+        order=list(zip(targets["driver_id"], targets["team_id"], strict=True)),
+    )
+    rows = _race_features(race, targets, frames)
+    slots = rows["driver_id"].map(dict(zip(targets["driver_id"], targets["grid"], strict=True)))
+    rows["quali_reached_q3"] = what_if_reached_q3(
+        slots=slots,
+        season=race.season_id,
+        real_q3_slots=int(real["q3_ms"].notna().sum()) if len(real) else None,
+    ).to_numpy()
+    return rows
+
+
+def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
+    """Post-qualifying prediction from a user-supplied grid (driver refs, pole first). Not stored.
+
+    The grid must list exactly the race's entrants (`race_entries`: results, qualifying, sprint,
+    practice or the latest race's field), each once; anyone else (a retired driver, a reserve not
+    entered) and anyone left out are refused, listed in the error's details. The qualifying-derived
+    features follow the grid (`prediction_what_if_features`)."""
+    targets, by_id = _what_if_targets(race, grid)
     version, bundle = model_bundle_load()
-    rows = _race_features(race, targets, None)
+    rows = _what_if_rows(race, targets)
     out = race_predict(bundle.stages["post"], rows, explain=3)
     teams = {t.id: t for t in Team.objects.filter(id__in=targets["team_id"].unique().tolist())}
-    by_id = {d.id: d for d in drivers.values()}
     result = []
     for r in out.sort_values("predicted_position").itertuples():
         d, t = by_id[int(r.driver_id)], teams[int(r.team_id)]

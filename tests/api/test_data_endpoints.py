@@ -337,3 +337,49 @@ def test_health_is_503_when_the_database_is_down(api, ergast_data, monkeypatch):
     response = api.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["status"] == "down"
+
+
+def test_championship_of_a_completed_season_answers_from_the_standings_without_a_model(api, ergast_data):
+    """No model is trained here: a completed season needs no simulation (it was a 503 before), while
+    a season with rounds left still needs the model. Points and champions from the dump's CSVs."""
+    race_ids = {r["raceId"]: int(r["round"]) for r in csv_rows("races") if r["year"] == "2025"}
+    last = max(race_ids, key=race_ids.get)
+    ref_of = {d["driverId"]: d["driverRef"] for d in csv_rows("drivers")}
+    team_of = {c["constructorId"]: c["constructorRef"] for c in csv_rows("constructors")}
+    drivers = {ref_of[s["driverId"]]: s for s in csv_rows("driver_standings") if s["raceId"] == last}
+    teams = {team_of[s["constructorId"]]: s for s in csv_rows("constructor_standings") if s["raceId"] == last}
+    response = api.get("/api/v1/championship/2025")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["remaining_races"] == [] and body["model_version"] is None
+    assert {d["driver"]: d["current_points"] for d in body["drivers"]} == {
+        k: float(s["points"]) for k, s in drivers.items()
+    }
+    assert {t["team"]: t["current_points"] for t in body["teams"]} == {
+        k: float(s["points"]) for k, s in teams.items()
+    }
+    assert [d["driver"] for d in body["drivers"] if d["title_probability"] == 1] == [
+        k for k, s in drivers.items() if s["position"] == "1"
+    ]
+    assert [t["team"] for t in body["teams"] if t["title_probability"] == 1] == [
+        k for k, s in teams.items() if s["position"] == "1"
+    ]
+    unavailable = api.get("/api/v1/championship/2026")
+    assert unavailable.status_code == 503 and unavailable.json()["error"]["code"] == "model_unavailable"
+
+
+def test_cached_championship_answers_do_not_count_against_the_expensive_rate(api, ergast_data, settings):
+    """One client, 'expensive' at 2/min: repeated GETs of a cached season are all answered (they
+    counted and were refused from the 31st on before); computing a third season in the window is
+    refused with 429 and Retry-After."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "2/min"},
+    }
+    for _ in range(6):
+        assert api.get("/api/v1/championship/2024").status_code == 200
+    assert api.get("/api/v1/championship/2023").status_code == 200  # second computation
+    refused = api.get("/api/v1/championship/2022")  # third computation in the window
+    assert refused.status_code == 429, refused.content
+    assert refused.json()["error"]["code"] == "throttled" and int(refused["Retry-After"]) >= 1
+    assert api.get("/api/v1/championship/2024").status_code == 200  # cached: still served

@@ -155,25 +155,37 @@ def test_accuracy_404_before_results_and_scored_after(api, ergast_data, trained_
     assert stage["drivers"] == len(errors)
 
 
-def test_what_if_takes_a_grid(api, ergast_data, trained_model):
-    from ingestion.models import RaceResult
+def _latest_field() -> list[str]:
+    """An upcoming race without entry information takes the latest race with results' field."""
+    from ingestion.models import Race, RaceResult
 
-    grid = list(
-        RaceResult.objects.filter(race__slug="2025_uae")
+    latest = Race.objects.filter(results__isnull=False).order_by("-date").distinct().first()
+    return list(
+        RaceResult.objects.filter(race=latest)
         .order_by("position_order")
         .values_list("driver__ref", flat=True)
-    )[:20]
+    )
+
+
+def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     slug = _upcoming_slugs(1)[0]
+    grid = _latest_field()
     response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": list(reversed(grid))}, format="json")
     assert response.status_code == 200, response.content
     rows = response.json()["predictions"]
     assert len(rows) == len(grid)
+    assert sum(r["points_probability"] for r in rows) == pytest.approx(10, abs=0.5)  # 10 places to share
     unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
     assert unknown.status_code == 409
-    # A real mixed-case Ergast ref (a 1950s driver) is a valid grid entry.
-    mixed = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["Cannoc"]}, format="json")
-    assert mixed.status_code == 200, mixed.content
-    assert [r["driver"] for r in mixed.json()["predictions"]] == ["Cannoc"]
+    assert unknown.json()["error"]["details"] == {"unknown": ["nobody_at_all"]}
+    # A partial grid is not a whole field (one car alone was P(points) = 1 before); a retired
+    # driver (a real mixed-case Ergast ref, a 1950s driver: valid input) is not an entrant.
+    partial = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": [grid[0], "Cannoc"]}, format="json")
+    assert partial.status_code == 409, partial.content
+    error = partial.json()["error"]
+    assert error["code"] == "cannot_predict" and "Cannoc" in error["message"]
+    assert error["details"]["not_entered"] == ["Cannoc"]
+    assert sorted(error["details"]["missing"]) == sorted(grid[1:])
     for bad in ({"grid": []}, {"grid": ["a\x00b"]}, {"grid": [2**63]}, {"grid": "verstappen"}, {}):
         assert api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json").status_code == 400
 
@@ -367,7 +379,7 @@ def test_health_checks_that_the_model_really_loads(api, ergast_data, trained_mod
         return body["status"], body["checks"]["model"]
 
     slug = _upcoming_slugs(1)[0]
-    grid = {"grid": ["max_verstappen", "norris"]}
+    grid = {"grid": _latest_field()}
     assert api.post(f"/api/v1/predictions/what-if/{slug}", grid, format="json").status_code == 200
     overall, check = model_check()
     assert check["status"] == "ok"
