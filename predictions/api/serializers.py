@@ -146,5 +146,10 @@ class ChampionshipOut(serializers.Serializer):
 
 class ModelPerformanceOut(serializers.Serializer):
     active_model = serializers.JSONField(allow_null=True)
-    backtests = serializers.JSONField(help_text="Latest backtest per stage vs baselines")
+    backtests = serializers.JSONField(
+        help_text=(
+            "Per stage, the latest backtest over the standard seasons (2022-2025), else the latest "
+            "of any seasons (standard_period false); results vs the baselines"
+        )
+    )
     features = serializers.ListField(child=serializers.JSONField(), help_text="Feature catalogue")

@@ -602,6 +602,10 @@ def test_model_page_headlines_the_standard_post_qualifying_backtest(client, djan
     assert 'data-stage="pre"' in pre and "Before qualifying · seasons 2026" in pre and "5.550" in pre
     assert "Not the standard period (2022–2025)" in pre
     assert backtest_headlines()["post"].pk == standard.pk
+    # the API's models/performance shows the frontend the same runs, flagged
+    backtests = client.get("/api/v1/models/performance").json()["backtests"]
+    assert (backtests["post"]["id"], backtests["post"]["standard_period"]) == (standard.pk, True)
+    assert (backtests["pre"]["seasons"], backtests["pre"]["standard_period"]) == ([2026], False)
 
 
 def test_home_as_of_shows_what_was_made_by_then(client, predicted_2026_7, django_assert_max_num_queries):
