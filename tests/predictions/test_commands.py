@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from ingestion.models import Race
 from predictions.features.registry import feature_catalogue_markdown
 from predictions.models import BacktestRun, BacktestStatus, ModelVersion, Prediction, RaceAccuracy
+from tests.conftest import in_season
 
 pytestmark = pytest.mark.django_db
 
@@ -81,20 +82,22 @@ def test_predict_command(active_model):
         _run("predict", "--upcoming", "--as-of", "June")
 
 
+@in_season  # the quick start's own call (no --as-of) at a moment with races to come, on any date
 def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(active_model):
     """Re-running `predict --upcoming` (the quick start does on every `make up`) with nothing
     changed keeps the current sets instead of storing identical ones."""
-    first = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
+    first = json.loads(_run("predict", "--upcoming", "--json"))
     slugs = [race["race"] for race in first]
-    assert slugs and all(race["stored"] == ["pre"] and race["unchanged"] == [] for race in first)
+    assert slugs == ["2026_qatar", "2026_uae"]
+    assert all(race["stored"] == ["pre"] and race["unchanged"] == [] for race in first)
     stored = Prediction.objects.filter(race__slug__in=slugs).count()
 
-    text = _run("predict", "--upcoming", "--as-of", "2026-11-26")
+    text = _run("predict", "--upcoming")
     assert text.count("unchanged (pre): same model version and inputs") == len(slugs), text
     assert Prediction.objects.filter(race__slug__in=slugs).count() == stored
     for slug in slugs:
         assert Prediction.objects.filter(race__slug=slug).values("batch").distinct().count() == 1
-    again = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
+    again = json.loads(_run("predict", "--upcoming", "--json"))
     assert [(race["stored"], race["unchanged"]) for race in again] == [([], ["pre"])] * len(slugs)
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
 
