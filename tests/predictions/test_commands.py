@@ -108,8 +108,9 @@ def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model
     # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
     ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
     out = StringIO()
-    with pytest.raises(CommandError, match="no upcoming races without results"):
+    with pytest.raises(CommandError, match="no upcoming races without results") as raised:
         call_command("predict", "--upcoming", "--as-of", "2026-12-31", stdout=out)
+    assert raised.value.returncode == 3  # off-season, told apart from a failure (1) by the quick start
     recent = list(Race.objects.filter(season_id=2026, round__in=[5, 6, 7]).order_by("-date"))
     assert f"backfilled and scored: {', '.join(r.slug for r in recent)}" in out.getvalue()
     for race in recent:
