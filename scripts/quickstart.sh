@@ -90,8 +90,17 @@ except Exception:
     log "train_models skipped: an active model version loads (PITWALL_RETRAIN=1 to retrain)"
   fi
 fi
+predict_upcoming() {  # exit status 3: no race left on the calendar (off-season), not a failure
+  local rc=0
+  "$PY" manage.py predict --upcoming || rc=$?
+  if [[ "$rc" == 3 ]]; then
+    log "no upcoming races on the calendar (season over): nothing to predict; the last three races are backfilled and scored"
+    return 0
+  fi
+  return "$rc"
+}
 if has_command predict; then
-  run_step "predict --upcoming" 0 "$PY" manage.py predict --upcoming
+  run_step "predict --upcoming" 0 predict_upcoming
 fi
 
 run_step collectstatic 1 "$PY" manage.py collectstatic --noinput --verbosity 0

@@ -12,9 +12,18 @@ import os
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+# A moment in the 2026 season of the offline data: results through round 7, and Qatar (round 22,
+# 2026-11-29) and Abu Dhabi (2026_uae, round 23, 2026-12-06) still to come. A test about "the next races"
+# whose code under test has no clock parameter (the API's upcoming list, staff regeneration, race
+# statuses) runs at this time with `@in_season`, so it means the same on any real date; code that
+# takes a clock (predict --as-of, ?as_of=, as_of=) is given one instead.
+IN_SEASON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+in_season = pytest.mark.time_machine(IN_SEASON, tick=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("PITWALL_SHARED_DIR", ROOT.parent / "shared"))
@@ -238,3 +247,40 @@ def committing_db(django_db_setup, django_db_blocker):
         pytest.skip("worker tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
     with django_db_blocker.unblock():
         yield
+
+
+# --- PITWALL_TEST_TRAVEL: run the whole test process at another date ------------------------------
+# e.g. PITWALL_TEST_TRAVEL=2026-12-20T12:00Z (the 2026 calendar over) or 2027-03-01T12:00Z (a year
+# with no races in the data): the clock starts there and ticks, so a test that silently depends on
+# today's date fails now rather than on the day the calendar runs out. In-process only: a child
+# process (a real Celery worker, gunicorn, a subprocess) keeps the real clock.
+
+_TRAVELLER = pytest.StashKey[object]()
+
+
+def pytest_configure(config):
+    when = os.environ.get("PITWALL_TEST_TRAVEL")
+    if when:
+        import time_machine
+
+        try:
+            destination = datetime.fromisoformat(when)
+        except ValueError:
+            raise pytest.UsageError(f"PITWALL_TEST_TRAVEL={when!r} is not an ISO date/time") from None
+        if destination.tzinfo is None:
+            destination = destination.replace(tzinfo=UTC)
+        traveller = time_machine.travel(destination, tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config):
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config):
+    if os.environ.get("PITWALL_TEST_TRAVEL"):
+        return f"PITWALL_TEST_TRAVEL: the clock starts at {os.environ['PITWALL_TEST_TRAVEL']}"
+    return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ERGAST_DUMP_DIR
+from tests.conftest import ERGAST_DUMP_DIR, IN_SEASON, in_season
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +23,9 @@ _CHILD = r"""
 import datetime as dt, json, os, sys, uuid
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
 import django
+import time_machine
+# the API's upcoming list follows today's date: answer at the parent's moment in the season
+time_machine.travel(dt.datetime.fromisoformat(sys.argv[2]), tick=True).start()
 django.setup()
 from django.core.management import call_command
 from django.db import connection
@@ -73,7 +76,7 @@ def sqlite_answers(tmp_path_factory):
     }
     env.update(DEBUG="true", PITWALL_VAR_DIR=str(var_dir))
     result = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(dump)],
+        [sys.executable, "-c", _CHILD, str(dump), IN_SEASON.isoformat()],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -99,16 +102,18 @@ def test_standings_on_sqlite_equal_postgresql(sqlite_answers, api, ergast_data, 
 
 
 @pytest.mark.django_db
+@in_season  # the child process answers at the same moment (IN_SEASON), so both list the next races
 def test_race_lists_on_sqlite_equal_postgresql(sqlite_answers, api, ergast_data):
     status, body = sqlite_answers["/api/v1/races?season=2024"]
     assert status == 200, body
     assert body == api.get("/api/v1/races?season=2024").json()
     assert body["results"][0]["start"] == "2024-03-02T15:00:00Z"  # Bahrain, races.csv 15:00:00 UTC
-    # the next races as of today (the 2026 calendar), with the same timestamps as PostgreSQL's
+    # the next races (as of IN_SEASON, 2026-11-26), with the same timestamps as PostgreSQL's
     status, upcoming = sqlite_answers["/api/v1/predictions/upcoming"]
     assert status == 200, upcoming
     expected = api.get("/api/v1/predictions/upcoming").json()["races"]
     assert upcoming["races"] == expected
+    assert [r["race"]["id"] for r in upcoming["races"]] == ["2026_qatar", "2026_uae"]
     assert all(r["race"]["start"] is None or r["race"]["start"].endswith("Z") for r in upcoming["races"])
 
 

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from ingestion.models import Race
 from predictions.features.registry import feature_catalogue_markdown
 from predictions.models import BacktestRun, BacktestStatus, ModelVersion, Prediction, RaceAccuracy
+from tests.conftest import in_season
 
 pytestmark = pytest.mark.django_db
 
@@ -81,20 +82,22 @@ def test_predict_command(active_model):
         _run("predict", "--upcoming", "--as-of", "June")
 
 
+@in_season  # the quick start's own call (no --as-of) at a moment with races to come, on any date
 def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(active_model):
     """Re-running `predict --upcoming` (the quick start does on every `make up`) with nothing
     changed keeps the current sets instead of storing identical ones."""
-    first = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
+    first = json.loads(_run("predict", "--upcoming", "--json"))
     slugs = [race["race"] for race in first]
-    assert slugs and all(race["stored"] == ["pre"] and race["unchanged"] == [] for race in first)
+    assert slugs == ["2026_qatar", "2026_uae"]
+    assert all(race["stored"] == ["pre"] and race["unchanged"] == [] for race in first)
     stored = Prediction.objects.filter(race__slug__in=slugs).count()
 
-    text = _run("predict", "--upcoming", "--as-of", "2026-11-26")
+    text = _run("predict", "--upcoming")
     assert text.count("unchanged (pre): same model version and inputs") == len(slugs), text
     assert Prediction.objects.filter(race__slug__in=slugs).count() == stored
     for slug in slugs:
         assert Prediction.objects.filter(race__slug=slug).values("batch").distinct().count() == 1
-    again = json.loads(_run("predict", "--upcoming", "--as-of", "2026-11-26", "--json"))
+    again = json.loads(_run("predict", "--upcoming", "--json"))
     assert [(race["stored"], race["unchanged"]) for race in again] == [([], ["pre"])] * len(slugs)
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
 
@@ -105,8 +108,9 @@ def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model
     # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
     ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
     out = StringIO()
-    with pytest.raises(CommandError, match="no upcoming races without results"):
+    with pytest.raises(CommandError, match="no upcoming races without results") as raised:
         call_command("predict", "--upcoming", "--as-of", "2026-12-31", stdout=out)
+    assert raised.value.returncode == 3  # off-season, told apart from a failure (1) by the quick start
     recent = list(Race.objects.filter(season_id=2026, round__in=[5, 6, 7]).order_by("-date"))
     assert f"backfilled and scored: {', '.join(r.slug for r in recent)}" in out.getvalue()
     for race in recent:

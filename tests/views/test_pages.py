@@ -151,6 +151,21 @@ def test_home_shows_the_latest_race_forecast(client):
     assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card
 
 
+def test_home_after_the_calendar_ends_says_so_and_still_shows_the_last_races(client):
+    """After the last race of the data's calendar (Abu Dhabi, 2026-12-06): no upcoming cards but a
+    plain message, the last three completed races, and every 2026 race still without results."""
+    response = client.get(reverse("analytics:home"), {"as_of": "2026-12-20"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="card race-card upcoming"' not in html
+    assert "No upcoming races on the calendar." in html
+    past = re.findall(r'class="card race-card past" data-race="([^"]+)"', html)
+    assert [Race.objects.get(slug=s).round for s in past] == [7, 6, 5]
+    awaiting = html.split('id="awaiting-h"')[1].split("</section>")[0]
+    slugs = re.findall(r'href="/races/([^/"]+)/"', awaiting)
+    assert [Race.objects.get(slug=s).round for s in slugs] == list(range(8, 24))
+
+
 def test_home_today_and_bad_as_of(client, django_assert_max_num_queries):
     # today (after the dump's last result) a dozen races await results: still a fixed query count
     with django_assert_max_num_queries(12):

@@ -10,6 +10,8 @@ from predictions.services import ModelUnavailable, prediction_generate
 from predictions.services.post_race import race_accuracy_score
 from predictions.services.predicting import PredictionInputError, predictions_backfill
 
+NO_UPCOMING_RACES = 3  # exit status of `predict --upcoming` when no race is left on the calendar
+
 
 def parse_as_of(value: str | None) -> datetime | None:
     if not value:
@@ -55,7 +57,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"backfilled and scored: {', '.join(r.slug for r in done)}")
             races = race_list_upcoming(as_of=as_of)
             if not races:
-                raise CommandError("no upcoming races without results")
+                # Exit status 3, not 1: the calendar has run out (nothing to predict), not a failure;
+                # the quick start tells the two apart.
+                raise CommandError("no upcoming races without results", returncode=NO_UPCOMING_RACES)
         else:
             try:
                 races = [race_get(race_id=opts["race"])]

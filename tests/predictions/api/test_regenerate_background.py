@@ -8,14 +8,15 @@ against a real `celery worker` process is in test_regenerate_worker.py.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.conftest import in_season
 from tests.model_fixtures import module_trained_model
 
-pytestmark = pytest.mark.django_db
+# Every test regenerates "the next race", and regeneration takes no clock: the tests run at a
+# moment in the 2026 season (in_season, 2026-11-26), whatever today's date is.
+pytestmark = [pytest.mark.django_db, in_season]
 
 
 trained_model = module_trained_model(from_season=2024, until_season=2025, frames_since=2021)
@@ -35,10 +36,12 @@ def eager_celery(settings):
 
 
 def _upcoming_race():
+    from django.utils import timezone
+
     from ingestion.models import Race, RaceResult
 
     done = set(RaceResult.objects.values_list("race_id", flat=True).distinct())
-    races = Race.objects.filter(date__gte=dt.date.today()).order_by("date", "round")
+    races = Race.objects.filter(date__gte=timezone.now().date()).order_by("date", "round")
     return next(r for r in races if r.id not in done)
 
 
