@@ -19,6 +19,13 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
+# Imported here, in the master, not in child_exit: gunicorn calls that hook while reaping workers
+# from its SIGCHLD handling, and when several old workers exit at once (a HUP reload) the handler
+# re-entered a half-done first import ("partially initialized module ... has no attribute
+# 'mark_process_dead'") and the master died, taking the site down. A library, not Pitwall code, so
+# HUP still reloads all of the application.
+from prometheus_client import multiprocess as prometheus_multiprocess
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
@@ -134,10 +141,9 @@ def post_worker_init(worker):
 
 
 def child_exit(server, worker):
-    """A dead worker's live gauges must not be summed into /metrics any more."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(metrics_process_identifier(worker.pid))
+    """A dead worker's live gauges must not be summed into /metrics any more (imports nothing: see
+    the prometheus_multiprocess import at the top)."""
+    prometheus_multiprocess.mark_process_dead(metrics_process_identifier(worker.pid))
 
 
 # --- logging: one JSON object per line, like the application's logs ---------------------------------

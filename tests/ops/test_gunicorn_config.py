@@ -133,3 +133,22 @@ def test_child_exit_removes_only_the_dead_workers_live_gauges(load_conf, tmp_pat
 
     conf["child_exit"](None, Worker())
     assert sorted(p.name for p in prom.iterdir()) == sorted(files[1:])  # counters of the dead stay summed
+
+
+def test_child_exit_imports_nothing_while_the_master_reaps_workers(tmp_path):
+    """QA: the master crashed on 3 of 5 first `kill -HUP` reloads: child_exit imported
+    prometheus_client inside gunicorn's SIGCHLD handling, several old workers exited at once and the
+    re-entered handler met a half-initialised module. The hook must import nothing."""
+    script = f"""
+import json, runpy, sys
+conf = runpy.run_path({str(CONF)!r})
+before = set(sys.modules)
+class Worker:
+    pid = 4242
+conf["child_exit"](None, Worker())
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
