@@ -247,6 +247,10 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Lock an account per client address, not the whole address: axes' default (["ip_address"]) let one
+# client behind a shared address (an office NAT, the Next.js server) lock every staff login for an
+# hour by failing on any username.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
