@@ -8,7 +8,7 @@ import re
 
 from rest_framework import serializers
 
-from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, page_serializer
+from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, QueryIntegerField, page_serializer
 from ingestion.api.selectors import RaceStatus
 
 # A driver/team id: the Ergast ref, matched whole. Mostly lower case, but real refs carry capitals
@@ -17,18 +17,18 @@ REF_PATTERN = re.compile(r"\A[A-Za-z][A-Za-z0-9_\-]{0,63}\Z")
 
 
 class SeasonPageParams(PageParamsSerializer):
-    season = serializers.IntegerField(required=False, help_text="Season year", **SEASON_FIELD_KW)
+    season = QueryIntegerField(required=False, help_text="Season year", **SEASON_FIELD_KW)
 
 
 class StandingsParams(serializers.Serializer):
-    season = serializers.IntegerField(required=False, help_text="Season (default: latest)", **SEASON_FIELD_KW)
-    round = serializers.IntegerField(
+    season = QueryIntegerField(required=False, help_text="Season (default: latest)", **SEASON_FIELD_KW)
+    round = QueryIntegerField(
         required=False, min_value=1, max_value=40, help_text="Round (default: latest of the season)"
     )
 
 
 class AnalyticsParams(serializers.Serializer):
-    season = serializers.IntegerField(required=False, help_text="Only this season", **SEASON_FIELD_KW)
+    season = QueryIntegerField(required=False, help_text="Only this season", **SEASON_FIELD_KW)
 
 
 class RefName(serializers.Serializer):
