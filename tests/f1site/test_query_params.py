@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
         ("/api/v1/standings?round=%7B%7D&round=20.0", "round"),
         ("/api/v1/races?season=2024&season=2025", "season"),
         ("/api/v1/drivers?offset=1&offset=2", "offset"),
+        ("/api/v1/races?format=xml&format=json", "format"),  # DRF took the last one: 200
     ],
 )
 def test_repeated_parameter_is_rejected(api, ergast_data, path, param):
