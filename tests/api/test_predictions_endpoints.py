@@ -358,15 +358,17 @@ def test_activation_and_backtests_refresh_the_cached_model_views(
     bundle = dataclasses.replace(
         bundle_load(Path(trained_model.artifact_path), label=trained_model.label), label="vtest-second"
     )
-    bundle_save(bundle, tmp_path / "vtest-second.joblib")
+    sha = bundle_save(bundle, tmp_path / "vtest-second.joblib")
     second = ModelVersion.objects.create(
         **{
             f.name: getattr(trained_model, f.name)
             for f in ModelVersion._meta.fields
-            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at")
+            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at", "metrics")
         },
         label="vtest-second",
         artifact_path=str(tmp_path / "vtest-second.joblib"),
+        # its own file's hash: activation checks it against the file on disk
+        metrics={**trained_model.metrics, "artifact_sha256": sha},
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
