@@ -195,7 +195,15 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     assert sum(r["points_probability"] for r in rows) == pytest.approx(10, abs=0.5)  # 10 places to share
     unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
     assert unknown.status_code == 409
-    assert unknown.json()["error"]["details"] == {"unknown": ["nobody_at_all"]}
+    details = unknown.json()["error"]["details"]
+    assert details["unknown"] == ["nobody_at_all"] and sorted(details["missing"]) == sorted(grid)
+    # Every category in the one 409: a duplicate no longer hides an unknown or retired driver.
+    mixed = [*grid[2:], grid[2], "senna", "nobody_at_all"]
+    response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": mixed}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "cannot_predict"
+    details = response.json()["error"]["details"]
+    assert details["unknown"] == ["nobody_at_all"] and details["duplicates"] == [grid[2]]
+    assert details["not_entered"] == ["senna"] and sorted(details["missing"]) == sorted(grid[:2])
     # A partial grid is not a whole field (one car alone was P(points) = 1 before); a retired
     # driver (a real mixed-case Ergast ref, a 1950s driver: valid input) is not an entrant.
     partial = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": [grid[0], "Cannoc"]}, format="json")
