@@ -228,6 +228,16 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     status = _STATUS_LABELS.get(engine.race_status(race=race))
     live = _live_status(race)
     stages = _prediction_stages(shown["predictions"])
+    # When the scored set was made (the home card says it too): its first row, already loaded for
+    # the stage's own label, so no extra query.
+    scored_made = next(
+        (
+            s["made"]
+            for s in stages
+            if accuracy is not None and s["stage"] == scored_stage and s["made"].batch == accuracy.batch
+        ),
+        None,
+    )
     chart = None
     if results and stages:
         chart_stage = next((s for s in stages if s["stage"] == scored_stage), stages[-1])
@@ -241,6 +251,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "forecast": selectors.race_forecast_get(race=race),
         "stages": stages,
         "accuracy": accuracy,
+        "scored_made": scored_made,
         "status": status,
         "live": live,
         "weekend_now": _weekend_now(race),

@@ -195,6 +195,10 @@ def test_race_page_with_results_predictions_and_accuracy(
     assert "badge low" in html  # the last-placed prediction is flagged low-confidence
     assert 'data-chart="scatter"' in html and "<title" in html  # predicted vs actual, accessible
     assert "3.25" in html  # stored accuracy
+    # The scored set's label says when it was made, as the home card does (the post set, 06-13 16:00).
+    scored = re.search(r"Scored: the after-qualifying prediction[^;]*;", html)
+    assert scored is not None, html
+    assert 'made <time datetime="2026-06-13T16:00:00+00:00">13 Jun 2026, 16:00 UTC</time>;' in scored.group(0)
     assert "No live session right now." in html
 
 
