@@ -689,10 +689,21 @@ def championship(request: HttpRequest) -> HttpResponse:
     context = {"seasons": seasons, "season": season, "simulation": simulation}
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers:
+        # A completed season is not simulated (championship_simulate: no remaining races, no model,
+        # n_sims 0): its "probabilities" are the final standings, the champion at 100 %.
+        if simulation.get("remaining_races"):
+            title = f"{season} drivers' title probabilities"
+            desc = "Share of simulated seasons each driver won the title; the table lists every driver."
+        else:
+            title = f"{season} drivers' title: final standings"
+            desc = (
+                f"The {season} season is over, nothing is simulated: the final standings as stored, "
+                "the champion at 100 %; the table lists every driver."
+            )
         context["chart"] = charts.bar_chart(
             items=[(d["driver_name"], round(100 * float(d["title_probability"]), 1)) for d in drivers[:10]],
-            title=f"{season} drivers' title probabilities",
-            desc="Share of simulated seasons each driver won the title; the table lists every driver.",
+            title=title,
+            desc=desc,
             unit="%",
         )
     return render(request, "analytics/championship.html", context)

@@ -427,6 +427,17 @@ def test_championship_page(client):
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
 
 
+def test_championship_page_of_a_completed_season_says_final_standings_not_simulated(client):
+    """2024 is over: championship_simulate answers its stored final standings (no model, no
+    simulation), and the chart must not call them a share of simulated seasons."""
+    html = client.get(reverse("analytics:championship"), {"season": 2024}).content.decode()
+    assert 'id="title-probabilities"' in html  # the standings are shown
+    assert "The 2024 season is over: the final standings as stored" in html
+    assert "Share of simulated seasons" not in html
+    assert "The 2024 season is over, nothing is simulated: the final standings as stored" in html
+    assert ">2024 drivers&#x27; title: final standings</title>" in html
+
+
 def test_what_if_form_and_bad_input(client, django_assert_max_num_queries):
     url = reverse("analytics:what_if", args=["2026_8"])
     # the race, its entry sources in turn (results, qualifying, sprint, practice) and the fallback
