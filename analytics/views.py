@@ -228,6 +228,16 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     status = _STATUS_LABELS.get(engine.race_status(race=race))
     live = _live_status(race)
     stages = _prediction_stages(shown["predictions"])
+    # When the scored set was made (the home card says it too): its first row, already loaded for
+    # the stage's own label, so no extra query.
+    scored_made = next(
+        (
+            s["made"]
+            for s in stages
+            if accuracy is not None and s["stage"] == scored_stage and s["made"].batch == accuracy.batch
+        ),
+        None,
+    )
     chart = None
     if results and stages:
         chart_stage = next((s for s in stages if s["stage"] == scored_stage), stages[-1])
@@ -241,6 +251,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "forecast": selectors.race_forecast_get(race=race),
         "stages": stages,
         "accuracy": accuracy,
+        "scored_made": scored_made,
         "status": status,
         "live": live,
         "weekend_now": _weekend_now(race),
@@ -678,10 +689,21 @@ def championship(request: HttpRequest) -> HttpResponse:
     context = {"seasons": seasons, "season": season, "simulation": simulation}
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers:
+        # A completed season is not simulated (championship_simulate: no remaining races, no model,
+        # n_sims 0): its "probabilities" are the final standings, the champion at 100 %.
+        if simulation.get("remaining_races"):
+            title = f"{season} drivers' title probabilities"
+            desc = "Share of simulated seasons each driver won the title; the table lists every driver."
+        else:
+            title = f"{season} drivers' title: final standings"
+            desc = (
+                f"The {season} season is over, nothing is simulated: the final standings as stored, "
+                "the champion at 100 %; the table lists every driver."
+            )
         context["chart"] = charts.bar_chart(
             items=[(d["driver_name"], round(100 * float(d["title_probability"]), 1)) for d in drivers[:10]],
-            title=f"{season} drivers' title probabilities",
-            desc="Share of simulated seasons each driver won the title; the table lists every driver.",
+            title=title,
+            desc=desc,
             unit="%",
         )
     return render(request, "analytics/championship.html", context)

@@ -84,6 +84,11 @@ def exception_handler(exc, context):
     else:
         codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         code = codes if isinstance(codes, str) else "error"
+        if isinstance(codes, dict):
+            # A dict detail (simplejwt's InvalidToken: {"detail", "code": "token_not_valid",
+            # "messages"}) carries its real code inside: surface it rather than a bare "error".
+            inner = codes.get("code", codes.get("detail"))
+            code = inner if isinstance(inner, str) and inner else code
         message = str(data.get("detail", exc)) if isinstance(data, dict) else str(exc)
         details = {k: v for k, v in data.items() if k != "detail"} if isinstance(data, dict) else {}
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:

@@ -194,8 +194,11 @@ class WhatIfView(CachedJSONView):
         summary="Predicted finish for a grid order you choose (not stored)",
         description=(
             "The grid must list each of the race's entrants exactly once (its results, qualifying, "
-            "sprint or practice field, else the latest race's): otherwise 409 `cannot_predict` with "
-            "`details.not_entered` (e.g. a retired driver) and `details.missing`. Every "
+            "sprint or practice field, else the latest race's): otherwise 409 `cannot_predict` "
+            "listing every problem at once in `details.unknown` (no such driver id), "
+            "`details.duplicates`, `details.not_entered` (e.g. a retired driver) and "
+            "`details.missing` (all four always present). A body that is not a list of driver ids "
+            "is 400 `invalid`. Every "
             "qualifying-derived feature follows the grid: the driver in slot k gets quali position "
             "k, the race's real slot-k qualifying times (gap to pole, team-mate gap; missing before "
             "qualifying) and its Q3 places; practice, sprint, form and weather stay as they are."

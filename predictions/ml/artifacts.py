@@ -1,4 +1,8 @@
-"""Trained-model artifacts on disk (joblib) and the per-process cache keyed by version label."""
+"""Trained-model artifacts on disk (joblib) and the per-process cache keyed by version label.
+
+A cached bundle is served only while its file is unchanged (same path, inode, mtime and size): a
+file truncated or replaced on disk is read again on the next load, so a corrupt active artifact is
+noticed by the next caller (health turns degraded) rather than when the worker restarts."""
 
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ class ModelBundle:
     meta: dict = field(default_factory=dict)
 
 
-_CACHE: dict[str, ModelBundle] = {}
+# label -> (file signature when loaded or saved, bundle). The signature is compared (one stat())
+# before a cached bundle is served: a changed or vanished file is read again.
+_CACHE: dict[str, tuple[tuple | None, ModelBundle]] = {}
 # label -> (file signature, reason) of the last failed load. The health check polls the model every
 # few seconds: without this a corrupt artifact was re-read (decompressing up to ~1.4 MB) and logged
 # as an error on every poll. A failure is retried only once the file changes (signature differs) —
@@ -61,23 +67,40 @@ def bundle_save(bundle: ModelBundle, path: Path) -> str:
     tmp = path.with_suffix(".tmp")
     joblib.dump(bundle, tmp, compress=3)
     tmp.replace(path)
-    _CACHE[bundle.label] = bundle
-    _FAILED.pop(bundle.label, None)
+    with _LOCK:
+        _CACHE[bundle.label] = (_signature(path), bundle)
+        _FAILED.pop(bundle.label, None)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def bundle_load(path: Path, *, label: str) -> ModelBundle:
-    """Load once per process; ArtifactError with the reason if the file is missing or corrupt.
+def artifact_intact(path: Path, expected_sha256: str | None) -> bool:
+    """The file exists, is not empty and, when a sha256 was recorded at training, still has it.
+    Reads the file (~1.4 MB) but keeps nothing in memory; never consults the bundle cache."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    return bool(data) and (expected_sha256 is None or hashlib.sha256(data).hexdigest() == expected_sha256)
 
+
+def bundle_load(path: Path, *, label: str, fresh: bool = False) -> ModelBundle:
+    """Load once per unchanged file and process; ArtifactError with the reason if the file is
+    missing or corrupt.
+
+    The cached bundle is returned only while the file's signature is the one it was loaded (or
+    saved) with; a changed, replaced or vanished file is read again. `fresh` always reads the file
+    (activation: the file itself must load, not this process's memory of it).
     A failure is remembered per file: asking again for the same unchanged file raises the same
     reason with `repeated=True` without reading it; a changed (or reappeared) file is tried again.
     """
     with _LOCK:
-        if label in _CACHE:
-            return _CACHE[label]
         signature = _signature(path)
+        cached = _CACHE.get(label)
+        if cached is not None and not fresh and signature is not None and cached[0] == signature:
+            return cached[1]
+        _CACHE.pop(label, None)  # its file changed (or a fresh read): never serve the old copy
         failed = _FAILED.get(label)
-        if failed is not None and failed[0] == signature:
+        if failed is not None and failed[0] == signature and not fresh:
             raise ArtifactError(failed[1], repeated=True)
         try:
             bundle = _read(path, label=label, signature=signature)
@@ -85,7 +108,7 @@ def bundle_load(path: Path, *, label: str) -> ModelBundle:
             _FAILED[label] = (signature, str(exc))
             raise
         _FAILED.pop(label, None)
-        _CACHE[label] = bundle
+        _CACHE[label] = (signature, bundle)
         return bundle
 
 

@@ -419,28 +419,32 @@ def what_if_reached_q3(*, slots: pd.Series, season: int, real_q3_slots: int | No
 
 
 def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[int, Driver]]:
-    """Validate a what-if grid against the race's entrants; the targets frame in grid order."""
+    """Validate a what-if grid against the race's entrants; the targets frame in grid order.
+
+    Every problem is reported at once, in one PredictionInputError whose details always hold the
+    four lists — `unknown` (no such driver ref), `duplicates` (on the grid more than once),
+    `not_entered` (a real driver not in this race's field), `missing` (an entrant not on the grid) —
+    and `entrants_from`, so a client fixes the whole grid in one round trip."""
     _check_predictable(race)
     if not grid:
         raise PredictionInputError("the grid is empty")
-    if len(set(grid)) != len(grid):
-        dupes = sorted({d for d in grid if grid.count(d) > 1})
-        raise PredictionInputError(
-            f"drivers appear more than once on the grid: {', '.join(dupes)}", {"duplicates": dupes}
-        )
-    drivers = {d.ref: d for d in Driver.objects.filter(ref__in=grid)}
-    unknown = [ref for ref in grid if ref not in drivers]
-    if unknown:
-        raise PredictionInputError(f"unknown driver refs: {', '.join(unknown)}", {"unknown": unknown})
+    duplicates = sorted({d for d in grid if grid.count(d) > 1})
+    distinct = list(dict.fromkeys(grid))  # grid order, each ref once
+    drivers = {d.ref: d for d in Driver.objects.filter(ref__in=distinct)}
+    unknown = [ref for ref in distinct if ref not in drivers]
     entries, source = race_entries(race=race)
     team_of = dict(zip(entries["driver_id"].astype(int), entries["team_id"].astype(int), strict=True))
-    not_entered = [ref for ref in grid if drivers[ref].id not in team_of]
-    on_grid = {drivers[ref].id for ref in grid}
+    not_entered = [ref for ref in distinct if ref in drivers and drivers[ref].id not in team_of]
+    on_grid = {driver.id for driver in drivers.values()}
     missing = sorted(
         Driver.objects.filter(id__in=[d for d in team_of if d not in on_grid]).values_list("ref", flat=True)
     )
-    if not_entered or missing:
+    if unknown or duplicates or not_entered or missing:
         parts = []
+        if unknown:
+            parts.append(f"unknown driver refs: {', '.join(unknown)}")
+        if duplicates:
+            parts.append(f"drivers appear more than once on the grid: {', '.join(duplicates)}")
         if not_entered:
             parts.append(f"not entered in this race: {', '.join(not_entered)}")
         if missing:
@@ -448,7 +452,13 @@ def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[in
         raise PredictionInputError(
             f"the grid must list each of the race's {len(team_of)} entrants (from its {source}) "
             f"exactly once; {'; '.join(parts)}",
-            {"not_entered": not_entered, "missing": missing, "entrants_from": source},
+            {
+                "unknown": unknown,
+                "duplicates": duplicates,
+                "not_entered": not_entered,
+                "missing": missing,
+                "entrants_from": source,
+            },
         )
     targets = pd.DataFrame(
         [

@@ -8,13 +8,13 @@ record); `artifact_pruned_at` marks the file as gone so the fallback, activation
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
+from predictions.ml.artifacts import artifact_intact
 from predictions.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -23,13 +23,7 @@ logger = logging.getLogger(__name__)
 def _intact(version: ModelVersion) -> bool:
     """The artifact is on disk and, when its sha256 was recorded at training, unchanged. Hashing
     (~1.4 MB) is far cheaper than loading a bundle and keeps nothing in the worker's memory."""
-    path = Path(version.artifact_path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    expected = (version.metrics or {}).get("artifact_sha256")
-    return bool(data) and (expected is None or hashlib.sha256(data).hexdigest() == expected)
+    return artifact_intact(Path(version.artifact_path), (version.metrics or {}).get("artifact_sha256"))
 
 
 def _inside(path: Path, storage: Path) -> bool:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import STAGES, feature_names
-from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_load, bundle_save
+from predictions.ml.artifacts import ArtifactError, ModelBundle, artifact_intact, bundle_load, bundle_save
 from predictions.ml.models import PARAMS, stage_fit
 from predictions.models import ModelVersion
 from predictions.signals import models_changed
@@ -134,11 +134,13 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     """Make `version` the one active model set (also the roll-back: activate an older version).
 
     Sends `models_changed` on commit, so cached views of the active model are dropped. A version
-    whose artifact was pruned (or is missing / corrupt) is refused with ArtifactError."""
+    whose artifact was pruned (or is missing / corrupt) is refused with ArtifactError. The file
+    itself is checked, never this process's memory of it: its sha256 against the one recorded at
+    training, and a load that reads the file when no sha256 was recorded."""
     pruned = _pruned_message(version)
     if pruned:
         raise ArtifactError(pruned)
-    bundle_load(_path(version), label=version.label)  # refuse to activate a broken artifact
+    artifact_verify(version)
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     # On condition: prune_models marks a row before deleting its file, so a version it pruned after
     # the check above is not activated (the row lock orders the two updates).
@@ -151,6 +153,27 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
 
 def _path(version: ModelVersion) -> Path:
     return Path(version.artifact_path)
+
+
+def artifact_verify(version: ModelVersion) -> ModelBundle:
+    """The version's artifact file as it is on disk now, or ArtifactError saying what is wrong with
+    it: missing, changed since training (sha256 recorded then differs: truncated, replaced) or
+    unreadable. A bundle this process loaded earlier is no evidence the file is still good."""
+    path = _path(version)
+    expected = (version.metrics or {}).get("artifact_sha256")
+    if expected is not None and not artifact_intact(path, expected):
+        state = (
+            "missing"
+            if not path.exists()
+            else "corrupt or replaced (its sha256 differs from the one recorded at training)"
+        )
+        raise ArtifactError(
+            f"model artifact {path} for {version.label} is {state}: "
+            "train a new version with `manage.py train_models`"
+        )
+    # Hash matches: the file is the one trained, so a cached bundle of this very file will do
+    # (bundle_load compares the file's signature); with no hash recorded, read the file itself.
+    return bundle_load(path, label=version.label, fresh=expected is None)
 
 
 def _pruned_message(version: ModelVersion) -> str:

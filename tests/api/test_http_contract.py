@@ -149,6 +149,19 @@ def test_jwt_token_flow(api, staff_user):
     assert set(bad.json()["error"]) == {"code", "message", "details"}
 
 
+def test_an_invalid_jwt_answers_401_with_its_own_code(api, ergast_data, staff_user):
+    """simplejwt's InvalidToken has a dict detail: its "code" (token_not_valid) is the error code,
+    not a bare "error" with the useful code hidden in details."""
+    api.credentials(HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    response = api.get("/api/v1/races")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "token_not_valid" and error["message"]
+    api.credentials()
+    refresh = api.post("/api/v1/auth/token/refresh/", {"refresh": "garbage"}, format="json")
+    assert refresh.status_code == 401 and refresh.json()["error"]["code"] == "token_not_valid"
+
+
 @override_settings(AXES_ENABLED=True, AXES_FAILURE_LIMIT=2)
 def test_login_lockout_answers_in_the_api_error_shape(api, staff_user, django_user_model):
     """django-axes locks the account after AXES_FAILURE_LIMIT failures; on the token endpoint that

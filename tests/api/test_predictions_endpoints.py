@@ -195,7 +195,15 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     assert sum(r["points_probability"] for r in rows) == pytest.approx(10, abs=0.5)  # 10 places to share
     unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
     assert unknown.status_code == 409
-    assert unknown.json()["error"]["details"] == {"unknown": ["nobody_at_all"]}
+    details = unknown.json()["error"]["details"]
+    assert details["unknown"] == ["nobody_at_all"] and sorted(details["missing"]) == sorted(grid)
+    # Every category in the one 409: a duplicate no longer hides an unknown or retired driver.
+    mixed = [*grid[2:], grid[2], "senna", "nobody_at_all"]
+    response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": mixed}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "cannot_predict"
+    details = response.json()["error"]["details"]
+    assert details["unknown"] == ["nobody_at_all"] and details["duplicates"] == [grid[2]]
+    assert details["not_entered"] == ["senna"] and sorted(details["missing"]) == sorted(grid[:2])
     # A partial grid is not a whole field (one car alone was P(points) = 1 before); a retired
     # driver (a real mixed-case Ergast ref, a 1950s driver: valid input) is not an entrant.
     partial = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": [grid[0], "Cannoc"]}, format="json")
@@ -358,15 +366,17 @@ def test_activation_and_backtests_refresh_the_cached_model_views(
     bundle = dataclasses.replace(
         bundle_load(Path(trained_model.artifact_path), label=trained_model.label), label="vtest-second"
     )
-    bundle_save(bundle, tmp_path / "vtest-second.joblib")
+    sha = bundle_save(bundle, tmp_path / "vtest-second.joblib")
     second = ModelVersion.objects.create(
         **{
             f.name: getattr(trained_model, f.name)
             for f in ModelVersion._meta.fields
-            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at")
+            if f.name not in ("id", "label", "artifact_path", "is_active", "created_at", "metrics")
         },
         label="vtest-second",
         artifact_path=str(tmp_path / "vtest-second.joblib"),
+        # its own file's hash: activation checks it against the file on disk
+        metrics={**trained_model.metrics, "artifact_sha256": sha},
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(

@@ -89,6 +89,32 @@ def test_grid_must_be_the_races_field(ergast_data):
         prediction_what_if(race=fangio, grid=["fangio"])
 
 
+def test_every_problem_with_a_grid_is_reported_at_once(ergast_data):
+    """A retired driver, a duplicate and an unknown ref on one grid: all listed in one error (the
+    duplicate used to hide the others), with the entrants left out."""
+    race = Race.objects.get(slug="2026_barcelona_catalunya")
+    field = sorted(RaceResult.objects.filter(race=race).values_list("driver__ref", flat=True))
+    assert "norris" in field
+    grid = [*(ref for ref in field if ref not in {"alonso", "stroll"}), "senna", "norris", "no_such_driver"]
+    with pytest.raises(PredictionInputError) as exc:
+        prediction_what_if(race=race, grid=grid)
+    assert exc.value.details == {
+        "unknown": ["no_such_driver"],
+        "duplicates": ["norris"],
+        "not_entered": ["senna"],
+        "missing": ["alonso", "stroll"],
+        "entrants_from": exc.value.details["entrants_from"],
+    }
+    message = str(exc.value)
+    for part in (
+        "unknown driver refs: no_such_driver",
+        "more than once on the grid: norris",
+        "not entered in this race: senna",
+        "missing from the grid: alonso, stroll",
+    ):
+        assert part in message
+
+
 def test_reversed_grid_prediction_explains_with_the_chosen_slots(active_model):
     race = Race.objects.get(slug="2026_barcelona_catalunya")
     grid = list(

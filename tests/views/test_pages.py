@@ -195,6 +195,10 @@ def test_race_page_with_results_predictions_and_accuracy(
     assert "badge low" in html  # the last-placed prediction is flagged low-confidence
     assert 'data-chart="scatter"' in html and "<title" in html  # predicted vs actual, accessible
     assert "3.25" in html  # stored accuracy
+    # The scored set's label says when it was made, as the home card does (the post set, 06-13 16:00).
+    scored = re.search(r"Scored: the after-qualifying prediction[^;]*;", html)
+    assert scored is not None, html
+    assert 'made <time datetime="2026-06-13T16:00:00+00:00">13 Jun 2026, 16:00 UTC</time>;' in scored.group(0)
     assert "No live session right now." in html
 
 
@@ -421,6 +425,17 @@ def test_championship_page(client):
     assert response.status_code == 200
     assert "title chances" in response.content.decode()
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
+
+
+def test_championship_page_of_a_completed_season_says_final_standings_not_simulated(client):
+    """2024 is over: championship_simulate answers its stored final standings (no model, no
+    simulation), and the chart must not call them a share of simulated seasons."""
+    html = client.get(reverse("analytics:championship"), {"season": 2024}).content.decode()
+    assert 'id="title-probabilities"' in html  # the standings are shown
+    assert "The 2024 season is over: the final standings as stored" in html
+    assert "Share of simulated seasons" not in html
+    assert "The 2024 season is over, nothing is simulated: the final standings as stored" in html
+    assert ">2024 drivers&#x27; title: final standings</title>" in html
 
 
 def test_what_if_form_and_bad_input(client, django_assert_max_num_queries):

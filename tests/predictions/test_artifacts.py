@@ -1,0 +1,158 @@
+"""The artifact cache and activation against the files on disk (real joblib bundles in a temporary
+MODEL_STORAGE_PATH): a bundle this process holds in memory is no evidence its file is still good."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from predictions.ml import artifacts
+from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_save
+from predictions.models import ModelVersion
+from predictions.services import model_version_activate
+from predictions.services.training import model_bundle_load
+from tests.factories import ModelVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def storage(settings, tmp_path):
+    settings.MODEL_STORAGE_PATH = tmp_path / "models"
+    artifacts.cache_clear()
+    yield settings.MODEL_STORAGE_PATH
+    artifacts.cache_clear()
+
+
+def _version(storage: Path, i: int, *, active: bool = False, record_sha: bool = True) -> ModelVersion:
+    """A registered version with a real joblib artifact (and, as training does, its sha256)."""
+    label = f"vart-{i}"
+    path = storage / f"{label}.joblib"
+    sha = bundle_save(ModelBundle(label=label, stages={}, meta={"i": i, "pad": list(range(200))}), path)
+    version = ModelVersionFactory(
+        label=label,
+        artifact_path=str(path),
+        metrics={"artifact_sha256": sha} if record_sha else {},
+        is_active=active,
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(created_at=T0 + timedelta(weeks=i))
+    return ModelVersion.objects.get(pk=version.pk)
+
+
+def _truncate(path: Path) -> None:
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # in place: same inode (a failed copy over it)
+
+
+def _corrupt_keeping_signature(path: Path) -> None:
+    """Different bytes, same inode, size and mtime: invisible to the cheap file signature."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 2, len(data)):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def _active() -> str:
+    return ModelVersion.objects.get(is_active=True).label
+
+
+def test_activation_refuses_a_truncated_file_this_process_holds_in_memory(storage, admin_client):
+    _version(storage, 0, active=True)
+    fallback = _version(storage, 1)
+    artifacts.cache_clear()
+    model_bundle_load(version=fallback)  # loaded earlier (e.g. as a fallback): now in memory
+    _truncate(Path(fallback.artifact_path))
+
+    with pytest.raises(ArtifactError, match=r"vart-1 is corrupt or replaced .*sha256"):
+        model_version_activate(version=fallback)
+    response = admin_client.post(
+        "/admin/predictions/modelversion/",
+        {"action": "activate_version", "_selected_action": [fallback.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Not activated" in page and "corrupt or replaced" in page
+    assert "is now the active model" not in page
+    assert _active() == "vart-0"
+
+
+def test_activation_checks_the_recorded_sha256_not_the_file_signature(storage):
+    """A change the inode/mtime/size signature cannot see is still refused: the bytes are hashed."""
+    _version(storage, 0, active=True)
+    other = _version(storage, 1)
+    model_bundle_load(version=other)
+    _corrupt_keeping_signature(Path(other.artifact_path))
+    with pytest.raises(ArtifactError, match="sha256"):
+        model_version_activate(version=other)
+    assert _active() == "vart-0"
+
+
+def test_activation_without_a_recorded_sha256_reads_the_file_itself(storage):
+    _version(storage, 0, active=True)
+    legacy = _version(storage, 1, record_sha=False)  # trained before hashes were recorded
+    model_bundle_load(version=legacy)
+    _corrupt_keeping_signature(Path(legacy.artifact_path))
+    with pytest.raises(ArtifactError, match="unreadable"):
+        model_version_activate(version=legacy)
+    assert _active() == "vart-0"
+
+
+def test_activation_of_an_intact_file_still_works(storage):
+    _version(storage, 0, active=True)
+    other = _version(storage, 1)
+    legacy = _version(storage, 2, record_sha=False)
+    model_version_activate(version=other)
+    assert _active() == "vart-1"
+    model_version_activate(version=legacy)
+    assert _active() == "vart-2"
+
+
+def test_the_cache_notices_the_active_file_changed_on_disk(storage, client):
+    """The health check turns degraded on the next poll after the active artifact is truncated or
+    replaced, not only once the workers restart; and ok again when the file is repaired."""
+    _version(storage, 0)
+    active = _version(storage, 1, active=True)
+    path = Path(active.artifact_path)
+    good = path.read_bytes()
+
+    def model_check():
+        return client.get("/api/v1/health").json()["checks"]["model"]
+
+    check = model_check()
+    assert check["status"] == "ok" and check["detail"] == {"active": "vart-1", "serving": "vart-1"}
+
+    _truncate(path)
+    check = model_check()
+    assert check["status"] == "degraded" and check["detail"]["serving"] == "vart-0"
+    assert model_bundle_load()[0].label == "vart-0"  # predictions fall back as well
+
+    # Repaired (atomic replace by the good bytes), then replaced by another version's bundle.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(good)
+    tmp.replace(path)
+    assert model_check()["status"] == "ok"
+    bundle_save(ModelBundle(label="vart-0", stages={}), storage / "elsewhere.joblib")
+    (storage / "elsewhere.joblib").replace(path)
+    check = model_check()
+    assert check["status"] == "degraded" and check["detail"]["serving"] == "vart-0"
+
+    # Deleted outright: the cached copy is not served either.
+    path.unlink()
+    assert model_check()["detail"]["serving"] == "vart-0"
+
+
+def test_an_unchanged_file_is_served_from_memory(storage, monkeypatch):
+    version = _version(storage, 0, active=True)
+    artifacts.cache_clear()
+    first = model_bundle_load()[1]
+    monkeypatch.setattr(artifacts.joblib, "load", lambda *a, **k: pytest.fail("read again"))
+    assert model_bundle_load()[1] is first
+    assert artifacts.bundle_load(Path(version.artifact_path), label=version.label) is first
