@@ -276,7 +276,9 @@ class JobStatusOut(serializers.Serializer):
     )
     overdue = serializers.BooleanField(
         help_text="Due more than JOB_OVERDUE_GRACE seconds ago (default 60) and not sent: beat is "
-        "down or behind"
+        "down or behind. The due time counts from the latest of the task's last_run_at, its latest run "
+        "and its latest check (never sent: from when the task was created or changed); when only "
+        "last_run_at, which beat writes back every 180 s, speaks for it, the grace grows by 180 s"
     )
     last_checked_at = serializers.DateTimeField(
         allow_null=True, help_text="Last trigger, idle ones included (an idle live_timing tick leaves no run)"

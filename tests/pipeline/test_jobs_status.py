@@ -96,6 +96,71 @@ def test_a_job_just_due_is_shown_due_in_the_past_but_not_overdue_within_the_grac
     assert _parse(forecasts["next_run_at"]) > now and forecasts["overdue"] is False
 
 
+@pytest.mark.django_db
+def test_a_job_sent_recently_is_not_overdue_although_beat_has_not_written_last_run_at_back(settings):
+    """DatabaseScheduler writes last_run_at back only every sync_every (180 s): longer than a 30 s
+    interval plus the grace. The job's latest JobRun or idle check says when it was really sent."""
+    from ingestion.models import JobRun, JobStatus
+    from ingestion.services.jobs import job_check_record
+
+    settings.JOB_OVERDUE_GRACE = 60
+    beat_schedule_seed()
+    now = timezone.now()
+    stale = now - timedelta(minutes=3)
+    PeriodicTask.objects.filter(name="live_timing").update(last_run_at=stale, enabled=True)
+    PeriodicTask.objects.filter(name="weather_forecasts").update(last_run_at=stale, enabled=True)
+    JobRun.objects.create(
+        job="live_timing", status=JobStatus.SUCCEEDED, started_at=now - timedelta(seconds=10)
+    )
+    jobs = _by_name(_jobs())
+    live = jobs["live_timing"]
+    assert live["overdue"] is False, live
+    assert abs(_parse(live["next_run_at"]) - (now + timedelta(seconds=20))) < timedelta(seconds=2)
+
+    # an idle tick (live_timing outside a session) leaves only a check: it counts the same
+    JobRun.objects.filter(job="live_timing").update(started_at=now - timedelta(minutes=5))
+    job_check_record(job="live_timing", at=now - timedelta(seconds=5), reason="no session")
+    live = _by_name(_jobs())["live_timing"]
+    assert live["overdue"] is False and _parse(live["next_run_at"]) > now, live
+
+    # nothing fresher than the lagging column (the worker is down too): the grace covers beat's
+    # write-back interval, so a healthy beat 3 min behind in the database is not flagged ...
+    JobRun.objects.filter(job="live_timing").delete()
+    job_check_record(job="live_timing", at=now - timedelta(minutes=5), reason="no session")
+    assert _by_name(_jobs())["live_timing"]["overdue"] is False
+    # ... but one that has sent nothing for longer than that is
+    PeriodicTask.objects.filter(name="live_timing").update(last_run_at=now - timedelta(minutes=5))
+    assert _by_name(_jobs())["live_timing"]["overdue"] is True
+
+
+@pytest.mark.django_db
+def test_a_job_beat_never_sent_is_overdue_counted_from_when_its_task_was_created(settings):
+    """A fresh deploy whose beat never ran: no last_run_at, no JobRun. Counting from now, nothing
+    was ever overdue; beat itself counts from the task's date_changed."""
+    from django_celery_beat.models import CrontabSchedule
+
+    settings.JOB_OVERDUE_GRACE = 60
+    every_minute, _ = CrontabSchedule.objects.get_or_create(
+        minute="*", hour="*", day_of_week="*", day_of_month="*", month_of_year="*"
+    )
+    now = timezone.now()
+    for name in ("old", "new", "later"):
+        PeriodicTask.objects.create(name=name, task="ingestion.tasks.cache_cleanup", crontab=every_minute)
+    PeriodicTask.objects.filter(name="old").update(date_changed=now - timedelta(minutes=5))
+    PeriodicTask.objects.filter(name="later").update(
+        date_changed=now - timedelta(minutes=5), start_time=now + timedelta(hours=1)
+    )
+    jobs = _by_name(_jobs())
+    old = jobs["old"]
+    assert old["overdue"] is True and old["last_run_at"] is None
+    assert _parse(old["next_run_at"]) <= now - timedelta(minutes=3)  # the minute after its creation
+    assert jobs["new"]["overdue"] is False and _parse(jobs["new"]["next_run_at"]) <= now + timedelta(
+        minutes=1
+    )
+    assert jobs["later"]["overdue"] is False  # beat holds it until start_time
+    assert _parse(jobs["later"]["next_run_at"]) >= now + timedelta(minutes=59)
+
+
 # --- liveness -----------------------------------------------------------------------------------
 @needs_redis
 @pytest.mark.django_db
