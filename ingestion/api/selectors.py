@@ -597,6 +597,7 @@ def jobs_status() -> dict:
         runs = SyncRun.objects.filter(pk__in=latest).order_by("source")
         return {
             "source": "sync_runs",
+            "redacted": False,
             "liveness": liveness,
             "jobs": [
                 {
@@ -649,4 +650,17 @@ def jobs_status() -> dict:
                 "last_checked_at": sent_at,
             }
         )
-    return {"source": "scheduler", "liveness": liveness, "jobs": jobs}
+    return {"source": "scheduler", "redacted": False, "liveness": liveness, "jobs": jobs}
+
+
+def jobs_status_redact(status: dict) -> dict:
+    """`jobs_status` for anonymous callers: statuses, times, overdue and liveness states; no error
+    texts (they name internal hosts and URLs), no worker hostnames, no beat lock token."""
+    from ingestion.services.liveness import liveness_redact
+
+    return {
+        **status,
+        "redacted": True,
+        "liveness": liveness_redact(status["liveness"]),
+        "jobs": [{**job, "last_error": ""} for job in status["jobs"]],
+    }

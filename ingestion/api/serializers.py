@@ -292,11 +292,15 @@ class ProcessLivenessOut(serializers.Serializer):
     )
     last_seen_at = serializers.DateTimeField(allow_null=True)
     seconds_ago = serializers.FloatField(allow_null=True)
-    name = serializers.CharField(allow_blank=True, help_text="Worker hostname, or the beat's lock holder")
+    name = serializers.CharField(
+        allow_blank=True, help_text="Worker hostname, or the beat's lock holder (staff only; blank otherwise)"
+    )
 
 
 class WorkerLivenessOut(ProcessLivenessOut):
-    workers = ProcessLivenessOut(many=True, help_text="Every worker seen in the last day, by hostname")
+    workers = ProcessLivenessOut(
+        many=True, help_text="Every worker seen in the last day, by hostname (staff only; empty otherwise)"
+    )
 
 
 class LivenessOut(serializers.Serializer):
@@ -312,6 +316,10 @@ class LivenessOut(serializers.Serializer):
 class JobsOut(serializers.Serializer):
     source = serializers.ChoiceField(
         choices=["scheduler", "sync_runs"], help_text="scheduler = beat + JobRun; sync_runs = fallback"
+    )
+    redacted = serializers.BooleanField(
+        help_text="true for anonymous and non-staff callers: last_error is empty, worker hostnames and "
+        "the beat's lock holder are blank, no liveness store error; staff (session or JWT) see everything"
     )
     liveness = LivenessOut()
     jobs = JobStatusOut(many=True)

@@ -182,7 +182,22 @@ class JobsStatusView(CachedJSONView):
         responses={200: serializers.JobsOut, **error_responses(429)},
     )
     def get(self, request):
-        return Response(selectors.jobs_status())
+        status = selectors.jobs_status()
+        if not _is_staff(request):  # public endpoint: internals (errors, hosts, tokens) for staff only
+            status = selectors.jobs_status_redact(status)
+        response = Response(status)
+        response["Cache-Control"] = "private, no-store"  # differs by caller: never shared by a cache
+        return response
+
+
+def _is_staff(request) -> bool:
+    """A staff user, by session or JWT. Reading the user may query the database (a session): when
+    that fails (database down, bad token), the caller is treated as anonymous; /health must answer."""
+    try:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff)
+    except Exception:
+        return False
 
 
 class HealthView(CachedJSONView):
@@ -196,12 +211,13 @@ class HealthView(CachedJSONView):
         responses={200: serializers.HealthOut, 503: serializers.HealthOut},
     )
     def get(self, request):
+        staff = _is_staff(request)
         checks = {
             "database": _check(_check_database, required=True),
             "cache": _check(_check_cache, required=False),
             "broker": _check(_check_broker, required=False),
-            "worker": _check(_check_worker, required=False),
-            "beat": _check(_check_beat, required=False),
+            "worker": _check(lambda: _liveness_check("worker", staff=staff), required=False),
+            "beat": _check(lambda: _liveness_check("beat", staff=staff), required=False),
             "model": _check(_check_model, required=False),
         }
         failed_required = any(c["required"] and c["status"] != "ok" for c in checks.values())
@@ -257,9 +273,10 @@ def _check_broker():
         return True, {"transport": conn.transport_cls}
 
 
-def _liveness_check(role: str):
+def _liveness_check(role: str, *, staff: bool = False):
     """Worker / beat liveness (ingestion.services.liveness): degraded, never down, when missing —
-    the site serves without them, only the pipeline stalls."""
+    the site serves without them, only the pipeline stalls. The worker's hostname, the beat's lock
+    holder (host:pid:token) and the store's error only for staff."""
     from ingestion.services.liveness import pipeline_liveness_get
 
     liveness = pipeline_liveness_get()
@@ -270,20 +287,12 @@ def _liveness_check(role: str):
         "state": seen["status"],
         "last_seen_at": seen["last_seen_at"].isoformat() if seen["last_seen_at"] else None,
         "seconds_ago": seen["seconds_ago"],
-        "name": seen["name"],
+        "name": seen["name"] if staff else "",
         "max_silence_seconds": liveness["max_silence_seconds"],
     }
-    if "error" in seen:
+    if "error" in seen and staff:
         detail["error"] = seen["error"]
     return (True if seen["status"] == "ok" else DEGRADED), detail
-
-
-def _check_worker():
-    return _liveness_check("worker")
-
-
-def _check_beat():
-    return _liveness_check("beat")
 
 
 def _check_model():

@@ -207,3 +207,19 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
         "worker": worker,
         "beat": beat,
     }
+
+
+def liveness_redact(liveness: dict) -> dict:
+    """`pipeline_liveness_get` for anonymous callers: the states and times, without worker hostnames,
+    the beat's lock holder (host:pid:token) or the store's error text (which names hosts)."""
+
+    def seen(entry: dict | None) -> dict | None:
+        if entry is None:
+            return None
+        out = {k: v for k, v in entry.items() if k != "error"}
+        out["name"] = ""
+        if "workers" in out:
+            out["workers"] = []
+        return out
+
+    return {**liveness, "worker": seen(liveness["worker"]), "beat": seen(liveness["beat"])}

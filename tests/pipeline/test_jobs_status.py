@@ -6,6 +6,7 @@ the services themselves (real Redis) and by an in-process SingleBeatScheduler.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from rest_framework.test import APIClient
 from f1site.celery import app
 from ingestion.services import liveness
 from ingestion.services.jobs import SingleBeatScheduler, beat_schedule_seed
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.api.conftest import clean_cache, token_for  # noqa: F401 - autouse: empty cache, relaxed throttles
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="liveness is read from Redis (REDIS_URL)")
 
@@ -32,6 +33,21 @@ def clean_liveness():
     clear()
     yield
     clear()
+
+
+@pytest.fixture
+def steward(django_user_model):
+    return django_user_model.objects.create_user(
+        username="steward", password="correct-horse-battery-staple", is_staff=True
+    )
+
+
+@pytest.fixture
+def staff_api(steward) -> APIClient:
+    """A staff caller by JWT: the one that sees hostnames, tokens and error texts."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, 'steward')}")
+    return client
 
 
 @pytest.fixture
@@ -181,17 +197,19 @@ def test_no_worker_or_beat_ever_seen_degrades_health_and_says_missing(clean_live
 
 @needs_redis
 @pytest.mark.django_db
-def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(clean_liveness, settings):
+def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(
+    clean_liveness, settings, staff_api
+):
     settings.LIVENESS_MAX_SILENCE_SECONDS = 90
     now = timezone.now()
     liveness.worker_heartbeat_record(hostname="old@host", at=now - timedelta(seconds=200))
-    body = APIClient().get("/api/v1/health").json()
+    body = staff_api.get("/api/v1/health").json()
     worker = body["checks"]["worker"]
     assert worker["status"] == "degraded" and worker["detail"]["state"] == "missing"
     assert worker["detail"]["name"] == "old@host" and 199 <= worker["detail"]["seconds_ago"] < 230
 
     liveness.worker_heartbeat_record(hostname="new@host", at=now - timedelta(seconds=5))
-    status = _jobs()["liveness"]["worker"]
+    status = staff_api.get("/api/v1/jobs/status").json()["liveness"]["worker"]
     assert status["status"] == "ok" and status["name"] == "new@host"
     assert {w["name"]: w["status"] for w in status["workers"]} == {"old@host": "missing", "new@host": "ok"}
     assert APIClient().get("/api/v1/health").json()["checks"]["worker"]["status"] == "ok"
@@ -199,16 +217,64 @@ def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(clean_
 
 @needs_redis
 @pytest.mark.django_db
-def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_connection):
+def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_connection, staff_api):
     scheduler = SingleBeatScheduler(app=app, lazy=False)
     try:
-        beat = APIClient().get("/api/v1/health").json()["checks"]["beat"]
+        beat = staff_api.get("/api/v1/health").json()["checks"]["beat"]
         assert beat["status"] == "ok", beat
         assert beat["detail"]["name"] == scheduler._beat_lock.token and beat["detail"]["seconds_ago"] < 10
         assert _jobs()["liveness"]["beat"]["status"] == "ok"
     finally:
         scheduler.close()
     assert APIClient().get("/api/v1/health").json()["checks"]["beat"]["detail"]["state"] == "missing"
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_anonymous_callers_get_a_redacted_status_and_staff_everything(
+    clean_liveness, keep_test_connection, staff_api, steward, client
+):
+    """jobs/status and /health are public: error texts (internal hosts, URLs), worker hostnames and
+    the beat's lock holder (host:pid:token) are for staff only, by JWT or by session."""
+    from ingestion.models import JobRun, JobStatus
+
+    beat_schedule_seed()
+    secret = "ConnectionError: http://openf1.internal:8443/v1/laps refused"
+    JobRun.objects.create(job="live_timing", status=JobStatus.FAILED, error=secret)
+    liveness.worker_heartbeat_record(hostname="worker@db-host-7.internal")
+    scheduler = SingleBeatScheduler(app=app, lazy=False)
+    token = scheduler._beat_lock.token
+    try:
+        anonymous = APIClient().get("/api/v1/jobs/status")
+        staff = staff_api.get("/api/v1/jobs/status")
+        client.force_login(steward)
+        session = client.get("/api/v1/jobs/status")
+        health_anonymous = APIClient().get("/api/v1/health").json()
+        health_staff = staff_api.get("/api/v1/health").json()
+    finally:
+        scheduler.close()
+
+    body = anonymous.json()
+    assert anonymous["Cache-Control"] == "private, no-store"
+    assert body["redacted"] is True
+    text = anonymous.content.decode() + json.dumps(health_anonymous)
+    for leak in ("openf1.internal", "db-host-7", token):
+        assert leak not in text, leak
+    live = _by_name(body)["live_timing"]
+    assert live["last_status"] == "failed" and live["last_error"] == "" and live["last_run_at"]
+    assert body["liveness"]["worker"]["status"] == "ok" and body["liveness"]["worker"]["workers"] == []
+    assert body["liveness"]["beat"]["status"] == "ok" and body["liveness"]["beat"]["last_seen_at"]
+    assert health_anonymous["checks"]["beat"]["status"] == "ok"
+    assert health_anonymous["checks"]["beat"]["detail"]["name"] == ""
+
+    for response in (staff, session):
+        body = response.json()
+        assert body["redacted"] is False
+        assert _by_name(body)["live_timing"]["last_error"] == secret
+        assert body["liveness"]["beat"]["name"] == token
+        assert [w["name"] for w in body["liveness"]["worker"]["workers"]] == ["worker@db-host-7.internal"]
+    assert health_staff["checks"]["beat"]["detail"]["name"] == token
+    assert health_staff["checks"]["worker"]["detail"]["name"] == "worker@db-host-7.internal"
 
 
 @pytest.mark.django_db
