@@ -247,7 +247,10 @@ class TeamAnalyticsOut(serializers.Serializer):
 
 
 class HealthCheckOut(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "down", "n/a"],
+        help_text="n/a = not part of this set-up (the beat in embedded mode); does not degrade health",
+    )
     required = serializers.BooleanField()
     latency_ms = serializers.FloatField(allow_null=True)
     detail = serializers.JSONField()
@@ -305,12 +308,14 @@ class WorkerLivenessOut(ProcessLivenessOut):
 
 class LivenessOut(serializers.Serializer):
     mode = serializers.ChoiceField(
-        choices=["workers", "eager"], help_text="eager = jobs run in-process (no worker or beat needed)"
+        choices=["workers", "eager"],
+        help_text="eager = embedded mode: a triggered job runs in-process (no worker needed) and no "
+        "beat runs, so scheduled jobs are not sent (only `make stack` runs them)",
     )
     detail = serializers.CharField()
     max_silence_seconds = serializers.IntegerField(help_text="LIVENESS_MAX_SILENCE_SECONDS")
     worker = WorkerLivenessOut(allow_null=True, help_text="null in eager mode; ok if any worker is alive")
-    beat = ProcessLivenessOut(allow_null=True, help_text="null in eager mode")
+    beat = ProcessLivenessOut(allow_null=True, help_text="null in eager mode (not running: see detail)")
 
 
 class JobsOut(serializers.Serializer):

@@ -221,7 +221,7 @@ class HealthView(CachedJSONView):
             "model": _check(_check_model, required=False),
         }
         failed_required = any(c["required"] and c["status"] != "ok" for c in checks.values())
-        degraded = any(c["status"] != "ok" for c in checks.values())
+        degraded = any(c["status"] not in ("ok", NOT_APPLICABLE) for c in checks.values())
         overall = "down" if failed_required else ("degraded" if degraded else "ok")
         body = {"status": overall, "checks": checks, "cache": f1cache.cache_stats(), "alerts": _alerts()}
         response = Response(body, status=503 if failed_required else 200)
@@ -230,6 +230,7 @@ class HealthView(CachedJSONView):
 
 
 DEGRADED = "degraded"  # a check's result between ok (True) and down (False): working, but not as it should
+NOT_APPLICABLE = "n/a"  # not part of this set-up (the beat in embedded mode): neither ok nor a fault
 
 
 def _check(fn, *, required: bool) -> dict:
@@ -239,7 +240,7 @@ def _check(fn, *, required: bool) -> dict:
     except Exception as exc:  # a health check reports failures, it never raises
         ok, detail = False, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {
-        "status": DEGRADED if ok == DEGRADED else "ok" if ok else "down",
+        "status": ok if ok in (DEGRADED, NOT_APPLICABLE) else "ok" if ok else "down",
         "required": required,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "detail": detail,
@@ -277,11 +278,13 @@ def _liveness_check(role: str, *, staff: bool = False):
     """Worker / beat liveness (ingestion.services.liveness): degraded, never down, when missing —
     the site serves without them, only the pipeline stalls. The worker's hostname, the beat's lock
     holder (host:pid:token) and the store's error only for staff."""
-    from ingestion.services.liveness import pipeline_liveness_get
+    from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER, pipeline_liveness_get
 
     liveness = pipeline_liveness_get()
     if liveness["mode"] == "eager":
-        return True, {"mode": "eager", "detail": liveness["detail"]}
+        if role == "beat":  # nothing sends the schedule; not a fault of the embedded set-up
+            return NOT_APPLICABLE, {"mode": "eager", "state": "not running", "detail": EAGER_BEAT}
+        return True, {"mode": "eager", "detail": EAGER_WORKER}
     seen = liveness[role]
     detail = {
         "state": seen["status"],

@@ -11,7 +11,8 @@ noticed only by the `sync_stale` alert, 26 h later. Now
   a clean stop;
 * `pipeline_liveness_get` calls a worker or the beat `missing` once its last heartbeat is older than
   LIVENESS_MAX_SILENCE_SECONDS (or absent). In the eager mode (CELERY_TASK_ALWAYS_EAGER, the
-  embedded set-up) no worker or beat is needed: jobs run in-process, and it says so.
+  embedded set-up) no worker is needed (a triggered job runs in-process) and no beat runs: the
+  schedule is not sent at all (only `make stack` starts a beat), and it says so.
 
 The store is JOB_LOCK_REDIS_URL (default REDIS_URL), like the job locks; without Redis the local
 cache stands in (one host only).
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 WORKERS_KEY = "pitwall:liveness:workers"
 BEAT_KEY = "pitwall:liveness:beat"
+# The embedded mode (no REDIS_URL, CELERY_TASK_ALWAYS_EAGER): a job someone triggers runs in the
+# requesting process, but nothing sends the schedule — the quick start starts no beat.
+EAGER_WORKER = "no worker needed: jobs triggered from the admin or run_job run in-process"
+EAGER_BEAT = "not running (embedded mode: schedules run only under `make stack`)"
 KEEP_SECONDS = 86400  # a worker silent for a day is dropped from the list (its key expires too)
 
 
@@ -155,7 +160,7 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {
             "mode": "eager",
-            "detail": "jobs run in-process (CELERY_TASK_ALWAYS_EAGER): no worker or beat is needed",
+            "detail": f"{EAGER_WORKER}; beat {EAGER_BEAT}",
             "max_silence_seconds": max_silence,
             "worker": None,
             "beat": None,

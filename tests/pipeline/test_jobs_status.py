@@ -278,15 +278,31 @@ def test_anonymous_callers_get_a_redacted_status_and_staff_everything(
 
 
 @pytest.mark.django_db
-def test_eager_mode_says_jobs_run_in_process(settings):
+def test_eager_mode_says_jobs_run_in_process_and_no_beat_runs_without_degrading_health(
+    settings, admin_client
+):
+    """Embedded mode: a triggered job runs in-process, but nothing sends the schedule (the quick
+    start starts no beat). Saying "ok" for the beat hid that; "n/a" says it without turning health
+    red (or even degraded) for `make up`."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
     body = APIClient().get("/api/v1/health").json()
-    for role in ("worker", "beat"):
-        assert body["checks"][role]["status"] == "ok"
-        assert body["checks"][role]["detail"]["mode"] == "eager"
+    worker, beat = body["checks"]["worker"], body["checks"]["beat"]
+    assert worker["status"] == "ok" and worker["detail"]["mode"] == "eager"
+    assert "in-process" in worker["detail"]["detail"]
+    assert beat["status"] == "n/a" and beat["detail"]["mode"] == "eager"
+    assert beat["detail"]["state"] == "not running" and "make stack" in beat["detail"]["detail"]
+    others = {name: c["status"] for name, c in body["checks"].items() if name not in ("worker", "beat")}
+    expected = "ok" if set(others.values()) == {"ok"} else "degraded"
+    assert body["status"] == expected, body  # the beat's n/a changes nothing
     live = _jobs()["liveness"]
     assert live["mode"] == "eager" and "in-process" in live["detail"]
+    assert "beat not running (embedded mode: schedules run only under `make stack`)" in live["detail"]
     assert live["worker"] is None and live["beat"] is None
+
+    html = admin_client.get("/staff/freshness/").content.decode()
+    section = html[html.index('id="pipeline-liveness"') : html.index('id="job-runs"')]
+    assert 'Beat: <span class="badge">n/a</span>' in section
+    assert "not running (embedded mode: schedules run only under `make stack`)" in section
 
 
 def test_the_liveness_threshold_must_cover_the_heartbeats():
