@@ -295,6 +295,9 @@ class ProcessLivenessOut(serializers.Serializer):
     )
     last_seen_at = serializers.DateTimeField(allow_null=True)
     seconds_ago = serializers.FloatField(allow_null=True)
+    stopped_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set when it stopped cleanly (then missing at once); null otherwise"
+    )
     name = serializers.CharField(
         allow_blank=True, help_text="Worker hostname, or the beat's lock holder (staff only; blank otherwise)"
     )

@@ -290,6 +290,7 @@ def _liveness_check(role: str, *, staff: bool = False):
         "state": seen["status"],
         "last_seen_at": seen["last_seen_at"].isoformat() if seen["last_seen_at"] else None,
         "seconds_ago": seen["seconds_ago"],
+        "stopped_at": seen["stopped_at"].isoformat() if seen.get("stopped_at") else None,
         "name": seen["name"] if staff else "",
         "max_silence_seconds": liveness["max_silence_seconds"],
     }

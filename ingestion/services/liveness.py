@@ -5,12 +5,13 @@ noticed only by the `sync_stale` alert, 26 h later. Now
 
 * every worker's main process writes `{hostname: {at, pid}}` into one Redis hash when it is ready and
   then every LIVENESS_HEARTBEAT_SECONDS from a daemon thread (`worker_heartbeat_start`, connected to
-  Celery's `worker_ready` in f1site.observability), and removes its entry when it shuts down cleanly;
+  Celery's `worker_ready` in f1site.observability), and marks its entry stopped (`stopped_at`) when it
+  shuts down cleanly;
 * the beat (ingestion.services.jobs.SingleBeatScheduler) writes `{at, holder}` at start-up and from its
-  tick at most every LIVENESS_HEARTBEAT_SECONDS (a tick comes at least every 20 s), and removes it on
-  a clean stop;
+  tick at most every LIVENESS_HEARTBEAT_SECONDS (a tick comes at least every 20 s), and marks it
+  stopped on a clean stop;
 * `pipeline_liveness_get` calls a worker or the beat `missing` once its last heartbeat is older than
-  LIVENESS_MAX_SILENCE_SECONDS (or absent). In the eager mode (CELERY_TASK_ALWAYS_EAGER, the
+  LIVENESS_MAX_SILENCE_SECONDS (or absent), or at once when it stopped cleanly (`stopped_at` set). In the eager mode (CELERY_TASK_ALWAYS_EAGER, the
   embedded set-up) no worker is needed (a triggered job runs in-process) and no beat runs: the
   schedule is not sent at all (only `make stack` starts a beat), and it says so.
 
@@ -66,18 +67,25 @@ def worker_heartbeat_record(*, hostname: str, at: datetime | None = None) -> Non
     django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
 
 
-def worker_heartbeat_forget(*, hostname: str) -> None:
+def worker_heartbeat_forget(*, hostname: str, at: datetime | None = None) -> None:
+    """A clean stop: the entry becomes a stopped-at marker (missing at once, "stopped cleanly at …"),
+    not deleted — deleted, the page said "never seen" after every clean restart."""
+    at = at or timezone.now()
+    value = _entry(at, pid=os.getpid(), stopped_at=at.isoformat())
     client = _redis()
     if client is not None:
-        client.hdel(WORKERS_KEY, hostname)
+        pipe = client.pipeline()
+        pipe.hset(WORKERS_KEY, hostname, value)
+        pipe.expire(WORKERS_KEY, KEEP_SECONDS)
+        pipe.execute()
         return
     workers = django_cache.get(WORKERS_KEY) or {}
-    if workers.pop(hostname, None) is not None:
-        django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
+    workers[hostname] = value
+    django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
 
 
-def beat_heartbeat_record(*, holder: str, at: datetime | None = None) -> None:
-    value = _entry(at or timezone.now(), holder=holder)
+def beat_heartbeat_record(*, holder: str, at: datetime | None = None, **extra) -> None:
+    value = _entry(at or timezone.now(), holder=holder, **extra)
     client = _redis()
     if client is not None:
         client.set(BEAT_KEY, value, ex=KEEP_SECONDS)
@@ -85,14 +93,14 @@ def beat_heartbeat_record(*, holder: str, at: datetime | None = None) -> None:
         django_cache.set(BEAT_KEY, value, KEEP_SECONDS)
 
 
-def beat_heartbeat_forget(*, holder: str) -> None:
+def beat_heartbeat_forget(*, holder: str, at: datetime | None = None) -> None:
+    """A clean stop: the beat's entry becomes a stopped-at marker (missing at once, "stopped cleanly
+    at …") instead of being deleted; never another beat's entry."""
     client = _redis()
     raw = client.get(BEAT_KEY) if client is not None else django_cache.get(BEAT_KEY)
-    if raw and json.loads(raw).get("holder") == holder:  # never erase another beat's entry
-        if client is not None:
-            client.delete(BEAT_KEY)
-        else:
-            django_cache.delete(BEAT_KEY)
+    if raw and json.loads(raw).get("holder") == holder:
+        at = at or timezone.now()
+        beat_heartbeat_record(holder=holder, at=at, stopped_at=at.isoformat())
 
 
 class _WorkerHeartbeat:
@@ -119,7 +127,7 @@ class _WorkerHeartbeat:
         try:
             worker_heartbeat_forget(hostname=self.hostname)
         except Exception:
-            logger.warning("worker heartbeat not removed", exc_info=True)
+            logger.warning("worker heartbeat not marked stopped", exc_info=True)
 
 
 _worker_heartbeat: _WorkerHeartbeat | None = None
@@ -144,10 +152,12 @@ def _seen(raw, *, now: datetime, max_silence: int) -> dict:
     entry = json.loads(raw) if isinstance(raw, str | bytes) else {}
     at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
     ago = round((now - at).total_seconds(), 1) if at else None
+    stopped = datetime.fromisoformat(entry["stopped_at"]) if entry.get("stopped_at") else None
     return {
-        "status": "ok" if ago is not None and ago <= max_silence else "missing",
+        "status": "ok" if ago is not None and ago <= max_silence and stopped is None else "missing",
         "last_seen_at": at,
         "seconds_ago": ago,
+        "stopped_at": stopped,
         "name": entry.get("holder", ""),
     }
 
@@ -175,7 +185,7 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
             workers_raw = django_cache.get(WORKERS_KEY) or {}
             beat_raw = django_cache.get(BEAT_KEY)
     except Exception as exc:
-        unknown = {"status": "unknown", "last_seen_at": None, "seconds_ago": None, "name": "",
+        unknown = {"status": "unknown", "last_seen_at": None, "seconds_ago": None, "stopped_at": None, "name": "",
                    "error": f"{type(exc).__name__}: {str(exc)[:200]}"}  # fmt: skip
         return {
             "mode": "workers",
@@ -190,11 +200,15 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
         if seen["seconds_ago"] is not None and seen["seconds_ago"] > KEEP_SECONDS:
             continue
         workers.append({**seen, "name": hostname})
-    latest = min(workers, key=lambda w: w["seconds_ago"], default=None)
+    # the freshest live worker; with none alive, the last one seen (stopped or silent)
+    latest = min(
+        [w for w in workers if w["status"] == "ok"] or workers, key=lambda w: w["seconds_ago"], default=None
+    )
     worker = {
         "status": "ok" if any(w["status"] == "ok" for w in workers) else "missing",
         "last_seen_at": latest["last_seen_at"] if latest else None,
         "seconds_ago": latest["seconds_ago"] if latest else None,
+        "stopped_at": latest["stopped_at"] if latest else None,
         "name": latest["name"] if latest else "",
         "workers": workers,
     }

@@ -231,6 +231,38 @@ def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_
 
 @needs_redis
 @pytest.mark.django_db
+def test_a_clean_stop_is_missing_at_once_and_says_when_it_stopped(
+    clean_liveness, keep_test_connection, admin_client
+):
+    """The entry was deleted on a clean stop, so the page said "missing, never seen"; it is now a
+    stopped-at marker. A restart (a new heartbeat) clears it."""
+    scheduler = SingleBeatScheduler(app=app, lazy=False)
+    scheduler.close()
+    liveness.worker_heartbeat_record(hostname="w1@host")
+    liveness.worker_heartbeat_forget(hostname="w1@host")
+
+    health = APIClient().get("/api/v1/health").json()["checks"]
+    for role in ("worker", "beat"):
+        assert health[role]["status"] == "degraded" and health[role]["detail"]["state"] == "missing"
+        assert health[role]["detail"]["stopped_at"] is not None
+    live = _jobs()["liveness"]
+    assert live["beat"]["status"] == "missing" and live["beat"]["stopped_at"] is not None
+    assert live["worker"]["status"] == "missing" and live["worker"]["stopped_at"] is not None
+
+    html = admin_client.get("/staff/freshness/").content.decode()
+    section = html[html.index('id="pipeline-liveness"') : html.index('id="job-runs"')]
+    beat_line = section[section.index("Beat:") :].split("</li>")[0]
+    worker_line = section[section.index("Worker:") :].split("</li>")[0]
+    assert "stopped cleanly at" in beat_line and "never seen" not in beat_line
+    assert "w1@host, stopped cleanly at" in worker_line and "never seen" not in worker_line
+
+    liveness.worker_heartbeat_record(hostname="w1@host")  # restarted
+    worker = _jobs()["liveness"]["worker"]
+    assert worker["status"] == "ok" and worker["stopped_at"] is None
+
+
+@needs_redis
+@pytest.mark.django_db
 def test_anonymous_callers_get_a_redacted_status_and_staff_everything(
     clean_liveness, keep_test_connection, staff_api, steward, client
 ):

@@ -59,8 +59,10 @@ def test_a_running_worker_is_ok_and_missing_once_stopped(clean):
         status = _staff().get("/api/v1/jobs/status").json()["liveness"]
         assert status["worker"]["status"] == "ok"
         assert [w["name"] for w in status["worker"]["workers"] if w["status"] == "ok"] == [hostname]
-    # stopped cleanly: its entry is gone, so it is missing at once (a killed one after the threshold)
+    # stopped cleanly: its entry is marked stopped, so it is missing at once (a killed one after the
+    # threshold) and says when it stopped
     response = APIClient().get("/api/v1/health")
     check = response.json()["checks"]["worker"]
     assert check["status"] == "degraded" and check["detail"]["state"] == "missing"
+    assert check["detail"]["stopped_at"] is not None
     assert response.status_code == 200 and response.json()["status"] == "degraded"
