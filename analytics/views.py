@@ -796,11 +796,14 @@ def _admin_url(name: str) -> str | None:
 @require_safe
 def data_freshness(request: HttpRequest) -> HttpResponse:
     from ingestion.api.selectors import jobs_status
+    from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER
 
     data = selectors.data_freshness_get()
     context = {
         "data": data,
         "pipeline": jobs_status(),
+        "eager_worker": EAGER_WORKER,
+        "eager_beat": EAGER_BEAT,
         "failures": [{"run": run, **_sync_error_summary(run.errors)} for run in data["failures"]],
         "now": timezone.now(),
         "sync_admin_url": _admin_url("admin:ingestion_syncrun_changelist"),

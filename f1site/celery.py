@@ -77,7 +77,9 @@ def task_publish(*, name: str, args: tuple | list = (), kwargs: dict | None = No
     Celery's defaults suit the worker and beat, which can wait (publish retried 3 times, 4 s connect
     timeout each), but with Redis down the web spent ~19 s in the Redis result backend's reconnect
     loop (20 retries, 1 s apart) before failing. Here the publish goes over its own connection with
-    JOB_ENQUEUE_TIMEOUT per attempt and JOB_ENQUEUE_RETRIES retries, and with `ignore_result`, which
+    JOB_ENQUEUE_TIMEOUT as kombu's connect budget — so the connection is tried once: refused at once,
+    hung after the timeout; kombu does not retry its own connection error — and JOB_ENQUEUE_RETRIES
+    publish retries (only for a publish failing on an established connection), with `ignore_result`, which
     skips the result-backend subscription altogether: these tasks record their outcome in a JobRun,
     nobody reads their Celery result. The eager mode (CELERY_TASK_ALWAYS_EAGER, the embedded set-up)
     runs the task here as before; its exceptions propagate (CELERY_TASK_EAGER_PROPAGATES).

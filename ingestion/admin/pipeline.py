@@ -83,19 +83,24 @@ class JobRunAdmin(_ReadOnly):
 def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str, Callable]]) -> None:
     """Run each (label, send) and tell staff what happened: queued, ran here (embedded mode), or
     NOT queued because the broker is down — an error message naming the broker, never "Queued".
-    Messages lead with a fixed word: the admin capitalises the first letter (`capfirst`), which
-    would misspell a lowercase job name."""
+    The first send the broker refuses ends the loop (not in embedded mode, which has no broker): the broker is down for every one of them, and
+    a hung broker costs JOB_ENQUEUE_TIMEOUT per send (15 tasks would outlast gunicorn's 30 s
+    timeout); the rest are reported as not tried. Messages lead with a fixed word: the admin
+    capitalises the first letter (`capfirst`), which would misspell a lowercase job name."""
     from f1site.celery import QueueUnavailable
     from ingestion.tasks import job_enqueue_runs_inline
 
-    queued, refused = [], []
+    queued, refused, untried = [], [], []
     inline = job_enqueue_runs_inline()
-    for label, send in sends:
+    for index, (label, send) in enumerate(sends):
         try:
             send()
         except QueueUnavailable as exc:
             refused.append((label, exc))
-            continue
+            if inline:  # embedded mode: refused for this task alone (not registered), no broker involved
+                continue
+            untried = [later for later, _ in sends[index + 1 :]]
+            break
         except Exception:
             if not inline:
                 raise
@@ -105,6 +110,12 @@ def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str
         queued.append(label)
     for label, exc in refused:
         model_admin.message_user(request, f"NOT queued: {label}: {exc}", messages.ERROR)
+    if untried:
+        model_admin.message_user(
+            request,
+            f"NOT queued (not tried, the broker is down): {', '.join(untried)}",
+            messages.ERROR,
+        )
     if queued and inline:  # embedded mode: no worker, the job runs in this request
         model_admin.message_user(
             request,

@@ -541,11 +541,46 @@ def _to_second(value: dt.datetime) -> dt.datetime:
     return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
 
 
+def _beat_sync_every() -> float:
+    """How often beat writes PeriodicTask.last_run_at back to the database (DatabaseScheduler)."""
+    from ingestion.services.jobs import SingleBeatScheduler
+
+    return float(SingleBeatScheduler.sync_every)
+
+
+def _due_at(task, *, sent_at: dt.datetime | None, now: dt.datetime) -> tuple[dt.datetime, bool]:
+    """(when `task` is due, whether that rests only on the database's lagging last_run_at).
+
+    The base is the latest evidence that beat sent the job: PeriodicTask.last_run_at, or `sent_at`
+    (its latest JobRun or idle check) when fresher. Without any, beat's own base: the task's
+    date_changed (django_celery_beat ModelEntry), or its start_time when it has one (beat then sends
+    it at start_time). remaining_estimate counts from now (negative once the due time has passed);
+    the due time is reported as is, never clamped to now, so a job beat did not send looks overdue."""
+    base = max(filter(None, [task.last_run_at, sent_at]), default=None)
+    lagging = base is not None and (sent_at is None or task.last_run_at > sent_at)
+    if base is None:
+        if task.start_time is not None:
+            return _to_second(max(task.start_time, task.date_changed)), False
+        base = task.date_changed or now
+    # to the second: the schedule reads its own clock, microseconds after `now`
+    due = _to_second(now + task.schedule.remaining_estimate(base))
+    if task.start_time is not None and task.start_time > due:  # beat holds it until start_time
+        due = _to_second(task.start_time)
+    return due, lagging
+
+
 def jobs_status() -> dict:
     """Every beat PeriodicTask with its last JobRun, its due time (`next_run_at`, in the past when beat
     has not sent it) and whether it is `overdue` (due more than JOB_OVERDUE_GRACE s ago); SyncRuns
     until a scheduler exists. `liveness`: whether a worker and the beat are alive
-    (ingestion.services.liveness.pipeline_liveness_get)."""
+    (ingestion.services.liveness.pipeline_liveness_get).
+
+    The due time counts from the latest evidence that the job was sent (`_last_sent_at`): beat writes
+    PeriodicTask.last_run_at back to the database only every `sync_every` (180 s), so for a 30 s job
+    it lags; the job's latest JobRun and idle check are fresher. When only that lagging column speaks
+    for the job (the worker is down too), the grace also covers beat's write-back interval. A job
+    with no evidence at all counts from when its task was created or last changed (as beat does), so
+    a fresh deploy whose beat never ran still shows overdue jobs."""
     from django_celery_beat.models import PeriodicTask
 
     from ingestion.models.job_run import JobRun
@@ -562,6 +597,7 @@ def jobs_status() -> dict:
         runs = SyncRun.objects.filter(pk__in=latest).order_by("source")
         return {
             "source": "sync_runs",
+            "redacted": False,
             "liveness": liveness,
             "jobs": [
                 {
@@ -586,19 +622,19 @@ def jobs_status() -> dict:
     checks = job_checks_get(jobs=names)  # idle ticks (live_timing outside sessions) leave no JobRun
     now = timezone.now()
     # beat sends a due job within a tick (<= 20 s): later than the grace, it is overdue
-    overdue_before = now - dt.timedelta(seconds=settings.JOB_OVERDUE_GRACE)
+    grace = dt.timedelta(seconds=settings.JOB_OVERDUE_GRACE)
+    write_back = dt.timedelta(seconds=_beat_sync_every())
     jobs = []
     for t in tasks:
         run = last.get(t.name)
-        next_run = None
-        try:
-            # remaining_estimate counts from now (negative once the due time has passed); the due
-            # time is reported as is, never clamped to now, so a job beat did not send looks overdue
-            remaining = t.schedule.remaining_estimate(t.last_run_at or now)
-            # to the second: the schedule reads its own clock, microseconds after `now`
-            next_run = _to_second(now + remaining) if t.enabled else None
-        except Exception:  # an odd schedule must not break the status page
-            next_run = None
+        sent_at = max(filter(None, [run.started_at if run else None, checks.get(t.name)]), default=None)
+        next_run, lagging = None, False
+        if t.enabled:
+            try:
+                next_run, lagging = _due_at(t, sent_at=sent_at, now=now)
+            except Exception:  # an odd schedule must not break the status page
+                next_run = None
+        overdue_before = now - grace - (write_back if lagging else dt.timedelta(0))
         jobs.append(
             {
                 "name": t.name,
@@ -611,9 +647,20 @@ def jobs_status() -> dict:
                 "last_error": (run.error[:500] if run and run.error else ""),
                 "next_run_at": next_run,
                 "overdue": next_run is not None and next_run < overdue_before,
-                "last_checked_at": max(
-                    filter(None, [run.started_at if run else None, checks.get(t.name)]), default=None
-                ),
+                "last_checked_at": sent_at,
             }
         )
-    return {"source": "scheduler", "liveness": liveness, "jobs": jobs}
+    return {"source": "scheduler", "redacted": False, "liveness": liveness, "jobs": jobs}
+
+
+def jobs_status_redact(status: dict) -> dict:
+    """`jobs_status` for anonymous callers: statuses, times, overdue and liveness states; no error
+    texts (they name internal hosts and URLs), no worker hostnames, no beat lock token."""
+    from ingestion.services.liveness import liveness_redact
+
+    return {
+        **status,
+        "redacted": True,
+        "liveness": liveness_redact(status["liveness"]),
+        "jobs": [{**job, "last_error": ""} for job in status["jobs"]],
+    }

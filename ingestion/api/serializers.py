@@ -247,7 +247,10 @@ class TeamAnalyticsOut(serializers.Serializer):
 
 
 class HealthCheckOut(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "down", "n/a"],
+        help_text="n/a = not part of this set-up (the beat in embedded mode); does not degrade health",
+    )
     required = serializers.BooleanField()
     latency_ms = serializers.FloatField(allow_null=True)
     detail = serializers.JSONField()
@@ -276,7 +279,9 @@ class JobStatusOut(serializers.Serializer):
     )
     overdue = serializers.BooleanField(
         help_text="Due more than JOB_OVERDUE_GRACE seconds ago (default 60) and not sent: beat is "
-        "down or behind"
+        "down or behind. The due time counts from the latest of the task's last_run_at, its latest run "
+        "and its latest check (never sent: from when the task was created or changed); when only "
+        "last_run_at, which beat writes back every 180 s, speaks for it, the grace grows by 180 s"
     )
     last_checked_at = serializers.DateTimeField(
         allow_null=True, help_text="Last trigger, idle ones included (an idle live_timing tick leaves no run)"
@@ -290,26 +295,39 @@ class ProcessLivenessOut(serializers.Serializer):
     )
     last_seen_at = serializers.DateTimeField(allow_null=True)
     seconds_ago = serializers.FloatField(allow_null=True)
-    name = serializers.CharField(allow_blank=True, help_text="Worker hostname, or the beat's lock holder")
+    stopped_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set when it stopped cleanly (then missing at once); null otherwise"
+    )
+    name = serializers.CharField(
+        allow_blank=True, help_text="Worker hostname, or the beat's lock holder (staff only; blank otherwise)"
+    )
 
 
 class WorkerLivenessOut(ProcessLivenessOut):
-    workers = ProcessLivenessOut(many=True, help_text="Every worker seen in the last day, by hostname")
+    workers = ProcessLivenessOut(
+        many=True, help_text="Every worker seen in the last day, by hostname (staff only; empty otherwise)"
+    )
 
 
 class LivenessOut(serializers.Serializer):
     mode = serializers.ChoiceField(
-        choices=["workers", "eager"], help_text="eager = jobs run in-process (no worker or beat needed)"
+        choices=["workers", "eager"],
+        help_text="eager = embedded mode: a triggered job runs in-process (no worker needed) and no "
+        "beat runs, so scheduled jobs are not sent (only `make stack` runs them)",
     )
     detail = serializers.CharField()
     max_silence_seconds = serializers.IntegerField(help_text="LIVENESS_MAX_SILENCE_SECONDS")
     worker = WorkerLivenessOut(allow_null=True, help_text="null in eager mode; ok if any worker is alive")
-    beat = ProcessLivenessOut(allow_null=True, help_text="null in eager mode")
+    beat = ProcessLivenessOut(allow_null=True, help_text="null in eager mode (not running: see detail)")
 
 
 class JobsOut(serializers.Serializer):
     source = serializers.ChoiceField(
         choices=["scheduler", "sync_runs"], help_text="scheduler = beat + JobRun; sync_runs = fallback"
+    )
+    redacted = serializers.BooleanField(
+        help_text="true for anonymous and non-staff callers: last_error is empty, worker hostnames and "
+        "the beat's lock holder are blank, no liveness store error; staff (session or JWT) see everything"
     )
     liveness = LivenessOut()
     jobs = JobStatusOut(many=True)

@@ -182,7 +182,22 @@ class JobsStatusView(CachedJSONView):
         responses={200: serializers.JobsOut, **error_responses(429)},
     )
     def get(self, request):
-        return Response(selectors.jobs_status())
+        status = selectors.jobs_status()
+        if not _is_staff(request):  # public endpoint: internals (errors, hosts, tokens) for staff only
+            status = selectors.jobs_status_redact(status)
+        response = Response(status)
+        response["Cache-Control"] = "private, no-store"  # differs by caller: never shared by a cache
+        return response
+
+
+def _is_staff(request) -> bool:
+    """A staff user, by session or JWT. Reading the user may query the database (a session): when
+    that fails (database down, bad token), the caller is treated as anonymous; /health must answer."""
+    try:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff)
+    except Exception:
+        return False
 
 
 class HealthView(CachedJSONView):
@@ -196,16 +211,17 @@ class HealthView(CachedJSONView):
         responses={200: serializers.HealthOut, 503: serializers.HealthOut},
     )
     def get(self, request):
+        staff = _is_staff(request)
         checks = {
             "database": _check(_check_database, required=True),
             "cache": _check(_check_cache, required=False),
             "broker": _check(_check_broker, required=False),
-            "worker": _check(_check_worker, required=False),
-            "beat": _check(_check_beat, required=False),
+            "worker": _check(lambda: _liveness_check("worker", staff=staff), required=False),
+            "beat": _check(lambda: _liveness_check("beat", staff=staff), required=False),
             "model": _check(_check_model, required=False),
         }
         failed_required = any(c["required"] and c["status"] != "ok" for c in checks.values())
-        degraded = any(c["status"] != "ok" for c in checks.values())
+        degraded = any(c["status"] not in ("ok", NOT_APPLICABLE) for c in checks.values())
         overall = "down" if failed_required else ("degraded" if degraded else "ok")
         body = {"status": overall, "checks": checks, "cache": f1cache.cache_stats(), "alerts": _alerts()}
         response = Response(body, status=503 if failed_required else 200)
@@ -214,6 +230,7 @@ class HealthView(CachedJSONView):
 
 
 DEGRADED = "degraded"  # a check's result between ok (True) and down (False): working, but not as it should
+NOT_APPLICABLE = "n/a"  # not part of this set-up (the beat in embedded mode): neither ok nor a fault
 
 
 def _check(fn, *, required: bool) -> dict:
@@ -223,7 +240,7 @@ def _check(fn, *, required: bool) -> dict:
     except Exception as exc:  # a health check reports failures, it never raises
         ok, detail = False, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {
-        "status": DEGRADED if ok == DEGRADED else "ok" if ok else "down",
+        "status": ok if ok in (DEGRADED, NOT_APPLICABLE) else "ok" if ok else "down",
         "required": required,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "detail": detail,
@@ -257,33 +274,29 @@ def _check_broker():
         return True, {"transport": conn.transport_cls}
 
 
-def _liveness_check(role: str):
+def _liveness_check(role: str, *, staff: bool = False):
     """Worker / beat liveness (ingestion.services.liveness): degraded, never down, when missing —
-    the site serves without them, only the pipeline stalls."""
-    from ingestion.services.liveness import pipeline_liveness_get
+    the site serves without them, only the pipeline stalls. The worker's hostname, the beat's lock
+    holder (host:pid:token) and the store's error only for staff."""
+    from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER, pipeline_liveness_get
 
     liveness = pipeline_liveness_get()
     if liveness["mode"] == "eager":
-        return True, {"mode": "eager", "detail": liveness["detail"]}
+        if role == "beat":  # nothing sends the schedule; not a fault of the embedded set-up
+            return NOT_APPLICABLE, {"mode": "eager", "state": "not running", "detail": EAGER_BEAT}
+        return True, {"mode": "eager", "detail": EAGER_WORKER}
     seen = liveness[role]
     detail = {
         "state": seen["status"],
         "last_seen_at": seen["last_seen_at"].isoformat() if seen["last_seen_at"] else None,
         "seconds_ago": seen["seconds_ago"],
-        "name": seen["name"],
+        "stopped_at": seen["stopped_at"].isoformat() if seen.get("stopped_at") else None,
+        "name": seen["name"] if staff else "",
         "max_silence_seconds": liveness["max_silence_seconds"],
     }
-    if "error" in seen:
+    if "error" in seen and staff:
         detail["error"] = seen["error"]
     return (True if seen["status"] == "ok" else DEGRADED), detail
-
-
-def _check_worker():
-    return _liveness_check("worker")
-
-
-def _check_beat():
-    return _liveness_check("beat")
 
 
 def _check_model():

@@ -497,7 +497,7 @@ class SingleBeatScheduler(_beat_scheduler_base()):
                 try:
                     beat_heartbeat_forget(holder=lock.token)
                 except Exception:
-                    logger.warning("beat heartbeat not removed", exc_info=True)
+                    logger.warning("beat heartbeat not marked stopped", exc_info=True)
 
 
 # ---------------------------------------------------------------------------------- maintenance

@@ -5,13 +5,15 @@ noticed only by the `sync_stale` alert, 26 h later. Now
 
 * every worker's main process writes `{hostname: {at, pid}}` into one Redis hash when it is ready and
   then every LIVENESS_HEARTBEAT_SECONDS from a daemon thread (`worker_heartbeat_start`, connected to
-  Celery's `worker_ready` in f1site.observability), and removes its entry when it shuts down cleanly;
+  Celery's `worker_ready` in f1site.observability), and marks its entry stopped (`stopped_at`) when it
+  shuts down cleanly;
 * the beat (ingestion.services.jobs.SingleBeatScheduler) writes `{at, holder}` at start-up and from its
-  tick at most every LIVENESS_HEARTBEAT_SECONDS (a tick comes at least every 20 s), and removes it on
-  a clean stop;
+  tick at most every LIVENESS_HEARTBEAT_SECONDS (a tick comes at least every 20 s), and marks it
+  stopped on a clean stop;
 * `pipeline_liveness_get` calls a worker or the beat `missing` once its last heartbeat is older than
-  LIVENESS_MAX_SILENCE_SECONDS (or absent). In the eager mode (CELERY_TASK_ALWAYS_EAGER, the
-  embedded set-up) no worker or beat is needed: jobs run in-process, and it says so.
+  LIVENESS_MAX_SILENCE_SECONDS (or absent), or at once when it stopped cleanly (`stopped_at` set). In the eager mode (CELERY_TASK_ALWAYS_EAGER, the
+  embedded set-up) no worker is needed (a triggered job runs in-process) and no beat runs: the
+  schedule is not sent at all (only `make stack` starts a beat), and it says so.
 
 The store is JOB_LOCK_REDIS_URL (default REDIS_URL), like the job locks; without Redis the local
 cache stands in (one host only).
@@ -33,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 WORKERS_KEY = "pitwall:liveness:workers"
 BEAT_KEY = "pitwall:liveness:beat"
+# The embedded mode (no REDIS_URL, CELERY_TASK_ALWAYS_EAGER): a job someone triggers runs in the
+# requesting process, but nothing sends the schedule — the quick start starts no beat.
+EAGER_WORKER = "no worker needed: jobs triggered from the admin or run_job run in-process"
+EAGER_BEAT = "not running (embedded mode: schedules run only under `make stack`)"
 KEEP_SECONDS = 86400  # a worker silent for a day is dropped from the list (its key expires too)
 
 
@@ -61,18 +67,25 @@ def worker_heartbeat_record(*, hostname: str, at: datetime | None = None) -> Non
     django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
 
 
-def worker_heartbeat_forget(*, hostname: str) -> None:
+def worker_heartbeat_forget(*, hostname: str, at: datetime | None = None) -> None:
+    """A clean stop: the entry becomes a stopped-at marker (missing at once, "stopped cleanly at …"),
+    not deleted — deleted, the page said "never seen" after every clean restart."""
+    at = at or timezone.now()
+    value = _entry(at, pid=os.getpid(), stopped_at=at.isoformat())
     client = _redis()
     if client is not None:
-        client.hdel(WORKERS_KEY, hostname)
+        pipe = client.pipeline()
+        pipe.hset(WORKERS_KEY, hostname, value)
+        pipe.expire(WORKERS_KEY, KEEP_SECONDS)
+        pipe.execute()
         return
     workers = django_cache.get(WORKERS_KEY) or {}
-    if workers.pop(hostname, None) is not None:
-        django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
+    workers[hostname] = value
+    django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
 
 
-def beat_heartbeat_record(*, holder: str, at: datetime | None = None) -> None:
-    value = _entry(at or timezone.now(), holder=holder)
+def beat_heartbeat_record(*, holder: str, at: datetime | None = None, **extra) -> None:
+    value = _entry(at or timezone.now(), holder=holder, **extra)
     client = _redis()
     if client is not None:
         client.set(BEAT_KEY, value, ex=KEEP_SECONDS)
@@ -80,14 +93,14 @@ def beat_heartbeat_record(*, holder: str, at: datetime | None = None) -> None:
         django_cache.set(BEAT_KEY, value, KEEP_SECONDS)
 
 
-def beat_heartbeat_forget(*, holder: str) -> None:
+def beat_heartbeat_forget(*, holder: str, at: datetime | None = None) -> None:
+    """A clean stop: the beat's entry becomes a stopped-at marker (missing at once, "stopped cleanly
+    at …") instead of being deleted; never another beat's entry."""
     client = _redis()
     raw = client.get(BEAT_KEY) if client is not None else django_cache.get(BEAT_KEY)
-    if raw and json.loads(raw).get("holder") == holder:  # never erase another beat's entry
-        if client is not None:
-            client.delete(BEAT_KEY)
-        else:
-            django_cache.delete(BEAT_KEY)
+    if raw and json.loads(raw).get("holder") == holder:
+        at = at or timezone.now()
+        beat_heartbeat_record(holder=holder, at=at, stopped_at=at.isoformat())
 
 
 class _WorkerHeartbeat:
@@ -114,7 +127,7 @@ class _WorkerHeartbeat:
         try:
             worker_heartbeat_forget(hostname=self.hostname)
         except Exception:
-            logger.warning("worker heartbeat not removed", exc_info=True)
+            logger.warning("worker heartbeat not marked stopped", exc_info=True)
 
 
 _worker_heartbeat: _WorkerHeartbeat | None = None
@@ -139,10 +152,12 @@ def _seen(raw, *, now: datetime, max_silence: int) -> dict:
     entry = json.loads(raw) if isinstance(raw, str | bytes) else {}
     at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
     ago = round((now - at).total_seconds(), 1) if at else None
+    stopped = datetime.fromisoformat(entry["stopped_at"]) if entry.get("stopped_at") else None
     return {
-        "status": "ok" if ago is not None and ago <= max_silence else "missing",
+        "status": "ok" if ago is not None and ago <= max_silence and stopped is None else "missing",
         "last_seen_at": at,
         "seconds_ago": ago,
+        "stopped_at": stopped,
         "name": entry.get("holder", ""),
     }
 
@@ -155,7 +170,7 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {
             "mode": "eager",
-            "detail": "jobs run in-process (CELERY_TASK_ALWAYS_EAGER): no worker or beat is needed",
+            "detail": f"{EAGER_WORKER}; beat {EAGER_BEAT}",
             "max_silence_seconds": max_silence,
             "worker": None,
             "beat": None,
@@ -170,7 +185,7 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
             workers_raw = django_cache.get(WORKERS_KEY) or {}
             beat_raw = django_cache.get(BEAT_KEY)
     except Exception as exc:
-        unknown = {"status": "unknown", "last_seen_at": None, "seconds_ago": None, "name": "",
+        unknown = {"status": "unknown", "last_seen_at": None, "seconds_ago": None, "stopped_at": None, "name": "",
                    "error": f"{type(exc).__name__}: {str(exc)[:200]}"}  # fmt: skip
         return {
             "mode": "workers",
@@ -185,11 +200,15 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
         if seen["seconds_ago"] is not None and seen["seconds_ago"] > KEEP_SECONDS:
             continue
         workers.append({**seen, "name": hostname})
-    latest = min(workers, key=lambda w: w["seconds_ago"], default=None)
+    # the freshest live worker; with none alive, the last one seen (stopped or silent)
+    latest = min(
+        [w for w in workers if w["status"] == "ok"] or workers, key=lambda w: w["seconds_ago"], default=None
+    )
     worker = {
         "status": "ok" if any(w["status"] == "ok" for w in workers) else "missing",
         "last_seen_at": latest["last_seen_at"] if latest else None,
         "seconds_ago": latest["seconds_ago"] if latest else None,
+        "stopped_at": latest["stopped_at"] if latest else None,
         "name": latest["name"] if latest else "",
         "workers": workers,
     }
@@ -207,3 +226,19 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
         "worker": worker,
         "beat": beat,
     }
+
+
+def liveness_redact(liveness: dict) -> dict:
+    """`pipeline_liveness_get` for anonymous callers: the states and times, without worker hostnames,
+    the beat's lock holder (host:pid:token) or the store's error text (which names hosts)."""
+
+    def seen(entry: dict | None) -> dict | None:
+        if entry is None:
+            return None
+        out = {k: v for k, v in entry.items() if k != "error"}
+        out["name"] = ""
+        if "workers" in out:
+            out["workers"] = []
+        return out
+
+    return {**liveness, "worker": seen(liveness["worker"]), "beat": seen(liveness["beat"])}

@@ -255,7 +255,7 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
         "beat": "ok",
         "model": "down",
     }
-    assert health["checks"]["worker"]["detail"]["name"].startswith("worker@")  # the Procfile's worker
+    assert health["checks"]["worker"]["detail"]["name"] == ""  # anonymous: no hostnames (staff only)
     assert health["status"] == "degraded"
     assert "transport" in health["checks"]["broker"]["detail"]  # a real broker, not eager mode
     assert health["checks"]["model"]["detail"]["active"] == active_model

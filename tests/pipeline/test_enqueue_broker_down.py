@@ -74,6 +74,49 @@ def test_periodic_task_run_selected_with_the_broker_refusing_shows_an_error(admi
 
 
 @pytest.mark.django_db
+def test_run_selected_stops_at_the_first_refusal_and_reports_the_rest_not_queued(admin_client):
+    """A hung broker costs JOB_ENQUEUE_TIMEOUT (2 s) per send: 15 tasks one after another outlasted
+    gunicorn's 30 s timeout. The broker is down for all of them: the first refusal ends the action."""
+    from django_celery_beat.models import PeriodicTask
+
+    from ingestion.services.jobs import beat_schedule_seed
+
+    beat_schedule_seed()
+    tasks = list(PeriodicTask.objects.order_by("name"))
+    assert len(tasks) >= 4
+    with hung_port() as port, broker_url(f"redis://127.0.0.1:{port}/0"):
+        clock = time.monotonic()
+        response = admin_client.post(
+            "/admin/django_celery_beat/periodictask/",
+            {"action": "run_tasks", "_selected_action": [t.pk for t in tasks]},
+            follow=True,
+        )
+        elapsed = time.monotonic() - clock
+    assert response.status_code == 200
+    first, *rest = (t.name for t in tasks)
+    (level, text), (rest_level, rest_text) = _messages(response)
+    assert level == "error" and text.startswith(f"NOT queued: {first}: the broker (redis://127.0.0.1:{port})")
+    assert rest_level == "error" and rest_text == (
+        f"NOT queued (not tried, the broker is down): {', '.join(rest)}"
+    )
+    # one send's budget, not one per task (> 2 s x 4 before)
+    assert elapsed < settings.JOB_ENQUEUE_TIMEOUT * 2, f"{elapsed:.1f} s"
+
+
+def test_a_hung_broker_is_tried_once_within_the_timeout_whatever_the_retries(settings):
+    """What the README says: the connection is made once, bounded by JOB_ENQUEUE_TIMEOUT (kombu's
+    connect budget); JOB_ENQUEUE_RETRIES retries only a publish failing on an established connection."""
+    from ingestion.tasks import job_enqueue
+
+    settings.JOB_ENQUEUE_TIMEOUT = 1.0
+    settings.JOB_ENQUEUE_RETRIES = 3
+    with hung_port() as port, broker_url(f"redis://127.0.0.1:{port}/0"):
+        _, error, seconds = run_bounded(lambda: job_enqueue(name="cache_cleanup"), timeout=15)
+    assert isinstance(error, QueueUnavailable), error
+    assert 0.9 < seconds < 1.9, f"{seconds:.1f} s"  # not (3 + 1) x 1 s
+
+
+@pytest.mark.django_db
 def test_periodic_task_run_selected_queues_on_a_live_broker(admin_client):
     from django_celery_beat.models import PeriodicTask
 

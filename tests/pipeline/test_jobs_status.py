@@ -6,6 +6,7 @@ the services themselves (real Redis) and by an in-process SingleBeatScheduler.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from rest_framework.test import APIClient
 from f1site.celery import app
 from ingestion.services import liveness
 from ingestion.services.jobs import SingleBeatScheduler, beat_schedule_seed
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.api.conftest import clean_cache, token_for  # noqa: F401 - autouse: empty cache, relaxed throttles
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="liveness is read from Redis (REDIS_URL)")
 
@@ -32,6 +33,21 @@ def clean_liveness():
     clear()
     yield
     clear()
+
+
+@pytest.fixture
+def steward(django_user_model):
+    return django_user_model.objects.create_user(
+        username="steward", password="correct-horse-battery-staple", is_staff=True
+    )
+
+
+@pytest.fixture
+def staff_api(steward) -> APIClient:
+    """A staff caller by JWT: the one that sees hostnames, tokens and error texts."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, 'steward')}")
+    return client
 
 
 @pytest.fixture
@@ -96,6 +112,71 @@ def test_a_job_just_due_is_shown_due_in_the_past_but_not_overdue_within_the_grac
     assert _parse(forecasts["next_run_at"]) > now and forecasts["overdue"] is False
 
 
+@pytest.mark.django_db
+def test_a_job_sent_recently_is_not_overdue_although_beat_has_not_written_last_run_at_back(settings):
+    """DatabaseScheduler writes last_run_at back only every sync_every (180 s): longer than a 30 s
+    interval plus the grace. The job's latest JobRun or idle check says when it was really sent."""
+    from ingestion.models import JobRun, JobStatus
+    from ingestion.services.jobs import job_check_record
+
+    settings.JOB_OVERDUE_GRACE = 60
+    beat_schedule_seed()
+    now = timezone.now()
+    stale = now - timedelta(minutes=3)
+    PeriodicTask.objects.filter(name="live_timing").update(last_run_at=stale, enabled=True)
+    PeriodicTask.objects.filter(name="weather_forecasts").update(last_run_at=stale, enabled=True)
+    JobRun.objects.create(
+        job="live_timing", status=JobStatus.SUCCEEDED, started_at=now - timedelta(seconds=10)
+    )
+    jobs = _by_name(_jobs())
+    live = jobs["live_timing"]
+    assert live["overdue"] is False, live
+    assert abs(_parse(live["next_run_at"]) - (now + timedelta(seconds=20))) < timedelta(seconds=2)
+
+    # an idle tick (live_timing outside a session) leaves only a check: it counts the same
+    JobRun.objects.filter(job="live_timing").update(started_at=now - timedelta(minutes=5))
+    job_check_record(job="live_timing", at=now - timedelta(seconds=5), reason="no session")
+    live = _by_name(_jobs())["live_timing"]
+    assert live["overdue"] is False and _parse(live["next_run_at"]) > now, live
+
+    # nothing fresher than the lagging column (the worker is down too): the grace covers beat's
+    # write-back interval, so a healthy beat 3 min behind in the database is not flagged ...
+    JobRun.objects.filter(job="live_timing").delete()
+    job_check_record(job="live_timing", at=now - timedelta(minutes=5), reason="no session")
+    assert _by_name(_jobs())["live_timing"]["overdue"] is False
+    # ... but one that has sent nothing for longer than that is
+    PeriodicTask.objects.filter(name="live_timing").update(last_run_at=now - timedelta(minutes=5))
+    assert _by_name(_jobs())["live_timing"]["overdue"] is True
+
+
+@pytest.mark.django_db
+def test_a_job_beat_never_sent_is_overdue_counted_from_when_its_task_was_created(settings):
+    """A fresh deploy whose beat never ran: no last_run_at, no JobRun. Counting from now, nothing
+    was ever overdue; beat itself counts from the task's date_changed."""
+    from django_celery_beat.models import CrontabSchedule
+
+    settings.JOB_OVERDUE_GRACE = 60
+    every_minute, _ = CrontabSchedule.objects.get_or_create(
+        minute="*", hour="*", day_of_week="*", day_of_month="*", month_of_year="*"
+    )
+    now = timezone.now()
+    for name in ("old", "new", "later"):
+        PeriodicTask.objects.create(name=name, task="ingestion.tasks.cache_cleanup", crontab=every_minute)
+    PeriodicTask.objects.filter(name="old").update(date_changed=now - timedelta(minutes=5))
+    PeriodicTask.objects.filter(name="later").update(
+        date_changed=now - timedelta(minutes=5), start_time=now + timedelta(hours=1)
+    )
+    jobs = _by_name(_jobs())
+    old = jobs["old"]
+    assert old["overdue"] is True and old["last_run_at"] is None
+    assert _parse(old["next_run_at"]) <= now - timedelta(minutes=3)  # the minute after its creation
+    assert jobs["new"]["overdue"] is False and _parse(jobs["new"]["next_run_at"]) <= now + timedelta(
+        minutes=1
+    )
+    assert jobs["later"]["overdue"] is False  # beat holds it until start_time
+    assert _parse(jobs["later"]["next_run_at"]) >= now + timedelta(minutes=59)
+
+
 # --- liveness -----------------------------------------------------------------------------------
 @needs_redis
 @pytest.mark.django_db
@@ -116,17 +197,19 @@ def test_no_worker_or_beat_ever_seen_degrades_health_and_says_missing(clean_live
 
 @needs_redis
 @pytest.mark.django_db
-def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(clean_liveness, settings):
+def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(
+    clean_liveness, settings, staff_api
+):
     settings.LIVENESS_MAX_SILENCE_SECONDS = 90
     now = timezone.now()
     liveness.worker_heartbeat_record(hostname="old@host", at=now - timedelta(seconds=200))
-    body = APIClient().get("/api/v1/health").json()
+    body = staff_api.get("/api/v1/health").json()
     worker = body["checks"]["worker"]
     assert worker["status"] == "degraded" and worker["detail"]["state"] == "missing"
     assert worker["detail"]["name"] == "old@host" and 199 <= worker["detail"]["seconds_ago"] < 230
 
     liveness.worker_heartbeat_record(hostname="new@host", at=now - timedelta(seconds=5))
-    status = _jobs()["liveness"]["worker"]
+    status = staff_api.get("/api/v1/jobs/status").json()["liveness"]["worker"]
     assert status["status"] == "ok" and status["name"] == "new@host"
     assert {w["name"]: w["status"] for w in status["workers"]} == {"old@host": "missing", "new@host": "ok"}
     assert APIClient().get("/api/v1/health").json()["checks"]["worker"]["status"] == "ok"
@@ -134,10 +217,10 @@ def test_a_worker_silent_past_the_threshold_is_missing_and_a_fresh_one_ok(clean_
 
 @needs_redis
 @pytest.mark.django_db
-def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_connection):
+def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_connection, staff_api):
     scheduler = SingleBeatScheduler(app=app, lazy=False)
     try:
-        beat = APIClient().get("/api/v1/health").json()["checks"]["beat"]
+        beat = staff_api.get("/api/v1/health").json()["checks"]["beat"]
         assert beat["status"] == "ok", beat
         assert beat["detail"]["name"] == scheduler._beat_lock.token and beat["detail"]["seconds_ago"] < 10
         assert _jobs()["liveness"]["beat"]["status"] == "ok"
@@ -146,16 +229,112 @@ def test_a_running_beat_is_ok_and_missing_once_closed(clean_liveness, keep_test_
     assert APIClient().get("/api/v1/health").json()["checks"]["beat"]["detail"]["state"] == "missing"
 
 
+@needs_redis
 @pytest.mark.django_db
-def test_eager_mode_says_jobs_run_in_process(settings):
+def test_a_clean_stop_is_missing_at_once_and_says_when_it_stopped(
+    clean_liveness, keep_test_connection, admin_client
+):
+    """The entry was deleted on a clean stop, so the page said "missing, never seen"; it is now a
+    stopped-at marker. A restart (a new heartbeat) clears it."""
+    scheduler = SingleBeatScheduler(app=app, lazy=False)
+    scheduler.close()
+    liveness.worker_heartbeat_record(hostname="w1@host")
+    liveness.worker_heartbeat_forget(hostname="w1@host")
+
+    health = APIClient().get("/api/v1/health").json()["checks"]
+    for role in ("worker", "beat"):
+        assert health[role]["status"] == "degraded" and health[role]["detail"]["state"] == "missing"
+        assert health[role]["detail"]["stopped_at"] is not None
+    live = _jobs()["liveness"]
+    assert live["beat"]["status"] == "missing" and live["beat"]["stopped_at"] is not None
+    assert live["worker"]["status"] == "missing" and live["worker"]["stopped_at"] is not None
+
+    html = admin_client.get("/staff/freshness/").content.decode()
+    section = html[html.index('id="pipeline-liveness"') : html.index('id="job-runs"')]
+    beat_line = section[section.index("Beat:") :].split("</li>")[0]
+    worker_line = section[section.index("Worker:") :].split("</li>")[0]
+    assert "stopped cleanly at" in beat_line and "never seen" not in beat_line
+    assert "w1@host, stopped cleanly at" in worker_line and "never seen" not in worker_line
+
+    liveness.worker_heartbeat_record(hostname="w1@host")  # restarted
+    worker = _jobs()["liveness"]["worker"]
+    assert worker["status"] == "ok" and worker["stopped_at"] is None
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_anonymous_callers_get_a_redacted_status_and_staff_everything(
+    clean_liveness, keep_test_connection, staff_api, steward, client
+):
+    """jobs/status and /health are public: error texts (internal hosts, URLs), worker hostnames and
+    the beat's lock holder (host:pid:token) are for staff only, by JWT or by session."""
+    from ingestion.models import JobRun, JobStatus
+
+    beat_schedule_seed()
+    secret = "ConnectionError: http://openf1.internal:8443/v1/laps refused"
+    JobRun.objects.create(job="live_timing", status=JobStatus.FAILED, error=secret)
+    liveness.worker_heartbeat_record(hostname="worker@db-host-7.internal")
+    scheduler = SingleBeatScheduler(app=app, lazy=False)
+    token = scheduler._beat_lock.token
+    try:
+        anonymous = APIClient().get("/api/v1/jobs/status")
+        staff = staff_api.get("/api/v1/jobs/status")
+        client.force_login(steward)
+        session = client.get("/api/v1/jobs/status")
+        health_anonymous = APIClient().get("/api/v1/health").json()
+        health_staff = staff_api.get("/api/v1/health").json()
+    finally:
+        scheduler.close()
+
+    body = anonymous.json()
+    assert anonymous["Cache-Control"] == "private, no-store"
+    assert body["redacted"] is True
+    text = anonymous.content.decode() + json.dumps(health_anonymous)
+    for leak in ("openf1.internal", "db-host-7", token):
+        assert leak not in text, leak
+    live = _by_name(body)["live_timing"]
+    assert live["last_status"] == "failed" and live["last_error"] == "" and live["last_run_at"]
+    assert body["liveness"]["worker"]["status"] == "ok" and body["liveness"]["worker"]["workers"] == []
+    assert body["liveness"]["beat"]["status"] == "ok" and body["liveness"]["beat"]["last_seen_at"]
+    assert health_anonymous["checks"]["beat"]["status"] == "ok"
+    assert health_anonymous["checks"]["beat"]["detail"]["name"] == ""
+
+    for response in (staff, session):
+        body = response.json()
+        assert body["redacted"] is False
+        assert _by_name(body)["live_timing"]["last_error"] == secret
+        assert body["liveness"]["beat"]["name"] == token
+        assert [w["name"] for w in body["liveness"]["worker"]["workers"]] == ["worker@db-host-7.internal"]
+    assert health_staff["checks"]["beat"]["detail"]["name"] == token
+    assert health_staff["checks"]["worker"]["detail"]["name"] == "worker@db-host-7.internal"
+
+
+@pytest.mark.django_db
+def test_eager_mode_says_jobs_run_in_process_and_no_beat_runs_without_degrading_health(
+    settings, admin_client
+):
+    """Embedded mode: a triggered job runs in-process, but nothing sends the schedule (the quick
+    start starts no beat). Saying "ok" for the beat hid that; "n/a" says it without turning health
+    red (or even degraded) for `make up`."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
     body = APIClient().get("/api/v1/health").json()
-    for role in ("worker", "beat"):
-        assert body["checks"][role]["status"] == "ok"
-        assert body["checks"][role]["detail"]["mode"] == "eager"
+    worker, beat = body["checks"]["worker"], body["checks"]["beat"]
+    assert worker["status"] == "ok" and worker["detail"]["mode"] == "eager"
+    assert "in-process" in worker["detail"]["detail"]
+    assert beat["status"] == "n/a" and beat["detail"]["mode"] == "eager"
+    assert beat["detail"]["state"] == "not running" and "make stack" in beat["detail"]["detail"]
+    others = {name: c["status"] for name, c in body["checks"].items() if name not in ("worker", "beat")}
+    expected = "ok" if set(others.values()) == {"ok"} else "degraded"
+    assert body["status"] == expected, body  # the beat's n/a changes nothing
     live = _jobs()["liveness"]
     assert live["mode"] == "eager" and "in-process" in live["detail"]
+    assert "beat not running (embedded mode: schedules run only under `make stack`)" in live["detail"]
     assert live["worker"] is None and live["beat"] is None
+
+    html = admin_client.get("/staff/freshness/").content.decode()
+    section = html[html.index('id="pipeline-liveness"') : html.index('id="job-runs"')]
+    assert 'Beat: <span class="badge">n/a</span>' in section
+    assert "not running (embedded mode: schedules run only under `make stack`)" in section
 
 
 def test_the_liveness_threshold_must_cover_the_heartbeats():

@@ -29,8 +29,18 @@ def clean(committing_db):
     clear()
 
 
+def _staff() -> APIClient:
+    """Hostnames are for staff only (anonymous callers get a redacted view)."""
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(username="liveness-staff", defaults={"is_staff": True})
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
 def _worker_check() -> dict:
-    return APIClient().get("/api/v1/health").json()["checks"]["worker"]
+    return _staff().get("/api/v1/health").json()["checks"]["worker"]
 
 
 def test_a_running_worker_is_ok_and_missing_once_stopped(clean):
@@ -46,11 +56,13 @@ def test_a_running_worker_is_ok_and_missing_once_stopped(clean):
         wait_until(
             lambda: _worker_check()["detail"]["last_seen_at"] != first, timeout=10, what="a later heartbeat"
         )
-        status = APIClient().get("/api/v1/jobs/status").json()["liveness"]
+        status = _staff().get("/api/v1/jobs/status").json()["liveness"]
         assert status["worker"]["status"] == "ok"
         assert [w["name"] for w in status["worker"]["workers"] if w["status"] == "ok"] == [hostname]
-    # stopped cleanly: its entry is gone, so it is missing at once (a killed one after the threshold)
+    # stopped cleanly: its entry is marked stopped, so it is missing at once (a killed one after the
+    # threshold) and says when it stopped
     response = APIClient().get("/api/v1/health")
     check = response.json()["checks"]["worker"]
     assert check["status"] == "degraded" and check["detail"]["state"] == "missing"
+    assert check["detail"]["stopped_at"] is not None
     assert response.status_code == 200 and response.json()["status"] == "degraded"
