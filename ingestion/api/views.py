@@ -220,6 +220,9 @@ class HealthView(CachedJSONView):
             "beat": _check(lambda: _liveness_check("beat", staff=staff), required=False),
             "model": _check(_check_model, required=False),
         }
+        if not staff:
+            for check in checks.values():
+                _redact_error(check)
         failed_required = any(c["required"] and c["status"] != "ok" for c in checks.values())
         degraded = any(c["status"] not in ("ok", NOT_APPLICABLE) for c in checks.values())
         overall = "down" if failed_required else ("degraded" if degraded else "ok")
@@ -245,6 +248,24 @@ def _check(fn, *, required: bool) -> dict:
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "detail": detail,
     }
+
+
+# Error texts the checks write themselves (fixed, no hosts or paths): shown to everyone.
+_PUBLIC_ERRORS = {
+    "no active model version: serving the newest one that loads",
+    "the active model's artifact does not load: serving an older one",
+    "prediction engine not installed",
+}
+
+
+def _redact_error(check: dict) -> None:
+    """For anonymous / non-staff callers of the public health endpoint: an exception's or a model
+    load's message names hosts, ports and file paths (`OperationalError: connection to server at
+    "10.0.3.7", port 5432 failed`, `model artifact /srv/models/... is missing`) — keep only its type."""
+    error = check["detail"].get("error") if isinstance(check["detail"], dict) else None
+    if error and error not in _PUBLIC_ERRORS:
+        kind = error.split(":", 1)[0] if ":" in error and " " not in error.split(":", 1)[0] else "error"
+        check["detail"]["error"] = f"{kind} (details for staff)"
 
 
 def _check_database():
