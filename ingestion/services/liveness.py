@@ -53,8 +53,7 @@ def _entry(at: datetime, **extra) -> str:
     return json.dumps({"at": at.isoformat(), **extra})
 
 
-def worker_heartbeat_record(*, hostname: str, at: datetime | None = None) -> None:
-    value = _entry(at or timezone.now(), pid=os.getpid())
+def _worker_entry_write(*, hostname: str, value: str) -> None:
     client = _redis()
     if client is not None:
         pipe = client.pipeline()
@@ -65,23 +64,17 @@ def worker_heartbeat_record(*, hostname: str, at: datetime | None = None) -> Non
     workers = django_cache.get(WORKERS_KEY) or {}
     workers[hostname] = value
     django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
+
+
+def worker_heartbeat_record(*, hostname: str, at: datetime | None = None) -> None:
+    _worker_entry_write(hostname=hostname, value=_entry(at or timezone.now(), pid=os.getpid()))
 
 
 def worker_heartbeat_forget(*, hostname: str, at: datetime | None = None) -> None:
     """A clean stop: the entry becomes a stopped-at marker (missing at once, "stopped cleanly at …"),
     not deleted — deleted, the page said "never seen" after every clean restart."""
     at = at or timezone.now()
-    value = _entry(at, pid=os.getpid(), stopped_at=at.isoformat())
-    client = _redis()
-    if client is not None:
-        pipe = client.pipeline()
-        pipe.hset(WORKERS_KEY, hostname, value)
-        pipe.expire(WORKERS_KEY, KEEP_SECONDS)
-        pipe.execute()
-        return
-    workers = django_cache.get(WORKERS_KEY) or {}
-    workers[hostname] = value
-    django_cache.set(WORKERS_KEY, workers, KEEP_SECONDS)
+    _worker_entry_write(hostname=hostname, value=_entry(at, pid=os.getpid(), stopped_at=at.isoformat()))
 
 
 def beat_heartbeat_record(*, holder: str, at: datetime | None = None, **extra) -> None:
