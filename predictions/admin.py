@@ -14,26 +14,14 @@ from pathlib import Path
 
 from django.contrib import admin, messages
 
+from ingestion.admin.pipeline import ViewOnlyAdmin
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
 from predictions.services import ModelUnavailable, model_train, model_version_activate, prediction_generate
 from predictions.services.predicting import PredictionInputError
 
 
-class _HistoryAdmin(admin.ModelAdmin):
-    """View only, plus the admin's actions (which call services)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(ModelVersion)
-class ModelVersionAdmin(_HistoryAdmin):
+class ModelVersionAdmin(ViewOnlyAdmin):
     list_display = [
         "label",
         "is_active",
@@ -81,7 +69,7 @@ class ModelVersionAdmin(_HistoryAdmin):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(_HistoryAdmin):
+class PredictionAdmin(ViewOnlyAdmin):
     list_display = [
         "race",
         "stage",
@@ -126,7 +114,7 @@ class PredictionAdmin(_HistoryAdmin):
 
 
 @admin.register(RaceAccuracy)
-class RaceAccuracyAdmin(_HistoryAdmin):
+class RaceAccuracyAdmin(ViewOnlyAdmin):
     list_display = [
         "race",
         "stage",
@@ -143,6 +131,6 @@ class RaceAccuracyAdmin(_HistoryAdmin):
 
 
 @admin.register(BacktestRun)
-class BacktestRunAdmin(_HistoryAdmin):
+class BacktestRunAdmin(ViewOnlyAdmin):
     list_display = ["id", "stage", "seasons", "status", "races", "duration_seconds", "created_at"]
     list_filter = ["stage", "status"]

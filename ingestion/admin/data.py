@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from ingestion.admin.pipeline import ViewOnlyAdmin
 from ingestion.models import (
     Circuit,
     Driver,
@@ -285,7 +286,7 @@ class WeatherForecastAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ViewOnlyAdmin):
     """Read-only history of ingestion runs: per-table counts, errors/warnings, resume cursor."""
 
     list_display = [
@@ -312,15 +313,6 @@ class SyncRunAdmin(admin.ModelAdmin):
         "cursor",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="created / updated")
     def changed(self, obj: SyncRun) -> str:

@@ -24,10 +24,11 @@ from ingestion.models import JobRun, LiveDriverSnapshot, OpenF1Session, RaceCont
 logger = logging.getLogger(__name__)
 
 
-class _ReadOnly(admin.ModelAdmin):
-    """View only. Job runs are the pipeline's history (the weekly job prunes them after
-    JOB_RUN_RETENTION_DAYS); OpenF1 sessions carry the results-ingested and live markers, and their
-    live snapshots are pruned by the weekly job too. None is deleted by hand (no action, no button)."""
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """View only: no add, change or delete (no action, no button); an admin's own actions still run,
+    and call services. For history and audit records — here job runs (the weekly job prunes them
+    after JOB_RUN_RETENTION_DAYS), OpenF1 sessions with their results-ingested and live markers and
+    their live snapshots (pruned weekly too); also sync runs and the prediction engine's records."""
 
     def has_add_permission(self, request):
         return False
@@ -40,7 +41,7 @@ class _ReadOnly(admin.ModelAdmin):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(_ReadOnly):
+class JobRunAdmin(ViewOnlyAdmin):
     list_display = ("job", "status", "started_at", "duration", "summary", "worker")
     list_filter = ("job", "status")
     search_fields = ("job", "task_id", "error")
@@ -166,7 +167,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
 
 
 @admin.register(OpenF1Session)
-class OpenF1SessionAdmin(_ReadOnly):
+class OpenF1SessionAdmin(ViewOnlyAdmin):
     list_display = ("session_key", "race", "session_type", "date_start", "date_end", "results_ingested_at",
                     "live_ok_at", "live_error")  # fmt: skip
     list_filter = ("session_type", "race__season")
@@ -176,7 +177,7 @@ class OpenF1SessionAdmin(_ReadOnly):
 
 
 @admin.register(LiveDriverSnapshot)
-class LiveDriverSnapshotAdmin(_ReadOnly):
+class LiveDriverSnapshotAdmin(ViewOnlyAdmin):
     list_display = (
         "session",
         "driver_number",
@@ -191,7 +192,7 @@ class LiveDriverSnapshotAdmin(_ReadOnly):
 
 
 @admin.register(RaceControlMessage)
-class RaceControlMessageAdmin(_ReadOnly):
+class RaceControlMessageAdmin(ViewOnlyAdmin):
     list_display = ("session", "date", "category", "flag", "lap_number", "message")
     list_filter = ("category", "flag")
     search_fields = ("message",)
