@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 
+from analytics.selectors import driver_analytics_get, team_analytics_get
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, validate_query
 from ingestion.api import selectors, serializers
@@ -19,15 +20,6 @@ def _entity_or_404(model, ref: str, label: str):
     if obj is None:
         raise Http404(f"No {label} with id {ref!r}")
     return obj
-
-
-def _analytics_app(name: str):
-    """The analytics app's selector (analytics.selectors.<name>) once it exists, else None."""
-    try:
-        from analytics import selectors as analytics_selectors
-    except ImportError:
-        return None
-    return getattr(analytics_selectors, name, None)
 
 
 class DriverAnalyticsView(CachedJSONView):
@@ -47,12 +39,11 @@ class DriverAnalyticsView(CachedJSONView):
 
         def compute():
             driver = _entity_or_404(Driver, driver_id, "driver")
-            metrics = _analytics_app("driver_analytics_get")
             return {
                 "driver": selectors.driver_list_item(driver=driver),
                 "season": season,
                 "seasons": selectors.driver_aggregates(driver=driver, season=season),
-                "analytics": metrics(driver=driver, season=season) if metrics else None,
+                "analytics": driver_analytics_get(driver=driver, season=season),
             }
 
         key = f1cache.driver_key(driver_id) + (f":{season}" if season is not None else "")
@@ -76,12 +67,11 @@ class TeamAnalyticsView(CachedJSONView):
 
         def compute():
             team = _entity_or_404(Team, team_id, "team")
-            metrics = _analytics_app("team_analytics_get")
             return {
                 "team": {"id": team.ref, "name": team.name, "nationality": team.nationality, "url": team.url},
                 "season": season,
                 "seasons": selectors.team_aggregates(team=team, season=season),
-                "analytics": metrics(team=team, season=season) if metrics else None,
+                "analytics": team_analytics_get(team=team, season=season),
             }
 
         key = f1cache.team_key(team_id) + (f":{season}" if season is not None else "")

@@ -235,7 +235,7 @@ class DriverAnalyticsOut(serializers.Serializer):
     season = serializers.IntegerField(allow_null=True)
     seasons = SeasonAggregateOut(many=True, help_text="Per-season aggregates from race results")
     analytics = serializers.JSONField(
-        allow_null=True, help_text="Metrics computed by the analytics app (see docs/analytics.md)"
+        help_text="Metrics computed by the analytics app (see docs/analytics.md)"
     )
 
 
@@ -243,7 +243,7 @@ class TeamAnalyticsOut(serializers.Serializer):
     team = TeamOut()
     season = serializers.IntegerField(allow_null=True)
     seasons = SeasonAggregateOut(many=True)
-    analytics = serializers.JSONField(allow_null=True)
+    analytics = serializers.JSONField()
 
 
 class HealthCheckOut(serializers.Serializer):
