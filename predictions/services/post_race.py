@@ -25,9 +25,12 @@ def race_pre_race_cutoff(*, race: Race):
 
 
 def race_qualifying_time(*, race: Race):
-    """When qualifying began: its start, or (unknown start) midnight UTC the day before race day, the
-    earliest it is run, so a clock is never taken to be after a qualifying it may precede."""
-    return race.qualifying_start or (pd.Timestamp(race.date, tz="UTC") - pd.Timedelta(days=1)).to_pydatetime()
+    """When qualifying counts as begun (`features.clock`, the rule every past clock uses): its start,
+    or (unknown start) midnight UTC at the start of race day, by which it has been held on a normal
+    weekend, so a clock is never taken to be after a qualifying it may precede."""
+    from predictions.features.clock import race_session_starts
+
+    return race_session_starts(race=race)["qualifying"]
 
 
 def _pre_race_batch(race: Race, stage: str):
