@@ -11,12 +11,18 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from ingestion.models import QualifyingResult, Race, RaceResult
+from ingestion.models import QualifyingResult, Race, RaceResult, SprintResult
 from predictions.models import ModelVersion, Prediction, RaceAccuracy
 from predictions.selectors import race_accuracy_get
 from predictions.services import prediction_generate
 from predictions.services.post_race import race_accuracy_score, race_has_pre_race_prediction
-from predictions.services.predicting import PredictionClockError, PredictionInputError
+from predictions.services.predicting import (
+    PredictionClockError,
+    PredictionInputError,
+    _race_features,
+    race_entries,
+)
+from tests.conftest import in_season
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +126,26 @@ def test_scoring_takes_only_sets_made_before_the_race_or_honest_backfills(ergast
     race_accuracy_score(race=race)
     assert race_accuracy_get(race=race)["pre"].batch == genuine  # a live pre-race set beats a backfill
     assert leaked not in set(RaceAccuracy.objects.values_list("batch", flat=True))
+
+
+@in_season
+def test_a_past_clock_leaves_out_the_races_run_after_it(ergast_data):
+    """Qatar (round 22, not run) as of 1 June: Monaco and Barcelona (rounds 6-7), run since and in the
+    database now, are not in its history — the field is round 5's and the championship points are
+    those of rounds 1-5 (race + sprint)."""
+    qatar = _race(2026, 22)
+    clock = datetime(2026, 6, 1, tzinfo=UTC)
+    entries, source = race_entries(race=qatar, clock=clock)
+    assert source == f"entry list of {_race(2026, 5).slug}"
+    assert race_entries(race=qatar)[1] == f"entry list of {_race(2026, 7).slug}"
+    rows = _race_features(qatar, entries, None, clock=clock).set_index("driver_id")
+    points: dict[int, float] = {}
+    for model in (RaceResult, SprintResult):
+        for driver, p in model.objects.filter(race__season_id=2026, race__round__lte=5).values_list(
+            "driver_id", "points"
+        ):
+            points[driver] = points.get(driver, 0.0) + float(p)
+    assert rows["driver_season_points"].to_dict() == {d: points.get(d, 0.0) for d in rows.index}
+    assert rows["driver_season_points"].max() < max(  # rounds 6-7 would add to the leader's points
+        _race_features(qatar, race_entries(race=qatar)[0], None)["driver_season_points"]
+    )
