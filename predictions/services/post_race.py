@@ -20,8 +20,11 @@ logger = logging.getLogger(__name__)
 
 def race_pre_race_cutoff(*, race: Race):
     """A prediction made (`created_at`) and cut off (`as_of`) before this counts as made before the
-    race: the start, or midnight UTC of race day when the start time is unknown."""
-    return race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+    race: the start, or midnight UTC of race day when the start time is unknown — when the race session
+    counts as begun by the rule every past clock uses (`features.clock`)."""
+    from predictions.features.clock import race_session_starts
+
+    return race_session_starts(race=race)["race"]
 
 
 def race_qualifying_time(*, race: Race):
