@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,9 @@ def points_places(season) -> np.ndarray | int:
 class F1Frames:
     """Columns (ids are database primary keys):
 
-    races: race_id, season, round, date, circuit_id, circuit_type (permanent/street/None), length_km
+    races: race_id, season, round, date, circuit_id, circuit_type (permanent/street/None), length_km,
+      and the session starts (start, fp1_start, …, qualifying_start; UTC, NaT when unknown) that
+      `clock.frames_known_at` cuts a past clock with
     drivers: driver_id, date_of_birth
     results: race_id, driver_id, team_id, grid, position_order, points, finished (bool),
       car_failure (bool: retired with a mechanical cause)
@@ -53,8 +56,9 @@ class F1Frames:
     qualifying: race_id, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
     practice: race_id, session, driver_id, team_id, milliseconds, laps
     pit_stops: race_id, driver_id, milliseconds
-    weather: race_id, air_temperature, track_temperature, humidity, wind_speed, rain, is_wet
-      (observed race weather for past races; the latest forecast for races to predict)
+    weather: race_id, air_temperature, track_temperature, humidity, wind_speed, rain, is_wet,
+      fetched_at (observed race weather for past races, fetched_at NaT; the latest forecast for
+      races to predict, fetched_at = when it was issued)
     """
 
     races: pd.DataFrame
@@ -73,11 +77,15 @@ def _frame(qs, columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns.values()))
 
 
-def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None = None) -> F1Frames:
+def f1_frames_load(
+    *, since_season: int = 1996, forecast_for: list[int] | None = None, as_of: datetime | None = None
+) -> F1Frames:
     """Read everything the features need from the database (one query per table).
 
     `forecast_for`: race ids whose weather comes from the latest stored forecast (races to predict
     without observed weather); other races use the observed RaceWeather summary.
+    `as_of`: a past clock — the frames as known then (`clock.frames_known_at`: sessions not started
+    by then dropped) and the latest forecast issued before it.
     """
     from ingestion.models import (
         Driver,
@@ -90,6 +98,7 @@ def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None =
         SprintResult,
         WeatherForecast,
     )
+    from predictions.features.clock import SESSION_START_FIELDS, frames_known_at
 
     races = _frame(
         Race.objects.filter(season_id__gte=since_season),
@@ -101,9 +110,12 @@ def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None =
             "circuit_id": "circuit_id",
             "circuit__circuit_type": "circuit_type",
             "circuit__length_km": "length_km",
+            **{f: f for f in SESSION_START_FIELDS.values()},
         },
     )
     races["date"] = pd.to_datetime(races["date"])
+    for column in SESSION_START_FIELDS.values():
+        races[column] = pd.to_datetime(races[column], utc=True)
     races.loc[~races["circuit_type"].isin(["permanent", "street"]), "circuit_type"] = None
     scope = {"race__season_id__gte": since_season}
     results = _frame(
@@ -179,9 +191,12 @@ def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None =
         },
     )
     forecast_for = list(forecast_for or [])
-    observed = observed[~observed["race_id"].isin(forecast_for)]
+    observed = observed[~observed["race_id"].isin(forecast_for)].assign(
+        fetched_at=pd.Series(pd.NaT, index=observed.index, dtype="datetime64[ns, UTC]")
+    )
+    issued = {"fetched_at__lt": as_of} if as_of is not None else {}
     forecasts = _frame(
-        WeatherForecast.objects.filter(race_id__in=forecast_for, session="race").order_by(
+        WeatherForecast.objects.filter(race_id__in=forecast_for, session="race", **issued).order_by(
             "race_id", "-fetched_at"
         ),
         {
@@ -190,14 +205,16 @@ def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None =
             "humidity": "humidity",
             "wind_speed": "wind_speed",
             "precipitation_probability": "rain",
+            "fetched_at": "fetched_at",
         },
     ).drop_duplicates("race_id")
+    forecasts["fetched_at"] = pd.to_datetime(forecasts["fetched_at"], utc=True)
     forecasts["rain"] = forecasts["rain"] / 100.0
     forecasts["track_temperature"] = np.nan
     forecasts["is_wet"] = forecasts["rain"].map(lambda p: None if pd.isna(p) else p >= 0.5)
     parts = [f for f in (observed, forecasts[observed.columns]) if len(f)]
     weather = pd.concat(parts, ignore_index=True) if parts else observed
-    return F1Frames(
+    frames = F1Frames(
         races=races,
         drivers=drivers,
         results=results,
@@ -207,6 +224,7 @@ def f1_frames_load(*, since_season: int = 1996, forecast_for: list[int] | None =
         pit_stops=pit_stops,
         weather=weather,
     )
+    return frames_known_at(frames, as_of)
 
 
 def _extra_driver_ids(practice: pd.DataFrame, qualifying: pd.DataFrame) -> list[int]:

@@ -20,14 +20,20 @@ logger = logging.getLogger(__name__)
 
 def race_pre_race_cutoff(*, race: Race):
     """A prediction made (`created_at`) and cut off (`as_of`) before this counts as made before the
-    race: the start, or midnight UTC of race day when the start time is unknown."""
-    return race.start or pd.Timestamp(race.date, tz="UTC").to_pydatetime()
+    race: the start, or midnight UTC of race day when the start time is unknown — when the race session
+    counts as begun by the rule every past clock uses (`features.clock`)."""
+    from predictions.features.clock import race_session_starts
+
+    return race_session_starts(race=race)["race"]
 
 
 def race_qualifying_time(*, race: Race):
-    """When qualifying began: its start, or (unknown start) midnight UTC the day before race day, the
-    earliest it is run, so a clock is never taken to be after a qualifying it may precede."""
-    return race.qualifying_start or (pd.Timestamp(race.date, tz="UTC") - pd.Timedelta(days=1)).to_pydatetime()
+    """When qualifying counts as begun (`features.clock`, the rule every past clock uses): its start,
+    or (unknown start) midnight UTC at the start of race day, by which it has been held on a normal
+    weekend, so a clock is never taken to be after a qualifying it may precede."""
+    from predictions.features.clock import race_session_starts
+
+    return race_session_starts(race=race)["qualifying"]
 
 
 def _pre_race_batch(race: Race, stage: str):

@@ -25,6 +25,7 @@ from ingestion.models import (
     SprintResult,
     Team,
 )
+from predictions.features.clock import PRACTICE_SESSIONS, frames_known_at, sessions_known
 from predictions.features.compute import KEY, build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES
@@ -73,39 +74,58 @@ def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
         )
 
 
-def race_entries(*, race: Race) -> tuple[pd.DataFrame, str]:
+def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataFrame, str]:
     """The race's entrants and where the list came from, the race's own entry information first:
     results, qualifying, this weekend's sprint, free practice (`practice_entrants`: each team's cars
     filled from its latest session back, so an FP1-only reserve gives way to the race driver), and
     only for a race with none of these (not yet run, no session in) the entry list of the latest
     race with results before it. Practice and qualifying rows include those ingested from OpenF1's
     session results (`ingestion.services.openf1_results`), so a new season's first race is predicted
-    with its own field as soon as FP1 is in."""
+    with its own field as soon as FP1 is in.
+
+    `clock`: a past clock — only sessions that had started before it count (`features.clock`: the
+    same cut as the features'), so a clock before FP1 takes the latest race's entry list (that race
+    run before the clock), one after FP2 the field of FP1-FP2."""
+    known = sessions_known(race=race, clock=clock)
     cols = ["race_id", "driver_id", "team_id", "grid"]
-    rows = list(
-        RaceResult.objects.filter(race=race, shared_car_index=0).values_list("driver_id", "team_id", "grid")
-    )
+    rows = []
+    if "race" in known:
+        rows = list(
+            RaceResult.objects.filter(race=race, shared_car_index=0).values_list(
+                "driver_id", "team_id", "grid"
+            )
+        )
     if rows:
         return pd.DataFrame([(race.id, *r) for r in rows], columns=cols).drop_duplicates(
             "driver_id"
         ), "results"
-    rows = list(QualifyingResult.objects.filter(race=race).values_list("driver_id", "team_id", "position"))
+    if "qualifying" in known:
+        rows = list(
+            QualifyingResult.objects.filter(race=race).values_list("driver_id", "team_id", "position")
+        )
     if rows:
         return pd.DataFrame([(race.id, *r) for r in rows], columns=cols), "qualifying"
-    rows = list(
-        SprintResult.objects.filter(race=race).order_by("position_order").values_list("driver_id", "team_id")
-    )
+    if "sprint" in known:
+        rows = list(
+            SprintResult.objects.filter(race=race)
+            .order_by("position_order")
+            .values_list("driver_id", "team_id")
+        )
     if rows:
         return pd.DataFrame([(race.id, d, t, None) for d, t in rows], columns=cols).drop_duplicates(
             "driver_id"
         ), "sprint"
-    practice = list(PracticeResult.objects.filter(race=race).values_list("session", "driver_id", "team_id"))
+    practice_known = [p for p, session in PRACTICE_SESSIONS.items() if session in known]
+    practice = list(
+        PracticeResult.objects.filter(race=race, session__in=practice_known).values_list(
+            "session", "driver_id", "team_id"
+        )
+    )
     if practice:
         pairs = practice_entrants(rows=practice)
         return pd.DataFrame([(race.id, d, t, None) for d, t in pairs], columns=cols), "practice"
-    previous = (
-        Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct().first()
-    )
+    earlier = Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct()
+    previous = next((r for r in earlier.iterator() if "race" in sessions_known(race=r, clock=clock)), None)
     if previous is None:
         raise PredictionInputError("no earlier race with results to take the entry list from")
     rows = list(
@@ -137,23 +157,21 @@ def practice_entrants(*, rows: list[tuple[str, int, int]]) -> list[tuple[int, in
 
 
 def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime | None = None) -> list[str]:
-    """The stages to predict. `clock`: a past clock, before which the grid counts only if qualifying
-    had begun by then (a clock before qualifying has no post-qualifying stage, even when the grid
-    is in the database now)."""
-    from predictions.services.post_race import race_qualifying_time
-
+    """The stages to predict. `source`: where the entrants came from (with a past `clock`, only
+    sessions started before it count, so a clock before qualifying has no grid and no
+    post-qualifying stage, even when the grid is in the database now)."""
     has_grid = source in ("results", "qualifying")
-    before_qualifying = has_grid and clock is not None and clock < race_qualifying_time(race=race)
     if stage is None:
-        return ["pre", "post"] if has_grid and not before_qualifying else ["pre"]
+        return ["pre", "post"] if has_grid else ["pre"]
     if stage not in PredictionStage.values:
         raise PredictionInputError(f"stage must be one of {PredictionStage.values}, got {stage!r}")
     if stage == "post" and not has_grid:
+        if clock is not None and "qualifying" not in sessions_known(race=race, clock=clock):
+            raise PredictionInputError(
+                f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying had not begun, so there is no "
+                "post-qualifying stage"
+            )
         raise PredictionInputError("qualifying is not in yet, so there is no post-qualifying stage")
-    if stage == "post" and before_qualifying:
-        raise PredictionInputError(
-            f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying had not begun, so there is no post-qualifying stage"
-        )
     return [stage]
 
 
@@ -168,12 +186,19 @@ def _check_predictable(race: Race, *, backfilled: bool = False) -> None:
         )
 
 
-def _race_features(race: Race, entries: pd.DataFrame, frames: F1Frames | None) -> pd.DataFrame:
+def _race_features(
+    race: Race, entries: pd.DataFrame, frames: F1Frames | None, *, clock: datetime | None = None
+) -> pd.DataFrame:
+    """The race's feature rows. `clock`: a past clock — the frames as known then
+    (`features.clock.frames_known_at`: sessions not started by then left out, the latest forecast
+    issued before it)."""
     has_results = RaceResult.objects.filter(race=race).exists()
     if frames is None:
         frames = f1_frames_load(
-            since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id]
+            since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id], as_of=clock
         )
+    else:
+        frames = frames_known_at(frames, clock)
     features = build_features(frames, targets=entries)
     rows = features[features["race_id"] == race.id].reset_index(drop=True)
     if rows.empty:  # e.g. frames that do not reach this race: never hand the model zero rows
@@ -318,12 +343,13 @@ def prediction_generate(
     past_clock = as_of is not None and as_of < now and not backfilled
     if past_clock:
         prediction_clock_check(race=race, as_of=as_of)
-    entries, source = race_entries(race=race)
-    stages = _stages_for(race, stage, source, clock=as_of if past_clock else None)
+    clock = as_of if past_clock else None  # what the clock cuts: sessions started after it
+    entries, source = race_entries(race=race, clock=clock)
+    stages = _stages_for(race, stage, source, clock=clock)
     if backfilled and version is None:
         version = model_version_for_season(season=race.season_id, frames=frames)
     version, bundle = model_bundle_load(version=version)
-    rows = _race_features(race, entries, frames)
+    rows = _race_features(race, entries, frames, clock=clock)
     as_of = now if as_of is None or past_clock else as_of
     fingerprint = prediction_inputs_fingerprint(
         rows=rows, confidence_threshold=settings.PREDICTION_CONFIDENCE_THRESHOLD

@@ -11,12 +11,18 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from ingestion.models import QualifyingResult, Race, RaceResult
+from ingestion.models import QualifyingResult, Race, RaceResult, SprintResult
 from predictions.models import ModelVersion, Prediction, RaceAccuracy
 from predictions.selectors import race_accuracy_get
 from predictions.services import prediction_generate
 from predictions.services.post_race import race_accuracy_score, race_has_pre_race_prediction
-from predictions.services.predicting import PredictionClockError, PredictionInputError
+from predictions.services.predicting import (
+    PredictionClockError,
+    PredictionInputError,
+    _race_features,
+    race_entries,
+)
+from tests.conftest import in_season
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +68,14 @@ def future_race_with_grid():
     return race
 
 
+def _numbers(rows, stage):
+    return sorted(
+        (p.driver_id, p.predicted_position, p.win_probability, p.points_probability, p.dnf_probability)
+        for p in rows
+        if p.stage == stage
+    )
+
+
 def test_a_past_clock_before_qualifying_has_no_post_stage_and_stores_when_it_was_made(
     active_model, future_race_with_grid
 ):
@@ -77,7 +91,12 @@ def test_a_past_clock_before_qualifying_has_no_post_stage_and_stores_when_it_was
         prediction_generate(race=race, stage="post", as_of=clock)
     Race.objects.filter(pk=race.pk).update(qualifying_start=now - timedelta(hours=2))
     race.refresh_from_db()
-    assert set(prediction_generate(race=race, as_of=clock).stored) == {"post"}  # pre unchanged
+    later = prediction_generate(race=race, as_of=clock)
+    # The grid is an input as of this clock (the fingerprint covers every feature, so the pre stage
+    # is a new set, as when a grid comes in with the default clock); its numbers are the same — the
+    # same field, and the pre-qualifying models do not read the grid.
+    assert set(later.stored) == {"pre", "post"}
+    assert _numbers(later, "pre") == _numbers(made, "pre")
 
 
 def _set(race, *, backfilled=False, as_of=None, created_at=None) -> uuid.UUID:
@@ -107,3 +126,26 @@ def test_scoring_takes_only_sets_made_before_the_race_or_honest_backfills(ergast
     race_accuracy_score(race=race)
     assert race_accuracy_get(race=race)["pre"].batch == genuine  # a live pre-race set beats a backfill
     assert leaked not in set(RaceAccuracy.objects.values_list("batch", flat=True))
+
+
+@in_season
+def test_a_past_clock_leaves_out_the_races_run_after_it(ergast_data):
+    """Qatar (round 22, not run) as of 1 June: Monaco and Barcelona (rounds 6-7), run since and in the
+    database now, are not in its history — the field is round 5's and the championship points are
+    those of rounds 1-5 (race + sprint)."""
+    qatar = _race(2026, 22)
+    clock = datetime(2026, 6, 1, tzinfo=UTC)
+    entries, source = race_entries(race=qatar, clock=clock)
+    assert source == f"entry list of {_race(2026, 5).slug}"
+    assert race_entries(race=qatar)[1] == f"entry list of {_race(2026, 7).slug}"
+    rows = _race_features(qatar, entries, None, clock=clock).set_index("driver_id")
+    points: dict[int, float] = {}
+    for model in (RaceResult, SprintResult):
+        for driver, p in model.objects.filter(race__season_id=2026, race__round__lte=5).values_list(
+            "driver_id", "points"
+        ):
+            points[driver] = points.get(driver, 0.0) + float(p)
+    assert rows["driver_season_points"].to_dict() == {d: points.get(d, 0.0) for d in rows.index}
+    assert rows["driver_season_points"].max() < max(  # rounds 6-7 would add to the leader's points
+        _race_features(qatar, race_entries(race=qatar)[0], None)["driver_season_points"]
+    )

@@ -1,0 +1,103 @@
+"""What was known at a clock: the one rule that cuts a race weekend's sessions at a past `as_of`.
+
+A session counts as known at clock T only if it had started before T (start < T). Its start is the
+calendar's (`Race.fp1_start` … `qualifying_start`, and `Race.start` for the race itself); when the
+calendar has no time for it, midnight UTC at the start of race day — the end of the day before the
+race, by which every session but the race has begun on a normal weekend (practice, sprint
+qualifying, sprint and qualifying are held before race day). So a session with an unknown start
+counts only for a clock on race day or later, never for a clock in the days before the race.
+
+Used by everything a prediction with a past clock reads: the entrants (`race_entries`), the
+frames the features are built from (`frames_known_at`: practice, sprint, qualifying and results
+rows of sessions not yet started are dropped, for every race) and the weather forecast (the latest
+issued before the clock, `f1_frames_load(as_of=)`). A race whose sessions had all started before
+the clock — every earlier race in the history — is untouched; without a clock nothing is cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import pandas as pd
+
+# session -> the Race field holding its start (UTC)
+SESSION_START_FIELDS = {
+    "fp1": "fp1_start",
+    "fp2": "fp2_start",
+    "fp3": "fp3_start",
+    "sprint_qualifying": "sprint_qualifying_start",
+    "sprint": "sprint_start",
+    "qualifying": "qualifying_start",
+    "race": "start",
+}
+# PracticeResult.session -> session
+PRACTICE_SESSIONS = {"FP1": "fp1", "FP2": "fp2", "FP3": "fp3"}
+
+
+def unknown_start(race_date) -> pd.Timestamp:
+    """When a session with no start time counts from: midnight UTC at the start of race day."""
+    return pd.Timestamp(race_date).tz_localize(None).tz_localize("UTC")
+
+
+def session_starts(races: pd.DataFrame) -> pd.DataFrame:
+    """Pure, vectorised: races (race_id, date and the `SESSION_START_FIELDS` columns; a missing column
+    counts as unknown) -> race_id plus one column per session with the time it counts from: its
+    start, or `unknown_start` of the race's date."""
+    fallback = pd.to_datetime(races["date"]).dt.tz_localize(None).dt.tz_localize("UTC")
+    out = pd.DataFrame({"race_id": races["race_id"].to_numpy()}, index=races.index)
+    for session, column in SESSION_START_FIELDS.items():
+        start = pd.to_datetime(races[column], utc=True) if column in races else pd.NaT
+        out[session] = pd.Series(start, index=races.index, dtype="datetime64[ns, UTC]").fillna(fallback)
+    return out
+
+
+def race_session_starts(*, race) -> dict[str, datetime]:
+    """The same for one `Race` (no pandas frame: it is called per race): session -> its start, or
+    `unknown_start` of the race's date."""
+    fallback = unknown_start(race.date).to_pydatetime()
+    return {session: getattr(race, column) or fallback for session, column in SESSION_START_FIELDS.items()}
+
+
+def sessions_known(*, race, clock: datetime | None) -> frozenset[str]:
+    """The race's sessions known at `clock` (started before it); every session without a clock."""
+    if clock is None:
+        return frozenset(SESSION_START_FIELDS)
+    return frozenset(s for s, start in race_session_starts(race=race).items() if start < clock)
+
+
+def frames_known_at(frames, clock: datetime | None):
+    """Pure: `frames` (F1Frames) as known at `clock`: results, pit stops and observed weather of races
+    not started by then, qualifying and sprint rows of sessions not started, practice rows of FP
+    sessions not started are dropped, and forecasts issued at or after the clock. Races whose
+    sessions had all started are untouched; `clock` None returns `frames` as they are."""
+    if clock is None:
+        return frames
+    clock = pd.Timestamp(clock)
+    starts = session_starts(frames.races).set_index("race_id")
+
+    def known(df: pd.DataFrame, session: str) -> pd.DataFrame:
+        return df[(df["race_id"].map(starts[session]) < clock).to_numpy()].reset_index(drop=True)
+
+    by_session = starts.stack()  # (race_id, session) -> start
+    practice = frames.practice
+    keys = pd.MultiIndex.from_arrays([practice["race_id"], practice["session"].map(PRACTICE_SESSIONS)])
+    practice = practice[(by_session.reindex(keys).to_numpy() < clock)].reset_index(drop=True)
+    weather = frames.weather
+    if "fetched_at" in weather:
+        forecast = weather["fetched_at"].notna()
+        issued_before = pd.to_datetime(weather["fetched_at"], utc=True) < clock
+        started = weather["race_id"].map(starts["race"]) < clock
+        weather = weather[(forecast & issued_before) | (~forecast & started)].reset_index(drop=True)
+    else:
+        weather = known(weather, "race")
+    return replace(
+        frames,
+        results=known(frames.results, "race"),
+        pit_stops=known(frames.pit_stops, "race"),
+        sprints=known(frames.sprints, "sprint"),
+        qualifying=known(frames.qualifying, "qualifying"),
+        practice=practice,
+        weather=weather,
+        meta={**frames.meta, "as_of": clock},
+    )
