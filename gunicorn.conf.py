@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -106,7 +108,27 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PITWALL_METRICS_DIR_OWNED"] = "1"
 
 
+def _refuse_without_collected_static(server) -> None:
+    """Stop before binding when pages would 500 on the collected static files (no manifest, or one
+    from before this code's static files): `python -m f1site.static_check`, in a subprocess so the
+    master still imports nothing from Pitwall. The message names the fix (the release step)."""
+    check = subprocess.run(
+        [sys.executable, "-m", "f1site.static_check"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        timeout=_int("GUNICORN_STATIC_CHECK_TIMEOUT", 120),
+    )
+    if check.returncode != 0:
+        lines = (check.stderr or check.stdout).strip().splitlines()
+        server.log.error(lines[-1] if lines else f"static files check failed ({check.returncode})")
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        raise SystemExit(1)
+
+
 def on_starting(server):
+    _refuse_without_collected_static(server)
     path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     if os.environ.get("PITWALL_METRICS_DIR_OWNED") == "1" and path.is_dir():
         shutil.rmtree(path)

@@ -688,22 +688,30 @@ def championship(request: HttpRequest) -> HttpResponse:
         simulation = None
     context = {"seasons": seasons, "season": season, "simulation": simulation}
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
-    if drivers:
-        # A completed season is not simulated (championship_simulate: no remaining races, no model,
-        # n_sims 0): its "probabilities" are the final standings, the champion at 100 %.
-        if simulation.get("remaining_races"):
-            title = f"{season} drivers' title probabilities"
-            desc = "Share of simulated seasons each driver won the title; the table lists every driver."
-        else:
-            title = f"{season} drivers' title: final standings"
-            desc = (
-                f"The {season} season is over, nothing is simulated: the final standings as stored, "
-                "the champion at 100 %; the table lists every driver."
-            )
+    if drivers and not simulation.get("remaining_races"):
+        # A completed season is not simulated (championship_simulate: no remaining races, n_sims 0,
+        # model_version None): its "title probabilities" are just 1 for the champion and 0 for the
+        # rest. Shown as what it is, the final standings with the champions named and a points
+        # chart, never as probability bars of 100 % / 0 %.
+        context["decided"] = True
+        context["champion"] = next((d for d in drivers if d["title_probability"] == 1), None)
+        teams = simulation.get("teams") or []
+        context["team_champion"] = next((t for t in teams if t["title_probability"] == 1), None)
+        context["chart"] = charts.bar_chart(
+            items=[(d["driver_name"], float(d["current_points"])) for d in drivers[:10]],
+            title=f"{season} drivers' championship: final points",
+            desc=(
+                f"Final points of the top ten in the stored {season} standings; the season is over, "
+                "so nothing is simulated. The table lists every driver."
+            ),
+            unit=" pts",
+            highlight=context["champion"]["driver_name"] if context["champion"] else None,
+        )
+    elif drivers:
         context["chart"] = charts.bar_chart(
             items=[(d["driver_name"], round(100 * float(d["title_probability"]), 1)) for d in drivers[:10]],
-            title=title,
-            desc=desc,
+            title=f"{season} drivers' title probabilities",
+            desc="Share of simulated seasons each driver won the title; the table lists every driver.",
             unit="%",
         )
     return render(request, "analytics/championship.html", context)

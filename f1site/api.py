@@ -121,6 +121,12 @@ class UnknownEndpointView(APIView):
     permission_classes = [AllowAny]
     schema = None  # not an operation
 
+    def perform_content_negotiation(self, request, force=False):
+        # A path that is no endpoint has no formats to refuse: whatever `?format=` or Accept asks
+        # for (`?format=xml` answered 406, a repeated `format` 400), the answer is the 404 below,
+        # in JSON. Known endpoints keep their 406 / 400 (f1site/negotiation.py).
+        return super().perform_content_negotiation(request, force=True)
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # throttles still count
         path = request.path_info

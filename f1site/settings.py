@@ -261,12 +261,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# One static storage whatever DEBUG says, so `collectstatic` writes the same hashed + compressed
+# files and manifest under `make up` (DEBUG=true) as under `make release`, and `make serve` (DEBUG
+# off) finds them: with the storage chosen by DEBUG, collectstatic after `make up` wrote no
+# manifest and every page of `make serve` was a 500 ("Missing staticfiles manifest entry"). With
+# DEBUG on, Django's manifest storage gives unhashed URLs and reads no manifest, so runserver needs
+# no collectstatic. gunicorn refuses to start on a missing or stale manifest
+# (f1site/static_check.py). STATIC_MANIFEST=false (tests, benchmarks) serves unhashed files.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if not DEBUG and env_bool("STATIC_MANIFEST", True)
+            if env_bool("STATIC_MANIFEST", True)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },

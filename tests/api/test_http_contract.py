@@ -339,6 +339,23 @@ def test_unknown_api_paths_answer_404_in_the_error_shape(db, settings, path, hin
             assert hint in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("query", "accept"),
+    [
+        ("?format=xml", None),  # was 406: content negotiation ran before the catch-all's 404
+        ("?format=xml&format=json", None),  # was 400 (repeated parameter)
+        ("", "application/xml"),  # was 406
+        ("?format=json", None),
+    ],
+)
+def test_an_unknown_api_path_is_404_whatever_format_or_accept_it_asks_for(db, query, accept):
+    client = Client()
+    extra = {"HTTP_ACCEPT": accept} if accept else {}
+    for method in (client.get, client.post):
+        error = _assert_error_shape(method(f"/api/v1/nope{query}", **extra), 404, "not_found")
+        assert error["message"] == "No API endpoint at /api/v1/nope."
+
+
 def test_unknown_paths_under_api_but_outside_v1_answer_json_pages_html(db):
     client = Client()
     _assert_error_shape(client.get("/api/v2/races"), 404, "not_found")

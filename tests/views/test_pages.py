@@ -427,15 +427,89 @@ def test_championship_page(client):
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
 
 
-def test_championship_page_of_a_completed_season_says_final_standings_not_simulated(client):
-    """2024 is over: championship_simulate answers its stored final standings (no model, no
-    simulation), and the chart must not call them a share of simulated seasons."""
-    html = client.get(reverse("analytics:championship"), {"season": 2024}).content.decode()
-    assert 'id="title-probabilities"' in html  # the standings are shown
-    assert "The 2024 season is over: the final standings as stored" in html
-    assert "Share of simulated seasons" not in html
-    assert "The 2024 season is over, nothing is simulated: the final standings as stored" in html
-    assert ">2024 drivers&#x27; title: final standings</title>" in html
+def _final_table(kind: str, season: int) -> list[tuple[str, float, str]]:
+    """(name, points, positionText) of a season's final drivers' or constructors' standings, from the CSVs."""
+    last = max((r for r in _csv("races") if r["year"] == str(season)), key=lambda r: int(r["round"]))
+    if kind == "driver":
+        rows, key = _csv("driver_standings"), "driverId"
+        names = {r["driverId"]: f"{r['forename']} {r['surname']}" for r in _csv("drivers")}
+    else:
+        rows, key = _csv("constructor_standings"), "constructorId"
+        names = {r["constructorId"]: r["name"] for r in _csv("constructors")}
+    final = sorted((r for r in rows if r["raceId"] == last["raceId"]), key=lambda r: int(r["position"]))
+    return [(names[r[key]], float(r["points"]), r["positionText"]) for r in final]
+
+
+def _table_rows(html: str, table_id: str) -> list[tuple[str, str, str]]:
+    """(position, name, points) per row of the table with this id."""
+    body = html.split(f'id="{table_id}"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    return re.findall(
+        r'<tr><td class="num">([^<]*)</td><td><a [^>]*>([^<]*)</a>.*?</td><td class="num">([^<]*)</td></tr>',
+        body,
+    )
+
+
+def test_championship_page_of_a_completed_season_shows_the_final_standings(
+    client, django_assert_max_num_queries
+):
+    """2024 is over: championship_simulate answers its stored final standings (n_sims 0, model_version
+    None, title probability 1 for the champion and 0 for everyone else). The page showed them as a
+    simulation: "2024 title chances", a bar chart and a table of 100 % / 0 % title probabilities.
+    Now: final standings, the champions named, points, no probability anywhere."""
+    cache.clear()
+    # season list, the season's races, races with results, driver and team standings (latest round
+    # + its rows, each), every driver's latest team, driver and team names: 10, none per driver
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("analytics:championship"), {"season": 2024})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1>2024 final standings</h1>" in html and "<title>2024 final standings" in html
+    for simulated in (
+        "title chances",
+        "Title probability",
+        "Expected final points",
+        "simulated seasons",
+        'class="prob"',
+        "%</output>",
+        'id="title-probabilities"',
+        "100%",
+        "0%<",
+    ):
+        assert simulated not in html, simulated
+
+    drivers, teams = _final_table("driver", 2024), _final_table("constructor", 2024)
+    (champion, points, _), (team_champion, team_points, _) = drivers[0], teams[0]
+    decided = re.search(r'<p class="decided">(.*?)</p>', html, re.S).group(1)
+    assert "Decided" in decided and "nothing is simulated" in decided
+    assert f"<strong>{champion}</strong> won the drivers' title with {points:g} points" in decided
+    assert f"<strong>{team_champion}</strong> the constructors' with {team_points:g}" in decided
+
+    rows = _table_rows(html, "final-standings")
+    assert [(name, float(pts)) for _, name, pts in rows] == [(n, p) for n, p, _ in drivers]
+    assert [pos for pos, _, _ in rows] == [str(i) for i in range(1, len(rows) + 1)]
+    team_rows = _table_rows(html, "team-final-standings")
+    assert [(name, float(pts)) for _, name, pts in team_rows] == [(n, p) for n, p, _ in teams]
+    assert html.count('<span class="badge ok">Champion</span>') == 2
+
+    chart = html.split('data-chart="bar"')[1].split("</svg>")[0]
+    assert "2024 drivers&#x27; championship: final points" in chart
+    assert re.findall(r">([^<]+)</text><rect", chart) == [n for n, _, _ in drivers[:10]]
+    assert re.findall(r">([\d.]+) pts</text>", chart) == [f"{p:g}" for _, p, _ in drivers[:10]]
+    assert (
+        '<g class="bar highlight"><text' in chart
+        and f">{champion}</text>" in chart.split("highlight")[1][:200]
+    )
+
+
+def test_championship_page_flags_an_excluded_driver_of_a_completed_season(client):
+    """1997: Schumacher was excluded from the standings (positionText D): listed, flagged, no position."""
+    html = client.get(reverse("analytics:championship"), {"season": 1997}).content.decode()
+    excluded = [name for name, _, text in _final_table("driver", 1997) if text == "D"]
+    assert excluded
+    rows = {name: pos for pos, name, _ in _table_rows(html, "final-standings")}
+    for name in excluded:
+        assert rows[name] == "–"
+    assert "excluded</span>" in html and "<h1>1997 final standings</h1>" in html
 
 
 def test_what_if_form_and_bad_input(client, django_assert_max_num_queries):
