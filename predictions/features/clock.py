@@ -101,3 +101,34 @@ def frames_known_at(frames, clock: datetime | None):
         weather=weather,
         meta={**frames.meta, "as_of": clock},
     )
+
+
+def practice_before_qualifying(practice: pd.DataFrame, races: pd.DataFrame, sprint_race_ids) -> pd.DataFrame:
+    """Pure: the practice rows of FP sessions run before the weekend's qualifying — the only ones the
+    pre-qualifying stage may read, and so the only ones the practice features are built from.
+
+    On the 2021–2022 sprint weekends FP2 was run on the Saturday, after Friday's qualifying. Where
+    the calendar has both start times (2022 on) they decide; where it has not (2021 and earlier: the
+    dump has no session times), the weekend's format does: on a sprint weekend FP2 followed
+    qualifying (2021: FP1 and qualifying on Friday, FP2 and the sprint on Saturday), otherwise every
+    FP session preceded it. `races` needs race_id and, when known, the `SESSION_START_FIELDS`
+    columns; `sprint_race_ids` the races with a sprint."""
+    if practice.empty:
+        return practice
+    starts = races.set_index("race_id")
+    race_ids = practice["race_id"]
+    session = practice["session"].map(PRACTICE_SESSIONS)
+
+    def start_of(column: str) -> pd.Series:
+        if column not in starts:
+            return pd.Series(pd.NaT, index=practice.index, dtype="datetime64[ns, UTC]")
+        return pd.to_datetime(race_ids.map(starts[column]), utc=True)
+
+    fp_start = pd.Series(pd.NaT, index=practice.index, dtype="datetime64[ns, UTC]")
+    for name in ("fp1", "fp2", "fp3"):
+        fp_start = fp_start.where(session != name, start_of(SESSION_START_FIELDS[name]))
+    quali_start = start_of(SESSION_START_FIELDS["qualifying"])
+    both_known = fp_start.notna() & quali_start.notna()
+    by_format = ~((session == "fp2") & race_ids.isin(set(sprint_race_ids)))
+    keep = (both_known & (fp_start < quali_start)) | (~both_known & by_format)
+    return practice[keep.to_numpy()].reset_index(drop=True)

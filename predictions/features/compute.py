@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from predictions.features.clock import practice_before_qualifying
 from predictions.features.frames import F1Frames, points_places
 from predictions.features.registry import FEATURES
 
@@ -57,6 +58,22 @@ def _qualifying_frame(qualifying: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
+# The practice features seen by the pre-qualifying stage: built from the FP sessions run before
+# qualifying only. On the 2021-2022 sprint weekends FP2 was run on the Saturday, after qualifying —
+# known before the race (the post-qualifying stage reads it) but not before qualifying.
+PRACTICE_FEATURES = ["practice_gap_pct", "practice_rank", "practice_laps", "practice_missing"]
+PRE_QUALIFYING_PRACTICE = {c: f"{c}__pre_qualifying" for c in PRACTICE_FEATURES}
+
+
+def stage_rows(df: pd.DataFrame, stage: str) -> pd.DataFrame:
+    """Pure: feature rows as a stage may read them — for the pre-qualifying stage, the practice
+    features from the sessions run before qualifying (idempotent; rows without those columns, e.g.
+    built before they existed, are returned as they are)."""
+    if stage != "pre" or PRE_QUALIFYING_PRACTICE["practice_gap_pct"] not in df.columns:
+        return df
+    return df.assign(**{c: df[pre] for c, pre in PRE_QUALIFYING_PRACTICE.items()})
+
+
 def _practice_frame(practice: pd.DataFrame) -> pd.DataFrame:
     p = practice.groupby(["race_id", "driver_id"]).agg(best=("milliseconds", "min"), laps=("laps", "sum"))
     p = p.reset_index()
@@ -91,7 +108,9 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     """One row per entry (history results plus `targets`, the entries of races to predict).
 
     `targets`: columns race_id, driver_id, team_id and optionally grid. Returns KEY columns, season,
-    round, date, every registry feature, and the outcome columns (NaN for target rows).
+    round, date, every registry feature, the pre-qualifying stage's practice columns
+    (`PRE_QUALIFYING_PRACTICE`, read through `stage_rows`) and the outcome columns (NaN for target
+    rows).
     """
     races = frames.races.copy()
     rounds = races.groupby("season")["round"].transform("max")
@@ -274,9 +293,19 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
         how="left",
     )
 
-    # practice (this weekend's FP sessions precede qualifying)
+    # practice: every FP session of this weekend (all run before the race), and apart, for the
+    # pre-qualifying stage, only those run before qualifying (see `stage_rows`)
     df = df.merge(_practice_frame(frames.practice), on=["race_id", "driver_id"], how="left")
+    before_quali = practice_before_qualifying(
+        frames.practice, frames.races, frames.sprints["race_id"].unique()
+    )
+    df = df.merge(
+        _practice_frame(before_quali).rename(columns=lambda c: PRE_QUALIFYING_PRACTICE.get(c, c)),
+        on=["race_id", "driver_id"],
+        how="left",
+    )
     df["practice_missing"] = df["practice_gap_pct"].isna().astype(float)
+    df["practice_missing__pre_qualifying"] = df["practice_gap_pct__pre_qualifying"].isna().astype(float)
 
     # this weekend's sprint (run before the Grand Prix; NaN on weekends without one)
     sprint = frames.sprints[["race_id", "driver_id", "position_order"]].drop_duplicates(
@@ -310,7 +339,7 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     df["pace_x_reliability"] = df["team_quali_gap_5"] * df["team_dnf_rate_10"]
     df["wet_x_wet_gain"] = df["weather_is_wet"] * df["driver_wet_gain"]
 
-    names = [f.name for f in FEATURES]
+    names = [f.name for f in FEATURES] + list(PRE_QUALIFYING_PRACTICE.values())
     out = df[[*KEY, "season", "round", "date", "is_target", *names, *TARGETS]].copy()
     out[names] = out[names].astype(float)
     return out

@@ -23,7 +23,7 @@ class Feature:
 _R = "race results (earlier races)"
 _Q = "qualifying (earlier races)"
 _QN = "qualifying of this race"
-_P = "free practice of this weekend"
+_P = "free practice of this weekend (pre-qualifying stage: the sessions run before qualifying)"
 _W = "race weather: observed (OpenF1) for training, latest forecast (Open-Meteo) at prediction time"
 _C = "circuit data"
 

@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
+from predictions.features.compute import stage_rows
 from predictions.features.frames import points_places
 from predictions.features.registry import feature_names
 from predictions.ml.ranking import RankingModel, ranking_fit, strength_inputs
@@ -281,7 +282,7 @@ def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1) -> StageModel
     models trained only on the seasons before it (honest, time-ordered calibration); the base models
     are then refitted on the whole window."""
     features = feature_names(stage)
-    train = train[train["finish"].notna()]
+    train = stage_rows(train[train["finish"].notna()], stage)
     seasons = sorted(train["season"].unique())
     calib_from = _calibration_from(train)
     if calib_from is not None:
@@ -340,6 +341,7 @@ def race_strength_inputs(
 ) -> np.ndarray:
     """The ranking layer's inputs for one race (the base models are run when their outputs are not
     given); `models.ranking.strength(...)` of it is each driver's strength."""
+    race = stage_rows(race, models.stage)
     if pos is None:
         base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
         pos, p_points, p_dnf = _base_outputs(base, models.matrix(race))
@@ -363,6 +365,7 @@ def race_predict(
     """Predict one race (rows = its entrants). Returns one row per driver with the predicted
     position, probabilities, confidence and the top `explain` feature contributions."""
     _set_jobs(models, 1)
+    race = stage_rows(race, models.stage)
     X = models.matrix(race)
     base = (models.position, models.points, models.dnf, models.dnf_prior_shift)
     # one pass of the position model over the race and its explanation variants (its cost is

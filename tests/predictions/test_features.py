@@ -159,3 +159,88 @@ def test_frames_load_is_one_query_per_table(ergast_data, django_assert_max_num_q
     with django_assert_max_num_queries(10):
         frames = f1_frames_load(since_season=2020)
     assert len(frames.results) > 2000
+
+
+def _practice_laps_from_csv(season: int, rnd: int, sessions: set[str]) -> dict[str, int]:
+    """driverRef -> laps in `sessions` of that race, summed with plain Python from the dump."""
+    races = {r["raceId"]: (int(r["year"]), int(r["round"])) for r in _csv("races.csv")}
+    refs = {d["driverId"]: d["driverRef"] for d in _csv("drivers.csv")}
+    laps: dict[str, int] = {}
+    for row in _csv("practice.csv"):
+        if races.get(row["raceId"]) == (season, rnd) and row["session"] in sessions and row["laps"]:
+            ref = refs[row["driverId"]]
+            laps[ref] = laps.get(ref, 0) + int(row["laps"])
+    return laps
+
+
+@pytest.mark.parametrize(
+    ("season", "rnd"),
+    [(2022, 4), (2021, 10)],  # Imola 2022 (session times known), Silverstone 2021 (no times in the dump)
+)
+def test_pre_qualifying_stage_reads_no_practice_run_after_qualifying(real_frames, real_features, season, rnd):
+    """Leakage: on the 2021-2022 sprint weekends FP2 ran on the Saturday, after Friday's qualifying.
+    The pre-qualifying stage's practice features come from FP1 alone; the post-qualifying stage (made
+    after qualifying, FP2 known) reads both sessions."""
+    from ingestion.models import Driver
+    from predictions.features.compute import stage_rows
+
+    fp1 = _practice_laps_from_csv(season, rnd, {"FP1"})
+    both = _practice_laps_from_csv(season, rnd, {"FP1", "FP2"})
+    assert fp1 != both  # the weekend has an FP2 to leave out
+    race_id = _race_id(real_frames, season, rnd)
+    rows = real_features[real_features["race_id"] == race_id]
+    ref = dict(Driver.objects.filter(id__in=rows["driver_id"].tolist()).values_list("id", "ref"))
+    pre = stage_rows(rows, "pre").set_index(rows["driver_id"].map(ref))
+    post = stage_rows(rows, "post").set_index(rows["driver_id"].map(ref))
+    assert pre["practice_laps"].dropna().to_dict() == pytest.approx({k: float(v) for k, v in fp1.items()})
+    assert post["practice_laps"].dropna().to_dict() == pytest.approx({k: float(v) for k, v in both.items()})
+
+
+def test_practice_before_qualifying_by_start_time_else_by_weekend_format():
+    from predictions.features.clock import practice_before_qualifying
+
+    utc = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
+    races = pd.DataFrame(
+        {
+            "race_id": [1, 2, 3, 4],
+            # 1: 2022-style sprint weekend (FP2 on Saturday after Friday's qualifying); 2: a normal
+            # weekend with times; 3 and 4: no times (3 a sprint weekend, 4 not)
+            "fp1_start": [utc("2022-04-22 11:30"), utc("2022-05-27 12:00"), pd.NaT, pd.NaT],
+            "fp2_start": [utc("2022-04-23 10:30"), utc("2022-05-27 15:00"), pd.NaT, pd.NaT],
+            "fp3_start": [pd.NaT, utc("2022-05-28 11:00"), pd.NaT, pd.NaT],
+            "qualifying_start": [utc("2022-04-22 15:00"), utc("2022-05-28 14:00"), pd.NaT, pd.NaT],
+        }
+    )
+    practice = pd.DataFrame(
+        [(1, "FP1"), (1, "FP2")] + [(race, s) for race in (2, 3, 4) for s in ("FP1", "FP2", "FP3")],
+        columns=["race_id", "session"],
+    )
+    kept = practice_before_qualifying(practice, races, sprint_race_ids=[1, 3])
+    assert sorted(map(tuple, kept[["race_id", "session"]].to_numpy().tolist())) == [
+        (1, "FP1"),
+        (2, "FP1"),
+        (2, "FP2"),
+        (2, "FP3"),
+        (3, "FP1"),
+        (3, "FP3"),
+        (4, "FP1"),
+        (4, "FP2"),
+        (4, "FP3"),
+    ]
+    # frames built without the start columns (times unknown): the format rule alone
+    bare = practice_before_qualifying(practice, races[["race_id"]], sprint_race_ids=[1, 3])
+    assert len(bare) == 9 and not ((bare["race_id"] == 3) & (bare["session"] == "FP2")).any()
+
+
+def test_stage_rows_swaps_in_the_pre_qualifying_practice_columns_only_for_that_stage():
+    from predictions.features.compute import PRE_QUALIFYING_PRACTICE, stage_rows
+
+    rows = pd.DataFrame({"practice_laps": [50.0], "practice_laps__pre_qualifying": [20.0], "grid": [3.0]})
+    for c, pre in PRE_QUALIFYING_PRACTICE.items():
+        rows[c] = rows.get(c, 1.0)
+        rows[pre] = rows.get(pre, 0.0)
+    pre = stage_rows(rows, "pre")
+    assert pre["practice_laps"].iloc[0] == 20.0 and pre["grid"].iloc[0] == 3.0
+    assert stage_rows(pre, "pre").equals(pre)  # idempotent
+    assert stage_rows(rows, "post")["practice_laps"].iloc[0] == 50.0
+    assert stage_rows(rows[["grid"]], "pre").equals(rows[["grid"]])  # nothing to swap
