@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -71,6 +72,7 @@ def races_resync_enqueue(*, races: list[Race]) -> JobRun:
     race_ids = sorted(r.pk for r in races)
     run = JobRun.objects.create(
         job=RESYNC_JOB,
+        task_id=str(uuid.uuid4()),  # the message's id: the run and the task name each other
         status=JobStatus.RUNNING,
         worker="",  # no worker has it yet: queued
         counts={
@@ -83,8 +85,11 @@ def races_resync_enqueue(*, races: list[Race]) -> JobRun:
 
     def send() -> None:
         try:
-            result = task_publish(
-                name="ingestion.tasks.races_resync", args=[race_ids], kwargs={"run_id": run.pk}
+            task_publish(
+                name="ingestion.tasks.races_resync",
+                args=[race_ids],
+                kwargs={"run_id": run.pk},
+                task_id=run.task_id,
             )
         except Exception as exc:
             logger.warning("could not queue a race resync", extra={"job_run": run.pk, "error": str(exc)})
@@ -94,8 +99,6 @@ def races_resync_enqueue(*, races: list[Race]) -> JobRun:
                 error=f"could not queue the job: {type(exc).__name__}: {exc}"[:4000],
             )
             failure.append(exc)
-            return
-        JobRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id or "")
 
     # After commit, so the worker finds the JobRun; outside a transaction (the admin) this runs now.
     transaction.on_commit(send)
@@ -123,9 +126,8 @@ def races_resync_job(
     if run is None:
         run = JobRun.objects.create(job=RESYNC_JOB, task_id=task_id, counts={"race_ids": sorted(race_ids)})
     run.worker = _worker_name()
-    run.task_id = run.task_id or task_id
     run.started_at = timezone.now()
-    run.save(update_fields=["worker", "task_id", "started_at"])
+    run.save(update_fields=["worker", "started_at"])
     clock = time.monotonic()
     status, error, outcome = JobStatus.FAILED, "", {}
     try:
