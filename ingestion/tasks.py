@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 
 from f1site.celery import JobTask
 from ingestion.clients.http import SourceRateLimited, SourceUnavailable
-from ingestion.services import jobs
+from ingestion.services import jobs, resync
 
 TRANSIENT = (SourceUnavailable, SourceRateLimited, OperationalError, InterfaceError)
 
@@ -65,6 +65,27 @@ def weather_observed(self, seasons: list[int]):
     from ingestion.services.weather_observed import weather_observed_sync
 
     return _run(self, "weather_observed", lambda: weather_observed_sync(seasons=seasons))
+
+
+@shared_task(
+    bind=True,
+    base=JobTask,
+    name="ingestion.tasks.races_resync",
+    max_retries=resync.RESYNC_LOCK_RETRIES,  # waiting for another Jolpica sync to finish
+)
+def races_resync(self, race_ids: list[int], run_id: int | None = None):
+    """Admin "Resync selected races": the Jolpica sync of these races (ingestion.services.resync)."""
+    from ingestion.services.jolpica_sync import SyncAlreadyRunning
+
+    try:
+        return resync.races_resync_job(
+            race_ids=race_ids,
+            run_id=run_id,
+            task_id=self.request.id or "",
+            give_up=self.request.is_eager or self.request.retries >= self.max_retries,
+        )
+    except SyncAlreadyRunning as exc:  # another sync holds the Jolpica lock: wait for it
+        raise self.retry(exc=exc, countdown=resync.RESYNC_LOCK_RETRY_SECONDS) from None
 
 
 def job_enqueue(*, name: str):

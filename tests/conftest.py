@@ -210,6 +210,22 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 @pytest.fixture
+def embedded_celery(settings):
+    """The embedded mode (no REDIS_URL): tasks always eager, in Django's settings and the Celery app."""
+    from f1site.celery import app
+
+    # read before changing Django's setting: the app's conf loads lazily from it, and reading it
+    # afterwards would "restore" True and leave every later test (the real-worker ones) eager
+    before = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = before
+    with app.connection_for_write() as conn:  # a message sent despite eager mode (the bug) is dropped
+        conn.SimpleQueue(app.conf.task_default_queue).clear()
+
+
+@pytest.fixture
 def ergast_data(db) -> Path:
     """The full Ergast dump in the database (loaded once per session); returns the dump directory."""
     if not _DUMP_STATE["loaded"]:

@@ -247,6 +247,18 @@ class JobLockStale(Exception):
         self.retry_in = retry_in
 
 
+class JobLockUnavailable(RuntimeError):
+    """The job lock's store (Redis) did not answer: the job is not run (it could run twice at once),
+    and the trigger is recorded as a failed JobRun (`job_run`) so the status pages and the
+    `job_failing` alert see it."""
+
+    def __init__(self, job: str, error: BaseException, run_id: int | None):
+        where = f"; recorded as JobRun {run_id}" if run_id else "; no JobRun recorded (database unavailable)"
+        super().__init__(f"job lock unavailable, not run: {type(error).__name__}: {error}{where}")
+        self.job = job
+        self.run_id = run_id
+
+
 INTERRUPTED_BY_DEATH = (
     "the worker stopped before the run finished (killed or lost); what it had not committed was "
     "rolled back, steps it had committed (e.g. whole races of a sync) were kept"
@@ -299,10 +311,16 @@ def job_run_execute(
     (`redelivered`: the worker that had it died) and the holder is not a live process here — raises
     `JobLockStale` (nothing recorded) so the task retries once the lock has expired.
     A SystemExit / KeyboardInterrupt (the worker shutting down) is recorded as `interrupted`.
+    When the lock's Redis does not answer, the job is not run: a `failed` JobRun records it (if the
+    database answers) and `JobLockUnavailable` is raised.
     """
     lock = JobLock(job, ttl=lock_ttl)
     started = timezone.now()
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except Exception as exc:  # Redis down: record the failure where operators look, then raise
+        raise _lock_unavailable(job=job, error=exc, task_id=task_id, started=started) from exc
+    if not acquired:
         holder = lock.holder() or "?"
         alive = lock_holder_alive(holder)
         gone = alive is False or (redelivered and (alive is None or _holder_pid_is_ours(holder)))
@@ -367,6 +385,27 @@ def job_run_execute(
             run.duration_seconds = round(time.monotonic() - clock, 3)
             run.save(update_fields=["status", "counts", "error", "finished_at", "duration_seconds"])
         lock.release()
+
+
+def _lock_unavailable(*, job: str, error: Exception, task_id: str, started: datetime) -> JobLockUnavailable:
+    """A failed JobRun for a trigger whose lock could not be asked for (when the database answers)."""
+    run_id = None
+    message = f"job lock unavailable, not run: {type(error).__name__}: {error}"
+    try:
+        run_id = JobRun.objects.create(
+            job=job,
+            task_id=task_id or "",
+            status=JobStatus.FAILED,
+            started_at=started,
+            finished_at=timezone.now(),
+            duration_seconds=0.0,
+            error=message[:4000],
+            worker=_worker_name(),
+        ).pk
+    except Exception as db_error:  # the database is down too: the caller still gets the lock's error
+        logger.error("could not record the failed job run", extra={"job": job, "error": str(db_error)})
+    logger.error("job lock unavailable; job not run", extra={"job": job, "error": str(error)})
+    return JobLockUnavailable(job, error, run_id)
 
 
 # --------------------------------------------------------------------------------- beat seeding

@@ -12,7 +12,9 @@ do, so outside a session (and with no session awaiting results) it sends zero re
 * after a practice or qualifying session ends, its classification is ingested from OpenF1 (a sprint's
   from Jolpica, which has its points and statuses)
   (retried at most every RESULTS_RETRY until published, for up to RESULTS_GIVE_UP), and that race's
-  predictions are refreshed (after qualifying: the post-qualifying stage, the grid being known).
+  predictions are refreshed (after qualifying: the post-qualifying stage, the grid being known). A
+  classification failing the shared validation is not written: the tick's counts carry its
+  `rejected` message (race, session, field), the other sessions go on, and it is tried again later.
 """
 
 from __future__ import annotations

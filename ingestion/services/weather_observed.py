@@ -107,27 +107,28 @@ def weather_observed_sync(
     these public ids), skipping races already stored unless `refresh`. One request per race.
 
     Recorded as a SyncRun (source weather, params kind=observed); a source error fails the run (races
-    stored before it stay) and is raised."""
+    stored before it stay, and the run's counts say how many) and is raised."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     seasons = sorted(set(seasons))
     race_ids = None if race_ids is None else sorted(race_ids)
     params = {"kind": "observed", "seasons": seasons, "race_ids": race_ids, "refresh": refresh}
+    counts = {"races": 0, "no_samples": [], "created": 0, "updated": 0, "unchanged": 0}
     with sync_run_recorded(source=SyncSource.WEATHER, params=params) as record:
         try:
-            counts = _observed_fetch(
-                seasons=seasons, race_ids=race_ids, client=client, now=now, refresh=refresh
+            _observed_fetch(
+                counts, seasons=seasons, race_ids=race_ids, client=client, now=now, refresh=refresh
             )
-        finally:
+        finally:  # a failed run records what it stored before the failure too (was `{}`)
             record.requests_made = client.requests_made
-        record.counts = counts
+            record.counts = counts
     return counts
 
 
 def _observed_fetch(
-    *, seasons: list[int], race_ids, client: OpenF1Client, now: datetime, refresh: bool
-) -> dict:
-    counts = {"races": 0, "no_samples": [], "created": 0, "updated": 0, "unchanged": 0}
+    counts: dict, *, seasons: list[int], race_ids, client: OpenF1Client, now: datetime, refresh: bool
+) -> None:
+    """Fetch and store; `counts` is updated in place, race by race, so it is right after a failure."""
     session_keys = dict(
         OpenF1Session.objects.filter(
             session_type=SessionType.RACE, race__season_id__in=list(seasons)
@@ -164,4 +165,3 @@ def _observed_fetch(
     finally:  # the races stored before a failure too: their pages show the observed weather
         races_changed_send(sender=weather_observed_sync, race_ids=stored)
     counts["requests"] = client.requests_made
-    return counts

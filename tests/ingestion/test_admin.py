@@ -139,7 +139,10 @@ def test_manual_correction_survives_reload_and_is_recorded(ergast_data, admin_cl
     assert run.counts["results"]["kept_manual"] == 1
 
 
-def test_resync_race_action_syncs_that_round_from_the_source(mirror, ergast_data, admin_client):
+def test_resync_race_action_syncs_that_round_from_the_source(
+    mirror, ergast_data, admin_client, embedded_celery
+):
+    """The embedded mode (eager tasks, no worker): the sync runs in the request, as before."""
     race = Race.objects.get(slug="2021_uae")
     before = SyncRun.objects.filter(source="jolpica").count()
     response = admin_client.post(
@@ -212,7 +215,9 @@ def test_result_names_in_admin_messages(ergast_data, admin_client):
     assert len(messages) == 1 and "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton" in messages[0]
 
 
-def test_resync_race_while_another_sync_holds_the_lock_says_so(mirror, ergast_data, admin_client):
+def test_resync_race_while_another_sync_holds_the_lock_says_so(
+    mirror, ergast_data, admin_client, embedded_celery
+):
     """The lock sync_f1 takes (PostgreSQL advisory lock, another session): a warning, not a 500."""
     from django.db import connection
 
@@ -250,7 +255,9 @@ def test_resync_race_while_another_sync_holds_the_lock_says_so(mirror, ergast_da
     assert mirror.requests()["total"] == 0
 
 
-def test_resync_race_interrupted_sync_is_reported(mirror, ergast_data, admin_client, monkeypatch):
+def test_resync_race_interrupted_sync_is_reported(
+    mirror, ergast_data, admin_client, monkeypatch, embedded_celery
+):
     """Fault injection: the sync is interrupted (SyncAborted) after its run started."""
     from ingestion.services import jolpica_sync as sync_module
 
@@ -287,3 +294,104 @@ def test_manual_correction_refreshes_the_cached_pages(
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert "1:30:17.345 (corrected)" in client.get("/races/2021_uae/").content.decode()
+
+
+# ------------------------------------------- resync with a worker: queued, never synced in the request
+def _broker_queue_clear():
+    from f1site.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.SimpleQueue(app.conf.task_default_queue).clear()
+
+
+def _broker_message():
+    from f1site.celery import app
+
+    with app.connection_for_read() as conn:
+        message = conn.SimpleQueue(app.conf.task_default_queue).get(timeout=5)
+        message.ack()
+    return message
+
+
+def test_resync_race_with_a_worker_queues_the_sync_and_points_to_its_job_run(
+    mirror, ergast_data, admin_client, settings, django_capture_on_commit_callbacks
+):
+    """46 races took 43.5 s in one POST at Jolpica's 4/s, past gunicorn's 30 s: the request now only
+    queues the sync (nothing fetched in it) and the worker runs the existing jolpica_sync."""
+    from ingestion.models import JobRun, JobStatus
+    from ingestion.tasks import races_resync
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("needs a real broker (REDIS_URL)")
+    _broker_queue_clear()
+    races = [Race.objects.get(slug="2021_uae"), Race.objects.get(season_id=2022, round=1)]
+    before = SyncRun.objects.filter(source="jolpica").count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            _url(Race, "changelist"),
+            {"action": "resync_race", "_selected_action": [r.pk for r in races]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert mirror.requests()["total"] == 0  # no sync in the request
+    assert SyncRun.objects.filter(source="jolpica").count() == before
+    run = JobRun.objects.get(job="races_resync")
+    assert run.status == JobStatus.RUNNING and run.worker == "" and run.task_id  # queued
+    assert run.counts["races"] == ["2021_uae", races[1].slug]
+    ((level, text),) = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert level == "success"
+    assert text.startswith("Queued: resync of 2021 rounds [22], 2022 rounds [1] from Jolpica. ")
+    assert f'href="{_url(JobRun, "change", run.pk)}">Job run {run.pk}</a>' in text
+
+    message = _broker_message()
+    assert message.headers["task"] == "ingestion.tasks.races_resync"
+    assert message.headers["id"] == run.task_id
+    args, kwargs, _ = message.decode()
+    assert args == [sorted(r.pk for r in races)] and kwargs == {"run_id": run.pk}
+
+    # what the worker does with that message
+    result = races_resync.apply(args=args, kwargs=kwargs).get()
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED and run.worker and run.finished_at and run.error == ""
+    seasons = run.counts["seasons"]
+    assert [seasons["2021"]["rounds"], seasons["2022"]["rounds"]] == [[22], [1]]
+    for season, entry in seasons.items():
+        sync_run = SyncRun.objects.get(pk=entry["sync_run"])
+        assert sync_run.params["seasons"] == [int(season)] and entry["status"] == sync_run.status
+    assert result["status"] == JobStatus.SUCCEEDED
+    # a redelivered copy finds the run finished and does nothing
+    assert races_resync.apply(args=args, kwargs=kwargs).get() == {"job_run": run.pk, "status": "succeeded"}
+    assert SyncRun.objects.filter(source="jolpica").count() == before + 2
+
+
+def test_resync_job_waits_for_another_jolpica_sync_then_records_the_failure(mirror, ergast_data):
+    """Another sync holds the Jolpica lock: the task retries (SyncAlreadyRunning), and on its last
+    try records the failure on the job run instead of leaving it queued."""
+    from django.db import connection
+
+    from ingestion.models import JobRun, JobStatus
+    from ingestion.services.jolpica_sync import SYNC_LOCK_KEY, SyncAlreadyRunning
+    from ingestion.services.resync import races_resync_job
+
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory lock is PostgreSQL-only")
+    import psycopg
+
+    race = Race.objects.get(slug="2021_uae")
+    run = JobRun.objects.create(job="races_resync", counts={"races": ["2021_uae"]})
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        try:
+            with pytest.raises(SyncAlreadyRunning):
+                races_resync_job(race_ids=[race.pk], run_id=run.pk)
+            run.refresh_from_db()
+            assert run.status == JobStatus.RUNNING and run.worker == ""  # still queued, retried
+            races_resync_job(race_ids=[race.pk], run_id=run.pk, give_up=True)
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and "another Jolpica sync kept running" in run.error
+    assert mirror.requests()["total"] == 0

@@ -46,22 +46,6 @@ def test_run_now_queues_the_job_and_says_so(admin_client, settings):
     assert message.headers["task"] == "ingestion.tasks.cache_cleanup"
 
 
-@pytest.fixture
-def embedded_celery(settings):
-    """The embedded mode (no REDIS_URL): tasks always eager, in Django's settings and the Celery app."""
-    from f1site.celery import app
-
-    # read before changing Django's setting: the app's conf loads lazily from it, and reading it
-    # afterwards would "restore" True and leave every later test (the real-worker ones) eager
-    before = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = before
-    with app.connection_for_write() as conn:  # a message sent despite eager mode (the bug) is dropped
-        conn.SimpleQueue(app.conf.task_default_queue).clear()
-
-
 @pytest.mark.django_db
 def test_run_now_in_embedded_mode_runs_the_job(
     admin_client, embedded_celery, django_capture_on_commit_callbacks

@@ -236,3 +236,29 @@ def test_a_worker_shutdown_mid_run_is_recorded_interrupted_with_a_readable_reaso
     assert "worker shut down during the run" in run.error and "-241" not in run.error
     assert JobLock("t5-unit").acquire()  # released
     JobLock("t5-unit").release()
+
+
+@pytest.mark.django_db
+def test_run_job_with_the_lock_redis_down_records_a_failed_job_run(settings):
+    """`run_job weather_forecasts` with Redis down said only "failed: Error 111 connecting to …" and
+    left no JobRun, although the job status pages and the job_failing alert read JobRuns. A real
+    refused port (nothing listens), never the shared Redis stopped."""
+    from django.core.management import CommandError, call_command
+
+    from tests.brokers import closed_port
+
+    if not settings.JOB_LOCK_REDIS_URL:
+        pytest.skip("the lock is in Redis only with REDIS_URL")
+    port = closed_port()
+    settings.JOB_LOCK_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    with pytest.raises(CommandError) as caught:
+        call_command("run_job", "weather_forecasts")
+    (run,) = JobRun.objects.filter(job="weather_forecasts")
+    assert str(caught.value) == (
+        "weather_forecasts failed: job lock unavailable, not run: ConnectionError: Error 111 connecting "
+        f"to 127.0.0.1:{port}. Connection refused.; recorded as JobRun {run.pk}"
+    )
+    assert run.status == JobStatus.FAILED and run.finished_at is not None and run.worker
+    assert run.error.startswith(
+        f"job lock unavailable, not run: ConnectionError: Error 111 connecting to 127.0.0.1:{port}"
+    )

@@ -202,6 +202,29 @@ def test_observed_sync_is_recorded_as_a_weather_sync_run(mirror, ergast_data):
 
 
 @pytest.mark.django_db
+def test_a_failed_observed_sync_records_the_races_it_stored_before_the_failure(mirror, ergast_data):
+    """The first race's weather is stored, then OpenF1 fails: the failed run's counts say so (they
+    were `{}`, although the race was stored and its pages show it)."""
+    wanted = ["2021_belgium", "2021_emilia_romagna"]  # by date: Imola (April) first, then Spa
+    RaceWeather.objects.filter(race__slug__in=wanted).delete()
+    mirror.set_faults(
+        [
+            {"prefix": "/v1/weather", "latency": 1, "count": 1},  # the first request goes through
+            {"prefix": "/v1/weather", "status": 500},
+        ]
+    )
+    with pytest.raises(SourceError):
+        weather_observed_sync(seasons=[2021], race_ids=wanted, now=datetime(2022, 1, 1, tzinfo=UTC))
+    failed = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert failed.status == SyncStatus.FAILED and "HTTP 500" in failed.errors[-1]["message"]
+    assert list(RaceWeather.objects.filter(race__slug__in=wanted).values_list("race__slug", flat=True)) == [
+        "2021_emilia_romagna"
+    ]
+    assert failed.counts == {"races": 2, "no_samples": [], "created": 1, "updated": 0, "unchanged": 0}
+    assert failed.requests_made == 4  # Imola once, Spa 1 + 2 retries
+
+
+@pytest.mark.django_db
 def test_a_forecast_sync_refreshes_the_cached_race_detail_and_pages(mirror, ergast_data, client):
     """The race detail (API) and the race page show the latest forecast: a sync that stores one drops
     their cached copies, as a results sync does (they stayed stale for the 5-minute TTL before)."""

@@ -2,6 +2,10 @@
 
 manage.py sync_openf1 --seasons 2023-2026            # sessions (2 requests a season)
 manage.py sync_openf1 --seasons 2025 --results       # + practice/qualifying classifications
+
+A session whose classification fails validation is rejected (message on stderr and in the results
+SyncRun's errors, status partial) and the others go on: the summary is printed and the command exits 0,
+as `sync_f1` does for a partial run. A source outage exits 1 (sessions ingested before it stay).
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ from django.utils import timezone
 
 from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import OpenF1Client
-from ingestion.models import OpenF1Session
-from ingestion.services.openf1_results import INGESTED_TYPES, openf1_session_results_ingest
+from ingestion.services.openf1_results import openf1_results_sync
 from ingestion.services.openf1_sessions import openf1_sessions_sync
 
 
@@ -48,15 +51,9 @@ class Command(BaseCommand):
         try:
             counts = openf1_sessions_sync(seasons=years, client=client)
             if results:
-                ended = OpenF1Session.objects.select_related("race").filter(
-                    race__season_id__in=years,
-                    session_type__in=INGESTED_TYPES,
-                    date_end__lt=timezone.now(),
-                    results_ingested_at__isnull=True,
-                )
-                counts["results"] = {
-                    s.session_key: openf1_session_results_ingest(session=s, client=client) for s in ended
-                }
+                counts["results"] = openf1_results_sync(seasons=years, client=client)
         except SourceError as exc:
             raise CommandError(f"OpenF1 unavailable: {exc}") from exc
         self.stdout.write(json.dumps(counts, default=str, indent=2))
+        for message in counts.get("results", {}).get("rejected", []):
+            self.stderr.write(self.style.WARNING(f"rejected: {message}"))

@@ -1,0 +1,155 @@
+"""Resync chosen races from Jolpica in the background: the admin's "Resync selected races" action.
+
+The sync is bounded by Jolpica's rate limit (4/s, 500/h shared in Redis), not by our code: 46 races
+took 43.5 s at 4/s, past gunicorn's 30 s timeout, so with a worker the action does not sync in the
+request. It records a JobRun (job `races_resync`, status running, no worker yet = queued; `counts`
+names the races) and, once that row is committed, queues `ingestion.tasks.races_resync(race_ids,
+run_id=...)`. The worker runs `races_resync_run` — the existing `jolpica_sync(seasons=[season],
+rounds=[...], resume=False)` once per season — and finishes the JobRun with each season's status
+and SyncRun id. While another Jolpica sync holds its lock the task retries (every 30 s, about 10
+minutes) before recording a failure. A broker refusal marks the JobRun failed ("could not queue")
+and raises `QueueUnavailable` for the admin to report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.models import JobRun, JobStatus, Race
+
+logger = logging.getLogger(__name__)
+
+RESYNC_JOB = "races_resync"
+RESYNC_LOCK_RETRY_SECONDS = 30
+RESYNC_LOCK_RETRIES = 20  # ~10 minutes of waiting for another Jolpica sync to finish
+
+
+def race_rounds(*, race_ids: Iterable[int]) -> dict[int, list[int]]:
+    """season -> sorted rounds of these races."""
+    rounds: dict[int, list[int]] = defaultdict(list)
+    for season, round_number in Race.objects.filter(pk__in=list(race_ids)).values_list("season_id", "round"):
+        rounds[season].append(round_number)
+    return {season: sorted(rs) for season, rs in sorted(rounds.items())}
+
+
+def races_resync_run(*, race_ids: Iterable[int]) -> dict:
+    """Resync these races from Jolpica, one `jolpica_sync` per season. Returns per-season outcomes
+    ({"2021": {"rounds": [22], "status": "succeeded", "sync_run": 12}}); a source outage or an
+    interrupted sync is recorded for its season and the next season goes on. Raises
+    `SyncAlreadyRunning` when another Jolpica sync holds the lock (nothing done for the seasons left)."""
+    from ingestion.clients.http import SourceError
+    from ingestion.services.jolpica_sync import SyncAborted, jolpica_sync
+
+    seasons: dict[str, dict] = {}
+    for season, rounds in race_rounds(race_ids=race_ids).items():
+        entry: dict = {"rounds": rounds}
+        try:
+            summary = jolpica_sync(seasons=[season], rounds=rounds, resume=False)
+        except SourceError as exc:
+            entry.update(status="failed", error=f"sync failed: {exc}"[:500])
+        except SyncAborted as exc:
+            entry.update(
+                status="interrupted", error=f"sync interrupted ({exc}); races committed so far are kept"
+            )
+        else:
+            entry.update(status=summary.status, sync_run=summary.run_id)
+        seasons[str(season)] = entry
+    return {"seasons": seasons}
+
+
+def races_resync_enqueue(*, races: list[Race]) -> JobRun:
+    """Record the queued job and send it once the row is committed. Raises `QueueUnavailable` when the
+    broker refuses it (the row is then marked failed)."""
+    from f1site.celery import QueueUnavailable, task_publish
+
+    race_ids = sorted(r.pk for r in races)
+    run = JobRun.objects.create(
+        job=RESYNC_JOB,
+        task_id=str(uuid.uuid4()),  # the message's id: the run and the task name each other
+        status=JobStatus.RUNNING,
+        worker="",  # no worker has it yet: queued
+        counts={
+            "races": sorted(r.slug for r in races),
+            "race_ids": race_ids,
+            "queued_at": timezone.now().isoformat(),
+        },
+    )
+    failure: list[Exception] = []
+
+    def send() -> None:
+        try:
+            task_publish(
+                name="ingestion.tasks.races_resync",
+                args=[race_ids],
+                kwargs={"run_id": run.pk},
+                task_id=run.task_id,
+            )
+        except Exception as exc:
+            logger.warning("could not queue a race resync", extra={"job_run": run.pk, "error": str(exc)})
+            JobRun.objects.filter(pk=run.pk).update(
+                status=JobStatus.FAILED,
+                finished_at=timezone.now(),
+                error=f"could not queue the job: {type(exc).__name__}: {exc}"[:4000],
+            )
+            failure.append(exc)
+
+    # After commit, so the worker finds the JobRun; outside a transaction (the admin) this runs now.
+    transaction.on_commit(send)
+    if failure:
+        exc = failure[0]
+        if isinstance(exc, QueueUnavailable):
+            raise exc
+        raise QueueUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+    run.refresh_from_db()
+    return run
+
+
+def races_resync_job(
+    *, race_ids: list[int], run_id: int | None, task_id: str = "", give_up: bool = False
+) -> dict:
+    """The Celery task's body: run the resync and record it on the JobRun the admin created (or a new
+    one). Raises `SyncAlreadyRunning` (the task retries) unless `give_up`, which records a failure."""
+    from ingestion.services.jobs import _worker_name
+    from ingestion.services.jolpica_sync import SyncAlreadyRunning
+
+    run = JobRun.objects.filter(pk=run_id, job=RESYNC_JOB).first() if run_id else None
+    if run_id and (run is None or run.status != JobStatus.RUNNING):
+        # redelivered after it finished, or the row was pruned: nothing to do
+        return {"job_run": run_id, "status": run.status if run else "missing"}
+    if run is None:
+        run = JobRun.objects.create(job=RESYNC_JOB, task_id=task_id, counts={"race_ids": sorted(race_ids)})
+    run.worker = _worker_name()
+    run.started_at = timezone.now()
+    run.save(update_fields=["worker", "started_at"])
+    clock = time.monotonic()
+    status, error, outcome = JobStatus.FAILED, "", {}
+    try:
+        outcome = races_resync_run(race_ids=race_ids)
+        bad = {s: e for s, e in outcome["seasons"].items() if e["status"] in ("failed", "interrupted")}
+        status = JobStatus.FAILED if bad else JobStatus.SUCCEEDED
+        error = "; ".join(f"{s}: {e['error']}" for s, e in bad.items())
+    except SyncAlreadyRunning as exc:
+        if not give_up:
+            run.worker = ""  # queued again
+            run.save(update_fields=["worker"])
+            raise
+        error = f"another Jolpica sync kept running; not resynced: {exc}"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        if status == JobStatus.SUCCEEDED or error:
+            run.status = status
+            run.error = error[:4000]
+            run.counts = {**(run.counts or {}), **outcome}
+            run.finished_at = timezone.now()
+            run.duration_seconds = round(time.monotonic() - clock, 3)
+            run.save(update_fields=["status", "error", "counts", "finished_at", "duration_seconds"])
+    return {"job_run": run.pk, "status": run.status, **outcome}
