@@ -11,9 +11,11 @@ committed race. A kind whose payload fails validation is rejected for that race 
 stay as they are), recorded in SyncRun.errors, and the sync continues.
 
 Kinds: results, sprint, qualifying, pitstops, driver_standings, team_standings (`standings` =
-both). Rows staff corrected by hand are kept; the upstream value is recorded (`kept_manual`).
-After the run, `ingestion.signals.races_changed` is sent once with the ids of races whose rows
-changed (only for committed races).
+both). A race's rows of a kind written by the sync are exactly upstream's afterwards: stored rows
+whose natural key is no longer upstream are deleted in the same transaction (`deleted`), so a
+corrected car number replaces its row. Rows staff corrected by hand are kept; the upstream value
+is recorded (`kept_manual`). After the run, `ingestion.signals.races_changed` is sent once with
+the ids of races whose rows changed (created, updated or deleted; only for committed races).
 """
 
 from __future__ import annotations
@@ -158,6 +160,10 @@ class SyncSummary:
     def updated(self) -> int:
         return sum(c.updated for c in self.counts.values())
 
+    @property
+    def deleted(self) -> int:
+        return sum(c.deleted for c in self.counts.values())
+
     def as_dict(self) -> dict:
         return {
             "run_id": self.run_id,
@@ -167,6 +173,7 @@ class SyncSummary:
             "requests_made": self.requests_made,
             "created": self.created,
             "updated": self.updated,
+            "deleted": self.deleted,
             "counts": {table: c.as_dict() for table, c in sorted(self.counts.items())},
             "errors": self.errors,
             "kept_manual": self.kept_manual,
@@ -541,8 +548,14 @@ class _Sync:
                         mapped = [self._resolve(row, refs, work.race_pk) for row in rows]
                     except KeyError as exc:
                         raise _RaceRejected(kind, f"{label} {kind}: unknown reference {exc}") from None
+                    # The race's rows of this kind become exactly upstream's: rows no longer there are
+                    # deleted (manual corrections kept). An empty answer never empties a race.
                     counts = upsert_rows(
-                        model=model, rows=mapped, key_fields=key_fields, scope={"race_id": work.race_pk}
+                        model=model,
+                        rows=mapped,
+                        key_fields=key_fields,
+                        scope={"race_id": work.race_pk},
+                        replace=bool(mapped),
                     )
                     local.setdefault(TABLE_NAMES[kind], UpsertCounts()).add(counts)
                     kept.extend({"race": label, **k} for k in counts.kept_manual)
@@ -558,7 +571,7 @@ class _Sync:
         self._remember(written, refs)
         for table, counts in local.items():
             self.summary.add(table, counts)
-            if table in FACT_TABLES and (counts.created or counts.updated):
+            if table in FACT_TABLES and (counts.created or counts.updated or counts.deleted):
                 self.changed.add(label)
         self.summary.kept_manual.extend(kept)
         self.summary.races_written += 1
@@ -652,7 +665,9 @@ class _Sync:
         merged: dict[str, UpsertCounts] = {}
         for source in (self.summary.counts, extra or {}):
             for table, c in source.items():
-                merged.setdefault(table, UpsertCounts()).add(UpsertCounts(c.created, c.updated, c.unchanged))
+                merged.setdefault(table, UpsertCounts()).add(
+                    UpsertCounts(c.created, c.updated, c.unchanged, deleted=c.deleted)
+                )
         errors = list(self.summary.errors)
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
         SyncRun.objects.filter(pk=self.run.pk).update(

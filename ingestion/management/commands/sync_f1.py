@@ -76,6 +76,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Sync {data['status']} in {data['duration_s']}s (SyncRun {data['run_id']}): "
             f"{data['races_written']} races written, {data['created']} created, {data['updated']} updated, "
+            f"{data['deleted']} deleted (no longer upstream), "
             f"{data['requests_made']} requests"
             + (f", resumed from run {data['resumed_from']}" if data["resumed_from"] else "")
         )
