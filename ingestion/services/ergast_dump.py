@@ -97,6 +97,10 @@ class DumpLoadReport:
     def updated(self) -> int:
         return sum(c["updated"] for c in self.counts.values())
 
+    @property
+    def deleted(self) -> int:
+        return sum(c.get("deleted", 0) for c in self.counts.values())
+
     def as_dict(self) -> dict:
         return {
             "sync_run_id": self.sync_run_id,
@@ -104,6 +108,7 @@ class DumpLoadReport:
             "seconds": round(self.seconds, 3),
             "created": self.created,
             "updated": self.updated,
+            "deleted": self.deleted,
             "counts": self.counts,
             "rejected": self.rejected,
             "warnings": self.warnings,
@@ -314,17 +319,27 @@ class _DumpLoader:
             ("team_standings", self.load_team_standings),
         ]
 
-    def _upsert(self, table: str, *, model, rows, key_fields, scope=None) -> None:
+    def _upsert(self, table: str, *, model, rows, key_fields, scope=None, replace=False) -> None:
+        """`replace`: fact tables — each race the rows name ends with exactly these rows (stored
+        rows of that race no longer in the dump are deleted); races without rows are not touched."""
         race_field = "pk" if model is Race else "race_id" if "race_id" in key_fields else None
         if connection.vendor == "postgresql":  # COPY + one INSERT .. ON CONFLICT per table
             counts, changed = copy_upsert_rows(
-                model=model, rows=rows, key_fields=key_fields, changed_of=race_field or "pk"
+                model=model,
+                rows=rows,
+                key_fields=key_fields,
+                changed_of=race_field or "pk",
+                replace_by="race_id" if replace else None,
             )
             if race_field:
                 self.changed_races |= changed
         else:
-            counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
-            if race_field and (counts.created or counts.updated):
+            if replace and rows:  # only the races the rows name: a rejected race keeps its rows
+                scope = {"race_id__in": {row["race_id"] for row in rows}}
+            counts = upsert_rows(
+                model=model, rows=rows, key_fields=key_fields, scope=scope, replace=replace and bool(rows)
+            )
+            if race_field and (counts.created or counts.updated or counts.deleted):
                 self.changed_races |= set(self.race_pk.values())  # no per-row outcome here
         self.counts.setdefault(table, UpsertCounts()).add(counts)
 
@@ -581,7 +596,7 @@ class _DumpLoader:
                 continue
             rows.extend(race_rows)
         scope = {"race_id__in": set(self.race_pk.values())}
-        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope)
+        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope, replace=True)
 
     def load_results(self) -> None:
         spec = {
