@@ -118,10 +118,20 @@ class SyncAborted(Exception):
 
 
 def parse_only(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """'results,standings' -> the kinds to sync. None/empty = all. ValueError names unknown kinds."""
-    if not value:
+    """'results,standings' -> the kinds to sync, in KINDS order.
+
+    None = every kind. `races` alone = none: the calendar only. A string naming nothing (`""`, `","`)
+    is a ValueError, as is an unknown kind. Idempotent: a tuple it returned — also the empty one,
+    "calendar only" — parses to itself, so the command and `jolpica_sync` can both call it.
+    """
+    if value is None:
         return KINDS
-    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    if isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        if not names:
+            raise ValueError(f"no kind given ({value!r}): choose from {', '.join((*KINDS, *_ALIASES))}")
+    else:
+        names = [v.strip() for v in value if v.strip()]
     out: list[str] = []
     for name in names:
         if name in _ALIASES:
