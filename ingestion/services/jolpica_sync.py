@@ -155,6 +155,7 @@ class SyncSummary:
     errors: list[dict] = field(default_factory=list)
     kept_manual: list[dict] = field(default_factory=list)
     changed_race_ids: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # seasons / rounds asked for that upstream lacks
     resumed_from: int | None = None
     skipped_steps: int = 0
     duration_s: float = 0.0
@@ -188,6 +189,7 @@ class SyncSummary:
             "errors": self.errors,
             "kept_manual": self.kept_manual,
             "changed_race_ids": self.changed_race_ids,
+            "missing": self.missing,
             "resumed_from": self.resumed_from,
             "skipped_steps": self.skipped_steps,
             "duration_s": round(self.duration_s, 2),
@@ -445,6 +447,7 @@ class _Sync:
 
     # -- planning ---------------------------------------------------------------------------
     def target_rounds(self, season: int, calendar: dict) -> list[int]:
+        self._note_missing(season, calendar)
         rounds = sorted(r for r in calendar if self.rounds is None or r in self.rounds)
         if not self.incremental:
             return rounds
@@ -454,6 +457,21 @@ class _Sync:
         )
         latest = max(with_results) if with_results else None
         return [r for r in rounds if r == latest or (r not in with_results and calendar[r][2].date <= today)]
+
+    def _note_missing(self, season: int, calendar: dict) -> None:
+        """A season or round asked for that the upstream calendar does not have: not an error of
+        the data, but the caller should hear it (the command exits 1) rather than '0 races written'."""
+        if not calendar:
+            message = f"season {season} does not exist upstream (no races in its calendar)"
+        elif self.rounds and (absent := sorted(self.rounds - calendar.keys())):
+            message = (
+                f"{season} round{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))} "
+                f"not in the upstream calendar ({season} has rounds {min(calendar)}-{max(calendar)})"
+            )
+        else:
+            return
+        logger.warning("not upstream", extra={"season": season, "problem": message})
+        self.summary.missing.append(message)
 
     def _step(self, season: int, rnd: int, kind: str) -> str:
         return f"{season}:{rnd}:{kind}"
@@ -680,6 +698,7 @@ class _Sync:
                 )
         errors = list(self.summary.errors)
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
+        errors += [{"level": "warning", "message": m} for m in self.summary.missing]
         SyncRun.objects.filter(pk=self.run.pk).update(
             cursor={"done": sorted(self.done if done is None else done)},
             counts={t: c.as_dict() for t, c in sorted(merged.items())},

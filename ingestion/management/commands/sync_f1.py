@@ -72,6 +72,7 @@ class Command(BaseCommand):
         data = summary.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(data, default=str))
+            self._exit_if_missing(data)
             return
         self.stdout.write(
             f"Sync {data['status']} in {data['duration_s']}s (SyncRun {data['run_id']}): "
@@ -90,3 +91,10 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"rejected: {error.get('message')}"))
             for problem in error.get("problems", [])[:5]:
                 self.stderr.write(f"    {problem}")
+        self._exit_if_missing(data)
+
+    def _exit_if_missing(self, data: dict) -> None:
+        """Asked for a season or round upstream does not have: exit 1 (anything else that was asked
+        for has been synced), so a typo does not read as success."""
+        if data["missing"]:
+            raise CommandError("not upstream: " + "; ".join(data["missing"]))
