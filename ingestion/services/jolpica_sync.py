@@ -824,22 +824,27 @@ def _sync_locked(
         status = SyncStatus.PARTIAL if summary.errors else SyncStatus.SUCCEEDED
     except SourceError as exc:
         summary.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
+        exc.sync_run_id = run.pk  # for the caller's message (the summary is not returned)
         raise
     except (SystemExit, KeyboardInterrupt, SyncAborted) as exc:
-        # SystemExit: the worker shutting down (SIGTERM) mid-sync. Races already done were committed
-        # one by one and stay; the cursor lets a resumed run skip them.
+        # SystemExit: the worker shutting down (SIGTERM) mid-sync; KeyboardInterrupt: Ctrl-C at the
+        # command. Races already done were committed one by one and stay; the cursor lets a
+        # resumed run skip them.
         status = SyncStatus.INTERRUPTED
-        reason = (
-            "worker shut down during the run"
-            if isinstance(exc, SystemExit | KeyboardInterrupt)
-            else f"aborted: {exc.__class__.__name__}"
-        )
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted by the user (Ctrl-C / SIGINT)"
+        elif isinstance(exc, SystemExit):
+            reason = "worker shut down during the run"
+        else:
+            reason = f"aborted: {exc.__class__.__name__}"
         summary.errors.append(
             {"message": f"interrupted: {reason}; races finished before it were kept", "fatal": True}
         )
+        exc.sync_run_id = run.pk
         raise
     except Exception as exc:
         summary.errors.append({"message": f"{exc.__class__.__name__}: {exc}", "fatal": True})
+        exc.sync_run_id = run.pk
         raise
     finally:
         if bar is not None:

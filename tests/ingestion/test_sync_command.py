@@ -8,8 +8,10 @@ import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError
 
 from ingestion.models import RaceResult, SyncRun, SyncSource, SyncStatus
+from ingestion.services.jolpica_sync import _Sync
 
 SEASON = 2021
 
@@ -63,3 +65,34 @@ def test_some_rounds_missing_still_syncs_the_rest_and_says_which(mirror, ergast_
     assert data["races_written"] == 1 and data["missing"] == [
         "2021 rounds 23, 24 not in the upstream calendar (2021 has rounds 1-22)"
     ]
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_the_run_failed(mirror, ergast_data, monkeypatch):
+    def broken(self, season):
+        raise IntegrityError(
+            'duplicate key value violates unique constraint "x"\nDETAIL:  Key (a)=(1) exists.'
+        )
+
+    monkeypatch.setattr(_Sync, "sync_calendar", broken)
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_f1", "--seasons", "2021")
+    run = last_run()
+    message = str(caught.value)
+    assert caught.value.returncode == 1 and "\n" not in message
+    assert message.startswith(f"Sync failed (SyncRun {run.pk}): IntegrityError: duplicate key value")
+    assert "DETAIL: Key (a)=(1) exists." in message
+    assert run.status == SyncStatus.FAILED and "IntegrityError" in run.errors[-1]["message"]
+
+
+def test_ctrl_c_is_one_line_exit_130_and_the_run_interrupted(mirror, ergast_data, monkeypatch):
+    def ctrl_c(self, season):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_Sync, "sync_calendar", ctrl_c)
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_f1", "--seasons", "2021")
+    run = last_run()
+    assert caught.value.returncode == 130
+    assert str(caught.value).startswith(f"Sync interrupted by Ctrl-C (SyncRun {run.pk}):")
+    assert run.status == SyncStatus.INTERRUPTED
+    assert "interrupted by the user" in run.errors[-1]["message"]
