@@ -196,7 +196,7 @@ def _utc(dates: pd.Series, times: pd.Series) -> list:
 Converter = Callable[[pd.Series, object], tuple[list, pd.Series]]
 
 
-def _ints(*, default: int | None = None, required: bool = False) -> Converter:
+def _ints(*, default: int | None = None, required: bool = False, zero_is_none: bool = False) -> Converter:
     def convert(column: pd.Series, model_field) -> tuple[list, pd.Series]:
         number = pd.to_numeric(column, errors="coerce")
         present = column.notna()
@@ -207,6 +207,8 @@ def _ints(*, default: int | None = None, required: bool = False) -> Converter:
         if required:
             bad |= ~present
         values = [default if v != v else int(v) for v in number.where(~bad).tolist()]
+        if zero_is_none:
+            values = [None if v == 0 else v for v in values]
         return values, bad
 
     return convert
@@ -243,6 +245,9 @@ def _choices(column: pd.Series, model_field) -> tuple[list, pd.Series]:
 _INT = _ints()
 _INT0 = _ints(default=0)
 _INT_REQUIRED = _ints(required=True)
+# The dump writes fastest-lap rank 0 for cars without a fastest lap; Jolpica leaves `rank` out
+# (-> None). Both paths store None, or a load and a sync would flip the value back and forth.
+_RANK = _ints(zero_is_none=True)
 
 
 # --- the loader -------------------------------------------------------------------------------
@@ -259,7 +264,7 @@ _CLASSIFICATION_COMMON = {
     "time_text": ("time", _texts),
     "milliseconds": ("milliseconds", _INT),
     "fastest_lap": ("fastestLap", _INT),
-    "fastest_lap_rank": ("rank", _INT),
+    "fastest_lap_rank": ("rank", _RANK),
     "fastest_lap_time": ("fastestLapTime", _texts),
     "ergast_id": ("resultId", _INT_REQUIRED),
 }

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from ingestion.models import DriverStanding, PitStop, Race, RaceResult, SyncRun
+from ingestion.services.ergast_dump import ergast_dump_load
 from ingestion.services.jolpica_sync import jolpica_sync
 from ingestion.signals import races_changed
 from tests.conftest import ERGAST_DUMP_DIR, _load_mirror_module
@@ -209,3 +210,21 @@ def test_a_rejected_race_keeps_every_stored_row_even_after_the_delete(mirror, co
     assert bahrain_state() == before
     assert PitStop.objects.get(race__season_id=SEASON, race__round=1, driver__ref="bottas", stop=3).lap == 1
     assert slug not in summary.changed_race_ids
+
+
+# --- the dump and the API agree: a load then a sync writes nothing, and the other way round -------
+def test_load_then_sync_of_2022_writes_nothing_and_a_reload_neither(mirror, ergast_data):
+    """2022 has 14 results without a fastest lap: rank 0 in the dump, no rank from Jolpica. Both
+    must store None, or every load/sync pair flips them (and re-signals 8 races)."""
+    load = ergast_dump_load(directory=ergast_data, seasons=range(2022, 2023))
+    assert not RaceResult.objects.filter(race__season_id=2022, fastest_lap_rank=0).exists()
+    assert RaceResult.objects.filter(race__season_id=2022, fastest_lap_rank=None).count() == 14
+    assert load.rejected == []
+
+    summary = jolpica_sync(seasons=[2022], only="results,sprint", client=fast_client(), resume=False)
+    assert summary.errors == []
+    assert (summary.created, summary.updated, summary.deleted) == (0, 0, 0), summary.as_dict()["counts"]
+    assert summary.changed_race_ids == []
+
+    again = ergast_dump_load(directory=ergast_data, seasons=range(2022, 2023))
+    assert (again.created, again.updated, again.deleted) == (0, 0, 0), again.counts
