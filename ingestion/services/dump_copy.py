@@ -8,9 +8,10 @@ touches rows whose values differ (`IS DISTINCT FROM`), so a re-load writes nothi
 RETURNING clause tells inserted rows (`xmax = 0`) from updated ones. Runs inside the caller's
 transaction; deferred constraints (position order) are checked at its commit.
 
-`replace_by="race_id"`: the rows are the complete set for each race they name — stored rows of
+`replace_by=("race_id",)`: the rows are the complete set for each race they name — stored rows of
 those races whose natural key is not staged are deleted first (one DELETE; rows staff corrected
-are kept and reported), as `upsert_rows(replace=True)` does for one race.
+are kept and reported), as `upsert_rows(replace=True)` does for one race. `("race_id", "session")`
+replaces per race and practice session (a session the rows do not carry is left alone).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def copy_upsert_rows(
     rows: Sequence[dict],
     key_fields: Sequence[str],
     changed_of: str = "pk",
-    replace_by: str | None = None,
+    replace_by: Sequence[str] = (),
 ) -> tuple[UpsertCounts, set]:
     """Upsert `rows` (dicts of attnames, all with the same keys) on the unique `key_fields`.
 
@@ -91,10 +92,11 @@ def copy_upsert_rows(
 
         join = " AND ".join(f"t.{c} = s.{c}" for c in key_cols)
         deleted: list = []
-        if replace_by is not None:
-            by = qn(model._meta.get_field(replace_by).column)
+        if replace_by:
+            by = ", ".join(qn(model._meta.get_field(f).column) for f in replace_by)
+            by_t = ", ".join(f"t.{qn(model._meta.get_field(f).column)}" for f in replace_by)
             stale = (
-                f"t.{by} IN (SELECT DISTINCT {by} FROM {stage}) "  # noqa: S608 - identifiers from model meta
+                f"({by_t}) IN (SELECT DISTINCT {by} FROM {stage}) "  # noqa: S608 - identifiers from model meta
                 f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {join})"
             )
             if protect:

@@ -324,9 +324,10 @@ class _DumpLoader:
             ("team_standings", self.load_team_standings),
         ]
 
-    def _upsert(self, table: str, *, model, rows, key_fields, scope=None, replace=False) -> None:
-        """`replace`: fact tables — each race the rows name ends with exactly these rows (stored
-        rows of that race no longer in the dump are deleted); races without rows are not touched."""
+    def _upsert(self, table: str, *, model, rows, key_fields, scope=None, replace=()) -> None:
+        """`replace` (fact tables; e.g. `("race_id",)`): each race (or race and practice session)
+        the rows name ends with exactly these rows — stored rows of it no longer in the dump are
+        deleted; races (sessions) without rows, e.g. rejected ones, are not touched."""
         race_field = "pk" if model is Race else "race_id" if "race_id" in key_fields else None
         if connection.vendor == "postgresql":  # COPY + one INSERT .. ON CONFLICT per table
             counts, changed = copy_upsert_rows(
@@ -334,16 +335,27 @@ class _DumpLoader:
                 rows=rows,
                 key_fields=key_fields,
                 changed_of=race_field or "pk",
-                replace_by="race_id" if replace else None,
+                replace_by=replace,
             )
             if race_field:
                 self.changed_races |= changed
         else:
-            if replace and rows:  # only the races the rows name: a rejected race keeps its rows
-                scope = {"race_id__in": {row["race_id"] for row in rows}}
-            counts = upsert_rows(
-                model=model, rows=rows, key_fields=key_fields, scope=scope, replace=replace and bool(rows)
-            )
+            if replace and rows:  # only the races (sessions) the rows name: a rejected race keeps its rows
+                first, rest = replace[0], replace[1:]
+                groups: dict[tuple, list[dict]] = defaultdict(list)  # e.g. per practice session
+                for row in rows:
+                    groups[tuple(row[f] for f in rest)].append(row)
+                counts = UpsertCounts()
+                for values, group in groups.items():
+                    scope = {
+                        f"{first}__in": {row[first] for row in group},
+                        **dict(zip(rest, values, strict=True)),
+                    }
+                    counts.add(
+                        upsert_rows(model=model, rows=group, key_fields=key_fields, scope=scope, replace=True)
+                    )
+            else:
+                counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
             if race_field and (counts.created or counts.updated or counts.deleted):
                 self.changed_races |= set(self.race_pk.values())  # no per-row outcome here
         self.counts.setdefault(table, UpsertCounts()).add(counts)
@@ -531,8 +543,10 @@ class _DumpLoader:
         spec: dict[str, tuple[str, Converter]],
         kind: str | None = None,
         prepare: Callable[[list[dict]], None] | None = None,
+        replace_by: tuple[str, ...] = ("race_id",),
     ) -> None:
-        """Read, map FKs, validate per race, convert, and upsert one fact table."""
+        """Read, map FKs, validate per race, convert, and upsert one fact table; each race with
+        rows in the file ends with exactly them (per `replace_by`: race, or race and session)."""
         try:
             df = _read_frame(self.directory, filename, columns)
         except DumpFormatError as exc:
@@ -601,7 +615,7 @@ class _DumpLoader:
                 continue
             rows.extend(race_rows)
         scope = {"race_id__in": set(self.race_pk.values())}
-        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope, replace=True)
+        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope, replace=replace_by)
 
     def load_results(self) -> None:
         spec = {
@@ -694,6 +708,7 @@ class _DumpLoader:
             key_fields=["race_id", "session", "driver_id"],
             spec=spec,
             kind="practice",
+            replace_by=("race_id", "session"),  # OpenF1 may hold a session the dump does not have
         )
 
     def load_pit_stops(self) -> None:

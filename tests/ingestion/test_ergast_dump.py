@@ -377,7 +377,16 @@ def test_circuit_meta_apply_restores_metadata(ergast_data):
     assert circuit_meta()["monaco"] == {"circuit_type": "street", "length_km": 3.337}
 
 
-def test_reload_of_a_changed_dump_converges_per_race(dump_copy, ergast_data):
+@pytest.fixture(params=["copy", "orm"])
+def load_path(request, monkeypatch):
+    """Both write paths of the loader: COPY + INSERT .. ON CONFLICT (PostgreSQL) and upsert_rows
+    (any other database; forced here by making the loader see another vendor)."""
+    if request.param == "orm":
+        monkeypatch.setattr(connection, "vendor", "not-postgresql")
+    return request.param
+
+
+def test_reload_of_a_changed_dump_converges_per_race(dump_copy, ergast_data, load_path):
     """A race's rows become exactly the dump's: a changed car number (part of the natural key)
     replaces its row, rows gone from the dump are deleted, rows corrected in admin are kept."""
     d = dump_copy
@@ -441,3 +450,27 @@ def test_reload_of_a_changed_dump_converges_per_race(dump_copy, ergast_data):
     assert report.counts["results"]["deleted"] == 1  # mazepin 99 -> 9
     assert PitStop.objects.filter(race__slug="2021_bahrain").count() == before["stops"]
     assert DriverStanding.objects.filter(race__slug="2021_bahrain").count() == before["standings"]
+
+
+def test_practice_is_replaced_per_session_a_session_missing_from_the_dump_is_kept(dump_copy, load_path):
+    """OpenF1 ingests practice sessions the dump may not have yet: a reload replaces the sessions
+    it carries and leaves the others of the same race alone."""
+    d = dump_copy
+    bahrain = _race_id(d, 2023, "Bahrain Grand Prix")
+    practice = _csv(d, "practice.csv")
+    fp1 = [r for r in practice if r["raceId"] == bahrain and r["session"] == "FP1"]
+    dropped = max(fp1, key=lambda r: int(r["position"]))
+    kept = [
+        r for r in practice if r is not dropped and not (r["raceId"] == bahrain and r["session"] == "FP3")
+    ]
+    _write_csv(d, "practice.csv", kept)
+    stored = PracticeResult.objects.filter(race__slug="2023_bahrain")
+    fp3_before = stored.filter(session="FP3").count()
+    fp1_before = stored.filter(session="FP1").count()
+    assert fp3_before > 0
+
+    report = ergast_dump_load(directory=d, seasons=range(2023, 2024))
+
+    assert report.counts["practice"]["deleted"] == 1
+    assert stored.filter(session="FP1").count() == fp1_before - 1
+    assert stored.filter(session="FP3").count() == fp3_before
