@@ -152,10 +152,17 @@ def test_upstream_corrections_replace_and_delete_rows_both_ways(
     assert (again.created, again.updated, again.deleted) == (0, 0, 0) and again.changed_race_ids == []
 
 
+def standings_api_drivers(client) -> list[str]:
+    body = client.get("/api/v1/standings", {"season": SEASON, "round": 1}).json()
+    return [d["driver"]["id"] for d in body["drivers"]]
+
+
 def test_only_pitstops_and_standings_delete_what_upstream_dropped(
-    mirror, corrected_mirror, ergast_data, capsys
+    mirror, corrected_mirror, ergast_data, capsys, client
 ):
+    assert "massa" not in standings_api_drivers(client)  # and now cached
     jolpica_sync_rounds(corrected_mirror)
+    assert "massa" in standings_api_drivers(client)  # races_changed dropped the cached answer
     call_command(
         "sync_f1", "--seasons", "2021", "--rounds", "1-2", "--only", "pitstops,standings", "--no-resume"
     )
@@ -163,6 +170,7 @@ def test_only_pitstops_and_standings_delete_what_upstream_dropped(
     assert "2 deleted" in out, out
     state = bahrain_state()
     assert state["bottas_stops"] == 3 and not state["massa"]
+    assert "massa" not in standings_api_drivers(client)  # a deletion signals the race changed too
 
 
 def test_manual_correction_no_longer_upstream_is_kept_and_reported(mirror, ergast_data):
