@@ -2,7 +2,7 @@
 
 `races_changed(sender, race_ids=[...])` — sent after the database commit of a sync (Jolpica API or
 dump) with the public ids (`2021_abu_dhabi`) of races whose results, qualifying, sprint, pit stops
-or standings were created or updated — also by an admin correction of one row and by a forecast
+or standings were created, updated or deleted — also by an admin correction of one row and by a forecast
 sync (the races whose forecast was stored) and an observed-weather sync. Receivers: the API cache (f1site.cache) and the dashboard page cache
 (analytics). Receivers must be cheap or hand off to Celery; an exception in one is logged, not raised.
 """

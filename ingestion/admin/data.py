@@ -360,7 +360,14 @@ class SyncRunAdmin(ViewOnlyAdmin):
     @admin.display(description="counts")
     def counts_table(self, obj: SyncRun) -> str:
         rows = [
-            (table, c.get("created", 0), c.get("updated", 0), c.get("unchanged", 0), c.get("kept_manual", 0))
+            (
+                table,
+                c.get("created", 0),
+                c.get("updated", 0),
+                c.get("unchanged", 0),
+                c.get("deleted", 0),
+                c.get("kept_manual", 0),
+            )
             for table, c in (obj.counts or {}).items()
             if isinstance(c, dict)
         ]
@@ -368,8 +375,10 @@ class SyncRunAdmin(ViewOnlyAdmin):
             return "-"
         return format_html(
             "<table><tr><th>table</th><th>created</th><th>updated</th><th>unchanged</th>"
-            "<th>kept manual</th></tr>{}</table>",
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            "<th>deleted</th><th>kept manual</th></tr>{}</table>",
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            ),
         )
 
     @admin.display(description="errors and warnings")

@@ -7,6 +7,11 @@ travel as one COPY stream and the diff runs inside PostgreSQL, which is what mak
 touches rows whose values differ (`IS DISTINCT FROM`), so a re-load writes nothing and the
 RETURNING clause tells inserted rows (`xmax = 0`) from updated ones. Runs inside the caller's
 transaction; deferred constraints (position order) are checked at its commit.
+
+`replace_by=("race_id",)`: the rows are the complete set for each race they name — stored rows of
+those races whose natural key is not staged are deleted first (one DELETE; rows staff corrected
+are kept and reported), as `upsert_rows(replace=True)` does for one race. `("race_id", "session")`
+replaces per race and practice session (a session the rows do not carry is left alone).
 """
 
 from __future__ import annotations
@@ -19,11 +24,17 @@ from ingestion.services.upsert import UpsertCounts
 
 
 def copy_upsert_rows(
-    *, model: type[models.Model], rows: Sequence[dict], key_fields: Sequence[str], changed_of: str = "pk"
+    *,
+    model: type[models.Model],
+    rows: Sequence[dict],
+    key_fields: Sequence[str],
+    changed_of: str = "pk",
+    replace_by: Sequence[str] = (),
 ) -> tuple[UpsertCounts, set]:
     """Upsert `rows` (dicts of attnames, all with the same keys) on the unique `key_fields`.
 
-    Returns the counts and the set of `changed_of` values (e.g. "race_id") of created/updated rows.
+    Returns the counts and the set of `changed_of` values (e.g. "race_id") of created, updated and
+    (with `replace_by`) deleted rows.
     """
     counts = UpsertCounts()
     if not rows:
@@ -80,6 +91,31 @@ def copy_upsert_rows(
             )
 
         join = " AND ".join(f"t.{c} = s.{c}" for c in key_cols)
+        deleted: list = []
+        if replace_by:
+            by = ", ".join(qn(model._meta.get_field(f).column) for f in replace_by)
+            by_t = ", ".join(f"t.{qn(model._meta.get_field(f).column)}" for f in replace_by)
+            stale = (
+                f"({by_t}) IN (SELECT DISTINCT {by} FROM {stage}) "  # noqa: S608 - identifiers from model meta
+                f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {join})"
+            )
+            if protect:
+                cursor.execute(
+                    f"SELECT t.{qn(model._meta.pk.column)}, {', '.join(f't.{c}' for c in key_cols)} "  # noqa: S608
+                    f"FROM {table} t WHERE {stale} AND t.manually_corrected"
+                )
+                for record in cursor.fetchall():
+                    counts.kept_manual.append(
+                        {
+                            "model": model.__name__,
+                            "pk": record[0],
+                            "key": [str(k) for k in record[1:]],
+                            "upstream": {"row": "no longer upstream"},
+                        }
+                    )
+                stale += " AND NOT t.manually_corrected"
+            cursor.execute(f"DELETE FROM {table} t WHERE {stale} RETURNING t.{qn(changed_column)}")  # noqa: S608
+            deleted = [value for (value,) in cursor.fetchall()]
         if protect:
             # Rows a human corrected: keep them, report what upstream says instead.
             select = ", ".join(f"t.{c}, s.{c}" for c in value_cols)
@@ -117,4 +153,5 @@ def copy_upsert_rows(
     counts.created = sum(1 for inserted, _ in outcomes if inserted)
     counts.updated = len(outcomes) - counts.created
     counts.unchanged = len(rows) - len(outcomes)
-    return counts, {value for _, value in outcomes}
+    counts.deleted = len(deleted)
+    return counts, {value for _, value in outcomes} | set(deleted)

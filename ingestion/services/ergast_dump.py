@@ -97,6 +97,10 @@ class DumpLoadReport:
     def updated(self) -> int:
         return sum(c["updated"] for c in self.counts.values())
 
+    @property
+    def deleted(self) -> int:
+        return sum(c.get("deleted", 0) for c in self.counts.values())
+
     def as_dict(self) -> dict:
         return {
             "sync_run_id": self.sync_run_id,
@@ -104,6 +108,7 @@ class DumpLoadReport:
             "seconds": round(self.seconds, 3),
             "created": self.created,
             "updated": self.updated,
+            "deleted": self.deleted,
             "counts": self.counts,
             "rejected": self.rejected,
             "warnings": self.warnings,
@@ -191,7 +196,7 @@ def _utc(dates: pd.Series, times: pd.Series) -> list:
 Converter = Callable[[pd.Series, object], tuple[list, pd.Series]]
 
 
-def _ints(*, default: int | None = None, required: bool = False) -> Converter:
+def _ints(*, default: int | None = None, required: bool = False, zero_is_none: bool = False) -> Converter:
     def convert(column: pd.Series, model_field) -> tuple[list, pd.Series]:
         number = pd.to_numeric(column, errors="coerce")
         present = column.notna()
@@ -202,6 +207,8 @@ def _ints(*, default: int | None = None, required: bool = False) -> Converter:
         if required:
             bad |= ~present
         values = [default if v != v else int(v) for v in number.where(~bad).tolist()]
+        if zero_is_none:
+            values = [None if v == 0 else v for v in values]
         return values, bad
 
     return convert
@@ -238,6 +245,9 @@ def _choices(column: pd.Series, model_field) -> tuple[list, pd.Series]:
 _INT = _ints()
 _INT0 = _ints(default=0)
 _INT_REQUIRED = _ints(required=True)
+# The dump writes fastest-lap rank 0 for cars without a fastest lap; Jolpica leaves `rank` out
+# (-> None). Both paths store None, or a load and a sync would flip the value back and forth.
+_RANK = _ints(zero_is_none=True)
 
 
 # --- the loader -------------------------------------------------------------------------------
@@ -254,7 +264,7 @@ _CLASSIFICATION_COMMON = {
     "time_text": ("time", _texts),
     "milliseconds": ("milliseconds", _INT),
     "fastest_lap": ("fastestLap", _INT),
-    "fastest_lap_rank": ("rank", _INT),
+    "fastest_lap_rank": ("rank", _RANK),
     "fastest_lap_time": ("fastestLapTime", _texts),
     "ergast_id": ("resultId", _INT_REQUIRED),
 }
@@ -314,17 +324,39 @@ class _DumpLoader:
             ("team_standings", self.load_team_standings),
         ]
 
-    def _upsert(self, table: str, *, model, rows, key_fields, scope=None) -> None:
+    def _upsert(self, table: str, *, model, rows, key_fields, scope=None, replace=()) -> None:
+        """`replace` (fact tables; e.g. `("race_id",)`): each race (or race and practice session)
+        the rows name ends with exactly these rows — stored rows of it no longer in the dump are
+        deleted; races (sessions) without rows, e.g. rejected ones, are not touched."""
         race_field = "pk" if model is Race else "race_id" if "race_id" in key_fields else None
         if connection.vendor == "postgresql":  # COPY + one INSERT .. ON CONFLICT per table
             counts, changed = copy_upsert_rows(
-                model=model, rows=rows, key_fields=key_fields, changed_of=race_field or "pk"
+                model=model,
+                rows=rows,
+                key_fields=key_fields,
+                changed_of=race_field or "pk",
+                replace_by=replace,
             )
             if race_field:
                 self.changed_races |= changed
         else:
-            counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
-            if race_field and (counts.created or counts.updated):
+            if replace and rows:  # only the races (sessions) the rows name: a rejected race keeps its rows
+                first, rest = replace[0], replace[1:]
+                groups: dict[tuple, list[dict]] = defaultdict(list)  # e.g. per practice session
+                for row in rows:
+                    groups[tuple(row[f] for f in rest)].append(row)
+                counts = UpsertCounts()
+                for values, group in groups.items():
+                    scope = {
+                        f"{first}__in": {row[first] for row in group},
+                        **dict(zip(rest, values, strict=True)),
+                    }
+                    counts.add(
+                        upsert_rows(model=model, rows=group, key_fields=key_fields, scope=scope, replace=True)
+                    )
+            else:
+                counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
+            if race_field and (counts.created or counts.updated or counts.deleted):
                 self.changed_races |= set(self.race_pk.values())  # no per-row outcome here
         self.counts.setdefault(table, UpsertCounts()).add(counts)
 
@@ -511,8 +543,10 @@ class _DumpLoader:
         spec: dict[str, tuple[str, Converter]],
         kind: str | None = None,
         prepare: Callable[[list[dict]], None] | None = None,
+        replace_by: tuple[str, ...] = ("race_id",),
     ) -> None:
-        """Read, map FKs, validate per race, convert, and upsert one fact table."""
+        """Read, map FKs, validate per race, convert, and upsert one fact table; each race with
+        rows in the file ends with exactly them (per `replace_by`: race, or race and session)."""
         try:
             df = _read_frame(self.directory, filename, columns)
         except DumpFormatError as exc:
@@ -581,7 +615,7 @@ class _DumpLoader:
                 continue
             rows.extend(race_rows)
         scope = {"race_id__in": set(self.race_pk.values())}
-        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope)
+        self._upsert(table, model=model, rows=rows, key_fields=key_fields, scope=scope, replace=replace_by)
 
     def load_results(self) -> None:
         spec = {
@@ -674,6 +708,7 @@ class _DumpLoader:
             key_fields=["race_id", "session", "driver_id"],
             spec=spec,
             kind="practice",
+            replace_by=("race_id", "session"),  # OpenF1 may hold a session the dump does not have
         )
 
     def load_pit_stops(self) -> None:

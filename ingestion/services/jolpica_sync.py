@@ -11,9 +11,11 @@ committed race. A kind whose payload fails validation is rejected for that race 
 stay as they are), recorded in SyncRun.errors, and the sync continues.
 
 Kinds: results, sprint, qualifying, pitstops, driver_standings, team_standings (`standings` =
-both). Rows staff corrected by hand are kept; the upstream value is recorded (`kept_manual`).
-After the run, `ingestion.signals.races_changed` is sent once with the ids of races whose rows
-changed (only for committed races).
+both). A race's rows of a kind written by the sync are exactly upstream's afterwards: stored rows
+whose natural key is no longer upstream are deleted in the same transaction (`deleted`), so a
+corrected car number replaces its row. Rows staff corrected by hand are kept; the upstream value
+is recorded (`kept_manual`). After the run, `ingestion.signals.races_changed` is sent once with
+the ids of races whose rows changed (created, updated or deleted; only for committed races).
 """
 
 from __future__ import annotations
@@ -116,10 +118,20 @@ class SyncAborted(Exception):
 
 
 def parse_only(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """'results,standings' -> the kinds to sync. None/empty = all. ValueError names unknown kinds."""
-    if not value:
+    """'results,standings' -> the kinds to sync, in KINDS order.
+
+    None = every kind. `races` alone = none: the calendar only. A string naming nothing (`""`, `","`)
+    is a ValueError, as is an unknown kind. Idempotent: a tuple it returned — also the empty one,
+    "calendar only" — parses to itself, so the command and `jolpica_sync` can both call it.
+    """
+    if value is None:
         return KINDS
-    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    if isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        if not names:
+            raise ValueError(f"no kind given ({value!r}): choose from {', '.join((*KINDS, *_ALIASES))}")
+    else:
+        names = [v.strip() for v in value if v.strip()]
     out: list[str] = []
     for name in names:
         if name in _ALIASES:
@@ -143,6 +155,7 @@ class SyncSummary:
     errors: list[dict] = field(default_factory=list)
     kept_manual: list[dict] = field(default_factory=list)
     changed_race_ids: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # seasons / rounds asked for that upstream lacks
     resumed_from: int | None = None
     skipped_steps: int = 0
     duration_s: float = 0.0
@@ -158,6 +171,10 @@ class SyncSummary:
     def updated(self) -> int:
         return sum(c.updated for c in self.counts.values())
 
+    @property
+    def deleted(self) -> int:
+        return sum(c.deleted for c in self.counts.values())
+
     def as_dict(self) -> dict:
         return {
             "run_id": self.run_id,
@@ -167,10 +184,12 @@ class SyncSummary:
             "requests_made": self.requests_made,
             "created": self.created,
             "updated": self.updated,
+            "deleted": self.deleted,
             "counts": {table: c.as_dict() for table, c in sorted(self.counts.items())},
             "errors": self.errors,
             "kept_manual": self.kept_manual,
             "changed_race_ids": self.changed_race_ids,
+            "missing": self.missing,
             "resumed_from": self.resumed_from,
             "skipped_steps": self.skipped_steps,
             "duration_s": round(self.duration_s, 2),
@@ -428,6 +447,7 @@ class _Sync:
 
     # -- planning ---------------------------------------------------------------------------
     def target_rounds(self, season: int, calendar: dict) -> list[int]:
+        self._note_missing(season, calendar)
         rounds = sorted(r for r in calendar if self.rounds is None or r in self.rounds)
         if not self.incremental:
             return rounds
@@ -437,6 +457,21 @@ class _Sync:
         )
         latest = max(with_results) if with_results else None
         return [r for r in rounds if r == latest or (r not in with_results and calendar[r][2].date <= today)]
+
+    def _note_missing(self, season: int, calendar: dict) -> None:
+        """A season or round asked for that the upstream calendar does not have: not an error of
+        the data, but the caller should hear it (the command exits 1) rather than '0 races written'."""
+        if not calendar:
+            message = f"season {season} does not exist upstream (no races in its calendar)"
+        elif self.rounds and (absent := sorted(self.rounds - calendar.keys())):
+            message = (
+                f"{season} round{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))} "
+                f"not in the upstream calendar ({season} has rounds {min(calendar)}-{max(calendar)})"
+            )
+        else:
+            return
+        logger.warning("not upstream", extra={"season": season, "problem": message})
+        self.summary.missing.append(message)
 
     def _step(self, season: int, rnd: int, kind: str) -> str:
         return f"{season}:{rnd}:{kind}"
@@ -541,8 +576,14 @@ class _Sync:
                         mapped = [self._resolve(row, refs, work.race_pk) for row in rows]
                     except KeyError as exc:
                         raise _RaceRejected(kind, f"{label} {kind}: unknown reference {exc}") from None
+                    # The race's rows of this kind become exactly upstream's: rows no longer there are
+                    # deleted (manual corrections kept). An empty answer never empties a race.
                     counts = upsert_rows(
-                        model=model, rows=mapped, key_fields=key_fields, scope={"race_id": work.race_pk}
+                        model=model,
+                        rows=mapped,
+                        key_fields=key_fields,
+                        scope={"race_id": work.race_pk},
+                        replace=bool(mapped),
                     )
                     local.setdefault(TABLE_NAMES[kind], UpsertCounts()).add(counts)
                     kept.extend({"race": label, **k} for k in counts.kept_manual)
@@ -558,7 +599,7 @@ class _Sync:
         self._remember(written, refs)
         for table, counts in local.items():
             self.summary.add(table, counts)
-            if table in FACT_TABLES and (counts.created or counts.updated):
+            if table in FACT_TABLES and (counts.created or counts.updated or counts.deleted):
                 self.changed.add(label)
         self.summary.kept_manual.extend(kept)
         self.summary.races_written += 1
@@ -652,9 +693,12 @@ class _Sync:
         merged: dict[str, UpsertCounts] = {}
         for source in (self.summary.counts, extra or {}):
             for table, c in source.items():
-                merged.setdefault(table, UpsertCounts()).add(UpsertCounts(c.created, c.updated, c.unchanged))
+                merged.setdefault(table, UpsertCounts()).add(
+                    UpsertCounts(c.created, c.updated, c.unchanged, deleted=c.deleted)
+                )
         errors = list(self.summary.errors)
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
+        errors += [{"level": "warning", "message": m} for m in self.summary.missing]
         SyncRun.objects.filter(pk=self.run.pk).update(
             cursor={"done": sorted(self.done if done is None else done)},
             counts={t: c.as_dict() for t, c in sorted(merged.items())},
@@ -780,22 +824,27 @@ def _sync_locked(
         status = SyncStatus.PARTIAL if summary.errors else SyncStatus.SUCCEEDED
     except SourceError as exc:
         summary.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
+        exc.sync_run_id = run.pk  # for the caller's message (the summary is not returned)
         raise
     except (SystemExit, KeyboardInterrupt, SyncAborted) as exc:
-        # SystemExit: the worker shutting down (SIGTERM) mid-sync. Races already done were committed
-        # one by one and stay; the cursor lets a resumed run skip them.
+        # SystemExit: the worker shutting down (SIGTERM) mid-sync; KeyboardInterrupt: Ctrl-C at the
+        # command. Races already done were committed one by one and stay; the cursor lets a
+        # resumed run skip them.
         status = SyncStatus.INTERRUPTED
-        reason = (
-            "worker shut down during the run"
-            if isinstance(exc, SystemExit | KeyboardInterrupt)
-            else f"aborted: {exc.__class__.__name__}"
-        )
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted by the user (Ctrl-C / SIGINT)"
+        elif isinstance(exc, SystemExit):
+            reason = "worker shut down during the run"
+        else:
+            reason = f"aborted: {exc.__class__.__name__}"
         summary.errors.append(
             {"message": f"interrupted: {reason}; races finished before it were kept", "fatal": True}
         )
+        exc.sync_run_id = run.pk
         raise
     except Exception as exc:
         summary.errors.append({"message": f"{exc.__class__.__name__}: {exc}", "fatal": True})
+        exc.sync_run_id = run.pk
         raise
     finally:
         if bar is not None:

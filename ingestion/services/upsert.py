@@ -5,6 +5,11 @@ created/updated), and new + changed rows go to the database in one
 `bulk_create(update_conflicts=True)` per batch. Rows a human corrected in admin
 (`manually_corrected=True`) are never overwritten by an upstream value; the difference is returned
 so the sync run can record it.
+
+With `replace=True` the rows are the complete upstream set for `scope` (e.g. one race's results):
+stored rows in scope whose natural key is not among them are deleted first (one DELETE), so a
+changed natural-key field (a corrected car number) replaces its row instead of colliding with it,
+and rows dropped upstream disappear. Rows corrected in admin are kept and reported as well.
 """
 
 from __future__ import annotations
@@ -21,15 +26,19 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     kept_manual: list[dict] = field(default_factory=list)
+    deleted: int = 0  # rows no longer upstream (upsert_rows(replace=True))
 
     def add(self, other: UpsertCounts) -> None:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.deleted += other.deleted
         self.kept_manual.extend(other.kept_manual)
 
     def as_dict(self) -> dict:
         out = {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+        if self.deleted:
+            out["deleted"] = self.deleted
         if self.kept_manual:
             out["kept_manual"] = len(self.kept_manual)
         return out
@@ -50,13 +59,19 @@ def upsert_rows(
     key_fields: Sequence[str],
     scope: dict | None = None,
     batch_size: int = 2000,
+    replace: bool = False,
 ) -> UpsertCounts:
     """Insert or update `rows` (dicts of attnames, e.g. `race_id`) keyed on `key_fields`.
 
     `scope` narrows the read of existing rows (e.g. `{"race_id__in": [...]}`); without it the
     first key field's values are used. Every row must carry the same set of fields.
+    `replace=True` (needs `scope`; `rows` must not be empty): `rows` are everything that belongs in
+    `scope`, stored rows in scope with another natural key are deleted (manual corrections kept).
+    Call it inside a transaction: the delete and the upsert must commit together.
     """
     counts = UpsertCounts()
+    if replace and (scope is None or not rows):
+        raise ValueError("upsert_rows(replace=True) needs a scope and at least one row")
     if not rows:
         return counts
     fields = list(rows[0].keys())
@@ -105,6 +120,26 @@ def upsert_rows(
         else:
             counts.updated += 1
             to_write.append(model(**row))
+
+    if replace:
+        doomed = []
+        for key, rec in existing.items():
+            if key in seen:
+                continue
+            if protect and rec.get("manually_corrected"):
+                counts.kept_manual.append(
+                    {
+                        "model": model.__name__,
+                        "pk": rec["pk"],
+                        "key": [str(k) for k in key],
+                        "upstream": {"row": "no longer upstream"},
+                    }
+                )
+            else:
+                doomed.append(rec["pk"])
+        if doomed:  # before the upsert: a replaced natural key must not collide with its old row
+            _, per_model = model.objects.filter(pk__in=doomed).delete()
+            counts.deleted = per_model.get(model._meta.label, 0)
 
     if to_write:
         model.objects.bulk_create(

@@ -375,3 +375,102 @@ def test_circuit_meta_apply_restores_metadata(ergast_data):
     assert counts.updated == 2
     assert Circuit.objects.get(ref="spa").length_km == 7.004
     assert circuit_meta()["monaco"] == {"circuit_type": "street", "length_km": 3.337}
+
+
+@pytest.fixture(params=["copy", "orm"])
+def load_path(request, monkeypatch):
+    """Both write paths of the loader: COPY + INSERT .. ON CONFLICT (PostgreSQL) and upsert_rows
+    (any other database; forced here by making the loader see another vendor)."""
+    if request.param == "orm":
+        monkeypatch.setattr(connection, "vendor", "not-postgresql")
+    return request.param
+
+
+def test_reload_of_a_changed_dump_converges_per_race(dump_copy, ergast_data, load_path):
+    """A race's rows become exactly the dump's: a changed car number (part of the natural key)
+    replaces its row, rows gone from the dump are deleted, rows corrected in admin are kept."""
+    d = dump_copy
+    bahrain = _race_id(d, 2021, "Bahrain Grand Prix")
+    imola = _race_id(d, 2021, "Emilia Romagna Grand Prix")
+    mazepin, bottas = "853", "822"
+    results = _csv(d, "results.csv")
+    for r in results:
+        if r["raceId"] == bahrain and r["driverId"] == mazepin:
+            r["number"] = "99"
+    imola_last = max((r for r in results if r["raceId"] == imola), key=lambda r: int(r["positionOrder"]))
+    results.remove(imola_last)
+    _write_csv(d, "results.csv", results)
+    stops = [
+        r
+        for r in _csv(d, "pit_stops.csv")
+        if not (r["raceId"] == bahrain and r["driverId"] == bottas and r["stop"] == "3")
+    ]
+    _write_csv(d, "pit_stops.csv", stops)
+    standings = _csv(d, "driver_standings.csv")
+    standings.remove(max((r for r in standings if r["raceId"] == bahrain), key=lambda r: int(r["position"])))
+    _write_csv(d, "driver_standings.csv", standings)
+    manual = RaceResult.objects.get(
+        race__slug="2021_emilia_romagna", position_order=int(imola_last["positionOrder"])
+    )
+    RaceResult.objects.filter(pk=manual.pk).update(manually_corrected=True)
+    before = {
+        "stops": PitStop.objects.filter(race__slug="2021_bahrain").count(),
+        "standings": DriverStanding.objects.filter(race__slug="2021_bahrain").count(),
+    }
+
+    sent = []
+
+    def receiver(sender, race_ids=(), **kwargs):
+        sent.append(list(race_ids))
+
+    races_changed.connect(receiver)
+    try:
+        report = ergast_dump_load(directory=d, seasons=range(2021, 2022))
+    finally:
+        races_changed.disconnect(receiver)
+    with connection.cursor() as cursor:  # the test transaction never commits: check deferred ones now
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    assert report.rejected == []
+    assert report.counts["results"]["deleted"] == 1 and report.counts["results"]["created"] == 1
+    assert report.counts["pit_stops"]["deleted"] == 1 and report.counts["driver_standings"]["deleted"] == 1
+    assert report.deleted == 3
+    numbers = RaceResult.objects.filter(race__slug="2021_bahrain", driver__ref="mazepin").values_list(
+        "number", flat=True
+    )
+    assert list(numbers) == [99]
+    assert PitStop.objects.filter(race__slug="2021_bahrain").count() == before["stops"] - 1
+    assert DriverStanding.objects.filter(race__slug="2021_bahrain").count() == before["standings"] - 1
+    assert RaceResult.objects.filter(pk=manual.pk).exists()
+    assert any("no longer upstream" in w and str(manual.pk) in w for w in report.warnings)
+    assert sent and "2021_bahrain" in sent[0]
+
+    # the original dump again: back to where it was
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    assert report.counts["results"]["deleted"] == 1  # mazepin 99 -> 9
+    assert PitStop.objects.filter(race__slug="2021_bahrain").count() == before["stops"]
+    assert DriverStanding.objects.filter(race__slug="2021_bahrain").count() == before["standings"]
+
+
+def test_practice_is_replaced_per_session_a_session_missing_from_the_dump_is_kept(dump_copy, load_path):
+    """OpenF1 ingests practice sessions the dump may not have yet: a reload replaces the sessions
+    it carries and leaves the others of the same race alone."""
+    d = dump_copy
+    bahrain = _race_id(d, 2023, "Bahrain Grand Prix")
+    practice = _csv(d, "practice.csv")
+    fp1 = [r for r in practice if r["raceId"] == bahrain and r["session"] == "FP1"]
+    dropped = max(fp1, key=lambda r: int(r["position"]))
+    kept = [
+        r for r in practice if r is not dropped and not (r["raceId"] == bahrain and r["session"] == "FP3")
+    ]
+    _write_csv(d, "practice.csv", kept)
+    stored = PracticeResult.objects.filter(race__slug="2023_bahrain")
+    fp3_before = stored.filter(session="FP3").count()
+    fp1_before = stored.filter(session="FP1").count()
+    assert fp3_before > 0
+
+    report = ergast_dump_load(directory=d, seasons=range(2023, 2024))
+
+    assert report.counts["practice"]["deleted"] == 1
+    assert stored.filter(session="FP1").count() == fp1_before - 1
+    assert stored.filter(session="FP3").count() == fp3_before

@@ -134,3 +134,34 @@ def test_sigkilled_sync_resumes_and_ends_identical(mirror, ergast_data, scratch_
     with connection.cursor() as cur:
         reference = _rows(cur)
     assert resumed == reference
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(mirror, ergast_data, scratch_db):
+    """SIGINT (Ctrl-C) at the real command: no traceback, exit status 130, the SyncRun is
+    `interrupted` by the user, and the same command resumes after the committed races."""
+    args, env = _sync_command(scratch_db, mirror)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while mirror.requests()["total"] < 12 + 3 * 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sync finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and out == ""
+    (line,) = err.strip().splitlines()
+    with psycopg.connect(scratch_db) as conn:
+        run_id, status, errors = conn.execute(
+            "SELECT id, status, errors FROM ingestion_syncrun ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert f"Sync interrupted by Ctrl-C (SyncRun {run_id})" in line and "resume" in line
+    assert status == "interrupted"
+    assert any("interrupted by the user" in e.get("message", "") for e in errors)
+
+    finished = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["resumed_from"] == run_id

@@ -142,6 +142,16 @@ def test_qualifying_and_pit_stop_times_in_milliseconds():
 
 def test_parse_only():
     assert parse_only("standings,results") == ("results", "driver_standings", "team_standings")
-    assert parse_only(None)[0] == "results" and len(parse_only("")) == 6
+    assert parse_only(None)[0] == "results" and len(parse_only(None)) == 6
     with pytest.raises(ValueError, match="unknown kind 'laps'"):
         parse_only("laps")
+
+
+def test_parse_only_races_is_the_calendar_only_and_empty_is_an_error():
+    assert parse_only("races") == ()
+    assert parse_only(parse_only("races")) == ()  # the command parses, then jolpica_sync again
+    for value in (None, "results,standings", "pitstops"):
+        assert parse_only(parse_only(value)) == parse_only(value)
+    for empty in (",", "", " , "):
+        with pytest.raises(ValueError, match="no kind given"):
+            parse_only(empty)

@@ -45,7 +45,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"Loaded {directory} in {report.seconds:.1f}s: {report.created} created, "
-            f"{report.updated} updated (SyncRun {report.sync_run_id}, {report.status})"
+            f"{report.updated} updated, {report.deleted} deleted (SyncRun {report.sync_run_id}, {report.status})"
         )
         for table, counts in report.counts.items():
             self.stdout.write(f"  {table:<17} " + "  ".join(f"{k} {v}" for k, v in counts.items()))

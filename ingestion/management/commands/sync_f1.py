@@ -1,7 +1,10 @@
 """`manage.py sync_f1 --seasons 2018-2026 [--rounds 1-5] [--only results,qualifying] [--incremental] [--json]`.
 
 Syncs from Jolpica-F1 (ERGAST_API_BASE) race by race; see ingestion.services.jolpica_sync.
-Exit status 0 when the run succeeded (also with rejected races, listed), 1 when it failed.
+Exit status: 0 when the run succeeded (also with rejected races, listed); 1 when it failed (one
+line naming the SyncRun; `--traceback` shows the traceback), when another sync holds the lock, or
+when a season/round asked for does not exist upstream; 130 on Ctrl-C (the run is `interrupted`,
+committed races stay and the same command resumes after them). Bad arguments: CommandError.
 """
 
 import json
@@ -28,6 +31,11 @@ def parse_range(text: str, *, what: str, lo: int, hi: int) -> list[int]:
     if not out:
         raise CommandError(f"--{what} is empty")
     return sorted(out)
+
+
+def _run_of(exc: BaseException) -> str:
+    run_id = getattr(exc, "sync_run_id", None)
+    return f" (SyncRun {run_id})" if run_id else ""
 
 
 class Command(BaseCommand):
@@ -63,19 +71,30 @@ class Command(BaseCommand):
             )
         except SourceError as exc:
             raise CommandError(
-                f"Sync failed (races committed so far are kept; rerun to resume): {exc}"
+                f"Sync failed{_run_of(exc)} (races committed so far are kept; rerun to resume): {exc}"
             ) from None
         except SyncAborted as exc:
-            raise CommandError(f"Sync interrupted: {exc}") from None
+            raise CommandError(f"Sync interrupted{_run_of(exc)}: {exc}") from None
         except SyncAlreadyRunning as exc:
             raise CommandError(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            raise CommandError(
+                f"Sync interrupted by Ctrl-C{_run_of(exc)}: races committed so far are kept; "
+                "rerun the same command to resume after them",
+                returncode=130,
+            ) from None
+        except Exception as exc:  # anything unforeseen: the run is marked failed with the message
+            message = " ".join(f"{exc.__class__.__name__}: {exc}".split())  # one line
+            raise CommandError(f"Sync failed{_run_of(exc)}: {message} (--traceback for details)") from exc
         data = summary.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(data, default=str))
+            self._exit_if_missing(data)
             return
         self.stdout.write(
             f"Sync {data['status']} in {data['duration_s']}s (SyncRun {data['run_id']}): "
             f"{data['races_written']} races written, {data['created']} created, {data['updated']} updated, "
+            f"{data['deleted']} deleted (no longer upstream), "
             f"{data['requests_made']} requests"
             + (f", resumed from run {data['resumed_from']}" if data["resumed_from"] else "")
         )
@@ -89,3 +108,10 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"rejected: {error.get('message')}"))
             for problem in error.get("problems", [])[:5]:
                 self.stderr.write(f"    {problem}")
+        self._exit_if_missing(data)
+
+    def _exit_if_missing(self, data: dict) -> None:
+        """Asked for a season or round upstream does not have: exit 1 (anything else that was asked
+        for has been synced), so a typo does not read as success."""
+        if data["missing"]:
+            raise CommandError("not upstream: " + "; ".join(data["missing"]))
