@@ -51,6 +51,7 @@ from ingestion.models import (
     TeamStanding,
 )
 from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
+from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import assign_shared_car_index, validate_classification
@@ -142,6 +143,7 @@ class SyncSummary:
     counts: dict[str, UpsertCounts] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
     kept_manual: list[dict] = field(default_factory=list)
+    calendar: list[dict] = field(default_factory=list)  # races renumbered/added/deleted upstream
     changed_race_ids: list[str] = field(default_factory=list)
     resumed_from: int | None = None
     skipped_steps: int = 0
@@ -170,6 +172,7 @@ class SyncSummary:
             "counts": {table: c.as_dict() for table, c in sorted(self.counts.items())},
             "errors": self.errors,
             "kept_manual": self.kept_manual,
+            "calendar": self.calendar,
             "changed_race_ids": self.changed_race_ids,
             "resumed_from": self.resumed_from,
             "skipped_steps": self.skipped_steps,
@@ -391,10 +394,28 @@ class _Sync:
                 )
                 for p in payloads
             )
-            rows = [race_row(p, circuit_pk=circuit_pk[p.Circuit.circuitId]) for p in payloads]
-            existing = set(Race.objects.filter(season_id=season).values_list("round", flat=True))
-            new = [{"slug": slugs[(season, r["round"])], **r} for r in rows if r["round"] not in existing]
-            old = [r for r in rows if r["round"] in existing]  # the public id is never rewritten
+            rows = {int(p.round): race_row(p, circuit_pk=circuit_pk[p.Circuit.circuitId]) for p in payloads}
+            changes = calendar_reconcile(
+                season,
+                [
+                    UpstreamEntry(
+                        round=rnd,
+                        slug=slugs[(season, rnd)],
+                        name=row["name"],
+                        circuit_id=row["circuit_id"],
+                        circuit_ref=payload.Circuit.circuitId,
+                        date=row["date"],
+                    )
+                    for (rnd, row), payload in zip(rows.items(), payloads, strict=True)
+                ],
+            )
+            # matched races are now at their upstream round: update them there; insert the new ones
+            old = [row for rnd, row in rows.items() if rnd in changes.matched]
+            new = [
+                {"slug": changes.new_slugs[rnd], **row}
+                for rnd, row in rows.items()
+                if rnd in changes.new_slugs
+            ]
             for batch in (old, new):
                 self._add(
                     "races",
@@ -402,11 +423,66 @@ class _Sync:
                         model=Race, rows=batch, key_fields=["season_id", "round"], scope={"season_id": season}
                     ),
                 )
+            if changes.renumbered or changes.restored:
+                self._add("races", UpsertCounts(updated=len({*changes.renumbered, *changes.restored})))
+        self._calendar_report(changes)
         by_round = {
             p_round: (pk, slug)
             for pk, p_round, slug in Race.objects.filter(season_id=season).values_list("pk", "round", "slug")
         }
-        return {int(p.round): (*by_round[int(p.round)], p) for p in payloads}
+        return {
+            int(p.round): (*by_round[int(p.round)], p)
+            for p in payloads
+            if int(p.round) not in dict(changes.conflicts)
+        }
+
+    def _calendar_report(self, changes: CalendarChanges) -> None:
+        """Summary, SyncRun and log for a calendar that changed upstream; the cursor follows the
+        renumbering (its steps are `season:round:kind`)."""
+        season = changes.season
+        round_map = changes.round_map
+        prefix = f"{season}:"
+        steps = {s for s in self.done if s.startswith(prefix)}
+        moved = {
+            f"{season}:{round_map[int(rnd)]}:{kind}"
+            for rnd, kind in (s.split(":")[1:] for s in steps)
+            if int(rnd) in round_map
+        }
+        self.done = (self.done - steps) | moved
+        for slug, old, new in changes.renumbered:
+            self._notice(
+                changes, slug, f"{slug}: round {old} -> {new} (renumbered upstream; id and data kept)"
+            )
+        for slug in changes.restored:
+            self._notice(changes, slug, f"{slug}: back on the {season} calendar upstream, flag cleared")
+        if changes.matched or changes.deleted or changes.kept_removed:  # not a season's first sync
+            for rnd, slug in sorted(changes.new_slugs.items()):
+                self._notice(changes, slug, f"{slug}: added upstream as round {rnd}")
+        for slug in changes.deleted:
+            self._notice(
+                changes, slug, f"{slug}: no longer on the {season} calendar upstream and had no data; deleted"
+            )
+        for slug, rnd, attached in changes.kept_removed:
+            what = ", ".join(f"{n} {name}" for name, n in sorted(attached.items()))
+            message = (
+                f"{slug}: no longer on the {season} calendar upstream but has {what}; kept, flagged "
+                f"removed_upstream_at and parked as round {rnd}. Delete it in admin if it was cancelled."
+            )
+            logger.error("race removed upstream", extra={"race": slug, "attached": attached})
+            self.summary.errors.append({"race": slug, "kind": "calendar", "problems": [], "message": message})
+            if slug in changes.newly_removed:
+                self.changed.add(slug)
+        for rnd, message in changes.conflicts:
+            logger.error("race id conflict", extra={"season": season, "round": rnd, "problem": message})
+            self.summary.errors.append(
+                {"race": f"{season}_{rnd}", "kind": "calendar", "problems": [message], "message": message}
+            )
+
+    def _notice(self, changes: CalendarChanges, slug: str, message: str) -> None:
+        logger.warning("calendar changed upstream", extra={"race": slug, "change": message})
+        self.summary.calendar.append({"level": "warning", "season": changes.season, "message": message})
+        if slug not in changes.deleted:
+            self.changed.add(slug)
 
     def _circuit_extras(self, row: dict) -> dict:
         meta = self.meta.get(row["ref"])
@@ -653,7 +729,7 @@ class _Sync:
         for source in (self.summary.counts, extra or {}):
             for table, c in source.items():
                 merged.setdefault(table, UpsertCounts()).add(UpsertCounts(c.created, c.updated, c.unchanged))
-        errors = list(self.summary.errors)
+        errors = [*self.summary.calendar, *self.summary.errors]
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
         SyncRun.objects.filter(pk=self.run.pk).update(
             cursor={"done": sorted(self.done if done is None else done)},
