@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -371,6 +372,8 @@ class _Sync:
         self.on_race_done = on_race_done
         self.progress = progress
         self.meta = _safe_circuit_meta()
+        # when the oldest step of the cursor was recorded (inherited on resume): bounds its age
+        self.since = timezone.now().isoformat()
         self.changed: set[str] = set()
         # drivers/teams/statuses written in this run (row as sent) and their pks, per table
         self.written: dict[str, dict[str, dict]] = {"drivers": {}, "teams": {}, "status": {}}
@@ -606,7 +609,7 @@ class _Sync:
 
         local: dict[str, UpsertCounts] = {}
         kept: list[dict] = []
-        steps = {self._step(work.season, work.round, k) for k in prepared}
+        steps = self._done_steps(work, prepared)
         try:
             with transaction.atomic():
                 written = self._write_references(prepared, local)
@@ -638,6 +641,14 @@ class _Sync:
                 self.changed.add(label)
         self.summary.kept_manual.extend(kept)
         self.summary.races_written += 1
+
+    def _done_steps(self, work: _RaceWork, prepared: dict[str, list[dict]]) -> set[str]:
+        """Cursor steps this race completes: a kind that brought rows, or any kind once the race has
+        results (the weekend is over, so an empty kind — no sprint, no pit-stop data — stays empty).
+        An empty kind of a race without results (not run yet, or its results not published at the
+        time) is not done: a resumed run asks for it again."""
+        finished = bool(prepared.get("results")) or self._has_results(work)
+        return {self._step(work.season, work.round, k) for k, rows in prepared.items() if rows or finished}
 
     def _rows(self, kind: str, items: list) -> list[dict]:
         if kind in SEASON_WIDE:
@@ -732,7 +743,7 @@ class _Sync:
         errors = [*self.summary.calendar, *self.summary.errors]
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
         SyncRun.objects.filter(pk=self.run.pk).update(
-            cursor={"done": sorted(self.done if done is None else done)},
+            cursor={"done": sorted(self.done if done is None else done), "since": self.since},
             counts={t: c.as_dict() for t, c in sorted(merged.items())},
             requests_made=self.client.requests_made,
             errors=errors,
@@ -755,7 +766,10 @@ def _safe_circuit_meta() -> dict[str, dict]:
 
 
 def _resumable_run(params: dict) -> SyncRun | None:
-    """The latest unfinished run with the same parameters (killed, interrupted or failed)."""
+    """The latest run with the same parameters if it did not finish (killed, interrupted or failed)
+    and its cursor is younger than SYNC_RESUME_MAX_AGE_HOURS (counted from the cursor's oldest
+    step, `cursor["since"]`, which a resumed run inherits). An older cursor is not trusted: upstream
+    may have corrected or published rows since, so the run starts over."""
     last = (
         SyncRun.objects.filter(source=SyncSource.JOLPICA, params=params)
         .order_by("-started_at", "-pk")
@@ -763,7 +777,23 @@ def _resumable_run(params: dict) -> SyncRun | None:
     )
     if last is None or last.status in (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL):
         return None
-    return last if (last.cursor or {}).get("done") else None
+    cursor = last.cursor or {}
+    if not cursor.get("done"):
+        return None
+    since = _cursor_since(last)
+    max_age = dt.timedelta(hours=settings.SYNC_RESUME_MAX_AGE_HOURS)
+    if timezone.now() - since > max_age:
+        logger.info("cursor too old to resume", extra={"run": last.pk, "since": since.isoformat()})
+        return None
+    return last
+
+
+def _cursor_since(run: SyncRun) -> dt.datetime:
+    try:
+        since = dt.datetime.fromisoformat((run.cursor or {})["since"])
+    except (KeyError, TypeError, ValueError):
+        return run.started_at  # a cursor written before `since` existed
+    return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
 
 
 def jolpica_sync(
@@ -820,8 +850,10 @@ def _sync_locked(
     run = SyncRun.objects.create(source=SyncSource.JOLPICA, params=params)
     summary = SyncSummary(run_id=run.pk, seasons=seasons)
     done: set[str] = set()
+    since = timezone.now().isoformat()
     if previous is not None:
         done = set(previous.cursor.get("done", []))
+        since = _cursor_since(previous).isoformat()
         summary.resumed_from = previous.pk
         if previous.status == SyncStatus.RUNNING:
             SyncRun.objects.filter(pk=previous.pk).update(
@@ -841,6 +873,7 @@ def _sync_locked(
         on_race_done=on_race_done,
         progress=progress,
     )
+    sync.since = since
     started = time.perf_counter()
     bar = None
     if progress:

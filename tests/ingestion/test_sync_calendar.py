@@ -16,8 +16,10 @@ import shutil
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
-from ingestion.models import Race, RaceResult, SyncRun, SyncStatus
+from ingestion.clients.http import SourceUnavailable
+from ingestion.models import Race, RaceResult, SyncRun, SyncSource, SyncStatus
 from ingestion.services.jolpica_sync import jolpica_sync
 from ingestion.services.race_calendar import PARKED_FROM, StoredRace, UpstreamEntry, match_calendar
 from tests.conftest import ERGAST_DUMP_DIR, start_mirror
@@ -208,3 +210,47 @@ def test_unresolvable_race_id_collision_is_a_clear_error_not_a_traceback(
     assert "Austrian Grand Prix" in error["message"] and "2020_qatar_losail" in error["message"]
     assert not Race.objects.filter(season_id=2020, name="Qatar Grand Prix").exists()
     assert dict(Race.objects.filter(season_id=2020).values_list("slug", "round"))["2020_uae"] == 18
+
+
+# ----------------------------------------------------------------------------- M1: empty steps, age
+def test_a_round_without_results_is_fetched_again_by_the_resumed_run(mirror, edited_mirror, ergast_data):
+    Race.objects.filter(season_id=2021).delete()
+    edited_mirror.set_faults({"prefix": "/ergast/f1/2021/4/pitstops", "status": 500})
+    try:
+        with pytest.raises(SourceUnavailable):
+            jolpica_sync(
+                seasons=[2021],
+                rounds=[3, 4],
+                client=fast_client(base_url=edited_mirror.ergast, max_retries=0),
+            )
+    finally:
+        edited_mirror.reset()
+    failed = SyncRun.objects.latest("pk")
+    assert failed.status == SyncStatus.FAILED
+    assert not [s for s in failed.cursor["done"] if s.startswith("2021:3:results")]
+
+    resumed = jolpica_sync(seasons=[2021], rounds=[3, 4], client=fast_client())
+    assert resumed.resumed_from == failed.pk and resumed.status == SyncStatus.SUCCEEDED
+    assert RaceResult.objects.filter(race__slug="2021_portugal").count() == 20
+    assert RaceResult.objects.filter(race__slug="2021_spain").count() == 20
+
+
+def test_an_old_cursor_is_not_resumed(mirror, ergast_data, settings):
+    params = {"seasons": [2021], "rounds": [1], "only": ["results"], "incremental": False}
+    old = SyncRun.objects.create(
+        source=SyncSource.JOLPICA,
+        params=params,
+        status=SyncStatus.FAILED,
+        cursor={"done": ["2021:1:results"]},
+    )
+    SyncRun.objects.filter(pk=old.pk).update(started_at=timezone.now() - dt.timedelta(hours=13))
+    settings.SYNC_RESUME_MAX_AGE_HOURS = 12
+    summary = jolpica_sync(seasons=[2021], rounds=[1], only="results", client=fast_client())
+    assert summary.resumed_from is None and summary.skipped_steps == 0
+
+    # a fresh one is resumed, and its age travels with the cursor (not reset by the resume)
+    SyncRun.objects.filter(pk=summary.run_id).update(status=SyncStatus.FAILED)
+    resumed = jolpica_sync(seasons=[2021], rounds=[1], only="results", client=fast_client())
+    assert resumed.resumed_from == summary.run_id and resumed.skipped_steps == 1
+    first_since = SyncRun.objects.get(pk=summary.run_id).cursor["since"]
+    assert SyncRun.objects.get(pk=resumed.run_id).cursor["since"] == first_since
