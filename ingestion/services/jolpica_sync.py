@@ -54,6 +54,7 @@ from ingestion.models import (
 from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.sync_runs import sync_runs_interrupt_stale
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import assign_shared_car_index, validate_classification
 from ingestion.signals import races_changed_send
@@ -846,19 +847,24 @@ def _sync_locked(
         "only": list(kinds),
         "incremental": incremental,
     }
+    # We hold the lock: a run still `running` was killed; close it whatever its parameters.
+    stale = sync_runs_interrupt_stale(source=SyncSource.JOLPICA)
+    if stale:
+        logger.warning("closed killed sync runs", extra={"runs": stale})
     previous = _resumable_run(params) if resume else None
-    run = SyncRun.objects.create(source=SyncSource.JOLPICA, params=params)
-    summary = SyncSummary(run_id=run.pk, seasons=seasons)
     done: set[str] = set()
     since = timezone.now().isoformat()
     if previous is not None:
         done = set(previous.cursor.get("done", []))
         since = _cursor_since(previous).isoformat()
+    # The inherited cursor is saved at once: a run killed before its first race commit still
+    # carries it, and the next run resumes from it.
+    run = SyncRun.objects.create(
+        source=SyncSource.JOLPICA, params=params, cursor={"done": sorted(done), "since": since}
+    )
+    summary = SyncSummary(run_id=run.pk, seasons=seasons)
+    if previous is not None:
         summary.resumed_from = previous.pk
-        if previous.status == SyncStatus.RUNNING:
-            SyncRun.objects.filter(pk=previous.pk).update(
-                status=SyncStatus.INTERRUPTED, finished_at=timezone.now()
-            )
         logger.info("resuming sync", extra={"run": run.pk, "from_run": previous.pk, "steps_done": len(done)})
     own_client = client is None
     client = client or JolpicaClient()

@@ -254,3 +254,35 @@ def test_an_old_cursor_is_not_resumed(mirror, ergast_data, settings):
     assert resumed.resumed_from == summary.run_id and resumed.skipped_steps == 1
     first_since = SyncRun.objects.get(pk=summary.run_id).cursor["since"]
     assert SyncRun.objects.get(pk=resumed.run_id).cursor["since"] == first_since
+
+
+# ----------------------------------------------------------------------------- M2: killed runs
+def test_a_killed_run_is_closed_and_a_resume_saves_its_cursor_before_any_race(
+    mirror, ergast_data, monkeypatch
+):
+    params = {"seasons": [2021], "rounds": [1, 2, 3], "only": ["results"], "incremental": False}
+    other = SyncRun.objects.create(  # killed before its first commit, other parameters
+        source=SyncSource.JOLPICA, params={"seasons": [2018]}, status=SyncStatus.RUNNING, cursor={}
+    )
+    failed = SyncRun.objects.create(
+        source=SyncSource.JOLPICA,
+        params=params,
+        status=SyncStatus.FAILED,
+        cursor={"done": ["2021:1:results", "2021:2:results"]},
+    )
+    client = fast_client()
+    seen = {}
+    real_results = client.results
+
+    def results(*args, **kwargs):  # the season-wide fetch, before any race commits
+        run = SyncRun.objects.latest("pk")
+        seen.setdefault("cursor", run.cursor)
+        return real_results(*args, **kwargs)
+
+    monkeypatch.setattr(client, "results", results)
+    summary = jolpica_sync(seasons=[2021], rounds=[1, 2, 3], only="results", client=client)
+
+    other.refresh_from_db()
+    assert other.status == SyncStatus.INTERRUPTED and other.finished_at is not None
+    assert summary.resumed_from == failed.pk
+    assert seen["cursor"]["done"] == ["2021:1:results", "2021:2:results"]  # a kill here keeps them
