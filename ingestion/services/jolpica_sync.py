@@ -452,7 +452,9 @@ class _Sync:
             for rnd, kind in (s.split(":")[1:] for s in steps)
             if int(rnd) in round_map
         }
-        self.done = (self.done - steps) | moved
+        if moved != steps:  # stored at once: a crash before the next race must not leave old rounds
+            self.done = (self.done - steps) | moved
+            self._save_progress()
         for slug, old, new in changes.renumbered:
             self._notice(
                 changes, slug, f"{slug}: round {old} -> {new} (renumbered upstream; id and data kept)"

@@ -286,3 +286,24 @@ def test_a_killed_run_is_closed_and_a_resume_saves_its_cursor_before_any_race(
     assert other.status == SyncStatus.INTERRUPTED and other.finished_at is not None
     assert summary.resumed_from == failed.pk
     assert seen["cursor"]["done"] == ["2021:1:results", "2021:2:results"]  # a kill here keeps them
+
+
+def test_a_resumed_cursor_follows_the_renumbering(edited_mirror, ergast_data, settings):
+    """Steps are `season:round:kind`: after upstream inserts round 6, the old round-6 step is
+    Monaco's (now round 7) and the new round 6 (Imola) still has to be synced."""
+    settings.ERGAST_RATE_LIMIT = "1000/s"
+    params = {"seasons": [2019], "rounds": None, "only": ["results"], "incremental": False}
+    failed = SyncRun.objects.create(
+        source=SyncSource.JOLPICA,
+        params=params,
+        status=SyncStatus.FAILED,
+        cursor={"done": [f"2019:{r}:results" for r in range(1, 22)]},
+    )
+    summary = jolpica_sync(seasons=[2019], only="results", client=fast_client(base_url=edited_mirror.ergast))
+    check_deferred_constraints()
+    assert summary.resumed_from == failed.pk and summary.skipped_steps == 21
+    monaco = Race.objects.get(slug="2019_monaco")
+    assert monaco.round == 7
+    assert RaceResult.objects.filter(race__slug="2019_emilia_romagna").count() == monaco.results.count()
+    done = SyncRun.objects.get(pk=summary.run_id).cursor["done"]
+    assert sorted(done, key=lambda s: int(s.split(":")[1])) == [f"2019:{r}:results" for r in range(1, 23)]
