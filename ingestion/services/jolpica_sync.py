@@ -743,7 +743,7 @@ class _Sync:
         for source in (self.summary.counts, extra or {}):
             for table, c in source.items():
                 merged.setdefault(table, UpsertCounts()).add(UpsertCounts(c.created, c.updated, c.unchanged))
-        errors = [*self.summary.calendar, *self.summary.errors]
+        errors = [*self.summary.errors, *self.summary.calendar]  # errors first: pages show the first
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
         SyncRun.objects.filter(pk=self.run.pk).update(
             cursor={"done": sorted(self.done if done is None else done), "since": self.since},
