@@ -470,14 +470,22 @@ class _Sync:
             )
         for slug, rnd, attached in changes.kept_removed:
             what = ", ".join(f"{n} {name}" for name, n in sorted(attached.items()))
+            if slug not in changes.newly_removed:  # reported as an error when it was flagged
+                self._notice(
+                    changes,
+                    slug,
+                    f"{slug}: still not on the {season} calendar upstream; kept ({what}), flagged "
+                    f"removed_upstream_at, round {rnd}",
+                )
+                continue
             message = (
                 f"{slug}: no longer on the {season} calendar upstream but has {what}; kept, flagged "
-                f"removed_upstream_at and parked as round {rnd}. Delete it in admin if it was cancelled."
+                f"removed_upstream_at and parked as round {rnd}. If the race was cancelled, delete it in "
+                f"admin (refused while predictions point at it: then it stays, flagged)."
             )
             logger.error("race removed upstream", extra={"race": slug, "attached": attached})
             self.summary.errors.append({"race": slug, "kind": "calendar", "problems": [], "message": message})
-            if slug in changes.newly_removed:
-                self.changed.add(slug)
+            self.changed.add(slug)
         for rnd, message in changes.conflicts:
             logger.error("race id conflict", extra={"season": season, "round": rnd, "problem": message})
             self.summary.errors.append(
