@@ -129,8 +129,17 @@ class RaceAdmin(admin.ModelAdmin):
         from ingestion.clients.http import SourceError
         from ingestion.services.jolpica_sync import SyncAborted, SyncAlreadyRunning, jolpica_sync
 
+        # a race upstream no longer lists (flagged by the sync) has nothing to resync: say so
+        for slug in queryset.filter(removed_upstream_at__isnull=False).values_list("slug", flat=True):
+            self.message_user(
+                request,
+                f"{slug}: not resynced — no longer on its season's calendar upstream (see removed upstream at)",
+                messages.WARNING,
+            )
         rounds = defaultdict(list)
-        for season, round_number in queryset.values_list("season_id", "round"):
+        for season, round_number in queryset.filter(removed_upstream_at__isnull=True).values_list(
+            "season_id", "round"
+        ):
             rounds[season].append(round_number)
         pending = sorted(rounds.items())
         for i, (season, season_rounds) in enumerate(pending):
