@@ -368,6 +368,9 @@ HTTP_READ_TIMEOUT = env_float("HTTP_READ_TIMEOUT", 30.0, lo=0.1, hi=600)
 HTTP_MAX_RETRIES = env_int("HTTP_MAX_RETRIES", 5, minimum=0)
 HTTP_BACKOFF_BASE = env_float("HTTP_BACKOFF_BASE", 0.5, lo=0, hi=60)
 HTTP_BACKOFF_MAX = env_float("HTTP_BACKOFF_MAX", 30.0, lo=0, hi=3600)
+# sync_f1 resumes an unfinished run's cursor only while its oldest step is younger than this: a
+# failed 06:00 daily run is resumed by a rerun the same day, not by the next day's job.
+SYNC_RESUME_MAX_AGE_HOURS = env_float("SYNC_RESUME_MAX_AGE_HOURS", 12.0, lo=0, hi=24 * 30)
 
 # --- predictions ------------------------------------------------------------------------------
 MODEL_STORAGE_PATH = Path(env_str("MODEL_STORAGE_PATH", str(VAR_DIR / "models")))

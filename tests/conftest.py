@@ -112,10 +112,12 @@ class Mirror:
         self.reset_requests()
 
 
-def start_mirror(**options) -> Mirror:
+def start_mirror(data_dir: Path | None = None, **options) -> Mirror:
+    """A mirror in a thread; `data_dir` serves an edited copy of the data (an `ergast/` dump and an
+    `openf1/` directory) instead of the shared one. The caller shuts it down."""
     _require_shared()
     module = _load_mirror_module()
-    server = module.make_server(str(DATA_DIR), "127.0.0.1", 0, **options)
+    server = module.make_server(str(data_dir or DATA_DIR), "127.0.0.1", 0, **options)
     threading.Thread(target=server.serve_forever, daemon=True, name="f1mirror").start()
     return Mirror(server)
 

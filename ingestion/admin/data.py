@@ -82,14 +82,24 @@ class StatusAdmin(admin.ModelAdmin):
 
 @admin.register(Race)
 class RaceAdmin(admin.ModelAdmin):
-    list_display = ["slug", "season", "round", "name", "circuit", "date", "start", "results_link"]
-    list_filter = ["season"]
+    list_display = [
+        "slug",
+        "season",
+        "round",
+        "name",
+        "circuit",
+        "date",
+        "start",
+        "removed_upstream_at",
+        "results_link",
+    ]
+    list_filter = ["season", ("removed_upstream_at", admin.EmptyFieldListFilter)]
     search_fields = ["slug", "name", "circuit__name", "circuit__ref"]
     autocomplete_fields = ["season", "circuit"]
     list_select_related = ["circuit", "season"]
     date_hierarchy = "date"
     ordering = ["-date"]
-    readonly_fields = ["slug"]
+    readonly_fields = ["slug", "removed_upstream_at"]
     actions = ["resync_race"]
     fieldsets = [
         (None, {"fields": ["slug", "season", "round", "name", "circuit", "date", "start", "url"]}),
@@ -107,6 +117,7 @@ class RaceAdmin(admin.ModelAdmin):
             },
         ),
         ("External ids", {"fields": ["ergast_id", "openf1_meeting_key"]}),
+        ("Upstream calendar", {"fields": ["removed_upstream_at"]}),
     ]
 
     @admin.display(description="results")
@@ -123,7 +134,20 @@ class RaceAdmin(admin.ModelAdmin):
         from ingestion.services.resync import race_rounds, races_resync_enqueue
         from ingestion.tasks import job_enqueue_runs_inline
 
-        races = list(queryset.select_related(None).only("pk", "slug", "season", "round"))
+        # a race upstream no longer lists (flagged by the sync) has nothing to resync: say so
+        for slug in queryset.filter(removed_upstream_at__isnull=False).values_list("slug", flat=True):
+            self.message_user(
+                request,
+                f"{slug}: not resynced — no longer on its season's calendar upstream (see removed upstream at)",
+                messages.WARNING,
+            )
+        races = list(
+            queryset.filter(removed_upstream_at__isnull=True)
+            .select_related(None)
+            .only("pk", "slug", "season", "round")
+        )
+        if not races:
+            return None
         if job_enqueue_runs_inline():
             return self._resync_here(request, races)
         what = "resync of " + ", ".join(
@@ -181,9 +205,12 @@ class RaceAdmin(admin.ModelAdmin):
                 )
                 continue
             level = messages.SUCCESS if summary.status == "succeeded" else messages.WARNING
+            # a race no longer on the calendar upstream (or an id conflict) is said here, not only in the run
+            calendar = [e["message"] for e in summary.errors if e.get("kind") == "calendar"]
             self.message_user(
                 request,
-                f"{season} rounds {sorted(season_rounds)}: {summary.status} (SyncRun {summary.run_id})",
+                f"{season} rounds {sorted(season_rounds)}: {summary.status} (SyncRun {summary.run_id})"
+                + "".join(f"; {m}" for m in calendar),
                 level,
             )
 

@@ -25,6 +25,15 @@ class Race(models.Model):
     url = models.URLField(max_length=300, blank=True)
     ergast_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
     openf1_meeting_key = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    removed_upstream_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Set by the Jolpica sync when this race left its season's calendar upstream (e.g. cancelled) "
+            "but had results or predictions to keep; its round is then parked at 100+. Delete the race "
+            "if it was cancelled."
+        ),
+    )
 
     class Meta:
         ordering = ["season_id", "round"]

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -53,7 +54,9 @@ from ingestion.models import (
     TeamStanding,
 )
 from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
+from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.sync_runs import sync_runs_interrupt_stale
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import assign_shared_car_index, validate_classification
 from ingestion.signals import races_changed_send
@@ -154,6 +157,7 @@ class SyncSummary:
     counts: dict[str, UpsertCounts] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
     kept_manual: list[dict] = field(default_factory=list)
+    calendar: list[dict] = field(default_factory=list)  # races renumbered/added/deleted upstream
     changed_race_ids: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # seasons / rounds asked for that upstream lacks
     resumed_from: int | None = None
@@ -188,6 +192,7 @@ class SyncSummary:
             "counts": {table: c.as_dict() for table, c in sorted(self.counts.items())},
             "errors": self.errors,
             "kept_manual": self.kept_manual,
+            "calendar": self.calendar,
             "changed_race_ids": self.changed_race_ids,
             "missing": self.missing,
             "resumed_from": self.resumed_from,
@@ -387,6 +392,8 @@ class _Sync:
         self.on_race_done = on_race_done
         self.progress = progress
         self.meta = _safe_circuit_meta()
+        # when the oldest step of the cursor was recorded (inherited on resume): bounds its age
+        self.since = timezone.now().isoformat()
         self.changed: set[str] = set()
         # drivers/teams/statuses written in this run (row as sent) and their pks, per table
         self.written: dict[str, dict[str, dict]] = {"drivers": {}, "teams": {}, "status": {}}
@@ -410,10 +417,28 @@ class _Sync:
                 )
                 for p in payloads
             )
-            rows = [race_row(p, circuit_pk=circuit_pk[p.Circuit.circuitId]) for p in payloads]
-            existing = set(Race.objects.filter(season_id=season).values_list("round", flat=True))
-            new = [{"slug": slugs[(season, r["round"])], **r} for r in rows if r["round"] not in existing]
-            old = [r for r in rows if r["round"] in existing]  # the public id is never rewritten
+            rows = {int(p.round): race_row(p, circuit_pk=circuit_pk[p.Circuit.circuitId]) for p in payloads}
+            changes = calendar_reconcile(
+                season,
+                [
+                    UpstreamEntry(
+                        round=rnd,
+                        slug=slugs[(season, rnd)],
+                        name=row["name"],
+                        circuit_id=row["circuit_id"],
+                        circuit_ref=payload.Circuit.circuitId,
+                        date=row["date"],
+                    )
+                    for (rnd, row), payload in zip(rows.items(), payloads, strict=True)
+                ],
+            )
+            # matched races are now at their upstream round: update them there; insert the new ones
+            old = [row for rnd, row in rows.items() if rnd in changes.matched]
+            new = [
+                {"slug": changes.new_slugs[rnd], **row}
+                for rnd, row in rows.items()
+                if rnd in changes.new_slugs
+            ]
             for batch in (old, new):
                 self._add(
                     "races",
@@ -421,11 +446,76 @@ class _Sync:
                         model=Race, rows=batch, key_fields=["season_id", "round"], scope={"season_id": season}
                     ),
                 )
+            if changes.renumbered or changes.restored:
+                self._add("races", UpsertCounts(updated=len({*changes.renumbered, *changes.restored})))
+        self._calendar_report(changes)
         by_round = {
             p_round: (pk, slug)
             for pk, p_round, slug in Race.objects.filter(season_id=season).values_list("pk", "round", "slug")
         }
-        return {int(p.round): (*by_round[int(p.round)], p) for p in payloads}
+        return {
+            int(p.round): (*by_round[int(p.round)], p)
+            for p in payloads
+            if int(p.round) not in dict(changes.conflicts)
+        }
+
+    def _calendar_report(self, changes: CalendarChanges) -> None:
+        """Summary, SyncRun and log for a calendar that changed upstream; the cursor follows the
+        renumbering (its steps are `season:round:kind`)."""
+        season = changes.season
+        round_map = changes.round_map
+        prefix = f"{season}:"
+        steps = {s for s in self.done if s.startswith(prefix)}
+        moved = {
+            f"{season}:{round_map[int(rnd)]}:{kind}"
+            for rnd, kind in (s.split(":")[1:] for s in steps)
+            if int(rnd) in round_map
+        }
+        if moved != steps:  # stored at once: a crash before the next race must not leave old rounds
+            self.done = (self.done - steps) | moved
+            self._save_progress()
+        for slug, old, new in changes.renumbered:
+            self._notice(
+                changes, slug, f"{slug}: round {old} -> {new} (renumbered upstream; id and data kept)"
+            )
+        for slug in changes.restored:
+            self._notice(changes, slug, f"{slug}: back on the {season} calendar upstream, flag cleared")
+        if changes.matched or changes.deleted or changes.kept_removed:  # not a season's first sync
+            for rnd, slug in sorted(changes.new_slugs.items()):
+                self._notice(changes, slug, f"{slug}: added upstream as round {rnd}")
+        for slug in changes.deleted:
+            self._notice(
+                changes, slug, f"{slug}: no longer on the {season} calendar upstream and had no data; deleted"
+            )
+        for slug, rnd, attached in changes.kept_removed:
+            what = ", ".join(f"{n} {name}" for name, n in sorted(attached.items()))
+            if slug not in changes.newly_removed:  # reported as an error when it was flagged
+                self._notice(
+                    changes,
+                    slug,
+                    f"{slug}: still not on the {season} calendar upstream; kept ({what}), flagged "
+                    f"removed_upstream_at, round {rnd}",
+                )
+                continue
+            message = (
+                f"{slug}: no longer on the {season} calendar upstream but has {what}; kept, flagged "
+                f"removed_upstream_at and parked as round {rnd}. If the race was cancelled, delete it in "
+                f"admin (refused while predictions point at it: then it stays, flagged)."
+            )
+            logger.error("race removed upstream", extra={"race": slug, "attached": attached})
+            self.summary.errors.append({"race": slug, "kind": "calendar", "problems": [], "message": message})
+            self.changed.add(slug)
+        for rnd, message in changes.conflicts:
+            logger.error("race id conflict", extra={"season": season, "round": rnd, "problem": message})
+            self.summary.errors.append(
+                {"race": f"{season}_{rnd}", "kind": "calendar", "problems": [message], "message": message}
+            )
+
+    def _notice(self, changes: CalendarChanges, slug: str, message: str) -> None:
+        logger.warning("calendar changed upstream", extra={"race": slug, "change": message})
+        self.summary.calendar.append({"level": "warning", "season": changes.season, "message": message})
+        if slug not in changes.deleted:
+            self.changed.add(slug)
 
     def _circuit_extras(self, row: dict) -> dict:
         meta = self.meta.get(row["ref"])
@@ -565,7 +655,7 @@ class _Sync:
 
         local: dict[str, UpsertCounts] = {}
         kept: list[dict] = []
-        steps = {self._step(work.season, work.round, k) for k in prepared}
+        steps = self._done_steps(work, prepared)
         try:
             with transaction.atomic():
                 written = self._write_references(prepared, local)
@@ -603,6 +693,14 @@ class _Sync:
                 self.changed.add(label)
         self.summary.kept_manual.extend(kept)
         self.summary.races_written += 1
+
+    def _done_steps(self, work: _RaceWork, prepared: dict[str, list[dict]]) -> set[str]:
+        """Cursor steps this race completes: a kind that brought rows, or any kind once the race has
+        results (the weekend is over, so an empty kind — no sprint, no pit-stop data — stays empty).
+        An empty kind of a race without results (not run yet, or its results not published at the
+        time) is not done: a resumed run asks for it again."""
+        finished = bool(prepared.get("results")) or self._has_results(work)
+        return {self._step(work.season, work.round, k) for k, rows in prepared.items() if rows or finished}
 
     def _rows(self, kind: str, items: list) -> list[dict]:
         if kind in SEASON_WIDE:
@@ -696,11 +794,11 @@ class _Sync:
                 merged.setdefault(table, UpsertCounts()).add(
                     UpsertCounts(c.created, c.updated, c.unchanged, deleted=c.deleted)
                 )
-        errors = list(self.summary.errors)
+        errors = [*self.summary.errors, *self.summary.calendar]  # errors first: pages show the first
         errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
         errors += [{"level": "warning", "message": m} for m in self.summary.missing]
         SyncRun.objects.filter(pk=self.run.pk).update(
-            cursor={"done": sorted(self.done if done is None else done)},
+            cursor={"done": sorted(self.done if done is None else done), "since": self.since},
             counts={t: c.as_dict() for t, c in sorted(merged.items())},
             requests_made=self.client.requests_made,
             errors=errors,
@@ -723,7 +821,10 @@ def _safe_circuit_meta() -> dict[str, dict]:
 
 
 def _resumable_run(params: dict) -> SyncRun | None:
-    """The latest unfinished run with the same parameters (killed, interrupted or failed)."""
+    """The latest run with the same parameters if it did not finish (killed, interrupted or failed)
+    and its cursor is younger than SYNC_RESUME_MAX_AGE_HOURS (counted from the cursor's oldest
+    step, `cursor["since"]`, which a resumed run inherits). An older cursor is not trusted: upstream
+    may have corrected or published rows since, so the run starts over."""
     last = (
         SyncRun.objects.filter(source=SyncSource.JOLPICA, params=params)
         .order_by("-started_at", "-pk")
@@ -731,7 +832,23 @@ def _resumable_run(params: dict) -> SyncRun | None:
     )
     if last is None or last.status in (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL):
         return None
-    return last if (last.cursor or {}).get("done") else None
+    cursor = last.cursor or {}
+    if not cursor.get("done"):
+        return None
+    since = _cursor_since(last)
+    max_age = dt.timedelta(hours=settings.SYNC_RESUME_MAX_AGE_HOURS)
+    if timezone.now() - since > max_age:
+        logger.info("cursor too old to resume", extra={"run": last.pk, "since": since.isoformat()})
+        return None
+    return last
+
+
+def _cursor_since(run: SyncRun) -> dt.datetime:
+    try:
+        since = dt.datetime.fromisoformat((run.cursor or {})["since"])
+    except (KeyError, TypeError, ValueError):
+        return run.started_at  # a cursor written before `since` existed
+    return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
 
 
 def jolpica_sync(
@@ -784,17 +901,24 @@ def _sync_locked(
         "only": list(kinds),
         "incremental": incremental,
     }
+    # We hold the lock: a run still `running` was killed; close it whatever its parameters.
+    stale = sync_runs_interrupt_stale(source=SyncSource.JOLPICA)
+    if stale:
+        logger.warning("closed killed sync runs", extra={"runs": stale})
     previous = _resumable_run(params) if resume else None
-    run = SyncRun.objects.create(source=SyncSource.JOLPICA, params=params)
-    summary = SyncSummary(run_id=run.pk, seasons=seasons)
     done: set[str] = set()
+    since = timezone.now().isoformat()
     if previous is not None:
         done = set(previous.cursor.get("done", []))
+        since = _cursor_since(previous).isoformat()
+    # The inherited cursor is saved at once: a run killed before its first race commit still
+    # carries it, and the next run resumes from it.
+    run = SyncRun.objects.create(
+        source=SyncSource.JOLPICA, params=params, cursor={"done": sorted(done), "since": since}
+    )
+    summary = SyncSummary(run_id=run.pk, seasons=seasons)
+    if previous is not None:
         summary.resumed_from = previous.pk
-        if previous.status == SyncStatus.RUNNING:
-            SyncRun.objects.filter(pk=previous.pk).update(
-                status=SyncStatus.INTERRUPTED, finished_at=timezone.now()
-            )
         logger.info("resuming sync", extra={"run": run.pk, "from_run": previous.pk, "steps_done": len(done)})
     own_client = client is None
     client = client or JolpicaClient()
@@ -809,6 +933,7 @@ def _sync_locked(
         on_race_done=on_race_done,
         progress=progress,
     )
+    sync.since = since
     started = time.perf_counter()
     bar = None
     if progress:

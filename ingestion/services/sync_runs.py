@@ -61,3 +61,21 @@ def sync_run_recorded(*, source: SyncSource, params: dict) -> Iterator[SyncRunRe
             errors=recorder.errors,
             requests_made=recorder.requests_made,
         )
+
+
+def sync_runs_interrupt_stale(*, source: SyncSource) -> list[int]:
+    """Mark every `running` run of `source` as `interrupted` (finished now) and return their ids.
+
+    Call it only while holding the source's one-sync-at-a-time lock (the Jolpica sync's PostgreSQL
+    advisory lock): a run still `running` then cannot be alive — its process was killed (SIGKILL,
+    OOM, a lost machine) before it could record how it ended. Whatever its parameters, it is closed
+    so the freshness page and the resume chain stop treating it as in progress; its cursor is kept.
+    """
+    stale = list(SyncRun.objects.filter(source=source, status=SyncStatus.RUNNING).values_list("pk", "errors"))
+    now = timezone.now()
+    for pk, errors in stale:
+        note = {"message": "interrupted: the process ended without recording it (killed?)", "fatal": True}
+        SyncRun.objects.filter(pk=pk, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.INTERRUPTED, finished_at=now, errors=[*(errors or []), note]
+        )
+    return [pk for pk, _ in stale]

@@ -160,6 +160,26 @@ def test_resync_race_action_syncs_that_round_from_the_source(
     assert paths and all("/2021" in path for path in paths if "/ergast/" in path)
 
 
+def test_resync_of_a_race_upstream_no_longer_lists_says_so_instead_of_succeeded(
+    mirror, ergast_data, admin_client
+):
+    from django.utils import timezone
+
+    race = Race.objects.get(slug="2021_uae")
+    Race.objects.filter(pk=race.pk).update(round=100, removed_upstream_at=timezone.now())
+    before = SyncRun.objects.filter(source="jolpica").count()
+    response = admin_client.post(
+        _url(Race, "changelist"),
+        {"action": "resync_race", "_selected_action": [race.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [
+        "2021_uae: not resynced — no longer on its season's calendar upstream (see removed upstream at)"
+    ]
+    assert SyncRun.objects.filter(source="jolpica").count() == before
+
+
 def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data, admin_client):
     result = RaceResult.objects.get(race__slug="2021_uae", position_order=2)
     upstream_points = result.points

@@ -165,3 +165,51 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(mirror, ergast_dat
     assert finished.returncode == 0, finished.stderr[-2000:]
     summary = json.loads(finished.stdout.strip().splitlines()[-1])
     assert summary["status"] == "succeeded" and summary["resumed_from"] == run_id
+
+
+def _wait(predicate, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sync finished before it could be killed"
+
+
+def _runs(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT id, status, cursor, finished_at FROM ingestion_syncrun ORDER BY id"
+        ).fetchall()
+
+
+def test_a_resumed_run_killed_before_its_first_race_keeps_the_chain(mirror, ergast_data, scratch_db):
+    """Kill 1 after ~4 races; kill 2 while the resumed run still waits for its season-wide reads
+    (slow source): the second run must carry the inherited cursor, the third resumes from it, and
+    no run stays `running`."""
+    args, env = _sync_command(scratch_db, mirror)
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait(lambda: mirror.requests()["total"] >= 12 + 3 * 4, first)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(10)
+    (first_id, status, first_cursor, _) = _runs(scratch_db)[-1]
+    assert status == "running" and first_cursor["done"]
+
+    mirror.set_faults({"prefix": "/ergast/", "latency": 1500})
+    second = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait(lambda: len(_runs(scratch_db)) == 2, second)
+    time.sleep(1.0)  # inside its first (slow) request: no race can have committed
+    os.kill(second.pid, signal.SIGKILL)
+    second.wait(10)
+    runs = _runs(scratch_db)
+    assert [r[1] for r in runs] == ["interrupted", "running"]  # the killed first run was closed
+    second_id, _, second_cursor, _ = runs[-1]
+    assert second_cursor["done"] == first_cursor["done"]  # saved at start, not at the first commit
+
+    mirror.clear_faults()
+    finished = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["resumed_from"] == second_id
+    assert summary["skipped_steps"] == len(first_cursor["done"])
+    assert [r[1] for r in _runs(scratch_db)] == ["interrupted", "interrupted", "succeeded"]
+    assert all(r[3] is not None for r in _runs(scratch_db))
+    assert first_id < second_id

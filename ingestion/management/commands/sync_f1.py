@@ -102,10 +102,14 @@ class Command(BaseCommand):
             self.stdout.write(f"  {table:<17} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
         if data["changed_race_ids"]:
             self.stdout.write("  changed races: " + ", ".join(data["changed_race_ids"]))
+        for change in data["calendar"]:  # races renumbered / added / deleted upstream
+            self.stdout.write(f"  calendar: {change['message']}")
         for kept in data["kept_manual"]:
             self.stderr.write(self.style.WARNING(f"kept manual correction: {kept}"))
         for error in data["errors"]:
-            self.stderr.write(self.style.WARNING(f"rejected: {error.get('message')}"))
+            # a race gone from the calendar upstream but kept, or a race id conflict: staff must act
+            label = "CALENDAR" if error.get("kind") == "calendar" else "rejected"
+            self.stderr.write(self.style.WARNING(f"{label}: {error.get('message')}"))
             for problem in error.get("problems", [])[:5]:
                 self.stderr.write(f"    {problem}")
         self._exit_if_missing(data)
