@@ -806,10 +806,11 @@ def data_freshness(request: HttpRequest) -> HttpResponse:
     from ingestion.api.selectors import jobs_status
     from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER
 
+    pipeline = jobs_status()  # first: it closes dead job runs, which the page's job runs then show closed
     data = selectors.data_freshness_get()
     context = {
         "data": data,
-        "pipeline": jobs_status(),
+        "pipeline": pipeline,
         "eager_worker": EAGER_WORKER,
         "eager_beat": EAGER_BEAT,
         "failures": [{"run": run, **_sync_error_summary(run.errors)} for run in data["failures"]],

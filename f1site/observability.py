@@ -404,6 +404,10 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
     except ImportError:  # the pipeline's JobRun is not installed: no job history to judge
         JobRun = None
     if JobRun is not None:
+        from ingestion.services.stale_runs import job_runs_stale_close_quietly
+
+        # Runs whose worker died (or that no worker took) are closed first, so they count below.
+        job_runs_stale_close_quietly()
         # The last finished runs per job, newest first; count failures until the first success.
         # Attempts of one trigger (Celery autoretries, a redelivery after a worker died) share the
         # task id and count once, with the outcome of their latest attempt: an outage that one

@@ -226,6 +226,13 @@ if LIVENESS_MAX_SILENCE_SECONDS < 3 * LIVENESS_HEARTBEAT_SECONDS + 20:
         f"LIVENESS_MAX_SILENCE_SECONDS={LIVENESS_MAX_SILENCE_SECONDS} must be >= 3 x "
         f"LIVENESS_HEARTBEAT_SECONDS + 20 = {3 * LIVENESS_HEARTBEAT_SECONDS + 20}"
     )
+# Stale job runs (ingestion.services.stale_runs): a running JobRun whose process has not
+# heartbeated for LIVENESS_MAX_SILENCE_SECONDS is closed `interrupted`; one no worker has picked up
+# (a queued regeneration or race resync) is closed `failed` after JOB_QUEUED_MAX_SECONDS. A queued
+# message waits for a free worker slot, at most about one task time limit when every slot is busy
+# with a long task, so the default is CELERY_TASK_TIME_LIMIT (the bound the regeneration guard
+# already used for "lost"); lower, a message still legitimately waiting would be given up.
+JOB_QUEUED_MAX_SECONDS = env_int("JOB_QUEUED_MAX_SECONDS", CELERY_TASK_TIME_LIMIT, minimum=60)
 LIVE_POLL_INTERVAL = env_int("LIVE_POLL_INTERVAL", 30, minimum=5)
 LIVE_SNAPSHOT_RETENTION_DAYS = env_int("LIVE_SNAPSHOT_RETENTION_DAYS", 7, minimum=1)
 OPENF1_BREAKER_THRESHOLD = env_int("OPENF1_BREAKER_THRESHOLD", 3, minimum=1)

@@ -47,9 +47,17 @@ class JobRunAdmin(ViewOnlyAdmin):
     search_fields = ("job", "task_id", "error")
     date_hierarchy = "started_at"
     readonly_fields = ("job", "task_id", "status", "started_at", "finished_at", "duration_seconds", "worker",
-                       "pretty_counts", "error")  # fmt: skip
+                       "heartbeat_at", "pretty_counts", "error")  # fmt: skip
     exclude = ("counts",)
     actions = ("run_now",)
+
+    def changelist_view(self, request, extra_context=None):
+        """Runs whose worker died (or that no worker picked up) are closed before the list is shown
+        (ingestion.services.stale_runs), so a dead run reads `interrupted` with why, not `running`."""
+        from ingestion.services.stale_runs import job_runs_stale_close_quietly
+
+        job_runs_stale_close_quietly()
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration(self, obj):

@@ -586,8 +586,10 @@ def jobs_status() -> dict:
     from ingestion.models.job_run import JobRun
     from ingestion.services.jobs import job_checks_get
     from ingestion.services.liveness import pipeline_liveness_get
+    from ingestion.services.stale_runs import job_runs_stale_close_quietly
 
     liveness = pipeline_liveness_get()
+    job_runs_stale_close_quietly()  # a run whose worker died reads `interrupted`, not `running`
 
     tasks = list(
         PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")

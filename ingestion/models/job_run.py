@@ -22,10 +22,22 @@ class JobRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid that ran it")
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the process running it (written every LIVENESS_HEARTBEAT_SECONDS "
+        "while it runs); a running run silent for LIVENESS_MAX_SILENCE_SECONDS is closed as interrupted",
+    )
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["job", "-started_at"], name="job_run_job_started_idx")]
+        indexes = [
+            models.Index(fields=["job", "-started_at"], name="job_run_job_started_idx"),
+            # the stale-run sweep (ingestion.services.stale_runs) reads only the running rows, often
+            models.Index(
+                fields=["started_at"], condition=models.Q(status="running"), name="job_run_running_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} {self.status}"

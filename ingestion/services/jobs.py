@@ -36,6 +36,7 @@ from django.core.cache import cache as django_cache
 from django.utils import timezone
 
 from ingestion.models import JobRun, JobStatus
+from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -362,8 +363,9 @@ def job_run_execute(
             status=JobStatus.RUNNING,
             started_at=started,
             worker=_worker_name(),
+            heartbeat_at=started,
         )
-        with lock.heartbeat():
+        with lock.heartbeat(), run_heartbeat(run.pk):  # the run's, for the stale-run sweep
             counts = func() or {}
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
@@ -522,7 +524,16 @@ class SingleBeatScheduler(_beat_scheduler_base()):
                 raise BeatAlreadyRunning("lost the beat lock to another beat process")
             self._beat_lock_renewed = time.monotonic()
         self._liveness_beat()
+        self._stale_runs_sweep()
         return min(super().tick(*args, **kwargs), self.lock_ttl / 3)
+
+    def _stale_runs_sweep(self) -> None:
+        """Close the job runs nobody will finish (ingestion.services.stale_runs), at most every
+        LIVENESS_HEARTBEAT_SECONDS: the automatic path, whether or not anyone reads the status."""
+        if time.monotonic() - getattr(self, "_stale_swept", 0.0) < settings.LIVENESS_HEARTBEAT_SECONDS:
+            return
+        self._stale_swept = time.monotonic()
+        job_runs_stale_close_quietly()
 
     def close(self):
         try:

@@ -116,22 +116,31 @@ def races_resync_job(
 ) -> dict:
     """The Celery task's body: run the resync and record it on the JobRun the admin created (or a new
     one). Raises `SyncAlreadyRunning` (the task retries) unless `give_up`, which records a failure."""
+    from django.db.models import Q
+
     from ingestion.services.jobs import _worker_name
     from ingestion.services.jolpica_sync import SyncAlreadyRunning
+    from ingestion.services.stale_runs import job_run_claim, run_heartbeat
 
-    run = JobRun.objects.filter(pk=run_id, job=RESYNC_JOB).first() if run_id else None
-    if run_id and (run is None or run.status != JobStatus.RUNNING):
-        # redelivered after it finished, or the row was pruned: nothing to do
-        return {"job_run": run_id, "status": run.status if run else "missing"}
-    if run is None:
-        run = JobRun.objects.create(job=RESYNC_JOB, task_id=task_id, counts={"race_ids": sorted(race_ids)})
-    run.worker = _worker_name()
-    run.started_at = timezone.now()
-    run.save(update_fields=["worker", "started_at"])
+    if run_id:
+        # Claimed only while still RUNNING (one conditional UPDATE): a message redelivered after the
+        # run finished, or after the stale-run sweep closed it (never picked up, worker dead), or a
+        # pruned row, does nothing and leaves the row as it is.
+        run = job_run_claim(run_id=run_id, job_filter=Q(job=RESYNC_JOB), worker=_worker_name())
+        if run is None:
+            gone = JobRun.objects.filter(pk=run_id, job=RESYNC_JOB).values_list("status", flat=True).first()
+            return {"job_run": run_id, "status": gone or "missing"}
+    else:
+        now = timezone.now()
+        run = JobRun.objects.create(
+            job=RESYNC_JOB, task_id=task_id, counts={"race_ids": sorted(race_ids)},
+            worker=_worker_name(), started_at=now, heartbeat_at=now,
+        )  # fmt: skip
     clock = time.monotonic()
     status, error, outcome = JobStatus.FAILED, "", {}
     try:
-        outcome = races_resync_run(race_ids=race_ids)
+        with run_heartbeat(run.pk):  # for the stale-run sweep
+            outcome = races_resync_run(race_ids=race_ids)
         bad = {s: e for s, e in outcome["seasons"].items() if e["status"] in ("failed", "interrupted")}
         status = JobStatus.FAILED if bad else JobStatus.SUCCEEDED
         error = "; ".join(f"{s}: {e['error']}" for s, e in bad.items())

@@ -8,6 +8,12 @@ admin next to the pipeline's runs. Public status, from the row:
 * `running`   — RUNNING with a worker;
 * `succeeded` / `failed` (a run interrupted by a dead worker is `failed` too).
 
+A run nobody will finish — its process stopped heartbeating (killed, OOM, host lost), or no worker
+picked it up within JOB_QUEUED_MAX_SECONDS — is closed by the stale-run sweep
+(ingestion.services.stale_runs), which a regeneration request and a status read run first for that
+race: the dead job reads `failed` with the reason, and does not hold the race's dedupe. A late copy
+of its message then does nothing (the run is claimed only while RUNNING).
+
 A succeeded job lists under `unchanged` the stages whose inputs and model version were the same as
 their current set's: that set was kept, nothing new stored (`prediction_generate`).
 
@@ -37,6 +43,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -152,7 +159,11 @@ def regeneration_job_get(*, job_id: str) -> JobRun | None:
     match = _JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
     if match is None:
         raise ValueError("A job id is <race number>-<32 lowercase hexadecimal characters>")
-    return JobRun.objects.filter(job=f"{JOB_PREFIX}{match.group(1)}", task_id=job_id).first()
+    from ingestion.services.stale_runs import job_runs_stale_close_quietly
+
+    job = f"{JOB_PREFIX}{match.group(1)}"
+    job_runs_stale_close_quietly(jobs=Q(job=job, task_id=job_id))  # a dead job reads "failed", not "running"
+    return JobRun.objects.filter(job=job, task_id=job_id).first()
 
 
 def _duplicate_of(*, race: Race, job: dict | None) -> Regeneration:
@@ -167,20 +178,15 @@ def _duplicate_of(*, race: Race, job: dict | None) -> Regeneration:
 
 def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None:
     """The database guard: what a lost cache claim would have found (same race, same stages)."""
-    from django.db.models import Q
-
     from predictions.models import Prediction
 
     window = timedelta(seconds=settings.API_REGENERATE_WINDOW)
-    # A queued job may wait for a worker; past the task time limit it is taken as lost.
-    pending_since = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    # A RUNNING row here is alive or still queued: regeneration_start closed the dead ones first
+    # (ingestion.services.stale_runs: worker silent, or queued past JOB_QUEUED_MAX_SECONDS).
     run = (
         JobRun.objects.filter(job=regeneration_job_name(race=race))
         .filter(counts__stages=stages)
-        .filter(
-            Q(status=JobStatus.RUNNING, started_at__gte=pending_since)
-            | Q(status=JobStatus.SUCCEEDED, finished_at__gte=now - window)
-        )
+        .filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.SUCCEEDED, finished_at__gte=now - window))
         .order_by("-started_at")
         .first()
     )
@@ -240,6 +246,11 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     Inline raises ModelUnavailable / PredictionInputError (recorded as a failed job, claim released
     so a retry may follow); background raises QueueUnavailable if the broker refused the job.
     """
+    from ingestion.services.stale_runs import job_runs_stale_close_quietly
+
+    # A dead run of this race (worker killed, message never picked up) is closed first, so it is
+    # "failed" below and does not hold the race's dedupe (before: up to CELERY_TASK_TIME_LIMIT).
+    job_runs_stale_close_quietly(jobs=Q(job=regeneration_job_name(race=race)))
     window = settings.API_REGENERATE_WINDOW
     now = timezone.now()
     job_id = f"{race.pk}-{uuid.uuid4().hex}"
@@ -271,6 +282,7 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
         status=JobStatus.RUNNING,
         started_at=now,
         worker="" if background else _worker_name(),
+        heartbeat_at=None if background else now,
         counts={
             "race": race.slug,
             "stage": stage,
@@ -335,12 +347,14 @@ def _resend(*, run: JobRun) -> None:
 
 def _run_inline(*, run: JobRun, race: Race, stage: str | None) -> Regeneration:
     from f1site import cache as f1cache
+    from ingestion.services.stale_runs import run_heartbeat
     from predictions.services.predicting import PredictionInputError, prediction_generate
     from predictions.services.training import ModelUnavailable
 
     clock = time.monotonic()
     try:
-        created = prediction_generate(race=race, stage=stage)
+        with run_heartbeat(run.pk):  # a web worker killed mid-request leaves a run the sweep closes
+            created = prediction_generate(race=race, stage=stage)
     except (ModelUnavailable, PredictionInputError) as exc:
         _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)
         _release_claim(slug=race.slug, stages=_run_stages(run), job_id=run.task_id)
@@ -365,12 +379,14 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
     """
     from f1site import cache as f1cache
     from ingestion.services.jobs import JobLock
+    from ingestion.services.stale_runs import job_run_claim, run_heartbeat
     from predictions.services.predicting import PredictionInputError, prediction_generate
     from predictions.services.training import ModelUnavailable
 
     run = JobRun.objects.filter(pk=run_id, job__startswith=JOB_PREFIX).first()
     if run is None or run.status != JobStatus.RUNNING:
-        # Redelivered after it finished, or the row was pruned: nothing to do.
+        # Redelivered after it finished or after the stale-run sweep closed it (never picked up,
+        # worker dead), or the row was pruned: nothing to do, the row stays as it is.
         return {"job": run.task_id if run else None, "status": _status(run) if run else "missing"}
     counts = run.counts or {}
     slug = counts.get("race", "")
@@ -393,10 +409,15 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
         return {"job": run.task_id, "status": "failed"}
     clock = time.monotonic()
     try:
-        run.worker = _worker_name()
-        run.started_at = timezone.now()
-        run.save(update_fields=["worker", "started_at"])
-        with lock.heartbeat():
+        # Claimed only if still RUNNING (the sweep may have closed it since the read above).
+        claimed = job_run_claim(
+            run_id=run.pk, job_filter=Q(job__startswith=JOB_PREFIX), worker=_worker_name()
+        )
+        if claimed is None:
+            run.refresh_from_db()
+            return {"job": run.task_id, "status": _status(run)}
+        run = claimed
+        with lock.heartbeat(), run_heartbeat(run.pk):
             created = prediction_generate(race=race, stage=counts.get("stage"))
     except (ModelUnavailable, PredictionInputError) as exc:
         _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)

@@ -375,3 +375,71 @@ def test_the_freshness_page_shows_liveness_and_overdue_jobs(admin_client, clean_
     assert 'Beat: <span class="badge low">missing</span>' in section
     row = section[section.index("<td>live_timing</td>") :].split("</tr>")[0]
     assert "overdue" in row
+
+
+# --- stale runs (ingestion.services.stale_runs) -------------------------------------------------
+def _dead_run(job: str, *, silent_for: int):
+    """A JobRun as a worker killed mid-run leaves it: running, its worker recorded, silent since."""
+    from ingestion.models import JobRun
+
+    since = timezone.now() - timedelta(seconds=silent_for)
+    return JobRun.objects.create(job=job, worker="lost-host:4242", started_at=since, heartbeat_at=since)
+
+
+@pytest.mark.django_db
+def test_jobs_status_and_the_admin_show_a_dead_run_interrupted_not_running(staff_api, admin_client):
+    from ingestion.models import JobRun, JobStatus
+
+    beat_schedule_seed()
+    silence = settings.LIVENESS_MAX_SILENCE_SECONDS
+    dead = _dead_run("daily_results_sync", silent_for=silence + 5)
+    alive = _dead_run("weather_forecasts", silent_for=silence - 30)  # a live run's last beat: recent
+    jobs = {j["name"]: j for j in staff_api.get("/api/v1/jobs/status").json()["jobs"]}
+    assert jobs["daily_results_sync"]["last_status"] == "interrupted"
+    assert jobs["daily_results_sync"]["last_error"].startswith(
+        "worker lost-host:4242 stopped heartbeating at "
+    )
+    assert jobs["daily_results_sync"]["last_finished_at"] is not None
+    assert jobs["weather_forecasts"]["last_status"] == "running"
+    alive.refresh_from_db()
+    assert alive.status == JobStatus.RUNNING
+
+    # the admin's Job runs list closes them too before it shows them
+    other = _dead_run("races_resync", silent_for=silence + 5)
+    html = admin_client.get("/admin/ingestion/jobrun/").content.decode()
+    assert "lost-host:4242 stopped heartbeating" in html
+    assert JobRun.objects.get(pk=other.pk).status == JobStatus.INTERRUPTED
+    assert JobRun.objects.get(pk=dead.pk).status == JobStatus.INTERRUPTED
+
+
+@pytest.mark.django_db
+def test_the_beat_tick_sweeps_stale_runs_at_most_every_heartbeat():
+    from ingestion.models import JobRun, JobStatus
+
+    scheduler = SingleBeatScheduler(app=app, lazy=True)
+    first = _dead_run("cache_cleanup", silent_for=settings.LIVENESS_MAX_SILENCE_SECONDS + 5)
+    scheduler._stale_runs_sweep()
+    assert JobRun.objects.get(pk=first.pk).status == JobStatus.INTERRUPTED
+    second = _dead_run("cache_cleanup", silent_for=settings.LIVENESS_MAX_SILENCE_SECONDS + 5)
+    scheduler._stale_runs_sweep()  # throttled: the next sweep is a heartbeat interval away
+    assert JobRun.objects.get(pk=second.pk).status == JobStatus.RUNNING
+
+
+def test_the_queued_bound_must_be_a_whole_minute_or_more():
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_settings import ROOT
+
+    for value, message in (("30", "JOB_QUEUED_MAX_SECONDS=30 must be >= 60"),
+                           ("1h", "JOB_QUEUED_MAX_SECONDS='1h' is not an integer")):  # fmt: skip
+        env = {**os.environ, "JOB_QUEUED_MAX_SECONDS": value}
+        result = subprocess.run(
+            [sys.executable, "-c", "import f1site.settings"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0 and message in result.stderr

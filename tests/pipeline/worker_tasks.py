@@ -23,3 +23,15 @@ def slow_seasons(self, job: str, years: list[int], delay: float):
 
     run = self.run_job(job, body)
     return {"job_run": run.pk, "status": run.status}
+
+
+@shared_task(bind=True, base=JobTask, name="tests.pipeline.worker_tasks.sleeper")
+def sleeper(self, job: str, seconds: float):
+    """A long job that writes nothing: the stale-run sweep must leave it alone while its worker lives."""
+
+    def body() -> dict:
+        time.sleep(seconds)
+        return {"slept": seconds}
+
+    run = self.run_job(job, body)
+    return {"job_run": run.pk, "status": run.status}

@@ -156,3 +156,63 @@ def test_a_failure_in_the_worker_is_recorded_and_frees_the_race(worker, staff_ap
         "the retried job",
     )
     assert again["status"] == "succeeded", again
+
+
+def test_a_dead_run_does_not_block_the_race_and_its_late_message_does_nothing(
+    worker, staff_api, trained_model, settings
+):
+    """A worker killed mid-regeneration leaves its JobRun `running`, with its worker recorded and no
+    heartbeat since (the row below is exactly that; the kill itself is tests/pipeline/
+    test_stale_runs.py). Before, the race's claim and database guard returned it as the job for up
+    to CELERY_TASK_TIME_LIMIT; now the request closes it first and starts a new job."""
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from ingestion.models import JobRun, JobStatus
+    from predictions.services.regeneration import regeneration_job_name
+
+    settings.API_REGENERATE_WINDOW = 1  # the earlier tests' fresh predictions of this race do not count
+    race = _races_without_results(1)[0]
+    url = f"/api/v1/predictions/race/{race.slug}"
+    silent_since = timezone.now() - timedelta(seconds=settings.LIVENESS_MAX_SILENCE_SECONDS + 30)
+    dead = JobRun.objects.create(
+        job=regeneration_job_name(race=race),
+        task_id=f"{race.pk}-{uuid.uuid4().hex}",
+        status=JobStatus.RUNNING,
+        started_at=silent_since,
+        heartbeat_at=silent_since,
+        worker="lost-host:4242",
+        counts={"race": race.slug, "stage": "pre", "stages": "pre", "mode": "background",
+                "queued_at": silent_since.isoformat()},
+    )  # fmt: skip
+    # and the race's claim still names it, as the request that queued it left it
+    cache.set(
+        f"f1:regenerate:{race.slug}:pre", {"id": dead.task_id, "race": race.slug, "status": "queued"}, 60
+    )
+    try:
+        response = staff_api.post(url, {"background": True, "stage": "pre"}, format="json")
+        assert response.status_code == 202, response.content
+        assert response.json()["duplicate"] is False and response.json()["job"]["id"] != dead.task_id
+        closed = staff_api.get(f"/api/v1/predictions/jobs/{dead.task_id}").json()
+        assert closed["status"] == "failed"
+        assert closed["error"].startswith("worker lost-host:4242 stopped heartbeating at "), closed["error"]
+        done = _wait(
+            lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
+                staff_api.get(response.json()["job"]["url"]).json()
+            ),
+            90,
+            "the new job",
+        )
+        assert done["status"] == "succeeded", done
+
+        # The dead run's message turns up late (redelivered after the broker's visibility timeout):
+        # the worker finds the run closed and leaves it as it is, no resurrection.
+        before = JobRun.objects.filter(pk=dead.pk).values().get()
+        result = app.send_task(TASK, args=[dead.pk], task_id=dead.task_id).get(timeout=30)
+        assert result == {"job": dead.task_id, "status": "failed"}
+        assert JobRun.objects.filter(pk=dead.pk).values().get() == before
+        assert before["status"] == JobStatus.INTERRUPTED
+    finally:
+        JobRun.objects.filter(pk=dead.pk).delete()
