@@ -8,7 +8,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,30 @@ class PredictionClockError(PredictionInputError):
     """A past clock (`as_of` before now) asked for a live prediction of a race that has already been
     run: made now, it would use the model and data that learnt from that race while claiming to be
     from before it. Its honest prediction is a backfill (a model trained only on earlier seasons)."""
+
+
+# A clock may run this far ahead of the server's (a caller's clock skew), no further.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime) -> None:
+    """Raise PredictionClockError for a clock no prediction can honestly be made at: in the future
+    (a prediction is made now; the set would claim a time that has not come — one after the race
+    start was never scored yet showed as current), or before the season preceding the race's (the
+    field and form of another era: `--as-of 1995-06-01` predicted 2026 Qatar with the 1995 grid; the
+    season before stays open, so next season's opener can be predicted from the off-season)."""
+    if as_of > now + CLOCK_SKEW:
+        raise PredictionClockError(
+            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is in the future: a prediction is made now, from "
+            "what is known now. Leave the clock out (or use one at or before now)"
+        )
+    earliest = datetime(race.season_id - 1, 1, 1, tzinfo=UTC)
+    if as_of < earliest:
+        raise PredictionClockError(
+            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is too early for a {race.season_id} race: a clock "
+            f"from {earliest:%Y-%m-%d} on (the season before it) — an earlier one would predict it with "
+            "another era's field and form"
+        )
 
 
 def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
@@ -340,6 +364,8 @@ def prediction_generate(
     """
     _check_predictable(race, backfilled=backfilled)
     now = timezone.now()
+    if as_of is not None and not backfilled:
+        prediction_clock_bounds_check(race=race, as_of=as_of, now=now)
     past_clock = as_of is not None and as_of < now and not backfilled
     if past_clock:
         prediction_clock_check(race=race, as_of=as_of)

@@ -58,8 +58,8 @@ def test_a_past_clock_refuses_races_run_since_and_backfills_the_past_three(activ
 
 @pytest.fixture
 def future_race_with_grid():
-    """A race far in the future whose qualifying is in (entrants of 2026 round 7)."""
-    race = RaceFactory()
+    """A race of next season whose qualifying is in (entrants of 2026 round 7)."""
+    race = RaceFactory(season__year=timezone.now().year + 1)
     entrants = RaceResult.objects.filter(race=_race(2026, 7), shared_car_index=0).order_by("grid")
     for pos, entry in enumerate(entrants, start=1):
         QualifyingResult.objects.create(
@@ -149,3 +149,33 @@ def test_a_past_clock_leaves_out_the_races_run_after_it(ergast_data):
     assert rows["driver_season_points"].max() < max(  # rounds 6-7 would add to the leader's points
         _race_features(qatar, race_entries(race=qatar)[0], None)["driver_season_points"]
     )
+
+
+@pytest.mark.parametrize(
+    ("clock", "message"),
+    [
+        (datetime(1995, 6, 1, tzinfo=UTC), "too early for a 2026 race"),  # QA: the 1995 field
+        (datetime(2024, 12, 31, 23, 0, tzinfo=UTC), "too early for a 2026 race"),
+        (None, "is in the future"),  # filled in below: an hour ahead of now
+    ],
+)
+def test_a_clock_in_the_future_or_before_the_previous_season_is_refused(active_model, clock, message):
+    """QA: `--as-of 1995-06-01` stored a 2026 Qatar set with 1995's field as the current prediction;
+    a future clock stored a set claiming a time that had not come. Both refused, nothing stored."""
+    race = _race(2026, 21)
+    clock = clock or timezone.now() + timedelta(hours=1)
+    with pytest.raises(PredictionClockError, match=message):
+        prediction_generate(race=race, as_of=clock)
+    assert not Prediction.objects.filter(race=race).exists()
+
+
+def test_a_clock_in_the_season_before_is_accepted(active_model):
+    """Next season's opener can be predicted from the off-season: a clock in the season before."""
+    race = RaceFactory(season__year=timezone.now().year + 1)
+    entrants = RaceResult.objects.filter(race=_race(2026, 7), shared_car_index=0)
+    for pos, entry in enumerate(entrants, start=1):
+        QualifyingResult.objects.create(
+            race=race, driver_id=entry.driver_id, team_id=entry.team_id, number=entry.number, position=pos
+        )
+    made = prediction_generate(race=race, as_of=datetime(timezone.now().year, 1, 1, tzinfo=UTC))
+    assert made.stored
