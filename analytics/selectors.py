@@ -140,7 +140,8 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
     if cached is not None:
         return cached
     data = {"driver": {"ref": driver.ref, "name": driver.full_name, "code": driver.code}, "season": season}
-    if season is None:
+    # no race of this driver in that season (or none at all): nothing to measure
+    if season is None or not RaceResult.objects.filter(driver=driver, race__season_id=season).exists():
         data["available"] = False
         return data
     season_races = Race.objects.filter(season_id=season, results__driver=driver)
@@ -188,7 +189,9 @@ def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
     if cached is not None:
         return cached
     data = {"team": {"ref": team.ref, "name": team.name}, "season": season}
-    if season is None:
+    # no race of this team in that season (or none at all): nothing to measure — the metrics below
+    # expect at least one result (an empty season's frames have no columns: a KeyError, a 500)
+    if season is None or not RaceResult.objects.filter(team=team, race__season_id=season).exists():
         data["available"] = False
         return data
     results = results_frame(race__season_id=season)

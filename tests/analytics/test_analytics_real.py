@@ -137,3 +137,17 @@ def test_driver_without_results_is_not_an_error():
     driver = Driver.objects.create(ref="test_rookie", given_name="Test", family_name="Rookie")
     data = driver_analytics_get(driver=driver)
     assert data["available"] is False and data["season"] is None
+
+
+@pytest.mark.parametrize("season", [2030, 1950])  # no races at all / races, but not this team's or driver's
+def test_a_season_without_the_entitys_races_is_unavailable_not_an_error(season):
+    """QA: /api/v1/analytics/team/ferrari?season=2030 answered 500 (KeyError 'grid' on an empty frame)."""
+    team = team_analytics_get(team=Team.objects.get(ref="red_bull"), season=season)
+    driver = driver_analytics_get(driver=Driver.objects.get(ref="max_verstappen"), season=season)
+    assert team["available"] is False and team["season"] == season
+    assert driver["available"] is False and driver["season"] == season
+    # the API answers 200 with the same flag, not a 500
+    from rest_framework.test import APIClient
+
+    response = APIClient().get(f"/api/v1/analytics/team/red_bull?season={season}")
+    assert response.status_code == 200 and response.json()["analytics"]["available"] is False
