@@ -307,6 +307,10 @@ SILENCED_SYSTEM_CHECKS = [
 # --- API --------------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", ["http://localhost:3001"])
 CORS_URLS_REGEX = r"^/api/.*$"
+# Response headers a browser frontend on another origin may read (CORS hides all but a few simple
+# ones): ETag / Last-Modified for conditional requests, Location of a 202's job, Retry-After of a
+# 429/503, the request id to quote in a bug report.
+CORS_EXPOSE_HEADERS = ["ETag", "Last-Modified", "Location", "Retry-After", "X-Request-ID"]
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 200, minimum=1)
 # At most one staff-triggered regeneration per race per this many seconds (duplicates get the job).

@@ -45,6 +45,11 @@ def test_cors_allows_only_the_configured_frontend(api, ergast_data, settings):
     assert settings.CORS_ALLOWED_ORIGINS == ["http://localhost:3001"]
     ok = api.get("/api/v1/races", HTTP_ORIGIN="http://localhost:3001")
     assert ok["Access-Control-Allow-Origin"] == "http://localhost:3001"
+    # the frontend can read the headers it needs cross-origin (ETag for 304s, Retry-After, a job's
+    # Location, the request id); without this a browser hides them from its scripts
+    exposed = {h.strip().lower() for h in ok["Access-Control-Expose-Headers"].split(",")}
+    assert {"etag", "last-modified", "location", "retry-after", "x-request-id"} <= exposed
+    assert ok.has_header("ETag")
     evil = api.get("/api/v1/races", HTTP_ORIGIN="http://evil.example")
     assert "Access-Control-Allow-Origin" not in evil
     preflight = api.options(
