@@ -22,6 +22,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from analytics import charts, selectors
@@ -34,6 +35,13 @@ from predictions.services import ModelUnavailable, championship_simulate, predic
 from predictions.services.predicting import PredictionInputError
 
 logger = logging.getLogger(__name__)
+
+
+def read_only_page(view):
+    """GET and HEAD only, 405 for anything else. CSRF-exempt so a POST gets that 405, not the CSRF
+    middleware's 403 (which runs first): these views never act on an unsafe method, so there is no
+    state change to protect."""
+    return csrf_exempt(require_safe(view))
 
 
 def _page_cache(ttl_setting: str):
@@ -99,7 +107,7 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 # --- home, race ------------------------------------------------------------------------------
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_DYNAMIC")
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
@@ -187,7 +195,7 @@ _STATUS_LABELS = {
 }
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_DYNAMIC")
 def race_calendar(request: HttpRequest) -> HttpResponse:
     seasons = selectors.calendar_seasons()
@@ -215,7 +223,7 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
     return sorted(((n, t) for n, t in sessions if t), key=lambda s: s[1])
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_DYNAMIC")
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
@@ -288,7 +296,7 @@ def _weekend_now(race: Race) -> bool:
     return start <= timezone.now().date() <= race.date + timedelta(days=1)
 
 
-@require_safe
+@read_only_page
 def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     context = {"race": race, "live": _live_status(race), "weekend_now": _weekend_now(race)}
@@ -329,7 +337,7 @@ def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
     }
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_DYNAMIC")
 def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
     race = _race(race_id)
@@ -370,7 +378,7 @@ def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
     return season
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_STANDINGS")
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
@@ -412,7 +420,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     return render(request, "analytics/driver.html", context)
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_STANDINGS")
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
@@ -475,7 +483,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 # --- standings -------------------------------------------------------------------------------
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_STANDINGS")
 def standings(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
@@ -511,7 +519,7 @@ def standings(request: HttpRequest) -> HttpResponse:
 # --- model, championship, what-if ------------------------------------------------------------
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_STANDINGS")
 def model_performance(request: HttpRequest) -> HttpResponse:
     # The headline is the post-qualifying backtest over the standard period (else the latest one of
@@ -676,7 +684,7 @@ def _calibration_groups(results: dict) -> list[dict]:
     return groups
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_STANDINGS")
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
@@ -717,7 +725,7 @@ def championship(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/championship.html", context)
 
 
-@require_safe
+@read_only_page
 @_page_cache("CACHE_TTL_DYNAMIC")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
@@ -801,7 +809,7 @@ def _admin_url(name: str) -> str | None:
 
 
 @staff_member_required
-@require_safe
+@read_only_page
 def data_freshness(request: HttpRequest) -> HttpResponse:
     from ingestion.api.selectors import jobs_status
     from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 
 from ingestion.models import Race
@@ -94,6 +95,8 @@ def test_read_only_pages_answer_head_like_get(client):
         assert head["Content-Type"] == get["Content-Type"]
         assert head.content == b""
         assert client.post(url).status_code == 405  # still read-only
+        # ... with CSRF checks on, as a browser meets them: 405, not the CSRF middleware's 403
+        assert Client(enforce_csrf_checks=True).post(url).status_code == 405
 
 
 def test_head_of_the_freshness_page_for_staff(client, django_user_model):
