@@ -238,8 +238,13 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     """Regenerate now (inline) or queue it (background), unless one ran/runs within the window.
 
     Inline raises ModelUnavailable / PredictionInputError (recorded as a failed job, claim released
-    so a retry may follow); background raises QueueUnavailable if the broker refused the job.
+    so a retry may follow); background raises QueueUnavailable if the broker refused the job. A
+    race upstream no longer lists, without results, is refused before anything is queued
+    (PredictionInputError).
     """
+    from predictions.services.predicting import race_on_calendar_check
+
+    race_on_calendar_check(race=race)
     window = settings.API_REGENERATE_WINDOW
     now = timezone.now()
     job_id = f"{race.pk}-{uuid.uuid4().hex}"
