@@ -395,6 +395,7 @@ class _Sync:
         # when the oldest step of the cursor was recorded (inherited on resume): bounds its age
         self.since = timezone.now().isoformat()
         self.changed: set[str] = set()
+        self.vacated_round_ids: set[str] = set()  # `2019_22` forms of rounds a race left (cache keys)
         # drivers/teams/statuses written in this run (row as sent) and their pks, per table
         self.written: dict[str, dict[str, dict]] = {"drivers": {}, "teams": {}, "status": {}}
         self.pks: dict[str, dict[str, int]] = {"drivers": {}, "teams": {}, "status": {}}
@@ -464,6 +465,7 @@ class _Sync:
         renumbering (its steps are `season:round:kind`)."""
         season = changes.season
         round_map = changes.round_map
+        self.vacated_round_ids |= {f"{season}_{rnd}" for rnd in changes.vacated_rounds}
         prefix = f"{season}:"
         steps = {s for s in self.done if s.startswith(prefix)}
         moved = {
@@ -982,5 +984,9 @@ def _sync_locked(
         SyncRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now())
         if own_client:
             client.close()
-        races_changed_send(sender=jolpica_sync, race_ids=summary.changed_race_ids)
+        races_changed_send(
+            sender=jolpica_sync,
+            race_ids=summary.changed_race_ids,
+            vacated_round_ids=sorted(sync.vacated_round_ids),
+        )
     return summary
