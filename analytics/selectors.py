@@ -338,12 +338,17 @@ def calendar_seasons() -> list[int]:
 def season_rounds(*, season: int) -> list[Race]:
     """Races of a season that have standings after them, in order."""
     return list(
-        Race.objects.filter(season_id=season, driver_standings__isnull=False).distinct().order_by("round")
+        Race.objects.on_calendar()
+        .filter(season_id=season, driver_standings__isnull=False)
+        .distinct()
+        .order_by("round")
     )
 
 
 def season_races(*, season: int) -> list[Race]:
-    return list(Race.objects.filter(season_id=season).select_related("circuit").order_by("round"))
+    return list(
+        Race.objects.on_calendar().filter(season_id=season).select_related("circuit").order_by("round")
+    )
 
 
 def standings_get(*, season: int, round: int | None = None) -> dict:

@@ -192,6 +192,7 @@ _STATUS_LABELS = {
     "completed": "Results in",
     "awaiting_results": "Awaiting results",
     "scheduled": "Scheduled",
+    "removed_upstream": "Removed from the calendar",
 }
 
 
@@ -290,7 +291,10 @@ def _live_status(race: Race) -> dict:
 
 
 def _weekend_now(race: Race) -> bool:
-    """True from a day before the first session to a day after the race: the page polls for live data."""
+    """True from a day before the first session to a day after the race: the page polls for live data.
+    Never for a race upstream no longer lists (no session will be run for it)."""
+    if race.removed_upstream_at is not None:
+        return False
     first = min((t for _, t in _schedule(race)), default=None)
     start = (first.date() if first else race.date) - timedelta(days=1)
     return start <= timezone.now().date() <= race.date + timedelta(days=1)

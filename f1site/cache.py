@@ -508,16 +508,32 @@ def bump_families(families: Iterable[str]) -> None:
             cache.set(key, 1, timeout=None)
 
 
-def cache_invalidate_races(*, race_ids: Iterable[str]) -> dict:
-    """Clear exactly what a change to these races' rows affects. Returns what was cleared (for tests/logs)."""
+def _vacated_round_keys(round_ids: Iterable[str]) -> tuple[list[str], set[int]]:
+    """Keys of `2019_22`-form ids a race left (renumbered upstream): race, predictions, accuracy."""
+    keys, seasons = [], set()
+    for round_id in round_ids:
+        season, _, rnd = str(round_id).partition("_")
+        if not (season.isdigit() and rnd.isdigit()):
+            continue
+        seasons.add(int(season))
+        keys += [race_key(int(season), round_id), predictions_key(round_id), f"f1:accuracy:{round_id}"]
+    return keys, seasons
+
+
+def cache_invalidate_races(*, race_ids: Iterable[str], vacated_round_ids: Iterable[str] = ()) -> dict:
+    """Clear exactly what a change to these races' rows affects, plus the `{season}_{round}` keys
+    of rounds a race left when the calendar was renumbered (`vacated_round_ids`: the race's new round
+    is cleared with the race, its old one would otherwise keep serving it — or a race nobody holds).
+    Returns what was cleared (for tests/logs)."""
     from ingestion.models import QualifyingResult, Race, RaceResult
 
     slugs = [r for r in race_ids if r]
     races = list(Race.objects.filter(slug__in=slugs).values_list("id", "slug", "season_id", "round"))
-    if not races:
+    vacated_keys, vacated_seasons = _vacated_round_keys(vacated_round_ids)
+    if not races and not vacated_keys:
         return {"keys": [], "families": []}
     race_pks = [pk for pk, *_ in races]
-    seasons = {season for _, _, season, _ in races}
+    seasons = {season for _, _, season, _ in races} | vacated_seasons
     drivers = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True))
     drivers |= set(
         QualifyingResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True)
@@ -527,6 +543,7 @@ def cache_invalidate_races(*, race_ids: Iterable[str]) -> dict:
     keys += [race_key(season, f"{season}_{rnd}") for _, _, season, rnd in races]  # the `2025_4` alias
     keys += [weather_key(slug) for _, slug, _, _ in races]
     keys += [f"f1:accuracy:{slug}" for _, slug, _, _ in races]
+    keys += vacated_keys
     keys += [driver_key(ref) for ref in drivers] + [team_key(ref) for ref in teams]
     families = ["races:all", "upcoming"]
     for season in seasons:
@@ -574,8 +591,8 @@ def cache_invalidate_models() -> dict:
 
 
 # --- signal wiring (connected from f1site.apps.PitwallSiteConfig.ready) ---------------------------
-def _on_races_changed(sender, race_ids=(), **kwargs) -> None:
-    cache_invalidate_races(race_ids=race_ids)
+def _on_races_changed(sender, race_ids=(), vacated_round_ids=(), **kwargs) -> None:
+    cache_invalidate_races(race_ids=race_ids, vacated_round_ids=vacated_round_ids)
 
 
 def _on_predictions_changed(sender, race_ids=(), **kwargs) -> None:

@@ -355,7 +355,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "RaceStatusEnum": ["scheduled", "awaiting_results", "completed"],
+        "RaceStatusEnum": ["scheduled", "awaiting_results", "completed", "removed_upstream"],
         "HealthStatusEnum": ["ok", "degraded", "down"],
         "JobStatusEnum": ["queued", "running", "succeeded", "failed"],
         "LivenessStatusEnum": ["ok", "missing", "unknown"],

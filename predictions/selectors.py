@@ -6,8 +6,12 @@ date (UTC):
   awaiting_results no results yet although the race date is before as_of's date (shown as such,
                    never as upcoming);
   scheduled        the race date is after as_of's date, or it is today and no results are in.
+  removed_upstream the race is no longer on its season's calendar upstream (`Race.removed_upstream_at`:
+                   cancelled, kept for its data); whatever its date and results.
 Upcoming = the first `limit` scheduled races; recent = the last `limit` completed races. With a
-past clock, a race run since then counts as scheduled (it was, as of that clock).
+past clock, a race run since then counts as scheduled (it was, as of that clock). Every list here
+holds only races on the calendar (`Race.objects.on_calendar()`): a race upstream no longer lists
+is never upcoming, awaiting results or among the recent ones.
 """
 
 from __future__ import annotations
@@ -34,12 +38,19 @@ def _today(as_of: datetime | None):
 
 
 def _races_with_results() -> QuerySet[Race]:
-    return Race.objects.select_related("circuit").annotate(
-        has_results=Exists(RaceResult.objects.filter(race=OuterRef("pk")))
+    return (
+        Race.objects.on_calendar()
+        .select_related("circuit")
+        .annotate(has_results=Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
     )
 
 
+REMOVED_UPSTREAM = "removed_upstream"
+
+
 def race_status(*, race: Race, as_of: datetime | None = None) -> str:
+    if race.removed_upstream_at is not None:
+        return REMOVED_UPSTREAM
     today = _today(as_of)
     has_results = RaceResult.objects.filter(race=race).exists()
     if has_results and race.date <= today:
@@ -294,11 +305,17 @@ def prediction_overview(*, as_of: datetime | None = None) -> dict:
 
 def race_prediction_unavailable(*, race: Race) -> str | None:
     """Why `race` cannot be predicted (nor what-if'd), or None when it can: no history before
-    HISTORY_FROM_SEASON. No query."""
-    from predictions.services.predicting import PredictionInputError, _check_predictable
+    HISTORY_FROM_SEASON, or no longer on the calendar upstream without results. No query (one for
+    a race removed upstream)."""
+    from predictions.services.predicting import (
+        PredictionInputError,
+        _check_predictable,
+        race_on_calendar_check,
+    )
 
     try:
         _check_predictable(race)
+        race_on_calendar_check(race=race)
     except PredictionInputError as exc:
         return str(exc)
     return None

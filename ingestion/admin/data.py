@@ -10,7 +10,6 @@ a JobRun to follow), or in the embedded mode run in the request (`ingestion.serv
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -174,15 +173,14 @@ class RaceAdmin(admin.ModelAdmin):
     def _resync_here(self, request, races) -> None:
         """The embedded mode: the sync runs in this request, one `jolpica_sync` per season."""
         from ingestion.clients.http import SourceError
-        from ingestion.services.jolpica_sync import SyncAborted, SyncAlreadyRunning, jolpica_sync
+        from ingestion.services.jolpica_sync import SyncAborted, SyncAlreadyRunning
+        from ingestion.services.resync import race_ids_by_season, race_resync_season
 
-        rounds = defaultdict(list)
-        for race in races:
-            rounds[race.season_id].append(race.round)
-        pending = sorted(rounds.items())
-        for i, (season, season_rounds) in enumerate(pending):
+        pending = sorted(race_ids_by_season(race_ids=[r.pk for r in races]).items())
+        for i, (season, pks) in enumerate(pending):
             try:
-                summary = jolpica_sync(seasons=[season], rounds=season_rounds, resume=False)
+                # by identity: the races' rounds are read after the sync's calendar step
+                entry = race_resync_season(season=season, race_ids=pks)
             except SourceError as exc:
                 self.message_user(request, f"{season}: sync failed: {exc}", messages.ERROR)
                 continue
@@ -204,14 +202,15 @@ class RaceAdmin(admin.ModelAdmin):
                     messages.ERROR,
                 )
                 continue
-            level = messages.SUCCESS if summary.status == "succeeded" else messages.WARNING
+            not_synced = entry.get("not_synced", {})
+            ok = entry["status"] == "succeeded" and not not_synced
             # a race no longer on the calendar upstream (or an id conflict) is said here, not only in the run
-            calendar = [e["message"] for e in summary.errors if e.get("kind") == "calendar"]
             self.message_user(
                 request,
-                f"{season} rounds {sorted(season_rounds)}: {summary.status} (SyncRun {summary.run_id})"
-                + "".join(f"; {m}" for m in calendar),
-                level,
+                f"{season} rounds {entry['rounds']}: {entry['status']} (SyncRun {entry['sync_run']})"
+                + "".join(f"; {m}" for m in entry.get("calendar", []))
+                + "".join(f"; {slug}: {why}" for slug, why in not_synced.items()),
+                messages.SUCCESS if ok else messages.WARNING,
             )
 
 

@@ -34,11 +34,17 @@ class RaceStatus:
     SCHEDULED = "scheduled"
     AWAITING_RESULTS = "awaiting_results"
     COMPLETED = "completed"
-    CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED)
+    REMOVED_UPSTREAM = "removed_upstream"  # no longer on its season's calendar upstream; data kept
+    CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED, REMOVED_UPSTREAM)
 
 
-def race_status_derive(*, race_date: dt.date, has_results: bool, today: dt.date | None = None) -> str:
-    """completed = results stored; awaiting results = race day passed without them; else scheduled."""
+def race_status_derive(
+    *, race_date: dt.date, has_results: bool, today: dt.date | None = None, removed: bool = False
+) -> str:
+    """removed_upstream = upstream no longer lists the race (`Race.removed_upstream_at`); completed =
+    results stored; awaiting results = race day passed without them; else scheduled."""
+    if removed:
+        return RaceStatus.REMOVED_UPSTREAM
     if has_results:
         return RaceStatus.COMPLETED
     return (
@@ -110,15 +116,17 @@ SELECT r.slug, r.season_id, r.round, r.name, r.date, r.start,
        COUNT(*) OVER () AS total,
        c.ref, c.name, c.locality, c.country, c.latitude, c.longitude, c.circuit_type, c.length_km
 FROM ingestion_race r JOIN ingestion_circuit c ON c.id = r.circuit_id
+WHERE r.removed_upstream_at IS NULL
 """
-# Keyed by "is there a season filter" (fixed texts: no SQL is assembled from input).
+# Keyed by "is there a season filter" (fixed texts: no SQL is assembled from input). Races on the
+# calendar only (`Race.objects.on_calendar()`): one upstream no longer lists answers at its own id.
 _RACE_LIST_SQL = {
     False: _RACE_LIST_COLUMNS + "ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
-    True: _RACE_LIST_COLUMNS + "WHERE r.season_id = %s ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
+    True: _RACE_LIST_COLUMNS + "AND r.season_id = %s ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
 }
 _RACE_COUNT_SQL = {
-    False: "SELECT COUNT(*) FROM ingestion_race",
-    True: "SELECT COUNT(*) FROM ingestion_race WHERE season_id = %s",
+    False: "SELECT COUNT(*) FROM ingestion_race WHERE removed_upstream_at IS NULL",
+    True: "SELECT COUNT(*) FROM ingestion_race WHERE removed_upstream_at IS NULL AND season_id = %s",
 }
 
 
@@ -262,7 +270,15 @@ def race_detail(*, race: Race, weather: dict) -> dict:
             }
         )
     return {
-        **_race_summary(race, status=race_status_derive(race_date=race.date, has_results=bool(results))),
+        **_race_summary(
+            race,
+            status=race_status_derive(
+                race_date=race.date,
+                has_results=bool(results),
+                removed=race.removed_upstream_at is not None,
+            ),
+        ),
+        "removed_upstream_at": race.removed_upstream_at,
         "url": race.url,
         "schedule": {
             "fp1": race.fp1_start,
@@ -341,6 +357,7 @@ def team_list(*, season: int | None, limit: int, offset: int) -> dict:
 _STANDINGS_RACES = """
 SELECT r.id, r.season_id, r.round, r.slug, r.name, r.date FROM ingestion_race r
 WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)
+  AND r.removed_upstream_at IS NULL
 """
 _STANDINGS_LATEST_SEASON_SQL = (
     "SELECT MAX(r.season_id) FROM ingestion_race r "
@@ -355,7 +372,8 @@ _STANDINGS_RACE_SQL = {
 }
 _SEASON_ROUNDS_SQL = (
     "SELECT COUNT(*), MAX(CASE WHEN EXISTS (SELECT 1 FROM ingestion_driverstanding ds"
-    " WHERE ds.race_id = r.id) THEN r.round END) FROM ingestion_race r WHERE r.season_id = %s"
+    " WHERE ds.race_id = r.id) THEN r.round END) FROM ingestion_race r"
+    " WHERE r.season_id = %s AND r.removed_upstream_at IS NULL"
 )
 
 # Each driver's team: the one of their latest race result in the season up to the standings'

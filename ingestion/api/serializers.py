@@ -148,6 +148,13 @@ class WeatherOut(serializers.Serializer):
 
 
 class RaceDetailOut(RaceSummaryOut):
+    removed_upstream_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text=(
+            "When the sync found the race no longer on its season's calendar upstream (e.g. cancelled; "
+            "status removed_upstream, not in the race lists, data kept); null for a race on the calendar"
+        ),
+    )
     url = serializers.CharField(allow_blank=True)
     schedule = ScheduleOut()
     results = ClassificationOut(many=True)

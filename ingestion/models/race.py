@@ -1,4 +1,18 @@
+from __future__ import annotations
+
 from django.db import models
+
+
+class RaceQuerySet(models.QuerySet):
+    def on_calendar(self) -> RaceQuerySet:
+        """Races on their season's calendar: every race but those upstream no longer lists
+        (`removed_upstream_at`, kept for their data and parked at round 100+). The one definition
+        every list of a season's races, "upcoming" / "awaiting results" and every scheduled job use;
+        a race's own page and the data behind it (results, standings, features) use all races."""
+        return self.filter(removed_upstream_at__isnull=True)
+
+    def removed_upstream(self) -> RaceQuerySet:
+        return self.filter(removed_upstream_at__isnull=False)
 
 
 class Race(models.Model):
@@ -35,6 +49,8 @@ class Race(models.Model):
         ),
     )
 
+    objects = RaceQuerySet.as_manager()
+
     class Meta:
         ordering = ["season_id", "round"]
         constraints = [
@@ -44,3 +60,7 @@ class Race(models.Model):
 
     def __str__(self) -> str:
         return f"{self.season_id} {self.name}"
+
+    @property
+    def on_calendar(self) -> bool:
+        return self.removed_upstream_at is None

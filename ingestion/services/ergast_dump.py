@@ -16,6 +16,13 @@ races) abort the load with DumpFormatError; fact tables are skipped with a messa
 Rows staff corrected in admin (`manually_corrected`) are kept; the upstream value is recorded in the
 SyncRun as a warning, never applied silently.
 
+Races are matched to stored ones by identity within the season, as the Jolpica sync does
+(`race_calendar.calendar_reconcile`: race id, circuit + date, name, circuit), never by round alone:
+a dump that numbers a season differently (a race added or cancelled) renumbers the stored races and
+writes each race's rows onto that race; a stored race the dump does not list is deleted when nothing
+but weather points at it, else kept, flagged `removed_upstream_at` and parked at round 100+ (report
+warnings `calendar: ...`).
+
 Mapping notes: Ergast's `constructors` are `Team`; external ids are kept in `ergast_id`; race ids
 (`slug`) come from `race_ids.race_slugs` over each whole-season calendar and are only set at first
 insert; session times are UTC (`date` + `time`; null when the time is unknown); on 2023+ sprint
@@ -59,6 +66,7 @@ from ingestion.models import (
     TeamStanding,
 )
 from ingestion.services.dump_copy import copy_upsert_rows
+from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
@@ -301,6 +309,12 @@ class _DumpLoader:
         self.race_pk: dict[str, int] = {}  # csv raceId -> Race pk (only races in scope)
         self.race_label: dict[str, str] = {}  # csv raceId -> race id, e.g. "2021_uae"
         self.changed_races: set[int] = set()  # Race pks whose race row or rows of a race changed
+        self.calendar_changed: set[str] = (
+            set()
+        )  # race ids renumbered / flagged / restored by the calendar step
+        self.vacated_round_ids: set[str] = set()  # `2019_22` forms a race left (cache keys, see signals)
+        self.calendar_notes: list[str] = []  # what the calendar step changed (report warnings)
+        self.skipped_race_ids: set[str] = set()  # csv raceIds not added (race id conflict; see rejected)
         # csv id -> database pk, filled by the reference-table steps
         self.status_pk: dict[str, int] = {}
         self.circuit_pk: dict[str, int] = {}
@@ -491,6 +505,7 @@ class _DumpLoader:
             for r in df.itertuples()
         ]
         slugs = race_slugs(calendar)
+        new_slugs = self._calendar_reconcile(df, slugs)
         existing = {
             (season, rnd): slug
             for season, rnd, slug in Race.objects.filter(season_id__in=set(df["year"])).values_list(
@@ -500,6 +515,8 @@ class _DumpLoader:
         new_rows, old_rows = [], []
         for i, r in enumerate(df.itertuples()):
             key = (int(r.year), int(r.round))
+            if r.raceId in self.skipped_race_ids:
+                continue
             row = {
                 "season_id": key[0],
                 "round": key[1],
@@ -516,11 +533,12 @@ class _DumpLoader:
                 "url": _text(r.url),
                 "ergast_id": int(r.raceId),
             }
-            self.race_label[r.raceId] = existing.get(key, slugs[key])
+            slug = existing.get(key) or new_slugs.get(key, slugs[key])
+            self.race_label[r.raceId] = slug
             if key in existing:
                 old_rows.append(row)  # the public id is never rewritten
             else:
-                new_rows.append({"slug": slugs[key], **row})
+                new_rows.append({"slug": slug, **row})
         scope = {"season_id__in": set(df["year"])}
         for rows in (old_rows, new_rows):
             self._upsert("races", model=Race, rows=rows, key_fields=["season_id", "round"], scope=scope)
@@ -528,7 +546,74 @@ class _DumpLoader:
             (season, rnd): race_pk
             for race_pk, season, rnd in Race.objects.filter(**scope).values_list("pk", "season_id", "round")
         }
-        self.race_pk = {r.raceId: pk[(int(r.year), int(r.round))] for r in df.itertuples()}
+        self.race_pk = {
+            r.raceId: pk[(int(r.year), int(r.round))]
+            for r in df.itertuples()
+            if r.raceId not in self.skipped_race_ids
+        }
+
+    def _calendar_reconcile(self, df: pd.DataFrame, slugs: dict[tuple[int, int], str]) -> dict:
+        """Match each season's stored races to the dump's calendar by identity, as the Jolpica sync
+        does (`race_calendar.calendar_reconcile`: race id, circuit + date, name, circuit — never the
+        round alone): a race keeps its id and data when the dump numbers the season differently, a
+        stored race the dump does not list is deleted (nothing attached) or kept, flagged
+        `removed_upstream_at` and parked at round 100+. Returns the race ids of the new races by
+        (season, round); a new race whose id is taken is not added (rejected, its rows skipped)."""
+        new_slugs: dict[tuple[int, int], str] = {}
+        seasons = sorted(set(df["year"]))
+        stored = set(
+            Race.objects.filter(season_id__in=seasons).values_list("season_id", flat=True).distinct()
+        )
+        for season in seasons:
+            if season not in stored:  # a season's first load: nothing to match
+                continue
+            rows = df[df["year"] == season]
+            changes = calendar_reconcile(
+                season,
+                [
+                    UpstreamEntry(
+                        round=int(r.round),
+                        slug=slugs[(season, int(r.round))],
+                        name=r.name,
+                        circuit_id=self.circuit_pk[r.circuitId],
+                        circuit_ref=self.circuit_info[r.circuitId][0],
+                        date=date.fromisoformat(r.date),
+                    )
+                    for r in rows.itertuples()
+                ],
+            )
+            new_slugs.update({(season, rnd): slug for rnd, slug in changes.new_slugs.items()})
+            conflicts = dict(changes.conflicts)
+            for r in rows.itertuples():
+                if int(r.round) in conflicts:
+                    self.skipped_race_ids.add(r.raceId)
+                    self.rejected.append(f"{conflicts[int(r.round)]} (raceId {r.raceId}: its rows skipped)")
+            self._calendar_notes(changes)
+        return new_slugs
+
+    def _calendar_notes(self, changes: CalendarChanges) -> None:
+        season = changes.season
+        self.vacated_round_ids |= {f"{season}_{rnd}" for rnd in changes.vacated_rounds}
+        notes = [f"{slug}: round {old} -> {new} (numbered so in the dump; id and data kept)"
+                 for slug, old, new in changes.renumbered]  # fmt: skip
+        notes += [
+            f"{slug}: back on the {season} calendar in the dump, flag cleared" for slug in changes.restored
+        ]
+        notes += [
+            f"{slug}: not on the {season} calendar in the dump and had no data; deleted"
+            for slug in changes.deleted
+        ]
+        for slug, rnd, attached in changes.kept_removed:
+            what = ", ".join(f"{n} {name}" for name, n in sorted(attached.items()))
+            state = (
+                "flagged removed_upstream_at and parked" if slug in changes.newly_removed else "still flagged"
+            )
+            notes.append(
+                f"{slug}: not on the {season} calendar in the dump but has {what}; kept, {state} as round {rnd}"
+            )
+        self.calendar_notes += [f"calendar: {note}" for note in notes]
+        self.calendar_changed |= {slug for slug, _, _ in changes.renumbered}
+        self.calendar_changed |= set(changes.restored) | set(changes.newly_removed)
 
     # fact tables -------------------------------------------------------------------------------
 
@@ -553,7 +638,8 @@ class _DumpLoader:
             self.rejected.append(f"{exc}; table {table} not loaded, existing rows kept")
             return
         if self.seasons is None:
-            unknown = df.loc[~df["raceId"].isin(self.race_pk.keys()), "raceId"].value_counts()
+            named = self.race_pk.keys() | self.skipped_race_ids  # skipped: already in rejected
+            unknown = df.loc[~df["raceId"].isin(named), "raceId"].value_counts()
             for race_id, n in sorted(unknown.items()):
                 self.rejected.append(
                     f"{filename}: raceId {race_id}: field 'race_id' names no race in races.csv ({n} rows skipped)"
@@ -802,7 +888,7 @@ def ergast_dump_load(
         run.save(update_fields=["status", "finished_at", "errors"])
         raise
 
-    warnings = [
+    warnings = loader.calendar_notes + [
         f"kept manual correction: {k['model']} pk {k['pk']} key {k['key']}; upstream has {k['upstream']}"
         for counts in loader.counts.values()
         for k in counts.kept_manual
@@ -822,7 +908,11 @@ def ergast_dump_load(
         {"level": "warning", "message": m} for m in warnings
     ]
     run.save(update_fields=["status", "finished_at", "counts", "errors"])
-    if loader.changed_races:
-        slugs = sorted(Race.objects.filter(pk__in=loader.changed_races).values_list("slug", flat=True))
-        races_changed_send(sender=ergast_dump_load, race_ids=slugs)
+    if loader.changed_races or loader.calendar_changed or loader.vacated_round_ids:
+        slugs = set(Race.objects.filter(pk__in=loader.changed_races).values_list("slug", flat=True))
+        races_changed_send(
+            sender=ergast_dump_load,
+            race_ids=sorted(slugs | loader.calendar_changed),
+            vacated_round_ids=sorted(loader.vacated_round_ids),
+        )
     return report

@@ -591,7 +591,12 @@ def races_completed_among(*, race_ids: list[str]) -> list:
     """Races (by slug) among `race_ids` that now have a race classification."""
     from ingestion.models import Race
 
-    return list(Race.objects.filter(slug__in=race_ids, results__isnull=False).distinct().order_by("date"))
+    return list(
+        Race.objects.on_calendar()
+        .filter(slug__in=race_ids, results__isnull=False)
+        .distinct()
+        .order_by("date")
+    )
 
 
 # How far back (besides the whole current season) the daily job looks for races whose post-race
@@ -601,14 +606,16 @@ CATCH_UP_DAYS = 60
 
 def _catch_up_races(*, now: datetime):
     """Races run by `now` that have results, of the current season or of the last CATCH_UP_DAYS
-    (bounded: the daily job never sweeps the whole history)."""
+    (bounded: the daily job never sweeps the whole history). Only races on the calendar: one
+    upstream no longer lists gets no post-race step or observed weather."""
     from django.db.models import Exists, OuterRef, Q
 
     from ingestion.models import Race, RaceResult
 
     today = now.date()
     return (
-        Race.objects.filter(date__lte=today)
+        Race.objects.on_calendar()
+        .filter(date__lte=today)
         .filter(Q(season_id=_current_season(now)) | Q(date__gte=today - timedelta(days=CATCH_UP_DAYS)))
         .filter(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
         .order_by("date", "round")

@@ -160,6 +160,9 @@ class SyncSummary:
     calendar: list[dict] = field(default_factory=list)  # races renumbered/added/deleted upstream
     changed_race_ids: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # seasons / rounds asked for that upstream lacks
+    # `race_ids=` runs: race pk -> (round, slug) synced; race id -> why not (off the calendar upstream)
+    races_synced: dict[int, tuple[int, str]] = field(default_factory=dict)
+    races_not_synced: dict[str, str] = field(default_factory=dict)
     resumed_from: int | None = None
     skipped_steps: int = 0
     duration_s: float = 0.0
@@ -378,6 +381,7 @@ class _Sync:
         incremental: bool,
         rounds: set[int] | None,
         summary: SyncSummary,
+        race_pks: dict[int, tuple[int, str]] | None = None,
         done: set[str],
         on_race_done: Callable[[str], None] | None,
         progress: bool,
@@ -387,6 +391,7 @@ class _Sync:
         self.only = only
         self.incremental = incremental
         self.rounds = rounds
+        self.race_pks = race_pks  # pk -> (season, race id) when races are asked for by identity
         self.summary = summary
         self.done = done
         self.on_race_done = on_race_done
@@ -395,6 +400,7 @@ class _Sync:
         # when the oldest step of the cursor was recorded (inherited on resume): bounds its age
         self.since = timezone.now().isoformat()
         self.changed: set[str] = set()
+        self.vacated_round_ids: set[str] = set()  # `2019_22` forms of rounds a race left (cache keys)
         # drivers/teams/statuses written in this run (row as sent) and their pks, per table
         self.written: dict[str, dict[str, dict]] = {"drivers": {}, "teams": {}, "status": {}}
         self.pks: dict[str, dict[str, int]] = {"drivers": {}, "teams": {}, "status": {}}
@@ -464,6 +470,7 @@ class _Sync:
         renumbering (its steps are `season:round:kind`)."""
         season = changes.season
         round_map = changes.round_map
+        self.vacated_round_ids |= {f"{season}_{rnd}" for rnd in changes.vacated_rounds}
         prefix = f"{season}:"
         steps = {s for s in self.done if s.startswith(prefix)}
         moved = {
@@ -548,6 +555,27 @@ class _Sync:
         latest = max(with_results) if with_results else None
         return [r for r in rounds if r == latest or (r not in with_results and calendar[r][2].date <= today)]
 
+    def _rounds_of_races(self, season: int, calendar: dict) -> set[int]:
+        """The races asked for by identity (`race_ids=`), at their rounds once this run's calendar
+        step has matched, renumbered or flagged them; a race no longer on the calendar upstream
+        (flagged, or deleted) is listed in `races_not_synced` instead."""
+        wanted = {pk: slug for pk, (s, slug) in self.race_pks.items() if s == season}
+        rounds = set()
+        for rnd, (pk, slug, _payload) in calendar.items():
+            if pk in wanted:
+                rounds.add(rnd)
+                self.summary.races_synced[pk] = (rnd, slug)
+        left = {pk: slug for pk, slug in wanted.items() if pk not in self.summary.races_synced}
+        flagged = dict(Race.objects.filter(pk__in=left).values_list("pk", "round"))
+        for pk, slug in left.items():
+            self.summary.races_not_synced[slug] = (
+                f"not resynced — no longer on the {season} calendar upstream (flagged removed_upstream_at, "
+                f"round {flagged[pk]})"
+                if pk in flagged
+                else f"not resynced — no longer on the {season} calendar upstream and had no data: deleted"
+            )
+        return rounds
+
     def _note_missing(self, season: int, calendar: dict) -> None:
         """A season or round asked for that the upstream calendar does not have: not an error of
         the data, but the caller should hear it (the command exits 1) rather than '0 races written'."""
@@ -569,6 +597,8 @@ class _Sync:
     # -- one season -------------------------------------------------------------------------
     def sync_season(self, season: int, bar) -> None:
         calendar = self.sync_calendar(season)
+        if self.race_pks is not None:
+            self.rounds = self._rounds_of_races(season, calendar)
         rounds = self.target_rounds(season, calendar)
         pending = {r: [k for k in self.only if self._step(season, r, k) not in self.done] for r in rounds}
         self.summary.skipped_steps += sum(len(self.only) - len(k) for k in pending.values())
@@ -861,8 +891,14 @@ def jolpica_sync(
     client: JolpicaClient | None = None,
     progress: bool = False,
     on_race_done: Callable[[str], None] | None = None,
+    race_ids: Iterable[int] | None = None,
 ) -> SyncSummary:
     """Sync `seasons` (optionally only `rounds` / `only` kinds) from Jolpica; see the module doc.
+
+    `race_ids` (Race primary keys; instead of `rounds`, `seasons` = theirs) asks for races by identity:
+    each season's calendar step runs first (it may renumber, flag or delete stored races), then each
+    race is synced at the round it holds now — never at a round number that upstream has since given
+    to another race. `summary.races_synced` / `races_not_synced` say which were and why not.
 
     Raises SourceError (after recording the run as failed) when the source is unusable as a
     whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
@@ -878,6 +914,7 @@ def jolpica_sync(
             client=client,
             progress=progress,
             on_race_done=on_race_done,
+            race_ids=race_ids,
         )
 
 
@@ -891,7 +928,19 @@ def _sync_locked(
     client: JolpicaClient | None,
     progress: bool,
     on_race_done,
+    race_ids: Iterable[int] | None = None,
 ) -> SyncSummary:
+    race_pks = None
+    if race_ids is not None:
+        if rounds:
+            raise ValueError("jolpica_sync: pass rounds or race_ids, not both")
+        race_pks = {
+            pk: (season, slug)
+            for pk, season, slug in Race.objects.filter(pk__in=list(race_ids)).values_list(
+                "pk", "season_id", "slug"
+            )
+        }
+        seasons = sorted({season for season, _ in race_pks.values()} & set(seasons))
     seasons = sorted(set(seasons))
     rounds_set = set(rounds) if rounds else None
     kinds = parse_only(only)
@@ -901,6 +950,8 @@ def _sync_locked(
         "only": list(kinds),
         "incremental": incremental,
     }
+    if race_pks is not None:  # only then: the params of every other run (and resuming) unchanged
+        params["race_ids"] = sorted(race_pks)
     # We hold the lock: a run still `running` was killed; close it whatever its parameters.
     stale = sync_runs_interrupt_stale(source=SyncSource.JOLPICA)
     if stale:
@@ -928,6 +979,7 @@ def _sync_locked(
         only=kinds,
         incremental=incremental,
         rounds=rounds_set,
+        race_pks=race_pks,
         summary=summary,
         done=done,
         on_race_done=on_race_done,
@@ -982,5 +1034,9 @@ def _sync_locked(
         SyncRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now())
         if own_client:
             client.close()
-        races_changed_send(sender=jolpica_sync, race_ids=summary.changed_race_ids)
+        races_changed_send(
+            sender=jolpica_sync,
+            race_ids=summary.changed_race_ids,
+            vacated_round_ids=sorted(sync.vacated_round_ids),
+        )
     return summary

@@ -44,7 +44,9 @@ RESULTS_GIVE_UP = timedelta(days=2)
 def live_session_current(*, now: datetime) -> OpenF1Session | None:
     return (
         OpenF1Session.objects.select_related("race")
-        .filter(date_start__lte=now, date_end__gte=now - LIVE_END_GRACE)
+        .filter(
+            date_start__lte=now, date_end__gte=now - LIVE_END_GRACE, race__removed_upstream_at__isnull=True
+        )
         .order_by("-date_start")
         .first()
     )
@@ -58,6 +60,7 @@ def sessions_awaiting_results(*, now: datetime) -> list[OpenF1Session]:
     qs = OpenF1Session.objects.select_related("race").filter(
         session_type__in=POST_SESSION_TYPES,
         results_ingested_at__isnull=True,
+        race__removed_upstream_at__isnull=True,  # a race upstream no longer lists (Race.objects.on_calendar)
         date_end__lte=now - RESULTS_DELAY,
         date_end__gte=now - RESULTS_GIVE_UP,
     )

@@ -76,8 +76,12 @@ def openf1_meetings_match(*, meetings: Iterable[Meeting], races: Iterable[RaceCa
 
 
 def _race_candidates(season: int) -> list[RaceCandidate]:
-    rows = Race.objects.filter(season_id=season).values(
-        "id", "date", "name", "circuit__name", "circuit__locality", "circuit__country", "circuit__ref"
+    rows = (
+        Race.objects.on_calendar()
+        .filter(season_id=season)
+        .values(
+            "id", "date", "name", "circuit__name", "circuit__locality", "circuit__country", "circuit__ref"
+        )
     )
     return [
         RaceCandidate(

@@ -78,6 +78,9 @@ class CalendarChanges:
     deleted: list[str] = field(default_factory=list)
     kept_removed: list[tuple[str, int, dict[str, int]]] = field(default_factory=list)  # slug, round, attached
     newly_removed: list[str] = field(default_factory=list)  # kept_removed races flagged by this run
+    # rounds (1..N) a stored race held before and left (moved, parked or deleted): the `2019_22` form
+    # of such a round named that race, so caches keyed by it must go (f1site.cache)
+    vacated_rounds: list[int] = field(default_factory=list)
 
     @property
     def round_map(self) -> dict[int, int]:
@@ -186,6 +189,11 @@ def calendar_reconcile(season: int, upstream: list[UpstreamEntry]) -> CalendarCh
         changes.restored = [race.slug for race in matched.values() if race.removed]
     changes.renumbered = sorted(
         (race.slug, race.round, rnd) for rnd, race in matched.items() if race.round != rnd
+    )
+    by_pk = {race.pk: race for race in stored}
+    changes.vacated_rounds = sorted(
+        {by_pk[pk].round for pk in moves if by_pk[pk].round < PARKED_FROM}
+        | {race.round for race in to_delete if race.round < PARKED_FROM}
     )
 
     # race ids for the new races: the computed one, else + circuit ref; never a stored race's id

@@ -4,9 +4,11 @@ The sync is bounded by Jolpica's rate limit (4/s, 500/h shared in Redis), not by
 took 43.5 s at 4/s, past gunicorn's 30 s timeout, so with a worker the action does not sync in the
 request. It records a JobRun (job `races_resync`, status running, no worker yet = queued; `counts`
 names the races) and, once that row is committed, queues `ingestion.tasks.races_resync(race_ids,
-run_id=...)`. The worker runs `races_resync_run` — the existing `jolpica_sync(seasons=[season],
-rounds=[...], resume=False)` once per season — and finishes the JobRun with each season's status
-and SyncRun id. While another Jolpica sync holds its lock the task retries (every 30 s, about 10
+run_id=...)`. The worker runs `races_resync_run` — `jolpica_sync(seasons=[season], race_ids=[...],
+resume=False)` once per season: the races by identity, not by round (the sync's calendar step runs
+first and may renumber them; each is then synced at the round it holds now, and one upstream no
+longer lists is reported, not synced) — and finishes the JobRun with each season's status and
+SyncRun id. While another Jolpica sync holds its lock the task retries (every 30 s, about 10
 minutes) before recording a failure. A broker refusal marks the JobRun failed ("could not queue")
 and raises `QueueUnavailable` for the admin to report.
 """
@@ -39,27 +41,55 @@ def race_rounds(*, race_ids: Iterable[int]) -> dict[int, list[int]]:
     return {season: sorted(rs) for season, rs in sorted(rounds.items())}
 
 
+def race_resync_season(*, season: int, race_ids: Iterable[int]) -> dict:
+    """Resync these races of one season by identity (one `jolpica_sync(race_ids=...)`): rounds they
+    were synced at (after the calendar step), status, SyncRun, and `not_synced` (race id -> why:
+    no longer on the calendar upstream) when any. Sync errors (source, lock, abort) propagate."""
+    from ingestion.services.jolpica_sync import jolpica_sync
+
+    summary = jolpica_sync(seasons=[season], race_ids=list(race_ids), resume=False)
+    entry: dict = {
+        "rounds": sorted(rnd for rnd, _ in summary.races_synced.values()),
+        "status": summary.status,
+        "sync_run": summary.run_id,
+    }
+    if summary.races_not_synced:
+        entry["not_synced"] = dict(sorted(summary.races_not_synced.items()))
+    # a race flagged or an id conflict found by this run's calendar step is said too
+    calendar = [e["message"] for e in summary.errors if e.get("kind") == "calendar"]
+    if calendar:
+        entry["calendar"] = calendar
+    return entry
+
+
+def race_ids_by_season(*, race_ids: Iterable[int]) -> dict[int, list[int]]:
+    """season -> sorted pks of these races (stored ones only)."""
+    by_season: dict[int, list[int]] = defaultdict(list)
+    for pk, season in Race.objects.filter(pk__in=list(race_ids)).values_list("pk", "season_id"):
+        by_season[season].append(pk)
+    return {season: sorted(pks) for season, pks in sorted(by_season.items())}
+
+
 def races_resync_run(*, race_ids: Iterable[int]) -> dict:
-    """Resync these races from Jolpica, one `jolpica_sync` per season. Returns per-season outcomes
-    ({"2021": {"rounds": [22], "status": "succeeded", "sync_run": 12}}); a source outage or an
+    """Resync these races from Jolpica by identity, one `jolpica_sync` per season. Returns per-season
+    outcomes ({"2021": {"rounds": [22], "status": "succeeded", "sync_run": 12}}, plus `not_synced`
+    for a race upstream no longer lists); a source outage or an
     interrupted sync is recorded for its season and the next season goes on. Raises
     `SyncAlreadyRunning` when another Jolpica sync holds the lock (nothing done for the seasons left)."""
     from ingestion.clients.http import SourceError
-    from ingestion.services.jolpica_sync import SyncAborted, jolpica_sync
+    from ingestion.services.jolpica_sync import SyncAborted
 
     seasons: dict[str, dict] = {}
-    for season, rounds in race_rounds(race_ids=race_ids).items():
-        entry: dict = {"rounds": rounds}
+    for season, pks in race_ids_by_season(race_ids=race_ids).items():
         try:
-            summary = jolpica_sync(seasons=[season], rounds=rounds, resume=False)
+            entry = race_resync_season(season=season, race_ids=pks)
         except SourceError as exc:
-            entry.update(status="failed", error=f"sync failed: {exc}"[:500])
+            entry = {"status": "failed", "error": f"sync failed: {exc}"[:500]}
         except SyncAborted as exc:
-            entry.update(
-                status="interrupted", error=f"sync interrupted ({exc}); races committed so far are kept"
-            )
-        else:
-            entry.update(status=summary.status, sync_run=summary.run_id)
+            entry = {
+                "status": "interrupted",
+                "error": f"sync interrupted ({exc}); races committed so far are kept",
+            }
         seasons[str(season)] = entry
     return {"seasons": seasons}
 

@@ -102,12 +102,18 @@ def weather_forecasts_sync(*, now: datetime | None = None, client: OpenMeteoClie
     return counts
 
 
-def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
-    races = list(
-        Race.objects.select_related("circuit")
+def races_forecast_due(*, now: datetime) -> list[Race]:
+    """Races on the calendar (`Race.objects.on_calendar()`) from today to FORECAST_HORIZON_DAYS ahead."""
+    return list(
+        Race.objects.on_calendar()
+        .select_related("circuit")
         .filter(date__gte=now.date(), date__lte=now.date() + timedelta(days=FORECAST_HORIZON_DAYS))
         .order_by("date")
     )
+
+
+def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
+    races = races_forecast_due(now=now)
     openf1: dict[int, dict[str, datetime]] = {}
     for race_id, session_type, start in OpenF1Session.objects.filter(race__in=races).values_list(
         "race_id", "session_type", "date_start"

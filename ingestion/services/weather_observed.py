@@ -134,7 +134,9 @@ def _observed_fetch(
             session_type=SessionType.RACE, race__season_id__in=list(seasons)
         ).values_list("race_id", "session_key")
     )
-    races = Race.objects.filter(season_id__in=list(seasons), date__lte=now.date()).order_by("date")
+    races = (
+        Race.objects.on_calendar().filter(season_id__in=list(seasons), date__lte=now.date()).order_by("date")
+    )
     if race_ids is not None:
         races = races.filter(slug__in=list(race_ids))
     if not refresh:

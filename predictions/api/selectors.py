@@ -16,7 +16,9 @@ from predictions.models import PredictionStage
 def race_ref(*, race: Race, status: str | None = None) -> dict:
     if status is None:
         has_results = RaceResult.objects.filter(race=race).exists()
-        status = race_status_derive(race_date=race.date, has_results=has_results)
+        status = race_status_derive(
+            race_date=race.date, has_results=has_results, removed=race.removed_upstream_at is not None
+        )
     return {
         "id": race.slug,
         "season": race.season_id,
@@ -155,8 +157,9 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
 # predictions.selectors.race_list_upcoming (a test keeps the two in step), as one fixed query.
 _UPCOMING_RACES_SQL = """
 SELECT r.id, r.slug, r.season_id, r.round, r.name, r.date, r.start FROM ingestion_race r
-WHERE r.date > %s
-   OR (r.date = %s AND NOT EXISTS (SELECT 1 FROM ingestion_raceresult rr WHERE rr.race_id = r.id))
+WHERE r.removed_upstream_at IS NULL
+  AND (r.date > %s
+       OR (r.date = %s AND NOT EXISTS (SELECT 1 FROM ingestion_raceresult rr WHERE rr.race_id = r.id)))
 ORDER BY r.date, r.round
 LIMIT %s
 """
@@ -220,7 +223,7 @@ def race_accuracy(*, race: Race) -> dict | None:
     if records is None:
         return None
     return {
-        "race": race_ref(race=race, status="completed"),
+        "race": race_ref(race=race, status="completed" if race.removed_upstream_at is None else None),
         "stages": [
             {
                 "stage": stage,

@@ -138,7 +138,7 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
     (form features cannot know the results in between), sprints are not simulated, and points are
     the 25-18-15-12-10-8-6-4-2-1 table. There is no constructors' table before 1958.
     """
-    races = list(Race.objects.filter(season_id=season).order_by("round"))
+    races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:
         raise ValueError(f"no races in season {season}")
     with_results = set(

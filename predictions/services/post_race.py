@@ -177,7 +177,8 @@ def post_race_follow_up_pending(*, as_of=None) -> dict:
     if settings.AUTO_RETRAIN_ENABLED:
         today = (as_of or timezone.now()).date()
         latest = (
-            Race.objects.filter(date__lte=today)
+            Race.objects.on_calendar()
+            .filter(date__lte=today)
             .filter(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
             .order_by("-date", "-round")
             .first()

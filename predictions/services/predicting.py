@@ -210,6 +210,17 @@ def _check_predictable(race: Race, *, backfilled: bool = False) -> None:
         )
 
 
+def race_on_calendar_check(*, race: Race) -> None:
+    """PredictionInputError for a race upstream no longer lists (cancelled) that has no results:
+    there is nothing to predict. With results its past predictions and accuracy stay usable."""
+    if race.removed_upstream_at is None or RaceResult.objects.filter(race=race).exists():
+        return
+    raise PredictionInputError(
+        f"{race.slug} is no longer on the {race.season_id} calendar upstream (flagged "
+        f"{race.removed_upstream_at:%Y-%m-%d %H:%M} UTC; cancelled?) and has no results: nothing to predict"
+    )
+
+
 def _race_features(
     race: Race, entries: pd.DataFrame, frames: F1Frames | None, *, clock: datetime | None = None
 ) -> pd.DataFrame:
@@ -363,6 +374,7 @@ def prediction_generate(
     really made (only a backfill keeps an earlier `as_of`).
     """
     _check_predictable(race, backfilled=backfilled)
+    race_on_calendar_check(race=race)
     now = timezone.now()
     if as_of is not None and not backfilled:
         prediction_clock_bounds_check(race=race, as_of=as_of, now=now)
@@ -478,6 +490,7 @@ def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[in
     `not_entered` (a real driver not in this race's field), `missing` (an entrant not on the grid) —
     and `entrants_from`, so a client fixes the whole grid in one round trip."""
     _check_predictable(race)
+    race_on_calendar_check(race=race)
     if not grid:
         raise PredictionInputError("the grid is empty")
     duplicates = sorted({d for d in grid if grid.count(d) > 1})

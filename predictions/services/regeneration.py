@@ -244,10 +244,14 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     """Regenerate now (inline) or queue it (background), unless one ran/runs within the window.
 
     Inline raises ModelUnavailable / PredictionInputError (recorded as a failed job, claim released
-    so a retry may follow); background raises QueueUnavailable if the broker refused the job.
+    so a retry may follow); background raises QueueUnavailable if the broker refused the job. A
+    race upstream no longer lists, without results, is refused before anything is queued
+    (PredictionInputError).
     """
     from ingestion.services.stale_runs import job_runs_stale_close_quietly
+    from predictions.services.predicting import race_on_calendar_check
 
+    race_on_calendar_check(race=race)
     # A dead run of this race (worker killed, message never picked up) is closed first, so it is
     # "failed" below and does not hold the race's dedupe (before: up to CELERY_TASK_TIME_LIMIT).
     job_runs_stale_close_quietly(jobs=Q(job=regeneration_job_name(race=race)))
