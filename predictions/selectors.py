@@ -37,6 +37,23 @@ def _today(as_of: datetime | None):
     return (as_of or timezone.now()).date() if isinstance(as_of, datetime) or as_of is None else as_of
 
 
+def _started_by(as_of) -> Q:
+    """Races that had started by the clock: their start time before it, or — no start time — from
+    midnight UTC of race day (`features.clock`'s rule). A date (not a time) counts its whole day."""
+    if as_of is not None and not isinstance(as_of, datetime):
+        return Q(date__lte=as_of)
+    clock = as_of or timezone.now()
+    return Q(start__lte=clock) | Q(start__isnull=True, date__lte=clock.date())
+
+
+def _race_started(race: Race, as_of) -> bool:
+    """`_started_by` for one race."""
+    if as_of is not None and not isinstance(as_of, datetime):
+        return race.date <= as_of
+    clock = as_of or timezone.now()
+    return race.start <= clock if race.start is not None else race.date <= clock.date()
+
+
 def _races_with_results() -> QuerySet[Race]:
     return (
         Race.objects.on_calendar()
@@ -53,19 +70,20 @@ def race_status(*, race: Race, as_of: datetime | None = None) -> str:
         return REMOVED_UPSTREAM
     today = _today(as_of)
     has_results = RaceResult.objects.filter(race=race).exists()
-    if has_results and race.date <= today:
+    if has_results and _race_started(race, as_of):
         return "completed"
     return "awaiting_results" if race.date < today else "scheduled"
 
 
 def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
+    # not started by the clock, or started today without results yet (running, or just run)
     today = _today(as_of)
-    qs = _races_with_results().filter(Q(date__gt=today) | Q(date=today, has_results=False))
+    qs = _races_with_results().filter(~_started_by(as_of) | Q(date=today, has_results=False))
     return list(qs.order_by("date", "round")[:limit])
 
 
 def race_list_recent_completed(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    qs = _races_with_results().filter(has_results=True, date__lte=_today(as_of)).order_by("-date", "-round")
+    qs = _races_with_results().filter(_started_by(as_of), has_results=True).order_by("-date", "-round")
     return list(qs[:limit])
 
 

@@ -179,3 +179,22 @@ def test_a_clock_in_the_season_before_is_accepted(active_model):
         )
     made = prediction_generate(race=race, as_of=datetime(timezone.now().year, 1, 1, tzinfo=UTC))
     assert made.stored
+
+
+def test_on_race_day_a_race_counts_as_completed_only_once_it_has_started():
+    """QA: the home page as of 2026-06-14 12:00 UTC listed Barcelona (start 13:00, results stored
+    now) among the last three races with its winner; at that clock it had not started."""
+    from predictions.selectors import race_list_recent_completed, race_list_upcoming, race_status
+
+    barcelona = _race(2026, 7)
+    assert barcelona.start == datetime(2026, 6, 14, 13, 0, tzinfo=UTC)
+    before = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)
+    after = datetime(2026, 6, 14, 15, 0, tzinfo=UTC)
+    assert barcelona not in race_list_recent_completed(as_of=before)
+    assert race_list_upcoming(as_of=before)[0] == barcelona
+    assert race_status(race=barcelona, as_of=before) == "scheduled"
+    assert race_list_recent_completed(as_of=after)[0] == barcelona
+    assert barcelona not in race_list_upcoming(as_of=after)
+    assert race_status(race=barcelona, as_of=after) == "completed"
+    # a date (not a time) counts its whole day, as before
+    assert race_list_recent_completed(as_of=before.date())[0] == barcelona
