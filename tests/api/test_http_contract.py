@@ -378,6 +378,7 @@ def test_unexpected_errors_answer_500_json_under_api_html_elsewhere(db):
     assert "a bug" not in error["message"]  # no internals leak
     page = client.get("/test-failure/")
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+    assert b"Pitwall: server error" in page.content and b"a bug" not in page.content  # the site's page
     assert client.get("/api/v1/races").status_code == 200  # the site's routes are all there
 
 

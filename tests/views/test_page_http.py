@@ -134,3 +134,17 @@ def test_model_page_shows_the_feature_count_of_each_stage(client):
     text = " ".join(html.split())
     assert "(3192 rows; 57 features before qualifying, 65 features after qualifying)" in text
     assert "2 features" not in text
+
+
+def test_a_missing_page_is_the_sites_404_page_naming_what_is_missing(client, ergast_data):
+    """QA: dashboard 404s were Django's bare "Not Found" page (no layout, no way back)."""
+    missing = client.get("/races/2099_nowhere/")
+    assert missing.status_code == 404
+    body = missing.content.decode()
+    assert 'class="site-header"' in body and "No race with id" in body
+    unknown = client.get("/no/such/page/")
+    assert (
+        unknown.status_code == 404
+        and "There is no page at <code>/no/such/page/</code>" in unknown.content.decode()
+    )
+    assert client.get("/api/v1/nope").json()["error"]["code"] == "not_found"  # the API keeps its JSON
