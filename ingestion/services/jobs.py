@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from django.core.cache import cache as django_cache
 from django.utils import timezone
 
 from ingestion.models import JobRun, JobStatus
+from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
 
 logger = logging.getLogger(__name__)
@@ -175,32 +175,19 @@ class JobLock:
         elif django_cache.get(self.key) == self.token:
             django_cache.delete(self.key)
 
-    def heartbeat(self) -> _Heartbeat:
-        return _Heartbeat(self)
+    def heartbeat(self) -> Periodic:
+        """Renew the lock every third of its TTL while the job runs (`with lock.heartbeat(): ...`)."""
 
+        def extend() -> None:
+            if not self.extend():
+                logger.error("job lock lost while running", extra={"lock": self.key})
 
-class _Heartbeat:
-    def __init__(self, lock: JobLock):
-        self.lock = lock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat:{lock.key}")
-
-    def _run(self) -> None:
-        while not self._stop.wait(max(0.5, self.lock.ttl / 3)):
-            try:
-                if not self.lock.extend():
-                    logger.error("job lock lost while running", extra={"lock": self.lock.key})
-            except Exception:  # a Redis blip must not kill the job; the next beat retries
-                logger.exception("job lock heartbeat failed", extra={"lock": self.lock.key})
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return False
+        return Periodic(
+            name=f"heartbeat:{self.key}",
+            interval=max(0.5, self.ttl / 3),
+            tick=extend,
+            log_extra={"lock": self.key},
+        )
 
 
 # ------------------------------------------------------------------------------------ execution

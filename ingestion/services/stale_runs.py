@@ -38,7 +38,6 @@ jobs/status showed a job running for days, a dead regeneration held its race's d
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -48,6 +47,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.models import JobRun, JobStatus
+from ingestion.services.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -62,42 +62,21 @@ WORKER_SILENT = (
 )
 
 
-class _RunHeartbeat:
-    """Writes `heartbeat_at` on one running JobRun every LIVENESS_HEARTBEAT_SECONDS until stopped."""
-
-    def __init__(self, run_id: int):
-        self.run_id = run_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"jobrun-heartbeat:{run_id}")
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(settings.LIVENESS_HEARTBEAT_SECONDS):
-                try:
-                    JobRun.objects.filter(pk=self.run_id, status=JobStatus.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Exception:  # a database blip must not kill the job; the next beat retries
-                    logger.warning(
-                        "job run heartbeat not written", exc_info=True, extra={"job_run": self.run_id}
-                    )
-        finally:
-            connections.close_all()  # this thread's own connection, if it opened one
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return False
-
-
-def run_heartbeat(run_id: int) -> _RunHeartbeat:
+def run_heartbeat(run_id: int) -> Periodic:
     """`with run_heartbeat(run.pk): ...` around the work of a run whose row already says RUNNING with
-    this process as its worker and a fresh `heartbeat_at` (set when the run is created or claimed)."""
-    return _RunHeartbeat(run_id)
+    this process as its worker and a fresh `heartbeat_at` (set when the run is created or claimed):
+    writes `heartbeat_at` every LIVENESS_HEARTBEAT_SECONDS until the block ends."""
+
+    def beat() -> None:
+        JobRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+    return Periodic(
+        name=f"jobrun-heartbeat:{run_id}",
+        interval=settings.LIVENESS_HEARTBEAT_SECONDS,
+        tick=beat,
+        cleanup=connections.close_all,  # this thread's own connection, if it opened one
+        log_extra={"job_run": run_id},
+    )
 
 
 def job_run_claim(*, run_id: int, job_filter: Q, worker: str, now: datetime | None = None) -> JobRun | None:
