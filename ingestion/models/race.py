@@ -2,6 +2,18 @@ from __future__ import annotations
 
 from django.db import models
 
+# session -> the Race field holding its start (UTC); read by the forecast's session times and the
+# prediction clock's cut of a weekend
+SESSION_START_FIELDS = {
+    "fp1": "fp1_start",
+    "fp2": "fp2_start",
+    "fp3": "fp3_start",
+    "sprint_qualifying": "sprint_qualifying_start",
+    "sprint": "sprint_start",
+    "qualifying": "qualifying_start",
+    "race": "start",
+}
+
 
 class RaceQuerySet(models.QuerySet):
     def on_calendar(self) -> RaceQuerySet:

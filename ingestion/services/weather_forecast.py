@@ -18,26 +18,18 @@ from django.utils import timezone
 from ingestion.clients.http import SourceError
 from ingestion.clients.weather import HourlyWeather, OpenMeteoClient
 from ingestion.models import OpenF1Session, Race, SyncSource, WeatherForecast
+from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
 from ingestion.signals import races_changed_send
 
 FORECAST_HORIZON_DAYS = 16
-RACE_SESSION_COLUMNS = {
-    "fp1": "fp1_start",
-    "fp2": "fp2_start",
-    "fp3": "fp3_start",
-    "sprint_qualifying": "sprint_qualifying_start",
-    "sprint": "sprint_start",
-    "qualifying": "qualifying_start",
-    "race": "start",
-}
 
 
 def race_session_starts(*, race: Race, openf1: dict[str, datetime] | None = None) -> dict[str, datetime]:
     """Session -> UTC start, OpenF1 times first, then the Race columns, then race day noon as a last resort."""
     starts = {
-        name: getattr(race, column) for name, column in RACE_SESSION_COLUMNS.items() if getattr(race, column)
+        name: getattr(race, column) for name, column in SESSION_START_FIELDS.items() if getattr(race, column)
     }
     starts.update(openf1 or {})
     if "race" not in starts:

@@ -21,16 +21,8 @@ from datetime import datetime
 
 import pandas as pd
 
-# session -> the Race field holding its start (UTC)
-SESSION_START_FIELDS = {
-    "fp1": "fp1_start",
-    "fp2": "fp2_start",
-    "fp3": "fp3_start",
-    "sprint_qualifying": "sprint_qualifying_start",
-    "sprint": "sprint_start",
-    "qualifying": "qualifying_start",
-    "race": "start",
-}
+from ingestion.models.race import SESSION_START_FIELDS
+
 # PracticeResult.session -> session
 PRACTICE_SESSIONS = {"FP1": "fp1", "FP2": "fp2", "FP3": "fp3"}
 
