@@ -214,6 +214,9 @@ def test_race_page_accepts_round_ids_and_404s(client):
     seventieth = client.get(reverse("analytics:race", args=["2020_70th_anniversary"]))
     assert seventieth.status_code == 200
     assert "70th Anniversary Grand Prix" in seventieth.content.decode()
+    shouted = client.get("/races/2020_70TH_Anniversary/")  # a race id in any case is the race's page
+    assert shouted.status_code == 200 and "70th Anniversary Grand Prix" in shouted.content.decode()
+    assert client.get("/races/2099_NOWHERE/").status_code == 404
 
 
 def test_upcoming_race_without_anything_still_renders(client):
