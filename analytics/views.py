@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from functools import wraps
 
 from django.conf import settings
@@ -30,6 +30,7 @@ from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
+from predictions.features.clock import clock_from_text
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
 from predictions.services.predicting import PredictionInputError
@@ -156,16 +157,15 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
 
 
 def _as_of_param(request: HttpRequest):
-    """Optional `?as_of=YYYY-MM-DD`: the home page as it looked at 12:00 UTC that day (404 if
-    malformed)."""
+    """Optional `?as_of=YYYY-MM-DD` (00:00 UTC that day, as `predict --as-of` reads it) or an ISO
+    date-time: the home page as it looked then (404 if malformed)."""
     raw = request.GET.get("as_of")
     if not raw:
         return None
     try:
-        day = date.fromisoformat(raw)
+        return clock_from_text(text=raw)
     except ValueError:
-        raise Http404("as_of must be a date, YYYY-MM-DD") from None
-    return datetime.combine(day, time(12, 0), tzinfo=UTC)
+        raise Http404("as_of must be a date, YYYY-MM-DD, or an ISO date-time") from None
 
 
 def _podium(stages, *, stage: str | None = None) -> dict:

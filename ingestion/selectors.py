@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 
 from ingestion.models import Race
-from ingestion.services.race_ids import parse_race_id
+from ingestion.services.race_ids import parse_race_id, race_id_canonical
 
 
 class MalformedRaceId(ValueError):
@@ -13,7 +13,9 @@ class MalformedRaceId(ValueError):
 
 
 def race_get(*, race_id: str) -> Race:
-    """Resolve `2025_bahrain` or `2025_4` to a Race. MalformedRaceId (400) or Http404 (unknown)."""
+    """Resolve `2025_bahrain` or `2025_4`, in any case (`2025_BAHRAIN`), to a Race. MalformedRaceId
+    (400) or Http404 (unknown)."""
+    race_id = race_id_canonical(race_id or "")
     try:
         season, round_number, slug = parse_race_id(race_id)
     except ValueError as exc:

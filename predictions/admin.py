@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from ingestion.admin.pipeline import ViewOnlyAdmin
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
-from predictions.services import ModelUnavailable, model_train, model_version_activate, prediction_generate
+from predictions.services import ModelUnavailable, model_train, model_version_activate
 from predictions.services.predicting import PredictionInputError
 
 
@@ -94,23 +97,61 @@ class PredictionAdmin(ViewOnlyAdmin):
         description="Regenerate predictions for the selected rows' races (new records when changed)"
     )
     def regenerate_predictions(self, request, queryset):
+        # Through the API's regeneration service (inline), not prediction_generate directly: each
+        # race's run is a JobRun like the API's and the admin resync's (queued → running →
+        # succeeded/failed, heartbeat, counts), in Job runs, under the same once-per-window guard.
+        from predictions.services.regeneration import regeneration_start
+
         races = {p.race for p in queryset.select_related("race")}
-        done, unchanged = [], []
+        done, unchanged, recent = [], [], []
         for race in sorted(races, key=lambda r: r.date):
             try:
-                made = prediction_generate(race=race)
-            except (PredictionInputError, ModelUnavailable) as exc:
+                result = regeneration_start(race=race, stage=None, background=False)
+            except (PredictionInputError, ModelUnavailable) as exc:  # recorded as a failed JobRun
                 self.message_user(request, f"{race.slug}: {exc}", messages.ERROR)
                 continue
-            (done if made.stored else unchanged).append(race.slug)
+            link = _job_run_link(result.run)
+            if result.duplicate:
+                recent.append(format_html("{} ({}, {})", race.slug, link, result.job["status"]))
+            else:
+                (unchanged if result.stored_nothing else done).append(format_html("{} ({})", race.slug, link))
         if done:
-            self.message_user(request, f"Regenerated predictions for {', '.join(done)}.", messages.SUCCESS)
+            self.message_user(
+                request, format_html("Regenerated predictions for {}.", _joined(done)), messages.SUCCESS
+            )
         if unchanged:
             self.message_user(
                 request,
-                f"Unchanged (same model version and inputs; current predictions kept): {', '.join(unchanged)}.",
+                format_html(
+                    "Unchanged (same model version and inputs; current predictions kept): {}.",
+                    _joined(unchanged),
+                ),
                 messages.INFO,
             )
+        if recent:
+            self.message_user(
+                request,
+                format_html(
+                    "Not regenerated again: the same stages were regenerated (or are being) within "
+                    "the last {} s (API_REGENERATE_WINDOW); that job stands: {}.",
+                    settings.API_REGENERATE_WINDOW,
+                    _joined(recent),
+                ),
+                messages.WARNING,
+            )
+
+
+def _job_run_link(run) -> str:
+    """The regeneration's JobRun in admin, or what stands for it (predictions stored by a refresh)."""
+    if run is None:
+        return "stored by a pipeline refresh"
+    return format_html(
+        '<a href="{}">job run {}</a>', reverse("admin:ingestion_jobrun_change", args=[run.pk]), run.pk
+    )
+
+
+def _joined(parts: list[str]) -> str:
+    return format_html_join(", ", "{}", ((part,) for part in parts))
 
 
 @admin.register(RaceAccuracy)

@@ -1,6 +1,6 @@
 import pytest
 
-from ingestion.services.race_ids import CalendarEntry, parse_race_id, race_slugs
+from ingestion.services.race_ids import CalendarEntry, parse_race_id, race_id_canonical, race_slugs
 
 
 def test_single_race_in_country_uses_country():
@@ -76,3 +76,12 @@ def test_malformed_ids_rejected(bad):
 def test_round_form_parses():
     assert parse_race_id("2025_4") == (2025, 4, None)
     assert parse_race_id("2025_bahrain") == (2025, None, "2025_bahrain")
+
+
+def test_canonical_id_lower_cases_ascii_letters_only():
+    assert race_id_canonical("2026_QATAR") == "2026_qatar"
+    assert race_id_canonical("2020_70Th_Anniversary") == "2020_70th_anniversary"
+    # str.lower() would turn the Kelvin sign into "k": a look-alike must stay malformed
+    assert race_id_canonical("2026_\u212aorea") == "2026_\u212aorea"
+    with pytest.raises(ValueError, match="Malformed race id"):
+        parse_race_id(race_id_canonical("2026_\u212aorea"))

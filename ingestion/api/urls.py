@@ -2,11 +2,12 @@
 
 from django.urls import path
 
+from f1site import converters  # noqa: F401  (registers <race_id:...>)
 from ingestion.api import views
 
 urlpatterns = [
     path("races", views.RaceListView.as_view(), name="api-races"),
-    path("races/<str:race_id>", views.RaceDetailView.as_view(), name="api-race-detail"),
+    path("races/<race_id:race_id>", views.RaceDetailView.as_view(), name="api-race-detail"),
     path("drivers", views.DriverListView.as_view(), name="api-drivers"),
     path("teams", views.TeamListView.as_view(), name="api-teams"),
     path("standings", views.StandingsView.as_view(), name="api-standings"),

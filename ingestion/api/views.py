@@ -21,13 +21,14 @@ from f1site.api import CachedJSONView, error_responses, openapi_pattern, validat
 from ingestion.api import selectors, serializers
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
-from ingestion.services.race_ids import RACE_ID_PATTERN, parse_race_id
+from ingestion.services.race_ids import RACE_ID_ANY_CASE_PATTERN, parse_race_id
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
-    {"type": "string", "pattern": openapi_pattern(RACE_ID_PATTERN)},
+    {"type": "string", "pattern": openapi_pattern(RACE_ID_ANY_CASE_PATTERN)},
     OpenApiParameter.PATH,
-    description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4)",
+    description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4); any case "
+    "(2025_BAHRAIN is 2025_bahrain)",
 )
 _REF = serializers.REF_PATTERN  # use fullmatch
 
@@ -50,7 +51,8 @@ def season_ttl(season: int | None) -> int:
 
 
 def race_cache_key(race_id: str) -> str:
-    """f1:race:{season}:{race_id} from the id alone (no query on the warm path); 400 if malformed."""
+    """f1:race:{season}:{race_id} from the id alone (no query on the warm path); 400 if malformed.
+    `race_id` is canonical already (the `<race_id:>` route converter lower-cases it)."""
     try:
         season, _, _ = parse_race_id(race_id)
     except ValueError as exc:

@@ -152,7 +152,7 @@ class SyncSummary:
     run_id: int
     status: str = SyncStatus.RUNNING
     seasons: list[int] = field(default_factory=list)
-    races_written: int = 0
+    races_written: int = 0  # races upstream had rows for (stored: created, updated or unchanged)
     requests_made: int = 0
     counts: dict[str, UpsertCounts] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
@@ -722,7 +722,10 @@ class _Sync:
             if table in FACT_TABLES and (counts.created or counts.updated or counts.deleted):
                 self.changed.add(label)
         self.summary.kept_manual.extend(kept)
-        self.summary.races_written += 1
+        # Only a race upstream had rows for: a round not run yet answers every kind empty, and
+        # counting it made "N races written" the number of rounds asked for.
+        if any(prepared.values()):
+            self.summary.races_written += 1
 
     def _done_steps(self, work: _RaceWork, prepared: dict[str, list[dict]]) -> set[str]:
         """Cursor steps this race completes: a kind that brought rows, or any kind once the race has

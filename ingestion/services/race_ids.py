@@ -4,12 +4,14 @@ Where a season holds more than one race in a country (2020: Austrian and Styrian
 since 2022), those races take the race name instead (`2020_styrian`, `2023_las_vegas`), and if
 even that collides, the name plus the circuit ref. The rule only looks at one season's calendar,
 so it is deterministic for both the dump loader and the API sync; ids are stored at first insert
-and never rewritten. `{season}_{round}` (e.g. `2025_4`) is accepted wherever an id is.
+and never rewritten. `{season}_{round}` (e.g. `2025_4`) is accepted wherever an id is, and an id
+typed in any case (`2026_QATAR`) is the stored lower-case one (`race_id_canonical`).
 """
 
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -66,6 +68,20 @@ def race_slugs(calendar: Iterable[CalendarEntry]) -> dict[tuple[int, int], str]:
 RACE_ID_PATTERN = re.compile(
     r"\A(?P<season>\d{4})_(?:(?P<round>\d{1,2})|(?P<slug>(?:[0-9][0-9_]{0,7})?[a-z][a-z0-9_]{0,70}))\Z"
 )
+
+
+# What the API publishes (OpenAPI path parameter): the same ids in any case, as they are accepted.
+RACE_ID_ANY_CASE_PATTERN = re.compile(RACE_ID_PATTERN.pattern.replace("a-z", "a-zA-Z"))
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def race_id_canonical(race_id: str) -> str:
+    """The stored form of a race id typed in any case: `2026_QATAR` -> `2026_qatar`.
+
+    ASCII letters only: `str.lower()` also folds look-alikes (the Kelvin sign becomes `k`), which
+    would let a string that is no id name a race. What is left is validated by `parse_race_id`."""
+    return race_id.translate(_ASCII_LOWER)
 
 
 def parse_race_id(race_id: str) -> tuple[int, int | None, str | None]:

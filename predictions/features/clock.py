@@ -17,7 +17,7 @@ the clock — every earlier race in the history — is untouched; without a cloc
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 import pandas as pd
 
@@ -25,6 +25,29 @@ from ingestion.models.race import SESSION_START_FIELDS
 
 # PracticeResult.session -> session
 PRACTICE_SESSIONS = {"FP1": "fp1", "FP2": "fp2", "FP3": "fp3"}
+
+
+def clock_from_text(*, text: str) -> datetime:
+    """A clock typed by a person (`predict --as-of`, the home page's `?as_of=`) -> an aware datetime.
+
+    An ISO date-time is that moment (UTC when it names no zone: `2026-06-20T14:00`). An ISO date
+    alone is **00:00 UTC at the start of that day**, everywhere: the clock stands before anything
+    of that day, so the date reads as `2026-06-20T00:00` does (and as Python and PostgreSQL read a
+    date as a time); and a date is never a clock in the future on that day itself, which a
+    prediction refuses (`predict --as-of <today>` at 04:00 UTC). The home page read a date as 12:00
+    and `predict --as-of` as 00:00, so the same date showed and predicted two different clocks.
+    ValueError when the text is neither (nothing is stripped: `2026-06-20\n` is not a date)."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not an ISO date or date-time (e.g. 2026-06-20, 2026-06-20T14:00)"
+            ) from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
 def unknown_start(race_date) -> pd.Timestamp:

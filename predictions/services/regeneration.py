@@ -1,4 +1,5 @@
-"""Staff regeneration of one race's predictions (`POST /api/v1/predictions/race/{id}`), inline or queued.
+"""Staff regeneration of one race's predictions (`POST /api/v1/predictions/race/{id}`, and the
+admin's "regenerate predictions" action, inline), inline or queued.
 
 Every regeneration is a JobRun (job `predictions_regenerate:<race pk>`, `task_id` = the public job
 id `<race pk>-<uuid4 hex>`, also the Celery task id), so its status survives a Redis flush and shows in

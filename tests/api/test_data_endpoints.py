@@ -93,6 +93,36 @@ def test_race_detail_both_id_forms(api, ergast_data, race_id, django_assert_max_
     assert sum(len(s["results"]) for s in body["practice"]) == len(practice)
 
 
+def test_race_ids_match_in_any_case_and_share_the_canonical_cache_entry(api, ergast_data, staff_api):
+    """`2026_QATAR` answered 400 while `2026_qatar` worked. Every race lookup takes any case and
+    serves (and caches) the canonical lower-case id, so an invalidation of that id reaches it."""
+    from django.core.cache import cache
+
+    from f1site import cache as f1cache
+
+    canonical = api.get("/api/v1/races/2025_bahrain").json()
+    for race_id in ("2025_BAHRAIN", "2025_Bahrain"):
+        response = api.get(f"/api/v1/races/{race_id}")
+        assert response.status_code == 200, response.content
+        assert response.json() == canonical
+    assert cache.get(f1cache.race_key(2025, "2025_BAHRAIN")) is None  # one entry, the canonical one
+    predictions = api.get("/api/v1/predictions/race/2025_BAHRAIN")
+    assert predictions.status_code == 200, predictions.content
+    assert predictions.json()["race"]["id"] == "2025_bahrain"
+    accuracy = api.get("/api/v1/predictions/accuracy/2025_BAHRAIN")  # no stored predictions: 404
+    assert accuracy.status_code == 404 and "2025_bahrain" in accuracy.json()["error"]["message"]
+    what_if = api.post("/api/v1/predictions/what-if/2025_BAHRAIN", {"grid": ["hamilton"]}, format="json")
+    assert what_if.status_code not in (400, 404), what_if.content  # the race resolves (409/503 here)
+    # unknown stays 404 and malformed 400, in the API's one error shape
+    unknown = api.get("/api/v1/races/2099_NOWHERE")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert staff_api.post("/api/v1/predictions/race/2099_NOWHERE", {}, format="json").status_code == 404
+    malformed = api.get("/api/v1/races/2025-BAHRAIN")
+    assert malformed.status_code == 400 and set(malformed.json()["error"]) == {"code", "message", "details"}
+    # only ASCII letters fold: the Kelvin sign lower-cases to "k" in Python, but is no id
+    assert api.get("/api/v1/races/2025_\u212aorea").status_code == 400
+
+
 def test_every_stored_race_id_is_a_valid_id(ergast_data):
     from ingestion.models import Race
     from ingestion.services.race_ids import parse_race_id

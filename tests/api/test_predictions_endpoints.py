@@ -522,3 +522,48 @@ def test_health_logs_a_corrupt_artifact_once_and_retries_it_only_when_the_file_c
         assert check["status"] == "ok" and check["detail"]["serving"] == "vtest-corrupt"
     finally:
         artifacts.cache_clear()
+
+
+@in_season
+def test_admin_regeneration_is_a_job_run_with_the_apis_lifecycle_and_guard(
+    admin_client, ergast_data, trained_model
+):
+    """The admin's "Regenerate predictions" action records a JobRun like the API's regeneration
+    (it stored predictions without one, so Job runs never showed it), and a second click within the
+    window starts nothing."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from ingestion.models import Driver, JobRun, JobStatus, Race, Team
+    from predictions.models import Prediction
+    from tests.factories import PredictionFactory
+
+    cache.clear()
+    race = Race.objects.get(slug=_upcoming_slugs(1)[0])
+    old = PredictionFactory(
+        race=race,
+        driver=Driver.objects.get(ref="max_verstappen"),
+        team=Team.objects.get(ref="red_bull"),
+        model_version=trained_model,
+    )
+    Prediction.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(hours=1))
+
+    def click():
+        return admin_client.post(
+            reverse("admin:predictions_prediction_changelist"),
+            {"action": "regenerate_predictions", "_selected_action": [old.pk]},
+            follow=True,
+        ).content.decode()
+
+    page = click()
+    run = JobRun.objects.get(job=f"predictions_regenerate:{race.pk}")
+    assert run.status == JobStatus.SUCCEEDED and run.worker and run.heartbeat_at and run.duration_seconds
+    assert run.counts["stored"] == ["pre"] and run.counts["predictions"] > 1
+    assert f"Regenerated predictions for {race.slug} (<a href=" in page and f"job run {run.pk}</a>" in page
+    made = Prediction.objects.filter(race=race).exclude(pk=old.pk)
+    assert made.count() == run.counts["predictions"]
+
+    again = click()  # within API_REGENERATE_WINDOW: the job stands, nothing new
+    assert JobRun.objects.filter(job=f"predictions_regenerate:{race.pk}").count() == 1
+    assert "Not regenerated again" in again and f"job run {run.pk}</a>, succeeded)" in again
+    assert Prediction.objects.filter(race=race).count() == made.count() + 1

@@ -512,3 +512,17 @@ def test_race_ids_from_the_api_calendar(mirror, f1_tables_empty):
     slugs_2020 = list(Race.objects.filter(season_id=2020).values_list("slug", flat=True))
     assert len(slugs_2020) == len(set(slugs_2020)) == 17
     assert {"2020_austrian", "2020_styrian", "2020_bahrain", "2020_sakhir"} <= set(slugs_2020)
+
+
+def test_races_written_counts_only_races_that_got_rows(mirror, ergast_data):
+    """Rounds not run yet (2026 round 8 on: no results upstream) are asked for and answered empty;
+    they are not "written" (the summary said 3 races written for 1 race's rows)."""
+    with_results = set(RaceResult.objects.filter(race__season_id=2026).values_list("race__round", flat=True))
+    ran = max(with_results)
+    rounds = [ran, ran + 1, ran + 2]  # one run, two not run yet
+
+    summary = jolpica_sync(seasons=[2026], rounds=rounds, only="results", client=fast_client())
+
+    assert summary.errors == []
+    assert summary.counts["results"].unchanged > 0  # the run race's rows, identical to upstream's
+    assert summary.races_written == 1

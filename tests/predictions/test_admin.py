@@ -83,3 +83,37 @@ def test_activation_message_shows_the_version_label_as_is(ergast_data, admin_cli
     body = response.content.decode()
     assert "Model version v20261126-101500000000-2019-2026 is now the active model." in body
     assert "V20261126" not in body
+
+
+def _regenerate_from_admin(admin_client, prediction):
+    return admin_client.post(
+        reverse("admin:predictions_prediction_changelist"),
+        {"action": "regenerate_predictions", "_selected_action": [prediction.pk]},
+        follow=True,
+    )
+
+
+def test_admin_regeneration_is_a_job_run_even_when_it_fails(ergast_data, admin_client):
+    """The admin action called prediction_generate directly: no JobRun, so Job runs never showed it
+    (the API's regenerations and the admin resync are JobRuns). It now goes through the regeneration
+    service: a JobRun with the same lifecycle, here failed (no model is trained)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from ingestion.models import JobRun, JobStatus
+
+    cache.clear()  # no regeneration claim left by another test
+    race = Race.objects.get(slug="2026_qatar")
+    prediction = _prediction(race=race)
+    # made an hour ago: a set stored within API_REGENERATE_WINDOW would stand as the regeneration
+    Prediction.objects.filter(pk=prediction.pk).update(
+        created_at=timezone.now() - timezone.timedelta(hours=1)
+    )
+
+    response = _regenerate_from_admin(admin_client, prediction)
+
+    run = JobRun.objects.get(job=f"predictions_regenerate:{race.pk}")
+    assert run.status == JobStatus.FAILED and run.error.startswith("cannot predict 2026_qatar")
+    assert run.worker and run.heartbeat_at is not None and run.finished_at is not None
+    assert run.counts["race"] == "2026_qatar" and run.counts["mode"] == "inline"
+    assert "2026_qatar: " in response.content.decode()  # the error is said, as before

@@ -198,3 +198,35 @@ def test_on_race_day_a_race_counts_as_completed_only_once_it_has_started():
     assert race_status(race=barcelona, as_of=after) == "completed"
     # a date (not a time) counts its whole day, as before
     assert race_list_recent_completed(as_of=before.date())[0] == barcelona
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-06-20", datetime(2026, 6, 20, tzinfo=UTC)),  # a date: 00:00 UTC that day
+        ("2026-06-20T00:00", datetime(2026, 6, 20, tzinfo=UTC)),  # ... as its midnight reads
+        ("2026-06-20T14:30", datetime(2026, 6, 20, 14, 30, tzinfo=UTC)),  # no zone: UTC
+        ("2026-06-20T14:30+02:00", datetime(2026, 6, 20, 12, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_typed_clock_is_read_by_one_rule(text, expected):
+    from predictions.features.clock import clock_from_text
+
+    assert clock_from_text(text=text) == expected
+
+
+@pytest.mark.parametrize("text", ["June", "", "2026-06-20\n", "2026-13-01"])
+def test_a_typed_clock_that_is_no_date_is_refused(text):
+    from predictions.features.clock import clock_from_text
+
+    with pytest.raises(ValueError, match="is not an ISO date or date-time"):
+        clock_from_text(text=text)
+
+
+def test_the_command_and_the_home_page_read_a_date_as_the_same_clock(client):
+    """`predict --as-of 2026-06-20` was 00:00 UTC and `/?as_of=2026-06-20` 12:00: both are 00:00."""
+    from predictions.management.commands.predict import parse_as_of
+
+    page = client.get("/", {"as_of": "2026-06-20"})
+    assert page.status_code == 200
+    assert page.context["as_of"] == parse_as_of("2026-06-20") == datetime(2026, 6, 20, tzinfo=UTC)

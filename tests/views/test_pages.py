@@ -214,6 +214,9 @@ def test_race_page_accepts_round_ids_and_404s(client):
     seventieth = client.get(reverse("analytics:race", args=["2020_70th_anniversary"]))
     assert seventieth.status_code == 200
     assert "70th Anniversary Grand Prix" in seventieth.content.decode()
+    shouted = client.get("/races/2020_70TH_Anniversary/")  # a race id in any case is the race's page
+    assert shouted.status_code == 200 and "70th Anniversary Grand Prix" in shouted.content.decode()
+    assert client.get("/races/2099_NOWHERE/").status_code == 404
 
 
 def test_upcoming_race_without_anything_still_renders(client):
@@ -715,7 +718,7 @@ def test_model_page_headlines_the_standard_post_qualifying_backtest(client, djan
 
 
 def test_home_as_of_shows_what_was_made_by_then(client, predicted_2026_7, django_assert_max_num_queries):
-    """QA repro: `/?as_of=2026-06-13` (12:00 UTC) showed Barcelona's after-qualifying podium although
+    """QA repro: `/?as_of=2026-06-13` (then 12:00 UTC) showed Barcelona's after-qualifying podium although
     qualifying began at 14:00, and the newest sets rather than those of that day."""
     race, entrants = predicted_2026_7  # pre made 06-12 09:00, post 06-13 16:00 (qualifying 14:00)
     later = _predict(race, list(reversed(entrants)), stage="pre")  # made now, long after that day
@@ -731,11 +734,18 @@ def test_home_as_of_shows_what_was_made_by_then(client, predicted_2026_7, django
     assert [e.driver.full_name in podium for e in entrants[:3]] == [True] * 3  # the 06-12 set, not `later`
     assert "12 Jun 2026, 09:00 UTC" in card
     assert Prediction.objects.filter(batch=later).exists()
-    # the day after the race the past card shows the scored set and its accuracy
+    # the accuracy was scored on 06-15 06:00: as of that date (00:00 UTC, as `predict --as-of`
+    # reads a date) the race is past but not scored yet; by noon the card shows it
     html = client.get(reverse("analytics:home"), {"as_of": "2026-06-15"}).content.decode()
+    assert "Showing the page as of 15 June 2026, 00:00 UTC" in html
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert 'class="card race-card past"' in html.split(f'data-race="{race.slug}"')[0].rsplit("<article", 1)[1]
+    assert "3.25" not in card and "after qualifying" in card
+    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-15T12:00"}).content.decode()
+    assert "Showing the page as of 15 June 2026, 12:00 UTC" in html
     card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
     assert "3.25" in card and "after qualifying" in card
-    # the accuracy was scored on 06-15 06:00; on race day (12:00, before the start) there is none
+    # on race day (00:00, before the start) it is upcoming, with the after-qualifying set
     html = client.get(reverse("analytics:home"), {"as_of": "2026-06-14"}).content.decode()
     card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
     assert "3.25" not in card and "after qualifying" in card

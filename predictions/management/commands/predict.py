@@ -1,10 +1,11 @@
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
 from ingestion.selectors import MalformedRaceId, race_get
+from predictions.features.clock import clock_from_text
 from predictions.selectors import race_list_recent_completed, race_list_upcoming
 from predictions.services import ModelUnavailable, prediction_generate
 from predictions.services.post_race import race_accuracy_score
@@ -14,13 +15,15 @@ NO_UPCOMING_RACES = 3  # exit status of `predict --upcoming` when no race is lef
 
 
 def parse_as_of(value: str | None) -> datetime | None:
+    """`--as-of`, read as the home page's `?as_of=` is (a date alone: 00:00 UTC that day)."""
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return clock_from_text(text=value)
     except ValueError:
-        raise CommandError(f"--as-of {value!r} is not an ISO date (e.g. 2026-06-20)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise CommandError(
+            f"--as-of {value!r} is not an ISO date (e.g. 2026-06-20, 00:00 UTC) or date-time (2026-06-20T14:00)"
+        ) from None
 
 
 class Command(BaseCommand):
@@ -37,8 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
         parser.add_argument(
             "--as-of",
-            help="Clock (ISO date/time, default now) choosing the upcoming races and stages; a race "
-            "run since that clock is refused (a backfill is its honest pre-race prediction)",
+            help="Clock (ISO date-time, UTC unless it says; a date alone is 00:00 UTC that day; default "
+            "now) choosing the upcoming races and stages; a race run since that clock is refused (a "
+            "backfill is its honest pre-race prediction)",
         )
         parser.add_argument("--json", action="store_true")
 
