@@ -125,7 +125,11 @@ class WhatIfOut(serializers.Serializer):
 class ChampionshipOut(serializers.Serializer):
     season = serializers.IntegerField()
     remaining_races = serializers.ListField(
-        child=serializers.CharField(), help_text="Rounds still to run; empty for a completed season"
+        child=serializers.CharField(),
+        help_text=(
+            "Rounds without results, simulated: still to run, or run and awaiting results; "
+            "empty for a completed season"
+        ),
     )
     n_sims = serializers.IntegerField(help_text="Simulated seasons; 0 for a completed season")
     model_version = serializers.CharField(
