@@ -3,6 +3,8 @@ what-if, championship odds and model performance. Views validate, call the engin
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
@@ -156,25 +158,30 @@ AS_OF_PARAM = OpenApiParameter(
     OpenApiParameter.QUERY,
     required=False,
     description=(
-        "The clock (default now): a date, YYYY-MM-DD, read exactly as the home page's `?as_of=` "
-        "reads it (the same parser; the README's Dashboards section says which moment of the day). "
-        "Malformed, empty or repeated -> 400 `invalid` with `details.as_of`."
+        "The clock (default now), read by the home page's `?as_of=` parser: a date, YYYY-MM-DD, "
+        "is 00:00 UTC that day; an ISO date-time (2026-06-20T14:00, UTC unless it names a zone) is "
+        "also read. Echoed in UTC as `as_of`. Malformed, empty or repeated -> 400 `invalid` with "
+        "`details.as_of`."
     ),
 )
 
 
 def _clock_param(request):
-    """`?as_of=` -> the clock (None = now), parsed by the home page's own reader
+    """`?as_of=` -> the clock in UTC (None = now), parsed by the home page's own reader
     (`analytics.views._as_of_param`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
     Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
-    what the page answers with its 404 is the API's 400 `invalid` with `details.as_of`."""
+    what the page answers with its 404 is the API's 400 `invalid` with `details.as_of`, and so is
+    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`)."""
     from analytics.views import _as_of_param
 
     validate_query(serializers.ClockParams, request)
     try:
-        return _as_of_param(request)
+        clock = _as_of_param(request)
+        return None if clock is None else clock.astimezone(UTC)
     except Http404 as exc:
         raise ValidationError({"as_of": [str(exc)]}) from None
+    except OverflowError:
+        raise ValidationError({"as_of": ["as_of is out of range in UTC (years 1-9999)"]}) from None
 
 
 def _clock_cache_part(as_of) -> str:

@@ -117,7 +117,9 @@ def test_overview_as_of_lists_by_that_clock(api, stored_sets):
     rounds = {name: [Race.objects.get(slug=s).round for s in ids] for name, ids in _api_lists(body).items()}
     # races.csv: after 2026-06-20 come rounds 8 (06-28), 9, 10; the last three before it 7, 6, 5
     assert rounds == {"upcoming": [8, 9, 10], "recent": [7, 6, 5], "awaiting_results": []}
-    assert body["as_of"].startswith("2026-06-20T")
+    assert body["as_of"] == "2026-06-20T00:00:00Z"  # a date: 00:00 UTC (predictions.features.clock)
+    zoned = api.get(OVERVIEW, {"as_of": "2026-06-20T14:00+02:00"}).json()
+    assert zoned["as_of"] == "2026-06-20T12:00:00Z" and _api_lists(zoned) == _api_lists(body)
     # after the data's last result (2026 round 7) and before Qatar: rounds 8-21 await results
     body = api.get(OVERVIEW, {"as_of": "2026-11-26"}).json()
     assert [Race.objects.get(slug=s).round for s in _api_lists(body)["awaiting_results"]] == list(
@@ -221,6 +223,7 @@ def test_upcoming_without_a_clock_is_the_overviews_upcoming(api, stored_sets):
         "as_of=",
         "as_of=2026-06-20&as_of=2026-06-21",
         "as_of=2026-06-20%00",
+        "as_of=0001-01-01T00:00%2B01:00",  # a moment before year 1 in UTC (the page answers 500)
     ],
 )
 def test_an_invalid_clock_is_a_400_in_the_error_shape(api, ergast_data, path, query):
