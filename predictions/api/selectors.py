@@ -10,7 +10,7 @@ from django.utils import timezone
 from ingestion.api.selectors import race_status_derive, sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
 from predictions import selectors as engine
-from predictions.models import PredictionStage
+from predictions.models import Prediction, PredictionStage
 
 
 def race_ref(*, race: Race, status: str | None = None) -> dict:
@@ -203,6 +203,136 @@ def upcoming_predictions(*, limit: int = 3) -> dict:
     }
 
 
+# --- the overview: the home page's lists for the frontend --------------------------------------
+def _prediction_row(p: Prediction) -> dict:
+    """One stored row in the shape `stages_by_race` gives it (the upcoming list's rows)."""
+    return {
+        "driver": {"id": p.driver.ref, "code": p.driver.code, "name": p.driver.full_name},
+        "team": {"id": p.team.ref, "name": p.team.name},
+        "predicted_position": p.predicted_position,
+        "expected_position": p.expected_position,
+        "win_probability": p.win_probability,
+        "podium_probability": p.podium_probability,
+        "points_probability": p.points_probability,
+        "dnf_probability": p.dnf_probability,
+        "confidence": p.confidence,
+        "low_confidence": p.low_confidence,
+        "explanation": _explanation(p.explanation),
+    }
+
+
+def _stage_entry(rows: list[Prediction]) -> dict:
+    """A set as `stages_by_race` describes it: timestamps from its first row (best position)."""
+    first = rows[0]
+    return {
+        "stage": first.stage,
+        "model_version": first.model_version.label,
+        "created_at": first.created_at,
+        "as_of": first.as_of,
+        "backfilled": first.backfilled,
+        "predictions": [_prediction_row(p) for p in rows],
+    }
+
+
+def _set_label(first: Prediction) -> str:
+    # The pages' label (templates/analytics/partials/set_label.html): backfilled wins.
+    if first.backfilled:
+        return "backfilled"
+    return "made_after_race" if first.made_after_race else "pre_race"
+
+
+def _current_entry(*, race: Race, status: str, shown: dict) -> dict:
+    """An upcoming (or awaiting) race with its sets: an item of `predictions/upcoming`."""
+    return {
+        "race": race_ref(race=race, status=status),
+        "stages": [_stage_entry(rows) for rows in shown["predictions"].values()],
+    }
+
+
+def _scored_entry(*, race: Race, shown: dict, results: list[RaceResult]) -> dict:
+    """A completed race: each stage's shown set with every row's actual finish, the results, and
+    the accuracy record of each shown set (the records `predictions/accuracy/{race_id}` serves)."""
+    actual = {res.driver_id: res for res in results}
+    stages = []
+    for rows in shown["predictions"].values():
+        entry = _stage_entry(rows)
+        entry["made_after_race"] = rows[0].made_after_race
+        entry["label"] = _set_label(rows[0])
+        for row, p in zip(entry["predictions"], rows, strict=True):
+            res = actual.get(p.driver_id)
+            row["actual_position"] = res.position_order if res is not None else None
+            row["actual_classified_position"] = res.position if res is not None else None
+            row["actual_status"] = res.status.status if res is not None else None
+        stages.append(entry)
+    return {
+        "race": race_ref(race=race, status="completed"),
+        "stages": stages,
+        "results": [
+            {
+                "position_order": res.position_order,
+                "position": res.position,
+                "driver": {"id": res.driver.ref, "code": res.driver.code, "name": res.driver.full_name},
+                "team": {"id": res.team.ref, "name": res.team.name},
+                "grid": res.grid,
+                "status": res.status.status,
+            }
+            for res in results
+        ],
+        "accuracy": [
+            _accuracy_stage(stage=stage, record=record) for stage, record in sorted(shown["accuracy"].items())
+        ],
+    }
+
+
+def overview_payload(*, as_of: dt.datetime | None = None) -> dict:
+    """The home page's view for the frontend, by the clock `as_of` (None = now), with the page's
+    own selectors so the two always list the same races and show the same sets:
+
+    * `upcoming`: the next three races (`race_list_upcoming`) with their sets — the items of
+      `predictions/upcoming`;
+    * `awaiting_results`: races run without results yet (`race_list_awaiting_results`), same shape;
+    * `recent`: the last three completed races (`race_list_recent_completed`), each with the set
+      per stage the pages show (`prediction_sets_shown`: the scored one), predicted vs actual per
+      driver, the results and each shown set's accuracy record.
+
+    With a clock, as on the page: only sets made (and accuracy scored) by then, and the
+    after-qualifying stage once qualifying had begun. Queries: 4 for the lists, 3 for the sets, 1
+    for the results, whatever the number of races."""
+    upcoming = engine.race_list_upcoming(as_of=as_of)
+    recent = engine.race_list_recent_completed(as_of=as_of)
+    awaiting = engine.race_list_awaiting_results(as_of=as_of)
+    shown = engine.prediction_sets_shown(races=upcoming + recent + awaiting, as_of=as_of)
+    results: dict[int, list[RaceResult]] = {}
+    if recent:
+        # race_results_list's rows (one car per driver, by finishing order) for the three races at once
+        for res in (
+            RaceResult.objects.filter(race__in=recent, shared_car_index=0)
+            .select_related("driver", "team", "status")
+            .order_by("race_id", "position_order")
+        ):
+            results.setdefault(res.race_id, []).append(res)
+
+    return {
+        "as_of": as_of or timezone.now(),
+        "upcoming": [_current_entry(race=r, status="scheduled", shown=shown[r.pk]) for r in upcoming],
+        "awaiting_results": [
+            _current_entry(race=r, status="awaiting_results", shown=shown[r.pk]) for r in awaiting
+        ],
+        "recent": [_scored_entry(race=r, shown=shown[r.pk], results=results.get(r.pk, [])) for r in recent],
+    }
+
+
+def upcoming_predictions_as_of(*, as_of: dt.datetime) -> dict:
+    """`predictions/upcoming?as_of=`: the overview's `upcoming` (the page's races and sets by that
+    clock) in the upcoming list's shape. Without a clock the list is `upcoming_predictions`."""
+    upcoming = engine.race_list_upcoming(as_of=as_of)
+    shown = engine.prediction_sets_shown(races=upcoming, as_of=as_of)
+    return {
+        "as_of": as_of,
+        "races": [_current_entry(race=r, status="scheduled", shown=shown[r.pk]) for r in upcoming],
+    }
+
+
 _ACCURACY_FIELDS = (
     "drivers",
     "mae",
@@ -217,6 +347,18 @@ _ACCURACY_FIELDS = (
 )
 
 
+def _accuracy_stage(*, stage: str, record) -> dict:
+    """One RaceAccuracy record as `predictions/accuracy/{race_id}` and the overview show it."""
+    return {
+        "stage": stage,
+        "model_version": record.model_version.label if record.model_version_id else None,
+        "backfilled": record.backfilled,
+        "scored_at": record.scored_at,
+        **{f: getattr(record, f) for f in _ACCURACY_FIELDS},
+        "metrics": record.metrics or {},
+    }
+
+
 def race_accuracy(*, race: Race) -> dict | None:
     """None when the race has no results yet; `stages` empty when nothing was scored."""
     records = engine.race_accuracy_get(race=race)
@@ -224,17 +366,7 @@ def race_accuracy(*, race: Race) -> dict | None:
         return None
     return {
         "race": race_ref(race=race, status="completed" if race.removed_upstream_at is None else None),
-        "stages": [
-            {
-                "stage": stage,
-                "model_version": rec.model_version.label if rec.model_version_id else None,
-                "backfilled": rec.backfilled,
-                "scored_at": rec.scored_at,
-                **{f: getattr(rec, f) for f in _ACCURACY_FIELDS},
-                "metrics": rec.metrics or {},
-            }
-            for stage, rec in sorted(records.items())
-        ],
+        "stages": [_accuracy_stage(stage=stage, record=rec) for stage, rec in sorted(records.items())],
     }
 
 

@@ -67,6 +67,69 @@ class AccuracyOut(serializers.Serializer):
     stages = AccuracyStageOut(many=True)
 
 
+class ClockParams(serializers.Serializer):
+    # Only checks that `as_of` is one non-empty value without NUL bytes (f1site.api.validate_query);
+    # the text is read by the home page's own parser (predictions.api.views._clock_param).
+    as_of = serializers.CharField(required=False, trim_whitespace=False, max_length=64)
+
+
+class ScoredPredictionRowOut(PredictionRowOut):
+    actual_position = serializers.IntegerField(
+        allow_null=True,
+        help_text="Finishing order (the results' position_order, the number accuracy is scored "
+        "against); null when the driver has no result in the race",
+    )
+    actual_classified_position = serializers.IntegerField(
+        allow_null=True, help_text="Official classified position; null when not classified or no result"
+    )
+    actual_status = serializers.CharField(allow_null=True, help_text="e.g. Finished, +1 Lap, Engine")
+
+
+class ScoredStageOut(PredictionStageOut):
+    made_after_race = serializers.BooleanField(
+        help_text="Made at or after the race start: not a pre-race prediction (never scored)"
+    )
+    label = serializers.ChoiceField(
+        choices=["pre_race", "backfilled", "made_after_race"],
+        help_text="How the pages label the set: backfilled (made after the fact by a model trained "
+        "only on earlier seasons), made_after_race, or pre_race",
+    )
+    predictions = ScoredPredictionRowOut(many=True)
+
+
+class OverviewResultOut(serializers.Serializer):
+    position_order = serializers.IntegerField()
+    position = serializers.IntegerField(allow_null=True, help_text="Null unless classified")
+    driver = DriverRef()
+    team = RefName()
+    grid = serializers.IntegerField(allow_null=True, help_text="0 = pit-lane start")
+    status = serializers.CharField()
+
+
+class RecentRaceOut(serializers.Serializer):
+    race = RaceRefOut()
+    stages = ScoredStageOut(
+        many=True,
+        help_text="Per stage the set the pages show: the one its accuracy record scored; unscored, "
+        "the one scoring would take, else the newest (labelled made_after_race)",
+    )
+    results = OverviewResultOut(many=True, help_text="One car per driver, by finishing order")
+    accuracy = AccuracyStageOut(
+        many=True,
+        help_text="The accuracy record of each shown set (as predictions/accuracy/{race_id} serves "
+        "it); a stage is missing when its set was not scored (by the clock)",
+    )
+
+
+class OverviewOut(serializers.Serializer):
+    as_of = serializers.DateTimeField(help_text="The clock: the one asked for, else now")
+    upcoming = RacePredictionsOut(many=True, help_text="The next three races (items of predictions/upcoming)")
+    awaiting_results = RacePredictionsOut(
+        many=True, help_text="Races run (dated before the clock's day) whose results are not in yet"
+    )
+    recent = RecentRaceOut(many=True, help_text="The last three completed races, newest first")
+
+
 class RegenerateIn(serializers.Serializer):
     stage = serializers.ChoiceField(
         choices=["pre", "post"], required=False, allow_null=True, help_text="Default: every stage available"

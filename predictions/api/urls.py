@@ -6,6 +6,7 @@ from f1site import converters  # noqa: F401  (registers <race_id:...>)
 from predictions.api import views
 
 urlpatterns = [
+    path("predictions/overview", views.PredictionOverviewView.as_view(), name="api-predictions-overview"),
     path("predictions/upcoming", views.UpcomingPredictionsView.as_view(), name="api-predictions-upcoming"),
     path(
         "predictions/race/<race_id:race_id>", views.RacePredictionsView.as_view(), name="api-predictions-race"

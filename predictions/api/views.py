@@ -1,17 +1,28 @@
-"""Prediction endpoints: current predictions, staff regeneration, upcoming, accuracy, what-if,
-championship odds and model performance. Views validate, call the engine, render."""
+"""Prediction endpoints: current predictions, staff regeneration, upcoming, the overview, accuracy,
+what-if, championship odds and model performance. Views validate, call the engine, render."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.conf import settings
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from f1site import cache as f1cache
-from f1site.api import CachedJSONView, MalformedRequest, MethodFirstMixin, error_response, error_responses
+from f1site.api import (
+    CachedJSONView,
+    MalformedRequest,
+    MethodFirstMixin,
+    error_response,
+    error_responses,
+    validate_query,
+)
 from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
@@ -141,19 +152,101 @@ class RegenerationJobView(MethodFirstMixin, APIView):
         return Response(regeneration_job_payload(run=run), headers={"Cache-Control": "no-store"})
 
 
+AS_OF_PARAM = OpenApiParameter(
+    "as_of",
+    {"type": "string", "format": "date"},
+    OpenApiParameter.QUERY,
+    required=False,
+    description=(
+        "The clock (default now), read by the home page's `?as_of=` parser: a date, YYYY-MM-DD, "
+        "is 00:00 UTC that day; an ISO date-time (2026-06-20T14:00, UTC unless it names a zone) is "
+        "also read. Echoed in UTC as `as_of`. Malformed, empty or repeated -> 400 `invalid` with "
+        "`details.as_of`."
+    ),
+)
+
+
+def _clock_param(request):
+    """`?as_of=` -> the clock in UTC (None = now), parsed by the home page's own reader
+    (`analytics.views._as_of_param`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
+    Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
+    what the page answers with its 404 is the API's 400 `invalid` with `details.as_of`, and so is
+    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`)."""
+    from analytics.views import _as_of_param
+
+    validate_query(serializers.ClockParams, request)
+    try:
+        clock = _as_of_param(request)
+        return None if clock is None else clock.astimezone(UTC)
+    except Http404 as exc:
+        raise ValidationError({"as_of": [str(exc)]}) from None
+    except OverflowError:
+        raise ValidationError({"as_of": ["as_of is out of range in UTC (years 1-9999)"]}) from None
+
+
+def _clock_cache_part(as_of) -> str:
+    # The clock in the key; "now" carries today's date, so a stale copy never outlives the day
+    # that chose its races (data changes bump the "upcoming" family as for predictions/upcoming).
+    return f"at:{as_of.isoformat()}" if as_of is not None else f"now:{timezone.now().date().isoformat()}"
+
+
 class UpcomingPredictionsView(CachedJSONView):
     @extend_schema(
         operation_id="predictions_upcoming",
         summary="The next three races with their current predictions",
-        responses={200: serializers.UpcomingOut, **error_responses(429)},
+        description=(
+            "Without `as_of`: the next three races as of now, each stage's current set. With "
+            "`as_of`: the next three as of that clock with the sets the home page shows for it "
+            "(made by then; after-qualifying only once qualifying had begun), the `upcoming` list "
+            "of `predictions/overview` for the same clock."
+        ),
+        parameters=[AS_OF_PARAM],
+        responses={200: serializers.UpcomingOut, **error_responses(400, 429)},
     )
     def get(self, request):
+        as_of = _clock_param(request)
+        if as_of is None:
+            return self.cached(
+                request,
+                key=f1cache.list_key("upcoming"),
+                ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
+                tier="predictions",
+                compute=lambda: selectors.upcoming_predictions(limit=3),
+            )
         return self.cached(
             request,
-            key=f1cache.list_key("upcoming"),
+            key=f1cache.list_key("upcoming", _clock_cache_part(as_of)),
             ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
             tier="predictions",
-            compute=lambda: selectors.upcoming_predictions(limit=3),
+            compute=lambda: selectors.upcoming_predictions_as_of(as_of=as_of),
+        )
+
+
+class PredictionOverviewView(CachedJSONView):
+    @extend_schema(
+        operation_id="predictions_overview",
+        summary="Next three races with predictions, last three with predicted vs actual and accuracy",
+        description=(
+            "The home page's view by the clock `as_of` (default now), from the page's own "
+            "selectors, so both list the same races: `upcoming` (the next three races without "
+            "results, items as in predictions/upcoming), `awaiting_results` (run, no results yet) "
+            "and `recent` (the last three completed races, newest first). A recent race carries, "
+            "per stage, the set the pages show (the one its accuracy record scored; labelled "
+            "`backfilled` / `made_after_race` / `pre_race`) with each driver's actual finish, the "
+            "results, and the accuracy record of each shown set. With `as_of`: only sets made and "
+            "accuracy scored by then, the after-qualifying stage once qualifying had begun."
+        ),
+        parameters=[AS_OF_PARAM],
+        responses={200: serializers.OverviewOut, **error_responses(400, 429)},
+    )
+    def get(self, request):
+        as_of = _clock_param(request)
+        return self.cached(
+            request,
+            key=f1cache.list_key("upcoming", "overview", _clock_cache_part(as_of)),
+            ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
+            tier="predictions",
+            compute=lambda: selectors.overview_payload(as_of=as_of),
         )
 
 
