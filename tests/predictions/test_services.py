@@ -3,7 +3,7 @@ backfill, post-race scoring, artifact fallback, what-if and the championship sim
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -331,6 +331,29 @@ def test_activate_rolls_back_and_refuses_a_broken_artifact(active_model, tmp_pat
     )
     assert b"is now the active model" in response.content
     assert list(ModelVersion.objects.filter(is_active=True)) == [active_model]
+
+
+def test_a_version_trained_without_calibration_is_never_activated(tmp_path):
+    """A one-season version registered before model_train refused such windows (its ranking layer
+    fitted on the base models' own rows): prune_models --keep 1 could leave it as the only one."""
+    from predictions.ml.artifacts import ArtifactError
+    from predictions.services import model_version_activate
+
+    version = ModelVersion.objects.create(
+        label="v-1996-1996",
+        train_from_season=1996,
+        train_until_season=1996,
+        trained_until_date=date(1996, 10, 13),
+        rows=1,
+        data_fingerprint="x",
+        metrics={"calibration_from_season": None},
+        artifact_path=str(tmp_path / "v.joblib"),
+    )
+    with pytest.raises(
+        ArtifactError, match=r"^v-1996-1996 was trained without a calibration block \(window 1996-1996"
+    ):
+        model_version_activate(version=version)
+    assert not ModelVersion.objects.filter(is_active=True).exists()
 
 
 def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):
