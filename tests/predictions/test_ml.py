@@ -169,6 +169,27 @@ def test_prediction_set_score_a_predicted_winner_who_did_not_race_is_a_miss():
     assert s["podium_overlap"] == pytest.approx(2 / 3)
 
 
+def test_explanations_offer_only_features_whose_value_is_known():
+    """QA repro: "practice_rank (unknown)" was the second-biggest reason for Hamilton in 2026 Qatar
+    (pre): resetting the missing value to the training median moves the prediction."""
+    from types import SimpleNamespace
+
+    from predictions.ml.models import explain_position
+
+    models = SimpleNamespace(features=["practice_rank", "grid", "form"])
+    X = pd.DataFrame({"practice_rank": [np.nan, 3.0], "grid": [1.0, 2.0], "form": [2.0, np.nan]})
+    # the position model's predictions with each feature reset in turn (feature-major, 2 drivers)
+    moved = np.array([2.0, 6.0, 4.0, 7.0, 4.5, 1.0])
+    out = explain_position(models, X, np.array([5.0, 8.0]), top=2, moved=moved)
+    # driver 1: practice_rank (+3.0) is unknown, so grid (+1.0) and form (+0.5) are the two reasons
+    assert out[0] == [
+        {"feature": "grid", "value": 1.0, "contribution": 1.0},
+        {"feature": "form", "value": 2.0, "contribution": 0.5},
+    ]
+    # driver 2: form (+7.0) is unknown; practice_rank +2.0, grid +1.0
+    assert [(r["feature"], r["contribution"]) for r in out[1]] == [("practice_rank", 2.0), ("grid", 1.0)]
+
+
 def _race_rows(features, season, rnd):
     from ingestion.models import Race
 
