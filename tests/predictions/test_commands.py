@@ -325,3 +325,25 @@ def test_backtest_service_counts_a_repeated_season_once(ergast_data):
     once = backtest_run(seasons=[2025], window=1, frames=frames)
     assert twice.seasons == [2025] and twice.races == once.races
     assert twice.results == once.results
+
+
+def test_train_models_writes_the_catalogue_only_after_its_arguments_pass(ergast_data, settings, tmp_path):
+    """QA repro: `--write-catalogue /tmp/cat.md --until-season 2030` wrote the file, then exited 1."""
+    settings.MODEL_STORAGE_PATH = tmp_path / "models"
+    catalogue = tmp_path / "cat.md"
+    with pytest.raises(CommandError, match=r"no race results for season 2030"):
+        _run("train_models", "--write-catalogue", str(catalogue), "--until-season", "2030")
+    with pytest.raises(CommandError, match=r"too short to calibrate"):
+        _run(
+            "train_models",
+            "--write-catalogue",
+            str(catalogue),
+            "--from-season",
+            "2025",
+            "--until-season",
+            "2025",
+        )
+    assert not catalogue.exists()
+    with pytest.raises(CommandError, match=rf"--write-catalogue: cannot write {tmp_path}: Is a directory$"):
+        _run("train_models", "--write-catalogue", str(tmp_path))
+    assert not ModelVersion.objects.exists()
