@@ -794,7 +794,10 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
         return [], []
     errors, slots = [], {}
     for e in entrants:
-        raw = request.GET.get(f"grid_{e['ref']}", "")
+        raw = request.GET.get(f"grid_{e['ref']}", "").strip()
+        if not raw:  # an emptied or left-out field: say so, not "must be a number (got '')"
+            errors.append(f"{e['name']}: grid slot is missing.")
+            continue
         try:
             slot = int(raw)
         except ValueError:
