@@ -31,6 +31,7 @@ from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
 from predictions.features.clock import clock_from_text
+from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
 from predictions.services.predicting import PredictionInputError
@@ -542,8 +543,8 @@ def model_performance(request: HttpRequest) -> HttpResponse:
                 "label": "After qualifying" if stage == "post" else "Before qualifying",
                 "seasons_label": _seasons_label(run.seasons),
                 "standard": sorted(run.seasons or []) == standard,
-                "seasons": _season_rows((run.results or {}).get("seasons")),
-                "overall": _variants((run.results or {}).get("overall") or {}),
+                "seasons": _season_rows((run.results or {}).get("seasons"), stage=stage),
+                "overall": _variants((run.results or {}).get("overall") or {}, stage=stage),
             }
             for stage, run in headlines.items()
         ],
@@ -615,37 +616,50 @@ _METRIC_KEYS = (
 
 _PREDICTOR_LABELS = {
     "model": "Pitwall model",
-    "ablation": "Small model (grid, championship position, form only)",
     "grid": "Baseline: grid order",
     "championship": "Baseline: championship order",
     "previous_race": "Baseline: previous race's order",
 }
+# The ablation model's inputs differ per stage (no grid before qualifying): its label is built
+# from `ABLATION_FEATURES`, so it names what that stage's small model was fitted on.
+_ABLATION_FEATURE_NAMES = {
+    "grid": "grid",
+    "driver_championship_position": "championship position",
+    "driver_form_5": "form",
+}
 
 
-def _variants(block, prefix: str = "") -> list[dict]:
-    """Find every metrics dict (one with an `mae`) in a backtest block -> [{name, metrics}]."""
+def _ablation_label(stage: str) -> str:
+    names = [_ABLATION_FEATURE_NAMES.get(f, f) for f in ABLATION_FEATURES.get(stage, [])]
+    return f"Small model ({', '.join(names)} only)"
+
+
+def _variants(block, prefix: str = "", *, stage: str) -> list[dict]:
+    """Find every metrics dict (one with an `mae`) in a backtest block of `stage` -> [{name, metrics}]."""
     if not isinstance(block, dict):
         return []
     if "mae" in block:
+        key = prefix or "model"
         return [
             {
-                "name": _PREDICTOR_LABELS.get(prefix or "model", prefix or "model"),
+                "name": _ablation_label(stage) if key == "ablation" else _PREDICTOR_LABELS.get(key, key),
                 "metrics": {k: block.get(k) for k in _METRIC_KEYS},
                 "races": block.get("races"),
             }
         ]
     out = []
     for key, value in block.items():
-        out.extend(_variants(value, f"{prefix} / {key}" if prefix else str(key)))
+        out.extend(_variants(value, f"{prefix} / {key}" if prefix else str(key), stage=stage))
     return out
 
 
-def _season_rows(seasons) -> list[dict]:
+def _season_rows(seasons, *, stage: str) -> list[dict]:
     """Backtest per-season block -> [{season, variants: [{name, metrics}]}] in season order."""
     if not isinstance(seasons, dict):
         return []
     return [
-        {"season": k, "variants": _variants(v)} for k, v in sorted(seasons.items(), key=lambda kv: str(kv[0]))
+        {"season": k, "variants": _variants(v, stage=stage)}
+        for k, v in sorted(seasons.items(), key=lambda kv: str(kv[0]))
     ]
 
 
@@ -780,7 +794,10 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
         return [], []
     errors, slots = [], {}
     for e in entrants:
-        raw = request.GET.get(f"grid_{e['ref']}", "")
+        raw = request.GET.get(f"grid_{e['ref']}", "").strip()
+        if not raw:  # an emptied or left-out field: say so, not "must be a number (got '')"
+            errors.append(f"{e['name']}: grid slot is missing.")
+            continue
         try:
             slot = int(raw)
         except ValueError:

@@ -349,7 +349,8 @@ class ChampionshipView(CachedJSONView):
         if not (season.isascii() and season.isdigit()):
             raise MalformedRequest(f"season must be a year (an integer), not {season[:20]!r}")
         if len(season) != 4 or not 1950 <= int(season) <= 2100:
-            raise Http404(f"No season {season[:20]}")
+            # the service's wording for a season without races (2027), so both say the same
+            raise Http404(f"no races in season {season[:20]}")
         season = int(season)
         from predictions.services import ModelUnavailable, championship_simulate
 

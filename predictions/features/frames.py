@@ -7,7 +7,7 @@ Feature computation is pure pandas over these frames (unit-testable without a da
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -96,7 +96,6 @@ def f1_frames_load(
         RaceResult,
         RaceWeather,
         SprintResult,
-        WeatherForecast,
     )
     from predictions.features.clock import SESSION_START_FIELDS, frames_known_at
 
@@ -194,9 +193,30 @@ def f1_frames_load(
     observed = observed[~observed["race_id"].isin(forecast_for)].assign(
         fetched_at=pd.Series(pd.NaT, index=observed.index, dtype="datetime64[ns, UTC]")
     )
-    issued = {"fetched_at__lt": as_of} if as_of is not None else {}
+    forecasts = forecast_weather_load(race_ids=forecast_for, issued_before=as_of)
+    parts = [f for f in (observed, forecasts[observed.columns]) if len(f)]
+    weather = pd.concat(parts, ignore_index=True) if parts else observed
+    frames = F1Frames(
+        races=races,
+        drivers=drivers,
+        results=results,
+        sprints=sprints,
+        qualifying=qualifying,
+        practice=practice,
+        pit_stops=pit_stops,
+        weather=weather,
+    )
+    return frames_known_at(frames, as_of)
+
+
+def forecast_weather_load(*, race_ids: list[int], issued_before: datetime | None = None) -> pd.DataFrame:
+    """`F1Frames.weather` rows from each race's latest stored race forecast (issued before
+    `issued_before` when given; fetched_at = when it was issued); a race without one has no row."""
+    from ingestion.models import WeatherForecast
+
+    issued = {"fetched_at__lt": issued_before} if issued_before is not None else {}
     forecasts = _frame(
-        WeatherForecast.objects.filter(race_id__in=forecast_for, session="race", **issued).order_by(
+        WeatherForecast.objects.filter(race_id__in=list(race_ids), session="race", **issued).order_by(
             "race_id", "-fetched_at"
         ),
         {
@@ -212,19 +232,33 @@ def f1_frames_load(
     forecasts["rain"] = forecasts["rain"] / 100.0
     forecasts["track_temperature"] = np.nan
     forecasts["is_wet"] = forecasts["rain"].map(lambda p: None if pd.isna(p) else p >= 0.5)
-    parts = [f for f in (observed, forecasts[observed.columns]) if len(f)]
-    weather = pd.concat(parts, ignore_index=True) if parts else observed
-    frames = F1Frames(
-        races=races,
-        drivers=drivers,
-        results=results,
-        sprints=sprints,
-        qualifying=qualifying,
-        practice=practice,
-        pit_stops=pit_stops,
-        weather=weather,
-    )
-    return frames_known_at(frames, as_of)
+    return forecasts[
+        [
+            "race_id",
+            "air_temperature",
+            "track_temperature",
+            "humidity",
+            "wind_speed",
+            "rain",
+            "is_wet",
+            "fetched_at",
+        ]
+    ]
+
+
+def frames_with_pre_race_forecast(frames: F1Frames, *, race) -> F1Frames:
+    """`frames` with `race`'s weather taken from the latest race forecast issued (fetched_at) before
+    its start, when one is stored: a prediction of a race already run (a backfill) is a pre-race
+    prediction, and the race's own observed weather was not known before it. Without such a
+    forecast the observed weather stays, standing in for the forecast (as in training and the
+    backtest)."""
+    from predictions.features.clock import race_session_starts
+
+    forecast = forecast_weather_load(race_ids=[race.id], issued_before=race_session_starts(race=race)["race"])
+    if forecast.empty:
+        return frames
+    others = frames.weather[frames.weather["race_id"] != race.id]
+    return replace(frames, weather=pd.concat([others, forecast[others.columns]], ignore_index=True))
 
 
 def _extra_driver_ids(practice: pd.DataFrame, qualifying: pd.DataFrame) -> list[int]:

@@ -58,9 +58,11 @@ def backtest_compute(
     window: int = WINDOW,
     n_sims: int = 2000,
 ) -> dict:
+    """Each of `seasons` (a set: a repeated season is backtested once, not its rows twice) race by
+    race; the report of the model, the ablation model and the baselines."""
     features = features[features["finish"].notna()].sort_values(["date", "race_id"], kind="stable")
     scored = []
-    for season in seasons:
+    for season in sorted(set(seasons)):
         season_rows = features[features["season"] == season]
         race_ids = list(pd.unique(season_rows["race_id"]))
         models, ablation, trained_at = None, None, -1

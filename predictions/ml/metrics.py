@@ -15,22 +15,40 @@ def _logloss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def race_metrics(pred_rank: np.ndarray, finish: np.ndarray, finished: np.ndarray, places: int = 10) -> dict:
-    """Rank metrics for one race. pred_rank/finish: 1..N over all entrants; finished: bool per driver."""
+def race_metrics(
+    pred_rank: np.ndarray,
+    finish: np.ndarray,
+    finished: np.ndarray,
+    places: int = 10,
+    *,
+    finisher_finish: np.ndarray | None = None,
+) -> dict:
+    """Rank metrics for one race. pred_rank/finish: the scored drivers' predicted and real places
+    (1..N over all entrants when every entrant is scored, as in the backtest); finished: bool per
+    driver. When only some of the field is scored, `finish` is still the place in the whole result,
+    so a driver who was not scored but finished ahead counts (the winner may be nobody scored), and
+    `finisher_finish` gives the scored finishers' places among all of the race's finishers (default:
+    re-ranked among the scored finishers, the same when every entrant is scored)."""
     pred_rank = np.asarray(pred_rank, float)
     finish = np.asarray(finish, float)
     finished = np.asarray(finished, bool)
     out = {
         "mae": float(np.mean(np.abs(pred_rank - finish))),
         "spearman": float(spearmanr(pred_rank, finish).statistic) if len(finish) > 2 else None,
-        "winner_hit": bool(finish[np.argmin(pred_rank)] == 1),
+        # the predicted winner (place 1) won; a scored field always has a place 1 unless the
+        # predicted winner is not among the scored drivers, which is a miss
+        "winner_hit": bool(np.any((pred_rank == 1) & (finish == 1))),
         "podium_overlap": float(len(set(np.where(pred_rank <= 3)[0]) & set(np.where(finish <= 3)[0])) / 3),
         "points_accuracy": float(np.mean((pred_rank <= places) == (finish <= places))),
     }
     if finished.sum() >= 2:
-        # finishers only, both predicted and actual order re-ranked among the finishers
+        # finishers only, the predicted order re-ranked among the scored finishers, the actual order
+        # among the race's finishers
         p = pd.Series(pred_rank[finished]).rank(method="first").to_numpy()
-        a = pd.Series(finish[finished]).rank(method="first").to_numpy()
+        if finisher_finish is None:
+            a = pd.Series(finish[finished]).rank(method="first").to_numpy()
+        else:
+            a = np.asarray(finisher_finish, float)[finished]
         out["mae_finishers"] = float(np.mean(np.abs(p - a)))
     else:
         out["mae_finishers"] = None
@@ -112,15 +130,34 @@ def prediction_set_score(pred: pd.DataFrame, actual: pd.DataFrame, *, places: in
     """Score one stored prediction set against a race result.
 
     pred: driver_id, predicted_position, p_win, p_podium, p_points (, p_dnf);
-    actual: driver_id, finish (position order), dnf. Drivers present in both are scored; predicted
-    positions are re-ranked among them.
+    actual: driver_id, finish (position order over the whole result, retirements and other
+    unclassified drivers at the back in their position order), dnf.
+
+    Every predicted driver with a result is scored against their real place in the whole result,
+    and the predicted places are the published ones: a driver who raced but was not predicted (a
+    stand-in for an entry-list driver) is not scored but keeps their real place, so if they win
+    nobody predicted wins (winner_hit False, P(win) of every scored driver was a miss) and the
+    real podium is the one counted. A predicted driver with no result (did not take part) is not
+    scored; their predicted place is not handed to anyone else (a predicted winner who did not
+    race is a missed winner pick). When every entrant is predicted this is the backtest's scoring.
     """
+    actual = actual.assign(
+        finish=actual["finish"].rank(method="first"),
+        finisher_finish=actual["finish"].where(actual["dnf"] == 0).rank(method="first"),
+    )
+    pred = pred.assign(predicted_position=pred["predicted_position"].rank(method="first"))
     m = pred.merge(actual, on="driver_id", how="inner")
     if m.empty:
-        raise ValueError("no driver is both predicted and classified")
-    rank = m["predicted_position"].rank(method="first").to_numpy()
-    finish = m["finish"].rank(method="first").to_numpy()
-    out = race_metrics(rank, finish, (m["dnf"] == 0).to_numpy(), places)
+        raise ValueError("no predicted driver has a result")
+    rank = m["predicted_position"].to_numpy()
+    finish = m["finish"].to_numpy()
+    out = race_metrics(
+        rank,
+        finish,
+        (m["dnf"] == 0).to_numpy(),
+        places,
+        finisher_finish=m["finisher_finish"].to_numpy(),
+    )
     y_win, y_pod, y_pts = (finish == 1), (finish <= 3), (finish <= places)
     out["brier_win"] = float(np.mean((m["p_win"] - y_win) ** 2))
     out["brier_podium"] = float(np.mean((m["p_podium"] - y_pod) ** 2))

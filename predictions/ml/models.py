@@ -428,6 +428,7 @@ def explain_position(
 ) -> list[list[dict]]:
     """Per-driver contributions to the predicted position: how much the prediction moves when one
     feature is reset to its training median (negative = the feature helps the driver finish higher).
+    Only features with a known value are offered (the top `top` of them).
     `moved` = the position model's predictions on `_explanation_resets` when already computed."""
     n, feats = len(X), models.features
     values = X.to_numpy(dtype=float)
@@ -435,7 +436,9 @@ def explain_position(
         with threadpool_limits(limits=1):
             moved = models.position.predict(_explanation_resets(models, X))[n:]
     moved = np.asarray(moved).reshape(len(feats), n)
-    contrib = pred[None, :] - moved  # (features, drivers)
+    # A feature whose value is unknown is no reason: resetting its NaN to the median moves the
+    # prediction, but that says what a known value would do, not why this driver is placed here.
+    contrib = np.where(np.isnan(values.T), 0.0, pred[None, :] - moved)  # (features, drivers)
     out = []
     for i in range(n):
         idx = np.argsort(-np.abs(contrib[:, i]))[:top]

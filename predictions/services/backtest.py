@@ -27,7 +27,9 @@ def backtest_run(
     `retrain_every` races when > 0) and store the report. Bad arguments (a season without results,
     or without an earlier season to train on) raise ValueError and store nothing; a failure of the
     backtest itself is stored with its error.
+    `seasons` is a set: duplicates count once (each season's races are predicted and scored once).
     A stored report sends `models_changed` (on commit): the model pages and API show the latest."""
+    seasons = sorted(set(seasons))
     if stage not in ("pre", "post"):
         raise ValueError(f"stage must be 'pre' or 'post', got {stage!r}")
     if not seasons:
@@ -48,11 +50,11 @@ def backtest_run(
         with_results={int(s) for s in features.loc[features["finish"].notna(), "season"].unique()},
     )
     run = BacktestRun.objects.create(
-        seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, params={"window_seasons": window}
+        seasons=seasons, stage=stage, retrain_every=retrain_every, params={"window_seasons": window}
     )
     try:
         report = backtest_compute(
-            features, seasons=sorted(seasons), stage=stage, retrain_every=retrain_every, window=window
+            features, seasons=seasons, stage=stage, retrain_every=retrain_every, window=window
         )
     except Exception as exc:
         run.status = BacktestStatus.FAILED

@@ -27,7 +27,7 @@ from ingestion.models import (
 )
 from predictions.features.clock import PRACTICE_SESSIONS, frames_known_at, sessions_known
 from predictions.features.compute import KEY, build_features
-from predictions.features.frames import F1Frames, f1_frames_load
+from predictions.features.frames import F1Frames, f1_frames_load, frames_with_pre_race_forecast
 from predictions.features.registry import FEATURES
 from predictions.ml.models import race_predict
 from predictions.models import ModelVersion, Prediction, PredictionStage
@@ -234,6 +234,8 @@ def _race_features(
         )
     else:
         frames = frames_known_at(frames, clock)
+    if has_results:  # run already: the forecast issued before the start, not the observed weather
+        frames = frames_with_pre_race_forecast(frames, race=race)
     features = build_features(frames, targets=entries)
     rows = features[features["race_id"] == race.id].reset_index(drop=True)
     if rows.empty:  # e.g. frames that do not reach this race: never hand the model zero rows

@@ -16,7 +16,7 @@ from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import STAGES, feature_names
 from predictions.ml.artifacts import ArtifactError, ModelBundle, artifact_intact, bundle_load, bundle_save
-from predictions.ml.models import PARAMS, stage_fit
+from predictions.ml.models import PARAMS, _calibration_from, stage_fit
 from predictions.models import ModelVersion
 from predictions.signals import models_changed
 
@@ -94,8 +94,12 @@ def model_train(
     rows = training_rows(features, from_season=start, until_season=until)
     if rows.empty:
         raise ValueError(f"no race results between {start} and {until} to train on")
+    _calibration_check(rows=rows, done=done, start=start, until=until)
     label = f"v{timezone.now():%Y%m%d-%H%M%S%f}-{start}-{until}"
     bundle = models_fit(features, from_season=start, until_season=until, label=label, n_jobs=2)
+    uncalibrated = [s for s in STAGES if bundle.stages[s].metrics.get("calibration_from_season") is None]
+    if uncalibrated:  # the check above should make this unreachable: never register such a set
+        raise ValueError(f"the {', '.join(uncalibrated)} stage(s) were fitted without a calibration block")
     path = settings.MODEL_STORAGE_PATH / f"{label}.joblib"
     sha = bundle_save(bundle, path)
     seconds = time.perf_counter() - started
@@ -129,6 +133,41 @@ def model_train(
     return version
 
 
+def _calibration_check(*, rows: pd.DataFrame, done: pd.DataFrame, start: int, until: int) -> None:
+    """The window must hold the ranking layer's calibration block (`models._calibration_from`: the
+    latest whole seasons with at least `calibration_min_races` races, predicted by models fitted on
+    the window's earlier seasons). Without it the layer is fitted on the base models' own training
+    rows, over-confident (a one-season 1996 model gave three drivers P(DNF) = 1.0), and such a
+    version must never be registered, let alone activated."""
+    if _calibration_from(rows) is not None:
+        return
+    needed = PARAMS["calibration_min_races"]
+    races = done[done["season"] <= until].groupby("season")["race_id"].nunique().sort_index()
+    block, total = [], 0
+    for season in reversed(races.index.tolist()):
+        block.append(int(season))
+        total += int(races[season])
+        if total >= needed:
+            break
+    seasons = len(block) + 1  # the block, and at least one season before it to fit on
+    what = (
+        f"the training window {start}-{until} ({until - start + 1} season(s), "
+        f"{rows['race_id'].nunique()} races) is too short to calibrate the ranking layer: it is fitted "
+        f"on the window's latest whole seasons holding at least {needed} races, predicted by models "
+        "trained on the window's earlier seasons"
+    )
+    earliest = until - seasons + 1
+    if total < needed or earliest < int(races.index.min()):
+        raise ValueError(
+            f"{what}; the model's history (from {HISTORY_FROM_SEASON}) has too few seasons before "
+            f"{until} for that: end the window in a later season"
+        )
+    raise ValueError(
+        f"{what}, so a window ending in {until} needs at least {seasons} seasons "
+        f"(--from-season {earliest} or earlier)"
+    )
+
+
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     """Make `version` the one active model set (also the roll-back: activate an older version).
@@ -140,6 +179,17 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     pruned = _pruned_message(version)
     if pruned:
         raise ArtifactError(pruned)
+    # recorded as fitted without a calibration block (trained on too short a window before
+    # model_train refused those): over-confident probabilities, so never the active set
+    if (
+        "calibration_from_season" in (version.metrics or {})
+        and version.metrics["calibration_from_season"] is None
+    ):
+        raise ArtifactError(
+            f"{version.label} was trained without a calibration block (window "
+            f"{version.train_from_season}-{version.train_until_season} too short): train a new version "
+            "with `manage.py train_models`"
+        )
     artifact_verify(version)
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     # On condition: prune_models marks a row before deleting its file, so a version it pruned after

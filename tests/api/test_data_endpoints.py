@@ -415,3 +415,11 @@ def test_cached_championship_answers_do_not_count_against_the_expensive_rate(api
     assert refused.status_code == 429, refused.content
     assert refused.json()["error"]["code"] == "throttled" and int(refused["Retry-After"]) >= 1
     assert api.get("/api/v1/championship/2024").status_code == 200  # cached: still served
+
+
+@pytest.mark.parametrize("season", ["1949", "2027"])
+def test_a_championship_without_races_has_one_wording(api, ergast_data, season):
+    """1949 (before the range) said "No season 1949", 2027 (no races stored) "no races in season 2027"."""
+    response = api.get(f"/api/v1/championship/{season}")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == f"no races in season {season}"

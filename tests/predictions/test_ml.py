@@ -126,6 +126,70 @@ def test_prediction_set_score_brier_hand_computed():
     assert s["mae"] == pytest.approx(2 / 3)
 
 
+def test_prediction_set_score_counts_an_unpredicted_driver_at_their_real_place():
+    """QA repro: a pre-race set from the entry list (A, B, C), then a stand-in X races and wins.
+    Scoring only the drivers in both and re-ranking them gave winner hit, MAE 0, podium 1.0."""
+    pred = pd.DataFrame(
+        {
+            "driver_id": [1, 2, 3],
+            "predicted_position": [1, 2, 3],
+            "p_win": [0.5, 0.3, 0.2],
+            "p_podium": [1.0, 1.0, 1.0],
+            "p_points": [1.0, 1.0, 1.0],
+        }
+    )
+    # X (9) wins; A, B, C take 2-4; Y (8) was not predicted either and retired (position order 5)
+    actual = pd.DataFrame({"driver_id": [9, 1, 2, 3, 8], "finish": [1, 2, 3, 4, 5], "dnf": [0, 0, 0, 0, 1]})
+    s = prediction_set_score(pred, actual, places=3)
+    assert s["drivers"] == 3
+    assert s["winner_hit"] is False
+    assert s["mae"] == pytest.approx((1 + 1 + 1) / 3)
+    assert s["podium_overlap"] == pytest.approx(2 / 3)  # A and B of the real podium X, A, B
+    assert s["points_accuracy"] == pytest.approx(2 / 3)  # top 3: C was called in, finished 4th
+    assert s["mae_finishers"] == pytest.approx(1.0)  # 1, 2, 3 vs 2, 3, 4 among the race's finishers
+    assert s["brier_win"] == pytest.approx((0.5**2 + 0.3**2 + 0.2**2) / 3)  # nobody predicted won
+    assert s["brier_podium"] == pytest.approx(1 / 3)
+    assert s["spearman"] == pytest.approx(1.0)
+
+
+def test_prediction_set_score_a_predicted_winner_who_did_not_race_is_a_miss():
+    pred = pd.DataFrame(
+        {
+            "driver_id": [7, 1, 2],
+            "predicted_position": [1, 2, 3],
+            "p_win": [0.6, 0.3, 0.1],
+            "p_podium": [1.0, 1.0, 1.0],
+            "p_points": [1.0, 1.0, 1.0],
+        }
+    )
+    actual = pd.DataFrame({"driver_id": [1, 2], "finish": [1, 2], "dnf": [0, 0]})
+    s = prediction_set_score(pred, actual, places=10)
+    assert s["drivers"] == 2 and s["winner_hit"] is False
+    assert s["mae"] == pytest.approx(1.0)  # predicted 2 and 3, finished 1 and 2
+    assert s["podium_overlap"] == pytest.approx(2 / 3)
+
+
+def test_explanations_offer_only_features_whose_value_is_known():
+    """QA repro: "practice_rank (unknown)" was the second-biggest reason for Hamilton in 2026 Qatar
+    (pre): resetting the missing value to the training median moves the prediction."""
+    from types import SimpleNamespace
+
+    from predictions.ml.models import explain_position
+
+    models = SimpleNamespace(features=["practice_rank", "grid", "form"])
+    X = pd.DataFrame({"practice_rank": [np.nan, 3.0], "grid": [1.0, 2.0], "form": [2.0, np.nan]})
+    # the position model's predictions with each feature reset in turn (feature-major, 2 drivers)
+    moved = np.array([2.0, 6.0, 4.0, 7.0, 4.5, 1.0])
+    out = explain_position(models, X, np.array([5.0, 8.0]), top=2, moved=moved)
+    # driver 1: practice_rank (+3.0) is unknown, so grid (+1.0) and form (+0.5) are the two reasons
+    assert out[0] == [
+        {"feature": "grid", "value": 1.0, "contribution": 1.0},
+        {"feature": "form", "value": 2.0, "contribution": 0.5},
+    ]
+    # driver 2: form (+7.0) is unknown; practice_rank +2.0, grid +1.0
+    assert [(r["feature"], r["contribution"]) for r in out[1]] == [("practice_rank", 2.0), ("grid", 1.0)]
+
+
 def _race_rows(features, season, rnd):
     from ingestion.models import Race
 

@@ -3,7 +3,7 @@ backfill, post-race scoring, artifact fallback, what-if and the championship sim
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -178,6 +178,62 @@ def test_forecast_is_used_for_an_upcoming_race_and_missing_weather_still_predict
     assert any(abs(by_driver[p.driver_id] - p.win_probability) > 1e-9 for p in wet)
 
 
+def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergast_data):
+    """QA: backfilled "honest pre-race" predictions used the race's own observed weather. With a
+    forecast issued before the start stored, that forecast is the weather; one issued after the
+    start does not count; with none before the start the observed weather stands in."""
+    from datetime import timedelta
+
+    from ingestion.models import RaceWeather
+    from predictions.features.clock import race_session_starts
+    from predictions.features.frames import f1_frames_load
+    from predictions.services.predicting import _race_features, race_entries
+
+    race = _race(2025, 24)
+    start = race_session_starts(race=race)["race"]
+    RaceWeather.objects.update_or_create(
+        race=race,
+        defaults={
+            "air_temperature_mean": 30.0,
+            "humidity_mean": 40.0,
+            "wind_speed_mean": 2.0,
+            "rainfall_share": 0.0,
+            "is_wet": False,
+        },
+    )
+    forecast = {"session": "race", "valid_at": start, "wind_speed": 3.0}
+    WeatherForecast.objects.create(
+        race=race,
+        fetched_at=start - timedelta(days=1),
+        air_temperature=20,
+        precipitation_probability=80,
+        humidity=70,
+        **forecast,
+    )
+    WeatherForecast.objects.create(  # issued once the race had started: not a forecast to predict it with
+        race=race,
+        fetched_at=start + timedelta(hours=1),
+        air_temperature=25,
+        precipitation_probability=10,
+        humidity=50,
+        **forecast,
+    )
+    entries, _ = race_entries(race=race)
+
+    def weather(frames):
+        rows = _race_features(race, entries, frames)
+        return (
+            rows[["weather_air_temperature", "weather_humidity", "weather_rain"]]
+            .drop_duplicates()
+            .values.tolist()
+        )
+
+    assert weather(None) == [[20.0, 70.0, 0.8]]
+    assert weather(f1_frames_load(since_season=2024)) == [[20.0, 70.0, 0.8]]  # frames handed in
+    WeatherForecast.objects.filter(fetched_at__lt=start).delete()
+    assert weather(f1_frames_load(since_season=2024)) == [[30.0, 40.0, 0.0]]
+
+
 def test_as_of_clock_upcoming_awaiting_and_recent(ergast_data):
     today = datetime(2026, 11, 26, 12, tzinfo=UTC)
     upcoming = selectors.race_list_upcoming(as_of=today)
@@ -331,6 +387,29 @@ def test_activate_rolls_back_and_refuses_a_broken_artifact(active_model, tmp_pat
     )
     assert b"is now the active model" in response.content
     assert list(ModelVersion.objects.filter(is_active=True)) == [active_model]
+
+
+def test_a_version_trained_without_calibration_is_never_activated(tmp_path):
+    """A one-season version registered before model_train refused such windows (its ranking layer
+    fitted on the base models' own rows): prune_models --keep 1 could leave it as the only one."""
+    from predictions.ml.artifacts import ArtifactError
+    from predictions.services import model_version_activate
+
+    version = ModelVersion.objects.create(
+        label="v-1996-1996",
+        train_from_season=1996,
+        train_until_season=1996,
+        trained_until_date=date(1996, 10, 13),
+        rows=1,
+        data_fingerprint="x",
+        metrics={"calibration_from_season": None},
+        artifact_path=str(tmp_path / "v.joblib"),
+    )
+    with pytest.raises(
+        ArtifactError, match=r"^v-1996-1996 was trained without a calibration block \(window 1996-1996"
+    ):
+        model_version_activate(version=version)
+    assert not ModelVersion.objects.filter(is_active=True).exists()
 
 
 def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-trained_model = module_trained_model(from_season=2025, until_season=2025, frames_since=2023)
+trained_model = module_trained_model(from_season=2024, until_season=2025, frames_since=2022)
 
 
 @pytest.fixture(autouse=True)

@@ -749,3 +749,21 @@ def test_home_as_of_shows_what_was_made_by_then(client, predicted_2026_7, django
     html = client.get(reverse("analytics:home"), {"as_of": "2026-06-14"}).content.decode()
     card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
     assert "3.25" not in card and "after qualifying" in card
+
+
+def test_model_page_names_each_stage_small_model_by_its_own_features(client):
+    """QA: the pre-qualifying comparison model was labelled "grid, championship position, form" but
+    has no grid (`ABLATION_FEATURES["pre"]`)."""
+    for stage, mae in (("post", 3.29), ("pre", 4.41)):
+        BacktestRun.objects.create(
+            status="succeeded",
+            stage=stage,
+            seasons=[2022, 2023, 2024, 2025],
+            races=92,
+            results={"overall": {"model": {"mae": 3.0}, "ablation": {"mae": mae}}},
+        )
+    html = client.get(reverse("analytics:model")).content.decode()
+    post, pre = html.split('class="backtest-run"')[1:3]
+    assert "Small model (grid, championship position, form only)" in post and "3.290" in post
+    assert "Small model (championship position, form only)" in pre and "4.410" in pre
+    assert "grid, championship" not in pre

@@ -69,3 +69,19 @@ def test_what_if_is_disabled_with_its_reason_before_1996(client, ergast_data):
     first = Race.objects.get(season_id=1996, round=1)
     ok = client.get(reverse("analytics:race", args=[first.slug])).content.decode()
     assert reverse("analytics:what_if", args=[first.slug]) in ok
+
+
+def test_a_missing_grid_slot_is_called_missing(client, ergast_data):
+    race = Race.objects.get(slug="2026_barcelona_catalunya")
+    html = client.get(reverse("analytics:what_if", args=[race.slug])).content.decode()
+    slots = _slots(html)
+    emptied = next(ref for ref, slot in slots.items() if slot == 1)
+    query = {f"grid_{ref}": str(slot) for ref, slot in slots.items()}
+    query[f"grid_{emptied}"] = ""
+    other = next(ref for ref, slot in slots.items() if slot == 2)
+    query[f"grid_{other}"] = "two"
+    response = client.get(reverse("analytics:what_if", args=[race.slug]), query)
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "grid slot is missing." in page and "got &#x27;&#x27;" not in page and "(got '')" not in page
+    assert "grid slot must be a number (got &#x27;two&#x27;)" in page

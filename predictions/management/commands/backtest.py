@@ -7,13 +7,15 @@ from predictions.services import backtest_run
 
 
 def parse_seasons(value: str) -> list[int]:
+    """The seasons as a sorted set: `2024,2024` is one season (backtested twice it doubled every
+    race's rows and the metrics with them)."""
     try:
         if "-" in value:
             a, b = (int(x) for x in value.split("-", 1))
             if b < a:
                 raise ValueError
             return list(range(a, b + 1))
-        return [int(x) for x in value.split(",")]
+        return sorted({int(x) for x in value.split(",")})
     except ValueError:
         raise CommandError(f"--seasons {value!r}: use 2023-2025 or 2023,2025") from None
 

@@ -1,4 +1,6 @@
+import errno
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -25,14 +27,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        if opts["write_catalogue"]:  # before training, so a bad path fails fast
-            try:
-                with open(opts["write_catalogue"], "w", encoding="utf-8") as fh:
-                    fh.write(feature_catalogue_markdown())
-            except OSError as exc:
-                raise CommandError(
-                    f"--write-catalogue: cannot write {opts['write_catalogue']}: {exc.strerror}"
-                ) from exc
+        catalogue = opts["write_catalogue"]
+        if catalogue:  # checked before training, so a bad path fails fast
+            _writable_check(catalogue)
         try:
             version = model_train(
                 until_season=opts["until_season"],
@@ -41,6 +38,17 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        # written only once the arguments have passed the training's own checks: a refused window
+        # (--until-season 2030) must leave nothing written
+        if catalogue:
+            try:
+                with open(catalogue, "w", encoding="utf-8") as fh:
+                    fh.write(feature_catalogue_markdown())
+            except OSError as exc:
+                raise CommandError(
+                    f"--write-catalogue: cannot write {catalogue}: {exc.strerror} "
+                    f"(the model {version.label} was trained and registered)"
+                ) from exc
         data = {
             "label": version.label,
             "active": version.is_active,
@@ -60,3 +68,18 @@ class Command(BaseCommand):
                     f"in {version.training_seconds}s{' and activated it' if version.is_active else ''}"
                 )
             )
+
+
+def _writable_check(path: str) -> None:
+    """Refuse a catalogue path that cannot be written, without writing it: an existing directory,
+    a missing or read-only parent directory, a read-only file."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        problem = errno.EISDIR
+    elif not os.path.isdir(parent):
+        problem = errno.ENOENT
+    elif not os.access(path if os.path.exists(path) else parent, os.W_OK):
+        problem = errno.EACCES
+    else:
+        return
+    raise CommandError(f"--write-catalogue: cannot write {path}: {os.strerror(problem)}")
