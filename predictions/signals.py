@@ -1,7 +1,8 @@
 """Signals of the prediction engine, sent after commit, for cache invalidation.
 
-`predictions_changed` fires whenever new predictions are stored. Receivers get `race_ids` (database
-ids of the races whose current predictions changed), e.g. to invalidate cached API responses.
+`predictions_changed` fires whenever new predictions are stored or a race's predictions are scored
+against its results (a new accuracy record). Receivers get `race_ids` (database ids of the races
+whose current predictions or accuracy changed), e.g. to invalidate cached API responses.
 
 `models_changed` fires when what the engine reports about itself changes: a model version is
 activated (or trained without activation) or a backtest finished. Receivers get `reason`

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from ingestion.models import Race, RaceResult
@@ -14,6 +15,7 @@ from ingestion.services.upsert import upsert_rows
 from predictions.features.frames import points_places, status_is_finished
 from predictions.ml.metrics import prediction_set_score
 from predictions.models import Prediction, PredictionStage, RaceAccuracy
+from predictions.signals import predictions_changed
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,9 @@ def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
     upsert_rows(
         model=RaceAccuracy, rows=rows, key_fields=["race_id", "stage", "batch"], scope={"race_id": race.id}
     )
+    # The accuracy shows wherever the race's predictions do (its page, the home page's last three,
+    # the API's accuracy and overview): without this a new score waited for the cache to expire.
+    transaction.on_commit(lambda: predictions_changed.send(sender=RaceAccuracy, race_ids=[race.id]))
     return list(RaceAccuracy.objects.filter(race=race).order_by("stage"))
 
 

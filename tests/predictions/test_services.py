@@ -275,6 +275,30 @@ def test_backfill_uses_a_model_trained_only_on_earlier_seasons(active_model, set
     assert overview["recent"][0]["accuracy"]["post"].mae == pytest.approx(mae)
 
 
+def test_scoring_a_race_signals_its_predictions_changed(
+    active_model, settings, django_capture_on_commit_callbacks
+):
+    """A new accuracy record changes what the race's pages and the API show, so scoring sends the
+    same signal as new predictions (the caches drop the race's accuracy and the overview)."""
+    from predictions.services.post_race import race_accuracy_score
+
+    race = _race(2025, 23)
+    prediction_generate(race=race, stage="post", backfilled=True, version=active_model)
+    received = []
+
+    def receiver(sender, race_ids, **kw):
+        received.append((sender, race_ids))
+
+    predictions_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            records = race_accuracy_score(race=race)
+    finally:
+        predictions_changed.disconnect(receiver)
+    assert [r.stage for r in records] == ["post"]
+    assert received == [(RaceAccuracy, [race.id])]
+
+
 def test_overview_query_count_is_bounded(active_model, django_assert_max_num_queries):
     with django_assert_max_num_queries(40):
         overview = selectors.prediction_overview(as_of=datetime(2026, 6, 20, tzinfo=UTC))
