@@ -522,7 +522,8 @@ def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
     predicted: dict[int, int] = {}
     if source not in ("results", "qualifying"):
         batch = (
-            Prediction.objects.filter(race=race)
+            Prediction.objects.current_candidates()  # never a set computed at a past clock
+            .filter(race=race)
             .order_by("-created_at", "-id")
             .values_list("batch", flat=True)
             .first()

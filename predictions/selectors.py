@@ -96,7 +96,8 @@ def race_list_awaiting_results(*, as_of: datetime | None = None) -> list[Race]:
 
 
 def prediction_list_current(*, race: Race) -> dict[str, list[Prediction]]:
-    """Stage -> the latest prediction set for that stage (ordered by predicted position)."""
+    """Stage -> the latest prediction set for that stage (ordered by predicted position); a set
+    computed at a past clock is never current (`Prediction.objects.current_candidates`)."""
     out: dict[str, list[Prediction]] = {}
     batches = _latest_batches(race)
     if not batches:
@@ -115,7 +116,8 @@ def _latest_batches(race: Race) -> dict[str, str]:
     out = {}
     for stage in PredictionStage.values:
         batch = (
-            Prediction.objects.filter(race=race, stage=stage)
+            Prediction.objects.current_candidates()
+            .filter(race=race, stage=stage)
             .order_by("-created_at", "-id")
             .values_list("batch", flat=True)
             .first()
@@ -135,6 +137,9 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
       would take (made before the start, else the latest backfill); with neither, the newest set.
     * Any other race: the newest set ("current").
 
+    A set computed at a past clock (`Prediction.clock`) is never shown: it is not what the site
+    predicted at the time, and scoring never takes it.
+
     With a clock (`as_of`, a past view), only sets made (`created_at`) at or before it count, only
     accuracy scored at or before it, and the post-qualifying stage only once qualifying had begun
     (`race_qualifying_time`). Each row gets `made_after_race`: created at or after the race start
@@ -153,7 +158,7 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
             RaceResult.objects.filter(race__in=races).values_list("race_id", flat=True).distinct()
         )
     completed = {pk for pk in with_results if by_id[pk].date <= today}
-    sets = Prediction.objects.filter(race__in=races)
+    sets = Prediction.objects.current_candidates().filter(race__in=races)
     if as_of is not None:
         sets = sets.filter(created_at__lte=as_of)
     candidates: dict[tuple[int, str], list[tuple]] = {}

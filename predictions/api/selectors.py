@@ -47,7 +47,8 @@ def _explanation(items) -> list[dict]:
     return out
 
 
-# The current set per race and stage = the batch of its newest row (as
+# The current set per race and stage = the batch of its newest row among the sets not computed at
+# a past clock (`clock IS NULL`: Prediction.objects.current_candidates, as
 # predictions.selectors.prediction_list_current chooses it), rows by predicted position. The
 # set's timestamps come from its first row only (NULL elsewhere): parsing two timestamps per row
 # was a fifth of the Python cost. Portable SQL (window functions, an IN list), because the embedded
@@ -59,7 +60,7 @@ WITH newest AS (
         PARTITION BY race_id, stage ORDER BY created_at DESC, id DESC
     ) AS newest_rank
     FROM predictions_prediction
-    WHERE race_id IN ({races})
+    WHERE race_id IN ({races}) AND clock IS NULL
 ), current_rows AS (
     SELECT p.*, row_number() OVER (
         PARTITION BY p.race_id, p.stage ORDER BY p.predicted_position, p.id
@@ -70,6 +71,7 @@ WITH newest AS (
 SELECT p.race_id, p.stage, mv.label,
        CASE WHEN p.rank_in_stage = 1 THEN p.created_at END,
        CASE WHEN p.rank_in_stage = 1 THEN p.as_of END,
+       CASE WHEN p.rank_in_stage = 1 THEN p.clock END,
        p.backfilled, d.ref, d.code, d.given_name, d.family_name, t.ref, t.name,
        p.predicted_position, p.expected_position, p.win_probability, p.podium_probability,
        p.points_probability, p.dnf_probability, p.confidence, p.low_confidence, p.explanation
@@ -102,6 +104,7 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
         label,
         created_at,
         as_of,
+        clock,
         backfilled,
         d_ref,
         d_code,
@@ -127,6 +130,7 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
                 "model_version": label,
                 "created_at": sql_datetime(created_at),
                 "as_of": sql_datetime(as_of),
+                "clock": sql_datetime(clock),
                 "backfilled": bool(backfilled),
                 "predictions": [],
             }

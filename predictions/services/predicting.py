@@ -296,13 +296,18 @@ def _is_pre_race(race: Race, as_of: datetime, created_at: datetime) -> bool:
 
 
 def _unchanged_set(
-    race: Race, stage: str, *, version: ModelVersion, fingerprint: str, backfilled: bool, as_of: datetime
-) -> list[Prediction] | None:
+    race: Race, stage: str, *, version: ModelVersion, fingerprint: str, backfilled: bool, as_of: datetime,
+    clock: datetime | None,
+) -> list[Prediction] | None:  # fmt: skip
     """The race's current set of `stage` if storing a new one would only duplicate it: made by the
     same model version from the same inputs, and alike in what the post-race scoring reads (a
-    backfilled set is not a live one; a set made after the race is no pre-race prediction)."""
+    backfilled set is not a live one; a set made after the race is no pre-race prediction).
+
+    `clock`: a past clock compares with the latest set made at that same clock (re-running one
+    `predict --as-of` stores nothing new); without one, with the current set, which a set made at a
+    past clock never is."""
     latest = (
-        Prediction.objects.filter(race=race, stage=stage)
+        Prediction.objects.filter(race=race, stage=stage, clock=clock)  # clock=None: IS NULL
         .order_by("-created_at", "-id")  # "current", as selectors.prediction_list_current reads it
         .values_list("batch", "model_version_id", "inputs_fingerprint", "backfilled", "as_of", "created_at")
         .first()
@@ -322,7 +327,7 @@ def _unchanged_set(
 
 def _prediction_rows(
     race: Race, stage: str, out: pd.DataFrame, *, version: ModelVersion, fingerprint: str,
-    as_of: datetime, backfilled: bool,
+    as_of: datetime, backfilled: bool, clock: datetime | None,
 ) -> list[Prediction]:  # fmt: skip
     batch = uuid.uuid4()
     threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
@@ -344,6 +349,7 @@ def _prediction_rows(
             explanation=r.explanation,
             model_version=version,
             as_of=as_of,
+            clock=clock,
             backfilled=backfilled,
             inputs_fingerprint=fingerprint,
         )
@@ -371,7 +377,8 @@ def prediction_generate(
     `as_of` in the past (a demo clock) never fakes a pre-race prediction: a race run since then is
     refused (PredictionClockError; its honest prediction is a backfill), the post-qualifying stage
     needs qualifying to have begun before the clock, and the set stores `as_of` = now, when it was
-    really made (only a backfill keeps an earlier `as_of`).
+    really made (only a backfill keeps an earlier `as_of`), and `clock` = the clock: it describes
+    that moment, so it is never the race's current set (nor scored), only kept in its history.
     """
     _check_predictable(race, backfilled=backfilled)
     race_on_calendar_check(race=race)
@@ -392,7 +399,10 @@ def prediction_generate(
     fingerprint = prediction_inputs_fingerprint(
         rows=rows, confidence_threshold=settings.PREDICTION_CONFIDENCE_THRESHOLD
     )
-    same = {"version": version, "fingerprint": fingerprint, "backfilled": backfilled, "as_of": as_of}
+    same = {
+        "version": version, "fingerprint": fingerprint, "backfilled": backfilled, "as_of": as_of,
+        "clock": clock,
+    }  # fmt: skip
     # Run the model outside the lock below for the stages that look changed (the common case).
     computed = {
         s: race_predict(bundle.stages[s], rows) for s in stages if not _unchanged_set(race, s, **same)

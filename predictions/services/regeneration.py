@@ -192,7 +192,8 @@ def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None
     )
     if run is not None:
         return Regeneration(job=regeneration_job_payload(run=run), duplicate=True, run=run)
-    stored = Prediction.objects.filter(race=race, created_at__gte=now - window)
+    # A set computed at a past clock (`predict --as-of`) refreshed nothing current.
+    stored = Prediction.objects.current_candidates().filter(race=race, created_at__gte=now - window)
     if stages != "all":  # a refresh of every stage (the pipeline's) covers any one stage too
         stored = stored.filter(stage=stages)
     elif set(stored.values_list("stage", flat=True).distinct()) != {"pre", "post"}:

@@ -71,11 +71,14 @@ class Command(BaseCommand):
                 rows = prediction_generate(race=race, stage=opts["stage"], as_of=as_of)
             except (PredictionInputError, ModelUnavailable) as exc:
                 raise CommandError(f"{race.slug}: {exc}") from exc
+            clock = next((p.clock for p in rows if p.clock is not None), None)
             out.append(
                 {
                     "race": race.slug,
                     "stored": list(rows.stored),
                     "unchanged": list(rows.unchanged),
+                    # set: computed at this past clock, kept in the history, never the current set
+                    "clock": clock.isoformat() if clock else None,
                     "predictions": [
                         {
                             "stage": p.stage,
@@ -99,6 +102,12 @@ class Command(BaseCommand):
             return
         for race in out:
             self.stdout.write(self.style.MIGRATE_HEADING(race["race"]))
+            if race["clock"]:
+                # Said plainly: the site keeps showing the set made without a clock.
+                self.stdout.write(
+                    f"  as of {race['clock']}: kept in the race's history, never its current "
+                    "prediction (that one is made without --as-of)"
+                )
             if race["unchanged"]:
                 # Said plainly, so a re-run of the quick start shows why no new set appeared.
                 self.stdout.write(
