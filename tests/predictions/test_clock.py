@@ -251,3 +251,23 @@ def test_scoring_never_takes_a_set_made_at_a_past_clock(ergast_data):
     honest = _set(race, backfilled=True)
     race_accuracy_score(race=race)
     assert set(RaceAccuracy.objects.filter(race=race).values_list("batch", flat=True)) == {honest}
+
+
+def test_the_pages_and_the_race_lists_share_one_completed_rule():
+    """QA: `prediction_sets_shown` called a race completed by its date, the race lists by its start:
+    as of Barcelona's race day at 12:00 (start 13:00, results stored now) the home page listed it as
+    upcoming but showed it a completed race's set (the live pre-race one over the newer backfill)."""
+    from predictions.selectors import prediction_sets_shown, race_list_upcoming, race_status
+
+    barcelona = _race(2026, 7)
+    noon = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)
+    live = _set(barcelona, as_of=noon - timedelta(days=2), created_at=noon - timedelta(days=2))
+    newest = _set(
+        barcelona, backfilled=True, as_of=noon - timedelta(days=1), created_at=noon - timedelta(days=1)
+    )
+    assert race_list_upcoming(as_of=noon)[0] == barcelona
+    assert race_status(race=barcelona, as_of=noon) == "scheduled"
+    shown = prediction_sets_shown(races=[barcelona], as_of=noon)[barcelona.pk]["predictions"]
+    assert {p.batch for p in shown["pre"]} == {newest}  # the newest set, as for any upcoming race
+    after = prediction_sets_shown(races=[barcelona], as_of=noon + timedelta(hours=3))[barcelona.pk]
+    assert {p.batch for p in after["predictions"]["pre"]} == {live}  # completed: the pre-race set
