@@ -178,8 +178,49 @@ def stages_payload(*, race: Race) -> list[dict]:
     return stages_by_race(race_ids=[race.pk]).get(race.pk, [])
 
 
+def _shown_stage(stage: str, rows: list) -> dict:
+    """One stage of `engine.prediction_sets_shown` (model instances) in the shape of `stages_by_race`."""
+    first = rows[0]
+    return {
+        "stage": stage,
+        "model_version": first.model_version.label,
+        "created_at": first.created_at,
+        "as_of": first.as_of,
+        "clock": first.clock,
+        "backfilled": first.backfilled,
+        "predictions": [
+            {
+                "driver": {
+                    "id": p.driver.ref,
+                    "code": p.driver.code,
+                    "name": f"{p.driver.given_name} {p.driver.family_name}",
+                },
+                "team": {"id": p.team.ref, "name": p.team.name},
+                "predicted_position": p.predicted_position,
+                "expected_position": p.expected_position,
+                "win_probability": p.win_probability,
+                "podium_probability": p.podium_probability,
+                "points_probability": p.points_probability,
+                "dnf_probability": p.dnf_probability,
+                "confidence": p.confidence,
+                "low_confidence": p.low_confidence,
+                "explanation": _explanation(p.explanation),
+            }
+            for p in rows
+        ],
+    }
+
+
 def race_predictions(*, race: Race, status: str | None = None) -> dict:
-    return {"race": race_ref(race=race, status=status), "stages": stages_payload(race=race)}
+    """The race's current sets; for a completed race the sets its page shows — the scored ones
+    (`engine.prediction_sets_shown`), not a newer set made after the race."""
+    has_results = RaceResult.objects.filter(race=race).exists()
+    if engine.race_completed(race=race, has_results=has_results):
+        shown = engine.prediction_sets_shown(races=[race])[race.pk]["predictions"]
+        stages = [_shown_stage(stage, rows) for stage, rows in shown.items()]
+    else:
+        stages = stages_payload(race=race)
+    return {"race": race_ref(race=race, status=status), "stages": stages}
 
 
 def upcoming_predictions(*, limit: int = 3) -> dict:

@@ -98,6 +98,41 @@ def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
         )
 
 
+class RaceRunError(PredictionInputError):
+    """A race that has results, or has started, gets no new live prediction: made now, it would come
+    from the model and data that learnt from the race (the post-race retrain) while standing as the
+    race's current set. Its pre-race prediction is the one its accuracy record scored (a backfill
+    when none was stored)."""
+
+
+def race_not_run_check(*, race: Race) -> None:
+    """Raise RaceRunError when `race` has results or has started by now (the start, or midnight UTC
+    of race day without one — `post_race.race_pre_race_cutoff`)."""
+    from predictions.services.post_race import race_pre_race_cutoff
+
+    started = race_pre_race_cutoff(race=race)
+    if RaceResult.objects.filter(race=race).exists():
+        why = "it has been run (its results are in)"
+    elif started <= timezone.now():
+        why = f"it started at {started:%Y-%m-%d %H:%M} UTC"
+    else:
+        return
+    raise RaceRunError(
+        f"{why}: a prediction made now is no pre-race prediction. Its pre-race prediction is the one "
+        "scored in its accuracy record (GET /api/v1/predictions/accuracy/<race>); when none was "
+        "stored, the post-race step or `predict --upcoming` backfills one"
+    )
+
+
+def race_live_prediction_check(*, race: Race) -> None:
+    """PredictionInputError when `race` cannot get a new live prediction (what a staff regeneration
+    checks before anything is queued), in `prediction_generate`'s order: no history before 1996,
+    removed upstream without results, run or started (RaceRunError)."""
+    _check_predictable(race)
+    race_on_calendar_check(race=race)
+    race_not_run_check(race=race)
+
+
 def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataFrame, str]:
     """The race's entrants and where the list came from, the race's own entry information first:
     results, qualifying, this weekend's sprint, free practice (`practice_entrants`: each team's cars
@@ -371,7 +406,9 @@ def prediction_generate(
     same inputs (`prediction_inputs_fingerprint`) keeps that set and is reported `unchanged`, so
     re-running the quick start or `predict --upcoming` does not pile up identical sets.
 
-    Backfilled predictions use a model trained only on seasons before the race's season.
+    A live prediction (not backfilled, no past clock) of a race that has results or has started is
+    refused (RaceRunError): its pre-race set is the scored one. Backfilled predictions use a model
+    trained only on seasons before the race's season.
     Races before HISTORY_FROM_SEASON (backfilled: the season after it) raise PredictionInputError.
 
     `as_of` in the past (a demo clock) never fakes a pre-race prediction: a race run since then is
@@ -388,6 +425,8 @@ def prediction_generate(
     past_clock = as_of is not None and as_of < now and not backfilled
     if past_clock:
         prediction_clock_check(race=race, as_of=as_of)
+    elif not backfilled:
+        race_not_run_check(race=race)
     clock = as_of if past_clock else None  # what the clock cuts: sessions started after it
     entries, source = race_entries(race=race, clock=clock)
     stages = _stages_for(race, stage, source, clock=clock)

@@ -54,12 +54,13 @@ def test_train_models_registers_an_active_version(ergast_data, settings, tmp_pat
         _run("train_models", "--from-season", "1900", "--until-season", "1901")
 
 
+@in_season  # Qatar (round 22) still to come, on any date
 def test_predict_command(active_model):
-    data = json.loads(_run("predict", "--race", "2026_7", "--stage", "post", "--json"))
-    assert data[0]["race"] == Race.objects.get(season_id=2026, round=7).slug
+    data = json.loads(_run("predict", "--race", "2026_22", "--json"))
+    assert data[0]["race"] == "2026_qatar" and data[0]["clock"] is None
     rows = data[0]["predictions"]
     assert [r["predicted_position"] for r in rows] == list(range(1, len(rows) + 1))
-    assert Prediction.objects.filter(race__season_id=2026, race__round=7, stage="post").count() == len(rows)
+    assert Prediction.objects.filter(race__season_id=2026, race__round=22, stage="pre").count() == len(rows)
     # a past clock: the last three completed races get backfilled predictions (from the 2023-2024
     # model, trained before them) and accuracy records; the next three as of that clock have been
     # run since, so they are refused rather than predicted now by a model that learnt from them
@@ -77,7 +78,7 @@ def test_predict_command(active_model):
     with pytest.raises(CommandError, match="Malformed race id"):
         _run("predict", "--race", "austria")
     with pytest.raises(CommandError, match="qualifying is not in yet"):
-        _run("predict", "--race", "2026_austria", "--stage", "post")
+        _run("predict", "--race", "2026_qatar", "--stage", "post")
     with pytest.raises(CommandError, match="not an ISO date"):
         _run("predict", "--upcoming", "--as-of", "June")
 
@@ -122,9 +123,21 @@ def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model
         }
 
 
+def test_predict_refuses_a_race_that_has_been_run(active_model):
+    """QA: `predict --race 2026_canada` (no clock) stored a new live set of a completed race, made by
+    models trained on its own result; a race that started without results yet likewise."""
+    with pytest.raises(CommandError, match=r"^2026_canada: it has been run \(its results are in\)"):
+        _run("predict", "--race", "2026_canada", "--stage", "post")
+    started = Race.objects.filter(season_id=2026, round=8).get()  # no results in the data
+    with pytest.raises(CommandError, match=rf"^{started.slug}: it started at .*accuracy record"):
+        _run("predict", "--race", started.slug)
+    assert not Prediction.objects.filter(race__season_id=2026).exists()
+
+
+@in_season
 def test_predict_without_any_model_is_a_clear_error(ergast_data):
     with pytest.raises(CommandError, match="train_models"):
-        _run("predict", "--race", "2026_7")
+        _run("predict", "--race", "2026_qatar")
 
 
 def test_backtest_command_stores_a_run(ergast_data):

@@ -8,7 +8,7 @@ from ingestion.selectors import MalformedRaceId, race_get
 from predictions.selectors import race_list_recent_completed, race_list_upcoming
 from predictions.services import ModelUnavailable, prediction_generate
 from predictions.services.post_race import race_accuracy_score
-from predictions.services.predicting import PredictionInputError, predictions_backfill
+from predictions.services.predicting import PredictionInputError, RaceRunError, predictions_backfill
 
 NO_UPCOMING_RACES = 3  # exit status of `predict --upcoming` when no race is left on the calendar
 
@@ -69,6 +69,13 @@ class Command(BaseCommand):
         for race in races:
             try:
                 rows = prediction_generate(race=race, stage=opts["stage"], as_of=as_of)
+            except RaceRunError as exc:
+                if not opts["upcoming"]:
+                    raise CommandError(f"{race.slug}: {exc}") from exc
+                # Race day: the race being run is still listed as upcoming (no results yet), but it
+                # keeps its pre-race set; the quick start must not fail for it.
+                self.stderr.write(f"skipped {race.slug}: {str(exc).split(':')[0]}")
+                continue
             except (PredictionInputError, ModelUnavailable) as exc:
                 raise CommandError(f"{race.slug}: {exc}") from exc
             clock = next((p.clock for p in rows if p.clock is not None), None)
