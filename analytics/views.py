@@ -120,7 +120,7 @@ def home(request: HttpRequest) -> HttpResponse:
     recent = engine.race_list_recent_completed(as_of=as_of)
     awaiting = engine.race_list_awaiting_results(as_of=as_of)
     shown = engine.prediction_sets_shown(races=upcoming + recent, as_of=as_of)
-    forecasts = selectors.race_forecasts_map(races=upcoming)
+    forecasts = selectors.race_forecasts_map(races=upcoming, as_of=as_of)  # as issued by then
     winners = selectors.race_winners_map(races=recent)
     past_cards = []
     for r in recent:

@@ -135,20 +135,26 @@ def test_home_as_of_shows_next_three_and_last_three(client, predicted_2026_8, pr
     assert "3.25" in html and "missed" in html
 
 
-def test_home_shows_the_latest_race_forecast(client):
+def test_home_shows_the_latest_race_forecast_issued_before_its_clock(client):
+    """QA: the past view (`/?as_of=`) showed forecasts fetched after its clock."""
     from datetime import timedelta
 
     from ingestion.models import WeatherForecast
 
-    race = Race.objects.get(season_id=2026, round=8)
-    for hours_ago, rain in ((30, 80.0), (6, 40.0)):  # the newer fetch wins
+    race = Race.objects.get(season_id=2026, round=8)  # Austria, 2026-06-28 13:00 UTC
+    for hours_ago, rain in ((30, 80.0), (6, 40.0)):  # fetched 06-27 07:00 and 06-28 07:00
         WeatherForecast.objects.create(
             race=race, session="race", valid_at=race.start, fetched_at=race.start - timedelta(hours=hours_ago),
             air_temperature=24.4, precipitation_probability=rain, wind_speed=3.2,
         )  # fmt: skip
-    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"}).content.decode()
-    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
-    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card
+
+    def card(as_of: str) -> str:
+        html = client.get(reverse("analytics:home"), {"as_of": as_of}).content.decode()
+        return html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+
+    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card("2026-06-28")  # the newer fetch wins
+    assert "Forecast: 24°C, rain 80%, wind 3 m/s" in card("2026-06-27")  # the newer one came later
+    assert "Forecast:" not in card("2026-06-20")  # none issued yet
 
 
 def test_home_after_the_calendar_ends_says_so_and_still_shows_the_last_races(client):
