@@ -32,7 +32,7 @@ from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
-from predictions.services.predicting import PredictionInputError
+from predictions.services.predicting import CLOCK_SKEW, PredictionInputError
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
 
 def _as_of_param(request: HttpRequest):
     """Optional `?as_of=YYYY-MM-DD`: the home page as it looked at 12:00 UTC that day (404 if
-    malformed)."""
+    malformed, or if that moment is still to come: there is no page as of then yet)."""
     raw = request.GET.get("as_of")
     if not raw:
         return None
@@ -165,7 +165,10 @@ def _as_of_param(request: HttpRequest):
         day = date.fromisoformat(raw)
     except ValueError:
         raise Http404("as_of must be a date, YYYY-MM-DD") from None
-    return datetime.combine(day, time(12, 0), tzinfo=UTC)
+    clock = datetime.combine(day, time(12, 0), tzinfo=UTC)
+    if clock > timezone.now() + CLOCK_SKEW:
+        raise Http404(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
+    return clock
 
 
 def _podium(stages, *, stage: str | None = None) -> dict:

@@ -62,17 +62,23 @@ class PredictionClockError(PredictionInputError):
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+def prediction_clock_future_check(*, as_of: datetime, now: datetime | None = None) -> None:
+    """Raise PredictionClockError for a clock in the future (beyond CLOCK_SKEW): a prediction is
+    made now; a set claiming a later time would claim what had not happened yet."""
+    if as_of > (now or timezone.now()) + CLOCK_SKEW:
+        raise PredictionClockError(
+            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is in the future: a prediction is made now, from "
+            "what is known now. Leave the clock out (or use one at or before now)"
+        )
+
+
 def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime) -> None:
     """Raise PredictionClockError for a clock no prediction can honestly be made at: in the future
     (a prediction is made now; the set would claim a time that has not come — one after the race
     start was never scored yet showed as current), or before the season preceding the race's (the
     field and form of another era: `--as-of 1995-06-01` predicted 2026 Qatar with the 1995 grid; the
     season before stays open, so next season's opener can be predicted from the off-season)."""
-    if as_of > now + CLOCK_SKEW:
-        raise PredictionClockError(
-            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is in the future: a prediction is made now, from "
-            "what is known now. Leave the clock out (or use one at or before now)"
-        )
+    prediction_clock_future_check(as_of=as_of, now=now)
     earliest = datetime(race.season_id - 1, 1, 1, tzinfo=UTC)
     if as_of < earliest:
         raise PredictionClockError(

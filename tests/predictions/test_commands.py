@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -103,6 +104,7 @@ def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(activ
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
 
 
+@pytest.mark.time_machine(datetime(2027, 1, 2, tzinfo=UTC), tick=True)  # the clock below is past
 def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model):
     """With no race left (a clock after the calendar ends), the last three completed races are
     backfilled and scored before the command reports that nothing is upcoming."""
@@ -132,6 +134,15 @@ def test_predict_refuses_a_race_that_has_been_run(active_model):
     with pytest.raises(CommandError, match=rf"^{started.slug}: it started at .*accuracy record"):
         _run("predict", "--race", started.slug)
     assert not Prediction.objects.filter(race__season_id=2026).exists()
+
+
+def test_predict_upcoming_refuses_a_future_clock_before_anything_is_written(ergast_data):
+    """QA: `predict --upcoming --as-of 2030-01-01` said "no upcoming races without results" (exit
+    3) after backfilling, instead of refusing the clock as `predict --race` does."""
+    with pytest.raises(CommandError, match="the clock 2030-01-01 00:00 UTC is in the future") as raised:
+        _run("predict", "--upcoming", "--as-of", "2030-01-01")
+    assert raised.value.returncode == 1
+    assert not Prediction.objects.exists() and not RaceAccuracy.objects.exists()
 
 
 @in_season
@@ -266,6 +277,7 @@ def test_train_models_refuses_seasons_without_results_and_unwritable_catalogues(
             "argument --seasons: must look like 2018-2026 or 2021, not 'abc'",
         ),
         (["backtest", "--seasons", "2025", "--window", "0"], "argument --window: must be at least 1, got 0"),
+        (["predict", "--upcoming", "--as-of", ""], "argument --as-of: needs a date or time"),  # was "now"
     ],
 )
 def test_bad_arguments_exit_2_with_a_usage_error_not_a_traceback(ergast_dump_dir, args, message):

@@ -157,6 +157,7 @@ def test_home_shows_the_latest_race_forecast_issued_before_its_clock(client):
     assert "Forecast:" not in card("2026-06-20")  # none issued yet
 
 
+@pytest.mark.time_machine(datetime(2026, 12, 21, 12, tzinfo=UTC), tick=True)  # a clock in the past
 def test_home_after_the_calendar_ends_says_so_and_still_shows_the_last_races(client):
     """After the last race of the data's calendar (Abu Dhabi, 2026-12-06): no upcoming cards but a
     plain message, the last three completed races, and every 2026 race still without results."""
@@ -179,6 +180,17 @@ def test_home_today_and_bad_as_of(client, django_assert_max_num_queries):
     assert response.status_code == 200
     assert 'id="awaiting-h"' in response.content.decode()
     assert client.get(reverse("analytics:home"), {"as_of": "yesterday"}).status_code == 404
+
+
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, 2, tzinfo=UTC), tick=True)
+def test_home_refuses_a_clock_in_the_future_as_it_refuses_a_malformed_one(client):
+    """QA: `/?as_of=9999-12-31` answered 200, a page "as it stood" at a moment still to come."""
+    home = reverse("analytics:home")
+    for future in ("9999-12-31", "2026-11-27"):
+        response = client.get(home, {"as_of": future})
+        assert response.status_code == 404, future
+        assert "is in the future" in response.content.decode()
+    assert client.get(home, {"as_of": "2026-11-26"}).status_code == 200  # 12:00 today, 2 min ago
 
 
 # --- race -------------------------------------------------------------------------------------

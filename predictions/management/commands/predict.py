@@ -1,3 +1,4 @@
+import argparse
 import json
 from datetime import UTC, datetime
 
@@ -8,7 +9,12 @@ from ingestion.selectors import MalformedRaceId, race_get
 from predictions.selectors import race_list_recent_completed, race_list_upcoming
 from predictions.services import ModelUnavailable, prediction_generate
 from predictions.services.post_race import race_accuracy_score
-from predictions.services.predicting import PredictionInputError, RaceRunError, predictions_backfill
+from predictions.services.predicting import (
+    PredictionInputError,
+    RaceRunError,
+    prediction_clock_future_check,
+    predictions_backfill,
+)
 
 NO_UPCOMING_RACES = 3  # exit status of `predict --upcoming` when no race is left on the calendar
 
@@ -21,6 +27,13 @@ def parse_as_of(value: str | None) -> datetime | None:
     except ValueError:
         raise CommandError(f"--as-of {value!r} is not an ISO date (e.g. 2026-06-20)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _clock_text(value: str) -> str:
+    """argparse type of --as-of: an empty value is a usage error (exit 2), never "now" in disguise."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("needs a date or time (e.g. 2026-06-20); leave it out for now")
+    return value
 
 
 class Command(BaseCommand):
@@ -37,6 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
         parser.add_argument(
             "--as-of",
+            type=_clock_text,
             help="Clock (ISO date/time, default now) choosing the upcoming races and stages; a race "
             "run since that clock is refused (a backfill is its honest pre-race prediction)",
         )
@@ -44,6 +58,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         as_of = parse_as_of(opts["as_of"])
+        if as_of is not None:
+            # Before anything is written (--upcoming backfills first), for both modes alike.
+            try:
+                prediction_clock_future_check(as_of=as_of)
+            except PredictionInputError as exc:
+                raise CommandError(str(exc)) from exc
         if opts["upcoming"]:
             # The past three first, whatever lies ahead: off-season (no race left) they still get
             # their backfilled predictions and scores before "no upcoming races" ends the command.
