@@ -126,7 +126,8 @@ def race_not_run_check(*, race: Race) -> None:
     raise RaceRunError(
         f"{why}: a prediction made now is no pre-race prediction. Its pre-race prediction is the one "
         "scored in its accuracy record (GET /api/v1/predictions/accuracy/<race>); when none was "
-        "stored, the post-race step or `predict --upcoming` backfills one"
+        "stored, the post-race step or `predict --upcoming` backfills one",
+        {"reason": why},
     )
 
 

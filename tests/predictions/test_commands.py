@@ -104,6 +104,19 @@ def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(activ
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
 
 
+@pytest.mark.time_machine(datetime(2026, 11, 29, 17, tzinfo=UTC), tick=True)  # Qatar started at 16:00
+def test_predict_upcoming_on_race_day_skips_the_race_being_run(active_model):
+    """The quick start on race day: the race being run is listed as upcoming until its results are
+    in, but gets no new live prediction; the command says so and predicts the others (exit 0)."""
+    # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
+    ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
+    out, err = StringIO(), StringIO()
+    call_command("predict", "--upcoming", "--json", stdout=out, stderr=err)
+    assert [race["race"] for race in json.loads(out.getvalue())] == ["2026_uae"]
+    assert "skipped 2026_qatar: it started at 2026-11-29 16:00 UTC; its pre-race set stands" in err.getvalue()
+    assert not Prediction.objects.filter(race__slug="2026_qatar").exists()
+
+
 @pytest.mark.time_machine(datetime(2027, 1, 2, tzinfo=UTC), tick=True)  # the clock below is past
 def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model):
     """With no race left (a clock after the calendar ends), the last three completed races are

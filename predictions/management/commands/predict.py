@@ -94,7 +94,7 @@ class Command(BaseCommand):
                     raise CommandError(f"{race.slug}: {exc}") from exc
                 # Race day: the race being run is still listed as upcoming (no results yet), but it
                 # keeps its pre-race set; the quick start must not fail for it.
-                self.stderr.write(f"skipped {race.slug}: {str(exc).split(':')[0]}")
+                self.stderr.write(f"skipped {race.slug}: {exc.details['reason']}; its pre-race set stands")
                 continue
             except (PredictionInputError, ModelUnavailable) as exc:
                 raise CommandError(f"{race.slug}: {exc}") from exc
