@@ -13,6 +13,8 @@ JSON-serialisable dicts so the API can return them as they are.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
@@ -306,14 +308,17 @@ def race_forecast_get(*, race: Race):
     return race.forecasts.filter(session="race").order_by("-fetched_at", "valid_at").first()
 
 
-def race_forecasts_map(*, races: list[Race]) -> dict[int, object]:
-    """race id -> its latest race-session forecast (one query for all races)."""
+def race_forecasts_map(*, races: list[Race], as_of: datetime | None = None) -> dict[int, object]:
+    """race id -> its latest race-session forecast (one query for all races). `as_of`: a past
+    clock — the latest forecast issued (`fetched_at`) before it, as the features read the weather
+    at that clock (`features.clock`), never one fetched since."""
     from ingestion.models import WeatherForecast
 
+    forecasts = WeatherForecast.objects.filter(race__in=races, session="race")
+    if as_of is not None:
+        forecasts = forecasts.filter(fetched_at__lt=as_of)
     out: dict[int, object] = {}
-    for f in WeatherForecast.objects.filter(race__in=races, session="race").order_by(
-        "race_id", "-fetched_at", "valid_at"
-    ):
+    for f in forecasts.order_by("race_id", "-fetched_at", "valid_at"):
         out.setdefault(f.race_id, f)
     return out
 
@@ -522,7 +527,8 @@ def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
     predicted: dict[int, int] = {}
     if source not in ("results", "qualifying"):
         batch = (
-            Prediction.objects.filter(race=race)
+            Prediction.objects.current_candidates()  # never a set computed at a past clock
+            .filter(race=race)
             .order_by("-created_at", "-id")
             .values_list("batch", flat=True)
             .first()

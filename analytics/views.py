@@ -34,7 +34,7 @@ from predictions.features.clock import clock_from_text
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
-from predictions.services.predicting import PredictionInputError
+from predictions.services.predicting import CLOCK_SKEW, PredictionInputError
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def home(request: HttpRequest) -> HttpResponse:
     recent = engine.race_list_recent_completed(as_of=as_of)
     awaiting = engine.race_list_awaiting_results(as_of=as_of)
     shown = engine.prediction_sets_shown(races=upcoming + recent, as_of=as_of)
-    forecasts = selectors.race_forecasts_map(races=upcoming)
+    forecasts = selectors.race_forecasts_map(races=upcoming, as_of=as_of)  # as issued by then
     winners = selectors.race_winners_map(races=recent)
     past_cards = []
     for r in recent:
@@ -159,14 +159,18 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
 
 def _as_of_param(request: HttpRequest):
     """Optional `?as_of=YYYY-MM-DD` (00:00 UTC that day, as `predict --as-of` reads it) or an ISO
-    date-time: the home page as it looked then (404 if malformed)."""
+    date-time: the home page as it looked then (404 if malformed, or if that moment is still to
+    come: there is no page as of then yet)."""
     raw = request.GET.get("as_of")
     if not raw:
         return None
     try:
-        return clock_from_text(text=raw)
+        clock = clock_from_text(text=raw)
     except ValueError:
         raise Http404("as_of must be a date, YYYY-MM-DD, or an ISO date-time") from None
+    if clock > timezone.now() + CLOCK_SKEW:
+        raise Http404(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
+    return clock
 
 
 def _podium(stages, *, stage: str | None = None) -> dict:

@@ -87,6 +87,7 @@ class PredictionAdmin(ViewOnlyAdmin):
         "backfilled",
         "model_version",
         "created_at",
+        "clock",  # set: computed at that past clock, kept in the history, never current
     ]
     list_filter = ["stage", "backfilled", "low_confidence", "race__season"]
     list_select_related = ["race", "driver", "team", "model_version"]

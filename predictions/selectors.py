@@ -1,8 +1,9 @@
 """Read-side queries of the prediction engine (keyword-only; used by the API, pages and commands).
 
-Race status relative to a clock `as_of` (default now; settable for demos and backtests), by race
-date (UTC):
-  completed        results are stored and the race date is on or before as_of's date;
+Race status relative to a clock `as_of` (default now; settable for demos and backtests):
+  completed        results are stored and the race had started by as_of (`race_completed`: its
+                   start time, or midnight UTC of race day without one; the one rule of the race
+                   lists, `race_status` and `prediction_sets_shown`);
   awaiting_results no results yet although the race date is before as_of's date (shown as such,
                    never as upcoming);
   scheduled        the race date is after as_of's date, or it is today and no results are in.
@@ -54,6 +55,13 @@ def _race_started(race: Race, as_of) -> bool:
     return race.start <= clock if race.start is not None else race.date <= clock.date()
 
 
+def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:
+    """The one rule for "completed" as of a clock (README "Clock"): results stored and the race
+    started by then (`_race_started`; `race_list_recent_completed` is its query form). On race day
+    before the start a race with results stored now is still upcoming as of that clock."""
+    return has_results and _race_started(race, as_of)
+
+
 def _races_with_results() -> QuerySet[Race]:
     return (
         Race.objects.on_calendar()
@@ -70,7 +78,7 @@ def race_status(*, race: Race, as_of: datetime | None = None) -> str:
         return REMOVED_UPSTREAM
     today = _today(as_of)
     has_results = RaceResult.objects.filter(race=race).exists()
-    if has_results and _race_started(race, as_of):
+    if race_completed(race=race, has_results=has_results, as_of=as_of):
         return "completed"
     return "awaiting_results" if race.date < today else "scheduled"
 
@@ -96,7 +104,8 @@ def race_list_awaiting_results(*, as_of: datetime | None = None) -> list[Race]:
 
 
 def prediction_list_current(*, race: Race) -> dict[str, list[Prediction]]:
-    """Stage -> the latest prediction set for that stage (ordered by predicted position)."""
+    """Stage -> the latest prediction set for that stage (ordered by predicted position); a set
+    computed at a past clock is never current (`Prediction.objects.current_candidates`)."""
     out: dict[str, list[Prediction]] = {}
     batches = _latest_batches(race)
     if not batches:
@@ -115,7 +124,8 @@ def _latest_batches(race: Race) -> dict[str, str]:
     out = {}
     for stage in PredictionStage.values:
         batch = (
-            Prediction.objects.filter(race=race, stage=stage)
+            Prediction.objects.current_candidates()
+            .filter(race=race, stage=stage)
             .order_by("-created_at", "-id")
             .values_list("batch", flat=True)
             .first()
@@ -135,6 +145,9 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
       would take (made before the start, else the latest backfill); with neither, the newest set.
     * Any other race: the newest set ("current").
 
+    A set computed at a past clock (`Prediction.clock`) is never shown: it is not what the site
+    predicted at the time, and scoring never takes it.
+
     With a clock (`as_of`, a past view), only sets made (`created_at`) at or before it count, only
     accuracy scored at or before it, and the post-qualifying stage only once qualifying had begun
     (`race_qualifying_time`). Each row gets `made_after_race`: created at or after the race start
@@ -145,15 +158,16 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     if not races:
         return out
     by_id = {r.pk: r for r in races}
-    today = _today(as_of)
     if all(hasattr(r, "has_results") for r in races):
         with_results = {r.pk for r in races if r.has_results}
     else:
         with_results = set(
             RaceResult.objects.filter(race__in=races).values_list("race_id", flat=True).distinct()
         )
-    completed = {pk for pk in with_results if by_id[pk].date <= today}
-    sets = Prediction.objects.filter(race__in=races)
+    # The race lists' rule (started by the clock, not dated on or before its day): on race day before
+    # the start a race is upcoming there, so it shows its newest set here too.
+    completed = {pk for pk in with_results if race_completed(race=by_id[pk], has_results=True, as_of=as_of)}
+    sets = Prediction.objects.current_candidates().filter(race__in=races)
     if as_of is not None:
         sets = sets.filter(created_at__lte=as_of)
     candidates: dict[tuple[int, str], list[tuple]] = {}

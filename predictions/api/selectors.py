@@ -47,7 +47,8 @@ def _explanation(items) -> list[dict]:
     return out
 
 
-# The current set per race and stage = the batch of its newest row (as
+# The current set per race and stage = the batch of its newest row among the sets not computed at
+# a past clock (`clock IS NULL`: Prediction.objects.current_candidates, as
 # predictions.selectors.prediction_list_current chooses it), rows by predicted position. The
 # set's timestamps come from its first row only (NULL elsewhere): parsing two timestamps per row
 # was a fifth of the Python cost. Portable SQL (window functions, an IN list), because the embedded
@@ -59,7 +60,7 @@ WITH newest AS (
         PARTITION BY race_id, stage ORDER BY created_at DESC, id DESC
     ) AS newest_rank
     FROM predictions_prediction
-    WHERE race_id IN ({races})
+    WHERE race_id IN ({races}) AND clock IS NULL
 ), current_rows AS (
     SELECT p.*, row_number() OVER (
         PARTITION BY p.race_id, p.stage ORDER BY p.predicted_position, p.id
@@ -70,6 +71,7 @@ WITH newest AS (
 SELECT p.race_id, p.stage, mv.label,
        CASE WHEN p.rank_in_stage = 1 THEN p.created_at END,
        CASE WHEN p.rank_in_stage = 1 THEN p.as_of END,
+       CASE WHEN p.rank_in_stage = 1 THEN p.clock END,
        p.backfilled, d.ref, d.code, d.given_name, d.family_name, t.ref, t.name,
        p.predicted_position, p.expected_position, p.win_probability, p.podium_probability,
        p.points_probability, p.dnf_probability, p.confidence, p.low_confidence, p.explanation
@@ -102,6 +104,7 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
         label,
         created_at,
         as_of,
+        clock,
         backfilled,
         d_ref,
         d_code,
@@ -127,6 +130,7 @@ def stages_by_race(*, race_ids: list[int]) -> dict[int, list[dict]]:
                 "model_version": label,
                 "created_at": sql_datetime(created_at),
                 "as_of": sql_datetime(as_of),
+                "clock": sql_datetime(clock),
                 "backfilled": bool(backfilled),
                 "predictions": [],
             }
@@ -174,8 +178,49 @@ def stages_payload(*, race: Race) -> list[dict]:
     return stages_by_race(race_ids=[race.pk]).get(race.pk, [])
 
 
+def _shown_stage(stage: str, rows: list) -> dict:
+    """One stage of `engine.prediction_sets_shown` (model instances) in the shape of `stages_by_race`."""
+    first = rows[0]
+    return {
+        "stage": stage,
+        "model_version": first.model_version.label,
+        "created_at": first.created_at,
+        "as_of": first.as_of,
+        "clock": first.clock,
+        "backfilled": first.backfilled,
+        "predictions": [
+            {
+                "driver": {
+                    "id": p.driver.ref,
+                    "code": p.driver.code,
+                    "name": f"{p.driver.given_name} {p.driver.family_name}",
+                },
+                "team": {"id": p.team.ref, "name": p.team.name},
+                "predicted_position": p.predicted_position,
+                "expected_position": p.expected_position,
+                "win_probability": p.win_probability,
+                "podium_probability": p.podium_probability,
+                "points_probability": p.points_probability,
+                "dnf_probability": p.dnf_probability,
+                "confidence": p.confidence,
+                "low_confidence": p.low_confidence,
+                "explanation": _explanation(p.explanation),
+            }
+            for p in rows
+        ],
+    }
+
+
 def race_predictions(*, race: Race, status: str | None = None) -> dict:
-    return {"race": race_ref(race=race, status=status), "stages": stages_payload(race=race)}
+    """The race's current sets; for a completed race the sets its page shows — the scored ones
+    (`engine.prediction_sets_shown`), not a newer set made after the race."""
+    has_results = RaceResult.objects.filter(race=race).exists()
+    if engine.race_completed(race=race, has_results=has_results):
+        shown = engine.prediction_sets_shown(races=[race])[race.pk]["predictions"]
+        stages = [_shown_stage(stage, rows) for stage, rows in shown.items()]
+    else:
+        stages = stages_payload(race=race)
+    return {"race": race_ref(race=race, status=status), "stages": stages}
 
 
 def upcoming_predictions(*, limit: int = 3) -> dict:

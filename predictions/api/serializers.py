@@ -30,6 +30,12 @@ class PredictionStageOut(serializers.Serializer):
     model_version = serializers.CharField()
     created_at = serializers.DateTimeField()
     as_of = serializers.DateTimeField()
+    clock = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The past clock the set was computed at (`predict --as-of`); null = computed with "
+        "what was known when it was made. A set with a clock is kept in the history but never "
+        "served as the current one, so the sets served here have null",
+    )
     backfilled = serializers.BooleanField()
     predictions = PredictionRowOut(many=True)
 

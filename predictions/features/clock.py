@@ -36,7 +36,8 @@ def clock_from_text(*, text: str) -> datetime:
     date as a time); and a date is never a clock in the future on that day itself, which a
     prediction refuses (`predict --as-of <today>` at 04:00 UTC). The home page read a date as 12:00
     and `predict --as-of` as 00:00, so the same date showed and predicted two different clocks.
-    ValueError when the text is neither (nothing is stripped: `2026-06-20\n` is not a date)."""
+    Returned in UTC. ValueError when the text is neither (nothing is stripped: `2026-06-20\n` is not
+    a date) or names a moment outside years 1-9999 once in UTC (`0001-01-01T00:00+01:00`)."""
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -46,7 +47,12 @@ def clock_from_text(*, text: str) -> datetime:
             raise ValueError(
                 f"{text!r} is not an ISO date or date-time (e.g. 2026-06-20, 2026-06-20T14:00)"
             ) from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:  # in UTC, so a zone at the calendar's edge fails here rather than in a comparison
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{text!r} is out of range in UTC (years 1-9999)") from None
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 

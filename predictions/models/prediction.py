@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.db import models
 
 
@@ -6,12 +8,21 @@ class PredictionStage(models.TextChoices):
     POST_QUALIFYING = "post", "After qualifying"
 
 
+class PredictionQuerySet(models.QuerySet):
+    def current_candidates(self) -> PredictionQuerySet:
+        """Rows of sets that may be a race's current one: computed with what was known when they
+        were made (`clock` null). A set computed at a past clock (`predict --as-of`) describes that
+        moment, not now — it stays in the history, never current, never scored."""
+        return self.filter(clock__isnull=True)
+
+
 class Prediction(models.Model):
     """One driver's predicted outcome in one race, from one prediction set (`batch`).
 
     Rows are never overwritten: regenerating makes a new batch; "current" is the latest batch per
-    race and stage. Regenerating with unchanged inputs stores nothing: the latest batch is kept
-    (same model version and `inputs_fingerprint`; see services.predicting).
+    race and stage among the sets not computed at a past clock (`current_candidates`).
+    Regenerating with unchanged inputs stores nothing: the latest batch is kept (same model
+    version and `inputs_fingerprint`; see services.predicting).
     """
 
     batch = models.UUIDField(db_index=True, help_text="All rows of one prediction set share it")
@@ -34,6 +45,13 @@ class Prediction(models.Model):
         "predictions.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
     )
     as_of = models.DateTimeField(help_text="Information cut-off the features were computed at")
+    clock = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The past clock the set was computed at (only what was known then; `as_of` is when "
+        "it was made): such a set is never the current one nor scored. Null: computed with what was "
+        "known when it was made",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     backfilled = models.BooleanField(
         default=False, help_text="Made after the fact by a model trained only on earlier races"
@@ -45,6 +63,8 @@ class Prediction(models.Model):
         help_text="sha256 of the set's canonicalised model inputs (feature rows incl. grid and weather "
         "forecast); empty for sets stored before it existed",
     )
+
+    objects = PredictionQuerySet.as_manager()
 
     class Meta:
         ordering = ["race_id", "stage", "-created_at", "predicted_position"]

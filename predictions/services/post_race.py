@@ -39,14 +39,17 @@ def race_qualifying_time(*, race: Race):
 
 
 def _pre_race_batch(race: Race, stage: str):
-    """The latest prediction set genuinely made before the race started (or a backfilled one).
+    """The latest prediction set genuinely made before the race started (or a backfilled one),
+    among the sets that could be current (never one computed at a past clock: the site never
+    showed it as its prediction).
 
     Both `created_at` and `as_of` must be before the start: `as_of` alone is what the caller claimed,
     and a set stored after the race with a past clock (the old `predict --as-of`) must not be taken
     for a pre-race prediction."""
     cutoff = race_pre_race_cutoff(race=race)
     return (
-        Prediction.objects.filter(race=race, stage=stage)
+        Prediction.objects.current_candidates()  # a set computed at a past clock was never current
+        .filter(race=race, stage=stage)
         .filter(Q(as_of__lt=cutoff, created_at__lt=cutoff) | Q(backfilled=True))
         .order_by("backfilled", "-created_at", "-id")  # a genuine pre-race set beats a backfill
         .values_list("batch", "backfilled", "model_version_id")
@@ -199,7 +202,8 @@ def post_race_follow_up_pending(*, as_of=None) -> dict:
     for race in race_list_upcoming(as_of=as_of):
         for stage in PredictionStage.values:
             current = (
-                Prediction.objects.filter(race=race, stage=stage)
+                Prediction.objects.current_candidates()
+                .filter(race=race, stage=stage)
                 .order_by("-created_at", "-id")
                 .values_list("model_version_id", "model_version__created_at")
                 .first()

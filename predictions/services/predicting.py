@@ -62,17 +62,23 @@ class PredictionClockError(PredictionInputError):
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+def prediction_clock_future_check(*, as_of: datetime, now: datetime | None = None) -> None:
+    """Raise PredictionClockError for a clock in the future (beyond CLOCK_SKEW): a prediction is
+    made now; a set claiming a later time would claim what had not happened yet."""
+    if as_of > (now or timezone.now()) + CLOCK_SKEW:
+        raise PredictionClockError(
+            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is in the future: a prediction is made now, from "
+            "what is known now. Leave the clock out (or use one at or before now)"
+        )
+
+
 def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime) -> None:
     """Raise PredictionClockError for a clock no prediction can honestly be made at: in the future
     (a prediction is made now; the set would claim a time that has not come — one after the race
     start was never scored yet showed as current), or before the season preceding the race's (the
     field and form of another era: `--as-of 1995-06-01` predicted 2026 Qatar with the 1995 grid; the
     season before stays open, so next season's opener can be predicted from the off-season)."""
-    if as_of > now + CLOCK_SKEW:
-        raise PredictionClockError(
-            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is in the future: a prediction is made now, from "
-            "what is known now. Leave the clock out (or use one at or before now)"
-        )
+    prediction_clock_future_check(as_of=as_of, now=now)
     earliest = datetime(race.season_id - 1, 1, 1, tzinfo=UTC)
     if as_of < earliest:
         raise PredictionClockError(
@@ -96,6 +102,42 @@ def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
             "prediction made now would use what was learnt from it. Use a clock at or after now, or "
             "its backfilled prediction (predict --upcoming backfills the last three completed races)"
         )
+
+
+class RaceRunError(PredictionInputError):
+    """A race that has results, or has started, gets no new live prediction: made now, it would come
+    from the model and data that learnt from the race (the post-race retrain) while standing as the
+    race's current set. Its pre-race prediction is the one its accuracy record scored (a backfill
+    when none was stored)."""
+
+
+def race_not_run_check(*, race: Race) -> None:
+    """Raise RaceRunError when `race` has results or has started by now (the start, or midnight UTC
+    of race day without one — `post_race.race_pre_race_cutoff`)."""
+    from predictions.services.post_race import race_pre_race_cutoff
+
+    started = race_pre_race_cutoff(race=race)
+    if RaceResult.objects.filter(race=race).exists():
+        why = "it has been run (its results are in)"
+    elif started <= timezone.now():
+        why = f"it started at {started:%Y-%m-%d %H:%M} UTC"
+    else:
+        return
+    raise RaceRunError(
+        f"{why}: a prediction made now is no pre-race prediction. Its pre-race prediction is the one "
+        "scored in its accuracy record (GET /api/v1/predictions/accuracy/<race>); when none was "
+        "stored, the post-race step or `predict --upcoming` backfills one",
+        {"reason": why},
+    )
+
+
+def race_live_prediction_check(*, race: Race) -> None:
+    """PredictionInputError when `race` cannot get a new live prediction (what a staff regeneration
+    checks before anything is queued), in `prediction_generate`'s order: no history before 1996,
+    removed upstream without results, run or started (RaceRunError)."""
+    _check_predictable(race)
+    race_on_calendar_check(race=race)
+    race_not_run_check(race=race)
 
 
 def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataFrame, str]:
@@ -298,13 +340,18 @@ def _is_pre_race(race: Race, as_of: datetime, created_at: datetime) -> bool:
 
 
 def _unchanged_set(
-    race: Race, stage: str, *, version: ModelVersion, fingerprint: str, backfilled: bool, as_of: datetime
-) -> list[Prediction] | None:
+    race: Race, stage: str, *, version: ModelVersion, fingerprint: str, backfilled: bool, as_of: datetime,
+    clock: datetime | None,
+) -> list[Prediction] | None:  # fmt: skip
     """The race's current set of `stage` if storing a new one would only duplicate it: made by the
     same model version from the same inputs, and alike in what the post-race scoring reads (a
-    backfilled set is not a live one; a set made after the race is no pre-race prediction)."""
+    backfilled set is not a live one; a set made after the race is no pre-race prediction).
+
+    `clock`: a past clock compares with the latest set made at that same clock (re-running one
+    `predict --as-of` stores nothing new); without one, with the current set, which a set made at a
+    past clock never is."""
     latest = (
-        Prediction.objects.filter(race=race, stage=stage)
+        Prediction.objects.filter(race=race, stage=stage, clock=clock)  # clock=None: IS NULL
         .order_by("-created_at", "-id")  # "current", as selectors.prediction_list_current reads it
         .values_list("batch", "model_version_id", "inputs_fingerprint", "backfilled", "as_of", "created_at")
         .first()
@@ -324,7 +371,7 @@ def _unchanged_set(
 
 def _prediction_rows(
     race: Race, stage: str, out: pd.DataFrame, *, version: ModelVersion, fingerprint: str,
-    as_of: datetime, backfilled: bool,
+    as_of: datetime, backfilled: bool, clock: datetime | None,
 ) -> list[Prediction]:  # fmt: skip
     batch = uuid.uuid4()
     threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
@@ -346,6 +393,7 @@ def _prediction_rows(
             explanation=r.explanation,
             model_version=version,
             as_of=as_of,
+            clock=clock,
             backfilled=backfilled,
             inputs_fingerprint=fingerprint,
         )
@@ -367,13 +415,16 @@ def prediction_generate(
     same inputs (`prediction_inputs_fingerprint`) keeps that set and is reported `unchanged`, so
     re-running the quick start or `predict --upcoming` does not pile up identical sets.
 
-    Backfilled predictions use a model trained only on seasons before the race's season.
+    A live prediction (not backfilled, no past clock) of a race that has results or has started is
+    refused (RaceRunError): its pre-race set is the scored one. Backfilled predictions use a model
+    trained only on seasons before the race's season.
     Races before HISTORY_FROM_SEASON (backfilled: the season after it) raise PredictionInputError.
 
     `as_of` in the past (a demo clock) never fakes a pre-race prediction: a race run since then is
     refused (PredictionClockError; its honest prediction is a backfill), the post-qualifying stage
     needs qualifying to have begun before the clock, and the set stores `as_of` = now, when it was
-    really made (only a backfill keeps an earlier `as_of`).
+    really made (only a backfill keeps an earlier `as_of`), and `clock` = the clock: it describes
+    that moment, so it is never the race's current set (nor scored), only kept in its history.
     """
     _check_predictable(race, backfilled=backfilled)
     race_on_calendar_check(race=race)
@@ -383,6 +434,8 @@ def prediction_generate(
     past_clock = as_of is not None and as_of < now and not backfilled
     if past_clock:
         prediction_clock_check(race=race, as_of=as_of)
+    elif not backfilled:
+        race_not_run_check(race=race)
     clock = as_of if past_clock else None  # what the clock cuts: sessions started after it
     entries, source = race_entries(race=race, clock=clock)
     stages = _stages_for(race, stage, source, clock=clock)
@@ -394,7 +447,10 @@ def prediction_generate(
     fingerprint = prediction_inputs_fingerprint(
         rows=rows, confidence_threshold=settings.PREDICTION_CONFIDENCE_THRESHOLD
     )
-    same = {"version": version, "fingerprint": fingerprint, "backfilled": backfilled, "as_of": as_of}
+    same = {
+        "version": version, "fingerprint": fingerprint, "backfilled": backfilled, "as_of": as_of,
+        "clock": clock,
+    }  # fmt: skip
     # Run the model outside the lock below for the stages that look changed (the common case).
     computed = {
         s: race_predict(bundle.stages[s], rows) for s in stages if not _unchanged_set(race, s, **same)

@@ -193,7 +193,8 @@ def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None
     )
     if run is not None:
         return Regeneration(job=regeneration_job_payload(run=run), duplicate=True, run=run)
-    stored = Prediction.objects.filter(race=race, created_at__gte=now - window)
+    # A set computed at a past clock (`predict --as-of`) refreshed nothing current.
+    stored = Prediction.objects.current_candidates().filter(race=race, created_at__gte=now - window)
     if stages != "all":  # a refresh of every stage (the pipeline's) covers any one stage too
         stored = stored.filter(stage=stages)
     elif set(stored.values_list("stage", flat=True).distinct()) != {"pre", "post"}:
@@ -246,13 +247,14 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
 
     Inline raises ModelUnavailable / PredictionInputError (recorded as a failed job, claim released
     so a retry may follow); background raises QueueUnavailable if the broker refused the job. A
-    race upstream no longer lists, without results, is refused before anything is queued
-    (PredictionInputError).
+    race upstream no longer lists, without results, and a race that has results or has started are
+    refused before anything is queued (PredictionInputError).
     """
     from ingestion.services.stale_runs import job_runs_stale_close_quietly
-    from predictions.services.predicting import race_on_calendar_check
+    from predictions.services.predicting import race_live_prediction_check
 
-    race_on_calendar_check(race=race)
+    # Before anything is queued: a race upstream no longer lists, or one run (or started) already.
+    race_live_prediction_check(race=race)
     # A dead run of this race (worker killed, message never picked up) is closed first, so it is
     # "failed" below and does not hold the race's dedupe (before: up to CELERY_TASK_TIME_LIMIT).
     job_runs_stale_close_quietly(jobs=Q(job=regeneration_job_name(race=race)))

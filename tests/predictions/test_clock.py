@@ -230,3 +230,76 @@ def test_the_command_and_the_home_page_read_a_date_as_the_same_clock(client):
     page = client.get("/", {"as_of": "2026-06-20"})
     assert page.status_code == 200
     assert page.context["as_of"] == parse_as_of("2026-06-20") == datetime(2026, 6, 20, tzinfo=UTC)
+
+
+@in_season
+def test_a_set_made_at_a_past_clock_is_kept_with_its_clock_but_never_current(active_model):
+    """QA: `predict --race 2026_qatar --as-of 2025-01-01T00:00` stored a set built from the 2024
+    Abu Dhabi field (Zhou, Sainz at Ferrari) that became Qatar's current one — home page,
+    `predictions/upcoming`, the what-if pre-fill — with `as_of` = now, so nothing recorded its clock."""
+    from analytics.selectors import what_if_grid_prefill
+    from predictions.api.selectors import stages_payload, upcoming_predictions
+    from predictions.selectors import prediction_list_current, prediction_sets_shown
+
+    qatar = _race(2026, 22)
+    live = prediction_generate(race=qatar)
+    live_batch = live[0].batch
+    out = StringIO()
+    call_command("predict", "--race", qatar.slug, "--as-of", "2025-01-01T00:00", stdout=out)
+    clocked = list(Prediction.objects.filter(race=qatar).exclude(batch=live_batch).select_related("driver"))
+    assert clocked and {p.clock for p in clocked} == {datetime(2025, 1, 1, tzinfo=UTC)}
+    assert "zhou" in {p.driver.ref for p in clocked}  # the field as of the clock: 2024 Abu Dhabi's
+    assert all(p.as_of > p.clock for p in clocked)  # made now
+    assert "kept in the race's history, never its current prediction" in out.getvalue()
+
+    assert {p.batch for p in prediction_list_current(race=qatar)["pre"]} == {live_batch}
+    shown = prediction_sets_shown(races=[qatar])[qatar.pk]["predictions"]
+    assert {p.batch for p in shown["pre"]} == {live_batch}
+    (stage,) = stages_payload(race=qatar)
+    first = min(live, key=lambda p: p.predicted_position)  # the row that describes the set
+    assert stage["clock"] is None and stage["created_at"] == first.created_at
+    assert len(stage["predictions"]) == len(live)
+    (upcoming,) = [r for r in upcoming_predictions()["races"] if r["race"]["id"] == qatar.slug]
+    assert upcoming["stages"] == [stage]
+    rows, _ = what_if_grid_prefill(race=qatar)
+    live_order = [p.driver.ref for p in sorted(live, key=lambda p: p.predicted_position)]
+    assert [r["ref"] for r in rows] == live_order
+    # Nothing new since the current set: the fingerprint check compares with it, not the newer
+    # clocked set; the same past clock again compares with that clock's set.
+    assert prediction_generate(race=qatar).unchanged == ("pre",)
+    again = prediction_generate(race=qatar, as_of=datetime(2025, 1, 1, tzinfo=UTC))
+    assert again.unchanged == ("pre",) and {p.batch for p in again} == {clocked[0].batch}
+    assert Prediction.objects.filter(race=qatar).values("batch").distinct().count() == 2
+
+
+def test_scoring_never_takes_a_set_made_at_a_past_clock(ergast_data):
+    """Made before the race but computed at an earlier clock, such a set was never the site's
+    current prediction, so it is not the one scored (the honest backfill is)."""
+    race = _race(2026, 7)
+    before = race.start - timedelta(days=2)
+    clocked = _set(race, as_of=before, created_at=before)
+    Prediction.objects.filter(batch=clocked).update(clock=before - timedelta(days=30))
+    assert not race_has_pre_race_prediction(race=race)
+    honest = _set(race, backfilled=True)
+    race_accuracy_score(race=race)
+    assert set(RaceAccuracy.objects.filter(race=race).values_list("batch", flat=True)) == {honest}
+
+
+def test_the_pages_and_the_race_lists_share_one_completed_rule():
+    """QA: `prediction_sets_shown` called a race completed by its date, the race lists by its start:
+    as of Barcelona's race day at 12:00 (start 13:00, results stored now) the home page listed it as
+    upcoming but showed it a completed race's set (the live pre-race one over the newer backfill)."""
+    from predictions.selectors import prediction_sets_shown, race_list_upcoming, race_status
+
+    barcelona = _race(2026, 7)
+    noon = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)
+    live = _set(barcelona, as_of=noon - timedelta(days=2), created_at=noon - timedelta(days=2))
+    newest = _set(
+        barcelona, backfilled=True, as_of=noon - timedelta(days=1), created_at=noon - timedelta(days=1)
+    )
+    assert race_list_upcoming(as_of=noon)[0] == barcelona
+    assert race_status(race=barcelona, as_of=noon) == "scheduled"
+    shown = prediction_sets_shown(races=[barcelona], as_of=noon)[barcelona.pk]["predictions"]
+    assert {p.batch for p in shown["pre"]} == {newest}  # the newest set, as for any upcoming race
+    after = prediction_sets_shown(races=[barcelona], as_of=noon + timedelta(hours=3))[barcelona.pk]
+    assert {p.batch for p in after["predictions"]["pre"]} == {live}  # completed: the pre-race set

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -87,12 +88,13 @@ def test_train_models_refuses_a_window_too_short_to_calibrate_before_writing(
     assert not settings.MODEL_STORAGE_PATH.exists() or not any(settings.MODEL_STORAGE_PATH.iterdir())
 
 
+@in_season  # Qatar (round 22) still to come, on any date
 def test_predict_command(active_model):
-    data = json.loads(_run("predict", "--race", "2026_7", "--stage", "post", "--json"))
-    assert data[0]["race"] == Race.objects.get(season_id=2026, round=7).slug
+    data = json.loads(_run("predict", "--race", "2026_22", "--json"))
+    assert data[0]["race"] == "2026_qatar" and data[0]["clock"] is None
     rows = data[0]["predictions"]
     assert [r["predicted_position"] for r in rows] == list(range(1, len(rows) + 1))
-    assert Prediction.objects.filter(race__season_id=2026, race__round=7, stage="post").count() == len(rows)
+    assert Prediction.objects.filter(race__season_id=2026, race__round=22, stage="pre").count() == len(rows)
     # a past clock: the last three completed races get backfilled predictions (from the 2023-2024
     # model, trained before them) and accuracy records; the next three as of that clock have been
     # run since, so they are refused rather than predicted now by a model that learnt from them
@@ -110,7 +112,7 @@ def test_predict_command(active_model):
     with pytest.raises(CommandError, match="Malformed race id"):
         _run("predict", "--race", "austria")
     with pytest.raises(CommandError, match="qualifying is not in yet"):
-        _run("predict", "--race", "2026_austria", "--stage", "post")
+        _run("predict", "--race", "2026_qatar", "--stage", "post")
     with pytest.raises(CommandError, match="not an ISO date"):
         _run("predict", "--upcoming", "--as-of", "June")
 
@@ -135,6 +137,20 @@ def test_predict_upcoming_twice_stores_one_set_per_race_and_says_unchanged(activ
     assert [r["predictions"] for r in again] == [r["predictions"] for r in first]
 
 
+@pytest.mark.time_machine(datetime(2026, 11, 29, 17, tzinfo=UTC), tick=True)  # Qatar started at 16:00
+def test_predict_upcoming_on_race_day_skips_the_race_being_run(active_model):
+    """The quick start on race day: the race being run is listed as upcoming until its results are
+    in, but gets no new live prediction; the command says so and predicts the others (exit 0)."""
+    # The test model stands in for the 'trained on seasons before 2026' one the backfill asks for.
+    ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)
+    out, err = StringIO(), StringIO()
+    call_command("predict", "--upcoming", "--json", stdout=out, stderr=err)
+    assert [race["race"] for race in json.loads(out.getvalue())] == ["2026_uae"]
+    assert "skipped 2026_qatar: it started at 2026-11-29 16:00 UTC; its pre-race set stands" in err.getvalue()
+    assert not Prediction.objects.filter(race__slug="2026_qatar").exists()
+
+
+@pytest.mark.time_machine(datetime(2027, 1, 2, tzinfo=UTC), tick=True)  # the clock below is past
 def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model):
     """With no race left (a clock after the calendar ends), the last three completed races are
     backfilled and scored before the command reports that nothing is upcoming."""
@@ -155,9 +171,30 @@ def test_predict_upcoming_off_season_still_backfills_the_past_three(active_model
         }
 
 
+def test_predict_refuses_a_race_that_has_been_run(active_model):
+    """QA: `predict --race 2026_canada` (no clock) stored a new live set of a completed race, made by
+    models trained on its own result; a race that started without results yet likewise."""
+    with pytest.raises(CommandError, match=r"^2026_canada: it has been run \(its results are in\)"):
+        _run("predict", "--race", "2026_canada", "--stage", "post")
+    started = Race.objects.filter(season_id=2026, round=8).get()  # no results in the data
+    with pytest.raises(CommandError, match=rf"^{started.slug}: it started at .*accuracy record"):
+        _run("predict", "--race", started.slug)
+    assert not Prediction.objects.filter(race__season_id=2026).exists()
+
+
+def test_predict_upcoming_refuses_a_future_clock_before_anything_is_written(ergast_data):
+    """QA: `predict --upcoming --as-of 2030-01-01` said "no upcoming races without results" (exit
+    3) after backfilling, instead of refusing the clock as `predict --race` does."""
+    with pytest.raises(CommandError, match="the clock 2030-01-01 00:00 UTC is in the future") as raised:
+        _run("predict", "--upcoming", "--as-of", "2030-01-01")
+    assert raised.value.returncode == 1
+    assert not Prediction.objects.exists() and not RaceAccuracy.objects.exists()
+
+
+@in_season
 def test_predict_without_any_model_is_a_clear_error(ergast_data):
     with pytest.raises(CommandError, match="train_models"):
-        _run("predict", "--race", "2026_7")
+        _run("predict", "--race", "2026_qatar")
 
 
 def test_backtest_command_stores_a_run(ergast_data):
@@ -286,6 +323,7 @@ def test_train_models_refuses_seasons_without_results_and_unwritable_catalogues(
             "argument --seasons: must look like 2018-2026 or 2021, not 'abc'",
         ),
         (["backtest", "--seasons", "2025", "--window", "0"], "argument --window: must be at least 1, got 0"),
+        (["predict", "--upcoming", "--as-of", ""], "argument --as-of: needs a date or time"),  # was "now"
     ],
 )
 def test_bad_arguments_exit_2_with_a_usage_error_not_a_traceback(ergast_dump_dir, args, message):

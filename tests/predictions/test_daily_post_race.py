@@ -33,9 +33,12 @@ def _interrupted_state(active_model, *, pending: int) -> tuple[list[Race], datet
     return left, morning
 
 
-def test_a_race_left_without_its_post_race_step_gets_it_from_the_next_run(active_model, mirror, settings):
+def test_a_race_left_without_its_post_race_step_gets_it_from_the_next_run(
+    active_model, mirror, settings, time_machine
+):
     settings.AUTO_RETRAIN_ENABLED = False
     (race,), morning = _interrupted_state(active_model, pending=1)
+    time_machine.move_to(morning, tick=True)  # the refresh predicts 'now': then, not today
     assert not RaceAccuracy.objects.filter(race=race).exists()
 
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
@@ -55,7 +58,9 @@ def test_a_race_left_without_its_post_race_step_gets_it_from_the_next_run(active
 
 
 @pytest.mark.parametrize("how", ["left pending", "completed in this run"])
-def test_several_races_are_scored_then_retrained_once(how, active_model, mirror, settings, monkeypatch):
+def test_several_races_are_scored_then_retrained_once(
+    how, active_model, mirror, settings, monkeypatch, time_machine
+):
     settings.AUTO_RETRAIN_ENABLED = True
     trained = []
 
@@ -69,6 +74,7 @@ def test_several_races_are_scored_then_retrained_once(how, active_model, mirror,
 
     monkeypatch.setattr("predictions.services.training.model_train", model_train)
     races, morning = _interrupted_state(active_model, pending=2)
+    time_machine.move_to(morning, tick=True)  # the refresh predicts 'now': then, not today
     if how == "completed in this run":
         RaceResult.objects.filter(race__in=races).delete()  # both classifications arrive in this run
     versions = ModelVersion.objects.count()
@@ -111,10 +117,11 @@ def _counting_retrain(monkeypatch, version: ModelVersion) -> list:
 
 
 def test_a_retrain_and_refresh_cut_off_after_scoring_are_done_by_the_next_run(
-    active_model, second_model, mirror, settings, monkeypatch
+    active_model, second_model, mirror, settings, monkeypatch, time_machine
 ):
     settings.AUTO_RETRAIN_ENABLED = True
     (race,), morning = _interrupted_state(active_model, pending=1)
+    time_machine.move_to(morning, tick=True)  # the refresh predicts 'now': then, not today
 
     def killed(**kwargs):  # the worker is stopped while the post-race step retrains
         raise SystemExit(1)
@@ -151,7 +158,7 @@ def test_a_retrain_and_refresh_cut_off_after_scoring_are_done_by_the_next_run(
 
 
 def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_retrain(
-    active_model, second_model, mirror, settings, monkeypatch
+    active_model, second_model, mirror, settings, monkeypatch, time_machine
 ):
     """The retrain went through but the refresh did not (or a new model was activated since): only
     the refresh is caught up. A model trained through the latest race is never retrained again, and
@@ -162,6 +169,7 @@ def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_ret
     settings.AUTO_RETRAIN_ENABLED = True
     latest = _latest_scored_race()
     morning = datetime.combine(latest.date + timedelta(days=2), time(6), tzinfo=UTC)
+    time_machine.move_to(morning, tick=True)  # the refresh predicts 'now': then, not today
     for done in Race.objects.filter(season_id=2026, results__isnull=False).distinct():
         RaceAccuracy.objects.create(
             race=done, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,

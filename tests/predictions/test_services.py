@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from django.utils import timezone
 
-from ingestion.models import Driver, Race, RaceResult, WeatherForecast
+from ingestion.models import Driver, QualifyingResult, Race, RaceResult, WeatherForecast
 from predictions import selectors
 from predictions.ml.artifacts import cache_clear
 from predictions.models import ModelVersion, Prediction, RaceAccuracy
@@ -19,8 +20,9 @@ from predictions.services import (
     prediction_what_if,
     race_results_process,
 )
-from predictions.services.predicting import PredictionClockError, PredictionInputError
+from predictions.services.predicting import PredictionClockError, PredictionInputError, RaceRunError
 from predictions.signals import predictions_changed
+from tests.factories import RaceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +31,23 @@ def _race(season, rnd):
     return Race.objects.get(season_id=season, round=rnd)
 
 
+@pytest.fixture
+def grid_race():
+    """A race of next season whose qualifying is in (2026 round 7's entrants): both stages, and not
+    run yet on any date (a race run gets no new live prediction)."""
+    race = RaceFactory(season__year=timezone.now().year + 1)
+    entrants = RaceResult.objects.filter(race=_race(2026, 7), shared_car_index=0).order_by("grid")
+    for pos, entry in enumerate(entrants, start=1):
+        QualifyingResult.objects.create(
+            race=race, driver_id=entry.driver_id, team_id=entry.team_id, number=entry.number, position=pos
+        )
+    return race
+
+
 def test_generate_stores_both_stages_and_never_overwrites(
-    active_model, second_model, race_weather, django_capture_on_commit_callbacks
+    active_model, second_model, grid_race, django_capture_on_commit_callbacks
 ):
-    race = _race(2025, 12)
+    race = grid_race
     received = []
 
     def receiver(sender, race_ids, **kw):
@@ -47,7 +62,7 @@ def test_generate_stores_both_stages_and_never_overwrites(
             second = prediction_generate(race=race, stage="post")
     finally:
         predictions_changed.disconnect(receiver)
-    entrants = RaceResult.objects.filter(race=race).count()
+    entrants = QualifyingResult.objects.filter(race=race).count()
     assert {p.stage for p in first} == {"pre", "post"} and len(first) == 2 * entrants
     assert Prediction.objects.filter(race=race).count() == 3 * entrants  # nothing overwritten
     assert received == [[race.id], [race.id]]
@@ -64,6 +79,7 @@ def _sets(race, stage):
     return Prediction.objects.filter(race=race, stage=stage).values("batch").distinct().count()
 
 
+@pytest.mark.time_machine(datetime(2026, 7, 1, 12, tzinfo=UTC), tick=True)  # before round 9
 def test_unchanged_inputs_keep_the_current_set_instead_of_a_duplicate(
     active_model, second_model, django_capture_on_commit_callbacks
 ):
@@ -107,40 +123,35 @@ def test_unchanged_inputs_keep_the_current_set_instead_of_a_duplicate(
     assert {p.batch for p in current["pre"]} == {newer[0].batch}
 
 
-def test_a_new_grid_is_a_new_set_and_each_stage_is_judged_on_its_own(active_model, race_weather):
-    race = _race(2025, 12)
+def test_a_new_grid_is_a_new_set_and_each_stage_is_judged_on_its_own(active_model, grid_race):
+    race = grid_race
     both = prediction_generate(race=race)
     assert set(both.stored) == {"pre", "post"}
     post_only = prediction_generate(race=race, stage="post")
     assert post_only.unchanged == ("post",) and _sets(race, "post") == 1
     # A changed grid (a penalty applied after qualifying) is a changed input.
-    first, second = RaceResult.objects.filter(race=race, shared_car_index=0).order_by("grid")[:2]
-    RaceResult.objects.filter(pk=first.pk).update(grid=second.grid)
-    RaceResult.objects.filter(pk=second.pk).update(grid=first.grid)
+    first, second = QualifyingResult.objects.filter(race=race).order_by("position")[:2]
+    QualifyingResult.objects.filter(pk=first.pk).update(position=second.position)
+    QualifyingResult.objects.filter(pk=second.pk).update(position=first.position)
     regrid = prediction_generate(race=race)
     assert set(regrid.stored) == {"pre", "post"} and _sets(race, "post") == 2
 
 
-def test_a_set_made_after_the_race_does_not_stand_for_a_pre_race_one(active_model, race_weather):
-    """Identical inputs, but what the post-race scoring reads differs: a prediction made after the
-    start is no pre-race prediction, and a backfilled set is not a live one. A past clock cannot
-    stand in for "made before" (it is refused for a race run since)."""
+def test_a_race_run_gets_no_new_live_set_only_a_backfill(active_model, race_weather):
+    """A live prediction made after the race would come from what was learnt from it, and a past
+    clock cannot stand in for "made before": both refused; its honest set is a backfill."""
     race = _race(2025, 24)
-    early = datetime(2025, 12, 1, tzinfo=UTC)
-    before = prediction_generate(race=race, stage="pre")
-    Prediction.objects.filter(batch=before[0].batch).update(as_of=early, created_at=early)  # made 1 Dec
-    after = prediction_generate(race=race, stage="pre")  # the same inputs, made now: after the race
-    assert after.stored == ("pre",) and after[0].batch != before[0].batch
-    assert prediction_generate(race=race, stage="pre").unchanged == ("pre",)
+    with pytest.raises(RaceRunError, match=r"it has been run \(its results are in\)"):
+        prediction_generate(race=race, stage="pre")
     with pytest.raises(PredictionClockError, match="has been run since"):
-        prediction_generate(race=race, stage="pre", as_of=early)
+        prediction_generate(race=race, stage="pre", as_of=datetime(2025, 12, 1, tzinfo=UTC))
     backfilled = prediction_generate(race=race, stage="pre", backfilled=True, version=active_model)
     assert backfilled.stored == ("pre",) and backfilled[0].backfilled
-    assert _sets(race, "pre") == 3
+    assert _sets(race, "pre") == 1
 
 
-def test_current_predictions_query_count(active_model, django_assert_max_num_queries):
-    race = _race(2025, 12)
+def test_current_predictions_query_count(active_model, grid_race, django_assert_max_num_queries):
+    race = grid_race
     prediction_generate(race=race)
     with django_assert_max_num_queries(3):
         current = selectors.prediction_list_current(race=race)
@@ -148,6 +159,7 @@ def test_current_predictions_query_count(active_model, django_assert_max_num_que
     assert names
 
 
+@pytest.mark.time_machine(datetime(2026, 6, 20, 12, tzinfo=UTC), tick=True)  # before round 8
 def test_upcoming_race_has_only_the_pre_qualifying_stage(active_model):
     race = _race(2026, 8)
     with pytest.raises(PredictionInputError, match="qualifying is not in yet"):
@@ -159,6 +171,7 @@ def test_upcoming_race_has_only_the_pre_qualifying_stage(active_model):
     assert "lindblad" in refs and {p.team.ref for p in rows} >= {"cadillac", "audi"}
 
 
+@pytest.mark.time_machine(datetime(2026, 7, 1, 12, tzinfo=UTC), tick=True)  # before round 9
 def test_forecast_is_used_for_an_upcoming_race_and_missing_weather_still_predicts(active_model):
     race = _race(2026, 9)
     no_weather = prediction_generate(race=race)
@@ -254,12 +267,13 @@ def test_backfill_uses_a_model_trained_only_on_earlier_seasons(active_model, set
     prediction gets a backfilled one from it, scored, and shows in the overview."""
     settings.AUTO_RETRAIN_ENABLED = False
     race = _race(2025, 24)
-    after_the_fact = prediction_generate(race=race, stage="pre")  # made today: not a pre-race prediction
+    with pytest.raises(RaceRunError):  # made today it would be no pre-race prediction
+        prediction_generate(race=race, stage="pre")
+    entrants = RaceResult.objects.filter(race=race, shared_car_index=0).values("driver_id").distinct()
     summary = race_results_process(race=race, as_of=datetime(2025, 12, 8, tzinfo=UTC))
     assert summary["backfilled"] is True and summary["retrained"] is None
     preds = Prediction.objects.filter(race=race, backfilled=True)
-    assert preds.count() == 2 * len(after_the_fact)
-    assert not RaceAccuracy.objects.filter(batch=after_the_fact[0].batch).exists()
+    assert preds.count() == 2 * entrants.count()
     assert {p.model_version.train_until_season for p in preds} == {2024}
     records = {r.stage: r for r in RaceAccuracy.objects.filter(race=race)}
     assert set(records) == {"pre", "post"}
@@ -321,21 +335,21 @@ def _activate_unusable_version(active_model, *, label: str, artifact) -> ModelVe
     return version
 
 
-def test_corrupt_artifact_falls_back_to_the_last_good_version(active_model, tmp_path):
+def test_corrupt_artifact_falls_back_to_the_last_good_version(active_model, grid_race, tmp_path):
     bad_path = tmp_path / "broken.joblib"
     bad_path.write_bytes(b"not a model")
     _activate_unusable_version(active_model, label="vbroken", artifact=bad_path)
-    rows = prediction_generate(race=_race(2025, 12), stage="pre")
+    rows = prediction_generate(race=grid_race, stage="pre")
     assert {p.model_version_id for p in rows} == {active_model.pk}
     # nothing usable at all: a clear error
     ModelVersion.objects.filter(pk=active_model.pk).update(artifact_path=str(tmp_path / "missing.joblib"))
     cache_clear()
     with pytest.raises(ModelUnavailable, match="train_models"):
-        prediction_generate(race=_race(2025, 12), stage="pre")
+        prediction_generate(race=grid_race, stage="pre")
     cache_clear()
 
 
-def test_an_artifact_from_an_older_engine_is_refused_with_a_retrain_hint(active_model, tmp_path):
+def test_an_artifact_from_an_older_engine_is_refused_with_a_retrain_hint(active_model, grid_race, tmp_path):
     """A model set whose inputs no longer match the code (an older ARTIFACT_FORMAT) is not scored
     with the wrong columns: it is refused with a clear reason and the last good version is used."""
     import joblib
@@ -347,7 +361,7 @@ def test_an_artifact_from_an_older_engine_is_refused_with_a_retrain_hint(active_
     with pytest.raises(ArtifactError, match=r"format 1.*retrain with `manage\.py train_models`"):
         bundle_load(old_path, label="vold")
     _activate_unusable_version(active_model, label="vold", artifact=old_path)
-    rows = prediction_generate(race=_race(2025, 12), stage="pre")
+    rows = prediction_generate(race=grid_race, stage="pre")
     assert {p.model_version_id for p in rows} == {active_model.pk}
     cache_clear()
 

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from ingestion.models import Race, RaceResult
+from tests.conftest import in_season
 from tests.model_fixtures import module_trained_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -62,10 +63,11 @@ def test_championship_shows_title_probabilities(client, trained_model):
     assert 'data-chart="bar"' in html
 
 
+@in_season  # Qatar (round 22) still to come: a live prediction of a race run since is refused
 def test_race_page_shows_engine_predictions_and_why(client, trained_model):
     from predictions.services import prediction_generate
 
-    race = Race.objects.get(season_id=2026, round=8)
+    race = Race.objects.get(season_id=2026, round=22)
     prediction_generate(race=race)
     html = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
     entrants = RaceResult.objects.filter(race__season_id=2026, race__round=7).count()

@@ -135,22 +135,29 @@ def test_home_as_of_shows_next_three_and_last_three(client, predicted_2026_8, pr
     assert "3.25" in html and "missed" in html
 
 
-def test_home_shows_the_latest_race_forecast(client):
+def test_home_shows_the_latest_race_forecast_issued_before_its_clock(client):
+    """QA: the past view (`/?as_of=`) showed forecasts fetched after its clock."""
     from datetime import timedelta
 
     from ingestion.models import WeatherForecast
 
-    race = Race.objects.get(season_id=2026, round=8)
-    for hours_ago, rain in ((30, 80.0), (6, 40.0)):  # the newer fetch wins
+    race = Race.objects.get(season_id=2026, round=8)  # Austria, 2026-06-28 13:00 UTC
+    for hours_ago, rain in ((30, 80.0), (6, 40.0)):  # fetched 06-27 07:00 and 06-28 07:00
         WeatherForecast.objects.create(
             race=race, session="race", valid_at=race.start, fetched_at=race.start - timedelta(hours=hours_ago),
             air_temperature=24.4, precipitation_probability=rain, wind_speed=3.2,
         )  # fmt: skip
-    html = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"}).content.decode()
-    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
-    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card
+
+    def card(as_of: str) -> str:
+        html = client.get(reverse("analytics:home"), {"as_of": as_of}).content.decode()
+        return html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+
+    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card("2026-06-28")  # the newer fetch wins
+    assert "Forecast: 24°C, rain 80%, wind 3 m/s" in card("2026-06-27")  # the newer one came later
+    assert "Forecast:" not in card("2026-06-20")  # none issued yet
 
 
+@pytest.mark.time_machine(datetime(2026, 12, 21, 12, tzinfo=UTC), tick=True)  # a clock in the past
 def test_home_after_the_calendar_ends_says_so_and_still_shows_the_last_races(client):
     """After the last race of the data's calendar (Abu Dhabi, 2026-12-06): no upcoming cards but a
     plain message, the last three completed races, and every 2026 race still without results."""
@@ -173,6 +180,17 @@ def test_home_today_and_bad_as_of(client, django_assert_max_num_queries):
     assert response.status_code == 200
     assert 'id="awaiting-h"' in response.content.decode()
     assert client.get(reverse("analytics:home"), {"as_of": "yesterday"}).status_code == 404
+
+
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, 2, tzinfo=UTC), tick=True)
+def test_home_refuses_a_clock_in_the_future_as_it_refuses_a_malformed_one(client):
+    """QA: `/?as_of=9999-12-31` answered 200, a page "as it stood" at a moment still to come."""
+    home = reverse("analytics:home")
+    for future in ("9999-12-31", "2026-11-27"):
+        response = client.get(home, {"as_of": future})
+        assert response.status_code == 404, future
+        assert "is in the future" in response.content.decode()
+    assert client.get(home, {"as_of": "2026-11-26"}).status_code == 200  # 12:00 today, 2 min ago
 
 
 # --- race -------------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import argparse
 import json
 from datetime import datetime
 
@@ -9,7 +10,12 @@ from predictions.features.clock import clock_from_text
 from predictions.selectors import race_list_recent_completed, race_list_upcoming
 from predictions.services import ModelUnavailable, prediction_generate
 from predictions.services.post_race import race_accuracy_score
-from predictions.services.predicting import PredictionInputError, predictions_backfill
+from predictions.services.predicting import (
+    PredictionInputError,
+    RaceRunError,
+    prediction_clock_future_check,
+    predictions_backfill,
+)
 
 NO_UPCOMING_RACES = 3  # exit status of `predict --upcoming` when no race is left on the calendar
 
@@ -26,6 +32,13 @@ def parse_as_of(value: str | None) -> datetime | None:
         ) from None
 
 
+def _clock_text(value: str) -> str:
+    """argparse type of --as-of: an empty value is a usage error (exit 2), never "now" in disguise."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("needs a date or time (e.g. 2026-06-20); leave it out for now")
+    return value
+
+
 class Command(BaseCommand):
     help = "Generate and store predictions for one race (--race 2026_austria) or the next three (--upcoming)."
 
@@ -40,6 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--stage", choices=["pre", "post"], help="Default: every stage available")
         parser.add_argument(
             "--as-of",
+            type=_clock_text,
             help="Clock (ISO date-time, UTC unless it says; a date alone is 00:00 UTC that day; default "
             "now) choosing the upcoming races and stages; a race run since that clock is refused (a "
             "backfill is its honest pre-race prediction)",
@@ -48,6 +62,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         as_of = parse_as_of(opts["as_of"])
+        if as_of is not None:
+            # Before anything is written (--upcoming backfills first), for both modes alike.
+            try:
+                prediction_clock_future_check(as_of=as_of)
+            except PredictionInputError as exc:
+                raise CommandError(str(exc)) from exc
         if opts["upcoming"]:
             # The past three first, whatever lies ahead: off-season (no race left) they still get
             # their backfilled predictions and scores before "no upcoming races" ends the command.
@@ -73,13 +93,23 @@ class Command(BaseCommand):
         for race in races:
             try:
                 rows = prediction_generate(race=race, stage=opts["stage"], as_of=as_of)
+            except RaceRunError as exc:
+                if not opts["upcoming"]:
+                    raise CommandError(f"{race.slug}: {exc}") from exc
+                # Race day: the race being run is still listed as upcoming (no results yet), but it
+                # keeps its pre-race set; the quick start must not fail for it.
+                self.stderr.write(f"skipped {race.slug}: {exc.details['reason']}; its pre-race set stands")
+                continue
             except (PredictionInputError, ModelUnavailable) as exc:
                 raise CommandError(f"{race.slug}: {exc}") from exc
+            clock = next((p.clock for p in rows if p.clock is not None), None)
             out.append(
                 {
                     "race": race.slug,
                     "stored": list(rows.stored),
                     "unchanged": list(rows.unchanged),
+                    # set: computed at this past clock, kept in the history, never the current set
+                    "clock": clock.isoformat() if clock else None,
                     "predictions": [
                         {
                             "stage": p.stage,
@@ -103,6 +133,12 @@ class Command(BaseCommand):
             return
         for race in out:
             self.stdout.write(self.style.MIGRATE_HEADING(race["race"]))
+            if race["clock"]:
+                # Said plainly: the site keeps showing the set made without a clock.
+                self.stdout.write(
+                    f"  as of {race['clock']}: kept in the race's history, never its current "
+                    "prediction (that one is made without --as-of)"
+                )
             if race["unchanged"]:
                 # Said plainly, so a re-run of the quick start shows why no new set appeared.
                 self.stdout.write(
