@@ -166,8 +166,8 @@ def _as_of_param(request: HttpRequest):
         return None
     try:
         clock = clock_from_text(text=raw)
-    except ValueError:
-        raise Http404("as_of must be a date, YYYY-MM-DD, or an ISO date-time") from None
+    except ValueError as exc:
+        raise Http404(f"as_of must be a date, YYYY-MM-DD, or an ISO date-time: {exc}") from None
     if clock > timezone.now() + CLOCK_SKEW:
         raise Http404(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
     return clock

@@ -178,46 +178,13 @@ def stages_payload(*, race: Race) -> list[dict]:
     return stages_by_race(race_ids=[race.pk]).get(race.pk, [])
 
 
-def _shown_stage(stage: str, rows: list) -> dict:
-    """One stage of `engine.prediction_sets_shown` (model instances) in the shape of `stages_by_race`."""
-    first = rows[0]
-    return {
-        "stage": stage,
-        "model_version": first.model_version.label,
-        "created_at": first.created_at,
-        "as_of": first.as_of,
-        "clock": first.clock,
-        "backfilled": first.backfilled,
-        "predictions": [
-            {
-                "driver": {
-                    "id": p.driver.ref,
-                    "code": p.driver.code,
-                    "name": f"{p.driver.given_name} {p.driver.family_name}",
-                },
-                "team": {"id": p.team.ref, "name": p.team.name},
-                "predicted_position": p.predicted_position,
-                "expected_position": p.expected_position,
-                "win_probability": p.win_probability,
-                "podium_probability": p.podium_probability,
-                "points_probability": p.points_probability,
-                "dnf_probability": p.dnf_probability,
-                "confidence": p.confidence,
-                "low_confidence": p.low_confidence,
-                "explanation": _explanation(p.explanation),
-            }
-            for p in rows
-        ],
-    }
-
-
 def race_predictions(*, race: Race, status: str | None = None) -> dict:
     """The race's current sets; for a completed race the sets its page shows — the scored ones
     (`engine.prediction_sets_shown`), not a newer set made after the race."""
     has_results = RaceResult.objects.filter(race=race).exists()
     if engine.race_completed(race=race, has_results=has_results):
         shown = engine.prediction_sets_shown(races=[race])[race.pk]["predictions"]
-        stages = [_shown_stage(stage, rows) for stage, rows in shown.items()]
+        stages = [_stage_entry(rows) for rows in shown.values()]
     else:
         stages = stages_payload(race=race)
     return {"race": race_ref(race=race, status=status), "stages": stages}
@@ -274,6 +241,7 @@ def _stage_entry(rows: list[Prediction]) -> dict:
         "model_version": first.model_version.label,
         "created_at": first.created_at,
         "as_of": first.as_of,
+        "clock": first.clock,
         "backfilled": first.backfilled,
         "predictions": [_prediction_row(p) for p in rows],
     }

@@ -223,6 +223,14 @@ def test_a_typed_clock_that_is_no_date_is_refused(text):
         clock_from_text(text=text)
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"])
+def test_a_typed_clock_outside_the_calendar_in_utc_is_refused(text):
+    from predictions.features.clock import clock_from_text
+
+    with pytest.raises(ValueError, match=r"out of range in UTC \(years 1-9999\)"):
+        clock_from_text(text=text)
+
+
 def test_the_command_and_the_home_page_read_a_date_as_the_same_clock(client):
     """`predict --as-of 2026-06-20` was 00:00 UTC and `/?as_of=2026-06-20` 12:00: both are 00:00."""
     from predictions.management.commands.predict import parse_as_of

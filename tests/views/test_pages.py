@@ -152,8 +152,9 @@ def test_home_shows_the_latest_race_forecast_issued_before_its_clock(client):
         html = client.get(reverse("analytics:home"), {"as_of": as_of}).content.decode()
         return html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
 
-    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card("2026-06-28")  # the newer fetch wins
-    assert "Forecast: 24°C, rain 80%, wind 3 m/s" in card("2026-06-27")  # the newer one came later
+    assert "Forecast: 24°C, rain 40%, wind 3 m/s" in card("2026-06-28T12:00")  # the newer fetch wins
+    assert "Forecast: 24°C, rain 80%, wind 3 m/s" in card("2026-06-28")  # 00:00: the newer came later
+    assert "Forecast: 24°C, rain 80%, wind 3 m/s" in card("2026-06-27T12:00")
     assert "Forecast:" not in card("2026-06-20")  # none issued yet
 
 
@@ -190,7 +191,17 @@ def test_home_refuses_a_clock_in_the_future_as_it_refuses_a_malformed_one(client
         response = client.get(home, {"as_of": future})
         assert response.status_code == 404, future
         assert "is in the future" in response.content.decode()
-    assert client.get(home, {"as_of": "2026-11-26"}).status_code == 200  # 12:00 today, 2 min ago
+    assert client.get(home, {"as_of": "2026-11-26"}).status_code == 200  # 00:00 today
+    assert client.get(home, {"as_of": "2026-11-26T12:00"}).status_code == 200  # 2 minutes ago
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"])
+def test_home_answers_a_clock_beyond_the_calendar_in_utc_with_404_not_500(client, edge):
+    """QA: these parse, but in UTC they leave years 1-9999: the page 500'd (OverflowError) while
+    the API answered 400."""
+    response = client.get(reverse("analytics:home"), {"as_of": edge})
+    assert response.status_code == 404
+    assert "out of range in UTC (years 1-9999)" in response.content.decode()
 
 
 # --- race -------------------------------------------------------------------------------------

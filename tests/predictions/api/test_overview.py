@@ -100,7 +100,17 @@ def _finish_by_ref(year: int, rnd: int) -> dict[str, int]:
 
 
 # --- the lists: the page and the endpoint agree ----------------------------------------------------
-@pytest.mark.parametrize("as_of", [None, "2026-06-20", "2026-11-26", "2026-12-20", "2025-03-01"])
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        None,
+        "2026-06-20",
+        "2026-11-26",
+        "2025-03-01",
+        # after the calendar's last race (Abu Dhabi, 2026-12-06): a clock in the past only then
+        pytest.param("2026-12-20", marks=pytest.mark.time_machine(datetime(2026, 12, 21, 12, tzinfo=UTC))),
+    ],
+)
 def test_the_page_and_the_endpoint_list_the_same_races(client, api, stored_sets, as_of):
     query = {} if as_of is None else {"as_of": as_of}
     response = api.get(OVERVIEW, query)
@@ -184,7 +194,8 @@ def test_a_past_clock_shows_only_what_was_made_by_then(api, stored_sets):
     r7 = next(item for item in body["upcoming"] if item["race"]["round"] == 7)
     (pre,) = r7["stages"]
     assert pre["stage"] == "pre" and pre["created_at"] == "2026-06-12T09:00:00Z"
-    assert set(pre) == {"stage", "model_version", "created_at", "as_of", "backfilled", "predictions"}
+    assert set(pre) == {"stage", "model_version", "created_at", "as_of", "clock", "backfilled", "predictions"}
+    assert pre["clock"] is None  # a set computed at a past clock is never shown
 
 
 # --- predictions/upcoming?as_of= -------------------------------------------------------------------
@@ -223,7 +234,8 @@ def test_upcoming_without_a_clock_is_the_overviews_upcoming(api, stored_sets):
         "as_of=",
         "as_of=2026-06-20&as_of=2026-06-21",
         "as_of=2026-06-20%00",
-        "as_of=0001-01-01T00:00%2B01:00",  # a moment before year 1 in UTC (the page answers 500)
+        "as_of=0001-01-01T00:00%2B01:00",  # a moment before year 1 in UTC (the page answered 500)
+        "as_of=9999-12-31",  # in the future: there is no view as of then yet (the page's 404)
     ],
 )
 def test_an_invalid_clock_is_a_400_in_the_error_shape(api, ergast_data, path, query):
