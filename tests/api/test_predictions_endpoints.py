@@ -106,6 +106,7 @@ def test_staff_regenerates_once_per_window(
     assert Prediction.objects.filter(race=race).count() == n
 
 
+@in_season  # Qatar still to come: a started race is refused (409 cannot_predict) before any claim
 def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data):
     job = {
         "id": "abc",

@@ -10,6 +10,7 @@ from django.urls import reverse
 from ingestion.models import Driver, Race, Team
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
 from tests.admin_checks import assert_admin_cannot_delete
+from tests.conftest import in_season
 from tests.factories import (
     ModelVersionFactory,
     PredictionFactory,
@@ -93,6 +94,7 @@ def _regenerate_from_admin(admin_client, prediction):
     )
 
 
+@in_season  # Qatar still to come: a started race is refused before any JobRun (race_not_run_check)
 def test_admin_regeneration_is_a_job_run_even_when_it_fails(ergast_data, admin_client):
     """The admin action called prediction_generate directly: no JobRun, so Job runs never showed it
     (the API's regenerations and the admin resync are JobRuns). It now goes through the regeneration

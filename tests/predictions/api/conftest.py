@@ -1,5 +1,6 @@
 """The API client fixtures of tests/api (a DRF client, staff and fan users with JWTs), shared here,
-and a committed staff client for the modules that commit (a real worker or broker is involved)."""
+and a committed staff client and future race for the modules that commit (a real worker or broker
+is involved)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,30 @@ def committed_staff_client():
     finally:
         JobRun.objects.filter(job__startswith="predictions_regenerate:").delete()
         user.delete()
+
+
+@contextmanager
+def future_race():
+    """A race of next season by the real clock (tests.factories.RaceFactory: March of that year), so
+    not run and not started on any date: it can always get a new live prediction
+    (`race_not_run_check`), whatever today is and in a worker process time_machine does not reach.
+    It has no entry information of its own, so the engine takes the field of the latest race with
+    results (`race_entries`). Created in the test's transaction, or committed with `committing_db`;
+    afterwards the race (its predictions with it), its circuit and, when created here, its season are
+    deleted."""
+    from django.utils import timezone
+
+    from ingestion.models import Season
+    from tests.factories import RaceFactory
+
+    year = timezone.now().year + 1
+    season_existed = Season.objects.filter(year=year).exists()
+    race = RaceFactory(season__year=year)
+    try:
+        yield race
+    finally:
+        circuit = race.circuit
+        race.delete()
+        circuit.delete()
+        if not season_existed:
+            Season.objects.filter(year=year, races__isnull=True).delete()

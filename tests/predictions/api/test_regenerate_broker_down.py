@@ -4,7 +4,7 @@ The broker URL is pointed at a closed local port (a port found free, with nothin
 publish meets a real connection refusal, not a mock. Like test_regenerate_worker.py the requests
 commit (no pytest-django transaction): `send` runs on commit, and in a test transaction it would run
 only after the view had answered, hiding the failure; here it runs as in production, inside the
-request. The test cleans up what it wrote (staff user, JobRuns, the queued message).
+request. The test cleans up what it wrote (staff user, JobRuns, the queued message, the race).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.conf import settings
 
 from f1site.celery import app
 from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
-from tests.predictions.api.conftest import committed_staff_client
+from tests.predictions.api.conftest import committed_staff_client, future_race
 
 TASK = "predictions.tasks.race_predictions_regenerate"
 QUEUE = f"pitwall-test-broker-down-{uuid.uuid4().hex[:8]}"
@@ -110,20 +110,21 @@ def test_the_app_takes_its_broker_from_settings_and_the_closed_port_refuses():
         socket.create_connection(("127.0.0.1", _closed_port()), timeout=1)
 
 
-def _race():
-    from ingestion.models import Race
-
-    return Race.objects.order_by("-date", "-round").first()
+@pytest.fixture
+def race(committing_db):
+    """A race still to come on any date (the calendar's last race would get a 409 cannot_predict,
+    not a queued job, once it has started)."""
+    with future_race() as race:
+        yield race
 
 
 def test_background_post_with_the_broker_down_is_503_recorded_failed_then_succeeds_when_it_is_back(
-    staff_api, broker
+    staff_api, broker, race
 ):
     import redis
 
     from ingestion.models import JobRun, JobStatus
 
-    race = _race()
     url = f"/api/v1/predictions/race/{race.slug}"
     runs = JobRun.objects.filter(job=f"predictions_regenerate:{race.pk}")
     before = set(runs.values_list("pk", flat=True))

@@ -2,7 +2,8 @@
 
 Like tests/pipeline/test_worker.py these tests commit (the worker is another process reading the
 test database), so they avoid pytest-django's transactional fixtures and clean up what they wrote:
-the staff user, the JobRuns, and (via small_trained_model) the model rows and predictions.
+the staff user, the JobRuns, the races they regenerate, and (via small_trained_model) the model
+rows and predictions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.conf import settings
 
 from f1site.celery import app
 from tests.model_fixtures import small_trained_model
-from tests.predictions.api.conftest import committed_staff_client
+from tests.predictions.api.conftest import committed_staff_client, future_race
 from tests.workers import celery_worker, wait_until
 
 pytestmark = pytest.mark.slow
@@ -66,16 +67,20 @@ def staff_api(committing_db):
         yield client
 
 
-def _races_without_results(n: int):
-    """The last two races of the 2026 calendar, which have no qualifying or results in the data.
-    Regeneration takes no clock, and the worker is another process (time_machine does not reach
-    it), so the races are named rather than found from today's date: these tests mean the same
-    after the calendar has run out."""
-    from ingestion.models import Race
+@pytest.fixture(scope="module")
+def races(committing_db):
+    """Two races still to come on any date, committed for the worker: a race that has started gets
+    no new live prediction (`race_not_run_check`, by the worker's real clock too, which time_machine
+    does not reach), so the data's own last races (2026_qatar, 2026_uae) would stop qualifying once
+    they start. Two, because a race predicted by an earlier test is answered from its fresh
+    predictions (API_REGENERATE_WINDOW) rather than queued again."""
+    from django.utils import timezone
 
-    races = [Race.objects.get(slug=slug) for slug in ("2026_qatar", "2026_uae")]
-    assert not any(r.results.exists() or r.qualifying_results.exists() for r in races)
-    return races[:n]
+    with future_race() as first, future_race() as second:
+        for race in (first, second):
+            assert not (race.results.exists() or race.qualifying_results.exists())
+            assert race.start > timezone.now()
+        yield [first, second]
 
 
 @pytest.mark.django_db
@@ -87,11 +92,13 @@ def test_the_regenerate_task_is_registered_with_late_ack_and_retries():
     assert task.acks_late and task.reject_on_worker_lost and task.max_retries == 12
 
 
-def test_a_worker_runs_the_queued_job_and_a_duplicate_gets_the_same_job(worker, staff_api, trained_model):
+def test_a_worker_runs_the_queued_job_and_a_duplicate_gets_the_same_job(
+    worker, staff_api, trained_model, races
+):
     from ingestion.models import JobRun
     from predictions.models import Prediction
 
-    race = _races_without_results(1)[0]
+    race = races[0]
     url = f"/api/v1/predictions/race/{race.slug}"
     response = staff_api.post(url, {"background": True}, format="json")
     assert response.status_code == 202, response.content
@@ -120,10 +127,10 @@ def test_a_worker_runs_the_queued_job_and_a_duplicate_gets_the_same_job(worker, 
     assert body["stages"] and body["stages"][0]["model_version"] == trained_model.label
 
 
-def test_a_failure_in_the_worker_is_recorded_and_frees_the_race(worker, staff_api, trained_model):
+def test_a_failure_in_the_worker_is_recorded_and_frees_the_race(worker, staff_api, trained_model, races):
     from predictions.models import ModelVersion
 
-    race = _races_without_results(2)[1]
+    race = races[1]
     url = f"/api/v1/predictions/race/{race.slug}"
     # Hide the model from the worker (committed; restored below): the engine cannot predict.
     ModelVersion.objects.filter(pk=trained_model.pk).update(
@@ -159,7 +166,7 @@ def test_a_failure_in_the_worker_is_recorded_and_frees_the_race(worker, staff_ap
 
 
 def test_a_dead_run_does_not_block_the_race_and_its_late_message_does_nothing(
-    worker, staff_api, trained_model, settings
+    worker, staff_api, trained_model, races, settings
 ):
     """A worker killed mid-regeneration leaves its JobRun `running`, with its worker recorded and no
     heartbeat since (the row below is exactly that; the kill itself is tests/pipeline/
@@ -174,7 +181,7 @@ def test_a_dead_run_does_not_block_the_race_and_its_late_message_does_nothing(
     from predictions.services.regeneration import regeneration_job_name
 
     settings.API_REGENERATE_WINDOW = 1  # the earlier tests' fresh predictions of this race do not count
-    race = _races_without_results(1)[0]
+    race = races[0]
     url = f"/api/v1/predictions/race/{race.slug}"
     silent_since = timezone.now() - timedelta(seconds=settings.LIVENESS_MAX_SILENCE_SECONDS + 30)
     dead = JobRun.objects.create(
