@@ -157,6 +157,11 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
     return "pre"
 
 
+class ClockInFuture(Http404):
+    """A well-formed `?as_of=` still to come: there is no view as of then yet (the page's 404; the
+    API's too, since the value itself is valid)."""
+
+
 def _as_of_param(request: HttpRequest):
     """Optional `?as_of=YYYY-MM-DD` (00:00 UTC that day, as `predict --as-of` reads it) or an ISO
     date-time: the home page as it looked then (404 if malformed, or if that moment is still to
@@ -169,7 +174,7 @@ def _as_of_param(request: HttpRequest):
     except ValueError as exc:
         raise Http404(f"as_of must be a date, YYYY-MM-DD, or an ISO date-time: {exc}") from None
     if clock > timezone.now() + CLOCK_SKEW:
-        raise Http404(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
+        raise ClockInFuture(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
     return clock
 
 

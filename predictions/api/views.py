@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -168,13 +168,16 @@ def _clock_param(request):
     """`?as_of=` -> the clock in UTC (None = now), parsed by the home page's own reader
     (`analytics.views._as_of_param`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
     Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
-    what the page answers with its 404 is the API's 400 `invalid` with `details.as_of`, and so is
-    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`)."""
-    from analytics.views import _as_of_param
+    a malformed one (the page's 404) is the API's 400 `invalid` with `details.as_of`, and so is
+    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`). A well-formed clock still to come
+    is a 404, as on the page: the value is valid, the view as of then does not exist yet."""
+    from analytics.views import ClockInFuture, _as_of_param
 
     validate_query(serializers.ClockParams, request)
     try:
         return _as_of_param(request)  # in UTC (clock_from_text), None = now
+    except ClockInFuture as exc:
+        raise NotFound(str(exc)) from None
     except Http404 as exc:
         raise ValidationError({"as_of": [str(exc)]}) from None
 
@@ -196,7 +199,7 @@ class UpcomingPredictionsView(CachedJSONView):
             "of `predictions/overview` for the same clock."
         ),
         parameters=[AS_OF_PARAM],
-        responses={200: serializers.UpcomingOut, **error_responses(400, 429)},
+        responses={200: serializers.UpcomingOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
         as_of = _clock_param(request)
@@ -232,7 +235,7 @@ class PredictionOverviewView(CachedJSONView):
             "accuracy scored by then, the after-qualifying stage once qualifying had begun."
         ),
         parameters=[AS_OF_PARAM],
-        responses={200: serializers.OverviewOut, **error_responses(400, 429)},
+        responses={200: serializers.OverviewOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
         as_of = _clock_param(request)
