@@ -188,6 +188,18 @@ def _clock_cache_part(as_of) -> str:
     return f"at:{as_of.isoformat()}" if as_of is not None else f"now:{timezone.now().date().isoformat()}"
 
 
+def _cached_by_clock(view: CachedJSONView, request, *, parts: tuple[str, ...], compute):
+    # The "upcoming" family: any data change bumps it; the TTL is the shorter of the predictions'
+    # and the dynamic data's, since the next-three list moves with the calendar as well.
+    return view.cached(
+        request,
+        key=f1cache.list_key("upcoming", *parts),
+        ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
+        tier="predictions",
+        compute=compute,
+    )
+
+
 class UpcomingPredictionsView(CachedJSONView):
     @extend_schema(
         operation_id="predictions_upcoming",
@@ -204,18 +216,13 @@ class UpcomingPredictionsView(CachedJSONView):
     def get(self, request):
         as_of = _clock_param(request)
         if as_of is None:
-            return self.cached(
-                request,
-                key=f1cache.list_key("upcoming"),
-                ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
-                tier="predictions",
-                compute=lambda: selectors.upcoming_predictions(limit=3),
+            return _cached_by_clock(
+                self, request, parts=(), compute=lambda: selectors.upcoming_predictions(limit=3)
             )
-        return self.cached(
+        return _cached_by_clock(
+            self,
             request,
-            key=f1cache.list_key("upcoming", _clock_cache_part(as_of)),
-            ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
-            tier="predictions",
+            parts=(_clock_cache_part(as_of),),
             compute=lambda: selectors.upcoming_predictions_as_of(as_of=as_of),
         )
 
@@ -239,11 +246,10 @@ class PredictionOverviewView(CachedJSONView):
     )
     def get(self, request):
         as_of = _clock_param(request)
-        return self.cached(
+        return _cached_by_clock(
+            self,
             request,
-            key=f1cache.list_key("upcoming", "overview", _clock_cache_part(as_of)),
-            ttl=min(settings.CACHE_TTL_PREDICTIONS, settings.CACHE_TTL_DYNAMIC),
-            tier="predictions",
+            parts=("overview", _clock_cache_part(as_of)),
             compute=lambda: selectors.overview_payload(as_of=as_of),
         )
 

@@ -14,8 +14,19 @@ class RaceAccuracy(models.Model):
     )
     backfilled = models.BooleanField(default=False)
     drivers = models.PositiveSmallIntegerField()
-    mae = models.FloatField(help_text="Mean |predicted rank - finishing order| over all entrants")
-    mae_finishers = models.FloatField(null=True, help_text="Same, finishers re-ranked among themselves")
+    mae = models.FloatField(
+        help_text=(
+            "Mean |predicted place - place in the whole result| over the scored drivers (every "
+            "predicted driver with a result; retirements at the back in their classification order)"
+        )
+    )
+    mae_finishers = models.FloatField(
+        null=True,
+        help_text=(
+            "Same over the scored finishers: predicted order re-ranked among them, actual place "
+            "among all of the race's finishers"
+        ),
+    )
     spearman = models.FloatField(null=True)
     winner_hit = models.BooleanField()
     podium_overlap = models.FloatField(help_text="|predicted top 3 ∩ actual top 3| / 3")
