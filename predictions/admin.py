@@ -56,7 +56,9 @@ class ModelVersionAdmin(ViewOnlyAdmin):
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return
         self.message_user(
-            request, f"Model version {version.label} is now the active model.", messages.SUCCESS
+            request,
+            f"Model version {version.label} is now the active model.{_refresh_note('activated')}",
+            messages.SUCCESS,
         )
 
     @admin.action(description="Retrain models on the latest data (and activate)")
@@ -67,8 +69,21 @@ class ModelVersionAdmin(ViewOnlyAdmin):
             self.message_user(request, f"Training failed: {exc}", messages.ERROR)
             return
         self.message_user(
-            request, f"Trained and activated {version.label} ({version.rows} rows).", messages.SUCCESS
+            request,
+            f"Trained and activated {version.label} ({version.rows} rows).{_refresh_note('retrained')}",
+            messages.SUCCESS,
         )
+
+
+def _refresh_note(reason: str) -> str:
+    # The upcoming races' current sets were made by the previous model: refresh them now (queued,
+    # one job per race under the pipeline's per-race lock) instead of at the daily job's catch-up.
+    from predictions.tasks import upcoming_predictions_refresh_enqueue
+
+    slugs = upcoming_predictions_refresh_enqueue(reason=f"model_{reason}")
+    if not slugs:
+        return ""
+    return f" Refreshing the predictions of {', '.join(slugs)} with it (queued; see Job runs)."
 
 
 @admin.register(Prediction)

@@ -8,7 +8,9 @@ The prediction engine owns the work (predictions.services); the pipeline calls:
   the retrain / refresh a step stopped after scoring left undone (the daily job, when no race is due);
 * `model_evaluation_run(season=...)` — the weekly evaluation report (a backtest of the season so far);
 * `race_predictions_refresh_enqueue(race_id=..., stage=...)` — after a session's results are in
-  (stage "post_qualifying" once the grid is known, else "practice").
+  (stage "post_qualifying" once the grid is known, else "practice");
+  `upcoming_predictions_refresh_enqueue(reason=...)` — every upcoming race, after staff change the
+  active model in admin (any stage other than "post_qualifying" refreshes every stage available).
 
 The API's background regeneration (`POST /api/v1/predictions/race/{id}` with `{"background": true}`)
 queues `race_predictions_regenerate(run_id)`: the JobRun the request created is the job's status
@@ -95,6 +97,19 @@ def race_predictions_refresh_enqueue(*, race_id: int, stage: str) -> None:
     from django.db import transaction
 
     transaction.on_commit(lambda: race_predictions_refresh.delay(race_id, stage))
+
+
+def upcoming_predictions_refresh_enqueue(*, reason: str) -> list[str]:
+    """Queue a refresh of every upcoming race's predictions (all stages available) once the current
+    transaction commits, e.g. after staff activate another model version, so the next three races
+    show its predictions now rather than after the daily job's catch-up. Returns the races' slugs.
+    A race that cannot be predicted is skipped by the task, which records why (its JobRun)."""
+    from predictions.selectors import race_list_upcoming
+
+    races = race_list_upcoming()
+    for race in races:
+        race_predictions_refresh_enqueue(race_id=race.pk, stage=reason)
+    return [race.slug for race in races]
 
 
 # Lock held by another refresh of the race: retry every 5 s for about a minute, then record a failure.

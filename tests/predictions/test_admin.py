@@ -119,3 +119,31 @@ def test_admin_regeneration_is_a_job_run_even_when_it_fails(ergast_data, admin_c
     assert run.worker and run.heartbeat_at is not None and run.finished_at is not None
     assert run.counts["race"] == "2026_qatar" and run.counts["mode"] == "inline"
     assert "2026_qatar: " in response.content.decode()  # the error is said, as before
+
+
+@in_season  # Qatar and Abu Dhabi to come
+def test_activating_a_version_refreshes_the_upcoming_races_with_it(
+    admin_client, active_model, second_model, embedded_celery, django_capture_on_commit_callbacks
+):
+    """The home cards kept the previous model's sets after an activation until the daily job's
+    catch-up; the action now queues a refresh of every upcoming race, which stores sets made by the
+    version just activated (eager here, as in the embedded mode)."""
+    from ingestion.models import JobRun
+    from predictions.services import prediction_generate
+
+    qatar, uae = Race.objects.get(slug="2026_qatar"), Race.objects.get(slug="2026_uae")
+    prediction_generate(race=qatar)  # the current set, made by the version active before
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:predictions_modelversion_changelist"),
+            {"action": "activate_version", "_selected_action": [second_model.pk]},
+            follow=True,
+        )
+
+    assert "Refreshing the predictions of 2026_qatar, 2026_uae" in response.content.decode()
+    for race in (qatar, uae):
+        latest = Prediction.objects.current_candidates().filter(race=race, stage="pre").latest("created_at")
+        assert latest.model_version_id == second_model.pk
+        assert JobRun.objects.filter(job=f"predictions_refresh:{race.pk}", status="succeeded").exists()
+    # the earlier set is kept as history, not overwritten
+    assert Prediction.objects.filter(race=qatar, model_version=active_model).exists()
