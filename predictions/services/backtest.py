@@ -94,7 +94,8 @@ def _seasons_check(*, seasons: list[int], window: int, with_results: set[int]) -
         raise ValueError(
             f"no race results for season(s) {missing} to backtest (seasons with results: {first}-{last})"
         )
-    untrainable = [s for s in sorted(set(seasons)) if not with_results & set(range(s - window, s))]
+    # arithmetic, not set(range(...)): a window of 10**11 seasons must not build 10**11 integers
+    untrainable = [s for s in sorted(set(seasons)) if not any(s - window <= r < s for r in with_results)]
     if untrainable:
         raise ValueError(
             f"nothing to train on for season(s) {untrainable}: no results in the {window} season(s) "

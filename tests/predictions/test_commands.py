@@ -324,6 +324,11 @@ def test_train_models_refuses_seasons_without_results_and_unwritable_catalogues(
             "argument --seasons: must look like 2018-2026 or 2021, not 'abc'",
         ),
         (["backtest", "--seasons", "2025", "--window", "0"], "argument --window: must be at least 1, got 0"),
+        # a window of 10**11 seasons built a set of 10**11 integers: 21 GB, killed by the kernel
+        (
+            ["backtest", "--seasons", "2024", "--window", "99999999999"],
+            "argument --window: must be at most 200, got 99999999999",
+        ),
         (["predict", "--upcoming", "--as-of", ""], "argument --as-of: needs a date or time"),  # was "now"
     ],
 )
@@ -351,6 +356,22 @@ def test_backtest_seasons_are_a_sorted_set(value, seasons):
     from predictions.management.commands.backtest import parse_seasons
 
     assert parse_seasons(value) == seasons
+
+
+@pytest.mark.parametrize("value", ["2024-3000000", "1949-2024", "2024,2101", "0"])
+def test_backtest_seasons_outside_1950_2100_are_refused_before_any_work(value):
+    # "2024-3000000" built a list of 3 million seasons (690 MB) and an error message listing them
+    from predictions.management.commands.backtest import parse_seasons
+
+    with pytest.raises(CommandError, match=r"seasons run from 1950 to 2100$"):
+        parse_seasons(value)
+
+
+def test_a_window_longer_than_the_history_means_every_earlier_season():
+    from predictions.services.backtest import _seasons_check
+
+    # returns (no error) without building the window's seasons one by one
+    _seasons_check(seasons=[2024], window=10**11, with_results={1996, 2024})
 
 
 def test_backtest_service_counts_a_repeated_season_once(ergast_data):

@@ -5,6 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from predictions.services import backtest_run
 
+SEASONS = (1950, 2100)  # as sync_f1 / sync_openf1 / load_ergast: a typo must not mean 3 million seasons
+MAX_WINDOW = 200  # seasons; more than the whole history, so it means "every earlier season"
+
 
 def parse_seasons(value: str) -> list[int]:
     """The seasons as a sorted set: `2024,2024` is one season (backtested twice it doubled every
@@ -14,13 +17,17 @@ def parse_seasons(value: str) -> list[int]:
             a, b = (int(x) for x in value.split("-", 1))
             if b < a:
                 raise ValueError
-            return list(range(a, b + 1))
-        return sorted({int(x) for x in value.split(",")})
+            seasons = [a, b]
+        else:
+            seasons = sorted({int(x) for x in value.split(",")})
     except ValueError:
         raise CommandError(f"--seasons {value!r}: use 2023-2025 or 2023,2025") from None
+    if not all(SEASONS[0] <= s <= SEASONS[1] for s in seasons):
+        raise CommandError(f"--seasons {value!r}: seasons run from {SEASONS[0]} to {SEASONS[1]}")
+    return list(range(seasons[0], seasons[1] + 1)) if "-" in value else seasons
 
 
-def _int_at_least(minimum: int):
+def _int_between(minimum: int, maximum: int | None = None):
     def parse(value: str) -> int:
         try:
             number = int(value)
@@ -28,6 +35,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
         if number < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {number}")
         return number
 
     return parse
@@ -41,12 +50,15 @@ class Command(BaseCommand):
         parser.add_argument("--stage", choices=["pre", "post"], default="post")
         parser.add_argument(
             "--retrain-every",
-            type=_int_at_least(0),
+            type=_int_between(0),
             default=0,
             help="Also retrain every N races (0 = at season start only)",
         )
         parser.add_argument(
-            "--window", type=_int_at_least(1), default=8, help="Training window in seasons (default 8)"
+            "--window",
+            type=_int_between(1, MAX_WINDOW),
+            default=8,
+            help=f"Training window in seasons (default 8, at most {MAX_WINDOW})",
         )
         parser.add_argument("--json", action="store_true")
 
