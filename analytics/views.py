@@ -21,11 +21,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
+from rest_framework.exceptions import Throttled
 
 from analytics import charts, selectors
+from f1site.throttling import expensive_charge
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
@@ -70,7 +72,11 @@ def _page_cache(ttl_setting: str):
                     response["Vary"] = vary[0]
                 return response
             response = view(request, *args, **kwargs)
-            if response.status_code == 200 and not response.streaming:
+            if (
+                response.status_code == 200
+                and not response.streaming
+                and "no-store" not in response.get("Cache-Control", "")
+            ):
                 entry = (response["Content-Type"], response.content, response.get("Vary", ""))
                 cache.set(key, entry, getattr(settings, ttl_setting))
             return response
@@ -759,11 +765,18 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     unavailable = race_prediction_unavailable(race=race)
     entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
     grid, errors = _parse_grid(request, entrants)
-    result = None
+    result, retry_after = None, None
     if grid and not errors:
-        result, error = _what_if_predict(race, grid)
-        if error:
-            errors.append(error)
+        retry_after = _what_if_throttled(request)
+        if retry_after is not None:
+            errors.append(
+                "Too many what-if predictions from you in a short time (they run the models each "
+                f"time): try again in {retry_after} s."
+            )
+        else:
+            result, error = _what_if_predict(race, grid)
+            if error:
+                errors.append(error)
     context = {
         "race": race,
         "entrants": entrants,
@@ -774,9 +787,25 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
         "result": result,
     }
     response = _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
-    if errors and not request.htmx:  # htmx swaps only 2xx answers; a plain form post gets a 422
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+        patch_cache_control(response, no_store=True)  # never kept by _page_cache either
+        if not request.htmx:  # htmx swaps only 2xx answers: it gets the message with a 200
+            response.status_code = 429
+    elif errors and not request.htmx:  # htmx swaps only 2xx answers; a plain form post gets a 422
         response.status_code = 422
     return response
+
+
+def _what_if_throttled(request: HttpRequest) -> int | None:
+    """Charge the client's 'expensive' bucket (API_THROTTLE_EXPENSIVE), the one the API's what-if
+    uses, so the page is no way around it; the seconds to wait when it is spent, else None. Only a
+    computed answer is charged: a cached page never reaches this."""
+    try:
+        expensive_charge(request)
+    except Throttled as exc:
+        return max(1, round(exc.wait or 1))
+    return None
 
 
 def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None]:

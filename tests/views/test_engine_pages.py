@@ -50,6 +50,40 @@ def test_what_if_predicts_the_chosen_grid(client, trained_model):
     assert predicted == list(range(1, len(rows) + 1))
 
 
+def test_the_what_if_page_spends_the_api_what_if_budget(client, trained_model, settings):
+    """The page ran the models for every new grid with no limit while the API's what-if answered
+    429 (QA: three grids at 1.3-1.6 s each): both now charge one 'expensive' bucket per client."""
+    from rest_framework.test import APIClient
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "1/min"},
+    }
+    url = reverse("analytics:what_if", args=["2026_8"])
+    refs = re.findall(r'name="grid_([a-z0-9_]+)"', client.get(url).content.decode())
+
+    def grid(order):
+        return {f"grid_{ref}": slot for slot, ref in enumerate(order, start=1)}
+
+    assert client.get(url, grid(refs)).status_code == 200  # computed: the budget's one prediction
+    page = client.get(url, grid(list(reversed(refs))))
+    assert page.status_code == 429 and int(page["Retry-After"]) >= 1
+    assert "Too many what-if predictions" in page.content.decode()
+    assert 'id="what-if-table"' not in page.content.decode()
+    swapped = client.get(url, grid(refs[1:] + refs[:1]), **HTMX)  # htmx swaps only 2xx
+    assert swapped.status_code == 200 and "Too many what-if predictions" in swapped.content.decode()
+    assert "no-store" in swapped["Cache-Control"]
+    api = APIClient().post("/api/v1/predictions/what-if/2026_8", {"grid": refs}, format="json")
+    assert api.status_code == 429 and api.json()["error"]["code"] == "throttled"
+    # the refusal was not cached as the answer for that grid: with budget again, it computes
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "100/min"},
+    }
+    again = client.get(url, grid(refs[1:] + refs[:1]), **HTMX)
+    assert again.status_code == 200 and 'id="what-if-table"' in again.content.decode()
+
+
 def test_championship_shows_title_probabilities(client, trained_model):
     response = client.get(reverse("analytics:championship"), {"season": 2026})
     assert response.status_code == 200
