@@ -19,6 +19,9 @@ from ingestion.models import (
 )
 
 POINTS = np.array([25, 18, 15, 12, 10, 8, 6, 4, 2, 1], float)
+# Sprint points: 3-2-1 in 2021 (the first sprints), 8-7-…-1 since 2022.
+SPRINT_POINTS = np.array([8, 7, 6, 5, 4, 3, 2, 1], float)
+SPRINT_POINTS_2021 = np.array([3, 2, 1], float)
 # Standings position texts of a classification that cannot take the title: excluded (McLaren's
 # constructors' entry in 2007) or disqualified (Michael Schumacher's drivers' entry in 1997).
 INELIGIBLE = {"E", "D"}
@@ -37,9 +40,12 @@ def title_odds_simulate(
     entrant: np.ndarray | None = None,
     eligible: np.ndarray | None = None,
     team_eligible: dict | None = None,
+    sprints: int = 0,
+    sprint_points: np.ndarray = SPRINT_POINTS,
 ) -> dict:
     """Pure: simulate `races` Plackett–Luce races among the entrants (`entrant`, default everyone)
-    with `strengths`, adding the points to `current` (every driver in the table, entrants or not).
+    with `strengths`, and `sprints` sprints (each its own draw, `sprint_points`), adding the points
+    to `current` (every driver in the table, entrants or not).
     `teams[i]` is the team driver i's simulated points go to; a team's total is `team_current[team]`
     (its standings points; default the sum of its drivers' `current`) plus those simulated points.
     Drivers / teams not `eligible` keep their points but cannot take the title. Ties for the title
@@ -52,13 +58,14 @@ def title_odds_simulate(
     m = len(idx)
     total = np.tile(current.astype(float), (n_sims, 1))
     gained = np.zeros((n_sims, n))
-    table = np.zeros(m)
-    table[: min(m, len(POINTS))] = POINTS[: min(m, len(POINTS))]
-    for _ in range(races):
-        order = np.argsort(-(strengths[idx][None, :] + rng.gumbel(size=(n_sims, m))), axis=1)
-        pts = np.zeros((n_sims, m))
-        np.put_along_axis(pts, order, np.broadcast_to(table, (n_sims, m)), axis=1)
-        gained[:, idx] += pts
+    for count, points in ((races, POINTS), (sprints, sprint_points)):
+        table = np.zeros(m)
+        table[: min(m, len(points))] = points[: min(m, len(points))]
+        for _ in range(count):
+            order = np.argsort(-(strengths[idx][None, :] + rng.gumbel(size=(n_sims, m))), axis=1)
+            pts = np.zeros((n_sims, m))
+            np.put_along_axis(pts, order, np.broadcast_to(table, (n_sims, m)), axis=1)
+            gained[:, idx] += pts
     total += gained
     champ = _title_shares(total, eligible)
     if team_current is None:
@@ -135,8 +142,10 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
     next race's entrants.
 
     Simplifications, stated: every remaining round uses the strengths predicted for the next race
-    (form features cannot know the results in between), sprints are not simulated, and points are
-    the 25-18-15-12-10-8-6-4-2-1 table. There is no constructors' table before 1958.
+    (form features cannot know the results in between), for the Grand Prix and, on a sprint
+    weekend (`Race.sprint_start` set), a sprint drawn on its own; points are the
+    25-18-15-12-10-8-6-4-2-1 table and the sprint's 8-7-…-1 (3-2-1 in 2021), no fastest-lap point.
+    There is no constructors' table before 1958.
     """
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:
@@ -164,6 +173,7 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
     from predictions.services.training import model_bundle_load
 
     version, bundle = model_bundle_load()
+    sprints = [r for r in remaining if r.sprint_start is not None]
     entries, _ = race_entries(race=remaining[0])
     rows = _race_features(remaining[0], entries, None)
     models = bundle.stages["pre"]
@@ -183,6 +193,8 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
         np.array([drivers.points.get(d, 0.0) for d in driver_ids]),
         np.array([team_of[d] if team_of[d] is not None else -1 for d in driver_ids]),
         races=len(remaining),
+        sprints=len(sprints),
+        sprint_points=SPRINT_POINTS_2021 if season == 2021 else SPRINT_POINTS,
         n_sims=n_sims,
         team_current=(
             {t: p for t, p in teams.points.items()}
@@ -231,9 +243,18 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
         note=(
             "current points are the stored standings after the latest completed round (every driver "
             "and team that has scored); the remaining rounds add simulated points for the next "
-            "race's entrants; team points are the constructors' standings plus their entrants' "
-            "simulated points"
+            f"race's entrants, Grand Prix points and {_sprint_words(sprints)}; team points are the "
+            "constructors' standings plus their entrants' simulated points"
         ),
+    )
+
+
+def _sprint_words(sprints: list[Race]) -> str:
+    if not sprints:
+        return "no sprint (none left on the calendar)"
+    names = ", ".join(r.name.removesuffix(" Grand Prix") for r in sprints)
+    return (
+        f"sprint points on the {len(sprints)} sprint weekend{'s' if len(sprints) > 1 else ''} left ({names})"
     )
 
 

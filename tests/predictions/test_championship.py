@@ -8,7 +8,7 @@ import pytest
 
 from ingestion.models import DriverStanding, Race, RaceResult, SprintResult, TeamStanding
 from predictions.services import ModelUnavailable, championship_simulate
-from predictions.services.championship import title_odds_simulate
+from predictions.services.championship import SPRINT_POINTS_2021, title_odds_simulate
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +84,11 @@ def test_mid_season_starts_from_the_standings_of_everyone_who_scored(active_mode
         assert t["expected_points"] >= t["current_points"], ref
     assert sum(d["title_probability"] for d in out["drivers"]) == pytest.approx(1.0, abs=1e-3)
     assert sum(t["title_probability"] for t in out["teams"]) == pytest.approx(1.0, abs=1e-3)
+    # six Grand Prix (25+18+…+1 = 101 each) and the three sprints left, Austin, São Paulo and
+    # Qatar (8+7+…+1 = 36 each): every simulated season hands out exactly these points
+    gained = sum(d["expected_points"] - d["current_points"] for d in out["drivers"])
+    assert gained == pytest.approx(6 * 101 + 3 * 36, abs=0.05 * len(out["drivers"]))
+    assert "sprint points on the 3 sprint weekends left (United States, São Paulo, Qatar)" in out["note"]
 
 
 def test_title_odds_pure_non_entrants_and_team_points():
@@ -102,3 +107,19 @@ def test_title_odds_pure_non_entrants_and_team_points():
     assert sim["driver_title"].tolist() == [1.0, 0.0, 0.0, 0.0]
     assert sim["driver_expected"][2] == 50.0
     assert dict(zip(sim["team_ids"].tolist(), sim["team_expected"].tolist(), strict=True))[7] == 100 + 25 + 15
+
+
+def test_title_odds_pure_sprints_add_their_own_points_table():
+    """Remaining sprints were not simulated, so expected final points came out low on a calendar
+    with sprint weekends left (QA): each sprint is a draw of its own with the 8-7-…-1 table."""
+    strengths = np.array([50.0, 0.0, -50.0])  # a fixed order, whatever the Gumbel noise
+    common = {"races": 2, "n_sims": 50, "entrant": np.array([True, True, True])}
+    no_sprint = title_odds_simulate(strengths, np.zeros(3), np.array([1, 2, 3]), **common)
+    sprints = title_odds_simulate(strengths, np.zeros(3), np.array([1, 2, 3]), sprints=3, **common)
+    assert no_sprint["driver_expected"].tolist() == [50.0, 36.0, 30.0]
+    assert sprints["driver_expected"].tolist() == [50.0 + 24, 36.0 + 21, 30.0 + 18]
+    assert dict(zip(sprints["team_ids"].tolist(), sprints["team_expected"].tolist(), strict=True))[1] == 74.0
+    first = title_odds_simulate(
+        strengths, np.zeros(3), np.array([1, 2, 3]), sprints=1, sprint_points=SPRINT_POINTS_2021, **common
+    )
+    assert first["driver_expected"].tolist() == [53.0, 38.0, 31.0]
