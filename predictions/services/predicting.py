@@ -96,12 +96,29 @@ def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
     now = timezone.now()
     if as_of is None or as_of >= now:
         return
-    if race_pre_race_cutoff(race=race) <= now or RaceResult.objects.filter(race=race).exists():
+    has_results = RaceResult.objects.filter(race=race).exists()
+    if race_pre_race_cutoff(race=race) <= now or has_results:
         raise PredictionClockError(
             f"the clock {as_of:%Y-%m-%d %H:%M} UTC is before this race, but it has been run since: a "
-            "prediction made now would use what was learnt from it. Use a clock at or after now, or "
-            "its backfilled prediction (predict --upcoming backfills the last three completed races)"
+            "prediction made now would use what was learnt from it. Use a clock at or after now; "
+            f"{_pre_race_set_hint(race=race, has_results=has_results)}"
         )
+
+
+def _pre_race_set_hint(*, race: Race, has_results: bool) -> str:
+    """Where the pre-race prediction of a race already run is, or will be."""
+    if has_results:
+        return (
+            "its pre-race prediction is the one scored in its accuracy record (GET "
+            f"/api/v1/predictions/accuracy/{race.slug}); when none was stored, the post-race step or "
+            "`predict --upcoming` (the last three completed races) backfills one"
+        )
+    return (
+        "it awaits its results: its current set (GET "
+        f"/api/v1/predictions/race/{race.slug}) is its pre-race prediction, and once the results are "
+        "in the post-race step scores it (or backfills one made as of before the race when none was "
+        "stored)"
+    )
 
 
 class RaceRunError(PredictionInputError):
@@ -117,16 +134,16 @@ def race_not_run_check(*, race: Race) -> None:
     from predictions.services.post_race import race_pre_race_cutoff
 
     started = race_pre_race_cutoff(race=race)
-    if RaceResult.objects.filter(race=race).exists():
+    has_results = RaceResult.objects.filter(race=race).exists()
+    if has_results:
         why = "it has been run (its results are in)"
     elif started <= timezone.now():
         why = f"it started at {started:%Y-%m-%d %H:%M} UTC"
     else:
         return
     raise RaceRunError(
-        f"{why}: a prediction made now is no pre-race prediction. Its pre-race prediction is the one "
-        "scored in its accuracy record (GET /api/v1/predictions/accuracy/<race>); when none was "
-        "stored, the post-race step or `predict --upcoming` backfills one",
+        f"{why}: a prediction made now is no pre-race prediction; "
+        f"{_pre_race_set_hint(race=race, has_results=has_results)}",
         {"reason": why},
     )
 

@@ -150,6 +150,22 @@ def test_a_race_run_gets_no_new_live_set_only_a_backfill(active_model, race_weat
     assert _sets(race, "pre") == 1
 
 
+def test_a_race_run_is_refused_with_where_its_pre_race_set_is(ergast_data):
+    """The refusal pointed every race to its accuracy record (with a literal `<race>`), which a race
+    awaiting its results does not have yet (404 there): each case now names its own place."""
+    from predictions.services.predicting import race_not_run_check
+
+    with pytest.raises(RaceRunError) as run:
+        race_not_run_check(race=_race(2025, 24))
+    assert "GET /api/v1/predictions/accuracy/2025_uae)" in str(run.value) and "<race>" not in str(run.value)
+    awaiting = _race(2026, 10)  # run, no results in the data
+    with pytest.raises(RaceRunError, match=r"^it started at ") as started:
+        race_not_run_check(race=awaiting)
+    message = str(started.value)
+    assert f"GET /api/v1/predictions/race/{awaiting.slug}) is its pre-race prediction" in message
+    assert "accuracy" not in message and "predict --upcoming" not in message
+
+
 def test_current_predictions_query_count(active_model, grid_race, django_assert_max_num_queries):
     race = grid_race
     prediction_generate(race=race)
