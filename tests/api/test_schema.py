@@ -54,6 +54,18 @@ def test_schema_and_docs_are_served(client):
     assert b"/static/drf_spectacular_sidecar/" in docs.content
 
 
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+def test_api_docs_load_nothing_from_another_site(client, url):
+    """Redoc's template linked Google Fonts (QA): every src/href is this site's own."""
+    import re
+
+    page = client.get(url)
+    assert page.status_code == 200
+    external = re.findall(rb'(?:src|href)="((?:https?:)?//[^"]+)"', page.content)
+    assert external == []
+    assert b"fonts.googleapis" not in page.content and b"fonts.gstatic" not in page.content
+
+
 # --- fuzzing -------------------------------------------------------------------------------------
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "500"))
 CONFIG = SchemathesisConfig.from_dict(

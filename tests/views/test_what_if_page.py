@@ -48,6 +48,8 @@ def test_upcoming_race_prefills_the_predicted_order_and_says_so(client, ergast_d
     )
     html = client.get(reverse("analytics:what_if", args=[race.slug])).content.decode()
     assert "Pre-filled with entry-list order" in html and len(_slots(html)) == len(field)
+    # says that a slot's qualifying result goes with it (QA: Stroll on pole won 58 %, unexplained)
+    assert "takes over slot <i>k</i>'s qualifying result" in html
     batch = PredictionFactory.build().batch
     for position, (driver_id, team_id, _) in enumerate(field, start=1):  # round 7 reversed
         PredictionFactory(
