@@ -505,7 +505,9 @@ def standings(request: HttpRequest) -> HttpResponse:
     round_number = _int_param(request, "round")
     rounds = {r.round for r in selectors.season_rounds(season=season)}
     if round_number is not None and round_number not in rounds:
-        if request.htmx:  # the season changed under a round it does not have: show its latest
+        # The page's season form sends the season alone (its latest round is shown); a round the
+        # season lacks comes only from an old page or a hand-made URL: HTMX gets the latest round.
+        if request.htmx:
             round_number = None
         else:
             raise Http404(f"No standings after round {round_number} of {season}")

@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from functools import cache as memoize
+from html.parser import HTMLParser
 
 import pytest
 from django.core.cache import cache
@@ -410,6 +411,65 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 22) in body
     response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 5}, **HTMX)
     assert _standings_leader(2021, 5) in response.content.decode()
+
+
+class _Forms(HTMLParser):
+    """Each <form> of a page: its attributes, the ids of its controls and the fields it submits
+    (name -> value; a <select> submits its selected option), as a browser builds the query."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"attrs": a, "ids": set(), "fields": {}, "buttons": 0})
+        elif self.forms and tag in ("input", "select", "button"):
+            form = self.forms[-1]
+            form["ids"].add(a.get("id"))
+            if tag == "button":
+                form["buttons"] += a.get("type", "submit") == "submit"
+            elif tag == "select":
+                self._select = a["name"]
+            elif a.get("type") != "submit":
+                form["fields"][a["name"]] = a.get("value", "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.forms[-1]["fields"][self._select] = a["value"]
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def _form_with(html: str, control_id: str) -> dict:
+    parser = _Forms()
+    parser.feed(html)
+    return next(f for f in parser.forms if control_id in f["ids"])
+
+
+def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
+    """QA: on /standings/ (2026 after round 7) choosing 2021 sent season=2021&round=7 and showed
+    "2021 standings after round 7". The season select's form submits the season alone (with HTMX on
+    change, and through its visible button without JS), so the answer is 2021's final round."""
+    html = client.get(reverse("analytics:standings")).content.decode()
+    season_form = _form_with(html, "season-select")
+    assert season_form["fields"] == {"season": "2026"}  # no round goes with a season change
+    assert season_form["buttons"] == 1 and "<noscript>" not in html  # a visible submit
+    assert season_form["attrs"]["hx-get"] == season_form["attrs"]["action"] == reverse("analytics:standings")
+    # the request the select fires once 2021 is chosen: the form's fields with the new season
+    for headers in (HTMX, {}):  # swapped in place, or the no-JS page the button loads
+        body = client.get(season_form["attrs"]["action"], {"season": "2021"}, **headers).content.decode()
+        assert 'data-season="2021" data-round="22"' in body  # 2021's final round, not round 7
+        assert "2021 standings after round 22" in body
+    # the round select keeps the season shown and sends the round chosen
+    round_form = _form_with(html, "round-select")
+    assert round_form["fields"] == {"season": "2026", "round": "7"} and round_form["buttons"] == 1
+    body = client.get(
+        round_form["attrs"]["action"], {"season": "2026", "round": "5"}, **HTMX
+    ).content.decode()
+    assert 'data-season="2026" data-round="5"' in body
 
 
 def test_standings_404s(client):
