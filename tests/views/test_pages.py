@@ -43,6 +43,46 @@ def _driver_name(driver_id: str) -> str:
     return f"{d['forename']} {d['surname']}"
 
 
+class _Forms(HTMLParser):
+    """Each <form> of a page: its attributes, the ids of its controls and the fields it submits
+    (name -> value; a <select> submits its selected option), as a browser builds the query."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"attrs": a, "ids": set(), "fields": {}, "buttons": 0})
+        elif self.forms and tag in ("input", "select", "button"):
+            form = self.forms[-1]
+            form["ids"].add(a.get("id"))
+            if tag == "button":
+                form["buttons"] += a.get("type", "submit") == "submit"
+            elif tag == "select":
+                self._select = a["name"]
+            elif a.get("type") != "submit":
+                form["fields"][a["name"]] = a.get("value", "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.forms[-1]["fields"][self._select] = a["value"]
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def _forms(html: str) -> list[dict]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+def _form_with(html: str, control_id: str) -> dict:
+    return next(f for f in _forms(html) if control_id in f["ids"])
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache(ergast_data):
     cache.clear()
@@ -329,6 +369,20 @@ def test_calendar_lists_every_round_with_winners(client, django_assert_max_num_q
     assert client.get(reverse("analytics:calendar")).status_code == 200  # newest season
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("calendar", []), ("championship", []), ("driver", ["max_verstappen"]), ("team", ["mercedes"])],
+)
+def test_season_pickers_do_not_navigate_on_input_and_have_a_visible_submit(client, name, args):
+    """QA (WCAG 3.2.2): `<select onchange="this.form.submit()">` left the page as soon as an option
+    was reached with the keyboard, and the "Show" button was only in <noscript>."""
+    html = client.get(reverse(f"analytics:{name}", args=args), {"season": 2021}).content.decode()
+    assert "onchange" not in html and "<noscript>" not in html
+    (picker,) = [f for f in _forms(html) if "season-picker" in f["attrs"].get("class", "")]
+    assert picker["fields"] == {"season": "2021"} and picker["buttons"] == 1
+    assert picker["attrs"]["method"] == "get" and "hx-get" not in picker["attrs"]
+
+
 # --- drivers and teams -----------------------------------------------------------------------
 
 
@@ -411,42 +465,6 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 22) in body
     response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 5}, **HTMX)
     assert _standings_leader(2021, 5) in response.content.decode()
-
-
-class _Forms(HTMLParser):
-    """Each <form> of a page: its attributes, the ids of its controls and the fields it submits
-    (name -> value; a <select> submits its selected option), as a browser builds the query."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self._select: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.forms.append({"attrs": a, "ids": set(), "fields": {}, "buttons": 0})
-        elif self.forms and tag in ("input", "select", "button"):
-            form = self.forms[-1]
-            form["ids"].add(a.get("id"))
-            if tag == "button":
-                form["buttons"] += a.get("type", "submit") == "submit"
-            elif tag == "select":
-                self._select = a["name"]
-            elif a.get("type") != "submit":
-                form["fields"][a["name"]] = a.get("value", "")
-        elif tag == "option" and self._select and "selected" in a:
-            self.forms[-1]["fields"][self._select] = a["value"]
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-
-
-def _form_with(html: str, control_id: str) -> dict:
-    parser = _Forms()
-    parser.feed(html)
-    return next(f for f in parser.forms if control_id in f["ids"])
 
 
 def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
