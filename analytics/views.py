@@ -414,8 +414,9 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
                 charts.Series("3-race average", [r["rolling_points"] for r in form]),
             ],
             x_labels=labels,
-            title=f"{driver.full_name}: points per race in {season}",
-            desc=f"Points scored each round of {season} and the 3-race rolling average; the results table lists the same numbers.",
+            title=f"{driver.full_name}: points per race weekend in {season}",
+            desc=f"Championship points scored each round of {season}, Grand Prix plus sprint, and the "
+            "3-race rolling average; the results table lists the two parts.",
             y_label="Points",
             y_min=0,
         ),

@@ -406,6 +406,19 @@ def test_driver_page(client, django_assert_max_num_queries):
         )
 
 
+def test_driver_page_season_points_include_sprints_as_the_standings_do(client):
+    """QA: /drivers/max_verstappen/?season=2025 said "389 points in 24 races" while the standings
+    say 421 (32 sprint points left out). The total is the championship's; the parts are labelled."""
+    html = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2025}).content.decode()
+    assert "421 championship points in 24 races (389 in Grands Prix, 32 in sprints)" in html
+    assert "389 points" not in html
+    table = html.split('<table class="results">')[1].split("</table>")[0]
+    assert '<th class="num">Grand Prix points</th><th class="num">Sprint points</th>' in table
+    # the team page's results table labels its two point columns the same way
+    team = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 2025}).content.decode()
+    assert '<th class="num">Grand Prix points</th><th class="num">Sprint points</th>' in team
+
+
 def test_driver_and_team_404s(client):
     assert client.get(reverse("analytics:driver", args=["no_such_driver"])).status_code == 404
     assert (
