@@ -29,6 +29,7 @@ from ingestion.models import (
     DriverStanding,
     JobRun,
     PitStop,
+    PracticeResult,
     QualifyingResult,
     Race,
     RaceResult,
@@ -285,6 +286,16 @@ def team_drivers_list(*, team: Team, season: int) -> list[Driver]:
         Driver.objects.filter(
             pk__in=RaceResult.objects.filter(team=team, race__season_id=season).values("driver")
         )
+    )
+
+
+def driver_practice_list(*, driver: Driver) -> list[PracticeResult]:
+    """The driver's practice sessions (newest race first): what a driver without a race start (a
+    practice-only FP1 driver) has driven."""
+    return list(
+        PracticeResult.objects.filter(driver=driver)
+        .select_related("race", "team")
+        .order_by("-race__date", "session")
     )
 
 

@@ -397,6 +397,13 @@ def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
     seasons = selectors.driver_seasons(driver=driver)
+    if not seasons:
+        # No race start yet (a practice-only FP1 driver): the driver's page says so and lists the
+        # practice sessions, as the API answers `available: false`, rather than a 404. Any season
+        # is the same story; a malformed one is still a 404.
+        _int_param(request, "season")
+        context = {"driver": driver, "practice": selectors.driver_practice_list(driver=driver)}
+        return render(request, "analytics/driver_no_starts.html", context)
     season = _season_choice(request, seasons)
     analytics = selectors.driver_analytics_get(driver=driver, season=season)
     form = analytics["form"]["per_race"]

@@ -419,6 +419,26 @@ def test_driver_page_season_points_include_sprints_as_the_standings_do(client):
     assert '<th class="num">Grand Prix points</th><th class="num">Sprint points</th>' in team
 
 
+def test_a_practice_only_driver_has_a_page_saying_no_race_starts_yet(client):
+    """QA: /drivers/herta/ (FP1 only: practice.csv, 2026 round 7, Cadillac) was a 404 while
+    /api/v1/analytics/driver/herta answers 200 with `available: false`. The page now shows the
+    driver, says there is no race start yet and lists the practice sessions."""
+    (fp1,) = [r for r in _csv("practice") if r["driverId"] == "893"]
+    assert not [r for r in _csv("results") if r["driverId"] == "893"]
+    race = next(r for r in _csv("races") if r["raceId"] == fp1["raceId"])
+    for params in ({}, {"season": 2026}):
+        response = client.get(reverse("analytics:driver", args=["herta"]), params)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "<h1>Colton Herta</h1>" in html and "No race starts yet" in html
+        rows = html.split('id="practice-sessions"')[1].split("<tbody>")[1].split("</tbody>")[0]
+        assert rows.count("<tr>") == 1
+        assert f"2026 {race['name']}" in rows and "Practice 1" in rows and "Cadillac" in rows
+        assert f'<td class="num">{fp1["position"]}</td>' in rows and fp1["time"] in rows
+    assert client.get("/api/v1/analytics/driver/herta").json()["analytics"]["available"] is False
+    assert client.get(reverse("analytics:driver", args=["herta"]), {"season": "x"}).status_code == 404
+
+
 def test_driver_and_team_404s(client):
     assert client.get(reverse("analytics:driver", args=["no_such_driver"])).status_code == 404
     assert (
