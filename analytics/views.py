@@ -244,7 +244,8 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     shown = engine.prediction_sets_shown(races=[race])[race.pk]
     scored_stage = _scored_stage(shown["predictions"], shown["accuracy"])
     accuracy = shown["accuracy"].get(scored_stage)
-    status = _STATUS_LABELS.get(engine.race_status(race=race))
+    race_state = engine.race_status(race=race)
+    status = _STATUS_LABELS.get(race_state)
     live = _live_status(race)
     stages = _prediction_stages(shown["predictions"])
     # When the scored set was made (the home card says it too): its first row, already loaded for
@@ -272,6 +273,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "accuracy": accuracy,
         "scored_made": scored_made,
         "status": status,
+        "race_state": race_state,  # completed / awaiting_results / scheduled / removed_upstream
         "live": live,
         "weekend_now": _weekend_now(race),
         "chart": chart,
@@ -561,6 +563,7 @@ def model_performance(request: HttpRequest) -> HttpResponse:
                 "run": run,
                 "label": "After qualifying" if stage == "post" else "Before qualifying",
                 "seasons_label": _seasons_label(run.seasons),
+                "seasons_phrase": _seasons_phrase(run.seasons),
                 "standard": sorted(run.seasons or []) == standard,
                 "seasons": _season_rows((run.results or {}).get("seasons"), stage=stage),
                 "overall": _variants((run.results or {}).get("overall") or {}, stage=stage),
@@ -597,6 +600,12 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "analytics/model.html", context)
+
+
+def _seasons_phrase(seasons) -> str:
+    """What a run covers in words: "season 2024" for one season, "seasons 2022–2025" for several."""
+    label = _seasons_label(seasons)
+    return f"season {label}" if len(set(seasons or [])) == 1 else f"seasons {label}"
 
 
 def _seasons_label(seasons) -> str:

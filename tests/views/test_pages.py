@@ -295,6 +295,40 @@ def test_upcoming_race_without_anything_still_renders(client):
     assert "No prediction for this race yet." in response.content.decode()
 
 
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, tzinfo=UTC), tick=True)  # Las Vegas run 11-22
+def test_race_without_a_prediction_says_whether_it_was_run_and_what_happens_next(client):
+    """QA: "No prediction for this race yet." on 2026_las_vegas, run and awaiting results. A race
+    run without a stored pre-race prediction says so, and, while its results are awaited, that one
+    is backfilled (and scored) once they are in (post-race follow-up: `predictions_backfill`)."""
+
+    def said(race_id: str) -> str:
+        html = client.get(reverse("analytics:race", args=[race_id])).content.decode()
+        return html.split('id="no-prediction">')[1].split("</p>")[0]
+
+    awaiting = said("2026_las_vegas")
+    assert awaiting.startswith("This race was run without a stored pre-race prediction.")
+    assert "Once its results are in, one is backfilled" in awaiting and "yet" not in awaiting
+    # results in, nothing stored (the dump has no predictions): run, none backfilled yet
+    assert (
+        said("2026_7")
+        == "This race was run without a stored pre-race prediction, and none has been backfilled yet."
+    )
+    # before 1997 there is no history to predict from: nothing is promised
+    assert said("1990_1") == "This race was run without a stored pre-race prediction."
+    assert said("2026_23") == "No prediction for this race yet."  # still to come
+
+
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, tzinfo=UTC), tick=True)
+def test_home_headings_count_the_races_listed(client):
+    """QA: "Next three races" above two cards once only Qatar and Abu Dhabi were left."""
+    html = client.get(reverse("analytics:home")).content.decode()
+    assert html.count('class="card race-card upcoming"') == 2
+    assert '<h2 id="upcoming-h">Next two races</h2>' in html and "Next three races" not in html
+    assert '<h2 id="past-h">Last three races: predicted vs actual</h2>' in html
+    with_three = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"}).content.decode()
+    assert '<h2 id="upcoming-h">Next three races</h2>' in with_three
+
+
 def test_why_partial_and_full_page(client, predicted_2026_7, django_assert_max_num_queries):
     race, entrants = predicted_2026_7
     url = reverse("analytics:why", args=[race.slug, entrants[0].driver.ref])
@@ -848,8 +882,11 @@ def test_model_page_headlines_the_standard_post_qualifying_backtest(client, djan
     post, pre = html.split('class="backtest-run"')[1:3]
     assert 'data-stage="post"' in post and "After qualifying · seasons 2022–2025" in post
     assert "3.220" in post and "4.190" not in html and "Not the standard period" not in post
-    assert 'data-stage="pre"' in pre and "Before qualifying · seasons 2026" in pre and "5.550" in pre
+    assert 'data-stage="pre"' in pre and "Before qualifying · season 2026" in pre and "5.550" in pre
     assert "Not the standard period (2022–2025)" in pre
+    # said to fans in plain words (QA: "seasons 2026", "not comparable with the README's table")
+    assert "README" not in html and "seasons 2026" not in html
+    assert "this run covers season 2026 only (7 races)" in pre
     assert backtest_headlines()["post"].pk == standard.pk
     # the API's models/performance shows the frontend the same runs, flagged
     backtests = client.get("/api/v1/models/performance").json()["backtests"]
