@@ -767,6 +767,7 @@ def championship(request: HttpRequest) -> HttpResponse:
             title=f"{season} drivers' title probabilities",
             desc="Share of simulated seasons each driver won the title; the table lists every driver.",
             unit="%",
+            value_labels=[charts.probability_percent(d["title_probability"]) for d in drivers[:10]],
         )
     return render(request, "analytics/championship.html", context)
 

@@ -604,6 +604,42 @@ def test_championship_page(client):
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
 
 
+def test_championship_page_shows_tiny_title_chances_as_below_0_1_percent(client, monkeypatch):
+    """QA: Leclerc's 0.0004 title chance read "0.0%" (table) and "0%" (chart). On the page a chance
+    that is neither 0 nor 1 is never rounded to it: "<0.1%", ">99.9%"; the API keeps the float."""
+    drivers = [
+        ("max_verstappen", "Max Verstappen", 0.9996),
+        ("charles_leclerc", "Charles Leclerc", 0.0004),
+        ("lewis_hamilton", "Lewis Hamilton", 0.0),
+    ]
+    simulation = {
+        "season": 2026,
+        "n_sims": 5000,
+        "model_version": "v-test",
+        "remaining_races": ["2026_qatar", "2026_uae"],
+        "note": "test simulation",
+        "drivers": [
+            {
+                "driver": ref,
+                "driver_name": name,
+                "current_points": 300.0 - i,
+                "expected_points": 350.0 - i,
+                "title_probability": p,
+                "excluded": False,
+            }
+            for i, (ref, name, p) in enumerate(drivers)
+        ],
+        "teams": [],
+    }
+    monkeypatch.setattr("analytics.views.championship_simulate", lambda *, season: simulation)
+    html = client.get(reverse("analytics:championship"), {"season": 2026}).content.decode()
+    table = html.split('id="title-probabilities"')[1].split("</table>")[0]
+    outputs = re.findall(r"<output>(.*?)</output>", table)
+    assert outputs == ["&gt;99.9%", "&lt;0.1%", "0.0%"]
+    chart = html.split('data-chart="bar"')[1].split("</svg>")[0]
+    assert "&gt;99.9%</text>" in chart and "&lt;0.1%</text>" in chart
+
+
 def _final_table(kind: str, season: int) -> list[tuple[str, float, str]]:
     """(name, points, positionText) of a season's final drivers' or constructors' standings, from the CSVs."""
     last = max((r for r in _csv("races") if r["year"] == str(season)), key=lambda r: int(r["round"]))
