@@ -126,15 +126,43 @@ def line_chart(
     return _frame(title=title, desc=desc, height=height, body=body, kind="line")
 
 
+def probability_percent(value, digits: int = 1) -> str:
+    """A probability (0–1) as the percentage text a page shows, without the % sign: 0.4567 ->
+    "45.7". A chance that is not zero but rounds to 0 at `digits` reads "<0.1", one short of
+    certainty that rounds to 100 reads ">99.9": a fan never reads 0 % for a driver who can still
+    win. Empty for a missing value. Pages only; the API keeps the float."""
+    if value is None or value == "":
+        return ""
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return ""
+    digits = int(digits)
+    smallest = 10.0**-digits / 100  # 0.001 at one decimal: 0.1 %
+    if 0 < p < smallest:
+        return f"<{smallest * 100:.{digits}f}"
+    if 1 - smallest < p < 1:
+        return f">{100 - smallest * 100:.{digits}f}"
+    return f"{p * 100:.{digits}f}"
+
+
 def bar_chart(
-    *, items: list[tuple[str, float]], title: str, desc: str, unit: str = "", highlight: str | None = None
+    *,
+    items: list[tuple[str, float]],
+    title: str,
+    desc: str,
+    unit: str = "",
+    highlight: str | None = None,
+    value_labels: list[str] | None = None,
 ) -> SafeString:
-    """Horizontal bars, one per (label, value); values >= 0. `highlight` marks one label."""
+    """Horizontal bars, one per (label, value); values >= 0. `highlight` marks one label;
+    `value_labels` (one per item) replace the printed values, e.g. "<0.1" for a tiny probability."""
     row_h = 22
     height = PAD_TOP + PAD_BOTTOM // 2 + row_h * max(len(items), 1)
     label_w = 150
     top = max((v for _, v in items), default=1.0) or 1.0
     plot_w = WIDTH - label_w - PAD_RIGHT - 70
+    shown = value_labels if value_labels is not None else [f"{value:g}" for _, value in items]
     body = []
     for i, (label, value) in enumerate(items):
         y = PAD_TOP + i * row_h
@@ -143,7 +171,7 @@ def bar_chart(
         body.append(
             f'<g class="{cls}"><text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" rx="3"/>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:g}{escape(unit)}</text></g>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{escape(shown[i])}{escape(unit)}</text></g>'
         )
     return _frame(title=title, desc=desc, height=height, body=body, kind="bar")
 

@@ -5,6 +5,7 @@ Frame layouts the metric functions in `analytics.services` consume:
   driver_id, team_id, grid, position (NaN unless classified), position_order, points, status
 - quali: race_id, season, round, race_slug, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
 - pits: race_id, driver_id, stop, lap, milliseconds
+- sprints: race_id, driver_id, team_id, points (sprint results: their points count in the standings)
 - wet: {race_id: is_wet} for races whose observed weather is known
 
 Cache keys follow the product guide's pattern (`f1:analytics:driver:{ref}:{season}`, ...); values are
@@ -18,7 +19,7 @@ from datetime import datetime
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery
 from django.http import Http404
 
 from analytics.services import driver_metrics, team_metrics
@@ -28,11 +29,13 @@ from ingestion.models import (
     DriverStanding,
     JobRun,
     PitStop,
+    PracticeResult,
     QualifyingResult,
     Race,
     RaceResult,
     RaceWeather,
     Season,
+    SprintResult,
     SyncRun,
     Team,
     TeamStanding,
@@ -98,6 +101,13 @@ def pits_frame(**filters) -> pd.DataFrame:
             "lap": "lap",
             "milliseconds": "milliseconds",
         },
+    )
+
+
+def sprints_frame(**filters) -> pd.DataFrame:
+    return _frame(
+        SprintResult.objects.filter(**filters),
+        {"race_id": "race_id", "driver_id": "driver_id", "team_id": "team_id", "points": "points"},
     )
 
 
@@ -175,7 +185,9 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
         ),
         pit_stops=driver_metrics.pit_stop_proxy(results, pits, driver_id=driver.pk),
         circuits=driver_metrics.circuit_performance(career, driver_id=driver.pk),
-        form=driver_metrics.season_form(results, driver_id=driver.pk),
+        form=driver_metrics.season_form(
+            results, sprints_frame(race__season_id=season, driver=driver), driver_id=driver.pk
+        ),
         championship=championship_trend(standings.astype(float)),
     )
     cache.set(key, data, _ttl())
@@ -246,13 +258,26 @@ def _results_qs():
     return RaceResult.objects.select_related("race", "race__circuit", "driver", "team", "status")
 
 
+def _with_sprint_points(qs):
+    """Each result row with `sprint_points`: the driver's points in that weekend's sprint (None
+    without a sprint result), in the same query."""
+    sprint = SprintResult.objects.filter(race=OuterRef("race"), driver=OuterRef("driver")).values("points")
+    return qs.annotate(sprint_points=Subquery(sprint[:1]))
+
+
 def driver_results_list(*, driver: Driver, season: int) -> list[RaceResult]:
-    return list(_results_qs().filter(driver=driver, race__season_id=season).order_by("race__round"))
+    return list(
+        _with_sprint_points(_results_qs().filter(driver=driver, race__season_id=season)).order_by(
+            "race__round"
+        )
+    )
 
 
 def team_results_list(*, team: Team, season: int) -> list[RaceResult]:
     return list(
-        _results_qs().filter(team=team, race__season_id=season).order_by("race__round", "position_order")
+        _with_sprint_points(_results_qs().filter(team=team, race__season_id=season)).order_by(
+            "race__round", "position_order"
+        )
     )
 
 
@@ -261,6 +286,16 @@ def team_drivers_list(*, team: Team, season: int) -> list[Driver]:
         Driver.objects.filter(
             pk__in=RaceResult.objects.filter(team=team, race__season_id=season).values("driver")
         )
+    )
+
+
+def driver_practice_list(*, driver: Driver) -> list[PracticeResult]:
+    """The driver's practice sessions (newest race first): what a driver without a race start (a
+    practice-only FP1 driver) has driven."""
+    return list(
+        PracticeResult.objects.filter(driver=driver)
+        .select_related("race", "team")
+        .order_by("-race__date", "session")
     )
 
 

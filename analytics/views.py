@@ -250,7 +250,8 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     shown = engine.prediction_sets_shown(races=[race])[race.pk]
     scored_stage = _scored_stage(shown["predictions"], shown["accuracy"])
     accuracy = shown["accuracy"].get(scored_stage)
-    status = _STATUS_LABELS.get(engine.race_status(race=race))
+    race_state = engine.race_status(race=race)
+    status = _STATUS_LABELS.get(race_state)
     live = _live_status(race)
     stages = _prediction_stages(shown["predictions"])
     # When the scored set was made (the home card says it too): its first row, already loaded for
@@ -278,6 +279,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "accuracy": accuracy,
         "scored_made": scored_made,
         "status": status,
+        "race_state": race_state,  # completed / awaiting_results / scheduled / removed_upstream
         "live": live,
         "weekend_now": _weekend_now(race),
         "chart": chart,
@@ -403,6 +405,13 @@ def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
     seasons = selectors.driver_seasons(driver=driver)
+    if not seasons:
+        # No race start yet (a practice-only FP1 driver): the driver's page says so and lists the
+        # practice sessions, as the API answers `available: false`, rather than a 404. Any season
+        # is the same story; a malformed one is still a 404.
+        _int_param(request, "season")
+        context = {"driver": driver, "practice": selectors.driver_practice_list(driver=driver)}
+        return render(request, "analytics/driver_no_starts.html", context)
     season = _season_choice(request, seasons)
     analytics = selectors.driver_analytics_get(driver=driver, season=season)
     form = analytics["form"]["per_race"]
@@ -420,8 +429,9 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
                 charts.Series("3-race average", [r["rolling_points"] for r in form]),
             ],
             x_labels=labels,
-            title=f"{driver.full_name}: points per race in {season}",
-            desc=f"Points scored each round of {season} and the 3-race rolling average; the results table lists the same numbers.",
+            title=f"{driver.full_name}: points per race weekend in {season}",
+            desc=f"Championship points scored each round of {season}, Grand Prix plus sprint, and the "
+            "3-race rolling average; the results table lists the two parts.",
             y_label="Points",
             y_min=0,
         ),
@@ -511,7 +521,9 @@ def standings(request: HttpRequest) -> HttpResponse:
     round_number = _int_param(request, "round")
     rounds = {r.round for r in selectors.season_rounds(season=season)}
     if round_number is not None and round_number not in rounds:
-        if request.htmx:  # the season changed under a round it does not have: show its latest
+        # The page's season form sends the season alone (its latest round is shown); a round the
+        # season lacks comes only from an old page or a hand-made URL: HTMX gets the latest round.
+        if request.htmx:
             round_number = None
         else:
             raise Http404(f"No standings after round {round_number} of {season}")
@@ -557,6 +569,7 @@ def model_performance(request: HttpRequest) -> HttpResponse:
                 "run": run,
                 "label": "After qualifying" if stage == "post" else "Before qualifying",
                 "seasons_label": _seasons_label(run.seasons),
+                "seasons_phrase": _seasons_phrase(run.seasons),
                 "standard": sorted(run.seasons or []) == standard,
                 "seasons": _season_rows((run.results or {}).get("seasons"), stage=stage),
                 "overall": _variants((run.results or {}).get("overall") or {}, stage=stage),
@@ -593,6 +606,12 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "analytics/model.html", context)
+
+
+def _seasons_phrase(seasons) -> str:
+    """What a run covers in words: "season 2024" for one season, "seasons 2022–2025" for several."""
+    label = _seasons_label(seasons)
+    return f"season {label}" if len(set(seasons or [])) == 1 else f"seasons {label}"
 
 
 def _seasons_label(seasons) -> str:
@@ -754,6 +773,7 @@ def championship(request: HttpRequest) -> HttpResponse:
             title=f"{season} drivers' title probabilities",
             desc="Share of simulated seasons each driver won the title; the table lists every driver.",
             unit="%",
+            value_labels=[charts.probability_percent(d["title_probability"]) for d in drivers[:10]],
         )
     return render(request, "analytics/championship.html", context)
 

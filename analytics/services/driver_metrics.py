@@ -179,10 +179,29 @@ def circuit_performance(results: pd.DataFrame, *, driver_id: int) -> list[dict]:
     return sorted(out, key=lambda r: (r["mean_finish"] is None, r["mean_finish"] or 0, -r["races"]))
 
 
-def season_form(results: pd.DataFrame, *, driver_id: int, window: int = 3) -> dict:
-    """Points and finishing order race by race, a rolling mean of points and its trend (slope/race)."""
-    own = results[results["driver_id"] == driver_id].sort_values("round")
-    points = own["points"].astype(float)
+def season_form(
+    results: pd.DataFrame, sprints: pd.DataFrame | None = None, *, driver_id: int, window: int = 3
+) -> dict:
+    """Points and finishing order race by race, a rolling mean of points and its trend (slope/race).
+
+    A round's `points` are the weekend's: the Grand Prix plus the sprint of that weekend (`sprints`:
+    race_id, driver_id, points), as the championship counts them, so the season's `points` match
+    the standings; `race_points` and `sprint_points` keep the two parts apart (per round and for the
+    season). A sprint scored at a weekend without a Grand Prix result still counts in the season's
+    totals (no such case in the data so far).
+    """
+    own = results[results["driver_id"] == driver_id].sort_values(["round", "position_order"])
+    own_sprints = (
+        sprints[sprints["driver_id"] == driver_id]
+        if sprints is not None and not sprints.empty
+        else pd.DataFrame({"race_id": [], "points": []})
+    )
+    sprint_by_race = own_sprints.groupby("race_id")["points"].sum().astype(float)
+    race_points = own["points"].astype(float)
+    # a weekend's sprint counts once, on the driver's first row of that race (1950s shared cars)
+    first_row = ~own["race_id"].duplicated()
+    sprint_points = own["race_id"].map(sprint_by_race).fillna(0.0).where(first_row, 0.0).astype(float)
+    points = race_points + sprint_points
     rolling = points.rolling(window, min_periods=1).mean()
     per_race = [
         {
@@ -192,13 +211,20 @@ def season_form(results: pd.DataFrame, *, driver_id: int, window: int = 3) -> di
             "position_order": int(row.position_order),
             "classified": pd.notna(row.position),
             "points": clean(p, 1),
+            "race_points": clean(gp, 1),
+            "sprint_points": clean(sp, 1),
             "rolling_points": clean(r, 2),
         }
-        for row, p, r in zip(own.itertuples(), points, rolling, strict=True)
+        for row, p, gp, sp, r in zip(
+            own.itertuples(), points, race_points, sprint_points, rolling, strict=True
+        )
     ]
+    season_sprint_points = float(own_sprints["points"].astype(float).sum())
     return {
         "races": len(per_race),
-        "points": clean(points.sum(), 1),
+        "points": clean(race_points.sum() + season_sprint_points, 1),
+        "race_points": clean(race_points.sum(), 1),
+        "sprint_points": clean(season_sprint_points, 1),
         "points_slope": clean(slope(points.tolist())),
         "per_race": per_race,
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from analytics.charts import probability_percent
+
 register = template.Library()
 
 
@@ -16,6 +18,13 @@ def pct(value, digits: int = 0) -> str:
         return f"{float(value) * 100:.{int(digits)}f}"
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def prob_pct(value, digits: int = 1) -> str:
+    """A probability as a percentage without the sign: '45.7', and '<0.1' / '>99.9' for a chance
+    that is not 0 or 1 but rounds to it (`charts.probability_percent`)."""
+    return probability_percent(value, digits)
 
 
 @register.filter

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -470,12 +470,14 @@ def _no_standings_after_round(season: int, round_number: int) -> str:
     return f"No standings after round {round_number} of {season} yet: {done}"
 
 
-def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
+def _season_aggregates(rows: list[dict], qual: dict[int, int], sprint: dict[int, float]) -> list[dict]:
     """Per-season totals from race-result rows ({season, race, position, grid, points}).
 
     `races` counts distinct races, `entries` the result rows: a team enters two cars per race and
     a 1950s driver could share more than one car, so the two differ; wins, podiums, points and the
-    classified counts are per entry.
+    classified counts are per entry. `points` are championship points as the standings count them:
+    the Grand Prix's (`race_points`) plus the sprints' (`sprint_points`, from `sprint`: season ->
+    sum of the sprint results' points).
     """
     seasons: dict[int, dict] = {}
     for r in rows:
@@ -488,6 +490,8 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
                 "wins": 0,
                 "podiums": 0,
                 "points": 0.0,
+                "race_points": 0.0,
+                "sprint_points": 0.0,
                 "classified": 0,
                 "not_classified": 0,
                 "poles": 0,
@@ -498,7 +502,7 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
         )
         s["entries"] += 1
         s["_races"].add(r["race"])
-        s["points"] += float(r["points"] or 0)
+        s["race_points"] += float(r["points"] or 0)
         if r["position"] is not None:
             s["classified"] += 1
             s["_finish"].append(r["position"])
@@ -511,11 +515,16 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
     for season, poles in qual.items():
         if season in seasons:
             seasons[season]["poles"] = poles
+    for season, points in sprint.items():
+        if season in seasons:
+            seasons[season]["sprint_points"] = float(points or 0)
     out = []
     for s in sorted(seasons.values(), key=lambda s: s["season"]):
         finish, grid = s.pop("_finish"), s.pop("_grid")
         s["races"] = len(s.pop("_races"))
-        s["points"] = round(s["points"], 2)
+        s["race_points"] = round(s["race_points"], 2)
+        s["sprint_points"] = round(s["sprint_points"], 2)
+        s["points"] = round(s["race_points"] + s["sprint_points"], 2)
         s["average_finish"] = round(sum(finish) / len(finish), 2) if finish else None
         s["average_grid"] = round(sum(grid) / len(grid), 2) if grid else None
         s["best_finish"] = min(finish) if finish else None
@@ -523,28 +532,33 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int]) -> list[dict]:
     return out
 
 
-def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
-    qs = RaceResult.objects.filter(driver=driver)
-    qq = QualifyingResult.objects.filter(driver=driver, position=1)
+def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
+    """Per-season totals of `driver=` or `team=` (`season` None = every season): 3 queries."""
+    qs = RaceResult.objects.filter(**entity)
+    qq = QualifyingResult.objects.filter(position=1, **entity)
+    qs_sprint = SprintResult.objects.filter(**entity)
     if season is not None:
         qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
+        qs_sprint = qs_sprint.filter(race__season_id=season)
     rows = list(qs.values("race", "position", "grid", "points", season=F("race__season_id")))
     poles: dict[int, int] = {}
     for s in qq.values_list("race__season_id", flat=True):
         poles[s] = poles.get(s, 0) + 1
-    return _season_aggregates(rows, poles)
+    sprint = dict(
+        qs_sprint.values("race__season_id")
+        .order_by()
+        .annotate(total=Sum("points"))
+        .values_list("race__season_id", "total")
+    )
+    return _season_aggregates(rows, poles, sprint)
+
+
+def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
+    return _entity_aggregates(driver=driver, season=season)
 
 
 def team_aggregates(*, team: Team, season: int | None) -> list[dict]:
-    qs = RaceResult.objects.filter(team=team)
-    qq = QualifyingResult.objects.filter(team=team, position=1)
-    if season is not None:
-        qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
-    rows = list(qs.values("race", "position", "grid", "points", season=F("race__season_id")))
-    poles: dict[int, int] = {}
-    for s in qq.values_list("race__season_id", flat=True):
-        poles[s] = poles.get(s, 0) + 1
-    return _season_aggregates(rows, poles)
+    return _entity_aggregates(team=team, season=season)
 
 
 def _schedule_text(task) -> str:

@@ -228,7 +228,12 @@ class SeasonAggregateOut(serializers.Serializer):
     )
     wins = serializers.IntegerField()
     podiums = serializers.IntegerField()
-    points = serializers.FloatField()
+    points = serializers.FloatField(
+        help_text="Championship points scored: Grand Prix plus sprint points (race_points + sprint_points), "
+        "as the standings count them"
+    )
+    race_points = serializers.FloatField(help_text="Grand Prix points only")
+    sprint_points = serializers.FloatField(help_text="Sprint points only (0 in seasons without sprints)")
     classified = serializers.IntegerField()
     not_classified = serializers.IntegerField()
     poles = serializers.IntegerField()
@@ -240,7 +245,7 @@ class SeasonAggregateOut(serializers.Serializer):
 class DriverAnalyticsOut(serializers.Serializer):
     driver = DriverOut()
     season = serializers.IntegerField(allow_null=True)
-    seasons = SeasonAggregateOut(many=True, help_text="Per-season aggregates from race results")
+    seasons = SeasonAggregateOut(many=True, help_text="Per-season aggregates from race and sprint results")
     analytics = serializers.JSONField(
         help_text="Metrics computed by the analytics app (see docs/analytics.md)"
     )

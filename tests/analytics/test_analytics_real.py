@@ -56,7 +56,12 @@ def test_verstappen_2021_against_the_csv(django_assert_max_num_queries):
     c = data["race_pace_consistency"]
     assert c["finishes"] == len(finishes)
     assert c["position_stdev"] == pytest.approx(statistics.stdev(finishes), abs=0.001)
-    assert data["form"]["points"] == pytest.approx(sum(float(r["points"]) for r in own))
+    sprints = [r for r in _csv("sprint_results") if r["raceId"] in races and r["driverId"] == VER]
+    race_points = sum(float(r["points"]) for r in own)
+    sprint_points = sum(float(r["points"]) for r in sprints)
+    assert data["form"]["race_points"] == pytest.approx(race_points)
+    assert data["form"]["sprint_points"] == pytest.approx(sprint_points) and sprint_points > 0
+    assert data["form"]["points"] == pytest.approx(race_points + sprint_points)
 
     # qualifying gap: deepest session both Red Bull drivers set a time, race by race
     quali = [q for q in _csv("qualifying") if q["raceId"] in races]
@@ -98,6 +103,30 @@ def test_verstappen_2021_against_the_csv(django_assert_max_num_queries):
     driver = Driver.objects.get(ref="max_verstappen")
     with django_assert_max_num_queries(0):
         assert driver_analytics_get(driver=driver, season=2021) == data
+
+
+def test_verstappen_2025_season_points_are_the_final_standings():
+    """QA: the driver page said "389 points in 24 races" for Verstappen's 2025 while the standings
+    say 421: the season's points left out his sprint points. They are the championship's now, race
+    by race (a round's points are its Grand Prix plus its sprint) and in total."""
+    races = _race_ids(2025)
+    last = max((r for r in _csv("races") if r["year"] == "2025"), key=lambda r: int(r["round"]))
+    final = next(
+        s for s in _csv("driver_standings") if s["raceId"] == last["raceId"] and s["driverId"] == VER
+    )
+    form = driver_analytics_get(driver=Driver.objects.get(ref="max_verstappen"), season=2025)["form"]
+    assert form["points"] == float(final["points"]) == 421
+    assert (form["race_points"], form["sprint_points"]) == (389, 32)
+    assert sum(r["points"] for r in form["per_race"]) == pytest.approx(421)
+    sprint_by_race = {
+        r["raceId"]: float(r["points"])
+        for r in _csv("sprint_results")
+        if r["raceId"] in races and r["driverId"] == VER
+    }
+    slug_to_id = {r["round"]: r["raceId"] for r in _csv("races") if r["year"] == "2025"}
+    for row in form["per_race"]:
+        assert row["sprint_points"] == sprint_by_race.get(slug_to_id[str(row["round"])], 0)
+        assert row["points"] == pytest.approx(row["race_points"] + row["sprint_points"])
 
 
 def test_mercedes_2021_against_the_csv():

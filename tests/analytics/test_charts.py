@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from analytics import charts
 
 
@@ -44,3 +46,32 @@ def test_bar_chart_scales_to_the_largest_value_and_highlights_one():
     widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', svg)]
     assert widths[0] == 2 * widths[1]
     assert svg.count('class="bar highlight"') == 1 and "1%" in svg
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [
+        (0.0004, "<0.1"),  # QA: Leclerc's 2026 title chance read "0.0%"
+        (0.00099, "<0.1"),
+        (0.001, "0.1"),
+        (0.0, "0.0"),  # no chance at all is still 0
+        (0.4567, "45.7"),
+        (0.999, "99.9"),
+        (0.9996, ">99.9"),  # not "100.0" for a title not yet won
+        (1.0, "100.0"),
+        (None, ""),
+    ],
+)
+def test_probability_percent_never_rounds_a_chance_to_0_or_100(p, text):
+    assert charts.probability_percent(p) == text
+
+
+def test_bar_chart_prints_the_value_labels_it_is_given():
+    svg = charts.bar_chart(
+        items=[("Norris", 99.96), ("Leclerc", 0.0)],
+        title="t",
+        desc="d",
+        unit="%",
+        value_labels=[">99.9", "<0.1"],
+    )
+    assert ">&gt;99.9%</text>" in svg and ">&lt;0.1%</text>" in svg and ">0%</text>" not in svg

@@ -242,3 +242,47 @@ def test_season_form_rolling_points():
     assert out["points"] == 69
     # rolling 3: 25, 21.5, 14.667, 14.667
     assert [r["rolling_points"] for r in out["per_race"]] == [25, 21.5, 14.67, 14.67]
+
+
+def test_season_form_counts_each_weekends_sprint_points():
+    """Verstappen's 2021 rounds 10, 13 and 14 (British GP: out, sprint 3 points; Dutch GP: won, no
+    sprint; Italian GP: out, sprint 2 points): a round's points are the weekend's, the season's
+    match the standings, the Grand Prix part stays apart, another driver's sprint is not counted."""
+    frame = _results(
+        [
+            (
+                i,
+                2021,
+                rnd,
+                f"r{rnd}",
+                f"R{rnd}",
+                i,
+                f"c{i}",
+                f"C{i}",
+                VER,
+                RED_BULL,
+                1,
+                pos,
+                order,
+                pts,
+                status,
+            )
+            for i, (rnd, pos, order, pts, status) in enumerate(
+                [(10, None, 20, 0, "Accident"), (13, 1, 1, 25, "Finished"), (14, None, 19, 0, "Collision")],
+                start=1,
+            )
+        ]
+    )
+    sprints = pd.DataFrame(
+        [(1, VER, RED_BULL, 3.0), (3, VER, RED_BULL, 2.0), (3, HAM, MERCEDES, 1.0)],
+        columns=["race_id", "driver_id", "team_id", "points"],
+    )
+    out = driver_metrics.season_form(frame, sprints, driver_id=VER)
+    assert (out["points"], out["race_points"], out["sprint_points"]) == (30, 25, 5)
+    assert [(r["points"], r["race_points"], r["sprint_points"]) for r in out["per_race"]] == [
+        (3, 0, 3),
+        (25, 25, 0),
+        (2, 0, 2),
+    ]
+    # without sprint results (a season before 2021): Grand Prix points only, as before
+    assert driver_metrics.season_form(frame, driver_id=VER)["points"] == 25

@@ -310,13 +310,50 @@ def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_
     mine = [r for r in csv_rows("results") if r["raceId"] in race_ids and r["driverId"] == ver]
     wins = sum(1 for r in mine if r["position"] == "1")
     points = sum(float(r["points"]) for r in mine)
+    sprint = sum(
+        float(r["points"])
+        for r in csv_rows("sprint_results")
+        if r["raceId"] in race_ids and r["driverId"] == ver
+    )
     body = api.get("/api/v1/analytics/driver/max_verstappen", {"season": 2023}).json()
     assert body["driver"]["id"] == "max_verstappen"
     (season,) = body["seasons"]
     assert season["season"] == 2023 and season["races"] == len(mine) == 22
     assert season["wins"] == wins == 19
-    assert season["points"] == pytest.approx(points)
+    assert season["race_points"] == pytest.approx(points)
+    assert season["sprint_points"] == pytest.approx(sprint) and sprint > 0  # 2023 had six sprints
+    assert season["points"] == pytest.approx(points + sprint)
     assert "analytics" in body
+
+
+def _final_standing_points(kind: str, season: int, ref: str) -> float:
+    """Points in the season's final drivers' or constructors' standings, from the CSVs."""
+    last = max((r for r in csv_rows("races") if r["year"] == str(season)), key=lambda r: int(r["round"]))
+    if kind == "driver":
+        ids, standings, key = csv_rows("drivers"), csv_rows("driver_standings"), "driverId"
+        entity = next(d[key] for d in ids if d["driverRef"] == ref)
+    else:
+        ids, standings, key = csv_rows("constructors"), csv_rows("constructor_standings"), "constructorId"
+        entity = next(c[key] for c in ids if c["constructorRef"] == ref)
+    return float(next(s["points"] for s in standings if s["raceId"] == last["raceId"] and s[key] == entity))
+
+
+@pytest.mark.parametrize(
+    ("kind", "ref", "standing", "race_only"),
+    [("driver", "max_verstappen", 421, 389), ("team", "mclaren", 833, 775)],
+)
+def test_analytics_season_points_match_the_final_standings(api, ergast_data, kind, ref, standing, race_only):
+    """QA: 2025's `seasons[].points` left out sprint points (Verstappen 389, McLaren 775) while the
+    standings say 421 and 833: the season total is now the championship's, the Grand Prix part is
+    `race_points`."""
+    assert _final_standing_points(kind, 2025, ref) == standing
+    (season,) = api.get(f"/api/v1/analytics/{kind}/{ref}", {"season": 2025}).json()["seasons"]
+    assert season["points"] == pytest.approx(standing)
+    assert season["race_points"] == pytest.approx(race_only)
+    assert season["sprint_points"] == pytest.approx(standing - race_only)
+    standings = api.get("/api/v1/standings", {"season": 2025}).json()
+    (row,) = [r for r in standings["drivers" if kind == "driver" else "teams"] if r[kind]["id"] == ref]
+    assert row["points"] == pytest.approx(season["points"])
 
 
 def test_team_analytics_all_seasons(api, ergast_data):

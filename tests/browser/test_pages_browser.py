@@ -115,12 +115,16 @@ def test_home_shows_three_upcoming_and_three_past_races(page, browser):
 
 def test_standings_season_selector_swaps_the_table_without_reload(page):
     page.goto(f"{page.base}/standings/")
-    assert page.locator("#standings-caption").get_attribute("data-season") == "2026"
+    caption = page.locator("#standings-caption")
+    assert caption.get_attribute("data-season") == "2026" and caption.get_attribute("data-round") == "7"
     page.evaluate("window.__noReload = 'still here'")
     page.select_option("#season-select", "2021")
     page.wait_for_selector('#standings-caption[data-season="2021"]')
     assert page.evaluate("window.__noReload") == "still here"  # same document: swapped in place
-    assert "season=2021" in page.url  # and the address bar follows
+    # a season change shows that season's final round, not the round the old season was on (7)
+    assert caption.get_attribute("data-round") == "22" and "after round 22" in caption.inner_text()
+    assert "season=2021" in page.url and "round=" not in page.url  # and the address bar follows
+    assert page.locator("#season-form button[type=submit]").is_visible()  # a visible submit
     assert page.locator("#driver-standings tbody tr").first.inner_text().split("\t")[1] == "Max Verstappen"
     page.select_option("#round-select", "5")
     page.wait_for_selector('#standings-caption[data-round="5"]')

@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from functools import cache as memoize
+from html.parser import HTMLParser
 
 import pytest
 from django.core.cache import cache
@@ -40,6 +41,46 @@ def _race_row(year: int, rnd: int) -> dict:
 def _driver_name(driver_id: str) -> str:
     d = next(r for r in _csv("drivers") if r["driverId"] == driver_id)
     return f"{d['forename']} {d['surname']}"
+
+
+class _Forms(HTMLParser):
+    """Each <form> of a page: its attributes, the ids of its controls and the fields it submits
+    (name -> value; a <select> submits its selected option), as a browser builds the query."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"attrs": a, "ids": set(), "fields": {}, "buttons": 0})
+        elif self.forms and tag in ("input", "select", "button"):
+            form = self.forms[-1]
+            form["ids"].add(a.get("id"))
+            if tag == "button":
+                form["buttons"] += a.get("type", "submit") == "submit"
+            elif tag == "select":
+                self._select = a["name"]
+            elif a.get("type") != "submit":
+                form["fields"][a["name"]] = a.get("value", "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.forms[-1]["fields"][self._select] = a["value"]
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def _forms(html: str) -> list[dict]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+def _form_with(html: str, control_id: str) -> dict:
+    return next(f for f in _forms(html) if control_id in f["ids"])
 
 
 @pytest.fixture(autouse=True)
@@ -254,6 +295,40 @@ def test_upcoming_race_without_anything_still_renders(client):
     assert "No prediction for this race yet." in response.content.decode()
 
 
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, tzinfo=UTC), tick=True)  # Las Vegas run 11-22
+def test_race_without_a_prediction_says_whether_it_was_run_and_what_happens_next(client):
+    """QA: "No prediction for this race yet." on 2026_las_vegas, run and awaiting results. A race
+    run without a stored pre-race prediction says so, and, while its results are awaited, that one
+    is backfilled (and scored) once they are in (post-race follow-up: `predictions_backfill`)."""
+
+    def said(race_id: str) -> str:
+        html = client.get(reverse("analytics:race", args=[race_id])).content.decode()
+        return html.split('id="no-prediction">')[1].split("</p>")[0]
+
+    awaiting = said("2026_las_vegas")
+    assert awaiting.startswith("This race was run without a stored pre-race prediction.")
+    assert "Once its results are in, one is backfilled" in awaiting and "yet" not in awaiting
+    # results in, nothing stored (the dump has no predictions): run, none backfilled yet
+    assert (
+        said("2026_7")
+        == "This race was run without a stored pre-race prediction, and none has been backfilled yet."
+    )
+    # before 1997 there is no history to predict from: nothing is promised
+    assert said("1990_1") == "This race was run without a stored pre-race prediction."
+    assert said("2026_23") == "No prediction for this race yet."  # still to come
+
+
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, tzinfo=UTC), tick=True)
+def test_home_headings_count_the_races_listed(client):
+    """QA: "Next three races" above two cards once only Qatar and Abu Dhabi were left."""
+    html = client.get(reverse("analytics:home")).content.decode()
+    assert html.count('class="card race-card upcoming"') == 2
+    assert '<h2 id="upcoming-h">Next two races</h2>' in html and "Next three races" not in html
+    assert '<h2 id="past-h">Last three races: predicted vs actual</h2>' in html
+    with_three = client.get(reverse("analytics:home"), {"as_of": "2026-06-20"}).content.decode()
+    assert '<h2 id="upcoming-h">Next three races</h2>' in with_three
+
+
 def test_why_partial_and_full_page(client, predicted_2026_7, django_assert_max_num_queries):
     race, entrants = predicted_2026_7
     url = reverse("analytics:why", args=[race.slug, entrants[0].driver.ref])
@@ -328,6 +403,20 @@ def test_calendar_lists_every_round_with_winners(client, django_assert_max_num_q
     assert client.get(reverse("analytics:calendar")).status_code == 200  # newest season
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("calendar", []), ("championship", []), ("driver", ["max_verstappen"]), ("team", ["mercedes"])],
+)
+def test_season_pickers_do_not_navigate_on_input_and_have_a_visible_submit(client, name, args):
+    """QA (WCAG 3.2.2): `<select onchange="this.form.submit()">` left the page as soon as an option
+    was reached with the keyboard, and the "Show" button was only in <noscript>."""
+    html = client.get(reverse(f"analytics:{name}", args=args), {"season": 2021}).content.decode()
+    assert "onchange" not in html and "<noscript>" not in html
+    (picker,) = [f for f in _forms(html) if "season-picker" in f["attrs"].get("class", "")]
+    assert picker["fields"] == {"season": "2021"} and picker["buttons"] == 1
+    assert picker["attrs"]["method"] == "get" and "hx-get" not in picker["attrs"]
+
+
 # --- drivers and teams -----------------------------------------------------------------------
 
 
@@ -349,6 +438,39 @@ def test_driver_page(client, django_assert_max_num_queries):
             client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2021}).status_code
             == 200
         )
+
+
+def test_driver_page_season_points_include_sprints_as_the_standings_do(client):
+    """QA: /drivers/max_verstappen/?season=2025 said "389 points in 24 races" while the standings
+    say 421 (32 sprint points left out). The total is the championship's; the parts are labelled."""
+    html = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2025}).content.decode()
+    assert "421 championship points in 24 races (389 in Grands Prix, 32 in sprints)" in html
+    assert "389 points" not in html
+    table = html.split('<table class="results">')[1].split("</table>")[0]
+    assert '<th class="num">Grand Prix points</th><th class="num">Sprint points</th>' in table
+    # the team page's results table labels its two point columns the same way
+    team = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 2025}).content.decode()
+    assert '<th class="num">Grand Prix points</th><th class="num">Sprint points</th>' in team
+
+
+def test_a_practice_only_driver_has_a_page_saying_no_race_starts_yet(client):
+    """QA: /drivers/herta/ (FP1 only: practice.csv, 2026 round 7, Cadillac) was a 404 while
+    /api/v1/analytics/driver/herta answers 200 with `available: false`. The page now shows the
+    driver, says there is no race start yet and lists the practice sessions."""
+    (fp1,) = [r for r in _csv("practice") if r["driverId"] == "893"]
+    assert not [r for r in _csv("results") if r["driverId"] == "893"]
+    race = next(r for r in _csv("races") if r["raceId"] == fp1["raceId"])
+    for params in ({}, {"season": 2026}):
+        response = client.get(reverse("analytics:driver", args=["herta"]), params)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "<h1>Colton Herta</h1>" in html and "No race starts yet" in html
+        rows = html.split('id="practice-sessions"')[1].split("<tbody>")[1].split("</tbody>")[0]
+        assert rows.count("<tr>") == 1
+        assert f"2026 {race['name']}" in rows and "Practice 1" in rows and "Cadillac" in rows
+        assert f'<td class="num">{fp1["position"]}</td>' in rows and fp1["time"] in rows
+    assert client.get("/api/v1/analytics/driver/herta").json()["analytics"]["available"] is False
+    assert client.get(reverse("analytics:driver", args=["herta"]), {"season": "x"}).status_code == 404
 
 
 def test_driver_and_team_404s(client):
@@ -412,6 +534,29 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 5) in response.content.decode()
 
 
+def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
+    """QA: on /standings/ (2026 after round 7) choosing 2021 sent season=2021&round=7 and showed
+    "2021 standings after round 7". The season select's form submits the season alone (with HTMX on
+    change, and through its visible button without JS), so the answer is 2021's final round."""
+    html = client.get(reverse("analytics:standings")).content.decode()
+    season_form = _form_with(html, "season-select")
+    assert season_form["fields"] == {"season": "2026"}  # no round goes with a season change
+    assert season_form["buttons"] == 1 and "<noscript>" not in html  # a visible submit
+    assert season_form["attrs"]["hx-get"] == season_form["attrs"]["action"] == reverse("analytics:standings")
+    # the request the select fires once 2021 is chosen: the form's fields with the new season
+    for headers in (HTMX, {}):  # swapped in place, or the no-JS page the button loads
+        body = client.get(season_form["attrs"]["action"], {"season": "2021"}, **headers).content.decode()
+        assert 'data-season="2021" data-round="22"' in body  # 2021's final round, not round 7
+        assert "2021 standings after round 22" in body
+    # the round select keeps the season shown and sends the round chosen
+    round_form = _form_with(html, "round-select")
+    assert round_form["fields"] == {"season": "2026", "round": "7"} and round_form["buttons"] == 1
+    body = client.get(
+        round_form["attrs"]["action"], {"season": "2026", "round": "5"}, **HTMX
+    ).content.decode()
+    assert 'data-season="2026" data-round="5"' in body
+
+
 def test_standings_404s(client):
     assert client.get(reverse("analytics:standings"), {"season": 2021, "round": 99}).status_code == 404
     assert client.get(reverse("analytics:standings"), {"season": 1900}).status_code == 404
@@ -457,6 +602,42 @@ def test_championship_page(client):
     assert response.status_code == 200
     assert "title chances" in response.content.decode()
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
+
+
+def test_championship_page_shows_tiny_title_chances_as_below_0_1_percent(client, monkeypatch):
+    """QA: Leclerc's 0.0004 title chance read "0.0%" (table) and "0%" (chart). On the page a chance
+    that is neither 0 nor 1 is never rounded to it: "<0.1%", ">99.9%"; the API keeps the float."""
+    drivers = [
+        ("max_verstappen", "Max Verstappen", 0.9996),
+        ("charles_leclerc", "Charles Leclerc", 0.0004),
+        ("lewis_hamilton", "Lewis Hamilton", 0.0),
+    ]
+    simulation = {
+        "season": 2026,
+        "n_sims": 5000,
+        "model_version": "v-test",
+        "remaining_races": ["2026_qatar", "2026_uae"],
+        "note": "test simulation",
+        "drivers": [
+            {
+                "driver": ref,
+                "driver_name": name,
+                "current_points": 300.0 - i,
+                "expected_points": 350.0 - i,
+                "title_probability": p,
+                "excluded": False,
+            }
+            for i, (ref, name, p) in enumerate(drivers)
+        ],
+        "teams": [],
+    }
+    monkeypatch.setattr("analytics.views.championship_simulate", lambda *, season: simulation)
+    html = client.get(reverse("analytics:championship"), {"season": 2026}).content.decode()
+    table = html.split('id="title-probabilities"')[1].split("</table>")[0]
+    outputs = re.findall(r"<output>(.*?)</output>", table)
+    assert outputs == ["&gt;99.9%", "&lt;0.1%", "0.0%"]
+    chart = html.split('data-chart="bar"')[1].split("</svg>")[0]
+    assert "&gt;99.9%</text>" in chart and "&lt;0.1%</text>" in chart
 
 
 def _final_table(kind: str, season: int) -> list[tuple[str, float, str]]:
@@ -737,8 +918,11 @@ def test_model_page_headlines_the_standard_post_qualifying_backtest(client, djan
     post, pre = html.split('class="backtest-run"')[1:3]
     assert 'data-stage="post"' in post and "After qualifying · seasons 2022–2025" in post
     assert "3.220" in post and "4.190" not in html and "Not the standard period" not in post
-    assert 'data-stage="pre"' in pre and "Before qualifying · seasons 2026" in pre and "5.550" in pre
+    assert 'data-stage="pre"' in pre and "Before qualifying · season 2026" in pre and "5.550" in pre
     assert "Not the standard period (2022–2025)" in pre
+    # said to fans in plain words (QA: "seasons 2026", "not comparable with the README's table")
+    assert "README" not in html and "seasons 2026" not in html
+    assert "this run covers season 2026 only (7 races)" in pre
     assert backtest_headlines()["post"].pk == standard.pk
     # the API's models/performance shows the frontend the same runs, flagged
     backtests = client.get("/api/v1/models/performance").json()["backtests"]
