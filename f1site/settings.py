@@ -143,12 +143,18 @@ CACHE_STALE_GRACE = env_int("CACHE_STALE_GRACE", 300, minimum=0)  # how long a s
 # A recompute lock expires if its owner dies; a cold miss waits at most CACHE_LOCK_WAIT for the winner.
 CACHE_LOCK_TIMEOUT = env_int("CACHE_LOCK_TIMEOUT", 30, minimum=1)
 CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
+# Bumped with any change to what a cached entry holds (a response's fields, a page's HTML, an
+# analytics dict): Django's cache VERSION is in every key, so a deploy starts from an empty
+# namespace instead of serving the old shape for up to CACHE_TTL_STATIC (7 days). 2: season points
+# with sprints (race_points / sprint_points).
+CACHE_FORMAT = 2
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "pitwall"),
+            "VERSION": CACHE_FORMAT,
             "TIMEOUT": CACHE_TTL_DYNAMIC,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -167,6 +173,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "pitwall",
+            "VERSION": CACHE_FORMAT,
             "TIMEOUT": CACHE_TTL_DYNAMIC,
         }
     }

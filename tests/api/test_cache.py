@@ -323,3 +323,16 @@ def test_redis_outage_serves_this_process_copy_until_an_invalidation(api, ergast
         after = api.get(path)
     assert after.status_code == 200 and after.content == warm.content
     assert len(ctx.captured_queries) > 0
+
+
+@pytest.mark.django_db
+def test_a_deploy_that_bumps_cache_format_never_serves_the_old_shape(settings):
+    """Season points gained race_points / sprint_points; a cached analytics answer of the old shape
+    would have been served for up to 7 days after the deploy. CACHE_FORMAT is the cache VERSION in
+    every key, so what an older release stored is invisible to this one."""
+    key = f1cache.driver_key("max_verstappen")
+    cache.set(key, {"stale": True}, version=settings.CACHE_FORMAT - 1)
+    assert cache.make_key(key).split(":")[1] == str(settings.CACHE_FORMAT)
+    assert cache.get(key) is None
+    assert cache.get(key, version=settings.CACHE_FORMAT - 1) == {"stale": True}  # still there, unread
+    cache.delete(key, version=settings.CACHE_FORMAT - 1)
