@@ -223,18 +223,41 @@ def test_results_print_race_and_driver_without_extra_queries(
 
 
 def test_result_names_in_admin_messages(ergast_data, admin_client):
-    result = RaceResult.objects.get(race__slug="2021_uae", position_order=2)
+    # loaded as the result admins load them (race and driver selected), so names, no queries
+    results = RaceResult.objects.select_related("race", "driver")
+    result = results.get(race__slug="2021_uae", position_order=2)
     assert str(result) == "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton"
-    retired = RaceResult.objects.filter(race__slug="2021_uae", position_text="R").first()
+    retired = results.filter(race__slug="2021_uae", position_text="R").first()
     assert str(retired) == f"2021 Abu Dhabi Grand Prix — Ret {retired.driver}"
-    sprint = SprintResult.objects.get(race__season_id=2021, race__round=10, position_order=1)
+    sprint = SprintResult.objects.select_related("race", "driver").get(
+        race__season_id=2021, race__round=10, position_order=1
+    )
     assert str(sprint) == f"2021 British Grand Prix sprint — P1 {sprint.driver}"
+    # not loaded: ids, never a query per row
+    bare = RaceResult.objects.get(pk=result.pk)
+    assert str(bare) == f"race #{result.race_id} — P2 driver #{result.driver_id}"
 
     response = admin_client.post(
         _url(RaceResult, "change", result.pk), _form_data(result, points="19"), follow=True
     )
     messages = [str(m) for m in response.context["messages"]]
     assert len(messages) == 1 and "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton" in messages[0]
+
+
+def test_the_delete_page_of_a_status_with_thousands_of_results_is_not_n_plus_1(
+    ergast_data, admin_client, django_assert_max_num_queries
+):
+    """QA: /admin/ingestion/status/1/delete/ ("Finished") listed 4,490 protected results with two
+    queries each (race and driver in RaceResult.__str__): over 9,000 queries, 20 s through gunicorn."""
+    from ingestion.models import Status
+
+    finished = Status.objects.get(status="Finished")
+    protected = RaceResult.objects.filter(status=finished).count()
+    assert protected > 1000
+    with django_assert_max_num_queries(30):
+        page = admin_client.get(reverse("admin:ingestion_status_delete", args=[finished.pk]))
+    assert page.status_code == 200
+    assert page.context["protected"] and len(page.context["protected"]) >= protected  # still listed
 
 
 def test_resync_race_while_another_sync_holds_the_lock_says_so(
