@@ -237,8 +237,10 @@ def _pruned_message(version: ModelVersion) -> str:
 
 def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVersion, ModelBundle]:
     """The active (or given) version's models; if its artifact is missing or corrupt, log the reason
-    (once per unchanged file and process: bundle_load remembers failures) and fall back to the
-    newest older version whose artifact loads."""
+    (once per unchanged file and process: bundle_load remembers failures) and fall back to an older
+    version whose artifact loads: the one trained on the latest data (`trained_until_date`), the
+    newest first among equals — not merely the newest registered, which may be a backfill model
+    trained up to an earlier season for honest past predictions."""
     candidates = []
     if version is not None:
         candidates.append(version)
@@ -253,7 +255,7 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
     )
     if newest is not None:
         others = others.filter(created_at__lte=newest)
-    candidates.extend(others.order_by("-created_at", "-id"))
+    candidates.extend(others.order_by("-trained_until_date", "-created_at", "-id"))
     errors = []
     for candidate in candidates:
         try:

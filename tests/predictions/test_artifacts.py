@@ -156,3 +156,19 @@ def test_an_unchanged_file_is_served_from_memory(storage, monkeypatch):
     monkeypatch.setattr(artifacts.joblib, "load", lambda *a, **k: pytest.fail("read again"))
     assert model_bundle_load()[1] is first
     assert artifacts.bundle_load(Path(version.artifact_path), label=version.label) is first
+
+
+def test_the_fallback_is_the_model_trained_on_the_latest_data_not_a_newer_backfill_model(storage):
+    """QA: with the active artifact corrupt, the site served the backfill model (trained to 2025 for
+    honest past predictions, registered after the 2026 one) instead of the older 2026 model."""
+    from datetime import date
+
+    current = _version(storage, 0)  # trained through 2026
+    backfill = _version(storage, 1)  # registered later, trained through 2025 only
+    active = _version(storage, 2, active=True)
+    ModelVersion.objects.filter(pk__in=[current.pk, active.pk]).update(trained_until_date=date(2026, 6, 28))
+    ModelVersion.objects.filter(pk=backfill.pk).update(
+        train_until_season=2025, trained_until_date=date(2025, 12, 7)
+    )
+    _truncate(Path(active.artifact_path))
+    assert model_bundle_load()[0].label == "vart-0"
