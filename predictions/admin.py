@@ -123,7 +123,9 @@ class PredictionAdmin(ViewOnlyAdmin):
         for race in sorted(races, key=lambda r: r.date):
             try:
                 result = regeneration_start(race=race, stage=None, background=False)
-            except (PredictionInputError, ModelUnavailable) as exc:  # recorded as a failed JobRun
+            # A failed JobRun, except a race refused before any run is created (run already, off
+            # the calendar upstream: race_live_prediction_check); the message says why either way.
+            except (PredictionInputError, ModelUnavailable) as exc:
                 self.message_user(request, f"{race.slug}: {exc}", messages.ERROR)
                 continue
             link = _job_run_link(result.run)
