@@ -7,6 +7,7 @@ touch the ORM. Shapes are documented by the serializers in ingestion/api/seriali
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,6 +29,8 @@ from ingestion.models import (
     Team,
     WeatherForecast,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class RaceStatus:
@@ -589,7 +592,9 @@ def _due_at(task, *, sent_at: dt.datetime | None, now: dt.datetime) -> tuple[dt.
     it at start_time). remaining_estimate counts from now (negative once the due time has passed);
     the due time is reported as is, never clamped to now, so a job beat did not send looks overdue."""
     base = max(filter(None, [task.last_run_at, sent_at]), default=None)
-    lagging = base is not None and (sent_at is None or task.last_run_at > sent_at)
+    # the column lags only when it is the base; a job run by hand before beat ever sent it has a
+    # JobRun but no last_run_at (comparing None with it raised TypeError: next_run_at was null)
+    lagging = task.last_run_at is not None and (sent_at is None or task.last_run_at > sent_at)
     if base is None:
         if task.start_time is not None:
             return _to_second(max(task.start_time, task.date_changed)), False
@@ -666,8 +671,9 @@ def jobs_status() -> dict:
         if t.enabled:
             try:
                 next_run, lagging = _due_at(t, sent_at=sent_at, now=now)
-            except Exception:  # an odd schedule must not break the status page
-                next_run = None
+            except Exception:  # an odd schedule must not break the status page, but must be seen
+                logger.warning("no due time for a periodic task", extra={"task": t.name}, exc_info=True)
+                next_run, lagging = None, False
         overdue_before = now - grace - (write_back if lagging else dt.timedelta(0))
         jobs.append(
             {
