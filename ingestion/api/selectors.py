@@ -621,7 +621,7 @@ def jobs_status() -> dict:
     from django_celery_beat.models import PeriodicTask
 
     from ingestion.models.job_run import JobRun
-    from ingestion.services.jobs import job_checks_get
+    from ingestion.services.jobs import job_checks_get, job_name_for_task
     from ingestion.services.liveness import pipeline_liveness_get
     from ingestion.services.stale_runs import job_runs_stale_close_quietly
 
@@ -655,7 +655,9 @@ def jobs_status() -> dict:
                 for r in runs
             ],
         }
-    names = [t.name for t in tasks]
+    # JobRun.job is the job's own name; a PeriodicTask staff renamed is matched to it by task path
+    job_of = {t.pk: job_name_for_task(task=t.task, default=t.name) for t in tasks}
+    names = sorted(set(job_of.values()))
     latest = JobRun.objects.filter(job__in=names).values("job").annotate(last=Max("pk")).values("last")
     last = {r.job: r for r in JobRun.objects.filter(pk__in=latest)}
     checks = job_checks_get(jobs=names)  # idle ticks (live_timing outside sessions) leave no JobRun
@@ -665,8 +667,8 @@ def jobs_status() -> dict:
     write_back = dt.timedelta(seconds=_beat_sync_every())
     jobs = []
     for t in tasks:
-        run = last.get(t.name)
-        sent_at = max(filter(None, [run.started_at if run else None, checks.get(t.name)]), default=None)
+        run = last.get(job_of[t.pk])
+        sent_at = max(filter(None, [run.started_at if run else None, checks.get(job_of[t.pk])]), default=None)
         next_run, lagging = None, False
         if t.enabled:
             try:

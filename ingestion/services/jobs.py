@@ -14,8 +14,9 @@ Every Celery task in the pipeline is `job_run_execute(job=..., func=...)` around
   `JobTask.run_job`). The exception is an idle tick of a
   frequent job (`idle_check`, e.g. the 30-second live-timing job outside sessions): it leaves no row
   (2,880 a day of noise otherwise), only the time of the last check in the cache (`job_checks_get`);
-* the schedule is seeded into django-celery-beat's tables (UTC crontabs) keyed by PeriodicTask.name,
-  so re-running the seed (every deploy's `migrate`) never duplicates and never overwrites a staff edit.
+* the schedule is seeded into django-celery-beat's tables (UTC crontabs); a job's row is found by
+  PeriodicTask.name or, once staff renamed it, by its task path, so re-running the seed (every
+  deploy's `migrate`, `run_job --seed-schedule`) never duplicates and never overwrites a staff edit.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def job_specs() -> tuple[JobSpec, ...]:
             crontab={"minute": "30", "hour": "3"},
         ),
     )
+
+
+def job_name_for_task(*, task: str, default: str) -> str:
+    """The job a PeriodicTask runs, by its task path: JobRun.job keeps the job's own name even when
+    staff renamed the PeriodicTask in admin ("cache_cleanup" -> "Nightly cache cleanup")."""
+    for spec in job_specs():
+        if spec.task == task:
+            return spec.name
+    return default
 
 
 def job_spec_get(*, name: str) -> JobSpec:
@@ -399,11 +409,17 @@ def _lock_unavailable(*, job: str, error: Exception, task_id: str, started: date
 
 # --------------------------------------------------------------------------------- beat seeding
 def beat_schedule_seed(*, apps=None) -> dict:
-    """Create the PeriodicTask rows of `job_specs()` that do not exist yet (by name). Idempotent.
+    """Create the PeriodicTask rows of `job_specs()` that do not exist yet. Idempotent.
 
-    Existing rows are left alone so a staff edit survives deploys. `apps` is the migration state
-    registry when called from a data migration.
+    A job's row is found by its name or by its task path (each job has its own task, which admin
+    shows but staff have no reason to change): a row staff renamed ("cache_cleanup" -> "Nightly
+    cache cleanup") is the job's row, not a missing one, so re-seeding does not add a second row
+    sending the same task at the same time (`renamed` lists such rows). Existing rows are left
+    alone so a staff edit survives deploys. `apps` is the migration state registry when called
+    from a data migration.
     """
+    from django.db.models import Q
+
     if apps is None:
         from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
     else:
@@ -412,10 +428,14 @@ def beat_schedule_seed(*, apps=None) -> dict:
         PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
         PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
 
-    created, kept = [], []
+    created, kept, renamed = [], [], {}
     for spec in job_specs():
-        if PeriodicTask.objects.filter(name=spec.name).exists():
+        rows = PeriodicTask.objects.filter(Q(name=spec.name) | Q(task=spec.task))
+        names = list(rows.order_by("id").values_list("name", flat=True))
+        if names:
             kept.append(spec.name)
+            if spec.name not in names:
+                renamed[spec.name] = names[0]
             continue
         kwargs = {}
         if spec.interval_seconds:
@@ -447,7 +467,10 @@ def beat_schedule_seed(*, apps=None) -> dict:
         # Tell a running DatabaseScheduler to reload (the model signal does not fire for
         # historical models inside migrations).
         PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
-    return {"created": created, "kept": kept}
+    result = {"created": created, "kept": kept}
+    if renamed:
+        result["renamed"] = renamed
+    return result
 
 
 # ------------------------------------------------------------------------------- single beat
