@@ -4,6 +4,7 @@ record a JobRun (see ingestion.services.jobs). Each is idempotent, so a redelive
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from f1site.celery import JobTask
@@ -37,7 +38,8 @@ def _run_sync_job(task, job: str, *, jolpica_only: bool) -> dict:
     longer fails the whole job: its other steps run, the JobRun records `failed` with their counts,
     and the task retries the Jolpica part alone every RESYNC_LOCK_RETRY_SECONDS, as the admin's
     resync does (~10 min); a retry that still finds the lock held is put off again without a
-    JobRun."""
+    JobRun. Our own Jolpica rate budget used up (SourceRateLimited with `retry_in`) retries when its
+    next slot frees rather than on the usual backoff, which would only fail again."""
     from ingestion.services.jolpica_sync import jolpica_sync_lock_held
 
     retries_left = not task.request.is_eager and task.request.retries < resync.RESYNC_LOCK_RETRIES
@@ -65,6 +67,13 @@ def _run_sync_job(task, job: str, *, jolpica_only: bool) -> dict:
             max_retries=resync.RESYNC_LOCK_RETRIES,
             kwargs={"jolpica_only": True},
         ) from None
+    except SourceRateLimited as exc:
+        wait = exc.retry_in
+        if wait is None or task.request.is_eager or task.request.retries >= task.max_retries:
+            raise
+        countdown = min(max(wait + 1, float(task.retry_backoff)), float(settings.CELERY_TASK_TIME_LIMIT))
+        _job_run_note(exc, f"retrying in {countdown:.0f}s")
+        raise task.retry(exc=exc, countdown=countdown) from None
 
 
 @shared_task(bind=True, base=JobTask, name="ingestion.tasks.daily_results_sync", autoretry_for=TRANSIENT)

@@ -169,3 +169,35 @@ def test_the_task_retries_the_jolpica_part_every_30s_then_gives_up(
         assert last.status == JobStatus.FAILED and "gave up waiting for the lock" in last.error
         assert last.counts["steps"] == "jolpica_only (retry)"
     assert processed == []
+
+
+@pytest.mark.django_db
+@pytest.mark.time_machine(datetime(2026, 11, 27, 6, 0, tzinfo=UTC), tick=True)
+def test_the_task_retries_when_the_used_up_rate_budget_frees_not_on_the_usual_backoff(
+    mirror, ergast_data, monkeypatch, settings, worker_request
+):
+    """The shared Jolpica hour used up (real Redis window): the task's sync fails at once within its
+    time budget, and the task retries once the next slot frees (capped at the task time limit)."""
+    from ingestion.clients.ratelimit import rate_limiter_for
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (the shared Jolpica budget)")
+    settings.AUTO_RETRAIN_ENABLED = False
+    fake_post_race(monkeypatch)
+    _season_2026()
+    settings.ERGAST_RATE_LIMIT = "50/s,2/40m"  # a slot 40 min away: within max_wait, past the budget
+    shared = rate_limiter_for("jolpica", settings.ERGAST_RATE_LIMIT)
+    shared.reset()
+    try:
+        shared.acquire()
+        shared.acquire()
+        task = worker_request()
+        with pytest.raises(Retry) as retried:
+            task(jolpica_only=False)  # through JobTask.__call__, which sets the wait deadline
+    finally:
+        shared.reset()
+    assert retried.value.when == settings.CELERY_TASK_TIME_LIMIT  # the slot is 40 min away: capped
+    run = JobRun.objects.filter(job="daily_results_sync").latest("pk")
+    assert run.status == JobStatus.FAILED and "budget (2 per 2400s) exhausted" in run.error
+    assert "beyond the 1530s this caller may wait" in run.error  # the task's budget, not max_wait
+    assert run.error.endswith(f"retrying in {settings.CELERY_TASK_TIME_LIMIT}s")
