@@ -23,10 +23,34 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def task_wait_budget(*, task: Task, request) -> float | None:
+    """Seconds a task may spend waiting for rate-limit slots (ingestion.clients.ratelimit): its time
+    limit (the message's, the task's, else CELERY_TASK_(SOFT_)TIME_LIMIT; the soft one first) less a
+    reserve for the work after the last wait — a tenth of it, at least 60 s, at most half. None when
+    no limit applies (eager mode runs in-process, unkilled: `run_job`, the embedded set-up)."""
+    if getattr(request, "is_eager", False):
+        return None
+    hard, soft = tuple(getattr(request, "timelimit", None) or (None, None))
+    limit = (
+        soft
+        or getattr(task, "soft_time_limit", None)
+        or app.conf.task_soft_time_limit
+        or hard
+        or getattr(task, "time_limit", None)
+        or app.conf.task_time_limit
+    )
+    if not limit:
+        return None
+    limit = float(limit)
+    return limit - min(max(60.0, limit / 10), limit / 2)
+
+
 class JobTask(Task):
     """Base for pipeline tasks: late ack + re-queue if the worker dies; retries (for the exceptions a
     task lists in `autoretry_for`) back off exponentially with jitter, 30 s up to 10 min. Time limits
-    come from CELERY_TASK_(SOFT_)TIME_LIMIT unless a task sets its own."""
+    come from CELERY_TASK_(SOFT_)TIME_LIMIT unless a task sets its own, and bound every rate-limit
+    wait inside the task (`task_wait_budget`): a source whose budget is used up fails the task fast
+    with the time of its next free slot instead of sleeping until SoftTimeLimitExceeded."""
 
     abstract = True
     acks_late = True
@@ -35,6 +59,12 @@ class JobTask(Task):
     retry_backoff = 30
     retry_backoff_max = 600
     retry_jitter = True
+
+    def __call__(self, *args, **kwargs):
+        from ingestion.clients.ratelimit import rate_wait_deadline
+
+        with rate_wait_deadline(task_wait_budget(task=self, request=self.request)):
+            return super().__call__(*args, **kwargs)
 
     def run_job(self, job: str, func, idle_check=None):
         """`jobs.job_run_execute` for this task. If the job's lock is held by a run that is gone (the

@@ -7,6 +7,7 @@ touch the ORM. Shapes are documented by the serializers in ingestion/api/seriali
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,6 +29,8 @@ from ingestion.models import (
     Team,
     WeatherForecast,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class RaceStatus:
@@ -589,7 +592,9 @@ def _due_at(task, *, sent_at: dt.datetime | None, now: dt.datetime) -> tuple[dt.
     it at start_time). remaining_estimate counts from now (negative once the due time has passed);
     the due time is reported as is, never clamped to now, so a job beat did not send looks overdue."""
     base = max(filter(None, [task.last_run_at, sent_at]), default=None)
-    lagging = base is not None and (sent_at is None or task.last_run_at > sent_at)
+    # the column lags only when it is the base; a job run by hand before beat ever sent it has a
+    # JobRun but no last_run_at (comparing None with it raised TypeError: next_run_at was null)
+    lagging = task.last_run_at is not None and (sent_at is None or task.last_run_at > sent_at)
     if base is None:
         if task.start_time is not None:
             return _to_second(max(task.start_time, task.date_changed)), False
@@ -616,7 +621,7 @@ def jobs_status() -> dict:
     from django_celery_beat.models import PeriodicTask
 
     from ingestion.models.job_run import JobRun
-    from ingestion.services.jobs import job_checks_get
+    from ingestion.services.jobs import job_checks_get, job_name_for_task
     from ingestion.services.liveness import pipeline_liveness_get
     from ingestion.services.stale_runs import job_runs_stale_close_quietly
 
@@ -650,7 +655,9 @@ def jobs_status() -> dict:
                 for r in runs
             ],
         }
-    names = [t.name for t in tasks]
+    # JobRun.job is the job's own name; a PeriodicTask staff renamed is matched to it by task path
+    job_of = {t.pk: job_name_for_task(task=t.task, default=t.name) for t in tasks}
+    names = sorted(set(job_of.values()))
     latest = JobRun.objects.filter(job__in=names).values("job").annotate(last=Max("pk")).values("last")
     last = {r.job: r for r in JobRun.objects.filter(pk__in=latest)}
     checks = job_checks_get(jobs=names)  # idle ticks (live_timing outside sessions) leave no JobRun
@@ -660,14 +667,15 @@ def jobs_status() -> dict:
     write_back = dt.timedelta(seconds=_beat_sync_every())
     jobs = []
     for t in tasks:
-        run = last.get(t.name)
-        sent_at = max(filter(None, [run.started_at if run else None, checks.get(t.name)]), default=None)
+        run = last.get(job_of[t.pk])
+        sent_at = max(filter(None, [run.started_at if run else None, checks.get(job_of[t.pk])]), default=None)
         next_run, lagging = None, False
         if t.enabled:
             try:
                 next_run, lagging = _due_at(t, sent_at=sent_at, now=now)
-            except Exception:  # an odd schedule must not break the status page
-                next_run = None
+            except Exception:  # an odd schedule must not break the status page, but must be seen
+                logger.warning("no due time for a periodic task", extra={"task": t.name}, exc_info=True)
+                next_run, lagging = None, False
         overdue_before = now - grace - (write_back if lagging else dt.timedelta(0))
         jobs.append(
             {

@@ -54,7 +54,10 @@ class SourceUnavailable(SourceError):
 
 
 class SourceRateLimited(SourceError):
-    """Still throttled (429) after all retries."""
+    """Still throttled (429) after all retries, or our own rate budget is used up beyond what the
+    caller may wait (`retry_in`: seconds to the next free slot; None for a 429)."""
+
+    retry_in: float | None = None
 
 
 class SourcePayloadError(SourceError):
@@ -260,8 +263,10 @@ class JsonHttpClient:
         if self.rate_limiter is not None:
             try:
                 self.rate_limiter.acquire()
-            except RateLimitTimeout as exc:
-                raise SourceRateLimited(f"{self.name}: {exc}", url=url) from None
+            except RateLimitTimeout as exc:  # our own budget is used up: not retried here
+                error = SourceRateLimited(f"{self.name}: {exc}", url=url)
+                error.retry_in = exc.wait  # seconds to the next free slot, for a task's retry
+                raise error from None
         with self._lock:
             self.requests_made += 1
         try:

@@ -7,18 +7,24 @@ shares one budget. Without Redis the same algorithm runs in-process (shared by t
 
 Each window is padded by `margin` seconds: our timestamp is taken when the request leaves, the
 server's when it arrives, and jitter between the two must not turn an allowed burst into a 429.
-If the wait for a slot would exceed `max_wait` seconds, `RateLimitTimeout` is raised instead.
+If the wait for a slot would exceed `max_wait` seconds, or go past the caller's wait deadline
+(`rate_wait_deadline`, set by every Celery pipeline task from its time limit), `RateLimitTimeout`
+is raised at once, naming the exhausted window and when its next slot frees, instead of sleeping
+until the task is killed. A wait longer than WAIT_LOG_SECONDS is logged before the sleep.
 """
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
 import logging
 import re
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 
@@ -27,8 +33,56 @@ logger = logging.getLogger(__name__)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
 
+# A wait for a slot longer than this is logged (a CLI sync says it is waiting; a worker's log shows why
+# a task is slow).
+WAIT_LOG_SECONDS = 5.0
+
+# The monotonic time by which the current caller must be done waiting (None: only `max_wait` bounds it).
+_wait_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "rate_wait_deadline", default=None
+)
+
+
+@contextmanager
+def rate_wait_deadline(seconds: float | None) -> Iterator[None]:
+    """Within the block, no limiter sleeps for a slot past `seconds` from now: a wait that would end
+    later raises `RateLimitTimeout` at once. Celery pipeline tasks (f1site.celery.JobTask) set it from
+    their time limit, so a sync never sleeps until SoftTimeLimitExceeded. None = no deadline."""
+    token = _wait_deadline.set(None if seconds is None else time.monotonic() + max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _wait_deadline.reset(token)
+
+
+def wait_deadline_remaining() -> float | None:
+    """Seconds left before the current wait deadline (None when there is none)."""
+    deadline = _wait_deadline.get()
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
 class RateLimitTimeout(Exception):
-    """The next free slot is further away than the limiter's `max_wait`."""
+    """The next free slot is further away than the caller may wait (`max_wait`, or its deadline).
+    `wait`: seconds to that slot; `next_slot_at`: when it frees (UTC)."""
+
+    def __init__(self, message: str, *, wait: float = 0.0, next_slot_at: dt.datetime | None = None):
+        super().__init__(message)
+        self.wait = wait
+        self.next_slot_at = next_slot_at
+
+
+def _window_label(limit: int, window: float) -> str:
+    """(500, 3600) -> "hourly budget (500/h)"; (4, 1) -> "per-second budget (4/s)"."""
+    named = {
+        1.0: ("per-second", "s"),
+        60.0: ("per-minute", "min"),
+        3600.0: ("hourly", "h"),
+        86400.0: ("daily", "d"),
+    }
+    if window in named:
+        adjective, unit = named[window]
+        return f"{adjective} budget ({limit}/{unit})"
+    return f"budget ({limit} per {window:g}s)"
 
 
 def parse_rate_limit(spec: str | None) -> list[tuple[int, float]]:
@@ -44,7 +98,8 @@ def parse_rate_limit(spec: str | None) -> list[tuple[int, float]]:
 
 
 # Sliding-window log: one sorted set of request times per key. ARGV = margin, member, then
-# (limit, window) pairs. Returns "0" when the request was recorded, else the seconds to wait.
+# (limit, window) pairs. Returns "0" when the request was recorded, else "<seconds to wait> <index of
+# the window that binds, 1-based>".
 _LUA = """
 local key = KEYS[1]
 local t = redis.call('TIME')
@@ -57,6 +112,7 @@ for i = 3, #ARGV, 2 do
 end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - longest)
 local wait = 0
+local binding = 0
 for i = 3, #ARGV, 2 do
   local limit = tonumber(ARGV[i])
   local window = tonumber(ARGV[i + 1]) + margin
@@ -64,10 +120,13 @@ for i = 3, #ARGV, 2 do
   if count >= limit then
     local oldest = redis.call('ZRANGEBYSCORE', key, '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
     local w = tonumber(oldest[2]) + window - now
-    if w > wait then wait = w end
+    if w > wait then
+      wait = w
+      binding = (i - 1) / 2
+    end
   end
 end
-if wait > 0 then return tostring(wait) end
+if wait > 0 then return tostring(wait) .. ' ' .. tostring(binding) end
 redis.call('ZADD', key, now, ARGV[2])
 redis.call('PEXPIRE', key, math.ceil(longest * 1000) + 1000)
 return '0'
@@ -115,18 +174,38 @@ class SlidingWindowLimiter:
             return
         deadline_wait = 0.0
         while True:
-            wait = self._try()
+            wait, binding = self._try()
             if wait <= 0:
                 return
-            if deadline_wait + wait > self.max_wait:
-                raise RateLimitTimeout(
-                    f"rate limit {self.spec!r} ({self.key}): next slot in {wait:.1f}s, "
-                    f"beyond the {self.max_wait:.0f}s this caller may wait"
+            allowed = self.max_wait - deadline_wait
+            remaining = wait_deadline_remaining()
+            if remaining is not None:
+                allowed = min(allowed, remaining)
+            if wait > allowed:
+                raise self._timeout(wait=wait, binding=binding, allowed=allowed)
+            if wait > WAIT_LOG_SECONDS:
+                limit, window = self.windows[binding]
+                logger.warning(
+                    f"rate limit: waiting {wait:.0f}s for the next request slot "
+                    f"({_window_label(limit, window)} of {self.key} used up)",
+                    extra={"key": self.key, "wait_s": round(wait, 1), "spec": self.spec},
                 )
             wait += 0.005  # a little past the slot, so the retry is not refused by rounding
             self._sleep(wait)
             deadline_wait += wait
             self.waited += wait
+
+    def _timeout(self, *, wait: float, binding: int, allowed: float) -> RateLimitTimeout:
+        limit, window = self.windows[binding]
+        at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+        stamp = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return RateLimitTimeout(
+            f"{_window_label(limit, window)} exhausted ({self.key}, rate limit {self.spec!r}); next "
+            f"request slot at {stamp} (next slot in {wait:.1f}s), beyond the {max(0.0, allowed):.0f}s "
+            "this caller may wait",
+            wait=wait,
+            next_slot_at=at,
+        )
 
     def reset(self) -> None:
         """Forget recorded requests (tests, or after changing the spec)."""
@@ -136,13 +215,17 @@ class SlidingWindowLimiter:
             self._redis.delete(self.key)
 
     # -- backends ---------------------------------------------------------------------------
-    def _try(self) -> float:
+    def _try(self) -> tuple[float, int]:
+        """(seconds to wait, index of the window that binds); (0, 0) when the request was recorded."""
         if self._redis is not None:
             try:
                 args = [self.margin, uuid.uuid4().hex]
                 for limit, window in self.windows:
                     args += [limit, window]
-                return float(self._script(keys=[self.key], args=args))
+                answer = self._script(keys=[self.key], args=args)
+                answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+                wait, _, binding = answer.partition(" ")
+                return float(wait), max(0, int(binding or 1) - 1)
             except Exception as exc:  # redis down: keep limiting, per process, rather than stop
                 logger.warning(
                     "rate limiter falling back to in-process", extra={"key": self.key, "error": str(exc)}
@@ -150,23 +233,25 @@ class SlidingWindowLimiter:
                 self._redis = None
         return self._try_local()
 
-    def _try_local(self) -> float:
+    def _try_local(self) -> tuple[float, int]:
         now = self._clock()
         longest = max(window for _, window in self.windows) + self.margin
         with self._lock:
             log = self._log
             while log and log[0] <= now - longest:
                 log.popleft()
-            wait = 0.0
-            for limit, window in self.windows:
+            wait, binding = 0.0, 0
+            for index, (limit, window) in enumerate(self.windows):
                 window += self.margin
                 inside = [t for t in log if t > now - window]
                 if len(inside) >= limit:
-                    wait = max(wait, inside[len(inside) - limit] + window - now)
+                    w = inside[len(inside) - limit] + window - now
+                    if w > wait:
+                        wait, binding = w, index
             if wait > 0:
-                return wait
+                return wait, binding
             log.append(now)
-            return 0.0
+            return 0.0, 0
 
 
 def rate_limiter_for(source: str, spec: str | None, *, max_wait: float = 3600.0) -> SlidingWindowLimiter:

@@ -1,7 +1,8 @@
 """Seed the pipeline's beat schedule (UTC crontabs) into django-celery-beat.
 
-Idempotent: rows are keyed by PeriodicTask.name and existing rows are never modified, so running
-migrations again (every deploy) neither duplicates rows nor undoes a staff edit made in admin.
+Idempotent: a job's row is found by PeriodicTask.name or its task path (a row staff renamed) and
+existing rows are never modified, so running migrations again (every deploy) neither duplicates
+rows nor undoes a staff edit made in admin.
 """
 
 from django.db import migrations

@@ -14,8 +14,9 @@ Every Celery task in the pipeline is `job_run_execute(job=..., func=...)` around
   `JobTask.run_job`). The exception is an idle tick of a
   frequent job (`idle_check`, e.g. the 30-second live-timing job outside sessions): it leaves no row
   (2,880 a day of noise otherwise), only the time of the last check in the cache (`job_checks_get`);
-* the schedule is seeded into django-celery-beat's tables (UTC crontabs) keyed by PeriodicTask.name,
-  so re-running the seed (every deploy's `migrate`) never duplicates and never overwrites a staff edit.
+* the schedule is seeded into django-celery-beat's tables (UTC crontabs); a job's row is found by
+  PeriodicTask.name or, once staff renamed it, by its task path, so re-running the seed (every
+  deploy's `migrate`, `run_job --seed-schedule`) never duplicates and never overwrites a staff edit.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def job_specs() -> tuple[JobSpec, ...]:
             crontab={"minute": "30", "hour": "3"},
         ),
     )
+
+
+def job_name_for_task(*, task: str, default: str) -> str:
+    """The job a PeriodicTask runs, by its task path: JobRun.job keeps the job's own name even when
+    staff renamed the PeriodicTask in admin ("cache_cleanup" -> "Nightly cache cleanup")."""
+    for spec in job_specs():
+        if spec.task == task:
+            return spec.name
+    return default
 
 
 def job_spec_get(*, name: str) -> JobSpec:
@@ -367,6 +377,9 @@ def job_run_execute(
         if run is not None:
             run.status = JobStatus.FAILED
             run.error = f"{type(exc).__name__}: {exc}"[:4000]
+            if isinstance(getattr(exc, "job_counts", None), dict):  # steps that ran before it
+                run.counts = exc.job_counts
+            exc.job_run_id = run.pk
         raise
     finally:
         if run is not None:
@@ -399,11 +412,17 @@ def _lock_unavailable(*, job: str, error: Exception, task_id: str, started: date
 
 # --------------------------------------------------------------------------------- beat seeding
 def beat_schedule_seed(*, apps=None) -> dict:
-    """Create the PeriodicTask rows of `job_specs()` that do not exist yet (by name). Idempotent.
+    """Create the PeriodicTask rows of `job_specs()` that do not exist yet. Idempotent.
 
-    Existing rows are left alone so a staff edit survives deploys. `apps` is the migration state
-    registry when called from a data migration.
+    A job's row is found by its name or by its task path (each job has its own task, which admin
+    shows but staff have no reason to change): a row staff renamed ("cache_cleanup" -> "Nightly
+    cache cleanup") is the job's row, not a missing one, so re-seeding does not add a second row
+    sending the same task at the same time (`renamed` lists such rows). Existing rows are left
+    alone so a staff edit survives deploys. `apps` is the migration state registry when called
+    from a data migration.
     """
+    from django.db.models import Q
+
     if apps is None:
         from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
     else:
@@ -412,10 +431,14 @@ def beat_schedule_seed(*, apps=None) -> dict:
         PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
         PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
 
-    created, kept = [], []
+    created, kept, renamed = [], [], {}
     for spec in job_specs():
-        if PeriodicTask.objects.filter(name=spec.name).exists():
+        rows = PeriodicTask.objects.filter(Q(name=spec.name) | Q(task=spec.task))
+        names = list(rows.order_by("id").values_list("name", flat=True))
+        if names:
             kept.append(spec.name)
+            if spec.name not in names:
+                renamed[spec.name] = names[0]
             continue
         kwargs = {}
         if spec.interval_seconds:
@@ -447,7 +470,10 @@ def beat_schedule_seed(*, apps=None) -> dict:
         # Tell a running DatabaseScheduler to reload (the model signal does not fire for
         # historical models inside migrations).
         PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
-    return {"created": created, "kept": kept}
+    result = {"created": created, "kept": kept}
+    if renamed:
+        result["renamed"] = renamed
+    return result
 
 
 # ------------------------------------------------------------------------------- single beat
@@ -574,6 +600,34 @@ def _jolpica_sync(*, season: int, full: bool) -> tuple[dict, list[str]]:
     return summary.as_dict(), list(summary.changed_race_ids)
 
 
+class JolpicaStepLocked(Exception):
+    """A scheduled job's Jolpica sync did not run: another Jolpica sync (an admin resync, `sync_f1`)
+    held the sync lock. The job's other steps, which do not need that lock, ran; their counts are
+    in `job_counts` and recorded on the JobRun (status failed: the job's main step is not done).
+    The Celery task retries the Jolpica part (`jolpica_only=True`) while the lock is held."""
+
+    def __init__(self, *, job: str, counts: dict, cause: str):
+        steps = "it alone was retried" if counts.get("steps") else "the job's other steps ran (see counts)"
+        super().__init__(f"Jolpica sync not run: {cause}; {steps}")
+        self.job = job
+        self.job_counts = counts
+
+
+def _jolpica_step(counts: dict, *, season: int, full: bool) -> list[str] | None:
+    """The job's Jolpica sync: its summary in counts['jolpica'], the changed race ids returned; None
+    (and counts['jolpica'] = {'skipped': ...}) when another sync holds the lock, so the caller runs
+    the steps that do not need it and then raises JolpicaStepLocked."""
+    from ingestion.services.jolpica_sync import SyncAlreadyRunning
+
+    try:
+        counts["jolpica"], changed = _jolpica_sync(season=season, full=full)
+    except SyncAlreadyRunning as exc:
+        logger.warning("job's Jolpica sync deferred: lock held", extra={"error": str(exc)})
+        counts["jolpica"] = {"skipped": "locked", "error": f"another Jolpica sync holds the lock: {exc}"}
+        return None
+    return changed
+
+
 def races_completed_among(*, race_ids: list[str]) -> list:
     """Races (by slug) among `race_ids` that now have a race classification."""
     from ingestion.models import Race
@@ -627,23 +681,29 @@ def races_weather_missing(*, now: datetime) -> list:
     return list(_catch_up_races(now=now).filter(weather__isnull=True))
 
 
-def job_daily_results(*, now: datetime | None = None) -> dict:
+def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False) -> dict:
     """06:00 UTC: incremental results + standings, observed weather of the completed races that lack
     it, then one post-race step for the newly completed races plus any whose step is still pending
     (an earlier run stopped after committing their results); with no race due, the retrain /
-    refresh a step stopped after scoring left undone (`post_race_follow_up`)."""
+    refresh a step stopped after scoring left undone (`post_race_follow_up`).
+
+    When another Jolpica sync holds the lock, the other steps still run (OpenF1 sessions, weather and
+    the post-race step of the races already pending) and `JolpicaStepLocked` is raised at the end.
+    `jolpica_only` (the task's retry of that step): the Jolpica sync and what depends on it — the
+    observed weather and post-race step of the races it completed — not the OpenF1 sessions again."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from ingestion.services.weather_observed import weather_observed_sync
     from predictions.tasks import post_race_follow_up_run, races_results_process_run
 
     now = now or timezone.now()
     season = _current_season(now)
-    counts: dict = {}
-    sync_counts, changed = _jolpica_sync(season=season, full=False)
-    counts["jolpica"] = sync_counts
-    completed = races_completed_among(race_ids=changed)
+    counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
+    changed = _jolpica_step(counts, season=season, full=False)
+    locked = changed is None
+    completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
-    _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
+    if not jolpica_only:
+        _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     no_weather = races_weather_missing(now=now)
     _optional_step(
         counts,
@@ -655,7 +715,7 @@ def job_daily_results(*, now: datetime | None = None) -> dict:
         ),
     )
     todo = {r.pk: r for r in [*completed, *pending]}
-    counts["post_race_pending"] = [r.slug for r in pending if r.slug not in changed]
+    counts["post_race_pending"] = [r.slug for r in pending if r.slug not in (changed or [])]
     if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
         counts["post_race"] = races_results_process_run(
             races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
@@ -664,21 +724,31 @@ def job_daily_results(*, now: datetime | None = None) -> dict:
         # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
         # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
         counts["post_race"] = post_race_follow_up_run(as_of=now)
+    if locked:
+        raise JolpicaStepLocked(job="daily_results_sync", counts=counts, cause=counts["jolpica"]["error"])
     return counts
 
 
-def job_weekly_full(*, now: datetime | None = None) -> dict:
+def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) -> dict:
     """Sunday 02:00 UTC: full current-season sync, model evaluation report, maintenance (old job
-    runs, live snapshots, model artifacts beyond MODEL_ARTIFACTS_KEEP)."""
+    runs, live snapshots, model artifacts beyond MODEL_ARTIFACTS_KEEP).
+
+    When another Jolpica sync holds the lock, the other steps still run and `JolpicaStepLocked` is
+    raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone."""
     from ingestion.services.live_timing import live_snapshots_prune
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.tasks import model_evaluation_run
 
     now = now or timezone.now()
     season = _current_season(now)
-    counts: dict = {}
-    counts["jolpica"], changed = _jolpica_sync(season=season, full=True)
-    counts["races_changed"] = len(changed)
+    counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
+    changed = _jolpica_step(counts, season=season, full=True)
+    if changed is not None:
+        counts["races_changed"] = len(changed)
+    if jolpica_only:
+        if changed is None:
+            raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
+        return counts
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     counts["evaluation"] = model_evaluation_run(season=season)
     counts["maintenance"] = {
@@ -686,6 +756,8 @@ def job_weekly_full(*, now: datetime | None = None) -> dict:
         **live_snapshots_prune(now=now),
         **_model_artifacts_prune(),
     }
+    if changed is None:
+        raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
     return counts
 
 

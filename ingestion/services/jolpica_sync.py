@@ -116,6 +116,19 @@ def _one_sync_at_a_time():
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
 
 
+def jolpica_sync_lock_held() -> bool:
+    """Whether another Jolpica sync holds the lock now (False on SQLite, which has none). A snapshot:
+    the lock may be taken or freed right after; `jolpica_sync` still decides for itself."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+        if acquired:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+    return not acquired
+
+
 class SyncAborted(Exception):
     """Raised by a progress hook (tests) to simulate a crash between races."""
 

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from ingestion.clients.http import JsonHttpClient, SourceRateLimited
 from ingestion.clients.ratelimit import RateLimitTimeout, SlidingWindowLimiter, parse_rate_limit
+from ingestion.models import JobRun
 
 
 def test_parse_rate_limit():
@@ -124,3 +125,89 @@ def test_without_the_limiter_the_same_burst_is_throttled(mirror):
         for _ in range(10):
             client.get_json("seasons.json", params={"limit": 1})
     assert 429 in _statuses(mirror)
+
+
+# --- the wait is bounded by the caller's time budget, and said ------------------------------------
+def test_a_wait_past_the_callers_deadline_fails_at_once_naming_the_window_and_the_next_slot():
+    from ingestion.clients.ratelimit import rate_wait_deadline
+
+    t = FakeTime()
+    limiter = SlidingWindowLimiter("4/s,2/h", margin=0, max_wait=3600, clock=t.clock, sleep=t.sleep)
+    limiter.acquire()
+    limiter.acquire()
+    with rate_wait_deadline(60), pytest.raises(RateLimitTimeout) as raised:
+        limiter.acquire()  # the hourly window binds: ~3600 s away, the deadline is 60 s
+    assert t.slept == []  # failed fast, did not sleep until killed
+    message = str(raised.value)
+    assert "hourly budget (2/h) exhausted" in message and "next request slot at" in message
+    assert "beyond the 60s this caller may wait" in message
+    assert raised.value.wait == pytest.approx(3600, abs=1) and raised.value.next_slot_at is not None
+    # outside the deadline the same caller (a CLI sync) may still wait up to max_wait
+    limiter.acquire()
+    assert t.slept and t.slept[0] == pytest.approx(3600, abs=1)
+
+
+def test_a_long_wait_is_logged_before_sleeping(caplog, monkeypatch):
+    monkeypatch.setattr("ingestion.clients.ratelimit.WAIT_LOG_SECONDS", 0.5)
+    t = FakeTime()
+    limiter = SlidingWindowLimiter("1/2s", margin=0, clock=t.clock, sleep=t.sleep, key="jolpica")
+    limiter.acquire()
+    with caplog.at_level("WARNING", logger="ingestion.clients.ratelimit"):
+        limiter.acquire()
+    assert t.slept and "rate limit: waiting 2s for the next request slot" in caplog.text
+    assert "pitwall:ratelimit:jolpica" in caplog.text
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (the shared Jolpica budget)")
+@pytest.mark.django_db
+def test_a_jolpica_sync_in_a_task_fails_fast_when_the_shared_hourly_budget_is_used_up(
+    mirror, ergast_data, settings
+):
+    """The shared Redis window full (other workers used the hour's budget): a sync inside a task's
+    time budget fails at once with the reason in its SyncRun and JobRun, instead of sleeping until
+    SoftTimeLimitExceeded with the sync lock held."""
+    from ingestion.clients.ratelimit import rate_limiter_for, rate_wait_deadline
+    from ingestion.models import JobStatus, SyncRun
+    from ingestion.services.jobs import job_run_execute
+    from ingestion.services.jolpica_sync import jolpica_sync
+
+    settings.ERGAST_RATE_LIMIT = "50/s,3/h"
+    shared = rate_limiter_for("jolpica", settings.ERGAST_RATE_LIMIT)
+    assert shared.backend == "redis"
+    shared.reset()
+    try:
+        for _ in range(3):  # another worker's requests, in the same Redis window
+            shared.acquire()
+        started = time.monotonic()
+        with rate_wait_deadline(20), pytest.raises(SourceRateLimited) as raised:
+            job_run_execute(
+                job="t-budget", func=lambda: jolpica_sync(seasons=[2026], incremental=True).as_dict()
+            )
+        assert time.monotonic() - started < 10
+        assert 3500 < raised.value.retry_in <= 3601  # the window plus its margin
+    finally:
+        shared.reset()
+    run = JobRun.objects.get(job="t-budget")
+    assert run.status == JobStatus.FAILED
+    assert "jolpica: hourly budget (3/h) exhausted" in run.error and "next request slot at" in run.error
+    sync = SyncRun.objects.filter(source="jolpica").latest("pk")
+    assert sync.status == "failed"
+    assert any("hourly budget (3/h) exhausted" in e["message"] for e in sync.errors)
+    assert mirror.requests()["total"] == 0
+
+
+def test_a_celery_tasks_wait_budget_comes_from_its_time_limit():
+    from celery.app.task import Context
+
+    from f1site.celery import task_wait_budget
+    from ingestion.tasks import daily_results_sync, live_timing_poll
+
+    assert settings.CELERY_TASK_SOFT_TIME_LIMIT == 1700
+    # the soft limit less a tenth kept for the work after the last wait
+    assert task_wait_budget(task=daily_results_sync, request=Context(is_eager=False)) == 1530
+    assert task_wait_budget(task=live_timing_poll, request=Context(is_eager=False)) == 25  # 50 s: half
+    assert (
+        task_wait_budget(task=daily_results_sync, request=Context(is_eager=False, timelimit=(600, 500)))
+        == 440
+    )
+    assert task_wait_budget(task=daily_results_sync, request=Context(is_eager=True)) is None  # in-process

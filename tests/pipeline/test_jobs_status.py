@@ -177,6 +177,26 @@ def test_a_job_beat_never_sent_is_overdue_counted_from_when_its_task_was_created
     assert _parse(jobs["later"]["next_run_at"]) >= now + timedelta(minutes=59)
 
 
+@pytest.mark.django_db
+def test_a_job_run_by_hand_before_beat_ever_sent_it_still_has_a_due_time(settings):
+    """`run_job cache_cleanup` (or admin "Run now") before beat's first send: a JobRun but no
+    last_run_at. Comparing the missing column with the run raised TypeError, swallowed into
+    next_run_at null (never overdue)."""
+    from django.core.management import call_command
+
+    settings.JOB_OVERDUE_GRACE = 60
+    beat_schedule_seed()
+    PeriodicTask.objects.filter(name="cache_cleanup").update(last_run_at=None, enabled=True)
+    call_command("run_job", "cache_cleanup", verbosity=0)
+    now = timezone.now()
+
+    cleanup = _by_name(_jobs())["cache_cleanup"]
+    due = _parse(cleanup["next_run_at"])  # 03:30 UTC after the run
+    assert now < due <= now + timedelta(days=1), cleanup
+    assert (due.hour, due.minute) == (3, 30)
+    assert cleanup["overdue"] is False and cleanup["last_status"] == "succeeded"
+
+
 # --- liveness -----------------------------------------------------------------------------------
 @needs_redis
 @pytest.mark.django_db

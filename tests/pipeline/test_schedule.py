@@ -4,9 +4,11 @@ once per UTC day across the London and New York DST changes, one beat at a time.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 from datetime import UTC, date, datetime, timedelta
+from io import StringIO
 
 import pytest
 from django.apps import apps as django_apps
@@ -73,6 +75,40 @@ def test_two_deploys_leave_no_duplicate_rows_and_keep_staff_edits():
     ) == counts
     assert schedule_rows() == before
     assert PeriodicTask.objects.get(name="daily_results_sync").enabled is False
+
+
+@pytest.mark.django_db
+def test_a_row_staff_renamed_is_not_seeded_again_and_keeps_its_job_history():
+    """Admin renames "cache_cleanup" to "Nightly cache cleanup"; the release step's
+    `run_job --seed-schedule` looked rows up by name and added a second cache_cleanup at 03:30."""
+    from ingestion.api.selectors import jobs_status
+    from ingestion.models import JobRun, JobStatus
+
+    beat_schedule_seed()
+    row = PeriodicTask.objects.get(name="cache_cleanup")
+    row.name = "Nightly cache cleanup"
+    row.save()
+    before = (PeriodicTask.objects.count(), CrontabSchedule.objects.count())
+
+    out = StringIO()
+    call_command("run_job", "--seed-schedule", stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "created": [],
+        "kept": [s.name for s in job_specs()],
+        "renamed": {"cache_cleanup": "Nightly cache cleanup"},
+    }
+    assert (PeriodicTask.objects.count(), CrontabSchedule.objects.count()) == before
+    assert list(
+        PeriodicTask.objects.filter(task="ingestion.tasks.cache_cleanup").values_list("name", flat=True)
+    ) == ["Nightly cache cleanup"]
+
+    # its runs are recorded under the job's own name; jobs/status shows them on the renamed row
+    JobRun.objects.create(job="cache_cleanup", status=JobStatus.SUCCEEDED, counts={"x": 1})
+    jobs = {j["name"]: j for j in jobs_status()["jobs"]}  # the API's and the staff page's selector
+    assert "cache_cleanup" not in jobs
+    renamed = jobs["Nightly cache cleanup"]
+    assert renamed["last_status"] == "succeeded" and renamed["last_run_at"] is not None
+    assert renamed["next_run_at"] is not None
 
 
 @pytest.fixture
