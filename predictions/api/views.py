@@ -96,7 +96,9 @@ class RacePredictionsView(CachedJSONView):
         except ModelUnavailable as exc:
             return _model_unavailable(exc)
         except PredictionInputError as exc:
-            return error_response(code="cannot_predict", message=str(exc), status_code=409)
+            return error_response(
+                code="cannot_predict", message=str(exc), status_code=409, details=exc.details
+            )
         except QueueUnavailable as exc:
             return error_response(
                 code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503

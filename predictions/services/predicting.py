@@ -113,11 +113,16 @@ def _pre_race_set_hint(*, race: Race, has_results: bool) -> str:
             f"/api/v1/predictions/accuracy/{race.slug}); when none was stored, the post-race step or "
             "`predict --upcoming` (the last three completed races) backfills one"
         )
+    if Prediction.objects.current_candidates().filter(race=race).exists():
+        return (
+            "it awaits its results: its current set (GET "
+            f"/api/v1/predictions/race/{race.slug}) is its pre-race prediction, and the post-race "
+            "step scores it once the results are in"
+        )
     return (
-        "it awaits its results: its current set (GET "
-        f"/api/v1/predictions/race/{race.slug}) is its pre-race prediction, and once the results are "
-        "in the post-race step scores it (or backfills one made as of before the race when none was "
-        "stored)"
+        "it awaits its results and no pre-race prediction was stored: once the results are in, the "
+        "post-race step backfills one made as of before the race (a model trained only on earlier "
+        "races) and scores it"
     )
 
 

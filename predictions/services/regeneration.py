@@ -151,7 +151,7 @@ def _job_dict(job: dict) -> dict:
         "error": job.get("error"),
         "unchanged": None,
         "url": None,
-        "predictions_url": None,
+        "predictions_url": job.get("predictions_url"),
     }
 
 
@@ -204,7 +204,11 @@ def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None
         return Regeneration(
             job=_job_dict(
                 {
-                    "id": str(recent.batch),
+                    # No regeneration job made these (the pipeline's refresh, e.g. after a model
+                    # activation, or `predict`): no job id the jobs endpoint would take (the batch
+                    # uuid was given and refused there); the predictions are the answer.
+                    "id": "",
+                    "predictions_url": reverse("api-predictions-race", args=[race.slug]),
                     "race": race.slug,
                     "stage": recent.stage,
                     "status": "succeeded",

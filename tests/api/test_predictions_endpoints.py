@@ -576,3 +576,27 @@ def test_admin_regeneration_is_a_job_run_with_the_apis_lifecycle_and_guard(
     assert JobRun.objects.filter(job=f"predictions_regenerate:{race.pk}").count() == 1
     assert "Not regenerated again" in again and f"job run {run.pk}</a>, succeeded)" in again
     assert Prediction.objects.filter(race=race).count() == made.count() + 1
+
+
+@in_season  # Qatar still to come
+def test_a_regeneration_right_after_a_pipeline_refresh_names_no_unusable_job(
+    staff_api, ergast_data, trained_model
+):
+    """QA: after the admin's model activation refreshed Qatar, a staff POST within the window was a
+    duplicate whose job id was the prediction batch's uuid, which the jobs endpoint refuses (400).
+    Made by no regeneration job, it now has no job id ("", as JobOut documents) and links the
+    predictions instead."""
+    from django.core.cache import cache
+
+    from ingestion.models import Race
+    from predictions.services import prediction_generate
+
+    cache.clear()
+    prediction_generate(race=Race.objects.get(season_id=2026, round=22))  # the pipeline's refresh
+    response = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["duplicate"] is True
+    assert body["job"]["id"] == "" and body["job"]["url"] is None and body["job"]["status"] == "succeeded"
+    assert body["job"]["predictions_url"] == "/api/v1/predictions/race/2026_qatar"
+    assert staff_api.get(body["job"]["predictions_url"]).status_code == 200

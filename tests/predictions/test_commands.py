@@ -177,10 +177,10 @@ def test_predict_refuses_a_race_that_has_been_run(active_model):
     with pytest.raises(CommandError, match=r"^2026_canada: it has been run \(its results are in\)"):
         _run("predict", "--race", "2026_canada", "--stage", "post")
     started = Race.objects.filter(season_id=2026, round=8).get()  # no results in the data
-    # awaiting its results: pointed to its current set, not to an accuracy record it does not have
+    # awaiting its results, nothing stored: says a backfill comes with the results (no accuracy record)
     with pytest.raises(
         CommandError,
-        match=rf"^{started.slug}: it started at .*its current set \(GET /api/v1/predictions/race/{started.slug}\)",
+        match=rf"^{started.slug}: it started at .*no pre-race prediction was stored: once the results are in",
     ):
         _run("predict", "--race", started.slug)
     assert not Prediction.objects.filter(race__season_id=2026).exists()

@@ -22,7 +22,7 @@ from predictions.services import (
 )
 from predictions.services.predicting import PredictionClockError, PredictionInputError, RaceRunError
 from predictions.signals import predictions_changed
-from tests.factories import RaceFactory
+from tests.factories import PredictionFactory, RaceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -158,12 +158,22 @@ def test_a_race_run_is_refused_with_where_its_pre_race_set_is(ergast_data):
     with pytest.raises(RaceRunError) as run:
         race_not_run_check(race=_race(2025, 24))
     assert "GET /api/v1/predictions/accuracy/2025_uae)" in str(run.value) and "<race>" not in str(run.value)
-    awaiting = _race(2026, 10)  # run, no results in the data
+    awaiting = _race(2026, 10)  # run, no results in the data, no prediction stored
     with pytest.raises(RaceRunError, match=r"^it started at ") as started:
         race_not_run_check(race=awaiting)
     message = str(started.value)
-    assert f"GET /api/v1/predictions/race/{awaiting.slug}) is its pre-race prediction" in message
-    assert "accuracy" not in message and "predict --upcoming" not in message
+    assert "no pre-race prediction was stored: once the results are in, the post-race step backfills" in (
+        message
+    )
+    assert "accuracy" not in message and "current set" not in message
+    # with a set stored before the start, that set is where to look (QA: it was named when none existed)
+    entry = RaceResult.objects.filter(race__season_id=2026, race__round=7).first()
+    PredictionFactory(race=awaiting, driver_id=entry.driver_id, team_id=entry.team_id)
+    with pytest.raises(RaceRunError) as stored:
+        race_not_run_check(race=awaiting)
+    assert f"its current set (GET /api/v1/predictions/race/{awaiting.slug}) is its pre-race" in str(
+        stored.value
+    )
 
 
 def test_current_predictions_query_count(active_model, grid_race, django_assert_max_num_queries):

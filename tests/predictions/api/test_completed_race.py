@@ -40,6 +40,7 @@ def test_a_completed_race_is_refused_and_serves_its_scored_set(api, staff_api, e
     assert response.status_code == 409, response.content
     error = response.json()["error"]
     assert error["code"] == "cannot_predict" and "it has been run" in error["message"]
+    assert error["details"] == {"reason": "it has been run (its results are in)"}  # was {} (QA)
     assert not JobRun.objects.filter(job__startswith="predictions_regenerate:").exists()
     assert Prediction.objects.filter(race=canada).values("batch").distinct().count() == 2
 
