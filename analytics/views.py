@@ -10,6 +10,7 @@ say so instead of failing. Live positions come from the pipeline's `live_status_
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from datetime import timedelta
 from functools import wraps
@@ -27,6 +28,7 @@ from django.views.decorators.http import require_safe
 from rest_framework.exceptions import Throttled
 
 from analytics import charts, selectors
+from f1site import cache as f1cache
 from f1site.throttling import expensive_charge
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
@@ -741,12 +743,15 @@ def _calibration_groups(results: dict) -> list[dict]:
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
+    retry_after = None
     try:
-        simulation = championship_simulate(season=season)
+        simulation = _championship_simulation(request, season)
     except (ModelUnavailable, ValueError) as exc:  # no trained model yet / no races that season
         logger.info("no championship simulation for %s: %s", season, exc)
         simulation = None
-    context = {"seasons": seasons, "season": season, "simulation": simulation}
+    except Throttled as exc:
+        simulation, retry_after = None, max(1, round(exc.wait or 1))
+    context = {"seasons": seasons, "season": season, "simulation": simulation, "retry_after": retry_after}
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers and not simulation.get("remaining_races"):
         # A completed season is not simulated (championship_simulate: no remaining races, n_sims 0,
@@ -775,7 +780,31 @@ def championship(request: HttpRequest) -> HttpResponse:
             unit="%",
             value_labels=[charts.probability_percent(d["title_probability"]) for d in drivers[:10]],
         )
-    return render(request, "analytics/championship.html", context)
+    response = render(request, "analytics/championship.html", context)
+    if retry_after is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(retry_after)
+        patch_cache_control(response, no_store=True)
+    return response
+
+
+def _championship_simulation(request: HttpRequest, season: int) -> dict:
+    """The season's simulation from the cache entry the API's championship endpoint uses (same key,
+    TTL and invalidation), so the page and the API share one computation per season and model, and a
+    page URL with extra query parameters does not simulate again. A computation charges the client's
+    'expensive' bucket, as the API's does (Throttled when it is spent)."""
+
+    def compute():
+        expensive_charge(request)
+        return championship_simulate(season=season)
+
+    entry = f1cache.cached_json(
+        key=f1cache.list_key("championship", season),
+        ttl=settings.CACHE_TTL_PREDICTIONS,
+        tier="championship",
+        compute=compute,
+    )
+    return json.loads(entry.body)
 
 
 @read_only_page

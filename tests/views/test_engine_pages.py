@@ -98,6 +98,27 @@ def test_championship_shows_title_probabilities(client, trained_model):
     assert 'data-chart="bar"' in html
 
 
+def test_the_championship_page_shares_the_apis_simulation_and_its_budget(client, trained_model, settings):
+    """QA: the page ran its own 5,000-season simulation on every cache miss — any extra query
+    parameter was one — and never charged the 'expensive' budget the API's championship spends."""
+    from rest_framework.test import APIClient
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "1/min"},
+    }
+    url = reverse("analytics:championship")
+    page = client.get(url, {"season": 2026})  # computes: the budget's one simulation
+    assert page.status_code == 200 and 'id="title-probabilities"' in page.content.decode()
+    api = APIClient().get("/api/v1/championship/2026")  # the same cache entry: nothing computed
+    assert api.status_code == 200
+    assert client.get(url, {"season": 2026, "utm": "x"}).status_code == 200  # a new page URL, no new run
+    refused = client.get(url, {"season": 2025})  # another season computes: over the budget
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert "Too many championship simulations" in refused.content.decode()
+    assert "no-store" in refused["Cache-Control"]
+
+
 @in_season  # Qatar (round 22) still to come: a live prediction of a race run since is refused
 def test_race_page_shows_engine_predictions_and_why(client, trained_model):
     from predictions.services import prediction_generate
