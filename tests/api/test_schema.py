@@ -64,6 +64,11 @@ def test_api_docs_load_nothing_from_another_site(client, url):
     external = re.findall(rb'(?:src|href)="((?:https?:)?//[^"]+)"', page.content)
     assert external == []
     assert b"fonts.googleapis" not in page.content and b"fonts.gstatic" not in page.content
+    # and at run time: Redoc's bundle draws a logo from cdn.redoc.ly, Swagger UI a validator badge
+    # from validator.swagger.io (QA) — images from this site only, and no validator
+    assert page["Content-Security-Policy"] == "img-src 'self' data: blob:"
+    if url == "/api/docs/":
+        assert b'"validatorUrl": null' in page.content or b'"validatorUrl":null' in page.content
 
 
 # --- fuzzing -------------------------------------------------------------------------------------
