@@ -478,10 +478,10 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int], sprint: dict[int,
 
     `races` counts distinct races, `entries` the result rows: a team enters two cars per race and
     a 1950s driver could share more than one car, so the two differ; wins, podiums, points and the
-    classified counts are per entry. `points` are championship points as the standings count them:
-    the Grand Prix's (`race_points`) plus the sprints' (`sprint_points`, from `sprint`: season ->
-    sum of the sprint results' points).
-    """
+    classified counts are per entry. `points` are the points scored: the Grand Prix's
+    (`race_points`) plus the sprints' (`sprint_points`, from `sprint`: season -> sum of the sprint
+    results' points) — the standings' figure wherever every result counted (not with the drivers'
+    dropped scores until 1990, nor the constructors' best-car rules before 1979)."""
     seasons: dict[int, dict] = {}
     for r in rows:
         s = seasons.setdefault(

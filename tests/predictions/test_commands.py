@@ -333,6 +333,11 @@ def test_train_models_refuses_seasons_without_results_and_unwritable_catalogues(
             ["backtest", "--seasons", "2024", "--window", "99999999999"],
             "argument --window: must be at most 200, got 99999999999",
         ),
+        # overflowed the BacktestRun's integer column after loading the features (traceback, QA)
+        (
+            ["backtest", "--seasons", "2024", "--retrain-every", "99999999999999999999"],
+            "argument --retrain-every: must be at most 1000, got 99999999999999999999",
+        ),
         (["predict", "--upcoming", "--as-of", ""], "argument --as-of: needs a date or time"),  # was "now"
     ],
 )

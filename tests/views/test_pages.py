@@ -444,8 +444,11 @@ def test_driver_page_season_points_include_sprints_as_the_standings_do(client):
     """QA: /drivers/max_verstappen/?season=2025 said "389 points in 24 races" while the standings
     say 421 (32 sprint points left out). The total is the championship's; the parts are labelled."""
     html = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2025}).content.decode()
-    assert "421 championship points in 24 races (389 in Grands Prix, 32 in sprints)" in html
-    assert "389 points" not in html
+    assert "421 points scored in 24 races (389 in Grands Prix, 32 in sprints)" in html
+    assert "389 points" not in html and "dropped scores" not in html
+    # QA: "championship points" for 1988 said 105 where the standings (best 11 results) say 87
+    old = client.get(reverse("analytics:driver", args=["prost"]), {"season": 1988}).content.decode()
+    assert "105 points scored in 16 races; the championship then counted only each driver's best" in old
     table = html.split('<table class="results">')[1].split("</table>")[0]
     assert '<th class="num">Grand Prix points</th><th class="num">Sprint points</th>' in table
     # the team page's results table labels its two point columns the same way

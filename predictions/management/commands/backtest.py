@@ -50,7 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("--stage", choices=["pre", "post"], default="post")
         parser.add_argument(
             "--retrain-every",
-            type=_int_between(0),
+            type=_int_between(0, 1000),  # more races than any backtest has: "never within a season"
             default=0,
             help="Also retrain every N races (0 = at season start only)",
         )
