@@ -6,6 +6,7 @@ Expected values come from the Ergast CSVs read with plain Python (tests/api/conf
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
@@ -437,6 +438,8 @@ def test_championship_of_a_completed_season_answers_from_the_standings_without_a
     assert unavailable.status_code == 503 and unavailable.json()["error"]["code"] == "model_unavailable"
 
 
+# fixed one-minute throttle windows: the clock stopped mid-window, so no boundary falls between charges
+@pytest.mark.time_machine(datetime(2026, 11, 26, 12, 0, 30, tzinfo=UTC), tick=False)
 def test_cached_championship_answers_do_not_count_against_the_expensive_rate(api, ergast_data, settings):
     """One client, 'expensive' at 2/min: repeated GETs of a cached season are all answered (they
     counted and were refused from the 31st on before); computing a third season in the window is
