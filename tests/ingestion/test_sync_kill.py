@@ -44,6 +44,16 @@ QUERIES = {
 
 
 ROUNDS = 8
+# Each Ergast answer is held this long while a run is to be killed: 36 requests take ~4 s, so the
+# signal lands mid-season even when the runner is slow to notice the count (a fast local mirror
+# let a whole sync finish between the read and the signal once in CI: exit 0, nothing to resume).
+SLOW = {"prefix": "/ergast/", "latency": 100}
+
+
+def _served(mirror) -> int:
+    """Requests answered so far: one raw read (`Mirror.requests()` waits for the count to settle,
+    which takes most of a second while a sync is running)."""
+    return mirror._call("GET", "/__requests")["total"]
 
 
 def _rows(cursor) -> dict[str, set]:
@@ -97,14 +107,13 @@ def _sync_command(url: str, mirror) -> tuple[list[str], dict]:
 
 def test_sigkilled_sync_resumes_and_ends_identical(mirror, ergast_data, scratch_db):
     args, env = _sync_command(scratch_db, mirror)
+    mirror.set_faults(SLOW)
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
     # 1 calendar + 11 season-wide pages, then 3 per-round requests per race: kill after ~4 races
-    while mirror.requests()["total"] < 12 + 3 * 4 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the sync finished before it could be killed"
+    _wait(lambda: _served(mirror) >= 12 + 3 * 4, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
+    mirror.clear_faults()
 
     with psycopg.connect(scratch_db) as conn:
         run_id, status, cursor = conn.execute(
@@ -140,15 +149,22 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(mirror, ergast_dat
     """SIGINT (Ctrl-C) at the real command: no traceback, exit status 130, the SyncRun is
     `interrupted` by the user, and the same command resumes after the committed races."""
     args, env = _sync_command(scratch_db, mirror)
+    mirror.set_faults(SLOW)
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as at a terminal: a runner started in the background (`cmd &` without job control)
+        # ignores SIGINT, the child would inherit that and never see the Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 120
-    while mirror.requests()["total"] < 12 + 3 * 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the sync finished before it could be interrupted"
+    _wait(lambda: _served(mirror) >= 12 + 3 * 3, proc)
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
+    mirror.clear_faults()
 
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and out == ""
@@ -171,7 +187,7 @@ def _wait(predicate, proc, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not predicate() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, "the sync finished before it could be killed"
+    assert proc.poll() is None, "the sync finished before it could be signalled"
 
 
 def _runs(url: str) -> list[tuple]:
@@ -186,8 +202,9 @@ def test_a_resumed_run_killed_before_its_first_race_keeps_the_chain(mirror, erga
     (slow source): the second run must carry the inherited cursor, the third resumes from it, and
     no run stays `running`."""
     args, env = _sync_command(scratch_db, mirror)
+    mirror.set_faults(SLOW)
     first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait(lambda: mirror.requests()["total"] >= 12 + 3 * 4, first)
+    _wait(lambda: _served(mirror) >= 12 + 3 * 4, first)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
     (first_id, status, first_cursor, _) = _runs(scratch_db)[-1]
