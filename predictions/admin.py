@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from ingestion.admin.pipeline import ViewOnlyAdmin
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
-from predictions.services import ModelUnavailable, model_train, model_version_activate
+from predictions.services import ModelUnavailable, model_version_activate
 from predictions.services.predicting import PredictionInputError
 
 
@@ -56,34 +56,47 @@ class ModelVersionAdmin(ViewOnlyAdmin):
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return
         self.message_user(
-            request,
-            f"Model version {version.label} is now the active model.{_refresh_note('activated')}",
-            messages.SUCCESS,
+            request, f"Model version {version.label} is now the active model.", messages.SUCCESS
         )
+        _refresh_upcoming(self, request, reason="model_activated")
 
-    @admin.action(description="Retrain models on the latest data (and activate)")
+    @admin.action(description="Retrain models on the latest data (and activate; queued as a job)")
     def retrain_models(self, request, queryset):
-        try:
-            version = model_train()
-        except ValueError as exc:
-            self.message_user(request, f"Training failed: {exc}", messages.ERROR)
-            return
-        self.message_user(
-            request,
-            f"Trained and activated {version.label} ({version.rows} rows).{_refresh_note('retrained')}",
-            messages.SUCCESS,
-        )
+        # A job, not the web request: training takes 3-15 s, more under load, and gunicorn ends a
+        # request at 30 s. The job activates the new version and refreshes the upcoming races.
+        from f1site.celery import task_publish
+        from ingestion.admin.pipeline import enqueue_report
+        from predictions.tasks import model_retrain
+
+        send = [("model_retrain", lambda: task_publish(name=model_retrain.name))]
+        if enqueue_report(self, request, send):
+            self.message_user(
+                request,
+                "A model_retrain job that succeeds activates its version and refreshes the upcoming "
+                "races' predictions with it (Job runs: model_retrain, then predictions_refresh).",
+                messages.INFO,
+            )
 
 
-def _refresh_note(reason: str) -> str:
-    # The upcoming races' current sets were made by the previous model: refresh them now (queued,
-    # one job per race under the pipeline's per-race lock) instead of at the daily job's catch-up.
+def _refresh_upcoming(model_admin: admin.ModelAdmin, request, *, reason: str) -> None:
+    # The upcoming races' current sets were made by the previous model: refresh them now (one job
+    # per race under the pipeline's per-race lock) instead of at the daily job's catch-up.
     from predictions.tasks import upcoming_predictions_refresh_enqueue
 
-    slugs = upcoming_predictions_refresh_enqueue(reason=f"model_{reason}")
-    if not slugs:
-        return ""
-    return f" Refreshing the predictions of {', '.join(slugs)} with it (queued; see Job runs)."
+    refresh = upcoming_predictions_refresh_enqueue(reason=reason)
+    if refresh.queued:
+        model_admin.message_user(
+            request,
+            f"Refreshing the predictions of {', '.join(refresh.queued)} with it (queued; see Job runs).",
+            messages.SUCCESS,
+        )
+    if refresh.not_queued:
+        model_admin.message_user(
+            request,
+            f"NOT queued: the refresh of {', '.join(refresh.not_queued)}: {refresh.error} "
+            "The daily job's catch-up refreshes them; or regenerate them from Predictions.",
+            messages.ERROR,
+        )
 
 
 @admin.register(Prediction)

@@ -10,7 +10,9 @@ The prediction engine owns the work (predictions.services); the pipeline calls:
 * `race_predictions_refresh_enqueue(race_id=..., stage=...)` — after a session's results are in
   (stage "post_qualifying" once the grid is known, else "practice");
   `upcoming_predictions_refresh_enqueue(reason=...)` — every upcoming race, after staff change the
-  active model in admin (any stage other than "post_qualifying" refreshes every stage available).
+  active model in admin (any stage other than "post_qualifying" refreshes every stage available);
+* `model_retrain` — the admin's "Retrain models", as a job (JobRun `model_retrain`): train, activate,
+  refresh the upcoming races.
 
 The API's background regeneration (`POST /api/v1/predictions/race/{id}` with `{"background": true}`)
 queues `race_predictions_regenerate(run_id)`: the JobRun the request created is the job's status
@@ -20,6 +22,7 @@ queues `race_predictions_regenerate(run_id)`: the JobRun the request created is 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from celery import shared_task
 
@@ -99,17 +102,67 @@ def race_predictions_refresh_enqueue(*, race_id: int, stage: str) -> None:
     transaction.on_commit(lambda: race_predictions_refresh.delay(race_id, stage))
 
 
-def upcoming_predictions_refresh_enqueue(*, reason: str) -> list[str]:
-    """Queue a refresh of every upcoming race's predictions (all stages available) once the current
-    transaction commits, e.g. after staff activate another model version, so the next three races
-    show its predictions now rather than after the daily job's catch-up. Returns the races' slugs.
-    A race that cannot be predicted is skipped by the task, which records why (its JobRun)."""
+@dataclass(frozen=True)
+class UpcomingRefresh:
+    """What `upcoming_predictions_refresh_enqueue` sent: the races queued (or, in the embedded mode,
+    refreshed here), those not queued because the broker refused, and its error."""
+
+    queued: list[str] = field(default_factory=list)
+    not_queued: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def upcoming_predictions_refresh_enqueue(*, reason: str) -> UpcomingRefresh:
+    """Send a refresh of every upcoming race's predictions (all stages available), e.g. after staff
+    activate another model version or a retrain finished, so the next three races show its
+    predictions now rather than after the daily job's catch-up. A race that cannot be predicted is
+    skipped by the task, which records why (its JobRun).
+
+    Sent at once through `task_publish` (the callers have committed the activation): with the broker
+    down the first refusal comes within the enqueue budget and ends the loop (the broker is down for
+    every race); an on-commit `.delay` hung the admin request for ~19 s and then answered 500 after
+    the activation had been saved. The daily job's catch-up refreshes whatever was not queued."""
+    from f1site.celery import QueueUnavailable, app, task_publish
     from predictions.selectors import race_list_upcoming
 
-    races = race_list_upcoming()
-    for race in races:
-        race_predictions_refresh_enqueue(race_id=race.pk, stage=reason)
-    return [race.slug for race in races]
+    slugs = [(race.pk, race.slug) for race in race_list_upcoming()]
+    queued: list[str] = []
+    for index, (race_id, slug) in enumerate(slugs):
+        try:
+            task_publish(name=race_predictions_refresh.name, args=[race_id, reason])
+        except QueueUnavailable as exc:
+            logger.warning("could not queue a predictions refresh", extra={"race": slug, "error": str(exc)})
+            return UpcomingRefresh(queued=queued, not_queued=[s for _, s in slugs[index:]], error=str(exc))
+        except Exception:
+            if not app.conf.task_always_eager:
+                raise
+            # embedded mode: the refresh ran here and failed; its JobRun records why
+            logger.exception("predictions refresh failed", extra={"race": slug})
+        queued.append(slug)
+    return UpcomingRefresh(queued=queued)
+
+
+def model_retrain_body() -> dict:
+    """The admin's "Retrain models": train on the latest data and activate, then refresh the
+    upcoming races with the new version. The counts name both."""
+    from predictions.services import model_train
+
+    version = model_train()
+    refresh = upcoming_predictions_refresh_enqueue(reason="model_retrained")
+    counts = {"model_version": version.label, "rows": version.rows, "refresh_queued": refresh.queued}
+    if refresh.not_queued:
+        counts["refresh_not_queued"] = refresh.not_queued
+        counts["refresh_error"] = refresh.error[:300]
+    return counts
+
+
+@shared_task(bind=True, base=JobTask, name="predictions.tasks.model_retrain", max_retries=1)
+def model_retrain(self):
+    """Training takes 3-15 s (more under load): in a worker, not in the admin's web request, which
+    gunicorn ends at 30 s. One at a time (the job's lock); a second request meanwhile is recorded
+    as skipped."""
+    run = self.run_job("model_retrain", model_retrain_body)
+    return {"job_run": run.pk, "status": run.status} if run is not None else {}
 
 
 # Lock held by another refresh of the race: retry every 5 s for about a minute, then record a failure.

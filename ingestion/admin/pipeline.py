@@ -89,13 +89,14 @@ class JobRunAdmin(ViewOnlyAdmin):
         enqueue_report(self, request, [(name, lambda name=name: job_enqueue(name=name)) for name in names])
 
 
-def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str, Callable]]) -> None:
+def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str, Callable]]) -> list[str]:
     """Run each (label, send) and tell staff what happened: queued, ran here (embedded mode), or
     NOT queued because the broker is down — an error message naming the broker, never "Queued".
     The first send the broker refuses ends the loop (not in embedded mode, which has no broker): the broker is down for every one of them, and
     a hung broker costs JOB_ENQUEUE_TIMEOUT per send (15 tasks would outlast gunicorn's 30 s
     timeout); the rest are reported as not tried. Messages lead with a fixed word: the admin
-    capitalises the first letter (`capfirst`), which would misspell a lowercase job name."""
+    capitalises the first letter (`capfirst`), which would misspell a lowercase job name.
+    Returns the labels queued (or run here)."""
     from f1site.celery import QueueUnavailable
     from ingestion.tasks import job_enqueue_runs_inline
 
@@ -133,6 +134,7 @@ def enqueue_report(model_admin: admin.ModelAdmin, request, sends: list[tuple[str
         )
     elif queued:
         model_admin.message_user(request, f"Queued: {', '.join(queued)}", messages.SUCCESS)
+    return queued
 
 
 admin.site.unregister(PeriodicTask)

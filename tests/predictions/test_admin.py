@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 
@@ -147,3 +148,131 @@ def test_activating_a_version_refreshes_the_upcoming_races_with_it(
         assert JobRun.objects.filter(job=f"predictions_refresh:{race.pk}", status="succeeded").exists()
     # the earlier set is kept as history, not overwritten
     assert Prediction.objects.filter(race=qatar, model_version=active_model).exists()
+
+
+def _admin_messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+
+def _retrain_from_admin(admin_client, version):
+    return admin_client.post(
+        reverse("admin:predictions_modelversion_changelist"),
+        {"action": "retrain_models", "_selected_action": [version.pk]},
+        follow=True,
+    )
+
+
+@in_season  # Qatar and Abu Dhabi to come
+def test_retrain_is_a_job_that_activates_and_refreshes_the_upcoming_races(
+    admin_client, active_model, second_model, embedded_celery, monkeypatch
+):
+    """ "Retrain models" trained inside the web request (13 s at load 2.7; gunicorn ends a request at
+    30 s) and left no JobRun of its own. It is now the `model_retrain` job (run here, in the embedded
+    mode): the new version is active and each upcoming race is refreshed with it. The fit itself is
+    the training tests' business: the retrain here activates the second trained bundle."""
+    from ingestion.models import JobRun
+    from predictions.services import model_version_activate
+
+    monkeypatch.setattr(
+        "predictions.services.model_train", lambda: model_version_activate(version=second_model)
+    )
+
+    response = _retrain_from_admin(admin_client, active_model)
+
+    run = JobRun.objects.get(job="model_retrain")
+    assert run.status == "succeeded", run.error
+    assert run.counts["model_version"] == second_model.label
+    assert run.counts["refresh_queued"] == ["2026_qatar", "2026_uae"]
+    assert ModelVersion.objects.get(is_active=True) == second_model
+    for slug in ("2026_qatar", "2026_uae"):
+        race = Race.objects.get(slug=slug)
+        latest = Prediction.objects.current_candidates().filter(race=race, stage="pre").latest("created_at")
+        assert latest.model_version_id == second_model.pk
+        assert JobRun.objects.filter(job=f"predictions_refresh:{race.pk}", status="succeeded").exists()
+    texts = [text for _, text in _admin_messages(response)]
+    assert texts[0].startswith("Ran here (embedded mode, no worker): model_retrain")
+    assert "activates its version" in texts[1]
+
+
+def test_a_failed_retrain_is_a_failed_job_run_and_keeps_the_active_model(
+    admin_client, active_model, embedded_celery, monkeypatch
+):
+    from ingestion.models import JobRun
+
+    def model_train():
+        raise ValueError("no race results in the database: load data first (load_ergast)")
+
+    monkeypatch.setattr("predictions.services.model_train", model_train)
+
+    response = _retrain_from_admin(admin_client, active_model)
+
+    assert response.status_code == 200
+    run = JobRun.objects.get(job="model_retrain")
+    assert run.status == "failed" and "no race results in the database" in run.error
+    assert ModelVersion.objects.get(is_active=True) == active_model
+
+
+needs_a_broker = pytest.mark.skipif(
+    settings.CELERY_TASK_ALWAYS_EAGER,
+    reason="needs a real broker (REDIS_URL); eager mode never publishes",
+)
+
+
+@needs_a_broker
+def test_retrain_is_queued_on_the_real_broker_not_run_in_the_request(admin_client, active_model):
+    from f1site.celery import app
+    from ingestion.models import JobRun
+
+    with app.connection_for_write() as conn:
+        queue = conn.SimpleQueue(app.conf.task_default_queue)
+        queue.clear()
+        response = _retrain_from_admin(admin_client, active_model)
+        message = queue.get(timeout=5)
+        message.ack()
+        queue.close()
+
+    assert message.headers["task"] == "predictions.tasks.model_retrain"
+    assert ("success", "Queued: model_retrain") in _admin_messages(response)
+    assert not JobRun.objects.filter(job="model_retrain").exists()  # the worker's to run
+    assert ModelVersion.objects.get(is_active=True) == active_model
+
+
+@needs_a_broker
+def test_retrain_with_the_broker_refusing_says_not_queued(admin_client, active_model):
+    from tests.brokers import broker_url, closed_port
+
+    port = closed_port()
+    with broker_url(f"redis://127.0.0.1:{port}/0"):
+        response = _retrain_from_admin(admin_client, active_model)
+    ((level, text),) = _admin_messages(response)
+    assert level == "error" and text.startswith("NOT queued: model_retrain: the broker"), text
+
+
+@needs_a_broker
+@in_season
+def test_activation_with_the_broker_refusing_keeps_the_activation_and_says_the_refresh_was_not_queued(
+    admin_client, active_model, second_model
+):
+    """The refresh after an activation was an on-commit `.delay`: with the broker down the request
+    hung in Celery's retries (~19 s), then answered 500 although the activation was saved."""
+    import time
+
+    from tests.brokers import broker_url, closed_port
+
+    port = closed_port()
+    with broker_url(f"redis://127.0.0.1:{port}/0"):
+        clock = time.monotonic()
+        response = admin_client.post(
+            reverse("admin:predictions_modelversion_changelist"),
+            {"action": "activate_version", "_selected_action": [second_model.pk]},
+            follow=True,
+        )
+        elapsed = time.monotonic() - clock
+    assert response.status_code == 200
+    (activated, refused) = _admin_messages(response)
+    assert activated == ("success", f"Model version {second_model.label} is now the active model.")
+    assert refused[0] == "error"
+    assert refused[1].startswith("NOT queued: the refresh of 2026_qatar, 2026_uae: the broker"), refused
+    assert "daily job's catch-up" in refused[1]
+    assert ModelVersion.objects.get(is_active=True) == second_model
+    assert elapsed < 10, f"the refused broker took {elapsed:.1f} s to be reported"
