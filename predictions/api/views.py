@@ -154,7 +154,8 @@ class RegenerationJobView(MethodFirstMixin, APIView):
 
 AS_OF_PARAM = OpenApiParameter(
     "as_of",
-    {"type": "string", "format": "date"},
+    # not `format: date` alone: date-times are read too, and a client generated from it could not send one
+    {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]},
     OpenApiParameter.QUERY,
     required=False,
     description=(

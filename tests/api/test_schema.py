@@ -124,3 +124,18 @@ def keep_db_connection():
 )
 def test_fuzz_every_operation(case, ergast_data, keep_db_connection):
     case.call_and_validate()
+
+
+def test_as_of_is_declared_as_the_text_it_accepts():
+    """`as_of` was declared `format: date`, yet date-times are read too (2026-06-20T14:00+02:00):
+    a client generated from the schema could not have sent one."""
+    schema = yaml.safe_load(SNAPSHOT.read_text())
+    declared = [
+        (path, param["schema"])
+        for path, ops in schema["paths"].items()
+        for param in ops.get("get", {}).get("parameters", [])
+        if param["name"] == "as_of"
+    ]
+    assert len(declared) == 2, declared
+    either = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    assert all(found == either for _, found in declared), declared
