@@ -6,6 +6,7 @@ default: JWT_ALGORITHM); send `Authorization: Bearer <access>`; refresh at auth/
 
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from f1site.api import error_responses, lockout_response
@@ -25,6 +26,17 @@ class TokenObtainView(TokenObtainPairView):
         return super().handle_exception(exc)
 
 
+# simplejwt's serializers add `access` / `refresh` in validate(), not as fields, so the schema built
+# from them had no 200 body and a client generated from it no type for the login answer.
+class TokenPairOut(serializers.Serializer):
+    access = serializers.CharField(help_text="Access token (JWT): send `Authorization: Bearer <access>`")
+    refresh = serializers.CharField(help_text="Refresh token (JWT): POST it to auth/token/refresh/")
+
+
+class TokenAccessOut(serializers.Serializer):
+    access = serializers.CharField(help_text="A new access token (JWT); the refresh token stays valid")
+
+
 token_obtain = extend_schema_view(
     post=extend_schema(
         operation_id="auth_token_obtain",
@@ -34,14 +46,14 @@ token_obtain = extend_schema_view(
             "After AXES_FAILURE_LIMIT failed logins for an account from one address, answers 429 "
             "`locked_out` (with Retry-After) until the cool-off ends, even for the right password."
         ),
-        responses={200: TokenObtainPairView.serializer_class, **error_responses(400, 401, 413, 429)},
+        responses={200: TokenPairOut, **error_responses(400, 401, 413, 429)},
     )
 )(TokenObtainView)
 token_refresh = extend_schema_view(
     post=extend_schema(
         operation_id="auth_token_refresh",
         summary="Exchange a refresh token for a new access token",
-        responses={200: TokenRefreshView.serializer_class, **error_responses(400, 401, 413, 429)},
+        responses={200: TokenAccessOut, **error_responses(400, 401, 413, 429)},
     )
 )(TokenRefreshView)
 

@@ -154,6 +154,36 @@ def test_jwt_token_flow(api, staff_user):
     assert set(bad.json()["error"]) == {"code", "message", "details"}
 
 
+def test_the_token_answers_are_the_schema_s(api, staff_user):
+    """The schema's 200s for auth/token/ and auth/token/refresh/ said "No response body" (simplejwt
+    adds the tokens in validate(), not as fields): a client generated from it had no login type.
+    Each real answer now has exactly the declared, required properties."""
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
+
+    def declared(path: str) -> set[str]:
+        ref = schema["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        component = schema["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]
+        assert set(component["required"]) == set(component["properties"])
+        return set(component["properties"])
+
+    pair = api.post(
+        "/api/v1/auth/token/",
+        {"username": "steward", "password": "correct-horse-battery-staple"},
+        format="json",
+    )
+    assert pair.status_code == 200 and set(pair.json()) == declared("/api/v1/auth/token/") == {
+        "access",
+        "refresh",
+    }
+    refreshed = api.post("/api/v1/auth/token/refresh/", {"refresh": pair.json()["refresh"]}, format="json")
+    assert refreshed.status_code == 200
+    assert set(refreshed.json()) == declared("/api/v1/auth/token/refresh/") == {"access"}
+
+
 def test_an_invalid_jwt_answers_401_with_its_own_code(api, ergast_data, staff_user):
     """simplejwt's InvalidToken has a dict detail: its "code" (token_not_valid) is the error code,
     not a bare "error" with the useful code hidden in details."""
