@@ -415,6 +415,28 @@ def team_key(team_ref: str) -> str:
     return f"f1:team:{team_ref}"
 
 
+def driver_season_key(driver_ref: str, season: int) -> ListKey:
+    """A driver's season-filtered analytics: `f1:driver:{ref}:g{n}:{season}`, one family per driver.
+
+    A generation, not the exact seasons: the payload has career-wide metrics (wet-weather rating,
+    circuit history), so a result in one season changes the driver's answer for every season; one
+    INCR of `driver:{ref}` retires them all, read in the same round trip as the body."""
+    return list_key(driver_family(driver_ref), season)
+
+
+def team_season_key(team_ref: str, season: int) -> ListKey:
+    """A team's season-filtered analytics: `f1:team:{ref}:g{n}:{season}` (see driver_season_key)."""
+    return list_key(team_family(team_ref), season)
+
+
+def driver_family(driver_ref: str) -> str:
+    return f"driver:{driver_ref}"
+
+
+def team_family(team_ref: str) -> str:
+    return f"team:{team_ref}"
+
+
 def race_key(season: int, race_slug: str) -> str:
     return f"f1:race:{season}:{race_slug}"
 
@@ -500,8 +522,22 @@ def local_cache_sync() -> bool:
 def bump_families(families: Iterable[str]) -> None:
     _local_copies.clear()  # every invalidation path ends here (see _remember)
     local_cache_stamp_touch()
-    for family in set(families):
-        key = _generation_key(family)
+    keys = [_generation_key(family) for family in sorted(set(families))]
+    client_of = getattr(getattr(cache, "client", None), "get_client", None)
+    if client_of is not None and keys:
+        # django-redis: every INCR in one pipelined round trip (a sync or an entity edit bumps one
+        # family per driver and team of the races it touched: hundreds). INCR creates a missing
+        # counter at 1 with no expiry, as the set() below does; django-redis stores ints raw.
+        try:
+            pipe = client_of(write=True).pipeline(transaction=False)
+            for key in keys:
+                pipe.incr(cache.make_key(key))
+            pipe.execute()
+        except (*_FAILURES, redis.exceptions.RedisError) as exc:
+            # as django-redis' IGNORE_EXCEPTIONS does for a single command: logged, not raised
+            logger.warning("cache generation bump failed", extra={"error": repr(exc), "families": len(keys)})
+        return
+    for key in keys:
         try:
             cache.incr(key)
         except ValueError:  # first bump: the counter does not exist yet
@@ -509,7 +545,8 @@ def bump_families(families: Iterable[str]) -> None:
 
 
 def _vacated_round_keys(round_ids: Iterable[str]) -> tuple[list[str], set[int]]:
-    """Keys of `2019_22`-form ids a race left (renumbered upstream): race, predictions, accuracy."""
+    """Keys of `2019_22`-form ids a race left (renumbered upstream or in admin, or deleted): race,
+    predictions, accuracy."""
     keys, seasons = [], set()
     for round_id in round_ids:
         season, _, rnd = str(round_id).partition("_")
@@ -520,38 +557,79 @@ def _vacated_round_keys(round_ids: Iterable[str]) -> tuple[list[str], set[int]]:
     return keys, seasons
 
 
+def _race_id_keys(season: int, race_id: str) -> list[str]:
+    """Every key named by one race id (either form): the race, its predictions and accuracy."""
+    return [race_key(season, race_id), predictions_key(race_id), f"f1:accuracy:{race_id}"]
+
+
+def _entity_keys(drivers: Iterable[str], teams: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The analytics keys of these drivers and teams: the unfiltered key, and the family that holds
+    every season-filtered answer (driver_season_key)."""
+    drivers, teams = set(drivers), set(teams)
+    keys = [driver_key(ref) for ref in drivers] + [team_key(ref) for ref in teams]
+    families = [driver_family(ref) for ref in drivers] + [team_family(ref) for ref in teams]
+    return keys, families
+
+
+def race_entities(race_pks: Iterable[int]) -> tuple[set[str], set[str]]:
+    """The refs of the drivers and teams classified (results or qualifying) in these races."""
+    from ingestion.models import QualifyingResult, RaceResult
+
+    race_pks = list(race_pks)
+    if not race_pks:
+        return set(), set()
+    drivers, teams = set(), set()
+    for model in (RaceResult, QualifyingResult):
+        for driver, team in model.objects.filter(race_id__in=race_pks).values_list(
+            "driver__ref", "team__ref"
+        ):
+            drivers.add(driver)
+            teams.add(team)
+    return drivers, teams
+
+
 def cache_invalidate_races(*, race_ids: Iterable[str], vacated_round_ids: Iterable[str] = ()) -> dict:
     """Clear exactly what a change to these races' rows affects, plus the `{season}_{round}` keys
     of rounds a race left when the calendar was renumbered (`vacated_round_ids`: the race's new round
     is cleared with the race, its old one would otherwise keep serving it — or a race nobody holds).
+
+    Per race: its detail, predictions and accuracy under both ids, its weather, its season's list
+    families (races, standings), and the analytics of its drivers and teams (unfiltered and every
+    season: see driver_season_key). A race id no longer in the database (deleted) still has its
+    `{season}_{name}` keys and its season's families cleared; the deleting code sends its round as
+    vacated and clears its drivers/teams itself (`_on_race_deleted`, which saw them before the delete).
     Returns what was cleared (for tests/logs)."""
-    from ingestion.models import QualifyingResult, Race, RaceResult
+    from ingestion.models import Race
 
     slugs = [r for r in race_ids if r]
     races = list(Race.objects.filter(slug__in=slugs).values_list("id", "slug", "season_id", "round"))
+    found = {slug for _, slug, _, _ in races}
+    gone = [
+        (int(slug.partition("_")[0]), slug)
+        for slug in slugs
+        if slug not in found and slug.partition("_")[0].isdigit()
+    ]
     vacated_keys, vacated_seasons = _vacated_round_keys(vacated_round_ids)
-    if not races and not vacated_keys:
+    if not races and not gone and not vacated_keys:
         return {"keys": [], "families": []}
-    race_pks = [pk for pk, *_ in races]
-    seasons = {season for _, _, season, _ in races} | vacated_seasons
-    drivers = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True))
-    drivers |= set(
-        QualifyingResult.objects.filter(race_id__in=race_pks).values_list("driver__ref", flat=True)
-    )
-    teams = set(RaceResult.objects.filter(race_id__in=race_pks).values_list("team__ref", flat=True))
-    keys = [race_key(season, slug) for _, slug, season, _ in races]
-    keys += [race_key(season, f"{season}_{rnd}") for _, _, season, rnd in races]  # the `2025_4` alias
-    keys += [weather_key(slug) for _, slug, _, _ in races]
-    keys += [f"f1:accuracy:{slug}" for _, slug, _, _ in races]
+    seasons = {season for _, _, season, _ in races} | {season for season, _ in gone} | vacated_seasons
+    drivers, teams = race_entities(pk for pk, *_ in races)
+    keys = []
+    for _, slug, season, rnd in races:
+        keys += _race_id_keys(season, slug) + _race_id_keys(season, f"{season}_{rnd}")
+        keys.append(weather_key(slug))
+    for season, slug in gone:
+        keys += [*_race_id_keys(season, slug), weather_key(slug)]
     keys += vacated_keys
-    keys += [driver_key(ref) for ref in drivers] + [team_key(ref) for ref in teams]
-    families = ["races:all", "upcoming"]
+    entity_keys, entity_families = _entity_keys(drivers, teams)
+    keys += entity_keys
+    families = ["races:all", "upcoming", *entity_families]
     for season in seasons:
         families += [f"races:{season}", f"standings:{season}"]
     families += ["standings:latest", "drivers", "teams"]
     cache.delete_many(keys)
     bump_families(families)
-    return {"keys": sorted(keys), "families": sorted(set(families))}
+    return {"keys": sorted(set(keys)), "families": sorted(set(families))}
 
 
 def cache_invalidate_predictions(*, race_ids: Iterable[str | int]) -> dict:
@@ -622,24 +700,123 @@ def _on_race_row_saved(sender, instance, **kwargs) -> None:
     transaction.on_commit(_clear)
 
 
+def _round_id(season: int, rnd: int) -> str:
+    return f"{season}_{rnd}"
+
+
+def _on_race_pre_save(sender, instance, raw=False, **kwargs) -> None:
+    """Remember the round id the race held before this save: an admin renumbering (round 23 -> 24)
+    leaves `2026_23` naming a race that is not there any more (see _on_race_saved)."""
+    if raw or instance.pk is None:
+        return
+    before = sender.objects.filter(pk=instance.pk).values_list("season_id", "round").first()
+    instance._f1cache_round_before = _round_id(*before) if before else None
+
+
 def _on_race_saved(sender, instance, **kwargs) -> None:
     from django.db import transaction
 
     from ingestion.signals import races_changed_send
 
     slug = instance.slug
-    transaction.on_commit(lambda: races_changed_send(sender=sender, race_ids=[slug]))
+    before = getattr(instance, "_f1cache_round_before", None)
+    instance._f1cache_round_before = None
+    vacated = [before] if before and before != _round_id(instance.season_id, instance.round) else []
+    transaction.on_commit(
+        lambda: races_changed_send(sender=sender, race_ids=[slug], vacated_round_ids=vacated)
+    )
 
 
-def _on_entity_saved(sender, instance, **kwargs) -> None:
-    key = driver_key(instance.ref) if sender.__name__ == "Driver" else team_key(instance.ref)
-    family = "drivers" if sender.__name__ == "Driver" else "teams"
-    cache.delete(key)
-    bump_families([family])
+def _on_race_deleted(sender, instance, **kwargs) -> None:
+    """pre_delete of a Race (admin delete, queryset delete): its results are still there, so read
+    which drivers and teams it counted for now; clear on commit. The cascade's row deletions find
+    no race any more (_on_race_row_saved), so this is the one invalidation of a deleted race."""
+    from django.db import transaction
+
+    from ingestion.signals import races_changed_send
+
+    slug, round_id = instance.slug, _round_id(instance.season_id, instance.round)
+    drivers, teams = race_entities([instance.pk])
+
+    def _clear() -> None:
+        keys, families = _entity_keys(drivers, teams)
+        cache.delete_many(keys)
+        # championship: the odds simulate the season's remaining races, one fewer now
+        bump_families([*families, "championship"])
+        # as a sync would: the slug's keys, the round it held (vacated), the season's families, the
+        # dashboard pages (analytics' receiver)
+        races_changed_send(sender=sender, race_ids=[slug], vacated_round_ids=[round_id])
+
+    transaction.on_commit(_clear)
+
+
+# Driver / Team / Circuit edits are rare staff actions (a code, a name, a circuit renamed) whose
+# value is printed in many cached answers: every race detail, results list and standings table the
+# entity appears in, predictions, analytics (a circuit's name is in its drivers' circuit history),
+# the dashboard pages. Rather than track each payload, an edit is treated as a change of every race
+# that references the entity — the same tested path a sync takes (races_changed: race keys under
+# both ids, their predictions, their seasons' families, their drivers' and teams' analytics, the
+# dashboard pages) — plus the entity's own keys and the lists that show it. Broad (a driver with
+# 300 races clears 300 races' keys and ~700 analytics families, one pipelined round trip) but
+# cheap for how rarely it happens, and it cannot miss a payload added later.
+_ENTITY_LISTS = {"Driver": ["drivers"], "Team": ["teams"], "Circuit": []}
+
+
+def _entity_race_slugs(kind: str, pk: int) -> list[str]:
+    """Public ids of the races that show this driver / team / circuit (rows of any kind, predictions)."""
+    from django.db.models import Q
+
+    from ingestion import models as m
+    from predictions.models import Prediction
+
+    if kind == "Circuit":
+        where = Q(circuit_id=pk)
+    else:
+        column = "driver_id" if kind == "Driver" else "team_id"
+        row_models = [m.RaceResult, m.SprintResult, m.QualifyingResult, m.PracticeResult, Prediction]
+        row_models += [m.DriverStanding, m.PitStop] if kind == "Driver" else [m.TeamStanding]
+        where = Q()
+        for model in row_models:
+            where |= Q(pk__in=model.objects.filter(**{column: pk}).values("race_id"))
+    return list(m.Race.objects.filter(where).values_list("slug", flat=True))
+
+
+def cache_invalidate_entity(*, kind: str, pk: int, refs: Iterable[str]) -> dict:
+    """Clear what shows this driver / team / circuit (`kind`, the model name); `refs`: its ref now
+    and before the edit (the ref is editable). See the comment above _ENTITY_LISTS."""
+    from analytics.services.cache import dashboard_cache_clear
+    from ingestion.signals import races_changed_send
+
+    refs = {r for r in refs if r}
+    keys, families = _entity_keys(refs if kind == "Driver" else (), refs if kind == "Team" else ())
+    families += [*_ENTITY_LISTS[kind], "races:all", "standings:latest", "upcoming", "championship"]
+    cache.delete_many(keys)
+    bump_families(families)
+    slugs = _entity_race_slugs(kind, pk) if pk is not None else []
+    if slugs:
+        races_changed_send(sender=cache_invalidate_entity, race_ids=slugs)
+    else:  # no race shows it: only its lists and pages (analytics' receiver did not run)
+        dashboard_cache_clear()
+    return {"keys": sorted(keys), "families": sorted(set(families)), "race_ids": sorted(slugs)}
+
+
+def _on_entity_pre_save(sender, instance, raw=False, **kwargs) -> None:
+    if raw or instance.pk is None:
+        return
+    instance._f1cache_ref_before = sender.objects.filter(pk=instance.pk).values_list("ref", flat=True).first()
+
+
+def _on_entity_changed(sender, instance, **kwargs) -> None:
+    from django.db import transaction
+
+    kind, pk = sender.__name__, instance.pk
+    refs = [instance.ref, getattr(instance, "_f1cache_ref_before", None)]
+    instance._f1cache_ref_before = None
+    transaction.on_commit(lambda: cache_invalidate_entity(kind=kind, pk=pk, refs=refs))
 
 
 def connect_invalidation_signals() -> None:
-    from django.db.models.signals import post_delete, post_save
+    from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
     from ingestion import models as m
 
@@ -656,9 +833,14 @@ def connect_invalidation_signals() -> None:
     ):
         post_save.connect(_on_race_row_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-save")
         post_delete.connect(_on_race_row_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-del")
+    pre_save.connect(_on_race_pre_save, sender=m.Race, dispatch_uid="f1cache-race-pre-save")
     post_save.connect(_on_race_saved, sender=m.Race, dispatch_uid="f1cache-race-save")
-    for model in (m.Driver, m.Team):
-        post_save.connect(_on_entity_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-save")
+    pre_delete.connect(_on_race_deleted, sender=m.Race, dispatch_uid="f1cache-race-del")
+    for model in (m.Driver, m.Team, m.Circuit):
+        name = model.__name__
+        pre_save.connect(_on_entity_pre_save, sender=model, dispatch_uid=f"f1cache-{name}-pre-save")
+        post_save.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-save")
+        post_delete.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-del")
     try:
         from ingestion.signals import races_changed
     except ImportError:  # the sync engineer's signal has not landed yet

@@ -4,8 +4,8 @@
 dump) with the public ids (`2021_abu_dhabi`) of races whose results, qualifying, sprint, pit stops
 or standings were created, updated or deleted — also by an admin correction of one row and by a forecast
 sync (the races whose forecast was stored) and an observed-weather sync. Receivers: the API cache (f1site.cache) and the dashboard page cache
-(analytics). `vacated_round_ids` (`2019_22` forms) are the rounds a race left when upstream renumbered
-the calendar: caches keyed by them named another race (or none now). Receivers must be cheap or hand off to Celery; an exception in one is logged, not raised.
+(analytics). `vacated_round_ids` (`2019_22` forms) are the rounds a race left when upstream (or admin)
+renumbered the calendar, or a deleted race's round: caches keyed by them named another race (or none now). Receivers must be cheap or hand off to Celery; an exception in one is logged, not raised.
 """
 
 import logging

@@ -46,7 +46,10 @@ class DriverAnalyticsView(CachedJSONView):
                 "analytics": driver_analytics_get(driver=driver, season=season),
             }
 
-        key = f1cache.driver_key(driver_id) + (f":{season}" if season is not None else "")
+        # the season-filtered answers are a family per driver: any change of his races retires them all
+        key = (
+            f1cache.driver_key(driver_id) if season is None else f1cache.driver_season_key(driver_id, season)
+        )
         return self.cached(request, key=key, ttl=season_ttl(season), tier="driver", compute=compute)
 
 
@@ -74,5 +77,5 @@ class TeamAnalyticsView(CachedJSONView):
                 "analytics": team_analytics_get(team=team, season=season),
             }
 
-        key = f1cache.team_key(team_id) + (f":{season}" if season is not None else "")
+        key = f1cache.team_key(team_id) if season is None else f1cache.team_season_key(team_id, season)
         return self.cached(request, key=key, ttl=season_ttl(season), tier="team", compute=compute)
