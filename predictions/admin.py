@@ -137,7 +137,8 @@ class PredictionAdmin(ViewOnlyAdmin):
             try:
                 result = regeneration_start(race=race, stage=None, background=False)
             # A failed JobRun, except a race refused before any run is created (run already, off
-            # the calendar upstream: race_live_prediction_check); the message says why either way.
+            # the calendar upstream: race_live_prediction_check; no stage here, so never a stage not
+            # available yet); the message says why either way.
             except (PredictionInputError, ModelUnavailable) as exc:
                 self.message_user(request, f"{race.slug}: {exc}", messages.ERROR)
                 continue
