@@ -791,12 +791,12 @@ def championship(request: HttpRequest) -> HttpResponse:
 def _championship_simulation(request: HttpRequest, season: int) -> dict:
     """The season's simulation from the cache entry the API's championship endpoint uses (same key,
     TTL and invalidation), so the page and the API share one computation per season and model, and a
-    page URL with extra query parameters does not simulate again. A computation charges the client's
-    'expensive' bucket, as the API's does (Throttled when it is spent)."""
+    page URL with extra query parameters does not simulate again. A simulation (a season with rounds
+    left) charges the client's 'expensive' bucket, as the API's does (Throttled when it is spent); a
+    completed season's stored standings are never charged."""
 
     def compute():
-        expensive_charge(request)
-        return championship_simulate(season=season)
+        return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
 
     entry = f1cache.cached_json(
         key=f1cache.list_key("championship", season),

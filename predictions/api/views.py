@@ -327,8 +327,9 @@ class WhatIfView(CachedJSONView):
 
 class ChampionshipView(CachedJSONView):
     # The usual anon/user throttle (deferred to the cache read) for every request; the "expensive"
-    # bucket only when the answer is computed (f1site.throttling.expensive_charge in compute), so a
-    # frontend server polling cached odds from one address is not refused.
+    # bucket only when the answer is simulated (f1site.throttling.expensive_charge, called by
+    # championship_simulate before it simulates rounds left), so a frontend server polling cached
+    # odds from one address, or a client browsing completed seasons, is not refused.
 
     @extend_schema(
         operation_id="championship_retrieve",
@@ -336,9 +337,9 @@ class ChampionshipView(CachedJSONView):
         description=(
             "A completed season answers with its stored final standings (champion at 1.0, no model "
             "needed). Otherwise a Monte Carlo of the remaining rounds on top of the stored standings "
-            "(503 without a model). Cached; only a request that computes counts against the "
-            "'expensive' rate (API_THROTTLE_EXPENSIVE, shared with what-if), every request against "
-            "the usual one."
+            "(503 without a model). Cached; only a request that simulates (a season with rounds "
+            "left, not in the cache) counts against the 'expensive' rate (API_THROTTLE_EXPENSIVE, "
+            "shared with what-if), every request against the usual one."
         ),
         parameters=[
             OpenApiParameter(
@@ -362,9 +363,11 @@ class ChampionshipView(CachedJSONView):
         from predictions.services import ModelUnavailable, championship_simulate
 
         def compute():
-            expensive_charge(request)
             try:
-                return championship_simulate(season=season)
+                # charged only when it simulates: a completed season is its stored standings
+                return championship_simulate(
+                    season=season, before_simulating=lambda: expensive_charge(request)
+                )
             except ValueError as exc:
                 raise Http404(str(exc)) from None
 

@@ -440,21 +440,31 @@ def test_championship_of_a_completed_season_answers_from_the_standings_without_a
 
 # fixed one-minute throttle windows: the clock stopped mid-window, so no boundary falls between charges
 @pytest.mark.time_machine(datetime(2026, 11, 26, 12, 0, 30, tzinfo=UTC), tick=False)
-def test_cached_championship_answers_do_not_count_against_the_expensive_rate(api, ergast_data, settings):
-    """One client, 'expensive' at 2/min: repeated GETs of a cached season are all answered (they
-    counted and were refused from the 31st on before); computing a third season in the window is
-    refused with 429 and Retry-After."""
+def test_only_a_simulating_championship_request_counts_against_the_expensive_rate(api, ergast_data, settings):
+    """One client, 'expensive' at 2/min. QA: browsing completed seasons (1960..1995, stored final
+    standings, nothing simulated) was charged per cache miss and got 429 after the budget, spending
+    the what-if budget too. Now only a request that simulates (2026: rounds left) is charged — here
+    without a model, so each 2026 request is charged and answers 503 (not cached) until the third,
+    refused with 429 and Retry-After; completed and cached seasons are still served."""
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "2/min"},
     }
+    for season in range(1960, 1996):  # 36 computations of completed seasons in one window
+        response = api.get(f"/api/v1/championship/{season}")
+        assert response.status_code == 200, (season, response.content)
+        assert response.json()["remaining_races"] == []
     for _ in range(6):
-        assert api.get("/api/v1/championship/2024").status_code == 200
-    assert api.get("/api/v1/championship/2023").status_code == 200  # second computation
-    refused = api.get("/api/v1/championship/2022")  # third computation in the window
+        assert api.get("/api/v1/championship/2024").status_code == 200  # computed once, then cached
+    for _ in range(2):  # simulating: charged (503 without a model, after the charge)
+        assert api.get("/api/v1/championship/2026").status_code == 503
+    refused = api.get("/api/v1/championship/2026")  # the third simulation in the window
     assert refused.status_code == 429, refused.content
     assert refused.json()["error"]["code"] == "throttled" and int(refused["Retry-After"]) >= 1
-    assert api.get("/api/v1/championship/2024").status_code == 200  # cached: still served
+    assert api.get("/api/v1/championship/2023").status_code == 200  # completed: still served
+    # the what-if budget (the same bucket) was spent by the simulations only
+    what_if = api.post("/api/v1/predictions/what-if/2026_qatar", {"grid": ["a"]}, format="json")
+    assert what_if.status_code == 429, what_if.content
 
 
 @pytest.mark.parametrize("season", ["1949", "2027"])
