@@ -634,7 +634,7 @@ def test_championship_page_shows_tiny_title_chances_as_below_0_1_percent(client,
         ],
         "teams": [],
     }
-    monkeypatch.setattr("analytics.views.championship_simulate", lambda *, season: simulation)
+    monkeypatch.setattr("analytics.views.championship_simulate", lambda *, season, **_: simulation)
     html = client.get(reverse("analytics:championship"), {"season": 2026}).content.decode()
     table = html.split('id="title-probabilities"')[1].split("</table>")[0]
     outputs = re.findall(r"<output>(.*?)</output>", table)
