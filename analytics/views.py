@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
 from functools import wraps
 
@@ -95,14 +96,19 @@ def _race(race_id: str) -> Race:
         raise Http404(str(exc)) from None
 
 
+_CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,8}")  # fullmatch: ASCII digits, no sign/zero/space/_
+
+
 def _int_param(request: HttpRequest, name: str) -> int | None:
+    """`?name=` as a plain non-negative integer, None when absent or empty; 404 otherwise. Only the
+    canonical spelling: int() also read ` 2025`, `02025`, `+2025`, `2_025` and non-ASCII digits, each
+    an alias rendering (and caching) another copy of the same page."""
     raw = request.GET.get(name)
     if raw in (None, ""):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise Http404(f"{name} must be a number") from None
+    if not _CANONICAL_INT.fullmatch(raw):
+        raise Http404(f"{name} must be a number")
+    return int(raw)
 
 
 def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> HttpResponse:
