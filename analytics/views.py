@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
 from functools import wraps
 
@@ -95,14 +96,19 @@ def _race(race_id: str) -> Race:
         raise Http404(str(exc)) from None
 
 
+_CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,8}")  # fullmatch: ASCII digits, no sign/zero/space/_
+
+
 def _int_param(request: HttpRequest, name: str) -> int | None:
+    """`?name=` as a plain non-negative integer, None when absent or empty; 404 otherwise. Only the
+    canonical spelling: int() also read ` 2025`, `02025`, `+2025`, `2_025` and non-ASCII digits, each
+    an alias rendering (and caching) another copy of the same page."""
     raw = request.GET.get(name)
     if raw in (None, ""):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise Http404(f"{name} must be a number") from None
+    if not _CANONICAL_INT.fullmatch(raw):
+        raise Http404(f"{name} must be a number")
+    return int(raw)
 
 
 def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> HttpResponse:
@@ -791,12 +797,12 @@ def championship(request: HttpRequest) -> HttpResponse:
 def _championship_simulation(request: HttpRequest, season: int) -> dict:
     """The season's simulation from the cache entry the API's championship endpoint uses (same key,
     TTL and invalidation), so the page and the API share one computation per season and model, and a
-    page URL with extra query parameters does not simulate again. A computation charges the client's
-    'expensive' bucket, as the API's does (Throttled when it is spent)."""
+    page URL with extra query parameters does not simulate again. A simulation (a season with rounds
+    left) charges the client's 'expensive' bucket, as the API's does (Throttled when it is spent); a
+    completed season's stored standings are never charged."""
 
     def compute():
-        expensive_charge(request)
-        return championship_simulate(season=season)
+        return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
 
     entry = f1cache.cached_json(
         key=f1cache.list_key("championship", season),

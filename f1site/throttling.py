@@ -115,7 +115,8 @@ class WindowThrottle(BaseThrottle):
 class ExpensiveThrottle(WindowThrottle):
     """Endpoints that run the models on every request (what-if): a tighter per-client rate
     ('expensive', API_THROTTLE_EXPENSIVE) on top of the usual one. The championship, cached, charges
-    the same bucket only for a request that computes (`expensive_charge`), never for a cached answer."""
+    the same bucket only for a request that simulates (`expensive_charge`), never for a cached answer
+    nor for a completed season (its stored standings)."""
 
     def allow_request(self, request, view) -> bool:
         if not super().allow_request(request, view):

@@ -50,6 +50,13 @@ class ModelVersionAdmin(ViewOnlyAdmin):
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
         version = queryset.get()
+        if version.is_active:  # nothing changes: no "now active", no refresh of the upcoming races
+            self.message_user(
+                request,
+                f"Model version {version.label} is already the active model; nothing to do.",
+                messages.INFO,
+            )
+            return
         try:
             model_version_activate(version=version)
         except Exception as exc:  # ArtifactError: the artifact is missing or corrupt
@@ -64,16 +71,22 @@ class ModelVersionAdmin(ViewOnlyAdmin):
     def retrain_models(self, request, queryset):
         # A job, not the web request: training takes 3-15 s, more under load, and gunicorn ends a
         # request at 30 s. The job activates the new version and refreshes the upcoming races.
+        # With the click's time: a second click while the worker is busy with the first finds the
+        # version that one trained after it was queued, and records itself as skipped.
+        from django.utils import timezone
+
         from f1site.celery import task_publish
         from ingestion.admin.pipeline import enqueue_report
         from predictions.tasks import model_retrain
 
-        send = [("model_retrain", lambda: task_publish(name=model_retrain.name))]
+        queued_at = timezone.now().isoformat()
+        send = [("model_retrain", lambda: task_publish(name=model_retrain.name, args=[queued_at]))]
         if enqueue_report(self, request, send):
             self.message_user(
                 request,
                 "A model_retrain job that succeeds activates its version and refreshes the upcoming "
-                "races' predictions with it (Job runs: model_retrain, then predictions_refresh).",
+                "races' predictions with it (Job runs: model_retrain, then predictions_refresh). "
+                "Another click before it has finished trains nothing more: that job is recorded as skipped.",
                 messages.INFO,
             )
 
@@ -137,7 +150,8 @@ class PredictionAdmin(ViewOnlyAdmin):
             try:
                 result = regeneration_start(race=race, stage=None, background=False)
             # A failed JobRun, except a race refused before any run is created (run already, off
-            # the calendar upstream: race_live_prediction_check); the message says why either way.
+            # the calendar upstream: race_live_prediction_check; no stage here, so never a stage not
+            # available yet); the message says why either way.
             except (PredictionInputError, ModelUnavailable) as exc:
                 self.message_user(request, f"{race.slug}: {exc}", messages.ERROR)
                 continue

@@ -11,8 +11,8 @@ The prediction engine owns the work (predictions.services); the pipeline calls:
   (stage "post_qualifying" once the grid is known, else "practice");
   `upcoming_predictions_refresh_enqueue(reason=...)` — every upcoming race, after staff change the
   active model in admin (any stage other than "post_qualifying" refreshes every stage available);
-* `model_retrain` — the admin's "Retrain models", as a job (JobRun `model_retrain`): train, activate,
-  refresh the upcoming races.
+* `model_retrain(queued_at)` — the admin's "Retrain models", as a job (JobRun `model_retrain`): train,
+  activate, refresh the upcoming races; skipped when the active version was trained after `queued_at`.
 
 The API's background regeneration (`POST /api/v1/predictions/race/{id}` with `{"background": true}`)
 queues `race_predictions_regenerate(run_id)`: the JobRun the request created is the job's status
@@ -142,11 +142,22 @@ def upcoming_predictions_refresh_enqueue(*, reason: str) -> UpcomingRefresh:
     return UpcomingRefresh(queued=queued)
 
 
-def model_retrain_body() -> dict:
+def model_retrain_body(*, queued_at: str | None = None) -> dict:
     """The admin's "Retrain models": train on the latest data and activate, then refresh the
-    upcoming races with the new version. The counts name both."""
+    upcoming races with the new version. The counts name both.
+
+    `queued_at` (ISO, the click's time): when the active version was trained after it, a retrain
+    already ran since this one was asked for (two clicks while the worker was busy): nothing is
+    trained, the run is recorded as skipped, naming that version."""
     from predictions.services import model_train
 
+    newer = _version_trained_since(queued_at)
+    if newer is not None:
+        return {
+            "skipped": f"a retrain queued at {queued_at} already ran: {newer.label} "
+            f"(trained {newer.created_at.isoformat()}, active)",
+            "model_version": newer.label,
+        }
     version = model_train()
     refresh = upcoming_predictions_refresh_enqueue(reason="model_retrained")
     counts = {"model_version": version.label, "rows": version.rows, "refresh_queued": refresh.queued}
@@ -156,12 +167,32 @@ def model_retrain_body() -> dict:
     return counts
 
 
+def _version_trained_since(queued_at: str | None):
+    """The active ModelVersion when it was registered after `queued_at` (ISO), else None. Only the
+    active one: a backfill's version (trained on earlier seasons, never activated) is no retrain."""
+    from datetime import UTC, datetime
+
+    from predictions.models import ModelVersion
+
+    if not queued_at:
+        return None  # a message queued before the time was passed: retrain as asked
+    try:
+        since = datetime.fromisoformat(queued_at)
+    except (TypeError, ValueError):
+        logger.warning("model_retrain: unreadable queued_at %r; retraining", queued_at)
+        return None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return ModelVersion.objects.filter(is_active=True, created_at__gt=since).order_by("-created_at").first()
+
+
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.model_retrain", max_retries=1)
-def model_retrain(self):
+def model_retrain(self, queued_at: str | None = None):
     """Training takes 3-15 s (more under load): in a worker, not in the admin's web request, which
     gunicorn ends at 30 s. One at a time (the job's lock); a second request meanwhile is recorded
-    as skipped."""
-    run = self.run_job("model_retrain", model_retrain_body)
+    as skipped, and so is one that runs after a retrain finished since it was queued (`queued_at`,
+    the admin click's time: two clicks while the worker was busy train one version, not two)."""
+    run = self.run_job("model_retrain", lambda: model_retrain_body(queued_at=queued_at))
     return {"job_run": run.pk, "status": run.status} if run is not None else {}
 
 

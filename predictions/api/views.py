@@ -3,6 +3,8 @@ what-if, championship odds and model performance. Views validate, call the engin
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
@@ -15,7 +17,6 @@ from rest_framework.views import APIView
 from f1site import cache as f1cache
 from f1site.api import (
     CachedJSONView,
-    MalformedRequest,
     MethodFirstMixin,
     error_response,
     error_responses,
@@ -325,10 +326,29 @@ class WhatIfView(CachedJSONView):
         return Response({"race": selectors.race_ref(race=race), "predictions": rows})
 
 
+CHAMPIONSHIP_SEASONS = (1950, 2100)  # the declared range of championship/{season}
+_CANONICAL_YEAR = re.compile(r"[1-9][0-9]{3}")  # fullmatch: ASCII digits, no sign, zero or space
+
+
+def _season_path(raw: str) -> int:
+    """The championship's `{season}`: a canonical integer in CHAMPIONSHIP_SEASONS, else ValidationError."""
+    low, high = CHAMPIONSHIP_SEASONS
+    if _CANONICAL_YEAR.fullmatch(raw) and low <= int(raw) <= high:
+        return int(raw)
+    raise ValidationError(
+        {
+            "season": [
+                f"season must be a year from {low} to {high}, written as an integer (e.g. 2026), not {raw[:20]!r}"
+            ]
+        }
+    )
+
+
 class ChampionshipView(CachedJSONView):
     # The usual anon/user throttle (deferred to the cache read) for every request; the "expensive"
-    # bucket only when the answer is computed (f1site.throttling.expensive_charge in compute), so a
-    # frontend server polling cached odds from one address is not refused.
+    # bucket only when the answer is simulated (f1site.throttling.expensive_charge, called by
+    # championship_simulate before it simulates rounds left), so a frontend server polling cached
+    # odds from one address, or a client browsing completed seasons, is not refused.
 
     @extend_schema(
         operation_id="championship_retrieve",
@@ -336,35 +356,38 @@ class ChampionshipView(CachedJSONView):
         description=(
             "A completed season answers with its stored final standings (champion at 1.0, no model "
             "needed). Otherwise a Monte Carlo of the remaining rounds on top of the stored standings "
-            "(503 without a model). Cached; only a request that computes counts against the "
-            "'expensive' rate (API_THROTTLE_EXPENSIVE, shared with what-if), every request against "
-            "the usual one."
+            "(503 without a model). Cached; only a request that simulates (a season with rounds "
+            "left, not in the cache) counts against the 'expensive' rate (API_THROTTLE_EXPENSIVE, "
+            "shared with what-if), every request against the usual one."
         ),
         parameters=[
             OpenApiParameter(
                 "season",
-                {"type": "integer", "minimum": 1950, "maximum": 2100},
+                {"type": "integer", "minimum": CHAMPIONSHIP_SEASONS[0], "maximum": CHAMPIONSHIP_SEASONS[1]},
                 OpenApiParameter.PATH,
-                description="Season year",
+                description=(
+                    "Season year. Anything else (not an integer, written with a sign, a leading "
+                    "zero or a space, or outside the range) -> 400 `invalid` with `details.season`; "
+                    "a year in the range without races (2027) -> 404."
+                ),
             )
         ],
         responses={200: serializers.ChampionshipOut, **error_responses(400, 404, 429, 503)},
     )
     def get(self, request, season: str):
-        # A str route (not <int:>) so a non-numeric season gets the JSON error shape, not Django's page:
-        # not an integer -> 400 (the parameter is declared one); a year out of range -> 404.
-        if not (season.isascii() and season.isdigit()):
-            raise MalformedRequest(f"season must be a year (an integer), not {season[:20]!r}")
-        if len(season) != 4 or not 1950 <= int(season) <= 2100:
-            # the service's wording for a season without races (2027), so both say the same
-            raise Http404(f"no races in season {season[:20]}")
-        season = int(season)
+        # A str route (not <int:>) so a malformed season gets the JSON error shape, not Django's page.
+        # Anything the declared parameter (an integer, 1950..2100) does not allow is one 400
+        # `invalid` with details.season: `02026` or a 20-digit number was a 404 before, `abc` a
+        # `bad_request`. A season in range without races (2027) is the service's 404.
+        season = _season_path(season)
         from predictions.services import ModelUnavailable, championship_simulate
 
         def compute():
-            expensive_charge(request)
             try:
-                return championship_simulate(season=season)
+                # charged only when it simulates: a completed season is its stored standings
+                return championship_simulate(
+                    season=season, before_simulating=lambda: expensive_charge(request)
+                )
             except ValueError as exc:
                 raise Http404(str(exc)) from None
 

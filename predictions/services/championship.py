@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,7 +133,9 @@ def _standings(season: int, done: list[Race], model, key: str, results_key: str)
     return Table(points, texts, positions)
 
 
-def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dict:
+def championship_simulate(
+    *, season: int, as_of=None, n_sims: int = 5000, before_simulating: Callable[[], None] | None = None
+) -> dict:
     """The season's championship. A completed season (every round has results) is its stored final
     standings (drivers' and constructors', position 1 the champion; no model needed). Otherwise the
     rest of the season is simulated with the active models (pre-qualifying stage) on top of the
@@ -146,6 +149,10 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
     weekend (`Race.sprint_start` set), a sprint drawn on its own; points are the
     25-18-15-12-10-8-6-4-2-1 table and the sprint's 8-7-…-1 (3-2-1 in 2021), no fastest-lap point.
     There is no constructors' table before 1958.
+
+    `before_simulating`: called once, only when the season has rounds left and is about to be
+    simulated (before the model is loaded) — the API and page charge the client's 'expensive'
+    budget there, so a completed season's stored standings are never charged.
     """
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:
@@ -167,6 +174,8 @@ def championship_simulate(*, season: int, as_of=None, n_sims: int = 5000) -> dic
     )
     if not remaining:
         return _final_standings(season, drivers, teams, latest_team, has_constructors)
+    if before_simulating is not None:
+        before_simulating()
 
     from predictions.ml.models import race_predict, race_strength_inputs
     from predictions.services.predicting import _race_features, race_entries

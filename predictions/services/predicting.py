@@ -51,6 +51,8 @@ class PredictionInputError(ValueError):
 
 PRACTICE_SESSIONS_LATEST_FIRST = ("FP3", "FP2", "FP1")
 
+_NO_POST_STAGE = "qualifying is not in yet, so there is no post-qualifying stage"
+
 
 class PredictionClockError(PredictionInputError):
     """A past clock (`as_of` before now) asked for a live prediction of a race that has already been
@@ -153,13 +155,38 @@ def race_not_run_check(*, race: Race) -> None:
     )
 
 
-def race_live_prediction_check(*, race: Race) -> None:
-    """PredictionInputError when `race` cannot get a new live prediction (what a staff regeneration
-    checks before anything is queued), in `prediction_generate`'s order: no history before 1996,
-    removed upstream without results, run or started (RaceRunError)."""
+def race_live_prediction_check(*, race: Race, stage: str | None = None) -> None:
+    """PredictionInputError when `race` cannot get a new live prediction of `stage` (what a staff
+    regeneration checks before anything is queued), in `prediction_generate`'s order: no history
+    before 1996, removed upstream without results, run or started (RaceRunError), then a stage not
+    available yet (`post` before qualifying is in: `race_stage_check`)."""
     _check_predictable(race)
     race_on_calendar_check(race=race)
     race_not_run_check(race=race)
+    race_stage_check(race=race, stage=stage)
+
+
+def race_has_grid(*, race: Race) -> bool:
+    """Whether the race's grid is in now (results or qualifying rows): what makes the
+    post-qualifying stage available to a live prediction (`race_entries` / `_stages_for`)."""
+    return (
+        RaceResult.objects.filter(race=race, shared_car_index=0).exists()
+        or QualifyingResult.objects.filter(race=race).exists()
+    )
+
+
+def race_stage_check(*, race: Race, stage: str | None) -> None:
+    """PredictionInputError when a live prediction of `stage` cannot be made now: an unknown stage,
+    or `post` before qualifying is in. No stage means every stage available, never refused here."""
+    if stage is None:
+        return
+    if stage not in PredictionStage.values:
+        raise PredictionInputError(f"stage must be one of {PredictionStage.values}, got {stage!r}")
+    if stage == "post" and not race_has_grid(race=race):
+        raise PredictionInputError(
+            f"{_NO_POST_STAGE}; regenerate the pre-qualifying stage (stage pre, or no stage) until then",
+            {"stage": stage, "available": ["pre"]},
+        )
 
 
 def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataFrame, str]:
@@ -259,7 +286,7 @@ def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime |
                 f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying had not begun, so there is no "
                 "post-qualifying stage"
             )
-        raise PredictionInputError("qualifying is not in yet, so there is no post-qualifying stage")
+        raise PredictionInputError(_NO_POST_STAGE)
     return [stage]
 
 

@@ -21,7 +21,7 @@ their current set's: that set was kept, nothing new stored (`prediction_generate
 At most one regeneration per race and stage(s) per `API_REGENERATE_WINDOW` seconds. The stages are
 those the request regenerates: `pre`, `post`, or, with no stage given, every stage available (`all`
 once qualifying is in, else just `pre`, so `{}` and `{"stage": "pre"}` are the same request before
-qualifying). The first POST claims `f1:regenerate:{race}:{stages}` in the cache (`cache.add`); with
+qualifying). `post` before qualifying is refused up front (PredictionInputError, no JobRun). The first POST claims `f1:regenerate:{race}:{stages}` in the cache (`cache.add`); with
 the cache flushed or down, the database guard finds a queued/running row, or a row / predictions of
 those stages stored within the window. A duplicate gets the existing job back instead of a new one.
 A failed job is never a duplicate: the next POST starts a new job.
@@ -90,14 +90,11 @@ def regeneration_job_name(*, race: Race) -> str:
 def _stages_key(*, race: Race, stage: str | None) -> str:
     """What a regeneration of `stage` regenerates: "pre", "post" or "all" (no stage with qualifying
     in, as prediction_generate decides; no stage before qualifying is "pre")."""
-    from ingestion.models import QualifyingResult, RaceResult
+    from predictions.services.predicting import race_has_grid
 
     if stage is not None:
         return stage
-    has_grid = (
-        RaceResult.objects.filter(race=race).exists() or QualifyingResult.objects.filter(race=race).exists()
-    )
-    return "all" if has_grid else "pre"
+    return "all" if race_has_grid(race=race) else "pre"
 
 
 def _claim_key(slug: str, stages: str) -> str:
@@ -251,14 +248,16 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
 
     Inline raises ModelUnavailable / PredictionInputError (recorded as a failed job, claim released
     so a retry may follow); background raises QueueUnavailable if the broker refused the job. A
-    race upstream no longer lists, without results, and a race that has results or has started are
-    refused before anything is queued (PredictionInputError).
+    race upstream no longer lists, without results, a race that has results or has started, and a
+    stage not available yet (`post` before qualifying is in) are refused before anything is queued
+    or recorded (PredictionInputError, no JobRun: a refusal is not a failed job for `job_failing`).
     """
     from ingestion.services.stale_runs import job_runs_stale_close_quietly
     from predictions.services.predicting import race_live_prediction_check
 
-    # Before anything is queued: a race upstream no longer lists, or one run (or started) already.
-    race_live_prediction_check(race=race)
+    # Before anything is queued: a race upstream no longer lists, one run (or started) already, or
+    # a stage not available yet (post before qualifying): refused, no JobRun, in both modes.
+    race_live_prediction_check(race=race, stage=stage)
     # A dead run of this race (worker killed, message never picked up) is closed first, so it is
     # "failed" below and does not hold the race's dedupe (before: up to CELERY_TASK_TIME_LIMIT).
     job_runs_stale_close_quietly(jobs=Q(job=regeneration_job_name(race=race)))

@@ -185,8 +185,9 @@ def test_race_detail_sprint_weekend(api, ergast_data):
         ("/api/v1/standings?season=2024&round=99", 400, "invalid"),
         ("/api/v1/analytics/driver/nobody_at_all", 404, "not_found"),
         ("/api/v1/analytics/team/NOT a team", 404, "not_found"),
-        ("/api/v1/championship/abc", 400, "bad_request"),  # declared an integer
-        ("/api/v1/championship/1800", 404, "not_found"),
+        ("/api/v1/championship/abc", 400, "invalid"),  # declared an integer
+        ("/api/v1/championship/1800", 400, "invalid"),  # declared 1950..2100
+        ("/api/v1/championship/2027", 404, "not_found"),  # in range, no races
         ("/api/v1/races/2025_4%0A", 400, "bad_request"),  # `$` alone would take the newline
         ("/api/v1/races/2025_bahrain%0A", 400, "bad_request"),
         ("/api/v1/predictions/race/2025_4%0A", 400, "bad_request"),
@@ -438,28 +439,68 @@ def test_championship_of_a_completed_season_answers_from_the_standings_without_a
     assert unavailable.status_code == 503 and unavailable.json()["error"]["code"] == "model_unavailable"
 
 
+@pytest.mark.parametrize(
+    "season",
+    [
+        "02026",  # not canonical: was 404 "no races in season 02026"
+        "99999999999999999999",  # was 404
+        "2026.0",
+        "-1",
+        "abc",
+        "+2026",
+        "2026%20",
+        "%D9%A2%D9%A0%D9%A2%D9%A6",  # Arabic-Indic digits: str.isdigit() is true for them
+        "1949",  # below the documented minimum (1950)
+        "2101",  # above the documented maximum (2100)
+        "0",
+    ],
+)
+def test_a_championship_season_that_is_not_a_canonical_integer_in_range_is_400_invalid(
+    api, ergast_data, season
+):
+    """QA: the schema declares an integer 1950..2100 and documents 400 for a non-integer, but
+    `02026` and a 20-digit number answered 404 while `2026.0`, `-1` and `abc` answered 400
+    (`bad_request`, no details). Everything outside the declared parameter is one 400 `invalid`."""
+    response = api.get(f"/api/v1/championship/{season}")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert set(error["details"]) == {"season"} and "1950" in error["details"]["season"][0]
+    assert api.get("/api/v1/championship/1950").status_code == 200  # the bounds themselves are valid
+
+
 # fixed one-minute throttle windows: the clock stopped mid-window, so no boundary falls between charges
 @pytest.mark.time_machine(datetime(2026, 11, 26, 12, 0, 30, tzinfo=UTC), tick=False)
-def test_cached_championship_answers_do_not_count_against_the_expensive_rate(api, ergast_data, settings):
-    """One client, 'expensive' at 2/min: repeated GETs of a cached season are all answered (they
-    counted and were refused from the 31st on before); computing a third season in the window is
-    refused with 429 and Retry-After."""
+def test_only_a_simulating_championship_request_counts_against_the_expensive_rate(api, ergast_data, settings):
+    """One client, 'expensive' at 2/min. QA: browsing completed seasons (1960..1995, stored final
+    standings, nothing simulated) was charged per cache miss and got 429 after the budget, spending
+    the what-if budget too. Now only a request that simulates (2026: rounds left) is charged — here
+    without a model, so each 2026 request is charged and answers 503 (not cached) until the third,
+    refused with 429 and Retry-After; completed and cached seasons are still served."""
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "expensive": "2/min"},
     }
+    for season in range(1960, 1996):  # 36 computations of completed seasons in one window
+        response = api.get(f"/api/v1/championship/{season}")
+        assert response.status_code == 200, (season, response.content)
+        assert response.json()["remaining_races"] == []
     for _ in range(6):
-        assert api.get("/api/v1/championship/2024").status_code == 200
-    assert api.get("/api/v1/championship/2023").status_code == 200  # second computation
-    refused = api.get("/api/v1/championship/2022")  # third computation in the window
+        assert api.get("/api/v1/championship/2024").status_code == 200  # computed once, then cached
+    for _ in range(2):  # simulating: charged (503 without a model, after the charge)
+        assert api.get("/api/v1/championship/2026").status_code == 503
+    refused = api.get("/api/v1/championship/2026")  # the third simulation in the window
     assert refused.status_code == 429, refused.content
     assert refused.json()["error"]["code"] == "throttled" and int(refused["Retry-After"]) >= 1
-    assert api.get("/api/v1/championship/2024").status_code == 200  # cached: still served
+    assert api.get("/api/v1/championship/2023").status_code == 200  # completed: still served
+    # the what-if budget (the same bucket) was spent by the simulations only
+    what_if = api.post("/api/v1/predictions/what-if/2026_qatar", {"grid": ["a"]}, format="json")
+    assert what_if.status_code == 429, what_if.content
 
 
-@pytest.mark.parametrize("season", ["1949", "2027"])
+@pytest.mark.parametrize("season", ["2027", "2099"])
 def test_a_championship_without_races_has_one_wording(api, ergast_data, season):
-    """1949 (before the range) said "No season 1949", 2027 (no races stored) "no races in season 2027"."""
+    """A season in the documented range without races stored is one 404 wording."""
     response = api.get(f"/api/v1/championship/{season}")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"no races in season {season}"

@@ -229,7 +229,7 @@ def test_championship_probabilities(api, ergast_data, trained_model):
     assert response.status_code == 200, response.content
     body = response.json()
     assert sum(d["title_probability"] for d in body["drivers"]) == pytest.approx(1.0, abs=0.01)
-    assert api.get("/api/v1/championship/1800").status_code == 404
+    assert api.get("/api/v1/championship/1800").status_code == 400  # outside the declared 1950..2100
     assert api.get("/api/v1/championship/2099").status_code == 404
 
 

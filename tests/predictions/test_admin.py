@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from ingestion.models import Driver, Race, Team
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
@@ -154,6 +157,29 @@ def _admin_messages(response) -> list[tuple[str, str]]:
     return [(m.level_tag, str(m)) for m in response.context["messages"]]
 
 
+@in_season  # Qatar and Abu Dhabi to come: a refresh would have queued both
+def test_activating_the_version_already_active_says_so_and_queues_no_refresh(
+    admin_client, active_model, embedded_celery, django_capture_on_commit_callbacks
+):
+    """QA: it said "… is now the active model" and refreshed every upcoming race although nothing
+    changed."""
+    from ingestion.models import JobRun
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(
+            reverse("admin:predictions_modelversion_changelist"),
+            {"action": "activate_version", "_selected_action": [active_model.pk]},
+            follow=True,
+        )
+    assert _admin_messages(response) == [
+        ("info", f"Model version {active_model.label} is already the active model; nothing to do.")
+    ]
+    assert callbacks == []  # no models_changed (cache invalidation) either
+    assert not JobRun.objects.filter(job__startswith="predictions_refresh:").exists()
+    assert not Prediction.objects.exists()
+    assert ModelVersion.objects.get(is_active=True) == active_model
+
+
 def _retrain_from_admin(admin_client, version):
     return admin_client.post(
         reverse("admin:predictions_modelversion_changelist"),
@@ -212,6 +238,54 @@ def test_a_failed_retrain_is_a_failed_job_run_and_keeps_the_active_model(
     assert ModelVersion.objects.get(is_active=True) == active_model
 
 
+def test_a_retrain_finding_a_version_trained_after_it_was_queued_is_skipped(
+    active_model, second_model, embedded_celery, monkeypatch
+):
+    """QA: two clicks on "Retrain models" while the worker was busy trained two versions, one after
+    the other. The admin passes the click's time (`queued_at`); a retrain that finds the active
+    version trained after that records itself as skipped instead of training again."""
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from ingestion.models import JobRun
+    from predictions.services import model_version_activate
+    from predictions.tasks import model_retrain
+
+    trained = []
+
+    def model_train():  # a fit that registers a new version now (the second bundle) and activates it
+        ModelVersion.objects.filter(pk=second_model.pk).update(created_at=timezone.now())
+        trained.append(second_model.label)
+        return model_version_activate(version=ModelVersion.objects.get(pk=second_model.pk))
+
+    monkeypatch.setattr("predictions.services.model_train", model_train)
+    monkeypatch.setattr(  # the upcoming refresh is the other tests' business
+        "predictions.tasks.upcoming_predictions_refresh_enqueue",
+        lambda *, reason: SimpleNamespace(queued=[], not_queued=[], error=""),
+    )
+    first_click = timezone.now().isoformat()
+    second_click = timezone.now().isoformat()  # both queued before the worker picks the first up
+
+    model_retrain.apply(args=[first_click])
+    model_retrain.apply(args=[second_click])
+
+    assert trained == [second_model.label]  # one fit, not two
+    first, second = JobRun.objects.filter(job="model_retrain").order_by("started_at", "pk")
+    assert first.status == "succeeded" and first.counts["model_version"] == second_model.label
+    assert second.status == "skipped"
+    reason = second.counts["skipped"]
+    assert reason.startswith("a retrain queued at ") and f"already ran: {second_model.label}" in reason
+    assert ModelVersion.objects.get(is_active=True) == second_model
+
+    # A click after that version was trained is a new request: it trains.
+    model_retrain.apply(args=[timezone.now().isoformat()])
+    assert len(trained) == 2
+    # So does a message without a time (queued before this change).
+    model_retrain.apply()
+    assert len(trained) == 3
+
+
 needs_a_broker = pytest.mark.skipif(
     settings.CELERY_TASK_ALWAYS_EAGER,
     reason="needs a real broker (REDIS_URL); eager mode never publishes",
@@ -232,6 +306,8 @@ def test_retrain_is_queued_on_the_real_broker_not_run_in_the_request(admin_clien
         queue.close()
 
     assert message.headers["task"] == "predictions.tasks.model_retrain"
+    (queued_at,) = message.decode()[0]  # the click's time: a retrain finding a newer version skips
+    assert abs((datetime.fromisoformat(queued_at) - timezone.now()).total_seconds()) < 60
     assert ("success", "Queued: model_retrain") in _admin_messages(response)
     assert not JobRun.objects.filter(job="model_retrain").exists()  # the worker's to run
     assert ModelVersion.objects.get(is_active=True) == active_model

@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from f1site import cache as f1cache
 from ingestion.models import Race, RaceResult
 from tests.conftest import in_season
 from tests.model_fixtures import module_trained_model
@@ -122,7 +123,12 @@ def test_the_championship_page_shares_the_apis_simulation_and_its_budget(client,
     api = APIClient().get("/api/v1/championship/2026")  # the same cache entry: nothing computed
     assert api.status_code == 200
     assert client.get(url, {"season": 2026, "utm": "x"}).status_code == 200  # a new page URL, no new run
-    refused = client.get(url, {"season": 2025})  # another season computes: over the budget
+    # A completed season is its stored standings, nothing simulated: never charged, so still served.
+    for season in (2025, 1990, 1975):
+        decided = client.get(url, {"season": season})
+        assert decided.status_code == 200 and "final points" in decided.content.decode(), season
+    f1cache.bump_families(["championship"])  # the simulation is stale (e.g. a new model)
+    refused = client.get(url, {"season": 2026, "utm": "y"})  # simulates again: over the budget
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     assert "Too many championship simulations" in refused.content.decode()
     assert "no-store" in refused["Cache-Control"]

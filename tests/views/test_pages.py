@@ -607,6 +607,17 @@ def test_championship_page(client):
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "season",
+    ["02025", "99999999999999999999", "9" * 5000, "2025.0", "-1", "abc", "+2025", " 2025", "٢٠٢٥", "1_990"],
+)
+def test_championship_page_season_that_is_not_a_canonical_year_is_a_404_never_a_500(client, season):
+    """The page's `?season=` takes the canonical integer only: no alias of 2025 (`02025`, ` 2025`,
+    Arabic-Indic digits — int() read them all) renders or caches a copy of its page."""
+    response = client.get(reverse("analytics:championship"), {"season": season})
+    assert response.status_code == 404
+
+
 def test_championship_page_shows_tiny_title_chances_as_below_0_1_percent(client, monkeypatch):
     """QA: Leclerc's 0.0004 title chance read "0.0%" (table) and "0%" (chart). On the page a chance
     that is neither 0 nor 1 is never rounded to it: "<0.1%", ">99.9%"; the API keeps the float."""
@@ -634,7 +645,7 @@ def test_championship_page_shows_tiny_title_chances_as_below_0_1_percent(client,
         ],
         "teams": [],
     }
-    monkeypatch.setattr("analytics.views.championship_simulate", lambda *, season: simulation)
+    monkeypatch.setattr("analytics.views.championship_simulate", lambda *, season, **_: simulation)
     html = client.get(reverse("analytics:championship"), {"season": 2026}).content.decode()
     table = html.split('id="title-probabilities"')[1].split("</table>")[0]
     outputs = re.findall(r"<output>(.*?)</output>", table)
