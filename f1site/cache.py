@@ -623,7 +623,9 @@ def cache_invalidate_races(*, race_ids: Iterable[str], vacated_round_ids: Iterab
     keys += vacated_keys
     entity_keys, entity_families = _entity_keys(drivers, teams)
     keys += entity_keys
-    families = ["races:all", "upcoming", *entity_families]
+    # championship: a completed season shows its stored final standings, a running one simulates
+    # from the standings after its latest round — a corrected standing or result changes either
+    families = ["races:all", "upcoming", "championship", *entity_families]
     for season in seasons:
         families += [f"races:{season}", f"standings:{season}"]
     families += ["standings:latest", "drivers", "teams"]

@@ -294,3 +294,26 @@ def test_race_renumbered_in_admin_leaves_no_old_round_behind(
     assert client.get("/races/2026_24/").status_code == 404
     assert api.get("/api/v1/races/2026_23").json()["round"] == 23
     _as_recomputed(api, ["/api/v1/races?season=2026&limit=100", "/api/v1/races/2026_uae"])
+
+
+def test_championship_follows_a_standings_correction(api, ergast_data, django_capture_on_commit_callbacks):
+    """QA: after an admin correction of Norris' 2025 final standing (423 -> 500) the standings showed
+    500 but the championship (API and page, which share the entry) kept 423 for up to 30 min:
+    `races_changed` did not retire the championship family."""
+    from ingestion.models import DriverStanding, Race
+
+    paths = ["/api/v1/championship/2025", "/api/v1/standings?season=2025"]
+    before = {path: _get(api, path) for path in paths}
+    assert all(status == 200 for status, _ in before.values())
+    final = Race.objects.filter(season_id=2025, results__isnull=False).order_by("-round").first()
+    row = DriverStanding.objects.get(race=final, driver__ref="norris")
+
+    def edit():
+        row.points = row.points + 77
+        row.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    norris = next(d for d in after[paths[0]][1]["drivers"] if d["driver"] == "norris")
+    assert norris["current_points"] == float(row.points)
+    assert after[paths[0]] != before[paths[0]]
