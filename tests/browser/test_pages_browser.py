@@ -132,6 +132,26 @@ def test_standings_season_selector_swaps_the_table_without_reload(page):
     _shot(page, "standings")
 
 
+def test_back_past_htmxs_history_cache_restores_the_whole_page(page):
+    """QA: on a miss in htmx's history cache (10 pages; emptied here) Back re-requests the URL as a
+    history restore and puts the answer in place of <body>: it was the bare partial, so the header,
+    nav, h1 and footer vanished."""
+    page.goto(f"{page.base}/standings/")
+    for season in ("2021", "2019"):
+        page.select_option("#season-select", season)
+        page.click("#season-form button[type=submit]")
+        page.wait_for_selector(f'#standings-caption[data-season="{season}"]')
+    page.evaluate("sessionStorage.removeItem('htmx-history-cache')")
+    with page.expect_response(lambda r: "season=2021" in r.url):
+        page.go_back()
+    page.wait_for_selector('#standings-caption[data-season="2021"]')
+    assert page.locator("header.site-header nav").count() == 1
+    assert page.locator("h1").inner_text() == "Championship standings"
+    assert page.locator("footer.site-footer").count() == 1
+    assert page.locator("#standings-panel").count() == 1
+    assert page.title() == "Standings 2021 · Pitwall"
+
+
 def test_charts_render(page):
     page.goto(f"{page.base}/drivers/max_verstappen/?season=2021")
     chart = page.locator('svg[data-chart="line"]').first

@@ -537,6 +537,46 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 5) in response.content.decode()
 
 
+RESTORE = {**HTMX, "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
+
+
+def _is_full_page(body: str) -> bool:
+    return all(part in body for part in ("<html", 'class="site-header"', "<h1", 'class="site-footer"'))
+
+
+def test_an_htmx_history_restore_gets_the_full_page_cached_or_not(client, predicted_2026_7):
+    """QA: on a miss in its history cache (10 pages) htmx re-requests the URL with `HX-Request` and
+    `HX-History-Restore-Request` and puts the answer in place of the whole <body>; the views answered
+    the partial (they checked `request.htmx` only), so Back left a page without header, nav, h1 or
+    footer. A restore gets the full page; the page cache keeps the three kinds of answer apart."""
+    race, entrants = predicted_2026_7
+    pages = [
+        (reverse("analytics:standings"), {"season": "2021"}),
+        (reverse("analytics:standings"), {"season": "2026", "round": "5"}),
+        (reverse("analytics:why", args=[race.slug, entrants[0].driver.ref]), {"stage": "post"}),
+        (reverse("analytics:what_if", args=[race.slug]), {}),
+    ]
+    for url, params in pages:
+        for order in ((HTMX, RESTORE, {}), (RESTORE, HTMX, {}), ({}, RESTORE, HTMX)):
+            cache.clear()
+            for _ in range(2):  # rendered, then from the page cache
+                for headers in order:
+                    response = client.get(url, params, **headers)
+                    assert response.status_code == 200, (url, headers)
+                    body = response.content.decode()
+                    assert _is_full_page(body) == (headers is not HTMX), (url, params, headers)
+                    vary = {v.strip().lower() for v in response["Vary"].split(",")}
+                    assert {"hx-request", "hx-history-restore-request"} <= vary
+    # a season without the round asked: a swap or a restore gets the latest round (htmx drops a
+    # restore answered 404), a plain request still the 404, whichever came first into the cache
+    for _ in range(2):
+        for headers in (RESTORE, HTMX):
+            body = client.get(reverse("analytics:standings"), {"season": "2021", "round": "99"}, **headers)
+            assert 'data-season="2021" data-round="22"' in body.content.decode()
+        plain = client.get(reverse("analytics:standings"), {"season": "2021", "round": "99"})
+        assert plain.status_code == 404
+
+
 def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
     """QA: on /standings/ (2026 after round 7) choosing 2021 sent season=2021&round=7 and showed
     "2021 standings after round 7". The season select's form submits the season alone (with HTMX on
