@@ -113,22 +113,39 @@ def test_home_shows_three_upcoming_and_three_past_races(page, browser):
     phone.close()
 
 
+def _standings_requests(page) -> list[str]:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/standings/" in r.url else None)
+    return sent
+
+
 def test_standings_season_selector_swaps_the_table_without_reload(page):
     page.goto(f"{page.base}/standings/")
+    sent = _standings_requests(page)
     caption = page.locator("#standings-caption")
     assert caption.get_attribute("data-season") == "2026" and caption.get_attribute("data-round") == "7"
     page.evaluate("window.__noReload = 'still here'")
+    history = page.evaluate("history.length")
+    # choosing (or arrowing through) the options sends nothing: only the visible Show button does
+    page.focus("#season-select")
+    page.select_option("#season-select", "2019")
+    page.keyboard.press("ArrowDown")
     page.select_option("#season-select", "2021")
+    page.wait_for_timeout(300)
+    assert sent == [] and caption.get_attribute("data-season") == "2026"
+    page.click("#season-form button[type=submit]")
     page.wait_for_selector('#standings-caption[data-season="2021"]')
+    page.wait_for_timeout(300)
     assert page.evaluate("window.__noReload") == "still here"  # same document: swapped in place
+    assert len(sent) == 1 and page.evaluate("history.length") == history + 1  # one request, one entry
     # a season change shows that season's final round, not the round the old season was on (7)
     assert caption.get_attribute("data-round") == "22" and "after round 22" in caption.inner_text()
     assert "season=2021" in page.url and "round=" not in page.url  # and the address bar follows
-    assert page.locator("#season-form button[type=submit]").is_visible()  # a visible submit
     assert page.locator("#driver-standings tbody tr").first.inner_text().split("\t")[1] == "Max Verstappen"
     page.select_option("#round-select", "5")
+    page.click("#round-form button[type=submit]")
     page.wait_for_selector('#standings-caption[data-round="5"]')
-    assert page.evaluate("window.__noReload") == "still here"
+    assert page.evaluate("window.__noReload") == "still here" and len(sent) == 2
     _shot(page, "standings")
 
 

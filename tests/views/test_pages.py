@@ -577,16 +577,28 @@ def test_an_htmx_history_restore_gets_the_full_page_cached_or_not(client, predic
         assert plain.status_code == 404
 
 
+def test_standings_pickers_do_not_submit_on_change(client):
+    """QA: `hx-trigger="change, submit"` sent a request per arrow key in the select and, with the
+    Show button, two requests and two identical history entries. Like the other pickers (WCAG
+    3.2.2) the forms submit only: htmx's default trigger for a form, once per press of Show."""
+    html = client.get(reverse("analytics:standings")).content.decode()
+    for control in ("season-select", "round-select"):
+        attrs = _form_with(html, control)["attrs"]
+        assert attrs.get("hx-trigger", "submit") == "submit", attrs
+        assert attrs["hx-push-url"] == "true" and attrs["hx-get"] == attrs["action"]
+    assert "onchange" not in html and 'hx-trigger="change' not in html
+
+
 def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
     """QA: on /standings/ (2026 after round 7) choosing 2021 sent season=2021&round=7 and showed
-    "2021 standings after round 7". The season select's form submits the season alone (with HTMX on
-    change, and through its visible button without JS), so the answer is 2021's final round."""
+    "2021 standings after round 7". The season select's form submits the season alone (through its
+    visible button, with HTMX or without JS), so the answer is 2021's final round."""
     html = client.get(reverse("analytics:standings")).content.decode()
     season_form = _form_with(html, "season-select")
     assert season_form["fields"] == {"season": "2026"}  # no round goes with a season change
     assert season_form["buttons"] == 1 and "<noscript>" not in html  # a visible submit
     assert season_form["attrs"]["hx-get"] == season_form["attrs"]["action"] == reverse("analytics:standings")
-    # the request the select fires once 2021 is chosen: the form's fields with the new season
+    # the request "Show season" sends once 2021 is chosen: the form's fields with the new season
     for headers in (HTMX, {}):  # swapped in place, or the no-JS page the button loads
         body = client.get(season_form["attrs"]["action"], {"season": "2021"}, **headers).content.decode()
         assert 'data-season="2021" data-round="22"' in body  # 2021's final round, not round 7
