@@ -574,7 +574,7 @@ def standings(request: HttpRequest) -> HttpResponse:
         if progression["series"]
         else None,
     }
-    return _partial(request, "analytics/standings.html", "analytics/partials/standings_panel.html", context)
+    return _partial(request, "analytics/standings.html", "analytics/partials/standings_swap.html", context)
 
 
 # --- model, championship, what-if ------------------------------------------------------------

@@ -124,6 +124,9 @@ def test_standings_season_selector_swaps_the_table_without_reload(page):
     sent = _standings_requests(page)
     caption = page.locator("#standings-caption")
     assert caption.get_attribute("data-season") == "2026" and caption.get_attribute("data-round") == "7"
+    assert page.title() == "Standings 2026 · Pitwall"
+    spinner = page.locator("#standings-spinner")
+    assert spinner.is_hidden()  # "Loading…" is not read out while nothing loads (not opacity alone)
     page.evaluate("window.__noReload = 'still here'")
     history = page.evaluate("history.length")
     # choosing (or arrowing through) the options sends nothing: only the visible Show button does
@@ -141,6 +144,8 @@ def test_standings_season_selector_swaps_the_table_without_reload(page):
     # a season change shows that season's final round, not the round the old season was on (7)
     assert caption.get_attribute("data-round") == "22" and "after round 22" in caption.inner_text()
     assert "season=2021" in page.url and "round=" not in page.url  # and the address bar follows
+    assert page.title() == "Standings 2021 · Pitwall"  # and the title
+    assert spinner.is_hidden()
     assert page.locator("#driver-standings tbody tr").first.inner_text().split("\t")[1] == "Max Verstappen"
     page.select_option("#round-select", "5")
     page.click("#round-form button[type=submit]")

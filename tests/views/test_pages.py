@@ -529,7 +529,9 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 99}, **HTMX)
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.lstrip().startswith('<div id="standings-panel">') and "<html" not in body
+    # the page title for htmx (a root-level <title>), then the panel
+    assert body.lstrip().startswith('<title>Standings 2021 · Pitwall</title>\n<div id="standings-panel">')
+    assert "<html" not in body
     # season changed under a round it lacks: latest round (22) of 2021
     assert 'data-season="2021" data-round="22"' in body
     assert _standings_leader(2021, 22) in body
@@ -587,6 +589,16 @@ def test_standings_pickers_do_not_submit_on_change(client):
         assert attrs.get("hx-trigger", "submit") == "submit", attrs
         assert attrs["hx-push-url"] == "true" and attrs["hx-get"] == attrs["action"]
     assert "onchange" not in html and 'hx-trigger="change' not in html
+
+
+def test_standings_page_has_one_title_and_the_swap_brings_its_own(client):
+    """QA: after a swap to ?season=2019 the tab still said "Standings 2026 · Pitwall"."""
+    html = client.get(reverse("analytics:standings")).content.decode()
+    head, body = html.split("<body", 1)
+    assert "<title>Standings 2026 · Pitwall</title>" in head
+    assert "<title>Standings" not in body  # the panel carries no title of its own in the page
+    swap = client.get(reverse("analytics:standings"), {"season": "2019"}, **HTMX).content.decode()
+    assert swap.startswith("<title>Standings 2019 · Pitwall</title>")
 
 
 def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
