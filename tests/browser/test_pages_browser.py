@@ -218,3 +218,11 @@ def test_expanding_why_loads_the_explanation(writing_page):
     assert page.locator("time[data-localised]").count() >= 1
     assert "GMT+9" in page.locator("time[data-localised]").first.inner_text()
     _shot(page, "race")
+    # QA: on a phone the race page scrolled sideways (798 px wide at 375 px): the probability
+    # labels' .visually-hidden spans (position: absolute) escaped the tables' scroll box
+    phone = page.context.browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True)
+    mobile = phone.new_page()
+    mobile.goto(f"{page.base}/races/{race.slug}/")
+    assert mobile.locator(".prob .visually-hidden").count() >= 5
+    assert mobile.evaluate("document.scrollingElement.scrollWidth") <= 375
+    phone.close()
