@@ -1,7 +1,8 @@
 """Fan dashboards (server-rendered, HTMX partials) and the staff data-freshness page.
 
 Views only validate input, call selectors/services and render. HTMX requests (`request.htmx`) get
-the partial template alone; everything else gets the full page, so every page reads without JS.
+the partial template alone, except htmx's history-restore requests (`_wants_partial`); everything
+else gets the full page, so every page reads without JS.
 Prediction pieces come from `predictions.selectors` (imported as `engine`) and
 `predictions.services`; when the engine has nothing yet (no trained model, no predictions) the pages
 say so instead of failing. Live positions come from the pipeline's `live_status_get`.
@@ -52,8 +53,9 @@ def read_only_page(view):
 
 
 def _page_cache(ttl_setting: str):
-    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + HTMX
-    flag, with the view's `Vary` header (the HTMX partials vary on `HX-Request`).
+    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + kind
+    of request (`_request_kind`: plain page, HTMX partial, htmx history restore), with the view's
+    `Vary` header (the HTMX partials vary on `HX-Request` and `HX-History-Restore-Request`).
 
     Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
     Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
@@ -65,7 +67,7 @@ def _page_cache(ttl_setting: str):
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
                 return view(request, *args, **kwargs)
-            path = f"{request.get_full_path()}|{'htmx' if request.htmx else 'page'}"
+            path = f"{request.get_full_path()}|{_request_kind(request)}"
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
             hit = cache.get(key)
             if hit is not None:
@@ -111,12 +113,30 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
     return int(raw)
 
 
+def _wants_partial(request: HttpRequest) -> bool:
+    """An HTMX request that swaps a piece of the page. Not a history restore: on a miss in its
+    history cache (10 pages) htmx re-requests the URL with `HX-Request` *and*
+    `HX-History-Restore-Request` and puts the answer in place of the whole <body>, so it needs the
+    full page (a partial there lost the header, nav, h1 and footer)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _request_kind(request: HttpRequest) -> str:
+    """The page cache's split: a plain page, an HTMX partial or a history restore. A restore is kept
+    apart from the plain page too: an HTMX request may answer what a plain one 404s (standings'
+    round fallback), and that answer must never be served to a plain navigation."""
+    if not request.htmx:
+        return "page"
+    return "restore" if request.htmx.history_restore_request else "htmx"
+
+
 def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> HttpResponse:
-    """The partial for HTMX requests, else the full page. `Vary: HX-Request` keeps a browser (or
-    proxy) from answering a plain navigation, e.g. back/forward after `hx-push-url`, with a cached
-    bare partial."""
-    response = render(request, partial if request.htmx else full, context)
-    patch_vary_headers(response, ("HX-Request",))
+    """The partial for HTMX swaps, else (plain requests, htmx history restores) the full page.
+    `Vary: HX-Request, HX-History-Restore-Request` keeps a browser (or proxy) from answering a plain
+    navigation or a history restore, e.g. back/forward after `hx-push-url`, with a cached bare
+    partial (a restore carries `HX-Request` too), or a swap with a cached full page."""
+    response = render(request, partial if _wants_partial(request) else full, context)
+    patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
     return response
 
 
@@ -530,7 +550,8 @@ def standings(request: HttpRequest) -> HttpResponse:
     rounds = {r.round for r in selectors.season_rounds(season=season)}
     if round_number is not None and round_number not in rounds:
         # The page's season form sends the season alone (its latest round is shown); a round the
-        # season lacks comes only from an old page or a hand-made URL: HTMX gets the latest round.
+        # season lacks comes only from an old page or a hand-made URL: HTMX (a swap, or a history
+        # restore, which htmx drops unless 2xx) gets the latest round.
         if request.htmx:
             round_number = None
         else:
@@ -553,7 +574,7 @@ def standings(request: HttpRequest) -> HttpResponse:
         if progression["series"]
         else None,
     }
-    return _partial(request, "analytics/standings.html", "analytics/partials/standings_panel.html", context)
+    return _partial(request, "analytics/standings.html", "analytics/partials/standings_swap.html", context)
 
 
 # --- model, championship, what-if ------------------------------------------------------------

@@ -113,23 +113,65 @@ def test_home_shows_three_upcoming_and_three_past_races(page, browser):
     phone.close()
 
 
+def _standings_requests(page) -> list[str]:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/standings/" in r.url else None)
+    return sent
+
+
 def test_standings_season_selector_swaps_the_table_without_reload(page):
     page.goto(f"{page.base}/standings/")
+    sent = _standings_requests(page)
     caption = page.locator("#standings-caption")
     assert caption.get_attribute("data-season") == "2026" and caption.get_attribute("data-round") == "7"
+    assert page.title() == "Standings 2026 · Pitwall"
+    spinner = page.locator("#standings-spinner")
+    assert spinner.is_hidden()  # "Loading…" is not read out while nothing loads (not opacity alone)
     page.evaluate("window.__noReload = 'still here'")
+    history = page.evaluate("history.length")
+    # choosing (or arrowing through) the options sends nothing: only the visible Show button does
+    page.focus("#season-select")
+    page.select_option("#season-select", "2019")
+    page.keyboard.press("ArrowDown")
     page.select_option("#season-select", "2021")
+    page.wait_for_timeout(300)
+    assert sent == [] and caption.get_attribute("data-season") == "2026"
+    page.click("#season-form button[type=submit]")
     page.wait_for_selector('#standings-caption[data-season="2021"]')
+    page.wait_for_timeout(300)
     assert page.evaluate("window.__noReload") == "still here"  # same document: swapped in place
+    assert len(sent) == 1 and page.evaluate("history.length") == history + 1  # one request, one entry
     # a season change shows that season's final round, not the round the old season was on (7)
     assert caption.get_attribute("data-round") == "22" and "after round 22" in caption.inner_text()
     assert "season=2021" in page.url and "round=" not in page.url  # and the address bar follows
-    assert page.locator("#season-form button[type=submit]").is_visible()  # a visible submit
+    assert page.title() == "Standings 2021 · Pitwall"  # and the title
+    assert spinner.is_hidden()
     assert page.locator("#driver-standings tbody tr").first.inner_text().split("\t")[1] == "Max Verstappen"
     page.select_option("#round-select", "5")
+    page.click("#round-form button[type=submit]")
     page.wait_for_selector('#standings-caption[data-round="5"]')
-    assert page.evaluate("window.__noReload") == "still here"
+    assert page.evaluate("window.__noReload") == "still here" and len(sent) == 2
     _shot(page, "standings")
+
+
+def test_back_past_htmxs_history_cache_restores_the_whole_page(page):
+    """QA: on a miss in htmx's history cache (10 pages; emptied here) Back re-requests the URL as a
+    history restore and puts the answer in place of <body>: it was the bare partial, so the header,
+    nav, h1 and footer vanished."""
+    page.goto(f"{page.base}/standings/")
+    for season in ("2021", "2019"):
+        page.select_option("#season-select", season)
+        page.click("#season-form button[type=submit]")
+        page.wait_for_selector(f'#standings-caption[data-season="{season}"]')
+    page.evaluate("sessionStorage.removeItem('htmx-history-cache')")
+    with page.expect_response(lambda r: "season=2021" in r.url):
+        page.go_back()
+    page.wait_for_selector('#standings-caption[data-season="2021"]')
+    assert page.locator("header.site-header nav").count() == 1
+    assert page.locator("h1").inner_text() == "Championship standings"
+    assert page.locator("footer.site-footer").count() == 1
+    assert page.locator("#standings-panel").count() == 1
+    assert page.title() == "Standings 2021 · Pitwall"
 
 
 def test_charts_render(page):
@@ -176,3 +218,11 @@ def test_expanding_why_loads_the_explanation(writing_page):
     assert page.locator("time[data-localised]").count() >= 1
     assert "GMT+9" in page.locator("time[data-localised]").first.inner_text()
     _shot(page, "race")
+    # QA: on a phone the race page scrolled sideways (798 px wide at 375 px): the probability
+    # labels' .visually-hidden spans (position: absolute) escaped the tables' scroll box
+    phone = page.context.browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True)
+    mobile = phone.new_page()
+    mobile.goto(f"{page.base}/races/{race.slug}/")
+    assert mobile.locator(".prob .visually-hidden").count() >= 5
+    assert mobile.evaluate("document.scrollingElement.scrollWidth") <= 375
+    phone.close()

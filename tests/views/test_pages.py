@@ -529,7 +529,9 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 99}, **HTMX)
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.lstrip().startswith('<div id="standings-panel">') and "<html" not in body
+    # the page title for htmx (a root-level <title>), then the panel
+    assert body.lstrip().startswith('<title>Standings 2021 · Pitwall</title>\n<div id="standings-panel">')
+    assert "<html" not in body
     # season changed under a round it lacks: latest round (22) of 2021
     assert 'data-season="2021" data-round="22"' in body
     assert _standings_leader(2021, 22) in body
@@ -537,16 +539,78 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 5) in response.content.decode()
 
 
+RESTORE = {**HTMX, "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
+
+
+def _is_full_page(body: str) -> bool:
+    return all(part in body for part in ("<html", 'class="site-header"', "<h1", 'class="site-footer"'))
+
+
+def test_an_htmx_history_restore_gets_the_full_page_cached_or_not(client, predicted_2026_7):
+    """QA: on a miss in its history cache (10 pages) htmx re-requests the URL with `HX-Request` and
+    `HX-History-Restore-Request` and puts the answer in place of the whole <body>; the views answered
+    the partial (they checked `request.htmx` only), so Back left a page without header, nav, h1 or
+    footer. A restore gets the full page; the page cache keeps the three kinds of answer apart."""
+    race, entrants = predicted_2026_7
+    pages = [
+        (reverse("analytics:standings"), {"season": "2021"}),
+        (reverse("analytics:standings"), {"season": "2026", "round": "5"}),
+        (reverse("analytics:why", args=[race.slug, entrants[0].driver.ref]), {"stage": "post"}),
+        (reverse("analytics:what_if", args=[race.slug]), {}),
+    ]
+    for url, params in pages:
+        for order in ((HTMX, RESTORE, {}), (RESTORE, HTMX, {}), ({}, RESTORE, HTMX)):
+            cache.clear()
+            for _ in range(2):  # rendered, then from the page cache
+                for headers in order:
+                    response = client.get(url, params, **headers)
+                    assert response.status_code == 200, (url, headers)
+                    body = response.content.decode()
+                    assert _is_full_page(body) == (headers is not HTMX), (url, params, headers)
+                    vary = {v.strip().lower() for v in response["Vary"].split(",")}
+                    assert {"hx-request", "hx-history-restore-request"} <= vary
+    # a season without the round asked: a swap or a restore gets the latest round (htmx drops a
+    # restore answered 404), a plain request still the 404, whichever came first into the cache
+    for _ in range(2):
+        for headers in (RESTORE, HTMX):
+            body = client.get(reverse("analytics:standings"), {"season": "2021", "round": "99"}, **headers)
+            assert 'data-season="2021" data-round="22"' in body.content.decode()
+        plain = client.get(reverse("analytics:standings"), {"season": "2021", "round": "99"})
+        assert plain.status_code == 404
+
+
+def test_standings_pickers_do_not_submit_on_change(client):
+    """QA: `hx-trigger="change, submit"` sent a request per arrow key in the select and, with the
+    Show button, two requests and two identical history entries. Like the other pickers (WCAG
+    3.2.2) the forms submit only: htmx's default trigger for a form, once per press of Show."""
+    html = client.get(reverse("analytics:standings")).content.decode()
+    for control in ("season-select", "round-select"):
+        attrs = _form_with(html, control)["attrs"]
+        assert attrs.get("hx-trigger", "submit") == "submit", attrs
+        assert attrs["hx-push-url"] == "true" and attrs["hx-get"] == attrs["action"]
+    assert "onchange" not in html and 'hx-trigger="change' not in html
+
+
+def test_standings_page_has_one_title_and_the_swap_brings_its_own(client):
+    """QA: after a swap to ?season=2019 the tab still said "Standings 2026 · Pitwall"."""
+    html = client.get(reverse("analytics:standings")).content.decode()
+    head, body = html.split("<body", 1)
+    assert "<title>Standings 2026 · Pitwall</title>" in head
+    assert "<title>Standings" not in body  # the panel carries no title of its own in the page
+    swap = client.get(reverse("analytics:standings"), {"season": "2019"}, **HTMX).content.decode()
+    assert swap.startswith("<title>Standings 2019 · Pitwall</title>")
+
+
 def test_standings_season_change_shows_that_seasons_latest_round_not_the_old_round(client):
     """QA: on /standings/ (2026 after round 7) choosing 2021 sent season=2021&round=7 and showed
-    "2021 standings after round 7". The season select's form submits the season alone (with HTMX on
-    change, and through its visible button without JS), so the answer is 2021's final round."""
+    "2021 standings after round 7". The season select's form submits the season alone (through its
+    visible button, with HTMX or without JS), so the answer is 2021's final round."""
     html = client.get(reverse("analytics:standings")).content.decode()
     season_form = _form_with(html, "season-select")
     assert season_form["fields"] == {"season": "2026"}  # no round goes with a season change
     assert season_form["buttons"] == 1 and "<noscript>" not in html  # a visible submit
     assert season_form["attrs"]["hx-get"] == season_form["attrs"]["action"] == reverse("analytics:standings")
-    # the request the select fires once 2021 is chosen: the form's fields with the new season
+    # the request "Show season" sends once 2021 is chosen: the form's fields with the new season
     for headers in (HTMX, {}):  # swapped in place, or the no-JS page the button loads
         body = client.get(season_form["attrs"]["action"], {"season": "2021"}, **headers).content.decode()
         assert 'data-season="2021" data-round="22"' in body  # 2021's final round, not round 7
