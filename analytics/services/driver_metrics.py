@@ -173,7 +173,7 @@ def circuit_performance(results: pd.DataFrame, *, driver_id: int) -> list[dict]:
                 "best_finish": int(finishes.min()) if len(finishes) else None,
                 "wins": int((finishes == 1).sum()),
                 "podiums": int((finishes <= 3).sum()),
-                "points": clean(group["points"].astype(float).sum(), 1),
+                "points": clean(group["points"].astype(float).sum(), 2),
             }
         )
     return sorted(out, key=lambda r: (r["mean_finish"] is None, r["mean_finish"] or 0, -r["races"]))
@@ -210,9 +210,9 @@ def season_form(
             "name": row.race_name,
             "position_order": int(row.position_order),
             "classified": pd.notna(row.position),
-            "points": clean(p, 1),
-            "race_points": clean(gp, 1),
-            "sprint_points": clean(sp, 1),
+            "points": clean(p, 2),
+            "race_points": clean(gp, 2),
+            "sprint_points": clean(sp, 2),
             "rolling_points": clean(r, 2),
         }
         for row, p, gp, sp, r in zip(
@@ -222,9 +222,9 @@ def season_form(
     season_sprint_points = float(own_sprints["points"].astype(float).sum())
     return {
         "races": len(per_race),
-        "points": clean(race_points.sum() + season_sprint_points, 1),
-        "race_points": clean(race_points.sum(), 1),
-        "sprint_points": clean(season_sprint_points, 1),
+        "points": clean(race_points.sum() + season_sprint_points, 2),
+        "race_points": clean(race_points.sum(), 2),
+        "sprint_points": clean(season_sprint_points, 2),
         "points_slope": clean(slope(points.tolist())),
         "per_race": per_race,
     }

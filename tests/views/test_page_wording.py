@@ -47,3 +47,54 @@ def test_what_if_grid_slot_accepts_only_the_canonical_integer(client, monkeypatc
     assert response.status_code == 422
     assert "grid slot must be a number (got " in response.content.decode()
     assert charged == []
+
+
+# --- number formatting ---------------------------------------------------------------------------
+
+
+def _csv(name: str) -> list[dict]:
+    import csv
+
+    from tests.conftest import ERGAST_DUMP_DIR
+
+    with open(ERGAST_DUMP_DIR / f"{name}.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_fractional_1950s_points_keep_their_two_decimals(client):
+    """QA: /standings/?season=1954 showed González 25.1 and Hawthorn 24.6 (stored 25.14, 24.64):
+    floatformat:"-1" cut them. Whole numbers stay whole."""
+    drivers = {r["driverId"]: r["driverRef"] for r in _csv("drivers")}
+    last = max((r for r in _csv("races") if r["year"] == "1954"), key=lambda r: int(r["round"]))
+    final = {
+        drivers[r["driverId"]]: r["points"] for r in _csv("driver_standings") if r["raceId"] == last["raceId"]
+    }
+    assert final["gonzalez"] == "25.14" and final["hawthorn"] == "24.64" and final["fangio"] == "42"
+    html = client.get(reverse("analytics:standings"), {"season": 1954}).content.decode()
+    table = html.split('id="driver-standings"')[1].split("</table>")[0]
+    assert '<td class="num">25.14</td>' in table and '<td class="num">24.64</td>' in table
+    assert '<td class="num">42</td>' in table and "25.1<" not in table and "42.0" not in table
+    champ = client.get(reverse("analytics:championship"), {"season": 1954}).content.decode()
+    assert '<td class="num">25.14</td>' in champ
+
+
+def test_driver_consistency_is_rounded_like_the_mean_finish(client):
+    """QA: "1.924 places σ" next to "Mean finish 6.3": both to one decimal."""
+    import statistics
+
+    race_ids = {r["raceId"] for r in _csv("races") if r["year"] == "2021"}
+    positions = [
+        int(r["position"])
+        for r in _csv("results")
+        if r["driverId"] == "830" and r["raceId"] in race_ids and r["position"] not in ("", r"\N")
+    ]
+    html = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2021}).content.decode()
+    card = html.split('data-metric="consistency"')[1].split("</div>")[0]
+    assert f"{statistics.stdev(positions):.1f}<small> places σ</small>" in card
+    assert f"Mean finish {statistics.mean(positions):.1f} over {len(positions)} classified finishes" in card
+
+
+def test_race_header_separates_town_and_country(client):
+    race = Race.objects.get(season_id=2025, name="Las Vegas Grand Prix")
+    html = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
+    assert "Las Vegas, United States</p>" in html and "Las Vegas United States" not in html
