@@ -98,3 +98,27 @@ def test_race_header_separates_town_and_country(client):
     race = Race.objects.get(season_id=2025, name="Las Vegas Grand Prix")
     html = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
     assert "Las Vegas, United States</p>" in html and "Las Vegas United States" not in html
+
+
+# --- season-scoped links -------------------------------------------------------------------------
+
+
+def _people_links(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'href="(/(?:drivers|teams)/[^"]*)"', html)
+
+
+def test_links_from_a_season_scoped_page_keep_the_season(client):
+    """QA: on /teams/mclaren/?season=1988 "Senna" went to /drivers/senna/ (1994, Williams); on
+    /drivers/prost/?season=1988 the team links went to McLaren's latest season; race results too."""
+    team = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 1988}).content.decode()
+    assert f'href="{reverse("analytics:driver", args=["senna"])}?season=1988"' in team
+    driver = client.get(reverse("analytics:driver", args=["prost"]), {"season": 1988}).content.decode()
+    race = client.get(reverse("analytics:race", args=[Race.objects.get(season_id=1988, round=1).slug]))
+    for html in (team, driver, race.content.decode()):
+        links = _people_links(html.split("</h1>", 1)[1])  # the page body (not the site nav)
+        assert links and all(link.endswith("?season=1988") for link in links), links
+    for link in set(_people_links(team.split("</h1>", 1)[1]) + _people_links(driver.split("</h1>", 1)[1])):
+        assert client.get(link).status_code == 200, link
+    assert reverse("analytics:team", args=["mclaren"]) + "?season=1988" in driver
