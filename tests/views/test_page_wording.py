@@ -122,3 +122,46 @@ def test_links_from_a_season_scoped_page_keep_the_season(client):
     for link in set(_people_links(team.split("</h1>", 1)[1]) + _people_links(driver.split("</h1>", 1)[1])):
         assert client.get(link).status_code == 200, link
     assert reverse("analytics:team", args=["mclaren"]) + "?season=1988" in driver
+
+
+# --- empty states: entries vs starts, singular/plural --------------------------------------------
+
+
+def _text(html: str, metric: str) -> str:
+    import re
+
+    card = html.split(f'data-metric="{metric}">')[1].split("</div>")[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card)).strip()
+
+
+def test_a_team_without_a_start_says_so_instead_of_empty_percentages(client):
+    """QA: /teams/lola/?season=1997 (both cars did not qualify) showed "Reliability  % mechanical
+    DNFs 0 of 0 starts" and "Gap to fastest: % first half → % second half"."""
+    team_id = next(r["constructorId"] for r in _csv("constructors") if r["constructorRef"] == "lola")
+    race_ids = {r["raceId"] for r in _csv("races") if r["year"] == "1997"}
+    lola = [r for r in _csv("results") if r["constructorId"] == team_id and r["raceId"] in race_ids]
+    html = client.get(reverse("analytics:team", args=["lola"]), {"season": 1997}).content.decode()
+    reliability = _text(html, "reliability")
+    assert f"No race start in 1997: {len(lola)} entries, none started" in reliability
+    assert "%" not in reliability and "0 of 0" not in html
+    assert "No qualifying time in 1997" in _text(html, "development")
+    assert " %" not in _text(html, "development") and "over 0" not in html
+
+
+def test_driver_empty_states_and_singulars(client):
+    """QA: /drivers/sospiri/ (one DNQ) and /drivers/markus_winkelhock/ (one retirement) showed
+    "Mean finish  over 0 classified finishes" and "0 points scored in 1 races"; Sospiri's DNQ was
+    counted as a race (and a race at Albert Park)."""
+    sospiri = client.get(reverse("analytics:driver", args=["sospiri"])).content.decode()
+    assert "No classified finish in 1997" in _text(sospiri, "consistency")
+    assert "places σ" not in _text(sospiri, "consistency")
+    assert _text(sospiri, "form").endswith(
+        "No race start in 1997: entered 1 race without starting (did not qualify, withdrew or was excluded)"
+    )
+    circuits = sospiri.split('class="circuits"')[1].split("</table>")[0]
+    assert '<th class="num">Starts</th>' in circuits and ">0 <span" in circuits and "of 1 entry" in circuits
+    winkelhock = client.get(reverse("analytics:driver", args=["markus_winkelhock"])).content.decode()
+    assert "No classified finish in 2007" in _text(winkelhock, "consistency")
+    assert "0 points scored in 1 race" in _text(winkelhock, "form") and "1 races" not in winkelhock
+    for html in (sospiri, winkelhock):
+        assert "over 0" not in html and "Mean finish  over" not in html
