@@ -908,15 +908,17 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
         return [], []
     errors, slots = [], {}
     for e in entrants:
-        raw = request.GET.get(f"grid_{e['ref']}", "").strip()
-        if not raw:  # an emptied or left-out field: say so, not "must be a number (got '')"
+        raw = request.GET.get(f"grid_{e['ref']}", "")
+        if not raw.strip():  # an emptied or left-out field: say so, not "must be a number (got '')"
             errors.append(f"{e['name']}: grid slot is missing.")
             continue
-        try:
-            slot = int(raw)
-        except ValueError:
+        # Only the canonical spelling (as `?season=`): int() also read `+22`, `2_2`, ` 22 ` and
+        # non-ASCII digits, each an alias that ran the model, spent the 'expensive' budget and was
+        # cached as another page.
+        if not _CANONICAL_INT.fullmatch(raw):
             errors.append(f"{e['name']}: grid slot must be a number (got {raw!r}).")
             continue
+        slot = int(raw)
         if not 1 <= slot <= len(entrants):
             errors.append(f"{e['name']}: grid slot must be between 1 and {len(entrants)}.")
             continue

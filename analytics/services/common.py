@@ -100,7 +100,7 @@ def championship_trend(standings: pd.DataFrame) -> dict:
         {
             "round": int(r.round),
             "position": None if pd.isna(r.position) else int(r.position),
-            "points": clean(r.points, 1),
+            "points": clean(r.points, 2),
         }
         for r in rows.itertuples()
     ]

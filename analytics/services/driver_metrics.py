@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analytics.services.common import (
+    NON_STARTS,
     PIT_STOP_MAX_MS,
     circuit_difficulty,
     clean,
@@ -159,7 +160,9 @@ def pit_stop_proxy(results: pd.DataFrame, pits: pd.DataFrame, *, driver_id: int)
 
 
 def circuit_performance(results: pd.DataFrame, *, driver_id: int) -> list[dict]:
-    """Per circuit: starts, mean classified finish, best finish, wins, podiums (best circuits first)."""
+    """Per circuit: entries (`races`, result rows: a non-qualifier's too), `starts` (entries without a
+    non-start status, `common.NON_STARTS`), mean classified finish, best finish, wins, podiums (best
+    circuits first)."""
     own = results[results["driver_id"] == driver_id]
     out = []
     for (circuit_ref, circuit_name), group in own.groupby(["circuit_ref", "circuit_name"]):
@@ -169,11 +172,12 @@ def circuit_performance(results: pd.DataFrame, *, driver_id: int) -> list[dict]:
                 "circuit": circuit_ref,
                 "name": circuit_name,
                 "races": len(group),
+                "starts": int((~group["status"].isin(NON_STARTS)).sum()),
                 "mean_finish": clean(finishes.mean(), 2) if len(finishes) else None,
                 "best_finish": int(finishes.min()) if len(finishes) else None,
                 "wins": int((finishes == 1).sum()),
                 "podiums": int((finishes <= 3).sum()),
-                "points": clean(group["points"].astype(float).sum(), 1),
+                "points": clean(group["points"].astype(float).sum(), 2),
             }
         )
     return sorted(out, key=lambda r: (r["mean_finish"] is None, r["mean_finish"] or 0, -r["races"]))
@@ -188,7 +192,9 @@ def season_form(
     race_id, driver_id, points), as the championship counts them, so the season's `points` match
     the standings; `race_points` and `sprint_points` keep the two parts apart (per round and for the
     season). A sprint scored at a weekend without a Grand Prix result still counts in the season's
-    totals (no such case in the data so far).
+    totals (no such case in the data so far). `races` counts the season's result rows (entries: a
+    non-qualifier's too), `starts` the races actually started (no `common.NON_STARTS` status) and
+    `non_starts` the races entered but not started.
     """
     own = results[results["driver_id"] == driver_id].sort_values(["round", "position_order"])
     own_sprints = (
@@ -210,9 +216,9 @@ def season_form(
             "name": row.race_name,
             "position_order": int(row.position_order),
             "classified": pd.notna(row.position),
-            "points": clean(p, 1),
-            "race_points": clean(gp, 1),
-            "sprint_points": clean(sp, 1),
+            "points": clean(p, 2),
+            "race_points": clean(gp, 2),
+            "sprint_points": clean(sp, 2),
             "rolling_points": clean(r, 2),
         }
         for row, p, gp, sp, r in zip(
@@ -220,11 +226,14 @@ def season_form(
         )
     ]
     season_sprint_points = float(own_sprints["points"].astype(float).sum())
+    started = int(own.loc[~own["status"].isin(NON_STARTS), "race_id"].nunique())
     return {
         "races": len(per_race),
-        "points": clean(race_points.sum() + season_sprint_points, 1),
-        "race_points": clean(race_points.sum(), 1),
-        "sprint_points": clean(season_sprint_points, 1),
+        "starts": started,
+        "non_starts": int(own["race_id"].nunique()) - started,  # entered, never started
+        "points": clean(race_points.sum() + season_sprint_points, 2),
+        "race_points": clean(race_points.sum(), 2),
+        "sprint_points": clean(season_sprint_points, 2),
         "points_slope": clean(slope(points.tolist())),
         "per_race": per_race,
     }

@@ -116,10 +116,12 @@ def pit_stop_efficiency(pits: pd.DataFrame, results: pd.DataFrame, *, team_id: i
 
 def reliability(results: pd.DataFrame, *, team_id: int) -> dict:
     """Mechanical DNF rate: retirements for a mechanical reason / race starts of the team's cars."""
-    own = results[(results["team_id"] == team_id) & ~results["status"].isin(NON_STARTS)]
+    entries = results[results["team_id"] == team_id]
+    own = entries[~entries["status"].isin(NON_STARTS)]
     mechanical = own[own["position"].isna() & own["status"].isin(MECHANICAL_STATUSES)]
     starts = len(own)
     return {
+        "entries": len(entries),  # result rows, non-qualifiers' too: `starts` of them were started
         "starts": starts,
         "mechanical_dnfs": len(mechanical),
         "mechanical_dnf_rate": clean(len(mechanical) / starts) if starts else None,

@@ -59,3 +59,16 @@ def prediction_unavailable(race) -> str:
     from predictions.selectors import race_prediction_unavailable
 
     return race_prediction_unavailable(race=race) or ""
+
+
+@register.filter
+def points(value) -> str:
+    """Championship points as stored: whole numbers bare (25), fractions to two decimals at most
+    (25.14, 4.5). `floatformat:"-1"` cut the 1950s shared-drive points 25.14 to 25.1."""
+    if value is None or value == "":
+        return ""
+    try:
+        text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    except (TypeError, ValueError):
+        return ""
+    return "0" if text == "-0" else text

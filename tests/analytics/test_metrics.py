@@ -192,7 +192,13 @@ def test_reliability_counts_only_mechanical_retirements():
     extra = results.iloc[[3]].assign(race_id=1074, driver_id=VER, status="Collision")
     out = team_metrics.reliability(pd.concat([results, extra]), team_id=RED_BULL)
     # Red Bull: VER finished, PER retired (Engine, mechanical), VER retired (Collision, not mechanical)
-    assert out == {"starts": 3, "mechanical_dnfs": 1, "mechanical_dnf_rate": 0.333, "reasons": {"Engine": 1}}
+    assert out == {
+        "entries": 3,
+        "starts": 3,
+        "mechanical_dnfs": 1,
+        "mechanical_dnf_rate": 0.333,
+        "reasons": {"Engine": 1},
+    }
 
 
 def test_qualifying_pace_ranking_and_development_trajectory():

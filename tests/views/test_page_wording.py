@@ -1,0 +1,167 @@
+"""QA on the real dump: empty states, singular/plural, season-scoped links, number formatting,
+the what-if grid's strict slot parsing and sprint results on race pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from analytics import views
+from ingestion.models import Race
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(ergast_data):
+    cache.clear()
+    yield
+    cache.clear()
+
+
+# --- what-if grid slots ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["+{n}", "{n}_", "0{n}", " {n} ", "{arabic}"])
+def test_what_if_grid_slot_accepts_only_the_canonical_integer(client, monkeypatch, spelling):
+    """QA: `+22`, `2_2`, ` 22 ` and `٢٢` were read as 22 by int(): each spelling ran the model, spent
+    the 'expensive' budget and was cached as another page. Now the usual "must be a number"."""
+    import re
+
+    race = Race.objects.get(slug="2026_barcelona_catalunya")
+    url = reverse("analytics:what_if", args=[race.slug])
+    html = client.get(url).content.decode()
+    slots = {ref: int(v) for ref, v in re.findall(r'name="grid_([A-Za-z0-9_]+)"[^>]*value="(\d+)"', html)}
+    last_ref, last = max(slots.items(), key=lambda kv: kv[1])
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(last))
+    odd = spelling.format(n=last, arabic=arabic)
+    if spelling == "{n}_":  # an underscore inside the number: 2_2
+        odd = f"{str(last)[0]}_{str(last)[1:]}" if last >= 10 else f"0_{last}"
+    assert int(odd) == last  # int() reads it as the slot
+    charged = []
+    monkeypatch.setattr(views, "_what_if_throttled", lambda request: charged.append(1))
+    query = {f"grid_{ref}": str(slot) for ref, slot in slots.items()}
+    query[f"grid_{last_ref}"] = odd
+    response = client.get(url, query)
+    assert response.status_code == 422
+    assert "grid slot must be a number (got " in response.content.decode()
+    assert charged == []
+
+
+# --- number formatting ---------------------------------------------------------------------------
+
+
+def _csv(name: str) -> list[dict]:
+    import csv
+
+    from tests.conftest import ERGAST_DUMP_DIR
+
+    with open(ERGAST_DUMP_DIR / f"{name}.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_fractional_1950s_points_keep_their_two_decimals(client):
+    """QA: /standings/?season=1954 showed González 25.1 and Hawthorn 24.6 (stored 25.14, 24.64):
+    floatformat:"-1" cut them. Whole numbers stay whole."""
+    drivers = {r["driverId"]: r["driverRef"] for r in _csv("drivers")}
+    last = max((r for r in _csv("races") if r["year"] == "1954"), key=lambda r: int(r["round"]))
+    final = {
+        drivers[r["driverId"]]: r["points"] for r in _csv("driver_standings") if r["raceId"] == last["raceId"]
+    }
+    assert final["gonzalez"] == "25.14" and final["hawthorn"] == "24.64" and final["fangio"] == "42"
+    html = client.get(reverse("analytics:standings"), {"season": 1954}).content.decode()
+    table = html.split('id="driver-standings"')[1].split("</table>")[0]
+    assert '<td class="num">25.14</td>' in table and '<td class="num">24.64</td>' in table
+    assert '<td class="num">42</td>' in table and "25.1<" not in table and "42.0" not in table
+    champ = client.get(reverse("analytics:championship"), {"season": 1954}).content.decode()
+    assert '<td class="num">25.14</td>' in champ
+
+
+def test_driver_consistency_is_rounded_like_the_mean_finish(client):
+    """QA: "1.924 places σ" next to "Mean finish 6.3": both to one decimal."""
+    import statistics
+
+    race_ids = {r["raceId"] for r in _csv("races") if r["year"] == "2021"}
+    positions = [
+        int(r["position"])
+        for r in _csv("results")
+        if r["driverId"] == "830" and r["raceId"] in race_ids and r["position"] not in ("", r"\N")
+    ]
+    html = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2021}).content.decode()
+    card = html.split('data-metric="consistency"')[1].split("</div>")[0]
+    assert f"{statistics.stdev(positions):.1f}<small> places σ</small>" in card
+    assert f"Mean finish {statistics.mean(positions):.1f} over {len(positions)} classified finishes" in card
+
+
+def test_race_header_separates_town_and_country(client):
+    race = Race.objects.get(season_id=2025, name="Las Vegas Grand Prix")
+    html = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
+    assert "Las Vegas, United States</p>" in html and "Las Vegas United States" not in html
+
+
+# --- season-scoped links -------------------------------------------------------------------------
+
+
+def _people_links(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'href="(/(?:drivers|teams)/[^"]*)"', html)
+
+
+def test_links_from_a_season_scoped_page_keep_the_season(client):
+    """QA: on /teams/mclaren/?season=1988 "Senna" went to /drivers/senna/ (1994, Williams); on
+    /drivers/prost/?season=1988 the team links went to McLaren's latest season; race results too."""
+    team = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 1988}).content.decode()
+    assert f'href="{reverse("analytics:driver", args=["senna"])}?season=1988"' in team
+    driver = client.get(reverse("analytics:driver", args=["prost"]), {"season": 1988}).content.decode()
+    race = client.get(reverse("analytics:race", args=[Race.objects.get(season_id=1988, round=1).slug]))
+    for html in (team, driver, race.content.decode()):
+        links = _people_links(html.split("</h1>", 1)[1])  # the page body (not the site nav)
+        assert links and all(link.endswith("?season=1988") for link in links), links
+    for link in set(_people_links(team.split("</h1>", 1)[1]) + _people_links(driver.split("</h1>", 1)[1])):
+        assert client.get(link).status_code == 200, link
+    assert reverse("analytics:team", args=["mclaren"]) + "?season=1988" in driver
+
+
+# --- empty states: entries vs starts, singular/plural --------------------------------------------
+
+
+def _text(html: str, metric: str) -> str:
+    import re
+
+    card = html.split(f'data-metric="{metric}">')[1].split("</div>")[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card)).strip()
+
+
+def test_a_team_without_a_start_says_so_instead_of_empty_percentages(client):
+    """QA: /teams/lola/?season=1997 (both cars did not qualify) showed "Reliability  % mechanical
+    DNFs 0 of 0 starts" and "Gap to fastest: % first half → % second half"."""
+    team_id = next(r["constructorId"] for r in _csv("constructors") if r["constructorRef"] == "lola")
+    race_ids = {r["raceId"] for r in _csv("races") if r["year"] == "1997"}
+    lola = [r for r in _csv("results") if r["constructorId"] == team_id and r["raceId"] in race_ids]
+    html = client.get(reverse("analytics:team", args=["lola"]), {"season": 1997}).content.decode()
+    reliability = _text(html, "reliability")
+    assert f"No race start in 1997: {len(lola)} entries, none started" in reliability
+    assert "%" not in reliability and "0 of 0" not in html
+    assert "No qualifying time in 1997" in _text(html, "development")
+    assert " %" not in _text(html, "development") and "over 0" not in html
+
+
+def test_driver_empty_states_and_singulars(client):
+    """QA: /drivers/sospiri/ (one DNQ) and /drivers/markus_winkelhock/ (one retirement) showed
+    "Mean finish  over 0 classified finishes" and "0 points scored in 1 races"; Sospiri's DNQ was
+    counted as a race (and a race at Albert Park)."""
+    sospiri = client.get(reverse("analytics:driver", args=["sospiri"])).content.decode()
+    assert "No classified finish in 1997" in _text(sospiri, "consistency")
+    assert "places σ" not in _text(sospiri, "consistency")
+    assert _text(sospiri, "form").endswith(
+        "No race start in 1997: entered 1 race without starting (did not qualify, withdrew or was excluded)"
+    )
+    circuits = sospiri.split('class="circuits"')[1].split("</table>")[0]
+    assert '<th class="num">Starts</th>' in circuits and ">0 <span" in circuits and "of 1 entry" in circuits
+    winkelhock = client.get(reverse("analytics:driver", args=["markus_winkelhock"])).content.decode()
+    assert "No classified finish in 2007" in _text(winkelhock, "consistency")
+    assert "0 points scored in 1 race" in _text(winkelhock, "form") and "1 races" not in winkelhock
+    for html in (sospiri, winkelhock):
+        assert "over 0" not in html and "Mean finish  over" not in html
