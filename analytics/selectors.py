@@ -328,6 +328,15 @@ def race_results_list(*, race: Race | None) -> list[RaceResult]:
     return list(_results_qs().filter(race=race).order_by("position_order", "shared_car_index"))
 
 
+def race_sprint_list(*, race: Race) -> list[SprintResult]:
+    """The weekend's sprint classification (empty without a sprint), in one query."""
+    return list(
+        SprintResult.objects.filter(race=race)
+        .select_related("driver", "team", "status")
+        .order_by("position_order")
+    )
+
+
 def race_qualifying_list(*, race: Race) -> list[QualifyingResult]:
     return list(
         QualifyingResult.objects.filter(race=race).select_related("driver", "team").order_by("position")

@@ -300,6 +300,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "race": race,
         "schedule": _schedule(race),
         "results": results,
+        "sprint": selectors.race_sprint_list(race=race),
         "qualifying": selectors.race_qualifying_list(race=race),
         "weather": selectors.race_weather_get(race=race),
         "forecast": selectors.race_forecast_get(race=race),

@@ -272,6 +272,25 @@ def test_race_page_with_results_predictions_and_accuracy(
     assert "No live session right now." in html
 
 
+def test_race_page_shows_the_weekend_s_sprint(client, django_assert_max_num_queries):
+    """QA: the schedule listed the sprint and the database held its 20 results, but the page showed
+    only the Grand Prix and qualifying. Expected figures from the dump, not from the page's code."""
+    china = _race_row(2025, 2)  # a sprint weekend
+    sprint = [r for r in _csv("sprint_results") if r["raceId"] == china["raceId"]]
+    winner = next(r for r in sprint if r["positionOrder"] == "1")
+    with django_assert_max_num_queries(15):
+        html = client.get(reverse("analytics:race", args=["2025_china"])).content.decode()
+    section = html[html.index('id="sprint-h"') : html.index('id="q-h"')]
+    assert section.count("<tr>") == len(sprint) + 1 == 21  # header + every classified and retired car
+    first_row = section[section.index("<tbody>") :].split("</tr>")[0]
+    assert (
+        _driver_name(winner["driverId"]) in first_row
+        and f'<td class="num">{winner["points"]}</td>' in first_row
+    )
+    bahrain = client.get(reverse("analytics:race", args=["2025_bahrain"])).content.decode()
+    assert "Bahrain" in bahrain and 'id="sprint-h"' not in bahrain  # no sprint that weekend
+
+
 def test_race_page_accepts_round_ids_and_404s(client):
     row = _race_row(2025, 1)
     response = client.get(reverse("analytics:race", args=["2025_1"]))
