@@ -57,8 +57,11 @@ def line_chart(
     y_min: float | None = None,
     y_max: float | None = None,
     height: int = 280,
+    with_table: bool = False,
 ) -> SafeString:
-    """Lines over shared x positions; None values break the line. `invert_y` puts 1 at the top."""
+    """Lines over shared x positions; None values break the line. `invert_y` puts 1 at the top.
+    `with_table`: the chart's values follow it as a table (`line_chart_table`), for a chart whose
+    page has no other table of them (the figures are then readable as text, not only as a picture)."""
     values = [v for s in series for v in s.values if v is not None]
     lo = y_min if y_min is not None else min(values, default=0.0)
     hi = y_max if y_max is not None else _nice_max(max(values, default=1.0))
@@ -123,7 +126,28 @@ def line_chart(
                 f'<g class="legend series series-{idx % 8}"><rect x="{lx}" y="{ly - 8}" width="10" height="10"/>'
                 f'<text x="{lx + 14}" y="{ly + 1}">{escape(s.label)}</text></g>'
             )
-    return _frame(title=title, desc=desc, height=height, body=body, kind="line")
+    svg = _frame(title=title, desc=desc, height=height, body=body, kind="line")
+    return svg + line_chart_table(series=series, x_labels=x_labels) if with_table else svg  # both safe
+
+
+def line_chart_table(*, series: list[Series], x_labels: list[str]) -> SafeString:
+    """A line chart's values as a table in a closed <details>: one row per x label, one column per
+    series, "—" where a series has no value."""
+
+    def cell(v) -> str:
+        return "—" if v is None else f"{round(float(v), 2):g}"
+
+    head = "".join(f'<th class="num" scope="col">{escape(s.label)}</th>' for s in series)
+    rows = "".join(
+        f'<tr><th scope="row">{escape(label)}</th>'
+        + "".join(f'<td class="num">{cell(s.values[i] if i < len(s.values) else None)}</td>' for s in series)
+        + "</tr>"
+        for i, label in enumerate(x_labels)
+    )
+    return mark_safe(  # noqa: S308 - labels escaped, values formatted numbers
+        '<details class="sr-table"><summary>Chart data as a table</summary><div class="table-wrap"><table>'
+        f"<thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table></div></details>"
+    )
 
 
 def probability_percent(value, digits: int = 1) -> str:

@@ -463,6 +463,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
             "3-race rolling average; the results table lists the two parts.",
             y_label="Points",
             y_min=0,
+            with_table=True,
         ),
         "position_chart": charts.line_chart(
             series=[charts.Series("Championship position", [r["position"] for r in champ])],
@@ -472,6 +473,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
             y_label="Position",
             invert_y=True,
             y_min=1,
+            with_table=True,
         )
         if champ
         else None,
@@ -512,6 +514,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
             desc="Percentage gap of the team's best qualifying lap to the fastest car, race by race; lower is faster.",
             y_label="Gap %",
             y_min=0,
+            with_table=True,
         )
         if dev
         else None,
@@ -532,6 +535,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
             y_label="Position",
             invert_y=True,
             y_min=1,
+            with_table=True,
         )
         if champ
         else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils.safestring import SafeString
 
 from analytics import charts
 
@@ -75,3 +76,28 @@ def test_bar_chart_prints_the_value_labels_it_is_given():
         value_labels=[">99.9", "<0.1"],
     )
     assert ">&gt;99.9%</text>" in svg and ">&lt;0.1%</text>" in svg and ">0%</text>" not in svg
+
+
+def test_a_line_chart_can_carry_its_values_as_a_table():
+    """QA: the driver's form and championship-position charts and the team's development and
+    position charts had no table, so their values (the 3-race average, the position after each
+    round, the gap %) could not be read as text anywhere."""
+    out = charts.line_chart(
+        series=[charts.Series("Points", [25, None, 18.5]), charts.Series("Avg <3>", [25, 25, 21.75])],
+        x_labels=["R1", "R2", "R3"],
+        title="t",
+        desc="d",
+        with_table=True,
+    )
+    assert out.startswith("<svg") and out.index("</svg>") < out.index('<details class="sr-table">')
+    assert isinstance(out, SafeString)
+    table = out[out.index("<table>") :]
+    assert '<th class="num" scope="col">Points</th><th class="num" scope="col">Avg &lt;3&gt;</th>' in table
+    rows = re.findall(r"<tr><th scope=\"row\">([^<]+)</th>(.*?)</tr>", table)
+    assert [(label, re.findall(r">([^<]*)</td>", cells)) for label, cells in rows] == [
+        ("R1", ["25", "25"]),
+        ("R2", ["—", "25"]),
+        ("R3", ["18.5", "21.75"]),
+    ]
+    plain = charts.line_chart(series=[charts.Series("P", [1])], x_labels=["R1"], title="t", desc="d")
+    assert "<details" not in plain

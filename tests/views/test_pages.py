@@ -1077,3 +1077,18 @@ def test_model_page_names_each_stage_small_model_by_its_own_features(client):
     assert "Small model (grid, championship position, form only)" in post and "3.290" in post
     assert "Small model (championship position, form only)" in pre and "4.410" in pre
     assert "grid, championship" not in pre
+
+
+def test_driver_and_team_line_charts_come_with_their_values_as_tables(client):
+    """Each line chart on the driver and team pages is followed by its values as a table (the form
+    and championship-position charts; the development and constructors'-position charts)."""
+    driver = client.get(reverse("analytics:driver", args=["max_verstappen"]), {"season": 2021})
+    team = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 2021})
+    for response in (driver, team):
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert html.count('data-chart="line"') == html.count("Chart data as a table") == 2
+    html = driver.content.decode()
+    table = html[html.index("Chart data as a table") :]
+    # round 1 of 2021 (Bahrain): Verstappen second, 18 points; the table's first row says so
+    assert re.search(r'<th scope="row">R1</th><td class="num">18</td>', table)
