@@ -20,7 +20,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -349,7 +349,15 @@ def _weekend_now(race: Race) -> bool:
 
 @read_only_page
 def race_live(request: HttpRequest, race_id: str) -> HttpResponse:
+    """The live panel's polling fragment. Only the panel's own htmx poll wants the bare fragment; a
+    plain visit (a shared or bookmarked link) is sent to the race page's live panel, which reads
+    without JS."""
     race = _race(race_id)
+    if not _wants_partial(request):
+        target = reverse("analytics:race", kwargs={"race_id": race.slug}) + "#live-panel"
+        response = HttpResponseRedirect(target)
+        patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
+        return response
     context = {"race": race, "live": _live_status(race), "weekend_now": _weekend_now(race)}
     return render(request, "analytics/partials/live.html", context)
 

@@ -77,7 +77,6 @@ def _read_only_urls() -> list[str]:
         reverse("analytics:home"),
         reverse("analytics:calendar"),
         reverse("analytics:race", args=[race.slug]),
-        reverse("analytics:race_live", args=[race.slug]),
         reverse("analytics:what_if", args=[race.slug]),
         reverse("analytics:driver", args=["hamilton"]),
         reverse("analytics:team", args=["ferrari"]),

@@ -407,6 +407,24 @@ def test_live_partial_without_a_session(client):
     assert "No live session" in response.content.decode()
 
 
+def test_a_plain_visit_to_the_live_fragment_goes_to_the_race_page(client):
+    """A shared or bookmarked /live/ link is not the bare polling fragment (no layout, no nav): it is
+    sent to the race page's live panel. HEAD alike; a POST stays 405; an unknown race stays 404."""
+    race = Race.objects.get(season_id=2026, round=8)
+    url = reverse("analytics:race_live", args=[race.slug])
+    for response in (client.get(url), client.head(url)):
+        assert response.status_code == 302
+        assert response["Location"] == reverse("analytics:race", args=[race.slug]) + "#live-panel"
+        assert "hx-request" in response["Vary"].lower()
+    page = client.get(url, follow=True)
+    assert page.status_code == 200 and 'id="live-panel"' in page.content.decode()
+    assert "<nav" in page.content.decode()
+    assert client.post(url).status_code == 405
+    assert client.get(reverse("analytics:race_live", args=["2026_99"])).status_code == 404
+    # the panel's own poll still gets the fragment
+    assert client.get(url, **HTMX).content.decode().lstrip().startswith("<div")
+
+
 def test_calendar_lists_every_round_with_winners(client, django_assert_max_num_queries):
     with django_assert_max_num_queries(4):
         response = client.get(reverse("analytics:calendar"), {"season": 2025})
