@@ -57,6 +57,7 @@ _RESULT_FIELDS = {
     "position_order": "position_order",
     "points": "points",
     "status": "status__status",
+    "position_text": "position_text",
 }
 _QUALI_FIELDS = {
     "race_id": "race_id",

@@ -28,8 +28,17 @@ MECHANICAL_STATUSES = frozenset(
     }
 )  # fmt: skip
 
-# Entries that never took the start: they are not counted as race starts.
+# Entries that never took the start: they are not counted as race starts. By status, and by the result
+# sheet's letter: "W" (withdrawn / did not start) carries the reason as its status — "Accident" in the
+# warm-up, "Engine" on the formation lap, 84 such rows in the dump — and "F" failed to qualify.
 NON_STARTS = frozenset({"Did not qualify", "Did not prequalify", "107% Rule", "Withdrew", "Excluded"})
+NON_START_POSITION_TEXTS = frozenset({"W", "F"})
+
+
+def started(results: pd.DataFrame) -> pd.Series:
+    """Per result row: did the car take the start (`status` and `position_text` columns)."""
+    return ~(results["status"].isin(NON_STARTS) | results["position_text"].isin(NON_START_POSITION_TEXTS))
+
 
 # Pit-lane times above this are red-flag or repair stops, not tyre changes.
 PIT_STOP_MAX_MS = 60_000

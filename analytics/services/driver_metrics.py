@@ -8,11 +8,11 @@ from __future__ import annotations
 import pandas as pd
 
 from analytics.services.common import (
-    NON_STARTS,
     PIT_STOP_MAX_MS,
     circuit_difficulty,
     clean,
     slope,
+    started,
     teammate_pairs,
 )
 
@@ -161,7 +161,7 @@ def pit_stop_proxy(results: pd.DataFrame, pits: pd.DataFrame, *, driver_id: int)
 
 def circuit_performance(results: pd.DataFrame, *, driver_id: int) -> list[dict]:
     """Per circuit: entries (`races`, result rows: a non-qualifier's too), `starts` (entries without a
-    non-start status, `common.NON_STARTS`), mean classified finish, best finish, wins, podiums (best
+    non-start status or result letter, `common.started`), mean classified finish, best finish, wins, podiums (best
     circuits first)."""
     own = results[results["driver_id"] == driver_id]
     out = []
@@ -172,7 +172,7 @@ def circuit_performance(results: pd.DataFrame, *, driver_id: int) -> list[dict]:
                 "circuit": circuit_ref,
                 "name": circuit_name,
                 "races": len(group),
-                "starts": int((~group["status"].isin(NON_STARTS)).sum()),
+                "starts": int(started(group).sum()),
                 "mean_finish": clean(finishes.mean(), 2) if len(finishes) else None,
                 "best_finish": int(finishes.min()) if len(finishes) else None,
                 "wins": int((finishes == 1).sum()),
@@ -193,7 +193,7 @@ def season_form(
     the standings; `race_points` and `sprint_points` keep the two parts apart (per round and for the
     season). A sprint scored at a weekend without a Grand Prix result still counts in the season's
     totals (no such case in the data so far). `races` counts the season's result rows (entries: a
-    non-qualifier's too), `starts` the races actually started (no `common.NON_STARTS` status) and
+    non-qualifier's too), `starts` the races actually started (`common.started`) and
     `non_starts` the races entered but not started.
     """
     own = results[results["driver_id"] == driver_id].sort_values(["round", "position_order"])
@@ -226,11 +226,11 @@ def season_form(
         )
     ]
     season_sprint_points = float(own_sprints["points"].astype(float).sum())
-    started = int(own.loc[~own["status"].isin(NON_STARTS), "race_id"].nunique())
+    started_races = int(own.loc[started(own), "race_id"].nunique())
     return {
         "races": len(per_race),
-        "starts": started,
-        "non_starts": int(own["race_id"].nunique()) - started,  # entered, never started
+        "starts": started_races,
+        "non_starts": int(own["race_id"].nunique()) - started_races,  # entered, never started
         "points": clean(race_points.sum() + season_sprint_points, 2),
         "race_points": clean(race_points.sum(), 2),
         "sprint_points": clean(season_sprint_points, 2),

@@ -6,11 +6,11 @@ import pandas as pd
 
 from analytics.services.common import (
     MECHANICAL_STATUSES,
-    NON_STARTS,
     PIT_STOP_MAX_MS,
     best_lap_ms,
     clean,
     slope,
+    started,
 )
 
 
@@ -117,7 +117,7 @@ def pit_stop_efficiency(pits: pd.DataFrame, results: pd.DataFrame, *, team_id: i
 def reliability(results: pd.DataFrame, *, team_id: int) -> dict:
     """Mechanical DNF rate: retirements for a mechanical reason / race starts of the team's cars."""
     entries = results[results["team_id"] == team_id]
-    own = entries[~entries["status"].isin(NON_STARTS)]
+    own = entries[started(entries)]
     mechanical = own[own["position"].isna() & own["status"].isin(MECHANICAL_STATUSES)]
     starts = len(own)
     return {

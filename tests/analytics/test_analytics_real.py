@@ -136,7 +136,10 @@ def test_mercedes_2021_against_the_csv():
     statuses = {s["statusId"]: s["status"] for s in _csv("status")}
     non_starts = {"Did not qualify", "Did not prequalify", "107% Rule", "Withdrew", "Excluded"}
     rows = [r for r in _csv("results") if r["raceId"] in races and r["constructorId"] == MERCEDES]
-    starts = [r for r in rows if statuses[r["statusId"]] not in non_starts]
+    # a car that never took the start: a non-start status, or the sheet's W (did not start) / F
+    starts = [
+        r for r in rows if statuses[r["statusId"]] not in non_starts and r["positionText"] not in ("W", "F")
+    ]
     mechanical = [
         r for r in starts if r["position"] == "\\N" and statuses[r["statusId"]] in MECHANICAL_STATUSES
     ]
@@ -160,6 +163,23 @@ def test_mercedes_2021_against_the_csv():
     ranking = data["qualifying_pace_ranking"]
     assert [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
     assert data["qualifying_pace"]["team"] == "mercedes"
+
+
+def test_a_car_that_did_not_start_is_no_start():
+    """Leclerc's 2021: on pole at Monaco, out before the start (results.csv: positionText "W", status
+    "Driveshaft"). Entered in 22 Grands Prix, started 21 — as the result sheets count them; a
+    non-start whose status names the reason (not "Withdrew") used to count as a start."""
+    leclerc = next(d["driverId"] for d in _csv("drivers") if d["driverRef"] == "leclerc")
+    rows = [r for r in _csv("results") if r["raceId"] in _race_ids(2021) and r["driverId"] == leclerc]
+    dns = [r for r in rows if r["positionText"] == "W"]
+    assert (len(rows), len(dns)) == (22, 1)
+    form = driver_analytics_get(driver=Driver.objects.get(ref="leclerc"), season=2021)["form"]
+    assert (form["races"], form["starts"], form["non_starts"]) == (22, 21, 1)
+    monaco = next(
+        c for c in driver_analytics_get(driver=Driver.objects.get(ref="leclerc"), season=2021)["circuits"]
+        if c["circuit"] == "monaco"
+    )  # fmt: skip
+    assert monaco["starts"] == monaco["races"] - 1  # 2021 is his only non-start there
 
 
 def test_driver_without_results_is_not_an_error():

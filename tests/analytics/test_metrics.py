@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analytics.services import driver_metrics, team_metrics
-from analytics.services.common import circuit_difficulty, slope
+from analytics.services.common import circuit_difficulty, slope, started
 
 VER, PER, HAM, BOT = 830, 815, 1, 822
 RED_BULL, MERCEDES = 9, 131
@@ -36,6 +36,10 @@ def _results(rows):
         "driver_id", "team_id", "grid", "position", "position_order", "points", "status",
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=cols)
+    if "position_text" not in frame:  # the sheet's letter as a classified finisher / retirement has it
+        frame["position_text"] = [
+            "R" if pd.isna(pos) else str(int(pos)) for pos in frame["position"].astype(float)
+        ]
     return frame.astype({"grid": float, "position": float, "points": float})
 
 
@@ -199,6 +203,18 @@ def test_reliability_counts_only_mechanical_retirements():
         "mechanical_dnf_rate": 0.333,
         "reasons": {"Engine": 1},
     }
+
+
+def test_a_did_not_start_row_is_entered_not_started():
+    """A non-start whose status names its reason (position_text "W", status "Driveshaft": Leclerc at
+    Monaco 2021) or a non-qualifier ("F") is an entry, not a start, in every count."""
+    results = _abu_2021_results()
+    dns = results.iloc[[0]].assign(race_id=1074, status="Driveshaft", position=None, position_text="W")
+    dnq = results.iloc[[0]].assign(race_id=1075, status="Injury", position=None, position_text="F")
+    frame = pd.concat([results, dns, dnq], ignore_index=True)
+    assert list(started(frame)) == [True] * len(results) + [False, False]
+    out = team_metrics.reliability(frame, team_id=RED_BULL)
+    assert (out["entries"], out["starts"], out["mechanical_dnfs"]) == (4, 2, 1)  # PER's engine only
 
 
 def test_qualifying_pace_ranking_and_development_trajectory():
