@@ -200,9 +200,14 @@ def _as_of_param(request: HttpRequest):
     """Optional `?as_of=YYYY-MM-DD` (00:00 UTC that day, as `predict --as-of` reads it) or an ISO
     date-time: the home page as it looked then (404 if malformed, or if that moment is still to
     come: there is no page as of then yet)."""
-    raw = request.GET.get("as_of")
-    if not raw:
+    if "as_of" not in request.GET:
         return None
+    values = request.GET.getlist("as_of")
+    # Empty or repeated is a 404, as the API's 400: `?as_of=` or a second value silently showing
+    # another clock (and caching another copy of the page) hides a client's mistake.
+    if len(values) != 1 or not values[0]:
+        raise Http404("as_of must be given once, as a date, YYYY-MM-DD, or an ISO date-time")
+    raw = values[0]
     try:
         clock = clock_from_text(text=raw)
     except ValueError as exc:
@@ -854,7 +859,7 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     unavailable = race_prediction_unavailable(race=race)
     entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
     grid, errors = _parse_grid(request, entrants)
-    result, retry_after = None, None
+    result, retry_after, model_down = None, None, False
     if grid and not errors:
         retry_after = _what_if_throttled(request)
         if retry_after is not None:
@@ -863,7 +868,7 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
                 f"time): try again in {retry_after} s."
             )
         else:
-            result, error = _what_if_predict(race, grid)
+            result, error, model_down = _what_if_predict(race, grid)
             if error:
                 errors.append(error)
     context = {
@@ -882,7 +887,10 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
         if not request.htmx:  # htmx swaps only 2xx answers: it gets the message with a 200
             response.status_code = 429
     elif errors and not request.htmx:  # htmx swaps only 2xx answers; a plain form post gets a 422
-        response.status_code = 422
+        # ... or a 503 when the grid was fine but no model loads (the API's model_unavailable)
+        response.status_code = 503 if model_down else 422
+        if model_down:
+            patch_cache_control(response, no_store=True)
     return response
 
 
@@ -897,14 +905,21 @@ def _what_if_throttled(request: HttpRequest) -> int | None:
     return None
 
 
-def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None]:
-    """Run the engine's what-if; bad input and a missing model come back as a message, not a 500."""
+def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None, bool]:
+    """Run the engine's what-if: (result, error message, whether no model loads). Bad input and a
+    missing model come back as a message, not a 500."""
     try:
-        return prediction_what_if(race=race, grid=grid), None
+        return prediction_what_if(race=race, grid=grid), None, False
     except ModelUnavailable:
-        return None, "No trained model is available yet, so what-if predictions are off."
+        # Not "none trained yet": versions may be registered whose files are missing or corrupt.
+        return (
+            None,
+            "No prediction model can be loaded right now (none trained yet, or its files are missing), "
+            "so what-if predictions are off. Try again later.",
+            True,
+        )
     except ValueError as exc:  # PredictionInputError: unknown driver, duplicates, no team
-        return None, str(exc)
+        return None, str(exc), False
 
 
 def _what_if_entrants(race: Race) -> tuple[list[dict], str]:
@@ -921,7 +936,11 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
         return [], []
     errors, slots = [], {}
     for e in entrants:
-        raw = request.GET.get(f"grid_{e['ref']}", "")
+        given = request.GET.getlist(f"grid_{e['ref']}")
+        if len(given) > 1:  # the last would win silently: a double-submitted or hand-edited URL
+            errors.append(f"{e['name']}: grid slot is given {len(given)} times; give it once.")
+            continue
+        raw = given[0] if given else ""
         if not raw.strip():  # an emptied or left-out field: say so, not "must be a number (got '')"
             errors.append(f"{e['name']}: grid slot is missing.")
             continue

@@ -49,6 +49,54 @@ def test_what_if_grid_slot_accepts_only_the_canonical_integer(client, monkeypatc
     assert charged == []
 
 
+def _grid_query(client, url) -> dict[str, str]:
+    import re
+
+    html = client.get(url).content.decode()
+    slots = re.findall(r'name="grid_([A-Za-z0-9_]+)"[^>]*value="(\d+)"', html)
+    assert len(slots) >= 20  # the race's whole field, pre-filled
+    return {f"grid_{ref}": slot for ref, slot in slots}
+
+
+def test_what_if_grid_slot_given_twice_is_an_error_not_the_last_value(client, monkeypatch):
+    """QA: `grid_hamilton=3&grid_hamilton=5` silently used 5 (the last value): now the form names the
+    driver and the grid is not run."""
+    url = reverse("analytics:what_if", args=["2026_barcelona_catalunya"])
+    query = _grid_query(client, url)
+    charged = []
+    monkeypatch.setattr(views, "_what_if_throttled", lambda request: charged.append(1))
+    ref = next(iter(query))[len("grid_") :]
+    response = client.get(f"{url}?grid_{ref}=1&" + "&".join(f"{k}={v}" for k, v in query.items()))
+    assert response.status_code == 422
+    assert "grid slot is given 2 times; give it once." in response.content.decode()
+    assert charged == []
+
+
+def test_what_if_without_a_loadable_model_is_503_not_a_form_error(client):
+    """QA: with no model to load the page answered 422 "No trained model is available yet" (as if
+    the grid were wrong; and versions may be registered whose files are gone). The grid is fine: a
+    503 like the API's model_unavailable, never cached; an htmx swap gets the message with a 200."""
+    from predictions.models import ModelVersion
+
+    assert not ModelVersion.objects.exists()  # this module trains none
+    url = reverse("analytics:what_if", args=["2026_barcelona_catalunya"])
+    query = _grid_query(client, url)
+    response = client.get(url, query)
+    assert response.status_code == 503
+    assert "no-store" in response["Cache-Control"]
+    assert "No prediction model can be loaded right now" in response.content.decode()
+    swap = client.get(url, query, HTTP_HX_REQUEST="true")
+    assert swap.status_code == 200 and "No prediction model can be loaded right now" in swap.content.decode()
+
+
+@pytest.mark.parametrize("query", ["as_of=", "as_of=2026-06-20&as_of=2026-06-21", "as_of=&as_of=2026-06-20"])
+def test_home_as_of_empty_or_repeated_is_a_404(client, query):
+    """QA: `/?as_of=` showed today's page and a repeated as_of silently took the last value; the
+    README (and the API's 400) say a malformed, empty or repeated clock is refused."""
+    assert client.get(f"/?{query}").status_code == 404
+    assert client.get("/?as_of=2026-06-20").status_code == 200
+
+
 # --- number formatting ---------------------------------------------------------------------------
 
 

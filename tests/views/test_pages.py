@@ -1038,6 +1038,9 @@ def test_model_page_headlines_the_standard_post_qualifying_backtest(client, djan
     # said to fans in plain words (QA: "seasons 2026", "not comparable with the README's table")
     assert "README" not in html and "seasons 2026" not in html
     assert "this run covers season 2026 only (7 races)" in pre
+    # QA: the notice named "the after-qualifying one" as a standard run, also on an after-qualifying
+    # run that is itself not over the standard period
+    assert "such as the after-qualifying one" not in html
     assert backtest_headlines()["post"].pk == standard.pk
     # the API's models/performance shows the frontend the same runs, flagged
     backtests = client.get("/api/v1/models/performance").json()["backtests"]
