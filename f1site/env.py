@@ -7,6 +7,8 @@ so a typo in production is a crash at start-up, not a silent default.
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -69,3 +71,68 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     if value.upper() in choices:
         return value.upper()
     raise ImproperlyConfigured(f"{name}={value!r} must be one of {sorted(choices)}")
+
+
+def env_redis_url(name: str, default: str | None = None) -> str | None:
+    """A Redis URL (redis://, rediss:// or unix://), or `default` when unset or empty. A typo such as
+    `REDIS_URL=localhost:6379` was accepted here and made every cached request a 500 later."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a Redis URL (use redis://host:6379/0, rediss://… or unix:///path)"
+        )
+    return value
+
+
+def env_http_url(name: str, default: str) -> str:
+    """An http(s) base URL without its trailing slash (the API clients append paths)."""
+    value = (env_str(name, default) or "").strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an http(s) URL (e.g. {default})")
+    return value.rstrip("/")
+
+
+# Time units of a client-side rate limit ("4/s,500/h", "30/10s"): ingestion.clients.ratelimit.
+RATE_LIMIT_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_rate_limit(spec: str | None) -> list[tuple[int, float]]:
+    """ "4/s,500/h" -> [(4, 1.0), (500, 3600.0)]. Empty spec = unlimited. ValueError on a typo."""
+    windows = []
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        count, _, unit = part.partition("/")
+        match = re.fullmatch(r"(\d*)\s*([a-z]+)", unit.strip().lower())
+        if not count.strip().isdigit() or int(count) < 1 or not match or match[2] not in RATE_LIMIT_UNITS:
+            raise ValueError(f"bad rate limit {part!r}: use e.g. '4/s,500/h' (units s, m, h, d)")
+        windows.append((int(count), (int(match[1]) if match[1] else 1) * float(RATE_LIMIT_UNITS[match[2]])))
+    return windows
+
+
+def env_rate_limit(name: str, default: str) -> str:
+    """A client-side rate limit spec ("4/s,500/h"), checked here: a typo used to surface only when a
+    sync first ran."""
+    value = env_str(name, default) or ""
+    try:
+        parse_rate_limit(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r}: {exc}") from None
+    return value
+
+
+_THROTTLE_RATE = re.compile(r"\s*([1-9][0-9]*)\s*/\s*([smhd][a-z]*)\s*")
+
+
+def env_throttle_rate(name: str, default: str) -> str:
+    """An API throttle rate, "<requests>/<period>" (period s, m, h or d — `600/min`), as
+    f1site.throttling.parse_rate reads it; a bad one made every API request a 500."""
+    value = env_str(name, default) or ""
+    if not _THROTTLE_RATE.fullmatch(value.lower()):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a throttle rate (use <requests>/<period>, e.g. 600/min; periods s, m, h, d)"
+        )
+    return value

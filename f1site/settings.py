@@ -11,7 +11,18 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from f1site.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from f1site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_http_url,
+    env_int,
+    env_list,
+    env_rate_limit,
+    env_redis_url,
+    env_str,
+    env_throttle_rate,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PITWALL_VAR_DIR", str(BASE_DIR / "var")))
@@ -21,10 +32,12 @@ DEBUG = env_bool("DEBUG", False)
 _INSECURE_KEY = "django-insecure-pitwall-development-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY") or _INSECURE_KEY
 if not DEBUG and (
-    SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")
+    SECRET_KEY == _INSECURE_KEY
+    or len(SECRET_KEY) < 32
+    or SECRET_KEY.startswith(("django-insecure", "change-me"))  # .env.example's placeholder: public
 ):
     raise ImproperlyConfigured(
-        "SECRET_KEY is missing, a default, or shorter than 32 characters while DEBUG is off. "
+        "SECRET_KEY is missing, a default or placeholder, or shorter than 32 characters while DEBUG is off. "
         "Set SECRET_KEY (e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))') or DEBUG=true."
     )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -131,7 +144,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ------------------------------------------------------------------------------------
 # Resilient cache layer (f1site/cache.py): short socket timeouts + a per-process circuit breaker so a
 # dead or hung Redis costs at most one timeout per cooldown; stale copies + a lock against stampedes.
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_redis_url("REDIS_URL")
 CACHE_TTL_STATIC = env_int("CACHE_TTL_STATIC", 604800, minimum=0)  # drivers, teams, circuits: 7 days
 CACHE_TTL_DYNAMIC = env_int("CACHE_TTL_DYNAMIC", 300, minimum=0)  # weather, practice, live: 5 minutes
 CACHE_TTL_STANDINGS = env_int("CACHE_TTL_STANDINGS", 3600, minimum=0)  # 1 hour
@@ -213,7 +226,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Job locks (one run per job at a time) live in Redis with this TTL, renewed by a heartbeat while
 # the job runs, so a killed worker's lock frees itself within JOB_LOCK_TTL seconds.
-JOB_LOCK_REDIS_URL = env_str("JOB_LOCK_REDIS_URL") or REDIS_URL
+JOB_LOCK_REDIS_URL = env_redis_url("JOB_LOCK_REDIS_URL") or REDIS_URL
 JOB_LOCK_TTL = env_int("JOB_LOCK_TTL", 60, minimum=2)
 JOB_RUN_RETENTION_DAYS = env_int("JOB_RUN_RETENTION_DAYS", 90, minimum=1)
 # Enqueues someone waits on (admin "run now", `run_job --enqueue`, the API's background regeneration)
@@ -247,7 +260,7 @@ LIVE_SNAPSHOT_RETENTION_DAYS = env_int("LIVE_SNAPSHOT_RETENTION_DAYS", 7, minimu
 OPENF1_BREAKER_THRESHOLD = env_int("OPENF1_BREAKER_THRESHOLD", 3, minimum=1)
 OPENF1_BREAKER_PROBE_SECONDS = env_int("OPENF1_BREAKER_PROBE_SECONDS", 30, minimum=1)
 # OpenF1 allows about 30 requests per 10 s; the budget is shared by every worker through Redis.
-OPENF1_RATE_LIMIT = env_str("OPENF1_RATE_LIMIT", "30/10s")
+OPENF1_RATE_LIMIT = env_rate_limit("OPENF1_RATE_LIMIT", "30/10s")
 
 # --- auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -340,9 +353,9 @@ REST_FRAMEWORK = {
     # One cache INCR per request per client (fixed window); see f1site.throttling.
     "DEFAULT_THROTTLE_CLASSES": ["f1site.throttling.WindowThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env_str("API_THROTTLE_ANON", "600/min"),
-        "user": env_str("API_THROTTLE_USER", "2000/min"),
-        "expensive": env_str("API_THROTTLE_EXPENSIVE", "30/min"),  # what-if, championship
+        "anon": env_throttle_rate("API_THROTTLE_ANON", "600/min"),
+        "user": env_throttle_rate("API_THROTTLE_USER", "2000/min"),
+        "expensive": env_throttle_rate("API_THROTTLE_EXPENSIVE", "30/min"),  # what-if, championship
     },
     # Clients are told apart by REMOTE_ADDR; behind N trusted proxies set API_NUM_PROXIES=N so
     # X-Forwarded-For is honoured (otherwise anyone could dodge the throttle by forging it).
@@ -374,17 +387,18 @@ SPECTACULAR_SETTINGS = {
         "ModeEnum": ["inline", "background"],  # the regeneration job's mode: keep its name
     },
 }
-JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+# Tokens are signed with SECRET_KEY, so only the HMAC algorithms apply (an RSA/EC one needs a key pair).
+JWT_ALGORITHM = env_choice("JWT_ALGORITHM", "HS256", {"HS256", "HS384", "HS512"})
 SIMPLE_JWT = {"ALGORITHM": JWT_ALGORITHM, "SIGNING_KEY": SECRET_KEY}
 
 # --- external sources -------------------------------------------------------------------------
-ERGAST_API_BASE = env_str("ERGAST_API_BASE", "https://api.jolpi.ca/ergast/f1").rstrip("/")
-OPENF1_API_BASE = env_str("OPENF1_API_BASE", "https://api.openf1.org/v1").rstrip("/")
+ERGAST_API_BASE = env_http_url("ERGAST_API_BASE", "https://api.jolpi.ca/ergast/f1")
+OPENF1_API_BASE = env_http_url("OPENF1_API_BASE", "https://api.openf1.org/v1")
 OPENF1_API_TOKEN = env_str("OPENF1_API_TOKEN") or None
-WEATHER_API_BASE = env_str("WEATHER_API_BASE", "https://api.open-meteo.com/v1").rstrip("/")
+WEATHER_API_BASE = env_http_url("WEATHER_API_BASE", "https://api.open-meteo.com/v1")
 WEATHER_API_KEY = env_str("WEATHER_API_KEY") or None
 # Jolpica's published limits: 4 requests/s burst, 500/hour sustained. A mirror or paid tier can raise them.
-ERGAST_RATE_LIMIT = env_str("ERGAST_RATE_LIMIT", "4/s,500/h")
+ERGAST_RATE_LIMIT = env_rate_limit("ERGAST_RATE_LIMIT", "4/s,500/h")
 HTTP_CONNECT_TIMEOUT = env_float("HTTP_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120)
 HTTP_READ_TIMEOUT = env_float("HTTP_READ_TIMEOUT", 30.0, lo=0.1, hi=600)
 HTTP_MAX_RETRIES = env_int("HTTP_MAX_RETRIES", 5, minimum=0)
@@ -457,7 +471,12 @@ if SENTRY_DSN:  # tests/ops/test_sentry.py checks both ways, in subprocesses
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.utils import BadDsn, Dsn
 
+    try:
+        Dsn(SENTRY_DSN)
+    except BadDsn as exc:  # sentry's own traceback did not name the variable
+        raise ImproperlyConfigured(f"SENTRY_DSN is not a Sentry DSN: {exc}") from None
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         environment=SENTRY_ENVIRONMENT,

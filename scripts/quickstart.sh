@@ -129,5 +129,8 @@ if truthy "${DEBUG:-false}"; then
   log "serving (runserver, DEBUG) on http://0.0.0.0:$PORT"
   exec "$PY" manage.py runserver "0.0.0.0:$PORT"
 fi
-log "serving (gunicorn) on http://0.0.0.0:$PORT"
+# The quick start serves plain http on this machine: without this, DEBUG off would 301 every page
+# to an https:// nobody serves here (only /api/v1/health is exempt). Set it true to keep the redirect.
+export SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-false}"
+log "serving (gunicorn, plain http: SECURE_SSL_REDIRECT=$SECURE_SSL_REDIRECT) on http://0.0.0.0:$PORT"
 exec "${BIN:+$BIN/}gunicorn" f1site.wsgi:application --bind "0.0.0.0:$PORT"

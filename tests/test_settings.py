@@ -91,3 +91,72 @@ def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
     assert embedded == f"{tmp_path / 'cache.stamp'} True"
     shared = _settings_values(expression, REDIS_URL="redis://127.0.0.1:6379/14")
     assert shared == "None False"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("REDIS_URL", "notaurl"),  # made every API request a 500 (django-redis: no scheme)
+        ("REDIS_URL", "localhost:6379"),
+        ("JOB_LOCK_REDIS_URL", "http://127.0.0.1:6379/0"),
+        ("API_THROTTLE_ANON", "many"),  # every API request a 500 (parse_rate on first use)
+        ("API_THROTTLE_USER", "0/min"),
+        ("API_THROTTLE_EXPENSIVE", "30/fortnight"),
+        ("JWT_ALGORITHM", "FOO256"),  # the token endpoint a 500
+        ("JWT_ALGORITHM", "RS256"),  # needs a key pair; tokens are signed with SECRET_KEY
+        ("ERGAST_RATE_LIMIT", "fast"),  # only the first sync failed
+        ("OPENF1_RATE_LIMIT", "30/10x"),
+        ("ERGAST_API_BASE", "api.jolpi.ca/ergast/f1"),
+        ("WEATHER_API_BASE", "ftp://example.org"),
+        ("SENTRY_DSN", "garbage"),  # sentry's BadDsn traceback did not name the variable
+    ],
+)
+def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value):
+    """QA: these were accepted at start-up (`manage.py check` passed) and failed later, at use, most
+    as 500s; the README promises a start-up failure naming the variable."""
+    result = _import_settings(DEBUG="true", **{name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and name in result.stderr
+
+
+def test_good_values_of_the_checked_settings_start():
+    result = _import_settings(
+        DEBUG="true",
+        REDIS_URL="rediss://:pw@cache.example:6380/2",
+        JOB_LOCK_REDIS_URL="unix:///run/redis.sock?db=1",
+        API_THROTTLE_ANON="100/s",
+        API_THROTTLE_USER="5000/hour",
+        JWT_ALGORITHM="hs512",
+        ERGAST_RATE_LIMIT="4/s, 500/h",
+        OPENF1_RATE_LIMIT="",  # empty: unlimited
+        ERGAST_API_BASE="http://127.0.0.1:8765/ergast/f1/",
+    )
+    assert result.returncode == 0, result.stderr
+    assert _settings_values("s.ERGAST_API_BASE", ERGAST_API_BASE="http://127.0.0.1:8765/ergast/f1/") == (
+        "http://127.0.0.1:8765/ergast/f1"
+    )
+    assert _settings_values("s.SIMPLE_JWT['ALGORITHM']", JWT_ALGORITHM="hs384") == "HS384"
+
+
+def test_the_env_example_placeholder_secret_key_is_refused():
+    """QA: `.env.example`'s placeholder (70 characters) passed the length check, so a copied file put
+    a publicly known signing key in production."""
+    placeholder = next(
+        line.split("=", 1)[1]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith("SECRET_KEY=")
+    )
+    result = _import_settings(DEBUG="false", SECRET_KEY=placeholder)
+    assert result.returncode != 0 and "placeholder" in result.stderr
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    """README: "`.env.example` lists them all" (QA: it missed the table's SECURE_SSL_REDIRECT,
+    API_PAGE_SIZE, METRICS_*, HTTP_* and every finer setting)."""
+    import re
+
+    source = (ROOT / "f1site" / "settings.py").read_text()
+    read = set(re.findall(r'env_[a-z_]+\(\s*"([A-Z0-9_]+)"', source)) - {"TEST_DATABASE_NAME"}
+    assert {"REDIS_URL", "API_THROTTLE_ANON", "SECURE_SSL_REDIRECT"} <= read  # the pattern finds them
+    example = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read - example == set()

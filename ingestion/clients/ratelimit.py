@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
-import re
 import threading
 import time
 import uuid
@@ -28,9 +27,9 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-logger = logging.getLogger(__name__)
+from f1site.env import parse_rate_limit
 
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+logger = logging.getLogger(__name__)
 
 
 # A wait for a slot longer than this is logged (a CLI sync says it is waiting; a worker's log shows why
@@ -83,18 +82,6 @@ def _window_label(limit: int, window: float) -> str:
         adjective, unit = named[window]
         return f"{adjective} budget ({limit}/{unit})"
     return f"budget ({limit} per {window:g}s)"
-
-
-def parse_rate_limit(spec: str | None) -> list[tuple[int, float]]:
-    """ "4/s,500/h" -> [(4, 1.0), (500, 3600.0)]. Empty spec = unlimited. ValueError on a typo."""
-    windows = []
-    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
-        count, _, unit = part.partition("/")
-        match = re.fullmatch(r"(\d*)\s*([a-z]+)", unit.strip().lower())
-        if not count.strip().isdigit() or int(count) < 1 or not match or match[2] not in _UNITS:
-            raise ValueError(f"bad rate limit {part!r}: use e.g. '4/s,500/h' (units s, m, h, d)")
-        windows.append((int(count), (int(match[1]) if match[1] else 1) * float(_UNITS[match[2]])))
-    return windows
 
 
 # Sliding-window log: one sorted set of request times per key. ARGV = margin, member, then

@@ -34,8 +34,9 @@ def test_only_races_reads_the_calendar_only(mirror, ergast_data, capsys):
 
 @pytest.mark.parametrize("value", [",", ""])
 def test_only_naming_no_kind_is_a_usage_error(mirror, ergast_data, value):
-    with pytest.raises(CommandError, match="no kind given"):
+    with pytest.raises(CommandError, match="no kind given") as caught:
         call_command("sync_f1", "--seasons", "2021", "--only", value)
+    assert caught.value.returncode == 2  # a usage error, as argparse's (QA: it exited 1)
     assert mirror.requests()["total"] == 0
 
 
@@ -96,3 +97,23 @@ def test_ctrl_c_is_one_line_exit_130_and_the_run_interrupted(mirror, ergast_data
     assert str(caught.value).startswith(f"Sync interrupted by Ctrl-C (SyncRun {run.pk}):")
     assert run.status == SyncStatus.INTERRUPTED
     assert "interrupted by the user" in run.errors[-1]["message"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--seasons", "abc"),
+        ("--seasons", "1900"),
+        ("--seasons", "2021", "--rounds", "5-3"),
+        ("--seasons", ","),
+    ],
+)
+@pytest.mark.django_db
+def test_malformed_seasons_or_rounds_are_usage_errors(args):
+    """Exit 2, like argparse's own usage errors and the prediction commands' (was 1, the status of
+    a failed sync); nothing is requested or recorded."""
+    runs = SyncRun.objects.count()
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_f1", *args)
+    assert caught.value.returncode == 2
+    assert SyncRun.objects.count() == runs

@@ -17,19 +17,24 @@ from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunni
 
 
 def parse_range(text: str, *, what: str, lo: int, hi: int) -> list[int]:
-    """'2018-2026', '2021' or '1,3,5-7' -> sorted ints within [lo, hi]."""
+    """'2018-2026', '2021' or '1,3,5-7' -> sorted ints within [lo, hi]; a malformed or out-of-range
+    value is a usage error (exit 2, as argparse's own)."""
     out: set[int] = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
         first, _, last = part.partition("-")
         try:
             start, stop = int(first), int(last or first)
         except ValueError:
-            raise CommandError(f"--{what} must look like 2018-2026, 2021 or 1,3,5-7; not {text!r}") from None
+            raise CommandError(
+                f"--{what} must look like 2018-2026, 2021 or 1,3,5-7; not {text!r}", returncode=2
+            ) from None
         if not (lo <= start <= stop <= hi):
-            raise CommandError(f"--{what} {part!r}: expected values {lo}..{hi} with start <= end")
+            raise CommandError(
+                f"--{what} {part!r}: expected values {lo}..{hi} with start <= end", returncode=2
+            )
         out.update(range(start, stop + 1))
     if not out:
-        raise CommandError(f"--{what} is empty")
+        raise CommandError(f"--{what} is empty", returncode=2)
     return sorted(out)
 
 
@@ -59,7 +64,7 @@ class Command(BaseCommand):
         try:
             only = parse_only(options["only"])
         except ValueError as exc:
-            raise CommandError(f"--only: {exc}") from None
+            raise CommandError(f"--only: {exc}", returncode=2) from None  # a usage error, as argparse's
         try:
             summary = jolpica_sync(
                 seasons=seasons,
