@@ -240,7 +240,14 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
     (once per unchanged file and process: bundle_load remembers failures) and fall back to an older
     version whose artifact loads: the one trained on the latest data (`trained_until_date`), the
     newest first among equals — not merely the newest registered, which may be a backfill model
-    trained up to an earlier season for honest past predictions."""
+    trained up to an earlier season for honest past predictions.
+
+    Serving the active model (no `version` given), the versions registered after it come last, as
+    a last resort in the same order: a staff roll-back to an older version must not silently jump
+    to a newer one it deactivated, but any loadable model beats none (QA: the active artifact broke
+    right after `make up`, the only good versions were a newer inactive one and a backfill model
+    registered later, and the API answered 503). A given `version` (a backfill's) falls back to
+    older versions only."""
     candidates = []
     if version is not None:
         candidates.append(version)
@@ -250,12 +257,17 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
             candidates.append(active)
     newest = candidates[0].created_at if candidates else None
     # Pruned versions have no file any more: never a fallback.
-    others = ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates]).filter(
-        artifact_pruned_at__isnull=True
+    others = list(
+        ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates])
+        .filter(artifact_pruned_at__isnull=True)
+        .order_by("-trained_until_date", "-created_at", "-id")
     )
-    if newest is not None:
-        others = others.filter(created_at__lte=newest)
-    candidates.extend(others.order_by("-trained_until_date", "-created_at", "-id"))
+    if newest is None:
+        candidates.extend(others)
+    else:
+        candidates.extend(v for v in others if v.created_at <= newest)
+        if version is None:
+            candidates.extend(v for v in others if v.created_at > newest)
     errors = []
     for candidate in candidates:
         try:
