@@ -3,7 +3,9 @@ what-if, championship odds and model performance. Views validate, call the engin
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import Http404
@@ -27,12 +29,19 @@ from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
 
+if TYPE_CHECKING:  # for the annotation only: the views import the engine where they call it
+    from predictions.services import ModelUnavailable
 
-def _model_unavailable(exc: Exception) -> Response:
+logger = logging.getLogger(__name__)
+
+
+def _model_unavailable(exc: ModelUnavailable) -> Response:
+    # The reasons name the artifacts' paths on the server: logged for the operator, never answered
+    # (the championship and what-if 503s go to anonymous clients).
+    logger.warning("answering 503 model_unavailable: %s", exc)
+    message = exc.public_message
     return error_response(
-        code="model_unavailable",
-        message=f"No usable prediction model: {exc}",
-        status_code=503,
+        code="model_unavailable", message=message[:1].upper() + message[1:], status_code=503
     )
 
 

@@ -27,7 +27,18 @@ HISTORY_FROM_SEASON = 1996  # career features need each current driver's whole h
 
 
 class ModelUnavailable(RuntimeError):
-    """No trained model can be loaded (none trained, or every artifact missing/corrupt)."""
+    """No trained model can be loaded (none trained, or every artifact missing/corrupt).
+
+    `str(exc)` carries each version's reason, artifact paths included: what the operator running
+    `predict` or reading the logs needs. `public_message` is the same advice without them, for
+    answers to anyone else (the API's 503): a server path is no business of an anonymous client."""
+
+    public_message = "no usable trained model: run `python manage.py train_models`"
+
+    def __init__(self, reasons: list[str] | None = None):
+        self.reasons = list(reasons or [])
+        detail = f" ({'; '.join(self.reasons)})" if self.reasons else ""
+        super().__init__(self.public_message + detail)
 
 
 def data_fingerprint(features: pd.DataFrame) -> str:
@@ -276,10 +287,7 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
             if not exc.repeated:  # logged once per file and process: health polls land here often
                 logger.error("model %s unusable, falling back: %s", candidate.label, exc)
             errors.append(str(exc))
-    raise ModelUnavailable(
-        "no usable trained model: run `python manage.py train_models`"
-        + (f" ({'; '.join(errors)})" if errors else "")
-    )
+    raise ModelUnavailable(errors)
 
 
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:
