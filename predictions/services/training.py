@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -288,6 +289,38 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
                 logger.error("model %s unusable, falling back: %s", candidate.label, exc)
             errors.append(str(exc))
     raise ModelUnavailable(errors)
+
+
+def model_bundle_known_at(
+    *, clock: datetime, frames: F1Frames | None = None
+) -> tuple[ModelVersion, ModelBundle]:
+    """The models for a prediction at a past `clock`: trained only on races run before it.
+
+    The active model is trained on everything up to now, races after the clock included, so a
+    prediction "as of" then would use what was learnt since (QA: `predict --race 2026_qatar
+    --as-of 2026-06-01` used a model trained through 2026-06-14). Taken instead: the version trained
+    on the latest data whose last training race (`trained_until_date`) is before the clock's day (UTC)
+    and whose artifact loads — the active one first among equals; a race on the clock's own day is
+    not counted as known, whatever its start. None → `model_version_for_season(season=<the clock's
+    season>)`: one trained on the seasons before it (found, or trained and registered inactive).
+    Never a fallback to a version trained since the clock."""
+    day = clock.astimezone(UTC).date()
+    eligible = ModelVersion.objects.filter(
+        trained_until_date__lt=day, artifact_pruned_at__isnull=True
+    ).order_by("-trained_until_date", "-is_active", "-created_at", "-id")
+    errors = []
+    for candidate in eligible:
+        try:
+            return candidate, bundle_load(_path(candidate), label=candidate.label)
+        except ArtifactError as exc:
+            if not exc.repeated:
+                logger.error("model %s unusable for a clock of %s: %s", candidate.label, day, exc)
+            errors.append(str(exc))
+    version = model_version_for_season(season=day.year, frames=frames)
+    try:
+        return version, bundle_load(_path(version), label=version.label)
+    except ArtifactError as exc:
+        raise ModelUnavailable([*errors, str(exc)]) from exc
 
 
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:
