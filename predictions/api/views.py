@@ -413,16 +413,25 @@ class ChampionshipView(CachedJSONView):
 
 
 class ModelPerformanceView(CachedJSONView):
+    # The serving version is looked up (database, artifact stat) before the cache read, since it is
+    # part of the key: throttle before that work.
+    defer_throttle = False
+
     @extend_schema(
         operation_id="models_performance",
-        summary="Active model version, its metrics, backtests against baselines, feature catalogue",
+        summary="Active model version and its metrics, the version serving, backtests, feature catalogue",
         responses={200: serializers.ModelPerformanceOut, **error_responses(429)},
     )
     def get(self, request):
+        from predictions.services.training import model_version_serving
+
+        # Which version serves changes without any signal (an artifact breaks or is repaired on disk):
+        # keyed by it, the cached answer follows on the next request, as health does.
+        serving = model_version_serving()
         return self.cached(
             request,
-            key="f1:models:performance",
+            key=f1cache.list_key("models", serving.label if serving is not None else "none"),
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="models",
-            compute=selectors.model_performance,
+            compute=lambda: selectors.model_performance(serving=serving),
         )

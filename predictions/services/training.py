@@ -291,6 +291,16 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
     raise ModelUnavailable(errors)
 
 
+def model_version_serving() -> ModelVersion | None:
+    """The version predictions are made with now: the active one, or the fallback serving in its
+    place (`model_bundle_load`); None when none loads. What health's model check reports as
+    `serving` and models/performance as `serving_model`."""
+    try:
+        return model_bundle_load()[0]
+    except ModelUnavailable:
+        return None
+
+
 def model_bundle_known_at(
     *, clock: datetime, frames: F1Frames | None = None
 ) -> tuple[ModelVersion, ModelBundle]:

@@ -211,3 +211,31 @@ def test_an_older_version_that_loads_still_comes_before_a_newer_one(storage):
     _version(storage, 2)  # the newer version staff rolled back from
     _truncate(Path(rolled_back_to.artifact_path))
     assert model_bundle_load()[0].label == older.label
+
+
+def test_models_performance_names_the_version_serving_as_health_does(storage, client):
+    """QA: during a fallback `models/performance` showed the broken active version and not which
+    one served. `serving_model` follows the files on disk on the next request (cached per version
+    serving), as health's `serving` does."""
+    from django.core.cache import cache
+
+    cache.clear()
+    _version(storage, 0)
+    active = _version(storage, 1, active=True)
+    path = Path(active.artifact_path)
+    good = path.read_bytes()
+
+    def views():
+        performance = client.get("/api/v1/models/performance").json()
+        health = client.get("/api/v1/health").json()["checks"]["model"]["detail"]
+        return performance["active_model"]["label"], performance["serving_model"], health["serving"]
+
+    assert views() == ("vart-1", "vart-1", "vart-1")  # cached from here on
+    _truncate(path)
+    assert views() == ("vart-1", "vart-0", "vart-0")
+    Path(storage / "vart-0.joblib").unlink()
+    assert views() == ("vart-1", None, None)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(good)
+    tmp.replace(path)  # repaired
+    assert views() == ("vart-1", "vart-1", "vart-1")
