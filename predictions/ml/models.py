@@ -374,12 +374,54 @@ def race_predict(
         everything = models.position.predict(_explanation_resets(models, X) if explain else X)
     pos, p_points_model, p_dnf = _base_outputs(base, X, everything[: len(X)])
     inputs = race_strength_inputs(models, race, pos, p_points_model, p_dnf)
-    sims = models.ranking.simulate(
-        inputs, dnf_prob=p_dnf, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed
-    )
     places = int(points_places(int(race["season"].iloc[0])))
+    sim = _race_simulate(
+        models.ranking,
+        inputs,
+        p_dnf=p_dnf,
+        places=places,
+        n_sims=n_sims,
+        seed=seed,
+        confidence_window=confidence_window,
+    )
+    return pd.DataFrame(
+        {
+            "race_id": race["race_id"].to_numpy(),
+            "driver_id": race["driver_id"].to_numpy(),
+            "team_id": race["team_id"].to_numpy(),
+            "predicted_position": sim["predicted_position"],
+            "expected_position": sim["expected_position"],
+            "position_model": pos,
+            "p_win": sim["p_win"],
+            "p_podium": sim["p_podium"],
+            "p_points": sim["p_points"],
+            "p_points_model": p_points_model,
+            "p_dnf": p_dnf,
+            "confidence": sim["confidence"],
+            "explanation": (
+                explain_position(models, X, pos, top=explain, moved=everything[len(X) :])
+                if explain
+                else [[] for _ in range(len(race))]
+            ),
+        }
+    )
+
+
+def _race_simulate(
+    ranking: RankingModel,
+    inputs: np.ndarray,
+    *,
+    p_dnf: np.ndarray,
+    places: int,
+    n_sims: int | None = None,
+    seed: int = SEED,
+    confidence_window: int = 2,
+) -> dict[str, np.ndarray]:
+    """One race's simulated outcome from its entrants' ranking-layer inputs: the predicted order,
+    expected position, P(win / podium / points) and confidence."""
+    sims = ranking.simulate(inputs, dnf_prob=p_dnf, n_sims=n_sims or PARAMS["ranking"]["n_sims"], seed=seed)
     expected = sims.mean(axis=0)
-    strength = models.ranking.strength(inputs)
+    strength = ranking.strength(inputs)
     # The predicted order is the simulated expected finishing position (retirements included), ties
     # broken by strength. Of the candidate orders it is the one that holds up in both backtest
     # periods: ordering by strength was best on 2022-2025 (MAE 3.18) but worst on 2018-2021 (winner
@@ -388,28 +430,14 @@ def race_predict(
     order = np.lexsort((-strength, expected))
     predicted = np.empty(len(order), int)
     predicted[order] = np.arange(1, len(order) + 1)
-    confidence = (np.abs(sims - predicted[None, :]) <= confidence_window).mean(axis=0)
-    return pd.DataFrame(
-        {
-            "race_id": race["race_id"].to_numpy(),
-            "driver_id": race["driver_id"].to_numpy(),
-            "team_id": race["team_id"].to_numpy(),
-            "predicted_position": predicted,
-            "expected_position": expected,
-            "position_model": pos,
-            "p_win": (sims == 1).mean(axis=0),
-            "p_podium": (sims <= 3).mean(axis=0),
-            "p_points": (sims <= places).mean(axis=0),
-            "p_points_model": p_points_model,
-            "p_dnf": p_dnf,
-            "confidence": confidence,
-            "explanation": (
-                explain_position(models, X, pos, top=explain, moved=everything[len(X) :])
-                if explain
-                else [[] for _ in range(len(race))]
-            ),
-        }
-    )
+    return {
+        "predicted_position": predicted,
+        "expected_position": expected,
+        "p_win": (sims == 1).mean(axis=0),
+        "p_podium": (sims <= 3).mean(axis=0),
+        "p_points": (sims <= places).mean(axis=0),
+        "confidence": (np.abs(sims - predicted[None, :]) <= confidence_window).mean(axis=0),
+    }
 
 
 def _explanation_resets(models: StageModels, X: pd.DataFrame) -> pd.DataFrame:
