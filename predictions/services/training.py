@@ -56,13 +56,36 @@ def training_rows(features: pd.DataFrame, *, from_season: int, until_season: int
 
 
 def models_fit(
-    features: pd.DataFrame, *, from_season: int, until_season: int, label: str, n_jobs: int = 1
+    features: pd.DataFrame,
+    *,
+    from_season: int,
+    until_season: int,
+    label: str,
+    n_jobs: int = 1,
+    score_block: bool = False,
 ) -> ModelBundle:
-    """Pure: fit both stages on the window of a feature frame."""
+    """Pure: fit both stages on the window of a feature frame (`score_block`: with each stage's
+    quality on its calibration block, `stage_fit`)."""
     rows = training_rows(features, from_season=from_season, until_season=until_season)
     if rows.empty:
         raise ValueError(f"no race results between {from_season} and {until_season} to train on")
-    return ModelBundle(label=label, stages={s: stage_fit(rows, s, n_jobs=n_jobs) for s in STAGES})
+    stages = {s: stage_fit(rows, s, n_jobs=n_jobs, score_block=score_block) for s in STAGES}
+    return ModelBundle(label=label, stages=stages)
+
+
+# What ModelVersion.metrics["quality"] measures, stored with the figures so they are never read as
+# more than they are.
+QUALITY_BASIS = (
+    "Measured per stage on the ranking layer's calibration block (`seasons`: the window's latest "
+    "seasons), predicted by base models fitted only on the seasons before it (`fitted_on_seasons`). "
+    "`held_out`: the base models' own outputs (position model MAE against the finishing rank among "
+    "finishers, points-model Brier, DNF log loss / AUC against the constant-rate log loss), out of "
+    "sample. `simulated`: the published predictions (2000 simulated races per race, scored as the "
+    "backtest scores them), whose ranking-layer weights were fitted on this same block and pace "
+    "index on the whole window: in-sample for those few weights, so optimistic. The stored models "
+    "are refitted on the whole window, block included, so none of this is their score on unseen "
+    "data: that is the backtest's."
+)
 
 
 def model_train(
@@ -108,7 +131,9 @@ def model_train(
         raise ValueError(f"no race results between {start} and {until} to train on")
     _calibration_check(rows=rows, done=done, start=start, until=until)
     label = f"v{timezone.now():%Y%m%d-%H%M%S%f}-{start}-{until}"
-    bundle = models_fit(features, from_season=start, until_season=until, label=label, n_jobs=2)
+    bundle = models_fit(
+        features, from_season=start, until_season=until, label=label, n_jobs=2, score_block=True
+    )
     uncalibrated = [s for s in STAGES if bundle.stages[s].metrics.get("calibration_from_season") is None]
     if uncalibrated:  # the check above should make this unreachable: never register such a set
         raise ValueError(f"the {', '.join(uncalibrated)} stage(s) were fitted without a calibration block")
@@ -133,6 +158,10 @@ def model_train(
             metrics={
                 "artifact_sha256": sha,
                 "calibration_from_season": bundle.stages["post"].metrics.get("calibration_from_season"),
+                "quality": {
+                    "basis": QUALITY_BASIS,
+                    **{s: bundle.stages[s].metrics["quality"] for s in STAGES},
+                },
             },
             artifact_path=str(path),
             training_seconds=round(seconds, 2),
