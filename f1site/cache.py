@@ -651,10 +651,9 @@ def cache_invalidate_predictions(*, race_ids: Iterable[str | int]) -> dict:
     )
     forms = set(slugs) | {slug for slug, _, _ in races} | {f"{season}_{rnd}" for _, season, rnd in races}
     keys = sorted({predictions_key(f) for f in forms} | {f"f1:accuracy:{f}" for f in forms})
-    keys.append("f1:models:performance")
     cache.delete_many(keys)
-    bump_families(["upcoming", "championship"])
-    return {"keys": keys, "families": ["championship", "upcoming"]}
+    bump_families(["upcoming", "championship", "models"])
+    return {"keys": keys, "families": ["championship", "models", "upcoming"]}
 
 
 def cache_invalidate_models() -> dict:
@@ -663,11 +662,10 @@ def cache_invalidate_models() -> dict:
     what-if page: the dashboard page cache has no finer key than the page's hashed path)."""
     from analytics.services.cache import dashboard_cache_clear
 
-    keys = ["f1:models:performance"]
-    cache.delete_many(keys)
-    bump_families(["championship"])
+    # models/performance is a family (one entry per serving version, `list_key("models", label)`)
+    bump_families(["championship", "models"])
     dashboard_cache_clear()
-    return {"keys": keys, "families": ["championship"], "pages": True}
+    return {"keys": [], "families": ["championship", "models"], "pages": True}
 
 
 # --- signal wiring (connected from f1site.apps.PitwallSiteConfig.ready) ---------------------------

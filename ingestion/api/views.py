@@ -256,6 +256,7 @@ def _check(fn, *, required: bool) -> dict:
 _PUBLIC_ERRORS = {
     "no active model version: serving the newest one that loads",
     "the active model's artifact does not load: serving an older one",
+    "the active model's artifact does not load: serving a newer inactive one",
     "prediction engine not installed",
 }
 
@@ -323,9 +324,10 @@ def _liveness_check(role: str, *, staff: bool = False):
 
 
 def _check_model():
-    # Loads the model the way predictions do (model_bundle_load: the active version, else the newest
-    # older one whose artifact loads); the bundle is cached per process, so this is cheap after the
-    # first call. ok = the active version serves; degraded = an older one does; down = none loads.
+    # Loads the model the way predictions do (model_bundle_load: the active version, else an older
+    # one whose artifact loads, else as a last resort a newer one); the bundle is cached per process,
+    # so this is cheap after the first call. ok = the active version serves; degraded = another
+    # one does; down = none loads.
     try:
         from predictions.selectors import model_version_active
         from predictions.services import ModelUnavailable
@@ -342,10 +344,8 @@ def _check_model():
     if active is None:
         return DEGRADED, {**detail, "error": "no active model version: serving the newest one that loads"}
     if serving.pk != active.pk:
-        return DEGRADED, {
-            **detail,
-            "error": "the active model's artifact does not load: serving an older one",
-        }
+        which = "a newer inactive one" if serving.created_at > active.created_at else "an older one"
+        return DEGRADED, {**detail, "error": f"the active model's artifact does not load: serving {which}"}
     return True, detail
 
 

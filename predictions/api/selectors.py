@@ -10,7 +10,7 @@ from django.utils import timezone
 from ingestion.api.selectors import race_status_derive, sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
 from predictions import selectors as engine
-from predictions.models import Prediction, PredictionStage
+from predictions.models import ModelVersion, Prediction, PredictionStage
 
 
 def race_ref(*, race: Race, status: str | None = None) -> dict:
@@ -383,7 +383,9 @@ def race_accuracy(*, race: Race) -> dict | None:
     }
 
 
-def model_performance() -> dict:
+def model_performance(*, serving: ModelVersion | None) -> dict:
+    """`serving`: the version predictions are made with now (`model_version_serving`): the active
+    one, or during a fallback the one standing in for it; None when none loads."""
     version = engine.model_version_active()
     # The same runs the /model/ page headlines: a quick 7-race or weekly season-so-far run must not
     # displace the standard 2022-2025 evaluation in what the frontend shows as "the" backtest.
@@ -411,6 +413,7 @@ def model_performance() -> dict:
             "features": version.features,
             "metrics": version.metrics,
         },
+        "serving_model": None if serving is None else serving.label,
         "backtests": backtests,
         "features": engine.feature_catalogue(),
     }

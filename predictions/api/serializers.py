@@ -219,6 +219,15 @@ class ChampionshipOut(serializers.Serializer):
 
 class ModelPerformanceOut(serializers.Serializer):
     active_model = serializers.JSONField(allow_null=True)
+    serving_model = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "Label of the version predictions are made with now: the active one, or while its "
+            "artifact does not load the version serving in its place (as health's model check "
+            "reports); null when no version loads (predictions, what-if and simulated "
+            "championships then answer 503)"
+        ),
+    )
     backtests = serializers.JSONField(
         help_text=(
             "Per stage, the latest backtest over the standard seasons (2022-2025), else the latest "

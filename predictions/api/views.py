@@ -3,7 +3,9 @@ what-if, championship odds and model performance. Views validate, call the engin
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import Http404
@@ -27,12 +29,19 @@ from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
 
+if TYPE_CHECKING:  # for the annotation only: the views import the engine where they call it
+    from predictions.services import ModelUnavailable
 
-def _model_unavailable(exc: Exception) -> Response:
+logger = logging.getLogger(__name__)
+
+
+def _model_unavailable(exc: ModelUnavailable) -> Response:
+    # The reasons name the artifacts' paths on the server: logged for the operator, never answered
+    # (the championship and what-if 503s go to anonymous clients).
+    logger.warning("answering 503 model_unavailable: %s", exc)
+    message = exc.public_message
     return error_response(
-        code="model_unavailable",
-        message=f"No usable prediction model: {exc}",
-        status_code=503,
+        code="model_unavailable", message=message[:1].upper() + message[1:], status_code=503
     )
 
 
@@ -404,16 +413,25 @@ class ChampionshipView(CachedJSONView):
 
 
 class ModelPerformanceView(CachedJSONView):
+    # The serving version is looked up (database, artifact stat) before the cache read, since it is
+    # part of the key: throttle before that work.
+    defer_throttle = False
+
     @extend_schema(
         operation_id="models_performance",
-        summary="Active model version, its metrics, backtests against baselines, feature catalogue",
+        summary="Active model version and its metrics, the version serving, backtests, feature catalogue",
         responses={200: serializers.ModelPerformanceOut, **error_responses(429)},
     )
     def get(self, request):
+        from predictions.services.training import model_version_serving
+
+        # Which version serves changes without any signal (an artifact breaks or is repaired on disk):
+        # keyed by it, the cached answer follows on the next request, as health does.
+        serving = model_version_serving()
         return self.cached(
             request,
-            key="f1:models:performance",
+            key=f1cache.list_key("models", serving.label if serving is not None else "none"),
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="models",
-            compute=selectors.model_performance,
+            compute=lambda: selectors.model_performance(serving=serving),
         )

@@ -33,6 +33,7 @@ from predictions.ml.models import race_predict
 from predictions.models import ModelVersion, Prediction, PredictionStage
 from predictions.services.training import (
     HISTORY_FROM_SEASON,
+    model_bundle_known_at,
     model_bundle_load,
     model_version_for_season,
 )
@@ -473,7 +474,9 @@ def prediction_generate(
     refused (PredictionClockError; its honest prediction is a backfill), the post-qualifying stage
     needs qualifying to have begun before the clock, and the set stores `as_of` = now, when it was
     really made (only a backfill keeps an earlier `as_of`), and `clock` = the clock: it describes
-    that moment, so it is never the race's current set (nor scored), only kept in its history.
+    that moment, so it is never the race's current set (nor scored), only kept in its history. Its
+    model is one trained only on races run before the clock (`model_bundle_known_at`), not the
+    active one.
     """
     _check_predictable(race, backfilled=backfilled)
     race_on_calendar_check(race=race)
@@ -490,7 +493,12 @@ def prediction_generate(
     stages = _stages_for(race, stage, source, clock=clock)
     if backfilled and version is None:
         version = model_version_for_season(season=race.season_id, frames=frames)
-    version, bundle = model_bundle_load(version=version)
+    if past_clock and version is None:
+        # what was known at the clock: a model trained only on races run before it, not the
+        # active one, which has learnt from the races since
+        version, bundle = model_bundle_known_at(clock=clock, frames=frames)
+    else:
+        version, bundle = model_bundle_load(version=version)
     rows = _race_features(race, entries, frames, clock=clock)
     as_of = now if as_of is None or past_clock else as_of
     fingerprint = prediction_inputs_fingerprint(

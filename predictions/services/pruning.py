@@ -35,8 +35,8 @@ def model_artifacts_prune(*, keep: int | None = None, dry_run: bool = False) -> 
 
     Kept: the active version; the `keep` (default MODEL_ARTIFACTS_KEEP) newest versions whose
     artifact is intact; and the `keep` newest intact versions created before the active one — the
-    load fallback's candidates (`model_bundle_load` falls back to older versions only), which after
-    a roll-back are not the newest. Corrupt artifacts are not counted as kept and are pruned when
+    load fallback's first candidates (`model_bundle_load` tries older versions before newer ones),
+    which after a roll-back are not the newest. Corrupt artifacts are not counted as kept and are pruned when
     not needed. Never deleted: a file outside MODEL_STORAGE_PATH; rows whose file is already
     missing are reported and left as they are (a storage path not mounted must not mark them all).
     `dry_run` reports the same plan and changes nothing.

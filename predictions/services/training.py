@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,18 @@ HISTORY_FROM_SEASON = 1996  # career features need each current driver's whole h
 
 
 class ModelUnavailable(RuntimeError):
-    """No trained model can be loaded (none trained, or every artifact missing/corrupt)."""
+    """No trained model can be loaded (none trained, or every artifact missing/corrupt).
+
+    `str(exc)` carries each version's reason, artifact paths included: what the operator running
+    `predict` or reading the logs needs. `public_message` is the same advice without them, for
+    answers to anyone else (the API's 503): a server path is no business of an anonymous client."""
+
+    public_message = "no usable trained model: run `python manage.py train_models`"
+
+    def __init__(self, reasons: list[str] | None = None):
+        self.reasons = list(reasons or [])
+        detail = f" ({'; '.join(self.reasons)})" if self.reasons else ""
+        super().__init__(self.public_message + detail)
 
 
 def data_fingerprint(features: pd.DataFrame) -> str:
@@ -44,13 +56,36 @@ def training_rows(features: pd.DataFrame, *, from_season: int, until_season: int
 
 
 def models_fit(
-    features: pd.DataFrame, *, from_season: int, until_season: int, label: str, n_jobs: int = 1
+    features: pd.DataFrame,
+    *,
+    from_season: int,
+    until_season: int,
+    label: str,
+    n_jobs: int = 1,
+    score_block: bool = False,
 ) -> ModelBundle:
-    """Pure: fit both stages on the window of a feature frame."""
+    """Pure: fit both stages on the window of a feature frame (`score_block`: with each stage's
+    quality on its calibration block, `stage_fit`)."""
     rows = training_rows(features, from_season=from_season, until_season=until_season)
     if rows.empty:
         raise ValueError(f"no race results between {from_season} and {until_season} to train on")
-    return ModelBundle(label=label, stages={s: stage_fit(rows, s, n_jobs=n_jobs) for s in STAGES})
+    stages = {s: stage_fit(rows, s, n_jobs=n_jobs, score_block=score_block) for s in STAGES}
+    return ModelBundle(label=label, stages=stages)
+
+
+# What ModelVersion.metrics["quality"] measures, stored with the figures so they are never read as
+# more than they are.
+QUALITY_BASIS = (
+    "Measured per stage on the ranking layer's calibration block (`seasons`: the window's latest "
+    "seasons), predicted by base models fitted only on the seasons before it (`fitted_on_seasons`). "
+    "`held_out`: the base models' own outputs (position model MAE against the finishing rank among "
+    "finishers, points-model Brier, DNF log loss / AUC against the constant-rate log loss), out of "
+    "sample. `simulated`: the published predictions (2000 simulated races per race, scored as the "
+    "backtest scores them), whose ranking-layer weights were fitted on this same block and pace "
+    "index on the whole window: in-sample for those few weights, so optimistic. The stored models "
+    "are refitted on the whole window, block included, so none of this is their score on unseen "
+    "data: that is the backtest's."
+)
 
 
 def model_train(
@@ -96,7 +131,9 @@ def model_train(
         raise ValueError(f"no race results between {start} and {until} to train on")
     _calibration_check(rows=rows, done=done, start=start, until=until)
     label = f"v{timezone.now():%Y%m%d-%H%M%S%f}-{start}-{until}"
-    bundle = models_fit(features, from_season=start, until_season=until, label=label, n_jobs=2)
+    bundle = models_fit(
+        features, from_season=start, until_season=until, label=label, n_jobs=2, score_block=True
+    )
     uncalibrated = [s for s in STAGES if bundle.stages[s].metrics.get("calibration_from_season") is None]
     if uncalibrated:  # the check above should make this unreachable: never register such a set
         raise ValueError(f"the {', '.join(uncalibrated)} stage(s) were fitted without a calibration block")
@@ -121,6 +158,10 @@ def model_train(
             metrics={
                 "artifact_sha256": sha,
                 "calibration_from_season": bundle.stages["post"].metrics.get("calibration_from_season"),
+                "quality": {
+                    "basis": QUALITY_BASIS,
+                    **{s: bundle.stages[s].metrics["quality"] for s in STAGES},
+                },
             },
             artifact_path=str(path),
             training_seconds=round(seconds, 2),
@@ -240,7 +281,14 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
     (once per unchanged file and process: bundle_load remembers failures) and fall back to an older
     version whose artifact loads: the one trained on the latest data (`trained_until_date`), the
     newest first among equals — not merely the newest registered, which may be a backfill model
-    trained up to an earlier season for honest past predictions."""
+    trained up to an earlier season for honest past predictions.
+
+    Serving the active model (no `version` given), the versions registered after it come last, as
+    a last resort in the same order: a staff roll-back to an older version must not silently jump
+    to a newer one it deactivated, but any loadable model beats none (QA: the active artifact broke
+    right after `make up`, the only good versions were a newer inactive one and a backfill model
+    registered later, and the API answered 503). A given `version` (a backfill's) falls back to
+    older versions only."""
     candidates = []
     if version is not None:
         candidates.append(version)
@@ -250,12 +298,17 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
             candidates.append(active)
     newest = candidates[0].created_at if candidates else None
     # Pruned versions have no file any more: never a fallback.
-    others = ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates]).filter(
-        artifact_pruned_at__isnull=True
+    others = list(
+        ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates])
+        .filter(artifact_pruned_at__isnull=True)
+        .order_by("-trained_until_date", "-created_at", "-id")
     )
-    if newest is not None:
-        others = others.filter(created_at__lte=newest)
-    candidates.extend(others.order_by("-trained_until_date", "-created_at", "-id"))
+    if newest is None:
+        candidates.extend(others)
+    else:
+        candidates.extend(v for v in others if v.created_at <= newest)
+        if version is None:
+            candidates.extend(v for v in others if v.created_at > newest)
     errors = []
     for candidate in candidates:
         try:
@@ -264,10 +317,49 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
             if not exc.repeated:  # logged once per file and process: health polls land here often
                 logger.error("model %s unusable, falling back: %s", candidate.label, exc)
             errors.append(str(exc))
-    raise ModelUnavailable(
-        "no usable trained model: run `python manage.py train_models`"
-        + (f" ({'; '.join(errors)})" if errors else "")
-    )
+    raise ModelUnavailable(errors)
+
+
+def model_version_serving() -> ModelVersion | None:
+    """The version predictions are made with now: the active one, or the fallback serving in its
+    place (`model_bundle_load`); None when none loads. What health's model check reports as
+    `serving` and models/performance as `serving_model`."""
+    try:
+        return model_bundle_load()[0]
+    except ModelUnavailable:
+        return None
+
+
+def model_bundle_known_at(
+    *, clock: datetime, frames: F1Frames | None = None
+) -> tuple[ModelVersion, ModelBundle]:
+    """The models for a prediction at a past `clock`: trained only on races run before it.
+
+    The active model is trained on everything up to now, races after the clock included, so a
+    prediction "as of" then would use what was learnt since (QA: `predict --race 2026_qatar
+    --as-of 2026-06-01` used a model trained through 2026-06-14). Taken instead: the version trained
+    on the latest data whose last training race (`trained_until_date`) is before the clock's day (UTC)
+    and whose artifact loads — the active one first among equals; a race on the clock's own day is
+    not counted as known, whatever its start. None → `model_version_for_season(season=<the clock's
+    season>)`: one trained on the seasons before it (found, or trained and registered inactive).
+    Never a fallback to a version trained since the clock."""
+    day = clock.astimezone(UTC).date()
+    eligible = ModelVersion.objects.filter(
+        trained_until_date__lt=day, artifact_pruned_at__isnull=True
+    ).order_by("-trained_until_date", "-is_active", "-created_at", "-id")
+    errors = []
+    for candidate in eligible:
+        try:
+            return candidate, bundle_load(_path(candidate), label=candidate.label)
+        except ArtifactError as exc:
+            if not exc.repeated:
+                logger.error("model %s unusable for a clock of %s: %s", candidate.label, day, exc)
+            errors.append(str(exc))
+    version = model_version_for_season(season=day.year, frames=frames)
+    try:
+        return version, bundle_load(_path(version), label=version.label)
+    except ArtifactError as exc:
+        raise ModelUnavailable([*errors, str(exc)]) from exc
 
 
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:

@@ -439,6 +439,40 @@ def test_championship_of_a_completed_season_answers_from_the_standings_without_a
     assert unavailable.status_code == 503 and unavailable.json()["error"]["code"] == "model_unavailable"
 
 
+@in_season  # Qatar still to come, so `predict --race` reaches the model on any date
+def test_a_model_unavailable_answer_names_no_server_path(api, ergast_data, settings, tmp_path, caplog):
+    """QA: anonymous `GET championship/2026` and what-if 503s quoted ModelUnavailable's reasons,
+    which name the artifacts' paths on the server. Those stay in the log and in the error of the
+    command-line `predict`, where the operator needs them."""
+    import logging
+
+    from django.core.management import CommandError, call_command
+
+    from ingestion.models import Race, RaceResult
+    from tests.factories import ModelVersionFactory
+
+    missing = tmp_path / "models" / "vgone.joblib"
+    ModelVersionFactory(label="vgone", artifact_path=str(missing), is_active=True)
+    latest = Race.objects.filter(results__isnull=False).order_by("-date").first()
+    grid = list(RaceResult.objects.filter(race=latest).values_list("driver__ref", flat=True))
+    with caplog.at_level(logging.WARNING):
+        championship = api.get("/api/v1/championship/2026")
+        what_if = api.post("/api/v1/predictions/what-if/2026_qatar", {"grid": grid}, format="json")
+    for response in (championship, what_if):
+        assert response.status_code == 503, response.content
+        assert response.json()["error"] == {
+            "code": "model_unavailable",
+            "message": "No usable trained model: run `python manage.py train_models`",
+            "details": {},
+        }
+        assert str(tmp_path) not in response.content.decode() and ".joblib" not in response.content.decode()
+    assert f"model artifact {missing} for vgone is missing" in caplog.text
+    with pytest.raises(
+        CommandError, match=f"run `python manage.py train_models` \\(model artifact {missing}"
+    ):
+        call_command("predict", "--race", "2026_qatar")
+
+
 @pytest.mark.parametrize(
     "season",
     [

@@ -172,3 +172,70 @@ def test_the_fallback_is_the_model_trained_on_the_latest_data_not_a_newer_backfi
     )
     _truncate(Path(active.artifact_path))
     assert model_bundle_load()[0].label == "vart-0"
+
+
+def test_with_no_older_version_loading_a_newer_one_serves_as_a_last_resort(storage, client):
+    """QA: right after `make up` the active artifact was corrupt and the only good versions were
+    registered after it (a newer inactive one, a backfill model trained 2018-2025): none was tried,
+    so predictions, what-if and the championship answered 503 and health was down."""
+    from datetime import date
+
+    from predictions.services import ModelUnavailable
+
+    active = _version(storage, 0, active=True)
+    backfill = _version(storage, 1)  # registered later, trained through 2025 only
+    newer = _version(storage, 2)  # registered later, inactive, trained on the latest data
+    ModelVersion.objects.filter(pk__in=[active.pk, newer.pk]).update(trained_until_date=date(2026, 6, 14))
+    ModelVersion.objects.filter(pk=backfill.pk).update(trained_until_date=date(2025, 12, 7))
+    _truncate(Path(active.artifact_path))
+
+    assert model_bundle_load()[0].label == "vart-2"  # the best trained of the later ones
+    check = client.get("/api/v1/health").json()["checks"]["model"]
+    assert check["status"] == "degraded"
+    assert check["detail"]["active"] == "vart-0" and check["detail"]["serving"] == "vart-2"
+    assert (
+        check["detail"]["error"] == "the active model's artifact does not load: serving a newer inactive one"
+    )
+    Path(newer.artifact_path).unlink()
+    assert model_bundle_load()[0].label == "vart-1"
+    # a version asked for by name (a backfill's) never jumps to one registered after it
+    with pytest.raises(ModelUnavailable, match=r"vart-0 is unreadable"):
+        model_bundle_load(version=ModelVersion.objects.get(pk=active.pk))
+
+
+def test_an_older_version_that_loads_still_comes_before_a_newer_one(storage):
+    """The roll-back case: staff activated an older version; when its file breaks, the fallback
+    prefers the versions registered before it to the newer one staff had deactivated."""
+    older = _version(storage, 0)
+    rolled_back_to = _version(storage, 1, active=True)
+    _version(storage, 2)  # the newer version staff rolled back from
+    _truncate(Path(rolled_back_to.artifact_path))
+    assert model_bundle_load()[0].label == older.label
+
+
+def test_models_performance_names_the_version_serving_as_health_does(storage, client):
+    """QA: during a fallback `models/performance` showed the broken active version and not which
+    one served. `serving_model` follows the files on disk on the next request (cached per version
+    serving), as health's `serving` does."""
+    from django.core.cache import cache
+
+    cache.clear()
+    _version(storage, 0)
+    active = _version(storage, 1, active=True)
+    path = Path(active.artifact_path)
+    good = path.read_bytes()
+
+    def views():
+        performance = client.get("/api/v1/models/performance").json()
+        health = client.get("/api/v1/health").json()["checks"]["model"]["detail"]
+        return performance["active_model"]["label"], performance["serving_model"], health["serving"]
+
+    assert views() == ("vart-1", "vart-1", "vart-1")  # cached from here on
+    _truncate(path)
+    assert views() == ("vart-1", "vart-0", "vart-0")
+    Path(storage / "vart-0.joblib").unlink()
+    assert views() == ("vart-1", None, None)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(good)
+    tmp.replace(path)  # repaired
+    assert views() == ("vart-1", "vart-1", "vart-1")

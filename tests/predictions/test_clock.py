@@ -4,7 +4,7 @@ before the race (or honest backfills)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -311,3 +311,41 @@ def test_the_pages_and_the_race_lists_share_one_completed_rule():
     assert {p.batch for p in shown["pre"]} == {newest}  # the newest set, as for any upcoming race
     after = prediction_sets_shown(races=[barcelona], as_of=noon + timedelta(hours=3))[barcelona.pk]
     assert {p.batch for p in after["predictions"]["pre"]} == {live}  # completed: the pre-race set
+
+
+QATAR_CLOCK = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@in_season  # Qatar (round 22) still to come, on any date
+def test_a_past_clock_uses_a_model_trained_only_on_races_before_it(active_model, second_model):
+    """QA: `predict --race 2026_qatar --as-of 2026-06-01` cut the features at the clock but used the
+    active model, trained through 2026-06-14 (Monaco and Barcelona, run after the clock). The set is
+    made by the best version trained only on races before the clock; a live one by the active one."""
+    ModelVersion.objects.filter(pk=active_model.pk).update(trained_until_date=date(2026, 6, 14))
+    ModelVersion.objects.filter(pk=second_model.pk).update(trained_until_date=date(2025, 12, 7))
+    ModelVersionFactory(trained_until_date=date(2024, 12, 8))  # older data, and no artifact
+    qatar = _race(2026, 22)
+    out = StringIO()
+    call_command("predict", "--race", qatar.slug, "--as-of", "2026-06-01", stdout=out)
+    clocked = Prediction.objects.filter(race=qatar, clock=QATAR_CLOCK)
+    assert clocked.exists()
+    assert {p.model_version_id for p in clocked} == {second_model.pk}
+    assert second_model.trained_until_date < QATAR_CLOCK.date()  # before the clock: no leak
+    live = prediction_generate(race=qatar)
+    assert {p.model_version_id for p in live} == {active_model.pk}
+
+
+@pytest.mark.slow
+@in_season
+def test_with_no_model_trained_before_the_clock_one_is_trained_on_the_seasons_before(
+    active_model, settings, tmp_path
+):
+    """Only the active model (trained through 2026-06-14) exists: a clock of 2026-06-01 gets a model
+    trained on the seasons before 2026, registered inactive; the active one stays active."""
+    settings.MODEL_STORAGE_PATH = tmp_path / "models"
+    ModelVersion.objects.filter(pk=active_model.pk).update(trained_until_date=date(2026, 6, 14))
+    made = prediction_generate(race=_race(2026, 22), as_of=QATAR_CLOCK)
+    (version,) = {p.model_version for p in made}
+    assert version.pk != active_model.pk and not version.is_active
+    assert version.train_until_season == 2025 and version.trained_until_date < QATAR_CLOCK.date()
+    assert ModelVersion.objects.get(is_active=True).pk == active_model.pk

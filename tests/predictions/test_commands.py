@@ -53,6 +53,27 @@ def test_train_models_registers_an_active_version(ergast_data, settings, tmp_pat
     )
     assert len(version.features["post"]) >= 40 and version.data_fingerprint
     assert catalogue.read_text() == feature_catalogue_markdown()
+    # QA: metrics held only the sha256 and the calibration season. Quality is measured on the
+    # calibration block (2024) by models fitted on 2023, with what it measures stated alongside.
+    quality = version.metrics["quality"]
+    assert "in-sample" in quality["basis"] and "backtest" in quality["basis"]
+    for stage in ("pre", "post"):
+        block = quality[stage]
+        assert block["seasons"] == [2024, 2024] and block["fitted_on_seasons"] == [2023, 2023]
+        assert block["races"] == 24 and block["entries"] == sum(
+            Race.objects.get(pk=r).results.count()
+            for r in Race.objects.filter(season_id=2024).values_list("pk", flat=True)
+        )
+        held_out, simulated = block["held_out"], block["simulated"]
+        assert 1 < held_out["position_mae_finishers"] < 10 and 1 < simulated["mae"] < 10
+        assert 0 < held_out["points_brier"] < 0.25
+        for name in ("brier_win", "brier_podium", "brier_points"):
+            assert 0 < simulated[name] < 0.25, (stage, name)
+        assert 0 < held_out["dnf_log_loss"] < 1 and 0 < held_out["dnf_constant_log_loss"] < 1
+        assert 0.4 < held_out["dnf_auc"] < 1 and -1 <= simulated["spearman"] <= 1
+    # --json prints the hyper-parameters and metrics as registered
+    assert data["params"] == version.params and data["params"]["position"]["max_iter"] == 300
+    assert data["metrics"] == version.metrics
     with pytest.raises(CommandError, match="is before the model's history, which starts in 1996"):
         _run("train_models", "--from-season", "1900", "--until-season", "1901")
 

@@ -58,6 +58,10 @@ class Command(BaseCommand):
             "data_fingerprint": version.data_fingerprint,
             "training_seconds": version.training_seconds,
             "artifact": version.artifact_path,
+            # as registered: hyper-parameters (+ fitted ranking and pace weights) and metrics
+            # (artifact sha256, calibration block, quality figures with what they measure)
+            "params": version.params,
+            "metrics": version.metrics,
         }
         if opts["json"]:
             self.stdout.write(json.dumps(data, indent=2))
