@@ -41,6 +41,7 @@ from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
 from predictions.services.predicting import CLOCK_SKEW, PredictionInputError
+from predictions.services.training import model_version_serving
 
 logger = logging.getLogger(__name__)
 
@@ -606,6 +607,7 @@ def model_performance(request: HttpRequest) -> HttpResponse:
     headlines = engine.backtest_headlines()
     backtest = next(iter(headlines.values()), None)
     model = engine.model_version_active()
+    serving = model_version_serving()  # the active one, unless its artifact cannot be loaded
     catalogue = engine.feature_catalogue()
     calibration = _calibration_groups((backtest.results if backtest else None) or {})
     standard = engine.BACKTEST_STANDARD_SEASONS
@@ -625,6 +627,8 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         ],
         "standard_label": _seasons_label(standard),
         "model": model,
+        "serving": serving,
+        "fallback": model is not None and (serving is None or serving.pk != model.pk),
         "feature_counts": _feature_counts(model),
         "catalogue": catalogue,
         "calibration": [
@@ -652,7 +656,10 @@ def model_performance(request: HttpRequest) -> HttpResponse:
             for group in calibration
         ],
     }
-    return render(request, "analytics/model.html", context)
+    response = render(request, "analytics/model.html", context)
+    if context["fallback"]:  # a passing state: never kept by the page cache for an hour
+        patch_cache_control(response, no_store=True)
+    return response
 
 
 def _seasons_phrase(seasons) -> str:

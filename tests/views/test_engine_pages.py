@@ -146,3 +146,27 @@ def test_race_page_shows_engine_predictions_and_why(client, trained_model):
     ref = re.search(r'id="pred-pre-([a-z0-9_]+)"', html).group(1)
     why = client.get(reverse("analytics:why", args=[race.slug, ref]), {"stage": "pre"}, **HTMX)
     assert why.status_code == 200 and "<li>" in why.content.decode()
+
+
+def test_model_page_names_the_model_serving_when_the_active_ones_files_are_gone(client, trained_model):
+    """The active version's artifact cannot be loaded: predictions come from the fallback (here the
+    module's trained model), and /model/ says so instead of implying the active one serves; the
+    passing state is not kept by the page cache."""
+    from predictions.models import ModelVersion
+    from tests.factories import ModelVersionFactory
+
+    healthy = client.get(reverse("analytics:model"))
+    assert "cannot be loaded right now" not in healthy.content.decode()
+    cache.clear()
+    ModelVersion.objects.filter(pk=trained_model.pk).update(is_active=False)
+    broken = ModelVersionFactory(is_active=True, artifact_path="/nonexistent/broken.joblib")
+    try:
+        response = client.get(reverse("analytics:model"))
+        html = response.content.decode()
+        assert f"Active model <strong>{broken.label}</strong>" in html
+        assert "The active model's files cannot be loaded right now" in html
+        assert f"predictions are made by model <strong>{trained_model.label}</strong>" in html
+        assert "no-store" in response["Cache-Control"]
+    finally:
+        broken.delete()
+        ModelVersion.objects.filter(pk=trained_model.pk).update(is_active=True)
