@@ -39,7 +39,12 @@ from predictions import selectors as engine
 from predictions.features.clock import clock_from_text
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.selectors import race_prediction_unavailable
-from predictions.services import ModelUnavailable, championship_simulate, prediction_what_if
+from predictions.services import (
+    ModelUnavailable,
+    championship_cache_key,
+    championship_simulate,
+    prediction_what_if,
+)
 from predictions.services.predicting import CLOCK_SKEW, PredictionInputError
 from predictions.services.training import model_version_serving
 
@@ -795,15 +800,24 @@ def _calibration_groups(results: dict) -> list[dict]:
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
-    retry_after = None
+    retry_after, model_down = None, False
     try:
         simulation = _championship_simulation(request, season)
-    except (ModelUnavailable, ValueError) as exc:  # no trained model yet / no races that season
+    except ModelUnavailable as exc:  # none trained yet, or every artifact missing / corrupt
+        logger.info("no championship simulation for %s: %s", season, exc)
+        simulation, model_down = None, True
+    except ValueError as exc:  # no races that season
         logger.info("no championship simulation for %s: %s", season, exc)
         simulation = None
     except Throttled as exc:
         simulation, retry_after = None, max(1, round(exc.wait or 1))
-    context = {"seasons": seasons, "season": season, "simulation": simulation, "retry_after": retry_after}
+    context = {
+        "seasons": seasons,
+        "season": season,
+        "simulation": simulation,
+        "retry_after": retry_after,
+        "model_down": model_down,
+    }
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers and not simulation.get("remaining_races"):
         # A completed season is not simulated (championship_simulate: no remaining races, n_sims 0,
@@ -837,6 +851,9 @@ def championship(request: HttpRequest) -> HttpResponse:
         response.status_code = 429
         response["Retry-After"] = str(retry_after)
         patch_cache_control(response, no_store=True)
+    elif model_down:  # the API's 503 model_unavailable; a passing state, never page-cached
+        response.status_code = 503
+        patch_cache_control(response, no_store=True)
     return response
 
 
@@ -851,7 +868,7 @@ def _championship_simulation(request: HttpRequest, season: int) -> dict:
         return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
 
     entry = f1cache.cached_json(
-        key=f1cache.list_key("championship", season),
+        key=championship_cache_key(season=season),
         ttl=settings.CACHE_TTL_PREDICTIONS,
         tier="championship",
         compute=compute,

@@ -354,10 +354,14 @@ def _season_path(raw: str) -> int:
 
 
 class ChampionshipView(CachedJSONView):
-    # The usual anon/user throttle (deferred to the cache read) for every request; the "expensive"
-    # bucket only when the answer is simulated (f1site.throttling.expensive_charge, called by
-    # championship_simulate before it simulates rounds left), so a frontend server polling cached
-    # odds from one address, or a client browsing completed seasons, is not refused.
+    # The usual anon/user throttle for every request; the "expensive" bucket only when the answer
+    # is simulated (f1site.throttling.expensive_charge, called by championship_simulate before it
+    # simulates rounds left), so a frontend server polling cached odds from one address, or a client
+    # browsing completed seasons, is not refused. The key names the model version serving (looked up
+    # before the cache read, as models/performance does, so the throttle comes first): odds simulated
+    # by a stand-in while the active artifact was broken are not served once it is repaired, and
+    # with no model at all the answer is the 503 the schema promises, not a cached 200 (QA).
+    defer_throttle = False
 
     @extend_schema(
         operation_id="championship_retrieve",
@@ -389,7 +393,7 @@ class ChampionshipView(CachedJSONView):
         # `invalid` with details.season: `02026` or a 20-digit number was a 404 before, `abc` a
         # `bad_request`. A season in range without races (2027) is the service's 404.
         season = _season_path(season)
-        from predictions.services import ModelUnavailable, championship_simulate
+        from predictions.services import ModelUnavailable, championship_cache_key, championship_simulate
 
         def compute():
             try:
@@ -403,7 +407,7 @@ class ChampionshipView(CachedJSONView):
         try:
             return self.cached(
                 request,
-                key=f1cache.list_key("championship", season),
+                key=championship_cache_key(season=season),
                 ttl=settings.CACHE_TTL_PREDICTIONS,
                 tier="championship",
                 compute=compute,

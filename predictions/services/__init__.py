@@ -1,7 +1,7 @@
 """Write-side services of the prediction engine (see the README section "Prediction engine")."""
 
 from predictions.services.backtest import backtest_run
-from predictions.services.championship import championship_simulate
+from predictions.services.championship import championship_cache_key, championship_simulate
 from predictions.services.post_race import (
     post_race_follow_up,
     race_results_process,
@@ -19,6 +19,7 @@ from predictions.services.training import ModelUnavailable, model_train, model_v
 __all__ = [
     "ModelUnavailable",
     "backtest_run",
+    "championship_cache_key",
     "championship_simulate",
     "model_artifacts_prune",
     "model_train",

@@ -133,6 +133,19 @@ def _standings(season: int, done: list[Race], model, key: str, results_key: str)
     return Table(points, texts, positions)
 
 
+def championship_cache_key(*, season: int):
+    """The cache entry of a season's championship answer, shared by the API and the page: per
+    season and per model version serving (`model_version_serving`), so odds a stand-in simulated
+    while the active artifact was broken are not served once it is repaired, and with no loadable
+    model the next reader gets the 503, not a cached 200. One version lookup (2 queries, an
+    artifact stat) per request."""
+    from f1site.cache import list_key
+    from predictions.services.training import model_version_serving
+
+    serving = model_version_serving()
+    return list_key("championship", season, serving.label if serving is not None else "none")
+
+
 def championship_simulate(
     *, season: int, as_of=None, n_sims: int = 5000, before_simulating: Callable[[], None] | None = None
 ) -> dict:

@@ -170,3 +170,29 @@ def test_model_page_names_the_model_serving_when_the_active_ones_files_are_gone(
     finally:
         broken.delete()
         ModelVersion.objects.filter(pk=trained_model.pk).update(is_active=True)
+
+
+def test_cached_championship_odds_follow_the_model_that_can_serve(client, trained_model):
+    """QA: odds cached while one model served were served (200) after it stopped loading, and those a
+    stand-in simulated were served after the repair, for CACHE_TTL_PREDICTIONS: the entry is per
+    model version serving. No model loads -> the 503 the schema promises; the file back -> 200."""
+    from pathlib import Path
+
+    url = "/api/v1/championship/2026"
+    first = client.get(url)
+    assert first.status_code == 200 and first.json()["model_version"] == trained_model.label
+    artifact = Path(trained_model.artifact_path)
+    aside = artifact.with_suffix(".aside")
+    artifact.rename(aside)
+    try:
+        gone = client.get(url)
+        assert gone.status_code == 503 and gone.json()["error"]["code"] == "model_unavailable"
+        page = client.get(reverse("analytics:championship"), {"season": 2026})
+        assert page.status_code == 503 and "no-store" in page["Cache-Control"]
+        assert "no prediction model can be loaded (none trained yet, or its files are missing)" in (
+            page.content.decode()
+        )
+    finally:
+        aside.rename(artifact)
+    back = client.get(url)
+    assert back.status_code == 200 and back.json() == first.json()
