@@ -97,6 +97,22 @@ def env_http_url(name: str, default: str) -> str:
     return value.rstrip("/")
 
 
+def env_transport_url(name: str, *, schemes: set[str], what: str) -> str | None:
+    """A URL whose scheme (before any `+`: `sqla+postgresql://`, `cache+memory://`) is one of
+    `schemes` — Celery's broker transports or result backends — or None when unset or empty. A typo
+    used to pass start-up and fail at the first connection ("Name or service not known")."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    value = raw.strip()
+    scheme = urlsplit(value).scheme.split("+")[0] if "://" in value else ""
+    if scheme not in schemes:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a {what} URL: its scheme must be one of {', '.join(sorted(schemes))}"
+        )
+    return value
+
+
 # Time units of a client-side rate limit ("4/s,500/h", "30/10s"): ingestion.clients.ratelimit.
 RATE_LIMIT_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 

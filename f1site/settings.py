@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.app.backends import BACKEND_ALIASES
 from django.core.exceptions import ImproperlyConfigured
+from kombu.transport import TRANSPORT_ALIASES
 
 from f1site.env import (
     env_bool,
@@ -22,6 +24,7 @@ from f1site.env import (
     env_redis_url,
     env_str,
     env_throttle_rate,
+    env_transport_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,8 +205,16 @@ if LOCAL_CACHE_STAMP is not None:
 INSTALLED_APPS.append("f1site.apps.PitwallSiteConfig")
 
 # --- celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or REDIS_URL or "cache+memory://"
+CELERY_BROKER_URL = (
+    env_transport_url("CELERY_BROKER_URL", schemes=set(TRANSPORT_ALIASES), what="Celery broker")
+    or REDIS_URL
+    or "memory://"
+)
+CELERY_RESULT_BACKEND = (
+    env_transport_url("CELERY_RESULT_BACKEND", schemes=set(BACKEND_ALIASES), what="Celery result backend")
+    or REDIS_URL
+    or "cache+memory://"
+)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"

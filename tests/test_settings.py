@@ -109,6 +109,8 @@ def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
         ("ERGAST_API_BASE", "api.jolpi.ca/ergast/f1"),
         ("WEATHER_API_BASE", "ftp://example.org"),
         ("SENTRY_DSN", "garbage"),  # sentry's BadDsn traceback did not name the variable
+        ("CELERY_BROKER_URL", "notaurl"),  # failed at the first connection, "Name or service not known"
+        ("CELERY_RESULT_BACKEND", "foo://x"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value):
@@ -130,6 +132,8 @@ def test_good_values_of_the_checked_settings_start():
         ERGAST_RATE_LIMIT="4/s, 500/h",
         OPENF1_RATE_LIMIT="",  # empty: unlimited
         ERGAST_API_BASE="http://127.0.0.1:8765/ergast/f1/",
+        CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
+        CELERY_RESULT_BACKEND="db+postgresql://postgres@127.0.0.1/pitwall",
     )
     assert result.returncode == 0, result.stderr
     assert _settings_values("s.ERGAST_API_BASE", ERGAST_API_BASE="http://127.0.0.1:8765/ergast/f1/") == (
@@ -158,5 +162,10 @@ def test_env_example_lists_every_variable_the_settings_read():
     source = (ROOT / "f1site" / "settings.py").read_text()
     read = set(re.findall(r'env_[a-z_]+\(\s*"([A-Z0-9_]+)"', source)) - {"TEST_DATABASE_NAME"}
     assert {"REDIS_URL", "API_THROTTLE_ANON", "SECURE_SSL_REDIRECT"} <= read  # the pattern finds them
+    gunicorn = (ROOT / "gunicorn.conf.py").read_text()
+    served = set(re.findall(r'(?:_int|os\.environ\.get)\(\s*"([A-Z0-9_]+)"', gunicorn))
+    served -= {"PITWALL_METRICS_DIR_OWNED"}  # set by gunicorn.conf.py itself, for itself
+    assert {"WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "FORWARDED_ALLOW_IPS"} <= served
+    read |= served
     example = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read - example == set()
