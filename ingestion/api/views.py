@@ -255,8 +255,8 @@ def _check(fn, *, required: bool) -> dict:
 # Error texts the checks write themselves (fixed, no hosts or paths): shown to everyone.
 _PUBLIC_ERRORS = {
     "no active model version: serving the newest one that loads",
-    "the active model's artifact does not load: serving an older one",
-    "the active model's artifact does not load: serving a newer inactive one",
+    "the active model's artifact does not load: serving a version registered before it",
+    "the active model's artifact does not load: serving a version registered after it",
     "prediction engine not installed",
 }
 
@@ -344,7 +344,10 @@ def _check_model():
     if active is None:
         return DEGRADED, {**detail, "error": "no active model version: serving the newest one that loads"}
     if serving.pk != active.pk:
-        which = "a newer inactive one" if serving.created_at > active.created_at else "an older one"
+        # "registered", not "newer"/"older": a version registered later (a backfill model) may be
+        # trained on older data; the serving label says which one it is
+        which = "after" if serving.created_at > active.created_at else "before"
+        which = f"a version registered {which} it"
         return DEGRADED, {**detail, "error": f"the active model's artifact does not load: serving {which}"}
     return True, detail
 

@@ -118,7 +118,9 @@ def _read(path: Path, *, label: str, signature: tuple | None) -> ModelBundle:
     try:
         bundle = joblib.load(path)
     except Exception as exc:  # joblib/pickle raise many types for a truncated or foreign file
-        raise ArtifactError(f"model artifact {path} for {label} is unreadable: {exc}") from exc
+        # A truncated pickle raises EOFError with an empty message: name the type then.
+        reason = str(exc) or type(exc).__name__
+        raise ArtifactError(f"model artifact {path} for {label} is unreadable: {reason}") from exc
     if not isinstance(bundle, ModelBundle) or bundle.label != label:
         raise ArtifactError(f"model artifact {path} is not the Pitwall model bundle {label}")
     if bundle.format != ARTIFACT_FORMAT:

@@ -194,7 +194,8 @@ def test_with_no_older_version_loading_a_newer_one_serves_as_a_last_resort(stora
     assert check["status"] == "degraded"
     assert check["detail"]["active"] == "vart-0" and check["detail"]["serving"] == "vart-2"
     assert (
-        check["detail"]["error"] == "the active model's artifact does not load: serving a newer inactive one"
+        check["detail"]["error"]
+        == "the active model's artifact does not load: serving a version registered after it"
     )
     Path(newer.artifact_path).unlink()
     assert model_bundle_load()[0].label == "vart-1"
@@ -239,3 +240,15 @@ def test_models_performance_names_the_version_serving_as_health_does(storage, cl
     tmp.write_bytes(good)
     tmp.replace(path)  # repaired
     assert views() == ("vart-1", "vart-1", "vart-1")
+
+
+def test_a_truncated_artifact_names_why_it_is_unreadable(storage):
+    """QA: a truncated file was logged as "… is unreadable: " (pickle's EOFError has no message; an
+    interrupted copy that wrote nothing yet leaves an empty file)."""
+    version = _version(storage, 0, active=True)
+    path = Path(version.artifact_path)
+    path.write_bytes(b"")
+    with pytest.raises(ArtifactError) as caught:
+        artifacts.bundle_load(path, label=version.label)
+    message = str(caught.value)
+    assert "is unreadable: " in message and not message.endswith(": ")
