@@ -473,7 +473,7 @@ def _no_standings_after_round(season: int, round_number: int) -> str:
     return f"No standings after round {round_number} of {season} yet: {done}"
 
 
-def _season_aggregates(rows: list[dict], qual: dict[int, int], sprint: dict[int, float]) -> list[dict]:
+def _season_aggregates(rows: list[dict], sprint: dict[int, float]) -> list[dict]:
     """Per-season totals from race-result rows ({season, race, position, grid, points}).
 
     `races` counts distinct races, `entries` the result rows: a team enters two cars per race and
@@ -481,7 +481,10 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int], sprint: dict[int,
     classified counts are per entry. `points` are the points scored: the Grand Prix's
     (`race_points`) plus the sprints' (`sprint_points`, from `sprint`: season -> sum of the sprint
     results' points) — the standings' figure wherever every result counted (not with the drivers'
-    dropped scores until 1990, nor the constructors' best-car rules before 1979)."""
+    dropped scores until 1990, nor the constructors' best-car rules before 1979). `poles` are the
+    starts from pole position (grid 1): every season has a grid, while qualifying classifications
+    start in 1994 with gaps (1997: rounds 1-10) — counting qualifying P1 gave Senna 1988 no pole —
+    and in 2021 a sprint set the Grand Prix grid (pole went to the sprint's winner)."""
     seasons: dict[int, dict] = {}
     for r in rows:
         s = seasons.setdefault(
@@ -515,9 +518,7 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int], sprint: dict[int,
             s["not_classified"] += 1
         if r["grid"]:
             s["_grid"].append(r["grid"])
-    for season, poles in qual.items():
-        if season in seasons:
-            seasons[season]["poles"] = poles
+        s["poles"] += r["grid"] == 1
     for season, points in sprint.items():
         if season in seasons:
             seasons[season]["sprint_points"] = float(points or 0)
@@ -536,24 +537,20 @@ def _season_aggregates(rows: list[dict], qual: dict[int, int], sprint: dict[int,
 
 
 def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
-    """Per-season totals of `driver=` or `team=` (`season` None = every season): 3 queries."""
+    """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries."""
     qs = RaceResult.objects.filter(**entity)
-    qq = QualifyingResult.objects.filter(position=1, **entity)
     qs_sprint = SprintResult.objects.filter(**entity)
     if season is not None:
-        qs, qq = qs.filter(race__season_id=season), qq.filter(race__season_id=season)
+        qs = qs.filter(race__season_id=season)
         qs_sprint = qs_sprint.filter(race__season_id=season)
     rows = list(qs.values("race", "position", "grid", "points", season=F("race__season_id")))
-    poles: dict[int, int] = {}
-    for s in qq.values_list("race__season_id", flat=True):
-        poles[s] = poles.get(s, 0) + 1
     sprint = dict(
         qs_sprint.values("race__season_id")
         .order_by()
         .annotate(total=Sum("points"))
         .values_list("race__season_id", "total")
     )
-    return _season_aggregates(rows, poles, sprint)
+    return _season_aggregates(rows, sprint)
 
 
 def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:

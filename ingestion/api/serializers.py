@@ -236,7 +236,10 @@ class SeasonAggregateOut(serializers.Serializer):
     sprint_points = serializers.FloatField(help_text="Sprint points only (0 in seasons without sprints)")
     classified = serializers.IntegerField()
     not_classified = serializers.IntegerField()
-    poles = serializers.IntegerField()
+    poles = serializers.IntegerField(
+        help_text="Starts from pole position (grid 1), from the race results: every season has them "
+        "(qualifying classifications start in 1994, with gaps)"
+    )
     average_finish = serializers.FloatField(allow_null=True)
     average_grid = serializers.FloatField(allow_null=True)
     best_finish = serializers.IntegerField(allow_null=True)

@@ -328,6 +328,26 @@ def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_
     assert "analytics" in body
 
 
+@pytest.mark.parametrize(
+    ("ref", "season", "poles"),
+    [("senna", 1988, 13), ("villeneuve", 1997, 10), ("hamilton", 2021, 5)],
+)
+def test_poles_are_starts_from_pole_in_every_era(api, ergast_data, ref, season, poles):
+    """QA: `poles` counted qualifying P1 rows, which start in 1994 with gaps: Senna 1988 had 0 (13
+    starts from grid 1), Villeneuve 1997 6 (qualifying has rounds 1-10 only), Hamilton 2021 8 (the
+    2021 sprint weekends' Friday qualifying; the sprint set the grid). Now: grid 1 in the results."""
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == str(season)}
+    driver = next(d["driverId"] for d in csv_rows("drivers") if d["driverRef"] == ref)
+    from_grid = sum(
+        1
+        for r in csv_rows("results")
+        if r["raceId"] in race_ids and r["driverId"] == driver and r["grid"] == "1"
+    )
+    assert from_grid == poles
+    (row,) = api.get(f"/api/v1/analytics/driver/{ref}", {"season": season}).json()["seasons"]
+    assert row["poles"] == poles
+
+
 def _final_standing_points(kind: str, season: int, ref: str) -> float:
     """Points in the season's final drivers' or constructors' standings, from the CSVs."""
     last = max((r for r in csv_rows("races") if r["year"] == str(season)), key=lambda r: int(r["round"]))
