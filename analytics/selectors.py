@@ -481,13 +481,17 @@ def points_progression_get(*, season: int, top: int = 6) -> dict:
     return data
 
 
-def race_winners_map(*, races: list[Race]) -> dict[int, RaceResult]:
-    return {
-        r.race_id: r
-        for r in RaceResult.objects.filter(
-            race__in=races, position_order=1, shared_car_index=0
-        ).select_related("driver", "team")
-    }
+def race_winners_map(*, races: list[Race]) -> dict[int, list[RaceResult]]:
+    """Race id -> its winners: one driver, or the drivers who shared the winning car (1950s: 1951
+    France, Fagioli and Fangio; the calendar named only the first). One query."""
+    winners: dict[int, list[RaceResult]] = {}
+    for r in (
+        RaceResult.objects.filter(race__in=races, position_order=1)
+        .select_related("driver", "team")
+        .order_by("race_id", "shared_car_index")
+    ):
+        winners.setdefault(r.race_id, []).append(r)
+    return winners
 
 
 def data_freshness_get() -> dict:

@@ -171,7 +171,7 @@ def home(request: HttpRequest) -> HttpResponse:
         past_cards.append(
             {
                 "race": r,
-                "winner": winners.get(r.pk),
+                "winners": winners.get(r.pk, []),
                 "accuracy": by_stage.get(podium["stage"]),
                 "predicted_winner": (podium["podium"] or [{}])[0].get("name"),
                 **podium,
@@ -261,7 +261,7 @@ def race_calendar(request: HttpRequest) -> HttpResponse:
     context = {
         "seasons": seasons,
         "season": season,
-        "races": [{"race": r, "winner": winners.get(r.pk)} for r in races],
+        "races": [{"race": r, "winners": winners.get(r.pk, [])} for r in races],
     }
     return render(request, "analytics/calendar.html", context)
 

@@ -213,3 +213,23 @@ def test_driver_empty_states_and_singulars(client):
     assert "0 points scored in 1 race" in _text(winkelhock, "form") and "1 races" not in winkelhock
     for html in (sospiri, winkelhock):
         assert "over 0" not in html and "Mean finish  over" not in html
+
+
+def test_calendar_names_every_driver_of_a_shared_winning_car(client):
+    """QA: 1951 round 4 (French GP), 1956 round 1, 1957 round 5 were won by a shared car (two
+    position-1 rows in results.csv); the calendar named only the first driver."""
+    drivers = {r["driverId"]: r for r in _csv("drivers")}
+    shared = {}
+    for season, round_ in ((1951, 4), (1956, 1), (1957, 5)):
+        race = next(r for r in _csv("races") if r["year"] == str(season) and r["round"] == str(round_))
+        winners = [r for r in _csv("results") if r["raceId"] == race["raceId"] and r["position"] == "1"]
+        assert len(winners) == 2
+        shared[(season, round_)] = [
+            f"{drivers[w['driverId']]['forename']} {drivers[w['driverId']]['surname']}" for w in winners
+        ]
+    for (season, round_), names in shared.items():
+        html = client.get(reverse("analytics:calendar"), {"season": season}).content.decode()
+        row = next(tr for tr in html.split("<tr")[1:] if f'<td class="num">{round_}</td>' in tr)
+        for name in names:
+            assert name in row, (season, round_, name)
+        assert "(shared car)" in row
