@@ -171,10 +171,10 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
     standings = pd.DataFrame(
         list(
             DriverStanding.objects.filter(race__season_id=season, driver=driver).values_list(
-                "race__round", "position", "points"
+                "race__round", "position", "points", "position_text"
             )
         ),
-        columns=["round", "position", "points"],
+        columns=["round", "position", "points", "position_text"],
     )
     data.update(
         available=True,
@@ -189,7 +189,9 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
         form=driver_metrics.season_form(
             results, sprints_frame(race__season_id=season, driver=driver), driver_id=driver.pk
         ),
-        championship=championship_trend(standings.astype(float)),
+        championship=championship_trend(
+            standings.astype({"round": float, "position": float, "points": float})
+        ),
     )
     cache.set(key, data, _ttl())
     return data
@@ -219,10 +221,10 @@ def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
     standings = pd.DataFrame(
         list(
             TeamStanding.objects.filter(race__season_id=season, team=team).values_list(
-                "race__round", "position", "points"
+                "race__round", "position", "points", "position_text"
             )
         ),
-        columns=["round", "position", "points"],
+        columns=["round", "position", "points", "position_text"],
     )
     data.update(
         available=True,
@@ -232,7 +234,9 @@ def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
         pit_stops=team_metrics.pit_stop_efficiency(pits, results, team_id=team.pk),
         reliability=team_metrics.reliability(results, team_id=team.pk),
         development=team_metrics.development_trajectory(quali, team_id=team.pk),
-        championship=championship_trend(standings.astype(float)),
+        championship=championship_trend(
+            standings.astype({"round": float, "position": float, "points": float})
+        ),
     )
     cache.set(key, data, _ttl())
     return data

@@ -164,8 +164,9 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # namespace instead of serving the old shape for up to CACHE_TTL_STATIC (7 days). 2: season points
 # with sprints (race_points / sprint_points). 3: analytics entries / starts / non_starts and points
 # to two decimals, the pages' new wording, tables and htmx restore split. 4: a did-not-start entry
-# (result letter W, e.g. status "Driveshaft") is no race start in the analytics counts.
-CACHE_FORMAT = 4
+# (result letter W, e.g. status "Driveshaft") is no race start in the analytics counts. 5: analytics
+# `championship.excluded`, shared-car winners and the race table's pit-lane / disqualified cells.
+CACHE_FORMAT = 5
 if REDIS_URL:
     CACHES = {
         "default": {

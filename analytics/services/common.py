@@ -102,19 +102,29 @@ def teammate_pairs(frame: pd.DataFrame, *, driver_id: int) -> pd.DataFrame:
     return merged[counts == 1]
 
 
+# The standings' letters of an entry excluded from the championship — drivers "D" (Schumacher 1997,
+# stored at position 26), constructors "E" (McLaren 2007): it has no championship position.
+EXCLUDED_POSITION_TEXTS = frozenset({"D", "E"})
+
+
 def championship_trend(standings: pd.DataFrame) -> dict:
-    """Championship position and points after each round (frame: round, position, points)."""
+    """Championship position and points after each round (frame: round, position, points and,
+    optionally, position_text). An excluded entry (position_text "D" / "E") has no position: the stored
+    number (Schumacher 1997: 26) is a sort order, not a place; `excluded` says so."""
     rows = standings.sort_values("round")
+    texts = rows["position_text"] if "position_text" in rows else pd.Series("", index=rows.index)
     per_round = [
         {
             "round": int(r.round),
-            "position": None if pd.isna(r.position) else int(r.position),
+            "position": None if pd.isna(r.position) or text in EXCLUDED_POSITION_TEXTS else int(r.position),
             "points": clean(r.points, 2),
+            "excluded": text in EXCLUDED_POSITION_TEXTS,
         }
-        for r in rows.itertuples()
+        for r, text in zip(rows.itertuples(), texts, strict=True)
     ]
     return {
         "per_round": per_round,
         "final_position": per_round[-1]["position"] if per_round else None,
         "best_position": min((r["position"] for r in per_round if r["position"]), default=None),
+        "excluded": bool(per_round and per_round[-1]["excluded"]),
     }

@@ -200,3 +200,25 @@ def test_a_season_without_the_entitys_races_is_unavailable_not_an_error(season):
 
     response = APIClient().get(f"/api/v1/analytics/team/red_bull?season={season}")
     assert response.status_code == 200 and response.json()["analytics"]["available"] is False
+
+
+def test_an_excluded_entry_has_no_championship_position():
+    """QA: Schumacher 1997 showed "final_position: 26" and his chart plotted R17 at 26: the stored
+    position of an entry excluded from the championship (driver_standings.csv positionText "D";
+    constructors "E", McLaren 2007) is a sort order, not a place."""
+    schumacher = next(d["driverId"] for d in _csv("drivers") if d["driverRef"] == "michael_schumacher")
+    last = max((r for r in _csv("races") if r["year"] == "1997"), key=lambda r: int(r["round"]))
+    row = next(
+        s for s in _csv("driver_standings") if s["raceId"] == last["raceId"] and s["driverId"] == schumacher
+    )
+    assert (row["position"], row["positionText"]) == ("26", "D")
+    trend = driver_analytics_get(driver=Driver.objects.get(ref="michael_schumacher"), season=1997)[
+        "championship"
+    ]
+    assert trend["final_position"] is None and trend["excluded"] is True
+    assert trend["per_round"][-1] == {"round": 17, "position": None, "points": 78, "excluded": True}
+    assert trend["best_position"] == 1  # he led it during the season
+    mclaren = team_analytics_get(team=Team.objects.get(ref="mclaren"), season=2007)["championship"]
+    assert mclaren["excluded"] is True and mclaren["final_position"] is None
+    ferrari = team_analytics_get(team=Team.objects.get(ref="ferrari"), season=2007)["championship"]
+    assert ferrari["excluded"] is False and ferrari["final_position"] == 1

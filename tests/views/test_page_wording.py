@@ -233,3 +233,36 @@ def test_calendar_names_every_driver_of_a_shared_winning_car(client):
         for name in names:
             assert name in row, (season, round_, name)
         assert "(shared car)" in row
+
+
+def test_excluded_entries_and_seasons_without_a_constructors_championship_read_plainly(client):
+    """QA: Schumacher's 1997 page plotted him 26th; McLaren 2007 read as a place; Alfa Romeo 1951
+    read "— latest, best P—" (no constructors' championship before 1958)."""
+    html = client.get(
+        reverse("analytics:driver", args=["michael_schumacher"]), {"season": 1997}
+    ).content.decode()
+    assert "Excluded from the 1997 championship: no championship position" in html
+    mclaren = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 2007}).content.decode()
+    assert "Excluded<small> from the 2007 constructors' championship" in mclaren
+    alfa = client.get(reverse("analytics:team", args=["alfa"]), {"season": 1951}).content.decode()
+    assert "no constructors' championship before 1958" in alfa and "best P—" not in alfa
+
+
+def test_race_table_reads_pit_lane_starts_and_disqualifications(client):
+    """QA: 2023 USA (round 18) showed grid "0" for the pit-lane starters (Stroll, Hülkenberg,
+    Magnussen, Alonso) and "+2.225" for Hamilton, disqualified; 1988 Brazil's non-qualifiers grid 0."""
+    import re
+
+    html = client.get(reverse("analytics:race", args=["2023_18"])).content.decode()
+    table = html.split('class="results"')[1].split("</table>")[0]
+    rows = {
+        re.sub(r"<[^>]+>", "", cells[1]).strip(): [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+        for cells in (tr.split("</td>") for tr in table.split("<tr>")[2:])
+    }
+    for name in ("Lance Stroll", "Nico Hülkenberg", "Kevin Magnussen", "Fernando Alonso"):
+        assert rows[name][3] == "PL", rows[name]
+    assert rows["Lewis Hamilton"][5] == "Disqualified" and rows["Lewis Hamilton"][0] == "D"
+    old = client.get(reverse("analytics:race", args=["1988_3"])).content.decode()
+    old_table = old.split('class="results"')[1].split("</table>")[0]
+    non_qualifier = next(tr for tr in old_table.split("<tr>")[2:] if tr.startswith('<td class="num">F<'))
+    assert re.sub(r"<[^>]+>", "", non_qualifier.split("</td>")[3]) == "—"  # the grid cell
