@@ -266,3 +266,14 @@ def test_race_table_reads_pit_lane_starts_and_disqualifications(client):
     old_table = old.split('class="results"')[1].split("</table>")[0]
     non_qualifier = next(tr for tr in old_table.split("<tr>")[2:] if tr.startswith('<td class="num">F<'))
     assert re.sub(r"<[^>]+>", "", non_qualifier.split("</td>")[3]) == "—"  # the grid cell
+
+
+def test_a_race_without_a_stored_qualifying_classification_says_so(client):
+    """QA: 2025 Singapore's qualifying (positions 12 and 13 twice upstream) is rejected when loaded,
+    and the page just had no qualifying section. Races before 1994 (no qualifying in the data) and
+    races with one keep their page as it was."""
+    singapore = client.get(reverse("analytics:race", args=["2025_singapore"])).content.decode()
+    assert 'id="no-qualifying"' in singapore and "Show qualifying times" not in singapore
+    monza = client.get(reverse("analytics:race", args=["2025_16"])).content.decode()
+    assert 'id="no-qualifying"' not in monza and "Show qualifying times" in monza
+    assert 'id="no-qualifying"' not in client.get(reverse("analytics:race", args=["1988_3"])).content.decode()
