@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.services.common import PIT_STOP_MAX_MS
 from predictions.features.clock import practice_before_qualifying
 from predictions.features.frames import F1Frames, points_places
 from predictions.features.registry import FEATURES
@@ -225,7 +226,10 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
         )
         .reset_index()
     )
+    # tyre stops only: a red-flag stoppage is recorded as a "stop" of the whole suspension (2024
+    # Brazil: ~23.7 min), and repair stops are no measure of the crew either
     pits = frames.pit_stops.dropna(subset=["milliseconds"])
+    pits = pits[pits["milliseconds"] < PIT_STOP_MAX_MS]
     if len(pits):
         pits = pits.merge(frames.results[["race_id", "driver_id", "team_id"]], on=["race_id", "driver_id"])
         race_median = pits.groupby("race_id")["milliseconds"].median()

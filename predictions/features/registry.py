@@ -109,7 +109,8 @@ FEATURES: list[Feature] = [
     Feature(
         "team_pit_stop_ratio_5",
         "team",
-        "Median pit-stop time relative to the race's median, last 5 races (< 1 = faster crew)",
+        "Median pit-stop time relative to the race's median, last 5 races (< 1 = faster crew); pit-lane"
+        " times of 60 s or more (red-flag suspensions, repairs) left out",
         "pit stops (earlier races)",
     ),
     Feature("team_season_points", "team", "Team championship points before this race", _R),

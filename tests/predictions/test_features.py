@@ -153,6 +153,14 @@ def test_new_driver_and_new_team_have_no_invented_history(real_frames, real_feat
         assert team_rows["team_form_5"].isna().all()
 
 
+def test_red_flag_stoppages_are_not_pit_stops(real_features):
+    """Audit: 2024 Brazil's red-flag "stops" (~23.7 min) gave team pit-stop ratios of 12-24 (392 of
+    3,458 team rows 2018-2025 above 1.5). Now no ratio comes near that."""
+    ratios = real_features.loc[real_features["season"].between(2018, 2025), "team_pit_stop_ratio_5"]
+    assert ratios.notna().sum() > 3000
+    assert ratios.max() < 1.5
+
+
 def test_frames_load_is_one_query_per_table(ergast_data, django_assert_max_num_queries):
     from predictions.features.frames import f1_frames_load
 
