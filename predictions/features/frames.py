@@ -59,6 +59,8 @@ class F1Frames:
     weather: race_id, air_temperature, track_temperature, humidity, wind_speed, rain, is_wet,
       fetched_at (observed race weather for past races, fetched_at NaT; the latest forecast for
       races to predict, fetched_at = when it was issued)
+    teams: team_id, team_ref (the constructor ref `lineage.TEAM_LINEAGE` is written in; empty:
+      team history follows team ids alone)
     """
 
     races: pd.DataFrame
@@ -69,6 +71,7 @@ class F1Frames:
     practice: pd.DataFrame
     pit_stops: pd.DataFrame
     weather: pd.DataFrame
+    teams: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["team_id", "team_ref"]))
     meta: dict = field(default_factory=dict)
 
 
@@ -96,6 +99,7 @@ def f1_frames_load(
         RaceResult,
         RaceWeather,
         SprintResult,
+        Team,
     )
     from predictions.features.clock import SESSION_START_FIELDS, frames_known_at
 
@@ -205,6 +209,7 @@ def f1_frames_load(
         practice=practice,
         pit_stops=pit_stops,
         weather=weather,
+        teams=_frame(Team.objects.all(), {"id": "team_id", "ref": "team_ref"}),
     )
     return frames_known_at(frames, as_of)
 

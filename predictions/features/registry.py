@@ -68,9 +68,16 @@ FEATURES: list[Feature] = [
         "Rank by championship points before this race (round 1: previous season's points)",
         _R,
     ),
-    Feature("driver_races_with_team", "driver", "Earlier races with the current team", _R),
+    Feature(
+        "driver_races_with_team", "driver", "Earlier races with the current team (through its rebrands)", _R
+    ),
     # team
-    Feature("team_experience", "team", "Earlier race entries of the team (0 for a new team)", _R),
+    Feature(
+        "team_experience",
+        "team",
+        "Earlier race entries of the team, through its rebrands (0 for a new team)",
+        _R,
+    ),
     Feature(
         "team_quali_gap_5",
         "team",
@@ -118,7 +125,12 @@ FEATURES: list[Feature] = [
     # circuit / race
     Feature("circuit_driver_races", "circuit", "Driver's earlier races at this circuit", _R),
     Feature("circuit_driver_avg_finish", "circuit", "Driver's mean finishing position at this circuit", _R),
-    Feature("circuit_team_avg_finish", "circuit", "Team's mean finishing position at this circuit", _R),
+    Feature(
+        "circuit_team_avg_finish",
+        "circuit",
+        "Team's mean finishing position at this circuit (through its rebrands)",
+        _R,
+    ),
     Feature(
         "circuit_overtaking_difficulty",
         "circuit",
@@ -223,6 +235,11 @@ def feature_catalogue_markdown() -> str:
         " (do not edit by hand).",
         "",
         f"{len(FEATURES)} features; {len(feature_names('pre'))} available before qualifying.",
+        "",
+        "Team history (`team_*`, `circuit_team_avg_finish`, `driver_races_with_team`) follows the outfit"
+        " through its rebrands (`predictions/features/lineage.py`: Toro Rosso → AlphaTauri → RB, Renault"
+        " → Alpine, Force India → Racing Point → Aston Martin, Sauber → Alfa Romeo → Sauber → Audi, …);"
+        " a constructor id raced again after a season or more away, with no lineage entry, starts afresh.",
         "",
         "| name | group | description | source | pre-qualifying |",
         "|---|---|---|---|---|",
