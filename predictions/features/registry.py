@@ -24,7 +24,10 @@ _R = "race results (earlier races)"
 _Q = "qualifying (earlier races)"
 _QN = "qualifying of this race"
 _P = "free practice of this weekend (pre-qualifying stage: the sessions run before qualifying)"
-_W = "race weather: observed (OpenF1) for training, latest forecast (Open-Meteo) at prediction time"
+_W = (
+    "race weather: observed (OpenF1) for training and the backtest; the latest forecast (Open-Meteo) at"
+    " prediction time (a backfill of a race run: the latest issued before its start, else none)"
+)
 _C = "circuit data"
 
 FEATURES: list[Feature] = [
@@ -150,7 +153,12 @@ FEATURES: list[Feature] = [
     Feature("practice_missing", "practice", "1 when no practice lap time is known", _P),
     # weather
     Feature("weather_air_temperature", "weather", "Air temperature, °C", _W),
-    Feature("weather_track_temperature", "weather", "Track temperature, °C (observed only)", _W),
+    Feature(
+        "weather_track_temperature",
+        "weather",
+        "Track temperature, °C (observed only: NaN with a forecast)",
+        _W,
+    ),
     Feature("weather_humidity", "weather", "Relative humidity, %", _W),
     Feature("weather_wind_speed", "weather", "Wind speed, m/s", _W),
     Feature(

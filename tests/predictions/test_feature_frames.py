@@ -1,13 +1,16 @@
-"""Feature computation on small hand-built frames (pure pandas, no database): pit stops, team lineage."""
+"""Feature computation on small hand-built frames (pure pandas, no database): pit stops, team lineage,
+the weather of a backfilled prediction."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from predictions.features.compute import build_features
-from predictions.features.frames import F1Frames
+from predictions.features.frames import F1Frames, frames_with_pre_race_forecast
 from predictions.features.lineage import TEAM_LINEAGE, team_outfits
 
 WEATHER_COLUMNS = [
@@ -218,3 +221,40 @@ def test_the_lineage_names_real_refs_in_their_seasons():
     for team, season, predecessor in TEAM_LINEAGE:
         assert (team, season) in raced, (team, season)
         assert (predecessor, season - 1) in raced or (predecessor, season) in raced, (team, predecessor)
+
+
+def test_a_backfill_without_a_pre_race_forecast_has_no_weather(monkeypatch):
+    """Audit: a backfilled (pre-race) prediction of a race run with no forecast issued before its
+    start used the race's own observed weather, track temperature included. It now has none
+    (NaN, weather_missing = 1); the other races keep theirs (training's observed weather)."""
+    from predictions.features import clock
+    from predictions.features import frames as frames_module
+
+    entries = [(s, d, 10 + d, d) for s in (2021, 2022) for d in (1, 2)]
+    frames = _frames(entries)
+    race = SimpleNamespace(id=22)
+    monkeypatch.setattr(
+        clock, "race_session_starts", lambda race: {"race": pd.Timestamp("2022-06-01 13:00", tz="UTC")}
+    )
+    monkeypatch.setattr(
+        frames_module, "forecast_weather_load", lambda **kw: pd.DataFrame(columns=WEATHER_COLUMNS)
+    )
+    f = build_features(frames_with_pre_race_forecast(frames, race=race))
+    backfill = f[f["race_id"] == 22]
+    assert backfill["weather_missing"].eq(1.0).all()
+    for col in ["weather_air_temperature", "weather_track_temperature", "weather_humidity", "weather_rain"]:
+        assert backfill[col].isna().all(), col
+    assert backfill["weather_is_wet"].isna().all()
+    assert f.loc[f["race_id"] == 21, "weather_missing"].eq(0.0).all()
+    assert f.loc[f["race_id"] == 21, "weather_track_temperature"].eq(40.0).all()
+
+    # with a forecast issued before the start, that forecast (no track temperature)
+    forecast = pd.DataFrame(
+        [(22, 18.0, np.nan, 80.0, 4.0, 0.7, True, pd.Timestamp("2022-05-31", tz="UTC"))],
+        columns=WEATHER_COLUMNS,
+    )
+    monkeypatch.setattr(frames_module, "forecast_weather_load", lambda **kw: forecast)
+    f = build_features(frames_with_pre_race_forecast(frames, race=race))
+    backfill = f[f["race_id"] == 22]
+    assert backfill["weather_air_temperature"].eq(18.0).all() and backfill["weather_is_wet"].eq(1.0).all()
+    assert backfill["weather_track_temperature"].isna().all() and backfill["weather_missing"].eq(0.0).all()
