@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.services.common import PIT_STOP_MAX_MS
 from predictions.features.clock import practice_before_qualifying
 from predictions.features.frames import F1Frames, points_places
+from predictions.features.lineage import team_outfits
 from predictions.features.registry import FEATURES
 
 KEY = ["race_id", "driver_id", "team_id"]
@@ -161,6 +163,8 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
         how="inner",
     )
     df = df.sort_values(["date", "race_id", "driver_id"], kind="stable").reset_index(drop=True)
+    # the team's outfit: one history through rebrands, none from a ref reused years later (lineage.py)
+    df["outfit"] = team_outfits(df[["team_id", "season"]], frames.teams)
     df["race_field_size"] = df.groupby("race_id")["driver_id"].transform("size").astype(float)
     places = points_places(df["season"].to_numpy())
     df["in_points"] = np.where(df["finish"].notna(), (df["finish"] <= places).astype(float), np.nan)
@@ -197,7 +201,7 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     df["driver_quali_form_5"] = _prior(df, d, "quali_position", 5)
     df["driver_quali_gap_teammate_5"] = _prior(df, d, "quali_pos_gap_teammate", 5)
     df["driver_prev_finish"] = df.groupby("driver_id")["finish"].shift(1)
-    df["driver_races_with_team"] = df.groupby(["driver_id", "team_id"]).cumcount().astype(float)
+    df["driver_races_with_team"] = df.groupby(["driver_id", "outfit"]).cumcount().astype(float)
 
     # championship points before the race (race + sprint points of earlier rounds this season)
     df["driver_season_points"] = _prior(df, ["driver_id", "season"], "all_points", how="sum").fillna(0.0)
@@ -215,6 +219,7 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
         .agg(
             date=("date", "first"),
             season=("season", "first"),
+            outfit=("outfit", "first"),
             circuit_id=("circuit_id", "first"),
             t_finish=("finish", "mean"),
             t_dnf=("dnf", "mean"),
@@ -225,7 +230,10 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
         )
         .reset_index()
     )
+    # tyre stops only: a red-flag stoppage is recorded as a "stop" of the whole suspension (2024
+    # Brazil: ~23.7 min), and repair stops are no measure of the crew either
     pits = frames.pit_stops.dropna(subset=["milliseconds"])
+    pits = pits[pits["milliseconds"] < PIT_STOP_MAX_MS]
     if len(pits):
         pits = pits.merge(frames.results[["race_id", "driver_id", "team_id"]], on=["race_id", "driver_id"])
         race_median = pits.groupby("race_id")["milliseconds"].median()
@@ -237,8 +245,8 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     else:
         team_race["t_pit"] = np.nan
     team_race = team_race.sort_values(["date", "race_id"], kind="stable").reset_index(drop=True)
-    t = ["team_id"]
-    team_race["team_experience"] = team_race.groupby("team_id").cumcount().astype(float)
+    t = ["outfit"]
+    team_race["team_experience"] = team_race.groupby("outfit").cumcount().astype(float)
     team_race["team_quali_gap_5"] = _prior(team_race, t, "t_gap", 5)
     team_race["team_form_5"] = _prior(team_race, t, "t_finish", 5)
     team_race["team_dnf_rate_10"] = _prior(team_race, t, "t_dnf", 10)
@@ -246,19 +254,19 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     team_race["team_finisher_rank_3"] = _prior(team_race, t, "t_frank", 3)
     team_race["team_points_form_5"] = _prior(team_race, t, "t_points", 5)
     pts3 = _prior(team_race, t, "t_points", 3)
-    team_race["team_points_trend"] = pts3 - team_race.assign(p=pts3).groupby("team_id")["p"].shift(3)
+    team_race["team_points_trend"] = pts3 - team_race.assign(p=pts3).groupby("outfit")["p"].shift(3)
     gap3 = _prior(team_race, t, "t_gap", 3)
     team_race["team_development_slope"] = (
-        gap3 - team_race.assign(g=gap3).groupby("team_id")["g"].shift(3)
+        gap3 - team_race.assign(g=gap3).groupby("outfit")["g"].shift(3)
     ) / 3
     team_race["team_pit_stop_ratio_5"] = _prior(team_race, t, "t_pit", 5)
-    team_race["team_season_points"] = _prior(team_race, ["team_id", "season"], "t_points", how="sum").fillna(
+    team_race["team_season_points"] = _prior(team_race, ["outfit", "season"], "t_points", how="sum").fillna(
         0.0
     )
     team_race["team_championship_position"] = team_race.groupby("race_id")["team_season_points"].rank(
         ascending=False, method="min"
     )
-    team_race["circuit_team_avg_finish"] = _prior(team_race, ["team_id", "circuit_id"], "t_finish")
+    team_race["circuit_team_avg_finish"] = _prior(team_race, ["outfit", "circuit_id"], "t_finish")
     team_cols = [
         "team_experience",
         "team_quali_gap_5",

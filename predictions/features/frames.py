@@ -59,6 +59,8 @@ class F1Frames:
     weather: race_id, air_temperature, track_temperature, humidity, wind_speed, rain, is_wet,
       fetched_at (observed race weather for past races, fetched_at NaT; the latest forecast for
       races to predict, fetched_at = when it was issued)
+    teams: team_id, team_ref (the constructor ref `lineage.TEAM_LINEAGE` is written in; empty:
+      team history follows team ids alone)
     """
 
     races: pd.DataFrame
@@ -69,6 +71,7 @@ class F1Frames:
     practice: pd.DataFrame
     pit_stops: pd.DataFrame
     weather: pd.DataFrame
+    teams: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["team_id", "team_ref"]))
     meta: dict = field(default_factory=dict)
 
 
@@ -96,6 +99,7 @@ def f1_frames_load(
         RaceResult,
         RaceWeather,
         SprintResult,
+        Team,
     )
     from predictions.features.clock import SESSION_START_FIELDS, frames_known_at
 
@@ -205,6 +209,7 @@ def f1_frames_load(
         practice=practice,
         pit_stops=pit_stops,
         weather=weather,
+        teams=_frame(Team.objects.all(), {"id": "team_id", "ref": "team_ref"}),
     )
     return frames_known_at(frames, as_of)
 
@@ -248,17 +253,23 @@ def forecast_weather_load(*, race_ids: list[int], issued_before: datetime | None
 
 def frames_with_pre_race_forecast(frames: F1Frames, *, race) -> F1Frames:
     """`frames` with `race`'s weather taken from the latest race forecast issued (fetched_at) before
-    its start, when one is stored: a prediction of a race already run (a backfill) is a pre-race
-    prediction, and the race's own observed weather was not known before it. Without such a
-    forecast the observed weather stays, standing in for the forecast (as in training and the
-    backtest)."""
+    its start: a prediction of a race already run (a backfill) is a pre-race prediction, and the
+    race's own observed weather was not known before it. Without such a forecast the race has no
+    weather (NaN, `weather_missing` = 1), never the observed race weather — which a forecast never
+    has in full either (track temperature). Training and the backtest keep the observed weather
+    standing in for the forecast; this applies to the backfilled prediction only."""
     from predictions.features.clock import race_session_starts
 
     forecast = forecast_weather_load(race_ids=[race.id], issued_before=race_session_starts(race=race)["race"])
-    if forecast.empty:
-        return frames
-    others = frames.weather[frames.weather["race_id"] != race.id]
-    return replace(frames, weather=pd.concat([others, forecast[others.columns]], ignore_index=True))
+    return frames_with_race_weather(frames, race_id=race.id, weather=forecast)
+
+
+def frames_with_race_weather(frames: F1Frames, *, race_id: int, weather: pd.DataFrame) -> F1Frames:
+    """Pure: `frames` with race `race_id`'s weather rows replaced by `weather`'s (none: no weather)."""
+    others = frames.weather[frames.weather["race_id"] != race_id]
+    own = weather[weather["race_id"] == race_id].reindex(columns=others.columns)
+    parts = [f for f in (others, own) if len(f)]
+    return replace(frames, weather=pd.concat(parts, ignore_index=True) if parts else others)
 
 
 def _extra_driver_ids(practice: pd.DataFrame, qualifying: pd.DataFrame) -> list[int]:

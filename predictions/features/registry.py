@@ -24,7 +24,10 @@ _R = "race results (earlier races)"
 _Q = "qualifying (earlier races)"
 _QN = "qualifying of this race"
 _P = "free practice of this weekend (pre-qualifying stage: the sessions run before qualifying)"
-_W = "race weather: observed (OpenF1) for training, latest forecast (Open-Meteo) at prediction time"
+_W = (
+    "race weather: observed (OpenF1) for training and the backtest; the latest forecast (Open-Meteo) at"
+    " prediction time (a backfill of a race run: the latest issued before its start, else none)"
+)
 _C = "circuit data"
 
 FEATURES: list[Feature] = [
@@ -38,7 +41,12 @@ FEATURES: list[Feature] = [
     Feature("driver_form_5", "driver", "Mean finishing position over the last 5 races", _R),
     Feature("driver_form_10", "driver", "Mean finishing position over the last 10 races", _R),
     Feature("driver_consistency_5", "driver", "Std. dev. of finishing position over the last 5 races", _R),
-    Feature("driver_points_form_5", "driver", "Mean points scored per race over the last 5 races", _R),
+    Feature(
+        "driver_points_form_5",
+        "driver",
+        "Mean points scored per race (Grand Prix + sprint) over the last 5 races",
+        _R,
+    ),
     Feature("driver_dnf_rate_10", "driver", "Share of the last 10 races not finished", _R),
     Feature(
         "driver_incident_rate_20",
@@ -49,7 +57,8 @@ FEATURES: list[Feature] = [
     Feature(
         "driver_finisher_rank_5",
         "driver",
-        "Mean rank among the finishers over the last 5 races he finished (race pace without retirements)",
+        "Mean rank among the finishers over the races he finished within his last 5 races (race pace"
+        " without retirements; NaN when he finished none of them)",
         _R,
     ),
     Feature("driver_positions_gained_5", "driver", "Mean (grid - finish) over the last 5 races", _R),
@@ -68,13 +77,21 @@ FEATURES: list[Feature] = [
         "Rank by championship points before this race (round 1: previous season's points)",
         _R,
     ),
-    Feature("driver_races_with_team", "driver", "Earlier races with the current team", _R),
+    Feature(
+        "driver_races_with_team", "driver", "Earlier races with the current team (through its rebrands)", _R
+    ),
     # team
-    Feature("team_experience", "team", "Earlier race entries of the team (0 for a new team)", _R),
+    Feature(
+        "team_experience",
+        "team",
+        "Earlier race entries of the team, through its rebrands (0 for a new team)",
+        _R,
+    ),
     Feature(
         "team_quali_gap_5",
         "team",
-        "Car pace: mean gap of the team's best qualifying lap to pole, %, over the last 5 races",
+        "Car pace: mean gap of the team's best qualifying lap to the race's fastest qualifying lap, %"
+        " (capped at 10 per race), over the last 5 races",
         _Q,
     ),
     Feature("team_form_5", "team", "Mean finishing position of the team's cars over the last 5 races", _R),
@@ -90,7 +107,7 @@ FEATURES: list[Feature] = [
     Feature(
         "team_finisher_rank_3",
         "team",
-        "Race pace: mean rank among the finishers of the team's cars over the last 3 races",
+        "Race pace: mean rank among the finishers of the team's cars that finished, over the last 3 races",
         _R,
     ),
     Feature("team_points_form_5", "team", "Team points per race over the last 5 races", _R),
@@ -103,13 +120,15 @@ FEATURES: list[Feature] = [
     Feature(
         "team_development_slope",
         "team",
-        "In-season development: change in qualifying gap to pole per race (last 3 vs. the 3 before, /3)",
+        "In-season development: change in the qualifying gap to the fastest lap per race (last 3 vs."
+        " the 3 before, /3)",
         _Q,
     ),
     Feature(
         "team_pit_stop_ratio_5",
         "team",
-        "Median pit-stop time relative to the race's median, last 5 races (< 1 = faster crew)",
+        "Median pit-stop time relative to the race's median, last 5 races (< 1 = faster crew); pit-lane"
+        " times of 60 s or more (red-flag suspensions, repairs) left out",
         "pit stops (earlier races)",
     ),
     Feature("team_season_points", "team", "Team championship points before this race", _R),
@@ -117,27 +136,48 @@ FEATURES: list[Feature] = [
     # circuit / race
     Feature("circuit_driver_races", "circuit", "Driver's earlier races at this circuit", _R),
     Feature("circuit_driver_avg_finish", "circuit", "Driver's mean finishing position at this circuit", _R),
-    Feature("circuit_team_avg_finish", "circuit", "Team's mean finishing position at this circuit", _R),
+    Feature(
+        "circuit_team_avg_finish",
+        "circuit",
+        "Team's mean finishing position at this circuit (through its rebrands)",
+        _R,
+    ),
     Feature(
         "circuit_overtaking_difficulty",
         "circuit",
-        "Mean Spearman correlation of grid and finish in earlier races here (high = hard to overtake)",
+        "Spearman correlation of grid and finish per race, averaged over the last 10 earlier races here"
+        " (high = hard to overtake)",
         _R,
     ),
-    Feature("circuit_dnf_rate", "circuit", "Share of entries not finishing in earlier races here", _R),
+    Feature(
+        "circuit_dnf_rate",
+        "circuit",
+        "Share of entries not finishing per race, averaged over the last 10 earlier races here",
+        _R,
+    ),
     Feature("circuit_is_street", "circuit", "1 = street circuit, 0 = permanent, NaN = unknown", _C),
     Feature("circuit_length_km", "circuit", "Lap length in km (NaN if unknown)", _C),
     Feature("circuit_info_missing", "circuit", "1 when the circuit type or length is unknown", _C),
     Feature("race_field_size", "circuit", "Number of cars entered in this race", "entry list"),
     Feature("race_season_progress", "circuit", "Round number / rounds in the season", "calendar"),
     # practice
-    Feature("practice_gap_pct", "practice", "Best FP lap gap to the weekend's fastest FP lap, %", _P),
+    Feature(
+        "practice_gap_pct",
+        "practice",
+        "Best FP lap gap to the weekend's fastest FP lap, % (capped at 10)",
+        _P,
+    ),
     Feature("practice_rank", "practice", "Rank of the driver's best FP lap among the field", _P),
     Feature("practice_laps", "practice", "Laps run in free practice (reliability / running)", _P),
     Feature("practice_missing", "practice", "1 when no practice lap time is known", _P),
     # weather
     Feature("weather_air_temperature", "weather", "Air temperature, °C", _W),
-    Feature("weather_track_temperature", "weather", "Track temperature, °C (observed only)", _W),
+    Feature(
+        "weather_track_temperature",
+        "weather",
+        "Track temperature, °C (observed only: NaN with a forecast)",
+        _W,
+    ),
     Feature("weather_humidity", "weather", "Relative humidity, %", _W),
     Feature("weather_wind_speed", "weather", "Wind speed, m/s", _W),
     Feature(
@@ -154,10 +194,27 @@ FEATURES: list[Feature] = [
     # qualifying (post-qualifying stage only)
     Feature("grid", "qualifying", "Starting grid slot (pit-lane start = back of the field)", _QN, False),
     Feature("quali_position", "qualifying", "Qualifying classification", _QN, False),
-    Feature("quali_gap_to_pole_pct", "qualifying", "Best qualifying lap gap to pole, %", _QN, False),
-    Feature("quali_reached_q3", "qualifying", "1 when the driver set a Q3 time", _QN, False),
     Feature(
-        "quali_gap_teammate_pct", "qualifying", "Best qualifying lap gap to the teammate's, %", _QN, False
+        "quali_gap_to_pole_pct",
+        "qualifying",
+        "Best qualifying lap (of Q1/Q2/Q3) gap to the fastest lap of any qualifying session of this race"
+        " (not necessarily the pole-sitter's Q3 lap), % (capped at 10)",
+        _QN,
+        False,
+    ),
+    Feature(
+        "quali_reached_q3",
+        "qualifying",
+        "1 when the driver set a Q3 time (0 without one, and for everyone before Q3 existed: 2005 and earlier)",
+        _QN,
+        False,
+    ),
+    Feature(
+        "quali_gap_teammate_pct",
+        "qualifying",
+        "Best qualifying lap gap to the teammate's, % (clipped to ±5)",
+        _QN,
+        False,
     ),
     Feature(
         "grid_penalty",
@@ -222,6 +279,11 @@ def feature_catalogue_markdown() -> str:
         " (do not edit by hand).",
         "",
         f"{len(FEATURES)} features; {len(feature_names('pre'))} available before qualifying.",
+        "",
+        "Team history (`team_*`, `circuit_team_avg_finish`, `driver_races_with_team`) follows the outfit"
+        " through its rebrands (`predictions/features/lineage.py`: Toro Rosso → AlphaTauri → RB, Renault"
+        " → Alpine, Force India → Racing Point → Aston Martin, Sauber → Alfa Romeo → Sauber → Audi, …);"
+        " a constructor id raced again after a season or more away, with no lineage entry, starts afresh.",
         "",
         "| name | group | description | source | pre-qualifying |",
         "|---|---|---|---|---|",

@@ -326,7 +326,8 @@ def _race_features(
         )
     else:
         frames = frames_known_at(frames, clock)
-    if has_results:  # run already: the forecast issued before the start, not the observed weather
+    # run already: the forecast issued before its start, else no weather (never the observed weather)
+    if has_results:
         frames = frames_with_pre_race_forecast(frames, race=race)
     features = build_features(frames, targets=entries)
     rows = features[features["race_id"] == race.id].reset_index(drop=True)

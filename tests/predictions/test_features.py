@@ -145,12 +145,70 @@ def test_new_driver_and_new_team_have_no_invented_history(real_frames, real_feat
     lindblad = rows[rows["driver_id"] == Driver.objects.get(ref="lindblad").id].iloc[0]
     assert lindblad["driver_experience"] == 0
     assert np.isnan(lindblad["driver_form_5"]) and np.isnan(lindblad["driver_win_rate"])
-    for ref in ("cadillac", "audi"):
-        team_rows = rows[rows["team_id"] == Team.objects.get(ref=ref).id]
-        assert len(team_rows) == 2, ref
-        assert team_rows["team_experience"].eq(0).all()
-        assert team_rows["team_quali_gap_5"].isna().all()
-        assert team_rows["team_form_5"].isna().all()
+    team_rows = rows[rows["team_id"] == Team.objects.get(ref="cadillac").id]
+    assert len(team_rows) == 2
+    assert team_rows["team_experience"].eq(0).all()
+    assert team_rows["team_quali_gap_5"].isna().all()
+    assert team_rows["team_form_5"].isna().all()
+
+
+def _team_row(features, season, rnd, team_ref):
+    from ingestion.models import Race, Team
+
+    race = Race.objects.get(season_id=season, round=rnd)
+    rows = features[
+        (features["race_id"] == race.id) & (features["team_id"] == Team.objects.get(ref=team_ref).id)
+    ]
+    assert len(rows) == 2, (season, rnd, team_ref)
+    return rows
+
+
+def _team_history_from_csv(refs, before_season, n):
+    """Mean finishing position of the entries of `refs` (per race, then averaged) over their last `n`
+    races before `before_season`, from the dump with plain Python."""
+    races = {r["raceId"]: (int(r["year"]), int(r["round"])) for r in _csv("races.csv")}
+    ref = {c["constructorId"]: c["constructorRef"] for c in _csv("constructors.csv")}
+    by_race: dict[tuple[int, int], list[int]] = {}
+    for row in _csv("results.csv"):
+        key = races[row["raceId"]]
+        if ref[row["constructorId"]] in refs and key[0] < before_season:
+            by_race.setdefault(key, []).append(int(row["positionOrder"]))
+    last = sorted(by_race)[-n:]
+    return sum(sum(by_race[k]) / len(by_race[k]) for k in last) / len(last)
+
+
+def test_team_history_follows_rebrands_and_not_a_reused_id(real_features):
+    """Audit (real data): the ref "sauber" raced 2018, then as "alfa" 2019-2023 and as "sauber" again
+    from 2024 — 2024 Sauber's history came from 2018; the rebrands (Alpine 2021, RB 2024, Audi 2026,
+    ...) started from nothing. Each now continues its predecessor's history (`TEAM_LINEAGE`)."""
+    sauber_2024 = _team_row(real_features, 2024, 1, "sauber")
+    form = _team_history_from_csv({"alfa"}, 2024, 5)  # 2023's last five races, as Alfa Romeo
+    assert sauber_2024["team_form_5"].iloc[0] == pytest.approx(form)
+    assert sauber_2024["team_experience"].iloc[0] > 100  # Hinwil since 1996, not one season of 2018
+    for season, ref, predecessors in (
+        (2021, "alpine", {"renault", "lotus_f1", "benetton"}),
+        (2024, "rb", {"alphatauri", "toro_rosso", "minardi"}),
+        (2026, "audi", {"sauber", "alfa", "bmw_sauber"}),
+        (2021, "aston_martin", {"racing_point", "force_india", "spyker", "spyker_mf1", "mf1", "jordan"}),
+    ):
+        rows = _team_row(real_features, season, 1, ref)
+        form = _team_history_from_csv(predecessors, season, 5)
+        assert rows["team_form_5"].iloc[0] == pytest.approx(form), ref
+        assert rows["team_experience"].iloc[0] > 0 and not rows["team_quali_gap_5"].isna().any(), ref
+    # Ocon at Alpine 2021: his Renault races (2020) count as races with the team
+    from ingestion.models import Driver
+
+    alpine = _team_row(real_features, 2021, 1, "alpine")
+    ocon = alpine[alpine["driver_id"] == Driver.objects.get(ref="ocon").id].iloc[0]
+    assert ocon["driver_races_with_team"] == 17  # the 17 races of 2020 with Renault
+
+
+def test_red_flag_stoppages_are_not_pit_stops(real_features):
+    """Audit: 2024 Brazil's red-flag "stops" (~23.7 min) gave team pit-stop ratios of 12-24 (392 of
+    3,458 team rows 2018-2025 above 1.5). Now no ratio comes near that."""
+    ratios = real_features.loc[real_features["season"].between(2018, 2025), "team_pit_stop_ratio_5"]
+    assert ratios.notna().sum() > 3000
+    assert ratios.max() < 1.5
 
 
 def test_frames_load_is_one_query_per_table(ergast_data, django_assert_max_num_queries):

@@ -220,7 +220,8 @@ def test_forecast_is_used_for_an_upcoming_race_and_missing_weather_still_predict
 def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergast_data):
     """QA: backfilled "honest pre-race" predictions used the race's own observed weather. With a
     forecast issued before the start stored, that forecast is the weather; one issued after the
-    start does not count; with none before the start the observed weather stands in."""
+    start does not count; with none before the start it has no weather (NaN, weather_missing = 1) —
+    never the observed race weather (audit: it stood in, track temperature included)."""
     from datetime import timedelta
 
     from ingestion.models import RaceWeather
@@ -270,7 +271,16 @@ def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergas
     assert weather(None) == [[20.0, 70.0, 0.8]]
     assert weather(f1_frames_load(since_season=2024)) == [[20.0, 70.0, 0.8]]  # frames handed in
     WeatherForecast.objects.filter(fetched_at__lt=start).delete()
-    assert weather(f1_frames_load(since_season=2024)) == [[30.0, 40.0, 0.0]]
+    rows = _race_features(race, entries, f1_frames_load(since_season=2024))
+    assert rows["weather_missing"].eq(1.0).all()
+    weather_columns = [
+        "weather_air_temperature",
+        "weather_track_temperature",
+        "weather_humidity",
+        "weather_rain",
+    ]
+    assert rows[weather_columns].isna().all().all()
+    assert rows["weather_is_wet"].isna().all()
 
 
 def test_as_of_clock_upcoming_awaiting_and_recent(ergast_data):
