@@ -287,8 +287,10 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
     a last resort in the same order: a staff roll-back to an older version must not silently jump
     to a newer one it deactivated, but any loadable model beats none (QA: the active artifact broke
     right after `make up`, the only good versions were a newer inactive one and a backfill model
-    registered later, and the API answered 503). A given `version` (a backfill's) falls back to
-    older versions only."""
+    registered later, and the API answered 503). A given `version` (a backfill's, trained only on
+    the seasons before its race) falls back only to versions trained on no later data
+    (`trained_until_date` at most its own): an older-registered version may be trained on later
+    races (the active one usually is), and a backfill must not learn from the race it predicts."""
     candidates = []
     if version is not None:
         candidates.append(version)
@@ -303,12 +305,13 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
         .filter(artifact_pruned_at__isnull=True)
         .order_by("-trained_until_date", "-created_at", "-id")
     )
-    if newest is None:
+    if version is not None:
+        candidates.extend(v for v in others if v.trained_until_date <= version.trained_until_date)
+    elif newest is None:
         candidates.extend(others)
     else:
         candidates.extend(v for v in others if v.created_at <= newest)
-        if version is None:
-            candidates.extend(v for v in others if v.created_at > newest)
+        candidates.extend(v for v in others if v.created_at > newest)
     errors = []
     for candidate in candidates:
         try:

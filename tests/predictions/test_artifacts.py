@@ -13,7 +13,7 @@ from predictions.ml import artifacts
 from predictions.ml.artifacts import ArtifactError, ModelBundle, bundle_save
 from predictions.models import ModelVersion
 from predictions.services import model_version_activate
-from predictions.services.training import model_bundle_load
+from predictions.services.training import ModelUnavailable, model_bundle_load
 from tests.factories import ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -180,8 +180,6 @@ def test_with_no_older_version_loading_a_newer_one_serves_as_a_last_resort(stora
     so predictions, what-if and the championship answered 503 and health was down."""
     from datetime import date
 
-    from predictions.services import ModelUnavailable
-
     active = _version(storage, 0, active=True)
     backfill = _version(storage, 1)  # registered later, trained through 2025 only
     newer = _version(storage, 2)  # registered later, inactive, trained on the latest data
@@ -199,9 +197,9 @@ def test_with_no_older_version_loading_a_newer_one_serves_as_a_last_resort(stora
     )
     Path(newer.artifact_path).unlink()
     assert model_bundle_load()[0].label == "vart-1"
-    # a version asked for by name (a backfill's) never jumps to one registered after it
-    with pytest.raises(ModelUnavailable, match=r"vart-0 is unreadable"):
-        model_bundle_load(version=ModelVersion.objects.get(pk=active.pk))
+    # a version asked for by name (a backfill's) falls back only to one trained on no later data:
+    # vart-1 (to 2025-12-07), whenever it was registered
+    assert model_bundle_load(version=ModelVersion.objects.get(pk=active.pk))[0].label == "vart-1"
 
 
 def test_an_older_version_that_loads_still_comes_before_a_newer_one(storage):
@@ -252,3 +250,24 @@ def test_a_truncated_artifact_names_why_it_is_unreadable(storage):
         artifacts.bundle_load(path, label=version.label)
     message = str(caught.value)
     assert "is unreadable: " in message and not message.endswith(": ")
+
+
+def test_a_given_versions_fallback_never_uses_later_data(storage):
+    """A backfill names its version (trained only on the seasons before its race). If that file
+    breaks, an older-registered version trained on later races (the active one, here) is no
+    stand-in: it learnt from the race being predicted. One trained on no later data is."""
+    from datetime import date
+
+    active = _version(storage, 0, active=True)  # registered first, trained through mid-2026
+    older_data = _version(storage, 1)  # trained through 2024
+    backfill = _version(storage, 2)  # trained through 2025
+    ModelVersion.objects.filter(pk=active.pk).update(trained_until_date=date(2026, 6, 14))
+    ModelVersion.objects.filter(pk=older_data.pk).update(trained_until_date=date(2024, 12, 8))
+    ModelVersion.objects.filter(pk=backfill.pk).update(trained_until_date=date(2025, 12, 7))
+    backfill.refresh_from_db()
+    Path(backfill.artifact_path).unlink()
+    assert model_bundle_load(version=backfill)[0].label == "vart-1"  # not the active vart-0
+    Path(older_data.artifact_path).unlink()
+    with pytest.raises(ModelUnavailable):
+        model_bundle_load(version=backfill)
+    assert model_bundle_load()[0].label == "vart-0"  # serving the active one is unaffected
