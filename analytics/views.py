@@ -38,6 +38,7 @@ from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
 from predictions.features.clock import clock_from_text
 from predictions.ml.backtest import ABLATION_FEATURES
+from predictions.ml.metrics import RANK_METRICS
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import (
     ModelUnavailable,
@@ -696,15 +697,7 @@ def _feature_counts(model) -> list[dict]:
     return []
 
 
-_METRIC_KEYS = (
-    "mae",
-    "mae_finishers",
-    "spearman",
-    "winner_hit_rate",
-    "podium_overlap",
-    "points_accuracy",
-    "brier_win",
-)
+_METRIC_KEYS = (*RANK_METRICS, "brier_win")
 
 
 _PREDICTOR_LABELS = {

@@ -9,7 +9,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from predictions.features.frames import points_places
-from predictions.ml.metrics import race_metrics, summarise
+from predictions.ml.metrics import RANK_METRICS, race_metrics, summarise
 from predictions.ml.models import SEED, race_predict, stage_fit
 
 WINDOW = 8
@@ -163,15 +163,7 @@ def backtest_report(entries: pd.DataFrame, *, stage: str) -> dict:
             "log_loss_podium",
             "log_loss_points",
         }
-        keys = [
-            "mae",
-            "mae_finishers",
-            "spearman",
-            "winner_hit_rate",
-            "podium_overlap",
-            "points_accuracy",
-            *sorted(lower_better - {"mae", "mae_finishers"}),
-        ]
+        keys = [*RANK_METRICS, *sorted(lower_better - {"mae", "mae_finishers"})]
         report["floors"] = {
             f"beats_championship_{k}": {
                 "model": m[k],

@@ -101,6 +101,12 @@ def dnf_metrics(p: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
+# The scoreboard's metric names in `summarise`'s output, in the order reports list them.
+RANK_METRICS = ("mae", "mae_finishers", "spearman", "winner_hit_rate", "podium_overlap", "points_accuracy")
+BRIER_METRICS = ("brier_win", "brier_podium", "brier_points")
+ECE_METRICS = ("ece_win", "ece_podium", "ece_points")
+
+
 def summarise(per_race: pd.DataFrame, entries: pd.DataFrame | None = None) -> dict:
     """Average per-race rank metrics; pooled probability metrics over all entries (when given)."""
     out = {"races": len(per_race)}

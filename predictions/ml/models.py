@@ -20,7 +20,14 @@ from threadpoolctl import ThreadpoolController
 from predictions.features.compute import stage_rows
 from predictions.features.frames import points_places
 from predictions.features.registry import feature_names
-from predictions.ml.metrics import dnf_metrics, race_metrics, summarise
+from predictions.ml.metrics import (
+    BRIER_METRICS,
+    ECE_METRICS,
+    RANK_METRICS,
+    dnf_metrics,
+    race_metrics,
+    summarise,
+)
 from predictions.ml.ranking import RankingModel, ranking_fit, strength_inputs
 
 SEED = 20260101
@@ -371,23 +378,7 @@ def block_quality(
         for c in probs:
             probs[c][m] = sim[c]
     summary = summarise(pd.DataFrame(per_race), block.assign(**probs, p_dnf=p_dnf))
-    simulated = {
-        k: summary[k]
-        for k in (
-            "mae",
-            "mae_finishers",
-            "spearman",
-            "winner_hit_rate",
-            "podium_overlap",
-            "points_accuracy",
-            "brier_win",
-            "brier_podium",
-            "brier_points",
-            "ece_win",
-            "ece_podium",
-            "ece_points",
-        )
-    }
+    simulated = {k: summary[k] for k in (*RANK_METRICS, *BRIER_METRICS, *ECE_METRICS)}
     seasons = block["season"]
     return {
         "seasons": [int(seasons.min()), int(seasons.max())],

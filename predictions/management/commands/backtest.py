@@ -3,6 +3,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from predictions.ml.metrics import BRIER_METRICS, RANK_METRICS
 from predictions.services import backtest_run
 
 SEASONS = (1950, 2100)  # as sync_f1 / sync_openf1 / load_ergast: a typo must not mean 3 million seasons
@@ -78,17 +79,7 @@ class Command(BaseCommand):
                 json.dumps({"id": run.pk, "duration_seconds": run.duration_seconds, **report}, indent=2)
             )
             return
-        keys = [
-            "mae",
-            "mae_finishers",
-            "spearman",
-            "winner_hit_rate",
-            "podium_overlap",
-            "points_accuracy",
-            "brier_win",
-            "brier_podium",
-            "brier_points",
-        ]
+        keys = [*RANK_METRICS, *BRIER_METRICS]
         self.stdout.write(
             f"backtest #{run.pk} {run.stage} {run.seasons}: {run.races} races in {run.duration_seconds}s"
         )
