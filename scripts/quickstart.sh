@@ -76,14 +76,19 @@ if has_command sync_weather && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
 fi
 
 if has_command train_models; then
-  # "usable", not just "exists": an artifact of an older engine format is refused at load
+  # "usable", not just "exists": an artifact of an older engine format is refused at load, and a
+  # version fitted on older feature definitions (FEATURES_FORMAT) is retrained, not served on
+  # features whose meaning changed under it
   active="$("$PY" manage.py shell --no-imports -c "
 try:
-    from predictions.services.training import model_bundle_load
-    model_bundle_load()
-    print(True)
+    from predictions.services.training import model_bundle_load, model_version_features_current
+    version, _ = model_bundle_load()
+    print(True if model_version_features_current(version=version) else 'outdated')
 except Exception:
     print(False)" 2>/dev/null | tail -n 1 || echo False)"
+  if [[ "$active" == "outdated" ]]; then
+    log "train_models: the active model was trained on older feature definitions; retraining"
+  fi
   if [[ "$active" != "True" ]] || truthy "${PITWALL_RETRAIN:-0}"; then
     run_step train_models 0 "$PY" manage.py train_models
   else

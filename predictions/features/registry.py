@@ -30,6 +30,13 @@ _W = (
 )
 _C = "circuit data"
 
+# Bumped when a feature's computation changes what it means (not only its name or its column), so a
+# model fitted on the old definitions is known for what it is: every ModelVersion records the format
+# it was trained on (params["features_format"]) and the quick start retrains an active version of
+# another. 2: 2026-11-27 — team history through rebrands (lineage), pit-stop ratio without red-flag
+# stops.
+FEATURES_FORMAT = 2
+
 FEATURES: list[Feature] = [
     # driver
     Feature("driver_experience", "driver", "Number of earlier Grand Prix starts (entries) in the data", _R),

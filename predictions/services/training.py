@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
-from predictions.features.registry import STAGES, feature_names
+from predictions.features.registry import FEATURES_FORMAT, STAGES, feature_names
 from predictions.ml.artifacts import ArtifactError, ModelBundle, artifact_intact, bundle_load, bundle_save
 from predictions.ml.models import PARAMS, _calibration_from, stage_fit
 from predictions.models import ModelVersion
@@ -150,6 +150,7 @@ def model_train(
             features={s: feature_names(s) for s in STAGES},
             params={
                 **PARAMS,
+                "features_format": FEATURES_FORMAT,
                 "ranking_weights": {s: bundle.stages[s].ranking.weights.round(4).tolist() for s in STAGES},
                 # the pace index's weight per input (PACE_INPUTS order; post adds grid, gap, sprint)
                 "pace_weights": {s: bundle.stages[s].pace.weights.round(4).tolist() for s in STAGES},
@@ -321,6 +322,12 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
                 logger.error("model %s unusable, falling back: %s", candidate.label, exc)
             errors.append(str(exc))
     raise ModelUnavailable(errors)
+
+
+def model_version_features_current(*, version: ModelVersion) -> bool:
+    """Whether `version` was trained on this code's feature definitions (`FEATURES_FORMAT`); a
+    version trained before the format was recorded was not."""
+    return (version.params or {}).get("features_format") == FEATURES_FORMAT
 
 
 def model_version_serving() -> ModelVersion | None:

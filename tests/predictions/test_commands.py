@@ -53,6 +53,17 @@ def test_train_models_registers_an_active_version(ergast_data, settings, tmp_pat
     )
     assert len(version.features["post"]) >= 40 and version.data_fingerprint
     assert catalogue.read_text() == feature_catalogue_markdown()
+    # trained on this code's feature definitions, so the quick start does not retrain it; a version
+    # from before the format was recorded (or of another format) is outdated
+    from predictions.features.registry import FEATURES_FORMAT
+    from predictions.services.training import model_version_features_current
+
+    assert version.params["features_format"] == FEATURES_FORMAT == data["params"]["features_format"]
+    assert model_version_features_current(version=version)
+    older = ModelVersion(params={k: v for k, v in version.params.items() if k != "features_format"})
+    assert not model_version_features_current(version=older)
+    older.params["features_format"] = FEATURES_FORMAT - 1
+    assert not model_version_features_current(version=older)
     # QA: metrics held only the sha256 and the calibration season. Quality is measured on the
     # calibration block (2024) by models fitted on 2023, with what it measures stated alongside.
     quality = version.metrics["quality"]
