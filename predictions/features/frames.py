@@ -214,6 +214,19 @@ def f1_frames_load(
     return frames_known_at(frames, as_of)
 
 
+# The columns of a race forecast as the weather frame holds it (`forecast_weather_load`).
+FORECAST_WEATHER_COLUMNS = (
+    "race_id",
+    "air_temperature",
+    "track_temperature",
+    "humidity",
+    "wind_speed",
+    "rain",
+    "is_wet",
+    "fetched_at",
+)
+
+
 def forecast_weather_load(*, race_ids: list[int], issued_before: datetime | None = None) -> pd.DataFrame:
     """`F1Frames.weather` rows from each race's latest stored race forecast (issued before
     `issued_before` when given; fetched_at = when it was issued); a race without one has no row."""
@@ -237,18 +250,7 @@ def forecast_weather_load(*, race_ids: list[int], issued_before: datetime | None
     forecasts["rain"] = forecasts["rain"] / 100.0
     forecasts["track_temperature"] = np.nan
     forecasts["is_wet"] = forecasts["rain"].map(lambda p: None if pd.isna(p) else p >= 0.5)
-    return forecasts[
-        [
-            "race_id",
-            "air_temperature",
-            "track_temperature",
-            "humidity",
-            "wind_speed",
-            "rain",
-            "is_wet",
-            "fetched_at",
-        ]
-    ]
+    return forecasts[list(FORECAST_WEATHER_COLUMNS)]
 
 
 def frames_with_pre_race_forecast(frames: F1Frames, *, race) -> F1Frames:

@@ -10,19 +10,10 @@ import pandas as pd
 import pytest
 
 from predictions.features.compute import build_features
-from predictions.features.frames import F1Frames, frames_with_pre_race_forecast
+from predictions.features.frames import FORECAST_WEATHER_COLUMNS, F1Frames, frames_with_pre_race_forecast
 from predictions.features.lineage import TEAM_LINEAGE, team_outfits
 
-WEATHER_COLUMNS = [
-    "race_id",
-    "air_temperature",
-    "track_temperature",
-    "humidity",
-    "wind_speed",
-    "rain",
-    "is_wet",
-    "fetched_at",
-]
+WEATHER_COLUMNS = list(FORECAST_WEATHER_COLUMNS)
 
 
 def _frames(entries, *, pit_stops=(), teams=None, weather=None) -> F1Frames:
