@@ -42,6 +42,7 @@ from predictions.ml.metrics import RANK_METRICS
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import (
     ModelUnavailable,
+    SeasonWithoutRaces,
     championship_cache_key,
     championship_simulate,
     prediction_what_if,
@@ -799,7 +800,7 @@ def championship(request: HttpRequest) -> HttpResponse:
     except ModelUnavailable as exc:  # none trained yet, or every artifact missing / corrupt
         logger.info("no championship simulation for %s: %s", season, exc)
         simulation, model_down = None, True
-    except ValueError as exc:  # no races that season
+    except SeasonWithoutRaces as exc:  # the list holds seasons with standings: a race removed since
         logger.info("no championship simulation for %s: %s", season, exc)
         simulation = None
     except Throttled as exc:
@@ -935,7 +936,7 @@ def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, st
             "so what-if predictions are off. Try again later.",
             True,
         )
-    except ValueError as exc:  # PredictionInputError: unknown driver, duplicates, no team
+    except PredictionInputError as exc:  # unknown driver, duplicates, no team
         return None, str(exc), False
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from email.utils import formatdate, parsedate_to_datetime
 
@@ -26,10 +27,12 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from f1site.cache import CachedBody, ListKey, cached_json
+
+logger = logging.getLogger(__name__)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -53,9 +56,39 @@ class MalformedRequest(exceptions.APIException):
     default_code = "bad_request"
 
 
+def _domain_error(exc) -> Response | None:
+    """The prediction engine's refusals, mapped once for every view: the views just call the
+    service. Imported here, not at module level: the engine imports this module's helpers."""
+    from predictions.services import ModelUnavailable, SeasonWithoutRaces
+    from predictions.services.predicting import PredictionInputError
+    from predictions.services.regeneration import QueueUnavailable
+
+    if isinstance(exc, ModelUnavailable):
+        # Its reasons name the artifacts' paths on the server: logged for the operator, never
+        # answered (the championship and what-if 503s go to anonymous clients).
+        logger.warning("answering 503 model_unavailable: %s", exc)
+        message = exc.public_message
+        return error_response(
+            code="model_unavailable", message=message[:1].upper() + message[1:], status_code=503
+        )
+    if isinstance(exc, PredictionInputError):  # details: e.g. a what-if grid's offending drivers
+        return error_response(code="cannot_predict", message=str(exc), status_code=409, details=exc.details)
+    if isinstance(exc, QueueUnavailable):
+        return error_response(
+            code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503
+        )
+    if isinstance(exc, SeasonWithoutRaces):
+        return error_response(code="not_found", message=str(exc), status_code=404)
+    return None
+
+
 def exception_handler(exc, context):
     from ingestion.selectors import MalformedRaceId
 
+    domain = _domain_error(exc)
+    if domain is not None:
+        set_rollback()
+        return domain
     if isinstance(exc, MalformedRaceId):
         exc = MalformedRequest(str(exc))
     elif isinstance(exc, Http404):

@@ -56,11 +56,11 @@ def post_race_follow_up_run(*, as_of=None) -> dict:
 
 def model_evaluation_run(*, season: int) -> dict:
     from predictions.models import BacktestRun
-    from predictions.services import backtest_run
+    from predictions.services.backtest import BacktestArgumentError, backtest_run
 
     try:
         run: BacktestRun = backtest_run(seasons=[season], stage="post")
-    except ValueError as exc:  # e.g. no completed race yet this season
+    except BacktestArgumentError as exc:  # e.g. no completed race yet this season
         return {"skipped": str(exc)[:300]}
     return {"backtest_run": run.pk, "status": run.status, "races": run.races, "error": run.error[:300]}
 

@@ -750,12 +750,13 @@ def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) 
             raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
         return counts
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
-    counts["evaluation"] = model_evaluation_run(season=season)
     counts["maintenance"] = {
         **job_runs_prune(now=now),
         **live_snapshots_prune(now=now),
         **_model_artifacts_prune(),
     }
+    # Last: a backtest that crashes fails the job (its BacktestRun says why), after the upkeep ran.
+    counts["evaluation"] = model_evaluation_run(season=season)
     if changed is None:
         raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
     return counts

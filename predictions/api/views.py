@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import Http404
@@ -28,21 +27,15 @@ from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
-
-if TYPE_CHECKING:  # for the annotation only: the views import the engine where they call it
-    from predictions.services import ModelUnavailable
+from predictions.services import championship_cache_key, championship_simulate, prediction_what_if
+from predictions.services.regeneration import (
+    regeneration_job_get,
+    regeneration_job_payload,
+    regeneration_start,
+)
+from predictions.services.training import model_version_serving
 
 logger = logging.getLogger(__name__)
-
-
-def _model_unavailable(exc: ModelUnavailable) -> Response:
-    # The reasons name the artifacts' paths on the server: logged for the operator, never answered
-    # (the championship and what-if 503s go to anonymous clients).
-    logger.warning("answering 503 model_unavailable: %s", exc)
-    message = exc.public_message
-    return error_response(
-        code="model_unavailable", message=message[:1].upper() + message[1:], status_code=503
-    )
 
 
 class RacePredictionsView(CachedJSONView):
@@ -94,25 +87,10 @@ class RacePredictionsView(CachedJSONView):
         body = serializers.RegenerateIn(data=request.data)
         body.is_valid(raise_exception=True)
         race = race_get(race_id=race_id)
-        from predictions.services import ModelUnavailable
-        from predictions.services.predicting import PredictionInputError
-        from predictions.services.regeneration import QueueUnavailable, regeneration_start
-
         background = body.validated_data["background"]
-        try:
-            result = regeneration_start(
-                race=race, stage=body.validated_data.get("stage"), background=background
-            )
-        except ModelUnavailable as exc:
-            return _model_unavailable(exc)
-        except PredictionInputError as exc:
-            return error_response(
-                code="cannot_predict", message=str(exc), status_code=409, details=exc.details
-            )
-        except QueueUnavailable as exc:
-            return error_response(
-                code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503
-            )
+        # A missing model, a race it cannot predict and a broker down are mapped to their answers
+        # (503 / 409 / 503) by f1site.api.exception_handler.
+        result = regeneration_start(race=race, stage=body.validated_data.get("stage"), background=background)
         # A new background job is 202 even when eager Celery already ran it: the client polls the job.
         accepted = result.pending or (background and not result.duplicate)
         # 201 only when something was created: an unchanged regeneration kept the current sets.
@@ -151,8 +129,6 @@ class RegenerationJobView(MethodFirstMixin, APIView):
         responses={200: serializers.JobOut, **error_responses(400, 401, 403, 404, 429)},
     )
     def get(self, request, job_id: str):
-        from predictions.services.regeneration import regeneration_job_get, regeneration_job_payload
-
         try:
             run = regeneration_job_get(job_id=job_id)
         except ValueError as exc:
@@ -321,17 +297,9 @@ class WhatIfView(CachedJSONView):
         body = serializers.WhatIfIn(data=request.data)
         body.is_valid(raise_exception=True)
         race = race_get(race_id=race_id)
-        from predictions.services import ModelUnavailable, prediction_what_if
-        from predictions.services.predicting import PredictionInputError
-
-        try:
-            rows = prediction_what_if(race=race, grid=body.validated_data["grid"])
-        except ModelUnavailable as exc:
-            return _model_unavailable(exc)
-        except PredictionInputError as exc:  # details: e.g. not_entered / missing drivers
-            return error_response(
-                code="cannot_predict", message=str(exc), status_code=409, details=exc.details
-            )
+        # 503 without a model, 409 cannot_predict (details: e.g. not_entered / missing drivers):
+        # f1site.api.exception_handler
+        rows = prediction_what_if(race=race, grid=body.validated_data["grid"])
         return Response({"race": selectors.race_ref(race=race), "predictions": rows})
 
 
@@ -393,27 +361,19 @@ class ChampionshipView(CachedJSONView):
         # `invalid` with details.season: `02026` or a 20-digit number was a 404 before, `abc` a
         # `bad_request`. A season in range without races (2027) is the service's 404.
         season = _season_path(season)
-        from predictions.services import ModelUnavailable, championship_cache_key, championship_simulate
 
         def compute():
-            try:
-                # charged only when it simulates: a completed season is its stored standings
-                return championship_simulate(
-                    season=season, before_simulating=lambda: expensive_charge(request)
-                )
-            except ValueError as exc:
-                raise Http404(str(exc)) from None
+            # charged only when it simulates: a completed season is its stored standings
+            return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
 
-        try:
-            return self.cached(
-                request,
-                key=championship_cache_key(season=season),
-                ttl=settings.CACHE_TTL_PREDICTIONS,
-                tier="championship",
-                compute=compute,
-            )
-        except ModelUnavailable as exc:
-            return _model_unavailable(exc)
+        # A season without races (404) and no model (503): f1site.api.exception_handler
+        return self.cached(
+            request,
+            key=championship_cache_key(season=season),
+            ttl=settings.CACHE_TTL_PREDICTIONS,
+            tier="championship",
+            compute=compute,
+        )
 
 
 class ModelPerformanceView(CachedJSONView):
@@ -427,8 +387,6 @@ class ModelPerformanceView(CachedJSONView):
         responses={200: serializers.ModelPerformanceOut, **error_responses(429)},
     )
     def get(self, request):
-        from predictions.services.training import model_version_serving
-
         # Which version serves changes without any signal (an artifact breaks or is repaired on disk):
         # keyed by it, the cached answer follows on the next request, as health does.
         serving = model_version_serving()

@@ -1,7 +1,11 @@
 """Write-side services of the prediction engine (see the README section "Prediction engine")."""
 
 from predictions.services.backtest import backtest_run
-from predictions.services.championship import championship_cache_key, championship_simulate
+from predictions.services.championship import (
+    SeasonWithoutRaces,
+    championship_cache_key,
+    championship_simulate,
+)
 from predictions.services.post_race import (
     post_race_follow_up,
     race_results_process,
@@ -18,6 +22,7 @@ from predictions.services.training import ModelUnavailable, model_train, model_v
 
 __all__ = [
     "ModelUnavailable",
+    "SeasonWithoutRaces",
     "backtest_run",
     "championship_cache_key",
     "championship_simulate",

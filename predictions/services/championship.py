@@ -29,6 +29,11 @@ INELIGIBLE = {"E", "D"}
 FIRST_CONSTRUCTORS_SEASON = 1958
 
 
+class SeasonWithoutRaces(LookupError):
+    """The season has no race on the calendar: the API's 404. Its own type, so a ValueError from
+    the engine (a bug) is never mistaken for "unknown season"."""
+
+
 def title_odds_simulate(
     strengths: np.ndarray,
     current: np.ndarray,
@@ -147,7 +152,7 @@ def championship_cache_key(*, season: int):
 
 
 def championship_simulate(
-    *, season: int, as_of=None, n_sims: int = 5000, before_simulating: Callable[[], None] | None = None
+    *, season: int, n_sims: int = 5000, before_simulating: Callable[[], None] | None = None
 ) -> dict:
     """The season's championship. A completed season (every round has results) is its stored final
     standings (drivers' and constructors', position 1 the champion; no model needed). Otherwise the
@@ -169,7 +174,7 @@ def championship_simulate(
     """
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:
-        raise ValueError(f"no races in season {season}")
+        raise SeasonWithoutRaces(f"no races in season {season}")
     with_results = set(
         RaceResult.objects.filter(race__season_id=season).values_list("race_id", flat=True).distinct()
     )

@@ -552,6 +552,21 @@ def test_only_a_simulating_championship_request_counts_against_the_expensive_rat
     assert what_if.status_code == 429, what_if.content
 
 
+def test_an_engine_error_in_the_championship_is_a_500_not_a_404(api, ergast_data, monkeypatch):
+    """Only a season without races is a 404. Any other ValueError out of the simulation (a strict
+    zip, pandas, sklearn) is a bug: it was a 404 `not_found` carrying the internal message."""
+
+    def crash(**kwargs):
+        raise ValueError("zip() argument 2 is shorter than argument 1")
+
+    monkeypatch.setattr("predictions.api.views.championship_simulate", crash)
+    api.raise_request_exception = False
+    response = api.get("/api/v1/championship/2026")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert "zip()" not in response.content.decode()
+
+
 @pytest.mark.parametrize("season", ["2027", "2099"])
 def test_a_championship_without_races_has_one_wording(api, ergast_data, season):
     """A season in the documented range without races stored is one 404 wording."""

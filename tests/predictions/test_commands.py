@@ -314,13 +314,34 @@ def test_backtest_needs_an_earlier_season_within_the_window():
 
 
 def test_backtest_service_refuses_bad_numbers_before_storing_a_run(ergast_data):
-    from predictions.services import backtest_run
+    from predictions.services.backtest import BacktestArgumentError, backtest_run
 
-    with pytest.raises(ValueError, match="retrain_every must be 0"):
+    with pytest.raises(BacktestArgumentError, match="retrain_every must be 0"):
         backtest_run(seasons=[2025], retrain_every=-1)
-    with pytest.raises(ValueError, match="at least 1 season, got 0"):
+    with pytest.raises(BacktestArgumentError, match="at least 1 season, got 0"):
         backtest_run(seasons=[2025], window=0)
     assert not BacktestRun.objects.exists()
+
+
+def test_the_weekly_evaluation_skips_a_season_it_cannot_backtest_but_fails_on_a_crash(
+    ergast_data, monkeypatch
+):
+    """Only a refused argument is a skip. A ValueError raised inside the backtest is a bug: the
+    weekly job must fail (it read "skipped" and the job succeeded), with the run stored as failed."""
+    from predictions.tasks import model_evaluation_run
+
+    skipped = model_evaluation_run(season=2030)
+    assert skipped["skipped"].startswith("no race results for season(s) [2030]")
+    assert not BacktestRun.objects.exists()
+
+    def crash(*args, **kwargs):
+        raise ValueError("shapes (20,) and (21,) not aligned")
+
+    monkeypatch.setattr("predictions.services.backtest.backtest_compute", crash)
+    with pytest.raises(ValueError, match="not aligned"):
+        model_evaluation_run(season=2025)
+    run = BacktestRun.objects.get()
+    assert (run.status, run.error) == ("failed", "shapes (20,) and (21,) not aligned")
 
 
 def test_train_models_refuses_seasons_without_results_and_unwritable_catalogues(

@@ -712,6 +712,21 @@ def test_championship_page(client):
     assert client.get(reverse("analytics:championship"), {"season": 1800}).status_code == 404
 
 
+def test_an_engine_error_on_the_championship_page_is_a_500_never_a_cached_empty_page(monkeypatch):
+    """The page caught every ValueError as "no races that season" and cached a 200 without a
+    simulation for an hour; a bug in the engine is a 500 (logged), and nothing is cached."""
+    from django.test import Client
+
+    def crash(**kwargs):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr("analytics.views.championship_simulate", crash)
+    client = Client(raise_request_exception=False)
+    assert client.get(reverse("analytics:championship"), {"season": 2026}).status_code == 500
+    monkeypatch.undo()
+    assert client.get(reverse("analytics:championship"), {"season": 2026}).status_code == 503  # no model here
+
+
 @pytest.mark.parametrize(
     "season",
     ["02025", "99999999999999999999", "9" * 5000, "2025.0", "-1", "abc", "+2025", " 2025", "٢٠٢٥", "1_990"],

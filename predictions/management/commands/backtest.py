@@ -4,7 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from predictions.ml.metrics import BRIER_METRICS, RANK_METRICS
-from predictions.services import backtest_run
+from predictions.services.backtest import BacktestArgumentError, backtest_run
 
 SEASONS = (1950, 2100)  # as sync_f1 / sync_openf1 / load_ergast: a typo must not mean 3 million seasons
 MAX_WINDOW = 200  # seasons; more than the whole history, so it means "every earlier season"
@@ -71,7 +71,7 @@ class Command(BaseCommand):
                 retrain_every=opts["retrain_every"],
                 window=opts["window"],
             )
-        except ValueError as exc:
+        except BacktestArgumentError as exc:  # a crash inside the run is a bug: its traceback shows
             raise CommandError(str(exc)) from exc
         report = run.results
         if opts["json"]:
