@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,11 +40,24 @@ from ingestion.clients.ratelimit import RateLimitTimeout
 logger = logging.getLogger(__name__)
 
 
+# Query parameters that carry credentials (Open-Meteo's commercial `apikey`): their values never
+# reach a log line, an exception or a stored SyncRun error — requests' own ConnectionError text
+# repeats the whole URL, so the redaction works on any text, not on a parsed URL.
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:apikey|api_key|key|token|access_token)=)[^&\s'\"]+")
+
+
+def secrets_redact(text: str) -> str:
+    """`text` with the values of credential query parameters replaced by ***."""
+    return _SECRET_PARAM.sub(r"\1***", text)
+
+
 # --------------------------------------------------------------------------------------- errors
 class SourceError(Exception):
-    """Data from an external source could not be obtained or used. `url` names the request."""
+    """Data from an external source could not be obtained or used. `url` names the request, its
+    credentials redacted (`secrets_redact`)."""
 
     def __init__(self, message: str, *, url: str, status: int | None = None):
+        url, message = secrets_redact(url), secrets_redact(message)
         super().__init__(f"{message} [{url}]")
         self.url = url
         self.status = status
@@ -248,8 +262,8 @@ class JsonHttpClient:
                     "retrying request",
                     extra={
                         "source": self.name,
-                        "url": url,
-                        "reason": exc.reason,
+                        "url": secrets_redact(url),
+                        "reason": secrets_redact(exc.reason),
                         "attempt": attempt + 1,
                         "wait_s": round(wait, 3),
                     },

@@ -153,6 +153,30 @@ def test_open_meteo_key_is_sent_when_set(mirror):
     assert any("apikey=k123" in url for url in mirror.requests_settled(at_least=1)["urls"])
 
 
+@pytest.mark.parametrize(
+    "fault", [{"status": 503, "retry_after": 0}, {"body": "malformed"}, {"reset": True}], ids=fault_id
+)
+def test_the_open_meteo_key_stays_out_of_errors_and_logs(mirror, fault, caplog):
+    """The key is a query parameter: every retry warning and every SourceError named the full URL,
+    and requests' connection-error text repeats it, so it reached the logs and SyncRun.errors."""
+    mirror.set_faults({"prefix": "/v1/forecast", **fault})
+    client = OpenMeteoClient(api_key="s3cr3t-key", max_retries=1)
+    with caplog.at_level("WARNING"), pytest.raises(SourceError) as raised:
+        client.forecast(latitude=26.0325, longitude=50.5106, start=date(2024, 3, 2), end=date(2024, 3, 2))
+    assert any("apikey=s3cr3t-key" in url for url in mirror.requests_settled(at_least=2)["urls"])  # sent
+    logged = " ".join(str(vars(record)) for record in caplog.records)
+    assert "retrying request" in logged and "apikey=***" in logged
+    assert "s3cr3t" not in logged and "s3cr3t" not in str(raised.value) and "s3cr3t" not in raised.value.url
+    assert "apikey=***" in str(raised.value) and "latitude=26.0325" in raised.value.url
+
+
+def test_an_unreachable_open_meteo_does_not_leak_the_key():
+    client = OpenMeteoClient(base_url="http://127.0.0.1:9/v1", api_key="s3cr3t-key", max_retries=0)
+    with pytest.raises(SourceUnavailable) as raised:
+        client.forecast(latitude=26.0325, longitude=50.5106, start=date(2024, 3, 2), end=date(2024, 3, 2))
+    assert "connection error" in str(raised.value) and "s3cr3t" not in str(raised.value)
+
+
 @pytest.mark.parametrize("fault", TRANSIENT_FAULTS, ids=fault_id)
 def test_open_meteo_transient_faults_are_retried(mirror, fault):
     mirror.set_faults({"prefix": "/v1/forecast", "count": 2, **fault})
