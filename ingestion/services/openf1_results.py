@@ -36,6 +36,7 @@ from ingestion.models import (
 from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
 from ingestion.services.validation import validate_classification
+from ingestion.signals import races_changed_send
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,13 @@ def openf1_session_results_ingest(
     except (IntegrityError, DataError) as exc:  # e.g. a position still held by a stored row
         problem = f"{race.slug} {session.session_type}: the database rejected the classification: {exc}"
         return {**_rejected(session=session, problems=[problem.strip()]), "unmatched_numbers": unmatched}
+    if counts.created or counts.updated or counts.deleted:
+        # bulk upserts fire no model signals: the race page and API, the driver / team analytics and
+        # the season lists read these rows, so their cache entries go (a later Jolpica sync that
+        # finds the same rows changes nothing and would not clear them)
+        transaction.on_commit(
+            lambda: races_changed_send(sender=openf1_session_results_ingest, race_ids=[race.slug])
+        )
     return {"rows": len(rows), **counts.as_dict(), "unmatched_numbers": unmatched}
 
 

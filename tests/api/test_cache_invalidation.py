@@ -161,6 +161,40 @@ def test_season_filtered_analytics_follow_a_sync(api, ergast_data):
     assert all(after[path] != before[path] for path in paths)
 
 
+def _fp1(race: dict) -> list:
+    return next((s["results"] for s in race["practice"] if s["session"] == "FP1"), [])
+
+
+def test_openf1_qualifying_and_practice_reach_the_cached_race_and_analytics(
+    api, mirror, ergast_data, django_capture_on_commit_callbacks
+):
+    """QA: OpenF1's post-session classifications were written in bulk without races_changed, so
+    the race answer and the analytics kept the old rows until their TTLs (up to 7 days for the
+    season lists), and a later Jolpica sync finding the same rows cleared nothing."""
+    from ingestion.models import OpenF1Session, PracticeResult, QualifyingResult, Race, SessionType
+    from ingestion.services.openf1_results import openf1_session_results_ingest
+    from ingestion.services.openf1_sessions import openf1_sessions_sync
+
+    openf1_sessions_sync(seasons=[2024])
+    china = Race.objects.get(slug="2024_china")
+    QualifyingResult.objects.filter(race=china).delete()
+    PracticeResult.objects.filter(race=china, session="FP1").delete()
+    paths = [
+        "/api/v1/races/2024_china",
+        "/api/v1/analytics/driver/max_verstappen?season=2024",
+        "/api/v1/analytics/team/red_bull?season=2024",
+    ]
+    before = {path: _get(api, path) for path in paths}  # cached without China's qualifying
+    assert before[paths[0]][1]["qualifying"] == [] and _fp1(before[paths[0]][1]) == []
+    for session_type in (SessionType.QUALIFYING, SessionType.FP1):
+        session = OpenF1Session.objects.get(race=china, session_type=session_type)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert openf1_session_results_ingest(session=session)["created"] > 15
+    after = _as_recomputed(api, paths)
+    assert len(after[paths[0]][1]["qualifying"]) == 20 and len(_fp1(after[paths[0]][1])) == 20
+    assert all(after[path] != before[path] for path in paths)
+
+
 # --- 3. other admin edits --------------------------------------------------------------------------
 def test_driver_edit_reaches_races_standings_analytics_and_predictions(
     api, ergast_data, django_capture_on_commit_callbacks
