@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.http import Http404
+from django.utils import timezone
 
 from ingestion.models import Race
 from ingestion.services.race_ids import parse_race_id, race_id_canonical
@@ -25,3 +28,27 @@ def race_get(*, race_id: str) -> Race:
     if race is None:
         raise Http404(f"No race with id {race_id!r}")
     return race
+
+
+class RaceStatus:
+    """A race's status, the one rule for the API and the pages (`race_status_derive`)."""
+
+    SCHEDULED = "scheduled"
+    AWAITING_RESULTS = "awaiting_results"
+    COMPLETED = "completed"
+    REMOVED_UPSTREAM = "removed_upstream"  # no longer on its season's calendar upstream; data kept
+    CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED, REMOVED_UPSTREAM)
+
+
+def race_status_derive(
+    *, race_date: dt.date, has_results: bool, today: dt.date | None = None, removed: bool = False
+) -> str:
+    """removed_upstream = upstream no longer lists the race (`Race.removed_upstream_at`); completed =
+    results stored; awaiting results = race day passed without them; else scheduled."""
+    if removed:
+        return RaceStatus.REMOVED_UPSTREAM
+    if has_results:
+        return RaceStatus.COMPLETED
+    return (
+        RaceStatus.AWAITING_RESULTS if race_date < (today or timezone.now().date()) else RaceStatus.SCHEDULED
+    )

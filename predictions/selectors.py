@@ -23,6 +23,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
+from ingestion.selectors import RaceStatus, race_status_derive
 from predictions.features.registry import feature_catalogue_rows
 from predictions.models import (
     BacktestRun,
@@ -70,17 +71,16 @@ def _races_with_results() -> QuerySet[Race]:
     )
 
 
-REMOVED_UPSTREAM = "removed_upstream"
-
-
 def race_status(*, race: Race, as_of: datetime | None = None) -> str:
-    if race.removed_upstream_at is not None:
-        return REMOVED_UPSTREAM
-    today = _today(as_of)
+    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`."""
+    if race.removed_upstream_at is not None:  # no query for a race upstream dropped
+        return RaceStatus.REMOVED_UPSTREAM
     has_results = RaceResult.objects.filter(race=race).exists()
-    if race_completed(race=race, has_results=has_results, as_of=as_of):
-        return "completed"
-    return "awaiting_results" if race.date < today else "scheduled"
+    return race_status_derive(
+        race_date=race.date,
+        has_results=race_completed(race=race, has_results=has_results, as_of=as_of),
+        today=_today(as_of),
+    )
 
 
 def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:

@@ -29,30 +29,9 @@ from ingestion.models import (
     Team,
     WeatherForecast,
 )
+from ingestion.selectors import race_status_derive
 
 logger = logging.getLogger(__name__)
-
-
-class RaceStatus:
-    SCHEDULED = "scheduled"
-    AWAITING_RESULTS = "awaiting_results"
-    COMPLETED = "completed"
-    REMOVED_UPSTREAM = "removed_upstream"  # no longer on its season's calendar upstream; data kept
-    CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED, REMOVED_UPSTREAM)
-
-
-def race_status_derive(
-    *, race_date: dt.date, has_results: bool, today: dt.date | None = None, removed: bool = False
-) -> str:
-    """removed_upstream = upstream no longer lists the race (`Race.removed_upstream_at`); completed =
-    results stored; awaiting results = race day passed without them; else scheduled."""
-    if removed:
-        return RaceStatus.REMOVED_UPSTREAM
-    if has_results:
-        return RaceStatus.COMPLETED
-    return (
-        RaceStatus.AWAITING_RESULTS if race_date < (today or timezone.now().date()) else RaceStatus.SCHEDULED
-    )
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -364,7 +343,8 @@ WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)
 """
 _STANDINGS_LATEST_SEASON_SQL = (
     "SELECT MAX(r.season_id) FROM ingestion_race r "
-    "WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id)"
+    "WHERE EXISTS (SELECT 1 FROM ingestion_driverstanding ds WHERE ds.race_id = r.id) "
+    "AND r.removed_upstream_at IS NULL"  # as _STANDINGS_RACES: the season must have a race it can show
 )
 # The race whose standings are asked for, keyed by (season given, round given): the latest with
 # standings, or exactly the round asked for (never an earlier one in its place).

@@ -9,7 +9,7 @@ import re
 from rest_framework import serializers
 
 from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, QueryIntegerField, page_serializer
-from ingestion.api.selectors import RaceStatus
+from ingestion.selectors import RaceStatus
 
 # A driver/team id: the Ergast ref, matched whole. Mostly lower case, but real refs carry capitals
 # (`Cannoc`, `scott_Brown`, `Changy`), so both cases are accepted; every ref starts with a letter.

@@ -7,8 +7,9 @@ import json
 
 from django.utils import timezone
 
-from ingestion.api.selectors import race_status_derive, sql_datetime, sql_rows
+from ingestion.api.selectors import sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
+from ingestion.selectors import race_status_derive
 from predictions import selectors as engine
 from predictions.models import ModelVersion, Prediction, PredictionStage
 

@@ -306,6 +306,26 @@ def test_standings_default_to_the_latest_round(api, ergast_data):
     assert api.get("/api/v1/standings", {"season": 2024}).json()["round"] == 24
 
 
+def test_a_round_without_a_season_skips_a_season_whose_only_standings_are_of_a_removed_race(api, ergast_data):
+    """`?round=N` alone means round N of the latest season with standings it can show: a later
+    season whose only standings belong to a race upstream removed (kept, off the calendar) made it
+    a 404, while the latest standings (no round) skipped that race."""
+    from django.utils import timezone
+
+    from ingestion.models import DriverStanding
+    from tests.factories import RaceFactory
+
+    kept = DriverStanding.objects.filter(race__season_id=2026, race__round=1).first()
+    removed = RaceFactory(season__year=2027, round=1, removed_upstream_at=timezone.now())
+    DriverStanding.objects.create(
+        race=removed, driver_id=kept.driver_id, points=25, position=1, position_text="1", wins=1
+    )
+    response = api.get("/api/v1/standings", {"round": 1})
+    assert response.status_code == 200, response.content[:300]
+    assert (response.json()["season"], response.json()["round"]) == (2026, 1)
+    assert api.get("/api/v1/standings").json()["season"] == 2026
+
+
 def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_num_queries):
     race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2023"}
     ver = next(d["driverId"] for d in csv_rows("drivers") if d["driverRef"] == "max_verstappen")
