@@ -841,16 +841,9 @@ def connect_invalidation_signals() -> None:
         pre_save.connect(_on_entity_pre_save, sender=model, dispatch_uid=f"f1cache-{name}-pre-save")
         post_save.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-save")
         post_delete.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-del")
-    try:
-        from ingestion.signals import races_changed
-    except ImportError:  # the sync engineer's signal has not landed yet
-        pass
-    else:
-        races_changed.connect(_on_races_changed, dispatch_uid="f1cache-races-changed")
-    try:
-        from predictions.signals import models_changed, predictions_changed
-    except ImportError:
-        pass
-    else:
-        predictions_changed.connect(_on_predictions_changed, dispatch_uid="f1cache-predictions-changed")
-        models_changed.connect(_on_models_changed, dispatch_uid="f1cache-models-changed")
+    from ingestion.signals import races_changed
+    from predictions.signals import models_changed, predictions_changed
+
+    races_changed.connect(_on_races_changed, dispatch_uid="f1cache-races-changed")
+    predictions_changed.connect(_on_predictions_changed, dispatch_uid="f1cache-predictions-changed")
+    models_changed.connect(_on_models_changed, dispatch_uid="f1cache-models-changed")

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin.pipeline import ViewOnlyAdmin
+from predictions.ml.artifacts import ArtifactError
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
 from predictions.services import ModelUnavailable, model_version_activate
 from predictions.services.predicting import PredictionInputError
@@ -59,7 +60,7 @@ class ModelVersionAdmin(ViewOnlyAdmin):
             return
         try:
             model_version_activate(version=version)
-        except Exception as exc:  # ArtifactError: the artifact is missing or corrupt
+        except ArtifactError as exc:  # the artifact is missing or corrupt; anything else is a 500
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return
         self.message_user(

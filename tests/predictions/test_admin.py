@@ -90,6 +90,35 @@ def test_activation_message_shows_the_version_label_as_is(ergast_data, admin_cli
     assert "V20261126" not in body
 
 
+def test_activation_refuses_a_bad_artifact_with_a_message_but_a_bug_is_a_500(
+    ergast_data, admin_client, monkeypatch
+):
+    """The action caught every exception as "Not activated: …" with no log record; only the
+    artifact's refusal (ArtifactError) is a message now, anything else an error Django logs."""
+    from django.test import Client
+
+    from predictions.ml.artifacts import ArtifactError
+
+    version = ModelVersionFactory(label="v-broken")
+    url = reverse("admin:predictions_modelversion_changelist")
+    form = {"action": "activate_version", "_selected_action": [version.pk]}
+
+    def refuse(*, version):
+        raise ArtifactError(f"model artifact for {version.label} is missing")
+
+    monkeypatch.setattr("predictions.admin.model_version_activate", refuse)
+    body = admin_client.post(url, form, follow=True).content.decode()
+    assert "Not activated: model artifact for v-broken is missing" in body
+
+    def crash(*, version):
+        raise KeyError("calibration")
+
+    monkeypatch.setattr("predictions.admin.model_version_activate", crash)
+    crashing = Client(raise_request_exception=False)
+    crashing.cookies = admin_client.cookies
+    assert crashing.post(url, form).status_code == 500
+
+
 def _regenerate_from_admin(admin_client, prediction):
     return admin_client.post(
         reverse("admin:predictions_prediction_changelist"),
