@@ -362,7 +362,7 @@ def job_run_execute(
             worker=_worker_name(),
             heartbeat_at=started,
         )
-        with lock.heartbeat(), run_heartbeat(run.pk):  # the run's, for the stale-run sweep
+        with lock.heartbeat(), run_heartbeat(run_id=run.pk):  # the run's, for the stale-run sweep
             counts = func() or {}
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
