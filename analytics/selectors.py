@@ -242,6 +242,13 @@ def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
     return data
 
 
+def team_ranking_named(*, ranking: list[dict]) -> list[dict]:
+    """The rows of `team_analytics_get`'s `qualifying_pace_ranking` (whose `team` is the ref, as the
+    API shows it) with each team's display name under `name` (the ref for a team no longer stored)."""
+    names = dict(Team.objects.filter(pk__in=[r["team_id"] for r in ranking]).values_list("pk", "name"))
+    return [{**r, "name": names.get(r["team_id"], r["team"])} for r in ranking]
+
+
 # --- page data -------------------------------------------------------------------------------
 
 

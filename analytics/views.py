@@ -511,15 +511,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     analytics = selectors.team_analytics_get(team=team, season=season)
     dev = analytics["development"]["per_race"]
     champ = analytics["championship"]["per_round"]
-    names = {
-        t.pk: t.name
-        for t in selectors.Team.objects.filter(
-            pk__in=[r["team_id"] for r in analytics["qualifying_pace_ranking"]]
-        )
-    }
-    ranking = [
-        {**r, "name": names.get(r["team_id"], r["team"])} for r in analytics["qualifying_pace_ranking"]
-    ]
+    ranking = selectors.team_ranking_named(ranking=analytics["qualifying_pace_ranking"])
     context = {
         "team": team,
         "seasons": seasons,
