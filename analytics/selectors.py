@@ -326,14 +326,6 @@ def drivers_by_number(*, race: Race, numbers: list[int]) -> dict[int, Driver]:
     return out
 
 
-def race_latest_with_results(*, before: Race | None = None) -> Race | None:
-    """The most recent race that has results (optionally on or before `before`'s date)."""
-    qs = Race.objects.filter(results__isnull=False)
-    if before is not None:
-        qs = qs.filter(date__lte=before.date)
-    return qs.order_by("-date").first()
-
-
 def race_results_list(*, race: Race | None) -> list[RaceResult]:
     if race is None:
         return []
