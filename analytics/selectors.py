@@ -242,6 +242,13 @@ def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
     return data
 
 
+def team_ranking_named(*, ranking: list[dict]) -> list[dict]:
+    """The rows of `team_analytics_get`'s `qualifying_pace_ranking` (whose `team` is the ref, as the
+    API shows it) with each team's display name under `name` (the ref for a team no longer stored)."""
+    names = dict(Team.objects.filter(pk__in=[r["team_id"] for r in ranking]).values_list("pk", "name"))
+    return [{**r, "name": names.get(r["team_id"], r["team"])} for r in ranking]
+
+
 # --- page data -------------------------------------------------------------------------------
 
 
@@ -317,14 +324,6 @@ def drivers_by_number(*, race: Race, numbers: list[int]) -> dict[int, Driver]:
         for d in Driver.objects.filter(permanent_number__in=missing).order_by("-date_of_birth"):
             out.setdefault(d.permanent_number, d)
     return out
-
-
-def race_latest_with_results(*, before: Race | None = None) -> Race | None:
-    """The most recent race that has results (optionally on or before `before`'s date)."""
-    qs = Race.objects.filter(results__isnull=False)
-    if before is not None:
-        qs = qs.filter(date__lte=before.date)
-    return qs.order_by("-date").first()
 
 
 def race_results_list(*, race: Race | None) -> list[RaceResult]:

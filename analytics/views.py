@@ -511,15 +511,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     analytics = selectors.team_analytics_get(team=team, season=season)
     dev = analytics["development"]["per_race"]
     champ = analytics["championship"]["per_round"]
-    names = {
-        t.pk: t.name
-        for t in selectors.Team.objects.filter(
-            pk__in=[r["team_id"] for r in analytics["qualifying_pace_ranking"]]
-        )
-    }
-    ranking = [
-        {**r, "name": names.get(r["team_id"], r["team"])} for r in analytics["qualifying_pace_ranking"]
-    ]
+    ranking = selectors.team_ranking_named(ranking=analytics["qualifying_pace_ranking"])
     context = {
         "team": team,
         "seasons": seasons,
@@ -751,35 +743,29 @@ def _season_rows(seasons, *, stage: str) -> list[dict]:
 
 
 def _calibration_groups(results: dict) -> list[dict]:
-    """Reliability tables from a backtest: `calibration: {target: [bins]}` or `overall.calibration_<target>`."""
+    """Reliability tables from a backtest report (predictions.ml.backtest.backtest_report): the
+    model's summary holds `calibration_<target>: [{bin, n, predicted, observed}]`
+    (predictions.ml.metrics.summarise)."""
     found: dict[str, list] = {}
-    calib = results.get("calibration")
-    if isinstance(calib, dict):
-        found.update({str(k): v for k, v in calib.items() if isinstance(v, list)})
     overall = results.get("overall")
-    if isinstance(overall, dict):
-        for key, value in overall.items():
+    model_block = overall.get("model") if isinstance(overall, dict) else None
+    if isinstance(model_block, dict):
+        for key, value in model_block.items():
             if key.startswith("calibration_") and isinstance(value, list):
-                found.setdefault(key.removeprefix("calibration_"), value)
-        model_block = overall.get("model")
-        if isinstance(model_block, dict):
-            for key, value in model_block.items():
-                if key.startswith("calibration_") and isinstance(value, list):
-                    found.setdefault(key.removeprefix("calibration_"), value)
+                found[key.removeprefix("calibration_")] = value
     groups = []
     for target, bins in found.items():
         rows = []
         for b in bins:
             if not isinstance(b, dict):
                 continue
-            pred = b.get("predicted", b.get("mean_predicted"))
-            obs = b.get("observed", b.get("fraction_positive"))
+            pred, obs = b.get("predicted"), b.get("observed")
             if pred is None or obs is None:
                 continue
             rows.append(
                 {
                     "bin": b.get("bin", ""),
-                    "n": b.get("n", b.get("count", "")),
+                    "n": b.get("n", ""),
                     "predicted": float(pred),
                     "observed": float(obs),
                 }

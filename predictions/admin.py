@@ -95,7 +95,7 @@ class ModelVersionAdmin(ViewOnlyAdmin):
 def _refresh_upcoming(model_admin: admin.ModelAdmin, request, *, reason: str) -> None:
     # The upcoming races' current sets were made by the previous model: refresh them now (one job
     # per race under the pipeline's per-race lock) instead of at the daily job's catch-up.
-    from predictions.tasks import upcoming_predictions_refresh_enqueue
+    from predictions.services.refresh import upcoming_predictions_refresh_enqueue
 
     refresh = upcoming_predictions_refresh_enqueue(reason=reason)
     if refresh.queued:

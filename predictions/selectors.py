@@ -237,17 +237,6 @@ def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-def model_version_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.order_by("-created_at")
-
-
-def backtest_latest(*, stage: str | None = None) -> BacktestRun | None:
-    qs = BacktestRun.objects.filter(status=BacktestStatus.SUCCEEDED)
-    if stage:
-        qs = qs.filter(stage=stage)
-    return qs.order_by("-created_at").first()
-
-
 # The period the README's headline backtest is measured on (`backtest --seasons 2022-2025`): a run
 # over other seasons (a weekly season-so-far evaluation, a quick 7-race check) is no headline.
 BACKTEST_STANDARD_SEASONS = [2022, 2023, 2024, 2025]

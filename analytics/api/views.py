@@ -5,21 +5,20 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 
-from analytics.selectors import driver_analytics_get, team_analytics_get
+from analytics.selectors import driver_analytics_get, driver_get, team_analytics_get, team_get
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, validate_query
 from ingestion.api import selectors, serializers
 from ingestion.api.views import _REF, ref_param, season_ttl
-from ingestion.models import Driver, Team
 
 
-def _entity_or_404(model, ref: str, label: str):
-    if not _REF.fullmatch(ref):
-        raise Http404(f"No {label} with id {ref[:80]!r}")
-    obj = model.objects.filter(ref=ref).first()
-    if obj is None:
-        raise Http404(f"No {label} with id {ref!r}")
-    return obj
+def _entity_or_404(get, ref: str, label: str):
+    """The driver / team (`get`: analytics.selectors.driver_get / team_get; the caller has checked
+    the ref's form), or the API's 404 text for it."""
+    try:
+        return get(ref=ref)
+    except Http404:
+        raise Http404(f"No {label} with id {ref!r}") from None
 
 
 class DriverAnalyticsView(CachedJSONView):
@@ -38,7 +37,7 @@ class DriverAnalyticsView(CachedJSONView):
             raise Http404(f"No driver with id {driver_id[:80]!r}")
 
         def compute():
-            driver = _entity_or_404(Driver, driver_id, "driver")
+            driver = _entity_or_404(driver_get, driver_id, "driver")
             return {
                 "driver": selectors.driver_list_item(driver=driver),
                 "season": season,
@@ -69,7 +68,7 @@ class TeamAnalyticsView(CachedJSONView):
             raise Http404(f"No team with id {team_id[:80]!r}")
 
         def compute():
-            team = _entity_or_404(Team, team_id, "team")
+            team = _entity_or_404(team_get, team_id, "team")
             return {
                 "team": {"id": team.ref, "name": team.name, "nationality": team.nationality, "url": team.url},
                 "season": season,

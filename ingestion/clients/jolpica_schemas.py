@@ -150,11 +150,6 @@ class ConstructorStanding(_Model):
     Constructor: ConstructorItem
 
 
-class StandingsList(_Model):
-    season: Digits
-    round: Digits
-
-
 class Status(_Model):
     statusId: Digits
     count: Digits | None = None

@@ -569,8 +569,8 @@ class _DumpLoader:
                 continue
             rows = df[df["year"] == season]
             changes = calendar_reconcile(
-                season,
-                [
+                season=season,
+                upstream=[
                     UpstreamEntry(
                         round=int(r.round),
                         slug=slugs[(season, int(r.round))],

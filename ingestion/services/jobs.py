@@ -362,7 +362,7 @@ def job_run_execute(
             worker=_worker_name(),
             heartbeat_at=started,
         )
-        with lock.heartbeat(), run_heartbeat(run.pk):  # the run's, for the stale-run sweep
+        with lock.heartbeat(), run_heartbeat(run_id=run.pk):  # the run's, for the stale-run sweep
             counts = func() or {}
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
@@ -693,7 +693,7 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
     observed weather and post-race step of the races it completed — not the OpenF1 sessions again."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from ingestion.services.weather_observed import weather_observed_sync
-    from predictions.tasks import post_race_follow_up_run, races_results_process_run
+    from predictions.services.post_race import post_race_follow_up, races_results_process
 
     now = now or timezone.now()
     season = _current_season(now)
@@ -717,13 +717,13 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
     todo = {r.pk: r for r in [*completed, *pending]}
     counts["post_race_pending"] = [r.slug for r in pending if r.slug not in (changed or [])]
     if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
-        counts["post_race"] = races_results_process_run(
+        counts["post_race"] = races_results_process(
             races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
         )
     else:
         # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
         # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
-        counts["post_race"] = post_race_follow_up_run(as_of=now)
+        counts["post_race"] = post_race_follow_up(as_of=now)
     if locked:
         raise JolpicaStepLocked(job="daily_results_sync", counts=counts, cause=counts["jolpica"]["error"])
     return counts
@@ -737,7 +737,7 @@ def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) 
     raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone."""
     from ingestion.services.live_timing import live_snapshots_prune
     from ingestion.services.openf1_sessions import openf1_sessions_sync
-    from predictions.tasks import model_evaluation_run
+    from predictions.services.backtest import model_evaluation_run
 
     now = now or timezone.now()
     season = _current_season(now)

@@ -438,8 +438,8 @@ class _Sync:
             )
             rows = {int(p.round): race_row(p, circuit_pk=circuit_pk[p.Circuit.circuitId]) for p in payloads}
             changes = calendar_reconcile(
-                season,
-                [
+                season=season,
+                upstream=[
                     UpstreamEntry(
                         round=rnd,
                         slug=slugs[(season, rnd)],

@@ -120,7 +120,7 @@ def match_calendar(
     return matched, sorted(free.values(), key=lambda r: r.round)
 
 
-def attached_counts(race_pk: int) -> dict[str, int]:
+def attached_counts(*, race_pk: int) -> dict[str, int]:
     """Rows that point at the race and are worth keeping (everything but weather and forecasts)."""
     out = {}
     for rel in Race._meta.related_objects:
@@ -132,7 +132,7 @@ def attached_counts(race_pk: int) -> dict[str, int]:
     return out
 
 
-def calendar_reconcile(season: int, upstream: list[UpstreamEntry]) -> CalendarChanges:
+def calendar_reconcile(*, season: int, upstream: list[UpstreamEntry]) -> CalendarChanges:
     """Match, renumber, delete or park the season's stored races to fit `upstream` (call inside a
     transaction). New races are not created here: `new_slugs` gives each one a free race id (or
     `conflicts` says why none could be found) and the caller inserts them at their rounds."""
@@ -149,7 +149,7 @@ def calendar_reconcile(season: int, upstream: list[UpstreamEntry]) -> CalendarCh
     parked_rounds: dict[int, int] = {}  # pk -> parked round
     to_delete: list[StoredRace] = []
     for race in vanished:
-        attached = attached_counts(race.pk)
+        attached = attached_counts(race_pk=race.pk)
         if attached:
             parked_rounds[race.pk] = race.round
             changes.kept_removed.append((race.slug, race.round, attached))

@@ -169,7 +169,7 @@ def races_resync_job(
     clock = time.monotonic()
     status, error, outcome = JobStatus.FAILED, "", {}
     try:
-        with run_heartbeat(run.pk):  # for the stale-run sweep
+        with run_heartbeat(run_id=run.pk):  # for the stale-run sweep
             outcome = races_resync_run(race_ids=race_ids)
         bad = {s: e for s, e in outcome["seasons"].items() if e["status"] in ("failed", "interrupted")}
         status = JobStatus.FAILED if bad else JobStatus.SUCCEEDED

@@ -62,8 +62,8 @@ WORKER_SILENT = (
 )
 
 
-def run_heartbeat(run_id: int) -> Periodic:
-    """`with run_heartbeat(run.pk): ...` around the work of a run whose row already says RUNNING with
+def run_heartbeat(*, run_id: int) -> Periodic:
+    """`with run_heartbeat(run_id=run.pk): ...` around the work of a run whose row already says RUNNING with
     this process as its worker and a fresh `heartbeat_at` (set when the run is created or claimed):
     writes `heartbeat_at` every LIVENESS_HEARTBEAT_SECONDS until the block ends."""
 

@@ -14,7 +14,7 @@ and rows dropped upstream disappear. Rows corrected in admin are kept and report
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import models
@@ -151,14 +151,3 @@ def upsert_rows(
             update_fields=value_fields or None,
         )
     return counts
-
-
-def chunked(items: Iterable, size: int):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

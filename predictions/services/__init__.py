@@ -8,12 +8,10 @@ from predictions.services.championship import (
 )
 from predictions.services.post_race import (
     post_race_follow_up,
-    race_results_process,
     races_results_process,
 )
 from predictions.services.predicting import (
     prediction_generate,
-    prediction_overview_refresh,
     prediction_what_if,
     predictions_backfill,
 )
@@ -31,9 +29,7 @@ __all__ = [
     "model_version_activate",
     "post_race_follow_up",
     "prediction_generate",
-    "prediction_overview_refresh",
     "prediction_what_if",
     "predictions_backfill",
-    "race_results_process",
     "races_results_process",
 ]

@@ -106,3 +106,14 @@ def _seasons_check(*, seasons: list[int], window: int, with_results: set[int]) -
             f"nothing to train on for season(s) {untrainable}: no results in the {window} season(s) "
             "before (raise --window)"
         )
+
+
+def model_evaluation_run(*, season: int) -> dict:
+    """The weekly job's evaluation report: a backtest of `season` so far (stage post). A season it
+    cannot backtest (e.g. no completed race yet) is a skip; a crash inside the backtest propagates
+    (its BacktestRun is stored as failed) and fails the job."""
+    try:
+        run: BacktestRun = backtest_run(seasons=[season], stage="post")
+    except BacktestArgumentError as exc:  # e.g. no completed race yet this season
+        return {"skipped": str(exc)[:300]}
+    return {"backtest_run": run.pk, "status": run.status, "races": run.races, "error": run.error[:300]}

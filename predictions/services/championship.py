@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db.models import Sum
@@ -18,6 +19,9 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
+
+if TYPE_CHECKING:
+    from f1site.cache import ListKey
 
 POINTS = np.array([25, 18, 15, 12, 10, 8, 6, 4, 2, 1], float)
 # Sprint points: 3-2-1 in 2021 (the first sprints), 8-7-…-1 since 2022.
@@ -138,7 +142,7 @@ def _standings(season: int, done: list[Race], model, key: str, results_key: str)
     return Table(points, texts, positions)
 
 
-def championship_cache_key(*, season: int):
+def championship_cache_key(*, season: int) -> ListKey:
     """The cache entry of a season's championship answer, shared by the API and the page: per
     season and per model version serving (`model_version_serving`), so odds a stand-in simulated
     while the active artifact was broken are not served once it is repaired, and with no loadable

@@ -227,15 +227,6 @@ def post_race_follow_up(*, as_of=None) -> dict:
     return summary
 
 
-def race_results_process(*, race: Race, as_of=None) -> dict:
-    """Score the race's pre-race predictions (backfilling one if none was stored), retrain when
-    AUTO_RETRAIN_ENABLED, and refresh the upcoming races' predictions. Returns a summary."""
-    summary: dict = {"race": race.slug, "retrained": None, "refreshed": [], **_race_score(race)}
-    _retrain_and_refresh(summary, as_of=as_of)
-    logger.info("post-race step for %s: %s", race.slug, summary)
-    return summary
-
-
 def races_results_process(*, races: Sequence[Race], as_of=None) -> dict:
     """The post-race step for several races at once (e.g. a run that catches up on races an
     interrupted run left unscored): score each race (backfilling where needed), then retrain once

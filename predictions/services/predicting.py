@@ -713,22 +713,3 @@ def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
             }
         )
     return result
-
-
-def prediction_overview_refresh(*, as_of: datetime | None = None) -> dict:
-    """Make the next-3 / past-3 view complete: backfill the recent completed races that have no
-    stored prediction (and score them), then predict the upcoming races (a race whose inputs did
-    not change keeps its sets and is listed under `unchanged`). Returns what was done."""
-    from predictions.selectors import race_list_recent_completed, race_list_upcoming
-    from predictions.services.post_race import race_accuracy_score
-
-    backfilled = predictions_backfill(races=race_list_recent_completed(as_of=as_of))
-    for race in backfilled:
-        race_accuracy_score(race=race)
-    upcoming = race_list_upcoming(as_of=as_of)
-    unchanged = [r.slug for r in upcoming if not prediction_generate(race=r, as_of=as_of).stored]
-    return {
-        "backfilled": [r.slug for r in backfilled],
-        "predicted": [r.slug for r in upcoming],
-        "unchanged": unchanged,  # predicted, but nothing new stored: same model and inputs
-    }

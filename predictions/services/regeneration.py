@@ -363,7 +363,7 @@ def _run_inline(*, run: JobRun, race: Race, stage: str | None) -> Regeneration:
 
     clock = time.monotonic()
     try:
-        with run_heartbeat(run.pk):  # a web worker killed mid-request leaves a run the sweep closes
+        with run_heartbeat(run_id=run.pk):  # a web worker killed mid-request leaves a run the sweep closes
             created = prediction_generate(race=race, stage=stage)
     except (ModelUnavailable, PredictionInputError) as exc:
         _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)
@@ -427,7 +427,7 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
             run.refresh_from_db()
             return {"job": run.task_id, "status": _status(run)}
         run = claimed
-        with lock.heartbeat(), run_heartbeat(run.pk):
+        with lock.heartbeat(), run_heartbeat(run_id=run.pk):
             created = prediction_generate(race=race, stage=counts.get("stage"))
     except (ModelUnavailable, PredictionInputError) as exc:
         _finish(run, status=JobStatus.FAILED, error=f"cannot predict {race.slug}: {exc}", clock=clock)

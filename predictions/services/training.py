@@ -232,7 +232,7 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
             f"{version.train_from_season}-{version.train_until_season} too short): train a new version "
             "with `manage.py train_models`"
         )
-    artifact_verify(version)
+    artifact_verify(version=version)
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     # On condition: prune_models marks a row before deleting its file, so a version it pruned after
     # the check above is not activated (the row lock orders the two updates).
@@ -247,7 +247,7 @@ def _path(version: ModelVersion) -> Path:
     return Path(version.artifact_path)
 
 
-def artifact_verify(version: ModelVersion) -> ModelBundle:
+def artifact_verify(*, version: ModelVersion) -> ModelBundle:
     """The version's artifact file as it is on disk now, or ArtifactError saying what is wrong with
     it: missing, changed since training (sha256 recorded then differs: truncated, replaced) or
     unreadable. A bundle this process loaded earlier is no evidence the file is still good."""

@@ -439,12 +439,12 @@ def test_health_reports_each_check(api, ergast_data):
 
 
 def test_health_is_503_when_the_database_is_down(api, ergast_data, monkeypatch):
-    from ingestion.api import views
+    from ingestion.services import health
 
     def broken():
         raise ConnectionError("database unreachable")
 
-    monkeypatch.setattr(views, "_check_database", broken)
+    monkeypatch.setattr(health, "_check_database", broken)
     response = api.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["status"] == "down"

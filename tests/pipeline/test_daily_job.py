@@ -35,8 +35,7 @@ def fake_post_race(monkeypatch) -> list[str]:
     def many(*, races, **_):
         return {"races": {r.slug: one(race=r) for r in races}}
 
-    monkeypatch.setattr("predictions.tasks.race_results_process_run", one)
-    monkeypatch.setattr("predictions.tasks.races_results_process_run", many, raising=False)
+    monkeypatch.setattr("predictions.services.post_race.races_results_process", many)
     return processed
 
 

@@ -95,7 +95,8 @@ def test_daily_job_runs_the_lock_free_steps_and_the_retry_syncs_once_the_lock_is
 def test_weekly_job_evaluates_and_prunes_when_the_lock_is_held(mirror, ergast_data, monkeypatch, settings):
     evaluated: list[int] = []
     monkeypatch.setattr(
-        "predictions.tasks.model_evaluation_run", lambda *, season: evaluated.append(season) or {"ok": 1}
+        "predictions.services.backtest.model_evaluation_run",
+        lambda *, season: evaluated.append(season) or {"ok": 1},
     )
     sunday = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
     with jolpica_lock_held(), pytest.raises(JolpicaStepLocked):

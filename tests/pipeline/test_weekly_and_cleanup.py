@@ -23,7 +23,8 @@ def test_weekly_job_syncs_the_season_evaluates_and_prunes(
     evaluated = []
     # The evaluation itself (a backtest: model training) is the prediction engine's, tested there.
     monkeypatch.setattr(
-        "predictions.tasks.model_evaluation_run", lambda *, season: evaluated.append(season) or {"ok": 1}
+        "predictions.services.backtest.model_evaluation_run",
+        lambda *, season: evaluated.append(season) or {"ok": 1},
     )
     now = datetime(2026, 6, 21, 2, 0, tzinfo=UTC)
     settings.JOB_RUN_RETENTION_DAYS = 90

@@ -290,7 +290,7 @@ def test_a_retrain_finding_a_version_trained_after_it_was_queued_is_skipped(
 
     monkeypatch.setattr("predictions.services.model_train", model_train)
     monkeypatch.setattr(  # the upcoming refresh is the other tests' business
-        "predictions.tasks.upcoming_predictions_refresh_enqueue",
+        "predictions.services.refresh.upcoming_predictions_refresh_enqueue",
         lambda *, reason: SimpleNamespace(queued=[], not_queued=[], error=""),
     )
     first_click = timezone.now().isoformat()

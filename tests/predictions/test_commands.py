@@ -328,7 +328,7 @@ def test_the_weekly_evaluation_skips_a_season_it_cannot_backtest_but_fails_on_a_
 ):
     """Only a refused argument is a skip. A ValueError raised inside the backtest is a bug: the
     weekly job must fail (it read "skipped" and the job succeeded), with the run stored as failed."""
-    from predictions.tasks import model_evaluation_run
+    from predictions.services.backtest import model_evaluation_run
 
     skipped = model_evaluation_run(season=2030)
     assert skipped["skipped"].startswith("no race results for season(s) [2030]")

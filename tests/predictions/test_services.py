@@ -18,7 +18,7 @@ from predictions.services import (
     model_version_activate,
     prediction_generate,
     prediction_what_if,
-    race_results_process,
+    races_results_process,
 )
 from predictions.services.predicting import PredictionClockError, PredictionInputError, RaceRunError
 from predictions.signals import predictions_changed
@@ -306,8 +306,8 @@ def test_backfill_uses_a_model_trained_only_on_earlier_seasons(active_model, set
     with pytest.raises(RaceRunError):  # made today it would be no pre-race prediction
         prediction_generate(race=race, stage="pre")
     entrants = RaceResult.objects.filter(race=race, shared_car_index=0).values("driver_id").distinct()
-    summary = race_results_process(race=race, as_of=datetime(2025, 12, 8, tzinfo=UTC))
-    assert summary["backfilled"] is True and summary["retrained"] is None
+    summary = races_results_process(races=[race], as_of=datetime(2025, 12, 8, tzinfo=UTC))
+    assert summary["races"][race.slug]["backfilled"] is True and summary["retrained"] is None
     preds = Prediction.objects.filter(race=race, backfilled=True)
     assert preds.count() == 2 * entrants.count()
     assert {p.model_version.train_until_season for p in preds} == {2024}
