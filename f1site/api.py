@@ -251,9 +251,6 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=text.get(code, "Error")) for code in codes}
 
 
-READ_ERRORS = (400, 429)
-
-
 def openapi_pattern(regex: re.Pattern) -> str:
     """A Python id pattern as OpenAPI (ECMA) states it: `\\A` / `\\Z` anchors become `^` / `$`.
 
@@ -338,15 +335,6 @@ def _validate_query(serializer_class, request) -> serializers.Serializer:
         raise exceptions.ValidationError(invalid)
     serializer.is_valid(raise_exception=True)
     return serializer
-
-
-def paginate(items: list, *, limit: int, offset: int, count: int | None = None) -> dict:
-    return {
-        "count": len(items) if count is None else count,
-        "limit": limit,
-        "offset": offset,
-        "results": items[offset : offset + limit] if count is None else items,
-    }
 
 
 def page_serializer(item_serializer, name: str):

@@ -57,7 +57,6 @@ _PUBLIC_ERRORS = {
     "no active model version: serving the newest one that loads",
     "the active model's artifact does not load: serving a version registered before it",
     "the active model's artifact does not load: serving a version registered after it",
-    "prediction engine not installed",
 }
 
 
@@ -128,12 +127,10 @@ def _check_model():
     # one whose artifact loads, else as a last resort a newer one); the bundle is cached per process,
     # so this is cheap after the first call. ok = the active version serves; degraded = another
     # one does; down = none loads.
-    try:
-        from predictions.selectors import model_version_active
-        from predictions.services import ModelUnavailable
-        from predictions.services.training import model_bundle_load
-    except ImportError:
-        return False, {"error": "prediction engine not installed"}
+    from predictions.selectors import model_version_active
+    from predictions.services import ModelUnavailable
+    from predictions.services.training import model_bundle_load
+
     active = model_version_active()
     detail = {"active": active.label if active is not None else None}
     try:
@@ -153,10 +150,8 @@ def _check_model():
 
 
 def _alerts():
-    try:
-        from f1site.observability import alerts_evaluate
-    except ImportError:
-        return None
+    from f1site.observability import alerts_evaluate
+
     try:
         return alerts_evaluate()
     except Exception as exc:  # alerts are informative; never fail health on them
