@@ -116,6 +116,11 @@ def task_publish(*, name: str, args: tuple | list = (), kwargs: dict | None = No
     """
     task = app.tasks.get(name)
     if app.conf.task_always_eager:
+        if task is None:
+            # A web process registers a task only once its module is imported (autodiscovery runs
+            # at a worker's start): import the apps' task modules, as a worker does, and look again.
+            app.loader.import_default_modules()
+            task = app.tasks.get(name)
         if task is None:  # send_task would drop it into a broker nobody reads
             raise QueueUnavailable(
                 f"{name} is not registered in this process and no worker runs in eager mode"
