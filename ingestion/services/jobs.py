@@ -664,15 +664,21 @@ def _catch_up_races(*, now: datetime):
 
 
 def races_post_race_pending(*, now: datetime) -> list:
-    """Completed races (see `_catch_up_races`) whose post-race step is not done. The marker is a
-    RaceAccuracy row: the step always leaves one (it scores the stored pre-race prediction, or
-    backfills an honest one first and scores that), so a race committed by a run that was then
-    interrupted stays pending until a later run completes its step."""
+    """Completed races (see `_catch_up_races`) whose post-race step is not done, or must be done
+    again. The marker is a RaceAccuracy row: the step always leaves one (it scores the stored
+    pre-race prediction, or backfills an honest one first and scores that), so a race committed by a
+    run that was then interrupted stays pending until a later run completes its step. A race whose
+    result changed after it was scored (`races_rescore_due`: a correction that reached the database
+    by any path) is pending again."""
     from django.db.models import Exists, OuterRef
 
     from predictions.models import RaceAccuracy
+    from predictions.services.post_race import races_rescore_due
 
-    return list(_catch_up_races(now=now).exclude(Exists(RaceAccuracy.objects.filter(race=OuterRef("pk")))))
+    races = _catch_up_races(now=now).annotate(scored=Exists(RaceAccuracy.objects.filter(race=OuterRef("pk"))))
+    races = list(races)
+    rescore = {race.pk for race in races_rescore_due(races=[race for race in races if race.scored])}
+    return [race for race in races if not race.scored or race.pk in rescore]
 
 
 def races_weather_missing(*, now: datetime) -> list:

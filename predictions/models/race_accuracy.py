@@ -35,7 +35,16 @@ class RaceAccuracy(models.Model):
     brier_podium = models.FloatField()
     brier_points = models.FloatField()
     metrics = models.JSONField(default=dict, blank=True)
-    scored_at = models.DateTimeField(auto_now=True)
+    results_fingerprint = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text=(
+            "sha256 (32 hex) of the result it was scored against (driver, place, retired): a "
+            "correction upstream changes it and the daily job scores the race again; empty on "
+            "records scored before it was kept"
+        ),
+    )
+    scored_at = models.DateTimeField(auto_now=True, help_text="When it was last (re)scored")
 
     class Meta:
         ordering = ["race_id", "stage"]

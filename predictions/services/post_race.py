@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
 from ingestion.services.upsert import upsert_rows
@@ -62,17 +64,57 @@ def race_has_pre_race_prediction(*, race: Race) -> bool:
     return any(_pre_race_batch(race, stage) for stage in PredictionStage.values)
 
 
-def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
-    """Score the stored pre-race predictions of each stage against the results (upserted)."""
-    results = pd.DataFrame(
-        RaceResult.objects.filter(race=race, shared_car_index=0).values_list(
-            "driver_id", "position_order", "status__status"
+def _results_scored(race_ids) -> dict[int, pd.DataFrame]:
+    """Per race, what a prediction is scored against: driver, finishing place, retired (0/1)."""
+    frame = pd.DataFrame(
+        RaceResult.objects.filter(race_id__in=race_ids, shared_car_index=0).values_list(
+            "race_id", "driver_id", "position_order", "status__status"
         ),
-        columns=["driver_id", "finish", "status"],
+        columns=["race_id", "driver_id", "finish", "status"],
     )
-    if results.empty:
+    frame["dnf"] = (~status_is_finished(frame.pop("status"))).astype(float)
+    return {
+        int(race_id): rows.drop(columns="race_id").sort_values("finish").reset_index(drop=True)
+        for race_id, rows in frame.groupby("race_id")
+    }
+
+
+def results_fingerprint(results: pd.DataFrame) -> str:
+    """sha256 (32 hex) of a race's scored result (`_results_scored`): stored with each accuracy
+    record, so a result corrected after the scoring is found and scored again."""
+    text = ";".join(
+        f"{d}:{f}:{int(x)}" for d, f, x in results[["driver_id", "finish", "dnf"]].itertuples(index=False)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def races_rescore_due(*, races: Sequence[Race]) -> list[Race]:
+    """Those of `races` scored against a result that has changed since (a correction upstream,
+    reached by any path: the daily or weekly sync, a staff resync, a run killed after its sync
+    committed). Records from before fingerprints were kept (empty) are taken as current."""
+    by_id = {race.pk: race for race in races}
+    stored: dict[int, set[str]] = {}
+    for race_id, fingerprint in (
+        RaceAccuracy.objects.filter(race_id__in=by_id)
+        .exclude(results_fingerprint="")
+        .values_list("race_id", "results_fingerprint")
+    ):
+        stored.setdefault(race_id, set()).add(fingerprint)
+    current = _results_scored(list(stored))
+    return [
+        by_id[race_id]
+        for race_id, fingerprints in stored.items()
+        if race_id in current and fingerprints != {results_fingerprint(current[race_id])}
+    ]
+
+
+def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
+    """Score the stored pre-race predictions of each stage against the results (upserted; a
+    re-scoring after a correction updates the records and their `scored_at`)."""
+    results = _results_scored([race.pk]).get(race.pk)
+    if results is None:
         raise ValueError(f"{race.slug} has no results to score against")
-    results["dnf"] = (~status_is_finished(results.pop("status"))).astype(float)
+    fingerprint = results_fingerprint(results)
     rows = []
     for stage in PredictionStage.values:
         found = _pre_race_batch(race, stage)
@@ -109,11 +151,16 @@ def race_accuracy_score(*, race: Race) -> list[RaceAccuracy]:
                 "brier_podium": score["brier_podium"],
                 "brier_points": score["brier_points"],
                 "metrics": {"dnf_log_loss": score.get("dnf_log_loss")},
+                "results_fingerprint": fingerprint,
             }
         )
-    upsert_rows(
+    counts = upsert_rows(
         model=RaceAccuracy, rows=rows, key_fields=["race_id", "stage", "batch"], scope={"race_id": race.id}
     )
+    if counts.updated:  # bulk updates skip auto_now: a re-scored record says when it was re-scored
+        RaceAccuracy.objects.filter(race=race, results_fingerprint=fingerprint).update(
+            scored_at=timezone.now()
+        )
     # The accuracy shows wherever the race's predictions do (its page, the home page's last three,
     # the API's accuracy and overview): without this a new score waited for the cache to expire.
     transaction.on_commit(lambda: predictions_changed.send(sender=RaceAccuracy, race_ids=[race.id]))
@@ -168,8 +215,10 @@ def post_race_follow_up_pending(*, as_of=None) -> dict:
     * `retrain` (only with AUTO_RETRAIN_ENABLED): why a retrain is due — no model version was
       trained on data through the latest race with results. Any version counts, not just the active
       one, so a staff roll-back to an older version is not undone by a retrain the next morning;
-    * `refresh`: upcoming races whose current predictions (any stage) were made by a model version
-      older than the active one.
+    * `refresh`: upcoming races with no current prediction at all (one that just entered the next
+      three while the race before is still awaiting its results: only a post-race refresh predicted
+      it), or whose current predictions (any stage) were made by a model version older than the
+      active one.
 
     Nothing is pending ({"retrain": None, "refresh": []}) once a step has run to its end."""
     from django.db.models import Exists, OuterRef
@@ -200,17 +249,19 @@ def post_race_follow_up_pending(*, as_of=None) -> dict:
                 f"the active {active.label} ends {active.trained_until_date}"
             )
     for race in race_list_upcoming(as_of=as_of):
-        for stage in PredictionStage.values:
-            current = (
-                Prediction.objects.current_candidates()
-                .filter(race=race, stage=stage)
-                .order_by("-created_at", "-id")
-                .values_list("model_version_id", "model_version__created_at")
-                .first()
-            )
-            if current is not None and current[0] != active.pk and current[1] < active.created_at:
-                pending["refresh"].append(race.slug)
-                break
+        currents = [
+            Prediction.objects.current_candidates()
+            .filter(race=race, stage=stage)
+            .order_by("-created_at", "-id")
+            .values_list("model_version_id", "model_version__created_at")
+            .first()
+            for stage in PredictionStage.values
+        ]
+        if all(current is None for current in currents) or any(
+            current is not None and current[0] != active.pk and current[1] < active.created_at
+            for current in currents
+        ):
+            pending["refresh"].append(race.slug)
     return pending
 
 

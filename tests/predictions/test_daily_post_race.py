@@ -204,3 +204,88 @@ def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_ret
     model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk))
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
     assert run.counts["post_race"] == {} and trained == []
+
+
+# --- a correction after scoring; a race entering the next three without a prediction -------------
+
+
+def _swap_first_two(race: Race) -> None:
+    """An upstream correction as a sync writes it: P1 and P2 change places."""
+    first, second = RaceResult.objects.filter(race=race, shared_car_index=0).order_by("position_order")[:2]
+    RaceResult.objects.filter(pk=first.pk).update(position_order=99)
+    RaceResult.objects.filter(pk=second.pk).update(position_order=1)
+    RaceResult.objects.filter(pk=first.pk).update(position_order=2)
+
+
+def test_a_result_corrected_after_scoring_is_scored_again_by_the_next_run(
+    active_model, mirror, settings, time_machine
+):
+    """QA (real stack): a correction that reached the database by another path than the daily
+    sync's own changes (the weekly full sync, a staff resync, a daily run killed after its sync
+    committed) was never scored again: the home page said "Predicted winner: Russell · missed"
+    after the result was corrected to a Russell win. Each record keeps a fingerprint of the result
+    it was scored against; a changed result makes the race pending again."""
+    from ingestion.services.jobs import races_post_race_pending
+    from predictions.services.post_race import races_results_process
+
+    settings.AUTO_RETRAIN_ENABLED = False
+    (corrected, latest), morning = _interrupted_state(active_model, pending=2)
+    time_machine.move_to(morning, tick=True)
+    races_results_process(races=[corrected])
+    first = {r.stage: r for r in RaceAccuracy.objects.filter(race=corrected)}
+    assert set(first) == {"pre", "post"} and all(r.results_fingerprint for r in first.values())
+    assert races_post_race_pending(now=morning) == [latest]
+
+    _swap_first_two(corrected)
+    assert races_post_race_pending(now=morning) == [corrected, latest]
+    time_machine.shift(timedelta(minutes=5))
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+
+    assert run.status == "succeeded", run.error
+    assert run.counts["post_race_pending"] == [corrected.slug, latest.slug]
+    winner = RaceResult.objects.get(race=corrected, shared_car_index=0, position_order=1).driver_id
+    for stage, before in first.items():
+        (after,) = RaceAccuracy.objects.filter(race=corrected, stage=stage)  # updated, not duplicated
+        picked = Prediction.objects.get(batch=after.batch, predicted_position=1).driver_id
+        assert after.batch == before.batch and after.winner_hit == (picked == winner), stage
+        assert after.results_fingerprint != before.results_fingerprint
+        assert after.scored_at > before.scored_at + timedelta(minutes=4), stage
+
+    run = job_run_execute(
+        job="daily_results_sync", func=lambda: job_daily_results(now=morning + timedelta(days=1))
+    )
+    assert run.counts["post_race_pending"] == [] and run.counts["post_race"] == {}
+
+
+def test_an_upcoming_race_without_any_prediction_is_predicted_by_the_daily_catch_up(
+    active_model, mirror, settings, time_machine
+):
+    """QA (real stack): the race that enters the next three when a race starts was predicted only by
+    the post-race refresh; while that race's results were late, the home page said "No prediction
+    yet" for it every day. The catch-up now refreshes when an upcoming race has no set at all."""
+    from predictions.selectors import race_list_upcoming
+    from predictions.services import prediction_generate
+
+    settings.AUTO_RETRAIN_ENABLED = False
+    latest = _latest_scored_race()
+    morning = datetime.combine(latest.date + timedelta(days=2), time(6), tzinfo=UTC)
+    time_machine.move_to(morning, tick=True)
+    for done in Race.objects.filter(season_id=2026, results__isnull=False).distinct():
+        RaceAccuracy.objects.create(
+            race=done, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
+            podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
+        )  # fmt: skip
+    ModelVersion.objects.filter(pk=active_model.pk).update(trained_until_date=latest.date)
+    *predicted, newcomer = race_list_upcoming(as_of=morning)
+    for race in predicted:
+        prediction_generate(race=race)
+    assert not Prediction.objects.filter(race=newcomer).exists()
+
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+
+    post_race = run.counts["post_race"]
+    assert post_race["pending"] == {"retrain": None, "refresh": [newcomer.slug]}
+    assert newcomer.slug in post_race["refreshed"]
+    assert Prediction.objects.filter(race=newcomer).values("batch").distinct().count() >= 1
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.counts["post_race"] == {}
