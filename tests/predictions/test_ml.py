@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import softmax
+from scipy.stats import spearmanr
 
 from predictions.features.frames import status_is_car_failure
 from predictions.ml.metrics import calibration_table, prediction_set_score, race_metrics
@@ -210,6 +211,12 @@ def test_probabilities_are_coherent_on_real_races(ergast_data, real_features, tr
         assert (out["p_win"] <= out["p_podium"] + 1e-12).all()
         assert (out["p_podium"] <= out["p_points"] + 1e-12).all()
         assert sorted(out["predicted_position"]) == list(range(1, len(rows) + 1))
+        # QA (M30): the order agrees with the probabilities published next to it, not only a
+        # permutation: it follows the expected position, and the predicted winner is a favourite
+        rho = spearmanr(out["predicted_position"], out["expected_position"]).statistic
+        assert rho > 0.9, (season, rnd, rho)
+        top3_by_p_win = set(out["p_win"].nlargest(3).index)
+        assert out["predicted_position"].idxmin() in top3_by_p_win, (season, rnd)
         assert out["p_dnf"].between(0, 1).all() and out["confidence"].between(0, 1).all()
         assert all(len(e) > 0 for e in out["explanation"])
 
