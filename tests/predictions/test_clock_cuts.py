@@ -10,15 +10,16 @@ Saturday noon: FP1-FP3 and the sprint are in, qualifying is not.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ingestion.models import PracticeResult, Race, RaceResult, SprintResult, WeatherForecast
-from predictions.features.clock import frames_known_at, race_session_starts, session_starts
+from predictions.features.clock import frames_known_at, race_session_starts, session_starts, sessions_known
 from predictions.features.compute import build_features
+from predictions.features.frames import f1_frames_load
 from predictions.features.registry import feature_names
 from predictions.ml.models import race_predict
 from predictions.models import Prediction
@@ -32,6 +33,11 @@ BEFORE_FP1 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)  # Thursday
 AFTER_FP2 = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # Friday, FP2 under way
 AFTER_FP3 = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)  # Saturday, after the sprint, FP3 under way
 SPRINT_START = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+FP3_START = datetime(2026, 12, 5, 10, 30, tzinfo=UTC)
+QUALIFYING_START = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+EARLY_FORECAST = datetime(2026, 12, 3, 6, tzinfo=UTC)  # rain 10 %
+LATE_FORECAST = datetime(2026, 12, 4, 20, tzinfo=UTC)  # rain 80 %
+ONE_SECOND = timedelta(seconds=1)
 PRACTICE_COLS = ["practice_gap_pct", "practice_rank", "practice_laps", "practice_missing"]
 WEATHER_COLS = [
     "weather_air_temperature",
@@ -64,10 +70,7 @@ def weekend(ergast_data):
         )
         for r in RaceResult.objects.filter(race=monaco, shared_car_index=0)
     )  # fmt: skip
-    for fetched, rain in (
-        (datetime(2026, 12, 3, 6, tzinfo=UTC), 10),
-        (datetime(2026, 12, 4, 20, tzinfo=UTC), 80),
-    ):
+    for fetched, rain in ((EARLY_FORECAST, 10), (LATE_FORECAST, 80)):
         WeatherForecast.objects.create(
             race=race, session="race", valid_at=race.start, fetched_at=fetched, air_temperature=26,
             precipitation_probability=rain, wind_speed=3, humidity=60,
@@ -198,6 +201,55 @@ def test_session_starts_one_rule_for_a_frame_and_a_race(weekend):
     )  # fmt: skip
     vectorised = session_starts(frame).iloc[0]
     assert {s: vectorised[s].to_pydatetime() for s in one} == one
+
+
+# QA (M3, M5, M2): the rule is "started before the clock" (start < T) and "issued before the clock":
+# a clock exactly at a session's start or a forecast's issue time does not know it yet; one second
+# later it does.
+
+
+def test_a_session_starting_exactly_at_the_clock_is_not_known_yet(weekend):
+    assert weekend.qualifying_start == QUALIFYING_START and weekend.fp3_start == FP3_START
+    # no sprint qualifying time in the calendar: it counts from midnight UTC of race day (Sunday)
+    saturday = {"fp1", "fp2", "fp3", "sprint"}
+    assert sessions_known(race=weekend, clock=QUALIFYING_START) == saturday
+    assert sessions_known(race=weekend, clock=QUALIFYING_START + ONE_SECOND) == saturday | {"qualifying"}
+    assert sessions_known(race=weekend, clock=weekend.fp1_start) == frozenset()
+    assert sessions_known(race=weekend, clock=weekend.fp1_start + ONE_SECOND) == {"fp1"}
+    assert "race" not in sessions_known(race=weekend, clock=weekend.start)
+    assert "race" in sessions_known(race=weekend, clock=weekend.start + ONE_SECOND)
+
+
+@pytest.fixture
+def weekend_frames(weekend):
+    """The 2026 frames as stored, loaded with no clock: the weekend's latest forecast (Friday 20:00)."""
+    frames = f1_frames_load(since_season=2026, forecast_for=[weekend.pk])
+    forecasts = frames.weather[frames.weather["race_id"] == weekend.pk]
+    assert set(forecasts["fetched_at"]) == {LATE_FORECAST}
+    return frames
+
+
+@pytest.mark.parametrize(("after", "known"), [(timedelta(0), False), (ONE_SECOND, True)])
+def test_frames_at_a_session_start_leave_that_session_out(weekend, weekend_frames, after, known):
+    sprint = frames_known_at(weekend_frames, SPRINT_START + after).sprints
+    stored = SprintResult.objects.filter(race=weekend).count()
+    assert (sprint["race_id"] == weekend.pk).sum() == (stored if known else 0)
+    practice = frames_known_at(weekend_frames, FP3_START + after).practice
+    sessions = set(practice.loc[practice["race_id"] == weekend.pk, "session"])
+    assert sessions == ({"FP1", "FP2", "FP3"} if known else {"FP1", "FP2"})
+
+
+@pytest.mark.parametrize(("after", "known"), [(timedelta(0), False), (ONE_SECOND, True)])
+def test_a_forecast_issued_exactly_at_the_clock_is_not_known_yet(weekend, weekend_frames, after, known):
+    """The cut itself (`f1_frames_load(as_of=)` also asks the database for forecasts issued before
+    the clock; `frames_known_at` must hold on frames loaded without one)."""
+    weather = frames_known_at(weekend_frames, LATE_FORECAST + after).weather
+    issued = set(weather.loc[weather["race_id"] == weekend.pk, "fetched_at"])
+    assert issued == ({LATE_FORECAST} if known else set())
+    # through the loader, the clock picks the forecast known then
+    loaded = f1_frames_load(since_season=2026, forecast_for=[weekend.pk], as_of=LATE_FORECAST + after).weather
+    issued = set(loaded.loc[loaded["race_id"] == weekend.pk, "fetched_at"])
+    assert issued == ({LATE_FORECAST} if known else {EARLY_FORECAST})
 
 
 def test_frames_known_at_leaves_the_history_before_the_clock_as_it_was(real_frames):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import softmax
+from scipy.stats import spearmanr
 
 from predictions.features.frames import status_is_car_failure
 from predictions.ml.metrics import calibration_table, prediction_set_score, race_metrics
@@ -33,6 +34,66 @@ def test_place_dispersion_simulation_is_a_permutation_with_the_scaled_win_law():
     p_pod, p_pts = (ranks <= 3).mean(axis=0), (ranks <= 10).mean(axis=0)
     assert p_pod.sum() == pytest.approx(3) and p_pts.sum() == pytest.approx(10)
     assert ((ranks == 1).mean(axis=0) <= p_pod).all() and (p_pod <= p_pts).all()
+
+
+# QA (M29): the retirement draw of the simulation, with hand-set DNF probabilities. Driver 0 is by
+# far the strongest (strength 10 against 0: P(he is beaten by a finisher) = 3 / (e^10 + 3) < 2e-4),
+# so where he finishes is decided by his retirement alone.
+_DNF_STRENGTHS = np.array([10.0, 0.0, 0.0, 0.0])
+_DNF_SIMS = 20000
+
+
+def _tolerance(p: float, n_sims: int = _DNF_SIMS) -> float:
+    """Five standard errors of a frequency with probability p over n_sims simulated races."""
+    return 5 * np.sqrt(p * (1 - p) / n_sims)
+
+
+def test_a_certain_retirement_finishes_last_behind_every_finisher():
+    model = RankingModel(weights=np.array([1.0]))
+    ranks = model.simulate(
+        _DNF_STRENGTHS[:, None], dnf_prob=np.array([1.0, 0, 0, 0]), n_sims=_DNF_SIMS, seed=4
+    )
+    assert (ranks[:, 0] == 4).all()
+    assert (np.sort(ranks, axis=1) == np.arange(1, 5)).all()
+    # the three finishers are equally strong: each wins a third of the races
+    np.testing.assert_allclose((ranks[:, 1:] == 1).mean(axis=0), 1 / 3, atol=_tolerance(1 / 3))
+    # two retirements fill the last two places, in Plackett-Luce order between themselves:
+    # P(driver 0 ahead of driver 1) = e^10 / (e^10 + e^5)
+    ranks = model.simulate(
+        np.array([10.0, 5.0, 0.0, 0.0])[:, None],
+        dnf_prob=np.array([1.0, 1.0, 0, 0]),
+        n_sims=_DNF_SIMS,
+        seed=4,
+    )
+    assert set(ranks[:, 0]) | set(ranks[:, 1]) == {3, 4} and set(ranks[:, 2]) | set(ranks[:, 3]) == {1, 2}
+    p_ahead = np.exp(10) / (np.exp(10) + np.exp(5))
+    assert (ranks[:, 0] == 3).mean() == pytest.approx(p_ahead, abs=_tolerance(p_ahead))
+
+
+def test_zero_retirement_probabilities_are_the_same_race_as_none():
+    model = RankingModel(weights=np.array([1.0]))
+    strengths = np.array([1.0, 0.5, 0.0, -1.0])
+    with_zeros = model.simulate(strengths[:, None], dnf_prob=np.zeros(4), n_sims=_DNF_SIMS, seed=6)
+    without = model.simulate(strengths[:, None], n_sims=_DNF_SIMS, seed=6)
+    # The DNF draw takes numbers from the seeded stream first, so the two are not the same draws;
+    # they are the same distribution: plain Plackett-Luce, P(win) = softmax(strength).
+    for ranks in (with_zeros, without):
+        win = softmax(strengths)
+        np.testing.assert_allclose((ranks == 1).mean(axis=0), win, atol=_tolerance(win.max()))
+    for place in range(1, 5):
+        a, b = (with_zeros == place).mean(axis=0), (without == place).mean(axis=0)
+        np.testing.assert_allclose(a, b, atol=2 * _tolerance(0.5))
+
+
+def test_an_even_retirement_chance_puts_the_favourite_last_half_the_time():
+    model = RankingModel(weights=np.array([1.0]))
+    ranks = model.simulate(
+        _DNF_STRENGTHS[:, None], dnf_prob=np.array([0.5, 0, 0, 0]), n_sims=_DNF_SIMS, seed=8
+    )
+    assert (ranks[:, 0] == 4).mean() == pytest.approx(0.5, abs=_tolerance(0.5))
+    assert (ranks[:, 0] == 1).mean() == pytest.approx(0.5, abs=_tolerance(0.5))
+    # the others never retire: when driver 0 does, one of them wins, each a third of those races
+    assert (ranks[:, 1:] == 1).mean(axis=0) == pytest.approx([1 / 6] * 3, abs=_tolerance(1 / 6))
 
 
 def test_ranking_fit_recovers_a_known_weight():
@@ -210,6 +271,12 @@ def test_probabilities_are_coherent_on_real_races(ergast_data, real_features, tr
         assert (out["p_win"] <= out["p_podium"] + 1e-12).all()
         assert (out["p_podium"] <= out["p_points"] + 1e-12).all()
         assert sorted(out["predicted_position"]) == list(range(1, len(rows) + 1))
+        # QA (M30): the order agrees with the probabilities published next to it, not only a
+        # permutation: it follows the expected position, and the predicted winner is a favourite
+        rho = spearmanr(out["predicted_position"], out["expected_position"]).statistic
+        assert rho > 0.9, (season, rnd, rho)
+        top3_by_p_win = set(out["p_win"].nlargest(3).index)
+        assert out["predicted_position"].idxmin() in top3_by_p_win, (season, rnd)
         assert out["p_dnf"].between(0, 1).all() and out["confidence"].between(0, 1).all()
         assert all(len(e) > 0 for e in out["explanation"])
 
