@@ -122,10 +122,26 @@ def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data)
     assert response.json()["job"]["id"] == "abc" and response.json()["predictions"] is None
 
 
+def _written() -> tuple:
+    """What a regeneration writes: prediction rows, job runs and its claim keys in the cache."""
+    from ingestion.models import JobRun
+    from predictions.models import Prediction
+
+    return Prediction.objects.count(), JobRun.objects.count(), sorted(cache.keys("f1:regenerate:*"))
+
+
+@in_season  # Qatar still to come: a valid body would start a regeneration
 @pytest.mark.parametrize("payload", [{"stage": "later"}, {"stage": "pre\x00"}, {"stage": 2**63}, ["pre"]])
-def test_regenerate_rejects_bad_bodies(staff_api, ergast_data, payload):
-    response = staff_api.post("/api/v1/predictions/race/2026_qatar", payload, format="json")
+def test_regenerate_rejects_bad_bodies(
+    staff_api, ergast_data, trained_model, payload, django_capture_on_commit_callbacks
+):
+    """QA finding 8: a malformed body is a 400 `invalid` and nothing is claimed, queued or stored."""
+    before = _written()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.post("/api/v1/predictions/race/2026_qatar", payload, format="json")
     assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+    assert _written() == before
 
 
 @in_season
@@ -213,8 +229,12 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     assert error["code"] == "cannot_predict" and "Cannoc" in error["message"]
     assert error["details"]["not_entered"] == ["Cannoc"]
     assert sorted(error["details"]["missing"]) == sorted(grid[1:])
+    before = _written()
     for bad in ({"grid": []}, {"grid": ["a\x00b"]}, {"grid": [2**63]}, {"grid": "verstappen"}, {}):
-        assert api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json").status_code == 400
+        response = api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json")
+        assert response.status_code == 400, (bad, response.content)
+        assert response.json()["error"]["code"] == "invalid", bad
+    assert _written() == before  # QA finding 8: nothing stored
 
 
 def test_models_performance_shows_the_active_version(api, ergast_data, trained_model):
