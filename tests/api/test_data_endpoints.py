@@ -326,11 +326,42 @@ def test_a_round_without_a_season_skips_a_season_whose_only_standings_are_of_a_r
     assert api.get("/api/v1/standings").json()["season"] == 2026
 
 
+def _csv_season_aggregates(rows: list[dict]) -> dict:
+    """The Grand Prix figures of a season's result rows (one per car entered; sprints are apart),
+    with plain Python: classified = a numeric positionText (R, D, E, W, F, N are not); the averages
+    over classified positions and over real grid slots (0 = pit lane or no start), to 2 decimals."""
+    finishes = [int(r["positionText"]) for r in rows if r["positionText"].isdigit()]
+    grids = [int(r["grid"]) for r in rows if r["grid"] not in (None, "0")]
+    return {
+        "entries": len(rows),
+        "races": len({r["raceId"] for r in rows}),
+        "podiums": sum(1 for p in finishes if p in (1, 2, 3)),
+        "classified": len(finishes),
+        "not_classified": len(rows) - len(finishes),
+        "best_finish": min(finishes, default=None),
+        "average_finish": round(sum(finishes) / len(finishes), 2) if finishes else None,
+        "average_grid": round(sum(grids) / len(grids), 2) if grids else None,
+    }
+
+
+_AGGREGATE_FIELDS = (
+    "entries",
+    "races",
+    "podiums",
+    "classified",
+    "not_classified",
+    "best_finish",
+    "average_finish",
+    "average_grid",
+)
+
+
 def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_num_queries):
     race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2023"}
     ver = next(d["driverId"] for d in csv_rows("drivers") if d["driverRef"] == "max_verstappen")
     mine = [r for r in csv_rows("results") if r["raceId"] in race_ids and r["driverId"] == ver]
     wins = sum(1 for r in mine if r["position"] == "1")
+    expected = _csv_season_aggregates(mine)
     points = sum(float(r["points"]) for r in mine)
     sprint = sum(
         float(r["points"])
@@ -345,7 +376,35 @@ def test_driver_analytics_season_aggregates(api, ergast_data, django_assert_max_
     assert season["race_points"] == pytest.approx(points)
     assert season["sprint_points"] == pytest.approx(sprint) and sprint > 0  # 2023 had six sprints
     assert season["points"] == pytest.approx(points + sprint)
+    assert {k: season[k] for k in _AGGREGATE_FIELDS} == expected
+    assert (expected["podiums"], expected["best_finish"], expected["not_classified"]) == (21, 1, 0)
     assert "analytics" in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "ref", "season", "entries", "races"),
+    [
+        ("driver", "fangio", 1956, 10, 7),  # shared cars: three races with two entries
+        ("driver", "perez", 2023, 22, 22),  # two pit-lane starts (grid 0), two unclassified
+        ("team", "red_bull", 2023, 44, 22),  # two cars per race
+        ("team", "ferrari", 1956, 43, 7),  # up to eight entries a race, shared cars
+    ],
+)
+def test_analytics_season_aggregates_match_the_dump(api, ergast_data, kind, ref, season, entries, races):
+    """QA finding 4: podiums, average finish and grid, best finish and the classified counts are
+    per entry (result row) of the Grand Prix results; compared with the CSVs read in plain Python."""
+    race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == str(season)}
+    if kind == "driver":
+        key, entity = "driverId", next(d["driverId"] for d in csv_rows("drivers") if d["driverRef"] == ref)
+    else:
+        key = "constructorId"
+        entity = next(c["constructorId"] for c in csv_rows("constructors") if c["constructorRef"] == ref)
+    mine = [r for r in csv_rows("results") if r["raceId"] in race_ids and r[key] == entity]
+    expected = _csv_season_aggregates(mine)
+    (row,) = api.get(f"/api/v1/analytics/{kind}/{ref}", {"season": season}).json()["seasons"]
+    assert {k: row[k] for k in _AGGREGATE_FIELDS} == expected
+    assert (expected["entries"], expected["races"]) == (entries, races)
+    assert expected["classified"] and expected["not_classified"]  # both branches are exercised
 
 
 @pytest.mark.parametrize(

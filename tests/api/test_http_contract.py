@@ -72,6 +72,8 @@ def test_anonymous_throttle_answers_429_with_retry_after(api, ergast_data, setti
     assert response.status_code == 429
     assert 1 <= int(response["Retry-After"]) <= 60
     assert response.json()["error"]["code"] == "throttled"
+    # the body says it too, for clients that read JSON only (QA M14)
+    assert response.json()["error"]["details"]["retry_after"] == int(response["Retry-After"])
     # Another client (different address) is not affected; a forged X-Forwarded-For does not help.
     assert api.get("/api/v1/drivers", REMOTE_ADDR="10.1.2.3").status_code == 200
     assert api.get("/api/v1/drivers", HTTP_X_FORWARDED_FOR="10.9.9.9").status_code == 429

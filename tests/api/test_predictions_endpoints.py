@@ -122,10 +122,26 @@ def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data)
     assert response.json()["job"]["id"] == "abc" and response.json()["predictions"] is None
 
 
+def _written() -> tuple:
+    """What a regeneration writes: prediction rows, job runs and its claim keys in the cache."""
+    from ingestion.models import JobRun
+    from predictions.models import Prediction
+
+    return Prediction.objects.count(), JobRun.objects.count(), sorted(cache.keys("f1:regenerate:*"))
+
+
+@in_season  # Qatar still to come: a valid body would start a regeneration
 @pytest.mark.parametrize("payload", [{"stage": "later"}, {"stage": "pre\x00"}, {"stage": 2**63}, ["pre"]])
-def test_regenerate_rejects_bad_bodies(staff_api, ergast_data, payload):
-    response = staff_api.post("/api/v1/predictions/race/2026_qatar", payload, format="json")
+def test_regenerate_rejects_bad_bodies(
+    staff_api, ergast_data, trained_model, payload, django_capture_on_commit_callbacks
+):
+    """QA finding 8: a malformed body is a 400 `invalid` and nothing is claimed, queued or stored."""
+    before = _written()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.post("/api/v1/predictions/race/2026_qatar", payload, format="json")
     assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+    assert _written() == before
 
 
 @in_season
@@ -213,8 +229,12 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     assert error["code"] == "cannot_predict" and "Cannoc" in error["message"]
     assert error["details"]["not_entered"] == ["Cannoc"]
     assert sorted(error["details"]["missing"]) == sorted(grid[1:])
+    before = _written()
     for bad in ({"grid": []}, {"grid": ["a\x00b"]}, {"grid": [2**63]}, {"grid": "verstappen"}, {}):
-        assert api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json").status_code == 400
+        response = api.post(f"/api/v1/predictions/what-if/{slug}", bad, format="json")
+        assert response.status_code == 400, (bad, response.content)
+        assert response.json()["error"]["code"] == "invalid", bad
+    assert _written() == before  # QA finding 8: nothing stored
 
 
 def test_models_performance_shows_the_active_version(api, ergast_data, trained_model):
@@ -600,3 +620,45 @@ def test_a_regeneration_right_after_a_pipeline_refresh_names_no_unusable_job(
     assert body["job"]["id"] == "" and body["job"]["url"] is None and body["job"]["status"] == "succeeded"
     assert body["job"]["predictions_url"] == "/api/v1/predictions/race/2026_qatar"
     assert staff_api.get(body["job"]["predictions_url"]).status_code == 200
+
+
+# Queries per request on the uncached path (Django cache and loaded models cleared), counted once
+# with the data below: a route whose count grows with its rows (an N+1) goes over. QA finding 5.
+BOUNDED_ROUTES = {
+    "/api/v1/teams": 2,
+    "/api/v1/analytics/team/mclaren": 10,  # every McLaren season since 1966
+    "/api/v1/predictions/race/2025_bahrain": 7,  # both stages, a whole field each
+    "/api/v1/predictions/accuracy/2025_bahrain": 5,  # both stages scored
+    "/api/v1/championship/2025": 11,  # a completed season: the final standings
+    "/api/v1/models/performance": 4,
+    "/api/v1/jobs/status": 5,  # the seeded beat schedule
+    "/api/v1/health": 12,
+    "/api/v1/predictions/what-if/2026_qatar": 24,  # POST, a whole grid
+}
+
+
+@pytest.mark.parametrize("path", list(BOUNDED_ROUTES))
+def test_api_routes_answer_in_a_bounded_number_of_queries(
+    api, ergast_data, trained_model, django_assert_max_num_queries, path
+):
+    from ingestion.models import Race
+    from predictions.ml import artifacts
+    from predictions.services import prediction_generate
+    from predictions.services.post_race import race_accuracy_score
+
+    if "2025_bahrain" in path:
+        race = Race.objects.get(slug="2025_bahrain")
+        for stage in ("pre", "post"):
+            prediction_generate(race=race, stage=stage, backfilled=True, version=trained_model)
+        race_accuracy_score(race=race)
+    grid = _latest_field()
+    cache.clear()
+    artifacts.cache_clear()
+    with django_assert_max_num_queries(BOUNDED_ROUTES[path]):
+        response = api.post(path, {"grid": grid}, format="json") if "what-if" in path else api.get(path)
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    if "2025_bahrain" in path:  # the rows the bound was counted with
+        assert len(body["stages"]) == 2
+    if "what-if" in path:
+        assert len(body["predictions"]) == len(grid) >= 20

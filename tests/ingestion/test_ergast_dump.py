@@ -235,12 +235,14 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
     abu_dhabi = _race_id(d, 2021, "Abu Dhabi Grand Prix")
     saudi = _race_id(d, 2021, "Saudi Arabian Grand Prix")
     qatar = _race_id(d, 2021, "Qatar Grand Prix")
+    bahrain = _race_id(d, 2021, "Bahrain Grand Prix")
     results = _csv(d, "results.csv")
     by_race = defaultdict(list)
     for r in results:
         by_race[r["raceId"]].append(r)
     by_race[abu_dhabi][2]["positionOrder"] = by_race[abu_dhabi][1]["positionOrder"]  # duplicate order
     by_race[saudi][0]["position"] = "R"  # schema drift
+    by_race[bahrain][3]["grid"] = "-1"  # a negative integer (QA finding 9)
     by_race[qatar][5]["points"] = "7"  # a legitimate upstream change elsewhere
     changed_driver = by_race[qatar][5]["driverId"]
     _write_csv(d, "results.csv", results)
@@ -255,6 +257,9 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
         .order_by("pk")
         .values_list("driver_id", "position_order")
     )
+    before_bahrain = list(
+        RaceResult.objects.filter(race__slug="2021_bahrain").order_by("pk").values_list("driver_id", "grid")
+    )
     sprint_count = SprintResult.objects.count()
     report = ergast_dump_load(directory=d, seasons=range(2021, 2022))
 
@@ -267,6 +272,11 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
         "has unusable value 'R'" in text
     )
     assert "sprint_results.csv: required column(s) 'positionOrder' missing" in text
+    # the column converter refuses it (grid is a PositiveSmallIntegerField), validate_classification
+    # behind it: the race is rejected with its existing rows kept, never an IntegrityError
+    negative, rejected = [line for line in report.rejected if "2021_bahrain" in line]
+    assert negative.startswith("2021_bahrain ") and "'grid'" in negative and "-1" in negative
+    assert rejected == f"2021_bahrain results: {len(by_race[bahrain])} rows rejected, existing rows kept"
     # Existing rows of the rejected races are intact; the valid change elsewhere was applied.
     assert (
         list(
@@ -275,6 +285,14 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
             .values_list("driver_id", "position_order")
         )
         == before_abu
+    )
+    assert (
+        list(
+            RaceResult.objects.filter(race__slug="2021_bahrain")
+            .order_by("pk")
+            .values_list("driver_id", "grid")
+        )
+        == before_bahrain
     )
     assert SprintResult.objects.count() == sprint_count
     assert report.counts["results"]["updated"] == 1

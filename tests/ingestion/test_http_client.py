@@ -190,6 +190,30 @@ def test_circuit_breaker_opens_and_probes_once_per_timeout(mirror):
     assert mirror_total(mirror) == 5
 
 
+def test_404s_and_payload_errors_do_not_open_the_circuit_breaker(mirror):
+    """QA finding 7: a 404 (a season's results not published yet) or a broken payload is the source
+    answering, not an outage: failure_threshold of them in a row leave the breaker closed and the
+    next good call is sent."""
+    breaker = CircuitBreaker(name="test", failure_threshold=2, reset_timeout=30, clock=FakeClock())
+    client, _ = make_client(mirror, max_retries=0, circuit_breaker=breaker)
+
+    for _ in range(2):
+        with pytest.raises(SourceNotFound):
+            client.get_json("no_such_endpoint.json")
+    assert breaker.state == "closed"
+    assert client.get_json(SEASONS)["MRData"]["total"] == "77"
+    assert mirror_total(mirror) == 3  # the good call went out
+
+    mirror.set_faults({"prefix": "/ergast/", "body": "malformed"})
+    for _ in range(2):
+        with pytest.raises(SourcePayloadError):
+            client.get_json(SEASONS)
+    assert breaker.state == "closed"
+    mirror.clear_faults()
+    assert client.get_json(SEASONS)["MRData"]["total"] == "77"
+    assert mirror_total(mirror) == 6
+
+
 def test_circuit_breaker_allows_only_one_concurrent_probe():
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=1, reset_timeout=30, clock=clock)

@@ -61,6 +61,39 @@ def test_wait_beyond_max_wait_raises():
     assert t.slept == []
 
 
+def _losing_the_first_freed_slot(*, max_wait: float) -> tuple[FakeTime, SlidingWindowLimiter]:
+    """A "1/10s" limiter whose one slot is used (t=0); the first time a caller sleeps for the next
+    slot, another caller of the same limiter (another thread) takes it as it frees."""
+    t = FakeTime()
+    limiter = SlidingWindowLimiter("1/10s", margin=0, max_wait=max_wait, clock=t.clock, sleep=t.sleep)
+    limiter.acquire()
+
+    def sleep(seconds):
+        t.sleep(seconds)
+        if len(t.slept) == 1:
+            limiter.acquire()  # the rival: the slot is free at t=10.005, so it takes it at once
+
+    limiter._sleep = sleep
+    return t, limiter
+
+
+def test_max_wait_caps_the_total_wait_across_several_sleeps():
+    """QA M27: a caller that slept once and lost the freed slot may wait only what is left of
+    max_wait (15 - 10 s), not max_wait again (it would sleep 20 s in all)."""
+    t, limiter = _losing_the_first_freed_slot(max_wait=15)
+    with pytest.raises(RateLimitTimeout, match=r"next slot in 10\.0s\), beyond the 5s this caller"):
+        limiter.acquire()
+    assert t.slept == [pytest.approx(10.005)]
+    assert sum(t.slept) <= 15
+
+
+def test_several_sleeps_within_max_wait_are_allowed():
+    t, limiter = _losing_the_first_freed_slot(max_wait=25)
+    limiter.acquire()  # 10 s, slot lost, 10 s more: 20 s within 25 s
+    assert t.slept == [pytest.approx(10.005), pytest.approx(10.005)]
+    assert t.now == pytest.approx(20.01)
+
+
 def test_client_turns_a_too_long_wait_into_source_rate_limited(mirror):
     limiter = SlidingWindowLimiter("1/h", key=f"t-{uuid.uuid4().hex}", max_wait=1)
     client = JsonHttpClient(mirror.ergast, rate_limiter=limiter)

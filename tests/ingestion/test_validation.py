@@ -72,6 +72,24 @@ def test_bad_points_and_unknown_position_text():
     assert "x race: row 2 (driver_id 2): field 'position_text' has unknown value 'Q'" in problems
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("grid", "-1"), ("laps", "-1"), ("number", -1), ("grid", "-20")]
+)
+def test_negative_integers_are_rejected(field, value):
+    """QA finding 9: a negative integer would reach a PositiveSmallIntegerField CHECK as an
+    IntegrityError; the validator names it instead. 0 stays valid (grid 0 = pit-lane start)."""
+    rows = _race_rows()
+    rows[1][field] = value
+    problems = validate_classification(rows, race_label="1999_x", kind="race")
+    assert problems == [f"1999_x race: row 2 (driver_id 2): field {field!r} is negative: {value!r}"]
+
+
+def test_zero_grid_and_laps_are_valid():
+    rows = _race_rows()
+    rows[2].update(grid="0", laps="0", position=None, position_text="W")
+    assert validate_classification(rows, race_label="x", kind="race") == []
+
+
 def test_position_disagreeing_with_text():
     rows = _race_rows()
     rows[0]["position_text"] = "R"

@@ -365,7 +365,10 @@ def test_why_partial_and_full_page(client, predicted_2026_7, django_assert_max_n
     assert client.get(reverse("analytics:why", args=[race.slug, other.ref])).status_code == 404
 
 
-def test_live_positions_during_a_session_are_polled(client):
+LIVE_QUERIES = 5  # the live fragment's queries (uncached), whatever the number of cars on track
+
+
+def test_live_positions_during_a_session_are_polled(client, django_assert_max_num_queries):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -389,10 +392,26 @@ def test_live_positions_during_a_session_are_polled(client):
         )  # fmt: skip
     page = client.get(reverse("analytics:race", args=[race.slug])).content.decode()
     assert "Live: Race" in page and 'hx-trigger="every 10s"' in page
-    partial = client.get(reverse("analytics:race_live", args=[race.slug]), **HTMX).content.decode()
+    cache.clear()
+    with django_assert_max_num_queries(LIVE_QUERIES):  # counted once, uncached
+        partial = client.get(reverse("analytics:race_live", args=[race.slug]), **HTMX).content.decode()
     rows = partial.split('id="live-positions"')[1].split("<tbody>")[1].split("</tr>")
     assert entries[1].driver.full_name in rows[0] and entries[0].driver.full_name in rows[1]
     assert "+1.234" in rows[1]
+    # the whole field on track: the same number of queries, not one more per car (QA M31)
+    field = list(QualifyingResult.objects.filter(race=race).exclude(pk__in=[e.pk for e in entries]))
+    assert len(field) >= 18
+    for pos, entry in enumerate(field, start=3):
+        LiveDriverSnapshot.objects.create(
+            session=session, driver_number=entry.number, position=pos, gap_to_leader=f"+{pos}.000",
+            interval="", lap_number=12,
+        )  # fmt: skip
+    cache.clear()
+    with django_assert_max_num_queries(LIVE_QUERIES):
+        partial = client.get(reverse("analytics:race_live", args=[race.slug]), **HTMX).content.decode()
+    rows = partial.split('id="live-positions"')[1].split("<tbody>")[1].split("</tr>")
+    assert len(rows) - 1 == len(field) + 2  # the last split piece is after the final row
+    assert field[-1].driver.full_name in rows[len(field) + 1]
     session.live_ok_at = now - timedelta(minutes=10)  # stale: say so, keep polling
     session.live_error = "OpenF1 answered 503"
     session.save()
