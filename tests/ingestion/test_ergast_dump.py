@@ -230,6 +230,10 @@ def test_shared_cars_get_distinct_index(ergast_data):
 # --- malformed input, corrections ---------------------------------------------------------------
 
 
+def _stored_results(slug: str, column: str) -> list[tuple]:
+    return list(RaceResult.objects.filter(race__slug=slug).order_by("pk").values_list("driver_id", column))
+
+
 def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
     d = dump_copy
     abu_dhabi = _race_id(d, 2021, "Abu Dhabi Grand Prix")
@@ -252,14 +256,8 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
         del r["positionOrder"]
     _write_csv(d, "sprint_results.csv", sprints)
 
-    before_abu = list(
-        RaceResult.objects.filter(race__slug="2021_uae")
-        .order_by("pk")
-        .values_list("driver_id", "position_order")
-    )
-    before_bahrain = list(
-        RaceResult.objects.filter(race__slug="2021_bahrain").order_by("pk").values_list("driver_id", "grid")
-    )
+    before_abu = _stored_results("2021_uae", "position_order")
+    before_bahrain = _stored_results("2021_bahrain", "grid")
     sprint_count = SprintResult.objects.count()
     report = ergast_dump_load(directory=d, seasons=range(2021, 2022))
 
@@ -278,22 +276,8 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
     assert negative.startswith("2021_bahrain ") and "'grid'" in negative and "-1" in negative
     assert rejected == f"2021_bahrain results: {len(by_race[bahrain])} rows rejected, existing rows kept"
     # Existing rows of the rejected races are intact; the valid change elsewhere was applied.
-    assert (
-        list(
-            RaceResult.objects.filter(race__slug="2021_uae")
-            .order_by("pk")
-            .values_list("driver_id", "position_order")
-        )
-        == before_abu
-    )
-    assert (
-        list(
-            RaceResult.objects.filter(race__slug="2021_bahrain")
-            .order_by("pk")
-            .values_list("driver_id", "grid")
-        )
-        == before_bahrain
-    )
+    assert _stored_results("2021_uae", "position_order") == before_abu
+    assert _stored_results("2021_bahrain", "grid") == before_bahrain
     assert SprintResult.objects.count() == sprint_count
     assert report.counts["results"]["updated"] == 1
     qatar_row = RaceResult.objects.get(race__ergast_id=int(qatar), driver__ergast_id=int(changed_driver))
