@@ -36,7 +36,7 @@ from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
-from predictions.features.clock import clock_from_text
+from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
 from predictions.selectors import race_prediction_unavailable
@@ -47,7 +47,7 @@ from predictions.services import (
     championship_simulate,
     prediction_what_if,
 )
-from predictions.services.predicting import CLOCK_SKEW, PredictionInputError
+from predictions.services.predicting import PredictionInputError
 from predictions.services.training import model_version_serving
 
 logger = logging.getLogger(__name__)
@@ -199,30 +199,14 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
     return "pre"
 
 
-class ClockInFuture(Http404):
-    """A well-formed `?as_of=` still to come: there is no view as of then yet (the page's 404; the
-    API's too, since the value itself is valid)."""
-
-
 def _as_of_param(request: HttpRequest):
     """Optional `?as_of=YYYY-MM-DD` (00:00 UTC that day, as `predict --as-of` reads it) or an ISO
-    date-time: the home page as it looked then (404 if malformed, or if that moment is still to
-    come: there is no page as of then yet)."""
-    if "as_of" not in request.GET:
-        return None
-    values = request.GET.getlist("as_of")
-    # Empty or repeated is a 404, as the API's 400: `?as_of=` or a second value silently showing
-    # another clock (and caching another copy of the page) hides a client's mistake.
-    if len(values) != 1 or not values[0]:
-        raise Http404("as_of must be given once, as a date, YYYY-MM-DD, or an ISO date-time")
-    raw = values[0]
+    date-time: the home page as it looked then (404 if malformed, repeated or empty, or if that
+    moment is still to come: there is no page as of then yet)."""
     try:
-        clock = clock_from_text(text=raw)
-    except ValueError as exc:
-        raise Http404(f"as_of must be a date, YYYY-MM-DD, or an ISO date-time: {exc}") from None
-    if clock > timezone.now() + CLOCK_SKEW:
-        raise ClockInFuture(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
-    return clock
+        return clock_param_read(values=request.GET.getlist("as_of"))
+    except (ClockParamMalformed, ClockInFuture) as exc:
+        raise Http404(str(exc)) from None
 
 
 def _podium(stages, *, stage: str | None = None) -> dict:

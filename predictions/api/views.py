@@ -27,6 +27,7 @@ from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
+from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
 from predictions.services import championship_cache_key, championship_simulate, prediction_what_if
 from predictions.services.regeneration import (
     regeneration_job_get,
@@ -155,19 +156,17 @@ AS_OF_PARAM = OpenApiParameter(
 
 def _clock_param(request):
     """`?as_of=` -> the clock in UTC (None = now), parsed by the home page's own reader
-    (`analytics.views._as_of_param`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
+    (`predictions.features.clock.clock_param_read`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
     Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
     a malformed one (the page's 404) is the API's 400 `invalid` with `details.as_of`, and so is
     a moment with no UTC equivalent (`0001-01-01T00:00+01:00`). A well-formed clock still to come
     is a 404, as on the page: the value is valid, the view as of then does not exist yet."""
-    from analytics.views import ClockInFuture, _as_of_param
-
     validate_query(serializers.ClockParams, request)
     try:
-        return _as_of_param(request)  # in UTC (clock_from_text), None = now
+        return clock_param_read(values=request.GET.getlist("as_of"))  # in UTC, None = now
     except ClockInFuture as exc:
         raise NotFound(str(exc)) from None
-    except Http404 as exc:
+    except ClockParamMalformed as exc:
         raise ValidationError({"as_of": [str(exc)]}) from None
 
 

@@ -17,9 +17,10 @@ the clock — every earlier race in the history — is untouched; without a cloc
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
+from django.utils import timezone
 
 from ingestion.models.race import SESSION_START_FIELDS
 
@@ -54,6 +55,38 @@ def clock_from_text(*, text: str) -> datetime:
         except OverflowError:
             raise ValueError(f"{text!r} is out of range in UTC (years 1-9999)") from None
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+# A clock may run this far ahead of the server's (a caller's clock skew), no further.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class ClockParamMalformed(ValueError):
+    """A `?as_of=` that is empty, repeated or not a date / date-time (the page's 404, the API's 400)."""
+
+
+class ClockInFuture(ValueError):
+    """A well-formed `?as_of=` still to come: there is no view as of then yet (404 on the page and
+    in the API, since the value itself is valid)."""
+
+
+def clock_param_read(*, values: list[str]) -> datetime | None:
+    """The home page's and the API's `?as_of=` (every value given for it; none = now -> None): one
+    parser, so `/?as_of=X` and the API's `?as_of=X` are the same moment (`clock_from_text`, UTC).
+    Empty or repeated is refused: a second value silently showing another clock hides a client's
+    mistake."""
+    if not values:
+        return None
+    if len(values) != 1 or not values[0]:
+        raise ClockParamMalformed("as_of must be given once, as a date, YYYY-MM-DD, or an ISO date-time")
+    raw = values[0]
+    try:
+        clock = clock_from_text(text=raw)
+    except ValueError as exc:
+        raise ClockParamMalformed(f"as_of must be a date, YYYY-MM-DD, or an ISO date-time: {exc}") from None
+    if clock > timezone.now() + CLOCK_SKEW:
+        raise ClockInFuture(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
+    return clock
 
 
 def unknown_start(race_date) -> pd.Timestamp:

@@ -8,7 +8,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from ingestion.models import (
     SprintResult,
     Team,
 )
-from predictions.features.clock import PRACTICE_SESSIONS, frames_known_at, sessions_known
+from predictions.features.clock import CLOCK_SKEW, PRACTICE_SESSIONS, frames_known_at, sessions_known
 from predictions.features.compute import KEY, build_features
 from predictions.features.frames import F1Frames, f1_frames_load, frames_with_pre_race_forecast
 from predictions.features.registry import FEATURES
@@ -59,10 +59,6 @@ class PredictionClockError(PredictionInputError):
     """A past clock (`as_of` before now) asked for a live prediction of a race that has already been
     run: made now, it would use the model and data that learnt from that race while claiming to be
     from before it. Its honest prediction is a backfill (a model trained only on earlier seasons)."""
-
-
-# A clock may run this far ahead of the server's (a caller's clock skew), no further.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 def prediction_clock_future_check(*, as_of: datetime, now: datetime | None = None) -> None:
