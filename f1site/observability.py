@@ -399,80 +399,73 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
                         sync_rows[(row["source"], table, change)] = counts[change]
 
     streaks: dict[str, int] = {}
-    try:
-        from ingestion.models.job_run import JobRun, JobStatus
-    except ImportError:  # the pipeline's JobRun is not installed: no job history to judge
-        JobRun = None
-    if JobRun is not None:
-        from ingestion.services.stale_runs import job_runs_stale_close_quietly
+    from ingestion.models.job_run import JobRun, JobStatus
+    from ingestion.services.stale_runs import job_runs_stale_close_quietly
 
-        # Runs whose worker died (or that no worker took) are closed first, so they count below.
-        job_runs_stale_close_quietly()
-        # The last finished runs per job, newest first; count failures until the first success.
-        # Attempts of one trigger (Celery autoretries, a redelivery after a worker died) share the
-        # task id and count once, with the outcome of their latest attempt: an outage that one
-        # retry rode out is not a failure streak.
-        recent = (
-            JobRun.objects.exclude(status__in=[JobStatus.RUNNING, JobStatus.SKIPPED])
-            .annotate(rank=Window(RowNumber(), partition_by=[F("job")], order_by=F("started_at").desc()))
-            .filter(rank__lte=40)
-            .order_by("job", "rank")
-            .values_list("job", "task_id", "status")
-        )
-        done: set[str] = set()
-        seen_tasks: set[tuple[str, str]] = set()
-        for job, task_id, status in recent:
-            streaks.setdefault(job, 0)
-            if job in done:
-                continue
-            if task_id:
-                if (job, task_id) in seen_tasks:
-                    continue  # an earlier attempt of a trigger already judged by its latest one
-                seen_tasks.add((job, task_id))
-            if status in (JobStatus.FAILED, JobStatus.INTERRUPTED):
-                streaks[job] += 1
-            else:
-                done.add(job)
+    # Runs whose worker died (or that no worker took) are closed first, so they count below.
+    job_runs_stale_close_quietly()
+    # The last finished runs per job, newest first; count failures until the first success.
+    # Attempts of one trigger (Celery autoretries, a redelivery after a worker died) share the
+    # task id and count once, with the outcome of their latest attempt: an outage that one
+    # retry rode out is not a failure streak.
+    recent = (
+        JobRun.objects.exclude(status__in=[JobStatus.RUNNING, JobStatus.SKIPPED])
+        .annotate(rank=Window(RowNumber(), partition_by=[F("job")], order_by=F("started_at").desc()))
+        .filter(rank__lte=40)
+        .order_by("job", "rank")
+        .values_list("job", "task_id", "status")
+    )
+    done: set[str] = set()
+    seen_tasks: set[tuple[str, str]] = set()
+    for job, task_id, status in recent:
+        streaks.setdefault(job, 0)
+        if job in done:
+            continue
+        if task_id:
+            if (job, task_id) in seen_tasks:
+                continue  # an earlier attempt of a trigger already judged by its latest one
+            seen_tasks.add((job, task_id))
+        if status in (JobStatus.FAILED, JobStatus.INTERRUPTED):
+            streaks[job] += 1
+        else:
+            done.add(job)
 
     requests_total, requests_5xx = request_window.read(minutes=thresholds.api_window_minutes)
 
     active_model = None
     scores: list[RaceScore] = []
-    try:
-        from predictions.models import ModelVersion, RaceAccuracy
-    except ImportError:  # prediction engine not installed
-        ModelVersion = RaceAccuracy = None
-    if ModelVersion is not None:
-        active_model = ModelVersion.objects.filter(is_active=True).values_list("label", flat=True).first()
-        # Live (not backfilled) records, newest race first; one per race, post-qualifying preferred
-        # because that is the stage the grid baseline is a fair comparison for.
-        records = (
-            RaceAccuracy.objects.filter(backfilled=False)
-            .order_by("-race__date", "-race_id", "stage", "-scored_at")  # "post" < "pre"
-            .values("race_id", "stage", "mae", "winner_hit", "podium_overlap", "points_accuracy")[
-                : thresholds.accuracy_races * 8
-            ]
-        )
-        per_race: dict[int, dict] = {}
-        for record in records:
-            if record["race_id"] not in per_race and len(per_race) < thresholds.accuracy_races:
-                per_race[record["race_id"]] = record
-        grids: dict[int, list[tuple[int | None, int]]] = {}
-        for race_id, grid, order in RaceResult.objects.filter(race_id__in=list(per_race)).values_list(
-            "race_id", "grid", "position_order"
-        ):
-            grids.setdefault(race_id, []).append((grid, order))
-        scores = [
-            RaceScore(
-                race_id=race_id,
-                model_mae=record["mae"],
-                grid_mae=grid_baseline_mae(grids.get(race_id, [])),
-                winner_hit=record["winner_hit"],
-                podium_overlap=record["podium_overlap"],
-                points_accuracy=record["points_accuracy"],
-            )
-            for race_id, record in per_race.items()
+    from predictions.models import ModelVersion, RaceAccuracy
+
+    active_model = ModelVersion.objects.filter(is_active=True).values_list("label", flat=True).first()
+    # Live (not backfilled) records, newest race first; one per race, post-qualifying preferred
+    # because that is the stage the grid baseline is a fair comparison for.
+    records = (
+        RaceAccuracy.objects.filter(backfilled=False)
+        .order_by("-race__date", "-race_id", "stage", "-scored_at")  # "post" < "pre"
+        .values("race_id", "stage", "mae", "winner_hit", "podium_overlap", "points_accuracy")[
+            : thresholds.accuracy_races * 8
         ]
+    )
+    per_race: dict[int, dict] = {}
+    for record in records:
+        if record["race_id"] not in per_race and len(per_race) < thresholds.accuracy_races:
+            per_race[record["race_id"]] = record
+    grids: dict[int, list[tuple[int | None, int]]] = {}
+    for race_id, grid, order in RaceResult.objects.filter(race_id__in=list(per_race)).values_list(
+        "race_id", "grid", "position_order"
+    ):
+        grids.setdefault(race_id, []).append((grid, order))
+    scores = [
+        RaceScore(
+            race_id=race_id,
+            model_mae=record["mae"],
+            grid_mae=grid_baseline_mae(grids.get(race_id, [])),
+            winner_hit=record["winner_hit"],
+            podium_overlap=record["podium_overlap"],
+            points_accuracy=record["points_accuracy"],
+        )
+        for race_id, record in per_race.items()
+    ]
 
     return OpsState(
         sync_age_seconds=sync_age,
