@@ -23,7 +23,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from f1site.celery import app
 from ingestion.models import SyncRun, SyncSource, SyncStatus
+from ingestion.services.jobs import SingleBeatScheduler
 from ingestion.services.sync_runs import sync_runs_stale_close
 from tests.conftest import ROOT
 from tests.workers import wait_until
@@ -85,6 +87,44 @@ def test_the_sweep_closes_silent_openf1_and_weather_runs_and_keeps_their_data():
         assert run.status == SyncStatus.RUNNING and run.finished_at is None
     # the bound is strict and read at call time: the live run is closed once it has been silent too long
     assert sync_runs_stale_close(now=timezone.now() + timedelta(seconds=31)) == [alive.pk]
+
+
+@pytest.mark.django_db
+def test_the_staff_pages_the_admin_and_the_beat_show_a_dead_sync_run_interrupted(admin_client):
+    from django_celery_beat.models import PeriodicTask
+
+    silence = settings.LIVENESS_MAX_SILENCE_SECONDS
+
+    def dead(source=SyncSource.WEATHER):
+        return _run(source, silent_for=silence + 5, params={"kind": "forecast"})
+
+    def status(run):
+        return SyncRun.objects.get(pk=run.pk).status
+
+    # the staff freshness page: not among its failures as running, but interrupted with why
+    run = dead()
+    html = admin_client.get("/staff/freshness/").content.decode()
+    assert status(run) == SyncStatus.INTERRUPTED
+    failures = html.split('id="sync-failures"')[1].split("</ul>")[0]
+    assert "stopped heartbeating" in failures
+
+    # Admin → Sync runs
+    run = dead()
+    html = admin_client.get("/admin/ingestion/syncrun/").content.decode()
+    assert status(run) == SyncStatus.INTERRUPTED
+    assert f"/admin/ingestion/syncrun/{run.pk}/change/" in html
+
+    # jobs/status without a beat schedule lists the latest sync run per source
+    PeriodicTask.objects.all().delete()
+    run = dead(SyncSource.OPENF1)
+    jobs = {j["name"]: j for j in admin_client.get("/api/v1/jobs/status").json()["jobs"]}
+    assert jobs["sync_openf1"]["last_status"] == "interrupted"
+    assert "stopped heartbeating" in jobs["sync_openf1"]["last_error"]
+
+    # the beat's tick: the automatic path, whether or not anyone reads a page
+    run = dead()
+    SingleBeatScheduler(app=app, lazy=True)._stale_runs_sweep()
+    assert status(run) == SyncStatus.INTERRUPTED
 
 
 # --- a real sync process, killed ----------------------------------------------------------------
