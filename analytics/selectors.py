@@ -498,7 +498,11 @@ def race_winners_map(*, races: list[Race]) -> dict[int, list[RaceResult]]:
 
 
 def data_freshness_get() -> dict:
-    """For staff: last sync per source, recent failures, data coverage and the last job runs."""
+    """For staff: last sync per source, recent failures, data coverage and the last job runs. An
+    OpenF1 / weather run whose process died is closed first, so it reads `interrupted`, not `running`."""
+    from ingestion.services.sync_runs import sync_runs_stale_close_quietly
+
+    sync_runs_stale_close_quietly()
     # one query; a wider window than the 20 listed so the four forecast runs a day cannot push the
     # daily Jolpica run out of "latest per source"
     recent = list(SyncRun.objects.order_by("-started_at")[:100])

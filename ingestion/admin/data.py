@@ -374,6 +374,14 @@ class SyncRunAdmin(ViewOnlyAdmin):
     ]
     readonly_fields = fields
 
+    def changelist_view(self, request, extra_context=None):
+        """OpenF1 / weather runs whose process died are closed before the list is shown
+        (ingestion.services.sync_runs), so a dead run reads `interrupted` with why, not `running`."""
+        from ingestion.services.sync_runs import sync_runs_stale_close_quietly
+
+        sync_runs_stale_close_quietly()
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="created / updated")
     def changed(self, obj: SyncRun) -> str:
         counts = [c for c in (obj.counts or {}).values() if isinstance(c, dict)]

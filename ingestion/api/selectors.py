@@ -609,6 +609,9 @@ def jobs_status() -> dict:
         PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")
     )
     if not tasks:
+        from ingestion.services.sync_runs import sync_runs_stale_close_quietly
+
+        sync_runs_stale_close_quietly()  # an OpenF1 / weather run whose process died: not `running`
         latest = SyncRun.objects.values("source").annotate(last=Max("pk")).values("last")
         runs = SyncRun.objects.filter(pk__in=latest).order_by("source")
         return {

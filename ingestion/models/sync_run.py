@@ -17,7 +17,9 @@ class SyncStatus(models.TextChoices):
 
 
 class SyncRun(models.Model):
-    """One ingestion run. `counts` = {table: {created, updated, unchanged}}; `cursor` lets a killed run resume."""
+    """One ingestion run. `counts` = {table: {created, updated, unchanged}}; `cursor` lets a killed run resume;
+    `heartbeat_at` lets the stale-run sweep close an OpenF1 / weather run whose process died
+    (`ingestion.services.sync_runs.sync_runs_stale_close`)."""
 
     source = models.CharField(max_length=16, choices=SyncSource.choices)
     status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
@@ -28,6 +30,13 @@ class SyncRun(models.Model):
     requests_made = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     cursor = models.JSONField(default=dict, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the process running an OpenF1 or weather sync (written every "
+        "LIVENESS_HEARTBEAT_SECONDS while it runs); a running one silent for LIVENESS_MAX_SILENCE_SECONDS "
+        "is closed as interrupted. Empty for Jolpica and dump runs (their lock / load decide)",
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -127,14 +127,13 @@ def _check_model():
     # one whose artifact loads, else as a last resort a newer one); the bundle is cached per process,
     # so this is cheap after the first call. ok = the active version serves; degraded = another
     # one does; down = none loads.
-    from predictions.selectors import model_version_active
     from predictions.services import ModelUnavailable
-    from predictions.services.training import model_bundle_load
+    from predictions.services.training import model_bundle_load_first, model_serving_candidates
 
-    active = model_version_active()
+    active, candidates = model_serving_candidates()  # one query for the active version and its fallbacks
     detail = {"active": active.label if active is not None else None}
     try:
-        serving, _ = model_bundle_load()
+        serving, _ = model_bundle_load_first(candidates=candidates)
     except ModelUnavailable as exc:
         return False, {**detail, "serving": None, "error": str(exc)[:300]}
     detail["serving"] = serving.label

@@ -38,6 +38,7 @@ from django.utils import timezone
 from ingestion.models import JobRun, JobStatus
 from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
+from ingestion.services.sync_runs import sync_runs_stale_close_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -541,12 +542,14 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         return min(super().tick(*args, **kwargs), self.lock_ttl / 3)
 
     def _stale_runs_sweep(self) -> None:
-        """Close the job runs nobody will finish (ingestion.services.stale_runs), at most every
+        """Close the job runs nobody will finish (ingestion.services.stale_runs) and the OpenF1 /
+        weather sync runs whose process died (ingestion.services.sync_runs), at most every
         LIVENESS_HEARTBEAT_SECONDS: the automatic path, whether or not anyone reads the status."""
         if time.monotonic() - getattr(self, "_stale_swept", 0.0) < settings.LIVENESS_HEARTBEAT_SECONDS:
             return
         self._stale_swept = time.monotonic()
         job_runs_stale_close_quietly()
+        sync_runs_stale_close_quietly()
 
     def close(self):
         try:

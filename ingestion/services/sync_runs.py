@@ -10,18 +10,47 @@ The row is created `running` on entry and finished on exit, with the same conven
 sync (`jolpica_sync`): `succeeded`, `partial` when errors were recorded but the run completed, `failed`
 when an exception escaped (the exception is added to `errors` as `{"message", "url"?, "fatal": True}`
 and re-raised), `interrupted` on KeyboardInterrupt. Every error entry has a readable `message`.
+
+A process killed outright (SIGKILL, the OOM killer, a lost host) records nothing on exit, and the OpenF1
+and weather syncs hold no lock a later run could judge it by (the Jolpica sync does:
+`sync_runs_interrupt_stale`), so its row would stay `running` for ever. So the run heartbeats: its
+`heartbeat_at` is set when the row is created and then written every LIVENESS_HEARTBEAT_SECONDS from a
+daemon thread until the block ends (`sync_run_heartbeat`), and `sync_runs_stale_close` — run by the
+beat's stale-run sweep and before the freshness page, the Sync runs admin and jobs/status read the
+runs — closes a `running` OpenF1 / weather run silent for LIVENESS_MAX_SILENCE_SECONDS as
+`interrupted`: `finished_at` its last heartbeat, a note appended to its errors, nothing else changed.
+A run whose process is alive keeps heartbeating and is never closed, however long it takes.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.clients.http import SourceError
 from ingestion.models import SyncRun, SyncSource, SyncStatus
+from ingestion.services.periodic import Periodic
+
+logger = logging.getLogger(__name__)
+
+# The sources whose runs are recorded by `sync_run_recorded`, hence heartbeat. (Jolpica runs are
+# judged under the sync's lock, `sync_runs_interrupt_stale`; a dump load is a command run by hand.)
+HEARTBEAT_SOURCES = (SyncSource.OPENF1, SyncSource.WEATHER)
+
+PROCESS_SILENT = (
+    "interrupted: the process running it stopped heartbeating at {at} (silent for {silence} s, more than "
+    "LIVENESS_MAX_SILENCE_SECONDS={bound}): it was killed or lost mid-run; rows it had committed were "
+    "kept, its counts were never recorded"
+)
 
 
 @dataclass
@@ -38,10 +67,12 @@ class SyncRunRecorder:
 
 @contextmanager
 def sync_run_recorded(*, source: SyncSource, params: dict) -> Iterator[SyncRunRecorder]:
-    recorder = SyncRunRecorder(run=SyncRun.objects.create(source=source, params=params))
+    run = SyncRun.objects.create(source=source, params=params, heartbeat_at=timezone.now())
+    recorder = SyncRunRecorder(run=run)
     status = SyncStatus.FAILED
     try:
-        yield recorder
+        with sync_run_heartbeat(run_id=run.pk):
+            yield recorder
         status = SyncStatus.PARTIAL if recorder.errors else SyncStatus.SUCCEEDED
     except SourceError as exc:
         recorder.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
@@ -61,6 +92,68 @@ def sync_run_recorded(*, source: SyncSource, params: dict) -> Iterator[SyncRunRe
             errors=recorder.errors,
             requests_made=recorder.requests_made,
         )
+
+
+def sync_run_heartbeat(*, run_id: int) -> Periodic:
+    """`with sync_run_heartbeat(run_id=run.pk): ...` around the work of a `running` run created with a
+    fresh `heartbeat_at`: writes `heartbeat_at` every LIVENESS_HEARTBEAT_SECONDS until the block ends."""
+
+    def beat() -> None:
+        SyncRun.objects.filter(pk=run_id, status=SyncStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+    return Periodic(
+        name=f"syncrun-heartbeat:{run_id}",
+        interval=settings.LIVENESS_HEARTBEAT_SECONDS,
+        tick=beat,
+        cleanup=connections.close_all,  # this thread's own connection, if it opened one
+        log_extra={"sync_run": run_id},
+    )
+
+
+def sync_runs_stale_close(*, now: datetime | None = None) -> list[int]:
+    """Close the `running` OpenF1 / weather runs whose process died: last sign of life (`heartbeat_at`,
+    else `started_at` for a row written before runs heartbeated) older than
+    LIVENESS_MAX_SILENCE_SECONDS. Each becomes `interrupted`, `finished_at` = that last sign of life,
+    with a note appended to `errors`; its counts, cursor and params stay. A conditional UPDATE (still
+    running, same heartbeat) leaves a run that heartbeated meanwhile alone. Returns the closed ids."""
+    now = now or timezone.now()
+    bound = settings.LIVENESS_MAX_SILENCE_SECONDS
+    stale = (
+        SyncRun.objects.filter(source__in=HEARTBEAT_SOURCES, status=SyncStatus.RUNNING)
+        .annotate(seen_at=Coalesce("heartbeat_at", "started_at"))
+        .filter(seen_at__lt=now - timedelta(seconds=bound))
+        .only("pk", "source", "started_at", "heartbeat_at", "errors")
+    )
+    closed = []
+    for run in stale:
+        seen = run.heartbeat_at or run.started_at
+        note = {
+            "message": PROCESS_SILENT.format(
+                at=seen.isoformat(timespec="seconds"),
+                silence=round((now - seen).total_seconds()),
+                bound=bound,
+            ),
+            "fatal": True,
+        }
+        same = Q(heartbeat_at=run.heartbeat_at) if run.heartbeat_at else Q(heartbeat_at=None)
+        done = SyncRun.objects.filter(same, pk=run.pk, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.INTERRUPTED, finished_at=seen, errors=[*(run.errors or []), note]
+        )
+        if done:
+            closed.append(run.pk)
+            logger.warning("closed a stale sync run", extra={"source": run.source, "sync_run": run.pk})
+    return closed
+
+
+def sync_runs_stale_close_quietly() -> list[int] | None:
+    """`sync_runs_stale_close` for read paths (the freshness page, admin, jobs/status) and the beat: a
+    failure is logged, never raised — the page still shows what is stored."""
+    try:
+        with transaction.atomic():  # a savepoint when the caller is inside a transaction
+            return sync_runs_stale_close()
+    except Exception:
+        logger.warning("stale sync run sweep failed", exc_info=True)
+        return None
 
 
 def sync_runs_interrupt_stale(*, source: SyncSource) -> list[int]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from predictions.features.compute import build_features
@@ -292,27 +293,44 @@ def model_bundle_load(*, version: ModelVersion | None = None) -> tuple[ModelVers
     the seasons before its race) falls back only to versions trained on no later data
     (`trained_until_date` at most its own): an older-registered version may be trained on later
     races (the active one usually is), and a backfill must not learn from the race it predicts."""
-    candidates = []
-    if version is not None:
-        candidates.append(version)
+    if version is None:
+        _, candidates = model_serving_candidates()
     else:
-        active = ModelVersion.objects.filter(is_active=True).first()
-        if active is not None:
-            candidates.append(active)
-    newest = candidates[0].created_at if candidates else None
-    # Pruned versions have no file any more: never a fallback.
-    others = list(
-        ModelVersion.objects.exclude(pk__in=[c.pk for c in candidates])
-        .filter(artifact_pruned_at__isnull=True)
-        .order_by("-trained_until_date", "-created_at", "-id")
+        # Pruned versions have no file any more: never a fallback.
+        others = (
+            ModelVersion.objects.exclude(pk=version.pk)
+            .filter(artifact_pruned_at__isnull=True)
+            .order_by("-trained_until_date", "-created_at", "-id")
+        )
+        candidates = [version, *(v for v in others if v.trained_until_date <= version.trained_until_date)]
+    return model_bundle_load_first(candidates=candidates)
+
+
+def model_serving_candidates() -> tuple[ModelVersion | None, list[ModelVersion]]:
+    """The active version (None when none is) and the versions serving tries, in `model_bundle_load`'s
+    order: the active one, then the versions registered before it (trained on the latest data first),
+    then as a last resort the ones registered after it; every unpruned version when none is active.
+    One query (health's model check reports both the active version and the one that loads)."""
+    # The active version even if pruned (it is tried first and fails); the others only unpruned.
+    versions = list(
+        ModelVersion.objects.filter(Q(is_active=True) | Q(artifact_pruned_at__isnull=True)).order_by(
+            "-trained_until_date", "-created_at", "-id"
+        )
     )
-    if version is not None:
-        candidates.extend(v for v in others if v.trained_until_date <= version.trained_until_date)
-    elif newest is None:
-        candidates.extend(others)
-    else:
-        candidates.extend(v for v in others if v.created_at <= newest)
-        candidates.extend(v for v in others if v.created_at > newest)
+    active = next((v for v in versions if v.is_active), None)  # at most one (model_version_one_active)
+    if active is None:
+        return None, versions
+    others = [v for v in versions if v.pk != active.pk]
+    return active, [
+        active,
+        *(v for v in others if v.created_at <= active.created_at),
+        *(v for v in others if v.created_at > active.created_at),
+    ]
+
+
+def model_bundle_load_first(*, candidates: list[ModelVersion]) -> tuple[ModelVersion, ModelBundle]:
+    """The first of `candidates` whose artifact loads, with its models; ModelUnavailable (with every
+    candidate's error) when none does. A failure is logged once per unchanged file and process."""
     errors = []
     for candidate in candidates:
         try:
