@@ -129,6 +129,25 @@ def jolpica_sync_lock_held() -> bool:
     return not acquired
 
 
+def jolpica_runs_dead_close() -> list[int]:
+    """Close the `running` Jolpica runs when no sync holds the lock: their process was killed
+    (SIGKILL, OOM) and nothing else would close them before the next Jolpica sync — up to a day for
+    the daily job. Takes the lock itself for the moment it needs, so a sync cannot start meanwhile; a
+    lock held by a live sync leaves its run alone. PostgreSQL only: SQLite has no lock to judge by
+    (there the next sync closes them, as before). Returns the closed ids."""
+    if connection.vendor != "postgresql":
+        return []
+    if not SyncRun.objects.filter(source=SyncSource.JOLPICA, status=SyncStatus.RUNNING).exists():
+        return []
+    try:
+        # the UPDATE in its own savepoint: a failed one must not leave the transaction aborted, or
+        # the unlock could not run and this (persistent) connection would keep the lock
+        with _one_sync_at_a_time(), transaction.atomic():
+            return sync_runs_interrupt_stale(source=SyncSource.JOLPICA)
+    except SyncAlreadyRunning:
+        return []
+
+
 class SyncAborted(Exception):
     """Raised by a progress hook (tests) to simulate a crash between races."""
 

@@ -19,7 +19,9 @@ daemon thread until the block ends (`sync_run_heartbeat`), and `sync_runs_stale_
 beat's stale-run sweep and before the freshness page, the Sync runs admin and jobs/status read the
 runs — closes a `running` OpenF1 / weather run silent for LIVENESS_MAX_SILENCE_SECONDS as
 `interrupted`: `finished_at` its last heartbeat, a note appended to its errors, nothing else changed.
-A run whose process is alive keeps heartbeating and is never closed, however long it takes.
+A run whose process is alive keeps heartbeating and is never closed, however long it takes. The same
+read paths and the beat close a dead Jolpica run too, on PostgreSQL, when no sync holds its lock
+(`jolpica_sync.jolpica_runs_dead_close`), rather than leaving it `running` until the next sync.
 """
 
 from __future__ import annotations
@@ -146,11 +148,14 @@ def sync_runs_stale_close(*, now: datetime | None = None) -> list[int]:
 
 
 def sync_runs_stale_close_quietly() -> list[int] | None:
-    """`sync_runs_stale_close` for read paths (the freshness page, admin, jobs/status) and the beat: a
+    """`sync_runs_stale_close`, and the dead Jolpica runs closed when no sync holds its lock
+    (`jolpica_sync.jolpica_runs_dead_close`), for read paths (the freshness page, admin, jobs/status) and the beat: a
     failure is logged, never raised — the page still shows what is stored."""
+    from ingestion.services.jolpica_sync import jolpica_runs_dead_close  # it imports this module
+
     try:
         with transaction.atomic():  # a savepoint when the caller is inside a transaction
-            return sync_runs_stale_close()
+            return sync_runs_stale_close() + jolpica_runs_dead_close()
     except Exception:
         logger.warning("stale sync run sweep failed", exc_info=True)
         return None

@@ -21,12 +21,14 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from f1site.celery import app
 from ingestion.models import SyncRun, SyncSource, SyncStatus
 from ingestion.services.jobs import SingleBeatScheduler
-from ingestion.services.sync_runs import sync_runs_stale_close
+from ingestion.services.jolpica_sync import jolpica_sync_lock_held
+from ingestion.services.sync_runs import sync_runs_stale_close, sync_runs_stale_close_quietly
 from tests.conftest import ROOT
 from tests.workers import wait_until
 
@@ -201,3 +203,31 @@ def test_a_sync_killed_with_sigkill_is_closed_by_the_sweep_and_a_live_one_is_not
         "interrupted: the process running it stopped heartbeating"
     ]
     assert running.pk not in sync_runs_stale_close()  # closed once
+
+
+# --- Jolpica runs: judged by the sync's lock, not by a heartbeat ----------------------------------
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the sync lock is a PostgreSQL advisory lock")
+def test_a_dead_jolpica_run_is_closed_when_no_sync_holds_the_lock_and_a_live_one_is_not(admin_client):
+    """Before, a Jolpica run whose process was SIGKILLed stayed `running` on the freshness page until
+    the next Jolpica sync took the lock (the daily job: up to a day). The lock is the truth: held by
+    another connection, the run is alive; free, it is dead."""
+    from tests.pipeline.test_jobs_jolpica_lock import jolpica_lock_held
+
+    run = SyncRun.objects.create(
+        source=SyncSource.JOLPICA, params={"seasons": [2026]}, cursor={"done": ["2026:1"]}
+    )
+    with jolpica_lock_held():  # a live sync in another process
+        admin_client.get("/staff/freshness/")
+        assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.RUNNING
+        assert sync_runs_stale_close_quietly() == []
+        assert jolpica_sync_lock_held()  # the sweep's own try did not take it over
+    assert not jolpica_sync_lock_held()
+
+    html = admin_client.get("/staff/freshness/").content.decode()
+    closed = SyncRun.objects.get(pk=run.pk)
+    assert closed.status == SyncStatus.INTERRUPTED and closed.finished_at is not None
+    assert closed.cursor == {"done": ["2026:1"]}  # a later sync still resumes from it
+    assert "ended without recording it" in html.split('id="sync-failures"')[1].split("</ul>")[0]
+    assert not jolpica_sync_lock_held()  # the sweep released the lock it took
+    assert sync_runs_stale_close_quietly() == []  # closed once
