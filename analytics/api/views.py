@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema
 from analytics.selectors import driver_analytics_get, driver_get, team_analytics_get, team_get
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, validate_query
+from f1site.errors import NotFound
 from ingestion.api import selectors, serializers
 from ingestion.api.views import ref_param, season_ttl
 
@@ -17,7 +18,7 @@ def _entity_or_404(get, ref: str, label: str):
     the ref's form), or the API's 404 text for it."""
     try:
         return get(ref=ref)
-    except Http404:
+    except NotFound:
         raise Http404(f"No {label} with id {ref!r}") from None
 
 
