@@ -20,10 +20,10 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery
-from django.http import Http404
 
 from analytics.services import driver_metrics, team_metrics
 from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, championship_trend
+from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
     DriverStanding,
@@ -255,14 +255,14 @@ def team_ranking_named(*, ranking: list[dict]) -> list[dict]:
 def driver_get(*, ref: str) -> Driver:
     driver = Driver.objects.filter(ref=ref).first()
     if driver is None:
-        raise Http404(f"No driver {ref!r}")
+        raise NotFound(f"No driver {ref!r}", what="driver")
     return driver
 
 
 def team_get(*, ref: str) -> Team:
     team = Team.objects.filter(ref=ref).first()
     if team is None:
-        raise Http404(f"No team {ref!r}")
+        raise NotFound(f"No team {ref!r}", what="team")
     return team
 
 
@@ -412,13 +412,13 @@ def standings_get(*, season: int, round: int | None = None) -> dict:
         return cached
     rounds = season_rounds(season=season)
     if not rounds:
-        raise Http404(f"No standings for {season}")
+        raise NotFound(f"No standings for {season}", what="standings")
     if round is None:
         race = rounds[-1]
     else:
         race = next((r for r in rounds if r.round == round), None)
         if race is None:
-            raise Http404(f"No standings after round {round} of {season}")
+            raise NotFound(f"No standings after round {round} of {season}", what="standings")
     drivers = [
         {
             "position": s.position,

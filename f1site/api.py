@@ -57,8 +57,10 @@ class MalformedRequest(exceptions.APIException):
 
 
 def _domain_error(exc) -> Response | None:
-    """The prediction engine's refusals, mapped once for every view: the views just call the
-    service. Imported here, not at module level: the engine imports this module's helpers."""
+    """The domain's errors (f1site.errors) and the prediction engine's refusals, mapped once for
+    every view: the views just call the selector / service. Imported here, not at module level: the
+    engine imports this module's helpers."""
+    from f1site.errors import NotFound
     from predictions.services import ModelUnavailable, SeasonWithoutRaces
     from predictions.services.predicting import PredictionInputError
     from predictions.services.regeneration import QueueUnavailable
@@ -77,7 +79,7 @@ def _domain_error(exc) -> Response | None:
         return error_response(
             code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503
         )
-    if isinstance(exc, SeasonWithoutRaces):
+    if isinstance(exc, NotFound | SeasonWithoutRaces):  # the same body as an Http404 below
         return error_response(code="not_found", message=str(exc), status_code=404)
     return None
 

@@ -1,4 +1,5 @@
 """Request id: accepted from X-Request-ID (if sane) or generated, bound to every log line, echoed back.
+The pages' mapping of domain errors (f1site.errors) to Http404.
 
 (Gunicorn workers freeze their startup heap in gunicorn.conf.py `post_worker_init`, not here.)
 """
@@ -8,6 +9,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.http import Http404
+
+from f1site.errors import NotFound
 from f1site.logging import bind_log_context, log_context
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -42,3 +46,22 @@ class LocalCacheSyncMiddleware:
 
         local_cache_sync()
         return self.get_response(request)
+
+
+class DomainErrorMiddleware:
+    """The pages' translation of f1site.errors: a selector's NotFound becomes Http404, so Django
+    answers with the site's 404 page (f1site.api.page_not_found; JSON under /api/) naming what is
+    missing. DRF views never get here: their exception handler maps it first (f1site/api.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, NotFound):
+            # Raised, not answered: Django's handler renders Http404 as for any view (the DEBUG
+            # technical page included).
+            raise Http404(str(exception)) from exception
+        return None

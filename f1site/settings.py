@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "f1site.middleware.DomainErrorMiddleware",  # last: its process_exception sees a view's error first
 ]
 
 ROOT_URLCONF = "f1site.urls"

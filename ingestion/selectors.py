@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.http import Http404
 from django.utils import timezone
 
+from f1site.errors import NotFound
 from ingestion.models import Race
 from ingestion.services.race_ids import parse_race_id, race_id_canonical
 
@@ -17,7 +17,7 @@ class MalformedRaceId(ValueError):
 
 def race_get(*, race_id: str) -> Race:
     """Resolve `2025_bahrain` or `2025_4`, in any case (`2025_BAHRAIN`), to a Race. MalformedRaceId
-    (400) or Http404 (unknown)."""
+    (400) or NotFound (unknown)."""
     race_id = race_id_canonical(race_id or "")
     try:
         season, round_number, slug = parse_race_id(race_id)
@@ -26,7 +26,7 @@ def race_get(*, race_id: str) -> Race:
     qs = Race.objects.select_related("circuit", "season")
     race = qs.filter(slug=slug).first() if slug else qs.filter(season_id=season, round=round_number).first()
     if race is None:
-        raise Http404(f"No race with id {race_id!r}")
+        raise NotFound(f"No race with id {race_id!r}", what="race")
     return race
 
 

@@ -330,12 +330,12 @@ def race_prediction_unavailable(*, race: Race) -> str | None:
     a race removed upstream)."""
     from predictions.services.predicting import (
         PredictionInputError,
-        _check_predictable,
+        race_in_history_check,
         race_on_calendar_check,
     )
 
     try:
-        _check_predictable(race)
+        race_in_history_check(race=race)
         race_on_calendar_check(race=race)
     except PredictionInputError as exc:
         return str(exc)

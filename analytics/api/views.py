@@ -8,8 +8,9 @@ from drf_spectacular.utils import extend_schema
 from analytics.selectors import driver_analytics_get, driver_get, team_analytics_get, team_get
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, validate_query
+from f1site.errors import NotFound
 from ingestion.api import selectors, serializers
-from ingestion.api.views import _REF, ref_param, season_ttl
+from ingestion.api.views import ref_param, season_ttl
 
 
 def _entity_or_404(get, ref: str, label: str):
@@ -17,7 +18,7 @@ def _entity_or_404(get, ref: str, label: str):
     the ref's form), or the API's 404 text for it."""
     try:
         return get(ref=ref)
-    except Http404:
+    except NotFound:
         raise Http404(f"No {label} with id {ref!r}") from None
 
 
@@ -33,7 +34,7 @@ class DriverAnalyticsView(CachedJSONView):
     )
     def get(self, request, driver_id: str):
         season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
-        if not _REF.fullmatch(driver_id):
+        if not serializers.REF_PATTERN.fullmatch(driver_id):
             raise Http404(f"No driver with id {driver_id[:80]!r}")
 
         def compute():
@@ -64,7 +65,7 @@ class TeamAnalyticsView(CachedJSONView):
     )
     def get(self, request, team_id: str):
         season = validate_query(serializers.AnalyticsParams, request).validated_data.get("season")
-        if not _REF.fullmatch(team_id):
+        if not serializers.REF_PATTERN.fullmatch(team_id):
             raise Http404(f"No team with id {team_id[:80]!r}")
 
         def compute():

@@ -13,10 +13,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, Max, OuterRef, Q, Sum
-from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
     PracticeResult,
@@ -399,16 +399,16 @@ def standings_get(*, season: int | None, round_number: int | None) -> dict:
         # "round N of the latest season with standings": the season first, then the round in it.
         season = sql_rows(_STANDINGS_LATEST_SEASON_SQL)[0][0]
         if season is None:
-            raise Http404("No standings stored yet")
+            raise NotFound("No standings stored yet", what="standings")
     params = [p for p in (season, round_number) if p is not None]
     # Without a season: the latest race with standings of the latest such season.
     race = sql_rows(_STANDINGS_RACE_SQL[season is not None, round_number is not None], params)
     if not race:
         if season is None:
-            raise Http404("No standings stored yet")
+            raise NotFound("No standings stored yet", what="standings")
         if round_number is None:
-            raise Http404(f"No standings for season {season}")
-        raise Http404(_no_standings_after_round(season, round_number))
+            raise NotFound(f"No standings for season {season}", what="standings")
+        raise NotFound(_no_standings_after_round(season, round_number), what="standings")
     race_pk, season, race_round, slug, name, date = race[0]
     return {
         "season": season,

@@ -28,14 +28,13 @@ RACE_ID_PARAM = OpenApiParameter(
     description="`<season>_<name>` (e.g. 2025_bahrain) or `<season>_<round>` (e.g. 2025_4); any case "
     "(2025_BAHRAIN is 2025_bahrain)",
 )
-_REF = serializers.REF_PATTERN  # use fullmatch
 
 
 def ref_param(name: str, example: str) -> OpenApiParameter:
     """A driver/team id path parameter (Ergast ref: letters, digits, _ and -)."""
     return OpenApiParameter(
         name,
-        {"type": "string", "pattern": openapi_pattern(_REF)},
+        {"type": "string", "pattern": openapi_pattern(serializers.REF_PATTERN)},
         OpenApiParameter.PATH,
         description=f"e.g. {example}",
     )

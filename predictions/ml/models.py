@@ -295,7 +295,7 @@ def stage_fit(train: pd.DataFrame, stage: str, *, n_jobs: int = 1, score_block: 
     features = feature_names(stage)
     train = stage_rows(train[train["finish"].notna()], stage)
     seasons = sorted(train["season"].unique())
-    calib_from = _calibration_from(train)
+    calib_from = calibration_from_season(train)
     if calib_from is not None:
         early, late = train[train["season"] < calib_from], train[train["season"] >= calib_from]
         calib_models = _fit_base(early, features, n_jobs=n_jobs)
@@ -393,7 +393,7 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
-def _calibration_from(train: pd.DataFrame) -> int | None:
+def calibration_from_season(train: pd.DataFrame) -> int | None:
     """First season of the held-out calibration block: the latest whole seasons holding at least
     `calibration_min_races` races, leaving at least one season to fit on (None if impossible)."""
     races = train.groupby("season")["race_id"].nunique().sort_index()

@@ -200,13 +200,13 @@ def championship_simulate(
         before_simulating()
 
     from predictions.ml.models import race_predict, race_strength_inputs
-    from predictions.services.predicting import _race_features, race_entries
+    from predictions.services.predicting import race_entries, race_features_build
     from predictions.services.training import model_bundle_load
 
     version, bundle = model_bundle_load()
     sprints = [r for r in remaining if r.sprint_start is not None]
     entries, _ = race_entries(race=remaining[0])
-    rows = _race_features(remaining[0], entries, None)
+    rows = race_features_build(race=remaining[0], entries=entries, frames=None)
     models = bundle.stages["pre"]
     out = race_predict(models, rows, explain=0, n_sims=200)
     strengths_of = dict(

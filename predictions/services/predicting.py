@@ -157,7 +157,7 @@ def race_live_prediction_check(*, race: Race, stage: str | None = None) -> None:
     regeneration checks before anything is queued), in `prediction_generate`'s order: no history
     before 1996, removed upstream without results, run or started (RaceRunError), then a stage not
     available yet (`post` before qualifying is in: `race_stage_check`)."""
-    _check_predictable(race)
+    race_in_history_check(race=race)
     race_on_calendar_check(race=race)
     race_not_run_check(race=race)
     race_stage_check(race=race, stage=stage)
@@ -287,7 +287,7 @@ def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime |
     return [stage]
 
 
-def _check_predictable(race: Race, *, backfilled: bool = False) -> None:
+def race_in_history_check(*, race: Race, backfilled: bool = False) -> None:
     """Refuse a race the engine has no history for (its features start in HISTORY_FROM_SEASON); a
     backfilled prediction also needs a whole earlier season of that history to train on."""
     first = HISTORY_FROM_SEASON + 1 if backfilled else HISTORY_FROM_SEASON
@@ -309,8 +309,8 @@ def race_on_calendar_check(*, race: Race) -> None:
     )
 
 
-def _race_features(
-    race: Race, entries: pd.DataFrame, frames: F1Frames | None, *, clock: datetime | None = None
+def race_features_build(
+    *, race: Race, entries: pd.DataFrame, frames: F1Frames | None, clock: datetime | None = None
 ) -> pd.DataFrame:
     """The race's feature rows. `clock`: a past clock — the frames as known then
     (`features.clock.frames_known_at`: sessions not started by then left out, the latest forecast
@@ -475,7 +475,7 @@ def prediction_generate(
     model is one trained only on races run before the clock (`model_bundle_known_at`), not the
     active one.
     """
-    _check_predictable(race, backfilled=backfilled)
+    race_in_history_check(race=race, backfilled=backfilled)
     race_on_calendar_check(race=race)
     now = timezone.now()
     if as_of is not None and not backfilled:
@@ -496,7 +496,7 @@ def prediction_generate(
         version, bundle = model_bundle_known_at(clock=clock, frames=frames)
     else:
         version, bundle = model_bundle_load(version=version)
-    rows = _race_features(race, entries, frames, clock=clock)
+    rows = race_features_build(race=race, entries=entries, frames=frames, clock=clock)
     as_of = now if as_of is None or past_clock else as_of
     fingerprint = prediction_inputs_fingerprint(
         rows=rows, confidence_threshold=settings.PREDICTION_CONFIDENCE_THRESHOLD
@@ -601,7 +601,7 @@ def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[in
     four lists — `unknown` (no such driver ref), `duplicates` (on the grid more than once),
     `not_entered` (a real driver not in this race's field), `missing` (an entrant not on the grid) —
     and `entrants_from`, so a client fixes the whole grid in one round trip."""
-    _check_predictable(race)
+    race_in_history_check(race=race)
     race_on_calendar_check(race=race)
     if not grid:
         raise PredictionInputError("the grid is empty")
@@ -665,7 +665,7 @@ def _what_if_rows(race: Race, targets: pd.DataFrame) -> pd.DataFrame:
         race_id=race.id,
         order=list(zip(targets["driver_id"], targets["team_id"], strict=True)),
     )
-    rows = _race_features(race, targets, frames)
+    rows = race_features_build(race=race, entries=targets, frames=frames)
     slots = rows["driver_id"].map(dict(zip(targets["driver_id"], targets["grid"], strict=True)))
     rows["quali_reached_q3"] = what_if_reached_q3(
         slots=slots,

@@ -18,7 +18,7 @@ from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES_FORMAT, STAGES, feature_names
 from predictions.ml.artifacts import ArtifactError, ModelBundle, artifact_intact, bundle_load, bundle_save
-from predictions.ml.models import PARAMS, _calibration_from, stage_fit
+from predictions.ml.models import PARAMS, calibration_from_season, stage_fit
 from predictions.models import ModelVersion
 from predictions.signals import models_changed
 
@@ -177,12 +177,12 @@ def model_train(
 
 
 def _calibration_check(*, rows: pd.DataFrame, done: pd.DataFrame, start: int, until: int) -> None:
-    """The window must hold the ranking layer's calibration block (`models._calibration_from`: the
+    """The window must hold the ranking layer's calibration block (`models.calibration_from_season`: the
     latest whole seasons with at least `calibration_min_races` races, predicted by models fitted on
     the window's earlier seasons). Without it the layer is fitted on the base models' own training
     rows, over-confident (a one-season 1996 model gave three drivers P(DNF) = 1.0), and such a
     version must never be registered, let alone activated."""
-    if _calibration_from(rows) is not None:
+    if calibration_from_season(rows) is not None:
         return
     needed = PARAMS["calibration_min_races"]
     races = done[done["season"] <= until].groupby("season")["race_id"].nunique().sort_index()

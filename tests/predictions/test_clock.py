@@ -19,8 +19,8 @@ from predictions.services.post_race import race_accuracy_score, race_has_pre_rac
 from predictions.services.predicting import (
     PredictionClockError,
     PredictionInputError,
-    _race_features,
     race_entries,
+    race_features_build,
 )
 from tests.conftest import in_season
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceFactory
@@ -138,7 +138,7 @@ def test_a_past_clock_leaves_out_the_races_run_after_it(ergast_data):
     entries, source = race_entries(race=qatar, clock=clock)
     assert source == f"entry list of {_race(2026, 5).slug}"
     assert race_entries(race=qatar)[1] == f"entry list of {_race(2026, 7).slug}"
-    rows = _race_features(qatar, entries, None, clock=clock).set_index("driver_id")
+    rows = race_features_build(race=qatar, entries=entries, frames=None, clock=clock).set_index("driver_id")
     points: dict[int, float] = {}
     for model in (RaceResult, SprintResult):
         for driver, p in model.objects.filter(race__season_id=2026, race__round__lte=5).values_list(
@@ -147,7 +147,9 @@ def test_a_past_clock_leaves_out_the_races_run_after_it(ergast_data):
             points[driver] = points.get(driver, 0.0) + float(p)
     assert rows["driver_season_points"].to_dict() == {d: points.get(d, 0.0) for d in rows.index}
     assert rows["driver_season_points"].max() < max(  # rounds 6-7 would add to the leader's points
-        _race_features(qatar, race_entries(race=qatar)[0], None)["driver_season_points"]
+        race_features_build(race=qatar, entries=race_entries(race=qatar)[0], frames=None)[
+            "driver_season_points"
+        ]
     )
 
 

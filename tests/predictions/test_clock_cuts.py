@@ -24,7 +24,7 @@ from predictions.features.registry import feature_names
 from predictions.ml.models import race_predict
 from predictions.models import Prediction
 from predictions.services import prediction_generate
-from predictions.services.predicting import _race_features, prediction_inputs_fingerprint, race_entries
+from predictions.services.predicting import prediction_inputs_fingerprint, race_entries, race_features_build
 
 SATURDAY_NOON = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(SATURDAY_NOON, tick=True)]
@@ -98,7 +98,9 @@ def _practice_by_hand(race, sessions):
 
 def _rows(race, clock):
     entries, source = race_entries(race=race, clock=clock)
-    return _race_features(race, entries, None, clock=clock).set_index("driver_id"), source
+    return race_features_build(race=race, entries=entries, frames=None, clock=clock).set_index(
+        "driver_id"
+    ), source
 
 
 def test_a_clock_before_fp1_ignores_the_weekend_stored_since(weekend, active_model):

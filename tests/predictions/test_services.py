@@ -227,7 +227,7 @@ def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergas
     from ingestion.models import RaceWeather
     from predictions.features.clock import race_session_starts
     from predictions.features.frames import f1_frames_load
-    from predictions.services.predicting import _race_features, race_entries
+    from predictions.services.predicting import race_entries, race_features_build
 
     race = _race(2025, 24)
     start = race_session_starts(race=race)["race"]
@@ -261,7 +261,7 @@ def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergas
     entries, _ = race_entries(race=race)
 
     def weather(frames):
-        rows = _race_features(race, entries, frames)
+        rows = race_features_build(race=race, entries=entries, frames=frames)
         return (
             rows[["weather_air_temperature", "weather_humidity", "weather_rain"]]
             .drop_duplicates()
@@ -271,7 +271,7 @@ def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergas
     assert weather(None) == [[20.0, 70.0, 0.8]]
     assert weather(f1_frames_load(since_season=2024)) == [[20.0, 70.0, 0.8]]  # frames handed in
     WeatherForecast.objects.filter(fetched_at__lt=start).delete()
-    rows = _race_features(race, entries, f1_frames_load(since_season=2024))
+    rows = race_features_build(race=race, entries=entries, frames=f1_frames_load(since_season=2024))
     assert rows["weather_missing"].eq(1.0).all()
     weather_columns = [
         "weather_air_temperature",

@@ -3,8 +3,8 @@ import json
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.http import Http404
 
+from f1site.errors import NotFound
 from ingestion.selectors import MalformedRaceId, race_get
 from predictions.features.clock import clock_from_text
 from predictions.selectors import race_list_recent_completed, race_list_upcoming
@@ -87,7 +87,7 @@ class Command(BaseCommand):
         else:
             try:
                 races = [race_get(race_id=opts["race"])]
-            except (MalformedRaceId, Http404) as exc:
+            except (MalformedRaceId, NotFound) as exc:
                 raise CommandError(str(exc)) from exc
         out = []
         for race in races:
