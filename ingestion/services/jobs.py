@@ -113,7 +113,8 @@ def job_spec_get(*, name: str) -> JobSpec:
 
 # ---------------------------------------------------------------------------------------- locks
 @cache
-def _redis_client(url: str):
+def redis_client_for(url: str):
+    """One client per URL per process (the job locks' and the liveness keys' Redis), short timeouts."""
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -138,7 +139,7 @@ class JobLock:
         self.ttl = int(ttl or settings.JOB_LOCK_TTL)
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         url = settings.JOB_LOCK_REDIS_URL
-        self._redis = _redis_client(url) if url else None
+        self._redis = redis_client_for(url) if url else None
 
     def acquire(self) -> bool:
         if self._redis is not None:
@@ -202,7 +203,8 @@ class JobLock:
 
 
 # ------------------------------------------------------------------------------------ execution
-def _worker_name() -> str:
+def worker_name() -> str:
+    """`host:pid`, as recorded on the job runs this process claims (and judged by the stale-run sweep)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -265,14 +267,15 @@ INTERRUPTED_BY_DEATH = (
 INTERRUPTED_BY_SHUTDOWN = "worker shut down during the run ({exc}); steps it had committed were kept"
 
 
-def _check_key(job: str) -> str:
+def job_check_key(job: str) -> str:
+    """The cache key of a job's last check (`job_check_record`)."""
     return f"pitwall:jobcheck:{job}"
 
 
 def job_check_record(*, job: str, at: datetime, reason: str) -> None:
     """Remember an idle check: one cache entry per job, overwritten by every check (never appended)."""
     django_cache.set(
-        _check_key(job),
+        job_check_key(job),
         {"at": at.isoformat(), "reason": reason},
         timeout=settings.JOB_RUN_RETENTION_DAYS * 86400,
     )
@@ -280,10 +283,10 @@ def job_check_record(*, job: str, at: datetime, reason: str) -> None:
 
 def job_checks_get(*, jobs: list[str]) -> dict[str, datetime]:
     """When each job last found nothing to do (idle ticks leave no JobRun); jobs never idle are absent."""
-    found = django_cache.get_many([_check_key(j) for j in jobs]) or {}
+    found = django_cache.get_many([job_check_key(j) for j in jobs]) or {}
     checks = {}
     for job in jobs:
-        entry = found.get(_check_key(job))
+        entry = found.get(job_check_key(job))
         if isinstance(entry, dict) and entry.get("at"):
             checks[job] = datetime.fromisoformat(entry["at"])
     return checks
@@ -340,7 +343,7 @@ def job_run_execute(
             duration_seconds=0.0,
             error=f"already running (lock held by {holder})"
             + (", but that run is gone: not retried (no retries left)" if gone else ""),
-            worker=_worker_name(),
+            worker=worker_name(),
         )
     clock = time.monotonic()
     run = None
@@ -360,7 +363,7 @@ def job_run_execute(
             task_id=task_id or "",
             status=JobStatus.RUNNING,
             started_at=started,
-            worker=_worker_name(),
+            worker=worker_name(),
             heartbeat_at=started,
         )
         with lock.heartbeat(), run_heartbeat(run_id=run.pk):  # the run's, for the stale-run sweep
@@ -403,7 +406,7 @@ def _lock_unavailable(*, job: str, error: Exception, task_id: str, started: date
             finished_at=timezone.now(),
             duration_seconds=0.0,
             error=message[:4000],
-            worker=_worker_name(),
+            worker=worker_name(),
         ).pk
     except Exception as db_error:  # the database is down too: the caller still gets the lock's error
         logger.error("could not record the failed job run", extra={"job": job, "error": str(db_error)})

@@ -43,10 +43,10 @@ KEEP_SECONDS = 86400  # a worker silent for a day is dropped from the list (its 
 
 
 def _redis():
-    from ingestion.services.jobs import _redis_client
+    from ingestion.services.jobs import redis_client_for
 
     url = settings.JOB_LOCK_REDIS_URL
-    return _redis_client(url) if url else None
+    return redis_client_for(url) if url else None
 
 
 def _entry(at: datetime, **extra) -> str:

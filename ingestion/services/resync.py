@@ -148,7 +148,7 @@ def races_resync_job(
     one). Raises `SyncAlreadyRunning` (the task retries) unless `give_up`, which records a failure."""
     from django.db.models import Q
 
-    from ingestion.services.jobs import _worker_name
+    from ingestion.services.jobs import worker_name
     from ingestion.services.jolpica_sync import SyncAlreadyRunning
     from ingestion.services.stale_runs import job_run_claim, run_heartbeat
 
@@ -156,7 +156,7 @@ def races_resync_job(
         # Claimed only while still RUNNING (one conditional UPDATE): a message redelivered after the
         # run finished, or after the stale-run sweep closed it (never picked up, worker dead), or a
         # pruned row, does nothing and leaves the row as it is.
-        run = job_run_claim(run_id=run_id, job_filter=Q(job=RESYNC_JOB), worker=_worker_name())
+        run = job_run_claim(run_id=run_id, job_filter=Q(job=RESYNC_JOB), worker=worker_name())
         if run is None:
             gone = JobRun.objects.filter(pk=run_id, job=RESYNC_JOB).values_list("status", flat=True).first()
             return {"job_run": run_id, "status": gone or "missing"}
@@ -164,7 +164,7 @@ def races_resync_job(
         now = timezone.now()
         run = JobRun.objects.create(
             job=RESYNC_JOB, task_id=task_id, counts={"race_ids": sorted(race_ids)},
-            worker=_worker_name(), started_at=now, heartbeat_at=now,
+            worker=worker_name(), started_at=now, heartbeat_at=now,
         )  # fmt: skip
     clock = time.monotonic()
     status, error, outcome = JobStatus.FAILED, "", {}

@@ -33,9 +33,7 @@ The background task takes the same per-race lock as the pipeline's `race_predict
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -49,6 +47,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingestion.models import JobRun, JobStatus, Race
+from ingestion.services.jobs import worker_name
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +98,6 @@ def _stages_key(*, race: Race, stage: str | None) -> str:
 
 def _claim_key(slug: str, stages: str) -> str:
     return f"f1:regenerate:{slug}:{stages}"
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _status(run: JobRun) -> str:
@@ -291,7 +286,7 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
         task_id=job_id,
         status=JobStatus.RUNNING,
         started_at=now,
-        worker="" if background else _worker_name(),
+        worker="" if background else worker_name(),
         heartbeat_at=None if background else now,
         counts={
             "race": race.slug,
@@ -420,9 +415,7 @@ def regeneration_run(*, run_id: int, give_up: bool = False) -> dict:
     clock = time.monotonic()
     try:
         # Claimed only if still RUNNING (the sweep may have closed it since the read above).
-        claimed = job_run_claim(
-            run_id=run.pk, job_filter=Q(job__startswith=JOB_PREFIX), worker=_worker_name()
-        )
+        claimed = job_run_claim(run_id=run.pk, job_filter=Q(job__startswith=JOB_PREFIX), worker=worker_name())
         if claimed is None:
             run.refresh_from_db()
             return {"job": run.task_id, "status": _status(run)}

@@ -18,12 +18,12 @@ from ingestion.services.jobs import JobLock, job_body_get, job_run_execute, job_
 def _free_locks():
     from django.core.cache import cache
 
-    from ingestion.services.jobs import _redis_client
+    from ingestion.services.jobs import redis_client_for
 
     for name in ("t5-unit", "t5-hb"):
         key = JobLock(name).key
         if settings.JOB_LOCK_REDIS_URL:
-            _redis_client(settings.JOB_LOCK_REDIS_URL).delete(key)
+            redis_client_for(settings.JOB_LOCK_REDIS_URL).delete(key)
         cache.delete(key)
     yield
 

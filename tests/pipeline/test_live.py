@@ -165,14 +165,14 @@ def live_lock_free():
     from django.conf import settings as django_settings
     from django.core.cache import cache
 
-    from ingestion.services.jobs import JobLock, _check_key, _redis_client
+    from ingestion.services.jobs import JobLock, job_check_key, redis_client_for
 
     key = JobLock("live_timing").key
     if django_settings.JOB_LOCK_REDIS_URL:
-        _redis_client(django_settings.JOB_LOCK_REDIS_URL).delete(key)
-    cache.delete_many([key, _check_key("live_timing")])
+        redis_client_for(django_settings.JOB_LOCK_REDIS_URL).delete(key)
+    cache.delete_many([key, job_check_key("live_timing")])
     yield
-    cache.delete(_check_key("live_timing"))
+    cache.delete(job_check_key("live_timing"))
 
 
 @pytest.mark.django_db
