@@ -1,11 +1,12 @@
 """The prediction engine's Celery tasks. Each takes ids, calls a service and owns its retries; the
 work is in predictions.services:
-* `race_predictions_refresh(race_id, stage)` — one race's predictions
+* `race_predictions_refresh(race_id, trigger)` — one race's predictions
   (`services.refresh.race_predictions_refresh`): queued by `race_predictions_refresh_enqueue` after a
-  session's results are in (stage "post_qualifying" once the grid is known, "sprint", else
+  session's results are in (trigger "post_qualifying" once the grid is known, "sprint", else
   "practice"), and by `services.refresh.upcoming_predictions_refresh_enqueue(reason=...)` for every
-  upcoming race after staff change the active model or a retrain (the reason is passed as the stage:
-  any stage other than "post_qualifying" refreshes every stage available);
+  upcoming race after staff change the active model or a retrain (the reason is the trigger: any
+  trigger other than "post_qualifying" refreshes every stage available). The arguments travel
+  positionally, so messages queued before the second was renamed from `stage` still run;
 * `model_retrain(queued_at)` — the admin's "Retrain models", as a job (JobRun `model_retrain`,
   `services.refresh.model_retrain_run`): train, activate, refresh the upcoming races; skipped when the
   active version was trained after `queued_at`;
@@ -25,23 +26,23 @@ from f1site.celery import JobTask
 
 
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.race_predictions_refresh", max_retries=2)
-def race_predictions_refresh(self, race_id: int, stage: str):
+def race_predictions_refresh(self, race_id: int, trigger: str):
     from ingestion.services.jobs import job_run_execute
     from predictions.services.refresh import race_predictions_refresh as refresh
 
     run = job_run_execute(
         job=f"predictions_refresh:{race_id}",
-        func=lambda: refresh(race_id=race_id, stage=stage),
+        func=lambda: refresh(race_id=race_id, trigger=trigger),
         task_id=self.request.id or "",
     )
     return {"job_run": run.pk, "status": run.status}
 
 
-def race_predictions_refresh_enqueue(*, race_id: int, stage: str) -> None:
+def race_predictions_refresh_enqueue(*, race_id: int, trigger: str) -> None:
     """Queue a refresh of one race's predictions once the current transaction commits."""
     from django.db import transaction
 
-    transaction.on_commit(lambda: race_predictions_refresh.delay(race_id, stage))
+    transaction.on_commit(lambda: race_predictions_refresh.delay(race_id, trigger))
 
 
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.model_retrain", max_retries=1)

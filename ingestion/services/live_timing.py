@@ -263,7 +263,7 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
         )
         from predictions.tasks import race_predictions_refresh_enqueue
 
-        race_predictions_refresh_enqueue(race_id=session.race_id, stage=stage)
+        race_predictions_refresh_enqueue(race_id=session.race_id, trigger=stage)
         result["predictions_refresh"] = stage
     return result
 

@@ -17,9 +17,9 @@ logger = logging.getLogger(__name__)
 RACE_PREDICTIONS_REFRESH_TASK = "predictions.tasks.race_predictions_refresh"
 
 
-def race_predictions_refresh(*, race_id: int, stage: str) -> dict:
-    """Regenerate one race's predictions. `stage` is what triggered it: "post_qualifying" (the grid
-    is known) regenerates the post-qualifying set; any other value — a session ("practice",
+def race_predictions_refresh(*, race_id: int, trigger: str) -> dict:
+    """Regenerate one race's predictions. `trigger` is what asked for it: "post_qualifying" (the
+    grid is known) regenerates the post-qualifying set; any other value — a session ("practice",
     "sprint") or a reason ("model_retrained", …) — every stage available. A race that cannot be
     predicted is a skip, with the reason."""
     from ingestion.models import Race
@@ -28,12 +28,12 @@ def race_predictions_refresh(*, race_id: int, stage: str) -> dict:
 
     race = Race.objects.get(pk=race_id)
     try:
-        created = prediction_generate(race=race, stage="post" if stage == "post_qualifying" else None)
+        created = prediction_generate(race=race, stage="post" if trigger == "post_qualifying" else None)
     except (ModelUnavailable, PredictionInputError) as exc:
         return {"skipped": f"{race.slug}: {exc}"[:300]}
     return {
         "race": race.slug,
-        "stage": stage,
+        "trigger": trigger,
         "predictions": len(created),
         "unchanged": list(created.unchanged),  # kept: same model and inputs as the current set
     }

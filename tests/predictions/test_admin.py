@@ -177,7 +177,8 @@ def test_activating_a_version_refreshes_the_upcoming_races_with_it(
     for race in (qatar, uae):
         latest = Prediction.objects.current_candidates().filter(race=race, stage="pre").latest("created_at")
         assert latest.model_version_id == second_model.pk
-        assert JobRun.objects.filter(job=f"predictions_refresh:{race.pk}", status="succeeded").exists()
+        run = JobRun.objects.get(job=f"predictions_refresh:{race.pk}", status="succeeded")
+        assert run.counts["race"] == race.slug and run.counts["trigger"] == "model_activated"
     # the earlier set is kept as history, not overwritten
     assert Prediction.objects.filter(race=qatar, model_version=active_model).exists()
 
