@@ -687,10 +687,31 @@ def races_post_race_pending(*, now: datetime) -> list:
     return [race for race in races if not race.scored or race.pk in rescore]
 
 
+# The daily job asks for a race's observed weather again only while the race is this recent: a feed
+# that is still empty after that (2026 Australia, China and Japan have no samples) was asked for
+# every morning for the rest of the season. The weekly job asks for the older ones, once a week.
+WEATHER_DAILY_RETRY_DAYS = 14
+
+
 def races_weather_missing(*, now: datetime) -> list:
     """Completed races (see `_catch_up_races`) with no observed weather yet: a fetch that failed
-    (or found no samples) is retried by the next run."""
+    (or found no samples) is retried by a later run (the daily job's while the race is recent,
+    WEATHER_DAILY_RETRY_DAYS, else the weekly job's)."""
     return list(_catch_up_races(now=now).filter(weather__isnull=True))
+
+
+def _weather_observed_step(counts: dict, *, season: int, races: list, now: datetime) -> None:
+    from ingestion.services.weather_observed import weather_observed_sync
+
+    _optional_step(
+        counts,
+        "weather_observed",
+        lambda: weather_observed_sync(
+            seasons=sorted({season, *(r.season_id for r in races)}),
+            race_ids=[r.slug for r in races],
+            now=now,
+        ),
+    )
 
 
 def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False) -> dict:
@@ -704,7 +725,6 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
     `jolpica_only` (the task's retry of that step): the Jolpica sync and what depends on it — the
     observed weather and post-race step of the races it completed — not the OpenF1 sessions again."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
-    from ingestion.services.weather_observed import weather_observed_sync
     from predictions.services.post_race import post_race_follow_up, races_results_process
 
     now = now or timezone.now()
@@ -716,16 +736,11 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
     pending = races_post_race_pending(now=now)
     if not jolpica_only:
         _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
-    no_weather = races_weather_missing(now=now)
-    _optional_step(
-        counts,
-        "weather_observed",
-        lambda: weather_observed_sync(
-            seasons=sorted({season, *(r.season_id for r in no_weather)}),
-            race_ids=[r.slug for r in no_weather],
-            now=now,
-        ),
-    )
+    # the races just completed and the recent ones still without it; older ones: the weekly job
+    just_completed = {r.pk for r in completed}
+    recent = now.date() - timedelta(days=WEATHER_DAILY_RETRY_DAYS)
+    no_weather = [r for r in races_weather_missing(now=now) if r.pk in just_completed or r.date >= recent]
+    _weather_observed_step(counts, season=season, races=no_weather, now=now)
     todo = {r.pk: r for r in [*completed, *pending]}
     counts["post_race_pending"] = [r.slug for r in pending if r.slug not in (changed or [])]
     if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
@@ -742,8 +757,9 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
 
 
 def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) -> dict:
-    """Sunday 02:00 UTC: full current-season sync, model evaluation report, maintenance (old job
-    runs, live snapshots, model artifacts beyond MODEL_ARTIFACTS_KEEP).
+    """Sunday 02:00 UTC: full current-season sync, observed weather of the completed races still
+    without it, model evaluation report, maintenance (old job runs, live snapshots, model artifacts
+    beyond MODEL_ARTIFACTS_KEEP).
 
     When another Jolpica sync holds the lock, the other steps still run and `JolpicaStepLocked` is
     raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone."""
@@ -762,6 +778,9 @@ def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) 
             raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
         return counts
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
+    # every completed race of the catch-up window still without observed weather (the daily job
+    # asks only the recent ones): a feed filled in late, or an outage longer than the daily window
+    _weather_observed_step(counts, season=season, races=races_weather_missing(now=now), now=now)
     counts["maintenance"] = {
         **job_runs_prune(now=now),
         **live_snapshots_prune(now=now),

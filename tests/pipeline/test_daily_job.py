@@ -106,3 +106,50 @@ def test_a_failed_weather_fetch_is_retried_by_the_next_run(mirror, ergast_data, 
     assert run.status == "succeeded", run.error
     assert RaceWeather.objects.filter(race=latest).count() == 1
     assert run.counts["weather_observed"]["races"] == len(no_samples)
+
+
+@pytest.mark.django_db
+def test_the_daily_job_asks_again_only_for_recent_races_without_weather_the_weekly_for_the_rest(
+    mirror, ergast_data, monkeypatch
+):
+    """QA: every morning the daily job asked OpenF1 again for the weather of every 2026 race whose feed
+    had no samples (Australia, China, Japan), all season long. It now asks again only while a race is
+    within WEATHER_DAILY_RETRY_DAYS; the weekly job asks for the older ones, once a week."""
+    from ingestion.services.jobs import WEATHER_DAILY_RETRY_DAYS, job_weekly_full
+
+    fake_post_race(monkeypatch)
+    monkeypatch.setattr(
+        "predictions.services.backtest.model_evaluation_run", lambda *, season: {"skipped": "test"}
+    )
+    done = list(Race.objects.filter(season_id=2026, results__isnull=False).distinct().order_by("round"))
+    for race in done:
+        accuracy_marker(race)
+    RaceWeather.objects.filter(race__in=done).delete()
+    latest = done[-1]
+    morning = datetime.combine(latest.date + timedelta(days=1), time(6), tzinfo=UTC)
+    cutoff = morning.date() - timedelta(days=WEATHER_DAILY_RETRY_DAYS)
+    recent = {r.slug for r in done if r.date >= cutoff}
+    older = {r.slug for r in done if r.date < cutoff}
+    assert latest.slug in recent and len(older) >= 3  # the 2026 data: races both sides of the bound
+
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.status == "succeeded", run.error
+    asked = run.counts["weather_observed"]
+    stored = set(RaceWeather.objects.filter(race__in=done).values_list("race__slug", flat=True))
+    assert asked["races"] == len(recent) and stored | set(asked["no_samples"]) == recent
+
+    # A week later, a Sunday: the weekly job asks for the older races, the feed's empty ones included
+    sunday = morning + timedelta(days=(6 - morning.weekday()) or 7)
+    counts = job_weekly_full(now=sunday)
+    weekly = counts["weather_observed"]
+    assert weekly["races"] == len(older | (recent - stored))
+    stored = set(RaceWeather.objects.filter(race__in=done).values_list("race__slug", flat=True))
+    assert stored | set(weekly["no_samples"]) == {r.slug for r in done}
+    assert set(weekly["no_samples"]) & older, "the 2026 feed has no samples for its first races"
+
+    # The next morning the daily job does not ask for those again; they are no longer recent.
+    run = job_run_execute(
+        job="daily_results_sync", func=lambda: job_daily_results(now=sunday + timedelta(hours=4))
+    )
+    assert run.status == "succeeded", run.error
+    assert not set(run.counts["weather_observed"].get("no_samples", [])) & older
