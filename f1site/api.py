@@ -61,7 +61,7 @@ def _domain_error(exc) -> Response | None:
     every view: the views just call the selector / service. Imported here, not at module level: the
     engine imports this module's helpers."""
     from f1site.errors import NotFound
-    from predictions.services import ModelUnavailable, SeasonWithoutRaces
+    from predictions.services import ModelUnavailable
     from predictions.services.predicting import PredictionInputError
     from predictions.services.regeneration import QueueUnavailable
 
@@ -79,7 +79,7 @@ def _domain_error(exc) -> Response | None:
         return error_response(
             code="queue_unavailable", message=f"Could not queue the job: {exc}", status_code=503
         )
-    if isinstance(exc, NotFound | SeasonWithoutRaces):  # the same body as an Http404 below
+    if isinstance(exc, NotFound):  # the same body as an Http404 below (SeasonWithoutRaces is one)
         return error_response(code="not_found", message=str(exc), status_code=404)
     return None
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db.models import Sum
 
+from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
     DriverStanding,
@@ -33,9 +34,13 @@ INELIGIBLE = {"E", "D"}
 FIRST_CONSTRUCTORS_SEASON = 1958
 
 
-class SeasonWithoutRaces(LookupError):
-    """The season has no race on the calendar: the API's 404. Its own type, so a ValueError from
-    the engine (a bug) is never mistaken for "unknown season"."""
+class SeasonWithoutRaces(NotFound):
+    """The season has no race on the calendar: a NotFound (the API's 404, the site's 404 page), its
+    own type so the championship page can show the season's standings without a simulation, and so
+    a ValueError from the engine (a bug) is never mistaken for "unknown season"."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, what="season")
 
 
 def title_odds_simulate(
