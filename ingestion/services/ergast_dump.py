@@ -36,6 +36,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -68,6 +69,7 @@ from ingestion.models import (
 from ingestion.services.dump_copy import copy_upsert_rows
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.sync_runs import sync_run_heartbeat
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
     assign_shared_car_index,
@@ -864,12 +866,20 @@ def ergast_dump_load(
     params = {"directory": str(directory)}
     if seasons is not None:
         params["seasons"] = [seasons.start, seasons.stop - 1]
-    run = SyncRun.objects.create(source=SyncSource.ERGAST_DUMP, params=params)
+    # The run heartbeats while the load runs, so a load killed outright (SIGKILL, OOM) is closed as
+    # `interrupted` by the stale-run sweep instead of staying `running` (its transaction rolled back:
+    # nothing of it was written). Not on SQLite: the load's one long write transaction holds the
+    # database's only write lock, so every beat would wait for it and fail; such a run has no
+    # heartbeat and the sweep leaves it alone.
+    beats = connection.vendor != "sqlite"
+    run = SyncRun.objects.create(
+        source=SyncSource.ERGAST_DUMP, params=params, heartbeat_at=timezone.now() if beats else None
+    )
     loader = _DumpLoader(directory, seasons)
     started = time.perf_counter()
     steps = loader.steps()
     try:
-        with transaction.atomic():
+        with sync_run_heartbeat(run_id=run.pk) if beats else nullcontext(), transaction.atomic():
             if progress:
                 from tqdm import tqdm
 

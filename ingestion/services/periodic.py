@@ -1,11 +1,17 @@
-"""A daemon thread that repeats one small call while a block of work runs: the job lock's renewal and
-a job run's own heartbeat (`jobs.JobLock.heartbeat`, `stale_runs.run_heartbeat`)."""
+"""A daemon thread that repeats one small call while a block of work runs: the job lock's renewal
+(`jobs.JobLock.heartbeat`) and a running row's heartbeat (`row_heartbeat`, behind
+`stale_runs.run_heartbeat` for JobRuns and `sync_runs.sync_run_heartbeat` for SyncRuns)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connections
+from django.db.models import QuerySet
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +61,16 @@ class Periodic:
         self._stop.set()
         self._thread.join(timeout=5)
         return False
+
+
+def row_heartbeat(*, rows: QuerySet, name: str, log_extra: dict) -> Periodic:
+    """Writes `heartbeat_at = now` on `rows` (the one run, narrowed to while it is still running) every
+    LIVENESS_HEARTBEAT_SECONDS until the block ends; the stale-run sweeps close a running row whose
+    heartbeat has been silent for LIVENESS_MAX_SILENCE_SECONDS."""
+    return Periodic(
+        name=name,
+        interval=settings.LIVENESS_HEARTBEAT_SECONDS,
+        tick=lambda: rows.update(heartbeat_at=timezone.now()),
+        cleanup=connections.close_all,  # this thread's own connection, if it opened one
+        log_extra=log_extra,
+    )

@@ -41,13 +41,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.models import JobRun, JobStatus
-from ingestion.services.periodic import Periodic
+from ingestion.services.periodic import Periodic, row_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +66,9 @@ def run_heartbeat(*, run_id: int) -> Periodic:
     """`with run_heartbeat(run_id=run.pk): ...` around the work of a run whose row already says RUNNING with
     this process as its worker and a fresh `heartbeat_at` (set when the run is created or claimed):
     writes `heartbeat_at` every LIVENESS_HEARTBEAT_SECONDS until the block ends."""
-
-    def beat() -> None:
-        JobRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
-
-    return Periodic(
+    return row_heartbeat(
+        rows=JobRun.objects.filter(pk=run_id, status=JobStatus.RUNNING),
         name=f"jobrun-heartbeat:{run_id}",
-        interval=settings.LIVENESS_HEARTBEAT_SECONDS,
-        tick=beat,
-        cleanup=connections.close_all,  # this thread's own connection, if it opened one
         log_extra={"job_run": run_id},
     )
 

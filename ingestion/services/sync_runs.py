@@ -33,19 +33,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.clients.http import SourceError
 from ingestion.models import SyncRun, SyncSource, SyncStatus
-from ingestion.services.periodic import Periodic
+from ingestion.services.periodic import Periodic, row_heartbeat
 
 logger = logging.getLogger(__name__)
 
 # The sources whose runs are recorded by `sync_run_recorded`, hence heartbeat. (Jolpica runs are
-# judged under the sync's lock, `sync_runs_interrupt_stale`; a dump load is a command run by hand.)
+# judged under the sync's lock, `sync_runs_interrupt_stale`.) A dump load heartbeats too, except on
+# SQLite (`ergast_dump_load`): its runs are judged only once they have a heartbeat.
 HEARTBEAT_SOURCES = (SyncSource.OPENF1, SyncSource.WEATHER)
 
 PROCESS_SILENT = (
@@ -99,29 +100,26 @@ def sync_run_recorded(*, source: SyncSource, params: dict) -> Iterator[SyncRunRe
 def sync_run_heartbeat(*, run_id: int) -> Periodic:
     """`with sync_run_heartbeat(run_id=run.pk): ...` around the work of a `running` run created with a
     fresh `heartbeat_at`: writes `heartbeat_at` every LIVENESS_HEARTBEAT_SECONDS until the block ends."""
-
-    def beat() -> None:
-        SyncRun.objects.filter(pk=run_id, status=SyncStatus.RUNNING).update(heartbeat_at=timezone.now())
-
-    return Periodic(
+    return row_heartbeat(
+        rows=SyncRun.objects.filter(pk=run_id, status=SyncStatus.RUNNING),
         name=f"syncrun-heartbeat:{run_id}",
-        interval=settings.LIVENESS_HEARTBEAT_SECONDS,
-        tick=beat,
-        cleanup=connections.close_all,  # this thread's own connection, if it opened one
         log_extra={"sync_run": run_id},
     )
 
 
 def sync_runs_stale_close(*, now: datetime | None = None) -> list[int]:
-    """Close the `running` OpenF1 / weather runs whose process died: last sign of life (`heartbeat_at`,
-    else `started_at` for a row written before runs heartbeated) older than
+    """Close the `running` OpenF1 / weather runs, and dump loads that heartbeat, whose process died: last
+    sign of life (`heartbeat_at`, else `started_at` for a row written before runs heartbeated) older than
     LIVENESS_MAX_SILENCE_SECONDS. Each becomes `interrupted`, `finished_at` = that last sign of life,
     with a note appended to `errors`; its counts, cursor and params stay. A conditional UPDATE (still
     running, same heartbeat) leaves a run that heartbeated meanwhile alone. Returns the closed ids."""
     now = now or timezone.now()
     bound = settings.LIVENESS_MAX_SILENCE_SECONDS
     stale = (
-        SyncRun.objects.filter(source__in=HEARTBEAT_SOURCES, status=SyncStatus.RUNNING)
+        SyncRun.objects.filter(
+            Q(source__in=HEARTBEAT_SOURCES) | Q(source=SyncSource.ERGAST_DUMP, heartbeat_at__isnull=False),
+            status=SyncStatus.RUNNING,
+        )
         .annotate(seen_at=Coalesce("heartbeat_at", "started_at"))
         .filter(seen_at__lt=now - timedelta(seconds=bound))
         .only("pk", "source", "started_at", "heartbeat_at", "errors")
