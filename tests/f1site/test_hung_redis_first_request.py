@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from f1site.cache import breaker
-from tests.api.test_cache import private_redis  # noqa: F401 - fixture
+from tests.f1site.test_cache import private_redis  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.django_db,

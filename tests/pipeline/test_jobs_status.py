@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from f1site.celery import app
 from ingestion.services import liveness
 from ingestion.services.jobs import SingleBeatScheduler, beat_schedule_seed
-from tests.api.conftest import clean_cache, token_for  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.drf_support import clean_cache, token_for  # noqa: F401 - autouse: empty cache, relaxed throttles
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="liveness is read from Redis (REDIS_URL)")
 

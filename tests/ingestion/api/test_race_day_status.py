@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
-from tests.api.conftest import csv_race
+from tests.drf_support import csv_race
 
 pytestmark = pytest.mark.django_db
 

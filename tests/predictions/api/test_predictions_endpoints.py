@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import in_season
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.model_fixtures import module_trained_model
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_predictions_for_a_race_without_any(api, ergast_data, trained_model):
 def test_regenerate_requires_staff(api, fan_user, ergast_data):
     from rest_framework.test import APIClient
 
-    from tests.api.conftest import token_for
+    from tests.drf_support import token_for
 
     assert api.post("/api/v1/predictions/race/2026_qatar", {}, format="json").status_code == 401
     fan = APIClient()

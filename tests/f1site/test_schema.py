@@ -19,6 +19,8 @@ from drf_spectacular.renderers import OpenApiYamlRenderer
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+
 SNAPSHOT = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 

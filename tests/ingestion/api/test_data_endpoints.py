@@ -1,6 +1,6 @@
 """GET races / races/{id} / drivers / teams / standings / analytics / jobs / health on the real dump.
 
-Expected values come from the Ergast CSVs read with plain Python (tests/api/conftest.py).
+Expected values come from the Ergast CSVs read with plain Python (tests/drf_support.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.api.conftest import csv_race, csv_rows
 from tests.conftest import in_season
+from tests.drf_support import csv_race, csv_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -14,6 +14,7 @@ import pytest
 from django.core.cache import cache
 
 from f1site import cache as f1cache
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 
 pytestmark = pytest.mark.django_db
 

@@ -10,6 +10,8 @@ import json
 import pytest
 from django.test import Client, override_settings
 
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+
 pytestmark = pytest.mark.django_db
 
 BIG = str(2**63)
@@ -403,7 +405,7 @@ def test_unknown_paths_under_api_but_outside_v1_answer_json_pages_html(db):
     assert race.status_code == 404 and race["Content-Type"].startswith("text/html")
 
 
-@pytest.mark.urls("tests.api.urls_with_a_failing_view")
+@pytest.mark.urls("tests.f1site.urls_with_a_failing_view")
 def test_unexpected_errors_answer_500_json_under_api_html_elsewhere(db):
     client = Client(raise_request_exception=False)
     error = _assert_error_shape(client.get("/api/v1/test-failure"), 500, "server_error")
@@ -429,7 +431,7 @@ def test_a_host_not_in_allowed_hosts_answers_400_json_under_api_html_elsewhere(d
 
 
 @override_settings(DEBUG=False)
-@pytest.mark.urls("tests.api.urls_with_a_failing_view")
+@pytest.mark.urls("tests.f1site.urls_with_a_failing_view")
 def test_suspicious_requests_and_refusals_outside_drf_answer_json_under_api_html_elsewhere(db):
     client = Client()
     error = _assert_error_shape(client.get("/api/v1/test-suspicious"), 400, "bad_request")

@@ -1,4 +1,15 @@
-"""API test fixtures: a DRF client, a staff user with a JWT, a clean cache and relaxed throttles."""
+"""API test fixtures and helpers, shared by the API tests of every app (a plain module, not a conftest).
+
+Fixtures: `clean_cache` (autouse: an empty cache, a closed breaker and relaxed throttles), `api` (a DRF
+client), `staff_user` / `fan_user` and `staff_api` (a DRF client with a staff JWT). Helpers: `token_for`,
+and the Ergast CSVs read with plain Python (`csv_rows`, `csv_race`) for independent expectations.
+
+A fixture applies where it is imported. `tests/ingestion/api/conftest.py` and
+`tests/analytics/api/conftest.py` import them all, so `clean_cache` runs for every test there; in
+`tests/predictions/api/` and `tests/f1site/`, which also hold tests that never had it, each API test
+module imports `clean_cache` itself (`tests/f1site/conftest.py` has its own autouse `clean_cache`,
+without the relaxed throttles, which the import overrides for that module).
+"""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from django.core.cache import cache
 
 from f1site import cache as f1cache
 from f1site.cache import CircuitBreaker, cache_stats, cached_json
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 
 # --- pure breaker logic --------------------------------------------------------------------------
 
