@@ -39,7 +39,7 @@ def worker(committing_db):
             queue=QUEUE,
             concurrency=2,
             env={"JOB_LOCK_TTL": "3"},
-            args=("-I", "tests.pipeline.worker_tasks"),
+            args=("-I", "tests.ingestion.services.worker_tasks"),
             stop_timeout=3,
         ) as proc:
             yield proc
@@ -101,7 +101,7 @@ def test_a_beat_entry_fires_runs_once_and_is_recorded(worker):
 
 def test_two_overlapping_triggers_run_the_job_once(worker):
     years = [3001, 3002, 3003]
-    from tests.pipeline.worker_tasks import slow_seasons
+    from tests.ingestion.services.worker_tasks import slow_seasons
 
     a = slow_seasons.apply_async(("t5-overlap", years, 0.6), queue=QUEUE)
     b = slow_seasons.apply_async(("t5-overlap", years, 0.6), queue=QUEUE)
@@ -122,7 +122,7 @@ def test_two_overlapping_triggers_run_the_job_once(worker):
 
 def test_a_worker_killed_mid_task_leaves_nothing_half_written_and_its_redelivery_completes_it(worker):
     years = list(range(3011, 3021))
-    from tests.pipeline.worker_tasks import slow_seasons
+    from tests.ingestion.services.worker_tasks import slow_seasons
 
     sent = slow_seasons.apply_async(("t5-kill", years, 0.4), queue=QUEUE)
     running = wait_until(

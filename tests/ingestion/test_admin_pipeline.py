@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingestion.models import JobRun, JobStatus
+from tests.ingestion.helpers import clean_breakers, fast_http  # noqa: F401 - autouse fixtures
 
 
 @pytest.mark.django_db

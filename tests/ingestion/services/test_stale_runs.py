@@ -6,7 +6,7 @@ JOB_QUEUED_MAX_SECONDS, and its late message does not revive it.
 
 The workers heartbeat every second (LIVENESS_HEARTBEAT_SECONDS=1 in their environment); this process
 judges silence with a short LIVENESS_MAX_SILENCE_SECONDS (the `settings` fixture, which skips
-settings.py's floor of 3 x heartbeat + 20). Like tests/pipeline/test_worker.py these tests commit
+settings.py's floor of 3 x heartbeat + 20). Like tests/ingestion/services/test_worker.py these tests commit
 (the worker is another process) and clean up what they wrote.
 """
 
@@ -49,7 +49,7 @@ def worker(committing_db):
             queue=QUEUE,
             concurrency=2,
             env=WORKER_ENV,
-            args=("-I", "tests.pipeline.worker_tasks"),
+            args=("-I", "tests.ingestion.services.worker_tasks"),
             stop_timeout=3,
         ) as proc:
             yield proc
@@ -83,7 +83,7 @@ def test_a_fresh_running_run_is_not_closed(settings):
 
 
 def test_a_live_worker_running_a_long_task_is_not_swept(worker, short_silence):
-    from tests.pipeline.worker_tasks import sleeper
+    from tests.ingestion.services.worker_tasks import sleeper
 
     sent = sleeper.apply_async(("t-stale-long", 3 * SILENCE), queue=QUEUE)
     run = wait_until(
@@ -107,11 +107,15 @@ def test_a_live_worker_running_a_long_task_is_not_swept(worker, short_silence):
 
 def test_a_worker_killed_mid_task_leaves_a_run_the_sweep_closes(committing_db, short_silence):
     from f1site.observability import ops_state_get
-    from tests.pipeline.worker_tasks import sleeper
+    from tests.ingestion.services.worker_tasks import sleeper
 
     queue = f"{QUEUE}-kill"
     with celery_worker(
-        queue=queue, concurrency=1, env=WORKER_ENV, args=("-I", "tests.pipeline.worker_tasks"), stop_timeout=3
+        queue=queue,
+        concurrency=1,
+        env=WORKER_ENV,
+        args=("-I", "tests.ingestion.services.worker_tasks"),
+        stop_timeout=3,
     ) as proc:
         sleeper.apply_async(("t-stale-kill", 120), queue=queue)
         running = wait_until(

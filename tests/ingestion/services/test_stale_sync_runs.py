@@ -4,7 +4,7 @@
 LIVENESS_MAX_SILENCE_SECONDS as `interrupted` (status, finished_at and errors only).
 
 The last test runs a real `manage.py sync_openf1` process against the test database (it commits, like
-tests/pipeline/test_stale_runs.py's workers, and deletes its row after), holds its first request at
+tests/ingestion/services/test_stale_runs.py's workers, and deletes its row after), holds its first request at
 the mirror, checks that the sweep leaves it alone while it heartbeats, kills it with SIGKILL and
 waits for the sweep to close its run.
 """
@@ -212,7 +212,7 @@ def test_a_dead_jolpica_run_is_closed_when_no_sync_holds_the_lock_and_a_live_one
     """Before, a Jolpica run whose process was SIGKILLed stayed `running` on the freshness page until
     the next Jolpica sync took the lock (the daily job: up to a day). The lock is the truth: held by
     another connection, the run is alive; free, it is dead."""
-    from tests.pipeline.test_jobs_jolpica_lock import jolpica_lock_held
+    from tests.ingestion.services.test_jobs_jolpica_lock import jolpica_lock_held
 
     run = SyncRun.objects.create(
         source=SyncSource.JOLPICA, params={"seasons": [2026]}, cursor={"done": ["2026:1"]}

@@ -19,11 +19,11 @@ from django.conf import settings
 from f1site.celery import QueueUnavailable, app
 from ingestion.models import JobRun, JobStatus
 from tests.brokers import broker_url, closed_port, hung_port, run_bounded
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
     settings.CELERY_TASK_ALWAYS_EAGER, reason="needs a real broker (REDIS_URL); eager mode never publishes"
 )
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _messages(response) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from ingestion.clients.http import SourceError, SourceNotFound, SourcePayloadErr
 from ingestion.clients.openf1 import OpenF1Client, Session
 from ingestion.clients.weather import OpenMeteoClient
 from tests.conftest import DATA_DIR
+from tests.ingestion.helpers import clean_breakers, fast_http  # noqa: F401 - autouse fixtures
 
 TRANSIENT_FAULTS = [
     {"status": 500},

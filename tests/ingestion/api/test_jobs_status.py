@@ -1,6 +1,6 @@
 """jobs/status and /health: real due times with an `overdue` flag, worker and beat liveness.
 
-The real-worker half is tests/pipeline/test_liveness_worker.py; here the heartbeats are written by
+The real-worker half is tests/ingestion/services/test_liveness_worker.py; here the heartbeats are written by
 the services themselves (real Redis) and by an in-process SingleBeatScheduler.
 """
 
@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 from f1site.celery import app
 from ingestion.services import liveness
 from ingestion.services.jobs import SingleBeatScheduler, beat_schedule_seed
-from tests.drf_support import clean_cache, token_for  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.drf_support import token_for
+from tests.ingestion.helpers import clean_breakers, fast_http  # noqa: F401 - autouse fixtures
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="liveness is read from Redis (REDIS_URL)")
 

@@ -1,4 +1,4 @@
-"""A task only the test worker loads (`celery worker -I tests.pipeline.worker_tasks`): writes a few
+"""A task only the test worker loads (`celery worker -I tests.ingestion.services.worker_tasks`): writes a few
 rows slowly inside one transaction, under the job lock, so tests can overlap it and kill it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from f1site.celery import JobTask
 from ingestion.models import Season
 
 
-@shared_task(bind=True, base=JobTask, name="tests.pipeline.worker_tasks.slow_seasons")
+@shared_task(bind=True, base=JobTask, name="tests.ingestion.services.worker_tasks.slow_seasons")
 def slow_seasons(self, job: str, years: list[int], delay: float):
     def body() -> dict:
         with transaction.atomic():
@@ -25,7 +25,7 @@ def slow_seasons(self, job: str, years: list[int], delay: float):
     return {"job_run": run.pk, "status": run.status}
 
 
-@shared_task(bind=True, base=JobTask, name="tests.pipeline.worker_tasks.sleeper")
+@shared_task(bind=True, base=JobTask, name="tests.ingestion.services.worker_tasks.sleeper")
 def sleeper(self, job: str, seconds: float):
     """A long job that writes nothing: the stale-run sweep must leave it alone while its worker lives."""
 

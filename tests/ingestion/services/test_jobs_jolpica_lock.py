@@ -17,7 +17,7 @@ from ingestion.models import JobRun, JobStatus, OpenF1Session, Race, RaceResult,
 from ingestion.services import resync
 from ingestion.services.jobs import JolpicaStepLocked, job_daily_results, job_run_execute, job_weekly_full
 from ingestion.services.jolpica_sync import SYNC_LOCK_KEY, jolpica_sync_lock_held
-from tests.pipeline.test_daily_job import accuracy_marker, fake_post_race
+from tests.ingestion.services.test_daily_job import accuracy_marker, fake_post_race
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory lock is PostgreSQL-only")
 
