@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 
 
@@ -127,7 +127,7 @@ def test_collectstatic_builds_compressed_fingerprinted_files(tmp_path):
     """The Dockerfile's collectstatic step, with the same production storage (manifest + compression)."""
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-        "DJANGO_SETTINGS_MODULE": "tests.ops.static_build_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.static_build_settings",
         "SECRET_KEY": "collectstatic-only-not-a-secret-0123456789abcdef",
         "DEBUG": "false",
         "STATIC_MANIFEST": "true",

@@ -1,4 +1,5 @@
-"""Shared helpers for the ops tests: read a /metrics exposition into {(name, labels): value}."""
+"""Shared helpers for the /metrics tests (tests/f1site/test_metrics_endpoint.py,
+tests/scripts/test_stack.py): read a /metrics exposition into {(name, labels): value}."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from celery import current_app
 
-from tests.ops.helpers import names, parse_exposition, sample
+from tests.metrics_exposition import names, parse_exposition, sample
 
 pytestmark = pytest.mark.django_db
 

@@ -57,7 +57,7 @@ def collected_with_debug_on(tmp_path_factory) -> Path:
         [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
         cwd=ROOT,
         env=_env(
-            DJANGO_SETTINGS_MODULE="tests.ops.static_build_settings",
+            DJANGO_SETTINGS_MODULE="tests.static_build_settings",
             DEBUG="true",
             PITWALL_STATIC_ROOT=str(root),
         ),
@@ -146,7 +146,7 @@ def _gunicorn(tmp_path: Path) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
         cwd=ROOT,
         env=_env(
-            DJANGO_SETTINGS_MODULE="tests.ops.static_build_settings",
+            DJANGO_SETTINGS_MODULE="tests.static_build_settings",
             DEBUG="false",
             SECRET_KEY=PROD_KEY,
             PITWALL_STATIC_ROOT=str(tmp_path / "static"),

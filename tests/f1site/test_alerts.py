@@ -171,7 +171,7 @@ def test_5xx_window_is_shared_through_the_cache(client, settings):
     from django.test import Client
 
     crashing = Client(raise_request_exception=False)
-    settings.ROOT_URLCONF = "tests.ops.urls_crash"
+    settings.ROOT_URLCONF = "tests.f1site.urls_crash"
     for _ in range(3):
         assert crashing.get("/crash").status_code == 500
     request_window.flush()

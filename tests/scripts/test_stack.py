@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.ops.helpers import parse_exposition, sample
+from tests.metrics_exposition import parse_exposition, sample
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 8171
