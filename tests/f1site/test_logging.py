@@ -70,15 +70,15 @@ def test_task_log_lines_carry_task_id_task_name_and_the_callers_request_id(json_
 
 
 def test_publishing_a_task_adds_the_request_id_header():
-    from f1site.observability import _propagate_request_id
+    from f1site.observability import propagate_request_id
 
     headers: dict = {}
     token = bind_log_context(request_id="req-42")
     try:
-        _propagate_request_id(headers=headers)
+        propagate_request_id(headers=headers)
     finally:
         log_context.reset(token)
     assert headers == {"request_id": "req-42"}
     untouched: dict = {}
-    _propagate_request_id(headers=untouched)  # no request in progress: nothing added
+    propagate_request_id(headers=untouched)  # no request in progress: nothing added
     assert untouched == {}

@@ -33,7 +33,7 @@ from ingestion.models import (
 )
 from ingestion.services.jolpica_sync import SyncAborted, jolpica_sync
 from ingestion.signals import races_changed
-from tests.conftest import ERGAST_DUMP_DIR, _load_mirror_module
+from tests.conftest import ERGAST_DUMP_DIR, load_mirror_module
 
 SEASON = 2021
 
@@ -390,7 +390,7 @@ def drifted_mirror(tmp_path_factory):
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    server = _load_mirror_module().make_server(str(data), "127.0.0.1", 0)
+    server = load_mirror_module().make_server(str(data), "127.0.0.1", 0)
     import threading
 
     threading.Thread(target=server.serve_forever, daemon=True).start()
