@@ -6,12 +6,8 @@ Outage tests run a private redis-server (never the shared one) and kill / SIGSTO
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
 
@@ -155,53 +151,6 @@ def test_invalidation_of_predictions_clears_prediction_keys():
 
 
 # --- Redis stopped mid-test (private redis-server on our own port) -------------------------------
-
-
-def _free_port() -> int:
-    for port in range(8142, 8150):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    pytest.skip("no free port in 8142-8149")
-
-
-@pytest.fixture
-def private_redis(settings, tmp_path):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    caches = {**settings.CACHES}
-    caches["default"] = {**caches["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
-    settings.CACHES = caches
-    settings.CACHE_BREAKER_COOLDOWN = 0.5
-    f1cache.breaker.reset()
-    yield proc
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGCONT)
-    proc.kill()
-    proc.wait(timeout=5)
 
 
 @pytest.mark.django_db

@@ -1,7 +1,11 @@
 """Shared helpers for the ingestion tests (a plain module, not a conftest).
 
-CSV tables of an edited copy of the Ergast dump: `csv_read`, `csv_write`, `race_insert` and the ids of
-the races inserted (`IMOLA_RACE_ID`, `QATAR_RACE_ID`).
+- Jolpica syncs: `fast_client` (short backoffs), `check_deferred_constraints`.
+- CSV tables of an edited copy of the Ergast dump: `csv_read`, `csv_write`, `race_insert` and the ids
+  of the races inserted (`IMOLA_RACE_ID`, `QATAR_RACE_ID`); `edited_mirror`, a module-scoped fixture
+  serving that copy (2019 and 2020 with a race inserted, 2021 round 3 without results).
+- Jobs: `accuracy_marker` and `fake_post_race` (a stand-in post-race step), `jolpica_lock_held` (the
+  Jolpica sync lock held by another database connection).
 
 `fast_http` and `clean_breakers` are autouse fixtures: they apply to the tests of a module or conftest
 that imports them (tests/ingestion/services/conftest.py, so every test there, and a few modules
@@ -12,9 +16,20 @@ tests/ingestion/test_admin_pipeline.py, tests/ingestion/test_openf1_weather_clie
 from __future__ import annotations
 
 import csv
+import shutil
+import uuid
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+
+from ingestion.clients.jolpica import JolpicaClient
+from tests.conftest import ERGAST_DUMP_DIR, start_mirror
+
+if TYPE_CHECKING:
+    from ingestion.models import Race
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +78,94 @@ def race_insert(races: list[dict], *, year: str, at: int, race_id: str, circuit:
     races.append(
         {**template, "raceId": race_id, "round": str(at), "circuitId": circuit, "name": name, "date": date}
     )
+
+
+@pytest.fixture(scope="module")
+def edited_mirror(tmp_path_factory):
+    data = tmp_path_factory.mktemp("calendar_edited")
+    shutil.copytree(ERGAST_DUMP_DIR, data / "ergast")
+    (data / "openf1").mkdir()
+    fields, races = csv_read(data / "ergast" / "races.csv")
+    monaco_2019 = next(r["raceId"] for r in races if r["year"] == "2019" and r["name"] == "Monaco Grand Prix")
+    portugal_2021 = next(r["raceId"] for r in races if r["year"] == "2021" and r["round"] == "3")
+    race_insert(
+        races, year="2019", at=6, race_id=IMOLA_RACE_ID, circuit="21", name="Emilia Romagna Grand Prix",
+        date="2019-05-19",
+    )  # fmt: skip
+    race_insert(
+        races, year="2020", at=16, race_id=QATAR_RACE_ID, circuit="78", name="Qatar Grand Prix",
+        date="2020-12-01",
+    )  # fmt: skip
+    csv_write(data / "ergast" / "races.csv", fields, races)
+
+    fields, results = csv_read(data / "ergast" / "results.csv")
+    next_id = max(int(r["resultId"]) for r in results) + 1
+    imola = [
+        {**r, "resultId": str(next_id + i), "raceId": IMOLA_RACE_ID}
+        for i, r in enumerate(r for r in results if r["raceId"] == monaco_2019)
+    ]
+    results = [r for r in results if r["raceId"] != portugal_2021] + imola
+    csv_write(data / "ergast" / "results.csv", fields, results)
+
+    mirror = start_mirror(data)
+    yield mirror
+    mirror.server.shutdown()
+
+
+# --- Jolpica syncs ------------------------------------------------------------------------------
+def fast_client(**kwargs) -> JolpicaClient:
+    options = {"backoff_base": 0.01, "backoff_max": 0.05}
+    options.update(kwargs)
+    return JolpicaClient(**options)
+
+
+def check_deferred_constraints() -> None:
+    """The test transaction never commits: force PostgreSQL to check deferred constraints now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+# --- jobs ---------------------------------------------------------------------------------------
+def accuracy_marker(race: Race) -> None:
+    """The RaceAccuracy row a finished post-race step leaves (values irrelevant here)."""
+    from predictions.models import RaceAccuracy
+
+    RaceAccuracy.objects.create(
+        race=race, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
+        podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
+    )  # fmt: skip
+
+
+def fake_post_race(monkeypatch) -> list[str]:
+    """Stand-in post-race step that records the races and leaves their marker, as the real one does."""
+    processed: list[str] = []
+
+    def one(*, race, **_):
+        processed.append(race.slug)
+        accuracy_marker(race)
+        return {"ok": 1}
+
+    def many(*, races, **_):
+        return {"races": {r.slug: one(race=r) for r in races}}
+
+    monkeypatch.setattr("predictions.services.post_race.races_results_process", many)
+    return processed
+
+
+@contextmanager
+def jolpica_lock_held():
+    """Another process's sync: the advisory lock held by a second database connection."""
+    import psycopg
+
+    from ingestion.services.jolpica_sync import SYNC_LOCK_KEY
+
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        try:
+            yield
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])

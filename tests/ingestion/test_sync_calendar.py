@@ -11,7 +11,6 @@ Over real HTTP into the real test database, like test_sync_jolpica.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 from django.core.management import call_command
@@ -21,41 +20,7 @@ from ingestion.clients.http import SourceUnavailable
 from ingestion.models import Race, RaceResult, SyncRun, SyncSource, SyncStatus
 from ingestion.services.jolpica_sync import jolpica_sync
 from ingestion.services.race_calendar import PARKED_FROM, StoredRace, UpstreamEntry, match_calendar
-from tests.conftest import ERGAST_DUMP_DIR, start_mirror
-from tests.ingestion.helpers import IMOLA_RACE_ID, QATAR_RACE_ID, csv_read, csv_write, race_insert
-from tests.ingestion.test_sync_jolpica import check_deferred_constraints, fast_client
-
-
-@pytest.fixture(scope="module")
-def edited_mirror(tmp_path_factory):
-    data = tmp_path_factory.mktemp("calendar_edited")
-    shutil.copytree(ERGAST_DUMP_DIR, data / "ergast")
-    (data / "openf1").mkdir()
-    fields, races = csv_read(data / "ergast" / "races.csv")
-    monaco_2019 = next(r["raceId"] for r in races if r["year"] == "2019" and r["name"] == "Monaco Grand Prix")
-    portugal_2021 = next(r["raceId"] for r in races if r["year"] == "2021" and r["round"] == "3")
-    race_insert(
-        races, year="2019", at=6, race_id=IMOLA_RACE_ID, circuit="21", name="Emilia Romagna Grand Prix",
-        date="2019-05-19",
-    )  # fmt: skip
-    race_insert(
-        races, year="2020", at=16, race_id=QATAR_RACE_ID, circuit="78", name="Qatar Grand Prix",
-        date="2020-12-01",
-    )  # fmt: skip
-    csv_write(data / "ergast" / "races.csv", fields, races)
-
-    fields, results = csv_read(data / "ergast" / "results.csv")
-    next_id = max(int(r["resultId"]) for r in results) + 1
-    imola = [
-        {**r, "resultId": str(next_id + i), "raceId": IMOLA_RACE_ID}
-        for i, r in enumerate(r for r in results if r["raceId"] == monaco_2019)
-    ]
-    results = [r for r in results if r["raceId"] != portugal_2021] + imola
-    csv_write(data / "ergast" / "results.csv", fields, results)
-
-    mirror = start_mirror(data)
-    yield mirror
-    mirror.server.shutdown()
+from tests.ingestion.helpers import check_deferred_constraints, fast_client
 
 
 def _ids(season: int) -> dict[int, tuple[str, int]]:

@@ -21,7 +21,7 @@ from ingestion.services.jolpica_sync import jolpica_sync
 from ingestion.signals import races_changed
 from tests.conftest import ERGAST_DUMP_DIR, load_mirror_module
 from tests.factories import DriverFactory
-from tests.ingestion.test_sync_jolpica import check_deferred_constraints, fast_client
+from tests.ingestion.helpers import check_deferred_constraints, fast_client
 
 SEASON = 2021
 BAHRAIN = "1052"  # raceId of 2021 round 1 in the dump

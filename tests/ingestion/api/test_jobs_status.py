@@ -363,7 +363,7 @@ def test_the_liveness_threshold_must_cover_the_heartbeats():
     import subprocess
     import sys
 
-    from tests.test_settings import ROOT
+    from tests.conftest import ROOT
 
     env = {**os.environ, "LIVENESS_HEARTBEAT_SECONDS": "30", "LIVENESS_MAX_SILENCE_SECONDS": "60"}
     result = subprocess.run(
@@ -451,7 +451,7 @@ def test_the_queued_bound_must_be_a_whole_minute_or_more():
     import subprocess
     import sys
 
-    from tests.test_settings import ROOT
+    from tests.conftest import ROOT
 
     for value, message in (("30", "JOB_QUEUED_MAX_SECONDS=30 must be >= 60"),
                            ("1h", "JOB_QUEUED_MAX_SECONDS='1h' is not an integer")):  # fmt: skip

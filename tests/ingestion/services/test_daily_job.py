@@ -5,38 +5,13 @@ tests/predictions/test_daily_post_race.py)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from ingestion.models import OpenF1Session, Race, RaceResult, RaceWeather
 from ingestion.services.jobs import job_daily_results, job_run_execute
-from predictions.models import RaceAccuracy
-
-
-def accuracy_marker(race: Race) -> None:
-    """The RaceAccuracy row a finished post-race step leaves (values irrelevant here)."""
-    RaceAccuracy.objects.create(
-        race=race, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
-        podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
-    )  # fmt: skip
-
-
-def fake_post_race(monkeypatch) -> list[str]:
-    """Stand-in post-race step that records the races and leaves their marker, as the real one does."""
-    processed: list[str] = []
-
-    def one(*, race, **_):
-        processed.append(race.slug)
-        accuracy_marker(race)
-        return {"ok": 1}
-
-    def many(*, races, **_):
-        return {"races": {r.slug: one(race=r) for r in races}}
-
-    monkeypatch.setattr("predictions.services.post_race.races_results_process", many)
-    return processed
+from tests.ingestion.helpers import accuracy_marker, fake_post_race
 
 
 @pytest.mark.django_db

@@ -5,7 +5,6 @@ steps, which do not need that lock, were skipped until the next day."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -16,26 +15,10 @@ from f1site.celery import app
 from ingestion.models import JobRun, JobStatus, OpenF1Session, Race, RaceResult, RaceWeather, SyncRun
 from ingestion.services import resync
 from ingestion.services.jobs import JolpicaStepLocked, job_daily_results, job_run_execute, job_weekly_full
-from ingestion.services.jolpica_sync import SYNC_LOCK_KEY, jolpica_sync_lock_held
-from tests.ingestion.services.test_daily_job import accuracy_marker, fake_post_race
+from ingestion.services.jolpica_sync import jolpica_sync_lock_held
+from tests.ingestion.helpers import accuracy_marker, fake_post_race, jolpica_lock_held
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory lock is PostgreSQL-only")
-
-
-@contextmanager
-def jolpica_lock_held():
-    """Another process's sync: the advisory lock held by a second database connection."""
-    import psycopg
-
-    params = connection.get_connection_params()
-    with psycopg.connect(
-        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
-    ) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
-        try:
-            yield
-        finally:
-            other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
 
 
 def _season_2026(*, pending: int = 0):

@@ -212,7 +212,7 @@ def test_a_dead_jolpica_run_is_closed_when_no_sync_holds_the_lock_and_a_live_one
     """Before, a Jolpica run whose process was SIGKILLed stayed `running` on the freshness page until
     the next Jolpica sync took the lock (the daily job: up to a day). The lock is the truth: held by
     another connection, the run is alive; free, it is dead."""
-    from tests.ingestion.services.test_jobs_jolpica_lock import jolpica_lock_held
+    from tests.ingestion.helpers import jolpica_lock_held
 
     run = SyncRun.objects.create(
         source=SyncSource.JOLPICA, params={"seasons": [2026]}, cursor={"done": ["2026:1"]}
