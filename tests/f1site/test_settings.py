@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from f1site import env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import_settings(**overrides) -> subprocess.CompletedProcess:
