@@ -29,7 +29,7 @@ from ingestion.models import SyncRun, SyncSource, SyncStatus
 from ingestion.services.jobs import SingleBeatScheduler
 from ingestion.services.jolpica_sync import jolpica_sync_lock_held
 from ingestion.services.sync_runs import sync_runs_stale_close, sync_runs_stale_close_quietly
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_mirror
 from tests.workers import wait_until
 
 SILENCE = 4  # this process's LIVENESS_MAX_SILENCE_SECONDS in the subprocess test: 4 missed heartbeats
@@ -131,11 +131,14 @@ def test_the_staff_pages_the_admin_and_the_beat_show_a_dead_sync_run_interrupted
 
 # --- a real sync process, killed ----------------------------------------------------------------
 @pytest.fixture
-def sync_process(committing_db, mirror):
+def sync_process(committing_db):
     """`manage.py sync_openf1 --seasons 2024` against the test database, heartbeating every second,
-    its first OpenF1 request held at the mirror (so it writes nothing but its SyncRun)."""
+    its first OpenF1 request held for 45 s at a mirror of its own (so it writes nothing but its
+    SyncRun). Not the shared mirror: the held request is answered, and logged, after the process is
+    gone, and in the shared mirror's log it counted as a request of whichever test ran then."""
     from django.db import connection
 
+    mirror = start_mirror()
     mirror.set_faults({"prefix": "/v1/", "latency": 45_000})
     db = connection.settings_dict
     env = {
@@ -159,6 +162,7 @@ def sync_process(committing_db, mirror):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         proc.stderr.close()
+        mirror.server.shutdown()  # the held request's thread ends on its own
         SyncRun.objects.filter(pk__gt=newest, source=SyncSource.OPENF1, params__seasons=[2024]).delete()
 
 
