@@ -2,7 +2,7 @@
 # Pitwall: one image, three roles chosen by the command (compose.yaml): web (default CMD, gunicorn
 # on :8001), worker (celery worker), beat (celery beat, exactly one). The release step
 # (scripts/release.sh: migrate + schedule seeding) runs as its own one-shot container before them.
-# Linted by hadolint and checked step by step without an engine in tests/ops/test_container.py.
+# Linted by hadolint and checked step by step without an engine in tests/test_container.py.
 
 # Pinned to the patch release the project is developed and tested on (.venv: Python 3.11.7).
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm

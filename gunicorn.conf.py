@@ -57,7 +57,7 @@ def cpu_count() -> int:
 # (p50 27-66 ms) and did not separate beyond run-to-run noise, so CPUs + 1 (the usual rule, and
 # issue 4's 2-3 workers for two cores) stands; 3 x 4 gthread served more, 204-333
 # req/s (p50 17-26 ms), because threads overlap the waits on Redis/PostgreSQL, BUT a HUP reload
-# with gthread workers reset in-flight connections (tests/ops/test_stack.py saw 2 of 4 probe
+# with gthread workers reset in-flight connections (tests/scripts/test_stack.py saw 2 of 4 probe
 # requests fail) while sync workers drop none. Zero-downtime reloads win: sync by default;
 # GUNICORN_THREADS=4 (gthread) where deploys replace whole machines/containers behind a load
 # balancer instead of HUP. WEB_CONCURRENCY overrides the process count.

@@ -165,7 +165,7 @@ def _worker_logging(**kwargs) -> None:
 
 
 @before_task_publish.connect
-def _propagate_request_id(headers=None, **kwargs) -> None:
+def propagate_request_id(headers=None, **kwargs) -> None:
     """A task queued while serving a request carries that request's id (header `request_id`)."""
     request_id = (log_context.get() or {}).get("request_id")
     if request_id and headers is not None:

@@ -480,7 +480,7 @@ ALERT_ACCURACY_RACES = env_int("ALERT_ACCURACY_RACES", 5, minimum=1)
 SENTRY_DSN = env_str("SENTRY_DSN") or None
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
 SENTRY_RELEASE = env_str("SENTRY_RELEASE") or None  # e.g. the git sha the image was built from
-if SENTRY_DSN:  # tests/ops/test_sentry.py checks both ways, in subprocesses
+if SENTRY_DSN:  # tests/f1site/test_sentry.py checks both ways, in subprocesses
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration

@@ -39,7 +39,7 @@ def _require_shared() -> None:
         pytest.skip(f"shared data not found at {SHARED_DIR}")
 
 
-def _load_mirror_module():
+def load_mirror_module():
     spec = importlib.util.spec_from_file_location("f1mirror", MIRROR_SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -116,7 +116,7 @@ def start_mirror(data_dir: Path | None = None, **options) -> Mirror:
     """A mirror in a thread; `data_dir` serves an edited copy of the data (an `ergast/` dump and an
     `openf1/` directory) instead of the shared one. The caller shuts it down."""
     _require_shared()
-    module = _load_mirror_module()
+    module = load_mirror_module()
     server = module.make_server(str(data_dir or DATA_DIR), "127.0.0.1", 0, **options)
     threading.Thread(target=server.serve_forever, daemon=True, name="f1mirror").start()
     return Mirror(server)

@@ -1,4 +1,4 @@
-"""A real `celery worker` process for tests (tests/pipeline/test_worker.py,
+"""A real `celery worker` process for tests (tests/ingestion/services/test_worker.py,
 tests/predictions/api/test_regenerate_worker.py).
 
 The worker is another process reading the test database, so the tests that use it commit: they

@@ -403,7 +403,11 @@ class _RaceWork:
     blocks: dict[str, RaceBlock] = field(default_factory=dict)
 
 
-class _Sync:
+class JolpicaSync:
+    """The work of one `jolpica_sync` run, season by season (`sync_season`): the calendar
+    (`sync_calendar`), the rounds to fetch (`target_rounds`), then each race (`write_race`). Public
+    so tests can make one step fail."""
+
     def __init__(
         self,
         *,
@@ -1008,7 +1012,7 @@ def _sync_locked(
         logger.info("resuming sync", extra={"run": run.pk, "from_run": previous.pk, "steps_done": len(done)})
     own_client = client is None
     client = client or JolpicaClient()
-    sync = _Sync(
+    sync = JolpicaSync(
         run=run,
         client=client,
         only=kinds,

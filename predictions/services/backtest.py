@@ -49,7 +49,7 @@ def backtest_run(
     frames = frames if frames is not None else f1_frames_load(since_season=HISTORY_FROM_SEASON)
     features = build_features(frames)
     # Seasons it cannot backtest are bad arguments: refused before a run is stored.
-    _seasons_check(
+    seasons_check(
         seasons=seasons,
         window=window,
         with_results={int(s) for s in features.loc[features["finish"].notna(), "season"].unique()},
@@ -78,7 +78,7 @@ def backtest_run(
     return run
 
 
-def _seasons_check(*, seasons: list[int], window: int, with_results: set[int]) -> None:
+def seasons_check(*, seasons: list[int], window: int, with_results: set[int]) -> None:
     """Each season needs results, and at least one season with results among the `window` seasons
     before it (its first race is predicted by models trained on them). The features start in
     HISTORY_FROM_SEASON, so that season itself has nothing earlier to train on."""

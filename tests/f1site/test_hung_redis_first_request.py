@@ -10,7 +10,6 @@ import signal
 import pytest
 
 from f1site.cache import breaker
-from tests.api.test_cache import private_redis  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.django_db,
@@ -18,7 +17,7 @@ pytestmark = [
 ]
 
 
-def test_first_request_on_a_hung_redis_waits_one_socket_timeout(api, ergast_data, private_redis, settings):  # noqa: F811
+def test_first_request_on_a_hung_redis_waits_one_socket_timeout(api, ergast_data, private_redis, settings):
     settings.CACHE_BREAKER_FAILURES = 5  # keep the breaker closed: every command must try the socket
     path = "/api/v1/standings?season=2024"
     warm = api.get(path)

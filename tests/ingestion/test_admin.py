@@ -309,7 +309,7 @@ def test_resync_race_interrupted_sync_is_reported(
     def crash(self, season, bar):
         raise sync_module.SyncAborted("simulated crash")
 
-    monkeypatch.setattr(sync_module._Sync, "sync_season", crash)
+    monkeypatch.setattr(sync_module.JolpicaSync, "sync_season", crash)
     race = Race.objects.get(slug="2021_uae")
     response = admin_client.post(
         _url(Race, "changelist"), {"action": "resync_race", "_selected_action": [race.pk]}, follow=True

@@ -13,8 +13,7 @@ from django.urls import reverse
 
 from ingestion.models import Race, SyncRun
 from ingestion.services.jolpica_sync import jolpica_sync
-from tests.ingestion.test_sync_calendar import edited_mirror  # noqa: F401 (module fixture)
-from tests.ingestion.test_sync_jolpica import fast_client
+from tests.ingestion.helpers import fast_client
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:ingestion_race_changelist")
@@ -41,7 +40,7 @@ def _round_paths(mirror_server, season: int) -> set[int]:
 
 
 def test_resync_after_upstream_renumbered_syncs_the_selected_race_at_its_new_round(
-    edited_mirror,  # noqa: F811
+    edited_mirror,
     ergast_data,
     admin_client,
     settings,
@@ -65,7 +64,7 @@ def test_resync_after_upstream_renumbered_syncs_the_selected_race_at_its_new_rou
 
 def test_resync_reports_a_selected_race_the_calendar_step_flags(
     mirror,
-    edited_mirror,  # noqa: F811
+    edited_mirror,
     ergast_data,
     admin_client,
     embedded_celery,

@@ -18,7 +18,7 @@ from ingestion.models import Race, RaceResult, SyncRun
 from ingestion.services.ergast_dump import ergast_dump_load
 from ingestion.services.race_calendar import PARKED_FROM
 from ingestion.signals import races_changed
-from tests.ingestion.test_sync_calendar import IMOLA_RACE_ID, _insert_race, _read, _write
+from tests.ingestion.helpers import IMOLA_RACE_ID, csv_read, csv_write, race_insert
 
 pytestmark = pytest.mark.django_db
 SEASON = range(2019, 2020)
@@ -30,9 +30,9 @@ def dump_2019_with_imola(ergast_data, tmp_path):
     shutil.copytree(ergast_data, d)
     for path in d.iterdir():
         path.chmod(0o644)
-    fields, races = _read(d / "races.csv")
+    fields, races = csv_read(d / "races.csv")
     monaco = next(r["raceId"] for r in races if r["year"] == "2019" and r["name"] == "Monaco Grand Prix")
-    _insert_race(
+    race_insert(
         races,
         year="2019",
         at=6,
@@ -41,14 +41,14 @@ def dump_2019_with_imola(ergast_data, tmp_path):
         name="Emilia Romagna Grand Prix",
         date="2019-05-19",
     )
-    _write(d / "races.csv", fields, races)
-    fields, results = _read(d / "results.csv")
+    csv_write(d / "races.csv", fields, races)
+    fields, results = csv_read(d / "results.csv")
     next_id = max(int(r["resultId"]) for r in results) + 1
     imola = [
         {**r, "resultId": str(next_id + i), "raceId": IMOLA_RACE_ID}
         for i, r in enumerate(r for r in results if r["raceId"] == monaco)
     ]
-    _write(d / "results.csv", fields, results + imola)
+    csv_write(d / "results.csv", fields, results + imola)
     return d
 
 

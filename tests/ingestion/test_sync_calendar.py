@@ -10,9 +10,7 @@ Over real HTTP into the real test database, like test_sync_jolpica.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import shutil
 
 import pytest
 from django.core.management import call_command
@@ -22,65 +20,7 @@ from ingestion.clients.http import SourceUnavailable
 from ingestion.models import Race, RaceResult, SyncRun, SyncSource, SyncStatus
 from ingestion.services.jolpica_sync import jolpica_sync
 from ingestion.services.race_calendar import PARKED_FROM, StoredRace, UpstreamEntry, match_calendar
-from tests.conftest import ERGAST_DUMP_DIR, start_mirror
-from tests.ingestion.test_sync_jolpica import check_deferred_constraints, fast_client
-
-IMOLA_RACE_ID, QATAR_RACE_ID = "99001", "99002"
-
-
-def _read(path) -> tuple[list[str], list[dict]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        return list(reader.fieldnames), list(reader)
-
-
-def _write(path, fields, rows) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _insert_race(races: list[dict], *, year: str, at: int, race_id: str, circuit: str, name: str, date: str):
-    template = next(r for r in races if r["year"] == year and r["round"] == str(at))
-    for r in races:
-        if r["year"] == year and int(r["round"]) >= at:
-            r["round"] = str(int(r["round"]) + 1)
-    races.append(
-        {**template, "raceId": race_id, "round": str(at), "circuitId": circuit, "name": name, "date": date}
-    )
-
-
-@pytest.fixture(scope="module")
-def edited_mirror(tmp_path_factory):
-    data = tmp_path_factory.mktemp("calendar_edited")
-    shutil.copytree(ERGAST_DUMP_DIR, data / "ergast")
-    (data / "openf1").mkdir()
-    fields, races = _read(data / "ergast" / "races.csv")
-    monaco_2019 = next(r["raceId"] for r in races if r["year"] == "2019" and r["name"] == "Monaco Grand Prix")
-    portugal_2021 = next(r["raceId"] for r in races if r["year"] == "2021" and r["round"] == "3")
-    _insert_race(
-        races, year="2019", at=6, race_id=IMOLA_RACE_ID, circuit="21", name="Emilia Romagna Grand Prix",
-        date="2019-05-19",
-    )  # fmt: skip
-    _insert_race(
-        races, year="2020", at=16, race_id=QATAR_RACE_ID, circuit="78", name="Qatar Grand Prix",
-        date="2020-12-01",
-    )  # fmt: skip
-    _write(data / "ergast" / "races.csv", fields, races)
-
-    fields, results = _read(data / "ergast" / "results.csv")
-    next_id = max(int(r["resultId"]) for r in results) + 1
-    imola = [
-        {**r, "resultId": str(next_id + i), "raceId": IMOLA_RACE_ID}
-        for i, r in enumerate(r for r in results if r["raceId"] == monaco_2019)
-    ]
-    results = [r for r in results if r["raceId"] != portugal_2021] + imola
-    _write(data / "ergast" / "results.csv", fields, results)
-
-    mirror = start_mirror(data)
-    yield mirror
-    mirror.server.shutdown()
+from tests.ingestion.helpers import check_deferred_constraints, fast_client
 
 
 def _ids(season: int) -> dict[int, tuple[str, int]]:

@@ -9,8 +9,7 @@ from django.core.cache import cache
 
 from f1site import cache as f1cache
 from ingestion.services.jolpica_sync import jolpica_sync
-from tests.ingestion.test_sync_calendar import edited_mirror  # noqa: F401 (module fixture)
-from tests.ingestion.test_sync_jolpica import fast_client
+from tests.ingestion.helpers import fast_client
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ def test_cache_invalidate_races_clears_vacated_round_ids(ergast_data):
 
 def test_renumbering_sync_clears_the_round_keys_races_left(
     mirror,
-    edited_mirror,  # noqa: F811
+    edited_mirror,
     ergast_data,
 ):
     cache.clear()

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 
 from ingestion.models import RaceResult, SyncRun, SyncSource, SyncStatus
-from ingestion.services.jolpica_sync import _Sync
+from ingestion.services.jolpica_sync import JolpicaSync
 
 SEASON = 2021
 
@@ -74,7 +74,7 @@ def test_an_unexpected_error_is_one_line_exit_1_and_the_run_failed(mirror, ergas
             'duplicate key value violates unique constraint "x"\nDETAIL:  Key (a)=(1) exists.'
         )
 
-    monkeypatch.setattr(_Sync, "sync_calendar", broken)
+    monkeypatch.setattr(JolpicaSync, "sync_calendar", broken)
     with pytest.raises(CommandError) as caught:
         call_command("sync_f1", "--seasons", "2021")
     run = last_run()
@@ -89,7 +89,7 @@ def test_ctrl_c_is_one_line_exit_130_and_the_run_interrupted(mirror, ergast_data
     def ctrl_c(self, season):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_Sync, "sync_calendar", ctrl_c)
+    monkeypatch.setattr(JolpicaSync, "sync_calendar", ctrl_c)
     with pytest.raises(CommandError) as caught:
         call_command("sync_f1", "--seasons", "2021")
     run = last_run()

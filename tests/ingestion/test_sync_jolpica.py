@@ -33,7 +33,8 @@ from ingestion.models import (
 )
 from ingestion.services.jolpica_sync import SyncAborted, jolpica_sync
 from ingestion.signals import races_changed
-from tests.conftest import ERGAST_DUMP_DIR, _load_mirror_module
+from tests.conftest import ERGAST_DUMP_DIR, load_mirror_module
+from tests.ingestion.helpers import check_deferred_constraints, fast_client
 
 SEASON = 2021
 
@@ -153,19 +154,6 @@ def snapshot(season: int = SEASON) -> dict[str, set]:
 def empty_2021(ergast_data):
     Race.objects.filter(season_id=SEASON).delete()
     assert db_counts()["races"] == 0
-
-
-def fast_client(**kwargs) -> JolpicaClient:
-    options = {"backoff_base": 0.01, "backoff_max": 0.05}
-    options.update(kwargs)
-    return JolpicaClient(**options)
-
-
-def check_deferred_constraints() -> None:
-    """The test transaction never commits: force PostgreSQL to check deferred constraints now."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 # ----------------------------------------------------------------------------------------- tests
@@ -390,7 +378,7 @@ def drifted_mirror(tmp_path_factory):
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    server = _load_mirror_module().make_server(str(data), "127.0.0.1", 0)
+    server = load_mirror_module().make_server(str(data), "127.0.0.1", 0)
     import threading
 
     threading.Thread(target=server.serve_forever, daemon=True).start()

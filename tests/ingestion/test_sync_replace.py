@@ -19,9 +19,9 @@ from ingestion.models import DriverStanding, PitStop, Race, RaceResult, SyncRun
 from ingestion.services.ergast_dump import ergast_dump_load
 from ingestion.services.jolpica_sync import jolpica_sync
 from ingestion.signals import races_changed
-from tests.conftest import ERGAST_DUMP_DIR, _load_mirror_module
+from tests.conftest import ERGAST_DUMP_DIR, load_mirror_module
 from tests.factories import DriverFactory
-from tests.ingestion.test_sync_jolpica import check_deferred_constraints, fast_client
+from tests.ingestion.helpers import check_deferred_constraints, fast_client
 
 SEASON = 2021
 BAHRAIN = "1052"  # raceId of 2021 round 1 in the dump
@@ -72,7 +72,7 @@ def corrected_mirror(tmp_path_factory):
     _rewrite(data / "ergast" / "results.csv", car_number)
     _rewrite(data / "ergast" / "pit_stops.csv", extra_stop)
     _rewrite(data / "ergast" / "driver_standings.csv", extra_standing)
-    server = _load_mirror_module().make_server(str(data), "127.0.0.1", 0)
+    server = load_mirror_module().make_server(str(data), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address[:2]
     yield f"http://{host}:{port}/ergast/f1"

@@ -318,13 +318,13 @@ def test_backtest_refuses_seasons_it_cannot_backtest_before_storing_a_run(ergast
 
 
 def test_backtest_needs_an_earlier_season_within_the_window():
-    from predictions.services.backtest import _seasons_check
+    from predictions.services.backtest import seasons_check
 
     with pytest.raises(
         ValueError, match=r"^nothing to train on for season\(s\) \[2024\]: no results in the 1 "
     ):
-        _seasons_check(seasons=[2022, 2024], window=1, with_results={2020, 2021, 2022, 2024})
-    _seasons_check(seasons=[2024], window=2, with_results={2020, 2021, 2022, 2024})
+        seasons_check(seasons=[2022, 2024], window=1, with_results={2020, 2021, 2022, 2024})
+    seasons_check(seasons=[2024], window=2, with_results={2020, 2021, 2022, 2024})
 
 
 def test_backtest_service_refuses_bad_numbers_before_storing_a_run(ergast_data):
@@ -444,10 +444,10 @@ def test_backtest_seasons_outside_1950_2100_are_refused_before_any_work(value):
 
 
 def test_a_window_longer_than_the_history_means_every_earlier_season():
-    from predictions.services.backtest import _seasons_check
+    from predictions.services.backtest import seasons_check
 
     # returns (no error) without building the window's seasons one by one
-    _seasons_check(seasons=[2024], window=10**11, with_results={1996, 2024})
+    seasons_check(seasons=[2024], window=10**11, with_results={1996, 2024})
 
 
 def test_backtest_service_counts_a_repeated_season_once(ergast_data):

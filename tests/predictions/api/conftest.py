@@ -1,13 +1,13 @@
-"""The API client fixtures of tests/api (a DRF client, staff and fan users with JWTs), shared here,
-and a committed staff client and future race for the modules that commit (a real worker or broker
-is involved)."""
+"""The API client fixtures of tests/drf_support.py (a DRF client, staff and fan users with JWTs; not
+`clean_cache`, which each module that has it imports), shared here, and a committed staff client and
+future race for the modules that commit (a real worker or broker is involved)."""
 
 from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
 
-from tests.api.conftest import api, fan_user, staff_api, staff_user  # noqa: F401 - fixtures
+from tests.drf_support import api, fan_user, staff_api, staff_user  # noqa: F401 - fixtures
 
 
 @contextmanager
@@ -18,7 +18,7 @@ def committed_staff_client():
     from rest_framework.test import APIClient
 
     from ingestion.models import JobRun
-    from tests.api.conftest import token_for
+    from tests.drf_support import token_for
 
     username = f"steward-{uuid.uuid4().hex[:6]}"
     user = get_user_model().objects.create_user(

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ingestion.models import JobRun, Race, RaceResult
 from predictions.models import Prediction
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceAccuracyFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from ingestion.models import Race, RaceResult
 from predictions.models import Prediction, RaceAccuracy
-from tests.api.conftest import clean_cache, csv_race, csv_rows  # noqa: F401 - clean_cache: autouse fixture
 from tests.conftest import in_season
+from tests.drf_support import clean_cache, csv_race, csv_rows  # noqa: F401 - clean_cache: autouse fixture
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceAccuracyFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.conftest import in_season
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.model_fixtures import module_trained_model
 
 # Every test regenerates "the next race", and regeneration takes no clock: the tests run at a
@@ -215,7 +215,7 @@ def test_inline_stays_the_default_and_its_job_is_readable(staff_api, ergast_data
 def test_writes_and_job_status_need_staff(api, fan_user, ergast_data):
     from rest_framework.test import APIClient
 
-    from tests.api.conftest import token_for
+    from tests.drf_support import token_for
 
     race = _upcoming_race()
     job_url = f"/api/v1/predictions/jobs/{race.pk}-{'0' * 32}"

@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from f1site.celery import app
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.predictions.api.conftest import committed_staff_client, future_race
 
 TASK = "predictions.tasks.race_predictions_regenerate"

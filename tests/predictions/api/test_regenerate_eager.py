@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from f1site.celery import app
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.predictions.api.conftest import committed_staff_client, future_race
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.conftest import in_season
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 
 # 2026-11-26: Qatar (round 22, 2026-11-29) not started, its qualifying not in.
 pytestmark = [pytest.mark.django_db, in_season]

@@ -1,6 +1,6 @@
 """Background regeneration through a real Redis broker and a real `celery worker` process.
 
-Like tests/pipeline/test_worker.py these tests commit (the worker is another process reading the
+Like tests/ingestion/services/test_worker.py these tests commit (the worker is another process reading the
 test database), so they avoid pytest-django's transactional fixtures and clean up what they wrote:
 the staff user, the JobRuns, the races they regenerate, and (via small_trained_model) the model
 rows and predictions.
@@ -169,7 +169,7 @@ def test_a_dead_run_does_not_block_the_race_and_its_late_message_does_nothing(
     worker, staff_api, trained_model, races, settings
 ):
     """A worker killed mid-regeneration leaves its JobRun `running`, with its worker recorded and no
-    heartbeat since (the row below is exactly that; the kill itself is tests/pipeline/
+    heartbeat since (the row below is exactly that; the kill itself is tests/ingestion/services/
     test_stale_runs.py). Before, the race's claim and database guard returned it as the job for up
     to CELERY_TASK_TIME_LIMIT; now the request closes it first and starts a new job."""
     from datetime import timedelta

@@ -1,0 +1,354 @@
+"""Admin changes reach every cached answer that shows them (real Redis and PostgreSQL, no mocks).
+
+Each test warms the cache through HTTP, makes the change the way the admin does (its delete view,
+or the `obj.save()` its change view ends in, committed), then asks again: every answer must be the
+one the database gives now — `_as_recomputed` compares it with the answer computed after a full
+cache clear, so a test does not have to know each payload's shape.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+
+from f1site import cache as f1cache
+from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
+
+pytestmark = pytest.mark.django_db
+
+
+def _get(client, path: str):
+    response = client.get(path)
+    return response.status_code, (
+        response.json() if response["Content-Type"].startswith("application/json") else None
+    )
+
+
+def _as_recomputed(client, paths: list[str]) -> dict[str, tuple]:
+    """Each path's (cached) answer now; asserts it equals the answer computed from the database."""
+    cached = {path: _get(client, path) for path in paths}
+    cache.clear()
+    f1cache._local_copies.clear()
+    for path in paths:
+        assert _get(client, path) == cached[path], f"{path} served a stale cached answer"
+    return cached
+
+
+def _codes_of(payload, driver_ref: str) -> set[str]:
+    """The `code` of every object naming this driver anywhere in a JSON answer."""
+    found = set()
+    if isinstance(payload, dict):
+        if (
+            driver_ref in (payload.get("id"), payload.get("ref"), payload.get("driver_id"))
+            and "code" in payload
+        ):
+            found.add(payload["code"])
+        for value in payload.values():
+            found |= _codes_of(value, driver_ref)
+    elif isinstance(payload, list):
+        for value in payload:
+            found |= _codes_of(value, driver_ref)
+    return found
+
+
+def _committed(django_capture_on_commit_callbacks, change) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        change()
+
+
+# --- 1. a race deleted in admin --------------------------------------------------------------------
+def test_race_deleted_in_admin_is_no_longer_served(
+    api, client, admin_client, ergast_data, django_capture_on_commit_callbacks
+):
+    from ingestion.models import Race
+
+    race = Race.objects.get(slug="1950_uk")
+    assert race.round == 1
+    api_paths = [
+        "/api/v1/races/1950_uk",
+        "/api/v1/races/1950_1",
+        "/api/v1/races?season=1950",
+        "/api/v1/races?limit=5",
+        "/api/v1/standings?season=1950&round=1",
+        "/api/v1/standings?season=1950",
+        "/api/v1/predictions/race/1950_uk",
+        "/api/v1/analytics/driver/farina",
+        "/api/v1/analytics/driver/farina?season=1950",
+        "/api/v1/analytics/team/alfa?season=1950",
+    ]
+    before = {path: _get(api, path) for path in api_paths}
+    assert before["/api/v1/races/1950_uk"][0] == before["/api/v1/races/1950_1"][0] == 200
+    assert "1950_uk" in [r["id"] for r in before["/api/v1/races?season=1950"][1]["results"]]
+    assert before["/api/v1/standings?season=1950&round=1"][0] == 200
+    assert client.get("/races/1950_uk/").status_code == 200
+
+    # the admin view runs in the test's transaction: its on-commit callbacks run at our "commit"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/ingestion/race/{race.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content[:500]
+    assert not Race.objects.filter(slug="1950_uk").exists()
+
+    for path in ("/api/v1/races/1950_uk", "/api/v1/races/1950_1", "/api/v1/predictions/race/1950_uk"):
+        assert api.get(path).status_code == 404, path
+    assert api.get("/api/v1/standings?season=1950&round=1").status_code == 404
+    assert client.get("/races/1950_uk/").status_code == 404
+    after = _as_recomputed(api, api_paths)
+    assert "1950_uk" not in [r["id"] for r in after["/api/v1/races?season=1950"][1]["results"]]
+    assert (
+        after["/api/v1/analytics/driver/farina?season=1950"]
+        != before["/api/v1/analytics/driver/farina?season=1950"]
+    )
+
+
+def test_race_deleted_by_the_orm_inside_an_atomic_block_clears_on_commit_only(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    from ingestion.models import Race
+
+    assert api.get("/api/v1/races/1950_uk").status_code == 200
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        Race.objects.get(slug="1950_uk").delete()
+    assert cache.get(f1cache.race_key(1950, "1950_uk")) is not None  # nothing cleared before the commit
+    for callback in callbacks:
+        callback()
+    assert cache.get(f1cache.race_key(1950, "1950_uk")) is None
+    assert api.get("/api/v1/races/1950_uk").status_code == 404
+
+
+# --- 2. season-filtered analytics ------------------------------------------------------------------
+def test_season_filtered_analytics_follow_an_admin_result_edit(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    from ingestion.models import RaceResult
+
+    paths = [
+        "/api/v1/analytics/driver/max_verstappen",
+        "/api/v1/analytics/driver/max_verstappen?season=2025",
+        "/api/v1/analytics/driver/max_verstappen?season=2024",  # career metrics are in every season
+        "/api/v1/analytics/team/red_bull",
+        "/api/v1/analytics/team/red_bull?season=2025",
+    ]
+    before = {path: _get(api, path) for path in paths}
+    assert all(status == 200 for status, _ in before.values())
+
+    row = RaceResult.objects.filter(race__season_id=2025, driver__ref="max_verstappen", points__gt=0).first()
+
+    def edit():
+        row.points = row.points + 7
+        row.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    for path in paths[:2] + paths[3:]:
+        assert after[path] != before[path], path
+
+
+def test_season_filtered_analytics_follow_a_sync(api, ergast_data):
+    """A sync writes in bulk (no model signals) and then sends races_changed: the same clearing."""
+    from ingestion.models import RaceResult
+    from ingestion.signals import races_changed_send
+
+    paths = [
+        "/api/v1/analytics/driver/max_verstappen?season=2025",
+        "/api/v1/analytics/team/red_bull?season=2025",
+    ]
+    before = {path: _get(api, path) for path in paths}
+    row = RaceResult.objects.filter(race__season_id=2025, driver__ref="max_verstappen", points__gt=0).first()
+    RaceResult.objects.filter(pk=row.pk).update(points=row.points + 7)
+    races_changed_send(sender=test_season_filtered_analytics_follow_a_sync, race_ids=[row.race.slug])
+    after = _as_recomputed(api, paths)
+    assert all(after[path] != before[path] for path in paths)
+
+
+def _fp1(race: dict) -> list:
+    return next((s["results"] for s in race["practice"] if s["session"] == "FP1"), [])
+
+
+def test_openf1_qualifying_and_practice_reach_the_cached_race_and_analytics(
+    api, mirror, ergast_data, django_capture_on_commit_callbacks
+):
+    """QA: OpenF1's post-session classifications were written in bulk without races_changed, so
+    the race answer and the analytics kept the old rows until their TTLs (up to 7 days for the
+    season lists), and a later Jolpica sync finding the same rows cleared nothing."""
+    from ingestion.models import OpenF1Session, PracticeResult, QualifyingResult, Race, SessionType
+    from ingestion.services.openf1_results import openf1_session_results_ingest
+    from ingestion.services.openf1_sessions import openf1_sessions_sync
+
+    openf1_sessions_sync(seasons=[2024])
+    china = Race.objects.get(slug="2024_china")
+    QualifyingResult.objects.filter(race=china).delete()
+    PracticeResult.objects.filter(race=china, session="FP1").delete()
+    paths = [
+        "/api/v1/races/2024_china",
+        "/api/v1/analytics/driver/max_verstappen?season=2024",
+        "/api/v1/analytics/team/red_bull?season=2024",
+    ]
+    before = {path: _get(api, path) for path in paths}  # cached without China's qualifying
+    assert before[paths[0]][1]["qualifying"] == [] and _fp1(before[paths[0]][1]) == []
+    for session_type in (SessionType.QUALIFYING, SessionType.FP1):
+        session = OpenF1Session.objects.get(race=china, session_type=session_type)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert openf1_session_results_ingest(session=session)["created"] > 15
+    after = _as_recomputed(api, paths)
+    assert len(after[paths[0]][1]["qualifying"]) == 20 and len(_fp1(after[paths[0]][1])) == 20
+    assert all(after[path] != before[path] for path in paths)
+
+
+# --- 3. other admin edits --------------------------------------------------------------------------
+def test_driver_edit_reaches_races_standings_analytics_and_predictions(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    from ingestion.models import Driver, QualifyingResult, Race
+    from tests.factories import PredictionFactory
+
+    albon = Driver.objects.get(ref="albon")
+    assert albon.code == "ALB"
+    qatar = Race.objects.get(slug="2026_qatar")
+    team = QualifyingResult.objects.filter(driver=albon).latest("race__date").team
+    PredictionFactory(race=qatar, driver=albon, team=team)  # so its predictions show him
+    paths = [
+        "/api/v1/drivers",
+        "/api/v1/drivers?season=2025",
+        "/api/v1/races/2025_uae",
+        "/api/v1/standings?season=2025",
+        "/api/v1/analytics/driver/albon",
+        "/api/v1/analytics/driver/albon?season=2025",
+        "/api/v1/predictions/race/2026_qatar",
+        "/api/v1/predictions/race/2026_22",
+    ]
+    before = {path: _get(api, path) for path in paths}
+    for path in paths:
+        assert _codes_of(before[path][1], "albon") == {"ALB"}, path
+
+    def edit():
+        albon.code = "ALX"
+        albon.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        assert _codes_of(after[path][1], "albon") == {"ALX"}, path
+
+
+def test_team_edit_reaches_races_and_analytics(api, ergast_data, django_capture_on_commit_callbacks):
+    from ingestion.models import Team
+
+    williams = Team.objects.get(ref="williams")
+    paths = [
+        "/api/v1/teams?season=2025",
+        "/api/v1/races/2025_uae",
+        "/api/v1/standings?season=2025",
+        "/api/v1/analytics/team/williams?season=2025",
+        "/api/v1/analytics/driver/albon?season=2025",
+    ]
+    before = {path: _get(api, path) for path in paths}
+
+    def edit():
+        williams.name = "Williams Racing (renamed)"
+        williams.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    for path in paths[:4]:
+        assert "Williams Racing (renamed)" in str(after[path][1]) and after[path] != before[path], path
+
+
+def test_circuit_edit_reaches_its_races(api, client, ergast_data, django_capture_on_commit_callbacks):
+    from ingestion.models import Circuit
+
+    yas = Circuit.objects.get(races__slug="2025_uae")
+    paths = ["/api/v1/races/2025_uae", "/api/v1/races?season=2025&limit=100", "/api/v1/races/2024_uae"]
+    before = {path: _get(api, path) for path in paths}
+    assert yas.name in str(before["/api/v1/races/2025_uae"][1])
+    page = client.get("/races/2025_uae/")
+    assert page.status_code == 200
+
+    def edit():
+        yas.name = "Yas Marina (renamed)"
+        yas.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        assert "Yas Marina (renamed)" in str(after[path][1]), path
+    assert "Yas Marina (renamed)" in client.get("/races/2025_uae/").content.decode()
+
+
+def test_race_start_edit_reaches_both_prediction_ids(api, ergast_data, django_capture_on_commit_callbacks):
+    from ingestion.models import Race
+
+    qatar = Race.objects.get(slug="2026_qatar")
+    assert qatar.round == 22
+    paths = [
+        "/api/v1/predictions/race/2026_qatar",
+        "/api/v1/predictions/race/2026_22",
+        "/api/v1/races/2026_22",
+    ]
+    before = {path: _get(api, path) for path in paths}
+    assert before[paths[0]][0] == 200
+
+    def edit():
+        qatar.start = qatar.start + timedelta(hours=2)
+        qatar.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    assert after[paths[0]][1]["race"]["start"] == after[paths[1]][1]["race"]["start"]
+    assert after[paths[0]][1]["race"]["start"] != before[paths[0]][1]["race"]["start"]
+
+
+def test_race_renumbered_in_admin_leaves_no_old_round_behind(
+    api, client, ergast_data, django_capture_on_commit_callbacks
+):
+    from ingestion.models import Race
+
+    uae = Race.objects.get(slug="2026_uae")
+    assert uae.round == 23 and not Race.objects.filter(season_id=2026, round=24).exists()
+    assert api.get("/api/v1/races/2026_23").json()["round"] == 23
+    assert api.get("/api/v1/predictions/race/2026_23").status_code == 200
+    assert api.get("/api/v1/races/2026_24").status_code == 404
+
+    def renumber(to: int):
+        def change():
+            uae.round = to
+            uae.save()
+
+        _committed(django_capture_on_commit_callbacks, change)
+
+    renumber(24)
+    assert api.get("/api/v1/races/2026_23").status_code == 404
+    assert api.get("/api/v1/predictions/race/2026_23").status_code == 404
+    assert api.get("/api/v1/races/2026_24").json()["round"] == 24
+    assert api.get("/api/v1/races/2026_uae").json()["round"] == 24
+    assert client.get("/races/2026_24/").status_code == 200
+
+    renumber(23)
+    assert api.get("/api/v1/races/2026_24").status_code == 404
+    assert client.get("/races/2026_24/").status_code == 404
+    assert api.get("/api/v1/races/2026_23").json()["round"] == 23
+    _as_recomputed(api, ["/api/v1/races?season=2026&limit=100", "/api/v1/races/2026_uae"])
+
+
+def test_championship_follows_a_standings_correction(api, ergast_data, django_capture_on_commit_callbacks):
+    """QA: after an admin correction of Norris' 2025 final standing (423 -> 500) the standings showed
+    500 but the championship (API and page, which share the entry) kept 423 for up to 30 min:
+    `races_changed` did not retire the championship family."""
+    from ingestion.models import DriverStanding, Race
+
+    paths = ["/api/v1/championship/2025", "/api/v1/standings?season=2025"]
+    before = {path: _get(api, path) for path in paths}
+    assert all(status == 200 for status, _ in before.values())
+    final = Race.objects.filter(season_id=2025, results__isnull=False).order_by("-round").first()
+    row = DriverStanding.objects.get(race=final, driver__ref="norris")
+
+    def edit():
+        row.points = row.points + 77
+        row.save()
+
+    _committed(django_capture_on_commit_callbacks, edit)
+    after = _as_recomputed(api, paths)
+    norris = next(d for d in after[paths[0]][1]["drivers"] if d["driver"] == "norris")
+    assert norris["current_points"] == float(row.points)
+    assert after[paths[0]] != before[paths[0]]

@@ -1,0 +1,171 @@
+"""Shared helpers for the ingestion tests (a plain module, not a conftest).
+
+- Jolpica syncs: `fast_client` (short backoffs), `check_deferred_constraints`.
+- CSV tables of an edited copy of the Ergast dump: `csv_read`, `csv_write`, `race_insert` and the ids
+  of the races inserted (`IMOLA_RACE_ID`, `QATAR_RACE_ID`); `edited_mirror`, a module-scoped fixture
+  serving that copy (2019 and 2020 with a race inserted, 2021 round 3 without results).
+- Jobs: `accuracy_marker` and `fake_post_race` (a stand-in post-race step), `jolpica_lock_held` (the
+  Jolpica sync lock held by another database connection).
+
+`fast_http` and `clean_breakers` are autouse fixtures: they apply to the tests of a module or conftest
+that imports them (tests/ingestion/services/conftest.py, so every test there, and a few modules
+elsewhere that test the same sources: tests/ingestion/api/test_jobs_status.py,
+tests/ingestion/test_admin_pipeline.py, tests/ingestion/test_openf1_weather_clients.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import uuid
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from ingestion.clients.jolpica import JolpicaClient
+from tests.conftest import ERGAST_DUMP_DIR, start_mirror
+
+if TYPE_CHECKING:
+    from ingestion.models import Race
+
+
+@pytest.fixture(autouse=True)
+def fast_http(settings):
+    """Fast HTTP retries and no OpenF1 rate budget to wait for."""
+    settings.HTTP_MAX_RETRIES = 2
+    settings.HTTP_BACKOFF_BASE = 0.01
+    settings.HTTP_BACKOFF_MAX = 0.02
+    settings.HTTP_READ_TIMEOUT = 2.0
+    settings.OPENF1_RATE_LIMIT = "1000/s"
+
+
+@pytest.fixture(autouse=True)
+def clean_breakers():
+    """The OpenF1 live breaker (and the tests' own) closed before and after each test."""
+    cache.delete_many(["pitwall:breaker:openf1-live", "pitwall:breaker:test"])
+    yield
+    cache.delete_many(["pitwall:breaker:openf1-live", "pitwall:breaker:test"])
+
+
+# --- CSV tables of an edited copy of the Ergast dump ----------------------------------------------
+IMOLA_RACE_ID, QATAR_RACE_ID = "99001", "99002"
+
+
+def csv_read(path) -> tuple[list[str], list[dict]]:
+    """A dump CSV as (field names, rows)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames), list(reader)
+
+
+def csv_write(path, fields, rows) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def race_insert(races: list[dict], *, year: str, at: int, race_id: str, circuit: str, name: str, date: str):
+    """Insert a race into `races` (rows of races.csv) as round `at` of `year`, the later rounds +1; the
+    other fields are copied from the race that held round `at`."""
+    template = next(r for r in races if r["year"] == year and r["round"] == str(at))
+    for r in races:
+        if r["year"] == year and int(r["round"]) >= at:
+            r["round"] = str(int(r["round"]) + 1)
+    races.append(
+        {**template, "raceId": race_id, "round": str(at), "circuitId": circuit, "name": name, "date": date}
+    )
+
+
+@pytest.fixture(scope="module")
+def edited_mirror(tmp_path_factory):
+    data = tmp_path_factory.mktemp("calendar_edited")
+    shutil.copytree(ERGAST_DUMP_DIR, data / "ergast")
+    (data / "openf1").mkdir()
+    fields, races = csv_read(data / "ergast" / "races.csv")
+    monaco_2019 = next(r["raceId"] for r in races if r["year"] == "2019" and r["name"] == "Monaco Grand Prix")
+    portugal_2021 = next(r["raceId"] for r in races if r["year"] == "2021" and r["round"] == "3")
+    race_insert(
+        races, year="2019", at=6, race_id=IMOLA_RACE_ID, circuit="21", name="Emilia Romagna Grand Prix",
+        date="2019-05-19",
+    )  # fmt: skip
+    race_insert(
+        races, year="2020", at=16, race_id=QATAR_RACE_ID, circuit="78", name="Qatar Grand Prix",
+        date="2020-12-01",
+    )  # fmt: skip
+    csv_write(data / "ergast" / "races.csv", fields, races)
+
+    fields, results = csv_read(data / "ergast" / "results.csv")
+    next_id = max(int(r["resultId"]) for r in results) + 1
+    imola = [
+        {**r, "resultId": str(next_id + i), "raceId": IMOLA_RACE_ID}
+        for i, r in enumerate(r for r in results if r["raceId"] == monaco_2019)
+    ]
+    results = [r for r in results if r["raceId"] != portugal_2021] + imola
+    csv_write(data / "ergast" / "results.csv", fields, results)
+
+    mirror = start_mirror(data)
+    yield mirror
+    mirror.server.shutdown()
+
+
+# --- Jolpica syncs ------------------------------------------------------------------------------
+def fast_client(**kwargs) -> JolpicaClient:
+    options = {"backoff_base": 0.01, "backoff_max": 0.05}
+    options.update(kwargs)
+    return JolpicaClient(**options)
+
+
+def check_deferred_constraints() -> None:
+    """The test transaction never commits: force PostgreSQL to check deferred constraints now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+# --- jobs ---------------------------------------------------------------------------------------
+def accuracy_marker(race: Race) -> None:
+    """The RaceAccuracy row a finished post-race step leaves (values irrelevant here)."""
+    from predictions.models import RaceAccuracy
+
+    RaceAccuracy.objects.create(
+        race=race, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
+        podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
+    )  # fmt: skip
+
+
+def fake_post_race(monkeypatch) -> list[str]:
+    """Stand-in post-race step that records the races and leaves their marker, as the real one does."""
+    processed: list[str] = []
+
+    def one(*, race, **_):
+        processed.append(race.slug)
+        accuracy_marker(race)
+        return {"ok": 1}
+
+    def many(*, races, **_):
+        return {"races": {r.slug: one(race=r) for r in races}}
+
+    monkeypatch.setattr("predictions.services.post_race.races_results_process", many)
+    return processed
+
+
+@contextmanager
+def jolpica_lock_held():
+    """Another process's sync: the advisory lock held by a second database connection."""
+    import psycopg
+
+    from ingestion.services.jolpica_sync import SYNC_LOCK_KEY
+
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        try:
+            yield
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
