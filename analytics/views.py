@@ -16,6 +16,7 @@ import logging
 import re
 from datetime import timedelta
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
@@ -63,7 +64,8 @@ def read_only_page(view):
 def _page_cache(ttl_setting: str):
     """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + kind
     of request (`_request_kind`: plain page, HTMX partial, htmx history restore), with the view's
-    `Vary` header (the HTMX partials vary on `HX-Request` and `HX-History-Restore-Request`).
+    `Vary` header (the HTMX partials vary on `HX-Request` and `HX-History-Restore-Request`) and its
+    `HX-*` response headers.
 
     Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
     Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
@@ -79,10 +81,12 @@ def _page_cache(ttl_setting: str):
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
             hit = cache.get(key)
             if hit is not None:
-                content_type, body, *vary = hit  # entries cached before Vary was kept have no third item
+                content_type, body, vary, htmx_headers = hit
                 response = HttpResponse(body, content_type=content_type)
-                if vary and vary[0]:
-                    response["Vary"] = vary[0]
+                if vary:
+                    response["Vary"] = vary
+                for name, value in htmx_headers.items():
+                    response[name] = value
                 return response
             response = view(request, *args, **kwargs)
             if (
@@ -90,7 +94,9 @@ def _page_cache(ttl_setting: str):
                 and not response.streaming
                 and "no-store" not in response.get("Cache-Control", "")
             ):
-                entry = (response["Content-Type"], response.content, response.get("Vary", ""))
+                # the HX-* headers too: they steer htmx (standings' HX-Push-Url for the round shown)
+                htmx_headers = {k: v for k, v in response.items() if k.lower().startswith("hx-")}
+                entry = (response["Content-Type"], response.content, response.get("Vary", ""), htmx_headers)
                 cache.set(key, entry, getattr(settings, ttl_setting))
             return response
 
@@ -550,12 +556,13 @@ def standings(request: HttpRequest) -> HttpResponse:
     season = _season_choice(request, seasons)
     round_number = _int_param(request, "round")
     rounds = {r.round for r in selectors.season_rounds(season=season)}
+    fallback = False
     if round_number is not None and round_number not in rounds:
         # The page's season form sends the season alone (its latest round is shown); a round the
         # season lacks comes only from an old page or a hand-made URL: HTMX (a swap, or a history
         # restore, which htmx drops unless 2xx) gets the latest round.
         if request.htmx:
-            round_number = None
+            round_number, fallback = None, True
         else:
             raise Http404(f"No standings after round {round_number} of {season}")
     table = selectors.standings_get(season=season, round=round_number)
@@ -576,7 +583,16 @@ def standings(request: HttpRequest) -> HttpResponse:
         if progression["series"]
         else None,
     }
-    return _partial(request, "analytics/standings.html", "analytics/partials/standings_swap.html", context)
+    response = _partial(
+        request, "analytics/standings.html", "analytics/partials/standings_swap.html", context
+    )
+    if fallback and _wants_partial(request):
+        # The forms push the URL they sent (`hx-push-url="true"`), whose round is a 404 on reload:
+        # the response's HX-Push-Url overrides the attribute (still one history entry per press)
+        # with the URL of the round shown. (A history restore reads no response headers.)
+        shown = urlencode({"season": season, "round": table["round"]})
+        response["HX-Push-Url"] = f"{reverse('analytics:standings')}?{shown}"
+    return response
 
 
 # --- model, championship, what-if ------------------------------------------------------------

@@ -598,6 +598,25 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 5) in response.content.decode()
 
 
+def test_a_standings_swap_for_a_round_not_run_pushes_the_url_of_the_round_shown(client):
+    """QA: the round form of an old page sent season=2026&round=8 (not run yet): the swap showed
+    the tables after round 7, but htmx pushed `round=8` (the form's `hx-push-url="true"`) into the
+    address bar, and reloading that URL gave the 404. The answer's `HX-Push-Url` (which overrides
+    the attribute) names the round shown; rendered or from the page cache alike."""
+    url = reverse("analytics:standings")
+    for _ in range(2):  # rendered, then from the page cache
+        response = client.get(url, {"season": "2026", "round": "8"}, **HTMX)
+        assert response.status_code == 200
+        assert 'data-season="2026" data-round="7"' in response.content.decode()
+        assert response["HX-Push-Url"] == f"{url}?season=2026&round=7"
+        assert "HX-Replace-Url" not in response
+        assert client.get(response["HX-Push-Url"]).status_code == 200  # a reload of it
+    assert client.get(url, {"season": "2026", "round": "8"}).status_code == 404  # plain: as before
+    # a round that exists: the form's own URL stands, no header
+    response = client.get(url, {"season": "2026", "round": "5"}, **HTMX)
+    assert 'data-round="5"' in response.content.decode() and "HX-Push-Url" not in response
+
+
 RESTORE = {**HTMX, "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
 
 
