@@ -40,6 +40,7 @@ from predictions import selectors as engine
 from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
+from predictions.models import PredictionStage
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import (
     ModelUnavailable,
@@ -405,6 +406,9 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
     stage = request.GET.get("stage", "")
+    if stage and stage not in PredictionStage.values:  # not "no current prediction for this driver"
+        valid = " or ".join(f"{value} ({label.lower()})" for value, label in PredictionStage.choices)
+        raise Http404(f"stage must be {valid}")
     # The rows the race page shows (for a completed race the scored set, not the newest).
     stages = _prediction_stages(engine.prediction_sets_shown(races=[race])[race.pk]["predictions"])
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
@@ -429,13 +433,18 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
 # --- drivers, teams --------------------------------------------------------------------------
 
 
-def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
+def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "") -> int:
+    """`?season=` among `seasons` (default the latest), else 404. `subject` names whose seasons they
+    are (a driver, a team): a season that has results, just none of theirs, is "<subject> did not
+    race in <season>", not "No results in <season>" (QA: Hamilton 1990, Cadillac 2025)."""
     season = _int_param(request, "season")
     if season is None:
         if not seasons:
             raise Http404("No results")
         return seasons[0]
     if season not in seasons:
+        if subject and selectors.season_has_results(season=season):
+            raise Http404(f"{subject} did not race in {season}")
         raise Http404(f"No results in {season}")
     return season
 
@@ -452,7 +461,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
         _int_param(request, "season")
         context = {"driver": driver, "practice": selectors.driver_practice_list(driver=driver)}
         return render(request, "analytics/driver_no_starts.html", context)
-    season = _season_choice(request, seasons)
+    season = _season_choice(request, seasons, subject=driver.full_name)
     analytics = selectors.driver_analytics_get(driver=driver, season=season)
     form = analytics["form"]["per_race"]
     labels = [f"R{r['round']}" for r in form]
@@ -497,7 +506,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
     seasons = selectors.team_seasons(team=team)
-    season = _season_choice(request, seasons)
+    season = _season_choice(request, seasons, subject=team.name)
     analytics = selectors.team_analytics_get(team=team, season=season)
     dev = analytics["development"]["per_race"]
     champ = analytics["championship"]["per_round"]

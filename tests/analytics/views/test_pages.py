@@ -368,6 +368,22 @@ def test_why_partial_and_full_page(client, predicted_2026_7, django_assert_max_n
     assert client.get(reverse("analytics:why", args=[race.slug, other.ref])).status_code == 404
 
 
+def test_why_with_a_stage_that_does_not_exist_says_so(client, predicted_2026_7):
+    """QA: ?stage=zzz answered "No current prediction for this driver"; the stage is what is wrong.
+    A 404 like every malformed query value on the pages ("season must be a number")."""
+    race, entrants = predicted_2026_7
+    url = reverse("analytics:why", args=[race.slug, entrants[0].driver.ref])
+    for bad in ("zzz", "PRE", "pre "):
+        for headers in ({}, HTMX):
+            message = _not_found_message(client.get(url, {"stage": bad}, **headers))
+            assert message == "stage must be pre (before qualifying) or post (after qualifying)", bad
+    assert client.get(url, {"stage": "pre"}).status_code == 200
+    # a valid stage without that driver's prediction is still the missing prediction
+    other = Driver.objects.exclude(pk__in=[e.driver_id for e in entrants]).first()
+    missing = client.get(reverse("analytics:why", args=[race.slug, other.ref]), {"stage": "post"})
+    assert _not_found_message(missing) == "No current prediction for this driver"
+
+
 LIVE_QUERIES = 5  # the live fragment's queries (uncached), whatever the number of cars on track
 
 
@@ -545,6 +561,30 @@ def test_driver_and_team_404s(client):
     )
     assert client.get(reverse("analytics:team", args=["no_such_team"])).status_code == 404
     assert client.get(reverse("analytics:team", args=["red_bull"]), {"season": 1990}).status_code == 404
+
+
+def _not_found_message(response) -> str:
+    assert response.status_code == 404
+    html = response.content.decode()
+    return html.split("<h1>Not found</h1>")[1].split("<p>")[1].split("</p>")[0]
+
+
+def test_a_driver_or_team_404_for_a_season_says_they_did_not_race_not_that_it_has_no_results(client):
+    """QA: /drivers/hamilton/?season=1990 and /teams/cadillac/?season=2025 said "No results in
+    1990" / "… 2025", which is false: the season has results, none of theirs. A season without
+    any still says "No results in <season>"."""
+    driver, team = (
+        reverse("analytics:driver", args=["hamilton"]),
+        reverse("analytics:team", args=["cadillac"]),
+    )
+    assert _not_found_message(client.get(driver, {"season": 1990})) == "Lewis Hamilton did not race in 1990"
+    assert _not_found_message(client.get(team, {"season": 2025})) == "Cadillac did not race in 2025"
+    assert client.get(team, {"season": 2026}).status_code == 200  # the team's one season
+    for url in (driver, team):
+        assert _not_found_message(client.get(url, {"season": 1900})) == "No results in 1900"
+        assert _not_found_message(client.get(url, {"season": 2027})) == "No results in 2027"
+    standings = client.get(reverse("analytics:standings"), {"season": 1900})
+    assert _not_found_message(standings) == "No results in 1900"
 
 
 def test_team_page(client, django_assert_max_num_queries):
