@@ -114,6 +114,8 @@ def _race(race_id: str) -> Race:
 
 
 _CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,8}")  # fullmatch: ASCII digits, no sign/zero/space/_
+# A whole number written plainly, of any size, negative too: a number, if not a usable one (fullmatch)
+_PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
@@ -959,12 +961,15 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
             continue
         # Only the canonical spelling (as `?season=`): int() also read `+22`, `2_2`, ` 22 ` and
         # non-ASCII digits, each an alias that ran the model, spent the 'expensive' budget and was
-        # cached as another page.
-        if not _CANONICAL_INT.fullmatch(raw):
+        # cached as another page. A plain number out of range (`-3`, 20 digits) is a number: it
+        # gets the range, as 0 does (QA: "must be a number (got '-3')").
+        if not _PLAIN_INTEGER.fullmatch(raw):
             errors.append(f"{e['name']}: grid slot must be a number (got {raw!r}).")
             continue
-        slot = int(raw)
-        if not 1 <= slot <= len(entrants):
+        # never int() on the rest: a sign or ten digits is out of range anyway, and int() refuses
+        # a string of more than 4,300 digits (ValueError)
+        slot = int(raw) if _CANONICAL_INT.fullmatch(raw) else None
+        if slot is None or not 1 <= slot <= len(entrants):
             errors.append(f"{e['name']}: grid slot must be between 1 and {len(entrants)}.")
             continue
         slots[e["ref"]] = slot
