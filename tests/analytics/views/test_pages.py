@@ -985,6 +985,17 @@ def test_freshness_is_staff_only(client, django_user_model, django_assert_max_nu
     assert "daily_results_sync" in html and "mirror said 503" in html
 
 
+def test_freshness_dates_the_latest_race_as_the_rest_of_the_site_does(admin_client):
+    """QA: the card said "June 14, 2026" (Django's default DATE_FORMAT); the site writes "14 Jun 2026"."""
+    race = _race_row(2026, 7)  # the latest race with results
+    day = datetime.strptime(race["date"], "%Y-%m-%d")
+    html = admin_client.get(reverse("analytics:freshness")).content.decode()
+    card = html.split("Latest race with results")[1].split("</div>")[0]
+    assert race["name"] in card
+    assert f"<small>{day.day} {day:%b %Y}</small>" in card, card  # 14 Jun 2026
+    assert f"{day:%B}" not in card
+
+
 def test_freshness_shows_openf1_and_weather_syncs_with_readable_failures(
     client, django_user_model, mirror, settings
 ):
