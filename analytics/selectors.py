@@ -133,6 +133,12 @@ def driver_seasons(*, driver: Driver) -> list[int]:
     )
 
 
+def season_has_results(*, season: int) -> bool:
+    """Whether any race of `season` has results (someone raced): a driver's or team's page for a
+    season without them says they did not race, not that the season has no results."""
+    return RaceResult.objects.filter(race__season_id=season).exists()
+
+
 def team_seasons(*, team: Team) -> list[int]:
     return sorted(
         RaceResult.objects.filter(team=team).values_list("race__season_id", flat=True).order_by().distinct(),

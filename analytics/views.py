@@ -16,6 +16,7 @@ import logging
 import re
 from datetime import timedelta
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
@@ -39,6 +40,7 @@ from predictions import selectors as engine
 from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
+from predictions.models import PredictionStage
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import (
     ModelUnavailable,
@@ -63,7 +65,8 @@ def read_only_page(view):
 def _page_cache(ttl_setting: str):
     """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + kind
     of request (`_request_kind`: plain page, HTMX partial, htmx history restore), with the view's
-    `Vary` header (the HTMX partials vary on `HX-Request` and `HX-History-Restore-Request`).
+    `Vary` header (the HTMX partials vary on `HX-Request` and `HX-History-Restore-Request`) and its
+    `HX-*` response headers.
 
     Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
     Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
@@ -79,10 +82,12 @@ def _page_cache(ttl_setting: str):
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
             hit = cache.get(key)
             if hit is not None:
-                content_type, body, *vary = hit  # entries cached before Vary was kept have no third item
+                content_type, body, vary, htmx_headers = hit
                 response = HttpResponse(body, content_type=content_type)
-                if vary and vary[0]:
-                    response["Vary"] = vary[0]
+                if vary:
+                    response["Vary"] = vary
+                for name, value in htmx_headers.items():
+                    response[name] = value
                 return response
             response = view(request, *args, **kwargs)
             if (
@@ -90,7 +95,9 @@ def _page_cache(ttl_setting: str):
                 and not response.streaming
                 and "no-store" not in response.get("Cache-Control", "")
             ):
-                entry = (response["Content-Type"], response.content, response.get("Vary", ""))
+                # the HX-* headers too: they steer htmx (standings' HX-Push-Url for the round shown)
+                htmx_headers = {k: v for k, v in response.items() if k.lower().startswith("hx-")}
+                entry = (response["Content-Type"], response.content, response.get("Vary", ""), htmx_headers)
                 cache.set(key, entry, getattr(settings, ttl_setting))
             return response
 
@@ -107,6 +114,8 @@ def _race(race_id: str) -> Race:
 
 
 _CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,8}")  # fullmatch: ASCII digits, no sign/zero/space/_
+# A whole number written plainly, of any size, negative too: a number, if not a usable one (fullmatch)
+_PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
@@ -399,6 +408,9 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
     stage = request.GET.get("stage", "")
+    if stage and stage not in PredictionStage.values:  # not "no current prediction for this driver"
+        valid = " or ".join(f"{value} ({label.lower()})" for value, label in PredictionStage.choices)
+        raise Http404(f"stage must be {valid}")
     # The rows the race page shows (for a completed race the scored set, not the newest).
     stages = _prediction_stages(engine.prediction_sets_shown(races=[race])[race.pk]["predictions"])
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
@@ -423,13 +435,18 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
 # --- drivers, teams --------------------------------------------------------------------------
 
 
-def _season_choice(request: HttpRequest, seasons: list[int]) -> int:
+def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "") -> int:
+    """`?season=` among `seasons` (default the latest), else 404. `subject` names whose seasons they
+    are (a driver, a team): a season that has results, just none of theirs, is "<subject> did not
+    race in <season>", not "No results in <season>" (QA: Hamilton 1990, Cadillac 2025)."""
     season = _int_param(request, "season")
     if season is None:
         if not seasons:
             raise Http404("No results")
         return seasons[0]
     if season not in seasons:
+        if subject and selectors.season_has_results(season=season):
+            raise Http404(f"{subject} did not race in {season}")
         raise Http404(f"No results in {season}")
     return season
 
@@ -446,7 +463,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
         _int_param(request, "season")
         context = {"driver": driver, "practice": selectors.driver_practice_list(driver=driver)}
         return render(request, "analytics/driver_no_starts.html", context)
-    season = _season_choice(request, seasons)
+    season = _season_choice(request, seasons, subject=driver.full_name)
     analytics = selectors.driver_analytics_get(driver=driver, season=season)
     form = analytics["form"]["per_race"]
     labels = [f"R{r['round']}" for r in form]
@@ -491,7 +508,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
     seasons = selectors.team_seasons(team=team)
-    season = _season_choice(request, seasons)
+    season = _season_choice(request, seasons, subject=team.name)
     analytics = selectors.team_analytics_get(team=team, season=season)
     dev = analytics["development"]["per_race"]
     champ = analytics["championship"]["per_round"]
@@ -550,12 +567,13 @@ def standings(request: HttpRequest) -> HttpResponse:
     season = _season_choice(request, seasons)
     round_number = _int_param(request, "round")
     rounds = {r.round for r in selectors.season_rounds(season=season)}
+    fallback = False
     if round_number is not None and round_number not in rounds:
         # The page's season form sends the season alone (its latest round is shown); a round the
         # season lacks comes only from an old page or a hand-made URL: HTMX (a swap, or a history
         # restore, which htmx drops unless 2xx) gets the latest round.
         if request.htmx:
-            round_number = None
+            round_number, fallback = None, True
         else:
             raise Http404(f"No standings after round {round_number} of {season}")
     table = selectors.standings_get(season=season, round=round_number)
@@ -576,7 +594,16 @@ def standings(request: HttpRequest) -> HttpResponse:
         if progression["series"]
         else None,
     }
-    return _partial(request, "analytics/standings.html", "analytics/partials/standings_swap.html", context)
+    response = _partial(
+        request, "analytics/standings.html", "analytics/partials/standings_swap.html", context
+    )
+    if fallback and _wants_partial(request):
+        # The forms push the URL they sent (`hx-push-url="true"`), whose round is a 404 on reload:
+        # the response's HX-Push-Url overrides the attribute (still one history entry per press)
+        # with the URL of the round shown. (A history restore reads no response headers.)
+        shown = urlencode({"season": season, "round": table["round"]})
+        response["HX-Push-Url"] = f"{reverse('analytics:standings')}?{shown}"
+    return response
 
 
 # --- model, championship, what-if ------------------------------------------------------------
@@ -934,12 +961,15 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
             continue
         # Only the canonical spelling (as `?season=`): int() also read `+22`, `2_2`, ` 22 ` and
         # non-ASCII digits, each an alias that ran the model, spent the 'expensive' budget and was
-        # cached as another page.
-        if not _CANONICAL_INT.fullmatch(raw):
+        # cached as another page. A plain number out of range (`-3`, 20 digits) is a number: it
+        # gets the range, as 0 does (QA: "must be a number (got '-3')").
+        if not _PLAIN_INTEGER.fullmatch(raw):
             errors.append(f"{e['name']}: grid slot must be a number (got {raw!r}).")
             continue
-        slot = int(raw)
-        if not 1 <= slot <= len(entrants):
+        # never int() on the rest: a sign or ten digits is out of range anyway, and int() refuses
+        # a string of more than 4,300 digits (ValueError)
+        slot = int(raw) if _CANONICAL_INT.fullmatch(raw) else None
+        if slot is None or not 1 <= slot <= len(entrants):
             errors.append(f"{e['name']}: grid slot must be between 1 and {len(entrants)}.")
             continue
         slots[e["ref"]] = slot

@@ -98,7 +98,14 @@ def _refresh_upcoming(model_admin: admin.ModelAdmin, request, *, reason: str) ->
     from predictions.services.refresh import upcoming_predictions_refresh_enqueue
 
     refresh = upcoming_predictions_refresh_enqueue(reason=reason)
-    if refresh.queued:
+    if refresh.queued and refresh.ran_here:  # embedded mode: done in this request, as retrain says
+        model_admin.message_user(
+            request,
+            f"Ran here (embedded mode, no worker): the refresh of {', '.join(refresh.queued)} with it; "
+            "the job runs show the outcome",
+            messages.SUCCESS,
+        )
+    elif refresh.queued:
         model_admin.message_user(
             request,
             f"Refreshing the predictions of {', '.join(refresh.queued)} with it (queued; see Job runs).",

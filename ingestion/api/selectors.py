@@ -594,12 +594,16 @@ def jobs_status() -> dict:
     it lags; the job's latest JobRun and idle check are fresher. When only that lagging column speaks
     for the job (the worker is down too), the grace also covers beat's write-back interval. A job
     with no evidence at all counts from when its task was created or last changed (as beat does), so
-    a fresh deploy whose beat never ran still shows overdue jobs."""
+    a fresh deploy whose beat never ran still shows overdue jobs.
+
+    In the eager mode (the embedded set-up, liveness `mode` "eager") no beat runs, so nothing sends
+    the schedule: no job is overdue, and each enabled one says why in `overdue_note` (as /health's
+    beat check says "n/a"); the due time is still the schedule's."""
     from django_celery_beat.models import PeriodicTask
 
     from ingestion.models.job_run import JobRun
     from ingestion.services.jobs import job_checks_get, job_name_for_task
-    from ingestion.services.liveness import pipeline_liveness_get
+    from ingestion.services.liveness import EAGER_OVERDUE, pipeline_liveness_get
     from ingestion.services.stale_runs import job_runs_stale_close_quietly
 
     liveness = pipeline_liveness_get()
@@ -630,6 +634,7 @@ def jobs_status() -> dict:
                     "last_error": "; ".join(str(e) for e in r.errors[:3]) if r.errors else "",
                     "next_run_at": None,
                     "overdue": False,
+                    "overdue_note": "",
                     "last_checked_at": r.started_at,
                 }
                 for r in runs
@@ -645,6 +650,7 @@ def jobs_status() -> dict:
     # beat sends a due job within a tick (<= 20 s): later than the grace, it is overdue
     grace = dt.timedelta(seconds=settings.JOB_OVERDUE_GRACE)
     write_back = dt.timedelta(seconds=_beat_sync_every())
+    no_beat = liveness["mode"] == "eager"  # nothing sends the schedule: never overdue
     jobs = []
     for t in tasks:
         run = last.get(job_of[t.pk])
@@ -668,7 +674,8 @@ def jobs_status() -> dict:
                 "last_status": run.status if run else None,
                 "last_error": (run.error[:500] if run and run.error else ""),
                 "next_run_at": next_run,
-                "overdue": next_run is not None and next_run < overdue_before,
+                "overdue": not no_beat and next_run is not None and next_run < overdue_before,
+                "overdue_note": EAGER_OVERDUE if no_beat and t.enabled else "",
                 "last_checked_at": sent_at,
             }
         )

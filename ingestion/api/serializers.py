@@ -296,7 +296,14 @@ class JobStatusOut(serializers.Serializer):
         help_text="Due more than JOB_OVERDUE_GRACE seconds ago (default 60) and not sent: beat is "
         "down or behind. The due time counts from the latest of the task's last_run_at, its latest run "
         "and its latest check (never sent: from when the task was created or changed); when only "
-        "last_run_at, which beat writes back every 180 s, speaks for it, the grace grows by 180 s"
+        "last_run_at, which beat writes back every 180 s, speaks for it, the grace grows by 180 s. "
+        "Always false in the embedded mode (liveness mode eager): no beat runs there (see overdue_note)"
+    )
+    overdue_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why overdue does not apply, else empty: in the embedded mode (liveness mode eager) every "
+        'enabled job says "n/a: the beat is not running (embedded mode: schedules run only under '
+        "`make stack`)\", as /health's beat check is n/a",
     )
     last_checked_at = serializers.DateTimeField(
         allow_null=True, help_text="Last trigger, idle ones included (an idle live_timing tick leaves no run)"

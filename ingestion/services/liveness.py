@@ -39,6 +39,8 @@ BEAT_KEY = "pitwall:liveness:beat"
 # requesting process, but nothing sends the schedule — the quick start starts no beat.
 EAGER_WORKER = "no worker needed: jobs triggered from the admin or run_job run in-process"
 EAGER_BEAT = "not running (embedded mode: schedules run only under `make stack`)"
+# jobs/status: no job is overdue where nothing sends the schedule (health's beat "n/a" alike)
+EAGER_OVERDUE = f"n/a: the beat is {EAGER_BEAT}"
 KEEP_SECONDS = 86400  # a worker silent for a day is dropped from the list (its key expires too)
 
 

@@ -42,11 +42,12 @@ def race_predictions_refresh(*, race_id: int, trigger: str) -> dict:
 @dataclass(frozen=True)
 class UpcomingRefresh:
     """What `upcoming_predictions_refresh_enqueue` sent: the races queued (or, in the embedded mode,
-    refreshed here), those not queued because the broker refused, and its error."""
+    refreshed here: `ran_here`), those not queued because the broker refused, and its error."""
 
     queued: list[str] = field(default_factory=list)
     not_queued: list[str] = field(default_factory=list)
     error: str = ""
+    ran_here: bool = False  # tasks run eagerly (the embedded mode): `queued` already ran, inline
 
 
 def upcoming_predictions_refresh_enqueue(*, reason: str) -> UpcomingRefresh:
@@ -63,20 +64,23 @@ def upcoming_predictions_refresh_enqueue(*, reason: str) -> UpcomingRefresh:
     from predictions.selectors import race_list_upcoming
 
     slugs = [(race.pk, race.slug) for race in race_list_upcoming()]
+    ran_here = bool(app.conf.task_always_eager)
     queued: list[str] = []
     for index, (race_id, slug) in enumerate(slugs):
         try:
             task_publish(name=RACE_PREDICTIONS_REFRESH_TASK, args=[race_id, reason])
         except QueueUnavailable as exc:
             logger.warning("could not queue a predictions refresh", extra={"race": slug, "error": str(exc)})
-            return UpcomingRefresh(queued=queued, not_queued=[s for _, s in slugs[index:]], error=str(exc))
+            return UpcomingRefresh(
+                queued=queued, not_queued=[s for _, s in slugs[index:]], error=str(exc), ran_here=ran_here
+            )
         except Exception:
-            if not app.conf.task_always_eager:
+            if not ran_here:
                 raise
             # embedded mode: the refresh ran here and failed; its JobRun records why
             logger.exception("predictions refresh failed", extra={"race": slug})
         queued.append(slug)
-    return UpcomingRefresh(queued=queued)
+    return UpcomingRefresh(queued=queued, ran_here=ran_here)
 
 
 def model_retrain_run(*, queued_at: str | None = None) -> dict:

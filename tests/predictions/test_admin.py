@@ -160,7 +160,8 @@ def test_activating_a_version_refreshes_the_upcoming_races_with_it(
 ):
     """The home cards kept the previous model's sets after an activation until the daily job's
     catch-up; the action now queues a refresh of every upcoming race, which stores sets made by the
-    version just activated (eager here, as in the embedded mode)."""
+    version just activated (eager here, as in the embedded mode). QA: the message said "(queued;
+    see Job runs)" although the refresh had already run inline; it says so as retrain does."""
     from ingestion.models import JobRun
     from predictions.services import prediction_generate
 
@@ -173,7 +174,14 @@ def test_activating_a_version_refreshes_the_upcoming_races_with_it(
             follow=True,
         )
 
-    assert "Refreshing the predictions of 2026_qatar, 2026_uae" in response.content.decode()
+    assert _admin_messages(response) == [
+        ("success", f"Model version {second_model.label} is now the active model."),
+        (
+            "success",
+            "Ran here (embedded mode, no worker): the refresh of 2026_qatar, 2026_uae with it; "
+            "the job runs show the outcome",
+        ),
+    ]
     for race in (qatar, uae):
         latest = Prediction.objects.current_candidates().filter(race=race, stage="pre").latest("created_at")
         assert latest.model_version_id == second_model.pk
@@ -341,6 +349,35 @@ def test_retrain_is_queued_on_the_real_broker_not_run_in_the_request(admin_clien
     assert ("success", "Queued: model_retrain") in _admin_messages(response)
     assert not JobRun.objects.filter(job="model_retrain").exists()  # the worker's to run
     assert ModelVersion.objects.get(is_active=True) == active_model
+
+
+@needs_a_broker
+@in_season  # Qatar and Abu Dhabi to come
+def test_activation_with_workers_queues_the_refresh_and_says_queued(admin_client, active_model, second_model):
+    """With workers the refresh after an activation is queued, not run here: the message says
+    "queued" (the embedded mode's says "Ran here", above)."""
+    from f1site.celery import app
+    from ingestion.models import JobRun
+
+    with app.connection_for_write() as conn:
+        queue = conn.SimpleQueue(app.conf.task_default_queue)
+        queue.clear()
+        response = admin_client.post(
+            reverse("admin:predictions_modelversion_changelist"),
+            {"action": "activate_version", "_selected_action": [second_model.pk]},
+            follow=True,
+        )
+        sent = [queue.get(timeout=5) for _ in range(2)]
+        for message in sent:
+            message.ack()
+        queue.close()
+
+    assert {m.headers["task"] for m in sent} == {"predictions.tasks.race_predictions_refresh"}
+    assert _admin_messages(response) == [
+        ("success", f"Model version {second_model.label} is now the active model."),
+        ("success", "Refreshing the predictions of 2026_qatar, 2026_uae with it (queued; see Job runs)."),
+    ]
+    assert not JobRun.objects.filter(job__startswith="predictions_refresh:").exists()  # the worker's
 
 
 @needs_a_broker

@@ -58,6 +58,31 @@ def _grid_query(client, url) -> dict[str, str]:
     return {f"grid_{ref}": slot for ref, slot in slots}
 
 
+@pytest.mark.parametrize(
+    "slot", ["-3", "-0", "99999999999999999999", "9" * 5000], ids=["-3", "-0", "20 digits", "5000 digits"]
+)
+def test_what_if_grid_slot_out_of_range_is_told_the_range_not_called_not_a_number(client, monkeypatch, slot):
+    """QA: the HTMX what-if form with `grid_hamilton=-3` or `=99999999999999999999` said "grid slot
+    must be a number (got '-3')": they are numbers, out of range, and get the range as 0 and N+1 do
+    (5,000 digits too, which int() refuses); nothing runs the model or charges the budget."""
+    url = reverse("analytics:what_if", args=["2026_barcelona_catalunya"])
+    query = _grid_query(client, url)
+    charged = []
+    monkeypatch.setattr(views, "_what_if_throttled", lambda request: charged.append(1))
+    field = next(iter(query))
+    query[field] = slot
+    response = client.get(url, query, HTTP_HX_REQUEST="true")  # the form's swap
+    page = response.content.decode()
+    assert response.status_code == 200  # htmx swaps only 2xx answers
+    assert f"grid slot must be between 1 and {len(query)}." in page
+    assert "must be a number" not in page
+    assert client.get(url, query).status_code == 422  # the plain form post, as before
+    for edge in ("0", str(len(query) + 1)):  # the same words as the slots just outside the range
+        query[field] = edge
+        assert f"grid slot must be between 1 and {len(query)}." in client.get(url, query).content.decode()
+    assert charged == []
+
+
 def test_what_if_grid_slot_given_twice_is_an_error_not_the_last_value(client, monkeypatch):
     """QA: `grid_hamilton=3&grid_hamilton=5` silently used 5 (the last value): now the form names the
     driver and the grid is not run."""

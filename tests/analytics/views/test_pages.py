@@ -368,6 +368,22 @@ def test_why_partial_and_full_page(client, predicted_2026_7, django_assert_max_n
     assert client.get(reverse("analytics:why", args=[race.slug, other.ref])).status_code == 404
 
 
+def test_why_with_a_stage_that_does_not_exist_says_so(client, predicted_2026_7):
+    """QA: ?stage=zzz answered "No current prediction for this driver"; the stage is what is wrong.
+    A 404 like every malformed query value on the pages ("season must be a number")."""
+    race, entrants = predicted_2026_7
+    url = reverse("analytics:why", args=[race.slug, entrants[0].driver.ref])
+    for bad in ("zzz", "PRE", "pre "):
+        for headers in ({}, HTMX):
+            message = _not_found_message(client.get(url, {"stage": bad}, **headers))
+            assert message == "stage must be pre (before qualifying) or post (after qualifying)", bad
+    assert client.get(url, {"stage": "pre"}).status_code == 200
+    # a valid stage without that driver's prediction is still the missing prediction
+    other = Driver.objects.exclude(pk__in=[e.driver_id for e in entrants]).first()
+    missing = client.get(reverse("analytics:why", args=[race.slug, other.ref]), {"stage": "post"})
+    assert _not_found_message(missing) == "No current prediction for this driver"
+
+
 LIVE_QUERIES = 5  # the live fragment's queries (uncached), whatever the number of cars on track
 
 
@@ -547,6 +563,30 @@ def test_driver_and_team_404s(client):
     assert client.get(reverse("analytics:team", args=["red_bull"]), {"season": 1990}).status_code == 404
 
 
+def _not_found_message(response) -> str:
+    assert response.status_code == 404
+    html = response.content.decode()
+    return html.split("<h1>Not found</h1>")[1].split("<p>")[1].split("</p>")[0]
+
+
+def test_a_driver_or_team_404_for_a_season_says_they_did_not_race_not_that_it_has_no_results(client):
+    """QA: /drivers/hamilton/?season=1990 and /teams/cadillac/?season=2025 said "No results in
+    1990" / "… 2025", which is false: the season has results, none of theirs. A season without
+    any still says "No results in <season>"."""
+    driver, team = (
+        reverse("analytics:driver", args=["hamilton"]),
+        reverse("analytics:team", args=["cadillac"]),
+    )
+    assert _not_found_message(client.get(driver, {"season": 1990})) == "Lewis Hamilton did not race in 1990"
+    assert _not_found_message(client.get(team, {"season": 2025})) == "Cadillac did not race in 2025"
+    assert client.get(team, {"season": 2026}).status_code == 200  # the team's one season
+    for url in (driver, team):
+        assert _not_found_message(client.get(url, {"season": 1900})) == "No results in 1900"
+        assert _not_found_message(client.get(url, {"season": 2027})) == "No results in 2027"
+    standings = client.get(reverse("analytics:standings"), {"season": 1900})
+    assert _not_found_message(standings) == "No results in 1900"
+
+
 def test_team_page(client, django_assert_max_num_queries):
     with django_assert_max_num_queries(14):
         response = client.get(reverse("analytics:team", args=["mercedes"]), {"season": 2021})
@@ -596,6 +636,25 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 22) in body
     response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 5}, **HTMX)
     assert _standings_leader(2021, 5) in response.content.decode()
+
+
+def test_a_standings_swap_for_a_round_not_run_pushes_the_url_of_the_round_shown(client):
+    """QA: the round form of an old page sent season=2026&round=8 (not run yet): the swap showed
+    the tables after round 7, but htmx pushed `round=8` (the form's `hx-push-url="true"`) into the
+    address bar, and reloading that URL gave the 404. The answer's `HX-Push-Url` (which overrides
+    the attribute) names the round shown; rendered or from the page cache alike."""
+    url = reverse("analytics:standings")
+    for _ in range(2):  # rendered, then from the page cache
+        response = client.get(url, {"season": "2026", "round": "8"}, **HTMX)
+        assert response.status_code == 200
+        assert 'data-season="2026" data-round="7"' in response.content.decode()
+        assert response["HX-Push-Url"] == f"{url}?season=2026&round=7"
+        assert "HX-Replace-Url" not in response
+        assert client.get(response["HX-Push-Url"]).status_code == 200  # a reload of it
+    assert client.get(url, {"season": "2026", "round": "8"}).status_code == 404  # plain: as before
+    # a round that exists: the form's own URL stands, no header
+    response = client.get(url, {"season": "2026", "round": "5"}, **HTMX)
+    assert 'data-round="5"' in response.content.decode() and "HX-Push-Url" not in response
 
 
 RESTORE = {**HTMX, "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
@@ -924,6 +983,17 @@ def test_freshness_is_staff_only(client, django_user_model, django_assert_max_nu
     html = response.content.decode()
     assert "Ergast CSV dump" in html  # the session's dump load is a SyncRun
     assert "daily_results_sync" in html and "mirror said 503" in html
+
+
+def test_freshness_dates_the_latest_race_as_the_rest_of_the_site_does(admin_client):
+    """QA: the card said "June 14, 2026" (Django's default DATE_FORMAT); the site writes "14 Jun 2026"."""
+    race = _race_row(2026, 7)  # the latest race with results
+    day = datetime.strptime(race["date"], "%Y-%m-%d")
+    html = admin_client.get(reverse("analytics:freshness")).content.decode()
+    card = html.split("Latest race with results")[1].split("</div>")[0]
+    assert race["name"] in card
+    assert f"<small>{day.day} {day:%b %Y}</small>" in card, card  # 14 Jun 2026
+    assert f"{day:%B}" not in card
 
 
 def test_freshness_shows_openf1_and_weather_syncs_with_readable_failures(

@@ -358,6 +358,47 @@ def test_eager_mode_says_jobs_run_in_process_and_no_beat_runs_without_degrading_
     assert "not running (embedded mode: schedules run only under `make stack`)" in section
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("embedded", [True, False], ids=["embedded", "workers"])
+def test_no_job_is_overdue_in_the_embedded_mode_which_runs_no_beat(request, settings, admin_client, embedded):
+    """QA: in the embedded mode (the quick start: eager tasks, no beat) jobs/status and the staff
+    page showed live_timing overdue (the others following), while /health calls the beat "n/a" and
+    not a fault. There no job is overdue and each says why (`overdue_note`); with workers, a job
+    beat has not sent for an hour is overdue as before."""
+    if embedded:
+        request.getfixturevalue("embedded_celery")
+    else:
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.JOB_OVERDUE_GRACE = 60
+    beat_schedule_seed()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    PeriodicTask.objects.filter(name="live_timing").update(last_run_at=an_hour_ago, enabled=True)
+    PeriodicTask.objects.filter(name="cache_cleanup").update(enabled=False)
+    note = "n/a: the beat is not running (embedded mode: schedules run only under `make stack`)"
+
+    body = _jobs()  # anonymous: the redacted view keeps the note
+    assert body["liveness"]["mode"] == ("eager" if embedded else "workers")
+    jobs = _by_name(body)
+    live = jobs["live_timing"]
+    assert _parse(live["next_run_at"]) < timezone.now()  # the schedule's due time, as with workers
+    assert live["overdue"] is (not embedded)
+    assert live["overdue_note"] == (note if embedded else "")
+    if embedded:
+        assert not any(j["overdue"] for j in jobs.values())
+        assert all(j["overdue_note"] == note for j in jobs.values() if j["enabled"])
+    assert jobs["cache_cleanup"]["overdue"] is False and jobs["cache_cleanup"]["overdue_note"] == ""
+
+    html = admin_client.get("/staff/freshness/").content.decode()
+    table = html[html.index('id="scheduled-jobs"') : html.index('id="job-runs"')]
+    row = table[table.index("<td>live_timing</td>") :].split("</tr>")[0]
+    assert ("overdue</span>" in row) is (not embedded)
+    assert ('<span class="badge">n/a</span>' in row) is embedded
+    assert (
+        "Overdue: n/a — the beat is not running (embedded mode: schedules run only under `make stack`)"
+        in table
+    ) is embedded
+
+
 def test_the_liveness_threshold_must_cover_the_heartbeats():
     import os
     import subprocess
