@@ -1,8 +1,7 @@
 """The hand-written SQL of the hot API endpoints also runs on the embedded SQLite default (what
 `make up` uses without DATABASE_URL): standings, race lists, the driver list's order and prediction
-sets, answered in a
-separate process against a fresh SQLite database and compared with PostgreSQL's answer or with the
-rows the test wrote. Regressions: DISTINCT ON and `= ANY(array)` answered 500 there, and raw
+sets, answered in a separate process against a fresh SQLite database and compared with PostgreSQL's
+answer or with the rows the test wrote. Regressions: DISTINCT ON and `= ANY(array)` answered 500 there, and raw
 timestamps lost their `Z`."""
 
 from __future__ import annotations
