@@ -262,14 +262,33 @@ def openapi_pattern(regex: re.Pattern) -> str:
 
 
 # --- query parameters -----------------------------------------------------------------------------
+# How str(int) writes an integer: ASCII digits, no leading zero, `-` only before a non-zero value.
+_CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
+
+
 class QueryIntegerField(serializers.IntegerField):
-    """An integer query parameter written as one: DRF's IntegerField strips a trailing ".0" and takes
-    `offset=0.0` or `season=2024.0` as integers, while the schema says integer (schemathesis' negative
-    phase flagged `/drivers?offset=0.0` answering 200)."""
+    """An integer query parameter (season, round, limit, offset), in its one canonical spelling.
+
+    DRF's IntegerField strips a trailing ".0" and takes `offset=0.0` or `season=2024.0` as integers,
+    while the schema says integer (schemathesis' negative phase flagged `/drivers?offset=0.0`
+    answering 200); and int() also reads `02026`, ` 2026`, `+2026`, `2_026` and non-ASCII digits as
+    2026, each an alias of `season=2026` while the championship's `{season}` path and the pages'
+    `?season=` refuse them (QA). Anything but the plain spelling is a 400 `invalid`; one that int()
+    would read says which spelling to use."""
+
+    default_error_messages = {
+        "not_canonical": "Write it as a plain integer: {canonical} (no leading zero, plus sign, space or underscore)."
+    }
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and not re.fullmatch(r"-?[0-9]+", data.strip()):
-            self.fail("invalid")
+        if isinstance(data, str) and not _CANONICAL_INT.fullmatch(data):
+            try:
+                canonical = int(data)  # what a lenient reader would have taken it for
+            except ValueError:
+                self.fail("invalid")
+            if len(str(canonical)) > 20:  # not echoed back; out of any declared range anyway
+                self.fail("invalid")
+            self.fail("not_canonical", canonical=canonical)
         return super().to_internal_value(data)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
@@ -304,7 +305,21 @@ def driver_list_item(*, driver: Driver) -> dict:
     }
 
 
+def name_sort_key(text: str) -> str:
+    """`text` without accents and case, to list names in dictionary order on every database.
+
+    An ORDER BY on the column compares code points under PostgreSQL's C collation and in SQLite
+    (and something else under another collation): `Pérez` came after `Piastri`, and `de Vries`,
+    `Étancelin` after `Zunino` (QA). Folded in Python, both databases answer the same order.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
+    """Drivers by family then given name in dictionary order (`name_sort_key`), ties by the exact
+    spelling then id. 2 queries: every matching driver's names (~900 rows unfiltered, a miss of a
+    cached page only), then the page's rows."""
     qs = Driver.objects.all()
     if season is not None:
         # The season's race drivers: a race result or a qualifying entry (a driver who has only
@@ -314,10 +329,14 @@ def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
             Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("driver_id"))
             | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("driver_id"))
         )
-    qs = qs.order_by("family_name", "given_name", "pk")
-    count = qs.count()
-    results = [driver_list_item(driver=d) for d in qs[offset : offset + limit]]
-    return {"count": count, "limit": limit, "offset": offset, "results": results}
+    names = sorted(
+        qs.values_list("family_name", "given_name", "pk"),
+        key=lambda row: (name_sort_key(row[0]), name_sort_key(row[1]), row),
+    )
+    page = [pk for _, _, pk in names[offset : offset + limit]]
+    drivers = Driver.objects.in_bulk(page)
+    results = [driver_list_item(driver=drivers[pk]) for pk in page if pk in drivers]
+    return {"count": len(names), "limit": limit, "offset": offset, "results": results}
 
 
 def team_list(*, season: int | None, limit: int, offset: int) -> dict:

@@ -6,6 +6,12 @@ times when mapped) takes the forecast of the hour it starts in. Every fetch is s
 `fetched_at`, so the prediction features can use the latest and analysts can see how it evolved.
 Each run is a SyncRun (source weather, params kind=forecast): `partial` when some races failed,
 `failed` (and ForecastsFailed raised) when every race due a forecast failed.
+
+A session whose forecast hour has no value at all (Open-Meteo answers null for an hour it has no
+data for) is not stored: stored, it would become that session's latest forecast and hide a valid
+earlier one from the race page, the API and the prediction features. The run counts such sessions
+in `counts["empty"]` and names them in `counts["note"]`. A forecast with only some values null is
+stored as it is (missing values stay null; the features handle them).
 """
 
 from __future__ import annotations
@@ -24,6 +30,13 @@ from ingestion.services.upsert import upsert_rows
 from ingestion.signals import races_changed_send
 
 FORECAST_HORIZON_DAYS = 16
+FORECAST_VALUE_FIELDS = (
+    "air_temperature",
+    "precipitation_probability",
+    "precipitation_mm",
+    "wind_speed",
+    "humidity",
+)
 
 
 def race_session_starts(*, race: Race, openf1: dict[str, datetime] | None = None) -> dict[str, datetime]:
@@ -62,6 +75,11 @@ def forecast_rows(
             }
         )
     return rows
+
+
+def forecast_row_empty(row: dict) -> bool:
+    """Pure: the row has no forecast value at all (every FORECAST_VALUE_FIELDS null)."""
+    return all(row[name] is None for name in FORECAST_VALUE_FIELDS)
 
 
 class ForecastsFailed(SourceError):
@@ -111,8 +129,9 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
         "race_id", "session_type", "date_start"
     ):
         openf1.setdefault(race_id, {})[session_type] = start
-    counts: dict = {"races": 0, "rows": 0, "errors": {}}
+    counts: dict = {"races": 0, "rows": 0, "empty": 0, "errors": {}}
     stored: list[str] = []
+    empty: list[str] = []
     for race in races:
         if race.circuit.latitude is None or race.circuit.longitude is None:
             counts["errors"][race.slug] = "circuit has no coordinates"
@@ -132,7 +151,15 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
         except SourceError as exc:
             counts["errors"][race.slug] = str(exc)[:300]
             continue
-        rows = forecast_rows(race_id=race.pk, starts=starts, hours=hours, fetched_at=now)
+        rows = []
+        for row in forecast_rows(race_id=race.pk, starts=starts, hours=hours, fetched_at=now):
+            if forecast_row_empty(row):
+                empty.append(f"{race.slug} {row['session']}")
+            else:
+                rows.append(row)
+        counts["races"] += 1
+        if not rows:
+            continue
         with transaction.atomic():
             upsert_rows(
                 model=WeatherForecast,
@@ -140,9 +167,14 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
                 key_fields=["race_id", "session", "fetched_at"],
                 scope={"race_id": race.pk, "fetched_at": now},
             )
-        counts["races"] += 1
         counts["rows"] += len(rows)
         stored.append(race.slug)
+    counts["empty"] = len(empty)
+    if empty:
+        counts["note"] = (
+            f"{len(empty)} session forecast(s) with every value null not stored "
+            f"(the session's earlier forecast, if any, stays the latest): {', '.join(empty)}"
+        )
     counts["requests"] = client.requests_made
     # the race pages, race detail and home page show the latest forecast: drop their cached copies
     races_changed_send(sender=weather_forecasts_sync, race_ids=stored)

@@ -183,6 +183,8 @@ class WhatIfIn(serializers.Serializer):
         min_length=1,
         max_length=30,
         help_text="Driver ids in grid order, pole first",
+        # DRF's own words were "Ensure this field has at least 1 elements." (QA)
+        error_messages={"min_length": "The grid is empty: list the drivers in grid order, pole first."},
     )
 
 

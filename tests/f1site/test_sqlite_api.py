@@ -1,7 +1,7 @@
 """The hand-written SQL of the hot API endpoints also runs on the embedded SQLite default (what
-`make up` uses without DATABASE_URL): standings, race lists and prediction sets, answered in a
-separate process against a fresh SQLite database and compared with PostgreSQL's answer or with the
-rows the test wrote. Regressions: DISTINCT ON and `= ANY(array)` answered 500 there, and raw
+`make up` uses without DATABASE_URL): standings, race lists, the driver list's order and prediction
+sets, answered in a separate process against a fresh SQLite database and compared with PostgreSQL's
+answer or with the rows the test wrote. Regressions: DISTINCT ON and `= ANY(array)` answered 500 there, and raw
 timestamps lost their `Z`."""
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ prediction_set("post", dt.datetime(2024, 3, 1, 18, 30, tzinfo=utc), 0.33, [2, 3,
 client = Client()
 out = {}
 for path in ["/api/v1/standings?season=2024", "/api/v1/standings?season=2024&round=5",
-             "/api/v1/races?season=2024", "/api/v1/predictions/upcoming",
+             "/api/v1/races?season=2024", "/api/v1/drivers?season=2024&limit=200",
+             "/api/v1/predictions/upcoming",
              "/api/v1/predictions/race/2024_bahrain"]:
     response = client.get(path)
     out[path] = [response.status_code, response.json()]
@@ -115,6 +116,18 @@ def test_race_lists_on_sqlite_equal_postgresql(sqlite_answers, api, ergast_data)
     assert upcoming["races"] == expected
     assert [r["race"]["id"] for r in upcoming["races"]] == ["2026_qatar", "2026_uae"]
     assert all(r["race"]["start"] is None or r["race"]["start"].endswith("Z") for r in upcoming["races"])
+
+
+@pytest.mark.django_db
+def test_driver_list_order_on_sqlite_equals_postgresql(sqlite_answers, api, ergast_data):
+    """Dictionary order (accents and case folded in Python), whatever each database's collation."""
+    path = "/api/v1/drivers?season=2024&limit=200"
+    status, body = sqlite_answers[path]
+    assert status == 200, body
+    assert body == api.get(path).json()
+    names = [d["family_name"] for d in body["results"]]
+    assert names.index("Hamilton") < names.index("Hülkenberg") < names.index("Lawson")
+    assert names.index("Ocon") < names.index("Pérez") < names.index("Piastri")
 
 
 def test_current_prediction_sets_on_sqlite(sqlite_answers):

@@ -238,6 +238,45 @@ def test_drivers_of_a_season_are_its_race_drivers_not_practice_only_ones(api, er
     assert _driver_ref(one["driverId"]) in practiced
 
 
+def test_drivers_are_listed_in_dictionary_order(api, ergast_data, django_assert_max_num_queries):
+    """QA: `Pérez` came after `Piastri` (and `de Vries` after `Zhou`): the list was ordered by code
+    point. Accents and case no longer count; pages cut the same order."""
+    with django_assert_max_num_queries(3):
+        body = api.get("/api/v1/drivers", {"season": 2026, "limit": 200}).json()
+    assert [d["family_name"] for d in body["results"]] == [
+        "Albon",
+        "Alonso",
+        "Antonelli",
+        "Bearman",
+        "Bortoleto",
+        "Bottas",
+        "Colapinto",
+        "Gasly",
+        "Hadjar",
+        "Hamilton",
+        "Hülkenberg",
+        "Lawson",
+        "Leclerc",
+        "Lindblad",
+        "Norris",
+        "Ocon",
+        "Pérez",
+        "Piastri",
+        "Russell",
+        "Sainz",
+        "Stroll",
+        "Verstappen",
+    ]
+    paged = [
+        d["id"]
+        for offset in range(0, body["count"], 5)
+        for d in api.get("/api/v1/drivers", {"season": 2026, "limit": 5, "offset": offset}).json()["results"]
+    ]
+    assert paged == [d["id"] for d in body["results"]]
+    names = [d["family_name"] for d in api.get("/api/v1/drivers", {"season": 2023}).json()["results"]]
+    assert names.index("Bottas") < names.index("de Vries") < names.index("Gasly")
+
+
 def test_drivers_unfiltered_pagination(api, ergast_data):
     body = api.get("/api/v1/drivers", {"limit": 5, "offset": 0}).json()
     assert body["count"] == len(csv_rows("drivers"))

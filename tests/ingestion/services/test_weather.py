@@ -13,7 +13,7 @@ import pytest
 from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import WeatherSample
 from ingestion.models import Race, RaceWeather, SyncRun, SyncSource, SyncStatus, WeatherForecast
-from ingestion.services.weather_forecast import ForecastsFailed, weather_forecasts_sync
+from ingestion.services.weather_forecast import ForecastsFailed, race_session_starts, weather_forecasts_sync
 from ingestion.services.weather_observed import weather_observed_sync, weather_summarise
 from tests.conftest import DATA_DIR, ERGAST_DUMP_DIR
 
@@ -109,7 +109,8 @@ def test_forecast_sync_stores_one_row_per_session_with_fetch_time(mirror, ergast
     assert counts["errors"] == {}
     bahrain = Race.objects.get(slug="2024_bahrain")
     rows = {f.session: f for f in WeatherForecast.objects.filter(race=bahrain)}
-    assert set(rows) == {"fp1", "fp2", "fp3", "qualifying", "race"}
+    # FP1 (11:30) and FP3 (12:30) fall in hours the mirror has no samples for: not stored (below)
+    assert set(rows) == {"fp2", "qualifying", "race"}
     race_row = rows["race"]
     assert race_row.valid_at == bahrain.start.replace(minute=0) and race_row.fetched_at == now
     # the same hour straight from the mirror's JSON
@@ -127,6 +128,95 @@ def test_forecast_sync_stores_one_row_per_session_with_fetch_time(mirror, ergast
 
     weather_forecasts_sync(now=now + timedelta(hours=6))  # history kept, latest distinguishable
     assert WeatherForecast.objects.filter(race=bahrain, session="race").count() == 2
+
+
+def _mirror_hourly(mirror, race: Race) -> dict:
+    """The mirror's Open-Meteo answer for the race weekend, as the client asks for it."""
+    c = race.circuit
+    url = (
+        f"{mirror.weather}/forecast?latitude={c.latitude:.4f}&longitude={c.longitude:.4f}"
+        "&hourly=temperature_2m,precipitation_probability,precipitation,wind_speed_10m,relative_humidity_2m"
+        f"&start_date={race.date - timedelta(days=2)}&end_date={race.date}&timezone=GMT&wind_speed_unit=ms"
+    )
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())["hourly"]
+
+
+@pytest.mark.django_db
+def test_forecast_sessions_without_any_value_are_counted_not_stored(mirror, ergast_data):
+    """QA: a session whose forecast hour the source answers with nulls only (the mirror for hours
+    without samples, Open-Meteo where it has no data) was stored, and as the latest forecast it hid
+    any earlier one. Only such all-null sessions are left out; some nulls are stored as they are."""
+    now = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)
+    counts = weather_forecasts_sync(now=now)
+    bahrain = Race.objects.get(slug="2024_bahrain")
+    hourly = _mirror_hourly(mirror, bahrain)
+    stored = {f.session: f for f in WeatherForecast.objects.filter(race=bahrain)}
+    names = ["temperature_2m", "precipitation_probability", "precipitation", "wind_speed_10m"]
+    names.append("relative_humidity_2m")
+    empty = []
+    for session, start in race_session_starts(race=bahrain).items():
+        i = hourly["time"].index(start.replace(minute=0).strftime("%Y-%m-%dT%H:00"))
+        values = [hourly[name][i] for name in names]
+        if all(v is None for v in values):
+            empty.append(session)
+            assert session not in stored
+        else:  # stored as answered: the mirror's precipitation (mm) is always null, the rest is not
+            row = stored[session]
+            assert [
+                row.air_temperature,
+                row.precipitation_probability,
+                row.precipitation_mm,
+                row.wind_speed,
+                row.humidity,
+            ] == values
+            assert row.precipitation_mm is None and row.air_temperature is not None
+    assert sorted(empty) == ["fp1", "fp3"] and sorted(stored) == ["fp2", "qualifying", "race"]
+
+    run = SyncRun.objects.filter(source=SyncSource.WEATHER).latest("pk")
+    assert run.status == SyncStatus.SUCCEEDED and run.errors == []  # nothing failed
+    # Saudi Arabia (the other race due) has two such sessions too
+    assert counts["empty"] == run.counts["empty"] == 4 and run.counts["races"] == 2
+    assert run.counts["rows"] == WeatherForecast.objects.count() == 6
+    assert run.counts["note"] == (
+        "4 session forecast(s) with every value null not stored (the session's earlier forecast, "
+        "if any, stays the latest): 2024_bahrain fp1, 2024_bahrain fp3, 2024_saudi_arabia fp1, "
+        "2024_saudi_arabia fp3"
+    )
+
+
+@pytest.mark.django_db
+def test_an_empty_later_forecast_leaves_the_earlier_one_the_latest(mirror, ergast_data, client):
+    """A later fetch answering nulls only for the race hour must not replace the valid forecast
+    before it, for the race detail (API) or the prediction features. The race start moves to an
+    hour the mirror has no samples for, so the second fetch of that session is all null."""
+    from rest_framework.test import APIClient
+
+    from predictions.features.frames import forecast_weather_load
+
+    first = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)
+    weather_forecasts_sync(now=first)
+    bahrain = Race.objects.get(slug="2024_bahrain")
+    valid = WeatherForecast.objects.get(race=bahrain, session="race")
+    assert valid.air_temperature is not None
+
+    Race.objects.filter(pk=bahrain.pk).update(start=bahrain.start.replace(hour=3))  # no samples at 03:00
+    counts = weather_forecasts_sync(now=first + timedelta(hours=6))
+
+    detail = APIClient().get("/api/v1/races/2024_bahrain").json()
+    race = next(f for f in detail["weather"]["forecasts"] if f["session"] == "race")
+    assert race["fetched_at"] == "2024-02-26T12:00:00Z" and race["air_temperature"] == valid.air_temperature
+    assert all(
+        any(
+            f[k] is not None
+            for k in ("air_temperature", "precipitation_probability", "wind_speed", "humidity")
+        )
+        for f in detail["weather"]["forecasts"]
+    )
+    features = forecast_weather_load(race_ids=[bahrain.pk])
+    assert features["air_temperature"].tolist() == [valid.air_temperature]
+    assert WeatherForecast.objects.filter(race=bahrain, session="race").count() == 1
+    assert "2024_bahrain race" in counts["note"]
 
 
 @pytest.mark.django_db
@@ -240,13 +330,7 @@ def test_a_forecast_sync_refreshes_the_cached_race_detail_and_pages(mirror, erga
     now = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)
     weather_forecasts_sync(now=now)
     after = api.get("/api/v1/races/2024_bahrain").json()
-    assert {f["session"] for f in after["weather"]["forecasts"]} == {
-        "fp1",
-        "fp2",
-        "fp3",
-        "qualifying",
-        "race",
-    }
+    assert {f["session"] for f in after["weather"]["forecasts"]} == {"fp2", "qualifying", "race"}
     assert {f["fetched_at"] for f in after["weather"]["forecasts"]} == {"2024-02-26T12:00:00Z"}
     assert client.get("/races/2024_bahrain/").content.decode() != page
 

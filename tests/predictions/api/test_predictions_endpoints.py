@@ -240,6 +240,19 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     assert _written() == before  # QA finding 8: nothing stored
 
 
+def test_what_if_with_an_empty_grid_says_so(api, ergast_data):
+    """QA: the 400 said DRF's "Ensure this field has at least 1 elements."; the status and code stay."""
+    response = api.post("/api/v1/predictions/what-if/2026_qatar", {"grid": []}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "error": {
+            "code": "invalid",
+            "message": "Invalid input.",
+            "details": {"grid": ["The grid is empty: list the drivers in grid order, pole first."]},
+        }
+    }
+
+
 def test_models_performance_shows_the_active_version(api, ergast_data, trained_model):
     body = api.get("/api/v1/models/performance").json()
     assert body["active_model"]["label"] == trained_model.label
