@@ -216,6 +216,33 @@ def upcoming_predictions(*, limit: int = 3) -> dict:
     }
 
 
+def what_if_payload(*, race: Race, rows: list[dict]) -> dict:
+    """The what-if answer: each row in the shape of a stored prediction's (`_prediction_row`, so a
+    client reads both alike) plus the grid slot it was given; the model version once, as a stored
+    set gives it."""
+    return {
+        "race": race_ref(race=race),
+        "model_version": rows[0]["model_version"] if rows else None,
+        "predictions": [
+            {
+                "driver": {"id": r["driver"], "code": r["driver_code"], "name": r["driver_name"]},
+                "team": {"id": r["team"], "name": r["team_name"]},
+                "grid": r["grid"],
+                "predicted_position": r["predicted_position"],
+                "expected_position": r["expected_position"],
+                "win_probability": r["win_probability"],
+                "podium_probability": r["podium_probability"],
+                "points_probability": r["points_probability"],
+                "dnf_probability": r["dnf_probability"],
+                "confidence": r["confidence"],
+                "low_confidence": r["low_confidence"],
+                "explanation": _explanation(r["explanation"]),
+            }
+            for r in rows
+        ],
+    }
+
+
 # --- the overview: the home page's lists for the frontend --------------------------------------
 def _prediction_row(p: Prediction) -> dict:
     """One stored row in the shape `stages_by_race` gives it (the upcoming list's rows)."""

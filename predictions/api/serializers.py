@@ -188,9 +188,14 @@ class WhatIfIn(serializers.Serializer):
     )
 
 
+class WhatIfRowOut(PredictionRowOut):
+    grid = serializers.IntegerField(help_text="The grid slot given for the driver (1 = pole)")
+
+
 class WhatIfOut(serializers.Serializer):
     race = RaceRefOut()
-    predictions = serializers.ListField(child=serializers.JSONField())
+    model_version = serializers.CharField(help_text="The post-qualifying model that predicted it")
+    predictions = WhatIfRowOut(many=True, help_text="Best predicted position first; stored nowhere")
 
 
 class ChampionshipOut(serializers.Serializer):

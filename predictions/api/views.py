@@ -299,7 +299,7 @@ class WhatIfView(CachedJSONView):
         # 503 without a model, 409 cannot_predict (details: e.g. not_entered / missing drivers):
         # f1site.api.exception_handler
         rows = prediction_what_if(race=race, grid=body.validated_data["grid"])
-        return Response({"race": selectors.race_ref(race=race), "predictions": rows})
+        return Response(selectors.what_if_payload(race=race, rows=rows))
 
 
 CHAMPIONSHIP_SEASONS = (1950, 2100)  # the declared range of championship/{season}

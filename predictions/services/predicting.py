@@ -687,12 +687,14 @@ def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
     rows = _what_if_rows(race, targets)
     out = race_predict(bundle.stages["post"], rows, explain=3)
     teams = {t.id: t for t in Team.objects.filter(id__in=targets["team_id"].unique().tolist())}
+    threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
     result = []
     for r in out.sort_values("predicted_position").itertuples():
         d, t = by_id[int(r.driver_id)], teams[int(r.team_id)]
         result.append(
             {
                 "driver": d.ref,
+                "driver_code": d.code,
                 "driver_name": d.full_name,
                 "team": t.ref,
                 "team_name": t.name,
@@ -704,6 +706,7 @@ def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
                 "points_probability": float(r.p_points),
                 "dnf_probability": round(float(r.p_dnf), 4),
                 "confidence": float(r.confidence),
+                "low_confidence": bool(r.confidence < threshold),
                 "explanation": r.explanation,
                 "model_version": version.label,
             }

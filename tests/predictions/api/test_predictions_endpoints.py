@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -213,6 +214,22 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
     rows = response.json()["predictions"]
     assert len(rows) == len(grid)
     assert sum(r["points_probability"] for r in rows) == pytest.approx(10, abs=0.5)  # 10 places to share
+    # Each row reads like a stored prediction's (QA: it was flat, `"driver": "hamilton"` with
+    # `driver_name`, and had no `low_confidence`), plus the slot it was given.
+    from ingestion.models import Driver
+    from predictions.api.serializers import PredictionRowOut
+
+    assert all(set(r) == set(PredictionRowOut().fields) | {"grid"} for r in rows)
+
+    codes = dict(Driver.objects.filter(ref__in=grid).values_list("ref", "code"))
+    given = list(reversed(grid))
+    for r in rows:
+        assert set(r["driver"]) == {"id", "code", "name"} and set(r["team"]) == {"id", "name"}
+        assert r["driver"]["code"] == codes[r["driver"]["id"]]
+        assert r["grid"] == given.index(r["driver"]["id"]) + 1
+        assert r["low_confidence"] is (r["confidence"] < settings.PREDICTION_CONFIDENCE_THRESHOLD)
+    assert [r["predicted_position"] for r in rows] == list(range(1, len(grid) + 1))
+    assert response.json()["model_version"]
     unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
     assert unknown.status_code == 409
     details = unknown.json()["error"]["details"]
