@@ -340,19 +340,23 @@ def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
 
 
 def team_list(*, season: int | None, limit: int, offset: int) -> dict:
+    """Teams by name in dictionary order (`name_sort_key`), ties by id. 2 queries, as driver_list."""
     qs = Team.objects.all()
     if season is not None:  # as driver_list: a race result or a qualifying entry, not practice
         qs = Team.objects.filter(
             Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("team_id"))
             | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("team_id"))
         )
-    qs = qs.order_by("name", "pk")
-    count = qs.count()
+    # Dictionary order as driver_list (`name_sort_key`): by code point "BMW Sauber" came before
+    # "Benetton" and "Brabham-BRM".
+    names = sorted(qs.values_list("name", "pk"), key=lambda row: (name_sort_key(row[0]), row))
+    page = [pk for _, pk in names[offset : offset + limit]]
+    teams = Team.objects.in_bulk(page)
     results = [
         {"id": t.ref, "name": t.name, "nationality": t.nationality, "url": t.url}
-        for t in qs[offset : offset + limit]
+        for t in (teams[pk] for pk in page if pk in teams)
     ]
-    return {"count": count, "limit": limit, "offset": offset, "results": results}
+    return {"count": len(names), "limit": limit, "offset": offset, "results": results}
 
 
 _STANDINGS_RACES = """

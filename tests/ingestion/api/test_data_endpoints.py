@@ -283,6 +283,35 @@ def test_drivers_unfiltered_pagination(api, ergast_data):
     assert len(body["results"]) == 5
 
 
+def test_teams_are_listed_in_dictionary_order(api, ergast_data, django_assert_max_num_queries):
+    """As the drivers: case no longer counts (by code point "BRM" came before "Brabham", "MF1"
+    before "McLaren"); pages cut the same order."""
+    with django_assert_max_num_queries(3):
+        body = api.get("/api/v1/teams", {"season": 2006}).json()
+    assert [t["name"] for t in body["results"]] == [
+        "BMW Sauber",
+        "Ferrari",
+        "Honda",
+        "McLaren",
+        "MF1",
+        "Red Bull",
+        "Renault",
+        "Spyker MF1",
+        "Super Aguri",
+        "Toro Rosso",
+        "Toyota",
+        "Williams",
+    ]
+    names = [t["name"] for t in api.get("/api/v1/teams", {"season": 1968}).json()["results"]]
+    assert names.index("Brabham-Repco") < names.index("BRM") < names.index("Cooper-BRM")
+    paged = [
+        t["id"]
+        for offset in range(0, 30, 4)
+        for t in api.get("/api/v1/teams", {"season": 1974, "limit": 4, "offset": offset}).json()["results"]
+    ]
+    assert paged == [t["id"] for t in api.get("/api/v1/teams", {"season": 1974}).json()["results"]]
+
+
 def test_teams_by_season_match_the_dump(api, ergast_data):
     race_ids = {r["raceId"] for r in csv_rows("races") if r["year"] == "2024"}
     ids = {r["constructorId"] for r in csv_rows("results") if r["raceId"] in race_ids}
