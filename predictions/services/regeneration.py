@@ -171,8 +171,6 @@ def _duplicate_of(*, race: Race, job: dict | None) -> Regeneration:
 
 def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None:
     """The database guard: what a lost cache claim would have found (same race, same stages)."""
-    from predictions.models import Prediction
-
     window = timedelta(seconds=settings.API_REGENERATE_WINDOW)
     # A RUNNING row here is alive or still queued: regeneration_start closed the dead ones first
     # (ingestion.services.stale_runs: worker silent, or queued past JOB_QUEUED_MAX_SECONDS).
@@ -184,33 +182,53 @@ def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None
         .first()
     )
     if run is not None:
-        return Regeneration(job=regeneration_job_payload(run=run), duplicate=True, run=run)
+        return _unless_stored_since(race=race, stages=stages, duplicate=run)
+    return _stored_since(race=race, stages=stages, since=now - window, inclusive=True)
+
+
+def _stored_since(*, race: Race, stages: str, since, inclusive: bool = False) -> Regeneration | None:
+    """Current sets of these stages stored after `since` by no regeneration job (the pipeline's
+    refresh, e.g. after a model activation, or `predict`): a duplicate answered by them."""
+    from predictions.models import Prediction
+
     # A set computed at a past clock (`predict --as-of`) refreshed nothing current.
-    stored = Prediction.objects.current_candidates().filter(race=race, created_at__gte=now - window)
+    stored = Prediction.objects.current_candidates().filter(
+        race=race, **{"created_at__gte" if inclusive else "created_at__gt": since}
+    )
     if stages != "all":  # a refresh of every stage (the pipeline's) covers any one stage too
         stored = stored.filter(stage=stages)
     elif set(stored.values_list("stage", flat=True).distinct()) != {"pre", "post"}:
         stored = stored.none()  # one stage's fresh rows do not stand for a refresh of both
     recent = stored.order_by("-created_at").first()
-    if recent is not None:  # e.g. stored by the pipeline's refresh
-        return Regeneration(
-            job=_job_dict(
-                {
-                    # No regeneration job made these (the pipeline's refresh, e.g. after a model
-                    # activation, or `predict`): no job id the jobs endpoint would take (the batch
-                    # uuid was given and refused there); the predictions are the answer.
-                    "id": "",
-                    "predictions_url": reverse("api-predictions-race", args=[race.slug]),
-                    "race": race.slug,
-                    "stage": recent.stage,
-                    "status": "succeeded",
-                    "started_at": recent.created_at.isoformat(),
-                    "finished_at": recent.created_at.isoformat(),
-                }
-            ),
-            duplicate=True,
-        )
-    return None
+    if recent is None:
+        return None
+    return Regeneration(
+        job=_job_dict(
+            {
+                # No regeneration job made these: no job id the jobs endpoint would take (the
+                # batch uuid was given and refused there); the predictions are the answer.
+                "id": "",
+                "predictions_url": reverse("api-predictions-race", args=[race.slug]),
+                "race": race.slug,
+                "stage": recent.stage,
+                "status": "succeeded",
+                "started_at": recent.created_at.isoformat(),
+                "finished_at": recent.created_at.isoformat(),
+            }
+        ),
+        duplicate=True,
+    )
+
+
+def _unless_stored_since(*, race: Race, stages: str, duplicate: JobRun) -> Regeneration:
+    """The duplicate's job, unless it succeeded and its stages were stored again after it finished
+    (QA: a POST right after the admin's activation got the earlier job back, `unchanged: ["pre"]`,
+    beside predictions of the new model): then the newer sets are the answer."""
+    if duplicate.status == JobStatus.SUCCEEDED and duplicate.finished_at is not None:
+        newer = _stored_since(race=race, stages=stages, since=duplicate.finished_at)
+        if newer is not None:
+            return newer
+    return Regeneration(job=regeneration_job_payload(run=duplicate), duplicate=True, run=duplicate)
 
 
 def _release_claim(*, slug: str, stages: str, job_id: str) -> None:
@@ -267,6 +285,8 @@ def regeneration_start(*, race: Race, stage: str | None, background: bool) -> Re
     if claimed is False:
         duplicate = _duplicate_of(race=race, job=cache.get(key))
         if duplicate.job["status"] != "failed":
+            if duplicate.run is not None:
+                return _unless_stored_since(race=race, stages=stages, duplicate=duplicate.run)
             return duplicate
         # A failed job is not what this request asked for: free its claim and start a new job.
         _release_claim(slug=race.slug, stages=stages, job_id=duplicate.job["id"])

@@ -660,6 +660,39 @@ def test_a_regeneration_right_after_a_pipeline_refresh_names_no_unusable_job(
     assert staff_api.get(body["job"]["predictions_url"]).status_code == 200
 
 
+@in_season  # Qatar still to come
+def test_a_regeneration_after_a_refresh_that_followed_the_last_job_answers_with_the_refresh(
+    staff_api, ergast_data, trained_model
+):
+    """QA: regenerate, then the admin's activation refreshed Qatar, then a POST within the window
+    got the first job back, `unchanged: ["pre"]`, beside predictions from the refresh. A job whose
+    stages were stored again after it finished no longer stands for them: the answer is the newer
+    sets (no job id, the predictions linked), with the cache claim and without it."""
+    from django.core.cache import cache
+
+    from ingestion.models import Race
+    from predictions.models import Prediction
+    from predictions.services import prediction_generate
+
+    cache.clear()
+    first = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json").json()
+    assert first["duplicate"] is False and first["job"]["id"]
+    again = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json").json()
+    assert again["duplicate"] is True and again["job"]["id"] == first["job"]["id"]  # the job stands
+
+    qatar = Race.objects.get(season_id=2026, round=22)
+    Prediction.objects.filter(race=qatar).delete()  # so the refresh stores rather than keeps
+    prediction_generate(race=qatar)  # the pipeline's refresh, after the job
+    for flushed in (False, True):
+        if flushed:
+            cache.clear()  # the database guard decides alike
+        body = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json").json()
+        assert body["duplicate"] is True
+        assert body["job"]["id"] == "" and body["job"]["url"] is None, (flushed, body["job"])
+        assert body["job"]["predictions_url"] == "/api/v1/predictions/race/2026_qatar"
+        assert "unchanged" not in body["job"] or not body["job"]["unchanged"]
+
+
 # Queries per request on the uncached path (Django cache and loaded models cleared), counted once
 # with the data below: a route whose count grows with its rows (an N+1) goes over. QA finding 5.
 BOUNDED_ROUTES = {
