@@ -186,11 +186,36 @@ def _uses_transactional_db(item) -> bool:
     return bool(_TRANSACTIONAL_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+def _on_test_database() -> bool:
+    from django.db import connection
+
+    db = connection.settings_dict
+    test_name = (db.get("TEST") or {}).get("NAME")
+    return db["NAME"] == test_name if test_name else str(db["NAME"]).startswith("test_")
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test database, plus the full Ergast dump (skipped if the data is absent)."""
+def django_db_setup(request, django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus the full Ergast dump (skipped if the data is absent).
+
+    pytest-django sets up a database only when a collected test asks for one through `db`,
+    `transactional_db` or a `django_db` mark; `committing_db` is none of these, so a run of only
+    committing tests (one real-worker test by its node id) was left on DATABASE_URL's own database:
+    the dump was loaded there and the test's commits would have landed there. Such a run now gets
+    the test database too, set up and torn down here."""
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    own = None
+    keepdb = request.config.getoption("reuse_db", False) and not request.config.getoption("create_db", False)
     with django_db_blocker.unblock():
+        if connection.vendor == "postgresql" and not _on_test_database():
+            own = setup_databases(verbosity=0, interactive=False, aliases={"default"}, keepdb=keepdb)
         _DUMP_STATE["loaded"] = _ensure_dump_loaded()
+    yield
+    if own is not None:
+        with django_db_blocker.unblock():
+            teardown_databases(own, verbosity=0, keepdb=keepdb)
 
 
 @pytest.hookimpl(hookwrapper=True)
