@@ -416,7 +416,10 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
     prediction = next((p for p in rows if p.driver_id == driver.pk), None)
     if prediction is None:
-        raise Http404("No current prediction for this driver")
+        if stage:  # say which stage: e.g. post before qualifying has no set yet
+            label = PredictionStage(stage).label.lower()
+            raise Http404(f"No current prediction {label} for {driver.full_name} in the {race.name}")
+        raise Http404(f"No current prediction for {driver.full_name} in the {race.name}")
     descriptions = {f["name"]: f["description"] for f in engine.feature_catalogue()}
     contributions = [
         {**c, "label": descriptions.get(c.get("feature"), c.get("feature"))}

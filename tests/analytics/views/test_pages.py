@@ -381,7 +381,14 @@ def test_why_with_a_stage_that_does_not_exist_says_so(client, predicted_2026_7):
     # a valid stage without that driver's prediction is still the missing prediction
     other = Driver.objects.exclude(pk__in=[e.driver_id for e in entrants]).first()
     missing = client.get(reverse("analytics:why", args=[race.slug, other.ref]), {"stage": "post"})
-    assert _not_found_message(missing) == "No current prediction for this driver"
+    # named, with the stage asked for (QA: "No current prediction for this driver")
+    assert _not_found_message(missing) == (
+        f"No current prediction after qualifying for {other.given_name} {other.family_name} in the {race.name}"
+    )
+    missing = client.get(reverse("analytics:why", args=[race.slug, other.ref]))
+    assert _not_found_message(missing) == (
+        f"No current prediction for {other.given_name} {other.family_name} in the {race.name}"
+    )
 
 
 LIVE_QUERIES = 5  # the live fragment's queries (uncached), whatever the number of cars on track
