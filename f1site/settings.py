@@ -167,7 +167,8 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # to two decimals, the pages' new wording, tables and htmx restore split. 4: a did-not-start entry
 # (result letter W, e.g. status "Driveshaft") is no race start in the analytics counts. 5: analytics
 # `championship.excluded`, shared-car winners and the race table's pit-lane / disqualified cells.
-# 6: a cached page keeps its HX-* headers (a 4-tuple); the what-if's out-of-range grid wording.
+# 6: a cached page keeps its HX-* headers (a 4-tuple); the what-if's out-of-range grid wording;
+# the drivers and teams lists in dictionary order; the what-if answer's rows shaped as stored ones.
 CACHE_FORMAT = 6
 if REDIS_URL:
     CACHES = {

@@ -207,15 +207,16 @@ def django_db_setup(request, django_db_setup, django_db_blocker):
     from django.test.utils import setup_databases, teardown_databases
 
     own = None
-    keepdb = request.config.getoption("reuse_db", False) and not request.config.getoption("create_db", False)
+    reuse = request.config.getoption("reuse_db", False)  # as pytest-django: --create-db rebuilds, keeps
     with django_db_blocker.unblock():
         if connection.vendor == "postgresql" and not _on_test_database():
+            keepdb = reuse and not request.config.getoption("create_db", False)
             own = setup_databases(verbosity=0, interactive=False, aliases={"default"}, keepdb=keepdb)
         _DUMP_STATE["loaded"] = _ensure_dump_loaded()
     yield
     if own is not None:
         with django_db_blocker.unblock():
-            teardown_databases(own, verbosity=0, keepdb=keepdb)
+            teardown_databases(own, verbosity=0, keepdb=reuse)
 
 
 @pytest.hookimpl(hookwrapper=True)

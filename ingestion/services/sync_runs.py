@@ -51,9 +51,13 @@ HEARTBEAT_SOURCES = (SyncSource.OPENF1, SyncSource.WEATHER)
 
 PROCESS_SILENT = (
     "interrupted: the process running it stopped heartbeating at {at} (silent for {silence} s, more than "
-    "LIVENESS_MAX_SILENCE_SECONDS={bound}): it was killed or lost mid-run; rows it had committed were "
-    "kept, its counts were never recorded"
+    "LIVENESS_MAX_SILENCE_SECONDS={bound}): it was killed or lost mid-run; {kept}"
 )
+# What a killed run leaves: a sync commits unit by unit; a dump load is one transaction.
+PROCESS_SILENT_KEPT = {
+    SyncSource.ERGAST_DUMP: "its one transaction was rolled back: nothing of the load was written",
+}
+PROCESS_SILENT_KEPT_DEFAULT = "rows it had committed were kept, its counts were never recorded"
 
 
 @dataclass
@@ -132,6 +136,7 @@ def sync_runs_stale_close(*, now: datetime | None = None) -> list[int]:
                 at=seen.isoformat(timespec="seconds"),
                 silence=round((now - seen).total_seconds()),
                 bound=bound,
+                kept=PROCESS_SILENT_KEPT.get(run.source, PROCESS_SILENT_KEPT_DEFAULT),
             ),
             "fatal": True,
         }

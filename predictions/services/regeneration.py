@@ -187,8 +187,10 @@ def _recent_regeneration(*, race: Race, stages: str, now) -> Regeneration | None
 
 
 def _stored_since(*, race: Race, stages: str, since, inclusive: bool = False) -> Regeneration | None:
-    """Current sets of these stages stored after `since` by no regeneration job (the pipeline's
-    refresh, e.g. after a model activation, or `predict`): a duplicate answered by them."""
+    """A duplicate answered by the current sets of these stages stored after `since`: those of the
+    pipeline's refresh (e.g. after a model activation) or `predict`, which have no regeneration job
+    (`id` ""; the predictions are linked). A later regeneration's set is found too and answered the
+    same way, its job not named: the answer is its predictions either way."""
     from predictions.models import Prediction
 
     # A set computed at a past clock (`predict --as-of`) refreshed nothing current.

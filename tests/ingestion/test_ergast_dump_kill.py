@@ -104,6 +104,9 @@ def test_a_dump_load_killed_mid_load_is_closed_by_the_sweep_and_writes_nothing(l
     assert [e["message"].split(" at ")[0] for e in run.errors] == [
         "interrupted: the process running it stopped heartbeating"
     ]
+    assert run.errors[0]["message"].endswith(
+        "its one transaction was rolled back: nothing of the load was written"
+    )
     # the killed transaction was rolled back: the same rows as before, plus only its run
     after = _counts()
     assert after == {**before, "SyncRun": before["SyncRun"] + 1}
