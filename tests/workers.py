@@ -37,6 +37,19 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def child_process_env(**overrides: str) -> dict[str, str]:
+    """The environment of a child process (a worker, a `manage.py` command) that must work on this
+    session's test database: tests.settings, DATABASE_URL naming the test database (and no
+    TEST_DATABASE_NAME, which would point a test run inside it elsewhere), plus `overrides`."""
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_NAME"}
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    return {**env, **overrides}
+
+
 @contextmanager
 def celery_worker(
     *,
@@ -57,17 +70,9 @@ def celery_worker(
     # a test that switched the app to eager mode and failed to switch back would make every message
     # below run in this process instead of the worker: say so instead of failing obscurely
     assert not app.conf.task_always_eager, "the Celery app was left in eager mode by an earlier test"
-    db = connection.settings_dict
-    worker_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "LOG_LEVEL": "WARNING",
-        **(env or {}),
-    }
-    worker_env.pop("TEST_DATABASE_NAME", None)  # DATABASE_URL already names the test database
+    worker_env = child_process_env(
+        REDIS_URL=settings.REDIS_URL, CELERY_TASK_ALWAYS_EAGER="false", LOG_LEVEL="WARNING", **(env or {})
+    )
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; the worker's log (a pipe nobody reads could fill up and block it)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "f1site", "worker", "-P", "prefork", "-c", str(concurrency),

@@ -22,13 +22,12 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from ingestion.models import PitStop, Race, RaceResult, SyncRun, SyncSource, SyncStatus
 from ingestion.services.sync_runs import sync_runs_stale_close
 from tests.conftest import ERGAST_DUMP_DIR, ROOT
-from tests.workers import wait_until
+from tests.workers import child_process_env, wait_until
 
 
 def _counts() -> dict[str, int]:
@@ -37,14 +36,7 @@ def _counts() -> dict[str, int]:
 
 @pytest.fixture
 def load_process(committing_db):
-    db = connection.settings_dict
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "TEST_DATABASE_NAME"},
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "LIVENESS_HEARTBEAT_SECONDS": "1",
-        "LOG_LEVEL": "ERROR",
-    }
+    env = child_process_env(LIVENESS_HEARTBEAT_SECONDS="1", LOG_LEVEL="ERROR")
     url = env["DATABASE_URL"]
     newest = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     before = _counts()

@@ -30,7 +30,7 @@ from ingestion.services.jobs import SingleBeatScheduler
 from ingestion.services.jolpica_sync import jolpica_sync_lock_held
 from ingestion.services.sync_runs import sync_runs_stale_close, sync_runs_stale_close_quietly
 from tests.conftest import ROOT, start_mirror
-from tests.workers import wait_until
+from tests.workers import child_process_env, wait_until
 
 SILENCE = 4  # this process's LIVENESS_MAX_SILENCE_SECONDS in the subprocess test: 4 missed heartbeats
 
@@ -136,20 +136,15 @@ def sync_process(committing_db):
     its first OpenF1 request held for 45 s at a mirror of its own (so it writes nothing but its
     SyncRun). Not the shared mirror: the held request is answered, and logged, after the process is
     gone, and in the shared mirror's log it counted as a request of whichever test ran then."""
-    from django.db import connection
 
     mirror = start_mirror()
     mirror.set_faults({"prefix": "/v1/", "latency": 45_000})
-    db = connection.settings_dict
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "TEST_DATABASE_NAME"},
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "OPENF1_API_BASE": mirror.openf1,
-        "HTTP_READ_TIMEOUT": "120",
-        "LIVENESS_HEARTBEAT_SECONDS": "1",
-        "LOG_LEVEL": "ERROR",
-    }
+    env = child_process_env(
+        OPENF1_API_BASE=mirror.openf1,
+        HTTP_READ_TIMEOUT="120",
+        LIVENESS_HEARTBEAT_SECONDS="1",
+        LOG_LEVEL="ERROR",
+    )
     newest = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "sync_openf1", "--seasons", "2024", "--skip-checks"],
