@@ -345,6 +345,31 @@ class WeatherForecastAdmin(admin.ModelAdmin):
     date_hierarchy = "fetched_at"
 
 
+_TABLE_COUNT_KEYS = {"created", "updated", "unchanged", "deleted", "kept_manual"}
+
+
+def _counts_split(counts) -> tuple[dict[str, dict], dict]:
+    """A run's counts as (per-table counts: {table: {created, updated, …}}, everything else)."""
+    tables, flat = {}, {}
+    for key, value in (counts or {}).items():
+        if isinstance(value, dict) and value and set(value) <= _TABLE_COUNT_KEYS:
+            tables[key] = value
+        else:
+            flat[key] = value
+    return tables, flat
+
+
+def _count_text(value, *, most: int = 20) -> str:
+    """One count as staff read it: a number or a note as it is, a list as its length and items."""
+    if isinstance(value, list):
+        shown = ", ".join(str(v) for v in value[:most])
+        more = f", … {len(value) - most} more" if len(value) > most else ""
+        return f"{len(value)}: {shown}{more}" if value else "0"
+    if isinstance(value, dict):
+        return json.dumps(value, default=str, sort_keys=True)
+    return str(value)
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(ViewOnlyAdmin):
     """Read-only history of ingestion runs: per-table counts, errors/warnings, resume cursor."""
@@ -384,8 +409,12 @@ class SyncRunAdmin(ViewOnlyAdmin):
 
     @admin.display(description="created / updated")
     def changed(self, obj: SyncRun) -> str:
-        counts = [c for c in (obj.counts or {}).values() if isinstance(c, dict)]
-        return f"{sum(c.get('created', 0) for c in counts)} / {sum(c.get('updated', 0) for c in counts)}"
+        tables, flat = _counts_split(obj.counts)
+        if tables:
+            return f"{sum(c.get('created', 0) for c in tables.values())} / {sum(c.get('updated', 0) for c in tables.values())}"
+        if "created" in flat or "updated" in flat:  # a run counting one table flat (observed weather)
+            return f"{flat.get('created', 0)} / {flat.get('updated', 0)}"
+        return "-"  # a run whose counts are of another kind (forecasts: races, rows): see the run
 
     @admin.display(description="errors")
     def error_count(self, obj: SyncRun) -> int:
@@ -393,27 +422,36 @@ class SyncRunAdmin(ViewOnlyAdmin):
 
     @admin.display(description="counts")
     def counts_table(self, obj: SyncRun) -> str:
-        rows = [
-            (
-                table,
-                c.get("created", 0),
-                c.get("updated", 0),
-                c.get("unchanged", 0),
-                c.get("deleted", 0),
-                c.get("kept_manual", 0),
+        """Every count of the run: per-table counts as a table, the rest (the forecast sync's races,
+        rows, empty and note; the observed weather's no_samples list; …) as a list below it."""
+        tables, flat = _counts_split(obj.counts)
+        parts = []
+        if tables:
+            rows = [
+                (table, *(c.get(k, 0) for k in ("created", "updated", "unchanged", "deleted", "kept_manual")))
+                for table, c in tables.items()
+            ]
+            parts.append(
+                format_html(
+                    "<table><tr><th>table</th><th>created</th><th>updated</th><th>unchanged</th>"
+                    "<th>deleted</th><th>kept manual</th></tr>{}</table>",
+                    format_html_join(
+                        "",
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        rows,
+                    ),
+                )
             )
-            for table, c in (obj.counts or {}).items()
-            if isinstance(c, dict)
-        ]
-        if not rows:
-            return "-"
-        return format_html(
-            "<table><tr><th>table</th><th>created</th><th>updated</th><th>unchanged</th>"
-            "<th>deleted</th><th>kept manual</th></tr>{}</table>",
-            format_html_join(
-                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
-            ),
-        )
+        if flat:
+            parts.append(
+                format_html(
+                    "<ul>{}</ul>",
+                    format_html_join(
+                        "", "<li><b>{}</b>: {}</li>", ((k, _count_text(v)) for k, v in flat.items())
+                    ),
+                )
+            )
+        return format_html_join("", "{}", ((p,) for p in parts)) if parts else "-"
 
     @admin.display(description="errors and warnings")
     def errors_list(self, obj: SyncRun) -> str:

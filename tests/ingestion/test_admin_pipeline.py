@@ -117,3 +117,52 @@ def test_run_now_messages_keep_the_job_name_lowercase(admin_client):
     )
     body = response.content.decode()
     assert "Not queued: not_a_job is not a scheduled job" in body and "Not_a_job" not in body
+
+
+@pytest.mark.django_db
+def test_a_sync_runs_counts_of_every_kind_are_shown(admin_client):
+    """QA: the Sync runs admin showed only per-table counts, so a forecast run read `Counts: -` and
+    `0 / 0` although it had counted races, rows and the all-null forecasts it did not store (with a
+    note), and the observed weather's created / no_samples were hidden too."""
+    from ingestion.models import SyncRun, SyncSource, SyncStatus
+
+    note = "2 session forecast(s) with every value null not stored: 2026_qatar fp3, 2026_uae fp1"
+    forecast = SyncRun.objects.create(
+        source=SyncSource.WEATHER,
+        status=SyncStatus.SUCCEEDED,
+        counts={"races": 2, "rows": 4, "empty": 2, "note": note, "requests": 2},
+    )
+    observed = SyncRun.objects.create(
+        source=SyncSource.WEATHER,
+        status=SyncStatus.SUCCEEDED,
+        counts={"races": 3, "created": 173, "updated": 0, "no_samples": [f"2026_{n}" for n in range(25)]},
+    )
+    jolpica = SyncRun.objects.create(
+        source=SyncSource.JOLPICA,
+        status=SyncStatus.SUCCEEDED,
+        counts={
+            "results": {"created": 20, "updated": 1, "unchanged": 0},
+            "races": {"created": 1, "updated": 0},
+        },
+    )
+
+    page = admin_client.get(f"/admin/ingestion/syncrun/{forecast.pk}/change/").content.decode()
+    for shown in ("<b>races</b>: 2", "<b>rows</b>: 4", "<b>empty</b>: 2", f"<b>note</b>: {note}"):
+        assert shown in page, shown
+    page = admin_client.get(f"/admin/ingestion/syncrun/{observed.pk}/change/").content.decode()
+    assert "<b>created</b>: 173" in page
+    listed = ", ".join(f"2026_{n}" for n in range(20))
+    assert f"<b>no_samples</b>: 25: {listed}, … 5 more" in page
+    page = admin_client.get(f"/admin/ingestion/syncrun/{jolpica.pk}/change/").content.decode()
+    assert "<tr><td>results</td><td>20</td><td>1</td><td>0</td><td>0</td><td>0</td></tr>" in page
+
+    changelist = admin_client.get("/admin/ingestion/syncrun/").content.decode()
+
+    def changed(run):  # the list's created / updated cell of a run
+        return (
+            changelist.split(f"/admin/ingestion/syncrun/{run.pk}/change/")[1]
+            .split('class="field-changed">')[1]
+            .split("<")[0]
+        )
+
+    assert changed(jolpica) == "21 / 1" and changed(observed) == "173 / 0" and changed(forecast) == "-"
