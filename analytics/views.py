@@ -979,9 +979,11 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
     taken: dict[int, list[str]] = {}
     for ref, slot in slots.items():
         taken.setdefault(slot, []).append(ref)
+    names = {e["ref"]: e["name"] for e in entrants}  # the other messages name drivers too
     for slot, refs in sorted(taken.items()):
         if len(refs) > 1:
-            errors.append(f"Grid slot {slot} is given to more than one driver ({', '.join(refs)}).")
+            who = ", ".join(names[r] for r in refs)
+            errors.append(f"Grid slot {slot} is given to more than one driver ({who}).")
     for e in entrants:
         e["chosen"] = slots.get(e["ref"], e["slot"])
     return [ref for ref, _ in sorted(slots.items(), key=lambda kv: kv[1])], errors

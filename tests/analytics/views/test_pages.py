@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from functools import cache as memoize
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -963,7 +964,13 @@ def test_what_if_form_and_bad_input(client, django_assert_max_num_queries):
     params[f"grid_{inputs[1]}"] = 1  # two drivers on pole
     bad = client.get(url, params)
     assert bad.status_code == 422
-    assert "Grid slot 1 is given to more than one driver" in bad.content.decode()
+    from ingestion.models import Driver
+
+    names = [str(Driver.objects.get(ref=ref).full_name) for ref in inputs[:2]]
+    # named as the other messages name them (QA: it listed the driver ids)
+    assert f"Grid slot 1 is given to more than one driver ({names[0]}, {names[1]})." in html_unescape(
+        bad.content.decode()
+    )
     partial = client.get(url, {**params, f"grid_{inputs[2]}": "abc"}, **HTMX)
     assert partial.status_code == 200 and "must be a number" in partial.content.decode()
     assert client.get(reverse("analytics:what_if", args=["2099_nowhere"])).status_code == 404
