@@ -68,7 +68,7 @@ class ModelVersionAdmin(ViewOnlyAdmin):
         )
         _refresh_upcoming(self, request, reason="model_activated")
 
-    @admin.action(description="Retrain models on the latest data (and activate; queued as a job)")
+    @admin.action(description="Retrain models on the latest data (and activate; as a job)")
     def retrain_models(self, request, queryset):
         # A job, not the web request: training takes 3-15 s, more under load, and gunicorn ends a
         # request at 30 s. The job activates the new version and refreshes the upcoming races.

@@ -72,7 +72,7 @@ class JobRunAdmin(ViewOnlyAdmin):
     def pretty_counts(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.counts, indent=2, default=str))
 
-    @admin.action(description="Run these jobs again now (queued)")
+    @admin.action(description="Run these jobs again now")
     def run_now(self, request, queryset):
         from ingestion.services.jobs import job_spec_get
 
