@@ -65,8 +65,12 @@ if [[ -z "${OPENF1_API_BASE:-}" && -f "$SHARED/tools/f1mirror.py" ]] && truthy "
   fi
 fi
 
+# The season whose sessions to fetch: the latest one on the calendar just loaded, not the clock's year
+# (in January the new year has no races yet, and a 2027 clock must still fetch 2026's sessions).
+SEASON="$("$PY" manage.py shell -c 'from ingestion.models import Race; print(Race.objects.on_calendar().order_by("-season_id").values_list("season_id", flat=True).first() or "")' 2>/dev/null || true)"
+SEASON="${SEASON:-$YEAR}"
 if has_command sync_openf1 && [[ -n "${OPENF1_API_BASE:-}" ]]; then
-  run_step "OpenF1 sessions $YEAR" 0 "$PY" manage.py sync_openf1 --seasons "$YEAR"
+  run_step "OpenF1 sessions $SEASON" 0 "$PY" manage.py sync_openf1 --seasons "$SEASON"
 fi
 
 if has_command sync_weather && truthy "${PITWALL_QUICKSTART_WEATHER:-1}"; then
