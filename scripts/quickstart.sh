@@ -67,8 +67,8 @@ fi
 
 # The season whose sessions to fetch: the latest one on the calendar just loaded, not the clock's year
 # (in January the new year has no races yet, and a 2027 clock must still fetch 2026's sessions).
-SEASON="$("$PY" manage.py shell -c 'from ingestion.models import Race; print(Race.objects.on_calendar().order_by("-season_id").values_list("season_id", flat=True).first() or "")' 2>/dev/null || true)"
-SEASON="${SEASON:-$YEAR}"
+SEASON="$("$PY" manage.py shell --no-imports -v 0 -c 'from ingestion.models import Race; print(Race.objects.on_calendar().order_by("-season_id").values_list("season_id", flat=True).first() or "")' 2>/dev/null | tail -n 1 || true)"
+[[ "$SEASON" =~ ^[0-9]{4}$ ]] || SEASON="$YEAR"
 if has_command sync_openf1 && [[ -n "${OPENF1_API_BASE:-}" ]]; then
   run_step "OpenF1 sessions $SEASON" 0 "$PY" manage.py sync_openf1 --seasons "$SEASON"
 fi
