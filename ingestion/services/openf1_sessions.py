@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 
 from ingestion.clients.openf1 import Meeting, OpenF1Client, Session
 from ingestion.models import OpenF1Session, Race, SessionType, SyncSource
@@ -148,17 +149,29 @@ def _sessions_fetch(*, seasons: list[int], client: OpenF1Client) -> dict:
         counts["mapped"] += len(mapping)
         counts["unmapped"] += [m.meeting_name for m in meetings if m.meeting_key not in mapping]
         with transaction.atomic():
-            for meeting_key, race_id in mapping.items():
-                # Another race holding this key would be a stale mapping: clear it first (unique key).
-                Race.objects.filter(openf1_meeting_key=meeting_key).exclude(pk=race_id).update(
-                    openf1_meeting_key=None
-                )
-                Race.objects.filter(pk=race_id).exclude(openf1_meeting_key=meeting_key).update(
-                    openf1_meeting_key=meeting_key
-                )
+            _meeting_keys_store(mapping=mapping)
             # Keyed on (race, type): if OpenF1 ever re-keys a session, the row (and its live data) follows.
             result = upsert_rows(model=OpenF1Session, rows=rows, key_fields=["race_id", "session_type"])
         counts["sessions"]["created"] += result.created
         counts["sessions"]["updated"] += result.updated
     counts["requests"] = client.requests_made
     return counts
+
+
+def _meeting_keys_store(*, mapping: dict[int, int]) -> None:
+    """Give each mapped race its meeting key: one read, and writes only for keys that move.
+
+    The key is unique, so a race holding one of these keys for another race (a stale mapping, or two
+    races swapping keys) is cleared first; a re-sync that changes nothing writes nothing."""
+    wanted = {race_id: key for key, race_id in mapping.items()}
+    held = dict(
+        Race.objects.filter(Q(openf1_meeting_key__in=mapping) | Q(pk__in=wanted)).values_list(
+            "pk", "openf1_meeting_key"
+        )
+    )
+    stale = [pk for pk, key in held.items() if key in mapping and wanted.get(pk) != key]
+    if stale:
+        Race.objects.filter(pk__in=stale).update(openf1_meeting_key=None)
+    moved = [Race(pk=pk, openf1_meeting_key=key) for pk, key in wanted.items() if held.get(pk) != key]
+    if moved:
+        Race.objects.bulk_update(moved, ["openf1_meeting_key"])

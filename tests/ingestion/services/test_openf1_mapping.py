@@ -6,6 +6,8 @@ import csv
 from datetime import UTC, date, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import Meeting
@@ -110,6 +112,53 @@ def test_sessions_2023_to_2026_map_to_the_right_races(mirror, ergast_data):
     # idempotent
     again = openf1_sessions_sync(seasons=[2024])
     assert again["sessions"] == {"created": 0, "updated": 0}
+
+
+def _race_writes(queries) -> int:
+    return sum(q["sql"].startswith('UPDATE "ingestion_race"') for q in queries)
+
+
+@pytest.mark.django_db
+def test_a_resync_that_changes_nothing_writes_no_race(mirror, ergast_data):
+    openf1_sessions_sync(seasons=[2024, 2025])
+    with CaptureQueriesContext(connection) as one:
+        openf1_sessions_sync(seasons=[2024])
+    with CaptureQueriesContext(connection) as two:
+        openf1_sessions_sync(seasons=[2024, 2025])
+    assert _race_writes(one.captured_queries) == _race_writes(two.captured_queries) == 0
+    # The second season adds its own fixed set of statements (reads and the session upsert), not one a meeting.
+    per_season = len(two.captured_queries) - len(one.captured_queries)
+    assert per_season < 10, per_season
+
+
+@pytest.mark.django_db
+def test_sessions_sync_repairs_swapped_and_stale_meeting_keys_in_one_write_each(mirror, ergast_data):
+    openf1_sessions_sync(seasons=[2024])
+    bahrain, saudi, china = (Race.objects.get(slug=f"2024_{s}") for s in ("bahrain", "saudi_arabia", "china"))
+    # Swapped keys (the unique key must be freed before it is given) and a key held by a race of
+    # another season, as a stale mapping would leave them.
+    Race.objects.filter(pk__in=[bahrain.pk, saudi.pk, china.pk]).update(openf1_meeting_key=None)
+    Race.objects.filter(pk=bahrain.pk).update(openf1_meeting_key=202402)
+    Race.objects.filter(pk=saudi.pk).update(openf1_meeting_key=202401)
+    other = Race.objects.get(slug="2023_bahrain")
+    Race.objects.filter(pk=other.pk).update(openf1_meeting_key=202405)
+
+    with CaptureQueriesContext(connection) as ctx:
+        openf1_sessions_sync(seasons=[2024])
+
+    keys = dict(
+        Race.objects.filter(pk__in=[bahrain.pk, saudi.pk, china.pk, other.pk]).values_list(
+            "slug", "openf1_meeting_key"
+        )
+    )
+    # The mirror's keys are year*100 + round (shared/tools/README.md): Bahrain 1, Saudi Arabia 2, China 5.
+    assert keys == {
+        "2024_bahrain": 202401,
+        "2024_saudi_arabia": 202402,
+        "2024_china": 202405,
+        "2023_bahrain": None,
+    }
+    assert _race_writes(ctx.captured_queries) == 2  # clear the stale holders, then set the moved keys
 
 
 @pytest.mark.django_db
