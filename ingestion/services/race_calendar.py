@@ -173,8 +173,7 @@ def calendar_reconcile(*, season: int, upstream: list[UpstreamEntry]) -> Calenda
         taken.add(next_free)
     if moves:
         Race.objects.filter(pk__in=moves).update(round=F("round") + _MOVE_OFFSET)
-        for pk, rnd in moves.items():
-            Race.objects.filter(pk=pk).update(round=rnd)
+        Race.objects.bulk_update([Race(pk=pk, round=rnd) for pk, rnd in moves.items()], ["round"])
     now = timezone.now()
     if newly_parked:
         Race.objects.filter(pk__in=newly_parked).update(removed_upstream_at=now)

@@ -14,6 +14,8 @@ import datetime as dt
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ingestion.clients.http import SourceUnavailable
@@ -69,9 +71,15 @@ def test_race_added_then_removed_upstream_keeps_every_race_id_and_its_data(
     slug_round = {slug: rnd for slug, rnd in before.values()}
     assert len(before) == 21 and slug_round["2019_monaco"] == 6
 
-    added = jolpica_sync(seasons=[2019], client=fast_client(base_url=edited_mirror.ergast))
+    with CaptureQueriesContext(connection) as ctx:
+        added = jolpica_sync(seasons=[2019], client=fast_client(base_url=edited_mirror.ergast))
     check_deferred_constraints()
     assert added.status == SyncStatus.SUCCEEDED, added.errors
+    # 16 races move (rounds 6-21): out of the 1..N range, then to their rounds, one statement each
+    round_writes = [
+        q for q in ctx.captured_queries if q["sql"].startswith('UPDATE "ingestion_race" SET "round"')
+    ]
+    assert len(round_writes) == 2, [q["sql"][:80] for q in round_writes]
     after_add = _ids(2019)
     assert len(after_add) == 22
     for pk, (slug, rnd) in before.items():  # same row, same id, round moved only after Imola
