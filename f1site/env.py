@@ -1,7 +1,10 @@
 """Typed access to environment variables — the one place settings read the environment.
 
 Every getter fails loudly (ImproperlyConfigured naming the variable) on a value it cannot parse,
-so a typo in production is a crash at start-up, not a silent default.
+so a typo in production is a crash at start-up, not a silent default. An empty value (`NAME=`, a
+blanked line of `.env`) is the same as unset: the default applies. A blank boolean used to read as
+false, which turned off SECURE_SSL_REDIRECT or AXES_ENABLED without a word; a blank ALLOWED_HOSTS
+made every request a 400. The one exception is a rate-limit spec, where empty means unlimited.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -23,7 +26,7 @@ def env_str(name: str, default: str | None = None) -> str | None:
 
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
-    if raw is None:
+    if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
     if value in _TRUE:
@@ -61,7 +64,7 @@ def env_float(name: str, default: float, *, lo: float | None = None, hi: float |
 
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
-    if raw is None:
+    if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
 

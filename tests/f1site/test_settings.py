@@ -43,6 +43,31 @@ def test_bad_boolean_fails_loudly(monkeypatch):
         env.env_bool("AUTO_RETRAIN_ENABLED", True)
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_value_is_unset_and_takes_the_default(monkeypatch, blank):
+    """QA: `SECURE_SSL_REDIRECT=` (a blanked `.env` line) read as false and switched the redirect off
+    silently; `ALLOWED_HOSTS=` gave no host at all, every request a 400."""
+    monkeypatch.setenv("SOME_FLAG", blank)
+    assert env.env_bool("SOME_FLAG", True) is True
+    assert env.env_bool("SOME_FLAG", False) is False
+    monkeypatch.setenv("SOME_LIST", blank)
+    assert env.env_list("SOME_LIST", ["localhost"]) == ["localhost"]
+
+
+def test_blank_security_settings_keep_their_production_defaults():
+    values = _settings_values(
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.AXES_ENABLED, s.AUTO_RETRAIN_ENABLED, s.ALLOWED_HOSTS",
+        DEBUG="false",
+        SECRET_KEY="k" * 50,
+        SECURE_SSL_REDIRECT="",
+        SESSION_COOKIE_SECURE="",
+        AXES_ENABLED="",
+        AUTO_RETRAIN_ENABLED="",
+        ALLOWED_HOSTS="",
+    )
+    assert values == "True True True True ['localhost', '127.0.0.1', '[::1]', 'testserver']"
+
+
 def test_out_of_range_float_fails_loudly(monkeypatch):
     monkeypatch.setenv("PREDICTION_CONFIDENCE_THRESHOLD", "1.5")
     with pytest.raises(ImproperlyConfigured, match="PREDICTION_CONFIDENCE_THRESHOLD"):
@@ -70,7 +95,7 @@ def test_model_artifacts_keep_is_read_from_the_environment():
 
 def _settings_values(expression: str, **overrides) -> str:
     environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "REDIS_URL"}}
-    environment.update(DEBUG="true", **overrides)
+    environment.update({"DEBUG": "true", **overrides})
     result = subprocess.run(
         [sys.executable, "-c", f"from f1site import settings as s; print({expression})"],
         cwd=ROOT,
