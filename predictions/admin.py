@@ -108,7 +108,8 @@ def _refresh_upcoming(model_admin: admin.ModelAdmin, request, *, reason: str) ->
     elif refresh.queued:
         model_admin.message_user(
             request,
-            f"Refreshing the predictions of {', '.join(refresh.queued)} with it (queued; see Job runs).",
+            f"Refreshing the predictions of {', '.join(refresh.queued)} with it (queued for the worker; "
+            "each refresh shows in Job runs as predictions_refresh once a worker starts it).",
             messages.SUCCESS,
         )
     if refresh.not_queued:

@@ -375,7 +375,11 @@ def test_activation_with_workers_queues_the_refresh_and_says_queued(admin_client
     assert {m.headers["task"] for m in sent} == {"predictions.tasks.race_predictions_refresh"}
     assert _admin_messages(response) == [
         ("success", f"Model version {second_model.label} is now the active model."),
-        ("success", "Refreshing the predictions of 2026_qatar, 2026_uae with it (queued; see Job runs)."),
+        (
+            "success",
+            "Refreshing the predictions of 2026_qatar, 2026_uae with it (queued for the worker; each "
+            "refresh shows in Job runs as predictions_refresh once a worker starts it).",
+        ),
     ]
     assert not JobRun.objects.filter(job__startswith="predictions_refresh:").exists()  # the worker's
 
