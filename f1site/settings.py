@@ -238,7 +238,13 @@ CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 86400, minimum=60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT, minimum=60)
 }
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A broker blip must not cost a running job. On (Celery 6's future default), the worker kills a
+# running late-ack task when its broker connection drops, counting on the message being restored;
+# the Redis transport cannot restore it while Redis is away, so the message was lost and the job
+# never re-ran (QA; tests/ingestion/services/test_worker_broker_blip.py). Off, the job finishes and
+# records itself; its ack may fail with the old channel, and a redelivery of that message then meets
+# the job lock or an idempotent job. Celery warns about this choice on each connection loss.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Job locks (one run per job at a time) live in Redis with this TTL, renewed by a heartbeat while
 # the job runs, so a killed worker's lock frees itself within JOB_LOCK_TTL seconds.
 JOB_LOCK_REDIS_URL = env_redis_url("JOB_LOCK_REDIS_URL") or REDIS_URL

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 
 def closed_port() -> int:
@@ -97,3 +97,85 @@ def run_bounded(func, *, timeout: float):
     thread.join(timeout)
     assert not thread.is_alive(), f"still blocked after {timeout} s"
     return box.get("value"), box.get("error"), box["seconds"]
+
+
+class SwitchableProxy:
+    """A TCP proxy to a real server whose link can be cut (every open connection closed, new ones
+    refused) and restored: a broker or Redis blip, with the real server on either side of it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self._up = threading.Event()
+        self._up.set()
+        self._stop = threading.Event()
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="switchable-proxy")
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self._up.is_set():
+                client.close()  # the link is cut: the connection is dropped at once
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the other pump blocked in recv()
+
+    def cut(self) -> None:
+        """Close every connection through the proxy and refuse new ones until `restore()`."""
+        self._up.clear()
+        with self._lock:
+            held, self._open = self._open, []
+        for s in held:
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def restore(self) -> None:
+        self._up.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.cut()
+        self._thread.join(timeout=2)
+        self.server.close()
+
+
+@contextmanager
+def switchable_proxy(host: str, port: int) -> Iterator[SwitchableProxy]:
+    proxy = SwitchableProxy(host, port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

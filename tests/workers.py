@@ -71,7 +71,12 @@ def celery_worker(
     # below run in this process instead of the worker: say so instead of failing obscurely
     assert not app.conf.task_always_eager, "the Celery app was left in eager mode by an earlier test"
     worker_env = child_process_env(
-        REDIS_URL=settings.REDIS_URL, CELERY_TASK_ALWAYS_EAGER="false", LOG_LEVEL="WARNING", **(env or {})
+        **{
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
     )
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; the worker's log (a pipe nobody reads could fill up and block it)
     proc = subprocess.Popen(
