@@ -692,6 +692,9 @@ def cache_invalidations_replay() -> int | None:
             extra={"error": repr(error), "replayed": replayed},
         )
         return None
+    except Exception:  # a side path: never turn a request or an invalidation into an error
+        logger.exception("cache invalidation replay failed; kept for the next try")
+        return None
     if replayed:
         _local_copies.clear()
         logger.warning(
