@@ -54,6 +54,9 @@ class CircuitBreaker:
         self._probing = False
         self.times_opened = 0
         self.rejected = 0
+        # Set when the breaker closes after being open: invalidations may have been refused meanwhile,
+        # here or in another process; CacheReplayMiddleware replays them (cache_invalidations_replay_due).
+        self.replay_due = False
 
     @property
     def state(self) -> str:
@@ -88,6 +91,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is not None:
                 logger.warning("cache circuit closed: Redis answers again")
+                self.replay_due = True
             self._failures = 0
             self._opened_at = None
             self._probing = False
@@ -111,6 +115,7 @@ class CircuitBreaker:
             self._failures = 0
             self._opened_at = None
             self._probing = False
+            self.replay_due = False
 
     def as_dict(self) -> dict:
         return {
@@ -392,7 +397,7 @@ def cached_json(
 
 # Per-process copies of the bodies this worker served, used ONLY while Redis is unavailable and
 # only within each body's own TTL: a Redis outage then costs no database work for hot keys (the
-# uncached payloads take a few ms of CPU each). Any invalidation clears them (bump_families), so
+# uncached payloads take a few ms of CPU each). Any invalidation clears them (cache_invalidate), so
 # they are never staler than what Redis itself would have served. Bounded: cleared when full.
 _local_copies: dict[object, CachedBody] = {}
 _LOCAL_COPIES_MAX = 256
@@ -519,29 +524,193 @@ def local_cache_sync() -> bool:
     return True
 
 
-def bump_families(families: Iterable[str]) -> None:
-    _local_copies.clear()  # every invalidation path ends here (see _remember)
-    local_cache_stamp_touch()
-    keys = [_generation_key(family) for family in sorted(set(families))]
-    client_of = getattr(getattr(cache, "client", None), "get_client", None)
-    if client_of is not None and keys:
-        # django-redis: every INCR in one pipelined round trip (a sync or an entity edit bumps one
-        # family per driver and team of the races it touched: hundreds). INCR creates a missing
-        # counter at 1 with no expiry, as the set() below does; django-redis stores ints raw.
-        try:
-            pipe = client_of(write=True).pipeline(transaction=False)
-            for key in keys:
-                pipe.incr(cache.make_key(key))
-            pipe.execute()
-        except (*_FAILURES, redis.exceptions.RedisError) as exc:
-            # as django-redis' IGNORE_EXCEPTIONS does for a single command: logged, not raised
-            logger.warning("cache generation bump failed", extra={"error": repr(exc), "families": len(keys)})
+# --- invalidation, and an outbox for the invalidations Redis refused --------------------------------
+# An invalidation runs once, in the process that changed the data: a web request (admin), a command
+# (sync_f1, predict) or a Celery worker, which may exit long before Redis returns. When Redis is down
+# or hung at that moment (or this process's breaker is open and refuses at once), dropping it would
+# leave the old answers cached for their whole TTL — a week for static data — after Redis is back
+# (QA: a result correction made during a blip was served stale for 7 days). So a refused invalidation
+# is written to the database (ingestion.models.CacheInvalidation: its keys, families and patterns) and
+# replayed once Redis answers again, by whichever comes first:
+#   * the next invalidation that succeeds, in any process (cache_invalidate);
+#   * the beat's tick, every LIVENESS_HEARTBEAT_SECONDS (SingleBeatScheduler), so recovery does not
+#     wait for the next data change;
+#   * a web process's breaker closing: the request that closed it replays after its response
+#     (CacheReplayMiddleware).
+# A replay deletes the same keys and bumps the same generations again: idempotent (a second INCR only
+# retires the family once more), so two processes replaying at once do no harm; a row is deleted only
+# after Redis took it. Never FLUSHDB or cache.clear(): REDIS_URL may be the Celery broker's db too.
+_REFUSED = (*_FAILURES, redis.exceptions.RedisError)
+_REPLAY_BATCH = 100  # outbox rows per round trip: bounds memory after a long outage with many changes
+
+
+def _redis_client_of() -> Callable[..., Any] | None:
+    """django-redis's get_client, or None for a backend without one (LocMem, DummyCache)."""
+    return getattr(getattr(cache, "client", None), "get_client", None)
+
+
+def _redis_apply(*, keys: Iterable[str], families: Iterable[str], patterns: Iterable[str]) -> None:
+    """Send one invalidation to Redis, raising what Redis (or the breaker) raised. The patterns' keys
+    are found by SCAN; then every DEL and INCR goes in one pipelined round trip (a sync or an entity
+    edit bumps one family per driver and team of the races it touched: hundreds). INCR creates a
+    missing counter at 1 with no expiry, as the LocMem path's set() does; django-redis stores ints raw."""
+    client = _redis_client_of()(write=True)
+    doomed = [cache.make_key(key) for key in keys]
+    for pattern in patterns:
+        doomed += client.scan_iter(match=cache.client.make_pattern(pattern), count=1000)
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, len(doomed), 1000):
+        pipe.delete(*doomed[start : start + 1000])
+    for family in families:
+        pipe.incr(cache.make_key(_generation_key(family)))
+    pipe.execute()
+
+
+def _process_name() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _outbox_record(*, keys: list[str], families: list[str], patterns: list[str], error: Exception) -> None:
+    """Keep a refused invalidation for replay; if the database refuses too, say loudly what is lost."""
+    from django.db import Error as DatabaseError
+    from django.db import transaction
+
+    from ingestion.models import CacheInvalidation
+
+    summary = {"keys": len(keys), "families": len(families), "patterns": len(patterns)}
+    try:
+        with transaction.atomic():  # a savepoint inside a caller's transaction: a failure never poisons it
+            CacheInvalidation.objects.create(
+                keys=keys,
+                families=families,
+                patterns=patterns,
+                error=repr(error)[:500],
+                process=_process_name(),
+            )
+    except DatabaseError as db_error:
+        # Nothing durable is left to hold it: these answers stay stale until their TTL (at most
+        # CACHE_TTL_STATIC) unless someone clears them. Name a few so an operator can.
+        logger.error(
+            "cache invalidation LOST: Redis and the database both refused it; cached answers stay "
+            "stale until they expire",
+            extra={
+                **summary,
+                "error": repr(error),
+                "database_error": repr(db_error),
+                "sample_keys": keys[:10],
+                "sample_families": families[:10],
+            },
+        )
         return
-    for key in keys:
-        try:
-            cache.incr(key)
-        except ValueError:  # first bump: the counter does not exist yet
-            cache.set(key, 1, timeout=None)
+    logger.warning(
+        "cache invalidation deferred: Redis refused it; kept in the database for replay",
+        extra={**summary, "error": repr(error)},
+    )
+
+
+def cache_invalidate(
+    *, keys: Iterable[str] = (), families: Iterable[str] = (), patterns: Iterable[str] = ()
+) -> bool:
+    """Delete `keys`, bump the generation of `families` and delete the keys matching `patterns`.
+
+    Every invalidation path ends here. True when it reached the cache; False when Redis refused it,
+    then it is kept in the database and replayed later (see the comment above). After a success the
+    outbox is replayed too: one indexed read when it is empty, no write."""
+    keys, families, patterns = sorted(set(keys)), sorted(set(families)), sorted(set(patterns))
+    _local_copies.clear()  # see _remember
+    local_cache_stamp_touch()
+    if _redis_client_of() is None:  # an in-process cache: it cannot be unreachable
+        if keys:
+            cache.delete_many(keys)
+        for family in families:
+            key = _generation_key(family)
+            try:
+                cache.incr(key)
+            except ValueError:  # first bump: the counter does not exist yet
+                cache.set(key, 1, timeout=None)
+        if patterns:  # no pattern delete; the embedded cache only holds this process's keys
+            cache.clear()
+        return True
+    if not (keys or families or patterns):
+        return True
+    try:
+        _redis_apply(keys=keys, families=families, patterns=patterns)
+    except _REFUSED as error:
+        _outbox_record(keys=keys, families=families, patterns=patterns, error=error)
+        return False
+    cache_invalidations_replay()
+    return True
+
+
+def bump_families(families: Iterable[str]) -> None:
+    """Retire every cached entry of these list families (one INCR each)."""
+    cache_invalidate(families=families)
+
+
+def cache_invalidations_replay() -> int | None:
+    """Replay the invalidations Redis refused earlier (any process's CacheInvalidation rows), oldest
+    first; the number replayed, or None when Redis or the database refused (the rows stay for the
+    next trigger). Never raises: every caller is a side path (after an invalidation, a beat tick, a
+    response). Nothing pending costs one indexed read and no write."""
+    from django.db import Error as DatabaseError
+
+    from ingestion.models import CacheInvalidation
+
+    if _redis_client_of() is None:
+        return 0
+    replayed = 0
+    try:
+        while True:
+            rows = list(
+                CacheInvalidation.objects.order_by("pk").values_list("pk", "keys", "families", "patterns")[
+                    :_REPLAY_BATCH
+                ]
+            )
+            if not rows:
+                break
+            keys, families, patterns = set(), set(), set()
+            for _, row_keys, row_families, row_patterns in rows:
+                keys.update(row_keys)
+                families.update(row_families)
+                patterns.update(row_patterns)
+            _redis_apply(keys=sorted(keys), families=sorted(families), patterns=sorted(patterns))
+            # Only the rows just replayed: one recorded meanwhile waits for the next round. Another
+            # process replaying the same rows at once deletes them first: harmless (see above).
+            CacheInvalidation.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
+            replayed += len(rows)
+    except _REFUSED as error:
+        logger.warning(
+            "cache invalidation replay failed; kept for the next try",
+            extra={"error": repr(error), "replayed": replayed},
+        )
+        return None
+    except DatabaseError as error:
+        logger.warning(
+            "cache invalidation replay could not read the database",
+            extra={"error": repr(error), "replayed": replayed},
+        )
+        return None
+    except Exception:  # a side path: never turn a request or an invalidation into an error
+        logger.exception("cache invalidation replay failed; kept for the next try")
+        return None
+    if replayed:
+        _local_copies.clear()
+        logger.warning(
+            "cache invalidations replayed after Redis came back", extra={"invalidations": replayed}
+        )
+    return replayed
+
+
+def cache_invalidations_replay_due() -> None:
+    """The web trigger: this process's breaker closed since the last look (Redis answers again), so
+    invalidations refused meanwhile — here or anywhere — are replayed now rather than at the next
+    beat tick. Cleared first: a failed replay is the beat's to retry, not every later request's."""
+    if not breaker.replay_due:
+        return
+    breaker.replay_due = False
+    cache_invalidations_replay()
 
 
 def _vacated_round_keys(round_ids: Iterable[str]) -> tuple[list[str], set[int]]:
@@ -629,8 +798,7 @@ def cache_invalidate_races(*, race_ids: Iterable[str], vacated_round_ids: Iterab
     for season in seasons:
         families += [f"races:{season}", f"standings:{season}"]
     families += ["standings:latest", "drivers", "teams"]
-    cache.delete_many(keys)
-    bump_families(families)
+    cache_invalidate(keys=keys, families=families)
     return {"keys": sorted(set(keys)), "families": sorted(set(families))}
 
 
@@ -651,8 +819,7 @@ def cache_invalidate_predictions(*, race_ids: Iterable[str | int]) -> dict:
     )
     forms = set(slugs) | {slug for slug, _, _ in races} | {f"{season}_{rnd}" for _, season, rnd in races}
     keys = sorted({predictions_key(f) for f in forms} | {f"f1:accuracy:{f}" for f in forms})
-    cache.delete_many(keys)
-    bump_families(["upcoming", "championship", "models"])
+    cache_invalidate(keys=keys, families=["upcoming", "championship", "models"])
     return {"keys": keys, "families": ["championship", "models", "upcoming"]}
 
 
@@ -660,11 +827,10 @@ def cache_invalidate_models() -> dict:
     """Clear what shows the active model or the latest backtest: models/performance, championship
     odds (simulated with the active model) and the fans' cached pages (/model/, /championship/, the
     what-if page: the dashboard page cache has no finer key than the page's hashed path)."""
-    from analytics.services.cache import dashboard_cache_clear
+    from analytics.services.cache import DASHBOARD_KEY_PATTERNS
 
     # models/performance is a family (one entry per serving version, `list_key("models", label)`)
-    bump_families(["championship", "models"])
-    dashboard_cache_clear()
+    cache_invalidate(families=["championship", "models"], patterns=DASHBOARD_KEY_PATTERNS)
     return {"keys": [], "families": ["championship", "models"], "pages": True}
 
 
@@ -740,9 +906,8 @@ def _on_race_deleted(sender, instance, **kwargs) -> None:
 
     def _clear() -> None:
         keys, families = _entity_keys(drivers, teams)
-        cache.delete_many(keys)
         # championship: the odds simulate the season's remaining races, one fewer now
-        bump_families([*families, "championship"])
+        cache_invalidate(keys=keys, families=[*families, "championship"])
         # as a sync would: the slug's keys, the round it held (vacated), the season's families, the
         # dashboard pages (analytics' receiver)
         races_changed_send(sender=sender, race_ids=[slug], vacated_round_ids=[round_id])
@@ -790,8 +955,7 @@ def cache_invalidate_entity(*, kind: str, pk: int, refs: Iterable[str]) -> dict:
     refs = {r for r in refs if r}
     keys, families = _entity_keys(refs if kind == "Driver" else (), refs if kind == "Team" else ())
     families += [*_ENTITY_LISTS[kind], "races:all", "standings:latest", "upcoming", "championship"]
-    cache.delete_many(keys)
-    bump_families(families)
+    cache_invalidate(keys=keys, families=families)
     slugs = _entity_race_slugs(kind, pk) if pk is not None else []
     if slugs:
         races_changed_send(sender=cache_invalidate_entity, race_ids=slugs)

@@ -1,5 +1,6 @@
 """Request id: accepted from X-Request-ID (if sane) or generated, bound to every log line, echoed back.
 The pages' mapping of domain errors (f1site.errors) to Http404.
+The replay of refused cache invalidations once this process's cache breaker closes (f1site.cache).
 
 (Gunicorn workers freeze their startup heap in gunicorn.conf.py `post_worker_init`, not here.)
 """
@@ -46,6 +47,23 @@ class LocalCacheSyncMiddleware:
 
         local_cache_sync()
         return self.get_response(request)
+
+
+class CacheReplayMiddleware:
+    """After the request during which this process's cache breaker closed (Redis answers again after
+    an outage), replay the invalidations any process could not send meanwhile — see
+    f1site.cache.cache_invalidations_replay_due. Otherwise one attribute read: no query, no command."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from f1site.cache import breaker, cache_invalidations_replay_due
+
+        response = self.get_response(request)
+        if breaker.replay_due:  # set while this request's cache command closed the breaker
+            cache_invalidations_replay_due()
+        return response
 
 
 class DomainErrorMiddleware:

@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "f1site.middleware.RequestIdMiddleware",
+    # after a Redis outage, replays the cache invalidations refused meanwhile (f1site.cache)
+    "f1site.middleware.CacheReplayMiddleware",
     "f1site.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -6,18 +6,16 @@ prediction run that wants fans to see its result at once calls `dashboard_cache_
 
 from __future__ import annotations
 
-from django.core.cache import cache
-
-from f1site.cache import local_cache_stamp_touch
+from f1site.cache import cache_invalidate
 
 DASHBOARD_KEY_PATTERNS = ("f1:page:*", "f1:analytics:*", "f1:standings:*")
 
 
 def dashboard_cache_clear() -> None:
-    """Delete every cached dashboard page, analytics dict and standings table."""
-    if hasattr(cache, "delete_pattern"):  # django-redis: only our keys, other caches untouched
-        for pattern in DASHBOARD_KEY_PATTERNS:
-            cache.delete_pattern(pattern)
-    else:  # the embedded in-process cache has no pattern delete; it only holds this process's keys
-        cache.clear()
-        local_cache_stamp_touch()  # and the web process's copy is dropped on its next request
+    """Delete every cached dashboard page, analytics dict and standings table.
+
+    django-redis: only our keys (SCAN by pattern), other caches untouched; if Redis refuses, the
+    clear is kept in the database and replayed (f1site.cache.cache_invalidate). The embedded
+    in-process cache has no pattern delete but only holds this process's keys: cleared whole, and
+    the stamp makes the web process drop its copy on its next request."""
+    cache_invalidate(patterns=DASHBOARD_KEY_PATTERNS)

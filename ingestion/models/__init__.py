@@ -1,3 +1,4 @@
+from ingestion.models.cache_invalidation import CacheInvalidation
 from ingestion.models.circuit import Circuit, CircuitType
 from ingestion.models.driver import Driver
 from ingestion.models.job_run import JobRun, JobStatus
@@ -21,6 +22,7 @@ from ingestion.models.team import Team
 from ingestion.models.weather import RaceWeather, WeatherForecast, WeatherSource
 
 __all__ = [
+    "CacheInvalidation",
     "Circuit",
     "CircuitType",
     "Driver",

@@ -542,6 +542,7 @@ class SingleBeatScheduler(_beat_scheduler_base()):
             self._beat_lock_renewed = time.monotonic()
         self._liveness_beat()
         self._stale_runs_sweep()
+        self._cache_invalidations_replay()
         return min(super().tick(*args, **kwargs), self.lock_ttl / 3)
 
     def _stale_runs_sweep(self) -> None:
@@ -553,6 +554,21 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         self._stale_swept = time.monotonic()
         job_runs_stale_close_quietly()
         sync_runs_stale_close_quietly()
+
+    def _cache_invalidations_replay(self) -> None:
+        """Replay the cache invalidations Redis refused during an outage (f1site.cache), at most every
+        LIVENESS_HEARTBEAT_SECONDS, so the stale answers go once Redis is back rather than at the next
+        data change. Here, not a scheduled task: no broker, worker or JobRun row needed for one
+        indexed read of an empty table."""
+        if time.monotonic() - getattr(self, "_cache_replayed", 0.0) < settings.LIVENESS_HEARTBEAT_SECONDS:
+            return
+        self._cache_replayed = time.monotonic()
+        from f1site.cache import cache_invalidations_replay
+
+        try:
+            cache_invalidations_replay()  # logs its own failures; this guards the beat from the rest
+        except Exception:
+            logger.warning("cache invalidation replay failed", exc_info=True)
 
     def close(self):
         try:
