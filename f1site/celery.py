@@ -100,6 +100,19 @@ def _enqueue_retry_policy() -> dict:
     }
 
 
+def broker_connection_bounded(*, timeout: float | None = None):
+    """A broker connection for a caller waiting on the answer (`task_publish`, the health check's
+    broker probe), not yet connected. `timeout` (default JOB_ENQUEUE_TIMEOUT) is kombu's
+    connect_timeout, which bounds the TCP connect (and AMQP's handshake), and the Redis transport's
+    socket_timeout / socket_connect_timeout, which bound each of its reads: without them a broker that
+    accepts connections but never answers (a hung Redis) held the caller forever."""
+    timeout = settings.JOB_ENQUEUE_TIMEOUT if timeout is None else timeout
+    return app.connection_for_write(
+        connect_timeout=timeout,
+        transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+    )
+
+
 def task_publish(*, name: str, args: tuple | list = (), kwargs: dict | None = None, **options) -> AsyncResult:
     """Send task `name` now, for a caller waiting on the answer (admin action, `run_job --enqueue`, an
     API request): fail fast with `QueueUnavailable` instead of hanging in Celery's retries.
@@ -127,13 +140,7 @@ def task_publish(*, name: str, args: tuple | list = (), kwargs: dict | None = No
             )
         return task.apply_async(args, kwargs, **options)
     started = time.monotonic()
-    timeout = settings.JOB_ENQUEUE_TIMEOUT
-    # connect_timeout bounds the TCP connect (and AMQP's handshake); socket_timeout bounds each read
-    # of the Redis transport, which would otherwise wait forever on a broker that accepts but hangs
-    conn = app.connection_for_write(
-        connect_timeout=timeout,
-        transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout},
-    )
+    conn = broker_connection_bounded()
     broker = f"{conn.transport_cls}://{conn.host}"  # no credentials in the message
     try:
         with conn:

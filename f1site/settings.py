@@ -256,6 +256,7 @@ JOB_RUN_RETENTION_DAYS = env_int("JOB_RUN_RETENTION_DAYS", 90, minimum=1)
 # connect once within JOB_ENQUEUE_TIMEOUT seconds (refused: at once; hung: after the timeout) and say
 # so when the broker is down (f1site.celery.task_publish); JOB_ENQUEUE_RETRIES retries only a publish
 # that fails on an established connection. Worker and beat keep Celery's more patient defaults.
+# The same budget bounds /health's broker probe and the liveness reads of /health and jobs/status.
 JOB_ENQUEUE_TIMEOUT = env_float("JOB_ENQUEUE_TIMEOUT", 2.0, lo=0.1, hi=30)
 JOB_ENQUEUE_RETRIES = env_int("JOB_ENQUEUE_RETRIES", 1, minimum=0)
 # jobs/status flags a job `overdue` once its due time is this many seconds past (beat ticks <= 20 s).

@@ -4,7 +4,9 @@ required check fails: status "down") and the cache headers."""
 
 from __future__ import annotations
 
+import functools
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection
@@ -21,10 +23,11 @@ def health_report(*, staff: bool) -> dict:
         "database": _check(_check_database, required=True),
         "cache": _check(_check_cache, required=False),
         "broker": _check(_check_broker, required=False),
-        "worker": _check(lambda: _liveness_check("worker", staff=staff), required=False),
-        "beat": _check(lambda: _liveness_check("beat", staff=staff), required=False),
-        "model": _check(_check_model, required=False),
     }
+    liveness = _liveness_reader(broker=checks["broker"])
+    checks["worker"] = _check(lambda: _liveness_check("worker", liveness(), staff=staff), required=False)
+    checks["beat"] = _check(lambda: _liveness_check("beat", liveness(), staff=staff), required=False)
+    checks["model"] = _check(_check_model, required=False)
     if not staff:
         for check in checks.values():
             _redact_error(check)
@@ -88,22 +91,53 @@ def _check_cache():
 
 
 def _check_broker():
-    from f1site.celery import app
+    """Connect to the broker once, within JOB_ENQUEUE_TIMEOUT (`broker_connection_bounded`, as an
+    enqueue does). kombu's Redis transport pings the server on connect with no socket timeout of
+    its own, so a Redis that accepts and never answers held health forever (gunicorn killed the
+    worker after 30 s; the container's HEALTHCHECK failed a site that was serving)."""
+    from f1site.celery import broker_connection_bounded
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True, {"mode": "eager (tasks run in-process)"}
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
+    timeout = settings.JOB_ENQUEUE_TIMEOUT
+    with broker_connection_bounded(timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
         return True, {"transport": conn.transport_cls}
 
 
-def _liveness_check(role: str, *, staff: bool = False):
+def _redis_server(url: str | None) -> tuple[str, int] | None:
+    """(host, port) of a redis:// or rediss:// URL, else None (AMQP, a unix socket, unset)."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 6379
+
+
+def _liveness_reader(*, broker: dict):
+    """The liveness store read once for the worker and the beat checks (it was read twice), and not
+    at all when the broker check has just found that same Redis server down: a hung Redis would
+    make the request wait out the read's timeout once more for an answer already known."""
+    from f1site.celery import app
+    from ingestion.services.liveness import pipeline_liveness_get, pipeline_liveness_unreadable
+
+    @functools.cache
+    def read() -> dict:
+        store = _redis_server(settings.JOB_LOCK_REDIS_URL)
+        if broker["status"] == "down" and store is not None and store == _redis_server(app.conf.broker_url):
+            return pipeline_liveness_unreadable(
+                error=f"not read: the broker check found this Redis server down ({broker['detail'].get('error')})"
+            )
+        return pipeline_liveness_get()
+
+    return read
+
+
+def _liveness_check(role: str, liveness: dict, *, staff: bool = False):
     """Worker / beat liveness (ingestion.services.liveness): degraded, never down, when missing —
     the site serves without them, only the pipeline stalls. The worker's hostname, the beat's lock
     holder (host:pid:token) and the store's error only for staff."""
-    from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER, pipeline_liveness_get
+    from ingestion.services.liveness import EAGER_BEAT, EAGER_WORKER
 
-    liveness = pipeline_liveness_get()
     if liveness["mode"] == "eager":
         if role == "beat":  # nothing sends the schedule; not a fault of the embedded set-up
             return NOT_APPLICABLE, {"mode": "eager", "state": "not running", "detail": EAGER_BEAT}

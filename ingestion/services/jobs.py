@@ -113,11 +113,13 @@ def job_spec_get(*, name: str) -> JobSpec:
 
 # ---------------------------------------------------------------------------------------- locks
 @cache
-def redis_client_for(url: str):
-    """One client per URL per process (the job locks' and the liveness keys' Redis), short timeouts."""
+def redis_client_for(url: str, *, timeout: float = 5):
+    """One client per URL (and timeout) per process (the job locks' and the liveness keys' Redis),
+    short timeouts: 5 s for the locks and heartbeats of the worker and the beat; the liveness reads
+    someone waits on (/health, jobs/status) pass a shorter one (`liveness.pipeline_liveness_get`)."""
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"

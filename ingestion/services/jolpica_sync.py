@@ -56,7 +56,7 @@ from ingestion.models import (
 from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
-from ingestion.services.sync_runs import sync_runs_interrupt_stale
+from ingestion.services.sync_runs import sync_interrupted_reason, sync_runs_interrupt_stale
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import assign_shared_car_index, validate_classification
 from ingestion.signals import races_changed_send
@@ -1047,14 +1047,11 @@ def _sync_locked(
         # command. Races already done were committed one by one and stay; the cursor lets a
         # resumed run skip them.
         status = SyncStatus.INTERRUPTED
-        if isinstance(exc, KeyboardInterrupt):
-            reason = "interrupted by the user (Ctrl-C / SIGINT)"
-        elif isinstance(exc, SystemExit):
-            reason = "worker shut down during the run"
-        else:
-            reason = f"aborted: {exc.__class__.__name__}"
         summary.errors.append(
-            {"message": f"interrupted: {reason}; races finished before it were kept", "fatal": True}
+            {
+                "message": f"interrupted: {sync_interrupted_reason(exc)}; races finished before it were kept",
+                "fatal": True,
+            }
         )
         exc.sync_run_id = run.pk
         raise

@@ -44,11 +44,15 @@ EAGER_OVERDUE = f"n/a: the beat is {EAGER_BEAT}"
 KEEP_SECONDS = 86400  # a worker silent for a day is dropped from the list (its key expires too)
 
 
-def _redis():
+def _redis(*, timeout: float | None = None):
+    """The liveness store's client: the job locks' (5 s timeouts) for the heartbeats, which the
+    worker and the beat write from their own threads; `timeout` for a read someone waits on."""
     from ingestion.services.jobs import redis_client_for
 
     url = settings.JOB_LOCK_REDIS_URL
-    return redis_client_for(url) if url else None
+    if not url:
+        return None
+    return redis_client_for(url) if timeout is None else redis_client_for(url, timeout=timeout)
 
 
 def _entry(at: datetime, **extra) -> str:
@@ -157,10 +161,28 @@ def _seen(raw, *, now: datetime, max_silence: int) -> dict:
     }
 
 
+def pipeline_liveness_unreadable(*, error: str) -> dict:
+    """`pipeline_liveness_get`'s answer when the store cannot be read: worker and beat "unknown",
+    with `error` (for staff only: it may name hosts)."""
+    unknown = {"status": "unknown", "last_seen_at": None, "seconds_ago": None, "stopped_at": None, "name": "",
+               "error": error}  # fmt: skip
+    return {
+        "mode": "workers",
+        "detail": "liveness store unreadable",
+        "max_silence_seconds": settings.LIVENESS_MAX_SILENCE_SECONDS,
+        "worker": {**unknown, "workers": []},
+        "beat": unknown,
+    }
+
+
 def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
     """{mode, detail, max_silence_seconds, worker, beat}: `worker` is ok when any worker was seen
     within the threshold (each listed under `workers`), `beat` likewise; `status` "unknown" when the
-    store cannot be read. In the eager mode `worker` and `beat` are None."""
+    store cannot be read. In the eager mode `worker` and `beat` are None.
+
+    Callers wait on the answer (/health, jobs/status, the staff page): the store is read with
+    JOB_ENQUEUE_TIMEOUT as its socket timeouts, not the heartbeats' 5 s — a hung Redis (accepts,
+    never answers) cost 5 s per read."""
     max_silence = settings.LIVENESS_MAX_SILENCE_SECONDS
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {
@@ -172,23 +194,18 @@ def pipeline_liveness_get(*, now: datetime | None = None) -> dict:
         }
     now = now or timezone.now()
     try:
-        client = _redis()
+        client = _redis(timeout=settings.JOB_ENQUEUE_TIMEOUT)
         if client is not None:
-            workers_raw = {k.decode(): v for k, v in client.hgetall(WORKERS_KEY).items()}
-            beat_raw = client.get(BEAT_KEY)
+            pipe = client.pipeline(transaction=False)  # one round trip, one timeout at most
+            pipe.hgetall(WORKERS_KEY)
+            pipe.get(BEAT_KEY)
+            workers_hash, beat_raw = pipe.execute()
+            workers_raw = {k.decode(): v for k, v in workers_hash.items()}
         else:
             workers_raw = django_cache.get(WORKERS_KEY) or {}
             beat_raw = django_cache.get(BEAT_KEY)
     except Exception as exc:
-        unknown = {"status": "unknown", "last_seen_at": None, "seconds_ago": None, "stopped_at": None, "name": "",
-                   "error": f"{type(exc).__name__}: {str(exc)[:200]}"}  # fmt: skip
-        return {
-            "mode": "workers",
-            "detail": "liveness store unreadable",
-            "max_silence_seconds": max_silence,
-            "worker": {**unknown, "workers": []},
-            "beat": unknown,
-        }
+        return pipeline_liveness_unreadable(error=f"{type(exc).__name__}: {str(exc)[:200]}")
     workers = []
     for hostname, raw in sorted(workers_raw.items()):
         seen = _seen(raw, now=now, max_silence=max_silence)

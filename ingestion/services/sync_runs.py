@@ -9,7 +9,10 @@
 The row is created `running` on entry and finished on exit, with the same conventions as the Jolpica
 sync (`jolpica_sync`): `succeeded`, `partial` when errors were recorded but the run completed, `failed`
 when an exception escaped (the exception is added to `errors` as `{"message", "url"?, "fatal": True}`
-and re-raised), `interrupted` on KeyboardInterrupt. Every error entry has a readable `message`.
+and re-raised), `interrupted` on KeyboardInterrupt (Ctrl-C at the command) and SystemExit (the worker
+shutting down, SIGTERM, mid-run), with the reason `sync_interrupted_reason` gives, as the Jolpica sync
+says it. Every error entry has a readable `message`, and the escaping exception carries the run's id as
+`sync_run_id` (the commands name the run in their one-line message).
 
 A process killed outright (SIGKILL, the OOM killer, a lost host) records nothing on exit, and the OpenF1
 and weather syncs hold no lock a later run could judge it by (the Jolpica sync does:
@@ -60,6 +63,16 @@ PROCESS_SILENT_KEPT = {
 PROCESS_SILENT_KEPT_DEFAULT = "rows it had committed were kept, its counts were never recorded"
 
 
+def sync_interrupted_reason(exc: BaseException) -> str:
+    """Why a sync stopped short, for its SyncRun's errors (this recorder and the Jolpica sync):
+    KeyboardInterrupt is Ctrl-C at the command, SystemExit the worker shutting down (SIGTERM)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by the user (Ctrl-C / SIGINT)"
+    if isinstance(exc, SystemExit):
+        return "worker shut down during the run"
+    return f"aborted: {exc.__class__.__name__}"
+
+
 @dataclass
 class SyncRunRecorder:
     run: SyncRun
@@ -83,13 +96,23 @@ def sync_run_recorded(*, source: SyncSource, params: dict) -> Iterator[SyncRunRe
         status = SyncStatus.PARTIAL if recorder.errors else SyncStatus.SUCCEEDED
     except SourceError as exc:
         recorder.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
+        exc.sync_run_id = run.pk
         raise
-    except KeyboardInterrupt:
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # SystemExit (a BaseException) went past every handler here: the run was recorded `failed`
+        # with no error at all (QA rel #4)
         status = SyncStatus.INTERRUPTED
-        recorder.errors.append({"message": "interrupted: KeyboardInterrupt", "fatal": True})
+        recorder.errors.append(
+            {
+                "message": f"interrupted: {sync_interrupted_reason(exc)}; what it had committed was kept",
+                "fatal": True,
+            }
+        )
+        exc.sync_run_id = run.pk
         raise
-    except Exception as exc:
+    except BaseException as exc:  # an Exception, or another BaseException: failed, never without a reason
         recorder.errors.append({"message": f"{exc.__class__.__name__}: {exc}", "fatal": True})
+        exc.sync_run_id = run.pk
         raise
     finally:
         SyncRun.objects.filter(pk=recorder.run.pk).update(

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from statistics import fmean
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from ingestion.clients.openf1 import OpenF1Client, WeatherSample
@@ -154,16 +154,27 @@ def _observed_fetch(
             if summary is None:
                 counts["no_samples"].append(race.slug)
                 continue
-            with transaction.atomic():
-                result = upsert_rows(
-                    model=RaceWeather,
-                    rows=[{"race_id": race.pk, "source": WeatherSource.OPENF1.value, **summary}],
-                    key_fields=["race_id"],
-                )
-            for k in ("created", "updated", "unchanged"):
-                counts[k] += getattr(result, k)
-            if result.created or result.updated:
-                stored.append(race.slug)
+            result = None
+            try:
+                with transaction.atomic():
+                    result = upsert_rows(
+                        model=RaceWeather,
+                        rows=[{"race_id": race.pk, "source": WeatherSource.OPENF1.value, **summary}],
+                        key_fields=["race_id"],
+                    )
+            except DatabaseError:
+                result = None  # the commit failed: rolled back, nothing of this race stored
+                raise
+            finally:
+                # Counted once the block is left, also by an interrupt: Ctrl-C or a worker shutdown
+                # landing while the COMMIT was in flight surfaces only after the server's answer
+                # (psycopg waits for it), so the race is stored — it was left uncounted (the run
+                # said 11 created, 12 were stored) and out of `stored` (its pages not refreshed).
+                if result is not None:
+                    for k in ("created", "updated", "unchanged"):
+                        counts[k] += getattr(result, k)
+                    if result.created or result.updated:
+                        stored.append(race.slug)
     finally:  # the races stored before a failure too: their pages show the observed weather
         races_changed_send(sender=weather_observed_sync, race_ids=stored)
     counts["requests"] = client.requests_made

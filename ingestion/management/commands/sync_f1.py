@@ -13,6 +13,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from ingestion.clients.http import SourceError
+from ingestion.management.sync_exit import ctrl_c_exits_130
+from ingestion.management.sync_exit import sync_run_of as _run_of
 from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunning, jolpica_sync, parse_only
 
 
@@ -38,11 +40,6 @@ def parse_range(text: str, *, what: str, lo: int, hi: int) -> list[int]:
     return sorted(out)
 
 
-def _run_of(exc: BaseException) -> str:
-    run_id = getattr(exc, "sync_run_id", None)
-    return f" (SyncRun {run_id})" if run_id else ""
-
-
 class Command(BaseCommand):
     help = "Sync seasons from Jolpica-F1: idempotent, one transaction per race, resumable."
 
@@ -65,32 +62,27 @@ class Command(BaseCommand):
             only = parse_only(options["only"])
         except ValueError as exc:
             raise CommandError(f"--only: {exc}", returncode=2) from None  # a usage error, as argparse's
-        try:
-            summary = jolpica_sync(
-                seasons=seasons,
-                rounds=rounds,
-                only=only,
-                incremental=options["incremental"],
-                resume=not options["no_resume"],
-                progress=not options["json"] and sys.stderr.isatty(),
-            )
-        except SourceError as exc:
-            raise CommandError(
-                f"Sync failed{_run_of(exc)} (races committed so far are kept; rerun to resume): {exc}"
-            ) from None
-        except SyncAborted as exc:
-            raise CommandError(f"Sync interrupted{_run_of(exc)}: {exc}") from None
-        except SyncAlreadyRunning as exc:
-            raise CommandError(str(exc)) from None
-        except KeyboardInterrupt as exc:
-            raise CommandError(
-                f"Sync interrupted by Ctrl-C{_run_of(exc)}: races committed so far are kept; "
-                "rerun the same command to resume after them",
-                returncode=130,
-            ) from None
-        except Exception as exc:  # anything unforeseen: the run is marked failed with the message
-            message = " ".join(f"{exc.__class__.__name__}: {exc}".split())  # one line
-            raise CommandError(f"Sync failed{_run_of(exc)}: {message} (--traceback for details)") from exc
+        with ctrl_c_exits_130(kept="races committed so far are kept"):  # one line, exit 130
+            try:
+                summary = jolpica_sync(
+                    seasons=seasons,
+                    rounds=rounds,
+                    only=only,
+                    incremental=options["incremental"],
+                    resume=not options["no_resume"],
+                    progress=not options["json"] and sys.stderr.isatty(),
+                )
+            except SourceError as exc:
+                raise CommandError(
+                    f"Sync failed{_run_of(exc)} (races committed so far are kept; rerun to resume): {exc}"
+                ) from None
+            except SyncAborted as exc:
+                raise CommandError(f"Sync interrupted{_run_of(exc)}: {exc}") from None
+            except SyncAlreadyRunning as exc:
+                raise CommandError(str(exc)) from None
+            except Exception as exc:  # anything unforeseen: the run is marked failed with the message
+                message = " ".join(f"{exc.__class__.__name__}: {exc}".split())  # one line
+                raise CommandError(f"Sync failed{_run_of(exc)}: {message} (--traceback for details)") from exc
         data = summary.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(data, default=str))

@@ -5,7 +5,8 @@ manage.py sync_openf1 --seasons 2025 --results       # + practice/qualifying cla
 
 A session whose classification fails validation is rejected (message on stderr and in the results
 SyncRun's errors, status partial) and the others go on: the summary is printed and the command exits 0,
-as `sync_f1` does for a partial run. A source outage exits 1 (sessions ingested before it stay).
+as `sync_f1` does for a partial run. A source outage exits 1 (sessions ingested before it stay); Ctrl-C
+exits 130 with one line, as `sync_f1` (the SyncRun `interrupted`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import OpenF1Client
+from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.openf1_results import openf1_results_sync
 from ingestion.services.openf1_sessions import openf1_sessions_sync
 
@@ -48,12 +50,16 @@ class Command(BaseCommand):
     def handle(self, *args, seasons, results, **options):
         years = parse_seasons(seasons)
         client = OpenF1Client()
-        try:
-            counts = openf1_sessions_sync(seasons=years, client=client)
-            if results:
-                counts["results"] = openf1_results_sync(seasons=years, client=client)
-        except SourceError as exc:
-            raise CommandError(f"OpenF1 unavailable: {exc}") from exc
+        # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
+        with ctrl_c_exits_130(
+            kept="what was stored so far is kept", rerun="rerun the same command to finish"
+        ):
+            try:
+                counts = openf1_sessions_sync(seasons=years, client=client)
+                if results:
+                    counts["results"] = openf1_results_sync(seasons=years, client=client)
+            except SourceError as exc:
+                raise CommandError(f"OpenF1 unavailable: {exc}") from exc
         self.stdout.write(json.dumps(counts, default=str, indent=2))
         for message in counts.get("results", {}).get("rejected", []):
             self.stderr.write(self.style.WARNING(f"rejected: {message}"))

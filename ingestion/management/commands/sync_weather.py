@@ -2,6 +2,9 @@
 
 manage.py sync_weather --observed --seasons 2018-2026     # the quick start runs this
 manage.py sync_weather --forecast                         # upcoming races (also every 6 h by beat)
+
+A source outage exits 1; Ctrl-C exits 130 with one line (the SyncRun `interrupted`, races stored so
+far kept: the same command goes on with the rest).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from django.utils import timezone
 
 from ingestion.clients.http import SourceError
 from ingestion.management.commands.sync_openf1 import parse_seasons
+from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.weather_forecast import weather_forecasts_sync
 from ingestion.services.weather_observed import weather_observed_sync
 
@@ -32,11 +36,15 @@ class Command(BaseCommand):
         if not observed and not forecast:
             raise CommandError("choose --observed and/or --forecast")
         out = {}
-        try:
-            if observed:
-                out["observed"] = weather_observed_sync(seasons=parse_seasons(seasons), refresh=refresh)
-            if forecast:
-                out["forecast"] = weather_forecasts_sync()
-        except SourceError as exc:
-            raise CommandError(f"weather source unavailable: {exc}") from exc
+        # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
+        with ctrl_c_exits_130(
+            kept="races stored so far are kept", rerun="rerun the same command to fetch the rest"
+        ):
+            try:
+                if observed:
+                    out["observed"] = weather_observed_sync(seasons=parse_seasons(seasons), refresh=refresh)
+                if forecast:
+                    out["forecast"] = weather_forecasts_sync()
+            except SourceError as exc:
+                raise CommandError(f"weather source unavailable: {exc}") from exc
         self.stdout.write(json.dumps(out, default=str, indent=2))

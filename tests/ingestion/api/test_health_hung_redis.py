@@ -1,0 +1,83 @@
+"""/api/v1/health and jobs/status with a Redis that accepts connections and never answers (a hung
+Redis, a stuck failover): a real listener (tests/brokers.py `hung_port`) as the cache, the broker and
+the liveness store, through the real endpoints.
+
+Before the fix health never answered: the broker probe (kombu's `ensure_connection`) pinged the
+Redis transport with no socket timeout, so the request waited forever (gunicorn killed the worker
+after 30 s, the container's HEALTHCHECK failed a site that was serving), and past it the worker and
+beat liveness reads took 5 s each; jobs/status took 5.4 s. The bounds are generous (a loaded 2-core
+box) next to those numbers; they are correctness checks, not benchmarks.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from f1site.cache import breaker
+from tests.brokers import broker_url, hung_port, run_bounded
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL,
+        reason="needs the Redis set-up (REDIS_URL): eager mode has no broker probe and no Redis liveness",
+    ),
+]
+
+
+@pytest.fixture
+def hung_redis(settings):
+    """Every Redis the web talks to (cache, broker, job locks / liveness) is a listener that hangs."""
+    with hung_port() as port:
+        url = f"redis://127.0.0.1:{port}/0"
+        settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": url}}
+        settings.JOB_LOCK_REDIS_URL = url
+        breaker.reset()
+        with broker_url(url):
+            yield url
+        breaker.reset()
+
+
+def test_health_answers_within_seconds_with_the_redis_parts_down(api, hung_redis):
+    response, error, seconds = run_bounded(lambda: api.get("/api/v1/health"), timeout=60)
+    assert error is None, error
+    assert seconds < 5, f"health took {seconds:.1f} s with Redis hung"
+    body = response.json()
+    # the database is up and none of the Redis-backed checks is required: 200, degraded (as with a
+    # refused Redis), never 503
+    assert response.status_code == 200 and body["status"] == "degraded"
+    checks = body["checks"]
+    assert checks["database"]["status"] == "ok"
+    assert checks["broker"]["status"] == "down" and checks["broker"]["required"] is False
+    assert checks["cache"]["status"] == "down"
+    for role in ("worker", "beat"):
+        assert checks[role]["status"] == "degraded", checks[role]
+        assert checks[role]["detail"]["state"] == "unknown"
+    # each bounded: one connect budget for the broker (JOB_ENQUEUE_TIMEOUT), the liveness store not
+    # waited on again once the broker check found that same Redis server hung
+    assert checks["broker"]["latency_ms"] < (settings.JOB_ENQUEUE_TIMEOUT + 1.5) * 1000
+    assert checks["worker"]["latency_ms"] + checks["beat"]["latency_ms"] < 1000
+
+
+def test_health_tells_staff_why_the_liveness_store_was_not_read(api, staff_user, hung_redis):
+    # forced, not by JWT: the request runs in another thread, whose connection does not see the
+    # test's uncommitted user
+    api.force_authenticate(user=staff_user)
+    response, error, _ = run_bounded(lambda: api.get("/api/v1/health"), timeout=60)
+    assert error is None, error
+    checks = response.json()["checks"]
+    assert "Timeout" in checks["broker"]["detail"]["error"]
+    for role in ("worker", "beat"):
+        assert checks[role]["detail"]["error"].startswith("not read: the broker check found"), checks[role]
+
+
+def test_jobs_status_reads_the_liveness_store_within_the_enqueue_budget(api, hung_redis, settings):
+    settings.JOB_ENQUEUE_TIMEOUT = 1.0
+    response, error, seconds = run_bounded(lambda: api.get("/api/v1/jobs/status"), timeout=60)
+    assert error is None, error
+    assert response.status_code == 200
+    assert seconds < 3.5, f"jobs/status took {seconds:.1f} s with Redis hung"  # 5.4 s before
+    liveness = response.json()["liveness"]
+    assert liveness["detail"] == "liveness store unreadable"
+    assert liveness["worker"]["status"] == liveness["beat"]["status"] == "unknown"
