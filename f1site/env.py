@@ -2,9 +2,10 @@
 
 Every getter fails loudly (ImproperlyConfigured naming the variable) on a value it cannot parse,
 so a typo in production is a crash at start-up, not a silent default. An empty value (`NAME=`, a
-blanked line of `.env`) is the same as unset: the default applies. A blank boolean used to read as
-false, which turned off SECURE_SSL_REDIRECT or AXES_ENABLED without a word; a blank ALLOWED_HOSTS
-made every request a 400. The one exception is a rate-limit spec, where empty means unlimited.
+blanked line of `.env`) is the same as unset — the default applies — for booleans, numbers, choices
+and URLs: a blank boolean used to read as false, which turned off SECURE_SSL_REDIRECT or
+AXES_ENABLED without a word. Two kinds keep a meaning for empty: a rate-limit spec (unlimited) and a
+list (no items; a list that cannot be empty, ALLOWED_HOSTS, fails instead).
 """
 
 from __future__ import annotations
@@ -62,11 +63,18 @@ def env_float(name: str, default: float, *, lo: float | None = None, hi: float |
     return value
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
+def env_list(name: str, default: list[str], *, allow_empty: bool = True) -> list[str]:
+    """Comma-separated. An empty value is an empty list (`METRICS_ALLOWED_NETWORKS=`: token only),
+    unless `allow_empty` is False: then it fails loudly (`ALLOWED_HOSTS=` answered every request 400)."""
     raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None:
         return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not items and not allow_empty:
+        raise ImproperlyConfigured(
+            f"{name} is set but empty: give at least one value, or unset it for the default"
+        )
+    return items
 
 
 def env_choice(name: str, default: str, choices: set[str]) -> str:

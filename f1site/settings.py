@@ -43,7 +43,9 @@ if not DEBUG and (
         "SECRET_KEY is missing, a default or placeholder, or shorter than 32 characters while DEBUG is off. "
         "Set SECRET_KEY (e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))') or DEBUG=true."
     )
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"], allow_empty=False
+)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

@@ -51,21 +51,23 @@ def test_a_blank_value_is_unset_and_takes_the_default(monkeypatch, blank):
     assert env.env_bool("SOME_FLAG", True) is True
     assert env.env_bool("SOME_FLAG", False) is False
     monkeypatch.setenv("SOME_LIST", blank)
-    assert env.env_list("SOME_LIST", ["localhost"]) == ["localhost"]
+    assert env.env_list("SOME_LIST", ["127.0.0.1/32"]) == []  # a list may be empty: METRICS_ALLOWED_NETWORKS=
+    with pytest.raises(ImproperlyConfigured, match="SOME_LIST is set but empty"):
+        env.env_list("SOME_LIST", ["localhost"], allow_empty=False)  # ALLOWED_HOSTS= was every request a 400
 
 
 def test_blank_security_settings_keep_their_production_defaults():
     values = _settings_values(
-        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.AXES_ENABLED, s.AUTO_RETRAIN_ENABLED, s.ALLOWED_HOSTS",
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.AXES_ENABLED, s.AUTO_RETRAIN_ENABLED, s.METRICS_ALLOWED_NETWORKS",
         DEBUG="false",
         SECRET_KEY="k" * 50,
         SECURE_SSL_REDIRECT="",
         SESSION_COOKIE_SECURE="",
         AXES_ENABLED="",
         AUTO_RETRAIN_ENABLED="",
-        ALLOWED_HOSTS="",
+        METRICS_ALLOWED_NETWORKS="",
     )
-    assert values == "True True True True ['localhost', '127.0.0.1', '[::1]', 'testserver']"
+    assert values == "True True True True []"  # an empty allow-list: /metrics by token only
 
 
 def test_out_of_range_float_fails_loudly(monkeypatch):
@@ -136,6 +138,7 @@ def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
         ("SENTRY_DSN", "garbage"),  # sentry's BadDsn traceback did not name the variable
         ("CELERY_BROKER_URL", "notaurl"),  # failed at the first connection, "Name or service not known"
         ("CELERY_RESULT_BACKEND", "foo://x"),
+        ("ALLOWED_HOSTS", " , "),  # no host at all: every request a 400
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value):
