@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from f1site.metrics import multiprocess_enabled
 from f1site.observability import PitwallStateCollector
+from f1site.throttling import client_address
 
 logger = logging.getLogger("pitwall.observability")
 
@@ -52,11 +53,12 @@ def metrics_render() -> bytes:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    address = client_address(request)  # behind API_NUM_PROXIES proxies: the client's, not the proxy's
     if not metrics_scrape_allowed(
-        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        remote_addr=address,
         authorization=request.headers.get("Authorization", ""),
     ):
-        logger.warning("metrics scrape refused", extra={"remote_addr": request.META.get("REMOTE_ADDR")})
+        logger.warning("metrics scrape refused", extra={"remote_addr": address})
         return HttpResponse(
             "Forbidden: metrics need an allowed address or the bearer token\n",
             status=403,

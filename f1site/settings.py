@@ -307,6 +307,8 @@ AXES_ENABLED = env_bool("AXES_ENABLED", True)
 # client behind a shared address (an office NAT, the Next.js server) lock every staff login for an
 # hour by failing on any username.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address as the API throttles see it (API_NUM_PROXIES-aware), not REMOTE_ADDR alone.
+AXES_CLIENT_IP_CALLABLE = "f1site.throttling.client_address"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -237,6 +237,29 @@ def test_login_lockout_answers_in_the_api_error_shape(api, staff_user, django_us
     assert admin["Content-Type"].startswith("text/html") and b"locked" in admin.content.lower()
 
 
+@override_settings(AXES_ENABLED=True, AXES_FAILURE_LIMIT=2)
+def test_behind_a_proxy_a_lockout_is_the_clients_not_everyones(api, staff_user, settings):
+    """Security QA: axes read REMOTE_ADDR, the proxy's address for every client behind it, so ten
+    wrong passwords from anywhere locked a staff account for everyone for an hour. It now tells
+    clients apart as the throttles do (API_NUM_PROXIES)."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    via_proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    wrong = {"username": "steward", "password": "no"}
+    for _ in range(2):
+        api.post(
+            "/api/v1/auth/token/", wrong, format="json", HTTP_X_FORWARDED_FOR="203.0.113.66", **via_proxy
+        )
+    right = {"username": "steward", "password": "correct-horse-battery-staple"}
+    attacker = api.post(
+        "/api/v1/auth/token/", right, format="json", HTTP_X_FORWARDED_FOR="203.0.113.66", **via_proxy
+    )
+    assert attacker.status_code == 429  # that client is locked out of the account
+    owner = api.post(
+        "/api/v1/auth/token/", right, format="json", HTTP_X_FORWARDED_FOR="198.51.100.7", **via_proxy
+    )
+    assert owner.status_code == 200, owner.content
+
+
 # --- abuse resistance: NUL bytes, 2^63, oversized bodies ------------------------------------------
 @pytest.mark.parametrize(
     ("path", "expected"),

@@ -25,6 +25,17 @@ def test_metrics_refused_from_outside_the_allowlist_without_token(client, settin
     assert b"pitwall_" not in response.content
 
 
+def test_behind_a_proxy_metrics_judges_the_clients_address_not_the_proxys(client, settings):
+    """Security QA: behind a same-host proxy every request came from 127.0.0.1, so /metrics was
+    public. With API_NUM_PROXIES=1 the address the proxy saw is judged; a direct local scrape (no
+    X-Forwarded-For) is still the loopback it is."""
+    settings.METRICS_TOKEN = None
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxied = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.66")
+    assert proxied.status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+
 def test_metrics_token_admits_any_address_and_a_wrong_token_does_not(client, settings):
     settings.METRICS_TOKEN = "s3cret-token-for-tests"
     settings.METRICS_ALLOWED_NETWORKS = []  # token only: even loopback must present it
