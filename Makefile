@@ -21,7 +21,7 @@ up: setup ## fresh machine -> site with real data on :$(PORT)
 	DEBUG=$${DEBUG:-true} ./scripts/quickstart.sh
 
 run: setup
-	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 0.0.0.0:$(PORT)
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $${HOST:-127.0.0.1}:$(PORT)
 
 release: setup ## deploy step, once per deploy before start: checks, migrate, seed schedules, collectstatic
 	./scripts/release.sh

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Quick start (`make up`): a fresh machine -> database with real F1 data, trained models, predictions,
-# and the site on 0.0.0.0:${PORT:-8001}. Idempotent: re-running re-applies migrations, re-loads the
+# and the site on ${HOST:-127.0.0.1}:${PORT:-8001}. Idempotent: re-running re-applies migrations, re-loads the
 # data (0 created / 0 updated when nothing changed), trains only when no model is active (or
 # PITWALL_RETRAIN=1), and starts serving again.
 #
 # Data: $PITWALL_SHARED_DIR/data/ergast (the offline Ergast dump) when present, else `sync_f1` from
 # ERGAST_API_BASE (Jolpica, or the local mirror when pointed at it).
-# Env: PORT (8001), DEBUG (runserver when true, gunicorn otherwise), PITWALL_SHARED_DIR,
+# Env: PORT (8001), HOST (127.0.0.1: this machine only — a DEBUG site signs tokens with the public
+#      development SECRET_KEY, so anyone who reached it could forge a staff token), DEBUG (runserver when true, gunicorn otherwise), PITWALL_SHARED_DIR,
 #      PITWALL_DEV_SUPERUSER=1 (+ DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL; default admin/admin),
 #      PITWALL_QUICKSTART_WEATHER=0 to skip fetching observed race weather,
 #      PITWALL_QUICKSTART_SERVE=0 to stop after setup (no server).
@@ -134,12 +135,13 @@ log "setup finished in $((SECONDS - TOTAL))s"
 if ! truthy "${PITWALL_QUICKSTART_SERVE:-1}"; then
   exit 0
 fi
+HOST="${HOST:-127.0.0.1}"
 if truthy "${DEBUG:-false}"; then
-  log "serving (runserver, DEBUG) on http://0.0.0.0:$PORT"
-  exec "$PY" manage.py runserver "0.0.0.0:$PORT"
+  log "serving (runserver, DEBUG) on http://$HOST:$PORT"
+  exec "$PY" manage.py runserver "$HOST:$PORT"
 fi
 # The quick start serves plain http on this machine: without this, DEBUG off would 301 every page
 # to an https:// nobody serves here (only /api/v1/health is exempt). Set it true to keep the redirect.
 export SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-false}"
-log "serving (gunicorn, plain http: SECURE_SSL_REDIRECT=$SECURE_SSL_REDIRECT) on http://0.0.0.0:$PORT"
-exec "${BIN:+$BIN/}gunicorn" f1site.wsgi:application --bind "0.0.0.0:$PORT"
+log "serving (gunicorn, plain http: SECURE_SSL_REDIRECT=$SECURE_SSL_REDIRECT) on http://$HOST:$PORT"
+exec "${BIN:+$BIN/}gunicorn" f1site.wsgi:application --bind "$HOST:$PORT"
