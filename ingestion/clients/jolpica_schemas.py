@@ -12,12 +12,25 @@ field names, and a field may not share its name with its type.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Digits = Annotated[str, StringConstraints(pattern=r"^\d+$")]
 Number = Annotated[str, StringConstraints(pattern=r"^-?\d+(\.\d+)?$")]
+
+
+def web_url(value: object) -> str:
+    """An http(s) link as given, else "" — never another scheme. The links (Wikipedia pages) come from
+    upstream, are stored and served by the public API for the frontend to render as <a href>: a
+    `javascript:` one there would run in a fan's browser (security QA fed one through the mirror and
+    the API served it). Dropped rather than the race or driver rejected: a link is not data we use."""
+    text = "" if value is None else str(value).strip()
+    return text if re.match(r"(?i)^https?://[^\s]+$", text) else ""
+
+
+WebUrl = Annotated[str, BeforeValidator(web_url)]
 
 
 class _Model(BaseModel):
@@ -33,7 +46,7 @@ class LocationItem(_Model):
 
 class CircuitItem(_Model):
     circuitId: str = Field(min_length=1)
-    url: str = ""
+    url: WebUrl = ""
     circuitName: str = Field(min_length=1)
     Location: LocationItem
 
@@ -42,7 +55,7 @@ class DriverItem(_Model):
     driverId: str = Field(min_length=1)
     permanentNumber: Digits | None = None
     code: str | None = None
-    url: str = ""
+    url: WebUrl = ""
     givenName: str
     familyName: str
     dateOfBirth: dt.date | None = None
@@ -51,7 +64,7 @@ class DriverItem(_Model):
 
 class ConstructorItem(_Model):
     constructorId: str = Field(min_length=1)
-    url: str = ""
+    url: WebUrl = ""
     name: str = Field(min_length=1)
     nationality: str = ""
 
@@ -64,7 +77,7 @@ class SessionTime(_Model):
 class Race(_Model):
     season: Digits
     round: Digits
-    url: str = ""
+    url: WebUrl = ""
     raceName: str = Field(min_length=1)
     Circuit: CircuitItem
     date: dt.date

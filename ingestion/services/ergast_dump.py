@@ -47,6 +47,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ingestion.clients.jolpica_schemas import web_url
 from ingestion.models import (
     Circuit,
     CircuitType,
@@ -384,7 +385,7 @@ class _DumpLoader:
     def load_seasons(self) -> None:
         records = _read(self.directory, "seasons.csv", ["year", "url"])
         races = _read(self.directory, "races.csv", ["year"])
-        years = {int(r["year"]): _text(r["url"]) for r in records}
+        years = {int(r["year"]): web_url(r["url"]) for r in records}
         for r in races:  # a season a race refers to but seasons.csv lacks still gets a row
             years.setdefault(int(r["year"]), "")
         rows = [{"year": y, "url": url} for y, url in sorted(years.items()) if self._in_scope(y)]
@@ -414,7 +415,7 @@ class _DumpLoader:
                     "latitude": None if r["lat"] is None else float(r["lat"]),
                     "longitude": None if r["lng"] is None else float(r["lng"]),
                     "altitude": None if r["alt"] is None else int(float(r["alt"])),
-                    "url": _text(r["url"]),
+                    "url": web_url(r["url"]),
                     **extra,
                 }
             )
@@ -446,7 +447,7 @@ class _DumpLoader:
                 "family_name": _text(r["surname"]),
                 "date_of_birth": _date(r["dob"]),
                 "nationality": _text(r["nationality"]),
-                "url": _text(r["url"]),
+                "url": web_url(r["url"]),
             }
             for r in records
         ]
@@ -463,7 +464,7 @@ class _DumpLoader:
                 "ergast_id": int(r["constructorId"]),
                 "name": r["name"],
                 "nationality": _text(r["nationality"]),
-                "url": _text(r["url"]),
+                "url": web_url(r["url"]),
             }
             for r in records
         ]
@@ -532,7 +533,7 @@ class _DumpLoader:
                 "qualifying_start": starts["quali"][i],
                 "sprint_qualifying_start": starts["fp2"][i] if sq_weekend[i] else None,
                 "sprint_start": starts["sprint"][i],
-                "url": _text(r.url),
+                "url": web_url(r.url),
                 "ergast_id": int(r.raceId),
             }
             slug = existing.get(key) or new_slugs.get(key, slugs[key])

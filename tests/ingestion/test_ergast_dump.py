@@ -287,6 +287,28 @@ def test_malformed_rows_rejected_per_race_rest_loads(dump_copy):
     assert any("2021_uae" in e["message"] and "position_order" in e["message"] for e in run.errors)
 
 
+def test_links_that_are_not_http_are_dropped_not_stored(dump_copy):
+    """Security QA: a `javascript:` link in the data was stored and served by the public API for the
+    frontend to put in an <a href>. Only http(s) links are kept; the row itself loads."""
+    d = dump_copy
+    drivers = _csv(d, "drivers.csv")
+    (hamilton,) = [r for r in drivers if r["driverRef"] == "hamilton"]
+    hamilton["url"] = "javascript:alert(document.cookie)"
+    (verstappen,) = [r for r in drivers if r["driverRef"] == "max_verstappen"]
+    _write_csv(d, "drivers.csv", drivers)
+    races = _csv(d, "races.csv")
+    (monza,) = [r for r in races if r["year"] == "2021" and r["name"] == "Italian Grand Prix"]
+    monza["url"] = " JavaScript:alert(1)"
+    _write_csv(d, "races.csv", races)
+
+    ergast_dump_load(directory=d, seasons=range(2021, 2022))
+
+    assert Driver.objects.get(ref="hamilton").url == ""
+    assert Driver.objects.get(ref="max_verstappen").url == verstappen["url"].strip()
+    assert verstappen["url"].startswith("http")
+    assert Race.objects.get(season_id=2021, name="Italian Grand Prix").url == ""
+
+
 def test_upstream_swap_of_two_drivers_applies(dump_copy):
     d = dump_copy
     abu_dhabi = _race_id(d, 2021, "Abu Dhabi Grand Prix")
