@@ -188,6 +188,34 @@ def test_the_token_answers_are_the_schema_s(api, staff_user):
     assert set(refreshed.json()) == declared("/api/v1/auth/token/refresh/") == {"access"}
 
 
+def test_a_password_change_ends_the_tokens_issued_before_it(api, staff_user):
+    """Security QA: after a password change the old refresh token still minted access tokens and the
+    old access token still worked."""
+    credentials = {"username": "steward", "password": "correct-horse-battery-staple"}
+    pair = api.post("/api/v1/auth/token/", credentials, format="json").json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api.get("/api/v1/races").status_code == 200
+
+    staff_user.set_password("a-new-long-passphrase-42")
+    staff_user.save()
+    old_access = api.get("/api/v1/races")
+    assert old_access.status_code == 401
+    assert "password has been changed" in old_access.json()["error"]["message"]
+    api.credentials()
+    minted = api.post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    if minted.status_code == 200:  # simplejwt mints it, but it carries the old password's hash
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {minted.json()['access']}")
+        assert api.get("/api/v1/races").status_code == 401
+    else:
+        assert minted.status_code == 401
+    api.credentials()
+    fresh = api.post(
+        "/api/v1/auth/token/", {**credentials, "password": "a-new-long-passphrase-42"}, format="json"
+    ).json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {fresh['access']}")
+    assert api.get("/api/v1/races").status_code == 200
+
+
 def test_an_invalid_jwt_answers_401_with_its_own_code(api, ergast_data, staff_user):
     """simplejwt's InvalidToken has a dict detail: its "code" (token_not_valid) is the error code,
     not a bare "error" with the useful code hidden in details."""
