@@ -12,32 +12,11 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
 from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.management.sync_exit import sync_run_of as _run_of
 from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunning, jolpica_sync, parse_only
-
-
-def parse_range(text: str, *, what: str, lo: int, hi: int) -> list[int]:
-    """'2018-2026', '2021' or '1,3,5-7' -> sorted ints within [lo, hi]; a malformed or out-of-range
-    value is a usage error (exit 2, as argparse's own)."""
-    out: set[int] = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        first, _, last = part.partition("-")
-        try:
-            start, stop = int(first), int(last or first)
-        except ValueError:
-            raise CommandError(
-                f"--{what} must look like 2018-2026, 2021 or 1,3,5-7; not {text!r}", returncode=2
-            ) from None
-        if not (lo <= start <= stop <= hi):
-            raise CommandError(
-                f"--{what} {part!r}: expected values {lo}..{hi} with start <= end", returncode=2
-            )
-        out.update(range(start, stop + 1))
-    if not out:
-        raise CommandError(f"--{what} is empty", returncode=2)
-    return sorted(out)
 
 
 class Command(BaseCommand):
@@ -56,8 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     def handle(self, *args, **options):
-        seasons = parse_range(options["seasons"], what="seasons", lo=1950, hi=2100)
-        rounds = parse_range(options["rounds"], what="rounds", lo=1, hi=40) if options["rounds"] else None
+        seasons = ranges_parse(options["seasons"], what="seasons", lo=1950, hi=2100)
+        rounds = ranges_parse(options["rounds"], what="rounds", lo=1, hi=40) if options["rounds"] else None
         try:
             only = parse_only(options["only"])
         except ValueError as exc:

@@ -16,28 +16,12 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import OpenF1Client
 from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.openf1_results import openf1_results_sync
 from ingestion.services.openf1_sessions import openf1_sessions_sync
-
-
-def parse_seasons(text: str) -> list[int]:
-    """'2023-2026' or '2021,2023' -> years; CommandError on anything else."""
-    years: set[int] = set()
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            first, _, last = part.partition("-")
-            lo, hi = int(first), int(last or first)
-            if not (1950 <= lo <= hi <= 2100):
-                raise ValueError
-            years.update(range(lo, hi + 1))
-    except ValueError:
-        raise CommandError(f"--seasons {text!r}: use e.g. 2023-2026 or 2021,2023") from None
-    if not years:
-        raise CommandError("--seasons is empty")
-    return sorted(years)
 
 
 class Command(BaseCommand):
@@ -48,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--results", action="store_true", help="ingest practice/qualifying results")
 
     def handle(self, *args, seasons, results, **options):
-        years = parse_seasons(seasons)
+        years = ranges_parse(seasons)
         client = OpenF1Client()
         # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
         with ctrl_c_exits_130(

@@ -14,8 +14,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
-from ingestion.management.commands.sync_openf1 import parse_seasons
 from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.weather_forecast import weather_forecasts_sync
 from ingestion.services.weather_observed import weather_observed_sync
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         ):
             try:
                 if observed:
-                    out["observed"] = weather_observed_sync(seasons=parse_seasons(seasons), refresh=refresh)
+                    out["observed"] = weather_observed_sync(seasons=ranges_parse(seasons), refresh=refresh)
                 if forecast:
                     out["forecast"] = weather_forecasts_sync()
             except SourceError as exc:

@@ -3,6 +3,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from f1site.cli import ranges_parse
 from predictions.ml.metrics import BRIER_METRICS, RANK_METRICS
 from predictions.services.backtest import BacktestArgumentError, backtest_run
 
@@ -11,21 +12,8 @@ MAX_WINDOW = 200  # seasons; more than the whole history, so it means "every ear
 
 
 def parse_seasons(value: str) -> list[int]:
-    """The seasons as a sorted set: `2024,2024` is one season (backtested twice it doubled every
-    race's rows and the metrics with them)."""
-    try:
-        if "-" in value:
-            a, b = (int(x) for x in value.split("-", 1))
-            if b < a:
-                raise ValueError
-            seasons = [a, b]
-        else:
-            seasons = sorted({int(x) for x in value.split(",")})
-    except ValueError:
-        raise CommandError(f"--seasons {value!r}: use 2023-2025 or 2023,2025") from None
-    if not all(SEASONS[0] <= s <= SEASONS[1] for s in seasons):
-        raise CommandError(f"--seasons {value!r}: seasons run from {SEASONS[0]} to {SEASONS[1]}")
-    return list(range(seasons[0], seasons[1] + 1)) if "-" in value else seasons
+    """`--seasons`: a sorted set within SEASONS (f1site.cli.ranges_parse, as the sync commands)."""
+    return ranges_parse(value, what="seasons", lo=SEASONS[0], hi=SEASONS[1])
 
 
 def _int_between(minimum: int, maximum: int | None = None):
