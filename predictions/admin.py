@@ -45,7 +45,7 @@ class ModelVersionAdmin(ViewOnlyAdmin):
             return f"pruned {obj.artifact_pruned_at:%Y-%m-%d}"
         return "on disk" if Path(obj.artifact_path).exists() else "missing"
 
-    @admin.action(description="Activate this model version (roll back / forward)")
+    @admin.action(description="Activate this model version (roll back / forward)", permissions=["operate"])
     def activate_version(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
@@ -68,7 +68,9 @@ class ModelVersionAdmin(ViewOnlyAdmin):
         )
         _refresh_upcoming(self, request, reason="model_activated")
 
-    @admin.action(description="Retrain models on the latest data (and activate; as a job)")
+    @admin.action(
+        description="Retrain models on the latest data (and activate; as a job)", permissions=["operate"]
+    )
     def retrain_models(self, request, queryset):
         # A job, not the web request: training takes 3-15 s, more under load, and gunicorn ends a
         # request at 30 s. The job activates the new version and refreshes the upcoming races.
@@ -145,7 +147,8 @@ class PredictionAdmin(ViewOnlyAdmin):
     actions = ["regenerate_predictions"]
 
     @admin.action(
-        description="Regenerate predictions for the selected rows' races (new records when changed)"
+        description="Regenerate predictions for the selected rows' races (new records when changed)",
+        permissions=["operate"],
     )
     def regenerate_predictions(self, request, queryset):
         # Through the API's regeneration service (inline), not prediction_generate directly: each

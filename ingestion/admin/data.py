@@ -5,6 +5,9 @@ Staff can correct a result by hand: saving a RaceResult / SprintResult / Qualify
 in their SyncRun (as a warning) instead of overwriting it. SyncRun is read-only. The "resync race"
 action re-fetches the selected races from Jolpica: queued to a worker (`ingestion.services.resync`,
 a JobRun to follow), or in the embedded mode run in the request (`ingestion.services.jolpica_sync`).
+
+Both actions need the model's "Can change" permission, not just "view": resync `ingestion.change_race`,
+release `ingestion.change_raceresult` / `change_sprintresult` / `change_qualifyingresult`.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ class RaceAdmin(admin.ModelAdmin):
         url = reverse("admin:ingestion_raceresult_changelist") + f"?race__id__exact={obj.pk}"
         return format_html('<a href="{}">results</a>', url)
 
-    @admin.action(description="Resync selected races from Jolpica")
+    @admin.action(description="Resync selected races from Jolpica", permissions=["change"])
     def resync_race(self, request, queryset):
         """With a worker: queue the sync (ingestion.services.resync) and point to its job run — a sync
         in the request outlasted gunicorn's 30 s timeout (46 races took 43.5 s at Jolpica's 4/s).
@@ -234,7 +237,10 @@ class _ClassificationAdmin(admin.ModelAdmin):
         obj.manually_corrected = True
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Release manual correction (the next sync may overwrite these rows)")
+    @admin.action(
+        description="Release manual correction (the next sync may overwrite these rows)",
+        permissions=["change"],
+    )
     def release_manual_correction(self, request, queryset):
         released = queryset.filter(manually_corrected=True).update(manually_corrected=False)
         self.message_user(request, f"{released} row(s) released; the next sync applies the upstream values.")

@@ -6,6 +6,12 @@ crontab or interval there and the running beat (DatabaseScheduler) picks it up w
 "Run now" on a job run re-queues that job at once and reports whether the broker took it (an error
 message, not "Queued", when it is down); in the embedded mode (CELERY_TASK_ALWAYS_EAGER, no worker)
 it runs the job right away.
+
+Who may run what: an action that changes anything needs a permission beyond "view". On a view-only
+admin it is the model's own "Can change" permission (`has_operate_permission`: nothing else uses it
+there, since no row is edited by hand), e.g. `ingestion.change_jobrun` for "Run now"; the periodic
+tasks' actions need `django_celery_beat.change_periodictask`. Django neither offers nor runs an
+action the user lacks the permission for (a forged POST gets "No action selected.").
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
@@ -28,7 +35,16 @@ class ViewOnlyAdmin(admin.ModelAdmin):
     """View only: no add, change or delete (no action, no button); an admin's own actions still run,
     and call services. For history and audit records — here job runs (the weekly job prunes them
     after JOB_RUN_RETENTION_DAYS), OpenF1 sessions with their results-ingested and live markers and
-    their live snapshots (pruned weekly too); also sync runs and the prediction engine's records."""
+    their live snapshots (pruned weekly too); also sync runs and the prediction engine's records.
+
+    Actions that change state declare `permissions=["operate"]`: the model's own "Can change"
+    permission, asked of the user directly, since `has_change_permission` is False here for everyone
+    (superusers included). Without it a staff user with "view" saw and ran every action (QA sec #1)."""
+
+    def has_operate_permission(self, request) -> bool:
+        """May the user run this admin's actions: `<app>.change_<model>` (superusers: always)."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
     def has_add_permission(self, request):
         return False
@@ -72,7 +88,7 @@ class JobRunAdmin(ViewOnlyAdmin):
     def pretty_counts(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.counts, indent=2, default=str))
 
-    @admin.action(description="Run these jobs again now")
+    @admin.action(description="Run these jobs again now", permissions=["operate"])
     def run_now(self, request, queryset):
         from ingestion.services.jobs import job_spec_get
 
@@ -146,9 +162,25 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
 
     Upstream publishes with Celery's defaults (~19 s of retries with Redis down, then a 500); here a
     pipeline job goes through `job_enqueue` (its expiry, eager mode) and any other task through
-    `task_publish` (its args, kwargs and queue), both failing fast with a message per task."""
+    `task_publish` (its args, kwargs and queue), both failing fast with a message per task.
 
-    @admin.action(description="Run selected tasks")
+    Every action needs `django_celery_beat.change_periodictask`, like editing a schedule: upstream's
+    declare no permission, so a staff user with "view" could run, enable, disable or toggle every
+    schedule. Its enable / disable / toggle are re-declared here with the permission."""
+
+    @admin.action(description=BeatPeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"])
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, queryset)
+
+    @admin.action(description="Run selected tasks", permissions=["change"])
     def run_tasks(self, request, queryset):
         from f1site.celery import task_publish
         from ingestion.services.jobs import job_specs

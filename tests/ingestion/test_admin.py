@@ -27,6 +27,7 @@ from ingestion.models import (
     WeatherForecast,
 )
 from ingestion.services.ergast_dump import ergast_dump_load
+from tests.factories import RaceFactory
 
 DATA_MODELS = [
     Season,
@@ -440,3 +441,99 @@ def test_resync_job_waits_for_another_jolpica_sync_then_records_the_failure(mirr
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED and "another Jolpica sync kept running" in run.error
     assert mirror.requests()["total"] == 0
+
+
+# --- who may run the actions (QA security #1) --------------------------------------------------
+
+
+def test_every_admin_action_declares_the_permission_it_needs():
+    """A custom action with no `permissions` is offered to anyone who can see the list, "view" alone
+    included (QA security #1: a read-only staff user activated model versions, released manual
+    corrections, disabled every beat schedule). That holds for actions added later, and for those a
+    third-party admin brings (django-celery-beat's enable / disable / toggle / run)."""
+    undeclared = [
+        f"{model._meta.label}: {name}"
+        for model, model_admin in admin.site._registry.items()
+        for func, name, _ in model_admin._get_base_actions()
+        if not getattr(func, "allowed_permissions", ())
+    ]
+    assert undeclared == []
+
+
+def _resync_enqueues(monkeypatch) -> list:
+    """races_resync_enqueue recording its races and writing its JobRun, as with a worker."""
+    from ingestion.models import JobRun, JobStatus
+
+    queued = []
+
+    def enqueue(*, races):
+        queued.append(sorted(r.slug for r in races))
+        return JobRun.objects.create(job="races_resync", status=JobStatus.RUNNING)
+
+    monkeypatch.setattr("ingestion.services.resync.races_resync_enqueue", enqueue)
+    monkeypatch.setattr("ingestion.tasks.job_enqueue_runs_inline", lambda: False)
+    return queued
+
+
+def test_view_only_staff_cannot_resync_races(db, monkeypatch):
+    from ingestion.models import JobRun
+    from tests.admin_checks import assert_action_refused, staff_client
+
+    race = RaceFactory()
+    queued = _resync_enqueues(monkeypatch)
+    assert_action_refused(staff_client("view"), Race, "resync_race", [race.pk])
+    assert queued == [] and not JobRun.objects.filter(job="races_resync").exists()
+
+
+def test_staff_with_change_race_can_resync(db, monkeypatch):
+    from ingestion.models import JobRun
+    from tests.admin_checks import action_post, offered_actions, staff_client
+
+    race = RaceFactory()
+    queued = _resync_enqueues(monkeypatch)
+    operator = staff_client("ingestion.change_race")
+    assert offered_actions(operator, Race) == ["resync_race"]  # no "Delete selected": no delete permission
+    response = action_post(operator, Race, "resync_race", [race.pk])
+    assert queued == [[race.slug]] and JobRun.objects.filter(job="races_resync").count() == 1
+    assert str(next(iter(response.context["messages"]))).startswith(
+        f"Queued: resync of {race.season_id} rounds [{race.round}] from Jolpica."
+    )
+
+
+def _corrected(model):
+    from tests.factories import QualifyingResultFactory, RaceResultFactory
+
+    if model is QualifyingResult:
+        return QualifyingResultFactory(manually_corrected=True)
+    if model is SprintResult:  # no factory: a race result's values, on the fields a sprint has
+        result = RaceResultFactory(manually_corrected=True)
+        names = {f.attname for f in SprintResult._meta.concrete_fields} - {"id"}
+        values = {f.attname: getattr(result, f.attname) for f in RaceResult._meta.concrete_fields}
+        return SprintResult.objects.create(**{k: v for k, v in values.items() if k in names})
+    return RaceResultFactory(manually_corrected=True)
+
+
+CORRECTED_MODELS = [RaceResult, SprintResult, QualifyingResult]
+
+
+@pytest.mark.parametrize("model", CORRECTED_MODELS, ids=lambda m: m.__name__)
+def test_view_only_staff_cannot_release_a_manual_correction(db, model):
+    from tests.admin_checks import assert_action_refused, staff_client
+
+    result = _corrected(model)
+    assert_action_refused(staff_client("view"), model, "release_manual_correction", [result.pk])
+    result.refresh_from_db()
+    assert result.manually_corrected is True
+
+
+@pytest.mark.parametrize("model", CORRECTED_MODELS, ids=lambda m: m.__name__)
+def test_staff_with_change_permission_can_release_a_manual_correction(db, model):
+    from tests.admin_checks import action_post, offered_actions, staff_client
+
+    result = _corrected(model)
+    operator = staff_client(f"ingestion.change_{model._meta.model_name}")
+    assert offered_actions(operator, model) == ["release_manual_correction"]
+    response = action_post(operator, model, "release_manual_correction", [result.pk])
+    assert response.status_code == 200
+    result.refresh_from_db()
+    assert result.manually_corrected is False

@@ -166,3 +166,121 @@ def test_a_sync_runs_counts_of_every_kind_are_shown(admin_client):
         )
 
     assert changed(jolpica) == "21 / 1" and changed(observed) == "173 / 0" and changed(forecast) == "-"
+
+
+# --- who may run the actions (QA security #1) --------------------------------------------------
+# A staff user with only "view" permissions ran jobs and disabled every beat schedule from here.
+
+
+def _job_enqueues(monkeypatch) -> list:
+    sent = []
+    monkeypatch.setattr("ingestion.tasks.job_enqueue", lambda *, name: sent.append(name))
+    monkeypatch.setattr("ingestion.tasks.job_enqueue_runs_inline", lambda: False)
+    return sent
+
+
+@pytest.mark.django_db
+def test_view_only_staff_cannot_run_jobs_now(monkeypatch):
+    from tests.admin_checks import assert_action_refused, staff_client
+
+    run = JobRun.objects.create(job="cache_cleanup", status=JobStatus.SUCCEEDED)
+    sent = _job_enqueues(monkeypatch)
+    assert_action_refused(staff_client("view"), JobRun, "run_now", [run.pk])
+    assert sent == [] and list(JobRun.objects.all()) == [run]
+
+
+@pytest.mark.django_db
+def test_staff_with_change_jobrun_can_run_jobs_now(monkeypatch):
+    from tests.admin_checks import action_post, offered_actions, staff_client
+
+    run = JobRun.objects.create(job="cache_cleanup", status=JobStatus.SUCCEEDED)
+    sent = _job_enqueues(monkeypatch)
+    operator = staff_client("ingestion.change_jobrun")
+    assert offered_actions(operator, JobRun) == ["run_now"]
+    response = action_post(operator, JobRun, "run_now", [run.pk])
+    assert sent == ["cache_cleanup"]
+    assert [str(m) for m in response.context["messages"]] == ["Queued: cache_cleanup"]
+
+
+BEAT_ACTIONS = ["enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks"]
+
+
+def _schedules():
+    """The seeded schedule (migration ingestion/0004), all enabled."""
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = PeriodicTask.objects.filter(name__in=["cache_cleanup", "daily_results_sync"])
+    assert tasks.count() == 2
+    tasks.update(enabled=True)
+    return PeriodicTask, [t.pk for t in tasks]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", BEAT_ACTIONS)
+def test_view_only_staff_cannot_touch_the_schedule(monkeypatch, action):
+    from tests.admin_checks import assert_action_refused, staff_client
+
+    PeriodicTask, pks = _schedules()
+    sent = _job_enqueues(monkeypatch)
+    before = list(PeriodicTask.objects.filter(pk__in=pks).values_list("pk", "enabled", "last_run_at"))
+    assert_action_refused(staff_client("view"), PeriodicTask, action, pks)
+    assert sent == []
+    assert list(PeriodicTask.objects.filter(pk__in=pks).values_list("pk", "enabled", "last_run_at")) == before
+
+
+@pytest.mark.django_db
+def test_staff_with_change_periodictask_can_run_and_switch_schedules(monkeypatch):
+    from tests.admin_checks import action_post, offered_actions, staff_client
+
+    PeriodicTask, pks = _schedules()
+    sent = _job_enqueues(monkeypatch)
+    operator = staff_client("django_celery_beat.change_periodictask")
+    assert offered_actions(operator, PeriodicTask) == BEAT_ACTIONS  # no "Delete selected"
+
+    def enabled():
+        return set(PeriodicTask.objects.filter(pk__in=pks).values_list("enabled", flat=True))
+
+    action_post(operator, PeriodicTask, "disable_tasks", pks)
+    assert enabled() == {False}
+    action_post(operator, PeriodicTask, "toggle_tasks", pks)
+    assert enabled() == {True}
+    action_post(operator, PeriodicTask, "disable_tasks", pks)
+    action_post(operator, PeriodicTask, "enable_tasks", pks)
+    assert enabled() == {True}
+    action_post(operator, PeriodicTask, "run_tasks", pks)
+    assert sent == ["cache_cleanup", "daily_results_sync"]
+
+
+@pytest.mark.django_db
+def test_superusers_are_offered_every_pipeline_action(admin_client):
+    from django_celery_beat.models import PeriodicTask
+
+    from tests.admin_checks import offered_actions
+
+    assert offered_actions(admin_client, JobRun) == ["run_now"]
+    assert offered_actions(admin_client, PeriodicTask) == ["delete_selected", *BEAT_ACTIONS]
+
+
+@pytest.mark.django_db
+def test_view_only_staff_cannot_clean_up_access_attempts():
+    """django-axes' own action deleted expired attempts for a "view" user too; it needs delete now."""
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    from tests.admin_checks import action_post, assert_action_refused, offered_actions, staff_client
+
+    attempt = AccessAttempt.objects.create(
+        username="someone", ip_address="203.0.113.9", failures_since_start=1
+    )
+    expired = AccessAttempt.objects.create(username="other", ip_address="203.0.113.9", failures_since_start=1)
+    AccessAttempt.objects.filter(pk=expired.pk).update(attempt_time=timezone.now() - timedelta(days=2))
+    assert_action_refused(staff_client("view"), AccessAttempt, "cleanup_expired_attempts", [attempt.pk])
+    assert AccessAttempt.objects.count() == 2
+    operator = staff_client("axes.view_accessattempt", "axes.delete_accessattempt", username="operator")
+    assert "cleanup_expired_attempts" in offered_actions(operator, AccessAttempt)
+    # upstream's action was a 500 here (request.axes_attempt_time unset outside a login)
+    response = action_post(operator, AccessAttempt, "cleanup_expired_attempts", [attempt.pk])
+    assert [str(m) for m in response.context["messages"]] == ["Cleaned up 1 expired access attempts."]
+    assert list(AccessAttempt.objects.all()) == [attempt]

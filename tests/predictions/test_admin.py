@@ -11,9 +11,15 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from ingestion.models import Driver, Race, Team
+from ingestion.models import Driver, JobRun, Race, Team
 from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
-from tests.admin_checks import assert_admin_cannot_delete
+from tests.admin_checks import (
+    action_post,
+    assert_action_refused,
+    assert_admin_cannot_delete,
+    offered_actions,
+    staff_client,
+)
 from tests.conftest import in_season
 from tests.factories import (
     ModelVersionFactory,
@@ -423,3 +429,105 @@ def test_activation_with_the_broker_refusing_keeps_the_activation_and_says_the_r
     assert "daily job's catch-up" in refused[1]
     assert ModelVersion.objects.get(is_active=True) == second_model
     assert elapsed < 10, f"the refused broker took {elapsed:.1f} s to be reported"
+
+
+# --- who may run the actions (QA security #1) --------------------------------------------------
+# A staff user with only "view" permissions was offered, and ran, every action: activate a version,
+# retrain, regenerate. ViewOnlyAdmin's change permission is False for everyone, so each action now
+# asks for the model's "Can change" permission directly (superusers have it).
+
+
+def _fake_activate(calls):
+    def activate(*, version):  # what the service does to the rows, without an artifact on disk
+        calls.append(version.label)
+        ModelVersion.objects.filter(is_active=True).update(is_active=False)
+        ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+        return version
+
+    return activate
+
+
+def _publishes(monkeypatch) -> list:
+    sent = []
+    monkeypatch.setattr("f1site.celery.task_publish", lambda **kw: sent.append(kw["name"]))
+    return sent
+
+
+def test_view_only_staff_cannot_activate_or_retrain(db, monkeypatch):
+    older = ModelVersionFactory(label="v-older")
+    active = ModelVersionFactory(label="v-active", is_active=True)
+    activated, sent = [], _publishes(monkeypatch)
+    monkeypatch.setattr("predictions.admin.model_version_activate", _fake_activate(activated))
+    viewer = staff_client("view")
+
+    assert_action_refused(viewer, ModelVersion, "activate_version", [older.pk])
+    assert_action_refused(viewer, ModelVersion, "retrain_models", [older.pk])
+    assert activated == [] and sent == []
+    assert list(ModelVersion.objects.filter(is_active=True)) == [active]
+
+
+def test_staff_with_change_modelversion_can_activate_and_retrain(db, monkeypatch):
+    older = ModelVersionFactory(label="v-older")
+    ModelVersionFactory(label="v-active", is_active=True)
+    activated, sent = [], _publishes(monkeypatch)
+    monkeypatch.setattr("predictions.admin.model_version_activate", _fake_activate(activated))
+    monkeypatch.setattr("predictions.admin._refresh_upcoming", lambda *a, **kw: None)
+    monkeypatch.setattr("ingestion.tasks.job_enqueue_runs_inline", lambda: False)
+    operator = staff_client("predictions.change_modelversion")
+
+    assert offered_actions(operator, ModelVersion) == ["activate_version", "retrain_models"]
+    response = action_post(operator, ModelVersion, "activate_version", [older.pk])
+    assert "Model version v-older is now the active model." in [str(m) for m in response.context["messages"]]
+    assert activated == ["v-older"]
+    assert list(ModelVersion.objects.filter(is_active=True)) == [older]
+    response = action_post(operator, ModelVersion, "retrain_models", [older.pk])
+    assert sent == ["predictions.tasks.model_retrain"]
+    assert "Queued: model_retrain" in [str(m) for m in response.context["messages"]]
+    # still no editing by hand: the change permission only opens the actions
+    model_admin, request = admin.site._registry[ModelVersion], response.wsgi_request
+    assert not model_admin.has_change_permission(request) and not model_admin.has_delete_permission(request)
+
+
+def test_view_only_staff_cannot_regenerate_predictions(ergast_data, monkeypatch):
+    prediction = _prediction()
+    started = []
+    monkeypatch.setattr(
+        "predictions.services.regeneration.regeneration_start", lambda **kw: started.append(kw)
+    )
+    before = Prediction.objects.count()
+    viewer = staff_client("view")
+
+    assert_action_refused(viewer, Prediction, "regenerate_predictions", [prediction.pk])
+    assert started == [] and Prediction.objects.count() == before
+    assert not JobRun.objects.filter(job__startswith="predictions_regenerate").exists()
+
+
+def test_staff_with_change_prediction_can_regenerate(ergast_data, monkeypatch):
+    from types import SimpleNamespace
+
+    prediction = _prediction()
+    started = []
+
+    def start(*, race, stage, background):
+        started.append(race.slug)
+        return SimpleNamespace(run=None, duplicate=False, stored_nothing=True, job={})
+
+    monkeypatch.setattr("predictions.services.regeneration.regeneration_start", start)
+    operator = staff_client("predictions.change_prediction")
+
+    assert offered_actions(operator, Prediction) == ["regenerate_predictions"]
+    response = action_post(operator, Prediction, "regenerate_predictions", [prediction.pk])
+    assert started == ["2024_bahrain"]
+    assert [str(m) for m in response.context["messages"]] == [
+        "Unchanged (same model version and inputs; current predictions kept): "
+        "2024_bahrain (stored by a pipeline refresh)."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "actions"),
+    [(ModelVersion, ["activate_version", "retrain_models"]), (Prediction, ["regenerate_predictions"])],
+    ids=["ModelVersion", "Prediction"],
+)
+def test_superusers_are_offered_every_action(db, admin_client, model, actions):
+    assert offered_actions(admin_client, model) == actions
