@@ -32,7 +32,7 @@ from rest_framework.exceptions import Throttled
 
 from analytics import charts, selectors
 from f1site import cache as f1cache
-from f1site.throttling import expensive_charge
+from f1site.throttling import expensive_charge, page_render_charge
 from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
@@ -58,27 +58,73 @@ logger = logging.getLogger(__name__)
 def read_only_page(view):
     """GET and HEAD only, 405 for anything else. CSRF-exempt so a POST gets that 405, not the CSRF
     middleware's 403 (which runs first): these views never act on an unsafe method, so there is no
-    state change to protect."""
+    state change to protect. Every render counts against the client's PAGE_THROTTLE: a page-cached
+    view (`_page_cache`) charges only its cache misses, any other view each request."""
+    if not getattr(view, "page_cached", False):
+        view = _render_throttled(view)
     return csrf_exempt(require_safe(view))
 
 
-def _page_cache(ttl_setting: str):
-    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by path + query + kind
-    of request (`_request_kind`: plain page, HTMX partial, htmx history restore), with the view's
-    `Vary` header (the HTMX partials vary on `HX-Request` and `HX-History-Restore-Request`) and its
-    `HX-*` response headers.
+def _render_throttled(view):
+    """Charge the client's 'page' bucket (PAGE_THROTTLE) before running `view`; over it, the site's
+    429 page. The pages had no rate limit (only the API's views were throttled): QA sec #3."""
 
-    Staff and logged-in users always get a fresh render (their pages differ: the staff nav link).
-    Only 200 answers are kept; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that follow
-    predictions and results, `CACHE_TTL_STANDINGS` for season pages).
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            page_render_charge(request)
+        except Throttled as exc:
+            return _too_many_requests(request, max(1, round(exc.wait or 1)))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
+    """429 with `Retry-After`, the site's own error page (`templates/429.html`), never cached. An
+    htmx request gets it too: htmx swaps nothing on a 4xx, so the page stays as it was."""
+    response = render(request, "429.html", {"retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def _page_cache(ttl_setting: str, *, reads: tuple[str, ...] = (), reads_prefix: str = ""):
+    """Cache a page's rendered HTML for anonymous GETs and HEADs (fans), keyed by the view and its
+    URL arguments (as converted: a race id in any case is the canonical one), the query
+    parameters the view reads (`reads`, plus any starting with `reads_prefix`: the what-if's
+    `grid_…`) in canonical order, and the kind of request (`_request_kind`: plain page, HTMX
+    partial, htmx history restore), with the view's `Vary` header (the HTMX partials vary on
+    `HX-Request` and `HX-History-Restore-Request`) and its `HX-*` response headers.
+
+    Any other parameter (`?utm=…`, `?fbclid=…`) is not in the key: the page ignores it, so the URL
+    shares the entry of the URL without it (QA sec #3: each junk value was a render and a new 12-28
+    KB entry kept up to an hour). A URL that repeats a parameter the page reads
+    (`?season=1&season=2025`) is rendered but not kept: no link repeats one, and each such prefix
+    would be another copy. A miss (a render) counts against the client's PAGE_THROTTLE; a hit does
+    not. Staff and logged-in users always get a fresh render (their pages differ: the staff nav
+    link), charged the same way. Only 200 answers are kept, and not one the view marks
+    `page_cacheable = False`; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that
+    follow predictions and results, `CACHE_TTL_STANDINGS` for season pages).
     """
 
     def decorator(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
-                return view(request, *args, **kwargs)
-            path = f"{request.get_full_path()}|{_request_kind(request)}"
+                return rendered(request, *args, **kwargs)
+            read = sorted(
+                (name, values)
+                for name, values in request.GET.lists()
+                if name in reads or (reads_prefix and name.startswith(reads_prefix))
+            )
+            if any(len(values) > 1 for _, values in read):
+                return rendered(request, *args, **kwargs)
+            query = urlencode([(name, values[0]) for name, values in read])
+            # the view and its URL arguments, not the raw path: the race id converter has already
+            # made `2025_BAHRAIN` (any of its 2^n spellings) the `2025_bahrain` the page shows
+            target = f"{view.__module__}.{view.__qualname__}:{sorted(kwargs.items())!r}:{args!r}"
+            path = f"{target}?{query}|{_request_kind(request)}"
             key = "f1:page:" + hashlib.sha256(path.encode()).hexdigest()[:32]
             hit = cache.get(key)
             if hit is not None:
@@ -89,11 +135,12 @@ def _page_cache(ttl_setting: str):
                 for name, value in htmx_headers.items():
                     response[name] = value
                 return response
-            response = view(request, *args, **kwargs)
+            response = rendered(request, *args, **kwargs)
             if (
                 response.status_code == 200
                 and not response.streaming
                 and "no-store" not in response.get("Cache-Control", "")
+                and getattr(response, "page_cacheable", True)
             ):
                 # the HX-* headers too: they steer htmx (standings' HX-Push-Url for the round shown)
                 htmx_headers = {k: v for k, v in response.items() if k.lower().startswith("hx-")}
@@ -101,6 +148,8 @@ def _page_cache(ttl_setting: str):
                 cache.set(key, entry, getattr(settings, ttl_setting))
             return response
 
+        rendered = _render_throttled(view)
+        wrapper.page_cached = True
         return wrapper
 
     return decorator
@@ -161,7 +210,7 @@ def _partial(request: HttpRequest, full: str, partial: str, context: dict) -> Ht
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC")
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("as_of",))
 def home(request: HttpRequest) -> HttpResponse:
     as_of = _as_of_param(request)
     # The engine's race lists (same as-of rules as prediction_overview), with predictions and
@@ -247,7 +296,7 @@ _STATUS_LABELS = {
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC")
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("season",))
 def race_calendar(request: HttpRequest) -> HttpResponse:
     seasons = selectors.calendar_seasons()
     season = _season_choice(request, seasons)
@@ -403,7 +452,7 @@ def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC")
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("stage",))
 def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
@@ -455,7 +504,7 @@ def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS")
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     driver = selectors.driver_get(ref=ref)
     seasons = selectors.driver_seasons(driver=driver)
@@ -507,7 +556,7 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS")
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
     seasons = selectors.team_seasons(team=team)
@@ -564,7 +613,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS")
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "round"))
 def standings(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
@@ -790,7 +839,7 @@ def _calibration_groups(results: dict) -> list[dict]:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS")
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
 def championship(request: HttpRequest) -> HttpResponse:
     seasons = selectors.season_list()
     season = _season_choice(request, seasons)
@@ -871,7 +920,7 @@ def _championship_simulation(request: HttpRequest, season: int) -> dict:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC")
+@_page_cache("CACHE_TTL_DYNAMIC", reads_prefix="grid_")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     race = _race(race_id)
     unavailable = race_prediction_unavailable(race=race)
@@ -899,6 +948,12 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
         "result": result,
     }
     response = _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
+    if errors:
+        # Not kept by _page_cache (an HTMX swap gets its errors with a 200): every `grid_…` name is
+        # in the key, so each junk one (`?grid_nobody=1`) would be another copy of an answer that
+        # costs no model run to render again. A computed grid is kept (the 'expensive' budget
+        # bounds those), so asking for it again neither runs the model nor spends the budget.
+        response.page_cacheable = False
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
         patch_cache_control(response, no_store=True)  # never kept by _page_cache either

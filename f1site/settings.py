@@ -390,6 +390,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
     "EXCEPTION_HANDLER": "f1site.api.exception_handler",
 }
+# The fans' HTML pages (analytics/views.py): renders per client, i.e. page-cache misses (a cached page
+# is free) and every page for a logged-in user (never cached); same window counter and client
+# identity (API_NUM_PROXIES) as the API's throttles. Over it: the site's 429 page with Retry-After.
+PAGE_THROTTLE = env_throttle_rate("PAGE_THROTTLE", "300/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pitwall API",
     "DESCRIPTION": (

@@ -121,6 +121,18 @@ class WindowThrottle(BaseThrottle):
     def wait(self) -> float:
         return max(1.0, round(self._wait))
 
+    def allow_bucket(self, request, bucket: str, rate: str) -> bool:
+        """Count one request in the client's (`get_ident`: address, API_NUM_PROXIES-aware) window
+        of `bucket` at `rate`; False over it (`wait()` then says how long). Fails open."""
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        count = window_count(f"throttle:{bucket}:{self.get_ident(request)}:{window}", period)
+        if count is None:
+            return True
+        self._wait = (window + 1) * period - now
+        return count <= limit
+
 
 class ExpensiveThrottle(WindowThrottle):
     """Endpoints that run the models on every request (what-if): a tighter per-client rate
@@ -135,14 +147,7 @@ class ExpensiveThrottle(WindowThrottle):
 
     def allow_expensive(self, request) -> bool:
         rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-        limit, period = parse_rate(rates.get("expensive", "30/min"))
-        now = time.time()
-        window = int(now // period)
-        count = window_count(f"throttle:expensive:{self.get_ident(request)}:{window}", period)
-        if count is None:
-            return True
-        self._wait = (window + 1) * period - now
-        return count <= limit
+        return self.allow_bucket(request, "expensive", rates.get("expensive", "30/min"))
 
 
 def expensive_charge(request) -> None:
@@ -151,4 +156,14 @@ def expensive_charge(request) -> None:
     view's compute, so answers served from the cache never count."""
     throttle = ExpensiveThrottle()
     if not throttle.allow_expensive(request):
+        raise exceptions.Throttled(throttle.wait())
+
+
+def page_render_charge(request) -> None:
+    """Count one rendered fans' page (a page-cache miss, or any page for a logged-in user) in the
+    client's 'page' window (PAGE_THROTTLE); raises Throttled (429 with Retry-After) over it. Called
+    by analytics.views before rendering, so pages served from the cache never count. Any Django
+    request will do: the client's identity is the API throttles' (address, API_NUM_PROXIES)."""
+    throttle = WindowThrottle()
+    if not throttle.allow_bucket(request, "page", settings.PAGE_THROTTLE):
         raise exceptions.Throttled(throttle.wait())

@@ -129,6 +129,7 @@ def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
         ("API_THROTTLE_ANON", "many"),  # every API request a 500 (parse_rate on first use)
         ("API_THROTTLE_USER", "0/min"),
         ("API_THROTTLE_EXPENSIVE", "30/fortnight"),
+        ("PAGE_THROTTLE", "lots"),  # the pages' render throttle (analytics.views)
         ("JWT_ALGORITHM", "FOO256"),  # the token endpoint a 500
         ("JWT_ALGORITHM", "RS256"),  # needs a key pair; tokens are signed with SECRET_KEY
         ("ERGAST_RATE_LIMIT", "fast"),  # only the first sync failed
@@ -156,6 +157,7 @@ def test_good_values_of_the_checked_settings_start():
         JOB_LOCK_REDIS_URL="unix:///run/redis.sock?db=1",
         API_THROTTLE_ANON="100/s",
         API_THROTTLE_USER="5000/hour",
+        PAGE_THROTTLE="1000/h",
         JWT_ALGORITHM="hs512",
         ERGAST_RATE_LIMIT="4/s, 500/h",
         OPENF1_RATE_LIMIT="",  # empty: unlimited
