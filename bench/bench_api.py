@@ -128,6 +128,7 @@ class Stack:
             "LOG_LEVEL": "ERROR",
             "API_THROTTLE_ANON": "100000000/min",
             "API_THROTTLE_USER": "100000000/min",
+            "PAGE_THROTTLE": "100000000/min",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
         }
         (tmp / "prom").mkdir(exist_ok=True)

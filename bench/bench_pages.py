@@ -65,6 +65,7 @@ def _setup_django() -> None:
     os.environ.setdefault("STATIC_MANIFEST", "false")
     os.environ.setdefault("LOG_LEVEL", "ERROR")
     os.environ.setdefault("AXES_ENABLED", "false")
+    os.environ.setdefault("PAGE_THROTTLE", "100000000/min")  # one client renders every page cold
     os.environ.setdefault("CACHE_KEY_PREFIX", "pitwall-bench-pages")  # its own keys in a shared Redis
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
     sys.path.insert(0, str(ROOT))

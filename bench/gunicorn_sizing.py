@@ -143,6 +143,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "API_THROTTLE_ANON": "1000000/min",
+        "PAGE_THROTTLE": "1000000/min",
     }
     layouts = [tuple(int(n) for n in item.split("x")) for item in args.layouts.split(",")]
     figures = [

@@ -12,6 +12,8 @@ os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("AXES_ENABLED", "false")
 os.environ.setdefault("STATIC_MANIFEST", "false")
+# The suite renders hundreds of pages a minute from one test client; the throttle tests set their own.
+os.environ.setdefault("PAGE_THROTTLE", "1000000/min")
 os.environ.setdefault(
     "PITWALL_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
 )

@@ -98,6 +98,7 @@ def test_model_artifacts_keep_is_read_from_the_environment():
 def _settings_values(expression: str, **overrides) -> str:
     environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "REDIS_URL"}}
     environment.update({"DEBUG": "true", **overrides})
+    environment = {k: v for k, v in environment.items() if v is not None}  # None: unset it
     result = subprocess.run(
         [sys.executable, "-c", f"from f1site import settings as s; print({expression})"],
         cwd=ROOT,
@@ -108,6 +109,11 @@ def _settings_values(expression: str, **overrides) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def test_the_page_throttle_default_is_generous():
+    # tests/settings.py raises it for the suite; the production default is what fans get
+    assert _settings_values("s.PAGE_THROTTLE", PAGE_THROTTLE=None) == "300/min"
 
 
 def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):

@@ -184,10 +184,6 @@ def test_the_page_throttle_counts_logged_in_renders_and_uncached_pages(client, s
     assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]  # never cached for users
 
 
-def test_the_page_throttle_default_is_generous(settings):
-    assert settings.PAGE_THROTTLE == "300/min"
-
-
 def test_a_race_id_in_any_case_shares_the_page_of_the_canonical_id(client):
     """`/races/2025_BAHRAIN/` is the page of `2025_bahrain` (the URL converter canonicalises it); each
     of the id's 2^n spellings was a render and an entry of its own."""
