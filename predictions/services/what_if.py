@@ -17,6 +17,13 @@ The base is keyed by everything it is computed from, so it can never be served s
   content changes).
 It lives in the process (a small LRU) and in the Django cache (shared by the workers; a base is
 ~20 rows, a few KB), for `WHAT_IF_BASE_TTL` seconds.
+
+A base still costs a full build the first time (a race nobody asked about since the data last
+changed), so builds are bounded: at most `WHAT_IF_MAX_BUILDS` at once site-wide (a Redis sorted set
+of slots, each expiring after `WHAT_IF_BUILD_TIMEOUT` seconds so a killed worker cannot hold one;
+without Redis, per process). Beyond that the request is refused with WhatIfBusy (API: 503
+`what_if_busy` with Retry-After; the page says so) instead of queueing behind the others: cycling
+through races cannot tie up every worker.
 """
 
 from __future__ import annotations
@@ -25,7 +32,11 @@ import hashlib
 import logging
 import pickle
 import threading
+import time
+import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -39,6 +50,17 @@ logger = logging.getLogger(__name__)
 
 BASE_FORMAT = 1
 _LOCAL_MAX = 16
+
+
+class WhatIfBusy(Exception):
+    """Every what-if build slot is taken (`what_if_build_slot`): try again in `retry_after` s."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(
+            "Too many what-if predictions are being prepared on the site right now; "
+            f"try again in {retry_after} s."
+        )
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -108,12 +130,79 @@ def what_if_local_clear() -> None:
         _local.clear()
 
 
+# KEYS[1] the slots (a sorted set: token -> expiry, unix ms); ARGV: now ms, ttl ms, max, token.
+# Expired slots (a worker killed mid-build) are dropped first; 1 = slot taken, 0 = all busy.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_SLOTS_KEY = "f1:whatif:builds"
+_process_slots: dict[int, threading.BoundedSemaphore] = {}
+_process_slots_lock = threading.Lock()
+
+
+def _process_semaphore(limit: int) -> threading.BoundedSemaphore:
+    with _process_slots_lock:
+        return _process_slots.setdefault(limit, threading.BoundedSemaphore(limit))
+
+
+def _redis():
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    return get_client(write=True) if get_client is not None else None
+
+
+@contextmanager
+def what_if_build_slot() -> Iterator[None]:
+    """Hold one of the WHAT_IF_MAX_BUILDS site-wide build slots, or raise WhatIfBusy at once."""
+    limit = max(1, int(getattr(settings, "WHAT_IF_MAX_BUILDS", 1)))
+    timeout = max(1, int(getattr(settings, "WHAT_IF_BUILD_TIMEOUT", 30)))
+    retry_after = max(1, min(timeout, 2))  # a build takes ~1-2 s
+    token = uuid.uuid4().hex
+    client = None
+    try:
+        client = _redis()
+        if client is not None:
+            key = cache.make_key(_SLOTS_KEY)
+            took = client.eval(_ACQUIRE, 1, key, int(time.time() * 1000), timeout * 1000, limit, token)
+            if not took:
+                raise WhatIfBusy(retry_after)
+    except WhatIfBusy:
+        raise
+    except Exception:  # Redis down (or the breaker open): this process's slots only
+        logger.warning("what-if build slots: Redis unavailable, limiting per process", exc_info=True)
+        client = None
+    if client is None:
+        semaphore = _process_semaphore(limit)
+        if not semaphore.acquire(blocking=False):
+            raise WhatIfBusy(retry_after)
+        try:
+            yield
+        finally:
+            semaphore.release()
+        return
+    try:
+        yield
+    finally:
+        try:
+            client.zrem(key, token)
+        except Exception:  # it expires on its own
+            logger.warning("what-if build slot release failed", exc_info=True)
+
+
+def _build_bounded(build) -> WhatIfBase:
+    with what_if_build_slot():
+        return build()
+
+
 def what_if_base_get(*, race_id: int, entries: pd.DataFrame, build) -> WhatIfBase:
     """The race's base for these entrants: from this process, else the Django cache, else
     `build()` (stored in both). Without a stamp (not PostgreSQL), always `build()`."""
     stamp = what_if_inputs_stamp()
     if stamp is None:
-        return build()
+        return _build_bounded(build)
     key = what_if_base_key(race_id=race_id, entries=entries, stamp=stamp)
     base = _local_get(key)
     if base is not None:
@@ -129,7 +218,7 @@ def what_if_base_get(*, race_id: int, entries: pd.DataFrame, build) -> WhatIfBas
         except Exception:
             base = None
     if not isinstance(base, WhatIfBase):
-        base = build()
+        base = _build_bounded(build)
         try:
             cache.set(key, pickle.dumps(base), timeout=getattr(settings, "WHAT_IF_BASE_TTL", 6 * 3600))
         except Exception:

@@ -135,3 +135,63 @@ def test_a_changed_history_result_is_reflected(ergast_data):
     RaceResult.objects.filter(pk=last.pk).update(position_order=1)
     after = _assert_same_as_full_build(race, grid)
     assert not before["driver_prev_finish"].equals(after["driver_prev_finish"])
+
+
+# --- bounded builds ----------------------------------------------------------------------------
+def test_build_slots_are_bounded_site_wide(settings):
+    settings.WHAT_IF_MAX_BUILDS = 2
+    with what_if_cache.what_if_build_slot(), what_if_cache.what_if_build_slot():
+        with pytest.raises(what_if_cache.WhatIfBusy) as busy, what_if_cache.what_if_build_slot():
+            pass
+        assert busy.value.retry_after >= 1 and "try again in" in str(busy.value)
+    with what_if_cache.what_if_build_slot():  # released on exit
+        pass
+
+
+def test_a_slot_left_by_a_killed_worker_expires():
+    client = what_if_cache._redis()
+    if client is None:
+        pytest.skip("needs Redis")
+    key = what_if_cache.cache.make_key(what_if_cache._SLOTS_KEY)
+    client.zadd(key, {"killed-worker": 1})  # expired long ago, never released
+    with what_if_cache.what_if_build_slot():
+        assert client.zscore(key, "killed-worker") is None
+
+
+def test_without_redis_slots_are_per_process(settings, monkeypatch):
+    settings.WHAT_IF_MAX_BUILDS = 1
+
+    def down():
+        raise ConnectionError("redis down")
+
+    monkeypatch.setattr(what_if_cache, "_redis", down)
+    held = what_if_cache.what_if_build_slot()
+    with held, pytest.raises(what_if_cache.WhatIfBusy), what_if_cache.what_if_build_slot():
+        pass
+    with what_if_cache.what_if_build_slot():
+        pass
+
+
+def test_a_cached_base_needs_no_slot(ergast_data, settings):
+    """Only a build is bounded: with every slot taken, a grid for a race already built answers."""
+    settings.WHAT_IF_MAX_BUILDS = 1
+    race = Race.objects.get(slug="2026_qatar")
+    grid = _field(race)
+    _assert_same_as_full_build(race, grid)
+    with what_if_cache.what_if_build_slot():
+        targets, _ = _what_if_targets(race, grid[::-1])
+        _what_if_rows(race, targets)
+        other = Race.objects.get(slug="2025_bahrain")
+        targets, _ = _what_if_targets(other, _field(other))
+        what_if_cache.what_if_local_clear()
+        from django.core.cache import cache
+
+        cache.delete(
+            what_if_cache.what_if_base_key(
+                race_id=other.id,
+                entries=race_entries(race=other)[0],
+                stamp=what_if_cache.what_if_inputs_stamp(),
+            )
+        )
+        with pytest.raises(what_if_cache.WhatIfBusy):
+            _what_if_rows(other, targets)
