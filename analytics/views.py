@@ -51,6 +51,7 @@ from predictions.services import (
 )
 from predictions.services.predicting import PredictionInputError
 from predictions.services.training import model_version_serving
+from predictions.services.what_if import WhatIfBusy
 
 logger = logging.getLogger(__name__)
 
@@ -926,7 +927,7 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     unavailable = race_prediction_unavailable(race=race)
     entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
     grid, errors = _parse_grid(request, entrants)
-    result, retry_after, model_down = None, None, False
+    result, retry_after, model_down, busy_retry_after = None, None, False, None
     if grid and not errors:
         retry_after = _what_if_throttled(request)
         if retry_after is not None:
@@ -935,7 +936,11 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
                 f"time): try again in {retry_after} s."
             )
         else:
-            result, error, model_down = _what_if_predict(race, grid)
+            try:
+                result, error, model_down = _what_if_predict(race, grid)
+            except WhatIfBusy as exc:  # every build slot taken: like the throttle, come back shortly
+                result, error, model_down = None, str(exc), True
+                busy_retry_after = exc.retry_after
             if error:
                 errors.append(error)
     context = {
@@ -964,6 +969,9 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
         response.status_code = 503 if model_down else 422
         if model_down:
             patch_cache_control(response, no_store=True)
+    if busy_retry_after is not None:
+        response["Retry-After"] = str(busy_retry_after)
+        patch_cache_control(response, no_store=True)
     return response
 
 
@@ -980,7 +988,8 @@ def _what_if_throttled(request: HttpRequest) -> int | None:
 
 def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None, bool]:
     """Run the engine's what-if: (result, error message, whether no model loads). Bad input and a
-    missing model come back as a message, not a 500."""
+    missing model come back as a message, not a 500; WhatIfBusy (every build slot taken) is raised
+    for the view, which adds Retry-After."""
     try:
         return prediction_what_if(race=race, grid=grid), None, False
     except ModelUnavailable:

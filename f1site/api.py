@@ -64,6 +64,7 @@ def _domain_error(exc) -> Response | None:
     from predictions.services import ModelUnavailable
     from predictions.services.predicting import PredictionInputError
     from predictions.services.regeneration import QueueUnavailable
+    from predictions.services.what_if import WhatIfBusy
 
     if isinstance(exc, ModelUnavailable):
         # Its reasons name the artifacts' paths on the server: logged for the operator, never
@@ -72,6 +73,14 @@ def _domain_error(exc) -> Response | None:
         message = exc.public_message
         return error_response(
             code="model_unavailable", message=message[:1].upper() + message[1:], status_code=503
+        )
+    if isinstance(exc, WhatIfBusy):  # every what-if build slot taken: come back shortly
+        return error_response(
+            code="what_if_busy",
+            message=str(exc),
+            status_code=503,
+            details={"retry_after": exc.retry_after},
+            headers={"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, PredictionInputError):  # details: e.g. a what-if grid's offending drivers
         return error_response(code="cannot_predict", message=str(exc), status_code=409, details=exc.details)

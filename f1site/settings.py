@@ -394,6 +394,14 @@ REST_FRAMEWORK = {
 # is free) and every page for a logged-in user (never cached); same window counter and client
 # identity (API_NUM_PROXIES) as the API's throttles. Over it: the site's 429 page with Retry-After.
 PAGE_THROTTLE = env_throttle_rate("PAGE_THROTTLE", "300/min")
+
+# What-if (predictions.services.what_if): a race's grid-independent feature rows are built once per
+# data state and kept this long; at most WHAT_IF_MAX_BUILDS such builds (~1-2 s of CPU each) run at
+# once site-wide, beyond that 503 what_if_busy with Retry-After; a build's slot expires after
+# WHAT_IF_BUILD_TIMEOUT seconds (a worker killed mid-build cannot hold it).
+WHAT_IF_BASE_TTL = env_int("WHAT_IF_BASE_TTL", 6 * 3600, minimum=60)
+WHAT_IF_MAX_BUILDS = env_int("WHAT_IF_MAX_BUILDS", 1, minimum=1)
+WHAT_IF_BUILD_TIMEOUT = env_int("WHAT_IF_BUILD_TIMEOUT", 30, minimum=5)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pitwall API",
     "DESCRIPTION": (

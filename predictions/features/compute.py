@@ -106,6 +106,47 @@ def _spearman_grid_finish(df: pd.DataFrame) -> pd.Series:
     return (cov / var.replace(0, np.nan)).rename("race_grid_corr")
 
 
+def _grid(df: pd.DataFrame) -> pd.Series:
+    """The starting slot: a pit-lane start (grid 0) is the back of the field, an upcoming race
+    without a grid starts as it qualified."""
+    grid = df["grid"].astype(float)
+    grid = grid.where(grid.isna() | (grid > 0), df["race_field_size"])  # pit-lane start = back
+    return grid.fillna(df["quali_position"].where(df["is_target"]))  # upcoming race: grid = qualifying
+
+
+# The columns of a target race's rows that its own qualifying and grid feed (`build_features`);
+# every other column of a target row comes from earlier races or from this weekend's other sessions.
+QUALIFYING_GRID_COLUMNS = [
+    "quali_position",
+    "quali_gap_to_pole_pct",
+    "quali_reached_q3",
+    "quali_gap_teammate_pct",
+    "grid",
+    "grid_penalty",
+    "grid_x_overtaking",
+]
+
+
+def target_rows_with_grid(
+    rows: pd.DataFrame, *, qualifying: pd.DataFrame, grid: pd.DataFrame
+) -> pd.DataFrame:
+    """Pure: `rows` (one target race's rows from `build_features`) with the columns of
+    QUALIFYING_GRID_COLUMNS recomputed as `build_features` computes them from `qualifying` (that
+    race's qualifying rows only) and `grid` (driver_id, grid). Every other column of a target row
+    is independent of the race's own qualifying and grid (history features read earlier races
+    only), so this equals `build_features` run with that qualifying and grid — the what-if's
+    cheap path (`predictions.services.what_if`), checked against the full build by its tests."""
+    q = _qualifying_frame(qualifying)
+    out = rows.drop(columns=[c for c in (*q.columns, "grid") if c in rows.columns and c not in KEY])
+    out = out.merge(q, on=["race_id", "driver_id"], how="left")
+    out["grid"] = out["driver_id"].map(dict(zip(grid["driver_id"], grid["grid"], strict=True)))
+    out["grid"] = _grid(out.assign(is_target=True))
+    out["grid_penalty"] = out["grid"] - out["quali_position"]
+    out["grid_x_overtaking"] = out["grid"] * out["circuit_overtaking_difficulty"]
+    out[QUALIFYING_GRID_COLUMNS] = out[QUALIFYING_GRID_COLUMNS].astype(float)
+    return out[list(rows.columns)]
+
+
 def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per entry (history results plus `targets`, the entries of races to predict).
 
@@ -174,10 +215,7 @@ def build_features(frames: F1Frames, *, targets: pd.DataFrame | None = None) -> 
     # this race's qualifying (used directly post-qualifying; history via the prior windows)
     q = _qualifying_frame(frames.qualifying)
     df = df.merge(q, on=["race_id", "driver_id"], how="left")
-    grid = df["grid"].astype(float)
-    grid = grid.where(grid.isna() | (grid > 0), df["race_field_size"])  # pit-lane start = back
-    grid = grid.fillna(df["quali_position"].where(df["is_target"]))  # upcoming race: grid = qualifying
-    df["grid"] = grid
+    df["grid"] = _grid(df)
     df["grid_penalty"] = df["grid"] - df["quali_position"]
     df["gained"] = df["grid"] - df["finish"]
 

@@ -4,6 +4,7 @@ small model trained once for this module on the real dump."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -50,6 +51,25 @@ def test_what_if_predicts_the_chosen_grid(client, trained_model):
         assert re.search(rf'<td class="num">{grid_of[names[name]]}</td>', row)
     predicted = [int(re.search(r'<td class="num">(\d+)</td>', r).group(1)) for r in rows]
     assert predicted == list(range(1, len(rows) + 1))
+
+
+def test_what_if_page_says_when_the_site_is_busy(client, trained_model, settings, monkeypatch):
+    """Every what-if build slot taken: a clear message and Retry-After, never cached."""
+    from predictions.services import what_if
+
+    settings.WHAT_IF_MAX_BUILDS = 1
+    monkeypatch.setattr(what_if, "what_if_inputs_stamp", lambda: uuid.uuid4().hex)  # never cached
+    url = reverse("analytics:what_if", args=["2026_8"])
+    refs = re.findall(r'name="grid_([a-z0-9_]+)"', client.get(url).content.decode())
+    params = {f"grid_{ref}": slot for slot, ref in enumerate(refs, start=1)}
+    with what_if.what_if_build_slot():
+        plain = client.get(url, params)
+        partial = client.get(url, params, **HTMX)
+    assert plain.status_code == 503 and partial.status_code == 200
+    for response in (plain, partial):
+        assert response["Retry-After"] and "no-store" in response["Cache-Control"]
+        assert "being prepared on the site right now" in response.content.decode()
+    assert 'id="what-if-table"' in client.get(url, params, **HTMX).content.decode()  # not kept
 
 
 # The 'expensive' throttle counts in fixed one-minute windows: a test that crossed a window boundary

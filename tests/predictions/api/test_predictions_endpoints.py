@@ -6,6 +6,7 @@ Expected values are derived from the database rows with plain Python (not from t
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 
 import pytest
@@ -255,6 +256,25 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
         assert response.status_code == 400, (bad, response.content)
         assert response.json()["error"]["code"] == "invalid", bad
     assert _written() == before  # QA finding 8: nothing stored
+
+
+def test_what_if_answers_503_busy_when_every_build_slot_is_taken(
+    api, ergast_data, trained_model, settings, monkeypatch
+):
+    """QA security 2: a race's what-if base is built at most WHAT_IF_MAX_BUILDS at once site-wide;
+    beyond that the API says so at once (503 what_if_busy, Retry-After) instead of queueing."""
+    from predictions.services import what_if
+
+    settings.WHAT_IF_MAX_BUILDS = 1
+    monkeypatch.setattr(what_if, "what_if_inputs_stamp", lambda: uuid.uuid4().hex)  # never cached
+    slug, grid = _upcoming_slugs(1)[0], _latest_field()
+    with what_if.what_if_build_slot():
+        response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": grid}, format="json")
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"] == str(response.json()["error"]["details"]["retry_after"])
+    assert response.json()["error"]["code"] == "what_if_busy"
+    assert "try again in" in response.json()["error"]["message"]
+    assert api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": grid}, format="json").status_code == 200
 
 
 def test_what_if_with_an_empty_grid_says_so(api, ergast_data):
