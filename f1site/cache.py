@@ -35,6 +35,7 @@ import redis.backoff
 import redis.retry
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection, transaction
 from redis.connection import Connection, ConnectionPool
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -535,12 +536,16 @@ def local_cache_sync() -> bool:
 #   * the next invalidation that succeeds, in any process (cache_invalidate);
 #   * the beat's tick, every LIVENESS_HEARTBEAT_SECONDS (SingleBeatScheduler), so recovery does not
 #     wait for the next data change;
-#   * a web process's breaker closing: the request that closed it replays after its response
+#   * a web process's breaker closing: the request that closed it replays before returning its response
 #     (CacheReplayMiddleware).
 # A replay deletes the same keys and bumps the same generations again: idempotent (a second INCR only
 # retires the family once more), so two processes replaying at once do no harm; a row is deleted only
 # after Redis took it. Never FLUSHDB or cache.clear(): REDIS_URL may be the Celery broker's db too.
-_REFUSED = (*_FAILURES, redis.exceptions.RedisError)
+# Only an unreachable Redis (down, hung, this process's breaker open) defers an invalidation: an error
+# Redis answers (WRONGTYPE, READONLY after a failover, OOM) would fail again at every replay and, as
+# the oldest row of a batch, block every later one for good (review). Such an error is logged at
+# ERROR, naming what stays cached, and not queued.
+_REFUSED = _FAILURES
 _REPLAY_BATCH = 100  # outbox rows per round trip: bounds memory after a long outage with many changes
 
 
@@ -640,12 +645,29 @@ def cache_invalidate(
     except _REFUSED as error:
         _outbox_record(keys=keys, families=families, patterns=patterns, error=error)
         return False
-    cache_invalidations_replay()
+    except redis.exceptions.RedisError as error:
+        _invalidation_refused_log(keys=keys, families=families, error=error)
+        return False
+    if connection.in_atomic_block:
+        # Inside a caller's transaction the replay's reads and deletes would share its fate (an error
+        # aborting it) and hold the outbox rows' locks until it ends, stalling the beat's replay.
+        transaction.on_commit(cache_invalidations_replay)
+    else:
+        cache_invalidations_replay()
     return True
 
 
+def _invalidation_refused_log(*, keys: list[str], families: list[str], error: Exception) -> None:
+    logger.error(
+        "cache invalidation refused by Redis (not an outage: not kept for replay); these answers stay "
+        "cached until they expire",
+        extra={"error": repr(error), "sample_keys": keys[:10], "sample_families": families[:10]},
+    )
+
+
 def bump_families(families: Iterable[str]) -> None:
-    """Retire every cached entry of these list families (one INCR each)."""
+    """Retire every cached entry of these list families (one INCR each). The tests' shorthand for
+    `cache_invalidate(families=…)`, which every production path calls."""
     cache_invalidate(families=families)
 
 
@@ -675,10 +697,18 @@ def cache_invalidations_replay() -> int | None:
                 keys.update(row_keys)
                 families.update(row_families)
                 patterns.update(row_patterns)
-            _redis_apply(keys=sorted(keys), families=sorted(families), patterns=sorted(patterns))
+            try:
+                _redis_apply(keys=sorted(keys), families=sorted(families), patterns=sorted(patterns))
+            except _REFUSED:
+                raise
+            except redis.exceptions.RedisError as error:
+                # An answer, not an outage (e.g. a key of the wrong type): the batch would fail at
+                # every try and block every later row, so it is dropped, loudly.
+                _invalidation_refused_log(keys=sorted(keys), families=sorted(families), error=error)
             # Only the rows just replayed: one recorded meanwhile waits for the next round. Another
             # process replaying the same rows at once deletes them first: harmless (see above).
-            CacheInvalidation.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
+            with transaction.atomic():
+                CacheInvalidation.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
             replayed += len(rows)
     except _REFUSED as error:
         logger.warning(

@@ -97,7 +97,8 @@ def test_a_change_made_while_redis_is_unreachable_is_replayed_by_the_next_invali
 
     # Any later invalidation that reaches Redis, in any process — here an unrelated race's
     # predictions (no key or family of 2024_bahrain) — replays the refused one first.
-    assert f1cache.cache_invalidate_predictions(race_ids=["1950_uk"])
+    with django_capture_on_commit_callbacks(execute=True):  # the replay runs once that change commits
+        assert f1cache.cache_invalidate_predictions(race_ids=["1950_uk"])
     after = _answers(api, client)
     assert b"Bahrain Grand Prix EDITED" in after[DETAIL] and b"EDITED" in after[PAGE]
     assert b'"points":99' in after[DETAIL].replace(b" ", b"")
@@ -146,10 +147,16 @@ def test_the_beat_tick_replays_without_waiting_for_a_change(
     assert not CacheInvalidation.objects.exists()
 
 
-def test_replay_is_idempotent_and_a_clean_invalidation_writes_nothing(api, ergast_data, settings):
+def test_replay_is_idempotent_and_a_clean_invalidation_writes_nothing(
+    api, ergast_data, settings, django_capture_on_commit_callbacks
+):
     # Nothing pending: an invalidation that reaches Redis costs one read of the outbox, no write.
     with CaptureQueriesContext(connection) as ctx:
-        assert f1cache.cache_invalidate(keys=["f1:race:2024:2024_bahrain"], families=["drivers"])
+        with django_capture_on_commit_callbacks(execute=True) as replays:
+            assert f1cache.cache_invalidate(keys=["f1:race:2024:2024_bahrain"], families=["drivers"])
+            # inside a transaction the replay waits for the commit (its locks and errors are not the caller's)
+            assert ctx.captured_queries == []
+        assert len(replays) == 1
     statements = [q["sql"] for q in ctx.captured_queries]
     assert len(statements) == 1 and statements[0].startswith("SELECT"), statements
     assert "ingestion_cacheinvalidation" in statements[0]
@@ -235,3 +242,27 @@ def test_when_the_database_is_down_too_the_lost_invalidation_is_logged():
     assert "reached False" in result.stdout
     assert "cache invalidation LOST" in result.stderr, result.stderr
     assert "f1:race:2024:2024_bahrain" in result.stderr
+
+
+def test_an_error_redis_answers_is_not_queued_and_a_poison_row_does_not_block_the_outbox(db, caplog):
+    """Review: every RedisError was queued, so an answer such as WRONGTYPE (a key of another type, or
+    READONLY / OOM) became a row that failed at every replay and, oldest in its batch, blocked every
+    row behind it for good. Only an unreachable Redis is queued now; a batch Redis refuses is dropped,
+    loudly, and the rows after it replay."""
+    wrong = f1cache._generation_key("poisoned")
+    client = cache.client.get_client(write=True)
+    client.rpush(cache.make_key(wrong), "not a counter")  # INCR on a list: WRONGTYPE
+    try:
+        assert not f1cache.cache_invalidate(families=["poisoned"])
+        assert not CacheInvalidation.objects.exists()
+        assert "not an outage" in caplog.text
+
+        CacheInvalidation.objects.create(families=["poisoned"])  # as an older version queued it
+        fine = f1cache._generation_key("drivers")
+        before = cache.get(fine) or 0
+        CacheInvalidation.objects.create(families=["drivers"])
+        assert f1cache.cache_invalidations_replay() == 2
+        assert not CacheInvalidation.objects.exists()
+        assert cache.get(fine) == before + 1  # the pipeline ran the rest; only the poisoned INCR failed
+    finally:
+        client.delete(cache.make_key(wrong))
