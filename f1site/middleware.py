@@ -12,6 +12,7 @@ import uuid
 
 from django.http import Http404
 
+from f1site.cache import breaker, cache_invalidations_replay_due
 from f1site.errors import NotFound
 from f1site.logging import bind_log_context, log_context
 
@@ -58,8 +59,6 @@ class CacheReplayMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from f1site.cache import breaker, cache_invalidations_replay_due
-
         response = self.get_response(request)
         if breaker.replay_due:  # set while this request's cache command closed the breaker
             cache_invalidations_replay_due()

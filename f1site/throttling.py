@@ -7,6 +7,7 @@ Kept apart from f1site/api.py because DRF imports throttle classes while loading
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,13 @@ def client_address(request) -> str:
     (AXES_CLIENT_IP_CALLABLE) and the /metrics allow-list use it too: on REMOTE_ADDR alone, behind a
     proxy every client was the proxy, so ten wrong passwords from anywhere locked a staff account
     for everyone, and a same-host proxy made /metrics public (security QA)."""
-    return BaseThrottle().get_ident(request)
+    ident = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(ident))
+    except ValueError:
+        # Not an address (a load balancer's "1.2.3.4:5678", junk): django-axes stores the address in a
+        # GenericIPAddressField, where junk made the login a 500 (review). The peer's own address then.
+        return request.META.get("REMOTE_ADDR", "")
 
 
 def window_count(key: str, period: int) -> int | None:

@@ -36,6 +36,20 @@ def test_behind_a_proxy_metrics_judges_the_clients_address_not_the_proxys(client
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
 
 
+def test_a_forwarded_value_that_is_no_address_falls_back_to_the_peer(rf, settings):
+    from f1site.throttling import client_address
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    assert (
+        client_address(rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.66"))
+        == "203.0.113.66"
+    )
+    assert (
+        client_address(rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="1.2.3.4:5678")) == "10.0.0.5"
+    )
+    assert client_address(rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="junk")) == "10.0.0.5"
+
+
 def test_metrics_token_admits_any_address_and_a_wrong_token_does_not(client, settings):
     settings.METRICS_TOKEN = "s3cret-token-for-tests"
     settings.METRICS_ALLOWED_NETWORKS = []  # token only: even loopback must present it
