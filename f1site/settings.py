@@ -246,8 +246,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # running late-ack task when its broker connection drops, counting on the message being restored;
 # the Redis transport cannot restore it while Redis is away, so the message was lost and the job
 # never re-ran (QA; tests/ingestion/services/test_worker_broker_blip.py). Off, the job finishes and
-# records itself; its ack may fail with the old channel, and a redelivery of that message then meets
-# the job lock or an idempotent job. Celery warns about this choice on each connection loss.
+# records itself; its ack may fail with the old channel, and a redelivery of that message then finds
+# the succeeded JobRun of its task id and is skipped (jobs.job_run_execute). Celery warns about this
+# choice on each connection loss.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Job locks (one run per job at a time) live in Redis with this TTL, renewed by a heartbeat while
 # the job runs, so a killed worker's lock frees itself within JOB_LOCK_TTL seconds.

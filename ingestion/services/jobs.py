@@ -356,6 +356,23 @@ def job_run_execute(
             finished_at=started,
             error=INTERRUPTED_BY_DEATH,
         )
+        done = _succeeded_run_of(job=job, task_id=task_id)
+        if done is not None:
+            # The same message again after its run succeeded: its ack was lost with a broker
+            # connection (the job finished through the blip, CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_
+            # ON_CONNECTION_LOSS off) and Redis redelivered it after the visibility timeout. A retrain
+            # or a refresh is not worth doing twice; a retry after a failure still runs (review).
+            logger.info("redelivered message of a succeeded run; skipped", extra={"job": job, "run": done})
+            return JobRun.objects.create(
+                job=job,
+                task_id=task_id,
+                status=JobStatus.SKIPPED,
+                started_at=started,
+                finished_at=started,
+                duration_seconds=0.0,
+                error=f"already ran: this message was redelivered after JobRun {done} succeeded",
+                worker=worker_name(),
+            )
         reason = idle_check() if idle_check is not None else None
         if reason:
             job_check_record(job=job, at=started, reason=reason)
@@ -393,6 +410,17 @@ def job_run_execute(
             run.duration_seconds = round(time.monotonic() - clock, 3)
             run.save(update_fields=["status", "counts", "error", "finished_at", "duration_seconds"])
         lock.release()
+
+
+def _succeeded_run_of(*, job: str, task_id: str) -> int | None:
+    """The id of a succeeded run of this job for this Celery message, if any (no task id: none)."""
+    if not task_id:
+        return None
+    return (
+        JobRun.objects.filter(job=job, task_id=task_id, status=JobStatus.SUCCEEDED)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _lock_unavailable(*, job: str, error: Exception, task_id: str, started: datetime) -> JobLockUnavailable:

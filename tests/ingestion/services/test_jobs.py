@@ -39,6 +39,28 @@ def test_a_successful_run_records_counts_duration_and_task_id():
 
 
 @pytest.mark.django_db
+def test_a_message_redelivered_after_its_run_succeeded_is_skipped_but_a_retry_after_a_failure_runs():
+    """Review: with the broker-blip setting off, a job that finished through a blip may lose its ack
+    and Redis redelivers its message after the visibility timeout: it ran again."""
+    calls = []
+    first = job_run_execute(job="t5-unit", func=lambda: calls.append(1) or {"rows": 1}, task_id="m-1")
+    again = job_run_execute(job="t5-unit", func=lambda: calls.append(2) or {"rows": 1}, task_id="m-1")
+    assert calls == [1]
+    assert again.status == JobStatus.SKIPPED
+    assert again.error == f"already ran: this message was redelivered after JobRun {first.pk} succeeded"
+
+    def boom():
+        calls.append(3)
+        raise ValueError("source down")
+
+    with pytest.raises(ValueError):
+        job_run_execute(job="t5-unit", func=boom, task_id="m-2")
+    retried = job_run_execute(job="t5-unit", func=lambda: calls.append(4) or {}, task_id="m-2")
+    assert retried.status == JobStatus.SUCCEEDED and calls == [1, 3, 4]
+    assert job_run_execute(job="t5-unit", func=lambda: calls.append(5) or {}).status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
 def test_a_failing_run_is_recorded_then_raised_and_frees_the_lock():
     def boom():
         raise ValueError("upstream payload drifted")
