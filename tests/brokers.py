@@ -136,6 +136,10 @@ class SwitchableProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
+                if not self._up.is_set():  # cut while connecting upstream: this pair must not survive it
+                    client.close()
+                    upstream.close()
+                    continue
                 self._open += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -151,6 +155,7 @@ class SwitchableProxy:
             for s in (src, dst):
                 with suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)  # wakes the other pump blocked in recv()
+            src.close()  # each socket is one pump's source: closed once, by that pump
 
     def cut(self) -> None:
         """Close every connection through the proxy and refuse new ones until `restore()`."""
