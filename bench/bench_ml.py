@@ -14,11 +14,9 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import django_setup_for_bench
 
 
 def _timed(fn):
@@ -31,14 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-backtest", action="store_true")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
-    os.environ.setdefault("DEBUG", "true")
-    if os.environ.get("BENCH_DATABASE_URL"):
-        os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
-    import django
-
-    django.setup()
+    django_setup_for_bench()
     from ingestion.models import Race
     from predictions.features.compute import build_features
     from predictions.features.frames import f1_frames_load

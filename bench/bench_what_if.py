@@ -25,11 +25,9 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import django_setup_for_bench
 
 
 def _ms(fn) -> tuple[object, float]:
@@ -93,14 +91,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--skip-model", action="store_true")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
-    os.environ.setdefault("DEBUG", "true")
-    if os.environ.get("BENCH_DATABASE_URL"):
-        os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
-    import django
-
-    django.setup()
+    django_setup_for_bench()
     from ingestion.models import Race
 
     bundle = None
