@@ -431,8 +431,8 @@ SPECTACULAR_SETTINGS = {
 # Tokens are signed with SECRET_KEY, so only the HMAC algorithms apply (an RSA/EC one needs a key pair).
 JWT_ALGORITHM = env_choice("JWT_ALGORITHM", "HS256", {"HS256", "HS384", "HS512"})
 # CHECK_REVOKE_TOKEN: each token carries a hash of the user's password hash, so a password change
-# (a leaked password's usual remedy) ends every token issued before it, refresh tokens included (the
-# access tokens they mint carry the old hash). Without it they stayed valid (security QA).
+# (a leaked password's usual remedy) ends every token issued before it, refresh tokens included
+# (checked on refresh by f1site/api_urls.py). Without it they stayed valid (security QA).
 SIMPLE_JWT = {"ALGORITHM": JWT_ALGORITHM, "SIGNING_KEY": SECRET_KEY, "CHECK_REVOKE_TOKEN": True}
 
 # --- external sources -------------------------------------------------------------------------
