@@ -37,8 +37,12 @@ stack: setup ## release, then web (gunicorn :$(PORT)) + Celery worker + one beat
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 test: export TEST_DATABASE_NAME ?= pitwall_test
 test: export REDIS_URL ?= redis://127.0.0.1:6379/15
+# Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process): most of the suite's time is
+# spent waiting on subprocesses, Celery workers, sockets and PostgreSQL, so two processes share two
+# cores well. Each worker has its own test database, Redis database and var/ (tests/settings.py).
+PYTEST_WORKERS ?= 2
 test: setup ## the test suite against PostgreSQL + Redis (DATABASE_URL / REDIS_URL override the local defaults)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

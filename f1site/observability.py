@@ -223,6 +223,7 @@ class AlertThresholds:
     api_min_requests: int = 20
     api_window_minutes: int = 5
     accuracy_races: int = 5
+    cache_outbox_minutes: float = 10.0
 
     @classmethod
     def from_settings(cls) -> AlertThresholds:
@@ -233,6 +234,7 @@ class AlertThresholds:
             api_min_requests=settings.ALERT_API_MIN_REQUESTS,
             api_window_minutes=settings.ALERT_API_WINDOW_MINUTES,
             accuracy_races=settings.ALERT_ACCURACY_RACES,
+            cache_outbox_minutes=settings.ALERT_CACHE_OUTBOX_MINUTES,
         )
 
 
@@ -258,11 +260,20 @@ class OpsState:
     api_5xx: int = 0
     active_model: str | None = None
     recent_scores: tuple[RaceScore, ...] = ()  # most recent first
+    # cache invalidations Redis refused, not replayed yet (f1site.cache's outbox), and the oldest's age
+    cache_outbox_pending: int = 0
+    cache_outbox_oldest_seconds: float | None = None
 
 
 # Sources whose success means "results and standings are current" (the daily job, or a dump load).
 RESULTS_SYNC_SOURCES = ("jolpica", "ergast_dump")
-ALERT_NAMES = ("sync_stale", "job_failing", "api_5xx_rate", "model_below_grid_baseline")
+ALERT_NAMES = (
+    "sync_stale",
+    "job_failing",
+    "api_5xx_rate",
+    "model_below_grid_baseline",
+    "cache_invalidation_pending",
+)
 
 
 def grid_baseline_mae(rows: list[tuple[int | None, int]]) -> float | None:
@@ -295,7 +306,7 @@ def _alert(name: str, firing: bool, value, threshold, description: str) -> dict:
 
 
 def alerts_from_state(state: OpsState, thresholds: AlertThresholds) -> list[dict]:
-    """The four alert conditions, evaluated on a snapshot. Pure: no database, no cache."""
+    """The five alert conditions, evaluated on a snapshot. Pure: no database, no cache."""
     alerts = []
 
     ages = [state.sync_age_seconds[s] for s in RESULTS_SYNC_SOURCES if s in state.sync_age_seconds]
@@ -362,6 +373,22 @@ def alerts_from_state(state: OpsState, thresholds: AlertThresholds) -> list[dict
                 f"Needs {thresholds.accuracy_races} scored live races with a grid; have {len(scores)}",
             )
         )
+
+    # A refused invalidation is replayed by the next one that succeeds, the beat's tick or a web
+    # process whose breaker closed; one still pending after the threshold means the site has been
+    # serving stale answers that long (Redis still down, or nothing left to replay it).
+    oldest = state.cache_outbox_oldest_seconds
+    oldest_minutes = None if oldest is None else round(oldest / 60, 2)
+    alerts.append(
+        _alert(
+            "cache_invalidation_pending",
+            oldest_minutes is not None and oldest_minutes > thresholds.cache_outbox_minutes,
+            oldest_minutes,
+            thresholds.cache_outbox_minutes,
+            "Minutes the oldest cache invalidation Redis refused has waited for its replay "
+            f"({state.cache_outbox_pending} pending; cached answers may be stale until then)",
+        )
+    )
     return alerts
 
 
@@ -467,6 +494,12 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
         for race_id, record in per_race.items()
     ]
 
+    from django.db.models import Count, Min
+
+    from ingestion.models import CacheInvalidation
+
+    outbox = CacheInvalidation.objects.aggregate(pending=Count("pk"), oldest=Min("created_at"))
+
     return OpsState(
         sync_age_seconds=sync_age,
         sync_rows=sync_rows,
@@ -475,11 +508,15 @@ def ops_state_get(*, now: dt.datetime | None = None, thresholds: AlertThresholds
         api_5xx=requests_5xx,
         active_model=active_model,
         recent_scores=tuple(scores),
+        cache_outbox_pending=outbox["pending"],
+        cache_outbox_oldest_seconds=(
+            None if outbox["oldest"] is None else max(0.0, (now - outbox["oldest"]).total_seconds())
+        ),
     )
 
 
 def alerts_evaluate() -> list[dict]:
-    """[{name, firing, value, threshold, description}] for the four alerts (see docs/operations.md)."""
+    """[{name, firing, value, threshold, description}] for the five alerts (see docs/operations.md)."""
     thresholds = AlertThresholds.from_settings()
     return alerts_from_state(ops_state_get(thresholds=thresholds), thresholds)
 
@@ -537,6 +574,18 @@ class PitwallStateCollector:
             f"5xx responses over the last {window} min, all processes",
             value=state.api_5xx,
         )
+
+        yield GaugeMetricFamily(
+            "pitwall_cache_invalidations_pending",
+            "Cache invalidations Redis refused, waiting in the database for their replay",
+            value=state.cache_outbox_pending,
+        )
+        if state.cache_outbox_oldest_seconds is not None:
+            yield GaugeMetricFamily(
+                "pitwall_cache_invalidation_oldest_age_seconds",
+                "Seconds the oldest pending cache invalidation has waited",
+                value=state.cache_outbox_oldest_seconds,
+            )
 
         info = GaugeMetricFamily("pitwall_model_active_info", "The active model version", labels=["version"])
         if state.active_model:

@@ -431,8 +431,8 @@ SPECTACULAR_SETTINGS = {
 # Tokens are signed with SECRET_KEY, so only the HMAC algorithms apply (an RSA/EC one needs a key pair).
 JWT_ALGORITHM = env_choice("JWT_ALGORITHM", "HS256", {"HS256", "HS384", "HS512"})
 # CHECK_REVOKE_TOKEN: each token carries a hash of the user's password hash, so a password change
-# (a leaked password's usual remedy) ends every token issued before it, refresh tokens included (the
-# access tokens they mint carry the old hash). Without it they stayed valid (security QA).
+# (a leaked password's usual remedy) ends every token issued before it, refresh tokens included
+# (checked on refresh by f1site/api_urls.py). Without it they stayed valid (security QA).
 SIMPLE_JWT = {"ALGORITHM": JWT_ALGORITHM, "SIGNING_KEY": SECRET_KEY, "CHECK_REVOKE_TOKEN": True}
 
 # --- external sources -------------------------------------------------------------------------
@@ -507,6 +507,7 @@ ALERT_API_5XX_RATIO = env_float("ALERT_API_5XX_RATIO", 0.05, lo=0, hi=1)
 ALERT_API_MIN_REQUESTS = env_int("ALERT_API_MIN_REQUESTS", 20, minimum=1)
 ALERT_API_WINDOW_MINUTES = env_int("ALERT_API_WINDOW_MINUTES", 5, minimum=1)
 ALERT_ACCURACY_RACES = env_int("ALERT_ACCURACY_RACES", 5, minimum=1)
+ALERT_CACHE_OUTBOX_MINUTES = env_float("ALERT_CACHE_OUTBOX_MINUTES", 10.0, lo=1, hi=24 * 60)
 
 SENTRY_DSN = env_str("SENTRY_DSN") or None
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")

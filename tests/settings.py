@@ -18,6 +18,35 @@ os.environ.setdefault(
     "PITWALL_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
 )
 
+
+def _isolate_xdist_worker() -> None:
+    """Under pytest-xdist (`make test` runs `-n 2`) each worker gets its own Redis database (its
+    cache, Celery broker, locks and heartbeats: a `cache.clear()` or a worker started by one test
+    process must not touch the other's) and its own var/ directory (model artifacts, SQLite files).
+    pytest-django already gives each worker its own PostgreSQL test database (`_gw0`, `_gw1`).
+
+    Done once, in the environment, so the child processes the tests start (Celery workers,
+    `manage.py` commands, gunicorn), which import these settings too, inherit the same values
+    instead of shifting them again."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or os.environ.get("PITWALL_TEST_ISOLATED_WORKER"):
+        return
+    os.environ["PITWALL_TEST_ISOLATED_WORKER"] = worker
+    index = int(worker[2:])
+    os.environ["PITWALL_VAR_DIR"] = os.path.join(os.environ["PITWALL_VAR_DIR"], worker)
+    url = os.environ.get("REDIS_URL", "")
+    if url.startswith(("redis://", "rediss://")):
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        base = int(parts.path.strip("/") or 0)
+        # the next databases down from the run's own (CI: 15 -> 15, 14, ...); Redis has 16 (0-15)
+        db = (base - index) % 16
+        os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+
+
+_isolate_xdist_worker()
+
 from f1site.settings import *  # noqa: F403
 from f1site.settings import MODEL_STORAGE_PATH  # noqa: F401
 

@@ -77,6 +77,21 @@ def test_model_below_grid_baseline_over_the_last_5_races():
     assert alert["firing"] is False and alert["value"] is None and "have 4" in alert["description"]
 
 
+@pytest.mark.parametrize(
+    ("pending", "oldest_seconds", "firing", "value"),
+    [
+        (0, None, False, None),  # normal operation: nothing refused
+        (3, 9 * 60, False, 9.0),  # within the replay's reach (beat ticks every minute)
+        (1, 11 * 60, True, 11.0),  # stale answers for longer than the 10 min threshold
+    ],
+)
+def test_cache_invalidation_pending_after_10_minutes(pending, oldest_seconds, firing, value):
+    state = OpsState(cache_outbox_pending=pending, cache_outbox_oldest_seconds=oldest_seconds)
+    alert = by_name(alerts_from_state(state, T))["cache_invalidation_pending"]
+    assert (alert["firing"], alert["value"], alert["threshold"]) == (firing, value, 10.0)
+    assert f"{pending} pending" in alert["description"]
+
+
 def test_grid_baseline_mae_by_hand():
     # grid ranks 1,2,3; finishing ranks 2,1,3 -> |1-2| + |2-1| + 0 = 2, over 3 entrants
     assert grid_baseline_mae([(1, 2), (2, 1), (3, 3)]) == pytest.approx(2 / 3)
@@ -126,6 +141,20 @@ def test_state_reads_sync_runs_and_job_run_streaks():
     }
     alerts = by_name(alerts_from_state(state, T))
     assert alerts["sync_stale"]["firing"] and alerts["job_failing"]["firing"]
+
+
+@pytest.mark.django_db
+def test_state_reads_the_cache_invalidation_outbox():
+    from ingestion.models import CacheInvalidation
+
+    now = timezone.now()
+    assert ops_state_get(now=now).cache_outbox_pending == 0
+    CacheInvalidation.objects.create(keys=["f1:a"], created_at=now - dt.timedelta(minutes=12))
+    CacheInvalidation.objects.create(families=["races"], created_at=now - dt.timedelta(minutes=2))
+    state = ops_state_get(now=now)
+    assert state.cache_outbox_pending == 2
+    assert state.cache_outbox_oldest_seconds == pytest.approx(12 * 60)
+    assert by_name(alerts_from_state(state, T))["cache_invalidation_pending"]["firing"] is True
 
 
 @pytest.mark.django_db

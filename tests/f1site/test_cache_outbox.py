@@ -24,6 +24,7 @@ from django.test.utils import CaptureQueriesContext
 
 from f1site import cache as f1cache
 from f1site.cache import breaker
+from f1site.observability import alerts_evaluate, ops_state_get
 from ingestion.models import CacheInvalidation, Race, RaceResult
 from tests.brokers import closed_port, hung_port
 from tests.conftest import ROOT
@@ -138,9 +139,16 @@ def test_the_beat_tick_replays_without_waiting_for_a_change(
     _correct_during_outage(settings, "hung", django_capture_on_commit_callbacks)
     breaker.reset()
     assert _answers(api, client) == before  # stale until a trigger
+    # ... and the operator can see it: the alert's state (health, /metrics) counts the refused rows
+    pending = CacheInvalidation.objects.count()
+    assert pending >= 1
+    alert = next(a for a in alerts_evaluate() if a["name"] == "cache_invalidation_pending")
+    assert f"{pending} pending" in alert["description"] and alert["value"] is not None
+    assert alert["firing"] is False  # refused a moment ago: the beat's replay still has time
 
     beat = SingleBeatScheduler(app=app, lazy=True)
     beat._cache_invalidations_replay()  # what each tick runs, at most every LIVENESS_HEARTBEAT_SECONDS
+    assert ops_state_get().cache_outbox_pending == 0
     after = _answers(api, client)
     assert b"Bahrain Grand Prix EDITED" in after[DETAIL]
     assert after == _fresh(api, client)

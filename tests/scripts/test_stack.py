@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.metrics_exposition import parse_exposition, sample
+from tests.metrics_exposition import names, parse_exposition, sample
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 8171
@@ -262,8 +262,15 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
     # anonymous: the load error (it names the artifact's path on the server) is for staff only
     assert health["checks"]["model"]["detail"]["error"] == "error (details for staff)"
     alerts = {alert["name"]: alert for alert in health["alerts"]}
-    assert set(alerts) == {"sync_stale", "job_failing", "api_5xx_rate", "model_below_grid_baseline"}
+    assert set(alerts) == {
+        "sync_stale",
+        "job_failing",
+        "api_5xx_rate",
+        "model_below_grid_baseline",
+        "cache_invalidation_pending",
+    }
     assert alerts["sync_stale"]["firing"] is False
+    assert alerts["cache_invalidation_pending"]["firing"] is False
 
     # The release step ran first (deploy checks, migrate, schedule seeding) and finished.
     released = [
@@ -317,6 +324,8 @@ def test_stack_serves_health_metrics_and_jobs_then_stops_cleanly(stack):
     assert 0 <= sample(metrics, "pitwall_last_successful_sync_age_seconds", source="jolpica") < 600
     assert sample(metrics, "pitwall_alert_firing", alert="sync_stale") == 0
     assert sample(metrics, "pitwall_model_active_info", version=active_model) == 1
+    assert "pitwall_cache_invalidations_pending" in names(metrics)  # sample() reads absent as 0
+    assert sample(metrics, "pitwall_cache_invalidations_pending") == 0  # Redis up all along: none refused
     # From a non-allowlisted address (no token) it is refused: checked in test_metrics_endpoint.
 
     # 5. The beat process is up alongside (honcho prefixes its lines "beat.1").
