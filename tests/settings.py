@@ -47,7 +47,7 @@ def _isolate_xdist_worker() -> None:
 
 _isolate_xdist_worker()
 
-from f1site.settings import *  # noqa: F403
-from f1site.settings import MODEL_STORAGE_PATH  # noqa: F401
+from f1site.settings import *  # noqa: E402, F403 - after the environment above is set
+from f1site.settings import MODEL_STORAGE_PATH  # noqa: E402, F401
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
