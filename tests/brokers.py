@@ -10,12 +10,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+# Sockets bound by closed_port(), kept open for the life of the test process.
+_reserved: list[socket.socket] = []
+
 
 def closed_port() -> int:
-    """A local port nothing listens on: bound to find a free one, then closed again."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A local port that refuses connections. The socket stays bound without listening (a connect
+    to it is refused, as to a stopped broker) for the rest of the process, so no other process —
+    the other xdist worker's hung_port() or a server it starts — can take the port meanwhile, as it
+    could when the socket was closed again at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    _reserved.append(s)
+    return s.getsockname()[1]
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 
 from f1site.celery import app
+from tests.brokers import closed_port
 from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
 from tests.predictions.api.conftest import committed_staff_client, future_race
 
@@ -28,13 +29,6 @@ QUEUE = f"pitwall-test-broker-down-{uuid.uuid4().hex[:8]}"
 def staff_api(committing_db):
     with committed_staff_client() as client:
         yield client
-
-
-def _closed_port() -> int:
-    """A local port nothing listens on: bound to find a free one, then closed again."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _drop_broker_pools(*, close: bool) -> None:
@@ -69,7 +63,7 @@ def broker(committing_db):
         is_down = False
 
         def down(self) -> int:
-            port = _closed_port()
+            port = closed_port()
             url = f"redis://127.0.0.1:{port}/0"
             settings.CELERY_BROKER_URL = url
             app.conf.broker_url = url
@@ -107,7 +101,7 @@ def test_the_app_takes_its_broker_from_settings_and_the_closed_port_refuses():
     # (the django_db mark also makes pytest-django set up the test database when this module runs alone)
     assert app.conf.broker_url == settings.CELERY_BROKER_URL
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", _closed_port()), timeout=1)
+        socket.create_connection(("127.0.0.1", closed_port()), timeout=1)
 
 
 @pytest.fixture
