@@ -111,6 +111,11 @@ def _settings_values(expression: str, **overrides) -> str:
     return result.stdout.strip()
 
 
+def test_the_cache_outbox_alert_threshold_is_read_from_the_environment():
+    assert _settings_values("s.ALERT_CACHE_OUTBOX_MINUTES", ALERT_CACHE_OUTBOX_MINUTES=None) == "10.0"
+    assert _settings_values("s.ALERT_CACHE_OUTBOX_MINUTES", ALERT_CACHE_OUTBOX_MINUTES="2.5") == "2.5"
+
+
 def test_the_page_throttle_default_is_generous():
     # tests/settings.py raises it for the suite; the production default is what fans get
     assert _settings_values("s.PAGE_THROTTLE", PAGE_THROTTLE=None) == "300/min"
@@ -146,6 +151,8 @@ def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
         ("CELERY_BROKER_URL", "notaurl"),  # failed at the first connection, "Name or service not known"
         ("CELERY_RESULT_BACKEND", "foo://x"),
         ("ALLOWED_HOSTS", " , "),  # no host at all: every request a 400
+        ("ALERT_CACHE_OUTBOX_MINUTES", "0"),  # would fire on every refused invalidation at once
+        ("ALERT_CACHE_OUTBOX_MINUTES", "soon"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value):
