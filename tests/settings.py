@@ -34,15 +34,14 @@ def _isolate_xdist_worker() -> None:
     os.environ["PITWALL_TEST_ISOLATED_WORKER"] = worker
     index = int(worker[2:])
     os.environ["PITWALL_VAR_DIR"] = os.path.join(os.environ["PITWALL_VAR_DIR"], worker)
-    url = os.environ.get("REDIS_URL", "")
-    if url.startswith(("redis://", "rediss://")):
-        from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import urlsplit, urlunsplit
 
-        parts = urlsplit(url)
-        base = int(parts.path.strip("/") or 0)
-        # the next databases down from the run's own (CI: 15 -> 15, 14, ...); Redis has 16 (0-15)
-        db = (base - index) % 16
-        os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "JOB_LOCK_REDIS_URL"):
+        parts = urlsplit(os.environ.get(name, ""))
+        number = parts.path.strip("/") or "0"
+        if parts.scheme in ("redis", "rediss") and number.isdigit():
+            # the next databases down from the run's own (CI: 15 -> 15, 14); Redis has 16 (0-15)
+            os.environ[name] = urlunsplit(parts._replace(path=f"/{(int(number) - index) % 16}"))
 
 
 _isolate_xdist_worker()

@@ -212,3 +212,45 @@ def test_env_example_lists_every_variable_the_settings_read():
     read |= served
     example = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read - example == set()
+
+
+def _test_settings_values(expression: str, **overrides: str | None) -> list[str]:
+    """`expression` evaluated in a fresh process importing tests.settings (as a child of a test does)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PITWALL_TEST_"))}
+    environment.update({"PITWALL_VAR_DIR": "/tmp/pw-var", **overrides})
+    environment = {k: v for k, v in environment.items() if v is not None}
+    result = subprocess.run(
+        [sys.executable, "-c", f"import os, tests.settings as s; print({expression})"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_each_xdist_worker_gets_its_own_redis_database_and_var_dir_once():
+    """`make test` runs two xdist workers; they must share no Redis database or var/ directory, and a
+    process started by a test (which inherits the shifted environment) must not shift it again."""
+    expression = "s.REDIS_URL, s.CELERY_BROKER_URL, s.VAR_DIR, os.environ['PITWALL_TEST_ISOLATED_WORKER']"
+    urls = {"REDIS_URL": "redis://127.0.0.1:6379/15", "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15"}
+    first = _test_settings_values(expression, PYTEST_XDIST_WORKER="gw0", **urls)
+    second = _test_settings_values(expression, PYTEST_XDIST_WORKER="gw1", **urls)
+    assert first == ["redis://127.0.0.1:6379/15"] * 2 + ["/tmp/pw-var/gw0", "gw0"]
+    assert second == ["redis://127.0.0.1:6379/14"] * 2 + ["/tmp/pw-var/gw1", "gw1"]
+    child = _test_settings_values(
+        expression,
+        PYTEST_XDIST_WORKER="gw1",
+        PITWALL_TEST_ISOLATED_WORKER="gw1",
+        PITWALL_VAR_DIR="/tmp/pw-var/gw1",
+        REDIS_URL="redis://127.0.0.1:6379/14",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/14",
+    )
+    assert child == second
+    # without xdist nothing moves
+    assert _test_settings_values("s.REDIS_URL, s.VAR_DIR", **urls) == [
+        "redis://127.0.0.1:6379/15",
+        "/tmp/pw-var",
+    ]
