@@ -1040,6 +1040,16 @@ def _parse_grid(request: HttpRequest, entrants: list[dict]) -> tuple[list[str], 
             errors.append(f"{e['name']}: grid slot must be between 1 and {len(entrants)}.")
             continue
         slots[e["ref"]] = slot
+    # A `grid_…` name that is no entrant's (a hand-edited or stale URL) is an error, not ignored:
+    # the page cache keys every `grid_…` name, so a valid grid plus `grid_nobody=1` ran the model
+    # and was kept as another copy of the same answer, one per junk name.
+    known = {f"grid_{e['ref']}" for e in entrants}
+    unknown = sorted(
+        name[len("grid_") :] for name in request.GET if name.startswith("grid_") and name not in known
+    )
+    if entrants and unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        errors.append(f"Not a driver entered in this race: {shown}.")
     taken: dict[int, list[str]] = {}
     for ref, slot in slots.items():
         taken.setdefault(slot, []).append(ref)

@@ -97,6 +97,22 @@ def test_what_if_grid_slot_given_twice_is_an_error_not_the_last_value(client, mo
     assert charged == []
 
 
+def test_what_if_grid_name_of_no_entrant_is_an_error_not_another_cached_copy(client, monkeypatch):
+    """A valid grid plus `grid_nobody=1` ran the model and was cached under its own key (every
+    `grid_…` name is in the page-cache key): one more model run and entry per junk name. Now the
+    form names it and the grid is not run (an answer with errors is never cached)."""
+    url = reverse("analytics:what_if", args=["2026_barcelona_catalunya"])
+    query = _grid_query(client, url)
+    charged = []
+    monkeypatch.setattr(views, "_what_if_throttled", lambda request: charged.append(1))
+    response = client.get(url, {**query, "grid_nobody": "1", "grid_x": "2"})
+    assert response.status_code == 422
+    assert (
+        "Not a driver entered in this race: &#x27;nobody&#x27;, &#x27;x&#x27;." in response.content.decode()
+    )
+    assert charged == []
+
+
 def test_what_if_without_a_loadable_model_is_503_not_a_form_error(client):
     """QA: with no model to load the page answered 422 "No trained model is available yet" (as if
     the grid were wrong; and versions may be registered whose files are gone). The grid is fine: a
