@@ -95,20 +95,24 @@ def test_model_artifacts_keep_is_read_from_the_environment():
     assert _settings_values("s.MODEL_ARTIFACTS_KEEP", MODEL_ARTIFACTS_KEEP="3") == "3"
 
 
-def _settings_values(expression: str, **overrides) -> str:
-    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "REDIS_URL"}}
-    environment.update({"DEBUG": "true", **overrides})
-    environment = {k: v for k, v in environment.items() if v is not None}  # None: unset it
+def _printed(code: str, environment: dict[str, str | None]) -> str:
+    """What `code` prints in a fresh interpreter with `environment` (a None value: unset)."""
     result = subprocess.run(
-        [sys.executable, "-c", f"from f1site import settings as s; print({expression})"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
-        env=environment,
+        env={k: v for k, v in environment.items() if v is not None},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def _settings_values(expression: str, **overrides) -> str:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "REDIS_URL"}}
+    environment.update({"DEBUG": "true", **overrides})
+    return _printed(f"from f1site import settings as s; print({expression})", environment)
 
 
 def test_the_cache_outbox_alert_threshold_is_read_from_the_environment():
@@ -218,17 +222,7 @@ def _test_settings_values(expression: str, **overrides: str | None) -> list[str]
     """`expression` evaluated in a fresh process importing tests.settings (as a child of a test does)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PITWALL_TEST_"))}
     environment.update({"PITWALL_VAR_DIR": "/tmp/pw-var", **overrides})
-    environment = {k: v for k, v in environment.items() if v is not None}
-    result = subprocess.run(
-        [sys.executable, "-c", f"import os, tests.settings as s; print({expression})"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
+    return _printed(f"import os, tests.settings as s; print({expression})", environment).split()
 
 
 def test_each_xdist_worker_gets_its_own_redis_database_and_var_dir_once():
