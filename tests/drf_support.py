@@ -1,7 +1,8 @@
 """API test fixtures and helpers, shared by the API tests of every app (a plain module, not a conftest).
 
 Fixtures: `clean_cache` (autouse: an empty cache, a closed breaker and relaxed throttles), `api` (a DRF
-client), `staff_user` / `fan_user` and `staff_api` (a DRF client with a staff JWT). Helpers: `token_for`,
+client), `staff_user` (an operator: staff with `operator_permissions()`) / `fan_user` and `staff_api` (a
+DRF client with its JWT). Helpers: `token_for`,
 and the Ergast CSVs read with plain Python (`csv_rows`, `csv_race`) for independent expectations.
 
 A fixture applies where it is imported. `tests/ingestion/api/conftest.py` and
@@ -45,11 +46,22 @@ def api() -> APIClient:
     return APIClient()
 
 
+def operator_permissions():
+    """What an operator role holds for the API's staff writes: `predictions.change_prediction`
+    (regeneration), as the admin's matching action asks."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(content_type__app_label="predictions", codename="change_prediction")
+
+
 @pytest.fixture
 def staff_user(db, django_user_model):
-    return django_user_model.objects.create_user(
+    """A staff operator: `is_staff` plus `operator_permissions()`."""
+    user = django_user_model.objects.create_user(
         username="steward", password="correct-horse-battery-staple", is_staff=True
     )
+    user.user_permissions.add(*operator_permissions())
+    return user
 
 
 @pytest.fixture

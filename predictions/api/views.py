@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -39,9 +39,21 @@ from predictions.services.training import model_version_serving
 logger = logging.getLogger(__name__)
 
 
+class MayRegeneratePredictions(BasePermission):
+    """Staff with `predictions.change_prediction` (superusers: always) — the permission the admin's
+    *regenerate predictions* action asks for, so a read-only staff role cannot start model runs
+    through the API either."""
+
+    message = "Regenerating predictions needs the predictions.change_prediction permission."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_staff and user.has_perm("predictions.change_prediction"))
+
+
 class RacePredictionsView(CachedJSONView):
     def get_permissions(self):
-        return [IsAdminUser()] if self.request.method == "POST" else [AllowAny()]
+        return [IsAdminUser(), MayRegeneratePredictions()] if self.request.method == "POST" else [AllowAny()]
 
     @extend_schema(
         operation_id="predictions_race_retrieve",
@@ -61,7 +73,10 @@ class RacePredictionsView(CachedJSONView):
 
     @extend_schema(
         operation_id="predictions_race_generate",
-        summary="Generate fresh predictions now (staff; at most once per race and stage per window)",
+        summary=(
+            "Generate fresh predictions now (staff with predictions.change_prediction; at most once "
+            "per race and stage per window)"
+        ),
         description=(
             "Inline (default): runs the prediction engine for the race and returns the new "
             "predictions (201); when the model version and inputs of every stage are those of its "

@@ -12,18 +12,20 @@ from tests.drf_support import api, fan_user, staff_api, staff_user  # noqa: F401
 
 @contextmanager
 def committed_staff_client():
-    """A DRF client with a staff user's JWT, created outside any test transaction (other processes
-    see it); afterwards the user and every regeneration JobRun are deleted."""
+    """A DRF client with a staff operator's JWT (`operator_permissions()`), created outside any test
+    transaction (other processes see it); afterwards the user and every regeneration JobRun are
+    deleted."""
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
     from ingestion.models import JobRun
-    from tests.drf_support import token_for
+    from tests.drf_support import operator_permissions, token_for
 
     username = f"steward-{uuid.uuid4().hex[:6]}"
     user = get_user_model().objects.create_user(
         username=username, password="correct-horse-battery-staple", is_staff=True
     )
+    user.user_permissions.add(*operator_permissions())
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, username)}")
     try:

@@ -57,6 +57,41 @@ def test_regenerate_requires_staff(api, fan_user, ergast_data):
     assert response.json()["error"]["code"] == "permission_denied"
 
 
+def test_regenerate_needs_the_change_prediction_permission_as_the_admin_action_does(
+    api, ergast_data, django_user_model
+):
+    """A read-only staff role (is_staff, no change_prediction) may not start model runs: 403 in the
+    API's error shape, naming the permission, before anything is queued or stored."""
+    from rest_framework.test import APIClient
+
+    from ingestion.models import JobRun
+    from predictions.models import Prediction
+    from tests.drf_support import operator_permissions, token_for
+
+    viewer = django_user_model.objects.create_user(
+        username="viewer", password="correct-horse-battery-staple", is_staff=True
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(client, 'viewer')}")
+    for body in ({}, {"background": True}):
+        response = client.post("/api/v1/predictions/race/2026_qatar", body, format="json")
+        assert response.status_code == 403, response.content
+        error = response.json()["error"]
+        assert error["code"] == "permission_denied"
+        assert "predictions.change_prediction" in error["message"]
+    assert not JobRun.objects.filter(job__startswith="predictions_regenerate:").exists()
+    assert not Prediction.objects.exists()
+
+    viewer.user_permissions.add(*operator_permissions())
+    # Past the permission (each request loads the user afresh): the race's own answer, not 403.
+    assert client.post("/api/v1/predictions/race/2026_qatar", {}, format="json").status_code != 403
+
+    django_user_model.objects.create_superuser(username="root", password="correct-horse-battery-staple")
+    root = APIClient()
+    root.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(root, 'root')}")
+    assert root.post("/api/v1/predictions/race/2026_qatar", {}, format="json").status_code != 403
+
+
 @in_season
 def test_staff_regenerates_once_per_window(
     staff_api, api, ergast_data, trained_model, django_capture_on_commit_callbacks
