@@ -108,7 +108,10 @@ def run_bounded(func, *, timeout: float):
 
 class SwitchableProxy:
     """A TCP proxy to a real server whose link can be cut (every open connection closed, new ones
-    refused) and restored: a broker or Redis blip, with the real server on either side of it."""
+    refused) and restored: a broker or Redis blip, with the real server on either side of it. Or
+    held (`hold()`): what clients send waits in the proxy, their connections open, until `release()`
+    — a client caught in the middle of a command, at a moment the test chooses (`holding` is set once
+    a client's bytes wait)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -119,6 +122,9 @@ class SwitchableProxy:
         self.port = self.server.getsockname()[1]
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.holding = threading.Event()
         self._stop = threading.Event()
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -149,12 +155,16 @@ class SwitchableProxy:
                     continue
                 self._open += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, src is client), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
         try:
             while data := src.recv(65536):
+                if from_client and not self._flowing.is_set():
+                    self.holding.set()
+                    self._flowing.wait()
+                    if self._stop.is_set() or not self._up.is_set():
+                        break  # closed or cut while held: what was held never reaches the server
                 dst.sendall(data)
         except OSError:
             pass
@@ -177,8 +187,17 @@ class SwitchableProxy:
     def restore(self) -> None:
         self._up.set()
 
+    def hold(self) -> None:
+        """Keep what clients send from now on in the proxy until `release()`."""
+        self.holding.clear()
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._flowing.set()
         self.cut()
         self._thread.join(timeout=2)
         self.server.close()
