@@ -58,6 +58,56 @@ def hung_port() -> Iterator[int]:
 
 
 @contextmanager
+def trickling_port(*, every: float = 0.3) -> Iterator[int]:
+    """A local port whose server answers every connection's first bytes with the header of a huge
+    Redis bulk string and then one byte of it every `every` s: a Redis that keeps answering, too
+    slowly ever to finish. A client's socket timeout (per read) never fires; only a deadline of the
+    caller's own ends the wait. The connections are closed when the block exits."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    if conn.recv(65536):
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+            try:
+                conn.sendall(b"$100000000\r\n")
+                while not stop.wait(every):
+                    conn.sendall(b"x")
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=trickle, args=(conn,), daemon=True, name="trickling-redis").start()
+
+    thread = threading.Thread(target=accept, daemon=True, name="trickling-redis-accept")
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()
+
+
+@contextmanager
 def broker_url(url: str, *, result_backend: str | None = None) -> Iterator[None]:
     """Point the Celery app's broker (and optionally its result backend) at `url` for the block.
 

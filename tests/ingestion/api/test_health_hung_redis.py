@@ -21,7 +21,7 @@ from django.conf import settings
 
 from f1site.cache import breaker
 from ingestion.services.health import redis_probes_budget
-from tests.brokers import broker_url, hung_port, run_bounded
+from tests.brokers import broker_url, hung_port, run_bounded, trickling_port
 
 pytestmark = [
     pytest.mark.django_db,
@@ -122,6 +122,25 @@ def test_health_answers_within_one_budget_however_many_redis_servers_hang(
         assert "broker check" not in checks[role]["detail"]["error"]
     assert checks["broker"]["latency_ms"] <= (budget + 0.5) * 1000
     assert checks["worker"]["latency_ms"] <= (budget + 0.5) * 1000  # the store's read
+
+
+def test_health_stops_waiting_for_a_probe_at_the_budget(api, staff_user, settings):
+    """A liveness store that keeps answering one byte at a time never trips the read's socket
+    timeout: only health's own deadline ends the wait (before, the request waited as long as the
+    trickle lasted)."""
+    settings.JOB_ENQUEUE_TIMEOUT = 1.0
+    budget = redis_probes_budget()
+    with trickling_port() as port:
+        settings.JOB_LOCK_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        api.force_authenticate(user=staff_user)
+        response, error, seconds = run_bounded(lambda: api.get("/api/v1/health"), timeout=30)
+    assert error is None, error
+    assert seconds < budget + 1.5, f"health took {seconds:.1f} s (budget {budget} s)"
+    checks = response.json()["checks"]
+    assert checks["broker"]["status"] == "ok"  # this run's Redis: unaffected
+    for role in ("worker", "beat"):
+        assert checks[role]["status"] == "degraded" and checks[role]["detail"]["state"] == "unknown"
+        assert "budget" in checks[role]["detail"]["error"], checks[role]
 
 
 def test_jobs_status_reads_the_liveness_store_within_the_enqueue_budget(api, hung_redis, settings):
