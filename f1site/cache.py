@@ -539,8 +539,10 @@ def local_cache_sync() -> bool:
 #   * a web process's breaker closing: the request that closed it replays before returning its response
 #     (CacheReplayMiddleware).
 # A replay deletes the same keys and bumps the same generations again: idempotent (a second INCR only
-# retires the family once more), so two processes replaying at once do no harm; a row is deleted only
-# after Redis took it. Never FLUSHDB or cache.clear(): REDIS_URL may be the Celery broker's db too.
+# retires the family once more). It is single-flight across processes all the same: each batch is
+# claimed in the database (FOR UPDATE SKIP LOCKED) for the length of its send, so the web workers
+# whose breakers all close when Redis returns do not all SCAN and INCR the same rows at once; a row
+# is deleted only after Redis took it, in the claim's transaction (a failed or killed replay leaves it). Never FLUSHDB or cache.clear(): REDIS_URL may be the Celery broker's db too.
 # Only an unreachable Redis (down, hung, this process's breaker open) defers an invalidation: an error
 # Redis answers (WRONGTYPE, READONLY after a failover, OOM) would fail again at every replay and, as
 # the oldest row of a batch, block every later one for good (review). Such an error is logged at
@@ -673,9 +675,17 @@ def bump_families(families: Iterable[str]) -> None:
 
 def cache_invalidations_replay() -> int | None:
     """Replay the invalidations Redis refused earlier (any process's CacheInvalidation rows), oldest
-    first; the number replayed, or None when Redis or the database refused (the rows stay for the
+    first; the number replayed here, or None when Redis or the database refused (the rows stay for the
     next trigger). Never raises: every caller is a side path (after an invalidation, a beat tick, a
-    response). Nothing pending costs one indexed read and no write."""
+    response). Nothing pending costs one indexed read and no write.
+
+    Single-flight across processes: each batch is claimed in the database (`SELECT … FOR UPDATE SKIP
+    LOCKED`), sent to Redis and deleted in one transaction. Another process replaying at the same
+    moment (every web worker whose breaker closed when Redis came back) skips the claimed rows — no
+    second SCAN, DEL or INCR for them — and returns 0 without touching them. A replay that fails
+    (Redis gone again) rolls back: the rows stay, unclaimed, for the next trigger; one whose process
+    dies midway loses its connection, and PostgreSQL ends its transaction the same way. The claim is
+    in the database, not in Redis, which has just come back and may go again."""
     from django.db import Error as DatabaseError
 
     from ingestion.models import CacheInvalidation
@@ -684,30 +694,31 @@ def cache_invalidations_replay() -> int | None:
         return 0
     replayed = 0
     try:
+        if not CacheInvalidation.objects.exists():  # the common case: one read, no transaction
+            return 0
         while True:
-            rows = list(
-                CacheInvalidation.objects.order_by("pk").values_list("pk", "keys", "families", "patterns")[
-                    :_REPLAY_BATCH
-                ]
-            )
-            if not rows:
-                break
-            keys, families, patterns = set(), set(), set()
-            for _, row_keys, row_families, row_patterns in rows:
-                keys.update(row_keys)
-                families.update(row_families)
-                patterns.update(row_patterns)
-            try:
-                _redis_apply(keys=sorted(keys), families=sorted(families), patterns=sorted(patterns))
-            except _REFUSED:
-                raise
-            except redis.exceptions.RedisError as error:
-                # An answer, not an outage (e.g. a key of the wrong type): the batch would fail at
-                # every try and block every later row, so it is dropped, loudly.
-                _invalidation_refused_log(keys=sorted(keys), families=sorted(families), error=error)
-            # Only the rows just replayed: one recorded meanwhile waits for the next round. Another
-            # process replaying the same rows at once deletes them first: harmless (see above).
             with transaction.atomic():
+                rows = list(
+                    CacheInvalidation.objects.select_for_update(skip_locked=True)
+                    .order_by("pk")
+                    .values_list("pk", "keys", "families", "patterns")[:_REPLAY_BATCH]
+                )
+                if not rows:  # none left, or the rest claimed by another process's replay
+                    break
+                keys, families, patterns = set(), set(), set()
+                for _, row_keys, row_families, row_patterns in rows:
+                    keys.update(row_keys)
+                    families.update(row_families)
+                    patterns.update(row_patterns)
+                try:
+                    _redis_apply(keys=sorted(keys), families=sorted(families), patterns=sorted(patterns))
+                except _REFUSED:
+                    raise  # the transaction rolls back: the rows stay, unclaimed
+                except redis.exceptions.RedisError as error:
+                    # An answer, not an outage (e.g. a key of the wrong type): the batch would fail at
+                    # every try and block every later row, so it is dropped, loudly.
+                    _invalidation_refused_log(keys=sorted(keys), families=sorted(families), error=error)
+                # Only the rows just replayed: one recorded meanwhile waits for the next round.
                 CacheInvalidation.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
             replayed += len(rows)
     except _REFUSED as error:

@@ -58,6 +58,56 @@ def hung_port() -> Iterator[int]:
 
 
 @contextmanager
+def trickling_port(*, every: float = 0.3) -> Iterator[int]:
+    """A local port whose server answers every connection's first bytes with the header of a huge
+    Redis bulk string and then one byte of it every `every` s: a Redis that keeps answering, too
+    slowly ever to finish. A client's socket timeout (per read) never fires; only a deadline of the
+    caller's own ends the wait. The connections are closed when the block exits."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    if conn.recv(65536):
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+            try:
+                conn.sendall(b"$100000000\r\n")
+                while not stop.wait(every):
+                    conn.sendall(b"x")
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=trickle, args=(conn,), daemon=True, name="trickling-redis").start()
+
+    thread = threading.Thread(target=accept, daemon=True, name="trickling-redis-accept")
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()
+
+
+@contextmanager
 def broker_url(url: str, *, result_backend: str | None = None) -> Iterator[None]:
     """Point the Celery app's broker (and optionally its result backend) at `url` for the block.
 
@@ -108,7 +158,10 @@ def run_bounded(func, *, timeout: float):
 
 class SwitchableProxy:
     """A TCP proxy to a real server whose link can be cut (every open connection closed, new ones
-    refused) and restored: a broker or Redis blip, with the real server on either side of it."""
+    refused) and restored: a broker or Redis blip, with the real server on either side of it. Or
+    held (`hold()`): what clients send waits in the proxy, their connections open, until `release()`
+    — a client caught in the middle of a command, at a moment the test chooses (`holding` is set once
+    a client's bytes wait)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -119,6 +172,9 @@ class SwitchableProxy:
         self.port = self.server.getsockname()[1]
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.holding = threading.Event()
         self._stop = threading.Event()
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -149,12 +205,16 @@ class SwitchableProxy:
                     continue
                 self._open += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, src is client), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
         try:
             while data := src.recv(65536):
+                if from_client and not self._flowing.is_set():
+                    self.holding.set()
+                    self._flowing.wait()
+                    if self._stop.is_set() or not self._up.is_set():
+                        break  # closed or cut while held: what was held never reaches the server
                 dst.sendall(data)
         except OSError:
             pass
@@ -177,8 +237,17 @@ class SwitchableProxy:
     def restore(self) -> None:
         self._up.set()
 
+    def hold(self) -> None:
+        """Keep what clients send from now on in the proxy until `release()`."""
+        self.holding.clear()
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._flowing.set()
         self.cut()
         self._thread.join(timeout=2)
         self.server.close()

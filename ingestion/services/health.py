@@ -4,7 +4,8 @@ required check fails: status "down") and the cache headers."""
 
 from __future__ import annotations
 
-import functools
+import contextvars
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -18,16 +19,28 @@ from ingestion.models import Race
 def health_report(*, staff: bool) -> dict:
     """Every check with its status ("ok", "degraded", "down", or "n/a" when not part of this set-up),
     whether it is required and its latency; overall "down" when a required check fails, "degraded"
-    when any other check is not ok. Error texts that may name hosts or paths only for `staff`."""
-    checks = {
-        "database": _check(_check_database, required=True),
-        "cache": _check(_check_cache, required=False),
-        "broker": _check(_check_broker, required=False),
-    }
-    liveness = _liveness_reader(broker=checks["broker"])
-    checks["worker"] = _check(lambda: _liveness_check("worker", liveness(), staff=staff), required=False)
-    checks["beat"] = _check(lambda: _liveness_check("beat", liveness(), staff=staff), required=False)
-    checks["model"] = _check(_check_model, required=False)
+    when any other check is not ok. Error texts that may name hosts or paths only for `staff`.
+
+    The broker probe and the liveness read wait on Redis servers that may hang (accept, never
+    answer): they run in their own threads, started first, while this thread runs the database, cache
+    and model checks, and the request waits for them until one shared deadline
+    (`redis_probes_budget`). Run one after the other, each within its own JOB_ENQUEUE_TIMEOUT, a
+    broker and a liveness store on two hung servers cost 4.5 s next to the container HEALTHCHECK's
+    4 s / 5 s; now the request is bound by the one budget however many of them hang."""
+    deadline = time.monotonic() + redis_probes_budget()
+    broker = _Probe(lambda: _check(_check_broker, required=False))
+    liveness = _Probe(lambda: _liveness_read(broker=broker, deadline=deadline))
+    database = _check(_check_database, required=True)
+    cache = _check(_check_cache, required=False)
+    model = _check(_check_model, required=False)
+    checks = {"database": database, "cache": cache}
+    checks["broker"] = broker.result(deadline=deadline, late=_probe_late_check)
+    seen, read_seconds = liveness.result(deadline=deadline, late=_liveness_late)
+    checks["worker"] = _check(lambda: _liveness_check("worker", seen, staff=staff), required=False)
+    checks["beat"] = _check(lambda: _liveness_check("beat", seen, staff=staff), required=False)
+    worker = checks["worker"]
+    worker["latency_ms"] = round(worker["latency_ms"] + read_seconds * 1000, 2)  # the store's read, as before
+    checks["model"] = model
     if not staff:
         for check in checks.values():
             _redact_error(check)
@@ -35,6 +48,68 @@ def health_report(*, staff: bool) -> dict:
     degraded = any(c["status"] not in ("ok", NOT_APPLICABLE) for c in checks.values())
     overall = "down" if failed_required else ("degraded" if degraded else "ok")
     return {"status": overall, "checks": checks, "cache": f1cache.cache_stats(), "alerts": _alerts()}
+
+
+# Past the probes' own socket timeouts (JOB_ENQUEUE_TIMEOUT), time for a thread to start and a probe
+# to report its own error (a timeout, a refusal) rather than the deadline's.
+REDIS_PROBES_GRACE = 0.5
+
+
+def redis_probes_budget() -> float:
+    """Seconds /health waits, in all, for its Redis probes (the broker, the liveness store):
+    JOB_ENQUEUE_TIMEOUT, each probe's own bound, plus REDIS_PROBES_GRACE — once, not per server."""
+    return settings.JOB_ENQUEUE_TIMEOUT + REDIS_PROBES_GRACE
+
+
+class _Probe:
+    """`fn()` in a daemon thread of its own (with the caller's context variables: the request id in
+    its log lines), started at once. A probe still running at the deadline is abandoned: it ends on
+    its own socket timeouts, its result goes nowhere. Nothing here touches the database (a thread
+    would open a connection of its own)."""
+
+    def __init__(self, fn) -> None:
+        self._fn = fn
+        self._done = threading.Event()
+        self._value = None
+        self._error: BaseException | None = None
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self._run,), daemon=True, name="health-probe").start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to the waiting caller
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self, *, deadline: float, late):
+        """The probe's value, or `late(budget)` when it has not answered by `deadline`
+        (time.monotonic). Any thread may ask, any number of times."""
+        if not self._done.wait(max(0.0, deadline - time.monotonic())):
+            return late(redis_probes_budget())
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _probe_late_error(budget: float) -> str:
+    return f"TimeoutError: no answer within health's {budget:g} s budget for its Redis probes"
+
+
+def _probe_late_check(budget: float) -> dict:
+    return {
+        "status": "down",
+        "required": False,
+        "latency_ms": round(budget * 1000, 2),
+        "detail": {"error": _probe_late_error(budget)},
+    }
+
+
+def _liveness_late(budget: float) -> tuple[dict, float]:
+    from ingestion.services.liveness import pipeline_liveness_unreadable
+
+    return pipeline_liveness_unreadable(error=f"not read: {_probe_late_error(budget)}"), budget
 
 
 DEGRADED = "degraded"  # a check's result between ok (True) and down (False): working, but not as it should
@@ -113,23 +188,28 @@ def _redis_server(url: str | None) -> tuple[str, int] | None:
     return parts.hostname, parts.port or 6379
 
 
-def _liveness_reader(*, broker: dict):
-    """The liveness store read once for the worker and the beat checks (it was read twice), and not
-    at all when the broker check has just found that same Redis server down: a hung Redis would
-    make the request wait out the read's timeout once more for an answer already known."""
+def _liveness_read(*, broker: _Probe, deadline: float) -> tuple[dict, float]:
+    """The liveness store read once for the worker and the beat checks (in the liveness probe's
+    thread), and the seconds the read took. A store on the broker's Redis server waits for the broker
+    check and is not read at all when that check has found the server down: a hung Redis would make
+    the request wait out the read's timeout once more for an answer already known. A store of its
+    own is read at once, alongside the broker probe."""
     from f1site.celery import app
     from ingestion.services.liveness import pipeline_liveness_get, pipeline_liveness_unreadable
 
-    @functools.cache
-    def read() -> dict:
+    started = time.perf_counter()
+    try:
         store = _redis_server(settings.JOB_LOCK_REDIS_URL)
-        if broker["status"] == "down" and store is not None and store == _redis_server(app.conf.broker_url):
-            return pipeline_liveness_unreadable(
-                error=f"not read: the broker check found this Redis server down ({broker['detail'].get('error')})"
-            )
-        return pipeline_liveness_get()
-
-    return read
+        if store is not None and store == _redis_server(app.conf.broker_url):
+            checked = broker.result(deadline=deadline, late=_probe_late_check)
+            if checked["status"] == "down":
+                error = f"the broker check found this Redis server down ({checked['detail'].get('error')})"
+                return pipeline_liveness_unreadable(error=f"not read: {error}"), 0.0
+            started = time.perf_counter()
+        seen = pipeline_liveness_get()
+    except Exception as exc:  # it answers "unknown" on its own; this guards the request from the rest
+        seen = pipeline_liveness_unreadable(error=f"{type(exc).__name__}: {str(exc)[:200]}")
+    return seen, time.perf_counter() - started
 
 
 def _liveness_check(role: str, liveness: dict, *, staff: bool = False):

@@ -7,6 +7,11 @@ Redis transport with no socket timeout, so the request waited forever (gunicorn 
 after 30 s, the container's HEALTHCHECK failed a site that was serving), and past it the worker and
 beat liveness reads took 5 s each; jobs/status took 5.4 s. The bounds are generous (a loaded 2-core
 box) next to those numbers; they are correctness checks, not benchmarks.
+
+With the broker and the liveness store on *separate* hung servers, the two probes each waited out
+their own JOB_ENQUEUE_TIMEOUT, one after the other: 4.5 s with the default 2 s, next to the container
+HEALTHCHECK's 4 s / 5 s. They run concurrently now, under one shared deadline
+(`health.redis_probes_budget`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import pytest
 from django.conf import settings
 
 from f1site.cache import breaker
-from tests.brokers import broker_url, hung_port, run_bounded
+from ingestion.services.health import redis_probes_budget
+from tests.brokers import broker_url, hung_port, run_bounded, trickling_port
 
 pytestmark = [
     pytest.mark.django_db,
@@ -70,6 +76,71 @@ def test_health_tells_staff_why_the_liveness_store_was_not_read(api, staff_user,
     assert "Timeout" in checks["broker"]["detail"]["error"]
     for role in ("worker", "beat"):
         assert checks[role]["detail"]["error"].startswith("not read: the broker check found"), checks[role]
+
+
+@pytest.fixture
+def hung_redis_servers(settings):
+    """The cache, the liveness store and the broker each on a separate Redis server, all hung."""
+    with hung_port() as cache_port, hung_port() as store_port, hung_port() as broker_port:
+        cache_url = f"redis://127.0.0.1:{cache_port}/0"
+        settings.CACHES = {
+            **settings.CACHES,
+            "default": {**settings.CACHES["default"], "LOCATION": cache_url},
+        }
+        settings.JOB_LOCK_REDIS_URL = f"redis://127.0.0.1:{store_port}/0"
+        breaker.reset()
+        with broker_url(f"redis://127.0.0.1:{broker_port}/0"):
+            yield
+        breaker.reset()
+
+
+def test_health_answers_within_one_budget_however_many_redis_servers_hang(
+    api, staff_user, hung_redis_servers, settings
+):
+    # A longer probe timeout than the default 2 s keeps the one-budget answer (~3.5 s) well apart
+    # from the sum it took before (3 s per hung server, one after the other: 6.4 s).
+    settings.JOB_ENQUEUE_TIMEOUT = 3.0
+    budget = redis_probes_budget()
+    api.force_authenticate(user=staff_user)
+    response, error, seconds = run_bounded(lambda: api.get("/api/v1/health"), timeout=60)
+    assert error is None, error
+    assert seconds < budget + 1.5, (
+        f"health took {seconds:.1f} s with three hung Redis servers (budget {budget} s)"
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded"
+    checks = body["checks"]
+    assert checks["database"]["status"] == "ok"
+    assert checks["cache"]["status"] == checks["broker"]["status"] == "down"
+    # the broker and the store each met their own hung server and said so: the liveness store is
+    # not the broker's server, so it was read (and timed out), not skipped
+    assert "Timeout" in checks["broker"]["detail"]["error"]
+    for role in ("worker", "beat"):
+        assert checks[role]["status"] == "degraded", checks[role]
+        assert checks[role]["detail"]["state"] == "unknown"
+        assert "Timeout" in checks[role]["detail"]["error"], checks[role]
+        assert "broker check" not in checks[role]["detail"]["error"]
+    assert checks["broker"]["latency_ms"] <= (budget + 0.5) * 1000
+    assert checks["worker"]["latency_ms"] <= (budget + 0.5) * 1000  # the store's read
+
+
+def test_health_stops_waiting_for_a_probe_at_the_budget(api, staff_user, settings):
+    """A liveness store that keeps answering one byte at a time never trips the read's socket
+    timeout: only health's own deadline ends the wait (before, the request waited as long as the
+    trickle lasted)."""
+    settings.JOB_ENQUEUE_TIMEOUT = 1.0
+    budget = redis_probes_budget()
+    with trickling_port() as port:
+        settings.JOB_LOCK_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        api.force_authenticate(user=staff_user)
+        response, error, seconds = run_bounded(lambda: api.get("/api/v1/health"), timeout=30)
+    assert error is None, error
+    assert seconds < budget + 1.5, f"health took {seconds:.1f} s (budget {budget} s)"
+    checks = response.json()["checks"]
+    assert checks["broker"]["status"] == "ok"  # this run's Redis: unaffected
+    for role in ("worker", "beat"):
+        assert checks[role]["status"] == "degraded" and checks[role]["detail"]["state"] == "unknown"
+        assert "budget" in checks[role]["detail"]["error"], checks[role]
 
 
 def test_jobs_status_reads_the_liveness_store_within_the_enqueue_budget(api, hung_redis, settings):
