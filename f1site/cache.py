@@ -542,7 +542,8 @@ def local_cache_sync() -> bool:
 # retires the family once more). It is single-flight across processes all the same: each batch is
 # claimed in the database (FOR UPDATE SKIP LOCKED) for the length of its send, so the web workers
 # whose breakers all close when Redis returns do not all SCAN and INCR the same rows at once; a row
-# is deleted only after Redis took it, in the claim's transaction (a failed or killed replay leaves it). Never FLUSHDB or cache.clear(): REDIS_URL may be the Celery broker's db too.
+# is deleted only after Redis took it, in the claim's transaction (a failed or killed replay leaves
+# it). Never FLUSHDB or cache.clear(): REDIS_URL may be the Celery broker's db too.
 # Only an unreachable Redis (down, hung, this process's breaker open) defers an invalidation: an error
 # Redis answers (WRONGTYPE, READONLY after a failover, OOM) would fail again at every replay and, as
 # the oldest row of a batch, block every later one for good (review). Such an error is logged at
