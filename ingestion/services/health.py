@@ -55,10 +55,17 @@ def health_report(*, staff: bool) -> dict:
 REDIS_PROBES_GRACE = 0.5
 
 
+# The most health waits for a probe, whatever JOB_ENQUEUE_TIMEOUT says (it may be up to 30 s for the
+# enqueues): with the grace, 3.5 s in all stays inside the container HEALTHCHECK's 4 s request timeout
+# (Dockerfile), so a slow Redis degrades the answer instead of failing a serving container.
+REDIS_PROBES_MAX_WAIT = 3.0
+
+
 def redis_probes_budget() -> float:
     """Seconds /health waits, in all, for its Redis probes (the broker, the liveness store):
-    JOB_ENQUEUE_TIMEOUT, each probe's own bound, plus REDIS_PROBES_GRACE — once, not per server."""
-    return settings.JOB_ENQUEUE_TIMEOUT + REDIS_PROBES_GRACE
+    JOB_ENQUEUE_TIMEOUT, each probe's own bound, capped at REDIS_PROBES_MAX_WAIT, plus
+    REDIS_PROBES_GRACE — once, not per server."""
+    return min(settings.JOB_ENQUEUE_TIMEOUT, REDIS_PROBES_MAX_WAIT) + REDIS_PROBES_GRACE
 
 
 class _Probe:

@@ -124,18 +124,20 @@ def test_health_answers_within_one_budget_however_many_redis_servers_hang(
     assert checks["worker"]["latency_ms"] <= (budget + 0.5) * 1000  # the store's read
 
 
-def test_health_stops_waiting_for_a_probe_at_the_budget(api, staff_user, settings):
+@pytest.mark.parametrize("enqueue_timeout", [1.0, 20.0])
+def test_health_stops_waiting_for_a_probe_at_the_budget(api, staff_user, settings, enqueue_timeout):
     """A liveness store that keeps answering one byte at a time never trips the read's socket
     timeout: only health's own deadline ends the wait (before, the request waited as long as the
-    trickle lasted)."""
-    settings.JOB_ENQUEUE_TIMEOUT = 1.0
+    trickle lasted). The deadline is capped: a long JOB_ENQUEUE_TIMEOUT (20 s, for slow enqueues)
+    still answers within the container HEALTHCHECK's 5 s (Dockerfile), degraded, not killed."""
+    settings.JOB_ENQUEUE_TIMEOUT = enqueue_timeout
     budget = redis_probes_budget()
     with trickling_port() as port:
         settings.JOB_LOCK_REDIS_URL = f"redis://127.0.0.1:{port}/0"
         api.force_authenticate(user=staff_user)
         response, error, seconds = run_bounded(lambda: api.get("/api/v1/health"), timeout=30)
     assert error is None, error
-    assert seconds < budget + 1.5, f"health took {seconds:.1f} s (budget {budget} s)"
+    assert seconds < min(budget + 1.5, 5.0), f"health took {seconds:.1f} s (budget {budget} s)"
     checks = response.json()["checks"]
     assert checks["broker"]["status"] == "ok"  # this run's Redis: unaffected
     for role in ("worker", "beat"):
