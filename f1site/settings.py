@@ -365,8 +365,8 @@ X_FRAME_OPTIONS = "DENY"
 # response that is not HTML (the JSON API, the schema, /metrics) gets `default-src 'none'`
 # (f1site.middleware.ContentSecurityPolicyMiddleware). CSP_REPORT_ONLY sends the same policy as
 # Content-Security-Policy-Report-Only instead (browsers report, block nothing: try a change out);
-# CSP_REPORT_URI is where browsers POST their reports. Kept in lower-case names: django-csp 4 takes
-# any CSP_* setting for its 3.x configuration and fails its check csp.E001.
+# CSP_REPORT_URI is where browsers POST their reports. Kept in lower-case names: settings named
+# CSP_REPORT_ONLY / CSP_REPORT_URI are django-csp 3.x's, and version 4 fails its check csp.E001 on them.
 _csp_report_only = env_bool("CSP_REPORT_ONLY", False)
 _csp_report_uri = env_report_uri("CSP_REPORT_URI")
 _csp_policy = {

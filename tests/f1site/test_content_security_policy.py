@@ -214,8 +214,8 @@ def test_the_settings_build_the_policy_from_the_environment():
 
 
 def test_django_csp_finds_no_old_style_setting():
-    """django-csp 4 takes any CSP_* setting for its 3.x configuration (check csp.E001): the
-    environment's CSP_REPORT_ONLY / CSP_REPORT_URI are read into lower-case names."""
+    """Settings named CSP_REPORT_ONLY / CSP_REPORT_URI are django-csp 3.x's, and version 4 fails its
+    check csp.E001 on them: the environment's variables of those names are read into lower-case names."""
     from django.core.checks import run_checks
 
     assert [e.id for e in run_checks() if e.id.startswith("csp.")] == []
