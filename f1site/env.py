@@ -108,6 +108,23 @@ def env_http_url(name: str, default: str) -> str:
     return value.rstrip("/")
 
 
+def env_report_uri(name: str) -> str | None:
+    """An absolute http(s) URL for browsers to POST reports to (a Content-Security-Policy
+    `report-uri`), or None when unset or empty. It is written into a header as is, so whitespace,
+    `;` and `,` (which would start another directive or policy) are refused with the rest."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or re.search(r"[\s;,'\"]", value):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not an absolute http(s) URL without spaces, ';' or ',' "
+            "(e.g. https://reports.example.org/csp)"
+        )
+    return value
+
+
 def env_transport_url(name: str, *, schemes: set[str], what: str) -> str | None:
     """A URL whose scheme (before any `+`: `sqla+postgresql://`, `cache+memory://`) is one of
     `schemes` — Celery's broker transports or result backends — or None when unset or empty. A typo

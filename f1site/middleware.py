@@ -1,6 +1,7 @@
 """Request id: accepted from X-Request-ID (if sane) or generated, bound to every log line, echoed back.
 The pages' mapping of domain errors (f1site.errors) to Http404.
 The replay of refused cache invalidations once this process's cache breaker closes (f1site.cache).
+The Content-Security-Policy header (django-csp), with a document-less policy for responses that are not HTML.
 
 (Gunicorn workers freeze their startup heap in gunicorn.conf.py `post_worker_init`, not here.)
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from csp.constants import NONE
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
 from django.http import Http404
 
 from f1site.cache import breaker, cache_invalidations_replay_due
@@ -82,3 +86,38 @@ class DomainErrorMiddleware:
             # technical page included).
             raise Http404(str(exception)) from exception
         return None
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware (the policy: CONTENT_SECURITY_POLICY in f1site/settings.py, widened
+    per view with its decorators, as the API docs pages are). A response that is not HTML — the
+    JSON API and its errors, the OpenAPI schema, /metrics — gets `default-src 'none';
+    frame-ancestors 'none'` instead: it is never a page that loads anything, so should a browser
+    ever render one (opened directly, or framed by another site) nothing in it may load or run.
+    A 304 gets no policy: the browser merges a 304's headers into the response it has cached, which
+    keeps its own (the API's 304s say text/html, and would have given a cached JSON answer the
+    page policy)."""
+
+    def process_response(self, request, response):
+        if response.status_code == 304:
+            return response
+        return super().process_response(request, response)
+
+    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request=request, response=response, report_only=report_only)
+        name = "CONTENT_SECURITY_POLICY_REPORT_ONLY" if report_only else "CONTENT_SECURITY_POLICY"
+        configured = getattr(settings, name, None)
+        if configured and parts.config is None and not _is_html(response):
+            parts.config = {
+                "default-src": [NONE],
+                "frame-ancestors": [NONE],
+                "report-uri": configured["DIRECTIVES"].get("report-uri"),
+            }
+        return parts
+
+
+def _is_html(response) -> bool:
+    content_type = response.get("Content-Type")
+    if not content_type:
+        return True
+    return content_type.split(";", 1)[0].strip().lower() in {"text/html", "application/xhtml+xml"}

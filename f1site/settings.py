@@ -22,6 +22,7 @@ from f1site.env import (
     env_list,
     env_rate_limit,
     env_redis_url,
+    env_report_uri,
     env_str,
     env_throttle_rate,
     env_transport_url,
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "corsheaders",
+    "csp",  # django-csp: its system checks (csp.E001/E002) run with the others
     "django_filters",
     "django_htmx",
     "django_celery_beat",
@@ -75,6 +77,10 @@ MIDDLEWARE = [
     "f1site.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy (django-csp; see the security section below): after whitenoise, so
+    # static files go out as they are; before the rest, so their early answers (CSRF 403, lockout,
+    # redirects) carry it too
+    "f1site.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -349,6 +355,35 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp: Django 5.2 has no CSP support of its own; it came in 6.0). Every
+# HTML page may load scripts, styles, images, fonts and XHR from this site only, and runs no inline
+# script or style: the templates carry no `style=` attribute and no inline <script> (probability
+# bars are SVG, sizes are CSS classes), htmx's indicator <style> is off (`includeIndicatorStyles`
+# in base.html's <meta name="htmx-config">; the rules are in pitwall.css) and so is its eval, which
+# no page uses. No <object>/<embed>, no <base>, forms post here only, and no site may frame a page
+# (as X-Frame-Options: DENY). The API docs pages add what their bundles need (f1site/urls.py); a
+# response that is not HTML (the JSON API, the schema, /metrics) gets `default-src 'none'`
+# (f1site.middleware.ContentSecurityPolicyMiddleware). CSP_REPORT_ONLY sends the same policy as
+# Content-Security-Policy-Report-Only instead (browsers report, block nothing: try a change out);
+# CSP_REPORT_URI is where browsers POST their reports. Kept in lower-case names: settings named
+# CSP_REPORT_ONLY / CSP_REPORT_URI are django-csp 3.x's, and version 4 fails its check csp.E001 on them.
+_csp_report_only = env_bool("CSP_REPORT_ONLY", False)
+_csp_report_uri = env_report_uri("CSP_REPORT_URI")
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],  # no page or admin stylesheet uses a data: image
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
+    }
+}
+CONTENT_SECURITY_POLICY = None if _csp_report_only else _csp_policy
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy if _csp_report_only else None
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 262144, minimum=1024)
 SILENCED_SYSTEM_CHECKS = [
     # Deferrable unique constraints exist for PostgreSQL; SQLite (embedded default) ignores them.

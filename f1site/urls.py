@@ -1,8 +1,7 @@
-from functools import wraps
-
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from f1site import ops_views
 from f1site.api import UnknownEndpointView
@@ -13,20 +12,31 @@ handler404 = "f1site.api.page_not_found"
 handler500 = "f1site.api.server_error"
 
 
-def _images_from_this_site_only(view):
-    """The docs bundles (drf-spectacular-sidecar) are served from here, but at run time Redoc draws
-    its footer logo from cdn.redoc.ly, and Swagger UI's validator badge (off in settings, kept off
-    here too) would load from validator.swagger.io with the schema's URL: a Content-Security-Policy
-    on images alone keeps both pages from reaching another site, leaving scripts and styles as the
-    bundles need them."""
+def _api_docs_policy(**additions: list[str]):
+    """The site's Content-Security-Policy (f1site/settings.py) widened by `additions` for one API
+    docs page, through django-csp's `csp_update`, on whichever header is sent (enforcing, or
+    report-only with CSP_REPORT_ONLY). The bundles come from this site (drf-spectacular-sidecar),
+    so scripts stay 'self' only — Swagger UI's start-up script too, a file served by the split view
+    at `?script` (the plain view inlines it) — and so do connections (Swagger UI's "Try it out").
+    Images stay this site's plus the data: icons the bundles draw: at run time Redoc's footer logo
+    would come from cdn.redoc.ly (refused: Redoc then hides it) and Swagger UI's validator badge (off
+    in settings) from validator.swagger.io with the schema's URL."""
+    directives = {name.replace("_", "-"): values for name, values in additions.items()}
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = "img-src 'self' data: blob:"
-        return response
+    def decorate(view):
+        return csp_update(directives)(csp_update(directives, REPORT_ONLY=True)(view))
 
-    return wrapper
+    return decorate
+
+
+# What each page needs beyond the site's policy, measured in Chromium (tests/browser/test_csp_browser.py):
+# Swagger UI only its data: icons (its page's inline <style> is a file here,
+# templates/drf_spectacular/swagger_ui.html; React sets its style attributes through the DOM,
+# which the policy allows). Redoc styles itself with styled-components, which writes <style>
+# elements at run time ('unsafe-inline' styles, on this page only: no nonce can reach its bundle),
+# and builds its search index in a Worker made from a blob: URL.
+_swagger_policy = _api_docs_policy(img_src=["data:"])
+_redoc_policy = _api_docs_policy(style_src=["'unsafe-inline'"], img_src=["data:"], worker_src=["blob:"])
 
 
 urlpatterns = [
@@ -37,12 +47,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        _images_from_this_site_only(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        _swagger_policy(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
     path(
         "api/redoc/",
-        _images_from_this_site_only(SpectacularRedocView.as_view(url_name="api-schema")),
+        _redoc_policy(SpectacularRedocView.as_view(url_name="api-schema")),
         name="api-redoc",
     ),
     path("", include("analytics.urls")),

@@ -157,6 +157,9 @@ def test_embedded_cache_is_kept_in_step_across_processes(tmp_path):
         ("ALLOWED_HOSTS", " , "),  # no host at all: every request a 400
         ("ALERT_CACHE_OUTBOX_MINUTES", "0"),  # would fire on every refused invalidation at once
         ("ALERT_CACHE_OUTBOX_MINUTES", "soon"),
+        ("CSP_REPORT_ONLY", "maybe"),
+        ("CSP_REPORT_URI", "/csp-report"),  # browsers need an absolute URL here
+        ("CSP_REPORT_URI", "https://reports.example.org/csp; script-src *"),  # a second directive
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value):
