@@ -127,12 +127,17 @@ def line_chart(
                 f'<text x="{lx + 14}" y="{ly + 1}">{escape(s.label)}</text></g>'
             )
     svg = _frame(title=title, desc=desc, height=height, body=body, kind="line")
-    return svg + line_chart_table(series=series, x_labels=x_labels) if with_table else svg  # both safe
+    if not with_table:
+        return svg
+    return svg + line_chart_table(series=series, x_labels=x_labels, title=title)  # both safe
 
 
-def line_chart_table(*, series: list[Series], x_labels: list[str]) -> SafeString:
-    """A line chart's values as a table in a closed <details>: one row per x label, one column per
-    series, "—" where a series has no value."""
+def line_chart_table(
+    *, series: list[Series], x_labels: list[str], title: str, x_name: str = "Round"
+) -> SafeString:
+    """A line chart's values as a table in a closed <details>: one row per x label (its column
+    headed `x_name`, for screen readers), one column per series, "—" where a series has no value.
+    The scroll box is a focusable group named after the chart, as the pages' other tables."""
 
     def cell(v) -> str:
         return "—" if v is None else f"{round(float(v), 2):g}"
@@ -145,8 +150,10 @@ def line_chart_table(*, series: list[Series], x_labels: list[str]) -> SafeString
         for i, label in enumerate(x_labels)
     )
     return mark_safe(  # noqa: S308 - labels escaped, values formatted numbers
-        '<details class="sr-table"><summary>Chart data as a table</summary><div class="table-wrap"><table>'
-        f"<thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table></div></details>"
+        '<details class="sr-table"><summary>Chart data as a table</summary>'
+        f'<div class="table-wrap" role="group" tabindex="0" aria-label="{escape(title)} (table)"><table>'
+        f'<thead><tr><th scope="col"><span class="visually-hidden">{escape(x_name)}</span></th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div></details>"
     )
 
 

@@ -179,7 +179,8 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # `championship.excluded`, shared-car winners and the race table's pit-lane / disqualified cells.
 # 6: a cached page keeps its HX-* headers (a 4-tuple); the what-if's out-of-range grid wording;
 # the drivers and teams lists in dictionary order; the what-if answer's rows shaped as stored ones.
-CACHE_FORMAT = 6
+# 7: the pages' tables in focusable, named scroll boxes (the accessibility gate).
+CACHE_FORMAT = 7
 if REDIS_URL:
     CACHES = {
         "default": {
