@@ -318,3 +318,57 @@ def test_a_race_without_a_stored_qualifying_classification_says_so(client):
     monza = client.get(reverse("analytics:race", args=["2025_16"])).content.decode()
     assert 'id="no-qualifying"' not in monza and "Show qualifying times" in monza
     assert 'id="no-qualifying"' not in client.get(reverse("analytics:race", args=["1988_3"])).content.decode()
+
+
+# --- audit 2026-11-28: grid cells, qualifying and weather empty states -------------------------
+
+
+def _grid_cells(html: str, table_class: str, key_column: int) -> dict[str, str]:
+    """{text of the `key_column` cell: text of the Grid cell} for the rows of the first table of
+    `table_class`; the Grid column is found by its header."""
+    import re
+
+    table = html.split(f'class="{table_class}"')[1].split("</table>")[0]
+    headers = [re.sub(r"<[^>]+>", "", h).strip() for h in table.split("</thead>")[0].split("</th>")[:-1]]
+    at = headers.index("Grid")
+    out = {}
+    for tr in table.split("</thead>")[1].split("<tr>")[1:]:
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in tr.split("</td>")[:-1]]
+        out[cells[key_column]] = cells[at]
+    return out
+
+
+def _result_row(season: int, round_: int, driver_ref: str) -> dict:
+    race = next(r for r in _csv("races") if r["year"] == str(season) and r["round"] == str(round_))
+    driver = next(r["driverId"] for r in _csv("drivers") if r["driverRef"] == driver_ref)
+    return next(r for r in _csv("results") if r["raceId"] == race["raceId"] and r["driverId"] == driver)
+
+
+def test_driver_and_team_results_read_a_pit_lane_start_as_the_race_table_does(client):
+    """Audit: Alonso started 2026 Barcelona (round 7) from the pit lane (grid 0 in results.csv,
+    retired on lap 37): the race page read "PL", his page and Aston Martin's a bare "0"."""
+    row = _result_row(2026, 7, "alonso")
+    assert row["grid"] == "0" and row["positionText"] == "R" and int(row["laps"]) > 0
+    race = client.get(reverse("analytics:race", args=["2026_7"])).content.decode()
+    assert _grid_cells(race, "results", 1)["Fernando Alonso"] == "PL"
+    driver = client.get(reverse("analytics:driver", args=["alonso"]), {"season": 2026}).content.decode()
+    assert _grid_cells(driver, "results", 1)["Barcelona-Catalunya Grand Prix"] == "PL"
+    team = client.get(reverse("analytics:team", args=["aston_martin"]), {"season": 2026}).content.decode()
+    cells = _grid_cells(team, "results", 2)  # keyed by driver: the team's Barcelona rows come last
+    assert cells["Fernando Alonso"] == "PL"
+    assert '<abbr title="Started from the pit lane">PL</abbr>' in driver
+
+
+def test_a_car_excluded_before_the_start_has_no_grid_slot_not_a_pit_lane_start(client):
+    """Audit: Modena (EuroBrun) was excluded at 1988 Monaco (round 3): grid 0, 0 laps, status
+    Excluded, letter E. The race table read "PL" (only W and F counted as no start); it is "—" now,
+    as on his own page, where the grid read "0"."""
+    row = _result_row(1988, 3, "modena")
+    assert (row["grid"], row["laps"], row["positionText"]) == ("0", "0", "E")
+    race = client.get(reverse("analytics:race", args=["1988_3"])).content.decode()
+    assert _grid_cells(race, "results", 1)["Stefano Modena"] == "—"
+    driver = client.get(reverse("analytics:driver", args=["modena"]), {"season": 1988}).content.decode()
+    cells = _grid_cells(driver, "results", 1)
+    assert cells["Monaco Grand Prix"] == "—" and cells["Mexican Grand Prix"] == "—"  # excluded again
+    assert cells["Brazilian Grand Prix"] == "24"
+    assert "0" not in cells.values()  # his non-qualifications of 1988 (grid 0, F) read "—" too
