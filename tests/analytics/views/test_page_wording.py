@@ -372,3 +372,32 @@ def test_a_car_excluded_before_the_start_has_no_grid_slot_not_a_pit_lane_start(c
     assert cells["Monaco Grand Prix"] == "—" and cells["Mexican Grand Prix"] == "—"  # excluded again
     assert cells["Brazilian Grand Prix"] == "24"
     assert "0" not in cells.values()  # his non-qualifications of 1988 (grid 0, F) read "—" too
+
+
+def test_team_pace_cards_say_there_is_no_qualifying_time_instead_of_an_empty_table(client):
+    """Audit: qualifying classifications start in 1994, so /teams/mclaren/?season=1988 showed
+    "Car pace —" with no word why and a "Qualifying pace ranking" section that was an empty table;
+    they say there is no qualifying time, as the development card does. A season with times keeps
+    its ranking."""
+    assert not [
+        r
+        for r in _csv("qualifying")
+        if r["raceId"] in {x["raceId"] for x in _csv("races") if x["year"] == "1988"}
+    ]
+    html = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 1988}).content.decode()
+    assert "No qualifying time in 1988" in _text(html, "pace")
+    pace = html.split('id="pace-h"')[1].split("</section>")[0]
+    assert "No qualifying times in 1988." in pace and "<table" not in pace
+    later = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 2025}).content.decode()
+    pace = later.split('id="pace-h"')[1].split("</section>")[0]
+    assert "Ranking as a table" in pace and "<td>McLaren</td>" in pace
+    assert "No qualifying time" not in _text(later, "pace")
+
+
+def test_driver_qualifying_gap_without_times_does_not_say_there_was_no_team_mate(client):
+    """Audit: Senna's 1988 card read "No qualifying session with one team-mate in 1988": Prost was
+    his team-mate; there is no qualifying time in the data before 1994."""
+    html = client.get(reverse("analytics:driver", args=["senna"]), {"season": 1988}).content.decode()
+    card = _text(html, "qualifying_gap")
+    assert "No qualifying time to compare with a team-mate's in 1988" in card
+    assert "with one team-mate" not in card
