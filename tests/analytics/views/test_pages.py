@@ -583,6 +583,23 @@ def test_a_practice_only_driver_has_a_page_saying_no_race_starts_yet(client):
     assert client.get(reverse("analytics:driver", args=["herta"]), {"season": "x"}).status_code == 404
 
 
+def test_a_team_without_a_race_entry_has_a_page_saying_so_not_a_404(client):
+    """Audit: /teams/eagle/ (constructors.csv lists "eagle" beside eagle-climax and eagle-weslake,
+    with no row in results.csv) was a 404 "No results" while /api/v1/teams lists the team and
+    /api/v1/analytics/team/eagle answers 200 with `available: false` — as a driver without a start
+    was before his page said so; a new team synced before its first race is the same case."""
+    team_id = next(r["constructorId"] for r in _csv("constructors") if r["constructorRef"] == "eagle")
+    assert not [r for r in _csv("results") if r["constructorId"] == team_id]
+    for params in ({}, {"season": 2026}):
+        response = client.get(reverse("analytics:team", args=["eagle"]), params)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "<h1>Eagle</h1>" in html and "No race entries" in html
+        assert "The data holds no Grand Prix entry of Eagle" in html
+    assert client.get("/api/v1/analytics/team/eagle").json()["analytics"]["available"] is False
+    assert client.get(reverse("analytics:team", args=["eagle"]), {"season": "x"}).status_code == 404
+
+
 def test_driver_and_team_404s(client):
     assert client.get(reverse("analytics:driver", args=["no_such_driver"])).status_code == 404
     assert (
