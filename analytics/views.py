@@ -561,6 +561,11 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     team = selectors.team_get(ref=ref)
     seasons = selectors.team_seasons(team=team)
+    if not seasons:
+        # No race entry yet (a team synced before its first race): the page says so, as the API
+        # answers `available: false` and a driver without a start gets his page, rather than a 404.
+        _int_param(request, "season")  # a malformed one is still a 404
+        return render(request, "analytics/team_no_entries.html", {"team": team})
     season = _season_choice(request, seasons, subject=team.name)
     analytics = selectors.team_analytics_get(team=team, season=season)
     dev = analytics["development"]["per_race"]

@@ -318,3 +318,99 @@ def test_a_race_without_a_stored_qualifying_classification_says_so(client):
     monza = client.get(reverse("analytics:race", args=["2025_16"])).content.decode()
     assert 'id="no-qualifying"' not in monza and "Show qualifying times" in monza
     assert 'id="no-qualifying"' not in client.get(reverse("analytics:race", args=["1988_3"])).content.decode()
+
+
+# --- audit 2026-11-28: grid cells, qualifying and weather empty states -------------------------
+
+
+def _grid_cells(html: str, table_class: str, key_column: int) -> dict[str, str]:
+    """{text of the `key_column` cell: text of the Grid cell} for the rows of the first table of
+    `table_class`; the Grid column is found by its header."""
+    import re
+
+    table = html.split(f'class="{table_class}"')[1].split("</table>")[0]
+    headers = [re.sub(r"<[^>]+>", "", h).strip() for h in table.split("</thead>")[0].split("</th>")[:-1]]
+    at = headers.index("Grid")
+    out = {}
+    for tr in table.split("</thead>")[1].split("<tr>")[1:]:
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in tr.split("</td>")[:-1]]
+        out[cells[key_column]] = cells[at]
+    return out
+
+
+def _result_row(season: int, round_: int, driver_ref: str) -> dict:
+    race = next(r for r in _csv("races") if r["year"] == str(season) and r["round"] == str(round_))
+    driver = next(r["driverId"] for r in _csv("drivers") if r["driverRef"] == driver_ref)
+    return next(r for r in _csv("results") if r["raceId"] == race["raceId"] and r["driverId"] == driver)
+
+
+def test_driver_and_team_results_read_a_pit_lane_start_as_the_race_table_does(client):
+    """Audit: Alonso started 2026 Barcelona (round 7) from the pit lane (grid 0 in results.csv,
+    retired on lap 37): the race page read "PL", his page and Aston Martin's a bare "0"."""
+    row = _result_row(2026, 7, "alonso")
+    assert row["grid"] == "0" and row["positionText"] == "R" and int(row["laps"]) > 0
+    race = client.get(reverse("analytics:race", args=["2026_7"])).content.decode()
+    assert _grid_cells(race, "results", 1)["Fernando Alonso"] == "PL"
+    driver = client.get(reverse("analytics:driver", args=["alonso"]), {"season": 2026}).content.decode()
+    assert _grid_cells(driver, "results", 1)["Barcelona-Catalunya Grand Prix"] == "PL"
+    team = client.get(reverse("analytics:team", args=["aston_martin"]), {"season": 2026}).content.decode()
+    cells = _grid_cells(team, "results", 2)  # keyed by driver: the team's Barcelona rows come last
+    assert cells["Fernando Alonso"] == "PL"
+    assert '<abbr title="Started from the pit lane">PL</abbr>' in driver
+
+
+def test_a_car_excluded_before_the_start_has_no_grid_slot_not_a_pit_lane_start(client):
+    """Audit: Modena (EuroBrun) was excluded at 1988 Monaco (round 3): grid 0, 0 laps, status
+    Excluded, letter E. The race table read "PL" (only W and F counted as no start); it is "—" now,
+    as on his own page, where the grid read "0"."""
+    row = _result_row(1988, 3, "modena")
+    assert (row["grid"], row["laps"], row["positionText"]) == ("0", "0", "E")
+    race = client.get(reverse("analytics:race", args=["1988_3"])).content.decode()
+    assert _grid_cells(race, "results", 1)["Stefano Modena"] == "—"
+    driver = client.get(reverse("analytics:driver", args=["modena"]), {"season": 1988}).content.decode()
+    cells = _grid_cells(driver, "results", 1)
+    assert cells["Monaco Grand Prix"] == "—" and cells["Mexican Grand Prix"] == "—"  # excluded again
+    assert cells["Brazilian Grand Prix"] == "24"
+    assert "0" not in cells.values()  # his non-qualifications of 1988 (grid 0, F) read "—" too
+
+
+def test_team_pace_cards_say_there_is_no_qualifying_time_instead_of_an_empty_table(client):
+    """Audit: qualifying classifications start in 1994, so /teams/mclaren/?season=1988 showed
+    "Car pace —" with no word why and a "Qualifying pace ranking" section that was an empty table;
+    they say there is no qualifying time, as the development card does. A season with times keeps
+    its ranking."""
+    assert not [
+        r
+        for r in _csv("qualifying")
+        if r["raceId"] in {x["raceId"] for x in _csv("races") if x["year"] == "1988"}
+    ]
+    html = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 1988}).content.decode()
+    assert "No qualifying time in 1988" in _text(html, "pace")
+    pace = html.split('id="pace-h"')[1].split("</section>")[0]
+    assert "No qualifying times in 1988." in pace and "<table" not in pace
+    later = client.get(reverse("analytics:team", args=["mclaren"]), {"season": 2025}).content.decode()
+    pace = later.split('id="pace-h"')[1].split("</section>")[0]
+    assert "Ranking as a table" in pace and "<td>McLaren</td>" in pace
+    assert "No qualifying time" not in _text(later, "pace")
+
+
+def test_driver_qualifying_gap_without_times_does_not_say_there_was_no_team_mate(client):
+    """Audit: Senna's 1988 card read "No qualifying session with one team-mate in 1988": Prost was
+    his team-mate; there is no qualifying time in the data before 1994."""
+    html = client.get(reverse("analytics:driver", args=["senna"]), {"season": 1988}).content.decode()
+    card = _text(html, "qualifying_gap")
+    assert "No qualifying time to compare with a team-mate's in 1988" in card
+    assert "with one team-mate" not in card
+
+
+def test_race_page_of_a_race_run_without_observed_weather_does_not_promise_it(client):
+    """Audit: every race before 2018 (and the six later ones the source lacks, e.g. 2026 China)
+    read "No weather data yet." under Weather, as if it were still to come."""
+    for race_id in ("1950_3", "2026_china"):
+        html = client.get(reverse("analytics:race", args=[race_id])).content.decode()
+        weather = html.split('id="weather-h"')[1].split("</section>")[0]
+        assert "No weather recorded for this race." in weather, race_id
+        assert "yet" not in weather, race_id
+    # a race without results keeps the promise: its weather may still come (awaiting results here)
+    html = client.get(reverse("analytics:race", args=["2026_austria"])).content.decode()
+    assert "No weather data yet." in html.split('id="weather-h"')[1].split("</section>")[0]

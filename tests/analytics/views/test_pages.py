@@ -392,6 +392,30 @@ def test_why_with_a_stage_that_does_not_exist_says_so(client, predicted_2026_7):
     )
 
 
+def test_why_full_page_names_the_stage_and_the_set_it_explains(client, predicted_2026_7):
+    """Audit: the race page's "Why?" links (?stage=pre / ?stage=post) open a full page without
+    JavaScript (or when shared) that read "Why … is predicted P1" with no word of which prediction
+    it explains, before or after qualifying, nor which model made it and when; in the race page's
+    table the stage is the table's heading. The page names both, as the race page labels a set."""
+    import re
+
+    race, entrants = predicted_2026_7
+    url = reverse("analytics:why", args=[race.slug, entrants[0].driver.ref])
+    for stage, label, made in (
+        ("pre", "Before qualifying", "12 Jun 2026"),
+        ("post", "After qualifying", "13 Jun 2026"),
+    ):
+        html = client.get(url, {"stage": stage}).content.decode()
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.split("</h1>")[1].split('class="why"')[0]))
+        assert f"{label} prediction" in text, stage
+        assert "model v" in text and made in text, text
+    # a link without a stage explains the first set the race page lists, and says which
+    html = client.get(url).content.decode()
+    assert "Before qualifying prediction" in html.split('class="why"')[0]
+    partial = client.get(url, {"stage": "post"}, **HTMX).content.decode()
+    assert "After qualifying prediction" not in partial  # in the race page, the table says it
+
+
 LIVE_QUERIES = 5  # the live fragment's queries (uncached), whatever the number of cars on track
 
 
@@ -557,6 +581,23 @@ def test_a_practice_only_driver_has_a_page_saying_no_race_starts_yet(client):
         assert f'<td class="num">{fp1["position"]}</td>' in rows and fp1["time"] in rows
     assert client.get("/api/v1/analytics/driver/herta").json()["analytics"]["available"] is False
     assert client.get(reverse("analytics:driver", args=["herta"]), {"season": "x"}).status_code == 404
+
+
+def test_a_team_without_a_race_entry_has_a_page_saying_so_not_a_404(client):
+    """Audit: /teams/eagle/ (constructors.csv lists "eagle" beside eagle-climax and eagle-weslake,
+    with no row in results.csv) was a 404 "No results" while /api/v1/teams lists the team and
+    /api/v1/analytics/team/eagle answers 200 with `available: false` — as a driver without a start
+    was before his page said so; a new team synced before its first race is the same case."""
+    team_id = next(r["constructorId"] for r in _csv("constructors") if r["constructorRef"] == "eagle")
+    assert not [r for r in _csv("results") if r["constructorId"] == team_id]
+    for params in ({}, {"season": 2026}):
+        response = client.get(reverse("analytics:team", args=["eagle"]), params)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "<h1>Eagle</h1>" in html and "No race entries" in html
+        assert "The data holds no Grand Prix entry of Eagle" in html
+    assert client.get("/api/v1/analytics/team/eagle").json()["analytics"]["available"] is False
+    assert client.get(reverse("analytics:team", args=["eagle"]), {"season": "x"}).status_code == 404
 
 
 def test_driver_and_team_404s(client):
