@@ -1,5 +1,7 @@
 from csp.decorators import csp_update
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
@@ -39,7 +41,15 @@ _swagger_policy = _api_docs_policy(img_src=["data:"])
 _redoc_policy = _api_docs_policy(style_src=["'unsafe-inline'"], img_src=["data:"], worker_src=["blob:"])
 
 
+def _favicon(request):
+    """Browsers ask for /favicon.ico wherever a page names no icon (the admin, the API docs, a JSON
+    answer opened in a tab): the site's icon, not a 404 page per first visit. Resolved per request,
+    as the manifest's hashed name is known only once collectstatic has run."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", _favicon),
     path("admin/", admin.site.urls),
     path("metrics", ops_views.metrics, name="metrics"),
     path("api/v1/", include("f1site.api_urls")),

@@ -103,6 +103,26 @@ def test_pages_render_with_debug_off_on_files_collected_with_debug_on(
     assert collected_static_problem() is None
 
 
+@pytest.mark.django_db
+def test_the_site_icon_is_named_by_pages_and_served_for_favicon_ico(
+    ergast_data, client, production_static, collected_with_debug_on
+):
+    """QA: no page named an icon, so every first visit cost a 404 page for /favicon.ico (and the
+    admin, the API docs and JSON answers still ask for it). Pages link the fingerprinted SVG;
+    /favicon.ico redirects to the same collected file."""
+    production_static(collected_with_debug_on)
+    cache.clear()
+    html = client.get("/").content.decode()
+    icon = re.search(
+        r'<link rel="icon" href="/static/(img/favicon\.[0-9a-f]{12}\.svg)" type="image/svg\+xml">', html
+    )
+    assert icon, "the page names no icon"
+    assert (collected_with_debug_on / icon.group(1)).exists()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == f"/static/{icon.group(1)}"
+    cache.clear()
+
+
 def test_a_stale_manifest_is_refused_naming_the_files(tmp_path, production_static, collected_with_debug_on):
     root = tmp_path / "static"
     shutil.copytree(collected_with_debug_on, root)

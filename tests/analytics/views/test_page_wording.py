@@ -291,7 +291,8 @@ def test_excluded_entries_and_seasons_without_a_constructors_championship_read_p
 
 def test_race_table_reads_pit_lane_starts_and_disqualifications(client):
     """QA: 2023 USA (round 18) showed grid "0" for the pit-lane starters (Stroll, Hülkenberg,
-    Magnussen, Alonso) and "+2.225" for Hamilton, disqualified; 1988 Brazil's non-qualifiers grid 0."""
+    Magnussen, Alonso) and "+2.225" for Hamilton, disqualified; 1988 Monaco's (round 3) non-qualifiers
+    grid 0."""
     import re
 
     html = client.get(reverse("analytics:race", args=["2023_18"])).content.decode()
@@ -414,3 +415,16 @@ def test_race_page_of_a_race_run_without_observed_weather_does_not_promise_it(cl
     # a race without results keeps the promise: its weather may still come (awaiting results here)
     html = client.get(reverse("analytics:race", args=["2026_austria"])).content.decode()
     assert "No weather data yet." in html.split('id="weather-h"')[1].split("</section>")[0]
+
+
+def test_driver_and_team_pages_explain_their_numbers_without_citing_a_repository_path(client):
+    """QA: both pages ended with "documented in docs/analytics.md", a path in the source repository
+    that a fan cannot open. They now say, on the page, what every metric shares."""
+    driver = client.get(reverse("analytics:driver", args=["hamilton"])).content.decode()
+    team = client.get(reverse("analytics:team", args=["ferrari"])).content.decode()
+    for html in (driver, team):
+        assert "docs/analytics.md" not in html
+        assert "<summary>About these numbers</summary>" in html
+        assert "never a zero" in html and "no pit-stop data before 2011" in html
+    # the whole-career metrics are the driver's: the team page does not describe what it lacks
+    assert "wet-weather rating" in driver.lower() and "wet-weather rating" not in team.lower()
