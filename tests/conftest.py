@@ -194,6 +194,40 @@ def _on_test_database() -> bool:
     return db["NAME"] == test_name if test_name else str(db["NAME"]).startswith("test_")
 
 
+def _other_sessions_report(*, wait_seconds: float = 10.0) -> None:
+    """Before the test database is dropped: other sessions still on it make pytest-django's DROP
+    DATABASE fail with only "is being accessed by other users". Wait a little for them (a child
+    process that is exiting), then warn naming those that stay — their process (application_name,
+    tests/settings.py: `pitwall-test:<pid>:<program>`), state and last query."""
+    import warnings
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, application_name, state, backend_start, left(query, 160) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            others = cursor.fetchall()
+        if not others or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    if others:
+        warnings.warn(
+            f"{len(others)} other session(s) still on the test database {connection.settings_dict['NAME']} "
+            f"after {wait_seconds:g} s, so it cannot be dropped (own process: pitwall-test:{os.getpid()}): "
+            + "; ".join(
+                f"pid {pid} {app!r} {state} since {start:%H:%M:%S}: {query!r}"
+                for pid, app, state, start, query in others
+            ),
+            stacklevel=1,
+        )
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_db_setup, django_db_blocker):
     """pytest-django's test database, plus the full Ergast dump (skipped if the data is absent).
@@ -214,6 +248,8 @@ def django_db_setup(request, django_db_setup, django_db_blocker):
             own = setup_databases(verbosity=0, interactive=False, aliases={"default"}, keepdb=keepdb)
         _DUMP_STATE["loaded"] = _ensure_dump_loaded()
     yield
+    with django_db_blocker.unblock():
+        _other_sessions_report()
     if own is not None:
         with django_db_blocker.unblock():
             teardown_databases(own, verbosity=0, keepdb=reuse)

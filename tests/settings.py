@@ -5,6 +5,8 @@ PostgreSQL and Redis; without them the embedded SQLite/locmem defaults are used.
 """
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
@@ -50,3 +52,12 @@ from f1site.settings import *  # noqa: E402, F403 - after the environment above 
 from f1site.settings import MODEL_STORAGE_PATH  # noqa: E402, F401
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Every PostgreSQL connection a test process opens (pytest and its workers, and the Celery workers,
+# commands and gunicorn the tests start, which read these settings too) names that process in
+# pg_stat_activity, so the end-of-session check (tests/conftest.py, django_db_setup) can say who
+# still holds the test database when pytest-django drops it.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = (  # noqa: F405
+        f"pitwall-test:{os.getpid()}:{Path(sys.argv[0]).name}"[:63]
+    )

@@ -39,6 +39,14 @@ def browser():
             instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             yield instance
             instance.close()
+            # Inside sync_playwright() this thread runs in another contextvars context, so Django's
+            # connection handler (asgiref's context-local storage) hands the module's tests a
+            # database connection of their own. Nothing closed it once the context was left: it
+            # stayed open, idle after the last test's ROLLBACK, until the process ended, and
+            # pytest-django could not drop the test database ("is being accessed by other users").
+            from django.db import connections
+
+            connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
