@@ -180,7 +180,9 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # 6: a cached page keeps its HX-* headers (a 4-tuple); the what-if's out-of-range grid wording;
 # the drivers and teams lists in dictionary order; the what-if answer's rows shaped as stored ones.
 # 7: the pages' tables in focusable, named scroll boxes (the accessibility gate).
-CACHE_FORMAT = 7
+# 8: the analytics' public ids beside their primary keys (`teammate`, `wet_race_list`, the
+# strategy rows' `race`): a cached analytics answer without them would break the schema.
+CACHE_FORMAT = 8
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -754,6 +754,7 @@ def test_a_regeneration_after_a_refresh_that_followed_the_last_job_answers_with_
 BOUNDED_ROUTES = {
     "/api/v1/teams": 2,
     "/api/v1/analytics/team/mclaren": 10,  # every McLaren season since 1966
+    "/api/v1/analytics/driver/alonso": 14,  # his latest season; one query names the team-mates
     "/api/v1/predictions/race/2025_bahrain": 7,  # both stages, a whole field each
     "/api/v1/predictions/accuracy/2025_bahrain": 5,  # both stages scored
     "/api/v1/championship/2025": 11,  # a completed season: the final standings
