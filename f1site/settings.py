@@ -457,6 +457,11 @@ SPECTACULAR_SETTINGS = {
     # no online validator badge: it loads from validator.swagger.io and sends it the schema's URL
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # the default enum hook, then f1site.api's: every operation that takes a JWT lists its 401
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "f1site.api.openapi_token_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RaceStatusEnum": ["scheduled", "awaiting_results", "completed", "removed_upstream"],
         "HealthStatusEnum": ["ok", "degraded", "down"],
