@@ -184,7 +184,9 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
     )
     data.update(
         available=True,
-        qualifying_gap_to_teammate=driver_metrics.qualifying_gap_to_teammate(quali, driver_id=driver.pk),
+        qualifying_gap_to_teammate=_with_teammates(
+            driver_metrics.qualifying_gap_to_teammate(quali, driver_id=driver.pk)
+        ),
         race_pace_consistency=driver_metrics.race_pace_consistency(results, driver_id=driver.pk),
         overtaking=driver_metrics.overtaking_score(results, field, driver_id=driver.pk),
         wet_weather=driver_metrics.wet_weather_rating(
@@ -201,6 +203,24 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
     )
     cache.set(key, data, _ttl())
     return data
+
+
+def _with_teammates(gap: dict) -> dict:
+    """`qualifying_gap_to_teammate` with each race's team-mate as the API names drivers elsewhere,
+    `teammate` {id, code, name}, beside the deprecated `teammate_id` (the internal primary key, which
+    no endpoint takes). One query for the season's team-mates, whatever the number of races."""
+    ids = {row["teammate_id"] for row in gap["per_race"]}
+    drivers = Driver.objects.only("ref", "code", "given_name", "family_name").in_bulk(ids) if ids else {}
+    per_race = []
+    for row in gap["per_race"]:
+        mate = drivers[row["teammate_id"]]
+        named = {}
+        for key, value in row.items():
+            named[key] = value
+            if key == "teammate_id":
+                named["teammate"] = {"id": mate.ref, "code": mate.code, "name": mate.full_name}
+        per_race.append(named)
+    return {**gap, "per_race": per_race}
 
 
 def team_analytics_get(*, team: Team, season: int | None = None) -> dict:

@@ -262,6 +262,37 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=text.get(code, "Error")) for code in codes}
 
 
+INVALID_CREDENTIALS_DESCRIPTION = (
+    "Invalid credentials: the request carried an expired, malformed or revoked JWT (`token_not_valid`, "
+    "`authentication_failed`). Refused even where none is needed: send no Authorization header for "
+    "a public read"
+)
+
+
+def openapi_token_errors(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]): every
+    operation that accepts a JWT lists 401. Authentication runs before permissions, so a request
+    carrying an expired or invalid token is refused (401 `token_not_valid`) even on a public read,
+    which used to list no 401. In one place rather than in each view's error_responses (one shared
+    response, `#/components/responses/TokenNotValid`); an operation that already lists 401 (staff
+    writes and reads) keeps its own entry."""
+    result.setdefault("components", {}).setdefault("responses", {})["TokenNotValid"] = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "description": INVALID_CREDENTIALS_DESCRIPTION,
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses")
+            jwt = any("jwtAuth" in requirement for requirement in operation.get("security", []))
+            if not jwt or responses is None or "401" in responses:
+                continue
+            ordered = {code: body for code, body in responses.items() if code < "401"}
+            ordered["401"] = {"$ref": "#/components/responses/TokenNotValid"}
+            ordered.update((code, body) for code, body in responses.items() if code > "401")
+            operation["responses"] = ordered
+    return result
+
+
 def openapi_pattern(regex: re.Pattern) -> str:
     """A Python id pattern as OpenAPI (ECMA) states it: `\\A` / `\\Z` anchors become `^` / `$`.
 

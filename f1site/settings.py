@@ -180,7 +180,9 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # 6: a cached page keeps its HX-* headers (a 4-tuple); the what-if's out-of-range grid wording;
 # the drivers and teams lists in dictionary order; the what-if answer's rows shaped as stored ones.
 # 7: the pages' tables in focusable, named scroll boxes (the accessibility gate).
-CACHE_FORMAT = 7
+# 8: the analytics' public ids beside their primary keys (`teammate`, `wet_race_list`, the
+# strategy rows' `race`): a cached analytics answer without them would break the schema.
+CACHE_FORMAT = 8
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -455,6 +457,11 @@ SPECTACULAR_SETTINGS = {
     # no online validator badge: it loads from validator.swagger.io and sends it the schema's URL
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # the default enum hook, then f1site.api's: every operation that takes a JWT lists its 401
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "f1site.api.openapi_token_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RaceStatusEnum": ["scheduled", "awaiting_results", "completed", "removed_upstream"],
         "HealthStatusEnum": ["ok", "degraded", "down"],

@@ -128,7 +128,9 @@ def wet_weather_rating(results: pd.DataFrame, wet: dict[int, bool], *, driver_id
         "wet_delta_vs_teammate": clean(wet_mean),
         "dry_delta_vs_teammate": clean(dry_mean),
         "rating": clean(wet_mean - dry_mean) if wet_mean is not None and dry_mean is not None else None,
+        # deprecated: internal primary keys, which no endpoint takes; `wet_race_list` has the race ids
         "wet_race_ids": [int(r) for r in pairs.loc[is_wet, "race_id"]],
+        "wet_race_list": [str(r) for r in pairs.loc[is_wet, "race_slug"]],
     }
 
 

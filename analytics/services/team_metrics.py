@@ -77,7 +77,8 @@ def strategy_effectiveness(results: pd.DataFrame, pits: pd.DataFrame, *, team_id
             continue
         per_race.append(
             {
-                "race_id": int(race_id),
+                "race_id": int(race_id),  # deprecated: the internal primary key; `race` is the race id
+                "race": str(own["race_slug"].iloc[0]),
                 "round": int(own["round"].iloc[0]),
                 "team_gained": clean(own["gained"].mean()),
                 "field_gained": clean(group["gained"].mean()),

@@ -6,6 +6,7 @@ document them (and validate query parameters), so keep both in step — schemath
 
 import re
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from f1site.api import SEASON_FIELD_KW, PageParamsSerializer, QueryIntegerField, page_serializer
@@ -245,20 +246,121 @@ class SeasonAggregateOut(serializers.Serializer):
     best_finish = serializers.IntegerField(allow_null=True)
 
 
+# The analytics app's metrics (docs/analytics.md). Every key is listed; the metrics that refer to
+# races, drivers or teams are typed, so that the internal primary keys they also carry (kept for
+# existing clients, no endpoint takes them) are marked deprecated beside the public ids to use.
+_PK_DEPRECATED = "Deprecated: the internal database {what}, which no endpoint takes; use `{use}`."
+METRIC_HELP = "See docs/analytics.md; absent when `available` is false"
+
+
+@extend_schema_serializer(deprecate_fields=["teammate_id"])
+class TeammateGapRaceOut(serializers.Serializer):
+    race = serializers.CharField(help_text="Race id, e.g. 2026_australia")
+    round = serializers.IntegerField()
+    teammate_id = serializers.IntegerField(
+        help_text=_PK_DEPRECATED.format(what="key of the team-mate", use="teammate.id")
+    )
+    teammate = DriverRef(help_text="The team-mate in that race (`id` as analytics/driver/{id} takes it)")
+    session = serializers.CharField(
+        allow_null=True, help_text="Q3, Q2 or Q1: the deepest session both set a time in; null if none"
+    )
+    gap_pct = serializers.FloatField(allow_null=True, help_text="Negative = faster than the team-mate")
+    ahead = serializers.BooleanField(help_text="Qualified ahead of the team-mate")
+
+
+class TeammateGapOut(serializers.Serializer):
+    races = serializers.IntegerField()
+    median_gap_pct = serializers.FloatField(allow_null=True)
+    ahead = serializers.IntegerField()
+    behind = serializers.IntegerField()
+    per_race = TeammateGapRaceOut(many=True)
+
+
+@extend_schema_serializer(deprecate_fields=["wet_race_ids"])
+class WetWeatherOut(serializers.Serializer):
+    wet_races = serializers.IntegerField(help_text="Wet races counted (the number)")
+    dry_races = serializers.IntegerField()
+    wet_delta_vs_teammate = serializers.FloatField(allow_null=True)
+    dry_delta_vs_teammate = serializers.FloatField(allow_null=True)
+    rating = serializers.FloatField(allow_null=True)
+    wet_race_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text=_PK_DEPRECATED.format(what="keys of the races", use="wet_race_list"),
+    )
+    wet_race_list = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The wet races counted, by race id (races/{race_id}), in the order of wet_race_ids",
+    )
+
+
+class DriverMetricsOut(serializers.Serializer):
+    driver = serializers.JSONField(help_text="{ref, name, code}: `ref` is the driver id")
+    season = serializers.IntegerField(allow_null=True, help_text="The season measured; null without a race")
+    available = serializers.BooleanField(help_text="false: no race of the driver that season, no metrics")
+    qualifying_gap_to_teammate = TeammateGapOut(required=False)
+    race_pace_consistency = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    overtaking = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    wet_weather = WetWeatherOut(required=False, help_text="Career-wide (every season with weather)")
+    pit_stops = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    circuits = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    form = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    championship = serializers.JSONField(required=False, help_text=METRIC_HELP)
+
+
+@extend_schema_serializer(deprecate_fields=["team_id"])
+class QualifyingPaceOut(serializers.Serializer):
+    rank = serializers.IntegerField()
+    team_id = serializers.IntegerField(help_text=_PK_DEPRECATED.format(what="key of the team", use="team"))
+    median_gap_pct = serializers.FloatField(allow_null=True)
+    races = serializers.IntegerField()
+    team = serializers.CharField(
+        allow_null=True, help_text="Team id (as analytics/team/{id} takes it), e.g. ferrari"
+    )
+
+
+@extend_schema_serializer(deprecate_fields=["race_id"])
+class StrategyRaceOut(serializers.Serializer):
+    race_id = serializers.IntegerField(help_text=_PK_DEPRECATED.format(what="key of the race", use="race"))
+    race = serializers.CharField(help_text="Race id, e.g. 2026_australia")
+    round = serializers.IntegerField()
+    team_gained = serializers.FloatField(allow_null=True)
+    field_gained = serializers.FloatField(allow_null=True)
+    relative = serializers.FloatField(allow_null=True)
+
+
+class StrategyOut(serializers.Serializer):
+    races = serializers.IntegerField()
+    mean_relative_gain = serializers.FloatField(allow_null=True)
+    per_race = StrategyRaceOut(many=True)
+
+
+class TeamMetricsOut(serializers.Serializer):
+    team = serializers.JSONField(help_text="{ref, name}: `ref` is the team id")
+    season = serializers.IntegerField(allow_null=True, help_text="The season measured; null without a race")
+    available = serializers.BooleanField(help_text="false: no race of the team that season, no metrics")
+    qualifying_pace = QualifyingPaceOut(
+        required=False, allow_null=True, help_text="The team's row of the ranking; null if not ranked"
+    )
+    qualifying_pace_ranking = QualifyingPaceOut(many=True, required=False)
+    strategy = StrategyOut(required=False)
+    pit_stops = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    reliability = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    development = serializers.JSONField(required=False, help_text=METRIC_HELP)
+    championship = serializers.JSONField(required=False, help_text=METRIC_HELP)
+
+
 class DriverAnalyticsOut(serializers.Serializer):
     driver = DriverOut()
     season = serializers.IntegerField(allow_null=True)
     seasons = SeasonAggregateOut(many=True, help_text="Per-season aggregates from race and sprint results")
-    analytics = serializers.JSONField(
-        help_text="Metrics computed by the analytics app (see docs/analytics.md)"
-    )
+    analytics = DriverMetricsOut(help_text="Metrics computed by the analytics app (see docs/analytics.md)")
 
 
 class TeamAnalyticsOut(serializers.Serializer):
     team = TeamOut()
     season = serializers.IntegerField(allow_null=True)
     seasons = SeasonAggregateOut(many=True)
-    analytics = serializers.JSONField()
+    analytics = TeamMetricsOut(help_text="Metrics computed by the analytics app (see docs/analytics.md)")
 
 
 class HealthCheckOut(serializers.Serializer):

@@ -232,9 +232,10 @@ def _liveness_check(role: str, liveness: dict, *, staff: bool = False):
     seen = liveness[role]
     detail = {
         "state": seen["status"],
-        "last_seen_at": seen["last_seen_at"].isoformat() if seen["last_seen_at"] else None,
+        # datetimes: rendered by the API as every other timestamp ("…Z"); isoformat() wrote "+00:00"
+        "last_seen_at": seen["last_seen_at"],
         "seconds_ago": seen["seconds_ago"],
-        "stopped_at": seen["stopped_at"].isoformat() if seen.get("stopped_at") else None,
+        "stopped_at": seen.get("stopped_at"),
         "name": seen["name"] if staff else "",
         "max_silence_seconds": liveness["max_silence_seconds"],
     }

@@ -37,7 +37,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -108,8 +108,17 @@ def _status(run: JobRun) -> str:
     return "failed"
 
 
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A job time as a datetime, whether kept as one or as ISO text (a JobRun's `counts`, a cache
+    claim: `isoformat()`, "+00:00"). The payloads hold datetimes, so the API renders them as DRF
+    renders every other timestamp ("…Z"); the job times were the one place written "+00:00"."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def regeneration_job_payload(*, run: JobRun) -> dict:
-    """The public shape of one regeneration job (JobOut)."""
+    """The public shape of one regeneration job (JobOut); times are datetimes (see _moment)."""
     counts = run.counts or {}
     status = _status(run)
     slug = counts.get("race", "")
@@ -119,9 +128,9 @@ def regeneration_job_payload(*, run: JobRun) -> dict:
         "stage": counts.get("stage"),
         "mode": counts.get("mode", "inline"),
         "status": status,
-        "queued_at": counts.get("queued_at") or run.started_at.isoformat(),
-        "started_at": None if status == "queued" else run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "queued_at": _moment(counts.get("queued_at")) or run.started_at,
+        "started_at": None if status == "queued" else run.started_at,
+        "finished_at": run.finished_at,
         "error": run.error or None,
         "unchanged": counts.get("unchanged") if status == "succeeded" else None,
         "url": reverse("api-predictions-job", args=[run.task_id]),
@@ -137,9 +146,9 @@ def _job_dict(job: dict) -> dict:
         "stage": job.get("stage"),
         "mode": job.get("mode", "inline"),
         "status": job.get("status", "succeeded"),
-        "queued_at": job.get("queued_at") or job.get("started_at"),
-        "started_at": job.get("started_at"),
-        "finished_at": job.get("finished_at"),
+        "queued_at": _moment(job.get("queued_at") or job.get("started_at")),
+        "started_at": _moment(job.get("started_at")),
+        "finished_at": _moment(job.get("finished_at")),
         "error": job.get("error"),
         "unchanged": None,
         "url": None,
@@ -214,8 +223,8 @@ def _stored_since(*, race: Race, stages: str, since, inclusive: bool = False) ->
                 "race": race.slug,
                 "stage": recent.stage,
                 "status": "succeeded",
-                "started_at": recent.created_at.isoformat(),
-                "finished_at": recent.created_at.isoformat(),
+                "started_at": recent.created_at,
+                "finished_at": recent.created_at,
             }
         ),
         duplicate=True,

@@ -6,8 +6,11 @@ The NUL-byte and 2^63 cases are fixed regression tests (schemathesis found this 
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 
 import pytest
+import yaml
 from django.test import Client, override_settings
 
 from tests.drf_support import clean_cache  # noqa: F401 - autouse: empty cache, relaxed throttles
@@ -530,3 +533,48 @@ def test_the_site_wires_the_error_handlers():
     assert resolver.resolve_error_handler(403) is permission_denied
     assert resolver.resolve_error_handler(404) is page_not_found
     assert resolver.resolve_error_handler(500) is server_error
+
+
+def _public_reads() -> list[str]:
+    """Every GET of the committed schema that takes no credentials (its security lists `{}`), with
+    real ids in its path."""
+    from tests.f1site.test_schema import SNAPSHOT
+
+    ids = {"race_id": "2025_bahrain", "driver_id": "leclerc", "team_id": "ferrari", "season": "2025"}
+    schema = yaml.safe_load(SNAPSHOT.read_text())
+    return [
+        path.format(**ids)
+        for path, operations in schema["paths"].items()
+        if {} in operations.get("get", {}).get("security", [])
+    ]
+
+
+def _documented_401(path: str) -> dict:
+    """The body schema the committed snapshot gives for a 401 of GET `path`, with its components."""
+    from tests.f1site.test_schema import SNAPSHOT
+
+    schema = yaml.safe_load(SNAPSHOT.read_text())
+    pattern = next(p for p in schema["paths"] if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", p), path))
+    response = schema["paths"][pattern]["get"]["responses"]["401"]
+    if "$ref" in response:  # a shared response: #/components/responses/<name>
+        response = schema["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return {**response["content"]["application/json"]["schema"], "components": schema["components"]}
+
+
+@pytest.mark.parametrize("path", _public_reads())
+def test_an_expired_token_on_a_public_read_is_the_documented_401(api, ergast_data, staff_user, path):
+    """API contract audit: authentication runs before permissions, so a public read sent with an
+    expired JWT (a frontend that kept an old token) answers 401 `token_not_valid`, which the schema
+    did not list for any public GET. Every operation that takes a JWT lists it now, in this shape."""
+    import jsonschema
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    assert api.get(path).status_code != 401  # public: no credentials, no 401 (200, or a 404 / 503)
+    token = AccessToken.for_user(staff_user)
+    token.set_exp(lifetime=-timedelta(minutes=1))  # expired a minute ago
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = api.get(path)
+    assert response.status_code == 401, (path, response.content[:300])
+    body = response.json()
+    assert body["error"]["code"] == "token_not_valid" and "expired" in json.dumps(body)
+    jsonschema.validate(body, _documented_401(path))

@@ -159,3 +159,78 @@ def test_team_analytics_counts_races_not_cars(api, ergast_data):
     assert (season["races"], season["entries"]) == (24, 48)  # 24 Grands Prix, two cars each
     (driver,) = api.get("/api/v1/analytics/driver/max_verstappen", {"season": 2025}).json()["seasons"]
     assert driver["races"] == driver["entries"] == 24
+
+
+# --- public ids beside the internal keys (API contract audit) ------------------------------------
+# The metrics named drivers, races and teams by internal primary keys (teammate_id 843 = Leclerc,
+# strategy race_id 1150 = 2026_australia, team_id 6 = Ferrari) that no endpoint takes. Each now
+# carries the public id beside the key (kept, deprecated), and the public id resolves through the
+# matching endpoint.
+
+
+def test_the_teammate_is_named_by_the_driver_id_the_api_takes(
+    api, ergast_data, django_assert_max_num_queries
+):
+    from ingestion.models import Driver
+
+    leclerc = Driver.objects.get(ref="leclerc")
+    body = api.get("/api/v1/analytics/driver/hamilton", {"season": 2025}).json()
+    rows = body["analytics"]["qualifying_gap_to_teammate"]["per_race"]
+    assert len(rows) >= 20  # a season at Ferrari beside Leclerc
+    expected = {"id": "leclerc", "code": "LEC", "name": "Charles Leclerc"}
+    assert all(row["teammate"] == expected for row in rows), rows[0]
+    assert {row["teammate_id"] for row in rows} == {leclerc.pk}  # kept for existing clients
+    assert list(rows[0])[:4] == ["race", "round", "teammate_id", "teammate"]  # beside the key
+
+    mate = api.get(f"/api/v1/analytics/driver/{rows[0]['teammate']['id']}", {"season": 2025})
+    assert mate.status_code == 200 and mate.json()["driver"]["id"] == "leclerc"
+    listed = api.get("/api/v1/drivers", {"season": 2025, "limit": 200}).json()["results"]
+    (row,) = [d for d in listed if d["id"] == "leclerc"]
+    assert {k: row[k] for k in ("id", "code", "name")} == expected  # the API's driver {id, code, name}
+    assert api.get(f"/api/v1/analytics/driver/{leclerc.pk}").status_code == 404  # the key: nothing
+
+    # one query more for the season's team-mates (12 before), not one per race (the uncached path:
+    # the cache is empty in every test)
+    with django_assert_max_num_queries(13):
+        assert api.get("/api/v1/analytics/driver/leclerc", {"season": 2025}).status_code == 200
+
+
+def test_the_wet_races_are_listed_by_race_id(api, ergast_data):
+    """`wet_race_ids` held race primary keys; `wet_race_list` has the ids races/{race_id} takes, in
+    the same order. (`wet_races` was taken: it is the number of wet races.)"""
+    from ingestion.models import Race, RaceWeather
+
+    races = {r.slug: r for r in Race.objects.filter(season_id=2025, round__in=(3, 7, 12, 15))}
+    wet = sorted(slug for slug, r in races.items() if r.round in (7, 12))
+    for slug, race in races.items():
+        RaceWeather.objects.update_or_create(race=race, defaults={"is_wet": slug in wet, "samples": 100})
+    weather = api.get("/api/v1/analytics/driver/hamilton", {"season": 2025}).json()["analytics"][
+        "wet_weather"
+    ]
+    assert weather["wet_races"] == len(weather["wet_race_list"]) == 2
+    assert sorted(weather["wet_race_list"]) == wet
+    assert weather["wet_race_ids"] == [races[slug].pk for slug in weather["wet_race_list"]]
+    for race_id in weather["wet_race_list"]:
+        race = api.get(f"/api/v1/races/{race_id}")
+        assert race.status_code == 200 and race.json()["id"] == race_id
+
+
+def test_the_strategy_races_and_the_ranked_teams_are_named_by_public_id(api, ergast_data):
+    from ingestion.models import Race, Team
+
+    analytics = api.get("/api/v1/analytics/team/ferrari", {"season": 2025}).json()["analytics"]
+    rows = analytics["strategy"]["per_race"]
+    assert len(rows) >= 20
+    by_slug = dict(Race.objects.filter(season_id=2025).values_list("slug", "pk"))
+    for row in rows:
+        assert row["race_id"] == by_slug[row["race"]]  # the deprecated key, beside the race id
+    race = api.get(f"/api/v1/races/{rows[0]['race']}").json()
+    assert race["id"] == rows[0]["race"] and race["round"] == rows[0]["round"]
+
+    ferrari = Team.objects.get(ref="ferrari")
+    pace = analytics["qualifying_pace"]
+    assert (pace["team"], pace["team_id"]) == ("ferrari", ferrari.pk)  # `team` was already the id
+    teams = {t["id"] for t in api.get("/api/v1/teams", {"season": 2025}).json()["results"]}
+    ranking = analytics["qualifying_pace_ranking"]
+    assert len(ranking) == 10 and {r["team"] for r in ranking} == teams
+    assert api.get(f"/api/v1/analytics/team/{ranking[0]['team']}").status_code == 200

@@ -269,6 +269,11 @@ def test_a_clean_stop_is_missing_at_once_and_says_when_it_stopped(
     live = _jobs()["liveness"]
     assert live["beat"]["status"] == "missing" and live["beat"]["stopped_at"] is not None
     assert live["worker"]["status"] == "missing" and live["worker"]["stopped_at"] is not None
+    # health's copy of the times was isoformat() text ("+00:00"); jobs/status' DRF's ("Z"): the same
+    for role in ("worker", "beat"):
+        detail = health[role]["detail"]
+        assert detail["stopped_at"] == detail["last_seen_at"] == live[role]["stopped_at"]
+        assert detail["stopped_at"].endswith("Z"), detail
 
     html = admin_client.get("/staff/freshness/").content.decode()
     section = html[html.index('id="pipeline-liveness"') : html.index('id="job-runs"')]

@@ -160,6 +160,33 @@ def test_duplicate_while_running_returns_the_running_job(staff_api, ergast_data)
     response = staff_api.post("/api/v1/predictions/race/2026_qatar", {}, format="json")
     assert response.status_code == 202
     assert response.json()["job"]["id"] == "abc" and response.json()["predictions"] is None
+    # a claim written "+00:00" (isoformat, as claims are kept) is answered as every timestamp is
+    shown = response.json()["job"]
+    assert shown["started_at"] == shown["queued_at"] == "2026-11-26T10:00:00Z"
+
+
+@in_season
+def test_job_times_are_written_as_every_other_timestamp(
+    staff_api, ergast_data, trained_model, django_capture_on_commit_callbacks
+):
+    """API contract audit: a job's queued_at / started_at / finished_at were isoformat() text,
+    "…+00:00", where every other timestamp of the API is DRF's rendering, "…Z". Same instant."""
+    from ingestion.models import JobRun
+
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = staff_api.post("/api/v1/predictions/race/2026_qatar", {"stage": "pre"}, format="json")
+    assert posted.status_code == 201, posted.content
+    body = posted.json()
+    status = staff_api.get(body["job"]["url"])
+    assert status.status_code == 200
+    run = JobRun.objects.get(task_id=body["job"]["id"])
+    for job in (body["job"], status.json()):
+        times = {key: job[key] for key in ("queued_at", "started_at", "finished_at")}
+        assert all(value.endswith("Z") and "+00:00" not in value for value in times.values()), times
+        assert dt.datetime.fromisoformat(times["started_at"]) == run.started_at
+        assert dt.datetime.fromisoformat(times["queued_at"]) == run.started_at  # queued = started inline
+        assert dt.datetime.fromisoformat(times["finished_at"]) == run.finished_at
+    assert body["predictions"]["stages"][0]["created_at"].endswith("Z")  # as the job's neighbours
 
 
 def _written() -> tuple:
@@ -754,6 +781,7 @@ def test_a_regeneration_after_a_refresh_that_followed_the_last_job_answers_with_
 BOUNDED_ROUTES = {
     "/api/v1/teams": 2,
     "/api/v1/analytics/team/mclaren": 10,  # every McLaren season since 1966
+    "/api/v1/analytics/driver/alonso": 14,  # his latest season; one query names the team-mates
     "/api/v1/predictions/race/2025_bahrain": 7,  # both stages, a whole field each
     "/api/v1/predictions/accuracy/2025_bahrain": 5,  # both stages scored
     "/api/v1/championship/2025": 11,  # a completed season: the final standings
