@@ -1,4 +1,5 @@
-"""How the sync commands (`sync_f1`, `sync_openf1`, `sync_weather`) end when a sync stops short.
+"""How the sync commands (`sync_f1`, `sync_openf1`, `sync_weather`, and `load_ergast`, `run_job`) end
+when they stop short.
 
 Ctrl-C (KeyboardInterrupt) is one line on stderr and exit status 130, as a shell reports SIGINT,
 never a traceback: "Sync interrupted by Ctrl-C (SyncRun N): <what is kept>; <how to go on>". The run
@@ -23,14 +24,26 @@ def sync_run_of(exc: BaseException) -> str:
     return f" (SyncRun {run_id})" if run_id else ""
 
 
+def job_run_of(exc: BaseException) -> str:
+    """ " (JobRun N)" for an exception a recorded job raised (`jobs.job_run_execute`), else ""."""
+    run_id = getattr(exc, "job_run_id", None)
+    return f" (JobRun {run_id})" if run_id else ""
+
+
 @contextmanager
 def ctrl_c_exits_130(
-    *, kept: str, rerun: str = "rerun the same command to resume after them"
+    *,
+    kept: str,
+    rerun: str = "rerun the same command to resume after them",
+    what: str = "Sync",
+    run_of=sync_run_of,
 ) -> Iterator[None]:
-    """Turn a KeyboardInterrupt in the block into the one-line CommandError with exit status 130."""
+    """Turn a KeyboardInterrupt in the block into the one-line CommandError with exit status 130:
+    "<what> interrupted by Ctrl-C (<run>): <kept>; <rerun>" (`load_ergast` and `run_job` name
+    their own operation and run)."""
     try:
         yield
     except KeyboardInterrupt as exc:
         raise CommandError(
-            f"Sync interrupted by Ctrl-C{sync_run_of(exc)}: {kept}; {rerun}", returncode=CTRL_C_EXIT
+            f"{what} interrupted by Ctrl-C{run_of(exc)}: {kept}; {rerun}", returncode=CTRL_C_EXIT
         ) from None
