@@ -70,7 +70,7 @@ from ingestion.models import (
 from ingestion.services.dump_copy import copy_upsert_rows
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
-from ingestion.services.sync_runs import sync_run_heartbeat
+from ingestion.services.sync_runs import PROCESS_SILENT_KEPT, sync_interrupted_reason, sync_run_heartbeat
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
     assign_shared_car_index,
@@ -891,6 +891,24 @@ def ergast_dump_load(
             else:
                 for _, step in steps:
                     step()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Ctrl-C at the command, a worker's SIGTERM: the transaction rolled back. It left the run
+        # `running` (until the stale-run sweep called it "killed or lost") and a traceback.
+        run.status = SyncStatus.INTERRUPTED
+        run.finished_at = timezone.now()
+        run.errors = [
+            {
+                "level": "error",
+                "fatal": True,
+                "message": f"interrupted: {sync_interrupted_reason(exc)}; {PROCESS_SILENT_KEPT[SyncSource.ERGAST_DUMP]}",
+            }
+        ]
+        try:
+            run.save(update_fields=["status", "finished_at", "errors"])
+        except Exception:  # the connection died with the interrupt: the sweep closes the run later
+            logger.exception("could not record the interrupted dump load", extra={"sync_run": run.pk})
+        exc.sync_run_id = run.pk
+        raise
     except Exception as exc:
         run.status = SyncStatus.FAILED
         run.finished_at = timezone.now()

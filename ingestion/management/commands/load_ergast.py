@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
 
 
@@ -34,12 +35,18 @@ class Command(BaseCommand):
     def handle(self, *args, directory: Path, seasons, **options):
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory")
-        try:
-            report = ergast_dump_load(
-                directory=directory, seasons=seasons, progress=not options["json"] and sys.stderr.isatty()
-            )
-        except DumpFormatError as exc:
-            raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
+        # Ctrl-C: one line, exit 130, the run `interrupted` (it was a traceback and a run left `running`)
+        with ctrl_c_exits_130(
+            what="Load",
+            kept="nothing of the load was written (it is one transaction)",
+            rerun="rerun the same command to load the dump",
+        ):
+            try:
+                report = ergast_dump_load(
+                    directory=directory, seasons=seasons, progress=not options["json"] and sys.stderr.isatty()
+                )
+            except DumpFormatError as exc:
+                raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
         if options["json"]:
             self.stdout.write(_json_dumps(report.as_dict()))
             return
