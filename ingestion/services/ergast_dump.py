@@ -155,11 +155,18 @@ def circuit_meta_apply() -> UpsertCounts:
 
 
 def _read_frame(directory: Path, name: str, columns: Iterable[str]) -> pd.DataFrame:
-    """A CSV as text columns (NaN for `\\N`); DumpFormatError if the file or a column is missing."""
+    """A CSV as text columns (NaN for `\\N`); DumpFormatError if the file or a column is missing, or
+    the file is not a readable CSV."""
     path = directory / name
     if not path.is_file():
         raise DumpFormatError(f"{name}: file not found in {directory}")
-    df = pd.read_csv(path, dtype=str, na_values=[NULL], keep_default_na=False, encoding="utf-8")
+    try:
+        df = pd.read_csv(path, dtype=str, na_values=[NULL], keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        # unreadable, a byte that is not UTF-8, a row with more fields than the header, empty: the
+        # file is named (pandas' own message does not), and the caller decides (abort / skip table)
+        detail = " ".join(str(exc).split())
+        raise DumpFormatError(f"{name}: unreadable CSV ({type(exc).__name__}: {detail})") from None
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DumpFormatError(f"{name}: required column(s) {', '.join(map(repr, missing))} missing")

@@ -355,6 +355,53 @@ def test_missing_reference_file_writes_nothing(dump_copy):
     assert "drivers.csv" in run.errors[-1]["message"]
 
 
+# A file pandas cannot read: a byte that is not UTF-8, a row with more fields than the header, an
+# empty file. Each crashed the command with a pandas traceback (exit 1) naming no file; the run's
+# error said only "ParserError: Error tokenizing data ..." (QA).
+_UNREADABLE = {
+    "not_utf8": b"\xff\xfe not UTF-8\n",
+    "extra_fields": b"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22\n",
+}
+
+
+def _spoil(path: Path, how: str) -> None:
+    if how == "empty":
+        path.write_bytes(b"")
+    else:
+        with path.open("ab") as fh:
+            fh.write(_UNREADABLE[how])
+
+
+@pytest.mark.parametrize("how", ["not_utf8", "extra_fields", "empty"])
+def test_unreadable_reference_file_aborts_with_a_message_naming_it(dump_copy, how):
+    _spoil(dump_copy / "drivers.csv", how)
+    digest = _table_digest(Driver)
+    with pytest.raises(
+        CommandError, match=r"^Dump not loaded \(nothing written\): drivers\.csv: unreadable CSV"
+    ):
+        call_command("load_ergast", str(dump_copy), "--seasons", "2021")
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.FAILED
+    assert run.errors[-1]["message"].startswith("DumpFormatError: drivers.csv: unreadable CSV")
+    assert _table_digest(Driver) == digest
+
+
+@pytest.mark.parametrize("how", ["not_utf8", "extra_fields", "empty"])
+def test_unreadable_fact_file_is_skipped_with_a_message_the_rest_loads(dump_copy, how):
+    """As a fact file missing a column: that table is not loaded (its rows stay), the rest is."""
+    _spoil(dump_copy / "pit_stops.csv", how)
+    pit_stops = _table_digest(PitStop)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("load_ergast", str(dump_copy), "--seasons", "2021", stdout=out, stderr=err)
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.PARTIAL
+    assert "pit_stops" not in run.counts and run.counts["results"]["unchanged"] == 440
+    (message,) = [e["message"] for e in run.errors if "pit_stops.csv" in e["message"]]
+    assert message.startswith("pit_stops.csv: unreadable CSV") and "table pit_stops not loaded" in message
+    assert "rejected: pit_stops.csv: unreadable CSV" in err.getvalue()
+    assert _table_digest(PitStop) == pit_stops
+
+
 def test_season_filter_loads_into_empty_tables(ergast_data, f1_tables_empty):
     assert Race.objects.count() == 0
     report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
