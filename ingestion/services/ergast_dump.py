@@ -99,6 +99,19 @@ class DumpLoadReport:
     counts: dict[str, dict] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)  # seasons asked for that the dump has no race of
+    dump_years: tuple[int, int] | None = None  # the first and last season the dump has races for
+
+    @property
+    def missing_message(self) -> str:
+        """'' or "not in the dump: seasons 2027, 2028 (its races run from 1950 to 2026)"."""
+        if not self.missing:
+            return ""
+        what = f"season{'s' if len(self.missing) > 1 else ''} {', '.join(map(str, self.missing))}"
+        span = (
+            f" (its races run from {self.dump_years[0]} to {self.dump_years[1]})" if self.dump_years else ""
+        )
+        return f"not in the dump: {what}{span}"
 
     @property
     def created(self) -> int:
@@ -123,6 +136,7 @@ class DumpLoadReport:
             "counts": self.counts,
             "rejected": self.rejected,
             "warnings": self.warnings,
+            "missing": self.missing,
         }
 
 
@@ -325,6 +339,8 @@ class _DumpLoader:
         self.vacated_round_ids: set[str] = set()  # `2019_22` forms a race left (cache keys, see signals)
         self.calendar_notes: list[str] = []  # what the calendar step changed (report warnings)
         self.skipped_race_ids: set[str] = set()  # csv raceIds not added (race id conflict; see rejected)
+        self.missing: list[int] = []  # seasons asked for that the dump has no race of
+        self.dump_years: tuple[int, int] | None = None
         # csv id -> database pk, filled by the reference-table steps
         self.status_pk: dict[str, int] = {}
         self.circuit_pk: dict[str, int] = {}
@@ -395,6 +411,11 @@ class _DumpLoader:
         years = {int(r["year"]): web_url(r["url"]) for r in records}
         for r in races:  # a season a race refers to but seasons.csv lacks still gets a row
             years.setdefault(int(r["year"]), "")
+        race_years = {int(r["year"]) for r in races}
+        if race_years:
+            self.dump_years = (min(race_years), max(race_years))
+        if self.seasons is not None:  # asked for, but no race in the dump: the command exits 1
+            self.missing = sorted(set(self.seasons) - race_years)
         rows = [{"year": y, "url": url} for y, url in sorted(years.items()) if self._in_scope(y)]
         self._upsert("seasons", model=Season, rows=rows, key_fields=["year"])
 
@@ -936,7 +957,11 @@ def ergast_dump_load(
         counts={table: counts.as_dict() for table, counts in loader.counts.items()},
         rejected=loader.rejected,
         warnings=warnings,
+        missing=loader.missing,
+        dump_years=loader.dump_years,
     )
+    if report.missing:  # a warning, as sync_f1's `missing`: nothing failed, the status stays
+        report.warnings.append(report.missing_message)
     run.status = report.status
     run.finished_at = timezone.now()
     run.counts = report.counts

@@ -435,6 +435,29 @@ def test_load_ergast_command_rejects_bad_seasons(ergast_data, seasons):
         call_command("load_ergast", str(ergast_data), "--seasons", seasons)
 
 
+def test_load_ergast_seasons_not_in_the_dump_exit_1_after_loading_the_rest(ergast_data):
+    """`load_ergast DIR --seasons 2099` printed "0 created, 0 updated … succeeded" and exited 0: a
+    typo read as success. As `sync_f1 --seasons 2099`: the seasons the dump has are loaded, the rest
+    are named (report `missing`, a SyncRun warning, status unaffected) and the command exits 1."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("load_ergast", str(ergast_data), "--seasons", "2026-2028", stdout=out, stderr=err)
+    assert caught.value.returncode == 1
+    assert str(caught.value) == "not in the dump: seasons 2027, 2028 (its races run from 1950 to 2026)"
+    assert "0 created" in out.getvalue()
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.SUCCEEDED and run.counts["races"]["unchanged"] > 0  # 2026 loaded
+    assert {
+        "level": "warning",
+        "message": "not in the dump: seasons 2027, 2028 (its races run from 1950 to 2026)",
+    } in run.errors
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^not in the dump: season 2099 "):
+        call_command("load_ergast", str(ergast_data), "--seasons", "2099", "--json", stdout=out)
+    assert json.loads(out.getvalue())["missing"] == [2099]
+    call_command("load_ergast", str(ergast_data), "--seasons", "2026", stdout=io.StringIO())  # no raise
+
+
 def test_load_ergast_command_missing_directory(tmp_path):
     with pytest.raises(CommandError, match="is not a directory"):
         call_command("load_ergast", str(tmp_path / "nope"))

@@ -49,6 +49,7 @@ class Command(BaseCommand):
                 raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
         if options["json"]:
             self.stdout.write(_json_dumps(report.as_dict()))
+            self._exit_if_missing(report)
             return
         self.stdout.write(
             f"Loaded {directory} in {report.seconds:.1f}s: {report.created} created, "
@@ -59,7 +60,15 @@ class Command(BaseCommand):
         for message in report.rejected:
             self.stderr.write(self.style.WARNING(f"rejected: {message}"))
         for message in report.warnings:
-            self.stderr.write(self.style.WARNING(f"warning: {message}"))
+            if message != report.missing_message:  # said once, as the command's error
+                self.stderr.write(self.style.WARNING(f"warning: {message}"))
+        self._exit_if_missing(report)
+
+    def _exit_if_missing(self, report) -> None:
+        """Asked for a season the dump has no race of: exit 1 (the others were loaded), as
+        `sync_f1 --seasons 2099` does, so a typo does not read as success (it said "0 created")."""
+        if report.missing:
+            raise CommandError(report.missing_message)
 
 
 def _json_dumps(data) -> str:
