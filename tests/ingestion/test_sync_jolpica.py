@@ -220,6 +220,36 @@ def test_sync_on_top_of_the_dump_changes_nothing_for_2021(mirror, ergast_data, u
     assert snapshot() == before
 
 
+def test_a_result_without_a_car_number_syncs_as_the_dump_loads_it(mirror, ergast_data):
+    """Jolpica leaves `number` out of a result without one (1961 France, 1962 France, 1963 South
+    Africa: drivers who withdrew; `\\N` in the dump, stored as 0 there). The schema required it, so
+    the sync rejected each of these races' results on every run ("Results.27.number: Field
+    required", status partial) and a database built by the sync alone had no results for them."""
+    numberless = Counter(r["raceId"] for r in _csv("results.csv") if r["number"] == "\\N")
+    where = {
+        r["raceId"]: (int(r["year"]), int(r["round"])) for r in _csv("races.csv") if r["raceId"] in numberless
+    }
+    assert sorted(where.values()) == [(1961, 4), (1962, 4), (1963, 10)]
+    for race_id, (season, rnd) in sorted(where.items()):
+        before = snapshot(season)
+        summary = jolpica_sync(
+            seasons=[season], rounds=[rnd], only=("results",), resume=False, client=fast_client()
+        )
+        assert summary.errors == [], summary.errors
+        assert (summary.counts["results"].created, summary.counts["results"].updated) == (0, 0)
+        assert snapshot(season) == before  # on top of the dump: nothing changes
+        assert (
+            RaceResult.objects.filter(race__season_id=season, race__round=rnd, number=0).count()
+            == numberless[race_id]
+        )
+    # into an empty race: the sync alone stores what the dump does
+    before = snapshot(1961)
+    RaceResult.objects.filter(race__season_id=1961, race__round=4).delete()
+    summary = jolpica_sync(seasons=[1961], rounds=[4], only=("results",), resume=False, client=fast_client())
+    assert summary.errors == [] and summary.counts["results"].created > 0
+    assert snapshot(1961) == before
+
+
 def test_faults_429_500_slow_truncated_and_resets_are_survived(mirror, empty_2021, upstream_2021):
     mirror.set_faults(
         [
