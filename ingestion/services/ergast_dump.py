@@ -274,6 +274,18 @@ def _choices(column: pd.Series, model_field) -> tuple[list, pd.Series]:
     return column.tolist(), ~column.isin(allowed)
 
 
+def _position_from_text(position: pd.Series, position_text: pd.Series) -> pd.Series:
+    """`position` as the API sync stores it: `positionText`'s number, else null (R, D, E, W, …).
+    A `position` cell that is not a number at all is left as it is, for the converter to reject.
+
+    Results, sprint results and standings. Where the dump's own `position` disagrees — 2005
+    Australia's P11 and P14 (`\\N`, "11"), 1997 Schumacher disqualified (26, "D"), 2007 McLaren
+    excluded (11, "E"; Jolpica leaves `position` out) — a load and a sync rewrote these rows back and
+    forth on every run."""
+    usable = position.isna() | position.str.fullmatch(r"\d+", na=False)
+    return position.where(~usable, position_text.where(position_text.str.fullmatch(r"\d+", na=False)))
+
+
 _INT = _ints()
 _INT0 = _ints(default=0)
 _INT_REQUIRED = _ints(required=True)
@@ -676,6 +688,8 @@ class _DumpLoader:
                     f"{filename}: raceId {race_id}: field 'race_id' names no race in races.csv ({n} rows skipped)"
                 )
         df = df[df["raceId"].isin(self.race_pk.keys())].reset_index(drop=True)
+        if "positionText" in df and "position" in spec:
+            df["position"] = _position_from_text(df["position"], df["positionText"])
         race_ids = df["raceId"].tolist()
 
         names, lists, problems = [], [], defaultdict(list)
