@@ -46,7 +46,8 @@ def ctrl_c_exits_130(
 ) -> Iterator[None]:
     """Turn a KeyboardInterrupt in the block into the one-line CommandError with exit status 130:
     "<what> interrupted by Ctrl-C (<run>): <kept>; <rerun>" (`load_ergast` and `run_job` name
-    their own operation and run)."""
+    their own operation and run); and SIGTERM, for the block, into `Terminated` and then the same
+    line with exit status 143 ("<what> stopped by SIGTERM …")."""
     previous = _sigterm_raises()
     try:
         yield
