@@ -26,6 +26,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed-schedule", action="store_true")
 
     def handle(self, *args, job, enqueue, list_jobs, seed_schedule, **options):
+        modes = [
+            m
+            for m, on in (("a job", bool(job)), ("--list", list_jobs), ("--seed-schedule", seed_schedule))
+            if on
+        ]
+        if len(modes) > 1 or (enqueue and (list_jobs or seed_schedule)):
+            # one was silently ignored: `run_job daily_results_sync --seed-schedule` seeded and did
+            # not run the job
+            raise CommandError(
+                "choose one of: a job name (with --enqueue to send it to the workers), --list, --seed-schedule",
+                returncode=2,
+            )
         if list_jobs:
             for spec in jobs.job_specs():
                 when = (

@@ -324,3 +324,23 @@ def test_run_job_ctrl_c_is_one_line_exit_130_and_the_job_run_interrupted(mirror,
     assert "worker" not in run.error
     sync = SyncRun.objects.filter(source=SyncSource.JOLPICA).latest("pk")
     assert sync.status == SyncStatus.INTERRUPTED
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--list", "--seed-schedule"],
+        ["daily_results_sync", "--list"],
+        ["daily_results_sync", "--seed-schedule"],
+        ["--list", "--enqueue"],
+        ["--seed-schedule", "--enqueue"],
+    ],
+)
+def test_run_job_refuses_conflicting_modes_instead_of_ignoring_one(argv):
+    """`run_job daily_results_sync --seed-schedule` seeded the schedule and silently did not run the
+    job; `--list --seed-schedule` listed and did not seed. A usage error (exit 2) now, nothing done."""
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="choose one of") as caught:
+        call_command("run_job", *argv)
+    assert caught.value.returncode == 2
