@@ -286,6 +286,65 @@ def _position_from_text(position: pd.Series, position_text: pd.Series) -> pd.Ser
     return position.where(~usable, position_text.where(position_text.str.fullmatch(r"\d+", na=False)))
 
 
+def _manual_corrections(*, model, race_pks) -> dict[int, list[dict]]:
+    """The rows staff corrected in admin (`manually_corrected`) of these races, as dicts of attnames."""
+    if "manually_corrected" not in {f.name for f in model._meta.concrete_fields}:
+        return {}
+    out: dict[int, list[dict]] = defaultdict(list)
+    for row in model.objects.filter(race_id__in=list(race_pks), manually_corrected=True).values():
+        out[row["race_id"]].append(row)
+    return out
+
+
+def _manual_collisions(*, model, key_fields: list[str], dump: list[dict], kept: list[dict]) -> list[str]:
+    """Why one race's rows from the dump cannot be written beside its rows staff corrected in admin.
+
+    A corrected row is kept (never overwritten or deleted). When the correction changed the row's
+    natural key (another driver, another car number), the dump's row for the same result has a key
+    of its own and is inserted beside it, colliding on the model's other unique constraints
+    (`ergast_id`, one position order per race): the whole load failed with an IntegrityError. The
+    race is rejected for that table instead, as the sync rejects it ("a kept row that collides with
+    upstream's rejects that race until the correction is released")."""
+    if not kept or not dump:
+        return []
+    natural = tuple(key_fields)
+    uniques = [
+        attnames
+        for attnames in (
+            *(
+                tuple(model._meta.get_field(f).attname for f in c.fields)
+                for c in model._meta.total_unique_constraints
+            ),
+            *((f.attname,) for f in model._meta.concrete_fields if f.unique and not f.primary_key),
+        )
+        if attnames != natural and all(a in dump[0] for a in attnames)
+    ]
+    by_key = {tuple(row[k] for k in natural): row for row in kept}
+    dump_keys = {tuple(row[k] for k in natural) for row in dump}
+    # what the race would hold: the dump's rows, a corrected row in place of the dump's row with its
+    # key, and the corrected rows whose key the dump does not have
+    final = [by_key.get(tuple(row[k] for k in natural), row) for row in dump]
+    final += [row for key, row in by_key.items() if key not in dump_keys]
+    problems = []
+    for attnames in uniques:
+        seen: dict[tuple, dict] = {}
+        for row in final:
+            value = tuple(row[a] for a in attnames)
+            if None in value:
+                continue  # NULLs never collide
+            other = seen.setdefault(value, row)
+            if other is row:
+                continue
+            mine = row if "id" in row else other
+            shown = ", ".join(f"{a} {v}" for a, v in zip(attnames, value, strict=True) if a != "race_id")
+            problems.append(
+                f"the dump's row collides ({shown}) with a row staff corrected in admin (pk {mine['id']}, "
+                f"{', '.join(f'{k} {mine[k]}' for k in natural if k != 'race_id')}): release the correction "
+                "in admin (Release manual correction) to load this race"
+            )
+    return problems
+
+
 _INT = _ints()
 _INT0 = _ints(default=0)
 _INT_REQUIRED = _ints(required=True)
@@ -728,6 +787,7 @@ class _DumpLoader:
         for race_id, values in zip(race_ids, zip(*lists, strict=True), strict=True):
             by_race[race_id].append(dict(zip(names, values, strict=True)))
 
+        corrected = _manual_corrections(model=model, race_pks=[self.race_pk[r] for r in by_race])
         rows: list[dict] = []
         for race_id, race_rows in by_race.items():
             label = self.race_label[race_id]
@@ -740,6 +800,10 @@ class _DumpLoader:
                 keys = {tuple(row[k] for k in key_fields) for row in race_rows}
                 if len(keys) != len(race_rows):
                     messages = [f"{label} {table}: field(s) {key_fields} repeat within the race"]
+            if not messages:  # after `prepare`: the position order's shared-car index is set
+                kept = corrected.get(self.race_pk[race_id], [])
+                collisions = _manual_collisions(model=model, key_fields=key_fields, dump=race_rows, kept=kept)
+                messages = [f"{label} {table}: {m}" for m in collisions]
             if messages:
                 self.rejected.extend(messages)
                 self.rejected.append(f"{label} {table}: {len(race_rows)} rows rejected, existing rows kept")

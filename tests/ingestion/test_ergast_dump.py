@@ -402,6 +402,39 @@ def test_unreadable_fact_file_is_skipped_with_a_message_the_rest_loads(dump_copy
     assert _table_digest(PitStop) == pit_stops
 
 
+@pytest.mark.parametrize("correction", ["driver", "number"])
+def test_a_correction_that_changed_a_rows_key_rejects_that_race_not_the_whole_load(ergast_data, correction):
+    """Staff corrected the 2021 Bahrain winner's row in admin, changing its driver or its car number
+    (its natural key). The dump's row for that result then no longer matches it and is inserted
+    beside it, colliding with the kept correction on `ergast_id` and the position order: every load
+    of the dump failed with an IntegrityError traceback, nothing of any season written. As the sync
+    does ("a kept row that collides with upstream's rejects that race"), that race's results are
+    rejected with a message naming the correction; the rest of the dump loads."""
+    winner = RaceResult.objects.select_related("race").get(race__slug="2021_bahrain", position_order=1)
+    if correction == "driver":
+        winner.driver = Driver.objects.get(ref="max_verstappen")  # P2's driver, number 44 kept
+    else:
+        winner.number = 4
+    winner.manually_corrected = True  # what saving it in admin does
+    winner.save()
+    before = _stored_results("2021_bahrain", "position_order")
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    assert report.status == SyncStatus.PARTIAL
+    *collisions, last = [m for m in report.rejected if m.startswith("2021_bahrain results")]
+    assert [m.split(" with ")[0] for m in collisions] == [
+        "2021_bahrain results: the dump's row collides (position_order 1, shared_car_index 0)",
+        f"2021_bahrain results: the dump's row collides (ergast_id {winner.ergast_id})",
+    ]
+    assert all(f"a row staff corrected in admin (pk {winner.pk}, " in m for m in collisions)
+    assert all("release the correction in admin" in m for m in collisions)
+    assert last == "2021_bahrain results: 20 rows rejected, existing rows kept"
+    assert _stored_results("2021_bahrain", "position_order") == before
+    winner.refresh_from_db()
+    assert winner.manually_corrected and (winner.driver.ref == "max_verstappen" or winner.number == 4)
+    # the other races and tables loaded (2021 qualifying of the same race too)
+    assert report.counts["results"]["unchanged"] == 440 - 20 and report.counts["qualifying"]["unchanged"] > 0
+
+
 def test_season_filter_loads_into_empty_tables(ergast_data, f1_tables_empty):
     assert Race.objects.count() == 0
     report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
