@@ -1021,6 +1021,7 @@ def ergast_dump_load(
         run.errors = [{"level": "error", "message": m} for m in loader.rejected]
         run.errors.append({"level": "error", "message": f"{type(exc).__name__}: {exc}"})
         run.save(update_fields=["status", "finished_at", "errors"])
+        exc.sync_run_id = run.pk  # for the command's one-line message
         raise
 
     warnings = loader.calendar_notes + [

@@ -491,6 +491,26 @@ def test_load_ergast_seasons_not_in_the_dump_exit_1_after_loading_the_rest(ergas
     call_command("load_ergast", str(ergast_data), "--seasons", "2026", stdout=io.StringIO())  # no raise
 
 
+def test_load_ergast_command_an_unexpected_error_is_one_line_naming_the_run(ergast_data, monkeypatch):
+    """Any other failure of the load (here pandas running out of memory on a file) was a full
+    traceback; as `sync_f1`: one line naming the failed SyncRun, exit 1, `--traceback` for details."""
+    import pandas as pd
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.1 GiB for an array")
+
+    monkeypatch.setattr(pd, "read_csv", out_of_memory)
+    with pytest.raises(CommandError) as caught:
+        call_command("load_ergast", str(ergast_data), "--seasons", "2021")
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.FAILED
+    assert str(caught.value) == (
+        f"Load failed (SyncRun {run.pk}; nothing written): MemoryError: Unable to allocate 2.1 GiB for an "
+        "array (--traceback for details)"
+    )
+    assert caught.value.returncode == 1
+
+
 def test_load_ergast_command_missing_directory(tmp_path):
     with pytest.raises(CommandError, match="is not a directory"):
         call_command("load_ergast", str(tmp_path / "nope"))

@@ -47,6 +47,13 @@ class Command(BaseCommand):
                 )
             except DumpFormatError as exc:
                 raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
+            except Exception as exc:  # anything unforeseen: one line, as sync_f1 (it was a traceback)
+                run = getattr(exc, "sync_run_id", None)
+                message = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+                raise CommandError(
+                    f"Load failed ({f'SyncRun {run}; ' if run else ''}nothing written): {message} "
+                    "(--traceback for details)"
+                ) from exc
         if options["json"]:
             self.stdout.write(_json_dumps(report.as_dict()))
             self._exit_if_missing(report)
