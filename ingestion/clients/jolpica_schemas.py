@@ -113,9 +113,11 @@ class FastestLapItem(_Model):
 
 
 class Result(_Model):
-    """A race or sprint classification row. `position` is Jolpica's finishing order (always a number)."""
+    """A race or sprint classification row. `position` is Jolpica's finishing order (always a number).
+    `number` is left out for an entry without a car number (1961-1963: drivers who withdrew; `\\N`
+    in the dump): stored as 0, as the dump loader does (`RaceResult.number`: 0 when unknown)."""
 
-    number: Digits
+    number: Digits | None = None
     position: Digits
     positionText: str = Field(min_length=1)
     points: Number

@@ -1,7 +1,9 @@
-"""How the sync commands (`sync_f1`, `sync_openf1`, `sync_weather`) end when a sync stops short.
+"""How the sync commands (`sync_f1`, `sync_openf1`, `sync_weather`, and `load_ergast`, `run_job`) end
+when they stop short.
 
 Ctrl-C (KeyboardInterrupt) is one line on stderr and exit status 130, as a shell reports SIGINT,
-never a traceback: "Sync interrupted by Ctrl-C (SyncRun N): <what is kept>; <how to go on>". The run
+never a traceback: "Sync interrupted by Ctrl-C (SyncRun N): <what is kept>; <how to go on>"; SIGTERM
+(`timeout`, systemd, `docker stop`) likewise, exit status 143: "Sync stopped by SIGTERM (…)". The run
 itself is recorded `interrupted` by the sync (`sync_runs.sync_run_recorded`, `jolpica_sync`), which
 puts its id on the exception as `sync_run_id`. `sync_weather` and `sync_openf1` printed the whole
 KeyboardInterrupt traceback (through psycopg's wait) before.
@@ -9,12 +11,17 @@ KeyboardInterrupt traceback (through psycopg's wait) before.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.core.management.base import CommandError
 
+from ingestion.services.sync_runs import Terminated
+
 CTRL_C_EXIT = 130  # 128 + SIGINT
+TERM_EXIT = 143  # 128 + SIGTERM
 
 
 def sync_run_of(exc: BaseException) -> str:
@@ -23,14 +30,49 @@ def sync_run_of(exc: BaseException) -> str:
     return f" (SyncRun {run_id})" if run_id else ""
 
 
+def job_run_of(exc: BaseException) -> str:
+    """ " (JobRun N)" for an exception a recorded job raised (`jobs.job_run_execute`), else ""."""
+    run_id = getattr(exc, "job_run_id", None)
+    return f" (JobRun {run_id})" if run_id else ""
+
+
 @contextmanager
 def ctrl_c_exits_130(
-    *, kept: str, rerun: str = "rerun the same command to resume after them"
+    *,
+    kept: str,
+    rerun: str = "rerun the same command to resume after them",
+    what: str = "Sync",
+    run_of=sync_run_of,
 ) -> Iterator[None]:
-    """Turn a KeyboardInterrupt in the block into the one-line CommandError with exit status 130."""
+    """Turn a KeyboardInterrupt in the block into the one-line CommandError with exit status 130:
+    "<what> interrupted by Ctrl-C (<run>): <kept>; <rerun>" (`load_ergast` and `run_job` name
+    their own operation and run); and SIGTERM, for the block, into `Terminated` and then the same
+    line with exit status 143 ("<what> stopped by SIGTERM …")."""
+    previous = _sigterm_raises()
     try:
         yield
     except KeyboardInterrupt as exc:
         raise CommandError(
-            f"Sync interrupted by Ctrl-C{sync_run_of(exc)}: {kept}; {rerun}", returncode=CTRL_C_EXIT
+            f"{what} interrupted by Ctrl-C{run_of(exc)}: {kept}; {rerun}", returncode=CTRL_C_EXIT
         ) from None
+    except Terminated as exc:
+        raise CommandError(
+            f"{what} stopped by SIGTERM{run_of(exc)}: {kept}; {rerun}", returncode=TERM_EXIT
+        ) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM while the run is recorded kills
+    raise Terminated(TERM_EXIT)
+
+
+def _sigterm_raises():
+    """SIGTERM raises `Terminated` in the block (Python's default is to die on the spot: exit 143
+    with nothing said, the run left `running` until the stale-run sweep). Only in the main thread
+    (signal handlers can be set nowhere else); returns the handler to restore, else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)

@@ -70,7 +70,7 @@ from ingestion.models import (
 from ingestion.services.dump_copy import copy_upsert_rows
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
-from ingestion.services.sync_runs import sync_run_heartbeat
+from ingestion.services.sync_runs import PROCESS_SILENT_KEPT, sync_interrupted_reason, sync_run_heartbeat
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
     assign_shared_car_index,
@@ -99,6 +99,19 @@ class DumpLoadReport:
     counts: dict[str, dict] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)  # seasons asked for that the dump has no race of
+    dump_years: tuple[int, int] | None = None  # the first and last season the dump has races for
+
+    @property
+    def missing_message(self) -> str:
+        """'' or "not in the dump: seasons 2027, 2028 (its races run from 1950 to 2026)"."""
+        if not self.missing:
+            return ""
+        what = f"season{'s' if len(self.missing) > 1 else ''} {', '.join(map(str, self.missing))}"
+        span = (
+            f" (its races run from {self.dump_years[0]} to {self.dump_years[1]})" if self.dump_years else ""
+        )
+        return f"not in the dump: {what}{span}"
 
     @property
     def created(self) -> int:
@@ -123,6 +136,7 @@ class DumpLoadReport:
             "counts": self.counts,
             "rejected": self.rejected,
             "warnings": self.warnings,
+            "missing": self.missing,
         }
 
 
@@ -155,11 +169,18 @@ def circuit_meta_apply() -> UpsertCounts:
 
 
 def _read_frame(directory: Path, name: str, columns: Iterable[str]) -> pd.DataFrame:
-    """A CSV as text columns (NaN for `\\N`); DumpFormatError if the file or a column is missing."""
+    """A CSV as text columns (NaN for `\\N`); DumpFormatError if the file or a column is missing, or
+    the file is not a readable CSV."""
     path = directory / name
     if not path.is_file():
         raise DumpFormatError(f"{name}: file not found in {directory}")
-    df = pd.read_csv(path, dtype=str, na_values=[NULL], keep_default_na=False, encoding="utf-8")
+    try:
+        df = pd.read_csv(path, dtype=str, na_values=[NULL], keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        # unreadable, a byte that is not UTF-8, a row with more fields than the header, empty: the
+        # file is named (pandas' own message does not), and the caller decides (abort / skip table)
+        detail = " ".join(str(exc).split())
+        raise DumpFormatError(f"{name}: unreadable CSV ({type(exc).__name__}: {detail})") from None
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DumpFormatError(f"{name}: required column(s) {', '.join(map(repr, missing))} missing")
@@ -253,6 +274,77 @@ def _choices(column: pd.Series, model_field) -> tuple[list, pd.Series]:
     return column.tolist(), ~column.isin(allowed)
 
 
+def _position_from_text(position: pd.Series, position_text: pd.Series) -> pd.Series:
+    """`position` as the API sync stores it: `positionText`'s number, else null (R, D, E, W, …).
+    A `position` cell that is not a number at all is left as it is, for the converter to reject.
+
+    Results, sprint results and standings. Where the dump's own `position` disagrees — 2005
+    Australia's P11 and P14 (`\\N`, "11"), 1997 Schumacher disqualified (26, "D"), 2007 McLaren
+    excluded (11, "E"; Jolpica leaves `position` out) — a load and a sync rewrote these rows back and
+    forth on every run."""
+    usable = position.isna() | position.str.fullmatch(r"\d+", na=False)
+    return position.where(~usable, position_text.where(position_text.str.fullmatch(r"\d+", na=False)))
+
+
+def _manual_corrections(*, model, race_pks) -> dict[int, list[dict]]:
+    """The rows staff corrected in admin (`manually_corrected`) of these races, as dicts of attnames."""
+    if "manually_corrected" not in {f.name for f in model._meta.concrete_fields}:
+        return {}
+    out: dict[int, list[dict]] = defaultdict(list)
+    for row in model.objects.filter(race_id__in=list(race_pks), manually_corrected=True).values():
+        out[row["race_id"]].append(row)
+    return out
+
+
+def _manual_collisions(*, model, key_fields: list[str], dump: list[dict], kept: list[dict]) -> list[str]:
+    """Why one race's rows from the dump cannot be written beside its rows staff corrected in admin.
+
+    A corrected row is kept (never overwritten or deleted). When the correction changed the row's
+    natural key (another driver, another car number), the dump's row for the same result has a key
+    of its own and is inserted beside it, colliding on the model's other unique constraints
+    (`ergast_id`, one position order per race): the whole load failed with an IntegrityError. The
+    race is rejected for that table instead, as the sync rejects it ("a kept row that collides with
+    upstream's rejects that race until the correction is released")."""
+    if not kept or not dump:
+        return []
+    natural = tuple(key_fields)
+    uniques = [
+        attnames
+        for attnames in (
+            *(
+                tuple(model._meta.get_field(f).attname for f in c.fields)
+                for c in model._meta.total_unique_constraints
+            ),
+            *((f.attname,) for f in model._meta.concrete_fields if f.unique and not f.primary_key),
+        )
+        if attnames != natural and all(a in dump[0] for a in attnames)
+    ]
+    by_key = {tuple(row[k] for k in natural): row for row in kept}
+    dump_keys = {tuple(row[k] for k in natural) for row in dump}
+    # what the race would hold: the dump's rows, a corrected row in place of the dump's row with its
+    # key, and the corrected rows whose key the dump does not have
+    final = [by_key.get(tuple(row[k] for k in natural), row) for row in dump]
+    final += [row for key, row in by_key.items() if key not in dump_keys]
+    problems = []
+    for attnames in uniques:
+        seen: dict[tuple, dict] = {}
+        for row in final:
+            value = tuple(row[a] for a in attnames)
+            if None in value:
+                continue  # NULLs never collide
+            other = seen.setdefault(value, row)
+            if other is row:
+                continue
+            mine = row if "id" in row else other
+            shown = ", ".join(f"{a} {v}" for a, v in zip(attnames, value, strict=True) if a != "race_id")
+            problems.append(
+                f"the dump's row collides ({shown}) with a row staff corrected in admin (pk {mine['id']}, "
+                f"{', '.join(f'{k} {mine[k]}' for k in natural if k != 'race_id')}): release the correction "
+                "in admin (Release manual correction) to load this race"
+            )
+    return problems
+
+
 _INT = _ints()
 _INT0 = _ints(default=0)
 _INT_REQUIRED = _ints(required=True)
@@ -318,6 +410,8 @@ class _DumpLoader:
         self.vacated_round_ids: set[str] = set()  # `2019_22` forms a race left (cache keys, see signals)
         self.calendar_notes: list[str] = []  # what the calendar step changed (report warnings)
         self.skipped_race_ids: set[str] = set()  # csv raceIds not added (race id conflict; see rejected)
+        self.missing: list[int] = []  # seasons asked for that the dump has no race of
+        self.dump_years: tuple[int, int] | None = None
         # csv id -> database pk, filled by the reference-table steps
         self.status_pk: dict[str, int] = {}
         self.circuit_pk: dict[str, int] = {}
@@ -388,6 +482,11 @@ class _DumpLoader:
         years = {int(r["year"]): web_url(r["url"]) for r in records}
         for r in races:  # a season a race refers to but seasons.csv lacks still gets a row
             years.setdefault(int(r["year"]), "")
+        race_years = {int(r["year"]) for r in races}
+        if race_years:
+            self.dump_years = (min(race_years), max(race_years))
+        if self.seasons is not None:  # asked for, but no race in the dump: the command exits 1
+            self.missing = sorted(set(self.seasons) - race_years)
         rows = [{"year": y, "url": url} for y, url in sorted(years.items()) if self._in_scope(y)]
         self._upsert("seasons", model=Season, rows=rows, key_fields=["year"])
 
@@ -648,6 +747,8 @@ class _DumpLoader:
                     f"{filename}: raceId {race_id}: field 'race_id' names no race in races.csv ({n} rows skipped)"
                 )
         df = df[df["raceId"].isin(self.race_pk.keys())].reset_index(drop=True)
+        if "positionText" in df and "position" in spec:
+            df["position"] = _position_from_text(df["position"], df["positionText"])
         race_ids = df["raceId"].tolist()
 
         names, lists, problems = [], [], defaultdict(list)
@@ -686,6 +787,7 @@ class _DumpLoader:
         for race_id, values in zip(race_ids, zip(*lists, strict=True), strict=True):
             by_race[race_id].append(dict(zip(names, values, strict=True)))
 
+        corrected = _manual_corrections(model=model, race_pks=[self.race_pk[r] for r in by_race])
         rows: list[dict] = []
         for race_id, race_rows in by_race.items():
             label = self.race_label[race_id]
@@ -698,6 +800,10 @@ class _DumpLoader:
                 keys = {tuple(row[k] for k in key_fields) for row in race_rows}
                 if len(keys) != len(race_rows):
                     messages = [f"{label} {table}: field(s) {key_fields} repeat within the race"]
+            if not messages:  # after `prepare`: the position order's shared-car index is set
+                kept = corrected.get(self.race_pk[race_id], [])
+                collisions = _manual_collisions(model=model, key_fields=key_fields, dump=race_rows, kept=kept)
+                messages = [f"{label} {table}: {m}" for m in collisions]
             if messages:
                 self.rejected.extend(messages)
                 self.rejected.append(f"{label} {table}: {len(race_rows)} rows rejected, existing rows kept")
@@ -891,12 +997,31 @@ def ergast_dump_load(
             else:
                 for _, step in steps:
                     step()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Ctrl-C at the command, a worker's SIGTERM: the transaction rolled back. It left the run
+        # `running` (until the stale-run sweep called it "killed or lost") and a traceback.
+        run.status = SyncStatus.INTERRUPTED
+        run.finished_at = timezone.now()
+        run.errors = [
+            {
+                "level": "error",
+                "fatal": True,
+                "message": f"interrupted: {sync_interrupted_reason(exc)}; {PROCESS_SILENT_KEPT[SyncSource.ERGAST_DUMP]}",
+            }
+        ]
+        try:
+            run.save(update_fields=["status", "finished_at", "errors"])
+        except Exception:  # the connection died with the interrupt: the sweep closes the run later
+            logger.exception("could not record the interrupted dump load", extra={"sync_run": run.pk})
+        exc.sync_run_id = run.pk
+        raise
     except Exception as exc:
         run.status = SyncStatus.FAILED
         run.finished_at = timezone.now()
         run.errors = [{"level": "error", "message": m} for m in loader.rejected]
         run.errors.append({"level": "error", "message": f"{type(exc).__name__}: {exc}"})
         run.save(update_fields=["status", "finished_at", "errors"])
+        exc.sync_run_id = run.pk  # for the command's one-line message
         raise
 
     warnings = loader.calendar_notes + [
@@ -911,7 +1036,11 @@ def ergast_dump_load(
         counts={table: counts.as_dict() for table, counts in loader.counts.items()},
         rejected=loader.rejected,
         warnings=warnings,
+        missing=loader.missing,
+        dump_years=loader.dump_years,
     )
+    if report.missing:  # a warning, as sync_f1's `missing`: nothing failed, the status stays
+        report.warnings.append(report.missing_message)
     run.status = report.status
     run.finished_at = timezone.now()
     run.counts = report.counts

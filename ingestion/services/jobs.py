@@ -38,7 +38,7 @@ from django.utils import timezone
 from ingestion.models import JobRun, JobStatus
 from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
-from ingestion.services.sync_runs import sync_runs_stale_close_quietly
+from ingestion.services.sync_runs import sync_interrupted_reason, sync_runs_stale_close_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,9 @@ INTERRUPTED_BY_DEATH = (
     "the worker stopped before the run finished (killed or lost); what it had not committed was "
     "rolled back, steps it had committed (e.g. whole races of a sync) were kept"
 )
-INTERRUPTED_BY_SHUTDOWN = "worker shut down during the run ({exc}); steps it had committed were kept"
+# "{reason}" is `sync_runs.sync_interrupted_reason`: a worker's SIGTERM (SystemExit) or Ctrl-C at
+# `run_job` (KeyboardInterrupt; a prefork pool child ignores SIGINT, so no worker sees one).
+INTERRUPTED_BY_SHUTDOWN = "{reason}; steps it had committed were kept"
 
 
 def job_check_key(job: str) -> str:
@@ -314,7 +316,8 @@ def job_run_execute(
     holder is gone — its process is dead on this host, or this is a redelivered message
     (`redelivered`: the worker that had it died) and the holder is not a live process here — raises
     `JobLockStale` (nothing recorded) so the task retries once the lock has expired.
-    A SystemExit / KeyboardInterrupt (the worker shutting down) is recorded as `interrupted`.
+    A SystemExit (the worker shutting down) or KeyboardInterrupt (Ctrl-C at `run_job`) is recorded as
+    `interrupted`, with that reason (`sync_runs.sync_interrupted_reason`).
     When the lock's Redis does not answer, the job is not run: a `failed` JobRun records it (if the
     database answers) and `JobLockUnavailable` is raised.
     """
@@ -391,10 +394,11 @@ def job_run_execute(
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
         run.counts = counts
         return run
-    except (SystemExit, KeyboardInterrupt) as exc:  # the worker is shutting down (SIGTERM / ^C)
+    except (SystemExit, KeyboardInterrupt) as exc:  # the worker shutting down (SIGTERM), ^C at run_job
         if run is not None:
             run.status = JobStatus.INTERRUPTED
-            run.error = INTERRUPTED_BY_SHUTDOWN.format(exc=type(exc).__name__)
+            run.error = INTERRUPTED_BY_SHUTDOWN.format(reason=sync_interrupted_reason(exc))
+            exc.job_run_id = run.pk
         raise
     except BaseException as exc:  # SoftTimeLimitExceeded is recorded too
         if run is not None:

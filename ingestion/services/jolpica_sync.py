@@ -314,7 +314,7 @@ def classification_rows(kind: str, items: list) -> list[dict]:
         row = {
             "driver_id": it.Driver.driverId,
             "team_id": it.Constructor.constructorId,
-            "number": int(it.number),
+            "number": int(it.number) if it.number is not None else 0,  # 0 when unknown, as the dump
             "_driver": it.Driver,  # written (upserted) with the race, then dropped
             "_teams": [it.Constructor],
         }

@@ -120,6 +120,9 @@ def openf1_session_rows(*, sessions: Iterable[Session], meeting_races: dict[int,
     return list(rows.values())
 
 
+OPENF1_FIRST_SEASON = 2023  # the first season OpenF1 has meetings and sessions for
+
+
 def openf1_sessions_sync(*, seasons: Iterable[int], client: OpenF1Client | None = None) -> dict:
     """Fetch meetings + sessions for each season (2 requests a season), map and upsert them.
 
@@ -139,9 +142,20 @@ def openf1_sessions_sync(*, seasons: Iterable[int], client: OpenF1Client | None 
 
 
 def _sessions_fetch(*, seasons: list[int], client: OpenF1Client) -> dict:
-    counts: dict = {"meetings": 0, "mapped": 0, "unmapped": [], "sessions": {"created": 0, "updated": 0}}
+    counts: dict = {
+        "meetings": 0,
+        "mapped": 0,
+        "unmapped": [],
+        "sessions": {"created": 0, "updated": 0},
+        "missing": [],  # seasons OpenF1 lists no meeting for: `sync_openf1` exits 1 naming them
+    }
     for season in seasons:
         meetings = client.meetings(year=season)
+        if not meetings:
+            counts["missing"].append(
+                f"season {season}: OpenF1 lists no meetings (its data starts in {OPENF1_FIRST_SEASON})"
+            )
+            continue
         sessions = client.sessions(year=season)
         mapping = openf1_meetings_match(meetings=meetings, races=_race_candidates(season))
         rows = openf1_session_rows(sessions=sessions, meeting_races=mapping)

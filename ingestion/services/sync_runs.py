@@ -63,11 +63,19 @@ PROCESS_SILENT_KEPT = {
 PROCESS_SILENT_KEPT_DEFAULT = "rows it had committed were kept, its counts were never recorded"
 
 
+class Terminated(SystemExit):
+    """SIGTERM at a command (`timeout`, systemd, `docker stop`): raised by the handler the sync
+    commands install (`ingestion.management.sync_exit`), so the run is recorded as Ctrl-C's is."""
+
+
 def sync_interrupted_reason(exc: BaseException) -> str:
     """Why a sync stopped short, for its SyncRun's errors (this recorder and the Jolpica sync):
-    KeyboardInterrupt is Ctrl-C at the command, SystemExit the worker shutting down (SIGTERM)."""
+    KeyboardInterrupt is Ctrl-C at the command, Terminated SIGTERM at the command, any other
+    SystemExit the worker shutting down (SIGTERM)."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted by the user (Ctrl-C / SIGINT)"
+    if isinstance(exc, Terminated):
+        return "stopped by SIGTERM"
     if isinstance(exc, SystemExit):
         return "worker shut down during the run"
     return f"aborted: {exc.__class__.__name__}"

@@ -355,6 +355,86 @@ def test_missing_reference_file_writes_nothing(dump_copy):
     assert "drivers.csv" in run.errors[-1]["message"]
 
 
+# A file pandas cannot read: a byte that is not UTF-8, a row with more fields than the header, an
+# empty file. Each crashed the command with a pandas traceback (exit 1) naming no file; the run's
+# error said only "ParserError: Error tokenizing data ..." (QA).
+_UNREADABLE = {
+    "not_utf8": b"\xff\xfe not UTF-8\n",
+    "extra_fields": b"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22\n",
+}
+
+
+def _spoil(path: Path, how: str) -> None:
+    if how == "empty":
+        path.write_bytes(b"")
+    else:
+        with path.open("ab") as fh:
+            fh.write(_UNREADABLE[how])
+
+
+@pytest.mark.parametrize("how", ["not_utf8", "extra_fields", "empty"])
+def test_unreadable_reference_file_aborts_with_a_message_naming_it(dump_copy, how):
+    _spoil(dump_copy / "drivers.csv", how)
+    digest = _table_digest(Driver)
+    with pytest.raises(
+        CommandError, match=r"^Dump not loaded \(nothing written\): drivers\.csv: unreadable CSV"
+    ):
+        call_command("load_ergast", str(dump_copy), "--seasons", "2021")
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.FAILED
+    assert run.errors[-1]["message"].startswith("DumpFormatError: drivers.csv: unreadable CSV")
+    assert _table_digest(Driver) == digest
+
+
+@pytest.mark.parametrize("how", ["not_utf8", "extra_fields", "empty"])
+def test_unreadable_fact_file_is_skipped_with_a_message_the_rest_loads(dump_copy, how):
+    """As a fact file missing a column: that table is not loaded (its rows stay), the rest is."""
+    _spoil(dump_copy / "pit_stops.csv", how)
+    pit_stops = _table_digest(PitStop)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("load_ergast", str(dump_copy), "--seasons", "2021", stdout=out, stderr=err)
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.PARTIAL
+    assert "pit_stops" not in run.counts and run.counts["results"]["unchanged"] == 440
+    (message,) = [e["message"] for e in run.errors if "pit_stops.csv" in e["message"]]
+    assert message.startswith("pit_stops.csv: unreadable CSV") and "table pit_stops not loaded" in message
+    assert "rejected: pit_stops.csv: unreadable CSV" in err.getvalue()
+    assert _table_digest(PitStop) == pit_stops
+
+
+@pytest.mark.parametrize("correction", ["driver", "number"])
+def test_a_correction_that_changed_a_rows_key_rejects_that_race_not_the_whole_load(ergast_data, correction):
+    """Staff corrected the 2021 Bahrain winner's row in admin, changing its driver or its car number
+    (its natural key). The dump's row for that result then no longer matches it and is inserted
+    beside it, colliding with the kept correction on `ergast_id` and the position order: every load
+    of the dump failed with an IntegrityError traceback, nothing of any season written. As the sync
+    does ("a kept row that collides with upstream's rejects that race"), that race's results are
+    rejected with a message naming the correction; the rest of the dump loads."""
+    winner = RaceResult.objects.select_related("race").get(race__slug="2021_bahrain", position_order=1)
+    if correction == "driver":
+        winner.driver = Driver.objects.get(ref="max_verstappen")  # P2's driver, number 44 kept
+    else:
+        winner.number = 4
+    winner.manually_corrected = True  # what saving it in admin does
+    winner.save()
+    before = _stored_results("2021_bahrain", "position_order")
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    assert report.status == SyncStatus.PARTIAL
+    *collisions, last = [m for m in report.rejected if m.startswith("2021_bahrain results")]
+    assert [m.split(" with ")[0] for m in collisions] == [
+        "2021_bahrain results: the dump's row collides (position_order 1, shared_car_index 0)",
+        f"2021_bahrain results: the dump's row collides (ergast_id {winner.ergast_id})",
+    ]
+    assert all(f"a row staff corrected in admin (pk {winner.pk}, " in m for m in collisions)
+    assert all("release the correction in admin" in m for m in collisions)
+    assert last == "2021_bahrain results: 20 rows rejected, existing rows kept"
+    assert _stored_results("2021_bahrain", "position_order") == before
+    winner.refresh_from_db()
+    assert winner.manually_corrected and (winner.driver.ref == "max_verstappen" or winner.number == 4)
+    # the other races and tables loaded (2021 qualifying of the same race too)
+    assert report.counts["results"]["unchanged"] == 440 - 20 and report.counts["qualifying"]["unchanged"] > 0
+
+
 def test_season_filter_loads_into_empty_tables(ergast_data, f1_tables_empty):
     assert Race.objects.count() == 0
     report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
@@ -386,6 +466,49 @@ def test_load_ergast_command_json(ergast_data):
 def test_load_ergast_command_rejects_bad_seasons(ergast_data, seasons):
     with pytest.raises(CommandError, match="--seasons"):
         call_command("load_ergast", str(ergast_data), "--seasons", seasons)
+
+
+def test_load_ergast_seasons_not_in_the_dump_exit_1_after_loading_the_rest(ergast_data):
+    """`load_ergast DIR --seasons 2099` printed "0 created, 0 updated … succeeded" and exited 0: a
+    typo read as success. As `sync_f1 --seasons 2099`: the seasons the dump has are loaded, the rest
+    are named (report `missing`, a SyncRun warning, status unaffected) and the command exits 1."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("load_ergast", str(ergast_data), "--seasons", "2026-2028", stdout=out, stderr=err)
+    assert caught.value.returncode == 1
+    assert str(caught.value) == "not in the dump: seasons 2027, 2028 (its races run from 1950 to 2026)"
+    assert "0 created" in out.getvalue()
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.SUCCEEDED and run.counts["races"]["unchanged"] > 0  # 2026 loaded
+    assert {
+        "level": "warning",
+        "message": "not in the dump: seasons 2027, 2028 (its races run from 1950 to 2026)",
+    } in run.errors
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^not in the dump: season 2099 "):
+        call_command("load_ergast", str(ergast_data), "--seasons", "2099", "--json", stdout=out)
+    assert json.loads(out.getvalue())["missing"] == [2099]
+    call_command("load_ergast", str(ergast_data), "--seasons", "2026", stdout=io.StringIO())  # no raise
+
+
+def test_load_ergast_command_an_unexpected_error_is_one_line_naming_the_run(ergast_data, monkeypatch):
+    """Any other failure of the load (here pandas running out of memory on a file) was a full
+    traceback; as `sync_f1`: one line naming the failed SyncRun, exit 1, `--traceback` for details."""
+    import pandas as pd
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.1 GiB for an array")
+
+    monkeypatch.setattr(pd, "read_csv", out_of_memory)
+    with pytest.raises(CommandError) as caught:
+        call_command("load_ergast", str(ergast_data), "--seasons", "2021")
+    run = SyncRun.objects.latest("started_at")
+    assert run.status == SyncStatus.FAILED
+    assert str(caught.value) == (
+        f"Load failed (SyncRun {run.pk}; nothing written): MemoryError: Unable to allocate 2.1 GiB for an "
+        "array (--traceback for details)"
+    )
+    assert caught.value.returncode == 1
 
 
 def test_load_ergast_command_missing_directory(tmp_path):

@@ -74,3 +74,38 @@ def test_sync_weather_ctrl_c_mid_commit_is_130_and_counts_what_was_stored(mirror
     stored = RaceWeather.objects.filter(race__season_id=SEASON).count()
     assert stored == 3
     assert run.counts["created"] == stored and run.counts["races"] == stored  # was created 2, stored 3
+
+
+def test_load_ergast_ctrl_c_is_one_line_exit_130_and_the_run_interrupted(ergast_data, monkeypatch):
+    """Ctrl-C at `load_ergast` (here: inside a COPY, where a real one landed) printed a full
+    KeyboardInterrupt traceback and left its SyncRun `running` (until the stale-run sweep called it
+    "killed or lost" 90 s later). Now: one line, exit 130, the run `interrupted` with the reason;
+    the load is one transaction, so nothing of it was written."""
+    import psycopg
+
+    from ingestion.models import RaceResult
+
+    RaceResult.objects.filter(race__season_id=SEASON).delete()
+    real_write_row = psycopg.Copy.write_row
+    rows = []
+
+    def write_row_then_ctrl_c(self, row):
+        rows.append(row)
+        if len(rows) == 50:
+            raise KeyboardInterrupt
+        return real_write_row(self, row)
+
+    monkeypatch.setattr(psycopg.Copy, "write_row", write_row_then_ctrl_c)
+    with pytest.raises(CommandError) as caught:
+        _call("load_ergast", str(ergast_data), "--seasons", str(SEASON))
+    monkeypatch.undo()
+    run = _last_run(SyncSource.ERGAST_DUMP)
+    message = str(caught.value)
+    assert caught.value.returncode == 130
+    assert message.startswith(
+        f"Load interrupted by Ctrl-C (SyncRun {run.pk}): nothing of the load was written"
+    )
+    assert "\n" not in message and "rerun" in message
+    assert run.status == SyncStatus.INTERRUPTED and run.finished_at is not None
+    assert run.errors[-1]["message"].startswith("interrupted: interrupted by the user (Ctrl-C / SIGINT)")
+    assert not RaceResult.objects.filter(race__season_id=SEASON).exists()  # rolled back

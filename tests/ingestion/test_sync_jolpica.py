@@ -31,6 +31,7 @@ from ingestion.models import (
     SyncStatus,
     TeamStanding,
 )
+from ingestion.services.ergast_dump import ergast_dump_load
 from ingestion.services.jolpica_sync import SyncAborted, jolpica_sync
 from ingestion.signals import races_changed
 from tests.conftest import ERGAST_DUMP_DIR, load_mirror_module
@@ -218,6 +219,69 @@ def test_sync_on_top_of_the_dump_changes_nothing_for_2021(mirror, ergast_data, u
         t: summary.counts[t].updated + summary.counts[t].created for t in fact_tables if t in summary.counts
     } == {t: 0 for t in fact_tables if t in summary.counts}
     assert snapshot() == before
+
+
+def test_a_result_without_a_car_number_syncs_as_the_dump_loads_it(mirror, ergast_data):
+    """Jolpica leaves `number` out of a result without one (1961 France, 1962 France, 1963 South
+    Africa: drivers who withdrew; `\\N` in the dump, stored as 0 there). The schema required it, so
+    the sync rejected each of these races' results on every run ("Results.27.number: Field
+    required", status partial) and a database built by the sync alone had no results for them."""
+    numberless = Counter(r["raceId"] for r in _csv("results.csv") if r["number"] == "\\N")
+    where = {
+        r["raceId"]: (int(r["year"]), int(r["round"])) for r in _csv("races.csv") if r["raceId"] in numberless
+    }
+    assert sorted(where.values()) == [(1961, 4), (1962, 4), (1963, 10)]
+    for race_id, (season, rnd) in sorted(where.items()):
+        before = snapshot(season)
+        summary = jolpica_sync(
+            seasons=[season], rounds=[rnd], only=("results",), resume=False, client=fast_client()
+        )
+        assert summary.errors == [], summary.errors
+        assert (summary.counts["results"].created, summary.counts["results"].updated) == (0, 0)
+        assert snapshot(season) == before  # on top of the dump: nothing changes
+        assert (
+            RaceResult.objects.filter(race__season_id=season, race__round=rnd, number=0).count()
+            == numberless[race_id]
+        )
+    # into an empty race: the sync alone stores what the dump does
+    before = snapshot(1961)
+    RaceResult.objects.filter(race__season_id=1961, race__round=4).delete()
+    summary = jolpica_sync(seasons=[1961], rounds=[4], only=("results",), resume=False, client=fast_client())
+    assert summary.errors == [] and summary.counts["results"].created > 0
+    assert snapshot(1961) == before
+
+
+def test_a_sync_on_top_of_the_dump_changes_nothing_where_position_and_its_text_disagree(mirror, ergast_data):
+    """Where the dump's `position` disagrees with its `positionText`, the loader stored the one and
+    the sync (which reads `positionText` for results and Jolpica's `position`, absent for an
+    excluded entry, for standings) the other, so every load and every sync rewrote the same rows:
+    2005 Australia's P11 and P14 (`\\N` / "11"), 1997 Schumacher's disqualification (26 / "D"),
+    2007 McLaren's exclusion (11 / "E", 17 rounds). Both now store `positionText`'s number, else
+    null; the rows are found from the CSV the mirror serves, not from the code."""
+    races = {r["raceId"]: (int(r["year"]), int(r["round"])) for r in _csv("races.csv")}
+    disagree = set()
+    for name in ("results.csv", "sprint_results.csv", "driver_standings.csv", "constructor_standings.csv"):
+        for r in _csv(name):
+            text_position = r["positionText"] if r["positionText"].isdigit() else "\\N"
+            if r["position"] != text_position:
+                disagree.add(races[r["raceId"]])
+    assert {season for season, _ in disagree} == {1997, 2005, 2007}
+    for season in (1997, 2005, 2007):
+        ergast_dump_load(directory=ergast_data, seasons=range(season, season + 1))
+    for season, rnd in sorted(disagree):
+        summary = jolpica_sync(
+            seasons=[season],
+            rounds=[rnd],
+            only=("results", "driver_standings", "team_standings"),
+            resume=False,
+            client=fast_client(),
+        )
+        written = {t: c.created + c.updated for t, c in summary.counts.items() if c.created + c.updated}
+        assert written == {}, (season, rnd, written)
+    for season in (1997, 2005, 2007):  # and the other way round
+        assert ergast_dump_load(directory=ergast_data, seasons=range(season, season + 1)).updated == 0
+    mclaren = TeamStanding.objects.get(race__season_id=2007, race__round=1, team__ref="mclaren")
+    assert (mclaren.position, mclaren.position_text) == (None, "E")
 
 
 def test_faults_429_500_slow_truncated_and_resets_are_survived(mirror, empty_2021, upstream_2021):

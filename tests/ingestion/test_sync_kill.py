@@ -183,6 +183,40 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(mirror, ergast_dat
     assert summary["status"] == "succeeded" and summary["resumed_from"] == run_id
 
 
+def test_sigterm_prints_one_line_exits_143_and_the_run_is_interrupted_not_left_running(
+    mirror, ergast_data, scratch_db
+):
+    """SIGTERM at the real command (`timeout`, systemd, `docker stop`, a CI cancel) killed it on the
+    spot: exit 143 with nothing said, the SyncRun left `running` until the next sync or the stale-run
+    sweep called it "killed?". Now as Ctrl-C: one line, exit 143, the run `interrupted` "stopped by
+    SIGTERM", and the same command resumes after the committed races."""
+    args, env = _sync_command(scratch_db, mirror)
+    mirror.set_faults(SLOW)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait(lambda: _served(mirror) >= 12 + 3 * 3, proc)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    mirror.clear_faults()
+
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and out == ""
+    (line,) = err.strip().splitlines()
+    with psycopg.connect(scratch_db) as conn:
+        run_id, status, errors, finished_at = conn.execute(
+            "SELECT id, status, errors, finished_at FROM ingestion_syncrun ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert f"Sync stopped by SIGTERM (SyncRun {run_id})" in line and "resume" in line
+    assert status == "interrupted" and finished_at is not None
+    assert any("stopped by SIGTERM" in e.get("message", "") for e in errors), errors
+
+    finished = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["resumed_from"] == run_id
+
+
 def _wait(predicate, proc, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not predicate() and proc.poll() is None and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
 
 
@@ -34,14 +35,28 @@ class Command(BaseCommand):
     def handle(self, *args, directory: Path, seasons, **options):
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory")
-        try:
-            report = ergast_dump_load(
-                directory=directory, seasons=seasons, progress=not options["json"] and sys.stderr.isatty()
-            )
-        except DumpFormatError as exc:
-            raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
+        # Ctrl-C: one line, exit 130, the run `interrupted` (it was a traceback and a run left `running`)
+        with ctrl_c_exits_130(
+            what="Load",
+            kept="nothing of the load was written (it is one transaction)",
+            rerun="rerun the same command to load the dump",
+        ):
+            try:
+                report = ergast_dump_load(
+                    directory=directory, seasons=seasons, progress=not options["json"] and sys.stderr.isatty()
+                )
+            except DumpFormatError as exc:
+                raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
+            except Exception as exc:  # anything unforeseen: one line, as sync_f1 (it was a traceback)
+                run = getattr(exc, "sync_run_id", None)
+                message = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+                raise CommandError(
+                    f"Load failed ({f'SyncRun {run}; ' if run else ''}nothing written): {message} "
+                    "(--traceback for details)"
+                ) from exc
         if options["json"]:
             self.stdout.write(_json_dumps(report.as_dict()))
+            self._exit_if_missing(report)
             return
         self.stdout.write(
             f"Loaded {directory} in {report.seconds:.1f}s: {report.created} created, "
@@ -52,7 +67,15 @@ class Command(BaseCommand):
         for message in report.rejected:
             self.stderr.write(self.style.WARNING(f"rejected: {message}"))
         for message in report.warnings:
-            self.stderr.write(self.style.WARNING(f"warning: {message}"))
+            if message != report.missing_message:  # said once, as the command's error
+                self.stderr.write(self.style.WARNING(f"warning: {message}"))
+        self._exit_if_missing(report)
+
+    def _exit_if_missing(self, report) -> None:
+        """Asked for a season the dump has no race of: exit 1 (the others were loaded), as
+        `sync_f1 --seasons 2099` does, so a typo does not read as success (it said "0 created")."""
+        if report.missing:
+            raise CommandError(report.missing_message)
 
 
 def _json_dumps(data) -> str:

@@ -12,6 +12,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingestion.management.sync_exit import ctrl_c_exits_130, job_run_of
 from ingestion.services import jobs
 
 
@@ -25,6 +26,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed-schedule", action="store_true")
 
     def handle(self, *args, job, enqueue, list_jobs, seed_schedule, **options):
+        modes = [
+            m
+            for m, on in (("a job", bool(job)), ("--list", list_jobs), ("--seed-schedule", seed_schedule))
+            if on
+        ]
+        if len(modes) > 1 or (enqueue and (list_jobs or seed_schedule)):
+            # one was silently ignored: `run_job daily_results_sync --seed-schedule` seeded and did
+            # not run the job
+            raise CommandError(
+                "choose one of: a job name (with --enqueue to send it to the workers), --list, --seed-schedule",
+                returncode=2,
+            )
         if list_jobs:
             for spec in jobs.job_specs():
                 when = (
@@ -57,10 +70,18 @@ class Command(BaseCommand):
                 self.stdout.write(f"queued {spec.task} as {result.id}")
             return
         body = jobs.job_body_get(name=spec.name)
-        try:
-            run = jobs.job_run_execute(job=spec.name, func=body)
-        except Exception as exc:  # recorded as a failed JobRun by job_run_execute; say so plainly
-            raise CommandError(f"{spec.name} failed: {exc}") from exc
+        # Ctrl-C: one line and exit 130, as the sync commands (it was a KeyboardInterrupt traceback);
+        # the JobRun (and a sync it was running) is recorded `interrupted` "by the user"
+        with ctrl_c_exits_130(
+            what=spec.name,
+            run_of=job_run_of,
+            kept="steps it had committed are kept",
+            rerun="rerun the same command to finish",
+        ):
+            try:
+                run = jobs.job_run_execute(job=spec.name, func=body)
+            except Exception as exc:  # recorded as a failed JobRun by job_run_execute; say so plainly
+                raise CommandError(f"{spec.name} failed: {exc}") from exc
         self.stdout.write(
             json.dumps({"status": run.status, "counts": run.counts, "error": run.error}, default=str)
         )

@@ -5,7 +5,8 @@ manage.py sync_openf1 --seasons 2025 --results       # + practice/qualifying cla
 
 A session whose classification fails validation is rejected (message on stderr and in the results
 SyncRun's errors, status partial) and the others go on: the summary is printed and the command exits 0,
-as `sync_f1` does for a partial run. A source outage exits 1 (sessions ingested before it stay); Ctrl-C
+as `sync_f1` does for a partial run. A season OpenF1 lists no meetings for (before 2023, a typo) exits 1
+after the summary (`not upstream: season 2022: …`; the other seasons are synced). A source outage exits 1 (sessions ingested before it stay); Ctrl-C
 exits 130 with one line, as `sync_f1` (the SyncRun `interrupted`).
 """
 
@@ -47,3 +48,5 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(counts, default=str, indent=2))
         for message in counts.get("results", {}).get("rejected", []):
             self.stderr.write(self.style.WARNING(f"rejected: {message}"))
+        if counts["missing"]:  # as sync_f1: a season upstream does not have must not read as success
+            raise CommandError("not upstream: " + "; ".join(counts["missing"]))

@@ -27,14 +27,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--observed", action="store_true")
         parser.add_argument("--forecast", action="store_true")
-        parser.add_argument(
-            "--seasons", default=str(timezone.now().year), help="for --observed, e.g. 2018-2026"
-        )
+        parser.add_argument("--seasons", help="for --observed, e.g. 2018-2026 (default: the current season)")
         parser.add_argument("--refresh", action="store_true", help="re-fetch races that already have weather")
 
     def handle(self, *args, observed, forecast, seasons, refresh, **options):
         if not observed and not forecast:
-            raise CommandError("choose --observed and/or --forecast")
+            raise CommandError("choose --observed and/or --forecast", returncode=2)
+        if not observed:  # silently ignored before: --forecast fetches the upcoming races
+            for option, given in (("--seasons", seasons is not None), ("--refresh", refresh)):
+                if given:
+                    raise CommandError(
+                        f"{option} applies to --observed only (forecasts are for the upcoming races)",
+                        returncode=2,
+                    )
+        seasons = seasons or str(timezone.now().year)
         out = {}
         # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
         with ctrl_c_exits_130(

@@ -246,8 +246,16 @@ def test_a_redelivered_task_retries_unless_a_live_process_here_holds_the_lock():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("exc", [SystemExit(-241), KeyboardInterrupt()])
-def test_a_worker_shutdown_mid_run_is_recorded_interrupted_with_a_readable_reason(exc):
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (SystemExit(-241), "worker shut down during the run"),
+        # Ctrl-C reaches a job only at `run_job` (a prefork pool child ignores SIGINT): it said
+        # "worker shut down during the run (KeyboardInterrupt)" although no worker was involved
+        (KeyboardInterrupt(), "interrupted by the user (Ctrl-C / SIGINT)"),
+    ],
+)
+def test_a_worker_shutdown_mid_run_is_recorded_interrupted_with_a_readable_reason(exc, reason):
     def body():
         raise exc
 
@@ -255,7 +263,8 @@ def test_a_worker_shutdown_mid_run_is_recorded_interrupted_with_a_readable_reaso
         job_run_execute(job="t5-unit", func=body)
     run = JobRun.objects.get(job="t5-unit")
     assert run.status == JobStatus.INTERRUPTED
-    assert "worker shut down during the run" in run.error and "-241" not in run.error
+    assert run.error.startswith(reason) and "-241" not in run.error
+    assert "kept" in run.error
     assert JobLock("t5-unit").acquire()  # released
     JobLock("t5-unit").release()
 
@@ -284,3 +293,54 @@ def test_run_job_with_the_lock_redis_down_records_a_failed_job_run(settings):
     assert run.error.startswith(
         f"job lock unavailable, not run: ConnectionError: Error 111 connecting to 127.0.0.1:{port}"
     )
+
+
+@pytest.mark.django_db
+def test_run_job_ctrl_c_is_one_line_exit_130_and_the_job_run_interrupted(mirror, ergast_data, monkeypatch):
+    """Ctrl-C at `run_job daily_results_sync` (here: while its Jolpica sync reads the calendar)
+    printed a full KeyboardInterrupt traceback and recorded the JobRun "worker shut down during the
+    run (KeyboardInterrupt)"; the sync commands answer Ctrl-C with one line and exit 130 (QA)."""
+    from django.core.management import CommandError, call_command
+
+    from ingestion.clients.jolpica import JolpicaClient
+    from ingestion.models import SyncRun, SyncSource, SyncStatus
+
+    def ctrl_c(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(JolpicaClient, "races", ctrl_c)
+    try:
+        with pytest.raises(CommandError) as caught:
+            call_command("run_job", "daily_results_sync")
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped run_job: a traceback at the terminal, not one line + 130")
+    run = JobRun.objects.filter(job="daily_results_sync").latest("pk")
+    message = str(caught.value)
+    assert caught.value.returncode == 130
+    assert message.startswith(f"daily_results_sync interrupted by Ctrl-C (JobRun {run.pk}): ")
+    assert "\n" not in message and "rerun" in message
+    assert run.status == JobStatus.INTERRUPTED and run.finished_at is not None
+    assert run.error.startswith("interrupted by the user (Ctrl-C / SIGINT)")
+    assert "worker" not in run.error
+    sync = SyncRun.objects.filter(source=SyncSource.JOLPICA).latest("pk")
+    assert sync.status == SyncStatus.INTERRUPTED
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--list", "--seed-schedule"],
+        ["daily_results_sync", "--list"],
+        ["daily_results_sync", "--seed-schedule"],
+        ["--list", "--enqueue"],
+        ["--seed-schedule", "--enqueue"],
+    ],
+)
+def test_run_job_refuses_conflicting_modes_instead_of_ignoring_one(argv):
+    """`run_job daily_results_sync --seed-schedule` seeded the schedule and silently did not run the
+    job; `--list --seed-schedule` listed and did not seed. A usage error (exit 2) now, nothing done."""
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="choose one of") as caught:
+        call_command("run_job", *argv)
+    assert caught.value.returncode == 2

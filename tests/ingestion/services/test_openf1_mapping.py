@@ -204,3 +204,28 @@ def test_post_session_results_rewrite_practice_and_qualifying_from_openf1(mirror
     assert result["rows"] == PracticeResult.objects.filter(race=race, session="FP1").count() > 15
     fp1.refresh_from_db()
     assert fp1.results_ingested_at is not None
+
+
+@pytest.mark.django_db
+def test_sync_openf1_a_season_openf1_has_no_meetings_for_exits_1_after_syncing_the_rest(mirror, ergast_data):
+    """`sync_openf1 --seasons 2022` (OpenF1 starts in 2023) printed "meetings: 0" and exited 0: a typo
+    or a wrong season read as success. Now, as `sync_f1 --seasons 2099`: the summary lists it under
+    `missing`, the other seasons are synced, and the command exits 1 naming it."""
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"^not upstream: season 2022: OpenF1 lists no meetings") as caught:
+        call_command("sync_openf1", "--seasons", "2022,2024", stdout=out, stderr=err)
+    assert caught.value.returncode == 1
+    summary = json.loads(out.getvalue())
+    assert summary["missing"] == ["season 2022: OpenF1 lists no meetings (its data starts in 2023)"]
+    assert summary["mapped"] == Race.objects.filter(season_id=2024).count() > 0
+    run = SyncRun.objects.filter(source=SyncSource.OPENF1).latest("pk")
+    assert run.status == SyncStatus.SUCCEEDED and run.counts["missing"] == summary["missing"]
+    # a season with meetings: no `missing`, exit 0
+    out = io.StringIO()
+    call_command("sync_openf1", "--seasons", "2024", stdout=out)
+    assert json.loads(out.getvalue())["missing"] == []

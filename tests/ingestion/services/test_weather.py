@@ -346,3 +346,28 @@ def test_an_observed_weather_sync_refreshes_the_cached_race_detail(mirror, ergas
     weather_observed_sync(seasons=[2021], race_ids=["2021_belgium"], now=datetime(2022, 1, 1, tzinfo=UTC))
     observed = api.get("/api/v1/races/2021_belgium").json()["weather"]["observed"]
     assert observed is not None and observed["is_wet"] is True  # the rain-soaked, two-lap 2021 race
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--forecast", "--seasons", "2019"],
+        ["--forecast", "--refresh"],
+        [],
+        ["--refresh"],
+    ],
+)
+def test_sync_weather_options_of_observed_without_it_are_a_usage_error(argv):
+    """`sync_weather --forecast --seasons 2019` fetched forecasts of the upcoming races and silently
+    ignored --seasons (and --refresh), which only --observed reads; no mode at all exited 1, not as a
+    usage error. Now exit 2 naming the option, nothing fetched (no database or mirror touched)."""
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_weather", *argv)
+    assert caught.value.returncode == 2
+    message = str(caught.value)
+    if argv and argv[0] == "--forecast":
+        assert message == f"{argv[1]} applies to --observed only (forecasts are for the upcoming races)"
+    else:
+        assert message == "choose --observed and/or --forecast"
