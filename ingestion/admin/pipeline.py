@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
+from django.db.models import Case, F, Value, When
 from django.utils.html import format_html
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
@@ -179,6 +180,16 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
     @admin.action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
     def toggle_tasks(self, request, queryset):
         return super().toggle_tasks(request, queryset)
+
+    def _toggle_tasks_activity(self, queryset):
+        """Upstream's toggle kept `last_run_at` on the tasks it switched off, where its disable clears
+        it: toggled back on after a pause, a schedule then looked overdue and beat fired it at once. A
+        task switched off here forgets its last run, as a disabled one does (beat counts from now
+        when it is enabled again)."""
+        return queryset.update(
+            enabled=Case(When(enabled=True, then=Value(False)), default=Value(True)),
+            last_run_at=Case(When(enabled=True, then=Value(None)), default=F("last_run_at")),
+        )
 
     @admin.action(description="Run selected tasks", permissions=["change"])
     def run_tasks(self, request, queryset):

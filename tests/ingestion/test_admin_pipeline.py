@@ -252,6 +252,34 @@ def test_staff_with_change_periodictask_can_run_and_switch_schedules(monkeypatch
 
 
 @pytest.mark.django_db
+def test_toggling_a_schedule_off_forgets_its_last_run_as_disabling_does(monkeypatch):
+    """Upstream's toggle kept last_run_at on the tasks it switched off (its disable clears it), so a
+    schedule toggled back on after a pause looked overdue and beat fired it at once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.admin_checks import action_post, staff_client
+
+    PeriodicTask, pks = _schedules()
+    a_week_ago = timezone.now() - timedelta(days=7)
+    PeriodicTask.objects.filter(pk__in=pks).update(last_run_at=a_week_ago)
+    off_already = PeriodicTask.objects.get(pk=pks[1])
+    PeriodicTask.objects.filter(pk=off_already.pk).update(enabled=False)  # toggled on below
+    operator = staff_client("django_celery_beat.change_periodictask")
+    action_post(operator, PeriodicTask, "toggle_tasks", pks)
+    rows = dict(PeriodicTask.objects.filter(pk__in=pks).values_list("pk", "enabled"))
+    assert rows == {pks[0]: False, pks[1]: True}
+    assert PeriodicTask.objects.get(pk=pks[0]).last_run_at is None  # switched off: forgotten
+    assert PeriodicTask.objects.get(pk=pks[1]).last_run_at == a_week_ago  # switched on: untouched
+    action_post(operator, PeriodicTask, "toggle_tasks", [pks[0]])  # back on: counts from now
+    assert (
+        PeriodicTask.objects.get(pk=pks[0]).enabled
+        and PeriodicTask.objects.get(pk=pks[0]).last_run_at is None
+    )
+
+
+@pytest.mark.django_db
 def test_superusers_are_offered_every_pipeline_action(admin_client):
     from django_celery_beat.models import PeriodicTask
 
