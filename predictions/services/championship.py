@@ -117,7 +117,12 @@ class Table:
     position: dict[int, int | None]
 
 
-def _standings(season: int, done: list[Race], model, key: str, results_key: str) -> Table:
+def _standings(
+    season: int, done: list[Race], model, key: str, results_key: str, sprints_run: list[Race] = ()
+) -> Table:
+    """`sprints_run`: remaining rounds whose sprint has been run (results stored) while their Grand
+    Prix has not: those sprint points are real and count, as the points of a completed round the
+    standings do not reach yet do (only those after the standings' round)."""
     last = (
         model.objects.filter(race__season_id=season, race__in=done)
         .order_by("-race__round")
@@ -136,9 +141,13 @@ def _standings(season: int, done: list[Race], model, key: str, results_key: str)
             points[ident] = float(pts)
             positions[ident] = pos
             texts[ident] = text
-    for source in (RaceResult, SprintResult):
+    later_sprints = [r for r in sprints_run if r.round > after_round]
+    for source, races in (
+        (RaceResult, [r for r in done if r.round > after_round]),
+        (SprintResult, [r for r in done if r.round > after_round] + later_sprints),
+    ):
         for ident, pts in (
-            source.objects.filter(race__in=[r for r in done if r.round > after_round])
+            source.objects.filter(race__in=races)
             .values(results_key)
             .annotate(p=Sum("points"))
             .values_list(results_key, "p")
@@ -189,10 +198,16 @@ def championship_simulate(
     )
     done = [r for r in races if r.id in with_results]
     remaining = [r for r in races if r.id not in with_results]
-    drivers = _standings(season, done, DriverStanding, "driver_id", "driver_id")
+    # A remaining round whose sprint is run (the Saturday evening of a sprint weekend): its sprint
+    # points are real, added to the standings, and only its Grand Prix is left to simulate.
+    sprint_run_ids = set(
+        SprintResult.objects.filter(race__in=remaining).values_list("race_id", flat=True).distinct()
+    )
+    sprints_run = [r for r in remaining if r.id in sprint_run_ids]
+    drivers = _standings(season, done, DriverStanding, "driver_id", "driver_id", sprints_run)
     has_constructors = season >= FIRST_CONSTRUCTORS_SEASON
     teams = (
-        _standings(season, done, TeamStanding, "team_id", "team_id")
+        _standings(season, done, TeamStanding, "team_id", "team_id", sprints_run)
         if has_constructors
         else Table({}, {}, {})
     )
@@ -209,7 +224,7 @@ def championship_simulate(
     from predictions.services.training import model_bundle_load
 
     version, bundle = model_bundle_load()
-    sprints = [r for r in remaining if r.sprint_start is not None]
+    sprints = [r for r in remaining if r.sprint_start is not None and r.id not in sprint_run_ids]
     entries, _ = race_entries(race=remaining[0])
     rows = race_features_build(race=remaining[0], entries=entries, frames=None)
     models = bundle.stages["pre"]
@@ -278,17 +293,27 @@ def championship_simulate(
         teams=teams,
         note=(
             "current points are the stored standings after the latest completed round (every driver "
-            "and team that has scored); the remaining rounds add simulated points for the next "
+            "and team that has scored)"
+            + (
+                f" plus the sprint already run at {', '.join(_race_place(r) for r in sprints_run)}"
+                if sprints_run
+                else ""
+            )
+            + "; the remaining rounds add simulated points for the next "
             f"race's entrants, Grand Prix points and {_sprint_words(sprints)}; team points are the "
             "constructors' standings plus their entrants' simulated points"
         ),
     )
 
 
+def _race_place(race: Race) -> str:
+    return race.name.removesuffix(" Grand Prix")
+
+
 def _sprint_words(sprints: list[Race]) -> str:
     if not sprints:
         return "no sprint (none left on the calendar)"
-    names = ", ".join(r.name.removesuffix(" Grand Prix") for r in sprints)
+    names = ", ".join(_race_place(r) for r in sprints)
     return (
         f"sprint points on the {len(sprints)} sprint weekend{'s' if len(sprints) > 1 else ''} left ({names})"
     )

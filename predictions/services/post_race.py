@@ -187,14 +187,25 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -
     """Retrain once (default: when AUTO_RETRAIN_ENABLED), then re-predict the upcoming races once.
 
     A race that cannot be predicted is reported under `errors` and the others still go through;
-    `refresh_unchanged` lists the races whose inputs and model were unchanged (sets kept)."""
+    `refresh_unchanged` lists the races whose inputs and model were unchanged (sets kept).
+
+    A retrain that fails (an artifact that cannot be written, a fit that raises) does not stop the
+    refresh: the upcoming races are re-predicted with the active model from the new results, then
+    the error is raised, so the run is recorded failed and the next run's catch-up retrains
+    (`post_race_follow_up_pending`). It used to end the step before the refresh, and while training
+    kept failing the next races were never re-predicted with the latest results."""
     from predictions.selectors import race_list_upcoming
     from predictions.services.predicting import PredictionInputError, prediction_generate
     from predictions.services.training import ModelUnavailable, model_train
 
     summary.setdefault("refresh_unchanged", [])
+    retrain_failure: Exception | None = None
     if settings.AUTO_RETRAIN_ENABLED if retrain is None else retrain:
-        summary["retrained"] = model_train().label
+        try:
+            summary["retrained"] = model_train().label
+        except Exception as exc:  # refresh with the active model first; raised below
+            retrain_failure = exc
+            logger.exception("post-race retrain failed; refreshing with the active model")
     for upcoming in race_list_upcoming(as_of=as_of):
         try:
             made = prediction_generate(race=upcoming)
@@ -205,6 +216,9 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -
         summary["refreshed"].append(upcoming.slug)
         if not made.stored:
             summary["refresh_unchanged"].append(upcoming.slug)
+    if retrain_failure is not None:
+        logger.info("post-race refresh after the failed retrain: %s", summary)
+        raise retrain_failure
 
 
 def post_race_follow_up_pending(*, as_of=None) -> dict:

@@ -91,6 +91,38 @@ def test_mid_season_starts_from_the_standings_of_everyone_who_scored(active_mode
     assert "sprint points on the 3 sprint weekends left (United States, São Paulo, Qatar)" in out["note"]
 
 
+def test_a_sprint_already_run_counts_its_real_points_and_is_not_drawn_again(active_model):
+    """A sprint Saturday evening: 2024 cut after round 18 with round 19's (Austin) sprint run and its
+    Grand Prix still to come. The sprint's real points are added to the standings and only the
+    sprints not yet run (São Paulo, Qatar) are simulated. Before, the stored sprint was ignored and
+    drawn again (2025 Qatar, after its sprint: Norris 390 / Piastri 366 instead of 396 / 374, and
+    "1 sprint weekend left (Qatar)")."""
+    RaceResult.objects.filter(race__season_id=2024, race__round__gt=18).delete()
+    SprintResult.objects.filter(race__season_id=2024, race__round__gt=19).delete()
+    austin = Race.objects.get(season_id=2024, round=19)
+    assert austin.sprint_start is not None and SprintResult.objects.filter(race=austin).exists()
+    after = Race.objects.get(season_id=2024, round=18)
+    sprint_driver: dict[str, float] = {}
+    sprint_team: dict[str, float] = {}
+    for s in SprintResult.objects.filter(race=austin).select_related("driver", "team"):
+        sprint_driver[s.driver.ref] = sprint_driver.get(s.driver.ref, 0.0) + float(s.points)
+        sprint_team[s.team.ref] = sprint_team.get(s.team.ref, 0.0) + float(s.points)
+    assert sum(sprint_driver.values()) == 36
+    out = championship_simulate(season=2024, n_sims=300)
+    assert len(out["remaining_races"]) == 6  # Austin's Grand Prix is still to run
+    drivers = {d["driver"]: d for d in out["drivers"]}
+    for s in DriverStanding.objects.filter(race=after).select_related("driver"):
+        assert drivers[s.driver.ref]["current_points"] == float(s.points) + sprint_driver.get(s.driver.ref, 0)
+    teams = {t["team"]: t for t in out["teams"]}
+    for s in TeamStanding.objects.filter(race=after).select_related("team"):
+        assert teams[s.team.ref]["current_points"] == float(s.points) + sprint_team.get(s.team.ref, 0)
+    # six Grand Prix (101 points each) and two sprints still to run (36 each): Austin's is not drawn
+    gained = sum(d["expected_points"] - d["current_points"] for d in out["drivers"])
+    assert gained == pytest.approx(6 * 101 + 2 * 36, abs=0.05 * len(out["drivers"]))
+    assert "sprint points on the 2 sprint weekends left (São Paulo, Qatar)" in out["note"]
+    assert "plus the sprint already run at United States;" in out["note"]
+
+
 def test_title_odds_pure_non_entrants_and_team_points():
     """Driver 2 is not entered (keeps 50, never scores); team 7's total starts from its standings
     (100), not from its drivers' sum; with one race left and 3 entrants the winner gets 25."""

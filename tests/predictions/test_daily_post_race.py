@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from ingestion.models import Race, RaceResult, RaceWeather
+from ingestion.models import JobRun, Race, RaceResult, RaceWeather
 from ingestion.services.jobs import job_daily_results, job_run_execute
 from predictions.models import ModelVersion, Prediction, RaceAccuracy
 
@@ -155,6 +155,40 @@ def test_a_retrain_and_refresh_cut_off_after_scoring_are_done_by_the_next_run(
         )
         assert run.status == "succeeded" and run.counts["post_race"] == {}, run.counts["post_race"]
     assert len(trained) == 1
+
+
+def test_a_failed_retrain_still_refreshes_the_upcoming_races_with_the_active_model(
+    active_model, mirror, settings, time_machine, tmp_path
+):
+    """The post-race retrain fails (here for real: its artifact cannot be written — a full disk, a
+    storage path gone). The upcoming races are still re-predicted with the active model from the
+    new results, and the run fails (the error is where operators look), leaving the retrain to the
+    next run's catch-up. Before, the error ended the step before the refresh, and every later run
+    retried the retrain first, so while training kept failing the next three races were never
+    re-predicted with the latest results."""
+    from predictions.selectors import race_list_upcoming
+
+    settings.AUTO_RETRAIN_ENABLED = True
+    (race,), morning = _interrupted_state(active_model, pending=1)
+    time_machine.move_to(morning, tick=True)  # the refresh predicts 'now': then, not today
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings.MODEL_STORAGE_PATH = blocker / "models"  # not a directory: the artifact cannot be saved
+    versions = ModelVersion.objects.count()
+    upcoming = race_list_upcoming(as_of=morning)
+    assert upcoming and not Prediction.objects.filter(race__in=upcoming).exists()
+
+    with pytest.raises(OSError):
+        job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+
+    run = JobRun.objects.filter(job="daily_results_sync").latest("started_at")
+    assert run.status == "failed" and "a-file" in run.error, run.error
+    assert RaceAccuracy.objects.filter(race=race).exists()  # scored
+    assert ModelVersion.objects.count() == versions  # nothing registered
+    assert ModelVersion.objects.get(is_active=True) == active_model
+    for upcoming_race in upcoming:  # re-predicted all the same, by the model still active
+        made = Prediction.objects.filter(race=upcoming_race)
+        assert set(made.values_list("model_version_id", flat=True)) == {active_model.pk}, upcoming_race.slug
 
 
 def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_retrain(
