@@ -27,9 +27,15 @@ def health_report(*, staff: bool) -> dict:
     (`redis_probes_budget`). Run one after the other, each within its own JOB_ENQUEUE_TIMEOUT, a
     broker and a liveness store on two hung servers cost 4.5 s next to the container HEALTHCHECK's
     4 s / 5 s; now the request is bound by the one budget however many of them hang."""
+    from f1site.celery import app
+
     deadline = time.monotonic() + redis_probes_budget()
-    broker = _Probe(lambda: _check(_check_broker, required=False))
-    liveness = _Probe(lambda: _liveness_read(broker=broker, deadline=deadline))
+    broker_url = app.conf.broker_url
+    broker = _probe_shared(("broker", broker_url), lambda: _check(_check_broker, required=False))
+    liveness = _probe_shared(
+        ("liveness", settings.JOB_LOCK_REDIS_URL, broker_url),
+        lambda: _liveness_read(broker=broker, deadline=deadline),
+    )
     database = _check(_check_database, required=True)
     cache = _check(_check_cache, required=False)
     model = _check(_check_model, required=False)
@@ -90,6 +96,10 @@ class _Probe:
         finally:
             self._done.set()
 
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
     def result(self, *, deadline: float, late):
         """The probe's value, or `late(budget)` when it has not answered by `deadline`
         (time.monotonic). Any thread may ask, any number of times."""
@@ -98,6 +108,24 @@ class _Probe:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+# The probes still running in this process, by what they probe. A probe abandoned at its deadline
+# ends only on its socket timeouts, and a server that answers one byte at a time never trips them:
+# each health poll (the container's every 30 s, a load balancer's every few seconds) left one more
+# thread and socket behind. A poll now waits on the probe of the same target still running, if any,
+# instead of starting another, so a process holds at most one per target; concurrent polls share it.
+_probes_running: dict[tuple, _Probe] = {}
+_probes_lock = threading.Lock()
+
+
+def _probe_shared(key: tuple, fn) -> _Probe:
+    """The probe of `key` still running in this process, or a new one running `fn`."""
+    with _probes_lock:
+        probe = _probes_running.get(key)
+        if probe is None or probe.done:
+            probe = _probes_running[key] = _Probe(fn)
+        return probe
 
 
 def _probe_late_error(budget: float) -> str:

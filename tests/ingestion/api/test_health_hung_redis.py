@@ -145,6 +145,32 @@ def test_health_stops_waiting_for_a_probe_at_the_budget(api, staff_user, setting
         assert "budget" in checks[role]["detail"]["error"], checks[role]
 
 
+def test_repeated_polls_share_the_probe_still_running_instead_of_piling_up_threads(api, staff_user, settings):
+    """A probe abandoned at the deadline ends only on its socket timeouts, which a store trickling
+    one byte at a time never trips: each poll left one more thread and socket behind. Later polls
+    wait on the probe still running, so the process holds one, and each poll still answers within
+    its budget, saying so."""
+    import threading
+
+    settings.JOB_ENQUEUE_TIMEOUT = 0.5
+    budget = redis_probes_budget()
+    api.force_authenticate(user=staff_user)
+
+    def probes() -> int:
+        return sum(t.name == "health-probe" and t.is_alive() for t in threading.enumerate())
+
+    before = probes()
+    with trickling_port() as port:
+        settings.JOB_LOCK_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        for _ in range(4):
+            response, error, seconds = run_bounded(lambda: api.get("/api/v1/health"), timeout=30)
+            assert error is None, error
+            assert seconds < budget + 1.5, f"health took {seconds:.1f} s (budget {budget} s)"
+            worker = response.json()["checks"]["worker"]
+            assert worker["detail"]["state"] == "unknown" and "budget" in worker["detail"]["error"], worker
+        assert probes() - before == 1  # the trickled liveness read; the broker's (this run's Redis) ended
+
+
 def test_jobs_status_reads_the_liveness_store_within_the_enqueue_budget(api, hung_redis, settings):
     settings.JOB_ENQUEUE_TIMEOUT = 1.0
     response, error, seconds = run_bounded(lambda: api.get("/api/v1/jobs/status"), timeout=60)
