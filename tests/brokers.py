@@ -26,14 +26,13 @@ def closed_port() -> int:
 
 
 @contextmanager
-def hung_port() -> Iterator[int]:
-    """A local port that accepts every connection and never sends a byte (a broker that hangs)."""
+def _listening(*, name: str, on_connect, stop: threading.Event) -> Iterator[int]:
+    """A local listening port whose accept loop (a daemon thread called `name`) hands every
+    connection to `on_connect(conn)` until `stop`, which is set when the block exits."""
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(64)
     server.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
 
     def accept() -> None:
         while not stop.is_set():
@@ -43,18 +42,28 @@ def hung_port() -> Iterator[int]:
                 continue
             except OSError:
                 return
-            held.append(conn)
+            on_connect(conn)
 
-    thread = threading.Thread(target=accept, daemon=True, name="hung-broker")
+    thread = threading.Thread(target=accept, daemon=True, name=name)
     thread.start()
     try:
         yield server.getsockname()[1]
     finally:
         stop.set()
         thread.join(timeout=2)
+        server.close()
+
+
+@contextmanager
+def hung_port() -> Iterator[int]:
+    """A local port that accepts every connection and never sends a byte (a broker that hangs)."""
+    held: list[socket.socket] = []
+    try:
+        with _listening(name="hung-broker", on_connect=held.append, stop=threading.Event()) as port:
+            yield port
+    finally:
         for conn in held:
             conn.close()
-        server.close()
 
 
 @contextmanager
@@ -63,10 +72,6 @@ def trickling_port(*, every: float = 0.3) -> Iterator[int]:
     Redis bulk string and then one byte of it every `every` s: a Redis that keeps answering, too
     slowly ever to finish. A client's socket timeout (per read) never fires; only a deadline of the
     caller's own ends the wait. The connections are closed when the block exits."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    server.settimeout(0.2)
     stop = threading.Event()
 
     def trickle(conn: socket.socket) -> None:
@@ -87,24 +92,11 @@ def trickling_port(*, every: float = 0.3) -> Iterator[int]:
             except OSError:
                 return
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=trickle, args=(conn,), daemon=True, name="trickling-redis").start()
+    def on_connect(conn: socket.socket) -> None:
+        threading.Thread(target=trickle, args=(conn,), daemon=True, name="trickling-redis").start()
 
-    thread = threading.Thread(target=accept, daemon=True, name="trickling-redis-accept")
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        server.close()
+    with _listening(name="trickling-redis-accept", on_connect=on_connect, stop=stop) as port:
+        yield port
 
 
 @contextmanager
