@@ -658,7 +658,7 @@ def _jolpica_sync(*, season: int, full: bool) -> tuple[dict, list[str]]:
 
 class JolpicaStepLocked(Exception):
     """A scheduled job's Jolpica sync did not run: another Jolpica sync (an admin resync, `sync_f1`)
-    held the sync lock. The job's other steps, which do not need that lock, ran; their counts are
+    or a dump load (`load_ergast`) held the sync lock. The job's other steps, which do not need that lock, ran; their counts are
     in `job_counts` and recorded on the JobRun (status failed: the job's main step is not done).
     The Celery task retries the Jolpica part (`jolpica_only=True`) while the lock is held."""
 
@@ -679,7 +679,8 @@ def _jolpica_step(counts: dict, *, season: int, full: bool) -> list[str] | None:
         counts["jolpica"], changed = _jolpica_sync(season=season, full=full)
     except SyncAlreadyRunning as exc:
         logger.warning("job's Jolpica sync deferred: lock held", extra={"error": str(exc)})
-        counts["jolpica"] = {"skipped": "locked", "error": f"another Jolpica sync holds the lock: {exc}"}
+        # names the holder: another Jolpica sync or, since it takes the same lock, a dump load
+        counts["jolpica"] = {"skipped": "locked", "error": str(exc)}
         return None
     return changed
 
