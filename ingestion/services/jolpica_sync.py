@@ -903,6 +903,7 @@ def jolpica_sync(
     progress: bool = False,
     on_race_done: Callable[[str], None] | None = None,
     race_ids: Iterable[int] | None = None,
+    lock_wait: float = 0.0,
 ) -> SyncSummary:
     """Sync `seasons` (optionally only `rounds` / `only` kinds) from Jolpica; see the module doc.
 
@@ -912,13 +913,14 @@ def jolpica_sync(
     to another race. `summary.races_synced` / `races_not_synced` say which were and why not.
 
     One writer at a time (`sync_lock.race_data_lock`, shared with the dump load): raises
-    `SyncAlreadyRunning`, naming the holder, before anything is written or recorded.
+    `SyncAlreadyRunning`, naming the holder, before anything is written or recorded — at once, or
+    after waiting up to `lock_wait` seconds for the lock (`run_job … --wait`).
 
     Raises SourceError (after recording the run as failed) when the source is unusable as a
     whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
     the next run with the same parameters resumes after them.
     """
-    with race_data_lock():
+    with race_data_lock(wait=lock_wait):
         return _sync_locked(
             seasons=seasons,
             rounds=rounds,
