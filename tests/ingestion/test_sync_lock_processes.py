@@ -62,9 +62,11 @@ def _pinned_holder(db, proc) -> int:
 
     def pinned():
         assert proc.poll() is None, f"the first command ended early: {proc.communicate()[1][-2000:]}"
+        # pg_locks lists the whole cluster: another xdist worker's test database has its own holders
         row = db.execute(
             """SELECT a.pid FROM pg_locks a JOIN pg_locks w ON w.pid = a.pid AND NOT w.granted
-               WHERE a.locktype = 'advisory' AND a.granted"""
+               WHERE a.locktype = 'advisory' AND a.granted
+                 AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
         ).fetchone()
         return row[0] if row else None
 
