@@ -1,5 +1,6 @@
 """A real `celery worker` process for tests (tests/ingestion/services/test_worker.py,
-tests/predictions/api/test_regenerate_worker.py).
+tests/predictions/api/test_regenerate_worker.py), and a scratch database for `manage.py` child
+processes whose commits must not land in the test database (`scratch_database`).
 
 The worker is another process reading the test database, so the tests that use it commit: they
 take `committing_db` (tests/conftest.py; module scope, outside pytest-django's per-test
@@ -35,6 +36,35 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def scratch_database(*, suffix: str) -> Iterator[str]:
+    """An empty PostgreSQL database with the test database's schema (pg_dump -s), named after it plus
+    `suffix`; yields its URL and drops it after. Child processes pointed at it commit for real."""
+    import psycopg
+
+    s = connection.settings_dict
+    host, port, user = s["HOST"] or "127.0.0.1", str(s["PORT"] or 5432), s["USER"] or "postgres"
+    name = f"{s['NAME']}{suffix}"
+    admin = f"postgres://{user}@{host}:{port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    schema = subprocess.run(
+        ["pg_dump", "-s", "-h", host, "-p", port, "-U", user, s["NAME"]], capture_output=True, check=True
+    ).stdout
+    subprocess.run(
+        ["psql", "-q", "-h", host, "-p", port, "-U", user, name],
+        input=schema,
+        capture_output=True,
+        check=True,
+    )
+    try:
+        yield f"postgres://{user}@{host}:{port}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def child_process_env(**overrides: str) -> dict[str, str]:

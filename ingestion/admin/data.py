@@ -187,13 +187,13 @@ class RaceAdmin(admin.ModelAdmin):
             except SourceError as exc:
                 self.message_user(request, f"{season}: sync failed: {exc}", messages.ERROR)
                 continue
-            except SyncAlreadyRunning:
-                # One Jolpica sync at a time (sync_f1, the daily/weekly job or another resync): the
-                # remaining seasons would be refused too.
+            except SyncAlreadyRunning as exc:
+                # One writer at a time (sync_f1, the daily/weekly job, another resync or a dump
+                # load): the remaining seasons would be refused too. The message names the holder.
                 skipped = ", ".join(str(s) for s, _ in pending[i:])
                 self.message_user(
                     request,
-                    f"Not resynced ({skipped}): another Jolpica sync is running. "
+                    f"Not resynced ({skipped}): {exc.holder} is running. "
                     "Try again when it has finished (see Sync runs).",
                     messages.WARNING,
                 )

@@ -22,6 +22,10 @@ from ingestion.services.sync_runs import Terminated
 
 CTRL_C_EXIT = 130  # 128 + SIGINT
 TERM_EXIT = 143  # 128 + SIGTERM
+# Refused, nothing done: another run holds the lock it needs (the race-data lock of `sync_f1` and
+# `load_ergast`, the job lock or the Jolpica step's lock of `run_job`). EX_TEMPFAIL of sysexits.h,
+# "try again later", so a script can tell "busy" from "failed" (1) and a usage error (2).
+BUSY_EXIT = 75
 
 
 def sync_run_of(exc: BaseException) -> str:

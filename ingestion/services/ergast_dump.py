@@ -4,6 +4,8 @@ Set-based: pandas reads each CSV as text, columns are converted vectorised, ids 
 dict lookups, and every table goes to the database in one statement set on its natural-key
 constraint — on PostgreSQL COPY into a staging table + INSERT .. ON CONFLICT (`dump_copy`), elsewhere
 `upsert_rows` (bulk_create update_conflicts). The whole load runs in ONE transaction — a crash leaves nothing half-written.
+It holds the Jolpica sync's lock (`sync_lock.race_data_lock`) meanwhile, so a sync and a load never
+interleave: the second one is refused (`SyncAlreadyRunning`, naming the first) before it writes.
 Loading the same dump twice changes nothing and the second run reports 0 created / 0 updated.
 
 Validation happens before any write, per race and table: classification tables go through the shared
@@ -70,6 +72,7 @@ from ingestion.models import (
 from ingestion.services.dump_copy import copy_upsert_rows
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.sync_lock import race_data_lock
 from ingestion.services.sync_runs import PROCESS_SILENT_KEPT, sync_interrupted_reason, sync_run_heartbeat
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
@@ -968,8 +971,16 @@ def ergast_dump_load(
 
     Returns the report and records it as a SyncRun(source=ergast_dump). Raises DumpFormatError
     (nothing written, run marked failed) when a reference file/column is missing.
+
+    It writes the tables the Jolpica sync writes, so it takes the same lock
+    (`sync_lock.race_data_lock`): while a sync (or another load) holds it, `SyncAlreadyRunning`
+    naming the holder is raised before anything is written or recorded, as for a refused sync.
     """
-    directory = Path(directory)
+    with race_data_lock():
+        return _dump_load_locked(directory=Path(directory), seasons=seasons, progress=progress)
+
+
+def _dump_load_locked(*, directory: Path, seasons: range | None, progress: bool) -> DumpLoadReport:
     params = {"directory": str(directory)}
     if seasons is not None:
         params["seasons"] = [seasons.start, seasons.stop - 1]

@@ -262,6 +262,11 @@ class JobLockUnavailable(RuntimeError):
         self.run_id = run_id
 
 
+# The error of a trigger recorded `skipped` because another run held the job's lock (`run_job`
+# tells it from a run that skipped itself, e.g. nothing to do, by this prefix).
+ALREADY_RUNNING = "already running"
+JOB_LOCK_WAIT_POLL_SECONDS = 1.0
+
 INTERRUPTED_BY_DEATH = (
     "the worker stopped before the run finished (killed or lost); what it had not committed was "
     "rolled back, steps it had committed (e.g. whole races of a sync) were kept"
@@ -305,6 +310,7 @@ def job_run_execute(
     idle_check: Callable[[], str | None] | None = None,
     redelivered: bool = False,
     retry_if_stale: bool = False,
+    lock_wait: float = 0.0,
 ) -> JobRun | None:
     """Run `func` under the job's lock and record it as a JobRun. Exceptions are recorded, then re-raised.
 
@@ -320,13 +326,22 @@ def job_run_execute(
     `interrupted`, with that reason (`sync_runs.sync_interrupted_reason`).
     When the lock's Redis does not answer, the job is not run: a `failed` JobRun records it (if the
     database answers) and `JobLockUnavailable` is raised.
+    `lock_wait` (`run_job --wait`; the tasks never pass it, they retry instead): a lock held by
+    another run is asked for again every JOB_LOCK_WAIT_POLL_SECONDS for up to that many seconds
+    before the trigger is recorded as skipped.
     """
     lock = JobLock(job, ttl=lock_ttl)
     started = timezone.now()
+    deadline = time.monotonic() + lock_wait
     try:
         acquired = lock.acquire()
+        while not acquired and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(JOB_LOCK_WAIT_POLL_SECONDS, left))
+            acquired = lock.acquire()
     except Exception as exc:  # Redis down: record the failure where operators look, then raise
         raise _lock_unavailable(job=job, error=exc, task_id=task_id, started=started) from exc
+    if lock_wait:
+        started = timezone.now()  # the run starts when the wait ends
     if not acquired:
         holder = lock.holder() or "?"
         alive = lock_holder_alive(holder)
@@ -346,7 +361,7 @@ def job_run_execute(
             started_at=started,
             finished_at=started,
             duration_seconds=0.0,
-            error=f"already running (lock held by {holder})"
+            error=f"{ALREADY_RUNNING} (lock held by {holder})"
             + (", but that run is gone: not retried (no retries left)" if gone else ""),
             worker=worker_name(),
         )
@@ -648,17 +663,17 @@ def _optional_step(counts: dict, name: str, func: Callable[[], dict]) -> None:
         logger.warning("job step failed", extra={"step": name, "error": str(exc)[:500]})
 
 
-def _jolpica_sync(*, season: int, full: bool) -> tuple[dict, list[str]]:
+def _jolpica_sync(*, season: int, full: bool, lock_wait: float = 0.0) -> tuple[dict, list[str]]:
     """Run the Jolpica sync (incremental, or the whole season); return its summary and changed race ids."""
     from ingestion.services.jolpica_sync import jolpica_sync
 
-    summary = jolpica_sync(seasons=[season], incremental=not full)
+    summary = jolpica_sync(seasons=[season], incremental=not full, lock_wait=lock_wait)
     return summary.as_dict(), list(summary.changed_race_ids)
 
 
 class JolpicaStepLocked(Exception):
     """A scheduled job's Jolpica sync did not run: another Jolpica sync (an admin resync, `sync_f1`)
-    held the sync lock. The job's other steps, which do not need that lock, ran; their counts are
+    or a dump load (`load_ergast`) held the sync lock. The job's other steps, which do not need that lock, ran; their counts are
     in `job_counts` and recorded on the JobRun (status failed: the job's main step is not done).
     The Celery task retries the Jolpica part (`jolpica_only=True`) while the lock is held."""
 
@@ -669,17 +684,19 @@ class JolpicaStepLocked(Exception):
         self.job_counts = counts
 
 
-def _jolpica_step(counts: dict, *, season: int, full: bool) -> list[str] | None:
+def _jolpica_step(counts: dict, *, season: int, full: bool, lock_wait: float = 0.0) -> list[str] | None:
     """The job's Jolpica sync: its summary in counts['jolpica'], the changed race ids returned; None
-    (and counts['jolpica'] = {'skipped': ...}) when another sync holds the lock, so the caller runs
-    the steps that do not need it and then raises JolpicaStepLocked."""
+    (and counts['jolpica'] = {'skipped': ...}) when another sync holds the lock — at once, or after
+    `lock_wait` seconds (`run_job --wait`) — so the caller runs the steps that do not need it and
+    then raises JolpicaStepLocked."""
     from ingestion.services.jolpica_sync import SyncAlreadyRunning
 
     try:
-        counts["jolpica"], changed = _jolpica_sync(season=season, full=full)
+        counts["jolpica"], changed = _jolpica_sync(season=season, full=full, lock_wait=lock_wait)
     except SyncAlreadyRunning as exc:
         logger.warning("job's Jolpica sync deferred: lock held", extra={"error": str(exc)})
-        counts["jolpica"] = {"skipped": "locked", "error": f"another Jolpica sync holds the lock: {exc}"}
+        # names the holder: another Jolpica sync or, since it takes the same lock, a dump load
+        counts["jolpica"] = {"skipped": "locked", "error": str(exc)}
         return None
     return changed
 
@@ -764,7 +781,9 @@ def _weather_observed_step(counts: dict, *, season: int, races: list, now: datet
     )
 
 
-def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False) -> dict:
+def job_daily_results(
+    *, now: datetime | None = None, jolpica_only: bool = False, lock_wait: float = 0.0
+) -> dict:
     """06:00 UTC: incremental results + standings, observed weather of the completed races that lack
     it, then one post-race step for the newly completed races plus any whose step is still pending
     (an earlier run stopped after committing their results); with no race due, the retrain /
@@ -773,14 +792,16 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
     When another Jolpica sync holds the lock, the other steps still run (OpenF1 sessions, weather and
     the post-race step of the races already pending) and `JolpicaStepLocked` is raised at the end.
     `jolpica_only` (the task's retry of that step): the Jolpica sync and what depends on it — the
-    observed weather and post-race step of the races it completed — not the OpenF1 sessions again."""
+    observed weather and post-race step of the races it completed — not the OpenF1 sessions again.
+    `lock_wait`: seconds the Jolpica step may wait for the lock first (`run_job --wait`; the task
+    retries instead)."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.services.post_race import post_race_follow_up, races_results_process
 
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(counts, season=season, full=False)
+    changed = _jolpica_step(counts, season=season, full=False, lock_wait=lock_wait)
     locked = changed is None
     completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
@@ -806,13 +827,16 @@ def job_daily_results(*, now: datetime | None = None, jolpica_only: bool = False
     return counts
 
 
-def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) -> dict:
+def job_weekly_full(
+    *, now: datetime | None = None, jolpica_only: bool = False, lock_wait: float = 0.0
+) -> dict:
     """Sunday 02:00 UTC: full current-season sync, observed weather of the completed races still
     without it, model evaluation report, maintenance (old job runs, live snapshots, model artifacts
     beyond MODEL_ARTIFACTS_KEEP).
 
     When another Jolpica sync holds the lock, the other steps still run and `JolpicaStepLocked` is
-    raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone."""
+    raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone. `lock_wait`
+    as for the daily job."""
     from ingestion.services.live_timing import live_snapshots_prune
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.services.backtest import model_evaluation_run
@@ -820,7 +844,7 @@ def job_weekly_full(*, now: datetime | None = None, jolpica_only: bool = False) 
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(counts, season=season, full=True)
+    changed = _jolpica_step(counts, season=season, full=True, lock_wait=lock_wait)
     if changed is not None:
         counts["races_changed"] = len(changed)
     if jolpica_only:
@@ -868,6 +892,46 @@ def job_cache_cleanup(*, now: datetime | None = None) -> dict:
         status=JobStatus.SKIPPED, started_at__lt=now - timedelta(days=1)
     ).delete()
     return {"expired_sessions_deleted": sessions, "skipped_runs_deleted": skipped}
+
+
+# The jobs whose body takes the race-data lock for a step (their Jolpica sync) and so a `lock_wait`.
+SYNC_LOCK_JOBS = ("daily_results_sync", "weekly_full_sync")
+
+
+class JobBusy(Exception):
+    """`run_job <job>` did not do its work because another run held a lock it needs: the job's own
+    lock (another run of the job; the trigger recorded `skipped`), or — the daily / weekly job — the
+    race-data lock of its Jolpica sync (another sync or a dump load; the job's other steps ran, the
+    run recorded `failed` with their counts, as the task records its last try). `run` is that JobRun."""
+
+    def __init__(self, *, job: str, run: JobRun, reason: str):
+        super().__init__(f"{job} not done: {reason} (JobRun {run.pk}, {run.status})")
+        self.job = job
+        self.run = run
+        self.reason = reason
+
+
+def job_run_by_hand(*, job: str, wait: float = 0.0) -> JobRun:
+    """Run a job here and now as `run_job <job>` does: under its lock, recorded as a JobRun, as a
+    worker runs it — but a person at a terminal gets no retry, so a lock held by another run raises
+    `JobBusy` (at once, or once `wait` seconds have passed: one bound for both the job lock and the
+    daily / weekly job's sync lock). Other failures raise as `job_run_execute` raises them."""
+    deadline = time.monotonic() + wait
+    body = job_body_get(name=job)
+
+    def func():
+        if job in SYNC_LOCK_JOBS:  # what the job-lock wait left of the bound
+            return body(lock_wait=max(0.0, deadline - time.monotonic()))
+        return body()
+
+    try:
+        run = job_run_execute(job=job, func=func, lock_wait=wait)
+    except JolpicaStepLocked as exc:
+        run = JobRun.objects.get(pk=exc.job_run_id)
+        raise JobBusy(job=job, run=run, reason=str(exc)) from exc
+    if run.status == JobStatus.SKIPPED and run.error.startswith(ALREADY_RUNNING):
+        raise JobBusy(job=job, run=run, reason=run.error)
+    return run
 
 
 def job_body_get(*, name: str) -> Callable[[], dict]:

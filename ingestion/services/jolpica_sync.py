@@ -24,7 +24,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -56,6 +55,12 @@ from ingestion.models import (
 from ingestion.services.ergast_dump import circuit_meta, lap_time_ms
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
+from ingestion.services.sync_lock import (  # noqa: F401 (SYNC_LOCK_KEY, SyncAlreadyRunning: re-exported)
+    SYNC_LOCK_KEY,
+    SyncAlreadyRunning,
+    race_data_lock,
+    race_data_lock_held,
+)
 from ingestion.services.sync_runs import sync_interrupted_reason, sync_runs_interrupt_stale
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import assign_shared_car_index, validate_classification
@@ -89,44 +94,11 @@ FACT_TABLES = frozenset(TABLE_NAMES.values())
 _VALIDATION_KIND = {"results": "race", "sprint": "sprint", "qualifying": "qualifying"}
 
 
-class SyncAlreadyRunning(Exception):
-    """Another Jolpica sync holds the lock (two runs would fight over one cursor)."""
-
-
-# PostgreSQL advisory lock key for "a Jolpica sync is running" (any constant bigint works).
-SYNC_LOCK_KEY = 0x706974_6A6F6C
-
-
-@contextmanager
-def _one_sync_at_a_time():
-    """Session-level advisory lock on PostgreSQL (released on exit, or when a killed process's
-    connection closes). SQLite — a single-machine default — runs without it."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
-        acquired = cursor.fetchone()[0]
-    if not acquired:
-        raise SyncAlreadyRunning("another sync_f1 run is in progress (PostgreSQL advisory lock held)")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
-
-
 def jolpica_sync_lock_held() -> bool:
-    """Whether another Jolpica sync holds the lock now (False on SQLite, which has none). A snapshot:
-    the lock may be taken or freed right after; `jolpica_sync` still decides for itself."""
-    if connection.vendor != "postgresql":
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
-        acquired = cursor.fetchone()[0]
-        if acquired:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
-    return not acquired
+    """Whether another Jolpica sync — or a dump load, which takes the same lock (`sync_lock`) — holds
+    the lock now (False on SQLite, which has none). A snapshot: the lock may be taken or freed right
+    after; `jolpica_sync` still decides for itself."""
+    return race_data_lock_held()
 
 
 def jolpica_runs_dead_close() -> list[int]:
@@ -142,7 +114,7 @@ def jolpica_runs_dead_close() -> list[int]:
     try:
         # the UPDATE in its own savepoint: a failed one must not leave the transaction aborted, or
         # the unlock could not run and this (persistent) connection would keep the lock
-        with _one_sync_at_a_time(), transaction.atomic():
+        with race_data_lock(name_holder=False), transaction.atomic():
             return sync_runs_interrupt_stale(source=SyncSource.JOLPICA)
     except SyncAlreadyRunning:
         return []
@@ -931,6 +903,7 @@ def jolpica_sync(
     progress: bool = False,
     on_race_done: Callable[[str], None] | None = None,
     race_ids: Iterable[int] | None = None,
+    lock_wait: float = 0.0,
 ) -> SyncSummary:
     """Sync `seasons` (optionally only `rounds` / `only` kinds) from Jolpica; see the module doc.
 
@@ -939,11 +912,15 @@ def jolpica_sync(
     race is synced at the round it holds now — never at a round number that upstream has since given
     to another race. `summary.races_synced` / `races_not_synced` say which were and why not.
 
+    One writer at a time (`sync_lock.race_data_lock`, shared with the dump load): raises
+    `SyncAlreadyRunning`, naming the holder, before anything is written or recorded — at once, or
+    after waiting up to `lock_wait` seconds for the lock (`run_job … --wait`).
+
     Raises SourceError (after recording the run as failed) when the source is unusable as a
     whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
     the next run with the same parameters resumes after them.
     """
-    with _one_sync_at_a_time():
+    with race_data_lock(wait=lock_wait):
         return _sync_locked(
             seasons=seasons,
             rounds=rounds,

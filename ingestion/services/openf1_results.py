@@ -231,7 +231,8 @@ def openf1_results_sync(
     (race, session, session_key, message, problems) and the run goes on — status `partial`; a source
     error fails the run (sessions committed before it stay) and is raised. Returns the summary:
     `sync_run`, `status`, `sessions` (per session key: rows / created / updated / unchanged /
-    unmatched_numbers, or rejected), `ingested`, `not_published`, `rejected` (the messages)."""
+    unmatched_numbers, or rejected), `ingested`, `not_published`, `rejected` (the messages), `requests`
+    (the HTTP requests it made, as its SyncRun's `requests_made`)."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     seasons = sorted(set(seasons))
@@ -269,4 +270,22 @@ def openf1_results_sync(
                 "sessions": len(summary["sessions"]),
             }
     summary["status"] = "partial" if summary["rejected"] else "succeeded"
+    summary["requests"] = record.requests_made
     return summary
+
+
+def openf1_sync(*, seasons: Iterable[int], results: bool = False, client: OpenF1Client | None = None) -> dict:
+    """`sync_openf1`: the sessions of `seasons` (`openf1_sessions_sync`), then with `results` the
+    ended sessions' classifications (`openf1_results_sync`), through one client. Returns the sessions
+    summary with `results` added, and `requests` = every request the two made — the sessions part
+    alone was reported, leaving out the `--results` requests (two per session); `results.requests`
+    is that part. Each part keeps its own SyncRun and `requests_made`."""
+    from ingestion.services.openf1_sessions import openf1_sessions_sync
+
+    client = client or OpenF1Client()
+    before = client.requests_made
+    counts = openf1_sessions_sync(seasons=seasons, client=client)
+    if results:
+        counts["results"] = openf1_results_sync(seasons=seasons, client=client)
+    counts["requests"] = client.requests_made - before
+    return counts

@@ -130,13 +130,15 @@ def openf1_sessions_sync(*, seasons: Iterable[int], client: OpenF1Client | None 
     stored before it stay) and is raised."""
     client = client or OpenF1Client()
     seasons = sorted(set(seasons))
+    before = client.requests_made  # its own requests only, whatever the client served before
     with sync_run_recorded(
         source=SyncSource.OPENF1, params={"kind": "sessions", "seasons": seasons}
     ) as record:
         try:
             counts = _sessions_fetch(seasons=seasons, client=client)
         finally:
-            record.requests_made = client.requests_made
+            record.requests_made = client.requests_made - before
+        counts["requests"] = record.requests_made
         record.counts = counts
     return counts
 
@@ -168,7 +170,6 @@ def _sessions_fetch(*, seasons: list[int], client: OpenF1Client) -> dict:
             result = upsert_rows(model=OpenF1Session, rows=rows, key_fields=["race_id", "session_type"])
         counts["sessions"]["created"] += result.created
         counts["sessions"]["updated"] += result.updated
-    counts["requests"] = client.requests_made
     return counts
 
 

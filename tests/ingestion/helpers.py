@@ -155,7 +155,8 @@ def fake_post_race(monkeypatch) -> list[str]:
 
 @contextmanager
 def jolpica_lock_held():
-    """Another process's sync: the advisory lock held by a second database connection."""
+    """Another process's sync: the advisory lock held by a second database connection (yields its
+    backend pid, which the refusal names)."""
     import psycopg
 
     from ingestion.services.jolpica_sync import SYNC_LOCK_KEY
@@ -166,6 +167,6 @@ def jolpica_lock_held():
     ) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
         try:
-            yield
+            yield other.info.backend_pid
         finally:
             other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])

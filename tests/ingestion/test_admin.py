@@ -280,6 +280,7 @@ def test_resync_race_while_another_sync_holds_the_lock_says_so(
         **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port")}
     ) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        pid = other.info.backend_pid
         try:
             response = admin_client.post(
                 _url(Race, "changelist"),
@@ -293,8 +294,8 @@ def test_resync_race_while_another_sync_holds_the_lock_says_so(
     assert messages == [
         (
             "warning",
-            "Not resynced (2021, 2022): another Jolpica sync is running. "
-            "Try again when it has finished (see Sync runs).",
+            f"Not resynced (2021, 2022): another Jolpica sync or Ergast dump load (backend pid {pid}) "
+            "is running. Try again when it has finished (see Sync runs).",
         )
     ]
     assert SyncRun.objects.filter(source="jolpica").count() == before

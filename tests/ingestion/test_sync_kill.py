@@ -20,6 +20,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import ROOT
+from tests.workers import scratch_database
 
 QUERIES = {
     "results": """
@@ -68,26 +69,8 @@ def _rows(cursor) -> dict[str, set]:
 def scratch_db():
     if connection.vendor != "postgresql" or not shutil.which("pg_dump"):
         pytest.skip("needs PostgreSQL and pg_dump")
-    s = connection.settings_dict
-    host, port, user = s["HOST"] or "127.0.0.1", str(s["PORT"] or 5432), s["USER"] or "postgres"
-    name = f"{s['NAME']}_kill"
-    admin = f"postgres://{user}@{host}:{port}/postgres"
-    url = f"postgres://{user}@{host}:{port}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    schema = subprocess.run(
-        ["pg_dump", "-s", "-h", host, "-p", port, "-U", user, s["NAME"]], capture_output=True, check=True
-    ).stdout
-    subprocess.run(
-        ["psql", "-q", "-h", host, "-p", port, "-U", user, name],
-        input=schema,
-        capture_output=True,
-        check=True,
-    )
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(suffix="_kill") as url:
+        yield url
 
 
 def _sync_command(url: str, mirror) -> tuple[list[str], dict]:

@@ -1,4 +1,8 @@
-"""`manage.py load_ergast DIR [--seasons 2018-2026] [--json]`: bulk-load an Ergast-format CSV dump."""
+"""`manage.py load_ergast DIR [--seasons 2018-2026] [--json]`: bulk-load an Ergast-format CSV dump.
+
+Exit status: 0 loaded; 1 failed or a season asked for is not in the dump; 75 (`BUSY_EXIT`) refused,
+nothing written, because a Jolpica sync (or another load) holds the race-data lock; 130 on Ctrl-C.
+"""
 
 import argparse
 import json
@@ -7,8 +11,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.sync_exit import ctrl_c_exits_130
+from ingestion.management.sync_exit import BUSY_EXIT, ctrl_c_exits_130
 from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
+from ingestion.services.sync_lock import SyncAlreadyRunning
 
 
 def parse_seasons(text: str) -> range:
@@ -47,6 +52,11 @@ class Command(BaseCommand):
                 )
             except DumpFormatError as exc:
                 raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
+            except SyncAlreadyRunning as exc:  # a sync_f1 / daily job writing the same tables
+                raise CommandError(
+                    f"Dump not loaded (nothing written): {exc}; rerun when it has finished",
+                    returncode=BUSY_EXIT,
+                ) from None
             except Exception as exc:  # anything unforeseen: one line, as sync_f1 (it was a traceback)
                 run = getattr(exc, "sync_run_id", None)
                 message = " ".join(f"{exc.__class__.__name__}: {exc}".split())

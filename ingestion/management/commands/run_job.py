@@ -2,18 +2,40 @@
 
 manage.py run_job --list
 manage.py run_job daily_results_sync            # here, now, under the job lock, recorded as a JobRun
+manage.py run_job daily_results_sync --wait 900 # the same, waiting up to 15 min for a busy lock
 manage.py run_job weather_forecasts --enqueue   # send to the workers
 manage.py run_job --seed-schedule               # idempotent; also done by `migrate`
+
+Exit status: 0 done; 1 the job failed; 2 a usage error; 75 (`BUSY_EXIT`) busy — another run held a
+lock the job needs (its job lock, or the daily / weekly job's Jolpica sync lock, held by another sync
+or a dump load) after `--wait` seconds (none by default): one line naming the holder, the JobRun
+recorded as a worker records it (skipped; or failed after the job's other steps ran). A worker's task
+retries instead, and is unchanged. 130 / 143 on Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.sync_exit import ctrl_c_exits_130, job_run_of
+from ingestion.management.sync_exit import BUSY_EXIT, ctrl_c_exits_130, job_run_of
 from ingestion.services import jobs
+
+MAX_WAIT_SECONDS = 6 * 3600  # a weekly full sync at Jolpica's 500 requests an hour takes ~1.5 h
+
+
+def parse_wait(text: str) -> int:
+    """`--wait SECONDS`: whole seconds from 0 to MAX_WAIT_SECONDS (an argparse `type=`: a bad value is
+    argparse's usage error, exit 2)."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"whole seconds, not {text!r}") from None
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{seconds}: from 0 to {MAX_WAIT_SECONDS} seconds")
+    return seconds
 
 
 class Command(BaseCommand):
@@ -24,8 +46,15 @@ class Command(BaseCommand):
         parser.add_argument("--enqueue", action="store_true", help="send to Celery instead of running here")
         parser.add_argument("--list", action="store_true", dest="list_jobs")
         parser.add_argument("--seed-schedule", action="store_true")
+        parser.add_argument(
+            "--wait",
+            type=parse_wait,
+            metavar="SECONDS",
+            help="when another run holds a lock the job needs (its own, or the Jolpica sync's), wait up "
+            "to SECONDS for it instead of giving up at once (exit 75)",
+        )
 
-    def handle(self, *args, job, enqueue, list_jobs, seed_schedule, **options):
+    def handle(self, *args, job, enqueue, list_jobs, seed_schedule, wait, **options):
         modes = [
             m
             for m, on in (("a job", bool(job)), ("--list", list_jobs), ("--seed-schedule", seed_schedule))
@@ -37,6 +66,11 @@ class Command(BaseCommand):
             raise CommandError(
                 "choose one of: a job name (with --enqueue to send it to the workers), --list, --seed-schedule",
                 returncode=2,
+            )
+        if wait is not None and (enqueue or not job):
+            # a worker's task retries on its own; --list and --seed-schedule take no lock
+            raise CommandError(
+                "--wait goes with a job run here (not --enqueue, --list, --seed-schedule)", returncode=2
             )
         if list_jobs:
             for spec in jobs.job_specs():
@@ -69,7 +103,6 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"queued {spec.task} as {result.id}")
             return
-        body = jobs.job_body_get(name=spec.name)
         # Ctrl-C: one line and exit 130, as the sync commands (it was a KeyboardInterrupt traceback);
         # the JobRun (and a sync it was running) is recorded `interrupted` "by the user"
         with ctrl_c_exits_130(
@@ -79,11 +112,19 @@ class Command(BaseCommand):
             rerun="rerun the same command to finish",
         ):
             try:
-                run = jobs.job_run_execute(job=spec.name, func=body)
+                run = jobs.job_run_by_hand(job=spec.name, wait=wait or 0)
+            except jobs.JobBusy as exc:
+                if exc.run.counts:  # the steps that ran without the lock
+                    self._print_run(exc.run)
+                after = f"waited {wait}s" if wait else "rerun when it has finished, or add --wait SECONDS"
+                raise CommandError(f"{exc}; {after}", returncode=BUSY_EXIT) from None
             except Exception as exc:  # recorded as a failed JobRun by job_run_execute; say so plainly
                 raise CommandError(f"{spec.name} failed: {exc}") from exc
+        self._print_run(run)
+        if run.status == "failed":
+            raise CommandError(run.error)
+
+    def _print_run(self, run) -> None:
         self.stdout.write(
             json.dumps({"status": run.status, "counts": run.counts, "error": run.error}, default=str)
         )
-        if run.status == "failed":
-            raise CommandError(run.error)

@@ -2,8 +2,9 @@
 
 Syncs from Jolpica-F1 (ERGAST_API_BASE) race by race; see ingestion.services.jolpica_sync.
 Exit status: 0 when the run succeeded (also with rejected races, listed); 1 when it failed (one
-line naming the SyncRun; `--traceback` shows the traceback), when another sync holds the lock, or
-when a season/round asked for does not exist upstream; 130 on Ctrl-C (the run is `interrupted`,
+line naming the SyncRun; `--traceback` shows the traceback), or when a season/round asked for does
+not exist upstream; 75 (`BUSY_EXIT`) when another sync or a dump load holds the race-data lock (one
+line naming it; nothing written, no SyncRun); 130 on Ctrl-C (the run is `interrupted`,
 committed races stay and the same command resumes after them). Bad arguments: CommandError.
 """
 
@@ -14,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
-from ingestion.management.sync_exit import ctrl_c_exits_130
+from ingestion.management.sync_exit import BUSY_EXIT, ctrl_c_exits_130
 from ingestion.management.sync_exit import sync_run_of as _run_of
 from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunning, jolpica_sync, parse_only
 
@@ -58,7 +59,10 @@ class Command(BaseCommand):
             except SyncAborted as exc:
                 raise CommandError(f"Sync interrupted{_run_of(exc)}: {exc}") from None
             except SyncAlreadyRunning as exc:
-                raise CommandError(str(exc)) from None
+                raise CommandError(
+                    f"Sync not started (nothing written): {exc}; rerun when it has finished",
+                    returncode=BUSY_EXIT,
+                ) from None
             except Exception as exc:  # anything unforeseen: the run is marked failed with the message
                 message = " ".join(f"{exc.__class__.__name__}: {exc}".split())  # one line
                 raise CommandError(f"Sync failed{_run_of(exc)}: {message} (--traceback for details)") from exc

@@ -3,6 +3,9 @@
 manage.py sync_openf1 --seasons 2023-2026            # sessions (2 requests a season)
 manage.py sync_openf1 --seasons 2025 --results       # + practice/qualifying classifications
 
+The JSON summary's `requests` counts every request the command made (sessions and results;
+`results.requests` is the `--results` part): it counted the sessions' alone.
+
 A session whose classification fails validation is rejected (message on stderr and in the results
 SyncRun's errors, status partial) and the others go on: the summary is printed and the command exits 0,
 as `sync_f1` does for a partial run. A season OpenF1 lists no meetings for (before 2023, a typo) exits 1
@@ -19,10 +22,8 @@ from django.utils import timezone
 
 from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
-from ingestion.clients.openf1 import OpenF1Client
 from ingestion.management.sync_exit import ctrl_c_exits_130
-from ingestion.services.openf1_results import openf1_results_sync
-from ingestion.services.openf1_sessions import openf1_sessions_sync
+from ingestion.services.openf1_results import openf1_sync
 
 
 class Command(BaseCommand):
@@ -34,15 +35,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, seasons, results, **options):
         years = ranges_parse(seasons)
-        client = OpenF1Client()
         # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
         with ctrl_c_exits_130(
             kept="what was stored so far is kept", rerun="rerun the same command to finish"
         ):
             try:
-                counts = openf1_sessions_sync(seasons=years, client=client)
-                if results:
-                    counts["results"] = openf1_results_sync(seasons=years, client=client)
+                counts = openf1_sync(seasons=years, results=results)
             except SourceError as exc:
                 raise CommandError(f"OpenF1 unavailable: {exc}") from exc
         self.stdout.write(json.dumps(counts, default=str, indent=2))

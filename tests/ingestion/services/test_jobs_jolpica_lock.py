@@ -45,9 +45,9 @@ def test_daily_job_runs_the_lock_free_steps_and_the_retry_syncs_once_the_lock_is
     morning = datetime.combine(latest.date + timedelta(days=1), time(6), tzinfo=UTC)
     syncs = SyncRun.objects.filter(source="jolpica").count()
 
-    with jolpica_lock_held():
+    with jolpica_lock_held() as pid:
         assert jolpica_sync_lock_held()
-        with pytest.raises(JolpicaStepLocked, match="another Jolpica sync holds the lock"):
+        with pytest.raises(JolpicaStepLocked, match=f"Jolpica sync not run: .*backend pid {pid}"):
             job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
 
     run = JobRun.objects.filter(job="daily_results_sync").latest("pk")
