@@ -37,6 +37,7 @@ from ingestion.models import (
     TeamStanding,
     WeatherForecast,
 )
+from ingestion.models.race import ROUND_ERROR
 
 
 @admin.register(Season)
@@ -121,6 +122,13 @@ class RaceAdmin(admin.ModelAdmin):
         ("External ids", {"fields": ["ergast_id", "openf1_meeting_key"]}),
         ("Upstream calendar", {"fields": ["removed_upstream_at"]}),
     ]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # The unsigned column's form field starts at 0 (and says "greater than or equal to 0" for
+        # -1): round 1 is the first, and 0 and below get the model's own message.
+        if db_field.name == "round":
+            kwargs.update(min_value=1, error_messages={"min_value": ROUND_ERROR})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="results")
     def results_link(self, obj: Race) -> str:
