@@ -17,6 +17,18 @@ _ids = count(1)
 
 WIDTH = 860
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 16, 16, 36
+# A line chart's axis title and legend sit in rows above the plot, never inside it: there a line at
+# the top (a driver P1 all season, a season-best first race) ran over the title "Position" and the
+# legend, and the title over the top tick. Row r's text baseline is HEADER_BASELINE + r * HEADER_ROW;
+# the plot starts HEADER_GAP below the last one (room for the text's descent, a point's radius and
+# the top tick label's ascent).
+HEADER_BASELINE, HEADER_ROW, HEADER_GAP = 14, 16, 12
+LEGEND_PER_ROW, LEGEND_ITEM_W = 4, 140
+
+
+def _text_width(text: str, size: float = 11.0) -> float:
+    """A generous width for `text` at `size` px (0.62 em a glyph), to keep other labels clear of it."""
+    return 0.62 * size * len(text)
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,11 @@ def line_chart(
     hi = y_max if y_max is not None else _nice_max(max(values, default=1.0))
     if hi == lo:
         hi = lo + 1
+    legend_rows = -(-len(series) // LEGEND_PER_ROW) if len(series) > 1 else 0
+    header_rows = max(1 if y_label else 0, legend_rows)
+    top = HEADER_BASELINE + (header_rows - 1) * HEADER_ROW + HEADER_GAP if header_rows else PAD_TOP
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = height - PAD_TOP - PAD_BOTTOM
+    plot_h = height - top - PAD_BOTTOM
     n = max(len(x_labels), 1)
 
     def x(i: int) -> float:
@@ -76,10 +91,10 @@ def line_chart(
 
     def y(v: float) -> float:
         share = (v - lo) / (hi - lo)
-        return PAD_TOP + (plot_h * share if invert_y else plot_h * (1 - share))
+        return top + (plot_h * share if invert_y else plot_h * (1 - share))
 
     body = [
-        f'<g class="axis"><line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - PAD_RIGHT}" y2="{PAD_TOP + plot_h}"/>'
+        f'<g class="axis"><line x1="{PAD_LEFT}" y1="{top + plot_h}" x2="{WIDTH - PAD_RIGHT}" y2="{top + plot_h}"/>'
     ]
     if invert_y:  # positions: whole-number ticks only
         step_v = max(1, -(-int(hi - lo) // 4))
@@ -98,7 +113,7 @@ def line_chart(
                 f'<text x="{x(i):.1f}" y="{height - PAD_BOTTOM + 16}" text-anchor="middle">{escape(label)}</text>'
             )
     if y_label:
-        body.append(f'<text class="axis-label" x="4" y="{PAD_TOP - 4}">{escape(y_label)}</text>')
+        body.append(f'<text class="axis-label" x="4" y="{HEADER_BASELINE}">{escape(y_label)}</text>')
     body.append("</g>")
     for idx, s in enumerate(series):
         segments, current = [], []
@@ -118,13 +133,14 @@ def line_chart(
                 px, py = pt.split(",")
                 body.append(f'<circle cx="{px}" cy="{py}" r="3"/>')
         body.append("</g>")
-    if len(series) > 1:
+    if legend_rows:  # right of the axis title, in the header rows
+        left = max(PAD_LEFT + 8, 4 + _text_width(y_label) + 16) if y_label else PAD_LEFT + 8
         for idx, s in enumerate(series):
-            lx = PAD_LEFT + 8 + (idx % 4) * 140
-            ly = PAD_TOP + 8 + (idx // 4) * 16
+            lx = left + (idx % LEGEND_PER_ROW) * LEGEND_ITEM_W
+            ly = HEADER_BASELINE + (idx // LEGEND_PER_ROW) * HEADER_ROW
             body.append(
-                f'<g class="legend series series-{idx % 8}"><rect x="{lx}" y="{ly - 8}" width="10" height="10"/>'
-                f'<text x="{lx + 14}" y="{ly + 1}">{escape(s.label)}</text></g>'
+                f'<g class="legend series series-{idx % 8}"><rect x="{lx:g}" y="{ly - 9}" width="10" height="10"/>'
+                f'<text x="{lx + 14:g}" y="{ly}">{escape(s.label)}</text></g>'
             )
     svg = _frame(title=title, desc=desc, height=height, body=body, kind="line")
     if not with_table:

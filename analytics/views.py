@@ -246,8 +246,19 @@ def home(request: HttpRequest) -> HttpResponse:
         ],
         "past_cards": past_cards,
         "awaiting": awaiting,
+        "season_over": None if upcoming else _season_over(recent=recent, awaiting=awaiting),
     }
     return render(request, "analytics/home.html", context)
+
+
+def _season_over(*, recent: list, awaiting: list) -> dict | None:
+    """With no race to come: the calendar's last race (run, with results or awaiting them) and the
+    season after it, for "The 2026 season is over" in place of an empty "Next races" list. From the
+    lists the page already has: the last race awaiting results is later than every completed one."""
+    last = awaiting[-1] if awaiting else (recent[0] if recent else None)
+    if last is None:
+        return None  # no race at all (an empty database)
+    return {"season": last.season_id, "last_race": last, "next_season": last.season_id + 1}
 
 
 def _scored_stage(stages: dict, accuracy: dict) -> str:

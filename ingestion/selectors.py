@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
+from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from f1site.errors import NotFound
 from ingestion.models import Race
 from ingestion.services.race_ids import parse_race_id, race_id_canonical
+
+
+def classification_holders(
+    *, model: type[models.Model], race_id: int, values: Mapping[str, int], exclude_pk: int | None = None
+) -> list:
+    """The rows of a session result table (`model`: RaceResult, SprintResult, QualifyingResult) of
+    one race holding any of `values` (`{"position": 3, "position_order": 3}`), but `exclude_pk`: one
+    query, driver and team loaded, in shared-car order."""
+    if not values:
+        return []
+    held = Q()
+    for field, value in values.items():
+        held |= Q(**{field: value})
+    qs = model.objects.filter(held, race_id=race_id).select_related("driver", "team")
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    order = ["shared_car_index", "pk"] if hasattr(model, "shared_car_index") else ["pk"]
+    return list(qs.order_by(*order))
 
 
 class MalformedRaceId(ValueError):

@@ -2,7 +2,9 @@
 
 Staff can correct a result by hand: saving a RaceResult / SprintResult / QualifyingResult here sets
 `manually_corrected=True`, so later syncs and dump loads keep the row and record the upstream value
-in their SyncRun (as a warning) instead of overwriting it. SyncRun is read-only. The "resync race"
+in their SyncRun (as a warning) instead of overwriting it; the form refuses a position (or position
+order) another car of the session holds, but for a shared drive of the record (`ClassificationForm`).
+A race's round is 1 or more (the form says so; `race_round_gte_1`). SyncRun is read-only. The "resync race"
 action re-fetches the selected races from Jolpica: queued to a worker (`ingestion.services.resync`,
 a JobRun to follow), or in the embedded mode run in the request (`ingestion.services.jolpica_sync`).
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -37,6 +40,9 @@ from ingestion.models import (
     TeamStanding,
     WeatherForecast,
 )
+from ingestion.models.race import ROUND_ERROR
+from ingestion.selectors import classification_holders
+from ingestion.services.validation import SHARED_DRIVES_LAST_SEASON, shared_drive
 
 
 @admin.register(Season)
@@ -121,6 +127,13 @@ class RaceAdmin(admin.ModelAdmin):
         ("External ids", {"fields": ["ergast_id", "openf1_meeting_key"]}),
         ("Upstream calendar", {"fields": ["removed_upstream_at"]}),
     ]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # The unsigned column's form field starts at 0 (and says "greater than or equal to 0" for
+        # -1): round 1 is the first, and 0 and below get the model's own message.
+        if db_field.name == "round":
+            kwargs.update(min_value=1, error_messages={"min_value": ROUND_ERROR})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="results")
     def results_link(self, obj: Race) -> str:
@@ -217,8 +230,84 @@ class RaceAdmin(admin.ModelAdmin):
             )
 
 
+_SESSION_NAMES = {"raceresult": "race", "sprintresult": "sprint", "qualifyingresult": "qualifying"}
+
+
+def _car_text(driver, number, team) -> str:
+    """`Max Verstappen (#33, Red Bull)`: who, in which car, as the position messages name them."""
+    car = ", ".join(part for part in (f"#{number}" if number else "", str(team) if team else "") if part)
+    return f"{driver or 'this driver'}" + (f" ({car})" if car else "")
+
+
+class ClassificationForm(forms.ModelForm):
+    """A result's form: one position (and position order) per car in a session.
+
+    Only the database's unique constraints guarded positions, and not all of them: `position` has
+    none (a second P1 saved) and a race result's `position_order` is unique with `shared_car_index`
+    (a second car at order 1 saved under another index); qualifying's refusal named neither position
+    nor drivers. Race results may share a position only as a shared drive of the record (same car
+    number and team, up to `SHARED_DRIVES_LAST_SEASON`; see `validation.shared_drive`)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        race = cleaned.get("race")
+        if race is None:
+            return cleaned
+        model = self._meta.model
+        fields = ["position"] if model is QualifyingResult else ["position", "position_order"]
+        me = _car_text(cleaned.get("driver"), cleaned.get("number"), cleaned.get("team"))
+        my_car = (cleaned.get("number"), getattr(cleaned.get("team"), "pk", None))
+        values = {f: cleaned[f] for f in fields if cleaned.get(f) is not None}
+        rows = classification_holders(
+            model=model, race_id=race.pk, values=values, exclude_pk=self.instance.pk
+        )
+        for field, value in values.items():
+            holders = [row for row in rows if getattr(row, field) == value]
+            if not holders:
+                continue
+            cars = [my_car, *((h.number, h.team_id) for h in holders)]
+            if model is RaceResult and shared_drive(season=race.season_id, cars=cars):
+                if field == "position_order":
+                    self._shared_car_index_check(holders, order=value)
+                continue
+            self.add_error(field, self._clash_message(field, value, me=me, holders=holders))
+        return cleaned
+
+    def _clash_message(self, field: str, value: int, *, me: str, holders: list) -> str:
+        label = "Position" if field == "position" else "Position order"
+        others = " and ".join(_car_text(h.driver, h.number, h.team) for h in holders)
+        verb = "holds" if len(holders) == 1 else "hold"
+        session = _SESSION_NAMES[self._meta.model._meta.model_name]
+        rule = (
+            " Two results share a position only as a shared drive, co-drivers of one car as in the 1950s "
+            f"records: same car number and team, in {SHARED_DRIVES_LAST_SEASON} or earlier."
+            if self._meta.model is RaceResult
+            else ""
+        )
+        return (
+            f"{label} {value}: {me} cannot share it with {others}, who already {verb} it in this "
+            f"{session}.{rule} To swap two drivers, move one to a free position first."
+        )
+
+    def _shared_car_index_check(self, holders: list, *, order: int) -> None:
+        """Co-drivers of one car are told apart by `shared_car_index` (the database's unique position
+        order is per index): a taken one is named, with the next free one."""
+        index = self.cleaned_data.get("shared_car_index")
+        taken = {h.shared_car_index: h for h in holders}
+        if index in taken:
+            free = min(set(range(len(taken) + 1)) - set(taken))
+            self.add_error(
+                "shared_car_index",
+                f"Shared car index {index} at position order {order} is {taken[index].driver}'s (the same "
+                f"car): co-drivers of one car take 0, 1, 2, …; give this one {free}.",
+            )
+
+
 class _ClassificationAdmin(admin.ModelAdmin):
-    """Shared by the session results. Saving by hand marks the row as a manual correction."""
+    """Shared by the session results. Saving by hand marks the row as a manual correction; the form
+    refuses a position another car holds (`ClassificationForm`)."""
+
+    form = ClassificationForm
 
     list_filter = ["manually_corrected", "race__season"]
     search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]

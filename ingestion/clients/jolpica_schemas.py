@@ -15,10 +15,21 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Digits = Annotated[str, StringConstraints(pattern=r"^\d+$")]
 Number = Annotated[str, StringConstraints(pattern=r"^-?\d+(\.\d+)?$")]
+
+
+def _round_from_1(value: str) -> str:
+    # Race's `race_round_gte_1`: a round 0 passed `Digits` and reached the database as an
+    # IntegrityError; here it is a payload error naming the field, before anything is written.
+    if int(value) < 1:
+        raise ValueError("rounds start at 1")
+    return value
+
+
+RaceRound = Annotated[Digits, AfterValidator(_round_from_1)]
 
 
 def web_url(value: object) -> str:
@@ -76,7 +87,7 @@ class SessionTime(_Model):
 
 class Race(_Model):
     season: Digits
-    round: Digits
+    round: RaceRound
     url: WebUrl = ""
     raceName: str = Field(min_length=1)
     Circuit: CircuitItem

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 
 # session -> the Race field holding its start (UTC); read by the forecast's session times and the
@@ -13,6 +14,9 @@ SESSION_START_FIELDS = {
     "qualifying": "qualifying_start",
     "race": "start",
 }
+
+
+ROUND_ERROR = "Round must be 1 or more: round 1 is the season's first race."
 
 
 class RaceQuerySet(models.QuerySet):
@@ -35,7 +39,12 @@ class Race(models.Model):
 
     slug = models.SlugField(max_length=80, unique=True)
     season = models.ForeignKey("ingestion.Season", on_delete=models.PROTECT, related_name="races")
-    round = models.PositiveSmallIntegerField()
+    # Round 1 is a season's first race; 0 (which the unsigned column allowed) is no round at all:
+    # the validator gives staff a field error in admin, the constraint guards every other writer.
+    round = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1, message=ROUND_ERROR)],
+        help_text="1 for the season's first race",
+    )
     name = models.CharField(max_length=120)
     circuit = models.ForeignKey("ingestion.Circuit", on_delete=models.PROTECT, related_name="races")
     date = models.DateField()
@@ -67,6 +76,9 @@ class Race(models.Model):
         ordering = ["season_id", "round"]
         constraints = [
             models.UniqueConstraint(fields=["season", "round"], name="race_unique_season_round"),
+            models.CheckConstraint(
+                condition=models.Q(round__gte=1), name="race_round_gte_1", violation_error_message=ROUND_ERROR
+            ),
         ]
         indexes = [models.Index(fields=["date"], name="race_date_idx")]
 

@@ -585,7 +585,16 @@ class _DumpLoader:
         if df.empty:
             return
         df["year"] = df["year"].astype(int)
-        df["round"] = df["round"].astype(int)
+        # Rounds start at 1 (Race's `race_round_gte_1`): a round 0 reached the database as an
+        # IntegrityError, a word as a pandas ValueError; the race and the value are named instead.
+        rounds = pd.to_numeric(df["round"], errors="coerce")
+        bad_rounds = ~((rounds >= 1) & (rounds % 1 == 0))
+        if bad_rounds.any():
+            raise DumpFormatError(
+                f"{path.name}: raceId {df['raceId'][bad_rounds].iloc[0]}: field 'round' unusable "
+                f"({df['round'][bad_rounds].iloc[0]!r}; rounds start at 1)"
+            )
+        df["round"] = rounds.astype(int)
         unknown = df[~df["circuitId"].isin(self.circuit_pk.keys())]
         if not unknown.empty:
             raise DumpFormatError(f"{path.name}: raceId {unknown['raceId'].iloc[0]} has unknown circuitId")

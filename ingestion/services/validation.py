@@ -21,12 +21,18 @@ one car.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 from ingestion.models.results import PositionText
 
 KINDS = ("race", "sprint", "qualifying", "practice")
+
+# The last season the record has a shared drive: in the Ergast dump, every race position order held
+# by more than one driver (105; 70 classified positions) is one car (same number and team), 1950-1964
+# (the last: 1964 United States GP, Spence and Clark retired the #2 Lotus; the last classified, 1961).
+# Staff corrections in admin may share a position only on that pattern (`shared_drive`).
+SHARED_DRIVES_LAST_SEASON = 1964
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "race": ("driver_id", "team_id", "position_text", "position_order", "status_id"),
@@ -102,6 +108,17 @@ def assign_shared_car_index(rows: Sequence[MutableMapping]) -> None:
             key = order  # left for validation to report
         row["shared_car_index"] = seen[key]
         seen[key] += 1
+
+
+def shared_drive(*, season: int, cars: Iterable[tuple[int | None, int | None]]) -> bool:
+    """Whether race results at one position may share it: co-drivers of one car, i.e. every
+    (car number, team id) the same, a known number (0 = unknown), in a season that had shared drives.
+    The admin's rule for staff corrections; the loaders keep `validate_classification`'s (same number)."""
+    distinct = set(cars)
+    if season > SHARED_DRIVES_LAST_SEASON or len(distinct) != 1:
+        return False
+    number, team = next(iter(distinct))
+    return bool(number) and team is not None
 
 
 def validate_classification(rows: Sequence[Mapping], *, race_label: str, kind: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -101,3 +102,97 @@ def test_a_line_chart_can_carry_its_values_as_a_table():
     ]
     plain = charts.line_chart(series=[charts.Series("P", [1])], x_labels=["R1"], title="t", desc="d")
     assert "<details" not in plain
+
+
+# --- labels and lines apart ------------------------------------------------------------------------
+# Text boxes from the stylesheet's sizes (chart text 11px, legend 12px) with generous glyph metrics:
+# a glyph is at most 0.62 em wide on average, rises 0.75 em above the baseline and drops 0.22 em.
+_FONT = {"legend": 12.0, "": 11.0}
+
+
+def _boxes(svg: str) -> tuple[list[tuple], list[tuple]]:
+    """(label boxes, data marks) of a line chart: every text (axis, ticks, round labels, legend)
+    and legend swatch as a box (x0, y0, x1, y1, what); every point as a box and every line segment
+    as (x0, y0, x1, y1, half stroke width)."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(svg.replace("<svg ", f'<svg xmlns="{ns[1:-1]}" ', 1))  # noqa: S314 - our own markup
+    labels, marks = [], []
+
+    def walk(node, legend: bool, series: bool):
+        cls = node.get("class", "")
+        legend = legend or "legend" in cls.split()
+        series = series or ("series" in cls.split() and not legend)
+        tag = node.tag.removeprefix(ns)
+        if tag == "text":
+            size = _FONT["legend" if legend else ""]
+            text = "".join(node.itertext())
+            width = 0.62 * size * len(text)
+            x, y = float(node.get("x")), float(node.get("y"))
+            x0 = {"end": x - width, "middle": x - width / 2}.get(node.get("text-anchor"), x)
+            labels.append((x0, y - 0.75 * size, x0 + width, y + 0.22 * size, text))
+        elif tag == "rect" and legend:
+            x, y, w, h = (float(node.get(k)) for k in ("x", "y", "width", "height"))
+            labels.append((x, y, x + w, y + h, "legend swatch"))
+        elif tag == "circle" and series:
+            cx, cy, r = float(node.get("cx")), float(node.get("cy")), float(node.get("r")) + 0.5
+            marks.append(("point", cx - r, cy - r, cx + r, cy + r))
+        elif tag == "polyline" and series:
+            pts = [tuple(map(float, p.split(","))) for p in node.get("points").split()]
+            marks.extend(("line", *a, *b) for a, b in itertools.pairwise(pts))
+        for child in node:
+            walk(child, legend, series)
+
+    walk(root, False, False)
+    return labels, marks
+
+
+def _touches(mark, box) -> bool:
+    x0, y0, x1, y1 = box[:4]
+    if mark[0] == "point":
+        return not (mark[3] < x0 or mark[1] > x1 or mark[4] < y0 or mark[2] > y1)
+    _, ax, ay, bx, by = mark
+    half = 1.1  # the line's stroke (2.2) either side of its path
+    steps = max(1, int(max(abs(bx - ax), abs(by - ay))))
+    for i in range(steps + 1):
+        px, py = ax + (bx - ax) * i / steps, ay + (by - ay) * i / steps
+        if x0 - half <= px <= x1 + half and y0 - half <= py <= y1 + half:
+            return True
+    return False
+
+
+def _collisions(svg: str) -> list[str]:
+    labels, marks = _boxes(svg)
+    hits = [f"{m[0]} over {box[4]!r}" for box in labels for m in marks if _touches(m, box)]
+    for i, a in enumerate(labels):  # labels over one another (the axis title over the top tick)
+        for b in labels[i + 1 :]:
+            if not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]):
+                hits.append(f"{a[4]!r} over {b[4]!r}")
+    return sorted(set(hits))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # QA: a driver P1 after every round (Verstappen 2023) had his line drawn over "Position"
+        {"series": [charts.Series("Championship position", [1.0] * 22)], "invert_y": True, "y_min": 1,
+         "y_label": "Position"},
+        {"series": [charts.Series("Constructors' position", [1.0, 1.0, 2.0, 1.0, 3.0] + [1.0] * 19)],
+         "invert_y": True, "y_min": 1, "y_label": "Position"},
+        # a first race that is the season's best, under a two-series legend
+        {"series": [charts.Series("Points", [25.0, 18, 12, 10, 15, 8, 4, 25, 6, 1]),
+                    charts.Series("3-race average", [25.0, 21.5, 18.3, 13.3, 12.3, 11, 9, 12.3, 11.7, 10.7])],
+         "y_min": 0, "y_label": "Points"},
+        # eight series: two legend rows, the leader's line to the top-right corner
+        {"series": [charts.Series(f"Driver {i}", [25.0 * r * (1 - i / 10) for r in range(1, 23)]) for i in range(8)],
+         "y_min": 0, "y_label": "Points"},
+        {"series": [charts.Series("Gap to fastest car (%)", [3.0, 0.0, 1.0, 2.5])], "y_min": 0,
+         "y_label": "A much longer axis title"},
+    ],
+    ids=["always-p1", "mostly-p1", "legend", "eight-series", "long-title"],
+)  # fmt: skip
+def test_lines_and_points_never_cross_a_label(case):
+    n = len(case["series"][0].values)
+    svg = charts.line_chart(x_labels=[f"R{i}" for i in range(1, n + 1)], title="t", desc="d", **case)
+    assert _collisions(svg) == []

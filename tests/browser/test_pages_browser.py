@@ -117,6 +117,51 @@ def test_charts_render(page):
     _shot(page, "calendar")
 
 
+# Every text of each line chart (axis title, ticks, round labels, legend) against the series' lines
+# and points, as Chromium lays them out: a 1-unit grid over each text's box, tested with the shapes'
+# own hit tests (stroke width and point radius included); and the texts' boxes against one another.
+_LABEL_HITS = """() => {
+  const hits = [];
+  for (const svg of document.querySelectorAll('svg[data-chart="line"]')) {
+    const name = svg.querySelector(':scope > title').textContent;
+    const marks = [...svg.querySelectorAll('g.series:not(.legend) polyline, g.series:not(.legend) circle')];
+    const texts = [...svg.querySelectorAll('text')];
+    const pt = svg.createSVGPoint();
+    texts.forEach((text, i) => {
+      const b = text.getBBox();
+      for (let x = b.x; x <= b.x + b.width; x += 1) {
+        for (let y = b.y; y <= b.y + b.height; y += 1) {
+          pt.x = x; pt.y = y;
+          const mark = marks.find((m) => m.isPointInStroke(pt) || (m.tagName === 'circle' && m.isPointInFill(pt)));
+          if (mark) { hits.push(`${name}: ${mark.tagName} over "${text.textContent}"`); return; }
+        }
+      }
+      for (const other of texts.slice(i + 1)) {
+        // em boxes include the font's leading: two texts whose boxes meet by under a unit (the
+        // bottom tick's "0" and the first round's "R1" corner to corner) do not touch as glyphs
+        const o = other.getBBox();
+        if (b.x + 1 < o.x + o.width && o.x + 1 < b.x + b.width && b.y + 1 < o.y + o.height && o.y + 1 < b.y + b.height) {
+          hits.push(`${name}: "${text.textContent}" over "${other.textContent}"`);
+        }
+      }
+    });
+  }
+  return hits;
+}"""
+
+
+def test_chart_lines_and_labels_keep_apart(page):
+    """QA: Verstappen led the 2023 championship after every round, and his position line, drawn
+    along the top of the chart, ran over the axis title "Position" (and that over the tick "1")."""
+    page.goto(f"{page.base}/drivers/max_verstappen/?season=2023")
+    position = page.locator('svg[data-chart="line"]').nth(1)
+    ys = {pt.split(",")[1] for pt in position.locator("polyline").get_attribute("points").split()}
+    assert len(ys) == 1  # P1 all season: one flat line at the top
+    assert page.evaluate(_LABEL_HITS) == []
+    page.goto(f"{page.base}/standings/?season=2023")  # a legend of several series
+    assert page.evaluate(_LABEL_HITS) == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_expanding_why_loads_the_explanation(writing_page):
     page = writing_page

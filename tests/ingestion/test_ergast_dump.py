@@ -386,6 +386,31 @@ def test_unreadable_reference_file_aborts_with_a_message_naming_it(dump_copy, ho
     assert _table_digest(Driver) == digest
 
 
+@pytest.mark.parametrize("bad", ["0", "-1", "first"])
+def test_a_race_without_a_usable_round_aborts_the_load_naming_race_and_value(dump_copy, bad):
+    """Rounds start at 1 (Race's `race_round_gte_1`). Round 0 reached the database and ended the
+    command as "Load failed ...: IntegrityError: ... violates check constraint"; a word ended it as
+    pandas' ValueError. A bad round is the races table's, so the load stops, as for a bad date."""
+    with (dump_copy / "races.csv").open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, races = reader.fieldnames, list(reader)
+    spoiled = next(r for r in races if r["year"] == "2021" and r["round"] == "1")
+    spoiled["round"] = bad
+    with (dump_copy / "races.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(races)
+    digest = _table_digest(Race)
+    with pytest.raises(
+        CommandError,
+        match=rf"^Dump not loaded \(nothing written\): races\.csv: raceId {spoiled['raceId']}: "
+        rf"field 'round' unusable \('{bad}'; rounds start at 1\)$",
+    ):
+        call_command("load_ergast", str(dump_copy), "--seasons", "2021")
+    assert SyncRun.objects.latest("started_at").status == SyncStatus.FAILED
+    assert _table_digest(Race) == digest
+
+
 @pytest.mark.parametrize("how", ["not_utf8", "extra_fields", "empty"])
 def test_unreadable_fact_file_is_skipped_with_a_message_the_rest_loads(dump_copy, how):
     """As a fact file missing a column: that table is not loaded (its rows stay), the rest is."""

@@ -201,19 +201,45 @@ def test_home_shows_the_latest_race_forecast_issued_before_its_clock(client):
 
 
 @pytest.mark.time_machine(datetime(2026, 12, 21, 12, tzinfo=UTC), tick=True)  # a clock in the past
-def test_home_after_the_calendar_ends_says_so_and_still_shows_the_last_races(client):
-    """After the last race of the data's calendar (Abu Dhabi, 2026-12-06): no upcoming cards but a
-    plain message, the last three completed races, and every 2026 race still without results."""
-    response = client.get(reverse("analytics:home"), {"as_of": "2026-12-20"})
+def test_home_after_the_calendar_ends_says_so_and_still_shows_the_last_races(
+    client, django_assert_max_num_queries
+):
+    """After the last race of the data's calendar (Abu Dhabi, 2026-12-06): no upcoming cards but one
+    heading saying the season is over, its last race and what comes next; the last three completed
+    races, and every 2026 race still without results. QA: it read "Next races" over "No upcoming
+    races on the calendar.", a list heading over nothing."""
+    with django_assert_max_num_queries(12):  # as in season: the last race comes from the lists shown
+        response = client.get(reverse("analytics:home"), {"as_of": "2026-12-20"})
     assert response.status_code == 200
     html = response.content.decode()
     assert 'class="card race-card upcoming"' not in html
-    assert "No upcoming races on the calendar." in html
+    section = html.split('<section aria-labelledby="upcoming-h">')[1].split("</section>")[0]
+    assert "Next races" not in section and "No upcoming races" not in section
+    assert '<h2 id="upcoming-h">The 2026 season is over</h2>' in html
+    said = html_unescape(re.sub(r"<[^>]+>", "", html.split('id="season-over">')[1].split("</p>")[0]))
+    last = _race_row(2026, 23)
+    assert last["date"] == "2026-12-06" and last["name"] == "Abu Dhabi Grand Prix"
+    assert said == (
+        "Its last race was the Abu Dhabi Grand Prix on 6 December 2026. The 2027 calendar is not in "
+        "yet: its races will show here once it is."
+    )
+    assert 'href="/races/2026_uae/"' in html.split('id="season-over">')[1].split("</p>")[0]
     past = re.findall(r'class="card race-card past" data-race="([^"]+)"', html)
     assert [Race.objects.get(slug=s).round for s in past] == [7, 6, 5]
     awaiting = html.split('id="awaiting-h"')[1].split("</section>")[0]
     slugs = re.findall(r'href="/races/([^/"]+)/"', awaiting)
     assert [Race.objects.get(slug=s).round for s in slugs] == list(range(8, 24))
+
+
+def test_home_with_no_race_at_all_says_so_plainly():
+    """An empty database (a fresh install before its first load): no season to call over."""
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "analytics/home.html", {"upcoming_cards": [], "past_cards": [], "awaiting": [], "season_over": None}
+    )
+    assert '<h2 id="upcoming-h">Next races</h2>' in html and "No races on the calendar yet." in html
+    assert "season is over" not in html
 
 
 def test_home_today_and_bad_as_of(client, django_assert_max_num_queries):
