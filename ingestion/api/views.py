@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -150,6 +151,54 @@ class TeamListView(SeasonListView):
     )
     def get(self, request):
         return self.season_list(request)
+
+
+def entity_detail_key(family: str, ref: str) -> f1cache.ListKey:
+    """drivers/{id}, teams/{id}: `f1:drivers:g{n}:id:{ref}` in the list's family (`drivers`, `teams`),
+    which every race change and every driver / team edit retires (f1site.cache): the career adds up
+    all the entity's results, and a team's latest drivers or a driver's latest team print the other's
+    name. Beside the list pages (`…:{season|all}:{limit}:{offset}`), never one of them."""
+    return f1cache.list_key(family, "id", ref)
+
+
+class DriverDetailView(CachedJSONView):
+    @extend_schema(
+        operation_id="drivers_retrieve",
+        summary="One driver: the list's fields, a career summary, the latest team and race, and where "
+        "to read the season aggregates",
+        parameters=[ref_param("driver_id", "max_verstappen")],
+        responses={200: serializers.DriverDetailOut, **error_responses(404, 429)},
+    )
+    def get(self, request, driver_id: str):
+        if not serializers.REF_PATTERN.fullmatch(driver_id):  # never a cache key: no such id exists
+            raise Http404(f"No driver with id {driver_id[:80]!r}")
+        return self.cached(
+            request,
+            key=entity_detail_key("drivers", driver_id),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier="driver",
+            compute=lambda: selectors.driver_detail_get(ref=driver_id),
+        )
+
+
+class TeamDetailView(CachedJSONView):
+    @extend_schema(
+        operation_id="teams_retrieve",
+        summary="One team: the list's fields, a career summary, the drivers and date of its latest race, "
+        "and where to read the season aggregates",
+        parameters=[ref_param("team_id", "red_bull")],
+        responses={200: serializers.TeamDetailOut, **error_responses(404, 429)},
+    )
+    def get(self, request, team_id: str):
+        if not serializers.REF_PATTERN.fullmatch(team_id):
+            raise Http404(f"No team with id {team_id[:80]!r}")
+        return self.cached(
+            request,
+            key=entity_detail_key("teams", team_id),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier="team",
+            compute=lambda: selectors.team_detail_get(ref=team_id),
+        )
 
 
 class StandingsView(CachedJSONView):
