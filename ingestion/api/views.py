@@ -12,11 +12,13 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
+from f1site.authentication import JWTOrAnonymousAuthentication
 from ingestion.api import selectors, serializers
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.health import health_report
@@ -249,6 +251,9 @@ def _is_staff(request) -> bool:
 
 
 class HealthView(CachedJSONView):
+    # A stale or otherwise unusable token is no token here (the public view), not the API's 401:
+    # a probe or a browser that kept an expired JWT must still see health. Staff tokens still count.
+    authentication_classes = [JWTOrAnonymousAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes: list = []  # monitors poll it; it must not be throttled away
 
@@ -256,6 +261,9 @@ class HealthView(CachedJSONView):
         operation_id="health",
         summary="Database, cache, broker, worker, beat and model checks; 200 when every required check "
         "passes (a missing worker or beat degrades)",
+        description="Public. Staff (a valid JWT or session) also see the worker's hostname, the beat's lock "
+        "holder and the checks' error texts. A token it cannot use (expired, malformed, revoked) counts as "
+        "none: the public view, never a 401 — unlike the other endpoints.",
         responses={200: serializers.HealthOut, 503: serializers.HealthOut},
     )
     def get(self, request):
