@@ -359,8 +359,23 @@ class WetWeatherOut(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(deprecate_fields=["ref"])
+class MetricsDriverOut(serializers.Serializer):
+    ref = serializers.CharField(help_text="Deprecated: the driver id under an older name; use `id`.")
+    id = serializers.CharField(help_text="Driver id (as drivers/{id} and analytics/driver/{id} take it)")
+    name = serializers.CharField()
+    code = serializers.CharField(allow_blank=True)
+
+
+@extend_schema_serializer(deprecate_fields=["ref"])
+class MetricsTeamOut(serializers.Serializer):
+    ref = serializers.CharField(help_text="Deprecated: the team id under an older name; use `id`.")
+    id = serializers.CharField(help_text="Team id (as teams/{id} and analytics/team/{id} take it)")
+    name = serializers.CharField()
+
+
 class DriverMetricsOut(serializers.Serializer):
-    driver = serializers.JSONField(help_text="{ref, name, code}: `ref` is the driver id")
+    driver = MetricsDriverOut(help_text="The driver measured")
     season = serializers.IntegerField(allow_null=True, help_text="The season measured; null without a race")
     available = serializers.BooleanField(help_text="false: no race of the driver that season, no metrics")
     qualifying_gap_to_teammate = TeammateGapOut(required=False)
@@ -401,7 +416,7 @@ class StrategyOut(serializers.Serializer):
 
 
 class TeamMetricsOut(serializers.Serializer):
-    team = serializers.JSONField(help_text="{ref, name}: `ref` is the team id")
+    team = MetricsTeamOut(help_text="The team measured")
     season = serializers.IntegerField(allow_null=True, help_text="The season measured; null without a race")
     available = serializers.BooleanField(help_text="false: no race of the team that season, no metrics")
     qualifying_pace = QualifyingPaceOut(

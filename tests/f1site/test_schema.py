@@ -182,6 +182,8 @@ def test_as_of_is_declared_as_the_text_it_accepts():
         ("WetWeatherOut", "wet_race_ids", "wet_race_list"),
         ("StrategyRaceOut", "race_id", "race"),
         ("QualifyingPaceOut", "team_id", "team"),
+        ("MetricsDriverOut", "ref", "id"),
+        ("MetricsTeamOut", "ref", "id"),
     ],
 )
 def test_the_analytics_primary_keys_are_deprecated_beside_their_public_ids(component, key, public):
@@ -205,4 +207,6 @@ def test_the_analytics_primary_keys_are_deprecated_beside_their_public_ids(compo
         ("WetWeatherOut", "wet_race_ids"),
         ("StrategyRaceOut", "race_id"),
         ("QualifyingPaceOut", "team_id"),
+        ("MetricsDriverOut", "ref"),  # `id`, as every other object of the API names its entity
+        ("MetricsTeamOut", "ref"),
     }
