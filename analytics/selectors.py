@@ -158,7 +158,9 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
     cached = cache.get(key)
     if cached is not None:
         return cached
-    data = {"driver": {"ref": driver.ref, "name": driver.full_name, "code": driver.code}, "season": season}
+    # `id` as every other object of the API names a driver; `ref` (the same value) kept, deprecated
+    who = {"ref": driver.ref, "id": driver.ref, "name": driver.full_name, "code": driver.code}
+    data = {"driver": who, "season": season}
     # no race of this driver in that season (or none at all): nothing to measure
     if season is None or not RaceResult.objects.filter(driver=driver, race__season_id=season).exists():
         data["available"] = False
@@ -231,7 +233,7 @@ def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
     cached = cache.get(key)
     if cached is not None:
         return cached
-    data = {"team": {"ref": team.ref, "name": team.name}, "season": season}
+    data = {"team": {"ref": team.ref, "id": team.ref, "name": team.name}, "season": season}  # as the driver's
     # no race of this team in that season (or none at all): nothing to measure — the metrics below
     # expect at least one result (an empty season's frames have no columns: a KeyError, a 500)
     if season is None or not RaceResult.objects.filter(team=team, race__season_id=season).exists():

@@ -275,22 +275,36 @@ def openapi_token_errors(result: dict, generator, request, public) -> dict:
     carrying an expired or invalid token is refused (401 `token_not_valid`) even on a public read,
     which used to list no 401. In one place rather than in each view's error_responses (one shared
     response, `#/components/responses/TokenNotValid`); an operation that already lists 401 (staff
-    writes and reads) keeps its own entry."""
+    writes and reads) keeps its own entry. An operation whose view takes an unusable token as none
+    (`f1site.authentication.JWTOrAnonymousAuthentication`: /health) never answers it, so lists none."""
     result.setdefault("components", {}).setdefault("responses", {})["TokenNotValid"] = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         "description": INVALID_CREDENTIALS_DESCRIPTION,
     }
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
+    lenient = _operations_taking_unusable_tokens_as_none(generator)
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
             responses = operation.get("responses")
             jwt = any("jwtAuth" in requirement for requirement in operation.get("security", []))
-            if not jwt or responses is None or "401" in responses:
+            if not jwt or responses is None or "401" in responses or (path, method) in lenient:
                 continue
             ordered = {code: body for code, body in responses.items() if code < "401"}
             ordered["401"] = {"$ref": "#/components/responses/TokenNotValid"}
             ordered.update((code, body) for code, body in responses.items() if code > "401")
             operation["responses"] = ordered
     return result
+
+
+def _operations_taking_unusable_tokens_as_none(generator) -> set[tuple[str, str]]:
+    """(path, method) of the operations whose view authenticates with a class that turns an unusable
+    token into an anonymous caller (its `unusable_token_is_anonymous`), from the generator's endpoints."""
+    found = set()
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or ():
+        view = getattr(callback, "cls", None)
+        classes = getattr(view, "authentication_classes", ())
+        if any(getattr(auth, "unusable_token_is_anonymous", False) for auth in classes):
+            found.add((path, method.lower()))
+    return found
 
 
 def openapi_pattern(regex: re.Pattern) -> str:

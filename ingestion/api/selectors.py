@@ -13,10 +13,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, Max, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from analytics.services.common import NON_START_POSITION_TEXTS, NON_STARTS
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -562,6 +564,123 @@ def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
 
 def team_aggregates(*, team: Team, season: int | None) -> list[dict]:
     return _entity_aggregates(team=team, season=season)
+
+
+# --- drivers/{id}, teams/{id}: the entity and its career in a few figures -------------------------
+# A result row whose car took the start: the analytics' definition (`analytics.services.common.started`),
+# as a filter, so `starts` here is the sum of the analytics' season `starts`.
+_STARTED = ~(Q(status__status__in=NON_STARTS) | Q(position_text__in=NON_START_POSITION_TEXTS))
+
+
+def _career(**entity) -> dict:
+    """The career totals of `driver=` or `team=` from its race results: one query (a row per
+    season) plus one for the sprints' points.
+
+    `races` are the races entered and `entries` the result rows (a team's cars; a 1950s driver's
+    shared cars), `podiums` result rows on the podium (each car, as constructors' podiums are
+    counted) and `points` all points scored, Grand Prix plus sprint: these are the sums of
+    analytics/{driver,team}/{id}'s `seasons`. `starts` are the races in which one of its cars took
+    the start (as the analytics' `form.starts`). `wins` and `poles` are races (won; started from grid
+    1), so a 1950s winning car shared by two drivers is one win of its team (Ferrari, 1956 Argentine
+    GP), where the per-entry season rows count two."""
+    seasons = list(
+        RaceResult.objects.filter(**entity)
+        .values(season=F("race__season_id"))
+        .order_by("season")
+        .annotate(
+            races=Count("race", distinct=True),
+            entries=Count("pk"),
+            starts=Count("race", filter=_STARTED, distinct=True),
+            wins=Count("race", filter=Q(position=1), distinct=True),
+            podiums=Count("pk", filter=Q(position__lte=3)),
+            poles=Count("race", filter=Q(grid=1), distinct=True),
+            points=Sum("points"),
+        )
+    )
+    sprint = SprintResult.objects.filter(**entity).aggregate(total=Sum("points"))["total"]
+    # a race belongs to one season, so the per-season distinct counts add up to the career's
+    totals = {
+        key: sum(s[key] for s in seasons)
+        for key in ("races", "entries", "starts", "wins", "podiums", "poles")
+    }
+    race_points = round(sum(float(s["points"] or 0) for s in seasons), 2)
+    sprint_points = round(float(sprint or 0), 2)
+    years = [s["season"] for s in seasons]
+    return {
+        "seasons": years,
+        "first_season": years[0] if years else None,
+        "last_season": years[-1] if years else None,
+        **totals,
+        "points": round(race_points + sprint_points, 2),
+        "race_points": race_points,
+        "sprint_points": sprint_points,
+    }
+
+
+def _race_brief(race: Race) -> dict:
+    return {
+        "id": race.slug,
+        "season": race.season_id,
+        "round": race.round,
+        "name": race.name,
+        "date": race.date,
+    }
+
+
+# Latest = the last race by date (a race upstream removed is parked at round 100+, so not by round).
+_LATEST_FIRST = ("-race__date", "-race__season_id", "-race__round")
+
+
+def driver_detail_get(*, ref: str) -> dict:
+    """GET drivers/{id}: the driver's fields (as in the list) plus a career summary, the team of his
+    latest race and where to read more. 4 queries; an unknown id raises NotFound."""
+    driver = Driver.objects.filter(ref=ref).first()
+    if driver is None:
+        raise NotFound(f"No driver with id {ref!r}", what="driver")
+    career = _career(driver=driver)
+    latest = (
+        RaceResult.objects.filter(driver=driver)
+        .select_related("race", "team")
+        .order_by(*_LATEST_FIRST, "position_order")
+        .first()
+    )
+    return {
+        **driver_list_item(driver=driver),
+        "career": career,
+        "latest_team": None if latest is None else {"id": latest.team.ref, "name": latest.team.name},
+        "latest_race": None if latest is None else _race_brief(latest.race),
+        "links": {"analytics": reverse("api-analytics-driver", args=[driver.ref])},
+    }
+
+
+def team_detail_get(*, ref: str) -> dict:
+    """GET teams/{id}: the team's fields (as in the list) plus a career summary, the drivers of its
+    latest race and where to read more. 4 queries; an unknown id raises NotFound."""
+    team = Team.objects.filter(ref=ref).first()
+    if team is None:
+        raise NotFound(f"No team with id {ref!r}", what="team")
+    career = _career(team=team)
+    latest_race = RaceResult.objects.filter(team=team).order_by(*_LATEST_FIRST).values("race_id")[:1]
+    rows = list(
+        RaceResult.objects.filter(team=team, race_id=Subquery(latest_race))
+        .select_related("race", "driver")
+        .order_by("position_order")
+    )
+    drivers: dict[int, dict] = {}  # a driver in two of its cars that race (1950s) is listed once
+    for r in rows:
+        drivers.setdefault(
+            r.driver_id, {"id": r.driver.ref, "code": r.driver.code, "name": r.driver.full_name}
+        )
+    return {
+        "id": team.ref,
+        "name": team.name,
+        "nationality": team.nationality,
+        "url": team.url,
+        "career": career,
+        "latest_drivers": list(drivers.values()),
+        "latest_race": _race_brief(rows[0].race) if rows else None,
+        "links": {"analytics": reverse("api-analytics-team", args=[team.ref])},
+    }
 
 
 def _schedule_text(task) -> str:

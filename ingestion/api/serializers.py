@@ -190,6 +190,72 @@ class TeamOut(serializers.Serializer):
 TeamPageOut = page_serializer(TeamOut, "TeamPage")
 
 
+class CareerOut(serializers.Serializer):
+    # A driver's or team's whole record from the race results (drivers/{id}, teams/{id}).
+    seasons = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Seasons with a race result, oldest first: each is a `season` for "
+        "analytics/driver/{id}?season= (analytics/team/{id}?season=), drivers?season= and teams?season=",
+    )
+    first_season = serializers.IntegerField(allow_null=True, help_text="null without a race result")
+    last_season = serializers.IntegerField(allow_null=True, help_text="null without a race result")
+    races = serializers.IntegerField(help_text="Races entered (distinct races)")
+    entries = serializers.IntegerField(
+        help_text="Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
+    )
+    starts = serializers.IntegerField(
+        help_text="Races in which one of its cars took the start (a non-qualifier, a withdrawn or "
+        "excluded entry is no start)"
+    )
+    wins = serializers.IntegerField(
+        help_text="Races won: a 1950s winning car shared by two drivers is one win of its team"
+    )
+    podiums = serializers.IntegerField(help_text="Result rows on the podium (each car of a team)")
+    poles = serializers.IntegerField(
+        help_text="Races started from pole position (grid 1 in the race results)"
+    )
+    points = serializers.FloatField(
+        help_text="All points scored, Grand Prix plus sprint (race_points + sprint_points): the sum of "
+        "the analytics' seasons, not a championship total (dropped scores, best-car rules)"
+    )
+    race_points = serializers.FloatField(help_text="Grand Prix points only")
+    sprint_points = serializers.FloatField(help_text="Sprint points only")
+
+
+class RaceBriefOut(serializers.Serializer):
+    id = serializers.CharField(help_text="Race id (races/{race_id}), e.g. 2025_abu_dhabi")
+    season = serializers.IntegerField()
+    round = serializers.IntegerField()
+    name = serializers.CharField()
+    date = serializers.DateField()
+
+
+class EntityLinksOut(serializers.Serializer):
+    analytics = serializers.CharField(
+        help_text="Path of the season aggregates and metrics (add ?season= for one of `career.seasons`)"
+    )
+
+
+class DriverDetailOut(DriverOut):
+    career = CareerOut()
+    latest_team = RefName(allow_null=True, help_text="The team of the driver's latest race; null without one")
+    latest_race = RaceBriefOut(
+        allow_null=True, help_text="The driver's latest race (by date); null without one"
+    )
+    links = EntityLinksOut()
+
+
+class TeamDetailOut(TeamOut):
+    career = CareerOut()
+    latest_drivers = DriverRef(
+        many=True, help_text="The drivers of the team's latest race, in finishing order; empty without one"
+    )
+    latest_race = RaceBriefOut(
+        allow_null=True, help_text="The team's latest race (by date); null without one"
+    )
+    links = EntityLinksOut()
+
+
 class StandingsRaceOut(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
@@ -293,8 +359,23 @@ class WetWeatherOut(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(deprecate_fields=["ref"])
+class MetricsDriverOut(serializers.Serializer):
+    ref = serializers.CharField(help_text="Deprecated: the driver id under an older name; use `id`.")
+    id = serializers.CharField(help_text="Driver id (as drivers/{id} and analytics/driver/{id} take it)")
+    name = serializers.CharField()
+    code = serializers.CharField(allow_blank=True)
+
+
+@extend_schema_serializer(deprecate_fields=["ref"])
+class MetricsTeamOut(serializers.Serializer):
+    ref = serializers.CharField(help_text="Deprecated: the team id under an older name; use `id`.")
+    id = serializers.CharField(help_text="Team id (as teams/{id} and analytics/team/{id} take it)")
+    name = serializers.CharField()
+
+
 class DriverMetricsOut(serializers.Serializer):
-    driver = serializers.JSONField(help_text="{ref, name, code}: `ref` is the driver id")
+    driver = MetricsDriverOut(help_text="The driver measured")
     season = serializers.IntegerField(allow_null=True, help_text="The season measured; null without a race")
     available = serializers.BooleanField(help_text="false: no race of the driver that season, no metrics")
     qualifying_gap_to_teammate = TeammateGapOut(required=False)
@@ -335,7 +416,7 @@ class StrategyOut(serializers.Serializer):
 
 
 class TeamMetricsOut(serializers.Serializer):
-    team = serializers.JSONField(help_text="{ref, name}: `ref` is the team id")
+    team = MetricsTeamOut(help_text="The team measured")
     season = serializers.IntegerField(allow_null=True, help_text="The season measured; null without a race")
     available = serializers.BooleanField(help_text="false: no race of the team that season, no metrics")
     qualifying_pace = QualifyingPaceOut(

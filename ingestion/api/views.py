@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
+from f1site.authentication import JWTOrAnonymousAuthentication
 from ingestion.api import selectors, serializers
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.health import health_report
@@ -152,6 +155,54 @@ class TeamListView(SeasonListView):
         return self.season_list(request)
 
 
+def entity_detail_key(family: str, ref: str) -> f1cache.ListKey:
+    """drivers/{id}, teams/{id}: `f1:drivers:g{n}:id:{ref}` in the list's family (`drivers`, `teams`),
+    which every race change and every driver / team edit retires (f1site.cache): the career adds up
+    all the entity's results, and a team's latest drivers or a driver's latest team print the other's
+    name. Beside the list pages (`…:{season|all}:{limit}:{offset}`), never one of them."""
+    return f1cache.list_key(family, "id", ref)
+
+
+class DriverDetailView(CachedJSONView):
+    @extend_schema(
+        operation_id="drivers_retrieve",
+        summary="One driver: the list's fields, a career summary, the latest team and race, and where "
+        "to read the season aggregates",
+        parameters=[ref_param("driver_id", "max_verstappen")],
+        responses={200: serializers.DriverDetailOut, **error_responses(404, 429)},
+    )
+    def get(self, request, driver_id: str):
+        if not serializers.REF_PATTERN.fullmatch(driver_id):  # never a cache key: no such id exists
+            raise Http404(f"No driver with id {driver_id[:80]!r}")
+        return self.cached(
+            request,
+            key=entity_detail_key("drivers", driver_id),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier="driver",
+            compute=lambda: selectors.driver_detail_get(ref=driver_id),
+        )
+
+
+class TeamDetailView(CachedJSONView):
+    @extend_schema(
+        operation_id="teams_retrieve",
+        summary="One team: the list's fields, a career summary, the drivers and date of its latest race, "
+        "and where to read the season aggregates",
+        parameters=[ref_param("team_id", "red_bull")],
+        responses={200: serializers.TeamDetailOut, **error_responses(404, 429)},
+    )
+    def get(self, request, team_id: str):
+        if not serializers.REF_PATTERN.fullmatch(team_id):
+            raise Http404(f"No team with id {team_id[:80]!r}")
+        return self.cached(
+            request,
+            key=entity_detail_key("teams", team_id),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier="team",
+            compute=lambda: selectors.team_detail_get(ref=team_id),
+        )
+
+
 class StandingsView(CachedJSONView):
     @extend_schema(
         operation_id="standings_retrieve",
@@ -200,6 +251,9 @@ def _is_staff(request) -> bool:
 
 
 class HealthView(CachedJSONView):
+    # A stale or otherwise unusable token is no token here (the public view), not the API's 401:
+    # a probe or a browser that kept an expired JWT must still see health. Staff tokens still count.
+    authentication_classes = [JWTOrAnonymousAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes: list = []  # monitors poll it; it must not be throttled away
 
@@ -207,6 +261,9 @@ class HealthView(CachedJSONView):
         operation_id="health",
         summary="Database, cache, broker, worker, beat and model checks; 200 when every required check "
         "passes (a missing worker or beat degrades)",
+        description="Public. Staff (a valid JWT or session) also see the worker's hostname, the beat's lock "
+        "holder and the checks' error texts. A token it cannot use (expired, malformed, revoked) counts as "
+        "none: the public view, never a 401 — unlike the other endpoints.",
         responses={200: serializers.HealthOut, 503: serializers.HealthOut},
     )
     def get(self, request):

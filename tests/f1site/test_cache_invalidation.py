@@ -77,6 +77,8 @@ def test_race_deleted_in_admin_is_no_longer_served(
         "/api/v1/analytics/driver/farina",
         "/api/v1/analytics/driver/farina?season=1950",
         "/api/v1/analytics/team/alfa?season=1950",
+        "/api/v1/drivers/farina",
+        "/api/v1/teams/alfa",
     ]
     before = {path: _get(api, path) for path in api_paths}
     assert before["/api/v1/races/1950_uk"][0] == before["/api/v1/races/1950_1"][0] == 200
@@ -100,6 +102,8 @@ def test_race_deleted_in_admin_is_no_longer_served(
         after["/api/v1/analytics/driver/farina?season=1950"]
         != before["/api/v1/analytics/driver/farina?season=1950"]
     )
+    for path in ("/api/v1/drivers/farina", "/api/v1/teams/alfa"):  # one race fewer in the career
+        assert after[path][1]["career"]["races"] == before[path][1]["career"]["races"] - 1, path
 
 
 def test_race_deleted_by_the_orm_inside_an_atomic_block_clears_on_commit_only(
@@ -129,6 +133,8 @@ def test_season_filtered_analytics_follow_an_admin_result_edit(
         "/api/v1/analytics/driver/max_verstappen?season=2024",  # career metrics are in every season
         "/api/v1/analytics/team/red_bull",
         "/api/v1/analytics/team/red_bull?season=2025",
+        "/api/v1/drivers/max_verstappen",  # the career's points
+        "/api/v1/teams/red_bull",
     ]
     before = {path: _get(api, path) for path in paths}
     assert all(status == 200 for status, _ in before.values())
@@ -143,6 +149,24 @@ def test_season_filtered_analytics_follow_an_admin_result_edit(
     after = _as_recomputed(api, paths)
     for path in paths[:2] + paths[3:]:
         assert after[path] != before[path], path
+
+
+def test_a_deleted_result_row_leaves_its_driver_s_career(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    """drivers/{id} is in the `drivers` family, which every race change bumps: the race's own
+    entities are read after the delete (`race_entities`), so the driver whose only row in that race
+    is gone (1950: no qualifying rows) would not have been found by a per-driver key."""
+    from ingestion.models import QualifyingResult, RaceResult
+
+    row = RaceResult.objects.get(race__slug="1950_uk", driver__ref="farina")
+    assert not QualifyingResult.objects.filter(race__slug="1950_uk").exists()
+    paths = ["/api/v1/drivers/farina", "/api/v1/teams/alfa"]
+    before = {path: _get(api, path) for path in paths}
+    _committed(django_capture_on_commit_callbacks, row.delete)
+    after = _as_recomputed(api, paths)
+    assert after[paths[0]][1]["career"]["wins"] == before[paths[0]][1]["career"]["wins"] - 1  # he won it
+    assert after[paths[1]][1]["career"]["entries"] == before[paths[1]][1]["career"]["entries"] - 1
 
 
 def test_season_filtered_analytics_follow_a_sync(api, ergast_data):
@@ -217,6 +241,8 @@ def test_driver_edit_reaches_races_standings_analytics_and_predictions(
         "/api/v1/analytics/driver/albon?season=2025",
         "/api/v1/predictions/race/2026_qatar",
         "/api/v1/predictions/race/2026_22",
+        "/api/v1/drivers/albon",
+        "/api/v1/teams/williams",  # its latest drivers
     ]
     before = {path: _get(api, path) for path in paths}
     for path in paths:
@@ -242,6 +268,8 @@ def test_team_edit_reaches_races_and_analytics(api, ergast_data, django_capture_
         "/api/v1/standings?season=2025",
         "/api/v1/analytics/team/williams?season=2025",
         "/api/v1/analytics/driver/albon?season=2025",
+        "/api/v1/teams/williams",
+        "/api/v1/drivers/albon",  # his latest team
     ]
     before = {path: _get(api, path) for path in paths}
 
@@ -251,7 +279,7 @@ def test_team_edit_reaches_races_and_analytics(api, ergast_data, django_capture_
 
     _committed(django_capture_on_commit_callbacks, edit)
     after = _as_recomputed(api, paths)
-    for path in paths[:4]:
+    for path in paths[:4] + paths[5:]:
         assert "Williams Racing (renamed)" in str(after[path][1]) and after[path] != before[path], path
 
 

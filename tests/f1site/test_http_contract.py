@@ -537,16 +537,19 @@ def test_the_site_wires_the_error_handlers():
 
 def _public_reads() -> list[str]:
     """Every GET of the committed schema that takes no credentials (its security lists `{}`), with
-    real ids in its path."""
+    real ids in its path — but /health, which takes an unusable token as none (no 401 to document:
+    tests/ingestion/api/test_health_tokens.py)."""
     from tests.f1site.test_schema import SNAPSHOT
 
     ids = {"race_id": "2025_bahrain", "driver_id": "leclerc", "team_id": "ferrari", "season": "2025"}
     schema = yaml.safe_load(SNAPSHOT.read_text())
-    return [
+    reads = [
         path.format(**ids)
         for path, operations in schema["paths"].items()
-        if {} in operations.get("get", {}).get("security", [])
+        if {} in operations.get("get", {}).get("security", []) and path != "/api/v1/health"
     ]
+    assert "/api/v1/drivers/leclerc" in reads and len(reads) == 16
+    return reads
 
 
 def _documented_401(path: str) -> dict:

@@ -234,3 +234,42 @@ def test_the_strategy_races_and_the_ranked_teams_are_named_by_public_id(api, erg
     ranking = analytics["qualifying_pace_ranking"]
     assert len(ranking) == 10 and {r["team"] for r in ranking} == teams
     assert api.get(f"/api/v1/analytics/team/{ranking[0]['team']}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "expected"),
+    [
+        (
+            "/api/v1/analytics/driver/leclerc",
+            {"season": 2025},
+            {"ref": "leclerc", "id": "leclerc", "name": "Charles Leclerc", "code": "LEC"},
+        ),
+        ("/api/v1/analytics/driver/scott_Brown", {}, {"ref": "scott_Brown", "id": "scott_Brown"}),
+        (
+            "/api/v1/analytics/driver/leclerc",
+            {"season": 2030},
+            {"ref": "leclerc", "id": "leclerc"},
+        ),  # no race
+        (
+            "/api/v1/analytics/team/ferrari",
+            {"season": 2025},
+            {"ref": "ferrari", "id": "ferrari", "name": "Ferrari"},
+        ),
+        (
+            "/api/v1/analytics/team/red_bull",
+            {"season": 1950},
+            {"ref": "red_bull", "id": "red_bull"},
+        ),  # no race
+    ],
+)
+def test_the_analytics_name_their_driver_and_team_by_id_beside_ref(api, ergast_data, path, params, expected):
+    """`analytics.driver` / `analytics.team` said `ref` where every other object of the API says `id`:
+    `id` now (the same value), `ref` kept for existing clients and deprecated in the schema."""
+    body = api.get(path, params).json()
+    kind = "driver" if "/driver/" in path else "team"
+    entity = body["analytics"][kind]
+    assert {k: entity[k] for k in expected} == expected
+    assert list(entity)[:2] == ["ref", "id"]  # beside the deprecated key
+    assert entity["id"] == body[kind]["id"]  # the endpoint's own entity object
+    detail = api.get(f"/api/v1/{kind}s/{entity['id']}")  # and the id resolves
+    assert detail.status_code == 200 and detail.json()["id"] == entity["id"]
