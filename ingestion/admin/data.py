@@ -18,6 +18,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -44,9 +45,15 @@ from ingestion.models.race import ROUND_ERROR
 from ingestion.selectors import classification_holders
 from ingestion.services.validation import SHARED_DRIVES_LAST_SEASON, shared_drive
 
+# A link typed without a scheme is taken as https (the stored links are Wikipedia's, served over
+# https; the API serves only http(s) links). Also Django 6.0's default: saying so here silences its
+# RemovedInDjango60Warning on every form with a URL field.
+HTTPS_URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
 
 @admin.register(Season)
 class SeasonAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URL_FIELDS
     list_display = ["year", "race_count", "url"]
     search_fields = ["year"]
 
@@ -62,6 +69,7 @@ class SeasonAdmin(admin.ModelAdmin):
 
 @admin.register(Circuit)
 class CircuitAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URL_FIELDS
     list_display = ["name", "ref", "locality", "country", "circuit_type", "length_km"]
     list_filter = ["circuit_type", "country"]
     search_fields = ["name", "ref", "locality", "country"]
@@ -69,6 +77,7 @@ class CircuitAdmin(admin.ModelAdmin):
 
 @admin.register(Driver)
 class DriverAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URL_FIELDS
     list_display = ["full_name", "ref", "code", "permanent_number", "nationality", "date_of_birth"]
     list_filter = ["nationality"]
     search_fields = ["given_name", "family_name", "ref", "code"]
@@ -77,6 +86,7 @@ class DriverAdmin(admin.ModelAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URL_FIELDS
     list_display = ["name", "ref", "nationality"]
     list_filter = ["nationality"]
     search_fields = ["name", "ref"]
@@ -90,6 +100,7 @@ class StatusAdmin(admin.ModelAdmin):
 
 @admin.register(Race)
 class RaceAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URL_FIELDS
     list_display = [
         "slug",
         "season",

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.forms import MultiWidget
 from django.urls import reverse
 
-from ingestion.models import QualifyingResult, Race, RaceResult, SprintResult
+from ingestion.models import Circuit, Driver, QualifyingResult, Race, RaceResult, Season, SprintResult, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +248,21 @@ def test_qualifying_admin_names_position_and_drivers_not_the_constraint(ergast_d
         ]
     }
     assert not QualifyingResult.objects.filter(race__slug="2025_singapore").exists()
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [Season, Circuit, Driver, Team, Race])
+def test_a_link_typed_without_a_scheme_is_saved_as_https(ergast_data, admin_client, model, recwarn):
+    """Django 5.2's admin URL field guesses http:// for a scheme-less link (and warns that 6.0 will
+    guess https://); the links these admins hold are served by the API as https pages."""
+    obj = model.objects.order_by("pk").first()
+    response = admin_client.post(
+        _url(model, "change", obj.pk),
+        _change_form_data(admin_client, model, obj.pk, url="en.wikipedia.org/wiki/Test_page"),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    obj.refresh_from_db()
+    assert obj.url == "https://en.wikipedia.org/wiki/Test_page"
+    assert not [w for w in recwarn if "assume_scheme" in str(w.message)]
