@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 
 from ingestion.models import JobRun, QualifyingResult, Race
 from ingestion.services.jobs import job_daily_results, job_run_execute, job_weekly_full
 from predictions.models import Prediction, RaceAccuracy
-from predictions.selectors import POST_QUALIFYING_MISSING, race_list_upcoming
+from predictions.selectors import POST_QUALIFYING_CHANGED, POST_QUALIFYING_MISSING, race_list_upcoming
 from predictions.services import prediction_generate
 from predictions.services.refresh import race_predictions_refresh
 from tests.conftest import start_mirror
@@ -135,6 +137,45 @@ def test_a_post_qualifying_set_the_live_job_made_is_left_alone(
 
     assert run.counts["post_qualifying"] == {}
     assert Prediction.objects.count() == rows and not _refresh_runs(vegas).exists()
+
+
+@pytest.mark.parametrize(
+    ("provisional", "new_set"),
+    [
+        ({"q1_ms": F("q1_ms") + 250}, True),  # a lap time the official classification corrects
+        ({"q1": Concat("q1", Value("0"))}, False),  # the same times written another way
+    ],
+    ids=["times differ", "same inputs"],
+)
+def test_a_set_made_from_a_classification_the_sync_then_changed_is_made_again_only_if_its_inputs_changed(
+    provisional,
+    new_set,
+    active_model,
+    vegas_mirror,
+    eager_celery,
+    settings,
+    time_machine,
+    django_capture_on_commit_callbacks,
+):
+    """The live job made the set from OpenF1's classification; the daily sync then writes Jolpica's,
+    which differs from it. The refresh is queued again; it stores a new set only when the prediction's
+    inputs changed (the refresh's `unchanged`: same model, same inputs fingerprint)."""
+    vegas = _vegas_weekend(
+        qualifying=True, settings=settings, vegas_mirror=vegas_mirror, time_machine=time_machine
+    )
+    QualifyingResult.objects.filter(race=vegas, q1_ms__isnull=False).update(**provisional)
+    time_machine.move_to(QUALIFYING_OVER, tick=True)
+    race_predictions_refresh(race_id=vegas.pk, trigger="post_qualifying")
+    (live_set,) = _post_sets(vegas)
+
+    run = _run_daily(SATURDAY_DAILY, time_machine, django_capture_on_commit_callbacks)
+
+    assert vegas.slug in run.counts["jolpica"]["changed_race_ids"]
+    assert run.counts["post_qualifying"] == {"queued": {vegas.slug: POST_QUALIFYING_CHANGED}}
+    (refresh,) = _refresh_runs(vegas)
+    assert refresh.status == "succeeded", refresh.error
+    assert refresh.counts["unchanged"] == ([] if new_set else ["post"])
+    assert len(_post_sets(vegas)) == (2 if new_set else 1) and live_set in _post_sets(vegas)
 
 
 def test_a_race_that_has_started_gets_no_post_qualifying_set(
