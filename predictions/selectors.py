@@ -120,7 +120,7 @@ def race_list_post_qualifying_due(
     current count, `Prediction.objects.current_candidates`) or is among `changed_race_ids`, the
     races whose rows the caller's sync just changed (`POST_QUALIFYING_CHANGED`: a set made from
     OpenF1's classification is redone from Jolpica's; the refresh stores nothing when the inputs
-    came out the same). Two queries, plus one per race found (0-1 on a race weekend)."""
+    came out the same). One query, plus one per race found (0-1 on a race weekend)."""
     from ingestion.models import QualifyingResult
     from predictions.services.post_race import race_qualifying_time
 
