@@ -17,6 +17,7 @@ is never upcoming, awaiting results or among the recent ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
@@ -101,6 +102,51 @@ def race_list_awaiting_results(*, as_of: datetime | None = None) -> list[Race]:
     if latest_completed is not None:  # the dump's calendar starts in 1950; only after the data ends
         qs = qs.filter(date__gt=latest_completed.date)
     return list(qs.order_by("date", "round"))
+
+
+# Why `race_list_post_qualifying_due` lists a race.
+POST_QUALIFYING_MISSING = "no post-qualifying set made since qualifying"
+POST_QUALIFYING_CHANGED = "qualifying changed by this run's sync"
+
+
+def race_list_post_qualifying_due(
+    *, as_of: datetime, changed_race_ids: Iterable[str] = ()
+) -> list[tuple[Race, str]]:
+    """(race, why) for the races whose post-qualifying set is due as of `as_of` (the pipeline's
+    fallback when the live job did not make it: OpenF1 down or late over qualifying). A race is due
+    when it is on the calendar, has not started by `as_of` (`_started_by`: never a set made after
+    the start), has no results, has its qualifying stored and begun by `as_of`, and either has no
+    post-qualifying set made since qualifying began (`POST_QUALIFYING_MISSING`; only sets that can be
+    current count, `Prediction.objects.current_candidates`) or is among `changed_race_ids`, the
+    races whose rows the caller's sync just changed (`POST_QUALIFYING_CHANGED`: a set made from
+    OpenF1's classification is redone from Jolpica's; the refresh stores nothing when the inputs
+    came out the same). One query, plus one per race found (0-1 on a race weekend)."""
+    from ingestion.models import QualifyingResult
+    from predictions.services.post_race import race_qualifying_time
+
+    candidates = (
+        Race.objects.on_calendar()
+        .filter(~_started_by(as_of))
+        .filter(Exists(QualifyingResult.objects.filter(race=OuterRef("pk"))))
+        .exclude(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
+        .order_by("date", "round")
+    )
+    changed = set(changed_race_ids)
+    due = []
+    for race in candidates:
+        begun = race_qualifying_time(race=race)
+        if begun > as_of:
+            continue  # rows stored ahead of the clock (a past clock): not qualified yet as of then
+        made = (
+            Prediction.objects.current_candidates()
+            .filter(race=race, stage=PredictionStage.POST_QUALIFYING, created_at__gte=begun)
+            .exists()
+        )
+        if not made:
+            due.append((race, POST_QUALIFYING_MISSING))
+        elif race.slug in changed:
+            due.append((race, POST_QUALIFYING_CHANGED))
+    return due
 
 
 def prediction_list_current(*, race: Race) -> dict[str, list[Prediction]]:

@@ -3,7 +3,9 @@ work is in predictions.services:
 * `race_predictions_refresh(race_id, trigger)` — one race's predictions
   (`services.refresh.race_predictions_refresh`): queued by `race_predictions_refresh_enqueue` after a
   session's results are in (trigger "post_qualifying" once the grid is known, "sprint", else
-  "practice"), and by `services.refresh.upcoming_predictions_refresh_enqueue(reason=...)` for every
+  "practice"), by the daily and weekly jobs' post-qualifying fallback for a race the live job left
+  without that set (`services.refresh.post_qualifying_refresh_catch_up`), and by
+  `services.refresh.upcoming_predictions_refresh_enqueue(reason=...)` for every
   upcoming race after staff change the active model or a retrain (the reason is the trigger: any
   trigger other than "post_qualifying" refreshes every stage available). The arguments travel
   positionally, so messages queued before the second was renamed from `stage` still run;

@@ -61,14 +61,16 @@ def job_specs() -> tuple[JobSpec, ...]:
             name="daily_results_sync",
             task="ingestion.tasks.daily_results_sync",
             description="Incremental Jolpica results + standings sync, then the post-race step "
-            "(score, retrain, refresh predictions, invalidate caches) for newly completed races",
+            "(score, retrain, refresh predictions, invalidate caches) for newly completed races, and "
+            "the post-qualifying predictions the live job did not make",
             crontab={"minute": "0", "hour": "6"},
         ),
         JobSpec(
             name="weekly_full_sync",
             task="ingestion.tasks.weekly_full_sync",
-            description="Full current-season sync, model evaluation report, pruning of old job runs, "
-            "expired live snapshots and old model artifacts",
+            description="Full current-season sync, the post-qualifying predictions the live job did "
+            "not make, model evaluation report, pruning of old job runs, expired live snapshots and "
+            "old model artifacts",
             crontab={"minute": "0", "hour": "2", "day_of_week": "0"},
         ),
         JobSpec(
@@ -787,7 +789,8 @@ def job_daily_results(
     """06:00 UTC: incremental results + standings, observed weather of the completed races that lack
     it, then one post-race step for the newly completed races plus any whose step is still pending
     (an earlier run stopped after committing their results); with no race due, the retrain /
-    refresh a step stopped after scoring left undone (`post_race_follow_up`).
+    refresh a step stopped after scoring left undone (`post_race_follow_up`); last, the
+    post-qualifying set the live job did not make (`_post_qualifying_step`).
 
     When another Jolpica sync holds the lock, the other steps still run (OpenF1 sessions, weather and
     the post-race step of the races already pending) and `JolpicaStepLocked` is raised at the end.
@@ -822,17 +825,30 @@ def job_daily_results(
         # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
         # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
         counts["post_race"] = post_race_follow_up(as_of=now)
+    _post_qualifying_step(counts, now=now, changed=changed)
     if locked:
         raise JolpicaStepLocked(job="daily_results_sync", counts=counts, cause=counts["jolpica"]["error"])
     return counts
+
+
+def _post_qualifying_step(counts: dict, *, now: datetime, changed: list[str] | None) -> None:
+    """The post-qualifying set the live job did not make (OpenF1 down or late over qualifying):
+    queued for the races not started whose qualifying is stored — on a race day this job's sync has
+    just brought it — and that have none since qualifying, or whose rows the sync changed
+    (`post_qualifying_refresh_catch_up`; {} when none is due). After the post-race step, whose
+    refresh of the upcoming races may have made the set already."""
+    from predictions.services.refresh import post_qualifying_refresh_catch_up
+
+    counts["post_qualifying"] = post_qualifying_refresh_catch_up(now=now, changed_race_ids=changed or [])
 
 
 def job_weekly_full(
     *, now: datetime | None = None, jolpica_only: bool = False, lock_wait: float = 0.0
 ) -> dict:
     """Sunday 02:00 UTC: full current-season sync, observed weather of the completed races still
-    without it, model evaluation report, maintenance (old job runs, live snapshots, model artifacts
-    beyond MODEL_ARTIFACTS_KEEP).
+    without it, the post-qualifying set the live job did not make (`_post_qualifying_step`), model
+    evaluation report, maintenance (old job runs, live snapshots, model artifacts beyond
+    MODEL_ARTIFACTS_KEEP).
 
     When another Jolpica sync holds the lock, the other steps still run and `JolpicaStepLocked` is
     raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone. `lock_wait`
@@ -850,11 +866,15 @@ def job_weekly_full(
     if jolpica_only:
         if changed is None:
             raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
+        _post_qualifying_step(counts, now=now, changed=changed)
         return counts
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     # every completed race of the catch-up window still without observed weather (the daily job
     # asks only the recent ones): a feed filled in late, or an outage longer than the daily window
     _weather_observed_step(counts, season=season, races=races_weather_missing(now=now), now=now)
+    # Sunday 02:00 is before the start of the races the daily job cannot help (a race at 04:00 or
+    # 05:00 UTC: Australia, Japan, Las Vegas), and the full sync has just read their qualifying.
+    _post_qualifying_step(counts, now=now, changed=changed)
     counts["maintenance"] = {
         **job_runs_prune(now=now),
         **live_snapshots_prune(now=now),

@@ -225,6 +225,18 @@ def _session_start(session) -> dt.datetime | None:
     return dt.datetime.combine(session.date, clock, tzinfo=dt.UTC)
 
 
+def _qualifying_begun(payload: RacePayload, now: dt.datetime) -> bool:
+    """Whether the race's qualifying had begun by `now` (its start, or its date without a time). The
+    incremental sync asks for such a race before its date: a race whose UTC date is the day after
+    its qualifying (Las Vegas: qualifying Saturday 04:00 UTC, the race Sunday 04:00 UTC) would
+    otherwise get its qualifying only once it had started, too late for a post-qualifying set."""
+    session = payload.Qualifying
+    if session is None:
+        return False
+    start = _session_start(session)
+    return start <= now if start is not None else session.date <= now.date()
+
+
 def race_row(payload: RacePayload, *, circuit_pk: int) -> dict:
     """One calendar entry -> Race row (as the dump loader maps races.csv)."""
     season = int(payload.season)
@@ -556,12 +568,20 @@ class JolpicaSync:
         rounds = sorted(r for r in calendar if self.rounds is None or r in self.rounds)
         if not self.incremental:
             return rounds
-        today = timezone.now().date()
+        now = timezone.now()
         with_results = set(
             RaceResult.objects.filter(race__season_id=season).values_list("race__round", flat=True).distinct()
         )
         latest = max(with_results) if with_results else None
-        return [r for r in rounds if r == latest or (r not in with_results and calendar[r][2].date <= today)]
+        return [
+            r
+            for r in rounds
+            if r == latest
+            or (
+                r not in with_results
+                and (calendar[r][2].date <= now.date() or _qualifying_begun(calendar[r][2], now))
+            )
+        ]
 
     def _rounds_of_races(self, season: int, calendar: dict) -> set[int]:
         """The races asked for by identity (`race_ids=`), at their rounds once this run's calendar

@@ -14,7 +14,11 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   (retried at most every RESULTS_RETRY until published, for up to RESULTS_GIVE_UP), and that race's
   predictions are refreshed (after qualifying: the post-qualifying stage, the grid being known). A
   classification failing the shared validation is not written: the tick's counts carry its
-  `rejected` message (race, session, field), the other sessions go on, and it is tried again later.
+  `rejected` message (race, session, field), the other sessions go on, and it is tried again later;
+* a qualifying classification OpenF1 has not given QUALIFYING_JOLPICA_AFTER after the session (down,
+  or late) is asked of Jolpica for that race alone, on the same retries, until the race starts: the
+  post-qualifying set is then made before the race all the same (the daily and weekly jobs catch
+  up on what this misses, `post_qualifying_refresh_catch_up`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ LIVE_END_GRACE = timedelta(minutes=20)  # red flags and overruns
 RESULTS_DELAY = timedelta(minutes=5)
 RESULTS_RETRY = timedelta(minutes=10)
 RESULTS_GIVE_UP = timedelta(days=2)
+# OpenF1 publishes a classification minutes after the session, Jolpica within the hour or a few: a
+# qualifying OpenF1 has not given by then is asked of Jolpica (2 requests a retry, until the start).
+QUALIFYING_JOLPICA_AFTER = timedelta(minutes=30)
 
 
 def live_session_current(*, now: datetime) -> OpenF1Session | None:
@@ -248,6 +255,41 @@ def _sprint_from_jolpica(*, session: OpenF1Session, now: datetime) -> dict:
     return {"rows": rows, "source": "jolpica", "changed": race.slug in summary.changed_race_ids}
 
 
+def _qualifying_from_jolpica_due(*, session: OpenF1Session, now: datetime) -> bool:
+    """A qualifying session OpenF1 has had QUALIFYING_JOLPICA_AFTER to classify, of a race not started
+    by `now` (after the start a post-qualifying set would be no pre-race prediction, and the daily
+    sync brings the classification anyway)."""
+    from predictions.services.post_race import race_pre_race_cutoff
+
+    if session.session_type != SessionType.QUALIFYING or now < session.date_end + QUALIFYING_JOLPICA_AFTER:
+        return False
+    return race_pre_race_cutoff(race=session.race) > now
+
+
+def _qualifying_from_jolpica(*, session: OpenF1Session, now: datetime) -> dict:
+    """The race's qualifying classification from Jolpica (that race alone: the calendar and its
+    round's qualifying, two requests). `rows`: how many Jolpica gave (0: not published yet, rejected
+    — `errors` — or not asked: the sync lock held by another sync, `skipped`); with rows the session
+    counts as ingested, as after OpenF1's."""
+    from ingestion.services.jolpica_sync import SyncAlreadyRunning, jolpica_sync
+
+    race = session.race
+    try:
+        summary = jolpica_sync(seasons=[race.season_id], race_ids=[race.pk], only="qualifying", resume=False)
+    except SyncAlreadyRunning as exc:  # the daily sync, a staff resync: asked again on a later tick
+        return {"rows": 0, "skipped": str(exc)[:300]}
+    except SourceError as exc:
+        return {"rows": 0, "error": str(exc)[:300]}
+    counts = summary.counts.get("qualifying")
+    rows = counts.created + counts.updated + counts.unchanged if counts is not None else 0
+    out: dict = {"rows": rows, "requests": summary.requests_made}
+    if summary.errors:
+        out["errors"] = [e.get("message", "") for e in summary.errors[:5]]
+    if rows:
+        OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
+    return out
+
+
 def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
     try:
         if session.session_type == SessionType.SPRINT:
@@ -256,7 +298,13 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
             result = openf1_session_results_ingest(session=session, client=OpenF1Client(), now=now)
     except SourceError as exc:  # try again on a later tick
         OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
-        return {"error": str(exc)[:300]}
+        result = {"error": str(exc)[:300]}
+    if not result.get("rows") and _qualifying_from_jolpica_due(session=session, now=now):
+        # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set only
+        fallback = _qualifying_from_jolpica(session=session, now=now)
+        result["jolpica"] = fallback
+        if fallback["rows"]:
+            result.update(rows=fallback["rows"], source="jolpica")
     if result.get("rows"):
         stage = {SessionType.QUALIFYING: "post_qualifying", SessionType.SPRINT: "sprint"}.get(
             session.session_type, "practice"

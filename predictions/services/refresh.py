@@ -1,6 +1,7 @@
 """Refreshing predictions after the data or the model changed: one race's (after a session's
-results are in), every upcoming race's (after staff activate another version or a retrain), and the
-admin's "Retrain models" job (train, activate, refresh the upcoming races).
+results are in; the scheduled jobs' post-qualifying fallback when the live job did not make that
+set), every upcoming race's (after staff activate another version or a retrain), and the admin's
+"Retrain models" job (train, activate, refresh the upcoming races).
 
 The Celery tasks in `predictions.tasks` only take ids, call these and own their retries.
 """
@@ -8,7 +9,9 @@ The Celery tasks in `predictions.tasks` only take ids, call these and own their 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,37 @@ def race_predictions_refresh(*, race_id: int, trigger: str) -> dict:
         "predictions": len(created),
         "unchanged": list(created.unchanged),  # kept: same model and inputs as the current set
     }
+
+
+def post_qualifying_refresh_catch_up(*, now: datetime, changed_race_ids: Sequence[str] = ()) -> dict:
+    """The post-qualifying set the live job did not make (OpenF1 down or late over qualifying, the
+    refresh it queued lost): queue `race_predictions_refresh(trigger="post_qualifying")` — the live
+    job's refresh: its per-race lock, its JobRun `predictions_refresh:<race pk>`, sent once the
+    caller's transaction commits — for each race `race_list_post_qualifying_due` finds as of `now`
+    (not started, qualifying stored, no post-qualifying set since qualifying, or its rows changed by
+    the caller's sync: `changed_race_ids`). A race that cannot get a live post-qualifying
+    prediction now (`race_live_prediction_check`: started meanwhile, no history, off the calendar)
+    is not queued; the refresh would refuse it too.
+
+    Returns {} when nothing is due, else `queued` (race id -> why) and/or `not_queued` (race id ->
+    the refusal). Run again with nothing changed it queues nothing: the race has its set now."""
+    from predictions.selectors import race_list_post_qualifying_due
+    from predictions.services.predicting import PredictionInputError, race_live_prediction_check
+    from predictions.tasks import race_predictions_refresh_enqueue
+
+    queued: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for race, why in race_list_post_qualifying_due(as_of=now, changed_race_ids=changed_race_ids):
+        try:
+            race_live_prediction_check(race=race, stage="post")
+        except PredictionInputError as exc:
+            refused[race.slug] = str(exc)[:300]
+            continue
+        race_predictions_refresh_enqueue(race_id=race.pk, trigger="post_qualifying")
+        queued[race.slug] = why
+    if queued:
+        logger.info("post-qualifying refresh queued by the fallback", extra={"races": queued})
+    return {**({"queued": queued} if queued else {}), **({"not_queued": refused} if refused else {})}
 
 
 @dataclass(frozen=True)

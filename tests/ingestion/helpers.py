@@ -6,6 +6,8 @@
   serving that copy (2019 and 2020 with a race inserted, 2021 round 3 without results).
 - Jobs: `accuracy_marker` and `fake_post_race` (a stand-in post-race step), `jolpica_lock_held` (the
   Jolpica sync lock held by another database connection).
+- A race weekend between qualifying and the race: `race_weekend_data` (a copy of the offline data as
+  upstream stood then, for `start_mirror`) and `race_weekend_state` (the database as it stood then).
 
 `fast_http` and `clean_breakers` are autouse fixtures: they apply to the tests of a module or conftest
 that imports them (tests/ingestion/services/conftest.py, so every test there, and a few modules
@@ -170,3 +172,53 @@ def jolpica_lock_held():
             yield other.info.backend_pid
         finally:
             other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+
+
+# --- a race weekend between qualifying and the race ---------------------------------------------
+# Tables upstream fills only once a race is run (their rows of that race and of the later rounds go).
+_RUN_TABLES = ("results", "pit_stops", "driver_standings", "constructor_standings", "constructor_results")
+# Tables of the weekend's sessions before the race (the later rounds' rows go).
+_WEEKEND_TABLES = ("qualifying", "sprint_results", "practice")
+
+
+def race_weekend_data(directory, *, season: int, round_: int):
+    """A copy of the offline data (Ergast tables and OpenF1 directory) in `directory` as upstream
+    stood after `season` round `round_`'s qualifying and before its race: that race has its
+    practice, qualifying and sprint but no result, pit stops or standings; the season's later rounds
+    have nothing. Returns the directory, for `start_mirror(directory)`."""
+    shutil.copytree(ERGAST_DUMP_DIR, directory / "ergast")
+    shutil.copytree(ERGAST_DUMP_DIR.parent / "openf1", directory / "openf1")
+    _, races = csv_read(directory / "ergast" / "races.csv")
+    rounds = {r["raceId"]: int(r["round"]) for r in races if r["year"] == str(season)}
+    for table, first in [*((t, round_) for t in _RUN_TABLES), *((t, round_ + 1) for t in _WEEKEND_TABLES)]:
+        path = directory / "ergast" / f"{table}.csv"
+        fields, rows = csv_read(path)
+        csv_write(path, fields, [r for r in rows if rounds.get(r["raceId"], 0) < first])
+    return directory
+
+
+def race_weekend_state(*, season: int, round_: int, qualifying: bool) -> Race:
+    """The database as it stood between `season` round `round_`'s qualifying and its race (what
+    `race_weekend_data` serves): no result, pit stops or standings of that race nor anything of the
+    later rounds; its qualifying stored (`qualifying`: the live job ingested it) or not (OpenF1 was
+    down or late). Returns the race."""
+    from ingestion.models import (
+        DriverStanding,
+        PitStop,
+        PracticeResult,
+        QualifyingResult,
+        Race,
+        RaceResult,
+        SprintResult,
+        TeamStanding,
+    )
+
+    race = Race.objects.get(season_id=season, round=round_)
+    run = Race.objects.filter(season_id=season, round__gte=round_)
+    later = run.exclude(pk=race.pk)
+    for model in (RaceResult, PitStop, DriverStanding, TeamStanding):
+        model.objects.filter(race__in=run).delete()
+    for model in (SprintResult, PracticeResult):
+        model.objects.filter(race__in=later).delete()
+    QualifyingResult.objects.filter(race__in=later if qualifying else run).delete()
+    return race

@@ -159,6 +159,63 @@ def test_after_a_sprint_its_classification_is_fetched_from_jolpica(
     assert sprint.results_ingested_at is not None
 
 
+def _qualifying_awaited(race) -> OpenF1Session:
+    """The race's qualifying session ended with nothing ingested (the classification not stored)."""
+    quali = OpenF1Session.objects.get(race=race, session_type=SessionType.QUALIFYING)
+    QualifyingResult.objects.filter(race=race).delete()
+    OpenF1Session.objects.filter(pk=quali.pk).update(results_ingested_at=None, results_attempted_at=None)
+    return quali
+
+
+@pytest.mark.django_db
+def test_openf1_down_after_qualifying_the_classification_comes_from_jolpica_before_the_race(
+    mirror, china, django_capture_on_commit_callbacks
+):
+    quali = _qualifying_awaited(china)
+    mirror.set_faults({"prefix": "/v1/", "status": 503})
+
+    # The first try, once the session is no longer live: OpenF1 only (it usually publishes in minutes).
+    first = live_timing_tick(now=quali.date_end + timedelta(minutes=25))
+    assert (
+        "error" in first["results"][quali.session_key]
+        and "jolpica" not in first["results"][quali.session_key]
+    )
+    assert not any(p.startswith("/ergast/") for p in mirror.requests()["paths"])
+
+    # The retry 10 min later, 35 min after the session: still down, so Jolpica's classification.
+    mirror.reset_requests()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        result = live_timing_tick(now=quali.date_end + timedelta(minutes=35))
+    outcome = result["results"][quali.session_key]
+    assert (
+        outcome["source"] == "jolpica"
+        and outcome["rows"] == 20 == QualifyingResult.objects.filter(race=china).count()
+    )
+    assert outcome["predictions_refresh"] == "post_qualifying"
+    assert callbacks  # the post-qualifying refresh is queued for after the commit
+    ergast = {p: n for p, n in mirror.requests()["paths"].items() if p.startswith("/ergast/")}
+    assert ergast == {"/ergast/f1/2024/races.json": 1, f"/ergast/f1/2024/{china.round}/qualifying.json": 1}
+    quali.refresh_from_db()
+    assert quali.results_ingested_at is not None  # not asked again
+    assert live_timing_tick(now=quali.date_end + timedelta(minutes=50)) == {
+        "skipped": "no session in progress"
+    }
+
+
+@pytest.mark.django_db
+def test_after_the_race_start_jolpica_is_not_asked_for_the_qualifying(mirror, china):
+    """A post-qualifying set made after the start would be no pre-race prediction; the daily sync
+    brings the classification with the results."""
+    quali = _qualifying_awaited(china)
+    mirror.set_faults({"prefix": "/v1/", "status": 503})
+
+    result = live_timing_tick(now=china.start + timedelta(hours=3))  # no other session then
+
+    assert "jolpica" not in result["results"][quali.session_key]
+    assert not any(p.startswith("/ergast/") for p in mirror.requests()["paths"])
+    assert not QualifyingResult.objects.filter(race=china).exists()
+
+
 # ---------------------------------------------------------------- the beat task: idle ticks leave no row
 @pytest.fixture
 def live_lock_free():
