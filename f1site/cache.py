@@ -783,19 +783,34 @@ def _entity_keys(drivers: Iterable[str], teams: Iterable[str]) -> tuple[list[str
 
 
 def race_entities(race_pks: Iterable[int]) -> tuple[set[str], set[str]]:
-    """The refs of the drivers and teams classified (results or qualifying) in these races."""
-    from ingestion.models import QualifyingResult, RaceResult
+    """The refs of the drivers and teams whose analytics these races feed: every row of theirs that
+    the analytics read — results, qualifying, sprint, pit stops, and the standings after them (a
+    driver replaced mid-season keeps a standing after every later round, and his championship trend
+    shows it). Two queries (a UNION each for drivers and teams).
+
+    Rows read as they are now: a row deleted or moved to another driver is not found here, so
+    `_on_race_row_saved` clears the row's own driver and team itself."""
+    from ingestion.models import (
+        DriverStanding,
+        PitStop,
+        QualifyingResult,
+        RaceResult,
+        SprintResult,
+        TeamStanding,
+    )
 
     race_pks = list(race_pks)
     if not race_pks:
         return set(), set()
-    drivers, teams = set(), set()
-    for model in (RaceResult, QualifyingResult):
-        for driver, team in model.objects.filter(race_id__in=race_pks).values_list(
-            "driver__ref", "team__ref"
-        ):
-            drivers.add(driver)
-            teams.add(team)
+
+    def refs(models: tuple, column: str) -> set[str]:
+        first, *rest = (
+            m.objects.filter(race_id__in=race_pks).order_by().values_list(column, flat=True) for m in models
+        )
+        return set(first.union(*rest))
+
+    drivers = refs((RaceResult, QualifyingResult, SprintResult, PitStop, DriverStanding), "driver__ref")
+    teams = refs((RaceResult, QualifyingResult, SprintResult, TeamStanding), "team__ref")
     return drivers, teams
 
 
@@ -889,21 +904,66 @@ def _on_models_changed(sender, **kwargs) -> None:
     cache_invalidate_models()
 
 
-def _on_race_row_saved(sender, instance, **kwargs) -> None:
-    """A manual (admin) correction of one row: clear that race's keys once the transaction commits."""
+def _race_row_refs(instance) -> tuple[int | None, int | None, int | None]:
+    """(race_id, driver_id, team_id) of a race row; None where the model has no such column
+    (a pit stop or a driver's standing has no team, the weather rows neither)."""
+    return tuple(getattr(instance, f"{name}_id", None) for name in ("race", "driver", "team"))
+
+
+def _on_race_row_pre_save(sender, instance, raw=False, **kwargs) -> None:
+    """Remember the race, driver and team an existing row held before this save: the admin's change
+    form edits them, and the race's entities read after the save (race_entities) name the new ones
+    only — the driver a row was taken from would keep its analytics for CACHE_TTL_STATIC."""
+    if raw or instance.pk is None:
+        return
+    columns = [f"{name}_id" for name in ("race", "driver", "team") if hasattr(instance, f"{name}_id")]
+    instance._f1cache_refs_before = sender.objects.filter(pk=instance.pk).values(*columns).first()
+
+
+def _from_a_race_delete(origin) -> bool:
+    from django.db.models import QuerySet
+
+    from ingestion.models import Race
+
+    return isinstance(origin, Race) or (isinstance(origin, QuerySet) and origin.model is Race)
+
+
+def _on_race_row_saved(sender, instance, origin=None, **kwargs) -> None:
+    """A manual (admin) correction of one row, or one row of a queryset delete (which sends these
+    signals row by row): clear the row's race — and the one it left — once the transaction commits,
+    plus the row's own driver and team, before and after the change.
+
+    The race's keys and its entities go through races_changed (`race_entities`), which reads the
+    race's rows *after* the commit: a deleted row's driver (his only row of that race) or the driver
+    a row was moved away from is not among them, so they are cleared here by the ids the row carried
+    (QA: a deleted result left its driver's analytics stale for up to 7 days). A row deleted with its
+    race (`origin`: a Race or a Race queryset) is left to `_on_race_deleted`, which read every
+    entity of the race before the delete."""
     from django.db import transaction
 
-    race_id = getattr(instance, "race_id", None)
-    if race_id is None:
+    if _from_a_race_delete(origin):
+        return
+    before = getattr(instance, "_f1cache_refs_before", None) or {}
+    instance._f1cache_refs_before = None
+    race_id, driver_id, team_id = _race_row_refs(instance)
+    race_ids = {race_id, before.get("race_id")} - {None}
+    driver_ids = {driver_id, before.get("driver_id")} - {None}
+    team_ids = {team_id, before.get("team_id")} - {None}
+    if not race_ids:
         return
 
     def _clear() -> None:
-        from ingestion.models import Race
+        from ingestion.models import Driver, Race, Team
         from ingestion.signals import races_changed_send
 
-        slug = Race.objects.filter(pk=race_id).values_list("slug", flat=True).first()
-        if slug:  # as a sync would: the API keys here, the dashboard pages in analytics' receiver
-            races_changed_send(sender=sender, race_ids=[slug])
+        drivers = Driver.objects.filter(pk__in=driver_ids).values_list("ref", flat=True) if driver_ids else []
+        teams = Team.objects.filter(pk__in=team_ids).values_list("ref", flat=True) if team_ids else []
+        keys, families = _entity_keys(drivers, teams)
+        if keys:  # through cache_invalidate: kept in the outbox and replayed if Redis refuses it
+            cache_invalidate(keys=keys, families=families)
+        slugs = list(Race.objects.filter(pk__in=race_ids).values_list("slug", flat=True))
+        if slugs:  # as a sync would: the API keys here, the dashboard pages in analytics' receiver
+            races_changed_send(sender=sender, race_ids=slugs)
 
     transaction.on_commit(_clear)
 
@@ -1037,6 +1097,9 @@ def connect_invalidation_signals() -> None:
         m.WeatherForecast,
         m.PitStop,
     ):
+        pre_save.connect(
+            _on_race_row_pre_save, sender=model, dispatch_uid=f"f1cache-{model.__name__}-pre-save"
+        )
         post_save.connect(_on_race_row_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-save")
         post_delete.connect(_on_race_row_saved, sender=model, dispatch_uid=f"f1cache-{model.__name__}-del")
     pre_save.connect(_on_race_pre_save, sender=m.Race, dispatch_uid="f1cache-race-pre-save")

@@ -478,18 +478,35 @@ def _no_standings_after_round(season: int, round_number: int) -> str:
     return f"No standings after round {round_number} of {season} yet: {done}"
 
 
-def _season_aggregates(rows: list[dict], sprint: dict[int, float]) -> list[dict]:
-    """Per-season totals from race-result rows ({season, race, position, grid, points}).
+# 1950s shared drives: one car driven in turn by two or three drivers has one classification and a
+# result row per driver (1957 British GP: Brooks and Moss, both position 1, both grid 3), the driver
+# who started it listed first (shared_car_index 0). The records count such a car once for its team —
+# one race won, one car on the podium, one race started from pole — and its win or podium once for
+# each of its drivers, while a pole is only the starter's (Brooks took over Moss's pole car at that
+# race: Brooks' published 3 poles, not 4; Farina 5, Castellotti 1). A classified position is one car,
+# so the cars on the podium are the (race, position) pairs: a team's shared car once, a driver's rows
+# (one position per car he drove; Farina was 2nd and 3rd at the 1955 Argentine GP in two cars). Counted
+# per row, Vanwall 1957 had 4 wins for 3 races won.
+def _starter_only(entity: dict) -> bool:
+    """A driver's pole is the car he started; a team's is any of its cars'."""
+    return "driver" in entity
+
+
+def _season_aggregates(rows: list[dict], sprint: dict[int, float], *, starter_poles: bool) -> list[dict]:
+    """Per-season totals from race-result rows ({season, race, position, grid, points,
+    shared_car_index}).
 
     `races` counts distinct races, `entries` the result rows: a team enters two cars per race and
-    a 1950s driver could share more than one car, so the two differ; wins, podiums, points and the
-    classified counts are per entry. `points` are the points scored: the Grand Prix's
-    (`race_points`) plus the sprints' (`sprint_points`, from `sprint`: season -> sum of the sprint
-    results' points) — the standings' figure wherever every result counted (not with the drivers'
-    dropped scores until 1990, nor the constructors' best-car rules before 1979). `poles` are the
-    starts from pole position (grid 1): every season has a grid, while qualifying classifications
-    start in 1994 with gaps (1997: rounds 1-10) — counting qualifying P1 gave Senna 1988 no pole —
-    and in 2021 a sprint set the Grand Prix grid (pole went to the sprint's winner)."""
+    a 1950s driver could share more than one car, so the two differ; `points`, the classified counts
+    and the averages are per entry. `wins` are races won and `podiums` cars on the podium, `poles`
+    races started from pole position (grid 1) — with `starter_poles` (a driver) only in the car he
+    started: see the comment above. `points` are the points scored: the Grand Prix's
+    (`race_points`, a shared car's split between its drivers) plus the sprints' (`sprint_points`,
+    from `sprint`: season -> sum of the sprint results' points) — the standings' figure wherever
+    every result counted (not with the drivers' dropped scores until 1990, nor the constructors'
+    best-car rules before 1979). Poles come from the grid: every season has one, while qualifying
+    classifications start in 1994 with gaps (1997: rounds 1-10) — counting qualifying P1 gave Senna
+    1988 no pole — and in 2021 a sprint set the Grand Prix grid (pole went to the sprint's winner)."""
     seasons: dict[int, dict] = {}
     for r in rows:
         s = seasons.setdefault(
@@ -509,6 +526,9 @@ def _season_aggregates(rows: list[dict], sprint: dict[int, float]) -> list[dict]
                 "_finish": [],
                 "_grid": [],
                 "_races": set(),
+                "_wins": set(),
+                "_podiums": set(),
+                "_poles": set(),
             },
         )
         s["entries"] += 1
@@ -517,20 +537,24 @@ def _season_aggregates(rows: list[dict], sprint: dict[int, float]) -> list[dict]
         if r["position"] is not None:
             s["classified"] += 1
             s["_finish"].append(r["position"])
-            s["wins"] += r["position"] == 1
-            s["podiums"] += r["position"] <= 3
+            if r["position"] == 1:
+                s["_wins"].add(r["race"])
+            if r["position"] <= 3:
+                s["_podiums"].add((r["race"], r["position"]))
         else:
             s["not_classified"] += 1
         if r["grid"]:
             s["_grid"].append(r["grid"])
-        s["poles"] += r["grid"] == 1
+        if r["grid"] == 1 and not (starter_poles and r["shared_car_index"]):
+            s["_poles"].add(r["race"])
     for season, points in sprint.items():
         if season in seasons:
             seasons[season]["sprint_points"] = float(points or 0)
     out = []
     for s in sorted(seasons.values(), key=lambda s: s["season"]):
         finish, grid = s.pop("_finish"), s.pop("_grid")
-        s["races"] = len(s.pop("_races"))
+        for key in ("races", "wins", "podiums", "poles"):
+            s[key] = len(s.pop(f"_{key}"))
         s["race_points"] = round(s["race_points"], 2)
         s["sprint_points"] = round(s["sprint_points"], 2)
         s["points"] = round(s["race_points"] + s["sprint_points"], 2)
@@ -548,14 +572,16 @@ def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
     if season is not None:
         qs = qs.filter(race__season_id=season)
         qs_sprint = qs_sprint.filter(race__season_id=season)
-    rows = list(qs.values("race", "position", "grid", "points", season=F("race__season_id")))
+    rows = list(
+        qs.values("race", "position", "grid", "points", "shared_car_index", season=F("race__season_id"))
+    )
     sprint = dict(
         qs_sprint.values("race__season_id")
         .order_by()
         .annotate(total=Sum("points"))
         .values_list("race__season_id", "total")
     )
-    return _season_aggregates(rows, sprint)
+    return _season_aggregates(rows, sprint, starter_poles=_starter_only(entity))
 
 
 def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
@@ -577,12 +603,14 @@ def _career(**entity) -> dict:
     season) plus one for the sprints' points.
 
     `races` are the races entered and `entries` the result rows (a team's cars; a 1950s driver's
-    shared cars), `podiums` result rows on the podium (each car, as constructors' podiums are
-    counted) and `points` all points scored, Grand Prix plus sprint: these are the sums of
-    analytics/{driver,team}/{id}'s `seasons`. `starts` are the races in which one of its cars took
-    the start (as the analytics' `form.starts`). `wins` and `poles` are races (won; started from grid
-    1), so a 1950s winning car shared by two drivers is one win of its team (Ferrari, 1956 Argentine
-    GP), where the per-entry season rows count two."""
+    shared cars) and `points` all points scored, Grand Prix plus sprint. `starts` are the races in
+    which one of its cars took the start (as the analytics' `form.starts`), `wins` the races won,
+    `podiums` the cars on the podium and `poles` the races started from grid 1 (a driver's: in the
+    car he started), counted as the records count a 1950s shared car (see the comment above
+    _season_aggregates): once for its team — Vanwall 9 wins, Ferrari's 1955 Argentine GP 2 podiums
+    for its two cars and six drivers —, its win or podium once for each driver. Every figure is the
+    sum of analytics/{driver,team}/{id}'s `seasons`."""
+    starter = Q(shared_car_index=0) if _starter_only(entity) else Q()
     seasons = list(
         RaceResult.objects.filter(**entity)
         .values(season=F("race__season_id"))
@@ -592,8 +620,11 @@ def _career(**entity) -> dict:
             entries=Count("pk"),
             starts=Count("race", filter=_STARTED, distinct=True),
             wins=Count("race", filter=Q(position=1), distinct=True),
-            podiums=Count("pk", filter=Q(position__lte=3)),
-            poles=Count("race", filter=Q(grid=1), distinct=True),
+            # a classified position is one car: the podium's cars are its races at P1, P2 and P3
+            podiums=Count("race", filter=Q(position=1), distinct=True)
+            + Count("race", filter=Q(position=2), distinct=True)
+            + Count("race", filter=Q(position=3), distinct=True),
+            poles=Count("race", filter=Q(grid=1) & starter, distinct=True),
             points=Sum("points"),
         )
     )

@@ -208,11 +208,16 @@ class CareerOut(serializers.Serializer):
         "excluded entry is no start)"
     )
     wins = serializers.IntegerField(
-        help_text="Races won: a 1950s winning car shared by two drivers is one win of its team"
+        help_text="Races won: a 1950s winning car shared by two drivers is one win of its team and "
+        "one of each driver"
     )
-    podiums = serializers.IntegerField(help_text="Result rows on the podium (each car of a team)")
+    podiums = serializers.IntegerField(
+        help_text="Cars on the podium (each car of a team; a 1950s shared car once for its team, "
+        "once for each of its drivers)"
+    )
     poles = serializers.IntegerField(
-        help_text="Races started from pole position (grid 1 in the race results)"
+        help_text="Races started from pole position (grid 1 in the race results); a driver's only "
+        "in the car he started, not one he took over (1950s shared cars)"
     )
     points = serializers.FloatField(
         help_text="All points scored, Grand Prix plus sprint (race_points + sprint_points): the sum of "
@@ -293,8 +298,14 @@ class SeasonAggregateOut(serializers.Serializer):
     entries = serializers.IntegerField(
         help_text="Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
     )
-    wins = serializers.IntegerField()
-    podiums = serializers.IntegerField()
+    wins = serializers.IntegerField(
+        help_text="Races won: a 1950s winning car shared by two drivers is one win of its team and "
+        "one of each driver"
+    )
+    podiums = serializers.IntegerField(
+        help_text="Cars on the podium (each car of a team; a 1950s shared car once for its team, "
+        "once for each of its drivers)"
+    )
     points = serializers.FloatField(
         help_text="Championship points scored: Grand Prix plus sprint points (race_points + sprint_points), "
         "as the standings count them"
@@ -304,8 +315,9 @@ class SeasonAggregateOut(serializers.Serializer):
     classified = serializers.IntegerField()
     not_classified = serializers.IntegerField()
     poles = serializers.IntegerField(
-        help_text="Starts from pole position (grid 1), from the race results: every season has them "
-        "(qualifying classifications start in 1994, with gaps)"
+        help_text="Races started from pole position (grid 1), from the race results: every season has "
+        "them (qualifying classifications start in 1994, with gaps); a driver's only in the car he "
+        "started, not one he took over (1950s shared cars)"
     )
     average_finish = serializers.FloatField(allow_null=True)
     average_grid = serializers.FloatField(allow_null=True)

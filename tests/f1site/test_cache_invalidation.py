@@ -380,3 +380,98 @@ def test_championship_follows_a_standings_correction(api, ergast_data, django_ca
     norris = next(d for d in after[paths[0]][1]["drivers"] if d["driver"] == "norris")
     assert norris["current_points"] == float(row.points)
     assert after[paths[0]] != before[paths[0]]
+
+
+# --- 4. a changed row's own driver and team ----------------------------------------------------------
+# QA (analytics): a row's invalidation read the race's drivers and teams (`race_entities`) after the
+# commit, so the driver or team whose only row of that race was deleted (or moved to another driver)
+# was no longer among them: its analytics kept the old figures for up to CACHE_TTL_STATIC (7 days).
+def _season_row(answer: tuple, season: int) -> dict:
+    return next(s for s in answer[1]["seasons"] if s["season"] == season)
+
+
+def test_a_result_row_deleted_in_admin_leaves_its_driver_s_analytics(
+    api, admin_client, ergast_data, django_capture_on_commit_callbacks
+):
+    from ingestion.models import QualifyingResult, RaceResult
+
+    row = RaceResult.objects.get(race__slug="1950_uk", driver__ref="farina")  # his only row there
+    assert not QualifyingResult.objects.filter(race__slug="1950_uk").exists()
+    paths = ["/api/v1/analytics/driver/farina", "/api/v1/analytics/driver/farina?season=1950"]
+    before = {path: _get(api, path) for path in paths}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/ingestion/raceresult/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content[:500]
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        was, now = _season_row(before[path], 1950), _season_row(after[path], 1950)
+        assert (now["races"], now["wins"]) == (was["races"] - 1, was["wins"] - 1), path  # he won it
+
+
+def test_a_queryset_delete_leaves_every_deleted_row_s_driver_and_team(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    """A bulk delete in code (the sync's `replace`, a shell): Alta's two cars of 1950_uk, the team's
+    and each driver's only rows of that race."""
+    from ingestion.models import RaceResult
+
+    rows = RaceResult.objects.filter(race__slug="1950_uk", team__ref="alta")
+    assert sorted(rows.values_list("driver__ref", flat=True)) == ["crossley", "kelly"]
+    paths = [
+        "/api/v1/analytics/team/alta",
+        "/api/v1/analytics/team/alta?season=1950",
+        "/api/v1/analytics/driver/kelly?season=1950",
+        "/api/v1/analytics/driver/crossley",
+    ]
+    before = {path: _get(api, path) for path in paths}
+    assert all(status == 200 for status, _ in before.values())
+    _committed(django_capture_on_commit_callbacks, rows.delete)
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        assert after[path] != before[path], path
+
+
+def test_a_result_row_moved_to_another_driver_leaves_the_first_driver_s_analytics(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    """The admin's change form edits `driver` (and `team`, `race`): the race's entities read after
+    the save name the new driver only."""
+    from ingestion.models import Driver, RaceResult
+
+    row = RaceResult.objects.get(race__slug="1950_uk", driver__ref="farina")
+    paths = ["/api/v1/analytics/driver/farina?season=1950", "/api/v1/analytics/driver/ascari?season=1950"]
+    before = {path: _get(api, path) for path in paths}
+
+    def move():
+        row.driver = Driver.objects.get(ref="ascari")  # not in that race
+        row.save()
+
+    _committed(django_capture_on_commit_callbacks, move)
+    after = _as_recomputed(api, paths)
+    assert _season_row(after[paths[0]], 1950)["races"] == _season_row(before[paths[0]], 1950)["races"] - 1
+    assert _season_row(after[paths[1]], 1950)["races"] == _season_row(before[paths[1]], 1950)["races"] + 1
+
+
+def test_a_standings_correction_reaches_a_driver_absent_from_that_race(api, ergast_data):
+    """A sync writes in bulk (no row signals) and sends races_changed: the race's entities must
+    include its standings' drivers — Doohan, replaced after round 6 of 2025, still has a standing
+    after every later round, and his championship trend shows them."""
+    from ingestion.models import DriverStanding, RaceResult
+    from ingestion.signals import races_changed_send
+
+    standing = DriverStanding.objects.get(race__slug="2025_uae", driver__ref="doohan")
+    assert not RaceResult.objects.filter(race=standing.race, driver=standing.driver).exists()
+    paths = ["/api/v1/analytics/driver/doohan", "/api/v1/analytics/driver/doohan?season=2025"]
+    for path in paths:  # cached, with the stored figure
+        assert _get(api, path)[1]["analytics"]["championship"]["per_round"][-1]["points"] == float(
+            standing.points
+        )
+    DriverStanding.objects.filter(pk=standing.pk).update(points=standing.points + 5)
+    races_changed_send(
+        sender=test_a_standings_correction_reaches_a_driver_absent_from_that_race, race_ids=["2025_uae"]
+    )
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        assert after[path][1]["analytics"]["championship"]["per_round"][-1]["points"] == float(
+            standing.points + 5
+        )

@@ -202,6 +202,29 @@ def test_replay_is_idempotent_and_a_clean_invalidation_writes_nothing(
     assert api.get(DETAIL).content == before  # the data did not change: the same answer, recomputed
 
 
+def test_a_row_deleted_while_redis_is_unreachable_reaches_its_driver_s_analytics_on_replay(
+    api, ergast_data, settings, django_capture_on_commit_callbacks
+):
+    """The deleted row's own driver (his only row of that race: the race's entities read after the
+    commit no longer name him) is cleared through the same outbox as the race's keys."""
+    paths = ["/api/v1/analytics/driver/farina", "/api/v1/analytics/driver/farina?season=1950"]
+    before = {path: api.get(path).content for path in paths}
+    with redis_unreachable(settings, "refused"):
+        row = RaceResult.objects.get(race__slug="1950_uk", driver__ref="farina")
+        with django_capture_on_commit_callbacks(execute=True):
+            row.delete()
+    breaker.reset()
+    assert {path: api.get(path).content for path in paths} == before  # stale until a trigger
+    assert CacheInvalidation.objects.exists()
+
+    assert f1cache.cache_invalidations_replay()
+    after = {path: api.get(path).content for path in paths}
+    cache.clear()
+    f1cache._local_copies.clear()
+    assert after == {path: api.get(path).content for path in paths}
+    assert all(after[path] != before[path] for path in paths)
+
+
 def test_replay_while_redis_is_still_unreachable_keeps_the_rows(settings):
     with redis_unreachable(settings, "refused"):
         assert not f1cache.cache_invalidate(families=["drivers"])

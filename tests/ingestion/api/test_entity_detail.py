@@ -20,10 +20,22 @@ _NON_STARTS = {"Did not qualify", "Did not prequalify", "107% Rule", "Withdrew",
 
 def _csv_career(key: str, entity: str) -> dict:
     """A driver's (`key` driverId) or team's (constructorId) career from results.csv and
-    sprint_results.csv, in plain Python."""
+    sprint_results.csv, in plain Python. A 1950s shared car (one race and position order, a row per
+    driver) is one podium car of its team and a podium of each driver; a driver's pole is the car
+    he started, listed first (lowest resultId)."""
     years = {r["raceId"]: int(r["year"]) for r in csv_rows("races")}
     statuses = {s["statusId"]: s["status"] for s in csv_rows("status")}
+    first_listed: dict[tuple[str, str], int] = {}
+    for r in csv_rows("results"):
+        car = (r["raceId"], r["positionOrder"])
+        first_listed[car] = min(first_listed.get(car, int(r["resultId"])), int(r["resultId"]))
     mine = [r for r in csv_rows("results") if r[key] == entity]
+    pole_rows = [
+        r
+        for r in mine
+        if r["grid"] == "1"
+        and (key != "driverId" or first_listed[(r["raceId"], r["positionOrder"])] == int(r["resultId"]))
+    ]
     started = [
         r for r in mine if statuses[r["statusId"]] not in _NON_STARTS and r["positionText"] not in "WF"
     ]
@@ -38,8 +50,9 @@ def _csv_career(key: str, entity: str) -> dict:
         "entries": len(mine),
         "starts": len({r["raceId"] for r in started}),
         "wins": len({r["raceId"] for r in mine if r["position"] == "1"}),
-        "podiums": sum(1 for r in mine if r["position"] in ("1", "2", "3")),
-        "poles": len({r["raceId"] for r in mine if r["grid"] == "1"}),
+        # a classified position is one car: a team's podium cars, a driver's podium rows
+        "podiums": len({(r["raceId"], r["position"]) for r in mine if r["position"] in ("1", "2", "3")}),
+        "poles": len({r["raceId"] for r in pole_rows}),
         "points": pytest.approx(race_points + sprint_points),
         "race_points": pytest.approx(race_points),
         "sprint_points": pytest.approx(sprint_points),
@@ -119,9 +132,9 @@ def test_a_driver_page_follows_to_analytics_seasons_and_races(api, ergast_data):
 @pytest.mark.parametrize(
     ("ref", "published"),
     [
-        # Published: Vanwall 9 wins and 7 poles; its 1957 British GP winner was a car shared by
-        # Brooks and Moss (two result rows with position 1): one race won, not two.
-        ("vanwall", {"wins": 9, "poles": 7, "races": 29}),
+        # Published: Vanwall 9 wins, 7 poles, 13 podiums; its 1957 British GP winner was a car
+        # shared by Brooks and Moss (two result rows with position 1): one race won, not two.
+        ("vanwall", {"wins": 9, "poles": 7, "podiums": 13, "races": 29}),
         # Alfa Romeo's 10 wins (1950-51, incl. the 1951 French GP's shared winning car).
         ("alfa", {"wins": 10}),
         ("ferrari", {"first_season": 1950}),
@@ -159,8 +172,8 @@ def test_a_shared_winning_car_is_one_win_of_its_team_and_one_of_each_driver(api,
     assert sorted(refs[r["driverId"]] for r in winners) == ["brooks", "moss"]
     vanwall = api.get("/api/v1/teams/vanwall").json()["career"]
     (season,) = api.get("/api/v1/analytics/team/vanwall", {"season": 1957}).json()["seasons"]
-    # 1957: British, Pescara and Italian GPs won; the analytics' per-entry season row counts 4
-    assert season["wins"] == 4 and vanwall["wins"] == 9
+    # 1957: British, Pescara and Italian GPs won (the season row counted 4, one per row)
+    assert season["wins"] == 3 and vanwall["wins"] == 9
     for ref in ("brooks", "moss"):
         driver_id = next(d for d, r in refs.items() if r == ref)
         assert (
