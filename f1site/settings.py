@@ -184,7 +184,8 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # strategy rows' `race`): a cached analytics answer without them would break the schema.
 # 9: the analytics' `driver` / `team` objects carry `id` beside `ref` (the analytics dicts are cached
 # apart from the API body, under f1:analytics:…, for CACHE_TTL_STANDINGS); the pages' chart
-# labels in rows of their own and the end-of-season home page.
+# labels in rows of their own and the end-of-season home page; the home page as of a clock links
+# its races with `?as_of=` (reworded notice), and the race page and its "Why?" read `as_of`.
 CACHE_FORMAT = 9
 if REDIS_URL:
     CACHES = {
