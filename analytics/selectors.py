@@ -379,9 +379,13 @@ def race_weather_get(*, race: Race) -> RaceWeather | None:
     return RaceWeather.objects.filter(race=race).first()
 
 
-def race_forecast_get(*, race: Race):
-    """The latest race-session forecast fetched for `race`, or None."""
-    return race.forecasts.filter(session="race").order_by("-fetched_at", "valid_at").first()
+def race_forecast_get(*, race: Race, as_of: datetime | None = None):
+    """The latest race-session forecast fetched for `race`, or None. `as_of`: a past clock — the
+    latest issued (`fetched_at`) before it, as `race_forecasts_map` reads it for the home cards."""
+    forecasts = race.forecasts.filter(session="race")
+    if as_of is not None:
+        forecasts = forecasts.filter(fetched_at__lt=as_of)
+    return forecasts.order_by("-fetched_at", "valid_at").first()
 
 
 def race_forecasts_map(*, races: list[Race], as_of: datetime | None = None) -> dict[int, object]:

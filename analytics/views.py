@@ -37,7 +37,7 @@ from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
-from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
+from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read, sessions_known
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
 from predictions.models import PredictionStage
@@ -271,8 +271,8 @@ def _scored_stage(stages: dict, accuracy: dict) -> str:
 
 def _as_of_param(request: HttpRequest):
     """Optional `?as_of=YYYY-MM-DD` (00:00 UTC that day, as `predict --as-of` reads it) or an ISO
-    date-time: the home page as it looked then (404 if malformed, repeated or empty, or if that
-    moment is still to come: there is no page as of then yet)."""
+    date-time: the home page, a race page and its "Why?" as they looked then (404 if malformed,
+    repeated or empty, or if that moment is still to come: there is no page as of then yet)."""
     try:
         return clock_param_read(values=request.GET.getlist("as_of"))
     except (ClockParamMalformed, ClockInFuture) as exc:
@@ -336,18 +336,26 @@ def _schedule(race: Race) -> list[tuple[str, object]]:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC")
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("as_of",))
 def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
+    as_of = _as_of_param(request)
     race = _race(race_id)
-    results = selectors.race_results_list(race=race)
+    # With ?as_of (a link from the home page as of that clock) the race as it stood then: its status
+    # by the clock, the results once it had started (with the status: the race lists' rule),
+    # sprint and qualifying rows once those sessions had begun (`features.clock`'s rule), only the
+    # sets made and accuracy scored by then, the forecast issued before it, and no live panel. A
+    # session not yet begun costs no query.
+    known = sessions_known(race=race, clock=as_of)
+    race_state = engine.race_status(race=race, as_of=as_of)
+    ran = as_of is None or engine.race_started(race=race, as_of=as_of)
+    results = selectors.race_results_list(race=race) if ran else []
     # A completed race shows the set its accuracy scored (else the pre-race one), so the MAE, the
     # chart and the tables describe the same prediction.
-    shown = engine.prediction_sets_shown(races=[race])[race.pk]
+    shown = engine.prediction_sets_shown(races=[race], as_of=as_of)[race.pk]
     scored_stage = _scored_stage(shown["predictions"], shown["accuracy"])
     accuracy = shown["accuracy"].get(scored_stage)
-    race_state = engine.race_status(race=race)
     status = _STATUS_LABELS.get(race_state)
-    live = _live_status(race)
+    live = _live_status(race) if as_of is None else None  # live timing is now, not then
     stages = _prediction_stages(shown["predictions"])
     # When the scored set was made (the home card says it too): its first row, already loaded for
     # the stage's own label, so no extra query.
@@ -364,20 +372,21 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         chart_stage = next((s for s in stages if s["stage"] == scored_stage), stages[-1])
         chart = _predicted_vs_actual_chart(race, chart_stage, results)
     context = {
+        "as_of": as_of,
         "race": race,
         "schedule": _schedule(race),
         "results": results,
-        "sprint": selectors.race_sprint_list(race=race),
-        "qualifying": selectors.race_qualifying_list(race=race),
-        "weather": selectors.race_weather_get(race=race),
-        "forecast": selectors.race_forecast_get(race=race),
+        "sprint": selectors.race_sprint_list(race=race) if "sprint" in known else [],
+        "qualifying": selectors.race_qualifying_list(race=race) if "qualifying" in known else [],
+        "weather": selectors.race_weather_get(race=race) if ran else None,  # observed during it
+        "forecast": selectors.race_forecast_get(race=race, as_of=as_of),
         "stages": stages,
         "accuracy": accuracy,
         "scored_made": scored_made,
         "status": status,
         "race_state": race_state,  # completed / awaiting_results / scheduled / removed_upstream
         "live": live,
-        "weekend_now": _weekend_now(race),
+        "weekend_now": as_of is None and _weekend_now(race),
         "chart": chart,
     }
     return render(request, "analytics/race.html", context)
@@ -464,16 +473,20 @@ def _predicted_vs_actual_chart(race: Race, stage: dict, results) -> object:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC", reads=("stage",))
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("stage", "as_of"))
 def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpResponse:
+    as_of = _as_of_param(request)  # the race page's clock, so "Why?" explains the row it shows
     race = _race(race_id)
     driver = selectors.driver_get(ref=driver_ref)
     stage = request.GET.get("stage", "")
     if stage and stage not in PredictionStage.values:  # not "no current prediction for this driver"
         valid = " or ".join(f"{value} ({label.lower()})" for value, label in PredictionStage.choices)
         raise Http404(f"stage must be {valid}")
-    # The rows the race page shows (for a completed race the scored set, not the newest).
-    stages = _prediction_stages(engine.prediction_sets_shown(races=[race])[race.pk]["predictions"])
+    # The rows the race page shows (for a completed race the scored set, not the newest; with
+    # ?as_of the set shown as of that clock).
+    stages = _prediction_stages(
+        engine.prediction_sets_shown(races=[race], as_of=as_of)[race.pk]["predictions"]
+    )
     rows = [p for s in stages if not stage or s["stage"] == stage for p in s["rows"]]
     prediction = next((p for p in rows if p.driver_id == driver.pk), None)
     if prediction is None:
@@ -492,6 +505,9 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
         "prediction": prediction,
         "stage": stage,
         "contributions": contributions,
+        "as_of": as_of,
+        # the as-of notice's "Back to today": this explanation without the clock
+        "today": request.path + (f"?{urlencode({'stage': stage})}" if stage else ""),
     }
     return _partial(request, "analytics/why.html", "analytics/partials/why.html", context)
 

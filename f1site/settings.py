@@ -185,7 +185,9 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # 9: the analytics' `driver` / `team` objects carry `id` beside `ref` (the analytics dicts are cached
 # apart from the API body, under f1:analytics:…, for CACHE_TTL_STANDINGS); the pages' chart
 # labels in rows of their own and the end-of-season home page; the season rows' and careers' wins,
-# podiums and poles count a 1950s shared car once for its team, a pole only for its starter.
+# podiums and poles count a 1950s shared car once for its team, a pole only for its starter; the
+# home page as of a clock links its races with `?as_of=` (reworded notice), and the race page and
+# its "Why?" read `as_of`.
 CACHE_FORMAT = 9
 if REDIS_URL:
     CACHES = {

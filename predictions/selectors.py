@@ -49,8 +49,9 @@ def _started_by(as_of) -> Q:
     return Q(start__lte=clock) | Q(start__isnull=True, date__lte=clock.date())
 
 
-def _race_started(race: Race, as_of) -> bool:
-    """`_started_by` for one race."""
+def race_started(*, race: Race, as_of=None) -> bool:
+    """`_started_by` for one race: had it started by the clock (default now)? The race page's rule
+    for showing its results as of a clock, so they appear exactly when its status turns completed."""
     if as_of is not None and not isinstance(as_of, datetime):
         return race.date <= as_of
     clock = as_of or timezone.now()
@@ -59,9 +60,9 @@ def _race_started(race: Race, as_of) -> bool:
 
 def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:
     """The one rule for "completed" as of a clock (README "Clock"): results stored and the race
-    started by then (`_race_started`; `race_list_recent_completed` is its query form). On race day
+    started by then (`race_started`; `race_list_recent_completed` is its query form). On race day
     before the start a race with results stored now is still upcoming as of that clock."""
-    return has_results and _race_started(race, as_of)
+    return has_results and race_started(race=race, as_of=as_of)
 
 
 def _races_with_results() -> QuerySet[Race]:

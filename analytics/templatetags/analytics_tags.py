@@ -56,6 +56,18 @@ def get(mapping, key):
 
 
 @register.filter
+def clock_query(as_of, joiner: str = "?") -> str:
+    """`?as_of=<clock>` (or `&as_of=…` after another parameter: `joiner`) for a link from a page
+    shown as of a clock to another page that honours it; '' without a clock (today's pages link
+    to today's). One spelling per clock (`clock_to_text`), so the links share a page-cache entry."""
+    if not as_of:
+        return ""
+    from predictions.features.clock import clock_to_text
+
+    return f"{joiner}as_of={clock_to_text(clock=as_of)}"
+
+
+@register.filter
 def prediction_unavailable(race) -> str:
     """Why the race cannot be predicted (what-if included), or '' when it can."""
     from predictions.selectors import race_prediction_unavailable

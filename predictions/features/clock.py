@@ -57,6 +57,18 @@ def clock_from_text(*, text: str) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
+def clock_to_text(*, clock: datetime) -> str:
+    """`clock_from_text`'s inverse, for the links of a page shown as of a clock: the shortest text it
+    reads back as the same moment — the date alone for 00:00 UTC, else the UTC date-time without a
+    zone (seconds and fractions only when set), so the link needs no `+` to escape and every link
+    of the page spells the clock one way (one page-cache entry per clock, not one per spelling)."""
+    clock = clock.astimezone(UTC)
+    if clock.time() == time(0, 0):
+        return clock.date().isoformat()
+    spec = "microseconds" if clock.microsecond else "seconds" if clock.second else "minutes"
+    return clock.replace(tzinfo=None).isoformat(timespec=spec)
+
+
 # A clock may run this far ahead of the server's (a caller's clock skew), no further.
 CLOCK_SKEW = timedelta(minutes=5)
 

@@ -177,6 +177,8 @@ PAGES: dict[str, Callable] = {
     "race-completed": _visit("/races/{shown.completed}/", ready="table .prob"),
     "race-upcoming": _visit("/races/{shown.upcoming}/"),
     "race-sprint-weekend": _visit("/races/2025_china/"),
+    # as of a clock between qualifying and the race: the notice, qualifying, no result or live panel
+    "race-as-of": _visit("/races/{shown.completed}/?as_of=2026-06-13T18:00", ready="#q-h"),
     "race-why-swapped": _why_swapped,
     "what-if": _visit("/races/{shown.completed}/what-if/", ready="input.grid-slot"),
     "what-if-submitted": _what_if_submitted,

@@ -163,6 +163,41 @@ def test_chart_lines_and_labels_keep_apart(page):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_race_opened_from_the_home_page_as_of_a_clock_stays_at_that_clock(writing_page):
+    """QA: /?as_of= → a race card landed on today's race page (results, accuracy, sets made since)."""
+    from datetime import UTC, datetime
+
+    from predictions.models import Prediction
+
+    page = writing_page
+    race = Race.objects.get(season_id=2026, round=7)  # qualifying 06-13 14:00, race 06-14 13:00 UTC
+    entrants = list(
+        RaceResult.objects.filter(race=race).select_related("driver", "team").order_by("grid")[:5]
+    )
+    version, batch = ModelVersionFactory(), uuid.uuid4()
+    for i, entry in enumerate(entrants, start=1):
+        PredictionFactory(batch=batch, race=race, driver=entry.driver, team=entry.team, stage="post",
+                          predicted_position=i, model_version=version)  # fmt: skip
+    made = datetime(2026, 6, 13, 16, tzinfo=UTC)
+    Prediction.objects.filter(batch=batch).update(created_at=made, as_of=made)
+    page.goto(f"{page.base}/?as_of=2026-06-13T18:00")
+    page.locator(f'.race-card[data-race="{race.slug}"] h3 a').click()
+    page.wait_for_url(f"**/races/{race.slug}/?as_of=2026-06-13T18:00")
+    assert "Showing this race as of 13 June 2026, 18:00 UTC" in page.locator(".notice").first.inner_text()
+    assert page.locator("#q-h").count() == 1 and page.locator("#res-h").count() == 0
+    assert page.locator("#live-panel").count() == 0
+    ref = entrants[0].driver.ref
+    page.locator(f"#pred-post-{ref} a.why-link").click()  # the HTMX swap keeps the clock
+    page.wait_for_selector(f"#why-post-{ref} .why")
+    assert (
+        f"Why {entrants[0].driver.full_name} is predicted P1" in page.locator(f"#why-post-{ref}").inner_text()
+    )
+    page.get_by_role("link", name="Back to today").click()
+    page.wait_for_url(f"**/races/{race.slug}/")
+    assert page.locator("#res-h").count() == 1 and page.locator(".notice").count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
 def test_expanding_why_loads_the_explanation(writing_page):
     page = writing_page
     race = Race.objects.get(season_id=2026, round=7)

@@ -217,6 +217,25 @@ def test_a_typed_clock_is_read_by_one_rule(text, expected):
     assert clock_from_text(text=text) == expected
 
 
+@pytest.mark.parametrize(
+    ("clock", "text"),
+    [
+        (datetime(2026, 6, 20, tzinfo=UTC), "2026-06-20"),  # midnight: the date alone
+        (datetime(2026, 6, 20, 14, 30, tzinfo=UTC), "2026-06-20T14:30"),
+        (datetime(2026, 6, 20, 16, 30, tzinfo=timezone.get_fixed_timezone(120)), "2026-06-20T14:30"),  # UTC
+        (datetime(2026, 6, 20, 14, 30, 5, tzinfo=UTC), "2026-06-20T14:30:05"),
+        (datetime(2026, 6, 20, 0, 0, 0, 250, tzinfo=UTC), "2026-06-20T00:00:00.000250"),
+    ],
+)
+def test_a_clock_is_written_for_a_link_as_it_reads_back(clock, text):
+    """The race links of a page as of a clock carry it (`clock_to_text`): one short spelling, no
+    `+` to escape, read back as the same moment."""
+    from predictions.features.clock import clock_from_text, clock_to_text
+
+    assert clock_to_text(clock=clock) == text
+    assert clock_from_text(text=text) == clock
+
+
 @pytest.mark.parametrize("text", ["June", "", "2026-06-20\n", "2026-13-01"])
 def test_a_typed_clock_that_is_no_date_is_refused(text):
     from predictions.features.clock import clock_from_text

@@ -79,7 +79,8 @@ def _page_lists(client, query: dict) -> dict[str, list[str]]:
     return {
         "upcoming": re.findall(r'class="card race-card upcoming" data-race="([^"]+)"', html),
         "recent": re.findall(r'class="card race-card past" data-race="([^"]+)"', html),
-        "awaiting_results": re.findall(r'href="/races/([^/"]+)/"', awaiting),
+        # the links of a page as of a clock carry it (`?as_of=`)
+        "awaiting_results": re.findall(r'href="/races/([^/"]+)/(?:\?as_of=[^"]+)?"', awaiting),
     }
 
 
