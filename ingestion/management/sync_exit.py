@@ -7,10 +7,15 @@ never a traceback: "Sync interrupted by Ctrl-C (SyncRun N): <what is kept>; <how
 itself is recorded `interrupted` by the sync (`sync_runs.sync_run_recorded`, `jolpica_sync`), which
 puts its id on the exception as `sync_run_id`. `sync_weather` and `sync_openf1` printed the whole
 KeyboardInterrupt traceback (through psycopg's wait) before.
+
+Busy (another run holds a lock the command needs) is exit 75 and one line naming the holder; the
+commands that take a lock (`run_job`, `sync_f1`, `load_ergast`) share `--wait SECONDS` (`parse_wait`)
+and the line's ending (`busy_advice`).
 """
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 from collections.abc import Iterator
@@ -26,6 +31,24 @@ TERM_EXIT = 143  # 128 + SIGTERM
 # `load_ergast`, the job lock or the Jolpica step's lock of `run_job`). EX_TEMPFAIL of sysexits.h,
 # "try again later", so a script can tell "busy" from "failed" (1) and a usage error (2).
 BUSY_EXIT = 75
+MAX_WAIT_SECONDS = 6 * 3600  # a weekly full sync at Jolpica's 500 requests an hour takes ~1.5 h
+
+
+def parse_wait(text: str) -> int:
+    """`--wait SECONDS`: whole seconds from 0 to MAX_WAIT_SECONDS (an argparse `type=`: a bad value is
+    argparse's usage error, exit 2)."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"whole seconds, not {text!r}") from None
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{seconds}: from 0 to {MAX_WAIT_SECONDS} seconds")
+    return seconds
+
+
+def busy_advice(wait: int | None) -> str:
+    """The end of a busy line: how long the command waited for the lock, or how to get past it."""
+    return f"waited {wait}s" if wait else "rerun when it has finished, or add --wait SECONDS"
 
 
 def sync_run_of(exc: BaseException) -> str:

@@ -974,7 +974,7 @@ class _DumpLoader:
 
 
 def ergast_dump_load(
-    *, directory: Path, seasons: range | None = None, progress: bool = False
+    *, directory: Path, seasons: range | None = None, progress: bool = False, lock_wait: float = 0.0
 ) -> DumpLoadReport:
     """Load (or re-load) an Ergast-format dump; `seasons` limits races and their rows to those years.
 
@@ -983,9 +983,10 @@ def ergast_dump_load(
 
     It writes the tables the Jolpica sync writes, so it takes the same lock
     (`sync_lock.race_data_lock`): while a sync (or another load) holds it, `SyncAlreadyRunning`
-    naming the holder is raised before anything is written or recorded, as for a refused sync.
+    naming the holder is raised before anything is written or recorded, as for a refused sync —
+    at once, or after waiting up to `lock_wait` seconds for the lock (`load_ergast --wait`).
     """
-    with race_data_lock():
+    with race_data_lock(wait=lock_wait):
         return _dump_load_locked(directory=Path(directory), seasons=seasons, progress=progress)
 
 

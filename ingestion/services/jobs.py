@@ -665,11 +665,15 @@ def _optional_step(counts: dict, name: str, func: Callable[[], dict]) -> None:
         logger.warning("job step failed", extra={"step": name, "error": str(exc)[:500]})
 
 
-def _jolpica_sync(*, season: int, full: bool, lock_wait: float = 0.0) -> tuple[dict, list[str]]:
-    """Run the Jolpica sync (incremental, or the whole season); return its summary and changed race ids."""
+def _jolpica_sync(
+    *, season: int, full: bool, now: datetime, lock_wait: float = 0.0
+) -> tuple[dict, list[str]]:
+    """Run the Jolpica sync (incremental, or the whole season); return its summary and changed race ids.
+    `now` is the job's clock: the incremental sync's rounds due are those due by it, not by the real
+    date (a job run with `now=`, a replay, synced every round dated before today)."""
     from ingestion.services.jolpica_sync import jolpica_sync
 
-    summary = jolpica_sync(seasons=[season], incremental=not full, lock_wait=lock_wait)
+    summary = jolpica_sync(seasons=[season], incremental=not full, lock_wait=lock_wait, now=now)
     return summary.as_dict(), list(summary.changed_race_ids)
 
 
@@ -686,7 +690,9 @@ class JolpicaStepLocked(Exception):
         self.job_counts = counts
 
 
-def _jolpica_step(counts: dict, *, season: int, full: bool, lock_wait: float = 0.0) -> list[str] | None:
+def _jolpica_step(
+    counts: dict, *, season: int, full: bool, now: datetime, lock_wait: float = 0.0
+) -> list[str] | None:
     """The job's Jolpica sync: its summary in counts['jolpica'], the changed race ids returned; None
     (and counts['jolpica'] = {'skipped': ...}) when another sync holds the lock — at once, or after
     `lock_wait` seconds (`run_job --wait`) — so the caller runs the steps that do not need it and
@@ -694,7 +700,7 @@ def _jolpica_step(counts: dict, *, season: int, full: bool, lock_wait: float = 0
     from ingestion.services.jolpica_sync import SyncAlreadyRunning
 
     try:
-        counts["jolpica"], changed = _jolpica_sync(season=season, full=full, lock_wait=lock_wait)
+        counts["jolpica"], changed = _jolpica_sync(season=season, full=full, now=now, lock_wait=lock_wait)
     except SyncAlreadyRunning as exc:
         logger.warning("job's Jolpica sync deferred: lock held", extra={"error": str(exc)})
         # names the holder: another Jolpica sync or, since it takes the same lock, a dump load
@@ -797,14 +803,15 @@ def job_daily_results(
     `jolpica_only` (the task's retry of that step): the Jolpica sync and what depends on it — the
     observed weather and post-race step of the races it completed — not the OpenF1 sessions again.
     `lock_wait`: seconds the Jolpica step may wait for the lock first (`run_job --wait`; the task
-    retries instead)."""
+    retries instead). `now` is the job's clock throughout, also for the rounds its incremental sync
+    finds due."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.services.post_race import post_race_follow_up, races_results_process
 
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(counts, season=season, full=False, lock_wait=lock_wait)
+    changed = _jolpica_step(counts, season=season, full=False, now=now, lock_wait=lock_wait)
     locked = changed is None
     completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
@@ -860,7 +867,7 @@ def job_weekly_full(
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(counts, season=season, full=True, lock_wait=lock_wait)
+    changed = _jolpica_step(counts, season=season, full=True, now=now, lock_wait=lock_wait)
     if changed is not None:
         counts["races_changed"] = len(changed)
     if jolpica_only:

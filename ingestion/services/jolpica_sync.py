@@ -405,6 +405,7 @@ class JolpicaSync:
         done: set[str],
         on_race_done: Callable[[str], None] | None,
         progress: bool,
+        now: dt.datetime | None = None,
     ):
         self.run = run
         self.client = client
@@ -416,6 +417,7 @@ class JolpicaSync:
         self.done = done
         self.on_race_done = on_race_done
         self.progress = progress
+        self.now = now  # the clock deciding which rounds are due (`incremental`); None: the real one
         self.meta = _safe_circuit_meta()
         # when the oldest step of the cursor was recorded (inherited on resume): bounds its age
         self.since = timezone.now().isoformat()
@@ -568,7 +570,7 @@ class JolpicaSync:
         rounds = sorted(r for r in calendar if self.rounds is None or r in self.rounds)
         if not self.incremental:
             return rounds
-        now = timezone.now()
+        now = self.now or timezone.now()
         with_results = set(
             RaceResult.objects.filter(race__season_id=season).values_list("race__round", flat=True).distinct()
         )
@@ -924,6 +926,7 @@ def jolpica_sync(
     on_race_done: Callable[[str], None] | None = None,
     race_ids: Iterable[int] | None = None,
     lock_wait: float = 0.0,
+    now: dt.datetime | None = None,
 ) -> SyncSummary:
     """Sync `seasons` (optionally only `rounds` / `only` kinds) from Jolpica; see the module doc.
 
@@ -935,6 +938,10 @@ def jolpica_sync(
     One writer at a time (`sync_lock.race_data_lock`, shared with the dump load): raises
     `SyncAlreadyRunning`, naming the holder, before anything is written or recorded — at once, or
     after waiting up to `lock_wait` seconds for the lock (`run_job … --wait`).
+
+    `now`: the clock an incremental sync decides by which rounds are due (their date passed, or
+    their qualifying begun); a job passes its own (`job_daily_results(now=…)`, a replay), else the
+    real clock. Only that: the run's times and its resume cursor's age are real time, as upstream's.
 
     Raises SourceError (after recording the run as failed) when the source is unusable as a
     whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
@@ -951,6 +958,7 @@ def jolpica_sync(
             progress=progress,
             on_race_done=on_race_done,
             race_ids=race_ids,
+            now=now,
         )
 
 
@@ -965,6 +973,7 @@ def _sync_locked(
     progress: bool,
     on_race_done,
     race_ids: Iterable[int] | None = None,
+    now: dt.datetime | None = None,
 ) -> SyncSummary:
     race_pks = None
     if race_ids is not None:
@@ -1020,6 +1029,7 @@ def _sync_locked(
         done=done,
         on_race_done=on_race_done,
         progress=progress,
+        now=now,
     )
     sync.since = since
     started = time.perf_counter()

@@ -15,6 +15,8 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   predictions are refreshed (after qualifying: the post-qualifying stage, the grid being known). A
   classification failing the shared validation is not written: the tick's counts carry its
   `rejected` message (race, session, field), the other sessions go on, and it is tried again later;
+  so is a sprint (or qualifying, below) asked of Jolpica while another sync or a dump load holds the
+  race-data lock: the session's result says `skipped` (naming the holder), the tick goes on;
 * a qualifying classification OpenF1 has not given QUALIFYING_JOLPICA_AFTER after the session (down,
   or late) is asked of Jolpica for that race alone, on the same retries, until the race starts: the
   post-qualifying set is then made before the race all the same (the daily and weekly jobs catch
@@ -242,17 +244,41 @@ def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None
     return counts
 
 
-def _sprint_from_jolpica(*, session: OpenF1Session, now: datetime) -> dict:
-    from ingestion.models import SprintResult
-    from ingestion.services.jolpica_sync import jolpica_sync
+def _race_kind_from_jolpica(*, session: OpenF1Session, kind: str, now: datetime) -> dict:
+    """One classification (`kind`: sprint, qualifying) of the session's race from Jolpica, that race
+    alone (the calendar and its round's `kind`, two requests). `rows`: how many Jolpica gave (0: not
+    published yet, rejected — `errors` — or not asked: the race-data lock held by another sync or a
+    dump load, `skipped`, or Jolpica unusable, `error`); with rows the session counts as ingested.
+    Without, it stays awaited and a later tick asks again (every RESULTS_RETRY, as any session): a
+    held lock is no failure of the tick — the daily sync or a staff resync — so it is not raised."""
+    from ingestion.services.jolpica_sync import TABLE_NAMES, SyncAlreadyRunning, jolpica_sync
 
     race = session.race
-    OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
-    summary = jolpica_sync(seasons=[race.season_id], rounds=[race.round], only="sprint", resume=False)
-    rows = SprintResult.objects.filter(race=race).count()
+    try:
+        summary = jolpica_sync(seasons=[race.season_id], race_ids=[race.pk], only=kind, resume=False)
+    except SyncAlreadyRunning as exc:
+        logger.info("Jolpica classification put off: lock held", extra={"session": session.session_key})
+        return {"rows": 0, "skipped": str(exc)[:300]}
+    except SourceError as exc:
+        return {"rows": 0, "error": str(exc)[:300]}
+    counts = summary.counts.get(TABLE_NAMES[kind])
+    rows = counts.created + counts.updated + counts.unchanged if counts is not None else 0
+    out: dict = {
+        "rows": rows,
+        "requests": summary.requests_made,
+        "changed": race.slug in summary.changed_race_ids,
+    }
+    if summary.errors:
+        out["errors"] = [e.get("message", "") for e in summary.errors[:5]]
     if rows:
         OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
-    return {"rows": rows, "source": "jolpica", "changed": race.slug in summary.changed_race_ids}
+    return out
+
+
+def _sprint_from_jolpica(*, session: OpenF1Session, now: datetime) -> dict:
+    """The sprint's classification (points, statuses: OpenF1 has neither) from Jolpica."""
+    OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
+    return {**_race_kind_from_jolpica(session=session, kind="sprint", now=now), "source": "jolpica"}
 
 
 def _qualifying_from_jolpica_due(*, session: OpenF1Session, now: datetime) -> bool:
@@ -266,30 +292,6 @@ def _qualifying_from_jolpica_due(*, session: OpenF1Session, now: datetime) -> bo
     return race_pre_race_cutoff(race=session.race) > now
 
 
-def _qualifying_from_jolpica(*, session: OpenF1Session, now: datetime) -> dict:
-    """The race's qualifying classification from Jolpica (that race alone: the calendar and its
-    round's qualifying, two requests). `rows`: how many Jolpica gave (0: not published yet, rejected
-    — `errors` — or not asked: the sync lock held by another sync, `skipped`); with rows the session
-    counts as ingested, as after OpenF1's."""
-    from ingestion.services.jolpica_sync import SyncAlreadyRunning, jolpica_sync
-
-    race = session.race
-    try:
-        summary = jolpica_sync(seasons=[race.season_id], race_ids=[race.pk], only="qualifying", resume=False)
-    except SyncAlreadyRunning as exc:  # the daily sync, a staff resync: asked again on a later tick
-        return {"rows": 0, "skipped": str(exc)[:300]}
-    except SourceError as exc:
-        return {"rows": 0, "error": str(exc)[:300]}
-    counts = summary.counts.get("qualifying")
-    rows = counts.created + counts.updated + counts.unchanged if counts is not None else 0
-    out: dict = {"rows": rows, "requests": summary.requests_made}
-    if summary.errors:
-        out["errors"] = [e.get("message", "") for e in summary.errors[:5]]
-    if rows:
-        OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
-    return out
-
-
 def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
     try:
         if session.session_type == SessionType.SPRINT:
@@ -301,7 +303,7 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
         result = {"error": str(exc)[:300]}
     if not result.get("rows") and _qualifying_from_jolpica_due(session=session, now=now):
         # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set only
-        fallback = _qualifying_from_jolpica(session=session, now=now)
+        fallback = _race_kind_from_jolpica(session=session, kind="qualifying", now=now)
         result["jolpica"] = fallback
         if fallback["rows"]:
             result.update(rows=fallback["rows"], source="jolpica")

@@ -5,7 +5,8 @@
   of the races inserted (`IMOLA_RACE_ID`, `QATAR_RACE_ID`); `edited_mirror`, a module-scoped fixture
   serving that copy (2019 and 2020 with a race inserted, 2021 round 3 without results).
 - Jobs: `accuracy_marker` and `fake_post_race` (a stand-in post-race step), `jolpica_lock_held` (the
-  Jolpica sync lock held by another database connection).
+  Jolpica sync lock held by another database connection), `lock_held_by_psql` (held by a `psql`
+  process for a few seconds, which then frees it).
 - A race weekend between qualifying and the race: `race_weekend_data` (a copy of the offline data as
   upstream stood then, for `start_mirror`) and `race_weekend_state` (the database as it stood then).
 
@@ -18,7 +19,9 @@ tests/ingestion/test_admin_pipeline.py, tests/ingestion/test_openf1_weather_clie
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
 import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -172,6 +175,45 @@ def jolpica_lock_held():
             yield other.info.backend_pid
         finally:
             other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+
+
+@contextmanager
+def lock_held_by_psql(seconds: float):
+    """A `psql` process holding the race-data lock for `seconds`, then exiting (which frees it).
+    Its server session is ended after the block: killing psql alone leaves it in pg_sleep, holding
+    the lock for the rest of the sleep."""
+    from ingestion.services.sync_lock import SYNC_LOCK_KEY, race_data_lock_held
+    from tests.workers import wait_until
+
+    db = connection.settings_dict
+    name = f"pitwall-test-lock-holder-{os.getpid()}"
+    where = [
+        "-h",
+        db["HOST"] or "127.0.0.1",
+        "-p",
+        str(db["PORT"] or 5432),
+        "-U",
+        db["USER"],
+        "-d",
+        db["NAME"],
+    ]
+    sql = ["-c", f"SELECT pg_advisory_lock({SYNC_LOCK_KEY})", "-c", f"SELECT pg_sleep({seconds})"]
+    proc = subprocess.Popen(
+        ["psql", "-X", "-q", *where, *sql],
+        env={**os.environ, "PGAPPNAME": name},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(race_data_lock_held, timeout=20, what="psql to take the lock")
+        yield proc
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [name]
+            )
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 # --- a race weekend between qualifying and the race ---------------------------------------------

@@ -12,11 +12,8 @@ tests/ingestion/services/test_jobs_jolpica_lock.py).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from io import StringIO
 
 import pytest
@@ -27,15 +24,15 @@ from django.db import connection
 
 from ingestion.models import JobRun, JobStatus
 from ingestion.services.jobs import JobLock, redis_client_for
-from ingestion.services.sync_lock import SYNC_LOCK_KEY, race_data_lock_held
+from ingestion.services.sync_lock import race_data_lock_held
 from tests.conftest import in_season
 from tests.ingestion.helpers import (  # noqa: F401 - fast_http, clean_breakers: autouse fixtures
     clean_breakers,
     fake_post_race,
     fast_http,
     jolpica_lock_held,
+    lock_held_by_psql,
 )
-from tests.workers import wait_until
 
 BUSY = 75
 ADVICE = "rerun when it has finished, or add --wait SECONDS"
@@ -49,42 +46,6 @@ def daily(mirror, ergast_data, monkeypatch, settings):
     """The daily job's surroundings: the mirror, the dump, no retrain, a stand-in post-race step."""
     settings.AUTO_RETRAIN_ENABLED = False
     fake_post_race(monkeypatch)
-
-
-@contextmanager
-def lock_held_by_psql(seconds: float):
-    """A `psql` process holding the race-data lock for `seconds`, then exiting (which frees it).
-    Its server session is ended after the block: killing psql alone leaves it in pg_sleep, holding
-    the lock for the rest of the sleep."""
-    db = connection.settings_dict
-    name = f"pitwall-test-lock-holder-{os.getpid()}"
-    where = [
-        "-h",
-        db["HOST"] or "127.0.0.1",
-        "-p",
-        str(db["PORT"] or 5432),
-        "-U",
-        db["USER"],
-        "-d",
-        db["NAME"],
-    ]
-    sql = ["-c", f"SELECT pg_advisory_lock({SYNC_LOCK_KEY})", "-c", f"SELECT pg_sleep({seconds})"]
-    proc = subprocess.Popen(
-        ["psql", "-X", "-q", *where, *sql],
-        env={**os.environ, "PGAPPNAME": name},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until(race_data_lock_held, timeout=20, what="psql to take the lock")
-        yield proc
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [name]
-            )
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _run_job(*args: str) -> tuple[str, float]:

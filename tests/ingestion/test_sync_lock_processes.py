@@ -112,7 +112,7 @@ def test_sync_f1_during_a_dump_load_is_refused_naming_the_load(mirror, ergast_da
             )
             assert line.endswith(
                 f"; backend pid {pid}) is in progress (PostgreSQL advisory lock held); "
-                "rerun when it has finished"
+                "rerun when it has finished, or add --wait SECONDS"
             )
             assert "jolpica" not in _runs(db)  # refused before its run was recorded
         finally:
@@ -150,7 +150,7 @@ def test_load_ergast_during_a_sync_is_refused_naming_the_sync(mirror, ergast_dat
             )
             assert line.endswith(
                 f"; backend pid {pid}) is in progress (PostgreSQL advisory lock held); "
-                "rerun when it has finished"
+                "rerun when it has finished, or add --wait SECONDS"
             )
             assert "ergast_dump" not in _runs(db)
         finally:

@@ -1,7 +1,9 @@
-"""`manage.py load_ergast DIR [--seasons 2018-2026] [--json]`: bulk-load an Ergast-format CSV dump.
+"""`manage.py load_ergast DIR [--seasons 2018-2026] [--wait SECONDS] [--json]`: bulk-load an
+Ergast-format CSV dump.
 
 Exit status: 0 loaded; 1 failed or a season asked for is not in the dump; 75 (`BUSY_EXIT`) refused,
-nothing written, because a Jolpica sync (or another load) holds the race-data lock; 130 on Ctrl-C.
+nothing written, because a Jolpica sync (or another load) holds the race-data lock — at once, or
+still after `--wait SECONDS`; 130 on Ctrl-C.
 """
 
 import argparse
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.sync_exit import BUSY_EXIT, ctrl_c_exits_130
+from ingestion.management.sync_exit import BUSY_EXIT, busy_advice, ctrl_c_exits_130, parse_wait
 from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
 from ingestion.services.sync_lock import SyncAlreadyRunning
 
@@ -35,9 +37,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("directory", type=Path, help="Directory holding races.csv, results.csv, ...")
         parser.add_argument("--seasons", type=parse_seasons, help="Only these seasons, e.g. 2018-2026")
+        parser.add_argument(
+            "--wait",
+            type=parse_wait,
+            metavar="SECONDS",
+            help="When a Jolpica sync (or another load) holds the race-data lock, wait up to SECONDS "
+            "for it instead of giving up at once (exit 75)",
+        )
         parser.add_argument("--json", action="store_true", help="Print the summary as one JSON object")
 
-    def handle(self, *args, directory: Path, seasons, **options):
+    def handle(self, *args, directory: Path, seasons, wait, **options):
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory")
         # Ctrl-C: one line, exit 130, the run `interrupted` (it was a traceback and a run left `running`)
@@ -48,13 +57,16 @@ class Command(BaseCommand):
         ):
             try:
                 report = ergast_dump_load(
-                    directory=directory, seasons=seasons, progress=not options["json"] and sys.stderr.isatty()
+                    directory=directory,
+                    seasons=seasons,
+                    progress=not options["json"] and sys.stderr.isatty(),
+                    lock_wait=wait or 0,
                 )
             except DumpFormatError as exc:
                 raise CommandError(f"Dump not loaded (nothing written): {exc}") from None
             except SyncAlreadyRunning as exc:  # a sync_f1 / daily job writing the same tables
                 raise CommandError(
-                    f"Dump not loaded (nothing written): {exc}; rerun when it has finished",
+                    f"Dump not loaded (nothing written): {exc}; {busy_advice(wait)}",
                     returncode=BUSY_EXIT,
                 ) from None
             except Exception as exc:  # anything unforeseen: one line, as sync_f1 (it was a traceback)

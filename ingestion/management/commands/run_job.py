@@ -15,27 +15,12 @@ retries instead, and is unchanged. 130 / 143 on Ctrl-C / SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.sync_exit import BUSY_EXIT, ctrl_c_exits_130, job_run_of
+from ingestion.management.sync_exit import BUSY_EXIT, busy_advice, ctrl_c_exits_130, job_run_of, parse_wait
 from ingestion.services import jobs
-
-MAX_WAIT_SECONDS = 6 * 3600  # a weekly full sync at Jolpica's 500 requests an hour takes ~1.5 h
-
-
-def parse_wait(text: str) -> int:
-    """`--wait SECONDS`: whole seconds from 0 to MAX_WAIT_SECONDS (an argparse `type=`: a bad value is
-    argparse's usage error, exit 2)."""
-    try:
-        seconds = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"whole seconds, not {text!r}") from None
-    if not 0 <= seconds <= MAX_WAIT_SECONDS:
-        raise argparse.ArgumentTypeError(f"{seconds}: from 0 to {MAX_WAIT_SECONDS} seconds")
-    return seconds
 
 
 class Command(BaseCommand):
@@ -116,8 +101,7 @@ class Command(BaseCommand):
             except jobs.JobBusy as exc:
                 if exc.run.counts:  # the steps that ran without the lock
                     self._print_run(exc.run)
-                after = f"waited {wait}s" if wait else "rerun when it has finished, or add --wait SECONDS"
-                raise CommandError(f"{exc}; {after}", returncode=BUSY_EXIT) from None
+                raise CommandError(f"{exc}; {busy_advice(wait)}", returncode=BUSY_EXIT) from None
             except Exception as exc:  # recorded as a failed JobRun by job_run_execute; say so plainly
                 raise CommandError(f"{spec.name} failed: {exc}") from exc
         self._print_run(run)

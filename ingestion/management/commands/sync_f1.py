@@ -1,11 +1,13 @@
-"""`manage.py sync_f1 --seasons 2018-2026 [--rounds 1-5] [--only results,qualifying] [--incremental] [--json]`.
+"""`manage.py sync_f1 --seasons 2018-2026 [--rounds 1-5] [--only results,qualifying] [--incremental]
+[--wait SECONDS] [--json]`.
 
 Syncs from Jolpica-F1 (ERGAST_API_BASE) race by race; see ingestion.services.jolpica_sync.
 Exit status: 0 when the run succeeded (also with rejected races, listed); 1 when it failed (one
 line naming the SyncRun; `--traceback` shows the traceback), or when a season/round asked for does
-not exist upstream; 75 (`BUSY_EXIT`) when another sync or a dump load holds the race-data lock (one
-line naming it; nothing written, no SyncRun); 130 on Ctrl-C (the run is `interrupted`,
-committed races stay and the same command resumes after them). Bad arguments: CommandError.
+not exist upstream; 75 (`BUSY_EXIT`) when another sync or a dump load holds the race-data lock — at
+once, or still after `--wait SECONDS` (one line naming it; nothing written, no SyncRun); 130 on
+Ctrl-C (the run is `interrupted`, committed races stay and the same command resumes after them).
+Bad arguments: CommandError.
 """
 
 import json
@@ -15,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
-from ingestion.management.sync_exit import BUSY_EXIT, ctrl_c_exits_130
+from ingestion.management.sync_exit import BUSY_EXIT, busy_advice, ctrl_c_exits_130, parse_wait
 from ingestion.management.sync_exit import sync_run_of as _run_of
 from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunning, jolpica_sync, parse_only
 
@@ -33,6 +35,13 @@ class Command(BaseCommand):
             help="only what may have changed: races without results, the latest round, standings",
         )
         parser.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's cursor")
+        parser.add_argument(
+            "--wait",
+            type=parse_wait,
+            metavar="SECONDS",
+            help="when another sync or a dump load holds the race-data lock, wait up to SECONDS for it "
+            "instead of giving up at once (exit 75)",
+        )
         parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     def handle(self, *args, **options):
@@ -51,6 +60,7 @@ class Command(BaseCommand):
                     incremental=options["incremental"],
                     resume=not options["no_resume"],
                     progress=not options["json"] and sys.stderr.isatty(),
+                    lock_wait=options["wait"] or 0,
                 )
             except SourceError as exc:
                 raise CommandError(
@@ -60,7 +70,7 @@ class Command(BaseCommand):
                 raise CommandError(f"Sync interrupted{_run_of(exc)}: {exc}") from None
             except SyncAlreadyRunning as exc:
                 raise CommandError(
-                    f"Sync not started (nothing written): {exc}; rerun when it has finished",
+                    f"Sync not started (nothing written): {exc}; {busy_advice(options['wait'])}",
                     returncode=BUSY_EXIT,
                 ) from None
             except Exception as exc:  # anything unforeseen: the run is marked failed with the message

@@ -128,3 +128,31 @@ def test_the_daily_job_asks_again_only_for_recent_races_without_weather_the_week
     )
     assert run.status == "succeeded", run.error
     assert not set(run.counts["weather_observed"].get("no_samples", [])) & older
+
+
+@pytest.mark.django_db
+def test_the_incremental_sync_picks_the_rounds_due_by_the_jobs_clock_not_todays_date(
+    mirror, ergast_data, monkeypatch
+):
+    """`job_daily_results(now=…)` (a test, a replay) against today's upstream, which has the whole
+    2024 season: the database as it stood on the morning after 2024 Japan (round 4, Sunday 05:00
+    UTC), the job at 06:00 that Sunday syncs round 4 (run by then) and round 3 (the latest with
+    results), not the 20 rounds still to come. Before, the sync judged "due" by the real date, so
+    every 2024 round was due and the job wrote the results of races run weeks to months after `now`.
+    No time machine: the job's clock is its argument."""
+    from tests.ingestion.helpers import race_weekend_state
+
+    processed = fake_post_race(monkeypatch)
+    japan = race_weekend_state(season=2024, round_=4, qualifying=True)
+    for race in Race.objects.filter(season_id=2024, round__lt=4):  # their post-race step done
+        accuracy_marker(race)
+    sunday = datetime(2024, 4, 7, 6, 0, tzinfo=UTC)
+    assert japan.start < sunday < datetime.now(UTC)
+
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=sunday))
+
+    assert run.status == "succeeded", run.error
+    assert run.counts["jolpica"]["changed_race_ids"] == ["2024_japan"]
+    with_results = Race.objects.filter(season_id=2024, results__isnull=False).distinct()
+    assert sorted(with_results.values_list("round", flat=True)) == [1, 2, 3, 4]
+    assert processed == ["2024_japan"]

@@ -159,6 +159,54 @@ def test_after_a_sprint_its_classification_is_fetched_from_jolpica(
     assert sprint.results_ingested_at is not None
 
 
+def _holder(pid: int) -> str:
+    """The refusal of a lock held by a bare connection (no running SyncRun to name)."""
+    return (
+        f"another Jolpica sync or Ergast dump load (backend pid {pid}) is in progress "
+        "(PostgreSQL advisory lock held)"
+    )
+
+
+@pytest.mark.django_db
+def test_a_sprint_ended_while_another_sync_holds_the_lock_is_put_off_not_a_failed_tick(
+    mirror, china, live_lock_free
+):
+    """Another sync (the daily job, a staff resync, a dump load) holds the race-data lock when the
+    sprint's classification is due: the tick is recorded `succeeded`, the sprint says `skipped`
+    naming the holder, stays awaited (not ingested, no refresh) and the retry ingests it. Before,
+    SyncAlreadyRunning left the sprint path: the whole tick was a failed JobRun."""
+    from ingestion.models import JobRun, JobStatus, SprintResult
+    from ingestion.services.jobs import job_run_execute
+    from ingestion.services.live_timing import IDLE_REASON, RESULTS_RETRY, live_timing_idle_reason
+    from tests.ingestion.helpers import jolpica_lock_held
+
+    SprintResult.objects.filter(race=china).delete()
+    sprint = OpenF1Session.objects.get(race=china, session_type=SessionType.SPRINT)
+    OpenF1Session.objects.filter(pk=sprint.pk).update(results_ingested_at=None)
+    first = sprint.date_end + timedelta(minutes=25)  # past the live grace
+
+    with jolpica_lock_held() as pid:
+        run = job_run_execute(job="live_timing", func=lambda: live_timing_tick(now=first))
+    run = JobRun.objects.get(pk=run.pk)
+    assert (run.status, run.error) == (JobStatus.SUCCEEDED, "")
+    assert run.counts["results"] == {
+        str(sprint.session_key): {"rows": 0, "skipped": _holder(pid), "source": "jolpica"}
+    }
+    assert not any(p.startswith("/ergast/") for p in mirror.requests()["paths"])  # nothing asked
+    sprint.refresh_from_db()
+    assert sprint.results_ingested_at is None and sprint.results_attempted_at == first
+    assert not SprintResult.objects.filter(race=china).exists()
+    # asked again on the retries' cadence, as a sprint Jolpica had not published yet
+    assert live_timing_idle_reason(now=first + timedelta(seconds=30)) == IDLE_REASON
+
+    result = live_timing_tick(now=first + RESULTS_RETRY)  # the lock free
+    outcome = result["results"][sprint.session_key]
+    assert outcome["rows"] == SprintResult.objects.filter(race=china).count() > 0
+    assert outcome["source"] == "jolpica" and outcome["predictions_refresh"] == "sprint"
+    sprint.refresh_from_db()
+    assert sprint.results_ingested_at == first + RESULTS_RETRY
+
+
 def _qualifying_awaited(race) -> OpenF1Session:
     """The race's qualifying session ended with nothing ingested (the classification not stored)."""
     quali = OpenF1Session.objects.get(race=race, session_type=SessionType.QUALIFYING)
@@ -200,6 +248,29 @@ def test_openf1_down_after_qualifying_the_classification_comes_from_jolpica_befo
     assert live_timing_tick(now=quali.date_end + timedelta(minutes=50)) == {
         "skipped": "no session in progress"
     }
+
+
+@pytest.mark.django_db
+def test_the_qualifying_fallback_while_another_sync_holds_the_lock_is_put_off(mirror, china):
+    """The same helper as the sprint's: skipped naming the holder, asked again on the next retry."""
+    from ingestion.services.live_timing import RESULTS_RETRY
+    from tests.ingestion.helpers import jolpica_lock_held
+
+    quali = _qualifying_awaited(china)
+    mirror.set_faults({"prefix": "/v1/", "status": 503})
+    due = quali.date_end + timedelta(minutes=35)
+
+    with jolpica_lock_held() as pid:
+        outcome = live_timing_tick(now=due)["results"][quali.session_key]
+    assert outcome["jolpica"] == {"rows": 0, "skipped": _holder(pid)}
+    assert "rows" not in outcome and "predictions_refresh" not in outcome
+    quali.refresh_from_db()
+    assert quali.results_ingested_at is None
+
+    outcome = live_timing_tick(now=due + RESULTS_RETRY)["results"][quali.session_key]
+    assert outcome["source"] == "jolpica" and outcome["rows"] == 20
+    quali.refresh_from_db()
+    assert quali.results_ingested_at == due + RESULTS_RETRY
 
 
 @pytest.mark.django_db

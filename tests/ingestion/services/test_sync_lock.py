@@ -40,7 +40,7 @@ def test_load_ergast_is_refused_while_a_sync_holds_the_lock_and_writes_nothing(e
 
     assert refused.value.returncode == 75
     assert str(refused.value) == (
-        f"Dump not loaded (nothing written): {_holder_line(pid)}; rerun when it has finished"
+        f"Dump not loaded (nothing written): {_holder_line(pid)}; rerun when it has finished, or add --wait SECONDS"
     )
     assert not RaceResult.objects.filter(race=bahrain).exists()
     assert SyncRun.objects.filter(source=SyncSource.ERGAST_DUMP).count() == loads  # as a refused sync
@@ -65,6 +65,6 @@ def test_sync_f1_is_refused_with_the_busy_exit_status(mirror, ergast_data):
         call_command("sync_f1", "--seasons", "2021", "--rounds", "1", "--only", "results")
     assert refused.value.returncode == 75
     assert str(refused.value) == (
-        f"Sync not started (nothing written): {_holder_line(pid)}; rerun when it has finished"
+        f"Sync not started (nothing written): {_holder_line(pid)}; rerun when it has finished, or add --wait SECONDS"
     )
     assert SyncRun.objects.filter(source=SyncSource.JOLPICA).count() == syncs
