@@ -123,7 +123,7 @@ def race_list_post_qualifying_due(
     OpenF1's classification is redone from Jolpica's; the refresh stores nothing when the inputs
     came out the same). One query, plus one per race found (0-1 on a race weekend)."""
     from ingestion.models import QualifyingResult
-    from predictions.services.post_race import race_qualifying_time
+    from predictions.features.clock import race_qualifying_time
 
     candidates = (
         Race.objects.on_calendar()
@@ -199,7 +199,7 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     accuracy scored at or before it, and the post-qualifying stage only once qualifying had begun
     (`race_qualifying_time`). Each row gets `made_after_race`: created at or after the race start
     (its set is no pre-race prediction; templates label it, as they label `backfilled`)."""
-    from predictions.services.post_race import race_pre_race_cutoff, race_qualifying_time
+    from predictions.features.clock import race_pre_race_cutoff, race_qualifying_time
 
     out: dict[int, dict] = {r.pk: {"predictions": {}, "accuracy": {}} for r in races}
     if not races:
