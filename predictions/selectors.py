@@ -117,13 +117,14 @@ def race_list_post_qualifying_due(
     fallback when the live job did not make it: OpenF1 down or late over qualifying). A race is due
     when it is on the calendar, has not started by `as_of` (`_started_by`: never a set made after
     the start), has no results, has its qualifying stored and begun by `as_of`, and either has no
-    post-qualifying set made since qualifying began (`POST_QUALIFYING_MISSING`; only sets that can be
-    current count, `Prediction.objects.current_candidates`) or is among `changed_race_ids`, the
+    post-qualifying set made since qualifying began — none at all, when the calendar has no
+    qualifying start — (`POST_QUALIFYING_MISSING`; only sets that can be current count,
+    `Prediction.objects.current_candidates`) or is among `changed_race_ids`, the
     races whose rows the caller's sync just changed (`POST_QUALIFYING_CHANGED`: a set made from
     OpenF1's classification is redone from Jolpica's; the refresh stores nothing when the inputs
     came out the same). One query, plus one per race found (0-1 on a race weekend)."""
     from ingestion.models import QualifyingResult
-    from predictions.services.post_race import race_qualifying_time
+    from predictions.features.clock import race_qualifying_time
 
     candidates = (
         Race.objects.on_calendar()
@@ -138,11 +139,17 @@ def race_list_post_qualifying_due(
         begun = race_qualifying_time(race=race)
         if begun > as_of:
             continue  # rows stored ahead of the clock (a past clock): not qualified yet as of then
-        made = (
-            Prediction.objects.current_candidates()
-            .filter(race=race, stage=PredictionStage.POST_QUALIFYING, created_at__gte=begun)
-            .exists()
+        made = Prediction.objects.current_candidates().filter(
+            race=race, stage=PredictionStage.POST_QUALIFYING
         )
+        if race.qualifying_start is not None:
+            made = made.filter(created_at__gte=begun)
+        # Without a qualifying start `begun` is midnight UTC of race day, after a set the live job
+        # made on Saturday: every race-day run would queue the refresh again (which, inputs
+        # unchanged, stores nothing). Any current post-qualifying set counts then: the stage needs
+        # the grid (`race_stage_check`), so it was made from the stored qualifying, and rows changed
+        # since come in `changed_race_ids`.
+        made = made.exists()
         if not made:
             due.append((race, POST_QUALIFYING_MISSING))
         elif race.slug in changed:
@@ -199,7 +206,7 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     accuracy scored at or before it, and the post-qualifying stage only once qualifying had begun
     (`race_qualifying_time`). Each row gets `made_after_race`: created at or after the race start
     (its set is no pre-race prediction; templates label it, as they label `backfilled`)."""
-    from predictions.services.post_race import race_pre_race_cutoff, race_qualifying_time
+    from predictions.features.clock import race_pre_race_cutoff, race_qualifying_time
 
     out: dict[int, dict] = {r.pk: {"predictions": {}, "accuracy": {}} for r in races}
     if not races:

@@ -285,7 +285,7 @@ def _qualifying_from_jolpica_due(*, session: OpenF1Session, now: datetime) -> bo
     """A qualifying session OpenF1 has had QUALIFYING_JOLPICA_AFTER to classify, of a race not started
     by `now` (after the start a post-qualifying set would be no pre-race prediction, and the daily
     sync brings the classification anyway)."""
-    from predictions.services.post_race import race_pre_race_cutoff
+    from predictions.features.clock import race_pre_race_cutoff
 
     if session.session_type != SessionType.QUALIFYING or now < session.date_end + QUALIFYING_JOLPICA_AFTER:
         return False

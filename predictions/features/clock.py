@@ -125,6 +125,20 @@ def race_session_starts(*, race) -> dict[str, datetime]:
     return {session: getattr(race, column) or fallback for session, column in SESSION_START_FIELDS.items()}
 
 
+def race_pre_race_cutoff(*, race) -> datetime:
+    """A prediction made (`created_at`) and cut off (`as_of`) before this counts as made before the
+    race: the start, or midnight UTC of race day when the start time is unknown — when the race session
+    counts as begun by the rule every past clock uses."""
+    return race_session_starts(race=race)["race"]
+
+
+def race_qualifying_time(*, race) -> datetime:
+    """When qualifying counts as begun (the rule every past clock uses): its start, or (unknown
+    start) midnight UTC at the start of race day, by which it has been held on a normal weekend, so
+    a clock is never taken to be after a qualifying it may precede."""
+    return race_session_starts(race=race)["qualifying"]
+
+
 def sessions_known(*, race, clock: datetime | None) -> frozenset[str]:
     """The race's sessions known at `clock` (started before it); every session without a clock."""
     if clock is None:

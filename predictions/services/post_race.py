@@ -14,30 +14,13 @@ from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
 from ingestion.services.upsert import upsert_rows
+from predictions.features.clock import race_pre_race_cutoff
 from predictions.features.frames import points_places, status_is_finished
 from predictions.ml.metrics import prediction_set_score
 from predictions.models import Prediction, PredictionStage, RaceAccuracy
 from predictions.signals import predictions_changed
 
 logger = logging.getLogger(__name__)
-
-
-def race_pre_race_cutoff(*, race: Race):
-    """A prediction made (`created_at`) and cut off (`as_of`) before this counts as made before the
-    race: the start, or midnight UTC of race day when the start time is unknown — when the race session
-    counts as begun by the rule every past clock uses (`features.clock`)."""
-    from predictions.features.clock import race_session_starts
-
-    return race_session_starts(race=race)["race"]
-
-
-def race_qualifying_time(*, race: Race):
-    """When qualifying counts as begun (`features.clock`, the rule every past clock uses): its start,
-    or (unknown start) midnight UTC at the start of race day, by which it has been held on a normal
-    weekend, so a clock is never taken to be after a qualifying it may precede."""
-    from predictions.features.clock import race_session_starts
-
-    return race_session_starts(race=race)["qualifying"]
 
 
 def _pre_race_batch(race: Race, stage: str):

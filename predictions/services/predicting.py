@@ -91,7 +91,7 @@ def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime)
 def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
     """Raise PredictionClockError when `as_of` is a past clock and `race` has results or has started
     by now: a prediction made now cannot be one from before the race."""
-    from predictions.services.post_race import race_pre_race_cutoff
+    from predictions.features.clock import race_pre_race_cutoff
 
     now = timezone.now()
     if as_of is None or as_of >= now:
@@ -135,8 +135,8 @@ class RaceRunError(PredictionInputError):
 
 def race_not_run_check(*, race: Race) -> None:
     """Raise RaceRunError when `race` has results or has started by now (the start, or midnight UTC
-    of race day without one — `post_race.race_pre_race_cutoff`)."""
-    from predictions.services.post_race import race_pre_race_cutoff
+    of race day without one — `features.clock.race_pre_race_cutoff`)."""
+    from predictions.features.clock import race_pre_race_cutoff
 
     started = race_pre_race_cutoff(race=race)
     has_results = RaceResult.objects.filter(race=race).exists()
@@ -381,7 +381,7 @@ class PredictionSets(Sequence):
 
 def _is_pre_race(race: Race, as_of: datetime, created_at: datetime) -> bool:
     """As the post-race scoring reads it (`post_race._pre_race_batch`): cut off and made before."""
-    from predictions.services.post_race import race_pre_race_cutoff
+    from predictions.features.clock import race_pre_race_cutoff
 
     cutoff = race_pre_race_cutoff(race=race)
     return as_of < cutoff and created_at < cutoff

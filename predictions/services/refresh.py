@@ -42,40 +42,60 @@ def race_predictions_refresh(*, race_id: int, trigger: str) -> dict:
     }
 
 
+# Why a due race was not queued when the broker refused (`post_qualifying_refresh_catch_up`).
+POST_QUALIFYING_BROKER_DOWN = (
+    "the broker did not take the refresh (see error); the next daily or weekly run queues it"
+)
+
+
 def post_qualifying_refresh_catch_up(*, now: datetime, changed_race_ids: Sequence[str] = ()) -> dict:
     """The post-qualifying set the live job did not make (OpenF1 down or late over qualifying, the
     refresh it queued lost): queue `race_predictions_refresh(trigger="post_qualifying")` — the live
-    job's refresh: its per-race lock, its JobRun `predictions_refresh:<race pk>`, sent once the
-    caller's transaction commits — for each race `race_list_post_qualifying_due` finds as of `now`
-    (not started, qualifying stored, no post-qualifying set since qualifying, or its rows changed by
-    the caller's sync: `changed_race_ids`). A race that cannot get a live post-qualifying
-    prediction now (`race_live_prediction_check`: started meanwhile, no history, off the calendar)
-    is not queued; the refresh would refuse it too.
+    job's refresh: its per-race lock, its JobRun `predictions_refresh:<race pk>` — for each race
+    `race_list_post_qualifying_due` finds as of `now` (not started, qualifying stored, no
+    post-qualifying set since qualifying, or its rows changed by the caller's sync:
+    `changed_race_ids`). A race that cannot get a live post-qualifying prediction now
+    (`race_live_prediction_check`: started meanwhile, no history, off the calendar) is not queued;
+    the refresh would refuse it too.
 
-    Returns {} when nothing is due, else `queued` (race id -> why) and/or `not_queued` (race id ->
-    the refusal). Run again with nothing changed it queues nothing: the race has its set now."""
+    Sent at once through `task_publish` (the scheduled jobs run outside a transaction; the rows the
+    refresh reads are committed): a refused or hung broker fails within the enqueue budget and is
+    no failure of the calling job, whose sync and other steps stand — the race is listed under
+    `not_queued` (`POST_QUALIFYING_BROKER_DOWN`) with `error`, and stays due, so the next daily or
+    weekly run queues it (the live job too, when it ingests the qualifying again).
+
+    Returns {} when nothing is due, else `queued` (race id -> why), `not_queued` (race id -> the
+    refusal) and `error` (the broker's, when it refused). Run again with nothing changed it queues
+    nothing: the race has its set now."""
     from predictions.selectors import race_list_post_qualifying_due
     from predictions.services.predicting import PredictionInputError, race_live_prediction_check
-    from predictions.tasks import race_predictions_refresh_enqueue
 
-    queued: dict[str, str] = {}
     refused: dict[str, str] = {}
-    for race, why in race_list_post_qualifying_due(as_of=now, changed_race_ids=changed_race_ids):
+    to_send: list[tuple[int, str]] = []
+    why: dict[str, str] = {}
+    for race, reason in race_list_post_qualifying_due(as_of=now, changed_race_ids=changed_race_ids):
         try:
             race_live_prediction_check(race=race, stage="post")
         except PredictionInputError as exc:
             refused[race.slug] = str(exc)[:300]
             continue
-        race_predictions_refresh_enqueue(race_id=race.pk, trigger="post_qualifying")
-        queued[race.slug] = why
+        to_send.append((race.pk, race.slug))
+        why[race.slug] = reason
+    sent = _refresh_publish(races=to_send, trigger="post_qualifying")
+    queued = {slug: why[slug] for slug in sent.queued}
+    refused.update(dict.fromkeys(sent.not_queued, POST_QUALIFYING_BROKER_DOWN))
     if queued:
         logger.info("post-qualifying refresh queued by the fallback", extra={"races": queued})
-    return {**({"queued": queued} if queued else {}), **({"not_queued": refused} if refused else {})}
+    return {
+        **({"queued": queued} if queued else {}),
+        **({"not_queued": refused} if refused else {}),
+        **({"error": sent.error[:300]} if sent.error else {}),
+    }
 
 
 @dataclass(frozen=True)
 class UpcomingRefresh:
-    """What `upcoming_predictions_refresh_enqueue` sent: the races queued (or, in the embedded mode,
+    """What `upcoming_predictions_refresh_enqueue` (or the post-qualifying catch-up) sent: the races queued (or, in the embedded mode,
     refreshed here: `ran_here`), those not queued because the broker refused, and its error."""
 
     queued: list[str] = field(default_factory=list)
@@ -94,19 +114,27 @@ def upcoming_predictions_refresh_enqueue(*, reason: str) -> UpcomingRefresh:
     down the first refusal comes within the enqueue budget and ends the loop (the broker is down for
     every race); an on-commit `.delay` hung the admin request for ~19 s and then answered 500 after
     the activation had been saved. The daily job's catch-up refreshes whatever was not queued."""
-    from f1site.celery import QueueUnavailable, app, task_publish
     from predictions.selectors import race_list_upcoming
 
-    slugs = [(race.pk, race.slug) for race in race_list_upcoming()]
+    return _refresh_publish(races=[(race.pk, race.slug) for race in race_list_upcoming()], trigger=reason)
+
+
+def _refresh_publish(*, races: Sequence[tuple[int, str]], trigger: str) -> UpcomingRefresh:
+    """Send `race_predictions_refresh(race id, trigger)` for each (race id, slug) now, through
+    `task_publish`: the first `QueueUnavailable` ends the loop (the broker is down for every race)
+    and the rest are `not_queued`, with the error. In the embedded mode the refresh runs here; one
+    that fails is logged (its JobRun records why) and the loop goes on."""
+    from f1site.celery import QueueUnavailable, app, task_publish
+
     ran_here = bool(app.conf.task_always_eager)
     queued: list[str] = []
-    for index, (race_id, slug) in enumerate(slugs):
+    for index, (race_id, slug) in enumerate(races):
         try:
-            task_publish(name=RACE_PREDICTIONS_REFRESH_TASK, args=[race_id, reason])
+            task_publish(name=RACE_PREDICTIONS_REFRESH_TASK, args=[race_id, trigger])
         except QueueUnavailable as exc:
             logger.warning("could not queue a predictions refresh", extra={"race": slug, "error": str(exc)})
             return UpcomingRefresh(
-                queued=queued, not_queued=[s for _, s in slugs[index:]], error=str(exc), ran_here=ran_here
+                queued=queued, not_queued=[s for _, s in races[index:]], error=str(exc), ran_here=ran_here
             )
         except Exception:
             if not ran_here:

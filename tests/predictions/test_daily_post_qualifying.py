@@ -15,7 +15,12 @@ from django.db.models.functions import Concat
 from ingestion.models import JobRun, QualifyingResult, Race
 from ingestion.services.jobs import job_daily_results, job_run_execute, job_weekly_full
 from predictions.models import Prediction, RaceAccuracy
-from predictions.selectors import POST_QUALIFYING_CHANGED, POST_QUALIFYING_MISSING, race_list_upcoming
+from predictions.selectors import (
+    POST_QUALIFYING_CHANGED,
+    POST_QUALIFYING_MISSING,
+    race_list_post_qualifying_due,
+    race_list_upcoming,
+)
 from predictions.services import prediction_generate
 from predictions.services.refresh import race_predictions_refresh
 from tests.conftest import start_mirror
@@ -222,3 +227,67 @@ def test_the_weekly_job_before_an_early_race_makes_the_missing_set(
     (batch,) = _post_sets(vegas)
     assert run.counts["post_qualifying"] == {"queued": {vegas.slug: POST_QUALIFYING_MISSING}}
     assert all(SUNDAY_WEEKLY <= p.created_at < vegas.start for p in Prediction.objects.filter(batch=batch))
+
+
+def test_a_refused_broker_leaves_the_daily_job_succeeded_and_names_the_race_not_queued(
+    active_model, vegas_mirror, eager_celery, settings, time_machine, django_capture_on_commit_callbacks
+):
+    """The catch-up sent the refresh at once (the job runs outside a transaction): a refused broker
+    raised into the job, whose JobRun was recorded failed after its sync and post-race step had
+    committed. Now the race is named not queued, with the broker's error, and stays due: the next
+    run (broker back) queues it. A real refused port, as a stopped broker."""
+    from f1site.celery import app
+    from predictions.services.refresh import POST_QUALIFYING_BROKER_DOWN
+    from tests.brokers import broker_url, closed_port
+
+    vegas = _vegas_weekend(
+        qualifying=False, settings=settings, vegas_mirror=vegas_mirror, time_machine=time_machine
+    )
+    time_machine.move_to(SATURDAY_DAILY, tick=True)
+
+    def daily():  # on-commit callbacks run as the job returns, as in autocommit
+        with django_capture_on_commit_callbacks(execute=True):
+            return job_daily_results(now=SATURDAY_DAILY)
+
+    app.conf.task_always_eager = False  # sent to the broker, which refuses
+    with broker_url(f"redis://127.0.0.1:{closed_port()}/0"):
+        run = job_run_execute(job="daily_results_sync", func=daily)
+
+    assert run.status == "succeeded", run.error
+    assert QualifyingResult.objects.filter(race=vegas).count() == 20  # the sync ran and committed
+    assert "post_race" in run.counts and "openf1_sessions" in run.counts  # the other steps ran
+    post = run.counts["post_qualifying"]
+    assert post["not_queued"] == {vegas.slug: POST_QUALIFYING_BROKER_DOWN} and "queued" not in post
+    assert "Connection refused" in post["error"]
+    assert not _post_sets(vegas) and not _refresh_runs(vegas).exists()
+
+    app.conf.task_always_eager = True  # the broker is back (the embedded mode runs it here)
+    run = _run_daily(SATURDAY_DAILY + timedelta(hours=6), time_machine, django_capture_on_commit_callbacks)
+    assert run.counts["post_qualifying"] == {"queued": {vegas.slug: POST_QUALIFYING_MISSING}}
+    assert len(_post_sets(vegas)) == 1
+
+
+def test_with_no_qualifying_start_a_set_made_on_saturday_is_not_queued_again_on_race_day(
+    active_model, vegas_mirror, eager_celery, settings, time_machine
+):
+    """Without a qualifying start, qualifying counts as begun at midnight UTC of race day (the clock
+    rule): the set the live job made on Saturday looked older than that, so every race-day run queued
+    the refresh again (which, inputs unchanged, stored nothing). The catch-up is called directly: the
+    jobs' sync would write the mirror's qualifying start back."""
+    from predictions.services.refresh import post_qualifying_refresh_catch_up
+
+    vegas = _vegas_weekend(
+        qualifying=True, settings=settings, vegas_mirror=vegas_mirror, time_machine=time_machine
+    )
+    Race.objects.filter(pk=vegas.pk).update(qualifying_start=None)
+    assert SUNDAY_WEEKLY.date() == vegas.date  # race day, before the 04:00 start
+    time_machine.move_to(SUNDAY_WEEKLY, tick=True)
+    # no set yet: still due on race day
+    assert [r.slug for r, _ in race_list_post_qualifying_due(as_of=SUNDAY_WEEKLY)] == [vegas.slug]
+
+    time_machine.move_to(QUALIFYING_OVER, tick=True)  # the live job's refresh, on Saturday
+    assert race_predictions_refresh(race_id=vegas.pk, trigger="post_qualifying")["predictions"] == 20
+    time_machine.move_to(SUNDAY_WEEKLY, tick=True)
+
+    assert post_qualifying_refresh_catch_up(now=SUNDAY_WEEKLY) == {}
+    assert len(_post_sets(vegas)) == 1 and not _refresh_runs(vegas).exists()
