@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from analytics.services.common import NON_START_POSITION_TEXTS, NON_STARTS
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -32,6 +31,7 @@ from ingestion.models import (
     Team,
     WeatherForecast,
 )
+from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
 from ingestion.selectors import race_status_derive
 
 logger = logging.getLogger(__name__)
