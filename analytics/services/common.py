@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
+
 # Retirement reasons that are the car's fault. Accidents, collisions, disqualifications, illness and
 # generic "Retired" / "Not classified" are deliberately left out: they say nothing certain about the car.
 MECHANICAL_STATUSES = frozenset(
@@ -27,12 +29,6 @@ MECHANICAL_STATUSES = frozenset(
         "Wheel bearing", "Wheel nut", "Wheel rim",
     }
 )  # fmt: skip
-
-# Entries that never took the start: they are not counted as race starts. By status, and by the result
-# sheet's letter: "W" (withdrawn / did not start) carries the reason as its status — "Accident" in the
-# warm-up, "Engine" on the formation lap, 84 such rows in the dump — and "F" failed to qualify.
-NON_STARTS = frozenset({"Did not qualify", "Did not prequalify", "107% Rule", "Withdrew", "Excluded"})
-NON_START_POSITION_TEXTS = frozenset({"W", "F"})
 
 
 def started(results: pd.DataFrame) -> pd.Series:

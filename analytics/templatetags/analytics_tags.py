@@ -6,7 +6,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from analytics.charts import probability_percent
-from analytics.services.common import NON_START_POSITION_TEXTS, NON_STARTS
+from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
 
 register = template.Library()
 
@@ -93,9 +93,9 @@ def grid(result) -> str:
     """A Grand Prix or sprint result's grid cell, the same in every table (race, sprint, driver's
     and team's results): the slot, or for grid 0 "PL" (a pit-lane start) when the car took the start
     and "—" when it never did — a non-start status (did not qualify, withdrew, excluded:
-    `common.NON_STARTS`) or the sheet's W / F, the rule `common.started` counts starts by. The driver
-    and team tables showed a bare "0" (Alonso, 2026 Barcelona, from the pit lane), and the race
-    table "PL" for a car excluded before the start (Modena, 1988 Monaco)."""
+    `ingestion.models.results.NON_STARTS`) or the sheet's W / F, the rule `common.started` counts
+    starts by. The driver and team tables showed a bare "0" (Alonso, 2026 Barcelona, from the pit
+    lane), and the race table "PL" for a car excluded before the start (Modena, 1988 Monaco)."""
     slot = getattr(result, "grid", None)
     if slot is None:
         return "—"

@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from analytics.services.common import NON_START_POSITION_TEXTS, NON_STARTS
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -32,6 +31,7 @@ from ingestion.models import (
     Team,
     WeatherForecast,
 )
+from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
 from ingestion.selectors import race_status_derive
 
 logger = logging.getLogger(__name__)
@@ -55,16 +55,7 @@ def _circuit(c) -> dict:
 
 
 def _race_summary(race: Race, *, status: str) -> dict:
-    return {
-        "id": race.slug,
-        "season": race.season_id,
-        "round": race.round,
-        "name": race.name,
-        "date": race.date,
-        "start": race.start,
-        "status": status,
-        "circuit": _circuit(race.circuit),
-    }
+    return {**race_brief(race=race), "start": race.start, "status": status, "circuit": _circuit(race.circuit)}
 
 
 def _has_results():
@@ -648,7 +639,9 @@ def _career(**entity) -> dict:
     }
 
 
-def _race_brief(race: Race) -> dict:
+def race_brief(*, race: Race) -> dict:
+    """A race as the API names it in another entity's payload (a driver's latest race, a prediction's
+    race): its id, season, round, name and date."""
     return {
         "id": race.slug,
         "season": race.season_id,
@@ -662,13 +655,19 @@ def _race_brief(race: Race) -> dict:
 _LATEST_FIRST = ("-race__date", "-race__season_id", "-race__round")
 
 
+def _entity_with_career(model: type[Driver] | type[Team], *, ref: str, what: str):
+    """The driver or team `ref` (`what`: "driver", "team") and its career: 3 queries; an unknown id
+    raises NotFound."""
+    entity = model.objects.filter(ref=ref).first()
+    if entity is None:
+        raise NotFound(f"No {what} with id {ref!r}", what=what)
+    return entity, _career(**{what: entity})
+
+
 def driver_detail_get(*, ref: str) -> dict:
     """GET drivers/{id}: the driver's fields (as in the list) plus a career summary, the team of his
     latest race and where to read more. 4 queries; an unknown id raises NotFound."""
-    driver = Driver.objects.filter(ref=ref).first()
-    if driver is None:
-        raise NotFound(f"No driver with id {ref!r}", what="driver")
-    career = _career(driver=driver)
+    driver, career = _entity_with_career(Driver, ref=ref, what="driver")
     latest = (
         RaceResult.objects.filter(driver=driver)
         .select_related("race", "team")
@@ -679,7 +678,7 @@ def driver_detail_get(*, ref: str) -> dict:
         **driver_list_item(driver=driver),
         "career": career,
         "latest_team": None if latest is None else {"id": latest.team.ref, "name": latest.team.name},
-        "latest_race": None if latest is None else _race_brief(latest.race),
+        "latest_race": None if latest is None else race_brief(race=latest.race),
         "links": {"analytics": reverse("api-analytics-driver", args=[driver.ref])},
     }
 
@@ -687,10 +686,7 @@ def driver_detail_get(*, ref: str) -> dict:
 def team_detail_get(*, ref: str) -> dict:
     """GET teams/{id}: the team's fields (as in the list) plus a career summary, the drivers of its
     latest race and where to read more. 4 queries; an unknown id raises NotFound."""
-    team = Team.objects.filter(ref=ref).first()
-    if team is None:
-        raise NotFound(f"No team with id {ref!r}", what="team")
-    career = _career(team=team)
+    team, career = _entity_with_career(Team, ref=ref, what="team")
     latest_race = RaceResult.objects.filter(team=team).order_by(*_LATEST_FIRST).values("race_id")[:1]
     rows = list(
         RaceResult.objects.filter(team=team, race_id=Subquery(latest_race))
@@ -709,7 +705,7 @@ def team_detail_get(*, ref: str) -> dict:
         "url": team.url,
         "career": career,
         "latest_drivers": list(drivers.values()),
-        "latest_race": _race_brief(rows[0].race) if rows else None,
+        "latest_race": race_brief(race=rows[0].race) if rows else None,
         "links": {"analytics": reverse("api-analytics-team", args=[team.ref])},
     }
 

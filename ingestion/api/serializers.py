@@ -190,6 +190,19 @@ class TeamOut(serializers.Serializer):
 TeamPageOut = page_serializer(TeamOut, "TeamPage")
 
 
+# The career (drivers/{id}, teams/{id}) and the season aggregates (analytics/{driver,team}/{id})
+# count races, entries, wins and podiums alike: the career is the sum of the seasons.
+_RACES_HELP = "Races entered (distinct races)"
+_ENTRIES_HELP = "Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
+_WINS_HELP = (
+    "Races won: a 1950s winning car shared by two drivers is one win of its team and one of each driver"
+)
+_PODIUMS_HELP = (
+    "Cars on the podium (each car of a team; a 1950s shared car once for its team, "
+    "once for each of its drivers)"
+)
+
+
 class CareerOut(serializers.Serializer):
     # A driver's or team's whole record from the race results (drivers/{id}, teams/{id}).
     seasons = serializers.ListField(
@@ -199,22 +212,14 @@ class CareerOut(serializers.Serializer):
     )
     first_season = serializers.IntegerField(allow_null=True, help_text="null without a race result")
     last_season = serializers.IntegerField(allow_null=True, help_text="null without a race result")
-    races = serializers.IntegerField(help_text="Races entered (distinct races)")
-    entries = serializers.IntegerField(
-        help_text="Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
-    )
+    races = serializers.IntegerField(help_text=_RACES_HELP)
+    entries = serializers.IntegerField(help_text=_ENTRIES_HELP)
     starts = serializers.IntegerField(
         help_text="Races in which one of its cars took the start (a non-qualifier, a withdrawn or "
         "excluded entry is no start)"
     )
-    wins = serializers.IntegerField(
-        help_text="Races won: a 1950s winning car shared by two drivers is one win of its team and "
-        "one of each driver"
-    )
-    podiums = serializers.IntegerField(
-        help_text="Cars on the podium (each car of a team; a 1950s shared car once for its team, "
-        "once for each of its drivers)"
-    )
+    wins = serializers.IntegerField(help_text=_WINS_HELP)
+    podiums = serializers.IntegerField(help_text=_PODIUMS_HELP)
     poles = serializers.IntegerField(
         help_text="Races started from pole position (grid 1 in the race results); a driver's only "
         "in the car he started, not one he took over (1950s shared cars)"
@@ -294,18 +299,10 @@ class StandingsOut(serializers.Serializer):
 
 class SeasonAggregateOut(serializers.Serializer):
     season = serializers.IntegerField()
-    races = serializers.IntegerField(help_text="Races entered (distinct races)")
-    entries = serializers.IntegerField(
-        help_text="Race-result rows: a team's cars (usually two per race), a driver's cars (1950s shared cars)"
-    )
-    wins = serializers.IntegerField(
-        help_text="Races won: a 1950s winning car shared by two drivers is one win of its team and "
-        "one of each driver"
-    )
-    podiums = serializers.IntegerField(
-        help_text="Cars on the podium (each car of a team; a 1950s shared car once for its team, "
-        "once for each of its drivers)"
-    )
+    races = serializers.IntegerField(help_text=_RACES_HELP)
+    entries = serializers.IntegerField(help_text=_ENTRIES_HELP)
+    wins = serializers.IntegerField(help_text=_WINS_HELP)
+    podiums = serializers.IntegerField(help_text=_PODIUMS_HELP)
     points = serializers.FloatField(
         help_text="Championship points scored: Grand Prix plus sprint points (race_points + sprint_points), "
         "as the standings count them"

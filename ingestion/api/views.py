@@ -163,7 +163,30 @@ def entity_detail_key(family: str, ref: str) -> f1cache.ListKey:
     return f1cache.list_key(family, "id", ref)
 
 
-class DriverDetailView(CachedJSONView):
+class EntityDetailView(CachedJSONView):
+    # drivers/{id}, teams/{id}: a subclass names the entity (its cache tier and 404 wording), the
+    # list family its key lives in and its selector; its own `get` carries the OpenAPI schema.
+    entity: str  # "driver", "team"
+    family: str  # "drivers", "teams"
+    selector: Callable[..., dict]  # (ref=) -> payload, from ingestion.api.selectors
+
+    def detail(self, request, ref: str):
+        if not serializers.REF_PATTERN.fullmatch(ref):  # never a cache key: no such id exists
+            raise Http404(f"No {self.entity} with id {ref[:80]!r}")
+        select = self.selector
+        return self.cached(
+            request,
+            key=entity_detail_key(self.family, ref),
+            ttl=settings.CACHE_TTL_STATIC,
+            tier=self.entity,
+            compute=lambda: select(ref=ref),
+        )
+
+
+class DriverDetailView(EntityDetailView):
+    entity, family = "driver", "drivers"
+    selector = staticmethod(selectors.driver_detail_get)
+
     @extend_schema(
         operation_id="drivers_retrieve",
         summary="One driver: the list's fields, a career summary, the latest team and race, and where "
@@ -172,18 +195,13 @@ class DriverDetailView(CachedJSONView):
         responses={200: serializers.DriverDetailOut, **error_responses(404, 429)},
     )
     def get(self, request, driver_id: str):
-        if not serializers.REF_PATTERN.fullmatch(driver_id):  # never a cache key: no such id exists
-            raise Http404(f"No driver with id {driver_id[:80]!r}")
-        return self.cached(
-            request,
-            key=entity_detail_key("drivers", driver_id),
-            ttl=settings.CACHE_TTL_STATIC,
-            tier="driver",
-            compute=lambda: selectors.driver_detail_get(ref=driver_id),
-        )
+        return self.detail(request, driver_id)
 
 
-class TeamDetailView(CachedJSONView):
+class TeamDetailView(EntityDetailView):
+    entity, family = "team", "teams"
+    selector = staticmethod(selectors.team_detail_get)
+
     @extend_schema(
         operation_id="teams_retrieve",
         summary="One team: the list's fields, a career summary, the drivers and date of its latest race, "
@@ -192,15 +210,7 @@ class TeamDetailView(CachedJSONView):
         responses={200: serializers.TeamDetailOut, **error_responses(404, 429)},
     )
     def get(self, request, team_id: str):
-        if not serializers.REF_PATTERN.fullmatch(team_id):
-            raise Http404(f"No team with id {team_id[:80]!r}")
-        return self.cached(
-            request,
-            key=entity_detail_key("teams", team_id),
-            ttl=settings.CACHE_TTL_STATIC,
-            tier="team",
-            compute=lambda: selectors.team_detail_get(ref=team_id),
-        )
+        return self.detail(request, team_id)
 
 
 class StandingsView(CachedJSONView):

@@ -30,6 +30,15 @@ class PositionText(models.TextChoices):
     NOT_CLASSIFIED = "N", "Not classified"
 
 
+# Entries that never took the start: they are not counted as race starts. By status, and by the result
+# sheet's letter: "W" (withdrawn / did not start) carries the reason as its status — "Accident" in the
+# warm-up, "Engine" on the formation lap, 84 such rows in the dump — and "F" failed to qualify. The
+# rule belongs to the results (the API's career counts and the analytics metrics both apply it), so
+# it lives here rather than in analytics, which the ingestion API must not import.
+NON_STARTS = frozenset({"Did not qualify", "Did not prequalify", "107% Rule", "Withdrew", "Excluded"})
+NON_START_POSITION_TEXTS = frozenset({PositionText.WITHDRAWN.value, PositionText.FAILED_TO_QUALIFY.value})
+
+
 # position_text letters as F1 result sheets print them ("P10" for a classified finisher).
 _SHORT_STATUS = {
     PositionText.RETIRED: "Ret",

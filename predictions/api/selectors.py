@@ -7,7 +7,7 @@ import json
 
 from django.utils import timezone
 
-from ingestion.api.selectors import sql_datetime, sql_rows
+from ingestion.api.selectors import race_brief, sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
 from ingestion.selectors import race_status_derive
 from predictions import selectors as engine
@@ -20,15 +20,7 @@ def race_ref(*, race: Race, status: str | None = None) -> dict:
         status = race_status_derive(
             race_date=race.date, has_results=has_results, removed=race.removed_upstream_at is not None
         )
-    return {
-        "id": race.slug,
-        "season": race.season_id,
-        "round": race.round,
-        "name": race.name,
-        "date": race.date,
-        "start": race.start,
-        "status": status,
-    }
+    return {**race_brief(race=race), "start": race.start, "status": status}
 
 
 def _explanation(items) -> list[dict]:

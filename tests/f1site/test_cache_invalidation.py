@@ -475,3 +475,72 @@ def test_a_standings_correction_reaches_a_driver_absent_from_that_race(api, erga
         assert after[path][1]["analytics"]["championship"]["per_round"][-1]["points"] == float(
             standing.points + 5
         )
+
+
+def test_a_bulk_delete_clears_its_race_in_one_callback(api, ergast_data, django_capture_on_commit_callbacks):
+    """The sync's `upsert_rows(replace=True)` deletes a race's rows as one queryset: post_delete
+    fires row by row, and each row ran its own on-commit lookups and races_changed for the same
+    race (43 callbacks, 215 queries for 2024 Bahrain's pit stops). One callback per transaction,
+    a constant number of queries however many rows, and still every row's driver cleared."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ingestion.models import RaceResult
+    from ingestion.services.upsert import upsert_rows
+
+    rows = RaceResult.objects.filter(race__slug="1950_uk")
+    kept = rows.get(driver__ref="farina")  # upstream now lists only the winner
+    count, drivers = rows.count(), sorted(set(rows.exclude(pk=kept.pk).values_list("driver__ref", flat=True)))
+    assert count > 20
+    paths = [f"/api/v1/analytics/driver/{ref}?season=1950" for ref in drivers[:3]]
+    before = {path: _get(api, path) for path in paths}
+    upstream = [
+        {"race_id": kept.race_id, "driver_id": kept.driver_id, "number": kept.number, "points": kept.points}
+    ]
+    with django_capture_on_commit_callbacks() as callbacks:  # collected, run below
+        deleted = upsert_rows(
+            model=RaceResult,
+            rows=upstream,
+            key_fields=("race_id", "driver_id", "number"),
+            scope={"race_id": kept.race_id},
+            replace=True,
+        ).deleted
+    assert deleted == count - 1
+    assert len(callbacks) == 1
+    with CaptureQueriesContext(connection) as queries:
+        callbacks[0]()
+    assert len(queries) == 6, [q["sql"] for q in queries]  # drivers, teams, race, race_entities (3)
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        assert after[path] != before[path], path
+
+
+def test_a_row_deleted_in_a_rolled_back_savepoint_keeps_the_later_rows_invalidation(
+    api, ergast_data, django_capture_on_commit_callbacks
+):
+    """The first row's callback dies with its savepoint: a later row of the same transaction must
+    not join that lost batch (over-invalidating is fine, under-invalidating is not)."""
+    from django.db import transaction
+
+    from ingestion.models import RaceResult
+
+    kept = RaceResult.objects.get(race__slug="1950_uk", driver__ref="farina")
+    gone = RaceResult.objects.get(race__slug="1950_uk", team__ref="alta", driver__ref="kelly")
+    paths = ["/api/v1/analytics/driver/kelly?season=1950", "/api/v1/analytics/driver/farina?season=1950"]
+    before = {path: _get(api, path) for path in paths}
+
+    def change() -> None:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():  # a savepoint
+                    RaceResult.objects.filter(pk=kept.pk).delete()
+                    raise RuntimeError("roll the savepoint back")
+            except RuntimeError:
+                pass
+            RaceResult.objects.filter(pk=gone.pk).delete()
+
+    _committed(django_capture_on_commit_callbacks, change)
+    assert RaceResult.objects.filter(pk=kept.pk).exists()
+    after = _as_recomputed(api, paths)
+    assert after[paths[0]] != before[paths[0]]  # kelly's row went: his 1950 season changed
+    assert after[paths[1]] == before[paths[1]]
