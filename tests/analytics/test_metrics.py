@@ -209,9 +209,13 @@ def test_a_did_not_start_row_is_entered_not_started():
     """A non-start whose status names its reason (position_text "W", status "Driveshaft": Leclerc at
     Monaco 2021) or a non-qualifier ("F") is an entry, not a start, in every count."""
     results = _abu_2021_results()
-    dns = results.iloc[[0]].assign(race_id=1074, status="Driveshaft", position=None, position_text="W")
-    dnq = results.iloc[[0]].assign(race_id=1075, status="Injury", position=None, position_text="F")
-    frame = pd.concat([results, dns, dnq], ignore_index=True)
+    # two copies of a row, then made a non-starter and a non-qualifier (concatenating all-NA
+    # positions is deprecated in pandas)
+    frame = pd.concat([results, results.iloc[[0, 0]]], ignore_index=True)
+    dns, dnq = len(results), len(results) + 1
+    frame.loc[[dns, dnq], "position"] = None
+    frame.loc[dns, ["race_id", "status", "position_text"]] = [1074, "Driveshaft", "W"]
+    frame.loc[dnq, ["race_id", "status", "position_text"]] = [1075, "Injury", "F"]
     assert list(started(frame)) == [True] * len(results) + [False, False]
     out = team_metrics.reliability(frame, team_id=RED_BULL)
     assert (out["entries"], out["starts"], out["mechanical_dnfs"]) == (4, 2, 1)  # PER's engine only
