@@ -48,19 +48,6 @@ def vegas_mirror(tmp_path_factory):
     mirror.server.shutdown()
 
 
-@pytest.fixture
-def eager_celery(settings):
-    """Tasks run in this process when sent (CELERY_TASK_ALWAYS_EAGER); the app's conf is already
-    loaded, so it is switched there too, and back afterwards."""
-    from f1site.celery import app
-
-    previous = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
 def _vegas_weekend(*, qualifying: bool, settings, vegas_mirror, time_machine) -> Race:
     """The database on the Las Vegas weekend: 2025 run and scored through São Paulo, the next three
     races predicted (pre-qualifying) by the daily job after it, Las Vegas' qualifying stored or not
@@ -99,7 +86,7 @@ def _run_daily(now: datetime, time_machine, capture) -> JobRun:
 
 
 def test_the_daily_job_makes_the_post_qualifying_set_the_live_job_did_not(
-    active_model, vegas_mirror, eager_celery, settings, time_machine, django_capture_on_commit_callbacks
+    active_model, vegas_mirror, embedded_celery, settings, time_machine, django_capture_on_commit_callbacks
 ):
     vegas = _vegas_weekend(
         qualifying=False, settings=settings, vegas_mirror=vegas_mirror, time_machine=time_machine
@@ -129,7 +116,7 @@ def test_the_daily_job_makes_the_post_qualifying_set_the_live_job_did_not(
 
 
 def test_a_post_qualifying_set_the_live_job_made_is_left_alone(
-    active_model, vegas_mirror, eager_celery, settings, time_machine, django_capture_on_commit_callbacks
+    active_model, vegas_mirror, embedded_celery, settings, time_machine, django_capture_on_commit_callbacks
 ):
     vegas = _vegas_weekend(
         qualifying=True, settings=settings, vegas_mirror=vegas_mirror, time_machine=time_machine
@@ -157,7 +144,7 @@ def test_a_set_made_from_a_classification_the_sync_then_changed_is_made_again_on
     new_set,
     active_model,
     vegas_mirror,
-    eager_celery,
+    embedded_celery,
     settings,
     time_machine,
     django_capture_on_commit_callbacks,
@@ -184,7 +171,7 @@ def test_a_set_made_from_a_classification_the_sync_then_changed_is_made_again_on
 
 
 def test_a_race_that_has_started_gets_no_post_qualifying_set(
-    active_model, vegas_mirror, eager_celery, settings, time_machine, django_capture_on_commit_callbacks
+    active_model, vegas_mirror, embedded_celery, settings, time_machine, django_capture_on_commit_callbacks
 ):
     """Sunday's daily run comes two hours after the Las Vegas start: its sync brings the qualifying,
     but a set made now would be no pre-race prediction."""
@@ -204,7 +191,7 @@ def test_a_race_that_has_started_gets_no_post_qualifying_set(
 def test_the_weekly_job_before_an_early_race_makes_the_missing_set(
     active_model,
     vegas_mirror,
-    eager_celery,
+    embedded_celery,
     settings,
     time_machine,
     django_capture_on_commit_callbacks,
@@ -230,7 +217,7 @@ def test_the_weekly_job_before_an_early_race_makes_the_missing_set(
 
 
 def test_a_refused_broker_leaves_the_daily_job_succeeded_and_names_the_race_not_queued(
-    active_model, vegas_mirror, eager_celery, settings, time_machine, django_capture_on_commit_callbacks
+    active_model, vegas_mirror, embedded_celery, settings, time_machine, django_capture_on_commit_callbacks
 ):
     """The catch-up sent the refresh at once (the job runs outside a transaction): a refused broker
     raised into the job, whose JobRun was recorded failed after its sync and post-race step had
@@ -268,7 +255,7 @@ def test_a_refused_broker_leaves_the_daily_job_succeeded_and_names_the_race_not_
 
 
 def test_with_no_qualifying_start_a_set_made_on_saturday_is_not_queued_again_on_race_day(
-    active_model, vegas_mirror, eager_celery, settings, time_machine
+    active_model, vegas_mirror, embedded_celery, settings, time_machine
 ):
     """Without a qualifying start, qualifying counts as begun at midnight UTC of race day (the clock
     rule): the set the live job made on Saturday looked older than that, so every race-day run queued

@@ -22,19 +22,6 @@ pytestmark = [pytest.mark.django_db, in_season]
 trained_model = module_trained_model(from_season=2024, until_season=2025, frames_since=2021)
 
 
-@pytest.fixture
-def eager_celery(settings):
-    """Tasks run in this process when sent (CELERY_TASK_ALWAYS_EAGER); the app's conf is already
-    loaded, so it is switched there too, and back afterwards."""
-    from f1site.celery import app
-
-    previous = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
 def _upcoming_race():
     from django.utils import timezone
 
@@ -52,7 +39,7 @@ def _runs(race):
 
 
 def test_background_post_queues_on_commit_then_the_task_succeeds(
-    staff_api, api, ergast_data, trained_model, eager_celery, django_capture_on_commit_callbacks
+    staff_api, api, ergast_data, trained_model, embedded_celery, django_capture_on_commit_callbacks
 ):
     from django.core.cache import cache
 
@@ -117,7 +104,7 @@ def test_background_post_queues_on_commit_then_the_task_succeeds(
 
 
 def test_a_queued_job_survives_a_cache_flush(
-    staff_api, ergast_data, trained_model, eager_celery, django_capture_on_commit_callbacks
+    staff_api, ergast_data, trained_model, embedded_celery, django_capture_on_commit_callbacks
 ):
     from django.core.cache import cache
 
@@ -148,7 +135,7 @@ def test_a_queued_job_survives_a_cache_flush(
 
 
 def test_a_failed_job_is_recorded_with_its_error_and_frees_the_race(
-    staff_api, ergast_data, trained_model, eager_celery, django_capture_on_commit_callbacks
+    staff_api, ergast_data, trained_model, embedded_celery, django_capture_on_commit_callbacks
 ):
     from predictions.models import ModelVersion, Prediction
 
