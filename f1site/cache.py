@@ -789,7 +789,8 @@ def race_entities(race_pks: Iterable[int]) -> tuple[set[str], set[str]]:
     shows it). Two queries (a UNION each for drivers and teams).
 
     Rows read as they are now: a row deleted or moved to another driver is not found here, so
-    `_on_race_row_saved` clears the row's own driver and team itself."""
+    `_on_race_row_saved` clears the row's own driver and team itself (`_on_race_rows_overwritten`
+    for the sync's and the dump load's bulk writes)."""
     from ingestion.models import (
         DriverStanding,
         PitStop,
@@ -1014,6 +1015,27 @@ def _on_race_row_saved(sender, instance, origin=None, **kwargs) -> None:
         transaction.on_commit(batch)
 
 
+def _on_race_rows_overwritten(sender, refs=(), **kwargs) -> None:
+    """A bulk upsert (a Jolpica sync, a dump load) changed or deleted race rows without model signals
+    (`ingestion.signals.race_rows_overwritten`, sent inside its transaction): the drivers and teams
+    those rows named before join this transaction's batch, cleared at its commit, through
+    cache_invalidate (the outbox when Redis refuses). The races are not added: the sync / load sends
+    races_changed for them itself after its commit. Before, a result moved to another team upstream
+    left the old team's analytics cached for CACHE_TTL_STATIC (`race_entities` reads the race after
+    the commit, and the old team had no row left in it)."""
+    from django.db import transaction
+
+    driver_ids = {ref[1] for ref in refs} - {None}
+    team_ids = {ref[2] for ref in refs} - {None}
+    if not (driver_ids or team_ids):
+        return
+    batch, new = _race_row_batch(sender)
+    batch.driver_ids |= driver_ids
+    batch.team_ids |= team_ids
+    if new:
+        transaction.on_commit(batch)
+
+
 def _round_id(season: int, rnd: int) -> str:
     return f"{season}_{rnd}"
 
@@ -1156,9 +1178,10 @@ def connect_invalidation_signals() -> None:
         pre_save.connect(_on_entity_pre_save, sender=model, dispatch_uid=f"f1cache-{name}-pre-save")
         post_save.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-save")
         post_delete.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-del")
-    from ingestion.signals import races_changed
+    from ingestion.signals import race_rows_overwritten, races_changed
     from predictions.signals import models_changed, predictions_changed
 
     races_changed.connect(_on_races_changed, dispatch_uid="f1cache-races-changed")
+    race_rows_overwritten.connect(_on_race_rows_overwritten, dispatch_uid="f1cache-race-rows-overwritten")
     predictions_changed.connect(_on_predictions_changed, dispatch_uid="f1cache-predictions-changed")
     models_changed.connect(_on_models_changed, dispatch_uid="f1cache-models-changed")

@@ -6,15 +6,49 @@ or standings were created, updated or deleted — also by an admin correction of
 sync (the races whose forecast was stored) and an observed-weather sync. Receivers: the API cache (f1site.cache) and the dashboard page cache
 (analytics). `vacated_round_ids` (`2019_22` forms) are the rounds a race left when upstream (or admin)
 renumbered the calendar, or a deleted race's round: caches keyed by them named another race (or none now). Receivers must be cheap or hand off to Celery; an exception in one is logged, not raised.
+
+`race_rows_overwritten(sender, refs=[RaceRowRefs, ...])` — sent INSIDE the writing transaction by a
+bulk upsert (`upsert.upsert_rows`, `dump_copy.copy_upsert_rows`: the Jolpica sync, the dump load) with
+the race, driver and team that rows held before the upsert changed them (a result moved to another
+team upstream) or deleted them by SQL (the dump's COPY path sends no model signals). races_changed
+names the race only, and the race's entities are read after the commit: a team (driver) left with no
+row in that race is not among them. Receiver: the API cache (f1site.cache), which clears those
+drivers' and teams' analytics on commit, with the transaction's other race rows (one callback).
 """
 
 import logging
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
 
 races_changed = Signal()
+race_rows_overwritten = Signal()
+
+
+class RaceRowRefs(NamedTuple):
+    """What a race row (result, qualifying, standing, pit stop…) pointed at; None for a column the
+    model does not have (a driver's standing has no team, a team's standing no driver)."""
+
+    race_id: int
+    driver_id: int | None
+    team_id: int | None
+
+
+def race_rows_overwritten_send(*, sender, refs: Iterable[RaceRowRefs]) -> None:
+    """Send race_rows_overwritten (inside the caller's transaction, after its write); a failing
+    receiver is logged, never raised — the write itself stands."""
+    refs = list(refs)
+    if not refs:
+        return
+    for receiver, result in race_rows_overwritten.send_robust(sender=sender, refs=refs):
+        if isinstance(result, Exception):
+            logger.error(
+                "race_rows_overwritten receiver failed",
+                extra={"receiver": repr(receiver), "error": repr(result)},
+            )
 
 
 def races_changed_send(*, sender, race_ids: list[str], vacated_round_ids: list[str] = ()) -> None:

@@ -9,8 +9,9 @@ puts its id on the exception as `sync_run_id`. `sync_weather` and `sync_openf1` 
 KeyboardInterrupt traceback (through psycopg's wait) before.
 
 Busy (another run holds a lock the command needs) is exit 75 and one line naming the holder; the
-commands that take a lock (`run_job`, `sync_f1`, `load_ergast`) share `--wait SECONDS` (`parse_wait`)
-and the line's ending (`busy_advice`).
+commands that take a lock (`run_job`, `sync_f1`, `load_ergast`) share `--wait SECONDS` (`parse_wait`),
+the line's ending (`busy_advice`) and, while they wait, one line on stderr naming the holder and the
+bound (`wait_notice`; stdout keeps the summary, so `--json` stays one JSON object).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
 from ingestion.services.sync_runs import Terminated
 
@@ -49,6 +50,14 @@ def parse_wait(text: str) -> int:
 def busy_advice(wait: int | None) -> str:
     """The end of a busy line: how long the command waited for the lock, or how to get past it."""
     return f"waited {wait}s" if wait else "rerun when it has finished, or add --wait SECONDS"
+
+
+def wait_notice(command: BaseCommand) -> Callable[[str], None]:
+    """What a command passes as the services' `on_lock_wait` / `on_wait`: the line they compose when a
+    wait for a busy lock begins ("Waiting up to 900s for the race-data lock: a Jolpica sync (SyncRun
+    812: …; backend pid 4242) is in progress …"), written to the command's stderr as a warning. Before,
+    only a log line was written: a person at a terminal saw the command hang for up to --wait seconds."""
+    return lambda line: command.stderr.write(line, style_func=command.style.WARNING)
 
 
 def sync_run_of(exc: BaseException) -> str:

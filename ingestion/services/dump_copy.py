@@ -12,6 +12,11 @@ transaction; deferred constraints (position order) are checked at its commit.
 those races whose natural key is not staged are deleted first (one DELETE; rows staff corrected
 are kept and reported), as `upsert_rows(replace=True)` does for one race. `("race_id", "session")`
 replaces per race and practice session (a session the rows do not carry is left alone).
+
+No model signals either: the race, driver and team of the rows the DELETE removes (RETURNING) and of
+the rows the upsert moves to another team (one SELECT before it, only when a team / driver column is
+among the updated ones) are sent as `ingestion.signals.race_rows_overwritten` after the write, inside
+the caller's transaction, so the cache clears the old team's and driver's analytics at its commit.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from collections.abc import Sequence
 
 from django.db import connection, models
 
-from ingestion.services.upsert import UpsertCounts
+from ingestion.services.upsert import UpsertCounts, race_row_ref_columns
+from ingestion.signals import RaceRowRefs, race_rows_overwritten_send
 
 
 def copy_upsert_rows(
@@ -71,6 +77,14 @@ def copy_upsert_rows(
     protect = "manually_corrected" not in fields and any(
         f.name == "manually_corrected" for f in model._meta.concrete_fields
     )
+    ref_names = race_row_ref_columns(model)  # () unless a race row of a driver / team
+    ref_cols = [qn(model._meta.get_field(f).column) for f in ref_names]
+    moved_cols = [qn(columns[f]) for f in ref_names if f in fields and f not in key_fields]
+    overwritten: list[RaceRowRefs] = []
+
+    def refs_of(values: Sequence) -> RaceRowRefs:
+        named = dict(zip(ref_names, values, strict=True))
+        return RaceRowRefs(named["race_id"], named.get("driver_id"), named.get("team_id"))
 
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {stage}")
@@ -114,8 +128,11 @@ def copy_upsert_rows(
                         }
                     )
                 stale += " AND NOT t.manually_corrected"
-            cursor.execute(f"DELETE FROM {table} t WHERE {stale} RETURNING t.{qn(changed_column)}")  # noqa: S608
-            deleted = [value for (value,) in cursor.fetchall()]
+            returning = ", ".join([f"t.{qn(changed_column)}", *(f"t.{c}" for c in ref_cols)])
+            cursor.execute(f"DELETE FROM {table} t WHERE {stale} RETURNING {returning}")  # noqa: S608
+            gone = cursor.fetchall()
+            deleted = [record[0] for record in gone]
+            overwritten += [refs_of(record[1:]) for record in gone if ref_cols]
         if protect:
             # Rows a human corrected: keep them, report what upstream says instead.
             select = ", ".join(f"t.{c}, s.{c}" for c in value_cols)
@@ -135,6 +152,14 @@ def copy_upsert_rows(
                     {"model": model.__name__, "pk": pk, "key": [str(k) for k in key], "upstream": upstream}
                 )
 
+        if moved_cols:
+            # what the upsert below moves to another team (driver): the old one, read before it
+            moved = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in moved_cols)
+            cursor.execute(
+                f"SELECT {', '.join(f't.{c}' for c in ref_cols)} FROM {stage} s JOIN {table} t ON {join} "  # noqa: S608
+                f"WHERE ({moved})" + (" AND NOT t.manually_corrected" if protect else "")
+            )
+            overwritten += [refs_of(record) for record in cursor.fetchall()]
         if value_cols:
             where = differs("t", "EXCLUDED")
             if protect:
@@ -150,6 +175,7 @@ def copy_upsert_rows(
         outcomes = cursor.fetchall()
         cursor.execute(f"DROP TABLE {stage}")
 
+    race_rows_overwritten_send(sender=model, refs=overwritten)
     counts.created = sum(1 for inserted, _ in outcomes if inserted)
     counts.updated = len(outcomes) - counts.created
     counts.unchanged = len(rows) - len(outcomes)

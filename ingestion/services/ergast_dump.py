@@ -72,7 +72,7 @@ from ingestion.models import (
 from ingestion.services.dump_copy import copy_upsert_rows
 from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, calendar_reconcile
 from ingestion.services.race_ids import CalendarEntry, race_slugs
-from ingestion.services.sync_lock import race_data_lock
+from ingestion.services.sync_lock import LockWaitNotice, race_data_lock
 from ingestion.services.sync_runs import PROCESS_SILENT_KEPT, sync_interrupted_reason, sync_run_heartbeat
 from ingestion.services.upsert import UpsertCounts, upsert_rows
 from ingestion.services.validation import (
@@ -974,7 +974,12 @@ class _DumpLoader:
 
 
 def ergast_dump_load(
-    *, directory: Path, seasons: range | None = None, progress: bool = False, lock_wait: float = 0.0
+    *,
+    directory: Path,
+    seasons: range | None = None,
+    progress: bool = False,
+    lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
 ) -> DumpLoadReport:
     """Load (or re-load) an Ergast-format dump; `seasons` limits races and their rows to those years.
 
@@ -984,9 +989,10 @@ def ergast_dump_load(
     It writes the tables the Jolpica sync writes, so it takes the same lock
     (`sync_lock.race_data_lock`): while a sync (or another load) holds it, `SyncAlreadyRunning`
     naming the holder is raised before anything is written or recorded, as for a refused sync —
-    at once, or after waiting up to `lock_wait` seconds for the lock (`load_ergast --wait`).
+    at once, or after waiting up to `lock_wait` seconds for the lock (`load_ergast --wait`);
+    `on_lock_wait` is told when that wait begins (one line naming the holder and the bound).
     """
-    with race_data_lock(wait=lock_wait):
+    with race_data_lock(wait=lock_wait, on_wait=on_lock_wait):
         return _dump_load_locked(directory=Path(directory), seasons=seasons, progress=progress)
 
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 from ingestion.models import JobRun, JobStatus
 from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
+from ingestion.services.sync_lock import LockWaitNotice
 from ingestion.services.sync_runs import sync_interrupted_reason, sync_runs_stale_close_quietly
 
 logger = logging.getLogger(__name__)
@@ -313,6 +314,7 @@ def job_run_execute(
     redelivered: bool = False,
     retry_if_stale: bool = False,
     lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
 ) -> JobRun | None:
     """Run `func` under the job's lock and record it as a JobRun. Exceptions are recorded, then re-raised.
 
@@ -330,13 +332,19 @@ def job_run_execute(
     database answers) and `JobLockUnavailable` is raised.
     `lock_wait` (`run_job --wait`; the tasks never pass it, they retry instead): a lock held by
     another run is asked for again every JOB_LOCK_WAIT_POLL_SECONDS for up to that many seconds
-    before the trigger is recorded as skipped.
+    before the trigger is recorded as skipped; `on_lock_wait` is told when that wait begins (one line
+    naming the holder's token and the bound: `run_job` prints it on stderr).
     """
     lock = JobLock(job, ttl=lock_ttl)
     started = timezone.now()
     deadline = time.monotonic() + lock_wait
     try:
         acquired = lock.acquire()
+        if not acquired and lock_wait > 0 and on_lock_wait is not None:
+            on_lock_wait(
+                f"Waiting up to {round(lock_wait)}s for the {job} job lock: {ALREADY_RUNNING} "
+                f"(lock held by {lock.holder() or '?'})"
+            )
         while not acquired and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(JOB_LOCK_WAIT_POLL_SECONDS, left))
             acquired = lock.acquire()
@@ -666,14 +674,21 @@ def _optional_step(counts: dict, name: str, func: Callable[[], dict]) -> None:
 
 
 def _jolpica_sync(
-    *, season: int, full: bool, now: datetime, lock_wait: float = 0.0
+    *,
+    season: int,
+    full: bool,
+    now: datetime,
+    lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
 ) -> tuple[dict, list[str]]:
     """Run the Jolpica sync (incremental, or the whole season); return its summary and changed race ids.
     `now` is the job's clock: the incremental sync's rounds due are those due by it, not by the real
     date (a job run with `now=`, a replay, synced every round dated before today)."""
     from ingestion.services.jolpica_sync import jolpica_sync
 
-    summary = jolpica_sync(seasons=[season], incremental=not full, lock_wait=lock_wait, now=now)
+    summary = jolpica_sync(
+        seasons=[season], incremental=not full, lock_wait=lock_wait, on_lock_wait=on_lock_wait, now=now
+    )
     return summary.as_dict(), list(summary.changed_race_ids)
 
 
@@ -691,7 +706,13 @@ class JolpicaStepLocked(Exception):
 
 
 def _jolpica_step(
-    counts: dict, *, season: int, full: bool, now: datetime, lock_wait: float = 0.0
+    counts: dict,
+    *,
+    season: int,
+    full: bool,
+    now: datetime,
+    lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
 ) -> list[str] | None:
     """The job's Jolpica sync: its summary in counts['jolpica'], the changed race ids returned; None
     (and counts['jolpica'] = {'skipped': ...}) when another sync holds the lock — at once, or after
@@ -700,7 +721,9 @@ def _jolpica_step(
     from ingestion.services.jolpica_sync import SyncAlreadyRunning
 
     try:
-        counts["jolpica"], changed = _jolpica_sync(season=season, full=full, now=now, lock_wait=lock_wait)
+        counts["jolpica"], changed = _jolpica_sync(
+            season=season, full=full, now=now, lock_wait=lock_wait, on_lock_wait=on_lock_wait
+        )
     except SyncAlreadyRunning as exc:
         logger.warning("job's Jolpica sync deferred: lock held", extra={"error": str(exc)})
         # names the holder: another Jolpica sync or, since it takes the same lock, a dump load
@@ -790,7 +813,11 @@ def _weather_observed_step(counts: dict, *, season: int, races: list, now: datet
 
 
 def job_daily_results(
-    *, now: datetime | None = None, jolpica_only: bool = False, lock_wait: float = 0.0
+    *,
+    now: datetime | None = None,
+    jolpica_only: bool = False,
+    lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
 ) -> dict:
     """06:00 UTC: incremental results + standings, observed weather of the completed races that lack
     it, then one post-race step for the newly completed races plus any whose step is still pending
@@ -803,7 +830,7 @@ def job_daily_results(
     `jolpica_only` (the task's retry of that step): the Jolpica sync and what depends on it — the
     observed weather and post-race step of the races it completed — not the OpenF1 sessions again.
     `lock_wait`: seconds the Jolpica step may wait for the lock first (`run_job --wait`; the task
-    retries instead). `now` is the job's clock throughout, also for the rounds its incremental sync
+    retries instead), `on_lock_wait` told when that wait begins. `now` is the job's clock throughout, also for the rounds its incremental sync
     finds due."""
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.services.post_race import post_race_follow_up, races_results_process
@@ -811,7 +838,9 @@ def job_daily_results(
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(counts, season=season, full=False, now=now, lock_wait=lock_wait)
+    changed = _jolpica_step(
+        counts, season=season, full=False, now=now, lock_wait=lock_wait, on_lock_wait=on_lock_wait
+    )
     locked = changed is None
     completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
@@ -850,7 +879,11 @@ def _post_qualifying_step(counts: dict, *, now: datetime, changed: list[str] | N
 
 
 def job_weekly_full(
-    *, now: datetime | None = None, jolpica_only: bool = False, lock_wait: float = 0.0
+    *,
+    now: datetime | None = None,
+    jolpica_only: bool = False,
+    lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
 ) -> dict:
     """Sunday 02:00 UTC: full current-season sync, observed weather of the completed races still
     without it, the post-qualifying set the live job did not make (`_post_qualifying_step`), model
@@ -859,7 +892,7 @@ def job_weekly_full(
 
     When another Jolpica sync holds the lock, the other steps still run and `JolpicaStepLocked` is
     raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone. `lock_wait`
-    as for the daily job."""
+    and `on_lock_wait` as for the daily job."""
     from ingestion.services.live_timing import live_snapshots_prune
     from ingestion.services.openf1_sessions import openf1_sessions_sync
     from predictions.services.backtest import model_evaluation_run
@@ -867,7 +900,9 @@ def job_weekly_full(
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(counts, season=season, full=True, now=now, lock_wait=lock_wait)
+    changed = _jolpica_step(
+        counts, season=season, full=True, now=now, lock_wait=lock_wait, on_lock_wait=on_lock_wait
+    )
     if changed is not None:
         counts["races_changed"] = len(changed)
     if jolpica_only:
@@ -938,21 +973,22 @@ class JobBusy(Exception):
         self.reason = reason
 
 
-def job_run_by_hand(*, job: str, wait: float = 0.0) -> JobRun:
+def job_run_by_hand(*, job: str, wait: float = 0.0, on_wait: LockWaitNotice | None = None) -> JobRun:
     """Run a job here and now as `run_job <job>` does: under its lock, recorded as a JobRun, as a
     worker runs it — but a person at a terminal gets no retry, so a lock held by another run raises
     `JobBusy` (at once, or once `wait` seconds have passed: one bound for both the job lock and the
-    daily / weekly job's sync lock). Other failures raise as `job_run_execute` raises them."""
+    daily / weekly job's sync lock; `on_wait` is told when a wait for either begins, one line naming
+    the holder and what is left of the bound). Other failures raise as `job_run_execute` raises them."""
     deadline = time.monotonic() + wait
     body = job_body_get(name=job)
 
     def func():
         if job in SYNC_LOCK_JOBS:  # what the job-lock wait left of the bound
-            return body(lock_wait=max(0.0, deadline - time.monotonic()))
+            return body(lock_wait=max(0.0, deadline - time.monotonic()), on_lock_wait=on_wait)
         return body()
 
     try:
-        run = job_run_execute(job=job, func=func, lock_wait=wait)
+        run = job_run_execute(job=job, func=func, lock_wait=wait, on_lock_wait=on_wait)
     except JolpicaStepLocked as exc:
         run = JobRun.objects.get(pk=exc.job_run_id)
         raise JobBusy(job=job, run=run, reason=str(exc)) from exc

@@ -57,6 +57,7 @@ from ingestion.services.race_calendar import CalendarChanges, UpstreamEntry, cal
 from ingestion.services.race_ids import CalendarEntry, race_slugs
 from ingestion.services.sync_lock import (  # noqa: F401 (SYNC_LOCK_KEY, SyncAlreadyRunning: re-exported)
     SYNC_LOCK_KEY,
+    LockWaitNotice,
     SyncAlreadyRunning,
     race_data_lock,
     race_data_lock_held,
@@ -926,6 +927,7 @@ def jolpica_sync(
     on_race_done: Callable[[str], None] | None = None,
     race_ids: Iterable[int] | None = None,
     lock_wait: float = 0.0,
+    on_lock_wait: LockWaitNotice | None = None,
     now: dt.datetime | None = None,
 ) -> SyncSummary:
     """Sync `seasons` (optionally only `rounds` / `only` kinds) from Jolpica; see the module doc.
@@ -937,7 +939,8 @@ def jolpica_sync(
 
     One writer at a time (`sync_lock.race_data_lock`, shared with the dump load): raises
     `SyncAlreadyRunning`, naming the holder, before anything is written or recorded — at once, or
-    after waiting up to `lock_wait` seconds for the lock (`run_job … --wait`).
+    after waiting up to `lock_wait` seconds for the lock (`run_job … --wait`); `on_lock_wait` is told
+    when that wait begins (one line naming the holder and the bound: `sync_f1` prints it on stderr).
 
     `now`: the clock an incremental sync decides by which rounds are due (their date passed, or
     their qualifying begun); a job passes its own (`job_daily_results(now=…)`, a replay), else the
@@ -947,7 +950,7 @@ def jolpica_sync(
     whole (down, throttled beyond the retries, envelope drift); races committed so far stay, and
     the next run with the same parameters resumes after them.
     """
-    with race_data_lock(wait=lock_wait):
+    with race_data_lock(wait=lock_wait, on_wait=on_lock_wait):
         return _sync_locked(
             seasons=seasons,
             rounds=rounds,

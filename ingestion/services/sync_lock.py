@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection
@@ -31,6 +31,11 @@ SYNC_LOCK_KEY = 0x706974_6A6F6C
 
 # How often a caller that may wait (`run_job … --wait`) asks for the lock again.
 WAIT_POLL_SECONDS = 1.0
+
+# Told once, when a caller starts waiting for a lock another run holds: one line naming the holder
+# and how long the caller waits at most (the commands print it on stderr: a person at a terminal saw
+# a silent hang for up to --wait seconds). The services compose the line; the commands only show it.
+LockWaitNotice = Callable[[str], None]
 
 _HOLDERS = {SyncSource.JOLPICA: "a Jolpica sync", SyncSource.ERGAST_DUMP: "an Ergast dump load"}
 
@@ -50,13 +55,17 @@ def _try_lock(cursor) -> bool:
 
 
 @contextmanager
-def race_data_lock(*, wait: float = 0.0, name_holder: bool = True) -> Iterator[None]:
+def race_data_lock(
+    *, wait: float = 0.0, name_holder: bool = True, on_wait: LockWaitNotice | None = None
+) -> Iterator[None]:
     """Hold the race-data lock for the block (PostgreSQL; SQLite runs without it).
 
     Held by another session: `SyncAlreadyRunning` at once, or — with `wait` seconds — after asking
     again every WAIT_POLL_SECONDS until then (a try, not a blocking `pg_advisory_lock`, so Ctrl-C
-    and SIGTERM still end the wait at once). `name_holder=False` spares the two queries that name the
-    holder, for a caller that only wants to know (the stale-run sweep)."""
+    and SIGTERM still end the wait at once). `on_wait` is told once, when the wait begins, who holds
+    the lock and for how long the caller waits (`race_data_lock_wait_line`). `name_holder=False`
+    spares the two queries that name the holder, for a caller that only wants to know (the
+    stale-run sweep)."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -64,7 +73,10 @@ def race_data_lock(*, wait: float = 0.0, name_holder: bool = True) -> Iterator[N
     with connection.cursor() as cursor:
         acquired = _try_lock(cursor)
         if not acquired and wait > 0:
-            logger.info("race-data lock held; waiting", extra={"wait_seconds": wait})
+            holder = race_data_lock_holder() if name_holder else "another Jolpica sync or Ergast dump load"
+            logger.info("race-data lock held; waiting", extra={"wait_seconds": wait, "holder": holder})
+            if on_wait is not None:
+                on_wait(race_data_lock_wait_line(holder=holder, wait=wait))
         while not acquired and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(WAIT_POLL_SECONDS, left))
             acquired = _try_lock(cursor)
@@ -77,6 +89,12 @@ def race_data_lock(*, wait: float = 0.0, name_holder: bool = True) -> Iterator[N
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+
+
+def race_data_lock_wait_line(*, holder: str, wait: float) -> str:
+    """The line a command shows when it starts waiting: "Waiting up to 900s for the race-data lock:
+    a Jolpica sync (SyncRun 812: …; backend pid 4242) is in progress (PostgreSQL advisory lock held)"."""
+    return f"Waiting up to {round(wait)}s for the race-data lock: {SyncAlreadyRunning(holder)}"
 
 
 def race_data_lock_held() -> bool:

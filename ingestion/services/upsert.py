@@ -10,6 +10,12 @@ With `replace=True` the rows are the complete upstream set for `scope` (e.g. one
 stored rows in scope whose natural key is not among them are deleted first (one DELETE), so a
 changed natural-key field (a corrected car number) replaces its row instead of colliding with it,
 and rows dropped upstream disappear. Rows corrected in admin are kept and reported as well.
+
+A bulk write sends no model signals: the race, driver and team an updated row held before, when the
+update changes one of them (a result moved to another team upstream), are sent as
+`ingestion.signals.race_rows_overwritten` after the write, still inside the caller's transaction, so
+the cache clears the old team's analytics at its commit (the rows a `replace` deletes are a queryset
+delete, which sends post_delete row by row). No extra query: the existing rows are read anyway.
 """
 
 from __future__ import annotations
@@ -18,6 +24,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import models
+
+from ingestion.signals import RaceRowRefs, race_rows_overwritten_send
+
+_REF_COLUMNS = ("race_id", "driver_id", "team_id")
+
+
+def race_row_ref_columns(model: type[models.Model]) -> tuple[str, ...]:
+    """The columns of `_REF_COLUMNS` the model has, when it is a race row of a driver or a team (a
+    result, qualifying, standing, pit stop); () for any other model (a race, a driver, the weather)."""
+    names = {f.attname for f in model._meta.concrete_fields}
+    present = tuple(c for c in _REF_COLUMNS if c in names)
+    return present if "race_id" in present and len(present) > 1 else ()
+
+
+def race_row_refs(record: dict) -> RaceRowRefs:
+    """A race row's RaceRowRefs from a dict of its columns (attnames)."""
+    return RaceRowRefs(record["race_id"], record.get("driver_id"), record.get("team_id"))
 
 
 @dataclass
@@ -78,6 +101,9 @@ def upsert_rows(
     value_fields = [f for f in fields if f not in key_fields]
     norm = {f: _normaliser(model, f) for f in fields}
     protect = "manually_corrected" in {f.name for f in model._meta.get_fields()}
+    # a race row's race / driver / team an update may change (not a key field): see the module doc
+    moved_by = [c for c in race_row_ref_columns(model) if c in value_fields]
+    overwritten: list[RaceRowRefs] = []
 
     def key_of(row: dict) -> tuple:
         return tuple(norm[f](row[f]) for f in key_fields)
@@ -120,6 +146,8 @@ def upsert_rows(
         else:
             counts.updated += 1
             to_write.append(model(**row))
+            if any(c in changed for c in moved_by):
+                overwritten.append(race_row_refs(current))
 
     if replace:
         doomed = []
@@ -150,4 +178,5 @@ def upsert_rows(
             unique_fields=list(key_fields) if value_fields else None,
             update_fields=value_fields or None,
         )
+    race_rows_overwritten_send(sender=model, refs=overwritten)
     return counts

@@ -8,6 +8,7 @@ cache clear, so a test does not have to know each payload's shape.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -544,3 +545,199 @@ def test_a_row_deleted_in_a_rolled_back_savepoint_keeps_the_later_rows_invalidat
     after = _as_recomputed(api, paths)
     assert after[paths[0]] != before[paths[0]]  # kelly's row went: his 1950 season changed
     assert after[paths[1]] == before[paths[1]]
+
+
+# --- 3. bulk upserts (a sync, a dump load) that move a row away from its team or driver -----------
+# The sync and the dump load write in bulk (bulk_create(update_conflicts=…), COPY + INSERT … ON
+# CONFLICT, DELETE … RETURNING): no model signals. Their races_changed names the race, whose entities
+# are read after the commit: a team every row of a race moved away from is not among them. Alta ran
+# two cars at 1950_uk (its only rows there: no qualifying, no constructors' standings in 1950).
+UK_1950 = "833"  # raceId of 1950 round 1 in the dump
+ALTA, ERA = "alta", "era"
+ALTA_PATHS = ["/api/v1/analytics/team/alta", "/api/v1/analytics/team/alta?season=1950"]
+
+
+def _dump_with(tmp_path, edits: dict) -> object:
+    """A copy of the dump (ergast/ and an empty openf1/ for the mirror) with `edits` applied:
+    {"results.csv": edit(rows) -> rows, ...}."""
+    import shutil
+
+    from tests.conftest import ERGAST_DUMP_DIR
+    from tests.ingestion.helpers import csv_read, csv_write
+
+    shutil.copytree(ERGAST_DUMP_DIR, tmp_path / "ergast")
+    (tmp_path / "openf1").mkdir()
+    for name, edit in edits.items():
+        path = tmp_path / "ergast" / name
+        path.chmod(0o644)
+        fields, rows = csv_read(path)
+        csv_write(path, fields, edit(rows))
+    return tmp_path
+
+
+def _dump_id(table: str, ref: str) -> str:
+    """The dump's id of a driver or constructor by its ref (`drivers` / `constructors`)."""
+    from tests.conftest import ERGAST_DUMP_DIR
+    from tests.ingestion.helpers import csv_read
+
+    kind = table.removesuffix("s")
+    _, rows = csv_read(ERGAST_DUMP_DIR / f"{table}.csv")
+    return next(r[f"{kind}Id"] for r in rows if r[f"{kind}Ref"] == ref)
+
+
+def _alta_to_era(tmp_path):
+    alta, era = _dump_id("constructors", ALTA), _dump_id("constructors", ERA)
+
+    def edit(rows):
+        for r in rows:
+            if r["raceId"] == UK_1950 and r["constructorId"] == alta:
+                r["constructorId"] = era
+        return rows
+
+    return _dump_with(tmp_path, {"results.csv": edit})
+
+
+def _alta_rows_at_uk() -> list[str]:
+    from ingestion.models import RaceResult
+
+    return sorted(
+        RaceResult.objects.filter(race__slug="1950_uk", team__ref=ALTA).values_list("driver__ref", flat=True)
+    )
+
+
+@pytest.fixture(params=["copy", "orm"])
+def load_path(request, monkeypatch):
+    """Both write paths of the dump loader: COPY + INSERT … ON CONFLICT (PostgreSQL), and upsert_rows
+    (bulk_create(update_conflicts=…), as the Jolpica sync), forced by the loader seeing another vendor
+    — only for the load: the analytics read PostgreSQL as such."""
+    from django.db import connection
+
+    if request.param == "copy" and connection.vendor != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+
+    def load(**kwargs):
+        from ingestion.services.ergast_dump import ergast_dump_load
+
+        with monkeypatch.context() as patch:
+            if request.param == "orm":
+                patch.setattr(connection, "vendor", "not-postgresql")
+            return ergast_dump_load(**kwargs)
+
+    return load
+
+
+def test_a_dump_load_that_moves_a_result_to_another_team_clears_the_old_team(
+    api, ergast_data, tmp_path, load_path, django_capture_on_commit_callbacks
+):
+    directory = _alta_to_era(tmp_path)
+    assert _alta_rows_at_uk() == ["crossley", "kelly"]
+    paths = [*ALTA_PATHS, "/api/v1/analytics/team/era?season=1950"]
+    before = {path: _get(api, path) for path in paths}
+    assert all(status == 200 for status, _ in before.values())
+
+    with django_capture_on_commit_callbacks(execute=True):  # the load's commit
+        report = load_path(directory=directory / "ergast", seasons=range(1950, 1951))
+    assert report.counts["results"]["updated"] == 2 and report.rejected == []
+    assert _alta_rows_at_uk() == []
+
+    after = _as_recomputed(api, paths)  # alta's cached answers were cleared: they equal a recompute
+    for path in paths:
+        assert after[path] != before[path], path
+
+
+def test_a_sync_that_moves_a_result_to_another_team_clears_the_old_team(
+    api, ergast_data, tmp_path, django_capture_on_commit_callbacks
+):
+    """The Jolpica sync (upsert_rows, one transaction per race) from a mirror serving the edited dump."""
+    from ingestion.services.jolpica_sync import jolpica_sync
+    from tests.conftest import start_mirror
+    from tests.ingestion.helpers import fast_client
+
+    mirror = start_mirror(_alta_to_era(tmp_path))
+    try:
+        before = {path: _get(api, path) for path in ALTA_PATHS}
+        with django_capture_on_commit_callbacks(execute=True):
+            summary = jolpica_sync(
+                seasons=[1950],
+                rounds=[1],
+                only="results",
+                resume=False,
+                client=fast_client(base_url=mirror.ergast),
+            )
+    finally:
+        mirror.server.shutdown()
+    assert summary.errors == [], summary.errors
+    assert summary.counts["results"].updated == 2
+    assert _alta_rows_at_uk() == []
+    after = _as_recomputed(api, ALTA_PATHS)
+    for path in ALTA_PATHS:
+        assert after[path] != before[path], path
+
+
+def test_a_dump_load_that_drops_a_driver_from_a_race_clears_his_analytics(
+    api, ergast_data, tmp_path, load_path, django_capture_on_commit_callbacks
+):
+    """Kelly's 1950_uk result goes to Ascari (not in that race) and his standing after it goes: the
+    rows are deleted and replaced (the driver is part of the natural key) — on the COPY path by a
+    DELETE … RETURNING, which sends no model signals either."""
+    from ingestion.models import RaceResult
+
+    kelly, ascari = _dump_id("drivers", "kelly"), _dump_id("drivers", "ascari")
+    directory = _dump_with(
+        tmp_path,
+        {
+            "results.csv": lambda rows: [
+                {**r, "driverId": ascari} if (r["raceId"], r["driverId"]) == (UK_1950, kelly) else r
+                for r in rows
+            ],
+            "driver_standings.csv": lambda rows: [
+                r for r in rows if (r["raceId"], r["driverId"]) != (UK_1950, kelly)
+            ],
+        },
+    )
+    paths = ["/api/v1/analytics/driver/kelly", "/api/v1/analytics/driver/kelly?season=1950"]
+    before = {path: _get(api, path) for path in paths}
+    with django_capture_on_commit_callbacks(execute=True):
+        report = load_path(directory=directory / "ergast", seasons=range(1950, 1951))
+    assert report.rejected == [], report.rejected
+    assert RaceResult.objects.filter(race__slug="1950_uk", driver__ref="ascari").exists()
+    assert not RaceResult.objects.filter(race__slug="1950_uk", driver__ref="kelly").exists()
+    after = _as_recomputed(api, paths)
+    for path in paths:
+        assert after[path] != before[path], path
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the django-redis backend")
+def test_the_old_team_s_invalidation_is_kept_for_replay_when_redis_is_down(
+    api, ergast_data, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    """The old team goes through cache_invalidate like every other invalidation: refused by an
+    unreachable Redis at the load's commit, it is kept in the outbox and replayed once Redis is back."""
+    from ingestion.models import CacheInvalidation
+    from ingestion.services.ergast_dump import ergast_dump_load
+    from tests.brokers import closed_port
+
+    directory = _alta_to_era(tmp_path)
+    before = {path: _get(api, path) for path in ALTA_PATHS}
+    original = settings.CACHES
+    settings.CACHES = {
+        **original,
+        "default": {**original["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
+    }
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ergast_dump_load(directory=directory / "ergast", seasons=range(1950, 1951))
+    finally:
+        settings.CACHES = original
+    f1cache.breaker.reset()  # the web process never saw the outage
+    kept = CacheInvalidation.objects.values_list("keys", "families")
+    assert any(
+        f1cache.team_key(ALTA) in keys and f1cache.team_family(ALTA) in families for keys, families in kept
+    )
+    assert {path: _get(api, path) for path in ALTA_PATHS} == before  # Redis back, still stale
+
+    assert f1cache.cache_invalidations_replay()
+    after = _as_recomputed(api, ALTA_PATHS)
+    for path in ALTA_PATHS:
+        assert after[path] != before[path], path
+    assert not CacheInvalidation.objects.exists()

@@ -80,12 +80,19 @@ def test_daily_job_by_hand_while_a_sync_holds_the_lock_is_busy_75_naming_it(dail
 @pytest.mark.django_db
 @in_season
 def test_wait_gives_up_after_its_bound(daily):
+    err = StringIO()
     with lock_held_by_psql(60), pytest.raises(CommandError) as busy:
-        _run_job("daily_results_sync", "--wait", "2")
+        call_command("run_job", "daily_results_sync", "--wait", "2", stdout=StringIO(), stderr=err)
     assert busy.value.returncode == BUSY
     message = str(busy.value)
     assert message.startswith("daily_results_sync not done: Jolpica sync not run: another Jolpica sync")
     assert message.endswith("; waited 2s") and "\n" not in message
+    # while it waited, one line on stderr (it printed nothing): the holder, the bound's remainder
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith(
+        "Waiting up to 2s for the race-data lock: another Jolpica sync or Ergast dump load"
+    )
+    assert "(backend pid " in line and line.endswith("is in progress (PostgreSQL advisory lock held)")
 
 
 @postgresql_only
@@ -135,9 +142,16 @@ def test_a_job_whose_own_lock_is_held_is_busy_75_not_a_silent_skip(cleanup_lock)
 @pytest.mark.django_db
 def test_wait_takes_the_job_lock_once_the_other_run_frees_it(cleanup_lock):
     threading.Timer(1.5, cleanup_lock.release).start()
-    out, took = _run_job("cache_cleanup", "--wait", "30")
-    assert json.loads(out)["status"] == "succeeded"
+    out, err = StringIO(), StringIO()
+    started = time.monotonic()
+    call_command("run_job", "cache_cleanup", "--wait", "30", stdout=out, stderr=err)
+    took = time.monotonic() - started
+    assert json.loads(out.getvalue())["status"] == "succeeded"  # stdout: the run's JSON only
     assert 1.4 <= took < 30
+    # while it waited, one line on stderr naming the holder (it printed nothing)
+    assert err.getvalue() == (
+        f"Waiting up to 30s for the cache_cleanup job lock: already running (lock held by {cleanup_lock.token})\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ itself; `run_job --wait` (tests/ingestion/test_run_job_busy.py) already waited.
 
 from __future__ import annotations
 
+import json
 import time
 from io import StringIO
 
@@ -14,7 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from ingestion.models import Race, RaceResult, SyncRun, SyncSource
+from ingestion.models import Race, RaceResult, SyncRun, SyncSource, SyncStatus
 from ingestion.services.sync_lock import race_data_lock_held
 from tests.conftest import ERGAST_DUMP_DIR
 from tests.ingestion.helpers import (  # noqa: F401 - fast_http: autouse fixture
@@ -102,3 +103,46 @@ def test_load_ergast_gives_up_at_its_bound_busy_75_saying_it_waited(ergast_data)
 def test_a_bad_wait_is_refused_by_the_parser_as_run_jobs(argv, value):
     with pytest.raises(CommandError, match="argument --wait"):
         call_command(*argv, "--wait", value)
+
+
+# --- while it waits, one line on stderr (it printed nothing: a person at a terminal saw a hang) ----
+WAITING = (
+    "Waiting up to {wait}s for the race-data lock: {holder} is in progress (PostgreSQL advisory lock held)\n"
+)
+
+
+def test_sync_f1_waiting_says_so_on_stderr_naming_the_run_and_pid_json_stays_clean(mirror, ergast_data):
+    """The holder's running SyncRun is named as the refusal names it (created here, uncommitted: the
+    command reads it on the same connection)."""
+    run = SyncRun.objects.create(
+        source=SyncSource.JOLPICA, status=SyncStatus.RUNNING, params={"seasons": [2026]}
+    )
+    started = run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    out, err = StringIO(), StringIO()
+    with jolpica_lock_held() as pid, pytest.raises(CommandError) as busy:
+        call_command(*SYNC, "--wait", "2", "--json", stdout=out, stderr=err)
+    holder = f"a Jolpica sync (SyncRun {run.pk}: seasons [2026], started {started}; backend pid {pid})"
+    assert err.getvalue() == WAITING.format(wait=2, holder=holder)  # once, as the wait began
+    assert busy.value.returncode == BUSY and str(busy.value).endswith("; waited 2s")
+    assert out.getvalue() == ""
+
+
+def test_load_ergast_waiting_says_so_on_stderr_then_loads_json_stays_one_object(ergast_data):
+    out, err = StringIO(), StringIO()
+    with lock_held_by_psql(3):
+        call_command(*LOAD, "--wait", "60", "--json", stdout=out, stderr=err)
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith(
+        "Waiting up to 60s for the race-data lock: another Jolpica sync or Ergast dump load (backend pid "
+    )
+    assert line.endswith(") is in progress (PostgreSQL advisory lock held)")
+    assert json.loads(out.getvalue())["status"] == "succeeded"
+
+
+def test_no_wait_line_when_the_lock_is_free_or_without_wait(ergast_data):
+    err = StringIO()
+    call_command(*LOAD, "--wait", "60", "--json", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""
+    with jolpica_lock_held(), pytest.raises(CommandError):
+        call_command(*LOAD, stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""

@@ -3,7 +3,8 @@ Ergast-format CSV dump.
 
 Exit status: 0 loaded; 1 failed or a season asked for is not in the dump; 75 (`BUSY_EXIT`) refused,
 nothing written, because a Jolpica sync (or another load) holds the race-data lock — at once, or
-still after `--wait SECONDS`; 130 on Ctrl-C.
+still after `--wait SECONDS`; 130 on Ctrl-C. While `--wait` waits, one line on stderr says so
+(the holder and the bound); stdout keeps only the summary.
 """
 
 import argparse
@@ -13,7 +14,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.sync_exit import BUSY_EXIT, busy_advice, ctrl_c_exits_130, parse_wait
+from ingestion.management.sync_exit import (
+    BUSY_EXIT,
+    busy_advice,
+    ctrl_c_exits_130,
+    parse_wait,
+    wait_notice,
+)
 from ingestion.services.ergast_dump import DumpFormatError, ergast_dump_load
 from ingestion.services.sync_lock import SyncAlreadyRunning
 
@@ -61,6 +68,7 @@ class Command(BaseCommand):
                     seasons=seasons,
                     progress=not options["json"] and sys.stderr.isatty(),
                     lock_wait=wait or 0,
+                    on_lock_wait=wait_notice(self),  # one line on stderr when a wait begins
                 )
             except DumpFormatError as exc:
                 raise CommandError(f"Dump not loaded (nothing written): {exc}") from None

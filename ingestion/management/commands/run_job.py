@@ -19,7 +19,14 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.sync_exit import BUSY_EXIT, busy_advice, ctrl_c_exits_130, job_run_of, parse_wait
+from ingestion.management.sync_exit import (
+    BUSY_EXIT,
+    busy_advice,
+    ctrl_c_exits_130,
+    job_run_of,
+    parse_wait,
+    wait_notice,
+)
 from ingestion.services import jobs
 
 
@@ -97,7 +104,8 @@ class Command(BaseCommand):
             rerun="rerun the same command to finish",
         ):
             try:
-                run = jobs.job_run_by_hand(job=spec.name, wait=wait or 0)
+                # one line on stderr when a wait begins (stdout keeps the run's JSON)
+                run = jobs.job_run_by_hand(job=spec.name, wait=wait or 0, on_wait=wait_notice(self))
             except jobs.JobBusy as exc:
                 if exc.run.counts:  # the steps that ran without the lock
                     self._print_run(exc.run)

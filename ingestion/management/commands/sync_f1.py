@@ -7,6 +7,8 @@ line naming the SyncRun; `--traceback` shows the traceback), or when a season/ro
 not exist upstream; 75 (`BUSY_EXIT`) when another sync or a dump load holds the race-data lock — at
 once, or still after `--wait SECONDS` (one line naming it; nothing written, no SyncRun); 130 on
 Ctrl-C (the run is `interrupted`, committed races stay and the same command resumes after them).
+While `--wait` waits, one line on stderr says so (the holder and the bound); stdout keeps only
+the summary (`--json`: one JSON object).
 Bad arguments: CommandError.
 """
 
@@ -17,7 +19,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
-from ingestion.management.sync_exit import BUSY_EXIT, busy_advice, ctrl_c_exits_130, parse_wait
+from ingestion.management.sync_exit import (
+    BUSY_EXIT,
+    busy_advice,
+    ctrl_c_exits_130,
+    parse_wait,
+    wait_notice,
+)
 from ingestion.management.sync_exit import sync_run_of as _run_of
 from ingestion.services.jolpica_sync import KINDS, SyncAborted, SyncAlreadyRunning, jolpica_sync, parse_only
 
@@ -61,6 +69,7 @@ class Command(BaseCommand):
                     resume=not options["no_resume"],
                     progress=not options["json"] and sys.stderr.isatty(),
                     lock_wait=options["wait"] or 0,
+                    on_lock_wait=wait_notice(self),  # one line on stderr when a wait begins
                 )
             except SourceError as exc:
                 raise CommandError(
