@@ -973,9 +973,12 @@ def _championship_simulation(request: HttpRequest, season: int) -> dict:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC", reads_prefix="grid_")
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("as_of",), reads_prefix="grid_")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
+    as_of = _as_of_param(request)  # a race page as of a clock links here with it (same 404s)
     race = _race(race_id)
+    if as_of is not None:
+        return _what_if_at_clock(request, race, as_of)
     unavailable = race_prediction_unavailable(race=race)
     entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
     grid, errors = _parse_grid(request, entrants)
@@ -1024,6 +1027,19 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     if busy_retry_after is not None:
         response["Retry-After"] = str(busy_retry_after)
         patch_cache_control(response, no_store=True)
+    return response
+
+
+def _what_if_at_clock(request: HttpRequest, race: Race, as_of) -> HttpResponse:
+    """The what-if as of a past clock: none is made. It would run today's models (trained on races
+    after the clock) on today's data (the race's entrants, grid, practice and form as stored now),
+    so it would show the future the clock hides. The page says so and links to today's what-if and
+    to the race as of the clock; no model runs and no 'expensive' budget is spent. A URL with a grid
+    is answered the same way but not kept (every `grid_…` name is in the page-cache key)."""
+    context = {"race": race, "as_of": as_of, "today": reverse("analytics:what_if", args=[race.slug])}
+    response = render(request, "analytics/what_if.html", context)
+    if any(name.startswith("grid_") for name in request.GET):
+        response.page_cacheable = False
     return response
 
 
