@@ -10,6 +10,10 @@ Frame layouts the metric functions in `analytics.services` consume:
 
 Cache keys follow the product guide's pattern (`f1:analytics:driver:{ref}:{season}`, ...); values are
 JSON-serialisable dicts so the API can return them as they are.
+
+A past clock (`as_of`, the pages' `?as_of=`) cuts every frame to the races started by then
+(`predictions.selectors.races_started_by`, the race lists' rule) in the functions that query; the
+metric functions stay pure and never see the clock. Such an entry's key ends in `:at:{clock}`.
 """
 
 from __future__ import annotations
@@ -84,17 +88,17 @@ def _frame(qs, fields: dict[str, str]) -> pd.DataFrame:
     return frame
 
 
-def results_frame(**filters) -> pd.DataFrame:
-    return _frame(RaceResult.objects.filter(**filters), _RESULT_FIELDS)
+def results_frame(*where: Q, **filters) -> pd.DataFrame:
+    return _frame(RaceResult.objects.filter(*where, **filters), _RESULT_FIELDS)
 
 
-def quali_frame(**filters) -> pd.DataFrame:
-    return _frame(QualifyingResult.objects.filter(**filters), _QUALI_FIELDS)
+def quali_frame(*where: Q, **filters) -> pd.DataFrame:
+    return _frame(QualifyingResult.objects.filter(*where, **filters), _QUALI_FIELDS)
 
 
-def pits_frame(**filters) -> pd.DataFrame:
+def pits_frame(*where: Q, **filters) -> pd.DataFrame:
     return _frame(
-        PitStop.objects.filter(**filters),
+        PitStop.objects.filter(*where, **filters),
         {
             "race_id": "race_id",
             "driver_id": "driver_id",
@@ -105,27 +109,49 @@ def pits_frame(**filters) -> pd.DataFrame:
     )
 
 
-def sprints_frame(**filters) -> pd.DataFrame:
+def sprints_frame(*where: Q, **filters) -> pd.DataFrame:
     return _frame(
-        SprintResult.objects.filter(**filters),
+        SprintResult.objects.filter(*where, **filters),
         {"race_id": "race_id", "driver_id": "driver_id", "team_id": "team_id", "points": "points"},
     )
 
 
-def wet_map(**filters) -> dict[int, bool]:
-    return dict(RaceWeather.objects.filter(is_wet__isnull=False, **filters).values_list("race_id", "is_wet"))
+def wet_map(*where: Q, **filters) -> dict[int, bool]:
+    return dict(
+        RaceWeather.objects.filter(*where, is_wet__isnull=False, **filters).values_list("race_id", "is_wet")
+    )
 
 
 def _ttl() -> int:
     return settings.CACHE_TTL_STANDINGS
 
 
+def _known(as_of: datetime | None, field: str = "race") -> Q:
+    """Rows (by their `field`, a Race foreign key) of races started by the clock `as_of`
+    (`races_started_by`: the home and race pages' rule); everything without a clock."""
+    if as_of is None:
+        return Q()
+    from predictions.selectors import races_started_by
+
+    return Q(**{f"{field}__in": races_started_by(as_of=as_of)})
+
+
+def _clock_key(as_of: datetime | None) -> str:
+    """The cache key's clock part: '' today, `:at:<clock>` (one spelling per moment) at a clock."""
+    if as_of is None:
+        return ""
+    from predictions.features.clock import clock_to_text
+
+    return f":at:{clock_to_text(clock=as_of)}"
+
+
 # --- analytics -------------------------------------------------------------------------------
 
 
-def driver_seasons(*, driver: Driver) -> list[int]:
+def driver_seasons(*, driver: Driver, as_of: datetime | None = None) -> list[int]:
+    """The seasons the driver has a result in, newest first; at a clock `as_of`, of races started by then."""
     return sorted(
-        RaceResult.objects.filter(driver=driver)
+        RaceResult.objects.filter(_known(as_of), driver=driver)
         .values_list("race__season_id", flat=True)
         .order_by()
         .distinct(),
@@ -133,28 +159,36 @@ def driver_seasons(*, driver: Driver) -> list[int]:
     )
 
 
-def season_has_results(*, season: int) -> bool:
-    """Whether any race of `season` has results (someone raced): a driver's or team's page for a
-    season without them says they did not race, not that the season has no results."""
-    return RaceResult.objects.filter(race__season_id=season).exists()
+def season_has_results(*, season: int, as_of: datetime | None = None) -> bool:
+    """Whether any race of `season` has results (someone raced; at a clock, a race started by then):
+    a driver's or team's page for a season without them says they did not race, not that the season
+    has no results."""
+    return RaceResult.objects.filter(_known(as_of), race__season_id=season).exists()
 
 
-def team_seasons(*, team: Team) -> list[int]:
+def team_seasons(*, team: Team, as_of: datetime | None = None) -> list[int]:
     return sorted(
-        RaceResult.objects.filter(team=team).values_list("race__season_id", flat=True).order_by().distinct(),
+        RaceResult.objects.filter(_known(as_of), team=team)
+        .values_list("race__season_id", flat=True)
+        .order_by()
+        .distinct(),
         reverse=True,
     )
 
 
-def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
+def driver_analytics_get(*, driver: Driver, season: int | None = None, as_of: datetime | None = None) -> dict:
     """Every driver metric for one season (default: the driver's latest), plus career-wide ones.
 
     Season metrics: qualifying gap to team-mate, consistency, overtaking, pit-stop proxy, form,
     championship trend. Career metrics (more data needed): wet-weather rating, circuit history.
+    `as_of`: a past clock — the season and career as they stood then: every frame (results,
+    qualifying, pit stops, sprints, weather, the circuits' field, standings) holds only races started
+    by then (`races_started_by`), so no later result, round or championship position shows.
     """
+    known = _known(as_of)
     if season is None:
-        season = RaceResult.objects.filter(driver=driver).aggregate(s=Max("race__season_id"))["s"]
-    key = f"f1:analytics:driver:{driver.ref}:{season}"
+        season = RaceResult.objects.filter(known, driver=driver).aggregate(s=Max("race__season_id"))["s"]
+    key = f"f1:analytics:driver:{driver.ref}:{season}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -162,23 +196,25 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
     who = {"ref": driver.ref, "id": driver.ref, "name": driver.full_name, "code": driver.code}
     data = {"driver": who, "season": season}
     # no race of this driver in that season (or none at all): nothing to measure
-    if season is None or not RaceResult.objects.filter(driver=driver, race__season_id=season).exists():
+    if season is None or not RaceResult.objects.filter(known, driver=driver, race__season_id=season).exists():
         data["available"] = False
         return data
-    season_races = Race.objects.filter(season_id=season, results__driver=driver)
+    on_track = _known(as_of, "pk")  # the races themselves started by the clock
+    season_races = Race.objects.filter(on_track, season_id=season, results__driver=driver)
     results = results_frame(race__in=season_races)
     quali = quali_frame(race__in=season_races)
     pits = pits_frame(race__in=season_races)
     field = results_frame(
+        known,
         race__season_id__gte=season - CIRCUIT_DIFFICULTY_SEASONS + 1,
         race__season_id__lte=season,
         race__circuit__in=season_races.values("circuit"),
     )
-    career_races = Race.objects.filter(results__driver=driver)
+    career_races = Race.objects.filter(on_track, results__driver=driver)
     career = results_frame(race__in=career_races)
     standings = pd.DataFrame(
         list(
-            DriverStanding.objects.filter(race__season_id=season, driver=driver).values_list(
+            DriverStanding.objects.filter(known, race__season_id=season, driver=driver).values_list(
                 "race__round", "position", "points", "position_text"
             )
         ),
@@ -197,7 +233,7 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None) -> dict:
         pit_stops=driver_metrics.pit_stop_proxy(results, pits, driver_id=driver.pk),
         circuits=driver_metrics.circuit_performance(career, driver_id=driver.pk),
         form=driver_metrics.season_form(
-            results, sprints_frame(race__season_id=season, driver=driver), driver_id=driver.pk
+            results, sprints_frame(known, race__season_id=season, driver=driver), driver_id=driver.pk
         ),
         championship=championship_trend(
             standings.astype({"round": float, "position": float, "points": float})
@@ -225,30 +261,33 @@ def _with_teammates(gap: dict) -> dict:
     return {**gap, "per_race": per_race}
 
 
-def team_analytics_get(*, team: Team, season: int | None = None) -> dict:
-    """Every team metric for one season (default: the team's latest)."""
+def team_analytics_get(*, team: Team, season: int | None = None, as_of: datetime | None = None) -> dict:
+    """Every team metric for one season (default: the team's latest). `as_of`: a past clock — the
+    season as it stood then, every frame and the standings cut to the races started by then (as
+    `driver_analytics_get`)."""
+    known = _known(as_of)
     if season is None:
-        season = RaceResult.objects.filter(team=team).aggregate(s=Max("race__season_id"))["s"]
-    key = f"f1:analytics:team:{team.ref}:{season}"
+        season = RaceResult.objects.filter(known, team=team).aggregate(s=Max("race__season_id"))["s"]
+    key = f"f1:analytics:team:{team.ref}:{season}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     data = {"team": {"ref": team.ref, "id": team.ref, "name": team.name}, "season": season}  # as the driver's
     # no race of this team in that season (or none at all): nothing to measure — the metrics below
     # expect at least one result (an empty season's frames have no columns: a KeyError, a 500)
-    if season is None or not RaceResult.objects.filter(team=team, race__season_id=season).exists():
+    if season is None or not RaceResult.objects.filter(known, team=team, race__season_id=season).exists():
         data["available"] = False
         return data
-    results = results_frame(race__season_id=season)
-    quali = quali_frame(race__season_id=season)
-    pits = pits_frame(race__season_id=season)
+    results = results_frame(known, race__season_id=season)
+    quali = quali_frame(known, race__season_id=season)
+    pits = pits_frame(known, race__season_id=season)
     ranking = team_metrics.qualifying_pace_ranking(quali)
     names = dict(Team.objects.filter(pk__in=[r["team_id"] for r in ranking]).values_list("pk", "ref"))
     for row in ranking:
         row["team"] = names.get(row["team_id"])
     standings = pd.DataFrame(
         list(
-            TeamStanding.objects.filter(race__season_id=season, team=team).values_list(
+            TeamStanding.objects.filter(known, race__season_id=season, team=team).values_list(
                 "race__round", "position", "points", "position_text"
             )
         ),
@@ -305,38 +344,48 @@ def _with_sprint_points(qs):
     return qs.annotate(sprint_points=Subquery(sprint[:1]))
 
 
-def driver_results_list(*, driver: Driver, season: int) -> list[RaceResult]:
+def driver_results_list(*, driver: Driver, season: int, as_of: datetime | None = None) -> list[RaceResult]:
+    """The driver's results of `season` by round; at a clock, of the races started by then."""
     return list(
-        _with_sprint_points(_results_qs().filter(driver=driver, race__season_id=season)).order_by(
-            "race__round"
-        )
+        _with_sprint_points(
+            _results_qs().filter(_known(as_of), driver=driver, race__season_id=season)
+        ).order_by("race__round")
     )
 
 
-def team_results_list(*, team: Team, season: int) -> list[RaceResult]:
+def team_results_list(*, team: Team, season: int, as_of: datetime | None = None) -> list[RaceResult]:
+    """The team's results of `season` by round; at a clock, of the races started by then."""
     return list(
-        _with_sprint_points(_results_qs().filter(team=team, race__season_id=season)).order_by(
+        _with_sprint_points(_results_qs().filter(_known(as_of), team=team, race__season_id=season)).order_by(
             "race__round", "position_order"
         )
     )
 
 
-def team_drivers_list(*, team: Team, season: int) -> list[Driver]:
+def team_drivers_list(*, team: Team, season: int, as_of: datetime | None = None) -> list[Driver]:
     return list(
         Driver.objects.filter(
-            pk__in=RaceResult.objects.filter(team=team, race__season_id=season).values("driver")
+            pk__in=RaceResult.objects.filter(_known(as_of), team=team, race__season_id=season).values(
+                "driver"
+            )
         )
     )
 
 
-def driver_practice_list(*, driver: Driver) -> list[PracticeResult]:
+def driver_practice_list(*, driver: Driver, as_of: datetime | None = None) -> list[PracticeResult]:
     """The driver's practice sessions (newest race first): what a driver without a race start (a
-    practice-only FP1 driver) has driven."""
-    return list(
+    practice-only FP1 driver) has driven. At a clock, only the sessions begun by then
+    (`features.clock.sessions_known`, filtered in Python: the list is a few rows, one query)."""
+    rows = list(
         PracticeResult.objects.filter(driver=driver)
         .select_related("race", "team")
         .order_by("-race__date", "session")
     )
+    if as_of is None:
+        return rows
+    from predictions.features.clock import PRACTICE_SESSIONS, sessions_known
+
+    return [p for p in rows if PRACTICE_SESSIONS.get(p.session) in sessions_known(race=p.race, clock=as_of)]
 
 
 def drivers_by_number(*, race: Race, numbers: list[int]) -> dict[int, Driver]:

@@ -515,45 +515,61 @@ def prediction_why(request: HttpRequest, race_id: str, driver_ref: str) -> HttpR
 # --- drivers, teams --------------------------------------------------------------------------
 
 
-def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "") -> int:
+def _without_clock(request: HttpRequest, *, keep: tuple[str, ...] = ("season",)) -> str:
+    """The as-of notice's "Back to today": this page's URL without the clock, keeping only the
+    parameters the page reads (`keep`, validated by then): any other one is not in the page-cache
+    key, so echoing it would serve one visitor's `?utm=…` in everyone's link."""
+    kept = [(name, request.GET[name]) for name in keep if request.GET.get(name)]
+    return request.path + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "", as_of=None) -> int:
     """`?season=` among `seasons` (default the latest), else 404. `subject` names whose seasons they
     are (a driver, a team): a season that has results, just none of theirs, is "<subject> did not
-    race in <season>", not "No results in <season>" (QA: Hamilton 1990, Cadillac 2025)."""
+    race in <season>", not "No results in <season>" (QA: Hamilton 1990, Cadillac 2025). `as_of`: the
+    page's clock, so a season whose races came later is "No results" then, as it was."""
     season = _int_param(request, "season")
     if season is None:
         if not seasons:
             raise Http404("No results")
         return seasons[0]
     if season not in seasons:
-        if subject and selectors.season_has_results(season=season):
+        if subject and selectors.season_has_results(season=season, as_of=as_of):
             raise Http404(f"{subject} did not race in {season}")
         raise Http404(f"No results in {season}")
     return season
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "as_of"))
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    # ?as_of= (the home page's clock, same parser and 404s; the clock pages' links carry it): the
+    # career and season as they stood then — results, metrics, charts and championship figures of
+    # the races started by the clock only (`races_started_by`, the race lists' rule).
+    as_of = _as_of_param(request)
     driver = selectors.driver_get(ref=ref)
-    seasons = selectors.driver_seasons(driver=driver)
+    seasons = selectors.driver_seasons(driver=driver, as_of=as_of)
+    clock = {"as_of": as_of, "today": _without_clock(request)}
     if not seasons:
-        # No race start yet (a practice-only FP1 driver): the driver's page says so and lists the
-        # practice sessions, as the API answers `available: false`, rather than a 404. Any season
-        # is the same story; a malformed one is still a 404.
+        # No race start yet (a practice-only FP1 driver; at a clock, none by then): the driver's
+        # page says so and lists the practice sessions, as the API answers `available: false`,
+        # rather than a 404. Any season is the same story; a malformed one is still a 404.
         _int_param(request, "season")
-        context = {"driver": driver, "practice": selectors.driver_practice_list(driver=driver)}
+        practice = selectors.driver_practice_list(driver=driver, as_of=as_of)
+        context = {"driver": driver, "practice": practice, **clock}
         return render(request, "analytics/driver_no_starts.html", context)
-    season = _season_choice(request, seasons, subject=driver.full_name)
-    analytics = selectors.driver_analytics_get(driver=driver, season=season)
+    season = _season_choice(request, seasons, subject=driver.full_name, as_of=as_of)
+    analytics = selectors.driver_analytics_get(driver=driver, season=season, as_of=as_of)
     form = analytics["form"]["per_race"]
     labels = [f"R{r['round']}" for r in form]
     champ = analytics["championship"]["per_round"]
     context = {
+        **clock,
         "driver": driver,
         "seasons": seasons,
         "season": season,
         "a": analytics,
-        "results": selectors.driver_results_list(driver=driver, season=season),
+        "results": selectors.driver_results_list(driver=driver, season=season, as_of=as_of),
         "form_chart": charts.line_chart(
             series=[
                 charts.Series("Points", [r["points"] for r in form]),
@@ -584,28 +600,32 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "as_of"))
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    as_of = _as_of_param(request)  # as the driver's page: the season as it stood at the clock
     team = selectors.team_get(ref=ref)
-    seasons = selectors.team_seasons(team=team)
+    seasons = selectors.team_seasons(team=team, as_of=as_of)
+    clock = {"as_of": as_of, "today": _without_clock(request)}
     if not seasons:
-        # No race entry yet (a team synced before its first race): the page says so, as the API
-        # answers `available: false` and a driver without a start gets his page, rather than a 404.
+        # No race entry yet (a team synced before its first race; at a clock, none by then): the
+        # page says so, as the API answers `available: false` and a driver without a start gets
+        # his page, rather than a 404.
         _int_param(request, "season")  # a malformed one is still a 404
-        return render(request, "analytics/team_no_entries.html", {"team": team})
-    season = _season_choice(request, seasons, subject=team.name)
-    analytics = selectors.team_analytics_get(team=team, season=season)
+        return render(request, "analytics/team_no_entries.html", {"team": team, **clock})
+    season = _season_choice(request, seasons, subject=team.name, as_of=as_of)
+    analytics = selectors.team_analytics_get(team=team, season=season, as_of=as_of)
     dev = analytics["development"]["per_race"]
     champ = analytics["championship"]["per_round"]
     ranking = selectors.team_ranking_named(ranking=analytics["qualifying_pace_ranking"])
     context = {
+        **clock,
         "team": team,
         "seasons": seasons,
         "season": season,
         "a": analytics,
         "ranking": ranking,
-        "drivers": selectors.team_drivers_list(team=team, season=season),
-        "results": selectors.team_results_list(team=team, season=season),
+        "drivers": selectors.team_drivers_list(team=team, season=season, as_of=as_of),
+        "results": selectors.team_results_list(team=team, season=season, as_of=as_of),
         "dev_chart": charts.line_chart(
             series=[charts.Series("Gap to fastest car (%)", [r["gap_pct"] for r in dev])],
             x_labels=[f"R{r['round']}" for r in dev],
@@ -953,9 +973,12 @@ def _championship_simulation(request: HttpRequest, season: int) -> dict:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC", reads_prefix="grid_")
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("as_of",), reads_prefix="grid_")
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
+    as_of = _as_of_param(request)  # a race page as of a clock links here with it (same 404s)
     race = _race(race_id)
+    if as_of is not None:
+        return _what_if_at_clock(request, race, as_of)
     unavailable = race_prediction_unavailable(race=race)
     entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
     grid, errors = _parse_grid(request, entrants)
@@ -1004,6 +1027,19 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     if busy_retry_after is not None:
         response["Retry-After"] = str(busy_retry_after)
         patch_cache_control(response, no_store=True)
+    return response
+
+
+def _what_if_at_clock(request: HttpRequest, race: Race, as_of) -> HttpResponse:
+    """The what-if as of a past clock: none is made. It would run today's models (trained on races
+    after the clock) on today's data (the race's entrants, grid, practice and form as stored now),
+    so it would show the future the clock hides. The page says so and links to today's what-if and
+    to the race as of the clock; no model runs and no 'expensive' budget is spent. A URL with a grid
+    is answered the same way but not kept (every `grid_…` name is in the page-cache key)."""
+    context = {"race": race, "as_of": as_of, "today": reverse("analytics:what_if", args=[race.slug])}
+    response = render(request, "analytics/what_if.html", context)
+    if any(name.startswith("grid_") for name in request.GET):
+        response.page_cacheable = False
     return response
 
 

@@ -187,8 +187,10 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # labels in rows of their own and the end-of-season home page; the season rows' and careers' wins,
 # podiums and poles count a 1950s shared car once for its team, a pole only for its starter; the
 # home page as of a clock links its races with `?as_of=` (reworded notice), and the race page and
-# its "Why?" read `as_of`.
-CACHE_FORMAT = 9
+# its "Why?" read `as_of`. 10: every link of a page as of a clock keeps it (home, race, driver, team,
+# what-if; the menu marks the pages without one), and the driver's and team's pages and analytics
+# read `as_of` (keys `…:at:{clock}`).
+CACHE_FORMAT = 10
 if REDIS_URL:
     CACHES = {
         "default": {

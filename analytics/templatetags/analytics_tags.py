@@ -68,6 +68,16 @@ def clock_query(as_of, joiner: str = "?") -> str:
 
 
 @register.filter
+def clock_text(as_of) -> str:
+    """The clock as its links spell it (`clock_to_text`), for a form's hidden `as_of` field."""
+    if not as_of:
+        return ""
+    from predictions.features.clock import clock_to_text
+
+    return clock_to_text(clock=as_of)
+
+
+@register.filter
 def prediction_unavailable(race) -> str:
     """Why the race cannot be predicted (what-if included), or '' when it can."""
     from predictions.selectors import race_prediction_unavailable
