@@ -649,13 +649,14 @@ def what_if_prefill_order(
     return [(d, t) for d, t, _ in ordered], kind
 
 
-def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
+def what_if_grid_prefill(*, race: Race, as_of: datetime | None = None) -> tuple[list[dict], str]:
     """The what-if form's drivers (exactly the race's entrants, as the engine requires) with their
-    starting slots, and a sentence saying which order pre-fills it (WHAT_IF_PREFILL)."""
+    starting slots, and a sentence saying which order pre-fills it (WHAT_IF_PREFILL). `as_of`: a past
+    clock — the entrants as known then (`race_entries(clock=)`) and the latest set made by then."""
     from predictions.models import Prediction
     from predictions.services.predicting import race_entries
 
-    entries, source = race_entries(race=race)
+    entries, source = race_entries(race=race, clock=as_of)
     grid = entries["grid"].where(entries["grid"].notna(), None)
     entrants = [
         (int(d), int(t), None if g is None else int(g))
@@ -665,7 +666,7 @@ def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
     if source not in ("results", "qualifying"):
         batch = (
             Prediction.objects.current_candidates()  # never a set computed at a past clock
-            .filter(race=race)
+            .filter(race=race, **({} if as_of is None else {"created_at__lte": as_of}))
             .order_by("-created_at", "-id")
             .values_list("batch", flat=True)
             .first()
