@@ -41,6 +41,7 @@ from predictions.features.clock import (
     ClockInFuture,
     ClockParamMalformed,
     clock_param_read,
+    clock_to_text,
     sessions_known,
 )
 from predictions.ml.backtest import ABLATION_FEATURES
@@ -314,13 +315,18 @@ _STATUS_LABELS = {
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC", reads=("season",))
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("season", "as_of"))
 def race_calendar(request: HttpRequest) -> HttpResponse:
-    seasons = selectors.calendar_seasons()
+    # ?as_of= (the home page's clock, same parser and 404s): the calendar as it stood then — seasons
+    # up to the clock's, a winner only for races started by then; every link keeps the clock
+    as_of = _as_of_param(request)
+    seasons = selectors.calendar_seasons(as_of=as_of)
     season = _season_choice(request, seasons)
     races = selectors.season_races(season=season)
-    winners = selectors.race_winners_map(races=races)
+    winners = selectors.race_winners_map(races=races, as_of=as_of)
     context = {
+        "as_of": as_of,
+        "today": _without_clock(request),
         "seasons": seasons,
         "season": season,
         "races": [{"race": r, "winners": winners.get(r.pk, [])} for r in races],
@@ -672,12 +678,15 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "round"))
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "round", "as_of"))
 def standings(request: HttpRequest) -> HttpResponse:
-    seasons = selectors.season_list()
+    # ?as_of= (the home page's clock, same parser and 404s): the standings as they stood then — the
+    # seasons and rounds whose race had started by the clock, after the last of them by default
+    as_of = _as_of_param(request)
+    seasons = selectors.season_list(as_of=as_of)
     season = _season_choice(request, seasons)
     round_number = _int_param(request, "round")
-    rounds = {r.round for r in selectors.season_rounds(season=season)}
+    rounds = {r.round for r in selectors.season_rounds(season=season, as_of=as_of)}
     fallback = False
     if round_number is not None and round_number not in rounds:
         # The page's season form sends the season alone (its latest round is shown); a round the
@@ -687,9 +696,11 @@ def standings(request: HttpRequest) -> HttpResponse:
             round_number, fallback = None, True
         else:
             raise Http404(f"No standings after round {round_number} of {season}")
-    table = selectors.standings_get(season=season, round=round_number)
-    progression = selectors.points_progression_get(season=season)
+    table = selectors.standings_get(season=season, round=round_number, as_of=as_of)
+    progression = selectors.points_progression_get(season=season, as_of=as_of)
     context = {
+        "as_of": as_of,
+        "today": _without_clock(request, keep=("season", "round")),
         "seasons": seasons,
         "season": season,
         "table": table,
@@ -712,7 +723,14 @@ def standings(request: HttpRequest) -> HttpResponse:
         # The forms push the URL they sent (`hx-push-url="true"`), whose round is a 404 on reload:
         # the response's HX-Push-Url overrides the attribute (still one history entry per press)
         # with the URL of the round shown. (A history restore reads no response headers.)
-        shown = urlencode({"season": season, "round": table["round"]})
+        shown = urlencode(
+            {
+                "season": season,
+                "round": table["round"],
+                **({"as_of": clock_to_text(clock=as_of)} if as_of else {}),
+            },
+            safe=":",  # the clock spelt as the page's links spell it
+        )
         response["HX-Push-Url"] = f"{reverse('analytics:standings')}?{shown}"
     return response
 
