@@ -452,28 +452,32 @@ def race_forecasts_map(*, races: list[Race], as_of: datetime | None = None) -> d
     return out
 
 
-def season_list() -> list[int]:
-    """Seasons that have championship standings, newest first."""
+def season_list(*, as_of: datetime | None = None) -> list[int]:
+    """Seasons that have championship standings, newest first; at a clock `as_of`, standings after a
+    race started by then (`_known`)."""
     return list(
-        Season.objects.filter(races__driver_standings__isnull=False)
+        Season.objects.filter(_known(as_of, "races__id"), races__driver_standings__isnull=False)
         .distinct()
         .order_by("-year")
         .values_list("year", flat=True)
     )
 
 
-def calendar_seasons() -> list[int]:
-    """Every season with a calendar, newest first."""
-    return list(
-        Season.objects.filter(races__isnull=False).distinct().order_by("-year").values_list("year", flat=True)
-    )
+def calendar_seasons(*, as_of: datetime | None = None) -> list[int]:
+    """Every season with a calendar, newest first; at a clock `as_of`, up to its year (when a later
+    season's calendar came out is not stored, so none is taken to have been known)."""
+    seasons = Season.objects.filter(races__isnull=False)
+    if as_of is not None:
+        seasons = seasons.filter(year__lte=as_of.year)
+    return list(seasons.distinct().order_by("-year").values_list("year", flat=True))
 
 
-def season_rounds(*, season: int) -> list[Race]:
-    """Races of a season that have standings after them, in order."""
+def season_rounds(*, season: int, as_of: datetime | None = None) -> list[Race]:
+    """Races of a season that have standings after them, in order; at a clock `as_of`, only races
+    started by then (`_known`: the race lists' rule)."""
     return list(
         Race.objects.on_calendar()
-        .filter(season_id=season, driver_standings__isnull=False)
+        .filter(_known(as_of, "id"), season_id=season, driver_standings__isnull=False)
         .distinct()
         .order_by("round")
     )
@@ -485,13 +489,15 @@ def season_races(*, season: int) -> list[Race]:
     )
 
 
-def standings_get(*, season: int, round: int | None = None) -> dict:
-    """Driver and team standings after `round` (default: the last round with standings)."""
-    key = f"f1:standings:{season}:{round or 'last'}"
+def standings_get(*, season: int, round: int | None = None, as_of: datetime | None = None) -> dict:
+    """Driver and team standings after `round` (default: the last round with standings); at a clock
+    `as_of`, only rounds whose race had started by then (`season_rounds`): the default is the last
+    of those, a later round NotFound. Cached per clock (`…:at:<clock>`)."""
+    key = f"f1:standings:{season}:{round or 'last'}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    rounds = season_rounds(season=season)
+    rounds = season_rounds(season=season, as_of=as_of)
     if not rounds:
         raise NotFound(f"No standings for {season}", what="standings")
     if round is None:
@@ -536,14 +542,15 @@ def standings_get(*, season: int, round: int | None = None) -> dict:
     return data
 
 
-def points_progression_get(*, season: int, top: int = 6) -> dict:
-    """Cumulative points after each round for the season's top `top` drivers (by final standing)."""
-    key = f"f1:standings:progression:{season}:{top}"
+def points_progression_get(*, season: int, top: int = 6, as_of: datetime | None = None) -> dict:
+    """Cumulative points after each round for the season's top `top` drivers (by final standing); at
+    a clock `as_of`, the rounds whose race had started by then, leaders by the last of them."""
+    key = f"f1:standings:progression:{season}:{top}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     rows = list(
-        DriverStanding.objects.filter(race__season_id=season).values_list(
+        DriverStanding.objects.filter(_known(as_of), race__season_id=season).values_list(
             "race__round", "driver__ref", "driver__code", "driver__family_name", "points", "position"
         )
     )
@@ -565,12 +572,13 @@ def points_progression_get(*, season: int, top: int = 6) -> dict:
     return data
 
 
-def race_winners_map(*, races: list[Race]) -> dict[int, list[RaceResult]]:
+def race_winners_map(*, races: list[Race], as_of: datetime | None = None) -> dict[int, list[RaceResult]]:
     """Race id -> its winners: one driver, or the drivers who shared the winning car (1950s: 1951
-    France, Fagioli and Fangio; the calendar named only the first). One query."""
+    France, Fagioli and Fangio; the calendar named only the first). At a clock `as_of`, only races
+    started by then have one (`_known`). One query."""
     winners: dict[int, list[RaceResult]] = {}
     for r in (
-        RaceResult.objects.filter(race__in=races, position_order=1)
+        RaceResult.objects.filter(_known(as_of), race__in=races, position_order=1)
         .select_related("driver", "team")
         .order_by("race_id", "shared_car_index")
     ):
@@ -649,13 +657,14 @@ def what_if_prefill_order(
     return [(d, t) for d, t, _ in ordered], kind
 
 
-def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
+def what_if_grid_prefill(*, race: Race, as_of: datetime | None = None) -> tuple[list[dict], str]:
     """The what-if form's drivers (exactly the race's entrants, as the engine requires) with their
-    starting slots, and a sentence saying which order pre-fills it (WHAT_IF_PREFILL)."""
+    starting slots, and a sentence saying which order pre-fills it (WHAT_IF_PREFILL). `as_of`: a past
+    clock — the entrants as known then (`race_entries(clock=)`) and the latest set made by then."""
     from predictions.models import Prediction
     from predictions.services.predicting import race_entries
 
-    entries, source = race_entries(race=race)
+    entries, source = race_entries(race=race, clock=as_of)
     grid = entries["grid"].where(entries["grid"].notna(), None)
     entrants = [
         (int(d), int(t), None if g is None else int(g))
@@ -665,7 +674,7 @@ def what_if_grid_prefill(*, race: Race) -> tuple[list[dict], str]:
     if source not in ("results", "qualifying"):
         batch = (
             Prediction.objects.current_candidates()  # never a set computed at a past clock
-            .filter(race=race)
+            .filter(race=race, **({} if as_of is None else {"created_at__lte": as_of}))
             .order_by("-created_at", "-id")
             .values_list("batch", flat=True)
             .first()

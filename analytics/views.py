@@ -37,13 +37,20 @@ from ingestion.models import Race
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
-from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read, sessions_known
+from predictions.features.clock import (
+    ClockInFuture,
+    ClockParamMalformed,
+    clock_param_read,
+    clock_to_text,
+    sessions_known,
+)
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
 from predictions.models import PredictionStage
 from predictions.selectors import race_prediction_unavailable
 from predictions.services import (
     ModelUnavailable,
+    NoModelAtClock,
     SeasonWithoutRaces,
     championship_cache_key,
     championship_simulate,
@@ -308,13 +315,18 @@ _STATUS_LABELS = {
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_DYNAMIC", reads=("season",))
+@_page_cache("CACHE_TTL_DYNAMIC", reads=("season", "as_of"))
 def race_calendar(request: HttpRequest) -> HttpResponse:
-    seasons = selectors.calendar_seasons()
+    # ?as_of= (the home page's clock, same parser and 404s): the calendar as it stood then — seasons
+    # up to the clock's, a winner only for races started by then; every link keeps the clock
+    as_of = _as_of_param(request)
+    seasons = selectors.calendar_seasons(as_of=as_of)
     season = _season_choice(request, seasons)
     races = selectors.season_races(season=season)
-    winners = selectors.race_winners_map(races=races)
+    winners = selectors.race_winners_map(races=races, as_of=as_of)
     context = {
+        "as_of": as_of,
+        "today": _without_clock(request),
         "seasons": seasons,
         "season": season,
         "races": [{"race": r, "winners": winners.get(r.pk, [])} for r in races],
@@ -666,12 +678,15 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "round"))
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "round", "as_of"))
 def standings(request: HttpRequest) -> HttpResponse:
-    seasons = selectors.season_list()
+    # ?as_of= (the home page's clock, same parser and 404s): the standings as they stood then — the
+    # seasons and rounds whose race had started by the clock, after the last of them by default
+    as_of = _as_of_param(request)
+    seasons = selectors.season_list(as_of=as_of)
     season = _season_choice(request, seasons)
     round_number = _int_param(request, "round")
-    rounds = {r.round for r in selectors.season_rounds(season=season)}
+    rounds = {r.round for r in selectors.season_rounds(season=season, as_of=as_of)}
     fallback = False
     if round_number is not None and round_number not in rounds:
         # The page's season form sends the season alone (its latest round is shown); a round the
@@ -681,9 +696,11 @@ def standings(request: HttpRequest) -> HttpResponse:
             round_number, fallback = None, True
         else:
             raise Http404(f"No standings after round {round_number} of {season}")
-    table = selectors.standings_get(season=season, round=round_number)
-    progression = selectors.points_progression_get(season=season)
+    table = selectors.standings_get(season=season, round=round_number, as_of=as_of)
+    progression = selectors.points_progression_get(season=season, as_of=as_of)
     context = {
+        "as_of": as_of,
+        "today": _without_clock(request, keep=("season", "round")),
         "seasons": seasons,
         "season": season,
         "table": table,
@@ -706,7 +723,14 @@ def standings(request: HttpRequest) -> HttpResponse:
         # The forms push the URL they sent (`hx-push-url="true"`), whose round is a 404 on reload:
         # the response's HX-Push-Url overrides the attribute (still one history entry per press)
         # with the URL of the round shown. (A history restore reads no response headers.)
-        shown = urlencode({"season": season, "round": table["round"]})
+        shown = urlencode(
+            {
+                "season": season,
+                "round": table["round"],
+                **({"as_of": clock_to_text(clock=as_of)} if as_of else {}),
+            },
+            safe=":",  # the clock spelt as the page's links spell it
+        )
         response["HX-Push-Url"] = f"{reverse('analytics:standings')}?{shown}"
     return response
 
@@ -977,10 +1001,12 @@ def _championship_simulation(request: HttpRequest, season: int) -> dict:
 def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     as_of = _as_of_param(request)  # a race page as of a clock links here with it (same 404s)
     race = _race(race_id)
-    if as_of is not None:
-        return _what_if_at_clock(request, race, as_of)
     unavailable = race_prediction_unavailable(race=race)
-    entrants, prefill = ([], "") if unavailable else _what_if_entrants(race)
+    if as_of is not None and not unavailable:
+        closed = engine.what_if_unavailable_at(race=race, as_of=as_of)
+        if closed:
+            return _what_if_closed_at_clock(request, race, as_of, closed)
+    entrants, prefill = ([], "") if unavailable else _what_if_entrants(race, as_of)
     grid, errors = _parse_grid(request, entrants)
     result, retry_after, model_down, busy_retry_after = None, None, False, None
     if grid and not errors:
@@ -992,7 +1018,7 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
             )
         else:
             try:
-                result, error, model_down = _what_if_predict(race, grid)
+                result, error, model_down = _what_if_predict(race, grid, as_of)
             except WhatIfBusy as exc:  # every build slot taken: like the throttle, come back shortly
                 result, error, model_down = None, str(exc), True
                 busy_retry_after = exc.retry_after
@@ -1006,6 +1032,8 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
         "grid": grid,
         "errors": errors,
         "result": result,
+        "as_of": as_of,
+        "today": reverse("analytics:what_if", args=[race.slug]),
     }
     response = _partial(request, "analytics/what_if.html", "analytics/partials/what_if_result.html", context)
     if errors:
@@ -1030,13 +1058,18 @@ def what_if(request: HttpRequest, race_id: str) -> HttpResponse:
     return response
 
 
-def _what_if_at_clock(request: HttpRequest, race: Race, as_of) -> HttpResponse:
-    """The what-if as of a past clock: none is made. It would run today's models (trained on races
-    after the clock) on today's data (the race's entrants, grid, practice and form as stored now),
-    so it would show the future the clock hides. The page says so and links to today's what-if and
-    to the race as of the clock; no model runs and no 'expensive' budget is spent. A URL with a grid
-    is answered the same way but not kept (every `grid_…` name is in the page-cache key)."""
-    context = {"race": race, "as_of": as_of, "today": reverse("analytics:what_if", args=[race.slug])}
+def _what_if_closed_at_clock(request: HttpRequest, race: Race, as_of, reason: str) -> HttpResponse:
+    """No what-if as of this past clock (`reason`: the race had started by then, or no model had
+    been trained by then — `predictions.selectors.what_if_unavailable_at`): the page says why and
+    links to today's what-if and to the race as of the clock; no model runs and no 'expensive'
+    budget is spent. A URL with a grid is answered the same way but not kept (every `grid_…` name is
+    in the page-cache key)."""
+    context = {
+        "race": race,
+        "as_of": as_of,
+        "closed": reason,
+        "today": reverse("analytics:what_if", args=[race.slug]),
+    }
     response = render(request, "analytics/what_if.html", context)
     if any(name.startswith("grid_") for name in request.GET):
         response.page_cacheable = False
@@ -1054,12 +1087,14 @@ def _what_if_throttled(request: HttpRequest) -> int | None:
     return None
 
 
-def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, str | None, bool]:
-    """Run the engine's what-if: (result, error message, whether no model loads). Bad input and a
-    missing model come back as a message, not a 500; WhatIfBusy (every build slot taken) is raised
-    for the view, which adds Retry-After."""
+def _what_if_predict(race: Race, grid: list[str], as_of=None) -> tuple[list[dict] | None, str | None, bool]:
+    """Run the engine's what-if (as of the past clock `as_of`, if any): (result, error message,
+    whether no model loads). Bad input and a missing model come back as a message, not a 500;
+    WhatIfBusy (every build slot taken) is raised for the view, which adds Retry-After."""
     try:
-        return prediction_what_if(race=race, grid=grid), None, False
+        return prediction_what_if(race=race, grid=grid, as_of=as_of), None, False
+    except NoModelAtClock as exc:  # checked before the form; a version deleted since then
+        return None, f"No what-if as of then: {exc}.", False
     except ModelUnavailable:
         # Not "none trained yet": versions may be registered whose files are missing or corrupt.
         return (
@@ -1072,10 +1107,11 @@ def _what_if_predict(race: Race, grid: list[str]) -> tuple[list[dict] | None, st
         return None, str(exc), False
 
 
-def _what_if_entrants(race: Race) -> tuple[list[dict], str]:
-    """The race's entrants (the engine's field) in the pre-filled order, and which order that is."""
+def _what_if_entrants(race: Race, as_of=None) -> tuple[list[dict], str]:
+    """The race's entrants (the engine's field, as known at the clock `as_of`) in the pre-filled
+    order, and which order that is."""
     try:
-        return selectors.what_if_grid_prefill(race=race)
+        return selectors.what_if_grid_prefill(race=race, as_of=as_of)
     except PredictionInputError:  # no entry information and no earlier race with results
         return [], ""
 

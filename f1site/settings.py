@@ -189,8 +189,10 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # home page as of a clock links its races with `?as_of=` (reworded notice), and the race page and
 # its "Why?" read `as_of`. 10: every link of a page as of a clock keeps it (home, race, driver, team,
 # what-if; the menu marks the pages without one), and the driver's and team's pages and analytics
-# read `as_of` (keys `…:at:{clock}`).
-CACHE_FORMAT = 10
+# read `as_of` (keys `…:at:{clock}`). 11: the calendar and standings pages and the standings and
+# progression entries read `as_of` (keys `…:at:{clock}`); the what-if is made as of a clock (its
+# base keyed by the clock) and its answer names its model version.
+CACHE_FORMAT = 11
 if REDIS_URL:
     CACHES = {
         "default": {

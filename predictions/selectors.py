@@ -401,3 +401,17 @@ def race_prediction_unavailable(*, race: Race) -> str | None:
     except PredictionInputError as exc:
         return str(exc)
     return None
+
+
+def what_if_unavailable_at(*, race: Race, as_of: datetime) -> str | None:
+    """Why `race` has no what-if as of the past clock `as_of`, or None when it has one: the race had
+    started by then, the clock is one `predict --as-of` refuses (too early for the race), or no model
+    had been trained by then (`services.predicting.what_if_clock_check`). One query at most."""
+    from predictions.services.predicting import PredictionInputError, what_if_clock_check
+    from predictions.services.training import NoModelAtClock
+
+    try:
+        what_if_clock_check(race=race, as_of=as_of)
+    except (PredictionInputError, NoModelAtClock) as exc:
+        return str(exc)
+    return None

@@ -16,10 +16,16 @@ from predictions.services.predicting import (
     predictions_backfill,
 )
 from predictions.services.pruning import model_artifacts_prune
-from predictions.services.training import ModelUnavailable, model_train, model_version_activate
+from predictions.services.training import (
+    ModelUnavailable,
+    NoModelAtClock,
+    model_train,
+    model_version_activate,
+)
 
 __all__ = [
     "ModelUnavailable",
+    "NoModelAtClock",
     "SeasonWithoutRaces",
     "backtest_run",
     "championship_cache_key",

@@ -33,6 +33,8 @@ from predictions.ml.models import race_predict
 from predictions.models import ModelVersion, Prediction, PredictionStage
 from predictions.services.training import (
     HISTORY_FROM_SEASON,
+    NoModelAtClock,
+    model_bundle_at,
     model_bundle_known_at,
     model_bundle_load,
     model_version_for_season,
@@ -316,16 +318,30 @@ def race_features_build(
     """The race's feature rows. `clock`: a past clock — the frames as known then
     (`features.clock.frames_known_at`: sessions not started by then left out, the latest forecast
     issued before it)."""
-    has_results = RaceResult.objects.filter(race=race).exists()
+    frames = race_frames_known(race=race, frames=frames, clock=clock)
+    return race_rows_build(race=race, entries=entries, frames=frames)
+
+
+def race_frames_known(*, race: Race, frames: F1Frames | None, clock: datetime | None = None) -> F1Frames:
+    """The frames a prediction of `race` is built from (`frames` None: loaded): as known at `clock`
+    (`features.clock.frames_known_at`; the race's weather the latest forecast issued before it), and
+    for a race run by now and predicted without a clock (a backfill) its weather the forecast issued
+    before its start, else none — never the observed weather. A past clock is always before the
+    race's start (its callers refuse a race started by the clock), so its forecast is the clock's."""
+    run = clock is None and RaceResult.objects.filter(race=race).exists()
     if frames is None:
         frames = f1_frames_load(
-            since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id], as_of=clock
+            since_season=HISTORY_FROM_SEASON, forecast_for=[] if run else [race.id], as_of=clock
         )
     else:
         frames = frames_known_at(frames, clock)
-    # run already: the forecast issued before its start, else no weather (never the observed weather)
-    if has_results:
+    if run:  # the forecast issued before its start (one issued after the clock must not come back)
         frames = frames_with_pre_race_forecast(frames, race=race)
+    return frames
+
+
+def race_rows_build(*, race: Race, entries: pd.DataFrame, frames: F1Frames) -> pd.DataFrame:
+    """The race's feature rows from `frames` as given (`race_frames_known` prepares them)."""
     features = build_features(frames, targets=entries)
     rows = features[features["race_id"] == race.id].reset_index(drop=True)
     if rows.empty:  # e.g. frames that do not reach this race: never hand the model zero rows
@@ -595,8 +611,11 @@ def what_if_reached_q3(*, slots: pd.Series, season: int, real_q3_slots: int | No
     return (slots <= places).astype(float)
 
 
-def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[int, Driver]]:
-    """Validate a what-if grid against the race's entrants; the targets frame in grid order.
+def _what_if_targets(
+    race: Race, grid: list[str], *, clock: datetime | None = None
+) -> tuple[pd.DataFrame, dict[int, Driver]]:
+    """Validate a what-if grid against the race's entrants (as known at `clock`: `race_entries`);
+    the targets frame in grid order.
 
     Every problem is reported at once, in one PredictionInputError whose details always hold the
     four lists — `unknown` (no such driver ref), `duplicates` (on the grid more than once),
@@ -610,7 +629,7 @@ def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[in
     distinct = list(dict.fromkeys(grid))  # grid order, each ref once
     drivers = {d.ref: d for d in Driver.objects.filter(ref__in=distinct)}
     unknown = [ref for ref in distinct if ref not in drivers]
-    entries, source = race_entries(race=race)
+    entries, source = race_entries(race=race, clock=clock)
     team_of = dict(zip(entries["driver_id"].astype(int), entries["team_id"].astype(int), strict=True))
     not_entered = [ref for ref in distinct if ref in drivers and drivers[ref].id not in team_of]
     on_grid = {driver.id for driver in drivers.values()}
@@ -648,16 +667,19 @@ def _what_if_targets(race: Race, grid: list[str]) -> tuple[pd.DataFrame, dict[in
     return targets, {d.id: d for d in drivers.values()}
 
 
-def prediction_what_if_features(*, race: Race, grid: list[str]) -> pd.DataFrame:
+def prediction_what_if_features(
+    *, race: Race, grid: list[str], as_of: datetime | None = None
+) -> pd.DataFrame:
     """The feature rows a what-if grid is predicted from: the race's own history, practice, sprint
     and weather as they are, and every qualifying-derived feature (grid, quali position, gap to
     pole, reached Q3, team-mate gap, grid penalty, grid × overtaking) following the chosen grid —
-    `what_if_qualifying`. Raises PredictionInputError for a grid that is not the race's field."""
-    targets, _ = _what_if_targets(race, grid)
-    return _what_if_rows(race, targets)
+    `what_if_qualifying`. Raises PredictionInputError for a grid that is not the race's field.
+    `as_of`: a past clock — everything as known then (`prediction_what_if`)."""
+    targets, _ = _what_if_targets(race, grid, clock=as_of)
+    return _what_if_rows(race, targets, clock=as_of)
 
 
-def _what_if_rows(race: Race, targets: pd.DataFrame) -> pd.DataFrame:
+def _what_if_rows(race: Race, targets: pd.DataFrame, *, clock: datetime | None = None) -> pd.DataFrame:
     """The what-if rows of `targets` (the grid, validated): the race's grid-independent rows are
     built once per race, entrants and data state (`services.what_if`), and only the qualifying- and
     grid-derived columns are computed per request — the same rows `_what_if_rows_built` gives."""
@@ -665,10 +687,10 @@ def _what_if_rows(race: Race, targets: pd.DataFrame) -> pd.DataFrame:
     def build() -> WhatIfBase:
         canonical = targets.sort_values("driver_id", kind="stable").reset_index(drop=True)
         canonical["grid"] = range(1, len(canonical) + 1)
-        rows, qualifying = _what_if_rows_built(race, canonical)
+        rows, qualifying = _what_if_rows_built(race, canonical, clock=clock)
         return WhatIfBase(rows=rows, qualifying=qualifying)
 
-    base = what_if_base_get(race_id=race.id, entries=targets, build=build)
+    base = what_if_base_get(race_id=race.id, entries=targets, build=build, clock=clock)
     order = list(zip(targets["driver_id"], targets["team_id"], strict=True))
     qualifying = what_if_qualifying(qualifying=base.qualifying, race_id=race.id, order=order)
     rows = target_rows_with_grid(base.rows, qualifying=qualifying, grid=targets[["driver_id", "grid"]])
@@ -685,31 +707,69 @@ def _with_reached_q3(race: Race, rows: pd.DataFrame, targets: pd.DataFrame, *, r
     return rows
 
 
-def _what_if_rows_built(race: Race, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _what_if_rows_built(
+    race: Race, targets: pd.DataFrame, *, clock: datetime | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The what-if rows of `targets` built in full (every race's features from the frames, ~1.4 s),
-    and the race's real qualifying rows."""
-    has_results = RaceResult.objects.filter(race=race).exists()
-    frames = f1_frames_load(since_season=HISTORY_FROM_SEASON, forecast_for=[] if has_results else [race.id])
+    and the race's real qualifying rows. `clock`: a past clock before the race — the frames as known
+    then (`race_frames_known`: no qualifying, practice or forecast from after it), cut before the
+    grid goes in (the cut would drop a grid of a qualifying not yet begun)."""
+    frames = race_frames_known(race=race, frames=None, clock=clock)
     real = frames.qualifying[frames.qualifying["race_id"] == race.id].reset_index(drop=True)
     frames.qualifying = what_if_qualifying(
         qualifying=frames.qualifying,
         race_id=race.id,
         order=list(zip(targets["driver_id"], targets["team_id"], strict=True)),
     )
-    rows = race_features_build(race=race, entries=targets, frames=frames)
+    rows = race_rows_build(race=race, entries=targets, frames=frames)
     return _with_reached_q3(race, rows, targets, real=real), real
 
 
-def prediction_what_if(*, race: Race, grid: list[str]) -> list[dict]:
+class WhatIfClockError(PredictionInputError):
+    """No what-if of this race as of this clock: the race had started by then (a what-if is a
+    prediction made before the race), or the clock is in the future or too early for the race
+    (`prediction_clock_bounds_check`)."""
+
+
+def what_if_clock_check(*, race: Race, as_of: datetime) -> None:
+    """Raise WhatIfClockError when `race` cannot be what-if'd as of the past clock `as_of` (started by
+    then, or a clock `predict --as-of` refuses too), NoModelAtClock when no model version had been
+    registered by then. One query (whether any version had been)."""
+    from predictions.features.clock import race_pre_race_cutoff
+
+    try:
+        prediction_clock_bounds_check(race=race, as_of=as_of, now=timezone.now())
+    except PredictionClockError as exc:
+        raise WhatIfClockError(str(exc)) from None
+    start = race_pre_race_cutoff(race=race)
+    if start <= as_of:
+        raise WhatIfClockError(
+            f"the race had started by {as_of:%Y-%m-%d %H:%M} UTC (at {start:%Y-%m-%d %H:%M} UTC): a "
+            "what-if is a prediction made before the race, so there is none as of then"
+        )
+    if not ModelVersion.objects.filter(created_at__lt=as_of).exists():  # `model_versions_at`'s rule
+        raise NoModelAtClock(f"no prediction model had been trained by {as_of:%Y-%m-%d %H:%M} UTC")
+
+
+def prediction_what_if(*, race: Race, grid: list[str], as_of: datetime | None = None) -> list[dict]:
     """Post-qualifying prediction from a user-supplied grid (driver refs, pole first). Not stored.
 
     The grid must list exactly the race's entrants (`race_entries`: results, qualifying, sprint,
     practice or the latest race's field), each once; anyone else (a retired driver, a reserve not
     entered) and anyone left out are refused, listed in the error's details. The qualifying-derived
-    features follow the grid (`prediction_what_if_features`)."""
-    targets, by_id = _what_if_targets(race, grid)
-    version, bundle = model_bundle_load()
-    rows = _what_if_rows(race, targets)
+    features follow the grid (`prediction_what_if_features`).
+
+    `as_of`: a past clock — the what-if as it could have been made then (`what_if_clock_check`
+    first: WhatIfClockError for a race started by then, NoModelAtClock when no model existed):
+    the entrants and every feature as known at the clock (`race_entries(clock=)`,
+    `features.clock.frames_known_at`: sessions not begun by then, results of races run since and
+    forecasts issued since left out; the base cache keyed by the clock), and the model serving
+    then (`model_bundle_at`: registered before the clock; never one trained now)."""
+    if as_of is not None:
+        what_if_clock_check(race=race, as_of=as_of)
+    targets, by_id = _what_if_targets(race, grid, clock=as_of)
+    version, bundle = model_bundle_load() if as_of is None else model_bundle_at(clock=as_of)
+    rows = _what_if_rows(race, targets, clock=as_of)
     out = race_predict(bundle.stages["post"], rows, explain=3)
     teams = {t.id: t for t in Team.objects.filter(id__in=targets["team_id"].unique().tolist())}
     threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD

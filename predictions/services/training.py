@@ -390,6 +390,51 @@ def model_bundle_known_at(
         raise ModelUnavailable([*errors, str(exc)]) from exc
 
 
+class NoModelAtClock(Exception):
+    """No model version had been registered by a past clock: nothing can predict as of then without
+    training one now, which a page request never does (`model_bundle_at`)."""
+
+
+def model_versions_at(*, clock: datetime) -> list[ModelVersion]:
+    """The versions registered (`created_at`) before `clock`, in the order the one serving then is
+    looked for: trained on the latest data first (`trained_until_date`, a backfill model trained
+    only up to an earlier season last), then the newest registered — `train_models` activates each
+    new version, so the newest of the latest data was the active one unless rolled back (the
+    registry keeps no activation history). Pruned versions included (they existed then). One query."""
+    return list(
+        ModelVersion.objects.filter(created_at__lt=clock).order_by(
+            "-trained_until_date", "-created_at", "-id"
+        )
+    )
+
+
+def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
+    """The models serving at a past `clock` (a what-if as of then): the first of `model_versions_at`
+    whose artifact loads, never a version registered since (it may have learnt from races after the
+    clock) and never one trained now. NoModelAtClock when none had been registered by then;
+    ModelUnavailable (each version's reason) when some had but none loads any more (pruned, missing).
+
+    Unlike `model_bundle_known_at` (`predict --as-of`, which trains a model on the seasons before
+    the clock when none fits), this takes only what existed at the clock: a page request trains
+    nothing."""
+    versions = model_versions_at(clock=clock)
+    if not versions:
+        raise NoModelAtClock(f"no prediction model had been trained by {clock:%Y-%m-%d %H:%M} UTC")
+    errors = []
+    for candidate in versions:
+        pruned = _pruned_message(candidate)
+        if pruned:
+            errors.append(pruned)
+            continue
+        try:
+            return candidate, bundle_load(_path(candidate), label=candidate.label)
+        except ArtifactError as exc:
+            if not exc.repeated:
+                logger.error("model %s unusable for a clock of %s: %s", candidate.label, clock, exc)
+            errors.append(str(exc))
+    raise ModelUnavailable(errors)
+
+
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:
     """A model trained only on seasons before `season` (for honest backfilled predictions); trained
     and registered (inactive) when none exists (or only pruned ones do)."""

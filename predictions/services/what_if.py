@@ -38,12 +38,14 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from predictions.features.clock import clock_to_text
 from predictions.features.registry import FEATURES_FORMAT
 
 logger = logging.getLogger(__name__)
@@ -102,10 +104,19 @@ def what_if_inputs_stamp() -> str | None:
     return hashlib.sha256(repr([(int(c), int(s)) for _, c, s in rows]).encode()).hexdigest()[:32]
 
 
-def what_if_base_key(*, race_id: int, entries: pd.DataFrame, stamp: str) -> str:
+def what_if_base_key(
+    *, race_id: int, entries: pd.DataFrame, stamp: str, clock: datetime | None = None
+) -> str:
+    """`clock`: a what-if as of a past clock, whose base holds only what was known then — its own
+    entry per clock (`:at:<clock>`, one spelling per moment), never today's nor another clock's."""
     pairs = sorted(zip(entries["driver_id"].astype(int), entries["team_id"].astype(int), strict=True))
-    digest = hashlib.sha256(repr((FEATURES_FORMAT, BASE_FORMAT, stamp, pairs)).encode()).hexdigest()[:32]
-    return f"f1:whatif:base:{race_id}:{digest}"
+    parts = (FEATURES_FORMAT, BASE_FORMAT, stamp, pairs)
+    at = ""
+    if clock is not None:
+        at = f":at:{clock_to_text(clock=clock)}"
+        parts = (*parts, at)
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return f"f1:whatif:base:{race_id}{at}:{digest}"
 
 
 def _local_get(key: str) -> WhatIfBase | None:
@@ -197,13 +208,16 @@ def _build_bounded(build) -> WhatIfBase:
         return build()
 
 
-def what_if_base_get(*, race_id: int, entries: pd.DataFrame, build) -> WhatIfBase:
-    """The race's base for these entrants: from this process, else the Django cache, else
-    `build()` (stored in both). Without a stamp (not PostgreSQL), always `build()`."""
+def what_if_base_get(
+    *, race_id: int, entries: pd.DataFrame, build, clock: datetime | None = None
+) -> WhatIfBase:
+    """The race's base for these entrants (as of `clock`, a past one, or today): from this process,
+    else the Django cache, else `build()` (stored in both). Without a stamp (not PostgreSQL), always
+    `build()`."""
     stamp = what_if_inputs_stamp()
     if stamp is None:
         return _build_bounded(build)
-    key = what_if_base_key(race_id=race_id, entries=entries, stamp=stamp)
+    key = what_if_base_key(race_id=race_id, entries=entries, stamp=stamp, clock=clock)
     base = _local_get(key)
     if base is not None:
         return base

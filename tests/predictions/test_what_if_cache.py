@@ -69,8 +69,10 @@ def test_the_base_is_built_once_per_data_state(ergast_data, monkeypatch):
     calls = []
     real_build = what_if_cache.what_if_base_get
 
-    def counting(*, race_id, entries, build):
-        return real_build(race_id=race_id, entries=entries, build=lambda: calls.append(1) or build())
+    def counting(*, race_id, entries, build, clock=None):
+        return real_build(
+            race_id=race_id, entries=entries, build=lambda: calls.append(1) or build(), clock=clock
+        )
 
     monkeypatch.setattr("predictions.services.predicting.what_if_base_get", counting)
     for grid in _grids(race):
@@ -195,3 +197,63 @@ def test_a_cached_base_needs_no_slot(ergast_data, settings):
         )
         with pytest.raises(what_if_cache.WhatIfBusy):
             _what_if_rows(other, targets)
+
+
+# --- as of a clock ---------------------------------------------------------------------------
+def _field_at(race: Race, clock) -> list[str]:
+    entries, _ = race_entries(race=race, clock=clock)
+    by_id = dict(Driver.objects.filter(id__in=entries["driver_id"].tolist()).values_list("id", "ref"))
+    return sorted(by_id[int(d)] for d in entries["driver_id"])
+
+
+def test_at_a_clock_the_base_is_built_from_what_was_known_then_and_cached_per_clock(ergast_data):
+    """2026 Barcelona (round 7; FP1 2026-06-12 11:30, qualifying 06-13 14:00, race 06-14 13:00 UTC),
+    run now: as of a clock between FP1 and qualifying its what-if has no qualifying times (today's
+    has them), as of a clock after qualifying it has; each clock's rows equal a full build at that
+    clock, and each clock has its own base entry, never today's."""
+    from django.core.cache import cache
+
+    from predictions.features.clock import clock_from_text
+
+    race = Race.objects.get(slug="2026_barcelona_catalunya")
+    today_rows = _assert_same_as_full_build(race, _grids(race)[2])
+    assert today_rows["quali_gap_to_pole_pct"].notna().any()
+    stamp = what_if_cache.what_if_inputs_stamp()
+    keys = set()
+    for text, qualified in (("2026-06-12T12:00", False), ("2026-06-13T18:00", True)):
+        clock = clock_from_text(text=text)
+        grid = _field_at(race, clock)
+        random.Random(3).shuffle(grid)
+        targets, _ = _what_if_targets(race, grid, clock=clock)
+        cached = _what_if_rows(race, targets, clock=clock)
+        built, real = _what_if_rows_built(race, targets, clock=clock)
+        pd.testing.assert_frame_equal(cached, built, check_exact=True)
+        assert cached["quali_gap_to_pole_pct"].notna().any() == qualified, text
+        assert real.empty != qualified  # the real qualifying rows only once it had begun
+        key = what_if_cache.what_if_base_key(race_id=race.id, entries=targets, stamp=stamp, clock=clock)
+        assert f":at:{text}:" in key and cache.get(key) is not None
+        keys.add(key)
+        today_key = what_if_cache.what_if_base_key(race_id=race.id, entries=targets, stamp=stamp)
+        assert today_key != key
+    assert len(keys) == 2
+
+
+def test_at_a_clock_a_race_s_history_ends_at_the_clock(ergast_data):
+    """2026 Qatar as of an hour before the 2025 Canadian GP: its field is the entry list of the
+    latest race run by then (2025 Spain, round 9) and each driver's previous finish is his Spanish
+    GP finish, not one from the 17 rounds run since."""
+    from predictions.features.clock import clock_from_text
+
+    race = Race.objects.get(slug="2026_qatar")
+    clock = clock_from_text(text="2025-06-15T17:00")
+    _, source = race_entries(race=race, clock=clock)
+    spain = Race.objects.get(season_id=2025, round=9)
+    assert source == f"entry list of {spain.slug}"
+    targets, _ = _what_if_targets(race, _field_at(race, clock), clock=clock)
+    rows = _what_if_rows(race, targets, clock=clock).set_index("driver_id")
+    finish = dict(
+        RaceResult.objects.filter(race=spain, shared_car_index=0).values_list("driver_id", "position_order")
+    )
+    assert {int(d): int(v) for d, v in rows["driver_prev_finish"].items()} == finish
+    today = _what_if_rows(race, _what_if_targets(race, _field(race))[0]).set_index("driver_id")
+    assert not today["driver_prev_finish"].equals(rows["driver_prev_finish"].reindex(today.index))

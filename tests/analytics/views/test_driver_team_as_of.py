@@ -131,10 +131,14 @@ def test_driver_links_carry_the_clock(client):
     hrefs = re.findall(r'href="([^"]+)"', table)
     assert len(hrefs) == 18 and all(h.endswith(clock) for h in hrefs)  # 9 races, 9 teams
     assert f'href="/teams/red_bull/?season=2025&amp;{clock}"' in table
-    # the menu: the home page keeps the clock; the pages without one say they are today's
+    # the menu: the home, calendar and standings pages keep the clock; the pages without one
+    # (championship, model) say they are today's
     nav = html.split('<header class="site-header">')[1].split("</header>")[0]
     assert f'href="/?{clock}"' in nav
-    assert nav.count("<small>(today)</small>") == 4
+    assert (
+        f'href="/races/?{clock}">Calendar</a>' in nav and f'href="/standings/?{clock}">Standings</a>' in nav
+    )
+    assert nav.count("<small>(today)</small>") == 2
     # today's page: no clock anywhere
     today = _get(client, "driver", "max_verstappen", season=2025)
     assert "as_of" not in today and "(today)" not in today
@@ -207,12 +211,16 @@ def test_practice_only_driver_and_team_without_entries_as_of_a_clock(client):
     assert "No race entries" in cadillac and "Showing this team as of 15 June 2025" in cadillac
 
 
-def test_what_if_as_of_a_clock_runs_no_model_and_says_why(client):
+def test_what_if_as_of_a_clock_without_a_model_then_runs_none_and_says_why(client):
+    """No model version had been registered by the clock (none at all here): no form, no model
+    run — the page says so and links to today's what-if (tests/analytics/views/test_engine_pages.py
+    has the what-if made with the model serving at a clock)."""
     race = Race.objects.get(season_id=2025, round=10)
     url = reverse("analytics:what_if", args=[race.slug])
     html = _get(client, "what_if", race.slug, as_of=BEFORE_CANADA)
     notice = html.split('id="what-if-at-clock"')[1].split("</p>")[0]
     assert "No what-if as of 15 June 2025, 17:00 UTC" in notice and f'<a href="{url}">' in notice
+    assert "no prediction model had been trained by 2025-06-15 17:00 UTC" in notice
     assert "<form" not in html.split("<main")[1] and 'id="what-if-result"' not in html
     assert f'href="/races/{race.slug}/?as_of={BEFORE_CANADA}"' in html
     # a grid at a clock: the same answer, never a model run

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -220,3 +221,109 @@ def test_cached_championship_odds_follow_the_model_that_can_serve(client, traine
         aside.rename(artifact)
     back = client.get(url)
     assert back.status_code == 200 and back.json() == first.json()
+
+
+# --- what-if as of a clock -------------------------------------------------------------------
+# 2026 Barcelona (round 7, run now): qualifying 2026-06-13 14:00 UTC, race 2026-06-14 13:00 UTC.
+AFTER_QUALIFYING = "2026-06-13T18:00"
+
+
+def _versions_around_the_clock(trained_model, tmp_path):
+    """The module's model registered on 10 January 2026 (after the 2025 season it is trained on),
+    and another version — the same models saved under another label — registered on 1 July 2026,
+    after the clock, and active now: a what-if as of the clock must use the first."""
+    import dataclasses
+
+    from predictions.ml.artifacts import bundle_load, bundle_save
+    from predictions.models import ModelVersion
+
+    label = f"{trained_model.label}-later"
+    path = tmp_path / f"{label}.joblib"
+    bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
+    bundle_save(dataclasses.replace(bundle, label=label), path)
+
+    ModelVersion.objects.filter(pk=trained_model.pk).update(
+        created_at=datetime(2026, 1, 10, tzinfo=UTC), is_active=False
+    )
+    later = ModelVersion.objects.create(
+        **{
+            f.name: getattr(trained_model, f.name)
+            for f in ModelVersion._meta.concrete_fields
+            if f.name not in ("id", "label", "created_at", "is_active", "artifact_path", "metrics")
+        },
+        label=label,
+        artifact_path=str(path),
+        is_active=True,
+    )
+    ModelVersion.objects.filter(pk=later.pk).update(created_at=datetime(2026, 7, 1, tzinfo=UTC))
+    return ModelVersion.objects.get(pk=trained_model.pk), later
+
+
+def _grid_params(html: str, *, reverse_order: bool = False) -> dict:
+    refs = re.findall(r'name="grid_([a-z0-9_]+)"', html)
+    assert refs
+    if reverse_order:
+        refs = refs[::-1]
+    return {f"grid_{ref}": slot for slot, ref in enumerate(refs, start=1)}
+
+
+def test_what_if_as_of_a_clock_uses_the_model_serving_then(
+    client, trained_model, tmp_path, django_assert_max_num_queries
+):
+    """QA: the what-if at a clock ran no model at all. It now predicts from the model registered
+    before the clock (never the one registered since, active now) and the race as known then."""
+    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    race = Race.objects.get(season_id=2026, round=7)
+    url = reverse("analytics:what_if", args=[race.slug])
+    with django_assert_max_num_queries(12):
+        form = client.get(url, {"as_of": AFTER_QUALIFYING})
+    assert form.status_code == 200
+    html = form.content.decode()
+    assert "Showing this what-if as of 13 June 2026, 18:00 UTC" in html
+    assert f'<a href="{url}">Back to today</a>' in html
+    assert f'<input type="hidden" name="as_of" value="{AFTER_QUALIFYING}">' in html
+    assert "Pre-filled with the qualifying order" in html  # the grid known then: no results yet
+    params = _grid_params(html, reverse_order=True)
+    response = client.get(url, {"as_of": AFTER_QUALIFYING, **params}, **HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="what-if-table"' in body
+    caption = body.split('id="what-if-model">')[1].split("</p>")[0]
+    assert caption == f"Model {earlier.label}, the one serving as of 13 June 2026, 18:00 UTC."
+    assert later.label not in body
+    # today: the active (later) version
+    today = client.get(url, _grid_params(client.get(url).content.decode(), reverse_order=True), **HTMX)
+    assert f"Model {later.label}." in today.content.decode()
+
+
+def test_what_if_as_of_a_clock_before_any_model_or_after_the_start_says_why(client, trained_model, tmp_path):
+    _versions_around_the_clock(trained_model, tmp_path)
+    race = Race.objects.get(season_id=2026, round=7)
+    url = reverse("analytics:what_if", args=[race.slug])
+    for clock, why in (
+        ("2026-01-05", "no prediction model had been trained by 2026-01-05 00:00 UTC"),
+        ("2026-06-14T13:30", "the race had started by 2026-06-14 13:30 UTC (at 2026-06-14 13:00 UTC)"),
+    ):
+        response = client.get(url, {"as_of": clock})
+        assert response.status_code == 200
+        html = response.content.decode()
+        notice = html.split('id="what-if-at-clock">')[1].split("</p>")[0]
+        assert why in notice and f'<a href="{url}">Open the what-if as of today</a>' in notice
+        assert "<form" not in html.split("<main")[1]
+        # a grid at such a clock: the same answer, no model run, not kept
+        with_grid = client.get(url, {"as_of": clock, "grid_max_verstappen": "1"})
+        assert with_grid.status_code == 200 and why in with_grid.content.decode()
+
+
+def test_what_if_pages_are_cached_per_clock(client, trained_model, tmp_path):
+    """Two clocks of the weekend (before and after qualifying) are two answers: the grid known then
+    differs (no qualifying before it), and neither is today's."""
+    _versions_around_the_clock(trained_model, tmp_path)
+    race = Race.objects.get(season_id=2026, round=7)
+    url = reverse("analytics:what_if", args=[race.slug])
+    before = client.get(url, {"as_of": "2026-06-12T12:00"}).content.decode()
+    after = client.get(url, {"as_of": AFTER_QUALIFYING}).content.decode()
+    assert "Pre-filled with the qualifying order" in after and "qualifying order" not in before
+    assert "Pre-filled with the actual starting grid" in client.get(url).content.decode()
+    # a page-cache hit per clock stays that clock's page
+    assert client.get(url, {"as_of": "2026-06-12T12:00"}).content.decode() == before
