@@ -447,6 +447,14 @@ def race_key(season: int, race_slug: str) -> str:
     return f"f1:race:{season}:{race_slug}"
 
 
+def race_clock_key(season: int, race_id: str, clock: str) -> ListKey:
+    """races/{race_id}?as_of=: `f1:races:{season}:g{n}:id:{race_id}:{clock}` (`clock`:
+    predictions.api.clock.clock_key_part, `at:{UTC}`), one entry per clock in the season's race-list
+    family, which every change to the season's races bumps (`cache_invalidate_races`); beside the
+    list pages (`…:{limit}:{offset}`), never one of them, as `drivers/{id}` in `drivers`."""
+    return list_key(f"races:{season}", "id", race_id, clock)
+
+
 def predictions_key(race_slug: str) -> str:
     return f"f1:predictions:{race_slug}"
 
