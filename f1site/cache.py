@@ -455,6 +455,18 @@ def race_clock_key(season: int, race_id: str, clock: str) -> ListKey:
     return list_key(f"races:{season}", "id", race_id, clock)
 
 
+def driver_clock_key(driver_ref: str, season: int | None, clock: str) -> ListKey:
+    """analytics/driver/{id}?as_of= (with or without `season`; none = the latest by the clock):
+    `f1:driver:{ref}:g{n}:{season|latest}:{clock}` in the driver's family, like the season-filtered
+    answers (driver_season_key): any change of his races retires every clock at once."""
+    return list_key(driver_family(driver_ref), season if season is not None else "latest", clock)
+
+
+def team_clock_key(team_ref: str, season: int | None, clock: str) -> ListKey:
+    """analytics/team/{id}?as_of=: `f1:team:{ref}:g{n}:{season|latest}:{clock}` (see driver_clock_key)."""
+    return list_key(team_family(team_ref), season if season is not None else "latest", clock)
+
+
 def predictions_key(race_slug: str) -> str:
     return f"f1:predictions:{race_slug}"
 

@@ -235,8 +235,8 @@ def weather_payload(*, race: Race, as_of: dt.datetime | None = None) -> dict:
 
 
 def _clock_rules():
-    """`predictions.selectors` (race_started, race_status): the race lists' and the race page's
-    rules for a clock. Imported when used, as analytics.selectors does: the engine's selectors
+    """`predictions.selectors` (race_started, race_status, races_started_by): the race lists' and
+    the race page's rules for a clock. Imported when used, as analytics.selectors does: the engine's selectors
     import the ingestion app, not the other way round at import time."""
     from predictions import selectors
 
@@ -601,10 +601,14 @@ def _season_aggregates(rows: list[dict], sprint: dict[int, float], *, starter_po
     return out
 
 
-def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
-    """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries."""
+def _entity_aggregates(*, season: int | None, as_of: dt.datetime | None = None, **entity) -> list[dict]:
+    """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries. `as_of`: a
+    past clock — only races started by then (`races_started_by`, as the analytics at a clock)."""
     qs = RaceResult.objects.filter(**entity)
     qs_sprint = SprintResult.objects.filter(**entity)
+    if as_of is not None:
+        started = _clock_rules().races_started_by(as_of=as_of)
+        qs, qs_sprint = qs.filter(race__in=started), qs_sprint.filter(race__in=started)
     if season is not None:
         qs = qs.filter(race__season_id=season)
         qs_sprint = qs_sprint.filter(race__season_id=season)
@@ -620,12 +624,12 @@ def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
     return _season_aggregates(rows, sprint, starter_poles=_starter_only(entity))
 
 
-def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
-    return _entity_aggregates(driver=driver, season=season)
+def driver_aggregates(*, driver: Driver, season: int | None, as_of: dt.datetime | None = None) -> list[dict]:
+    return _entity_aggregates(driver=driver, season=season, as_of=as_of)
 
 
-def team_aggregates(*, team: Team, season: int | None) -> list[dict]:
-    return _entity_aggregates(team=team, season=season)
+def team_aggregates(*, team: Team, season: int | None, as_of: dt.datetime | None = None) -> list[dict]:
+    return _entity_aggregates(team=team, season=season, as_of=as_of)
 
 
 # --- drivers/{id}, teams/{id}: the entity and its career in a few figures -------------------------
