@@ -447,6 +447,26 @@ def race_key(season: int, race_slug: str) -> str:
     return f"f1:race:{season}:{race_slug}"
 
 
+def race_clock_key(season: int, race_id: str, clock: str) -> ListKey:
+    """races/{race_id}?as_of=: `f1:races:{season}:g{n}:id:{race_id}:{clock}` (`clock`:
+    predictions.api.clock.clock_key_part, `at:{UTC}`), one entry per clock in the season's race-list
+    family, which every change to the season's races bumps (`cache_invalidate_races`); beside the
+    list pages (`…:{limit}:{offset}`), never one of them, as `drivers/{id}` in `drivers`."""
+    return list_key(f"races:{season}", "id", race_id, clock)
+
+
+def driver_clock_key(driver_ref: str, season: int | None, clock: str) -> ListKey:
+    """analytics/driver/{id}?as_of= (with or without `season`; none = the latest by the clock):
+    `f1:driver:{ref}:g{n}:{season|latest}:{clock}` in the driver's family, like the season-filtered
+    answers (driver_season_key): any change of his races retires every clock at once."""
+    return list_key(driver_family(driver_ref), season if season is not None else "latest", clock)
+
+
+def team_clock_key(team_ref: str, season: int | None, clock: str) -> ListKey:
+    """analytics/team/{id}?as_of=: `f1:team:{ref}:g{n}:{season|latest}:{clock}` (see driver_clock_key)."""
+    return list_key(team_family(team_ref), season if season is not None else "latest", clock)
+
+
 def predictions_key(race_slug: str) -> str:
     return f"f1:predictions:{race_slug}"
 

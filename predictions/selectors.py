@@ -80,11 +80,13 @@ def _races_with_results() -> QuerySet[Race]:
     )
 
 
-def race_status(*, race: Race, as_of: datetime | None = None) -> str:
-    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`."""
+def race_status(*, race: Race, as_of: datetime | None = None, has_results: bool | None = None) -> str:
+    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`.
+    `has_results`: whether the race has results stored, when the caller has loaded them (no query)."""
     if race.removed_upstream_at is not None:  # no query for a race upstream dropped
         return RaceStatus.REMOVED_UPSTREAM
-    has_results = RaceResult.objects.filter(race=race).exists()
+    if has_results is None:
+        has_results = RaceResult.objects.filter(race=race).exists()
     return race_status_derive(
         race_date=race.date,
         has_results=race_completed(race=race, has_results=has_results, as_of=as_of),

@@ -31,6 +31,7 @@ from ingestion.models import (
     Team,
     WeatherForecast,
 )
+from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
 from ingestion.selectors import race_status_derive
 
@@ -191,10 +192,18 @@ def _classification_rows(rows, drivers, teams, *, with_status: bool) -> list[dic
     return out
 
 
-def weather_payload(*, race: Race) -> dict:
-    observed = RaceWeather.objects.filter(race=race).first()
+def weather_payload(*, race: Race, as_of: dt.datetime | None = None) -> dict:
+    """The race's observed weather and the latest forecast per session (2 queries). `as_of`: a past
+    clock — the weather as known then, as the race page shows it: observed only once the race had
+    started (`ran`, the caller's `race_started`; no query before), forecasts issued (`fetched_at`)
+    before the clock (`analytics.selectors.race_forecast_get`'s rule), never one fetched since."""
+    ran = as_of is None or _clock_rules().race_started(race=race, as_of=as_of)
+    observed = RaceWeather.objects.filter(race=race).first() if ran else None
+    forecasts = WeatherForecast.objects.filter(race=race)
+    if as_of is not None:
+        forecasts = forecasts.filter(fetched_at__lt=as_of)
     latest: dict[str, WeatherForecast] = {}
-    for f in WeatherForecast.objects.filter(race=race).order_by("session", "-fetched_at"):
+    for f in forecasts.order_by("session", "-fetched_at"):
         latest.setdefault(f.session, f)
     return {
         "observed": None
@@ -225,12 +234,45 @@ def weather_payload(*, race: Race) -> dict:
     }
 
 
-def race_detail(*, race: Race, weather: dict) -> dict:
-    """Schedule, results, qualifying, sprint, practice and weather of one race (7 queries)."""
-    results = list(RaceResult.objects.filter(race=race).select_related("status").order_by("position_order"))
-    sprint = list(SprintResult.objects.filter(race=race).select_related("status").order_by("position_order"))
-    qualifying = list(QualifyingResult.objects.filter(race=race).order_by("position"))
-    practice = list(PracticeResult.objects.filter(race=race).order_by("session", "position", "driver_id"))
+def _clock_rules():
+    """`predictions.selectors` (race_started, race_status, races_started_by): the race lists' and
+    the race page's rules for a clock. Imported when used, as analytics.selectors does: the engine's selectors
+    import the ingestion app, not the other way round at import time."""
+    from predictions import selectors
+
+    return selectors
+
+
+def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) -> dict:
+    """Schedule, results, qualifying, sprint, practice and weather of one race (7 queries).
+
+    `as_of`: a past clock — the race as it stood then, by the race page's rules (`?as_of=` on
+    /races/<id>/): its status by the clock (`race_status(race=, as_of=)`), the results once it had
+    started (`race_started`), sprint, qualifying and practice rows only of the sessions begun by then
+    (`features.clock.sessions_known`; no query for a session still to come). `weather` is then
+    `weather_payload(race=, as_of=)`."""
+    practice_qs = PracticeResult.objects.filter(race=race)
+    if as_of is None:
+        known, ran = frozenset(SESSION_START_FIELDS), True
+    else:
+        from predictions.features.clock import PRACTICE_SESSIONS, sessions_known
+
+        known = sessions_known(race=race, clock=as_of)
+        ran = _clock_rules().race_started(race=race, as_of=as_of)
+        practice_qs = practice_qs.filter(session__in=[n for n, s in PRACTICE_SESSIONS.items() if s in known])
+    results, sprint, qualifying, practice = [], [], [], []
+    if ran:
+        results = list(
+            RaceResult.objects.filter(race=race).select_related("status").order_by("position_order")
+        )
+    if "sprint" in known:
+        sprint = list(
+            SprintResult.objects.filter(race=race).select_related("status").order_by("position_order")
+        )
+    if "qualifying" in known:
+        qualifying = list(QualifyingResult.objects.filter(race=race).order_by("position"))
+    if known & {"fp1", "fp2", "fp3"}:
+        practice = list(practice_qs.order_by("session", "position", "driver_id"))
     all_rows = [*results, *sprint, *qualifying, *practice]
     drivers = Driver.objects.in_bulk({r.driver_id for r in all_rows})
     teams = Team.objects.in_bulk({r.team_id for r in all_rows})
@@ -252,7 +294,10 @@ def race_detail(*, race: Race, weather: dict) -> dict:
                 race_date=race.date,
                 has_results=bool(results),
                 removed=race.removed_upstream_at is not None,
-            ),
+            )
+            if as_of is None
+            # results are loaded only once it had started, and only then can it be completed: no query
+            else _clock_rules().race_status(race=race, as_of=as_of, has_results=bool(results)),
         ),
         "removed_upstream_at": race.removed_upstream_at,
         "url": race.url,
@@ -556,10 +601,14 @@ def _season_aggregates(rows: list[dict], sprint: dict[int, float], *, starter_po
     return out
 
 
-def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
-    """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries."""
+def _entity_aggregates(*, season: int | None, as_of: dt.datetime | None = None, **entity) -> list[dict]:
+    """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries. `as_of`: a
+    past clock — only races started by then (`races_started_by`, as the analytics at a clock)."""
     qs = RaceResult.objects.filter(**entity)
     qs_sprint = SprintResult.objects.filter(**entity)
+    if as_of is not None:
+        started = _clock_rules().races_started_by(as_of=as_of)
+        qs, qs_sprint = qs.filter(race__in=started), qs_sprint.filter(race__in=started)
     if season is not None:
         qs = qs.filter(race__season_id=season)
         qs_sprint = qs_sprint.filter(race__season_id=season)
@@ -575,12 +624,12 @@ def _entity_aggregates(*, season: int | None, **entity) -> list[dict]:
     return _season_aggregates(rows, sprint, starter_poles=_starter_only(entity))
 
 
-def driver_aggregates(*, driver: Driver, season: int | None) -> list[dict]:
-    return _entity_aggregates(driver=driver, season=season)
+def driver_aggregates(*, driver: Driver, season: int | None, as_of: dt.datetime | None = None) -> list[dict]:
+    return _entity_aggregates(driver=driver, season=season, as_of=as_of)
 
 
-def team_aggregates(*, team: Team, season: int | None) -> list[dict]:
-    return _entity_aggregates(team=team, season=season)
+def team_aggregates(*, team: Team, season: int | None, as_of: dt.datetime | None = None) -> list[dict]:
+    return _entity_aggregates(team=team, season=season, as_of=as_of)
 
 
 # --- drivers/{id}, teams/{id}: the entity and its career in a few figures -------------------------

@@ -23,6 +23,7 @@ from ingestion.api import selectors, serializers
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.health import health_report
 from ingestion.services.race_ids import RACE_ID_ANY_CASE_PATTERN, parse_race_id
+from predictions.api.clock import as_of_param, clock_key_part, clock_param
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
@@ -108,21 +109,38 @@ class RaceDetailView(CachedJSONView):
     @extend_schema(
         operation_id="races_retrieve",
         summary="One race: schedule, results, qualifying, sprint, practice, weather",
-        parameters=[RACE_ID_PARAM],
+        description=(
+            "With `as_of`: the race as it stood at that clock, by the race page's rules "
+            "(`/races/{id}/?as_of=`): `status` by the clock, `results` and observed weather only once "
+            "the race had started, `sprint`, `qualifying` and `practice` only of the sessions begun by "
+            "then, forecasts issued before it. The schedule is the calendar's."
+        ),
+        parameters=[
+            RACE_ID_PARAM,
+            as_of_param(shows="The race as it stood then (no results of a race not yet started)."),
+        ],
         responses={200: serializers.RaceDetailOut, **error_responses(400, 404, 429)},
     )
     def get(self, request, race_id: str):
-        key = race_cache_key(race_id)
+        key = race_cache_key(race_id)  # 400 on a malformed id before anything else
+        as_of = clock_param(request)
+        season = int(race_id[:4])
+        if as_of is not None:
+            # One entry per clock in the season's race-list family, which every change to its races
+            # bumps (as the drivers' and teams' details live in theirs).
+            key = f1cache.race_clock_key(season, race_id, clock_key_part(as_of))
 
         def compute():
             race = race_get(race_id=race_id)
+            if as_of is not None:  # the weather as known then: in this entry, not the shared one
+                weather = selectors.weather_payload(race=race, as_of=as_of)
+                return selectors.race_detail(race=race, weather=weather, as_of=as_of)
             weather = f1cache.cache.get(f1cache.weather_key(race.slug))
             if weather is None:
                 weather = selectors.weather_payload(race=race)
                 f1cache.cache.set(f1cache.weather_key(race.slug), weather, settings.CACHE_TTL_DYNAMIC)
             return selectors.race_detail(race=race, weather=weather)
 
-        season = int(race_id[:4])
         return self.cached(request, key=key, ttl=season_ttl(season), tier="race", compute=compute)
 
 

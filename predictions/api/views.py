@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,13 +21,12 @@ from f1site.api import (
     MethodFirstMixin,
     error_response,
     error_responses,
-    validate_query,
 )
 from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
-from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
+from predictions.api.clock import as_of_param, clock_key_part, clock_param
 from predictions.services import championship_cache_key, championship_simulate, prediction_what_if
 from predictions.services.regeneration import (
     regeneration_job_get,
@@ -154,41 +153,13 @@ class RegenerationJobView(MethodFirstMixin, APIView):
         return Response(regeneration_job_payload(run=run), headers={"Cache-Control": "no-store"})
 
 
-AS_OF_PARAM = OpenApiParameter(
-    "as_of",
-    # not `format: date` alone: date-times are read too, and a client generated from it could not send one
-    {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]},
-    OpenApiParameter.QUERY,
-    required=False,
-    description=(
-        "The clock (default now), read by the home page's `?as_of=` parser: a date, YYYY-MM-DD, "
-        "is 00:00 UTC that day; an ISO date-time (2026-06-20T14:00, UTC unless it names a zone) is "
-        "also read. Echoed in UTC as `as_of`. Malformed, empty or repeated -> 400 `invalid` with "
-        "`details.as_of`."
-    ),
-)
-
-
-def _clock_param(request):
-    """`?as_of=` -> the clock in UTC (None = now), parsed by the home page's own reader
-    (`predictions.features.clock.clock_param_read`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
-    Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
-    a malformed one (the page's 404) is the API's 400 `invalid` with `details.as_of`, and so is
-    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`). A well-formed clock still to come
-    is a 404, as on the page: the value is valid, the view as of then does not exist yet."""
-    validate_query(serializers.ClockParams, request)
-    try:
-        return clock_param_read(values=request.GET.getlist("as_of"))  # in UTC, None = now
-    except ClockInFuture as exc:
-        raise NotFound(str(exc)) from None
-    except ClockParamMalformed as exc:
-        raise ValidationError({"as_of": [str(exc)]}) from None
+AS_OF_PARAM = as_of_param(shows="Echoed in UTC as `as_of`.")
 
 
 def _clock_cache_part(as_of) -> str:
     # The clock in the key; "now" carries today's date, so a stale copy never outlives the day
     # that chose its races (data changes bump the "upcoming" family as for predictions/upcoming).
-    return f"at:{as_of.isoformat()}" if as_of is not None else f"now:{timezone.now().date().isoformat()}"
+    return clock_key_part(as_of) if as_of is not None else f"now:{timezone.now().date().isoformat()}"
 
 
 def _cached_by_clock(view: CachedJSONView, request, *, parts: tuple[str, ...], compute):
@@ -217,7 +188,7 @@ class UpcomingPredictionsView(CachedJSONView):
         responses={200: serializers.UpcomingOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
-        as_of = _clock_param(request)
+        as_of = clock_param(request)
         if as_of is None:
             return _cached_by_clock(
                 self, request, parts=(), compute=lambda: selectors.upcoming_predictions(limit=3)
@@ -248,7 +219,7 @@ class PredictionOverviewView(CachedJSONView):
         responses={200: serializers.OverviewOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
-        as_of = _clock_param(request)
+        as_of = clock_param(request)
         return _cached_by_clock(
             self,
             request,
