@@ -18,7 +18,7 @@ is never upcoming, awaiting results or among the recent ones.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -41,12 +41,16 @@ def _today(as_of: datetime | None):
 
 
 def _started_by(as_of) -> Q:
-    """Races that had started by the clock: their start time before it, or — no start time — from
-    midnight UTC of race day (`features.clock`'s rule). A date (not a time) counts its whole day."""
+    """Races that had started by the clock: their start strictly before it, or — no start time — a
+    race day whose midnight UTC is strictly before it: `features.clock`'s rule (`race_pre_race_cutoff`
+    < clock), so a race counts as run exactly when the feature frames take its result in, and a
+    clock on the start itself (or `?as_of=<race day>`, 00:00 UTC) stands before the race. A date
+    (not a time) counts its whole day."""
     if as_of is not None and not isinstance(as_of, datetime):
         return Q(date__lte=as_of)
-    clock = as_of or timezone.now()
-    return Q(start__lte=clock) | Q(start__isnull=True, date__lte=clock.date())
+    clock = (as_of or timezone.now()).astimezone(UTC)
+    race_day_begun = Q(date=clock.date()) if clock.time() > time.min else Q(pk__in=[])
+    return Q(start__lt=clock) | Q(start__isnull=True) & (Q(date__lt=clock.date()) | race_day_begun)
 
 
 def races_started_by(*, as_of: datetime) -> QuerySet[Race]:
@@ -61,8 +65,9 @@ def race_started(*, race: Race, as_of=None) -> bool:
     for showing its results as of a clock, so they appear exactly when its status turns completed."""
     if as_of is not None and not isinstance(as_of, datetime):
         return race.date <= as_of
-    clock = as_of or timezone.now()
-    return race.start <= clock if race.start is not None else race.date <= clock.date()
+    from predictions.features.clock import race_pre_race_cutoff
+
+    return race_pre_race_cutoff(race=race) < (as_of or timezone.now())
 
 
 def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:

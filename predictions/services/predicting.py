@@ -742,7 +742,7 @@ def what_if_clock_check(*, race: Race, as_of: datetime) -> None:
     except PredictionClockError as exc:
         raise WhatIfClockError(str(exc)) from None
     start = race_pre_race_cutoff(race=race)
-    if start <= as_of:
+    if start < as_of:  # `race_started`'s rule: a clock on the start stands before it
         raise WhatIfClockError(
             f"the race had started by {as_of:%Y-%m-%d %H:%M} UTC (at {start:%Y-%m-%d %H:%M} UTC): a "
             "what-if is a prediction made before the race, so there is none as of then"

@@ -196,3 +196,16 @@ def test_each_clock_has_its_own_cache_entry_and_a_race_change_retires_them(
     races_changed.send(sender=Race, race_ids=["2025_canada"])  # as the sync and the dump load do
     fresh = api.get(CANADA, {"as_of": BEFORE_START}).json()
     assert fresh["qualifying"][0]["q3"] == "1:00.000"
+
+
+def test_a_date_only_race_is_unrun_at_its_race_day_clock(api, ergast_data):
+    """Review finding: `?as_of=2004-10-24` (00:00 UTC) showed 2004 Brazil completed with its results
+    but without Saturday's qualifying; a clock on the start stands before the race
+    (tests/predictions/test_started_by.py)."""
+    before = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24"})
+    assert before.status_code == 200, before.content
+    assert before.json()["status"] != "completed" and before.json()["results"] == []
+    after = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24T00:01:00Z"})
+    classified = [r for r in csv_rows("results") if r["raceId"] == csv_race(2004, 18)["raceId"]]
+    assert after.json()["status"] == "completed" and len(after.json()["results"]) == len(classified) == 20
+    assert after.json()["qualifying"]  # shown with the result, as the session began before the race
