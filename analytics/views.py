@@ -57,7 +57,7 @@ from predictions.services import (
     prediction_what_if,
 )
 from predictions.services.predicting import PredictionInputError
-from predictions.services.training import model_version_serving
+from predictions.services.training import model_version_at, model_version_serving
 from predictions.services.what_if import WhatIfBusy
 
 logger = logging.getLogger(__name__)
@@ -739,18 +739,27 @@ def standings(request: HttpRequest) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS")
+@_page_cache("CACHE_TTL_STANDINGS", reads=("as_of",))
 def model_performance(request: HttpRequest) -> HttpResponse:
+    # ?as_of= (the home page's clock, same parser and 404s): the page as it stood then — the version
+    # serving then (`model_version_at`: registered before the clock, no artifact loaded) and the
+    # backtests finished by then. The feature catalogue is today's code (the page says so).
+    as_of = _as_of_param(request)
     # The headline is the post-qualifying backtest over the standard period (else the latest one of
     # the stage, labelled with its seasons), then the pre-qualifying one: never whichever ran last.
-    headlines = engine.backtest_headlines()
+    headlines = engine.backtest_headlines(as_of=as_of)
     backtest = next(iter(headlines.values()), None)
-    model = engine.model_version_active()
-    serving = model_version_serving()  # the active one, unless its artifact cannot be loaded
+    if as_of is None:
+        model = engine.model_version_active()
+        serving = model_version_serving()  # the active one, unless its artifact cannot be loaded
+    else:  # whether its files loaded then is not recorded: the version serving then is the one named
+        model = serving = model_version_at(clock=as_of)
     catalogue = engine.feature_catalogue()
     calibration = _calibration_groups((backtest.results if backtest else None) or {})
     standard = engine.BACKTEST_STANDARD_SEASONS
     context = {
+        "as_of": as_of,
+        "today": reverse("analytics:model"),
         "backtest": backtest,
         "backtests": [
             {
