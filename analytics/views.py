@@ -925,13 +925,20 @@ def _calibration_groups(results: dict) -> list[dict]:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "as_of"))
 def championship(request: HttpRequest) -> HttpResponse:
-    seasons = selectors.season_list()
+    # ?as_of= (the home page's clock, same parser and 404s): the title fight as it stood then — the
+    # seasons with a race started by then, the standings after the rounds run by then, the rounds
+    # not started by then simulated with the model serving then from what was known then
+    # (`championship_simulate(clock=)`), cached per clock
+    as_of = _as_of_param(request)
+    seasons = selectors.season_list(as_of=as_of)
     season = _season_choice(request, seasons)
-    retry_after, model_down = None, False
+    retry_after, model_down, no_model_then = None, False, None
     try:
-        simulation = _championship_simulation(request, season)
+        simulation = _championship_simulation(request, season, as_of)
+    except NoModelAtClock as exc:  # a fact of the past: said, and kept like any page as of a clock
+        simulation, no_model_then = None, str(exc)
     except ModelUnavailable as exc:  # none trained yet, or every artifact missing / corrupt
         logger.info("no championship simulation for %s: %s", season, exc)
         simulation, model_down = None, True
@@ -941,11 +948,14 @@ def championship(request: HttpRequest) -> HttpResponse:
     except Throttled as exc:
         simulation, retry_after = None, max(1, round(exc.wait or 1))
     context = {
+        "as_of": as_of,
+        "today": _without_clock(request),
         "seasons": seasons,
         "season": season,
         "simulation": simulation,
         "retry_after": retry_after,
         "model_down": model_down,
+        "no_model_then": no_model_then,
     }
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers and not simulation.get("remaining_races"):
@@ -986,18 +996,21 @@ def championship(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _championship_simulation(request: HttpRequest, season: int) -> dict:
+def _championship_simulation(request: HttpRequest, season: int, as_of=None) -> dict:
     """The season's simulation from the cache entry the API's championship endpoint uses (same key,
     TTL and invalidation), so the page and the API share one computation per season and model, and a
     page URL with extra query parameters does not simulate again. A simulation (a season with rounds
     left) charges the client's 'expensive' bucket, as the API's does (Throttled when it is spent); a
-    completed season's stored standings are never charged."""
+    completed season's stored standings are never charged. `as_of`: a past clock — the simulation as
+    of then, in an entry of its own per clock (`championship_cache_key(clock=)`)."""
 
     def compute():
-        return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
+        return championship_simulate(
+            season=season, clock=as_of, before_simulating=lambda: expensive_charge(request)
+        )
 
     entry = f1cache.cached_json(
-        key=championship_cache_key(season=season),
+        key=championship_cache_key(season=season, clock=as_of),
         ttl=settings.CACHE_TTL_PREDICTIONS,
         tier="championship",
         compute=compute,
