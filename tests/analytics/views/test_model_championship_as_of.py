@@ -1,4 +1,4 @@
-"""The model and championship pages as of a clock (`?as_of=`).
+"""The model and championship pages as of a clock (`?as_of=`), and the menu carrying the clock to them.
 
 QA: at a clock the menu's Championship and Model were marked "(today)": the model page named the
 version active now (trained since, on races after the clock) and backtests run since, and the
@@ -40,6 +40,10 @@ def _clean_cache(ergast_data):
 
 def _notice(html: str) -> str:
     return html.split('<p class="notice">')[1].split("</p>")[0]
+
+
+def _nav(html: str) -> str:
+    return html.split('<header class="site-header">')[1].split("</header>")[0]
 
 
 # --- the model page -------------------------------------------------------------------------
@@ -142,6 +146,16 @@ def test_the_model_page_before_any_version_says_so(client):
 @pytest.mark.parametrize("bad", ["", "x", "2025-13-01", "9999-12-31", ["2025-06-01", "2025-06-02"]])
 def test_junk_clocks_are_404s_as_on_the_home_page(client, name, bad):
     assert client.get(reverse(f"analytics:{name}"), {"as_of": bad}).status_code == 404
+
+
+def test_the_menu_carries_the_clock_to_the_championship_and_model_pages(client):
+    html = client.get(reverse("analytics:model"), {"as_of": BEFORE_CANADA}).content.decode()
+    nav = _nav(html)
+    clock = f"as_of={BEFORE_CANADA}"
+    assert f'<a href="/championship/?{clock}">Championship</a>' in nav
+    assert f'<a href="/model/?{clock}">Model</a>' in nav
+    assert "(today)" not in nav
+    assert all(h.endswith(clock) for h in re.findall(r'href="([^"]+)"', nav))
 
 
 # --- the championship page ------------------------------------------------------------------
