@@ -296,3 +296,29 @@ def test_the_championship_as_of_a_clock_without_a_model_or_a_race_left_says_so(
     assert "Showing the championship as of 31 December 2025, 00:00 UTC" in decided
     # a season not started by the clock is not listed then
     assert client.get(url, {"season": 2025, "as_of": "2025-03-01"}).status_code == 404
+
+
+def _expected_points(html: str) -> dict[str, str]:
+    return {
+        re.search(r'href="/drivers/([a-z0-9_]+)/', row).group(1): re.findall(
+            r'<td class="num">([^<]*)</td>', row
+        )[1]
+        for row in _title_rows(html)
+    }
+
+
+@pytest.mark.slow
+def test_the_championship_as_of_a_clock_builds_its_inputs_from_what_was_known_then(
+    client, trained_model, tmp_path
+):
+    """The Wednesday before the Canadian GP and an hour before its start: the same standings, rounds
+    and model, but by Sunday practice and qualifying had run — the simulations differ only by the
+    inputs known at each clock (features and field cut there: `race_features_build(clock=)`)."""
+    _versions_around_the_clock(trained_model, tmp_path)
+    url = reverse("analytics:championship")
+    wednesday = client.get(url, {"season": 2025, "as_of": "2025-06-11"}).content.decode()
+    sunday = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()
+    assert _points_now(wednesday, "max_verstappen") == _points_now(sunday, "max_verstappen") == "137"
+    left = re.search(r"over the (\d+) races not started by then", wednesday).group(1)
+    assert left == re.search(r"over the (\d+) races not started by then", sunday).group(1)
+    assert _expected_points(wednesday) != _expected_points(sunday)
