@@ -57,7 +57,7 @@ from predictions.services import (
     prediction_what_if,
 )
 from predictions.services.predicting import PredictionInputError
-from predictions.services.training import model_version_serving
+from predictions.services.training import model_version_at, model_version_serving
 from predictions.services.what_if import WhatIfBusy
 
 logger = logging.getLogger(__name__)
@@ -739,18 +739,27 @@ def standings(request: HttpRequest) -> HttpResponse:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS")
+@_page_cache("CACHE_TTL_STANDINGS", reads=("as_of",))
 def model_performance(request: HttpRequest) -> HttpResponse:
+    # ?as_of= (the home page's clock, same parser and 404s): the page as it stood then — the version
+    # serving then (`model_version_at`: registered before the clock, no artifact loaded) and the
+    # backtests finished by then. The feature catalogue is today's code (the page says so).
+    as_of = _as_of_param(request)
     # The headline is the post-qualifying backtest over the standard period (else the latest one of
     # the stage, labelled with its seasons), then the pre-qualifying one: never whichever ran last.
-    headlines = engine.backtest_headlines()
+    headlines = engine.backtest_headlines(as_of=as_of)
     backtest = next(iter(headlines.values()), None)
-    model = engine.model_version_active()
-    serving = model_version_serving()  # the active one, unless its artifact cannot be loaded
+    if as_of is None:
+        model = engine.model_version_active()
+        serving = model_version_serving()  # the active one, unless its artifact cannot be loaded
+    else:  # whether its files loaded then is not recorded: the version serving then is the one named
+        model = serving = model_version_at(clock=as_of)
     catalogue = engine.feature_catalogue()
     calibration = _calibration_groups((backtest.results if backtest else None) or {})
     standard = engine.BACKTEST_STANDARD_SEASONS
     context = {
+        "as_of": as_of,
+        "today": reverse("analytics:model"),
         "backtest": backtest,
         "backtests": [
             {
@@ -916,13 +925,20 @@ def _calibration_groups(results: dict) -> list[dict]:
 
 
 @read_only_page
-@_page_cache("CACHE_TTL_STANDINGS", reads=("season",))
+@_page_cache("CACHE_TTL_STANDINGS", reads=("season", "as_of"))
 def championship(request: HttpRequest) -> HttpResponse:
-    seasons = selectors.season_list()
+    # ?as_of= (the home page's clock, same parser and 404s): the title fight as it stood then — the
+    # seasons with a race started by then, the standings after the rounds run by then, the rounds
+    # not started by then simulated with the model serving then from what was known then
+    # (`championship_simulate(clock=)`), cached per clock
+    as_of = _as_of_param(request)
+    seasons = selectors.season_list(as_of=as_of)
     season = _season_choice(request, seasons)
-    retry_after, model_down = None, False
+    retry_after, model_down, no_model_then = None, False, None
     try:
-        simulation = _championship_simulation(request, season)
+        simulation = _championship_simulation(request, season, as_of)
+    except NoModelAtClock as exc:  # a fact of the past: said, and kept like any page as of a clock
+        simulation, no_model_then = None, str(exc)
     except ModelUnavailable as exc:  # none trained yet, or every artifact missing / corrupt
         logger.info("no championship simulation for %s: %s", season, exc)
         simulation, model_down = None, True
@@ -932,11 +948,14 @@ def championship(request: HttpRequest) -> HttpResponse:
     except Throttled as exc:
         simulation, retry_after = None, max(1, round(exc.wait or 1))
     context = {
+        "as_of": as_of,
+        "today": _without_clock(request),
         "seasons": seasons,
         "season": season,
         "simulation": simulation,
         "retry_after": retry_after,
         "model_down": model_down,
+        "no_model_then": no_model_then,
     }
     drivers = simulation.get("drivers") if isinstance(simulation, dict) else None
     if drivers and not simulation.get("remaining_races"):
@@ -977,18 +996,21 @@ def championship(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _championship_simulation(request: HttpRequest, season: int) -> dict:
+def _championship_simulation(request: HttpRequest, season: int, as_of=None) -> dict:
     """The season's simulation from the cache entry the API's championship endpoint uses (same key,
     TTL and invalidation), so the page and the API share one computation per season and model, and a
     page URL with extra query parameters does not simulate again. A simulation (a season with rounds
     left) charges the client's 'expensive' bucket, as the API's does (Throttled when it is spent); a
-    completed season's stored standings are never charged."""
+    completed season's stored standings are never charged. `as_of`: a past clock — the simulation as
+    of then, in an entry of its own per clock (`championship_cache_key(clock=)`)."""
 
     def compute():
-        return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
+        return championship_simulate(
+            season=season, clock=as_of, before_simulating=lambda: expensive_charge(request)
+        )
 
     entry = f1cache.cached_json(
-        key=championship_cache_key(season=season),
+        key=championship_cache_key(season=season, clock=as_of),
         ttl=settings.CACHE_TTL_PREDICTIONS,
         tier="championship",
         compute=compute,

@@ -191,8 +191,10 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # what-if; the menu marks the pages without one), and the driver's and team's pages and analytics
 # read `as_of` (keys `…:at:{clock}`). 11: the calendar and standings pages and the standings and
 # progression entries read `as_of` (keys `…:at:{clock}`); the what-if is made as of a clock (its
-# base keyed by the clock) and its answer names its model version.
-CACHE_FORMAT = 11
+# base keyed by the clock) and its answer names its model version. 12: the championship and model
+# pages read `as_of` (the simulation's entry `…:at:{clock}`), and the menu of every page as of a
+# clock keeps the clock for them (cached pages linked them "(today)").
+CACHE_FORMAT = 12
 if REDIS_URL:
     CACHES = {
         "default": {

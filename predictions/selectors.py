@@ -310,16 +310,20 @@ def model_version_active() -> ModelVersion | None:
 BACKTEST_STANDARD_SEASONS = [2022, 2023, 2024, 2025]
 
 
-def backtest_headlines() -> dict[str, BacktestRun]:
+def backtest_headlines(*, as_of: datetime | None = None) -> dict[str, BacktestRun]:
     """Stage -> the backtest to headline, post-qualifying first: the latest succeeded run of the
     stage over BACKTEST_STANDARD_SEASONS, else the stage's latest succeeded run (callers label its
-    seasons). Two queries: the candidates' headers, then the chosen runs with their results."""
+    seasons). Two queries: the candidates' headers, then the chosen runs with their results.
+    `as_of`: a past clock — only runs created and finished before it (`model_versions_at`'s rule;
+    created before it when no `finished_at` is recorded): a run started before the clock and
+    finished after it had no results then."""
+    succeeded = BacktestRun.objects.filter(status=BacktestStatus.SUCCEEDED)
+    if as_of is not None:
+        succeeded = succeeded.filter(
+            Q(finished_at__lt=as_of) | Q(finished_at__isnull=True), created_at__lt=as_of
+        )
     latest: dict[str, tuple[bool, int]] = {}
-    for pk, stage, seasons in (
-        BacktestRun.objects.filter(status=BacktestStatus.SUCCEEDED)
-        .order_by("-created_at", "-id")
-        .values_list("pk", "stage", "seasons")
-    ):
+    for pk, stage, seasons in succeeded.order_by("-created_at", "-id").values_list("pk", "stage", "seasons"):
         standard = sorted(seasons or []) == BACKTEST_STANDARD_SEASONS
         if stage not in latest or (standard and not latest[stage][0]):
             latest[stage] = (standard, pk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -156,21 +157,43 @@ def _standings(
     return Table(points, texts, positions)
 
 
-def championship_cache_key(*, season: int) -> ListKey:
+def championship_cache_key(*, season: int, clock: datetime | None = None) -> ListKey:
     """The cache entry of a season's championship answer, shared by the API and the page: per
     season and per model version serving (`model_version_serving`), so odds a stand-in simulated
     while the active artifact was broken are not served once it is repaired, and with no loadable
     model the next reader gets the 503, not a cached 200. One version lookup (2 queries, an
-    artifact stat) per request."""
+    artifact stat) per request.
+
+    `clock`: the championship as of a past clock (the page's `?as_of=`) — an entry of its own per
+    clock (`…:at:<clock>`, one spelling per moment) and per version serving then (`model_bundle_at`:
+    registered before the clock and loadable; "none" when there is none), never today's."""
     from f1site.cache import list_key
+    from predictions.features.clock import clock_to_text
+    from predictions.services.training import ModelUnavailable, NoModelAtClock, model_bundle_at
+
+    if clock is None:
+        serving = _serving_label()
+        return list_key("championship", season, serving)
+    try:
+        serving = model_bundle_at(clock=clock)[0].label
+    except (NoModelAtClock, ModelUnavailable):
+        serving = "none"
+    return list_key("championship", season, serving, f"at:{clock_to_text(clock=clock)}")
+
+
+def _serving_label() -> str:
     from predictions.services.training import model_version_serving
 
     serving = model_version_serving()
-    return list_key("championship", season, serving.label if serving is not None else "none")
+    return serving.label if serving is not None else "none"
 
 
 def championship_simulate(
-    *, season: int, n_sims: int = 5000, before_simulating: Callable[[], None] | None = None
+    *,
+    season: int,
+    n_sims: int = 5000,
+    before_simulating: Callable[[], None] | None = None,
+    clock: datetime | None = None,
 ) -> dict:
     """The season's championship. A completed season (every round has results) is its stored final
     standings (drivers' and constructors', position 1 the champion; no model needed). Otherwise the
@@ -187,22 +210,46 @@ def championship_simulate(
     There is no constructors' table before 1958.
 
     `before_simulating`: called once, only when the season has rounds left and is about to be
-    simulated (before the model is loaded) — the API and page charge the client's 'expensive'
-    budget there, so a completed season's stored standings are never charged.
+    simulated (before today's model is loaded; at a clock, once the model serving then is found) —
+    the API and page charge the client's 'expensive' budget there, so a completed season's stored
+    standings are never charged.
+
+    `clock`: the championship as of a past clock — the season's calendar cut there: the completed
+    rounds are those with results whose race had started by then (`race_started`, the race lists'
+    rule), the remaining ones those not started by then (a round started by then without results is
+    neither), a remaining round's sprint counts once it had started by then; the model is the one
+    serving then (`model_bundle_at`: registered before the clock, never one trained now;
+    NoModelAtClock when none had been), and the next race's entrants and features are as known then
+    (`race_entries(clock=)`, `race_features_build(clock=)`: `features.clock.frames_known_at`). The
+    same seed as today's.
     """
+    from predictions.features.clock import sessions_known
+    from predictions.selectors import race_started
+
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:
         raise SeasonWithoutRaces(f"no races in season {season}")
     with_results = set(
         RaceResult.objects.filter(race__season_id=season).values_list("race_id", flat=True).distinct()
     )
-    done = [r for r in races if r.id in with_results]
-    remaining = [r for r in races if r.id not in with_results]
+    if clock is None:
+        done = [r for r in races if r.id in with_results]
+        remaining = [r for r in races if r.id not in with_results]
+    else:
+        started = {r.id for r in races if race_started(race=r, as_of=clock)}
+        done = [r for r in races if r.id in with_results and r.id in started]
+        remaining = [r for r in races if r.id not in started]
     # A remaining round whose sprint is run (the Saturday evening of a sprint weekend): its sprint
     # points are real, added to the standings, and only its Grand Prix is left to simulate.
     sprint_run_ids = set(
         SprintResult.objects.filter(race__in=remaining).values_list("race_id", flat=True).distinct()
     )
+    if clock is not None:  # a sprint run since the clock was still to come then
+        sprint_run_ids = {
+            r.id
+            for r in remaining
+            if r.id in sprint_run_ids and "sprint" in sessions_known(race=r, clock=clock)
+        }
     sprints_run = [r for r in remaining if r.id in sprint_run_ids]
     drivers = _standings(season, done, DriverStanding, "driver_id", "driver_id", sprints_run)
     has_constructors = season >= FIRST_CONSTRUCTORS_SEASON
@@ -216,17 +263,20 @@ def championship_simulate(
     )
     if not remaining:
         return _final_standings(season, drivers, teams, latest_team, has_constructors)
-    if before_simulating is not None:
-        before_simulating()
 
     from predictions.ml.models import race_predict, race_strength_inputs
     from predictions.services.predicting import race_entries, race_features_build
-    from predictions.services.training import model_bundle_load
+    from predictions.services.training import model_bundle_at, model_bundle_load
 
-    version, bundle = model_bundle_load()
+    if clock is not None:  # found first: "no model then" is an answer, never charged as a simulation
+        version, bundle = model_bundle_at(clock=clock)
+    if before_simulating is not None:
+        before_simulating()
+    if clock is None:
+        version, bundle = model_bundle_load()
     sprints = [r for r in remaining if r.sprint_start is not None and r.id not in sprint_run_ids]
-    entries, _ = race_entries(race=remaining[0])
-    rows = race_features_build(race=remaining[0], entries=entries, frames=None)
+    entries, _ = race_entries(race=remaining[0], clock=clock)
+    rows = race_features_build(race=remaining[0], entries=entries, frames=None, clock=clock)
     models = bundle.stages["pre"]
     out = race_predict(models, rows, explain=0, n_sims=200)
     strengths_of = dict(
@@ -292,15 +342,25 @@ def championship_simulate(
         drivers=drivers,
         teams=teams,
         note=(
-            "current points are the stored standings after the latest completed round (every driver "
-            "and team that has scored)"
+            (
+                "current points are the stored standings after the latest completed round (every "
+                "driver and team that has scored)"
+                if clock is None
+                else "current points are the stored standings after the latest round run by "
+                f"{clock:%Y-%m-%d %H:%M} UTC (every driver and team that had scored by then)"
+            )
             + (
                 f" plus the sprint already run at {', '.join(_race_place(r) for r in sprints_run)}"
                 if sprints_run
                 else ""
             )
-            + "; the remaining rounds add simulated points for the next "
-            f"race's entrants, Grand Prix points and {_sprint_words(sprints)}; team points are the "
+            + (
+                "; the remaining rounds add simulated points for the next race's entrants"
+                if clock is None
+                else "; the rounds not started by then add simulated points for the next race's "
+                "entrants as known then (their strengths from what was known then)"
+            )
+            + f", Grand Prix points and {_sprint_words(sprints)}; team points are the "
             "constructors' standings plus their entrants' simulated points"
         ),
     )

@@ -408,6 +408,23 @@ def model_versions_at(*, clock: datetime) -> list[ModelVersion]:
     )
 
 
+def model_version_at(*, clock: datetime) -> ModelVersion | None:
+    """The version serving at a past `clock`, as a record (the model page as of then): the first of
+    `model_versions_at` whose artifact had not been pruned by the clock — `model_bundle_at`'s order,
+    without loading any artifact. A version pruned since the clock was serving then and is named
+    (its `artifact_pruned_at` says it is gone now: a page that runs a model as of the clock,
+    `model_bundle_at`, takes the next one that still loads). None when none had been registered by
+    then. One query."""
+    return next(
+        (
+            v
+            for v in model_versions_at(clock=clock)
+            if v.artifact_pruned_at is None or v.artifact_pruned_at >= clock
+        ),
+        None,
+    )
+
+
 def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
     """The models serving at a past `clock` (a what-if as of then): the first of `model_versions_at`
     whose artifact loads, never a version registered since (it may have learnt from races after the

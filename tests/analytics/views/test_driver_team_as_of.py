@@ -131,14 +131,17 @@ def test_driver_links_carry_the_clock(client):
     hrefs = re.findall(r'href="([^"]+)"', table)
     assert len(hrefs) == 18 and all(h.endswith(clock) for h in hrefs)  # 9 races, 9 teams
     assert f'href="/teams/red_bull/?season=2025&amp;{clock}"' in table
-    # the menu: the home, calendar and standings pages keep the clock; the pages without one
-    # (championship, model) say they are today's
+    # the menu: every page it links to keeps the clock
     nav = html.split('<header class="site-header">')[1].split("</header>")[0]
     assert f'href="/?{clock}"' in nav
     assert (
         f'href="/races/?{clock}">Calendar</a>' in nav and f'href="/standings/?{clock}">Standings</a>' in nav
     )
-    assert nav.count("<small>(today)</small>") == 2
+    assert (
+        f'href="/championship/?{clock}">Championship</a>' in nav
+        and f'href="/model/?{clock}">Model</a>' in nav
+    )
+    assert "(today)" not in nav
     # today's page: no clock anywhere
     today = _get(client, "driver", "max_verstappen", season=2025)
     assert "as_of" not in today and "(today)" not in today
