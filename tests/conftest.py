@@ -176,8 +176,10 @@ def _ensure_dump_loaded() -> bool:
     present = loaded and Race.objects.exists()
     if not present and not (_DUMP_STATE["snapshot"] and snapshot_restore(connection)):
         ergast_dump_load(directory=ERGAST_DUMP_DIR)
-    if not _DUMP_STATE["snapshot"]:
-        _DUMP_STATE["snapshot"] = snapshot_take(connection)
+        # only of a load this process just made into emptied tables: a database kept by --reuse-db
+        # may hold a previous run's leftovers, which every restore would then bring back
+        if not _DUMP_STATE["snapshot"]:
+            _DUMP_STATE["snapshot"] = snapshot_take(connection)
     return True
 
 
