@@ -222,12 +222,7 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     pruned = _pruned_message(version)
     if pruned:
         raise ArtifactError(pruned)
-    # recorded as fitted without a calibration block (trained on too short a window before
-    # model_train refused those): over-confident probabilities, so never the active set
-    if (
-        "calibration_from_season" in (version.metrics or {})
-        and version.metrics["calibration_from_season"] is None
-    ):
+    if _uncalibrated(version):  # over-confident probabilities: never the active set
         raise ArtifactError(
             f"{version.label} was trained without a calibration block (window "
             f"{version.train_from_season}-{version.train_until_season} too short): train a new version "
@@ -400,12 +395,23 @@ def model_versions_at(*, clock: datetime) -> list[ModelVersion]:
     looked for: trained on the latest data first (`trained_until_date`, a backfill model trained
     only up to an earlier season last), then the newest registered — `train_models` activates each
     new version, so the newest of the latest data was the active one unless rolled back (the
-    registry keeps no activation history). Pruned versions included (they existed then). One query."""
-    return list(
-        ModelVersion.objects.filter(created_at__lt=clock).order_by(
+    registry keeps no activation history). Pruned versions included (they existed then); a version
+    fitted without a calibration block is not (`model_version_activate` refuses it: it never served).
+    One query."""
+    return [
+        version
+        for version in ModelVersion.objects.filter(created_at__lt=clock).order_by(
             "-trained_until_date", "-created_at", "-id"
         )
-    )
+        if not _uncalibrated(version)
+    ]
+
+
+def _uncalibrated(version: ModelVersion) -> bool:
+    """Recorded as fitted without a calibration block (trained on too short a window before
+    model_train refused those): over-confident probabilities, never activated."""
+    metrics = version.metrics or {}
+    return "calibration_from_season" in metrics and metrics["calibration_from_season"] is None
 
 
 def model_version_at(*, clock: datetime) -> ModelVersion | None:
@@ -427,8 +433,9 @@ def model_version_at(*, clock: datetime) -> ModelVersion | None:
 
 def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
     """The models serving at a past `clock` (a what-if as of then): the first of `model_versions_at`
-    whose artifact loads, never a version registered since (it may have learnt from races after the
-    clock) and never one trained now. NoModelAtClock when none had been registered by then;
+    whose artifact loads and was trained on this code's feature definitions (an older version's models
+    expect other inputs than the ones built now), never a version registered since (it may have learnt
+    from races after the clock) and never one trained now. NoModelAtClock when none had been registered by then;
     ModelUnavailable (each version's reason) when some had but none loads any more (pruned, missing).
 
     Unlike `model_bundle_known_at` (`predict --as-of`, which trains a model on the seasons before
@@ -442,6 +449,10 @@ def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
         pruned = _pruned_message(candidate)
         if pruned:
             errors.append(pruned)
+            continue
+        if not model_version_features_current(version=candidate):
+            # its models expect another feature set than the one this code builds
+            errors.append(f"{candidate.label} was trained on older feature definitions than this code's")
             continue
         try:
             return candidate, bundle_load(_path(candidate), label=candidate.label)

@@ -486,6 +486,41 @@ def test_a_version_trained_without_calibration_is_never_activated(tmp_path):
     assert not ModelVersion.objects.filter(is_active=True).exists()
 
 
+def test_a_past_clock_never_takes_a_version_that_could_not_serve(tmp_path):
+    """Review finding: the what-if and the model page at a clock took the version trained on the
+    latest data, even one fitted without a calibration block (which activation refuses: it never
+    served) or, for running it, one trained on older feature definitions than the inputs built now."""
+    from predictions.features.registry import FEATURES_FORMAT
+    from predictions.services.training import (
+        ModelUnavailable,
+        model_bundle_at,
+        model_version_at,
+        model_versions_at,
+    )
+
+    def version(label, until, **fields):
+        made = ModelVersion.objects.create(
+            label=label,
+            train_from_season=2018,
+            train_until_season=until.year,
+            trained_until_date=until,
+            rows=1,
+            data_fingerprint=label,
+            artifact_path=str(tmp_path / f"{label}.joblib"),  # no file: never loaded here
+            **fields,
+        )
+        ModelVersion.objects.filter(pk=made.pk).update(created_at=datetime(2025, 1, 1, tzinfo=UTC))
+        return made
+
+    old_format = version("v-old", date(2024, 12, 8), params={"features_format": FEATURES_FORMAT - 1})
+    version("v-uncalibrated", date(2024, 12, 9), metrics={"calibration_from_season": None})
+    clock = datetime(2025, 3, 1, tzinfo=UTC)
+    assert [v.label for v in model_versions_at(clock=clock)] == ["v-old"]
+    assert model_version_at(clock=clock) == old_format  # it served then: the model page names it
+    with pytest.raises(ModelUnavailable, match="v-old was trained on older feature definitions"):
+        model_bundle_at(clock=clock)  # but its models cannot take today's inputs
+
+
 def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):
     """The features start in 1996 (HISTORY_FROM_SEASON): an earlier race used to reach the model with
     zero rows and fail with sklearn's "Found array with 0 sample(s)"."""

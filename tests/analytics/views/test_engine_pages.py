@@ -289,7 +289,7 @@ def test_what_if_as_of_a_clock_uses_the_model_serving_then(
     body = response.content.decode()
     assert 'id="what-if-table"' in body
     caption = body.split('id="what-if-model">')[1].split("</p>")[0]
-    assert caption == f"Model {earlier.label}, the one serving as of 13 June 2026, 18:00 UTC."
+    assert caption == f"Model {earlier.label}, registered before 13 June 2026, 18:00 UTC."
     assert later.label not in body
     # today: the active (later) version
     today = client.get(url, _grid_params(client.get(url).content.decode(), reverse_order=True), **HTMX)
