@@ -33,7 +33,7 @@ from ingestion.models import (
 )
 from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
-from ingestion.selectors import race_status_derive
+from ingestion.selectors import race_status_now
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,6 @@ def race_list(*, season: int | None, limit: int, offset: int) -> dict:
         count = sql_rows(_RACE_COUNT_SQL[season is not None], params)[0][0]
     else:
         count = 0
-    today = timezone.now().date()
     results = [
         {
             "id": slug,
@@ -126,7 +125,8 @@ def race_list(*, season: int | None, limit: int, offset: int) -> dict:
             "name": name,
             "date": date,
             "start": sql_datetime(start),
-            "status": race_status_derive(race_date=date, has_results=has_results, today=today),
+            # fresh in the cache at most until the next scheduled race's start (`race_status_now`)
+            "status": race_status_now(race_date=date, start=sql_datetime(start), has_results=has_results),
             "circuit": {
                 "id": c_ref,
                 "name": c_name,
@@ -290,8 +290,9 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
     return {
         **_race_summary(
             race,
-            status=race_status_derive(
+            status=race_status_now(
                 race_date=race.date,
+                start=race.start,
                 has_results=bool(results),
                 removed=race.removed_upstream_at is not None,
             )

@@ -92,12 +92,19 @@ class RaceListView(SeasonListView):
 
     def page_key_ttl(self, season: int | None, limit: int, offset: int) -> tuple[f1cache.ListKey, int]:
         # One family per season (a sync bumps only the seasons it touched); past seasons are static.
+        # A page holding a scheduled race is fresh at most until its start (its status turns then:
+        # `race_status_now` -> f1cache.compute_capped), whatever the TTL.
         family = f"races:{season if season is not None else 'all'}"
         return f1cache.list_key(family, limit, offset), season_ttl(season)
 
     @extend_schema(
         operation_id="races_list",
         summary="Races (filter by season), each with its status",
+        description=(
+            "`status`: `completed` (results stored), `awaiting_results` (started — its start time "
+            "passed, or midnight UTC of race day when it has none — without results: being run, or "
+            "run), `scheduled` (not started)."
+        ),
         parameters=[serializers.SeasonPageParams],
         responses={200: serializers.RacePageOut, **error_responses(400, 429)},
     )
