@@ -113,7 +113,8 @@ def _page_cache(ttl_setting: str, *, reads: tuple[str, ...] = (), reads_prefix: 
     not. Staff and logged-in users always get a fresh render (their pages differ: the staff nav
     link), charged the same way. Only 200 answers are kept, and not one the view marks
     `page_cacheable = False`; the TTL comes from settings (`CACHE_TTL_DYNAMIC` for pages that
-    follow predictions and results, `CACHE_TTL_STANDINGS` for season pages).
+    follow predictions and results, `CACHE_TTL_STANDINGS` for season pages), capped at the moment
+    the page changes by itself (`f1cache.compute_capped`: a scheduled race's start turns its status).
     """
 
     def decorator(view):
@@ -143,17 +144,21 @@ def _page_cache(ttl_setting: str, *, reads: tuple[str, ...] = (), reads_prefix: 
                 for name, value in htmx_headers.items():
                     response[name] = value
                 return response
-            response = rendered(request, *args, **kwargs)
+            # kept at most until the page changes by itself (a scheduled race's start: its status)
+            response, ttl = f1cache.compute_capped(
+                lambda: rendered(request, *args, **kwargs), getattr(settings, ttl_setting)
+            )
             if (
                 response.status_code == 200
                 and not response.streaming
                 and "no-store" not in response.get("Cache-Control", "")
                 and getattr(response, "page_cacheable", True)
+                and int(ttl) > 0  # whole seconds, never past the change (0 would not be kept anyway)
             ):
                 # the HX-* headers too: they steer htmx (standings' HX-Push-Url for the round shown)
                 htmx_headers = {k: v for k, v in response.items() if k.lower().startswith("hx-")}
                 entry = (response["Content-Type"], response.content, response.get("Vary", ""), htmx_headers)
-                cache.set(key, entry, getattr(settings, ttl_setting))
+                cache.set(key, entry, int(ttl))
             return response
 
         rendered = _render_throttled(view)

@@ -23,11 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import redis
@@ -223,7 +226,43 @@ def render_json(data: Any) -> bytes:
     return json.dumps(data, cls=JSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _build(data: Any, ttl: int) -> CachedBody:
+# --- answers that change by themselves at a known moment -------------------------------------------
+# A data change retires the entries it touches (signals -> cache_invalidate); the passing of time
+# sends no signal. A race without results is `scheduled` until its start and `awaiting_results` from
+# it (ingestion.selectors.race_status_now): an answer holding that status goes stale at the start, so
+# the selector that derives it names the moment (`answer_changes_at`) and the entry computed from it
+# is fresh at most until then (`compute_capped`, used by `cached_json` and the pages' cache) — at
+# 18:05 a list cached at 17:55 no longer says scheduled for an 18:00 race, whatever the TTL.
+_changes_at: ContextVar[list[float] | None] = ContextVar("f1cache_changes_at", default=None)
+
+
+def answer_changes_at(moment: datetime) -> None:
+    """The answer being computed changes by itself at `moment` (a scheduled race's start): the entry
+    cached from it is fresh at most until then. Outside a cached computation, nothing to do."""
+    pending = _changes_at.get()
+    if pending is not None:
+        pending.append(moment.timestamp())
+
+
+def compute_capped(compute: Callable[[], Any], ttl: float) -> tuple[Any, float]:
+    """(compute(), `ttl` capped at the first moment the computation said its answer changes by itself,
+    `answer_changes_at`; 0 when that moment has passed already). A computation inside another (nested
+    caches) passes its moments on to the outer one too."""
+    outer = _changes_at.get()
+    token = _changes_at.set([])
+    try:
+        data = compute()
+        moments = _changes_at.get()
+    finally:
+        _changes_at.reset(token)
+    if moments:
+        if outer is not None:
+            outer.extend(moments)
+        ttl = max(0.0, min(ttl, min(moments) - time.time()))
+    return data, ttl
+
+
+def _build(data: Any, ttl: float) -> CachedBody:
     body = render_json(data)
     now = time.time()
     return CachedBody(
@@ -234,9 +273,17 @@ def _build(data: Any, ttl: int) -> CachedBody:
     )
 
 
-def _store(key: str, entry: CachedBody, ttl: int) -> None:
+def _computed(compute: Callable[[], Any], ttl: int) -> tuple[CachedBody, float]:
+    """(the body of `compute()`, its TTL capped by `compute_capped`)."""
+    data, ttl = compute_capped(compute, ttl)
+    return _build(data, ttl), ttl
+
+
+def _store(key: str, entry: CachedBody, ttl: float) -> None:
+    # Kept the grace past its freshness: served stale only while one caller recomputes it.
     grace = getattr(settings, "CACHE_STALE_GRACE", 300)
-    cache.set(key, (entry.body, entry.etag, entry.last_modified, entry.fresh_until), timeout=ttl + grace)
+    body = (entry.body, entry.etag, entry.last_modified, entry.fresh_until)
+    cache.set(key, body, timeout=math.ceil(ttl) + grace)
 
 
 def _entry(raw: Any) -> CachedBody | None:
@@ -365,7 +412,7 @@ def cached_json(
             _count(tier, "stale")  # this process's copy, still within its TTL
             return local
         _count(tier, "miss")  # straight to the database
-        entry = _build(compute(), ttl)
+        entry, _ = _computed(compute, ttl)
         _remember(logical, entry)
         return entry
     if not got_lock:
@@ -380,7 +427,7 @@ def cached_json(
                 _count(tier, "hit")
                 return entry
         _count(tier, "miss")  # the winner is too slow or died: compute ourselves, bounded wait
-        return _build(compute(), ttl)
+        return _computed(compute, ttl)[0]
     try:
         # Double-check: the previous lock holder may have stored it between our read and our lock.
         again = _load(key)
@@ -388,7 +435,7 @@ def cached_json(
             _count(tier, "hit")
             return again
         _count(tier, "miss")
-        entry = _build(compute(), ttl)
+        entry, ttl = _computed(compute, ttl)
         _store(key, entry, ttl)
         _remember(logical, entry)
         return entry

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from f1site.cache import answer_changes_at
 from f1site.errors import NotFound
 from ingestion.models import Race
 from ingestion.services.race_ids import parse_race_id, race_id_canonical
@@ -61,15 +62,37 @@ class RaceStatus:
     CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED, REMOVED_UPSTREAM)
 
 
-def race_status_derive(
-    *, race_date: dt.date, has_results: bool, today: dt.date | None = None, removed: bool = False
-) -> str:
+def race_started_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.datetime:
+    """When a race counts as started: its start time (`Race.start`), or — the calendar has no time
+    for it — midnight UTC at the start of race day (`predictions.features.clock`'s rule for a session
+    of unknown time; `predictions.selectors.race_started` / `races_started_by` compare clocks with it)."""
+    if start is not None:
+        return start
+    return dt.datetime.combine(race_date, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def race_status_derive(*, started: bool, has_results: bool, removed: bool = False) -> str:
     """removed_upstream = upstream no longer lists the race (`Race.removed_upstream_at`); completed =
-    results stored; awaiting results = race day passed without them; else scheduled."""
+    results stored (`has_results`: by a clock, `predictions.selectors.race_completed`); awaiting
+    results = started (`race_started_at` passed: being run, or run) without them; else scheduled.
+    Until 2026-11-28 a race was awaiting results only from the day after its date: during the race
+    and until its results came in, the API and the race page said scheduled."""
     if removed:
         return RaceStatus.REMOVED_UPSTREAM
     if has_results:
         return RaceStatus.COMPLETED
-    return (
-        RaceStatus.AWAITING_RESULTS if race_date < (today or timezone.now().date()) else RaceStatus.SCHEDULED
-    )
+    return RaceStatus.AWAITING_RESULTS if started else RaceStatus.SCHEDULED
+
+
+def race_status_now(
+    *, race_date: dt.date, start: dt.datetime | None, has_results: bool, removed: bool = False
+) -> str:
+    """`race_status_derive` now, for an answer that may be cached: a race still scheduled turns
+    awaiting_results at its start without any data change (no signal, no invalidation), so its start
+    is handed to the cache (`f1site.cache.answer_changes_at`): an entry computed from the status is
+    fresh at most until then. One query-free call per race."""
+    begins = race_started_at(race_date=race_date, start=start)
+    status = race_status_derive(started=begins < timezone.now(), has_results=has_results, removed=removed)
+    if status == RaceStatus.SCHEDULED:
+        answer_changes_at(begins)
+    return status

@@ -4,13 +4,17 @@ Race status relative to a clock `as_of` (default now; settable for demos and bac
   completed        results are stored and the race had started by as_of (`race_completed`: its
                    start time, or midnight UTC of race day without one; the one rule of the race
                    lists, `race_status` and `prediction_sets_shown`);
-  awaiting_results no results yet although the race date is before as_of's date (shown as such,
-                   never as upcoming);
-  scheduled        the race date is after as_of's date, or it is today and no results are in.
+  awaiting_results no results yet although the race had started by as_of (`race_started`: being
+                   run, or run and its results not in yet);
+  scheduled        not started by as_of.
   removed_upstream the race is no longer on its season's calendar upstream (`Race.removed_upstream_at`:
                    cancelled, kept for its data); whatever its date and results.
-Upcoming = the first `limit` scheduled races; recent = the last `limit` completed races. With a
-past clock, a race run since then counts as scheduled (it was, as of that clock). Every list here
+Upcoming = the first `limit` races not started, plus the race started on the clock's day without
+results yet (being run or just run: the home page keeps its card, with the predictions to follow it
+by, while its status is already awaiting_results); awaiting results (the list) = races without
+results dated before the clock's day, so a race is never in both lists; recent = the last `limit`
+completed races. With a past clock, a race run since then counts as scheduled (it was, as of that
+clock). Every list here
 holds only races on the calendar (`Race.objects.on_calendar()`): a race upstream no longer lists
 is never upcoming, awaiting results or among the recent ones.
 """
@@ -24,7 +28,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
-from ingestion.selectors import RaceStatus, race_status_derive
+from ingestion.selectors import RaceStatus, race_started_at, race_status_derive, race_status_now
 from predictions.features.registry import feature_catalogue_rows
 from predictions.models import (
     BacktestRun,
@@ -65,9 +69,8 @@ def race_started(*, race: Race, as_of=None) -> bool:
     for showing its results as of a clock, so they appear exactly when its status turns completed."""
     if as_of is not None and not isinstance(as_of, datetime):
         return race.date <= as_of
-    from predictions.features.clock import race_pre_race_cutoff
-
-    return race_pre_race_cutoff(race=race) < (as_of or timezone.now())
+    # strictly before: a clock on the start stands before the race (`_started_by`)
+    return race_started_at(race_date=race.date, start=race.start) < (as_of or timezone.now())
 
 
 def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:
@@ -86,17 +89,18 @@ def _races_with_results() -> QuerySet[Race]:
 
 
 def race_status(*, race: Race, as_of: datetime | None = None, has_results: bool | None = None) -> str:
-    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`.
-    `has_results`: whether the race has results stored, when the caller has loaded them (no query)."""
+    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`,
+    awaiting results = started (`race_started`) without. `has_results`: whether the race has
+    results stored, when the caller has loaded them (no query). Now (no clock), a scheduled race
+    hands its start to the cache (`race_status_now`)."""
     if race.removed_upstream_at is not None:  # no query for a race upstream dropped
         return RaceStatus.REMOVED_UPSTREAM
     if has_results is None:
         has_results = RaceResult.objects.filter(race=race).exists()
-    return race_status_derive(
-        race_date=race.date,
-        has_results=race_completed(race=race, has_results=has_results, as_of=as_of),
-        today=_today(as_of),
-    )
+    completed = race_completed(race=race, has_results=has_results, as_of=as_of)
+    if as_of is None:
+        return race_status_now(race_date=race.date, start=race.start, has_results=completed)
+    return race_status_derive(started=race_started(race=race, as_of=as_of), has_results=completed)
 
 
 def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
@@ -351,7 +355,12 @@ def prediction_overview(*, as_of: datetime | None = None) -> dict:
     completed races with the scored set's predicted-vs-actual and accuracy (`prediction_sets_shown`),
     and races awaiting results."""
     upcoming = [
-        {"race": r, "status": "scheduled", "predictions": prediction_list_current(race=r)}
+        # scheduled, or awaiting results for the race started on the clock's day (no query)
+        {
+            "race": r,
+            "status": race_status(race=r, as_of=as_of, has_results=r.has_results),
+            "predictions": prediction_list_current(race=r),
+        }
         for r in race_list_upcoming(as_of=as_of)
     ]
     recent = []

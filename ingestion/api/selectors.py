@@ -33,7 +33,7 @@ from ingestion.models import (
 )
 from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
-from ingestion.selectors import race_status_derive
+from ingestion.selectors import race_status_now
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,22 @@ _RACE_COUNT_SQL = {
 }
 
 
-def race_list(*, season: int | None, limit: int, offset: int) -> dict:
-    """One page of races with their status: ONE query (the page and the total, as a window count)."""
+def _race_list_status(
+    *, date: dt.date, start: dt.datetime | None, has_results: bool, as_of: dt.datetime | None
+) -> str:
+    """A listed race's status: now (`race_status_now`, which caps the cached page at the next start),
+    or by the clock `as_of` with races/{race_id}?as_of='s rule (`race_status(race=, as_of=)`: completed
+    once started with results stored, awaiting results once started without), on an unsaved Race
+    holding the row's date and start (no query)."""
+    if as_of is None:
+        return race_status_now(race_date=date, start=start, has_results=has_results)
+    return _clock_rules().race_status(race=Race(date=date, start=start), as_of=as_of, has_results=has_results)
+
+
+def race_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
+    """One page of races with their status: ONE query (the page and the total, as a window count).
+    `as_of`: a past clock — the same races (those on the calendar now), each with its status at the
+    clock (`_race_list_status`)."""
     params = [season] if season is not None else []
     rows = sql_rows(_RACE_LIST_SQL[season is not None], [*params, limit, offset])
     if rows:
@@ -117,46 +131,47 @@ def race_list(*, season: int | None, limit: int, offset: int) -> dict:
         count = sql_rows(_RACE_COUNT_SQL[season is not None], params)[0][0]
     else:
         count = 0
-    today = timezone.now().date()
-    results = [
-        {
-            "id": slug,
-            "season": season_id,
-            "round": rnd,
-            "name": name,
-            "date": date,
-            "start": sql_datetime(start),
-            "status": race_status_derive(race_date=date, has_results=has_results, today=today),
-            "circuit": {
-                "id": c_ref,
-                "name": c_name,
-                "locality": c_locality,
-                "country": c_country,
-                "latitude": c_lat,
-                "longitude": c_lon,
-                "circuit_type": c_type,
-                "length_km": c_len,
-            },
-        }
-        for (
-            slug,
-            season_id,
-            rnd,
-            name,
-            date,
-            start,
-            has_results,
-            _total,
-            c_ref,
-            c_name,
-            c_locality,
-            c_country,
-            c_lat,
-            c_lon,
-            c_type,
-            c_len,
-        ) in rows
-    ]
+    results = []
+    for (
+        slug,
+        season_id,
+        rnd,
+        name,
+        date,
+        start,
+        has_results,
+        _total,
+        c_ref,
+        c_name,
+        c_locality,
+        c_country,
+        c_lat,
+        c_lon,
+        c_type,
+        c_len,
+    ) in rows:
+        start = sql_datetime(start)
+        results.append(
+            {
+                "id": slug,
+                "season": season_id,
+                "round": rnd,
+                "name": name,
+                "date": date,
+                "start": start,
+                "status": _race_list_status(date=date, start=start, has_results=has_results, as_of=as_of),
+                "circuit": {
+                    "id": c_ref,
+                    "name": c_name,
+                    "locality": c_locality,
+                    "country": c_country,
+                    "latitude": c_lat,
+                    "longitude": c_lon,
+                    "circuit_type": c_type,
+                    "length_km": c_len,
+                },
+            }
+        )
     return {"count": count, "limit": limit, "offset": offset, "results": results}
 
 
@@ -290,8 +305,9 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
     return {
         **_race_summary(
             race,
-            status=race_status_derive(
+            status=race_status_now(
                 race_date=race.date,
+                start=race.start,
                 has_results=bool(results),
                 removed=race.removed_upstream_at is not None,
             )
@@ -450,12 +466,45 @@ ORDER BY s.position
 """
 
 
-def standings_get(*, season: int | None, round_number: int | None) -> dict:
+def _standings_race_at(*, season: int | None, round_number: int | None, as_of: dt.datetime) -> tuple:
+    """(pk, season, round, slug, name, date) of the race whose standings stood at the clock `as_of`:
+    the standings page's rounds at a clock (`analytics.selectors.season_list` / `season_rounds(as_of=)`:
+    races started by then, `races_started_by`), the last of them unless `round_number` names one.
+    2 queries (1 with a season); NotFound as the page's 404s."""
+    from analytics.selectors import season_list, season_rounds
+
+    at = f"as of {as_of.isoformat()}"
+    if season is None:
+        seasons = season_list(as_of=as_of)
+        if not seasons:
+            raise NotFound(f"No standings {at}", what="standings")
+        season = seasons[0]
+    rounds = season_rounds(season=season, as_of=as_of)
+    if not rounds:
+        raise NotFound(f"No standings for season {season} {at}", what="standings")
+    if round_number is None:
+        race = rounds[-1]
+    else:
+        race = next((r for r in rounds if r.round == round_number), None)
+        if race is None:
+            raise NotFound(
+                f"No standings after round {round_number} of {season} {at}: the latest then is round "
+                f"{rounds[-1].round}",
+                what="standings",
+            )
+    return race.pk, race.season_id, race.round, race.slug, race.name, race.date
+
+
+def standings_get(*, season: int | None, round_number: int | None, as_of: dt.datetime | None = None) -> dict:
     """Drivers' and constructors' standings after `round_number` of `season` (defaults: the latest).
 
     3 queries (4 with a round but no season): the race, the drivers' rows with each driver's
-    latest team, the teams' rows.
+    latest team, the teams' rows. `as_of`: a past clock — the standings as they stood then, after
+    the last race started by it (`_standings_race_at`, the standings page's rule); 4 queries (3 with
+    a season).
     """
+    if as_of is not None:
+        return _standings_payload(*_standings_race_at(season=season, round_number=round_number, as_of=as_of))
     if season is None and round_number is not None:
         # "round N of the latest season with standings": the season first, then the round in it.
         season = sql_rows(_STANDINGS_LATEST_SEASON_SQL)[0][0]
@@ -470,7 +519,12 @@ def standings_get(*, season: int | None, round_number: int | None) -> dict:
         if round_number is None:
             raise NotFound(f"No standings for season {season}", what="standings")
         raise NotFound(_no_standings_after_round(season, round_number), what="standings")
-    race_pk, season, race_round, slug, name, date = race[0]
+    return _standings_payload(*race[0])
+
+
+def _standings_payload(race_pk: int, season: int, race_round: int, slug: str, name: str, date) -> dict:
+    """The standings after one race: its drivers' rows with each driver's latest team, its teams'
+    rows (2 queries)."""
     return {
         "season": season,
         "round": race_round,

@@ -92,17 +92,44 @@ class RaceListView(SeasonListView):
 
     def page_key_ttl(self, season: int | None, limit: int, offset: int) -> tuple[f1cache.ListKey, int]:
         # One family per season (a sync bumps only the seasons it touched); past seasons are static.
+        # A page holding a scheduled race is fresh at most until its start (its status turns then:
+        # `race_status_now` -> f1cache.compute_capped), whatever the TTL.
         family = f"races:{season if season is not None else 'all'}"
         return f1cache.list_key(family, limit, offset), season_ttl(season)
 
     @extend_schema(
         operation_id="races_list",
         summary="Races (filter by season), each with its status",
-        parameters=[serializers.SeasonPageParams],
-        responses={200: serializers.RacePageOut, **error_responses(400, 429)},
+        description=(
+            "`status`: `completed` (results stored), `awaiting_results` (started — its start time "
+            "passed, or midnight UTC of race day when it has none — without results: being run, or "
+            "run), `scheduled` (not started). With `as_of`: the same races, each with its status at "
+            "that clock, by the rule of `races/{race_id}?as_of=` (completed only once started by then "
+            "with results stored)."
+        ),
+        parameters=[
+            serializers.SeasonPageParams,
+            as_of_param(shows="The races' statuses as they stood then."),
+        ],
+        responses={200: serializers.RacePageOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
-        return self.season_list(request)
+        params = validate_query(serializers.SeasonPageParams, request)  # its 400 first, then the clock's
+        as_of = clock_param(request)
+        if as_of is None:
+            return self.season_list(request)
+        limit, offset = params.validated_page()
+        season = params.validated_data.get("season")
+        # one entry per clock in the list's family, beside its pages (as races/{race_id}?as_of=)
+        key, ttl = self.page_key_ttl(season, limit, offset)
+        key = f1cache.list_key(key.family, *key.parts, clock_key_part(as_of))
+        return self.cached(
+            request,
+            key=key,
+            ttl=ttl,
+            tier=self.tier,
+            compute=lambda: selectors.race_list(season=season, limit=limit, offset=offset, as_of=as_of),
+        )
 
 
 class RaceDetailView(CachedJSONView):
@@ -235,19 +262,32 @@ class StandingsView(CachedJSONView):
     @extend_schema(
         operation_id="standings_retrieve",
         summary="Drivers' and constructors' standings after a round (default: the latest)",
-        parameters=[serializers.StandingsParams],
+        description=(
+            "With `as_of`: the standings as they stood at that clock, as the standings page shows them "
+            "(`/standings/?as_of=`): after the last race started by then (default season: the latest "
+            "with such a race); a round run after the clock is a 404."
+        ),
+        parameters=[
+            serializers.StandingsParams,
+            as_of_param(shows="The standings after the last race started by then."),
+        ],
         responses={200: serializers.StandingsOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
         params = validate_query(serializers.StandingsParams, request).validated_data
+        as_of = clock_param(request)
         season, round_number = params.get("season"), params.get("round")
         family = f"standings:{season}" if season is not None else "standings:latest"
+        # one entry per clock in the same family (`…:{round|last}:at:{clock}`)
+        parts = (
+            (round_number or "last",) if as_of is None else (round_number or "last", clock_key_part(as_of))
+        )
         return self.cached(
             request,
-            key=f1cache.list_key(family, round_number or "last"),
+            key=f1cache.list_key(family, *parts),
             ttl=settings.CACHE_TTL_STANDINGS,
             tier="standings",
-            compute=lambda: selectors.standings_get(season=season, round_number=round_number),
+            compute=lambda: selectors.standings_get(season=season, round_number=round_number, as_of=as_of),
         )
 
 

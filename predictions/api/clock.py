@@ -1,7 +1,7 @@
 """The API's `?as_of=` clock, one reading for every endpoint that takes it (predictions/upcoming,
-predictions/overview, races/{race_id}, analytics/driver|team/{id}): the same parser as the pages
-(`predictions.features.clock.clock_param_read`), the same errors through the project's exception
-handler, the same OpenAPI declaration and the same cache-key part."""
+predictions/overview, races, races/{race_id}, standings, analytics/driver|team/{id}): the same
+parser as the pages (`predictions.features.clock.clock_param_read`), the same errors through the
+project's exception handler, the same OpenAPI declaration and the same cache-key part."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ingestion.api.selectors import race_brief, sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
-from ingestion.selectors import race_status_derive
+from ingestion.selectors import race_status_now
 from predictions import selectors as engine
 from predictions.models import ModelVersion, Prediction, PredictionStage
 
@@ -17,8 +17,11 @@ from predictions.models import ModelVersion, Prediction, PredictionStage
 def race_ref(*, race: Race, status: str | None = None) -> dict:
     if status is None:
         has_results = RaceResult.objects.filter(race=race).exists()
-        status = race_status_derive(
-            race_date=race.date, has_results=has_results, removed=race.removed_upstream_at is not None
+        status = race_status_now(
+            race_date=race.date,
+            start=race.start,
+            has_results=has_results,
+            removed=race.removed_upstream_at is not None,
         )
     return {**race_brief(race=race), "start": race.start, "status": status}
 
@@ -199,7 +202,8 @@ def upcoming_predictions(*, limit: int = 3) -> dict:
                     "name": name,
                     "date": date,
                     "start": sql_datetime(start),
-                    "status": "scheduled",
+                    # listed without results (the query): scheduled, or awaiting them once started
+                    "status": race_status_now(race_date=date, start=sql_datetime(start), has_results=False),
                 },
                 "stages": stages.get(pk, []),
             }
@@ -317,6 +321,13 @@ def _scored_entry(*, race: Race, shown: dict, results: list[RaceResult]) -> dict
     }
 
 
+def _upcoming_status(race: Race, as_of: dt.datetime | None) -> str:
+    """An upcoming race's status (`race_list_upcoming`'s races carry `has_results`: no query):
+    scheduled, or awaiting results for the race started on the clock's day, which the home page
+    still lists among the next races while it is run (README: API)."""
+    return engine.race_status(race=race, as_of=as_of, has_results=race.has_results)
+
+
 def overview_payload(*, as_of: dt.datetime | None = None) -> dict:
     """The home page's view for the frontend, by the clock `as_of` (None = now), with the page's
     own selectors so the two always list the same races and show the same sets:
@@ -347,7 +358,9 @@ def overview_payload(*, as_of: dt.datetime | None = None) -> dict:
 
     return {
         "as_of": as_of or timezone.now(),
-        "upcoming": [_current_entry(race=r, status="scheduled", shown=shown[r.pk]) for r in upcoming],
+        "upcoming": [
+            _current_entry(race=r, status=_upcoming_status(r, as_of), shown=shown[r.pk]) for r in upcoming
+        ],
         "awaiting_results": [
             _current_entry(race=r, status="awaiting_results", shown=shown[r.pk]) for r in awaiting
         ],
@@ -362,7 +375,9 @@ def upcoming_predictions_as_of(*, as_of: dt.datetime) -> dict:
     shown = engine.prediction_sets_shown(races=upcoming, as_of=as_of)
     return {
         "as_of": as_of,
-        "races": [_current_entry(race=r, status="scheduled", shown=shown[r.pk]) for r in upcoming],
+        "races": [
+            _current_entry(race=r, status=_upcoming_status(r, as_of), shown=shown[r.pk]) for r in upcoming
+        ],
     }
 
 
