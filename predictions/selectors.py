@@ -287,11 +287,14 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
 
 
 def race_accuracy_get(*, race: Race) -> dict[str, RaceAccuracy] | None:
-    """Stage -> the latest accuracy record; None when the race has no results yet."""
+    """Stage -> the latest accuracy record (its model version with it); None when the race has no
+    results yet."""
     if not RaceResult.objects.filter(race=race).exists():
         return None
     out = {}
-    for rec in RaceAccuracy.objects.filter(race=race).order_by("stage", "-scored_at"):
+    for rec in (
+        RaceAccuracy.objects.filter(race=race).select_related("model_version").order_by("stage", "-scored_at")
+    ):
         out.setdefault(rec.stage, rec)
     return out
 
