@@ -518,6 +518,21 @@ def predictions_key(race_slug: str) -> str:
     return f"f1:predictions:{race_slug}"
 
 
+def predictions_clock_key(race_id: str, clock: str) -> ListKey:
+    """predictions/race/{race_id}?as_of=: `f1:upcoming:g{n}:race:{race_id}:{clock}` (`clock`:
+    predictions.api.clock.clock_key_part, `at:{UTC}`), one entry per clock in the prediction
+    endpoints' family, as predictions/upcoming?as_of= and overview: both a stored or scored set
+    (`cache_invalidate_predictions`) and a change to the race's data (`cache_invalidate_races`) bump
+    it, where the race's own key (`predictions_key`) is deleted by name, which no clock can be."""
+    return list_key("upcoming", "race", race_id, clock)
+
+
+def accuracy_clock_key(race_id: str, clock: str) -> ListKey:
+    """predictions/accuracy/{race_id}?as_of=: `f1:upcoming:g{n}:accuracy:{race_id}:{clock}` (see
+    predictions_clock_key; the race's own key is `f1:accuracy:{race_id}`)."""
+    return list_key("upcoming", "accuracy", race_id, clock)
+
+
 def weather_key(race_slug: str) -> str:
     return f"f1:weather:{race_slug}"
 

@@ -295,12 +295,22 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     return out
 
 
-def race_accuracy_get(*, race: Race) -> dict[str, RaceAccuracy] | None:
-    """Stage -> the latest accuracy record; None when the race has no results yet."""
+def race_accuracy_get(*, race: Race, as_of: datetime | None = None) -> dict[str, RaceAccuracy] | None:
+    """Stage -> the latest accuracy record (its model version with it); None when the race has no
+    results yet.
+
+    `as_of`: a past clock — as the race page shows accuracy then (`prediction_sets_shown`): None
+    unless the race was completed by then (`race_completed`: results stored and started by the
+    clock), and only records scored (`scored_at`) at or before it."""
+    if as_of is not None and not race_started(race=race, as_of=as_of):
+        return None  # no results yet at the clock, whatever is stored now (no query)
     if not RaceResult.objects.filter(race=race).exists():
         return None
+    records = RaceAccuracy.objects.filter(race=race).select_related("model_version")
+    if as_of is not None:
+        records = records.filter(scored_at__lte=as_of)
     out = {}
-    for rec in RaceAccuracy.objects.filter(race=race).order_by("stage", "-scored_at"):
+    for rec in records.order_by("stage", "-scored_at"):
         out.setdefault(rec.stage, rec)
     return out
 

@@ -655,14 +655,21 @@ def _season_aggregates(rows: list[dict], sprint: dict[int, float], *, starter_po
     return out
 
 
+def _started_rows(*, as_of: dt.datetime | None, **entity):
+    """(race results, sprint results) of `driver=` or `team=`; with a clock, of the races started
+    by then only (`races_started_by`: the sprint of a race not started by the clock is left out
+    with it, the driver's and team's pages' cut)."""
+    results, sprints = RaceResult.objects.filter(**entity), SprintResult.objects.filter(**entity)
+    if as_of is not None:
+        started = _clock_rules().races_started_by(as_of=as_of)
+        results, sprints = results.filter(race__in=started), sprints.filter(race__in=started)
+    return results, sprints
+
+
 def _entity_aggregates(*, season: int | None, as_of: dt.datetime | None = None, **entity) -> list[dict]:
     """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries. `as_of`: a
     past clock — only races started by then (`races_started_by`, as the analytics at a clock)."""
-    qs = RaceResult.objects.filter(**entity)
-    qs_sprint = SprintResult.objects.filter(**entity)
-    if as_of is not None:
-        started = _clock_rules().races_started_by(as_of=as_of)
-        qs, qs_sprint = qs.filter(race__in=started), qs_sprint.filter(race__in=started)
+    qs, qs_sprint = _started_rows(as_of=as_of, **entity)
     if season is not None:
         qs = qs.filter(race__season_id=season)
         qs_sprint = qs_sprint.filter(race__season_id=season)
@@ -692,9 +699,10 @@ def team_aggregates(*, team: Team, season: int | None, as_of: dt.datetime | None
 _STARTED = ~(Q(status__status__in=NON_STARTS) | Q(position_text__in=NON_START_POSITION_TEXTS))
 
 
-def _career(**entity) -> dict:
+def _career(*, as_of: dt.datetime | None = None, **entity) -> dict:
     """The career totals of `driver=` or `team=` from its race results: one query (a row per
-    season) plus one for the sprints' points.
+    season) plus one for the sprints' points. `as_of`: a past clock — only races started by then
+    (`races_started_by`, as the analytics and the pages at a clock; one subquery, no extra query).
 
     `races` are the races entered and `entries` the result rows (a team's cars; a 1950s driver's
     shared cars) and `points` all points scored, Grand Prix plus sprint. `starts` are the races in
@@ -705,9 +713,9 @@ def _career(**entity) -> dict:
     for its two cars and six drivers —, its win or podium once for each driver. Every figure is the
     sum of analytics/{driver,team}/{id}'s `seasons`."""
     starter = Q(shared_car_index=0) if _starter_only(entity) else Q()
+    results, sprints = _started_rows(as_of=as_of, **entity)
     seasons = list(
-        RaceResult.objects.filter(**entity)
-        .values(season=F("race__season_id"))
+        results.values(season=F("race__season_id"))
         .order_by("season")
         .annotate(
             races=Count("race", distinct=True),
@@ -722,7 +730,7 @@ def _career(**entity) -> dict:
             points=Sum("points"),
         )
     )
-    sprint = SprintResult.objects.filter(**entity).aggregate(total=Sum("points"))["total"]
+    sprint = sprints.aggregate(total=Sum("points"))["total"]
     # a race belongs to one season, so the per-season distinct counts add up to the career's
     totals = {
         key: sum(s[key] for s in seasons)
@@ -758,25 +766,26 @@ def race_brief(*, race: Race) -> dict:
 _LATEST_FIRST = ("-race__date", "-race__season_id", "-race__round")
 
 
-def _entity_with_career(model: type[Driver] | type[Team], *, ref: str, what: str):
-    """The driver or team `ref` (`what`: "driver", "team") and its career: 3 queries; an unknown id
-    raises NotFound."""
+def _entity_with_career(model: type[Driver] | type[Team], *, ref: str, what: str, as_of: dt.datetime | None):
+    """The driver or team `ref` (`what`: "driver", "team") and its career (by the clock `as_of`,
+    None = now): 3 queries; an unknown id raises NotFound."""
     entity = model.objects.filter(ref=ref).first()
     if entity is None:
         raise NotFound(f"No {what} with id {ref!r}", what=what)
-    return entity, _career(**{what: entity})
+    return entity, _career(as_of=as_of, **{what: entity})
 
 
-def driver_detail_get(*, ref: str) -> dict:
+def driver_detail_get(*, ref: str, as_of: dt.datetime | None = None) -> dict:
     """GET drivers/{id}: the driver's fields (as in the list) plus a career summary, the team of his
-    latest race and where to read more. 4 queries; an unknown id raises NotFound."""
-    driver, career = _entity_with_career(Driver, ref=ref, what="driver")
-    latest = (
-        RaceResult.objects.filter(driver=driver)
-        .select_related("race", "team")
-        .order_by(*_LATEST_FIRST, "position_order")
-        .first()
-    )
+    latest race and where to read more. 4 queries; an unknown id raises NotFound.
+
+    `as_of`: a past clock — the career, the latest race and its team as they stood then: only races
+    started by the clock count (`races_started_by`, the driver page's rule at a clock); none by then
+    is the empty career of a driver without a race. `links.analytics` is the path, as without a clock
+    (its `?as_of=` gives the same cut)."""
+    driver, career = _entity_with_career(Driver, ref=ref, what="driver", as_of=as_of)
+    results, _ = _started_rows(as_of=as_of, driver=driver)
+    latest = results.select_related("race", "team").order_by(*_LATEST_FIRST, "position_order").first()
     return {
         **driver_list_item(driver=driver),
         "career": career,
@@ -786,11 +795,13 @@ def driver_detail_get(*, ref: str) -> dict:
     }
 
 
-def team_detail_get(*, ref: str) -> dict:
+def team_detail_get(*, ref: str, as_of: dt.datetime | None = None) -> dict:
     """GET teams/{id}: the team's fields (as in the list) plus a career summary, the drivers of its
-    latest race and where to read more. 4 queries; an unknown id raises NotFound."""
-    team, career = _entity_with_career(Team, ref=ref, what="team")
-    latest_race = RaceResult.objects.filter(team=team).order_by(*_LATEST_FIRST).values("race_id")[:1]
+    latest race and where to read more. 4 queries; an unknown id raises NotFound. `as_of`: as for
+    `driver_detail_get`, the races started by the clock only."""
+    team, career = _entity_with_career(Team, ref=ref, what="team", as_of=as_of)
+    results, _ = _started_rows(as_of=as_of, team=team)
+    latest_race = results.order_by(*_LATEST_FIRST).values("race_id")[:1]
     rows = list(
         RaceResult.objects.filter(team=team, race_id=Subquery(latest_race))
         .select_related("race", "driver")

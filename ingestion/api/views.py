@@ -200,12 +200,13 @@ class TeamListView(SeasonListView):
         return self.season_list(request)
 
 
-def entity_detail_key(family: str, ref: str) -> f1cache.ListKey:
+def entity_detail_key(family: str, ref: str, *clock: str) -> f1cache.ListKey:
     """drivers/{id}, teams/{id}: `f1:drivers:g{n}:id:{ref}` in the list's family (`drivers`, `teams`),
     which every race change and every driver / team edit retires (f1site.cache): the career adds up
     all the entity's results, and a team's latest drivers or a driver's latest team print the other's
-    name. Beside the list pages (`…:{season|all}:{limit}:{offset}`), never one of them."""
-    return f1cache.list_key(family, "id", ref)
+    name. Beside the list pages (`…:{season|all}:{limit}:{offset}`), never one of them. `?as_of=`: one
+    entry per clock beside it, `…:id:{ref}:at:{UTC}` (`clock`: predictions.api.clock.clock_key_part)."""
+    return f1cache.list_key(family, "id", ref, *clock)
 
 
 class EntityDetailView(CachedJSONView):
@@ -213,19 +214,30 @@ class EntityDetailView(CachedJSONView):
     # list family its key lives in and its selector; its own `get` carries the OpenAPI schema.
     entity: str  # "driver", "team"
     family: str  # "drivers", "teams"
-    selector: Callable[..., dict]  # (ref=) -> payload, from ingestion.api.selectors
+    selector: Callable[..., dict]  # (ref=, as_of=) -> payload, from ingestion.api.selectors
 
     def detail(self, request, ref: str):
+        as_of = clock_param(request)  # 400 / 404 for the clock first, as analytics/driver|team/{id}
         if not serializers.REF_PATTERN.fullmatch(ref):  # never a cache key: no such id exists
             raise Http404(f"No {self.entity} with id {ref[:80]!r}")
         select = self.selector
+        clock = () if as_of is None else (clock_key_part(as_of),)
         return self.cached(
             request,
-            key=entity_detail_key(self.family, ref),
+            key=entity_detail_key(self.family, ref, *clock),
             ttl=settings.CACHE_TTL_STATIC,
             tier=self.entity,
-            compute=lambda: select(ref=ref),
+            compute=lambda: select(ref=ref, as_of=as_of),
         )
+
+
+ENTITY_AS_OF_PARAM = as_of_param(
+    shows=(
+        "The career as it stood then: every `career` figure, `latest_race` and the latest team or "
+        "drivers count only races started by the clock (the driver's and team's pages' `?as_of=`); "
+        "none by then is the empty career of an entity without a race."
+    )
+)
 
 
 class DriverDetailView(EntityDetailView):
@@ -236,8 +248,8 @@ class DriverDetailView(EntityDetailView):
         operation_id="drivers_retrieve",
         summary="One driver: the list's fields, a career summary, the latest team and race, and where "
         "to read the season aggregates",
-        parameters=[ref_param("driver_id", "max_verstappen")],
-        responses={200: serializers.DriverDetailOut, **error_responses(404, 429)},
+        parameters=[ref_param("driver_id", "max_verstappen"), ENTITY_AS_OF_PARAM],
+        responses={200: serializers.DriverDetailOut, **error_responses(400, 404, 429)},
     )
     def get(self, request, driver_id: str):
         return self.detail(request, driver_id)
@@ -251,8 +263,8 @@ class TeamDetailView(EntityDetailView):
         operation_id="teams_retrieve",
         summary="One team: the list's fields, a career summary, the drivers and date of its latest race, "
         "and where to read the season aggregates",
-        parameters=[ref_param("team_id", "red_bull")],
-        responses={200: serializers.TeamDetailOut, **error_responses(404, 429)},
+        parameters=[ref_param("team_id", "red_bull"), ENTITY_AS_OF_PARAM],
+        responses={200: serializers.TeamDetailOut, **error_responses(400, 404, 429)},
     )
     def get(self, request, team_id: str):
         return self.detail(request, team_id)

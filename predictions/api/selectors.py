@@ -174,9 +174,24 @@ def stages_payload(*, race: Race) -> list[dict]:
     return stages_by_race(race_ids=[race.pk]).get(race.pk, [])
 
 
-def race_predictions(*, race: Race, status: str | None = None) -> dict:
+def race_predictions(*, race: Race, status: str | None = None, as_of: dt.datetime | None = None) -> dict:
     """The race's current sets; for a completed race the sets its page shows — the scored ones
-    (`engine.prediction_sets_shown`), not a newer set made after the race."""
+    (`engine.prediction_sets_shown`), not a newer set made after the race.
+
+    `as_of`: a past clock — the sets the race page shows at it (`/races/<id>/?as_of=`, the same
+    selector): per stage the latest set made by then (for a race completed by then the one scored by
+    then, else the one scoring would take), the after-qualifying stage only once qualifying had
+    begun; none made by then is `stages: []`, as for a race with none. `status` by the clock
+    (`engine.race_status`). 5 queries (the race's results are looked up once, for both)."""
+    if as_of is not None:
+        race.has_results = RaceResult.objects.filter(race=race).exists()  # prediction_sets_shown reads it
+        shown = engine.prediction_sets_shown(races=[race], as_of=as_of)[race.pk]["predictions"]
+        return {
+            "race": race_ref(
+                race=race, status=engine.race_status(race=race, as_of=as_of, has_results=race.has_results)
+            ),
+            "stages": [_stage_entry(rows) for rows in shown.values()],
+        }
     has_results = RaceResult.objects.filter(race=race).exists()
     if engine.race_completed(race=race, has_results=has_results):
         shown = engine.prediction_sets_shown(races=[race])[race.pk]["predictions"]
@@ -407,9 +422,11 @@ def _accuracy_stage(*, stage: str, record) -> dict:
     }
 
 
-def race_accuracy(*, race: Race) -> dict | None:
-    """None when the race has no results yet; `stages` empty when nothing was scored."""
-    records = engine.race_accuracy_get(race=race)
+def race_accuracy(*, race: Race, as_of: dt.datetime | None = None) -> dict | None:
+    """None when the race has no results yet; `stages` empty when nothing was scored. `as_of`: a
+    past clock — None unless the race was completed by then, only the records scored by then
+    (`engine.race_accuracy_get(as_of=)`), so before its scoring the race answers as an unscored one."""
+    records = engine.race_accuracy_get(race=race, as_of=as_of)
     if records is None:
         return None
     return {

@@ -57,17 +57,31 @@ class RacePredictionsView(CachedJSONView):
     @extend_schema(
         operation_id="predictions_race_retrieve",
         summary="Current predictions for a race (both stages when present)",
-        parameters=[RACE_ID_PARAM],
+        description=(
+            "With `as_of`: the sets the race page shows at that clock (`/races/{id}/?as_of=`): per "
+            "stage the latest set made by then (for a race completed by then, the one scored by then, "
+            "else the one scoring would take), the after-qualifying stage only once qualifying had "
+            "begun; `race.status` by the clock. A race with no set made by then answers as a race "
+            "with none: `stages: []`."
+        ),
+        parameters=[
+            RACE_ID_PARAM,
+            as_of_param(shows="The sets made by then, as the race page shows them at that clock."),
+        ],
         responses={200: serializers.RacePredictionsOut, **error_responses(400, 404, 429)},
     )
     def get(self, request, race_id: str):
+        key = f1cache.predictions_key(race_id)
         race_cache_key(race_id)  # 400 on a malformed id before anything else
+        as_of = clock_param(request)  # then the clock's 400 / 404, before any lookup
+        if as_of is not None:
+            key = f1cache.predictions_clock_key(race_id, clock_key_part(as_of))
         return self.cached(
             request,
-            key=f1cache.predictions_key(race_id),
+            key=key,
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="predictions",
-            compute=lambda: selectors.race_predictions(race=race_get(race_id=race_id)),
+            compute=lambda: selectors.race_predictions(race=race_get(race_id=race_id), as_of=as_of),
         )
 
     @extend_schema(
@@ -232,15 +246,28 @@ class RaceAccuracyView(CachedJSONView):
     @extend_schema(
         operation_id="predictions_accuracy_retrieve",
         summary="Post-race accuracy of the stored pre-race predictions",
-        parameters=[RACE_ID_PARAM],
+        description=(
+            "404 before the race has results, and when nothing of it was scored. With `as_of`: the "
+            "accuracy as known at that clock, as the race page shows it (`/races/{id}/?as_of=`): "
+            "only once the race had started (else the 404 of a race without results) and only the "
+            "records scored (`scored_at`) by then (else the 404 of an unscored race)."
+        ),
+        parameters=[
+            RACE_ID_PARAM,
+            as_of_param(shows="Only the accuracy scored by then (404 as for an unscored race before)."),
+        ],
         responses={200: serializers.AccuracyOut, **error_responses(400, 404, 429)},
     )
     def get(self, request, race_id: str):
-        race_cache_key(race_id)
+        key = f"f1:accuracy:{race_id}"
+        race_cache_key(race_id)  # 400 on a malformed id before anything else
+        as_of = clock_param(request)  # then the clock's 400 / 404, before any lookup
+        if as_of is not None:
+            key = f1cache.accuracy_clock_key(race_id, clock_key_part(as_of))
 
         def compute():
             race = race_get(race_id=race_id)
-            payload = selectors.race_accuracy(race=race)
+            payload = selectors.race_accuracy(race=race, as_of=as_of)
             if payload is None:
                 raise Http404(f"Race {race.slug} has no results yet: accuracy is scored after the race")
             if not payload["stages"]:
@@ -249,7 +276,7 @@ class RaceAccuracyView(CachedJSONView):
 
         return self.cached(
             request,
-            key=f"f1:accuracy:{race_id}",
+            key=key,
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="accuracy",
             compute=compute,

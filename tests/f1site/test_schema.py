@@ -170,16 +170,20 @@ def test_as_of_is_declared_as_the_text_it_accepts():
         for param in ops.get("get", {}).get("parameters", [])
         if param["name"] == "as_of"
     ]
-    # predictions/upcoming, predictions/overview, races, races/{race_id}, standings,
-    # analytics/driver|team/{id}
+    # predictions/upcoming, predictions/overview, predictions/race|accuracy/{race_id}, races,
+    # races/{race_id}, standings, drivers|teams/{id}, analytics/driver|team/{id}
     assert sorted(path for path, _ in declared) == [
         "/api/v1/analytics/driver/{driver_id}",
         "/api/v1/analytics/team/{team_id}",
+        "/api/v1/drivers/{driver_id}",
+        "/api/v1/predictions/accuracy/{race_id}",
         "/api/v1/predictions/overview",
+        "/api/v1/predictions/race/{race_id}",
         "/api/v1/predictions/upcoming",
         "/api/v1/races",
         "/api/v1/races/{race_id}",
         "/api/v1/standings",
+        "/api/v1/teams/{team_id}",
     ], declared
     either = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
     assert all(found == either for _, found in declared), declared

@@ -783,7 +783,7 @@ BOUNDED_ROUTES = {
     "/api/v1/analytics/team/mclaren": 10,  # every McLaren season since 1966
     "/api/v1/analytics/driver/alonso": 14,  # his latest season; one query names the team-mates
     "/api/v1/predictions/race/2025_bahrain": 7,  # both stages, a whole field each
-    "/api/v1/predictions/accuracy/2025_bahrain": 5,  # both stages scored
+    "/api/v1/predictions/accuracy/2025_bahrain": 3,  # both stages scored, their versions joined (was 5)
     "/api/v1/championship/2025": 11,  # a completed season: the final standings
     "/api/v1/models/performance": 4,
     "/api/v1/jobs/status": 5,  # the seeded beat schedule
