@@ -115,35 +115,7 @@ def test_a_team_as_of_a_clock_has_no_result_after_it(api, ergast_data, django_as
     assert max(r["round"] for r in body["analytics"]["development"]["per_race"]) == 9
 
 
-# --- errors, cache ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", [DRIVER, TEAM])
-@pytest.mark.parametrize(
-    "query",
-    [
-        "as_of=yesterday",
-        "as_of=2025-13-01",
-        "as_of=",
-        "as_of=2025-06-15&as_of=2025-06-16",
-        "as_of=2025-06-15%00",
-        "as_of=0001-01-01T00:00%2B01:00",
-        "season=2025&as_of=junk",
-    ],
-)
-def test_an_invalid_clock_is_a_400_in_the_error_shape(api, ergast_data, path, query):
-    response = api.get(f"{path}?{query}")
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid" and list(error["details"]) == ["as_of"]
-
-
-@pytest.mark.parametrize("path", [DRIVER, TEAM])
-def test_a_clock_still_to_come_is_a_404_as_for_the_other_clock_endpoints(api, ergast_data, path):
-    response = api.get(path, {"as_of": "9999-12-31"})
-    assert response.status_code == 404, response.content
-    error = response.json()["error"]
-    assert error["code"] == "not_found" and "is in the future" in error["message"]
-
-
+# --- errors (the 400 / 404 every clock endpoint shares: tests/f1site/test_api_clock.py), cache ---------
 def test_each_clock_has_its_own_cache_entry_and_a_result_change_retires_them(
     api, ergast_data, django_assert_max_num_queries
 ):

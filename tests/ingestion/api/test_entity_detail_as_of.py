@@ -114,24 +114,7 @@ def test_no_race_started_by_the_clock_is_the_empty_career(api, ergast_data):
     assert api.get("/api/v1/drivers/antonelli").json()["career"]["races"] > 0
 
 
-# --- errors, cache ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", [VERSTAPPEN, RED_BULL])
-@pytest.mark.parametrize("query", ["as_of=yesterday", "as_of=", "as_of=2025-06-15&as_of=2025-06-16"])
-def test_an_invalid_clock_is_a_400_in_the_error_shape(api, ergast_data, path, query):
-    response = api.get(f"{path}?{query}")
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid" and list(error["details"]) == ["as_of"]
-
-
-@pytest.mark.parametrize("path", [VERSTAPPEN, RED_BULL])
-def test_a_clock_still_to_come_is_a_404(api, ergast_data, path):
-    response = api.get(path, {"as_of": "9999-12-31"})
-    assert response.status_code == 404, response.content
-    error = response.json()["error"]
-    assert error["code"] == "not_found" and "is in the future" in error["message"]
-
-
+# --- errors (the 400 / 404 every clock endpoint shares: tests/f1site/test_api_clock.py), cache ---------
 def test_the_clock_is_checked_before_the_id(api, ergast_data):
     """As analytics/driver/{id}: a junk clock is its 400 whatever the id; a valid one and an
     unknown id, the 404."""

@@ -139,32 +139,7 @@ def test_the_status_is_the_race_pages_at_every_clock(api, ergast_data):
     assert early["status"] == "scheduled"
 
 
-# --- errors, cache ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "query",
-    [
-        "as_of=yesterday",
-        "as_of=2025-13-01",
-        "as_of=",
-        "as_of=2025-06-15&as_of=2025-06-16",
-        "as_of=2025-06-15%00",
-        "as_of=0001-01-01T00:00%2B01:00",
-    ],
-)
-def test_an_invalid_clock_is_a_400_in_the_error_shape(api, ergast_data, query):
-    response = api.get(f"{CANADA}?{query}")
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid" and list(error["details"]) == ["as_of"]
-
-
-def test_a_clock_still_to_come_is_a_404_as_for_the_other_clock_endpoints(api, ergast_data):
-    response = api.get(CANADA, {"as_of": "9999-12-31"})
-    assert response.status_code == 404, response.content
-    error = response.json()["error"]
-    assert error["code"] == "not_found" and "is in the future" in error["message"]
-
-
+# --- errors (the 400 / 404 every clock endpoint shares: tests/f1site/test_api_clock.py), cache ---------
 def test_the_race_id_is_checked_first_then_the_clock_then_the_race(api, ergast_data):
     """A malformed id is its own 400 whatever the clock; a junk clock is refused before any lookup
     (an unknown race with one is the clock's 400, not a 404); a valid clock and an unknown race: 404."""

@@ -151,26 +151,7 @@ def test_before_the_race_the_accuracy_answers_as_a_race_without_results(api, can
     assert "no results yet" in before.json()["error"]["message"]
 
 
-# --- errors, cache ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", [PREDICTIONS, ACCURACY])
-@pytest.mark.parametrize(
-    "query", ["as_of=yesterday", "as_of=2025-13-01", "as_of=", "as_of=2025-06-15&as_of=2025-06-16"]
-)
-def test_an_invalid_clock_is_a_400_in_the_error_shape(api, ergast_data, path, query):
-    response = api.get(f"{path}?{query}")
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid" and list(error["details"]) == ["as_of"]
-
-
-@pytest.mark.parametrize("path", [PREDICTIONS, ACCURACY])
-def test_a_clock_still_to_come_is_a_404(api, ergast_data, path):
-    response = api.get(path, {"as_of": "9999-12-31"})
-    assert response.status_code == 404, response.content
-    error = response.json()["error"]
-    assert error["code"] == "not_found" and "is in the future" in error["message"]
-
-
+# --- errors (the 400 / 404 every clock endpoint shares: tests/f1site/test_api_clock.py), cache ---------
 @pytest.mark.parametrize("route", ["predictions/race", "predictions/accuracy"])
 def test_the_race_id_is_checked_first_then_the_clock_then_the_race(api, ergast_data, route):
     malformed = api.get(f"/api/v1/{route}/2025-CANADA", {"as_of": "junk"})
