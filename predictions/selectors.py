@@ -41,7 +41,11 @@ from predictions.models import (
 
 
 def _today(as_of: datetime | None):
-    return (as_of or timezone.now()).date() if isinstance(as_of, datetime) or as_of is None else as_of
+    """The clock's UTC day (a race's `date` is its UTC day; `_started_by` reads the clock the same
+    way): 01:00 at +06:00 is the day before in UTC."""
+    if isinstance(as_of, datetime) or as_of is None:
+        return (as_of or timezone.now()).astimezone(UTC).date()
+    return as_of
 
 
 def _started_by(as_of) -> Q:
@@ -155,7 +159,7 @@ def race_list_post_qualifying_due(
     due = []
     for race in candidates:
         begun = race_qualifying_time(race=race)
-        if begun > as_of:
+        if begun >= as_of:  # strictly before the clock, as `sessions_known`
             continue  # rows stored ahead of the clock (a past clock): not qualified yet as of then
         made = Prediction.objects.current_candidates().filter(
             race=race, stage=PredictionStage.POST_QUALIFYING
@@ -249,7 +253,9 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
         .order_by()
     ):
         race = by_id[race_id]
-        if stage == "post" and as_of is not None and as_of < race_qualifying_time(race=race):
+        # the post-qualifying set only once qualifying had begun strictly before the clock, as
+        # `sessions_known` shows the session
+        if stage == "post" and as_of is not None and as_of <= race_qualifying_time(race=race):
             continue
         candidates.setdefault((race_id, stage), []).append((created, batch, backfilled, cut))
     scored: dict[tuple[int, str], RaceAccuracy] = {}

@@ -33,7 +33,7 @@ def snapshot_tables(connection) -> list[tuple[str, list[str]]]:
     return tables
 
 
-def snapshot_take(connection) -> bool:
+def snapshot_take(connection, *, schema: str = SCHEMA) -> bool:
     """Copy the ingestion tables as they are now (the dump just loaded) into SCHEMA; False if not
     possible here (not PostgreSQL, or a role that may not create a schema): re-loads then read the
     CSV files, as before."""
@@ -44,17 +44,17 @@ def snapshot_take(connection) -> bool:
     qn = connection.ops.quote_name
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-            cursor.execute(f"CREATE SCHEMA {SCHEMA}")
+            cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            cursor.execute(f"CREATE SCHEMA {schema}")
             for table, _ in snapshot_tables(connection):
-                cursor.execute(f"CREATE TABLE {SCHEMA}.{qn(table)} AS TABLE {qn(table)}")
+                cursor.execute(f"CREATE TABLE {schema}.{qn(table)} AS TABLE {qn(table)}")
     except Exception as exc:
         logger.warning("no dump snapshot (%r): re-loads read the CSV files", exc)
         return False
     return True
 
 
-def snapshot_restore(connection) -> bool:
+def snapshot_restore(connection, *, schema: str = SCHEMA) -> bool:
     """Put the snapshot back into the (flushed) ingestion tables, in one transaction; False, with
     nothing written, if there is no snapshot or a table is not empty (the caller then loads the CSV
     files, which reconcile whatever is there)."""
@@ -69,7 +69,7 @@ def snapshot_restore(connection) -> bool:
     qn = connection.ops.quote_name
     tables = snapshot_tables(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [SCHEMA])
+        cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [schema])
         if not cursor.fetchone()[0]:
             return False
         for table, _ in tables:
@@ -83,7 +83,7 @@ def snapshot_restore(connection) -> bool:
             for table, columns in tables:
                 names = ", ".join(qn(c) for c in columns)
                 cursor.execute(
-                    f"INSERT INTO {qn(table)} ({names}) SELECT {names} FROM {SCHEMA}.{qn(table)}"  # noqa: S608
+                    f"INSERT INTO {qn(table)} ({names}) SELECT {names} FROM {schema}.{qn(table)}"  # noqa: S608
                 )
             from django.apps import apps
 

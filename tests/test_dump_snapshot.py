@@ -16,6 +16,9 @@ def _fingerprints(connection, tables) -> dict[str, tuple[int, str]]:
     return found
 
 
+TEST_SCHEMA = "pitwall_dump_snapshot_test"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_flushed_database_gets_back_the_same_rows(ergast_data):
     from django.db import connection
@@ -27,7 +30,8 @@ def test_a_flushed_database_gets_back_the_same_rows(ergast_data):
         pytest.skip("the snapshot is PostgreSQL's")
     tables = snapshot_tables(connection)
     before = _fingerprints(connection, tables)
-    assert snapshot_take(connection)  # as the session's first load does (again here: --reuse-db)
+    # a schema of its own: the session's snapshot (taken after its own CSV load) stays as it is
+    assert snapshot_take(connection, schema=TEST_SCHEMA)
     results_table = RaceResult._meta.db_table
     assert before[results_table][0] > 25_000  # the whole dump is there to compare
     qn = connection.ops.quote_name
@@ -35,11 +39,13 @@ def test_a_flushed_database_gets_back_the_same_rows(ergast_data):
         cursor.execute(f"TRUNCATE {', '.join(qn(t) for t, _ in tables)} CASCADE")
     assert not Race.objects.exists()
 
-    assert snapshot_restore(connection)
+    assert snapshot_restore(connection, schema=TEST_SCHEMA)
 
     assert _fingerprints(connection, tables) == before
     # a new row gets a fresh id: the sequences were moved past the copied ones
     highest = Circuit.objects.order_by("-pk").values_list("pk", flat=True).first()
     assert Circuit.objects.create(ref="snapshot_test", name="Test").pk > highest
     # and a second restore onto rows that are there writes nothing
-    assert not snapshot_restore(connection)
+    assert not snapshot_restore(connection, schema=TEST_SCHEMA)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA {TEST_SCHEMA} CASCADE")

@@ -98,12 +98,15 @@ WHERE r.removed_upstream_at IS NULL
 # Keyed by "is there a season filter" (fixed texts: no SQL is assembled from input). Races on the
 # calendar only (`Race.objects.on_calendar()`): one upstream no longer lists answers at its own id.
 _RACE_LIST_SQL = {
-    False: _RACE_LIST_COLUMNS + "ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
-    True: _RACE_LIST_COLUMNS + "AND r.season_id = %s ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
+    False: _RACE_LIST_COLUMNS + "AND r.season_id <= %s ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
+    True: _RACE_LIST_COLUMNS
+    + "AND r.season_id <= %s AND r.season_id = %s ORDER BY r.season_id, r.round LIMIT %s OFFSET %s",
 }
+_NO_SEASON_BOUND = 9999  # the list's season bound without a clock: every season
 _RACE_COUNT_SQL = {
-    False: "SELECT COUNT(*) FROM ingestion_race WHERE removed_upstream_at IS NULL",
-    True: "SELECT COUNT(*) FROM ingestion_race WHERE removed_upstream_at IS NULL AND season_id = %s",
+    False: "SELECT COUNT(*) FROM ingestion_race WHERE removed_upstream_at IS NULL AND season_id <= %s",
+    True: "SELECT COUNT(*) FROM ingestion_race WHERE removed_upstream_at IS NULL AND season_id <= %s "
+    "AND season_id = %s",
 }
 
 
@@ -121,9 +124,15 @@ def _race_list_status(
 
 def race_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
     """One page of races with their status: ONE query (the page and the total, as a window count).
-    `as_of`: a past clock — the same races (those on the calendar now), each with its status at the
-    clock (`_race_list_status`)."""
-    params = [season] if season is not None else []
+    `as_of`: a past clock — the races of the seasons up to the clock's (as the calendar page: a later
+    season's calendar is not taken to have existed then; those on the calendar now), each with its
+    status at the clock (`_race_list_status`)."""
+    last_season = as_of.astimezone(dt.UTC).year if as_of is not None else _NO_SEASON_BOUND
+    if season is not None and season > last_season:
+        raise NotFound(
+            f"No races of {season} as of {as_of.isoformat()}: its calendar came later", what="races"
+        )
+    params = [last_season, *([season] if season is not None else [])]
     rows = sql_rows(_RACE_LIST_SQL[season is not None], [*params, limit, offset])
     if rows:
         count = rows[0][7]

@@ -103,7 +103,8 @@ class RaceListView(SeasonListView):
         description=(
             "`status`: `completed` (results stored), `awaiting_results` (started — its start time "
             "passed, or midnight UTC of race day when it has none — without results: being run, or "
-            "run), `scheduled` (not started). With `as_of`: the same races, each with its status at "
+            "run), `scheduled` (not started). With `as_of`: the races of the seasons up to the clock's "
+            "year (a later `season` is a 404), each with its status at "
             "that clock, by the rule of `races/{race_id}?as_of=` (completed only once started by then "
             "with results stored)."
         ),

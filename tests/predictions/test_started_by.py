@@ -45,3 +45,20 @@ def test_a_race_without_a_start_time_starts_just_after_midnight_utc_of_its_day(e
         assert race_started(race=brazil, as_of=clock) is started, clock
         assert races_started_by(as_of=clock).filter(pk=brazil.pk).exists() is started, clock
     assert race_started(race=brazil, as_of=date(2004, 10, 24))  # a date counts its whole day
+
+
+def test_a_clock_in_another_zone_lists_the_same_races_as_the_same_moment_in_utc(ergast_data):
+    """Review finding: the race lists read the clock's own date (`_today`) but its UTC moment
+    (`_started_by`): Canada 2025 run without results stored was in neither list at 01:00+06:00 the
+    next day, though it was awaiting results at the same moment written in UTC."""
+    from ingestion.models import RaceResult
+    from predictions.selectors import race_list_awaiting_results, race_list_upcoming
+
+    canada = _race(2025, 10)
+    RaceResult.objects.filter(race=canada).delete()  # run, results not in yet (this transaction)
+    utc = datetime(2025, 6, 15, 19, 0, tzinfo=UTC)
+    east = utc.astimezone(timezone(timedelta(hours=6)))  # 2025-06-16 01:00+06:00
+    assert east.date() != utc.date()
+    assert race_list_upcoming(as_of=east) == race_list_upcoming(as_of=utc)
+    assert race_list_awaiting_results(as_of=east) == race_list_awaiting_results(as_of=utc)
+    assert canada in race_list_upcoming(as_of=utc) + race_list_awaiting_results(as_of=utc)

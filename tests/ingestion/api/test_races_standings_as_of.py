@@ -75,6 +75,19 @@ def test_the_race_list_at_a_clock_says_awaiting_results_for_a_race_started_witho
     assert {r["status"] for r in early} == {"scheduled"}
 
 
+def test_the_race_list_at_a_clock_has_no_season_after_the_clocks(api, ergast_data):
+    """Review finding: `races?season=2026&as_of=2020-01-01` listed the 2026 calendar, all scheduled,
+    where the calendar page at that clock is a 404: a later season's calendar is not taken to have
+    existed then (the page's `calendar_seasons(as_of=)` rule)."""
+    later = api.get("/api/v1/races", {"season": 2026, "as_of": "2020-01-01"})
+    assert later.status_code == 404, later.content
+    assert "its calendar came later" in later.json()["error"]["message"]
+    everything = api.get("/api/v1/races", {"as_of": "2020-01-01", "limit": 100, "offset": 1000}).json()
+    assert everything["count"] == sum(1 for r in csv_rows("races") if int(r["year"]) <= 2020)
+    assert {r["season"] for r in everything["results"]} <= set(range(1950, 2021))
+    assert api.get("/api/v1/races", {"season": 2020, "as_of": "2020-01-01"}).status_code == 200
+
+
 def test_each_clock_is_its_own_entry_of_the_list_family(api, ergast_data, django_assert_max_num_queries):
     from ingestion.models import Race
     from ingestion.signals import races_changed
