@@ -64,6 +64,7 @@ def _domain_error(exc) -> Response | None:
     from predictions.services import ModelUnavailable
     from predictions.services.predicting import PredictionInputError
     from predictions.services.regeneration import QueueUnavailable
+    from predictions.services.training import NoModelAtClock
     from predictions.services.what_if import WhatIfBusy
 
     if isinstance(exc, ModelUnavailable):
@@ -73,6 +74,13 @@ def _domain_error(exc) -> Response | None:
         message = exc.public_message
         return error_response(
             code="model_unavailable", message=message[:1].upper() + message[1:], status_code=503
+        )
+    if isinstance(exc, NoModelAtClock):
+        # A fact of a past clock (`?as_of=`: no version registered by then), never retried into an
+        # answer: a 409 like cannot_predict, not model_unavailable's 503 (a passing state now).
+        message = str(exc)
+        return error_response(
+            code="no_model_at_clock", message=message[:1].upper() + message[1:], status_code=409
         )
     if isinstance(exc, WhatIfBusy):  # every what-if build slot taken: come back shortly
         return error_response(

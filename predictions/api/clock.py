@@ -1,5 +1,6 @@
 """The API's `?as_of=` clock, one reading for every endpoint that takes it (predictions/upcoming,
-predictions/overview, races, races/{race_id}, standings, analytics/driver|team/{id}): the same
+predictions/overview, races, races/{race_id}, standings, drivers|teams/{id}, analytics/driver|team/{id},
+championship/{season}, models/performance, the what-if's POST): the same
 parser as the pages (`predictions.features.clock.clock_param_read`), the same errors through the
 project's exception handler, the same OpenAPI declaration and the same cache-key part."""
 

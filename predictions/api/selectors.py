@@ -227,12 +227,13 @@ def upcoming_predictions(*, limit: int = 3) -> dict:
     }
 
 
-def what_if_payload(*, race: Race, rows: list[dict]) -> dict:
+def what_if_payload(*, race: Race, rows: list[dict], as_of: dt.datetime | None = None) -> dict:
     """The what-if answer: each row in the shape of a stored prediction's (`_prediction_row`, so a
     client reads both alike) plus the grid slot it was given; the model version once, as a stored
-    set gives it."""
+    set gives it. `as_of`: the clock it was made at — the race's status then (`engine.race_status`)."""
+    status = None if as_of is None else engine.race_status(race=race, as_of=as_of)
     return {
-        "race": race_ref(race=race),
+        "race": race_ref(race=race, status=status),
         "model_version": rows[0]["model_version"] if rows else None,
         "predictions": [
             {
@@ -435,10 +436,27 @@ def race_accuracy(*, race: Race, as_of: dt.datetime | None = None) -> dict | Non
     }
 
 
-def model_performance(*, serving: ModelVersion | None) -> dict:
+def championship_season_at_check(*, season: int, as_of: dt.datetime) -> None:
+    """NotFound unless `season` had begun by the past clock `as_of`: the championship page's rule
+    (`analytics.selectors.season_list(as_of=)`: standings after a race started by then). One query."""
+    from analytics.selectors import season_list
+    from f1site.errors import NotFound
+
+    if season not in season_list(as_of=as_of):
+        raise NotFound(
+            f"No championship for {season} as of {as_of:%Y-%m-%d %H:%M} UTC: no race of it had been run by then",
+            what="season",
+        )
+
+
+def model_performance(*, serving: ModelVersion | None, as_of: dt.datetime | None = None) -> dict:
     """`serving`: the version predictions are made with now (`model_version_serving`): the active
-    one, or during a fallback the one standing in for it; None when none loads."""
-    version = engine.model_version_active()
+    one, or during a fallback the one standing in for it; None when none loads.
+
+    `as_of`: a past clock — the model page as of then: `serving` is the version serving then
+    (`model_version_at`, the caller's lookup), named as the active one too (whether its files loaded
+    then is not recorded), and the backtests finished by then (`backtest_headlines(as_of=)`)."""
+    version = engine.model_version_active() if as_of is None else serving
     # The same runs the /model/ page headlines: a quick 7-race or weekly season-so-far run must not
     # displace the standard 2022-2025 evaluation in what the frontend shows as "the" backtest.
     backtests = {
@@ -450,7 +468,7 @@ def model_performance(*, serving: ModelVersion | None) -> dict:
             "races": run.races,
             "results": run.results,
         }
-        for stage, run in sorted(engine.backtest_headlines().items(), reverse=True)  # pre, post
+        for stage, run in sorted(engine.backtest_headlines(as_of=as_of).items(), reverse=True)  # pre, post
     }
     return {
         "active_model": None

@@ -33,7 +33,7 @@ from predictions.services.regeneration import (
     regeneration_job_payload,
     regeneration_start,
 )
-from predictions.services.training import model_version_serving
+from predictions.services.training import model_version_at, model_version_serving
 
 logger = logging.getLogger(__name__)
 
@@ -299,20 +299,32 @@ class WhatIfView(CachedJSONView):
             "is 400 `invalid`. Every "
             "qualifying-derived feature follows the grid: the driver in slot k gets quali position "
             "k, the race's real slot-k qualifying times (gap to pole, team-mate gap; missing before "
-            "qualifying) and its Q3 places; practice, sprint, form and weather stay as they are."
+            "qualifying) and its Q3 places; practice, sprint, form and weather stay as they are. "
+            "With `as_of` (a query parameter, beside the body): the what-if as it could have been "
+            "made then, as the what-if page as of that clock makes it (`/races/{id}/what-if/?as_of=`): "
+            "the entrants and every feature as known then, the model version serving then "
+            "(registered before the clock, never one registered since); a race started by then is "
+            "409 `cannot_predict` (a what-if is a prediction made before the race), a clock before "
+            "any model version was registered 409 `no_model_at_clock`."
         ),
-        parameters=[RACE_ID_PARAM],
+        parameters=[
+            RACE_ID_PARAM,
+            as_of_param(shows="The what-if as it could have been made then, with the model serving then."),
+        ],
         request=serializers.WhatIfIn,
         responses={200: serializers.WhatIfOut, **error_responses(400, 404, 409, 413, 429, 503)},
     )
     def post(self, request, race_id: str):
+        race_cache_key(race_id)  # 400 on a malformed id before anything else
+        as_of = clock_param(request)  # then the clock's 400 / 404
         body = serializers.WhatIfIn(data=request.data)
         body.is_valid(raise_exception=True)
         race = race_get(race_id=race_id)
-        # 503 without a model, 409 cannot_predict (details: e.g. not_entered / missing drivers):
-        # f1site.api.exception_handler
-        rows = prediction_what_if(race=race, grid=body.validated_data["grid"])
-        return Response(selectors.what_if_payload(race=race, rows=rows))
+        # 503 without a model, 409 cannot_predict (details: e.g. not_entered / missing drivers; at a
+        # clock also a race started by then: WhatIfClockError), 409 no_model_at_clock (none
+        # registered by the clock): f1site.api.exception_handler
+        rows = prediction_what_if(race=race, grid=body.validated_data["grid"], as_of=as_of)
+        return Response(selectors.what_if_payload(race=race, rows=rows, as_of=as_of))
 
 
 CHAMPIONSHIP_SEASONS = (1950, 2100)  # the declared range of championship/{season}
@@ -351,7 +363,13 @@ class ChampionshipView(CachedJSONView):
             "needed). Otherwise a Monte Carlo of the remaining rounds on top of the stored standings "
             "(503 without a model). Cached; only a request that simulates (a season with rounds "
             "left, not in the cache) counts against the 'expensive' rate (API_THROTTLE_EXPENSIVE, "
-            "shared with what-if), every request against the usual one."
+            "shared with what-if), every request against the usual one. With `as_of`: the "
+            "championship page as of that clock (`/championship/?season=&as_of=`): the standings "
+            "after the rounds run by then, the rounds not started by then simulated with the model "
+            "version serving then (registered before the clock) from what was known then; a season "
+            "over by then is its final standings; a season with no race run by then is 404; no "
+            "model version registered by then is 409 `no_model_at_clock` (a fact of that clock, "
+            "not the passing 503 `model_unavailable`). One cache entry per clock."
         ),
         parameters=[
             OpenApiParameter(
@@ -363,9 +381,10 @@ class ChampionshipView(CachedJSONView):
                     "zero or a space, or outside the range) -> 400 `invalid` with `details.season`; "
                     "a year in the range without races (2027) -> 404."
                 ),
-            )
+            ),
+            as_of_param(shows="The title fight as it stood then, simulated with the model serving then."),
         ],
-        responses={200: serializers.ChampionshipOut, **error_responses(400, 404, 429, 503)},
+        responses={200: serializers.ChampionshipOut, **error_responses(400, 404, 409, 429, 503)},
     )
     def get(self, request, season: str):
         # A str route (not <int:>) so a malformed season gets the JSON error shape, not Django's page.
@@ -373,15 +392,21 @@ class ChampionshipView(CachedJSONView):
         # `invalid` with details.season: `02026` or a 20-digit number was a 404 before, `abc` a
         # `bad_request`. A season in range without races (2027) is the service's 404.
         season = _season_path(season)
+        as_of = clock_param(request)  # then the clock's 400 / 404
+        if as_of is not None:  # the page's rule: a season not begun by then is a 404
+            selectors.championship_season_at_check(season=season, as_of=as_of)
 
         def compute():
             # charged only when it simulates: a completed season is its stored standings
-            return championship_simulate(season=season, before_simulating=lambda: expensive_charge(request))
+            return championship_simulate(
+                season=season, clock=as_of, before_simulating=lambda: expensive_charge(request)
+            )
 
-        # A season without races (404) and no model (503): f1site.api.exception_handler
+        # A season without races (404), no model (503), none registered by the clock (409):
+        # f1site.api.exception_handler. At a clock, the page's entry of that clock (one per clock).
         return self.cached(
             request,
-            key=championship_cache_key(season=season),
+            key=championship_cache_key(season=season, clock=as_of),
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="championship",
             compute=compute,
@@ -396,16 +421,31 @@ class ModelPerformanceView(CachedJSONView):
     @extend_schema(
         operation_id="models_performance",
         summary="Active model version and its metrics, the version serving, backtests, feature catalogue",
-        responses={200: serializers.ModelPerformanceOut, **error_responses(429)},
+        description=(
+            "With `as_of`: the model page as of that clock (`/model/?as_of=`): `active_model` and "
+            "`serving_model` name the version serving then (registered before the clock; null when "
+            "none had been), `backtests` only runs finished by then; the feature catalogue is "
+            "today's code. One cache entry per clock."
+        ),
+        parameters=[
+            as_of_param(shows="The version serving then and the backtests finished by then."),
+        ],
+        responses={200: serializers.ModelPerformanceOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
-        # Which version serves changes without any signal (an artifact breaks or is repaired on disk):
-        # keyed by it, the cached answer follows on the next request, as health does.
-        serving = model_version_serving()
+        as_of = clock_param(request)
+        # Which version serves changes without any signal (an artifact breaks or is repaired on disk;
+        # at a past clock, a version deleted since): keyed by it, the cached answer follows on the
+        # next request, as health does. At a clock: the version serving then (`model_version_at`, one
+        # query, no artifact loaded), in an entry of its own per clock in the same family.
+        serving = model_version_serving() if as_of is None else model_version_at(clock=as_of)
+        parts = (serving.label if serving is not None else "none",)
+        if as_of is not None:
+            parts += (clock_key_part(as_of),)
         return self.cached(
             request,
-            key=f1cache.list_key("models", serving.label if serving is not None else "none"),
+            key=f1cache.list_key("models", *parts),
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="models",
-            compute=lambda: selectors.model_performance(serving=serving),
+            compute=lambda: selectors.model_performance(serving=serving, as_of=as_of),
         )

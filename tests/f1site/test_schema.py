@@ -167,19 +167,24 @@ def test_as_of_is_declared_as_the_text_it_accepts():
     declared = [
         (path, param["schema"])
         for path, ops in schema["paths"].items()
-        for param in ops.get("get", {}).get("parameters", [])
+        for method in ("get", "post")
+        for param in ops.get(method, {}).get("parameters", [])
         if param["name"] == "as_of"
     ]
     # predictions/upcoming, predictions/overview, predictions/race|accuracy/{race_id}, races,
-    # races/{race_id}, standings, drivers|teams/{id}, analytics/driver|team/{id}
+    # races/{race_id}, standings, drivers|teams/{id}, analytics/driver|team/{id}, championship/{season},
+    # models/performance, and the what-if's POST (a query parameter beside its body)
     assert sorted(path for path, _ in declared) == [
         "/api/v1/analytics/driver/{driver_id}",
         "/api/v1/analytics/team/{team_id}",
+        "/api/v1/championship/{season}",
         "/api/v1/drivers/{driver_id}",
+        "/api/v1/models/performance",
         "/api/v1/predictions/accuracy/{race_id}",
         "/api/v1/predictions/overview",
         "/api/v1/predictions/race/{race_id}",
         "/api/v1/predictions/upcoming",
+        "/api/v1/predictions/what-if/{race_id}",
         "/api/v1/races",
         "/api/v1/races/{race_id}",
         "/api/v1/standings",

@@ -1,0 +1,261 @@
+"""models/performance, championship/{season} and the what-if as of a clock (`?as_of=`): what their
+pages show at it (tests/analytics/views/test_model_championship_as_of.py, test_engine_pages.py),
+from the same services, with one cache entry per clock. Real data: 2025 round 10, the Canadian
+Grand Prix (2025-06-15, start 18:00 UTC); an hour before it rounds 1-9 had run. Two versions are
+registered either side of the clock (the earlier one is the module's small model, trained on
+2023-2024); the one registered after it is active now."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+
+from tests.drf_support import clean_cache, csv_rows  # noqa: F401 - clean_cache: autouse fixture
+from tests.model_fixtures import module_trained_model
+
+pytestmark = pytest.mark.django_db
+
+BEFORE_CANADA = "2025-06-15T17:00"
+AFTER_CANADA_START = "2025-06-15T18:30"
+EARLIER_REGISTERED = datetime(2025, 1, 10, tzinfo=UTC)  # after the 2024 season it is trained on
+LATER_REGISTERED = datetime(2025, 7, 1, tzinfo=UTC)  # after the clock: active now
+
+trained_model = module_trained_model(from_season=2023, until_season=2024, frames_since=2021)
+
+
+def _registered(version, when: datetime, **fields):
+    from predictions.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=version.pk).update(created_at=when, **fields)
+    return ModelVersion.objects.get(pk=version.pk)
+
+
+def _versions_around_the_clock(trained_model, tmp_path):
+    """The module's model registered on 10 January 2025 and the same models under another label
+    registered on 1 July 2025 (after the clock) and active now."""
+    from predictions.ml.artifacts import bundle_load, bundle_save
+    from predictions.models import ModelVersion
+
+    label = f"{trained_model.label}-later"
+    path = tmp_path / f"{label}.joblib"
+    bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
+    bundle_save(dataclasses.replace(bundle, label=label), path)
+    earlier = _registered(trained_model, EARLIER_REGISTERED, is_active=False)
+    later = ModelVersion.objects.create(
+        **{
+            f.name: getattr(trained_model, f.name)
+            for f in ModelVersion._meta.concrete_fields
+            if f.name not in ("id", "label", "created_at", "is_active", "artifact_path", "metrics")
+        },
+        label=label,
+        artifact_path=str(path),
+        is_active=True,
+    )
+    return earlier, _registered(later, LATER_REGISTERED)
+
+
+def _backtest(created: datetime, finished: datetime | None, mae: float):
+    from predictions.models import BacktestRun
+
+    run = BacktestRun.objects.create(
+        status="succeeded",
+        stage="post",
+        seasons=[2022, 2023, 2024, 2025],
+        races=90,
+        finished_at=finished,
+        results={"overall": {"model": {"races": 90, "mae": mae}}},
+    )
+    BacktestRun.objects.filter(pk=run.pk).update(created_at=created)
+    return run
+
+
+def _points_after(year: int, rnd: int, driver_ref: str) -> float:
+    """A driver's standings points after a round, straight from the dump's CSV files."""
+    race_id = next(
+        r["raceId"] for r in csv_rows("races") if r["year"] == str(year) and r["round"] == str(rnd)
+    )
+    driver_id = next(d["driverId"] for d in csv_rows("drivers") if d["driverRef"] == driver_ref)
+    row = next(
+        r for r in csv_rows("driver_standings") if r["raceId"] == race_id and r["driverId"] == driver_id
+    )
+    return float(row["points"])
+
+
+def _race_slug(year: int, rnd: int) -> str:
+    from ingestion.models import Race
+
+    return Race.objects.get(season_id=year, round=rnd).slug
+
+
+# --- models/performance ---------------------------------------------------------------------------
+
+
+def test_models_performance_as_of_a_clock_names_the_version_serving_then(
+    api, ergast_data, django_assert_max_num_queries
+):
+    """The model page's rule (`model_version_at`, `backtest_headlines(as_of=)`): the version
+    registered before the clock, never the one registered since (active now), and only backtests
+    finished by then; one entry per clock in the "models" family."""
+    from tests.factories import ModelVersionFactory
+
+    earlier = _registered(
+        ModelVersionFactory(
+            train_from_season=2023, train_until_season=2024, trained_until_date=date(2024, 12, 8)
+        ),
+        EARLIER_REGISTERED,
+    )
+    later = _registered(ModelVersionFactory(is_active=True), LATER_REGISTERED)
+    _backtest(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 1, 1, tzinfo=UTC), mae=3.111)
+    # started before the clock, finished after it: no results then
+    _backtest(datetime(2025, 6, 15, 16, tzinfo=UTC), datetime(2025, 6, 15, 19, tzinfo=UTC), mae=3.222)
+    with django_assert_max_num_queries(3):  # the versions at the clock, the backtests (2)
+        response = api.get("/api/v1/models/performance", {"as_of": BEFORE_CANADA})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["active_model"]["label"] == body["serving_model"] == earlier.label
+    assert body["active_model"]["train_until_season"] == 2024
+    assert later.label not in response.content.decode()
+    assert body["backtests"]["post"]["results"]["overall"]["model"]["mae"] == 3.111
+    assert body["features"]  # today's catalogue
+    # before any version: none named, no backtest
+    before_any = api.get("/api/v1/models/performance", {"as_of": "2024-06-01"}).json()
+    assert before_any["active_model"] is None and before_any["serving_model"] is None
+    assert before_any["backtests"] == {}
+    # today: the active (later) version
+    assert api.get("/api/v1/models/performance").json()["active_model"]["label"] == later.label
+    keys = sorted(cache.keys("f1:models:*"))
+    assert len(keys) == 3
+    assert [k for k in keys if ":at:" in k] == sorted(
+        [
+            k
+            for k in keys
+            if k.endswith(f":{earlier.label}:at:2025-06-15T17:00:00+00:00")
+            or k.endswith(":none:at:2024-06-01T00:00:00+00:00")
+        ]
+    )
+    with django_assert_max_num_queries(1):  # a hit: only the version at the clock (its key)
+        again = api.get("/api/v1/models/performance", {"as_of": "2025-06-15T19:00+02:00"})  # the same moment
+    assert again.json() == body
+    assert len(cache.keys("f1:models:*")) == 3
+
+
+# --- championship/{season} -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_championship_as_of_a_clock_simulates_from_then_with_the_version_serving_then(
+    api, ergast_data, trained_model, tmp_path, django_assert_max_num_queries
+):
+    """An hour before the 2025 Canadian GP: the standings after round 9 (Verstappen 137 points, read
+    from the dump's CSV), Canada onwards simulated with the model registered before the clock, not
+    the one active now; the page's own cache entry, one per clock."""
+    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    verstappen = _points_after(2025, 9, "max_verstappen")
+    assert verstappen == 137
+    left = [r for r in csv_rows("races") if r["year"] == "2025" and int(r["round"]) >= 10]
+    with django_assert_max_num_queries(26):  # as the page: calendar, standings, versions, entrants, frames
+        response = api.get("/api/v1/championship/2025", {"as_of": BEFORE_CANADA})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["model_version"] == earlier.label and later.label not in response.content.decode()
+    assert body["remaining_races"][0] == _race_slug(2025, 10) and len(body["remaining_races"]) == len(left)
+    assert body["n_sims"] > 0
+    assert {d["driver"]: d["current_points"] for d in body["drivers"]}["max_verstappen"] == verstappen
+    assert sum(d["title_probability"] for d in body["drivers"]) == pytest.approx(1.0, abs=0.01)
+    (key,) = cache.keys("f1:championship:*")
+    assert key.endswith(f":2025:{earlier.label}:at:{BEFORE_CANADA}")  # the page's entry
+    # after Canada's start: its points count, Austria onwards simulated, in an entry of its own
+    after = api.get("/api/v1/championship/2025", {"as_of": AFTER_CANADA_START}).json()
+    assert after["remaining_races"][0] == _race_slug(2025, 11)
+    assert {d["driver"]: d["current_points"] for d in after["drivers"]}["max_verstappen"] == _points_after(
+        2025, 10, "max_verstappen"
+    )
+    keys = sorted(cache.keys("f1:championship:*"))
+    assert [k.rsplit(":at:", 1)[1] for k in keys] == sorted([BEFORE_CANADA, AFTER_CANADA_START])
+    with django_assert_max_num_queries(4):  # a hit: the version serving then (its key), no simulation
+        assert api.get("/api/v1/championship/2025", {"as_of": BEFORE_CANADA}).json() == body
+    assert sorted(cache.keys("f1:championship:*")) == keys
+
+
+@pytest.mark.slow
+def test_championship_as_of_a_clock_before_any_model_over_or_not_begun(
+    api, ergast_data, trained_model, tmp_path
+):
+    _versions_around_the_clock(trained_model, tmp_path)
+    # 2024 in September: rounds left, but no model registered before January 2025 — a fact of then
+    response = api.get("/api/v1/championship/2024", {"as_of": "2024-09-01"})
+    assert response.status_code == 409, response.content
+    assert response.json()["error"] == {
+        "code": "no_model_at_clock",
+        "message": "No prediction model had been trained by 2024-09-01 00:00 UTC",
+        "details": {},
+    }
+    # 2025 at New Year's Eve: no race left, the final standings as they stood then (no model)
+    decided = api.get("/api/v1/championship/2025", {"as_of": "2025-12-31"})
+    assert decided.status_code == 200, decided.content
+    assert decided.json()["remaining_races"] == [] and decided.json()["model_version"] is None
+    # a season not begun by the clock: 404, as on the page
+    early = api.get("/api/v1/championship/2025", {"as_of": "2025-03-01"})
+    assert early.status_code == 404 and early.json()["error"]["code"] == "not_found"
+    assert "no race of it had been run by then" in early.json()["error"]["message"]
+
+
+# --- what-if ---------------------------------------------------------------------------------------
+
+
+def _grid_known_at(slug: str, as_of: datetime) -> list[str]:
+    from analytics.selectors import what_if_grid_prefill
+    from ingestion.models import Race
+
+    entrants, _ = what_if_grid_prefill(race=Race.objects.get(slug=slug), as_of=as_of)
+    return [e["ref"] for e in entrants]
+
+
+@pytest.mark.slow
+def test_what_if_as_of_a_clock_uses_the_version_serving_then(
+    api, ergast_data, trained_model, tmp_path, django_assert_max_num_queries
+):
+    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    canada = _race_slug(2025, 10)
+    grid = _grid_known_at(canada, datetime(2025, 6, 15, 17, tzinfo=UTC))[::-1]
+    url = f"/api/v1/predictions/what-if/{canada}"
+    with django_assert_max_num_queries(30):
+        response = api.post(f"{url}?as_of={BEFORE_CANADA}", {"grid": grid}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["model_version"] == earlier.label and later.label not in response.content.decode()
+    assert body["race"]["status"] == "scheduled"  # as it stood then
+    assert [p["driver"]["id"] for p in sorted(body["predictions"], key=lambda p: p["grid"])] == grid
+    # today: the active (later) version
+    assert api.post(url, {"grid": grid}, format="json").json()["model_version"] == later.label
+
+
+@pytest.mark.slow
+def test_what_if_as_of_a_clock_refuses_a_race_started_by_then_or_before_any_model(
+    api, ergast_data, trained_model, tmp_path
+):
+    _versions_around_the_clock(trained_model, tmp_path)
+    spain = _race_slug(2025, 9)  # run two weeks before the clock
+    grid = _grid_known_at(_race_slug(2025, 10), datetime(2025, 6, 15, 17, tzinfo=UTC))
+    started = api.post(
+        f"/api/v1/predictions/what-if/{spain}?as_of={BEFORE_CANADA}", {"grid": grid}, format="json"
+    )
+    assert started.status_code == 409, started.content
+    error = started.json()["error"]
+    assert (
+        error["code"] == "cannot_predict"
+        and "the race had started by 2025-06-15 17:00 UTC" in error["message"]
+    )
+    canada = f"/api/v1/predictions/what-if/{_race_slug(2025, 10)}"
+    no_model = api.post(f"{canada}?as_of=2024-12-01", {"grid": grid}, format="json")
+    assert no_model.status_code == 409, no_model.content
+    assert no_model.json()["error"]["code"] == "no_model_at_clock"
+    # the clock's contract, on a POST too: unreadable 400, still to come 404
+    bad = api.post(f"{canada}?as_of=yesterday", {"grid": grid}, format="json")
+    assert bad.status_code == 400 and list(bad.json()["error"]["details"]) == ["as_of"]
+    future = api.post(f"{canada}?as_of=9999-12-31", {"grid": grid}, format="json")
+    assert future.status_code == 404 and future.json()["error"]["code"] == "not_found"
