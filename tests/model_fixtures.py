@@ -54,3 +54,59 @@ def module_trained_model(*, from_season: int, until_season: int, frames_since: i
             yield version
 
     return trained_model
+
+
+# --- versions and backtests registered at given moments (the model serving at a clock) ------------
+
+
+def version_registered_at(version, when, **fields):
+    """`version` as if registered (`created_at`) at `when`, with any other `fields` set; re-read."""
+    from predictions.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=version.pk).update(created_at=when, **fields)
+    return ModelVersion.objects.get(pk=version.pk)
+
+
+def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
+    """The module's trained version registered at `earlier_at` (inactive now) and the same models
+    saved under another label, registered at `later_at` and active now: a page or endpoint as of a
+    clock between the two must use the first, today's the second. Returns (earlier, later)."""
+    import dataclasses
+    from pathlib import Path
+
+    from predictions.ml.artifacts import bundle_load, bundle_save
+    from predictions.models import ModelVersion
+
+    label = f"{trained_model.label}-later"
+    path = tmp_path / f"{label}.joblib"
+    bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
+    bundle_save(dataclasses.replace(bundle, label=label), path)
+    earlier = version_registered_at(trained_model, earlier_at, is_active=False)
+    later = ModelVersion.objects.create(
+        **{
+            f.name: getattr(trained_model, f.name)
+            for f in ModelVersion._meta.concrete_fields
+            if f.name not in ("id", "label", "created_at", "is_active", "artifact_path", "metrics")
+        },
+        label=label,
+        artifact_path=str(path),
+        is_active=True,
+    )
+    return earlier, version_registered_at(later, later_at)
+
+
+def backtest_run_at(created, finished, *, mae: float):
+    """A succeeded after-qualifying backtest over 2022-2025 created at `created` and finished at
+    `finished` (None: still running), with the model's MAE `mae` and a grid baseline's."""
+    from predictions.models import BacktestRun
+
+    run = BacktestRun.objects.create(
+        status="succeeded",
+        stage="post",
+        seasons=[2022, 2023, 2024, 2025],
+        races=90,
+        finished_at=finished,
+        results={"overall": {"model": {"races": 90, "mae": mae}, "grid": {"races": 90, "mae": 9.99}}},
+    )
+    BacktestRun.objects.filter(pk=run.pk).update(created_at=created)
+    return run

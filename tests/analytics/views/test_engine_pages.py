@@ -15,7 +15,7 @@ from django.urls import reverse
 from f1site import cache as f1cache
 from ingestion.models import Race, RaceResult
 from tests.conftest import in_season
-from tests.model_fixtures import module_trained_model
+from tests.model_fixtures import module_trained_model, versions_around_a_clock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -201,7 +201,6 @@ def test_cached_championship_odds_follow_the_model_that_can_serve(client, traine
     """QA: odds cached while one model served were served (200) after it stopped loading, and those a
     stand-in simulated were served after the repair, for CACHE_TTL_PREDICTIONS: the entry is per
     model version serving. No model loads -> the 503 the schema promises; the file back -> 200."""
-    from pathlib import Path
 
     url = "/api/v1/championship/2026"
     first = client.get(url)
@@ -226,37 +225,10 @@ def test_cached_championship_odds_follow_the_model_that_can_serve(client, traine
 # --- what-if as of a clock -------------------------------------------------------------------
 # 2026 Barcelona (round 7, run now): qualifying 2026-06-13 14:00 UTC, race 2026-06-14 13:00 UTC.
 AFTER_QUALIFYING = "2026-06-13T18:00"
-
-
-def _versions_around_the_clock(trained_model, tmp_path):
-    """The module's model registered on 10 January 2026 (after the 2025 season it is trained on),
-    and another version — the same models saved under another label — registered on 1 July 2026,
-    after the clock, and active now: a what-if as of the clock must use the first."""
-    import dataclasses
-
-    from predictions.ml.artifacts import bundle_load, bundle_save
-    from predictions.models import ModelVersion
-
-    label = f"{trained_model.label}-later"
-    path = tmp_path / f"{label}.joblib"
-    bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
-    bundle_save(dataclasses.replace(bundle, label=label), path)
-
-    ModelVersion.objects.filter(pk=trained_model.pk).update(
-        created_at=datetime(2026, 1, 10, tzinfo=UTC), is_active=False
-    )
-    later = ModelVersion.objects.create(
-        **{
-            f.name: getattr(trained_model, f.name)
-            for f in ModelVersion._meta.concrete_fields
-            if f.name not in ("id", "label", "created_at", "is_active", "artifact_path", "metrics")
-        },
-        label=label,
-        artifact_path=str(path),
-        is_active=True,
-    )
-    ModelVersion.objects.filter(pk=later.pk).update(created_at=datetime(2026, 7, 1, tzinfo=UTC))
-    return ModelVersion.objects.get(pk=trained_model.pk), later
+# The module's model registered after the 2025 season it is trained on, and the same models under
+# another label registered after the clock and active now (`versions_around_a_clock`).
+EARLIER_REGISTERED = datetime(2026, 1, 10, tzinfo=UTC)
+LATER_REGISTERED = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 def _grid_params(html: str, *, reverse_order: bool = False) -> dict:
@@ -272,7 +244,9 @@ def test_what_if_as_of_a_clock_uses_the_model_serving_then(
 ):
     """QA: the what-if at a clock ran no model at all. It now predicts from the model registered
     before the clock (never the one registered since, active now) and the race as known then."""
-    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    earlier, later = versions_around_a_clock(
+        trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED
+    )
     race = Race.objects.get(season_id=2026, round=7)
     url = reverse("analytics:what_if", args=[race.slug])
     with django_assert_max_num_queries(12):
@@ -297,7 +271,7 @@ def test_what_if_as_of_a_clock_uses_the_model_serving_then(
 
 
 def test_what_if_as_of_a_clock_before_any_model_or_after_the_start_says_why(client, trained_model, tmp_path):
-    _versions_around_the_clock(trained_model, tmp_path)
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
     race = Race.objects.get(season_id=2026, round=7)
     url = reverse("analytics:what_if", args=[race.slug])
     for clock, why in (
@@ -318,7 +292,7 @@ def test_what_if_as_of_a_clock_before_any_model_or_after_the_start_says_why(clie
 def test_what_if_pages_are_cached_per_clock(client, trained_model, tmp_path):
     """Two clocks of the weekend (before and after qualifying) are two answers: the grid known then
     differs (no qualifying before it), and neither is today's."""
-    _versions_around_the_clock(trained_model, tmp_path)
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
     race = Race.objects.get(season_id=2026, round=7)
     url = reverse("analytics:what_if", args=[race.slug])
     before = client.get(url, {"as_of": "2026-06-12T12:00"}).content.decode()

@@ -8,17 +8,20 @@ Grand Prix (2025-06-15, start 18:00 UTC); an hour before it rounds 1-9 had run.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
 from tests.analytics.views.test_pages import _csv, _race_row
-from tests.model_fixtures import module_trained_model
+from tests.model_fixtures import (
+    backtest_run_at,
+    module_trained_model,
+    version_registered_at,
+    versions_around_a_clock,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -49,45 +52,23 @@ def _nav(html: str) -> str:
 # --- the model page -------------------------------------------------------------------------
 
 
-def _registered(version, when: datetime, **fields):
-    from predictions.models import ModelVersion
-
-    ModelVersion.objects.filter(pk=version.pk).update(created_at=when, **fields)
-    return ModelVersion.objects.get(pk=version.pk)
-
-
-def _backtest(created: datetime, finished: datetime | None, mae: float):
-    from predictions.models import BacktestRun
-
-    run = BacktestRun.objects.create(
-        status="succeeded",
-        stage="post",
-        seasons=[2022, 2023, 2024, 2025],
-        races=90,
-        finished_at=finished,
-        results={"overall": {"model": {"races": 90, "mae": mae}, "grid": {"races": 90, "mae": 9.99}}},
-    )
-    BacktestRun.objects.filter(pk=run.pk).update(created_at=created)
-    return run
-
-
 def test_the_model_page_as_of_a_clock_shows_the_version_serving_then(client, django_assert_max_num_queries):
     """Two versions registered either side of the clock: the page at the clock names the earlier
     (registered before it, trained on 2023-2024), never the later (active now, trained through
     2025); the backtests are those finished by then. No artifact is loaded (these have none)."""
     from tests.factories import ModelVersionFactory
 
-    earlier = _registered(
+    earlier = version_registered_at(
         ModelVersionFactory(
             train_from_season=2023, train_until_season=2024, trained_until_date=date(2024, 12, 8)
         ),
         EARLIER_REGISTERED,
     )
-    later = _registered(ModelVersionFactory(is_active=True), LATER_REGISTERED)
-    _backtest(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 1, 1, tzinfo=UTC), mae=3.111)
+    later = version_registered_at(ModelVersionFactory(is_active=True), LATER_REGISTERED)
+    backtest_run_at(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 1, 1, tzinfo=UTC), mae=3.111)
     # started before the clock, finished after it: no results then
-    _backtest(datetime(2025, 6, 15, 16, tzinfo=UTC), datetime(2025, 6, 15, 19, tzinfo=UTC), mae=3.222)
-    _backtest(datetime(2025, 8, 1, tzinfo=UTC), datetime(2025, 8, 1, 1, tzinfo=UTC), mae=3.333)
+    backtest_run_at(datetime(2025, 6, 15, 16, tzinfo=UTC), datetime(2025, 6, 15, 19, tzinfo=UTC), mae=3.222)
+    backtest_run_at(datetime(2025, 8, 1, tzinfo=UTC), datetime(2025, 8, 1, 1, tzinfo=UTC), mae=3.333)
     url = reverse("analytics:model")
     with django_assert_max_num_queries(3):  # the versions at the clock, the backtests (2)
         response = client.get(url, {"as_of": BEFORE_CANADA})
@@ -115,8 +96,10 @@ def test_the_model_page_skips_a_version_pruned_before_the_clock(client):
     was, and the page says its files are gone now."""
     from tests.factories import ModelVersionFactory
 
-    earlier = _registered(ModelVersionFactory(trained_until_date=date(2024, 12, 8)), EARLIER_REGISTERED)
-    newer = _registered(
+    earlier = version_registered_at(
+        ModelVersionFactory(trained_until_date=date(2024, 12, 8)), EARLIER_REGISTERED
+    )
+    newer = version_registered_at(
         ModelVersionFactory(trained_until_date=date(2024, 12, 8)),
         datetime(2025, 2, 1, tzinfo=UTC),
         artifact_pruned_at=datetime(2025, 5, 1, tzinfo=UTC),
@@ -124,7 +107,9 @@ def test_the_model_page_skips_a_version_pruned_before_the_clock(client):
     url = reverse("analytics:model")
     html = client.get(url, {"as_of": BEFORE_CANADA}).content.decode()
     assert f"<strong>{earlier.label}</strong>" in html and newer.label not in html
-    _registered(newer, datetime(2025, 2, 1, tzinfo=UTC), artifact_pruned_at=datetime(2025, 9, 1, tzinfo=UTC))
+    version_registered_at(
+        newer, datetime(2025, 2, 1, tzinfo=UTC), artifact_pruned_at=datetime(2025, 9, 1, tzinfo=UTC)
+    )
     cache.clear()
     html = client.get(url, {"as_of": BEFORE_CANADA}).content.decode()
     assert f"<strong>{newer.label}</strong>" in html and earlier.label not in html
@@ -134,8 +119,8 @@ def test_the_model_page_skips_a_version_pruned_before_the_clock(client):
 def test_the_model_page_before_any_version_says_so(client):
     from tests.factories import ModelVersionFactory
 
-    _registered(ModelVersionFactory(is_active=True), EARLIER_REGISTERED)
-    _backtest(datetime(2025, 3, 1, tzinfo=UTC), None, mae=3.111)
+    version_registered_at(ModelVersionFactory(is_active=True), EARLIER_REGISTERED)
+    backtest_run_at(datetime(2025, 3, 1, tzinfo=UTC), None, mae=3.111)
     html = client.get(reverse("analytics:model"), {"as_of": "2024-06-01"}).content.decode()
     assert "No prediction model had been trained by 1 June 2024, 00:00 UTC" in html
     assert "No backtest had been run by then." in html and "3.111" not in html
@@ -159,31 +144,6 @@ def test_the_menu_carries_the_clock_to_the_championship_and_model_pages(client):
 
 
 # --- the championship page ------------------------------------------------------------------
-
-
-def _versions_around_the_clock(trained_model, tmp_path):
-    """The module's model (trained on 2023-2024) registered on 10 January 2025, and another
-    version — the same models saved under another label — registered on 1 July 2025, after the
-    clock, and active now: a championship as of the clock must use the first."""
-    from predictions.ml.artifacts import bundle_load, bundle_save
-    from predictions.models import ModelVersion
-
-    label = f"{trained_model.label}-later"
-    path = tmp_path / f"{label}.joblib"
-    bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
-    bundle_save(dataclasses.replace(bundle, label=label), path)
-    earlier = _registered(trained_model, EARLIER_REGISTERED, is_active=False)
-    later = ModelVersion.objects.create(
-        **{
-            f.name: getattr(trained_model, f.name)
-            for f in ModelVersion._meta.concrete_fields
-            if f.name not in ("id", "label", "created_at", "is_active", "artifact_path", "metrics")
-        },
-        label=label,
-        artifact_path=str(path),
-        is_active=True,
-    )
-    return earlier, _registered(later, LATER_REGISTERED)
 
 
 def _points_after(year: int, rnd: int, driver_ref: str) -> float:
@@ -211,7 +171,9 @@ def test_the_championship_as_of_a_clock_simulates_from_then(
     """An hour before the 2025 Canadian GP: the standings after round 9 (Verstappen 137 points, read
     from the dump's CSV), Canada onwards simulated with the model registered before the clock, not
     the one active now; today the 2025 season is over (final standings, nothing simulated)."""
-    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    earlier, later = versions_around_a_clock(
+        trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED
+    )
     verstappen = _points_after(2025, 9, "max_verstappen")
     assert verstappen == 137
     left = sum(r["year"] == "2025" and int(r["round"]) >= 10 for r in _csv("races"))
@@ -259,7 +221,9 @@ def test_the_championship_is_cached_per_clock(client, trained_model, tmp_path):
     """Two clocks either side of the Canadian GP's start: two simulations, each its own entry (after
     the start, Canada's points count and Austria onwards is simulated); asking again computes
     nothing new."""
-    earlier, _ = _versions_around_the_clock(trained_model, tmp_path)
+    earlier, _ = versions_around_a_clock(
+        trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED
+    )
     url = reverse("analytics:championship")
     before = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()
     after = client.get(url, {"season": 2025, "as_of": AFTER_CANADA_START}).content.decode()
@@ -278,7 +242,7 @@ def test_the_championship_is_cached_per_clock(client, trained_model, tmp_path):
 def test_the_championship_as_of_a_clock_without_a_model_or_a_race_left_says_so(
     client, trained_model, tmp_path
 ):
-    _versions_around_the_clock(trained_model, tmp_path)
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
     url = reverse("analytics:championship")
     # 2024 in September: rounds left, but no model registered before January 2025
     response = client.get(url, {"season": 2024, "as_of": "2024-09-01"})
@@ -314,7 +278,7 @@ def test_the_championship_as_of_a_clock_builds_its_inputs_from_what_was_known_th
     """The Wednesday before the Canadian GP and an hour before its start: the same standings, rounds
     and model, but by Sunday practice and qualifying had run — the simulations differ only by the
     inputs known at each clock (features and field cut there: `race_features_build(clock=)`)."""
-    _versions_around_the_clock(trained_model, tmp_path)
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
     url = reverse("analytics:championship")
     wednesday = client.get(url, {"season": 2025, "as_of": "2025-06-11"}).content.decode()
     sunday = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()

@@ -7,15 +7,18 @@ registered either side of the clock (the earlier one is the module's small model
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
 
 from tests.drf_support import clean_cache, csv_rows  # noqa: F401 - clean_cache: autouse fixture
-from tests.model_fixtures import module_trained_model
+from tests.model_fixtures import (
+    backtest_run_at,
+    module_trained_model,
+    version_registered_at,
+    versions_around_a_clock,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,52 +28,6 @@ EARLIER_REGISTERED = datetime(2025, 1, 10, tzinfo=UTC)  # after the 2024 season 
 LATER_REGISTERED = datetime(2025, 7, 1, tzinfo=UTC)  # after the clock: active now
 
 trained_model = module_trained_model(from_season=2023, until_season=2024, frames_since=2021)
-
-
-def _registered(version, when: datetime, **fields):
-    from predictions.models import ModelVersion
-
-    ModelVersion.objects.filter(pk=version.pk).update(created_at=when, **fields)
-    return ModelVersion.objects.get(pk=version.pk)
-
-
-def _versions_around_the_clock(trained_model, tmp_path):
-    """The module's model registered on 10 January 2025 and the same models under another label
-    registered on 1 July 2025 (after the clock) and active now."""
-    from predictions.ml.artifacts import bundle_load, bundle_save
-    from predictions.models import ModelVersion
-
-    label = f"{trained_model.label}-later"
-    path = tmp_path / f"{label}.joblib"
-    bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
-    bundle_save(dataclasses.replace(bundle, label=label), path)
-    earlier = _registered(trained_model, EARLIER_REGISTERED, is_active=False)
-    later = ModelVersion.objects.create(
-        **{
-            f.name: getattr(trained_model, f.name)
-            for f in ModelVersion._meta.concrete_fields
-            if f.name not in ("id", "label", "created_at", "is_active", "artifact_path", "metrics")
-        },
-        label=label,
-        artifact_path=str(path),
-        is_active=True,
-    )
-    return earlier, _registered(later, LATER_REGISTERED)
-
-
-def _backtest(created: datetime, finished: datetime | None, mae: float):
-    from predictions.models import BacktestRun
-
-    run = BacktestRun.objects.create(
-        status="succeeded",
-        stage="post",
-        seasons=[2022, 2023, 2024, 2025],
-        races=90,
-        finished_at=finished,
-        results={"overall": {"model": {"races": 90, "mae": mae}}},
-    )
-    BacktestRun.objects.filter(pk=run.pk).update(created_at=created)
-    return run
 
 
 def _points_after(year: int, rnd: int, driver_ref: str) -> float:
@@ -102,16 +59,16 @@ def test_models_performance_as_of_a_clock_names_the_version_serving_then(
     finished by then; one entry per clock in the "models" family."""
     from tests.factories import ModelVersionFactory
 
-    earlier = _registered(
+    earlier = version_registered_at(
         ModelVersionFactory(
             train_from_season=2023, train_until_season=2024, trained_until_date=date(2024, 12, 8)
         ),
         EARLIER_REGISTERED,
     )
-    later = _registered(ModelVersionFactory(is_active=True), LATER_REGISTERED)
-    _backtest(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 1, 1, tzinfo=UTC), mae=3.111)
+    later = version_registered_at(ModelVersionFactory(is_active=True), LATER_REGISTERED)
+    backtest_run_at(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 1, 1, tzinfo=UTC), mae=3.111)
     # started before the clock, finished after it: no results then
-    _backtest(datetime(2025, 6, 15, 16, tzinfo=UTC), datetime(2025, 6, 15, 19, tzinfo=UTC), mae=3.222)
+    backtest_run_at(datetime(2025, 6, 15, 16, tzinfo=UTC), datetime(2025, 6, 15, 19, tzinfo=UTC), mae=3.222)
     with django_assert_max_num_queries(3):  # the versions at the clock, the backtests (2)
         response = api.get("/api/v1/models/performance", {"as_of": BEFORE_CANADA})
     assert response.status_code == 200, response.content
@@ -153,7 +110,9 @@ def test_championship_as_of_a_clock_simulates_from_then_with_the_version_serving
     """An hour before the 2025 Canadian GP: the standings after round 9 (Verstappen 137 points, read
     from the dump's CSV), Canada onwards simulated with the model registered before the clock, not
     the one active now; the page's own cache entry, one per clock."""
-    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    earlier, later = versions_around_a_clock(
+        trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED
+    )
     verstappen = _points_after(2025, 9, "max_verstappen")
     assert verstappen == 137
     left = [r for r in csv_rows("races") if r["year"] == "2025" and int(r["round"]) >= 10]
@@ -185,7 +144,7 @@ def test_championship_as_of_a_clock_simulates_from_then_with_the_version_serving
 def test_championship_as_of_a_clock_before_any_model_over_or_not_begun(
     api, ergast_data, trained_model, tmp_path
 ):
-    _versions_around_the_clock(trained_model, tmp_path)
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
     # 2024 in September: rounds left, but no model registered before January 2025 — a fact of then
     response = api.get("/api/v1/championship/2024", {"as_of": "2024-09-01"})
     assert response.status_code == 409, response.content
@@ -219,7 +178,9 @@ def _grid_known_at(slug: str, as_of: datetime) -> list[str]:
 def test_what_if_as_of_a_clock_uses_the_version_serving_then(
     api, ergast_data, trained_model, tmp_path, django_assert_max_num_queries
 ):
-    earlier, later = _versions_around_the_clock(trained_model, tmp_path)
+    earlier, later = versions_around_a_clock(
+        trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED
+    )
     canada = _race_slug(2025, 10)
     grid = _grid_known_at(canada, datetime(2025, 6, 15, 17, tzinfo=UTC))[::-1]
     url = f"/api/v1/predictions/what-if/{canada}"
@@ -238,7 +199,7 @@ def test_what_if_as_of_a_clock_uses_the_version_serving_then(
 def test_what_if_as_of_a_clock_refuses_a_race_started_by_then_or_before_any_model(
     api, ergast_data, trained_model, tmp_path
 ):
-    _versions_around_the_clock(trained_model, tmp_path)
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
     spain = _race_slug(2025, 9)  # run two weeks before the clock
     grid = _grid_known_at(_race_slug(2025, 10), datetime(2025, 6, 15, 17, tzinfo=UTC))
     started = api.post(
