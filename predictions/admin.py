@@ -34,6 +34,7 @@ class ModelVersionAdmin(ViewOnlyAdmin):
         "rows",
         "training_seconds",
         "created_at",
+        "activated_at",
         "artifact",
     ]
     list_filter = ["is_active", ("artifact_pruned_at", admin.EmptyFieldListFilter)]

@@ -68,9 +68,10 @@ def version_registered_at(version, when, **fields):
 
 
 def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
-    """The module's trained version registered at `earlier_at` (inactive now) and the same models
-    saved under another label, registered at `later_at` and active now: a page or endpoint as of a
-    clock between the two must use the first, today's the second. Returns (earlier, later)."""
+    """The module's trained version registered and activated at `earlier_at` (inactive now) and the
+    same models saved under another label, registered and activated at `later_at`, active now: a
+    page or endpoint as of a clock between the two must use the first, today's the second. Returns
+    (earlier, later)."""
     import dataclasses
     from pathlib import Path
 
@@ -81,7 +82,8 @@ def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
     path = tmp_path / f"{label}.joblib"
     bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
     bundle_save(dataclasses.replace(bundle, label=label), path)
-    earlier = version_registered_at(trained_model, earlier_at, is_active=False)
+    # Each activated when registered, as `train_models` does.
+    earlier = version_registered_at(trained_model, earlier_at, is_active=False, activated_at=earlier_at)
     later = ModelVersion.objects.create(
         **{
             f.name: getattr(trained_model, f.name)
@@ -92,7 +94,7 @@ def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
         artifact_path=str(path),
         is_active=True,
     )
-    return earlier, version_registered_at(later, later_at)
+    return earlier, version_registered_at(later, later_at, activated_at=later_at)
 
 
 def backtest_run_at(created, finished, *, mae: float):

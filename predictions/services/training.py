@@ -213,7 +213,8 @@ def _calibration_check(*, rows: pd.DataFrame, done: pd.DataFrame, start: int, un
 
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the one active model set (also the roll-back: activate an older version).
+    """Make `version` the one active model set (also the roll-back: activate an older version),
+    recording the moment in `activated_at` (the model serving at a past clock: `model_versions_at`).
 
     Sends `models_changed` on commit, so cached views of the active model are dropped. A version
     whose artifact was pruned (or is missing / corrupt) is refused with ArtifactError. The file
@@ -232,9 +233,13 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     # On condition: prune_models marks a row before deleting its file, so a version it pruned after
     # the check above is not activated (the row lock orders the two updates).
-    if not ModelVersion.objects.filter(pk=version.pk, artifact_pruned_at__isnull=True).update(is_active=True):
+    now = timezone.now()
+    if not ModelVersion.objects.filter(pk=version.pk, artifact_pruned_at__isnull=True).update(
+        is_active=True, activated_at=now
+    ):
         raise ArtifactError(_pruned_message(ModelVersion.objects.get(pk=version.pk)) or "version is gone")
     version.is_active = True
+    version.activated_at = now
     transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="activated"))
     return version
 
@@ -392,19 +397,41 @@ class NoModelAtClock(Exception):
 
 def model_versions_at(*, clock: datetime) -> list[ModelVersion]:
     """The versions registered (`created_at`) before `clock`, in the order the one serving then is
-    looked for: trained on the latest data first (`trained_until_date`, a backfill model trained
-    only up to an earlier season last), then the newest registered — `train_models` activates each
-    new version, so the newest of the latest data was the active one unless rolled back (the
-    registry keeps no activation history). Pruned versions included (they existed then); a version
-    fitted without a calibration block is not (`model_version_activate` refuses it: it never served).
-    One query."""
-    return [
+    looked for:
+
+    1. the versions activated (`activated_at`, set by `model_version_activate`) before the clock,
+       the latest activation first: the one most recently activated before the clock was the active
+       one then, a roll-back to an older version included;
+    2. then the others — no activation recorded (`activated_at` NULL: registered before activations
+       were recorded, or never activated, e.g. `train_models --no-activate`) or activated only since
+       the clock — trained on the latest data first (`trained_until_date`, a backfill model trained
+       only up to an earlier season last), then the newest registered: `train_models` activates each
+       new version, so before activations were recorded the newest of the latest data was the
+       active one unless rolled back.
+
+    Only each version's latest activation is kept, so a version re-activated since the clock has
+    lost the record of its earlier activations: with A activated at t1, B at t2 and A again at t3,
+    a clock between t2 and t3 gets B, but a clock between t1 and t2 finds no activation before it
+    (A's is t3) and falls to order 2 — A when B was registered after the clock, as `train_models`
+    does; and a version activated before the clock may be named although another one, activated
+    after it and re-activated since, was serving then.
+
+    Pruned versions included (they existed then); a version fitted without a calibration block is
+    not (`model_version_activate` refuses it: it never served). One query."""
+    versions = [
         version
         for version in ModelVersion.objects.filter(created_at__lt=clock).order_by(
             "-trained_until_date", "-created_at", "-id"
         )
         if not _uncalibrated(version)
     ]
+    activated = sorted(
+        (v for v in versions if v.activated_at is not None and v.activated_at < clock),
+        key=lambda v: (v.activated_at, v.id),
+        reverse=True,
+    )
+    known = {v.pk for v in activated}
+    return [*activated, *(v for v in versions if v.pk not in known)]
 
 
 def _uncalibrated(version: ModelVersion) -> bool:

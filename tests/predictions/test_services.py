@@ -521,6 +521,63 @@ def test_a_past_clock_never_takes_a_version_that_could_not_serve(tmp_path):
         model_bundle_at(clock=clock)  # but its models cannot take today's inputs
 
 
+def test_activation_records_its_moment_and_a_rollback_moves_it(active_model, second_model):
+    """Activations are recorded (`activated_at`, the latest one): the version serving now at a clock
+    is the one activated last, a roll-back to an older version included — not the newest registered
+    of the latest data, which the registry used to infer for lack of an activation history."""
+    from predictions.services.training import model_version_activate, model_versions_at
+
+    ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
+    before = timezone.now()
+    model_version_activate(version=second_model)
+    second = ModelVersion.objects.get(pk=second_model.pk)
+    assert second.activated_at is not None and before <= second.activated_at <= timezone.now()
+    model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk))  # the roll-back
+    first = ModelVersion.objects.get(pk=active_model.pk)
+    assert first.is_active and first.activated_at > second.activated_at
+    assert ModelVersion.objects.get(pk=second_model.pk).activated_at == second.activated_at
+    assert model_versions_at(clock=timezone.now())[0] == first  # registered first, rolled back to
+
+
+def test_the_version_serving_at_a_past_clock_is_the_one_activated_last_before_it(tmp_path):
+    """A activated at t1, B at t2, A again at t3 (a roll-back); C registered with `--no-activate`,
+    trained on the latest data of all. Before the activation history, C was taken at any clock after
+    its registration and B after t3."""
+    from predictions.services.training import model_version_at, model_versions_at
+
+    def version(label, *, until, registered, activated=None):
+        made = ModelVersion.objects.create(
+            label=label,
+            train_from_season=2018,
+            train_until_season=until.year,
+            trained_until_date=until,
+            rows=1,
+            data_fingerprint=label,
+            artifact_path=str(tmp_path / f"{label}.joblib"),  # no file: never loaded here
+        )
+        ModelVersion.objects.filter(pk=made.pk).update(created_at=registered, activated_at=activated)
+        return ModelVersion.objects.get(pk=made.pk)
+
+    t1, t2, t3 = (datetime(2025, m, 1, tzinfo=UTC) for m in (1, 3, 6))
+    a = version("v-a", until=date(2024, 12, 8), registered=t1, activated=t3)  # t1's activation overwritten
+    b = version("v-b", until=date(2025, 2, 23), registered=t2, activated=t2)
+    c = version("v-c", until=date(2025, 3, 9), registered=datetime(2025, 3, 15, tzinfo=UTC))
+
+    def labels(clock):
+        return [v.label for v in model_versions_at(clock=clock)]
+
+    # Between t1 and t2: only A registered (its recorded activation, t3, is after the clock).
+    assert labels(datetime(2025, 2, 1, tzinfo=UTC)) == ["v-a"]
+    # Between t2 and t3: B, activated last before the clock; C, never activated, does not beat it.
+    assert labels(datetime(2025, 4, 1, tzinfo=UTC)) == ["v-b", "v-c", "v-a"]
+    assert model_version_at(clock=datetime(2025, 4, 1, tzinfo=UTC)) == b
+    # After t3: A, rolled back to, although B and C were registered since and trained on later data.
+    assert labels(datetime(2025, 7, 1, tzinfo=UTC)) == ["v-a", "v-b", "v-c"]
+    assert model_version_at(clock=datetime(2025, 7, 1, tzinfo=UTC)) == a
+    # A never-activated version is still a candidate after the activated ones (a fallback).
+    assert c in model_versions_at(clock=datetime(2025, 7, 1, tzinfo=UTC))
+
+
 def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):
     """The features start in 1996 (HISTORY_FROM_SEASON): an earlier race used to reach the model with
     zero rows and fail with sklearn's "Found array with 0 sample(s)"."""
