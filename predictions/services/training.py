@@ -471,23 +471,19 @@ def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
     versions = model_versions_at(clock=clock)
     if not versions:
         raise NoModelAtClock(f"no prediction model had been trained by {clock:%Y-%m-%d %H:%M} UTC")
-    errors = []
+    skipped, loadable = [], []
     for candidate in versions:
-        pruned = _pruned_message(candidate)
-        if pruned:
-            errors.append(pruned)
-            continue
-        if not model_version_features_current(version=candidate):
-            # its models expect another feature set than the one this code builds
-            errors.append(f"{candidate.label} was trained on older feature definitions than this code's")
-            continue
-        try:
-            return candidate, bundle_load(_path(candidate), label=candidate.label)
-        except ArtifactError as exc:
-            if not exc.repeated:
-                logger.error("model %s unusable for a clock of %s: %s", candidate.label, clock, exc)
-            errors.append(str(exc))
-    raise ModelUnavailable(errors)
+        # pruned, or its models expect another feature set than the one this code builds
+        reason = _pruned_message(candidate) or (
+            None
+            if model_version_features_current(version=candidate)
+            else f"{candidate.label} was trained on older feature definitions than this code's"
+        )
+        (skipped if reason else loadable).append(reason or candidate)
+    try:
+        return model_bundle_load_first(candidates=loadable)
+    except ModelUnavailable as exc:
+        raise ModelUnavailable([*skipped, *exc.reasons]) from None
 
 
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:

@@ -22,7 +22,8 @@ from predictions.services import (
 )
 from predictions.services.predicting import PredictionClockError, PredictionInputError, RaceRunError
 from predictions.signals import predictions_changed
-from tests.factories import PredictionFactory, RaceFactory
+from tests.factories import ModelVersionFactory, PredictionFactory, RaceFactory
+from tests.model_fixtures import version_registered_at
 
 pytestmark = pytest.mark.django_db
 
@@ -498,19 +499,9 @@ def test_a_past_clock_never_takes_a_version_that_could_not_serve(tmp_path):
         model_versions_at,
     )
 
-    def version(label, until, **fields):
-        made = ModelVersion.objects.create(
-            label=label,
-            train_from_season=2018,
-            train_until_season=until.year,
-            trained_until_date=until,
-            rows=1,
-            data_fingerprint=label,
-            artifact_path=str(tmp_path / f"{label}.joblib"),  # no file: never loaded here
-            **fields,
-        )
-        ModelVersion.objects.filter(pk=made.pk).update(created_at=datetime(2025, 1, 1, tzinfo=UTC))
-        return made
+    def version(label, until, **fields):  # no artifact file: never loaded here
+        made = ModelVersionFactory(label=label, trained_until_date=until, **fields)
+        return version_registered_at(made, datetime(2025, 1, 1, tzinfo=UTC))
 
     old_format = version("v-old", date(2024, 12, 8), params={"features_format": FEATURES_FORMAT - 1})
     version("v-uncalibrated", date(2024, 12, 9), metrics={"calibration_from_season": None})
@@ -545,18 +536,9 @@ def test_the_version_serving_at_a_past_clock_is_the_one_activated_last_before_it
     its registration and B after t3."""
     from predictions.services.training import model_version_at, model_versions_at
 
-    def version(label, *, until, registered, activated=None):
-        made = ModelVersion.objects.create(
-            label=label,
-            train_from_season=2018,
-            train_until_season=until.year,
-            trained_until_date=until,
-            rows=1,
-            data_fingerprint=label,
-            artifact_path=str(tmp_path / f"{label}.joblib"),  # no file: never loaded here
-        )
-        ModelVersion.objects.filter(pk=made.pk).update(created_at=registered, activated_at=activated)
-        return ModelVersion.objects.get(pk=made.pk)
+    def version(label, *, until, registered, activated=None):  # no artifact file: never loaded here
+        made = ModelVersionFactory(label=label, trained_until_date=until)
+        return version_registered_at(made, registered, activated_at=activated)
 
     t1, t2, t3 = (datetime(2025, m, 1, tzinfo=UTC) for m in (1, 3, 6))
     a = version("v-a", until=date(2024, 12, 8), registered=t1, activated=t3)  # t1's activation overwritten

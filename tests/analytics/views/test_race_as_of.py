@@ -17,10 +17,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from ingestion.models import Race, RaceResult, RaceWeather, WeatherForecast
-from predictions.models import RaceAccuracy
+from ingestion.models import Race, RaceWeather, WeatherForecast
 from tests.analytics.views.test_pages import HTMX, _csv, _predict, _race_row
-from tests.factories import RaceAccuracyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,21 +28,6 @@ def _clean_cache(ergast_data):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def predicted_2026_7():
-    """test_pages' fixture of that name: both stages for 2026 round 7 in grid order, the pre set made
-    06-12 09:00, the post set 06-13 16:00 (after qualifying) and scored on 06-15 06:00 (MAE 3.25)."""
-    race = Race.objects.get(season_id=2026, round=7)
-    entrants = list(
-        RaceResult.objects.filter(race=race).select_related("driver", "team").order_by("grid", "id")
-    )
-    _predict(race, entrants, stage="pre", made=datetime(2026, 6, 12, 9, tzinfo=UTC))
-    batch = _predict(race, entrants, stage="post", made=datetime(2026, 6, 13, 16, tzinfo=UTC))
-    record = RaceAccuracyFactory(race=race, stage="post", batch=batch, mae=3.25, winner_hit=False)
-    RaceAccuracy.objects.filter(pk=record.pk).update(scored_at=datetime(2026, 6, 15, 6, tzinfo=UTC))
-    return race, entrants
 
 
 def _page(client, race: Race, **params) -> str:
