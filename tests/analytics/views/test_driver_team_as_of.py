@@ -20,7 +20,6 @@ from django.urls import reverse
 
 from ingestion.models import Race
 from tests.analytics.views.test_pages import _csv, _forms, _race_row
-from tests.analytics.views.test_race_as_of import predicted_2026_7  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +146,7 @@ def test_driver_links_carry_the_clock(client):
     assert "as_of" not in today and "(today)" not in today
 
 
-def test_home_and_race_page_driver_and_team_links_carry_the_clock(client, predicted_2026_7):  # noqa: F811
+def test_home_and_race_page_driver_and_team_links_carry_the_clock(client, predicted_2026_7):
     race, _ = predicted_2026_7
     home_clock = "2026-06-13T18:00"  # round 7 upcoming with its after-qualifying set, round 6 run
     response = client.get(reverse("analytics:home"), {"as_of": home_clock})
