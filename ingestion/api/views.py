@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
 from f1site.authentication import JWTOrAnonymousAuthentication
+from f1site.clock import as_of_param, clock_key_part, clock_param
 from ingestion.api import selectors, serializers
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.health import health_report
 from ingestion.services.race_ids import RACE_ID_ANY_CASE_PATTERN, parse_race_id
-from predictions.api.clock import as_of_param, clock_key_part, clock_param
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
@@ -206,7 +206,7 @@ def entity_detail_key(family: str, ref: str, *clock: str) -> f1cache.ListKey:
     which every race change and every driver / team edit retires (f1site.cache): the career adds up
     all the entity's results, and a team's latest drivers or a driver's latest team print the other's
     name. Beside the list pages (`…:{season|all}:{limit}:{offset}`), never one of them. `?as_of=`: one
-    entry per clock beside it, `…:id:{ref}:at:{UTC}` (`clock`: predictions.api.clock.clock_key_part)."""
+    entry per clock beside it, `…:id:{ref}:at:{UTC}` (`clock`: f1site.clock.clock_key_part)."""
     return f1cache.list_key(family, "id", ref, *clock)
 
 
