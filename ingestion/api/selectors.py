@@ -477,30 +477,17 @@ ORDER BY s.position
 
 def _standings_race_at(*, season: int | None, round_number: int | None, as_of: dt.datetime) -> tuple:
     """(pk, season, round, slug, name, date) of the race whose standings stood at the clock `as_of`:
-    the standings page's rounds at a clock (`analytics.selectors.season_list` / `season_rounds(as_of=)`:
+    the standings page's pick (`analytics.selectors.season_list` / `standings_race_pick(as_of=)`:
     races started by then, `races_started_by`), the last of them unless `round_number` names one.
     2 queries (1 with a season); NotFound as the page's 404s."""
-    from analytics.selectors import season_list, season_rounds
+    from analytics.selectors import season_list, standings_race_pick
 
-    at = f"as of {as_of.isoformat()}"
     if season is None:
         seasons = season_list(as_of=as_of)
         if not seasons:
-            raise NotFound(f"No standings {at}", what="standings")
+            raise NotFound(f"No standings as of {as_of.isoformat()}", what="standings")
         season = seasons[0]
-    rounds = season_rounds(season=season, as_of=as_of)
-    if not rounds:
-        raise NotFound(f"No standings for season {season} {at}", what="standings")
-    if round_number is None:
-        race = rounds[-1]
-    else:
-        race = next((r for r in rounds if r.round == round_number), None)
-        if race is None:
-            raise NotFound(
-                f"No standings after round {round_number} of {season} {at}: the latest then is round "
-                f"{rounds[-1].round}",
-                what="standings",
-            )
+    race, _ = standings_race_pick(season=season, round_number=round_number, as_of=as_of)
     return race.pk, race.season_id, race.round, race.slug, race.name, race.date
 
 
