@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from f1site import cache as f1cache
 from f1site.api import (
     CachedJSONView,
+    DeclaredParamsOnlyMixin,
     MethodFirstMixin,
     error_response,
     error_responses,
@@ -135,7 +136,7 @@ class RacePredictionsView(CachedJSONView):
         )
 
 
-class RegenerationJobView(MethodFirstMixin, APIView):
+class RegenerationJobView(DeclaredParamsOnlyMixin, MethodFirstMixin, APIView):
     # Staff only: job ids, timings and error texts are operational detail, not public data.
     permission_classes = [IsAdminUser]
 
