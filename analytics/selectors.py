@@ -489,23 +489,38 @@ def season_races(*, season: int) -> list[Race]:
     )
 
 
+def standings_race_pick(
+    *, season: int, round_number: int | None, as_of: datetime | None = None
+) -> tuple[Race, list[Race]]:
+    """Which race's standings to show, the one rule of the standings page (`standings_get`) and of
+    the API's `standings` at a clock: among the season's rounds with standings (`season_rounds`; at a
+    clock `as_of`, only races started by then), the last, or exactly `round_number` (never an
+    earlier round in its place). Returns that race and the rounds; 1 query. NotFound when the season
+    has no such round, or not the one asked for (worded as the page did without a clock, as the
+    API did with one)."""
+    rounds = season_rounds(season=season, as_of=as_of)
+    at = "" if as_of is None else f" as of {as_of.isoformat()}"
+    if not rounds:
+        message = f"No standings for season {season}{at}" if at else f"No standings for {season}"
+        raise NotFound(message, what="standings")
+    if round_number is None:
+        return rounds[-1], rounds
+    race = next((r for r in rounds if r.round == round_number), None)
+    if race is None:
+        latest = f": the latest then is round {rounds[-1].round}" if at else ""
+        raise NotFound(f"No standings after round {round_number} of {season}{at}{latest}", what="standings")
+    return race, rounds
+
+
 def standings_get(*, season: int, round: int | None = None, as_of: datetime | None = None) -> dict:
     """Driver and team standings after `round` (default: the last round with standings); at a clock
-    `as_of`, only rounds whose race had started by then (`season_rounds`): the default is the last
-    of those, a later round NotFound. Cached per clock (`…:at:<clock>`)."""
+    `as_of`, only rounds whose race had started by then: the default is the last of those, a later
+    round NotFound (`standings_race_pick`). Cached per clock (`…:at:<clock>`)."""
     key = f"f1:standings:{season}:{round or 'last'}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    rounds = season_rounds(season=season, as_of=as_of)
-    if not rounds:
-        raise NotFound(f"No standings for {season}", what="standings")
-    if round is None:
-        race = rounds[-1]
-    else:
-        race = next((r for r in rounds if r.round == round), None)
-        if race is None:
-            raise NotFound(f"No standings after round {round} of {season}", what="standings")
+    race, rounds = standings_race_pick(season=season, round_number=round, as_of=as_of)
     drivers = [
         {
             "position": s.position,

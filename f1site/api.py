@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -463,6 +463,70 @@ def body_response(request, entry: CachedBody, *, status_code: int = 200) -> Http
 _COMMON_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
+# Query parameters a request may carry only to an operation that declares them in its schema
+# (`extend_schema(parameters=...)`). Most unknown parameters are harmless noise (a cache buster),
+# but `as_of` asks for the answer as of a past clock: an endpoint that does not read it would
+# silently answer for now, which a demo at a past clock cannot tell from the answer it asked for.
+DECLARED_ONLY_PARAMS = ("as_of",)
+
+
+class UnsupportedParameter(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "unsupported_parameter"
+
+    def __init__(self, name: str) -> None:
+        # A dict detail carrying its own `detail`: the handler answers code unsupported_parameter,
+        # this message, and details {name: [...]} (as `invalid` names the field it refuses).
+        message = f"This endpoint does not take `{name}`; see the API schema for the endpoints that do."
+        super().__init__({"detail": message, name: ["Not a parameter of this endpoint."]})
+
+
+# (view class, HTTP method) -> the query parameter names its operation declares.
+_DECLARED_QUERY_PARAMS: dict[tuple[type, str], frozenset[str]] = {}
+
+
+def declared_query_params(view, method: str) -> frozenset[str]:
+    """The names of the query parameters the schema declares for `view`'s handler of `method`: its
+    `extend_schema(parameters=...)` (OpenApiParameters in the query, and the fields of serializers
+    given as parameters), read through drf-spectacular's own schema class for the handler, the one
+    the schema is generated from. Memoized per view class and method."""
+    key = (type(view), method)
+    names = _DECLARED_QUERY_PARAMS.get(key)
+    if names is not None:
+        return names
+    handler = getattr(view, method.lower(), None)
+    schema_class = getattr(handler, "kwargs", {}).get("schema")
+    found: set[str] = set()
+    if schema_class is not None:
+        schema = schema_class()
+        schema.view, schema.method = view, method.upper()
+        for parameter in schema.get_override_parameters():
+            if isinstance(parameter, OpenApiParameter):
+                if parameter.location == OpenApiParameter.QUERY:
+                    found.add(parameter.name)
+            else:  # a serializer (class or instance) whose fields are query parameters
+                serializer = parameter() if isinstance(parameter, type) else parameter
+                found.update(serializer.fields)
+    names = _DECLARED_QUERY_PARAMS[key] = frozenset(found)
+    return names
+
+
+class DeclaredParamsOnlyMixin:
+    # Refuses a DECLARED_ONLY_PARAMS parameter (`?as_of=`) sent to an operation whose schema does
+    # not declare it: 400 `unsupported_parameter` naming it, after authentication, permissions
+    # and throttles (where every other parameter is checked), so an endpoint added without the
+    # clock refuses it rather than answering for now. OPTIONS (a CORS preflight carries the query
+    # string of the request it asks about) is no operation of the schema and never refused.
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method == "OPTIONS":
+            return
+        params = request.query_params
+        for name in DECLARED_ONLY_PARAMS:
+            if name in params and name not in declared_query_params(self, request.method):
+                raise UnsupportedParameter(name)
+
+
 class MethodFirstMixin:
     # A method the view has no handler for answers 405 to everyone. DRF checks permissions before
     # it looks for the handler, so an anonymous DELETE on a read-only endpoint got 401 ("log in")
@@ -473,7 +537,7 @@ class MethodFirstMixin:
         super().check_permissions(request)
 
 
-class CachedJSONView(MethodFirstMixin, APIView):
+class CachedJSONView(DeclaredParamsOnlyMixin, MethodFirstMixin, APIView):
     # Base for read endpoints: `cached(request, key=..., ttl=..., tier=..., compute=...)` answers
     # from the cache with validators; the payload is computed from the database only on a miss.
     # The rate-limit count of a GET is deferred to that cache read (one Redis round trip for both,

@@ -14,10 +14,10 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from f1site.api import error_responses, lockout_response
+from f1site.api import DeclaredParamsOnlyMixin, error_responses, lockout_response
 
 
-class TokenObtainView(TokenObtainPairView):
+class TokenObtainView(DeclaredParamsOnlyMixin, TokenObtainPairView):
     """simplejwt's token view, answering a django-axes lockout as 429 `locked_out`.
 
     axes flags the lockout on the request it was handed, which here is DRF's wrapper, so its
@@ -52,7 +52,7 @@ class TokenRefreshRevokingSerializer(TokenRefreshSerializer):
         return super().validate(attrs)
 
 
-class TokenRefreshRevokingView(TokenRefreshView):
+class TokenRefreshRevokingView(DeclaredParamsOnlyMixin, TokenRefreshView):
     serializer_class = TokenRefreshRevokingSerializer
 
 

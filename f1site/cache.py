@@ -496,7 +496,7 @@ def race_key(season: int, race_slug: str) -> str:
 
 def race_clock_key(season: int, race_id: str, clock: str) -> ListKey:
     """races/{race_id}?as_of=: `f1:races:{season}:g{n}:id:{race_id}:{clock}` (`clock`:
-    predictions.api.clock.clock_key_part, `at:{UTC}`), one entry per clock in the season's race-list
+    f1site.clock.clock_key_part, `at:{UTC}`), one entry per clock in the season's race-list
     family, which every change to the season's races bumps (`cache_invalidate_races`); beside the
     list pages (`…:{limit}:{offset}`), never one of them, as `drivers/{id}` in `drivers`."""
     return list_key(f"races:{season}", "id", race_id, clock)
@@ -520,7 +520,7 @@ def predictions_key(race_slug: str) -> str:
 
 def predictions_clock_key(race_id: str, clock: str) -> ListKey:
     """predictions/race/{race_id}?as_of=: `f1:upcoming:g{n}:race:{race_id}:{clock}` (`clock`:
-    predictions.api.clock.clock_key_part, `at:{UTC}`), one entry per clock in the prediction
+    f1site.clock.clock_key_part, `at:{UTC}`), one entry per clock in the prediction
     endpoints' family, as predictions/upcoming?as_of= and overview: both a stored or scored set
     (`cache_invalidate_predictions`) and a change to the race's data (`cache_invalidate_races`) bump
     it, where the race's own key (`predictions_key`) is deleted by name, which no clock can be."""

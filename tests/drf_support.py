@@ -15,6 +15,7 @@ without the relaxed throttles, which the import overrides for that module).
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from functools import cache as memoize
 from pathlib import Path
 
@@ -99,3 +100,17 @@ def csv_rows(name: str) -> list[dict]:
 
 def csv_race(year: int, round_number: int) -> dict:
     return next(r for r in csv_rows("races") if int(r["year"]) == year and int(r["round"]) == round_number)
+
+
+def csv_races_started_by(clock: datetime) -> set[str]:
+    """races.csv: the raceIds whose start (date and time in UTC; no time: the day from midnight)
+    is at or before `clock`."""
+    out = set()
+    for r in csv_rows("races"):
+        if r["time"] is None:
+            started = r["date"] <= clock.date().isoformat()
+        else:
+            started = datetime.fromisoformat(f"{r['date']}T{r['time']}+00:00") <= clock
+        if started:
+            out.add(r["raceId"])
+    return out

@@ -379,19 +379,31 @@ def name_sort_key(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
+def _entered(column: str, *, season: int | None, as_of: dt.datetime | None) -> Q:
+    """The drivers' or teams' (`column`: "driver_id", "team_id") filter of the lists: a race result or
+    a qualifying entry (a driver who has only qualified so far, or did not qualify) — of `season`'s
+    races, and at a clock `as_of` of the races started by then only (`races_started_by`, the rule
+    of drivers|teams/{id}?as_of=). Practice-only entrants (FP1 outings) are not. Subqueries, no
+    extra query."""
+    results, qualifying = RaceResult.objects.all(), QualifyingResult.objects.all()
+    if season is not None:
+        results = results.filter(race__season_id=season)
+        qualifying = qualifying.filter(race__season_id=season)
+    if as_of is not None:
+        started = _clock_rules().races_started_by(as_of=as_of)
+        results, qualifying = results.filter(race__in=started), qualifying.filter(race__in=started)
+    return Q(pk__in=results.values(column)) | Q(pk__in=qualifying.values(column))
+
+
+def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
     """Drivers by family then given name in dictionary order (`name_sort_key`), ties by the exact
     spelling then id. 2 queries: every matching driver's names (~900 rows unfiltered, a miss of a
-    cached page only), then the page's rows."""
+    cached page only), then the page's rows. Unfiltered: every driver stored (practice-only ones
+    too, listed in each race's practice results); with `season` or a clock `as_of`: the race
+    drivers (`_entered`) of that season, of the races started by then."""
     qs = Driver.objects.all()
-    if season is not None:
-        # The season's race drivers: a race result or a qualifying entry (a driver who has only
-        # qualified so far, or did not qualify). Practice-only drivers (FP1 outings) are not; they
-        # stay in the unfiltered list and in each race's practice results.
-        qs = Driver.objects.filter(
-            Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("driver_id"))
-            | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("driver_id"))
-        )
+    if season is not None or as_of is not None:
+        qs = Driver.objects.filter(_entered("driver_id", season=season, as_of=as_of))
     names = sorted(
         qs.values_list("family_name", "given_name", "pk"),
         key=lambda row: (name_sort_key(row[0]), name_sort_key(row[1]), row),
@@ -402,14 +414,12 @@ def driver_list(*, season: int | None, limit: int, offset: int) -> dict:
     return {"count": len(names), "limit": limit, "offset": offset, "results": results}
 
 
-def team_list(*, season: int | None, limit: int, offset: int) -> dict:
-    """Teams by name in dictionary order (`name_sort_key`), ties by id. 2 queries, as driver_list."""
+def team_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
+    """Teams by name in dictionary order (`name_sort_key`), ties by id. 2 queries; `season` and
+    `as_of` as for driver_list (a race result or a qualifying entry, not practice)."""
     qs = Team.objects.all()
-    if season is not None:  # as driver_list: a race result or a qualifying entry, not practice
-        qs = Team.objects.filter(
-            Q(pk__in=RaceResult.objects.filter(race__season_id=season).values("team_id"))
-            | Q(pk__in=QualifyingResult.objects.filter(race__season_id=season).values("team_id"))
-        )
+    if season is not None or as_of is not None:
+        qs = Team.objects.filter(_entered("team_id", season=season, as_of=as_of))
     # Dictionary order as driver_list (`name_sort_key`): by code point "BMW Sauber" came before
     # "Benetton" and "Brabham-BRM".
     names = sorted(qs.values_list("name", "pk"), key=lambda row: (name_sort_key(row[0]), row))
@@ -477,30 +487,17 @@ ORDER BY s.position
 
 def _standings_race_at(*, season: int | None, round_number: int | None, as_of: dt.datetime) -> tuple:
     """(pk, season, round, slug, name, date) of the race whose standings stood at the clock `as_of`:
-    the standings page's rounds at a clock (`analytics.selectors.season_list` / `season_rounds(as_of=)`:
+    the standings page's pick (`analytics.selectors.season_list` / `standings_race_pick(as_of=)`:
     races started by then, `races_started_by`), the last of them unless `round_number` names one.
     2 queries (1 with a season); NotFound as the page's 404s."""
-    from analytics.selectors import season_list, season_rounds
+    from analytics.selectors import season_list, standings_race_pick
 
-    at = f"as of {as_of.isoformat()}"
     if season is None:
         seasons = season_list(as_of=as_of)
         if not seasons:
-            raise NotFound(f"No standings {at}", what="standings")
+            raise NotFound(f"No standings as of {as_of.isoformat()}", what="standings")
         season = seasons[0]
-    rounds = season_rounds(season=season, as_of=as_of)
-    if not rounds:
-        raise NotFound(f"No standings for season {season} {at}", what="standings")
-    if round_number is None:
-        race = rounds[-1]
-    else:
-        race = next((r for r in rounds if r.round == round_number), None)
-        if race is None:
-            raise NotFound(
-                f"No standings after round {round_number} of {season} {at}: the latest then is round "
-                f"{rounds[-1].round}",
-                what="standings",
-            )
+    race, _ = standings_race_pick(season=season, round_number=round_number, as_of=as_of)
     return race.pk, race.season_id, race.round, race.slug, race.name, race.date
 
 

@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from f1site import cache as f1cache
 from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
 from f1site.authentication import JWTOrAnonymousAuthentication
+from f1site.clock import as_of_param, clock_key_part, clock_param
 from ingestion.api import selectors, serializers
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.health import health_report
 from ingestion.services.race_ids import RACE_ID_ANY_CASE_PATTERN, parse_race_id
-from predictions.api.clock import as_of_param, clock_key_part, clock_param
 
 RACE_ID_PARAM = OpenApiParameter(
     "race_id",
@@ -64,25 +64,31 @@ def race_cache_key(race_id: str) -> str:
 class SeasonListView(CachedJSONView):
     # A paginated list with an optional ?season= filter (races, drivers, teams): a subclass names
     # its cache tier, its selector and, if it differs from the default, how a page is keyed and kept.
+    # Every such list takes the clock `?as_of=` (its get declares it and reads it with clock_param).
     tier: str  # cache tier, and the list family bumped when the data changes
-    selector: Callable[..., dict]  # (season=, limit=, offset=) -> payload, from ingestion.api.selectors
+    selector: Callable[
+        ..., dict
+    ]  # (season=, limit=, offset=, as_of=) -> payload, from ingestion.api.selectors
 
     def page_key_ttl(self, season: int | None, limit: int, offset: int) -> tuple[f1cache.ListKey, int]:
         key = f1cache.list_key(self.tier, season if season is not None else "all", limit, offset)
         return key, settings.CACHE_TTL_STATIC
 
     def season_list(self, request):
-        params = validate_query(serializers.SeasonPageParams, request)
+        params = validate_query(serializers.SeasonPageParams, request)  # its 400 first, then the clock's
+        as_of = clock_param(request)
         limit, offset = params.validated_page()
         season = params.validated_data.get("season")
         key, ttl = self.page_key_ttl(season, limit, offset)
+        if as_of is not None:  # one entry per clock in the page's family, beside its pages
+            key = f1cache.list_key(key.family, *key.parts, clock_key_part(as_of))
         select = self.selector
         return self.cached(
             request,
             key=key,
             ttl=ttl,
             tier=self.tier,
-            compute=lambda: select(season=season, limit=limit, offset=offset),
+            compute=lambda: select(season=season, limit=limit, offset=offset, as_of=as_of),
         )
 
 
@@ -115,22 +121,7 @@ class RaceListView(SeasonListView):
         responses={200: serializers.RacePageOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
-        params = validate_query(serializers.SeasonPageParams, request)  # its 400 first, then the clock's
-        as_of = clock_param(request)
-        if as_of is None:
-            return self.season_list(request)
-        limit, offset = params.validated_page()
-        season = params.validated_data.get("season")
-        # one entry per clock in the list's family, beside its pages (as races/{race_id}?as_of=)
-        key, ttl = self.page_key_ttl(season, limit, offset)
-        key = f1cache.list_key(key.family, *key.parts, clock_key_part(as_of))
-        return self.cached(
-            request,
-            key=key,
-            ttl=ttl,
-            tier=self.tier,
-            compute=lambda: selectors.race_list(season=season, limit=limit, offset=offset, as_of=as_of),
-        )
+        return self.season_list(request)
 
 
 class RaceDetailView(CachedJSONView):
@@ -180,8 +171,16 @@ class DriverListView(SeasonListView):
         operation_id="drivers_list",
         summary="Drivers (season filter: the season's race drivers, with a race result or qualifying entry; "
         "practice-only drivers are in the unfiltered list)",
-        parameters=[serializers.SeasonPageParams],
-        responses={200: serializers.DriverPageOut, **error_responses(400, 429)},
+        description=(
+            "With `as_of`: only the race drivers of the races started by then (a race result or a "
+            "qualifying entry; of the `season`'s races when one is given), by the rule of "
+            "`drivers/{driver_id}?as_of=`: a driver who had not yet raced is not listed."
+        ),
+        parameters=[
+            serializers.SeasonPageParams,
+            as_of_param(shows="Only the drivers who had entered a race started by then."),
+        ],
+        responses={200: serializers.DriverPageOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
         return self.season_list(request)
@@ -194,8 +193,15 @@ class TeamListView(SeasonListView):
     @extend_schema(
         operation_id="teams_list",
         summary="Teams (constructors; season filter: teams with a race result or qualifying entry that season)",
-        parameters=[serializers.SeasonPageParams],
-        responses={200: serializers.TeamPageOut, **error_responses(400, 429)},
+        description=(
+            "With `as_of`: only the teams with a race result or qualifying entry in a race started by "
+            "then (of the `season`'s races when one is given), by the rule of `teams/{team_id}?as_of=`."
+        ),
+        parameters=[
+            serializers.SeasonPageParams,
+            as_of_param(shows="Only the teams that had entered a race started by then."),
+        ],
+        responses={200: serializers.TeamPageOut, **error_responses(400, 404, 429)},
     )
     def get(self, request):
         return self.season_list(request)
@@ -206,7 +212,7 @@ def entity_detail_key(family: str, ref: str, *clock: str) -> f1cache.ListKey:
     which every race change and every driver / team edit retires (f1site.cache): the career adds up
     all the entity's results, and a team's latest drivers or a driver's latest team print the other's
     name. Beside the list pages (`…:{season|all}:{limit}:{offset}`), never one of them. `?as_of=`: one
-    entry per clock beside it, `…:id:{ref}:at:{UTC}` (`clock`: predictions.api.clock.clock_key_part)."""
+    entry per clock beside it, `…:id:{ref}:at:{UTC}` (`clock`: f1site.clock.clock_key_part)."""
     return f1cache.list_key(family, "id", ref, *clock)
 
 

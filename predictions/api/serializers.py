@@ -73,12 +73,6 @@ class AccuracyOut(serializers.Serializer):
     stages = AccuracyStageOut(many=True)
 
 
-class ClockParams(serializers.Serializer):
-    # Only checks that `as_of` is one non-empty value without NUL bytes (f1site.api.validate_query);
-    # the text is read by the home page's own parser (predictions.api.clock.clock_param).
-    as_of = serializers.CharField(required=False, trim_whitespace=False, max_length=64)
-
-
 class ScoredPredictionRowOut(PredictionRowOut):
     actual_position = serializers.IntegerField(
         allow_null=True,

@@ -18,15 +18,16 @@ from rest_framework.views import APIView
 from f1site import cache as f1cache
 from f1site.api import (
     CachedJSONView,
+    DeclaredParamsOnlyMixin,
     MethodFirstMixin,
     error_response,
     error_responses,
 )
+from f1site.clock import as_of_param, clock_key_part, clock_param
 from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get
 from predictions.api import selectors, serializers
-from predictions.api.clock import as_of_param, clock_key_part, clock_param
 from predictions.services import championship_cache_key, championship_simulate, prediction_what_if
 from predictions.services.regeneration import (
     regeneration_job_get,
@@ -135,7 +136,7 @@ class RacePredictionsView(CachedJSONView):
         )
 
 
-class RegenerationJobView(MethodFirstMixin, APIView):
+class RegenerationJobView(DeclaredParamsOnlyMixin, MethodFirstMixin, APIView):
     # Staff only: job ids, timings and error texts are operational detail, not public data.
     permission_classes = [IsAdminUser]
 

@@ -1,7 +1,9 @@
-"""The API's clock (`?as_of=`) as one contract over every endpoint that declares it in the committed
-schema (docs/openapi.yaml): the same 400 error shape for a clock that cannot be read, the same 404 for
-one still to come, and an answer for a past one — so an endpoint that takes the clock later is
-covered without a copy of these cases. What each endpoint shows at a clock is tested beside it."""
+"""The API's clock (`?as_of=`) as one contract over every operation of the committed schema
+(docs/openapi.yaml). One that declares it: the same 400 error shape for a clock that cannot be read,
+the same 404 for one still to come, and an answer for a past one. One that does not: 400
+`unsupported_parameter` naming it, whatever the clock, never an answer for now (f1site.api
+.DeclaredParamsOnlyMixin). An endpoint added later is covered either way without a copy of these
+cases. What each endpoint shows at a clock is tested beside it."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ PATH_IDS = {
     "{driver_id}": "max_verstappen",
     "{team_id}": "red_bull",
     "{season}": "2025",
+    "{job_id}": "1-" + "0" * 32,  # well-formed, no such job: the parameter is refused before the lookup
 }
 UNREADABLE = [
     "as_of=yesterday",
@@ -31,19 +34,25 @@ UNREADABLE = [
 ]
 
 
-def _clock_paths() -> list[str]:
+def _operations(*, declaring: bool) -> list[tuple[str, str]]:
+    """(method, path with real ids) of the schema's operations that declare `as_of` (GETs only: the
+    what-if's POST has its own tests) or, `declaring=False`, of every operation that does not."""
     schema = yaml.safe_load(SNAPSHOT.read_text())
-    paths = []
+    found = []
     for path, ops in schema["paths"].items():
-        if any(p["name"] == "as_of" for p in ops.get("get", {}).get("parameters", [])):
+        for method, op in ops.items():
+            declares = any(p["name"] == "as_of" for p in op.get("parameters", []))
+            if declares != declaring or (declaring and method != "get"):
+                continue
             for name, value in PATH_IDS.items():
                 path = path.replace(name, value)
             assert "{" not in path, f"no id for a parameter of {path}: add it to PATH_IDS"
-            paths.append(path)
-    return sorted(paths)
+            found.append((method, path))
+    return sorted(found)
 
 
-CLOCK_PATHS = _clock_paths()
+CLOCK_PATHS = [path for _, path in _operations(declaring=True)]
+CLOCKLESS = _operations(declaring=False)
 
 
 def test_the_contract_covers_every_clock_endpoint():
@@ -70,3 +79,40 @@ def test_a_clock_is_read_refused_or_deferred_the_same_everywhere(api, ergast_dat
         assert past.json()["error"]["code"] == "no_model_at_clock"
     else:
         assert past.status_code == 200, past.content
+
+
+def test_the_contract_covers_every_operation_without_a_clock():
+    """health, jobs/status, predictions/jobs/{job_id}, the token endpoints and the staff
+    regeneration at least: none of them has a past to show."""
+    assert {
+        ("get", "/api/v1/health"),
+        ("get", "/api/v1/jobs/status"),
+        ("get", f"/api/v1/predictions/jobs/{PATH_IDS['{job_id}']}"),
+        ("post", "/api/v1/auth/token/"),
+        ("post", "/api/v1/auth/token/refresh/"),
+        ("post", "/api/v1/predictions/race/2025_canada"),
+    } <= set(CLOCKLESS), CLOCKLESS
+    assert not {path for _, path in CLOCKLESS} & {"/api/v1/drivers", "/api/v1/teams"}  # they take it
+
+
+@pytest.mark.parametrize(("method", "path"), CLOCKLESS)
+def test_an_operation_without_a_clock_refuses_one(staff_api, method, path, django_assert_max_num_queries):
+    """As a staff operator with the regeneration permission, so no 401 / 403 stands in front of the
+    answer: a clock sent to an operation that cannot show the past is refused, never ignored —
+    before the view does any work (no lookup, no token check, no model run)."""
+    for query in ("as_of=2020-01-01T00:00:00Z", "as_of=yesterday", "as_of="):
+        # the JWT's user (and for the regeneration its user and group permissions), nothing else
+        with django_assert_max_num_queries(3):
+            if method == "get":
+                response = staff_api.get(f"{path}?{query}")
+            else:
+                response = staff_api.post(f"{path}?{query}", {}, format="json")
+        assert response.status_code == 400, (query, response.content)
+        error = response.json()["error"]
+        assert error["code"] == "unsupported_parameter", (query, error)
+        assert "`as_of`" in error["message"] and list(error["details"]) == ["as_of"], error
+
+
+def test_options_is_never_refused(api):
+    """A CORS preflight carries the query string of the request it asks about."""
+    assert api.options("/api/v1/health?as_of=2020-01-01").status_code == 200

@@ -172,12 +172,13 @@ def test_as_of_is_declared_as_the_text_it_accepts():
         if param["name"] == "as_of"
     ]
     # predictions/upcoming, predictions/overview, predictions/race|accuracy/{race_id}, races,
-    # races/{race_id}, standings, drivers|teams/{id}, analytics/driver|team/{id}, championship/{season},
+    # races/{race_id}, standings, drivers, teams, drivers|teams/{id}, analytics/driver|team/{id}, championship/{season},
     # models/performance, and the what-if's POST (a query parameter beside its body)
     assert sorted(path for path, _ in declared) == [
         "/api/v1/analytics/driver/{driver_id}",
         "/api/v1/analytics/team/{team_id}",
         "/api/v1/championship/{season}",
+        "/api/v1/drivers",
         "/api/v1/drivers/{driver_id}",
         "/api/v1/models/performance",
         "/api/v1/predictions/accuracy/{race_id}",
@@ -188,6 +189,7 @@ def test_as_of_is_declared_as_the_text_it_accepts():
         "/api/v1/races",
         "/api/v1/races/{race_id}",
         "/api/v1/standings",
+        "/api/v1/teams",
         "/api/v1/teams/{team_id}",
     ], declared
     either = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.drf_support import csv_race, csv_rows
+from tests.drf_support import csv_race, csv_races_started_by, csv_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +22,6 @@ BEFORE_CANADA = "2025-06-15T17:00:00Z"  # an hour before the 2025 Canadian GP's 
 CLOCK = datetime(2025, 6, 15, 17, tzinfo=UTC)
 VERSTAPPEN = "/api/v1/drivers/max_verstappen"
 RED_BULL = "/api/v1/teams/red_bull"
-
-
-def _started_by(clock: datetime) -> set[str]:
-    """races.csv: the raceIds whose start (date and time in UTC; no time: the day from midnight)
-    is at or before `clock`."""
-    out = set()
-    for r in csv_rows("races"):
-        if r["time"] is None:
-            started = r["date"] <= clock.date().isoformat()
-        else:
-            started = datetime.fromisoformat(f"{r['date']}T{r['time']}+00:00") <= clock
-        if started:
-            out.add(r["raceId"])
-    return out
 
 
 def _csv_figures(key: str, entity: str, races: set[str]) -> dict:
@@ -63,7 +49,7 @@ def test_verstappens_career_an_hour_before_canada_counts_to_round_9(
     api, ergast_data, django_assert_num_queries
 ):
     driver_id = _ids("driverId", "drivers", "max_verstappen")
-    started = _started_by(CLOCK)
+    started = csv_races_started_by(CLOCK)
     spain, canada = csv_race(2025, 9), csv_race(2025, 10)
     assert spain["raceId"] in started and canada["raceId"] not in started
     expected = _csv_figures("driverId", driver_id, started)
@@ -88,7 +74,7 @@ def test_verstappens_career_an_hour_before_canada_counts_to_round_9(
 
 def test_red_bull_before_canada_counts_its_cars_to_round_9(api, ergast_data, django_assert_num_queries):
     team_id = _ids("constructorId", "constructors", "red_bull")
-    expected = _csv_figures("constructorId", team_id, _started_by(CLOCK))
+    expected = _csv_figures("constructorId", team_id, csv_races_started_by(CLOCK))
     with django_assert_num_queries(4):  # the team, seasons, sprints, its latest race's drivers
         body = api.get(RED_BULL, {"as_of": BEFORE_CANADA}).json()
     assert {k: body["career"][k] for k in expected} == expected

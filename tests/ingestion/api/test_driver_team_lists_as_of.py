@@ -1,0 +1,100 @@
+"""GET drivers?as_of= and teams?as_of=: the lists as they stood at a clock.
+
+A frontend demo at a past clock asked `/api/v1/drivers?as_of=2020-01-01` and silently got today's
+list, drivers who debuted years later included: the lists ignored the clock. At a clock a driver or
+team is listed once it had a race result or a qualifying entry in a race started by then (the rule of
+drivers|teams/{id}?as_of=, whose careers count only those races). Expectations come from the dump's
+CSV files read with plain Python (tests/drf_support.py) and from hand-known debuts, never from the
+code under test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.drf_support import csv_race, csv_races_started_by, csv_rows
+
+pytestmark = pytest.mark.django_db
+
+NEW_YEAR_2020 = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def _entered(key: str, races: set[str]) -> set[str]:
+    """The `key` ids (driverId, constructorId) with a results or qualifying row in `races`."""
+    return {r[key] for name in ("results", "qualifying") for r in csv_rows(name) if r["raceId"] in races}
+
+
+def _refs(name: str, key: str, ids: set[str]) -> set[str]:
+    refs = {r[key]: r[f"{name[:-1]}Ref"] for r in csv_rows(name)}
+    return {refs[i] for i in ids}
+
+
+def _every_id(api, path: str, params: dict) -> tuple[int, list[str]]:
+    """The list's count and every id over its pages (200 a page, the cap)."""
+    ids, offset = [], 0
+    while True:
+        body = api.get(path, {**params, "limit": 200, "offset": offset}).json()
+        ids += [item["id"] for item in body["results"]]
+        offset += 200
+        if offset >= body["count"]:
+            return body["count"], ids
+
+
+def test_drivers_at_new_year_2020_are_those_who_had_raced(api, ergast_data, django_assert_num_queries):
+    expected = _refs("drivers", "driverId", _entered("driverId", csv_races_started_by(NEW_YEAR_2020)))
+    assert {"hamilton", "kubica", "fangio"} <= expected  # raced by 2019
+    # debuted later: Latifi (2020), Piastri (2023), Antonelli (2025)
+    assert not {"latifi", "piastri", "antonelli"} & expected
+
+    with django_assert_num_queries(2):  # the matching names, then the page's rows
+        first = api.get("/api/v1/drivers", {"as_of": "2020-01-01T00:00:00Z", "limit": 200})
+    assert first.status_code == 200, first.content
+    count, ids = _every_id(api, "/api/v1/drivers", {"as_of": "2020-01-01T00:00:00Z"})
+    assert count == len(expected) and len(ids) == count
+    assert set(ids) == expected
+    # today the same list has every stored driver, the later debutants among them
+    assert api.get("/api/v1/drivers", {"limit": 1}).json()["count"] == len(csv_rows("drivers")) > count
+
+
+def test_a_seasons_drivers_at_a_clock_are_those_of_its_races_started_by_then(api, ergast_data):
+    """Colapinto's first Grand Prix is the 2024 Italian GP (1 September 2024, 13:00 UTC, round 16).
+    At noon that day he had qualified, but not raced: not listed yet, as his career at that clock is
+    empty; an hour after the start he is."""
+    monza = csv_race(2024, 16)
+    assert (monza["date"], monza["time"]) == ("2024-09-01", "13:00:00")
+    season_races = {r["raceId"] for r in csv_rows("races") if r["year"] == "2024"}
+    for clock, listed in (("2024-09-01T12:00:00Z", False), ("2024-09-01T14:00:00Z", True)):
+        started = season_races & csv_races_started_by(datetime.fromisoformat(clock))
+        expected = _refs("drivers", "driverId", _entered("driverId", started))
+        assert ("colapinto" in expected) is listed
+        body = api.get("/api/v1/drivers", {"season": 2024, "as_of": clock, "limit": 200}).json()
+        assert body["count"] == len(expected)
+        assert {d["id"] for d in body["results"]} == expected
+        assert api.get("/api/v1/drivers/colapinto", {"as_of": clock}).json()["career"]["races"] == int(listed)
+
+
+def test_teams_at_new_year_2020_are_those_that_had_raced(api, ergast_data, django_assert_num_queries):
+    expected = _refs(
+        "constructors", "constructorId", _entered("constructorId", csv_races_started_by(NEW_YEAR_2020))
+    )
+    assert {"toro_rosso", "ferrari", "haas"} <= expected
+    # from 2020, 2021, 2024 (Aston Martin is listed: it raced in 1959-60)
+    assert not {"alphatauri", "alpine", "rb"} & expected and "aston_martin" in expected
+
+    with django_assert_num_queries(2):  # the matching names, then the page's rows
+        assert api.get("/api/v1/teams", {"as_of": "2020-01-01", "limit": 200}).status_code == 200
+    count, ids = _every_id(api, "/api/v1/teams", {"as_of": "2020-01-01"})
+    assert count == len(expected) and set(ids) == expected and len(ids) == count
+    season = api.get("/api/v1/teams", {"season": 2020, "as_of": "2020-01-01"}).json()
+    assert season["count"] == 0 and season["results"] == []  # no 2020 race had started
+
+
+def test_the_clock_is_one_cache_entry_per_moment_beside_todays_pages(api, ergast_data):
+    """Two spellings of one clock share an entry; today's page is not it."""
+    today = api.get("/api/v1/teams", {"limit": 5}).json()
+    at = api.get("/api/v1/teams", {"as_of": "2020-01-01", "limit": 5}).json()
+    same = api.get("/api/v1/teams", {"as_of": "2020-01-01T00:00:00+00:00", "limit": 5})
+    assert at != today and same.json() == at
+    assert at["count"] < today["count"]
