@@ -11,8 +11,9 @@ Frame layouts the metric functions in `analytics.services` consume:
 Cache keys follow the product guide's pattern (`f1:analytics:driver:{ref}:{season}`, ...); values are
 JSON-serialisable dicts so the API can return them as they are.
 
-A past clock (`as_of`, the pages' `?as_of=`) cuts every frame to the races started by then
-(`predictions.selectors.races_started_by`, the race lists' rule) in the functions that query; the
+A past clock (`as_of`, the pages' `?as_of=`) cuts every frame to the races whose results were known
+by then (`predictions.selectors.races_with_results_known_by`, the race lists' rule: a race being run
+at the clock is not in them) in the functions that query; the
 metric functions stay pure and never see the clock. Such an entry's key ends in `:at:{clock}`.
 """
 
@@ -127,13 +128,14 @@ def _ttl() -> int:
 
 
 def _known(as_of: datetime | None, field: str = "race") -> Q:
-    """Rows (by their `field`, a Race foreign key) of races started by the clock `as_of`
-    (`races_started_by`: the home and race pages' rule); everything without a clock."""
+    """Rows (by their `field`, a Race foreign key) of races whose results were known by the clock
+    `as_of` (`races_with_results_known_by`: the home and race pages' rule — started is not enough, a
+    race being run then had no results yet); everything without a clock."""
     if as_of is None:
         return Q()
-    from predictions.selectors import races_started_by
+    from predictions.selectors import races_with_results_known_by
 
-    return Q(**{f"{field}__in": races_started_by(as_of=as_of)})
+    return Q(**{f"{field}__in": races_with_results_known_by(as_of=as_of)})
 
 
 def _clock_key(as_of: datetime | None) -> str:
@@ -149,7 +151,8 @@ def _clock_key(as_of: datetime | None) -> str:
 
 
 def driver_seasons(*, driver: Driver, as_of: datetime | None = None) -> list[int]:
-    """The seasons the driver has a result in, newest first; at a clock `as_of`, of races started by then."""
+    """The seasons the driver has a result in, newest first; at a clock `as_of`, of races with
+    results known then."""
     return sorted(
         RaceResult.objects.filter(_known(as_of), driver=driver)
         .values_list("race__season_id", flat=True)
@@ -160,7 +163,7 @@ def driver_seasons(*, driver: Driver, as_of: datetime | None = None) -> list[int
 
 
 def season_has_results(*, season: int, as_of: datetime | None = None) -> bool:
-    """Whether any race of `season` has results (someone raced; at a clock, a race started by then):
+    """Whether any race of `season` has results (someone raced; at a clock, a race with results known then):
     a driver's or team's page for a season without them says they did not race, not that the season
     has no results."""
     return RaceResult.objects.filter(_known(as_of), race__season_id=season).exists()
@@ -182,8 +185,9 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None, as_of: da
     Season metrics: qualifying gap to team-mate, consistency, overtaking, pit-stop proxy, form,
     championship trend. Career metrics (more data needed): wet-weather rating, circuit history.
     `as_of`: a past clock — the season and career as they stood then: every frame (results,
-    qualifying, pit stops, sprints, weather, the circuits' field, standings) holds only races started
-    by then (`races_started_by`), so no later result, round or championship position shows.
+    qualifying, pit stops, sprints, weather, the circuits' field, standings) holds only races whose
+    results were known by then (`races_with_results_known_by`), so no later result, round or
+    championship position shows, nor one of a race still being run.
     """
     known = _known(as_of)
     if season is None:
@@ -199,7 +203,7 @@ def driver_analytics_get(*, driver: Driver, season: int | None = None, as_of: da
     if season is None or not RaceResult.objects.filter(known, driver=driver, race__season_id=season).exists():
         data["available"] = False
         return data
-    on_track = _known(as_of, "pk")  # the races themselves started by the clock
+    on_track = _known(as_of, "pk")  # the races themselves, results known by the clock
     season_races = Race.objects.filter(on_track, season_id=season, results__driver=driver)
     results = results_frame(race__in=season_races)
     quali = quali_frame(race__in=season_races)
@@ -263,7 +267,7 @@ def _with_teammates(gap: dict) -> dict:
 
 def team_analytics_get(*, team: Team, season: int | None = None, as_of: datetime | None = None) -> dict:
     """Every team metric for one season (default: the team's latest). `as_of`: a past clock — the
-    season as it stood then, every frame and the standings cut to the races started by then (as
+    season as it stood then, every frame and the standings cut to the races with results known by then (as
     `driver_analytics_get`)."""
     known = _known(as_of)
     if season is None:
@@ -345,7 +349,7 @@ def _with_sprint_points(qs):
 
 
 def driver_results_list(*, driver: Driver, season: int, as_of: datetime | None = None) -> list[RaceResult]:
-    """The driver's results of `season` by round; at a clock, of the races started by then."""
+    """The driver's results of `season` by round; at a clock, of the races with results known then."""
     return list(
         _with_sprint_points(
             _results_qs().filter(_known(as_of), driver=driver, race__season_id=season)
@@ -354,7 +358,7 @@ def driver_results_list(*, driver: Driver, season: int, as_of: datetime | None =
 
 
 def team_results_list(*, team: Team, season: int, as_of: datetime | None = None) -> list[RaceResult]:
-    """The team's results of `season` by round; at a clock, of the races started by then."""
+    """The team's results of `season` by round; at a clock, of the races with results known then."""
     return list(
         _with_sprint_points(_results_qs().filter(_known(as_of), team=team, race__season_id=season)).order_by(
             "race__round", "position_order"
@@ -454,7 +458,7 @@ def race_forecasts_map(*, races: list[Race], as_of: datetime | None = None) -> d
 
 def season_list(*, as_of: datetime | None = None) -> list[int]:
     """Seasons that have championship standings, newest first; at a clock `as_of`, standings after a
-    race started by then (`_known`)."""
+    race whose results were known by then (`_known`)."""
     return list(
         Season.objects.filter(_known(as_of, "races__id"), races__driver_standings__isnull=False)
         .distinct()
@@ -474,7 +478,7 @@ def calendar_seasons(*, as_of: datetime | None = None) -> list[int]:
 
 def season_rounds(*, season: int, as_of: datetime | None = None) -> list[Race]:
     """Races of a season that have standings after them, in order; at a clock `as_of`, only races
-    started by then (`_known`: the race lists' rule)."""
+    whose results were known by then (`_known`: the race lists' rule)."""
     return list(
         Race.objects.on_calendar()
         .filter(_known(as_of, "id"), season_id=season, driver_standings__isnull=False)
@@ -494,7 +498,7 @@ def standings_race_pick(
 ) -> tuple[Race, list[Race]]:
     """Which race's standings to show, the one rule of the standings page (`standings_get`) and of
     the API's `standings` at a clock: among the season's rounds with standings (`season_rounds`; at a
-    clock `as_of`, only races started by then), the last, or exactly `round_number` (never an
+    clock `as_of`, only races whose results were known by then), the last, or exactly `round_number` (never an
     earlier round in its place). Returns that race and the rounds; 1 query. NotFound when the season
     has no such round, or not the one asked for (worded as the page did without a clock, as the
     API did with one)."""
@@ -514,7 +518,7 @@ def standings_race_pick(
 
 def standings_get(*, season: int, round: int | None = None, as_of: datetime | None = None) -> dict:
     """Driver and team standings after `round` (default: the last round with standings); at a clock
-    `as_of`, only rounds whose race had started by then: the default is the last of those, a later
+    `as_of`, only rounds whose results were known by then: the default is the last of those, a later
     round NotFound (`standings_race_pick`). Cached per clock (`…:at:<clock>`)."""
     key = f"f1:standings:{season}:{round or 'last'}{_clock_key(as_of)}"
     cached = cache.get(key)
@@ -559,7 +563,7 @@ def standings_get(*, season: int, round: int | None = None, as_of: datetime | No
 
 def points_progression_get(*, season: int, top: int = 6, as_of: datetime | None = None) -> dict:
     """Cumulative points after each round for the season's top `top` drivers (by final standing); at
-    a clock `as_of`, the rounds whose race had started by then, leaders by the last of them."""
+    a clock `as_of`, the rounds whose results were known by then, leaders by the last of them."""
     key = f"f1:standings:progression:{season}:{top}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
@@ -590,7 +594,7 @@ def points_progression_get(*, season: int, top: int = 6, as_of: datetime | None 
 def race_winners_map(*, races: list[Race], as_of: datetime | None = None) -> dict[int, list[RaceResult]]:
     """Race id -> its winners: one driver, or the drivers who shared the winning car (1950s: 1951
     France, Fagioli and Fangio; the calendar named only the first). At a clock `as_of`, only races
-    started by then have one (`_known`). One query."""
+    with results known by then have one (`_known`). One query."""
     winners: dict[int, list[RaceResult]] = {}
     for r in (
         RaceResult.objects.filter(_known(as_of), race__in=races, position_order=1)

@@ -323,7 +323,7 @@ _STATUS_LABELS = {
 @_page_cache("CACHE_TTL_DYNAMIC", reads=("season", "as_of"))
 def race_calendar(request: HttpRequest) -> HttpResponse:
     # ?as_of= (the home page's clock, same parser and 404s): the calendar as it stood then — seasons
-    # up to the clock's, a winner only for races started by then; every link keeps the clock
+    # up to the clock's, a winner only for races with results known by then; every link keeps the clock
     as_of = _as_of_param(request)
     seasons = selectors.calendar_seasons(as_of=as_of)
     season = _season_choice(request, seasons)
@@ -358,13 +358,15 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     as_of = _as_of_param(request)
     race = _race(race_id)
     # With ?as_of (a link from the home page as of that clock) the race as it stood then: its status
-    # by the clock, the results once it had started (with the status: the race lists' rule),
+    # by the clock (awaiting results from the start), the results and the observed weather once they
+    # were known — its start plus three hours, not while it was being run (with the status: the race
+    # lists' rule),
     # sprint and qualifying rows once those sessions had begun (`features.clock`'s rule), only the
     # sets made and accuracy scored by then, the forecast issued before it, and no live panel. A
     # session not yet begun costs no query.
     known = sessions_known(race=race, clock=as_of)
     race_state = engine.race_status(race=race, as_of=as_of)
-    ran = as_of is None or engine.race_started(race=race, as_of=as_of)
+    ran = as_of is None or engine.race_results_known(race=race, as_of=as_of)
     results = selectors.race_results_list(race=race) if ran else []
     # A completed race shows the set its accuracy scored (else the pre-race one), so the MAE, the
     # chart and the tables describe the same prediction.
@@ -562,7 +564,8 @@ def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "
 def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     # ?as_of= (the home page's clock, same parser and 404s; the clock pages' links carry it): the
     # career and season as they stood then — results, metrics, charts and championship figures of
-    # the races started by the clock only (`races_started_by`, the race lists' rule).
+    # the races whose results were known by the clock only (`races_with_results_known_by`, the race
+    # lists' rule: not a race being run then).
     as_of = _as_of_param(request)
     driver = selectors.driver_get(ref=ref)
     seasons = selectors.driver_seasons(driver=driver, as_of=as_of)
@@ -686,7 +689,7 @@ def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
 @_page_cache("CACHE_TTL_STANDINGS", reads=("season", "round", "as_of"))
 def standings(request: HttpRequest) -> HttpResponse:
     # ?as_of= (the home page's clock, same parser and 404s): the standings as they stood then — the
-    # seasons and rounds whose race had started by the clock, after the last of them by default
+    # seasons and rounds whose results were known by the clock, after the last of them by default
     as_of = _as_of_param(request)
     seasons = selectors.season_list(as_of=as_of)
     season = _season_choice(request, seasons)
@@ -933,9 +936,9 @@ def _calibration_groups(results: dict) -> list[dict]:
 @_page_cache("CACHE_TTL_STANDINGS", reads=("season", "as_of"))
 def championship(request: HttpRequest) -> HttpResponse:
     # ?as_of= (the home page's clock, same parser and 404s): the title fight as it stood then — the
-    # seasons with a race started by then, the standings after the rounds run by then, the rounds
-    # not started by then simulated with the model serving then from what was known then
-    # (`championship_simulate(clock=)`), cached per clock
+    # seasons with a race whose results were known by then, the standings after those rounds, the
+    # rounds not started (or being run) by then simulated with the model serving then from what was
+    # known then (`championship_simulate(clock=)`), cached per clock
     as_of = _as_of_param(request)
     seasons = selectors.season_list(as_of=as_of)
     season = _season_choice(request, seasons)

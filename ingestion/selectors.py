@@ -71,10 +71,35 @@ def race_started_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.date
     return dt.datetime.combine(race_date, dt.time(0, 0), tzinfo=dt.UTC)
 
 
+# How long after its start a race's results count as known at a clock (`race_results_known_at`).
+# The FIA's sporting regulations cap a race's total time, suspensions included, at three hours
+# (Article 5.3 b since 2021: "should the race be suspended the length of suspension will be added to
+# this period up to a maximum total race time of three hours"), so by then it has been run. Two races
+# in the data ran longer, before that cap: the 2011 Canadian GP (4 h 04 min, no cap then) and the 2016
+# Brazilian GP (3 h 01 min, under the 4-hour cap of 2012-2020); a clock in that last hour sees their results
+# a little before their flag.
+RACE_RESULTS_DELAY = dt.timedelta(hours=3)
+
+
+def race_results_known_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.datetime:
+    """When a race's results count as known at a clock (`predictions.selectors.race_results_known` /
+    `races_with_results_known_by` compare clocks with it): its start plus `RACE_RESULTS_DELAY` (the
+    regulations' cap on a race's length), or — the calendar has no time for it — the end of race day,
+    midnight UTC of the next day. A clock at or after this moment sees the results stored; between
+    `race_started_at` and this moment the race is being run: awaiting results, whatever the database
+    holds now. (Without a clock the results stored are the ones known: the live job stores them as
+    they are published, often within the hour.)"""
+    if start is not None:
+        return start + RACE_RESULTS_DELAY
+    return dt.datetime.combine(race_date + dt.timedelta(days=1), dt.time(0, 0), tzinfo=dt.UTC)
+
+
 def race_status_derive(*, started: bool, has_results: bool, removed: bool = False) -> str:
     """removed_upstream = upstream no longer lists the race (`Race.removed_upstream_at`); completed =
-    results stored (`has_results`: by a clock, `predictions.selectors.race_completed`); awaiting
-    results = started (`race_started_at` passed: being run, or run) without them; else scheduled.
+    results stored (`has_results`: by a clock, `predictions.selectors.race_completed`: stored and
+    known by then, `race_results_known_at`); awaiting results = started (`race_started_at` passed:
+    being run, or run) without them — at a clock also a race being run whose results are stored now
+    but were not known then; else scheduled.
     Until 2026-11-28 a race was awaiting results only from the day after its date: during the race
     and until its results came in, the API and the race page said scheduled."""
     if removed:

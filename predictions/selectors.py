@@ -1,19 +1,26 @@
 """Read-side queries of the prediction engine (keyword-only; used by the API, pages and commands).
 
-Race status relative to a clock `as_of` (default now; settable for demos and backtests):
-  completed        results are stored and the race had started by as_of (`race_completed`: its
-                   start time, or midnight UTC of race day without one; the one rule of the race
-                   lists, `race_status` and `prediction_sets_shown`);
-  awaiting_results no results yet although the race had started by as_of (`race_started`: being
-                   run, or run and its results not in yet);
+Two moments of a race decide what a clock `as_of` (default now; settable for demos and backtests)
+sees of it: its start (`race_started`: the start time, or midnight UTC of race day without one) and
+the moment its results count as known (`race_results_known`: the start plus three hours, the
+regulations' cap on a race's length, or the end of race day without a start time;
+`ingestion.selectors.race_results_known_at`). Between the two the race is being run: its results,
+even when stored now, are no part of a past view. Without a clock the results stored are known.
+
+Race status relative to a clock:
+  completed        results are stored and were known by as_of (`race_completed`; the one rule of the
+                   race lists, `race_status`, `prediction_sets_shown` and every cut of results,
+                   standings and careers at a clock: `races_with_results_known_by`);
+  awaiting_results started by as_of (`race_started`) but not completed: being run, or run and its
+                   results not in yet (or, at a past clock, stored since but not known then);
   scheduled        not started by as_of.
   removed_upstream the race is no longer on its season's calendar upstream (`Race.removed_upstream_at`:
                    cancelled, kept for its data); whatever its date and results.
 Upcoming = the first `limit` races not started, plus the race started on the clock's day without
-results yet (being run or just run: the home page keeps its card, with the predictions to follow it
+results known yet (being run or just run: the home page keeps its card, with the predictions to follow it
 by, while its status is already awaiting_results); awaiting results (the list) = races without
-results dated before the clock's day, so a race is never in both lists; recent = the last `limit`
-completed races. With a past clock, a race run since then counts as scheduled (it was, as of that
+results known dated before the clock's day, so a race is never in both lists; recent = the last
+`limit` completed races. With a past clock, a race run since then counts as scheduled (it was, as of that
 clock). Every list here
 holds only races on the calendar (`Race.objects.on_calendar()`): a race upstream no longer lists
 is never upcoming, awaiting results or among the recent ones.
@@ -22,13 +29,20 @@ is never upcoming, awaiting results or among the recent ones.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
-from ingestion.selectors import RaceStatus, race_started_at, race_status_derive, race_status_now
+from ingestion.selectors import (
+    RACE_RESULTS_DELAY,
+    RaceStatus,
+    race_results_known_at,
+    race_started_at,
+    race_status_derive,
+    race_status_now,
+)
 from predictions.features.registry import feature_catalogue_rows
 from predictions.models import (
     BacktestRun,
@@ -50,10 +64,10 @@ def _today(as_of: datetime | None):
 
 def _started_by(as_of) -> Q:
     """Races that had started by the clock: their start strictly before it, or — no start time — a
-    race day whose midnight UTC is strictly before it: `features.clock`'s rule (`race_pre_race_cutoff`
-    < clock), so a race counts as run exactly when the feature frames take its result in, and a
-    clock on the start itself (or `?as_of=<race day>`, 00:00 UTC) stands before the race. A date
-    (not a time) counts its whole day."""
+    race day whose midnight UTC is strictly before it: `features.clock`'s rule for a session
+    (`race_pre_race_cutoff` < clock), so a clock on the start itself (or `?as_of=<race day>`, 00:00
+    UTC) stands before the race. Started is not run: its results are known later
+    (`_results_known_by`). A date (not a time) counts its whole day."""
     if as_of is not None and not isinstance(as_of, datetime):
         return Q(date__lte=as_of)
     clock = (as_of or timezone.now()).astimezone(UTC)
@@ -61,27 +75,64 @@ def _started_by(as_of) -> Q:
     return Q(start__lt=clock) | Q(start__isnull=True) & (Q(date__lt=clock.date()) | race_day_begun)
 
 
+def _results_known_by(as_of) -> Q:
+    """Races whose results were known by the clock: `race_results_known_at` (the start plus
+    `RACE_RESULTS_DELAY`, or — no start time — the end of race day, midnight UTC of the next day) at
+    or before it. A clock at that very moment sees them: `?as_of=<the day after>` (00:00 UTC) shows a
+    race of unknown start time as run, as the model cut (`training.model_bundle_known_at`: races
+    before the clock's day) counts it. A date (not a time) is the end of its day. Without a clock
+    (now) the results stored are known: the races started by now (`_started_by`), so stored results
+    show the moment they are in."""
+    if as_of is None:
+        return _started_by(None)
+    if not isinstance(as_of, datetime):
+        as_of = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+    clock = as_of.astimezone(UTC)
+    return Q(start__lte=clock - RACE_RESULTS_DELAY) | Q(start__isnull=True, date__lt=clock.date())
+
+
 def races_started_by(*, as_of: datetime) -> QuerySet[Race]:
-    """Every race (on the calendar or not) that had started by the clock, by `_started_by`'s rule:
-    for pages that cut other rows at a clock (a driver's or team's results, standings, pit stops:
-    `race__in=races_started_by(as_of=…)`, one subquery, no extra query)."""
+    """Every race (on the calendar or not) that had started by the clock, by `_started_by`'s rule.
+    Not for cutting results: a race started but still being run had no results yet
+    (`races_with_results_known_by`)."""
     return Race.objects.filter(_started_by(as_of)).values("pk")
 
 
+def races_with_results_known_by(*, as_of: datetime) -> QuerySet[Race]:
+    """Every race (on the calendar or not) whose results were known by the clock (`_results_known_by`):
+    for pages that cut results at a clock (a driver's or team's results and career, standings,
+    analytics, pit stops, winners: `race__in=races_with_results_known_by(as_of=…)`, one subquery, no
+    extra query), so a race being run at the clock shows none of its results."""
+    return Race.objects.filter(_results_known_by(as_of)).values("pk")
+
+
 def race_started(*, race: Race, as_of=None) -> bool:
-    """`_started_by` for one race: had it started by the clock (default now)? The race page's rule
-    for showing its results as of a clock, so they appear exactly when its status turns completed."""
+    """`_started_by` for one race: had it started by the clock (default now)? The rule of its status
+    turning awaiting_results, and of refusing a what-if or prediction of it; not of showing its
+    results (`race_results_known`)."""
     if as_of is not None and not isinstance(as_of, datetime):
         return race.date <= as_of
     # strictly before: a clock on the start stands before the race (`_started_by`)
     return race_started_at(race_date=race.date, start=race.start) < (as_of or timezone.now())
 
 
+def race_results_known(*, race: Race, as_of=None) -> bool:
+    """`_results_known_by` for one race: were its results known by the clock (default now: had it
+    started)? The race page's and the API's rule for showing its results, observed weather and
+    accuracy as of a clock, so they appear exactly when its status turns completed."""
+    if as_of is None:
+        return race_started(race=race)
+    if not isinstance(as_of, datetime):
+        as_of = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+    return race_results_known_at(race_date=race.date, start=race.start) <= as_of
+
+
 def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:
-    """The one rule for "completed" as of a clock (README "Clock"): results stored and the race
-    started by then (`race_started`; `race_list_recent_completed` is its query form). On race day
-    before the start a race with results stored now is still upcoming as of that clock."""
-    return has_results and race_started(race=race, as_of=as_of)
+    """The one rule for "completed" as of a clock (README "Clock"): results stored and known by then
+    (`race_results_known`; `race_list_recent_completed` is its query form). On race day before the
+    start a race with results stored now is still upcoming as of that clock, and so it is while
+    being run (until its start plus three hours)."""
+    return has_results and race_results_known(race=race, as_of=as_of)
 
 
 def _races_with_results() -> QuerySet[Race]:
@@ -94,7 +145,7 @@ def _races_with_results() -> QuerySet[Race]:
 
 def race_status(*, race: Race, as_of: datetime | None = None, has_results: bool | None = None) -> str:
     """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`,
-    awaiting results = started (`race_started`) without. `has_results`: whether the race has
+    awaiting results = started (`race_started`) and not completed (a race being run at the clock). `has_results`: whether the race has
     results stored, when the caller has loaded them (no query). Now (no clock), a scheduled race
     hands its start to the cache (`race_status_now`)."""
     if race.removed_upstream_at is not None:  # no query for a race upstream dropped
@@ -107,21 +158,28 @@ def race_status(*, race: Race, as_of: datetime | None = None, has_results: bool 
     return race_status_derive(started=race_started(race=race, as_of=as_of), has_results=completed)
 
 
-def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    # not started by the clock, or started today without results yet (running, or just run)
+def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3, live: bool = False) -> list[Race]:
+    """Not started by the clock, or started on the clock's day without results known yet (being
+    run, or just run). `live`: `as_of` is the pipeline's now (the daily job's clock, read before it
+    stored the results it just synced), not a past view: the results stored count as known, so a
+    race whose results are in is no longer upcoming, however soon after its start."""
     today = _today(as_of)
-    qs = _races_with_results().filter(~_started_by(as_of) | Q(date=today, has_results=False))
+    completed = Q(has_results=True) & _results_known_by(None if live else as_of)
+    qs = _races_with_results().filter(~_started_by(as_of) | Q(date=today) & ~completed)
     return list(qs.order_by("date", "round")[:limit])
 
 
 def race_list_recent_completed(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    qs = _races_with_results().filter(_started_by(as_of), has_results=True).order_by("-date", "-round")
+    qs = _races_with_results().filter(_results_known_by(as_of), has_results=True).order_by("-date", "-round")
     return list(qs[:limit])
 
 
 def race_list_awaiting_results(*, as_of: datetime | None = None) -> list[Race]:
-    qs = _races_with_results().filter(has_results=False, date__lt=_today(as_of))
-    latest_completed = _races_with_results().filter(has_results=True).order_by("-date").first()
+    # without results known by the clock: at a past clock also a race stored now but still being run
+    # then (one that began late in the day before the clock's)
+    known = _results_known_by(as_of)
+    qs = _races_with_results().filter(~(Q(has_results=True) & known), date__lt=_today(as_of))
+    latest_completed = _races_with_results().filter(known, has_results=True).order_by("-date").first()
     if latest_completed is not None:  # the dump's calendar starts in 1950; only after the data ends
         qs = qs.filter(date__gt=latest_completed.date)
     return list(qs.order_by("date", "round"))
@@ -137,8 +195,8 @@ def race_list_post_qualifying_due(
 ) -> list[tuple[Race, str]]:
     """(race, why) for the races whose post-qualifying set is due as of `as_of` (the pipeline's
     fallback when the live job did not make it: OpenF1 down or late over qualifying). A race is due
-    when it is on the calendar, has not started by `as_of` (`_started_by`: never a set made after
-    the start), has no results, has its qualifying stored and begun by `as_of`, and either has no
+    when it is on the calendar, has not started by `as_of` (`_started_by`, not results known: the
+    stage is a prediction, never a set made after the start), has no results, has its qualifying stored and begun by `as_of`, and either has no
     post-qualifying set made since qualifying began — none at all, when the calendar has no
     qualifying start — (`POST_QUALIFYING_MISSING`; only sets that can be current count,
     `Prediction.objects.current_candidates`) or is among `changed_race_ids`, the
@@ -240,8 +298,9 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
         with_results = set(
             RaceResult.objects.filter(race__in=races).values_list("race_id", flat=True).distinct()
         )
-    # The race lists' rule (started by the clock, not dated on or before its day): on race day before
-    # the start a race is upcoming there, so it shows its newest set here too.
+    # The race lists' rule (results known by the clock, not dated on or before its day): on race day
+    # before the start and while it is run a race is upcoming there, so it shows its newest set here
+    # too.
     completed = {pk for pk in with_results if race_completed(race=by_id[pk], has_results=True, as_of=as_of)}
     sets = Prediction.objects.current_candidates().filter(race__in=races)
     if as_of is not None:
@@ -306,9 +365,9 @@ def race_accuracy_get(*, race: Race, as_of: datetime | None = None) -> dict[str,
     results yet.
 
     `as_of`: a past clock — as the race page shows accuracy then (`prediction_sets_shown`): None
-    unless the race was completed by then (`race_completed`: results stored and started by the
+    unless the race was completed by then (`race_completed`: results stored and known by the
     clock), and only records scored (`scored_at`) at or before it."""
-    if as_of is not None and not race_started(race=race, as_of=as_of):
+    if as_of is not None and not race_results_known(race=race, as_of=as_of):
         return None  # no results yet at the clock, whatever is stored now (no query)
     if not RaceResult.objects.filter(race=race).exists():
         return None

@@ -15,7 +15,7 @@ without the relaxed throttles, which the import overrides for that module).
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache as memoize
 from pathlib import Path
 
@@ -102,15 +102,15 @@ def csv_race(year: int, round_number: int) -> dict:
     return next(r for r in csv_rows("races") if int(r["year"]) == year and int(r["round"]) == round_number)
 
 
-def csv_races_started_by(clock: datetime) -> set[str]:
-    """races.csv: the raceIds whose start (date and time in UTC; no time: the day from midnight)
-    is at or before `clock`."""
+def csv_races_known_by(clock: datetime) -> set[str]:
+    """races.csv: the raceIds whose results were known at `clock` — the start (date and time in
+    UTC) + 3 h at or before it; without a time, from midnight UTC after race day."""
     out = set()
     for r in csv_rows("races"):
         if r["time"] is None:
-            started = r["date"] <= clock.date().isoformat()
+            known = r["date"] < clock.date().isoformat()
         else:
-            started = datetime.fromisoformat(f"{r['date']}T{r['time']}+00:00") <= clock
-        if started:
+            known = datetime.fromisoformat(f"{r['date']}T{r['time']}+00:00") + timedelta(hours=3) <= clock
+        if known:
             out.add(r["raceId"])
     return out

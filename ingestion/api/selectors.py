@@ -115,7 +115,7 @@ def _race_list_status(
 ) -> str:
     """A listed race's status: now (`race_status_now`, which caps the cached page at the next start),
     or by the clock `as_of` with races/{race_id}?as_of='s rule (`race_status(race=, as_of=)`: completed
-    once started with results stored, awaiting results once started without), on an unsaved Race
+    once its stored results were known, awaiting results once started and not completed), on an unsaved Race
     holding the row's date and start (no query)."""
     if as_of is None:
         return race_status_now(race_date=date, start=start, has_results=has_results)
@@ -218,10 +218,11 @@ def _classification_rows(rows, drivers, teams, *, with_status: bool) -> list[dic
 
 def weather_payload(*, race: Race, as_of: dt.datetime | None = None) -> dict:
     """The race's observed weather and the latest forecast per session (2 queries). `as_of`: a past
-    clock — the weather as known then, as the race page shows it: observed only once the race had
-    started (`ran`, the caller's `race_started`; no query before), forecasts issued (`fetched_at`)
-    before the clock (`analytics.selectors.race_forecast_get`'s rule), never one fetched since."""
-    ran = as_of is None or _clock_rules().race_started(race=race, as_of=as_of)
+    clock — the weather as known then, as the race page shows it: observed (a summary of the whole
+    race) only once its results were known (`ran`, `race_results_known`; no query before),
+    forecasts issued (`fetched_at`) before the clock (`analytics.selectors.race_forecast_get`'s
+    rule), never one fetched since."""
+    ran = as_of is None or _clock_rules().race_results_known(race=race, as_of=as_of)
     observed = RaceWeather.objects.filter(race=race).first() if ran else None
     forecasts = WeatherForecast.objects.filter(race=race)
     if as_of is not None:
@@ -259,7 +260,7 @@ def weather_payload(*, race: Race, as_of: dt.datetime | None = None) -> dict:
 
 
 def _clock_rules():
-    """`predictions.selectors` (race_started, race_status, races_started_by): the race lists' and
+    """`predictions.selectors` (race_results_known, race_status, races_with_results_known_by): the race lists' and
     the race page's rules for a clock. Imported when used, as analytics.selectors does: the engine's selectors
     import the ingestion app, not the other way round at import time."""
     from predictions import selectors
@@ -271,8 +272,8 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
     """Schedule, results, qualifying, sprint, practice and weather of one race (7 queries).
 
     `as_of`: a past clock — the race as it stood then, by the race page's rules (`?as_of=` on
-    /races/<id>/): its status by the clock (`race_status(race=, as_of=)`), the results once it had
-    started (`race_started`), sprint, qualifying and practice rows only of the sessions begun by then
+    /races/<id>/): its status by the clock (`race_status(race=, as_of=)`), the results once they were
+    known (`race_results_known`: not while it was being run), sprint, qualifying and practice rows only of the sessions begun by then
     (`features.clock.sessions_known`; no query for a session still to come). `weather` is then
     `weather_payload(race=, as_of=)`."""
     practice_qs = PracticeResult.objects.filter(race=race)
@@ -282,7 +283,7 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
         from predictions.features.clock import PRACTICE_SESSIONS, sessions_known
 
         known = sessions_known(race=race, clock=as_of)
-        ran = _clock_rules().race_started(race=race, as_of=as_of)
+        ran = _clock_rules().race_results_known(race=race, as_of=as_of)
         practice_qs = practice_qs.filter(session__in=[n for n, s in PRACTICE_SESSIONS.items() if s in known])
     results, sprint, qualifying, practice = [], [], [], []
     if ran:
@@ -321,7 +322,7 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
                 removed=race.removed_upstream_at is not None,
             )
             if as_of is None
-            # results are loaded only once it had started, and only then can it be completed: no query
+            # results are loaded only once known, and only then can it be completed: no query
             else _clock_rules().race_status(race=race, as_of=as_of, has_results=bool(results)),
         ),
         "removed_upstream_at": race.removed_upstream_at,
@@ -382,16 +383,17 @@ def name_sort_key(text: str) -> str:
 def _entered(column: str, *, season: int | None, as_of: dt.datetime | None) -> Q:
     """The drivers' or teams' (`column`: "driver_id", "team_id") filter of the lists: a race result or
     a qualifying entry (a driver who has only qualified so far, or did not qualify) — of `season`'s
-    races, and at a clock `as_of` of the races started by then only (`races_started_by`, the rule
-    of drivers|teams/{id}?as_of=). Practice-only entrants (FP1 outings) are not. Subqueries, no
-    extra query."""
+    races, and at a clock `as_of` of the races whose results were known by then only
+    (`races_with_results_known_by`, the rule of drivers|teams/{id}?as_of=, so a debutant is listed
+    when his career there counts the race). Practice-only entrants (FP1 outings) are not.
+    Subqueries, no extra query."""
     results, qualifying = RaceResult.objects.all(), QualifyingResult.objects.all()
     if season is not None:
         results = results.filter(race__season_id=season)
         qualifying = qualifying.filter(race__season_id=season)
     if as_of is not None:
-        started = _clock_rules().races_started_by(as_of=as_of)
-        results, qualifying = results.filter(race__in=started), qualifying.filter(race__in=started)
+        known = _clock_rules().races_with_results_known_by(as_of=as_of)
+        results, qualifying = results.filter(race__in=known), qualifying.filter(race__in=known)
     return Q(pk__in=results.values(column)) | Q(pk__in=qualifying.values(column))
 
 
@@ -400,7 +402,7 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
     spelling then id. 2 queries: every matching driver's names (~900 rows unfiltered, a miss of a
     cached page only), then the page's rows. Unfiltered: every driver stored (practice-only ones
     too, listed in each race's practice results); with `season` or a clock `as_of`: the race
-    drivers (`_entered`) of that season, of the races started by then."""
+    drivers (`_entered`) of that season, of the races whose results were known by then."""
     qs = Driver.objects.all()
     if season is not None or as_of is not None:
         qs = Driver.objects.filter(_entered("driver_id", season=season, as_of=as_of))
@@ -488,7 +490,8 @@ ORDER BY s.position
 def _standings_race_at(*, season: int | None, round_number: int | None, as_of: dt.datetime) -> tuple:
     """(pk, season, round, slug, name, date) of the race whose standings stood at the clock `as_of`:
     the standings page's pick (`analytics.selectors.season_list` / `standings_race_pick(as_of=)`:
-    races started by then, `races_started_by`), the last of them unless `round_number` names one.
+    races whose results were known by then, `races_with_results_known_by`), the last of them unless
+    `round_number` names one.
     2 queries (1 with a season); NotFound as the page's 404s."""
     from analytics.selectors import season_list, standings_race_pick
 
@@ -506,7 +509,7 @@ def standings_get(*, season: int | None, round_number: int | None, as_of: dt.dat
 
     3 queries (4 with a round but no season): the race, the drivers' rows with each driver's
     latest team, the teams' rows. `as_of`: a past clock — the standings as they stood then, after
-    the last race started by it (`_standings_race_at`, the standings page's rule); 4 queries (3 with
+    the last race whose results were known by it (`_standings_race_at`, the standings page's rule); 4 queries (3 with
     a season).
     """
     if as_of is not None:
@@ -662,19 +665,20 @@ def _season_aggregates(rows: list[dict], sprint: dict[int, float], *, starter_po
 
 
 def _started_rows(*, as_of: dt.datetime | None, **entity):
-    """(race results, sprint results) of `driver=` or `team=`; with a clock, of the races started
-    by then only (`races_started_by`: the sprint of a race not started by the clock is left out
-    with it, the driver's and team's pages' cut)."""
+    """(race results, sprint results) of `driver=` or `team=`; with a clock, of the races whose
+    results were known by then only (`races_with_results_known_by`: a race being run at the clock
+    is left out, and the sprint with its race — the driver's and team's pages' cut)."""
     results, sprints = RaceResult.objects.filter(**entity), SprintResult.objects.filter(**entity)
     if as_of is not None:
-        started = _clock_rules().races_started_by(as_of=as_of)
-        results, sprints = results.filter(race__in=started), sprints.filter(race__in=started)
+        known = _clock_rules().races_with_results_known_by(as_of=as_of)
+        results, sprints = results.filter(race__in=known), sprints.filter(race__in=known)
     return results, sprints
 
 
 def _entity_aggregates(*, season: int | None, as_of: dt.datetime | None = None, **entity) -> list[dict]:
     """Per-season totals of `driver=` or `team=` (`season` None = every season): 2 queries. `as_of`: a
-    past clock — only races started by then (`races_started_by`, as the analytics at a clock)."""
+    past clock — only races with results known by then (`races_with_results_known_by`, as the
+    analytics at a clock)."""
     qs, qs_sprint = _started_rows(as_of=as_of, **entity)
     if season is not None:
         qs = qs.filter(race__season_id=season)
@@ -707,8 +711,9 @@ _STARTED = ~(Q(status__status__in=NON_STARTS) | Q(position_text__in=NON_START_PO
 
 def _career(*, as_of: dt.datetime | None = None, **entity) -> dict:
     """The career totals of `driver=` or `team=` from its race results: one query (a row per
-    season) plus one for the sprints' points. `as_of`: a past clock — only races started by then
-    (`races_started_by`, as the analytics and the pages at a clock; one subquery, no extra query).
+    season) plus one for the sprints' points. `as_of`: a past clock — only races whose results were
+    known by then (`races_with_results_known_by`, as the analytics and the pages at a clock; one
+    subquery, no extra query).
 
     `races` are the races entered and `entries` the result rows (a team's cars; a 1950s driver's
     shared cars) and `points` all points scored, Grand Prix plus sprint. `starts` are the races in
@@ -786,7 +791,8 @@ def driver_detail_get(*, ref: str, as_of: dt.datetime | None = None) -> dict:
     latest race and where to read more. 4 queries; an unknown id raises NotFound.
 
     `as_of`: a past clock — the career, the latest race and its team as they stood then: only races
-    started by the clock count (`races_started_by`, the driver page's rule at a clock); none by then
+    whose results were known by the clock count (`races_with_results_known_by`, the driver page's
+    rule at a clock: not a race being run then); none by then
     is the empty career of a driver without a race. `links.analytics` is the path, as without a clock
     (its `?as_of=` gives the same cut)."""
     driver, career = _entity_with_career(Driver, ref=ref, what="driver", as_of=as_of)
@@ -804,7 +810,7 @@ def driver_detail_get(*, ref: str, as_of: dt.datetime | None = None) -> dict:
 def team_detail_get(*, ref: str, as_of: dt.datetime | None = None) -> dict:
     """GET teams/{id}: the team's fields (as in the list) plus a career summary, the drivers of its
     latest race and where to read more. 4 queries; an unknown id raises NotFound. `as_of`: as for
-    `driver_detail_get`, the races started by the clock only."""
+    `driver_detail_get`, the races with results known by the clock only."""
     team, career = _entity_with_career(Team, ref=ref, what="team", as_of=as_of)
     results, _ = _started_rows(as_of=as_of, team=team)
     latest_race = results.order_by(*_LATEST_FIRST).values("race_id")[:1]

@@ -7,11 +7,18 @@ race, by which every session but the race has begun on a normal weekend (practic
 qualifying, sprint and qualifying are held before race day). So a session with an unknown start
 counts only for a clock on race day or later, never for a clock in the days before the race.
 
+A race's results are another matter: a race started is not a race run. Its results, pit stops and
+observed weather count as known only from `ingestion.selectors.race_results_known_at` (the start plus
+three hours, the regulations' cap on a race's length; the end of race day without a start time),
+so a clock during a race — say a what-if of the next race made while it is run — never sees its
+classification. The race's own prediction is cut at its start (`race_pre_race_cutoff`), before both.
+
 Used by everything a prediction with a past clock reads: the entrants (`race_entries`), the
-frames the features are built from (`frames_known_at`: practice, sprint, qualifying and results
-rows of sessions not yet started are dropped, for every race) and the weather forecast (the latest
-issued before the clock, `f1_frames_load(as_of=)`). A race whose sessions had all started before
-the clock — every earlier race in the history — is untouched; without a clock nothing is cut.
+frames the features are built from (`frames_known_at`: practice, sprint and qualifying rows of
+sessions not yet started, and the results of races not yet run, are dropped, for every race) and
+the weather forecast (the latest issued before the clock, `f1_frames_load(as_of=)`). A race whose
+results were known before the clock — every earlier race in the history — is untouched; without a
+clock nothing is cut.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import pandas as pd
 from django.utils import timezone
 
 from ingestion.models.race import SESSION_START_FIELDS
+from ingestion.selectors import RACE_RESULTS_DELAY
 
 # PracticeResult.session -> session
 PRACTICE_SESSIONS = {"FP1": "fp1", "FP2": "fp2", "FP3": "fp3"}
@@ -118,6 +126,19 @@ def session_starts(races: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def results_known_times(races: pd.DataFrame) -> pd.Series:
+    """Pure, vectorised `ingestion.selectors.race_results_known_at`: races (race_id, date and, when
+    known, `start`) -> the moment each race's results count as known, indexed by race_id: the start
+    plus `RACE_RESULTS_DELAY`, or the end of race day (midnight UTC of the next day) without one."""
+    end_of_day = pd.to_datetime(races["date"]).dt.tz_localize(None).dt.tz_localize("UTC") + pd.Timedelta(
+        days=1
+    )
+    start = pd.to_datetime(races["start"], utc=True) if "start" in races else pd.NaT
+    start = pd.Series(start, index=races.index, dtype="datetime64[ns, UTC]")
+    known = (start + RACE_RESULTS_DELAY).fillna(end_of_day)
+    return pd.Series(known.to_numpy(), index=races["race_id"].to_numpy())
+
+
 def race_session_starts(*, race) -> dict[str, datetime]:
     """The same for one `Race` (no pandas frame: it is called per race): session -> its start, or
     `unknown_start` of the race's date."""
@@ -148,16 +169,21 @@ def sessions_known(*, race, clock: datetime | None) -> frozenset[str]:
 
 def frames_known_at(frames, clock: datetime | None):
     """Pure: `frames` (F1Frames) as known at `clock`: results, pit stops and observed weather of races
-    not started by then, qualifying and sprint rows of sessions not started, practice rows of FP
-    sessions not started are dropped, and forecasts issued at or after the clock. Races whose
-    sessions had all started are untouched; `clock` None returns `frames` as they are."""
+    not run by then (results not known: `results_known_times`, at or before the clock — a race being
+    run at the clock is left out), qualifying and sprint rows of sessions not started, practice rows
+    of FP sessions not started are dropped, and forecasts issued at or after the clock. Races whose
+    results were known are untouched; `clock` None returns `frames` as they are."""
     if clock is None:
         return frames
     clock = pd.Timestamp(clock)
     starts = session_starts(frames.races).set_index("race_id")
+    run = results_known_times(frames.races) <= clock  # race_id -> results known by the clock
 
     def known(df: pd.DataFrame, session: str) -> pd.DataFrame:
         return df[(df["race_id"].map(starts[session]) < clock).to_numpy()].reset_index(drop=True)
+
+    def of_races_run(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["race_id"].map(run).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
 
     by_session = starts.stack()  # (race_id, session) -> start
     practice = frames.practice
@@ -167,14 +193,15 @@ def frames_known_at(frames, clock: datetime | None):
     if "fetched_at" in weather:
         forecast = weather["fetched_at"].notna()
         issued_before = pd.to_datetime(weather["fetched_at"], utc=True) < clock
-        started = weather["race_id"].map(starts["race"]) < clock
-        weather = weather[(forecast & issued_before) | (~forecast & started)].reset_index(drop=True)
+        # observed: a summary of the whole race, known with its results
+        observed = weather["race_id"].map(run).fillna(False).astype(bool)
+        weather = weather[(forecast & issued_before) | (~forecast & observed)].reset_index(drop=True)
     else:
-        weather = known(weather, "race")
+        weather = of_races_run(weather)
     return replace(
         frames,
-        results=known(frames.results, "race"),
-        pit_stops=known(frames.pit_stops, "race"),
+        results=of_races_run(frames.results),
+        pit_stops=of_races_run(frames.pit_stops),
         sprints=known(frames.sprints, "sprint"),
         qualifying=known(frames.qualifying, "qualifying"),
         practice=practice,

@@ -215,16 +215,18 @@ def championship_simulate(
     standings are never charged.
 
     `clock`: the championship as of a past clock — the season's calendar cut there: the completed
-    rounds are those with results whose race had started by then (`race_started`, the race lists'
-    rule), the remaining ones those not started by then (a round started by then without results is
-    neither), a remaining round's sprint counts once it had started by then; the model is the one
+    rounds are those with results known by then (`race_results_known`, the race lists' rule: its start
+    plus three hours), the remaining ones those not started by then and the one being run then (its
+    results stored since: still to come as of then; a round started by then without results stored
+    is neither), a remaining round's sprint counts once it had started by then; the model is the one
     serving then (`model_bundle_at`: registered before the clock, never one trained now;
     NoModelAtClock when none had been), and the next race's entrants and features are as known then
-    (`race_entries(clock=)`, `race_features_build(clock=)`: `features.clock.frames_known_at`). The
-    same seed as today's.
+    (`race_entries(clock=)`, `race_features_build(clock=)`: `features.clock.frames_known_at`), or —
+    the next race being run then — as known at its start (its own prediction's cut-off). The same
+    seed as today's.
     """
-    from predictions.features.clock import sessions_known
-    from predictions.selectors import race_started
+    from predictions.features.clock import race_pre_race_cutoff, sessions_known
+    from predictions.selectors import race_results_known, race_started
 
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:
@@ -236,9 +238,11 @@ def championship_simulate(
         done = [r for r in races if r.id in with_results]
         remaining = [r for r in races if r.id not in with_results]
     else:
+        known = {r.id for r in races if race_results_known(race=r, as_of=clock)}
         started = {r.id for r in races if race_started(race=r, as_of=clock)}
-        done = [r for r in races if r.id in with_results and r.id in started]
-        remaining = [r for r in races if r.id not in started]
+        done = [r for r in races if r.id in with_results and r.id in known]
+        # not started, or being run at the clock (started, results stored but not known then)
+        remaining = [r for r in races if r.id not in started or (r.id in with_results and r.id not in known)]
     # A remaining round whose sprint is run (the Saturday evening of a sprint weekend): its sprint
     # points are real, added to the standings, and only its Grand Prix is left to simulate.
     sprint_run_ids = set(
@@ -275,8 +279,11 @@ def championship_simulate(
     if clock is None:
         version, bundle = model_bundle_load()
     sprints = [r for r in remaining if r.sprint_start is not None and r.id not in sprint_run_ids]
-    entries, _ = race_entries(race=remaining[0], clock=clock)
-    rows = race_features_build(race=remaining[0], entries=entries, frames=None, clock=clock)
+    # the next race as known at the clock, or at its start when it is being run then: a race's own
+    # prediction is cut at its start, never fed its own race (`race_entries` would take its results)
+    at = None if clock is None else min(clock, race_pre_race_cutoff(race=remaining[0]))
+    entries, _ = race_entries(race=remaining[0], clock=at)
+    rows = race_features_build(race=remaining[0], entries=entries, frames=None, clock=at)
     models = bundle.stages["pre"]
     out = race_predict(models, rows, explain=0, n_sims=200)
     strengths_of = dict(
@@ -357,8 +364,8 @@ def championship_simulate(
             + (
                 "; the remaining rounds add simulated points for the next race's entrants"
                 if clock is None
-                else "; the rounds not started by then add simulated points for the next race's "
-                "entrants as known then (their strengths from what was known then)"
+                else "; the rounds not run by then (not started, or being run) add simulated points "
+                "for the next race's entrants as known then (their strengths from what was known then)"
             )
             + f", Grand Prix points and {_sprint_words(sprints)}; team points are the "
             "constructors' standings plus their entrants' simulated points"

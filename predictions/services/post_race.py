@@ -189,7 +189,8 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -
         except Exception as exc:  # refresh with the active model first; raised below
             retrain_failure = exc
             logger.exception("post-race retrain failed; refreshing with the active model")
-    for upcoming in race_list_upcoming(as_of=as_of):
+    # live: `as_of` is the job's now, and the results it just stored are known (not a past view)
+    for upcoming in race_list_upcoming(as_of=as_of, live=True):
         try:
             made = prediction_generate(race=upcoming)
         except (ModelUnavailable, PredictionInputError) as exc:
@@ -245,7 +246,7 @@ def post_race_follow_up_pending(*, as_of=None) -> dict:
                 f"no model version is trained on data through {latest.slug} ({latest.date}); "
                 f"the active {active.label} ends {active.trained_until_date}"
             )
-    for race in race_list_upcoming(as_of=as_of):
+    for race in race_list_upcoming(as_of=as_of, live=True):  # the job's now, as the refresh reads it
         currents = [
             Prediction.objects.current_candidates()
             .filter(race=race, stage=stage)

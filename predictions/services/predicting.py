@@ -25,6 +25,7 @@ from ingestion.models import (
     SprintResult,
     Team,
 )
+from ingestion.selectors import race_results_known_at
 from predictions.features.clock import CLOCK_SKEW, PRACTICE_SESSIONS, frames_known_at, sessions_known
 from predictions.features.compute import KEY, build_features, target_rows_with_grid
 from predictions.features.frames import F1Frames, f1_frames_load, frames_with_pre_race_forecast
@@ -200,7 +201,8 @@ def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataF
 
     `clock`: a past clock — only sessions that had started before it count (`features.clock`: the
     same cut as the features'), so a clock before FP1 takes the latest race's entry list (that race
-    run before the clock), one after FP2 the field of FP1-FP2."""
+    run before the clock: its results known by then, `race_results_known_at`), one after FP2 the
+    field of FP1-FP2."""
     known = sessions_known(race=race, clock=clock)
     cols = ["race_id", "driver_id", "team_id", "grid"]
     rows = []
@@ -240,7 +242,15 @@ def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataF
         pairs = practice_entrants(rows=practice)
         return pd.DataFrame([(race.id, d, t, None) for d, t in pairs], columns=cols), "practice"
     earlier = Race.objects.filter(date__lt=race.date, results__isnull=False).order_by("-date").distinct()
-    previous = next((r for r in earlier.iterator() if "race" in sessions_known(race=r, clock=clock)), None)
+    # the latest race RUN by the clock (results known: not one still being run then), not just started
+    previous = next(
+        (
+            r
+            for r in earlier.iterator()
+            if clock is None or race_results_known_at(race_date=r.date, start=r.start) <= clock
+        ),
+        None,
+    )
     if previous is None:
         raise PredictionInputError("no earlier race with results to take the entry list from")
     rows = list(

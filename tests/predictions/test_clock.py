@@ -191,7 +191,11 @@ def test_on_race_day_a_race_counts_as_completed_only_once_it_has_started():
     barcelona = _race(2026, 7)
     assert barcelona.start == datetime(2026, 6, 14, 13, 0, tzinfo=UTC)
     before = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)
-    after = datetime(2026, 6, 14, 15, 0, tzinfo=UTC)
+    running = datetime(2026, 6, 14, 15, 0, tzinfo=UTC)  # started, results known from 16:00
+    after = datetime(2026, 6, 14, 16, 1, tzinfo=UTC)
+    assert barcelona not in race_list_recent_completed(as_of=running)
+    assert race_list_upcoming(as_of=running)[0] == barcelona
+    assert race_status(race=barcelona, as_of=running) == "awaiting_results"
     assert barcelona not in race_list_recent_completed(as_of=before)
     assert race_list_upcoming(as_of=before)[0] == barcelona
     assert race_status(race=barcelona, as_of=before) == "scheduled"
@@ -330,7 +334,9 @@ def test_the_pages_and_the_race_lists_share_one_completed_rule():
     assert race_status(race=barcelona, as_of=noon) == "scheduled"
     shown = prediction_sets_shown(races=[barcelona], as_of=noon)[barcelona.pk]["predictions"]
     assert {p.batch for p in shown["pre"]} == {newest}  # the newest set, as for any upcoming race
-    after = prediction_sets_shown(races=[barcelona], as_of=noon + timedelta(hours=3))[barcelona.pk]
+    running = prediction_sets_shown(races=[barcelona], as_of=noon + timedelta(hours=3))[barcelona.pk]
+    assert {p.batch for p in running["predictions"]["pre"]} == {newest}  # being run: still upcoming
+    after = prediction_sets_shown(races=[barcelona], as_of=noon + timedelta(hours=4, minutes=1))[barcelona.pk]
     assert {p.batch for p in after["predictions"]["pre"]} == {live}  # completed: the pre-race set
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 DRIVER = "/api/v1/analytics/driver/max_verstappen"
 TEAM = "/api/v1/analytics/team/red_bull"
 BEFORE_CANADA = "2025-06-15T17:00"  # an hour before the start: rounds 1-9 had run
-AFTER_CANADA_START = "2025-06-15T18:30"
+AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 
 
 def _race_ids(year: int, last_round: int) -> set[str]:
@@ -76,7 +76,7 @@ def test_a_driver_as_of_a_clock_has_no_result_after_it(api, ergast_data, django_
         _points("driverId", ver, _race_ids(2025, 24))
     )
     # the race-start rule, not the date: after the start Canada counts
-    later = api.get(DRIVER, {"season": 2025, "as_of": AFTER_CANADA_START}).json()
+    later = api.get(DRIVER, {"season": 2025, "as_of": AFTER_CANADA_RESULTS}).json()
     assert later["seasons"][0]["races"] == 10 and later["analytics"]["form"]["races"] == 10
     assert later["seasons"][0]["points"] == pytest.approx(_points("driverId", ver, _race_ids(2025, 10)))
 
@@ -120,7 +120,7 @@ def test_each_clock_has_its_own_cache_entry_and_a_result_change_retires_them(
     api, ergast_data, django_assert_max_num_queries
 ):
     before = api.get(DRIVER, {"season": 2025, "as_of": BEFORE_CANADA}).json()
-    after = api.get(DRIVER, {"season": 2025, "as_of": AFTER_CANADA_START}).json()
+    after = api.get(DRIVER, {"season": 2025, "as_of": AFTER_CANADA_RESULTS}).json()
     latest = api.get(DRIVER, {"as_of": BEFORE_CANADA}).json()
     today = api.get(DRIVER, {"season": 2025}).json()
     assert (
@@ -129,7 +129,7 @@ def test_each_clock_has_its_own_cache_entry_and_a_result_change_retires_them(
     with django_assert_max_num_queries(0):  # each its own warm entry
         assert api.get(DRIVER, {"season": 2025, "as_of": BEFORE_CANADA}).json() == before
         assert api.get(DRIVER, {"season": 2025, "as_of": "2025-06-15T19:00+02:00"}).json() == before
-        assert api.get(DRIVER, {"season": 2025, "as_of": AFTER_CANADA_START}).json() == after
+        assert api.get(DRIVER, {"season": 2025, "as_of": AFTER_CANADA_RESULTS}).json() == after
         assert api.get(DRIVER, {"as_of": BEFORE_CANADA}).json() == latest
         assert api.get(DRIVER, {"season": 2025}).json() == today
 

@@ -18,7 +18,7 @@ from tests.analytics.views.test_pages import HTMX, _csv, _driver_name, _forms, _
 pytestmark = pytest.mark.django_db
 
 BEFORE_CANADA = "2025-06-15T17:00"
-AFTER_CANADA_START = "2025-06-15T18:30"
+AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_the_calendar_as_of_a_clock_shows_no_winner_after_it(client, django_asse
     assert '<a href="/races/">Back to today</a>' in notice
     # after the start, the race has its winner; today, every race run has one and no clock shows
     later = _calendar_rows(
-        client.get(reverse("analytics:calendar"), {"as_of": AFTER_CANADA_START}).content.decode()
+        client.get(reverse("analytics:calendar"), {"as_of": AFTER_CANADA_RESULTS}).content.decode()
     )
     assert _winner(2025, 10) in later[9]
     today = client.get(reverse("analytics:calendar"), {"season": 2025}).content.decode()
@@ -113,17 +113,17 @@ def test_the_standings_as_of_a_clock_are_those_after_the_last_race_started(
     assert 'data-round="9"' in swap.content.decode()
     assert swap["HX-Push-Url"] == f"{url}?season=2025&round=9&as_of={BEFORE_CANADA}"
     # after the start the race counts; today the season's last round
-    later = client.get(url, {"as_of": AFTER_CANADA_START}).content.decode()
+    later = client.get(url, {"as_of": AFTER_CANADA_RESULTS}).content.decode()
     assert 'data-season="2025" data-round="10"' in later
     assert 'data-season="2026"' in client.get(url).content.decode()
 
 
 def test_the_clock_is_part_of_the_standings_cache_keys(client, django_assert_max_num_queries):
     url = reverse("analytics:standings")
-    for clock, rnd in ((BEFORE_CANADA, 9), (AFTER_CANADA_START, 10)):
+    for clock, rnd in ((BEFORE_CANADA, 9), (AFTER_CANADA_RESULTS, 10)):
         assert f'data-round="{rnd}"' in client.get(url, {"season": 2025, "as_of": clock}).content.decode()
     assert cache.get(f"f1:standings:2025:last:at:{BEFORE_CANADA}")["round"] == 9
-    assert cache.get(f"f1:standings:2025:last:at:{AFTER_CANADA_START}")["round"] == 10
+    assert cache.get(f"f1:standings:2025:last:at:{AFTER_CANADA_RESULTS}")["round"] == 10
     assert cache.get(f"f1:standings:progression:2025:6:at:{BEFORE_CANADA}")["rounds"][-1] == 9
     with django_assert_max_num_queries(2):  # a page-cache hit per clock
         again = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()

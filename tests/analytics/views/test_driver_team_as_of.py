@@ -24,7 +24,7 @@ from tests.analytics.views.test_pages import _csv, _forms, _race_row
 pytestmark = pytest.mark.django_db
 
 BEFORE_CANADA = "2025-06-15T17:00"  # race day, an hour before the start: rounds 1-9 had run
-AFTER_CANADA_START = "2025-06-15T18:30"
+AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 MAX = "830"
 
 
@@ -87,7 +87,7 @@ def test_a_driver_page_as_of_a_clock_shows_no_result_after_it(client, django_ass
     today = _get(client, "driver", "max_verstappen", season=2025)
     assert "Canadian Grand Prix" in _results_table(today) and "421 points" in today
     # the race-start rule, not the date: after the start the race counts
-    later = _get(client, "driver", "max_verstappen", season=2025, as_of=AFTER_CANADA_START)
+    later = _get(client, "driver", "max_verstappen", season=2025, as_of=AFTER_CANADA_RESULTS)
     assert "Canadian Grand Prix" in _results_table(later) and _results_table(later).count("<tr>") - 1 == 10
 
 
@@ -158,7 +158,7 @@ def test_home_and_race_page_driver_and_team_links_carry_the_clock(client, predic
     assert len(podium) == 3 and all(h.endswith(f"?as_of={home_clock}") for h in podium)
     assert f'class="brand" href="/?as_of={home_clock}"' in home
     # the race page after its start: result table (driver, team), prediction table, what-if
-    clock = "2026-06-14T13:30"
+    clock = "2026-06-14T16:30"  # results known (start 13:00 + 3 h)
     page = _get(client, "race", race.slug, as_of=clock)
     result = page.split('id="res-h"')[1].split("</section>")[0]
     links = re.findall(r'href="(/(?:drivers|teams)/[^"]+)"', result)
@@ -179,10 +179,10 @@ def test_junk_clocks_are_404s_as_on_the_home_page(client, name, ref, bad):
 def test_the_clock_is_part_of_the_page_and_analytics_cache_keys(client, django_assert_max_num_queries):
     url = reverse("analytics:driver", args=["max_verstappen"])
     rows = {}
-    for clock in (BEFORE_CANADA, AFTER_CANADA_START, None):
+    for clock in (BEFORE_CANADA, AFTER_CANADA_RESULTS, None):
         params = {"season": 2025, **({"as_of": clock} if clock else {})}
         rows[clock] = _results_table(client.get(url, params).content.decode()).count("<tr>") - 1
-    assert rows == {BEFORE_CANADA: 9, AFTER_CANADA_START: 10, None: 24}
+    assert rows == {BEFORE_CANADA: 9, AFTER_CANADA_RESULTS: 10, None: 24}
     assert cache.get(f"f1:analytics:driver:max_verstappen:2025:at:{BEFORE_CANADA}")["form"]["races"] == 9
     assert cache.get("f1:analytics:driver:max_verstappen:2025")["form"]["races"] == 24
     # a page-cache hit per clock, each still its own page

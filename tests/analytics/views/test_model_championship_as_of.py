@@ -26,7 +26,7 @@ from tests.model_fixtures import (
 pytestmark = pytest.mark.django_db
 
 BEFORE_CANADA = "2025-06-15T17:00"
-AFTER_CANADA_START = "2025-06-15T18:30"
+AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 EARLIER_REGISTERED = datetime(2025, 1, 10, tzinfo=UTC)  # after the 2024 season it is trained on
 LATER_REGISTERED = datetime(2025, 7, 1, tzinfo=UTC)  # after the clock: active now
 
@@ -226,14 +226,14 @@ def test_the_championship_is_cached_per_clock(client, trained_model, tmp_path):
     )
     url = reverse("analytics:championship")
     before = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()
-    after = client.get(url, {"season": 2025, "as_of": AFTER_CANADA_START}).content.decode()
+    after = client.get(url, {"season": 2025, "as_of": AFTER_CANADA_RESULTS}).content.decode()
     assert _points_now(before, "max_verstappen") == "137"
     assert _points_now(after, "max_verstappen") == f"{_points_after(2025, 10, 'max_verstappen'):g}"
     keys = sorted(cache.keys("f1:championship:*"))
-    assert [k.rsplit(":at:", 1)[1] for k in keys] == sorted([BEFORE_CANADA, AFTER_CANADA_START])
+    assert [k.rsplit(":at:", 1)[1] for k in keys] == sorted([BEFORE_CANADA, AFTER_CANADA_RESULTS])
     assert all(f":2025:{earlier.label}:at:" in k for k in keys)
     cache.delete_many(cache.keys("f1:page:*"))  # the pages again, from the simulations' entries
-    again = client.get(url, {"season": 2025, "as_of": AFTER_CANADA_START}).content.decode()
+    again = client.get(url, {"season": 2025, "as_of": AFTER_CANADA_RESULTS}).content.decode()
     assert _title_rows(again) == _title_rows(after)  # (the chart's element ids count renders)
     assert sorted(cache.keys("f1:championship:*")) == keys
 

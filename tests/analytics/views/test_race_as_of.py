@@ -107,8 +107,11 @@ def test_a_completed_race_between_qualifying_and_the_race_shows_qualifying_but_n
     # on race day before the start: still no result; after it, the result but not the accuracy
     # (scored 06-15 06:00), then the accuracy too
     assert _rows(_page(client, race, as_of="2026-06-14T12:59"), "res-h") == 0
+    # being run (started 13:00, results known from 16:00): awaiting results, no classification
+    running = _page(client, race, as_of="2026-06-14T15:00")
+    assert _rows(running, "res-h") == 0 and '<span class="badge">Results in</span>' not in running
     with django_assert_max_num_queries(12):  # as many as today's page
-        run = _page(client, race, as_of="2026-06-14T15:00")
+        run = _page(client, race, as_of="2026-06-14T16:30")
     assert '<span class="badge">Results in</span>' in run and _rows(run, "res-h") == 22
     assert 'data-chart="scatter"' in run and 'id="acc-h"' not in run and "3.25" not in run
     assert "3.25" in _page(client, race, as_of="2026-06-15T12:00")
@@ -148,7 +151,7 @@ def test_the_race_page_weather_as_of_a_clock(client):
     assert "rain chance 40%" in weather(as_of="2026-06-14T12:00")
     assert "rain chance 80%" in weather(as_of="2026-06-14T00:00")
     assert "No weather data yet." in weather(as_of="2026-06-13")
-    assert "Observed during the race" in weather(as_of="2026-06-14T15:00")
+    assert "Observed during the race" in weather(as_of="2026-06-14T16:30")
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 A frontend demo at a past clock followed a driver link and got his whole career as stored now: an
 hour before the 2025 Canadian GP (round 10), Verstappen's wins, podiums and points already counted
-the fifteen races still to come. At a clock only races started by then count (the driver's and
-team's pages' rule). Expectations come from the dump's CSV files read with plain Python
+the fifteen races still to come. At a clock only races whose results were known by then count (the
+driver's and team's pages' rule). Expectations come from the dump's CSV files read with plain Python
 (tests/drf_support.py), never from the code under test: a race counts once its start (races.csv
-date and time, UTC) is at or before the clock.
+date and time, UTC) + 3 h is at or before the clock.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.drf_support import csv_race, csv_races_started_by, csv_rows
+from tests.drf_support import csv_race, csv_races_known_by, csv_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -49,10 +49,10 @@ def test_verstappens_career_an_hour_before_canada_counts_to_round_9(
     api, ergast_data, django_assert_num_queries
 ):
     driver_id = _ids("driverId", "drivers", "max_verstappen")
-    started = csv_races_started_by(CLOCK)
+    known = csv_races_known_by(CLOCK)
     spain, canada = csv_race(2025, 9), csv_race(2025, 10)
-    assert spain["raceId"] in started and canada["raceId"] not in started
-    expected = _csv_figures("driverId", driver_id, started)
+    assert spain["raceId"] in known and canada["raceId"] not in known
+    expected = _csv_figures("driverId", driver_id, known)
     assert (expected["wins"], expected["podiums"]) == (65, 116)  # 63 and 112 before 2025, as published
 
     with django_assert_num_queries(4):  # as without a clock: the driver, seasons, sprints, latest race
@@ -74,7 +74,7 @@ def test_verstappens_career_an_hour_before_canada_counts_to_round_9(
 
 def test_red_bull_before_canada_counts_its_cars_to_round_9(api, ergast_data, django_assert_num_queries):
     team_id = _ids("constructorId", "constructors", "red_bull")
-    expected = _csv_figures("constructorId", team_id, csv_races_started_by(CLOCK))
+    expected = _csv_figures("constructorId", team_id, csv_races_known_by(CLOCK))
     with django_assert_num_queries(4):  # the team, seasons, sprints, its latest race's drivers
         body = api.get(RED_BULL, {"as_of": BEFORE_CANADA}).json()
     assert {k: body["career"][k] for k in expected} == expected

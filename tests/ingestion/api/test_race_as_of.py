@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 CANADA = "/api/v1/races/2025_canada"
 BEFORE_START = "2025-06-15T17:00"  # race day, an hour before the start
-AFTER_START = "2025-06-15T18:30"
+AFTER_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 BEFORE_QUALIFYING = "2025-06-14T12:00"  # FP1 and FP2 run, FP3 and qualifying still to come
 
 
@@ -59,7 +59,7 @@ def canada_weather(ergast_data):
     for fetched, temperature in (
         (datetime(2025, 6, 12, 6, tzinfo=UTC), 21.0),
         (datetime(2025, 6, 15, 17, 30, tzinfo=UTC), 25.0),
-        (datetime(2025, 6, 15, 19, 0, tzinfo=UTC), 23.0),
+        (datetime(2025, 6, 15, 22, 0, tzinfo=UTC), 23.0),
     ):
         WeatherForecast.objects.create(
             race=race, session="race", valid_at=datetime(2025, 6, 15, 18, tzinfo=UTC),
@@ -96,7 +96,7 @@ def test_an_hour_before_the_start_the_race_has_no_result(api, canada_weather, dj
 def test_after_the_start_the_race_has_its_results(api, canada_weather, django_assert_max_num_queries):
     race = _canada()
     with django_assert_max_num_queries(9):  # as many as today's
-        body = api.get(CANADA, {"as_of": AFTER_START}).json()
+        body = api.get(CANADA, {"as_of": AFTER_RESULTS}).json()
     expected = sorted(_rows("results", race["raceId"]), key=lambda r: int(r["positionOrder"]))
     assert body["status"] == "completed"
     assert [r["position_order"] for r in body["results"]] == [int(r["positionOrder"]) for r in expected]
@@ -106,10 +106,10 @@ def test_after_the_start_the_race_has_its_results(api, canada_weather, django_as
     assert body["results"][0]["points"] == float(expected[0]["points"])
     assert body["weather"]["observed"]["air_temperature_mean"] == 24.0
     (forecast,) = body["weather"]["forecasts"]
-    assert forecast["fetched_at"] == "2025-06-15T17:30:00Z"  # not the one fetched since (19:00)
-    assert api.get(CANADA).json()["weather"]["forecasts"][0]["fetched_at"] == "2025-06-15T19:00:00Z"
+    assert forecast["fetched_at"] == "2025-06-15T17:30:00Z"  # not the one fetched since (22:00)
+    assert api.get(CANADA).json()["weather"]["forecasts"][0]["fetched_at"] == "2025-06-15T22:00:00Z"
     # the round id answers the same race at the same clock
-    assert api.get("/api/v1/races/2025_10", {"as_of": AFTER_START}).json() == body
+    assert api.get("/api/v1/races/2025_10", {"as_of": AFTER_RESULTS}).json() == body
 
 
 def test_sessions_still_to_come_cost_no_query(api, canada_weather, django_assert_max_num_queries):
@@ -154,13 +154,13 @@ def test_each_clock_has_its_own_cache_entry_and_a_race_change_retires_them(
     api, canada_weather, django_assert_max_num_queries
 ):
     before = api.get(CANADA, {"as_of": BEFORE_START}).json()
-    after = api.get(CANADA, {"as_of": AFTER_START}).json()
+    after = api.get(CANADA, {"as_of": AFTER_RESULTS}).json()
     today = api.get(CANADA).json()
     assert before["results"] == [] and after["results"] and today["results"]
     with django_assert_max_num_queries(0):  # each its own warm entry
         assert api.get(CANADA, {"as_of": BEFORE_START}).json() == before
         assert api.get(CANADA, {"as_of": "2025-06-15T17:00:00Z"}).json() == before  # same moment
-        assert api.get(CANADA, {"as_of": AFTER_START}).json() == after
+        assert api.get(CANADA, {"as_of": AFTER_RESULTS}).json() == after
         assert api.get(CANADA).json() == today
 
     from ingestion.models import QualifyingResult
@@ -180,7 +180,10 @@ def test_a_date_only_race_is_unrun_at_its_race_day_clock(api, ergast_data):
     before = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24"})
     assert before.status_code == 200, before.content
     assert before.json()["status"] != "completed" and before.json()["results"] == []
-    after = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24T00:01:00Z"})
+    # started, being run: qualifying (begun before the race) but no results until the end of the day
+    running = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24T00:01:00Z"}).json()
+    assert running["status"] == "awaiting_results" and running["results"] == [] and running["qualifying"]
+    after = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-25"})
     classified = [r for r in csv_rows("results") if r["raceId"] == csv_race(2004, 18)["raceId"]]
     assert after.json()["status"] == "completed" and len(after.json()["results"]) == len(classified) == 20
-    assert after.json()["qualifying"]  # shown with the result, as the session began before the race
+    assert after.json()["qualifying"]

@@ -16,7 +16,7 @@ from tests.drf_support import csv_race, csv_rows
 pytestmark = pytest.mark.django_db
 
 BEFORE_START = "2025-06-15T17:00"  # an hour before the Canadian GP
-AFTER_START = "2025-06-15T18:30"
+AFTER_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 
 
 def _standings_after(year: int, round_number: int) -> list[tuple[str, float]]:
@@ -56,10 +56,10 @@ def test_the_race_list_at_a_clock_has_each_status_as_it_stood(
     assert [before[i] for i in ids[:9]] == ["completed"] * 9  # rounds 1-9, run with results stored
     assert before["2025_canada"] == "scheduled"  # not completed: it had not started
     assert set(before[i] for i in ids[10:]) == {"scheduled"}
-    after = _statuses(api, AFTER_START)
+    after = _statuses(api, AFTER_RESULTS)
     assert after["2025_canada"] == "completed" and after["2025_austria"] == "scheduled"
     # the rule of races/{race_id}?as_of= (race_status(race=, as_of=)), race by race
-    for clock, listed in ((BEFORE_START, before), (AFTER_START, after)):
+    for clock, listed in ((BEFORE_START, before), (AFTER_RESULTS, after)):
         for race_id in ("2025_spain", "2025_canada", "2025_austria"):
             assert api.get(f"/api/v1/races/{race_id}", {"as_of": clock}).json()["status"] == listed[race_id]
 
@@ -92,13 +92,13 @@ def test_each_clock_is_its_own_entry_of_the_list_family(api, ergast_data, django
     from ingestion.models import Race
     from ingestion.signals import races_changed
 
-    before, after = _statuses(api, BEFORE_START), _statuses(api, AFTER_START)
+    before, after = _statuses(api, BEFORE_START), _statuses(api, AFTER_RESULTS)
     assert (before["2025_canada"], after["2025_canada"]) == ("scheduled", "completed")
     today = api.get("/api/v1/races", {"season": 2025, "limit": 100}).json()
     with django_assert_max_num_queries(0):
         assert _statuses(api, BEFORE_START) == before
         assert _statuses(api, "2025-06-15T17:00:00Z") == before  # the same moment, the same entry
-        assert _statuses(api, AFTER_START) == after
+        assert _statuses(api, AFTER_RESULTS) == after
         assert api.get("/api/v1/races", {"season": 2025, "limit": 100}).json() == today
     races_changed.send(sender=Race, race_ids=["2025_canada"])  # as a sync does: the family's bump
     with django_assert_max_num_queries(3):
@@ -118,7 +118,7 @@ def test_standings_an_hour_before_canada_are_after_round_9(api, ergast_data, dja
     with django_assert_max_num_queries(6):
         assert api.get("/api/v1/standings", {"season": 2025, "as_of": BEFORE_START}).json() == body
     assert api.get("/api/v1/standings", {"season": 2025, "round": 9, "as_of": BEFORE_START}).json() == body
-    after = api.get("/api/v1/standings", {"season": 2025, "as_of": AFTER_START}).json()
+    after = api.get("/api/v1/standings", {"season": 2025, "as_of": AFTER_RESULTS}).json()
     assert after["round"] == 10
     assert [(d["driver"]["id"], d["points"]) for d in after["drivers"]] == _standings_after(2025, 10)
 

@@ -23,7 +23,7 @@ from tests.model_fixtures import (
 pytestmark = pytest.mark.django_db
 
 BEFORE_CANADA = "2025-06-15T17:00"
-AFTER_CANADA_START = "2025-06-15T18:30"
+AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
 EARLIER_REGISTERED = datetime(2025, 1, 10, tzinfo=UTC)  # after the 2024 season it is trained on
 LATER_REGISTERED = datetime(2025, 7, 1, tzinfo=UTC)  # after the clock: active now
 
@@ -128,13 +128,13 @@ def test_championship_as_of_a_clock_simulates_from_then_with_the_version_serving
     (key,) = cache.keys("f1:championship:*")
     assert key.endswith(f":2025:{earlier.label}:at:{BEFORE_CANADA}")  # the page's entry
     # after Canada's start: its points count, Austria onwards simulated, in an entry of its own
-    after = api.get("/api/v1/championship/2025", {"as_of": AFTER_CANADA_START}).json()
+    after = api.get("/api/v1/championship/2025", {"as_of": AFTER_CANADA_RESULTS}).json()
     assert after["remaining_races"][0] == _race_slug(2025, 11)
     assert {d["driver"]: d["current_points"] for d in after["drivers"]}["max_verstappen"] == _points_after(
         2025, 10, "max_verstappen"
     )
     keys = sorted(cache.keys("f1:championship:*"))
-    assert [k.rsplit(":at:", 1)[1] for k in keys] == sorted([BEFORE_CANADA, AFTER_CANADA_START])
+    assert [k.rsplit(":at:", 1)[1] for k in keys] == sorted([BEFORE_CANADA, AFTER_CANADA_RESULTS])
     with django_assert_max_num_queries(4):  # a hit: the version serving then (its key), no simulation
         assert api.get("/api/v1/championship/2025", {"as_of": BEFORE_CANADA}).json() == body
     assert sorted(cache.keys("f1:championship:*")) == keys

@@ -102,7 +102,7 @@ def test_a_race_completed_by_the_clock_shows_the_set_scored_by_then(api, canada_
     record = RaceAccuracyFactory(race=canada_sets["race"], stage="pre", batch=canada_sets["early"])
     RaceAccuracy.objects.filter(pk=record.pk).update(scored_at=datetime(2025, 6, 16, 6, tzinfo=UTC))
     grid = canada_sets["grid"]
-    after_race = api.get(PREDICTIONS, {"as_of": "2025-06-15T20:00"}).json()
+    after_race = api.get(PREDICTIONS, {"as_of": "2025-06-15T21:30"}).json()
     assert after_race["race"]["status"] == "completed"
     assert _order(after_race["stages"][0]) == grid[::-1]  # not scored yet: the newest pre-race set
     scored = api.get(PREDICTIONS, {"as_of": "2025-06-16T12:00"}).json()
@@ -138,7 +138,7 @@ def test_accuracy_only_once_scored_by_the_clock(api, canada_scored, django_asser
 def test_before_its_scoring_the_race_answers_as_an_unscored_one(api, canada_scored):
     unscored = api.get("/api/v1/predictions/accuracy/2025_monaco")  # results, nothing scored
     assert unscored.status_code == 404
-    after_race = api.get(ACCURACY, {"as_of": "2025-06-15T20:00"})
+    after_race = api.get(ACCURACY, {"as_of": "2025-06-15T21:30"})
     assert after_race.status_code == 404, after_race.content
     assert after_race.json()["error"]["code"] == unscored.json()["error"]["code"] == "not_found"
     assert "have been scored" in after_race.json()["error"]["message"]
