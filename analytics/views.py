@@ -57,7 +57,7 @@ from predictions.services import (
     prediction_what_if,
 )
 from predictions.services.predicting import PredictionInputError
-from predictions.services.training import model_version_at, model_version_serving
+from predictions.services.training import model_serving_at, model_version_serving
 from predictions.services.what_if import WhatIfBusy
 
 logger = logging.getLogger(__name__)
@@ -750,18 +750,21 @@ def standings(request: HttpRequest) -> HttpResponse:
 @_page_cache("CACHE_TTL_STANDINGS", reads=("as_of",))
 def model_performance(request: HttpRequest) -> HttpResponse:
     # ?as_of= (the home page's clock, same parser and 404s): the page as it stood then — the version
-    # serving then (`model_version_at`: registered before the clock, no artifact loaded) and the
+    # serving then (`model_serving_at`: registered before the clock, no artifact loaded), the one a
+    # what-if as of then runs when that differs (the same lookup `model_bundle_at` uses) and the
     # backtests finished by then. The feature catalogue is today's code (the page says so).
     as_of = _as_of_param(request)
     # The headline is the post-qualifying backtest over the standard period (else the latest one of
     # the stage, labelled with its seasons), then the pre-qualifying one: never whichever ran last.
     headlines = engine.backtest_headlines(as_of=as_of)
     backtest = next(iter(headlines.values()), None)
+    at = None
     if as_of is None:
         model = engine.model_version_active()
         serving = model_version_serving()  # the active one, unless its artifact cannot be loaded
     else:  # whether its files loaded then is not recorded: the version serving then is the one named
-        model = serving = model_version_at(clock=as_of)
+        at = model_serving_at(clock=as_of)
+        model = serving = at.serving
     catalogue = engine.feature_catalogue()
     calibration = _calibration_groups((backtest.results if backtest else None) or {})
     standard = engine.BACKTEST_STANDARD_SEASONS
@@ -784,6 +787,10 @@ def model_performance(request: HttpRequest) -> HttpResponse:
         "standard_label": _seasons_label(standard),
         "model": model,
         "serving": serving,
+        # at a clock, when a what-if as of then cannot run the version serving then: which one it runs
+        "what_if_differs": at is not None and model is not None and at.what_if != model,
+        "what_if": at.what_if if at else None,
+        "what_if_why": at.serving_skipped if at else "",
         "fallback": model is not None and (serving is None or serving.pk != model.pk),
         "feature_counts": _feature_counts(model),
         "catalogue": catalogue,

@@ -14,14 +14,44 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Max
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from ingestion.admin.pipeline import ViewOnlyAdmin
 from predictions.ml.artifacts import ArtifactError
-from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
+from predictions.models import (
+    ActivationReason,
+    BacktestRun,
+    ModelActivation,
+    ModelVersion,
+    Prediction,
+    RaceAccuracy,
+)
 from predictions.services import ModelUnavailable, model_version_activate
 from predictions.services.predicting import PredictionInputError
+
+
+class ModelActivationInline(admin.TabularInline):
+    """A version's activations, latest first: read-only history (written by `model_version_activate`)."""
+
+    model = ModelActivation
+    fields = readonly_fields = ["activated_at", "reason", "activated_by", "note"]
+    ordering = ["-activated_at", "-id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("activated_by")
 
 
 @admin.register(ModelVersion)
@@ -34,11 +64,20 @@ class ModelVersionAdmin(ViewOnlyAdmin):
         "rows",
         "training_seconds",
         "created_at",
-        "activated_at",
+        "last_activated",
         "artifact",
     ]
     list_filter = ["is_active", ("artifact_pruned_at", admin.EmptyFieldListFilter)]
     actions = ["activate_version", "retrain_models"]
+    inlines = [ModelActivationInline]
+
+    def get_queryset(self, request):
+        # the latest activation from the log, in the list's one query (no per-row lookup)
+        return super().get_queryset(request).annotate(last_activated_at=Max("activations__activated_at"))
+
+    @admin.display(description="last activated", ordering="last_activated_at")
+    def last_activated(self, obj: ModelVersion):
+        return obj.last_activated_at
 
     @admin.display(description="artifact", ordering="artifact_pruned_at")
     def artifact(self, obj: ModelVersion) -> str:
@@ -59,8 +98,15 @@ class ModelVersionAdmin(ViewOnlyAdmin):
                 messages.INFO,
             )
             return
+        # Activating a version registered before the active one goes back to it: a roll-back.
+        active = ModelVersion.objects.filter(is_active=True).first()
+        rollback = active is not None and (version.created_at, version.pk) < (active.created_at, active.pk)
         try:
-            model_version_activate(version=version)
+            model_version_activate(
+                version=version,
+                reason=ActivationReason.ADMIN_ROLLBACK if rollback else ActivationReason.ADMIN_ACTIVATE,
+                activated_by_id=request.user.pk,
+            )
         except ArtifactError as exc:  # the artifact is missing or corrupt; anything else is a 500
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return
@@ -84,7 +130,9 @@ class ModelVersionAdmin(ViewOnlyAdmin):
         from predictions.tasks import model_retrain
 
         queued_at = timezone.now().isoformat()
-        send = [("model_retrain", lambda: task_publish(name=model_retrain.name, args=[queued_at]))]
+        # the clicking user travels with the job: its activation is logged as theirs
+        args = [queued_at, request.user.pk]
+        send = [("model_retrain", lambda: task_publish(name=model_retrain.name, args=args))]
         if enqueue_report(self, request, send):
             self.message_user(
                 request,
@@ -122,6 +170,17 @@ def _refresh_upcoming(model_admin: admin.ModelAdmin, request, *, reason: str) ->
             "The daily job's catch-up refreshes them; or regenerate them from Predictions.",
             messages.ERROR,
         )
+
+
+@admin.register(ModelActivation)
+class ModelActivationAdmin(ViewOnlyAdmin):
+    """The activation log across versions: who made which version active, when and why."""
+
+    list_display = ["activated_at", "version", "reason", "activated_by", "note"]
+    list_filter = ["reason"]
+    list_select_related = ["version", "activated_by"]
+    date_hierarchy = "activated_at"
+    search_fields = ["version__label", "note"]
 
 
 @admin.register(Prediction)

@@ -48,14 +48,18 @@ def race_predictions_refresh_enqueue(*, race_id: int, trigger: str) -> None:
 
 
 @shared_task(bind=True, base=JobTask, name="predictions.tasks.model_retrain", max_retries=1)
-def model_retrain(self, queued_at: str | None = None):
+def model_retrain(self, queued_at: str | None = None, activated_by_id: int | None = None):
     """Training takes 3-15 s (more under load): in a worker, not in the admin's web request, which
     gunicorn ends at 30 s. One at a time (the job's lock); a second request meanwhile is recorded
     as skipped, and so is one that runs after a retrain finished since it was queued (`queued_at`,
-    the admin click's time: two clicks while the worker was busy train one version, not two)."""
+    the admin click's time: two clicks while the worker was busy train one version, not two).
+    `activated_by_id`: the staff user who clicked, logged with the activation (absent from a message
+    queued before it was passed: logged as nobody's)."""
     from predictions.services.refresh import model_retrain_run
 
-    run = self.run_job("model_retrain", lambda: model_retrain_run(queued_at=queued_at))
+    run = self.run_job(
+        "model_retrain", lambda: model_retrain_run(queued_at=queued_at, activated_by_id=activated_by_id)
+    )
     return {"job_run": run.pk, "status": run.status} if run is not None else {}
 
 

@@ -16,7 +16,7 @@ def small_trained_model(
     from django.conf import settings
 
     from predictions.features.frames import f1_frames_load
-    from predictions.models import ModelVersion, Prediction, RaceAccuracy
+    from predictions.models import ModelActivation, ModelVersion, Prediction, RaceAccuracy
     from predictions.services import model_train
 
     storage = settings.MODEL_STORAGE_PATH
@@ -27,12 +27,14 @@ def small_trained_model(
                 from_season=from_season,
                 until_season=until_season,
                 frames=f1_frames_load(since_season=frames_since),
+                reason="train_models",
             )
         yield version
     finally:
         with django_db_blocker.unblock():
             RaceAccuracy.objects.all().delete()
             Prediction.objects.all().delete()
+            ModelActivation.objects.all().delete()  # the log PROTECTs its versions
             ModelVersion.objects.all().delete()
         settings.MODEL_STORAGE_PATH = storage
 
@@ -67,6 +69,16 @@ def version_registered_at(version, when, **fields):
     return ModelVersion.objects.get(pk=version.pk)
 
 
+def version_activated_at(version, *moments, reason="train_models"):
+    """`version` logged as activated at each of `moments` (ModelActivation rows, as
+    `model_version_activate` writes them); returns it."""
+    from predictions.models import ModelActivation
+
+    for when in moments:
+        ModelActivation.objects.create(version=version, activated_at=when, reason=reason)
+    return version
+
+
 def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
     """The module's trained version registered and activated at `earlier_at` (inactive now) and the
     same models saved under another label, registered and activated at `later_at`, active now: a
@@ -83,7 +95,9 @@ def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
     bundle = bundle_load(Path(trained_model.artifact_path), label=trained_model.label)
     bundle_save(dataclasses.replace(bundle, label=label), path)
     # Each activated when registered, as `train_models` does.
-    earlier = version_registered_at(trained_model, earlier_at, is_active=False, activated_at=earlier_at)
+    earlier = version_activated_at(
+        version_registered_at(trained_model, earlier_at, is_active=False), earlier_at
+    )
     later = ModelVersion.objects.create(
         **{
             f.name: getattr(trained_model, f.name)
@@ -94,7 +108,7 @@ def versions_around_a_clock(trained_model, tmp_path, *, earlier_at, later_at):
         artifact_path=str(path),
         is_active=True,
     )
-    return earlier, version_registered_at(later, later_at, activated_at=later_at)
+    return earlier, version_activated_at(version_registered_at(later, later_at), later_at)
 
 
 def backtest_run_at(created, finished, *, mae: float):

@@ -4,7 +4,8 @@ from django.db import models
 class ModelVersion(models.Model):
     """One trained set of models (position, points, DNF + ranking calibration) and its artifact.
 
-    Exactly one version is active at a time; activating an older one is the roll-back. Old inactive
+    Exactly one version is active at a time; activating an older one is the roll-back. Each
+    activation is logged (`ModelActivation`, `activations`: when, why, by whom). Old inactive
     versions' artifacts are pruned (`model_artifacts_prune`); the row stays, marked, for the record.
     """
 
@@ -20,13 +21,6 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     artifact_path = models.CharField(max_length=500)
     is_active = models.BooleanField(default=False)
-    activated_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="The latest moment this version was made active (model_version_activate: train_models, "
-        "the admin's activate / retrain); an earlier activation is overwritten. NULL: never activated "
-        "since activations were recorded — versions registered before then have no history (unknown)",
-    )
     training_seconds = models.FloatField(null=True, blank=True)
     artifact_pruned_at = models.DateTimeField(
         null=True,

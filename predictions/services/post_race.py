@@ -166,8 +166,9 @@ def _race_score(race: Race) -> dict:
     }
 
 
-def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -> None:
+def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None, note: str = "") -> None:
     """Retrain once (default: when AUTO_RETRAIN_ENABLED), then re-predict the upcoming races once.
+    The new version's activation is logged as the post-race retrain, with `note` (which step).
 
     A race that cannot be predicted is reported under `errors` and the others still go through;
     `refresh_unchanged` lists the races whose inputs and model were unchanged (sets kept).
@@ -177,6 +178,7 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -
     the error is raised, so the run is recorded failed and the next run's catch-up retrains
     (`post_race_follow_up_pending`). It used to end the step before the refresh, and while training
     kept failing the next races were never re-predicted with the latest results."""
+    from predictions.models import ActivationReason
     from predictions.selectors import race_list_upcoming
     from predictions.services.predicting import PredictionInputError, prediction_generate
     from predictions.services.training import ModelUnavailable, model_train
@@ -185,7 +187,7 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None) -
     retrain_failure: Exception | None = None
     if settings.AUTO_RETRAIN_ENABLED if retrain is None else retrain:
         try:
-            summary["retrained"] = model_train().label
+            summary["retrained"] = model_train(reason=ActivationReason.POST_RACE_RETRAIN, note=note).label
         except Exception as exc:  # refresh with the active model first; raised below
             retrain_failure = exc
             logger.exception("post-race retrain failed; refreshing with the active model")
@@ -271,7 +273,9 @@ def post_race_follow_up(*, as_of=None) -> dict:
     if not (pending["retrain"] or pending["refresh"]):
         return {}
     summary: dict = {"pending": pending, "retrained": None, "refreshed": []}
-    _retrain_and_refresh(summary, as_of=as_of, retrain=bool(pending["retrain"]))
+    _retrain_and_refresh(
+        summary, as_of=as_of, retrain=bool(pending["retrain"]), note=f"daily catch-up: {pending['retrain']}"
+    )
     logger.info("post-race follow-up: %s", summary)
     return summary
 
@@ -295,6 +299,6 @@ def races_results_process(*, races: Sequence[Race], as_of=None) -> dict:
         except (ModelUnavailable, PredictionInputError) as exc:
             summary["errors"][race.slug] = str(exc)[:300]
             logger.warning("post-race scoring failed for %s: %s", race.slug, exc)
-    _retrain_and_refresh(summary, as_of=as_of)
+    _retrain_and_refresh(summary, as_of=as_of, note=f"after {', '.join(r.slug for r in races)}")
     logger.info("post-race step for %s: %s", [r.slug for r in races], summary)
     return summary

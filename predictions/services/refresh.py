@@ -145,13 +145,15 @@ def _refresh_publish(*, races: Sequence[tuple[int, str]], trigger: str) -> Upcom
     return UpcomingRefresh(queued=queued, ran_here=ran_here)
 
 
-def model_retrain_run(*, queued_at: str | None = None) -> dict:
-    """The admin's "Retrain models": train on the latest data and activate, then refresh the
-    upcoming races with the new version. The counts name both.
+def model_retrain_run(*, queued_at: str | None = None, activated_by_id: int | None = None) -> dict:
+    """The admin's "Retrain models": train on the latest data and activate (logged as the admin's
+    retrain, by `activated_by_id`: the staff user who clicked), then refresh the upcoming races with
+    the new version. The counts name both.
 
     `queued_at` (ISO, the click's time): when the active version was trained after it, a retrain
     already ran since this one was asked for (two clicks while the worker was busy): nothing is
     trained, the run is recorded as skipped, naming that version."""
+    from predictions.models import ActivationReason
     from predictions.services import model_train
 
     newer = version_trained_since(queued_at=queued_at)
@@ -161,7 +163,7 @@ def model_retrain_run(*, queued_at: str | None = None) -> dict:
             f"(trained {newer.created_at.isoformat()}, active)",
             "model_version": newer.label,
         }
-    version = model_train()
+    version = model_train(reason=ActivationReason.ADMIN_RETRAIN, activated_by_id=activated_by_id)
     refresh = upcoming_predictions_refresh_enqueue(reason="model_retrained")
     counts = {"model_version": version.label, "rows": version.rows, "refresh_queued": refresh.queued}
     if refresh.not_queued:

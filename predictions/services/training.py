@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from predictions.features.compute import build_features
@@ -19,7 +20,7 @@ from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES_FORMAT, STAGES, feature_names
 from predictions.ml.artifacts import ArtifactError, ModelBundle, artifact_intact, bundle_load, bundle_save
 from predictions.ml.models import PARAMS, calibration_from_season, stage_fit
-from predictions.models import ModelVersion
+from predictions.models import ActivationReason, ModelActivation, ModelVersion
 from predictions.signals import models_changed
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,17 @@ def model_train(
     from_season: int | None = None,
     activate: bool = True,
     frames: F1Frames | None = None,
+    reason: ActivationReason | None = None,
+    activated_by_id: int | None = None,
+    note: str = "",
 ) -> ModelVersion:
-    """Train position / points / DNF models for both stages on completed seasons and register them."""
+    """Train position / points / DNF models for both stages on completed seasons and register them.
+
+    `activate`: make the new version the active one, logged with the caller's `reason` (required
+    then: which path retrained), `activated_by_id` (the staff user who asked) and `note`
+    (`model_version_activate`)."""
+    if activate and reason is None:  # before the fit: a missing reason costs no training
+        raise ValueError("model_train(activate=True) needs the activation's reason (ActivationReason)")
     started = time.perf_counter()
     frames = frames if frames is not None else f1_frames_load(since_season=HISTORY_FROM_SEASON)
     features = build_features(frames)
@@ -169,7 +179,7 @@ def model_train(
             training_seconds=round(seconds, 2),
         )
         if activate:
-            model_version_activate(version=version)
+            model_version_activate(version=version, reason=reason, activated_by_id=activated_by_id, note=note)
         else:  # listed with the others (activation sends its own signal)
             transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="trained"))
     logger.info("trained model %s on %s rows in %.1fs", label, len(rows), seconds)
@@ -212,9 +222,17 @@ def _calibration_check(*, rows: pd.DataFrame, done: pd.DataFrame, start: int, un
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+def model_version_activate(
+    *,
+    version: ModelVersion,
+    reason: ActivationReason,
+    activated_by_id: int | None = None,
+    note: str = "",
+) -> ModelVersion:
     """Make `version` the one active model set (also the roll-back: activate an older version),
-    recording the moment in `activated_at` (the model serving at a past clock: `model_versions_at`).
+    logging it as a `ModelActivation` in the same transaction: the moment (the model serving at a
+    past clock: `model_versions_at`), the caller's `reason`, the staff user who asked
+    (`activated_by_id`; None for automated paths) and an optional `note`.
 
     Sends `models_changed` on commit, so cached views of the active model are dropped. A version
     whose artifact was pruned (or is missing / corrupt) is refused with ArtifactError. The file
@@ -233,13 +251,16 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     # On condition: prune_models marks a row before deleting its file, so a version it pruned after
     # the check above is not activated (the row lock orders the two updates).
-    now = timezone.now()
-    if not ModelVersion.objects.filter(pk=version.pk, artifact_pruned_at__isnull=True).update(
-        is_active=True, activated_at=now
-    ):
+    if not ModelVersion.objects.filter(pk=version.pk, artifact_pruned_at__isnull=True).update(is_active=True):
         raise ArtifactError(_pruned_message(ModelVersion.objects.get(pk=version.pk)) or "version is gone")
+    ModelActivation.objects.create(
+        version=version,
+        activated_at=timezone.now(),
+        reason=reason,
+        activated_by_id=activated_by_id,
+        note=note,
+    )
     version.is_active = True
-    version.activated_at = now
     transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="activated"))
     return version
 
@@ -399,35 +420,33 @@ def model_versions_at(*, clock: datetime) -> list[ModelVersion]:
     """The versions registered (`created_at`) before `clock`, in the order the one serving then is
     looked for:
 
-    1. the versions activated (`activated_at`, set by `model_version_activate`) before the clock,
-       the latest activation first: the one most recently activated before the clock was the active
-       one then, a roll-back to an older version included;
-    2. then the others — no activation recorded (`activated_at` NULL: registered before activations
-       were recorded, or never activated, e.g. `train_models --no-activate`) or activated only since
-       the clock — trained on the latest data first (`trained_until_date`, a backfill model trained
-       only up to an earlier season last), then the newest registered: `train_models` activates each
-       new version, so before activations were recorded the newest of the latest data was the
-       active one unless rolled back.
-
-    Only each version's latest activation is kept, so a version re-activated since the clock has
-    lost the record of its earlier activations: with A activated at t1, B at t2 and A again at t3,
-    a clock between t2 and t3 gets B, but a clock between t1 and t2 finds no activation before it
-    (A's is t3) and falls to order 2 — A when B was registered after the clock, as `train_models`
-    does; and a version activated before the clock may be named although another one, activated
-    after it and re-activated since, was serving then.
+    1. the versions activated before the clock (the `ModelActivation` log, strictly before it), the
+       latest such activation first: the one activated last before the clock was the active one
+       then, a roll-back to an older version included, however often it was re-activated since;
+    2. then the others — no activation logged (never activated, e.g. `train_models --no-activate`
+       or a backfill model) or activated only since the clock — trained on the latest data first
+       (`trained_until_date`, a backfill model trained only up to an earlier season last), then the
+       newest registered: `train_models` activates each new version, so the newest of the latest
+       data is the likeliest fallback.
 
     Pruned versions included (they existed then); a version fitted without a calibration block is
-    not (`model_version_activate` refuses it: it never served). One query."""
+    not (`model_version_activate` refuses it: it never served). One query: each version's latest
+    activation before the clock is a subquery on the log."""
+    last_before = (
+        ModelActivation.objects.filter(version=OuterRef("pk"), activated_at__lt=clock)
+        .order_by("-activated_at", "-id")
+        .values("activated_at")[:1]
+    )
     versions = [
         version
-        for version in ModelVersion.objects.filter(created_at__lt=clock).order_by(
-            "-trained_until_date", "-created_at", "-id"
-        )
+        for version in ModelVersion.objects.filter(created_at__lt=clock)
+        .annotate(activated_then=Subquery(last_before))
+        .order_by("-trained_until_date", "-created_at", "-id")
         if not _uncalibrated(version)
     ]
     activated = sorted(
-        (v for v in versions if v.activated_at is not None and v.activated_at < clock),
-        key=lambda v: (v.activated_at, v.id),
+        (v for v in versions if v.activated_then is not None),
+        key=lambda v: (v.activated_then, v.id),
         reverse=True,
     )
     known = {v.pk for v in activated}
@@ -441,49 +460,86 @@ def _uncalibrated(version: ModelVersion) -> bool:
     return "calibration_from_season" in metrics and metrics["calibration_from_season"] is None
 
 
-def model_version_at(*, clock: datetime) -> ModelVersion | None:
-    """The version serving at a past `clock`, as a record (the model page as of then): the first of
-    `model_versions_at` whose artifact had not been pruned by the clock — `model_bundle_at`'s order,
-    without loading any artifact. A version pruned since the clock was serving then and is named
-    (its `artifact_pruned_at` says it is gone now: a page that runs a model as of the clock,
-    `model_bundle_at`, takes the next one that still loads). None when none had been registered by
-    then. One query."""
-    return next(
-        (
-            v
-            for v in model_versions_at(clock=clock)
-            if v.artifact_pruned_at is None or v.artifact_pruned_at >= clock
+@dataclass(frozen=True)
+class ServingAt:
+    """The registry as of a past clock (`model_serving_at`): the version serving then, and the one
+    a what-if (or championship simulation) as of then runs, which can differ.
+
+    `versions`: `model_versions_at`'s order. `serving`: the first of them whose files had not been
+    pruned by the clock — the version serving then, as the model page names it. `runnable`: the ones
+    a what-if as of then tries, in the same order — files not pruned (now) and trained on this code's
+    feature definitions (an older version's models expect other inputs than the ones built now).
+    `skipped`: each other version's reason (pk → a sentence naming it)."""
+
+    versions: list[ModelVersion]
+    serving: ModelVersion | None
+    runnable: list[ModelVersion]
+    skipped: dict[int, str]
+
+    @property
+    def what_if(self) -> ModelVersion | None:
+        """The version a what-if as of then runs, provided its file loads (not checked here)."""
+        return self.runnable[0] if self.runnable else None
+
+    @property
+    def serving_skipped(self) -> str:
+        """Why the version serving then is not the one a what-if runs ("" when it is)."""
+        return "" if self.serving is None else self.skipped.get(self.serving.pk, "")
+
+
+def model_serving_at(*, clock: datetime) -> ServingAt:
+    """The model serving at a past `clock` and the one a what-if as of then runs (`ServingAt`): the
+    one lookup behind the model page (`model_version_at`) and the what-if / championship
+    (`model_bundle_at`), so the page can say which version the what-if uses when it is not the one
+    serving then. No artifact loaded. One query."""
+    versions = model_versions_at(clock=clock)
+    skipped = {}
+    for version in versions:
+        if version.artifact_pruned_at is not None:
+            skipped[version.pk] = (
+                f"{version.label}'s files were pruned on {version.artifact_pruned_at:%Y-%m-%d} (prune_models)"
+            )
+        elif not model_version_features_current(version=version):
+            skipped[version.pk] = (
+                f"{version.label} was trained on older feature definitions than this code's "
+                "(its models expect other inputs)"
+            )
+    return ServingAt(
+        versions=versions,
+        serving=next(
+            (v for v in versions if v.artifact_pruned_at is None or v.artifact_pruned_at >= clock), None
         ),
-        None,
+        runnable=[v for v in versions if v.pk not in skipped],
+        skipped=skipped,
     )
 
 
+def model_version_at(*, clock: datetime) -> ModelVersion | None:
+    """The version serving at a past `clock`, as a record (the model page and models/performance as
+    of then): `model_serving_at(clock=).serving`. A version pruned since the clock was serving then
+    and is named (its `artifact_pruned_at` says it is gone now: a what-if as of the clock,
+    `model_bundle_at`, runs `model_serving_at(clock=).what_if`). None when none had been registered
+    by then. One query."""
+    return model_serving_at(clock=clock).serving
+
+
 def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
-    """The models serving at a past `clock` (a what-if as of then): the first of `model_versions_at`
-    whose artifact loads and was trained on this code's feature definitions (an older version's models
-    expect other inputs than the ones built now), never a version registered since (it may have learnt
-    from races after the clock) and never one trained now. NoModelAtClock when none had been registered by then;
+    """The models serving at a past `clock` (a what-if as of then): the first of
+    `model_serving_at(clock=).runnable` whose artifact loads — never a version registered since (it
+    may have learnt from races after the clock), never one pruned or trained on older feature
+    definitions, and never one trained now. NoModelAtClock when none had been registered by then;
     ModelUnavailable (each version's reason) when some had but none loads any more (pruned, missing).
 
     Unlike `model_bundle_known_at` (`predict --as-of`, which trains a model on the seasons before
     the clock when none fits), this takes only what existed at the clock: a page request trains
     nothing."""
-    versions = model_versions_at(clock=clock)
-    if not versions:
+    at = model_serving_at(clock=clock)
+    if not at.versions:
         raise NoModelAtClock(f"no prediction model had been trained by {clock:%Y-%m-%d %H:%M} UTC")
-    skipped, loadable = [], []
-    for candidate in versions:
-        # pruned, or its models expect another feature set than the one this code builds
-        reason = _pruned_message(candidate) or (
-            None
-            if model_version_features_current(version=candidate)
-            else f"{candidate.label} was trained on older feature definitions than this code's"
-        )
-        (skipped if reason else loadable).append(reason or candidate)
     try:
-        return model_bundle_load_first(candidates=loadable)
+        return model_bundle_load_first(candidates=at.runnable)
     except ModelUnavailable as exc:
-        raise ModelUnavailable([*skipped, *exc.reasons]) from None
+        raise ModelUnavailable([*at.skipped.values(), *exc.reasons]) from None
 
 
 def model_version_for_season(*, season: int, frames: F1Frames | None = None) -> ModelVersion:

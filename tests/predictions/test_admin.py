@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingestion.models import Driver, JobRun, Race, Team
-from predictions.models import BacktestRun, ModelVersion, Prediction, RaceAccuracy
+from predictions.models import BacktestRun, ModelActivation, ModelVersion, Prediction, RaceAccuracy
 from tests.admin_checks import (
     action_post,
     assert_action_refused,
@@ -47,19 +47,25 @@ def test_the_active_model_version_cannot_be_deleted(ergast_data, admin_client):
     assert list(ModelVersion.objects.filter(is_active=True)) == [active]
 
 
-@pytest.mark.parametrize("model", [Prediction, RaceAccuracy, BacktestRun], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "model", [Prediction, RaceAccuracy, BacktestRun, ModelActivation], ids=lambda m: m.__name__
+)
 def test_history_rows_cannot_be_deleted(ergast_data, admin_client, model):
     if model is Prediction:
         obj = _prediction()
     elif model is RaceAccuracy:
         obj = RaceAccuracyFactory(race=Race.objects.get(slug="2024_bahrain"))
+    elif model is ModelActivation:
+        obj = ModelActivation.objects.create(
+            version=ModelVersionFactory(), activated_at=timezone.now(), reason="train_models"
+        )
     else:
         obj = BacktestRun.objects.create(seasons=[2024], stage="post", status="failed", error="boom")
     assert_admin_cannot_delete(admin_client, obj)
 
 
 @pytest.mark.parametrize(
-    "model", [ModelVersion, Prediction, RaceAccuracy, BacktestRun], ids=lambda m: m.__name__
+    "model", [ModelVersion, ModelActivation, Prediction, RaceAccuracy, BacktestRun], ids=lambda m: m.__name__
 )
 def test_history_admins_are_view_only(rf, admin_user, model):
     request = rf.get("/admin/")
@@ -85,7 +91,7 @@ def test_deleting_a_race_would_take_its_predictions_so_it_is_refused(admin_clien
 def test_activation_message_shows_the_version_label_as_is(ergast_data, admin_client, monkeypatch):
     # the admin template capitalises a message's first letter: "V20261126-… is now the active model"
     version = ModelVersionFactory(label="v20261126-101500000000-2019-2026")
-    monkeypatch.setattr("predictions.admin.model_version_activate", lambda *, version: version)
+    monkeypatch.setattr("predictions.admin.model_version_activate", lambda *, version, **logged: version)
     response = admin_client.post(
         reverse("admin:predictions_modelversion_changelist"),
         {"action": "activate_version", "_selected_action": [version.pk]},
@@ -109,14 +115,14 @@ def test_activation_refuses_a_bad_artifact_with_a_message_but_a_bug_is_a_500(
     url = reverse("admin:predictions_modelversion_changelist")
     form = {"action": "activate_version", "_selected_action": [version.pk]}
 
-    def refuse(*, version):
+    def refuse(*, version, **logged):
         raise ArtifactError(f"model artifact for {version.label} is missing")
 
     monkeypatch.setattr("predictions.admin.model_version_activate", refuse)
     body = admin_client.post(url, form, follow=True).content.decode()
     assert "Not activated: model artifact for v-broken is missing" in body
 
-    def crash(*, version):
+    def crash(*, version, **logged):
         raise KeyError("calibration")
 
     monkeypatch.setattr("predictions.admin.model_version_activate", crash)
@@ -234,7 +240,7 @@ def _retrain_from_admin(admin_client, version):
 
 @in_season  # Qatar and Abu Dhabi to come
 def test_retrain_is_a_job_that_activates_and_refreshes_the_upcoming_races(
-    admin_client, active_model, second_model, embedded_celery, monkeypatch
+    admin_client, admin_user, active_model, second_model, embedded_celery, monkeypatch
 ):
     """ "Retrain models" trained inside the web request (13 s at load 2.7; gunicorn ends a request at
     30 s) and left no JobRun of its own. It is now the `model_retrain` job (run here, in the embedded
@@ -244,7 +250,8 @@ def test_retrain_is_a_job_that_activates_and_refreshes_the_upcoming_races(
     from predictions.services import model_version_activate
 
     monkeypatch.setattr(
-        "predictions.services.model_train", lambda: model_version_activate(version=second_model)
+        "predictions.services.model_train",
+        lambda **logged: model_version_activate(version=second_model, **logged),
     )
 
     response = _retrain_from_admin(admin_client, active_model)
@@ -254,6 +261,9 @@ def test_retrain_is_a_job_that_activates_and_refreshes_the_upcoming_races(
     assert run.counts["model_version"] == second_model.label
     assert run.counts["refresh_queued"] == ["2026_qatar", "2026_uae"]
     assert ModelVersion.objects.get(is_active=True) == second_model
+    # logged as the admin's retrain, by the user who clicked (their id travels with the job)
+    logged = ModelActivation.objects.get(version=second_model)
+    assert (logged.reason, logged.activated_by_id) == ("admin_retrain", admin_user.pk)
     for slug in ("2026_qatar", "2026_uae"):
         race = Race.objects.get(slug=slug)
         latest = Prediction.objects.current_candidates().filter(race=race, stage="pre").latest("created_at")
@@ -269,7 +279,7 @@ def test_a_failed_retrain_is_a_failed_job_run_and_keeps_the_active_model(
 ):
     from ingestion.models import JobRun
 
-    def model_train():
+    def model_train(**logged):
         raise ValueError("no race results in the database: load data first (load_ergast)")
 
     monkeypatch.setattr("predictions.services.model_train", model_train)
@@ -298,10 +308,10 @@ def test_a_retrain_finding_a_version_trained_after_it_was_queued_is_skipped(
 
     trained = []
 
-    def model_train():  # a fit that registers a new version now (the second bundle) and activates it
+    def model_train(**logged):  # a fit that registers a new version now (the second bundle), activated
         ModelVersion.objects.filter(pk=second_model.pk).update(created_at=timezone.now())
         trained.append(second_model.label)
-        return model_version_activate(version=ModelVersion.objects.get(pk=second_model.pk))
+        return model_version_activate(version=ModelVersion.objects.get(pk=second_model.pk), **logged)
 
     monkeypatch.setattr("predictions.services.model_train", model_train)
     monkeypatch.setattr(  # the upcoming refresh is the other tests' business
@@ -337,7 +347,7 @@ needs_a_broker = pytest.mark.skipif(
 
 
 @needs_a_broker
-def test_retrain_is_queued_on_the_real_broker_not_run_in_the_request(admin_client, active_model):
+def test_retrain_is_queued_on_the_real_broker_not_run_in_the_request(admin_client, admin_user, active_model):
     from f1site.celery import app
     from ingestion.models import JobRun
 
@@ -350,7 +360,9 @@ def test_retrain_is_queued_on_the_real_broker_not_run_in_the_request(admin_clien
         queue.close()
 
     assert message.headers["task"] == "predictions.tasks.model_retrain"
-    (queued_at,) = message.decode()[0]  # the click's time: a retrain finding a newer version skips
+    # the click's time (a retrain finding a newer version skips) and who clicked (logged with it)
+    queued_at, activated_by_id = message.decode()[0]
+    assert activated_by_id == admin_user.pk
     assert abs((datetime.fromisoformat(queued_at) - timezone.now()).total_seconds()) < 60
     assert ("success", "Queued: model_retrain") in _admin_messages(response)
     assert not JobRun.objects.filter(job="model_retrain").exists()  # the worker's to run
@@ -438,7 +450,7 @@ def test_activation_with_the_broker_refusing_keeps_the_activation_and_says_the_r
 
 
 def _fake_activate(calls):
-    def activate(*, version):  # what the service does to the rows, without an artifact on disk
+    def activate(*, version, **logged):  # what the service does to the rows, without an artifact on disk
         calls.append(version.label)
         ModelVersion.objects.filter(is_active=True).update(is_active=False)
         ModelVersion.objects.filter(pk=version.pk).update(is_active=True)

@@ -72,7 +72,7 @@ def test_activation_refuses_a_truncated_file_this_process_holds_in_memory(storag
     _truncate(Path(fallback.artifact_path))
 
     with pytest.raises(ArtifactError, match=r"vart-1 is corrupt or replaced .*sha256"):
-        model_version_activate(version=fallback)
+        model_version_activate(version=fallback, reason="train_models")
     response = admin_client.post(
         "/admin/predictions/modelversion/",
         {"action": "activate_version", "_selected_action": [fallback.pk]},
@@ -91,7 +91,7 @@ def test_activation_checks_the_recorded_sha256_not_the_file_signature(storage):
     model_bundle_load(version=other)
     _corrupt_keeping_signature(Path(other.artifact_path))
     with pytest.raises(ArtifactError, match="sha256"):
-        model_version_activate(version=other)
+        model_version_activate(version=other, reason="train_models")
     assert _active() == "vart-0"
 
 
@@ -101,7 +101,7 @@ def test_activation_without_a_recorded_sha256_reads_the_file_itself(storage):
     model_bundle_load(version=legacy)
     _corrupt_keeping_signature(Path(legacy.artifact_path))
     with pytest.raises(ArtifactError, match="unreadable"):
-        model_version_activate(version=legacy)
+        model_version_activate(version=legacy, reason="train_models")
     assert _active() == "vart-0"
 
 
@@ -109,9 +109,9 @@ def test_activation_of_an_intact_file_still_works(storage):
     _version(storage, 0, active=True)
     other = _version(storage, 1)
     legacy = _version(storage, 2, record_sha=False)
-    model_version_activate(version=other)
+    model_version_activate(version=other, reason="train_models")
     assert _active() == "vart-1"
-    model_version_activate(version=legacy)
+    model_version_activate(version=legacy, reason="train_models")
     assert _active() == "vart-2"
 
 

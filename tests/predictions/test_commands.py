@@ -43,6 +43,7 @@ def test_train_models_registers_an_active_version(ergast_data, settings, tmp_pat
     )
     version = ModelVersion.objects.get(label=data["label"])
     assert version.is_active and data["window"] == [2023, 2024]
+    assert [(a.reason, a.activated_by_id) for a in version.activations.all()] == [("train_models", None)]
     # the ranking layer is calibrated on 2024 (24 races), predicted by models fitted on 2023
     assert version.metrics["calibration_from_season"] == 2024
     assert version.rows == sum(

@@ -12,7 +12,7 @@ import pytest
 
 from ingestion.models import JobRun, Race, RaceResult, RaceWeather
 from ingestion.services.jobs import job_daily_results, job_run_execute
-from predictions.models import ModelVersion, Prediction, RaceAccuracy
+from predictions.models import ModelActivation, ModelVersion, Prediction, RaceAccuracy
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +83,8 @@ def test_several_races_are_scored_then_retrained_once(
 
     assert run.status == "succeeded", run.error
     assert len(trained) == 1, trained
+    assert trained[0]["reason"] == "post_race_retrain"
+    assert trained[0]["note"].startswith("after ") and all(r.slug in trained[0]["note"] for r in races)
     for race in races:
         assert RaceAccuracy.objects.filter(race=race).exists(), race.slug
     assert ModelVersion.objects.count() == versions + 1 and len(trained) == 1
@@ -110,7 +112,9 @@ def _counting_retrain(monkeypatch, version: ModelVersion) -> list:
     def model_train(**kwargs):
         trained.append(kwargs)
         ModelVersion.objects.filter(pk=version.pk).update(trained_until_date=_latest_scored_race().date)
-        return model_version_activate(version=ModelVersion.objects.get(pk=version.pk))
+        return model_version_activate(
+            version=ModelVersion.objects.get(pk=version.pk), reason=kwargs["reason"], note=kwargs["note"]
+        )
 
     monkeypatch.setattr("predictions.services.training.model_train", model_train)
     return trained
@@ -142,6 +146,8 @@ def test_a_retrain_and_refresh_cut_off_after_scoring_are_done_by_the_next_run(
     post_race = run.counts["post_race"]
     assert "trained on data through" in post_race["pending"]["retrain"]
     assert len(trained) == 1 and post_race["retrained"] == second_model.label
+    logged = ModelActivation.objects.get(version=second_model)  # the catch-up's, said so
+    assert logged.reason == "post_race_retrain" and logged.note.startswith("daily catch-up: no model version")
     assert post_race["refreshed"] and not post_race.get("errors")
     for slug in post_race["refreshed"]:  # the upcoming races, predicted once by the new model
         made = Prediction.objects.filter(race__slug=slug)
@@ -220,7 +226,9 @@ def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_ret
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
     assert run.status == "succeeded" and run.counts["post_race"] == {}, run.counts["post_race"]
 
-    model_version_activate(version=ModelVersion.objects.get(pk=second_model.pk))  # refresh cut off
+    model_version_activate(
+        version=ModelVersion.objects.get(pk=second_model.pk), reason="train_models"
+    )  # refresh cut off
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
     post_race = run.counts["post_race"]
     assert post_race["pending"] == {"retrain": None, "refresh": [r.slug for r in upcoming]}
@@ -235,7 +243,7 @@ def test_upcoming_predictions_of_an_older_model_are_refreshed_once_without_a_ret
     assert run.counts["post_race"] == {} and trained == []
 
     # Staff roll back to the older version: not a pending retrain or refresh.
-    model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk))
+    model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk), reason="train_models")
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
     assert run.counts["post_race"] == {} and trained == []
 

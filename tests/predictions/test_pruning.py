@@ -136,7 +136,7 @@ def test_a_pruned_version_cannot_be_activated(storage, admin_client):
     model_artifacts_prune(keep=1)
     old = ModelVersion.objects.get(pk=versions[0].pk)
     with pytest.raises(ArtifactError, match=r"was pruned on .* train a new version"):
-        model_version_activate(version=old)
+        model_version_activate(version=old, reason="train_models")
     response = admin_client.post(
         "/admin/predictions/modelversion/",
         {"action": "activate_version", "_selected_action": [old.pk]},

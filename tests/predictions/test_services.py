@@ -23,7 +23,7 @@ from predictions.services import (
 from predictions.services.predicting import PredictionClockError, PredictionInputError, RaceRunError
 from predictions.signals import predictions_changed
 from tests.factories import ModelVersionFactory, PredictionFactory, RaceFactory
-from tests.model_fixtures import version_registered_at
+from tests.model_fixtures import version_activated_at, version_registered_at
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,9 @@ def test_generate_stores_both_stages_and_never_overwrites(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             first = prediction_generate(race=race)
-        model_version_activate(version=second_model)  # a changed input: a new set, the first kept
+        model_version_activate(
+            version=second_model, reason="train_models"
+        )  # a changed input: a new set, the first kept
         with django_capture_on_commit_callbacks(execute=True):
             second = prediction_generate(race=race, stage="post")
     finally:
@@ -116,7 +118,7 @@ def test_unchanged_inputs_keep_the_current_set_instead_of_a_duplicate(
     assert wet[0].inputs_fingerprint != first[0].inputs_fingerprint
     assert prediction_generate(race=race).unchanged == ("pre",) and _sets(race, "pre") == 2
 
-    model_version_activate(version=second_model)
+    model_version_activate(version=second_model, reason="train_models")
     newer = prediction_generate(race=race)
     assert newer.stored == ("pre",) and _sets(race, "pre") == 3
     assert newer[0].inputs_fingerprint == wet[0].inputs_fingerprint  # same inputs, another model
@@ -445,7 +447,7 @@ def test_activate_rolls_back_and_refuses_a_broken_artifact(active_model, tmp_pat
         artifact_path=str(tmp_path / "gone.joblib"),
     )
     with pytest.raises(ArtifactError, match="missing"):
-        model_version_activate(version=newer)
+        model_version_activate(version=newer, reason="train_models")
     assert list(ModelVersion.objects.filter(is_active=True)) == [active_model]
     # the admin action reports the refusal and keeps the active version
     response = admin_client.post(
@@ -483,7 +485,7 @@ def test_a_version_trained_without_calibration_is_never_activated(tmp_path):
     with pytest.raises(
         ArtifactError, match=r"^v-1996-1996 was trained without a calibration block \(window 1996-1996"
     ):
-        model_version_activate(version=version)
+        model_version_activate(version=version, reason="train_models")
     assert not ModelVersion.objects.filter(is_active=True).exists()
 
 
@@ -512,22 +514,26 @@ def test_a_past_clock_never_takes_a_version_that_could_not_serve(tmp_path):
         model_bundle_at(clock=clock)  # but its models cannot take today's inputs
 
 
-def test_activation_records_its_moment_and_a_rollback_moves_it(active_model, second_model):
-    """Activations are recorded (`activated_at`, the latest one): the version serving now at a clock
-    is the one activated last, a roll-back to an older version included — not the newest registered
-    of the latest data, which the registry used to infer for lack of an activation history."""
+def test_activation_is_logged_and_a_rollback_moves_the_serving_version(active_model, second_model):
+    """Each activation is logged (`ModelActivation`): the version serving now at a clock is the one
+    activated last, a roll-back to an older version included — not the newest registered of the
+    latest data, which the registry used to infer for lack of an activation history."""
+    from predictions.models import ModelActivation
     from predictions.services.training import model_version_activate, model_versions_at
 
     ModelVersion.objects.filter(pk=active_model.pk).update(is_active=False)
     before = timezone.now()
-    model_version_activate(version=second_model)
-    second = ModelVersion.objects.get(pk=second_model.pk)
-    assert second.activated_at is not None and before <= second.activated_at <= timezone.now()
-    model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk))  # the roll-back
-    first = ModelVersion.objects.get(pk=active_model.pk)
-    assert first.is_active and first.activated_at > second.activated_at
-    assert ModelVersion.objects.get(pk=second_model.pk).activated_at == second.activated_at
-    assert model_versions_at(clock=timezone.now())[0] == first  # registered first, rolled back to
+    model_version_activate(version=second_model, reason="train_models")
+    second = ModelActivation.objects.get(version=second_model)
+    assert before <= second.activated_at <= timezone.now()
+    model_version_activate(version=ModelVersion.objects.get(pk=active_model.pk), reason="admin_rollback")
+    first = ModelActivation.objects.get(version=active_model)
+    assert ModelVersion.objects.get(pk=active_model.pk).is_active and first.activated_at > second.activated_at
+    assert [(a.version_id, a.reason) for a in ModelActivation.objects.all()] == [
+        (active_model.pk, "admin_rollback"),
+        (second_model.pk, "train_models"),
+    ]
+    assert model_versions_at(clock=timezone.now())[0] == active_model  # registered first, rolled back to
 
 
 def test_the_version_serving_at_a_past_clock_is_the_one_activated_last_before_it(tmp_path):
@@ -536,28 +542,29 @@ def test_the_version_serving_at_a_past_clock_is_the_one_activated_last_before_it
     its registration and B after t3."""
     from predictions.services.training import model_version_at, model_versions_at
 
-    def version(label, *, until, registered, activated=None):  # no artifact file: never loaded here
-        made = ModelVersionFactory(label=label, trained_until_date=until)
-        return version_registered_at(made, registered, activated_at=activated)
+    def version(label, *, until, registered, activated=()):  # no artifact file: never loaded here
+        made = version_registered_at(ModelVersionFactory(label=label, trained_until_date=until), registered)
+        return version_activated_at(made, *activated)
 
     t1, t2, t3 = (datetime(2025, m, 1, tzinfo=UTC) for m in (1, 3, 6))
-    a = version("v-a", until=date(2024, 12, 8), registered=t1, activated=t3)  # t1's activation overwritten
-    b = version("v-b", until=date(2025, 2, 23), registered=t2, activated=t2)
-    c = version("v-c", until=date(2025, 3, 9), registered=datetime(2025, 3, 15, tzinfo=UTC))
+    a = version("v-a", until=date(2024, 12, 8), registered=t1, activated=(t1, t3))
+    b = version("v-b", until=date(2025, 2, 23), registered=t2, activated=(t2,))
+    version("v-c", until=date(2025, 3, 9), registered=datetime(2025, 3, 15, tzinfo=UTC))
 
     def labels(clock):
         return [v.label for v in model_versions_at(clock=clock)]
 
-    # Between t1 and t2: only A registered (its recorded activation, t3, is after the clock).
+    # Between t1 and t2: only A registered, activated at t1.
     assert labels(datetime(2025, 2, 1, tzinfo=UTC)) == ["v-a"]
-    # Between t2 and t3: B, activated last before the clock; C, never activated, does not beat it.
-    assert labels(datetime(2025, 4, 1, tzinfo=UTC)) == ["v-b", "v-c", "v-a"]
+    # Between t2 and t3: B, activated last before the clock; A (activated at t1) next; C, never
+    # activated, after both.
+    assert labels(datetime(2025, 4, 1, tzinfo=UTC)) == ["v-b", "v-a", "v-c"]
     assert model_version_at(clock=datetime(2025, 4, 1, tzinfo=UTC)) == b
     # After t3: A, rolled back to, although B and C were registered since and trained on later data.
     assert labels(datetime(2025, 7, 1, tzinfo=UTC)) == ["v-a", "v-b", "v-c"]
     assert model_version_at(clock=datetime(2025, 7, 1, tzinfo=UTC)) == a
-    # A never-activated version is still a candidate after the activated ones (a fallback).
-    assert c in model_versions_at(clock=datetime(2025, 7, 1, tzinfo=UTC))
+    # Strictly before: at t2 itself B's activation does not count yet.
+    assert model_version_at(clock=t2) == a
 
 
 def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):

@@ -5,6 +5,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from predictions.features.registry import feature_catalogue_markdown
+from predictions.models import ActivationReason
 from predictions.services import model_train
 
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
                 until_season=opts["until_season"],
                 from_season=opts["from_season"],
                 activate=not opts["no_activate"],
+                reason=ActivationReason.TRAIN_MODELS,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

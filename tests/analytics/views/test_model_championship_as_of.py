@@ -19,6 +19,7 @@ from tests.analytics.views.test_pages import _csv, _race_row
 from tests.model_fixtures import (
     backtest_run_at,
     module_trained_model,
+    version_activated_at,
     version_registered_at,
     versions_around_a_clock,
 )
@@ -286,3 +287,40 @@ def test_the_championship_as_of_a_clock_builds_its_inputs_from_what_was_known_th
     left = re.search(r"over the (\d+) races not started by then", wednesday).group(1)
     assert left == re.search(r"over the (\d+) races not started by then", sunday).group(1)
     assert _expected_points(wednesday) != _expected_points(sunday)
+
+
+# --- the model page and the what-if agree (uses the module's trained model: after the tests that
+# make a factory version active, since the trained one stays active for the rest of the module) -----
+
+
+def test_the_model_page_names_the_version_a_what_if_runs_when_it_is_not_the_one_serving(
+    client, trained_model, tmp_path, django_assert_max_num_queries
+):
+    """The page names the version serving then; a what-if as of then (`model_bundle_at`) skips one
+    trained on older feature definitions and ran another, unannounced. Both now read
+    `model_serving_at`, and the page says which version the what-if runs, and why, when they differ."""
+    from predictions.services.training import model_bundle_at
+    from tests.factories import ModelVersionFactory
+
+    earlier, _ = versions_around_a_clock(
+        trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED
+    )
+    clock = datetime(2025, 6, 15, 17, tzinfo=UTC)
+    url = reverse("analytics:model")
+    html = client.get(url, {"as_of": BEFORE_CANADA}).content.decode()
+    assert f"Model serving then <strong>{earlier.label}</strong>" in html and 'id="what-if-model"' not in html
+    assert model_bundle_at(clock=clock)[0] == earlier  # they agree
+
+    # activated after `earlier`, before the clock, with models of an older feature format
+    moment = datetime(2025, 3, 1, tzinfo=UTC)
+    old = version_activated_at(
+        version_registered_at(ModelVersionFactory(label="v-old-format", params={}), moment), moment
+    )
+    cache.clear()
+    with django_assert_max_num_queries(3):  # the versions at the clock (the log a subquery), the backtests
+        html = client.get(url, {"as_of": BEFORE_CANADA}).content.decode()
+    assert f"Model serving then <strong>{old.label}</strong>" in html
+    line = html.split('id="what-if-model">')[1].split("</p>")[0]
+    assert f"runs model <strong>{earlier.label}</strong> instead" in line
+    assert "v-old-format was trained on older feature definitions than this code&#x27;s" in line
+    assert model_bundle_at(clock=clock)[0] == earlier  # the one the page names for it

@@ -137,11 +137,12 @@ def test_a_queued_job_survives_a_cache_flush(
 def test_a_failed_job_is_recorded_with_its_error_and_frees_the_race(
     staff_api, ergast_data, trained_model, embedded_celery, django_capture_on_commit_callbacks
 ):
-    from predictions.models import ModelVersion, Prediction
+    from predictions.models import ModelActivation, ModelVersion, Prediction
 
     race = _upcoming_race()
     url = f"/api/v1/predictions/race/{race.slug}"
     # No model at all (in this test's transaction only): the engine cannot predict.
+    ModelActivation.objects.all().delete()  # the log PROTECTs its versions
     ModelVersion.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_api.post(url, {"background": True}, format="json")
