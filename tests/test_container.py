@@ -152,7 +152,7 @@ def test_collectstatic_builds_compressed_fingerprinted_files(tmp_path):
 def test_compose_runs_web_worker_exactly_one_beat_postgres_redis_and_a_release_job():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"release", "web", "worker", "beat", "postgres", "redis"}
+    assert set(services) == {"release", "web", "worker", "beat", "postgres", "redis", "cache"}
     assert services["release"]["command"] == ["scripts/release.sh"]
     assert services["release"]["restart"] == "no"
     for name in ("web", "worker", "beat"):
@@ -165,11 +165,26 @@ def test_compose_runs_web_worker_exactly_one_beat_postgres_redis_and_a_release_j
     assert services["worker"]["command"][:4] == ["celery", "-A", "f1site", "worker"]
     assert services["web"]["command"] == ["gunicorn", "-c", "gunicorn.conf.py"]
     assert any(port.endswith(":8001") for port in services["web"]["ports"])
-    for infra in ("postgres", "redis"):
+    for infra in ("postgres", "redis", "cache"):
         image = services[infra]["image"]
         assert re.search(r":\d+\.\d+", image) and "latest" not in image, image
         assert "healthcheck" in services[infra]
     env = services["web"]["environment"]
+    for name in ("web", "worker", "beat", "release"):
+        assert services[name]["depends_on"]["cache"]["condition"] == "service_healthy", name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    # the cache evicts answers only; what must never be evicted lives on the other server
+    # (README "Memory and eviction"; tests/f1site/test_cache_eviction.py checks the TTLs)
+    assert env["REDIS_URL"].startswith("redis://cache:")
+    for coordination in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "JOB_LOCK_REDIS_URL"):
+        assert env[coordination].startswith("redis://redis:"), coordination
+
+    def policy(service: str) -> str:
+        command = services[service]["command"]
+        return command[command.index("--maxmemory-policy") + 1]
+
+    assert policy("cache") == "volatile-lru" and "--maxmemory" in services["cache"]["command"]
+    assert policy("redis") == "noeviction"
     assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")  # refuses to start without a real secret
     assert env["PROMETHEUS_MULTIPROC_DIR"] == services["worker"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
 

@@ -1,9 +1,10 @@
 """Client-side rate limiting over several sliding windows, e.g. "4/s,500/h" (Jolpica's published limits).
 
-`acquire()` blocks until one request fits every window, then records it. With `REDIS_URL` set the
-log of request times lives in one Redis sorted set per source and a Lua script checks and records
-atomically, using the Redis server's clock — so every process and machine sharing the Redis
-shares one budget. Without Redis the same algorithm runs in-process (shared by threads).
+`acquire()` blocks until one request fits every window, then records it. With a Redis configured
+(`JOB_LOCK_REDIS_URL`, default `REDIS_URL`) the log of request times lives in one Redis sorted set
+per source and a Lua script checks and records atomically, using the Redis server's clock — so every
+process and machine sharing the Redis shares one budget. Without Redis the same algorithm runs
+in-process (shared by threads).
 
 Each window is padded by `margin` seconds: our timestamp is taken when the request leaves, the
 server's when it arrives, and jitter between the two must not turn an allowed burst into a 429.
@@ -242,7 +243,11 @@ class SlidingWindowLimiter:
 
 
 def rate_limiter_for(source: str, spec: str | None, *, max_wait: float = 3600.0) -> SlidingWindowLimiter:
-    """The limiter for one source, shared through Redis when REDIS_URL is configured."""
+    """The limiter for one source, shared through Redis when one is configured: the coordination
+    store of the job locks (`JOB_LOCK_REDIS_URL`, default `REDIS_URL`), not the cache's. A budget is
+    a key with a TTL, and the cache's Redis may evict such keys under memory pressure
+    (`volatile-lru`, README "Memory and eviction"): an evicted budget would let the workers exceed
+    the upstream's rate limit."""
     return SlidingWindowLimiter(
-        spec, key=source, redis_url=getattr(settings, "REDIS_URL", None), max_wait=max_wait
+        spec, key=source, redis_url=getattr(settings, "JOB_LOCK_REDIS_URL", None), max_wait=max_wait
     )

@@ -244,3 +244,30 @@ def test_a_celery_tasks_wait_budget_comes_from_its_time_limit():
         == 440
     )
     assert task_wait_budget(task=daily_results_sync, request=Context(is_eager=True)) is None  # in-process
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")
+def test_the_shared_budget_lives_in_the_job_locks_redis_not_the_caches(settings):
+    """A budget is a key with a TTL; the cache's Redis may evict such keys (README "Memory and
+    eviction"), the job locks' must not, so the budget goes where the locks are."""
+    import uuid
+
+    import redis
+
+    from ingestion.clients.ratelimit import rate_limiter_for
+
+    cache_db = redis.Redis.from_url(settings.REDIS_URL)
+    locks_url = settings.REDIS_URL.rsplit("/", 1)[0] + "/12"
+    assert locks_url != settings.REDIS_URL
+    settings.JOB_LOCK_REDIS_URL = locks_url
+    source = f"evict-check-{uuid.uuid4().hex}"
+    limiter = rate_limiter_for(source, "4/s,500/h")
+    assert limiter.backend == "redis"
+    limiter.acquire()
+    locks_db = redis.Redis.from_url(locks_url)
+    try:
+        assert locks_db.zcard(limiter.key) == 1
+        assert locks_db.pttl(limiter.key) > 0
+        assert not cache_db.exists(limiter.key)
+    finally:
+        locks_db.delete(limiter.key)
