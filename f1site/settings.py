@@ -193,8 +193,11 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # progression entries read `as_of` (keys `…:at:{clock}`); the what-if is made as of a clock (its
 # base keyed by the clock) and its answer names its model version. 12: the championship and model
 # pages read `as_of` (the simulation's entry `…:at:{clock}`), and the menu of every page as of a
-# clock keeps the clock for them (cached pages linked them "(today)").
-CACHE_FORMAT = 12
+# clock keeps the clock for them (cached pages linked them "(today)"). 13: at a clock a race's results
+# are known from start + 3 h, not its start (entries `…:at:{clock}` cached mid-race held its
+# classification), the drivers/teams lists and every other operation read or refuse `as_of`, and
+# the model page names the version a what-if runs.
+CACHE_FORMAT = 13
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -185,7 +185,7 @@ def test_the_championship_as_of_a_clock_simulates_from_then(
     html = response.content.decode()
     assert "<h1>2025 title chances</h1>" in html and "final standings" not in html
     assert _points_now(html, "max_verstappen") == "137"
-    assert f"over the {left} races not started by then" in html
+    assert f"over the {left} races not run by then" in html
     assert f"(model {earlier.label}, the one serving then)" in html and later.label not in html
     assert "after the latest round run by 2025-06-15 17:00 UTC" in html
     rows = _title_rows(html)
@@ -284,8 +284,8 @@ def test_the_championship_as_of_a_clock_builds_its_inputs_from_what_was_known_th
     wednesday = client.get(url, {"season": 2025, "as_of": "2025-06-11"}).content.decode()
     sunday = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()
     assert _points_now(wednesday, "max_verstappen") == _points_now(sunday, "max_verstappen") == "137"
-    left = re.search(r"over the (\d+) races not started by then", wednesday).group(1)
-    assert left == re.search(r"over the (\d+) races not started by then", sunday).group(1)
+    left = re.search(r"over the (\d+) races not run by then", wednesday).group(1)
+    assert left == re.search(r"over the (\d+) races not run by then", sunday).group(1)
     assert _expected_points(wednesday) != _expected_points(sunday)
 
 
