@@ -104,3 +104,26 @@ def test_the_clock_is_one_cache_entry_per_moment_beside_todays_pages(api, ergast
     same = api.get("/api/v1/teams", {"as_of": "2020-01-01T00:00:00+00:00", "limit": 5})
     assert at != today and same.json() == at
     assert at["count"] < today["count"]
+
+
+@pytest.mark.parametrize("name", ["drivers", "teams"])
+def test_a_season_after_the_clocks_year_is_a_404_as_for_the_races(
+    api, ergast_data, name, django_assert_num_queries
+):
+    """`races?season=2025&as_of=2020-01-01` is a 404 (its calendar came later); the drivers' and
+    teams' lists answered the same question with an empty 200, which a client cannot tell from a
+    season nobody had raced in yet."""
+    params = {"season": 2025, "as_of": "2020-01-01"}
+    races = api.get("/api/v1/races", params)
+    assert races.status_code == 404, races.content
+    with django_assert_num_queries(0):  # refused before any query
+        response = api.get(f"/api/v1/{name}", params)
+    assert response.status_code == 404, response.content
+    error = response.json()["error"]
+    assert error["code"] == races.json()["error"]["code"] == "not_found"
+    assert error["message"] == f"No {name} of 2025 as of 2020-01-01T00:00:00+00:00: its calendar came later"
+    assert races.json()["error"]["message"] == error["message"].replace(name, "races")
+    # the clock's own year is listed (empty until its first race), an earlier one as it stood
+    same_year = api.get(f"/api/v1/{name}", {**params, "season": 2020})
+    assert same_year.status_code == 200 and same_year.json()["count"] == 0
+    assert api.get(f"/api/v1/{name}", {**params, "season": 2019}).json()["count"] > 0
