@@ -22,11 +22,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
+from drf_spectacular.plumbing import get_class
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings as drf_settings
 from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -481,32 +483,49 @@ class UnsupportedParameter(exceptions.APIException):
         super().__init__({"detail": message, name: ["Not a parameter of this endpoint."]})
 
 
-# (view class, HTTP method) -> the query parameter names its operation declares.
+# (view class, HTTP method) -> the query parameter names its operation declares. Only methods the
+# class has a handler for are looked up (DeclaredParamsOnlyMixin returns before the lookup for any
+# other), so the table is bounded by the code, never by what clients send.
 _DECLARED_QUERY_PARAMS: dict[tuple[type, str], frozenset[str]] = {}
 
 
+def _operation_schema_class(view, handler) -> type:
+    """The schema class drf-spectacular generates `handler`'s operation with (SchemaGenerator
+    .create_view): the handler's own `extend_schema` when it has one, over the view class's schema
+    (a class-level `extend_schema`, else DEFAULT_SCHEMA_CLASS) — with the class's bases spliced in,
+    as the generator does, when the handler's was built on the default one; else the class's."""
+    view_schema_class = get_class(type(view).schema)
+    action_schema = getattr(handler, "kwargs", {}).get("schema")
+    if action_schema is None:
+        return view_schema_class
+    action_schema_class = get_class(action_schema)
+    if issubclass(action_schema_class, view_schema_class):
+        return action_schema_class
+    default_mro = drf_settings.DEFAULT_SCHEMA_CLASS.__mro__
+    mro = tuple(c for c in action_schema_class.__mro__ if c not in default_mro) + view_schema_class.__mro__
+    return type("ExtendedRearrangedSchema", mro, {})
+
+
 def declared_query_params(view, method: str) -> frozenset[str]:
-    """The names of the query parameters the schema declares for `view`'s handler of `method`: its
-    `extend_schema(parameters=...)` (OpenApiParameters in the query, and the fields of serializers
-    given as parameters), read through drf-spectacular's own schema class for the handler, the one
-    the schema is generated from. Memoized per view class and method."""
+    """The names of the query parameters the schema declares for `view`'s handler of `method` (one
+    it has: DeclaredParamsOnlyMixin checks first): its `extend_schema(parameters=...)`, the
+    handler's and the view class's (OpenApiParameters in the query, and the fields of serializers
+    given as parameters), read through the schema class drf-spectacular generates the operation
+    with (`_operation_schema_class`). Memoized per view class and method."""
     key = (type(view), method)
     names = _DECLARED_QUERY_PARAMS.get(key)
     if names is not None:
         return names
-    handler = getattr(view, method.lower(), None)
-    schema_class = getattr(handler, "kwargs", {}).get("schema")
+    schema = _operation_schema_class(view, getattr(view, method.lower()))()
+    schema.view, schema.method = view, method.upper()
     found: set[str] = set()
-    if schema_class is not None:
-        schema = schema_class()
-        schema.view, schema.method = view, method.upper()
-        for parameter in schema.get_override_parameters():
-            if isinstance(parameter, OpenApiParameter):
-                if parameter.location == OpenApiParameter.QUERY:
-                    found.add(parameter.name)
-            else:  # a serializer (class or instance) whose fields are query parameters
-                serializer = parameter() if isinstance(parameter, type) else parameter
-                found.update(serializer.fields)
+    for parameter in schema.get_override_parameters():
+        if isinstance(parameter, OpenApiParameter):
+            if parameter.location == OpenApiParameter.QUERY:
+                found.add(parameter.name)
+        else:  # a serializer (class or instance) whose fields are query parameters
+            serializer = parameter() if isinstance(parameter, type) else parameter
+            found.update(serializer.fields)
     names = _DECLARED_QUERY_PARAMS[key] = frozenset(found)
     return names
 
@@ -516,10 +535,13 @@ class DeclaredParamsOnlyMixin:
     # not declare it: 400 `unsupported_parameter` naming it, after authentication, permissions
     # and throttles (where every other parameter is checked), so an endpoint added without the
     # clock refuses it rather than answering for now. OPTIONS (a CORS preflight carries the query
-    # string of the request it asks about) is no operation of the schema and never refused.
+    # string of the request it asks about) is no operation of the schema and never refused. A
+    # method the view has no handler for is no operation either: dispatch answers its 405 (the
+    # token views, without MethodFirstMixin, got here and answered a GET with a clock 400).
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method == "OPTIONS":
+        method = request.method.lower()
+        if method == "options" or method not in self.http_method_names or not hasattr(self, method):
             return
         params = request.query_params
         for name in DECLARED_ONLY_PARAMS:

@@ -122,16 +122,23 @@ def _race_list_status(
     return _clock_rules().race_status(race=Race(date=date, start=start), as_of=as_of, has_results=has_results)
 
 
-def race_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
-    """One page of races with their status: ONE query (the page and the total, as a window count).
-    `as_of`: a past clock — the races of the seasons up to the clock's (as the calendar page: a later
-    season's calendar is not taken to have existed then; those on the calendar now), each with its
-    status at the clock (`_race_list_status`)."""
+def _last_season_at(*, season: int | None, as_of: dt.datetime | None, what: str) -> int:
+    """The last season a season list (races, drivers, teams: `what`) holds at the clock `as_of`, the
+    clock's year in UTC (_NO_SEASON_BOUND without a clock): a later season's calendar is not taken
+    to have existed then, as on the calendar page. NotFound for a `season` after it, one answer for
+    every list (the drivers' and teams' answered an empty 200 where the races' was this 404)."""
     last_season = as_of.astimezone(dt.UTC).year if as_of is not None else _NO_SEASON_BOUND
     if season is not None and season > last_season:
-        raise NotFound(
-            f"No races of {season} as of {as_of.isoformat()}: its calendar came later", what="races"
-        )
+        raise NotFound(f"No {what} of {season} as of {as_of.isoformat()}: its calendar came later", what=what)
+    return last_season
+
+
+def race_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
+    """One page of races with their status: ONE query (the page and the total, as a window count).
+    `as_of`: a past clock — the races of the seasons up to the clock's (`_last_season_at`: a later
+    `season` is NotFound; those on the calendar now), each with its status at the clock
+    (`_race_list_status`)."""
+    last_season = _last_season_at(season=season, as_of=as_of, what="races")
     params = [last_season, *([season] if season is not None else [])]
     rows = sql_rows(_RACE_LIST_SQL[season is not None], [*params, limit, offset])
     if rows:
@@ -402,7 +409,9 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
     spelling then id. 2 queries: every matching driver's names (~900 rows unfiltered, a miss of a
     cached page only), then the page's rows. Unfiltered: every driver stored (practice-only ones
     too, listed in each race's practice results); with `season` or a clock `as_of`: the race
-    drivers (`_entered`) of that season, of the races whose results were known by then."""
+    drivers (`_entered`) of that season, of the races whose results were known by then; a `season`
+    after the clock's year is NotFound, as for race_list (`_last_season_at`)."""
+    _last_season_at(season=season, as_of=as_of, what="drivers")
     qs = Driver.objects.all()
     if season is not None or as_of is not None:
         qs = Driver.objects.filter(_entered("driver_id", season=season, as_of=as_of))
@@ -418,7 +427,9 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
 
 def team_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
     """Teams by name in dictionary order (`name_sort_key`), ties by id. 2 queries; `season` and
-    `as_of` as for driver_list (a race result or a qualifying entry, not practice)."""
+    `as_of` as for driver_list (a race result or a qualifying entry, not practice; a `season` after
+    the clock's year is NotFound)."""
+    _last_season_at(season=season, as_of=as_of, what="teams")
     qs = Team.objects.all()
     if season is not None or as_of is not None:
         qs = Team.objects.filter(_entered("team_id", season=season, as_of=as_of))

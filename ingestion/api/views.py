@@ -174,7 +174,8 @@ class DriverListView(SeasonListView):
         description=(
             "With `as_of`: only the race drivers of the races started by then (a race result or a "
             "qualifying entry; of the `season`'s races when one is given), by the rule of "
-            "`drivers/{driver_id}?as_of=`: a driver who had not yet raced is not listed."
+            "`drivers/{driver_id}?as_of=`: a driver who had not yet raced is not listed. A `season` "
+            "after the clock's year is a 404, as for `races`."
         ),
         parameters=[
             serializers.SeasonPageParams,
@@ -195,7 +196,8 @@ class TeamListView(SeasonListView):
         summary="Teams (constructors; season filter: teams with a race result or qualifying entry that season)",
         description=(
             "With `as_of`: only the teams with a race result or qualifying entry in a race started by "
-            "then (of the `season`'s races when one is given), by the rule of `teams/{team_id}?as_of=`."
+            "then (of the `season`'s races when one is given), by the rule of `teams/{team_id}?as_of=`. "
+            "A `season` after the clock's year is a 404, as for `races`."
         ),
         parameters=[
             serializers.SeasonPageParams,

@@ -35,14 +35,14 @@ UNREADABLE = [
 
 
 def _operations(*, declaring: bool) -> list[tuple[str, str]]:
-    """(method, path with real ids) of the schema's operations that declare `as_of` (GETs only: the
-    what-if's POST has its own tests) or, `declaring=False`, of every operation that does not."""
+    """(method, path with real ids) of the schema's operations that declare `as_of` or,
+    `declaring=False`, of every operation that does not."""
     schema = yaml.safe_load(SNAPSHOT.read_text())
     found = []
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             declares = any(p["name"] == "as_of" for p in op.get("parameters", []))
-            if declares != declaring or (declaring and method != "get"):
+            if declares != declaring:
                 continue
             for name, value in PATH_IDS.items():
                 path = path.replace(name, value)
@@ -51,30 +51,41 @@ def _operations(*, declaring: bool) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-CLOCK_PATHS = [path for _, path in _operations(declaring=True)]
+CLOCKED = _operations(declaring=True)
 CLOCKLESS = _operations(declaring=False)
+# The body a declaring POST is sent with: valid, so only the clock decides the answer.
+POST_BODIES = {"/api/v1/predictions/what-if/": {"grid": ["max_verstappen"]}}
 
 
 def test_the_contract_covers_every_clock_endpoint():
-    assert len(CLOCK_PATHS) >= 13, CLOCK_PATHS  # GETs declaring it; more may come
+    assert len(CLOCKED) >= 14, CLOCKED  # 13 GETs and the what-if's POST; more may come
+    assert ("post", f"/api/v1/predictions/what-if/{PATH_IDS['{race_id}']}") in CLOCKED
 
 
-@pytest.mark.parametrize("path", CLOCK_PATHS)
-def test_a_clock_is_read_refused_or_deferred_the_same_everywhere(api, ergast_data, path):
+def _send(client, method: str, path: str, query: str):
+    if method == "get":
+        return client.get(f"{path}?{query}")
+    body = next(body for prefix, body in POST_BODIES.items() if path.startswith(prefix))
+    return client.post(f"{path}?{query}", body, format="json")
+
+
+@pytest.mark.parametrize(("method", "path"), CLOCKED)
+def test_a_clock_is_read_refused_or_deferred_the_same_everywhere(api, ergast_data, method, path):
     for query in UNREADABLE:
-        response = api.get(f"{path}?{query}")
+        response = _send(api, method, path, query)
         assert response.status_code == 400, (query, response.content)
         error = response.json()["error"]
         assert error["code"] == "invalid" and list(error["details"]) == ["as_of"], (query, error)
-    future = api.get(path, {"as_of": "9999-12-31"})
+    future = _send(api, method, path, "as_of=9999-12-31")
     assert future.status_code == 404, future.content
     assert future.json()["error"]["code"] == "not_found"
     assert "is in the future" in future.json()["error"]["message"]
-    past = api.get(path, {"as_of": "2025-06-15T17:00:00Z"})  # an hour before the Canadian GP
+    past = _send(api, method, path, "as_of=2025-06-15T17:00:00Z")  # an hour before the Canadian GP
     if "/accuracy/" in path:  # the race had not been run, so nothing was scored: as before results
         assert past.status_code == 404, past.content
         assert "no results yet" in past.json()["error"]["message"]
-    elif "/championship/" in path:  # no model version registered by then in this test's database
+    elif "/championship/" in path or "/what-if/" in path:
+        # no model version registered by then in this test's database
         assert past.status_code == 409, past.content
         assert past.json()["error"]["code"] == "no_model_at_clock"
     else:

@@ -97,10 +97,55 @@ def test_teams_at_new_year_2020_are_those_that_had_raced(api, ergast_data, djang
     assert season["count"] == 0 and season["results"] == []  # no 2020 race had started
 
 
-def test_the_clock_is_one_cache_entry_per_moment_beside_todays_pages(api, ergast_data):
-    """Two spellings of one clock share an entry; today's page is not it."""
-    today = api.get("/api/v1/teams", {"limit": 5}).json()
-    at = api.get("/api/v1/teams", {"as_of": "2020-01-01", "limit": 5}).json()
-    same = api.get("/api/v1/teams", {"as_of": "2020-01-01T00:00:00+00:00", "limit": 5})
-    assert at != today and same.json() == at
+TODAY = {"limit": 5}
+CLOCK = {"as_of": "2020-01-01", "limit": 5}
+SAME_CLOCK = {"as_of": "2020-01-01T00:00:00+00:00", "limit": 5}  # the same moment, spelled otherwise
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # (the request, the queries it costs: 2 computes the page, 0 is a cache hit)
+        [(CLOCK, 2), (SAME_CLOCK, 0), (TODAY, 2)],
+        [(SAME_CLOCK, 2), (CLOCK, 0), (TODAY, 2)],
+        [(TODAY, 2), (CLOCK, 2), (SAME_CLOCK, 0)],
+    ],
+    ids=["clock-first", "other-spelling-first", "today-first"],
+)
+def test_the_clock_is_one_cache_entry_per_moment_beside_todays_pages(
+    api, ergast_data, steps, django_assert_num_queries
+):
+    """Two spellings of one clock share an entry: the second costs no query. Today's page is
+    another entry: cached before or after the clock's, it is computed and differs."""
+    bodies = {}
+    for params, queries in steps:
+        with django_assert_num_queries(queries):
+            response = api.get("/api/v1/teams", params)
+        assert response.status_code == 200, response.content
+        bodies[params.get("as_of", "today")] = response.json()
+    at, same, today = bodies["2020-01-01"], bodies["2020-01-01T00:00:00+00:00"], bodies["today"]
+    assert same == at and at != today
     assert at["count"] < today["count"]
+
+
+@pytest.mark.parametrize("name", ["drivers", "teams"])
+def test_a_season_after_the_clocks_year_is_a_404_as_for_the_races(
+    api, ergast_data, name, django_assert_num_queries
+):
+    """`races?season=2025&as_of=2020-01-01` is a 404 (its calendar came later); the drivers' and
+    teams' lists answered the same question with an empty 200, which a client cannot tell from a
+    season nobody had raced in yet."""
+    params = {"season": 2025, "as_of": "2020-01-01"}
+    races = api.get("/api/v1/races", params)
+    assert races.status_code == 404, races.content
+    with django_assert_num_queries(0):  # refused before any query
+        response = api.get(f"/api/v1/{name}", params)
+    assert response.status_code == 404, response.content
+    error = response.json()["error"]
+    assert error["code"] == races.json()["error"]["code"] == "not_found"
+    assert error["message"] == f"No {name} of 2025 as of 2020-01-01T00:00:00+00:00: its calendar came later"
+    assert races.json()["error"]["message"] == error["message"].replace(name, "races")
+    # the clock's own year is listed (empty until its first race), an earlier one as it stood
+    same_year = api.get(f"/api/v1/{name}", {**params, "season": 2020})
+    assert same_year.status_code == 200 and same_year.json()["count"] == 0
+    assert api.get(f"/api/v1/{name}", {**params, "season": 2019}).json()["count"] > 0
