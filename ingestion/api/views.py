@@ -111,8 +111,8 @@ class RaceListView(SeasonListView):
             "passed, or midnight UTC of race day when it has none — without results: being run, or "
             "run), `scheduled` (not started). With `as_of`: the races of the seasons up to the clock's "
             "year (a later `season` is a 404), each with its status at "
-            "that clock, by the rule of `races/{race_id}?as_of=` (completed only once started by then "
-            "with results stored)."
+            "that clock, by the rule of `races/{race_id}?as_of=` (completed only once its results were "
+            "known by then — start + 3 h — and stored)."
         ),
         parameters=[
             serializers.SeasonPageParams,
@@ -172,14 +172,14 @@ class DriverListView(SeasonListView):
         summary="Drivers (season filter: the season's race drivers, with a race result or qualifying entry; "
         "practice-only drivers are in the unfiltered list)",
         description=(
-            "With `as_of`: only the race drivers of the races started by then (a race result or a "
+            "With `as_of`: only the race drivers of the races whose results were known by then (start + 3 h; a race result or a "
             "qualifying entry; of the `season`'s races when one is given), by the rule of "
             "`drivers/{driver_id}?as_of=`: a driver who had not yet raced is not listed. A `season` "
             "after the clock's year is a 404, as for `races`."
         ),
         parameters=[
             serializers.SeasonPageParams,
-            as_of_param(shows="Only the drivers who had entered a race started by then."),
+            as_of_param(shows="Only the drivers who had entered a race whose results were known by then."),
         ],
         responses={200: serializers.DriverPageOut, **error_responses(400, 404, 429)},
     )
@@ -195,13 +195,13 @@ class TeamListView(SeasonListView):
         operation_id="teams_list",
         summary="Teams (constructors; season filter: teams with a race result or qualifying entry that season)",
         description=(
-            "With `as_of`: only the teams with a race result or qualifying entry in a race started by "
-            "then (of the `season`'s races when one is given), by the rule of `teams/{team_id}?as_of=`. "
+            "With `as_of`: only the teams with a race result or qualifying entry in a race whose results "
+            "were known by then (of the `season`'s races when one is given), by the rule of `teams/{team_id}?as_of=`. "
             "A `season` after the clock's year is a 404, as for `races`."
         ),
         parameters=[
             serializers.SeasonPageParams,
-            as_of_param(shows="Only the teams that had entered a race started by then."),
+            as_of_param(shows="Only the teams that had entered a race whose results were known by then."),
         ],
         responses={200: serializers.TeamPageOut, **error_responses(400, 404, 429)},
     )
@@ -285,12 +285,12 @@ class StandingsView(CachedJSONView):
         summary="Drivers' and constructors' standings after a round (default: the latest)",
         description=(
             "With `as_of`: the standings as they stood at that clock, as the standings page shows them "
-            "(`/standings/?as_of=`): after the last race started by then (default season: the latest "
-            "with such a race); a round run after the clock is a 404."
+            "(`/standings/?as_of=`): after the last race whose results were known by then (start + 3 h; default season: the "
+            "latest with such a race); a round run after the clock is a 404."
         ),
         parameters=[
             serializers.StandingsParams,
-            as_of_param(shows="The standings after the last race started by then."),
+            as_of_param(shows="The standings after the last race whose results were known by then."),
         ],
         responses={200: serializers.StandingsOut, **error_responses(400, 404, 429)},
     )

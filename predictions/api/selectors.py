@@ -438,7 +438,7 @@ def race_accuracy(*, race: Race, as_of: dt.datetime | None = None) -> dict | Non
 
 def championship_season_at_check(*, season: int, as_of: dt.datetime) -> None:
     """NotFound unless `season` had begun by the past clock `as_of`: the championship page's rule
-    (`analytics.selectors.season_list(as_of=)`: standings after a race started by then). One query."""
+    (`analytics.selectors.season_list(as_of=)`: standings after a race whose results were known by then). One query."""
     from analytics.selectors import season_list
     from f1site.errors import NotFound
 
