@@ -166,9 +166,14 @@ def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3, live: b
     """Not started by the clock, or started on the clock's day without results known yet (being
     run, or just run). `live`: `as_of` is the pipeline's now (the daily job's clock, read before it
     stored the results it just synced), not a past view: the results stored count as known, so a
-    race whose results are in is no longer upcoming, however soon after its start."""
+    race started on the clock's day whose results are in is no longer upcoming, however soon after
+    its start (the 06:00 job after a 04:00 race whose results came at 05:30). Only the results
+    stored decide it, not the real clock: the job's clock stays the one clock (a race not started
+    by it is upcoming either way)."""
     today = _today(as_of)
-    completed = Q(has_results=True) & _results_known_by(None if live else as_of)
+    # a view at a clock sees results only from start + RACE_RESULTS_DELAY; the pipeline sees the
+    # results it has stored, since it cannot have stored any before the race was run
+    completed = Q(has_results=True) if live else Q(has_results=True) & _results_known_by(as_of)
     qs = _races_with_results().filter(~_started_by(as_of) | Q(date=today) & ~completed)
     return list(qs.order_by("date", "round")[:limit])
 

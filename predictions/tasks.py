@@ -54,7 +54,8 @@ def model_retrain(self, queued_at: str | None = None, activated_by_id: int | Non
     as skipped, and so is one that runs after a retrain finished since it was queued (`queued_at`,
     the admin click's time: two clicks while the worker was busy train one version, not two).
     `activated_by_id`: the staff user who clicked, logged with the activation (absent from a message
-    queued before it was passed: logged as nobody's)."""
+    queued before it was passed: logged as nobody's; an account deleted before the activation: logged
+    as nobody's, the note naming the id)."""
     from predictions.services.refresh import model_retrain_run
 
     run = self.run_job(

@@ -20,7 +20,9 @@ class ModelActivation(models.Model):
 
     `version` is PROTECTed, as predictions' is: the registry never deletes a version (the admin has
     no delete, pruning keeps the row), and a deletion that would silently erase the history of what
-    served is refused instead. `activated_by` likewise: deactivate a staff account, don't delete it."""
+    served is refused instead. `activated_by` likewise: deactivate a staff account, don't delete it.
+    A job queued by an account deleted before the job activates (the admin's retrain) logs nobody,
+    its note naming the id ("requested by deleted user #<id>"), instead of failing at commit."""
 
     version = models.ForeignKey(
         "predictions.ModelVersion", on_delete=models.PROTECT, related_name="activations"

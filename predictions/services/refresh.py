@@ -147,8 +147,9 @@ def _refresh_publish(*, races: Sequence[tuple[int, str]], trigger: str) -> Upcom
 
 def model_retrain_run(*, queued_at: str | None = None, activated_by_id: int | None = None) -> dict:
     """The admin's "Retrain models": train on the latest data and activate (logged as the admin's
-    retrain, by `activated_by_id`: the staff user who clicked), then refresh the upcoming races with
-    the new version. The counts name both.
+    retrain, by `activated_by_id`: the staff user who clicked, or nobody with a note naming the id
+    when that account was deleted since), then refresh the upcoming races with the new version. The
+    counts name both.
 
     `queued_at` (ISO, the click's time): when the active version was trained after it, a retrain
     already ran since this one was asked for (two clicks while the worker was busy): nothing is

@@ -232,7 +232,8 @@ def model_version_activate(
     """Make `version` the one active model set (also the roll-back: activate an older version),
     logging it as a `ModelActivation` in the same transaction: the moment (the model serving at a
     past clock: `model_versions_at`), the caller's `reason`, the staff user who asked
-    (`activated_by_id`; None for automated paths) and an optional `note`.
+    (`activated_by_id`; None for automated paths; an account deleted since is logged as nobody's,
+    the note saying so: `_activated_by_resolve`) and an optional `note`.
 
     Sends `models_changed` on commit, so cached views of the active model are dropped. A version
     whose artifact was pruned (or is missing / corrupt) is refused with ArtifactError. The file
@@ -253,6 +254,8 @@ def model_version_activate(
     # the check above is not activated (the row lock orders the two updates).
     if not ModelVersion.objects.filter(pk=version.pk, artifact_pruned_at__isnull=True).update(is_active=True):
         raise ArtifactError(_pruned_message(ModelVersion.objects.get(pk=version.pk)) or "version is gone")
+    if activated_by_id is not None:
+        activated_by_id, note = _activated_by_resolve(user_id=activated_by_id, note=note)
     ModelActivation.objects.create(
         version=version,
         activated_at=timezone.now(),
@@ -263,6 +266,21 @@ def model_version_activate(
     version.is_active = True
     transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="activated"))
     return version
+
+
+def _activated_by_resolve(*, user_id: int, note: str) -> tuple[int | None, str]:
+    """(user id, note) for the activation log: the user who asked while the account exists, else
+    nobody, the note naming the id. A queued job (the admin's retrain) carries the clicking user's
+    id, and the account may be deleted before the job activates: the log's foreign key then failed
+    the commit — after the fit, leaving its artifact on disk and no version, and the task's retry the
+    same. The row is locked until the activation commits, so a deletion meanwhile waits and then
+    fails on the log's foreign key (existing rows keep who activated what: PROTECT)."""
+    from django.contrib.auth import get_user_model
+
+    if list(get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk")):
+        return user_id, note
+    gone = f"requested by deleted user #{user_id}"
+    return None, f"{note}; {gone}" if note else gone
 
 
 def _path(version: ModelVersion) -> Path:

@@ -331,3 +331,54 @@ def test_an_upcoming_race_without_any_prediction_is_predicted_by_the_daily_catch
     assert Prediction.objects.filter(race=newcomer).values("batch").distinct().count() >= 1
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
     assert run.counts["post_race"] == {}
+
+
+# --- the job's clock within three hours of a start: the results it stored are known ---------------
+
+
+def test_the_daily_job_soon_after_a_start_takes_the_results_it_stored_as_known(
+    active_model, second_model, mirror, settings, monkeypatch, time_machine
+):
+    """2026 Japan starts 05:00 UTC (races.csv), as Las Vegas starts 04:00: the 06:00 daily job syncs
+    its results an hour after the start, two before they count as known at a clock (start + 3 h:
+    a view at 06:00 still shows Japan being run). The job cannot have stored results of a race not
+    run yet, so to it Japan is done (`race_list_upcoming(live=True)`): scored, then neither
+    re-predicted by the post-race refresh nor reported as a pending refresh by a later run of the
+    morning. Without `live` the refresh tried to re-predict it (refused: it has results) and every
+    run until 08:00 reported it pending."""
+    from predictions.selectors import race_list_upcoming
+    from tests.drf_support import csv_race
+    from tests.ingestion.helpers import race_weekend_state
+
+    settings.AUTO_RETRAIN_ENABLED = True
+    japan = race_weekend_state(season=2026, round_=3, qualifying=True)  # the night before the race
+    assert (csv_race(2026, 3)["date"], csv_race(2026, 3)["time"]) == ("2026-03-29", "05:00:00")
+    for done in Race.objects.filter(season_id=2026, round__lt=3):  # scored on their day
+        RaceAccuracy.objects.create(
+            race=done, stage="pre", batch=uuid.uuid4(), drivers=20, mae=1.0, winner_hit=False,
+            podium_overlap=0.0, points_accuracy=0.0, brier_win=0.0, brier_podium=0.0, brier_points=0.0,
+        )  # fmt: skip
+    ModelVersion.objects.filter(pk=active_model.pk).update(train_until_season=2025)  # honest backfill
+    morning = datetime(2026, 3, 29, 6, 0, tzinfo=UTC)
+    time_machine.move_to(morning, tick=True)  # the refresh predicts 'now': then, not today
+    trained = _counting_retrain(monkeypatch, second_model)
+    next_three = [r.slug for r in Race.objects.filter(season_id=2026, round__in=[4, 5, 6]).order_by("round")]
+
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+
+    assert run.status == "succeeded", run.error
+    assert RaceResult.objects.filter(race=japan).exists()  # synced by this run
+    assert japan in race_list_upcoming(as_of=morning)  # a view at the job's clock: being run
+    post_race = run.counts["post_race"]
+    assert list(post_race["races"]) == [japan.slug] and RaceAccuracy.objects.filter(race=japan).exists()
+    assert len(trained) == 1 and post_race["retrained"] == second_model.label
+    assert post_race["refreshed"] == next_three and not post_race["errors"], post_race
+    assert not Prediction.objects.filter(race=japan, model_version=second_model).exists()
+
+    # Later that morning (a retry, a manual run), still before 08:00: nothing is pending.
+    later = morning + timedelta(minutes=30)
+    time_machine.move_to(later, tick=True)
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=later))
+    assert run.status == "succeeded", run.error
+    assert run.counts["post_race_pending"] == [] and run.counts["post_race"] == {}, run.counts["post_race"]
+    assert len(trained) == 1

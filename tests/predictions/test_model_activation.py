@@ -5,6 +5,7 @@ shown read-only in admin, and back-filled by migration predictions 0008."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
@@ -77,6 +78,62 @@ def test_the_admin_activate_and_roll_back_log_the_user_and_which_it_was(
         (active_model.pk, ActivationReason.ADMIN_ROLLBACK, admin_user.pk),
         (second_model.pk, ActivationReason.ADMIN_ACTIVATE, admin_user.pk),
     ]
+
+
+@pytest.mark.parametrize("when", ["deleted while queued", "deleted during the fit"])
+def test_a_retrain_asked_by_a_user_deleted_since_is_activated_as_nobodys_and_says_so(
+    when, active_model, django_user_model, embedded_celery, monkeypatch, settings, tmp_path
+):
+    """The admin's "Retrain" queues `model_retrain` with the clicking user's id. When that account was
+    deleted before the job activated, the log's foreign key to it failed at commit: after the fit
+    (its artifact left on disk, no version registered), and the task's retry failed the same way. The
+    activation is now nobody's and its note names the id. A real (small) fit, so the version and its
+    artifact are really registered; the test's transaction never commits, so the database checks the
+    foreign keys at once (`SET CONSTRAINTS ALL IMMEDIATE`), as a production commit would."""
+    from django.db import connection
+
+    from ingestion.models import JobRun
+    from predictions.features.frames import f1_frames_load
+    from predictions.services import training
+    from predictions.tasks import model_retrain
+
+    real_train = training.model_train
+
+    def small_fit(**logged):  # the retrain's own arguments, on the smallest window that trains
+        return real_train(
+            from_season=2024, until_season=2025, frames=f1_frames_load(since_season=2021), **logged
+        )
+
+    monkeypatch.setattr("predictions.services.model_train", small_fit)
+    monkeypatch.setattr(  # the upcoming refresh is the retrain tests' business (test_admin.py)
+        "predictions.services.refresh.upcoming_predictions_refresh_enqueue",
+        lambda *, reason: SimpleNamespace(queued=[], not_queued=[], error=""),
+    )
+    settings.MODEL_STORAGE_PATH = tmp_path
+    with connection.cursor() as cursor:  # check the foreign keys where production's commit would
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    staff = django_user_model.objects.create_user(username="left-the-team", is_staff=True)
+    gone_id = staff.pk
+    if when == "deleted while queued":
+        staff.delete()
+    else:
+
+        def account_deleted_during_the_fit(**logged):
+            django_user_model.objects.filter(pk=gone_id).delete()
+            return small_fit(**logged)
+
+        monkeypatch.setattr("predictions.services.model_train", account_deleted_during_the_fit)
+
+    model_retrain.apply(kwargs={"activated_by_id": gone_id})
+
+    run = JobRun.objects.get(job="model_retrain")
+    assert run.status == "succeeded", run.error
+    version = ModelVersion.objects.get(is_active=True)
+    assert version != active_model and version.label == run.counts["model_version"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{version.label}.joblib"]  # no orphan
+    (logged,) = version.activations.all()
+    assert (logged.reason, logged.activated_by_id) == ("admin_retrain", None)
+    assert logged.note == f"requested by deleted user #{gone_id}"
 
 
 def test_an_activation_refused_logs_nothing(active_model, tmp_path):

@@ -91,6 +91,21 @@ def test_the_race_lists_put_the_race_being_run_on_its_day_card_not_in_the_last_t
     assert canada not in race_list_upcoming(as_of=BEING_RUN, live=True)
 
 
+def test_the_pipelines_clock_takes_the_results_stored_as_known_whatever_the_real_clock(
+    ergast_data, time_machine
+):
+    """`live`: only the results stored decide it, at the job's clock. The real clock is not read (it
+    was: "started by the real now"), so a replay whose clock is ahead of the machine's gets the same
+    answer as the job on the day; a race being run without results stored stays on the card."""
+    from ingestion.models import RaceResult
+
+    canada = _race(2025, 10)
+    time_machine.move_to(CANADA_START - timedelta(days=1), tick=False)  # the machine's clock: before
+    assert canada not in race_list_upcoming(as_of=BEING_RUN, live=True)
+    RaceResult.objects.filter(race=canada).delete()  # not synced yet: being run
+    assert canada in race_list_upcoming(as_of=BEING_RUN, live=True)
+
+
 def test_a_race_being_run_across_midnight_utc_awaits_its_results_the_next_day(ergast_data):
     """A race starting 23:00 UTC (none does yet: the latest start in the dump is 20:00) is not on its
     day's card at 00:30 the next day, and its results are not known until 02:00: it is listed as
