@@ -378,8 +378,9 @@ def team_drivers_list(*, team: Team, season: int, as_of: datetime | None = None)
 
 def driver_practice_list(*, driver: Driver, as_of: datetime | None = None) -> list[PracticeResult]:
     """The driver's practice sessions (newest race first): what a driver without a race start (a
-    practice-only FP1 driver) has driven. At a clock, only the sessions begun by then
-    (`features.clock.sessions_known`, filtered in Python: the list is a few rows, one query)."""
+    practice-only FP1 driver) has driven. At a clock, only the sessions whose results were known by
+    then (`features.clock.session_results_known`: not one being held; filtered in Python: the list
+    is a few rows, one query)."""
     rows = list(
         PracticeResult.objects.filter(driver=driver)
         .select_related("race", "team")
@@ -387,9 +388,11 @@ def driver_practice_list(*, driver: Driver, as_of: datetime | None = None) -> li
     )
     if as_of is None:
         return rows
-    from predictions.features.clock import PRACTICE_SESSIONS, sessions_known
+    from predictions.features.clock import PRACTICE_SESSIONS, session_results_known
 
-    return [p for p in rows if PRACTICE_SESSIONS.get(p.session) in sessions_known(race=p.race, clock=as_of)]
+    return [
+        p for p in rows if PRACTICE_SESSIONS.get(p.session) in session_results_known(race=p.race, clock=as_of)
+    ]
 
 
 def drivers_by_number(*, race: Race, numbers: list[int]) -> dict[int, Driver]:

@@ -42,7 +42,7 @@ from predictions.features.clock import (
     ClockParamMalformed,
     clock_param_read,
     clock_to_text,
-    sessions_known,
+    session_results_known,
 )
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
@@ -230,7 +230,7 @@ def home(request: HttpRequest) -> HttpResponse:
     # accuracy fetched for all races at once so the query count does not grow with the calendar.
     # A past race's card shows the set that was scored (one set for the predicted winner and the
     # numbers). With ?as_of, only what had been made (and scored) by then, and the post-qualifying
-    # stage only once qualifying had begun: the page as it stood that day, not today's sets.
+    # stage only once qualifying's results were known: the page as it stood that day, not today's sets.
     upcoming = engine.race_list_upcoming(as_of=as_of)
     recent = engine.race_list_recent_completed(as_of=as_of)
     awaiting = engine.race_list_awaiting_results(as_of=as_of)
@@ -361,10 +361,11 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     # by the clock (awaiting results from the start), the results and the observed weather once they
     # were known — its start plus three hours, not while it was being run (with the status: the race
     # lists' rule),
-    # sprint and qualifying rows once those sessions had begun (`features.clock`'s rule), only the
-    # sets made and accuracy scored by then, the forecast issued before it, and no live panel. A
-    # session not yet begun costs no query.
-    known = sessions_known(race=race, clock=as_of)
+    # sprint and qualifying rows once those sessions' results were known (`features.clock`'s
+    # `session_results_known`: not while the session was held), only the sets made and accuracy
+    # scored by then, the forecast issued before it, and no live panel. A session whose results
+    # were not known yet costs no query.
+    known = session_results_known(race=race, clock=as_of)
     race_state = engine.race_status(race=race, as_of=as_of)
     ran = as_of is None or engine.race_results_known(race=race, as_of=as_of)
     results = selectors.race_results_list(race=race) if ran else []

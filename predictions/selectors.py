@@ -225,6 +225,9 @@ def race_list_post_qualifying_due(
     changed = set(changed_race_ids)
     due = []
     for race in candidates:
+        # begun, not results known (`session_results_known_at`): the pipeline asks as of now, when the
+        # rows stored are the results (published, so known); waiting for the two-hour cap would only
+        # hold the fallback back
         begun = race_qualifying_time(race=race)
         if begun >= as_of:  # strictly before the clock, as `sessions_known`
             continue  # rows stored ahead of the clock (a past clock): not qualified yet as of then
@@ -292,10 +295,11 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     predicted at the time, and scoring never takes it.
 
     With a clock (`as_of`, a past view), only sets made (`created_at`) at or before it count, only
-    accuracy scored at or before it, and the post-qualifying stage only once qualifying had begun
-    (`race_qualifying_time`). Each row gets `made_after_race`: created at or after the race start
+    accuracy scored at or before it, and the post-qualifying stage only once qualifying's results
+    were known (`race_session_results_known_at`: its start plus two hours, not while it was held —
+    the grid such a set is built from, which the page shows beside it, was not known before). Each row gets `made_after_race`: created at or after the race start
     (its set is no pre-race prediction; templates label it, as they label `backfilled`)."""
-    from predictions.features.clock import race_pre_race_cutoff, race_qualifying_time
+    from predictions.features.clock import race_pre_race_cutoff, race_session_results_known_at
 
     out: dict[int, dict] = {r.pk: {"predictions": {}, "accuracy": {}} for r in races}
     if not races:
@@ -321,9 +325,13 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
         .order_by()
     ):
         race = by_id[race_id]
-        # the post-qualifying set only once qualifying had begun strictly before the clock, as
-        # `sessions_known` shows the session
-        if stage == "post" and as_of is not None and as_of <= race_qualifying_time(race=race):
+        # the post-qualifying set only once qualifying's results were known by the clock, as
+        # `session_results_known` shows the grid
+        if (
+            stage == "post"
+            and as_of is not None
+            and as_of < race_session_results_known_at(race=race)["qualifying"]
+        ):
             continue
         candidates.setdefault((race_id, stage), []).append((created, batch, backfilled, cut))
     scored: dict[tuple[int, str], RaceAccuracy] = {}

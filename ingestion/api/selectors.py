@@ -280,16 +280,17 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
 
     `as_of`: a past clock — the race as it stood then, by the race page's rules (`?as_of=` on
     /races/<id>/): its status by the clock (`race_status(race=, as_of=)`), the results once they were
-    known (`race_results_known`: not while it was being run), sprint, qualifying and practice rows only of the sessions begun by then
-    (`features.clock.sessions_known`; no query for a session still to come). `weather` is then
+    known (`race_results_known`: not while it was being run), sprint, qualifying and practice rows only of the sessions whose
+    results were known by then (`features.clock.session_results_known`: not while the session was held; no query for a
+    session still to come or being held). `weather` is then
     `weather_payload(race=, as_of=)`."""
     practice_qs = PracticeResult.objects.filter(race=race)
     if as_of is None:
         known, ran = frozenset(SESSION_START_FIELDS), True
     else:
-        from predictions.features.clock import PRACTICE_SESSIONS, sessions_known
+        from predictions.features.clock import PRACTICE_SESSIONS, session_results_known
 
-        known = sessions_known(race=race, clock=as_of)
+        known = session_results_known(race=race, clock=as_of)
         ran = _clock_rules().race_results_known(race=race, as_of=as_of)
         practice_qs = practice_qs.filter(session__in=[n for n, s in PRACTICE_SESSIONS.items() if s in known])
     results, sprint, qualifying, practice = [], [], [], []

@@ -131,8 +131,9 @@ class RaceDetailView(CachedJSONView):
         description=(
             "With `as_of`: the race as it stood at that clock, by the race page's rules "
             "(`/races/{id}/?as_of=`): `status` by the clock, `results` and observed weather only once "
-            "the race had started, `sprint`, `qualifying` and `practice` only of the sessions begun by "
-            "then, forecasts issued before it. The schedule is the calendar's."
+            "its results were known (start + 3 h), `sprint`, `qualifying` and `practice` only of the "
+            "sessions whose results were known by then (not while held: practice start + 1 h, "
+            "qualifying, sprint qualifying and sprint start + 2 h), forecasts issued before it. The schedule is the calendar's."
         ),
         parameters=[
             RACE_ID_PARAM,

@@ -356,7 +356,7 @@ def overview_payload(*, as_of: dt.datetime | None = None) -> dict:
       driver, the results and each shown set's accuracy record.
 
     With a clock, as on the page: only sets made (and accuracy scored) by then, and the
-    after-qualifying stage once qualifying had begun. Queries: 4 for the lists, 3 for the sets, 1
+    after-qualifying stage once qualifying's results were known. Queries: 4 for the lists, 3 for the sets, 1
     for the results, whatever the number of races."""
     upcoming = engine.race_list_upcoming(as_of=as_of)
     recent = engine.race_list_recent_completed(as_of=as_of)

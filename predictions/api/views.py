@@ -196,7 +196,7 @@ class UpcomingPredictionsView(CachedJSONView):
         description=(
             "Without `as_of`: the next three races as of now, each stage's current set. With "
             "`as_of`: the next three as of that clock with the sets the home page shows for it "
-            "(made by then; after-qualifying only once qualifying had begun), the `upcoming` list "
+            "(made by then; after-qualifying only once qualifying's results were known), the `upcoming` list "
             "of `predictions/overview` for the same clock."
         ),
         parameters=[AS_OF_PARAM],
@@ -228,7 +228,7 @@ class PredictionOverviewView(CachedJSONView):
             "per stage, the set the pages show (the one its accuracy record scored; labelled "
             "`backfilled` / `made_after_race` / `pre_race`) with each driver's actual finish, the "
             "results, and the accuracy record of each shown set. With `as_of`: only sets made and "
-            "accuracy scored by then, the after-qualifying stage once qualifying had begun."
+            "accuracy scored by then, the after-qualifying stage once qualifying's results were known."
         ),
         parameters=[AS_OF_PARAM],
         responses={200: serializers.OverviewOut, **error_responses(400, 404, 429)},

@@ -1,21 +1,24 @@
-"""What was known at a clock: the one rule that cuts a race weekend's sessions at a past `as_of`.
+"""What was known at a clock: the rules that cut a race weekend's sessions at a past `as_of`.
 
-A session counts as known at clock T only if it had started before T (start < T). Its start is the
-calendar's (`Race.fp1_start` … `qualifying_start`, and `Race.start` for the race itself); when the
-calendar has no time for it, midnight UTC at the start of race day — the end of the day before the
-race, by which every session but the race has begun on a normal weekend (practice, sprint
-qualifying, sprint and qualifying are held before race day). So a session with an unknown start
-counts only for a clock on race day or later, never for a clock in the days before the race.
+Two moments per session. It counts as *begun* at clock T if it had started before T (start < T,
+`sessions_known`). Its start is the calendar's (`Race.fp1_start` … `qualifying_start`, and
+`Race.start` for the race itself); when the calendar has no time for it, midnight UTC at the start
+of race day — the end of the day before the race, by which every session but the race has begun on
+a normal weekend (practice, sprint qualifying, sprint and qualifying are held before race day). So
+a session with an unknown start counts as begun only for a clock on race day or later.
 
-A race's results are another matter: a race started is not a race run. Its results, pit stops and
-observed weather count as known only from `ingestion.selectors.race_results_known_at` (the start plus
-three hours, the regulations' cap on a race's length; the end of race day without a start time),
-so a clock during a race — say a what-if of the next race made while it is run — never sees its
-classification. The race's own prediction is cut at its start (`race_pre_race_cutoff`), before both.
+A session begun is not a session finished: its *results* (classification, lap times, the grid)
+count as known only from `session_results_known_at` (`session_results_known`): its start plus a
+cap on its length per kind (`SESSION_RESULTS_DELAY`: practice one hour, qualifying, sprint
+qualifying and the sprint two; the race three, `ingestion.selectors.race_results_known_at`, the
+regulations' cap on a race's length), or the end of race day without a start time. So a clock
+during the sprint never sees its classification, nor one during qualifying the grid, nor one during
+a race — say a what-if of the next race made while it is run — its results and pit stops. The
+race's own prediction is cut at its start (`race_pre_race_cutoff`), before both.
 
 Used by everything a prediction with a past clock reads: the entrants (`race_entries`), the
 frames the features are built from (`frames_known_at`: practice, sprint and qualifying rows of
-sessions not yet started, and the results of races not yet run, are dropped, for every race) and
+sessions whose results were not known yet, and the results of races not yet run, are dropped, for every race) and
 the weather forecast (the latest issued before the clock, `f1_frames_load(as_of=)`). A race whose
 results were known before the clock — every earlier race in the history — is untouched; without a
 clock nothing is cut.
@@ -30,7 +33,7 @@ import pandas as pd
 from django.utils import timezone
 
 from ingestion.models.race import SESSION_START_FIELDS
-from ingestion.selectors import RACE_RESULTS_DELAY
+from ingestion.selectors import RACE_RESULTS_DELAY, race_results_known_at
 
 # PracticeResult.session -> session
 PRACTICE_SESSIONS = {"FP1": "fp1", "FP2": "fp2", "FP3": "fp3"}
@@ -139,6 +142,69 @@ def results_known_times(races: pd.DataFrame) -> pd.Series:
     return pd.Series(known.to_numpy(), index=races["race_id"].to_numpy())
 
 
+# How long after its start a session's RESULTS count as known at a clock — beside when it counts as
+# begun (its start). A session being held at the clock shows as begun, never with its final
+# classification, even though it is stored now. Each delay is an upper bound on the session's
+# length (so a clock at or after it sees a finished session), as the race's three hours are:
+# * practice (FP1-FP3): its scheduled length, one hour — the length of every practice session of the
+#   seasons the calendar has practice times for (2021 on; FP1/FP2 ran 90 minutes until 2020, and
+#   those sessions have no start time: the fallback below). A red flag does not extend practice:
+#   its clock runs on.
+# * qualifying and sprint qualifying (the shootout): scheduled one hour (Q1 18 min + Q2 15 + Q3 12
+#   with the breaks; the shootout 44 min) — two hours allowed, an hour of margin for red-flag
+#   suspensions, which stop the session clock (no regulation caps a qualifying's total time; one
+#   suspended for longer, as in the rain, is seen a little before its flag).
+# * sprint: the regulations end a sprint after one hour of racing; suspensions add to that — two
+#   hours allowed, the hour of suspension the race's cap allows over its two hours of racing.
+# * race: `RACE_RESULTS_DELAY` (`ingestion.selectors.race_results_known_at`, the FIA's three hours).
+# A session without a start time counts as begun at midnight UTC of race day and its results as
+# known at the end of race day (midnight UTC of the next day), as the race's without one.
+SESSION_RESULTS_DELAY = {
+    "fp1": timedelta(hours=1),
+    "fp2": timedelta(hours=1),
+    "fp3": timedelta(hours=1),
+    "sprint_qualifying": timedelta(hours=2),
+    "sprint": timedelta(hours=2),
+    "qualifying": timedelta(hours=2),
+    "race": RACE_RESULTS_DELAY,
+}
+assert set(SESSION_RESULTS_DELAY) == set(SESSION_START_FIELDS)
+
+
+def session_results_known_at(*, session: str, race_date, start: datetime | None) -> datetime:
+    """When `session`'s results count as known at a clock (a clock at or after it sees them): its
+    start plus `SESSION_RESULTS_DELAY[session]`, or — no start time — the end of race day, midnight
+    UTC of the next day (for the race exactly `ingestion.selectors.race_results_known_at`)."""
+    if session == "race":
+        return race_results_known_at(race_date=race_date, start=start)
+    if start is not None:
+        return start + SESSION_RESULTS_DELAY[session]
+    return datetime.combine(race_date + timedelta(days=1), time(0, 0), tzinfo=UTC)
+
+
+def race_session_results_known_at(*, race) -> dict[str, datetime]:
+    """`session_results_known_at` of every session of one `Race` (no query): session -> moment."""
+    return {
+        session: session_results_known_at(session=session, race_date=race.date, start=getattr(race, column))
+        for session, column in SESSION_START_FIELDS.items()
+    }
+
+
+def session_results_known_times(races: pd.DataFrame) -> pd.DataFrame:
+    """Pure, vectorised `session_results_known_at`: races (race_id, date and the `SESSION_START_FIELDS`
+    columns; a missing column counts as unknown) -> race_id plus one column per session with the
+    moment its results count as known."""
+    end_of_day = pd.to_datetime(races["date"]).dt.tz_localize(None).dt.tz_localize("UTC") + pd.Timedelta(
+        days=1
+    )
+    out = pd.DataFrame({"race_id": races["race_id"].to_numpy()}, index=races.index)
+    for session, column in SESSION_START_FIELDS.items():
+        start = pd.to_datetime(races[column], utc=True) if column in races else pd.NaT
+        start = pd.Series(start, index=races.index, dtype="datetime64[ns, UTC]")
+        out[session] = (start + SESSION_RESULTS_DELAY[session]).fillna(end_of_day)
+    return out
+
+
 def race_session_starts(*, race) -> dict[str, datetime]:
     """The same for one `Race` (no pandas frame: it is called per race): session -> its start, or
     `unknown_start` of the race's date."""
@@ -161,34 +227,48 @@ def race_qualifying_time(*, race) -> datetime:
 
 
 def sessions_known(*, race, clock: datetime | None) -> frozenset[str]:
-    """The race's sessions known at `clock` (started before it); every session without a clock."""
+    """The race's sessions begun at `clock` (started before it); every session without a clock. Begun
+    is not finished: whether a session's results may be shown or used is `session_results_known`."""
     if clock is None:
         return frozenset(SESSION_START_FIELDS)
     return frozenset(s for s, start in race_session_starts(race=race).items() if start < clock)
 
 
+def session_results_known(*, race, clock: datetime | None) -> frozenset[str]:
+    """The race's sessions whose results were known at `clock` (`session_results_known_at` at or
+    before it: not a session being held then); every session without a clock. The rule for every
+    sprint, qualifying and practice row shown or used at a clock — the race page and API, the
+    feature frames (`frames_known_at`), the entrants and grid (`race_entries`), the post-qualifying
+    stage, the championship's sprint points. No query."""
+    if clock is None:
+        return frozenset(SESSION_START_FIELDS)
+    return frozenset(s for s, known in race_session_results_known_at(race=race).items() if known <= clock)
+
+
 def frames_known_at(frames, clock: datetime | None):
     """Pure: `frames` (F1Frames) as known at `clock`: results, pit stops and observed weather of races
     not run by then (results not known: `results_known_times`, at or before the clock — a race being
-    run at the clock is left out), qualifying and sprint rows of sessions not started, practice rows
-    of FP sessions not started are dropped, and forecasts issued at or after the clock. Races whose
-    results were known are untouched; `clock` None returns `frames` as they are."""
+    run at the clock is left out), qualifying, sprint and FP practice rows of sessions whose results
+    were not known by then (`session_results_known_times`: not started, or being held at the clock)
+    are dropped, and forecasts issued at or after the clock. Races whose results were known are
+    untouched; `clock` None returns `frames` as they are."""
     if clock is None:
         return frames
     clock = pd.Timestamp(clock)
-    starts = session_starts(frames.races).set_index("race_id")
+    # race_id -> per session the moment its results count as known (`session_results_known_at`)
+    known_at = session_results_known_times(frames.races).set_index("race_id")
     run = results_known_times(frames.races) <= clock  # race_id -> results known by the clock
 
     def known(df: pd.DataFrame, session: str) -> pd.DataFrame:
-        return df[(df["race_id"].map(starts[session]) < clock).to_numpy()].reset_index(drop=True)
+        return df[(df["race_id"].map(known_at[session]) <= clock).to_numpy()].reset_index(drop=True)
 
     def of_races_run(df: pd.DataFrame) -> pd.DataFrame:
         return df[df["race_id"].map(run).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
 
-    by_session = starts.stack()  # (race_id, session) -> start
+    by_session = known_at.stack()  # (race_id, session) -> results known at
     practice = frames.practice
     keys = pd.MultiIndex.from_arrays([practice["race_id"], practice["session"].map(PRACTICE_SESSIONS)])
-    practice = practice[(by_session.reindex(keys).to_numpy() < clock)].reset_index(drop=True)
+    practice = practice[(by_session.reindex(keys).to_numpy() <= clock)].reset_index(drop=True)
     weather = frames.weather
     if "fetched_at" in weather:
         forecast = weather["fetched_at"].notna()

@@ -87,8 +87,8 @@ def f1_frames_load(
 
     `forecast_for`: race ids whose weather comes from the latest stored forecast (races to predict
     without observed weather); other races use the observed RaceWeather summary.
-    `as_of`: a past clock — the frames as known then (`clock.frames_known_at`: sessions not started
-    by then dropped) and the latest forecast issued before it.
+    `as_of`: a past clock — the frames as known then (`clock.frames_known_at`: sessions whose
+    results were not known by then dropped) and the latest forecast issued before it.
     """
     from ingestion.models import (
         Driver,

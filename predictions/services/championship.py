@@ -218,14 +218,15 @@ def championship_simulate(
     rounds are those with results known by then (`race_results_known`, the race lists' rule: its start
     plus three hours), the remaining ones those not started by then and the one being run then (its
     results stored since: still to come as of then; a round started by then without results stored
-    is neither), a remaining round's sprint counts once it had started by then; the model is the one
+    is neither), a remaining round's sprint counts once its results were known by then
+    (`features.clock.session_results_known`: not while it was run); the model is the one
     serving then (`model_bundle_at`: registered before the clock, never one trained now;
     NoModelAtClock when none had been), and the next race's entrants and features are as known then
     (`race_entries(clock=)`, `race_features_build(clock=)`: `features.clock.frames_known_at`), or —
     the next race being run then — as known at its start (its own prediction's cut-off). The same
     seed as today's.
     """
-    from predictions.features.clock import race_pre_race_cutoff, sessions_known
+    from predictions.features.clock import race_pre_race_cutoff, session_results_known
     from predictions.selectors import race_results_known, race_started
 
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
@@ -248,11 +249,11 @@ def championship_simulate(
     sprint_run_ids = set(
         SprintResult.objects.filter(race__in=remaining).values_list("race_id", flat=True).distinct()
     )
-    if clock is not None:  # a sprint run since the clock was still to come then
+    if clock is not None:  # a sprint run since the clock, or being run at it, was still to come then
         sprint_run_ids = {
             r.id
             for r in remaining
-            if r.id in sprint_run_ids and "sprint" in sessions_known(race=r, clock=clock)
+            if r.id in sprint_run_ids and "sprint" in session_results_known(race=r, clock=clock)
         }
     sprints_run = [r for r in remaining if r.id in sprint_run_ids]
     drivers = _standings(season, done, DriverStanding, "driver_id", "driver_id", sprints_run)

@@ -26,7 +26,13 @@ from ingestion.models import (
     Team,
 )
 from ingestion.selectors import race_results_known_at
-from predictions.features.clock import CLOCK_SKEW, PRACTICE_SESSIONS, frames_known_at, sessions_known
+from predictions.features.clock import (
+    CLOCK_SKEW,
+    PRACTICE_SESSIONS,
+    frames_known_at,
+    race_session_results_known_at,
+    session_results_known,
+)
 from predictions.features.compute import KEY, build_features, target_rows_with_grid
 from predictions.features.frames import F1Frames, f1_frames_load, frames_with_pre_race_forecast
 from predictions.features.registry import FEATURES
@@ -199,11 +205,12 @@ def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataF
     session results (`ingestion.services.openf1_results`), so a new season's first race is predicted
     with its own field as soon as FP1 is in.
 
-    `clock`: a past clock — only sessions that had started before it count (`features.clock`: the
-    same cut as the features'), so a clock before FP1 takes the latest race's entry list (that race
-    run before the clock: its results known by then, `race_results_known_at`), one after FP2 the
-    field of FP1-FP2."""
-    known = sessions_known(race=race, clock=clock)
+    `clock`: a past clock — only sessions whose results were known by then count
+    (`features.clock.session_results_known`: the same cut as the features'; a session being held at
+    the clock does not), so a clock before FP1 takes the latest race's entry list (that race run
+    before the clock: its results known by then, `race_results_known_at`), one after FP2 the field
+    of FP1-FP2, and one during qualifying no grid: the field as before qualifying."""
+    known = session_results_known(race=race, clock=clock)
     cols = ["race_id", "driver_id", "team_id", "grid"]
     rows = []
     if "race" in known:
@@ -283,18 +290,20 @@ def practice_entrants(*, rows: list[tuple[str, int, int]]) -> list[tuple[int, in
 
 def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime | None = None) -> list[str]:
     """The stages to predict. `source`: where the entrants came from (with a past `clock`, only
-    sessions started before it count, so a clock before qualifying has no grid and no
-    post-qualifying stage, even when the grid is in the database now)."""
+    sessions whose results were known by then count, so a clock before qualifying's results were
+    known — before it or while it was held — has no grid and no post-qualifying stage, even when
+    the grid is in the database now)."""
     has_grid = source in ("results", "qualifying")
     if stage is None:
         return ["pre", "post"] if has_grid else ["pre"]
     if stage not in PredictionStage.values:
         raise PredictionInputError(f"stage must be one of {PredictionStage.values}, got {stage!r}")
     if stage == "post" and not has_grid:
-        if clock is not None and "qualifying" not in sessions_known(race=race, clock=clock):
+        if clock is not None and "qualifying" not in session_results_known(race=race, clock=clock):
+            known_at = race_session_results_known_at(race=race)["qualifying"]
             raise PredictionInputError(
-                f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying had not begun, so there is no "
-                "post-qualifying stage"
+                f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying's results were not known yet (known from "
+                f"{known_at:%Y-%m-%d %H:%M} UTC), so there is no post-qualifying stage"
             )
         raise PredictionInputError(_NO_POST_STAGE)
     return [stage]
@@ -326,7 +335,7 @@ def race_features_build(
     *, race: Race, entries: pd.DataFrame, frames: F1Frames | None, clock: datetime | None = None
 ) -> pd.DataFrame:
     """The race's feature rows. `clock`: a past clock — the frames as known then
-    (`features.clock.frames_known_at`: sessions not started by then left out, the latest forecast
+    (`features.clock.frames_known_at`: sessions whose results were not known by then left out, the latest forecast
     issued before it)."""
     frames = race_frames_known(race=race, frames=frames, clock=clock)
     return race_rows_build(race=race, entries=entries, frames=frames)
@@ -772,7 +781,7 @@ def prediction_what_if(*, race: Race, grid: list[str], as_of: datetime | None = 
     `as_of`: a past clock — the what-if as it could have been made then (`what_if_clock_check`
     first: WhatIfClockError for a race started by then, NoModelAtClock when no model existed):
     the entrants and every feature as known at the clock (`race_entries(clock=)`,
-    `features.clock.frames_known_at`: sessions not begun by then, results of races run since and
+    `features.clock.frames_known_at`: sessions whose results were not known by then, results of races run since and
     forecasts issued since left out; the base cache keyed by the clock), and the model serving
     then (`model_bundle_at`: registered before the clock; never one trained now)."""
     if as_of is not None:

@@ -87,9 +87,15 @@ def test_a_past_clock_before_qualifying_has_no_post_stage_and_stores_when_it_was
     made = prediction_generate(race=race, as_of=clock)
     assert made.stored == ("pre",)  # the grid is in, but not as of the clock
     assert all(p.as_of >= now for p in made)  # when it was made, not the clock
-    with pytest.raises(PredictionInputError, match="qualifying had not begun"):
+    with pytest.raises(PredictionInputError, match="qualifying's results were not known yet"):
         prediction_generate(race=race, stage="post", as_of=clock)
+    # qualifying under way at the clock (begun an hour before it): no grid known yet either
     Race.objects.filter(pk=race.pk).update(qualifying_start=now - timedelta(hours=2))
+    race.refresh_from_db()
+    with pytest.raises(PredictionInputError, match="qualifying's results were not known yet"):
+        prediction_generate(race=race, stage="post", as_of=clock)
+    # its results known by the clock (start + 2 h at or before it)
+    Race.objects.filter(pk=race.pk).update(qualifying_start=clock - timedelta(hours=2))
     race.refresh_from_db()
     later = prediction_generate(race=race, as_of=clock)
     # The grid is an input as of this clock (the fingerprint covers every feature, so the pre stage

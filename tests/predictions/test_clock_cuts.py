@@ -1,5 +1,5 @@
 """A past clock cuts a race weekend at what was known then (`predictions.features.clock`): entrants,
-practice, sprint and the weather forecast of sessions that had not started — or forecasts not yet
+practice, sprint and the weather forecast of sessions whose results were not known — or forecasts not yet
 issued — before the clock are left out; the history before the clock is untouched.
 
 The weekend: the real 2026 Abu Dhabi GP (FP1 Fri 4 Dec 09:30 UTC, FP2 13:00, FP3 Sat 10:30,
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(SATURDAY_NOON, tic
 
 BEFORE_FP1 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)  # Thursday
 AFTER_FP2 = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # Friday, FP2 under way
-AFTER_FP3 = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)  # Saturday, after the sprint, FP3 under way
+AFTER_FP3 = datetime(2026, 12, 5, 11, 31, tzinfo=UTC)  # Saturday, after the sprint and FP3's hour
 SPRINT_START = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 FP3_START = datetime(2026, 12, 5, 10, 30, tzinfo=UTC)
 QUALIFYING_START = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
@@ -205,9 +205,10 @@ def test_session_starts_one_rule_for_a_frame_and_a_race(weekend):
     assert {s: vectorised[s].to_pydatetime() for s in one} == one
 
 
-# QA (M3, M5, M2): the rule is "started before the clock" (start < T) and "issued before the clock":
-# a clock exactly at a session's start or a forecast's issue time does not know it yet; one second
-# later it does.
+# QA (M3, M5, M2): a session is begun once "started before the clock" (start < T), a forecast known
+# once "issued before the clock": a clock exactly at a session's start or a forecast's issue time does
+# not know it yet; one second later it does. A session's results come later: at its start plus its
+# cap (`session_results_known_at`; the frames' cut below).
 
 
 def test_a_session_starting_exactly_at_the_clock_is_not_known_yet(weekend):
@@ -231,12 +232,26 @@ def weekend_frames(weekend):
     return frames
 
 
-@pytest.mark.parametrize(("after", "known"), [(timedelta(0), False), (ONE_SECOND, True)])
-def test_frames_at_a_session_start_leave_that_session_out(weekend, weekend_frames, after, known):
-    sprint = frames_known_at(weekend_frames, SPRINT_START + after).sprints
+SPRINT_KNOWN = SPRINT_START + timedelta(hours=2)  # the sprint's results: its start + 2 h
+FP3_KNOWN = FP3_START + timedelta(hours=1)  # a practice session's: its start + its hour
+
+
+@pytest.mark.parametrize(
+    ("sprint_clock", "fp3_clock", "known"),
+    [
+        (SPRINT_START, FP3_START, False),
+        (SPRINT_START + ONE_SECOND, FP3_START + ONE_SECOND, False),  # begun, being held
+        (SPRINT_KNOWN - ONE_SECOND, FP3_KNOWN - ONE_SECOND, False),
+        (SPRINT_KNOWN, FP3_KNOWN, True),  # a clock on the moment sees them
+    ],
+)
+def test_frames_leave_a_session_out_until_its_results_are_known(
+    weekend, weekend_frames, sprint_clock, fp3_clock, known
+):
+    sprint = frames_known_at(weekend_frames, sprint_clock).sprints
     stored = SprintResult.objects.filter(race=weekend).count()
     assert (sprint["race_id"] == weekend.pk).sum() == (stored if known else 0)
-    practice = frames_known_at(weekend_frames, FP3_START + after).practice
+    practice = frames_known_at(weekend_frames, fp3_clock).practice
     sessions = set(practice.loc[practice["race_id"] == weekend.pk, "session"])
     assert sessions == ({"FP1", "FP2", "FP3"} if known else {"FP1", "FP2"})
 

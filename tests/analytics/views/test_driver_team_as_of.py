@@ -205,9 +205,12 @@ def test_practice_only_driver_and_team_without_entries_as_of_a_clock(client):
     before = _get(client, "driver", "herta", as_of="2026-06-12T11:00")
     assert "No race starts yet" in before and 'id="practice-sessions"' not in before
     assert "Showing this driver as of 12 June 2026, 11:00 UTC" in before
-    after = _get(client, "driver", "herta", as_of="2026-06-12T12:00")
+    # FP1 under way: begun, its classification not known until its hour is over (12:30)
+    during = _get(client, "driver", "herta", as_of="2026-06-12T12:00")
+    assert 'id="practice-sessions"' not in during
+    after = _get(client, "driver", "herta", as_of="2026-06-12T12:30")
     assert 'id="practice-sessions"' in after
-    assert f'href="/races/{Race.objects.get(season_id=2026, round=7).slug}/?as_of=2026-06-12T12:00"' in after
+    assert f'href="/races/{Race.objects.get(season_id=2026, round=7).slug}/?as_of=2026-06-12T12:30"' in after
     # Cadillac's only season is 2026: as of 2025, no entry yet
     cadillac = _get(client, "team", "cadillac", as_of=BEFORE_CANADA)
     assert "No race entries" in cadillac and "Showing this team as of 15 June 2025" in cadillac
