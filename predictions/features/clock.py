@@ -11,7 +11,8 @@ A session begun is not a session finished: its *results* (classification, lap ti
 count as known only from `session_results_known_at` (`session_results_known`): its start plus a
 cap on its length per kind (`SESSION_RESULTS_DELAY`: practice one hour, qualifying, sprint
 qualifying and the sprint two; the race three, `ingestion.selectors.race_results_known_at`, the
-regulations' cap on a race's length), or the end of race day without a start time. So a clock
+regulations' cap on a race's length); without a start time, midnight UTC of race day for a session
+held before it and the end of race day for the race. So a clock
 during the sprint never sees its classification, nor one during qualifying the grid, nor one during
 a race — say a what-if of the next race made while it is run — its results and pit stops. The
 race's own prediction is cut at its start (`race_pre_race_cutoff`), before both.
@@ -147,8 +148,8 @@ def results_known_times(races: pd.DataFrame) -> pd.Series:
 # classification, even though it is stored now. Each delay is an upper bound on the session's
 # length (so a clock at or after it sees a finished session), as the race's three hours are:
 # * practice (FP1-FP3): its scheduled length, one hour — the length of every practice session of the
-#   seasons the calendar has practice times for (2021 on; FP1/FP2 ran 90 minutes until 2020, and
-#   those sessions have no start time: the fallback below). A red flag does not extend practice:
+#   seasons the calendar has practice times for (2022 on in the dump; FP1/FP2 ran 90 minutes until
+#   2020, and those sessions have no start time: the fallback below). A red flag does not extend practice:
 #   its clock runs on.
 # * qualifying and sprint qualifying (the shootout): scheduled one hour (Q1 18 min + Q2 15 + Q3 12
 #   with the breaks; the shootout 44 min) — two hours allowed, an hour of margin for red-flag
@@ -157,8 +158,14 @@ def results_known_times(races: pd.DataFrame) -> pd.Series:
 # * sprint: the regulations end a sprint after one hour of racing; suspensions add to that — two
 #   hours allowed, the hour of suspension the race's cap allows over its two hours of racing.
 # * race: `RACE_RESULTS_DELAY` (`ingestion.selectors.race_results_known_at`, the FIA's three hours).
-# A session without a start time counts as begun at midnight UTC of race day and its results as
-# known at the end of race day (midnight UTC of the next day), as the race's without one.
+# A session other than the race without a start time — every qualifying, sprint and practice
+# session before 2022 in the dump, races from 2005 with a start time among them — counts as begun,
+# and its results as known, at midnight UTC of race day: it is held before race day on a normal
+# weekend, so its results were known by then. The end of race day, the race's own fallback, would
+# hide the grid at the race's own cut-off (its start): the 2019 British GP's entrants came from the
+# previous race's entry list with no grid, and its championship and what-if at a race-day clock with
+# them (review). The rare qualifying moved to race morning (typhoons at Suzuka 2004, 2010 and 2019;
+# 2005's Sunday aggregate) is then seen a few hours early at a race-day clock before it.
 SESSION_RESULTS_DELAY = {
     "fp1": timedelta(hours=1),
     "fp2": timedelta(hours=1),
@@ -173,13 +180,14 @@ assert set(SESSION_RESULTS_DELAY) == set(SESSION_START_FIELDS)
 
 def session_results_known_at(*, session: str, race_date, start: datetime | None) -> datetime:
     """When `session`'s results count as known at a clock (a clock at or after it sees them): its
-    start plus `SESSION_RESULTS_DELAY[session]`, or — no start time — the end of race day, midnight
-    UTC of the next day (for the race exactly `ingestion.selectors.race_results_known_at`)."""
+    start plus `SESSION_RESULTS_DELAY[session]`, or — no start time — midnight UTC at the start of
+    race day, held the day before (the race: `ingestion.selectors.race_results_known_at`, the end
+    of race day without a start time)."""
     if session == "race":
         return race_results_known_at(race_date=race_date, start=start)
     if start is not None:
         return start + SESSION_RESULTS_DELAY[session]
-    return datetime.combine(race_date + timedelta(days=1), time(0, 0), tzinfo=UTC)
+    return datetime.combine(race_date, time(0, 0), tzinfo=UTC)
 
 
 def race_session_results_known_at(*, race) -> dict[str, datetime]:
@@ -194,14 +202,14 @@ def session_results_known_times(races: pd.DataFrame) -> pd.DataFrame:
     """Pure, vectorised `session_results_known_at`: races (race_id, date and the `SESSION_START_FIELDS`
     columns; a missing column counts as unknown) -> race_id plus one column per session with the
     moment its results count as known."""
-    end_of_day = pd.to_datetime(races["date"]).dt.tz_localize(None).dt.tz_localize("UTC") + pd.Timedelta(
-        days=1
-    )
+    race_day = pd.to_datetime(races["date"]).dt.tz_localize(None).dt.tz_localize("UTC")
     out = pd.DataFrame({"race_id": races["race_id"].to_numpy()}, index=races.index)
     for session, column in SESSION_START_FIELDS.items():
         start = pd.to_datetime(races[column], utc=True) if column in races else pd.NaT
         start = pd.Series(start, index=races.index, dtype="datetime64[ns, UTC]")
-        out[session] = (start + SESSION_RESULTS_DELAY[session]).fillna(end_of_day)
+        # no start time: the race at the end of race day, the sessions before it at its start
+        fallback = race_day + pd.Timedelta(days=1) if session == "race" else race_day
+        out[session] = (start + SESSION_RESULTS_DELAY[session]).fillna(fallback)
     return out
 
 

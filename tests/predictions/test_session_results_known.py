@@ -1,7 +1,7 @@
 """A session begun is not a session finished: at a clock during the sprint or qualifying their
 results are not known yet (`features.clock.session_results_known_at`: the start plus a cap per kind —
-practice 1 h, qualifying, sprint qualifying and sprint 2 h, the race 3 h; without a start time the
-end of race day). The rule of the feature frames (`frames_known_at`), the entrants and grid
+practice 1 h, qualifying, sprint qualifying and sprint 2 h, the race 3 h; without a start time
+midnight UTC of race day for the sessions held before it, the end of race day for the race). The rule of the feature frames (`frames_known_at`), the entrants and grid
 (`race_entries`), the post-qualifying stage and the championship's sprint points at a clock.
 
 Real data: the 2025 Chinese GP, round 2, a sprint weekend (races.csv: sprint qualifying Friday
@@ -93,20 +93,56 @@ def test_each_session_kind_is_known_from_its_start_plus_its_cap(china):
     assert session_results_known(race=china, clock=None) == sessions_known(race=china, clock=None)
 
 
-def test_a_session_without_a_start_time_is_known_from_the_end_of_race_day(china):
-    """The begun rule's fallback (midnight UTC of race day), its results at the end of that day, as a
-    race's without a start time (`race_results_known_at`)."""
+def test_a_session_without_a_start_time_is_known_from_the_start_of_race_day(china):
+    """A session held before race day without a start time is known at midnight UTC of race day —
+    its begun fallback — not at the end of race day, which would hide the grid at the race's own
+    start (the race without a start time is known at the end of its day, `race_results_known_at`)."""
     from predictions.features.clock import race_session_results_known_at, session_results_known
 
     Race.objects.filter(pk=china.pk).update(qualifying_start=None, sprint_start=None)
     china.refresh_from_db()
     known_at = race_session_results_known_at(race=china)
-    assert known_at["qualifying"] == known_at["sprint"] == datetime(2025, 3, 24, tzinfo=UTC)
-    assert "qualifying" in sessions_known(race=china, clock=datetime(2025, 3, 23, 0, 1, tzinfo=UTC))
-    assert "qualifying" not in session_results_known(
-        race=china, clock=datetime(2025, 3, 23, 23, 59, tzinfo=UTC)
+    assert known_at["qualifying"] == known_at["sprint"] == datetime(2025, 3, 23, tzinfo=UTC)
+    assert known_at["race"] == RACE_START + timedelta(hours=3)  # it has a start time
+    saturday_night = datetime(2025, 3, 22, 23, 59, tzinfo=UTC)
+    assert "qualifying" not in session_results_known(race=china, clock=saturday_night)
+    assert "qualifying" in session_results_known(race=china, clock=datetime(2025, 3, 23, 0, 1, tzinfo=UTC))
+    assert "qualifying" in session_results_known(race=china, clock=RACE_START)
+
+
+def test_a_race_with_only_a_race_start_keeps_its_grid_at_its_own_start(ergast_data, real_frames):
+    """The 2019 British GP (races.csv: race 13:10 UTC, no session times, as every race 2005-2021):
+    at its start, and an hour before, its entrants are its qualifying field with the grid, and once
+    its results are known its qualifying and practice rows are still in the frames. A review of the
+    end-of-race-day fallback found the entry list of the race before (Austria) with no grid there,
+    and the frames without its qualifying after the race."""
+    from predictions.features.clock import race_pre_race_cutoff
+
+    row = csv_race(2019, 10)
+    assert (row["name"], row["date"], row["time"], row["quali_time"]) == (
+        "British Grand Prix",
+        "2019-07-14",
+        "13:10:00",
+        None,
     )
-    assert "qualifying" in session_results_known(race=china, clock=datetime(2025, 3, 24, tzinfo=UTC))
+    quali_rows = _csv("qualifying", row["raceId"])
+    assert len(quali_rows) == 20
+    race = Race.objects.get(season_id=2019, round=10)
+    start = race_pre_race_cutoff(race=race)
+    assert start == datetime(2019, 7, 14, 13, 10, tzinfo=UTC)
+    for clock in (start, start - timedelta(hours=1)):
+        entrants, source = race_entries(race=race, clock=clock)
+        assert source == "qualifying", (clock, source)
+        assert set(entrants["driver_id"]) == set(_driver_pks(q["driverId"] for q in quali_rows))
+        assert entrants["grid"].notna().sum() == 20
+
+    after = frames_known_at(real_frames, start + timedelta(hours=3, minutes=5))
+    counts = {t: int((getattr(after, t)["race_id"] == race.pk).sum()) for t in ("results", "qualifying")}
+    assert counts == {"results": len(_csv("results", row["raceId"])), "qualifying": 20}
+    assert int((real_frames.practice["race_id"] == race.pk).sum()) > 0
+    assert int((after.practice["race_id"] == race.pk).sum()) == int(
+        (real_frames.practice["race_id"] == race.pk).sum()
+    )
 
 
 def test_the_vectorised_moments_are_the_one_race_moments(china):
@@ -122,7 +158,7 @@ def test_the_vectorised_moments_are_the_one_race_moments(china):
     china.refresh_from_db()
     one = race_session_results_known_at(race=china)
     assert {s: row[s].to_pydatetime() for s in one} == one
-    assert one["fp2"] == one["qualifying"] == datetime(2025, 3, 24, tzinfo=UTC)
+    assert one["fp2"] == one["qualifying"] == datetime(2025, 3, 23, tzinfo=UTC)
 
 
 # --- the feature frames -----------------------------------------------------------------------------

@@ -180,12 +180,10 @@ def test_a_date_only_race_is_unrun_at_its_race_day_clock(api, ergast_data):
     before = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24"})
     assert before.status_code == 200, before.content
     assert before.json()["status"] != "completed" and before.json()["results"] == []
-    # started, being run: no results until the end of the day, nor qualifying — a session without a
-    # start time has its results known at the end of race day, as the race's (`session_results_known_at`)
+    # started, being run: qualifying (held the day before: known from midnight UTC of race day,
+    # `session_results_known_at`) but no results until the end of the day
     running = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-24T00:01:00Z"}).json()
-    assert (
-        running["status"] == "awaiting_results" and running["results"] == [] and running["qualifying"] == []
-    )
+    assert running["status"] == "awaiting_results" and running["results"] == [] and running["qualifying"]
     after = api.get("/api/v1/races/2004_brazil", {"as_of": "2004-10-25"})
     classified = [r for r in csv_rows("results") if r["raceId"] == csv_race(2004, 18)["raceId"]]
     assert after.json()["status"] == "completed" and len(after.json()["results"]) == len(classified) == 20
