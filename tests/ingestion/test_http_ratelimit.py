@@ -257,7 +257,8 @@ def test_the_shared_budget_lives_in_the_job_locks_redis_not_the_caches(settings)
     from ingestion.clients.ratelimit import rate_limiter_for
 
     cache_db = redis.Redis.from_url(settings.REDIS_URL)
-    locks_url = settings.REDIS_URL.rsplit("/", 1)[0] + "/12"
+    base, db = settings.REDIS_URL.rsplit("/", 1)
+    locks_url = f"{base}/{(int(db or 0) + 8) % 16}"  # another database (its key is unique and removed)
     assert locks_url != settings.REDIS_URL
     settings.JOB_LOCK_REDIS_URL = locks_url
     source = f"evict-check-{uuid.uuid4().hex}"
