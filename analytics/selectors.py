@@ -12,7 +12,7 @@ Cache keys follow the product guide's pattern (`f1:analytics:driver:{ref}:{seaso
 JSON-serialisable dicts so the API can return them as they are.
 
 A past clock (`as_of`, the pages' `?as_of=`) cuts every frame to the races whose results were known
-by then (`predictions.selectors.races_with_results_known_by`, the race lists' rule: a race being run
+by then (`ingestion.selectors.races_with_results_known_by`, the race lists' rule: a race being run
 at the clock is not in them) in the functions that query; the
 metric functions stay pure and never see the clock. Such an entry's key ends in `:at:{clock}`.
 """
@@ -45,6 +45,7 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
+from ingestion.selectors import races_with_results_known_by
 
 _RESULT_FIELDS = {
     "race_id": "race_id",
@@ -133,8 +134,6 @@ def _known(as_of: datetime | None, field: str = "race") -> Q:
     race being run then had no results yet); everything without a clock."""
     if as_of is None:
         return Q()
-    from predictions.selectors import races_with_results_known_by
-
     return Q(**{f"{field}__in": races_with_results_known_by(as_of=as_of)})
 
 

@@ -34,7 +34,7 @@ from analytics import charts, selectors
 from f1site import cache as f1cache
 from f1site.throttling import expensive_charge, page_render_charge
 from ingestion.models import Race
-from ingestion.selectors import MalformedRaceId, race_get
+from ingestion.selectors import MalformedRaceId, race_get, race_results_known, race_status
 from ingestion.services.live_timing import live_status_get
 from predictions import selectors as engine
 from predictions.features.clock import (
@@ -366,8 +366,8 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     # scored by then, the forecast issued before it, and no live panel. A session whose results
     # were not known yet costs no query.
     known = session_results_known(race=race, clock=as_of)
-    race_state = engine.race_status(race=race, as_of=as_of)
-    ran = as_of is None or engine.race_results_known(race=race, as_of=as_of)
+    race_state = race_status(race=race, as_of=as_of)
+    ran = as_of is None or race_results_known(race=race, as_of=as_of)
     results = selectors.race_results_list(race=race) if ran else []
     # A completed race shows the set its accuracy scored (else the pre-race one), so the MAE, the
     # chart and the tables describe the same prediction.

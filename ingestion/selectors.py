@@ -1,4 +1,23 @@
-"""Read-side queries over the F1 data that other apps share."""
+"""Read-side queries over the F1 data that other apps share, and the clock's rules for it.
+
+Two moments of a race decide what a clock `as_of` (default now; settable for demos and backtests)
+sees of it: its start (`race_started`: the start time, or midnight UTC of race day without one) and
+the moment its results count as known (`race_results_known`: the start plus three hours, the
+regulations' cap on a race's length, or the end of race day without a start time;
+`race_results_known_at`). Between the two the race is being run: its results, even when stored now,
+are no part of a past view. Without a clock the results stored are known. These rules need only the
+F1 data, so they live here, below the apps that build on it (`predictions`, `analytics`) and the API.
+
+Race status relative to a clock:
+  completed        results are stored and were known by as_of (`race_completed`; the one rule of the
+                   race lists (`predictions.selectors`), `race_status`, `prediction_sets_shown` and
+                   every cut of results, standings and careers at a clock: `races_with_results_known_by`);
+  awaiting_results started by as_of (`race_started`) but not completed: being run, or run and its
+                   results not in yet (or, at a past clock, stored since but not known then);
+  scheduled        not started by as_of.
+  removed_upstream the race is no longer on its season's calendar upstream (`Race.removed_upstream_at`:
+                   cancelled, kept for its data); whatever its date and results.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +25,12 @@ import datetime as dt
 from collections.abc import Mapping
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from f1site.cache import answer_changes_at
 from f1site.errors import NotFound
-from ingestion.models import Race
+from ingestion.models import Race, RaceResult
 from ingestion.services.race_ids import parse_race_id, race_id_canonical
 
 
@@ -65,7 +84,7 @@ class RaceStatus:
 def race_started_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.datetime:
     """When a race counts as started: its start time (`Race.start`), or — the calendar has no time
     for it — midnight UTC at the start of race day (`predictions.features.clock`'s rule for a session
-    of unknown time; `predictions.selectors.race_started` / `races_started_by` compare clocks with it)."""
+    of unknown time; `race_started` / `races_started_by` compare clocks with it)."""
     if start is not None:
         return start
     return dt.datetime.combine(race_date, dt.time(0, 0), tzinfo=dt.UTC)
@@ -82,7 +101,7 @@ RACE_RESULTS_DELAY = dt.timedelta(hours=3)
 
 
 def race_results_known_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.datetime:
-    """When a race's results count as known at a clock (`predictions.selectors.race_results_known` /
+    """When a race's results count as known at a clock (`race_results_known` /
     `races_with_results_known_by` compare clocks with it): its start plus `RACE_RESULTS_DELAY` (the
     regulations' cap on a race's length), or — the calendar has no time for it — the end of race day,
     midnight UTC of the next day. A clock at or after this moment sees the results stored; between
@@ -96,7 +115,7 @@ def race_results_known_at(*, race_date: dt.date, start: dt.datetime | None) -> d
 
 def race_status_derive(*, started: bool, has_results: bool, removed: bool = False) -> str:
     """removed_upstream = upstream no longer lists the race (`Race.removed_upstream_at`); completed =
-    results stored (`has_results`: by a clock, `predictions.selectors.race_completed`: stored and
+    results stored (`has_results`: by a clock, `race_completed`: stored and
     known by then, `race_results_known_at`); awaiting results = started (`race_started_at` passed:
     being run, or run) without them — at a clock also a race being run whose results are stored now
     but were not known then; else scheduled.
@@ -121,3 +140,95 @@ def race_status_now(
     if status == RaceStatus.SCHEDULED:
         answer_changes_at(begins)
     return status
+
+
+def _started_by(as_of) -> Q:
+    """Races that had started by the clock: their start strictly before it, or — no start time — a
+    race day whose midnight UTC is strictly before it: `predictions.features.clock`'s rule for a session
+    (`race_pre_race_cutoff` < clock), so a clock on the start itself (or `?as_of=<race day>`, 00:00
+    UTC) stands before the race. Started is not run: its results are known later
+    (`_results_known_by`). A date (not a time) counts its whole day."""
+    if as_of is not None and not isinstance(as_of, dt.datetime):
+        return Q(date__lte=as_of)
+    clock = (as_of or timezone.now()).astimezone(dt.UTC)
+    race_day_begun = Q(date=clock.date()) if clock.time() > dt.time.min else Q(pk__in=[])
+    return Q(start__lt=clock) | Q(start__isnull=True) & (Q(date__lt=clock.date()) | race_day_begun)
+
+
+def _results_known_by(as_of) -> Q:
+    """Races whose results were known by the clock: `race_results_known_at` (the start plus
+    `RACE_RESULTS_DELAY`, or — no start time — the end of race day, midnight UTC of the next day) at
+    or before it. A clock at that very moment sees them: `?as_of=<the day after>` (00:00 UTC) shows a
+    race of unknown start time as run, as the model cut (`predictions.services.training.model_bundle_known_at`: races
+    before the clock's day) counts it. A date (not a time) is the end of its day. Without a clock
+    (now) the results stored are known: the races started by now (`_started_by`), so stored results
+    show the moment they are in."""
+    if as_of is None:
+        return _started_by(None)
+    if not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    clock = as_of.astimezone(dt.UTC)
+    if clock - dt.datetime.min.replace(tzinfo=dt.UTC) < RACE_RESULTS_DELAY:
+        # a clock in the first hours of year 1 (`?as_of=0001-01-01`, which the API fuzzing sends):
+        # `clock - RACE_RESULTS_DELAY` would overflow, and no race was known then anyway
+        return Q(pk__in=[])
+    return Q(start__lte=clock - RACE_RESULTS_DELAY) | Q(start__isnull=True, date__lt=clock.date())
+
+
+def races_started_by(*, as_of: dt.datetime) -> QuerySet[Race]:
+    """Every race (on the calendar or not) that had started by the clock, by `_started_by`'s rule.
+    Not for cutting results: a race started but still being run had no results yet
+    (`races_with_results_known_by`)."""
+    return Race.objects.filter(_started_by(as_of)).values("pk")
+
+
+def races_with_results_known_by(*, as_of: dt.datetime) -> QuerySet[Race]:
+    """Every race (on the calendar or not) whose results were known by the clock (`_results_known_by`):
+    for pages that cut results at a clock (a driver's or team's results and career, standings,
+    analytics, pit stops, winners: `race__in=races_with_results_known_by(as_of=…)`, one subquery, no
+    extra query), so a race being run at the clock shows none of its results."""
+    return Race.objects.filter(_results_known_by(as_of)).values("pk")
+
+
+def race_started(*, race: Race, as_of=None) -> bool:
+    """`_started_by` for one race: had it started by the clock (default now)? The rule of its status
+    turning awaiting_results, and of refusing a what-if or prediction of it; not of showing its
+    results (`race_results_known`)."""
+    if as_of is not None and not isinstance(as_of, dt.datetime):
+        return race.date <= as_of
+    # strictly before: a clock on the start stands before the race (`_started_by`)
+    return race_started_at(race_date=race.date, start=race.start) < (as_of or timezone.now())
+
+
+def race_results_known(*, race: Race, as_of=None) -> bool:
+    """`_results_known_by` for one race: were its results known by the clock (default now: had it
+    started)? The race page's and the API's rule for showing its results, observed weather and
+    accuracy as of a clock, so they appear exactly when its status turns completed."""
+    if as_of is None:
+        return race_started(race=race)
+    if not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    return race_results_known_at(race_date=race.date, start=race.start) <= as_of
+
+
+def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:
+    """The one rule for "completed" as of a clock (README "Clock"): results stored and known by then
+    (`race_results_known`; `predictions.selectors.race_list_recent_completed` is its query form). On race day before the
+    start a race with results stored now is still upcoming as of that clock, and so it is while
+    being run (until its start plus three hours)."""
+    return has_results and race_results_known(race=race, as_of=as_of)
+
+
+def race_status(*, race: Race, as_of: dt.datetime | None = None, has_results: bool | None = None) -> str:
+    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`,
+    awaiting results = started (`race_started`) and not completed (a race being run at the clock). `has_results`: whether the race has
+    results stored, when the caller has loaded them (no query). Now (no clock), a scheduled race
+    hands its start to the cache (`race_status_now`)."""
+    if race.removed_upstream_at is not None:  # no query for a race upstream dropped
+        return RaceStatus.REMOVED_UPSTREAM
+    if has_results is None:
+        has_results = RaceResult.objects.filter(race=race).exists()
+    completed = race_completed(race=race, has_results=has_results, as_of=as_of)
+    if as_of is None:
+        return race_status_now(race_date=race.date, start=race.start, has_results=completed)
+    return race_status_derive(started=race_started(race=race, as_of=as_of), has_results=completed)

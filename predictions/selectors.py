@@ -1,21 +1,10 @@
 """Read-side queries of the prediction engine (keyword-only; used by the API, pages and commands).
 
-Two moments of a race decide what a clock `as_of` (default now; settable for demos and backtests)
-sees of it: its start (`race_started`: the start time, or midnight UTC of race day without one) and
-the moment its results count as known (`race_results_known`: the start plus three hours, the
-regulations' cap on a race's length, or the end of race day without a start time;
-`ingestion.selectors.race_results_known_at`). Between the two the race is being run: its results,
-even when stored now, are no part of a past view. Without a clock the results stored are known.
+What a clock `as_of` (default now; settable for demos and backtests) sees of a race — started,
+results known, its status — is the F1 data's rule (`ingestion.selectors`: `race_started`,
+`race_results_known`, `race_completed`, `race_status`, `races_with_results_known_by`; README
+"Clock"): the race lists below and the prediction sets shown follow it.
 
-Race status relative to a clock:
-  completed        results are stored and were known by as_of (`race_completed`; the one rule of the
-                   race lists, `race_status`, `prediction_sets_shown` and every cut of results,
-                   standings and careers at a clock: `races_with_results_known_by`);
-  awaiting_results started by as_of (`race_started`) but not completed: being run, or run and its
-                   results not in yet (or, at a past clock, stored since but not known then);
-  scheduled        not started by as_of.
-  removed_upstream the race is no longer on its season's calendar upstream (`Race.removed_upstream_at`:
-                   cancelled, kept for its data); whatever its date and results.
 Upcoming = the first `limit` races not started, plus the race started on the clock's day without
 results known yet (being run or just run: the home page keeps its card, with the predictions to follow it
 by, while its status is already awaiting_results); awaiting results (the list) = races without
@@ -29,19 +18,18 @@ is never upcoming, awaiting results or among the recent ones.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
 from ingestion.selectors import (
-    RACE_RESULTS_DELAY,
-    RaceStatus,
-    race_results_known_at,
-    race_started_at,
-    race_status_derive,
-    race_status_now,
+    _results_known_by,
+    _started_by,
+    race_completed,
+    race_results_known,
+    race_status,
 )
 from predictions.features.registry import feature_catalogue_rows
 from predictions.models import (
@@ -55,88 +43,11 @@ from predictions.models import (
 
 
 def _today(as_of: datetime | None):
-    """The clock's UTC day (a race's `date` is its UTC day; `_started_by` reads the clock the same
+    """The clock's UTC day (a race's `date` is its UTC day; `ingestion.selectors._started_by` reads the clock the same
     way): 01:00 at +06:00 is the day before in UTC."""
     if isinstance(as_of, datetime) or as_of is None:
         return (as_of or timezone.now()).astimezone(UTC).date()
     return as_of
-
-
-def _started_by(as_of) -> Q:
-    """Races that had started by the clock: their start strictly before it, or — no start time — a
-    race day whose midnight UTC is strictly before it: `features.clock`'s rule for a session
-    (`race_pre_race_cutoff` < clock), so a clock on the start itself (or `?as_of=<race day>`, 00:00
-    UTC) stands before the race. Started is not run: its results are known later
-    (`_results_known_by`). A date (not a time) counts its whole day."""
-    if as_of is not None and not isinstance(as_of, datetime):
-        return Q(date__lte=as_of)
-    clock = (as_of or timezone.now()).astimezone(UTC)
-    race_day_begun = Q(date=clock.date()) if clock.time() > time.min else Q(pk__in=[])
-    return Q(start__lt=clock) | Q(start__isnull=True) & (Q(date__lt=clock.date()) | race_day_begun)
-
-
-def _results_known_by(as_of) -> Q:
-    """Races whose results were known by the clock: `race_results_known_at` (the start plus
-    `RACE_RESULTS_DELAY`, or — no start time — the end of race day, midnight UTC of the next day) at
-    or before it. A clock at that very moment sees them: `?as_of=<the day after>` (00:00 UTC) shows a
-    race of unknown start time as run, as the model cut (`training.model_bundle_known_at`: races
-    before the clock's day) counts it. A date (not a time) is the end of its day. Without a clock
-    (now) the results stored are known: the races started by now (`_started_by`), so stored results
-    show the moment they are in."""
-    if as_of is None:
-        return _started_by(None)
-    if not isinstance(as_of, datetime):
-        as_of = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
-    clock = as_of.astimezone(UTC)
-    if clock - datetime.min.replace(tzinfo=UTC) < RACE_RESULTS_DELAY:
-        # a clock in the first hours of year 1 (`?as_of=0001-01-01`, which the API fuzzing sends):
-        # `clock - RACE_RESULTS_DELAY` would overflow, and no race was known then anyway
-        return Q(pk__in=[])
-    return Q(start__lte=clock - RACE_RESULTS_DELAY) | Q(start__isnull=True, date__lt=clock.date())
-
-
-def races_started_by(*, as_of: datetime) -> QuerySet[Race]:
-    """Every race (on the calendar or not) that had started by the clock, by `_started_by`'s rule.
-    Not for cutting results: a race started but still being run had no results yet
-    (`races_with_results_known_by`)."""
-    return Race.objects.filter(_started_by(as_of)).values("pk")
-
-
-def races_with_results_known_by(*, as_of: datetime) -> QuerySet[Race]:
-    """Every race (on the calendar or not) whose results were known by the clock (`_results_known_by`):
-    for pages that cut results at a clock (a driver's or team's results and career, standings,
-    analytics, pit stops, winners: `race__in=races_with_results_known_by(as_of=…)`, one subquery, no
-    extra query), so a race being run at the clock shows none of its results."""
-    return Race.objects.filter(_results_known_by(as_of)).values("pk")
-
-
-def race_started(*, race: Race, as_of=None) -> bool:
-    """`_started_by` for one race: had it started by the clock (default now)? The rule of its status
-    turning awaiting_results, and of refusing a what-if or prediction of it; not of showing its
-    results (`race_results_known`)."""
-    if as_of is not None and not isinstance(as_of, datetime):
-        return race.date <= as_of
-    # strictly before: a clock on the start stands before the race (`_started_by`)
-    return race_started_at(race_date=race.date, start=race.start) < (as_of or timezone.now())
-
-
-def race_results_known(*, race: Race, as_of=None) -> bool:
-    """`_results_known_by` for one race: were its results known by the clock (default now: had it
-    started)? The race page's and the API's rule for showing its results, observed weather and
-    accuracy as of a clock, so they appear exactly when its status turns completed."""
-    if as_of is None:
-        return race_started(race=race)
-    if not isinstance(as_of, datetime):
-        as_of = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
-    return race_results_known_at(race_date=race.date, start=race.start) <= as_of
-
-
-def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:
-    """The one rule for "completed" as of a clock (README "Clock"): results stored and known by then
-    (`race_results_known`; `race_list_recent_completed` is its query form). On race day before the
-    start a race with results stored now is still upcoming as of that clock, and so it is while
-    being run (until its start plus three hours)."""
-    return has_results and race_results_known(race=race, as_of=as_of)
 
 
 def _races_with_results() -> QuerySet[Race]:
@@ -145,21 +56,6 @@ def _races_with_results() -> QuerySet[Race]:
         .select_related("circuit")
         .annotate(has_results=Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
     )
-
-
-def race_status(*, race: Race, as_of: datetime | None = None, has_results: bool | None = None) -> str:
-    """The API's status rule (`race_status_derive`) as of a clock: completed = `race_completed`,
-    awaiting results = started (`race_started`) and not completed (a race being run at the clock). `has_results`: whether the race has
-    results stored, when the caller has loaded them (no query). Now (no clock), a scheduled race
-    hands its start to the cache (`race_status_now`)."""
-    if race.removed_upstream_at is not None:  # no query for a race upstream dropped
-        return RaceStatus.REMOVED_UPSTREAM
-    if has_results is None:
-        has_results = RaceResult.objects.filter(race=race).exists()
-    completed = race_completed(race=race, has_results=has_results, as_of=as_of)
-    if as_of is None:
-        return race_status_now(race_date=race.date, start=race.start, has_results=completed)
-    return race_status_derive(started=race_started(race=race, as_of=as_of), has_results=completed)
 
 
 def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3, live: bool = False) -> list[Race]:

@@ -33,7 +33,7 @@ from ingestion.models import (
 )
 from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
-from ingestion.selectors import race_status_now
+from ingestion.selectors import race_results_known, race_status, race_status_now, races_with_results_known_by
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _race_list_status(
     holding the row's date and start (no query)."""
     if as_of is None:
         return race_status_now(race_date=date, start=start, has_results=has_results)
-    return _clock_rules().race_status(race=Race(date=date, start=start), as_of=as_of, has_results=has_results)
+    return race_status(race=Race(date=date, start=start), as_of=as_of, has_results=has_results)
 
 
 def _last_season_at(*, season: int | None, as_of: dt.datetime | None, what: str) -> int:
@@ -229,7 +229,7 @@ def weather_payload(*, race: Race, as_of: dt.datetime | None = None) -> dict:
     race) only once its results were known (`ran`, `race_results_known`; no query before),
     forecasts issued (`fetched_at`) before the clock (`analytics.selectors.race_forecast_get`'s
     rule), never one fetched since."""
-    ran = as_of is None or _clock_rules().race_results_known(race=race, as_of=as_of)
+    ran = as_of is None or race_results_known(race=race, as_of=as_of)
     observed = RaceWeather.objects.filter(race=race).first() if ran else None
     forecasts = WeatherForecast.objects.filter(race=race)
     if as_of is not None:
@@ -266,15 +266,6 @@ def weather_payload(*, race: Race, as_of: dt.datetime | None = None) -> dict:
     }
 
 
-def _clock_rules():
-    """`predictions.selectors` (race_results_known, race_status, races_with_results_known_by): the race lists' and
-    the race page's rules for a clock. Imported when used, as analytics.selectors does: the engine's selectors
-    import the ingestion app, not the other way round at import time."""
-    from predictions import selectors
-
-    return selectors
-
-
 def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) -> dict:
     """Schedule, results, qualifying, sprint, practice and weather of one race (7 queries).
 
@@ -291,7 +282,7 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
         from predictions.features.clock import PRACTICE_SESSIONS, session_results_known
 
         known = session_results_known(race=race, clock=as_of)
-        ran = _clock_rules().race_results_known(race=race, as_of=as_of)
+        ran = race_results_known(race=race, as_of=as_of)
         practice_qs = practice_qs.filter(session__in=[n for n, s in PRACTICE_SESSIONS.items() if s in known])
     results, sprint, qualifying, practice = [], [], [], []
     if ran:
@@ -331,7 +322,7 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
             )
             if as_of is None
             # results are loaded only once known, and only then can it be completed: no query
-            else _clock_rules().race_status(race=race, as_of=as_of, has_results=bool(results)),
+            else race_status(race=race, as_of=as_of, has_results=bool(results)),
         ),
         "removed_upstream_at": race.removed_upstream_at,
         "url": race.url,
@@ -400,7 +391,7 @@ def _entered(column: str, *, season: int | None, as_of: dt.datetime | None) -> Q
         results = results.filter(race__season_id=season)
         qualifying = qualifying.filter(race__season_id=season)
     if as_of is not None:
-        known = _clock_rules().races_with_results_known_by(as_of=as_of)
+        known = races_with_results_known_by(as_of=as_of)
         results, qualifying = results.filter(race__in=known), qualifying.filter(race__in=known)
     return Q(pk__in=results.values(column)) | Q(pk__in=qualifying.values(column))
 
@@ -682,7 +673,7 @@ def _started_rows(*, as_of: dt.datetime | None, **entity):
     is left out, and the sprint with its race — the driver's and team's pages' cut)."""
     results, sprints = RaceResult.objects.filter(**entity), SprintResult.objects.filter(**entity)
     if as_of is not None:
-        known = _clock_rules().races_with_results_known_by(as_of=as_of)
+        known = races_with_results_known_by(as_of=as_of)
         results, sprints = results.filter(race__in=known), sprints.filter(race__in=known)
     return results, sprints
 

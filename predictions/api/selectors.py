@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ingestion.api.selectors import race_brief, sql_datetime, sql_rows
 from ingestion.models import Race, RaceResult
-from ingestion.selectors import race_status_now
+from ingestion.selectors import race_completed, race_status, race_status_now
 from predictions import selectors as engine
 from predictions.models import ModelVersion, Prediction, PredictionStage
 
@@ -182,18 +182,18 @@ def race_predictions(*, race: Race, status: str | None = None, as_of: dt.datetim
     selector): per stage the latest set made by then (for a race completed by then the one scored by
     then, else the one scoring would take), the after-qualifying stage only once qualifying had
     begun; none made by then is `stages: []`, as for a race with none. `status` by the clock
-    (`engine.race_status`). 5 queries (the race's results are looked up once, for both)."""
+    (`race_status`). 5 queries (the race's results are looked up once, for both)."""
     if as_of is not None:
         race.has_results = RaceResult.objects.filter(race=race).exists()  # prediction_sets_shown reads it
         shown = engine.prediction_sets_shown(races=[race], as_of=as_of)[race.pk]["predictions"]
         return {
             "race": race_ref(
-                race=race, status=engine.race_status(race=race, as_of=as_of, has_results=race.has_results)
+                race=race, status=race_status(race=race, as_of=as_of, has_results=race.has_results)
             ),
             "stages": [_stage_entry(rows) for rows in shown.values()],
         }
     has_results = RaceResult.objects.filter(race=race).exists()
-    if engine.race_completed(race=race, has_results=has_results):
+    if race_completed(race=race, has_results=has_results):
         shown = engine.prediction_sets_shown(races=[race])[race.pk]["predictions"]
         stages = [_stage_entry(rows) for rows in shown.values()]
     else:
@@ -230,8 +230,8 @@ def upcoming_predictions(*, limit: int = 3) -> dict:
 def what_if_payload(*, race: Race, rows: list[dict], as_of: dt.datetime | None = None) -> dict:
     """The what-if answer: each row in the shape of a stored prediction's (`_prediction_row`, so a
     client reads both alike) plus the grid slot it was given; the model version once, as a stored
-    set gives it. `as_of`: the clock it was made at — the race's status then (`engine.race_status`)."""
-    status = None if as_of is None else engine.race_status(race=race, as_of=as_of)
+    set gives it. `as_of`: the clock it was made at — the race's status then (`race_status`)."""
+    status = None if as_of is None else race_status(race=race, as_of=as_of)
     return {
         "race": race_ref(race=race, status=status),
         "model_version": rows[0]["model_version"] if rows else None,
@@ -341,7 +341,7 @@ def _upcoming_status(race: Race, as_of: dt.datetime | None) -> str:
     """An upcoming race's status (`race_list_upcoming`'s races carry `has_results`: no query):
     scheduled, or awaiting results for the race started on the clock's day, which the home page
     still lists among the next races while it is run (README: API)."""
-    return engine.race_status(race=race, as_of=as_of, has_results=race.has_results)
+    return race_status(race=race, as_of=as_of, has_results=race.has_results)
 
 
 def overview_payload(*, as_of: dt.datetime | None = None) -> dict:

@@ -21,6 +21,7 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
+from ingestion.selectors import race_results_known, race_started
 
 if TYPE_CHECKING:
     from f1site.cache import ListKey
@@ -227,7 +228,6 @@ def championship_simulate(
     seed as today's.
     """
     from predictions.features.clock import race_pre_race_cutoff, session_results_known
-    from predictions.selectors import race_results_known, race_started
 
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:

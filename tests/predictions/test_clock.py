@@ -192,7 +192,8 @@ def test_a_clock_in_the_season_before_is_accepted(active_model):
 def test_on_race_day_a_race_counts_as_completed_only_once_it_has_started():
     """QA: the home page as of 2026-06-14 12:00 UTC listed Barcelona (start 13:00, results stored
     now) among the last three races with its winner; at that clock it had not started."""
-    from predictions.selectors import race_list_recent_completed, race_list_upcoming, race_status
+    from ingestion.selectors import race_status
+    from predictions.selectors import race_list_recent_completed, race_list_upcoming
 
     barcelona = _race(2026, 7)
     assert barcelona.start == datetime(2026, 6, 14, 13, 0, tzinfo=UTC)
@@ -328,7 +329,8 @@ def test_the_pages_and_the_race_lists_share_one_completed_rule():
     """QA: `prediction_sets_shown` called a race completed by its date, the race lists by its start:
     as of Barcelona's race day at 12:00 (start 13:00, results stored now) the home page listed it as
     upcoming but showed it a completed race's set (the live pre-race one over the newer backfill)."""
-    from predictions.selectors import prediction_sets_shown, race_list_upcoming, race_status
+    from ingestion.selectors import race_status
+    from predictions.selectors import prediction_sets_shown, race_list_upcoming
 
     barcelona = _race(2026, 7)
     noon = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)

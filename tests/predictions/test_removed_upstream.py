@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from ingestion.models import OpenF1Session, Race, SessionType
+from ingestion.selectors import race_status
 from predictions import selectors
 from predictions.api.selectors import upcoming_race_rows
 from predictions.services.predicting import PredictionInputError, prediction_generate, race_on_calendar_check
@@ -59,8 +60,8 @@ def test_engine_lists_and_status_leave_flagged_races_out():
     assert [r.round for r in selectors.race_list_awaiting_results(as_of=TODAY)] == list(range(8, 21))
     assert [r.round for r in selectors.race_list_recent_completed(as_of=TODAY)] == [6, 5, 4]
     for race in (qatar, las_vegas, miami):
-        assert selectors.race_status(race=race, as_of=TODAY) == "removed_upstream"
-    assert selectors.race_status(race=_race(23), as_of=TODAY) == "scheduled"
+        assert race_status(race=race, as_of=TODAY) == "removed_upstream"
+    assert race_status(race=_race(23), as_of=TODAY) == "scheduled"
 
 
 def test_flagged_race_without_results_cannot_be_predicted():

@@ -13,17 +13,19 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ingestion.models import Driver, Race
-from ingestion.selectors import RaceStatus
-from predictions.features.clock import frames_known_at
-from predictions.selectors import (
+from ingestion.selectors import (
+    RaceStatus,
     race_completed,
-    race_list_awaiting_results,
-    race_list_recent_completed,
-    race_list_upcoming,
     race_results_known,
     race_started,
     race_status,
     races_with_results_known_by,
+)
+from predictions.features.clock import frames_known_at
+from predictions.selectors import (
+    race_list_awaiting_results,
+    race_list_recent_completed,
+    race_list_upcoming,
 )
 from predictions.services.predicting import race_entries
 from tests.drf_support import csv_race, csv_rows

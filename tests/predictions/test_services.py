@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from ingestion.models import Driver, QualifyingResult, Race, RaceResult, WeatherForecast
+from ingestion.selectors import race_status
 from predictions import selectors
 from predictions.ml.artifacts import cache_clear
 from predictions.models import ModelVersion, Prediction, RaceAccuracy
@@ -292,13 +293,13 @@ def test_as_of_clock_upcoming_awaiting_and_recent(ergast_data):
     assert [r.round for r in upcoming] == [22, 23]  # Qatar 29 Nov, Abu Dhabi 6 Dec
     awaiting = selectors.race_list_awaiting_results(as_of=today)
     assert [r.round for r in awaiting] == list(range(8, 22))
-    assert selectors.race_status(race=_race(2026, 10), as_of=today) == "awaiting_results"
+    assert race_status(race=_race(2026, 10), as_of=today) == "awaiting_results"
     recent = selectors.race_list_recent_completed(as_of=today)
     assert [(r.season_id, r.round) for r in recent] == [(2026, 7), (2026, 6), (2026, 5)]
     demo = datetime(2026, 6, 1, tzinfo=UTC)
     assert [r.round for r in selectors.race_list_upcoming(as_of=demo)] == [6, 7, 8]
     assert [r.round for r in selectors.race_list_recent_completed(as_of=demo)] == [5, 4, 3]
-    assert selectors.race_status(race=_race(2026, 6), as_of=demo) == "scheduled"
+    assert race_status(race=_race(2026, 6), as_of=demo) == "scheduled"
 
 
 def test_backfill_uses_a_model_trained_only_on_earlier_seasons(active_model, settings):

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from ingestion.models import Race
-from predictions.selectors import race_started, races_started_by
+from ingestion.selectors import race_started, races_started_by
 from tests.drf_support import csv_race
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ QA: a demo at `/?as_of=2026-06-20` clicking a driver (a podium, a winner, a resu
 today's driver page — results, points and championship positions of races run after the clock: the
 leak the clock exists to prevent. The driver and team pages now read the home page's clock (same
 parser, same 404s) and show the season and career as they stood then: only results of races
-started by the clock (`predictions.selectors.races_started_by`, the race lists' rule). Real data:
+started by the clock (`ingestion.selectors.races_started_by`, the race lists' rule). Real data:
 2025 round 10, the Canadian Grand Prix (2025-06-15, start 18:00 UTC), expected values from the
 dump's CSV files.
 """

@@ -1,5 +1,5 @@
 """A race's status on its own day and the day after (`ingestion.selectors.race_status_derive`, the one
-rule behind the API's `status` and the race page's `predictions.selectors.race_status`).
+rule behind the API's `status` and the race page's `ingestion.selectors.race_status`).
 
 The real 2026 Qatar GP: Sunday 29 November 2026, 16:00 UTC, no results in the dump. On race day
 before the start it is still scheduled; the day after, with no results stored, it awaits them.
@@ -61,7 +61,7 @@ def test_api_status_on_race_day_and_the_day_after(api, qatar_without_results, ti
 
 @CLOCKS
 def test_race_page_on_race_day_and_the_day_after(client, qatar_without_results, time_machine, clock, status):
-    """QA (M38): the race page's status (`predictions.selectors.race_status`) follows the same rule:
+    """QA (M38): the race page's status (`ingestion.selectors.race_status`) follows the same rule:
     on race day before the start it is scheduled and says no prediction yet, not "was run"."""
     time_machine.move_to(clock, tick=True)
     html = _page(client)
