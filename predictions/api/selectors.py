@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -12,6 +13,9 @@ from ingestion.models import Race, RaceResult
 from ingestion.selectors import race_completed, race_status, race_status_now
 from predictions import selectors as engine
 from predictions.models import ModelVersion, Prediction, PredictionStage
+
+if TYPE_CHECKING:  # a read: the services' lookup is the caller's (the view)
+    from predictions.services.training import ServingAt
 
 
 def race_ref(*, race: Race, status: str | None = None) -> dict:
@@ -449,13 +453,35 @@ def championship_season_at_check(*, season: int, as_of: dt.datetime) -> None:
         )
 
 
-def model_performance(*, serving: ModelVersion | None, as_of: dt.datetime | None = None) -> dict:
+def _what_if_model(*, serving: ModelVersion | None, at: ServingAt | None) -> dict | None:
+    """The version a what-if or championship simulation runs, as the model page says it: at a clock
+    (`at`, `model_serving_at`) the first version registered then that can run today, which differs
+    from the one serving then when that one's files were pruned since or it was trained on older
+    feature definitions (`reason`, the page's sentence; `label` null when none can run). Now (no
+    `at`) a what-if loads the version serving now (`model_bundle_load`), so it never differs. None
+    when no version serves (none registered by the clock, or none loads now)."""
+    if serving is None:
+        return None
+    if at is None:
+        return {"label": serving.label, "differs": False, "reason": ""}
+    what_if = at.what_if
+    return {
+        "label": None if what_if is None else what_if.label,
+        "differs": what_if != serving,
+        "reason": at.serving_skipped,
+    }
+
+
+def model_performance(
+    *, serving: ModelVersion | None, as_of: dt.datetime | None = None, at: ServingAt | None = None
+) -> dict:
     """`serving`: the version predictions are made with now (`model_version_serving`): the active
     one, or during a fallback the one standing in for it; None when none loads.
 
     `as_of`: a past clock — the model page as of then: `serving` is the version serving then
-    (`model_version_at`, the caller's lookup), named as the active one too (whether its files loaded
-    then is not recorded), and the backtests finished by then (`backtest_headlines(as_of=)`)."""
+    (`at.serving`, `at` the caller's `model_serving_at(clock=as_of)`), named as the active one too
+    (whether its files loaded then is not recorded), and the backtests finished by then
+    (`backtest_headlines(as_of=)`)."""
     version = engine.model_version_active() if as_of is None else serving
     # The same runs the /model/ page headlines: a quick 7-race or weekly season-so-far run must not
     # displace the standard 2022-2025 evaluation in what the frontend shows as "the" backtest.
@@ -484,6 +510,7 @@ def model_performance(*, serving: ModelVersion | None, as_of: dt.datetime | None
             "metrics": version.metrics,
         },
         "serving_model": None if serving is None else serving.label,
+        "what_if_model": _what_if_model(serving=serving, at=at),
         "backtests": backtests,
         "features": engine.feature_catalogue(),
     }

@@ -218,6 +218,21 @@ class ChampionshipOut(serializers.Serializer):
     note = serializers.CharField()
 
 
+class WhatIfModelOut(serializers.Serializer):
+    label = serializers.CharField(
+        allow_null=True,
+        help_text="The version a what-if or championship simulation runs; null when none registered by the clock can run today",
+    )
+    differs = serializers.BooleanField(
+        help_text="Not the version serving (`serving_model`): only ever at a clock"
+    )
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Why the version serving then is skipped (its files pruned since, or trained on older "
+        "feature definitions than this code's), as the model page says it; empty when it is not",
+    )
+
+
 class ModelPerformanceOut(serializers.Serializer):
     active_model = serializers.JSONField(allow_null=True)
     serving_model = serializers.CharField(
@@ -227,6 +242,15 @@ class ModelPerformanceOut(serializers.Serializer):
             "artifact does not load the version serving in its place (as health's model check "
             "reports); null when no version loads (predictions, what-if and simulated "
             "championships then answer 503)"
+        ),
+    )
+    what_if_model = WhatIfModelOut(
+        allow_null=True,
+        help_text=(
+            "The version a what-if or championship simulation runs. Now: the version serving. With "
+            "`as_of`: the first version registered by then that can run today (the model page's "
+            "line), which differs from the one serving then when its files were pruned since or it "
+            "was trained on older feature definitions. Null when `serving_model` is. Added 2026-11-28"
         ),
     )
     backtests = serializers.JSONField(

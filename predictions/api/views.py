@@ -34,7 +34,7 @@ from predictions.services.regeneration import (
     regeneration_job_payload,
     regeneration_start,
 )
-from predictions.services.training import model_version_at, model_version_serving
+from predictions.services.training import model_serving_at, model_version_serving
 
 logger = logging.getLogger(__name__)
 
@@ -425,11 +425,14 @@ class ModelPerformanceView(CachedJSONView):
         description=(
             "With `as_of`: the model page as of that clock (`/model/?as_of=`): `active_model` and "
             "`serving_model` name the version serving then (registered before the clock; null when "
-            "none had been), `backtests` only runs finished by then; the feature catalogue is "
+            "none had been), `what_if_model` the version a what-if or championship simulation as "
+            "of then runs, `backtests` only runs finished by then; the feature catalogue is "
             "today's code. One cache entry per clock."
         ),
         parameters=[
-            as_of_param(shows="The version serving then and the backtests finished by then."),
+            as_of_param(
+                shows="The version serving then, the one a what-if as of then runs, and the backtests finished by then."
+            ),
         ],
         responses={200: serializers.ModelPerformanceOut, **error_responses(400, 404, 429)},
     )
@@ -437,9 +440,11 @@ class ModelPerformanceView(CachedJSONView):
         as_of = clock_param(request)
         # Which version serves changes without any signal (an artifact breaks or is repaired on disk;
         # at a past clock, a version deleted since): keyed by it, the cached answer follows on the
-        # next request, as health does. At a clock: the version serving then (`model_version_at`, one
-        # query, no artifact loaded), in an entry of its own per clock in the same family.
-        serving = model_version_serving() if as_of is None else model_version_at(clock=as_of)
+        # next request, as health does. At a clock: the version serving then and the one a what-if as
+        # of then runs (`model_serving_at`, the model page's lookup: one query, no artifact loaded),
+        # in an entry of its own per clock in the same family.
+        at = None if as_of is None else model_serving_at(clock=as_of)
+        serving = model_version_serving() if at is None else at.serving
         parts = (serving.label if serving is not None else "none",)
         if as_of is not None:
             parts += (clock_key_part(as_of),)
@@ -448,5 +453,5 @@ class ModelPerformanceView(CachedJSONView):
             key=f1cache.list_key("models", *parts),
             ttl=settings.CACHE_TTL_PREDICTIONS,
             tier="models",
-            compute=lambda: selectors.model_performance(serving=serving, as_of=as_of),
+            compute=lambda: selectors.model_performance(serving=serving, as_of=as_of, at=at),
         )

@@ -277,6 +277,9 @@ def _activated_by_resolve(*, user_id: int, note: str) -> tuple[int | None, str]:
     fails on the log's foreign key (existing rows keep who activated what: PROTECT)."""
     from django.contrib.auth import get_user_model
 
+    # FOR KEY SHARE would do (it blocks only the delete), but Django 5.2's select_for_update has no
+    # such mode; FOR NO KEY UPDATE, the weakest it offers, also holds the user's own updates (last_login)
+    # for the few statements until this transaction commits.
     if list(get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk")):
         return user_id, note
     gone = f"requested by deleted user #{user_id}"

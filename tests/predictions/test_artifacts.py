@@ -227,6 +227,9 @@ def test_models_performance_names_the_version_serving_as_health_does(storage, cl
     def views():
         performance = client.get("/api/v1/models/performance").json()
         health = client.get("/api/v1/health").json()["checks"]["model"]["detail"]
+        # a what-if now loads the version serving now (`model_bundle_load`), fallback included
+        what_if = performance["what_if_model"]
+        assert (what_if and what_if["label"]) == health["serving"] and not (what_if and what_if["differs"])
         return performance["active_model"]["label"], performance["serving_model"], health["serving"]
 
     assert views() == ("vart-1", "vart-1", "vart-1")  # cached from here on

@@ -16,6 +16,7 @@ from tests.drf_support import clean_cache, csv_rows  # noqa: F401 - clean_cache:
 from tests.model_fixtures import (
     backtest_run_at,
     module_trained_model,
+    version_activated_at,
     version_registered_at,
     versions_around_a_clock,
 )
@@ -98,6 +99,59 @@ def test_models_performance_as_of_a_clock_names_the_version_serving_then(
         again = api.get("/api/v1/models/performance", {"as_of": "2025-06-15T19:00+02:00"})  # the same moment
     assert again.json() == body
     assert len(cache.keys("f1:models:*")) == 3
+
+
+def test_models_performance_names_the_version_a_what_if_runs_as_the_model_page_does(
+    api, client, ergast_data, django_assert_max_num_queries
+):
+    """QA: the model page at a clock says which version a what-if as of then runs when it is not the
+    one serving then (`model_serving_at`); models/performance named only the one serving then.
+    `what_if_model` says the same as the page's line, with the same number of queries."""
+    from django.urls import reverse
+
+    from predictions.features.registry import FEATURES_FORMAT
+    from tests.factories import ModelVersionFactory
+
+    current = {"features_format": FEATURES_FORMAT}
+    earlier = version_activated_at(
+        version_registered_at(ModelVersionFactory(params=current), EARLIER_REGISTERED), EARLIER_REGISTERED
+    )
+    version_activated_at(
+        version_registered_at(ModelVersionFactory(params=current, is_active=True), LATER_REGISTERED),
+        LATER_REGISTERED,
+    )
+
+    def page_line() -> str | None:
+        """The model page's what-if line at the clock (None when it shows none), text only."""
+        html = client.get(reverse("analytics:model"), {"as_of": BEFORE_CANADA}).content.decode()
+        if 'id="what-if-model">' not in html:
+            return None
+        return html.split('id="what-if-model">')[1].split("</p>")[0].replace("&#x27;", "'")
+
+    # serving then, trained on this code's features: the what-if runs it too, the page says nothing
+    body = api.get("/api/v1/models/performance", {"as_of": BEFORE_CANADA}).json()
+    assert body["serving_model"] == earlier.label and page_line() is None
+    assert body["what_if_model"] == {"label": earlier.label, "differs": False, "reason": ""}
+
+    # activated after `earlier`, before the clock, with models of an older feature format
+    moment = datetime(2025, 3, 1, tzinfo=UTC)
+    old = version_activated_at(
+        version_registered_at(ModelVersionFactory(label="v-old-format", params={}), moment), moment
+    )
+    cache.clear()
+    with django_assert_max_num_queries(3):  # as before: the versions at the clock, the backtests (2)
+        body = api.get("/api/v1/models/performance", {"as_of": BEFORE_CANADA}).json()
+    assert body["serving_model"] == old.label
+    what_if = body["what_if_model"]
+    assert what_if["label"] == earlier.label and what_if["differs"] is True
+    assert what_if["reason"].startswith("v-old-format was trained on older feature definitions")
+    line = page_line()
+    assert f"runs model <strong>{what_if['label']}</strong> instead" in line
+    assert line.endswith(f": {what_if['reason']}.")  # the page's sentence, word for word
+
+    # today: what a what-if runs now is the version serving now; none loads here (no files)
+    now = api.get("/api/v1/models/performance").json()
+    assert now["serving_model"] is None and now["what_if_model"] is None
 
 
 # --- championship/{season} -------------------------------------------------------------------------
