@@ -12,10 +12,12 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from predictions.ml.artifacts import artifact_intact
 from predictions.models import ModelVersion
+from predictions.signals import models_changed
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,9 @@ def model_artifacts_prune(*, keep: int | None = None, dry_run: bool = False) -> 
         freed += size
     if pruned and not dry_run:
         logger.info("pruned %d model artifacts (%d bytes)", len(pruned), freed)
+        # The model page and models/performance at a past clock name the version a what-if would run
+        # there, which skips pruned files: their cached answers must go (`f1site.cache`'s receiver).
+        transaction.on_commit(lambda: models_changed.send(sender=ModelVersion, reason="pruned"))
     return {
         "dry_run": dry_run,
         "keep": keep,

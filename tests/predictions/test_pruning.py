@@ -75,6 +75,35 @@ def test_keeps_the_active_and_the_newest_n_and_marks_the_rest_pruned(storage):
     assert again["pruned"] == [] and _on_disk(storage) == _labels(3, 4, 5)
 
 
+def test_a_prune_retires_the_cached_model_views_and_a_dry_run_does_not(
+    storage, django_capture_on_commit_callbacks
+):
+    """The model page and models/performance at a past clock name the version a what-if would run
+    there, skipping pruned files; a prune that left them cached kept naming a version whose file was
+    gone (review). Pruning sends `models_changed`, whose receiver retires those entries."""
+    from predictions.signals import models_changed
+
+    _versions(storage, 5, active=4)
+    sent = []
+
+    def receiver(sender, reason=None, **kwargs):
+        sent.append(reason)
+
+    models_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            model_artifacts_prune(keep=1, dry_run=True)
+        assert sent == []
+        with django_capture_on_commit_callbacks(execute=True):
+            model_artifacts_prune(keep=1)
+        assert sent == ["pruned"]
+        with django_capture_on_commit_callbacks(execute=True):
+            model_artifacts_prune(keep=1)  # nothing left to prune: nothing changed
+        assert sent == ["pruned"]
+    finally:
+        models_changed.disconnect(receiver)
+
+
 def test_dry_run_deletes_and_marks_nothing(storage):
     _versions(storage, 5, active=4)
     summary = model_artifacts_prune(keep=1, dry_run=True)
