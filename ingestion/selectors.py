@@ -142,12 +142,12 @@ def race_status_now(
     return status
 
 
-def _started_by(as_of) -> Q:
+def started_by_q(as_of) -> Q:
     """Races that had started by the clock: their start strictly before it, or — no start time — a
     race day whose midnight UTC is strictly before it: `predictions.features.clock`'s rule for a session
     (`race_pre_race_cutoff` < clock), so a clock on the start itself (or `?as_of=<race day>`, 00:00
     UTC) stands before the race. Started is not run: its results are known later
-    (`_results_known_by`). A date (not a time) counts its whole day."""
+    (`results_known_by_q`). A date (not a time) counts its whole day."""
     if as_of is not None and not isinstance(as_of, dt.datetime):
         return Q(date__lte=as_of)
     clock = (as_of or timezone.now()).astimezone(dt.UTC)
@@ -155,19 +155,24 @@ def _started_by(as_of) -> Q:
     return Q(start__lt=clock) | Q(start__isnull=True) & (Q(date__lt=clock.date()) | race_day_begun)
 
 
-def _results_known_by(as_of) -> Q:
+def _results_clock(as_of: dt.date | dt.datetime) -> dt.datetime:
+    """The clock in UTC for the results-known rule; a date (not a time) is the end of its day."""
+    if not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    return as_of.astimezone(dt.UTC)
+
+
+def results_known_by_q(as_of) -> Q:
     """Races whose results were known by the clock: `race_results_known_at` (the start plus
     `RACE_RESULTS_DELAY`, or — no start time — the end of race day, midnight UTC of the next day) at
     or before it. A clock at that very moment sees them: `?as_of=<the day after>` (00:00 UTC) shows a
     race of unknown start time as run, as the model cut (`predictions.services.training.model_bundle_known_at`: races
     before the clock's day) counts it. A date (not a time) is the end of its day. Without a clock
-    (now) the results stored are known: the races started by now (`_started_by`), so stored results
+    (now) the results stored are known: the races started by now (`started_by_q`), so stored results
     show the moment they are in."""
     if as_of is None:
-        return _started_by(None)
-    if not isinstance(as_of, dt.datetime):
-        as_of = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    clock = as_of.astimezone(dt.UTC)
+        return started_by_q(None)
+    clock = _results_clock(as_of)
     if clock - dt.datetime.min.replace(tzinfo=dt.UTC) < RACE_RESULTS_DELAY:
         # a clock in the first hours of year 1 (`?as_of=0001-01-01`, which the API fuzzing sends):
         # `clock - RACE_RESULTS_DELAY` would overflow, and no race was known then anyway
@@ -176,39 +181,37 @@ def _results_known_by(as_of) -> Q:
 
 
 def races_started_by(*, as_of: dt.datetime) -> QuerySet[Race]:
-    """Every race (on the calendar or not) that had started by the clock, by `_started_by`'s rule.
+    """Every race (on the calendar or not) that had started by the clock, by `started_by_q`'s rule.
     Not for cutting results: a race started but still being run had no results yet
     (`races_with_results_known_by`)."""
-    return Race.objects.filter(_started_by(as_of)).values("pk")
+    return Race.objects.filter(started_by_q(as_of)).values("pk")
 
 
 def races_with_results_known_by(*, as_of: dt.datetime) -> QuerySet[Race]:
-    """Every race (on the calendar or not) whose results were known by the clock (`_results_known_by`):
+    """Every race (on the calendar or not) whose results were known by the clock (`results_known_by_q`):
     for pages that cut results at a clock (a driver's or team's results and career, standings,
     analytics, pit stops, winners: `race__in=races_with_results_known_by(as_of=…)`, one subquery, no
     extra query), so a race being run at the clock shows none of its results."""
-    return Race.objects.filter(_results_known_by(as_of)).values("pk")
+    return Race.objects.filter(results_known_by_q(as_of)).values("pk")
 
 
 def race_started(*, race: Race, as_of=None) -> bool:
-    """`_started_by` for one race: had it started by the clock (default now)? The rule of its status
+    """`started_by_q` for one race: had it started by the clock (default now)? The rule of its status
     turning awaiting_results, and of refusing a what-if or prediction of it; not of showing its
     results (`race_results_known`)."""
     if as_of is not None and not isinstance(as_of, dt.datetime):
         return race.date <= as_of
-    # strictly before: a clock on the start stands before the race (`_started_by`)
+    # strictly before: a clock on the start stands before the race (`started_by_q`)
     return race_started_at(race_date=race.date, start=race.start) < (as_of or timezone.now())
 
 
 def race_results_known(*, race: Race, as_of=None) -> bool:
-    """`_results_known_by` for one race: were its results known by the clock (default now: had it
+    """`results_known_by_q` for one race: were its results known by the clock (default now: had it
     started)? The race page's and the API's rule for showing its results, observed weather and
     accuracy as of a clock, so they appear exactly when its status turns completed."""
     if as_of is None:
         return race_started(race=race)
-    if not isinstance(as_of, dt.datetime):
-        as_of = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    return race_results_known_at(race_date=race.date, start=race.start) <= as_of
+    return race_results_known_at(race_date=race.date, start=race.start) <= _results_clock(as_of)
 
 
 def race_completed(*, race: Race, has_results: bool, as_of=None) -> bool:

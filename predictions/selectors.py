@@ -25,11 +25,11 @@ from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
 from ingestion.selectors import (
-    _results_known_by,
-    _started_by,
     race_completed,
     race_results_known,
     race_status,
+    results_known_by_q,
+    started_by_q,
 )
 from predictions.features.registry import feature_catalogue_rows
 from predictions.models import (
@@ -43,7 +43,7 @@ from predictions.models import (
 
 
 def _today(as_of: datetime | None):
-    """The clock's UTC day (a race's `date` is its UTC day; `ingestion.selectors._started_by` reads the clock the same
+    """The clock's UTC day (a race's `date` is its UTC day; `ingestion.selectors.started_by_q` reads the clock the same
     way): 01:00 at +06:00 is the day before in UTC."""
     if isinstance(as_of, datetime) or as_of is None:
         return (as_of or timezone.now()).astimezone(UTC).date()
@@ -69,20 +69,20 @@ def race_list_upcoming(*, as_of: datetime | None = None, limit: int = 3, live: b
     today = _today(as_of)
     # a view at a clock sees results only from start + RACE_RESULTS_DELAY; the pipeline sees the
     # results it has stored, since it cannot have stored any before the race was run
-    completed = Q(has_results=True) if live else Q(has_results=True) & _results_known_by(as_of)
-    qs = _races_with_results().filter(~_started_by(as_of) | Q(date=today) & ~completed)
+    completed = Q(has_results=True) if live else Q(has_results=True) & results_known_by_q(as_of)
+    qs = _races_with_results().filter(~started_by_q(as_of) | Q(date=today) & ~completed)
     return list(qs.order_by("date", "round")[:limit])
 
 
 def race_list_recent_completed(*, as_of: datetime | None = None, limit: int = 3) -> list[Race]:
-    qs = _races_with_results().filter(_results_known_by(as_of), has_results=True).order_by("-date", "-round")
+    qs = _races_with_results().filter(results_known_by_q(as_of), has_results=True).order_by("-date", "-round")
     return list(qs[:limit])
 
 
 def race_list_awaiting_results(*, as_of: datetime | None = None) -> list[Race]:
     # without results known by the clock: at a past clock also a race stored now but still being run
     # then (one that began late in the day before the clock's)
-    known = _results_known_by(as_of)
+    known = results_known_by_q(as_of)
     qs = _races_with_results().filter(~(Q(has_results=True) & known), date__lt=_today(as_of))
     latest_completed = _races_with_results().filter(known, has_results=True).order_by("-date").first()
     if latest_completed is not None:  # the dump's calendar starts in 1950; only after the data ends
@@ -100,7 +100,7 @@ def race_list_post_qualifying_due(
 ) -> list[tuple[Race, str]]:
     """(race, why) for the races whose post-qualifying set is due as of `as_of` (the pipeline's
     fallback when the live job did not make it: OpenF1 down or late over qualifying). A race is due
-    when it is on the calendar, has not started by `as_of` (`_started_by`, not results known: the
+    when it is on the calendar, has not started by `as_of` (`started_by_q`, not results known: the
     stage is a prediction, never a set made after the start), has no results, has its qualifying stored and begun by `as_of`, and either has no
     post-qualifying set made since qualifying began — none at all, when the calendar has no
     qualifying start — (`POST_QUALIFYING_MISSING`; only sets that can be current count,
@@ -113,7 +113,7 @@ def race_list_post_qualifying_due(
 
     candidates = (
         Race.objects.on_calendar()
-        .filter(~_started_by(as_of))
+        .filter(~started_by_q(as_of))
         .filter(Exists(QualifyingResult.objects.filter(race=OuterRef("pk"))))
         .exclude(Exists(RaceResult.objects.filter(race=OuterRef("pk"))))
         .order_by("date", "round")

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 
 import pytest
+
+# The 2025 clock the API's and the pages' clock tests share, and model versions either side of it.
+BEFORE_CANADA = "2025-06-15T17:00"  # an hour before the 2025 Canadian GP (round 10)
+AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
+EARLIER_REGISTERED = datetime(2025, 1, 10, tzinfo=UTC)  # after the 2024 season it is trained on
+LATER_REGISTERED = datetime(2025, 7, 1, tzinfo=UTC)  # after the clock: active now
 
 
 @contextlib.contextmanager

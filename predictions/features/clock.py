@@ -133,14 +133,9 @@ def session_starts(races: pd.DataFrame) -> pd.DataFrame:
 def results_known_times(races: pd.DataFrame) -> pd.Series:
     """Pure, vectorised `ingestion.selectors.race_results_known_at`: races (race_id, date and, when
     known, `start`) -> the moment each race's results count as known, indexed by race_id: the start
-    plus `RACE_RESULTS_DELAY`, or the end of race day (midnight UTC of the next day) without one."""
-    end_of_day = pd.to_datetime(races["date"]).dt.tz_localize(None).dt.tz_localize("UTC") + pd.Timedelta(
-        days=1
-    )
-    start = pd.to_datetime(races["start"], utc=True) if "start" in races else pd.NaT
-    start = pd.Series(start, index=races.index, dtype="datetime64[ns, UTC]")
-    known = (start + RACE_RESULTS_DELAY).fillna(end_of_day)
-    return pd.Series(known.to_numpy(), index=races["race_id"].to_numpy())
+    plus `RACE_RESULTS_DELAY`, or the end of race day (midnight UTC of the next day) without one —
+    the race column of `session_results_known_times`."""
+    return session_results_known_times(races).set_index("race_id")["race"]
 
 
 # How long after its start a session's RESULTS count as known at a clock — beside when it counts as
@@ -265,7 +260,7 @@ def frames_known_at(frames, clock: datetime | None):
     clock = pd.Timestamp(clock)
     # race_id -> per session the moment its results count as known (`session_results_known_at`)
     known_at = session_results_known_times(frames.races).set_index("race_id")
-    run = results_known_times(frames.races) <= clock  # race_id -> results known by the clock
+    run = known_at["race"] <= clock  # race_id -> results known by the clock (`results_known_times`)
 
     def known(df: pd.DataFrame, session: str) -> pd.DataFrame:
         return df[(df["race_id"].map(known_at[session]) <= clock).to_numpy()].reset_index(drop=True)

@@ -49,7 +49,7 @@ def test_a_race_without_a_start_time_starts_just_after_midnight_utc_of_its_day(e
 
 def test_a_clock_in_another_zone_lists_the_same_races_as_the_same_moment_in_utc(ergast_data):
     """Review finding: the race lists read the clock's own date (`_today`) but its UTC moment
-    (`_started_by`): Canada 2025 run without results stored was in neither list at 01:00+06:00 the
+    (`started_by_q`): Canada 2025 run without results stored was in neither list at 01:00+06:00 the
     next day, though it was awaiting results at the same moment written in UTC."""
     from ingestion.models import RaceResult
     from predictions.selectors import race_list_awaiting_results, race_list_upcoming

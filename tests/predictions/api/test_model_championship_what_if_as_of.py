@@ -14,6 +14,10 @@ from django.core.cache import cache
 
 from tests.drf_support import clean_cache, csv_rows  # noqa: F401 - clean_cache: autouse fixture
 from tests.model_fixtures import (
+    AFTER_CANADA_RESULTS,
+    BEFORE_CANADA,
+    EARLIER_REGISTERED,
+    LATER_REGISTERED,
     backtest_run_at,
     module_trained_model,
     version_activated_at,
@@ -23,10 +27,6 @@ from tests.model_fixtures import (
 
 pytestmark = pytest.mark.django_db
 
-BEFORE_CANADA = "2025-06-15T17:00"
-AFTER_CANADA_RESULTS = "2025-06-15T21:30"  # start + 3 h 30: its results known (start + 3 h)
-EARLIER_REGISTERED = datetime(2025, 1, 10, tzinfo=UTC)  # after the 2024 season it is trained on
-LATER_REGISTERED = datetime(2025, 7, 1, tzinfo=UTC)  # after the clock: active now
 
 trained_model = module_trained_model(from_season=2023, until_season=2024, frames_since=2021)
 
