@@ -141,7 +141,7 @@ def _clock_key(as_of: datetime | None) -> str:
     """The cache key's clock part: '' today, `:at:<clock>` (one spelling per moment) at a clock."""
     if as_of is None:
         return ""
-    from predictions.features.clock import clock_to_text
+    from f1site.clock import clock_to_text
 
     return f":at:{clock_to_text(clock=as_of)}"
 
@@ -378,7 +378,7 @@ def team_drivers_list(*, team: Team, season: int, as_of: datetime | None = None)
 def driver_practice_list(*, driver: Driver, as_of: datetime | None = None) -> list[PracticeResult]:
     """The driver's practice sessions (newest race first): what a driver without a race start (a
     practice-only FP1 driver) has driven. At a clock, only the sessions whose results were known by
-    then (`features.clock.session_results_known`: not one being held; filtered in Python: the list
+    then (`ingestion.selectors.session_results_known`: not one being held; filtered in Python: the list
     is a few rows, one query)."""
     rows = list(
         PracticeResult.objects.filter(driver=driver)
@@ -387,7 +387,7 @@ def driver_practice_list(*, driver: Driver, as_of: datetime | None = None) -> li
     )
     if as_of is None:
         return rows
-    from predictions.features.clock import PRACTICE_SESSIONS, session_results_known
+    from ingestion.selectors import PRACTICE_SESSIONS, session_results_known
 
     return [
         p for p in rows if PRACTICE_SESSIONS.get(p.session) in session_results_known(race=p.race, clock=as_of)

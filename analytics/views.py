@@ -32,18 +32,18 @@ from rest_framework.exceptions import Throttled
 
 from analytics import charts, selectors
 from f1site import cache as f1cache
+from f1site.clock import ClockInFuture, ClockParamMalformed, clock_param_read, clock_to_text
 from f1site.throttling import expensive_charge, page_render_charge
 from ingestion.models import Race
-from ingestion.selectors import MalformedRaceId, race_get, race_results_known, race_status
-from ingestion.services.live_timing import live_status_get
-from predictions import selectors as engine
-from predictions.features.clock import (
-    ClockInFuture,
-    ClockParamMalformed,
-    clock_param_read,
-    clock_to_text,
+from ingestion.selectors import (
+    MalformedRaceId,
+    race_get,
+    race_results_known,
+    race_status,
     session_results_known,
 )
+from ingestion.services.live_timing import live_status_get
+from predictions import selectors as engine
 from predictions.ml.backtest import ABLATION_FEATURES
 from predictions.ml.metrics import RANK_METRICS
 from predictions.models import PredictionStage

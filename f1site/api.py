@@ -8,12 +8,15 @@
 - Throttling lives in f1site/throttling.py (imported by DRF's settings, so it must not import views).
 - `CachedJSONView`: views answer from a rendered, cached body with ETag / Last-Modified and 304s.
 - Query-parameter serializers that turn bad input (NUL bytes, 2^63) into 400s before the ORM sees it.
+- The `?as_of=` clock, one reading for every endpoint that takes it, whichever app serves it
+  (`as_of_param`, `clock_param`); one that does not declare it refuses it (`DeclaredParamsOnlyMixin`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
 
 from django.conf import settings
@@ -33,6 +36,7 @@ from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from f1site.cache import CachedBody, ListKey, cached_json
+from f1site.clock import ClockInFuture, ClockParamMalformed, clock_param_read
 
 logger = logging.getLogger(__name__)
 
@@ -469,7 +473,8 @@ _COMMON_ACCEPTS = frozenset({"*/*", "application/json"})
 # (`extend_schema(parameters=...)`). Most unknown parameters are harmless noise (a cache buster),
 # but `as_of` asks for the answer as of a past clock: an endpoint that does not read it would
 # silently answer for now, which a demo at a past clock cannot tell from the answer it asked for.
-DECLARED_ONLY_PARAMS = ("as_of",)
+AS_OF = "as_of"
+DECLARED_ONLY_PARAMS = (AS_OF,)
 
 
 class UnsupportedParameter(exceptions.APIException):
@@ -598,3 +603,52 @@ class CachedJSONView(DeclaredParamsOnlyMixin, MethodFirstMixin, APIView):
             except exceptions.Throttled as exc:
                 response = self.handle_exception(exc)
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+# The API's `?as_of=` clock, one reading for every endpoint that takes it, whichever app serves it
+# (ingestion: races, races/{race_id}, drivers, teams, drivers|teams/{id}, standings; analytics:
+# analytics/driver|team/{id}; predictions: predictions/upcoming, predictions/overview,
+# predictions/race|accuracy/{race_id}, championship/{season}, models/performance, the what-if's POST):
+# the same parser as the pages (`f1site.clock.clock_param_read`), the same errors through the one
+# exception handler, the same OpenAPI declaration and the same cache-key part (`f1site.clock.clock_key_part`).
+# An endpoint that does not declare `as_of` refuses it (400 `unsupported_parameter`:
+# `DeclaredParamsOnlyMixin`). A model-based answer at a clock before any model version (409
+# `no_model_at_clock`) is the engine's NoModelAtClock, mapped by `exception_handler`.
+class ClockParams(serializers.Serializer):
+    # Only checks that `as_of` is one non-empty value without NUL bytes (`validate_query`);
+    # the text is read by the pages' own parser (`clock_param`).
+    as_of = serializers.CharField(required=False, trim_whitespace=False, max_length=64)
+
+
+def as_of_param(*, shows: str) -> OpenApiParameter:
+    """The `as_of` query parameter as every endpoint declares it; `shows`: what the endpoint answers
+    at the clock. Declaring it is also what lets a request carry it (`DeclaredParamsOnlyMixin`)."""
+    return OpenApiParameter(
+        AS_OF,
+        # not `format: date` alone: date-times are read too, and a client generated from it could not send one
+        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]},
+        OpenApiParameter.QUERY,
+        required=False,
+        description=(
+            "The clock (default now), read by the pages' `?as_of=` parser: a date, YYYY-MM-DD, "
+            "is 00:00 UTC that day; an ISO date-time (2026-06-20T14:00, UTC unless it names a zone) is "
+            "also read. Malformed, empty or repeated -> 400 `invalid` with `details.as_of`; a "
+            "well-formed clock still to come (beyond a 5-minute skew) -> 404 `not_found`. " + shows
+        ),
+    )
+
+
+def clock_param(request) -> datetime | None:
+    """`?as_of=` -> the clock in UTC (None = now), parsed by the pages' own reader
+    (`f1site.clock.clock_param_read`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
+    Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
+    a malformed one (the page's 404) is the API's 400 `invalid` with `details.as_of`, and so is
+    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`). A well-formed clock still to come
+    is a 404, as on the page: the value is valid, the view as of then does not exist yet."""
+    validate_query(ClockParams, request)
+    try:
+        return clock_param_read(values=request.GET.getlist(AS_OF))  # in UTC, None = now
+    except ClockInFuture as exc:
+        raise exceptions.NotFound(str(exc)) from None
+    except ClockParamMalformed as exc:
+        raise exceptions.ValidationError({AS_OF: [str(exc)]}) from None

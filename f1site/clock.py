@@ -1,67 +1,89 @@
-"""The API's `?as_of=` clock, one reading for every endpoint that takes it, whichever app serves it
-(ingestion: races, races/{race_id}, drivers, teams, drivers|teams/{id}, standings; analytics:
-analytics/driver|team/{id}; predictions: predictions/upcoming, predictions/overview,
-predictions/race|accuracy/{race_id}, championship/{season}, models/performance, the what-if's POST):
-the same parser as the pages (`predictions.features.clock.clock_param_read`), the same errors
-through the project's exception handler, the same OpenAPI declaration and the same cache-key part.
+"""A clock as people and links write it: `?as_of=` on the pages and the API, `predict --as-of`,
+and the clock in a link or a cache key. One parser, so `/?as_of=X`, the API's `?as_of=X` and
+`--as-of X` are the same moment.
 
-An endpoint that does not declare `as_of` refuses it (400 `unsupported_parameter`:
-f1site.api.DeclaredParamsOnlyMixin). What is not the reader's stays with the app that answers: a
-model-based answer at a clock before any model version (409 `no_model_at_clock`) is the engine's
-NoModelAtClock, mapped by the one exception handler (f1site.api)."""
+No DRF here: the engine's services and the pages read and write clocks too. The API's reader
+(`f1site.api.clock_param`: its 400 / 404 and its OpenAPI declaration) is built on `clock_param_read`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
-
-from f1site.api import validate_query
-from predictions.features.clock import ClockInFuture, ClockParamMalformed, clock_param_read
-
-AS_OF = "as_of"
+from django.utils import timezone
 
 
-class ClockParams(serializers.Serializer):
-    # Only checks that `as_of` is one non-empty value without NUL bytes (f1site.api.validate_query);
-    # the text is read by the home page's own parser (`clock_param`).
-    as_of = serializers.CharField(required=False, trim_whitespace=False, max_length=64)
+def clock_from_text(*, text: str) -> datetime:
+    """A clock typed by a person (`predict --as-of`, the home page's `?as_of=`) -> an aware datetime.
 
-
-def as_of_param(*, shows: str) -> OpenApiParameter:
-    """The `as_of` query parameter as every endpoint declares it; `shows`: what the endpoint answers
-    at the clock. Declaring it is also what lets a request carry it (f1site.api.DeclaredParamsOnlyMixin)."""
-    return OpenApiParameter(
-        AS_OF,
-        # not `format: date` alone: date-times are read too, and a client generated from it could not send one
-        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]},
-        OpenApiParameter.QUERY,
-        required=False,
-        description=(
-            "The clock (default now), read by the pages' `?as_of=` parser: a date, YYYY-MM-DD, "
-            "is 00:00 UTC that day; an ISO date-time (2026-06-20T14:00, UTC unless it names a zone) is "
-            "also read. Malformed, empty or repeated -> 400 `invalid` with `details.as_of`; a "
-            "well-formed clock still to come (beyond a 5-minute skew) -> 404 `not_found`. " + shows
-        ),
-    )
-
-
-def clock_param(request) -> datetime | None:
-    """`?as_of=` -> the clock in UTC (None = now), parsed by the home page's own reader
-    (`predictions.features.clock.clock_param_read`), so `/?as_of=X` and the API's `?as_of=X` are the same moment.
-    Empty, repeated or NUL-carrying values are refused first, as for every API query parameter;
-    a malformed one (the page's 404) is the API's 400 `invalid` with `details.as_of`, and so is
-    a moment with no UTC equivalent (`0001-01-01T00:00+01:00`). A well-formed clock still to come
-    is a 404, as on the page: the value is valid, the view as of then does not exist yet."""
-    validate_query(ClockParams, request)
+    An ISO date-time is that moment (UTC when it names no zone: `2026-06-20T14:00`). An ISO date
+    alone is **00:00 UTC at the start of that day**, everywhere: the clock stands before anything
+    of that day, so the date reads as `2026-06-20T00:00` does (and as Python and PostgreSQL read a
+    date as a time); and a date is never a clock in the future on that day itself, which a
+    prediction refuses (`predict --as-of <today>` at 04:00 UTC). The home page read a date as 12:00
+    and `predict --as-of` as 00:00, so the same date showed and predicted two different clocks.
+    Returned in UTC. ValueError when the text is neither (nothing is stripped: `2026-06-20\n` is not
+    a date) or names a moment outside years 1-9999 once in UTC (`0001-01-01T00:00+01:00`)."""
     try:
-        return clock_param_read(values=request.GET.getlist(AS_OF))  # in UTC, None = now
-    except ClockInFuture as exc:
-        raise NotFound(str(exc)) from None
-    except ClockParamMalformed as exc:
-        raise ValidationError({AS_OF: [str(exc)]}) from None
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not an ISO date or date-time (e.g. 2026-06-20, 2026-06-20T14:00)"
+            ) from None
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:  # in UTC, so a zone at the calendar's edge fails here rather than in a comparison
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{text!r} is out of range in UTC (years 1-9999)") from None
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def clock_to_text(*, clock: datetime) -> str:
+    """`clock_from_text`'s inverse, for the links of a page shown as of a clock: the shortest text it
+    reads back as the same moment — the date alone for 00:00 UTC, else the UTC date-time without a
+    zone (seconds and fractions only when set), so the link needs no `+` to escape and every link
+    of the page spells the clock one way (one page-cache entry per clock, not one per spelling)."""
+    clock = clock.astimezone(UTC)
+    if clock.time() == time(0, 0):
+        return clock.date().isoformat()
+    spec = "microseconds" if clock.microsecond else "seconds" if clock.second else "minutes"
+    return clock.replace(tzinfo=None).isoformat(timespec=spec)
+
+
+# A clock may run this far ahead of the server's (a caller's clock skew), no further.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class ClockParamMalformed(ValueError):
+    """A `?as_of=` that is empty, repeated or not a date / date-time (the page's 404, the API's 400)."""
+
+
+class ClockInFuture(ValueError):
+    """A well-formed `?as_of=` still to come: there is no view as of then yet (404 on the page and
+    in the API, since the value itself is valid)."""
+
+
+def clock_param_read(*, values: list[str]) -> datetime | None:
+    """The home page's and the API's `?as_of=` (every value given for it; none = now -> None): one
+    parser, so `/?as_of=X` and the API's `?as_of=X` are the same moment (`clock_from_text`, UTC).
+    Empty or repeated is refused: a second value silently showing another clock hides a client's
+    mistake."""
+    if not values:
+        return None
+    if len(values) != 1 or not values[0]:
+        raise ClockParamMalformed("as_of must be given once, as a date, YYYY-MM-DD, or an ISO date-time")
+    raw = values[0]
+    try:
+        clock = clock_from_text(text=raw)
+    except ValueError as exc:
+        raise ClockParamMalformed(f"as_of must be a date, YYYY-MM-DD, or an ISO date-time: {exc}") from None
+    if clock > timezone.now() + CLOCK_SKEW:
+        raise ClockInFuture(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
+    return clock
 
 
 def clock_key_part(as_of: datetime) -> str:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from f1site.cache import answer_changes_at
 from f1site.errors import NotFound
 from ingestion.models import Race, RaceResult
+from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.services.race_ids import parse_race_id, race_id_canonical
 
 
@@ -111,6 +112,105 @@ def race_results_known_at(*, race_date: dt.date, start: dt.datetime | None) -> d
     if start is not None:
         return start + RACE_RESULTS_DELAY
     return dt.datetime.combine(race_date + dt.timedelta(days=1), dt.time(0, 0), tzinfo=dt.UTC)
+
+
+# PracticeResult.session -> session
+PRACTICE_SESSIONS = {"FP1": "fp1", "FP2": "fp2", "FP3": "fp3"}
+
+# How long after its start a session's RESULTS count as known at a clock — beside when it counts as
+# begun (its start). A session being held at the clock shows as begun, never with its final
+# classification, even though it is stored now. Each delay is an upper bound on the session's
+# length (so a clock at or after it sees a finished session), as the race's three hours are:
+# * practice (FP1-FP3): its scheduled length, one hour — the length of every practice session of the
+#   seasons the calendar has practice times for (2022 on in the dump; FP1/FP2 ran 90 minutes until
+#   2020, and those sessions have no start time: the fallback below). A red flag does not extend practice:
+#   its clock runs on.
+# * qualifying and sprint qualifying (the shootout): scheduled one hour (Q1 18 min + Q2 15 + Q3 12
+#   with the breaks; the shootout 44 min) — two hours allowed, an hour of margin for red-flag
+#   suspensions, which stop the session clock (no regulation caps a qualifying's total time; one
+#   suspended for longer, as in the rain, is seen a little before its flag).
+# * sprint: the regulations end a sprint after one hour of racing; suspensions add to that — two
+#   hours allowed, the hour of suspension the race's cap allows over its two hours of racing.
+# * race: `RACE_RESULTS_DELAY` (`race_results_known_at`, the FIA's three hours).
+# A session other than the race without a start time — every qualifying, sprint and practice
+# session before 2022 in the dump, races from 2005 with a start time among them — counts as begun,
+# and its results as known, at midnight UTC of race day: it is held before race day on a normal
+# weekend, so its results were known by then. The end of race day, the race's own fallback, would
+# hide the grid at the race's own cut-off (its start): the 2019 British GP's entrants came from the
+# previous race's entry list with no grid, and its championship and what-if at a race-day clock with
+# them (review). The rare qualifying moved to race morning (typhoons at Suzuka 2004, 2010 and 2019;
+# 2005's Sunday aggregate) is then seen a few hours early at a race-day clock before it.
+SESSION_RESULTS_DELAY = {
+    "fp1": dt.timedelta(hours=1),
+    "fp2": dt.timedelta(hours=1),
+    "fp3": dt.timedelta(hours=1),
+    "sprint_qualifying": dt.timedelta(hours=2),
+    "sprint": dt.timedelta(hours=2),
+    "qualifying": dt.timedelta(hours=2),
+    "race": RACE_RESULTS_DELAY,
+}
+assert set(SESSION_RESULTS_DELAY) == set(SESSION_START_FIELDS)
+
+
+def session_results_known_at(*, session: str, race_date, start: dt.datetime | None) -> dt.datetime:
+    """When `session`'s results count as known at a clock (a clock at or after it sees them): its
+    start plus `SESSION_RESULTS_DELAY[session]`, or — no start time — midnight UTC at the start of
+    race day, held the day before (the race: `race_results_known_at`, the end
+    of race day without a start time)."""
+    if session == "race":
+        return race_results_known_at(race_date=race_date, start=start)
+    if start is not None:
+        return start + SESSION_RESULTS_DELAY[session]
+    return dt.datetime.combine(race_date, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def race_session_results_known_at(*, race) -> dict[str, dt.datetime]:
+    """`session_results_known_at` of every session of one `Race` (no query): session -> moment."""
+    return {
+        session: session_results_known_at(session=session, race_date=race.date, start=getattr(race, column))
+        for session, column in SESSION_START_FIELDS.items()
+    }
+
+
+def race_session_starts(*, race) -> dict[str, dt.datetime]:
+    """Every session of one `Race` -> the time it counts as begun from: its start, or — the calendar
+    has no time for it — midnight UTC at the start of race day (`race_started_at`'s rule; the
+    vectorised form is `predictions.features.clock.session_starts`)."""
+    fallback = race_started_at(race_date=race.date, start=None)
+    return {session: getattr(race, column) or fallback for session, column in SESSION_START_FIELDS.items()}
+
+
+def race_pre_race_cutoff(*, race) -> dt.datetime:
+    """A prediction made (`created_at`) and cut off (`as_of`) before this counts as made before the
+    race: the start, or midnight UTC of race day when the start time is unknown — when the race session
+    counts as begun by the rule every past clock uses."""
+    return race_session_starts(race=race)["race"]
+
+
+def race_qualifying_time(*, race) -> dt.datetime:
+    """When qualifying counts as begun (the rule every past clock uses): its start, or (unknown
+    start) midnight UTC at the start of race day, by which it has been held on a normal weekend, so
+    a clock is never taken to be after a qualifying it may precede."""
+    return race_session_starts(race=race)["qualifying"]
+
+
+def sessions_known(*, race, clock: dt.datetime | None) -> frozenset[str]:
+    """The race's sessions begun at `clock` (started before it); every session without a clock. Begun
+    is not finished: whether a session's results may be shown or used is `session_results_known`."""
+    if clock is None:
+        return frozenset(SESSION_START_FIELDS)
+    return frozenset(s for s, start in race_session_starts(race=race).items() if start < clock)
+
+
+def session_results_known(*, race, clock: dt.datetime | None) -> frozenset[str]:
+    """The race's sessions whose results were known at `clock` (`session_results_known_at` at or
+    before it: not a session being held then); every session without a clock. The rule for every
+    sprint, qualifying and practice row shown or used at a clock — the race page and API, the
+    feature frames (`frames_known_at`), the entrants and grid (`race_entries`), the post-qualifying
+    stage, the championship's sprint points. No query."""
+    if clock is None:
+        return frozenset(SESSION_START_FIELDS)
+    return frozenset(s for s, known in race_session_results_known_at(race=race).items() if known <= clock)
 
 
 def race_status_derive(*, started: bool, has_results: bool, removed: bool = False) -> str:

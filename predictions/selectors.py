@@ -109,7 +109,7 @@ def race_list_post_qualifying_due(
     OpenF1's classification is redone from Jolpica's; the refresh stores nothing when the inputs
     came out the same). One query, plus one per race found (0-1 on a race weekend)."""
     from ingestion.models import QualifyingResult
-    from predictions.features.clock import race_qualifying_time
+    from ingestion.selectors import race_qualifying_time
 
     candidates = (
         Race.objects.on_calendar()
@@ -195,7 +195,7 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     were known (`race_session_results_known_at`: its start plus two hours, not while it was held —
     the grid such a set is built from, which the page shows beside it, was not known before). Each row gets `made_after_race`: created at or after the race start
     (its set is no pre-race prediction; templates label it, as they label `backfilled`)."""
-    from predictions.features.clock import race_pre_race_cutoff, race_session_results_known_at
+    from ingestion.selectors import race_pre_race_cutoff, race_session_results_known_at
 
     out: dict[int, dict] = {r.pk: {"predictions": {}, "accuracy": {}} for r in races}
     if not races:

@@ -7,8 +7,8 @@ from drf_spectacular.utils import extend_schema
 
 from analytics.selectors import driver_analytics_get, driver_get, team_analytics_get, team_get
 from f1site import cache as f1cache
-from f1site.api import CachedJSONView, error_responses, validate_query
-from f1site.clock import as_of_param, clock_key_part, clock_param
+from f1site.api import CachedJSONView, as_of_param, clock_param, error_responses, validate_query
+from f1site.clock import clock_key_part
 from f1site.errors import NotFound
 from ingestion.api import selectors, serializers
 from ingestion.api.views import ref_param, season_ttl

@@ -62,7 +62,7 @@ def clock_query(as_of, joiner: str = "?") -> str:
     to today's). One spelling per clock (`clock_to_text`), so the links share a page-cache entry."""
     if not as_of:
         return ""
-    from predictions.features.clock import clock_to_text
+    from f1site.clock import clock_to_text
 
     return f"{joiner}as_of={clock_to_text(clock=as_of)}"
 
@@ -72,7 +72,7 @@ def clock_text(as_of) -> str:
     """The clock as its links spell it (`clock_to_text`), for a form's hidden `as_of` field."""
     if not as_of:
         return ""
-    from predictions.features.clock import clock_to_text
+    from f1site.clock import clock_to_text
 
     return clock_to_text(clock=as_of)
 

@@ -33,7 +33,14 @@ from ingestion.models import (
 )
 from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
-from ingestion.selectors import race_results_known, race_status, race_status_now, races_with_results_known_by
+from ingestion.selectors import (
+    PRACTICE_SESSIONS,
+    race_results_known,
+    race_status,
+    race_status_now,
+    races_with_results_known_by,
+    session_results_known,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -272,15 +279,13 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
     `as_of`: a past clock — the race as it stood then, by the race page's rules (`?as_of=` on
     /races/<id>/): its status by the clock (`race_status(race=, as_of=)`), the results once they were
     known (`race_results_known`: not while it was being run), sprint, qualifying and practice rows only of the sessions whose
-    results were known by then (`features.clock.session_results_known`: not while the session was held; no query for a
+    results were known by then (`ingestion.selectors.session_results_known`: not while the session was held; no query for a
     session still to come or being held). `weather` is then
     `weather_payload(race=, as_of=)`."""
     practice_qs = PracticeResult.objects.filter(race=race)
     if as_of is None:
         known, ran = frozenset(SESSION_START_FIELDS), True
     else:
-        from predictions.features.clock import PRACTICE_SESSIONS, session_results_known
-
         known = session_results_known(race=race, clock=as_of)
         ran = race_results_known(race=race, as_of=as_of)
         practice_qs = practice_qs.filter(session__in=[n for n, s in PRACTICE_SESSIONS.items() if s in known])

@@ -17,9 +17,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from f1site import cache as f1cache
-from f1site.api import CachedJSONView, error_responses, openapi_pattern, validate_query
+from f1site.api import (
+    CachedJSONView,
+    as_of_param,
+    clock_param,
+    error_responses,
+    openapi_pattern,
+    validate_query,
+)
 from f1site.authentication import JWTOrAnonymousAuthentication
-from f1site.clock import as_of_param, clock_key_part, clock_param
+from f1site.clock import clock_key_part
 from ingestion.api import selectors, serializers
 from ingestion.selectors import MalformedRaceId, race_get
 from ingestion.services.health import health_report

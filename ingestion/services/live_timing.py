@@ -36,6 +36,7 @@ from django.utils import timezone
 from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import Interval, Lap, OpenF1Client, Position, RaceControl
 from ingestion.models import LiveDriverSnapshot, OpenF1Session, RaceControlMessage, SessionType
+from ingestion.selectors import race_pre_race_cutoff
 from ingestion.services.openf1_results import INGESTED_TYPES, openf1_session_results_ingest
 from ingestion.services.upsert import upsert_rows
 
@@ -285,7 +286,6 @@ def _qualifying_from_jolpica_due(*, session: OpenF1Session, now: datetime) -> bo
     """A qualifying session OpenF1 has had QUALIFYING_JOLPICA_AFTER to classify, of a race not started
     by `now` (after the start a post-qualifying set would be no pre-race prediction, and the daily
     sync brings the classification anyway)."""
-    from predictions.features.clock import race_pre_race_cutoff
 
     if session.session_type != SessionType.QUALIFYING or now < session.date_end + QUALIFYING_JOLPICA_AFTER:
         return False

@@ -20,10 +20,12 @@ from f1site.api import (
     CachedJSONView,
     DeclaredParamsOnlyMixin,
     MethodFirstMixin,
+    as_of_param,
+    clock_param,
     error_response,
     error_responses,
 )
-from f1site.clock import as_of_param, clock_key_part, clock_param
+from f1site.clock import clock_key_part
 from f1site.throttling import ExpensiveThrottle, expensive_charge
 from ingestion.api.views import RACE_ID_PARAM, race_cache_key
 from ingestion.selectors import race_get

@@ -101,7 +101,8 @@ def f1_frames_load(
         SprintResult,
         Team,
     )
-    from predictions.features.clock import SESSION_START_FIELDS, frames_known_at
+    from ingestion.models.race import SESSION_START_FIELDS
+    from predictions.features.clock import frames_known_at
 
     races = _frame(
         Race.objects.filter(season_id__gte=since_season),
@@ -260,7 +261,7 @@ def frames_with_pre_race_forecast(frames: F1Frames, *, race) -> F1Frames:
     weather (NaN, `weather_missing` = 1), never the observed race weather — which a forecast never
     has in full either (track temperature). Training and the backtest keep the observed weather
     standing in for the forecast; this applies to the backfilled prediction only."""
-    from predictions.features.clock import race_session_starts
+    from ingestion.selectors import race_session_starts
 
     forecast = forecast_weather_load(race_ids=[race.id], issued_before=race_session_starts(race=race)["race"])
     return frames_with_race_weather(frames, race_id=race.id, weather=forecast)

@@ -169,7 +169,7 @@ def championship_cache_key(*, season: int, clock: datetime | None = None) -> Lis
     clock (`…:at:<clock>`, one spelling per moment) and per version serving then (`model_bundle_at`:
     registered before the clock and loadable; "none" when there is none), never today's."""
     from f1site.cache import list_key
-    from predictions.features.clock import clock_to_text
+    from f1site.clock import clock_to_text
     from predictions.services.training import ModelUnavailable, NoModelAtClock, model_bundle_at
 
     if clock is None:
@@ -220,14 +220,14 @@ def championship_simulate(
     plus three hours), the remaining ones those not started by then and the one being run then (its
     results stored since: still to come as of then; a round started by then without results stored
     is neither), a remaining round's sprint counts once its results were known by then
-    (`features.clock.session_results_known`: not while it was run); the model is the one
+    (`ingestion.selectors.session_results_known`: not while it was run); the model is the one
     serving then (`model_bundle_at`: registered before the clock, never one trained now;
     NoModelAtClock when none had been), and the next race's entrants and features are as known then
     (`race_entries(clock=)`, `race_features_build(clock=)`: `features.clock.frames_known_at`), or —
     the next race being run then — as known at its start (its own prediction's cut-off). The same
     seed as today's.
     """
-    from predictions.features.clock import race_pre_race_cutoff, session_results_known
+    from ingestion.selectors import race_pre_race_cutoff, session_results_known
 
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:

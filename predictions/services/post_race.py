@@ -13,8 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ingestion.models import Race, RaceResult
+from ingestion.selectors import race_pre_race_cutoff
 from ingestion.services.upsert import upsert_rows
-from predictions.features.clock import race_pre_race_cutoff
 from predictions.features.frames import points_places, status_is_finished
 from predictions.ml.metrics import prediction_set_score
 from predictions.models import Prediction, PredictionStage, RaceAccuracy

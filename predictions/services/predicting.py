@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from f1site.clock import CLOCK_SKEW
 from ingestion.models import (
     Driver,
     PracticeResult,
@@ -25,14 +26,13 @@ from ingestion.models import (
     SprintResult,
     Team,
 )
-from ingestion.selectors import race_results_known_at
-from predictions.features.clock import (
-    CLOCK_SKEW,
+from ingestion.selectors import (
     PRACTICE_SESSIONS,
-    frames_known_at,
+    race_results_known_at,
     race_session_results_known_at,
     session_results_known,
 )
+from predictions.features.clock import frames_known_at
 from predictions.features.compute import KEY, build_features, target_rows_with_grid
 from predictions.features.frames import F1Frames, f1_frames_load, frames_with_pre_race_forecast
 from predictions.features.registry import FEATURES
@@ -100,7 +100,7 @@ def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime)
 def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
     """Raise PredictionClockError when `as_of` is a past clock and `race` has results or has started
     by now: a prediction made now cannot be one from before the race."""
-    from predictions.features.clock import race_pre_race_cutoff
+    from ingestion.selectors import race_pre_race_cutoff
 
     now = timezone.now()
     if as_of is None or as_of >= now:
@@ -144,8 +144,8 @@ class RaceRunError(PredictionInputError):
 
 def race_not_run_check(*, race: Race) -> None:
     """Raise RaceRunError when `race` has results or has started by now (the start, or midnight UTC
-    of race day without one — `features.clock.race_pre_race_cutoff`)."""
-    from predictions.features.clock import race_pre_race_cutoff
+    of race day without one — `ingestion.selectors.race_pre_race_cutoff`)."""
+    from ingestion.selectors import race_pre_race_cutoff
 
     started = race_pre_race_cutoff(race=race)
     has_results = RaceResult.objects.filter(race=race).exists()
@@ -206,7 +206,7 @@ def race_entries(*, race: Race, clock: datetime | None = None) -> tuple[pd.DataF
     with its own field as soon as FP1 is in.
 
     `clock`: a past clock — only sessions whose results were known by then count
-    (`features.clock.session_results_known`: the same cut as the features'; a session being held at
+    (`ingestion.selectors.session_results_known`: the same cut as the features'; a session being held at
     the clock does not), so a clock before FP1 takes the latest race's entry list (that race run
     before the clock: its results known by then, `race_results_known_at`), one after FP2 the field
     of FP1-FP2, and one during qualifying no grid: the field as before qualifying."""
@@ -416,7 +416,7 @@ class PredictionSets(Sequence):
 
 def _is_pre_race(race: Race, as_of: datetime, created_at: datetime) -> bool:
     """As the post-race scoring reads it (`post_race._pre_race_batch`): cut off and made before."""
-    from predictions.features.clock import race_pre_race_cutoff
+    from ingestion.selectors import race_pre_race_cutoff
 
     cutoff = race_pre_race_cutoff(race=race)
     return as_of < cutoff and created_at < cutoff
@@ -754,7 +754,7 @@ def what_if_clock_check(*, race: Race, as_of: datetime) -> None:
     """Raise WhatIfClockError when `race` cannot be what-if'd as of the past clock `as_of` (started by
     then, or a clock `predict --as-of` refuses too), NoModelAtClock when no model version had been
     registered by then. One query (whether any version had been)."""
-    from predictions.features.clock import race_pre_race_cutoff
+    from ingestion.selectors import race_pre_race_cutoff
 
     try:
         prediction_clock_bounds_check(race=race, as_of=as_of, now=timezone.now())

@@ -45,7 +45,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from predictions.features.clock import clock_to_text
+from f1site.clock import clock_to_text
 from predictions.features.registry import FEATURES_FORMAT
 
 logger = logging.getLogger(__name__)

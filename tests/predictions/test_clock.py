@@ -223,7 +223,7 @@ def test_on_race_day_a_race_counts_as_completed_only_once_it_has_started():
     ],
 )
 def test_a_typed_clock_is_read_by_one_rule(text, expected):
-    from predictions.features.clock import clock_from_text
+    from f1site.clock import clock_from_text
 
     assert clock_from_text(text=text) == expected
 
@@ -241,7 +241,7 @@ def test_a_typed_clock_is_read_by_one_rule(text, expected):
 def test_a_clock_is_written_for_a_link_as_it_reads_back(clock, text):
     """The race links of a page as of a clock carry it (`clock_to_text`): one short spelling, no
     `+` to escape, read back as the same moment."""
-    from predictions.features.clock import clock_from_text, clock_to_text
+    from f1site.clock import clock_from_text, clock_to_text
 
     assert clock_to_text(clock=clock) == text
     assert clock_from_text(text=text) == clock
@@ -249,7 +249,7 @@ def test_a_clock_is_written_for_a_link_as_it_reads_back(clock, text):
 
 @pytest.mark.parametrize("text", ["June", "", "2026-06-20\n", "2026-13-01"])
 def test_a_typed_clock_that_is_no_date_is_refused(text):
-    from predictions.features.clock import clock_from_text
+    from f1site.clock import clock_from_text
 
     with pytest.raises(ValueError, match="is not an ISO date or date-time"):
         clock_from_text(text=text)
@@ -257,7 +257,7 @@ def test_a_typed_clock_that_is_no_date_is_refused(text):
 
 @pytest.mark.parametrize("text", ["0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"])
 def test_a_typed_clock_outside_the_calendar_in_utc_is_refused(text):
-    from predictions.features.clock import clock_from_text
+    from f1site.clock import clock_from_text
 
     with pytest.raises(ValueError, match=r"out of range in UTC \(years 1-9999\)"):
         clock_from_text(text=text)

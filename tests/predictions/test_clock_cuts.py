@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from ingestion.models import PracticeResult, Race, RaceResult, SprintResult, WeatherForecast
-from predictions.features.clock import frames_known_at, race_session_starts, session_starts, sessions_known
+from ingestion.selectors import race_session_starts, sessions_known
+from predictions.features.clock import frames_known_at, session_starts
 from predictions.features.compute import build_features
 from predictions.features.frames import f1_frames_load
 from predictions.features.registry import feature_names

@@ -218,14 +218,14 @@ def test_a_backfill_without_a_pre_race_forecast_has_no_weather(monkeypatch):
     """Audit: a backfilled (pre-race) prediction of a race run with no forecast issued before its
     start used the race's own observed weather, track temperature included. It now has none
     (NaN, weather_missing = 1); the other races keep theirs (training's observed weather)."""
-    from predictions.features import clock
+    from ingestion import selectors
     from predictions.features import frames as frames_module
 
     entries = [(s, d, 10 + d, d) for s in (2021, 2022) for d in (1, 2)]
     frames = _frames(entries)
     race = SimpleNamespace(id=22)
     monkeypatch.setattr(
-        clock, "race_session_starts", lambda race: {"race": pd.Timestamp("2022-06-01 13:00", tz="UTC")}
+        selectors, "race_session_starts", lambda race: {"race": pd.Timestamp("2022-06-01 13:00", tz="UTC")}
     )
     monkeypatch.setattr(
         frames_module, "forecast_weather_load", lambda **kw: pd.DataFrame(columns=WEATHER_COLUMNS)

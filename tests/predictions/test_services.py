@@ -229,7 +229,7 @@ def test_a_run_race_is_predicted_with_the_forecast_issued_before_its_start(ergas
     from datetime import timedelta
 
     from ingestion.models import RaceWeather
-    from predictions.features.clock import race_session_starts
+    from ingestion.selectors import race_session_starts
     from predictions.features.frames import f1_frames_load
     from predictions.services.predicting import race_entries, race_features_build
 

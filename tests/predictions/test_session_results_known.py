@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from ingestion.models import Race, RaceResult
-from predictions.features.clock import frames_known_at, sessions_known
+from ingestion.selectors import sessions_known
+from predictions.features.clock import frames_known_at
 from predictions.services.predicting import PredictionInputError, race_entries
 from tests.drf_support import csv_race, csv_rows
 
@@ -74,7 +75,7 @@ def china(ergast_data) -> Race:
 
 
 def test_each_session_kind_is_known_from_its_start_plus_its_cap(china):
-    from predictions.features.clock import race_session_results_known_at, session_results_known
+    from ingestion.selectors import race_session_results_known_at, session_results_known
 
     known_at = race_session_results_known_at(race=china)
     assert known_at["sprint_qualifying"] == datetime(2025, 3, 21, 9, 30, tzinfo=UTC)
@@ -97,7 +98,7 @@ def test_a_session_without_a_start_time_is_known_from_the_start_of_race_day(chin
     """A session held before race day without a start time is known at midnight UTC of race day —
     its begun fallback — not at the end of race day, which would hide the grid at the race's own
     start (the race without a start time is known at the end of its day, `race_results_known_at`)."""
-    from predictions.features.clock import race_session_results_known_at, session_results_known
+    from ingestion.selectors import race_session_results_known_at, session_results_known
 
     Race.objects.filter(pk=china.pk).update(qualifying_start=None, sprint_start=None)
     china.refresh_from_db()
@@ -116,7 +117,7 @@ def test_a_race_with_only_a_race_start_keeps_its_grid_at_its_own_start(ergast_da
     its results are known its qualifying and practice rows are still in the frames. A review of the
     end-of-race-day fallback found the entry list of the race before (Austria) with no grid there,
     and the frames without its qualifying after the race."""
-    from predictions.features.clock import race_pre_race_cutoff
+    from ingestion.selectors import race_pre_race_cutoff
 
     row = csv_race(2019, 10)
     assert (row["name"], row["date"], row["time"], row["quali_time"]) == (
@@ -146,7 +147,8 @@ def test_a_race_with_only_a_race_start_keeps_its_grid_at_its_own_start(ergast_da
 
 
 def test_the_vectorised_moments_are_the_one_race_moments(china):
-    from predictions.features.clock import race_session_results_known_at, session_results_known_times
+    from ingestion.selectors import race_session_results_known_at
+    from predictions.features.clock import session_results_known_times
 
     frame = pd.DataFrame(
         [{"race_id": china.pk, "date": pd.Timestamp(china.date), "start": china.start,

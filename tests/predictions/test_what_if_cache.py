@@ -213,7 +213,7 @@ def test_at_a_clock_the_base_is_built_from_what_was_known_then_and_cached_per_cl
     clock, and each clock has its own base entry, never today's."""
     from django.core.cache import cache
 
-    from predictions.features.clock import clock_from_text
+    from f1site.clock import clock_from_text
 
     race = Race.objects.get(slug="2026_barcelona_catalunya")
     today_rows = _assert_same_as_full_build(race, _grids(race)[2])
@@ -242,7 +242,7 @@ def test_at_a_clock_a_race_s_history_ends_at_the_clock(ergast_data):
     """2026 Qatar as of an hour before the 2025 Canadian GP: its field is the entry list of the
     latest race run by then (2025 Spain, round 9) and each driver's previous finish is his Spanish
     GP finish, not one from the 17 rounds run since."""
-    from predictions.features.clock import clock_from_text
+    from f1site.clock import clock_from_text
 
     race = Race.objects.get(slug="2026_qatar")
     clock = clock_from_text(text="2025-06-15T17:00")

@@ -4,9 +4,9 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from f1site.clock import clock_from_text
 from f1site.errors import NotFound
 from ingestion.selectors import MalformedRaceId, race_get
-from predictions.features.clock import clock_from_text
 from predictions.selectors import race_list_recent_completed, race_list_upcoming
 from predictions.services import ModelUnavailable, prediction_generate
 from predictions.services.post_race import race_accuracy_score

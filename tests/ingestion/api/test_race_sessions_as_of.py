@@ -1,5 +1,5 @@
 """GET races/{race_id}?as_of= during a session: its rows only once its results were known
-(`features.clock.session_results_known`: start + 1 h for practice, + 2 h for sprint qualifying,
+(`ingestion.selectors.session_results_known`: start + 1 h for practice, + 2 h for sprint qualifying,
 the sprint and qualifying), not from its start. A reviewer's probe: 10 minutes into the 2025
 Chinese GP's sprint the endpoint returned all 20 sprint rows, its final classification.
 

@@ -1,5 +1,5 @@
 """GET races?season=&as_of= and GET standings?as_of=: the race list and the standings as they stood at a
-clock, read by the API's one clock reader (`f1site/clock.py`: same parser, 400 / 404 and cache
+clock, read by the API's one clock reader (`f1site.api.clock_param`: same parser, 400 / 404 and cache
 key part as races/{race_id}?as_of=).
 
 Real data: the 2025 Canadian Grand Prix (round 10, 15 June 2025 18:00 UTC). An hour before its start

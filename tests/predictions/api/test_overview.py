@@ -128,7 +128,7 @@ def test_overview_as_of_lists_by_that_clock(api, stored_sets):
     rounds = {name: [Race.objects.get(slug=s).round for s in ids] for name, ids in _api_lists(body).items()}
     # races.csv: after 2026-06-20 come rounds 8 (06-28), 9, 10; the last three before it 7, 6, 5
     assert rounds == {"upcoming": [8, 9, 10], "recent": [7, 6, 5], "awaiting_results": []}
-    assert body["as_of"] == "2026-06-20T00:00:00Z"  # a date: 00:00 UTC (predictions.features.clock)
+    assert body["as_of"] == "2026-06-20T00:00:00Z"  # a date: 00:00 UTC (f1site.clock)
     zoned = api.get(OVERVIEW, {"as_of": "2026-06-20T14:00+02:00"}).json()
     assert zoned["as_of"] == "2026-06-20T12:00:00Z" and _api_lists(zoned) == _api_lists(body)
     # after the data's last result (2026 round 7) and before Qatar: rounds 8-21 await results
