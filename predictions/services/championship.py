@@ -21,7 +21,7 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
-from ingestion.selectors import race_results_known, race_started
+from ingestion.selectors import race_results_known
 
 if TYPE_CHECKING:
     from f1site.cache import ListKey
@@ -217,9 +217,9 @@ def championship_simulate(
 
     `clock`: the championship as of a past clock — the season's calendar cut there: the completed
     rounds are those with results known by then (`race_results_known`, the race lists' rule: its start
-    plus three hours), the remaining ones those not started by then and the one being run then (its
-    results stored since: still to come as of then; a round started by then without results stored
-    is neither), a remaining round's sprint counts once its results were known by then
+    plus three hours), the remaining ones all the others, as without a clock: not started by then,
+    being run then (its results stored since: still to come as of then), or run without results
+    stored (awaiting them); a remaining round's sprint counts once its results were known by then
     (`ingestion.selectors.session_results_known`: not while it was run); the model is the one
     serving then (`model_bundle_at`: registered before the clock, never one trained now;
     NoModelAtClock when none had been), and the next race's entrants and features are as known then
@@ -235,15 +235,17 @@ def championship_simulate(
     with_results = set(
         RaceResult.objects.filter(race__season_id=season).values_list("race_id", flat=True).distinct()
     )
-    if clock is None:
-        done = [r for r in races if r.id in with_results]
-        remaining = [r for r in races if r.id not in with_results]
-    else:
-        known = {r.id for r in races if race_results_known(race=r, as_of=clock)}
-        started = {r.id for r in races if race_started(race=r, as_of=clock)}
-        done = [r for r in races if r.id in with_results and r.id in known]
-        # not started, or being run at the clock (started, results stored but not known then)
-        remaining = [r for r in races if r.id not in started or (r.id in with_results and r.id not in known)]
+    # Completed: results stored (and, at a clock, known by then). Every other round of the calendar is
+    # still to be decided, whatever the reason: not started, being run, or run and awaiting results.
+    # Until 2026-11-28 a clock dropped the last kind — a round run by then whose results are still
+    # not stored was neither counted nor simulated (review: 14 such 2026 rounds gave 2 simulated
+    # races at a clock minutes after the no-clock page's 16), which the no-clock rule never did.
+    done = [
+        r
+        for r in races
+        if r.id in with_results and (clock is None or race_results_known(race=r, as_of=clock))
+    ]
+    remaining = [r for r in races if r not in done]
     # A remaining round whose sprint is run (the Saturday evening of a sprint weekend): its sprint
     # points are real, added to the standings, and only its Grand Prix is left to simulate.
     sprint_run_ids = set(
@@ -354,8 +356,8 @@ def championship_simulate(
                 "current points are the stored standings after the latest completed round (every "
                 "driver and team that has scored)"
                 if clock is None
-                else "current points are the stored standings after the latest round run by "
-                f"{clock:%Y-%m-%d %H:%M} UTC (every driver and team that had scored by then)"
+                else "current points are the stored standings after the latest round whose results were "
+                f"known by {clock:%Y-%m-%d %H:%M} UTC (every driver and team that had scored by then)"
             )
             + (
                 f" plus the sprint already run at {', '.join(_race_place(r) for r in sprints_run)}"

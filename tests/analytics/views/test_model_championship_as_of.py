@@ -185,9 +185,9 @@ def test_the_championship_as_of_a_clock_simulates_from_then(
     html = response.content.decode()
     assert "<h1>2025 title chances</h1>" in html and "final standings" not in html
     assert _points_now(html, "max_verstappen") == "137"
-    assert f"over the {left} races not run by then" in html
+    assert f"over the {left} races without results known by then" in html
     assert f"(model {earlier.label}, the one serving then)" in html and later.label not in html
-    assert "after the latest round run by 2025-06-15 17:00 UTC" in html
+    assert "after the latest round whose results were known by 2025-06-15 17:00 UTC" in html
     rows = _title_rows(html)
     probabilities = [float(x) for x in re.findall(r"<output>(?:&lt;|&gt;)?([\d.]+)%</output>", "".join(rows))]
     assert len(probabilities) == len(rows) > 10
@@ -209,6 +209,31 @@ def test_the_championship_as_of_a_clock_simulates_from_then(
     today = client.get(url, {"season": 2025}).content.decode()
     assert "<h1>2025 final standings</h1>" in today and "title chances" not in today
     assert earlier.label not in today and "as_of" not in today
+
+
+@pytest.mark.slow
+def test_the_championship_as_of_a_clock_simulates_a_round_run_without_results_stored(
+    client, trained_model, tmp_path
+):
+    """Review: a round run by the clock whose results are still not stored (upstream late; the dump's
+    2026 rounds after its cut-off) was neither counted nor simulated at a clock, while the page
+    without one simulates it. Canada 2025's results removed (this test's transaction only), a clock
+    after its results would have been known: it is simulated with every later round, and the
+    standings are still those after round 9 (Verstappen 137, from the dump's CSV)."""
+    from ingestion.models import RaceResult
+
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
+    RaceResult.objects.filter(race__season_id=2025, race__round=10).delete()
+    left = sum(r["year"] == "2025" and int(r["round"]) >= 10 for r in _csv("races"))
+    html = client.get(
+        reverse("analytics:championship"), {"season": 2025, "as_of": AFTER_CANADA_RESULTS}
+    ).content.decode()
+    assert f"over the {left} races without results known by then" in html
+    assert _points_now(html, "max_verstappen") == f"{_points_after(2025, 9, 'max_verstappen'):g}" == "137"
+    (key,) = cache.keys("f1:championship:*")
+    assert (
+        f'"remaining_races":["{_race_slug(2025, 10)}","{_race_slug(2025, 11)}"' in cache.get(key)[0].decode()
+    )
 
 
 def _race_slug(year: int, rnd: int) -> str:
@@ -284,8 +309,8 @@ def test_the_championship_as_of_a_clock_builds_its_inputs_from_what_was_known_th
     wednesday = client.get(url, {"season": 2025, "as_of": "2025-06-11"}).content.decode()
     sunday = client.get(url, {"season": 2025, "as_of": BEFORE_CANADA}).content.decode()
     assert _points_now(wednesday, "max_verstappen") == _points_now(sunday, "max_verstappen") == "137"
-    left = re.search(r"over the (\d+) races not run by then", wednesday).group(1)
-    assert left == re.search(r"over the (\d+) races not run by then", sunday).group(1)
+    left = re.search(r"over the (\d+) races without results known by then", wednesday).group(1)
+    assert left == re.search(r"over the (\d+) races without results known by then", sunday).group(1)
     assert _expected_points(wednesday) != _expected_points(sunday)
 
 
