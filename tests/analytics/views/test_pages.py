@@ -1166,6 +1166,24 @@ def test_sync_and_prediction_signals_drop_cached_pages(client, signal_path):
     assert "2.750" in client.get(url).content.decode()
 
 
+def test_a_past_card_with_a_set_not_scored_yet_says_so(client, ergast_data):
+    """Review: between the results sync and the scoring (or at a clock in that window) a past race's
+    card named its predicted winner and then said "No stored prediction to score." It now says the
+    set is not scored yet; a race without a set keeps the old line."""
+    race = Race.objects.get(season_id=2026, round=7)
+    finish = list(
+        RaceResult.objects.filter(race=race, shared_car_index=0)
+        .select_related("driver")
+        .order_by("position_order")
+    )
+    _predict(race, finish, stage="post")  # no RaceAccuracy: not scored yet
+    html = client.get(reverse("analytics:home")).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert f"Predicted winner: {finish[0].driver.full_name}" in card
+    assert "Not scored yet: its accuracy comes once the results are processed." in card
+    assert "No stored prediction to score" not in card
+
+
 def test_a_completed_race_shows_the_scored_set_not_a_newer_one_made_after_it(client, ergast_data):
     """QA repro: after a staff regeneration of a completed race, the home card read "Predicted
     winner: <the winner> · missed" and the race page showed the backfilled set's MAE over the newer
