@@ -26,7 +26,10 @@ from django.utils import timezone
 from ingestion.models import Race, RaceResult
 from ingestion.selectors import (
     race_completed,
+    race_pre_race_cutoff,
+    race_qualifying_time,
     race_results_known,
+    race_session_results_known_at,
     race_status,
     results_known_by_q,
     started_by_q,
@@ -109,7 +112,6 @@ def race_list_post_qualifying_due(
     OpenF1's classification is redone from Jolpica's; the refresh stores nothing when the inputs
     came out the same). One query, plus one per race found (0-1 on a race weekend)."""
     from ingestion.models import QualifyingResult
-    from ingestion.selectors import race_qualifying_time
 
     candidates = (
         Race.objects.on_calendar()
@@ -195,7 +197,6 @@ def prediction_sets_shown(*, races: list[Race], as_of: datetime | None = None) -
     were known (`race_session_results_known_at`: its start plus two hours, not while it was held —
     the grid such a set is built from, which the page shows beside it, was not known before). Each row gets `made_after_race`: created at or after the race start
     (its set is no pre-race prediction; templates label it, as they label `backfilled`)."""
-    from ingestion.selectors import race_pre_race_cutoff, race_session_results_known_at
 
     out: dict[int, dict] = {r.pk: {"predictions": {}, "accuracy": {}} for r in races}
     if not races:

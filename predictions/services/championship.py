@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db.models import Sum
 
+from f1site.clock import clock_to_text
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -21,7 +22,7 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
-from ingestion.selectors import race_results_known
+from ingestion.selectors import race_pre_race_cutoff, race_results_known, session_results_known
 
 if TYPE_CHECKING:
     from f1site.cache import ListKey
@@ -169,7 +170,6 @@ def championship_cache_key(*, season: int, clock: datetime | None = None) -> Lis
     clock (`…:at:<clock>`, one spelling per moment) and per version serving then (`model_bundle_at`:
     registered before the clock and loadable; "none" when there is none), never today's."""
     from f1site.cache import list_key
-    from f1site.clock import clock_to_text
     from predictions.services.training import ModelUnavailable, NoModelAtClock, model_bundle_at
 
     if clock is None:
@@ -227,7 +227,6 @@ def championship_simulate(
     the next race being run then — as known at its start (its own prediction's cut-off). The same
     seed as today's.
     """
-    from ingestion.selectors import race_pre_race_cutoff, session_results_known
 
     races = list(Race.objects.on_calendar().filter(season_id=season).order_by("round"))
     if not races:

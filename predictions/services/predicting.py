@@ -28,6 +28,7 @@ from ingestion.models import (
 )
 from ingestion.selectors import (
     PRACTICE_SESSIONS,
+    race_pre_race_cutoff,
     race_results_known_at,
     race_session_results_known_at,
     session_results_known,
@@ -100,7 +101,6 @@ def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime)
 def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
     """Raise PredictionClockError when `as_of` is a past clock and `race` has results or has started
     by now: a prediction made now cannot be one from before the race."""
-    from ingestion.selectors import race_pre_race_cutoff
 
     now = timezone.now()
     if as_of is None or as_of >= now:
@@ -145,7 +145,6 @@ class RaceRunError(PredictionInputError):
 def race_not_run_check(*, race: Race) -> None:
     """Raise RaceRunError when `race` has results or has started by now (the start, or midnight UTC
     of race day without one — `ingestion.selectors.race_pre_race_cutoff`)."""
-    from ingestion.selectors import race_pre_race_cutoff
 
     started = race_pre_race_cutoff(race=race)
     has_results = RaceResult.objects.filter(race=race).exists()
@@ -416,7 +415,6 @@ class PredictionSets(Sequence):
 
 def _is_pre_race(race: Race, as_of: datetime, created_at: datetime) -> bool:
     """As the post-race scoring reads it (`post_race._pre_race_batch`): cut off and made before."""
-    from ingestion.selectors import race_pre_race_cutoff
 
     cutoff = race_pre_race_cutoff(race=race)
     return as_of < cutoff and created_at < cutoff
@@ -754,7 +752,6 @@ def what_if_clock_check(*, race: Race, as_of: datetime) -> None:
     """Raise WhatIfClockError when `race` cannot be what-if'd as of the past clock `as_of` (started by
     then, or a clock `predict --as-of` refuses too), NoModelAtClock when no model version had been
     registered by then. One query (whether any version had been)."""
-    from ingestion.selectors import race_pre_race_cutoff
 
     try:
         prediction_clock_bounds_check(race=race, as_of=as_of, now=timezone.now())
