@@ -2,7 +2,8 @@
 
 Frame layouts the metric functions in `analytics.services` consume:
 - results: race_id, season, round, race_slug, race_name, circuit_id, circuit_ref, circuit_name,
-  driver_id, team_id, grid, position (NaN unless classified), position_order, points, status
+  driver_id, team_id, grid, position (NaN unless classified), position_order, points, status,
+  position_text, shared_car_index (0: the row of a car's starter; 1..: a 1950s co-driver's row)
 - quali: race_id, season, round, race_slug, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
 - pits: race_id, driver_id, stop, lap, milliseconds
 - sprints: race_id, driver_id, team_id, points (sprint results: their points count in the standings)
@@ -64,6 +65,7 @@ _RESULT_FIELDS = {
     "points": "points",
     "status": "status__status",
     "position_text": "position_text",
+    "shared_car_index": "shared_car_index",
 }
 _QUALI_FIELDS = {
     "race_id": "race_id",

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from analytics.selectors import driver_analytics_get, team_analytics_get
 from analytics.services.common import MECHANICAL_STATUSES
 from ingestion.models import Driver, Team
+from ingestion.models.results import NON_STARTS
 from tests.conftest import ERGAST_DUMP_DIR
 
 pytestmark = pytest.mark.django_db
@@ -140,9 +141,7 @@ def test_mercedes_2021_against_the_csv():
     starts = [
         r for r in rows if statuses[r["statusId"]] not in non_starts and r["positionText"] not in ("W", "F")
     ]
-    mechanical = [
-        r for r in starts if r["position"] == "\\N" and statuses[r["statusId"]] in MECHANICAL_STATUSES
-    ]
+    mechanical = [r for r in starts if statuses[r["statusId"]] in MECHANICAL_STATUSES]
     assert data["reliability"]["starts"] == len(starts) == 44
     assert data["reliability"]["mechanical_dnfs"] == len(mechanical)
 
@@ -163,6 +162,58 @@ def test_mercedes_2021_against_the_csv():
     ranking = data["qualifying_pace_ranking"]
     assert [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
     assert data["qualifying_pace"]["team"] == "mercedes"
+
+
+@pytest.mark.parametrize(
+    ("team", "season", "starts", "reasons"),
+    [
+        # 2022 Bahrain: Pérez (classified 18th) and Verstappen (19th) both stopped with fuel pressure
+        ("red_bull", 2022, 44, {"Fuel leak": 1, "Fuel pressure": 2, "Gearbox": 1}),
+        # 2025 Zandvoort: Norris out with an oil leak, classified 18th
+        ("mclaren", 2025, 48, {"Oil leak": 1}),
+    ],
+)
+def test_a_classified_car_that_retired_mechanically_is_a_mechanical_retirement(team, season, starts, reasons):
+    """Review defect 1: the reliability card counted only unclassified cars, so a car that stopped in
+    the last laps and was still classified ("2 of 44 starts" for Red Bull 2022; the right figure is
+    4) was dropped. The status decides: every started car of the team whose status is mechanical."""
+    team_id = next(c["constructorId"] for c in _csv("constructors") if c["constructorRef"] == team)
+    statuses = {s["statusId"]: s["status"] for s in _csv("status")}
+    rows = [r for r in _csv("results") if r["raceId"] in _race_ids(season) and r["constructorId"] == team_id]
+    mechanical = [r for r in rows if statuses[r["statusId"]] in MECHANICAL_STATUSES]
+    assert any(r["position"] != "\\N" for r in mechanical)  # classified, yet retired
+    out = team_analytics_get(team=Team.objects.get(ref=team), season=season)["reliability"]
+    assert (out["starts"], out["mechanical_dnfs"], out["reasons"]) == (starts, len(mechanical), reasons)
+    assert out["mechanical_dnf_rate"] == round(len(mechanical) / starts, 3)
+    # the API serves the same figure (it returns team_analytics_get as it is)
+    from rest_framework.test import APIClient
+
+    api = APIClient().get(f"/api/v1/analytics/team/{team}?season={season}").json()
+    assert api["analytics"]["reliability"] == out
+
+
+def test_a_shared_car_is_one_car_in_the_reliability_figures():
+    """Maserati 1955: cars driven in turn by two or three drivers (one classification, a result row
+    per driver, all with the car's status). The card reads "N of M starts": a car takes the start
+    once and retires once, so each counts once — at the Argentine GP two cars out with engine and
+    fuel-pressure failures were six rows, and counted six."""
+    maserati = next(c["constructorId"] for c in _csv("constructors") if c["constructorRef"] == "maserati")
+    statuses = {s["statusId"]: s["status"] for s in _csv("status")}
+    rows = [r for r in _csv("results") if r["raceId"] in _race_ids(1955) and r["constructorId"] == maserati]
+    cars = {(r["raceId"], r["positionOrder"]): r for r in rows}  # a shared car's rows share its slot
+    assert len(cars) < len(rows)
+    started_cars = [
+        r
+        for r in cars.values()
+        if statuses[r["statusId"]] not in NON_STARTS and r["positionText"] not in ("W", "F")
+    ]
+    mechanical = [r for r in started_cars if statuses[r["statusId"]] in MECHANICAL_STATUSES]
+    out = team_analytics_get(team=Team.objects.get(ref="maserati"), season=1955)["reliability"]
+    assert (out["entries"], out["starts"], out["mechanical_dnfs"]) == (
+        len(cars),
+        len(started_cars),
+        len(mechanical),
+    )
 
 
 def test_a_car_that_did_not_start_is_no_start():
