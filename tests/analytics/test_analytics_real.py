@@ -233,6 +233,28 @@ def test_a_car_that_did_not_start_is_no_start():
     assert monaco["starts"] == monaco["races"] - 1  # 2021 is his only non-start there
 
 
+def test_circuit_history_counts_races_not_result_rows():
+    """Review defect 5: Fangio's circuit history added up to 58 starts, but he started 51 races —
+    in 7 he also drove a team-mate's car (two result rows). Monaco read 5 (1950, 1955, 1956 twice,
+    1957: 4 races), Monza 9 (7)."""
+    fangio = next(d["driverId"] for d in _csv("drivers") if d["driverRef"] == "fangio")
+    circuit_of = {r["raceId"]: r["circuitId"] for r in _csv("races")}
+    refs = {c["circuitId"]: c["circuitRef"] for c in _csv("circuits")}
+    rows = [r for r in _csv("results") if r["driverId"] == fangio]
+    races = {r["raceId"] for r in rows}
+    assert (len(rows), len(races)) == (58, 51)
+    per_circuit: dict[str, set[str]] = {}
+    for race in races:
+        per_circuit.setdefault(refs[circuit_of[race]], set()).add(race)
+    circuits = driver_analytics_get(driver=Driver.objects.get(ref="fangio"))["circuits"]
+    assert sum(c["starts"] for c in circuits) == sum(c["races"] for c in circuits) == 51
+    assert {c["circuit"]: c["races"] for c in circuits} == {k: len(v) for k, v in per_circuit.items()}
+    by_ref = {c["circuit"]: c for c in circuits}
+    assert (by_ref["monaco"]["starts"], by_ref["monza"]["starts"]) == (4, 7)
+    # wins stay per row, as the records count a shared car's win for each of its drivers
+    assert sum(c["wins"] for c in circuits) == 24
+
+
 def test_driver_without_results_is_not_an_error():
     driver = Driver.objects.create(ref="test_rookie", given_name="Test", family_name="Rookie")
     data = driver_analytics_get(driver=driver)
