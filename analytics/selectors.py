@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery
 
 from analytics.services import driver_metrics, team_metrics
-from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, championship_trend
+from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, EXCLUDED_POSITION_TEXTS, championship_trend
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -566,25 +566,58 @@ def standings_get(*, season: int, round: int | None = None, as_of: datetime | No
 
 
 def points_progression_get(*, season: int, top: int = 6, as_of: datetime | None = None) -> dict:
-    """Cumulative points after each round for the season's top `top` drivers (by final standing); at
-    a clock `as_of`, the rounds whose results were known by then, leaders by the last of them."""
+    """Cumulative points after each round for the season's top `top` drivers: the most points after
+    the last round (a tie by championship position); at a clock `as_of`, the rounds whose results
+    were known by then, leaders by the last of them.
+
+    Picked by points, not by final position: an entry excluded from the championship (standings
+    letter "D": Schumacher 1997, stored 26th) keeps the points he scored, and he led that title race
+    78–77 before the last round; by position he was never among the leaders. Such a series has
+    `excluded` true. Each series is labelled by the driver's family name (a code exists only for
+    some drivers: "VIL", "Frentzen", "COU" side by side), with the given name's initial where two
+    series share one ("M. Schumacher", "R. Schumacher"); `name` is the full name."""
     key = f"f1:standings:progression:{season}:{top}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     rows = list(
         DriverStanding.objects.filter(_known(as_of), race__season_id=season).values_list(
-            "race__round", "driver__ref", "driver__code", "driver__family_name", "points", "position"
+            "race__round",
+            "driver__ref",
+            "driver__given_name",
+            "driver__family_name",
+            "points",
+            "position",
+            "position_text",
         )
     )
     if not rows:
         return {"season": season, "rounds": [], "series": []}
     last_round = max(r[0] for r in rows)
-    leaders = sorted((r for r in rows if r[0] == last_round), key=lambda r: (r[5] is None, r[5] or 0))[:top]
+    leaders = sorted(
+        (r for r in rows if r[0] == last_round),
+        key=lambda r: (-float(r[4]), r[5] is None, r[5] or 0),
+    )[:top]
+    family_names = [r[3] for r in leaders]
     series = []
-    for _, ref, code, family_name, _, _ in leaders:
+    for _, ref, given_name, family_name, _, _, position_text in leaders:
+        label = family_name
+        if family_names.count(family_name) > 1:
+            label = f"{given_name[:1]}. {family_name}" if given_name else family_name
         points = {r[0]: float(r[4]) for r in rows if r[1] == ref}
-        series.append({"ref": ref, "label": code or family_name, "points": points})
+        series.append(
+            {
+                "ref": ref,
+                "label": label,
+                "name": f"{given_name} {family_name}".strip(),
+                "excluded": position_text in EXCLUDED_POSITION_TEXTS,
+                "points": points,
+            }
+        )
+    labels = [s["label"] for s in series]
+    for s in series:  # same initial and family name (none in the data so far): the full name
+        if labels.count(s["label"]) > 1:
+            s["label"] = s["name"]
     rounds = sorted({r[0] for r in rows})
     data = {
         "season": season,

@@ -718,7 +718,12 @@ def standings(request: HttpRequest) -> HttpResponse:
             series=[charts.Series(s["label"], s["points"]) for s in progression["series"]],
             x_labels=[f"R{r}" for r in progression["rounds"]],
             title=f"Points progression {season}: top {len(progression['series'])} drivers",
-            desc="Cumulative championship points after each round; the table below the chart lists them.",
+            desc="Cumulative championship points after each round; the table below the chart lists them."
+            + "".join(
+                f" {s['name']} was excluded from the championship: points as scored."
+                for s in progression["series"]
+                if s.get("excluded")
+            ),
             y_label="Points",
             y_min=0,
         )

@@ -714,6 +714,18 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 5) in response.content.decode()
 
 
+def test_the_points_progression_shows_an_excluded_leader_flagged(client):
+    """Review defect 4: /standings/?season=1997 charted the top six by final position, so Michael
+    Schumacher (excluded, stored 26th; he led 78-77 before the last round) was not in it."""
+    html = client.get(reverse("analytics:standings"), {"season": 1997}).content.decode()
+    chart = html.split('id="prog-h"')[1]
+    assert "<title>Schumacher</title>" in chart  # his line, labelled as the others: family names
+    assert "Michael Schumacher was excluded from the championship: points as scored." in chart
+    table = chart.split("<tbody>")[1].split("</tbody>")[0]
+    assert 'Schumacher <span class="small muted">(excluded from the championship)</span>' in table
+    assert ">VIL<" not in chart and ">Villeneuve<" in table
+
+
 def test_a_standings_swap_for_a_round_not_run_pushes_the_url_of_the_round_shown(client):
     """QA: the round form of an old page sent season=2026&round=8 (not run yet): the swap showed
     the tables after round 7, but htmx pushed `round=8` (the form's `hx-push-url="true"`) into the
