@@ -26,6 +26,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import Lower
 
 from analytics.services import driver_metrics, team_metrics
 from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, EXCLUDED_POSITION_TEXTS, championship_trend
@@ -324,15 +325,30 @@ def team_ranking_named(*, ranking: list[dict]) -> list[dict]:
 # --- page data -------------------------------------------------------------------------------
 
 
-def driver_get(*, ref: str) -> Driver:
-    driver = Driver.objects.filter(ref=ref).first()
+def _by_ref(model: type[Driver] | type[Team], *, ref: str, any_case: bool):
+    """The driver / team whose ref is `ref`; with `any_case`, else the one whose ref is `ref` in
+    another case (`Hamilton` -> `hamilton`, `CANNOC` -> `Cannoc`: a few stored refs have capitals,
+    so the stored spelling is not always lower case). ASCII letters only, as race ids fold
+    (`race_id_canonical`); None when no ref, or more than one, matches. One query, two on a miss."""
+    found = model.objects.filter(ref=ref).first()
+    if found is not None or not any_case or not ref.isascii():
+        return found
+    matches = list(model.objects.annotate(ref_folded=Lower("ref")).filter(ref_folded=ref.lower())[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def driver_get(*, ref: str, any_case: bool = False) -> Driver:
+    """The driver `ref` (the stored spelling, case-sensitive, as the API keys its answers by it);
+    `any_case`: typed in any case too (the pages, which send a visitor to the stored spelling's URL)."""
+    driver = _by_ref(Driver, ref=ref, any_case=any_case)
     if driver is None:
         raise NotFound(f"No driver {ref!r}", what="driver")
     return driver
 
 
-def team_get(*, ref: str) -> Team:
-    team = Team.objects.filter(ref=ref).first()
+def team_get(*, ref: str, any_case: bool = False) -> Team:
+    """The team `ref`, as `driver_get`."""
+    team = _by_ref(Team, ref=ref, any_case=any_case)
     if team is None:
         raise NotFound(f"No team {ref!r}", what="team")
     return team

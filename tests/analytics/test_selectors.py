@@ -8,7 +8,8 @@ from functools import cache as memoize
 import pytest
 from django.core.cache import cache
 
-from analytics.selectors import points_progression_get
+from analytics.selectors import driver_get, points_progression_get, team_get
+from f1site.errors import NotFound
 from tests.conftest import ERGAST_DUMP_DIR
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +71,17 @@ def test_points_progression_leaders_are_the_final_standings_top_in_a_season_with
     data = points_progression_get(season=2021)
     assert [s["ref"] for s in data["series"]] == [names[s["driverId"]] for s in final[:6]]
     assert not any(s["excluded"] for s in data["series"])
+
+
+def test_driver_and_team_get_take_another_case_only_when_asked():
+    """The pages look a ref up in any case (and redirect to the stored spelling); the API keys its
+    answers and their invalidation by the stored ref, so by default the ref is exact."""
+    assert driver_get(ref="Hamilton", any_case=True).ref == "hamilton"
+    assert driver_get(ref="CANNOC", any_case=True).ref == "Cannoc"
+    assert team_get(ref="McLaren", any_case=True).ref == "mclaren"
+    with pytest.raises(NotFound):
+        driver_get(ref="Hamilton")
+    with pytest.raises(NotFound):
+        team_get(ref="McLaren")
+    with pytest.raises(NotFound):
+        driver_get(ref="hamilton\u212a", any_case=True)  # no Unicode folding (the Kelvin sign)

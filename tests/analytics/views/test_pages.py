@@ -680,6 +680,36 @@ def test_team_page(client, django_assert_max_num_queries):
     assert 'data-chart="bar"' in html and 'data-chart="line"' in html
 
 
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("/drivers/Hamilton/", "/drivers/hamilton/"),
+        (
+            "/drivers/HAMILTON/?season=2020&as_of=2021-01-01",
+            "/drivers/hamilton/?season=2020&as_of=2021-01-01",
+        ),
+        ("/teams/McLaren/", "/teams/mclaren/"),
+        ("/teams/RED_BULL/?season=2022", "/teams/red_bull/?season=2022"),
+        # a few stored refs have capitals: the stored spelling is the address, not lower case
+        ("/drivers/cannoc/", "/drivers/Cannoc/"),
+        ("/drivers/Scott_brown/", "/drivers/scott_Brown/"),
+    ],
+)
+def test_a_driver_or_team_id_in_another_case_redirects_to_its_page(client, path, target):
+    """Review defect 7: /drivers/Hamilton/ and /teams/McLaren/ were 404 "No driver 'Hamilton'"
+    while /races/2025_BAHRAIN/ answers. The id in any case now leads to the page, by a permanent
+    redirect to the stored spelling's address (query kept), so the page has one address and one
+    page-cache entry."""
+    response = client.get(path)
+    assert response.status_code == 301 and response["Location"] == target
+    assert client.get(target).status_code == 200
+
+
+def test_an_unknown_driver_or_team_in_any_case_is_still_a_404(client):
+    assert client.get("/drivers/Nobody_At_All/").status_code == 404
+    assert client.get("/teams/No_Such_Team/").status_code == 404
+
+
 # --- standings --------------------------------------------------------------------------------
 
 
