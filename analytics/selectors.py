@@ -2,7 +2,8 @@
 
 Frame layouts the metric functions in `analytics.services` consume:
 - results: race_id, season, round, race_slug, race_name, circuit_id, circuit_ref, circuit_name,
-  driver_id, team_id, grid, position (NaN unless classified), position_order, points, status
+  driver_id, team_id, grid, position (NaN unless classified), position_order, points, status,
+  position_text, shared_car_index (0: the row of a car's starter; 1..: a 1950s co-driver's row)
 - quali: race_id, season, round, race_slug, driver_id, team_id, position, q1_ms, q2_ms, q3_ms
 - pits: race_id, driver_id, stop, lap, milliseconds
 - sprints: race_id, driver_id, team_id, points (sprint results: their points count in the standings)
@@ -25,9 +26,10 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import Lower
 
 from analytics.services import driver_metrics, team_metrics
-from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, championship_trend
+from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, EXCLUDED_POSITION_TEXTS, championship_trend
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -64,6 +66,7 @@ _RESULT_FIELDS = {
     "points": "points",
     "status": "status__status",
     "position_text": "position_text",
+    "shared_car_index": "shared_car_index",
 }
 _QUALI_FIELDS = {
     "race_id": "race_id",
@@ -322,15 +325,30 @@ def team_ranking_named(*, ranking: list[dict]) -> list[dict]:
 # --- page data -------------------------------------------------------------------------------
 
 
-def driver_get(*, ref: str) -> Driver:
-    driver = Driver.objects.filter(ref=ref).first()
+def _by_ref(model: type[Driver] | type[Team], *, ref: str, any_case: bool):
+    """The driver / team whose ref is `ref`; with `any_case`, else the one whose ref is `ref` in
+    another case (`Hamilton` -> `hamilton`, `CANNOC` -> `Cannoc`: a few stored refs have capitals,
+    so the stored spelling is not always lower case). ASCII letters only, as race ids fold
+    (`race_id_canonical`); None when no ref, or more than one, matches. One query, two on a miss."""
+    found = model.objects.filter(ref=ref).first()
+    if found is not None or not any_case or not ref.isascii():
+        return found
+    matches = list(model.objects.annotate(ref_folded=Lower("ref")).filter(ref_folded=ref.lower())[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def driver_get(*, ref: str, any_case: bool = False) -> Driver:
+    """The driver `ref` (the stored spelling, case-sensitive, as the API keys its answers by it);
+    `any_case`: typed in any case too (the pages, which send a visitor to the stored spelling's URL)."""
+    driver = _by_ref(Driver, ref=ref, any_case=any_case)
     if driver is None:
         raise NotFound(f"No driver {ref!r}", what="driver")
     return driver
 
 
-def team_get(*, ref: str) -> Team:
-    team = Team.objects.filter(ref=ref).first()
+def team_get(*, ref: str, any_case: bool = False) -> Team:
+    """The team `ref`, as `driver_get`."""
+    team = _by_ref(Team, ref=ref, any_case=any_case)
     if team is None:
         raise NotFound(f"No team {ref!r}", what="team")
     return team
@@ -564,25 +582,58 @@ def standings_get(*, season: int, round: int | None = None, as_of: datetime | No
 
 
 def points_progression_get(*, season: int, top: int = 6, as_of: datetime | None = None) -> dict:
-    """Cumulative points after each round for the season's top `top` drivers (by final standing); at
-    a clock `as_of`, the rounds whose results were known by then, leaders by the last of them."""
+    """Cumulative points after each round for the season's top `top` drivers: the most points after
+    the last round (a tie by championship position); at a clock `as_of`, the rounds whose results
+    were known by then, leaders by the last of them.
+
+    Picked by points, not by final position: an entry excluded from the championship (standings
+    letter "D": Schumacher 1997, stored 26th) keeps the points he scored, and he led that title race
+    78–77 before the last round; by position he was never among the leaders. Such a series has
+    `excluded` true. Each series is labelled by the driver's family name (a code exists only for
+    some drivers: "VIL", "Frentzen", "COU" side by side), with the given name's initial where two
+    series share one ("M. Schumacher", "R. Schumacher"); `name` is the full name."""
     key = f"f1:standings:progression:{season}:{top}{_clock_key(as_of)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     rows = list(
         DriverStanding.objects.filter(_known(as_of), race__season_id=season).values_list(
-            "race__round", "driver__ref", "driver__code", "driver__family_name", "points", "position"
+            "race__round",
+            "driver__ref",
+            "driver__given_name",
+            "driver__family_name",
+            "points",
+            "position",
+            "position_text",
         )
     )
     if not rows:
         return {"season": season, "rounds": [], "series": []}
     last_round = max(r[0] for r in rows)
-    leaders = sorted((r for r in rows if r[0] == last_round), key=lambda r: (r[5] is None, r[5] or 0))[:top]
+    leaders = sorted(
+        (r for r in rows if r[0] == last_round),
+        key=lambda r: (-float(r[4]), r[5] is None, r[5] or 0),
+    )[:top]
+    family_names = [r[3] for r in leaders]
     series = []
-    for _, ref, code, family_name, _, _ in leaders:
+    for _, ref, given_name, family_name, _, _, position_text in leaders:
+        label = family_name
+        if family_names.count(family_name) > 1:
+            label = f"{given_name[:1]}. {family_name}" if given_name else family_name
         points = {r[0]: float(r[4]) for r in rows if r[1] == ref}
-        series.append({"ref": ref, "label": code or family_name, "points": points})
+        series.append(
+            {
+                "ref": ref,
+                "label": label,
+                "name": f"{given_name} {family_name}".strip(),
+                "excluded": position_text in EXCLUDED_POSITION_TEXTS,
+                "points": points,
+            }
+        )
+    labels = [s["label"] for s in series]
+    for s in series:  # same initial and family name (none in the data so far): the full name
+        if labels.count(s["label"]) > 1:
+            s["label"] = s["name"]
     rounds = sorted({r[0] for r in rows})
     data = {
         "season": season,

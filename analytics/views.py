@@ -21,7 +21,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -543,6 +549,17 @@ def _without_clock(request: HttpRequest, *, keep: tuple[str, ...] = ("season",))
     return request.path + (f"?{urlencode(kept)}" if kept else "")
 
 
+def _canonical_redirect(request: HttpRequest, name: str, ref: str) -> HttpResponse:
+    """A driver's or team's page asked for with its id in another case (`/drivers/Hamilton/`): a
+    permanent redirect to the stored spelling's URL, query string kept. Race ids in any case are
+    served as they are (the `<race_id:>` converter folds them before the page-cache key); a driver
+    ref cannot be folded without the database (`Cannoc`, `scott_Brown`), so the other spellings get
+    the redirect (never kept in the page cache: one entry per page, not one per spelling)."""
+    query = request.META.get("QUERY_STRING", "")
+    target = reverse(name, args=[ref]) + (f"?{query}" if query else "")
+    return HttpResponsePermanentRedirect(target)
+
+
 def _season_choice(request: HttpRequest, seasons: list[int], *, subject: str = "", as_of=None) -> int:
     """`?season=` among `seasons` (default the latest), else 404. `subject` names whose seasons they
     are (a driver, a team): a season that has results, just none of theirs, is "<subject> did not
@@ -568,7 +585,9 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
     # the races whose results were known by the clock only (`races_with_results_known_by`, the race
     # lists' rule: not a race being run then).
     as_of = _as_of_param(request)
-    driver = selectors.driver_get(ref=ref)
+    driver = selectors.driver_get(ref=ref, any_case=True)
+    if driver.ref != ref:  # typed in another case: the page's one address
+        return _canonical_redirect(request, "analytics:driver", driver.ref)
     seasons = selectors.driver_seasons(driver=driver, as_of=as_of)
     clock = {"as_of": as_of, "today": _without_clock(request)}
     if not seasons:
@@ -624,7 +643,9 @@ def driver_detail(request: HttpRequest, ref: str) -> HttpResponse:
 @_page_cache("CACHE_TTL_STANDINGS", reads=("season", "as_of"))
 def team_detail(request: HttpRequest, ref: str) -> HttpResponse:
     as_of = _as_of_param(request)  # as the driver's page: the season as it stood at the clock
-    team = selectors.team_get(ref=ref)
+    team = selectors.team_get(ref=ref, any_case=True)
+    if team.ref != ref:  # as the driver's
+        return _canonical_redirect(request, "analytics:team", team.ref)
     seasons = selectors.team_seasons(team=team, as_of=as_of)
     clock = {"as_of": as_of, "today": _without_clock(request)}
     if not seasons:
@@ -718,7 +739,12 @@ def standings(request: HttpRequest) -> HttpResponse:
             series=[charts.Series(s["label"], s["points"]) for s in progression["series"]],
             x_labels=[f"R{r}" for r in progression["rounds"]],
             title=f"Points progression {season}: top {len(progression['series'])} drivers",
-            desc="Cumulative championship points after each round; the table below the chart lists them.",
+            desc="Cumulative championship points after each round; the table below the chart lists them."
+            + "".join(
+                f" {s['name']} was excluded from the championship: points as scored."
+                for s in progression["series"]
+                if s.get("excluded")
+            ),
             y_label="Points",
             y_min=0,
         )

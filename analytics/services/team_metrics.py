@@ -116,13 +116,21 @@ def pit_stop_efficiency(pits: pd.DataFrame, results: pd.DataFrame, *, team_id: i
 
 
 def reliability(results: pd.DataFrame, *, team_id: int) -> dict:
-    """Mechanical DNF rate: retirements for a mechanical reason / race starts of the team's cars."""
-    entries = results[results["team_id"] == team_id]
-    own = entries[started(entries)]
-    mechanical = own[own["position"].isna() & own["status"].isin(MECHANICAL_STATUSES)]
+    """Mechanical DNF rate: the team's cars that retired for a mechanical reason / its cars that
+    took the start.
+
+    A car is one classification slot: a 1950s shared car (one car, a result row per driver, all
+    with its status) is its starter's row (`shared_car_index` 0), counted once. The status decides
+    a mechanical retirement (`MECHANICAL_STATUSES`), classified or not: a car that stopped in the
+    last laps is still classified (Red Bull, 2022 Bahrain: Pérez 18th and Verstappen 19th, "Fuel
+    pressure"), yet it retired; a finisher's status is "Finished" / "+N Laps", never a failure.
+    """
+    cars = results[(results["team_id"] == team_id) & (results["shared_car_index"] == 0)]
+    own = cars[started(cars)]
+    mechanical = own[own["status"].isin(MECHANICAL_STATUSES)]
     starts = len(own)
     return {
-        "entries": len(entries),  # result rows, non-qualifiers' too: `starts` of them were started
+        "entries": len(cars),  # cars entered, non-qualifiers' too: `starts` of them were started
         "starts": starts,
         "mechanical_dnfs": len(mechanical),
         "mechanical_dnf_rate": clean(len(mechanical) / starts) if starts else None,

@@ -48,6 +48,24 @@ def signed(value, digits: int = 2) -> str:
 
 
 @register.filter
+def places_vs_teammate(value, teammate: str = "") -> str:
+    """A mean finishing-order gain over the team-mate (positive = ahead) in words: "2.5 places ahead
+    of team-mate", "8.0 places behind team-mate", "level with team-mate" (`teammate` the word to
+    name; empty: "2.5 places ahead", "8.0 places behind", "level"); '—' for a missing value. One
+    decimal, as the other cards; "1.0 place". A "beat by −8.0" said the opposite of what it meant."""
+    if value is None or value == "":
+        return "—"
+    shown = f"{abs(float(value)):.1f}"
+    if float(shown) == 0:
+        return f"level with {teammate}" if teammate else "level"
+    unit = "place" if shown == "1.0" else "places"
+    side = "ahead of" if float(value) > 0 else "behind"
+    if not teammate:
+        side = side.removesuffix(" of")
+    return f"{shown} {unit} {side}{f' {teammate}' if teammate else ''}"
+
+
+@register.filter
 def get(mapping, key):
     """dict lookup with a variable key."""
     if isinstance(mapping, dict):

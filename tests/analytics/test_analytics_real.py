@@ -13,6 +13,7 @@ from django.core.cache import cache
 from analytics.selectors import driver_analytics_get, team_analytics_get
 from analytics.services.common import MECHANICAL_STATUSES
 from ingestion.models import Driver, Team
+from ingestion.models.results import NON_STARTS
 from tests.conftest import ERGAST_DUMP_DIR
 
 pytestmark = pytest.mark.django_db
@@ -140,9 +141,7 @@ def test_mercedes_2021_against_the_csv():
     starts = [
         r for r in rows if statuses[r["statusId"]] not in non_starts and r["positionText"] not in ("W", "F")
     ]
-    mechanical = [
-        r for r in starts if r["position"] == "\\N" and statuses[r["statusId"]] in MECHANICAL_STATUSES
-    ]
+    mechanical = [r for r in starts if statuses[r["statusId"]] in MECHANICAL_STATUSES]
     assert data["reliability"]["starts"] == len(starts) == 44
     assert data["reliability"]["mechanical_dnfs"] == len(mechanical)
 
@@ -165,6 +164,58 @@ def test_mercedes_2021_against_the_csv():
     assert data["qualifying_pace"]["team"] == "mercedes"
 
 
+@pytest.mark.parametrize(
+    ("team", "season", "starts", "reasons"),
+    [
+        # 2022 Bahrain: Pérez (classified 18th) and Verstappen (19th) both stopped with fuel pressure
+        ("red_bull", 2022, 44, {"Fuel leak": 1, "Fuel pressure": 2, "Gearbox": 1}),
+        # 2025 Zandvoort: Norris out with an oil leak, classified 18th
+        ("mclaren", 2025, 48, {"Oil leak": 1}),
+    ],
+)
+def test_a_classified_car_that_retired_mechanically_is_a_mechanical_retirement(team, season, starts, reasons):
+    """Review defect 1: the reliability card counted only unclassified cars, so a car that stopped in
+    the last laps and was still classified ("2 of 44 starts" for Red Bull 2022; the right figure is
+    4) was dropped. The status decides: every started car of the team whose status is mechanical."""
+    team_id = next(c["constructorId"] for c in _csv("constructors") if c["constructorRef"] == team)
+    statuses = {s["statusId"]: s["status"] for s in _csv("status")}
+    rows = [r for r in _csv("results") if r["raceId"] in _race_ids(season) and r["constructorId"] == team_id]
+    mechanical = [r for r in rows if statuses[r["statusId"]] in MECHANICAL_STATUSES]
+    assert any(r["position"] != "\\N" for r in mechanical)  # classified, yet retired
+    out = team_analytics_get(team=Team.objects.get(ref=team), season=season)["reliability"]
+    assert (out["starts"], out["mechanical_dnfs"], out["reasons"]) == (starts, len(mechanical), reasons)
+    assert out["mechanical_dnf_rate"] == round(len(mechanical) / starts, 3)
+    # the API serves the same figure (it returns team_analytics_get as it is)
+    from rest_framework.test import APIClient
+
+    api = APIClient().get(f"/api/v1/analytics/team/{team}?season={season}").json()
+    assert api["analytics"]["reliability"] == out
+
+
+def test_a_shared_car_is_one_car_in_the_reliability_figures():
+    """Maserati 1955: cars driven in turn by two or three drivers (one classification, a result row
+    per driver, all with the car's status). The card reads "N of M starts": a car takes the start
+    once and retires once, so each counts once — at the Argentine GP two cars out with engine and
+    fuel-pressure failures were six rows, and counted six."""
+    maserati = next(c["constructorId"] for c in _csv("constructors") if c["constructorRef"] == "maserati")
+    statuses = {s["statusId"]: s["status"] for s in _csv("status")}
+    rows = [r for r in _csv("results") if r["raceId"] in _race_ids(1955) and r["constructorId"] == maserati]
+    cars = {(r["raceId"], r["positionOrder"]): r for r in rows}  # a shared car's rows share its slot
+    assert len(cars) < len(rows)
+    started_cars = [
+        r
+        for r in cars.values()
+        if statuses[r["statusId"]] not in NON_STARTS and r["positionText"] not in ("W", "F")
+    ]
+    mechanical = [r for r in started_cars if statuses[r["statusId"]] in MECHANICAL_STATUSES]
+    out = team_analytics_get(team=Team.objects.get(ref="maserati"), season=1955)["reliability"]
+    assert (out["entries"], out["starts"], out["mechanical_dnfs"]) == (
+        len(cars),
+        len(started_cars),
+        len(mechanical),
+    )
+
+
 def test_a_car_that_did_not_start_is_no_start():
     """Leclerc's 2021: on pole at Monaco, out before the start (results.csv: positionText "W", status
     "Driveshaft"). Entered in 22 Grands Prix, started 21 — as the result sheets count them; a
@@ -180,6 +231,28 @@ def test_a_car_that_did_not_start_is_no_start():
         if c["circuit"] == "monaco"
     )  # fmt: skip
     assert monaco["starts"] == monaco["races"] - 1  # 2021 is his only non-start there
+
+
+def test_circuit_history_counts_races_not_result_rows():
+    """Review defect 5: Fangio's circuit history added up to 58 starts, but he started 51 races —
+    in 7 he also drove a team-mate's car (two result rows). Monaco read 5 (1950, 1955, 1956 twice,
+    1957: 4 races), Monza 9 (7)."""
+    fangio = next(d["driverId"] for d in _csv("drivers") if d["driverRef"] == "fangio")
+    circuit_of = {r["raceId"]: r["circuitId"] for r in _csv("races")}
+    refs = {c["circuitId"]: c["circuitRef"] for c in _csv("circuits")}
+    rows = [r for r in _csv("results") if r["driverId"] == fangio]
+    races = {r["raceId"] for r in rows}
+    assert (len(rows), len(races)) == (58, 51)
+    per_circuit: dict[str, set[str]] = {}
+    for race in races:
+        per_circuit.setdefault(refs[circuit_of[race]], set()).add(race)
+    circuits = driver_analytics_get(driver=Driver.objects.get(ref="fangio"))["circuits"]
+    assert sum(c["starts"] for c in circuits) == sum(c["races"] for c in circuits) == 51
+    assert {c["circuit"]: c["races"] for c in circuits} == {k: len(v) for k, v in per_circuit.items()}
+    by_ref = {c["circuit"]: c for c in circuits}
+    assert (by_ref["monaco"]["starts"], by_ref["monza"]["starts"]) == (4, 7)
+    # wins stay per row, as the records count a shared car's win for each of its drivers
+    assert sum(c["wins"] for c in circuits) == 24
 
 
 def test_driver_without_results_is_not_an_error():

@@ -40,6 +40,8 @@ def _results(rows):
         frame["position_text"] = [
             "R" if pd.isna(pos) else str(int(pos)) for pos in frame["position"].astype(float)
         ]
+    if "shared_car_index" not in frame:  # one driver per car, as since the 1960s
+        frame["shared_car_index"] = 0
     return frame.astype({"grid": float, "position": float, "points": float})
 
 
@@ -203,6 +205,26 @@ def test_reliability_counts_only_mechanical_retirements():
         "mechanical_dnf_rate": 0.333,
         "reasons": {"Engine": 1},
     }
+
+
+def test_reliability_counts_a_classified_car_that_retired_mechanically():
+    """A car that stops in the last laps can still be classified (2022 Bahrain: Pérez 18th,
+    "Fuel pressure"): it retired all the same, and the status says why."""
+    results = _abu_2021_results()
+    per = results.index[results["driver_id"] == PER][0]
+    results.loc[per, ["position", "position_text", "status"]] = [15.0, "15", "Fuel pressure"]
+    out = team_metrics.reliability(results, team_id=RED_BULL)
+    assert (out["starts"], out["mechanical_dnfs"], out["reasons"]) == (2, 1, {"Fuel pressure": 1})
+
+
+def test_reliability_counts_a_shared_car_once():
+    """A 1950s car driven in turn by two drivers has a result row per driver (its starter's with
+    `shared_car_index` 0): one car entered, started and retired, not two."""
+    results = _abu_2021_results()
+    per = results[results["driver_id"] == PER]
+    co_driver = per.assign(driver_id=HAM, shared_car_index=1)
+    out = team_metrics.reliability(pd.concat([results, co_driver]), team_id=RED_BULL)
+    assert (out["entries"], out["starts"], out["mechanical_dnfs"]) == (2, 2, 1)
 
 
 def test_a_did_not_start_row_is_entered_not_started():

@@ -256,6 +256,41 @@ def test_driver_empty_states_and_singulars(client):
         assert "over 0" not in html and "Mean finish  over" not in html
 
 
+def test_wet_weather_card_says_ahead_or_behind_with_singulars(client):
+    """Review defect 6: /drivers/doohan/ read "Beat team-mate by −8.0 places in 1 wet races vs −1.4
+    in 5 dry": "beat by" a negative number (he finished behind) and "1 wet races". His races (real
+    results) are given observed weather here — the one he lost most places in wet, the rest dry."""
+    from ingestion.models import RaceWeather
+
+    doohan = next(d["driverId"] for d in _csv("drivers") if d["driverRef"] == "doohan")
+    results = _csv("results")
+    deltas = {}  # race -> team-mate's position order - his (positive = ahead)
+    for own in (r for r in results if r["driverId"] == doohan):
+        mate = next(
+            r
+            for r in results
+            if r["raceId"] == own["raceId"]
+            and r["constructorId"] == own["constructorId"]
+            and r["driverId"] != doohan
+        )
+        deltas[own["raceId"]] = int(mate["positionOrder"]) - int(own["positionOrder"])
+    wet = min(deltas, key=deltas.get)
+    assert deltas[wet] < 0 and len(deltas) > 2
+    races = {r["raceId"]: r for r in _csv("races")}
+    for race_id in deltas:
+        race = Race.objects.get(season_id=int(races[race_id]["year"]), round=int(races[race_id]["round"]))
+        RaceWeather.objects.create(race=race, is_wet=race_id == wet)
+    dry = [d for r, d in deltas.items() if r != wet]
+    dry_mean = sum(dry) / len(dry)
+    dry_words = f"{abs(dry_mean):.1f} places {'ahead' if dry_mean > 0 else 'behind'}"
+    card = _text(client.get(reverse("analytics:driver", args=["doohan"])).content.decode(), "wet")
+    assert (
+        f"On average {abs(deltas[wet]):.1f} places behind team-mate in 1 wet race, "
+        f"{dry_words} in {len(dry)} dry races"
+    ) in card
+    assert "Beat" not in card and "1 wet races" not in card
+
+
 def test_calendar_names_every_driver_of_a_shared_winning_car(client):
     """QA: 1951 round 4 (French GP), 1956 round 1, 1957 round 5 were won by a shared car (two
     position-1 rows in results.csv); the calendar named only the first driver."""

@@ -680,6 +680,36 @@ def test_team_page(client, django_assert_max_num_queries):
     assert 'data-chart="bar"' in html and 'data-chart="line"' in html
 
 
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("/drivers/Hamilton/", "/drivers/hamilton/"),
+        (
+            "/drivers/HAMILTON/?season=2020&as_of=2021-01-01",
+            "/drivers/hamilton/?season=2020&as_of=2021-01-01",
+        ),
+        ("/teams/McLaren/", "/teams/mclaren/"),
+        ("/teams/RED_BULL/?season=2022", "/teams/red_bull/?season=2022"),
+        # a few stored refs have capitals: the stored spelling is the address, not lower case
+        ("/drivers/cannoc/", "/drivers/Cannoc/"),
+        ("/drivers/Scott_brown/", "/drivers/scott_Brown/"),
+    ],
+)
+def test_a_driver_or_team_id_in_another_case_redirects_to_its_page(client, path, target):
+    """Review defect 7: /drivers/Hamilton/ and /teams/McLaren/ were 404 "No driver 'Hamilton'"
+    while /races/2025_BAHRAIN/ answers. The id in any case now leads to the page, by a permanent
+    redirect to the stored spelling's address (query kept), so the page has one address and one
+    page-cache entry."""
+    response = client.get(path)
+    assert response.status_code == 301 and response["Location"] == target
+    assert client.get(target).status_code == 200
+
+
+def test_an_unknown_driver_or_team_in_any_case_is_still_a_404(client):
+    assert client.get("/drivers/Nobody_At_All/").status_code == 404
+    assert client.get("/teams/No_Such_Team/").status_code == 404
+
+
 # --- standings --------------------------------------------------------------------------------
 
 
@@ -712,6 +742,18 @@ def test_standings_htmx_swap_returns_only_the_panel(client):
     assert _standings_leader(2021, 22) in body
     response = client.get(reverse("analytics:standings"), {"season": 2021, "round": 5}, **HTMX)
     assert _standings_leader(2021, 5) in response.content.decode()
+
+
+def test_the_points_progression_shows_an_excluded_leader_flagged(client):
+    """Review defect 4: /standings/?season=1997 charted the top six by final position, so Michael
+    Schumacher (excluded, stored 26th; he led 78-77 before the last round) was not in it."""
+    html = client.get(reverse("analytics:standings"), {"season": 1997}).content.decode()
+    chart = html.split('id="prog-h"')[1]
+    assert "<title>Schumacher</title>" in chart  # his line, labelled as the others: family names
+    assert "Michael Schumacher was excluded from the championship: points as scored." in chart
+    table = chart.split("<tbody>")[1].split("</tbody>")[0]
+    assert 'Schumacher <span class="small muted">(excluded from the championship)</span>' in table
+    assert ">VIL<" not in chart and ">Villeneuve<" in table
 
 
 def test_a_standings_swap_for_a_round_not_run_pushes_the_url_of_the_round_shown(client):
