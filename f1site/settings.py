@@ -196,8 +196,12 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # clock keeps the clock for them (cached pages linked them "(today)"). 13: at a clock a race's results
 # are known from start + 3 h, not its start (entries `…:at:{clock}` cached mid-race held its
 # classification), the drivers/teams lists and every other operation read or refuse `as_of`, and
-# the model page names the version a what-if runs.
-CACHE_FORMAT = 13
+# the model page names the version a what-if runs. 14: the championship at a clock simulates a round
+# run without results stored (its `…:at:{clock}` entries left it out); a team's reliability counts
+# classified mechanical retirements, per car; a driver's circuit history counts races; the
+# progression entries include an excluded driver, one label rule; the home card of a set not
+# scored yet says so.
+CACHE_FORMAT = 14
 if REDIS_URL:
     CACHES = {
         "default": {
