@@ -16,7 +16,10 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   classification failing the shared validation is not written: the tick's counts carry its
   `rejected` message (race, session, field), the other sessions go on, and it is tried again later;
   so is a sprint (or qualifying, below) asked of Jolpica while another sync or a dump load holds the
-  race-data lock: the session's result says `skipped` (naming the holder), the tick goes on;
+  race-data lock: the session's result says `skipped` (naming the holder), the tick goes on; a
+  classification with a car that cannot be placed (a driver not stored yet: `unmatched_numbers`,
+  `incomplete`) is written without it and stays awaited, on the same retries and give-up, a retry
+  queueing a refresh only when it changed something;
 * a qualifying classification OpenF1 has not given QUALIFYING_JOLPICA_AFTER after the session (down,
   or late) is asked of Jolpica for that race alone, on the same retries, until the race starts: the
   post-qualifying set is then made before the race all the same (the daily and weekly jobs catch
@@ -307,7 +310,9 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
         result["jolpica"] = fallback
         if fallback["rows"]:
             result.update(rows=fallback["rows"], source="jolpica")
-    if result.get("rows"):
+    # A session left awaited for a car not placed yet is asked again every RESULTS_RETRY: a retry
+    # that finds the same rows changes nothing and queues no second refresh.
+    if result.get("rows") and (result.get("changed", True) or not result.get("unmatched_numbers")):
         stage = {SessionType.QUALIFYING: "post_qualifying", SessionType.SPRINT: "sprint"}.get(
             session.session_type, "practice"
         )

@@ -1,8 +1,11 @@
 """Post-session ingestion from OpenF1 `session_result`: practice (FP1–FP3) and qualifying classifications.
 
-OpenF1 identifies drivers by car number. We resolve a number to (driver, team) from the same
-season's classifications we already hold (latest race first), then by OpenF1's `/drivers` acronym +
-surname; a number we cannot resolve is reported, never guessed. Race and sprint classifications
+OpenF1 identifies drivers by car number. We resolve a number to (driver, team) from what OpenF1's
+`/drivers` says for that session: the driver by acronym + surname, the team by `team_name`
+(`openf1_teams_match`), falling back to this season's classifications up to this race, never an
+earlier season's (`driver_numbers_resolve`). A number we cannot place is not guessed: the other cars
+are written, the session stays un-ingested (retried, so the car is added once its driver is stored)
+and the callers report it (`incomplete`, a `partial` SyncRun). Race and sprint classifications
 (points, statuses) come from the Jolpica sync the daily job runs; the grid is known once qualifying
 is ingested, which is when the post-qualifying prediction refresh runs.
 
@@ -16,10 +19,14 @@ other sessions (`sync_openf1 --results` via `openf1_results_sync`, the live job'
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from django.db import DataError, IntegrityError, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from ingestion.clients.openf1 import DriverInfo, OpenF1Client, SessionResult
@@ -32,6 +39,7 @@ from ingestion.models import (
     SessionType,
     SprintResult,
     SyncSource,
+    Team,
 )
 from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
@@ -59,39 +67,177 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
 
-def driver_numbers_resolve(
-    *, race, numbers: Iterable[int], infos: Iterable[DriverInfo]
-) -> dict[int, tuple[int, int]]:
-    """car number -> (driver_id, team_id) for this race's season."""
-    wanted = set(numbers)
-    found: dict[int, tuple[int, int]] = {}
-    for model in (QualifyingResult, RaceResult, SprintResult, PracticeResult):
-        rows = (
-            model.objects.filter(race__season_id=race.season_id, number__in=wanted - set(found))
-            .order_by("-race__date")
-            .values_list("number", "driver_id", "team_id")
+def _fold(text: str | None) -> str:
+    """`text` without accents, case or surrounding spaces: OpenF1 writes "Perez", "Hulkenberg"; the
+    dump and Jolpica "Pérez", "Hülkenberg"."""
+    decomposed = unicodedata.normalize("NFKD", (text or "").strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+# Words a team's name carries in one source and not in another ("Red Bull Racing" / "Red Bull",
+# "Alpine" / "Alpine F1 Team").
+_TEAM_FILLER = frozenset({"f1", "team", "racing", "scuderia", "formula", "one"})
+# OpenF1 team names that share no word with the team's Ergast / Jolpica name or ref (`Team.ref`).
+OPENF1_TEAM_ALIASES = {"racing bulls": "rb"}
+
+
+def _team_words(text: str | None) -> frozenset[str]:
+    return frozenset(w for w in re.findall(r"[a-z0-9]+", _fold(text)) if w not in _TEAM_FILLER)
+
+
+def openf1_teams_match(*, names: Iterable[str], season_id: int) -> dict[str, int]:
+    """OpenF1 `team_name`s -> Team ids; a name that matches no team, or two equally well, is left out.
+
+    A team matches when the words of its name or of its ref (accents, case and filler words such as
+    "Racing", "F1 Team" dropped) are the OpenF1 name's ("Red Bull Racing" = Red Bull, "Haas F1 Team",
+    "RB" = rb), else when they are all in it ("Kick Sauber" ⊇ Sauber); OPENF1_TEAM_ALIASES names the
+    ones with no word in common ("Racing Bulls" = rb). Several teams equally good: the one with the
+    latest race up to `season_id`; still a tie (or none raced), none. Two queries at most."""
+    wanted = {name for name in names if name and name.strip()}
+    if not wanted:
+        return {}
+    teams = list(Team.objects.values_list("pk", "ref", "name"))
+    by_ref = {ref: pk for pk, ref, _ in teams}
+    keyed = [(pk, _team_words(name), _team_words(ref.replace("_", " "))) for pk, ref, name in teams]
+    candidates: dict[str, list[int]] = {}
+    for name in wanted:
+        alias = OPENF1_TEAM_ALIASES.get(" ".join(_fold(name).split()))
+        words = _team_words(name)
+        if alias in by_ref:
+            candidates[name] = [by_ref[alias]]
+        elif words:
+            exact = [pk for pk, a, b in keyed if words in (a, b)]
+            candidates[name] = exact or [pk for pk, a, b in keyed if (a and a <= words) or (b and b <= words)]
+    tied = {pk for pks in candidates.values() if len(pks) > 1 for pk in pks}
+    latest = (
+        dict(
+            RaceResult.objects.filter(team_id__in=tied, race__season_id__lte=season_id)
+            .values("team_id")
+            .annotate(latest=Max("race__date"))
+            .values_list("team_id", "latest")
         )
-        for number, driver_id, team_id in rows:
-            found.setdefault(number, (driver_id, team_id))
-    for info in infos:
-        if info.driver_number in found or info.driver_number not in wanted or not info.name_acronym:
-            continue
-        driver = (
-            Driver.objects.filter(code=info.name_acronym, family_name__iexact=(info.last_name or "").strip())
-            .order_by("-date_of_birth")
-            .first()
-        )
-        if driver is None:
-            continue
-        team_id = (
-            RaceResult.objects.filter(driver=driver)
-            .order_by("-race__date")
-            .values_list("team_id", flat=True)
-            .first()
-        )
-        if team_id is not None:
-            found[info.driver_number] = (driver.pk, team_id)
+        if tied
+        else {}
+    )
+    found: dict[str, int] = {}
+    for name, pks in candidates.items():
+        ranked = sorted(pks, key=lambda pk: latest.get(pk, date.min), reverse=True)
+        if len(ranked) == 1 or (
+            len(ranked) > 1 and ranked[0] in latest and latest[ranked[0]] != latest.get(ranked[1], date.min)
+        ):
+            found[name] = ranked[0]
     return found
+
+
+@dataclass
+class NumbersResolved:
+    """`found`: car number -> (driver_id, team_id); `unresolved`: car number -> why it is not."""
+
+    found: dict[int, tuple[int, int]] = field(default_factory=dict)
+    unresolved: dict[int, str] = field(default_factory=dict)
+
+
+def _season_rows(*, race, filters: dict, columns: tuple[str, ...]) -> list[tuple]:
+    """This season's classification rows up to `race` (its own included), latest race first,
+    qualifying / race / sprint / practice of one race in that order."""
+    rows: list[tuple] = []
+    for rank, model in enumerate((QualifyingResult, RaceResult, SprintResult, PracticeResult)):
+        for row in model.objects.filter(
+            race__season_id=race.season_id, race__date__lte=race.date, **filters
+        ).values_list("race__date", *columns):
+            rows.append((row[0], -rank, *row[1:]))
+    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+    return [r[2:] for r in rows]
+
+
+def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[DriverInfo]) -> NumbersResolved:
+    """Each car number of one session of `race` -> (driver_id, team_id), from what OpenF1's `/drivers`
+    says for that session; a number that cannot be placed is `unresolved`, with the reason, never guessed.
+
+    Driver: the one whose code is the session's `name_acronym` and whose family name is its `last_name`
+    (accents and case aside; the youngest if two), else the driver of the number in this season's
+    latest classification up to this race when his code is that acronym (a spelling OpenF1 and the
+    dump do not share); a number OpenF1 names no one for: that classification's driver. Not by number
+    alone: FP1 rookies reuse numbers within a season (2025: #38 Beganovic, then Fuoco).
+    Team: the session's `team_name` (`openf1_teams_match`), else the driver's team in this season's
+    latest classification up to this race. Never an earlier season's: at round 1 that is last year's
+    line-up (Hadjar at rb, Bortoleto at Sauber), and a seat swap mid-season (Tsunoda, Lawson after
+    2025 round 2) would keep the old team."""
+    wanted = set(numbers)
+    info_by_number = {i.driver_number: i for i in infos if i.driver_number in wanted}
+
+    def code_of(number: int) -> str:
+        info = info_by_number.get(number)
+        return (info.name_acronym or "").strip().upper() if info is not None else ""
+
+    by_code: dict[str, list[tuple[int, str, str]]] = {}
+    codes = {code_of(n) for n in wanted} - {""}
+    for pk, code, family, ref in (
+        Driver.objects.filter(code__in=codes)
+        .order_by(F("date_of_birth").desc(nulls_last=True), "pk")
+        .values_list("pk", "code", "family_name", "ref")
+    ):
+        by_code.setdefault(code.upper(), []).append((pk, _fold(family), ref))
+
+    drivers: dict[int, int] = {}
+    for number in wanted:
+        code = code_of(number)
+        family = _fold(info_by_number[number].last_name) if code else ""
+        match = next((pk for pk, fam, _ in by_code.get(code, []) if family and fam == family), None)
+        if match is not None:
+            drivers[number] = match
+    left = wanted - set(drivers)
+    if left:  # the number in this season's classifications, when OpenF1 does not contradict it
+        for number, driver_id, driver_code in _season_rows(
+            race=race, filters={"number__in": left}, columns=("number", "driver_id", "driver__code")
+        ):
+            if number not in drivers and (not code_of(number) or code_of(number) == driver_code.upper()):
+                drivers[number] = driver_id
+
+    team_names = {n: (info_by_number[n].team_name or "").strip() for n in drivers if n in info_by_number}
+    teams_by_name = openf1_teams_match(names=set(team_names.values()), season_id=race.season_id)
+    teams = {n: teams_by_name[name] for n, name in team_names.items() if name in teams_by_name}
+    left = {n: d for n, d in drivers.items() if n not in teams}
+    if left:  # the driver's team this season (up to this race)
+        latest: dict[int, int] = {}
+        for driver_id, team_id in _season_rows(
+            race=race, filters={"driver_id__in": set(left.values())}, columns=("driver_id", "team_id")
+        ):
+            latest.setdefault(driver_id, team_id)
+        for number, driver_id in left.items():
+            if driver_id in latest:
+                teams[number] = latest[driver_id]
+                if team_names.get(number):
+                    logger.warning(
+                        "OpenF1 team name matches no team: the driver's team this season is used",
+                        extra={"race": race.slug, "number": number, "team_name": team_names[number]},
+                    )
+
+    out = NumbersResolved()
+    for number in sorted(wanted):
+        info = info_by_number.get(number)
+        who = f"#{number}"
+        if info is not None:
+            who += f" {code_of(number) or '?'} {(info.full_name or info.last_name or '').strip()}".rstrip()
+        if number in drivers and number in teams:
+            out.found[number] = (drivers[number], teams[number])
+        elif number in drivers:
+            named = (
+                f"team {team_names[number]!r} matches no team" if team_names.get(number) else "no team given"
+            )
+            out.unresolved[number] = (
+                f"{who}: {named}, and the driver has no {race.season_id} classification yet"
+            )
+        elif info is None or not code_of(number):
+            out.unresolved[number] = (
+                f"{who}: OpenF1 names no driver for it, and no {race.season_id} classification has it"
+            )
+        else:
+            out.unresolved[number] = (
+                f"{who}: no driver stored with code {code_of(number)} and family name "
+                f"{(info.last_name or '').strip()!r} (not synced from Jolpica yet?)"
+            )
+    return out
 
 
 def practice_rows(
@@ -170,13 +316,41 @@ def _rejected(*, session: OpenF1Session, problems: list[str]) -> dict:
     }
 
 
+def _incomplete(*, session: OpenF1Session, unresolved: dict[int, str]) -> dict:
+    """The entry for a session some of whose cars could not be placed (its SyncRun error)."""
+    race = session.race
+    where = f"{race.slug} {session.session_name} (OpenF1 session {session.session_key})"
+    numbers = sorted(unresolved)
+    message = f"{where}: {len(numbers)} car(s) not stored, session to be retried: " + "; ".join(
+        unresolved[n] for n in numbers
+    )
+    logger.warning(
+        "OpenF1 classification incomplete",
+        extra={"race": race.slug, "session_key": session.session_key, "numbers": numbers},
+    )
+    return {
+        "race": race.slug,
+        "session": session.session_type,
+        "session_key": session.session_key,
+        "message": message,
+        "numbers": numbers,
+    }
+
+
 def openf1_session_results_ingest(
     *, session: OpenF1Session, client: OpenF1Client | None = None, now: datetime | None = None
 ) -> dict:
     """Ingest one ended session's classification. Returns counts; `rows == 0` means not published yet,
     or, with a `rejected` entry (race, session, session_key, message, problems), that the classification
     failed validation (or a database constraint) and nothing was written: the stored rows stay and
-    `results_ingested_at` stays empty, so a later run tries again (upstream may correct it)."""
+    `results_ingested_at` stays empty, so a later run tries again (upstream may correct it).
+
+    `unmatched_numbers`: the cars `driver_numbers_resolve` could not place (a driver not stored yet,
+    a team not matched). The other cars are written, but the session is not marked ingested and the
+    answer carries an `incomplete` entry (race, session, session_key, message naming each number and
+    why, numbers): a later run writes the whole classification once they resolve (the live job
+    retries every RESULTS_RETRY for up to RESULTS_GIVE_UP; `sync_openf1 --results` on each run).
+    `changed`: whether anything stored changed (a retry that finds the same cars changes nothing)."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     if session.session_type not in INGESTED_TYPES:
@@ -187,8 +361,11 @@ def openf1_session_results_ingest(
         return {"rows": 0}
     infos = client.drivers(session_key=session.session_key)
     race = session.race
-    lookup = driver_numbers_resolve(race=race, numbers=[r.driver_number for r in results], infos=infos)
-    unmatched = sorted({r.driver_number for r in results} - set(lookup))
+    resolved = driver_numbers_resolve(race=race, numbers=[r.driver_number for r in results], infos=infos)
+    lookup, unmatched = resolved.found, sorted(resolved.unresolved)
+    incomplete = (
+        {"incomplete": _incomplete(session=session, unresolved=resolved.unresolved)} if unmatched else {}
+    )
     if session.session_type in PRACTICE:
         name = PRACTICE[session.session_type]
         rows = practice_rows(race_id=race.pk, session=name, results=results, lookup=lookup)
@@ -204,21 +381,31 @@ def openf1_session_results_ingest(
         model, key_fields, scope = QualifyingResult, ["race_id", "driver_id"], {"race_id": race.pk}
     if problems:
         return {**_rejected(session=session, problems=problems), "unmatched_numbers": unmatched}
+    if not rows:  # not one car placed: nothing to write, the session stays awaited
+        return {"rows": 0, "unmatched_numbers": unmatched, **incomplete}
     try:
         with transaction.atomic():
             counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
-            OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
+            if not unmatched:
+                OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
     except (IntegrityError, DataError) as exc:  # e.g. a position still held by a stored row
         problem = f"{race.slug} {session.session_type}: the database rejected the classification: {exc}"
         return {**_rejected(session=session, problems=[problem.strip()]), "unmatched_numbers": unmatched}
-    if counts.created or counts.updated or counts.deleted:
+    changed = bool(counts.created or counts.updated or counts.deleted)
+    if changed:
         # bulk upserts fire no model signals: the race page and API, the driver / team analytics and
         # the season lists read these rows, so their cache entries go (a later Jolpica sync that
         # finds the same rows changes nothing and would not clear them)
         transaction.on_commit(
             lambda: races_changed_send(sender=openf1_session_results_ingest, race_ids=[race.slug])
         )
-    return {"rows": len(rows), **counts.as_dict(), "unmatched_numbers": unmatched}
+    return {
+        "rows": len(rows),
+        **counts.as_dict(),
+        "changed": changed,
+        "unmatched_numbers": unmatched,
+        **incomplete,
+    }
 
 
 def openf1_results_sync(
@@ -228,11 +415,14 @@ def openf1_results_sync(
     ingested, oldest first (`sync_openf1 --results`). One transaction per session.
 
     Recorded as a SyncRun (source openf1, params kind=results): a rejected session goes to its errors
-    (race, session, session_key, message, problems) and the run goes on — status `partial`; a source
-    error fails the run (sessions committed before it stay) and is raised. Returns the summary:
-    `sync_run`, `status`, `sessions` (per session key: rows / created / updated / unchanged /
-    unmatched_numbers, or rejected), `ingested`, `not_published`, `rejected` (the messages), `requests`
-    (the HTTP requests it made, as its SyncRun's `requests_made`)."""
+    (race, session, session_key, message, problems), and so does an incomplete one, some of whose cars
+    could not be placed (race, session, session_key, message naming each number and why, numbers);
+    the run goes on — status `partial`; a source error fails the run (sessions committed before it
+    stay) and is raised. Returns the summary: `sync_run`, `status`, `sessions` (per session key: rows /
+    created / updated / unchanged / unmatched_numbers, or rejected), `ingested` (sessions done),
+    `incomplete` (sessions written but for unplaced cars, left to retry: their messages), `not_published`,
+    `rejected` (the messages), `requests` (the HTTP requests it made, as its SyncRun's `requests_made`).
+    Counts: ingested, incomplete, not_published, rejected, sessions."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     seasons = sorted(set(seasons))
@@ -246,7 +436,7 @@ def openf1_results_sync(
         )
         .order_by("date_start", "session_key")
     )
-    summary: dict = {"sessions": {}, "ingested": 0, "not_published": 0, "rejected": []}
+    summary: dict = {"sessions": {}, "ingested": 0, "incomplete": [], "not_published": 0, "rejected": []}
     requests_before = client.requests_made  # the client may have served the sessions sync already
     with sync_run_recorded(
         source=SyncSource.OPENF1, params={"kind": "results", "seasons": seasons}
@@ -259,6 +449,9 @@ def openf1_results_sync(
                 if "rejected" in result:
                     record.errors.append(result["rejected"])
                     summary["rejected"].append(result["rejected"]["message"])
+                elif "incomplete" in result:
+                    record.errors.append(result["incomplete"])
+                    summary["incomplete"].append(result["incomplete"]["message"])
                 elif result.get("rows"):
                     summary["ingested"] += 1
                 else:
@@ -266,10 +459,11 @@ def openf1_results_sync(
         finally:  # the sessions done before a failure too
             record.requests_made = client.requests_made - requests_before
             record.counts = {k: summary[k] for k in ("ingested", "not_published")} | {
+                "incomplete": len(summary["incomplete"]),
                 "rejected": len(summary["rejected"]),
                 "sessions": len(summary["sessions"]),
             }
-    summary["status"] = "partial" if summary["rejected"] else "succeeded"
+    summary["status"] = "partial" if summary["rejected"] or summary["incomplete"] else "succeeded"
     summary["requests"] = record.requests_made
     return summary
 

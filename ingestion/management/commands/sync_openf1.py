@@ -46,5 +46,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(counts, default=str, indent=2))
         for message in counts.get("results", {}).get("rejected", []):
             self.stderr.write(self.style.WARNING(f"rejected: {message}"))
+        for message in counts.get("results", {}).get("incomplete", []):
+            self.stderr.write(self.style.WARNING(f"incomplete: {message}"))
         if counts["missing"]:  # as sync_f1: a season upstream does not have must not read as success
             raise CommandError("not upstream: " + "; ".join(counts["missing"]))
