@@ -217,9 +217,10 @@ def championship_simulate(
 
     `clock`: the championship as of a past clock — the season's calendar cut there: the completed
     rounds are those with results known by then (`race_results_known`, the race lists' rule: its start
-    plus three hours), the remaining ones all the others, as without a clock: not started by then,
-    being run then (its results stored since: still to come as of then), or run without results
-    stored (awaiting them); a remaining round's sprint counts once its results were known by then
+    plus three hours), the remaining ones every round after the latest of them, as without a clock:
+    not started by then, being run then (its results stored since: still to come as of then), or run
+    without results stored (awaiting them); a round before the latest completed one without results
+    stored counts as decided (the standings after that round hold its points); a remaining round's sprint counts once its results were known by then
     (`ingestion.selectors.session_results_known`: not while it was run); the model is the one
     serving then (`model_bundle_at`: registered before the clock, never one trained now;
     NoModelAtClock when none had been), and the next race's entrants and features are as known then
@@ -234,17 +235,22 @@ def championship_simulate(
     with_results = set(
         RaceResult.objects.filter(race__season_id=season).values_list("race_id", flat=True).distinct()
     )
-    # Completed: results stored (and, at a clock, known by then). Every other round of the calendar is
-    # still to be decided, whatever the reason: not started, being run, or run and awaiting results.
-    # Until 2026-11-28 a clock dropped the last kind — a round run by then whose results are still
-    # not stored was neither counted nor simulated (review: 14 such 2026 rounds gave 2 simulated
-    # races at a clock minutes after the no-clock page's 16), which the no-clock rule never did.
-    done = [
-        r
+    # Completed: results stored (and, at a clock, known by then). Every round after the latest
+    # completed one is still to be decided, whatever the reason: not started, being run, or run and
+    # awaiting results. Until 2026-11-28 a clock dropped the last kind — a round run by then whose
+    # results are still not stored was neither counted nor simulated (review: 14 such 2026 rounds
+    # gave 2 simulated races at a clock minutes after the no-clock page's 16).
+    completed_rounds = [
+        r.round
         for r in races
         if r.id in with_results and (clock is None or race_results_known(race=r, as_of=clock))
     ]
-    remaining = [r for r in races if r not in done]
+    # A round before the latest completed one is decided even without results stored (rejected by
+    # validation, a failed sync): the standings after the latest round already hold its points, so
+    # drawing it again counted them twice (review: Verstappen's 18 Canada points, 2025).
+    decided_through = max(completed_rounds, default=0)
+    done = [r for r in races if r.round <= decided_through]
+    remaining = [r for r in races if r.round > decided_through]
     # A remaining round whose sprint is run (the Saturday evening of a sprint weekend): its sprint
     # points are real, added to the standings, and only its Grand Prix is left to simulate.
     sprint_run_ids = set(
@@ -366,7 +372,8 @@ def championship_simulate(
             + (
                 "; the remaining rounds add simulated points for the next race's entrants"
                 if clock is None
-                else "; the rounds not run by then (not started, or being run) add simulated points "
+                else "; the rounds without results known by then (not started, being run or awaiting "
+                "results) add simulated points "
                 "for the next race's entrants as known then (their strengths from what was known then)"
             )
             + f", Grand Prix points and {_sprint_words(sprints)}; team points are the "

@@ -53,6 +53,17 @@ def test_completed_season_facts(ergast_data):
     assert championship_simulate(season=1955)["teams"] == []  # no constructors' title before 1958
 
 
+def test_a_finished_season_missing_one_rounds_results_is_still_its_final_standings(ergast_data):
+    """Review: 2025 without Canada's results (rejected, a failed sync) was shown as title odds, with
+    Canada drawn again on top of final standings that hold its points. A round before the latest
+    completed one is decided: the stored final standings, no model needed."""
+    RaceResult.objects.filter(race__season_id=2025, race__round=10).delete()
+    out = championship_simulate(season=2025)
+    drivers = _final(DriverStanding, 2025, "driver")
+    assert out["remaining_races"] == [] and out["model_version"] is None
+    assert {d["driver"]: d["current_points"] for d in out["drivers"]} == {k: v[0] for k, v in drivers.items()}
+
+
 def test_mid_season_starts_from_the_standings_of_everyone_who_scored(active_model):
     """2024 cut after round 18 (Singapore; later results removed in this test's transaction only):
     Ricciardo (12 points, replaced by Lawson from Austin) keeps his points; Ferrari's total is the

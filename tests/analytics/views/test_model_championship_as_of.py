@@ -236,6 +236,29 @@ def test_the_championship_as_of_a_clock_simulates_a_round_run_without_results_st
     )
 
 
+@pytest.mark.slow
+def test_a_round_without_results_before_the_latest_completed_one_is_not_drawn_again(
+    client, trained_model, tmp_path
+):
+    """Review: Canada 2025's results missing (rejected, a failed sync) while rounds 11-12 have theirs:
+    at 10 July 2025 the simulation drew Canada again on top of the standings after round 12, which
+    already hold its points (Verstappen's 18 twice), and built the next race's field at Canada's
+    start. Canada is decided now: rounds 13 onwards are simulated from the standings after round 12
+    (the dump's CSV)."""
+    from ingestion.models import RaceResult
+
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
+    RaceResult.objects.filter(race__season_id=2025, race__round=10).delete()
+    left = sum(r["year"] == "2025" and int(r["round"]) >= 13 for r in _csv("races"))
+    html = client.get(
+        reverse("analytics:championship"), {"season": 2025, "as_of": "2025-07-10"}
+    ).content.decode()
+    assert f"over the {left} races without results known by then" in html
+    assert _points_now(html, "max_verstappen") == f"{_points_after(2025, 12, 'max_verstappen'):g}"
+    (key,) = cache.keys("f1:championship:*")
+    assert f'"remaining_races":["{_race_slug(2025, 13)}",' in cache.get(key)[0].decode()
+
+
 def _race_slug(year: int, rnd: int) -> str:
     from ingestion.models import Race
 
