@@ -30,6 +30,7 @@ from django.db.models.functions import Lower
 
 from analytics.services import driver_metrics, team_metrics
 from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, EXCLUDED_POSITION_TEXTS, championship_trend
+from f1site.clock import clock_to_text
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -47,7 +48,7 @@ from ingestion.models import (
     Team,
     TeamStanding,
 )
-from ingestion.selectors import races_with_results_known_by
+from ingestion.selectors import PRACTICE_SESSIONS, races_with_results_known_by, session_results_known
 
 _RESULT_FIELDS = {
     "race_id": "race_id",
@@ -144,7 +145,6 @@ def _clock_key(as_of: datetime | None) -> str:
     """The cache key's clock part: '' today, `:at:<clock>` (one spelling per moment) at a clock."""
     if as_of is None:
         return ""
-    from f1site.clock import clock_to_text
 
     return f":at:{clock_to_text(clock=as_of)}"
 
@@ -405,7 +405,6 @@ def driver_practice_list(*, driver: Driver, as_of: datetime | None = None) -> li
     )
     if as_of is None:
         return rows
-    from ingestion.selectors import PRACTICE_SESSIONS, session_results_known
 
     return [
         p for p in rows if PRACTICE_SESSIONS.get(p.session) in session_results_known(race=p.race, clock=as_of)

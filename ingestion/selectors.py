@@ -84,8 +84,8 @@ class RaceStatus:
 
 def race_started_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.datetime:
     """When a race counts as started: its start time (`Race.start`), or — the calendar has no time
-    for it — midnight UTC at the start of race day (`predictions.features.clock`'s rule for a session
-    of unknown time; `race_started` / `races_started_by` compare clocks with it)."""
+    for it — midnight UTC at the start of race day (the rule for a session of unknown time,
+    `race_session_starts`; `race_started` / `races_started_by` compare clocks with it)."""
     if start is not None:
         return start
     return dt.datetime.combine(race_date, dt.time(0, 0), tzinfo=dt.UTC)
@@ -244,7 +244,7 @@ def race_status_now(
 
 def started_by_q(as_of) -> Q:
     """Races that had started by the clock: their start strictly before it, or — no start time — a
-    race day whose midnight UTC is strictly before it: `predictions.features.clock`'s rule for a session
+    race day whose midnight UTC is strictly before it: the sessions' rule
     (`race_pre_race_cutoff` < clock), so a clock on the start itself (or `?as_of=<race day>`, 00:00
     UTC) stands before the race. Started is not run: its results are known later
     (`results_known_by_q`). A date (not a time) counts its whole day."""

@@ -6,6 +6,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from analytics.charts import probability_percent
+from f1site.clock import clock_to_text
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
 
 register = template.Library()
@@ -80,7 +81,6 @@ def clock_query(as_of, joiner: str = "?") -> str:
     to today's). One spelling per clock (`clock_to_text`), so the links share a page-cache entry."""
     if not as_of:
         return ""
-    from f1site.clock import clock_to_text
 
     return f"{joiner}as_of={clock_to_text(clock=as_of)}"
 
@@ -90,7 +90,6 @@ def clock_text(as_of) -> str:
     """The clock as its links spell it (`clock_to_text`), for a form's hidden `as_of` field."""
     if not as_of:
         return ""
-    from f1site.clock import clock_to_text
 
     return clock_to_text(clock=as_of)
 

@@ -1,5 +1,5 @@
 """A session begun is not a session finished: at a clock during the sprint or qualifying their
-results are not known yet (`features.clock.session_results_known_at`: the start plus a cap per kind —
+results are not known yet (`ingestion.selectors.session_results_known_at`: the start plus a cap per kind —
 practice 1 h, qualifying, sprint qualifying and sprint 2 h, the race 3 h; without a start time
 midnight UTC of race day for the sessions held before it, the end of race day for the race). The rule of the feature frames (`frames_known_at`), the entrants and grid
 (`race_entries`), the post-qualifying stage and the championship's sprint points at a clock.

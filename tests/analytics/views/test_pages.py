@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache as memoize
 from html import unescape as html_unescape
 from html.parser import HTMLParser
@@ -1210,20 +1210,31 @@ def test_sync_and_prediction_signals_drop_cached_pages(client, signal_path):
 
 def test_a_past_card_with_a_set_not_scored_yet_says_so(client, ergast_data):
     """Review: between the results sync and the scoring (or at a clock in that window) a past race's
-    card named its predicted winner and then said "No stored prediction to score." It now says the
-    set is not scored yet; a race without a set keeps the old line."""
+    card named its predicted winner and then said "No stored prediction to score." A pre-race set
+    now says it is not scored yet; a set made after the race, never scored, says neither (its label
+    says so); a race without a set keeps the old line."""
+    from analytics.services.cache import dashboard_cache_clear
+
     race = Race.objects.get(season_id=2026, round=7)
     finish = list(
         RaceResult.objects.filter(race=race, shared_car_index=0)
         .select_related("driver")
         .order_by("position_order")
     )
-    _predict(race, finish, stage="post")  # no RaceAccuracy: not scored yet
+    _predict(race, finish, stage="post", made=race.start - timedelta(hours=2))  # not scored yet
     html = client.get(reverse("analytics:home")).content.decode()
     card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
-    assert f"Predicted winner: {finish[0].driver.full_name}" in card
+    assert f"Predicted winner: {finish[0].driver.full_name}" in card and "made after the race" not in card
     assert "Not scored yet: its accuracy comes once the results are processed." in card
     assert "No stored prediction to score" not in card
+
+    Prediction.objects.filter(race=race).delete()
+    _predict(race, finish, stage="post")  # made now, after the race: never scored
+    dashboard_cache_clear()
+    html = client.get(reverse("analytics:home")).content.decode()
+    card = html.split(f'data-race="{race.slug}"')[1].split("</article>")[0]
+    assert "made after the race" in card
+    assert "Not scored yet" not in card and "No stored prediction to score" not in card
 
 
 def test_a_completed_race_shows_the_scored_set_not_a_newer_one_made_after_it(client, ergast_data):
