@@ -251,8 +251,9 @@ class EntityDetailView(CachedJSONView):
 ENTITY_AS_OF_PARAM = as_of_param(
     shows=(
         "The career as it stood then: every `career` figure, `latest_race` and the latest team or "
-        "drivers count only races started by the clock (the driver's and team's pages' `?as_of=`); "
-        "none by then is the empty career of an entity without a race."
+        "drivers count only races whose results were known by the clock (race start + 3 h: not a "
+        "race being run then; the driver's and team's pages' `?as_of=`); none by then is the empty "
+        "career of an entity without a race."
     )
 )
 
