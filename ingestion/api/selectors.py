@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from f1site.clock import clock_display
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -136,7 +137,9 @@ def _last_season_at(*, season: int | None, as_of: dt.datetime | None, what: str)
     every list (the drivers' and teams' answered an empty 200 where the races' was this 404)."""
     last_season = as_of.astimezone(dt.UTC).year if as_of is not None else _NO_SEASON_BOUND
     if season is not None and season > last_season:
-        raise NotFound(f"No {what} of {season} as of {as_of.isoformat()}: its calendar came later", what=what)
+        raise NotFound(
+            f"No {what} of {season} as of {clock_display(clock=as_of)}: its calendar came later", what=what
+        )
     return last_season
 
 
@@ -530,7 +533,7 @@ def _standings_race_at(*, season: int | None, round_number: int | None, as_of: d
     if season is None:
         seasons = season_list(as_of=as_of)
         if not seasons:
-            raise NotFound(f"No standings as of {as_of.isoformat()}", what="standings")
+            raise NotFound(f"No standings as of {clock_display(clock=as_of)}", what="standings")
         season = seasons[0]
     race, _ = standings_race_pick(season=season, round_number=round_number, as_of=as_of)
     return race.pk, race.season_id, race.round, race.slug, race.name, race.date

@@ -143,7 +143,7 @@ def test_a_season_after_the_clocks_year_is_a_404_as_for_the_races(
     assert response.status_code == 404, response.content
     error = response.json()["error"]
     assert error["code"] == races.json()["error"]["code"] == "not_found"
-    assert error["message"] == f"No {name} of 2025 as of 2020-01-01T00:00:00+00:00: its calendar came later"
+    assert error["message"] == f"No {name} of 2025 as of 2020-01-01 00:00 UTC: its calendar came later"
     assert races.json()["error"]["message"] == error["message"].replace(name, "races")
     # the clock's own year is listed (empty until its first race), an earlier one as it stood
     same_year = api.get(f"/api/v1/{name}", {**params, "season": 2020})
