@@ -30,7 +30,7 @@ from django.db.models.functions import Lower
 
 from analytics.services import driver_metrics, team_metrics
 from analytics.services.common import CIRCUIT_DIFFICULTY_SEASONS, EXCLUDED_POSITION_TEXTS, championship_trend
-from f1site.clock import clock_to_text
+from f1site.clock import clock_display, clock_to_text
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -522,7 +522,7 @@ def standings_race_pick(
     has no such round, or not the one asked for (worded as the page did without a clock, as the
     API did with one)."""
     rounds = season_rounds(season=season, as_of=as_of)
-    at = "" if as_of is None else f" as of {as_of.isoformat()}"
+    at = "" if as_of is None else f" as of {clock_display(clock=as_of)}"
     if not rounds:
         message = f"No standings for season {season}{at}" if at else f"No standings for {season}"
         raise NotFound(message, what="standings")

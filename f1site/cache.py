@@ -27,7 +27,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -1012,32 +1012,55 @@ def _from_a_race_delete(origin) -> bool:
 
 
 class _RaceRowBatch:
-    """The races, drivers and teams of the race rows one transaction changed, cleared by one
-    on-commit callback (this object). A queryset delete sends post_delete row by row: a callback a
-    row looked up the same race, drivers and teams and sent races_changed for the same race again —
-    deleting 2024 Bahrain's 43 pit stops ran 43 callbacks and 215 queries at commit."""
+    """The races, drivers and teams of the race rows one transaction changed, and the drivers, teams
+    and circuits it wrote in bulk (`entity_rows_written`), cleared by one on-commit callback (this
+    object). A queryset delete sends post_delete row by row: a callback a row looked up the same
+    race, drivers and teams and sent races_changed for the same race again — deleting 2024
+    Bahrain's 43 pit stops ran 43 callbacks and 215 queries at commit."""
 
     def __init__(self, sender) -> None:
         self.sender = sender
         self.race_ids: set[int] = set()
         self.driver_ids: set[int] = set()
         self.team_ids: set[int] = set()
+        # drivers / teams / circuits written by a bulk upsert, by kind: cleared as an admin save
+        self.entity_pks: dict[str, set[int]] = {}
         self.ran = False
 
     def __call__(self) -> None:
+        from analytics.services.cache import dashboard_cache_clear
         from ingestion.models import Driver, Race, Team
         from ingestion.signals import races_changed_send
 
         self.ran = True
-        driver_ids, team_ids = self.driver_ids, self.team_ids
-        drivers = Driver.objects.filter(pk__in=driver_ids).values_list("ref", flat=True) if driver_ids else []
-        teams = Team.objects.filter(pk__in=team_ids).values_list("ref", flat=True) if team_ids else []
-        keys, families = _entity_keys(drivers, teams)
-        if keys:  # through cache_invalidate: kept in the outbox and replayed if Redis refuses it
+        entity_pks = self.entity_pks
+        driver_ids = self.driver_ids | entity_pks.get("Driver", set())
+        team_ids = self.team_ids | entity_pks.get("Team", set())
+        drivers = (
+            dict(Driver.objects.filter(pk__in=driver_ids).values_list("pk", "ref")) if driver_ids else {}
+        )
+        teams = dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "ref")) if team_ids else {}
+        keys, families = _entity_keys(
+            (drivers[pk] for pk in self.driver_ids if pk in drivers),
+            (teams[pk] for pk in self.team_ids if pk in teams),
+        )
+        entity_slugs: list[str] = []
+        if entity_pks:  # as an admin save of each (cache_invalidate_entities), in the same round trip
+            refs = {"Driver": drivers, "Team": teams}
+            entity_keys, entity_families, entity_slugs = _entity_invalidation(
+                (kind, pk, [refs.get(kind, {}).get(pk)]) for kind, pks in entity_pks.items() for pk in pks
+            )
+            keys += entity_keys
+            families += entity_families
+        if keys or families:  # through cache_invalidate: kept in the outbox and replayed if Redis refuses it
             cache_invalidate(keys=keys, families=families)
-        slugs = list(Race.objects.filter(pk__in=self.race_ids).values_list("slug", flat=True))
+        slugs = set(entity_slugs)
+        if self.race_ids:
+            slugs |= set(Race.objects.filter(pk__in=self.race_ids).values_list("slug", flat=True))
         if slugs:  # as a sync would: the API keys here, the dashboard pages in analytics' receiver
             races_changed_send(sender=self.sender, race_ids=sorted(slugs))
+        elif entity_pks:  # no race shows them: their pages all the same, as cache_invalidate_entities
+            dashboard_cache_clear()
 
 
 def _race_row_batch(sender) -> tuple[_RaceRowBatch, bool]:
@@ -1118,6 +1141,24 @@ def _on_race_rows_overwritten(sender, refs=(), **kwargs) -> None:
         transaction.on_commit(batch)
 
 
+def _on_entity_rows_written(sender, kind: str = "", pks=(), **kwargs) -> None:
+    """A bulk upsert (a dump load, a Jolpica sync) created or updated drivers, teams or circuits
+    without model signals (`ingestion.signals.entity_rows_written`, sent inside its transaction):
+    they join this transaction's batch, cleared at its commit as an admin save of each clears
+    (cache_invalidate_entities: their analytics and lists, every race that shows them), through
+    cache_invalidate (the outbox when Redis refuses). Before, a load that changed only a driver's
+    code sent no invalidation: the race details printing it stayed cached for CACHE_TTL_STATIC."""
+    from django.db import transaction
+
+    pks = set(pks) - {None}
+    if kind not in _ENTITY_LISTS or not pks:
+        return
+    batch, new = _race_row_batch(sender)
+    batch.entity_pks.setdefault(kind, set()).update(pks)
+    if new:
+        transaction.on_commit(batch)
+
+
 def _round_id(season: int, rnd: int) -> str:
     return f"{season}_{rnd}"
 
@@ -1179,41 +1220,74 @@ def _on_race_deleted(sender, instance, **kwargs) -> None:
 _ENTITY_LISTS = {"Driver": ["drivers"], "Team": ["teams"], "Circuit": []}
 
 
-def _entity_race_slugs(kind: str, pk: int) -> list[str]:
-    """Public ids of the races that show this driver / team / circuit (rows of any kind, predictions)."""
+def _entity_race_slugs(pks: Mapping[str, Collection[int]]) -> list[str]:
+    """Public ids of the races that show these drivers / teams / circuits (`pks` by kind: rows of
+    any kind, predictions; a circuit's races). One query however many entities."""
     from django.db.models import Q
 
     from ingestion import models as m
     from predictions.models import Prediction
 
-    if kind == "Circuit":
-        where = Q(circuit_id=pk)
-    else:
+    where = Q()
+    for kind, ids in pks.items():
+        ids = sorted(ids)
+        if not ids:
+            continue
+        if kind == "Circuit":
+            where |= Q(circuit_id__in=ids)
+            continue
         column = "driver_id" if kind == "Driver" else "team_id"
         row_models = [m.RaceResult, m.SprintResult, m.QualifyingResult, m.PracticeResult, Prediction]
         row_models += [m.DriverStanding, m.PitStop] if kind == "Driver" else [m.TeamStanding]
-        where = Q()
         for model in row_models:
-            where |= Q(pk__in=model.objects.filter(**{column: pk}).values("race_id"))
+            where |= Q(pk__in=model.objects.filter(**{f"{column}__in": ids}).values("race_id"))
+    if not where:
+        return []
     return list(m.Race.objects.filter(where).values_list("slug", flat=True))
+
+
+def _entity_invalidation(
+    entities: Iterable[tuple[str, int | None, Iterable[str]]],
+) -> tuple[list[str], list[str], list[str]]:
+    """(keys, families, race slugs) to clear for these `(kind, pk, refs)` drivers / teams / circuits:
+    see the comment above _ENTITY_LISTS. The slugs are for races_changed (one query)."""
+    drivers, teams, kinds = set(), set(), set()
+    pks: dict[str, set[int]] = {}
+    for kind, pk, refs in entities:
+        kinds.add(kind)
+        refs = {r for r in refs if r}
+        (drivers if kind == "Driver" else teams if kind == "Team" else set()).update(refs)
+        if pk is not None:
+            pks.setdefault(kind, set()).add(pk)
+    keys, families = _entity_keys(drivers, teams)
+    for kind in sorted(kinds):
+        families += _ENTITY_LISTS[kind]
+    families += ["races:all", "standings:latest", "upcoming", "championship"]
+    return keys, families, _entity_race_slugs(pks)
+
+
+def cache_invalidate_entities(*, entities: Iterable[tuple[str, int | None, Iterable[str]]]) -> dict:
+    """Clear what shows these drivers / teams / circuits — `(kind, pk, refs)`: the model name, its
+    pk and its refs (now and, after an admin edit of the ref, before) — in one invalidation: one
+    query for the races that show any of them, one races_changed for those races. What an admin
+    save of each clears (cache_invalidate_entity), batched for the bulk writes of a sync or a dump
+    load (`ingestion.signals.entity_rows_written`, through _RaceRowBatch)."""
+    from analytics.services.cache import dashboard_cache_clear
+    from ingestion.signals import races_changed_send
+
+    keys, families, slugs = _entity_invalidation(list(entities))
+    cache_invalidate(keys=keys, families=families)
+    if slugs:
+        races_changed_send(sender=cache_invalidate_entity, race_ids=slugs)
+    else:  # no race shows them: only their lists and pages (analytics' receiver did not run)
+        dashboard_cache_clear()
+    return {"keys": sorted(set(keys)), "families": sorted(set(families)), "race_ids": sorted(slugs)}
 
 
 def cache_invalidate_entity(*, kind: str, pk: int, refs: Iterable[str]) -> dict:
     """Clear what shows this driver / team / circuit (`kind`, the model name); `refs`: its ref now
     and before the edit (the ref is editable). See the comment above _ENTITY_LISTS."""
-    from analytics.services.cache import dashboard_cache_clear
-    from ingestion.signals import races_changed_send
-
-    refs = {r for r in refs if r}
-    keys, families = _entity_keys(refs if kind == "Driver" else (), refs if kind == "Team" else ())
-    families += [*_ENTITY_LISTS[kind], "races:all", "standings:latest", "upcoming", "championship"]
-    cache_invalidate(keys=keys, families=families)
-    slugs = _entity_race_slugs(kind, pk) if pk is not None else []
-    if slugs:
-        races_changed_send(sender=cache_invalidate_entity, race_ids=slugs)
-    else:  # no race shows it: only its lists and pages (analytics' receiver did not run)
-        dashboard_cache_clear()
-    return {"keys": sorted(keys), "families": sorted(set(families)), "race_ids": sorted(slugs)}
+    return cache_invalidate_entities(entities=[(kind, pk, refs)])
 
 
 def _on_entity_pre_save(sender, instance, raw=False, **kwargs) -> None:
@@ -1260,10 +1334,11 @@ def connect_invalidation_signals() -> None:
         pre_save.connect(_on_entity_pre_save, sender=model, dispatch_uid=f"f1cache-{name}-pre-save")
         post_save.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-save")
         post_delete.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-del")
-    from ingestion.signals import race_rows_overwritten, races_changed
+    from ingestion.signals import entity_rows_written, race_rows_overwritten, races_changed
     from predictions.signals import models_changed, predictions_changed
 
     races_changed.connect(_on_races_changed, dispatch_uid="f1cache-races-changed")
     race_rows_overwritten.connect(_on_race_rows_overwritten, dispatch_uid="f1cache-race-rows-overwritten")
+    entity_rows_written.connect(_on_entity_rows_written, dispatch_uid="f1cache-entity-rows-written")
     predictions_changed.connect(_on_predictions_changed, dispatch_uid="f1cache-predictions-changed")
     models_changed.connect(_on_models_changed, dispatch_uid="f1cache-models-changed")

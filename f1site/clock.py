@@ -54,6 +54,16 @@ def clock_to_text(*, clock: datetime) -> str:
     return clock.replace(tzinfo=None).isoformat(timespec=spec)
 
 
+def clock_display(*, clock: datetime) -> str:
+    """A clock (or any moment) in a message people read — the API's error messages, the engine's
+    refusals, the commands: `2026-11-28 17:00 UTC`, to the minute, in UTC (a naive value is taken as
+    UTC). The one spelling: the 404s of the lists and standings wrote `2026-11-28T17:00:00+00:00`
+    where the championship's wrote `2020-01-01 00:00 UTC`, and a clock still to come echoed the text
+    as typed (API review)."""
+    clock = clock.replace(tzinfo=UTC) if clock.tzinfo is None else clock.astimezone(UTC)
+    return f"{clock:%Y-%m-%d %H:%M} UTC"
+
+
 # A clock may run this far ahead of the server's (a caller's clock skew), no further.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -82,7 +92,9 @@ def clock_param_read(*, values: list[str]) -> datetime | None:
     except ValueError as exc:
         raise ClockParamMalformed(f"as_of must be a date, YYYY-MM-DD, or an ISO date-time: {exc}") from None
     if clock > timezone.now() + CLOCK_SKEW:
-        raise ClockInFuture(f"as_of {raw} is in the future: the page can be shown as of a past moment only")
+        raise ClockInFuture(
+            f"as_of {clock_display(clock=clock)} is in the future: the page can be shown as of a past moment only"
+        )
     return clock
 
 

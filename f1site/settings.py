@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.app.backends import BACKEND_ALIASES
+from corsheaders import defaults as cors_defaults
 from django.core.exceptions import ImproperlyConfigured
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -419,6 +420,12 @@ CORS_URLS_REGEX = r"^/api/.*$"
 # ones): ETag / Last-Modified for conditional requests, Location of a 202's job, Retry-After of a
 # 429/503, the request id to quote in a bug report.
 CORS_EXPOSE_HEADERS = ["ETag", "Last-Modified", "Location", "Retry-After", "X-Request-ID"]
+# Request headers a cross-origin script may send (the preflight's Access-Control-Allow-Headers):
+# django-cors-headers' defaults plus the conditional-request headers that turn the exposed ETag /
+# Last-Modified into a 304 — neither is CORS-safelisted, so a `fetch` setting If-None-Match was
+# refused by its preflight (API review: ETag exposed "for conditional requests" that no browser
+# script could make).
+CORS_ALLOW_HEADERS = (*cors_defaults.default_headers, "if-none-match", "if-modified-since")
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 200, minimum=1)
 # At most one staff-triggered regeneration per race per this many seconds (duplicates get the job).

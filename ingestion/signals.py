@@ -14,6 +14,14 @@ team upstream) or deleted them by SQL (the dump's COPY path sends no model signa
 names the race only, and the race's entities are read after the commit: a team (driver) left with no
 row in that race is not among them. Receiver: the API cache (f1site.cache), which clears those
 drivers' and teams' analytics on commit, with the transaction's other race rows (one callback).
+
+`entity_rows_written(sender, kind="Driver"|"Team"|"Circuit", pks=[...])` — sent INSIDE the writing
+transaction by a bulk upsert of drivers, teams or circuits (`upsert.upsert_rows`,
+`dump_copy.copy_upsert_rows`: the dump load's reference tables, the Jolpica sync's drivers, teams and
+calendar circuits) with the pks of the rows it created or updated (a code, a name). A bulk write sends
+no model signals, so before this a load that changed only a driver's code left every cached answer
+printing it stale. Receiver: the API cache (f1site.cache), which clears on commit, in the
+transaction's one batch, what an admin save of those rows clears (`cache_invalidate_entities`).
 """
 
 import logging
@@ -26,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 races_changed = Signal()
 race_rows_overwritten = Signal()
+entity_rows_written = Signal()
+
+# the models whose bulk writes send entity_rows_written (model labels; kind = the model's name)
+ENTITY_MODEL_LABELS = frozenset({"ingestion.Driver", "ingestion.Team", "ingestion.Circuit"})
 
 
 class RaceRowRefs(NamedTuple):
@@ -47,6 +59,21 @@ def race_rows_overwritten_send(*, sender, refs: Iterable[RaceRowRefs]) -> None:
         if isinstance(result, Exception):
             logger.error(
                 "race_rows_overwritten receiver failed",
+                extra={"receiver": repr(receiver), "error": repr(result)},
+            )
+
+
+def entity_rows_written_send(*, sender, model, pks: Iterable[int]) -> None:
+    """Send entity_rows_written for these rows of `model` when it is a driver, team or circuit
+    (inside the caller's transaction, after its write); any other model, or no pk, sends nothing. A
+    failing receiver is logged, never raised — the write itself stands."""
+    pks = sorted({pk for pk in pks if pk is not None})
+    if not pks or model._meta.label not in ENTITY_MODEL_LABELS:
+        return
+    for receiver, result in entity_rows_written.send_robust(sender=sender, kind=model.__name__, pks=pks):
+        if isinstance(result, Exception):
+            logger.error(
+                "entity_rows_written receiver failed",
                 extra={"receiver": repr(receiver), "error": repr(result)},
             )
 

@@ -16,8 +16,8 @@ from ingestion.api.views import ref_param, season_ttl
 AS_OF_PARAM = as_of_param(
     shows=(
         "The season and career as they stood then: `seasons` and every metric count only races "
-        "started by the clock (the driver's and team's pages' `?as_of=`); no `season` = the latest "
-        "season with a result by then."
+        "whose results were known by the clock (race start + 3 h: not a race being run then; the "
+        "driver's and team's pages' `?as_of=`); no `season` = the latest season with a result by then."
     )
 )
 

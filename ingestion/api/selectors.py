@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from f1site.clock import clock_display
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -136,15 +137,33 @@ def _last_season_at(*, season: int | None, as_of: dt.datetime | None, what: str)
     every list (the drivers' and teams' answered an empty 200 where the races' was this 404)."""
     last_season = as_of.astimezone(dt.UTC).year if as_of is not None else _NO_SEASON_BOUND
     if season is not None and season > last_season:
-        raise NotFound(f"No {what} of {season} as of {as_of.isoformat()}: its calendar came later", what=what)
+        raise NotFound(
+            f"No {what} of {season} as of {clock_display(clock=as_of)}: its calendar came later", what=what
+        )
     return last_season
+
+
+def _season_without_races(*, season: int, what: str) -> NotFound:
+    """The one 404 of a season list (races, drivers, teams: `what`) for a `season` with no race on
+    the calendar (none stored, or only races upstream no longer lists), with or without a clock —
+    as `standings` and `championship/{season}` answer it. Before, `races?season=2030` was an empty
+    200 without a clock and a 404 with one (API review). A season with races but no entrants yet (a
+    next season's calendar loaded in December) is listed, empty for drivers and teams."""
+    return NotFound(f"No {what} of {season}: no races stored for it", what=what)
+
+
+def _season_on_calendar(season: int) -> bool:
+    """Whether `season` has a race on the calendar (one query; the drivers' and teams' lists ask
+    only when their season page is empty)."""
+    return Race.objects.filter(season_id=season, removed_upstream_at__isnull=True).exists()
 
 
 def race_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
     """One page of races with their status: ONE query (the page and the total, as a window count).
     `as_of`: a past clock — the races of the seasons up to the clock's (`_last_season_at`: a later
     `season` is NotFound; those on the calendar now), each with its status at the clock
-    (`_race_list_status`)."""
+    (`_race_list_status`). A `season` without races on the calendar is NotFound, with or without a
+    clock (`_season_without_races`; no extra query: the page's count says so)."""
     last_season = _last_season_at(season=season, as_of=as_of, what="races")
     params = [last_season, *([season] if season is not None else [])]
     rows = sql_rows(_RACE_LIST_SQL[season is not None], [*params, limit, offset])
@@ -154,6 +173,8 @@ def race_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime
         count = sql_rows(_RACE_COUNT_SQL[season is not None], params)[0][0]
     else:
         count = 0
+    if season is not None and not count:  # the season's races, whatever the clock: none on the calendar
+        raise _season_without_races(season=season, what="races")
     results = []
     for (
         slug,
@@ -407,7 +428,9 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
     cached page only), then the page's rows. Unfiltered: every driver stored (practice-only ones
     too, listed in each race's practice results); with `season` or a clock `as_of`: the race
     drivers (`_entered`) of that season, of the races whose results were known by then; a `season`
-    after the clock's year is NotFound, as for race_list (`_last_season_at`)."""
+    after the clock's year is NotFound, as for race_list (`_last_season_at`), and so is a `season`
+    without races on the calendar (`_season_without_races`: one more query, only when the season's
+    page is empty)."""
     _last_season_at(season=season, as_of=as_of, what="drivers")
     qs = Driver.objects.all()
     if season is not None or as_of is not None:
@@ -416,6 +439,8 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
         qs.values_list("family_name", "given_name", "pk"),
         key=lambda row: (name_sort_key(row[0]), name_sort_key(row[1]), row),
     )
+    if season is not None and not names and not _season_on_calendar(season):
+        raise _season_without_races(season=season, what="drivers")
     page = [pk for _, _, pk in names[offset : offset + limit]]
     drivers = Driver.objects.in_bulk(page)
     results = [driver_list_item(driver=drivers[pk]) for pk in page if pk in drivers]
@@ -425,7 +450,7 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
 def team_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
     """Teams by name in dictionary order (`name_sort_key`), ties by id. 2 queries; `season` and
     `as_of` as for driver_list (a race result or a qualifying entry, not practice; a `season` after
-    the clock's year is NotFound)."""
+    the clock's year, or without races on the calendar, is NotFound)."""
     _last_season_at(season=season, as_of=as_of, what="teams")
     qs = Team.objects.all()
     if season is not None or as_of is not None:
@@ -433,6 +458,8 @@ def team_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime
     # Dictionary order as driver_list (`name_sort_key`): by code point "BMW Sauber" came before
     # "Benetton" and "Brabham-BRM".
     names = sorted(qs.values_list("name", "pk"), key=lambda row: (name_sort_key(row[0]), row))
+    if season is not None and not names and not _season_on_calendar(season):
+        raise _season_without_races(season=season, what="teams")
     page = [pk for _, pk in names[offset : offset + limit]]
     teams = Team.objects.in_bulk(page)
     results = [
@@ -506,7 +533,7 @@ def _standings_race_at(*, season: int | None, round_number: int | None, as_of: d
     if season is None:
         seasons = season_list(as_of=as_of)
         if not seasons:
-            raise NotFound(f"No standings as of {as_of.isoformat()}", what="standings")
+            raise NotFound(f"No standings as of {clock_display(clock=as_of)}", what="standings")
         season = seasons[0]
     race, _ = standings_race_pick(season=season, round_number=round_number, as_of=as_of)
     return race.pk, race.season_id, race.round, race.slug, race.name, race.date

@@ -116,8 +116,9 @@ class RaceListView(SeasonListView):
         description=(
             "`status`: `completed` (results stored), `awaiting_results` (started — its start time "
             "passed, or midnight UTC of race day when it has none — without results: being run, or "
-            "run), `scheduled` (not started). With `as_of`: the races of the seasons up to the clock's "
-            "year (a later `season` is a 404), each with its status at "
+            "run), `scheduled` (not started). A `season` with no race on the calendar is a 404 "
+            "`not_found`, with or without a clock. With `as_of`: the races of the seasons up to the "
+            "clock's year (a later `season` is a 404), each with its status at "
             "that clock, by the rule of `races/{race_id}?as_of=` (completed only once its results were "
             "known by then — start + 3 h — and stored)."
         ),
@@ -183,7 +184,8 @@ class DriverListView(SeasonListView):
             "With `as_of`: only the race drivers of the races whose results were known by then (start + 3 h; a race result or a "
             "qualifying entry; of the `season`'s races when one is given), by the rule of "
             "`drivers/{driver_id}?as_of=`: a driver who had not yet raced is not listed. A `season` "
-            "after the clock's year is a 404, as for `races`."
+            "after the clock's year is a 404, as for `races`; so is, with or without a clock, a "
+            "`season` with no race on the calendar (one with races but no entrant yet lists none)."
         ),
         parameters=[
             serializers.SeasonPageParams,
@@ -205,7 +207,8 @@ class TeamListView(SeasonListView):
         description=(
             "With `as_of`: only the teams with a race result or qualifying entry in a race whose results "
             "were known by then (of the `season`'s races when one is given), by the rule of `teams/{team_id}?as_of=`. "
-            "A `season` after the clock's year is a 404, as for `races`."
+            "A `season` after the clock's year is a 404, as for `races`; so is, with or without a "
+            "clock, a `season` with no race on the calendar (one with races but no entrant yet lists none)."
         ),
         parameters=[
             serializers.SeasonPageParams,
@@ -251,8 +254,9 @@ class EntityDetailView(CachedJSONView):
 ENTITY_AS_OF_PARAM = as_of_param(
     shows=(
         "The career as it stood then: every `career` figure, `latest_race` and the latest team or "
-        "drivers count only races started by the clock (the driver's and team's pages' `?as_of=`); "
-        "none by then is the empty career of an entity without a race."
+        "drivers count only races whose results were known by the clock (race start + 3 h: not a "
+        "race being run then; the driver's and team's pages' `?as_of=`); none by then is the empty "
+        "career of an entity without a race."
     )
 )
 

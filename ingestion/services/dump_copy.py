@@ -17,6 +17,8 @@ No model signals either: the race, driver and team of the rows the DELETE remove
 the rows the upsert moves to another team (one SELECT before it, only when a team / driver column is
 among the updated ones) are sent as `ingestion.signals.race_rows_overwritten` after the write, inside
 the caller's transaction, so the cache clears the old team's and driver's analytics at its commit.
+The drivers, teams and circuits it creates or updates (their pks, in the same RETURNING) are sent as
+`ingestion.signals.entity_rows_written`, so the cache clears what an admin save of them clears.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from django.db import connection, models
 
 from ingestion.services.upsert import UpsertCounts, race_row_ref_columns
-from ingestion.signals import RaceRowRefs, race_rows_overwritten_send
+from ingestion.signals import RaceRowRefs, entity_rows_written_send, race_rows_overwritten_send
 
 
 def copy_upsert_rows(
@@ -170,14 +172,15 @@ def copy_upsert_rows(
         cursor.execute(
             f"INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608
             f"ON CONFLICT ({', '.join(key_cols)}) {conflict} "
-            f"RETURNING (xmax = 0), t.{qn(changed_column)}"
+            f"RETURNING (xmax = 0), t.{qn(changed_column)}, t.{qn(model._meta.pk.column)}"
         )
         outcomes = cursor.fetchall()
         cursor.execute(f"DROP TABLE {stage}")
 
     race_rows_overwritten_send(sender=model, refs=overwritten)
-    counts.created = sum(1 for inserted, _ in outcomes if inserted)
+    entity_rows_written_send(sender=model, model=model, pks=[pk for *_, pk in outcomes])
+    counts.created = sum(1 for inserted, *_ in outcomes if inserted)
     counts.updated = len(outcomes) - counts.created
     counts.unchanged = len(rows) - len(outcomes)
     counts.deleted = len(deleted)
-    return counts, {value for _, value in outcomes} | set(deleted)
+    return counts, {value for _, value, _ in outcomes} | set(deleted)

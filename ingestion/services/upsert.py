@@ -16,6 +16,9 @@ update changes one of them (a result moved to another team upstream), are sent a
 `ingestion.signals.race_rows_overwritten` after the write, still inside the caller's transaction, so
 the cache clears the old team's analytics at its commit (the rows a `replace` deletes are a queryset
 delete, which sends post_delete row by row). No extra query: the existing rows are read anyway.
+Likewise the drivers, teams and circuits an upsert creates or updates (a changed code or name) are
+sent as `ingestion.signals.entity_rows_written`, so the cache clears what an admin save of them
+clears, at the caller's commit.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
-from ingestion.signals import RaceRowRefs, race_rows_overwritten_send
+from ingestion.signals import (
+    ENTITY_MODEL_LABELS,
+    RaceRowRefs,
+    entity_rows_written_send,
+    race_rows_overwritten_send,
+)
 
 _REF_COLUMNS = ("race_id", "driver_id", "team_id")
 
@@ -117,6 +125,7 @@ def upsert_rows(
     }
 
     to_write: list[models.Model] = []
+    updated_pks: list[int] = []  # of the rows updated (entity_rows_written)
     seen: set[tuple] = set()
     for row in rows:
         key = key_of(row)
@@ -146,6 +155,7 @@ def upsert_rows(
         else:
             counts.updated += 1
             to_write.append(model(**row))
+            updated_pks.append(current["pk"])
             if any(c in changed for c in moved_by):
                 overwritten.append(race_row_refs(current))
 
@@ -179,4 +189,20 @@ def upsert_rows(
             update_fields=value_fields or None,
         )
     race_rows_overwritten_send(sender=model, refs=overwritten)
+    if to_write and model._meta.label in ENTITY_MODEL_LABELS:
+        entity_rows_written_send(
+            sender=model, model=model, pks=[*updated_pks, *_written_pks(model, to_write)]
+        )
     return counts
+
+
+def _written_pks(model: type[models.Model], written: Sequence[models.Model]) -> list[int]:
+    """The pks of the rows bulk_create wrote: set on the objects where the backend returns them
+    (PostgreSQL, SQLite 3.35+); otherwise read back by their natural key `ref` (one query)."""
+    pks = [obj.pk for obj in written]
+    if None not in pks:
+        return pks
+    refs = [obj.ref for obj in written if obj.pk is None]  # the entity models' natural key
+    return [pk for pk in pks if pk is not None] + list(
+        model.objects.filter(ref__in=refs).values_list("pk", flat=True)
+    )

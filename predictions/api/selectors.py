@@ -444,11 +444,12 @@ def championship_season_at_check(*, season: int, as_of: dt.datetime) -> None:
     """NotFound unless `season` had begun by the past clock `as_of`: the championship page's rule
     (`analytics.selectors.season_list(as_of=)`: standings after a race whose results were known by then). One query."""
     from analytics.selectors import season_list
+    from f1site.clock import clock_display
     from f1site.errors import NotFound
 
     if season not in season_list(as_of=as_of):
         raise NotFound(
-            f"No championship for {season} as of {as_of:%Y-%m-%d %H:%M} UTC: no race of it had been run by then",
+            f"No championship for {season} as of {clock_display(clock=as_of)}: no race of it had been run by then",
             what="season",
         )
 

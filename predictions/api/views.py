@@ -63,8 +63,8 @@ class RacePredictionsView(CachedJSONView):
         description=(
             "With `as_of`: the sets the race page shows at that clock (`/races/{id}/?as_of=`): per "
             "stage the latest set made by then (for a race completed by then, the one scored by then, "
-            "else the one scoring would take), the after-qualifying stage only once qualifying had "
-            "begun; `race.status` by the clock. A race with no set made by then answers as a race "
+            "else the one scoring would take), the after-qualifying stage only once qualifying's "
+            "results were known (qualifying start + 2 h); `race.status` by the clock. A race with no set made by then answers as a race "
             "with none: `stages: []`."
         ),
         parameters=[
@@ -252,8 +252,9 @@ class RaceAccuracyView(CachedJSONView):
         description=(
             "404 before the race has results, and when nothing of it was scored. With `as_of`: the "
             "accuracy as known at that clock, as the race page shows it (`/races/{id}/?as_of=`): "
-            "only once the race had started (else the 404 of a race without results) and only the "
-            "records scored (`scored_at`) by then (else the 404 of an unscored race)."
+            "only once the race's results were known (race start + 3 h; before, the 404 of a race "
+            "without results) and only the records scored (`scored_at`) by then (else the 404 of an "
+            "unscored race)."
         ),
         parameters=[
             RACE_ID_PARAM,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db.models import Sum
 
-from f1site.clock import clock_to_text
+from f1site.clock import clock_display, clock_to_text
 from f1site.errors import NotFound
 from ingestion.models import (
     Driver,
@@ -362,7 +362,7 @@ def championship_simulate(
                 "driver and team that has scored)"
                 if clock is None
                 else "current points are the stored standings after the latest round whose results were "
-                f"known by {clock:%Y-%m-%d %H:%M} UTC (every driver and team that had scored by then)"
+                f"known by {clock_display(clock=clock)} (every driver and team that had scored by then)"
             )
             + (
                 f" plus the sprint already run at {', '.join(_race_place(r) for r in sprints_run)}"

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from f1site.clock import CLOCK_SKEW
+from f1site.clock import CLOCK_SKEW, clock_display
 from ingestion.models import (
     Driver,
     PracticeResult,
@@ -77,7 +77,7 @@ def prediction_clock_future_check(*, as_of: datetime, now: datetime | None = Non
     made now; a set claiming a later time would claim what had not happened yet."""
     if as_of > (now or timezone.now()) + CLOCK_SKEW:
         raise PredictionClockError(
-            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is in the future: a prediction is made now, from "
+            f"the clock {clock_display(clock=as_of)} is in the future: a prediction is made now, from "
             "what is known now. Leave the clock out (or use one at or before now)"
         )
 
@@ -92,7 +92,7 @@ def prediction_clock_bounds_check(*, race: Race, as_of: datetime, now: datetime)
     earliest = datetime(race.season_id - 1, 1, 1, tzinfo=UTC)
     if as_of < earliest:
         raise PredictionClockError(
-            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is too early for a {race.season_id} race: a clock "
+            f"the clock {clock_display(clock=as_of)} is too early for a {race.season_id} race: a clock "
             f"from {earliest:%Y-%m-%d} on (the season before it) — an earlier one would predict it with "
             "another era's field and form"
         )
@@ -108,7 +108,7 @@ def prediction_clock_check(*, race: Race, as_of: datetime | None) -> None:
     has_results = RaceResult.objects.filter(race=race).exists()
     if race_pre_race_cutoff(race=race) <= now or has_results:
         raise PredictionClockError(
-            f"the clock {as_of:%Y-%m-%d %H:%M} UTC is before this race, but it has been run since: a "
+            f"the clock {clock_display(clock=as_of)} is before this race, but it has been run since: a "
             "prediction made now would use what was learnt from it. Use a clock at or after now; "
             f"{_pre_race_set_hint(race=race, has_results=has_results)}"
         )
@@ -151,7 +151,7 @@ def race_not_run_check(*, race: Race) -> None:
     if has_results:
         why = "it has been run (its results are in)"
     elif started <= timezone.now():
-        why = f"it started at {started:%Y-%m-%d %H:%M} UTC"
+        why = f"it started at {clock_display(clock=started)}"
     else:
         return
     raise RaceRunError(
@@ -301,8 +301,8 @@ def _stages_for(race: Race, stage: str | None, source: str, *, clock: datetime |
         if clock is not None and "qualifying" not in session_results_known(race=race, clock=clock):
             known_at = race_session_results_known_at(race=race)["qualifying"]
             raise PredictionInputError(
-                f"as of {clock:%Y-%m-%d %H:%M} UTC qualifying's results were not known yet (known from "
-                f"{known_at:%Y-%m-%d %H:%M} UTC), so there is no post-qualifying stage"
+                f"as of {clock_display(clock=clock)} qualifying's results were not known yet (known from "
+                f"{clock_display(clock=known_at)}), so there is no post-qualifying stage"
             )
         raise PredictionInputError(_NO_POST_STAGE)
     return [stage]
@@ -326,7 +326,7 @@ def race_on_calendar_check(*, race: Race) -> None:
         return
     raise PredictionInputError(
         f"{race.slug} is no longer on the {race.season_id} calendar upstream (flagged "
-        f"{race.removed_upstream_at:%Y-%m-%d %H:%M} UTC; cancelled?) and has no results: nothing to predict"
+        f"{clock_display(clock=race.removed_upstream_at)}; cancelled?) and has no results: nothing to predict"
     )
 
 
@@ -760,11 +760,11 @@ def what_if_clock_check(*, race: Race, as_of: datetime) -> None:
     start = race_pre_race_cutoff(race=race)
     if start < as_of:  # `race_started`'s rule: a clock on the start stands before it
         raise WhatIfClockError(
-            f"the race had started by {as_of:%Y-%m-%d %H:%M} UTC (at {start:%Y-%m-%d %H:%M} UTC): a "
+            f"the race had started by {clock_display(clock=as_of)} (at {clock_display(clock=start)}): a "
             "what-if is a prediction made before the race, so there is none as of then"
         )
     if not ModelVersion.objects.filter(created_at__lt=as_of).exists():  # `model_versions_at`'s rule
-        raise NoModelAtClock(f"no prediction model had been trained by {as_of:%Y-%m-%d %H:%M} UTC")
+        raise NoModelAtClock(f"no prediction model had been trained by {clock_display(clock=as_of)}")
 
 
 def prediction_what_if(*, race: Race, grid: list[str], as_of: datetime | None = None) -> list[dict]:

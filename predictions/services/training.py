@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from f1site.clock import clock_display
 from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES_FORMAT, STAGES, feature_names
@@ -315,7 +316,7 @@ def _pruned_message(version: ModelVersion) -> str:
     if version.artifact_pruned_at is None:
         return ""
     return (
-        f"the artifact of {version.label} was pruned on {version.artifact_pruned_at:%Y-%m-%d %H:%M} UTC "
+        f"the artifact of {version.label} was pruned on {clock_display(clock=version.artifact_pruned_at)} "
         "(prune_models): train a new version with `manage.py train_models`"
     )
 
@@ -556,7 +557,7 @@ def model_bundle_at(*, clock: datetime) -> tuple[ModelVersion, ModelBundle]:
     nothing."""
     at = model_serving_at(clock=clock)
     if not at.versions:
-        raise NoModelAtClock(f"no prediction model had been trained by {clock:%Y-%m-%d %H:%M} UTC")
+        raise NoModelAtClock(f"no prediction model had been trained by {clock_display(clock=clock)}")
     try:
         return model_bundle_load_first(candidates=at.runnable)
     except ModelUnavailable as exc:

@@ -132,3 +132,30 @@ def test_an_operation_without_a_clock_refuses_one(staff_api, method, path, djang
 def test_options_is_never_refused(api):
     """A CORS preflight carries the query string of the request it asks about."""
     assert api.options("/api/v1/health?as_of=2020-01-01").status_code == 200
+
+
+def test_every_404_at_a_clock_writes_it_one_way(api, ergast_data):
+    """API review: the lists' and standings' 404s wrote the clock `2026-11-28T17:00:00+00:00`, the
+    championship's `2020-01-01 00:00 UTC`, and a clock still to come was echoed as typed. One
+    spelling now, the people's (`f1site.clock.clock_display`: to the minute, in UTC), whatever zone
+    the clock was given in."""
+    import re
+
+    clock = "2020-01-01T01:30%2B01:00"  # 00:30 UTC
+    paths = [
+        f"/api/v1/races?season=2025&as_of={clock}",  # its calendar came later
+        f"/api/v1/drivers?season=2025&as_of={clock}",
+        f"/api/v1/teams?season=2025&as_of={clock}",
+        f"/api/v1/standings?season=2025&as_of={clock}",  # no round of it by then
+        f"/api/v1/standings?season=2019&round=30&as_of={clock}",  # no such round
+        f"/api/v1/championship/2025?as_of={clock}",
+        "/api/v1/standings?as_of=1950-01-01T01:30%2B01:00",  # nothing at all by then
+    ]
+    for path in paths:
+        response = api.get(path)
+        assert response.status_code == 404, (path, response.content)
+        message = response.json()["error"]["message"]
+        assert re.search(r"\b(2020|1950)-01-01 00:30 UTC\b", message), (path, message)
+        assert not re.search(r"\d{2}:\d{2}:\d{2}|T\d{2}:|\+\d{2}:\d{2}", message), (path, message)
+    future = api.get("/api/v1/races?as_of=2999-06-01T12:00%2B02:00").json()["error"]["message"]
+    assert future.startswith("as_of 2999-06-01 10:00 UTC is in the future"), future

@@ -741,3 +741,154 @@ def test_the_old_team_s_invalidation_is_kept_for_replay_when_redis_is_down(
     for path in ALTA_PATHS:
         assert after[path] != before[path], path
     assert not CacheInvalidation.objects.exists()
+
+
+# --- 5. bulk loads that change only a driver, team or circuit ----------------------------------------
+# API review (2026-11-28): a dump load whose only change was Bortoleto's code (BOR -> BRT), Sauber's
+# name or the Shanghai circuit's name sent no invalidation at all (the loader's races_changed names the
+# races whose own rows changed: none), so `races/2025_2` said BOR for up to CACHE_TTL_STATIC (7 d). An
+# admin save of the same rows clears a lot (cache_invalidate_entity); a bulk write sends no model
+# signals, so the upserts send `entity_rows_written` and the transaction's batch clears the same.
+RENAMED_TEAM, RENAMED_CIRCUIT = "Sauber (renamed)", "Shanghai Intl Circuit (renamed)"
+ENTITY_PATHS = [
+    "/api/v1/races/2025_2",
+    "/api/v1/races/2025_china",
+    "/api/v1/races/2025_2?as_of=2025-06-15T17:00",
+    "/api/v1/races/2026_1",
+    "/api/v1/races?season=2025&limit=100",
+    "/api/v1/races?season=2025&limit=100&as_of=2025-06-15T17:00",
+    "/api/v1/drivers?season=2025",
+    "/api/v1/drivers/bortoleto",
+    "/api/v1/teams?season=2025",
+    "/api/v1/teams?as_of=2025-06-15T17:00&limit=200",
+    "/api/v1/teams/sauber",
+    "/api/v1/standings?season=2025&round=9",
+    "/api/v1/championship/2025",
+    "/api/v1/analytics/driver/bortoleto",
+    "/api/v1/analytics/driver/hulkenberg?season=2025",
+    "/api/v1/analytics/driver/hamilton?season=2025&as_of=2025-06-15T17:00",
+    "/api/v1/analytics/team/sauber?season=2025",
+]
+
+
+def _references_edited(tmp_path):
+    """The dump with only reference rows changed: Bortoleto's and Hülkenberg's codes, Sauber's name,
+    the Shanghai circuit's name."""
+
+    def drivers(rows):
+        codes = {"bortoleto": "BRT", "hulkenberg": "HLK"}
+        return [{**r, "code": codes.get(r["driverRef"], r["code"])} for r in rows]
+
+    def teams(rows):
+        return [{**r, "name": RENAMED_TEAM} if r["constructorRef"] == "sauber" else r for r in rows]
+
+    def circuits(rows):
+        return [{**r, "name": RENAMED_CIRCUIT} if r["circuitRef"] == "shanghai" else r for r in rows]
+
+    return _dump_with(tmp_path, {"drivers.csv": drivers, "constructors.csv": teams, "circuits.csv": circuits})
+
+
+def _assert_references_renamed(before: dict, after: dict) -> None:
+    assert _codes_of(before["/api/v1/races/2025_2"][1], "bortoleto") == {"BOR"}
+    for path in ENTITY_PATHS:
+        assert after[path][0] == 200, (path, after[path])
+    for path in ("/api/v1/races/2025_2", "/api/v1/races/2025_china", "/api/v1/drivers/bortoleto"):
+        assert _codes_of(after[path][1], "bortoleto") == {"BRT"}, path
+    for path in ("/api/v1/teams?season=2025", "/api/v1/teams/sauber", "/api/v1/championship/2025"):
+        assert RENAMED_TEAM in str(after[path][1]), path
+    for path in ("/api/v1/races/2025_2", "/api/v1/races?season=2025&limit=100"):
+        assert RENAMED_CIRCUIT in str(after[path][1]), path
+
+
+def test_a_dump_load_that_changes_only_drivers_teams_and_circuits_clears_what_shows_them(
+    api, ergast_data, tmp_path, load_path, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    directory = _references_edited(tmp_path)
+    before = {path: _get(api, path) for path in ENTITY_PATHS}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:  # the load's commit
+        report = load_path(directory=directory / "ergast", seasons=range(2025, 2026))
+    # the README's rejected 2025 Singapore qualifying, as on every load of 2025
+    assert all(m.startswith("2025_singapore qualifying") for m in report.rejected), report.rejected
+    assert report.counts["drivers"]["updated"] == 2
+    assert report.counts["teams"]["updated"] == 1 and report.counts["circuits"]["updated"] == 1
+    assert all(
+        v.get("updated", 0) == 0
+        for t, v in report.counts.items()
+        if t not in {"drivers", "teams", "circuits"}
+    )
+    # one batch for the four rows, and its queries do not grow with them (no query per row): the
+    # drivers' and teams' refs, the races that show any of them, then races_changed's own
+    assert len(callbacks) == 1
+    with CaptureQueriesContext(connection) as queries:
+        callbacks[0]()
+    assert len(queries) <= 6, [q["sql"][:120] for q in queries]
+
+    after = _as_recomputed(api, ENTITY_PATHS)
+    _assert_references_renamed(before, after)
+
+
+def test_a_sync_that_changes_only_drivers_teams_and_circuits_clears_what_shows_them(
+    api, ergast_data, tmp_path, django_capture_on_commit_callbacks
+):
+    """The Jolpica sync from a mirror serving the edited dump: the calendar's circuits and the race's
+    drivers and teams (`_write_references`), each in its own transaction, none with a changed result."""
+    from ingestion.services.jolpica_sync import jolpica_sync
+    from tests.conftest import start_mirror
+    from tests.ingestion.helpers import fast_client
+
+    mirror = start_mirror(_references_edited(tmp_path))
+    try:
+        before = {path: _get(api, path) for path in ENTITY_PATHS}
+        with django_capture_on_commit_callbacks(execute=True):
+            summary = jolpica_sync(
+                seasons=[2025],
+                rounds=[2],
+                only="results",
+                resume=False,
+                client=fast_client(base_url=mirror.ergast),
+            )
+    finally:
+        mirror.server.shutdown()
+    assert summary.errors == [], summary.errors
+    assert summary.counts["drivers"].updated >= 1 and summary.counts["teams"].updated == 1
+    assert summary.counts["circuits"].updated == 1
+    assert summary.counts["results"].updated == summary.counts["results"].created == 0
+    after = _as_recomputed(api, ENTITY_PATHS)
+    _assert_references_renamed(before, after)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the django-redis backend")
+def test_a_renamed_driver_s_invalidation_is_kept_for_replay_when_redis_is_down(
+    api, ergast_data, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    from ingestion.models import CacheInvalidation
+    from ingestion.services.ergast_dump import ergast_dump_load
+    from tests.brokers import closed_port
+
+    directory = _references_edited(tmp_path)
+    paths = ["/api/v1/races/2025_2", "/api/v1/drivers/bortoleto", "/api/v1/analytics/driver/bortoleto"]
+    before = {path: _get(api, path) for path in paths}
+    original = settings.CACHES
+    settings.CACHES = {
+        **original,
+        "default": {**original["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
+    }
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ergast_dump_load(directory=directory / "ergast", seasons=range(2025, 2026))
+    finally:
+        settings.CACHES = original
+    f1cache.breaker.reset()
+    kept = list(CacheInvalidation.objects.values_list("keys", "families"))
+    assert any(f1cache.driver_key("bortoleto") in keys for keys, _ in kept)
+    assert any(f1cache.race_key(2025, "2025_2") in keys for keys, _ in kept)
+    assert {path: _get(api, path) for path in paths} == before  # Redis back, still stale
+
+    assert f1cache.cache_invalidations_replay()
+    after = _as_recomputed(api, paths)
+    for path in paths[:2]:
+        assert _codes_of(after[path][1], "bortoleto") == {"BRT"}, path
+    assert not CacheInvalidation.objects.exists()

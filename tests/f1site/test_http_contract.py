@@ -65,6 +65,31 @@ def test_cors_allows_only_the_configured_frontend(api, ergast_data, settings):
     assert preflight["Access-Control-Allow-Origin"] == "http://localhost:3001"
 
 
+def test_cors_preflight_allows_the_conditional_request_headers(api, ergast_data):
+    """A browser script revalidating with the exposed ETag / Last-Modified sends If-None-Match /
+    If-Modified-Since, which are not CORS-safelisted: the preflight must allow them (it listed only
+    django-cors-headers' defaults, so the browser refused the request), and the request itself then
+    gets its 304 with the CORS header."""
+    from corsheaders.defaults import default_headers
+
+    preflight = api.options(
+        "/api/v1/races?limit=1",
+        HTTP_ORIGIN="http://localhost:3001",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="if-none-match, if-modified-since",
+    )
+    assert preflight.status_code == 200
+    allowed = {h.strip().lower() for h in preflight["Access-Control-Allow-Headers"].split(",")}
+    assert {"if-none-match", "if-modified-since"} <= allowed
+    assert set(default_headers) <= allowed  # the defaults (authorization, content-type, …) kept
+    first = api.get("/api/v1/races?limit=1", HTTP_ORIGIN="http://localhost:3001")
+    again = api.get(
+        "/api/v1/races?limit=1", HTTP_ORIGIN="http://localhost:3001", HTTP_IF_NONE_MATCH=first["ETag"]
+    )
+    assert again.status_code == 304
+    assert again["Access-Control-Allow-Origin"] == "http://localhost:3001"
+
+
 # --- throttling ----------------------------------------------------------------------------------
 def test_anonymous_throttle_answers_429_with_retry_after(api, ergast_data, settings):
     settings.REST_FRAMEWORK = {

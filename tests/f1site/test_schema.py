@@ -196,6 +196,31 @@ def test_as_of_is_declared_as_the_text_it_accepts():
     assert all(found == either for _, found in declared), declared
 
 
+def test_the_clock_s_cut_off_is_described_as_the_code_applies_it():
+    """API review: these operations count a race (a qualifying) at a clock once its results were
+    known — race start + 3 h, qualifying start + 2 h — but the schema said "started by the clock" /
+    "had begun", so a client built from it expected data the API withholds (Colapinto an hour into
+    his first race). The wrong wording must not come back on any operation or its `as_of`."""
+    schema = yaml.safe_load(SNAPSHOT.read_text())
+    wrong = ("started by the clock", "had started", "had begun", "qualifying had")
+    checked = {
+        "/api/v1/drivers/{driver_id}": "results were known by the clock",
+        "/api/v1/teams/{team_id}": "results were known by the clock",
+        "/api/v1/analytics/driver/{driver_id}": "results were known by the clock",
+        "/api/v1/analytics/team/{team_id}": "results were known by the clock",
+        "/api/v1/predictions/accuracy/{race_id}": "results were known (race start + 3 h",
+        "/api/v1/predictions/race/{race_id}": "results were known (qualifying start + 2 h)",
+    }
+    for path, right in checked.items():
+        op = schema["paths"][path]["get"]
+        text = " ".join(
+            [op.get("description", "")] + [p.get("description", "") for p in op.get("parameters", [])]
+        )
+        text = " ".join(text.split())
+        assert right in text, (path, text)
+        assert not any(w in text for w in wrong), (path, text)
+
+
 @pytest.mark.parametrize(
     ("component", "key", "public"),
     [
