@@ -157,8 +157,10 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
     Driver: the one whose code is the session's `name_acronym` and whose family name is its `last_name`
     (accents and case aside; the youngest if two), else the driver of the number in this season's
     latest classification up to this race when his code is that acronym (a spelling OpenF1 and the
-    dump do not share); a number OpenF1 names no one for: that classification's driver. Not by number
-    alone: FP1 rookies reuse numbers within a season (2025: #38 Beganovic, then Fuoco).
+    dump do not share), or when he is stored without a code ("", as Jolpica's sync stores a missing
+    one) and his family name is `last_name`; a number OpenF1 names no one for: that classification's
+    driver. Not by number alone: FP1 rookies reuse numbers within a season (2025: #38 Beganovic,
+    then Fuoco).
     Team: the session's `team_name` (`openf1_teams_match`), else the driver's team in this season's
     latest classification up to this race. Never an earlier season's: at round 1 that is last year's
     line-up (Hadjar at rb, Bortoleto at Sauber), and a seat swap mid-season (Tsunoda, Lawson after
@@ -188,10 +190,24 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
             drivers[number] = match
     left = wanted - set(drivers)
     if left:  # the number in this season's classifications, when OpenF1 does not contradict it
-        for number, driver_id, driver_code in _season_rows(
-            race=race, filters={"number__in": left}, columns=("number", "driver_id", "driver__code")
+        for number, driver_id, driver_code, driver_family in _season_rows(
+            race=race,
+            filters={"number__in": left},
+            columns=("number", "driver_id", "driver__code", "driver__family_name"),
         ):
-            if number not in drivers and (not code_of(number) or code_of(number) == driver_code.upper()):
+            if number in drivers:
+                continue
+            code = code_of(number)
+            if (
+                not code
+                or code == driver_code.strip().upper()
+                # a driver stored without a code (Jolpica's missing code is stored as ""): his number
+                # this season and his family name agree with OpenF1's
+                or (
+                    not driver_code.strip()
+                    and _fold(info_by_number[number].last_name) == _fold(driver_family)
+                )
+            ):
                 drivers[number] = driver_id
 
     team_names = {n: (info_by_number[n].team_name or "").strip() for n in drivers if n in info_by_number}
