@@ -353,6 +353,43 @@ def _incomplete(*, session: OpenF1Session, unresolved: dict[int, str]) -> dict:
     }
 
 
+def _stale_rows_delete(*, model, scope: dict, rows: list[dict]) -> tuple[int, list[dict]]:
+    """Delete the stored rows of this session (`scope`) whose car number is now placed on another
+    driver — a row the old lookup stored under the number's earlier driver (2025 Mexico FP1: #38
+    stored as Beganovic, it is Fuoco), or an earlier classification's. Keyed on the car number, and
+    only for the cars written now: a car OpenF1 did not return (or that could not be placed) keeps
+    its row — a partial feed must not lose data. A driver written now under another number keeps
+    his row (the upsert moves it). Rows corrected in admin are kept and reported. Call it in the
+    transaction of the upsert, before it (a stale row may hold the position: qualifying's unique
+    position). Returns (rows deleted, kept_manual entries)."""
+    placed_numbers = {row["number"] for row in rows}
+    placed_drivers = {row["driver_id"] for row in rows}
+    stale = model.objects.filter(**scope, number__in=placed_numbers).exclude(driver_id__in=placed_drivers)
+    kept: list[dict] = []
+    if any(f.name == "manually_corrected" for f in model._meta.get_fields()):
+        kept = [
+            {
+                "model": model.__name__,
+                "pk": pk,
+                "key": [str(number), str(driver_id)],
+                "upstream": {"row": f"car #{number} is another driver's in OpenF1's classification"},
+            }
+            for pk, number, driver_id in stale.filter(manually_corrected=True).values_list(
+                "pk", "number", "driver_id"
+            )
+        ]
+        stale = stale.exclude(manually_corrected=True)
+    doomed = list(stale.values_list("pk", "number", "driver_id"))
+    if not doomed:
+        return 0, kept
+    logger.info(
+        "OpenF1 classification: stale rows replaced",
+        extra={"scope": {k: str(v) for k, v in scope.items()}, "rows": [(n, d) for _, n, d in doomed]},
+    )
+    _, per_model = model.objects.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
+    return per_model.get(model._meta.label, 0), kept
+
+
 def openf1_session_results_ingest(
     *, session: OpenF1Session, client: OpenF1Client | None = None, now: datetime | None = None
 ) -> dict:
@@ -366,6 +403,10 @@ def openf1_session_results_ingest(
     answer carries an `incomplete` entry (race, session, session_key, message naming each number and
     why, numbers): a later run writes the whole classification once they resolve (the live job
     retries every RESULTS_RETRY for up to RESULTS_GIVE_UP; `sync_openf1 --results` on each run).
+
+    A stored row of this session whose car number is now placed on another driver is deleted in the
+    write's transaction (`_stale_rows_delete`, counted in `deleted`): re-ingesting a session the old
+    lookup stored under a number's earlier driver replaces that row instead of adding a second one.
     `changed`: whether anything stored changed (a retry that finds the same cars changes nothing)."""
     client = client or OpenF1Client()
     now = now or timezone.now()
@@ -401,7 +442,10 @@ def openf1_session_results_ingest(
         return {"rows": 0, "unmatched_numbers": unmatched, **incomplete}
     try:
         with transaction.atomic():
+            deleted, kept = _stale_rows_delete(model=model, scope=scope, rows=rows)
             counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
+            counts.deleted += deleted
+            counts.kept_manual.extend(kept)
             if not unmatched:
                 OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
     except (IntegrityError, DataError) as exc:  # e.g. a position still held by a stored row
@@ -425,38 +469,40 @@ def openf1_session_results_ingest(
 
 
 def openf1_results_sync(
-    *, seasons: Iterable[int], client: OpenF1Client | None = None, now: datetime | None = None
+    *,
+    seasons: Iterable[int],
+    client: OpenF1Client | None = None,
+    now: datetime | None = None,
+    reingest: bool = False,
 ) -> dict:
     """Ingest the classification of every ended practice / qualifying session of `seasons` not yet
-    ingested, oldest first (`sync_openf1 --results`). One transaction per session.
+    ingested, oldest first (`sync_openf1 --results`). One transaction per session. `reingest`
+    (`--reingest`): the sessions already ingested too — the repair of sessions an older version
+    stored wrongly (a car under a number's earlier driver), 2 requests a session.
 
-    Recorded as a SyncRun (source openf1, params kind=results): a rejected session goes to its errors
+    Recorded as a SyncRun (source openf1, params kind=results, reingest when set): a rejected session
+    goes to its errors
     (race, session, session_key, message, problems), and so does an incomplete one, some of whose cars
     could not be placed (race, session, session_key, message naming each number and why, numbers);
     the run goes on — status `partial`; a source error fails the run (sessions committed before it
     stay) and is raised. Returns the summary: `sync_run`, `status`, `sessions` (per session key: rows /
-    created / updated / unchanged / unmatched_numbers, or rejected), `ingested` (sessions done),
+    created / updated / unchanged / deleted / unmatched_numbers, or rejected), `ingested` (sessions done),
     `incomplete` (sessions written but for unplaced cars, left to retry: their messages), `not_published`,
     `rejected` (the messages), `requests` (the HTTP requests it made, as its SyncRun's `requests_made`).
     Counts: ingested, incomplete, not_published, rejected, sessions."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     seasons = sorted(set(seasons))
-    ended = (
-        OpenF1Session.objects.select_related("race")
-        .filter(
-            race__season_id__in=seasons,
-            session_type__in=INGESTED_TYPES,
-            date_end__lt=now,
-            results_ingested_at__isnull=True,
-        )
-        .order_by("date_start", "session_key")
+    ended = OpenF1Session.objects.select_related("race").filter(
+        race__season_id__in=seasons, session_type__in=INGESTED_TYPES, date_end__lt=now
     )
+    if not reingest:
+        ended = ended.filter(results_ingested_at__isnull=True)
+    ended = ended.order_by("date_start", "session_key")
     summary: dict = {"sessions": {}, "ingested": 0, "incomplete": [], "not_published": 0, "rejected": []}
     requests_before = client.requests_made  # the client may have served the sessions sync already
-    with sync_run_recorded(
-        source=SyncSource.OPENF1, params={"kind": "results", "seasons": seasons}
-    ) as record:
+    params: dict = {"kind": "results", "seasons": seasons} | ({"reingest": True} if reingest else {})
+    with sync_run_recorded(source=SyncSource.OPENF1, params=params) as record:
         summary["sync_run"] = record.pk
         try:
             for session in ended:
@@ -484,9 +530,16 @@ def openf1_results_sync(
     return summary
 
 
-def openf1_sync(*, seasons: Iterable[int], results: bool = False, client: OpenF1Client | None = None) -> dict:
+def openf1_sync(
+    *,
+    seasons: Iterable[int],
+    results: bool = False,
+    reingest: bool = False,
+    client: OpenF1Client | None = None,
+) -> dict:
     """`sync_openf1`: the sessions of `seasons` (`openf1_sessions_sync`), then with `results` the
-    ended sessions' classifications (`openf1_results_sync`), through one client. Returns the sessions
+    ended sessions' classifications (`openf1_results_sync`; with `reingest` the sessions already
+    ingested too), through one client. Returns the sessions
     summary with `results` added, and `requests` = every request the two made — the sessions part
     alone was reported, leaving out the `--results` requests (two per session); `results.requests`
     is that part. Each part keeps its own SyncRun and `requests_made`."""
@@ -496,6 +549,6 @@ def openf1_sync(*, seasons: Iterable[int], results: bool = False, client: OpenF1
     before = client.requests_made
     counts = openf1_sessions_sync(seasons=seasons, client=client)
     if results:
-        counts["results"] = openf1_results_sync(seasons=seasons, client=client)
+        counts["results"] = openf1_results_sync(seasons=seasons, client=client, reingest=reingest)
     counts["requests"] = client.requests_made - before
     return counts
