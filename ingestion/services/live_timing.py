@@ -18,8 +18,10 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   so is a sprint (or qualifying, below) asked of Jolpica while another sync or a dump load holds the
   race-data lock: the session's result says `skipped` (naming the holder), the tick goes on; a
   classification with a car that cannot be placed (a driver not stored yet: `unmatched_numbers`,
-  `incomplete`) is written without it and stays awaited, on the same retries and give-up, a retry
-  queueing a refresh only when it changed something;
+  `incomplete`) is written without it and stays awaited, on the same retries, a retry queueing a
+  refresh only when it changed something. RESULTS_GIVE_UP after the session (RESULTS_RETRY_WINDOW,
+  the rule `sync_openf1 --results` follows too) one last attempt marks it ingested without the car,
+  with a warning naming it (an unpublished session: a warning naming the session);
 * a qualifying classification OpenF1 has not given QUALIFYING_JOLPICA_AFTER after the session (down,
   or late) is asked of Jolpica for that race alone, on the same retries, until the race starts: the
   post-qualifying set is then made before the race all the same (the daily and weekly jobs catch
@@ -40,7 +42,11 @@ from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import Interval, Lap, OpenF1Client, Position, RaceControl
 from ingestion.models import LiveDriverSnapshot, OpenF1Session, RaceControlMessage, SessionType
 from ingestion.selectors import race_pre_race_cutoff
-from ingestion.services.openf1_results import INGESTED_TYPES, openf1_session_results_ingest
+from ingestion.services.openf1_results import (
+    INGESTED_TYPES,
+    RESULTS_RETRY_WINDOW,
+    openf1_session_results_ingest,
+)
 from ingestion.services.upsert import upsert_rows
 
 logger = logging.getLogger(__name__)
@@ -48,7 +54,10 @@ logger = logging.getLogger(__name__)
 LIVE_END_GRACE = timedelta(minutes=20)  # red flags and overruns
 RESULTS_DELAY = timedelta(minutes=5)
 RESULTS_RETRY = timedelta(minutes=10)
-RESULTS_GIVE_UP = timedelta(days=2)
+# One rule with `sync_openf1 --results`: a session is awaited for this long after it ends, then one
+# last attempt (within RESULTS_RETRY after it) gives up — a classification with a car still
+# unplaced is then marked ingested without it, and a warning names the car (or, unpublished, the session).
+RESULTS_GIVE_UP = RESULTS_RETRY_WINDOW
 # OpenF1 publishes a classification minutes after the session, Jolpica within the hour or a few: a
 # qualifying OpenF1 has not given by then is asked of Jolpica (2 requests a retry, until the start).
 QUALIFYING_JOLPICA_AFTER = timedelta(minutes=30)
@@ -75,7 +84,8 @@ def sessions_awaiting_results(*, now: datetime) -> list[OpenF1Session]:
         results_ingested_at__isnull=True,
         race__removed_upstream_at__isnull=True,  # a race upstream no longer lists (Race.objects.on_calendar)
         date_end__lte=now - RESULTS_DELAY,
-        date_end__gte=now - RESULTS_GIVE_UP,
+        # the window, plus the last attempt's RESULTS_RETRY after it (the one that gives up)
+        date_end__gte=now - RESULTS_GIVE_UP - RESULTS_RETRY,
     )
     return [s for s in qs if s.results_attempted_at is None or now - s.results_attempted_at >= RESULTS_RETRY]
 
@@ -310,6 +320,21 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
         result["jolpica"] = fallback
         if fallback["rows"]:
             result.update(rows=fallback["rows"], source="jolpica")
+    # the last attempt (an incomplete classification is marked ingested, and warned of, by the ingest)
+    if (
+        now >= session.date_end + RESULTS_GIVE_UP
+        and "incomplete" not in result
+        and OpenF1Session.objects.filter(pk=session.pk, results_ingested_at__isnull=True).exists()
+    ):
+        logger.warning(
+            "post-session results given up: %s %s (session %s) has no classification stored "
+            "%s after it; the live job no longer asks for it",
+            session.race.slug,
+            session.session_name,
+            session.session_key,
+            RESULTS_GIVE_UP,
+            extra={"session": session.session_key, "result": str(result)[:300]},
+        )
     # A session left awaited for a car not placed yet is asked again every RESULTS_RETRY: a retry
     # that finds the same rows changes nothing and queues no second refresh.
     if result.get("rows") and (result.get("changed", True) or not result.get("unmatched_numbers")):
