@@ -19,11 +19,13 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   race-data lock: the session's result says `skipped` (naming the holder), the tick goes on; a
   classification with a car that cannot be placed (a driver not stored yet: `unmatched_numbers`,
   `incomplete`) is written without it and stays awaited, on the same retries, a retry queueing a
-  refresh only when it changed something. RESULTS_GIVE_UP after the session (RESULTS_RETRY_WINDOW,
-  the rule `sync_openf1 --results` follows too) one last attempt marks it ingested without the car,
-  with a warning naming it (an unpublished session: a warning naming the session);
+  refresh only when it changed something; the tick's counts list it under `partial` (the JobRun's
+  error says so). RESULTS_GIVE_UP after the session (RESULTS_RETRY_WINDOW, the rule
+  `sync_openf1 --results` follows too) one last attempt marks it ingested without the car, with a
+  warning naming it (an unpublished session: a warning naming the session);
 * a qualifying classification OpenF1 has not given QUALIFYING_JOLPICA_AFTER after the session (down,
-  or late) is asked of Jolpica for that race alone, on the same retries, until the race starts: the
+  or late), or has given with a car that cannot be placed, is asked of Jolpica for that race alone,
+  on the same retries, until the race starts: the
   post-qualifying set is then made before the race all the same (the daily and weekly jobs catch
   up on what this misses, `post_qualifying_refresh_catch_up`).
 """
@@ -252,7 +254,10 @@ def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None
     if session is not None:
         counts["poll"] = live_session_poll(session=session, now=now, client=client)
     for ended in pending:
-        counts.setdefault("results", {})[ended.session_key] = _post_session(session=ended, now=now)
+        result = _post_session(session=ended, now=now)
+        counts.setdefault("results", {})[ended.session_key] = result
+        if "incomplete" in result:  # the run is not plainly a success: its JobRun's error says why
+            counts.setdefault("partial", []).append(result["incomplete"]["message"])
     if session is not None and "skipped" in counts["poll"] and not pending:
         return {"skipped": counts["poll"]["skipped"], **counts}
     return counts
@@ -314,12 +319,19 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
     except SourceError as exc:  # try again on a later tick
         OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
         result = {"error": str(exc)[:300]}
-    if not result.get("rows") and _qualifying_from_jolpica_due(session=session, now=now):
-        # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set only
+    if (not result.get("rows") or result.get("unmatched_numbers")) and _qualifying_from_jolpica_due(
+        session=session, now=now
+    ):
+        # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set
+        # only; or a car OpenF1 gave could not be placed (a driver not stored: Jolpica's
+        # qualifying is what stores him, and has the whole grid)
         fallback = _race_kind_from_jolpica(session=session, kind="qualifying", now=now)
         result["jolpica"] = fallback
         if fallback["rows"]:
             result.update(rows=fallback["rows"], source="jolpica")
+            if "incomplete" in result:  # Jolpica's classification completed it: ingested
+                result.pop("incomplete")
+                result["changed"] = bool(result.get("changed") or fallback.get("changed"))
     # the last attempt (an incomplete classification is marked ingested, and warned of, by the ingest)
     if (
         now >= session.date_end + RESULTS_GIVE_UP
