@@ -318,7 +318,9 @@ def job_run_execute(
 ) -> JobRun | None:
     """Run `func` under the job's lock and record it as a JobRun. Exceptions are recorded, then re-raised.
 
-    `func` returns the counts to record; `{"skipped": "<reason>"}` records the run as skipped.
+    `func` returns the counts to record; `{"skipped": "<reason>"}` records the run as skipped; a
+    `"partial"` list of messages (work left undone, e.g. the live job's session with a car it could
+    not place) is recorded as the run's `error` ("partial: …") on a `succeeded` run.
     `idle_check`, run under the lock before any row is written, returns why there is nothing to do
     (or None): then `func` is not called, no JobRun is created (None is returned) and only the time
     of the check is kept (`job_check_record`). A trigger that finds the lock held by a live run is
@@ -418,6 +420,9 @@ def job_run_execute(
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
         run.counts = counts
+        partial = counts.get("partial") if isinstance(counts, dict) else None
+        if partial and not skipped:  # done, but not all of it (JobStatus has no `partial`): say what
+            run.error = ("partial: " + "; ".join(str(p) for p in partial))[:4000]
         return run
     except (SystemExit, KeyboardInterrupt) as exc:  # the worker shutting down (SIGTERM), ^C at run_job
         if run is not None:

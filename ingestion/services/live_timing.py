@@ -18,10 +18,14 @@ do, so outside a session (and with no session awaiting results) it sends zero re
   so is a sprint (or qualifying, below) asked of Jolpica while another sync or a dump load holds the
   race-data lock: the session's result says `skipped` (naming the holder), the tick goes on; a
   classification with a car that cannot be placed (a driver not stored yet: `unmatched_numbers`,
-  `incomplete`) is written without it and stays awaited, on the same retries and give-up, a retry
-  queueing a refresh only when it changed something;
+  `incomplete`) is written without it and stays awaited, on the same retries, a retry queueing a
+  refresh only when it changed something; the tick's counts list it under `partial` (the JobRun's
+  error says so). RESULTS_GIVE_UP after the session (RESULTS_RETRY_WINDOW, the rule
+  `sync_openf1 --results` follows too) one last attempt marks it ingested without the car, with a
+  warning naming it (an unpublished session: a warning naming the session);
 * a qualifying classification OpenF1 has not given QUALIFYING_JOLPICA_AFTER after the session (down,
-  or late) is asked of Jolpica for that race alone, on the same retries, until the race starts: the
+  or late), or has given with a car that cannot be placed, is asked of Jolpica for that race alone,
+  on the same retries, until the race starts: the
   post-qualifying set is then made before the race all the same (the daily and weekly jobs catch
   up on what this misses, `post_qualifying_refresh_catch_up`).
 """
@@ -40,7 +44,11 @@ from ingestion.clients.http import SourceError
 from ingestion.clients.openf1 import Interval, Lap, OpenF1Client, Position, RaceControl
 from ingestion.models import LiveDriverSnapshot, OpenF1Session, RaceControlMessage, SessionType
 from ingestion.selectors import race_pre_race_cutoff
-from ingestion.services.openf1_results import INGESTED_TYPES, openf1_session_results_ingest
+from ingestion.services.openf1_results import (
+    INGESTED_TYPES,
+    RESULTS_RETRY_WINDOW,
+    openf1_session_results_ingest,
+)
 from ingestion.services.upsert import upsert_rows
 
 logger = logging.getLogger(__name__)
@@ -48,7 +56,10 @@ logger = logging.getLogger(__name__)
 LIVE_END_GRACE = timedelta(minutes=20)  # red flags and overruns
 RESULTS_DELAY = timedelta(minutes=5)
 RESULTS_RETRY = timedelta(minutes=10)
-RESULTS_GIVE_UP = timedelta(days=2)
+# One rule with `sync_openf1 --results`: a session is awaited for this long after it ends, then one
+# last attempt (within RESULTS_RETRY after it) gives up — a classification with a car still
+# unplaced is then marked ingested without it, and a warning names the car (or, unpublished, the session).
+RESULTS_GIVE_UP = RESULTS_RETRY_WINDOW
 # OpenF1 publishes a classification minutes after the session, Jolpica within the hour or a few: a
 # qualifying OpenF1 has not given by then is asked of Jolpica (2 requests a retry, until the start).
 QUALIFYING_JOLPICA_AFTER = timedelta(minutes=30)
@@ -75,7 +86,8 @@ def sessions_awaiting_results(*, now: datetime) -> list[OpenF1Session]:
         results_ingested_at__isnull=True,
         race__removed_upstream_at__isnull=True,  # a race upstream no longer lists (Race.objects.on_calendar)
         date_end__lte=now - RESULTS_DELAY,
-        date_end__gte=now - RESULTS_GIVE_UP,
+        # the window, plus the last attempt's RESULTS_RETRY after it (the one that gives up)
+        date_end__gte=now - RESULTS_GIVE_UP - RESULTS_RETRY,
     )
     return [s for s in qs if s.results_attempted_at is None or now - s.results_attempted_at >= RESULTS_RETRY]
 
@@ -242,7 +254,10 @@ def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None
     if session is not None:
         counts["poll"] = live_session_poll(session=session, now=now, client=client)
     for ended in pending:
-        counts.setdefault("results", {})[ended.session_key] = _post_session(session=ended, now=now)
+        result = _post_session(session=ended, now=now)
+        counts.setdefault("results", {})[ended.session_key] = result
+        if "incomplete" in result:  # the run is not plainly a success: its JobRun's error says why
+            counts.setdefault("partial", []).append(result["incomplete"]["message"])
     if session is not None and "skipped" in counts["poll"] and not pending:
         return {"skipped": counts["poll"]["skipped"], **counts}
     return counts
@@ -304,12 +319,34 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
     except SourceError as exc:  # try again on a later tick
         OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
         result = {"error": str(exc)[:300]}
-    if not result.get("rows") and _qualifying_from_jolpica_due(session=session, now=now):
-        # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set only
+    if (not result.get("rows") or result.get("unmatched_numbers")) and _qualifying_from_jolpica_due(
+        session=session, now=now
+    ):
+        # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set
+        # only; or a car OpenF1 gave could not be placed (a driver not stored: Jolpica's
+        # qualifying is what stores him, and has the whole grid)
         fallback = _race_kind_from_jolpica(session=session, kind="qualifying", now=now)
         result["jolpica"] = fallback
         if fallback["rows"]:
             result.update(rows=fallback["rows"], source="jolpica")
+            if "incomplete" in result:  # Jolpica's classification completed it: ingested
+                result.pop("incomplete")
+                result["changed"] = bool(result.get("changed") or fallback.get("changed"))
+    # the last attempt (an incomplete classification is marked ingested, and warned of, by the ingest)
+    if (
+        now >= session.date_end + RESULTS_GIVE_UP
+        and "incomplete" not in result
+        and OpenF1Session.objects.filter(pk=session.pk, results_ingested_at__isnull=True).exists()
+    ):
+        logger.warning(
+            "post-session results given up: %s %s (session %s) has no classification stored "
+            "%s after it; the live job no longer asks for it",
+            session.race.slug,
+            session.session_name,
+            session.session_key,
+            RESULTS_GIVE_UP,
+            extra={"session": session.session_key, "result": str(result)[:300]},
+        )
     # A session left awaited for a car not placed yet is asked again every RESULTS_RETRY: a retry
     # that finds the same rows changes nothing and queues no second refresh.
     if result.get("rows") and (result.get("changed", True) or not result.get("unmatched_numbers")):

@@ -4,10 +4,11 @@ OpenF1 identifies drivers by car number. We resolve a number to (driver, team) f
 `/drivers` says for that session: the driver by acronym + surname, the team by `team_name`
 (`openf1_teams_match`), falling back to this season's classifications up to this race, never an
 earlier season's (`driver_numbers_resolve`). A number we cannot place is not guessed: the other cars
-are written, the session stays un-ingested (retried, so the car is added once its driver is stored)
-and the callers report it (`incomplete`, a `partial` SyncRun). Race and sprint classifications
-(points, statuses) come from the Jolpica sync the daily job runs; the grid is known once qualifying
-is ingested, which is when the post-qualifying prediction refresh runs.
+are written, the session stays un-ingested for RESULTS_RETRY_WINDOW after it (retried, so the car is
+added once its driver is stored), then is marked ingested without it; the callers report it
+(`incomplete`, a `partial` SyncRun; `given_up` and a warning naming the cars at the end). Race and
+sprint classifications (points, statuses) come from the Jolpica sync the daily job runs; the grid is
+known once qualifying is ingested, which is when the post-qualifying prediction refresh runs.
 
 A classification is checked with the shared `validate_classification` (the rules the dump load and
 the Jolpica sync apply) before anything is written: a session whose rows break them (e.g. 2025
@@ -23,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Max
@@ -50,6 +51,16 @@ logger = logging.getLogger(__name__)
 
 PRACTICE = {SessionType.FP1: "FP1", SessionType.FP2: "FP2", SessionType.FP3: "FP3"}
 INGESTED_TYPES = (*PRACTICE, SessionType.QUALIFYING)
+# How long after a session a car that cannot be placed keeps it awaited, on both paths (the live job,
+# `sync_openf1 --results`). After it the session is marked ingested without those cars, recorded as
+# given up: a driver who only ever does practice is never stored (Jolpica lists drivers from race,
+# sprint and qualifying rows), so "retry until placed" meant retrying forever.
+RESULTS_RETRY_WINDOW = timedelta(days=2)
+# Where the drivers `driver_numbers_resolve` needs come from, for the messages naming an unplaced car.
+DRIVER_SOURCES_NOTE = (
+    "drivers are stored once Jolpica lists them in a race, sprint or qualifying, or by the Ergast dump:"
+    " a practice-only driver may never be"
+)
 
 
 def lap_text(seconds: float | None) -> str:
@@ -157,8 +168,10 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
     Driver: the one whose code is the session's `name_acronym` and whose family name is its `last_name`
     (accents and case aside; the youngest if two), else the driver of the number in this season's
     latest classification up to this race when his code is that acronym (a spelling OpenF1 and the
-    dump do not share); a number OpenF1 names no one for: that classification's driver. Not by number
-    alone: FP1 rookies reuse numbers within a season (2025: #38 Beganovic, then Fuoco).
+    dump do not share), or when he is stored without a code ("", as Jolpica's sync stores a missing
+    one) and his family name is `last_name`; a number OpenF1 names no one for: that classification's
+    driver. Not by number alone: FP1 rookies reuse numbers within a season (2025: #38 Beganovic,
+    then Fuoco).
     Team: the session's `team_name` (`openf1_teams_match`), else the driver's team in this season's
     latest classification up to this race. Never an earlier season's: at round 1 that is last year's
     line-up (Hadjar at rb, Bortoleto at Sauber), and a seat swap mid-season (Tsunoda, Lawson after
@@ -188,10 +201,24 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
             drivers[number] = match
     left = wanted - set(drivers)
     if left:  # the number in this season's classifications, when OpenF1 does not contradict it
-        for number, driver_id, driver_code in _season_rows(
-            race=race, filters={"number__in": left}, columns=("number", "driver_id", "driver__code")
+        for number, driver_id, driver_code, driver_family in _season_rows(
+            race=race,
+            filters={"number__in": left},
+            columns=("number", "driver_id", "driver__code", "driver__family_name"),
         ):
-            if number not in drivers and (not code_of(number) or code_of(number) == driver_code.upper()):
+            if number in drivers:
+                continue
+            code = code_of(number)
+            if (
+                not code
+                or code == driver_code.strip().upper()
+                # a driver stored without a code (Jolpica's missing code is stored as ""): his number
+                # this season and his family name agree with OpenF1's
+                or (
+                    not driver_code.strip()
+                    and _fold(info_by_number[number].last_name) == _fold(driver_family)
+                )
+            ):
                 drivers[number] = driver_id
 
     team_names = {n: (info_by_number[n].team_name or "").strip() for n in drivers if n in info_by_number}
@@ -235,7 +262,7 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
         else:
             out.unresolved[number] = (
                 f"{who}: no driver stored with code {code_of(number)} and family name "
-                f"{(info.last_name or '').strip()!r} (not synced from Jolpica yet?)"
+                f"{(info.last_name or '').strip()!r} ({DRIVER_SOURCES_NOTE})"
             )
     return out
 
@@ -316,25 +343,77 @@ def _rejected(*, session: OpenF1Session, problems: list[str]) -> dict:
     }
 
 
-def _incomplete(*, session: OpenF1Session, unresolved: dict[int, str]) -> dict:
-    """The entry for a session some of whose cars could not be placed (its SyncRun error)."""
+def _incomplete(*, session: OpenF1Session, unresolved: dict[int, str], given_up: bool) -> dict:
+    """The entry for a session some of whose cars could not be placed (its SyncRun error). Within
+    RESULTS_RETRY_WINDOW of the session it is retried; after it, `given_up`: the session is marked
+    ingested without those cars, and a warning names them."""
     race = session.race
     where = f"{race.slug} {session.session_name} (OpenF1 session {session.session_key})"
     numbers = sorted(unresolved)
-    message = f"{where}: {len(numbers)} car(s) not stored, session to be retried: " + "; ".join(
-        unresolved[n] for n in numbers
-    )
-    logger.warning(
-        "OpenF1 classification incomplete",
-        extra={"race": race.slug, "session_key": session.session_key, "numbers": numbers},
-    )
+    cars = "; ".join(unresolved[n] for n in numbers)
+    if given_up:
+        window = (
+            f"{RESULTS_RETRY_WINDOW.days} days" if RESULTS_RETRY_WINDOW.days else str(RESULTS_RETRY_WINDOW)
+        )
+        message = (
+            f"{where}: {len(numbers)} car(s) not stored, given up ({window} after the session):"
+            f" session marked ingested without them: {cars}"
+        )
+        # the message itself names the cars: this line is all a log reader gets
+        logger.warning("OpenF1 classification given up: %s", message, extra=_log_extra(session, numbers))
+    else:
+        until = (session.date_end + RESULTS_RETRY_WINDOW).strftime("%Y-%m-%d %H:%M UTC")
+        message = f"{where}: {len(numbers)} car(s) not stored, session to be retried until {until}: {cars}"
+        logger.warning("OpenF1 classification incomplete: %s", message, extra=_log_extra(session, numbers))
     return {
         "race": race.slug,
         "session": session.session_type,
         "session_key": session.session_key,
         "message": message,
         "numbers": numbers,
+        "given_up": given_up,
     }
+
+
+def _log_extra(session: OpenF1Session, numbers: list[int]) -> dict:
+    return {"race": session.race.slug, "session_key": session.session_key, "numbers": numbers}
+
+
+def _stale_rows_delete(*, model, scope: dict, rows: list[dict]) -> tuple[int, list[dict]]:
+    """Delete the stored rows of this session (`scope`) whose car number is now placed on another
+    driver — a row the old lookup stored under the number's earlier driver (2025 Mexico FP1: #38
+    stored as Beganovic, it is Fuoco), or an earlier classification's. Keyed on the car number, and
+    only for the cars written now: a car OpenF1 did not return (or that could not be placed) keeps
+    its row — a partial feed must not lose data. A driver written now under another number keeps
+    his row (the upsert moves it). Rows corrected in admin are kept and reported. Call it in the
+    transaction of the upsert, before it (a stale row may hold the position: qualifying's unique
+    position). Returns (rows deleted, kept_manual entries)."""
+    placed_numbers = {row["number"] for row in rows}
+    placed_drivers = {row["driver_id"] for row in rows}
+    stale = model.objects.filter(**scope, number__in=placed_numbers).exclude(driver_id__in=placed_drivers)
+    kept: list[dict] = []
+    if any(f.name == "manually_corrected" for f in model._meta.get_fields()):
+        kept = [
+            {
+                "model": model.__name__,
+                "pk": pk,
+                "key": [str(number), str(driver_id)],
+                "upstream": {"row": f"car #{number} is another driver's in OpenF1's classification"},
+            }
+            for pk, number, driver_id in stale.filter(manually_corrected=True).values_list(
+                "pk", "number", "driver_id"
+            )
+        ]
+        stale = stale.exclude(manually_corrected=True)
+    doomed = list(stale.values_list("pk", "number", "driver_id"))
+    if not doomed:
+        return 0, kept
+    logger.info(
+        "OpenF1 classification: stale rows replaced",
+        extra={"scope": {k: str(v) for k, v in scope.items()}, "rows": [(n, d) for _, n, d in doomed]},
+    )
+    _, per_model = model.objects.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
+    return per_model.get(model._meta.label, 0), kept
 
 
 def openf1_session_results_ingest(
@@ -345,11 +424,17 @@ def openf1_session_results_ingest(
     failed validation (or a database constraint) and nothing was written: the stored rows stay and
     `results_ingested_at` stays empty, so a later run tries again (upstream may correct it).
 
-    `unmatched_numbers`: the cars `driver_numbers_resolve` could not place (a driver not stored yet,
-    a team not matched). The other cars are written, but the session is not marked ingested and the
-    answer carries an `incomplete` entry (race, session, session_key, message naming each number and
-    why, numbers): a later run writes the whole classification once they resolve (the live job
-    retries every RESULTS_RETRY for up to RESULTS_GIVE_UP; `sync_openf1 --results` on each run).
+    `unmatched_numbers`: the cars `driver_numbers_resolve` could not place (a driver not stored, a
+    team not matched). The other cars are written and the answer carries an `incomplete` entry (race,
+    session, session_key, message naming each number and why, numbers, given_up). Within
+    RESULTS_RETRY_WINDOW (2 days) of the session's end the session is not marked ingested, so a later
+    run writes the whole classification once they resolve (the live job retries every RESULTS_RETRY,
+    `sync_openf1 --results` on each run); from then on (`now` past it) it is marked ingested without
+    them, `given_up` true and a warning naming the cars: a practice-only driver may never be stored.
+
+    A stored row of this session whose car number is now placed on another driver is deleted in the
+    write's transaction (`_stale_rows_delete`, counted in `deleted`): re-ingesting a session the old
+    lookup stored under a number's earlier driver replaces that row instead of adding a second one.
     `changed`: whether anything stored changed (a retry that finds the same cars changes nothing)."""
     client = client or OpenF1Client()
     now = now or timezone.now()
@@ -363,8 +448,11 @@ def openf1_session_results_ingest(
     race = session.race
     resolved = driver_numbers_resolve(race=race, numbers=[r.driver_number for r in results], infos=infos)
     lookup, unmatched = resolved.found, sorted(resolved.unresolved)
+    given_up = bool(unmatched) and now >= session.date_end + RESULTS_RETRY_WINDOW
     incomplete = (
-        {"incomplete": _incomplete(session=session, unresolved=resolved.unresolved)} if unmatched else {}
+        {"incomplete": _incomplete(session=session, unresolved=resolved.unresolved, given_up=given_up)}
+        if unmatched
+        else {}
     )
     if session.session_type in PRACTICE:
         name = PRACTICE[session.session_type]
@@ -381,12 +469,17 @@ def openf1_session_results_ingest(
         model, key_fields, scope = QualifyingResult, ["race_id", "driver_id"], {"race_id": race.pk}
     if problems:
         return {**_rejected(session=session, problems=problems), "unmatched_numbers": unmatched}
-    if not rows:  # not one car placed: nothing to write, the session stays awaited
+    if not rows:  # not one car placed: nothing to write, the session stays awaited (or is given up)
+        if given_up:
+            OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
         return {"rows": 0, "unmatched_numbers": unmatched, **incomplete}
     try:
         with transaction.atomic():
+            deleted, kept = _stale_rows_delete(model=model, scope=scope, rows=rows)
             counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
-            if not unmatched:
+            counts.deleted += deleted
+            counts.kept_manual.extend(kept)
+            if not unmatched or given_up:
                 OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
     except (IntegrityError, DataError) as exc:  # e.g. a position still held by a stored row
         problem = f"{race.slug} {session.session_type}: the database rejected the classification: {exc}"
@@ -409,38 +502,43 @@ def openf1_session_results_ingest(
 
 
 def openf1_results_sync(
-    *, seasons: Iterable[int], client: OpenF1Client | None = None, now: datetime | None = None
+    *,
+    seasons: Iterable[int],
+    client: OpenF1Client | None = None,
+    now: datetime | None = None,
+    reingest: bool = False,
 ) -> dict:
     """Ingest the classification of every ended practice / qualifying session of `seasons` not yet
-    ingested, oldest first (`sync_openf1 --results`). One transaction per session.
+    ingested, oldest first (`sync_openf1 --results`). One transaction per session. `reingest`
+    (`--reingest`): the sessions already ingested too — the repair of sessions an older version
+    stored wrongly (a car under a number's earlier driver), 2 requests a session.
 
     Recorded as a SyncRun (source openf1, params kind=results): a rejected session goes to its errors
     (race, session, session_key, message, problems), and so does an incomplete one, some of whose cars
-    could not be placed (race, session, session_key, message naming each number and why, numbers);
-    the run goes on — status `partial`; a source error fails the run (sessions committed before it
-    stay) and is raised. Returns the summary: `sync_run`, `status`, `sessions` (per session key: rows /
-    created / updated / unchanged / unmatched_numbers, or rejected), `ingested` (sessions done),
-    `incomplete` (sessions written but for unplaced cars, left to retry: their messages), `not_published`,
-    `rejected` (the messages), `requests` (the HTTP requests it made, as its SyncRun's `requests_made`).
-    Counts: ingested, incomplete, not_published, rejected, sessions."""
+    could not be placed (race, session, session_key, message naming each number and why, numbers,
+    given_up); the run goes on — status `partial`; a source error fails the run (sessions committed
+    before it stay) and is raised. An incomplete session is retried by later runs for
+    RESULTS_RETRY_WINDOW after it, then marked ingested without those cars (`given_up`), so no run
+    asks for it again. Returns the summary: `sync_run`, `status`, `sessions` (per session key: rows /
+    created / updated / unchanged / deleted / unmatched_numbers, or rejected), `ingested` (sessions
+    done), `incomplete` (sessions written but for unplaced cars: their messages, those given up
+    included), `not_published`, `rejected` (the messages), `requests` (the HTTP requests it made, as
+    its SyncRun's `requests_made`). Counts: ingested, incomplete, given_up, not_published, rejected,
+    sessions."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     seasons = sorted(set(seasons))
-    ended = (
-        OpenF1Session.objects.select_related("race")
-        .filter(
-            race__season_id__in=seasons,
-            session_type__in=INGESTED_TYPES,
-            date_end__lt=now,
-            results_ingested_at__isnull=True,
-        )
-        .order_by("date_start", "session_key")
+    ended = OpenF1Session.objects.select_related("race").filter(
+        race__season_id__in=seasons, session_type__in=INGESTED_TYPES, date_end__lt=now
     )
+    if not reingest:
+        ended = ended.filter(results_ingested_at__isnull=True)
+    ended = ended.order_by("date_start", "session_key")
     summary: dict = {"sessions": {}, "ingested": 0, "incomplete": [], "not_published": 0, "rejected": []}
+    given_up = 0
     requests_before = client.requests_made  # the client may have served the sessions sync already
-    with sync_run_recorded(
-        source=SyncSource.OPENF1, params={"kind": "results", "seasons": seasons}
-    ) as record:
+    params: dict = {"kind": "results", "seasons": seasons} | ({"reingest": True} if reingest else {})
+    with sync_run_recorded(source=SyncSource.OPENF1, params=params) as record:
         summary["sync_run"] = record.pk
         try:
             for session in ended:
@@ -452,6 +550,7 @@ def openf1_results_sync(
                 elif "incomplete" in result:
                     record.errors.append(result["incomplete"])
                     summary["incomplete"].append(result["incomplete"]["message"])
+                    given_up += bool(result["incomplete"]["given_up"])
                 elif result.get("rows"):
                     summary["ingested"] += 1
                 else:
@@ -460,6 +559,7 @@ def openf1_results_sync(
             record.requests_made = client.requests_made - requests_before
             record.counts = {k: summary[k] for k in ("ingested", "not_published")} | {
                 "incomplete": len(summary["incomplete"]),
+                "given_up": given_up,
                 "rejected": len(summary["rejected"]),
                 "sessions": len(summary["sessions"]),
             }
@@ -468,9 +568,16 @@ def openf1_results_sync(
     return summary
 
 
-def openf1_sync(*, seasons: Iterable[int], results: bool = False, client: OpenF1Client | None = None) -> dict:
+def openf1_sync(
+    *,
+    seasons: Iterable[int],
+    results: bool = False,
+    reingest: bool = False,
+    client: OpenF1Client | None = None,
+) -> dict:
     """`sync_openf1`: the sessions of `seasons` (`openf1_sessions_sync`), then with `results` the
-    ended sessions' classifications (`openf1_results_sync`), through one client. Returns the sessions
+    ended sessions' classifications (`openf1_results_sync`; with `reingest` the sessions already
+    ingested too), through one client. Returns the sessions
     summary with `results` added, and `requests` = every request the two made — the sessions part
     alone was reported, leaving out the `--results` requests (two per session); `results.requests`
     is that part. Each part keeps its own SyncRun and `requests_made`."""
@@ -480,6 +587,6 @@ def openf1_sync(*, seasons: Iterable[int], results: bool = False, client: OpenF1
     before = client.requests_made
     counts = openf1_sessions_sync(seasons=seasons, client=client)
     if results:
-        counts["results"] = openf1_results_sync(seasons=seasons, client=client)
+        counts["results"] = openf1_results_sync(seasons=seasons, client=client, reingest=reingest)
     counts["requests"] = client.requests_made - before
     return counts

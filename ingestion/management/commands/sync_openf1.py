@@ -2,6 +2,7 @@
 
 manage.py sync_openf1 --seasons 2023-2026            # sessions (2 requests a season)
 manage.py sync_openf1 --seasons 2025 --results       # + practice/qualifying classifications
+manage.py sync_openf1 --seasons 2023-2026 --results --reingest   # + those already ingested (repair)
 
 The JSON summary's `requests` counts every request the command made (sessions and results;
 `results.requests` is the `--results` part): it counted the sessions' alone.
@@ -32,15 +33,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--seasons", default=str(timezone.now().year), help="e.g. 2023-2026")
         parser.add_argument("--results", action="store_true", help="ingest practice/qualifying results")
+        parser.add_argument(
+            "--reingest",
+            action="store_true",
+            help="with --results: also re-ingest the sessions already ingested (run once after upgrading, "
+            "to repair cars an older version stored under a number's earlier driver)",
+        )
 
-    def handle(self, *args, seasons, results, **options):
+    def handle(self, *args, seasons, results, reingest, **options):
+        if reingest and not results:
+            raise CommandError("--reingest re-ingests results: use it with --results")
         years = ranges_parse(seasons)
         # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
         with ctrl_c_exits_130(
             kept="what was stored so far is kept", rerun="rerun the same command to finish"
         ):
             try:
-                counts = openf1_sync(seasons=years, results=results)
+                counts = openf1_sync(seasons=years, results=results, reingest=reingest)
             except SourceError as exc:
                 raise CommandError(f"OpenF1 unavailable: {exc}") from exc
         self.stdout.write(json.dumps(counts, default=str, indent=2))

@@ -147,7 +147,14 @@ def test_sync_openf1_results_rejects_singapore_and_ingests_the_later_sessions(se
     run = SyncRun.objects.get(pk=summary["sync_run"])
     assert run.source == SyncSource.OPENF1 and run.params == {"kind": "results", "seasons": [2025]}
     assert run.status == SyncStatus.PARTIAL and run.finished_at is not None
-    assert run.counts == {"ingested": 2, "incomplete": 0, "not_published": 0, "rejected": 1, "sessions": 3}
+    assert run.counts == {
+        "ingested": 2,
+        "incomplete": 0,
+        "given_up": 0,
+        "not_published": 0,
+        "rejected": 1,
+        "sessions": 3,
+    }
     assert [e["race"] for e in run.errors] == ["2025_singapore"]
     assert run.errors[0]["session_key"] == quali.session_key and DUPLICATE in run.errors[0]["message"]
     assert run.requests_made == 6  # session_result + drivers per session; the sessions sync is its own run

@@ -1,0 +1,124 @@
+"""A car now placed on another driver replaces the stored row of its number (review 3, defect 2).
+
+The upsert keys practice on (race, session, driver) and qualifying on (race, driver): re-ingesting a
+session whose car the old lookup stored under the number's earlier driver (2025 Mexico FP1: #38 as
+Beganovic, it is Fuoco) kept that row beside the new one — 21 rows, two P20s; in qualifying the stale
+row held the position. And those sessions are marked ingested, so nothing looked at them again:
+`sync_openf1 --results --reingest` does. Over HTTP from the mirror.
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ingestion.models import (
+    Driver,
+    PracticeResult,
+    QualifyingResult,
+    Race,
+    SessionType,
+    SyncRun,
+    Team,
+)
+from ingestion.services.openf1_results import openf1_session_results_ingest
+from ingestion.services.openf1_sessions import openf1_sessions_sync
+from tests.ingestion.services.test_openf1_results_teams import (
+    _as_after_this_session,
+    _dump_rows,
+    _session,
+    _stored,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def season_2025(mirror, ergast_data):
+    openf1_sessions_sync(seasons=[2025])
+
+
+def _stale_beganovic(mexico: Race) -> None:
+    """2025 Mexico FP1 as the old lookup stored it: #38 (Fuoco) under Beganovic, who had #38 earlier."""
+    row = PracticeResult.objects.get(race=mexico, session="FP1", number=38)
+    row.driver = Driver.objects.get(ref="beganovic")
+    row.save()
+
+
+def test_re_ingesting_a_session_replaces_the_row_of_a_car_now_another_drivers(season_2025):
+    mexico = Race.objects.get(season_id=2025, round=20)
+    fp1 = _session(mexico, SessionType.FP1)
+    _as_after_this_session(fp1)
+    expected = _dump_rows("practice.csv", race=mexico, session="FP1")
+    assert expected[38][1] == "fuoco" and expected[38][0] == 20
+    openf1_session_results_ingest(session=fp1)
+    _stale_beganovic(mexico)
+    # a car OpenF1 does not return keeps its row: a partial feed must not lose data
+    vettel = PracticeResult.objects.create(
+        race=mexico,
+        session="FP1",
+        driver=Driver.objects.get(ref="vettel"),
+        team=Team.objects.get(ref=expected[38][2]),
+        number=99,
+        position=None,
+    )
+
+    result = openf1_session_results_ingest(session=fp1)
+
+    assert PracticeResult.objects.filter(race=mexico, session="FP1", position=20).count() == 1  # was 2
+    stored = _stored(PracticeResult, race=mexico, session="FP1")
+    assert 99 not in expected and stored == {**expected, 99: (None, "vettel", expected[38][2])}
+    assert PracticeResult.objects.filter(pk=vettel.pk).exists()
+    assert result["deleted"] == 1 and result["created"] == 1 and result["changed"] is True
+
+
+def test_re_ingesting_qualifying_replaces_a_stale_row_holding_a_position(season_2025):
+    """A stored qualifying row of a number now another driver's holds that driver's position (the
+    unique position constraint would refuse the write at commit): it is replaced."""
+    mexico = Race.objects.get(season_id=2025, round=20)
+    quali = _session(mexico, SessionType.QUALIFYING)
+    _as_after_this_session(quali)
+    expected = _dump_rows("qualifying.csv", race=mexico)
+    openf1_session_results_ingest(session=quali)
+    last = max(expected, key=lambda n: expected[n][0])
+    stale = QualifyingResult.objects.get(race=mexico, number=last)
+    stale.driver = Driver.objects.get(ref="beganovic")  # no qualifying row of his at Mexico
+    stale.save()
+
+    result = openf1_session_results_ingest(session=quali)
+
+    assert QualifyingResult.objects.filter(race=mexico).count() == len(expected)
+    assert _stored(QualifyingResult, race=mexico) == expected
+    assert result["deleted"] == 1 and result["created"] == 1
+
+
+def test_sync_openf1_reingest_repairs_the_sessions_stored_wrongly_before(season_2025, settings):
+    settings.OPENF1_RATE_LIMIT = "1000/s"
+    mexico = Race.objects.get(season_id=2025, round=20)
+    fp1 = _session(mexico, SessionType.FP1)
+    _as_after_this_session(fp1)
+    expected = _dump_rows("practice.csv", race=mexico, session="FP1")
+    openf1_session_results_ingest(session=fp1)
+    _stale_beganovic(mexico)
+    fp1.refresh_from_db()
+    assert fp1.results_ingested_at is not None  # as the old code left it: never looked at again
+    out = StringIO()
+    call_command("sync_openf1", "--seasons", "2025", "--results", stdout=out, stderr=StringIO())
+    assert _stored(PracticeResult, race=mexico, session="FP1")[38][1] == "beganovic"  # untouched
+
+    out = StringIO()
+    call_command("sync_openf1", "--seasons", "2025", "--results", "--reingest", stdout=out, stderr=StringIO())
+
+    summary = json.loads(out.getvalue())["results"]
+    assert summary["sessions"][str(fp1.session_key)]["deleted"] == 1
+    assert _stored(PracticeResult, race=mexico, session="FP1") == expected
+    run = SyncRun.objects.get(pk=summary["sync_run"])
+    assert run.params == {"kind": "results", "seasons": [2025], "reingest": True}
+
+
+def test_reingest_without_results_is_refused(mirror):
+    with pytest.raises(CommandError, match="--reingest re-ingests results: use it with --results"):
+        call_command("sync_openf1", "--seasons", "2025", "--reingest", stdout=StringIO())
