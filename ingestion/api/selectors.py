@@ -149,7 +149,7 @@ def _season_without_races(*, season: int, what: str) -> NotFound:
     as `standings` and `championship/{season}` answer it. Before, `races?season=2030` was an empty
     200 without a clock and a 404 with one (API review). A season with races but no entrants yet (a
     next season's calendar loaded in December) is listed, empty for drivers and teams."""
-    return NotFound(f"No {what} of {season}: no races stored for it", what=what)
+    return NotFound(f"No {what} of {season}: no race on its calendar", what=what)
 
 
 def _season_on_calendar(season: int) -> bool:

@@ -449,7 +449,7 @@ def championship_season_at_check(*, season: int, as_of: dt.datetime) -> None:
 
     if season not in season_list(as_of=as_of):
         raise NotFound(
-            f"No championship for {season} as of {clock_display(clock=as_of)}: no race of it had been run by then",
+            f"No championship for {season} as of {clock_display(clock=as_of)}: no race of it had its results known by then",
             what="season",
         )
 

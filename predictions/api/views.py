@@ -369,9 +369,11 @@ class ChampionshipView(CachedJSONView):
             "left, not in the cache) counts against the 'expensive' rate (API_THROTTLE_EXPENSIVE, "
             "shared with what-if), every request against the usual one. With `as_of`: the "
             "championship page as of that clock (`/championship/?season=&as_of=`): the standings "
-            "after the rounds run by then, the rounds whose results were not known by then simulated with the model "
+            "after the rounds whose results were known by then (race start + 3 h), every later round "
+            "simulated with the model "
             "version serving then (registered before the clock) from what was known then; a season "
-            "over by then is its final standings; a season with no race run by then is 404; no "
+            "over by then is its final standings; a season with no race whose results were known by then "
+            "is 404; no "
             "model version registered by then is 409 `no_model_at_clock` (a fact of that clock, "
             "not the passing 503 `model_unavailable`). One cache entry per clock."
         ),

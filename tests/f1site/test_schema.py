@@ -202,7 +202,7 @@ def test_the_clock_s_cut_off_is_described_as_the_code_applies_it():
     "had begun", so a client built from it expected data the API withholds (Colapinto an hour into
     his first race). The wrong wording must not come back on any operation or its `as_of`."""
     schema = yaml.safe_load(SNAPSHOT.read_text())
-    wrong = ("started by the clock", "had started", "had begun", "qualifying had")
+    wrong = ("started by the clock", "had started", "had begun", "qualifying had", "run by then")
     checked = {
         "/api/v1/drivers/{driver_id}": "results were known by the clock",
         "/api/v1/teams/{team_id}": "results were known by the clock",
@@ -210,6 +210,7 @@ def test_the_clock_s_cut_off_is_described_as_the_code_applies_it():
         "/api/v1/analytics/team/{team_id}": "results were known by the clock",
         "/api/v1/predictions/accuracy/{race_id}": "results were known (race start + 3 h",
         "/api/v1/predictions/race/{race_id}": "results were known (qualifying start + 2 h)",
+        "/api/v1/championship/{season}": "no race whose results were known by then is 404",
     }
     for path, right in checked.items():
         op = schema["paths"][path]["get"]

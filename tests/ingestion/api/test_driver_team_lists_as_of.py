@@ -170,7 +170,7 @@ def test_a_season_without_races_is_a_404_with_or_without_a_clock(api, ergast_dat
         assert set(response.json()) == {"error"}
         assert response.json()["error"]["code"] == "not_found"
         assert set(response.json()["error"]) == {"code", "message", "details"}
-    assert plain.json()["error"]["message"] == f"No {name} of 2030: no races stored for it"
+    assert plain.json()["error"]["message"] == f"No {name} of 2030: no race on its calendar"
     assert "its calendar came later" in at_clock.json()["error"]["message"]
     assert api.get("/api/v1/standings", {"season": 2030}).status_code == 404  # as these always were
     # outside the declared seasons (1950-2100): the parameter's 400, before any of this

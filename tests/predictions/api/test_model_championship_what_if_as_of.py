@@ -214,7 +214,7 @@ def test_championship_as_of_a_clock_before_any_model_over_or_not_begun(
     # a season not begun by the clock: 404, as on the page
     early = api.get("/api/v1/championship/2025", {"as_of": "2025-03-01"})
     assert early.status_code == 404 and early.json()["error"]["code"] == "not_found"
-    assert "no race of it had been run by then" in early.json()["error"]["message"]
+    assert "no race of it had its results known by then" in early.json()["error"]["message"]
 
 
 # --- what-if ---------------------------------------------------------------------------------------
