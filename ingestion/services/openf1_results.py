@@ -379,18 +379,17 @@ def _log_extra(session: OpenF1Session, numbers: list[int]) -> dict:
     return {"race": session.race.slug, "session_key": session.session_key, "numbers": numbers}
 
 
-def _stale_rows_delete(*, model, scope: dict, rows: list[dict]) -> tuple[int, list[dict]]:
-    """Delete the stored rows of this session (`scope`) whose car number is now placed on another
-    driver — a row the old lookup stored under the number's earlier driver (2025 Mexico FP1: #38
-    stored as Beganovic, it is Fuoco), or an earlier classification's. Keyed on the car number, and
-    only for the cars written now: a car OpenF1 did not return (or that could not be placed) keeps
-    its row — a partial feed must not lose data. A driver written now under another number keeps
-    his row (the upsert moves it). Rows corrected in admin are kept and reported. Call it in the
-    transaction of the upsert, before it (a stale row may hold the position: qualifying's unique
-    position). Returns (rows deleted, kept_manual entries)."""
-    placed_numbers = {row["number"] for row in rows}
-    placed_drivers = {row["driver_id"] for row in rows}
-    stale = model.objects.filter(**scope, number__in=placed_numbers).exclude(driver_id__in=placed_drivers)
+def _conflicting_rows(*, model, scope: dict, rows: list[dict]) -> tuple[list[tuple], list[dict]]:
+    """The stored rows of this session (`scope`) whose car number OpenF1 now places on another driver:
+    (pk, number, stored driver ref, OpenF1's driver ref) — a row an older version's lookup stored
+    under the number's earlier driver (2025 Mexico FP1: #38 stored as Beganovic, it is Fuoco), a
+    Jolpica qualifying row, or OpenF1's feed naming a car wrongly (its per-session driver list is
+    not always right around FP1). Only for the cars written now: a car OpenF1 did not return (or
+    could not place) is no conflict — a partial feed must not touch data. A driver written now under
+    another number is none either (the upsert moves his row). Rows corrected in admin are never
+    conflicts: they are reported as kept (`kept_manual`)."""
+    placed = {row["number"]: row["driver_id"] for row in rows}
+    stale = model.objects.filter(**scope, number__in=placed).exclude(driver_id__in=set(placed.values()))
     kept: list[dict] = []
     if any(f.name == "manually_corrected" for f in model._meta.get_fields()):
         kept = [
@@ -405,19 +404,37 @@ def _stale_rows_delete(*, model, scope: dict, rows: list[dict]) -> tuple[int, li
             )
         ]
         stale = stale.exclude(manually_corrected=True)
-    doomed = list(stale.values_list("pk", "number", "driver_id"))
-    if not doomed:
-        return 0, kept
-    logger.info(
-        "OpenF1 classification: stale rows replaced",
-        extra={"scope": {k: str(v) for k, v in scope.items()}, "rows": [(n, d) for _, n, d in doomed]},
+    found = list(stale.values_list("pk", "number", "driver__ref"))
+    refs = dict(Driver.objects.filter(pk__in={placed[n] for _, n, _ in found}).values_list("pk", "ref"))
+    return [(pk, number, ref, refs[placed[number]]) for pk, number, ref in found], kept
+
+
+def _conflicts_entry(*, session: OpenF1Session, conflicts: list[tuple], replaced: bool) -> dict:
+    """A SyncRun error entry for the conflicting cars: kept as stored (the default), or replaced."""
+    cars = ", ".join(f"#{n} stored as {old}, OpenF1 names {new}" for _, n, old, new in conflicts)
+    what = (
+        "the stored rows were replaced (--replace-conflicts)"
+        if replaced
+        else "the stored rows are kept and OpenF1's left out: correct them in admin, or re-run "
+        "`sync_openf1 --results --reingest --replace-conflicts` to take OpenF1's"
     )
-    _, per_model = model.objects.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
-    return per_model.get(model._meta.label, 0), kept
+    return {
+        "race": session.race.slug,
+        "session": session.session_type,
+        "session_key": session.session_key,
+        "message": f"{session.race.slug} {session.session_type}: {len(conflicts)} car(s) in conflict "
+        f"with the stored classification ({cars}); {what}",
+        "numbers": [n for _, n, _, _ in conflicts],
+        "replaced": replaced,
+    }
 
 
 def openf1_session_results_ingest(
-    *, session: OpenF1Session, client: OpenF1Client | None = None, now: datetime | None = None
+    *,
+    session: OpenF1Session,
+    client: OpenF1Client | None = None,
+    now: datetime | None = None,
+    replace_conflicts: bool = False,
 ) -> dict:
     """Ingest one ended session's classification. Returns counts; `rows == 0` means not published yet,
     or, with a `rejected` entry (race, session, session_key, message, problems), that the classification
@@ -432,9 +449,12 @@ def openf1_session_results_ingest(
     `sync_openf1 --results` on each run); from then on (`now` past it) it is marked ingested without
     them, `given_up` true and a warning naming the cars: a practice-only driver may never be stored.
 
-    A stored row of this session whose car number is now placed on another driver is deleted in the
-    write's transaction (`_stale_rows_delete`, counted in `deleted`): re-ingesting a session the old
-    lookup stored under a number's earlier driver replaces that row instead of adding a second one.
+    A stored row of this session whose car number OpenF1 now places on another driver
+    (`_conflicting_rows`) is a conflict between two sources, and loses nothing by default: the stored
+    row is kept, OpenF1's car is left out, and the answer carries a `conflicts` entry naming both
+    drivers (the run's SyncRun error). With `replace_conflicts` (`--replace-conflicts`, the repair of
+    cars an older version stored under a number's earlier driver) the stored rows are deleted in
+    the write's transaction and OpenF1's written (counted in `deleted`, named in the entry).
     `changed`: whether anything stored changed (a retry that finds the same cars changes nothing)."""
     client = client or OpenF1Client()
     now = now or timezone.now()
@@ -475,7 +495,18 @@ def openf1_session_results_ingest(
         return {"rows": 0, "unmatched_numbers": unmatched, **incomplete}
     try:
         with transaction.atomic():
-            deleted, kept = _stale_rows_delete(model=model, scope=scope, rows=rows)
+            conflicts, kept = _conflicting_rows(model=model, scope=scope, rows=rows)
+            deleted = 0
+            if conflicts and replace_conflicts:
+                logger.warning(
+                    "OpenF1 classification: conflicting rows replaced",
+                    extra={"race": race.slug, "session_key": session.session_key, "cars": conflicts},
+                )
+                _, per_model = model.objects.filter(pk__in=[c[0] for c in conflicts]).delete()
+                deleted = per_model.get(model._meta.label, 0)
+            elif conflicts:
+                left_out = {c[1] for c in conflicts}
+                rows = [row for row in rows if row["number"] not in left_out]
             counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
             counts.deleted += deleted
             counts.kept_manual.extend(kept)
@@ -498,6 +529,11 @@ def openf1_session_results_ingest(
         "changed": changed,
         "unmatched_numbers": unmatched,
         **incomplete,
+        **(
+            {"conflicts": _conflicts_entry(session=session, conflicts=conflicts, replaced=replace_conflicts)}
+            if conflicts
+            else {}
+        ),
     }
 
 
@@ -507,11 +543,14 @@ def openf1_results_sync(
     client: OpenF1Client | None = None,
     now: datetime | None = None,
     reingest: bool = False,
+    replace_conflicts: bool = False,
 ) -> dict:
     """Ingest the classification of every ended practice / qualifying session of `seasons` not yet
     ingested, oldest first (`sync_openf1 --results`). One transaction per session. `reingest`
     (`--reingest`): the sessions already ingested too — the repair of sessions an older version
-    stored wrongly (a car under a number's earlier driver), 2 requests a session.
+    stored wrongly (a car under a number's earlier driver), 2 requests a session; such a car is a
+    conflict, kept as stored and named in the run's errors unless `replace_conflicts`
+    (`--replace-conflicts`) takes OpenF1's (`openf1_session_results_ingest`).
 
     Recorded as a SyncRun (source openf1, params kind=results): a rejected session goes to its errors
     (race, session, session_key, message, problems), and so does an incomplete one, some of whose cars
@@ -534,16 +573,32 @@ def openf1_results_sync(
     if not reingest:
         ended = ended.filter(results_ingested_at__isnull=True)
     ended = ended.order_by("date_start", "session_key")
-    summary: dict = {"sessions": {}, "ingested": 0, "incomplete": [], "not_published": 0, "rejected": []}
-    given_up = 0
+    summary: dict = {
+        "sessions": {},
+        "ingested": 0,
+        "incomplete": [],
+        "conflicts": [],
+        "not_published": 0,
+        "rejected": [],
+    }
+    given_up = deleted = 0
     requests_before = client.requests_made  # the client may have served the sessions sync already
     params: dict = {"kind": "results", "seasons": seasons} | ({"reingest": True} if reingest else {})
     with sync_run_recorded(source=SyncSource.OPENF1, params=params) as record:
         summary["sync_run"] = record.pk
         try:
             for session in ended:
-                result = openf1_session_results_ingest(session=session, client=client, now=now)
+                result = openf1_session_results_ingest(
+                    session=session, client=client, now=now, replace_conflicts=replace_conflicts
+                )
                 summary["sessions"][session.session_key] = result
+                deleted += result.get("deleted", 0)
+                if (
+                    "conflicts" in result
+                ):  # kept: a problem to look at (partial); replaced on request: counted
+                    if not result["conflicts"]["replaced"]:
+                        record.errors.append(result["conflicts"])
+                    summary["conflicts"].append(result["conflicts"]["message"])
                 if "rejected" in result:
                     record.errors.append(result["rejected"])
                     summary["rejected"].append(result["rejected"]["message"])
@@ -560,10 +615,12 @@ def openf1_results_sync(
             record.counts = {k: summary[k] for k in ("ingested", "not_published")} | {
                 "incomplete": len(summary["incomplete"]),
                 "given_up": given_up,
+                "conflicts": len(summary["conflicts"]),
+                "deleted": deleted,
                 "rejected": len(summary["rejected"]),
                 "sessions": len(summary["sessions"]),
             }
-    summary["status"] = "partial" if summary["rejected"] or summary["incomplete"] else "succeeded"
+    summary["status"] = "partial" if record.errors else "succeeded"
     summary["requests"] = record.requests_made
     return summary
 
@@ -573,11 +630,12 @@ def openf1_sync(
     seasons: Iterable[int],
     results: bool = False,
     reingest: bool = False,
+    replace_conflicts: bool = False,
     client: OpenF1Client | None = None,
 ) -> dict:
     """`sync_openf1`: the sessions of `seasons` (`openf1_sessions_sync`), then with `results` the
     ended sessions' classifications (`openf1_results_sync`; with `reingest` the sessions already
-    ingested too), through one client. Returns the sessions
+    ingested too, with `replace_conflicts` OpenF1's cars over stored rows it disagrees with), through one client. Returns the sessions
     summary with `results` added, and `requests` = every request the two made — the sessions part
     alone was reported, leaving out the `--results` requests (two per session); `results.requests`
     is that part. Each part keeps its own SyncRun and `requests_made`."""
@@ -587,6 +645,8 @@ def openf1_sync(
     before = client.requests_made
     counts = openf1_sessions_sync(seasons=seasons, client=client)
     if results:
-        counts["results"] = openf1_results_sync(seasons=seasons, client=client, reingest=reingest)
+        counts["results"] = openf1_results_sync(
+            seasons=seasons, client=client, reingest=reingest, replace_conflicts=replace_conflicts
+        )
     counts["requests"] = client.requests_made - before
     return counts

@@ -3,6 +3,7 @@
 manage.py sync_openf1 --seasons 2023-2026            # sessions (2 requests a season)
 manage.py sync_openf1 --seasons 2025 --results       # + practice/qualifying classifications
 manage.py sync_openf1 --seasons 2023-2026 --results --reingest   # + those already ingested (repair)
+manage.py sync_openf1 --seasons 2025 --results --reingest --replace-conflicts   # take OpenF1's car where it disagrees
 
 The JSON summary's `requests` counts every request the command made (sessions and results;
 `results.requests` is the `--results` part): it counted the sessions' alone.
@@ -37,19 +38,29 @@ class Command(BaseCommand):
             "--reingest",
             action="store_true",
             help="with --results: also re-ingest the sessions already ingested (run once after upgrading, "
-            "to repair cars an older version stored under a number's earlier driver)",
+            "to repair teams an older version stored wrongly)",
+        )
+        parser.add_argument(
+            "--replace-conflicts",
+            action="store_true",
+            help="with --results: where OpenF1 places a car on another driver than the stored row of that "
+            "number, replace the stored row (default: keep it, leave OpenF1's car out and report the conflict)",
         )
 
-    def handle(self, *args, seasons, results, reingest, **options):
+    def handle(self, *args, seasons, results, reingest, replace_conflicts, **options):
         if reingest and not results:
             raise CommandError("--reingest re-ingests results: use it with --results")
+        if replace_conflicts and not results:
+            raise CommandError("--replace-conflicts applies to results: use it with --results")
         years = ranges_parse(seasons)
         # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
         with ctrl_c_exits_130(
             kept="what was stored so far is kept", rerun="rerun the same command to finish"
         ):
             try:
-                counts = openf1_sync(seasons=years, results=results, reingest=reingest)
+                counts = openf1_sync(
+                    seasons=years, results=results, reingest=reingest, replace_conflicts=replace_conflicts
+                )
             except SourceError as exc:
                 raise CommandError(f"OpenF1 unavailable: {exc}") from exc
         self.stdout.write(json.dumps(counts, default=str, indent=2))
@@ -57,5 +68,7 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"rejected: {message}"))
         for message in counts.get("results", {}).get("incomplete", []):
             self.stderr.write(self.style.WARNING(f"incomplete: {message}"))
+        for message in counts.get("results", {}).get("conflicts", []):
+            self.stderr.write(self.style.WARNING(f"conflict: {message}"))
         if counts["missing"]:  # as sync_f1: a season upstream does not have must not read as success
             raise CommandError("not upstream: " + "; ".join(counts["missing"]))

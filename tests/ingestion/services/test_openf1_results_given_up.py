@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 
 from ingestion.models import (
+    OpenF1Session,
     PracticeResult,
     Race,
     SessionType,
@@ -27,6 +28,7 @@ from ingestion.services.live_timing import (
     RESULTS_GIVE_UP,
     RESULTS_RETRY,
     live_timing_tick,
+    sessions_awaiting_results,
 )
 from ingestion.services.openf1_results import openf1_results_sync
 from ingestion.services.openf1_sessions import openf1_sessions_sync
@@ -149,3 +151,25 @@ def test_an_unpublished_session_given_up_by_the_live_job_is_named_in_a_warning(m
         f"2026_australia Practice 1 (session {fp1.session_key})" in line and "given up" in line
         for line in _warnings(caplog, "ingestion.services.live_timing")
     )
+
+
+def test_the_last_attempt_comes_after_a_live_window_covering_the_end_of_the_retry_window(mirror, season_2026):
+    """Review 5: the last attempt's slot was the 10 minutes after the 2-day window, and a tick does no
+    results work while a session is live — FP2 ends at the time of day the race ends two days later,
+    so the race covered the slot and the session dropped out with no give-up and no warning. The
+    last attempt now comes at the first free tick of the following day, once."""
+    session = OpenF1Session.objects.filter(race__season_id=2026, session_type=SessionType.FP2).earliest(
+        "date_end"
+    )
+    closes = session.date_end + RESULTS_GIVE_UP
+    OpenF1Session.objects.filter(pk=session.pk).update(
+        results_ingested_at=None, results_attempted_at=closes - timedelta(minutes=5)
+    )
+    after_the_race = closes + timedelta(hours=3)  # the slot of 10 minutes passed while the race was live
+    assert session.pk in {s.pk for s in sessions_awaiting_results(now=after_the_race)}
+    OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=after_the_race)
+    # attempted once after the window: not again, however long the session stays un-ingested
+    assert session.pk not in {
+        s.pk for s in sessions_awaiting_results(now=after_the_race + timedelta(hours=1))
+    }
+    assert session.pk not in {s.pk for s in sessions_awaiting_results(now=closes + timedelta(days=2))}

@@ -151,6 +151,8 @@ def test_sync_openf1_results_rejects_singapore_and_ingests_the_later_sessions(se
         "ingested": 2,
         "incomplete": 0,
         "given_up": 0,
+        "conflicts": 0,
+        "deleted": 0,
         "not_published": 0,
         "rejected": 1,
         "sessions": 3,

@@ -1,10 +1,13 @@
-"""A car now placed on another driver replaces the stored row of its number (review 3, defect 2).
+"""A car OpenF1 places on another driver than the stored row of its number: a conflict, kept as
+stored and reported by default; replaced only with `replace_conflicts` (`--replace-conflicts`).
 
 The upsert keys practice on (race, session, driver) and qualifying on (race, driver): re-ingesting a
 session whose car the old lookup stored under the number's earlier driver (2025 Mexico FP1: #38 as
 Beganovic, it is Fuoco) kept that row beside the new one — 21 rows, two P20s; in qualifying the stale
 row held the position. And those sessions are marked ingested, so nothing looked at them again:
-`sync_openf1 --results --reingest` does. Over HTTP from the mirror.
+`sync_openf1 --results --reingest` does. The first fix deleted the stored row unasked, so one car
+named wrongly in OpenF1's feed replaced a correct Jolpica or dump row (review 5): the default now
+keeps it. Over HTTP from the mirror.
 """
 
 from __future__ import annotations
@@ -66,13 +69,56 @@ def test_re_ingesting_a_session_replaces_the_row_of_a_car_now_another_drivers(se
         position=None,
     )
 
-    result = openf1_session_results_ingest(session=fp1)
+    kept = openf1_session_results_ingest(session=fp1)  # the default: nothing stored is lost
 
     assert PracticeResult.objects.filter(race=mexico, session="FP1", position=20).count() == 1  # was 2
+    stored = _stored(PracticeResult, race=mexico, session="FP1")
+    assert stored[38][1] == "beganovic" and PracticeResult.objects.filter(pk=vettel.pk).exists()
+    assert kept.get("deleted", 0) == 0 and kept["created"] == 0
+    assert kept["conflicts"]["numbers"] == [38] and kept["conflicts"]["replaced"] is False
+    assert "#38 stored as beganovic, OpenF1 names fuoco" in kept["conflicts"]["message"]
+
+    result = openf1_session_results_ingest(session=fp1, replace_conflicts=True)
+
+    assert PracticeResult.objects.filter(race=mexico, session="FP1", position=20).count() == 1
     stored = _stored(PracticeResult, race=mexico, session="FP1")
     assert 99 not in expected and stored == {**expected, 99: (None, "vettel", expected[38][2])}
     assert PracticeResult.objects.filter(pk=vettel.pk).exists()
     assert result["deleted"] == 1 and result["created"] == 1 and result["changed"] is True
+    assert result["conflicts"]["replaced"] is True
+
+
+def test_a_car_named_wrongly_by_openf1_never_replaces_a_stored_jolpica_qualifying_row(
+    season_2025, monkeypatch
+):
+    """Review 5: OpenF1's driver list putting #43 on Doohan instead of Colapinto (2025 Mexico) deleted
+    Colapinto's correct qualifying row and gave Doohan his P20. The stored row is kept, the car left
+    out, the session's answer names both."""
+    from ingestion.clients.openf1 import OpenF1Client
+
+    mexico = Race.objects.get(season_id=2025, round=20)
+    quali = _session(mexico, SessionType.QUALIFYING)
+    _as_after_this_session(quali)
+    expected = _dump_rows("qualifying.csv", race=mexico)
+    assert expected[43][1] == "colapinto"
+    openf1_session_results_ingest(session=quali)  # the correct classification stored first
+    assert _stored(QualifyingResult, race=mexico) == expected
+    real_drivers = OpenF1Client.drivers
+
+    def doohan_in_43(self, *, session_key):
+        infos = real_drivers(self, session_key=session_key)
+        return [
+            i.model_copy(update={"name_acronym": "DOO", "last_name": "Doohan", "full_name": "Jack DOOHAN"})
+            if i.driver_number == 43
+            else i
+            for i in infos
+        ]
+
+    monkeypatch.setattr(OpenF1Client, "drivers", doohan_in_43)
+    result = openf1_session_results_ingest(session=quali)
+
+    assert _stored(QualifyingResult, race=mexico) == expected  # Colapinto keeps his row; none for Doohan
+    assert result.get("deleted", 0) == 0 and result["conflicts"]["numbers"] == [43]
 
 
 def test_re_ingesting_qualifying_replaces_a_stale_row_holding_a_position(season_2025):
@@ -88,7 +134,7 @@ def test_re_ingesting_qualifying_replaces_a_stale_row_holding_a_position(season_
     stale.driver = Driver.objects.get(ref="beganovic")  # no qualifying row of his at Mexico
     stale.save()
 
-    result = openf1_session_results_ingest(session=quali)
+    result = openf1_session_results_ingest(session=quali, replace_conflicts=True)
 
     assert QualifyingResult.objects.filter(race=mexico).count() == len(expected)
     assert _stored(QualifyingResult, race=mexico) == expected
@@ -109,16 +155,32 @@ def test_sync_openf1_reingest_repairs_the_sessions_stored_wrongly_before(season_
     call_command("sync_openf1", "--seasons", "2025", "--results", stdout=out, stderr=StringIO())
     assert _stored(PracticeResult, race=mexico, session="FP1")[38][1] == "beganovic"  # untouched
 
+    out, err = StringIO(), StringIO()
+    call_command("sync_openf1", "--seasons", "2025", "--results", "--reingest", stdout=out, stderr=err)
+
+    summary = json.loads(out.getvalue())["results"]
+    assert _stored(PracticeResult, race=mexico, session="FP1")[38][1] == "beganovic"  # kept, reported
+    assert f"conflict: {mexico.slug} " in err.getvalue()
+    assert "#38 stored as beganovic, OpenF1 names fuoco" in err.getvalue()
+    run = SyncRun.objects.get(pk=summary["sync_run"])
+    assert run.params == {"kind": "results", "seasons": [2025], "reingest": True}
+    assert run.status == "partial" and any(e.get("numbers") == [38] for e in run.errors)
+
     out = StringIO()
-    call_command("sync_openf1", "--seasons", "2025", "--results", "--reingest", stdout=out, stderr=StringIO())
+    call_command(
+        "sync_openf1", "--seasons", "2025", "--results", "--reingest", "--replace-conflicts",
+        stdout=out, stderr=StringIO(),
+    )  # fmt: skip
 
     summary = json.loads(out.getvalue())["results"]
     assert summary["sessions"][str(fp1.session_key)]["deleted"] == 1
     assert _stored(PracticeResult, race=mexico, session="FP1") == expected
     run = SyncRun.objects.get(pk=summary["sync_run"])
-    assert run.params == {"kind": "results", "seasons": [2025], "reingest": True}
+    assert run.counts["deleted"] == 1 and not any(e.get("numbers") == [38] for e in run.errors)
 
 
 def test_reingest_without_results_is_refused(mirror):
     with pytest.raises(CommandError, match="--reingest re-ingests results: use it with --results"):
         call_command("sync_openf1", "--seasons", "2025", "--reingest", stdout=StringIO())
+    with pytest.raises(CommandError, match="--replace-conflicts applies to results: use it with --results"):
+        call_command("sync_openf1", "--seasons", "2025", "--replace-conflicts", stdout=StringIO())

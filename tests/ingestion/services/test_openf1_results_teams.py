@@ -168,6 +168,8 @@ def test_a_driver_not_stored_yet_makes_the_run_partial_and_the_session_is_tried_
         "ingested": 0,
         "incomplete": 1,
         "given_up": 0,
+        "conflicts": 0,
+        "deleted": 0,
         "not_published": 0,
         "rejected": 0,
         "sessions": 1,
