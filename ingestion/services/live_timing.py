@@ -274,8 +274,10 @@ def live_timing_tick(*, now: datetime | None = None, client: OpenF1Client | None
     for ended in pending:
         result = _post_session(session=ended, now=now)
         counts.setdefault("results", {})[ended.session_key] = result
-        if "incomplete" in result:  # the run is not plainly a success: its JobRun's error says why
-            counts.setdefault("partial", []).append(result["incomplete"]["message"])
+        # the run is not plainly a success: its JobRun's error says why
+        for problem in ("incomplete", "conflicts"):
+            if problem in result:
+                counts.setdefault("partial", []).append(result[problem]["message"])
     if session is not None and "skipped" in counts["poll"] and not pending:
         return {"skipped": counts["poll"]["skipped"], **counts}
     return counts
@@ -337,9 +339,9 @@ def _post_session(*, session: OpenF1Session, now: datetime) -> dict:
     except SourceError as exc:  # try again on a later tick
         OpenF1Session.objects.filter(pk=session.pk).update(results_attempted_at=now)
         result = {"error": str(exc)[:300]}
-    if (not result.get("rows") or result.get("unmatched_numbers")) and _qualifying_from_jolpica_due(
-        session=session, now=now
-    ):
+    if (
+        not result.get("rows") or result.get("unmatched_numbers") or "conflicts" in result
+    ) and _qualifying_from_jolpica_due(session=session, now=now):
         # OpenF1 down or late: without the grid the race would be run with its pre-qualifying set
         # only; or a car OpenF1 gave could not be placed (a driver not stored: Jolpica's
         # qualifying is what stores him, and has the whole grid)

@@ -392,6 +392,8 @@ def _conflicting_rows(*, model, scope: dict, rows: list[dict]) -> tuple[list[tup
     stale = model.objects.filter(**scope, number__in=placed).exclude(driver_id__in=set(placed.values()))
     kept: list[dict] = []
     if any(f.name == "manually_corrected" for f in model._meta.get_fields()):
+        # a row corrected in admin wins, even over --replace-conflicts: it is kept (reported), and
+        # OpenF1's car of that number stays out as for any conflict (`_rows_without`)
         kept = [
             {
                 "model": model.__name__,
@@ -407,6 +409,10 @@ def _conflicting_rows(*, model, scope: dict, rows: list[dict]) -> tuple[list[tup
     found = list(stale.values_list("pk", "number", "driver__ref"))
     refs = dict(Driver.objects.filter(pk__in={placed[n] for _, n, _ in found}).values_list("pk", "ref"))
     return [(pk, number, ref, refs[placed[number]]) for pk, number, ref in found], kept
+
+
+def _rows_without(rows: list[dict], numbers: set[int]) -> list[dict]:
+    return [row for row in rows if row["number"] not in numbers]
 
 
 def _conflicts_entry(*, session: OpenF1Session, conflicts: list[tuple], replaced: bool) -> dict:
@@ -493,20 +499,27 @@ def openf1_session_results_ingest(
         if given_up:
             OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
         return {"rows": 0, "unmatched_numbers": unmatched, **incomplete}
+    conflicts: list[tuple] = []
     try:
         with transaction.atomic():
             conflicts, kept = _conflicting_rows(model=model, scope=scope, rows=rows)
+            rows = _rows_without(rows, {int(k["key"][0]) for k in kept})
             deleted = 0
+            extra = {"race": race.slug, "session_key": session.session_key, "cars": conflicts}
             if conflicts and replace_conflicts:
-                logger.warning(
-                    "OpenF1 classification: conflicting rows replaced",
-                    extra={"race": race.slug, "session_key": session.session_key, "cars": conflicts},
-                )
-                _, per_model = model.objects.filter(pk__in=[c[0] for c in conflicts]).delete()
+                doomed = model.objects.filter(pk__in=[c[0] for c in conflicts])
+                extra["deleted_rows"] = [  # what is deleted, so it can be put back by hand
+                    {k: str(v) for k, v in row.items()}
+                    for row in doomed.values("number", "driver__ref", "team__ref", "position")
+                ]
+                logger.warning("OpenF1 classification: conflicting rows replaced", extra=extra)
+                _, per_model = doomed.delete()
                 deleted = per_model.get(model._meta.label, 0)
             elif conflicts:
-                left_out = {c[1] for c in conflicts}
-                rows = [row for row in rows if row["number"] not in left_out]
+                logger.warning(
+                    "OpenF1 classification: conflicting cars left out, stored rows kept", extra=extra
+                )
+                rows = _rows_without(rows, {c[1] for c in conflicts})
             counts = upsert_rows(model=model, rows=rows, key_fields=key_fields, scope=scope)
             counts.deleted += deleted
             counts.kept_manual.extend(kept)
@@ -514,6 +527,10 @@ def openf1_session_results_ingest(
                 OpenF1Session.objects.filter(pk=session.pk).update(results_ingested_at=now)
     except (IntegrityError, DataError) as exc:  # e.g. a position still held by a stored row
         problem = f"{race.slug} {session.session_type}: the database rejected the classification: {exc}"
+        if conflicts:  # a kept row holds a position another of OpenF1's cars takes
+            problem += (
+                " — " + _conflicts_entry(session=session, conflicts=conflicts, replaced=False)["message"]
+            )
         return {**_rejected(session=session, problems=[problem.strip()]), "unmatched_numbers": unmatched}
     changed = bool(counts.created or counts.updated or counts.deleted)
     if changed:
@@ -583,7 +600,11 @@ def openf1_results_sync(
     }
     given_up = deleted = 0
     requests_before = client.requests_made  # the client may have served the sessions sync already
-    params: dict = {"kind": "results", "seasons": seasons} | ({"reingest": True} if reingest else {})
+    params: dict = (
+        {"kind": "results", "seasons": seasons}
+        | ({"reingest": True} if reingest else {})
+        | ({"replace_conflicts": True} if replace_conflicts else {})
+    )
     with sync_run_recorded(source=SyncSource.OPENF1, params=params) as record:
         summary["sync_run"] = record.pk
         try:

@@ -75,3 +75,27 @@ def test_a_tick_leaving_a_car_unplaced_is_not_recorded_as_a_plain_success(season
     assert run.error.startswith(f"partial: 2026_australia Practice 1 (OpenF1 session {fp1.session_key})")
     assert "#41 LIN" in run.error and run.counts["partial"] == [run.error.removeprefix("partial: ")]
     assert run.counts["results"][fp1.session_key]["unmatched_numbers"] == [41]
+
+
+def test_a_tick_keeping_a_conflicting_row_is_not_recorded_as_a_plain_success(season_2026):
+    """Review 6: a car OpenF1 places on another driver than the stored row of its number is kept out
+    (the stored row wins), and the live tick said plainly `succeeded` with no word of it."""
+    from ingestion.models import Driver, OpenF1Session, PracticeResult
+    from ingestion.services.openf1_results import openf1_session_results_ingest
+
+    australia = Race.objects.get(season_id=2026, round=1)
+    fp1 = _session(australia, SessionType.FP1)
+    _as_after_this_session(fp1)
+    openf1_session_results_ingest(session=fp1)  # the classification stored
+    # a stored row of #41 under another driver (as the dump or an older version could hold it)
+    PracticeResult.objects.filter(race=australia, session="FP1", number=41).update(
+        driver=Driver.objects.get(ref="beganovic")
+    )
+    OpenF1Session.objects.filter(pk=fp1.pk).update(results_ingested_at=None, results_attempted_at=None)
+    first = fp1.date_end + LIVE_END_GRACE + timedelta(minutes=1)
+
+    run = job_run_execute(job="live_timing", func=lambda: live_timing_tick(now=first))
+
+    assert run.status == JobStatus.SUCCEEDED and run.error.startswith("partial: ")
+    assert "#41 stored as beganovic, OpenF1 names lindblad" in run.error
+    assert PracticeResult.objects.get(race=australia, session="FP1", number=41).driver.ref == "beganovic"

@@ -13,6 +13,7 @@ keeps it. Over HTTP from the mirror.
 from __future__ import annotations
 
 import json
+import logging
 from io import StringIO
 
 import pytest
@@ -89,7 +90,7 @@ def test_re_ingesting_a_session_replaces_the_row_of_a_car_now_another_drivers(se
 
 
 def test_a_car_named_wrongly_by_openf1_never_replaces_a_stored_jolpica_qualifying_row(
-    season_2025, monkeypatch
+    season_2025, monkeypatch, caplog
 ):
     """Review 5: OpenF1's driver list putting #43 on Doohan instead of Colapinto (2025 Mexico) deleted
     Colapinto's correct qualifying row and gave Doohan his P20. The stored row is kept, the car left
@@ -115,10 +116,18 @@ def test_a_car_named_wrongly_by_openf1_never_replaces_a_stored_jolpica_qualifyin
         ]
 
     monkeypatch.setattr(OpenF1Client, "drivers", doohan_in_43)
-    result = openf1_session_results_ingest(session=quali)
+    with caplog.at_level(logging.WARNING, logger="ingestion.services.openf1_results"):
+        result = openf1_session_results_ingest(session=quali)
 
     assert _stored(QualifyingResult, race=mexico) == expected  # Colapinto keeps his row; none for Doohan
     assert result.get("deleted", 0) == 0 and result["conflicts"]["numbers"] == [43]
+    assert any("conflicting cars left out, stored rows kept" in r.getMessage() for r in caplog.records)
+
+    # a row corrected in admin wins even over --replace-conflicts, and keeps OpenF1's car out
+    QualifyingResult.objects.filter(race=mexico, number=43).update(manually_corrected=True)
+    replaced = openf1_session_results_ingest(session=quali, replace_conflicts=True)
+    assert _stored(QualifyingResult, race=mexico) == expected
+    assert replaced.get("deleted", 0) == 0 and replaced["kept_manual"] == 1
 
 
 def test_re_ingesting_qualifying_replaces_a_stale_row_holding_a_position(season_2025):
