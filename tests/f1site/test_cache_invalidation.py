@@ -645,21 +645,40 @@ def test_a_dump_load_that_moves_a_result_to_another_team_clears_the_old_team(
         assert after[path] != before[path], path
 
 
-def test_a_sync_that_moves_a_result_to_another_team_clears_the_old_team(
-    api, ergast_data, tmp_path, django_capture_on_commit_callbacks
-):
-    """The Jolpica sync (upsert_rows, one transaction per race) from a mirror serving the edited dump."""
+def _loaded_with_redis_down(directory, seasons, settings, capture_on_commit) -> None:
+    """Load `seasons` of an edited dump copy with the cache's Redis unreachable at the commit, then
+    reset the breaker (the web process never saw the outage)."""
+    from ingestion.services.ergast_dump import ergast_dump_load
+    from tests.brokers import closed_port
+
+    original = settings.CACHES
+    settings.CACHES = {
+        **original,
+        "default": {**original["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
+    }
+    try:
+        with capture_on_commit(execute=True):
+            ergast_dump_load(directory=directory / "ergast", seasons=seasons)
+    finally:
+        settings.CACHES = original
+    f1cache.breaker.reset()
+
+
+def _synced_from(data_dir, api, paths, season, rnd, capture_on_commit):
+    """The API's answers at `paths` read (and cached), then one round's results synced from Jolpica
+    through a mirror serving `data_dir` (an edited copy of the dump), its on-commit callbacks run:
+    (answers before, the sync's summary)."""
     from ingestion.services.jolpica_sync import jolpica_sync
     from tests.conftest import start_mirror
     from tests.ingestion.helpers import fast_client
 
-    mirror = start_mirror(_alta_to_era(tmp_path))
+    mirror = start_mirror(data_dir)
     try:
-        before = {path: _get(api, path) for path in ALTA_PATHS}
-        with django_capture_on_commit_callbacks(execute=True):
+        before = {path: _get(api, path) for path in paths}
+        with capture_on_commit(execute=True):
             summary = jolpica_sync(
-                seasons=[1950],
-                rounds=[1],
+                seasons=[season],
+                rounds=[rnd],
                 only="results",
                 resume=False,
                 client=fast_client(base_url=mirror.ergast),
@@ -667,6 +686,16 @@ def test_a_sync_that_moves_a_result_to_another_team_clears_the_old_team(
     finally:
         mirror.server.shutdown()
     assert summary.errors == [], summary.errors
+    return before, summary
+
+
+def test_a_sync_that_moves_a_result_to_another_team_clears_the_old_team(
+    api, ergast_data, tmp_path, django_capture_on_commit_callbacks
+):
+    """The Jolpica sync (upsert_rows, one transaction per race) from a mirror serving the edited dump."""
+    before, summary = _synced_from(
+        _alta_to_era(tmp_path), api, ALTA_PATHS, 1950, 1, django_capture_on_commit_callbacks
+    )
     assert summary.counts["results"].updated == 2
     assert _alta_rows_at_uk() == []
     after = _as_recomputed(api, ALTA_PATHS)
@@ -714,22 +743,10 @@ def test_the_old_team_s_invalidation_is_kept_for_replay_when_redis_is_down(
     """The old team goes through cache_invalidate like every other invalidation: refused by an
     unreachable Redis at the load's commit, it is kept in the outbox and replayed once Redis is back."""
     from ingestion.models import CacheInvalidation
-    from ingestion.services.ergast_dump import ergast_dump_load
-    from tests.brokers import closed_port
 
     directory = _alta_to_era(tmp_path)
     before = {path: _get(api, path) for path in ALTA_PATHS}
-    original = settings.CACHES
-    settings.CACHES = {
-        **original,
-        "default": {**original["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
-    }
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            ergast_dump_load(directory=directory / "ergast", seasons=range(1950, 1951))
-    finally:
-        settings.CACHES = original
-    f1cache.breaker.reset()  # the web process never saw the outage
+    _loaded_with_redis_down(directory, range(1950, 1951), settings, django_capture_on_commit_callbacks)
     kept = CacheInvalidation.objects.values_list("keys", "families")
     assert any(
         f1cache.team_key(ALTA) in keys and f1cache.team_family(ALTA) in families for keys, families in kept
@@ -835,24 +852,9 @@ def test_a_sync_that_changes_only_drivers_teams_and_circuits_clears_what_shows_t
 ):
     """The Jolpica sync from a mirror serving the edited dump: the calendar's circuits and the race's
     drivers and teams (`_write_references`), each in its own transaction, none with a changed result."""
-    from ingestion.services.jolpica_sync import jolpica_sync
-    from tests.conftest import start_mirror
-    from tests.ingestion.helpers import fast_client
-
-    mirror = start_mirror(_references_edited(tmp_path))
-    try:
-        before = {path: _get(api, path) for path in ENTITY_PATHS}
-        with django_capture_on_commit_callbacks(execute=True):
-            summary = jolpica_sync(
-                seasons=[2025],
-                rounds=[2],
-                only="results",
-                resume=False,
-                client=fast_client(base_url=mirror.ergast),
-            )
-    finally:
-        mirror.server.shutdown()
-    assert summary.errors == [], summary.errors
+    before, summary = _synced_from(
+        _references_edited(tmp_path), api, ENTITY_PATHS, 2025, 2, django_capture_on_commit_callbacks
+    )
     assert summary.counts["drivers"].updated >= 1 and summary.counts["teams"].updated == 1
     assert summary.counts["circuits"].updated == 1
     assert summary.counts["results"].updated == summary.counts["results"].created == 0
@@ -865,23 +867,11 @@ def test_a_renamed_driver_s_invalidation_is_kept_for_replay_when_redis_is_down(
     api, ergast_data, tmp_path, settings, django_capture_on_commit_callbacks
 ):
     from ingestion.models import CacheInvalidation
-    from ingestion.services.ergast_dump import ergast_dump_load
-    from tests.brokers import closed_port
 
     directory = _references_edited(tmp_path)
     paths = ["/api/v1/races/2025_2", "/api/v1/drivers/bortoleto", "/api/v1/analytics/driver/bortoleto"]
     before = {path: _get(api, path) for path in paths}
-    original = settings.CACHES
-    settings.CACHES = {
-        **original,
-        "default": {**original["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
-    }
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            ergast_dump_load(directory=directory / "ergast", seasons=range(2025, 2026))
-    finally:
-        settings.CACHES = original
-    f1cache.breaker.reset()
+    _loaded_with_redis_down(directory, range(2025, 2026), settings, django_capture_on_commit_callbacks)
     kept = list(CacheInvalidation.objects.values_list("keys", "families"))
     assert any(f1cache.driver_key("bortoleto") in keys for keys, _ in kept)
     assert any(f1cache.race_key(2025, "2025_2") in keys for keys, _ in kept)

@@ -14,7 +14,6 @@ from ingestion.models import (
     SessionType,
 )
 from ingestion.services.openf1_results import openf1_session_results_ingest
-from ingestion.services.openf1_sessions import openf1_sessions_sync
 from tests.ingestion.services.test_openf1_results_teams import (
     _as_after_this_session,
     _dump_rows,
@@ -23,11 +22,6 @@ from tests.ingestion.services.test_openf1_results_teams import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def season_2026(mirror, ergast_data):
-    openf1_sessions_sync(seasons=[2026])
 
 
 def test_a_driver_stored_without_a_code_is_placed_by_his_number_and_family_name(season_2026):

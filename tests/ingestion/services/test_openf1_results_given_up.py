@@ -31,7 +31,6 @@ from ingestion.services.live_timing import (
     sessions_awaiting_results,
 )
 from ingestion.services.openf1_results import openf1_results_sync
-from ingestion.services.openf1_sessions import openf1_sessions_sync
 from tests.ingestion.services.test_openf1_results_teams import (
     _as_after_this_session,
     _driver_removed,
@@ -44,11 +43,6 @@ from tests.ingestion.services.test_openf1_results_teams import (
 pytestmark = pytest.mark.django_db
 
 NEVER_STORED = "a practice-only driver may never be"
-
-
-@pytest.fixture
-def season_2026(mirror, ergast_data):
-    openf1_sessions_sync(seasons=[2026])
 
 
 def _warnings(caplog, logger: str) -> list[str]:

@@ -22,7 +22,6 @@ from ingestion.services.live_timing import (
     QUALIFYING_JOLPICA_AFTER,
     live_timing_tick,
 )
-from ingestion.services.openf1_sessions import openf1_sessions_sync
 from tests.ingestion.services.test_openf1_results_teams import (
     _as_after_this_session,
     _driver_removed,
@@ -32,11 +31,6 @@ from tests.ingestion.services.test_openf1_results_teams import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def season_2026(mirror, ergast_data):
-    openf1_sessions_sync(seasons=[2026])
 
 
 def test_a_qualifying_car_not_placed_asks_the_jolpica_fallback(mirror, season_2026):

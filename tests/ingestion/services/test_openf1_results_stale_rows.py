@@ -29,7 +29,6 @@ from ingestion.models import (
     Team,
 )
 from ingestion.services.openf1_results import openf1_session_results_ingest
-from ingestion.services.openf1_sessions import openf1_sessions_sync
 from tests.ingestion.services.test_openf1_results_teams import (
     _as_after_this_session,
     _dump_rows,
@@ -38,11 +37,6 @@ from tests.ingestion.services.test_openf1_results_teams import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def season_2025(mirror, ergast_data):
-    openf1_sessions_sync(seasons=[2025])
 
 
 def _stale_beganovic(mexico: Race) -> None:

@@ -103,11 +103,6 @@ def season_2026(mirror, ergast_data):
     return Race.objects.get(season_id=2026, round=1)
 
 
-@pytest.fixture
-def season_2025(mirror, ergast_data):
-    openf1_sessions_sync(seasons=[2025])
-
-
 def _session(race: Race, session_type: str) -> OpenF1Session:
     return OpenF1Session.objects.get(race=race, session_type=session_type)
 
