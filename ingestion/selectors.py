@@ -22,6 +22,7 @@ Race status relative to a clock:
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Mapping
 
 from django.db import models
@@ -80,6 +81,18 @@ class RaceStatus:
     COMPLETED = "completed"
     REMOVED_UPSTREAM = "removed_upstream"  # no longer on its season's calendar upstream; data kept
     CHOICES = (SCHEDULED, AWAITING_RESULTS, COMPLETED, REMOVED_UPSTREAM)
+
+
+def name_fold(text: str | None) -> str:
+    """`text` without accents and case: names compared or sorted alike whatever the spelling
+    (OpenF1 writes "Perez", "Hulkenberg"; the dump and Jolpica "Pérez", "Hülkenberg") or the database.
+
+    An ORDER BY on the column compares code points under PostgreSQL's C collation and in SQLite
+    (and something else under another collation): `Pérez` came after `Piastri`, and `de Vries`,
+    `Étancelin` after `Zunino` (QA). Folded in Python, both databases answer the same order.
+    """
+    decomposed = unicodedata.normalize("NFKD", (text or "").strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def race_started_at(*, race_date: dt.date, start: dt.datetime | None) -> dt.datetime:

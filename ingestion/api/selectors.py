@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
@@ -36,6 +35,7 @@ from ingestion.models.race import SESSION_START_FIELDS
 from ingestion.models.results import NON_START_POSITION_TEXTS, NON_STARTS
 from ingestion.selectors import (
     PRACTICE_SESSIONS,
+    name_fold,
     race_results_known,
     race_status,
     race_status_now,
@@ -394,17 +394,6 @@ def driver_list_item(*, driver: Driver) -> dict:
     }
 
 
-def name_sort_key(text: str) -> str:
-    """`text` without accents and case, to list names in dictionary order on every database.
-
-    An ORDER BY on the column compares code points under PostgreSQL's C collation and in SQLite
-    (and something else under another collation): `Pérez` came after `Piastri`, and `de Vries`,
-    `Étancelin` after `Zunino` (QA). Folded in Python, both databases answer the same order.
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 def _entered(column: str, *, season: int | None, as_of: dt.datetime | None) -> Q:
     """The drivers' or teams' (`column`: "driver_id", "team_id") filter of the lists: a race result or
     a qualifying entry (a driver who has only qualified so far, or did not qualify) — of `season`'s
@@ -423,7 +412,7 @@ def _entered(column: str, *, season: int | None, as_of: dt.datetime | None) -> Q
 
 
 def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
-    """Drivers by family then given name in dictionary order (`name_sort_key`), ties by the exact
+    """Drivers by family then given name in dictionary order (`name_fold`), ties by the exact
     spelling then id. 2 queries: every matching driver's names (~900 rows unfiltered, a miss of a
     cached page only), then the page's rows. Unfiltered: every driver stored (practice-only ones
     too, listed in each race's practice results); with `season` or a clock `as_of`: the race
@@ -437,7 +426,7 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
         qs = Driver.objects.filter(_entered("driver_id", season=season, as_of=as_of))
     names = sorted(
         qs.values_list("family_name", "given_name", "pk"),
-        key=lambda row: (name_sort_key(row[0]), name_sort_key(row[1]), row),
+        key=lambda row: (name_fold(row[0]), name_fold(row[1]), row),
     )
     if season is not None and not names and not _season_on_calendar(season):
         raise _season_without_races(season=season, what="drivers")
@@ -448,16 +437,16 @@ def driver_list(*, season: int | None, limit: int, offset: int, as_of: dt.dateti
 
 
 def team_list(*, season: int | None, limit: int, offset: int, as_of: dt.datetime | None = None) -> dict:
-    """Teams by name in dictionary order (`name_sort_key`), ties by id. 2 queries; `season` and
+    """Teams by name in dictionary order (`name_fold`), ties by id. 2 queries; `season` and
     `as_of` as for driver_list (a race result or a qualifying entry, not practice; a `season` after
     the clock's year, or without races on the calendar, is NotFound)."""
     _last_season_at(season=season, as_of=as_of, what="teams")
     qs = Team.objects.all()
     if season is not None or as_of is not None:
         qs = Team.objects.filter(_entered("team_id", season=season, as_of=as_of))
-    # Dictionary order as driver_list (`name_sort_key`): by code point "BMW Sauber" came before
+    # Dictionary order as driver_list (`name_fold`): by code point "BMW Sauber" came before
     # "Benetton" and "Brabham-BRM".
-    names = sorted(qs.values_list("name", "pk"), key=lambda row: (name_sort_key(row[0]), row))
+    names = sorted(qs.values_list("name", "pk"), key=lambda row: (name_fold(row[0]), row))
     if season is not None and not names and not _season_on_calendar(season):
         raise _season_without_races(season=season, what="teams")
     page = [pk for _, pk in names[offset : offset + limit]]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -42,6 +41,7 @@ from ingestion.models import (
     SyncSource,
     Team,
 )
+from ingestion.selectors import name_fold
 from ingestion.services.sync_runs import sync_run_recorded
 from ingestion.services.upsert import upsert_rows
 from ingestion.services.validation import validate_classification
@@ -78,13 +78,6 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
 
-def _fold(text: str | None) -> str:
-    """`text` without accents, case or surrounding spaces: OpenF1 writes "Perez", "Hulkenberg"; the
-    dump and Jolpica "Pérez", "Hülkenberg"."""
-    decomposed = unicodedata.normalize("NFKD", (text or "").strip())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 # Words a team's name carries in one source and not in another ("Red Bull Racing" / "Red Bull",
 # "Alpine" / "Alpine F1 Team").
 _TEAM_FILLER = frozenset({"f1", "team", "racing", "scuderia", "formula", "one"})
@@ -93,7 +86,7 @@ OPENF1_TEAM_ALIASES = {"racing bulls": "rb"}
 
 
 def _team_words(text: str | None) -> frozenset[str]:
-    return frozenset(w for w in re.findall(r"[a-z0-9]+", _fold(text)) if w not in _TEAM_FILLER)
+    return frozenset(w for w in re.findall(r"[a-z0-9]+", name_fold(text)) if w not in _TEAM_FILLER)
 
 
 def openf1_teams_match(*, names: Iterable[str], season_id: int) -> dict[str, int]:
@@ -112,7 +105,7 @@ def openf1_teams_match(*, names: Iterable[str], season_id: int) -> dict[str, int
     keyed = [(pk, _team_words(name), _team_words(ref.replace("_", " "))) for pk, ref, name in teams]
     candidates: dict[str, list[int]] = {}
     for name in wanted:
-        alias = OPENF1_TEAM_ALIASES.get(" ".join(_fold(name).split()))
+        alias = OPENF1_TEAM_ALIASES.get(" ".join(name_fold(name).split()))
         words = _team_words(name)
         if alias in by_ref:
             candidates[name] = [by_ref[alias]]
@@ -190,12 +183,12 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
         .order_by(F("date_of_birth").desc(nulls_last=True), "pk")
         .values_list("pk", "code", "family_name", "ref")
     ):
-        by_code.setdefault(code.upper(), []).append((pk, _fold(family), ref))
+        by_code.setdefault(code.upper(), []).append((pk, name_fold(family), ref))
 
     drivers: dict[int, int] = {}
     for number in wanted:
         code = code_of(number)
-        family = _fold(info_by_number[number].last_name) if code else ""
+        family = name_fold(info_by_number[number].last_name) if code else ""
         match = next((pk for pk, fam, _ in by_code.get(code, []) if family and fam == family), None)
         if match is not None:
             drivers[number] = match
@@ -216,7 +209,7 @@ def driver_numbers_resolve(*, race, numbers: Iterable[int], infos: Iterable[Driv
                 # this season and his family name agree with OpenF1's
                 or (
                     not driver_code.strip()
-                    and _fold(info_by_number[number].last_name) == _fold(driver_family)
+                    and name_fold(info_by_number[number].last_name) == name_fold(driver_family)
                 )
             ):
                 drivers[number] = driver_id
