@@ -23,7 +23,8 @@ def clock_from_text(*, text: str) -> datetime:
     prediction refuses (`predict --as-of <today>` at 04:00 UTC). The home page read a date as 12:00
     and `predict --as-of` as 00:00, so the same date showed and predicted two different clocks.
     Returned in UTC. ValueError when the text is neither (nothing is stripped: `2026-06-20\n` is not
-    a date) or names a moment outside years 1-9999 once in UTC (`0001-01-01T00:00+01:00`)."""
+    a date); a moment outside years 1-9999 once in UTC (`0001-01-01T00:00+01:00`) is the nearest
+    edge of that range."""
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -35,10 +36,13 @@ def clock_from_text(*, text: str) -> datetime:
             ) from None
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
-        try:  # in UTC, so a zone at the calendar's edge fails here rather than in a comparison
+        try:  # in UTC, so a zone at the calendar's edge is settled here rather than in a comparison
             return moment.astimezone(UTC)
         except OverflowError:
-            raise ValueError(f"{text!r} is out of range in UTC (years 1-9999)") from None
+            # within a day of the calendar's edge once in UTC (`0001-01-01T00:00+01:00`): that
+            # edge, which answers the same — a clock before any data, or one in the future. The API
+            # schema declares any ISO date-time; its fuzzing found the 400 this used to be.
+            return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
@@ -61,7 +65,7 @@ def clock_display(*, clock: datetime) -> str:
     where the championship's wrote `2020-01-01 00:00 UTC`, and a clock still to come echoed the text
     as typed (API review)."""
     clock = clock.replace(tzinfo=UTC) if clock.tzinfo is None else clock.astimezone(UTC)
-    return f"{clock:%Y-%m-%d %H:%M} UTC"
+    return f"{clock.year:04d}-{clock:%m-%d %H:%M} UTC"  # %Y writes year 1 as "1" here
 
 
 # A clock may run this far ahead of the server's (a caller's clock skew), no further.

@@ -88,8 +88,11 @@ def race_list_awaiting_results(*, as_of: datetime | None = None) -> list[Race]:
     known = results_known_by_q(as_of)
     qs = _races_with_results().filter(~(Q(has_results=True) & known), date__lt=_today(as_of))
     latest_completed = _races_with_results().filter(known, has_results=True).order_by("-date").first()
-    if latest_completed is not None:  # the dump's calendar starts in 1950; only after the data ends
-        qs = qs.filter(date__gt=latest_completed.date)
+    if latest_completed is not None:
+        # the season of the latest completed race and later: a race of it left without results
+        # (rejected by validation, a failed sync) while later rounds have theirs is still awaiting
+        # them; a gap in an older season is a hole in the history, not a race fans wait for
+        qs = qs.filter(season_id__gte=latest_completed.season_id)
     return list(qs.order_by("date", "round"))
 
 

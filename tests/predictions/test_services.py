@@ -587,3 +587,22 @@ def test_races_before_1996_are_refused_with_a_clear_input_error(active_model):
     assert predictions_backfill(races=[_race(1995, 17), _race(1996, 16)]) == []
     assert not Prediction.objects.filter(race__season_id__lte=1996).exists()
     assert ModelVersion.objects.count() == 1  # no model was trained for the 1996 backfill
+
+
+def test_a_race_left_without_results_before_later_ones_is_still_awaiting_them(ergast_data, client):
+    """Round 6 of 2026 (Barcelona) without results — rejected by validation, a failed sync — while
+    round 7 has its own: Barcelona is awaiting results, not dropped from every list because a later
+    race completed."""
+    today = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    barcelona = _race(2026, 6)
+    RaceResult.objects.filter(race=barcelona).delete()
+    assert race_status(race=barcelona, as_of=today) == "awaiting_results"
+    awaiting = selectors.race_list_awaiting_results(as_of=today)
+    assert [r.round for r in awaiting] == [6, *range(8, 22)]
+    recent = selectors.race_list_recent_completed(as_of=today)
+    assert [r.round for r in recent] == [7, 5, 4]
+    body = client.get("/api/v1/predictions/overview", {"as_of": "2026-11-26T12:00:00Z"}).json()
+    assert body["awaiting_results"][0]["race"]["id"] == barcelona.slug
+    # a hole in an older season is history, not a race awaiting results
+    RaceResult.objects.filter(race=_race(2025, 6)).delete()
+    assert [r.round for r in selectors.race_list_awaiting_results(as_of=today)] == [6, *range(8, 22)]
