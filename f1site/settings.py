@@ -201,8 +201,10 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # run without results stored (its `…:at:{clock}` entries left it out); a team's reliability counts
 # classified mechanical retirements, per car; a driver's circuit history counts races; the
 # progression entries include an excluded driver, one label rule; the home card of a set not
-# scored yet says so.
-CACHE_FORMAT = 14
+# scored yet says so. 15: the what-if answer says whether it is in hindsight (`hindsight`, the
+# page's note); the home page's and overview's awaiting results keep a race of the latest completed
+# race's season left without results.
+CACHE_FORMAT = 15
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -239,6 +239,7 @@ def what_if_payload(*, race: Race, rows: list[dict], as_of: dt.datetime | None =
     return {
         "race": race_ref(race=race, status=status),
         "model_version": rows[0]["model_version"] if rows else None,
+        "hindsight": bool(rows and rows[0]["hindsight"]),
         "predictions": [
             {
                 "driver": {"id": r["driver"], "code": r["driver_code"], "name": r["driver_name"]},

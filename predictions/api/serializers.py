@@ -189,6 +189,11 @@ class WhatIfRowOut(PredictionRowOut):
 class WhatIfOut(serializers.Serializer):
     race = RaceRefOut()
     model_version = serializers.CharField(help_text="The post-qualifying model that predicted it")
+    hindsight = serializers.BooleanField(
+        help_text="The model was trained on this race's own result (a race in its training window, "
+        "asked without a clock): a what-if in hindsight, not a forecast it could have made before "
+        "the race. Ask with ?as_of= before the race for one as it could have been made then."
+    )
     predictions = WhatIfRowOut(many=True, help_text="Best predicted position first; stored nowhere")
 
 

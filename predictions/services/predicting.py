@@ -810,6 +810,9 @@ def prediction_what_if(*, race: Race, grid: list[str], as_of: datetime | None = 
                 "low_confidence": bool(r.confidence < threshold),
                 "explanation": r.explanation,
                 "model_version": version.label,
+                # the model was fitted on this race's own result (no clock, a race in its training
+                # window): a what-if in hindsight, not a forecast it could have made before the race
+                "hindsight": race.date <= version.trained_until_date,
             }
         )
     return result

@@ -301,3 +301,16 @@ def test_what_if_pages_are_cached_per_clock(client, trained_model, tmp_path):
     assert "Pre-filled with the actual starting grid" in client.get(url).content.decode()
     # a page-cache hit per clock stays that clock's page
     assert client.get(url, {"as_of": "2026-06-12T12:00"}).content.decode() == before
+
+
+def test_a_what_if_of_a_race_the_model_was_trained_on_says_it_is_in_hindsight(client, trained_model):
+    """Review: a what-if of a completed race without a clock ran the active model, fitted on that
+    race's own result, and read like a forecast. The page now says it is in hindsight (the model's
+    training window, 2024-2025, ends with 2025 Abu Dhabi); an upcoming race's says nothing of it."""
+    for slug, hindsight in (("2025_24", True), ("2026_8", False)):
+        url = reverse("analytics:what_if", args=[slug])
+        body = client.get(url, _grid_params(client.get(url).content.decode(), reverse_order=True), **HTMX)
+        html = body.content.decode()
+        assert 'id="what-if-table"' in html, slug
+        assert ('id="what-if-hindsight"' in html) is hindsight, slug
+        assert ("In hindsight: this model was trained on races up to this one" in html) is hindsight

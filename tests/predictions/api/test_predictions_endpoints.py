@@ -293,6 +293,7 @@ def test_what_if_takes_a_grid(api, ergast_data, trained_model):
         assert r["low_confidence"] is (r["confidence"] < settings.PREDICTION_CONFIDENCE_THRESHOLD)
     assert [r["predicted_position"] for r in rows] == list(range(1, len(grid) + 1))
     assert response.json()["model_version"]
+    assert response.json()["hindsight"] is False  # an upcoming race: a forecast
     unknown = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": ["nobody_at_all"]}, format="json")
     assert unknown.status_code == 409
     details = unknown.json()["error"]["details"]
@@ -818,3 +819,22 @@ def test_api_routes_answer_in_a_bounded_number_of_queries(
         assert len(body["stages"]) == 2
     if "what-if" in path:
         assert len(body["predictions"]) == len(grid) >= 20
+
+
+def test_a_what_if_of_a_race_in_the_models_training_window_is_flagged_hindsight(
+    api, ergast_data, trained_model
+):
+    """Review: a what-if of a completed race without a clock ran the active model, which was fitted
+    on that race's result, and read like a forecast. `hindsight` says so: true for 2025 Abu Dhabi
+    (the 2024-2025 model's last race), false for a race after its window."""
+    from ingestion.models import RaceResult
+
+    for slug, expected in (("2025_uae", True), ("2026_barcelona_catalunya", False)):
+        grid = list(
+            RaceResult.objects.filter(race__slug=slug, shared_car_index=0)
+            .order_by("grid", "position_order")
+            .values_list("driver__ref", flat=True)
+        )
+        response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": grid}, format="json")
+        assert response.status_code == 200, (slug, response.content)
+        assert response.json()["hindsight"] is expected, slug
