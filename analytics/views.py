@@ -414,6 +414,10 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "live": live,
         "weekend_now": as_of is None and _weekend_now(race),
         "chart": chart,
+        # the what-if button says why it is off rather than lead to a page that refuses: the race
+        # cannot be predicted at all, or — at a clock — had started by then or had no model yet
+        "what_if_off": race_prediction_unavailable(race=race)
+        or (engine.what_if_unavailable_at(race=race, as_of=as_of) if as_of is not None else None),
     }
     return render(request, "analytics/race.html", context)
 

@@ -314,3 +314,24 @@ def test_a_what_if_of_a_race_the_model_was_trained_on_says_it_is_in_hindsight(cl
         assert 'id="what-if-table"' in html, slug
         assert ('id="what-if-hindsight"' in html) is hindsight, slug
         assert ("In hindsight: this model was trained on races up to this one" in html) is hindsight
+
+
+def test_the_race_page_as_of_a_clock_offers_the_what_if_only_when_it_can_run(client, trained_model, tmp_path):
+    """Review: the race page as of a clock after the start (or before any model) still offered
+    "What if?", whose page then refused. The button is off there, saying why; before the start,
+    with a model registered by then, it links to the what-if as of the clock."""
+    versions_around_a_clock(trained_model, tmp_path, earlier_at=EARLIER_REGISTERED, later_at=LATER_REGISTERED)
+    race = Race.objects.get(season_id=2026, round=7)
+    page = reverse("analytics:race", args=[race.slug])
+    what_if = reverse("analytics:what_if", args=[race.slug])
+    for clock, why in (
+        ("2026-01-05", "no prediction model had been trained by 2026-01-05 00:00 UTC"),
+        ("2026-06-14T13:30", "the race had started by 2026-06-14 13:30 UTC (at 2026-06-14 13:00 UTC)"),
+    ):
+        html = client.get(page, {"as_of": clock}).content.decode()
+        off = html.split('id="what-if-off"')[1].split("</span>")[0]
+        assert "Not available as of this clock" in off and why in off, clock
+        assert f'href="{what_if}?as_of=' not in html, clock
+    html = client.get(page, {"as_of": AFTER_QUALIFYING}).content.decode()
+    assert 'id="what-if-off"' not in html
+    assert f'href="{what_if}?as_of={AFTER_QUALIFYING}"' in html
