@@ -4,7 +4,8 @@ Staff can correct a result by hand: saving a RaceResult / SprintResult / Qualify
 `manually_corrected=True`, so later syncs and dump loads keep the row and record the upstream value
 in their SyncRun (as a warning) instead of overwriting it; the form refuses a position (or position
 order) another car of the session holds, but for a shared drive of the record (`ClassificationForm`).
-A race's round is 1 or more (the form says so; `race_round_gte_1`). SyncRun is read-only. The "resync race"
+A race's round is 1 or more (the form says so; `race_round_gte_1`); a race added here gets its id as the
+Jolpica sync gives one (`RaceForm`, `race_calendar.race_id_new`). SyncRun is read-only. The "resync race"
 action re-fetches the selected races from Jolpica: queued to a worker (`ingestion.services.resync`,
 a JobRun to follow), or in the embedded mode run in the request (`ingestion.services.jolpica_sync`).
 
@@ -98,8 +99,37 @@ class StatusAdmin(admin.ModelAdmin):
     search_fields = ["status"]
 
 
+class RaceForm(forms.ModelForm):
+    """A race added here gets its public id as the Jolpica sync gives one (`race_id_new`); the id is
+    read-only and never changes after. It was left empty: the pages failed to link the race (500s),
+    the API listed a race with id "" and a second add failed on the empty id (admin review)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            self._race_id_assign(cleaned)
+        return cleaned
+
+    def _race_id_assign(self, cleaned: dict) -> None:
+        from ingestion.services.race_calendar import race_id_new
+        from ingestion.services.race_ids import RaceIdUnavailable
+
+        season, rnd, name, circuit = (cleaned.get(f) for f in ("season", "round", "name", "circuit"))
+        if season is None or rnd is None or circuit is None or not name:
+            return  # their own field errors say why
+        if Race.objects.filter(season=season, round=rnd).exists():
+            return  # the (season, round) constraint's form error says it
+        try:
+            self.instance.slug = race_id_new(
+                season=season.pk, round=rnd, name=name, circuit_ref=circuit.ref, country=circuit.country
+            )
+        except RaceIdUnavailable as exc:
+            self.add_error("name", str(exc))
+
+
 @admin.register(Race)
 class RaceAdmin(admin.ModelAdmin):
+    form = RaceForm
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = [
         "slug",
