@@ -463,9 +463,11 @@ def test_race_renumbered_in_admin_leaves_no_old_round_behind(
 
 
 def test_championship_follows_a_standings_correction(api, ergast_data, django_capture_on_commit_callbacks):
-    """QA: after an admin correction of Norris' 2025 final standing (423 -> 500) the standings showed
-    500 but the championship (API and page, which share the entry) kept 423 for up to 30 min:
-    `races_changed` did not retire the championship family."""
+    """QA: after a correction of Norris' 2025 final standing (423 -> 500; then in admin, which now
+    shows standings read-only, see tests/ingestion/test_admin.py) the standings showed 500 but the
+    championship (API and page, which share the entry) kept 423 for up to 30 min: `races_changed` did
+    not retire the championship family. A standing saved by any other means (a shell, a fix script)
+    still goes through the same row signals."""
     from ingestion.models import DriverStanding, Race
 
     paths = ["/api/v1/championship/2025", "/api/v1/standings?season=2025"]

@@ -203,6 +203,93 @@ def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data
     assert report.warnings == []
 
 
+# --- rows every sync replaces: standings and pit stops are read-only; practice keeps a correction ------
+# Admin review: a DriverStanding corrected here (156 -> 999 points) was put back by the next `sync_f1`
+# with no warning, and so were pit stops and practice results: only race, sprint and qualifying results
+# had `manually_corrected`. Standings and pit stops are upstream's, shown read-only with a note; practice
+# results keep a correction as the other results do (the README has staff correct an OpenF1 practice
+# conflict "in admin").
+UPSTREAM_ONLY_MODELS = [DriverStanding, TeamStanding, PitStop]
+
+
+def _practice_form_data(row: PracticeResult, **changes) -> dict:
+    data = {}
+    for f in PracticeResult._meta.concrete_fields:
+        if f.editable and not f.primary_key and f.name != "manually_corrected":
+            value = getattr(row, f.attname)
+            data[f.name] = "" if value is None else value
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("model", UPSTREAM_ONLY_MODELS, ids=lambda m: m.__name__)
+def test_standings_and_pit_stops_are_read_only_with_a_note_saying_why(ergast_data, admin_client, model):
+    from tests.admin_checks import assert_admin_cannot_delete
+
+    row = model.objects.filter(race__slug="2024_bahrain").order_by("pk").first()
+    note = "come from upstream (the Jolpica sync, the Ergast dump) and are replaced by each sync"
+    changelist = admin_client.get(_url(model, "changelist"))
+    assert note in changelist.content.decode()
+    assert admin_client.get(_url(model, "add")).status_code == 403
+    page = admin_client.get(_url(model, "change", row.pk))
+    assert page.status_code == 200 and note in page.content.decode()
+    assert 'name="_save"' not in page.content.decode()
+    # a forged save changes nothing
+    values = {f.name: getattr(row, f.attname) for f in model._meta.concrete_fields if not f.primary_key}
+    forged = {**{k: "" if v is None else v for k, v in values.items()}}
+    forged["points" if "points" in forged else "lap"] = 999
+    assert admin_client.post(_url(model, "change", row.pk), forged).status_code == 403
+    row.refresh_from_db()
+    assert {
+        f.name: getattr(row, f.attname) for f in model._meta.concrete_fields if not f.primary_key
+    } == values
+    assert_admin_cannot_delete(admin_client, row)
+
+
+def test_a_race_with_standings_and_pit_stops_can_still_be_deleted(ergast_data, admin_client):
+    """Standings and pit stops cannot be deleted by hand, but go with their race (as the sync deletes a
+    cancelled race's): the race's confirmation page lacks no permission for them."""
+    race = Race.objects.get(slug="2021_uae")
+    assert DriverStanding.objects.filter(race=race).exists() and PitStop.objects.filter(race=race).exists()
+    page = admin_client.get(_url(Race, "delete", race.pk))
+    assert page.status_code == 200
+    assert page.context["perms_lacking"] == set() and not page.context["protected"]
+    assert admin_client.post(_url(Race, "delete", race.pk), {"post": "yes"}).status_code == 302
+    assert not Race.objects.filter(pk=race.pk).exists()
+    assert not DriverStanding.objects.filter(race_id=race.pk).exists()
+
+
+def test_practice_correction_survives_reload_and_is_recorded(ergast_data, admin_client):
+    row = PracticeResult.objects.select_related("driver").get(
+        race__slug="2021_uae", session="FP1", position=1
+    )
+    assert row.driver.ref == "max_verstappen" and row.laps == 23
+
+    response = admin_client.post(_url(PracticeResult, "change", row.pk), _practice_form_data(row, laps=25))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row.refresh_from_db()
+    assert row.laps == 25
+
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+
+    row.refresh_from_db()
+    assert row.laps == 25  # kept (the dump says 23)
+    assert row.manually_corrected is True
+    (warning,) = [w for w in report.warnings if f"pk {row.pk}" in w]
+    assert "PracticeResult" in warning and "'laps': '23'" in warning
+    assert report.counts["practice"]["kept_manual"] == 1
+
+    # released, the next load applies upstream's again
+    response = admin_client.post(
+        _url(PracticeResult, "changelist"),
+        {"action": "release_manual_correction", "_selected_action": [row.pk]},
+    )
+    assert response.status_code == 302
+    ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    row.refresh_from_db()
+    assert (row.laps, row.manually_corrected) == (23, False)
+
+
 RESULT_MODELS = [RaceResult, SprintResult, QualifyingResult, PracticeResult]
 
 
@@ -511,10 +598,14 @@ def _corrected(model):
         names = {f.attname for f in SprintResult._meta.concrete_fields} - {"id"}
         values = {f.attname: getattr(result, f.attname) for f in RaceResult._meta.concrete_fields}
         return SprintResult.objects.create(**{k: v for k, v in values.items() if k in names})
+    if model is PracticeResult:
+        from tests.factories import PracticeResultFactory
+
+        return PracticeResultFactory(manually_corrected=True)
     return RaceResultFactory(manually_corrected=True)
 
 
-CORRECTED_MODELS = [RaceResult, SprintResult, QualifyingResult]
+CORRECTED_MODELS = [RaceResult, SprintResult, QualifyingResult, PracticeResult]
 
 
 @pytest.mark.parametrize("model", CORRECTED_MODELS, ids=lambda m: m.__name__)
