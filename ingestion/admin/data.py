@@ -60,6 +60,9 @@ class SeasonAdmin(admin.ModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = ["year", "race_count", "url"]
     search_fields = ["year"]
+    # newest first, also in the Race form's season autocomplete: the race count's GROUP BY drops
+    # Meta.ordering, and the autocomplete paginated an unordered list (UnorderedObjectListWarning)
+    ordering = ["-year"]
 
     @admin.display(description="races")
     def race_count(self, obj: Season) -> int:
@@ -451,6 +454,11 @@ class _UpstreamOnlyAdmin(ViewOnlyAdmin):
 
     upstream_note = ""
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        # str(row) names the race and the driver or team (change page title, delete lists), as the
+        # result admins do; the changelist skips list_select_related once a select_related is set
+        return super().get_queryset(request).select_related(*self.list_select_related)
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"subtitle": self.upstream_note, **(extra_context or {})})

@@ -203,4 +203,6 @@ class PitStop(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.race_id} {self.driver_id} stop {self.stop}"
+        return (
+            f"{loaded_or_id(self, 'race')} — {loaded_or_id(self, 'driver')} stop {self.stop} (lap {self.lap})"
+        )

@@ -100,6 +100,24 @@ def test_change_pages_render(ergast_data, admin_client, django_assert_max_num_qu
     assert "2025_singapore qualifying" in response.content.decode()  # the dump's rejected race
 
 
+def test_season_autocomplete_lists_the_newest_season_first_without_a_warning(ergast_data, admin_client):
+    """Admin review: the Season admin had no ordering (its race count's GROUP BY drops Meta.ordering),
+    so the Race form's season autocomplete paginated an unordered list (UnorderedObjectListWarning)."""
+    import warnings
+
+    from django.core.paginator import UnorderedObjectListWarning
+
+    url = "/admin/autocomplete/?app_label=ingestion&model_name=race&field_name=season"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnorderedObjectListWarning)
+        response = admin_client.get(url)
+        changelist = admin_client.get(_url(Season, "changelist"))
+    assert response.status_code == 200
+    years = [int(r["id"]) for r in response.json()["results"]]
+    assert years[:3] == [2026, 2025, 2024] and years == sorted(years, reverse=True)
+    assert [s.year for s in changelist.context["cl"].result_list][:2] == [2026, 2025]
+
+
 def test_sync_run_is_read_only(admin_client):
     run = SyncRun.objects.first()
     assert admin_client.get(_url(SyncRun, "add")).status_code == 403
@@ -308,6 +326,57 @@ def test_results_print_race_and_driver_without_extra_queries(
             f" {row.driver.given_name} {row.driver.family_name}"
         )
         assert " — " in name and str(row.race_id) not in name.split(" — ")[1]
+
+
+# Admin review: a standing, a pit stop and an OpenF1 session printed database ids ("1160 1 862") in
+# the change page's title, the delete pages and messages.
+NAMED_ROWS = {
+    DriverStanding: (
+        "2024_bahrain",
+        "driver__ref",
+        "max_verstappen",
+        "2024 Bahrain Grand Prix — Max Verstappen: P1, 26 pts",
+    ),
+    TeamStanding: ("2024_bahrain", "team__ref", "red_bull", "2024 Bahrain Grand Prix — Red Bull: P1, 44 pts"),
+    PitStop: (
+        "2024_bahrain",
+        "driver__ref",
+        "hamilton",
+        "2024 Bahrain Grand Prix — Lewis Hamilton stop 1 (lap 12)",
+    ),
+}
+
+
+@pytest.mark.parametrize("model", list(NAMED_ROWS), ids=lambda m: m.__name__)
+def test_standings_and_pit_stops_print_race_and_names_without_extra_queries(
+    ergast_data, admin_client, rf, admin_user, django_assert_num_queries, django_assert_max_num_queries, model
+):
+    slug, field, ref, expected = NAMED_ROWS[model]
+    request = rf.get("/")
+    request.user = admin_user
+    queryset = admin.site._registry[model].get_queryset(request)
+    rows = list(queryset.filter(race__slug=slug, **{field: ref}).order_by("pk")[:1])
+    rows += list(queryset.filter(race__season_id=2021)[:50])
+    with django_assert_num_queries(0):  # the admin's queryset brings the race and the names along
+        names = [str(row) for row in rows]
+    assert names[0] == expected
+    assert all(" — " in name and "#" not in name for name in names)
+    # the change page says it (its title), in no more queries than a result's change page
+    with django_assert_max_num_queries(15):
+        page = admin_client.get(_url(model, "change", rows[0].pk))
+    assert expected in page.content.decode()
+
+
+def test_standings_print_fractional_points_and_a_championship_exclusion(ergast_data):
+    rows = DriverStanding.objects.select_related("race", "driver")
+    assert str(rows.get(race__slug="2021_belgium", driver__ref="hamilton")) == (
+        "2021 Belgian Grand Prix — Lewis Hamilton: P1, 202.5 pts"
+    )
+    assert str(rows.get(race__season_id=1997, race__round=17, driver__ref="michael_schumacher")) == (
+        "1997 European Grand Prix — Michael Schumacher: DSQ, 78 pts"  # excluded from the 1997 championship
+    )
+    bare = DriverStanding.objects.get(race__slug="2024_bahrain", driver__ref="max_verstappen")
+    assert str(bare) == f"race #{bare.race_id} — driver #{bare.driver_id}: P1, 26 pts"  # not loaded: no query
 
 
 def test_result_names_in_admin_messages(ergast_data, admin_client):
