@@ -1208,21 +1208,23 @@ def _on_race_deleted(sender, instance, **kwargs) -> None:
     transaction.on_commit(_clear)
 
 
-# Driver / Team / Circuit edits are rare staff actions (a code, a name, a circuit renamed) whose
-# value is printed in many cached answers: every race detail, results list and standings table the
-# entity appears in, predictions, analytics (a circuit's name is in its drivers' circuit history),
-# the dashboard pages. Rather than track each payload, an edit is treated as a change of every race
+# Driver / Team / Circuit / Status / Season edits are rare staff actions (a code, a name, a circuit or
+# a status renamed) whose value is printed in many cached answers: every race detail, results list
+# and standings table the entity appears in, predictions, analytics (a circuit's name is in its
+# drivers' circuit history, a status decides a start or a DNF), the dashboard pages. A season's races
+# are its "references" (its own link is printed nowhere yet; an edit clears them all the same). Rather than track each payload, an edit is treated as a change of every race
 # that references the entity — the same tested path a sync takes (races_changed: race keys under
 # both ids, their predictions, their seasons' families, their drivers' and teams' analytics, the
 # dashboard pages) — plus the entity's own keys and the lists that show it. Broad (a driver with
 # 300 races clears 300 races' keys and ~700 analytics families, one pipelined round trip) but
 # cheap for how rarely it happens, and it cannot miss a payload added later.
-_ENTITY_LISTS = {"Driver": ["drivers"], "Team": ["teams"], "Circuit": []}
+_ENTITY_LISTS = {"Driver": ["drivers"], "Team": ["teams"], "Circuit": [], "Status": [], "Season": []}
 
 
 def _entity_race_slugs(pks: Mapping[str, Collection[int]]) -> list[str]:
-    """Public ids of the races that show these drivers / teams / circuits (`pks` by kind: rows of
-    any kind, predictions; a circuit's races). One query however many entities."""
+    """Public ids of the races that show these drivers / teams / circuits / statuses / seasons (`pks`
+    by kind: rows of any kind, predictions; a circuit's or a season's races; a status's results and
+    sprint results). One query however many entities."""
     from django.db.models import Q
 
     from ingestion import models as m
@@ -1233,8 +1235,12 @@ def _entity_race_slugs(pks: Mapping[str, Collection[int]]) -> list[str]:
         ids = sorted(ids)
         if not ids:
             continue
-        if kind == "Circuit":
-            where |= Q(circuit_id__in=ids)
+        if kind in ("Circuit", "Season"):
+            where |= Q(**{f"{kind.lower()}_id__in": ids})
+            continue
+        if kind == "Status":
+            for model in (m.RaceResult, m.SprintResult):
+                where |= Q(pk__in=model.objects.filter(status_id__in=ids).values("race_id"))
             continue
         column = "driver_id" if kind == "Driver" else "team_id"
         row_models = [m.RaceResult, m.SprintResult, m.QualifyingResult, m.PracticeResult, Prediction]
@@ -1267,8 +1273,9 @@ def _entity_invalidation(
 
 
 def cache_invalidate_entities(*, entities: Iterable[tuple[str, int | None, Iterable[str]]]) -> dict:
-    """Clear what shows these drivers / teams / circuits — `(kind, pk, refs)`: the model name, its
-    pk and its refs (now and, after an admin edit of the ref, before) — in one invalidation: one
+    """Clear what shows these drivers / teams / circuits / statuses / seasons — `(kind, pk, refs)`:
+    the model name, its pk and its refs (a driver's or team's, now and, after an admin edit of the
+    ref, before) — in one invalidation: one
     query for the races that show any of them, one races_changed for those races. What an admin
     save of each clears (cache_invalidate_entity), batched for the bulk writes of a sync or a dump
     load (`ingestion.signals.entity_rows_written`, through _RaceRowBatch)."""
@@ -1285,13 +1292,16 @@ def cache_invalidate_entities(*, entities: Iterable[tuple[str, int | None, Itera
 
 
 def cache_invalidate_entity(*, kind: str, pk: int, refs: Iterable[str]) -> dict:
-    """Clear what shows this driver / team / circuit (`kind`, the model name); `refs`: its ref now
-    and before the edit (the ref is editable). See the comment above _ENTITY_LISTS."""
+    """Clear what shows this driver / team / circuit / status / season (`kind`, the model name);
+    `refs`: a driver's or team's ref now and before the edit (the ref is editable). See the comment
+    above _ENTITY_LISTS."""
     return cache_invalidate_entities(entities=[(kind, pk, refs)])
 
 
 def _on_entity_pre_save(sender, instance, raw=False, **kwargs) -> None:
-    if raw or instance.pk is None:
+    """A driver's or team's ref before the edit (it is editable, and keys their analytics); statuses,
+    seasons and circuits key nothing by a ref of their own."""
+    if raw or instance.pk is None or sender.__name__ not in ("Driver", "Team"):
         return
     instance._f1cache_ref_before = sender.objects.filter(pk=instance.pk).values_list("ref", flat=True).first()
 
@@ -1300,7 +1310,7 @@ def _on_entity_changed(sender, instance, **kwargs) -> None:
     from django.db import transaction
 
     kind, pk = sender.__name__, instance.pk
-    refs = [instance.ref, getattr(instance, "_f1cache_ref_before", None)]
+    refs = [getattr(instance, "ref", None), getattr(instance, "_f1cache_ref_before", None)]
     instance._f1cache_ref_before = None
     transaction.on_commit(lambda: cache_invalidate_entity(kind=kind, pk=pk, refs=refs))
 
@@ -1329,7 +1339,7 @@ def connect_invalidation_signals() -> None:
     pre_save.connect(_on_race_pre_save, sender=m.Race, dispatch_uid="f1cache-race-pre-save")
     post_save.connect(_on_race_saved, sender=m.Race, dispatch_uid="f1cache-race-save")
     pre_delete.connect(_on_race_deleted, sender=m.Race, dispatch_uid="f1cache-race-del")
-    for model in (m.Driver, m.Team, m.Circuit):
+    for model in (m.Driver, m.Team, m.Circuit, m.Status, m.Season):
         name = model.__name__
         pre_save.connect(_on_entity_pre_save, sender=model, dispatch_uid=f"f1cache-{name}-pre-save")
         post_save.connect(_on_entity_changed, sender=model, dispatch_uid=f"f1cache-{name}-save")

@@ -284,8 +284,9 @@ class RaceAccuracyAdmin(ViewOnlyAdmin):
         "backfilled",
         "scored_at",
     ]
-    list_filter = ["stage", "backfilled"]
+    list_filter = ["stage", "backfilled", "race__season"]
     list_select_related = ["race"]
+    search_fields = ["race__slug", "race__name"]
 
 
 @admin.register(BacktestRun)

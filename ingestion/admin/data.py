@@ -1,15 +1,19 @@
 """Admin for the F1 data and SyncRun.
 
-Staff can correct a result by hand: saving a RaceResult / SprintResult / QualifyingResult here sets
-`manually_corrected=True`, so later syncs and dump loads keep the row and record the upstream value
-in their SyncRun (as a warning) instead of overwriting it; the form refuses a position (or position
-order) another car of the session holds, but for a shared drive of the record (`ClassificationForm`).
-A race's round is 1 or more (the form says so; `race_round_gte_1`). SyncRun is read-only. The "resync race"
+Staff can correct a result by hand: saving a RaceResult / SprintResult / QualifyingResult /
+PracticeResult here sets `manually_corrected=True`, so later syncs and dump loads keep the row and
+record the upstream value in their SyncRun (as a warning) instead of overwriting it; the form refuses
+a position (or position order) another car of the session holds, but for a shared drive of the record
+(`ClassificationForm`; not for practice). Standings and pit stops, which every sync replaces and
+nothing protects, are view only with a note saying so (`_UpstreamOnlyAdmin`).
+A race's round is 1 or more (the form says so; `race_round_gte_1`); a race added here gets its id as the
+Jolpica sync gives one (`RaceForm`, `race_calendar.race_id_new`). SyncRun is read-only. The "resync race"
 action re-fetches the selected races from Jolpica: queued to a worker (`ingestion.services.resync`,
 a JobRun to follow), or in the embedded mode run in the request (`ingestion.services.jolpica_sync`).
 
 Both actions need the model's "Can change" permission, not just "view": resync `ingestion.change_race`,
-release `ingestion.change_raceresult` / `change_sprintresult` / `change_qualifyingresult`.
+release `ingestion.change_raceresult` / `change_sprintresult` / `change_qualifyingresult` /
+`change_practiceresult`.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class SeasonAdmin(admin.ModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = ["year", "race_count", "url"]
     search_fields = ["year"]
+    # newest first, also in the Race form's season autocomplete: the race count's GROUP BY drops
+    # Meta.ordering, and the autocomplete paginated an unordered list (UnorderedObjectListWarning)
+    ordering = ["-year"]
 
     @admin.display(description="races")
     def race_count(self, obj: Season) -> int:
@@ -98,8 +105,37 @@ class StatusAdmin(admin.ModelAdmin):
     search_fields = ["status"]
 
 
+class RaceForm(forms.ModelForm):
+    """A race added here gets its public id as the Jolpica sync gives one (`race_id_new`); the id is
+    read-only and never changes after. It was left empty: the pages failed to link the race (500s),
+    the API listed a race with id "" and a second add failed on the empty id (admin review)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            self._race_id_assign(cleaned)
+        return cleaned
+
+    def _race_id_assign(self, cleaned: dict) -> None:
+        from ingestion.services.race_calendar import race_id_new
+        from ingestion.services.race_ids import RaceIdUnavailable
+
+        season, rnd, name, circuit = (cleaned.get(f) for f in ("season", "round", "name", "circuit"))
+        if season is None or rnd is None or circuit is None or not name:
+            return  # their own field errors say why
+        if Race.objects.filter(season=season, round=rnd).exists():
+            return  # the (season, round) constraint's form error says it
+        try:
+            self.instance.slug = race_id_new(
+                season=season.pk, round=rnd, name=name, circuit_ref=circuit.ref, country=circuit.country
+            )
+        except RaceIdUnavailable as exc:
+            self.add_error("name", str(exc))
+
+
 @admin.register(Race)
 class RaceAdmin(admin.ModelAdmin):
+    form = RaceForm
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = [
         "slug",
@@ -145,6 +181,18 @@ class RaceAdmin(admin.ModelAdmin):
         if db_field.name == "round":
             kwargs.update(min_value=1, error_messages={"min_value": ROUND_ERROR})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_deleted_objects(self, objs, request):
+        """A race's standings and pit stops (view only: `_UpstreamOnlyAdmin`) go with it, as when the
+        sync deletes a cancelled race: they are not a permission the user lacks. Predictions,
+        accuracy records and OpenF1 sessions still are (a race with them is not deleted here)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        upstream_only = {
+            str(model._meta.verbose_name)
+            for model, model_admin in self.admin_site._registry.items()
+            if isinstance(model_admin, _UpstreamOnlyAdmin)
+        }
+        return deleted, counts, perms_needed - upstream_only, protected
 
     @admin.display(description="results")
     def results_link(self, obj: Race) -> str:
@@ -314,11 +362,9 @@ class ClassificationForm(forms.ModelForm):
             )
 
 
-class _ClassificationAdmin(admin.ModelAdmin):
-    """Shared by the session results. Saving by hand marks the row as a manual correction; the form
-    refuses a position another car holds (`ClassificationForm`)."""
-
-    form = ClassificationForm
+class _CorrectableAdmin(admin.ModelAdmin):
+    """Results staff may correct (race, sprint, qualifying, practice): saving by hand marks the row as
+    a manual correction, which the syncs and dump loads keep (and record) until it is released."""
 
     list_filter = ["manually_corrected", "race__season"]
     search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
@@ -344,6 +390,13 @@ class _ClassificationAdmin(admin.ModelAdmin):
     def release_manual_correction(self, request, queryset):
         released = queryset.filter(manually_corrected=True).update(manually_corrected=False)
         self.message_user(request, f"{released} row(s) released; the next sync applies the upstream values.")
+
+
+class _ClassificationAdmin(_CorrectableAdmin):
+    """Shared by the session results. Saving by hand marks the row as a manual correction; the form
+    refuses a position another car holds (`ClassificationForm`)."""
+
+    form = ClassificationForm
 
 
 @admin.register(RaceResult)
@@ -375,46 +428,81 @@ class QualifyingResultAdmin(_ClassificationAdmin):
 
 
 @admin.register(PracticeResult)
-class PracticeResultAdmin(admin.ModelAdmin):
-    list_display = ["race", "session", "position", "driver", "team", "time_text", "laps"]
-    list_filter = ["session", "race__season"]
-    search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
-    autocomplete_fields = ["race", "driver", "team"]
-    list_select_related = ["race", "driver", "team"]
+class PracticeResultAdmin(_CorrectableAdmin):
+    """A practice result saved here is a manual correction too (the dump load and the OpenF1 ingest,
+    `--reingest` included, keep it): the README has staff correct an OpenF1 practice conflict here."""
+
+    list_display = [
+        "race",
+        "session",
+        "position",
+        "driver",
+        "team",
+        "time_text",
+        "laps",
+        "manually_corrected",
+    ]
+    list_filter = ["manually_corrected", "session", "race__season"]
+
+
+class _UpstreamOnlyAdmin(ViewOnlyAdmin):
+    """Rows that come from upstream with their race and that every sync replaces (standings, pit
+    stops): no `manually_corrected` protects them, so an edit here was silently put back by the next
+    `sync_f1` or dump load (admin review: a driver's standing 156 -> 999, back to 156 with no warning).
+    View only, for everyone, with `upstream_note` on the list and each row's page. They still go
+    with their race when it is deleted (RaceAdmin.get_deleted_objects)."""
+
+    upstream_note = ""
     show_full_result_count = False
 
-    def get_queryset(self, request):  # for str(result); see _ClassificationAdmin.get_queryset
-        return super().get_queryset(request).select_related(*{"race", "driver", *self.list_select_related})
+    def get_queryset(self, request):
+        # str(row) names the race and the driver or team (change page title, delete lists), as the
+        # result admins do; the changelist skips list_select_related once a select_related is set
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"subtitle": self.upstream_note, **(extra_context or {})})
+
+    def get_fieldsets(self, request, obj=None):
+        (name, options), *rest = super().get_fieldsets(request, obj)
+        return [(name, {**options, "description": self.upstream_note}), *rest]
+
+
+_STANDINGS_NOTE = (
+    "Standings come from upstream (the Jolpica sync, the Ergast dump) and are replaced by each sync, so "
+    "they are not edited here. A correction belongs in the race's results (Race / Sprint results), which "
+    "every sync keeps; the standings stay upstream's until upstream corrects them."
+)
 
 
 @admin.register(PitStop)
-class PitStopAdmin(admin.ModelAdmin):
+class PitStopAdmin(_UpstreamOnlyAdmin):
+    upstream_note = (
+        "Pit stops come from upstream (the Jolpica sync, the Ergast dump) and are replaced by each sync, "
+        "so they are not edited here."
+    )
     list_display = ["race", "driver", "stop", "lap", "duration_text", "milliseconds"]
     list_filter = ["race__season"]
     search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
-    autocomplete_fields = ["race", "driver"]
     list_select_related = ["race", "driver"]
-    show_full_result_count = False
 
 
 @admin.register(DriverStanding)
-class DriverStandingAdmin(admin.ModelAdmin):
+class DriverStandingAdmin(_UpstreamOnlyAdmin):
+    upstream_note = _STANDINGS_NOTE
     list_display = ["race", "position", "driver", "points", "wins"]
     list_filter = ["race__season"]
     search_fields = ["race__slug", "driver__family_name", "driver__ref", "driver__code"]
-    autocomplete_fields = ["race", "driver"]
     list_select_related = ["race", "driver"]
-    show_full_result_count = False
 
 
 @admin.register(TeamStanding)
-class TeamStandingAdmin(admin.ModelAdmin):
+class TeamStandingAdmin(_UpstreamOnlyAdmin):
+    upstream_note = _STANDINGS_NOTE
     list_display = ["race", "position", "team", "points", "wins"]
     list_filter = ["race__season"]
     search_fields = ["race__slug", "team__name", "team__ref"]
-    autocomplete_fields = ["race", "team"]
     list_select_related = ["race", "team"]
-    show_full_result_count = False
 
 
 @admin.register(RaceWeather)

@@ -228,6 +228,9 @@ class OpenF1SessionAdmin(ViewOnlyAdmin):
     list_select_related = ("race",)
     ordering = ("-date_start",)
 
+    def get_queryset(self, request):  # str(session) names its race: the change page's title
+        return super().get_queryset(request).select_related("race")
+
 
 @admin.register(LiveDriverSnapshot)
 class LiveDriverSnapshotAdmin(ViewOnlyAdmin):

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from ingestion.models.results import loaded_or_id
+
 
 class SessionType(models.TextChoices):
     FP1 = "fp1", "Practice 1"
@@ -35,4 +37,4 @@ class OpenF1Session(models.Model):
         indexes = [models.Index(fields=["date_start", "date_end"], name="openf1_session_window_idx")]
 
     def __str__(self) -> str:
-        return f"{self.race_id} {self.session_name} ({self.session_key})"
+        return f"{loaded_or_id(self, 'race')} — {self.session_name} (OpenF1 {self.session_key})"

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from ingestion.services.race_ids import RACE_ID_MAX_LENGTH
+
 # session -> the Race field holding its start (UTC); read by the forecast's session times and the
 # prediction clock's cut of a weekend
 SESSION_START_FIELDS = {
@@ -17,6 +19,7 @@ SESSION_START_FIELDS = {
 
 
 ROUND_ERROR = "Round must be 1 or more: round 1 is the season's first race."
+SLUG_EMPTY_ERROR = "A race needs its id (slug): an empty one cannot be linked or looked up."
 
 
 class RaceQuerySet(models.QuerySet):
@@ -37,7 +40,15 @@ class Race(models.Model):
     Session start times are UTC datetimes; null when unknown (e.g. pre-2021 practice times).
     """
 
-    slug = models.SlugField(max_length=80, unique=True)
+    slug = models.SlugField(
+        max_length=RACE_ID_MAX_LENGTH,
+        unique=True,
+        help_text=(
+            "The race's public id (e.g. 2025_bahrain): given when the race is added, as the Jolpica sync "
+            "gives one (the season and country, or the race name when the season has two races in that "
+            "country), and never changed."
+        ),
+    )
     season = models.ForeignKey("ingestion.Season", on_delete=models.PROTECT, related_name="races")
     # Round 1 is a season's first race; 0 (which the unsigned column allowed) is no round at all:
     # the validator gives staff a field error in admin, the constraint guards every other writer.
@@ -84,6 +95,17 @@ class Race(models.Model):
 
     def __str__(self) -> str:
         return f"{self.season_id} {self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        """Refuses to write an empty id: the Race admin saved one (its id field is read-only and
+        nothing built it), and every page linking the race answered 500 (admin review). Not a
+        database CheckConstraint: PostgreSQL checks one on the proposed row of `INSERT … ON CONFLICT`
+        before it finds the conflict, and the dump load and the Jolpica sync upsert stored races
+        without their id (never rewritten), so it refused every re-load."""
+        update_fields = kwargs.get("update_fields")
+        if not self.slug and (update_fields is None or "slug" in update_fields):
+            raise ValueError(f"{SLUG_EMPTY_ERROR} ({self.season_id} round {self.round} {self.name})")
+        super().save(*args, **kwargs)
 
     @property
     def on_calendar(self) -> bool:

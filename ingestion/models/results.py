@@ -168,6 +168,8 @@ class PracticeResult(models.Model):
     time_text = models.CharField(max_length=16, blank=True)
     milliseconds = models.PositiveIntegerField(null=True, blank=True)
     laps = models.PositiveSmallIntegerField(null=True, blank=True)
+    # set by a save in admin, as on the other results: the dump load and the OpenF1 ingest keep the row
+    manually_corrected = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["race_id", "session", "position"]
@@ -201,4 +203,6 @@ class PitStop(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.race_id} {self.driver_id} stop {self.stop}"
+        return (
+            f"{loaded_or_id(self, 'race')} — {loaded_or_id(self, 'driver')} stop {self.stop} (lap {self.lap})"
+        )

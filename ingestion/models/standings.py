@@ -2,6 +2,21 @@
 
 from django.db import models
 
+from ingestion.models.results import loaded_or_id
+
+
+def standing_text(standing, entity: str) -> str:
+    """`2024 Bahrain Grand Prix — Max Verstappen: P1, 26 pts` (`entity`: "driver" or "team"), with no
+    query (`loaded_or_id`: ids where the race or the entity is not loaded). A standing without a
+    position is "DSQ" when the championship excluded him (1997 Schumacher, position text "D"), else
+    "unranked"; points without trailing zeros (202.5, 26)."""
+    if standing.position:
+        place = f"P{standing.position}"
+    else:
+        place = "DSQ" if standing.position_text == "D" else "unranked"
+    points = f"{standing.points.normalize():f}" if standing.points is not None else "?"
+    return f"{loaded_or_id(standing, 'race')} — {loaded_or_id(standing, entity)}: {place}, {points} pts"
+
 
 class DriverStanding(models.Model):
     race = models.ForeignKey("ingestion.Race", on_delete=models.CASCADE, related_name="driver_standings")
@@ -19,7 +34,7 @@ class DriverStanding(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.race_id} {self.position} {self.driver_id}"
+        return standing_text(self, "driver")
 
 
 class TeamStanding(models.Model):
@@ -38,4 +53,4 @@ class TeamStanding(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.race_id} {self.position} {self.team_id}"
+        return standing_text(self, "team")

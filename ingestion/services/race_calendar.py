@@ -38,6 +38,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingestion.models import Race
+from ingestion.services.race_ids import (
+    RACE_ID_MAX_LENGTH,
+    CalendarEntry,
+    RaceIdUnavailable,
+    race_id_candidates,
+    race_id_choose,
+)
 
 PARKED_FROM = 100  # first round number used for races no longer on the upstream calendar
 _MOVE_OFFSET = 10_000  # phase 1 of a renumbering: rounds + offset are free (smallint holds 32767)
@@ -132,6 +139,42 @@ def attached_counts(*, race_pk: int) -> dict[str, int]:
     return out
 
 
+def race_id_new(*, season: int, round: int, name: str, circuit_ref: str, country: str) -> str:
+    """The public id of a race added by hand (admin) at `round` of `season`, built as the Jolpica
+    sync builds one for a race added upstream (`race_id_choose` over the season's races on the
+    calendar: `2026_abu_dhabi_yas_marina` beside the stored `2026_uae`). Stored ids are not
+    rewritten. Raises RaceIdUnavailable, its message saying why and what to do."""
+    calendar = [
+        CalendarEntry(season, rnd, race_name, race_country, ref)
+        for rnd, race_name, race_country, ref in Race.objects.on_calendar()
+        .filter(season_id=season)
+        .values_list("round", "name", "circuit__country", "circuit__ref")
+    ]
+    try:
+        return race_id_choose(
+            entry=CalendarEntry(season, round, name, country, circuit_ref),
+            calendar=calendar,
+            taken=lambda race_id: Race.objects.filter(slug=race_id).exists(),
+        )
+    except RaceIdUnavailable as exc:
+        if not exc.taken:
+            message = (
+                f"This race's name and circuit give the id {exc.race_id!r}, which is not a race id "
+                f"(<season>_<name>, a letter in the name, at most {RACE_ID_MAX_LENGTH} characters): "
+                "give it another name."
+            )
+        else:
+            holder = Race.objects.filter(slug=exc.race_id).values_list("season_id", "name", "round", "date")
+            held = "{} {} (round {}, {})".format(*holder[0]) if holder else "another race"
+            message = (
+                f"This race would take the id {exc.race_id}, which names {held}, and {exc.fallback} is "
+                "taken too (a race's id is its season and country, or its name when the season has two "
+                "races in that country, as the Jolpica sync builds it; a stored id never changes). Give "
+                "this race another name, or delete the other race."
+            )
+        raise RaceIdUnavailable(message, race_id=exc.race_id, fallback=exc.fallback, taken=exc.taken) from exc
+
+
 def calendar_reconcile(*, season: int, upstream: list[UpstreamEntry]) -> CalendarChanges:
     """Match, renumber, delete or park the season's stored races to fit `upstream` (call inside a
     transaction). New races are not created here: `new_slugs` gives each one a free race id (or
@@ -205,7 +248,7 @@ def calendar_reconcile(*, season: int, upstream: list[UpstreamEntry]) -> Calenda
     for entry in upstream:
         if entry.round in matched:
             continue
-        for candidate in (entry.slug, f"{entry.slug}_{entry.circuit_ref}"):
+        for candidate in race_id_candidates(slug=entry.slug, circuit_ref=entry.circuit_ref):
             if candidate not in owners and not Race.objects.filter(slug=candidate).exists():
                 changes.new_slugs[entry.round] = candidate
                 owners[candidate] = (entry.round, entry.name, entry.date)

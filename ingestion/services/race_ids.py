@@ -14,7 +14,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 _COUNTRY_ALIASES = {"united_states": "usa", "united_kingdom": "uk", "united_arab_emirates": "uae"}
@@ -59,6 +59,57 @@ def race_slugs(calendar: Iterable[CalendarEntry]) -> dict[tuple[int, int], str]:
             slug = f"{slug}_{slugify_part(e.circuit_ref)}"
         out[(e.season, e.round)] = slug
     return out
+
+
+def race_id_candidates(*, slug: str, circuit_ref: str) -> tuple[str, str]:
+    """The ids a race new to the database may take, first free one wins: the id `race_slugs` gave
+    it, then that id + its circuit ref. The Jolpica sync's rule for a race added upstream
+    (`race_calendar.calendar_reconcile`), and the admin's for a race added by hand (`race_id_choose`);
+    a stored race's id is never rewritten, so a computed id can already name another race."""
+    return slug, f"{slug}_{circuit_ref}"
+
+
+RACE_ID_MAX_LENGTH = 80  # Race.slug
+
+
+class RaceIdUnavailable(ValueError):
+    """No id for a race new to its season (`race_id_choose`): `race_id` is not of a race's form
+    (`taken` False), or it and `fallback` both name stored races (`taken` True)."""
+
+    def __init__(self, message: str, *, race_id: str, fallback: str, taken: bool) -> None:
+        super().__init__(message)
+        self.race_id, self.fallback, self.taken = race_id, fallback, taken
+
+
+def race_id_choose(
+    *, entry: CalendarEntry, calendar: Iterable[CalendarEntry], taken: Callable[[str], bool]
+) -> str:
+    """The id of a race new to its season, as the Jolpica sync gives one to a race added upstream:
+    `race_slugs` over the season's `calendar` with `entry` in it (two races in one country take the
+    race name), then the first of `race_id_candidates` that `taken` says is free. Raises
+    RaceIdUnavailable when both are taken, or when the id is not of the `<season>_<name>` form (a name
+    of digits gives `2026_24`, which reads as round 24)."""
+    slug = race_slugs([*(e for e in calendar if e.round != entry.round), entry])[(entry.season, entry.round)]
+    candidates = race_id_candidates(slug=slug, circuit_ref=entry.circuit_ref)
+    for candidate in candidates:
+        if not race_id_usable(candidate):
+            raise RaceIdUnavailable(
+                f"{candidate!r} is not a race id", race_id=candidate, fallback=candidates[1], taken=False
+            )
+        if not taken(candidate):
+            return candidate
+    raise RaceIdUnavailable(
+        f"{slug} and {candidates[1]} are taken", race_id=slug, fallback=candidates[1], taken=True
+    )
+
+
+def race_id_usable(race_id: str) -> bool:
+    """A race id of the `<season>_<name>` form (not `<season>_<round>`) that fits the column."""
+    try:
+        _, rnd, slug = parse_race_id(race_id)
+    except ValueError:
+        return False
+    return slug is not None and rnd is None and len(race_id) <= RACE_ID_MAX_LENGTH
 
 
 # The name part holds at least one letter, so it never reads as a round; it may start with digits

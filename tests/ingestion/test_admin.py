@@ -100,6 +100,24 @@ def test_change_pages_render(ergast_data, admin_client, django_assert_max_num_qu
     assert "2025_singapore qualifying" in response.content.decode()  # the dump's rejected race
 
 
+def test_season_autocomplete_lists_the_newest_season_first_without_a_warning(ergast_data, admin_client):
+    """Admin review: the Season admin had no ordering (its race count's GROUP BY drops Meta.ordering),
+    so the Race form's season autocomplete paginated an unordered list (UnorderedObjectListWarning)."""
+    import warnings
+
+    from django.core.paginator import UnorderedObjectListWarning
+
+    url = "/admin/autocomplete/?app_label=ingestion&model_name=race&field_name=season"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnorderedObjectListWarning)
+        response = admin_client.get(url)
+        changelist = admin_client.get(_url(Season, "changelist"))
+    assert response.status_code == 200
+    years = [int(r["id"]) for r in response.json()["results"]]
+    assert years[:3] == [2026, 2025, 2024] and years == sorted(years, reverse=True)
+    assert [s.year for s in changelist.context["cl"].result_list][:2] == [2026, 2025]
+
+
 def test_sync_run_is_read_only(admin_client):
     run = SyncRun.objects.first()
     assert admin_client.get(_url(SyncRun, "add")).status_code == 403
@@ -203,6 +221,93 @@ def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data
     assert report.warnings == []
 
 
+# --- rows every sync replaces: standings and pit stops are read-only; practice keeps a correction ------
+# Admin review: a DriverStanding corrected here (156 -> 999 points) was put back by the next `sync_f1`
+# with no warning, and so were pit stops and practice results: only race, sprint and qualifying results
+# had `manually_corrected`. Standings and pit stops are upstream's, shown read-only with a note; practice
+# results keep a correction as the other results do (the README has staff correct an OpenF1 practice
+# conflict "in admin").
+UPSTREAM_ONLY_MODELS = [DriverStanding, TeamStanding, PitStop]
+
+
+def _practice_form_data(row: PracticeResult, **changes) -> dict:
+    data = {}
+    for f in PracticeResult._meta.concrete_fields:
+        if f.editable and not f.primary_key and f.name != "manually_corrected":
+            value = getattr(row, f.attname)
+            data[f.name] = "" if value is None else value
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("model", UPSTREAM_ONLY_MODELS, ids=lambda m: m.__name__)
+def test_standings_and_pit_stops_are_read_only_with_a_note_saying_why(ergast_data, admin_client, model):
+    from tests.admin_checks import assert_admin_cannot_delete
+
+    row = model.objects.filter(race__slug="2024_bahrain").order_by("pk").first()
+    note = "come from upstream (the Jolpica sync, the Ergast dump) and are replaced by each sync"
+    changelist = admin_client.get(_url(model, "changelist"))
+    assert note in changelist.content.decode()
+    assert admin_client.get(_url(model, "add")).status_code == 403
+    page = admin_client.get(_url(model, "change", row.pk))
+    assert page.status_code == 200 and note in page.content.decode()
+    assert 'name="_save"' not in page.content.decode()
+    # a forged save changes nothing
+    values = {f.name: getattr(row, f.attname) for f in model._meta.concrete_fields if not f.primary_key}
+    forged = {**{k: "" if v is None else v for k, v in values.items()}}
+    forged["points" if "points" in forged else "lap"] = 999
+    assert admin_client.post(_url(model, "change", row.pk), forged).status_code == 403
+    row.refresh_from_db()
+    assert {
+        f.name: getattr(row, f.attname) for f in model._meta.concrete_fields if not f.primary_key
+    } == values
+    assert_admin_cannot_delete(admin_client, row)
+
+
+def test_a_race_with_standings_and_pit_stops_can_still_be_deleted(ergast_data, admin_client):
+    """Standings and pit stops cannot be deleted by hand, but go with their race (as the sync deletes a
+    cancelled race's): the race's confirmation page lacks no permission for them."""
+    race = Race.objects.get(slug="2021_uae")
+    assert DriverStanding.objects.filter(race=race).exists() and PitStop.objects.filter(race=race).exists()
+    page = admin_client.get(_url(Race, "delete", race.pk))
+    assert page.status_code == 200
+    assert page.context["perms_lacking"] == set() and not page.context["protected"]
+    assert admin_client.post(_url(Race, "delete", race.pk), {"post": "yes"}).status_code == 302
+    assert not Race.objects.filter(pk=race.pk).exists()
+    assert not DriverStanding.objects.filter(race_id=race.pk).exists()
+
+
+def test_practice_correction_survives_reload_and_is_recorded(ergast_data, admin_client):
+    row = PracticeResult.objects.select_related("driver").get(
+        race__slug="2021_uae", session="FP1", position=1
+    )
+    assert row.driver.ref == "max_verstappen" and row.laps == 23
+
+    response = admin_client.post(_url(PracticeResult, "change", row.pk), _practice_form_data(row, laps=25))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row.refresh_from_db()
+    assert row.laps == 25
+
+    report = ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+
+    row.refresh_from_db()
+    assert row.laps == 25  # kept (the dump says 23)
+    assert row.manually_corrected is True
+    (warning,) = [w for w in report.warnings if f"pk {row.pk}" in w]
+    assert "PracticeResult" in warning and "'laps': '23'" in warning
+    assert report.counts["practice"]["kept_manual"] == 1
+
+    # released, the next load applies upstream's again
+    response = admin_client.post(
+        _url(PracticeResult, "changelist"),
+        {"action": "release_manual_correction", "_selected_action": [row.pk]},
+    )
+    assert response.status_code == 302
+    ergast_dump_load(directory=ergast_data, seasons=range(2021, 2022))
+    row.refresh_from_db()
+    assert (row.laps, row.manually_corrected) == (23, False)
+
+
 RESULT_MODELS = [RaceResult, SprintResult, QualifyingResult, PracticeResult]
 
 
@@ -221,6 +326,57 @@ def test_results_print_race_and_driver_without_extra_queries(
             f" {row.driver.given_name} {row.driver.family_name}"
         )
         assert " — " in name and str(row.race_id) not in name.split(" — ")[1]
+
+
+# Admin review: a standing, a pit stop and an OpenF1 session printed database ids ("1160 1 862") in
+# the change page's title, the delete pages and messages.
+NAMED_ROWS = {
+    DriverStanding: (
+        "2024_bahrain",
+        "driver__ref",
+        "max_verstappen",
+        "2024 Bahrain Grand Prix — Max Verstappen: P1, 26 pts",
+    ),
+    TeamStanding: ("2024_bahrain", "team__ref", "red_bull", "2024 Bahrain Grand Prix — Red Bull: P1, 44 pts"),
+    PitStop: (
+        "2024_bahrain",
+        "driver__ref",
+        "hamilton",
+        "2024 Bahrain Grand Prix — Lewis Hamilton stop 1 (lap 12)",
+    ),
+}
+
+
+@pytest.mark.parametrize("model", list(NAMED_ROWS), ids=lambda m: m.__name__)
+def test_standings_and_pit_stops_print_race_and_names_without_extra_queries(
+    ergast_data, admin_client, rf, admin_user, django_assert_num_queries, django_assert_max_num_queries, model
+):
+    slug, field, ref, expected = NAMED_ROWS[model]
+    request = rf.get("/")
+    request.user = admin_user
+    queryset = admin.site._registry[model].get_queryset(request)
+    rows = list(queryset.filter(race__slug=slug, **{field: ref}).order_by("pk")[:1])
+    rows += list(queryset.filter(race__season_id=2021)[:50])
+    with django_assert_num_queries(0):  # the admin's queryset brings the race and the names along
+        names = [str(row) for row in rows]
+    assert names[0] == expected
+    assert all(" — " in name and "#" not in name for name in names)
+    # the change page says it (its title), in no more queries than a result's change page
+    with django_assert_max_num_queries(15):
+        page = admin_client.get(_url(model, "change", rows[0].pk))
+    assert expected in page.content.decode()
+
+
+def test_standings_print_fractional_points_and_a_championship_exclusion(ergast_data):
+    rows = DriverStanding.objects.select_related("race", "driver")
+    assert str(rows.get(race__slug="2021_belgium", driver__ref="hamilton")) == (
+        "2021 Belgian Grand Prix — Lewis Hamilton: P1, 202.5 pts"
+    )
+    assert str(rows.get(race__season_id=1997, race__round=17, driver__ref="michael_schumacher")) == (
+        "1997 European Grand Prix — Michael Schumacher: DSQ, 78 pts"  # excluded from the 1997 championship
+    )
+    bare = DriverStanding.objects.get(race__slug="2024_bahrain", driver__ref="max_verstappen")
+    assert str(bare) == f"race #{bare.race_id} — driver #{bare.driver_id}: P1, 26 pts"  # not loaded: no query
 
 
 def test_result_names_in_admin_messages(ergast_data, admin_client):
@@ -511,10 +667,14 @@ def _corrected(model):
         names = {f.attname for f in SprintResult._meta.concrete_fields} - {"id"}
         values = {f.attname: getattr(result, f.attname) for f in RaceResult._meta.concrete_fields}
         return SprintResult.objects.create(**{k: v for k, v in values.items() if k in names})
+    if model is PracticeResult:
+        from tests.factories import PracticeResultFactory
+
+        return PracticeResultFactory(manually_corrected=True)
     return RaceResultFactory(manually_corrected=True)
 
 
-CORRECTED_MODELS = [RaceResult, SprintResult, QualifyingResult]
+CORRECTED_MODELS = [RaceResult, SprintResult, QualifyingResult, PracticeResult]
 
 
 @pytest.mark.parametrize("model", CORRECTED_MODELS, ids=lambda m: m.__name__)

@@ -82,7 +82,9 @@ def test_run_job_enqueue_in_embedded_mode_runs_the_job(embedded_celery):
 
 
 @pytest.mark.django_db
-def test_job_runs_and_openf1_sessions_cannot_be_deleted(ergast_data, admin_client, rf, admin_user):
+def test_job_runs_and_openf1_sessions_cannot_be_deleted(
+    ergast_data, admin_client, rf, admin_user, django_assert_num_queries
+):
     """Read-only means no delete either: job runs are the pipeline's history (pruned by the weekly
     job), sessions carry the ingestion markers and own the live data (pruned by the weekly job)."""
     from datetime import timedelta
@@ -104,6 +106,12 @@ def test_job_runs_and_openf1_sessions_cannot_be_deleted(ergast_data, admin_clien
     assert_admin_cannot_delete(admin_client, session)
     request = rf.get("/admin/")
     request.user = admin_user
+    # named by its race, not by ids ("1121 Race (99999001)" before: admin review), with no query
+    listed = admin.site._registry[OpenF1Session].get_queryset(request).get(pk=session.pk)
+    with django_assert_num_queries(0):
+        assert str(listed) == "2024 Bahrain Grand Prix — Race (OpenF1 99999001)"
+    page = admin_client.get(f"/admin/ingestion/openf1session/{session.pk}/change/").content.decode()
+    assert "2024 Bahrain Grand Prix — Race (OpenF1 99999001)" in page
     for model in (LiveDriverSnapshot, RaceControlMessage):
         assert not admin.site._registry[model].has_delete_permission(request)
 

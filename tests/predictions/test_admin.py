@@ -543,3 +543,20 @@ def test_staff_with_change_prediction_can_regenerate(ergast_data, monkeypatch):
 )
 def test_superusers_are_offered_every_action(db, admin_client, model, actions):
     assert offered_actions(admin_client, model) == actions
+
+
+def test_race_accuracy_admin_searches_races_and_filters_by_season(ergast_data, admin_client):
+    """As the Predictions admin does (admin review: no search box, no season filter)."""
+    bahrain = RaceAccuracyFactory(race=Race.objects.get(slug="2024_bahrain"))
+    monaco = RaceAccuracyFactory(race=Race.objects.get(slug="2023_monaco"))
+    url = reverse("admin:predictions_raceaccuracy_changelist")
+
+    def listed(query: str) -> set[int]:
+        response = admin_client.get(url + query)
+        assert response.status_code == 200
+        return {row.pk for row in response.context["cl"].result_list}
+
+    assert listed("") == {bahrain.pk, monaco.pk}
+    assert listed("?q=2024_bahrain") == {bahrain.pk}
+    assert listed("?q=monaco") == {monaco.pk}  # by the race's name too
+    assert listed("?race__season__year__exact=2023") == {monaco.pk}

@@ -187,3 +187,48 @@ def test_reingest_without_results_is_refused(mirror):
         call_command("sync_openf1", "--seasons", "2025", "--reingest", stdout=StringIO())
     with pytest.raises(CommandError, match="--replace-conflicts applies to results: use it with --results"):
         call_command("sync_openf1", "--seasons", "2025", "--replace-conflicts", stdout=StringIO())
+
+
+def test_a_practice_row_corrected_in_admin_survives_re_ingesting_its_session(season_2025, admin_client):
+    """Admin review: a practice result corrected in admin was overwritten by the next ingest of its
+    session (`--reingest`); only race, sprint and qualifying results were kept. Now saving it in
+    admin marks it `manually_corrected`, and the ingest keeps it and says so (`kept_manual`)."""
+    mexico = Race.objects.get(season_id=2025, round=20)
+    fp1 = _session(mexico, SessionType.FP1)
+    _as_after_this_session(fp1)
+    openf1_session_results_ingest(session=fp1)
+    row = PracticeResult.objects.filter(race=mexico, session="FP1").order_by("position").first()
+    upstream_laps = row.laps
+    data = {
+        f.name: "" if getattr(row, f.attname) is None else getattr(row, f.attname)
+        for f in PracticeResult._meta.concrete_fields
+        if f.editable and not f.primary_key and f.name != "manually_corrected"
+    }
+    response = admin_client.post(
+        f"/admin/ingestion/practiceresult/{row.pk}/change/", {**data, "laps": upstream_laps + 5}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    result = openf1_session_results_ingest(session=fp1)  # what `sync_openf1 --results --reingest` runs
+
+    row.refresh_from_db()
+    assert row.laps == upstream_laps + 5  # it was put back
+    assert row.manually_corrected is True
+    assert result["kept_manual"] == 1 and result.get("updated", 0) == 0
+
+    # a correction that is a conflict (car #38 put on Beganovic here; OpenF1 says Fuoco) wins even
+    # over --replace-conflicts, as a corrected qualifying row does
+    fuoco = PracticeResult.objects.get(race=mexico, session="FP1", number=38)
+    data = {
+        f.name: "" if getattr(fuoco, f.attname) is None else getattr(fuoco, f.attname)
+        for f in PracticeResult._meta.concrete_fields
+        if f.editable and not f.primary_key and f.name != "manually_corrected"
+    }
+    beganovic = Driver.objects.get(ref="beganovic")
+    response = admin_client.post(
+        f"/admin/ingestion/practiceresult/{fuoco.pk}/change/", {**data, "driver": beganovic.pk}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    replaced = openf1_session_results_ingest(session=fp1, replace_conflicts=True)
+    assert _stored(PracticeResult, race=mexico, session="FP1")[38][1] == "beganovic"
+    assert replaced.get("deleted", 0) == 0 and replaced["kept_manual"] == 2
