@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from f1site.errors import PicklableError
 from ingestion.clients.http import SourceError
 from ingestion.clients.jolpica import JolpicaClient, RaceBlock
 from ingestion.clients.jolpica_schemas import ConstructorItem, DriverItem
@@ -869,7 +870,7 @@ class JolpicaSync:
         )
 
 
-class _RaceRejected(Exception):
+class _RaceRejected(PicklableError):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
