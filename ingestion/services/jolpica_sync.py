@@ -210,6 +210,20 @@ class SyncSummary:
         }
 
 
+def kept_manual_message(*, race: str, kept: dict) -> str:
+    """Pure: one line for a row staff corrected that the sync kept (`UpsertCounts.kept_manual`):
+    `2026_canada: kept manual correction of RaceResult pk 7 (key ['…']); upstream has points 25`."""
+    upstream = kept.get("upstream") or {}
+    if upstream.get("row") == "no longer upstream":
+        theirs = "upstream no longer has this row"
+    else:
+        theirs = "upstream has " + ", ".join(f"{name} {value}" for name, value in sorted(upstream.items()))
+    return (
+        f"{race}: kept manual correction of {kept.get('model', 'row')} pk {kept.get('pk', '?')} "
+        f"(key {kept.get('key', [])}); {theirs} (release the correction in admin to take upstream's)"
+    )
+
+
 # --------------------------------------------------------------------------------------- mapping
 def _ms(text: str | None) -> int | None:
     return lap_time_ms(text) if text else None
@@ -738,7 +752,10 @@ class JolpicaSync:
                         replace=bool(mapped),
                     )
                     local.setdefault(TABLE_NAMES[kind], UpsertCounts()).add(counts)
-                    kept.extend({"race": label, **k} for k in counts.kept_manual)
+                    kept.extend(
+                        {"race": label, **k, "message": kept_manual_message(race=label, kept=k)}
+                        for k in counts.kept_manual
+                    )
                 # the cursor commits with the race: a resumed run starts exactly after it
                 self._save_progress(done=self.done | steps, extra=local, kept=kept)
         except _RaceRejected as exc:
@@ -860,7 +877,11 @@ class JolpicaSync:
                     UpsertCounts(c.created, c.updated, c.unchanged, deleted=c.deleted)
                 )
         errors = [*self.summary.errors, *self.summary.calendar]  # errors first: pages show the first
-        errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
+        # a kept correction is a warning (the run did what it should), with a line staff can read
+        errors += [
+            {"level": "warning", "race": k["race"], "message": k["message"], "kept_manual": k}
+            for k in (*self.summary.kept_manual, *kept)
+        ]
         errors += [{"level": "warning", "message": m} for m in self.summary.missing]
         SyncRun.objects.filter(pk=self.run.pk).update(
             cursor={"done": sorted(self.done if done is None else done), "since": self.since},
