@@ -65,11 +65,7 @@ class Command(BaseCommand):
                 "--wait goes with a job run here (not --enqueue, --list, --seed-schedule)", returncode=2
             )
         if list_jobs:
-            for spec in jobs.job_specs():
-                when = (
-                    f"every {spec.interval_seconds}s" if spec.interval_seconds else f"cron {spec.crontab} UTC"
-                )
-                self.stdout.write(f"{spec.name:20} {when:50} {spec.task}")
+            self._list()
             return
         if seed_schedule:
             self.stdout.write(json.dumps(jobs.beat_schedule_seed()))
@@ -115,6 +111,49 @@ class Command(BaseCommand):
         self._print_run(run)
         if run.status == "failed":
             raise CommandError(run.error)
+
+    def _list(self) -> None:
+        """The schedule in use (django-celery-beat's rows, as `jobs/status` reads them), each job
+        enabled or disabled. It printed the seeded schedule (`jobs.job_specs`) whatever staff had
+        edited: a job moved to 07:00 in admin was still listed at 06:00, a disabled one as if on."""
+        from django.db import DatabaseError
+
+        from ingestion.api.selectors import job_schedules_list, job_seeded_schedule_text
+
+        unreadable = ""
+        try:
+            entries = job_schedules_list()
+        except DatabaseError as exc:  # no database, or not migrated: the registry, said so (after it)
+            unreadable = (
+                f"schedule in use not readable ({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); "
+                "listed the seeded schedule"
+            )
+            entries = [
+                {
+                    "job": spec.name,
+                    "task": spec.task,
+                    "row": None,
+                    "enabled": None,
+                    "schedule": "",
+                    "seeded": job_seeded_schedule_text(spec=spec),
+                }
+                for spec in jobs.job_specs()
+            ]
+        self.stdout.write(f"{'job':22} {'schedule in use (UTC)':40} {'state':9} task")
+        missing = False
+        for e in entries:
+            if e["enabled"] is None:  # the schedule could not be read
+                schedule, state = f"seeded: {e['seeded']}", "unknown"
+            elif e["row"] is None:
+                schedule, state, missing = f"none (seeded: {e['seeded']})", "MISSING", True
+            else:
+                schedule, state = e["schedule"], "enabled" if e["enabled"] else "DISABLED"
+            note = f"  (PeriodicTask {e['row']!r})" if e["row"] and e["row"] != e["job"] else ""
+            self.stdout.write(f"{e['job']:22} {schedule:40} {state:9} {e['task']}{note}")
+        if missing:
+            self.stdout.write("MISSING: no PeriodicTask sends that job; `run_job --seed-schedule` adds it")
+        if unreadable:
+            self.stderr.write(unreadable)
 
     def _print_run(self, run) -> None:
         self.stdout.write(
