@@ -34,10 +34,24 @@ class Command(BaseCommand):
     help = "Run (or --enqueue) a pipeline job, --list jobs, or --seed-schedule."
 
     def add_arguments(self, parser):
-        parser.add_argument("job", nargs="?")
+        parser.add_argument(
+            "job",
+            nargs="?",
+            help="the job to run here, now, under its lock and recorded as a JobRun (names: --list)",
+        )
         parser.add_argument("--enqueue", action="store_true", help="send to Celery instead of running here")
-        parser.add_argument("--list", action="store_true", dest="list_jobs")
-        parser.add_argument("--seed-schedule", action="store_true")
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            dest="list_jobs",
+            help="list the jobs with the schedule in use (as edited in admin) and enabled/DISABLED",
+        )
+        parser.add_argument(
+            "--seed-schedule",
+            action="store_true",
+            help="add the beat schedule rows that are missing (never changes an existing one; "
+            "migrate does it too)",
+        )
         parser.add_argument(
             "--wait",
             type=parse_wait,
@@ -71,11 +85,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(jobs.beat_schedule_seed()))
             return
         if not job:
-            raise CommandError("name a job (see --list)")
+            raise CommandError("name a job (see --list)", returncode=2)
         try:
             spec = jobs.job_spec_get(name=job)
-        except KeyError as exc:
-            raise CommandError(str(exc.args[0])) from None
+        except KeyError as exc:  # a usage error, as the docstring says (it was exit 1, like a failure)
+            raise CommandError(str(exc.args[0]), returncode=2) from None
         if enqueue:
             from f1site.celery import QueueUnavailable
             from ingestion.tasks import job_enqueue, job_enqueue_runs_inline
