@@ -1282,7 +1282,7 @@ def _sync_error_summary(errors) -> dict:
 def _sync_error_text(error) -> str:
     if not isinstance(error, dict):
         return str(error)
-    if isinstance(error.get("kept_manual"), dict):
+    if isinstance(error.get("kept_manual"), dict) and not error.get("message"):  # recorded before 2026-11-28
         kept = error["kept_manual"]
         return f"kept manual correction: {kept.get('model', 'row')} pk {kept.get('pk', '?')}"
     message = str(error.get("message") or "")

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The whole stack without containers: gunicorn web on $PORT (8001), a Celery worker and exactly one
 # beat, from the Procfile, under honcho. Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).
-#   scripts/stack.sh            start (Ctrl-C or SIGTERM to honcho stops all three cleanly)
+#   scripts/stack.sh            start (Ctrl-C or SIGTERM to honcho stops all three)
+# For development and demos, not production: honcho restarts nothing, stops all three when any one
+# exits, and stops them by SIGTERM to each whole process group (SIGKILL after 5 s), so Celery's pool
+# children are signalled directly — no warm shutdown: the running job is interrupted and re-queued.
+# Production: compose.yaml or one systemd unit per process (docs/operations.md §1, §3).
 #   scripts/stack.sh --release  run scripts/release.sh first (migrate, schedules, static files)
 set -euo pipefail
 cd "$(dirname "$0")/.."

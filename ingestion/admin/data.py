@@ -284,6 +284,7 @@ class RaceAdmin(admin.ModelAdmin):
                 request,
                 f"{season} rounds {entry['rounds']}: {entry['status']} (SyncRun {entry['sync_run']})"
                 + "".join(f"; {m}" for m in entry.get("calendar", []))
+                + "".join(f"; {m}" for m in entry.get("kept_manual", []))
                 + "".join(f"; {slug}: {why}" for slug, why in not_synced.items()),
                 messages.SUCCESS if ok else messages.WARNING,
             )
@@ -611,8 +612,13 @@ class SyncRunAdmin(ViewOnlyAdmin):
         return "-"  # a run whose counts are of another kind (forecasts: races, rows): see the run
 
     @admin.display(description="errors")
-    def error_count(self, obj: SyncRun) -> int:
-        return len(obj.errors or [])
+    def error_count(self, obj: SyncRun) -> str:
+        """Errors, then warnings apart (a kept manual correction, a missing round): a succeeded run
+        with two kept corrections read "2" errors."""
+        entries = obj.errors or []
+        warnings = sum(1 for e in entries if isinstance(e, dict) and e.get("level") == "warning")
+        errors = len(entries) - warnings
+        return f"{errors} (+{warnings} warning{'s' if warnings != 1 else ''})" if warnings else str(errors)
 
     @admin.display(description="counts")
     def counts_table(self, obj: SyncRun) -> str:

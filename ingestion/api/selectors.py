@@ -868,6 +868,65 @@ def _schedule_text(task) -> str:
     return ""
 
 
+def periodic_tasks_list() -> list:
+    """The beat schedule in use: every django-celery-beat PeriodicTask with its schedule row, by name
+    (what beat sends and `jobs_status` reports; staff edit it in admin)."""
+    from django_celery_beat.models import PeriodicTask
+
+    return list(
+        PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")
+    )
+
+
+def job_seeded_schedule_text(*, spec) -> str:
+    """Pure: a JobSpec's seeded schedule in the words `_schedule_text` uses (`0 6 * * * UTC`)."""
+    if spec.interval_seconds:
+        return f"every {spec.interval_seconds} seconds"
+    fields = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+    return " ".join(str(spec.crontab.get(f, "*")) for f in fields) + " UTC"
+
+
+def job_schedules_list() -> list[dict]:
+    """`run_job --list`: each pipeline job (the registry, `jobs.job_specs`) with the schedule in use —
+    its PeriodicTask rows, found by task path as `jobs_status` matches them (a row staff renamed
+    included) — then the other PeriodicTasks (`celery.backend_cleanup`). Per entry: `job`, `task`,
+    `row` (the PeriodicTask's name, None when the job has none), `enabled`, `schedule` (the row's,
+    as `jobs_status` shows it), `seeded` (the registry's schedule, for a job without a row)."""
+    from ingestion.services.jobs import job_specs
+
+    tasks = periodic_tasks_list()
+    entries: list[dict] = []
+    claimed: set[int] = set()
+    for spec in job_specs():
+        seeded = job_seeded_schedule_text(spec=spec)
+        rows = [t for t in tasks if t.task == spec.task]
+        claimed.update(t.pk for t in rows)
+        for t in rows or [None]:
+            entries.append(
+                {
+                    "job": spec.name,
+                    "task": spec.task,
+                    "row": t.name if t else None,
+                    "enabled": bool(t and t.enabled),
+                    "schedule": _schedule_text(t) if t else "",
+                    "seeded": seeded,
+                }
+            )
+    for t in tasks:
+        if t.pk not in claimed:
+            entries.append(
+                {
+                    "job": t.name,
+                    "task": t.task,
+                    "row": t.name,
+                    "enabled": t.enabled,
+                    "schedule": _schedule_text(t),
+                    "seeded": "",
+                }
+            )
+    return entries
+
+
 def _to_second(value: dt.datetime) -> dt.datetime:
     return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
 
@@ -918,8 +977,6 @@ def jobs_status() -> dict:
     In the eager mode (the embedded set-up, liveness `mode` "eager") no beat runs, so nothing sends
     the schedule: no job is overdue, and each enabled one says why in `overdue_note` (as /health's
     beat check says "n/a"); the due time is still the schedule's."""
-    from django_celery_beat.models import PeriodicTask
-
     from ingestion.models.job_run import JobRun
     from ingestion.services.jobs import job_checks_get, job_name_for_task
     from ingestion.services.liveness import EAGER_OVERDUE, pipeline_liveness_get
@@ -928,9 +985,7 @@ def jobs_status() -> dict:
     liveness = pipeline_liveness_get()
     job_runs_stale_close_quietly()  # a run whose worker died reads `interrupted`, not `running`
 
-    tasks = list(
-        PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name")
-    )
+    tasks = periodic_tasks_list()
     if not tasks:
         from ingestion.services.sync_runs import sync_runs_stale_close_quietly
 

@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 
+from f1site.errors import PicklableError
 from ingestion.clients.ratelimit import RateLimitTimeout
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def secrets_redact(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------- errors
-class SourceError(Exception):
+class SourceError(PicklableError):
     """Data from an external source could not be obtained or used. `url` names the request, its
     credentials redacted (`secrets_redact`)."""
 

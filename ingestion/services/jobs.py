@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.utils import timezone
 
+from f1site.errors import PicklableError
 from ingestion.models import JobRun, JobStatus
 from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
@@ -241,7 +242,7 @@ def _holder_pid_is_ours(holder: str) -> bool:
     return len(parts) >= 3 and parts[0] == socket.gethostname() and parts[1] == str(os.getpid())
 
 
-class JobLockStale(Exception):
+class JobLockStale(PicklableError):
     """The job's lock is held by a run that is gone (its process is dead, or this is the redelivery
     of a task whose worker died): the caller should try again once the lock has expired instead of
     recording a skip, or the interrupted run would not be redone until the next schedule."""
@@ -253,7 +254,7 @@ class JobLockStale(Exception):
         self.retry_in = retry_in
 
 
-class JobLockUnavailable(RuntimeError):
+class JobLockUnavailable(PicklableError, RuntimeError):
     """The job lock's store (Redis) did not answer: the job is not run (it could run twice at once),
     and the trigger is recorded as a failed JobRun (`job_run`) so the status pages and the
     `job_failing` alert see it."""
@@ -697,7 +698,7 @@ def _jolpica_sync(
     return summary.as_dict(), list(summary.changed_race_ids)
 
 
-class JolpicaStepLocked(Exception):
+class JolpicaStepLocked(PicklableError):
     """A scheduled job's Jolpica sync did not run: another Jolpica sync (an admin resync, `sync_f1`)
     or a dump load (`load_ergast`) held the sync lock. The job's other steps, which do not need that lock, ran; their counts are
     in `job_counts` and recorded on the JobRun (status failed: the job's main step is not done).
@@ -965,7 +966,7 @@ def job_cache_cleanup(*, now: datetime | None = None) -> dict:
 SYNC_LOCK_JOBS = ("daily_results_sync", "weekly_full_sync")
 
 
-class JobBusy(Exception):
+class JobBusy(PicklableError):
     """`run_job <job>` did not do its work because another run held a lock it needs: the job's own
     lock (another run of the job; the trigger recorded `skipped`), or — the daily / weekly job — the
     race-data lock of its Jolpica sync (another sync or a dump load; the job's other steps ran, the

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from f1site.errors import PicklableError
 from ingestion.clients.http import SourceError
 from ingestion.clients.jolpica import JolpicaClient, RaceBlock
 from ingestion.clients.jolpica_schemas import ConstructorItem, DriverItem
@@ -207,6 +208,20 @@ class SyncSummary:
             "skipped_steps": self.skipped_steps,
             "duration_s": round(self.duration_s, 2),
         }
+
+
+def kept_manual_message(*, race: str, kept: dict) -> str:
+    """Pure: one line for a row staff corrected that the sync kept (`UpsertCounts.kept_manual`):
+    `2026_canada: kept manual correction of RaceResult pk 7 (key ['…']); upstream has points 25`."""
+    upstream = kept.get("upstream") or {}
+    if upstream.get("row") == "no longer upstream":
+        theirs = "upstream no longer has this row"
+    else:
+        theirs = "upstream has " + ", ".join(f"{name} {value}" for name, value in sorted(upstream.items()))
+    return (
+        f"{race}: kept manual correction of {kept.get('model', 'row')} pk {kept.get('pk', '?')} "
+        f"(key {kept.get('key', [])}); {theirs} (release the correction in admin to take upstream's)"
+    )
 
 
 # --------------------------------------------------------------------------------------- mapping
@@ -737,7 +752,10 @@ class JolpicaSync:
                         replace=bool(mapped),
                     )
                     local.setdefault(TABLE_NAMES[kind], UpsertCounts()).add(counts)
-                    kept.extend({"race": label, **k} for k in counts.kept_manual)
+                    kept.extend(
+                        {"race": label, **k, "message": kept_manual_message(race=label, kept=k)}
+                        for k in counts.kept_manual
+                    )
                 # the cursor commits with the race: a resumed run starts exactly after it
                 self._save_progress(done=self.done | steps, extra=local, kept=kept)
         except _RaceRejected as exc:
@@ -859,7 +877,11 @@ class JolpicaSync:
                     UpsertCounts(c.created, c.updated, c.unchanged, deleted=c.deleted)
                 )
         errors = [*self.summary.errors, *self.summary.calendar]  # errors first: pages show the first
-        errors += [{"kept_manual": k} for k in (*self.summary.kept_manual, *kept)]
+        # a kept correction is a warning (the run did what it should), with a line staff can read
+        errors += [
+            {"level": "warning", "race": k["race"], "message": k["message"], "kept_manual": k}
+            for k in (*self.summary.kept_manual, *kept)
+        ]
         errors += [{"level": "warning", "message": m} for m in self.summary.missing]
         SyncRun.objects.filter(pk=self.run.pk).update(
             cursor={"done": sorted(self.done if done is None else done), "since": self.since},
@@ -869,7 +891,7 @@ class JolpicaSync:
         )
 
 
-class _RaceRejected(Exception):
+class _RaceRejected(PicklableError):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind

@@ -44,7 +44,8 @@ def race_rounds(*, race_ids: Iterable[int]) -> dict[int, list[int]]:
 def race_resync_season(*, season: int, race_ids: Iterable[int]) -> dict:
     """Resync these races of one season by identity (one `jolpica_sync(race_ids=...)`): rounds they
     were synced at (after the calendar step), status, SyncRun, and `not_synced` (race id -> why:
-    no longer on the calendar upstream) when any. Sync errors (source, lock, abort) propagate."""
+    no longer on the calendar upstream) and `kept_manual` (one line per corrected row the sync kept)
+    when any. Sync errors (source, lock, abort) propagate."""
     from ingestion.services.jolpica_sync import jolpica_sync
 
     summary = jolpica_sync(seasons=[season], race_ids=list(race_ids), resume=False)
@@ -59,6 +60,9 @@ def race_resync_season(*, season: int, race_ids: Iterable[int]) -> dict:
     calendar = [e["message"] for e in summary.errors if e.get("kind") == "calendar"]
     if calendar:
         entry["calendar"] = calendar
+    # rows staff corrected that the sync kept (upstream differs): said, not only in the SyncRun
+    if summary.kept_manual:
+        entry["kept_manual"] = [k["message"] for k in summary.kept_manual]
     return entry
 
 

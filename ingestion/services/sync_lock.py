@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 from django.db import connection
 
+from f1site.errors import PicklableError
 from ingestion.models import SyncRun, SyncSource, SyncStatus
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ LockWaitNotice = Callable[[str], None]
 _HOLDERS = {SyncSource.JOLPICA: "a Jolpica sync", SyncSource.ERGAST_DUMP: "an Ergast dump load"}
 
 
-class SyncAlreadyRunning(Exception):
+class SyncAlreadyRunning(PicklableError):
     """Another Jolpica sync or dump load holds the race-data lock. `holder` names it (its SyncRun and
     backend pid when they can be found); nothing was written by the refused caller."""
 

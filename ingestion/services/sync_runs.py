@@ -101,7 +101,9 @@ def sync_run_recorded(*, source: SyncSource, params: dict) -> Iterator[SyncRunRe
     try:
         with sync_run_heartbeat(run_id=run.pk):
             yield recorder
-        status = SyncStatus.PARTIAL if recorder.errors else SyncStatus.SUCCEEDED
+        # warnings (`level: warning`, e.g. a season upstream does not have) leave the run succeeded
+        failed_some = any(not (isinstance(e, dict) and e.get("level") == "warning") for e in recorder.errors)
+        status = SyncStatus.PARTIAL if failed_some else SyncStatus.SUCCEEDED
     except SourceError as exc:
         recorder.errors.append({"message": str(exc), "url": exc.url, "fatal": True})
         exc.sync_run_id = run.pk

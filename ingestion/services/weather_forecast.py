@@ -5,7 +5,8 @@ coordinates, covering the weekend's days; each known session start (Race columns
 times when mapped) takes the forecast of the hour it starts in. Every fetch is stored with its
 `fetched_at`, so the prediction features can use the latest and analysts can see how it evolved.
 Each run is a SyncRun (source weather, params kind=forecast): `partial` when some races failed,
-`failed` (and ForecastsFailed raised) when every race due a forecast failed.
+`failed` (and ForecastsFailed raised) when every race due a forecast failed — ForecastsUnavailable,
+which the task retries, when the source was unavailable for any of them.
 
 A session whose forecast hour has no value at all (Open-Meteo answers null for an hour it has no
 data for) is not stored: stored, it would become that session's latest forecast and hide a valid
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from ingestion.clients.http import SourceError
+from ingestion.clients.http import SourceError, SourceRateLimited, SourceUnavailable
 from ingestion.clients.weather import HourlyWeather, OpenMeteoClient
 from ingestion.models import OpenF1Session, Race, SyncSource, WeatherForecast
 from ingestion.models.race import SESSION_START_FIELDS
@@ -86,6 +87,13 @@ class ForecastsFailed(SourceError):
     """No upcoming race got a forecast: every one failed (the source is down or unusable)."""
 
 
+class ForecastsUnavailable(ForecastsFailed, SourceUnavailable):
+    """ForecastsFailed because the source was unavailable (5xx, timeouts, 429 after the client's own
+    retries) for at least one of the races: a SourceUnavailable, so the Celery task retries it as it
+    retries a Jolpica outage. A run that failed on payload errors alone stays a plain ForecastsFailed
+    (a broken answer is not fixed by asking again minutes later)."""
+
+
 def weather_forecasts_sync(*, now: datetime | None = None, client: OpenMeteoClient | None = None) -> dict:
     """Fetch forecasts for every race in [today, today + horizon], recorded as a SyncRun (weather).
 
@@ -101,10 +109,11 @@ def weather_forecasts_sync(*, now: datetime | None = None, client: OpenMeteoClie
             counts = _forecasts_fetch(now=now, client=client)
         finally:
             record.requests_made = client.requests_made
+        outages = counts.pop("_unavailable")
         record.counts = {k: v for k, v in counts.items() if k != "errors"}
         record.errors = [{"race": slug, "message": message} for slug, message in counts["errors"].items()]
         if counts["errors"] and not counts["races"]:
-            raise ForecastsFailed(
+            raise (ForecastsUnavailable if outages else ForecastsFailed)(
                 f"no forecast for any of the {len(counts['errors'])} upcoming race(s): "
                 + "; ".join(f"{slug}: {message}" for slug, message in list(counts["errors"].items())[:3]),
                 url=client.http.base_url,
@@ -129,7 +138,7 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
         "race_id", "session_type", "date_start"
     ):
         openf1.setdefault(race_id, {})[session_type] = start
-    counts: dict = {"races": 0, "rows": 0, "empty": 0, "errors": {}}
+    counts: dict = {"races": 0, "rows": 0, "empty": 0, "errors": {}, "_unavailable": 0}
     stored: list[str] = []
     empty: list[str] = []
     for race in races:
@@ -150,6 +159,7 @@ def _forecasts_fetch(*, now: datetime, client: OpenMeteoClient) -> dict:
             )
         except SourceError as exc:
             counts["errors"][race.slug] = str(exc)[:300]
+            counts["_unavailable"] += isinstance(exc, SourceUnavailable | SourceRateLimited)
             continue
         rows = []
         for row in forecast_rows(race_id=race.pk, starts=starts, hours=hours, fetched_at=now):

@@ -95,6 +95,11 @@ def _race_samples(*, race: Race, session_key: int | None, client: OpenF1Client) 
     return max(by_session.values(), key=len) if by_session else []
 
 
+# The first season of the live-timing weather feed served as OpenF1's /v1/weather (README, "Weather"):
+# earlier seasons have no samples, so they are not asked for (19 requests for 2010 found nothing).
+OBSERVED_WEATHER_FIRST_SEASON = 2018
+
+
 def weather_observed_sync(
     *,
     seasons: Iterable[int],
@@ -107,17 +112,31 @@ def weather_observed_sync(
     these public ids), skipping races already stored unless `refresh`. One request per race.
 
     Recorded as a SyncRun (source weather, params kind=observed); a source error fails the run (races
-    stored before it stay, and the run's counts say how many) and is raised."""
+    stored before it stay, and the run's counts say how many) and is raised. A season before
+    OBSERVED_WEATHER_FIRST_SEASON is not fetched: it is listed under `missing` (counts and the run's
+    errors, as a warning)."""
     client = client or OpenF1Client()
     now = now or timezone.now()
     seasons = sorted(set(seasons))
     race_ids = None if race_ids is None else sorted(race_ids)
     params = {"kind": "observed", "seasons": seasons, "race_ids": race_ids, "refresh": refresh}
     counts = {"races": 0, "no_samples": [], "created": 0, "updated": 0, "unchanged": 0}
+    early = [s for s in seasons if s < OBSERVED_WEATHER_FIRST_SEASON]
+    if early:
+        counts["missing"] = [
+            f"season {s}: no observed weather (OpenF1's /v1/weather starts in {OBSERVED_WEATHER_FIRST_SEASON})"
+            for s in early
+        ]
     with sync_run_recorded(source=SyncSource.WEATHER, params=params) as record:
+        record.errors = [{"level": "warning", "message": m} for m in counts.get("missing", [])]
         try:
             _observed_fetch(
-                counts, seasons=seasons, race_ids=race_ids, client=client, now=now, refresh=refresh
+                counts,
+                seasons=[s for s in seasons if s >= OBSERVED_WEATHER_FIRST_SEASON],
+                race_ids=race_ids,
+                client=client,
+                now=now,
+                refresh=refresh,
             )
         finally:  # a failed run records what it stored before the failure too (was `{}`)
             record.requests_made = client.requests_made

@@ -16,6 +16,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from f1site.clock import clock_display
+from f1site.errors import PicklableError
 from predictions.features.compute import build_features
 from predictions.features.frames import F1Frames, f1_frames_load
 from predictions.features.registry import FEATURES_FORMAT, STAGES, feature_names
@@ -30,7 +31,7 @@ TRAINING_WINDOW_SEASONS = 8
 HISTORY_FROM_SEASON = 1996  # career features need each current driver's whole history
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(PicklableError, RuntimeError):
     """No trained model can be loaded (none trained, or every artifact missing/corrupt).
 
     `str(exc)` carries each version's reason, artifact paths included: what the operator running

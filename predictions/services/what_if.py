@@ -46,6 +46,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from f1site.clock import clock_to_text
+from f1site.errors import PicklableError
 from predictions.features.registry import FEATURES_FORMAT
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ BASE_FORMAT = 1
 _LOCAL_MAX = 16
 
 
-class WhatIfBusy(Exception):
+class WhatIfBusy(PicklableError):
     """Every what-if build slot is taken (`what_if_build_slot`): try again in `retry_after` s."""
 
     def __init__(self, retry_after: int):

@@ -34,10 +34,24 @@ class Command(BaseCommand):
     help = "Run (or --enqueue) a pipeline job, --list jobs, or --seed-schedule."
 
     def add_arguments(self, parser):
-        parser.add_argument("job", nargs="?")
+        parser.add_argument(
+            "job",
+            nargs="?",
+            help="the job to run here, now, under its lock and recorded as a JobRun (names: --list)",
+        )
         parser.add_argument("--enqueue", action="store_true", help="send to Celery instead of running here")
-        parser.add_argument("--list", action="store_true", dest="list_jobs")
-        parser.add_argument("--seed-schedule", action="store_true")
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            dest="list_jobs",
+            help="list the jobs with the schedule in use (as edited in admin) and enabled/DISABLED",
+        )
+        parser.add_argument(
+            "--seed-schedule",
+            action="store_true",
+            help="add the beat schedule rows that are missing (never changes an existing one; "
+            "migrate does it too)",
+        )
         parser.add_argument(
             "--wait",
             type=parse_wait,
@@ -65,21 +79,17 @@ class Command(BaseCommand):
                 "--wait goes with a job run here (not --enqueue, --list, --seed-schedule)", returncode=2
             )
         if list_jobs:
-            for spec in jobs.job_specs():
-                when = (
-                    f"every {spec.interval_seconds}s" if spec.interval_seconds else f"cron {spec.crontab} UTC"
-                )
-                self.stdout.write(f"{spec.name:20} {when:50} {spec.task}")
+            self._list()
             return
         if seed_schedule:
             self.stdout.write(json.dumps(jobs.beat_schedule_seed()))
             return
         if not job:
-            raise CommandError("name a job (see --list)")
+            raise CommandError("name a job (see --list)", returncode=2)
         try:
             spec = jobs.job_spec_get(name=job)
-        except KeyError as exc:
-            raise CommandError(str(exc.args[0])) from None
+        except KeyError as exc:  # a usage error, as the docstring says (it was exit 1, like a failure)
+            raise CommandError(str(exc.args[0]), returncode=2) from None
         if enqueue:
             from f1site.celery import QueueUnavailable
             from ingestion.tasks import job_enqueue, job_enqueue_runs_inline
@@ -115,6 +125,49 @@ class Command(BaseCommand):
         self._print_run(run)
         if run.status == "failed":
             raise CommandError(run.error)
+
+    def _list(self) -> None:
+        """The schedule in use (django-celery-beat's rows, as `jobs/status` reads them), each job
+        enabled or disabled. It printed the seeded schedule (`jobs.job_specs`) whatever staff had
+        edited: a job moved to 07:00 in admin was still listed at 06:00, a disabled one as if on."""
+        from django.db import DatabaseError
+
+        from ingestion.api.selectors import job_schedules_list, job_seeded_schedule_text
+
+        unreadable = ""
+        try:
+            entries = job_schedules_list()
+        except DatabaseError as exc:  # no database, or not migrated: the registry, said so (after it)
+            unreadable = (
+                f"schedule in use not readable ({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); "
+                "listed the seeded schedule"
+            )
+            entries = [
+                {
+                    "job": spec.name,
+                    "task": spec.task,
+                    "row": None,
+                    "enabled": None,
+                    "schedule": "",
+                    "seeded": job_seeded_schedule_text(spec=spec),
+                }
+                for spec in jobs.job_specs()
+            ]
+        self.stdout.write(f"{'job':22} {'schedule in use (UTC)':40} {'state':9} task")
+        missing = False
+        for e in entries:
+            if e["enabled"] is None:  # the schedule could not be read
+                schedule, state = f"seeded: {e['seeded']}", "unknown"
+            elif e["row"] is None:
+                schedule, state, missing = f"none (seeded: {e['seeded']})", "MISSING", True
+            else:
+                schedule, state = e["schedule"], "enabled" if e["enabled"] else "DISABLED"
+            note = f"  (PeriodicTask {e['row']!r})" if e["row"] and e["row"] != e["job"] else ""
+            self.stdout.write(f"{e['job']:22} {schedule:40} {state:9} {e['task']}{note}")
+        if missing:
+            self.stdout.write("MISSING: no PeriodicTask sends that job; `run_job --seed-schedule` adds it")
+        if unreadable:
+            self.stderr.write(unreadable)
 
     def _print_run(self, run) -> None:
         self.stdout.write(

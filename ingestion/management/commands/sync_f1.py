@@ -104,7 +104,7 @@ class Command(BaseCommand):
         for change in data["calendar"]:  # races renumbered / added / deleted upstream
             self.stdout.write(f"  calendar: {change['message']}")
         for kept in data["kept_manual"]:
-            self.stderr.write(self.style.WARNING(f"kept manual correction: {kept}"))
+            self.stderr.write(self.style.WARNING(kept["message"]))
         for error in data["errors"]:
             # a race gone from the calendar upstream but kept, or a race id conflict: staff must act
             label = "CALENDAR" if error.get("kind") == "calendar" else "rejected"

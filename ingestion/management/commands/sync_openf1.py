@@ -49,9 +49,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, seasons, results, reingest, replace_conflicts, **options):
         if reingest and not results:
-            raise CommandError("--reingest re-ingests results: use it with --results")
+            raise CommandError("--reingest re-ingests results: use it with --results", returncode=2)
         if replace_conflicts and not results:
-            raise CommandError("--replace-conflicts applies to results: use it with --results")
+            raise CommandError("--replace-conflicts applies to results: use it with --results", returncode=2)
         years = ranges_parse(seasons)
         # Ctrl-C: one line and exit 130 (was a KeyboardInterrupt traceback), the run `interrupted`
         with ctrl_c_exits_130(

@@ -3,7 +3,9 @@
 manage.py sync_weather --observed --seasons 2018-2026     # the quick start runs this
 manage.py sync_weather --forecast                         # upcoming races (also every 6 h by beat)
 
-A source outage exits 1; Ctrl-C exits 130 with one line (the SyncRun `interrupted`, races stored so
+A season before the observed weather's first (2018) is not asked for: listed under `missing`, the
+other seasons synced, then exit 1 with `not upstream: …`, as sync_f1 / sync_openf1. A source outage
+exits 1; Ctrl-C exits 130 with one line (the SyncRun `interrupted`, races stored so
 far kept: the same command goes on with the rest).
 """
 
@@ -18,15 +20,24 @@ from f1site.cli import ranges_parse
 from ingestion.clients.http import SourceError
 from ingestion.management.sync_exit import ctrl_c_exits_130
 from ingestion.services.weather_forecast import weather_forecasts_sync
-from ingestion.services.weather_observed import weather_observed_sync
+from ingestion.services.weather_observed import OBSERVED_WEATHER_FIRST_SEASON, weather_observed_sync
 
 
 class Command(BaseCommand):
     help = "Fetch observed race weather (--observed) and/or forecasts for upcoming races (--forecast)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--observed", action="store_true")
-        parser.add_argument("--forecast", action="store_true")
+        parser.add_argument(
+            "--observed",
+            action="store_true",
+            help="observed weather of the finished races of --seasons (OpenF1 /v1/weather, "
+            f"{OBSERVED_WEATHER_FIRST_SEASON} on), summarised per race",
+        )
+        parser.add_argument(
+            "--forecast",
+            action="store_true",
+            help="Open-Meteo forecasts for the races of the next 16 days, per session start",
+        )
         parser.add_argument("--seasons", help="for --observed, e.g. 2018-2026 (default: the current season)")
         parser.add_argument("--refresh", action="store_true", help="re-fetch races that already have weather")
 
@@ -54,3 +65,6 @@ class Command(BaseCommand):
             except SourceError as exc:
                 raise CommandError(f"weather source unavailable: {exc}") from exc
         self.stdout.write(json.dumps(out, default=str, indent=2))
+        missing = out.get("observed", {}).get("missing")
+        if missing:  # as sync_f1 / sync_openf1: a season with no data upstream is not a success
+            raise CommandError("not upstream: " + "; ".join(missing))

@@ -267,7 +267,8 @@ def test_forecast_outage_fails_the_command_and_the_job(mirror, ergast_data):
     with pytest.raises(CommandError, match=r"weather_forecasts failed: .*no forecast for any"):
         call_command("run_job", "weather_forecasts")  # a clear message and exit 1, not a traceback
     job = JobRun.objects.filter(job="weather_forecasts").latest("started_at")
-    assert job.status == JobStatus.FAILED and "ForecastsFailed" in job.error
+    # a ForecastsFailed the task retries (the source was unavailable)
+    assert job.status == JobStatus.FAILED and "ForecastsUnavailable" in job.error
     runs = SyncRun.objects.filter(source=SyncSource.WEATHER, params__kind="forecast")
     assert list(runs.values_list("status", flat=True)) == [SyncStatus.FAILED] * 2
 
