@@ -397,6 +397,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
     if results and stages:
         chart_stage = next((s for s in stages if s["stage"] == scored_stage), stages[-1])
         chart = _predicted_vs_actual_chart(race, chart_stage, results)
+    unpredictable = race_prediction_unavailable(race=race)  # at any clock (a race before 1996)
     context = {
         "as_of": as_of,
         "race": race,
@@ -416,8 +417,10 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "chart": chart,
         # the what-if button says why it is off rather than lead to a page that refuses: the race
         # cannot be predicted at all, or — at a clock — had started by then or had no model yet
-        "what_if_off": race_prediction_unavailable(race=race)
-        or (engine.what_if_unavailable_at(race=race, as_of=as_of) if as_of is not None else None),
+        "what_if_off": unpredictable,
+        "what_if_off_at_clock": None
+        if as_of is None or unpredictable
+        else engine.what_if_unavailable_at(race=race, as_of=as_of),
     }
     return render(request, "analytics/race.html", context)
 

@@ -6,11 +6,12 @@ kept the admin from deleting it. The admin now builds the id as the Jolpica sync
 (`race_calendar.race_id_new`), and `Race.save()` refuses an empty one. A race already stored
 without one is given its id here (`race_ids.race_id_choose` over its season's races on the calendar):
 staff cannot do it in admin (the id is read-only) and often cannot delete the race there. If neither
-id the rule offers is free, the migration stops with the race named. The slug's help text says how
-an id is given.
+id the rule offers is free (or the name gives no usable id), the race gets `<season>_race_<pk>`,
+which no rule gives, and the migration prints it: stopping the deploy would leave staff no way out
+(the id is read-only, and the race holding the other id keeps its own). The slug's help text says
+how an id is given.
 """
 
-from django.core.management.base import CommandError
 from django.db import migrations, models
 
 from ingestion.services.race_ids import CalendarEntry, RaceIdUnavailable, race_id_choose
@@ -35,11 +36,11 @@ def races_without_id_assign(apps, schema_editor):
                 taken=lambda race_id: race_model.objects.filter(slug=race_id).exists(),
             )
         except RaceIdUnavailable as exc:
-            raise CommandError(
-                f"ingestion 0012: the race stored without an id, {race.season_id} round {race.round} "
-                f"{race.name} (pk {race.pk}), cannot be given one: {exc}. Rename it or the race holding "
-                "that id (admin, Races), then run migrate again."
-            ) from exc
+            slug = f"{race.season_id}_race_{race.pk}"  # a pk is unique, and no rule gives `_race_<n>`
+            print(
+                f"\n  ingestion 0012: the race stored without an id, {race.season_id} round {race.round} "
+                f"{race.name} (pk {race.pk}), gets {slug}: {exc}."
+            )
         race_model.objects.filter(pk=race.pk).update(slug=slug)
 
 

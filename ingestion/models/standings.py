@@ -1,5 +1,7 @@
 """Championship standings after each round (the round is the race they follow)."""
 
+from decimal import Decimal
+
 from django.db import models
 
 from ingestion.models.results import loaded_or_id
@@ -14,7 +16,8 @@ def standing_text(standing, entity: str) -> str:
         place = f"P{standing.position}"
     else:
         place = "DSQ" if standing.position_text == "D" else "unranked"
-    points = f"{standing.points.normalize():f}" if standing.points is not None else "?"
+    # Decimal as loaded; an int or float as set in code before a save (str: 26.5 stays 26.5)
+    points = f"{Decimal(str(standing.points)).normalize():f}" if standing.points is not None else "?"
     return f"{loaded_or_id(standing, 'race')} — {loaded_or_id(standing, entity)}: {place}, {points} pts"
 
 

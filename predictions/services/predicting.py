@@ -787,6 +787,14 @@ def prediction_what_if(*, race: Race, grid: list[str], as_of: datetime | None = 
     version, bundle = model_bundle_load() if as_of is None else model_bundle_at(clock=as_of)
     rows = _what_if_rows(race, targets, clock=as_of)
     out = race_predict(bundle.stages["post"], rows, explain=3)
+    # the model was fitted on this race's own result — a race of its training window with results
+    # stored (by then, at a clock; its window ends before the race then): a what-if in hindsight,
+    # not a forecast it could have made before the race
+    hindsight = (
+        version.train_from_season <= race.season_id
+        and race.date <= version.trained_until_date
+        and RaceResult.objects.filter(race=race).exists()
+    )
     teams = {t.id: t for t in Team.objects.filter(id__in=targets["team_id"].unique().tolist())}
     threshold = settings.PREDICTION_CONFIDENCE_THRESHOLD
     result = []
@@ -810,9 +818,7 @@ def prediction_what_if(*, race: Race, grid: list[str], as_of: datetime | None = 
                 "low_confidence": bool(r.confidence < threshold),
                 "explanation": r.explanation,
                 "model_version": version.label,
-                # the model was fitted on this race's own result (no clock, a race in its training
-                # window): a what-if in hindsight, not a forecast it could have made before the race
-                "hindsight": race.date <= version.trained_until_date,
+                "hindsight": hindsight,
             }
         )
     return result

@@ -377,6 +377,11 @@ def test_standings_print_fractional_points_and_a_championship_exclusion(ergast_d
     )
     bare = DriverStanding.objects.get(race__slug="2024_bahrain", driver__ref="max_verstappen")
     assert str(bare) == f"race #{bare.race_id} — driver #{bare.driver_id}: P1, 26 pts"  # not loaded: no query
+    # points set in code before a save are an int or a float, not a Decimal (diff review: repr()
+    # of such a standing raised AttributeError in tracebacks and logs)
+    for points, shown in ((26, "26"), (26.5, "26.5"), (0.1, "0.1")):
+        unsaved = DriverStanding(race_id=1, driver_id=2, points=points, position=3, wins=0)
+        assert str(unsaved) == f"race #1 — driver #2: P3, {shown} pts"
 
 
 def test_result_names_in_admin_messages(ergast_data, admin_client):

@@ -335,3 +335,9 @@ def test_the_race_page_as_of_a_clock_offers_the_what_if_only_when_it_can_run(cli
     html = client.get(page, {"as_of": AFTER_QUALIFYING}).content.decode()
     assert 'id="what-if-off"' not in html
     assert f'href="{what_if}?as_of={AFTER_QUALIFYING}"' in html
+    # a race no clock can make predictable (before 1996) says why without "as of this clock"
+    old = client.get(
+        reverse("analytics:race", args=["1995_brazil"]), {"as_of": "2024-01-01"}
+    ).content.decode()
+    off = old.split('id="what-if-off"')[1].split("</span>")[0]
+    assert "Not available: predictions are available from season 1996" in off

@@ -212,7 +212,7 @@ def test_a_practice_row_corrected_in_admin_survives_re_ingesting_its_session(sea
     result = openf1_session_results_ingest(session=fp1)  # what `sync_openf1 --results --reingest` runs
 
     row.refresh_from_db()
-    assert row.laps == upstream_laps + 5  # it was put back
+    assert row.laps == upstream_laps + 5  # the correction kept, not OpenF1's laps
     assert row.manually_corrected is True
     assert result["kept_manual"] == 1 and result.get("updated", 0) == 0
 

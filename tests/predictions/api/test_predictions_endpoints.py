@@ -826,15 +826,22 @@ def test_a_what_if_of_a_race_in_the_models_training_window_is_flagged_hindsight(
 ):
     """Review: a what-if of a completed race without a clock ran the active model, which was fitted
     on that race's result, and read like a forecast. `hindsight` says so: true for 2025 Abu Dhabi
-    (the 2024-2025 model's last race), false for a race after its window."""
+    (the 2024-2025 model's last race), false for a race after its window, one before it (2023 Abu
+    Dhabi: diff review, it said true for every race up to the window's end) and one inside it whose
+    results are not stored (the model cannot have fitted them)."""
     from ingestion.models import RaceResult
 
-    for slug, expected in (("2025_uae", True), ("2026_barcelona_catalunya", False)):
-        grid = list(
+    grids = {
+        slug: list(
             RaceResult.objects.filter(race__slug=slug, shared_car_index=0)
             .order_by("grid", "position_order")
             .values_list("driver__ref", flat=True)
         )
+        for slug in ("2025_uae", "2026_barcelona_catalunya", "2023_uae", "2025_miami")
+    }
+    RaceResult.objects.filter(race__slug="2025_miami").delete()  # the grid is still its entrants
+    expected = {"2025_uae": True, "2026_barcelona_catalunya": False, "2023_uae": False, "2025_miami": False}
+    for slug, grid in grids.items():
         response = api.post(f"/api/v1/predictions/what-if/{slug}", {"grid": grid}, format="json")
         assert response.status_code == 200, (slug, response.content)
-        assert response.json()["hindsight"] is expected, slug
+        assert response.json()["hindsight"] is expected[slug], slug
