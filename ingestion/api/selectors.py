@@ -313,7 +313,10 @@ def race_detail(*, race: Race, weather: dict, as_of: dt.datetime | None = None) 
     results, sprint, qualifying, practice = [], [], [], []
     if ran:
         results = list(
-            RaceResult.objects.filter(race=race).select_related("status").order_by("position_order")
+            RaceResult.objects.filter(race=race)
+            .select_related("status")
+            # a 1950s car shared by two drivers: both at its place, in the source's order
+            .order_by("position_order", "shared_car_index")
         )
     if "sprint" in known:
         sprint = list(

@@ -49,7 +49,11 @@ class CircuitOut(serializers.Serializer):
     latitude = serializers.FloatField(allow_null=True)
     longitude = serializers.FloatField(allow_null=True)
     circuit_type = serializers.CharField()
-    length_km = serializers.FloatField(allow_null=True)
+    length_km = serializers.FloatField(
+        allow_null=True,
+        help_text="Lap length of the circuit's current (or last-used) Grand Prix layout; a race run on "
+        "an older layout (2020 Sakhir's outer loop) gets this value too",
+    )
 
 
 class RaceRefOut(serializers.Serializer):

@@ -163,7 +163,12 @@ FEATURES: list[Feature] = [
         _R,
     ),
     Feature("circuit_is_street", "circuit", "1 = street circuit, 0 = permanent, NaN = unknown", _C),
-    Feature("circuit_length_km", "circuit", "Lap length in km (NaN if unknown)", _C),
+    Feature(
+        "circuit_length_km",
+        "circuit",
+        "Lap length in km of the circuit's current layout, also for races on an older one (NaN if unknown)",
+        _C,
+    ),
     Feature("circuit_info_missing", "circuit", "1 when the circuit type or length is unknown", _C),
     Feature("race_field_size", "circuit", "Number of cars entered in this race", "entry list"),
     Feature("race_season_progress", "circuit", "Round number / rounds in the season", "calendar"),

@@ -429,3 +429,26 @@ def test_health_is_503_when_the_database_is_down(api, ergast_data, monkeypatch):
     response = api.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["status"] == "down"
+
+
+def test_a_shared_car_s_drivers_are_listed_in_the_source_s_order(api, ergast_data):
+    """Data review: the race's results were ordered by place only, so the drivers of a 1950s car
+    shared at one place came in no defined order (1954 Indianapolis: Teague before Hartley, the
+    source lists Hartley first). They follow results.csv's resultId order now, every such race."""
+    from collections import defaultdict
+
+    from ingestion.models import Race
+
+    by_race = defaultdict(lambda: defaultdict(list))
+    for row in csv_rows("results"):
+        by_race[row["raceId"]][int(row["positionOrder"])].append((int(row["resultId"]), row["driverId"]))
+    shared = {
+        race_id: places for race_id, places in by_race.items() if any(len(v) > 1 for v in places.values())
+    }
+    drivers = {r["driverId"]: r["driverRef"] for r in csv_rows("drivers")}
+    slugs = dict(Race.objects.filter(ergast_id__in=[int(r) for r in shared]).values_list("ergast_id", "slug"))
+    assert len(shared) >= 40 and len(slugs) == len(shared)  # 46 races, 1950-1964
+    for race_id, places in shared.items():
+        expected = [drivers[d] for place in sorted(places) for _, d in sorted(places[place])]
+        results = api.get(f"/api/v1/races/{slugs[int(race_id)]}").json()["results"]
+        assert [r["driver"]["id"] for r in results] == expected, slugs[int(race_id)]
