@@ -559,16 +559,26 @@ class SingleBeatScheduler(_beat_scheduler_base()):
     """django-celery-beat's DatabaseScheduler that holds a Redis lock while it runs.
 
     A second beat (e.g. started by mistake on another machine) finds the lock held and exits at
-    start-up instead of sending every job twice. The lock is renewed on every tick and expires
-    `lock_ttl` seconds after the beat process dies, so a replacement can take over; on the same host
-    a replacement takes over at once when the holder's pid is gone.
+    start-up instead of sending every job twice. The lock is renewed every third of `lock_ttl`
+    (JOB_LOCK_TTL, 60 s) and expires `lock_ttl` seconds after the beat process dies, so a
+    replacement can take over; on the same host a replacement takes over at once when the holder's
+    pid is gone.
+
+    A Redis outage does not end the beat: a renewal that cannot reach Redis is logged, and from then
+    on the beat sends nothing (the lock is not known to be held: another beat may take it over once
+    it expires) and asks again every `LOCK_RETRY_SECONDS`; once Redis answers it confirms its lock
+    (or takes it again if it expired and nobody took it) and resumes. A lock another beat holds by
+    then ends this beat, as at start-up.
     """
 
-    lock_ttl = 60
+    lock_ttl: int | None = None  # None: settings.JOB_LOCK_TTL
+    LOCK_RETRY_SECONDS = 2.0
 
     def setup_schedule(self):
         self._beat_lock = JobLock("celery-beat", ttl=self.lock_ttl)
+        self.lock_ttl = self._beat_lock.ttl
         self._beat_lock_renewed = 0.0
+        self._beat_lock_held = True
         if not self._beat_lock.acquire():
             holder = self._beat_lock.holder() or ""
             # A beat killed uncleanly on this host leaves its lock for up to lock_ttl: a restart (e.g.
@@ -587,6 +597,34 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         self._liveness_written = 0.0
         self._liveness_beat()
 
+    def _beat_lock_renew(self) -> bool:
+        """Renew (or re-take) the beat lock: True when it is held. Redis unreachable: False, logged
+        (the beat keeps running and sends nothing until a later tick gets an answer). Another beat
+        holding it: BeatAlreadyRunning (exactly one beat)."""
+        try:
+            held = self._beat_lock.extend() or self._beat_lock.acquire()
+        except Exception as exc:  # redis ConnectionError / TimeoutError: an outage, not a rival
+            if self._beat_lock_held:
+                logger.warning(
+                    "beat lock not renewed: Redis unreachable; sending nothing until it answers",
+                    extra={"lock": self._beat_lock.key, "error": f"{type(exc).__name__}: {exc}"},
+                )
+            self._beat_lock_held = False
+            return False
+        if not held:
+            try:
+                holder = self._beat_lock.holder() or "?"
+            except Exception:
+                holder = "?"
+            raise BeatAlreadyRunning(f"lost the beat lock to another beat process ({holder})")
+        if not self._beat_lock_held:
+            logger.warning(
+                "beat lock held again: Redis answers; resuming", extra={"lock": self._beat_lock.key}
+            )
+        self._beat_lock_held = True
+        self._beat_lock_renewed = time.monotonic()
+        return True
+
     def _liveness_beat(self) -> None:
         """The beat's heartbeat for /health and jobs/status, at most every LIVENESS_HEARTBEAT_SECONDS."""
         from ingestion.services.liveness import beat_heartbeat_record
@@ -600,10 +638,9 @@ class SingleBeatScheduler(_beat_scheduler_base()):
             logger.warning("beat heartbeat not written", exc_info=True)
 
     def tick(self, *args, **kwargs):
-        if time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3:
-            if not self._beat_lock.extend() and not self._beat_lock.acquire():
-                raise BeatAlreadyRunning("lost the beat lock to another beat process")
-            self._beat_lock_renewed = time.monotonic()
+        renew = not self._beat_lock_held or time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3
+        if renew and not self._beat_lock_renew():
+            return self.LOCK_RETRY_SECONDS  # nothing sent until the lock is known held again
         self._liveness_beat()
         self._stale_runs_sweep()
         self._cache_invalidations_replay()
@@ -640,7 +677,10 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         finally:
             lock = getattr(self, "_beat_lock", None)
             if lock is not None:
-                lock.release()
+                try:
+                    lock.release()
+                except Exception:  # Redis away: the lock expires by itself within lock_ttl
+                    logger.warning("beat lock not released", exc_info=True)
                 from ingestion.services.liveness import beat_heartbeat_forget
 
                 try:
