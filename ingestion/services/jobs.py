@@ -36,6 +36,7 @@ from django.core.cache import cache as django_cache
 from django.utils import timezone
 
 from ingestion.models import JobRun, JobStatus
+from ingestion.services.job_guard import JobLockLost, job_lock_current, job_step_check
 from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
 from ingestion.services.sync_lock import LockWaitNotice
@@ -197,6 +198,7 @@ class JobLock:
 
         def extend() -> None:
             if not self.extend():
+                # the body's next step boundary re-takes it if free, else stops (job_guard)
                 logger.error("job lock lost while running", extra={"lock": self.key})
 
         return Periodic(
@@ -415,7 +417,8 @@ def job_run_execute(
             worker=worker_name(),
             heartbeat_at=started,
         )
-        with lock.heartbeat(), run_heartbeat(run_id=run.pk):  # the run's, for the stale-run sweep
+        # the run's heartbeat, for the stale-run sweep; the lock checked at the body's step boundaries
+        with lock.heartbeat(), run_heartbeat(run_id=run.pk), job_lock_current(job=job, lock=lock):
             counts = func() or {}
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
@@ -428,6 +431,14 @@ def job_run_execute(
         if run is not None:
             run.status = JobStatus.INTERRUPTED
             run.error = INTERRUPTED_BY_SHUTDOWN.format(reason=sync_interrupted_reason(exc))
+            exc.job_run_id = run.pk
+        raise
+    except JobLockLost as exc:  # frozen past JOB_LOCK_TTL and another run took the lock: stopped
+        if run is not None:
+            run.status = JobStatus.INTERRUPTED
+            run.error = str(exc)[:4000]
+            if isinstance(getattr(exc, "job_counts", None), dict):  # steps that ran before it
+                run.counts = exc.job_counts
             exc.job_run_id = run.pk
         raise
     except BaseException as exc:  # SoftTimeLimitExceeded is recorded too
@@ -890,14 +901,17 @@ def job_daily_results(
     completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
     if not jolpica_only:
+        job_step_check(step="openf1_sessions", counts=counts)
         _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     # the races just completed and the recent ones still without it; older ones: the weekly job
     just_completed = {r.pk for r in completed}
     recent = now.date() - timedelta(days=WEATHER_DAILY_RETRY_DAYS)
     no_weather = [r for r in races_weather_missing(now=now) if r.pk in just_completed or r.date >= recent]
+    job_step_check(step="weather_observed", counts=counts)
     _weather_observed_step(counts, season=season, races=no_weather, now=now)
     todo = {r.pk: r for r in [*completed, *pending]}
     counts["post_race_pending"] = [r.slug for r in pending if r.slug not in (changed or [])]
+    job_step_check(step="post_race", counts=counts)
     if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
         counts["post_race"] = races_results_process(
             races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
@@ -906,6 +920,7 @@ def job_daily_results(
         # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
         # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
         counts["post_race"] = post_race_follow_up(as_of=now)
+    job_step_check(step="post_qualifying", counts=counts)
     _post_qualifying_step(counts, now=now, changed=changed)
     if locked:
         raise JolpicaStepLocked(job="daily_results_sync", counts=counts, cause=counts["jolpica"]["error"])
@@ -953,21 +968,27 @@ def job_weekly_full(
     if jolpica_only:
         if changed is None:
             raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
+        job_step_check(step="post_qualifying", counts=counts)
         _post_qualifying_step(counts, now=now, changed=changed)
         return counts
+    job_step_check(step="openf1_sessions", counts=counts)
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     # every completed race of the catch-up window still without observed weather (the daily job
     # asks only the recent ones): a feed filled in late, or an outage longer than the daily window
+    job_step_check(step="weather_observed", counts=counts)
     _weather_observed_step(counts, season=season, races=races_weather_missing(now=now), now=now)
     # Sunday 02:00 is before the start of the races the daily job cannot help (a race at 04:00 or
     # 05:00 UTC: Australia, Japan, Las Vegas), and the full sync has just read their qualifying.
+    job_step_check(step="post_qualifying", counts=counts)
     _post_qualifying_step(counts, now=now, changed=changed)
+    job_step_check(step="maintenance", counts=counts)
     counts["maintenance"] = {
         **job_runs_prune(now=now),
         **live_snapshots_prune(now=now),
         **_model_artifacts_prune(),
     }
     # Last: a backtest that crashes fails the job (its BacktestRun says why), after the upkeep ran.
+    job_step_check(step="evaluation", counts=counts)
     counts["evaluation"] = model_evaluation_run(season=season)
     if changed is None:
         raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
