@@ -17,6 +17,9 @@ from kombu.exceptions import KombuError
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "f1site.settings")
 
 import f1site.observability  # noqa: F401 - connects job metrics, task log context, worker logging
+from f1site.kombu_redis_fix import kombu_redis_restore_fix
+
+kombu_redis_restore_fix()  # a worker losing Redis mid-task must not die (f1site/kombu_redis_fix.py)
 
 app = Celery("pitwall")
 app.config_from_object("django.conf:settings", namespace="CELERY")

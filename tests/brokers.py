@@ -158,6 +158,7 @@ class SwitchableProxy:
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # cut(refuse=True) re-binds
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(64)
         self.server.settimeout(0.2)
@@ -216,9 +217,15 @@ class SwitchableProxy:
                     s.shutdown(socket.SHUT_RDWR)  # wakes the other pump blocked in recv()
             src.close()  # each socket is one pump's source: closed once, by that pump
 
-    def cut(self) -> None:
-        """Close every connection through the proxy and refuse new ones until `restore()`."""
+    def cut(self, *, refuse: bool = False) -> None:
+        """Close every connection through the proxy and drop new ones until `restore()`. With
+        `refuse`, the listening socket closes too, so a connect is refused (ECONNREFUSED), as when
+        the server or the proxy process is gone, instead of accepted and closed at once."""
         self._up.clear()
+        if refuse:
+            self._stop.set()
+            self._thread.join(timeout=2)
+            self.server.close()
         with self._lock:
             held, self._open = self._open, []
         for s in held:
@@ -227,6 +234,15 @@ class SwitchableProxy:
             s.close()
 
     def restore(self) -> None:
+        if self._stop.is_set() and self.server.fileno() == -1:  # cut(refuse=True): listen again
+            self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.server.bind(("127.0.0.1", self.port))
+            self.server.listen(64)
+            self.server.settimeout(0.2)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._accept, daemon=True, name="switchable-proxy")
+            self._thread.start()
         self._up.set()
 
     def hold(self) -> None:

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from f1site.errors import PicklableError
 from ingestion.models import JobRun, JobStatus
+from ingestion.services.job_guard import JobLockLost, job_lock_current, job_step_check
 from ingestion.services.periodic import Periodic
 from ingestion.services.stale_runs import job_runs_stale_close_quietly, run_heartbeat
 from ingestion.services.sync_lock import LockWaitNotice
@@ -198,6 +199,7 @@ class JobLock:
 
         def extend() -> None:
             if not self.extend():
+                # the body's next step boundary re-takes it if free, else stops (job_guard)
                 logger.error("job lock lost while running", extra={"lock": self.key})
 
         return Periodic(
@@ -416,7 +418,8 @@ def job_run_execute(
             worker=worker_name(),
             heartbeat_at=started,
         )
-        with lock.heartbeat(), run_heartbeat(run_id=run.pk):  # the run's, for the stale-run sweep
+        # the run's heartbeat, for the stale-run sweep; the lock checked at the body's step boundaries
+        with lock.heartbeat(), run_heartbeat(run_id=run.pk), job_lock_current(job=job, lock=lock):
             counts = func() or {}
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
@@ -429,6 +432,14 @@ def job_run_execute(
         if run is not None:
             run.status = JobStatus.INTERRUPTED
             run.error = INTERRUPTED_BY_SHUTDOWN.format(reason=sync_interrupted_reason(exc))
+            exc.job_run_id = run.pk
+        raise
+    except JobLockLost as exc:  # frozen past JOB_LOCK_TTL and another run took the lock: stopped
+        if run is not None:
+            run.status = JobStatus.INTERRUPTED
+            run.error = str(exc)[:4000]
+            if isinstance(getattr(exc, "job_counts", None), dict):  # steps that ran before it
+                run.counts = exc.job_counts
             exc.job_run_id = run.pk
         raise
     except BaseException as exc:  # SoftTimeLimitExceeded is recorded too
@@ -560,16 +571,26 @@ class SingleBeatScheduler(_beat_scheduler_base()):
     """django-celery-beat's DatabaseScheduler that holds a Redis lock while it runs.
 
     A second beat (e.g. started by mistake on another machine) finds the lock held and exits at
-    start-up instead of sending every job twice. The lock is renewed on every tick and expires
-    `lock_ttl` seconds after the beat process dies, so a replacement can take over; on the same host
-    a replacement takes over at once when the holder's pid is gone.
+    start-up instead of sending every job twice. The lock is renewed every third of `lock_ttl`
+    (JOB_LOCK_TTL, 60 s) and expires `lock_ttl` seconds after the beat process dies, so a
+    replacement can take over; on the same host a replacement takes over at once when the holder's
+    pid is gone.
+
+    A Redis outage does not end the beat: a renewal that cannot reach Redis is logged, and from then
+    on the beat sends nothing (the lock is not known to be held: another beat may take it over once
+    it expires) and asks again every `LOCK_RETRY_SECONDS`; once Redis answers it confirms its lock
+    (or takes it again if it expired and nobody took it) and resumes. A lock another beat holds by
+    then ends this beat, as at start-up.
     """
 
-    lock_ttl = 60
+    lock_ttl: int | None = None  # None: settings.JOB_LOCK_TTL
+    LOCK_RETRY_SECONDS = 2.0
 
     def setup_schedule(self):
         self._beat_lock = JobLock("celery-beat", ttl=self.lock_ttl)
+        self.lock_ttl = self._beat_lock.ttl
         self._beat_lock_renewed = 0.0
+        self._beat_lock_held = True
         if not self._beat_lock.acquire():
             holder = self._beat_lock.holder() or ""
             # A beat killed uncleanly on this host leaves its lock for up to lock_ttl: a restart (e.g.
@@ -588,6 +609,34 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         self._liveness_written = 0.0
         self._liveness_beat()
 
+    def _beat_lock_renew(self) -> bool:
+        """Renew (or re-take) the beat lock: True when it is held. Redis unreachable: False, logged
+        (the beat keeps running and sends nothing until a later tick gets an answer). Another beat
+        holding it: BeatAlreadyRunning (exactly one beat)."""
+        try:
+            held = self._beat_lock.extend() or self._beat_lock.acquire()
+        except Exception as exc:  # redis ConnectionError / TimeoutError: an outage, not a rival
+            if self._beat_lock_held:
+                logger.warning(
+                    "beat lock not renewed: Redis unreachable; sending nothing until it answers",
+                    extra={"lock": self._beat_lock.key, "error": f"{type(exc).__name__}: {exc}"},
+                )
+            self._beat_lock_held = False
+            return False
+        if not held:
+            try:
+                holder = self._beat_lock.holder() or "?"
+            except Exception:
+                holder = "?"
+            raise BeatAlreadyRunning(f"lost the beat lock to another beat process ({holder})")
+        if not self._beat_lock_held:
+            logger.warning(
+                "beat lock held again: Redis answers; resuming", extra={"lock": self._beat_lock.key}
+            )
+        self._beat_lock_held = True
+        self._beat_lock_renewed = time.monotonic()
+        return True
+
     def _liveness_beat(self) -> None:
         """The beat's heartbeat for /health and jobs/status, at most every LIVENESS_HEARTBEAT_SECONDS."""
         from ingestion.services.liveness import beat_heartbeat_record
@@ -601,10 +650,9 @@ class SingleBeatScheduler(_beat_scheduler_base()):
             logger.warning("beat heartbeat not written", exc_info=True)
 
     def tick(self, *args, **kwargs):
-        if time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3:
-            if not self._beat_lock.extend() and not self._beat_lock.acquire():
-                raise BeatAlreadyRunning("lost the beat lock to another beat process")
-            self._beat_lock_renewed = time.monotonic()
+        renew = not self._beat_lock_held or time.monotonic() - self._beat_lock_renewed > self.lock_ttl / 3
+        if renew and not self._beat_lock_renew():
+            return self.LOCK_RETRY_SECONDS  # nothing sent until the lock is known held again
         self._liveness_beat()
         self._stale_runs_sweep()
         self._cache_invalidations_replay()
@@ -641,7 +689,10 @@ class SingleBeatScheduler(_beat_scheduler_base()):
         finally:
             lock = getattr(self, "_beat_lock", None)
             if lock is not None:
-                lock.release()
+                try:
+                    lock.release()
+                except Exception:  # Redis away: the lock expires by itself within lock_ttl
+                    logger.warning("beat lock not released", exc_info=True)
                 from ingestion.services.liveness import beat_heartbeat_forget
 
                 try:
@@ -851,14 +902,17 @@ def job_daily_results(
     completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
     if not jolpica_only:
+        job_step_check(step="openf1_sessions", counts=counts)
         _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     # the races just completed and the recent ones still without it; older ones: the weekly job
     just_completed = {r.pk for r in completed}
     recent = now.date() - timedelta(days=WEATHER_DAILY_RETRY_DAYS)
     no_weather = [r for r in races_weather_missing(now=now) if r.pk in just_completed or r.date >= recent]
+    job_step_check(step="weather_observed", counts=counts)
     _weather_observed_step(counts, season=season, races=no_weather, now=now)
     todo = {r.pk: r for r in [*completed, *pending]}
     counts["post_race_pending"] = [r.slug for r in pending if r.slug not in (changed or [])]
+    job_step_check(step="post_race", counts=counts)
     if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
         counts["post_race"] = races_results_process(
             races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
@@ -867,6 +921,7 @@ def job_daily_results(
         # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
         # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
         counts["post_race"] = post_race_follow_up(as_of=now)
+    job_step_check(step="post_qualifying", counts=counts)
     _post_qualifying_step(counts, now=now, changed=changed)
     if locked:
         raise JolpicaStepLocked(job="daily_results_sync", counts=counts, cause=counts["jolpica"]["error"])
@@ -914,21 +969,27 @@ def job_weekly_full(
     if jolpica_only:
         if changed is None:
             raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
+        job_step_check(step="post_qualifying", counts=counts)
         _post_qualifying_step(counts, now=now, changed=changed)
         return counts
+    job_step_check(step="openf1_sessions", counts=counts)
     _optional_step(counts, "openf1_sessions", lambda: openf1_sessions_sync(seasons=[season]))
     # every completed race of the catch-up window still without observed weather (the daily job
     # asks only the recent ones): a feed filled in late, or an outage longer than the daily window
+    job_step_check(step="weather_observed", counts=counts)
     _weather_observed_step(counts, season=season, races=races_weather_missing(now=now), now=now)
     # Sunday 02:00 is before the start of the races the daily job cannot help (a race at 04:00 or
     # 05:00 UTC: Australia, Japan, Las Vegas), and the full sync has just read their qualifying.
+    job_step_check(step="post_qualifying", counts=counts)
     _post_qualifying_step(counts, now=now, changed=changed)
+    job_step_check(step="maintenance", counts=counts)
     counts["maintenance"] = {
         **job_runs_prune(now=now),
         **live_snapshots_prune(now=now),
         **_model_artifacts_prune(),
     }
     # Last: a backtest that crashes fails the job (its BacktestRun says why), after the upkeep ran.
+    job_step_check(step="evaluation", counts=counts)
     counts["evaluation"] = model_evaluation_run(season=season)
     if changed is None:
         raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])

@@ -178,6 +178,7 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None, n
     the error is raised, so the run is recorded failed and the next run's catch-up retrains
     (`post_race_follow_up_pending`). It used to end the step before the refresh, and while training
     kept failing the next races were never re-predicted with the latest results."""
+    from ingestion.services.job_guard import job_step_check
     from predictions.models import ActivationReason
     from predictions.selectors import race_list_upcoming
     from predictions.services.predicting import PredictionInputError, prediction_generate
@@ -185,12 +186,14 @@ def _retrain_and_refresh(summary: dict, *, as_of, retrain: bool | None = None, n
 
     summary.setdefault("refresh_unchanged", [])
     retrain_failure: Exception | None = None
+    job_step_check(step="post-race retrain")  # a scheduled job whose lock was lost stops here
     if settings.AUTO_RETRAIN_ENABLED if retrain is None else retrain:
         try:
             summary["retrained"] = model_train(reason=ActivationReason.POST_RACE_RETRAIN, note=note).label
         except Exception as exc:  # refresh with the active model first; raised below
             retrain_failure = exc
             logger.exception("post-race retrain failed; refreshing with the active model")
+    job_step_check(step="post-race refresh")  # ... or here, after a retrain that outlasted the lock
     # live: `as_of` is the job's now, and the results it just stored are known (not a past view)
     for upcoming in race_list_upcoming(as_of=as_of, live=True):
         try:

@@ -382,3 +382,52 @@ def test_the_daily_job_soon_after_a_start_takes_the_results_it_stored_as_known(
     assert run.status == "succeeded", run.error
     assert run.counts["post_race_pending"] == [] and run.counts["post_race"] == {}, run.counts["post_race"]
     assert len(trained) == 1
+
+
+def test_a_daily_run_that_lost_its_lock_while_scoring_stops_before_the_retrain_and_the_next_run_does_it(
+    active_model, second_model, mirror, settings, monkeypatch, time_machine
+):
+    """The review's case at its costliest point: the worker froze past JOB_LOCK_TTL while scoring and
+    another run took the job's lock; the first must not retrain and refresh too. It stops before the
+    retrain (recorded `interrupted`), and the retrain and refresh are done once, by a run holding the
+    lock (here the next one: the scoring marker is in, so its catch-up does them)."""
+    import redis
+    from django.db import connection
+
+    from ingestion.services.job_guard import JobLockLost
+    from ingestion.services.jobs import JobLock
+
+    settings.AUTO_RETRAIN_ENABLED = True
+    (race,), morning = _interrupted_state(active_model, pending=1)
+    time_machine.move_to(morning, tick=True)
+    trained = _counting_retrain(monkeypatch, second_model)
+    key = JobLock("daily_results_sync").key
+    direct = redis.Redis.from_url(settings.JOB_LOCK_REDIS_URL)
+    other = "otherhost:4242:" + "f" * 32
+
+    def take_over_once_scored(execute, sql, params, many, context):  # the other run, mid-scoring
+        result = execute(sql, params, many, context)
+        if sql.lstrip().upper().startswith("INSERT") and "predictions_raceaccuracy" in sql:
+            direct.set(key, other, px=60_000)
+        return result
+
+    try:
+        with connection.execute_wrapper(take_over_once_scored), pytest.raises(JobLockLost):
+            job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+        run = JobRun.objects.filter(job="daily_results_sync").latest("pk")
+        assert run.status == "interrupted"
+        assert run.error == (
+            f"job lock lost: another run may have taken over (lock now held by {other}); "
+            "stopped before the post-race retrain step; steps it had committed were kept"
+        )
+        assert RaceAccuracy.objects.filter(race=race).exists()  # scored before the loss: kept
+        assert trained == [] and ModelVersion.objects.get(is_active=True) == active_model
+    finally:
+        direct.delete(key)  # the other run has finished
+
+    run = job_run_execute(
+        job="daily_results_sync", func=lambda: job_daily_results(now=morning + timedelta(days=1))
+    )
+    assert run.status == "succeeded", run.error
+    assert len(trained) == 1 and run.counts["post_race"]["retrained"] == second_model.label
+    assert run.counts["post_race"]["refreshed"]

@@ -41,13 +41,15 @@ def test_a_redis_blip_mid_job_lets_the_job_finish_and_records_it_succeeded(commi
     try:
         with switchable_proxy(redis.hostname, redis.port or 6379) as proxy:
             through_proxy = redis._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
-            with celery_worker(
-                queue=QUEUE,
-                concurrency=1,
-                env={"REDIS_URL": through_proxy, "JOB_LOCK_TTL": "30"},
-                args=("-I", "tests.ingestion.services.worker_tasks"),
-                stop_timeout=3,
-                show_log=True,
+            with (
+                celery_worker(
+                    queue=QUEUE,
+                    concurrency=2,  # the Procfile's; at -c 2 a blip could kill the worker (f1site/kombu_redis_fix.py)
+                    env={"REDIS_URL": through_proxy, "JOB_LOCK_TTL": "30"},
+                    args=("-I", "tests.ingestion.services.worker_tasks"),
+                    stop_timeout=3,
+                    show_log=True,
+                ) as worker
             ):
                 slow_seasons.apply_async((JOB, YEARS, 0.5), queue=QUEUE)  # ~4 s in one transaction
                 running = wait_until(
@@ -56,7 +58,7 @@ def test_a_redis_blip_mid_job_lets_the_job_finish_and_records_it_succeeded(commi
                     what="the job to start",
                 )
                 time.sleep(0.5)
-                proxy.cut()
+                proxy.cut(refuse=True)
                 time.sleep(3)
                 proxy.restore()
                 finished = wait_until(
@@ -65,6 +67,7 @@ def test_a_redis_blip_mid_job_lets_the_job_finish_and_records_it_succeeded(commi
                     what="the run to end",
                 )
                 assert (finished.status, finished.error) == (JobStatus.SUCCEEDED, "")
+                assert worker.poll() is None, "the worker exited over the blip"
                 assert sorted(Season.objects.filter(year__in=YEARS).values_list("year", flat=True)) == YEARS
                 assert list(JobRun.objects.filter(job=JOB).values_list("status", flat=True)) == [
                     JobStatus.SUCCEEDED

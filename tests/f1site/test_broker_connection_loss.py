@@ -1,0 +1,58 @@
+"""The Redis transport's close after a connection loss, as a Celery worker runs it: no crash.
+
+Review: the stack's worker (`--concurrency=2`, the Procfile's) died on a Redis blip while it ran a
+task — `CRITICAL Unrecoverable error: AttributeError("'NoneType' object has no attribute
+'hostname'")` from kombu's `restore_unacked` in `Consumer.on_connection_error_after_connected` —
+3 runs of 3 (none at -c 1). The state at the crash, from that traceback: the connection's transport
+already detached by `connection.collect()` (`transport.client = None`), the task channel still open
+with the running task's message unacked (acks_late), and `connection.close()` closing it: the
+restore builds a new client pool from `transport.client.hostname`. kombu 5.7.0 / celery 5.7.0 are
+the latest releases, so `f1site/kombu_redis_fix.py` works around it.
+
+Real Redis (through a proxy the test cuts) and real kombu; the state is made as the consumer makes
+it (`collect` ends with `_do_close_transport`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+from tests.brokers import switchable_proxy
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+
+
+def test_closing_a_lost_connection_whose_transport_is_detached_keeps_the_unacked_message_and_does_not_crash():
+    import redis as redis_py
+
+    import f1site.celery  # noqa: F401 - the app module applies the fix at import, as in a worker
+
+    redis = urlsplit(settings.REDIS_URL)
+    name = f"pitwall-close-{uuid.uuid4().hex[:8]}"
+    queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
+    direct = redis_py.Redis.from_url(settings.REDIS_URL)
+    got = []
+    with switchable_proxy(redis.hostname, redis.port or 6379) as proxy:
+        connection = Connection(redis._replace(netloc=f"127.0.0.1:{proxy.port}").geturl())
+        channel = connection.default_channel
+        Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        Consumer(channel, queues=[queue], callbacks=[lambda body, message: got.append(message)]).consume()
+        connection.drain_events(timeout=5)  # delivered, not acked: a running acks_late task
+        assert len(got) == 1 and channel.qos._delivered
+        tag = got[0].delivery_tag
+        try:
+            proxy.cut(refuse=True)  # Redis gone
+            connection._do_close_transport()  # where collect() leaves the connection
+            connection.close()  # stock kombu 5.7.0: AttributeError ... 'hostname', the worker dies
+            # not lost: still in Redis's unacked hash, which restore_visible requeues after the
+            # visibility timeout
+            assert direct.hexists(channel.unacked_key, tag)
+        finally:
+            direct.hdel(channel.unacked_key, tag)
+            direct.zrem(channel.unacked_index_key, tag)
+            direct.delete(name)
