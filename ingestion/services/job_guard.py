@@ -21,12 +21,14 @@ import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+from f1site.errors import PicklableError
+
 logger = logging.getLogger(__name__)
 
 _current = ContextVar("pitwall_job_lock", default=None)
 
 
-class JobLockLost(RuntimeError):
+class JobLockLost(PicklableError, RuntimeError):
     """The running job's lock is held by someone else: the job stopped before `step`. `job_counts`:
     what its earlier steps did, when the caller passed them."""
 

@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from f1site.errors import PicklableError
+
 _COUNTRY_ALIASES = {"united_states": "usa", "united_kingdom": "uk", "united_arab_emirates": "uae"}
 
 
@@ -72,7 +74,7 @@ def race_id_candidates(*, slug: str, circuit_ref: str) -> tuple[str, str]:
 RACE_ID_MAX_LENGTH = 80  # Race.slug
 
 
-class RaceIdUnavailable(ValueError):
+class RaceIdUnavailable(PicklableError, ValueError):
     """No id for a race new to its season (`race_id_choose`): `race_id` is not of a race's form
     (`taken` False), or it and `fallback` both name stored races (`taken` True)."""
 
