@@ -203,7 +203,8 @@ CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 5.0, lo=0, hi=60)
 # progression entries include an excluded driver, one label rule; the home card of a set not
 # scored yet says so. 15: the what-if answer says whether it is in hindsight (`hindsight`, the
 # page's note); the home page's and overview's awaiting results keep a race of the latest completed
-# race's season left without results.
+# race's season left without results; the race page's what-if button at a clock says why it is
+# off; races/{id} lists a shared car's drivers in the source's order.
 CACHE_FORMAT = 15
 if REDIS_URL:
     CACHES = {
