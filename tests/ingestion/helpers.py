@@ -7,6 +7,7 @@
 - Jobs: `accuracy_marker` and `fake_post_race` (a stand-in post-race step), `jolpica_lock_held` (the
   Jolpica sync lock held by another database connection), `lock_held_by_psql` (held by a `psql`
   process for a few seconds, which then frees it).
+- Admin: `admin_form_data` (a row's change-form POST body).
 - A race weekend between qualifying and the race: `race_weekend_data` (a copy of the offline data as
   upstream stood then, for `start_mirror`) and `race_weekend_state` (the database as it stood then).
 
@@ -264,3 +265,14 @@ def race_weekend_state(*, season: int, round_: int, qualifying: bool) -> Race:
         model.objects.filter(race__in=later).delete()
     QualifyingResult.objects.filter(race__in=later if qualifying else run).delete()
     return race
+
+
+def admin_form_data(row, **changes) -> dict:
+    """The admin change form's POST body for `row` (every editable field but `manually_corrected`,
+    which the admin sets itself; None as an empty field), with `changes` applied."""
+    data = {
+        f.name: "" if getattr(row, f.attname) is None else getattr(row, f.attname)
+        for f in type(row)._meta.concrete_fields
+        if f.editable and not f.primary_key and f.name != "manually_corrected"
+    }
+    return {**data, **changes}

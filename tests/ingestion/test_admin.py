@@ -28,6 +28,7 @@ from ingestion.models import (
 )
 from ingestion.services.ergast_dump import ergast_dump_load
 from tests.factories import RaceFactory
+from tests.ingestion.helpers import admin_form_data
 
 DATA_MODELS = [
     Season,
@@ -125,22 +126,11 @@ def test_sync_run_is_read_only(admin_client):
     assert SyncRun.objects.filter(pk=run.pk).exists()
 
 
-def _form_data(result: RaceResult, **changes) -> dict:
-    """The change form's POST body for `result` (every editable field), with `changes` applied."""
-    data = {}
-    for f in RaceResult._meta.concrete_fields:
-        if f.editable and not f.primary_key and f.name != "manually_corrected":
-            value = getattr(result, f.attname)
-            data[f.name] = "" if value is None else value
-    data.update(changes)
-    return data
-
-
 def test_manual_correction_survives_reload_and_is_recorded(ergast_data, admin_client):
     result = RaceResult.objects.select_related("driver").get(race__slug="2021_uae", position_order=2)
     assert result.driver.ref == "hamilton" and not result.manually_corrected
 
-    response = admin_client.post(_url(RaceResult, "change", result.pk), _form_data(result, points="19"))
+    response = admin_client.post(_url(RaceResult, "change", result.pk), admin_form_data(result, points="19"))
     assert response.status_code == 302, response.content.decode()[:2000]
     result.refresh_from_db()
     assert result.points == Decimal("19")
@@ -230,16 +220,6 @@ def test_release_manual_correction_lets_the_next_load_apply_upstream(ergast_data
 UPSTREAM_ONLY_MODELS = [DriverStanding, TeamStanding, PitStop]
 
 
-def _practice_form_data(row: PracticeResult, **changes) -> dict:
-    data = {}
-    for f in PracticeResult._meta.concrete_fields:
-        if f.editable and not f.primary_key and f.name != "manually_corrected":
-            value = getattr(row, f.attname)
-            data[f.name] = "" if value is None else value
-    data.update(changes)
-    return data
-
-
 @pytest.mark.parametrize("model", UPSTREAM_ONLY_MODELS, ids=lambda m: m.__name__)
 def test_standings_and_pit_stops_are_read_only_with_a_note_saying_why(ergast_data, admin_client, model):
     from tests.admin_checks import assert_admin_cannot_delete
@@ -283,7 +263,7 @@ def test_practice_correction_survives_reload_and_is_recorded(ergast_data, admin_
     )
     assert row.driver.ref == "max_verstappen" and row.laps == 23
 
-    response = admin_client.post(_url(PracticeResult, "change", row.pk), _practice_form_data(row, laps=25))
+    response = admin_client.post(_url(PracticeResult, "change", row.pk), admin_form_data(row, laps=25))
     assert response.status_code == 302, response.content.decode()[:2000]
     row.refresh_from_db()
     assert row.laps == 25
@@ -400,7 +380,7 @@ def test_result_names_in_admin_messages(ergast_data, admin_client):
     assert str(bare) == f"race #{result.race_id} — P2 driver #{result.driver_id}"
 
     response = admin_client.post(
-        _url(RaceResult, "change", result.pk), _form_data(result, points="19"), follow=True
+        _url(RaceResult, "change", result.pk), admin_form_data(result, points="19"), follow=True
     )
     messages = [str(m) for m in response.context["messages"]]
     assert len(messages) == 1 and "2021 Abu Dhabi Grand Prix — P2 Lewis Hamilton" in messages[0]
@@ -498,7 +478,8 @@ def test_manual_correction_refreshes_the_cached_pages(
     assert "1:30:17.345 (corrected)" not in page
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            _url(RaceResult, "change", result.pk), _form_data(result, time_text="1:30:17.345 (corrected)")
+            _url(RaceResult, "change", result.pk),
+            admin_form_data(result, time_text="1:30:17.345 (corrected)"),
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert "1:30:17.345 (corrected)" in client.get("/races/2021_uae/").content.decode()

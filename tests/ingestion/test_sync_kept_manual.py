@@ -15,18 +15,14 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from ingestion.models import Race, RaceResult, SyncRun, SyncStatus
+from tests.ingestion.helpers import admin_form_data
 
 CANADA = "2026_canada"
 
 
 def _correct_by_admin(admin_client, result: RaceResult, **changes) -> None:
     """Save `result` through its admin change form (which sets manually_corrected)."""
-    data = {}
-    for f in RaceResult._meta.concrete_fields:
-        if f.editable and not f.primary_key and f.name != "manually_corrected":
-            value = getattr(result, f.attname)
-            data[f.name] = "" if value is None else value
-    data.update(changes)
+    data = admin_form_data(result, **changes)
     url = reverse("admin:ingestion_raceresult_change", args=[result.pk])
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]

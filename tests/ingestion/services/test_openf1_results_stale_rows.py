@@ -29,6 +29,7 @@ from ingestion.models import (
     Team,
 )
 from ingestion.services.openf1_results import openf1_session_results_ingest
+from tests.ingestion.helpers import admin_form_data
 from tests.ingestion.services.test_openf1_results_teams import (
     _as_after_this_session,
     _dump_rows,
@@ -199,11 +200,7 @@ def test_a_practice_row_corrected_in_admin_survives_re_ingesting_its_session(sea
     openf1_session_results_ingest(session=fp1)
     row = PracticeResult.objects.filter(race=mexico, session="FP1").order_by("position").first()
     upstream_laps = row.laps
-    data = {
-        f.name: "" if getattr(row, f.attname) is None else getattr(row, f.attname)
-        for f in PracticeResult._meta.concrete_fields
-        if f.editable and not f.primary_key and f.name != "manually_corrected"
-    }
+    data = admin_form_data(row)
     response = admin_client.post(
         f"/admin/ingestion/practiceresult/{row.pk}/change/", {**data, "laps": upstream_laps + 5}
     )
@@ -219,11 +216,7 @@ def test_a_practice_row_corrected_in_admin_survives_re_ingesting_its_session(sea
     # a correction that is a conflict (car #38 put on Beganovic here; OpenF1 says Fuoco) wins even
     # over --replace-conflicts, as a corrected qualifying row does
     fuoco = PracticeResult.objects.get(race=mexico, session="FP1", number=38)
-    data = {
-        f.name: "" if getattr(fuoco, f.attname) is None else getattr(fuoco, f.attname)
-        for f in PracticeResult._meta.concrete_fields
-        if f.editable and not f.primary_key and f.name != "manually_corrected"
-    }
+    data = admin_form_data(fuoco)
     beganovic = Driver.objects.get(ref="beganovic")
     response = admin_client.post(
         f"/admin/ingestion/practiceresult/{fuoco.pk}/change/", {**data, "driver": beganovic.pk}
