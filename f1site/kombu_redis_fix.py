@@ -11,13 +11,22 @@ task's unacked message (acks_late) through a new client pool, built from
 `transport.client.hostname`: None. The AttributeError is not a connection error, so `ignore_errors`
 lets it through and the worker exits; under honcho the web and beat stop with it.
 
-The fix: a restore on a channel whose transport is already detached raises the transport's own
-connection error instead ("broker connection closed"), which the close path ignores — the outcome
-kombu already has when Redis refuses the restore: the message stays in Redis's unacked hash and is
-put back on its queue by `restore_visible` after the visibility timeout (CELERY_VISIBILITY_TIMEOUT),
-by any worker. Nothing is lost, nothing is restored twice. Applied once, by `f1site.celery` at import
-(worker, beat and web all import it). Remove when kombu handles a detached transport itself
-(`tests/f1site/test_broker_connection_loss.py` then passes without it).
+The same detached transport is met again when the task finishes: its message is acked on the old
+channel (`QoS.ack` -> `_remove_from_indices` -> a new client pool -> `transport.client.hostname`),
+the same AttributeError, which `Message.ack_log_error` does not catch (it catches the transport's
+connection errors): the worker died on the ack after surviving the restore (verified on the real
+stack, 3 runs of 3).
+
+The fix, at the one place both paths build a client from the transport (`Channel._connparams`): a
+channel whose transport is already detached raises the transport's own connection error ("broker
+connection closed") instead, which the close path ignores and `ack_log_error` logs ("Couldn't
+ack") — the outcome kombu already has when Redis refuses the restore or the ack: the message stays
+in Redis's unacked hash and is put back on its queue by `restore_visible` after the visibility
+timeout (CELERY_VISIBILITY_TIMEOUT), by any worker. Nothing is lost; a job whose run had succeeded
+is not run again when it comes back (`job_run_execute` skips a redelivered message of a succeeded
+run). Applied once, by `f1site.celery` at import (worker, beat and web all import it). Remove when
+kombu handles a detached transport itself (`tests/f1site/test_broker_connection_loss.py` then
+passes without it).
 """
 
 from __future__ import annotations
@@ -29,29 +38,27 @@ logger = logging.getLogger(__name__)
 
 
 def kombu_redis_restore_fix() -> None:
-    """Patch `kombu.transport.redis.QoS.restore_unacked` (idempotent)."""
+    """Patch `kombu.transport.redis.Channel._connparams` (idempotent)."""
     try:
         from kombu.transport import redis as kombu_redis
     except ImportError:  # no redis client installed: no Redis transport to fix
         return
-    qos = kombu_redis.QoS
-    if getattr(qos.restore_unacked, "_pitwall_fix", False):
+    channel = kombu_redis.Channel
+    if getattr(channel._connparams, "_pitwall_fix", False):
         return
-    original = qos.restore_unacked
+    original = channel._connparams
 
     @functools.wraps(original)
-    def restore_unacked(self, client=None):
-        transport = getattr(self.channel, "connection", None)
-        if client is None and getattr(transport, "client", None) is None:
+    def _connparams(self, *args, **kwargs):
+        if getattr(self.connection, "client", None) is None:  # the transport is detached
             import redis
 
             logger.warning(
-                "broker connection closed before its unacked messages could be restored; "
-                "Redis restores them after the visibility timeout",
-                extra={"unacked": len(self._delivered)},
+                "broker connection closed: an unacked message is left for Redis to restore after "
+                "the visibility timeout"
             )
             raise redis.exceptions.ConnectionError("broker connection closed (transport detached)")
-        return original(self, client)
+        return original(self, *args, **kwargs)
 
-    restore_unacked._pitwall_fix = True
-    qos.restore_unacked = restore_unacked
+    _connparams._pitwall_fix = True
+    channel._connparams = _connparams

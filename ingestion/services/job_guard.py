@@ -45,9 +45,10 @@ class JobLockLost(PicklableError, RuntimeError):
 
 
 @contextlib.contextmanager
-def job_lock_current(*, job: str, lock) -> Iterator[None]:
-    """Make `lock` (a `jobs.JobLock` held by this run) the one `job_step_check` checks in the block."""
-    token = _current.set((job, lock))
+def job_lock_current(*, job: str, lock, run_id: int | None = None) -> Iterator[None]:
+    """Make `lock` (a `jobs.JobLock` held by this run, JobRun `run_id`) the one `job_step_check`
+    checks in the block."""
+    token = _current.set((job, lock, run_id))
     try:
         yield
     finally:
@@ -56,25 +57,32 @@ def job_lock_current(*, job: str, lock) -> Iterator[None]:
 
 def job_step_check(*, step: str, counts: dict | None = None) -> None:
     """Before a job's next step: go on if the run still holds its lock (renewing it), or re-took it
-    because it had expired and nobody held it; raise `JobLockLost` if another holder has it. Outside
-    a locked run (a body called directly, a test) nothing to check."""
+    because it had expired and nobody held it meanwhile (its JobRun still `running`); raise
+    `JobLockLost` if another holder has it, or had it since. Outside a locked run (a body called
+    directly, a test) nothing to check."""
     current = _current.get()
     if current is None:
         return
-    job, lock = current
+    job, lock, run_id = current
     try:
         if lock.extend():
             return
-        if lock.acquire():
+        # Free now is not "nobody held it meanwhile": a run that took the expired lock, did the
+        # whole job and released it marked this run's row interrupted when it began (every run does,
+        # `job_run_execute`) — taking the lock back then would do its work a second time (review).
+        if not _run_still_running(run_id):
+            holder = lock.holder() or "another run, since finished"
+        elif lock.acquire():
             logger.warning(
                 "job lock had expired and was free; re-taken before the next step",
                 extra={"job": job, "step": step, "lock": lock.key},
             )
             return
-        holder = lock.holder()
+        else:
+            holder = lock.holder()
     except Exception as exc:  # Redis not answering: no proof the lock is lost; ask at the next step
         logger.warning(
-            "job lock not checked (Redis unreachable); going on",
+            "job lock not checked (Redis or the database unreachable); going on",
             extra={"job": job, "step": step, "error": f"{type(exc).__name__}: {exc}"},
         )
         return
@@ -82,3 +90,12 @@ def job_step_check(*, step: str, counts: dict | None = None) -> None:
         "job lock lost; stopping before the next step", extra={"job": job, "step": step, "holder": holder}
     )
     raise JobLockLost(job=job, step=step, holder=holder, counts=counts)
+
+
+def _run_still_running(run_id: int | None) -> bool:
+    """Is this run's JobRun still `running` (not marked interrupted by a run that took the lock)?"""
+    if run_id is None:
+        return True
+    from ingestion.models import JobRun, JobStatus
+
+    return JobRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).exists()

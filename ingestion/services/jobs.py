@@ -419,7 +419,11 @@ def job_run_execute(
             heartbeat_at=started,
         )
         # the run's heartbeat, for the stale-run sweep; the lock checked at the body's step boundaries
-        with lock.heartbeat(), run_heartbeat(run_id=run.pk), job_lock_current(job=job, lock=lock):
+        with (
+            lock.heartbeat(),
+            run_heartbeat(run_id=run.pk),
+            job_lock_current(job=job, lock=lock, run_id=run.pk),
+        ):
             counts = func() or {}
         skipped = counts.get("skipped") if isinstance(counts, dict) else None
         run.status = JobStatus.SKIPPED if skipped else JobStatus.SUCCEEDED
@@ -913,14 +917,19 @@ def job_daily_results(
     todo = {r.pk: r for r in [*completed, *pending]}
     counts["post_race_pending"] = [r.slug for r in pending if r.slug not in (changed or [])]
     job_step_check(step="post_race", counts=counts)
-    if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
-        counts["post_race"] = races_results_process(
-            races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
-        )
-    else:
-        # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
-        # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
-        counts["post_race"] = post_race_follow_up(as_of=now)
+    try:
+        if todo:  # the whole step, whose retrain and refresh cover any left over from an earlier run
+            counts["post_race"] = races_results_process(
+                races=sorted(todo.values(), key=lambda r: (r.date, r.round)), as_of=now
+            )
+        else:
+            # A step stopped after scoring (its RaceAccuracy marker is written first) leaves no race
+            # pending, yet its retrain / refresh were never done: catch those up ({} when none is due).
+            counts["post_race"] = post_race_follow_up(as_of=now)
+    except JobLockLost as exc:  # stopped inside the step, before its retrain or refresh
+        if not hasattr(exc, "job_counts"):  # the steps before it, recorded on the run
+            exc.job_counts = counts
+        raise
     job_step_check(step="post_qualifying", counts=counts)
     _post_qualifying_step(counts, now=now, changed=changed)
     if locked:

@@ -56,3 +56,43 @@ def test_closing_a_lost_connection_whose_transport_is_detached_keeps_the_unacked
             direct.hdel(channel.unacked_key, tag)
             direct.zrem(channel.unacked_index_key, tag)
             direct.delete(name)
+
+
+def test_acking_a_message_of_a_lost_connection_is_a_logged_connection_error_not_a_crash():
+    """Verification on the real stack: with the restore fixed, the worker still died — on the ack
+    of the task that ran through the blip, sent on the old channel whose transport was detached
+    (`QoS.ack` -> a new client pool -> `transport.client.hostname`: AttributeError, which
+    `Message.ack_log_error` lets through). The ack is now one of the transport's connection errors,
+    which `ack_log_error` logs ("Couldn't ack"); the message stays unacked in Redis, for
+    `restore_visible` after the visibility timeout (a succeeded job's run is then skipped)."""
+    import logging
+
+    import redis as redis_py
+
+    import f1site.celery  # noqa: F401 - the app module applies the fix at import, as in a worker
+
+    redis = urlsplit(settings.REDIS_URL)
+    name = f"pitwall-ack-{uuid.uuid4().hex[:8]}"
+    queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
+    direct = redis_py.Redis.from_url(settings.REDIS_URL)
+    got = []
+    with switchable_proxy(redis.hostname, redis.port or 6379) as proxy:
+        connection = Connection(redis._replace(netloc=f"127.0.0.1:{proxy.port}").geturl())
+        channel = connection.default_channel
+        Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        Consumer(channel, queues=[queue], callbacks=[lambda body, message: got.append(message)]).consume()
+        connection.drain_events(timeout=5)
+        assert len(got) == 1
+        tag = got[0].delivery_tag
+        try:
+            proxy.cut(refuse=True)
+            connection._do_close_transport()  # the consumer's collect() on the connection loss
+            connection.close()  # ... and its close: the channel's client pool is dropped
+            with pytest.raises(connection.connection_errors):  # stock kombu: AttributeError
+                got[0].ack()
+            got[0].ack_log_error(logging.getLogger("test"), connection.connection_errors)  # no raise
+            assert direct.hexists(channel.unacked_key, tag)  # left for restore_visible
+        finally:
+            direct.hdel(channel.unacked_key, tag)
+            direct.zrem(channel.unacked_index_key, tag)
+            direct.delete(name)

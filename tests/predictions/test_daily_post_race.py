@@ -421,6 +421,9 @@ def test_a_daily_run_that_lost_its_lock_while_scoring_stops_before_the_retrain_a
             "stopped before the post-race retrain step; steps it had committed were kept"
         )
         assert RaceAccuracy.objects.filter(race=race).exists()  # scored before the loss: kept
+        # ... and said: the steps before it are on the run (diff review: the post-race step's own
+        # checks raised without them, so the run read counts {})
+        assert {"jolpica", "openf1_sessions", "weather_observed"} <= set(run.counts), run.counts
         assert trained == [] and ModelVersion.objects.get(is_active=True) == active_model
     finally:
         direct.delete(key)  # the other run has finished

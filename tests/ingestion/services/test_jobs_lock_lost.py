@@ -148,3 +148,32 @@ def test_the_daily_job_that_lost_its_lock_mid_run_stops_before_the_post_race_ste
     finally:
         mirror.clear_faults()
         direct.delete(key)
+
+
+@pytest.mark.django_db
+def test_a_run_whose_expired_lock_another_run_took_and_released_does_not_take_it_back():
+    """Diff review: free now is not "nobody held it meanwhile". A froze past the TTL; B took the
+    expired lock, did the whole job (marking A's row interrupted, as every run starting does) and
+    released it; A woke, found the lock free, took it back and did B's work again — both recorded
+    succeeded. A stops now."""
+    job = f"t-retake-{uuid.uuid4().hex[:6]}"
+    key = JobLock(job).key
+    did = []
+
+    def body_a():
+        _redis().delete(key)  # A frozen past the TTL: the lock expired
+        b = job_run_execute(job=job, func=lambda: did.append("B") or {"b": 1})  # B runs in full
+        assert b.status == JobStatus.SUCCEEDED
+        job_step_check(step="post_race", counts={"a": 1})  # A wakes
+        did.append("A")
+        return {"a": 1}
+
+    try:
+        with pytest.raises(JobLockLost, match="another run, since finished"):
+            job_run_execute(job=job, func=body_a)
+        assert did == ["B"]
+        runs = list(JobRun.objects.filter(job=job).order_by("pk").values_list("status", "counts"))
+        assert runs == [(JobStatus.INTERRUPTED, {"a": 1}), (JobStatus.SUCCEEDED, {"b": 1})], runs
+        assert _redis().get(key) is None  # nothing taken back
+    finally:
+        _redis().delete(key)
