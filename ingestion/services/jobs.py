@@ -766,6 +766,15 @@ class JolpicaStepLocked(PicklableError):
         self.job_counts = counts
 
 
+@dataclass
+class _JolpicaStep:
+    """How a job's Jolpica sync went: `changed` (the race ids it changed), None when it did not
+    run — another sync held the lock, or it failed on a source error no retry mends (`failure`)."""
+
+    changed: list[str] | None = None
+    failure: Exception | None = None
+
+
 def _jolpica_step(
     counts: dict,
     *,
@@ -774,11 +783,14 @@ def _jolpica_step(
     now: datetime,
     lock_wait: float = 0.0,
     on_lock_wait: LockWaitNotice | None = None,
-) -> list[str] | None:
-    """The job's Jolpica sync: its summary in counts['jolpica'], the changed race ids returned; None
-    (and counts['jolpica'] = {'skipped': ...}) when another sync holds the lock — at once, or after
-    `lock_wait` seconds (`run_job --wait`) — so the caller runs the steps that do not need it and
-    then raises JolpicaStepLocked."""
+) -> _JolpicaStep:
+    """The job's Jolpica sync: its summary in counts['jolpica'] and the changed race ids. When it
+    does not run — another sync holds the lock, at once or after `lock_wait` seconds (`run_job
+    --wait`; counts['jolpica'] = {'skipped': ...}), or it fails on a source error that no retry
+    mends, a broken payload or a 404 (counts['jolpica'] = {'failed': ...}) — the caller runs the
+    steps that do not need it, then `_jolpica_step_end` raises. A source that is down or rate
+    limited raises at once: the task retries the whole job (its steps are idempotent)."""
+    from ingestion.clients.http import SourceNotFound, SourcePayloadError
     from ingestion.services.jolpica_sync import SyncAlreadyRunning
 
     try:
@@ -789,8 +801,27 @@ def _jolpica_step(
         logger.warning("job's Jolpica sync deferred: lock held", extra={"error": str(exc)})
         # names the holder: another Jolpica sync or, since it takes the same lock, a dump load
         counts["jolpica"] = {"skipped": "locked", "error": str(exc)}
-        return None
-    return changed
+        return _JolpicaStep()
+    except (SourcePayloadError, SourceNotFound) as exc:
+        # Before, such a failure ended the job at once: a broken Jolpica answer at 06:00 left the
+        # OpenF1 sessions, the weather and the post-race step of the races already pending to the
+        # next day (review). They run now; the job still fails, naming it (its SyncRun says more).
+        logger.warning(
+            "job's Jolpica sync failed; its other steps still run", extra={"error": str(exc)[:500]}
+        )
+        counts["jolpica"] = {"failed": f"{type(exc).__name__}: {exc}"[:500]}
+        return _JolpicaStep(failure=exc)
+    return _JolpicaStep(changed=changed)
+
+
+def _jolpica_step_end(step: _JolpicaStep, *, job: str, counts: dict) -> None:
+    """After the job's other steps: raise what kept its Jolpica sync from running, with the counts
+    of the steps that ran (recorded on the JobRun, status failed)."""
+    if step.failure is not None:
+        step.failure.job_counts = counts
+        raise step.failure
+    if step.changed is None:
+        raise JolpicaStepLocked(job=job, counts=counts, cause=counts["jolpica"]["error"])
 
 
 def races_completed_among(*, race_ids: list[str]) -> list:
@@ -887,7 +918,8 @@ def job_daily_results(
     post-qualifying set the live job did not make (`_post_qualifying_step`).
 
     When another Jolpica sync holds the lock, the other steps still run (OpenF1 sessions, weather and
-    the post-race step of the races already pending) and `JolpicaStepLocked` is raised at the end.
+    the post-race step of the races already pending) and `JolpicaStepLocked` is raised at the end;
+    so when the sync fails on a broken payload or a 404, and that error is raised at the end.
     `jolpica_only` (the task's retry of that step): the Jolpica sync and what depends on it — the
     observed weather and post-race step of the races it completed — not the OpenF1 sessions again.
     `lock_wait`: seconds the Jolpica step may wait for the lock first (`run_job --wait`; the task
@@ -899,10 +931,10 @@ def job_daily_results(
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(
+    jolpica = _jolpica_step(
         counts, season=season, full=False, now=now, lock_wait=lock_wait, on_lock_wait=on_lock_wait
     )
-    locked = changed is None
+    changed = jolpica.changed
     completed = races_completed_among(race_ids=changed or [])
     pending = races_post_race_pending(now=now)
     if not jolpica_only:
@@ -932,8 +964,7 @@ def job_daily_results(
         raise
     job_step_check(step="post_qualifying", counts=counts)
     _post_qualifying_step(counts, now=now, changed=changed)
-    if locked:
-        raise JolpicaStepLocked(job="daily_results_sync", counts=counts, cause=counts["jolpica"]["error"])
+    _jolpica_step_end(jolpica, job="daily_results_sync", counts=counts)
     return counts
 
 
@@ -960,8 +991,8 @@ def job_weekly_full(
     evaluation report, maintenance (old job runs, live snapshots, model artifacts beyond
     MODEL_ARTIFACTS_KEEP).
 
-    When another Jolpica sync holds the lock, the other steps still run and `JolpicaStepLocked` is
-    raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone. `lock_wait`
+    When another Jolpica sync holds the lock (or the sync fails on a broken payload or a 404), the
+    other steps still run and `JolpicaStepLocked` (that error) is raised at the end; `jolpica_only` (the task's retry of that step) runs the sync alone. `lock_wait`
     and `on_lock_wait` as for the daily job."""
     from ingestion.services.live_timing import live_snapshots_prune
     from ingestion.services.openf1_sessions import openf1_sessions_sync
@@ -970,14 +1001,14 @@ def job_weekly_full(
     now = now or timezone.now()
     season = _current_season(now)
     counts: dict = {"steps": "jolpica_only (retry)"} if jolpica_only else {}
-    changed = _jolpica_step(
+    jolpica = _jolpica_step(
         counts, season=season, full=True, now=now, lock_wait=lock_wait, on_lock_wait=on_lock_wait
     )
+    changed = jolpica.changed
     if changed is not None:
         counts["races_changed"] = len(changed)
     if jolpica_only:
-        if changed is None:
-            raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
+        _jolpica_step_end(jolpica, job="weekly_full_sync", counts=counts)
         job_step_check(step="post_qualifying", counts=counts)
         _post_qualifying_step(counts, now=now, changed=changed)
         return counts
@@ -1000,8 +1031,7 @@ def job_weekly_full(
     # Last: a backtest that crashes fails the job (its BacktestRun says why), after the upkeep ran.
     job_step_check(step="evaluation", counts=counts)
     counts["evaluation"] = model_evaluation_run(season=season)
-    if changed is None:
-        raise JolpicaStepLocked(job="weekly_full_sync", counts=counts, cause=counts["jolpica"]["error"])
+    _jolpica_step_end(jolpica, job="weekly_full_sync", counts=counts)
     return counts
 
 

@@ -185,3 +185,40 @@ def test_the_task_retries_when_the_used_up_rate_budget_frees_not_on_the_usual_ba
     assert run.status == JobStatus.FAILED and "budget (2 per 2400s) exhausted" in run.error
     assert "beyond the 1530s this caller may wait" in run.error  # the task's budget, not max_wait
     assert run.error.endswith(f"retrying in {settings.CELERY_TASK_TIME_LIMIT}s")
+
+
+@pytest.mark.django_db
+def test_daily_job_runs_the_other_steps_when_jolpica_answers_a_broken_payload_then_fails_naming_it(
+    mirror, ergast_data, monkeypatch
+):
+    """Review: a Jolpica failure other than the lock (broken JSON) ended the daily job at once: the
+    OpenF1 sessions, the weather and the post-race step of the races already pending waited for the
+    next day, and a payload error is not retried. They run now, as when the lock is held; the job
+    still fails, naming the error, with the other steps' counts."""
+    from ingestion.clients.http import SourcePayloadError
+
+    processed = fake_post_race(monkeypatch)
+    latest, pending, rows = _season_2026(pending=1)
+    RaceWeather.objects.filter(race=pending[0]).delete()
+    OpenF1Session.objects.filter(race__season_id=2026).delete()
+    morning = datetime.combine(latest.date + timedelta(days=1), time(6), tzinfo=UTC)
+
+    mirror.set_faults({"prefix": "/ergast/", "body": "malformed"})
+    with pytest.raises(SourcePayloadError):
+        job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    mirror.clear_faults()
+
+    run = JobRun.objects.filter(job="daily_results_sync").latest("pk")
+    assert run.status == JobStatus.FAILED and run.error.startswith("SourcePayloadError:"), run.error
+    assert run.counts["jolpica"]["failed"].startswith("SourcePayloadError:")
+    assert "openf1_sessions" in run.counts and OpenF1Session.objects.filter(race__season_id=2026).exists()
+    assert RaceWeather.objects.filter(race=pending[0]).exists(), run.counts["weather_observed"]
+    assert processed == [pending[0].slug]  # the race already pending got its post-race step
+    assert SyncRun.objects.filter(source="jolpica").latest("pk").status == "failed"  # says more
+    assert not RaceResult.objects.filter(race=latest).exists()
+
+    # the next run, the source mended: the sync and the race it completed
+    processed.clear()
+    run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert RaceResult.objects.filter(race=latest).count() == rows and processed == [latest.slug]
