@@ -15,6 +15,7 @@ it (`collect` ends with `_do_close_transport`).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from urllib.parse import urlsplit
 
@@ -27,13 +28,18 @@ from tests.brokers import switchable_proxy
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
 
 
-def test_closing_a_lost_connection_whose_transport_is_detached_keeps_the_unacked_message_and_does_not_crash():
+@contextlib.contextmanager
+def _a_delivered_message_then_redis_gone():
+    """A message delivered and not acked (a running acks_late task) on a connection through a proxy,
+    then Redis gone (the proxy refusing) and the transport detached as the consumer's `collect()`
+    leaves it. Yields (connection, channel, message, Redis client); the message's entries are
+    removed from Redis afterwards."""
     import redis as redis_py
 
     import f1site.celery  # noqa: F401 - the app module applies the fix at import, as in a worker
 
     redis = urlsplit(settings.REDIS_URL)
-    name = f"pitwall-close-{uuid.uuid4().hex[:8]}"
+    name = f"pitwall-loss-{uuid.uuid4().hex[:8]}"
     queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
     direct = redis_py.Redis.from_url(settings.REDIS_URL)
     got = []
@@ -42,20 +48,25 @@ def test_closing_a_lost_connection_whose_transport_is_detached_keeps_the_unacked
         channel = connection.default_channel
         Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
         Consumer(channel, queues=[queue], callbacks=[lambda body, message: got.append(message)]).consume()
-        connection.drain_events(timeout=5)  # delivered, not acked: a running acks_late task
+        connection.drain_events(timeout=5)
         assert len(got) == 1 and channel.qos._delivered
         tag = got[0].delivery_tag
         try:
             proxy.cut(refuse=True)  # Redis gone
             connection._do_close_transport()  # where collect() leaves the connection
-            connection.close()  # stock kombu 5.7.0: AttributeError ... 'hostname', the worker dies
-            # not lost: still in Redis's unacked hash, which restore_visible requeues after the
-            # visibility timeout
-            assert direct.hexists(channel.unacked_key, tag)
+            yield connection, channel, got[0], direct
         finally:
             direct.hdel(channel.unacked_key, tag)
             direct.zrem(channel.unacked_index_key, tag)
             direct.delete(name)
+
+
+def test_closing_a_lost_connection_whose_transport_is_detached_keeps_the_unacked_message_and_does_not_crash():
+    with _a_delivered_message_then_redis_gone() as (connection, channel, message, direct):
+        connection.close()  # stock kombu 5.7.0: AttributeError ... 'hostname', the worker dies
+        # not lost: still in Redis's unacked hash, which restore_visible requeues after the
+        # visibility timeout
+        assert direct.hexists(channel.unacked_key, message.delivery_tag)
 
 
 def test_acking_a_message_of_a_lost_connection_is_a_logged_connection_error_not_a_crash():
@@ -67,32 +78,9 @@ def test_acking_a_message_of_a_lost_connection_is_a_logged_connection_error_not_
     `restore_visible` after the visibility timeout (a succeeded job's run is then skipped)."""
     import logging
 
-    import redis as redis_py
-
-    import f1site.celery  # noqa: F401 - the app module applies the fix at import, as in a worker
-
-    redis = urlsplit(settings.REDIS_URL)
-    name = f"pitwall-ack-{uuid.uuid4().hex[:8]}"
-    queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
-    direct = redis_py.Redis.from_url(settings.REDIS_URL)
-    got = []
-    with switchable_proxy(redis.hostname, redis.port or 6379) as proxy:
-        connection = Connection(redis._replace(netloc=f"127.0.0.1:{proxy.port}").geturl())
-        channel = connection.default_channel
-        Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
-        Consumer(channel, queues=[queue], callbacks=[lambda body, message: got.append(message)]).consume()
-        connection.drain_events(timeout=5)
-        assert len(got) == 1
-        tag = got[0].delivery_tag
-        try:
-            proxy.cut(refuse=True)
-            connection._do_close_transport()  # the consumer's collect() on the connection loss
-            connection.close()  # ... and its close: the channel's client pool is dropped
-            with pytest.raises(connection.connection_errors):  # stock kombu: AttributeError
-                got[0].ack()
-            got[0].ack_log_error(logging.getLogger("test"), connection.connection_errors)  # no raise
-            assert direct.hexists(channel.unacked_key, tag)  # left for restore_visible
-        finally:
-            direct.hdel(channel.unacked_key, tag)
-            direct.zrem(channel.unacked_index_key, tag)
-            direct.delete(name)
+    with _a_delivered_message_then_redis_gone() as (connection, channel, message, direct):
+        connection.close()  # ... and the consumer's close: the channel's client pool is dropped
+        with pytest.raises(connection.connection_errors):  # stock kombu: AttributeError
+            message.ack()
+        message.ack_log_error(logging.getLogger("test"), connection.connection_errors)  # no raise
+        assert direct.hexists(channel.unacked_key, message.delivery_tag)  # left for restore_visible
