@@ -724,13 +724,16 @@ def _current_season(now: datetime) -> int:
 
 
 def _optional_step(counts: dict, name: str, func: Callable[[], dict]) -> None:
-    """Run a step whose failure must not sink the whole job (recorded in counts['errors'])."""
+    """Run a step whose failure must not sink the whole job: recorded in counts['errors'] and said
+    on the run (counts['partial'] -> its error "partial: <step> failed: …" on a succeeded run; it
+    was in the counts alone, so a step failing every day showed nowhere staff look — review)."""
     from ingestion.clients.http import SourceError
 
     try:
         counts[name] = func()
     except SourceError as exc:
         counts.setdefault("errors", {})[name] = str(exc)[:500]
+        counts.setdefault("partial", []).append(f"{name} failed: {str(exc)[:300]}")
         logger.warning("job step failed", extra={"step": name, "error": str(exc)[:500]})
 
 

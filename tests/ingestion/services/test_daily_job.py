@@ -59,6 +59,9 @@ def test_a_failed_weather_fetch_is_retried_by_the_next_run(mirror, ergast_data, 
     run = job_run_execute(job="daily_results_sync", func=lambda: job_daily_results(now=morning))
     assert run.status == "succeeded", run.error
     assert "weather_observed" in run.counts["errors"]
+    # said on the run, where staff look (admin, jobs/status), not only in its counts (review)
+    assert run.error.startswith("partial: weather_observed failed: "), run.error
+    assert "503" in run.error
     assert processed == [latest.slug]
     assert not RaceWeather.objects.filter(race=latest).exists()
 
@@ -69,7 +72,7 @@ def test_a_failed_weather_fetch_is_retried_by_the_next_run(mirror, ergast_data, 
         job="daily_results_sync", func=lambda: job_daily_results(now=morning + timedelta(days=1))
     )
     assert run.status == "succeeded", run.error
-    assert processed == [] and "errors" not in run.counts
+    assert processed == [] and "errors" not in run.counts and run.error == ""
     assert RaceWeather.objects.filter(race=latest).exists(), run.counts["weather_observed"]
 
     no_samples = run.counts["weather_observed"]["no_samples"]
