@@ -417,7 +417,7 @@ def race_detail(request: HttpRequest, race_id: str) -> HttpResponse:
         "chart": chart,
         # the what-if button says why it is off rather than lead to a page that refuses: the race
         # cannot be predicted at all, or — at a clock — had started by then or had no model yet
-        "what_if_off": unpredictable,
+        "unpredictable": unpredictable,  # why no prediction (nor what-if) can be made, or None
         "what_if_off_at_clock": None
         if as_of is None or unpredictable
         else engine.what_if_unavailable_at(race=race, as_of=as_of),

@@ -95,14 +95,6 @@ def clock_text(as_of) -> str:
 
 
 @register.filter
-def prediction_unavailable(race) -> str:
-    """Why the race cannot be predicted (what-if included), or '' when it can."""
-    from predictions.selectors import race_prediction_unavailable
-
-    return race_prediction_unavailable(race=race) or ""
-
-
-@register.filter
 def points(value) -> str:
     """Championship points as stored: whole numbers bare (25), fractions to two decimals at most
     (25.14, 4.5). `floatformat:"-1"` cut the 1950s shared-drive points 25.14 to 25.1."""
